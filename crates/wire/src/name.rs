@@ -1,0 +1,499 @@
+//! Domain names: the owned, inline [`NameBuf`] and decompression from a message (RFC 1035 §3.1,
+//! §4.1.4; RFC 9267).
+//!
+//! A `NameBuf` holds an uncompressed wire-format name (length-prefixed labels ending in the root
+//! label) in a fixed 255-byte array: no heap, `Copy`-cheap to move, usable as a key. Case is kept
+//! as received; comparisons are ASCII case-insensitive (RFC 4343).
+
+use crate::error::{ParseError, ParseErrorKind};
+use core::cmp::Ordering;
+use core::fmt;
+use core::hash::{Hash, Hasher};
+
+/// Maximum wire length of a name (RFC 1035 §2.3.4).
+pub const MAX_NAME_LEN: usize = 255;
+/// Maximum length of one label.
+pub const MAX_LABEL_LEN: usize = 63;
+/// Maximum number of compression pointers followed in one name (SECURITY-REFERENCE §7).
+pub const MAX_POINTER_HOPS: usize = 128;
+
+/// An uncompressed name in an inline buffer: owned, no heap.
+#[derive(Clone, Copy)]
+pub struct NameBuf {
+    len: u8,
+    bytes: [u8; MAX_NAME_LEN],
+}
+
+/// Why a name in presentation format was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameTextError {
+    /// An empty label (`a..b`), or an empty name.
+    EmptyLabel,
+    /// A label longer than 63 octets.
+    LabelTooLong,
+    /// A name longer than 255 octets.
+    NameTooLong,
+    /// A bad `\` escape.
+    BadEscape,
+    /// A relative name with no origin to complete it.
+    Relative,
+}
+
+impl fmt::Display for NameTextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::EmptyLabel => "empty label in name",
+            Self::LabelTooLong => "label longer than 63 octets",
+            Self::NameTooLong => "name longer than 255 octets",
+            Self::BadEscape => "bad escape in name",
+            Self::Relative => "relative name without an origin",
+        })
+    }
+}
+
+impl NameBuf {
+    /// The root name `.`.
+    pub const ROOT: Self = {
+        let bytes = [0u8; MAX_NAME_LEN];
+        Self { len: 1, bytes }
+    };
+
+    /// Builds a name from uncompressed wire bytes, checking them.
+    pub fn from_wire(wire: &[u8]) -> Result<Self, ParseError> {
+        let (name, used) = Self::parse_uncompressed(wire, 0)?;
+        if used != wire.len() {
+            return Err(ParseError::new(used, ParseErrorKind::TrailingData));
+        }
+        Ok(name)
+    }
+
+    /// Reads an uncompressed name at `start` of `data`; returns it and the offset after it.
+    pub fn parse_uncompressed(data: &[u8], start: usize) -> Result<(Self, usize), ParseError> {
+        let mut name = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
+        let mut pos = start;
+        loop {
+            let &len = data.get(pos).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+            if len & 0xC0 != 0 {
+                return Err(ParseError::new(pos, ParseErrorKind::BadLabel));
+            }
+            let label = data.get(pos + 1..pos + 1 + len as usize).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+            name.push_label(label).map_err(|_| ParseError::new(pos, ParseErrorKind::NameTooLong))?;
+            pos += 1 + len as usize;
+            if len == 0 {
+                return Ok((name, pos));
+            }
+        }
+    }
+
+    /// Reads a possibly compressed name at `start` of `message`; returns it and the offset after
+    /// the name's bytes at `start`. Pointers must point strictly backwards and past the header.
+    pub fn parse_compressed(message: &[u8], start: usize) -> Result<(Self, usize), ParseError> {
+        let mut name = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
+        let mut pos = start;
+        let mut end = None;
+        let mut hops = 0;
+        let mut lowest = start;
+        loop {
+            let &len = message.get(pos).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+            match len & 0xC0 {
+                0x00 => {
+                    let label = message
+                        .get(pos + 1..pos + 1 + len as usize)
+                        .ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+                    name.push_label(label).map_err(|_| ParseError::new(pos, ParseErrorKind::NameTooLong))?;
+                    pos += 1 + len as usize;
+                    if len == 0 {
+                        return Ok((name, end.unwrap_or(pos)));
+                    }
+                }
+                0xC0 => {
+                    let &low = message.get(pos + 1).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+                    let target = (usize::from(len & 0x3F) << 8) | usize::from(low);
+                    if target >= lowest || target < 12 {
+                        return Err(ParseError::new(pos, ParseErrorKind::BadPointer));
+                    }
+                    hops += 1;
+                    if hops > MAX_POINTER_HOPS {
+                        return Err(ParseError::new(pos, ParseErrorKind::TooManyPointers));
+                    }
+                    end.get_or_insert(pos + 2);
+                    lowest = target;
+                    pos = target;
+                }
+                _ => return Err(ParseError::new(pos, ParseErrorKind::BadLabel)),
+            }
+        }
+    }
+
+    /// Parses presentation format (`www.example.org.`, `@`-free); a relative name is completed
+    /// with `origin`. Handles `\X` and `\DDD` escapes (RFC 1035 §5.1).
+    pub fn from_text(text: &str, origin: Option<&NameBuf>) -> Result<Self, NameTextError> {
+        if text == "." {
+            return Ok(Self::ROOT);
+        }
+        if text.is_empty() {
+            return Err(NameTextError::EmptyLabel);
+        }
+        let mut name = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
+        let mut label = [0u8; MAX_LABEL_LEN + 1];
+        let mut label_len = 0usize;
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        let mut absolute = false;
+        while i < bytes.len() {
+            let byte = match bytes[i] {
+                b'.' => {
+                    if label_len == 0 {
+                        return Err(NameTextError::EmptyLabel);
+                    }
+                    name.push_label(&label[..label_len]).map_err(|_| NameTextError::NameTooLong)?;
+                    label_len = 0;
+                    i += 1;
+                    if i == bytes.len() {
+                        absolute = true;
+                    }
+                    continue;
+                }
+                b'\\' => {
+                    let (value, used) = unescape(&bytes[i + 1..]).ok_or(NameTextError::BadEscape)?;
+                    i += used;
+                    value
+                }
+                other => other,
+            };
+            i += 1;
+            if label_len == MAX_LABEL_LEN {
+                return Err(NameTextError::LabelTooLong);
+            }
+            label[label_len] = byte;
+            label_len += 1;
+        }
+        if label_len > 0 {
+            name.push_label(&label[..label_len]).map_err(|_| NameTextError::NameTooLong)?;
+        }
+        if absolute {
+            name.push_label(&[]).map_err(|_| NameTextError::NameTooLong)?;
+            return Ok(name);
+        }
+        let origin = origin.ok_or(NameTextError::Relative)?;
+        name.append(origin).map_err(|_| NameTextError::NameTooLong)?;
+        Ok(name)
+    }
+
+    /// The uncompressed wire form, root label included.
+    pub fn as_wire(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Wire length in octets.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// True for the root name only (a `NameBuf` is never empty of labels otherwise).
+    pub fn is_root(&self) -> bool {
+        self.len == 1
+    }
+
+    /// Never true: a name has at least the root label. Present for clippy's `len` convention.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Labels from the leftmost, the root label excluded.
+    pub fn labels(&self) -> Labels<'_> {
+        Labels { wire: self.as_wire() }
+    }
+
+    /// Number of labels, the root label excluded.
+    pub fn label_count(&self) -> usize {
+        self.labels().count()
+    }
+
+    /// The name without its leftmost label; `None` for the root.
+    pub fn parent(&self) -> Option<Self> {
+        self.suffix(1)
+    }
+
+    /// The name with its `skip` leftmost labels removed.
+    pub fn suffix(&self, skip: usize) -> Option<Self> {
+        let offset = self.suffix_offset(skip)?;
+        let mut out = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
+        let tail = &self.as_wire()[offset..];
+        out.bytes[..tail.len()].copy_from_slice(tail);
+        out.len = tail.len() as u8;
+        Some(out)
+    }
+
+    /// Byte offset in the wire form where the suffix after `skip` labels starts.
+    pub fn suffix_offset(&self, skip: usize) -> Option<usize> {
+        let wire = self.as_wire();
+        let mut pos = 0;
+        for _ in 0..skip {
+            let len = usize::from(*wire.get(pos)?);
+            if len == 0 {
+                return None;
+            }
+            pos += 1 + len;
+        }
+        Some(pos)
+    }
+
+    /// True when `self` equals `ancestor` or lies below it (case-insensitive).
+    pub fn is_subdomain_of(&self, ancestor: &NameBuf) -> bool {
+        let (mine, theirs) = (self.label_count(), ancestor.label_count());
+        if mine < theirs {
+            return false;
+        }
+        let offset = self.suffix_offset(mine - theirs).unwrap_or(0);
+        self.as_wire()[offset..].eq_ignore_ascii_case(ancestor.as_wire())
+    }
+
+    /// `*.` + `self`, the wildcard name at this node (RFC 4592).
+    pub fn wildcard_child(&self) -> Option<Self> {
+        let mut out = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
+        out.push_label(b"*").ok()?;
+        out.append(self).ok()?;
+        Some(out)
+    }
+
+    /// True when the leftmost label is `*`.
+    pub fn is_wildcard(&self) -> bool {
+        self.as_wire().starts_with(&[1, b'*'])
+    }
+
+    /// Replaces the suffix `old` (which must be a suffix) with `new` (DNAME substitution).
+    pub fn replace_suffix(&self, old: &NameBuf, new: &NameBuf) -> Option<Self> {
+        let keep = self.len().checked_sub(old.len())?;
+        let mut out = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
+        if keep + new.len() > MAX_NAME_LEN {
+            return None;
+        }
+        out.bytes[..keep].copy_from_slice(&self.as_wire()[..keep]);
+        out.bytes[keep..keep + new.len()].copy_from_slice(new.as_wire());
+        out.len = (keep + new.len()) as u8;
+        Some(out)
+    }
+
+    /// A copy with ASCII letters lower-cased.
+    pub fn to_lowercase(&self) -> Self {
+        let mut out = *self;
+        out.bytes[..out.len()].make_ascii_lowercase();
+        out
+    }
+
+    /// Canonical DNS order (RFC 4034 §6.1): by labels from the right, each compared as lower-case
+    /// octet strings.
+    pub fn canonical_cmp(&self, other: &NameBuf) -> Ordering {
+        let mut left = [&[][..]; 128];
+        let mut right = [&[][..]; 128];
+        let left_count = collect_labels(self, &mut left);
+        let right_count = collect_labels(other, &mut right);
+        let (mut i, mut j) = (left_count, right_count);
+        while i > 0 && j > 0 {
+            i -= 1;
+            j -= 1;
+            let ordering = cmp_label_lowercase(left[i], right[j]);
+            if ordering != Ordering::Equal {
+                return ordering;
+            }
+        }
+        left_count.cmp(&right_count)
+    }
+
+    /// Appends a label; the root label (empty) terminates the name.
+    fn push_label(&mut self, label: &[u8]) -> Result<(), ()> {
+        let len = self.len();
+        if label.len() > MAX_LABEL_LEN || len + 1 + label.len() > MAX_NAME_LEN {
+            return Err(());
+        }
+        self.bytes[len] = label.len() as u8;
+        self.bytes[len + 1..len + 1 + label.len()].copy_from_slice(label);
+        self.len = (len + 1 + label.len()) as u8;
+        Ok(())
+    }
+
+    /// Appends the whole of `other` (which ends in the root label).
+    fn append(&mut self, other: &NameBuf) -> Result<(), ()> {
+        let len = self.len();
+        if len + other.len() > MAX_NAME_LEN {
+            return Err(());
+        }
+        self.bytes[len..len + other.len()].copy_from_slice(other.as_wire());
+        self.len = (len + other.len()) as u8;
+        Ok(())
+    }
+}
+
+impl PartialEq for NameBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_wire().eq_ignore_ascii_case(other.as_wire())
+    }
+}
+
+impl Eq for NameBuf {}
+
+impl Hash for NameBuf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for byte in self.as_wire() {
+            state.write_u8(byte.to_ascii_lowercase());
+        }
+    }
+}
+
+impl fmt::Debug for NameBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NameBuf({self})")
+    }
+}
+
+impl fmt::Display for NameBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_root() {
+            return f.write_str(".");
+        }
+        for label in self.labels() {
+            write_label(label, f)?;
+            f.write_str(".")?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one label in presentation format, escaping as RFC 1035 §5.1 and RFC 4343 require.
+pub fn write_label(label: &[u8], f: &mut dyn fmt::Write) -> fmt::Result {
+    for &byte in label {
+        match byte {
+            b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => write!(f, "\\{}", byte as char)?,
+            0x21..=0x7E => f.write_char(byte as char)?,
+            _ => write!(f, "\\{byte:03}")?,
+        }
+    }
+    Ok(())
+}
+
+/// Iterator over the labels of a name, leftmost first, root excluded.
+#[derive(Clone)]
+pub struct Labels<'a> {
+    wire: &'a [u8],
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (&len, rest) = self.wire.split_first()?;
+        if len == 0 {
+            return None;
+        }
+        let (label, rest) = rest.split_at(usize::from(len).min(rest.len()));
+        self.wire = rest;
+        Some(label)
+    }
+}
+
+/// Decodes the escape after a backslash: `\DDD` or `\X`. Returns the byte and the input used.
+pub fn unescape(after: &[u8]) -> Option<(u8, usize)> {
+    let first = *after.first()?;
+    if first.is_ascii_digit() {
+        let digits = after.get(..3)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let value = digits.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+        return u8::try_from(value).ok().map(|v| (v, 3));
+    }
+    Some((first, 1))
+}
+
+fn collect_labels<'n>(name: &'n NameBuf, out: &mut [&'n [u8]; 128]) -> usize {
+    let mut count = 0;
+    for label in name.labels() {
+        out[count] = label;
+        count += 1;
+    }
+    count
+}
+
+fn cmp_label_lowercase(left: &[u8], right: &[u8]) -> Ordering {
+    let l = left.iter().map(u8::to_ascii_lowercase);
+    let r = right.iter().map(u8::to_ascii_lowercase);
+    l.cmp(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> NameBuf {
+        NameBuf::from_text(text, None).unwrap()
+    }
+
+    #[test]
+    fn text_round_trip_with_escapes() {
+        let n = name("a\\.b.c\\032d.\\\\.example.");
+        assert_eq!(n.to_string(), "a\\.b.c\\032d.\\\\.example.");
+        assert_eq!(n.label_count(), 4);
+    }
+
+    #[test]
+    fn relative_names_need_an_origin() {
+        assert_eq!(NameBuf::from_text("www", None), Err(NameTextError::Relative));
+        let origin = name("example.org.");
+        assert_eq!(NameBuf::from_text("www", Some(&origin)).unwrap().to_string(), "www.example.org.");
+    }
+
+    #[test]
+    fn length_limits() {
+        let label63 = "a".repeat(63);
+        assert!(NameBuf::from_text(&format!("{label63}."), None).is_ok());
+        assert_eq!(NameBuf::from_text(&format!("{label63}a."), None), Err(NameTextError::LabelTooLong));
+        // 4 * 63 + 4 length octets + root = 257 > 255.
+        let long = format!("{l}.{l}.{l}.{l}.", l = label63);
+        assert_eq!(NameBuf::from_text(&long, None), Err(NameTextError::NameTooLong));
+        // exactly 255: 3 * 63-labels (192) + one 61-label (62) + root (1).
+        let exact = format!("{l}.{l}.{l}.{}.", "b".repeat(61), l = label63);
+        assert_eq!(NameBuf::from_text(&exact, None).unwrap().len(), 255);
+    }
+
+    /// RFC 4034 §6.1's example ordering.
+    #[test]
+    fn rfc4034_6_1_canonical_order() {
+        let ordered = ["example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.", "zABC.a.EXAMPLE.", "z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example."];
+        for pair in ordered.windows(2) {
+            assert_eq!(name(pair[0]).canonical_cmp(&name(pair[1])), Ordering::Less, "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn compressed_pointer_rules() {
+        // header (12) + "a" + root at 12, then a pointer back to 12 at 15.
+        let mut msg = vec![0u8; 12];
+        msg.extend_from_slice(&[1, b'a', 0, 0xC0, 12]);
+        let (n, end) = NameBuf::parse_compressed(&msg, 15).unwrap();
+        assert_eq!(n.to_string(), "a.");
+        assert_eq!(end, 17);
+        // pointer to itself
+        let mut looped = vec![0u8; 12];
+        looped.extend_from_slice(&[0xC0, 12]);
+        assert_eq!(NameBuf::parse_compressed(&looped, 12).unwrap_err().kind, ParseErrorKind::BadPointer);
+        // pointer into the header
+        let mut header = vec![0u8; 12];
+        header.extend_from_slice(&[0xC0, 3]);
+        assert_eq!(NameBuf::parse_compressed(&header, 12).unwrap_err().kind, ParseErrorKind::BadPointer);
+        // extended label type
+        let mut ext = vec![0u8; 12];
+        ext.extend_from_slice(&[0x41, 0]);
+        assert_eq!(NameBuf::parse_compressed(&ext, 12).unwrap_err().kind, ParseErrorKind::BadLabel);
+    }
+
+    #[test]
+    fn subdomain_and_suffix() {
+        let n = name("www.Example.org.");
+        assert!(n.is_subdomain_of(&name("example.ORG.")));
+        assert!(!n.is_subdomain_of(&name("ample.org.")));
+        assert_eq!(n.parent().unwrap().to_string(), "Example.org.");
+        let moved = n.replace_suffix(&name("example.org."), &name("example.net.")).unwrap();
+        assert_eq!(moved.to_string(), "www.example.net.");
+    }
+}
