@@ -278,7 +278,8 @@ impl NameBuf {
     /// A copy with ASCII letters lower-cased.
     pub fn to_lowercase(&self) -> Self {
         let mut out = *self;
-        out.bytes[..out.len()].make_ascii_lowercase();
+        let len = out.len();
+        out.bytes[..len].make_ascii_lowercase();
         out
     }
 
