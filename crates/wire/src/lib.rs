@@ -16,3 +16,7 @@ pub mod types;
 pub use error::{ParseError, ParseErrorKind, WriteError};
 pub use name::NameBuf;
 pub use types::{Class, Opcode, Rcode, Rtype};
+pub mod edns;
+pub mod header;
+pub mod message;
+pub mod writer;

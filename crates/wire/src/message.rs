@@ -1,0 +1,388 @@
+//! Checked views of whole received messages (RFC 1035 §4.1) and the server's query view.
+//!
+//! [`Message::parse`] walks every section once and checks names (RFC 9267 compression rules),
+//! record lengths, counts against data, trailing bytes, the place of OPT and TSIG (RFC 6891
+//! §6.1.1, RFC 8945 §5.1) and names inside compressible rdata. After it succeeds the accessors
+//! cannot fail. Nothing is allocated.
+
+use crate::edns::Edns;
+use crate::error::{ParseError, ParseErrorKind};
+use crate::header::{Header, HEADER_LEN};
+use crate::name::NameBuf;
+use crate::types::{Class, Opcode, Rtype};
+
+/// The sections that carry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    /// Answer.
+    Answer = 0,
+    /// Authority.
+    Authority = 1,
+    /// Additional.
+    Additional = 2,
+}
+
+/// A question, copied out of the message (the name keeps its case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Question {
+    /// The name asked about.
+    pub qname: NameBuf,
+    /// The type asked for.
+    pub qtype: Rtype,
+    /// The class asked for.
+    pub qclass: Class,
+}
+
+/// One record: owner decompressed, rdata borrowed (possibly compressed, see [`decompress_rdata`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    /// Owner name.
+    pub owner: NameBuf,
+    /// Type.
+    pub rtype: Rtype,
+    /// Class (for OPT: the UDP payload size).
+    pub class: Class,
+    /// TTL (for OPT: extended rcode, version, flags).
+    pub ttl: u32,
+    /// Rdata as found in the message.
+    pub rdata: &'a [u8],
+    /// Offset of the rdata in the message (needed to follow compression pointers).
+    pub rdata_offset: usize,
+    /// Offset of the owner name in the message.
+    pub offset: usize,
+}
+
+/// A checked message.
+#[derive(Clone, Copy)]
+pub struct Message<'a> {
+    bytes: &'a [u8],
+    header: Header<'a>,
+    question_start: usize,
+    section_starts: [usize; 3],
+    edns: Option<Edns<'a>>,
+    /// Offset of the TSIG record, when present (always the last record).
+    tsig_offset: Option<usize>,
+}
+
+impl core::fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Message(id {}, {} bytes)", self.header.id(), self.bytes.len())
+    }
+}
+
+impl<'a> Message<'a> {
+    /// Checks `bytes` as a whole message.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        let (header, _) = Header::split(bytes)?;
+        let mut pos = HEADER_LEN;
+        for _ in 0..header.qdcount() {
+            pos = skip_question(bytes, pos)?;
+        }
+        let mut message = Self { bytes, header, question_start: HEADER_LEN, section_starts: [pos; 3], edns: None, tsig_offset: None };
+        let counts = [header.ancount(), header.nscount(), header.arcount()];
+        let checks = RecordChecks::new(header, bytes)?;
+        for (index, count) in counts.into_iter().enumerate() {
+            message.section_starts[index] = pos;
+            for remaining in (0..count).rev() {
+                let record = read_record(bytes, pos)?;
+                pos = record.rdata_offset + record.rdata.len();
+                checks.check(&record, index, remaining == 0, &mut message)?;
+            }
+        }
+        if pos != bytes.len() {
+            return Err(ParseError::new(pos, ParseErrorKind::TrailingData));
+        }
+        Ok(message)
+    }
+
+    /// The raw bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The header.
+    pub fn header(&self) -> Header<'a> {
+        self.header
+    }
+
+    /// The questions, in order.
+    pub fn questions(&self) -> impl Iterator<Item = Question> + 'a {
+        let bytes = self.bytes;
+        let mut pos = self.question_start;
+        (0..self.header().qdcount()).map_while(move |_| {
+            let (question, next) = read_question(bytes, pos).ok()?;
+            pos = next;
+            Some(question)
+        })
+    }
+
+    /// The first question, if any.
+    pub fn question(&self) -> Option<Question> {
+        self.questions().next()
+    }
+
+    /// The raw bytes of the question section.
+    pub fn question_bytes(&self) -> &'a [u8] {
+        &self.bytes[self.question_start..self.section_starts[0]]
+    }
+
+    /// The records of one section (OPT included in the additional section).
+    pub fn records(&self, section: Section) -> impl Iterator<Item = Record<'a>> + 'a {
+        let header = self.header();
+        let count = [header.ancount(), header.nscount(), header.arcount()][section as usize];
+        let bytes = self.bytes;
+        let mut pos = self.section_starts[section as usize];
+        (0..count).map_while(move |_| {
+            let record = read_record(bytes, pos).ok()?;
+            pos = record.rdata_offset + record.rdata.len();
+            Some(record)
+        })
+    }
+
+    /// The OPT record's view, when present.
+    pub fn edns(&self) -> Option<Edns<'a>> {
+        self.edns
+    }
+
+    /// Offset of the TSIG record, when present.
+    pub fn tsig_offset(&self) -> Option<usize> {
+        self.tsig_offset
+    }
+
+    /// The full rcode: header bits plus the OPT extension.
+    pub fn rcode(&self) -> crate::types::Rcode {
+        let high = self.edns.map_or(0, |e| u16::from(e.extended_rcode)) << 4;
+        crate::types::Rcode(high | u16::from(self.header().rcode_bits()))
+    }
+}
+
+/// Writes the rdata of `record` into `out` with every compressed name expanded (RFC 3597 §4).
+pub fn decompress_rdata(message: &[u8], record: &Record<'_>, out: &mut Vec<u8>) -> Result<(), ParseError> {
+    let end = record.rdata_offset + record.rdata.len();
+    let mut pos = record.rdata_offset;
+    for field in layout(record.rtype) {
+        match *field {
+            Field::Name => {
+                let (name, next) = NameBuf::parse_compressed(message, pos)?;
+                out.extend_from_slice(name.as_wire());
+                pos = next;
+            }
+            Field::Fixed(len) => {
+                let bytes = message.get(pos..pos + len).ok_or(ParseError::new(pos, ParseErrorKind::BadRdata))?;
+                out.extend_from_slice(bytes);
+                pos += len;
+            }
+            Field::CharString => {
+                let len = usize::from(*message.get(pos).ok_or(ParseError::new(pos, ParseErrorKind::BadRdata))?);
+                let bytes = message.get(pos..pos + 1 + len).ok_or(ParseError::new(pos, ParseErrorKind::BadRdata))?;
+                out.extend_from_slice(bytes);
+                pos += 1 + len;
+            }
+        }
+        if pos > end {
+            return Err(ParseError::new(pos, ParseErrorKind::BadRdata));
+        }
+    }
+    let rest = message.get(pos..end).ok_or(ParseError::new(pos, ParseErrorKind::BadRdata))?;
+    if !layout(record.rtype).is_empty() && !rest.is_empty() {
+        return Err(ParseError::new(pos, ParseErrorKind::BadRdata));
+    }
+    out.extend_from_slice(rest);
+    Ok(())
+}
+
+/// Reads the question at `pos`; returns it and the offset after it.
+pub fn read_question(bytes: &[u8], pos: usize) -> Result<(Question, usize), ParseError> {
+    let (qname, pos) = NameBuf::parse_compressed(bytes, pos)?;
+    let fixed = bytes.get(pos..pos + 4).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+    let qtype = Rtype(u16::from_be_bytes([fixed[0], fixed[1]]));
+    let qclass = Class(u16::from_be_bytes([fixed[2], fixed[3]]));
+    Ok((Question { qname, qtype, qclass }, pos + 4))
+}
+
+/// Reads the record at `pos`.
+pub fn read_record(bytes: &[u8], pos: usize) -> Result<Record<'_>, ParseError> {
+    let (owner, after_name) = NameBuf::parse_compressed(bytes, pos)?;
+    let fixed = bytes.get(after_name..after_name + 10).ok_or(ParseError::new(after_name, ParseErrorKind::ShortInput))?;
+    let rtype = Rtype(u16::from_be_bytes([fixed[0], fixed[1]]));
+    let class = Class(u16::from_be_bytes([fixed[2], fixed[3]]));
+    let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+    let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    let rdata_offset = after_name + 10;
+    let rdata = bytes.get(rdata_offset..rdata_offset + rdlength).ok_or(ParseError::new(after_name + 8, ParseErrorKind::ShortInput))?;
+    Ok(Record { owner, rtype, class, ttl, rdata, rdata_offset, offset: pos })
+}
+
+fn skip_question(bytes: &[u8], pos: usize) -> Result<usize, ParseError> {
+    read_question(bytes, pos).map(|(_, next)| next)
+}
+
+/// The per-record rules of a message: OPT and TSIG placement, meta types, class mixing.
+struct RecordChecks {
+    opcode: Opcode,
+    qclass: Option<Class>,
+}
+
+impl RecordChecks {
+    fn new(header: Header<'_>, bytes: &[u8]) -> Result<Self, ParseError> {
+        let qclass = if header.qdcount() > 0 { Some(read_question(bytes, HEADER_LEN)?.0.qclass) } else { None };
+        Ok(Self { opcode: header.opcode(), qclass })
+    }
+
+    fn check<'a>(&self, record: &Record<'a>, section: usize, last: bool, message: &mut Message<'a>) -> Result<(), ParseError> {
+        let at = |kind| ParseError::new(record.offset, kind);
+        if message.tsig_offset.is_some() {
+            return Err(at(ParseErrorKind::BadRecord));
+        }
+        match record.rtype {
+            Rtype::OPT => {
+                if section != 2 || message.edns.is_some() || !record.owner.is_root() {
+                    return Err(at(ParseErrorKind::BadOpt));
+                }
+                message.edns = Some(Edns::parse(record.class.0, record.ttl, record.rdata, record.rdata_offset)?);
+                return Ok(());
+            }
+            Rtype::TSIG => {
+                if section != 2 || !last || record.class != Class::ANY {
+                    return Err(at(ParseErrorKind::BadRecord));
+                }
+                message.tsig_offset = Some(record.offset);
+                return Ok(());
+            }
+            Rtype::TKEY => return Ok(()),
+            _ => {}
+        }
+        if self.opcode != Opcode::UPDATE {
+            if record.rtype.is_meta() {
+                return Err(at(ParseErrorKind::BadRecord));
+            }
+            if self.qclass.is_some_and(|c| c != record.class && c != Class::ANY) {
+                return Err(at(ParseErrorKind::BadRecord));
+            }
+        }
+        check_rdata_names(message.bytes, record)
+    }
+}
+
+/// Checks the names inside rdata whose layout is known, with the same rules as owner names.
+fn check_rdata_names(bytes: &[u8], record: &Record<'_>) -> Result<(), ParseError> {
+    let fields = layout(record.rtype);
+    if fields.is_empty() {
+        return Ok(());
+    }
+    let end = record.rdata_offset + record.rdata.len();
+    let mut pos = record.rdata_offset;
+    for field in fields {
+        pos = match *field {
+            Field::Name => NameBuf::parse_compressed(bytes, pos)?.1,
+            Field::Fixed(len) => pos + len,
+            Field::CharString => pos + 1 + usize::from(*bytes.get(pos).ok_or(ParseError::new(pos, ParseErrorKind::BadRdata))?),
+        };
+        if pos > end {
+            return Err(ParseError::new(record.rdata_offset, ParseErrorKind::BadRdata));
+        }
+    }
+    if pos != end {
+        return Err(ParseError::new(record.rdata_offset, ParseErrorKind::BadRdata));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Name,
+    Fixed(usize),
+    CharString,
+}
+
+/// Rdata layouts of the types whose names may arrive compressed (RFC 3597 §4), plus their
+/// fixed fields. Other types are opaque here.
+fn layout(rtype: Rtype) -> &'static [Field] {
+    use Field::*;
+    match rtype {
+        Rtype::NS | Rtype::MD | Rtype::MF | Rtype::CNAME | Rtype::MB | Rtype::MG | Rtype::MR | Rtype::PTR | Rtype::DNAME => &[Name],
+        Rtype::SOA => &[Name, Name, Fixed(20)],
+        Rtype::MINFO | Rtype::RP => &[Name, Name],
+        Rtype::MX | Rtype::AFSDB | Rtype::RT | Rtype::KX => &[Fixed(2), Name],
+        Rtype::PX => &[Fixed(2), Name, Name],
+        Rtype::SRV => &[Fixed(6), Name],
+        Rtype::NAPTR => &[Fixed(4), CharString, CharString, CharString, Name],
+        _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name_wire: &[u8], qtype: u16) -> Vec<u8> {
+        let mut out = vec![0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        out.extend_from_slice(name_wire);
+        out.extend_from_slice(&qtype.to_be_bytes());
+        out.extend_from_slice(&[0, 1]);
+        out
+    }
+
+    fn set_count(message: &mut [u8], index: usize, count: u16) {
+        message[4 + 2 * index..6 + 2 * index].copy_from_slice(&count.to_be_bytes());
+    }
+
+    #[test]
+    fn plain_query_parses() {
+        let bytes = query(b"\x03www\x07example\x00", 1);
+        let message = Message::parse(&bytes).unwrap();
+        let question = message.question().unwrap();
+        assert_eq!(question.qname.to_string(), "www.example.");
+        assert_eq!(question.qtype, Rtype::A);
+        assert!(message.edns().is_none());
+    }
+
+    #[test]
+    fn counts_exceeding_data_are_rejected() {
+        let mut bytes = query(b"\x00", 1);
+        set_count(&mut bytes, 3, 5);
+        assert_eq!(Message::parse(&bytes).unwrap_err().kind, ParseErrorKind::ShortInput);
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut bytes = query(b"\x00", 1);
+        bytes.push(0);
+        assert_eq!(Message::parse(&bytes).unwrap_err().kind, ParseErrorKind::TrailingData);
+    }
+
+    #[test]
+    fn rfc6891_6_1_1_two_opts_are_rejected() {
+        let mut bytes = query(b"\x00", 1);
+        let opt = [0u8, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0];
+        bytes.extend_from_slice(&opt);
+        bytes.extend_from_slice(&opt);
+        set_count(&mut bytes, 3, 2);
+        assert_eq!(Message::parse(&bytes).unwrap_err().kind, ParseErrorKind::BadOpt);
+        set_count(&mut bytes, 3, 1);
+        bytes.truncate(bytes.len() - opt.len());
+        assert_eq!(Message::parse(&bytes).unwrap().edns().unwrap().udp_size, 1232);
+    }
+
+    #[test]
+    fn meta_type_as_record_is_rejected() {
+        let mut bytes = query(b"\x00", 1);
+        bytes.extend_from_slice(&[0, 0, 252, 0, 1, 0, 0, 0, 0, 0, 0]);
+        set_count(&mut bytes, 3, 1);
+        assert_eq!(Message::parse(&bytes).unwrap_err().kind, ParseErrorKind::BadRecord);
+    }
+
+    #[test]
+    fn compressed_rdata_is_expanded() {
+        // Answer: www.example. CNAME -> pointer to "example." at offset 16.
+        let mut bytes = query(b"\x03www\x07example\x00", 5);
+        bytes[2] = 0x81;
+        set_count(&mut bytes, 1, 1);
+        bytes.extend_from_slice(&[0xC0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 6, 3, b'f', b't', b'p', 0xC0, 16]);
+        let message = Message::parse(&bytes).unwrap();
+        let record = message.records(Section::Answer).next().unwrap();
+        let mut out = Vec::new();
+        decompress_rdata(message.bytes(), &record, &mut out).unwrap();
+        assert_eq!(NameBuf::from_wire(&out).unwrap().to_string(), "ftp.example.");
+    }
+}
