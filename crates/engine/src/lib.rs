@@ -1,3 +1,16 @@
-//! DNS behaviour of portcullis: zones, authoritative answers, policy. Deterministic: no I/O, no clock.
+//! DNS behaviour of portcullis: zones, authoritative answers, policy. Deterministic: no I/O, no
+//! clock, no global state.
+//!
+//! - [`engine`]: the query pipeline ([`Engine::handle`]).
+//! - [`auth`]: zone snapshots and the authoritative answer.
+//! - [`zonefile`]: the master-file parser and zone checks.
 
+pub mod auth;
+pub mod engine;
+pub mod load;
+pub mod metrics;
+pub mod request;
 pub mod zonefile;
+
+pub use engine::{Engine, EngineSettings};
+pub use request::{DropReason, Outcome, Request, Transport};

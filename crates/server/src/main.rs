@@ -1,1 +1,29 @@
-fn main() {}
+//! The `portcullis` binary: a memory-safe DNS server and a dig-like client.
+#![forbid(unsafe_code)]
+
+mod app;
+mod check;
+mod cli;
+mod config;
+mod query;
+mod render;
+mod resolv;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(query::EXIT_USAGE) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        cli::Command::Serve(args) => app::serve(args),
+        cli::Command::Query(args) => query::run(args),
+        cli::Command::CheckZone(args) => check::check_zone(args),
+        cli::Command::CheckConfig(args) => check::check_config(args),
+    }
+}

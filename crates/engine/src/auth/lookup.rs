@@ -1,0 +1,60 @@
+//! The RFC 1034 §4.3.2 descent through one zone: where a name lands, as a value.
+//!
+//! Walks from the apex towards the name one label at a time, stopping at the first zone cut
+//! (RFC 1034 §4.3.2 step 3b), DNAME (RFC 6672 §3.2) or missing label, where a wildcard may match
+//! (RFC 4592 §3.3.1: the source of synthesis is `*.` + the closest encloser). Nothing allocates.
+
+use super::zone::{Node, Zone};
+use portcullis_wire::{NameBuf, Rtype};
+
+/// Where a name lands in a zone. None of these is an error.
+#[derive(Clone, Copy, Debug)]
+pub enum Found<'z> {
+    /// The name exists (possibly as an empty non-terminal).
+    Node(&'z Node),
+    /// The name does not exist; this wildcard node synthesises it.
+    Wildcard(&'z Node),
+    /// The name is at or below a zone cut; the node holds the delegation's NS.
+    Delegation(&'z Node),
+    /// A proper ancestor owns a DNAME.
+    Dname(&'z Node),
+    /// The name does not exist and no wildcard applies.
+    NxDomain,
+}
+
+/// Descends `zone` towards `qname` (which must be at or below the apex).
+pub fn find<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype) -> Found<'z> {
+    let lower = qname.to_lowercase();
+    let wire = lower.as_wire();
+    let total = qname.label_count();
+    let apex_labels = zone.origin().label_count();
+    let mut encloser = None;
+    for depth in apex_labels..=total {
+        let Some(offset) = lower.suffix_offset(total - depth) else { return Found::NxDomain };
+        let Some(node) = zone.node_lower(&wire[offset..]) else {
+            return encloser.map_or(Found::NxDomain, |ce| wildcard_at(zone, ce));
+        };
+        let is_apex = depth == apex_labels;
+        let is_target = depth == total;
+        if !is_apex && zone.rrset(node, Rtype::NS).is_some() && !(is_target && qtype == Rtype::DS) {
+            return Found::Delegation(node);
+        }
+        if !is_target && zone.rrset(node, Rtype::DNAME).is_some() {
+            return Found::Dname(node);
+        }
+        if is_target {
+            return Found::Node(node);
+        }
+        encloser = Some(node);
+    }
+    Found::NxDomain
+}
+
+/// The wildcard below the closest encloser `encloser`, if any (RFC 4592 §3.3.1).
+fn wildcard_at<'z>(zone: &'z Zone, encloser: &Node) -> Found<'z> {
+    let name = zone.node_name(encloser);
+    match name.wildcard_child().and_then(|wildcard| zone.node(&wildcard)) {
+        Some(node) => Found::Wildcard(node),
+        None => Found::NxDomain,
+    }
+}

@@ -1,0 +1,11 @@
+//! Authoritative serving: zone snapshots ([`zone`]), the descent ([`lookup`]), the answer
+//! ([`answer`]) and the set of zones a server holds ([`zones`]).
+
+pub mod answer;
+pub mod lookup;
+pub mod zone;
+pub mod zones;
+
+pub use answer::{write_answer, AnswerKind, AnswerOptions};
+pub use zone::Zone;
+pub use zones::ZoneSet;

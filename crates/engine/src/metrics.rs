@@ -1,0 +1,50 @@
+//! Engine counters: plain atomics, shared across reloads; exported by the server.
+
+use crate::auth::AnswerKind;
+use crate::request::DropReason;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of the query pipeline.
+#[derive(Debug, Default)]
+pub struct EngineCounters {
+    /// Requests seen.
+    pub requests: AtomicU64,
+    /// Replies by rcode (0..=23; the rest counted in the last slot).
+    pub rcodes: [AtomicU64; 24],
+    /// Drops by reason, in `DropReason::ALL` order.
+    pub drops: [AtomicU64; 4],
+    /// Authoritative answers by kind: answer, nodata, nxdomain, referral, truncated, error.
+    pub answers: [AtomicU64; 6],
+}
+
+impl EngineCounters {
+    /// Counts a drop.
+    pub fn dropped(&self, reason: DropReason) {
+        let index = DropReason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        self.drops[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a reply's rcode.
+    pub fn rcode(&self, rcode: u16) {
+        self.rcodes[usize::from(rcode).min(23)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an authoritative answer's kind.
+    pub fn answer(&self, kind: AnswerKind) {
+        let index = match kind {
+            AnswerKind::Answer => 0,
+            AnswerKind::NoData => 1,
+            AnswerKind::NxDomain => 2,
+            AnswerKind::Referral => 3,
+            AnswerKind::Truncated => 4,
+            AnswerKind::Error => 5,
+        };
+        self.answers[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A drop counter's value.
+    pub fn drops_of(&self, reason: DropReason) -> u64 {
+        let index = DropReason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        self.drops[index].load(Ordering::Relaxed)
+    }
+}

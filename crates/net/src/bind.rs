@@ -1,0 +1,83 @@
+//! Binding listeners, with messages that name the fix when a port is privileged or taken.
+
+use socket2::{Domain, Protocol, Socket, Type};
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+
+/// Sockets ready to serve.
+#[derive(Debug)]
+pub struct Listeners {
+    /// UDP sockets: `workers` per address, sharing the port through `SO_REUSEPORT`.
+    pub udp: Vec<(SocketAddr, UdpSocket)>,
+    /// TCP listeners, one per address.
+    pub tcp: Vec<(SocketAddr, TcpListener)>,
+}
+
+/// Why a listener could not be bound.
+#[derive(Debug)]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// The protocol.
+    pub protocol: &'static str,
+    /// The OS error.
+    pub source: io::Error,
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hint = match self.source.kind() {
+            io::ErrorKind::PermissionDenied => format!(
+                "port {} needs root or CAP_NET_BIND_SERVICE (e.g. `sudo setcap cap_net_bind_service=+ep $(which portcullis)`); or use an unprivileged port: --listen 127.0.0.1:5353",
+                self.addr.port()
+            ),
+            io::ErrorKind::AddrInUse => format!("another program already listens on {} (another DNS server, or systemd-resolved on port 53); stop it or choose another address with --listen 127.0.0.1:5353", self.addr),
+            io::ErrorKind::AddrNotAvailable => "that address is not configured on this machine; check --listen".to_string(),
+            _ => "check --listen".to_string(),
+        };
+        write!(f, "cannot listen on {} {}: {}; {}", self.protocol, self.addr, self.source, hint)
+    }
+}
+
+impl std::error::Error for BindError {}
+
+/// Binds UDP (`workers` sockets per address) and TCP on every address.
+pub fn bind(addrs: &[SocketAddr], workers: usize) -> Result<Listeners, BindError> {
+    let mut listeners = Listeners { udp: Vec::new(), tcp: Vec::new() };
+    for &addr in addrs {
+        let tcp = bind_tcp(addr).map_err(|source| BindError { addr, protocol: "TCP", source })?;
+        let addr = tcp.local_addr().unwrap_or(addr);
+        for _ in 0..workers.max(1) {
+            let udp = bind_udp(addr).map_err(|source| BindError { addr, protocol: "UDP", source })?;
+            listeners.udp.push((addr, udp));
+        }
+        listeners.tcp.push((addr, tcp));
+    }
+    Ok(listeners)
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_port(true)?;
+    socket.set_recv_buffer_size(4 << 20).ok();
+    socket.set_send_buffer_size(4 << 20).ok();
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}

@@ -1,0 +1,101 @@
+//! The command line: `serve`, `query`, `check-zone`, `check-config`.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// portcullis: a memory-safe DNS server and client.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the DNS server (foreground; SIGHUP reloads, SIGTERM stops).
+    Serve(ServeArgs),
+    /// Ask a DNS server a question and print the answer, like dig.
+    Query(QueryArgs),
+    /// Check a zone file: syntax and consistency (exit 1 on an error).
+    CheckZone(CheckZoneArgs),
+    /// Check a configuration file and the zones it names (exit 1 on an error).
+    CheckConfig(CheckConfigArgs),
+}
+
+/// Flags of `serve`; they override the configuration file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// The TOML configuration file (without it: the embedded default, see README).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to serve on, UDP and TCP (repeatable; replaces the configured list).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<SocketAddr>,
+    /// A zone to serve (repeatable; adds to or replaces the configured zone of that origin).
+    #[arg(long, value_name = "ORIGIN=FILE")]
+    pub zone: Vec<String>,
+    /// UDP worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// Arguments of `query`.
+#[derive(Debug, Args, Clone)]
+pub struct QueryArgs {
+    /// The name to ask about, then optionally a type, a class and @SERVER[:PORT] (repeatable).
+    #[arg(value_name = "NAME [TYPE] [CLASS] [@SERVER[:PORT]]...", required = true, num_args = 1..)]
+    pub words: Vec<String>,
+    /// Use TCP only.
+    #[arg(long)]
+    pub tcp: bool,
+    /// EDNS UDP payload size to advertise (0 sends no OPT record).
+    #[arg(long, value_name = "BYTES", default_value_t = 1232)]
+    pub edns_size: u16,
+    /// Set the DO bit (ask for DNSSEC records).
+    #[arg(long)]
+    pub dnssec: bool,
+    /// Clear the RD bit (no recursion wanted).
+    #[arg(long)]
+    pub norecurse: bool,
+    /// Ask for the server's NSID.
+    #[arg(long)]
+    pub nsid: bool,
+    /// Seconds to wait for each server (default: resolv.conf's timeout, else 5).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Rounds over the server list (default: resolv.conf's attempts, else 2).
+    #[arg(long, value_name = "N")]
+    pub attempts: Option<u32>,
+    /// Port used for servers given without one.
+    #[arg(long, short = 'p', default_value_t = 53)]
+    pub port: u16,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The resolv.conf to read default servers and options from.
+    #[arg(long, value_name = "FILE", default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
+}
+
+/// Arguments of `check-zone`.
+#[derive(Debug, Args, Clone)]
+pub struct CheckZoneArgs {
+    /// The zone's origin, e.g. example.com.
+    pub origin: String,
+    /// The zone file.
+    pub file: PathBuf,
+}
+
+/// Arguments of `check-config`.
+#[derive(Debug, Args, Clone)]
+pub struct CheckConfigArgs {
+    /// The TOML configuration file.
+    pub file: PathBuf,
+}

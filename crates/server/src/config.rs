@@ -1,0 +1,275 @@
+//! Configuration in two layers (DESIGN §5.11): [`file`] mirrors the TOML and rejects unknown
+//! keys; [`Settings`] holds validated values. Validation reports every error with its TOML path.
+
+use crate::cli::ServeArgs;
+use portcullis_engine::EngineSettings;
+use portcullis_net::tcp::TcpLimits;
+use portcullis_wire::NameBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The embedded default configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("../default/portcullis.toml");
+/// The embedded example zone, named `@embedded/example.com.zone` in the default configuration.
+pub const EMBEDDED_ZONE: &str = include_str!("../default/example.com.zone");
+/// The file name that refers to the embedded zone.
+pub const EMBEDDED_ZONE_PATH: &str = "@embedded/example.com.zone";
+
+/// A numeric setting's bounds.
+#[derive(Clone, Copy, Debug)]
+pub struct Limit {
+    /// Used when the key is absent.
+    pub default: u64,
+    /// Smallest accepted.
+    pub min: u64,
+    /// Largest accepted.
+    pub max: u64,
+}
+
+/// Limits of every numeric key, by TOML path.
+pub const LIMITS: &[(&str, Limit)] = &[
+    ("server.threads", Limit { default: 0, min: 0, max: 256 }),
+    ("server.udp-payload", Limit { default: 1232, min: 512, max: 4096 }),
+    ("tcp.max-connections", Limit { default: 1024, min: 1, max: 1_000_000 }),
+    ("tcp.per-client", Limit { default: 32, min: 1, max: 100_000 }),
+    ("tcp.first-message-timeout-ms", Limit { default: 5000, min: 100, max: 120_000 }),
+    ("tcp.message-timeout-ms", Limit { default: 2000, min: 100, max: 120_000 }),
+    ("tcp.idle-timeout-ms", Limit { default: 10_000, min: 100, max: 3_600_000 }),
+    ("tcp.in-flight", Limit { default: 16, min: 1, max: 1024 }),
+    ("tcp.queries-per-connection", Limit { default: 10_000, min: 1, max: 10_000_000 }),
+    ("tcp.lifetime-ms", Limit { default: 300_000, min: 1000, max: 86_400_000 }),
+];
+
+/// The TOML file, as written.
+pub mod file {
+    use serde::Deserialize;
+
+    /// The whole file.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Config {
+        /// `[server]`.
+        #[serde(default)]
+        pub server: Server,
+        /// `[tcp]`.
+        #[serde(default)]
+        pub tcp: Tcp,
+        /// `[log]`.
+        #[serde(default)]
+        pub log: Log,
+        /// `[[zone]]`.
+        #[serde(default)]
+        pub zone: Vec<Zone>,
+    }
+
+    /// `[server]`.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Server {
+        pub listen: Option<Vec<String>>,
+        pub threads: Option<u64>,
+        pub udp_payload: Option<u64>,
+        pub minimal_responses: Option<bool>,
+        pub nsid: Option<String>,
+        pub version: Option<String>,
+        pub identity: Option<String>,
+    }
+
+    /// `[tcp]`.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Tcp {
+        pub max_connections: Option<u64>,
+        pub per_client: Option<u64>,
+        pub first_message_timeout_ms: Option<u64>,
+        pub message_timeout_ms: Option<u64>,
+        pub idle_timeout_ms: Option<u64>,
+        pub in_flight: Option<u64>,
+        pub queries_per_connection: Option<u64>,
+        pub lifetime_ms: Option<u64>,
+    }
+
+    /// `[log]`.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Log {
+        pub level: Option<String>,
+    }
+
+    /// One `[[zone]]`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Zone {
+        pub origin: String,
+        pub file: String,
+    }
+}
+
+/// A zone to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneSettings {
+    /// Its origin.
+    pub origin: NameBuf,
+    /// Its file (or [`EMBEDDED_ZONE_PATH`]).
+    pub file: PathBuf,
+}
+
+/// Validated settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Addresses to serve on.
+    pub listen: Vec<SocketAddr>,
+    /// UDP workers per address.
+    pub threads: usize,
+    /// The engine's settings.
+    pub engine: EngineSettings,
+    /// TCP limits.
+    pub tcp: TcpLimits,
+    /// Log level.
+    pub log_level: String,
+    /// Zones.
+    pub zones: Vec<ZoneSettings>,
+}
+
+/// Reads the configuration named by the flags (or the embedded default) and applies the flags.
+pub fn load(args: &ServeArgs) -> Result<Settings, Vec<String>> {
+    let (text, base) = match &args.config {
+        Some(path) => (std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?, path.parent().map(Path::to_path_buf)),
+        None => (DEFAULT_CONFIG.to_string(), None),
+    };
+    let raw: file::Config = toml::from_str(&text).map_err(|e| vec![format!("{}: {e}", args.config.as_ref().map_or("embedded config".into(), |p| p.display().to_string()))])?;
+    let mut settings = validate(&raw, base.as_deref())?;
+    apply_flags(&mut settings, args)?;
+    Ok(settings)
+}
+
+/// Checks a parsed file; `base` is the directory relative zone paths start from.
+pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut number = |path: &str, value: Option<u64>| bounded(path, value, &mut errors);
+    let threads = number("server.threads", raw.server.threads) as usize;
+    let udp_payload = number("server.udp-payload", raw.server.udp_payload) as u16;
+    let tcp = TcpLimits {
+        max_connections: number("tcp.max-connections", raw.tcp.max_connections) as usize,
+        per_client: number("tcp.per-client", raw.tcp.per_client) as usize,
+        first_message: Duration::from_millis(number("tcp.first-message-timeout-ms", raw.tcp.first_message_timeout_ms)),
+        per_message: Duration::from_millis(number("tcp.message-timeout-ms", raw.tcp.message_timeout_ms)),
+        idle: Duration::from_millis(number("tcp.idle-timeout-ms", raw.tcp.idle_timeout_ms)),
+        in_flight: number("tcp.in-flight", raw.tcp.in_flight) as usize,
+        queries_per_connection: number("tcp.queries-per-connection", raw.tcp.queries_per_connection) as usize,
+        lifetime: Duration::from_millis(number("tcp.lifetime-ms", raw.tcp.lifetime_ms)),
+    };
+    let listen_text = raw.server.listen.clone().unwrap_or_else(|| vec!["0.0.0.0:53".into(), "[::]:53".into()]);
+    let listen = listen_text.iter().enumerate().filter_map(|(i, text)| text.parse().map_err(|_| errors.push(format!("server.listen[{i}]: '{text}' is not ADDR:PORT (e.g. 127.0.0.1:53 or [::1]:53)"))).ok()).collect();
+    let log_level = raw.log.level.clone().unwrap_or_else(|| "info".into());
+    if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+        errors.push(format!("log.level: '{log_level}' is not one of error, warn, info, debug, trace"));
+    }
+    let mut zones = Vec::new();
+    for (i, zone) in raw.zone.iter().enumerate() {
+        match zone_settings(&zone.origin, &zone.file, base) {
+            Ok(settings) => zones.push(settings),
+            Err(message) => errors.push(format!("zone[{i}]: {message}")),
+        }
+    }
+    let engine = EngineSettings {
+        udp_payload,
+        minimal_responses: raw.server.minimal_responses.unwrap_or(false),
+        nsid: raw.server.nsid.as_ref().map(|s| s.as_bytes().to_vec()),
+        version: raw.server.version.clone(),
+        identity: raw.server.identity.clone(),
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Settings { listen, threads, engine, tcp, log_level, zones })
+}
+
+fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {
+    if !args.listen.is_empty() {
+        settings.listen.clone_from(&args.listen);
+    }
+    if let Some(threads) = args.threads {
+        settings.threads = threads;
+    }
+    if let Some(level) = &args.log_level {
+        settings.log_level.clone_from(level);
+    }
+    if args.config.is_none() && !args.zone.is_empty() {
+        settings.zones.clear();
+    }
+    let mut errors = Vec::new();
+    for flag in &args.zone {
+        let Some((origin, path)) = flag.split_once('=') else {
+            errors.push(format!("--zone {flag}: expected ORIGIN=FILE, e.g. --zone example.com=/etc/zones/example.com.zone"));
+            continue;
+        };
+        match zone_settings(origin, path, None) {
+            Ok(zone) => {
+                settings.zones.retain(|z| z.origin != zone.origin);
+                settings.zones.push(zone);
+            }
+            Err(message) => errors.push(format!("--zone {flag}: {message}")),
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<ZoneSettings, String> {
+    let origin_text = if origin.ends_with('.') { origin.to_string() } else { format!("{origin}.") };
+    let origin = NameBuf::from_text(&origin_text, None).map_err(|e| format!("origin '{origin}': {e}"))?;
+    let path = PathBuf::from(file);
+    let file = match base {
+        Some(base) if path.is_relative() && file != EMBEDDED_ZONE_PATH => base.join(path),
+        _ => path,
+    };
+    Ok(ZoneSettings { origin, file })
+}
+
+fn bounded(path: &str, value: Option<u64>, errors: &mut Vec<String>) -> u64 {
+    let Some((_, limit)) = LIMITS.iter().find(|(name, _)| *name == path) else { return value.unwrap_or(0) };
+    let Some(value) = value else { return limit.default };
+    if value < limit.min || value > limit.max {
+        errors.push(format!("{path}: {value} is outside {}..={} (default {})", limit.min, limit.max, limit.default));
+        return limit.default;
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let settings = load(&ServeArgs::default()).unwrap();
+        assert_eq!(settings.zones.len(), 1);
+        assert_eq!(settings.listen.len(), 2);
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_path() {
+        let raw: file::Config = toml::from_str("[server]\nudp-payload = 100\nlisten = [\"nope\"]\n[tcp]\nin-flight = 0\n").unwrap();
+        let errors = validate(&raw, None).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("server.udp-payload: 100 is outside 512..=4096")));
+        assert!(errors.iter().any(|e| e.starts_with("server.listen[0]")));
+        assert!(errors.iter().any(|e| e.starts_with("tcp.in-flight")));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(toml::from_str::<file::Config>("[server]\nlisten-on = []\n").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args = ServeArgs { listen: vec!["127.0.0.1:5353".parse().unwrap()], zone: vec!["example.org=/tmp/x.zone".into()], threads: Some(2), ..ServeArgs::default() };
+        let settings = load(&args).unwrap();
+        assert_eq!(settings.listen, args.listen);
+        assert_eq!(settings.threads, 2);
+        assert_eq!(settings.zones.len(), 1);
+        assert_eq!(settings.zones[0].origin.to_string(), "example.org.");
+    }
+}

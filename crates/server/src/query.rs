@@ -1,0 +1,226 @@
+//! `portcullis query`: a dig-like client. UDP first, TCP when the reply is truncated (or with
+//! `--tcp`); several servers tried in turn with a timeout; by default the name servers and options
+//! of /etc/resolv.conf. The exit status tells the outcome apart (see [`exit_code`]).
+
+use crate::cli::QueryArgs;
+use crate::render::{self, Exchange};
+use crate::resolv;
+use portcullis_wire::edns::code;
+use portcullis_wire::header::Flags;
+use portcullis_wire::message::Message;
+use portcullis_wire::writer::MessageWriter;
+use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Exit status: NOERROR.
+pub const EXIT_NOERROR: u8 = 0;
+/// Exit status: NXDOMAIN.
+pub const EXIT_NXDOMAIN: u8 = 1;
+/// Exit status: SERVFAIL, REFUSED or another error rcode.
+pub const EXIT_ERROR_RCODE: u8 = 2;
+/// Exit status: no server answered in time.
+pub const EXIT_NO_ANSWER: u8 = 9;
+/// Exit status: bad arguments.
+pub const EXIT_USAGE: u8 = 64;
+
+/// What to ask.
+struct Question {
+    qname: NameBuf,
+    qtype: Rtype,
+    qclass: Class,
+    servers: Vec<SocketAddr>,
+}
+
+/// Runs the client.
+pub fn run(args: QueryArgs) -> ExitCode {
+    let conf = std::fs::read_to_string(&args.resolv_conf).map(|t| resolv::parse(&t)).unwrap_or_default();
+    let question = match parse_words(&args, &conf) {
+        Ok(question) => question,
+        Err(message) => {
+            eprintln!("portcullis query: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let timeout = Duration::from_secs(args.timeout.unwrap_or(conf.timeout).max(1));
+    let attempts = args.attempts.unwrap_or(conf.attempts).max(1);
+    let mut servers = question.servers.clone();
+    if conf.rotate && args.words.iter().all(|w| !w.starts_with('@')) && !servers.is_empty() {
+        let start = random_u16() as usize % servers.len();
+        servers.rotate_left(start);
+    }
+    for _ in 0..attempts {
+        for server in &servers {
+            match exchange(&question, *server, &args, timeout) {
+                Ok((reply, transport, elapsed)) => return print_reply(&reply, *server, transport, elapsed, args.json),
+                Err(error) => eprintln!(";; {server}: {error}"),
+            }
+        }
+    }
+    eprintln!(";; no servers could be reached");
+    ExitCode::from(EXIT_NO_ANSWER)
+}
+
+/// The exit status for a reply's rcode.
+pub fn exit_code(rcode: Rcode) -> u8 {
+    match rcode {
+        Rcode::NOERROR => EXIT_NOERROR,
+        Rcode::NXDOMAIN => EXIT_NXDOMAIN,
+        _ => EXIT_ERROR_RCODE,
+    }
+}
+
+fn print_reply(reply: &[u8], server: SocketAddr, transport: &'static str, elapsed: Duration, as_json: bool) -> ExitCode {
+    let Ok(message) = Message::parse(reply) else {
+        eprintln!(";; malformed reply from {server}");
+        return ExitCode::from(EXIT_ERROR_RCODE);
+    };
+    let exchange = Exchange { message: &message, server: format!("{}#{}", server.ip(), server.port()), transport, elapsed_ms: elapsed.as_millis() };
+    if as_json {
+        println!("{}", render::json(&exchange));
+    } else {
+        print!("{}", render::text(&exchange));
+    }
+    ExitCode::from(exit_code(message.rcode()))
+}
+
+fn parse_words(args: &QueryArgs, conf: &resolv::ResolvConf) -> Result<Question, String> {
+    let mut words = args.words.iter();
+    let name = words.next().ok_or("a name to look up is required")?;
+    let absolute = if name.ends_with('.') { name.clone() } else { format!("{name}.") };
+    let qname = NameBuf::from_text(&absolute, None).map_err(|e| format!("'{name}': {e}"))?;
+    let mut question = Question { qname, qtype: Rtype::A, qclass: Class::IN, servers: Vec::new() };
+    for word in words {
+        if let Some(server) = word.strip_prefix('@') {
+            question.servers.push(parse_server(server, args.port)?);
+        } else if let Some(rtype) = Rtype::from_text(word) {
+            question.qtype = rtype;
+        } else if let Some(class) = Class::from_text(word) {
+            question.qclass = class;
+        } else {
+            return Err(format!("'{word}' is neither a type, a class nor @SERVER"));
+        }
+    }
+    if question.servers.is_empty() {
+        question.servers = conf.nameservers.iter().map(|ip| SocketAddr::new(*ip, args.port)).collect();
+    }
+    if question.servers.is_empty() {
+        question.servers.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port));
+    }
+    Ok(question)
+}
+
+/// `1.2.3.4`, `1.2.3.4:53`, `::1`, `[::1]:53`.
+fn parse_server(text: &str, port: u16) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, port)).map_err(|_| format!("@{text}: expected an IP address, optionally with :PORT"))
+}
+
+/// Sends the question to one server; retries over TCP when the UDP reply is truncated.
+fn exchange(question: &Question, server: SocketAddr, args: &QueryArgs, timeout: Duration) -> Result<(Vec<u8>, &'static str, Duration), String> {
+    let id = random_u16();
+    let query = build_query(question, id, args).map_err(|_| "query too large".to_string())?;
+    let started = Instant::now();
+    if !args.tcp {
+        let reply = udp_exchange(&query, server, timeout, id)?;
+        let truncated = reply.get(2).is_some_and(|b| b & 0x02 != 0);
+        if !truncated {
+            return Ok((reply, "UDP", started.elapsed()));
+        }
+        eprintln!(";; Truncated, retrying in TCP mode.");
+    }
+    let started = Instant::now();
+    let reply = tcp_exchange(&query, server, timeout, id)?;
+    Ok((reply, "TCP", started.elapsed()))
+}
+
+fn build_query(question: &Question, id: u16, args: &QueryArgs) -> Result<Vec<u8>, portcullis_wire::WriteError> {
+    let mut buf = vec![0u8; 512];
+    let mut writer = MessageWriter::new(&mut buf, 512)?;
+    writer.set_header(id, Flags { rd: !args.norecurse, ..Flags::default() });
+    writer.push_question(&question.qname, question.qtype, question.qclass)?;
+    if args.edns_size > 0 || args.dnssec || args.nsid {
+        let nsid: &[(u16, &[u8])] = if args.nsid { &[(code::NSID, &[])] } else { &[] };
+        writer.push_opt(args.edns_size.max(512), Rcode::NOERROR, args.dnssec, nsid)?;
+    }
+    let len = writer.finish();
+    buf.truncate(len);
+    Ok(buf)
+}
+
+fn udp_exchange(query: &[u8], server: SocketAddr, timeout: Duration, id: u16) -> Result<Vec<u8>, String> {
+    let local: SocketAddr = if server.is_ipv6() { "[::]:0".parse().map_err(|_| "bad address")? } else { "0.0.0.0:0".parse().map_err(|_| "bad address")? };
+    let socket = UdpSocket::bind(local).map_err(|e| e.to_string())?;
+    socket.connect(server).map_err(|e| e.to_string())?;
+    socket.send(query).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let left = deadline.checked_duration_since(Instant::now()).ok_or("timed out")?;
+        socket.set_read_timeout(Some(left.max(Duration::from_millis(1)))).map_err(|e| e.to_string())?;
+        let len = socket.recv(&mut buf).map_err(|e| if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) { "timed out".to_string() } else { e.to_string() })?;
+        if matches_query(&buf[..len], query, id) {
+            buf.truncate(len);
+            return Ok(buf);
+        }
+    }
+}
+
+fn tcp_exchange(query: &[u8], server: SocketAddr, timeout: Duration, id: u16) -> Result<Vec<u8>, String> {
+    let mut stream = TcpStream::connect_timeout(&server, timeout).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(query);
+    stream.write_all(&framed).map_err(|e| e.to_string())?;
+    let mut prefix = [0u8; 2];
+    stream.read_exact(&mut prefix).map_err(|e| format!("reading TCP reply: {e}"))?;
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream.read_exact(&mut reply).map_err(|e| format!("reading TCP reply: {e}"))?;
+    if !matches_query(&reply, query, id) {
+        return Err("TCP reply does not match the query".into());
+    }
+    Ok(reply)
+}
+
+/// A reply matches when its ID, QR bit and question section match the query's.
+fn matches_query(reply: &[u8], query: &[u8], id: u16) -> bool {
+    let Ok(message) = Message::parse(reply) else { return false };
+    let sent = Message::parse(query).ok().and_then(|q| q.question());
+    message.header().id() == id && message.header().is_response() && (message.header().qdcount() == 0 || message.question() == sent)
+}
+
+/// An unpredictable 16-bit value from the standard library's randomly keyed hasher.
+fn random_u16() -> u16 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    hasher.finish() as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_forms() {
+        assert_eq!(parse_server("127.0.0.1", 53).unwrap(), "127.0.0.1:53".parse().unwrap());
+        assert_eq!(parse_server("127.0.0.1:5353", 53).unwrap(), "127.0.0.1:5353".parse().unwrap());
+        assert_eq!(parse_server("::1", 53).unwrap(), "[::1]:53".parse().unwrap());
+        assert_eq!(parse_server("[::1]:5300", 53).unwrap(), "[::1]:5300".parse().unwrap());
+        assert!(parse_server("nope", 53).is_err());
+    }
+
+    #[test]
+    fn exit_codes_tell_outcomes_apart() {
+        assert_eq!(exit_code(Rcode::NOERROR), 0);
+        assert_eq!(exit_code(Rcode::NXDOMAIN), 1);
+        assert_eq!(exit_code(Rcode::SERVFAIL), 2);
+        assert_eq!(exit_code(Rcode::REFUSED), 2);
+    }
+}

@@ -1,0 +1,122 @@
+//! Printing a reply the way dig does, or as JSON.
+
+use portcullis_wire::message::{decompress_rdata, Message, Record, Section};
+use portcullis_wire::rdata::rdata_to_text;
+use portcullis_wire::{Class, Rtype};
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+/// Where and how a reply was obtained.
+pub struct Exchange<'a> {
+    /// The reply.
+    pub message: &'a Message<'a>,
+    /// The server, as `addr#port`.
+    pub server: String,
+    /// "UDP" or "TCP".
+    pub transport: &'static str,
+    /// Round-trip time.
+    pub elapsed_ms: u128,
+}
+
+/// The dig-like text form.
+pub fn text(exchange: &Exchange<'_>) -> String {
+    let message = exchange.message;
+    let header = message.header();
+    let mut out = String::new();
+    let _ = writeln!(out, ";; ->>HEADER<<- opcode: {}, status: {}, id: {}", header.opcode().mnemonic(), message.rcode(), header.id());
+    let _ = writeln!(out, ";; flags: {}; QUERY: {}, ANSWER: {}, AUTHORITY: {}, ADDITIONAL: {}", flags(message).join(" "), header.qdcount(), header.ancount(), header.nscount(), header.arcount());
+    if let Some(edns) = message.edns() {
+        let _ = writeln!(out, "\n;; OPT PSEUDOSECTION:\n; EDNS: version: {}, flags:{}; udp: {}", edns.version, if edns.dnssec_ok { " do" } else { "" }, edns.udp_size);
+        for (code, data) in edns.iter_options() {
+            let _ = writeln!(out, "; {}: {}", option_name(code), option_text(code, data));
+        }
+    }
+    let _ = writeln!(out, "\n;; QUESTION SECTION:");
+    for question in message.questions() {
+        let _ = writeln!(out, ";{}\t\t{}\t{}", question.qname, question.qclass, question.qtype);
+    }
+    for (section, title) in [(Section::Answer, "ANSWER"), (Section::Authority, "AUTHORITY"), (Section::Additional, "ADDITIONAL")] {
+        let records: Vec<Record<'_>> = message.records(section).filter(|r| r.rtype != Rtype::OPT).collect();
+        if records.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n;; {title} SECTION:");
+        for record in records {
+            let _ = writeln!(out, "{}\t{}\t{}\t{}\t{}", record.owner, record.ttl, record.class, record.rtype, rdata(message, &record));
+        }
+    }
+    let _ = writeln!(out, "\n;; Query time: {} msec", exchange.elapsed_ms);
+    let _ = writeln!(out, ";; SERVER: {} ({})", exchange.server, exchange.transport);
+    let _ = writeln!(out, ";; MSG SIZE  rcvd: {}", message.bytes().len());
+    out
+}
+
+/// The JSON form.
+pub fn json(exchange: &Exchange<'_>) -> Value {
+    let message = exchange.message;
+    let header = message.header();
+    let section = |section| -> Vec<Value> {
+        message
+            .records(section)
+            .filter(|r| r.rtype != Rtype::OPT)
+            .map(|r| json!({"name": r.owner.to_string(), "ttl": r.ttl, "class": r.class.to_string(), "type": r.rtype.to_string(), "data": rdata(message, &r)}))
+            .collect()
+    };
+    let edns = message.edns().map(|e| {
+        let options: Vec<Value> = e.iter_options().map(|(code, data)| json!({"option": option_name(code), "data": option_text(code, data)})).collect();
+        json!({"version": e.version, "udp": e.udp_size, "do": e.dnssec_ok, "options": options})
+    });
+    json!({
+        "server": exchange.server,
+        "transport": exchange.transport,
+        "time_ms": exchange.elapsed_ms as u64,
+        "size": message.bytes().len(),
+        "id": header.id(),
+        "opcode": header.opcode().mnemonic(),
+        "rcode": message.rcode().to_string(),
+        "flags": flags(message),
+        "question": message.questions().map(|q| json!({"name": q.qname.to_string(), "type": q.qtype.to_string(), "class": q.qclass.to_string()})).collect::<Vec<_>>(),
+        "answer": section(Section::Answer),
+        "authority": section(Section::Authority),
+        "additional": section(Section::Additional),
+        "edns": edns,
+    })
+}
+
+fn flags(message: &Message<'_>) -> Vec<&'static str> {
+    let header = message.header();
+    let bits = [(header.is_response(), "qr"), (header.aa(), "aa"), (header.tc(), "tc"), (header.rd(), "rd"), (header.ra(), "ra"), (header.ad(), "ad"), (header.cd(), "cd")];
+    bits.iter().filter(|(set, _)| *set).map(|(_, name)| *name).collect()
+}
+
+fn rdata(message: &Message<'_>, record: &Record<'_>) -> String {
+    let mut wire = Vec::new();
+    if decompress_rdata(message.bytes(), record, &mut wire).is_err() {
+        wire = record.rdata.to_vec();
+    }
+    let mut text = String::new();
+    let rtype = if record.class == Class::CH && record.rtype == Rtype::TXT { Rtype::TXT } else { record.rtype };
+    let _ = rdata_to_text(rtype, &wire, &mut text);
+    text
+}
+
+fn option_name(code: u16) -> String {
+    match code {
+        3 => "NSID".into(),
+        8 => "CLIENT-SUBNET".into(),
+        10 => "COOKIE".into(),
+        11 => "TCP-KEEPALIVE".into(),
+        12 => "PADDING".into(),
+        15 => "EDE".into(),
+        other => format!("OPT{other}"),
+    }
+}
+
+fn option_text(code: u16, data: &[u8]) -> String {
+    let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+    match code {
+        3 => format!("{hex} (\"{}\")", String::from_utf8_lossy(data)),
+        15 if data.len() >= 2 => format!("{} \"{}\"", u16::from_be_bytes([data[0], data[1]]), String::from_utf8_lossy(&data[2..])),
+        _ => hex,
+    }
+}

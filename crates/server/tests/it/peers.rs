@@ -1,0 +1,255 @@
+//! Reference servers (DESIGN §5.13 level 6): NSD and Knot started as child processes on
+//! 127.0.0.1 with a free port each, serving the given zones from a private temporary
+//! directory, and stopped on drop.
+//!
+//! When a binary is missing the caller gets `None` and the test returns early with a clear
+//! message, unless `CI=true`: then a missing peer fails the test.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use portcullis_wire::message::Message;
+use portcullis_wire::{Rcode, Rtype};
+
+use crate::client::{self, Query};
+
+/// Readiness probes before giving up (each bounded by the UDP timeout, or a short pause
+/// after an immediate "connection refused").
+const READY_TRIES: usize = 150;
+/// Pause after a probe that failed at once (nothing listening yet: ICMP port unreachable).
+const REFUSED_PAUSE: Duration = Duration::from_millis(40);
+/// How long a stopped server gets to exit after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A zone to serve: its origin (`example.test.`) and zone file.
+#[derive(Clone, Debug)]
+pub struct ZoneSpec {
+    pub origin: String,
+    pub file: PathBuf,
+}
+
+impl ZoneSpec {
+    pub fn new(origin: &str, file: impl Into<PathBuf>) -> Self {
+        Self { origin: origin.to_owned(), file: file.into() }
+    }
+
+    /// The origin without the trailing dot, as NSD and Knot configs spell it.
+    fn bare(&self) -> &str {
+        self.origin.trim_end_matches('.')
+    }
+}
+
+/// A running server process, stopped (and its directory removed) on drop.
+pub struct ServerProcess {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `command` (stdout and stderr go to files in `dir`) and waits until it answers an
+    /// SOA query for `probe_zone` with NOERROR and AA.
+    pub fn start(name: &'static str, mut command: Command, dir: PathBuf, addr: SocketAddr, probe_zone: &str) -> Result<Self, String> {
+        let stdout = fs::File::create(dir.join("stdout.log")).map_err(|e| e.to_string())?;
+        let stderr = fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        let child = command.spawn().map_err(|e| format!("{name}: cannot start {command:?}: {e}"))?;
+        let mut server = Self { name, addr, child: Some(child), dir };
+        server.wait_ready(probe_zone)?;
+        Ok(server)
+    }
+
+    /// The server's log files, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for file in ["stdout.log", "stderr.log", "nsd.log"] {
+            if let Ok(text) = fs::read_to_string(self.dir.join(file)) {
+                if !text.trim().is_empty() {
+                    let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                    let _ = writeln!(out, "--- {} {file} (last lines) ---", self.name);
+                    for line in tail.into_iter().rev() {
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn wait_ready(&mut self, probe_zone: &str) -> Result<(), String> {
+        let probe = Query::new(probe_zone, Rtype::SOA);
+        let mut last = String::from("no probe sent");
+        for _ in 0..READY_TRIES {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("{} exited before it was ready ({status}); {last}\n{}", self.name, self.logs()));
+                }
+            }
+            let started = std::time::Instant::now();
+            match client::udp_once(self.addr, &probe) {
+                Ok(reply) => match Message::parse(&reply) {
+                    Ok(m) if m.rcode() == Rcode::NOERROR && m.header().aa() && m.header().ancount() == 1 => return Ok(()),
+                    Ok(m) => last = format!("probe answered rcode {} aa {}", m.rcode(), m.header().aa()),
+                    Err(e) => last = format!("probe reply unparsable: {e:?}"),
+                },
+                Err(e) => last = e,
+            }
+            // Nothing is listening yet, or the zone is still loading: wait a little, bounded.
+            if started.elapsed() < REFUSED_PAUSE {
+                std::thread::sleep(REFUSED_PAUSE);
+            }
+        }
+        Err(format!("{} at {} never became ready: {last}\n{}", self.name, self.addr, self.logs()))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            stop(child);
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// SIGTERM (so NSD takes its worker processes down), then wait for the exit in a helper thread;
+/// SIGKILL when the grace period passes.
+fn stop(mut child: Child) {
+    let pid = child.id();
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = child.wait();
+        let _ = tx.send(());
+    });
+    if rx.recv_timeout(STOP_GRACE).is_err() {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = rx.recv_timeout(STOP_GRACE);
+    }
+    if waiter.is_finished() {
+        let _ = waiter.join();
+    }
+}
+
+/// Finds a port free on 127.0.0.1 for both UDP and TCP, and releases it.
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else { continue };
+        let Ok(addr) = udp.local_addr() else { continue };
+        if TcpListener::bind(addr).is_ok() {
+            return addr.port();
+        }
+    }
+    panic!("no free UDP+TCP port on 127.0.0.1 after 50 tries");
+}
+
+/// A fresh, empty directory under the system temporary directory.
+pub fn temp_dir(label: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("portcullis-it-{}-{n}-{label}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir
+}
+
+/// Finds an executable on PATH, or in the sbin directories Debian installs daemons into.
+pub fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let extra = ["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from);
+    std::env::split_paths(&path).chain(extra).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
+}
+
+/// True when `CI=true`: missing tools then fail tests instead of skipping them.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Resolves the named tools, or returns `None` after printing why the test is skipped.
+/// Panics under `CI=true`.
+pub fn require(test: &str, tools: &[&str]) -> Option<Vec<PathBuf>> {
+    let found: Vec<Option<PathBuf>> = tools.iter().map(|t| find_binary(t)).collect();
+    let missing: Vec<&str> = tools.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(t, _)| *t).collect();
+    if missing.is_empty() {
+        return Some(found.into_iter().flatten().collect());
+    }
+    let message = format!("{test}: missing {} (install: apt-get install knot nsd knot-dnsutils bind9-dnsutils)", missing.join(", "));
+    assert!(!in_ci(), "CI=true and {message}");
+    println!("SKIPPED {message}");
+    eprintln!("SKIPPED {message}");
+    None
+}
+
+/// Starts NSD serving `zones` (the first is the readiness probe).
+pub fn nsd(binary: &Path, zones: &[ZoneSpec]) -> Result<ServerProcess, String> {
+    let dir = temp_dir("nsd");
+    let port = free_port();
+    let run = dir.display().to_string();
+    let mut conf = format!(
+        "server:\n    ip-address: 127.0.0.1@{port}\n    port: {port}\n    server-count: 1\n    username: \"\"\n    chroot: \"\"\n    \
+         zonesdir: \"{run}\"\n    database: \"\"\n    zonelistfile: \"{run}/zone.list\"\n    xfrdfile: \"{run}/xfrd.state\"\n    \
+         xfrdir: \"{run}\"\n    pidfile: \"{run}/nsd.pid\"\n    logfile: \"{run}/nsd.log\"\n    verbosity: 1\n    do-ip6: no\n    \
+         rrl-ratelimit: 0\nremote-control:\n    control-enable: no\n"
+    );
+    for (index, zone) in zones.iter().enumerate() {
+        let file = copy_zone(&dir, index, zone)?;
+        let _ = write!(conf, "zone:\n    name: {}\n    zonefile: \"{}\"\n", zone.bare(), file.display());
+    }
+    let conf_path = dir.join("nsd.conf");
+    fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
+    let mut command = Command::new(binary);
+    command.arg("-d").arg("-c").arg(&conf_path);
+    ServerProcess::start("nsd", command, dir, SocketAddr::from(([127, 0, 0, 1], port)), &zones[0].origin)
+}
+
+/// Starts Knot serving `zones` (the first is the readiness probe).
+pub fn knot(binary: &Path, zones: &[ZoneSpec]) -> Result<ServerProcess, String> {
+    let dir = temp_dir("knot");
+    let port = free_port();
+    let run = dir.display().to_string();
+    let mut conf = format!(
+        "server:\n    rundir: \"{run}\"\n    listen: 127.0.0.1@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    \
+         background-workers: 1\n    pidfile: \"{run}/knot.pid\"\ndatabase:\n    storage: \"{run}/knotdb\"\nlog:\n  - target: stderr\n    \
+         any: warning\ncontrol:\n    listen: \"{run}/knot.sock\"\ntemplate:\n  - id: default\n    storage: \"{run}\"\n    \
+         zonefile-sync: -1\n    journal-content: none\nzone:\n"
+    );
+    for (index, zone) in zones.iter().enumerate() {
+        let file = copy_zone(&dir, index, zone)?;
+        let _ = write!(conf, "  - domain: {}\n    file: \"{}\"\n", zone.bare(), file.display());
+    }
+    fs::create_dir_all(dir.join("knotdb")).map_err(|e| e.to_string())?;
+    let conf_path = dir.join("knot.conf");
+    fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
+    let mut command = Command::new(binary);
+    command.arg("-c").arg(&conf_path);
+    ServerProcess::start("knot", command, dir, SocketAddr::from(([127, 0, 0, 1], port)), &zones[0].origin)
+}
+
+/// Both reference servers, or `None` (skip) when they are not installed outside CI.
+pub struct Peers {
+    pub nsd: ServerProcess,
+    pub knot: ServerProcess,
+}
+
+impl Peers {
+    pub fn start(test: &str, zones: &[ZoneSpec]) -> Option<Self> {
+        let binaries = require(test, &["nsd", "knotd"])?;
+        let nsd = nsd(&binaries[0], zones).unwrap_or_else(|e| panic!("{e}"));
+        let knot = knot(&binaries[1], zones).unwrap_or_else(|e| panic!("{e}"));
+        Some(Self { nsd, knot })
+    }
+}
+
+/// Copies a zone file into the server's directory (servers may want to write next to it).
+fn copy_zone(dir: &Path, index: usize, zone: &ZoneSpec) -> Result<PathBuf, String> {
+    let target = dir.join(format!("{index}-{}.zone", zone.bare()));
+    fs::copy(&zone.file, &target).map_err(|e| format!("copy {}: {e}", zone.file.display()))?;
+    Ok(target)
+}
