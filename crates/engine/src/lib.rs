@@ -7,6 +7,8 @@
 
 pub mod auth;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod load;
 pub mod metrics;
 pub mod request;

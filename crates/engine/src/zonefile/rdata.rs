@@ -1,8 +1,8 @@
-//! Rdata of one zone-file record: the RFC 3597 generic form `\# length hex…` here, every other
-//! form through `portcullis_wire::rdata::rdata_from_text`.
+//! Rdata of one zone-file record: the RFC 3597 generic form `\# length hex…` here (checked with
+//! `rdata_check` for known types), every other form through `portcullis_wire::rdata::rdata_from_text`.
 
 use super::lexer::Tok;
-use portcullis_wire::rdata::{rdata_from_text, Token};
+use portcullis_wire::rdata::{rdata_check, rdata_from_text, Token};
 use portcullis_wire::{NameBuf, Rtype};
 
 /// The largest rdata (RDLENGTH is 16 bits).
@@ -18,13 +18,20 @@ pub(super) fn rdata(rtype: Rtype, tokens: &[Tok<'_>], origin: &NameBuf) -> Resul
         }
         _ => {
             let wire: Vec<Token<'_>> = tokens.iter().map(|t| Token { text: t.text, quoted: t.quoted }).collect();
-            rdata_from_text(rtype, &wire, origin, &mut out).map_err(|error| format!("bad {rtype} record: {error}"))?;
+            rdata_from_text(rtype, &wire, origin, &mut out).map_err(|error| format!("bad {rtype} record: {}", without_type(rtype, &error.to_string())))?;
         }
     }
     if out.len() > MAX_RDATA {
         return Err(format!("bad {rtype} record: rdata longer than {MAX_RDATA} octets"));
     }
     Ok(out)
+}
+
+/// The rdata parser's message without its leading type name, which ours already gives.
+fn without_type(rtype: Rtype, message: &str) -> String {
+    let name = rtype.to_string();
+    let rest = message.strip_prefix(name.as_str()).and_then(|rest| rest.strip_prefix(": ").or_else(|| rest.strip_prefix(' ')));
+    rest.unwrap_or(message).to_owned()
 }
 
 /// The SOA MINIMUM field (RFC 1035 §3.3.13) of wire rdata, if the rdata is a whole SOA.
@@ -67,21 +74,12 @@ fn generic(tokens: &[Tok<'_>], out: &mut Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
-/// The sanity checks RFC 3597 §5 allows for known types given in generic form.
+/// RFC 3597 §5: generic rdata of a known type must still be valid for that type.
 fn check_known_generic(rtype: Rtype, rdata: &[u8]) -> Result<(), String> {
-    let fixed = match rtype {
-        Rtype::A => Some(4),
-        Rtype::AAAA => Some(16),
-        _ => None,
-    };
-    if fixed.is_some_and(|len| len != rdata.len()) {
-        return Err(format!("generic rdata of {} octets is the wrong length for the type", rdata.len()));
+    if rdata_check(rtype, rdata) {
+        return Ok(());
     }
-    let is_single_name = matches!(rtype, Rtype::NS | Rtype::CNAME | Rtype::DNAME | Rtype::PTR);
-    if is_single_name && NameBuf::from_wire(rdata).is_err() {
-        return Err("generic rdata is not one uncompressed name".into());
-    }
-    Ok(())
+    Err(format!("generic rdata of {} octets is not valid for the type", rdata.len()))
 }
 
 fn hex_value(digit: u8) -> Option<u8> {
@@ -112,12 +110,12 @@ mod tests {
         assert_eq!(rdata(Rtype::A, &toks(&["\\#", "4", "0a000001"]), &origin).unwrap(), [10, 0, 0, 1]);
         assert_eq!(rdata(Rtype(65280), &toks(&["\\#", "0"]), &origin).unwrap(), Vec::<u8>::new());
         assert!(rdata(Rtype(65280), &toks(&["\\#", "3", "0a0000"]), &origin).is_ok());
-        assert!(rdata(Rtype::A, &toks(&["\\#", "3", "0a0000"]), &origin).unwrap_err().contains("wrong length"));
+        assert!(rdata(Rtype::A, &toks(&["\\#", "3", "0a0000"]), &origin).unwrap_err().contains("not valid for the type"));
         assert!(rdata(Rtype(65280), &toks(&["\\#", "4", "0a00"]), &origin).unwrap_err().contains("2 octets but its length says 4"));
         assert!(rdata(Rtype(65280), &toks(&["\\#", "x"]), &origin).unwrap_err().contains("bad generic rdata length 'x'"));
         assert!(rdata(Rtype(65280), &toks(&["\\#", "1", "0g"]), &origin).unwrap_err().contains("bad hex '0g'"));
         assert!(rdata(Rtype(65280), &toks(&["\\#"]), &origin).unwrap_err().contains("without a length"));
-        assert!(rdata(Rtype::NS, &toks(&["\\#", "2", "0100"]), &origin).unwrap_err().contains("not one uncompressed name"));
+        assert!(rdata(Rtype::NS, &toks(&["\\#", "2", "0100"]), &origin).unwrap_err().contains("not valid for the type"));
         assert_eq!(rdata(Rtype::NS, &toks(&["\\#", "3", "016100"]), &origin).unwrap(), [1, b'a', 0]);
     }
 

@@ -142,7 +142,7 @@ fn class_defaults_to_in_and_must_match_the_zone() {
 #[test]
 fn unknown_and_meta_types_are_refused() {
     assert_eq!(error("$TTL 1\n\nwww AAA 192.0.2.1\n"), "main.zone:3: unknown record type 'AAA'");
-    assert_eq!(error("$TTL 1\nwww ANY 192.0.2.1\n"), "main.zone:2: record type ANY cannot be zone data");
+    assert_eq!(error("$TTL 1\nwww IN ANY 192.0.2.1\n"), "main.zone:2: record type ANY cannot be zone data");
     assert_eq!(error("$TTL 1\nwww 300 IN\n"), "main.zone:2: missing record type");
 }
 
@@ -159,7 +159,7 @@ fn rfc3597_5_unknown_types_and_generic_rdata() {
 #[test]
 fn rfc1035_5_1_quoted_strings_and_escapes() {
     let records = parse("$TTL 1\nt TXT \"semi;colon\" \"quote\\\"d\" \"\\065\" ; comment\n");
-    assert_eq!(records[0].rdata, b"\x0bsemi;colon\x07quote\"d\x01A");
+    assert_eq!(records[0].rdata, b"\x0asemi;colon\x07quote\"d\x01A");
     let records = parse("$TTL 1\na\\.b A 192.0.2.1\n\\065bc A 192.0.2.1\nsp\\032ace A 192.0.2.1\n");
     assert_eq!(records[0].owner.labels().next(), Some(&b"a.b"[..]));
     assert_eq!(records[1].owner, name("Abc.example.org."));

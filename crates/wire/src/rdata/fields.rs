@@ -181,6 +181,15 @@ pub(crate) fn parse(field: Field, cursor: &mut Cursor<'_, '_>, out: &mut Vec<u8>
             let time = parse_time(token.text).ok_or_else(|| cursor.error(name, format_args!("expected YYYYMMDDHHmmSS or seconds, got '{}'", token.text)))?;
             out.extend_from_slice(&time.to_be_bytes());
         }
+        _ => parse_data(field, cursor, out)?,
+    }
+    Ok(())
+}
+
+/// Parses the fields that are not numbers: names, strings, addresses and encoded binary.
+fn parse_data(field: Field, cursor: &mut Cursor<'_, '_>, out: &mut Vec<u8>) -> Result<(), RdataTextError> {
+    let name = field.name;
+    match field.kind {
         Kind::Name => out.extend_from_slice(cursor.name(name)?.as_wire()),
         Kind::CharacterString => cursor.character_string(name, out)?,
         Kind::RestStrings => {
@@ -221,6 +230,9 @@ pub(crate) fn parse(field: Field, cursor: &mut Cursor<'_, '_>, out: &mut Vec<u8>
             let token = cursor.next(name)?;
             let mut bytes = Vec::new();
             decode_base32hex(token.text, &mut bytes).map_err(|why| cursor.error(name, why))?;
+            if bytes.is_empty() {
+                return Err(cursor.error(name, "must not be empty"));
+            }
             push_with_length(cursor, name, &bytes, 1, out)?;
         }
         Kind::Tag => {
@@ -231,6 +243,9 @@ pub(crate) fn parse(field: Field, cursor: &mut Cursor<'_, '_>, out: &mut Vec<u8>
             push_with_length(cursor, name, token.text.as_bytes(), 1, out)?;
         }
         Kind::SizedBase64 => parse_sized_base64(cursor, name, out)?,
+        Kind::U8 | Kind::U16 | Kind::U32 | Kind::U48 | Kind::Algorithm | Kind::CertType | Kind::TsigError | Kind::Rtype | Kind::Time => {
+            parse(field, cursor, out)?;
+        }
     }
     Ok(())
 }

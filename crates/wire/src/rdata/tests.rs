@@ -159,6 +159,7 @@ fn rfc1035_txt_strings() {
     golden(Rtype::TXT, r#""a\"b\\c\010\255" x\;y"#, "07 61 22 62 5c 63 0a ff 03 783b79", r#""a\"b\\c\010\255" "x;y""#);
     let long = "x".repeat(256);
     assert!(fails(Rtype::TXT, &long).contains("longer than 255"));
+    assert!(fails(Rtype::A, &"x".repeat(1000)).len() < 210);
     assert_eq!(parse(Rtype::TXT, &"x".repeat(255)).unwrap().len(), 256);
     assert_eq!(fails(Rtype::TXT, ""), "TXT text: missing");
     fails(Rtype::TXT, r"bad\");

@@ -7,6 +7,9 @@ use crate::name::{unescape, NameBuf};
 use crate::types::Rtype;
 use core::fmt;
 
+/// Error messages are cut to this many characters (they quote the offending token).
+const MAX_ERROR_CHARS: usize = 200;
+
 /// Hands out the tokens of one record's rdata in order; errors name the type and the field.
 pub(crate) struct Cursor<'t, 'a> {
     tokens: &'t [Token<'a>],
@@ -57,7 +60,12 @@ impl<'t, 'a> Cursor<'t, 'a> {
 
     /// An error about `field` of this type.
     pub(crate) fn error(&self, field: &str, message: impl fmt::Display) -> RdataTextError {
-        RdataTextError(format!("{} {field}: {message}", self.rtype))
+        let mut text = format!("{} {field}: {message}", self.rtype);
+        if let Some((cut, _)) = text.char_indices().nth(MAX_ERROR_CHARS) {
+            text.truncate(cut);
+            text.push_str("...");
+        }
+        RdataTextError(text)
     }
 
     /// The next token as a decimal number no larger than `max`.

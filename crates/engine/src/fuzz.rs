@@ -1,0 +1,92 @@
+//! Bodies of the fuzz targets in `fuzz/`, kept here so `cargo test` replays their seed corpora
+//! (`crates/engine/tests/fuzz_corpus.rs`) without a fuzzer. Each must never panic.
+
+use crate::auth::ZoneSet;
+use crate::load::load_zone_text;
+use crate::metrics::EngineCounters;
+use crate::zonefile::{check_zone, parse_zone_text, IncludeResolver};
+use crate::{Engine, EngineSettings, Request, Transport};
+use portcullis_wire::message::{decompress_rdata, Message, Section};
+use portcullis_wire::rdata::rdata_to_text;
+use portcullis_wire::writer::MessageWriter;
+use portcullis_wire::NameBuf;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The zone every `message` run is answered from.
+pub const FUZZ_ZONE: &str = "$ORIGIN example.\n$TTL 300\n@ SOA ns hostmaster 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n*.w TXT \"wild\"\nc CNAME ns\nd DNAME example.net.\nsub NS ns.sub\nns.sub A 192.0.2.2\nmx MX 10 ns\n";
+
+/// Parses `data` as a message; when it parses, re-encodes it and checks the round trip, renders
+/// every rdata, and answers it with an engine over [`FUZZ_ZONE`] on UDP and TCP.
+pub fn message(data: &[u8]) {
+    if let Ok(message) = Message::parse(data) {
+        round_trip(&message);
+    }
+    let engine = fuzz_engine();
+    let mut out = vec![0u8; 65_535];
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let request = Request { bytes: data, peer: ([192, 0, 2, 9], 5300).into(), transport };
+        if let crate::Outcome::Reply(len) = engine.handle(&request, &mut out) {
+            assert!(Message::parse(&out[..len]).is_ok(), "the engine wrote a reply it cannot parse");
+        }
+    }
+}
+
+/// Parses `data` as a zone file; when it parses, checks it and builds the zone.
+pub fn zone_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let origin = NameBuf::from_text("example.", None).unwrap_or(NameBuf::ROOT);
+    if let Ok(records) = parse_zone_text(&origin, text, "fuzz.zone", &NoIncludes) {
+        let _ = check_zone(&origin, &records);
+        let _ = crate::load::build_checked(&origin, &records);
+    }
+}
+
+fn fuzz_engine() -> Engine {
+    let origin = NameBuf::from_text("example.", None).unwrap_or(NameBuf::ROOT);
+    let zones = load_zone_text(&origin, FUZZ_ZONE, "fuzz", &NoIncludes).map(|z| ZoneSet::new(vec![Arc::new(z)])).unwrap_or_default();
+    Engine::new(zones, EngineSettings::default(), Arc::new(EngineCounters::default()))
+}
+
+/// Re-encodes a parsed message record by record and checks that it parses back the same.
+fn round_trip(message: &Message<'_>) {
+    let mut buf = vec![0u8; 65_535];
+    let Ok(mut writer) = MessageWriter::new(&mut buf, 65_535) else { return };
+    for question in message.questions() {
+        if writer.push_question(&question.qname, question.qtype, question.qclass).is_err() {
+            return;
+        }
+    }
+    let mut rdata = Vec::new();
+    let sections = [Section::Answer, Section::Authority, Section::Additional];
+    for section in sections {
+        for record in message.records(section) {
+            rdata.clear();
+            if decompress_rdata(message.bytes(), &record, &mut rdata).is_err() {
+                return;
+            }
+            let mut text = String::new();
+            let _ = rdata_to_text(record.rtype, &rdata, &mut text);
+            if writer.push(section, &record.owner, record.rtype, record.class, record.ttl, &rdata).is_err() {
+                return;
+            }
+        }
+    }
+    let len = writer.finish();
+    let Ok(again) = Message::parse(&buf[..len]) else { panic!("a re-encoded message does not parse") };
+    assert!(message.questions().eq(again.questions()), "questions changed in the round trip");
+    for section in sections {
+        let before = message.records(section).map(|r| (r.owner, r.rtype, r.class, r.ttl));
+        let after = again.records(section).map(|r| (r.owner, r.rtype, r.class, r.ttl));
+        assert!(before.eq(after), "records changed in the round trip");
+    }
+}
+
+/// Refuses every `$INCLUDE`: fuzz inputs never touch the file system.
+struct NoIncludes;
+
+impl IncludeResolver for NoIncludes {
+    fn read(&self, _path: &Path) -> std::io::Result<String> {
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, "includes are disabled here"))
+    }
+}
