@@ -8,7 +8,6 @@
 //!   length-prefixed in one rdata arena, in uncompressed wire form.
 
 use portcullis_wire::{Class, NameBuf, Rtype};
-use std::collections::BTreeMap;
 
 /// Most records in one RRset kept by a zone (larger RRsets cannot be served anyway).
 pub const MAX_RRSET_RECORDS: usize = 65_535;
@@ -60,27 +59,29 @@ pub struct Zone {
 }
 
 impl Zone {
-    /// Builds a zone from records (which must lie at or below `origin`; others are skipped by
-    /// the caller's checks). Duplicate rdatas in one RRset are merged.
+    /// Builds a zone from records (records outside `origin` are skipped; the caller's checks
+    /// report them). Duplicate rdatas in one RRset are merged; the lowest TTL of an RRset wins.
     pub fn build<'r>(origin: &NameBuf, class: Class, records: impl IntoIterator<Item = RecordData<'r>>) -> Self {
-        let mut grouped: BTreeMap<Vec<u8>, BTreeMap<u16, (u32, Vec<&'r [u8]>)>> = BTreeMap::new();
-        let origin_lower = origin.to_lowercase();
+        let mut names = Vec::new();
+        let mut entries: Vec<Entry<'r>> = Vec::new();
         for record in records {
             if !record.owner.is_subdomain_of(origin) {
                 continue;
             }
-            add_with_ancestors(&mut grouped, &record.owner.to_lowercase(), &origin_lower);
-            let types = grouped.entry(record.owner.to_lowercase().as_wire().to_vec()).or_default();
-            let (ttl, rdatas) = types.entry(record.rtype.0).or_insert((record.ttl, Vec::new()));
-            *ttl = (*ttl).min(record.ttl);
-            if !rdatas.contains(&record.rdata) && rdatas.len() < MAX_RRSET_RECORDS {
-                rdatas.push(record.rdata);
-            }
+            let lower = record.owner.to_lowercase();
+            let start = names.len() as u32;
+            names.extend_from_slice(lower.as_wire());
+            entries.push(Entry { name: start, len: lower.len() as u8, rtype: record.rtype, ttl: record.ttl, rdata: record.rdata });
         }
-        grouped.entry(origin_lower.as_wire().to_vec()).or_default();
+        entries.sort_by(|a, b| canonical_cmp_wire(a.name(&names), b.name(&names)).then(a.rtype.cmp(&b.rtype)));
         let mut zone = Self { origin: *origin, class, names: Vec::new(), nodes: Vec::new(), rrsets: Vec::new(), rdatas: Vec::new(), table: Vec::new() };
-        for (name, types) in grouped {
-            zone.push_node(&name, types);
+        let origin_lower = origin.to_lowercase();
+        let node_names = node_names(&entries, &names, origin_lower.as_wire());
+        let mut next = 0;
+        for name in node_names {
+            let end = next + entries[next..].iter().take_while(|e| e.name(&names) == name).count();
+            zone.push_node(name, &entries[next..end], &names);
+            next = end;
         }
         zone.build_table();
         zone
@@ -175,21 +176,42 @@ impl Zone {
         &self.names[start..start + usize::from(node.name_len)]
     }
 
-    fn push_node(&mut self, name: &[u8], types: BTreeMap<u16, (u32, Vec<&[u8]>)>) {
-        let node = Node { name_start: self.names.len() as u32, name_len: name.len() as u8, rrsets_start: self.rrsets.len() as u32, rrsets_len: types.len() as u16 };
+    /// Appends a node and its RRsets; `entries` are this name's records, sorted by type.
+    fn push_node(&mut self, name: &[u8], entries: &[Entry<'_>], names: &[u8]) {
+        let node_start = self.rrsets.len();
+        self.nodes.push(Node { name_start: self.names.len() as u32, name_len: name.len() as u8, rrsets_start: node_start as u32, rrsets_len: 0 });
         self.names.extend_from_slice(name);
-        for (rtype, (ttl, rdatas)) in types {
-            let rdata_start = self.rdatas.len() as u32;
-            for rdata in &rdatas {
-                self.rdatas.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-                self.rdatas.extend_from_slice(rdata);
+        let mut index = 0;
+        while index < entries.len() {
+            let rtype = entries[index].rtype;
+            let same: &[Entry<'_>] = &entries[index..index + entries[index..].iter().take_while(|e| e.rtype == rtype).count()];
+            index += same.len();
+            let rdata_start = self.rdatas.len();
+            let mut count = 0u32;
+            for (i, entry) in same.iter().enumerate() {
+                let duplicate = same[..i].iter().any(|earlier| earlier.rdata == entry.rdata);
+                if duplicate || count as usize >= MAX_RRSET_RECORDS {
+                    continue;
+                }
+                self.rdatas.extend_from_slice(&(entry.rdata.len() as u16).to_be_bytes());
+                self.rdatas.extend_from_slice(entry.rdata);
+                count += 1;
             }
-            self.rrsets.push(Rrset { rtype: Rtype(rtype), ttl, rdata_start, rdata_end: self.rdatas.len() as u32, count: rdatas.len() as u32 });
+            let ttl = same.iter().map(|e| e.ttl).min().unwrap_or(0);
+            self.rrsets.push(Rrset { rtype, ttl, rdata_start: rdata_start as u32, rdata_end: self.rdatas.len() as u32, count });
         }
-        self.nodes.push(node);
+        let _ = names;
+        if let Some(node) = self.nodes.last_mut() {
+            node.rrsets_len = (self.rrsets.len() - node_start) as u16;
+        }
     }
 
+    /// Builds the hash index over the nodes (already in canonical order) and trims the arenas.
     fn build_table(&mut self) {
+        self.names.shrink_to_fit();
+        self.rdatas.shrink_to_fit();
+        self.nodes.shrink_to_fit();
+        self.rrsets.shrink_to_fit();
         let capacity = (self.nodes.len() * 2).next_power_of_two().max(8);
         self.table = vec![0; capacity];
         let mask = capacity - 1;
@@ -200,27 +222,78 @@ impl Zone {
             }
             self.table[slot] = index as u32 + 1;
         }
-        self.names.shrink_to_fit();
-        self.rdatas.shrink_to_fit();
-        self.nodes.shrink_to_fit();
-        self.rrsets.shrink_to_fit();
-        // Nodes were pushed in byte order of lower-cased wire names; sort canonically for NSEC.
-        let names = &self.names;
-        let key = |node: &Node| {
-            let start = node.name_start as usize;
-            NameBuf::from_wire(&names[start..start + usize::from(node.name_len)]).unwrap_or(NameBuf::ROOT)
-        };
-        let mut order: Vec<u32> = (0..self.nodes.len() as u32).collect();
-        order.sort_by(|&a, &b| key(&self.nodes[a as usize]).canonical_cmp(&key(&self.nodes[b as usize])));
-        let mut position = vec![0u32; order.len()];
-        for (new, &old) in order.iter().enumerate() {
-            position[old as usize] = new as u32;
-        }
-        self.nodes = order.iter().map(|&old| self.nodes[old as usize]).collect();
-        for entry in self.table.iter_mut().filter(|e| **e != 0) {
-            *entry = position[*entry as usize - 1] + 1;
+    }
+}
+
+/// One record during the build: its lower-cased name in the build's name arena.
+struct Entry<'r> {
+    name: u32,
+    len: u8,
+    rtype: Rtype,
+    ttl: u32,
+    rdata: &'r [u8],
+}
+
+impl Entry<'_> {
+    fn name<'n>(&self, names: &'n [u8]) -> &'n [u8] {
+        &names[self.name as usize..self.name as usize + usize::from(self.len)]
+    }
+}
+
+/// Every node name in canonical order: the owners, plus the empty non-terminals between each
+/// owner and the apex (suffixes of owners, so slices of the same bytes), plus the apex.
+fn node_names<'n>(entries: &[Entry<'_>], names: &'n [u8], origin: &'n [u8]) -> Vec<&'n [u8]> {
+    let mut all: std::collections::HashSet<&'n [u8]> = std::collections::HashSet::with_capacity(entries.len());
+    all.insert(origin);
+    for entry in entries {
+        let mut name = entry.name(names);
+        while name.len() > origin.len() && all.insert(name) {
+            name = &name[1 + usize::from(name[0])..];
         }
     }
+    let mut sorted: Vec<&'n [u8]> = all.into_iter().collect();
+    sorted.sort_unstable_by(|a, b| canonical_cmp_wire(a, b));
+    sorted
+}
+
+/// Canonical DNS order (RFC 4034 §6.1) of two lower-cased, uncompressed wire names.
+pub fn canonical_cmp_wire(left: &[u8], right: &[u8]) -> std::cmp::Ordering {
+    let mut left_starts = [0u8; 128];
+    let mut right_starts = [0u8; 128];
+    let left_count = label_starts(left, &mut left_starts);
+    let right_count = label_starts(right, &mut right_starts);
+    let (mut i, mut j) = (left_count, right_count);
+    while i > 0 && j > 0 {
+        i -= 1;
+        j -= 1;
+        let a = label_at(left, left_starts[i]);
+        let b = label_at(right, right_starts[j]);
+        match a.cmp(b) {
+            std::cmp::Ordering::Equal => {}
+            other => return other,
+        }
+    }
+    left_count.cmp(&right_count)
+}
+
+fn label_starts(wire: &[u8], starts: &mut [u8; 128]) -> usize {
+    let mut count = 0;
+    let mut pos = 0usize;
+    while let Some(&len) = wire.get(pos) {
+        if len == 0 || count == starts.len() {
+            break;
+        }
+        starts[count] = pos as u8;
+        count += 1;
+        pos += 1 + usize::from(len);
+    }
+    count
+}
+
+fn label_at(wire: &[u8], start: u8) -> &[u8] {
+    let start = usize::from(start);
+    let len = usize::from(wire.get(start).copied().unwrap_or(0));
+    wire.get(start + 1..start + 1 + len).unwrap_or(&[])
 }
 
 impl Rrset {
@@ -257,15 +330,6 @@ impl<'z> Iterator for RdataIter<'z> {
 /// (a query can only probe, not insert).
 pub fn hash(wire: &[u8]) -> u64 {
     wire.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-fn add_with_ancestors<'r>(grouped: &mut BTreeMap<Vec<u8>, BTreeMap<u16, (u32, Vec<&'r [u8]>)>>, owner: &NameBuf, origin: &NameBuf) {
-    let extra = owner.label_count().saturating_sub(origin.label_count());
-    for skip in 1..extra {
-        if let Some(ancestor) = owner.suffix(skip) {
-            grouped.entry(ancestor.as_wire().to_vec()).or_default();
-        }
-    }
 }
 
 #[cfg(test)]

@@ -67,18 +67,28 @@ pub fn has_errors(problems: &[Problem]) -> bool {
     problems.iter().any(|problem| problem.severity == Severity::Error)
 }
 
-/// The in-zone records grouped by owner.
+/// The in-zone records grouped by owner. Names are keyed by their lower-cased wire form, so an
+/// ancestor's key is a slice of its descendant's.
 struct Zone<'z> {
     origin: NameBuf,
+    origin_key: Vec<u8>,
     /// Owners in the order they first appear.
-    owners: Vec<NameBuf>,
-    by_owner: HashMap<NameBuf, Vec<&'z ZoneRecord>>,
+    owners: Vec<Owner<'z>>,
+    /// Key to index in `owners`.
+    index: HashMap<Vec<u8>, usize>,
     /// Owners of NS records other than the apex.
-    cuts: HashSet<NameBuf>,
+    cuts: HashSet<Vec<u8>>,
     /// Owners of DNAME records.
-    dnames: HashSet<NameBuf>,
+    dnames: HashSet<Vec<u8>>,
     /// Targets of every NS record.
-    ns_targets: HashSet<NameBuf>,
+    ns_targets: HashSet<Vec<u8>>,
+}
+
+/// One owner name and its records.
+struct Owner<'z> {
+    name: NameBuf,
+    key: Vec<u8>,
+    records: Vec<&'z ZoneRecord>,
 }
 
 impl<'z> Zone<'z> {
@@ -86,8 +96,9 @@ impl<'z> Zone<'z> {
     fn index(origin: &NameBuf, records: &'z [ZoneRecord], problems: &mut Vec<Problem>) -> Self {
         let mut zone = Self {
             origin: *origin,
+            origin_key: key(origin),
             owners: Vec::new(),
-            by_owner: HashMap::new(),
+            index: HashMap::new(),
             cuts: HashSet::new(),
             dnames: HashSet::new(),
             ns_targets: HashSet::new(),
@@ -95,27 +106,31 @@ impl<'z> Zone<'z> {
         let mut reported = HashSet::new();
         for record in records {
             if !record.owner.is_subdomain_of(origin) {
-                if reported.insert(record.owner) {
+                if reported.insert(key(&record.owner)) {
                     problems.push(error(record.owner, format!("out of zone: not at or below {origin}")));
                 }
                 continue;
             }
-            let list = zone.by_owner.entry(record.owner).or_default();
-            if list.is_empty() {
-                zone.owners.push(record.owner);
-            }
-            list.push(record);
+            let owner_key = key(&record.owner);
             match record.rtype {
-                Rtype::NS if record.owner != *origin => {
-                    zone.cuts.insert(record.owner);
+                Rtype::NS if owner_key != zone.origin_key => {
+                    zone.cuts.insert(owner_key.clone());
                 }
                 Rtype::DNAME => {
-                    zone.dnames.insert(record.owner);
+                    zone.dnames.insert(owner_key.clone());
                 }
                 _ => {}
             }
             if let (Rtype::NS, Ok(target)) = (record.rtype, NameBuf::from_wire(&record.rdata)) {
-                zone.ns_targets.insert(target);
+                zone.ns_targets.insert(key(&target));
+            }
+            let next = zone.owners.len();
+            let slot = *zone.index.entry(owner_key.clone()).or_insert(next);
+            if slot == next {
+                zone.owners.push(Owner { name: record.owner, key: owner_key, records: Vec::new() });
+            }
+            if let Some(owner) = zone.owners.get_mut(slot) {
+                owner.records.push(record);
             }
         }
         zone
@@ -123,18 +138,18 @@ impl<'z> Zone<'z> {
 
     /// One SOA, at the apex; NS at the apex.
     fn check_apex(&self, problems: &mut Vec<Problem>) {
-        let soa_count = distinct_rdata(self.at(&self.origin), Rtype::SOA);
+        let soa_count = distinct_rdata(self.at(&self.origin_key), Rtype::SOA);
         match soa_count {
             0 => problems.push(error(self.origin, "no SOA record at the zone apex".into())),
             1 => {}
             count => problems.push(error(self.origin, format!("{count} SOA records at the zone apex; there must be exactly one"))),
         }
-        if !self.has(&self.origin, Rtype::NS) {
+        if !self.has(&self.origin_key, Rtype::NS) {
             problems.push(error(self.origin, "no NS records at the zone apex".into()));
         }
-        for owner in self.owners.iter().filter(|owner| **owner != self.origin) {
-            if self.has(owner, Rtype::SOA) {
-                problems.push(error(*owner, "SOA record not at the zone apex".into()));
+        for owner in self.owners.iter().filter(|owner| owner.key != self.origin_key) {
+            if has(&owner.records, Rtype::SOA) {
+                problems.push(error(owner.name, "SOA record not at the zone apex".into()));
             }
         }
     }
@@ -142,19 +157,19 @@ impl<'z> Zone<'z> {
     /// CNAME alone at its name (RRSIG and NSEC aside), at most one CNAME and one DNAME.
     fn check_exclusive_types(&self, problems: &mut Vec<Problem>) {
         for owner in &self.owners {
-            let records = self.at(owner);
+            let records = &owner.records;
             if distinct_rdata(records, Rtype::CNAME) > 1 {
-                problems.push(error(*owner, "more than one CNAME record".into()));
+                problems.push(error(owner.name, "more than one CNAME record".into()));
             }
             if distinct_rdata(records, Rtype::DNAME) > 1 {
-                problems.push(error(*owner, "more than one DNAME record".into()));
+                problems.push(error(owner.name, "more than one DNAME record".into()));
             }
-            if !self.has(owner, Rtype::CNAME) {
+            if !has(records, Rtype::CNAME) {
                 continue;
             }
             let others = distinct_types(records.iter().map(|r| r.rtype).filter(|t| !matches!(*t, Rtype::CNAME | Rtype::RRSIG | Rtype::NSEC)));
             if !others.is_empty() {
-                problems.push(error(*owner, format!("CNAME and other data ({})", join(&others))));
+                problems.push(error(owner.name, format!("CNAME and other data ({})", join(&others))));
             }
         }
     }
@@ -162,24 +177,24 @@ impl<'z> Zone<'z> {
     /// Data hidden by a delegation or a DNAME.
     fn check_occlusion(&self, problems: &mut Vec<Problem>) {
         for owner in &self.owners {
-            let hidden = self.occluder(owner);
-            let at_cut = *owner != self.origin && self.cuts.contains(owner);
+            let hidden = self.occluder(&owner.key);
+            let at_cut = self.cuts.contains(&owner.key);
             let occluded = |rtype: Rtype| match hidden {
                 Some((_, Occluder::Dname)) => true,
-                Some((_, Occluder::Delegation)) => !self.is_glue(owner, rtype),
-                None if at_cut => !matches!(rtype, Rtype::NS | Rtype::DS | Rtype::RRSIG | Rtype::NSEC) && !self.is_glue(owner, rtype),
+                Some((_, Occluder::Delegation)) => !self.is_glue(&owner.key, rtype),
+                None if at_cut => !matches!(rtype, Rtype::NS | Rtype::DS | Rtype::RRSIG | Rtype::NSEC) && !self.is_glue(&owner.key, rtype),
                 None => false,
             };
-            let types = distinct_types(self.at(owner).iter().map(|r| r.rtype).filter(|&rtype| occluded(rtype)));
+            let types = distinct_types(owner.records.iter().map(|r| r.rtype).filter(|&rtype| occluded(rtype)));
             if types.is_empty() {
                 continue;
             }
             let message = match hidden {
-                Some((above, Occluder::Delegation)) => format!("{} occluded by the delegation at {above}", join(&types)),
-                Some((above, Occluder::Dname)) => format!("{} occluded by the DNAME at {above}", join(&types)),
+                Some((above, Occluder::Delegation)) => format!("{} occluded by the delegation at {}", join(&types), self.name_of(above)),
+                Some((above, Occluder::Dname)) => format!("{} occluded by the DNAME at {}", join(&types), self.name_of(above)),
                 None => format!("{} at a delegation point is not authoritative (occluded)", join(&types)),
             };
-            problems.push(warning(*owner, message));
+            problems.push(warning(owner.name, message));
         }
     }
 
@@ -187,58 +202,78 @@ impl<'z> Zone<'z> {
     fn check_name_servers(&self, problems: &mut Vec<Problem>) {
         let mut reported = HashSet::new();
         for owner in &self.owners {
-            for record in self.at(owner).iter().filter(|r| r.rtype == Rtype::NS) {
+            for record in owner.records.iter().filter(|r| r.rtype == Rtype::NS) {
                 let Ok(target) = NameBuf::from_wire(&record.rdata) else { continue };
-                if !target.is_subdomain_of(&self.origin) || !reported.insert(target) {
+                let target_key = key(&target);
+                if !target.is_subdomain_of(&self.origin) || !reported.insert(target_key.clone()) {
                     continue;
                 }
-                if self.has(&target, Rtype::CNAME) {
-                    problems.push(error(*owner, format!("name server {target} is a CNAME (RFC 2181 §10.3)")));
+                if self.has(&target_key, Rtype::CNAME) {
+                    problems.push(error(owner.name, format!("name server {target} is a CNAME (RFC 2181 §10.3)")));
                     continue;
                 }
-                if self.has(&target, Rtype::A) || self.has(&target, Rtype::AAAA) || self.occluder(&target).is_some_and(|(_, o)| o == Occluder::Dname) {
+                let below_dname = self.occluder(&target_key).is_some_and(|(_, o)| o == Occluder::Dname);
+                if self.has(&target_key, Rtype::A) || self.has(&target_key, Rtype::AAAA) || below_dname {
                     continue;
                 }
-                let message = if self.is_at_or_below_cut(&target) {
+                let message = if self.is_at_or_below_cut(&target_key) {
                     format!("missing glue: name server {target} is below a delegation and has no A or AAAA record")
                 } else {
                     format!("name server {target} has no A or AAAA record in the zone")
                 };
-                problems.push(error(*owner, message));
+                problems.push(error(owner.name, message));
             }
         }
     }
 
-    /// The highest delegation or DNAME strictly above `name` (within the zone), if any.
-    fn occluder(&self, name: &NameBuf) -> Option<(NameBuf, Occluder)> {
-        let depth = name.label_count().checked_sub(self.origin.label_count())?;
+    /// The highest delegation or DNAME strictly above the in-zone name `name_key`, if any.
+    fn occluder<'k>(&self, name_key: &'k [u8]) -> Option<(&'k [u8], Occluder)> {
         let mut found = None;
-        for skip in 1..=depth {
-            let Some(ancestor) = name.suffix(skip) else { break };
-            if self.dnames.contains(&ancestor) {
+        let mut pos = 0;
+        while name_key.len() - pos > self.origin_key.len() {
+            pos += 1 + usize::from(*name_key.get(pos)?);
+            let ancestor = name_key.get(pos..)?;
+            if self.dnames.contains(ancestor) {
                 found = Some((ancestor, Occluder::Dname));
-            } else if skip < depth && self.cuts.contains(&ancestor) {
+            } else if ancestor.len() > self.origin_key.len() && self.cuts.contains(ancestor) {
                 found = Some((ancestor, Occluder::Delegation));
             }
         }
         found
     }
 
-    fn is_at_or_below_cut(&self, name: &NameBuf) -> bool {
-        self.cuts.contains(name) || self.occluder(name).is_some_and(|(_, o)| o == Occluder::Delegation)
+    fn is_at_or_below_cut(&self, name_key: &[u8]) -> bool {
+        self.cuts.contains(name_key) || self.occluder(name_key).is_some_and(|(_, o)| o == Occluder::Delegation)
     }
 
-    fn is_glue(&self, owner: &NameBuf, rtype: Rtype) -> bool {
-        matches!(rtype, Rtype::A | Rtype::AAAA) && self.ns_targets.contains(owner)
+    fn is_glue(&self, owner_key: &[u8], rtype: Rtype) -> bool {
+        matches!(rtype, Rtype::A | Rtype::AAAA) && self.ns_targets.contains(owner_key)
     }
 
-    fn at(&self, owner: &NameBuf) -> &[&'z ZoneRecord] {
-        self.by_owner.get(owner).map_or(&[], Vec::as_slice)
+    /// The owner's name as written, for messages.
+    fn name_of(&self, name_key: &[u8]) -> NameBuf {
+        match self.index.get(name_key).and_then(|&i| self.owners.get(i)) {
+            Some(owner) => owner.name,
+            None => NameBuf::from_wire(name_key).unwrap_or(self.origin),
+        }
     }
 
-    fn has(&self, owner: &NameBuf, rtype: Rtype) -> bool {
-        self.at(owner).iter().any(|record| record.rtype == rtype)
+    fn at(&self, name_key: &[u8]) -> &[&'z ZoneRecord] {
+        self.index.get(name_key).and_then(|&i| self.owners.get(i)).map_or(&[], |owner| owner.records.as_slice())
     }
+
+    fn has(&self, name_key: &[u8], rtype: Rtype) -> bool {
+        has(self.at(name_key), rtype)
+    }
+}
+
+/// The lower-cased wire form of a name: a map key whose suffixes are its ancestors' keys.
+fn key(name: &NameBuf) -> Vec<u8> {
+    name.to_lowercase().as_wire().to_vec()
+}
+
+fn has(records: &[&ZoneRecord], rtype: Rtype) -> bool {
+    records.iter().any(|record| record.rtype == rtype)
 }
 
 /// What hides data below it.
@@ -275,4 +310,92 @@ fn distinct_types(types: impl Iterator<Item = Rtype>) -> Vec<Rtype> {
 
 fn join(types: &[Rtype]) -> String {
     types.iter().map(Rtype::to_string).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zonefile::{parse_zone_text, IncludeResolver};
+    use std::path::Path;
+
+    struct NoIncludes;
+
+    impl IncludeResolver for NoIncludes {
+        fn read(&self, _: &Path) -> std::io::Result<String> {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
+    }
+
+    const APEX: &str = "$TTL 300\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n@ NS ns.other.net.\nns1 A 192.0.2.1\n";
+
+    fn problems(body: &str) -> Vec<String> {
+        let origin = NameBuf::from_text("example.org.", None).unwrap();
+        let records = parse_zone_text(&origin, &format!("{APEX}{body}"), "z", &NoIncludes).unwrap();
+        check_zone(&origin, &records).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_good_zone_has_no_problems() {
+        let body = "www CNAME ns1\nwww RRSIG CNAME 8 3 300 20250101000000 20240101000000 12345 example.org. AAAA\nwww NSEC z.example.org. CNAME RRSIG NSEC\nsub NS ns.sub\nsub NS ns1\nsub DS 12345 8 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\nns.sub A 192.0.2.2\nns.sub AAAA 2001:db8::2\nmail MX 10 ns1\n";
+        assert_eq!(problems(body), Vec::<String>::new());
+        assert!(!has_errors(&[]));
+    }
+
+    #[test]
+    fn rfc1034_4_2_1_apex_needs_one_soa_and_ns() {
+        let origin = NameBuf::from_text("example.org.", None).unwrap();
+        let records = parse_zone_text(&origin, "$TTL 1\nwww A 192.0.2.1\n", "z", &NoIncludes).unwrap();
+        let found = check_zone(&origin, &records);
+        assert!(has_errors(&found));
+        let found: Vec<String> = found.iter().map(ToString::to_string).collect();
+        assert_eq!(found, ["error: example.org.: no SOA record at the zone apex", "error: example.org.: no NS records at the zone apex"]);
+        assert_eq!(problems("@ SOA ns1 hostmaster 1 2 3 4 5\n"), Vec::<String>::new(), "an exact duplicate is one SOA");
+        assert_eq!(problems("@ SOA ns1 hostmaster 2 2 3 4 5\n"), ["error: example.org.: 2 SOA records at the zone apex; there must be exactly one"]);
+        assert_eq!(problems("x SOA ns1 hostmaster 2 2 3 4 5\n"), ["error: x.example.org.: SOA record not at the zone apex"]);
+    }
+
+    #[test]
+    fn rfc2181_10_1_cname_stands_alone() {
+        assert_eq!(problems("www CNAME ns1\nWWW TXT x\nwww MX 1 ns1\n"), ["error: www.example.org.: CNAME and other data (TXT, MX)"]);
+        assert_eq!(problems("www CNAME ns1\nwww CNAME ns2\n"), ["error: www.example.org.: more than one CNAME record"]);
+        assert_eq!(problems("d DNAME a.net.\nd DNAME b.net.\n"), ["error: d.example.org.: more than one DNAME record"]);
+    }
+
+    #[test]
+    fn out_of_zone_data_is_an_error_once_per_owner() {
+        assert_eq!(problems("a.example.net. A 192.0.2.1\na.example.net. TXT x\nexample.org.evil. A 192.0.2.1\n"), [
+            "error: a.example.net.: out of zone: not at or below example.org.",
+            "error: example.org.evil.: out of zone: not at or below example.org.",
+        ]);
+    }
+
+    #[test]
+    fn name_servers_in_the_zone_need_addresses() {
+        assert_eq!(problems("sub NS ns.sub\n"), ["error: sub.example.org.: missing glue: name server ns.sub.example.org. is below a delegation and has no A or AAAA record"]);
+        assert_eq!(problems("sub NS sub\n"), ["error: sub.example.org.: missing glue: name server sub.example.org. is below a delegation and has no A or AAAA record"]);
+        assert_eq!(problems("sub NS sub\nsub A 192.0.2.9\n"), Vec::<String>::new(), "glue at the cut itself");
+        assert_eq!(problems("@ NS ns2\n"), ["error: example.org.: name server ns2.example.org. has no A or AAAA record in the zone"]);
+        assert_eq!(problems("@ NS alias\nalias CNAME ns1\n"), ["error: example.org.: name server alias.example.org. is a CNAME (RFC 2181 §10.3)"]);
+        assert_eq!(problems("a NS ns.b\nb NS ns.b\nns.b A 192.0.2.7\n"), Vec::<String>::new(), "sibling glue");
+    }
+
+    #[test]
+    fn occluded_data_is_a_warning() {
+        let found = problems("sub NS ns.sub\nns.sub A 192.0.2.2\nwww.sub A 192.0.2.3\nns.sub TXT x\nsub TXT y\n");
+        assert_eq!(found, [
+            "warning: sub.example.org.: TXT at a delegation point is not authoritative (occluded)",
+            "warning: ns.sub.example.org.: TXT occluded by the delegation at sub.example.org.",
+            "warning: www.sub.example.org.: A occluded by the delegation at sub.example.org.",
+        ]);
+        let found = problems("d DNAME example.net.\nx.d A 192.0.2.1\n");
+        assert_eq!(found, ["warning: x.d.example.org.: A occluded by the DNAME at d.example.org."]);
+        let nested = problems("a NS ns1\nb.a NS ns1\nc.b.a TXT x\n");
+        assert_eq!(nested, [
+            "warning: b.a.example.org.: NS occluded by the delegation at a.example.org.",
+            "warning: c.b.a.example.org.: TXT occluded by the delegation at a.example.org.",
+        ]);
+        let origin = NameBuf::from_text("example.org.", None).unwrap();
+        let records = parse_zone_text(&origin, &format!("{APEX}a NS ns1\nx.a TXT x\n"), "z", &NoIncludes).unwrap();
+        assert!(!has_errors(&check_zone(&origin, &records)));
+    }
 }

@@ -4,10 +4,11 @@
 //! Syntax accepted (RFC 1035 §5.1, RFC 2308 §4, RFC 3597 §5, BIND extensions):
 //! - `$ORIGIN name`, `$TTL ttl`, `$INCLUDE file [origin]`, and BIND's
 //!   `$GENERATE start-stop[/step] lhs [ttl] [class] type rhs…` (see [`generate`]);
-//! - parentheses joining lines, `;` comments, quoted strings, `\X` and `\DDD` escapes (kept raw by
+//! - parentheses joining lines (not nested), `;` comments, quoted strings (not spanning lines), `\X` and `\DDD` escapes (kept raw by
 //!   the tokenizer and decoded by the name and rdata parsers), `@` for the origin, relative names;
 //! - an omitted owner (the line starts with a blank: the previous owner of the same file), omitted
-//!   TTL and class in either order, TTLs in seconds or BIND units (`1h30m`, `1w2d`);
+//!   TTL and class in either order, TTLs in seconds or BIND units (`1h30m`, `1w2d`); CRLF line
+//!   ends and a leading byte-order mark;
 //! - `TYPEnnn`, `CLASSnnn` and the generic rdata form `\# length hex…`.
 //!
 //! Defaults, chosen as BIND does them:
@@ -64,7 +65,8 @@ pub struct ZoneRecord {
 pub struct ZoneFileError {
     /// The file the problem is in (an `$INCLUDE`d file names itself).
     pub file: String,
-    /// The 1-based line of the problem (the first line of a parenthesised entry for rdata errors).
+    /// The 1-based line of the problem: the token's line for syntax, name, TTL, class and type
+    /// errors, the entry's first line for rdata errors, 0 for problems with the whole file.
     pub line: usize,
     /// What was wrong, for the operator.
     pub message: String,

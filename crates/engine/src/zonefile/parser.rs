@@ -74,6 +74,7 @@ impl<'r> Parser<'r> {
     /// Reads the entries of one file.
     fn read_text(&mut self, text: &str, label: &str, origin: NameBuf) -> Result<(), ZoneFileError> {
         let at = |line, message| ZoneFileError { file: label.to_owned(), line, message };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lexer = Lexer::new(text, self.limits.max_entry_bytes);
         let mut cursor = Cursor { origin, previous_owner: None };
         loop {

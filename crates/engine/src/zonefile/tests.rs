@@ -194,6 +194,20 @@ fn rdata_errors_name_the_type_and_first_line() {
 }
 
 #[test]
+fn crlf_line_ends_and_a_byte_order_mark_are_accepted() {
+    let records = parse("\u{feff}$TTL 1\r\nwww A 192.0.2.1\r\n  TXT \"x\"\r\n");
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].owner, name("www.example.org."));
+}
+
+#[test]
+fn at_sign_and_relative_names_in_rdata_use_the_current_origin() {
+    let records = parse("$TTL 1\n$ORIGIN sub\na CNAME @\nb MX 5 mail\n");
+    assert_eq!(records[0].rdata, wire_name("sub.example.org."));
+    assert_eq!(&records[1].rdata[2..], wire_name("mail.sub.example.org."));
+}
+
+#[test]
 fn unknown_directive() {
     assert_eq!(error("$FOO bar\n"), "main.zone:1: unknown directive '$FOO'");
     assert_eq!(error("$ORIGIN\n"), "main.zone:1: $ORIGIN needs exactly one domain name");
@@ -223,6 +237,8 @@ fn include_errors_name_the_included_file() {
     assert_eq!(error("$INCLUDE missing.zone\n"), "main.zone:1: cannot read $INCLUDE file 'missing.zone': not found");
     assert_eq!(error("$INCLUDE\n"), "main.zone:1: $INCLUDE needs a file name and optionally an origin");
     assert_eq!(error("$INCLUDE \"spaced name.zone\"\n"), "main.zone:1: cannot read $INCLUDE file 'spaced name.zone': not found");
+    assert_eq!(error("$INCLUDE odd\\032name\\;.zone\n"), "main.zone:1: cannot read $INCLUDE file 'odd name;.zone': not found");
+    assert_eq!(error("$INCLUDE a.zone b.zone c\n"), "main.zone:1: $INCLUDE needs a file name and optionally an origin");
 }
 
 #[test]

@@ -124,11 +124,6 @@ impl Reply {
     pub fn section(&self, section: Section) -> &SectionSet {
         &self.sections[section as usize]
     }
-
-    /// True when `section` holds an RRset of `rtype`.
-    pub fn has_type(&self, section: Section, rtype: Rtype) -> bool {
-        self.section(section).keys().any(|(_, t, _)| *t == rtype.0)
-    }
 }
 
 /// One line per RRset, sorted: `owner TTL CLASS TYPE rdata | rdata ...`.

@@ -175,13 +175,17 @@ pub fn in_ci() -> bool {
 /// Resolves the named tools, or returns `None` after printing why the test is skipped.
 /// Panics under `CI=true`.
 pub fn require(test: &str, tools: &[&str]) -> Option<Vec<PathBuf>> {
+    require_in(in_ci(), test, tools)
+}
+
+fn require_in(ci: bool, test: &str, tools: &[&str]) -> Option<Vec<PathBuf>> {
     let found: Vec<Option<PathBuf>> = tools.iter().map(|t| find_binary(t)).collect();
     let missing: Vec<&str> = tools.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(t, _)| *t).collect();
     if missing.is_empty() {
         return Some(found.into_iter().flatten().collect());
     }
     let message = format!("{test}: missing {} (install: apt-get install knot nsd knot-dnsutils bind9-dnsutils)", missing.join(", "));
-    assert!(!in_ci(), "CI=true and {message}");
+    assert!(!ci, "CI=true and {message}");
     println!("SKIPPED {message}");
     eprintln!("SKIPPED {message}");
     None
@@ -252,4 +256,16 @@ fn copy_zone(dir: &Path, index: usize, zone: &ZoneSpec) -> Result<PathBuf, Strin
     let target = dir.join(format!("{index}-{}.zone", zone.bare()));
     fs::copy(&zone.file, &target).map_err(|e| format!("copy {}: {e}", zone.file.display()))?;
     Ok(target)
+}
+
+#[test]
+fn missing_tools_skip_outside_ci() {
+    assert!(require_in(false, "self-test", &["portcullis-no-such-tool"]).is_none());
+    assert!(require_in(false, "self-test", &["sh"]).is_some_and(|found| found.len() == 1));
+}
+
+#[test]
+#[should_panic(expected = "CI=true and self-test: missing portcullis-no-such-tool")]
+fn missing_tools_fail_in_ci() {
+    let _ = require_in(true, "self-test", &["portcullis-no-such-tool"]);
 }

@@ -105,7 +105,8 @@ fn host_records(z: &mut String, i: usize) {
             let _ = writeln!(z, "{name} {ttl} IN CNAME {name}.elsewhere.invalid.");
         }
         Kind::Delegation => {
-            let _ = writeln!(z, "{name} 86400 IN NS ns1.{name}\n{name} 86400 IN NS ns.{}\nns1.{name} 86400 IN A {v4}", label(i + 1));
+            // One glue name below the cut, one in-zone name server outside it (an existing host).
+            let _ = writeln!(z, "{name} 86400 IN NS ns1.{name}\n{name} 86400 IN NS {}\nns1.{name} 86400 IN A {v4}", label(i + 1));
             let _ = writeln!(z, "hidden.{name} IN A {v4}");
         }
         Kind::WildcardParent => {
