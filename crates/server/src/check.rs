@@ -2,7 +2,7 @@
 
 use crate::cli::{CheckConfigArgs, CheckZoneArgs, ServeArgs};
 use crate::config;
-use portcullis_engine::zonefile::{check_zone as run_checks, has_errors, parse_zone_file, Severity};
+use portcullis_engine::zonefile::{check_zone as run_checks, has_errors, parse_zone_file};
 use portcullis_wire::NameBuf;
 use std::process::ExitCode;
 
@@ -25,8 +25,7 @@ pub fn check_zone(args: CheckZoneArgs) -> ExitCode {
     };
     let problems = run_checks(&origin, &records);
     for problem in &problems {
-        let label = if problem.severity == Severity::Error { "error" } else { "warning" };
-        println!("{label}: {}: {problem}", args.file.display());
+        println!("{}: {problem}", args.file.display());
     }
     if has_errors(&problems) {
         println!("zone {origin}: {} records, {} problem(s): NOT OK", records.len(), problems.len());

@@ -8,6 +8,7 @@
 //!   length-prefixed in one rdata arena, in uncompressed wire form.
 
 use portcullis_wire::{Class, NameBuf, Rtype};
+use std::collections::{HashMap, HashSet};
 
 /// Most records in one RRset kept by a zone (larger RRsets cannot be served anyway).
 pub const MAX_RRSET_RECORDS: usize = 65_535;
@@ -73,15 +74,20 @@ impl Zone {
             names.extend_from_slice(lower.as_wire());
             entries.push(Entry { name: start, len: lower.len() as u8, rtype: record.rtype, ttl: record.ttl, rdata: record.rdata });
         }
-        entries.sort_by(|a, b| canonical_cmp_wire(a.name(&names), b.name(&names)).then(a.rtype.cmp(&b.rtype)));
+        entries.sort_unstable_by(|a, b| a.name(&names).cmp(b.name(&names)).then(a.rtype.cmp(&b.rtype)));
+        let mut groups: HashMap<&[u8], (usize, usize), FnvBuild> = HashMap::with_capacity_and_hasher(entries.len(), FnvBuild::default());
+        let mut start = 0;
+        while start < entries.len() {
+            let name = entries[start].name(&names);
+            let end = start + entries[start..].iter().take_while(|e| e.name(&names) == name).count();
+            groups.insert(name, (start, end));
+            start = end;
+        }
         let mut zone = Self { origin: *origin, class, names: Vec::new(), nodes: Vec::new(), rrsets: Vec::new(), rdatas: Vec::new(), table: Vec::new() };
         let origin_lower = origin.to_lowercase();
-        let node_names = node_names(&entries, &names, origin_lower.as_wire());
-        let mut next = 0;
-        for name in node_names {
-            let end = next + entries[next..].iter().take_while(|e| e.name(&names) == name).count();
-            zone.push_node(name, &entries[next..end], &names);
-            next = end;
+        for name in node_names(&groups, origin_lower.as_wire()) {
+            let (start, end) = groups.get(name).copied().unwrap_or((0, 0));
+            zone.push_node(name, &entries[start..end]);
         }
         zone.build_table();
         zone
@@ -177,7 +183,7 @@ impl Zone {
     }
 
     /// Appends a node and its RRsets; `entries` are this name's records, sorted by type.
-    fn push_node(&mut self, name: &[u8], entries: &[Entry<'_>], names: &[u8]) {
+    fn push_node(&mut self, name: &[u8], entries: &[Entry<'_>]) {
         let node_start = self.rrsets.len();
         self.nodes.push(Node { name_start: self.names.len() as u32, name_len: name.len() as u8, rrsets_start: node_start as u32, rrsets_len: 0 });
         self.names.extend_from_slice(name);
@@ -200,7 +206,6 @@ impl Zone {
             let ttl = same.iter().map(|e| e.ttl).min().unwrap_or(0);
             self.rrsets.push(Rrset { rtype, ttl, rdata_start: rdata_start as u32, rdata_end: self.rdatas.len() as u32, count });
         }
-        let _ = names;
         if let Some(node) = self.nodes.last_mut() {
             node.rrsets_len = (self.rrsets.len() - node_start) as u16;
         }
@@ -242,19 +247,67 @@ impl Entry<'_> {
 
 /// Every node name in canonical order: the owners, plus the empty non-terminals between each
 /// owner and the apex (suffixes of owners, so slices of the same bytes), plus the apex.
-fn node_names<'n>(entries: &[Entry<'_>], names: &'n [u8], origin: &'n [u8]) -> Vec<&'n [u8]> {
-    let mut all: std::collections::HashSet<&'n [u8]> = std::collections::HashSet::with_capacity(entries.len());
+fn node_names<'n>(groups: &HashMap<&'n [u8], (usize, usize), FnvBuild>, origin: &'n [u8]) -> Vec<&'n [u8]> {
+    let mut all: HashSet<&'n [u8], FnvBuild> = HashSet::with_capacity_and_hasher(groups.len(), FnvBuild::default());
     all.insert(origin);
-    for entry in entries {
-        let mut name = entry.name(names);
+    for &owner in groups.keys() {
+        let mut name = owner;
         while name.len() > origin.len() && all.insert(name) {
             name = &name[1 + usize::from(name[0])..];
         }
     }
-    let mut sorted: Vec<&'n [u8]> = all.into_iter().collect();
-    sorted.sort_unstable_by(|a, b| canonical_cmp_wire(a, b));
-    sorted
+    let mut keys = Vec::new();
+    let mut order: Vec<(u32, u32, &'n [u8])> = Vec::with_capacity(all.len());
+    for name in all {
+        let start = keys.len() as u32;
+        canonical_key(name, &mut keys);
+        order.push((start, keys.len() as u32, name));
+    }
+    order.sort_unstable_by(|a, b| keys[a.0 as usize..a.1 as usize].cmp(&keys[b.0 as usize..b.1 as usize]));
+    order.into_iter().map(|(_, _, name)| name).collect()
 }
+
+/// A byte string whose plain order is the canonical order of the name (RFC 4034 §6.1): labels
+/// from the right, each followed by 0x00, with 0x00 and 0x01 inside labels escaped as 0x01 0x01
+/// and 0x01 0x02 so that a shorter label sorts first.
+fn canonical_key(wire: &[u8], out: &mut Vec<u8>) {
+    let mut starts = [0u8; 128];
+    let count = label_starts(wire, &mut starts);
+    for &start in starts[..count].iter().rev() {
+        for &byte in label_at(wire, start) {
+            match byte {
+                0 => out.extend_from_slice(&[1, 1]),
+                1 => out.extend_from_slice(&[1, 2]),
+                other => out.push(other),
+            }
+        }
+        out.push(0);
+    }
+}
+
+/// FNV-1a as a `Hasher`, for build-time tables keyed by our own names.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 
 /// Canonical DNS order (RFC 4034 §6.1) of two lower-cased, uncompressed wire names.
 pub fn canonical_cmp_wire(left: &[u8], right: &[u8]) -> std::cmp::Ordering {
@@ -353,6 +406,16 @@ mod tests {
         assert_eq!(zone.rdatas(rrset).collect::<Vec<_>>(), vec![&[1u8, 2, 3, 4][..]]);
         assert!(zone.node(&name("x.example.")).is_none());
         assert_eq!(zone.node_name(&zone.nodes()[0]).to_string(), "example.");
+    }
+
+    #[test]
+    fn canonical_keys_order_like_rfc4034() {
+        let ordered = ["example.", "a.example.", "yljkjljk.a.example.", "z.a.example.", "zabc.a.example.", "z.example.", "\\000.z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example."];
+        let keys: Vec<Vec<u8>> = ordered.iter().map(|n| { let mut k = Vec::new(); canonical_key(name(n).as_wire(), &mut k); k }).collect();
+        for (pair, names) in keys.windows(2).zip(ordered.windows(2)) {
+            assert!(pair[0] < pair[1], "{names:?}");
+            assert_eq!(canonical_cmp_wire(name(names[0]).as_wire(), name(names[1]).as_wire()), std::cmp::Ordering::Less);
+        }
     }
 
     #[test]

@@ -10,5 +10,6 @@ mod differential;
 mod peers;
 mod portcullis;
 mod queries;
+mod rules;
 mod tools;
 mod zones;

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 use portcullis_wire::message::Message;
@@ -138,12 +138,20 @@ fn stop(mut child: Child) {
     }
 }
 
-/// Finds a port free on 127.0.0.1 for both UDP and TCP, and releases it.
+/// Finds a port free on 127.0.0.1 for both UDP and TCP, and releases it. A port is handed out
+/// once per test process, so two servers started by parallel tests never share one (our server
+/// binds with SO_REUSEPORT and would otherwise happily split the traffic with another).
 pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     for _ in 0..50 {
         let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else { continue };
         let Ok(addr) = udp.local_addr() else { continue };
-        if TcpListener::bind(addr).is_ok() {
+        if TcpListener::bind(addr).is_err() {
+            continue;
+        }
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&addr.port()) {
+            given.push(addr.port());
             return addr.port();
         }
     }
