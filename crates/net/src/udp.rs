@@ -1,13 +1,22 @@
-//! UDP workers: one thread per socket, fixed receive and send buffers, the engine called
-//! synchronously (DESIGN §4.4). A short read timeout lets workers notice shutdown.
+//! UDP workers: one thread per socket (each its own `SO_REUSEPORT` socket), batches of up to
+//! [`BATCH`] datagrams taken with one `recvmmsg` and answered with one `sendmmsg`, fixed buffers,
+//! the engine called synchronously (DESIGN §4.4). Nothing is allocated per query. A short
+//! receive timeout lets idle workers notice shutdown.
 
 use crate::{EngineHandle, Shutdown};
+use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
 use portcullis_engine::{Outcome, Request, Transport};
-use std::io;
-use std::net::UdpSocket;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Datagrams taken per system call.
+pub const BATCH: usize = 32;
+/// Largest datagram received or sent; longer queries are dropped as malformed (UDP answers are
+/// capped at `udp-payload`, at most 4096).
+pub const SLOT: usize = 4096;
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -18,34 +27,112 @@ pub fn spawn_workers(sockets: Vec<UdpSocket>, engine: &EngineHandle, shutdown: &
         socket.set_read_timeout(Some(POLL))?;
         let engine = engine.clone();
         let shutdown = shutdown.clone();
-        let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || serve(&socket, &engine, &shutdown))?;
+        let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || Worker::new().serve(&socket, &engine, &shutdown))?;
         handles.push(handle);
     }
     Ok(handles)
 }
 
-/// The worker loop: receive, answer, send, until shutdown.
-fn serve(socket: &UdpSocket, engine: &EngineHandle, shutdown: &Shutdown) {
-    let mut receive = vec![0u8; 65_535];
-    let mut send = vec![0u8; 65_535];
-    while !shutdown.is_triggered() {
-        let (len, peer) = match socket.recv_from(&mut receive) {
-            Ok(received) => received,
-            Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => continue,
-            Err(error) => {
-                tracing::debug!(%error, "udp receive failed");
-                continue;
-            }
-        };
-        let request = Request { bytes: &receive[..len], peer, transport: Transport::Udp };
-        let outcome = engine.load().handle(&request, &mut send);
-        match outcome {
-            Outcome::Reply(n) => {
-                if let Err(error) = socket.send_to(&send[..n], peer) {
-                    tracing::debug!(%error, %peer, "udp send failed");
-                }
-            }
-            Outcome::Drop(reason) => tracing::trace!(%peer, reason = reason.as_str(), "dropped"),
+/// One worker's buffers, allocated once.
+struct Worker {
+    receive: Box<[[u8; SLOT]; BATCH]>,
+    send: Box<[[u8; SLOT]; BATCH]>,
+    received: [(usize, Option<SocketAddr>); BATCH],
+    replies: [(usize, Option<SockaddrStorage>); BATCH],
+    receive_headers: MultiHeaders<SockaddrStorage>,
+    send_headers: MultiHeaders<SockaddrStorage>,
+}
+
+impl Worker {
+    fn new() -> Self {
+        Self {
+            receive: Box::new([[0; SLOT]; BATCH]),
+            send: Box::new([[0; SLOT]; BATCH]),
+            received: [(0, None); BATCH],
+            replies: [(0, None); BATCH],
+            receive_headers: MultiHeaders::preallocate(BATCH, None),
+            send_headers: MultiHeaders::preallocate(BATCH, None),
         }
     }
+
+    /// Receive a batch, answer it, send the answers; until shutdown.
+    fn serve(mut self, socket: &UdpSocket, engine: &EngineHandle, shutdown: &Shutdown) {
+        while !shutdown.is_triggered() {
+            let count = match self.receive_batch(socket) {
+                Ok(count) => count,
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+                Err(error) => {
+                    tracing::debug!(%error, "udp receive failed");
+                    continue;
+                }
+            };
+            let replies = self.answer_batch(count, engine);
+            self.send_batch(socket, replies);
+        }
+    }
+
+    fn receive_batch(&mut self, socket: &UdpSocket) -> nix::Result<usize> {
+        let mut slices = self.receive.each_mut().map(|buf| [IoSliceMut::new(buf)]);
+        let results = recvmmsg(socket.as_raw_fd(), &mut self.receive_headers, slices.iter_mut(), MsgFlags::MSG_WAITFORONE, None)?;
+        let mut count = 0;
+        for (slot, message) in self.received.iter_mut().zip(results) {
+            let truncated = message.flags.contains(MsgFlags::MSG_TRUNC);
+            *slot = (if truncated { 0 } else { message.bytes }, message.address.as_ref().and_then(to_std));
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Answers the received datagrams; returns how many replies are queued in `replies`.
+    fn answer_batch(&mut self, count: usize, engine: &EngineHandle) -> usize {
+        let engine = engine.load();
+        let mut queued = 0;
+        for index in 0..count {
+            let (len, Some(peer)) = self.received[index] else { continue };
+            let request = Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp };
+            match engine.handle(&request, &mut self.send[queued]) {
+                Outcome::Reply(n) => {
+                    self.replies[queued] = (n, Some(SockaddrStorage::from(peer)));
+                    queued += 1;
+                }
+                Outcome::Drop(reason) => tracing::trace!(%peer, reason = reason.as_str(), "dropped"),
+            }
+        }
+        queued
+    }
+
+    /// Sends the queued replies, retrying the rest when the kernel takes only part of them.
+    fn send_batch(&mut self, socket: &UdpSocket, queued: usize) {
+        let mut sent = 0;
+        while sent < queued {
+            let send = &self.send;
+            let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&send[i][..self.replies[i].0])]);
+            let addresses: [Option<SockaddrStorage>; BATCH] = std::array::from_fn(|i| self.replies[i].1);
+            let result = sendmmsg(socket.as_raw_fd(), &mut self.send_headers, slices[sent..queued].iter(), &addresses[sent..queued], [], MsgFlags::empty());
+            match result {
+                Ok(results) => {
+                    let done = results.count();
+                    if done == 0 {
+                        return;
+                    }
+                    sent += done;
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(error) => {
+                    // Skip the datagram the kernel refused (e.g. an unreachable peer) and go on.
+                    tracing::debug!(%error, "udp send failed");
+                    sent += 1;
+                }
+            }
+        }
+    }
+}
+
+fn to_std(address: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(SocketAddr::V4(SocketAddrV4::new(v4.ip(), v4.port())));
+    }
+    let v6 = address.as_sockaddr_in6()?;
+    let _ = address.len();
+    Some(SocketAddr::V6(SocketAddrV6::new(v6.ip(), v6.port(), v6.flowinfo(), v6.scope_id())))
 }

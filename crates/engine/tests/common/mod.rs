@@ -323,7 +323,7 @@ impl Reply {
 
     /// The parsed message.
     pub fn message(&self) -> Message<'_> {
-        Message::parse(&self.bytes).expect("checked in new")
+        Message::parse(&self.bytes).unwrap_or_else(|e| panic!("checked in new: {e}"))
     }
 
     /// Message ID.
@@ -405,9 +405,9 @@ impl Reply {
             .filter(|record| record.rtype != Rtype::OPT)
             .map(|record| {
                 let mut rdata = Vec::new();
-                decompress_rdata(message.bytes(), &record, &mut rdata).expect("rdata decompresses");
+                decompress_rdata(message.bytes(), &record, &mut rdata).unwrap_or_else(|e| panic!("{}: rdata does not decompress: {e}", record.owner));
                 let mut text = String::new();
-                rdata_to_text(record.rtype, &rdata, &mut text).expect("rdata renders");
+                rdata_to_text(record.rtype, &rdata, &mut text).unwrap_or_else(|e| panic!("{}: rdata does not render: {e}", record.owner));
                 format!("{} {} {} {} {}", record.owner, record.ttl, record.class, record.rtype, text)
             })
             .collect()
