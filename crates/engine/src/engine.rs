@@ -102,12 +102,20 @@ impl Engine {
         if header.opcode() != Opcode::QUERY {
             return self.error_reply(&frame, Rcode::NOTIMP, out);
         }
-        if header.tc() || header.qdcount() != 1 || header.ancount() != 0 || header.nscount() != 0 {
+        if header.qdcount() != 1 {
+            frame.question = None;
+            return self.error_reply(&frame, Rcode::FORMERR, out);
+        }
+        let ixfr = question.is_some_and(|q| q.qtype == Rtype::IXFR);
+        if header.tc() || header.ancount() != 0 || (header.nscount() != 0 && !ixfr) {
             return self.error_reply(&frame, Rcode::FORMERR, out);
         }
         if frame.edns.is_some_and(|edns| edns.version > 0) {
-            frame.question = None;
             return self.error_reply(&frame, Rcode::BADVERS, out);
+        }
+        // RFC 7828 §3.2.1: a query's edns-tcp-keepalive carries no timeout.
+        if request.transport == Transport::Tcp && frame.edns.and_then(|e| e.tcp_keepalive).is_some_and(|data| !data.is_empty()) {
+            return self.error_reply(&frame, Rcode::FORMERR, out);
         }
         let Some(question) = question else { return self.error_reply(&frame, Rcode::FORMERR, out) };
         self.route(&frame, &question, request.transport, out)

@@ -2,16 +2,8 @@
 //! so the counting allocator below is confined to it.
 //!
 //! Engines and requests are built first; then only `Engine::handle` runs while allocations are
-//! counted. The counter is a static `AtomicUsize`, bumped only while the measuring thread has
-//! armed its (thread-local, const-initialised, allocation-free) flag, so the test harness and
-//! tests running in parallel threads are not counted.
-//!
-//! BLOCKED: a `#[global_allocator]` needs `unsafe impl GlobalAlloc`, and the workspace sets
-//! `unsafe_code = "forbid"`, which no `#[allow]` in this file can lower (E0453). Until the lint
-//! allows this one file (e.g. workspace `unsafe_code = "deny"` plus the `#[allow]` below, or a
-//! counting allocator from a dev-dependency), the counter is compiled only with
-//! `RUSTFLAGS="--cfg portcullis_count_alloc"` and the tests are ignored without it.
-#![allow(unexpected_cfgs)]
+//! counted by `allocation-counter` (a counting global allocator, per thread, so the test harness
+//! and tests running in parallel threads are not counted).
 
 mod common;
 
@@ -20,62 +12,9 @@ use portcullis_engine::{Engine, EngineSettings, Outcome, Request, Transport};
 use portcullis_wire::edns::code;
 use portcullis_wire::Rtype;
 
-#[cfg(portcullis_count_alloc)]
-#[allow(unsafe_code)]
-mod counting {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// Allocations (alloc, alloc_zeroed, realloc) made by armed threads.
-    pub static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-    thread_local! {
-        static ARMED: Cell<bool> = const { Cell::new(false) };
-    }
-
-    /// `System`, counting the allocations of armed threads.
-    pub struct CountingAlloc;
-
-    fn count() {
-        if ARMED.try_with(Cell::get).unwrap_or(false) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    // SAFETY: every method forwards to `System` with the caller's arguments unchanged.
-    unsafe impl GlobalAlloc for CountingAlloc {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            count();
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            count();
-            unsafe { System.alloc_zeroed(layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            count();
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            unsafe { System.dealloc(ptr, layout) }
-        }
-    }
-
-    #[global_allocator]
-    static ALLOC: CountingAlloc = CountingAlloc;
-
-    /// Allocations made by this thread while running `f`.
-    pub fn allocations_during(f: impl FnOnce()) -> usize {
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
-        ARMED.with(|armed| armed.set(true));
-        f();
-        ARMED.with(|armed| armed.set(false));
-        ALLOCATIONS.load(Ordering::SeqCst) - before
-    }
+/// Allocations made by this thread while running `f`.
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    allocation_counter::measure(f).count_total
 }
 
 /// Runs `query` through `engine` twice (a cold and a warm call) over `transport`, counting
@@ -85,13 +24,7 @@ fn assert_no_alloc(engine: &Engine, query: &Query, transport: Transport, expect_
     let mut out = vec![0u8; 65_535];
     let request = Request { bytes: &bytes, peer: peer(), transport };
     let mut outcomes = [Outcome::Reply(0); 2];
-    #[cfg(portcullis_count_alloc)]
-    let counts = [0, 1].map(|i| counting::allocations_during(|| outcomes[i] = engine.handle(&request, &mut out)));
-    #[cfg(not(portcullis_count_alloc))]
-    let counts = [0, 1].map(|i| {
-        outcomes[i] = engine.handle(&request, &mut out);
-        0usize
-    });
+    let counts = [0, 1].map(|i| allocations_during(|| outcomes[i] = engine.handle(&request, &mut out)));
     // Check the reply is the one meant, so a test cannot pass by taking another path.
     let Outcome::Reply(len) = outcomes[1] else { panic!("{transport:?}: no reply: {:?}", outcomes[1]) };
     assert_eq!(outcomes[0], outcomes[1]);
@@ -120,7 +53,6 @@ fn engine() -> Engine {
 macro_rules! no_alloc_test {
     ($name:ident, $body:expr) => {
         #[test]
-        #[cfg_attr(not(portcullis_count_alloc), ignore = "BLOCKED: workspace forbids unsafe_code (see the module doc)")]
         fn $name() {
             $body
         }
@@ -162,13 +94,7 @@ no_alloc_test!(chaos_version, both_with_edns(&engine(), Query::empty().question(
 
 /// The counter sees allocations at all (otherwise every test above would pass vacuously).
 #[test]
-#[cfg_attr(not(portcullis_count_alloc), ignore = "BLOCKED: workspace forbids unsafe_code (see the module doc)")]
 fn the_counter_counts() {
-    #[cfg(portcullis_count_alloc)]
-    {
-        let count = counting::allocations_during(|| drop(std::hint::black_box(vec![1u8; 64])));
-        assert_eq!(count, 1);
-    }
-    #[cfg(not(portcullis_count_alloc))]
-    panic!("the counting allocator is not compiled in");
+    let count = allocations_during(|| drop(std::hint::black_box(vec![1u8; 64])));
+    assert_eq!(count, 1);
 }

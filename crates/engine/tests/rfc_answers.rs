@@ -363,7 +363,6 @@ fn rfc1034_cname_loop_terminates_within_the_chain_limit() {
 }
 
 #[test]
-#[ignore = "BUG: a CNAME loop repeats the same CNAME RRs in the answer (12 records) instead of each once"]
 fn rfc2181_5_5_cname_loop_answer_holds_each_rrset_once() {
     let reply = ask(&tricky(), "loop1.tricky.test.", Rtype::A);
     assert_eq!(reply.answer(), ["loop1.tricky.test. 300 IN CNAME loop2.tricky.test.", "loop2.tricky.test. 300 IN CNAME loop1.tricky.test."]);

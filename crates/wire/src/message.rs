@@ -221,12 +221,13 @@ fn skip_question(bytes: &[u8], pos: usize) -> Result<usize, ParseError> {
 struct RecordChecks {
     opcode: Opcode,
     qclass: Option<Class>,
+    record_class: core::cell::Cell<Option<Class>>,
 }
 
 impl RecordChecks {
     fn new(header: Header<'_>, bytes: &[u8]) -> Result<Self, ParseError> {
         let qclass = if header.qdcount() > 0 { Some(read_question(bytes, HEADER_LEN)?.0.qclass) } else { None };
-        Ok(Self { opcode: header.opcode(), qclass })
+        Ok(Self { opcode: header.opcode(), qclass, record_class: core::cell::Cell::new(None) })
     }
 
     fn check<'a>(&self, record: &Record<'a>, section: usize, last: bool, message: &mut Message<'a>) -> Result<(), ParseError> {
@@ -259,16 +260,29 @@ impl RecordChecks {
             if self.qclass.is_some_and(|c| c != record.class && c != Class::ANY) {
                 return Err(at(ParseErrorKind::BadRecord));
             }
+            if *self.record_class.get().get_or_insert(record.class) != record.class {
+                return Err(at(ParseErrorKind::BadRecord));
+            }
+            self.record_class.set(Some(record.class));
+            return check_rdata(message.bytes, record);
         }
-        check_rdata_names(message.bytes, record)
+        // UPDATE (RFC 2136 §2.5) uses empty rdata with classes ANY and NONE.
+        if record.rdata.is_empty() {
+            return Ok(());
+        }
+        check_rdata(message.bytes, record)
     }
 }
 
-/// Checks the names inside rdata whose layout is known, with the same rules as owner names.
-fn check_rdata_names(bytes: &[u8], record: &Record<'_>) -> Result<(), ParseError> {
+/// Checks rdata: names inside layouts we know with the same rules as owner names, the other
+/// known types against their wire format.
+fn check_rdata(bytes: &[u8], record: &Record<'_>) -> Result<(), ParseError> {
     let fields = layout(record.rtype);
     if fields.is_empty() {
-        return Ok(());
+        return match crate::rdata::rdata_check(record.rtype, record.rdata) {
+            true => Ok(()),
+            false => Err(ParseError::new(record.rdata_offset, ParseErrorKind::BadRdata)),
+        };
     }
     let end = record.rdata_offset + record.rdata.len();
     let mut pos = record.rdata_offset;

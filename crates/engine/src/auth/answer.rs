@@ -44,7 +44,13 @@ pub enum AnswerKind {
 pub fn write_answer(zone: &Zone, qname: &NameBuf, qtype: Rtype, options: AnswerOptions, writer: &mut MessageWriter<'_>) -> AnswerKind {
     writer.set_aa(true);
     let mut current = *qname;
-    for _ in 0..=MAX_CHAIN {
+    let mut visited = [NameBuf::ROOT; MAX_CHAIN + 1];
+    for link in 0..=MAX_CHAIN {
+        // RFC 2181 §5.5: a loop ends the chain; no RRset appears twice.
+        if visited[..link].contains(&current) {
+            return AnswerKind::Answer;
+        }
+        visited[link] = current;
         let step = match find(zone, &current, qtype) {
             Found::Node(node) => answer_node(zone, &current, node, qtype, options, writer),
             Found::Wildcard(node) => answer_node(zone, &current, node, qtype, options, writer),
