@@ -11,6 +11,7 @@ pub mod engine;
 pub mod fuzz;
 pub mod load;
 pub mod metrics;
+pub mod policy;
 pub mod request;
 pub mod zonefile;
 

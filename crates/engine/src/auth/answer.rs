@@ -55,7 +55,11 @@ pub fn write_answer(zone: &Zone, qname: &NameBuf, qtype: Rtype, options: AnswerO
             Found::Node(node) => answer_node(zone, &current, node, qtype, options, writer),
             Found::Wildcard(node) => answer_node(zone, &current, node, qtype, options, writer),
             Found::Delegation(cut) => return refer(zone, cut, writer),
-            Found::Dname(node) => substitute(zone, &current, node, writer),
+            Found::Dname(node) => match substitute(zone, &current, node, writer) {
+                // The synthesised CNAME is itself the answer to a CNAME question.
+                Step::Follow(_) if qtype == Rtype::CNAME => Step::Done(AnswerKind::Answer),
+                step => step,
+            },
             Found::NxDomain => return negative(zone, Rcode::NXDOMAIN, writer),
         };
         match step {

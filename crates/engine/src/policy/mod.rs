@@ -20,7 +20,7 @@ pub mod cookies;
 pub mod prefix;
 pub mod rrl;
 
-pub use acl::{Acl, AclError, AclSettings, Action, ActionRules, DenyResponse, MatchElement, NamedList};
+pub use acl::{Acl, AclError, AclSettings, Action, ActionRules, DenyResponse, ListenerRules, MatchElement, NamedList, ZoneRules};
 pub use cookies::{CookieAction, CookieOutcome, CookieSettings, CookieStatus, Cookies, ReplyCookie};
 pub use prefix::{Prefix, PrefixError};
 pub use rrl::{QueryCookie, ResponseKind, Rrl, RrlCounters, RrlEvent, RrlKey, RrlSettings, RrlVerdict, SlipReply};

@@ -286,7 +286,7 @@ impl Default for RrlSettings {
 pub struct Rrl {
     settings: RrlSettings,
     hash_key: [u8; 16],
-    shards: Box<[Mutex<Box<[Bucket]>>]>,
+    shards: Box<[Shard]>,
     sets_per_shard: usize,
     counters: Arc<RrlCounters>,
 }
@@ -413,6 +413,9 @@ impl Rrl {
     }
 }
 
+/// One lock's share of the table: `sets_per_shard * WAYS` buckets.
+type Shard = Mutex<Box<[Bucket]>>;
+
 /// One account: 32 bytes.
 #[derive(Clone, Copy, Debug, Default)]
 struct Bucket {
@@ -498,7 +501,7 @@ fn slip_reply(cookie: QueryCookie) -> SlipReply {
 }
 
 /// The table: `SHARDS` shards of `sets` sets of `WAYS` buckets, at least `size` in all.
-fn allocate(size: u32) -> (Box<[Mutex<Box<[Bucket]>>]>, usize) {
+fn allocate(size: u32) -> (Box<[Shard]>, usize) {
     let sets = (size as usize).div_ceil(SHARDS * WAYS).max(1);
     let shards = (0..SHARDS).map(|_| Mutex::new(vec![Bucket::default(); sets * WAYS].into_boxed_slice())).collect();
     (shards, sets)

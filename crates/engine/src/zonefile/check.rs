@@ -216,12 +216,14 @@ impl<'z> Zone<'z> {
                 if self.has(&target_key, Rtype::A) || self.has(&target_key, Rtype::AAAA) || below_dname {
                     continue;
                 }
-                let message = if self.is_at_or_below_cut(&target_key) {
-                    format!("missing glue: name server {target} is below a delegation and has no A or AAAA record")
+                // Missing glue breaks the delegation: an error. An in-zone name server outside any
+                // cut without addresses is only unreachable through this zone: a warning, as
+                // NSD and Knot load such zones.
+                if self.is_at_or_below_cut(&target_key) {
+                    problems.push(error(owner.name, format!("missing glue: name server {target} is below a delegation and has no A or AAAA record")));
                 } else {
-                    format!("name server {target} has no A or AAAA record in the zone")
-                };
-                problems.push(error(owner.name, message));
+                    problems.push(warning(owner.name, format!("name server {target} has no A or AAAA record in the zone")));
+                }
             }
         }
     }
@@ -374,7 +376,7 @@ mod tests {
         assert_eq!(problems("sub NS ns.sub\n"), ["error: sub.example.org.: missing glue: name server ns.sub.example.org. is below a delegation and has no A or AAAA record"]);
         assert_eq!(problems("sub NS sub\n"), ["error: sub.example.org.: missing glue: name server sub.example.org. is below a delegation and has no A or AAAA record"]);
         assert_eq!(problems("sub NS sub\nsub A 192.0.2.9\n"), Vec::<String>::new(), "glue at the cut itself");
-        assert_eq!(problems("@ NS ns2\n"), ["error: example.org.: name server ns2.example.org. has no A or AAAA record in the zone"]);
+        assert_eq!(problems("@ NS ns2\n"), ["warning: example.org.: name server ns2.example.org. has no A or AAAA record in the zone"]);
         assert_eq!(problems("@ NS alias\nalias CNAME ns1\n"), ["error: example.org.: name server alias.example.org. is a CNAME (RFC 2181 §10.3)"]);
         assert_eq!(problems("a NS ns.b\nb NS ns.b\nns.b A 192.0.2.7\n"), Vec::<String>::new(), "sibling glue");
     }
