@@ -1,25 +1,27 @@
 //! [`Engine`]: the query pipeline of DESIGN §4.4 as one plain function, over an immutable
-//! snapshot of zones and settings. The I/O layer swaps whole engines on reload; counters live in
-//! an `Arc` shared across versions.
+//! snapshot of zones, settings and policy. The I/O layer swaps whole engines on reload; counters
+//! live in an `Arc` shared across versions.
+//!
+//! Order of the stages: header checks (drop) → parse (FORMERR) → cookies (RFC 7873) → opcode,
+//! counts and EDNS version → class → zone and ACL → answer → OPT → response rate limiting.
 
-use crate::auth::{write_answer, AnswerOptions, ZoneSet};
+use crate::auth::{write_answer, AnswerKind, AnswerOptions, ZoneSet};
 use crate::metrics::EngineCounters;
+use crate::policy::{Acl, Action, CookieAction, Cookies, ResponseKind, Rrl, RrlKey, RrlVerdict, SlipReply, Verdict};
+use crate::reply::{ReplyFrame, MIN_UDP_PAYLOAD};
 use crate::request::{DropReason, Outcome, Request, Transport};
-use portcullis_wire::edns::{code, Edns};
-use portcullis_wire::header::{Flags, Header};
+use portcullis_wire::header::Header;
 use portcullis_wire::message::{read_question, Message, Question, Section};
-use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
 use std::sync::Arc;
-
-/// Smallest UDP payload any client may be limited to (RFC 1035 §4.2.1, RFC 6891 §6.2.3).
-pub const MIN_UDP_PAYLOAD: u16 = 512;
 
 /// Settings of the engine, validated by the server's config layer.
 #[derive(Clone, Debug)]
 pub struct EngineSettings {
     /// Largest UDP answer we send and advertise (default 1232).
     pub udp_payload: u16,
+    /// Largest UDP answer to a client without a valid server cookie (amplification cap).
+    pub nocookie_udp_payload: u16,
     /// Leave out additional addresses of answer targets.
     pub minimal_responses: bool,
     /// NSID to return when asked (RFC 5001); `None` hides it.
@@ -32,7 +34,34 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { udp_payload: 1232, minimal_responses: false, nsid: None, version: None, identity: None }
+        Self { udp_payload: 1232, nocookie_udp_payload: 1232, minimal_responses: false, nsid: None, version: None, identity: None }
+    }
+}
+
+/// The policy units consulted by the pipeline.
+#[derive(Debug)]
+pub struct Policy {
+    /// Who may do what, for listeners without rules of their own.
+    pub acl: Acl,
+    /// Per listener (by `Request::listener`), when listener rules are configured.
+    pub listener_acls: Vec<Acl>,
+    /// Response rate limiting (disabled unless configured).
+    pub rrl: Rrl,
+    /// Server cookies; `None` when `answer-cookie` is off.
+    pub cookies: Option<Cookies>,
+}
+
+impl Policy {
+    /// The ACL for a listener.
+    pub fn acl_for(&self, listener: u16) -> &Acl {
+        self.listener_acls.get(usize::from(listener)).unwrap_or(&self.acl)
+    }
+
+    /// The safe defaults: default ACL, no RRL, no cookies.
+    pub fn defaults() -> Self {
+        let acl = Acl::new(&crate::policy::AclSettings::default(), None).unwrap_or_else(|_| unreachable_default_acl());
+        let rrl = Rrl::new(&crate::policy::RrlSettings::DEFAULT, [0; 16], Arc::default());
+        Self { acl, listener_acls: Vec::new(), rrl, cookies: None }
     }
 }
 
@@ -42,20 +71,26 @@ pub struct Engine {
     zones: ZoneSet,
     settings: EngineSettings,
     counters: Arc<EngineCounters>,
+    policy: Policy,
 }
 
-/// The parts of a reply decided before the answer is written.
-struct ReplyFrame<'q> {
-    header: Header<'q>,
-    question: Option<Question>,
-    edns: Option<Edns<'q>>,
-    limit: usize,
+/// A reply before rate limiting: what it was, for RRL accounting and slips.
+struct Answered<'q> {
+    outcome: Outcome,
+    frame: Option<ReplyFrame<'q>>,
+    kind: ResponseKind,
+    name_hash: u64,
 }
 
 impl Engine {
-    /// An engine over `zones`.
+    /// An engine over `zones` with the default policy.
     pub fn new(zones: ZoneSet, settings: EngineSettings, counters: Arc<EngineCounters>) -> Self {
-        Self { zones, settings, counters }
+        Self::with_policy(zones, settings, counters, Policy::defaults())
+    }
+
+    /// An engine with its policy units.
+    pub fn with_policy(zones: ZoneSet, settings: EngineSettings, counters: Arc<EngineCounters>, policy: Policy) -> Self {
+        Self { zones, settings, counters, policy }
     }
 
     /// The zones served.
@@ -73,10 +108,16 @@ impl Engine {
         &self.settings
     }
 
+    /// The policy units.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// Answers one request into `out`. Never panics, never allocates for authoritative answers.
     pub fn handle(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
         self.counters.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let outcome = self.process(request, out);
+        let answered = self.process(request, out);
+        let outcome = self.rate_limit(request, answered, out);
         match outcome {
             Outcome::Drop(reason) => self.counters.dropped(reason),
             Outcome::Reply(len) => self.count_rcode(&out[..len]),
@@ -84,66 +125,102 @@ impl Engine {
         outcome
     }
 
-    fn process(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
-        let Ok((header, _)) = Header::split(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
+    fn process<'q>(&self, request: &Request<'q>, out: &mut [u8]) -> Answered<'q> {
+        let Ok((header, _)) = Header::split(request.bytes) else { return dropped(DropReason::Malformed) };
         if header.is_response() {
-            return Outcome::Drop(DropReason::IsResponse);
+            return dropped(DropReason::IsResponse);
         }
         if request.transport == Transport::Udp && matches!(request.peer.port(), 7 | 13 | 19 | 37) {
-            return Outcome::Drop(DropReason::ReflectionPort);
+            return dropped(DropReason::ReflectionPort);
         }
-        let message = match Message::parse(request.bytes) {
-            Ok(message) => message,
-            Err(_) => return self.form_error(request, header, out),
-        };
-        let question = message.question();
-        let mut frame = ReplyFrame { header, question, edns: message.edns(), limit: 0 };
-        frame.limit = self.reply_limit(request.transport, frame.edns);
-        if header.opcode() != Opcode::QUERY {
-            return self.error_reply(&frame, Rcode::NOTIMP, out);
+        let Ok(message) = Message::parse(request.bytes) else { return self.form_error(request, header, out) };
+        let mut frame = ReplyFrame::new(header, message.question(), message.edns());
+        self.apply_cookies(&mut frame, request);
+        frame.limit = self.reply_limit(request.transport, &frame);
+        self.check_query(&mut frame, request, out).unwrap_or_else(|| self.route(frame, request, out))
+    }
+
+    /// The checks before routing; `Some` is the reply when one fails.
+    fn check_query<'q>(&self, frame: &mut ReplyFrame<'q>, request: &Request<'q>, out: &mut [u8]) -> Option<Answered<'q>> {
+        let header = frame.header;
+        match header.opcode() {
+            Opcode::QUERY => {}
+            Opcode::NOTIFY => return Some(self.denied_or(frame, request, Action::Notify, Rcode::NOTIMP, out)),
+            Opcode::UPDATE => return Some(self.denied_or(frame, request, Action::Update, Rcode::NOTIMP, out)),
+            _ => return Some(self.error_reply(frame, Rcode::NOTIMP, out)),
+        }
+        if header.qdcount() == 0 && frame.cookie_action != CookieAction::Ignore && self.policy.cookies.is_some() {
+            // RFC 7873 §5.4: a cookie-only query gets the server cookie (or BADCOOKIE).
+            let rcode = if frame.cookie_action == CookieAction::BadCookie { Rcode::BADCOOKIE } else { Rcode::NOERROR };
+            return Some(self.error_reply(frame, rcode, out));
         }
         if header.qdcount() != 1 {
             frame.question = None;
-            return self.error_reply(&frame, Rcode::FORMERR, out);
+            return Some(self.error_reply(frame, Rcode::FORMERR, out));
         }
-        let ixfr = question.is_some_and(|q| q.qtype == Rtype::IXFR);
-        if header.tc() || header.ancount() != 0 || (header.nscount() != 0 && !ixfr) {
-            return self.error_reply(&frame, Rcode::FORMERR, out);
+        let ixfr = frame.question.is_some_and(|q| q.qtype == Rtype::IXFR);
+        if header.tc() || header.ancount() != 0 || (header.nscount() != 0 && !ixfr) || frame.cookie_action == CookieAction::FormErr {
+            return Some(self.error_reply(frame, Rcode::FORMERR, out));
         }
         if frame.edns.is_some_and(|edns| edns.version > 0) {
-            return self.error_reply(&frame, Rcode::BADVERS, out);
+            return Some(self.error_reply(frame, Rcode::BADVERS, out));
         }
         // RFC 7828 §3.2.1: a query's edns-tcp-keepalive carries no timeout.
         if request.transport == Transport::Tcp && frame.edns.and_then(|e| e.tcp_keepalive).is_some_and(|data| !data.is_empty()) {
-            return self.error_reply(&frame, Rcode::FORMERR, out);
+            return Some(self.error_reply(frame, Rcode::FORMERR, out));
         }
-        let Some(question) = question else { return self.error_reply(&frame, Rcode::FORMERR, out) };
-        self.route(&frame, &question, request.transport, out)
+        if frame.cookie_action == CookieAction::BadCookie {
+            return Some(self.error_reply(frame, Rcode::BADCOOKIE, out));
+        }
+        None
     }
 
     /// Picks the answer for a well-formed query.
-    fn route(&self, frame: &ReplyFrame<'_>, question: &Question, transport: Transport, out: &mut [u8]) -> Outcome {
+    fn route<'q>(&self, frame: ReplyFrame<'q>, request: &Request<'q>, out: &mut [u8]) -> Answered<'q> {
+        let Some(question) = frame.question else { return self.error_reply(&frame, Rcode::FORMERR, out) };
         if matches!(question.qtype, Rtype::OPT | Rtype::TSIG | Rtype::TKEY) || question.qtype.0 == 0 {
-            return self.error_reply(frame, Rcode::FORMERR, out);
+            return self.error_reply(&frame, Rcode::FORMERR, out);
         }
         match question.qclass {
             Class::IN | Class::ANY => {}
-            Class::CH => return self.chaos(frame, question, out),
-            _ => return self.error_reply(frame, Rcode::REFUSED, out),
+            Class::CH => return self.chaos(&frame, &question, out),
+            _ => return self.error_reply(&frame, Rcode::REFUSED, out),
         }
-        let Some(zone) = self.zones.closest(&question.qname) else { return self.error_reply(frame, Rcode::REFUSED, out) };
+        let Some(zone) = self.zones.closest(&question.qname) else { return self.error_reply(&frame, Rcode::REFUSED, out) };
+        let ip = request.peer.ip();
         if matches!(question.qtype, Rtype::AXFR | Rtype::IXFR) {
-            return self.error_reply(frame, Rcode::REFUSED, out);
+            // Transfers come with TSIG; until then only the ACL's answer or REFUSED over UDP.
+            let rcode = if request.transport == Transport::Udp { Rcode::REFUSED } else { Rcode::NOTIMP };
+            return self.denied_or(&frame, request, Action::Transfer, rcode, out);
         }
-        let Some(mut writer) = self.start_reply(frame, out) else { return Outcome::Drop(DropReason::NoBuffer) };
-        let options = AnswerOptions { minimal_responses: self.settings.minimal_responses, minimal_any: transport == Transport::Udp };
+        match self.policy.acl_for(request.listener).check(ip, Action::Query, Some(zone.origin())) {
+            Verdict::Allow => {}
+            Verdict::Refuse => return self.error_reply(&frame, Rcode::REFUSED, out),
+            Verdict::Drop => return dropped(DropReason::AclDeny),
+        }
+        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let options = AnswerOptions { minimal_responses: self.settings.minimal_responses, minimal_any: request.transport == Transport::Udp };
         let kind = write_answer(zone, &question.qname, question.qtype, options, &mut writer);
         self.counters.answer(kind);
-        Outcome::Reply(self.finish(frame, writer, Rcode::NOERROR))
+        let kind = response_kind(kind);
+        let hashed = if kind == ResponseKind::NxDomain { zone.origin() } else { &question.qname };
+        let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, hashed, question.qtype) } else { 0 };
+        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        Answered { outcome: Outcome::Reply(len), frame: Some(frame), kind, name_hash }
+    }
+
+    /// Asks the ACL about `action`; denied gets REFUSED (or a drop), allowed gets `otherwise`.
+    fn denied_or<'q>(&self, frame: &ReplyFrame<'q>, request: &Request<'q>, action: Action, otherwise: Rcode, out: &mut [u8]) -> Answered<'q> {
+        let zone = frame.question.as_ref().and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin());
+        match self.policy.acl_for(request.listener).check(request.peer.ip(), action, zone) {
+            Verdict::Allow => self.error_reply(frame, otherwise, out),
+            Verdict::Refuse => self.error_reply(frame, Rcode::REFUSED, out),
+            Verdict::Drop => dropped(DropReason::AclDeny),
+        }
     }
 
     /// CHAOS-class identity queries: answered only when configured.
-    fn chaos(&self, frame: &ReplyFrame<'_>, question: &Question, out: &mut [u8]) -> Outcome {
+    fn chaos<'q>(&self, frame: &ReplyFrame<'q>, question: &Question, out: &mut [u8]) -> Answered<'q> {
         let lower = question.qname.to_lowercase();
         let text = match lower.as_wire() {
             b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => self.settings.version.as_deref(),
@@ -151,7 +228,7 @@ impl Engine {
             _ => None,
         };
         let Some(text) = text else { return self.error_reply(frame, Rcode::REFUSED, out) };
-        let Some(mut writer) = self.start_reply(frame, out) else { return Outcome::Drop(DropReason::NoBuffer) };
+        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
         writer.set_aa(true);
         if matches!(question.qtype, Rtype::TXT | Rtype::ANY) {
             let bytes = text.as_bytes();
@@ -163,70 +240,63 @@ impl Engine {
                 writer.set_tc(true);
             }
         }
-        Outcome::Reply(self.finish(frame, writer, Rcode::NOERROR))
+        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        Answered { outcome: Outcome::Reply(len), frame: Some(*frame), kind: ResponseKind::Answer, name_hash: 0 }
     }
 
     /// FORMERR for a message that did not parse: the question only if it parsed cleanly.
-    fn form_error(&self, request: &Request<'_>, header: Header<'_>, out: &mut [u8]) -> Outcome {
+    fn form_error<'q>(&self, request: &Request<'q>, header: Header<'q>, out: &mut [u8]) -> Answered<'q> {
         let question = if header.qdcount() == 1 { read_question(request.bytes, 12).ok().map(|(q, _)| q) } else { None };
-        let limit = self.reply_limit(request.transport, None);
-        let frame = ReplyFrame { header, question, edns: None, limit };
+        let mut frame = ReplyFrame::new(header, question, None);
+        frame.limit = self.reply_limit(request.transport, &frame);
         self.error_reply(&frame, Rcode::FORMERR, out)
     }
 
-    fn error_reply(&self, frame: &ReplyFrame<'_>, rcode: Rcode, out: &mut [u8]) -> Outcome {
-        let Some(writer) = self.start_reply(frame, out) else { return Outcome::Drop(DropReason::NoBuffer) };
-        Outcome::Reply(self.finish(frame, writer, rcode))
+    fn error_reply<'q>(&self, frame: &ReplyFrame<'q>, rcode: Rcode, out: &mut [u8]) -> Answered<'q> {
+        let Some(writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let len = frame.finish(writer, rcode, &self.settings);
+        Answered { outcome: Outcome::Reply(len), frame: Some(*frame), kind: ResponseKind::Error, name_hash: 0 }
     }
 
-    /// Header and question of the reply, with room kept for the OPT record.
-    fn start_reply<'o>(&self, frame: &ReplyFrame<'_>, out: &'o mut [u8]) -> Option<MessageWriter<'o>> {
-        let mut writer = MessageWriter::new(out, frame.limit).ok()?;
-        let query = Flags::from_header(frame.header);
-        let flags = Flags { qr: true, opcode: query.opcode, rd: query.rd, cd: query.cd, ..Flags::default() };
-        writer.set_header(frame.header.id(), flags);
-        if let Some(question) = &frame.question {
-            if writer.push_question(&question.qname, question.qtype, question.qclass).is_err() {
-                writer.set_tc(true);
-            }
-        }
-        writer.set_limit(frame.limit.saturating_sub(self.opt_len(frame.edns)));
-        Some(writer)
+    /// Verifies the query's cookie and remembers what to send back (RFC 7873 §5.2).
+    fn apply_cookies(&self, frame: &mut ReplyFrame<'_>, request: &Request<'_>) {
+        let Some(cookies) = &self.policy.cookies else { return };
+        let option = frame.edns.and_then(|edns| edns.cookie);
+        let outcome = cookies.process(option, request.peer.ip(), request.transport, request.unix_secs);
+        frame.cookie_action = outcome.action;
+        frame.cookie = outcome.reply;
+        frame.cookie_valid = outcome.rrl_cookie() == crate::policy::QueryCookie::Verified;
     }
 
-    /// Sets the rcode, appends OPT when the query had one, and returns the length.
-    fn finish(&self, frame: &ReplyFrame<'_>, mut writer: MessageWriter<'_>, rcode: Rcode) -> usize {
-        if rcode != Rcode::NOERROR {
-            writer.set_rcode(rcode);
-        }
-        if let Some(edns) = frame.edns {
-            let rcode = if rcode == Rcode::BADVERS { rcode } else { Rcode::NOERROR };
-            let nsid = self.settings.nsid.as_deref().filter(|_| edns.nsid);
-            let options: &[(u16, &[u8])] = match nsid {
-                Some(nsid) => &[(code::NSID, nsid)],
-                None => &[],
-            };
-            writer.set_limit(frame.limit);
-            if writer.push_opt(self.settings.udp_payload, rcode, edns.dnssec_ok, options).is_err() {
-                writer.set_tc(true);
-            }
-        }
-        writer.finish()
-    }
-
-    /// Largest reply for this transport and client (RFC 6891 §6.2.3-6.2.5).
-    fn reply_limit(&self, transport: Transport, edns: Option<Edns<'_>>) -> usize {
-        match (transport, edns) {
+    /// Largest reply for this transport and client (RFC 6891 §6.2.3-6.2.5), capped for UDP
+    /// clients without a valid server cookie.
+    fn reply_limit(&self, transport: Transport, frame: &ReplyFrame<'_>) -> usize {
+        let ours = self.settings.udp_payload.max(MIN_UDP_PAYLOAD);
+        let cap = if frame.cookie_valid { ours } else { ours.min(self.settings.nocookie_udp_payload.max(MIN_UDP_PAYLOAD)) };
+        match (transport, frame.edns) {
             (Transport::Tcp, _) => 65_535,
             (Transport::Udp, None) => usize::from(MIN_UDP_PAYLOAD),
-            (Transport::Udp, Some(edns)) => usize::from(edns.udp_size.clamp(MIN_UDP_PAYLOAD, self.settings.udp_payload.max(MIN_UDP_PAYLOAD))),
+            (Transport::Udp, Some(edns)) => usize::from(edns.udp_size.clamp(MIN_UDP_PAYLOAD, cap)),
         }
     }
 
-    fn opt_len(&self, edns: Option<Edns<'_>>) -> usize {
-        match edns {
-            None => 0,
-            Some(edns) => 11 + self.settings.nsid.as_ref().filter(|_| edns.nsid).map_or(0, |n| 4 + n.len()),
+    /// Response rate limiting (SECURITY-REFERENCE §3.1): send, slip (TC=1 or BADCOOKIE) or drop.
+    fn rate_limit(&self, request: &Request<'_>, answered: Answered<'_>, out: &mut [u8]) -> Outcome {
+        let (Outcome::Reply(_), Some(frame)) = (answered.outcome, answered.frame) else { return answered.outcome };
+        if !self.policy.rrl.settings().enabled {
+            return answered.outcome;
+        }
+        let cookie = match (frame.cookie_valid, frame.edns.and_then(|e| e.cookie)) {
+            (true, _) => crate::policy::QueryCookie::Verified,
+            (false, Some(_)) => crate::policy::QueryCookie::Unverified,
+            (false, None) => crate::policy::QueryCookie::Absent,
+        };
+        let key = RrlKey { client: request.peer.ip(), kind: answered.kind, name_hash: answered.name_hash, transport: request.transport, cookie };
+        match self.policy.rrl.account(key, request.now) {
+            RrlVerdict::Send => answered.outcome,
+            RrlVerdict::Drop => Outcome::Drop(DropReason::RrlDrop),
+            RrlVerdict::Slip(SlipReply::Truncate) => frame.truncated(out, &self.settings).map_or(Outcome::Drop(DropReason::NoBuffer), Outcome::Reply),
+            RrlVerdict::Slip(SlipReply::BadCookie) => self.error_reply(&frame, Rcode::BADCOOKIE, out).outcome,
         }
     }
 
@@ -237,7 +307,26 @@ impl Engine {
     }
 }
 
-/// The lower-cased qname is a valid key; used by tests and callers that build questions.
+fn dropped<'q>(reason: DropReason) -> Answered<'q> {
+    Answered { outcome: Outcome::Drop(reason), frame: None, kind: ResponseKind::Error, name_hash: 0 }
+}
+
+fn response_kind(kind: AnswerKind) -> ResponseKind {
+    match kind {
+        AnswerKind::Answer | AnswerKind::Truncated => ResponseKind::Answer,
+        AnswerKind::NoData => ResponseKind::NoData,
+        AnswerKind::NxDomain => ResponseKind::NxDomain,
+        AnswerKind::Referral => ResponseKind::Referral,
+        AnswerKind::Error => ResponseKind::Error,
+    }
+}
+
+#[allow(clippy::panic)]
+fn unreachable_default_acl() -> Acl {
+    panic!("the default ACL settings are valid")
+}
+
+/// A question for tests and tools.
 pub fn question(qname: &str, qtype: Rtype) -> Option<Question> {
     let qname = NameBuf::from_text(qname, None).ok()?;
     Some(Question { qname, qtype, qclass: Class::IN })

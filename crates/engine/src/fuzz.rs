@@ -25,7 +25,7 @@ pub fn message(data: &[u8]) {
     let engine = fuzz_engine();
     let mut out = vec![0u8; 65_535];
     for transport in [Transport::Udp, Transport::Tcp] {
-        let request = Request { bytes: data, peer: ([192, 0, 2, 9], 5300).into(), transport };
+        let request = Request::at_zero(data, ([192, 0, 2, 9], 5300).into(), transport);
         if let crate::Outcome::Reply(len) = engine.handle(&request, &mut out) {
             assert!(Message::parse(&out[..len]).is_ok(), "the engine wrote a reply it cannot parse");
         }

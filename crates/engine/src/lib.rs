@@ -12,6 +12,7 @@ pub mod fuzz;
 pub mod load;
 pub mod metrics;
 pub mod policy;
+pub mod reply;
 pub mod request;
 pub mod zonefile;
 

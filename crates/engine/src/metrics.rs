@@ -12,7 +12,7 @@ pub struct EngineCounters {
     /// Replies by rcode (0..=23; the rest counted in the last slot).
     pub rcodes: [AtomicU64; 24],
     /// Drops by reason, in `DropReason::ALL` order.
-    pub drops: [AtomicU64; 4],
+    pub drops: [AtomicU64; 6],
     /// Authoritative answers by kind: answer, nodata, nxdomain, referral, truncated, error.
     pub answers: [AtomicU64; 6],
 }

@@ -1,5 +1,6 @@
 //! What the I/O layer hands the engine ([`Request`]) and what it gets back ([`Outcome`]).
 
+use crate::policy::Instant;
 use std::net::SocketAddr;
 
 /// The transport a request arrived on.
@@ -20,6 +21,19 @@ pub struct Request<'a> {
     pub peer: SocketAddr,
     /// The transport.
     pub transport: Transport,
+    /// Monotonic time of arrival (for rate limiting); read once per batch by the I/O layer.
+    pub now: Instant,
+    /// Wall-clock time of arrival in seconds since the Unix epoch (for DNS cookies).
+    pub unix_secs: u64,
+    /// Index of the listen address the request arrived on (for per-listener ACLs).
+    pub listener: u16,
+}
+
+impl<'a> Request<'a> {
+    /// A request at time zero (tests, tools).
+    pub fn at_zero(bytes: &'a [u8], peer: SocketAddr, transport: Transport) -> Self {
+        Self { bytes, peer, transport, now: Instant::ZERO, unix_secs: 0, listener: 0 }
+    }
 }
 
 /// What to do with a request.
@@ -42,11 +56,15 @@ pub enum DropReason {
     ReflectionPort,
     /// The output buffer could not hold even a header.
     NoBuffer,
+    /// An ACL denies the request and is configured to drop.
+    AclDeny,
+    /// Response rate limiting dropped the answer.
+    RrlDrop,
 }
 
 impl DropReason {
     /// Every reason, for counters.
-    pub const ALL: [Self; 4] = [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer];
+    pub const ALL: [Self; 6] = [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop];
 
     /// The metrics label.
     pub const fn as_str(self) -> &'static str {
@@ -55,6 +73,8 @@ impl DropReason {
             Self::IsResponse => "is_response",
             Self::ReflectionPort => "reflection_port",
             Self::NoBuffer => "no_buffer",
+            Self::AclDeny => "acl_deny",
+            Self::RrlDrop => "rrl_drop",
         }
     }
 }

@@ -734,7 +734,7 @@ fn output_buffer_smaller_than_a_header_is_a_no_buffer_drop() {
     let engine = tricky();
     let bytes = www().build();
     let mut out = [0u8; 11];
-    let request = portcullis_engine::Request { bytes: &bytes, peer: peer(), transport: Transport::Udp };
+    let request = portcullis_engine::Request::at_zero(&bytes, peer(), Transport::Udp);
     assert_eq!(engine.handle(&request, &mut out), Outcome::Drop(DropReason::NoBuffer));
     assert_still_serves(&engine);
 }

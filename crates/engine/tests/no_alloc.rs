@@ -22,7 +22,7 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
 fn assert_no_alloc(engine: &Engine, query: &Query, transport: Transport, expect_rcode: u16) {
     let bytes = query.build();
     let mut out = vec![0u8; 65_535];
-    let request = Request { bytes: &bytes, peer: peer(), transport };
+    let request = Request::at_zero(&bytes, peer(), transport);
     let mut outcomes = [Outcome::Reply(0); 2];
     let counts = [0, 1].map(|i| allocations_during(|| outcomes[i] = engine.handle(&request, &mut out)));
     // Check the reply is the one meant, so a test cannot pass by taking another path.

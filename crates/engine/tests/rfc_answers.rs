@@ -519,19 +519,20 @@ fn rfc3425_rfc1035_4_1_1_unimplemented_opcodes_are_notimp() {
 }
 
 #[test]
-fn rfc1996_notify_and_rfc2136_update_are_notimp_for_now() {
+/// NOTIFY and UPDATE are denied by the default ACL (SECURITY-REFERENCE §7): REFUSED.
+fn rfc1996_notify_and_rfc2136_update_are_refused_by_default_acl() {
     let engine = tricky();
     // NOTIFY: SOA question, AA set (RFC 1996 §3.7).
     let notify = Query::new("tricky.test.", Rtype::SOA).opcode(4).bits2(0x04);
     let bytes = notify.build();
     let reply = udp(&engine, &notify);
-    reply.assert_error(&bytes, NOTIMP);
+    reply.assert_error(&bytes, REFUSED);
     assert_eq!(reply.opcode(), 4);
     // UPDATE: zone section SOA, one delete-RRset in the update section (RFC 2136 §2.5.2).
     let update = Query::new("tricky.test.", Rtype::SOA).opcode(5).record(Section::Authority, &rr(&wire("www.tricky.test."), 1, 255, 0, &[]));
     let bytes = update.build();
     let reply = udp(&engine, &update);
-    reply.assert_error(&bytes, NOTIMP);
+    reply.assert_error(&bytes, REFUSED);
     assert_eq!(reply.opcode(), 5);
 }
 

@@ -8,10 +8,11 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 /// Sockets ready to serve.
 #[derive(Debug)]
 pub struct Listeners {
-    /// UDP sockets: `workers` per address, sharing the port through `SO_REUSEPORT`.
-    pub udp: Vec<(SocketAddr, UdpSocket)>,
-    /// TCP listeners, one per address.
-    pub tcp: Vec<(SocketAddr, TcpListener)>,
+    /// UDP sockets: `workers` per address, sharing the port through `SO_REUSEPORT`; each with
+    /// the index of its address in the list given to [`bind`].
+    pub udp: Vec<(u16, SocketAddr, UdpSocket)>,
+    /// TCP listeners, one per address, with the index of the address.
+    pub tcp: Vec<(u16, SocketAddr, TcpListener)>,
 }
 
 /// Why a listener could not be bound.
@@ -45,14 +46,15 @@ impl std::error::Error for BindError {}
 /// Binds UDP (`workers` sockets per address) and TCP on every address.
 pub fn bind(addrs: &[SocketAddr], workers: usize) -> Result<Listeners, BindError> {
     let mut listeners = Listeners { udp: Vec::new(), tcp: Vec::new() };
-    for &addr in addrs {
+    for (index, &addr) in addrs.iter().enumerate() {
+        let index = u16::try_from(index).unwrap_or(u16::MAX);
         let tcp = bind_tcp(addr).map_err(|source| BindError { addr, protocol: "TCP", source })?;
         let addr = tcp.local_addr().unwrap_or(addr);
         for _ in 0..workers.max(1) {
             let udp = bind_udp(addr).map_err(|source| BindError { addr, protocol: "UDP", source })?;
-            listeners.udp.push((addr, udp));
+            listeners.udp.push((index, addr, udp));
         }
-        listeners.tcp.push((addr, tcp));
+        listeners.tcp.push((index, addr, tcp));
     }
     Ok(listeners)
 }

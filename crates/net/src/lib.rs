@@ -17,6 +17,27 @@ use std::sync::Arc;
 /// The current engine; reload stores a new one, in-flight queries finish on the old.
 pub type EngineHandle = Arc<ArcSwap<Engine>>;
 
+/// The I/O layer's clock: the only place time is read on the query path (DESIGN §4.4).
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: std::time::Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self { start: std::time::Instant::now() }
+    }
+}
+
+impl Clock {
+    /// Monotonic milliseconds since the clock was made, and wall-clock Unix seconds.
+    pub fn now(&self) -> (portcullis_engine::policy::Instant, u64) {
+        let monotonic = portcullis_engine::policy::Instant::from_millis(self.start.elapsed().as_millis() as u64);
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        (monotonic, unix)
+    }
+}
+
 /// A stop signal shared by every listener.
 #[derive(Clone, Debug, Default)]
 pub struct Shutdown(Arc<AtomicBool>);

@@ -5,7 +5,7 @@
 //! that sends without reading fills the channel, then the reader stops reading (back-pressure),
 //! so memory per connection stays bounded.
 
-use crate::{EngineHandle, Shutdown};
+use crate::{Clock, EngineHandle, Shutdown};
 use portcullis_engine::{Outcome, Request, Transport};
 use std::collections::HashMap;
 use std::io;
@@ -85,7 +85,7 @@ impl Connections {
 }
 
 /// Accepts and serves connections until shutdown.
-pub async fn serve(listener: std::net::TcpListener, engine: EngineHandle, limits: TcpLimits, shutdown: Shutdown) -> io::Result<()> {
+pub async fn serve(index: u16, listener: std::net::TcpListener, engine: EngineHandle, limits: TcpLimits, shutdown: Shutdown) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let connections = Arc::new(Connections::default());
     while !shutdown.is_triggered() {
@@ -108,7 +108,7 @@ pub async fn serve(listener: std::net::TcpListener, engine: EngineHandle, limits
         let connections = connections.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            serve_connection(stream, peer, engine, limits, shutdown).await;
+            serve_connection(index, stream, peer, engine, limits, shutdown).await;
             connections.release(peer.ip());
         });
     }
@@ -116,19 +116,20 @@ pub async fn serve(listener: std::net::TcpListener, engine: EngineHandle, limits
 }
 
 /// One connection: a reader answering queries and a writer sending replies.
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, engine: EngineHandle, limits: TcpLimits, shutdown: Shutdown) {
+async fn serve_connection(listener: u16, stream: TcpStream, peer: SocketAddr, engine: EngineHandle, limits: TcpLimits, shutdown: Shutdown) {
     let _ = stream.set_nodelay(true);
     let (reader, writer) = stream.into_split();
     let (sender, receiver) = mpsc::channel::<Vec<u8>>(limits.in_flight.max(1));
     let writing = tokio::spawn(write_replies(writer, receiver, limits.per_message.max(Duration::from_secs(5))));
-    if let Err(reason) = read_queries(reader, peer, &engine, &limits, &shutdown, sender).await {
+    if let Err(reason) = read_queries(reader, (listener, peer), &engine, &limits, &shutdown, sender).await {
         tracing::debug!(%peer, reason, "tcp connection closed");
     }
     let _ = writing.await;
 }
 
-async fn read_queries(mut reader: OwnedReadHalf, peer: SocketAddr, engine: &EngineHandle, limits: &TcpLimits, shutdown: &Shutdown, sender: mpsc::Sender<Vec<u8>>) -> Result<(), &'static str> {
+async fn read_queries(mut reader: OwnedReadHalf, (listener, peer): (u16, SocketAddr), engine: &EngineHandle, limits: &TcpLimits, shutdown: &Shutdown, sender: mpsc::Sender<Vec<u8>>) -> Result<(), &'static str> {
     let opened = Instant::now();
+    let clock = Clock::default();
     let mut message = vec![0u8; 65_535];
     let mut reply = vec![0u8; 65_535];
     for count in 0..limits.queries_per_connection {
@@ -149,7 +150,8 @@ async fn read_queries(mut reader: OwnedReadHalf, peer: SocketAddr, engine: &Engi
             Ok(Err(_)) => return Err("eof_in_message"),
             Err(_) => return Err("message_timeout"),
         }
-        let request = Request { bytes: &message[..len], peer, transport: Transport::Tcp };
+        let (now, unix_secs) = clock.now();
+        let request = Request { bytes: &message[..len], peer, transport: Transport::Tcp, now, unix_secs, listener };
         let outcome = engine.load().handle(&request, &mut reply);
         match outcome {
             Outcome::Reply(n) => sender.send(reply[..n].to_vec()).await.map_err(|_| "writer_gone")?,

@@ -3,7 +3,7 @@
 //! the engine called synchronously (DESIGN §4.4). Nothing is allocated per query. A short
 //! receive timeout lets idle workers notice shutdown.
 
-use crate::{EngineHandle, Shutdown};
+use crate::{Clock, EngineHandle, Shutdown};
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
 use portcullis_engine::{Outcome, Request, Transport};
 use std::io::{self, IoSlice, IoSliceMut};
@@ -21,13 +21,13 @@ pub const SLOT: usize = 4096;
 const POLL: Duration = Duration::from_millis(200);
 
 /// Starts one worker thread per socket.
-pub fn spawn_workers(sockets: Vec<UdpSocket>, engine: &EngineHandle, shutdown: &Shutdown) -> io::Result<Vec<JoinHandle<()>>> {
+pub fn spawn_workers(sockets: Vec<(u16, UdpSocket)>, engine: &EngineHandle, shutdown: &Shutdown) -> io::Result<Vec<JoinHandle<()>>> {
     let mut handles = Vec::new();
-    for (index, socket) in sockets.into_iter().enumerate() {
+    for (index, (listener, socket)) in sockets.into_iter().enumerate() {
         socket.set_read_timeout(Some(POLL))?;
         let engine = engine.clone();
         let shutdown = shutdown.clone();
-        let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || Worker::new().serve(&socket, &engine, &shutdown))?;
+        let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || Worker::new(listener).serve(&socket, &engine, &shutdown))?;
         handles.push(handle);
     }
     Ok(handles)
@@ -41,10 +41,12 @@ struct Worker {
     replies: [(usize, Option<SockaddrStorage>); BATCH],
     receive_headers: MultiHeaders<SockaddrStorage>,
     send_headers: MultiHeaders<SockaddrStorage>,
+    clock: Clock,
+    listener: u16,
 }
 
 impl Worker {
-    fn new() -> Self {
+    fn new(listener: u16) -> Self {
         Self {
             receive: Box::new([[0; SLOT]; BATCH]),
             send: Box::new([[0; SLOT]; BATCH]),
@@ -52,6 +54,8 @@ impl Worker {
             replies: [(0, None); BATCH],
             receive_headers: MultiHeaders::preallocate(BATCH, None),
             send_headers: MultiHeaders::preallocate(BATCH, None),
+            clock: Clock::default(),
+            listener,
         }
     }
 
@@ -86,10 +90,11 @@ impl Worker {
     /// Answers the received datagrams; returns how many replies are queued in `replies`.
     fn answer_batch(&mut self, count: usize, engine: &EngineHandle) -> usize {
         let engine = engine.load();
+        let (now, unix_secs) = self.clock.now();
         let mut queued = 0;
         for index in 0..count {
             let (len, Some(peer)) = self.received[index] else { continue };
-            let request = Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp };
+            let request = Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp, now, unix_secs, listener: self.listener };
             match engine.handle(&request, &mut self.send[queued]) {
                 Outcome::Reply(n) => {
                     self.replies[queued] = (n, Some(SockaddrStorage::from(peer)));

@@ -11,8 +11,73 @@ use portcullis_engine::zonefile::FsIncludeResolver;
 use portcullis_engine::Engine;
 use portcullis_net::{bind, tcp, udp, EngineHandle, Shutdown};
 use std::process::ExitCode;
-use std::sync::Arc;
+use portcullis_engine::engine::Policy;
+use portcullis_engine::policy::{Acl, Cookies, Rrl, RrlCounters};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// State that outlives one engine: counters, secrets, keys.
+#[derive(Clone)]
+pub struct Shared {
+    counters: Arc<EngineCounters>,
+    rrl_counters: Arc<RrlCounters>,
+    secrets: Arc<Mutex<Secrets>>,
+    rrl_key: [u8; 16],
+}
+
+/// Cookie secrets: the current one and the one before it (still accepted, RFC 9018 §4.4).
+#[derive(Clone, Copy)]
+struct Secrets {
+    current: [u8; 16],
+    previous: Option<[u8; 16]>,
+}
+
+impl Shared {
+    fn new(settings: &Settings) -> Self {
+        let current = settings.cookies.secret.unwrap_or_else(random_16);
+        Self {
+            counters: Arc::default(),
+            rrl_counters: Arc::default(),
+            secrets: Arc::new(Mutex::new(Secrets { current, previous: None })),
+            rrl_key: random_16(),
+        }
+    }
+
+    /// Builds an engine over `zones` with the policy of `settings`.
+    fn engine(&self, zones: ZoneSet, settings: &Settings) -> Result<Engine, String> {
+        let acl = Acl::new(&settings.acl, None).map_err(|e| format!("acl: {e}"))?;
+        let mut listener_acls = Vec::new();
+        if !settings.acl.listeners.is_empty() {
+            for addr in &settings.listen {
+                listener_acls.push(Acl::new(&settings.acl, Some(&addr.to_string())).map_err(|e| format!("acl: {e}"))?);
+            }
+        }
+        let rrl = Rrl::new(&settings.rrl, self.rrl_key, self.rrl_counters.clone());
+        let secrets = self.secrets.lock().map(|s| *s).map_err(|_| "cookie secrets poisoned".to_string())?;
+        let cookies = settings.cookies.answer.then(|| Cookies::new(settings.cookies.settings, secrets.current, secrets.previous));
+        let policy = Policy { acl, listener_acls, rrl, cookies };
+        Ok(Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy))
+    }
+
+    /// Makes a new cookie secret current, keeping the old one acceptable.
+    fn rotate_secret(&self) {
+        if let Ok(mut secrets) = self.secrets.lock() {
+            secrets.previous = Some(secrets.current);
+            secrets.current = random_16();
+        }
+    }
+}
+
+/// 16 bytes from the operating system's CSPRNG.
+fn random_16() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        tracing::error!("the operating system's random source failed; using a time-derived secret");
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        bytes = nanos.to_le_bytes();
+    }
+    bytes
+}
 
 /// Runs the server in the foreground.
 pub fn serve(args: ServeArgs) -> ExitCode {
@@ -21,9 +86,13 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Err(errors) => return report_config_errors(&errors),
     };
     init_logging(&settings.log_level);
-    let counters = Arc::new(EngineCounters::default());
+    let shared = Shared::new(&settings);
     let zones = load_zones(&settings.zones, None);
-    let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(Engine::new(zones, settings.engine.clone(), counters.clone())));
+    let engine = match shared.engine(zones, &settings) {
+        Ok(engine) => engine,
+        Err(error) => return report_config_errors(&[error]),
+    };
+    let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
     let listeners = match bind::bind(&settings.listen, threads) {
         Ok(listeners) => listeners,
@@ -41,8 +110,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let shutdown = Shutdown::default();
-    let addresses: Vec<String> = listeners.tcp.iter().map(|(addr, _)| addr.to_string()).collect();
-    let sockets = listeners.udp.into_iter().map(|(_, socket)| socket).collect();
+    let addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
+    let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
     let workers = match udp::spawn_workers(sockets, &engine, &shutdown) {
         Ok(workers) => workers,
         Err(error) => {
@@ -51,7 +120,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones = engine.load().zones().len(), "portcullis ready");
-    let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown));
+    let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown, &shared));
     shutdown.trigger();
     for worker in workers {
         let _ = worker.join();
@@ -62,12 +131,12 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 }
 
 /// Serves TCP and handles signals until SIGTERM or SIGINT.
-async fn run(tcp_listeners: Vec<(std::net::SocketAddr, std::net::TcpListener)>, engine: &EngineHandle, settings: &Settings, args: &ServeArgs, shutdown: &Shutdown) -> ExitCode {
+async fn run(tcp_listeners: Vec<(u16, std::net::SocketAddr, std::net::TcpListener)>, engine: &EngineHandle, settings: &Settings, args: &ServeArgs, shutdown: &Shutdown, shared: &Shared) -> ExitCode {
     use tokio::signal::unix::{signal, SignalKind};
-    for (addr, listener) in tcp_listeners {
+    for (index, addr, listener) in tcp_listeners {
         let (engine, shutdown, limits) = (engine.clone(), shutdown.clone(), settings.tcp);
         tokio::spawn(async move {
-            if let Err(error) = tcp::serve(listener, engine, limits, shutdown).await {
+            if let Err(error) = tcp::serve(index, listener, engine, limits, shutdown).await {
                 tracing::error!(%addr, %error, "tcp listener failed");
             }
         });
@@ -76,12 +145,23 @@ async fn run(tcp_listeners: Vec<(std::net::SocketAddr, std::net::TcpListener)>, 
         tracing::error!("cannot install signal handlers");
         return ExitCode::from(1);
     };
+    let rotation = Duration::from_secs(settings.cookies.lifetime_hours * 3600);
+    let mut rotate = tokio::time::interval_at(tokio::time::Instant::now() + rotation, rotation);
+    let mut summary = tokio::time::interval_at(tokio::time::Instant::now() + SUMMARY_PERIOD, SUMMARY_PERIOD);
+    let mut last_summary = String::new();
     loop {
         tokio::select! {
             _ = hangup.recv() => {
-                let (engine, args, listen) = (engine.clone(), args.clone(), settings.listen.clone());
-                let _ = tokio::task::spawn_blocking(move || reload(&engine, &args, &listen)).await;
+                let (engine, args, listen, shared) = (engine.clone(), args.clone(), settings.listen.clone(), shared.clone());
+                let _ = tokio::task::spawn_blocking(move || reload(&engine, &args, &listen, &shared)).await;
             }
+            _ = rotate.tick(), if settings.cookies.secret.is_none() => {
+                shared.rotate_secret();
+                let (engine, args, listen, shared) = (engine.clone(), args.clone(), settings.listen.clone(), shared.clone());
+                let _ = tokio::task::spawn_blocking(move || reload(&engine, &args, &listen, &shared)).await;
+                tracing::info!("cookie secret rotated; the previous one is still accepted");
+            }
+            _ = summary.tick() => log_summary(&shared, &mut last_summary),
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
@@ -92,7 +172,7 @@ async fn run(tcp_listeners: Vec<(std::net::SocketAddr, std::net::TcpListener)>, 
 }
 
 /// Re-reads the configuration and zones and swaps the engine; queries are never dropped.
-pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::SocketAddr]) {
+pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::SocketAddr], shared: &Shared) {
     let started = Instant::now();
     let settings = match config::load(args) {
         Ok(settings) => settings,
@@ -108,8 +188,10 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     }
     let current = engine.load_full();
     let zones = load_zones(&settings.zones, Some(current.zones()));
-    let counters = current.counters().clone();
-    engine.store(Arc::new(Engine::new(zones, settings.engine, counters)));
+    match shared.engine(zones, &settings) {
+        Ok(new) => engine.store(Arc::new(new)),
+        Err(error) => return tracing::error!("reload: {error}; keeping the running configuration"),
+    }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "reloaded");
 }
 
@@ -141,6 +223,46 @@ pub fn load_one(zone: &ZoneSettings) -> Result<Zone, LoadError> {
         return load_zone_text(&zone.origin, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH, &FsIncludeResolver::default());
     }
     load_zone_file(&zone.origin, &zone.file)
+}
+
+/// How often drop and refusal counters are summarised in the log.
+const SUMMARY_PERIOD: Duration = Duration::from_secs(60);
+
+/// Logs every non-zero drop reason and rcode counter, when they changed since the last summary.
+fn log_summary(shared: &Shared, last: &mut String) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counters = &shared.counters;
+    let mut parts = vec![format!("requests={}", counters.requests.load(Relaxed))];
+    for reason in portcullis_engine::DropReason::ALL {
+        let count = counters.drops_of(reason);
+        if count > 0 {
+            parts.push(format!("drop_{}={count}", reason.as_str()));
+        }
+    }
+    for (rcode, counter) in counters.rcodes.iter().enumerate() {
+        let count = counter.load(Relaxed);
+        if count > 0 && rcode != 0 {
+            parts.push(format!("{}={count}", portcullis_wire::Rcode(rcode as u16).to_string().to_lowercase()));
+        }
+    }
+    for (kind, event, label) in rrl_events() {
+        let count = shared.rrl_counters.get(kind, event);
+        if count > 0 {
+            parts.push(format!("rrl_{label}={count}"));
+        }
+    }
+    let line = parts.join(" ");
+    if line != *last {
+        tracing::info!("counters: {line}");
+        *last = line;
+    }
+}
+
+fn rrl_events() -> Vec<(portcullis_engine::policy::ResponseKind, portcullis_engine::policy::RrlEvent, String)> {
+    use portcullis_engine::policy::{ResponseKind as K, RrlEvent as E};
+    let kinds = [(K::Answer, "answer"), (K::NxDomain, "nxdomain"), (K::NoData, "nodata"), (K::Referral, "referral"), (K::Error, "error")];
+    let events = [(E::Slipped, "slipped"), (E::Dropped, "dropped"), (E::WouldLimit, "would_limit")];
+    kinds.iter().flat_map(|(k, kl)| events.iter().map(move |(e, el)| (*k, *e, format!("{kl}_{el}")))).collect()
 }
 
 fn report_config_errors(errors: &[String]) -> ExitCode {

@@ -39,6 +39,19 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("tcp.in-flight", Limit { default: 16, min: 1, max: 1024 }),
     ("tcp.queries-per-connection", Limit { default: 10_000, min: 1, max: 10_000_000 }),
     ("tcp.lifetime-ms", Limit { default: 300_000, min: 1000, max: 86_400_000 }),
+    ("rrl.responses-per-second", Limit { default: 20, min: 0, max: 1_000_000 }),
+    ("rrl.nxdomains-per-second", Limit { default: 10, min: 0, max: 1_000_000 }),
+    ("rrl.nodata-per-second", Limit { default: 20, min: 0, max: 1_000_000 }),
+    ("rrl.referrals-per-second", Limit { default: 20, min: 0, max: 1_000_000 }),
+    ("rrl.errors-per-second", Limit { default: 5, min: 0, max: 1_000_000 }),
+    ("rrl.all-per-second", Limit { default: 100, min: 0, max: 1_000_000 }),
+    ("rrl.window", Limit { default: 15, min: 1, max: 3600 }),
+    ("rrl.slip", Limit { default: 2, min: 0, max: 10 }),
+    ("rrl.ipv4-prefix-length", Limit { default: 24, min: 0, max: 32 }),
+    ("rrl.ipv6-prefix-length", Limit { default: 56, min: 0, max: 128 }),
+    ("rrl.table-size", Limit { default: 65_536, min: 1024, max: 4_194_304 }),
+    ("cookies.secret-lifetime-hours", Limit { default: 24, min: 1, max: 8760 }),
+    ("cookies.nocookie-udp-size", Limit { default: 1232, min: 512, max: 4096 }),
 ];
 
 /// The TOML file, as written.
@@ -61,6 +74,14 @@ pub mod file {
         /// `[[zone]]`.
         #[serde(default)]
         pub zone: Vec<Zone>,
+        /// `[acl]`.
+        #[serde(default)]
+        pub acl: crate::policy_config::AclFile,
+        /// `[rrl]`: present = on.
+        pub rrl: Option<crate::policy_config::RrlFile>,
+        /// `[cookies]`.
+        #[serde(default)]
+        pub cookies: crate::policy_config::CookiesFile,
     }
 
     /// `[server]`.
@@ -130,6 +151,12 @@ pub struct Settings {
     pub log_level: String,
     /// Zones.
     pub zones: Vec<ZoneSettings>,
+    /// Access control.
+    pub acl: portcullis_engine::policy::AclSettings,
+    /// Response rate limiting.
+    pub rrl: portcullis_engine::policy::RrlSettings,
+    /// DNS cookies.
+    pub cookies: crate::policy_config::CookieConfig,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -173,8 +200,12 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
             Err(message) => errors.push(format!("zone[{i}]: {message}")),
         }
     }
+    let acl = crate::policy_config::acl(&raw.acl, &mut errors);
+    let rrl = crate::policy_config::rrl(raw.rrl.as_ref(), &mut errors);
+    let cookies = crate::policy_config::cookies(&raw.cookies, &mut errors);
     let engine = EngineSettings {
         udp_payload,
+        nocookie_udp_payload: cookies.nocookie_udp_size,
         minimal_responses: raw.server.minimal_responses.unwrap_or(false),
         nsid: raw.server.nsid.as_ref().map(|s| s.as_bytes().to_vec()),
         version: raw.server.version.clone(),
@@ -183,7 +214,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Settings { listen, threads, engine, tcp, log_level, zones })
+    Ok(Settings { listen, threads, engine, tcp, log_level, zones, acl, rrl, cookies })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {
@@ -211,6 +242,11 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
                 settings.zones.push(zone);
             }
             Err(message) => errors.push(format!("--zone {flag}: {message}")),
+        }
+    }
+    for (i, listener) in settings.acl.listeners.iter().enumerate() {
+        if !settings.listen.iter().any(|addr| addr.to_string() == listener.listener) {
+            errors.push(format!("acl.listener[{i}].address: '{}' is not one of the listen addresses", listener.listener));
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors) }

@@ -5,7 +5,9 @@
 //!     cargo bench -p portcullis-wire --bench codec
 //!     cargo bench -p portcullis-wire --bench codec -- writer   # cases containing "writer"
 //!
-//! Prints the median ns per operation over 15 batches of about 20 ms (and the min and max batch).
+//! Prints ns per operation over 15 batches of about 20 ms: on-CPU time per operation (leaves out
+//! time the thread was preempted: the figure to compare on a shared machine), the median and the
+//! fastest batch by wall clock, and the share of wall time the thread was on a CPU.
 
 // A benchmark is a test binary: a broken fixture should stop it loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -20,13 +22,43 @@ use std::time::{Duration, Instant};
 const BATCHES: usize = 15;
 const BATCH_TARGET: Duration = Duration::from_millis(20);
 
-/// Median, min and max ns per call of `f()` over timed batches.
-fn measure(mut f: impl FnMut()) -> (f64, f64, f64) {
+/// On-CPU nanoseconds of this thread so far (Linux `/proc/thread-self/schedstat`, updated at
+/// scheduler ticks): lets a run on a shared machine leave out the time neighbours had the core.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// One case's timing, in ns per operation.
+struct Timing {
+    /// On-CPU time over all batches / operations (`None` without schedstat).
+    cpu: Option<f64>,
+    /// Median of the batches' wall-clock ns per operation.
+    median: f64,
+    /// Fastest batch.
+    min: f64,
+    /// Share of the wall-clock time this thread was on a CPU.
+    on_cpu: Option<f64>,
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cpu = self.cpu.map_or("-".to_string(), |c| format!("{c:.1}"));
+        let on_cpu = self.on_cpu.map_or("-".to_string(), |c| format!("{:.0}%", c * 100.0));
+        write!(f, "{cpu:>10} {:>10.1} {:>10.1} {on_cpu:>7}", self.median, self.min)
+    }
+}
+
+/// Header matching [`Timing`]'s display.
+const COLUMNS: &str = "   cpu ns/op  median ns   min ns   on-cpu";
+
+/// Times `f(i)` in batches of about 20 ms (after calibrating the batch size).
+fn measure(mut f: impl FnMut(usize)) -> Timing {
     let mut iters = 64usize;
     loop {
         let start = Instant::now();
-        for _ in 0..iters {
-            f();
+        for i in 0..iters {
+            f(i);
         }
         let elapsed = start.elapsed();
         if elapsed >= BATCH_TARGET / 4 {
@@ -35,17 +67,31 @@ fn measure(mut f: impl FnMut()) -> (f64, f64, f64) {
         }
         iters *= 2;
     }
-    let mut per_op: Vec<f64> = (0..BATCHES)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_nanos() as f64 / iters as f64
-        })
-        .collect();
+    let mut per_op = Vec::with_capacity(BATCHES);
+    let (mut wall_total, mut cpu_total) = (0u128, Some(0u64));
+    for _ in 0..BATCHES {
+        let cpu_before = thread_cpu_ns();
+        let start = Instant::now();
+        for i in 0..iters {
+            f(i);
+        }
+        let wall = start.elapsed().as_nanos();
+        let cpu_after = thread_cpu_ns();
+        wall_total += wall;
+        cpu_total = match (cpu_total, cpu_before, cpu_after) {
+            (Some(total), Some(before), Some(after)) => Some(total + after.saturating_sub(before)),
+            _ => None,
+        };
+        per_op.push(wall as f64 / iters as f64);
+    }
     per_op.sort_by(f64::total_cmp);
-    (per_op[BATCHES / 2], per_op[0], per_op[BATCHES - 1])
+    let ops = (BATCHES * iters) as f64;
+    Timing {
+        cpu: cpu_total.map(|c| c as f64 / ops),
+        median: per_op[BATCHES / 2],
+        min: per_op[0],
+        on_cpu: cpu_total.map(|c| c as f64 / wall_total as f64),
+    }
 }
 
 fn name(text: &str) -> NameBuf {
@@ -106,7 +152,7 @@ fn main() {
     let glue = NameBuf::parse_compressed(&reply, glue_owner).map(|(n, _)| n == names.ns1).unwrap_or(false);
 
     println!("query {} bytes, 5-record reply {reply_len} bytes", query.len());
-    println!("{:<44} {:>10} {:>10} {:>10}", "case", "ns/op", "min", "max");
+    println!("{:<44}{COLUMNS}", "case");
     type Case<'a> = (&'static str, Box<dyn FnMut() + 'a>);
     let mut cases: Vec<Case<'_>> = vec![
         ("Message::parse query (1 question + OPT)", Box::new(|| {
@@ -133,8 +179,8 @@ fn main() {
     })));
     for (case, f) in cases.iter_mut() {
         if wanted(case) {
-            let (median, min, max) = measure(f);
-            println!("{case:<44} {median:>10.1} {min:>10.1} {max:>10.1}");
+            let timing = measure(|_| f());
+            println!("{case:<44}{timing}");
         }
     }
 }

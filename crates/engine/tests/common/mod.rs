@@ -253,7 +253,7 @@ impl Query {
 /// Runs one request through the engine; returns the outcome and the reply bytes (empty on drop).
 pub fn exchange(engine: &Engine, bytes: &[u8], transport: Transport, peer: SocketAddr) -> (Outcome, Vec<u8>) {
     let mut out = vec![0u8; 65_535];
-    let outcome = engine.handle(&Request { bytes, peer, transport }, &mut out);
+    let outcome = engine.handle(&Request::at_zero(bytes, peer, transport), &mut out);
     match outcome {
         Outcome::Reply(len) => {
             out.truncate(len);

@@ -1,0 +1,94 @@
+//! [`ReplyFrame`]: what a reply takes from its query (ID, flags, question, EDNS, cookie) and
+//! the size it may grow to; starts the reply in a [`MessageWriter`] and finishes it with OPT.
+
+use crate::engine::EngineSettings;
+use crate::policy::{CookieAction, ReplyCookie};
+use portcullis_wire::edns::{code, Edns};
+use portcullis_wire::header::{Flags, Header};
+use portcullis_wire::message::Question;
+use portcullis_wire::writer::MessageWriter;
+use portcullis_wire::Rcode;
+
+/// Smallest UDP payload any client may be limited to (RFC 1035 §4.2.1, RFC 6891 §6.2.3).
+pub const MIN_UDP_PAYLOAD: u16 = 512;
+
+/// The parts of a reply decided before the answer is written.
+#[derive(Clone, Copy)]
+pub struct ReplyFrame<'q> {
+    /// The query's header.
+    pub header: Header<'q>,
+    /// The question to echo, when it parsed and belongs in the reply.
+    pub question: Option<Question>,
+    /// The query's OPT record.
+    pub edns: Option<Edns<'q>>,
+    /// Largest reply.
+    pub limit: usize,
+    /// What the cookie check decided.
+    pub cookie_action: CookieAction,
+    /// The COOKIE option to send back.
+    pub cookie: Option<ReplyCookie>,
+    /// The client presented a valid server cookie.
+    pub cookie_valid: bool,
+}
+
+impl<'q> ReplyFrame<'q> {
+    /// A frame for `header`; the limit is set by the caller.
+    pub fn new(header: Header<'q>, question: Option<Question>, edns: Option<Edns<'q>>) -> Self {
+        Self { header, question, edns, limit: usize::from(MIN_UDP_PAYLOAD), cookie_action: CookieAction::Ignore, cookie: None, cookie_valid: false }
+    }
+
+    /// Header and question of the reply, with room kept for the OPT record.
+    pub fn start<'o>(&self, out: &'o mut [u8], settings: &EngineSettings) -> Option<MessageWriter<'o>> {
+        let mut writer = MessageWriter::new(out, self.limit).ok()?;
+        let query = Flags::from_header(self.header);
+        let flags = Flags { qr: true, opcode: query.opcode, rd: query.rd, cd: query.cd, ..Flags::default() };
+        writer.set_header(self.header.id(), flags);
+        if let Some(question) = &self.question {
+            if writer.push_question(&question.qname, question.qtype, question.qclass).is_err() {
+                writer.set_tc(true);
+            }
+        }
+        writer.set_limit(self.limit.saturating_sub(self.opt_len(settings)));
+        Some(writer)
+    }
+
+    /// Sets the rcode, appends OPT when the query had one, and returns the length.
+    pub fn finish(&self, mut writer: MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings) -> usize {
+        if rcode != Rcode::NOERROR {
+            writer.set_rcode(rcode);
+        }
+        if let Some(edns) = self.edns {
+            let nsid = settings.nsid.as_deref().filter(|_| edns.nsid);
+            let mut options: [(u16, &[u8]); 2] = [(0, &[]); 2];
+            let mut count = 0;
+            if let Some(nsid) = nsid {
+                options[count] = (code::NSID, nsid);
+                count += 1;
+            }
+            if let Some(cookie) = &self.cookie {
+                options[count] = (code::COOKIE, cookie.as_bytes());
+                count += 1;
+            }
+            writer.set_limit(self.limit);
+            if writer.push_opt(settings.udp_payload, rcode, edns.dnssec_ok, &options[..count]).is_err() {
+                writer.set_tc(true);
+            }
+        }
+        writer.finish()
+    }
+
+    /// The minimal TC=1 reply a rate-limited answer slips as (SECURITY-REFERENCE §3.1).
+    pub fn truncated(&self, out: &mut [u8], settings: &EngineSettings) -> Option<usize> {
+        let mut writer = self.start(out, settings)?;
+        writer.set_tc(true);
+        writer.set_aa(false);
+        Some(self.finish(writer, Rcode::NOERROR, settings))
+    }
+
+    fn opt_len(&self, settings: &EngineSettings) -> usize {
+        let Some(edns) = self.edns else { return 0 };
+        let nsid = settings.nsid.as_ref().filter(|_| edns.nsid).map_or(0, |n| 4 + n.len());
+        let cookie = self.cookie.as_ref().map_or(0, |c| 4 + c.as_bytes().len());
+        11 + nsid + cookie
+    }
+}
