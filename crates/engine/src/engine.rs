@@ -30,11 +30,13 @@ pub struct EngineSettings {
     pub version: Option<String>,
     /// Answer for `id.server`/`hostname.bind` CH TXT; `None` refuses.
     pub identity: Option<String>,
+    /// The TCP idle timeout announced in edns-tcp-keepalive (RFC 7828), in units of 100 ms.
+    pub tcp_keepalive: u16,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { udp_payload: 1232, nocookie_udp_payload: 1232, minimal_responses: false, nsid: None, version: None, identity: None }
+        Self { udp_payload: 1232, nocookie_udp_payload: 1232, minimal_responses: false, nsid: None, version: None, identity: None, tcp_keepalive: 100 }
     }
 }
 
@@ -135,6 +137,7 @@ impl Engine {
         }
         let Ok(message) = Message::parse(request.bytes) else { return self.form_error(request, header, out) };
         let mut frame = ReplyFrame::new(header, message.question(), message.edns());
+        frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
         self.check_query(&mut frame, request, out).unwrap_or_else(|| self.route(frame, request, out))

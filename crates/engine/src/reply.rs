@@ -29,12 +29,14 @@ pub struct ReplyFrame<'q> {
     pub cookie: Option<ReplyCookie>,
     /// The client presented a valid server cookie.
     pub cookie_valid: bool,
+    /// Answer edns-tcp-keepalive with our idle timeout (RFC 7828 §3.3.2: TCP queries that ask).
+    pub keepalive: bool,
 }
 
 impl<'q> ReplyFrame<'q> {
     /// A frame for `header`; the limit is set by the caller.
     pub fn new(header: Header<'q>, question: Option<Question>, edns: Option<Edns<'q>>) -> Self {
-        Self { header, question, edns, limit: usize::from(MIN_UDP_PAYLOAD), cookie_action: CookieAction::Ignore, cookie: None, cookie_valid: false }
+        Self { header, question, edns, limit: usize::from(MIN_UDP_PAYLOAD), cookie_action: CookieAction::Ignore, cookie: None, cookie_valid: false, keepalive: false }
     }
 
     /// Header and question of the reply, with room kept for the OPT record.
@@ -59,8 +61,13 @@ impl<'q> ReplyFrame<'q> {
         }
         if let Some(edns) = self.edns {
             let nsid = settings.nsid.as_deref().filter(|_| edns.nsid);
-            let mut options: [(u16, &[u8]); 2] = [(0, &[]); 2];
+            let mut options: [(u16, &[u8]); 3] = [(0, &[]); 3];
             let mut count = 0;
+            let timeout = settings.tcp_keepalive.to_be_bytes();
+            if self.keepalive {
+                options[count] = (code::TCP_KEEPALIVE, &timeout);
+                count += 1;
+            }
             if let Some(nsid) = nsid {
                 options[count] = (code::NSID, nsid);
                 count += 1;
@@ -89,6 +96,7 @@ impl<'q> ReplyFrame<'q> {
         let Some(edns) = self.edns else { return 0 };
         let nsid = settings.nsid.as_ref().filter(|_| edns.nsid).map_or(0, |n| 4 + n.len());
         let cookie = self.cookie.as_ref().map_or(0, |c| 4 + c.as_bytes().len());
-        11 + nsid + cookie
+        let keepalive = if self.keepalive { 6 } else { 0 };
+        11 + nsid + cookie + keepalive
     }
 }

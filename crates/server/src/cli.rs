@@ -67,6 +67,9 @@ pub struct QueryArgs {
     /// Ask for the server's NSID.
     #[arg(long)]
     pub nsid: bool,
+    /// Send a DNS cookie (RFC 7873): a fresh client cookie, or CLIENT[SERVER] in hex to resend.
+    #[arg(long, value_name = "HEX", num_args = 0..=1, default_missing_value = "")]
+    pub cookie: Option<String>,
     /// Seconds to wait for each server (default: resolv.conf's timeout, else 5).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,

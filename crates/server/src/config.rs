@@ -206,6 +206,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let engine = EngineSettings {
         udp_payload,
         nocookie_udp_payload: cookies.nocookie_udp_size,
+        tcp_keepalive: u16::try_from(tcp.idle.as_millis() / 100).unwrap_or(u16::MAX),
         minimal_responses: raw.server.minimal_responses.unwrap_or(false),
         nsid: raw.server.nsid.as_ref().map(|s| s.as_bytes().to_vec()),
         version: raw.server.version.clone(),

@@ -145,13 +145,43 @@ fn build_query(question: &Question, id: u16, args: &QueryArgs) -> Result<Vec<u8>
     let mut writer = MessageWriter::new(&mut buf, 512)?;
     writer.set_header(id, Flags { rd: !args.norecurse, ..Flags::default() });
     writer.push_question(&question.qname, question.qtype, question.qclass)?;
-    if args.edns_size > 0 || args.dnssec || args.nsid {
-        let nsid: &[(u16, &[u8])] = if args.nsid { &[(code::NSID, &[])] } else { &[] };
-        writer.push_opt(args.edns_size.max(512), Rcode::NOERROR, args.dnssec, nsid)?;
+    let cookie = cookie_option(args);
+    if args.edns_size > 0 || args.dnssec || args.nsid || cookie.is_some() {
+        let mut options: Vec<(u16, &[u8])> = Vec::new();
+        if args.nsid {
+            options.push((code::NSID, &[]));
+        }
+        if let Some(cookie) = &cookie {
+            options.push((code::COOKIE, cookie));
+        }
+        writer.push_opt(args.edns_size.max(512), Rcode::NOERROR, args.dnssec, &options)?;
     }
     let len = writer.finish();
     buf.truncate(len);
     Ok(buf)
+}
+
+/// The COOKIE option to send: `--cookie` alone makes a random client cookie; `--cookie HEX`
+/// resends a client cookie (16 hex digits) with an optional server cookie.
+fn cookie_option(args: &QueryArgs) -> Option<Vec<u8>> {
+    let text = args.cookie.as_deref()?;
+    if text.is_empty() {
+        let mut client = [0u8; 8];
+        if getrandom::getrandom(&mut client).is_err() {
+            client = random_u16().to_be_bytes().repeat(4).try_into().unwrap_or([7; 8]);
+        }
+        return Some(client.to_vec());
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len() / 2).map(|i| text.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    match bytes {
+        Some(bytes) if text.len() % 2 == 0 && (bytes.len() == 8 || (16..=40).contains(&bytes.len())) => Some(bytes),
+        _ => {
+            eprintln!(";; --cookie: expected 16 hex digits of client cookie, optionally followed by 16-64 of server cookie; sending a fresh one");
+            let mut args = args.clone();
+            args.cookie = Some(String::new());
+            cookie_option(&args)
+        }
+    }
 }
 
 fn udp_exchange(query: &[u8], server: SocketAddr, timeout: Duration, id: u16) -> Result<Vec<u8>, String> {

@@ -13,3 +13,7 @@ mod queries;
 mod rules;
 mod tools;
 mod zones;
+mod harness;
+mod lifecycle;
+mod query_cli;
+mod tcp_hostile;
