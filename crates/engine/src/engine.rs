@@ -77,9 +77,9 @@ pub struct Engine {
 }
 
 /// A reply before rate limiting: what it was, for RRL accounting and slips.
-struct Answered<'q> {
+#[derive(Clone, Copy)]
+struct Answered {
     outcome: Outcome,
-    frame: Option<ReplyFrame<'q>>,
     kind: ResponseKind,
     name_hash: u64,
 }
@@ -118,8 +118,7 @@ impl Engine {
     /// Answers one request into `out`. Never panics, never allocates for authoritative answers.
     pub fn handle(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
         self.counters.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let answered = self.process(request, out);
-        let outcome = self.rate_limit(request, answered, out);
+        let outcome = self.process(request, out);
         match outcome {
             Outcome::Drop(reason) => self.counters.dropped(reason),
             Outcome::Reply(len) => self.count_rcode(&out[..len]),
@@ -127,24 +126,34 @@ impl Engine {
         outcome
     }
 
-    fn process<'q>(&self, request: &Request<'q>, out: &mut [u8]) -> Answered<'q> {
-        let Ok((header, _)) = Header::split(request.bytes) else { return dropped(DropReason::Malformed) };
+    fn process(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
+        let Ok((header, _)) = Header::split(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
         if header.is_response() {
-            return dropped(DropReason::IsResponse);
+            return Outcome::Drop(DropReason::IsResponse);
         }
         if request.transport == Transport::Udp && matches!(request.peer.port(), 7 | 13 | 19 | 37) {
-            return dropped(DropReason::ReflectionPort);
+            return Outcome::Drop(DropReason::ReflectionPort);
         }
-        let Ok(message) = Message::parse(request.bytes) else { return self.form_error(request, header, out) };
+        let Ok(message) = Message::parse(request.bytes) else {
+            let question = if header.qdcount() == 1 { read_question(request.bytes, 12).ok().map(|(q, _)| q) } else { None };
+            let mut frame = ReplyFrame::new(header, question, None);
+            frame.limit = self.reply_limit(request.transport, &frame);
+            let answered = self.error_reply(&frame, Rcode::FORMERR, out);
+            return self.rate_limit(request, &frame, answered, out);
+        };
         let mut frame = ReplyFrame::new(header, message.question(), message.edns());
         frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
-        self.check_query(&mut frame, request, out).unwrap_or_else(|| self.route(frame, request, out))
+        let answered = match self.check_query(&mut frame, request, out) {
+            Some(answered) => answered,
+            None => self.route(&frame, request, out),
+        };
+        self.rate_limit(request, &frame, answered, out)
     }
 
     /// The checks before routing; `Some` is the reply when one fails.
-    fn check_query<'q>(&self, frame: &mut ReplyFrame<'q>, request: &Request<'q>, out: &mut [u8]) -> Option<Answered<'q>> {
+    fn check_query(&self, frame: &mut ReplyFrame<'_>, request: &Request<'_>, out: &mut [u8]) -> Option<Answered> {
         let header = frame.header;
         match header.opcode() {
             Opcode::QUERY => {}
@@ -179,26 +188,26 @@ impl Engine {
     }
 
     /// Picks the answer for a well-formed query.
-    fn route<'q>(&self, frame: ReplyFrame<'q>, request: &Request<'q>, out: &mut [u8]) -> Answered<'q> {
-        let Some(question) = frame.question else { return self.error_reply(&frame, Rcode::FORMERR, out) };
+    fn route(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
+        let Some(question) = &frame.question else { return self.error_reply(frame, Rcode::FORMERR, out) };
         if matches!(question.qtype, Rtype::OPT | Rtype::TSIG | Rtype::TKEY) || question.qtype.0 == 0 {
-            return self.error_reply(&frame, Rcode::FORMERR, out);
+            return self.error_reply(frame, Rcode::FORMERR, out);
         }
         match question.qclass {
             Class::IN | Class::ANY => {}
-            Class::CH => return self.chaos(&frame, &question, out),
-            _ => return self.error_reply(&frame, Rcode::REFUSED, out),
+            Class::CH => return self.chaos(frame, question, out),
+            _ => return self.error_reply(frame, Rcode::REFUSED, out),
         }
-        let Some(zone) = self.zones.closest(&question.qname) else { return self.error_reply(&frame, Rcode::REFUSED, out) };
+        let Some(zone) = self.zones.closest(&question.qname) else { return self.error_reply(frame, Rcode::REFUSED, out) };
         let ip = request.peer.ip();
         if matches!(question.qtype, Rtype::AXFR | Rtype::IXFR) {
             // Transfers come with TSIG; until then only the ACL's answer or REFUSED over UDP.
             let rcode = if request.transport == Transport::Udp { Rcode::REFUSED } else { Rcode::NOTIMP };
-            return self.denied_or(&frame, request, Action::Transfer, rcode, out);
+            return self.denied_or(frame, request, Action::Transfer, rcode, out);
         }
         match self.policy.acl_for(request.listener).check(ip, Action::Query, Some(zone.origin())) {
             Verdict::Allow => {}
-            Verdict::Refuse => return self.error_reply(&frame, Rcode::REFUSED, out),
+            Verdict::Refuse => return self.error_reply(frame, Rcode::REFUSED, out),
             Verdict::Drop => return dropped(DropReason::AclDeny),
         }
         let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
@@ -209,11 +218,11 @@ impl Engine {
         let hashed = if kind == ResponseKind::NxDomain { zone.origin() } else { &question.qname };
         let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, hashed, question.qtype) } else { 0 };
         let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
-        Answered { outcome: Outcome::Reply(len), frame: Some(frame), kind, name_hash }
+        Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 
     /// Asks the ACL about `action`; denied gets REFUSED (or a drop), allowed gets `otherwise`.
-    fn denied_or<'q>(&self, frame: &ReplyFrame<'q>, request: &Request<'q>, action: Action, otherwise: Rcode, out: &mut [u8]) -> Answered<'q> {
+    fn denied_or(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, action: Action, otherwise: Rcode, out: &mut [u8]) -> Answered {
         let zone = frame.question.as_ref().and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin());
         match self.policy.acl_for(request.listener).check(request.peer.ip(), action, zone) {
             Verdict::Allow => self.error_reply(frame, otherwise, out),
@@ -223,7 +232,7 @@ impl Engine {
     }
 
     /// CHAOS-class identity queries: answered only when configured.
-    fn chaos<'q>(&self, frame: &ReplyFrame<'q>, question: &Question, out: &mut [u8]) -> Answered<'q> {
+    fn chaos(&self, frame: &ReplyFrame<'_>, question: &Question, out: &mut [u8]) -> Answered {
         let lower = question.qname.to_lowercase();
         let text = match lower.as_wire() {
             b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => self.settings.version.as_deref(),
@@ -244,21 +253,13 @@ impl Engine {
             }
         }
         let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
-        Answered { outcome: Outcome::Reply(len), frame: Some(*frame), kind: ResponseKind::Answer, name_hash: 0 }
+        Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 }
     }
 
-    /// FORMERR for a message that did not parse: the question only if it parsed cleanly.
-    fn form_error<'q>(&self, request: &Request<'q>, header: Header<'q>, out: &mut [u8]) -> Answered<'q> {
-        let question = if header.qdcount() == 1 { read_question(request.bytes, 12).ok().map(|(q, _)| q) } else { None };
-        let mut frame = ReplyFrame::new(header, question, None);
-        frame.limit = self.reply_limit(request.transport, &frame);
-        self.error_reply(&frame, Rcode::FORMERR, out)
-    }
-
-    fn error_reply<'q>(&self, frame: &ReplyFrame<'q>, rcode: Rcode, out: &mut [u8]) -> Answered<'q> {
+    fn error_reply(&self, frame: &ReplyFrame<'_>, rcode: Rcode, out: &mut [u8]) -> Answered {
         let Some(writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
         let len = frame.finish(writer, rcode, &self.settings);
-        Answered { outcome: Outcome::Reply(len), frame: Some(*frame), kind: ResponseKind::Error, name_hash: 0 }
+        Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Error, name_hash: 0 }
     }
 
     /// Verifies the query's cookie and remembers what to send back (RFC 7873 §5.2).
@@ -284,9 +285,8 @@ impl Engine {
     }
 
     /// Response rate limiting (SECURITY-REFERENCE §3.1): send, slip (TC=1 or BADCOOKIE) or drop.
-    fn rate_limit(&self, request: &Request<'_>, answered: Answered<'_>, out: &mut [u8]) -> Outcome {
-        let (Outcome::Reply(_), Some(frame)) = (answered.outcome, answered.frame) else { return answered.outcome };
-        if !self.policy.rrl.settings().enabled {
+    fn rate_limit(&self, request: &Request<'_>, frame: &ReplyFrame<'_>, answered: Answered, out: &mut [u8]) -> Outcome {
+        if !matches!(answered.outcome, Outcome::Reply(_)) || !self.policy.rrl.settings().enabled {
             return answered.outcome;
         }
         let cookie = match (frame.cookie_valid, frame.edns.and_then(|e| e.cookie)) {
@@ -299,7 +299,7 @@ impl Engine {
             RrlVerdict::Send => answered.outcome,
             RrlVerdict::Drop => Outcome::Drop(DropReason::RrlDrop),
             RrlVerdict::Slip(SlipReply::Truncate) => frame.truncated(out, &self.settings).map_or(Outcome::Drop(DropReason::NoBuffer), Outcome::Reply),
-            RrlVerdict::Slip(SlipReply::BadCookie) => self.error_reply(&frame, Rcode::BADCOOKIE, out).outcome,
+            RrlVerdict::Slip(SlipReply::BadCookie) => self.error_reply(frame, Rcode::BADCOOKIE, out).outcome,
         }
     }
 
@@ -310,8 +310,8 @@ impl Engine {
     }
 }
 
-fn dropped<'q>(reason: DropReason) -> Answered<'q> {
-    Answered { outcome: Outcome::Drop(reason), frame: None, kind: ResponseKind::Error, name_hash: 0 }
+fn dropped(reason: DropReason) -> Answered {
+    Answered { outcome: Outcome::Drop(reason), kind: ResponseKind::Error, name_hash: 0 }
 }
 
 fn response_kind(kind: AnswerKind) -> ResponseKind {

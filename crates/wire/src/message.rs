@@ -75,16 +75,19 @@ impl<'a> Message<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
         let (header, _) = Header::split(bytes)?;
         let mut pos = HEADER_LEN;
+        let mut qclass = None;
         for _ in 0..header.qdcount() {
-            pos = skip_question(bytes, pos)?;
+            let (next, class) = skip_question(bytes, pos)?;
+            qclass.get_or_insert(class);
+            pos = next;
         }
         let mut message = Self { bytes, header, question_start: HEADER_LEN, section_starts: [pos; 3], edns: None, tsig_offset: None };
         let counts = [header.ancount(), header.nscount(), header.arcount()];
-        let checks = RecordChecks::new(header, bytes)?;
+        let checks = RecordChecks { opcode: header.opcode(), qclass, record_class: core::cell::Cell::new(None) };
         for (index, count) in counts.into_iter().enumerate() {
             message.section_starts[index] = pos;
             for remaining in (0..count).rev() {
-                let record = read_record(bytes, pos)?;
+                let record = read_raw_record(bytes, pos)?;
                 pos = record.rdata_offset + record.rdata.len();
                 checks.check(&record, index, remaining == 0, &mut message)?;
             }
@@ -213,8 +216,39 @@ pub fn read_record(bytes: &[u8], pos: usize) -> Result<Record<'_>, ParseError> {
     Ok(Record { owner, rtype, class, ttl, rdata, rdata_offset, offset: pos })
 }
 
-fn skip_question(bytes: &[u8], pos: usize) -> Result<usize, ParseError> {
-    read_question(bytes, pos).map(|(_, next)| next)
+/// Checks the question at `pos`; returns the offset after it and its class.
+fn skip_question(bytes: &[u8], pos: usize) -> Result<(usize, Class), ParseError> {
+    let (pos, _) = NameBuf::skip_compressed(bytes, pos)?;
+    let fixed = bytes.get(pos..pos + 4).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+    Ok((pos + 4, Class(u16::from_be_bytes([fixed[2], fixed[3]]))))
+}
+
+/// A record as the parse checks it: the owner only checked, not copied.
+struct RawRecord<'a> {
+    owner_is_root: bool,
+    rtype: Rtype,
+    class: Class,
+    ttl: u32,
+    rdata: &'a [u8],
+    rdata_offset: usize,
+    offset: usize,
+}
+
+fn read_raw_record(bytes: &[u8], pos: usize) -> Result<RawRecord<'_>, ParseError> {
+    let (after_name, owner_is_root) = NameBuf::skip_compressed(bytes, pos)?;
+    let fixed = bytes.get(after_name..after_name + 10).ok_or(ParseError::new(after_name, ParseErrorKind::ShortInput))?;
+    let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    let rdata_offset = after_name + 10;
+    let rdata = bytes.get(rdata_offset..rdata_offset + rdlength).ok_or(ParseError::new(after_name + 8, ParseErrorKind::ShortInput))?;
+    Ok(RawRecord {
+        owner_is_root,
+        rtype: Rtype(u16::from_be_bytes([fixed[0], fixed[1]])),
+        class: Class(u16::from_be_bytes([fixed[2], fixed[3]])),
+        ttl: u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]),
+        rdata,
+        rdata_offset,
+        offset: pos,
+    })
 }
 
 /// The per-record rules of a message: OPT and TSIG placement, meta types, class mixing.
@@ -225,19 +259,14 @@ struct RecordChecks {
 }
 
 impl RecordChecks {
-    fn new(header: Header<'_>, bytes: &[u8]) -> Result<Self, ParseError> {
-        let qclass = if header.qdcount() > 0 { Some(read_question(bytes, HEADER_LEN)?.0.qclass) } else { None };
-        Ok(Self { opcode: header.opcode(), qclass, record_class: core::cell::Cell::new(None) })
-    }
-
-    fn check<'a>(&self, record: &Record<'a>, section: usize, last: bool, message: &mut Message<'a>) -> Result<(), ParseError> {
+    fn check<'a>(&self, record: &RawRecord<'a>, section: usize, last: bool, message: &mut Message<'a>) -> Result<(), ParseError> {
         let at = |kind| ParseError::new(record.offset, kind);
         if message.tsig_offset.is_some() {
             return Err(at(ParseErrorKind::BadRecord));
         }
         match record.rtype {
             Rtype::OPT => {
-                if section != 2 || message.edns.is_some() || !record.owner.is_root() {
+                if section != 2 || message.edns.is_some() || !record.owner_is_root {
                     return Err(at(ParseErrorKind::BadOpt));
                 }
                 message.edns = Some(Edns::parse(record.class.0, record.ttl, record.rdata, record.rdata_offset)?);
@@ -276,7 +305,7 @@ impl RecordChecks {
 
 /// Checks rdata: names inside layouts we know with the same rules as owner names, the other
 /// known types against their wire format.
-fn check_rdata(bytes: &[u8], record: &Record<'_>) -> Result<(), ParseError> {
+fn check_rdata(bytes: &[u8], record: &RawRecord<'_>) -> Result<(), ParseError> {
     let fields = layout(record.rtype);
     if fields.is_empty() {
         return match crate::rdata::rdata_check(record.rtype, record.rdata) {

@@ -125,6 +125,50 @@ impl NameBuf {
         }
     }
 
+    /// Checks a possibly compressed name at `start` by the rules of [`Self::parse_compressed`]
+    /// without copying it; returns the offset after the name's bytes at `start` and whether the
+    /// name is the root.
+    pub fn skip_compressed(message: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
+        let mut pos = start;
+        let mut end = None;
+        let mut hops = 0;
+        let mut lowest = start;
+        let mut total = 0usize;
+        loop {
+            let &len = message.get(pos).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+            match len & 0xC0 {
+                0x00 => {
+                    total += 1 + usize::from(len);
+                    if total > MAX_NAME_LEN {
+                        return Err(ParseError::new(pos, ParseErrorKind::NameTooLong));
+                    }
+                    if message.len() < pos + 1 + usize::from(len) {
+                        return Err(ParseError::new(pos, ParseErrorKind::ShortInput));
+                    }
+                    pos += 1 + usize::from(len);
+                    if len == 0 {
+                        return Ok((end.unwrap_or(pos), total == 1));
+                    }
+                }
+                0xC0 => {
+                    let &low = message.get(pos + 1).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+                    let target = (usize::from(len & 0x3F) << 8) | usize::from(low);
+                    if target >= lowest || target < 12 {
+                        return Err(ParseError::new(pos, ParseErrorKind::BadPointer));
+                    }
+                    hops += 1;
+                    if hops > MAX_POINTER_HOPS {
+                        return Err(ParseError::new(pos, ParseErrorKind::TooManyPointers));
+                    }
+                    end.get_or_insert(pos + 2);
+                    lowest = target;
+                    pos = target;
+                }
+                _ => return Err(ParseError::new(pos, ParseErrorKind::BadLabel)),
+            }
+        }
+    }
+
     /// Parses presentation format (`www.example.org.`, `@`-free); a relative name is completed
     /// with `origin`. Handles `\X` and `\DDD` escapes (RFC 1035 §5.1).
     pub fn from_text(text: &str, origin: Option<&NameBuf>) -> Result<Self, NameTextError> {

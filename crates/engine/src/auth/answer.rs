@@ -5,7 +5,7 @@
 //!
 //! An RRset that does not fit sets TC and ends the answer; nothing here allocates.
 
-use super::lookup::{find, Found};
+use super::lookup::{find_lower, Found};
 use super::zone::{Node, Rrset, Zone};
 use portcullis_wire::message::Section;
 use portcullis_wire::writer::MessageWriter;
@@ -44,14 +44,16 @@ pub enum AnswerKind {
 pub fn write_answer(zone: &Zone, qname: &NameBuf, qtype: Rtype, options: AnswerOptions, writer: &mut MessageWriter<'_>) -> AnswerKind {
     writer.set_aa(true);
     let mut current = *qname;
-    let mut visited = [NameBuf::ROOT; MAX_CHAIN + 1];
+    // Hashes of the names visited; a repeat is a loop (RFC 2181 §5.5: no RRset appears twice).
+    let mut visited = [0u64; MAX_CHAIN + 1];
     for link in 0..=MAX_CHAIN {
-        // RFC 2181 §5.5: a loop ends the chain; no RRset appears twice.
-        if visited[..link].contains(&current) {
+        let lower = current.to_lowercase();
+        let seen = super::zone::hash(lower.as_wire());
+        if visited[..link].contains(&seen) {
             return AnswerKind::Answer;
         }
-        visited[link] = current;
-        let step = match find(zone, &current, qtype) {
+        visited[link] = seen;
+        let step = match find_lower(zone, &lower, qtype) {
             Found::Node(node) => answer_node(zone, &current, node, qtype, options, writer),
             Found::Wildcard(node) => answer_node(zone, &current, node, qtype, options, writer),
             Found::Delegation(cut) => return refer(zone, cut, writer),

@@ -24,9 +24,23 @@ pub enum Found<'z> {
 
 /// Descends `zone` towards `qname` (which must be at or below the apex).
 pub fn find<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype) -> Found<'z> {
-    let lower = qname.to_lowercase();
+    find_lower(zone, &qname.to_lowercase(), qtype)
+}
+
+/// [`find`] for a name already lower-cased.
+pub fn find_lower<'z>(zone: &'z Zone, lower: &NameBuf, qtype: Rtype) -> Found<'z> {
     let wire = lower.as_wire();
-    let total = qname.label_count();
+    // Fast path: an existing name with no cut or DNAME above it is settled by one lookup.
+    if let Some(node) = zone.node_lower(wire) {
+        if !node.below_cut_or_dname() {
+            let is_apex = wire.len() == zone.origin().len();
+            if !is_apex && zone.rrset(node, Rtype::NS).is_some() && qtype != Rtype::DS {
+                return Found::Delegation(node);
+            }
+            return Found::Node(node);
+        }
+    }
+    let total = lower.label_count();
     let apex_labels = zone.origin().label_count();
     let mut encloser = None;
     for depth in apex_labels..=total {

@@ -43,8 +43,18 @@ pub struct Rrset {
 pub struct Node {
     name_start: u32,
     name_len: u8,
+    /// A proper ancestor is a zone cut or owns a DNAME: the descent must look at it.
+    below_cut_or_dname: bool,
     rrsets_start: u32,
     rrsets_len: u16,
+}
+
+impl Node {
+    /// True when a proper ancestor (below the apex) is a zone cut, or any proper ancestor owns a
+    /// DNAME: an exact match alone does not settle the answer.
+    pub fn below_cut_or_dname(&self) -> bool {
+        self.below_cut_or_dname
+    }
 }
 
 /// An immutable zone.
@@ -90,6 +100,7 @@ impl Zone {
             zone.push_node(name, &entries[start..end]);
         }
         zone.build_table();
+        zone.mark_occluded();
         zone
     }
 
@@ -185,7 +196,7 @@ impl Zone {
     /// Appends a node and its RRsets; `entries` are this name's records, sorted by type.
     fn push_node(&mut self, name: &[u8], entries: &[Entry<'_>]) {
         let node_start = self.rrsets.len();
-        self.nodes.push(Node { name_start: self.names.len() as u32, name_len: name.len() as u8, rrsets_start: node_start as u32, rrsets_len: 0 });
+        self.nodes.push(Node { name_start: self.names.len() as u32, name_len: name.len() as u8, below_cut_or_dname: false, rrsets_start: node_start as u32, rrsets_len: 0 });
         self.names.extend_from_slice(name);
         let mut index = 0;
         while index < entries.len() {
@@ -208,6 +219,23 @@ impl Zone {
         }
         if let Some(node) = self.nodes.last_mut() {
             node.rrsets_len = (self.rrsets.len() - node_start) as u16;
+        }
+    }
+
+    /// Sets `below_cut_or_dname` on every node; parents precede children in canonical order.
+    fn mark_occluded(&mut self) {
+        let apex_len = self.origin.len();
+        for index in 0..self.nodes.len() {
+            let node = self.nodes[index];
+            let name = self.name_bytes(&node);
+            if name.len() <= apex_len {
+                continue;
+            }
+            let parent_wire = &name[1 + usize::from(name[0])..];
+            let Some(parent) = self.node_lower(parent_wire) else { continue };
+            let parent_is_apex = parent_wire.len() == apex_len;
+            let flag = parent.below_cut_or_dname || (!parent_is_apex && self.rrset(parent, Rtype::NS).is_some()) || self.rrset(parent, Rtype::DNAME).is_some();
+            self.nodes[index].below_cut_or_dname = flag;
         }
     }
 
@@ -379,10 +407,23 @@ impl<'z> Iterator for RdataIter<'z> {
     }
 }
 
-/// FNV-1a over the lower-cased wire name: cheap, and the keys are ours, not the attacker's
-/// (a query can only probe, not insert).
+/// A multiply-rotate hash over the lower-cased wire name, eight bytes at a time, finished with
+/// a 64-bit mix so the low bits (the table index) depend on every byte. Cheap; the keys are
+/// ours, not the attacker's (a query can only probe, not insert).
 pub fn hash(wire: &[u8]) -> u64 {
-    wire.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = wire.len() as u64;
+    let mut chunks = wire.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^= h >> 32;
+    h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 29)
 }
 
 #[cfg(test)]

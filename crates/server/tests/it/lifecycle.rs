@@ -3,6 +3,8 @@
 //! connections closed cleanly), bind errors, configuration errors, and a broken `--zone` at
 //! start-up. Every wait is bounded.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a panic with context
+
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -160,14 +162,14 @@ fn sighup_reload_under_load_loses_no_query_and_a_broken_zone_keeps_the_old_versi
     assert!(served, "new record not served 10 s after SIGHUP\n{}", server.stderr());
     let reloaded_at = progress.load(Ordering::Acquire);
 
-    // Reload 2: a broken zone file (line 7: bad address); the old version stays.
+    // Reload 2: a broken zone file (line 8: bad address); the old version stays.
     replace_file(&zone, &zone_text(3, "new IN A 192.0.2.99\nbroken IN A 192.0.2.256\n"));
     server.signal("HUP");
     let log = server
         .wait_log(Duration::from_secs(10), |log| log.contains("keeping the previous version"))
         .unwrap_or_else(|log| panic!("no 'keeping the previous version' in the log 10 s after SIGHUP:\n{log}"));
     let line = log.lines().find(|l| l.contains("keeping the previous version")).unwrap();
-    let file_line = format!("{}:7", zone.display());
+    let file_line = format!("{}:8", zone.display());
     assert!(line.contains(&file_line), "the reload error does not name {file_line}: {line}");
     assert!(line.contains("reload.test"), "the reload error does not name the zone: {line}");
     // Let the loop run past the failed reload before stopping it.
@@ -244,9 +246,14 @@ fn serve_fails(args: &[&str]) -> (Option<i32>, String) {
 #[test]
 fn bind_error_on_a_taken_port_names_listen() {
     // Both UDP and TCP taken.
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (udp, tcp) = (0..50)
+        .find_map(|_| {
+            let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+            let tcp = TcpListener::bind(udp.local_addr().ok()?).ok()?;
+            Some((udp, tcp))
+        })
+        .expect("no port free for both UDP and TCP");
     let addr = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).unwrap();
     let zone = format!("example.test={}", example_zone().display());
     let (code, log) = serve_fails(&["serve", "--listen", &addr.to_string(), "--zone", &zone]);
     assert!(code.is_some_and(|c| c != 0), "exit {code:?}\n{log}");
@@ -269,19 +276,29 @@ fn euid() -> Option<u32> {
 
 #[test]
 fn privileged_port_message_names_the_capability() {
-    if euid() == Some(0) {
-        println!("SKIPPED privileged_port_message_names_the_capability: running as root, port 53 can be bound");
-        return;
-    }
     let unprivileged_start: u32 = fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").ok().and_then(|t| t.trim().parse().ok()).unwrap_or(1024);
     if unprivileged_start <= 53 {
-        println!("SKIPPED privileged_port_message_names_the_capability: net.ipv4.ip_unprivileged_port_start = {unprivileged_start}");
+        println!("SKIPPED privileged_port_message_names_the_capability: net.ipv4.ip_unprivileged_port_start = {unprivileged_start}, port 53 is not privileged here");
         return;
     }
     let zone = format!("example.test={}", example_zone().display());
-    let (code, log) = serve_fails(&["serve", "--listen", "127.0.0.1:53", "--zone", &zone]);
-    assert!(code.is_some_and(|c| c != 0), "exit {code:?}\n{log}");
+    let serve = [BINARY, "serve", "--listen", "127.0.0.1:53", "--zone", &zone];
+    let output = if euid() == Some(0) {
+        // As root, drop to nobody without any capability (util-linux setpriv), if available.
+        let Some(setpriv) = crate::peers::find_binary("setpriv") else {
+            println!("SKIPPED privileged_port_message_names_the_capability: running as root and setpriv is missing, port 53 can be bound");
+            return;
+        };
+        println!("NOTE privileged_port_message_names_the_capability: running as root; the server runs as nobody via setpriv without capabilities");
+        Command::new(setpriv).args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]).args(serve).env_remove("RUST_LOG").output()
+    } else {
+        Command::new(BINARY).args(&serve[1..]).env_remove("RUST_LOG").output()
+    };
+    let output = output.expect("run portcullis");
+    let log = text(&output);
+    assert!(output.status.code().is_some_and(|c| c != 0), "exit {:?}\n{log}", output.status.code());
     assert!(log.contains("CAP_NET_BIND_SERVICE") && log.contains("--listen"), "message does not name CAP_NET_BIND_SERVICE and --listen:\n{log}");
+    assert!(log.contains("127.0.0.1:53"), "message does not name the address:\n{log}");
 }
 
 #[test]
@@ -366,4 +383,33 @@ fn serve_with_a_broken_zone_logs_file_and_line_and_serves_the_others() {
     assert_eq!(harness::udp_rcode(addr, "www.example.test.", Rtype::A).unwrap(), (Rcode::NOERROR, 2));
     assert_eq!(harness::udp_rcode(addr, "www.broken.test.", Rtype::A).unwrap().0, Rcode::REFUSED, "the broken zone must not be served");
     harness::assert_answers(addr, "beside a broken zone");
+}
+
+#[test]
+fn sighup_rereads_the_config_file_and_a_broken_one_keeps_the_running_configuration() {
+    let dir = temp_dir("cfgreload");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let example = example_zone();
+    let config = harness::write_config(&dir, addr, &Tcp::default(), &[("example.test.", &example)]);
+    let args: Vec<&std::ffi::OsStr> = vec!["serve".as_ref(), "--config".as_ref(), config.as_os_str()];
+    let server = Server::start(dir.clone(), addr, &args, "example.test.").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(harness::udp_rcode(addr, "www.reload.test.", Rtype::A).unwrap().0, Rcode::REFUSED);
+
+    // A zone added to the file is served after SIGHUP.
+    let zone = dir.join("reload.test.zone");
+    fs::write(&zone, zone_text(1, "")).unwrap();
+    harness::write_config(&dir, addr, &Tcp::default(), &[("example.test.", &example), ("reload.test.", &zone)]);
+    server.signal("HUP");
+    let served = wait_until(Duration::from_secs(10), || harness::udp_rcode(addr, "www.reload.test.", Rtype::A).is_ok_and(|r| r == (Rcode::NOERROR, 1)));
+    assert!(served, "zone added to the config not served after SIGHUP\n{}", server.stderr());
+
+    // A broken file: the running configuration (both zones) stays, the log says why.
+    fs::write(&config, format!("[server]\nlisten = [\"{addr}\"]\nudp-payload = 99999\n")).unwrap();
+    server.signal("HUP");
+    let log = server
+        .wait_log(Duration::from_secs(10), |log| log.contains("keeping the running configuration"))
+        .unwrap_or_else(|log| panic!("no 'keeping the running configuration' after a broken config:\n{log}"));
+    assert!(log.contains("server.udp-payload"), "the reload error does not name server.udp-payload:\n{log}");
+    assert_eq!(harness::udp_rcode(addr, "www.reload.test.", Rtype::A).unwrap(), (Rcode::NOERROR, 1));
+    assert_eq!(harness::udp_rcode(addr, "www.example.test.", Rtype::A).unwrap(), (Rcode::NOERROR, 2));
 }

@@ -7,13 +7,13 @@
 mod answer;
 mod client;
 mod differential;
+mod harness;
+mod lifecycle;
 mod peers;
 mod portcullis;
 mod queries;
+mod query_cli;
 mod rules;
+mod tcp_hostile;
 mod tools;
 mod zones;
-mod harness;
-mod lifecycle;
-mod query_cli;
-mod tcp_hostile;

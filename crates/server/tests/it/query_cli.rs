@@ -1,6 +1,8 @@
 //! `portcullis query` and `portcullis check-zone` as a user runs them: exit statuses, JSON
 //! output, server failover, truncation retried over TCP, `--tcp`, `--resolv-conf`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a panic with context
+
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Output};

@@ -3,6 +3,8 @@
 //! (where that applies) and afterwards. Servers run with short TCP timeouts so the tests are
 //! fast; closes are detected with read timeouts, never with sleeps.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a panic with context
+
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -104,7 +106,7 @@ fn row50_length_prefix_below_a_header_closes_without_reply() {
     for len in 0u16..12 {
         let mut stream = connect(server.addr);
         let mut bytes = len.to_be_bytes().to_vec();
-        bytes.extend(std::iter::repeat(0u8).take(usize::from(len)));
+        bytes.extend(std::iter::repeat_n(0u8, usize::from(len)));
         stream.write_all(&bytes).unwrap();
         let sent = Instant::now();
         // Well below both timeouts (5 s): only the length can explain the close.
@@ -153,6 +155,23 @@ fn row52_silent_connection_is_closed_at_the_first_message_timeout() {
     assert_answers(server.addr, "after the silent connection");
 }
 
+/// Between queries: an answered connection that goes quiet is closed after the idle timeout
+/// (500 ms), cleanly.
+#[test]
+fn idle_connection_is_closed_at_the_idle_timeout() {
+    let idle_ms = 500;
+    let server = Server::with_tcp(&Tcp { first_message_ms: Some(5000), message_ms: Some(5000), idle_ms: Some(idle_ms), ..Tcp::default() });
+    let mut stream = connect(server.addr);
+    assert_eq!(ask_on(&mut stream, "www.example.test.", Rtype::A, 1).unwrap(), (Rcode::NOERROR, 2));
+    let answered = Instant::now();
+    let closed = wait_closed(&mut stream, Duration::from_secs(5)).unwrap();
+    let took = answered.elapsed();
+    assert_eq!(closed, Closed::Eof);
+    assert!(took >= Duration::from_millis(idle_ms / 2), "closed after {took:?}, before the {idle_ms} ms idle timeout");
+    assert!(took < Duration::from_millis(idle_ms + 1500), "closed only after {took:?} (idle timeout {idle_ms} ms)");
+    assert_answers(server.addr, "after the idle connection");
+}
+
 /// Row 53: slowloris, one byte of a 40-byte message every 100 ms: closed when the message
 /// deadline (500 ms) expires, long before the message is complete.
 #[test]
@@ -161,7 +180,7 @@ fn row53_slowloris_is_closed_at_the_message_deadline() {
     let server = server(5000, message_ms);
     let mut stream = connect(server.addr);
     let wire = Query::new("example.test.", Rtype::SOA).with_edns(None).to_wire(0x5353).unwrap();
-    let mut body = vec![0u8; 40];
+    let mut body = [0u8; 40];
     body[..wire.len()].copy_from_slice(&wire);
     stream.write_all(&40u16.to_be_bytes()).unwrap();
     let started = Instant::now();
