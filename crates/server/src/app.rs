@@ -217,8 +217,19 @@ fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>) -> ZoneSet {
     ZoneSet::new(loaded)
 }
 
-/// Loads one zone from its file (or the embedded example).
+/// Loads one zone from its file (or the embedded example), on a thread of its own: the
+/// allocator's arena of that thread holds the parse's temporary data and is given back to the
+/// system when the thread ends, so a large zone leaves no freed-but-held memory behind.
 pub fn load_one(zone: &ZoneSettings) -> Result<Zone, LoadError> {
+    let zone = zone.clone();
+    match std::thread::Builder::new().name("zone-load".into()).spawn(move || load_here(&zone)).map(|t| t.join()) {
+        // The copy is made by this thread, so the loader's arena ends up empty and is trimmed.
+        Ok(Ok(result)) => result.map(|loaded| loaded.clone()),
+        _ => Err(LoadError::Syntax("the zone loader thread failed".into())),
+    }
+}
+
+fn load_here(zone: &ZoneSettings) -> Result<Zone, LoadError> {
     if zone.file.as_os_str() == EMBEDDED_ZONE_PATH {
         return load_zone_text(&zone.origin, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH, &FsIncludeResolver::default());
     }

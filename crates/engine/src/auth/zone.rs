@@ -58,7 +58,7 @@ impl Node {
 }
 
 /// An immutable zone.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Zone {
     origin: NameBuf,
     class: Class,
