@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// Limits of the TCP listener (SECURITY-REFERENCE §7).
 #[derive(Clone, Copy, Debug)]
@@ -53,31 +53,76 @@ impl Default for TcpLimits {
     }
 }
 
-/// Open connections, in all and per client address.
+/// Open connections, in all and per client address, with what is needed to evict an idle one
+/// when the server is full (SECURITY-REFERENCE §6.5 row 55).
 #[derive(Debug, Default)]
 struct Connections {
-    per_client: Mutex<HashMap<IpAddr, usize>>,
+    table: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    per_client: HashMap<IpAddr, usize>,
+    open: HashMap<u64, Slot>,
+    next_id: u64,
+}
+
+/// One open connection as the registry sees it.
+#[derive(Debug)]
+struct Slot {
+    idle_since: Option<Instant>,
+    evict: Arc<Notify>,
+}
+
+/// A connection's handle on its registry entry.
+struct Ticket {
+    id: u64,
+    evict: Arc<Notify>,
 }
 
 impl Connections {
-    /// Admits a connection from `ip` when both limits allow it.
-    fn admit(&self, ip: IpAddr, limits: &TcpLimits) -> bool {
-        let Ok(mut table) = self.per_client.lock() else { return false };
-        let total: usize = table.values().sum();
-        let mine = table.get(&ip).copied().unwrap_or(0);
-        if total >= limits.max_connections || mine >= limits.per_client {
-            return false;
+    /// Admits a connection from `ip` when the per-client limit allows it; when the server is
+    /// full, the connection idle the longest is told to close to make room.
+    fn admit(&self, ip: IpAddr, limits: &TcpLimits) -> Option<Ticket> {
+        let mut table = self.table.lock().ok()?;
+        let mine = table.per_client.get(&ip).copied().unwrap_or(0);
+        if mine >= limits.per_client {
+            return None;
         }
-        *table.entry(ip).or_insert(0) += 1;
-        true
+        if table.open.len() >= limits.max_connections {
+            let oldest = table.open.values().filter_map(|slot| slot.idle_since.map(|since| (since, slot.evict.clone()))).min_by_key(|(since, _)| *since);
+            let (_, evict) = oldest?;
+            evict.notify_one();
+        }
+        *table.per_client.entry(ip).or_insert(0) += 1;
+        table.next_id += 1;
+        let id = table.next_id;
+        let evict = Arc::new(Notify::new());
+        table.open.insert(id, Slot { idle_since: None, evict: evict.clone() });
+        Some(Ticket { id, evict })
     }
 
-    fn release(&self, ip: IpAddr) {
-        if let Ok(mut table) = self.per_client.lock() {
-            if let Some(count) = table.get_mut(&ip) {
+    /// Marks a connection idle (waiting for a query) or busy.
+    fn set_idle(&self, id: u64, idle: bool) {
+        if let Ok(mut table) = self.table.lock() {
+            if let Some(slot) = table.open.get_mut(&id) {
+                slot.idle_since = if idle { Some(slot.idle_since.unwrap_or_else(Instant::now)) } else { None };
+            }
+        }
+    }
+
+    /// The share of the global limit in use, in percent.
+    fn load_percent(&self, limits: &TcpLimits) -> usize {
+        self.table.lock().map_or(100, |t| t.open.len() * 100 / limits.max_connections.max(1))
+    }
+
+    fn release(&self, ip: IpAddr, id: u64) {
+        if let Ok(mut table) = self.table.lock() {
+            table.open.remove(&id);
+            if let Some(count) = table.per_client.get_mut(&ip) {
                 *count -= 1;
                 if *count == 0 {
-                    table.remove(&ip);
+                    table.per_client.remove(&ip);
                 }
             }
         }
@@ -99,48 +144,67 @@ pub async fn serve(index: u16, listener: std::net::TcpListener, engine: EngineHa
                 continue;
             }
         };
-        if !connections.admit(peer.ip(), &limits) {
+        let Some(ticket) = connections.admit(peer.ip(), &limits) else {
             tracing::debug!(%peer, reason = "tcp_connection_limit", "connection refused");
             drop(stream);
             continue;
-        }
+        };
         let engine = engine.clone();
         let connections = connections.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            serve_connection(index, stream, peer, engine, limits, shutdown).await;
-            connections.release(peer.ip());
+            let id = ticket.id;
+            let context = Context { listener: index, peer, engine, limits, shutdown, connections: connections.clone(), ticket };
+            serve_connection(stream, context).await;
+            connections.release(peer.ip(), id);
         });
     }
     Ok(())
 }
 
+/// What a connection task needs.
+struct Context {
+    listener: u16,
+    peer: SocketAddr,
+    engine: EngineHandle,
+    limits: TcpLimits,
+    shutdown: Shutdown,
+    connections: Arc<Connections>,
+    ticket: Ticket,
+}
+
 /// One connection: a reader answering queries and a writer sending replies.
-async fn serve_connection(listener: u16, stream: TcpStream, peer: SocketAddr, engine: EngineHandle, limits: TcpLimits, shutdown: Shutdown) {
+async fn serve_connection(stream: TcpStream, context: Context) {
     let _ = stream.set_nodelay(true);
     let (reader, writer) = stream.into_split();
-    let (sender, receiver) = mpsc::channel::<Vec<u8>>(limits.in_flight.max(1));
-    let writing = tokio::spawn(write_replies(writer, receiver, limits.per_message.max(Duration::from_secs(5))));
-    if let Err(reason) = read_queries(reader, (listener, peer), &engine, &limits, &shutdown, sender).await {
-        tracing::debug!(%peer, reason, "tcp connection closed");
+    let (sender, receiver) = mpsc::channel::<Vec<u8>>(context.limits.in_flight.max(1));
+    let writing = tokio::spawn(write_replies(writer, receiver, context.limits.per_message.max(Duration::from_secs(5))));
+    if let Err(reason) = read_queries(reader, &context, sender).await {
+        tracing::debug!(peer = %context.peer, reason, "tcp connection closed");
     }
     let _ = writing.await;
 }
 
-async fn read_queries(mut reader: OwnedReadHalf, (listener, peer): (u16, SocketAddr), engine: &EngineHandle, limits: &TcpLimits, shutdown: &Shutdown, sender: mpsc::Sender<Vec<u8>>) -> Result<(), &'static str> {
+async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc::Sender<Vec<u8>>) -> Result<(), &'static str> {
+    let (limits, peer) = (&context.limits, context.peer);
     let opened = Instant::now();
     let clock = Clock::default();
     let mut message = vec![0u8; 65_535];
     let mut reply = vec![0u8; 65_535];
     for count in 0..limits.queries_per_connection {
-        let wait = if count == 0 { limits.first_message } else { limits.idle };
+        let wait = if count == 0 { limits.first_message } else { idle_timeout(context) };
         let wait = wait.min(limits.lifetime.saturating_sub(opened.elapsed()));
         let mut prefix = [0u8; 2];
-        match tokio::time::timeout(wait, reader.read_exact(&mut prefix)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) => return Ok(()),
-            Err(_) => return Err("idle_timeout"),
+        context.connections.set_idle(context.ticket.id, true);
+        tokio::select! {
+            read = tokio::time::timeout(wait, reader.read_exact(&mut prefix)) => match read {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => return Ok(()),
+                Err(_) => return Err("idle_timeout"),
+            },
+            () = context.ticket.evict.notified() => return Err("evicted_idle"),
         }
+        context.connections.set_idle(context.ticket.id, false);
         let len = usize::from(u16::from_be_bytes(prefix));
         if len < 12 {
             return Err("short_message");
@@ -151,17 +215,28 @@ async fn read_queries(mut reader: OwnedReadHalf, (listener, peer): (u16, SocketA
             Err(_) => return Err("message_timeout"),
         }
         let (now, unix_secs) = clock.now();
-        let request = Request { bytes: &message[..len], peer, transport: Transport::Tcp, now, unix_secs, listener };
-        let outcome = engine.load().handle(&request, &mut reply);
+        let request = Request { bytes: &message[..len], peer, transport: Transport::Tcp, now, unix_secs, listener: context.listener };
+        let outcome = context.engine.load().handle(&request, &mut reply);
         match outcome {
             Outcome::Reply(n) => sender.send(reply[..n].to_vec()).await.map_err(|_| "writer_gone")?,
             Outcome::Drop(reason) => return Err(reason.as_str()),
         }
-        if shutdown.is_triggered() {
+        if context.shutdown.is_triggered() {
             return Ok(());
         }
     }
     Err("query_limit")
+}
+
+/// The idle timeout, shortened as the connection table fills (Unbound's approach): full time
+/// below half, a half above 50%, a fifth above 80%.
+fn idle_timeout(context: &Context) -> Duration {
+    let idle = context.limits.idle;
+    match context.connections.load_percent(&context.limits) {
+        0..=50 => idle,
+        51..=80 => idle / 2,
+        _ => (idle / 5).max(Duration::from_millis(100)),
+    }
 }
 
 async fn write_replies(mut writer: OwnedWriteHalf, mut receiver: mpsc::Receiver<Vec<u8>>, timeout: Duration) {

@@ -16,6 +16,21 @@ use portcullis_engine::policy::{Acl, Cookies, Rrl, RrlCounters};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The signals the server acts on.
+struct Signals {
+    hangup: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; must run inside the runtime's context.
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { hangup: signal(SignalKind::hangup())?, terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
+    }
+}
+
 /// State that outlives one engine: counters, secrets, keys.
 #[derive(Clone)]
 pub struct Shared {
@@ -109,6 +124,18 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Signal handlers exist before the first answer, so an early SIGHUP or SIGTERM is never
+    // taken by the default action (which would kill the process).
+    let signals = {
+        let _context = runtime.enter();
+        match Signals::install() {
+            Ok(signals) => signals,
+            Err(error) => {
+                eprintln!("portcullis: cannot install signal handlers: {error}");
+                return ExitCode::from(1);
+            }
+        }
+    };
     let shutdown = Shutdown::default();
     let addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
@@ -120,7 +147,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones = engine.load().zones().len(), "portcullis ready");
-    let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown, &shared));
+    let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown, &shared, signals));
     shutdown.trigger();
     for worker in workers {
         let _ = worker.join();
@@ -131,8 +158,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 }
 
 /// Serves TCP and handles signals until SIGTERM or SIGINT.
-async fn run(tcp_listeners: Vec<(u16, std::net::SocketAddr, std::net::TcpListener)>, engine: &EngineHandle, settings: &Settings, args: &ServeArgs, shutdown: &Shutdown, shared: &Shared) -> ExitCode {
-    use tokio::signal::unix::{signal, SignalKind};
+async fn run(tcp_listeners: Vec<(u16, std::net::SocketAddr, std::net::TcpListener)>, engine: &EngineHandle, settings: &Settings, args: &ServeArgs, shutdown: &Shutdown, shared: &Shared, signals: Signals) -> ExitCode {
+    let Signals { mut hangup, mut terminate, mut interrupt } = signals;
     for (index, addr, listener) in tcp_listeners {
         let (engine, shutdown, limits) = (engine.clone(), shutdown.clone(), settings.tcp);
         tokio::spawn(async move {
@@ -141,10 +168,6 @@ async fn run(tcp_listeners: Vec<(u16, std::net::SocketAddr, std::net::TcpListene
             }
         });
     }
-    let (Ok(mut hangup), Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers");
-        return ExitCode::from(1);
-    };
     let rotation = Duration::from_secs(settings.cookies.lifetime_hours * 3600);
     let mut rotate = tokio::time::interval_at(tokio::time::Instant::now() + rotation, rotation);
     let mut summary = tokio::time::interval_at(tokio::time::Instant::now() + SUMMARY_PERIOD, SUMMARY_PERIOD);
@@ -285,5 +308,7 @@ fn report_config_errors(errors: &[String]) -> ExitCode {
 
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).with_target(false).try_init();
 }

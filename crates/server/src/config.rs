@@ -165,10 +165,64 @@ pub fn load(args: &ServeArgs) -> Result<Settings, Vec<String>> {
         Some(path) => (std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?, path.parent().map(Path::to_path_buf)),
         None => (DEFAULT_CONFIG.to_string(), None),
     };
-    let raw: file::Config = toml::from_str(&text).map_err(|e| vec![format!("{}: {e}", args.config.as_ref().map_or("embedded config".into(), |p| p.display().to_string()))])?;
-    let mut settings = validate(&raw, base.as_deref())?;
+    let label = args.config.as_ref().map_or("embedded config".into(), |p| p.display().to_string());
+    let (raw, mut errors) = parse_file(&text).map_err(|e| vec![format!("{label}: {e}")])?;
+    let mut settings = match validate(&raw, base.as_deref()) {
+        Ok(settings) if errors.is_empty() => settings,
+        Ok(_) => return Err(errors.iter().map(|e| format!("{label}: {e}")).collect()),
+        Err(more) => {
+            errors.extend(more);
+            return Err(errors.iter().map(|e| format!("{label}: {e}")).collect());
+        }
+    };
     apply_flags(&mut settings, args)?;
     Ok(settings)
+}
+
+/// Parses the TOML; unknown keys are reported with their paths and then left out, so that the
+/// rest of the file is still validated and every error is reported at once.
+pub fn parse_file(text: &str) -> Result<(file::Config, Vec<String>), String> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut errors = Vec::new();
+    for _ in 0..64 {
+        match toml::Value::Table(table.clone()).try_into::<file::Config>() {
+            Ok(config) => return Ok((config, errors)),
+            Err(error) => {
+                let message = error.to_string();
+                let Some(key) = unknown_field(&message) else { return Err(message) };
+                let Some(path) = remove_key(&mut table, &key, "") else { return Err(message) };
+                errors.push(format!("{path}: unknown key (see the configuration reference in README.md)"));
+            }
+        }
+    }
+    Err("too many unknown keys".into())
+}
+
+/// The field named in serde's "unknown field `x`" message.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    rest.split('`').next().map(str::to_string)
+}
+
+/// Removes the first key named `key` (depth first) and returns its dotted path.
+fn remove_key(table: &mut toml::Table, key: &str, prefix: &str) -> Option<String> {
+    if table.remove(key).is_some() {
+        return Some(format!("{prefix}{key}"));
+    }
+    for (name, value) in table.iter_mut() {
+        let found = match value {
+            toml::Value::Table(inner) => remove_key(inner, key, &format!("{prefix}{name}.")),
+            toml::Value::Array(items) => items.iter_mut().enumerate().find_map(|(i, item)| match item {
+                toml::Value::Table(inner) => remove_key(inner, key, &format!("{prefix}{name}[{i}].")),
+                _ => None,
+            }),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }
 
 /// Checks a parsed file; `base` is the directory relative zone paths start from.
@@ -298,6 +352,8 @@ mod tests {
     #[test]
     fn unknown_keys_are_rejected() {
         assert!(toml::from_str::<file::Config>("[server]\nlisten-on = []\n").is_err());
+        let (_, errors) = parse_file("[server]\nlisten-on = []\n[tcp]\nbogus = 1\nin-flight = 0\n").unwrap();
+        assert_eq!(errors, ["server.listen-on: unknown key (see the configuration reference in README.md)", "tcp.bogus: unknown key (see the configuration reference in README.md)"]);
     }
 
     #[test]

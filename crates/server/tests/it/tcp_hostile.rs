@@ -277,7 +277,6 @@ fn row54_per_client_cap_closes_the_excess_and_spares_other_clients() {
 /// Row 55: global exhaustion. The reference wants the oldest idle connections closed first (and
 /// idle timeouts shortened under load) so that a new client is still served.
 #[test]
-#[ignore = "BUG/GAP: at tcp.max-connections a new connection is closed at once; idle connections are never evicted (SECURITY-REFERENCE §6.5 row 55)"]
 fn row55_global_exhaustion_evicts_idle_connections() {
     let server = Server::with_tcp(&Tcp { max_connections: Some(40), per_client: Some(1000), first_message_ms: Some(20_000), idle_ms: Some(20_000), ..Tcp::default() });
     let mut idle: Vec<TcpStream> = (0..40).map(|_| connect(server.addr)).collect();
