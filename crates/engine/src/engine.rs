@@ -5,9 +5,9 @@
 //! Order of the stages: header checks (drop) → parse (FORMERR) → cookies (RFC 7873) → opcode,
 //! counts and EDNS version → class → zone and ACL → answer → OPT → response rate limiting.
 
-use crate::auth::{write_answer, AnswerKind, AnswerOptions, ZoneSet};
+use crate::auth::{write_answer_traced, AnswerKind, AnswerOptions, ZoneSet};
 use crate::metrics::EngineCounters;
-use crate::policy::{Acl, Action, CookieAction, Cookies, ResponseKind, Rrl, RrlKey, RrlVerdict, SlipReply, Verdict};
+use crate::policy::{Acl, Action, CookieAction, CookieStatus, Cookies, ResponseKind, Rrl, RrlKey, RrlVerdict, SlipReply, Verdict};
 use crate::reply::{ReplyFrame, MIN_UDP_PAYLOAD};
 use crate::request::{DropReason, Outcome, Request, Transport};
 use portcullis_wire::header::Header;
@@ -162,8 +162,10 @@ impl Engine {
             _ => return Some(self.error_reply(frame, Rcode::NOTIMP, out)),
         }
         if header.qdcount() == 0 && frame.cookie_action != CookieAction::Ignore && self.policy.cookies.is_some() {
-            // RFC 7873 §5.4: a cookie-only query gets the server cookie (or BADCOOKIE).
-            let rcode = if frame.cookie_action == CookieAction::BadCookie { Rcode::BADCOOKIE } else { Rcode::NOERROR };
+            // RFC 7873 §5.4: a cookie-only query gets the server cookie: BADCOOKIE when it sent a
+            // server cookie that is not valid, NOERROR otherwise (even under require-cookie).
+            let invalid = matches!(frame.cookie_status, Some(CookieStatus::Invalid | CookieStatus::Expired | CookieStatus::Future));
+            let rcode = if invalid { Rcode::BADCOOKIE } else { Rcode::NOERROR };
             return Some(self.error_reply(frame, rcode, out));
         }
         if header.qdcount() != 1 {
@@ -212,11 +214,20 @@ impl Engine {
         }
         let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
         let options = AnswerOptions { minimal_responses: self.settings.minimal_responses, minimal_any: request.transport == Transport::Udp };
-        let kind = write_answer(zone, &question.qname, question.qtype, options, &mut writer);
+        let (kind, wildcard) = write_answer_traced(zone, &question.qname, question.qtype, options, &mut writer);
         self.counters.answer(kind);
         let kind = response_kind(kind);
-        let hashed = if kind == ResponseKind::NxDomain { zone.origin() } else { &question.qname };
-        let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, hashed, question.qtype) } else { 0 };
+        let name_hash = if self.policy.rrl.settings().enabled {
+            // NXDOMAIN is accounted per zone, wildcard answers per wildcard (BIND's RRL).
+            let hashed = match (kind, wildcard) {
+                (ResponseKind::NxDomain, _) => *zone.origin(),
+                (_, Some(node)) => zone.node_name(node),
+                _ => question.qname,
+            };
+            self.policy.rrl.name_hash(kind, &hashed, question.qtype)
+        } else {
+            0
+        };
         let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
@@ -268,6 +279,7 @@ impl Engine {
         let option = frame.edns.and_then(|edns| edns.cookie);
         let outcome = cookies.process(option, request.peer.ip(), request.transport, request.unix_secs);
         frame.cookie_action = outcome.action;
+        frame.cookie_status = outcome.status;
         frame.cookie = outcome.reply;
         frame.cookie_valid = outcome.rrl_cookie() == crate::policy::QueryCookie::Verified;
     }

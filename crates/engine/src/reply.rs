@@ -2,7 +2,7 @@
 //! the size it may grow to; starts the reply in a [`MessageWriter`] and finishes it with OPT.
 
 use crate::engine::EngineSettings;
-use crate::policy::{CookieAction, ReplyCookie};
+use crate::policy::{CookieAction, CookieStatus, ReplyCookie};
 use portcullis_wire::edns::{code, Edns};
 use portcullis_wire::header::{Flags, Header};
 use portcullis_wire::message::Question;
@@ -29,6 +29,8 @@ pub struct ReplyFrame<'q> {
     pub cookie: Option<ReplyCookie>,
     /// The client presented a valid server cookie.
     pub cookie_valid: bool,
+    /// The query's cookie verdict (None without a COOKIE option or with cookies off).
+    pub cookie_status: Option<CookieStatus>,
     /// Answer edns-tcp-keepalive with our idle timeout (RFC 7828 §3.3.2: TCP queries that ask).
     pub keepalive: bool,
 }
@@ -36,7 +38,7 @@ pub struct ReplyFrame<'q> {
 impl<'q> ReplyFrame<'q> {
     /// A frame for `header`; the limit is set by the caller.
     pub fn new(header: Header<'q>, question: Option<Question>, edns: Option<Edns<'q>>) -> Self {
-        Self { header, question, edns, limit: usize::from(MIN_UDP_PAYLOAD), cookie_action: CookieAction::Ignore, cookie: None, cookie_valid: false, keepalive: false }
+        Self { header, question, edns, limit: usize::from(MIN_UDP_PAYLOAD), cookie_action: CookieAction::Ignore, cookie: None, cookie_valid: false, cookie_status: None, keepalive: false }
     }
 
     /// Header and question of the reply, with room kept for the OPT record.

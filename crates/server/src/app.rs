@@ -74,6 +74,18 @@ impl Shared {
         Ok(Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy))
     }
 
+    /// Applies a configured secret that changed: it becomes current, the old one stays valid.
+    fn apply_configured_secret(&self, configured: Option<[u8; 16]>) {
+        let Some(secret) = configured else { return };
+        if let Ok(mut secrets) = self.secrets.lock() {
+            if secrets.current != secret {
+                secrets.previous = Some(secrets.current);
+                secrets.current = secret;
+                tracing::info!("cookie secret changed; the previous one is still accepted");
+            }
+        }
+    }
+
     /// Makes a new cookie secret current, keeping the old one acceptable.
     fn rotate_secret(&self) {
         if let Ok(mut secrets) = self.secrets.lock() {
@@ -211,6 +223,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     }
     let current = engine.load_full();
     let zones = load_zones(&settings.zones, Some(current.zones()));
+    shared.apply_configured_secret(settings.cookies.secret);
     match shared.engine(zones, &settings) {
         Ok(new) => engine.store(Arc::new(new)),
         Err(error) => return tracing::error!("reload: {error}; keeping the running configuration"),

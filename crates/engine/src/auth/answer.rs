@@ -42,6 +42,18 @@ pub enum AnswerKind {
 
 /// Writes the answer for (`qname`, `qtype`) from `zone`; the question is already in `writer`.
 pub fn write_answer(zone: &Zone, qname: &NameBuf, qtype: Rtype, options: AnswerOptions, writer: &mut MessageWriter<'_>) -> AnswerKind {
+    write_answer_traced(zone, qname, qtype, options, writer).0
+}
+
+/// [`write_answer`], also returning the wildcard node that synthesised the answer, if one did
+/// (rate limiting accounts such answers to the wildcard, SECURITY-REFERENCE §3.1).
+pub fn write_answer_traced<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype, options: AnswerOptions, writer: &mut MessageWriter<'_>) -> (AnswerKind, Option<&'z Node>) {
+    let mut wildcard = None;
+    let kind = answer_chain(zone, qname, qtype, options, writer, &mut wildcard);
+    (kind, wildcard)
+}
+
+fn answer_chain<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype, options: AnswerOptions, writer: &mut MessageWriter<'_>, wildcard: &mut Option<&'z Node>) -> AnswerKind {
     writer.set_aa(true);
     let mut current = *qname;
     // Hashes of the names visited; a repeat is a loop (RFC 2181 §5.5: no RRset appears twice).
@@ -55,7 +67,10 @@ pub fn write_answer(zone: &Zone, qname: &NameBuf, qtype: Rtype, options: AnswerO
         visited[link] = seen;
         let step = match find_lower(zone, &lower, qtype) {
             Found::Node(node) => answer_node(zone, &current, node, qtype, options, writer),
-            Found::Wildcard(node) => answer_node(zone, &current, node, qtype, options, writer),
+            Found::Wildcard(node) => {
+                wildcard.get_or_insert(node);
+                answer_node(zone, &current, node, qtype, options, writer)
+            }
             Found::Delegation(cut) => return refer(zone, cut, writer),
             Found::Dname(node) => match substitute(zone, &current, node, writer) {
                 // The synthesised CNAME is itself the answer to a CNAME question.

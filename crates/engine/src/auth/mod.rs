@@ -6,6 +6,6 @@ pub mod lookup;
 pub mod zone;
 pub mod zones;
 
-pub use answer::{write_answer, AnswerKind, AnswerOptions};
+pub use answer::{write_answer, write_answer_traced, AnswerKind, AnswerOptions};
 pub use zone::Zone;
 pub use zones::ZoneSet;
