@@ -6,6 +6,7 @@
 //! - [`zonefile`]: the master-file parser and zone checks.
 
 pub mod auth;
+pub mod cache;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzz;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod policy;
 pub mod reply;
 pub mod request;
+pub mod resolve;
 pub mod zonefile;
 
 pub use engine::{Engine, EngineSettings};

@@ -47,7 +47,7 @@ impl Default for TcpLimits {
             per_message: Duration::from_secs(2),
             idle: Duration::from_secs(10),
             in_flight: 16,
-            queries_per_connection: 10_000,
+            queries_per_connection: 1_000_000,
             lifetime: Duration::from_secs(300),
         }
     }

@@ -37,7 +37,7 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("tcp.message-timeout-ms", Limit { default: 2000, min: 100, max: 120_000 }),
     ("tcp.idle-timeout-ms", Limit { default: 10_000, min: 100, max: 3_600_000 }),
     ("tcp.in-flight", Limit { default: 16, min: 1, max: 1024 }),
-    ("tcp.queries-per-connection", Limit { default: 10_000, min: 1, max: 10_000_000 }),
+    ("tcp.queries-per-connection", Limit { default: 1_000_000, min: 1, max: 100_000_000 }),
     ("tcp.lifetime-ms", Limit { default: 300_000, min: 1000, max: 86_400_000 }),
     ("rrl.responses-per-second", Limit { default: 20, min: 0, max: 1_000_000 }),
     ("rrl.nxdomains-per-second", Limit { default: 10, min: 0, max: 1_000_000 }),
