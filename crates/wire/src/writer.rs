@@ -355,3 +355,74 @@ mod tests {
         assert_eq!(&buf[len - 11..len], &[0, 9, 0, 10, 4, b'm', b'a', b'i', b'l', 0xC0, 12][..]);
     }
 }
+
+/// parse → write → parse: any message the writer builds parses back to the same records.
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use crate::message::{decompress_rdata, Message};
+    use proptest::prelude::*;
+
+    fn label() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[a-zA-Z0-9-]{1,12}").expect("valid regex")
+    }
+
+    fn name() -> impl Strategy<Value = NameBuf> {
+        proptest::collection::vec(label(), 0..4).prop_map(|labels| {
+            let text = if labels.is_empty() { ".".to_string() } else { format!("{}.example.", labels.join(".")) };
+            NameBuf::from_text(&text, None).expect("generated names are valid")
+        })
+    }
+
+    /// (type, rdata) pairs of a few layouts, names inside compressible ones.
+    fn record() -> impl Strategy<Value = (NameBuf, Rtype, u32, Vec<u8>)> {
+        let rdata = prop_oneof![
+            proptest::collection::vec(any::<u8>(), 4).prop_map(|b| (Rtype::A, b)),
+            proptest::collection::vec(any::<u8>(), 16).prop_map(|b| (Rtype::AAAA, b)),
+            name().prop_map(|n| (Rtype::NS, n.as_wire().to_vec())),
+            name().prop_map(|n| (Rtype::CNAME, n.as_wire().to_vec())),
+            (any::<u16>(), name()).prop_map(|(p, n)| {
+                let mut b = p.to_be_bytes().to_vec();
+                b.extend_from_slice(n.as_wire());
+                (Rtype::MX, b)
+            }),
+            proptest::collection::vec(any::<u8>(), 1..200).prop_map(|mut b| {
+                b[0] = (b.len() - 1) as u8;
+                (Rtype::TXT, b)
+            }),
+        ];
+        (name(), rdata, any::<u32>()).prop_map(|(owner, (rtype, rdata), ttl)| (owner, rtype, ttl, rdata))
+    }
+
+    proptest! {
+        #[test]
+        fn written_messages_parse_back_identically(question in name(), records in proptest::collection::vec(record(), 0..30)) {
+            let mut buf = vec![0u8; 65_535];
+            let mut writer = MessageWriter::new(&mut buf, 65_535).expect("buffer holds a header");
+            writer.set_header(0x4242, Flags { qr: true, aa: true, ..Flags::default() });
+            writer.push_question(&question, Rtype::A, Class::IN).expect("question fits");
+            for (owner, rtype, ttl, rdata) in &records {
+                writer.push(Section::Answer, owner, *rtype, Class::IN, *ttl, rdata).expect("fits in 64 KiB");
+            }
+            let len = writer.finish();
+            let message = Message::parse(&buf[..len]).expect("what we write parses");
+            let echoed = message.question().map(|q| q.qname.as_wire().to_vec());
+            prop_assert_eq!(echoed.as_deref(), Some(question.as_wire()), "the question keeps its case");
+            let parsed: Vec<_> = message.records(Section::Answer).collect();
+            prop_assert_eq!(parsed.len(), records.len());
+            for (record, (owner, rtype, ttl, rdata)) in parsed.iter().zip(&records) {
+                let mut expanded = Vec::new();
+                decompress_rdata(message.bytes(), record, &mut expanded).expect("rdata expands");
+                // Compression matches names case-insensitively (as NSD and Knot do), so a name may
+                // take the case of an earlier one it points to: compare ignoring ASCII case.
+                prop_assert_eq!(&record.owner, owner);
+                prop_assert_eq!((record.rtype, record.ttl), (*rtype, *ttl));
+                if rtype.has_compressible_names() {
+                    prop_assert!(expanded.eq_ignore_ascii_case(rdata));
+                } else {
+                    prop_assert_eq!(&expanded, rdata);
+                }
+            }
+        }
+    }
+}
