@@ -1,0 +1,172 @@
+//! What the cache stores: owned RRsets ([`Rrset`]) on the way in and out of the resolver, the
+//! credibility ranking of RFC 2181 §5.4.1 ([`Trust`]), and the packed wire form of one entry
+//! (positive RRset, or RFC 2308 negative entry with its SOA).
+
+use crate::policy::Instant;
+use portcullis_wire::message::Section;
+use portcullis_wire::writer::MessageWriter;
+use portcullis_wire::{Class, NameBuf, Rtype, WriteError};
+
+/// Credibility of cached data, lowest first (RFC 2181 §5.4.1). Data of a lower rank never replaces
+/// unexpired data of a higher rank, and only [`Trust::Answer`] and above is returned to clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Trust {
+    /// Glue: addresses from the additional section of a referral. Only for reaching servers.
+    Glue = 1,
+    /// Additional-section data of an answer.
+    Additional = 2,
+    /// Authority-section data of a non-authoritative reply (a referral's NS RRset).
+    Authority = 3,
+    /// Answer-section data of a non-authoritative reply.
+    Answer = 4,
+    /// Authority-section data of an authoritative reply (the SOA of a negative answer).
+    AuthAuthority = 5,
+    /// Answer-section data of an authoritative reply.
+    AuthAnswer = 6,
+}
+
+/// An owned RRset: owner, type, class, one TTL and uncompressed rdatas (RFC 2181 §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rrset {
+    /// Owner name (case as received; the cache keys it lower-cased).
+    pub owner: NameBuf,
+    /// Type.
+    pub rtype: Rtype,
+    /// Class.
+    pub class: Class,
+    /// TTL in seconds (RFC 2181 §5.2: one per RRset; the smallest when they differed).
+    pub ttl: u32,
+    /// Rdatas in uncompressed wire form, in the order received, duplicates removed.
+    pub rdatas: Vec<Vec<u8>>,
+}
+
+impl Rrset {
+    /// An empty RRset.
+    pub fn new(owner: NameBuf, rtype: Rtype, class: Class, ttl: u32) -> Self {
+        Self { owner, rtype, class, ttl, rdatas: Vec::new() }
+    }
+
+    /// Adds one rdata, keeping the smaller TTL and skipping duplicates (RFC 2181 §5).
+    pub fn push(&mut self, ttl: u32, rdata: &[u8]) {
+        self.ttl = self.ttl.min(ttl);
+        if !self.rdatas.iter().any(|have| have == rdata) {
+            self.rdatas.push(rdata.to_vec());
+        }
+    }
+
+    /// Writes the whole RRset into `section` with `ttl`, all or nothing.
+    pub fn write(&self, section: Section, ttl: u32, writer: &mut MessageWriter<'_>) -> Result<(), WriteError> {
+        let mark = writer.mark();
+        for rdata in &self.rdatas {
+            if let Err(error) = writer.push(section, &self.owner, self.rtype, self.class, ttl, rdata) {
+                writer.rollback(mark);
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// The single name in the rdata of a CNAME, DNAME or NS record at `index`.
+    pub fn name_at(&self, index: usize) -> Option<NameBuf> {
+        NameBuf::from_wire(self.rdatas.get(index)?).ok()
+    }
+}
+
+/// The kind of one cache entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum EntryKind {
+    /// An RRset.
+    Positive,
+    /// RFC 2308 NODATA for (name, type).
+    NoData,
+    /// RFC 2308 NXDOMAIN for the name (stored under the reserved type 0).
+    NxDomain,
+}
+
+/// One stored entry: positive rdatas as `[len u16][bytes]…`, or a negative entry's SOA as
+/// `[owner wire][rdata]` (empty when the negative entry came without a SOA).
+pub(super) struct Entry {
+    pub kind: EntryKind,
+    pub trust: Trust,
+    pub original_ttl: u32,
+    pub expires_at: Instant,
+    pub data: Box<[u8]>,
+}
+
+impl Entry {
+    /// Packs a positive RRset.
+    pub fn positive(rrset: &Rrset, ttl: u32, trust: Trust, now: Instant) -> Self {
+        let size: usize = rrset.rdatas.iter().map(|r| 2 + r.len()).sum();
+        let mut data = Vec::with_capacity(size);
+        for rdata in &rrset.rdatas {
+            data.extend_from_slice(&(rdata.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+            data.extend_from_slice(&rdata[..rdata.len().min(usize::from(u16::MAX))]);
+        }
+        Self { kind: EntryKind::Positive, trust, original_ttl: ttl, expires_at: now.plus_secs(u64::from(ttl)), data: data.into_boxed_slice() }
+    }
+
+    /// Packs a negative entry with its SOA.
+    pub fn negative(kind: EntryKind, soa: &Rrset, ttl: u32, trust: Trust, now: Instant) -> Self {
+        let mut data = soa.owner.as_wire().to_vec();
+        if let Some(rdata) = soa.rdatas.first() {
+            data.extend_from_slice(rdata);
+        }
+        Self { kind, trust, original_ttl: ttl, expires_at: now.plus_secs(u64::from(ttl)), data: data.into_boxed_slice() }
+    }
+
+    /// Whole seconds left before expiry (0 once expired).
+    pub fn remaining(&self, now: Instant) -> u32 {
+        let millis = self.expires_at.as_millis().saturating_sub(now.as_millis());
+        u32::try_from(millis / 1000).unwrap_or(u32::MAX)
+    }
+
+    /// True once the TTL has run out.
+    pub fn expired(&self, now: Instant) -> bool {
+        now >= self.expires_at
+    }
+
+    /// The rdatas of a positive entry, without allocating.
+    pub fn rdatas(&self) -> RdataIter<'_> {
+        RdataIter { rest: if self.kind == EntryKind::Positive { &self.data } else { &[] } }
+    }
+
+    /// The SOA owner and rdata of a negative entry.
+    pub fn soa(&self) -> Option<(NameBuf, &[u8])> {
+        if self.kind == EntryKind::Positive || self.data.is_empty() {
+            return None;
+        }
+        let (owner, end) = NameBuf::parse_uncompressed(&self.data, 0).ok()?;
+        Some((owner, &self.data[end..]))
+    }
+
+    /// Bytes charged against the cache's budget.
+    pub fn cost(&self) -> usize {
+        core::mem::size_of::<Self>() + self.data.len() + 2 * core::mem::size_of::<NameBuf>() + 64
+    }
+}
+
+/// Iterates over packed `[len u16][bytes]` rdatas.
+pub(super) struct RdataIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for RdataIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (head, body) = self.rest.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes(*head));
+        let rdata = body.get(..len)?;
+        self.rest = &body[len..];
+        Some(rdata)
+    }
+}
+
+/// The negative-caching TTL of RFC 2308 §5: the smaller of the SOA's TTL and its MINIMUM field.
+pub fn negative_ttl(soa: &Rrset) -> u32 {
+    let minimum = soa.rdatas.first().and_then(|rdata| rdata.len().checked_sub(4).and_then(|at| rdata.get(at..)));
+    match minimum.and_then(|bytes| <[u8; 4]>::try_from(bytes).ok()) {
+        Some(bytes) => soa.ttl.min(u32::from_be_bytes(bytes)),
+        None => soa.ttl,
+    }
+}

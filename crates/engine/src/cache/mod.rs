@@ -1,0 +1,434 @@
+//! The resolver's cache: RRsets in wire form keyed by (lower-cased owner, type, class), negative
+//! entries (RFC 2308), resolution failures (RFC 9520) and stale data (RFC 8767).
+//!
+//! - **Shards**: the key's owner picks one of [`CacheSettings::shards`] shards, each under its own
+//!   mutex, with its share of the entry and byte budget; the least recently used entry of a shard
+//!   is evicted first. Hashing is keyed SipHash (the caller supplies the key) so that owners cannot
+//!   be chosen to collide.
+//! - **Credibility** (RFC 2181 §5.4.1, [`Trust`]): data never replaces unexpired data of a higher
+//!   rank; clients are only shown [`Trust::Answer`] or better.
+//! - **Limits** (SECURITY-REFERENCE §2.1, §7, BIND CVE-2024-1737): an RRset of more than
+//!   [`CacheSettings::max_rrs_per_rrset`] records, or a new type at an owner that already has
+//!   [`CacheSettings::max_types_per_owner`], is not cached.
+//! - **TTLs**: clamped to `[min_ttl, max_ttl]` (Unbound's `cache-min-ttl` 0, `cache-max-ttl`
+//!   86400); negative TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §5) capped at
+//!   `max_negative_ttl` (3600). Written TTLs count down from the `now` of each lookup.
+//! - **Prefetch**: a hit with less than [`CacheSettings::prefetch_percent`] of its TTL left says
+//!   so ([`Hit::prefetch`]); the caller decides to refresh it.
+//! - **Serve-stale** (RFC 8767, off by default): expired data is kept for
+//!   [`CacheSettings::stale_retain_secs`] and returned, with TTL
+//!   [`CacheSettings::stale_answer_ttl`], only to lookups that pass `allow_stale`.
+//!
+//! [`Cache::write_answer`] answers a client question from the cache into a [`MessageWriter`]
+//! without allocating (CNAME chains followed in the cache, at most [`MAX_CHAIN`] links).
+
+#![warn(missing_docs)]
+
+mod entry;
+mod shard;
+#[cfg(test)]
+mod tests;
+
+pub use entry::{negative_ttl, Rrset, Trust};
+
+use crate::policy::Instant;
+use entry::{Entry, EntryKind};
+use portcullis_wire::message::{Question, Section};
+use portcullis_wire::writer::MessageWriter;
+use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+use shard::{Failure, Key, KeyedState, Shard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Most CNAME links followed when answering from the cache (SECURITY-REFERENCE §7).
+pub const MAX_CHAIN: usize = 11;
+
+/// The reserved type under which a name's NXDOMAIN entry is kept.
+const NXDOMAIN_TYPE: Rtype = Rtype(0);
+
+/// Cache settings; [`CacheSettings::DEFAULT`] follows Unbound and SECURITY-REFERENCE §7.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Most entries in all.
+    pub max_entries: usize,
+    /// Most bytes in all (entries and their bookkeeping).
+    pub max_bytes: usize,
+    /// Number of shards (at least 1).
+    pub shards: usize,
+    /// Smallest TTL kept (Unbound `cache-min-ttl`).
+    pub min_ttl: u32,
+    /// Largest TTL kept (Unbound `cache-max-ttl`).
+    pub max_ttl: u32,
+    /// Largest negative TTL kept (Unbound `cache-max-negative-ttl`).
+    pub max_negative_ttl: u32,
+    /// Most records in one cached RRset.
+    pub max_rrs_per_rrset: usize,
+    /// Most types cached at one owner.
+    pub max_types_per_owner: u16,
+    /// Hits with less than this percentage of their TTL left report `prefetch`.
+    pub prefetch_percent: u8,
+    /// Keep expired data and serve it when asked (RFC 8767).
+    pub serve_stale: bool,
+    /// How long expired data is kept for serve-stale, in seconds.
+    pub stale_retain_secs: u32,
+    /// TTL written for stale data (RFC 8767 §4: 30 s).
+    pub stale_answer_ttl: u32,
+    /// First hold-down of a failed question, in seconds (RFC 9520 §3.2: 5 s, doubling).
+    pub failure_initial_secs: u32,
+    /// Longest hold-down of a failed question (RFC 9520: at most 5 minutes).
+    pub failure_max_secs: u32,
+    /// Secret key of the shard and table hashes.
+    pub hash_key: [u8; 16],
+}
+
+impl CacheSettings {
+    /// The defaults.
+    pub const DEFAULT: Self = Self {
+        max_entries: 200_000,
+        max_bytes: 128 << 20,
+        shards: 16,
+        min_ttl: 0,
+        max_ttl: 86_400,
+        max_negative_ttl: 3600,
+        max_rrs_per_rrset: 100,
+        max_types_per_owner: 100,
+        prefetch_percent: 10,
+        serve_stale: false,
+        stale_retain_secs: 86_400,
+        stale_answer_ttl: 30,
+        failure_initial_secs: 5,
+        failure_max_secs: 300,
+        hash_key: [0; 16],
+    };
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// What an insert did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored.
+    Stored,
+    /// Unexpired data of a higher rank is kept instead.
+    KeptHigherTrust,
+    /// More records than `max_rrs_per_rrset`: not cached.
+    TooManyRecords,
+    /// The owner already has `max_types_per_owner` types: not cached.
+    TooManyTypes,
+    /// A negative answer without a SOA is not cached (RFC 2308 §5).
+    NoSoa,
+}
+
+/// Facts about a cache hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// TTL left in seconds (the stale answer TTL for stale data).
+    pub ttl: u32,
+    /// Credibility of the data.
+    pub trust: Trust,
+    /// Less than `prefetch_percent` of the TTL is left: refresh it now.
+    pub prefetch: bool,
+    /// The data has expired and is served under RFC 8767.
+    pub stale: bool,
+}
+
+/// The result of a resolver-side lookup ([`Cache::get`]); owned, so it allocates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cached {
+    /// An RRset.
+    Positive(Rrset, Hit),
+    /// The name does not exist (RFC 2308), with its SOA when known.
+    NxDomain(Option<Rrset>, Hit),
+    /// The name exists without data of the type (RFC 2308), with its SOA when known.
+    NoData(Option<Rrset>, Hit),
+}
+
+/// The result of [`Cache::write_answer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerHit {
+    /// The rcode to send.
+    pub rcode: Rcode,
+    /// Some entry used is close to expiry.
+    pub prefetch: bool,
+    /// Some entry used is stale.
+    pub stale: bool,
+    /// Not everything fitted: set TC.
+    pub truncated: bool,
+}
+
+/// Counters, readable while the cache is in use.
+#[derive(Debug, Default)]
+pub struct CacheCounters {
+    /// Lookups that found usable data.
+    pub hits: AtomicU64,
+    /// Lookups that found nothing usable.
+    pub misses: AtomicU64,
+    /// Entries evicted to stay within budget.
+    pub evictions: AtomicU64,
+    /// Inserts refused by the per-RRset or per-owner limits.
+    pub refused: AtomicU64,
+}
+
+/// The cache; shared by reference between resolutions and workers.
+pub struct Cache {
+    settings: CacheSettings,
+    state: KeyedState,
+    shards: Box<[Mutex<Shard>]>,
+    /// Counters.
+    pub counters: CacheCounters,
+}
+
+impl Cache {
+    /// An empty cache.
+    pub fn new(settings: CacheSettings) -> Self {
+        let count = settings.shards.max(1);
+        let state = KeyedState { key: settings.hash_key };
+        let (entries, bytes) = (settings.max_entries.div_ceil(count), settings.max_bytes / count);
+        let shards = (0..count).map(|_| Mutex::new(Shard::new(state, entries, bytes))).collect();
+        Self { settings, state, shards, counters: CacheCounters::default() }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &CacheSettings {
+        &self.settings
+    }
+
+    /// Entries held in all shards.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|shard| lock(shard).len()).sum()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes charged in all shards.
+    pub fn bytes(&self) -> usize {
+        self.shards.iter().map(|shard| lock(shard).bytes()).sum()
+    }
+
+    /// Drops everything.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            lock(shard).clear();
+        }
+    }
+
+    /// Stores a positive RRset with credibility `trust`, TTL clamped. An NXDOMAIN entry for the
+    /// owner of no higher rank is removed.
+    pub fn insert_rrset(&self, rrset: &Rrset, trust: Trust, now: Instant) -> InsertOutcome {
+        if rrset.rdatas.len() > self.settings.max_rrs_per_rrset || rrset.rdatas.is_empty() {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return InsertOutcome::TooManyRecords;
+        }
+        let ttl = rrset.ttl.clamp(self.settings.min_ttl, self.settings.max_ttl.max(self.settings.min_ttl));
+        let key = Key::new(&rrset.owner, rrset.rtype, rrset.class);
+        let mut shard = self.shard(&key.owner);
+        let nx_key = Key { rtype: NXDOMAIN_TYPE, ..key };
+        if shard.peek(&nx_key).is_some_and(|nx| nx.trust <= trust || nx.expired(now)) {
+            shard.remove(&nx_key);
+        }
+        self.store(&mut shard, key, Entry::positive(rrset, ttl, trust, now), now)
+    }
+
+    /// Stores a negative entry: NXDOMAIN for `owner` when `rtype` is `None`, else NODATA for
+    /// (`owner`, `rtype`), with `soa` for the authority section (RFC 2308 §5).
+    pub fn insert_negative(&self, owner: &NameBuf, rtype: Option<Rtype>, class: Class, soa: Option<&Rrset>, trust: Trust, now: Instant) -> InsertOutcome {
+        let Some(soa) = soa else { return InsertOutcome::NoSoa };
+        let ttl = negative_ttl(soa).clamp(self.settings.min_ttl, self.settings.max_negative_ttl.max(self.settings.min_ttl));
+        let kind = if rtype.is_some() { EntryKind::NoData } else { EntryKind::NxDomain };
+        let key = Key::new(owner, rtype.unwrap_or(NXDOMAIN_TYPE), class);
+        let mut shard = self.shard(&key.owner);
+        self.store(&mut shard, key, Entry::negative(kind, soa, ttl, trust, now), now)
+    }
+
+    /// The resolver's lookup: positive data at (`owner`, `rtype`) of any rank, else a NODATA entry,
+    /// else an NXDOMAIN entry for `owner`. Allocates the returned copy.
+    pub fn get(&self, owner: &NameBuf, rtype: Rtype, class: Class, now: Instant, allow_stale: bool) -> Option<Cached> {
+        let key = Key::new(owner, rtype, class);
+        let mut shard = self.shard(&key.owner);
+        let found = [key, Key { rtype: NXDOMAIN_TYPE, ..key }].into_iter().find_map(|key| {
+            let entry = shard.get(&key)?;
+            let hit = self.usable(entry, now, allow_stale)?;
+            Some(owned(&key, entry, hit))
+        });
+        self.count(found.is_some());
+        found
+    }
+
+    /// Removes the entry at (`owner`, `rtype`, `class`).
+    pub fn remove(&self, owner: &NameBuf, rtype: Rtype, class: Class) -> bool {
+        let key = Key::new(owner, rtype, class);
+        self.shard(&key.owner).remove(&key)
+    }
+
+    /// Writes the cached answer to `question` into the answer (and, for negative answers,
+    /// authority) section of `writer`, following cached CNAMEs. Only data of rank
+    /// [`Trust::Answer`] or better is used. On a miss the writer is left as it was and `None` is
+    /// returned. Does not allocate.
+    pub fn write_answer(&self, question: &Question, now: Instant, allow_stale: bool, writer: &mut MessageWriter<'_>) -> Option<AnswerHit> {
+        let mark = writer.mark();
+        let mut state = AnswerHit { rcode: Rcode::NOERROR, prefetch: false, stale: false, truncated: false };
+        let mut name = question.qname;
+        for _ in 0..=MAX_CHAIN {
+            match self.write_step(&name, question, now, allow_stale, writer, &mut state) {
+                Step::Done => {
+                    self.count(true);
+                    return Some(state);
+                }
+                Step::Follow(target) => name = target,
+                Step::Miss => break,
+            }
+        }
+        writer.rollback(mark);
+        self.count(false);
+        None
+    }
+
+    /// Records a failed resolution of (`owner`, `rtype`) (RFC 9520): held down for 5 s, doubling
+    /// on each further failure up to `failure_max_secs`. Returns the hold-down in seconds.
+    pub fn record_failure(&self, owner: &NameBuf, rtype: Rtype, class: Class, now: Instant) -> u32 {
+        let key = Key::new(owner, rtype, class);
+        let (initial, max) = (self.settings.failure_initial_secs, self.settings.failure_max_secs.max(1));
+        let mut shard = self.shard(&key.owner);
+        let cap = (self.settings.max_entries / self.shards.len()).max(64);
+        if shard.failures.len() >= cap {
+            shard.failures.retain(|_, failure| failure.until > now);
+        }
+        let backoff = match shard.failures.get(&key) {
+            Some(previous) if previous.until.plus_secs(u64::from(max)) > now => previous.backoff_secs.saturating_mul(2).min(max),
+            _ => initial.min(max),
+        };
+        if shard.failures.len() < cap || shard.failures.contains_key(&key) {
+            shard.failures.insert(key, Failure { until: now.plus_secs(u64::from(backoff)), backoff_secs: backoff });
+        }
+        backoff
+    }
+
+    /// True while (`owner`, `rtype`) is held down after a failure (RFC 9520): answer SERVFAIL
+    /// without asking upstream.
+    pub fn failed(&self, owner: &NameBuf, rtype: Rtype, class: Class, now: Instant) -> bool {
+        let key = Key::new(owner, rtype, class);
+        self.shard(&key.owner).failures.get(&key).is_some_and(|failure| failure.until > now)
+    }
+
+    /// Forgets a failure (after a success).
+    pub fn clear_failure(&self, owner: &NameBuf, rtype: Rtype, class: Class) {
+        let key = Key::new(owner, rtype, class);
+        self.shard(&key.owner).failures.remove(&key);
+    }
+
+    fn store(&self, shard: &mut Shard, key: Key, entry: Entry, now: Instant) -> InsertOutcome {
+        if let Some(existing) = shard.peek(&key) {
+            if existing.trust > entry.trust && !existing.expired(now) {
+                return InsertOutcome::KeptHigherTrust;
+            }
+        } else if shard.types_at(&key.owner) >= self.settings.max_types_per_owner {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return InsertOutcome::TooManyTypes;
+        }
+        let evicted = shard.insert(key, entry);
+        self.counters.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
+        InsertOutcome::Stored
+    }
+
+    /// The hit facts when `entry` may be used at `now`.
+    fn usable(&self, entry: &Entry, now: Instant, allow_stale: bool) -> Option<Hit> {
+        if entry.expired(now) {
+            let retain = u64::from(self.settings.stale_retain_secs);
+            let stale_ok = allow_stale && self.settings.serve_stale && entry.expires_at.plus_secs(retain) > now;
+            return stale_ok.then_some(Hit { ttl: self.settings.stale_answer_ttl, trust: entry.trust, prefetch: true, stale: true });
+        }
+        let ttl = entry.remaining(now);
+        let prefetch = u64::from(ttl) * 100 < u64::from(entry.original_ttl) * u64::from(self.settings.prefetch_percent);
+        Some(Hit { ttl, trust: entry.trust, prefetch, stale: false })
+    }
+
+    /// One link of [`Self::write_answer`].
+    fn write_step(&self, name: &NameBuf, question: &Question, now: Instant, allow_stale: bool, writer: &mut MessageWriter<'_>, state: &mut AnswerHit) -> Step {
+        let key = Key::new(name, question.qtype, question.qclass);
+        let mut shard = self.shard(&key.owner);
+        let mut keys = [key, Key { rtype: Rtype::CNAME, ..key }, Key { rtype: NXDOMAIN_TYPE, ..key }];
+        if question.qtype == Rtype::CNAME {
+            keys[1] = keys[0];
+        }
+        for key in keys {
+            let Some(entry) = shard.get(&key) else { continue };
+            let Some(hit) = self.usable(entry, now, allow_stale).filter(|hit| hit.trust >= Trust::Answer || entry.kind != EntryKind::Positive) else { continue };
+            state.prefetch |= hit.prefetch;
+            state.stale |= hit.stale;
+            let follow = key.rtype == Rtype::CNAME && question.qtype != Rtype::CNAME;
+            return write_entry(&key, name, entry, hit.ttl, follow, writer, state);
+        }
+        Step::Miss
+    }
+
+    fn shard(&self, owner: &NameBuf) -> MutexGuard<'_, Shard> {
+        use std::hash::BuildHasher;
+        let index = (self.state.hash_one(owner) % self.shards.len() as u64) as usize;
+        lock(&self.shards[index])
+    }
+
+    fn count(&self, hit: bool) {
+        let counter = if hit { &self.counters.hits } else { &self.counters.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What one link of a cached answer did. `Follow` carries an inline name on purpose: the
+/// answer path does not allocate.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    Done,
+    Follow(NameBuf),
+    Miss,
+}
+
+/// Writes one entry for [`Cache::write_answer`]; the owner is the name as asked.
+fn write_entry(key: &Key, name: &NameBuf, entry: &Entry, ttl: u32, follow: bool, writer: &mut MessageWriter<'_>, state: &mut AnswerHit) -> Step {
+    if entry.kind != EntryKind::Positive {
+        state.rcode = if entry.kind == EntryKind::NxDomain { Rcode::NXDOMAIN } else { Rcode::NOERROR };
+        if let Some((soa_owner, rdata)) = entry.soa() {
+            state.truncated |= writer.push(Section::Authority, &soa_owner, Rtype::SOA, key.class, ttl, rdata).is_err();
+        }
+        return Step::Done;
+    }
+    let mark = writer.mark();
+    for rdata in entry.rdatas() {
+        if writer.push(Section::Answer, name, key.rtype, key.class, ttl, rdata).is_err() {
+            writer.rollback(mark);
+            state.truncated = true;
+            return Step::Done;
+        }
+    }
+    if follow {
+        if let Some(target) = entry.rdatas().next().and_then(|rdata| NameBuf::from_wire(rdata).ok()) {
+            return Step::Follow(target);
+        }
+    }
+    Step::Done
+}
+
+/// An owned copy of an entry for [`Cache::get`].
+fn owned(key: &Key, entry: &Entry, hit: Hit) -> Cached {
+    let soa = || {
+        entry.soa().map(|(owner, rdata)| Rrset { owner, rtype: Rtype::SOA, class: key.class, ttl: hit.ttl, rdatas: vec![rdata.to_vec()] })
+    };
+    match entry.kind {
+        EntryKind::Positive => {
+            let rdatas = entry.rdatas().map(<[u8]>::to_vec).collect();
+            Cached::Positive(Rrset { owner: key.owner, rtype: key.rtype, class: key.class, ttl: hit.ttl, rdatas }, hit)
+        }
+        EntryKind::NxDomain => Cached::NxDomain(soa(), hit),
+        EntryKind::NoData => Cached::NoData(soa(), hit),
+    }
+}
+
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}

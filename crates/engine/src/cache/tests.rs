@@ -1,0 +1,263 @@
+//! Unit tests of the cache: keys, credibility, TTLs, negative entries, limits, eviction,
+//! prefetch, serve-stale, failures and the allocation-free answer writer.
+
+use super::*;
+use portcullis_wire::message::Message;
+
+fn name(text: &str) -> NameBuf {
+    NameBuf::from_text(text, None).unwrap()
+}
+
+fn a_set(owner: &str, ttl: u32, count: usize) -> Rrset {
+    let mut rrset = Rrset::new(name(owner), Rtype::A, Class::IN, ttl);
+    for index in 0..count {
+        rrset.push(ttl, &[192, 0, (index >> 8) as u8, index as u8]);
+    }
+    rrset
+}
+
+fn soa(owner: &str, ttl: u32, minimum: u32) -> Rrset {
+    let mut rdata = name("ns.example.").as_wire().to_vec();
+    rdata.extend_from_slice(name("host.example.").as_wire());
+    for value in [1u32, 3600, 600, 86_400, minimum] {
+        rdata.extend_from_slice(&value.to_be_bytes());
+    }
+    let mut rrset = Rrset::new(name(owner), Rtype::SOA, Class::IN, ttl);
+    rrset.push(ttl, &rdata);
+    rrset
+}
+
+fn cache() -> Cache {
+    Cache::new(CacheSettings { shards: 4, ..CacheSettings::DEFAULT })
+}
+
+fn positive(cached: Option<Cached>) -> (Rrset, Hit) {
+    match cached {
+        Some(Cached::Positive(rrset, hit)) => (rrset, hit),
+        other => panic!("expected a positive entry, got {other:?}"),
+    }
+}
+
+fn question(qname: &str, qtype: Rtype) -> Question {
+    Question { qname: name(qname), qtype, qclass: Class::IN }
+}
+
+#[test]
+fn keys_ignore_case_and_ttl_counts_down() {
+    let cache = cache();
+    assert_eq!(cache.insert_rrset(&a_set("WWW.Example.", 300, 2), Trust::AuthAnswer, Instant::ZERO), InsertOutcome::Stored);
+    let (rrset, hit) = positive(cache.get(&name("www.EXAMPLE."), Rtype::A, Class::IN, Instant::from_secs(100), false));
+    assert_eq!((rrset.rdatas.len(), hit.ttl, hit.prefetch), (2, 200, false));
+    assert_eq!(rrset.owner.as_wire(), name("www.example.").as_wire());
+    assert!(cache.get(&name("www.example."), Rtype::A, Class::IN, Instant::from_secs(300), false).is_none());
+    assert!(cache.get(&name("www.example."), Rtype::AAAA, Class::IN, Instant::ZERO, false).is_none());
+}
+
+#[test]
+fn rfc2181_5_4_1_lower_trust_never_replaces_higher() {
+    let cache = cache();
+    cache.insert_rrset(&a_set("ns.example.", 300, 1), Trust::AuthAnswer, Instant::ZERO);
+    let mut glue = a_set("ns.example.", 300, 1);
+    glue.rdatas[0] = vec![6, 6, 6, 6];
+    assert_eq!(cache.insert_rrset(&glue, Trust::Glue, Instant::ZERO), InsertOutcome::KeptHigherTrust);
+    let (rrset, hit) = positive(cache.get(&name("ns.example."), Rtype::A, Class::IN, Instant::ZERO, false));
+    assert_eq!((rrset.rdatas[0].as_slice(), hit.trust), (&[192, 0, 0, 0][..], Trust::AuthAnswer));
+    // Once expired, anything may replace it; equal or higher trust always may.
+    assert_eq!(cache.insert_rrset(&glue, Trust::Glue, Instant::from_secs(300)), InsertOutcome::Stored);
+    assert_eq!(cache.insert_rrset(&a_set("ns.example.", 300, 3), Trust::Answer, Instant::from_secs(300)), InsertOutcome::Stored);
+}
+
+#[test]
+fn ttls_are_clamped() {
+    let cache = Cache::new(CacheSettings { min_ttl: 60, max_ttl: 1000, ..CacheSettings::DEFAULT });
+    cache.insert_rrset(&a_set("low.example.", 5, 1), Trust::AuthAnswer, Instant::ZERO);
+    cache.insert_rrset(&a_set("high.example.", 1_000_000, 1), Trust::AuthAnswer, Instant::ZERO);
+    assert_eq!(positive(cache.get(&name("low.example."), Rtype::A, Class::IN, Instant::ZERO, false)).1.ttl, 60);
+    assert_eq!(positive(cache.get(&name("high.example."), Rtype::A, Class::IN, Instant::ZERO, false)).1.ttl, 1000);
+}
+
+#[test]
+fn rfc2308_negative_entries_use_soa_minimum() {
+    let cache = cache();
+    let soa = soa("example.", 3600, 300);
+    assert_eq!(cache.insert_negative(&name("nx.example."), None, Class::IN, Some(&soa), Trust::AuthAuthority, Instant::ZERO), InsertOutcome::Stored);
+    cache.insert_negative(&name("www.example."), Some(Rtype::AAAA), Class::IN, Some(&soa), Trust::AuthAuthority, Instant::ZERO);
+    match cache.get(&name("NX.example."), Rtype::MX, Class::IN, Instant::from_secs(100), false) {
+        Some(Cached::NxDomain(Some(soa), hit)) => assert_eq!((soa.owner, hit.ttl), (name("example."), 200)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(cache.get(&name("www.example."), Rtype::AAAA, Class::IN, Instant::ZERO, false), Some(Cached::NoData(Some(_), _))));
+    assert!(cache.get(&name("www.example."), Rtype::AAAA, Class::IN, Instant::from_secs(300), false).is_none());
+    assert_eq!(cache.insert_negative(&name("x.example."), None, Class::IN, None, Trust::AuthAuthority, Instant::ZERO), InsertOutcome::NoSoa);
+    // Negative TTLs are capped at max_negative_ttl (3600).
+    cache.insert_negative(&name("long.example."), None, Class::IN, Some(&soa_with(86_400)), Trust::AuthAuthority, Instant::ZERO);
+    assert!(cache.get(&name("long.example."), Rtype::A, Class::IN, Instant::from_secs(3599), false).is_some());
+    assert!(cache.get(&name("long.example."), Rtype::A, Class::IN, Instant::from_secs(3600), false).is_none());
+}
+
+fn soa_with(ttl: u32) -> Rrset {
+    soa("example.", ttl, ttl)
+}
+
+#[test]
+fn positive_data_replaces_an_nxdomain_entry() {
+    let cache = cache();
+    cache.insert_negative(&name("new.example."), None, Class::IN, Some(&soa("example.", 300, 300)), Trust::AuthAuthority, Instant::ZERO);
+    cache.insert_rrset(&a_set("new.example.", 300, 1), Trust::AuthAnswer, Instant::ZERO);
+    assert!(cache.get(&name("new.example."), Rtype::MX, Class::IN, Instant::ZERO, false).is_none());
+}
+
+#[test]
+fn security_reference_7_rrset_and_type_limits() {
+    let cache = cache();
+    assert_eq!(cache.insert_rrset(&a_set("big.example.", 300, 101), Trust::AuthAnswer, Instant::ZERO), InsertOutcome::TooManyRecords);
+    assert_eq!(cache.insert_rrset(&a_set("big.example.", 300, 100), Trust::AuthAnswer, Instant::ZERO), InsertOutcome::Stored);
+    for rtype in 1000..1099u16 {
+        let mut rrset = Rrset::new(name("types.example."), Rtype(rtype), Class::IN, 300);
+        rrset.push(300, &[1]);
+        assert_eq!(cache.insert_rrset(&rrset, Trust::AuthAnswer, Instant::ZERO), InsertOutcome::Stored);
+    }
+    let mut rrset = Rrset::new(name("types.example."), Rtype(2000), Class::IN, 300);
+    rrset.push(300, &[1]);
+    assert_eq!(cache.insert_rrset(&rrset, Trust::AuthAnswer, Instant::ZERO), InsertOutcome::Stored);
+    rrset.rtype = Rtype(2001);
+    assert_eq!(cache.insert_rrset(&rrset, Trust::AuthAnswer, Instant::ZERO), InsertOutcome::TooManyTypes);
+    // Replacing an existing type is still allowed.
+    rrset.rtype = Rtype(1000);
+    assert_eq!(cache.insert_rrset(&rrset, Trust::AuthAnswer, Instant::ZERO), InsertOutcome::Stored);
+}
+
+#[test]
+fn least_recently_used_is_evicted_first() {
+    let cache = Cache::new(CacheSettings { shards: 1, max_entries: 3, ..CacheSettings::DEFAULT });
+    for owner in ["a.example.", "b.example.", "c.example."] {
+        cache.insert_rrset(&a_set(owner, 300, 1), Trust::AuthAnswer, Instant::ZERO);
+    }
+    assert!(cache.get(&name("a.example."), Rtype::A, Class::IN, Instant::ZERO, false).is_some());
+    cache.insert_rrset(&a_set("d.example.", 300, 1), Trust::AuthAnswer, Instant::ZERO);
+    assert_eq!(cache.len(), 3);
+    assert!(cache.get(&name("b.example."), Rtype::A, Class::IN, Instant::ZERO, false).is_none());
+    for owner in ["a.example.", "c.example.", "d.example."] {
+        assert!(cache.get(&name(owner), Rtype::A, Class::IN, Instant::ZERO, false).is_some(), "{owner}");
+    }
+    assert_eq!(cache.counters.evictions.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn byte_budget_is_kept() {
+    let cache = Cache::new(CacheSettings { shards: 2, max_bytes: 64 << 10, ..CacheSettings::DEFAULT });
+    for index in 0..2000 {
+        cache.insert_rrset(&a_set(&format!("host{index}.example."), 300, 50), Trust::AuthAnswer, Instant::ZERO);
+    }
+    assert!(cache.bytes() <= 64 << 10, "{}", cache.bytes());
+    assert!(cache.len() > 10 && cache.len() < 2000);
+}
+
+#[test]
+fn prefetch_below_ten_percent() {
+    let cache = cache();
+    cache.insert_rrset(&a_set("p.example.", 100, 1), Trust::AuthAnswer, Instant::ZERO);
+    assert!(!positive(cache.get(&name("p.example."), Rtype::A, Class::IN, Instant::from_secs(90), false)).1.prefetch);
+    assert!(positive(cache.get(&name("p.example."), Rtype::A, Class::IN, Instant::from_secs(91), false)).1.prefetch);
+}
+
+#[test]
+fn rfc8767_stale_only_when_enabled_and_asked() {
+    let stale_on = Cache::new(CacheSettings { serve_stale: true, stale_retain_secs: 1000, ..CacheSettings::DEFAULT });
+    let stale_off = cache();
+    for cache in [&stale_on, &stale_off] {
+        cache.insert_rrset(&a_set("s.example.", 60, 1), Trust::AuthAnswer, Instant::ZERO);
+    }
+    let late = Instant::from_secs(500);
+    assert!(stale_on.get(&name("s.example."), Rtype::A, Class::IN, late, false).is_none());
+    assert!(stale_off.get(&name("s.example."), Rtype::A, Class::IN, late, true).is_none());
+    let (_, hit) = positive(stale_on.get(&name("s.example."), Rtype::A, Class::IN, late, true));
+    assert_eq!((hit.stale, hit.ttl), (true, 30));
+    assert!(stale_on.get(&name("s.example."), Rtype::A, Class::IN, Instant::from_secs(1060), true).is_none());
+}
+
+#[test]
+fn rfc9520_failures_back_off_to_five_minutes() {
+    let cache = cache();
+    let (owner, mut now) = (name("fail.example."), Instant::ZERO);
+    let mut holds = Vec::new();
+    for _ in 0..8 {
+        let hold = cache.record_failure(&owner, Rtype::A, Class::IN, now);
+        assert!(cache.failed(&owner, Rtype::A, Class::IN, now));
+        now = now.plus_secs(u64::from(hold));
+        assert!(!cache.failed(&owner, Rtype::A, Class::IN, now));
+        holds.push(hold);
+    }
+    assert_eq!(holds, [5, 10, 20, 40, 80, 160, 300, 300]);
+    cache.clear_failure(&owner, Rtype::A, Class::IN);
+    assert_eq!(cache.record_failure(&owner, Rtype::A, Class::IN, now), 5);
+}
+
+#[test]
+fn write_answer_follows_cname_and_decrements_ttl() {
+    let cache = cache();
+    let mut cname = Rrset::new(name("www.example."), Rtype::CNAME, Class::IN, 300);
+    cname.push(300, name("web.example.").as_wire());
+    cache.insert_rrset(&cname, Trust::AuthAnswer, Instant::ZERO);
+    cache.insert_rrset(&a_set("web.example.", 100, 2), Trust::AuthAnswer, Instant::ZERO);
+    let mut buf = [0u8; 512];
+    let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+    writer.push_question(&name("WWW.example."), Rtype::A, Class::IN).unwrap();
+    let hit = cache.write_answer(&question("WWW.example.", Rtype::A), Instant::from_secs(40), false, &mut writer).unwrap();
+    assert_eq!((hit.rcode, hit.truncated), (Rcode::NOERROR, false));
+    let len = writer.finish();
+    let message = Message::parse(&buf[..len]).unwrap();
+    let answers: Vec<_> = message.records(Section::Answer).map(|r| (r.owner.to_string(), r.rtype, r.ttl)).collect();
+    assert_eq!(answers, [("WWW.example.".into(), Rtype::CNAME, 260), ("web.example.".into(), Rtype::A, 60), ("web.example.".into(), Rtype::A, 60)]);
+}
+
+#[test]
+fn write_answer_negative_and_miss() {
+    let cache = cache();
+    cache.insert_negative(&name("nx.example."), None, Class::IN, Some(&soa("example.", 300, 300)), Trust::AuthAuthority, Instant::ZERO);
+    let mut buf = [0u8; 512];
+    let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+    writer.push_question(&name("nx.example."), Rtype::A, Class::IN).unwrap();
+    let hit = cache.write_answer(&question("nx.example.", Rtype::A), Instant::ZERO, false, &mut writer).unwrap();
+    assert_eq!(hit.rcode, Rcode::NXDOMAIN);
+    assert_eq!(writer.count(Section::Authority), 1);
+    let before = writer.len();
+    assert!(cache.write_answer(&question("other.example.", Rtype::A), Instant::ZERO, false, &mut writer).is_none());
+    assert_eq!(writer.len(), before);
+}
+
+#[test]
+fn glue_is_never_written_to_clients() {
+    let cache = cache();
+    cache.insert_rrset(&a_set("ns.example.", 300, 1), Trust::Glue, Instant::ZERO);
+    let mut buf = [0u8; 512];
+    let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+    assert!(cache.write_answer(&question("ns.example.", Rtype::A), Instant::ZERO, false, &mut writer).is_none());
+    assert!(cache.get(&name("ns.example."), Rtype::A, Class::IN, Instant::ZERO, false).is_some());
+}
+
+#[test]
+fn cname_loop_in_cache_is_bounded() {
+    let cache = cache();
+    for (from, to) in [("a.example.", "b.example."), ("b.example.", "a.example.")] {
+        let mut cname = Rrset::new(name(from), Rtype::CNAME, Class::IN, 300);
+        cname.push(300, name(to).as_wire());
+        cache.insert_rrset(&cname, Trust::AuthAnswer, Instant::ZERO);
+    }
+    let mut buf = [0u8; 4096];
+    let mut writer = MessageWriter::new(&mut buf, 4096).unwrap();
+    assert!(cache.write_answer(&question("a.example.", Rtype::A), Instant::ZERO, false, &mut writer).is_none());
+    assert!(writer.is_empty());
+}
+
+#[test]
+fn truncation_is_reported() {
+    let cache = cache();
+    cache.insert_rrset(&a_set("many.example.", 300, 100), Trust::AuthAnswer, Instant::ZERO);
+    let mut buf = [0u8; 512];
+    let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+    writer.push_question(&name("many.example."), Rtype::A, Class::IN).unwrap();
+    let hit = cache.write_answer(&question("many.example.", Rtype::A), Instant::ZERO, false, &mut writer).unwrap();
+    assert!(hit.truncated);
+    assert_eq!(writer.count(Section::Answer), 0);
+}

@@ -1,0 +1,176 @@
+//! Iterative resolution from the root (RFC 1034 §5.3.3) as a sans-IO state machine (DESIGN
+//! §5.10): [`Resolution`] says what to send and when it wants to be woken; the network driver
+//! sends, receives and reads the clock.
+//!
+//! ```text
+//! let mut resolution = Resolution::new(question, settings, now, random);
+//! loop {
+//!     match resolution.poll(now, &cache, &servers) {
+//!         Step::Send(outbound) => send outbound.bytes to outbound.server over outbound.transport,
+//!         Step::Wait(deadline) => wait for a reply (on_reply) or the deadline (on_timeout),
+//!         Step::Done(resolved) => break resolved,   // write it with Resolved::write
+//!     }
+//! }
+//! ```
+//!
+//! What the machine does (module by module):
+//! - [`hints`]: the IANA root servers built in, and a parser for root-hints files.
+//! - [`settings`]: the work limits of SECURITY-REFERENCE §7 (CNAME chain 11, 100 upstream queries
+//!   never reset, 100 referrals, depth 7, 13 NS names per delegation, 5 failed NS-address lookups,
+//!   10 s), QNAME minimisation (RFC 9156, relaxed by default), 0x20, do-not-query, rebinding.
+//! - [`stats`]: per-server smoothed RTT, exponential back-off and hold-down (RFC 9520), unwanted
+//!   reply counts that switch a server to TCP, remembered no-0x20 / no-EDNS servers.
+//! - `query`: outgoing queries (random ID, 0x20 case, OPT) and the acceptance test of replies
+//!   (RFC 5452 §9.1: address, port, ID, question with exact case).
+//! - `scrub`: bailiwick scrubbing of every reply before caching (SECURITY-REFERENCE §3.7).
+//! - `resolution`: the state machine: referrals and glue, NS names without glue resolved in
+//!   nested sub-resolutions (loop detection, depth limit, NXNS limits), CNAME/DNAME chains across
+//!   zones, TCP on TC (RFC 2181 §9, data of the truncated reply ignored), EDNS fallback on
+//!   FORMERR/NOTIMP/timeouts (RFC 6891 §7), RFC 2308 negative caching, RFC 9520 failure caching.
+//!
+//! One query is in flight at a time per resolution. Time ([`Instant`]) and randomness
+//! ([`Random`]) are arguments; nothing here reads a clock, an RNG or a socket.
+
+#![warn(missing_docs)]
+
+mod frame;
+pub mod hints;
+mod process;
+mod query;
+mod resolution;
+mod scrub;
+pub mod settings;
+pub mod stats;
+
+pub use resolution::Resolution;
+pub use settings::ResolverSettings;
+pub use stats::{ServerState, ServerStats};
+
+use crate::cache::Rrset;
+use crate::policy::Instant;
+use crate::Transport;
+use portcullis_wire::message::Section;
+use portcullis_wire::writer::MessageWriter;
+use portcullis_wire::Rcode;
+use std::net::SocketAddr;
+
+/// A source of randomness for query IDs, 0x20 bits and server exploration. Production passes a
+/// CSPRNG (SECURITY-REFERENCE §3.8); tests pass [`SeededRandom`].
+pub trait Random {
+    /// Fills `buf` with random bytes.
+    fn fill(&mut self, buf: &mut [u8]);
+}
+
+/// A deterministic generator (SplitMix64) for tests and replays. Predictable: never use it for
+/// real queries.
+#[derive(Clone, Debug)]
+pub struct SeededRandom {
+    state: u64,
+}
+
+impl SeededRandom {
+    /// A generator started from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Random for SeededRandom {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+/// Names one upstream query of a resolution; the driver hands it back with the reply or timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct QueryId(pub u32);
+
+/// A query to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outbound {
+    /// Hand back to [`Resolution::on_reply`] / [`Resolution::on_timeout`].
+    pub id: QueryId,
+    /// Where to send it; replies are accepted only from exactly this address and port.
+    pub server: SocketAddr,
+    /// UDP, or TCP (with the RFC 1035 §4.2.2 length prefix added by the driver).
+    pub transport: Transport,
+    /// The DNS message.
+    pub bytes: Vec<u8>,
+    /// When the query times out.
+    pub deadline: Instant,
+}
+
+/// What the driver should do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send this query, then poll again.
+    Send(Outbound),
+    /// Wait for a reply or until this instant (then call `on_timeout` or poll).
+    Wait(Instant),
+    /// Finished.
+    Done(Resolved),
+}
+
+/// Why a resolution answered SERVFAIL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// More CNAME/DNAME links than `max_cname_chain`, or a loop.
+    ChainTooLong,
+    /// `max_upstream_queries` spent.
+    QueryLimit,
+    /// `max_referrals` followed.
+    ReferralLimit,
+    /// `total_time_ms` passed.
+    Deadline,
+    /// Every server of the zone failed, timed out, was lame or could not be reached.
+    NoServers,
+    /// A recent failure of the same question is cached (RFC 9520).
+    FailureCached,
+}
+
+/// The outcome for the client: rcode, answer RRsets, and the SOA for negative answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// NOERROR, NXDOMAIN or SERVFAIL.
+    pub rcode: Rcode,
+    /// The answer section: the CNAME/DNAME chain followed by the data.
+    pub answer: Vec<Rrset>,
+    /// The authority section: the SOA of a negative answer (RFC 2308 §3).
+    pub authority: Vec<Rrset>,
+    /// Why, for SERVFAIL.
+    pub failure: Option<Failure>,
+    /// Upstream queries sent.
+    pub upstream_queries: u32,
+}
+
+impl Resolved {
+    /// A SERVFAIL for `failure`.
+    pub fn servfail(failure: Failure, upstream_queries: u32) -> Self {
+        Self { rcode: Rcode::SERVFAIL, answer: Vec::new(), authority: Vec::new(), failure: Some(failure), upstream_queries }
+    }
+
+    /// Writes the answer and authority RRsets (rcode and header are the caller's, e.g.
+    /// `ReplyFrame`). Returns false when an RRset did not fit: the caller sets TC.
+    pub fn write(&self, writer: &mut MessageWriter<'_>) -> bool {
+        let sections = [(Section::Answer, &self.answer), (Section::Authority, &self.authority)];
+        for (section, rrsets) in sections {
+            for rrset in rrsets {
+                if rrset.write(section, rrset.ttl, writer).is_err() {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}

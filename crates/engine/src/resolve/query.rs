@@ -1,0 +1,135 @@
+//! Outgoing queries and the acceptance test of replies (RFC 5452 §9.1, SECURITY-REFERENCE §3.6,
+//! §3.8): a reply is accepted only from the address and port asked, with the query's ID, QR set,
+//! and the question echoed exactly, case included (0x20, draft-vixie-dnsext-dns0x20).
+
+use super::{QueryId, Random};
+use crate::policy::Instant;
+use crate::Transport;
+use portcullis_wire::header::{Flags, Header};
+use portcullis_wire::message::Message;
+use portcullis_wire::name::MAX_NAME_LEN;
+use portcullis_wire::writer::MessageWriter;
+use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+use std::net::SocketAddr;
+
+/// One query in flight.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Sent {
+    pub id: QueryId,
+    pub wire_id: u16,
+    pub server: SocketAddr,
+    pub transport: Transport,
+    /// The name as sent (0x20 case included).
+    pub qname: NameBuf,
+    pub qtype: Rtype,
+    pub qclass: Class,
+    pub edns: bool,
+    pub case_randomised: bool,
+    pub sent_at: Instant,
+    pub deadline: Instant,
+}
+
+/// How a received datagram relates to the query in flight.
+#[derive(Debug)]
+pub(super) enum Match<'a> {
+    /// Everything matches.
+    Accept(Message<'a>),
+    /// From the server asked, but wrong ID, not a response, or another question: discard.
+    NearMiss,
+    /// Right server and ID, question equal but for case: the server does not echo 0x20.
+    CaseMismatch,
+    /// From another address or port: discard.
+    Stray,
+    /// Right server and ID, but the message does not parse: a server failure.
+    Malformed,
+}
+
+/// A query message: random ID, RD clear, the question, and OPT when `edns_payload` is set.
+pub(super) fn build_query(wire_id: u16, qname: &NameBuf, qtype: Rtype, qclass: Class, edns_payload: Option<u16>) -> Vec<u8> {
+    let mut buf = vec![0u8; 12 + MAX_NAME_LEN + 4 + 11];
+    let Ok(mut writer) = MessageWriter::new(&mut buf, 12 + MAX_NAME_LEN + 4 + 11) else { return Vec::new() };
+    writer.set_header(wire_id, Flags::default());
+    let mut ok = writer.push_question(qname, qtype, qclass).is_ok();
+    if let Some(payload) = edns_payload {
+        ok &= writer.push_opt(payload, Rcode::NOERROR, false, &[]).is_ok();
+    }
+    let len = if ok { writer.finish() } else { 0 };
+    buf.truncate(len);
+    buf
+}
+
+/// `name` with the case of each ASCII letter flipped by a fresh random bit (0x20).
+pub(super) fn randomise_case(name: &NameBuf, random: &mut dyn Random) -> NameBuf {
+    let mut wire = [0u8; MAX_NAME_LEN];
+    let source = name.as_wire();
+    wire[..source.len()].copy_from_slice(source);
+    let mut bits = [0u8; 32];
+    random.fill(&mut bits);
+    let mut pos = 0;
+    let mut letter = 0usize;
+    while let Some(&len) = wire.get(pos) {
+        if len == 0 {
+            break;
+        }
+        for byte in wire.iter_mut().skip(pos + 1).take(usize::from(len)) {
+            if byte.is_ascii_alphabetic() {
+                let bit = bits[(letter / 8) % bits.len()] >> (letter % 8) & 1;
+                *byte = if bit == 1 { byte.to_ascii_uppercase() } else { byte.to_ascii_lowercase() };
+                letter += 1;
+            }
+        }
+        pos += 1 + usize::from(len);
+    }
+    NameBuf::from_wire(&wire[..source.len()]).unwrap_or(*name)
+}
+
+/// Classifies a datagram from `from` against the query in flight.
+pub(super) fn check_reply<'a>(sent: &Sent, from: SocketAddr, bytes: &'a [u8]) -> Match<'a> {
+    if from != sent.server {
+        return Match::Stray;
+    }
+    let Ok((header, _)) = Header::split(bytes) else { return Match::NearMiss };
+    if header.id() != sent.wire_id || !header.is_response() {
+        return Match::NearMiss;
+    }
+    let Ok(message) = Message::parse(bytes) else { return Match::Malformed };
+    let Some(question) = message.question() else {
+        let rcode = message.rcode();
+        let error_only = [Rcode::FORMERR, Rcode::NOTIMP, Rcode::SERVFAIL, Rcode::REFUSED].contains(&rcode);
+        return if error_only && header.ancount() == 0 && header.nscount() == 0 { Match::Accept(message) } else { Match::NearMiss };
+    };
+    if header.qdcount() != 1 || question.qtype != sent.qtype || question.qclass != sent.qclass || question.qname != sent.qname {
+        return Match::NearMiss;
+    }
+    if sent.case_randomised && question.qname.as_wire() != sent.qname.as_wire() {
+        return Match::CaseMismatch;
+    }
+    Match::Accept(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::SeededRandom;
+
+    #[test]
+    fn case_randomisation_keeps_the_name() {
+        let name = NameBuf::from_text("www.example-42.com.", None).unwrap();
+        let mut random = SeededRandom::new(3);
+        let mixed = randomise_case(&name, &mut random);
+        assert_eq!(mixed, name);
+        assert_ne!(mixed.as_wire(), name.as_wire());
+        assert!(mixed.to_string().contains("-42"));
+    }
+
+    #[test]
+    fn query_has_one_question_and_opt() {
+        let name = NameBuf::from_text("example.", None).unwrap();
+        let bytes = build_query(0x1234, &name, Rtype::A, Class::IN, Some(1232));
+        let message = Message::parse(&bytes).unwrap();
+        assert_eq!(message.header().id(), 0x1234);
+        assert!(!message.header().rd());
+        assert_eq!(message.edns().unwrap().udp_size, 1232);
+        assert!(Message::parse(&build_query(1, &name, Rtype::A, Class::IN, None)).unwrap().edns().is_none());
+    }
+}
