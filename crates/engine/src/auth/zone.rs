@@ -315,7 +315,7 @@ fn canonical_key(wire: &[u8], out: &mut Vec<u8>) {
 
 /// FNV-1a as a `Hasher`, for build-time tables keyed by our own names.
 #[derive(Clone, Copy)]
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Self {
@@ -335,7 +335,7 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+pub(crate) type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 
 /// Canonical DNS order (RFC 4034 §6.1) of two lower-cased, uncompressed wire names.
 pub fn canonical_cmp_wire(left: &[u8], right: &[u8]) -> std::cmp::Ordering {

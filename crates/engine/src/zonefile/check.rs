@@ -18,7 +18,13 @@
 
 use super::ZoneRecord;
 use portcullis_wire::{NameBuf, Rtype};
-use std::collections::{HashMap, HashSet};
+use crate::auth::zone::FnvBuild;
+use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
+
+/// Build-time maps keyed by our own names: a fast hash (the input is the operator's zone).
+type HashMap<K, V> = StdHashMap<K, V, FnvBuild>;
+/// See [`HashMap`].
+type HashSet<K> = StdHashSet<K, FnvBuild>;
 use std::fmt;
 
 /// How bad a problem is.
@@ -98,12 +104,12 @@ impl<'z> Zone<'z> {
             origin: *origin,
             origin_key: key(origin),
             owners: Vec::new(),
-            index: HashMap::new(),
-            cuts: HashSet::new(),
-            dnames: HashSet::new(),
-            ns_targets: HashSet::new(),
+            index: HashMap::default(),
+            cuts: HashSet::default(),
+            dnames: HashSet::default(),
+            ns_targets: HashSet::default(),
         };
-        let mut reported = HashSet::new();
+        let mut reported = HashSet::default();
         for record in records {
             if !record.owner.is_subdomain_of(origin) {
                 if reported.insert(key(&record.owner)) {
@@ -200,7 +206,7 @@ impl<'z> Zone<'z> {
 
     /// Every in-zone name server has an address; below a cut, that address is glue.
     fn check_name_servers(&self, problems: &mut Vec<Problem>) {
-        let mut reported = HashSet::new();
+        let mut reported = HashSet::default();
         for owner in &self.owners {
             for record in owner.records.iter().filter(|r| r.rtype == Rtype::NS) {
                 let Ok(target) = NameBuf::from_wire(&record.rdata) else { continue };
