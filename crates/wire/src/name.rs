@@ -285,12 +285,17 @@ impl NameBuf {
 
     /// True when `self` equals `ancestor` or lies below it (case-insensitive).
     pub fn is_subdomain_of(&self, ancestor: &NameBuf) -> bool {
-        let (mine, theirs) = (self.label_count(), ancestor.label_count());
-        if mine < theirs {
+        let (wire, theirs) = (self.as_wire(), ancestor.as_wire());
+        let Some(start) = wire.len().checked_sub(theirs.len()) else { return false };
+        if !wire[start..].eq_ignore_ascii_case(theirs) {
             return false;
         }
-        let offset = self.suffix_offset(mine - theirs).unwrap_or(0);
-        self.as_wire()[offset..].eq_ignore_ascii_case(ancestor.as_wire())
+        // The matching tail must begin at a label boundary.
+        let mut pos = 0;
+        while pos < start {
+            pos += 1 + usize::from(wire[pos]);
+        }
+        pos == start
     }
 
     /// `*.` + `self`, the wildcard name at this node (RFC 4592).

@@ -82,9 +82,11 @@ impl Zone {
             let lower = record.owner.to_lowercase();
             let start = names.len() as u32;
             names.extend_from_slice(lower.as_wire());
-            entries.push(Entry { name: start, len: lower.len() as u8, rtype: record.rtype, ttl: record.ttl, rdata: record.rdata });
+            entries.push(Entry { name: start, len: lower.len() as u8, hash: hash(lower.as_wire()), rtype: record.rtype, ttl: record.ttl, rdata: record.rdata });
         }
-        entries.sort_unstable_by(|a, b| a.name(&names).cmp(b.name(&names)).then(a.rtype.cmp(&b.rtype)));
+        // Grouping needs equal names together, not an order: sort by hash first (cheap integer
+        // compares), by bytes only on equal hashes.
+        entries.sort_unstable_by(|a, b| a.hash.cmp(&b.hash).then_with(|| a.name(&names).cmp(b.name(&names))).then(a.rtype.cmp(&b.rtype)));
         let mut groups: HashMap<&[u8], (usize, usize), FnvBuild> = HashMap::with_capacity_and_hasher(entries.len(), FnvBuild::default());
         let mut start = 0;
         while start < entries.len() {
@@ -262,6 +264,7 @@ impl Zone {
 struct Entry<'r> {
     name: u32,
     len: u8,
+    hash: u64,
     rtype: Rtype,
     ttl: u32,
     rdata: &'r [u8],
