@@ -89,84 +89,20 @@ impl NameBuf {
     /// the name's bytes at `start`. Pointers must point strictly backwards and past the header.
     pub fn parse_compressed(message: &[u8], start: usize) -> Result<(Self, usize), ParseError> {
         let mut name = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
-        let mut pos = start;
-        let mut end = None;
-        let mut hops = 0;
-        let mut lowest = start;
-        loop {
-            let &len = message.get(pos).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
-            match len & 0xC0 {
-                0x00 => {
-                    let label = message
-                        .get(pos + 1..pos + 1 + len as usize)
-                        .ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
-                    name.push_label(label).map_err(|_| ParseError::new(pos, ParseErrorKind::NameTooLong))?;
-                    pos += 1 + len as usize;
-                    if len == 0 {
-                        return Ok((name, end.unwrap_or(pos)));
-                    }
-                }
-                0xC0 => {
-                    let &low = message.get(pos + 1).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
-                    let target = (usize::from(len & 0x3F) << 8) | usize::from(low);
-                    if target >= lowest || target < 12 {
-                        return Err(ParseError::new(pos, ParseErrorKind::BadPointer));
-                    }
-                    hops += 1;
-                    if hops > MAX_POINTER_HOPS {
-                        return Err(ParseError::new(pos, ParseErrorKind::TooManyPointers));
-                    }
-                    end.get_or_insert(pos + 2);
-                    lowest = target;
-                    pos = target;
-                }
-                _ => return Err(ParseError::new(pos, ParseErrorKind::BadLabel)),
-            }
-        }
+        let end = walk_compressed(message, start, |label| name.push_label(label).map_err(|()| ParseErrorKind::NameTooLong))?;
+        Ok((name, end))
     }
 
     /// Checks a possibly compressed name at `start` by the rules of [`Self::parse_compressed`]
     /// without copying it; returns the offset after the name's bytes at `start` and whether the
     /// name is the root.
     pub fn skip_compressed(message: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
-        let mut pos = start;
-        let mut end = None;
-        let mut hops = 0;
-        let mut lowest = start;
         let mut total = 0usize;
-        loop {
-            let &len = message.get(pos).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
-            match len & 0xC0 {
-                0x00 => {
-                    total += 1 + usize::from(len);
-                    if total > MAX_NAME_LEN {
-                        return Err(ParseError::new(pos, ParseErrorKind::NameTooLong));
-                    }
-                    if message.len() < pos + 1 + usize::from(len) {
-                        return Err(ParseError::new(pos, ParseErrorKind::ShortInput));
-                    }
-                    pos += 1 + usize::from(len);
-                    if len == 0 {
-                        return Ok((end.unwrap_or(pos), total == 1));
-                    }
-                }
-                0xC0 => {
-                    let &low = message.get(pos + 1).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
-                    let target = (usize::from(len & 0x3F) << 8) | usize::from(low);
-                    if target >= lowest || target < 12 {
-                        return Err(ParseError::new(pos, ParseErrorKind::BadPointer));
-                    }
-                    hops += 1;
-                    if hops > MAX_POINTER_HOPS {
-                        return Err(ParseError::new(pos, ParseErrorKind::TooManyPointers));
-                    }
-                    end.get_or_insert(pos + 2);
-                    lowest = target;
-                    pos = target;
-                }
-                _ => return Err(ParseError::new(pos, ParseErrorKind::BadLabel)),
-            }
-        }
+        let end = walk_compressed(message, start, |label| {
+            total += 1 + label.len();
+            if total > MAX_NAME_LEN { Err(ParseErrorKind::NameTooLong) } else { Ok(()) }
+        })?;
+        Ok((end, total == 1))
     }
 
     /// Parses presentation format (`www.example.org.`, `@`-free); a relative name is completed
@@ -439,6 +375,45 @@ impl<'a> Iterator for Labels<'a> {
         let (label, rest) = rest.split_at(usize::from(len).min(rest.len()));
         self.wire = rest;
         Some(label)
+    }
+}
+
+/// Walks the labels of a possibly compressed name at `start` (RFC 9267: pointers strictly
+/// backwards and past the header, at most [`MAX_POINTER_HOPS`], label types 00 and 11 only),
+/// handing each label (the root label last, empty) to `on_label`. Returns the offset after the
+/// name's bytes at `start`.
+fn walk_compressed(message: &[u8], start: usize, mut on_label: impl FnMut(&[u8]) -> Result<(), ParseErrorKind>) -> Result<usize, ParseError> {
+    let mut pos = start;
+    let mut end = None;
+    let mut hops = 0;
+    let mut lowest = start;
+    loop {
+        let &len = message.get(pos).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+        match len & 0xC0 {
+            0x00 => {
+                let label = message.get(pos + 1..pos + 1 + len as usize).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+                on_label(label).map_err(|kind| ParseError::new(pos, kind))?;
+                pos += 1 + len as usize;
+                if len == 0 {
+                    return Ok(end.unwrap_or(pos));
+                }
+            }
+            0xC0 => {
+                let &low = message.get(pos + 1).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;
+                let target = (usize::from(len & 0x3F) << 8) | usize::from(low);
+                if target >= lowest || target < 12 {
+                    return Err(ParseError::new(pos, ParseErrorKind::BadPointer));
+                }
+                hops += 1;
+                if hops > MAX_POINTER_HOPS {
+                    return Err(ParseError::new(pos, ParseErrorKind::TooManyPointers));
+                }
+                end.get_or_insert(pos + 2);
+                lowest = target;
+                pos = target;
+            }
+            _ => return Err(ParseError::new(pos, ParseErrorKind::BadLabel)),
+        }
     }
 }
 
