@@ -1,5 +1,6 @@
 //! Replays the fuzz seed corpora (`fuzz/corpus/*`) through the fuzz target bodies, so CI runs them
 //! without a fuzzer.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 

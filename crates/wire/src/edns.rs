@@ -99,7 +99,7 @@ impl<'a> Edns<'a> {
                 check_client_subnet(data)?;
                 self.client_subnet.get_or_insert(data);
             }
-            code::KEY_TAG if data.is_empty() || data.len() % 2 != 0 => return Err(()),
+            code::KEY_TAG if data.is_empty() || !data.len().is_multiple_of(2) => return Err(()),
             code::EXPIRE if !(data.is_empty() || data.len() == 4) => return Err(()),
             _ => {}
         }

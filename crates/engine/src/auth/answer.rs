@@ -88,6 +88,8 @@ fn answer_chain<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype, options: Answ
     AnswerKind::Answer
 }
 
+/// What one link of the chain did. Large (an inline name), but boxing would allocate.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Done(AnswerKind),
     Follow(NameBuf),
