@@ -5,7 +5,8 @@
 //!   its lower-cased wire name kept in one byte arena;
 //! - an open-addressing hash table maps a lower-cased name to its node;
 //! - each node's RRsets are a range of [`Rrset`]s, sorted by type; each RRset's rdatas are
-//!   length-prefixed in one rdata arena, in uncompressed wire form.
+//!   length-prefixed in one rdata arena, in uncompressed wire form;
+//! - nodes are ordered parents first; [`Zone::canonical_order`] gives RFC 4034 order on demand.
 
 use portcullis_wire::{Class, NameBuf, Rtype};
 use std::collections::{HashMap, HashSet};
@@ -186,9 +187,23 @@ impl Zone {
         NameBuf::from_wire(self.name_bytes(node)).unwrap_or(NameBuf::ROOT)
     }
 
-    /// Every node, in canonical order.
+    /// Every node; a parent always comes before its children, the apex first.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
+    }
+
+    /// Indexes into [`Self::nodes`] in canonical DNS order (RFC 4034 §6.1), for NSEC chains and
+    /// signing; computed on demand.
+    pub fn canonical_order(&self) -> Vec<u32> {
+        let mut keys = Vec::new();
+        let mut spans: Vec<(u32, u32, u32)> = Vec::with_capacity(self.nodes.len());
+        for (index, node) in self.nodes.iter().enumerate() {
+            let start = keys.len() as u32;
+            canonical_key(self.name_bytes(node), &mut keys);
+            spans.push((start, keys.len() as u32, index as u32));
+        }
+        spans.sort_unstable_by(|a, b| keys[a.0 as usize..a.1 as usize].cmp(&keys[b.0 as usize..b.1 as usize]));
+        spans.into_iter().map(|(_, _, index)| index).collect()
     }
 
     /// Approximate heap bytes held.
@@ -230,7 +245,7 @@ impl Zone {
         }
     }
 
-    /// Sets `below_cut_or_dname` on every node; parents precede children in canonical order.
+    /// Sets `below_cut_or_dname` on every node; parents precede children in `nodes`.
     fn mark_occluded(&mut self) {
         let apex_len = self.origin.len();
         for index in 0..self.nodes.len() {
@@ -247,7 +262,7 @@ impl Zone {
         }
     }
 
-    /// Builds the hash index over the nodes (already in canonical order) and trims the arenas.
+    /// Builds the hash index over the nodes and trims the arenas.
     fn build_table(&mut self) {
         self.names.shrink_to_fit();
         self.rdatas.shrink_to_fit();
@@ -283,8 +298,10 @@ impl Entry<'_> {
     }
 }
 
-/// Every node name in canonical order: the owners, plus the empty non-terminals between each
-/// owner and the apex (suffixes of owners, so slices of the same bytes), plus the apex.
+/// Every node name: the owners, plus the empty non-terminals between each owner and the apex
+/// (suffixes of owners, so slices of the same bytes), plus the apex; ordered by label count, so
+/// that a parent always comes before its children (the apex first). Canonical order, which only
+/// DNSSEC needs, is computed on demand by [`Zone::canonical_order`].
 fn node_names<'n>(groups: &HashMap<&'n [u8], (usize, usize), FnvBuild>, origin: &'n [u8]) -> Vec<&'n [u8]> {
     let mut all: HashSet<&'n [u8], FnvBuild> = HashSet::with_capacity_and_hasher(groups.len(), FnvBuild::default());
     all.insert(origin);
@@ -294,15 +311,9 @@ fn node_names<'n>(groups: &HashMap<&'n [u8], (usize, usize), FnvBuild>, origin: 
             name = &name[1 + usize::from(name[0])..];
         }
     }
-    let mut keys = Vec::new();
-    let mut order: Vec<(u32, u32, &'n [u8])> = Vec::with_capacity(all.len());
-    for name in all {
-        let start = keys.len() as u32;
-        canonical_key(name, &mut keys);
-        order.push((start, keys.len() as u32, name));
-    }
-    order.sort_unstable_by(|a, b| keys[a.0 as usize..a.1 as usize].cmp(&keys[b.0 as usize..b.1 as usize]));
-    order.into_iter().map(|(_, _, name)| name).collect()
+    let mut sorted: Vec<(u8, &'n [u8])> = all.into_iter().map(|name| (label_starts(name, &mut [0; 128]) as u8, name)).collect();
+    sorted.sort_unstable_by_key(|(labels, _)| *labels);
+    sorted.into_iter().map(|(_, name)| name).collect()
 }
 
 /// A byte string whose plain order is the canonical order of the name (RFC 4034 §6.1): labels
@@ -457,6 +468,8 @@ mod tests {
         assert_eq!(zone.rdatas(rrset).collect::<Vec<_>>(), vec![&[1u8, 2, 3, 4][..]]);
         assert!(zone.node(&name("x.example.")).is_none());
         assert_eq!(zone.node_name(&zone.nodes()[0]).to_string(), "example.");
+        let canonical: Vec<String> = zone.canonical_order().iter().map(|&i| zone.node_name(&zone.nodes()[i as usize]).to_string()).collect();
+        assert_eq!(canonical, ["example.", "c.example.", "b.c.example.", "a.b.c.example."]);
     }
 
     #[test]
