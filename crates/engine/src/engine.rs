@@ -4,7 +4,16 @@
 //!
 //! Order of the stages: header checks (drop) → parse (FORMERR) → cookies (RFC 7873) → opcode,
 //! counts and EDNS version → class → zone and ACL → answer → OPT → response rate limiting.
+//!
+//! Recursion (DESIGN §4.4 step f): a name in no served zone, asked with RD=1 by a client the
+//! recursion ACL allows, is answered from the shared [`Cache`] on the worker (no allocation) or
+//! handed back as [`Outcome::Resolve`]; the resolver pool answers it later through
+//! [`Engine::respond_resolved`], which finishes the reply like any other (OPT, cookie, TC, RRL).
+//! Clients the ACL does not allow get REFUSED with RA=0 (RFC 5358); allowed clients see RA=1 on
+//! every reply, authoritative ones included.
 
+use crate::cache::Cache;
+use crate::resolve::Resolved;
 use crate::auth::{write_answer_traced, AnswerKind, AnswerOptions, ZoneSet};
 use crate::metrics::EngineCounters;
 use crate::policy::{Acl, Action, CookieAction, CookieStatus, Cookies, ResponseKind, Rrl, RrlKey, RrlVerdict, SlipReply, Verdict};
@@ -74,6 +83,20 @@ pub struct Engine {
     settings: EngineSettings,
     counters: Arc<EngineCounters>,
     policy: Policy,
+    recursion: Option<Recursion>,
+}
+
+/// The resolver's side of the engine: the cache, shared across reloads with the resolver pool.
+#[derive(Clone)]
+pub struct Recursion {
+    /// The cache answered from on the worker and filled by resolutions.
+    pub cache: Arc<Cache>,
+}
+
+impl std::fmt::Debug for Recursion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recursion").field("cached", &self.cache.len()).finish()
+    }
 }
 
 /// A reply before rate limiting: what it was, for RRL accounting and slips.
@@ -92,7 +115,23 @@ impl Engine {
 
     /// An engine with its policy units.
     pub fn with_policy(zones: ZoneSet, settings: EngineSettings, counters: Arc<EngineCounters>, policy: Policy) -> Self {
-        Self { zones, settings, counters, policy }
+        Self { zones, settings, counters, policy, recursion: None }
+    }
+
+    /// The same engine with recursion on, answering from and resolving into `cache`.
+    pub fn with_recursion(mut self, cache: Arc<Cache>) -> Self {
+        self.recursion = Some(Recursion { cache });
+        self
+    }
+
+    /// The recursion unit, when recursion is on.
+    pub fn recursion(&self) -> Option<&Recursion> {
+        self.recursion.as_ref()
+    }
+
+    /// True when `request`'s client may recurse (recursion on and the ACL allows it).
+    pub fn recursion_allowed(&self, request: &Request<'_>) -> bool {
+        self.recursion.is_some() && self.policy.acl_for(request.listener).allows(request.peer.ip(), Action::Recursion, None)
     }
 
     /// The zones served.
@@ -122,8 +161,61 @@ impl Engine {
         match outcome {
             Outcome::Drop(reason) => self.counters.dropped(reason),
             Outcome::Reply(len) => self.count_rcode(&out[..len]),
+            Outcome::Resolve => {
+                self.counters.resolutions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         outcome
+    }
+
+    /// Writes the reply to `request` (a query for which [`Engine::handle`] returned
+    /// [`Outcome::Resolve`]) from a finished resolution: the same header, OPT, cookie, TC and
+    /// RRL finishing as every other reply. A SERVFAIL is replaced by stale cached data when
+    /// serve-stale is on (RFC 8767).
+    pub fn respond_resolved(&self, resolved: &Resolved, request: &Request<'_>, out: &mut [u8]) -> Outcome {
+        let outcome = self.resolved_reply(resolved, request, out);
+        match outcome {
+            Outcome::Drop(reason) => self.counters.dropped(reason),
+            Outcome::Reply(len) => {
+                self.counters.resolved_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.count_rcode(&out[..len]);
+            }
+            Outcome::Resolve => {}
+        }
+        outcome
+    }
+
+    fn resolved_reply(&self, resolved: &Resolved, request: &Request<'_>, out: &mut [u8]) -> Outcome {
+        let Ok((header, _)) = Header::split(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
+        let Ok(message) = Message::parse(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
+        let mut frame = ReplyFrame::new(header, message.question(), message.edns());
+        frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
+        self.apply_cookies(&mut frame, request);
+        frame.limit = self.reply_limit(request.transport, &frame);
+        frame.ra = true;
+        let Some(question) = frame.question else { return Outcome::Drop(DropReason::Malformed) };
+        let Some(mut writer) = frame.start(out, &self.settings) else { return Outcome::Drop(DropReason::NoBuffer) };
+        let mut rcode = resolved.rcode;
+        let stale = match (&self.recursion, rcode) {
+            (Some(recursion), Rcode::SERVFAIL) if recursion.cache.settings().serve_stale => recursion.cache.write_answer(&question, request.now, true, &mut writer),
+            _ => None,
+        };
+        if let Some(hit) = stale {
+            self.counters.stale_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            rcode = hit.rcode;
+            writer.set_tc(hit.truncated);
+        } else if !resolved.write(&mut writer) {
+            writer.set_tc(true);
+        }
+        let kind = match rcode {
+            Rcode::NOERROR if resolved.answer.is_empty() && stale.is_none() => ResponseKind::NoData,
+            Rcode::NOERROR => ResponseKind::Answer,
+            Rcode::NXDOMAIN => ResponseKind::NxDomain,
+            _ => ResponseKind::Error,
+        };
+        let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
+        let len = frame.finish(writer, rcode, &self.settings);
+        self.rate_limit(request, &frame, Answered { outcome: Outcome::Reply(len), kind, name_hash }, out)
     }
 
     fn process(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
@@ -145,6 +237,7 @@ impl Engine {
         frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
+        frame.ra = self.recursion_allowed(request);
         let answered = match self.check_query(&mut frame, request, out) {
             Some(answered) => answered,
             None => self.route(&frame, request, out),
@@ -200,7 +293,7 @@ impl Engine {
             Class::CH => return self.chaos(frame, question, out),
             _ => return self.error_reply(frame, Rcode::REFUSED, out),
         }
-        let Some(zone) = self.zones.closest(&question.qname) else { return self.error_reply(frame, Rcode::REFUSED, out) };
+        let Some(zone) = self.zones.closest(&question.qname) else { return self.recurse(frame, question, request, out) };
         let ip = request.peer.ip();
         if matches!(question.qtype, Rtype::AXFR | Rtype::IXFR) {
             // Transfers come with TSIG; until then only the ACL's answer or REFUSED over UDP.
@@ -229,6 +322,44 @@ impl Engine {
             0
         };
         let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        Answered { outcome: Outcome::Reply(len), kind, name_hash }
+    }
+
+    /// A name outside every served zone: REFUSED without recursion (RA=0 for clients the ACL does
+    /// not allow, RFC 5358); else the cached answer, or a hand-off to the resolver pool.
+    fn recurse(&self, frame: &ReplyFrame<'_>, question: &Question, request: &Request<'_>, out: &mut [u8]) -> Answered {
+        let Some(recursion) = &self.recursion else { return self.error_reply(frame, Rcode::REFUSED, out) };
+        match self.policy.acl_for(request.listener).check(request.peer.ip(), Action::Recursion, None) {
+            Verdict::Allow => {}
+            Verdict::Refuse => {
+                self.counters.recursion_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return self.error_reply(frame, Rcode::REFUSED, out);
+            }
+            Verdict::Drop => return dropped(DropReason::AclDeny),
+        }
+        if question.qclass != Class::IN || matches!(question.qtype, Rtype::AXFR | Rtype::IXFR | Rtype::MAILA | Rtype::MAILB) {
+            return self.error_reply(frame, Rcode::REFUSED, out);
+        }
+        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(hit) = recursion.cache.write_answer(question, request.now, false, &mut writer) else {
+            if !frame.header.rd() {
+                // RD=0 and nothing cached: nothing to say (Unbound and BIND answer REFUSED).
+                return self.error_reply(frame, Rcode::REFUSED, out);
+            }
+            return Answered { outcome: Outcome::Resolve, kind: ResponseKind::Answer, name_hash: 0 };
+        };
+        self.counters.cache_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if hit.truncated {
+            writer.set_tc(true);
+        }
+        let kind = match hit.rcode {
+            Rcode::NXDOMAIN => ResponseKind::NxDomain,
+            Rcode::NOERROR if writer.count(Section::Answer) == 0 => ResponseKind::NoData,
+            Rcode::NOERROR => ResponseKind::Answer,
+            _ => ResponseKind::Error,
+        };
+        let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
+        let len = frame.finish(writer, hit.rcode, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 

@@ -4,6 +4,8 @@
 //! - [`engine`]: the query pipeline ([`Engine::handle`]).
 //! - [`auth`]: zone snapshots and the authoritative answer.
 //! - [`zonefile`]: the master-file parser and zone checks.
+//! - [`cache`], [`resolve`]: the resolver's cache and the sans-IO iterative resolver; the engine
+//!   answers cache hits itself and hands misses to the I/O layer's pool ([`Outcome::Resolve`]).
 
 pub mod auth;
 pub mod cache;
@@ -18,5 +20,5 @@ pub mod request;
 pub mod resolve;
 pub mod zonefile;
 
-pub use engine::{Engine, EngineSettings};
-pub use request::{DropReason, Outcome, Request, Transport};
+pub use engine::{Engine, EngineSettings, Recursion};
+pub use request::{recursion_key, DropReason, Outcome, RecursionKey, Request, Transport};

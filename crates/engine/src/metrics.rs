@@ -12,9 +12,19 @@ pub struct EngineCounters {
     /// Replies by rcode (0..=23; the rest counted in the last slot).
     pub rcodes: [AtomicU64; 24],
     /// Drops by reason, in `DropReason::ALL` order.
-    pub drops: [AtomicU64; 6],
+    pub drops: [AtomicU64; 7],
     /// Authoritative answers by kind: answer, nodata, nxdomain, referral, truncated, error.
     pub answers: [AtomicU64; 6],
+    /// Recursive queries answered from the cache on the worker.
+    pub cache_answers: AtomicU64,
+    /// Recursive queries handed to the resolver pool (cache misses).
+    pub resolutions: AtomicU64,
+    /// Recursive queries refused by the recursion ACL (RFC 5358).
+    pub recursion_refused: AtomicU64,
+    /// Answers written from a finished resolution (one per waiting client).
+    pub resolved_answers: AtomicU64,
+    /// SERVFAILs replaced by stale cached data (RFC 8767).
+    pub stale_answers: AtomicU64,
 }
 
 impl EngineCounters {

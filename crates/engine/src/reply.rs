@@ -33,19 +33,21 @@ pub struct ReplyFrame<'q> {
     pub cookie_status: Option<CookieStatus>,
     /// Answer edns-tcp-keepalive with our idle timeout (RFC 7828 §3.3.2: TCP queries that ask).
     pub keepalive: bool,
+    /// Recursion is available to this client: RA=1 on every reply (as BIND does).
+    pub ra: bool,
 }
 
 impl<'q> ReplyFrame<'q> {
     /// A frame for `header`; the limit is set by the caller.
     pub fn new(header: Header<'q>, question: Option<Question>, edns: Option<Edns<'q>>) -> Self {
-        Self { header, question, edns, limit: usize::from(MIN_UDP_PAYLOAD), cookie_action: CookieAction::Ignore, cookie: None, cookie_valid: false, cookie_status: None, keepalive: false }
+        Self { header, question, edns, limit: usize::from(MIN_UDP_PAYLOAD), cookie_action: CookieAction::Ignore, cookie: None, cookie_valid: false, cookie_status: None, keepalive: false, ra: false }
     }
 
     /// Header and question of the reply, with room kept for the OPT record.
     pub fn start<'o>(&self, out: &'o mut [u8], settings: &EngineSettings) -> Option<MessageWriter<'o>> {
         let mut writer = MessageWriter::new(out, self.limit).ok()?;
         let query = Flags::from_header(self.header);
-        let flags = Flags { qr: true, opcode: query.opcode, rd: query.rd, cd: query.cd, ..Flags::default() };
+        let flags = Flags { qr: true, opcode: query.opcode, rd: query.rd, cd: query.cd, ra: self.ra, ..Flags::default() };
         writer.set_header(self.header.id(), flags);
         if let Some(question) = &self.question {
             if writer.push_question(&question.qname, question.qtype, question.qclass).is_err() {

@@ -43,6 +43,39 @@ pub enum Outcome {
     Reply(usize),
     /// Send nothing (UDP) or close the connection (TCP).
     Drop(DropReason),
+    /// Recursion is wanted and allowed, and the cache had no answer: hand the query (the bytes the
+    /// caller still owns, see [`recursion_key`]) to the resolver pool, then answer with
+    /// [`crate::Engine::respond_resolved`]. Nothing was written to the output buffer.
+    Resolve,
+}
+
+/// What identifies a question for coalescing identical resolutions in flight: the lower-cased
+/// question and the DO bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecursionKey {
+    /// The question, name lower-cased.
+    pub question: portcullis_wire::message::Question,
+    /// The client set DO.
+    pub dnssec_ok: bool,
+}
+
+impl std::hash::Hash for RecursionKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.question.qname.as_wire().hash(state);
+        self.question.qtype.hash(state);
+        self.question.qclass.hash(state);
+        self.dnssec_ok.hash(state);
+    }
+}
+
+/// The [`RecursionKey`] of a query (for which [`crate::Engine::handle`] returned
+/// [`Outcome::Resolve`]); `None` when the bytes are not a query with one question.
+pub fn recursion_key(bytes: &[u8]) -> Option<RecursionKey> {
+    let message = portcullis_wire::message::Message::parse(bytes).ok()?;
+    let mut question = message.question()?;
+    question.qname = question.qname.to_lowercase();
+    let dnssec_ok = message.edns().is_some_and(|edns| edns.dnssec_ok);
+    Some(RecursionKey { question, dnssec_ok })
 }
 
 /// Why a request got no answer: also its metrics label.
@@ -60,11 +93,13 @@ pub enum DropReason {
     AclDeny,
     /// Response rate limiting dropped the answer.
     RrlDrop,
+    /// The resolver pool was full (too many resolutions or clients waiting).
+    ResolverOverload,
 }
 
 impl DropReason {
     /// Every reason, for counters.
-    pub const ALL: [Self; 6] = [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop];
+    pub const ALL: [Self; 7] = [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop, Self::ResolverOverload];
 
     /// The metrics label.
     pub const fn as_str(self) -> &'static str {
@@ -75,6 +110,7 @@ impl DropReason {
             Self::NoBuffer => "no_buffer",
             Self::AclDeny => "acl_deny",
             Self::RrlDrop => "rrl_drop",
+            Self::ResolverOverload => "resolver_overload",
         }
     }
 }

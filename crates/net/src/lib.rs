@@ -4,10 +4,14 @@
 //!   say what to do.
 //! - [`udp`]: one blocking worker thread per socket; fixed buffers, no allocation per query.
 //! - [`tcp`]: RFC 7766 on tokio: framing, pipelining, connection limits and timeouts.
+//! - [`resolver_pool`]: tokio tasks driving the sans-IO resolver, coalescing identical questions.
+//! - [`upstream`]: the resolver's queries on the wire (a fresh UDP socket per query, TCP).
 
 pub mod bind;
+pub mod resolver_pool;
 pub mod tcp;
 pub mod udp;
+pub mod upstream;
 
 use arc_swap::ArcSwap;
 use portcullis_engine::Engine;
@@ -17,7 +21,9 @@ use std::sync::Arc;
 /// The current engine; reload stores a new one, in-flight queries finish on the old.
 pub type EngineHandle = Arc<ArcSwap<Engine>>;
 
-/// The I/O layer's clock: the only place time is read on the query path (DESIGN §4.4).
+/// The I/O layer's clock: the only place time is read on the query path (DESIGN §4.4). One clock
+/// is made at startup and copied to every worker, connection and resolution, so that the
+/// instants they hand the engine (cache expiry, rate limits) share one origin.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     start: std::time::Instant,
@@ -35,6 +41,11 @@ impl Clock {
         let monotonic = portcullis_engine::policy::Instant::from_millis(self.start.elapsed().as_millis() as u64);
         let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         (monotonic, unix)
+    }
+
+    /// The tokio instant of an engine instant of this clock.
+    pub fn tokio_instant(&self, at: portcullis_engine::policy::Instant) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.start + std::time::Duration::from_millis(at.as_millis()))
     }
 }
 

@@ -3,8 +3,10 @@
 //!
 //! Each connection has a reader (parse, answer) and a writer joined by a bounded channel: a client
 //! that sends without reading fills the channel, then the reader stops reading (back-pressure),
-//! so memory per connection stays bounded.
+//! so memory per connection stays bounded. Queries handed to the resolver pool are answered
+//! through the same channel when their resolution ends, possibly out of order (RFC 7766 §7).
 
+use crate::resolver_pool::{ReplyTo, ResolverPool, Waiter};
 use crate::{Clock, EngineHandle, Shutdown};
 use portcullis_engine::{Outcome, Request, Transport};
 use std::collections::HashMap;
@@ -129,8 +131,17 @@ impl Connections {
     }
 }
 
+/// What every connection of a listener shares: the shared clock and the resolver pool.
+#[derive(Clone, Debug, Default)]
+pub struct Services {
+    /// The server's clock.
+    pub clock: Clock,
+    /// Takes the queries to resolve (none: recursion never starts here).
+    pub pool: Option<Arc<ResolverPool>>,
+}
+
 /// Accepts and serves connections until shutdown.
-pub async fn serve(index: u16, listener: std::net::TcpListener, engine: EngineHandle, limits: TcpLimits, shutdown: Shutdown) -> io::Result<()> {
+pub async fn serve(index: u16, listener: std::net::TcpListener, engine: EngineHandle, limits: TcpLimits, shutdown: Shutdown, services: Services) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let connections = Arc::new(Connections::default());
     while !shutdown.is_triggered() {
@@ -152,9 +163,10 @@ pub async fn serve(index: u16, listener: std::net::TcpListener, engine: EngineHa
         let engine = engine.clone();
         let connections = connections.clone();
         let shutdown = shutdown.clone();
+        let services = services.clone();
         tokio::spawn(async move {
             let id = ticket.id;
-            let context = Context { listener: index, peer, engine, limits, shutdown, connections: connections.clone(), ticket };
+            let context = Context { listener: index, peer, engine, limits, shutdown, connections: connections.clone(), ticket, services };
             serve_connection(stream, context).await;
             connections.release(peer.ip(), id);
         });
@@ -171,6 +183,7 @@ struct Context {
     shutdown: Shutdown,
     connections: Arc<Connections>,
     ticket: Ticket,
+    services: Services,
 }
 
 /// One connection: a reader answering queries and a writer sending replies.
@@ -188,7 +201,7 @@ async fn serve_connection(stream: TcpStream, context: Context) {
 async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc::Sender<Vec<u8>>) -> Result<(), &'static str> {
     let (limits, peer) = (&context.limits, context.peer);
     let opened = Instant::now();
-    let clock = Clock::default();
+    let clock = context.services.clock;
     let mut message = vec![0u8; 65_535];
     let mut reply = vec![0u8; 65_535];
     for count in 0..limits.queries_per_connection {
@@ -220,6 +233,13 @@ async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc
         match outcome {
             Outcome::Reply(n) => sender.send(reply[..n].to_vec()).await.map_err(|_| "writer_gone")?,
             Outcome::Drop(reason) => return Err(reason.as_str()),
+            Outcome::Resolve => {
+                let Some(pool) = &context.services.pool else { return Err("no_resolver") };
+                let waiter = Waiter { query: message[..len].to_vec(), peer, transport: Transport::Tcp, listener: context.listener, reply: ReplyTo::Tcp(sender.clone()) };
+                if let Err(reason) = pool.submit(waiter) {
+                    context.engine.load().counters().dropped(reason);
+                }
+            }
         }
         if context.shutdown.is_triggered() {
             return Ok(());

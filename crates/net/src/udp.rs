@@ -1,9 +1,13 @@
 //! UDP workers: one thread per socket (each its own `SO_REUSEPORT` socket), batches of up to
 //! [`BATCH`] datagrams taken with one `recvmmsg` and answered with one `sendmmsg`, fixed buffers,
-//! the engine called synchronously (DESIGN §4.4). Nothing is allocated per query. A short
-//! receive timeout lets idle workers notice shutdown.
+//! the engine called synchronously (DESIGN §4.4). Nothing is allocated per query answered here
+//! (authoritative answers and cache hits). A query the engine hands to the resolver
+//! ([`Outcome::Resolve`]) is copied to the [`ResolverPool`] with a clone of the socket; the pool
+//! answers it later. A short receive timeout lets idle workers notice shutdown.
 
+use crate::resolver_pool::{ReplyTo, ResolverPool, Waiter};
 use crate::{Clock, EngineHandle, Shutdown};
+use std::sync::Arc;
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
 use portcullis_engine::{Outcome, Request, Transport};
 use std::io::{self, IoSlice, IoSliceMut};
@@ -20,14 +24,19 @@ pub const SLOT: usize = 4096;
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Starts one worker thread per socket.
-pub fn spawn_workers(sockets: Vec<(u16, UdpSocket)>, engine: &EngineHandle, shutdown: &Shutdown) -> io::Result<Vec<JoinHandle<()>>> {
+/// Starts one worker thread per socket; `clock` is the server's shared clock and `pool` takes
+/// the queries to resolve (none: recursion never starts here).
+pub fn spawn_workers(sockets: Vec<(u16, UdpSocket)>, engine: &EngineHandle, shutdown: &Shutdown, clock: Clock, pool: Option<Arc<ResolverPool>>) -> io::Result<Vec<JoinHandle<()>>> {
     let mut handles = Vec::new();
     for (index, (listener, socket)) in sockets.into_iter().enumerate() {
         socket.set_read_timeout(Some(POLL))?;
         let engine = engine.clone();
         let shutdown = shutdown.clone();
-        let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || Worker::new(listener).serve(&socket, &engine, &shutdown))?;
+        let resolver = match &pool {
+            Some(pool) => Some((pool.clone(), Arc::new(socket.try_clone()?))),
+            None => None,
+        };
+        let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || Worker::new(listener, clock, resolver).serve(&socket, &engine, &shutdown))?;
         handles.push(handle);
     }
     Ok(handles)
@@ -43,10 +52,11 @@ struct Worker {
     send_headers: MultiHeaders<SockaddrStorage>,
     clock: Clock,
     listener: u16,
+    resolver: Option<(Arc<ResolverPool>, Arc<UdpSocket>)>,
 }
 
 impl Worker {
-    fn new(listener: u16) -> Self {
+    fn new(listener: u16, clock: Clock, resolver: Option<(Arc<ResolverPool>, Arc<UdpSocket>)>) -> Self {
         Self {
             receive: Box::new([[0; SLOT]; BATCH]),
             send: Box::new([[0; SLOT]; BATCH]),
@@ -54,8 +64,9 @@ impl Worker {
             replies: [(0, None); BATCH],
             receive_headers: MultiHeaders::preallocate(BATCH, None),
             send_headers: MultiHeaders::preallocate(BATCH, None),
-            clock: Clock::default(),
+            clock,
             listener,
+            resolver,
         }
     }
 
@@ -101,6 +112,16 @@ impl Worker {
                     queued += 1;
                 }
                 Outcome::Drop(reason) => tracing::trace!(%peer, reason = reason.as_str(), "dropped"),
+                Outcome::Resolve => {
+                    let Some((pool, socket)) = &self.resolver else {
+                        engine.counters().dropped(portcullis_engine::DropReason::ResolverOverload);
+                        continue;
+                    };
+                    let waiter = Waiter { query: request.bytes.to_vec(), peer, transport: Transport::Udp, listener: self.listener, reply: ReplyTo::Udp(socket.clone()) };
+                    if let Err(reason) = pool.submit(waiter) {
+                        engine.counters().dropped(reason);
+                    }
+                }
             }
         }
         queued

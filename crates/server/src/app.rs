@@ -9,7 +9,11 @@ use portcullis_engine::load::{load_zone_file, load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
 use portcullis_engine::zonefile::FsIncludeResolver;
 use portcullis_engine::Engine;
-use portcullis_net::{bind, tcp, udp, EngineHandle, Shutdown};
+use portcullis_engine::cache::{Cache, CacheSettings};
+use portcullis_engine::resolve::{Random, SeededRandom};
+use portcullis_net::resolver_pool::{PoolParts, ResolverPool};
+use portcullis_net::{bind, tcp, udp, Clock, EngineHandle, Shutdown};
+use std::sync::OnceLock;
 use std::process::ExitCode;
 use portcullis_engine::engine::Policy;
 use portcullis_engine::policy::{Acl, Cookies, Rrl, RrlCounters};
@@ -38,6 +42,30 @@ pub struct Shared {
     rrl_counters: Arc<RrlCounters>,
     secrets: Arc<Mutex<Secrets>>,
     rrl_key: [u8; 16],
+    /// The resolver's cache: kept across reloads (its size is fixed at startup).
+    cache: Arc<Cache>,
+    /// The resolver pool, once the runtime runs.
+    pool: Arc<OnceLock<Arc<ResolverPool>>>,
+}
+
+/// The operating system's CSPRNG as the resolver's random source (SECURITY-REFERENCE §3.8).
+struct OsRandom {
+    fallback: Option<SeededRandom>,
+}
+
+impl Random for OsRandom {
+    fn fill(&mut self, buf: &mut [u8]) {
+        if let Some(fallback) = &mut self.fallback {
+            return fallback.fill(buf);
+        }
+        if getrandom::getrandom(buf).is_err() {
+            tracing::error!("the operating system's random source failed; query IDs now come from a time-seeded generator");
+            let seed = u64::from_le_bytes(random_16()[..8].try_into().unwrap_or([0; 8]));
+            let mut fallback = SeededRandom::new(seed);
+            fallback.fill(buf);
+            self.fallback = Some(fallback);
+        }
+    }
 }
 
 /// Cookie secrets: the current one and the one before it (still accepted, RFC 9018 §4.4).
@@ -55,6 +83,8 @@ impl Shared {
             rrl_counters: Arc::default(),
             secrets: Arc::new(Mutex::new(Secrets { current, previous: None })),
             rrl_key: random_16(),
+            cache: Arc::new(Cache::new(CacheSettings { hash_key: random_16(), ..settings.resolver.cache })),
+            pool: Arc::default(),
         }
     }
 
@@ -71,7 +101,8 @@ impl Shared {
         let secrets = self.secrets.lock().map(|s| *s).map_err(|_| "cookie secrets poisoned".to_string())?;
         let cookies = settings.cookies.answer.then(|| Cookies::new(settings.cookies.settings, secrets.current, secrets.previous));
         let policy = Policy { acl, listener_acls, rrl, cookies };
-        Ok(Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy))
+        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy);
+        Ok(if settings.resolver.enabled { engine.with_recursion(self.cache.clone()) } else { engine })
     }
 
     /// Applies a configured secret that changed: it becomes current, the old one stays valid.
@@ -149,17 +180,30 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let shutdown = Shutdown::default();
+    let clock = Clock::default();
+    let pool = ResolverPool::new(PoolParts {
+        engine: engine.clone(),
+        settings: Arc::new(settings.resolver.settings.clone()),
+        cache: shared.cache.clone(),
+        clock,
+        random: Arc::new(|| Box::new(OsRandom { fallback: None })),
+        limits: settings.resolver.pool,
+        runtime: runtime.handle().clone(),
+    });
+    let _ = shared.pool.set(pool.clone());
     let addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
-    let workers = match udp::spawn_workers(sockets, &engine, &shutdown) {
+    let workers = match udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone())) {
         Ok(workers) => workers,
         Err(error) => {
             eprintln!("portcullis: cannot start UDP workers: {error}");
             return ExitCode::from(1);
         }
     };
-    tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones = engine.load().zones().len(), "portcullis ready");
-    let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown, &shared, signals));
+    let recursion = settings.resolver.enabled;
+    tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones = engine.load().zones().len(), recursion, "portcullis ready");
+    let services = tcp::Services { clock, pool: Some(pool) };
+    let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown, &shared, signals, services));
     shutdown.trigger();
     for worker in workers {
         let _ = worker.join();
@@ -170,12 +214,13 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 }
 
 /// Serves TCP and handles signals until SIGTERM or SIGINT.
-async fn run(tcp_listeners: Vec<(u16, std::net::SocketAddr, std::net::TcpListener)>, engine: &EngineHandle, settings: &Settings, args: &ServeArgs, shutdown: &Shutdown, shared: &Shared, signals: Signals) -> ExitCode {
+#[allow(clippy::too_many_arguments)]
+async fn run(tcp_listeners: Vec<(u16, std::net::SocketAddr, std::net::TcpListener)>, engine: &EngineHandle, settings: &Settings, args: &ServeArgs, shutdown: &Shutdown, shared: &Shared, signals: Signals, services: tcp::Services) -> ExitCode {
     let Signals { mut hangup, mut terminate, mut interrupt } = signals;
     for (index, addr, listener) in tcp_listeners {
-        let (engine, shutdown, limits) = (engine.clone(), shutdown.clone(), settings.tcp);
+        let (engine, shutdown, limits, services) = (engine.clone(), shutdown.clone(), settings.tcp, services.clone());
         tokio::spawn(async move {
-            if let Err(error) = tcp::serve(index, listener, engine, limits, shutdown).await {
+            if let Err(error) = tcp::serve(index, listener, engine, limits, shutdown, services).await {
                 tracing::error!(%addr, %error, "tcp listener failed");
             }
         });
@@ -196,7 +241,7 @@ async fn run(tcp_listeners: Vec<(u16, std::net::SocketAddr, std::net::TcpListene
                 let _ = tokio::task::spawn_blocking(move || reload(&engine, &args, &listen, &shared)).await;
                 tracing::info!("cookie secret rotated; the previous one is still accepted");
             }
-            _ = summary.tick() => log_summary(&shared, &mut last_summary),
+            _ = summary.tick() => log_summary(shared, &mut last_summary),
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
@@ -227,6 +272,12 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     match shared.engine(zones, &settings) {
         Ok(new) => engine.store(Arc::new(new)),
         Err(error) => return tracing::error!("reload: {error}; keeping the running configuration"),
+    }
+    if let Some(pool) = shared.pool.get() {
+        pool.set_settings(Arc::new(settings.resolver.settings.clone()));
+    }
+    if settings.resolver.cache.max_entries != shared.cache.settings().max_entries || settings.resolver.cache.max_bytes != shared.cache.settings().max_bytes {
+        tracing::warn!("reload: the cache size changes on restart");
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "reloaded");
 }
@@ -290,6 +341,24 @@ fn log_summary(shared: &Shared, last: &mut String) {
         let count = counter.load(Relaxed);
         if count > 0 && rcode != 0 {
             parts.push(format!("{}={count}", portcullis_wire::Rcode(rcode as u16).to_string().to_lowercase()));
+        }
+    }
+    for (label, counter) in [
+        ("cache_answers", &counters.cache_answers),
+        ("resolutions", &counters.resolutions),
+        ("resolved_answers", &counters.resolved_answers),
+        ("recursion_refused", &counters.recursion_refused),
+        ("stale_answers", &counters.stale_answers),
+    ] {
+        let count = counter.load(Relaxed);
+        if count > 0 {
+            parts.push(format!("{label}={count}"));
+        }
+    }
+    if let Some(pool) = shared.pool.get() {
+        let upstream = pool.counters.upstream_queries.load(Relaxed);
+        if upstream > 0 {
+            parts.push(format!("upstream_queries={upstream} coalesced={} resolver_failures={}", pool.counters.coalesced.load(Relaxed), pool.counters.failed.load(Relaxed)));
         }
     }
     for (kind, event, label) in rrl_events() {

@@ -44,6 +44,16 @@ pub struct ServeArgs {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Resolve names outside the served zones for the clients allowed to recurse.
+    #[arg(long)]
+    pub recursive: bool,
+    /// Root servers from this file (named.root format) instead of the built-in IANA ones.
+    #[arg(long, value_name = "FILE")]
+    pub root_hints: Option<PathBuf>,
+    /// Who may recurse: an address, CIDR prefix or ACL element (repeatable; replaces the
+    /// configured list and the default, localhost).
+    #[arg(long, value_name = "CIDR")]
+    pub allow_recursion: Vec<String>,
 }
 
 /// Arguments of `query`.

@@ -52,6 +52,22 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("rrl.table-size", Limit { default: 65_536, min: 1024, max: 4_194_304 }),
     ("cookies.secret-lifetime-hours", Limit { default: 24, min: 1, max: 8760 }),
     ("cookies.nocookie-udp-size", Limit { default: 1232, min: 512, max: 4096 }),
+    ("resolver.upstream-port", Limit { default: 53, min: 1, max: 65_535 }),
+    ("resolver.edns-payload", Limit { default: 1232, min: 0, max: 4096 }),
+    ("resolver.max-cname-chain", Limit { default: 11, min: 1, max: 64 }),
+    ("resolver.max-upstream-queries", Limit { default: 100, min: 1, max: 10_000 }),
+    ("resolver.max-referrals", Limit { default: 100, min: 1, max: 1000 }),
+    ("resolver.max-depth", Limit { default: 7, min: 1, max: 32 }),
+    ("resolver.max-ns-per-delegation", Limit { default: 13, min: 1, max: 100 }),
+    ("resolver.max-nx-target-lookups", Limit { default: 5, min: 0, max: 100 }),
+    ("resolver.total-time-ms", Limit { default: 10_000, min: 100, max: 120_000 }),
+    ("resolver.cache-entries", Limit { default: 200_000, min: 1000, max: 100_000_000 }),
+    ("resolver.cache-size-mb", Limit { default: 128, min: 1, max: 65_536 }),
+    ("resolver.min-ttl", Limit { default: 0, min: 0, max: 86_400 }),
+    ("resolver.max-ttl", Limit { default: 86_400, min: 1, max: 604_800 }),
+    ("resolver.max-negative-ttl", Limit { default: 3600, min: 0, max: 86_400 }),
+    ("resolver.max-resolutions", Limit { default: 1000, min: 1, max: 100_000 }),
+    ("resolver.max-waiters", Limit { default: 256, min: 1, max: 65_536 }),
 ];
 
 /// The TOML file, as written.
@@ -82,6 +98,9 @@ pub mod file {
         /// `[cookies]`.
         #[serde(default)]
         pub cookies: crate::policy_config::CookiesFile,
+        /// `[resolver]`.
+        #[serde(default)]
+        pub resolver: crate::resolver_config::ResolverFile,
     }
 
     /// `[server]`.
@@ -157,6 +176,8 @@ pub struct Settings {
     pub rrl: portcullis_engine::policy::RrlSettings,
     /// DNS cookies.
     pub cookies: crate::policy_config::CookieConfig,
+    /// Recursion, the cache and the resolver.
+    pub resolver: crate::resolver_config::ResolverConfig,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -254,7 +275,11 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
             Err(message) => errors.push(format!("zone[{i}]: {message}")),
         }
     }
-    let acl = crate::policy_config::acl(&raw.acl, &mut errors);
+    let mut acl = crate::policy_config::acl(&raw.acl, &mut errors);
+    let resolver = crate::resolver_config::resolver(&raw.resolver, base, &mut errors);
+    if let Some(list) = &resolver.allow_recursion {
+        acl.global.recursion = Some(list.clone());
+    }
     let rrl = crate::policy_config::rrl(raw.rrl.as_ref(), &mut errors);
     let cookies = crate::policy_config::cookies(&raw.cookies, &mut errors);
     let engine = EngineSettings {
@@ -269,7 +294,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Settings { listen, threads, engine, tcp, log_level, zones, acl, rrl, cookies })
+    Ok(Settings { listen, threads, engine, tcp, log_level, zones, acl, rrl, cookies, resolver })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {
@@ -283,9 +308,34 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
         settings.log_level.clone_from(level);
     }
     if args.config.is_none() && !args.zone.is_empty() {
+        // Zones given without a file: serve exactly those, authoritative only (the embedded
+        // example zone and its resolver for localhost are left out; --recursive adds recursion).
         settings.zones.clear();
+        settings.resolver.enabled = false;
     }
     let mut errors = Vec::new();
+    if args.recursive {
+        settings.resolver.enabled = true;
+    }
+    if let Some(path) = &args.root_hints {
+        match crate::resolver_config::load_root_hints(path) {
+            Ok(servers) => {
+                settings.resolver.settings.root_servers = servers;
+                settings.resolver.root_hints = Some(path.clone());
+            }
+            Err(error) => errors.push(format!("--root-hints: {error}")),
+        }
+    }
+    if !args.allow_recursion.is_empty() {
+        let mut list = Vec::new();
+        for text in &args.allow_recursion {
+            match text.parse::<portcullis_engine::policy::MatchElement>() {
+                Ok(element) => list.push(element),
+                Err(error) => errors.push(format!("--allow-recursion {text}: {error}")),
+            }
+        }
+        settings.acl.global.recursion = Some(list);
+    }
     for flag in &args.zone {
         let Some((origin, path)) = flag.split_once('=') else {
             errors.push(format!("--zone {flag}: expected ORIGIN=FILE, e.g. --zone example.com=/etc/zones/example.com.zone"));
@@ -337,6 +387,20 @@ mod tests {
         let settings = load(&ServeArgs::default()).unwrap();
         assert_eq!(settings.zones.len(), 1);
         assert_eq!(settings.listen.len(), 2);
+        assert!(settings.resolver.enabled, "the embedded default resolves for localhost");
+        assert!(settings.resolver.root_hints.is_none(), "with the IANA root hints");
+    }
+
+    #[test]
+    fn zone_flags_without_a_file_turn_recursion_off_unless_asked() {
+        let args = ServeArgs { zone: vec!["example.org=/tmp/x.zone".into()], ..ServeArgs::default() };
+        assert!(!load(&args).unwrap().resolver.enabled);
+        let args = ServeArgs { zone: vec!["example.org=/tmp/x.zone".into()], recursive: true, allow_recursion: vec!["10.0.0.0/8".into()], ..ServeArgs::default() };
+        let settings = load(&args).unwrap();
+        assert!(settings.resolver.enabled);
+        assert_eq!(settings.acl.global.recursion.as_ref().map(Vec::len), Some(1));
+        let args = ServeArgs { allow_recursion: vec!["bogus/99".into()], ..ServeArgs::default() };
+        assert!(load(&args).is_err());
     }
 
     #[test]

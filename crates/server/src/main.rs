@@ -9,6 +9,7 @@ mod policy_config;
 mod query;
 mod render;
 mod resolv;
+mod resolver_config;
 
 use clap::Parser;
 use std::process::ExitCode;

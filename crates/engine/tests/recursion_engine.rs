@@ -1,0 +1,165 @@
+//! The engine's side of recursion (DESIGN §4.4 step f): who may recurse (RFC 5358: REFUSED with
+//! RA=0 for the others), RA=1 on every reply to allowed clients, cache hits answered on the
+//! worker without allocating, misses handed off as `Outcome::Resolve`, and the client reply
+//! written from a finished resolution (`Engine::respond_resolved`), serve-stale included.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// Named after the file, so that `cargo test -p portcullis-engine recursion` selects these tests.
+#[cfg(test)]
+mod recursion_engine {
+    use portcullis_engine::auth::ZoneSet;
+    use portcullis_engine::cache::{Cache, CacheSettings, Rrset, Trust};
+    use portcullis_engine::load::load_zone_text;
+    use portcullis_engine::policy::Instant;
+    use portcullis_engine::resolve::{Failure, Resolved};
+    use portcullis_engine::zonefile::FsIncludeResolver;
+    use portcullis_engine::{recursion_key, Engine, EngineSettings, Outcome, Request, Transport};
+    use portcullis_wire::header::Flags;
+    use portcullis_wire::message::{Message, Section};
+    use portcullis_wire::writer::MessageWriter;
+    use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    const ZONE: &str = "$TTL 300\n@ SOA ns hostmaster 1 3600 900 604800 300\n@ NS ns\nns A 192.0.2.53\nwww A 192.0.2.80\n";
+
+    fn name(text: &str) -> NameBuf {
+        NameBuf::from_text(text, None).unwrap()
+    }
+
+    fn engine(cache: Option<Arc<Cache>>) -> Engine {
+        let origin = name("served.test.");
+        let zone = load_zone_text(&origin, ZONE, "served.test", &FsIncludeResolver::default()).unwrap();
+        let engine = Engine::new(ZoneSet::new(vec![Arc::new(zone)]), EngineSettings::default(), Arc::default());
+        match cache {
+            Some(cache) => engine.with_recursion(cache),
+            None => engine,
+        }
+    }
+
+    fn filled_cache(settings: CacheSettings) -> Arc<Cache> {
+        let cache = Cache::new(settings);
+        let mut a = Rrset::new(name("cached.example."), Rtype::A, Class::IN, 300);
+        a.push(300, &[192, 0, 2, 7]);
+        cache.insert_rrset(&a, Trust::Answer, Instant::ZERO);
+        Arc::new(cache)
+    }
+
+    fn query(qname: &str, qtype: Rtype, rd: bool, dnssec_ok: bool) -> Vec<u8> {
+        let mut buf = vec![0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.set_header(0x4242, Flags { rd, ..Flags::default() });
+        writer.push_question(&name(qname), qtype, Class::IN).unwrap();
+        writer.push_opt(1232, Rcode::NOERROR, dnssec_ok, &[]).unwrap();
+        let len = writer.finish();
+        buf.truncate(len);
+        buf
+    }
+
+    fn from(ip: &str) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), 5300)
+    }
+
+    fn request<'a>(bytes: &'a [u8], peer: SocketAddr, now_secs: u64) -> Request<'a> {
+        Request { bytes, peer, transport: Transport::Udp, now: Instant::from_secs(now_secs), unix_secs: 0, listener: 0 }
+    }
+
+    /// (rcode, RA, answer count) of a reply.
+    fn summary(reply: &[u8]) -> (Rcode, bool, u16) {
+        let message = Message::parse(reply).unwrap();
+        (message.rcode(), message.header().ra(), message.header().ancount())
+    }
+
+    #[test]
+    fn clients_outside_the_acl_are_refused_with_ra_clear() {
+        let engine = engine(Some(filled_cache(CacheSettings::DEFAULT)));
+        let mut out = vec![0u8; 4096];
+        let bytes = query("elsewhere.example.", Rtype::A, true, false);
+        let Outcome::Reply(len) = engine.handle(&request(&bytes, from("192.0.2.1"), 1), &mut out) else { panic!("no reply") };
+        assert_eq!(summary(&out[..len]), (Rcode::REFUSED, false, 0));
+        // Authoritative answers to them keep RA=0; to localhost they carry RA=1.
+        let bytes = query("www.served.test.", Rtype::A, true, false);
+        let Outcome::Reply(len) = engine.handle(&request(&bytes, from("192.0.2.1"), 1), &mut out) else { panic!("no reply") };
+        assert_eq!(summary(&out[..len]), (Rcode::NOERROR, false, 1));
+        let Outcome::Reply(len) = engine.handle(&request(&bytes, from("127.0.0.1"), 1), &mut out) else { panic!("no reply") };
+        assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1));
+        assert_eq!(engine.counters().recursion_refused.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn without_recursion_names_outside_the_zones_are_refused() {
+        let engine = engine(None);
+        let mut out = vec![0u8; 4096];
+        let bytes = query("elsewhere.example.", Rtype::A, true, false);
+        let Outcome::Reply(len) = engine.handle(&request(&bytes, from("127.0.0.1"), 1), &mut out) else { panic!("no reply") };
+        assert_eq!(summary(&out[..len]), (Rcode::REFUSED, false, 0));
+    }
+
+    #[test]
+    fn misses_are_handed_off_and_hits_answered_without_allocating() {
+        let engine = engine(Some(filled_cache(CacheSettings::DEFAULT)));
+        let mut out = vec![0u8; 4096];
+        let miss = query("elsewhere.example.", Rtype::A, true, false);
+        assert_eq!(engine.handle(&request(&miss, from("127.0.0.1"), 1), &mut out), Outcome::Resolve);
+        // RD=0 and nothing cached: REFUSED (RA=1: recursion is available to this client).
+        let no_rd = query("elsewhere.example.", Rtype::A, false, false);
+        let Outcome::Reply(len) = engine.handle(&request(&no_rd, from("127.0.0.1"), 1), &mut out) else { panic!("no reply") };
+        assert_eq!(summary(&out[..len]), (Rcode::REFUSED, true, 0));
+        let hit = query("CACHED.example.", Rtype::A, true, false);
+        let mut outcome = Outcome::Resolve;
+        let counts = allocation_counter::measure(|| outcome = engine.handle(&request(&hit, from("127.0.0.1"), 10), &mut out));
+        let Outcome::Reply(len) = outcome else { panic!("no reply: {outcome:?}") };
+        assert_eq!(counts.count_total, 0, "a cache hit allocated");
+        assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1));
+        let message = Message::parse(&out[..len]).unwrap();
+        let record = message.records(Section::Answer).next().unwrap();
+        assert_eq!(record.ttl, 290, "the TTL counts down");
+        assert_eq!(message.header().id(), 0x4242);
+    }
+
+    #[test]
+    fn resolved_answers_are_finished_like_any_reply() {
+        let engine = engine(Some(filled_cache(CacheSettings::DEFAULT)));
+        let mut out = vec![0u8; 4096];
+        let bytes = query("Elsewhere.example.", Rtype::A, true, true);
+        let mut a = Rrset::new(name("elsewhere.example."), Rtype::A, Class::IN, 60);
+        a.push(60, &[198, 51, 100, 1]);
+        let resolved = Resolved { rcode: Rcode::NOERROR, answer: vec![a], authority: Vec::new(), failure: None, upstream_queries: 3 };
+        let Outcome::Reply(len) = engine.respond_resolved(&resolved, &request(&bytes, from("127.0.0.1"), 1), &mut out) else { panic!("no reply") };
+        let message = Message::parse(&out[..len]).unwrap();
+        assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1));
+        assert_eq!(message.header().id(), 0x4242);
+        assert!(message.header().rd() && message.header().is_response());
+        assert_eq!(message.question().unwrap().qname.as_wire(), name("Elsewhere.example.").as_wire(), "question echoed with its case");
+        assert!(message.edns().is_some_and(|edns| edns.dnssec_ok), "OPT with DO echoed");
+        let failed = Resolved::servfail(Failure::NoServers, 4);
+        let Outcome::Reply(len) = engine.respond_resolved(&failed, &request(&bytes, from("127.0.0.1"), 1), &mut out) else { panic!("no reply") };
+        assert_eq!(summary(&out[..len]), (Rcode::SERVFAIL, true, 0));
+    }
+
+    #[test]
+    fn serve_stale_replaces_a_servfail() {
+        let settings = CacheSettings { serve_stale: true, ..CacheSettings::DEFAULT };
+        let engine = engine(Some(filled_cache(settings)));
+        let mut out = vec![0u8; 4096];
+        let bytes = query("cached.example.", Rtype::A, true, false);
+        // Expired at 300 s: the worker hands it off; the resolution fails; stale data answers.
+        assert_eq!(engine.handle(&request(&bytes, from("127.0.0.1"), 400), &mut out), Outcome::Resolve);
+        let failed = Resolved::servfail(Failure::NoServers, 4);
+        let Outcome::Reply(len) = engine.respond_resolved(&failed, &request(&bytes, from("127.0.0.1"), 400), &mut out) else { panic!("no reply") };
+        assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1));
+        let message = Message::parse(&out[..len]).unwrap();
+        assert_eq!(message.records(Section::Answer).next().unwrap().ttl, 30, "RFC 8767 stale TTL");
+    }
+
+    #[test]
+    fn recursion_key_ignores_case_and_keeps_the_do_bit() {
+        let lower = recursion_key(&query("www.example.", Rtype::A, true, false)).unwrap();
+        let upper = recursion_key(&query("WWW.Example.", Rtype::A, true, false)).unwrap();
+        let with_do = recursion_key(&query("www.example.", Rtype::A, true, true)).unwrap();
+        assert_eq!(lower, upper);
+        assert_eq!(lower.question.qname.as_wire(), name("www.example.").as_wire());
+        assert_ne!(lower, with_do);
+        assert!(recursion_key(&[0u8; 5]).is_none());
+    }
+}
