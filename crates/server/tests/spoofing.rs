@@ -17,6 +17,8 @@
 //! asks for the poisoned names and checks they resolve to the true data. It prints how many
 //! forgeries were sent. A second test sends only the hostile extras, so all 20 queries stay on UDP.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 #[path = "it/client.rs"]
 #[allow(dead_code)]
 mod client;
