@@ -12,6 +12,7 @@ pub mod resolver_pool;
 pub mod tcp;
 pub mod udp;
 pub mod upstream;
+pub mod upstream_tcp;
 
 use arc_swap::ArcSwap;
 use portcullis_engine::Engine;

@@ -10,12 +10,21 @@
 //! - **Replies**: UDP clients are answered on the worker's socket (a clone of it); TCP clients
 //!   through their connection's reply channel, in completion order (RFC 7766 §6.2.1.1).
 //! - **Time**: the shared [`Clock`]; the cache, the workers and the pool read the same one.
+//! - **Forwarding** (issue 5): a question under a forward zone (longest suffix) is driven as a
+//!   [`Forwarding`] against the zone's [`UpstreamGroup`] (several queries in flight when hedging:
+//!   each exchange runs in a task of its own and reports into one channel); `forward-first`
+//!   falls back to iterative resolution when the group fails. TCP to forwarding upstreams goes
+//!   over shared, pipelined connections ([`crate::upstream_tcp`]). A task per zone sends probe
+//!   queries to down upstreams; every health change is logged with its reason.
 
 use crate::upstream::{Event, Exchange};
+use crate::upstream_tcp::TcpConnections;
 use crate::{Clock, EngineHandle};
 use arc_swap::ArcSwap;
 use portcullis_engine::cache::Cache;
-use portcullis_engine::resolve::{Random, Resolution, Resolved, ResolverSettings, ServerStats, Step};
+use portcullis_engine::resolve::forward::{probe_query, probe_reply_ok, ForwardSettings};
+use portcullis_engine::resolve::upstreams::{FailureKind, UpstreamGroup, UpstreamSnapshot};
+use portcullis_engine::resolve::{ForwardMode, ForwardZones, Forwarding, Outbound, QueryId, Random, Resolution, Resolved, ResolverSettings, ServerStats, Step};
 use portcullis_engine::{recursion_key, DropReason, Outcome, RecursionKey, Request, Transport};
 use portcullis_wire::message::Question;
 use std::collections::HashMap;
@@ -80,6 +89,40 @@ pub struct PoolCounters {
     pub upstream_queries: AtomicU64,
     /// Resolutions that ended in SERVFAIL.
     pub failed: AtomicU64,
+    /// Questions sent to a forward zone's group.
+    pub forwarded: AtomicU64,
+    /// `forward-first` questions resolved iteratively after the group failed.
+    pub forward_fallbacks: AtomicU64,
+    /// Probe queries sent to down upstreams.
+    pub probes: AtomicU64,
+}
+
+/// A forward zone's group, shared by the resolutions and the zone's probe task.
+#[derive(Debug)]
+pub struct ForwardGroup {
+    /// The zone, for logs.
+    pub zone: String,
+    /// The group's state.
+    pub group: Mutex<UpstreamGroup>,
+    /// The probe question.
+    pub probe: Question,
+}
+
+impl ForwardGroup {
+    fn lock(&self) -> std::sync::MutexGuard<'_, UpstreamGroup> {
+        self.group.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Logs and drops the group's pending health changes.
+    fn log_events(&self, group: &mut UpstreamGroup) {
+        for event in group.take_events() {
+            if event.up {
+                tracing::info!(zone = %self.zone, upstream = %event.upstream, tier = ?event.tier, reason = %event.reason, "forward upstream up");
+            } else {
+                tracing::warn!(zone = %self.zone, upstream = %event.upstream, tier = ?event.tier, reason = %event.reason, "forward upstream down");
+            }
+        }
+    }
 }
 
 /// The pool; shared by the UDP workers and TCP connections.
@@ -93,6 +136,10 @@ pub struct ResolverPool {
     limits: PoolLimits,
     runtime: tokio::runtime::Handle,
     in_flight: Mutex<HashMap<RecursionKey, Vec<Waiter>>>,
+    forward: ForwardZones<Arc<ForwardGroup>>,
+    forward_settings: Vec<ForwardSettings>,
+    iterate: std::sync::atomic::AtomicBool,
+    tcp: Arc<TcpConnections>,
     /// Counters.
     pub counters: PoolCounters,
 }
@@ -119,12 +166,21 @@ pub struct PoolParts {
     pub limits: PoolLimits,
     /// The runtime the resolution tasks run on.
     pub runtime: tokio::runtime::Handle,
+    /// Forward zones (fixed for the life of the pool).
+    pub forward: Vec<ForwardSettings>,
+    /// Resolve names outside every forward zone from the root; otherwise they get REFUSED.
+    pub iterate: bool,
 }
 
 impl ResolverPool {
     /// A pool with nothing in flight.
     pub fn new(parts: PoolParts) -> Arc<Self> {
-        Arc::new(Self {
+        let mut forward = ForwardZones::new();
+        for zone in &parts.forward {
+            let group = ForwardGroup { zone: zone.zone.to_string(), group: Mutex::new(UpstreamGroup::new(zone.group.clone())), probe: zone.probe };
+            forward.insert(zone.zone, zone.mode, Arc::new(group));
+        }
+        let pool = Arc::new(Self {
             engine: parts.engine,
             settings: ArcSwap::new(parts.settings),
             cache: parts.cache,
@@ -134,8 +190,38 @@ impl ResolverPool {
             limits: parts.limits,
             runtime: parts.runtime,
             in_flight: Mutex::new(HashMap::new()),
+            forward,
+            forward_settings: parts.forward.clone(),
+            iterate: std::sync::atomic::AtomicBool::new(parts.iterate),
+            tcp: Arc::default(),
             counters: PoolCounters::default(),
-        })
+        });
+        for (_, _, group) in pool.forward.iter() {
+            let weak = Arc::downgrade(&pool);
+            let group = group.clone();
+            pool.runtime.spawn(async move { probe_loop(weak, group).await });
+        }
+        pool
+    }
+
+    /// Turns resolution from the root (for names outside the forward zones) on or off.
+    pub fn set_iterate(&self, iterate: bool) {
+        self.iterate.store(iterate, Ordering::Relaxed);
+    }
+
+    /// The forward zones the pool was built with.
+    pub fn forward_settings(&self) -> &[ForwardSettings] {
+        &self.forward_settings
+    }
+
+    /// The shared TCP connections to forwarding upstreams.
+    pub fn tcp_connections(&self) -> &TcpConnections {
+        &self.tcp
+    }
+
+    /// Counters and state of every forward zone's upstreams.
+    pub fn upstreams(&self) -> Vec<(String, Vec<UpstreamSnapshot>)> {
+        self.forward.iter().map(|(_, _, group)| (group.zone.clone(), group.lock().snapshot())).collect()
     }
 
     /// Replaces the resolver settings for resolutions started from now on.
@@ -188,8 +274,66 @@ impl ResolverPool {
         Ok(())
     }
 
-    /// Drives one resolution to its end (DESIGN §5.10).
+    /// Answers one question: forwarded when it is under a forward zone (with the iterative
+    /// fallback of `forward-first`), else resolved iteratively.
     pub async fn resolve(&self, question: Question) -> Resolved {
+        if let Some((_, mode, group)) = self.forward.lookup(&question.qname) {
+            self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+            let resolved = self.forward(group, question, mode == ForwardMode::Only).await;
+            if resolved.failure.is_none() || mode == ForwardMode::Only {
+                return resolved;
+            }
+            self.counters.forward_fallbacks.fetch_add(1, Ordering::Relaxed);
+        } else if !self.iterate.load(Ordering::Relaxed) {
+            // Forwarding only: a name outside every forward zone is not resolved (RFC 5358).
+            return Resolved { rcode: portcullis_wire::Rcode::REFUSED, answer: Vec::new(), authority: Vec::new(), failure: None, upstream_queries: 0 };
+        }
+        self.iterate(question).await
+    }
+
+    /// Drives one forwarding to its end; each exchange runs in a task of its own and reports
+    /// into one channel, so that a hedged query can be in flight beside the first.
+    pub async fn forward(&self, group: &ForwardGroup, question: Question, fail_open: bool) -> Resolved {
+        let settings = self.settings.load_full();
+        let (start, _) = self.clock.now();
+        let mut forwarding = Forwarding::new(question, settings, start, (self.random)()).with_fail_open(fail_open);
+        let (sender, mut events) = mpsc::channel::<(QueryId, Event)>(16);
+        let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        let resolved = loop {
+            let (now, _) = self.clock.now();
+            let step = {
+                let mut state = group.lock();
+                let step = forwarding.poll(now, &mut state, &self.stats);
+                group.log_events(&mut state);
+                step
+            };
+            match step {
+                Step::Send(outbound) => {
+                    self.counters.upstream_queries.fetch_add(1, Ordering::Relaxed);
+                    tasks.push(self.runtime.spawn(run_exchange(outbound, now, sender.clone(), self.tcp.clone())));
+                }
+                Step::Wait(deadline) => {
+                    let until = self.clock.tokio_instant(deadline);
+                    let Ok(Some((id, event))) = tokio::time::timeout_at(until, events.recv()).await else { continue };
+                    let (now, _) = self.clock.now();
+                    let mut state = group.lock();
+                    match event {
+                        Event::Message(from, bytes) => forwarding.on_reply(id, from, &bytes, now, &self.cache, &mut state, &self.stats),
+                        Event::Failed => forwarding.on_timeout(id, now, &mut state),
+                    }
+                    group.log_events(&mut state);
+                }
+                Step::Done(resolved) => break resolved,
+            }
+        };
+        for task in tasks {
+            task.abort();
+        }
+        resolved
+    }
+
+    /// Drives one iterative resolution to its end (DESIGN §5.10).
+    pub async fn iterate(&self, question: Question) -> Resolved {
         let settings = self.settings.load_full();
         let (start, _) = self.clock.now();
         let mut resolution = Resolution::new(question, settings, start, (self.random)());
@@ -256,5 +400,74 @@ impl ResolverPool {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RecursionKey, Vec<Waiter>>> {
         self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Runs one exchange and reports every message (and a failure) until the receiver is gone.
+async fn run_exchange(outbound: Outbound, now: portcullis_engine::policy::Instant, sender: mpsc::Sender<(QueryId, Event)>, tcp: Arc<TcpConnections>) {
+    let budget = Duration::from_millis(outbound.deadline.as_millis().saturating_sub(now.as_millis()).max(1));
+    if outbound.transport == portcullis_engine::Transport::Tcp {
+        // Forwarding over TCP: the upstream's shared, pipelined connection.
+        let event = tcp.query(outbound.server, outbound.bytes, budget).await;
+        let _ = sender.send((outbound.id, event)).await;
+        return;
+    }
+    let mut exchange = Exchange::start(&outbound, budget).await;
+    loop {
+        let event = exchange.next().await;
+        let failed = matches!(event, Event::Failed);
+        if sender.send((outbound.id, event)).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Sends the zone's probe query to each down upstream when it is due, until the pool is gone.
+async fn probe_loop(pool: std::sync::Weak<ResolverPool>, group: Arc<ForwardGroup>) {
+    let tick = Duration::from_millis(group.lock().settings().probe_interval_ms.clamp(10, 250));
+    loop {
+        tokio::time::sleep(tick).await;
+        let Some(pool) = pool.upgrade() else { return };
+        let (now, _) = pool.clock.now();
+        let due: Vec<(usize, std::net::SocketAddr, u64)> = {
+            let mut state = group.lock();
+            let due = state.probes_due(now);
+            due.into_iter()
+                .filter_map(|index| {
+                    state.probe_sent(index);
+                    Some((index, state.addr(index)?, state.timeout_ms(index)))
+                })
+                .collect()
+        };
+        for (index, server, timeout_ms) in due {
+            pool.counters.probes.fetch_add(1, Ordering::Relaxed);
+            let mut id_bytes = [0u8; 2];
+            (pool.random)().fill(&mut id_bytes);
+            let wire_id = u16::from_be_bytes(id_bytes);
+            let outbound = Outbound { id: QueryId(0), server, transport: portcullis_engine::Transport::Udp, bytes: probe_query(&group.probe, wire_id), deadline: now.plus_millis(timeout_ms) };
+            let (pool, group) = (pool.clone(), group.clone());
+            pool.runtime.clone().spawn(async move {
+                let budget = Duration::from_millis(timeout_ms);
+                let outcome = tokio::time::timeout(budget, async {
+                    let mut exchange = Exchange::start(&outbound, budget).await;
+                    loop {
+                        match exchange.next().await {
+                            Event::Message(from, bytes) if from == server && probe_reply_ok(&group.probe, wire_id, &bytes) => return Ok(()),
+                            Event::Message(..) => {}
+                            Event::Failed => return Err(FailureKind::Unreachable),
+                        }
+                    }
+                })
+                .await
+                .unwrap_or(Err(FailureKind::Timeout));
+                let (after, _) = pool.clock.now();
+                let mut state = group.lock();
+                match outcome {
+                    Ok(()) => state.on_success(index, after.as_millis().saturating_sub(now.as_millis()), after),
+                    Err(kind) => state.on_failure(index, kind, after),
+                }
+                group.log_events(&mut state);
+            });
+        }
     }
 }

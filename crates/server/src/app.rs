@@ -102,7 +102,7 @@ impl Shared {
         let cookies = settings.cookies.answer.then(|| Cookies::new(settings.cookies.settings, secrets.current, secrets.previous));
         let policy = Policy { acl, listener_acls, rrl, cookies };
         let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy);
-        Ok(if settings.resolver.enabled { engine.with_recursion(self.cache.clone()) } else { engine })
+        Ok(if settings.resolves() { engine.with_recursion(self.cache.clone()) } else { engine })
     }
 
     /// Applies a configured secret that changed: it becomes current, the old one stays valid.
@@ -189,6 +189,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         random: Arc::new(|| Box::new(OsRandom { fallback: None })),
         limits: settings.resolver.pool,
         runtime: runtime.handle().clone(),
+        forward: settings.forward.clone(),
+        iterate: settings.resolver.enabled,
     });
     let _ = shared.pool.set(pool.clone());
     let addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
@@ -200,8 +202,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let recursion = settings.resolver.enabled;
-    tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones = engine.load().zones().len(), recursion, "portcullis ready");
+    let (recursion, forward_zones) = (settings.resolver.enabled, settings.forward.len());
+    tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones = engine.load().zones().len(), recursion, forward_zones, "portcullis ready");
     let services = tcp::Services { clock, pool: Some(pool) };
     let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown, &shared, signals, services));
     shutdown.trigger();
@@ -275,6 +277,10 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     }
     if let Some(pool) = shared.pool.get() {
         pool.set_settings(Arc::new(settings.resolver.settings.clone()));
+        pool.set_iterate(settings.resolver.enabled);
+        if pool.forward_settings() != settings.forward.as_slice() {
+            tracing::warn!("reload: forward zones changed; they take effect on restart");
+        }
     }
     if settings.resolver.cache.max_entries != shared.cache.settings().max_entries || settings.resolver.cache.max_bytes != shared.cache.settings().max_bytes {
         tracing::warn!("reload: the cache size changes on restart");
@@ -359,6 +365,17 @@ fn log_summary(shared: &Shared, last: &mut String) {
         let upstream = pool.counters.upstream_queries.load(Relaxed);
         if upstream > 0 {
             parts.push(format!("upstream_queries={upstream} coalesced={} resolver_failures={}", pool.counters.coalesced.load(Relaxed), pool.counters.failed.load(Relaxed)));
+        }
+        let forwarded = pool.counters.forwarded.load(Relaxed);
+        if forwarded > 0 {
+            parts.push(format!("forwarded={forwarded} forward_fallbacks={} probes={}", pool.counters.forward_fallbacks.load(Relaxed), pool.counters.probes.load(Relaxed)));
+            for (zone, upstreams) in pool.upstreams() {
+                for upstream in upstreams {
+                    let srtt = upstream.srtt_ms.map_or_else(|| "-".to_string(), |ms| format!("{ms:.1}"));
+                    let state = if upstream.up { "up" } else { "down" };
+                    parts.push(format!("forward[{zone} {}]={state}/q{}/f{}/srtt{srtt}", upstream.addr, upstream.queries, upstream.failures));
+                }
+            }
         }
     }
     for (kind, event, label) in rrl_events() {

@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// configured list and the default, localhost).
     #[arg(long, value_name = "CIDR")]
     pub allow_recursion: Vec<String>,
+    /// Forward every name outside the served zones to these upstreams (one group, the default
+    /// policy lowest-latency, forward-only), for the clients that may recurse.
+    #[arg(long, value_name = "ADDR[:PORT],ADDR[:PORT]...")]
+    pub forward: Option<String>,
 }
 
 /// Arguments of `query`.

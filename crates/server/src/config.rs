@@ -101,6 +101,9 @@ pub mod file {
         /// `[resolver]`.
         #[serde(default)]
         pub resolver: crate::resolver_config::ResolverFile,
+        /// `[[forward]]`.
+        #[serde(default)]
+        pub forward: Vec<crate::forward_config::ForwardFile>,
     }
 
     /// `[server]`.
@@ -178,6 +181,9 @@ pub struct Settings {
     pub cookies: crate::policy_config::CookieConfig,
     /// Recursion, the cache and the resolver.
     pub resolver: crate::resolver_config::ResolverConfig,
+    /// Forward zones: any sends clients that may recurse to the resolver pool; names outside
+    /// them are resolved from the root only when `resolver.enabled`.
+    pub forward: Vec<portcullis_engine::resolve::forward::ForwardSettings>,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -280,6 +286,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     if let Some(list) = &resolver.allow_recursion {
         acl.global.recursion = Some(list.clone());
     }
+    let forward = crate::forward_config::forwards(&raw.forward, &mut errors);
     let rrl = crate::policy_config::rrl(raw.rrl.as_ref(), &mut errors);
     let cookies = crate::policy_config::cookies(&raw.cookies, &mut errors);
     let engine = EngineSettings {
@@ -294,7 +301,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Settings { listen, threads, engine, tcp, log_level, zones, acl, rrl, cookies, resolver })
+    Ok(Settings { listen, threads, engine, tcp, log_level, zones, acl, rrl, cookies, resolver, forward })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {
@@ -316,6 +323,15 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
     let mut errors = Vec::new();
     if args.recursive {
         settings.resolver.enabled = true;
+    }
+    if let Some(text) = &args.forward {
+        match crate::forward_config::from_flag(text) {
+            Ok(zone) => {
+                settings.forward.retain(|have| have.zone != zone.zone);
+                settings.forward.push(zone);
+            }
+            Err(error) => errors.push(format!("--forward {text}: {error}")),
+        }
     }
     if let Some(path) = &args.root_hints {
         match crate::resolver_config::load_root_hints(path) {
@@ -378,9 +394,27 @@ fn bounded(path: &str, value: Option<u64>, errors: &mut Vec<String>) -> u64 {
     value
 }
 
+impl Settings {
+    /// True when some queries go to the resolver pool: recursion, or forward zones.
+    pub fn resolves(&self) -> bool {
+        self.resolver.enabled || !self.forward.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forward_flag_forwards_everything_without_recursion_from_the_root() {
+        let args = ServeArgs { zone: vec!["example.org=/tmp/x.zone".into()], forward: Some("127.0.0.1:5301".into()), ..ServeArgs::default() };
+        let settings = load(&args).unwrap();
+        assert!(settings.resolves() && !settings.resolver.enabled);
+        assert_eq!(settings.forward.len(), 1);
+        assert_eq!(settings.forward[0].zone, NameBuf::ROOT);
+        let args = ServeArgs { forward: Some("nope".into()), ..ServeArgs::default() };
+        assert!(load(&args).is_err());
+    }
 
     #[test]
     fn embedded_default_is_valid() {

@@ -5,6 +5,7 @@ mod app;
 mod check;
 mod cli;
 mod config;
+mod forward_config;
 mod policy_config;
 mod query;
 mod render;

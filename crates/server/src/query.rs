@@ -47,11 +47,8 @@ pub fn run(args: QueryArgs) -> ExitCode {
     };
     let timeout = Duration::from_secs(args.timeout.unwrap_or(conf.timeout).max(1));
     let attempts = args.attempts.unwrap_or(conf.attempts).max(1);
-    let mut servers = question.servers.clone();
-    if conf.rotate && args.words.iter().all(|w| !w.starts_with('@')) && !servers.is_empty() {
-        let start = random_u16() as usize % servers.len();
-        servers.rotate_left(start);
-    }
+    let rotate = conf.rotate && args.words.iter().all(|w| !w.starts_with('@'));
+    let servers = server_order(question.servers.clone(), rotate, usize::from(random_u16()));
     for _ in 0..attempts {
         for server in &servers {
             match exchange(&question, *server, &args, timeout) {
@@ -62,6 +59,17 @@ pub fn run(args: QueryArgs) -> ExitCode {
     }
     eprintln!(";; no servers could be reached");
     ExitCode::from(EXIT_NO_ANSWER)
+}
+
+/// The order servers are tried in: as listed, or, with resolv.conf's `rotate` (and no
+/// `@SERVER`), starting at `start` modulo their number and wrapping around (glibc's rotation),
+/// so that queries spread over every nameserver.
+fn server_order(mut servers: Vec<SocketAddr>, rotate: bool, start: usize) -> Vec<SocketAddr> {
+    if rotate && !servers.is_empty() {
+        let len = servers.len();
+        servers.rotate_left(start % len);
+    }
+    servers
 }
 
 /// The exit status for a reply's rcode.
@@ -235,6 +243,18 @@ fn random_u16() -> u16 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn rotate_spreads_the_first_server_and_keeps_every_one() {
+        let servers: Vec<SocketAddr> = ["127.0.0.1:53", "127.0.0.2:53", "127.0.0.3:53"].iter().map(|s| s.parse().unwrap()).collect();
+        assert_eq!(server_order(servers.clone(), false, 2), servers, "no rotate: as listed");
+        let firsts: Vec<SocketAddr> = (0..3).map(|start| server_order(servers.clone(), true, start)[0]).collect();
+        assert_eq!(firsts, servers, "each nameserver comes first for one start in three");
+        let rotated = server_order(servers.clone(), true, 4);
+        assert_eq!(rotated, [servers[1], servers[2], servers[0]], "the rest follow in order, wrapping around");
+        assert!(server_order(Vec::new(), true, 5).is_empty());
+    }
+
     use super::*;
 
     #[test]

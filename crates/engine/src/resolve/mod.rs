@@ -28,11 +28,17 @@
 //!   zones, TCP on TC (RFC 2181 §9, data of the truncated reply ignored), EDNS fallback on
 //!   FORMERR/NOTIMP/timeouts (RFC 6891 §7), RFC 2308 negative caching, RFC 9520 failure caching.
 //!
-//! One query is in flight at a time per resolution. Time ([`Instant`]) and randomness
+//! - [`upstreams`]: forwarding upstream groups (tiers, selection policies, passive health with
+//!   fall/rise, probe scheduling, hedging delay, per-upstream counters; issue 5).
+//! - [`forward`]: [`Forwarding`], a question sent with RD=1 to a group and the answer taken as
+//!   given (matched and scrubbed to the question's chain), and the forward-zone table.
+//!
+//! One query is in flight at a time per resolution (a forwarding may have two when hedging). Time ([`Instant`]) and randomness
 //! ([`Random`]) are arguments; nothing here reads a clock, an RNG or a socket.
 
 #![warn(missing_docs)]
 
+pub mod forward;
 mod frame;
 pub mod hints;
 mod process;
@@ -41,7 +47,9 @@ mod resolution;
 mod scrub;
 pub mod settings;
 pub mod stats;
+pub mod upstreams;
 
+pub use forward::{ForwardMode, ForwardZones, Forwarding};
 pub use resolution::Resolution;
 pub use settings::ResolverSettings;
 pub use stats::{ServerState, ServerStats};

@@ -1,0 +1,389 @@
+//! [`Forwarding`]: a client question sent to an [`UpstreamGroup`] with RD=1 and the answer taken
+//! as the upstream gives it, as a sans-IO state machine with the driver interface of
+//! [`Resolution`](super::Resolution) (DESIGN §5.10), except that several queries may be in
+//! flight (hedging).
+//!
+//! - Forward zones ([`ForwardZones`]): the longest zone suffix of the question's name wins;
+//!   `.` forwards everything. `forward-only` answers SERVFAIL when the group fails;
+//!   `forward-first` falls back to iterative resolution (the driver's job).
+//! - Queries: random ID, 0x20 case (dropped for an upstream that does not echo it), OPT, RD=1;
+//!   replies accepted only from the upstream asked with the ID and exact question
+//!   (RFC 5452 §9.1); TC over UDP asks the same upstream over TCP (RFC 7766).
+//! - Scrubbing: the answer keeps only the chain from the question (CNAME/DNAME links and the data
+//!   at its end) and, for negative answers, the SOA at or above the end of the chain; nothing
+//!   else from the reply is used or cached.
+//! - Failures (timeout, unreachable, SERVFAIL, REFUSED, malformed, lame): reported to the group's
+//!   passive health check, then the next upstream is asked, each at most once per question.
+//! - Hedging: when the group says so ([`UpstreamGroup::hedge_delay_ms`]), a second upstream is
+//!   asked while the first is still silent; the first useful answer wins and the other query
+//!   is abandoned.
+
+use super::query::{build_query, check_reply, randomise_case, Match, Sent};
+use super::scrub::{scrub, Kind};
+use super::stats::ServerStats;
+use super::upstreams::{FailureKind, UpstreamGroup};
+use super::{Failure, Outbound, QueryId, Random, Resolved, ResolverSettings, Step};
+use crate::cache::{negative_ttl, Cache, Rrset, Trust};
+use crate::policy::Instant;
+use crate::Transport;
+use portcullis_wire::message::{Message, Question};
+use portcullis_wire::{NameBuf, Rcode, Rtype};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What happens when every upstream of the group failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardMode {
+    /// SERVFAIL.
+    #[default]
+    Only,
+    /// Resolve iteratively from the root instead.
+    First,
+}
+
+impl ForwardMode {
+    /// `forward-only` or `forward-first`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "forward-only" => Some(Self::Only),
+            "forward-first" => Some(Self::First),
+            _ => None,
+        }
+    }
+}
+
+/// The forward zones, each with a value `T` (the driver keeps the zone's group in it).
+#[derive(Debug)]
+pub struct ForwardZones<T> {
+    zones: Vec<(NameBuf, ForwardMode, T)>,
+}
+
+impl<T> Default for ForwardZones<T> {
+    fn default() -> Self {
+        Self { zones: Vec::new() }
+    }
+}
+
+impl<T> ForwardZones<T> {
+    /// An empty set (nothing forwarded).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `zone` (lower-cased); a zone added twice keeps its first entry.
+    pub fn insert(&mut self, zone: NameBuf, mode: ForwardMode, value: T) {
+        let zone = zone.to_lowercase();
+        if !self.zones.iter().any(|(have, _, _)| *have == zone) {
+            self.zones.push((zone, mode, value));
+        }
+    }
+
+    /// The zone with the longest suffix of `qname`.
+    pub fn lookup(&self, qname: &NameBuf) -> Option<(&NameBuf, ForwardMode, &T)> {
+        self.zones.iter().filter(|(zone, _, _)| qname.is_subdomain_of(zone)).max_by_key(|(zone, _, _)| zone.label_count()).map(|(zone, mode, value)| (zone, *mode, value))
+    }
+
+    /// Every zone.
+    pub fn iter(&self) -> impl Iterator<Item = (&NameBuf, ForwardMode, &T)> {
+        self.zones.iter().map(|(zone, mode, value)| (zone, *mode, value))
+    }
+
+    /// True when nothing is forwarded.
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+}
+
+/// One query in flight to an upstream of the group.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    sent: Sent,
+    upstream: usize,
+}
+
+/// A query to repeat at once to the same upstream (TC → TCP, no 0x20, no EDNS).
+#[derive(Clone, Copy, Debug)]
+struct Resend {
+    upstream: usize,
+    transport: Transport,
+    edns: bool,
+}
+
+/// One client question being forwarded.
+pub struct Forwarding {
+    question: Question,
+    settings: Arc<ResolverSettings>,
+    random: Box<dyn Random + Send>,
+    deadline: Instant,
+    in_flight: Vec<InFlight>,
+    tried: Vec<usize>,
+    resend: Option<Resend>,
+    hedge_at: Option<Instant>,
+    hedged: bool,
+    next_id: u32,
+    queries: u32,
+    unwanted: u32,
+    fail_open: bool,
+    done: Option<Resolved>,
+}
+
+impl Forwarding {
+    /// Starts forwarding `question` at `now`.
+    pub fn new(question: Question, settings: Arc<ResolverSettings>, now: Instant, random: Box<dyn Random + Send>) -> Self {
+        let deadline = now.plus_millis(settings.total_time_ms);
+        Self {
+            question,
+            settings,
+            random,
+            deadline,
+            in_flight: Vec::new(),
+            tried: Vec::new(),
+            resend: None,
+            hedge_at: None,
+            hedged: false,
+            next_id: 0,
+            queries: 0,
+            unwanted: 0,
+            fail_open: true,
+            done: None,
+        }
+    }
+
+    /// With `false`, a question whose only untried upstreams are down fails at once instead of
+    /// asking them anyway (`forward-first`: the fallback is better than a likely timeout).
+    pub fn with_fail_open(mut self, fail_open: bool) -> Self {
+        self.fail_open = fail_open;
+        self
+    }
+
+    /// The client's question.
+    pub fn question(&self) -> &Question {
+        &self.question
+    }
+
+    /// Upstream queries sent so far.
+    pub fn upstream_queries(&self) -> u32 {
+        self.queries
+    }
+
+    /// Replies discarded because they matched no query in flight.
+    pub fn unwanted_replies(&self) -> u32 {
+        self.unwanted
+    }
+
+    /// Advances: a query to send, a deadline to wait for, or the result.
+    pub fn poll(&mut self, now: Instant, group: &mut UpstreamGroup, servers: &ServerStats) -> Step {
+        if let Some(done) = &self.done {
+            return Step::Done(done.clone());
+        }
+        if now >= self.deadline {
+            return Step::Done(self.finish(Resolved::servfail(Failure::Deadline, self.queries), group));
+        }
+        let expired: Vec<QueryId> = self.in_flight.iter().filter(|query| query.sent.deadline <= now).map(|query| query.sent.id).collect();
+        for id in expired {
+            self.on_failure(id, FailureKind::Timeout, now, group);
+        }
+        if let Some(resend) = self.resend.take() {
+            return self.send(resend.upstream, resend.transport, resend.edns, now, group, servers);
+        }
+        if self.in_flight.is_empty() {
+            if self.queries >= self.settings.max_upstream_queries {
+                return Step::Done(self.finish(Resolved::servfail(Failure::QueryLimit, self.queries), group));
+            }
+            let allowed = self.fail_open || group.has_healthy(&self.tried);
+            let Some(upstream) = allowed.then(|| group.pick(&self.tried, self.random.as_mut())).flatten() else {
+                return Step::Done(self.finish(Resolved::servfail(Failure::NoServers, self.queries), group));
+            };
+            self.tried.push(upstream);
+            self.hedge_at = group.hedge_delay_ms().map(|delay| now.plus_millis(delay));
+            let transport = group.settings().transport;
+            return self.send(upstream, transport, true, now, group, servers);
+        }
+        if !self.hedged && self.in_flight.len() == 1 && self.hedge_at.is_some_and(|at| at <= now) && self.queries < self.settings.max_upstream_queries {
+            self.hedged = true;
+            if let Some(upstream) = group.pick(&self.tried, self.random.as_mut()) {
+                self.tried.push(upstream);
+                let transport = group.settings().transport;
+                return self.send(upstream, transport, true, now, group, servers);
+            }
+        }
+        let mut wake = self.in_flight.iter().map(|query| query.sent.deadline).min().unwrap_or(self.deadline).min(self.deadline);
+        if let Some(at) = self.hedge_at.filter(|_| !self.hedged) {
+            wake = wake.min(at);
+        }
+        Step::Wait(wake)
+    }
+
+    /// A message arrived from `from` for query `id`. (The same arguments as
+    /// [`Resolution::on_reply`](super::Resolution::on_reply), plus the group.)
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_reply(&mut self, id: QueryId, from: SocketAddr, bytes: &[u8], now: Instant, cache: &Cache, group: &mut UpstreamGroup, servers: &ServerStats) {
+        let Some(position) = self.in_flight.iter().position(|query| query.sent.id == id).filter(|_| self.done.is_none()) else {
+            self.unwanted += 1;
+            servers.record_stray();
+            return;
+        };
+        let InFlight { sent, upstream } = self.in_flight[position];
+        match check_reply(&sent, from, bytes) {
+            Match::Stray => {
+                self.unwanted += 1;
+                servers.record_stray();
+            }
+            Match::NearMiss => {
+                self.unwanted += 1;
+                servers.record_unwanted(sent.server, self.settings.unwanted_to_tcp);
+            }
+            Match::CaseMismatch => {
+                self.in_flight.swap_remove(position);
+                // The resend keeps the upstream's in-flight slot.
+                self.unwanted += 1;
+                servers.set_no_0x20(sent.server);
+                self.resend = Some(Resend { upstream, transport: sent.transport, edns: sent.edns });
+            }
+            Match::Malformed => self.on_failure(id, FailureKind::Malformed, now, group),
+            Match::Accept(message) => self.accept(position, &message, now, cache, group, servers),
+        }
+    }
+
+    /// Query `id` failed at once (unreachable, connection closed) or timed out.
+    pub fn on_timeout(&mut self, id: QueryId, now: Instant, group: &mut UpstreamGroup) {
+        let kind = if self.in_flight.iter().any(|query| query.sent.id == id && query.sent.deadline <= now) { FailureKind::Timeout } else { FailureKind::Unreachable };
+        self.on_failure(id, kind, now, group);
+    }
+
+    fn on_failure(&mut self, id: QueryId, kind: FailureKind, now: Instant, group: &mut UpstreamGroup) {
+        let Some(position) = self.in_flight.iter().position(|query| query.sent.id == id) else { return };
+        let query = self.in_flight.swap_remove(position);
+        group.on_failure(query.upstream, kind, now);
+    }
+
+    fn accept(&mut self, position: usize, message: &Message<'_>, now: Instant, cache: &Cache, group: &mut UpstreamGroup, servers: &ServerStats) {
+        let InFlight { sent, upstream } = self.in_flight[position];
+        let rtt = now.as_millis().saturating_sub(sent.sent_at.as_millis());
+        if message.header().tc() && sent.transport == Transport::Udp {
+            self.in_flight.swap_remove(position);
+            // The resend keeps the upstream's in-flight slot.
+            self.resend = Some(Resend { upstream, transport: Transport::Tcp, edns: sent.edns });
+            return;
+        }
+        let rcode = message.rcode();
+        if sent.edns && (rcode == Rcode::FORMERR || rcode == Rcode::NOTIMP) {
+            self.in_flight.swap_remove(position);
+            // The resend keeps the upstream's in-flight slot.
+            servers.set_no_edns(sent.server);
+            self.resend = Some(Resend { upstream, transport: sent.transport, edns: false });
+            return;
+        }
+        let scrubbed = scrub(message, &sent.qname, sent.qtype, &NameBuf::ROOT, &self.settings);
+        let failure = match scrubbed.kind {
+            Kind::Error(Rcode::SERVFAIL) => Some(FailureKind::ServFail),
+            Kind::Error(Rcode::REFUSED) => Some(FailureKind::Refused),
+            Kind::Error(_) => Some(FailureKind::Malformed),
+            Kind::Lame | Kind::Referral => Some(FailureKind::Lame),
+            Kind::Answer | Kind::Partial | Kind::NxDomain | Kind::NoData => None,
+        };
+        if let Some(kind) = failure {
+            self.on_failure(sent.id, kind, now, group);
+            return;
+        }
+        self.in_flight.swap_remove(position);
+        group.on_success(upstream, rtt, now);
+        let trust = Trust::Answer;
+        for set in &scrubbed.chain {
+            cache.insert_rrset(set, trust, now);
+        }
+        let (rcode, authority) = match scrubbed.kind {
+            Kind::NxDomain => {
+                cache.insert_negative(&scrubbed.end, None, self.question.qclass, scrubbed.soa.as_ref(), Trust::Authority, now);
+                (Rcode::NXDOMAIN, negative_soa(scrubbed.soa, cache))
+            }
+            Kind::NoData => {
+                cache.insert_negative(&scrubbed.end, Some(self.question.qtype), self.question.qclass, scrubbed.soa.as_ref(), Trust::Authority, now);
+                (Rcode::NOERROR, negative_soa(scrubbed.soa, cache))
+            }
+            _ => (Rcode::NOERROR, Vec::new()),
+        };
+        let answer = scrubbed.chain.into_iter().map(lowercase_owner).collect();
+        let resolved = Resolved { rcode, answer, authority, failure: None, upstream_queries: self.queries };
+        self.finish(resolved, group);
+    }
+
+    /// Builds and records a query to `upstream`.
+    fn send(&mut self, upstream: usize, transport: Transport, allow_edns: bool, now: Instant, group: &mut UpstreamGroup, servers: &ServerStats) -> Step {
+        let Some(server) = group.addr(upstream) else { return Step::Done(self.finish(Resolved::servfail(Failure::NoServers, self.queries), group)) };
+        let state = servers.get(server);
+        let transport = if state.tcp_only { Transport::Tcp } else { transport };
+        let edns = allow_edns && self.settings.edns_payload > 0 && !state.no_edns;
+        let qtype = self.question.qtype;
+        let case_randomised = self.settings.use_0x20 && !state.no_0x20 && qtype != Rtype::PTR;
+        let qname = if case_randomised { randomise_case(&self.question.qname, self.random.as_mut()) } else { self.question.qname };
+        let mut id_bytes = [0u8; 2];
+        self.random.fill(&mut id_bytes);
+        let wire_id = u16::from_be_bytes(id_bytes);
+        let mut bytes = build_query(wire_id, &qname, qtype, self.question.qclass, edns.then_some(self.settings.edns_payload));
+        if let Some(flags) = bytes.get_mut(2) {
+            *flags |= 0x01; // RD: the upstream recurses for us.
+        }
+        let id = QueryId(self.next_id);
+        self.next_id += 1;
+        let deadline = now.plus_millis(group.timeout_ms(upstream)).min(self.deadline);
+        let sent = Sent { id, wire_id, server, transport, qname, qtype, qclass: self.question.qclass, edns, case_randomised, sent_at: now, deadline };
+        self.in_flight.push(InFlight { sent, upstream });
+        self.queries += 1;
+        Step::Send(Outbound { id, server, transport, bytes, deadline })
+    }
+
+    /// Ends the forwarding; queries still in flight are abandoned.
+    fn finish(&mut self, resolved: Resolved, group: &mut UpstreamGroup) -> Resolved {
+        for query in self.in_flight.drain(..) {
+            group.release(query.upstream);
+        }
+        self.done = Some(resolved.clone());
+        resolved
+    }
+}
+
+/// The SOA for a negative answer's authority section, its TTL the negative TTL (RFC 2308 §3).
+fn negative_soa(soa: Option<Rrset>, cache: &Cache) -> Vec<Rrset> {
+    soa.map(|mut soa| {
+        soa.ttl = negative_ttl(&soa).min(cache.settings().max_negative_ttl);
+        soa
+    })
+    .into_iter()
+    .collect()
+}
+
+fn lowercase_owner(mut set: Rrset) -> Rrset {
+    set.owner = set.owner.to_lowercase();
+    set
+}
+
+/// Validated settings of one forward zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardSettings {
+    /// The zone (`.` for everything).
+    pub zone: NameBuf,
+    /// What happens when the group fails.
+    pub mode: ForwardMode,
+    /// The upstream group.
+    pub group: super::upstreams::GroupSettings,
+    /// The query sent to a down upstream to see whether it is back.
+    pub probe: Question,
+}
+
+/// A probe query: the probe question with `wire_id`, RD=1, no EDNS, no 0x20.
+pub fn probe_query(probe: &Question, wire_id: u16) -> Vec<u8> {
+    let mut bytes = build_query(wire_id, &probe.qname, probe.qtype, probe.qclass, None);
+    if let Some(flags) = bytes.get_mut(2) {
+        *flags |= 0x01;
+    }
+    bytes
+}
+
+/// True when `bytes` answers [`probe_query`]`(probe, wire_id)` with NOERROR or NXDOMAIN.
+pub fn probe_reply_ok(probe: &Question, wire_id: u16, bytes: &[u8]) -> bool {
+    let Ok(message) = Message::parse(bytes) else { return false };
+    let header = message.header();
+    let same_question = message.question().is_some_and(|question| question.qname == probe.qname && question.qtype == probe.qtype && question.qclass == probe.qclass);
+    header.id() == wire_id && header.is_response() && same_question && matches!(message.rcode(), Rcode::NOERROR | Rcode::NXDOMAIN)
+}
