@@ -317,7 +317,12 @@ pub fn load_one(zone: &ZoneSettings) -> Result<Zone, LoadError> {
     let zone = zone.clone();
     match std::thread::Builder::new().name("zone-load".into()).spawn(move || load_here(&zone)).map(|t| t.join()) {
         // The copy is made by this thread, so the loader's arena ends up empty and is trimmed.
-        Ok(Ok(result)) => result.map(|loaded| loaded.clone()),
+        Ok(Ok(Ok(loaded))) => {
+            let copy = loaded.clone();
+            drop(loaded);
+            Ok(copy)
+        }
+        Ok(Ok(Err(error))) => Err(error),
         _ => Err(LoadError::Syntax("the zone loader thread failed".into())),
     }
 }
