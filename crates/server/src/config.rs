@@ -384,8 +384,15 @@ fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<ZoneSe
     Ok(ZoneSettings { origin, file })
 }
 
-fn bounded(path: &str, value: Option<u64>, errors: &mut Vec<String>) -> u64 {
+/// The value of the numeric key `path` (from [`LIMITS`]): its default when absent; out of range
+/// is an error naming the path, the range and the default.
+pub(crate) fn bounded(path: &str, value: Option<u64>, errors: &mut Vec<String>) -> u64 {
     let Some((_, limit)) = LIMITS.iter().find(|(name, _)| *name == path) else { return value.unwrap_or(0) };
+    within(path, value, *limit, errors)
+}
+
+/// [`bounded`] for a limit given directly.
+pub(crate) fn within(path: &str, value: Option<u64>, limit: Limit, errors: &mut Vec<String>) -> u64 {
     let Some(value) = value else { return limit.default };
     if value < limit.min || value > limit.max {
         errors.push(format!("{path}: {value} is outside {}..={} (default {})", limit.min, limit.max, limit.default));

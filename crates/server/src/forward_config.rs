@@ -159,12 +159,7 @@ fn probe(text: &str) -> Result<Question, String> {
 
 fn bounded(path: &str, key: &str, value: Option<u64>, errors: &mut Vec<String>) -> u64 {
     let Some(&(_, default, min, max)) = NUMBERS.iter().find(|(name, ..)| *name == key) else { return value.unwrap_or(0) };
-    let Some(value) = value else { return default };
-    if value < min || value > max {
-        errors.push(format!("{path}: {value} is outside {min}..={max}"));
-        return default;
-    }
-    value
+    crate::config::within(path, value, crate::config::Limit { default, min, max }, errors)
 }
 
 #[cfg(test)]

@@ -184,13 +184,10 @@ fn elements(path: &str, items: &[String], errors: &mut Vec<String>) -> Vec<Match
 }
 
 fn bounded(path: &str, value: Option<u64>, default: u64, errors: &mut Vec<String>) -> u64 {
-    let Some((_, limit)) = LIMITS.iter().find(|(name, _)| *name == path) else { return value.unwrap_or(default) };
-    let Some(value) = value else { return limit.default };
-    if value < limit.min || value > limit.max {
-        errors.push(format!("{path}: {value} is outside {}..={} (default {})", limit.min, limit.max, limit.default));
-        return limit.default;
+    match LIMITS.iter().find(|(name, _)| *name == path) {
+        Some((_, limit)) => crate::config::within(path, value, *limit, errors),
+        None => value.unwrap_or(default),
     }
-    value
 }
 
 fn parse_secret(hex: &str) -> Option<[u8; 16]> {

@@ -2,7 +2,7 @@
 //! settings (names follow Unbound's options where one exists). Recursion is off unless
 //! `recursion = true` (or `--recursive`); the embedded default configuration turns it on.
 
-use crate::config::LIMITS;
+use crate::config::bounded;
 use portcullis_engine::cache::CacheSettings;
 use portcullis_engine::policy::MatchElement;
 use portcullis_engine::resolve::hints::parse_root_hints;
@@ -121,15 +121,6 @@ pub fn load_root_hints(path: &Path) -> Result<Vec<std::net::IpAddr>, String> {
     Ok(hints.addresses())
 }
 
-fn bounded(path: &str, value: Option<u64>, errors: &mut Vec<String>) -> u64 {
-    let Some((_, limit)) = LIMITS.iter().find(|(name, _)| *name == path) else { return value.unwrap_or(0) };
-    let Some(value) = value else { return limit.default };
-    if value < limit.min || value > limit.max {
-        errors.push(format!("{path}: {value} is outside {}..={} (default {})", limit.min, limit.max, limit.default));
-        return limit.default;
-    }
-    value
-}
 
 #[cfg(test)]
 mod tests {
