@@ -140,22 +140,26 @@ fn stop(mut child: Child) {
 
 /// Finds a port free on 127.0.0.1 for both UDP and TCP, and releases it. A port is handed out
 /// once per test process, so two servers started by parallel tests never share one (our server
-/// binds with SO_REUSEPORT and would otherwise happily split the traffic with another).
+/// binds with SO_REUSEPORT and would otherwise happily split the traffic with another). Ports
+/// come from 20000-32767, below the kernel's ephemeral range (32768-60999 by default), so a
+/// client or upstream socket of a parallel test cannot take the port between this check and the
+/// server's bind.
 pub fn free_port() -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    for _ in 0..50 {
-        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else { continue };
-        let Ok(addr) = udp.local_addr() else { continue };
-        if TcpListener::bind(addr).is_err() {
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let seed = std::process::id().wrapping_mul(2_654_435_761);
+    for attempt in 0..2000u32 {
+        let port = 20_000 + (seed.wrapping_add(attempt.wrapping_mul(7_919)) % 12_768) as u16;
+        if given.contains(&port) {
             continue;
         }
-        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !given.contains(&addr.port()) {
-            given.push(addr.port());
-            return addr.port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if UdpSocket::bind(addr).is_ok() && TcpListener::bind(addr).is_ok() {
+            given.push(port);
+            return port;
         }
     }
-    panic!("no free UDP+TCP port on 127.0.0.1 after 50 tries");
+    panic!("no free UDP+TCP port on 127.0.0.1 in 20000-32767");
 }
 
 /// A fresh, empty directory under the system temporary directory.
