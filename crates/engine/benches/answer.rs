@@ -171,12 +171,7 @@ fn measure(mut f: impl FnMut(usize)) -> Timing {
     }
     per_op.sort_by(f64::total_cmp);
     let ops = (BATCHES * iters) as f64;
-    Timing {
-        cpu: cpu_total.map(|c| c as f64 / ops),
-        median: per_op[BATCHES / 2],
-        min: per_op[0],
-        on_cpu: cpu_total.map(|c| c as f64 / wall_total as f64),
-    }
+    Timing { cpu: cpu_total.map(|c| c as f64 / ops), median: per_op[BATCHES / 2], min: per_op[0], on_cpu: cpu_total.map(|c| c as f64 / wall_total as f64) }
 }
 
 /// (rcode, ancount, nscount) of a reply.

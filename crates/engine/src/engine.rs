@@ -12,13 +12,13 @@
 //! Clients the ACL does not allow get REFUSED with RA=0 (RFC 5358); allowed clients see RA=1 on
 //! every reply, authoritative ones included.
 
-use crate::cache::Cache;
-use crate::resolve::Resolved;
 use crate::auth::{write_answer_traced, AnswerKind, AnswerOptions, ZoneSet};
+use crate::cache::Cache;
 use crate::metrics::EngineCounters;
 use crate::policy::{Acl, Action, CookieAction, CookieStatus, Cookies, ResponseKind, Rrl, RrlKey, RrlVerdict, SlipReply, Verdict};
 use crate::reply::{ReplyFrame, MIN_UDP_PAYLOAD};
 use crate::request::{DropReason, Outcome, Request, Transport};
+use crate::resolve::Resolved;
 use portcullis_wire::header::Header;
 use portcullis_wire::message::{read_question, Message, Question, Section};
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
@@ -197,7 +197,9 @@ impl Engine {
         let Some(mut writer) = frame.start(out, &self.settings) else { return Outcome::Drop(DropReason::NoBuffer) };
         let mut rcode = resolved.rcode;
         let stale = match (&self.recursion, rcode) {
-            (Some(recursion), Rcode::SERVFAIL) if recursion.cache.settings().serve_stale => recursion.cache.write_answer(&question, request.now, true, &mut writer),
+            (Some(recursion), Rcode::SERVFAIL) if recursion.cache.settings().serve_stale => {
+                recursion.cache.write_answer(&question, request.now, true, &mut writer)
+            }
             _ => None,
         };
         if let Some(hit) = stale {

@@ -87,7 +87,8 @@ fn mandatory_problems(zone: &Zone, outside: Option<NameBuf>) -> Vec<Problem> {
         if cname.len() > 1 {
             problems.push(error(zone.node_name(node), "more than one CNAME record".into()));
         }
-        let others: Vec<String> = rrsets.iter().filter(|r| !matches!(r.rtype, Rtype::CNAME | Rtype::RRSIG | Rtype::NSEC)).map(|r| r.rtype.to_string()).collect();
+        let others: Vec<String> =
+            rrsets.iter().filter(|r| !matches!(r.rtype, Rtype::CNAME | Rtype::RRSIG | Rtype::NSEC)).map(|r| r.rtype.to_string()).collect();
         if !others.is_empty() {
             problems.push(error(zone.node_name(node), format!("CNAME and other data ({})", others.join(", "))));
         }

@@ -40,7 +40,18 @@ pub struct ReplyFrame<'q> {
 impl<'q> ReplyFrame<'q> {
     /// A frame for `header`; the limit is set by the caller.
     pub fn new(header: Header<'q>, question: Option<Question>, edns: Option<Edns<'q>>) -> Self {
-        Self { header, question, edns, limit: usize::from(MIN_UDP_PAYLOAD), cookie_action: CookieAction::Ignore, cookie: None, cookie_valid: false, cookie_status: None, keepalive: false, ra: false }
+        Self {
+            header,
+            question,
+            edns,
+            limit: usize::from(MIN_UDP_PAYLOAD),
+            cookie_action: CookieAction::Ignore,
+            cookie: None,
+            cookie_valid: false,
+            cookie_status: None,
+            keepalive: false,
+            ra: false,
+        }
     }
 
     /// Header and question of the reply, with room kept for the OPT record.

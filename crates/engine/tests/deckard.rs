@@ -129,7 +129,13 @@ fn deckard_resolver_scenarios() {
     };
     let strict = rows.iter().filter(|r| r.name.starts_with("iter_") && r.outcome.pass && r.outcome.unscripted == 0).count();
     println!("\n(* = the scenario's query-minimization option overrides the mode)");
-    for (label, prefix, mode) in [("iter_* qmin on", "iter_", Some(Mode::On)), ("iter_* qmin off", "iter_", Some(Mode::Off)), ("iter_* total", "iter_", None), ("fwd_*", "fwd_", None), ("world_*", "world_", None)] {
+    for (label, prefix, mode) in [
+        ("iter_* qmin on", "iter_", Some(Mode::On)),
+        ("iter_* qmin off", "iter_", Some(Mode::Off)),
+        ("iter_* total", "iter_", None),
+        ("fwd_*", "fwd_", None),
+        ("world_*", "world_", None),
+    ] {
         let (pass, total) = count(prefix, mode);
         println!("deckard {label:<16} {pass:>3} / {total:<3} pass");
     }

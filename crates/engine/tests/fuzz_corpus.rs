@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
-    let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect();
+    let mut files: Vec<(PathBuf, Vec<u8>)> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect();
     files.sort();
     assert!(files.len() >= 10, "corpus {} has only {} seeds", dir.display(), files.len());
     files

@@ -101,11 +101,8 @@ mod policy_acl {
 
     #[test]
     fn nested_lists_nest_deeper() {
-        let lists = vec![
-            named("inner", &["!192.0.2.1", "192.0.2.0/24"]),
-            named("middle", &["inner", "198.51.100.0/24"]),
-            named("outer", &["!middle", "192.0.0.0/8"]),
-        ];
+        let lists =
+            vec![named("inner", &["!192.0.2.1", "192.0.2.0/24"]), named("middle", &["inner", "198.51.100.0/24"]), named("outer", &["!middle", "192.0.0.0/8"])];
         let acl = acl_with(Action::Notify, &["outer"], lists);
         let check = |client| acl.allows(ip(client), Action::Notify, None);
         assert!(!check("192.0.2.7"), "in inner: middle positive, negated in outer");

@@ -66,7 +66,13 @@ mod resolve_forward {
                         let message = Message::parse(&outbound.bytes).unwrap();
                         assert!(message.header().rd(), "forwarded queries ask for recursion");
                         self.sent.push((outbound.server, outbound.transport, message.edns().is_some()));
-                        let query = Query { server: outbound.server, transport: outbound.transport, id: message.header().id(), question: message.question().unwrap(), edns: message.edns().is_some() };
+                        let query = Query {
+                            server: outbound.server,
+                            transport: outbound.transport,
+                            id: message.header().id(),
+                            question: message.question().unwrap(),
+                            edns: message.edns().is_some(),
+                        };
                         let zones = &self.world.servers[&"127.0.0.1".parse().unwrap()].zones;
                         let reply = |delay: u64, bytes: Vec<u8>| Some((self.world.now.plus_millis(delay), outbound.id, outbound.server, bytes));
                         let delivery = match self.upstreams[&outbound.server] {
@@ -77,7 +83,14 @@ mod resolve_forward {
                             Upstream::Truncates => reply(1, respond(zones, &query, false)),
                             Upstream::Poisons => reply(
                                 1,
-                                forge(&query, Rcode::NOERROR, false, "www.example.com. 300 A 192.0.2.80\nevil.example.net. 300 A 6.6.6.6\n", "example.com. 300 NS ns.evil.net.\n", "ns.evil.net. 300 A 6.6.6.6\n"),
+                                forge(
+                                    &query,
+                                    Rcode::NOERROR,
+                                    false,
+                                    "www.example.com. 300 A 192.0.2.80\nevil.example.net. 300 A 6.6.6.6\n",
+                                    "example.com. 300 NS ns.evil.net.\n",
+                                    "ns.evil.net. 300 A 6.6.6.6\n",
+                                ),
                             ),
                         };
                         pending.extend(delivery);
@@ -175,7 +188,8 @@ mod resolve_forward {
         // forward-first: no query, the caller falls back at once.
         bench.world.seed += 1;
         let question = Question { qname: name("www.example.com."), qtype: Rtype::A, qclass: Class::IN };
-        let mut forwarding = Forwarding::new(question, Arc::new(bench.world.settings.clone()), bench.world.now, Box::new(SeededRandom::new(9))).with_fail_open(false);
+        let mut forwarding =
+            Forwarding::new(question, Arc::new(bench.world.settings.clone()), bench.world.now, Box::new(SeededRandom::new(9))).with_fail_open(false);
         let step = forwarding.poll(bench.world.now, &mut bench.group, &bench.world.stats);
         assert!(matches!(step, Step::Done(ref resolved) if resolved.failure == Some(Failure::NoServers) && resolved.upstream_queries == 0), "{step:?}");
         assert_eq!(bench.group.snapshot()[0].queries, 2, "nothing counted for the question that was not sent");

@@ -76,7 +76,11 @@ mod resolve_hostile {
                 other = query.clone();
                 other.question.qtype = Rtype::TXT;
                 let wrong_type = forge(&other, Rcode::NOERROR, true, "", "", "");
-                vec![Delivery { from: query.server, bytes: wrong_name }, Delivery { from: query.server, bytes: wrong_type }, Delivery { from: query.server, bytes: honest }]
+                vec![
+                    Delivery { from: query.server, bytes: wrong_name },
+                    Delivery { from: query.server, bytes: wrong_type },
+                    Delivery { from: query.server, bytes: honest },
+                ]
             })
         });
         let resolved = world.resolve("www.example.com.", Rtype::A);
@@ -111,7 +115,8 @@ mod resolve_hostile {
                 }
                 let answer = "www.example.com. 300 A 192.0.2.80\nvictim.net. 300 A 6.6.6.6\nother.example.com. 300 A 6.6.6.6";
                 let authority = "com. 300 NS ns.evil.test.\nexample.com. 300 NS ns.evil.test.\nvictim.net. 300 NS ns.evil.test.";
-                let additional = "a.gtld.test. 300 A 6.6.6.6\nns.evil.test. 300 A 6.6.6.6\nns1.example.com. 300 A 6.6.6.6\nunrelated.example.com. 300 A 6.6.6.6";
+                let additional =
+                    "a.gtld.test. 300 A 6.6.6.6\nns.evil.test. 300 A 6.6.6.6\nns1.example.com. 300 A 6.6.6.6\nunrelated.example.com. 300 A 6.6.6.6";
                 vec![Delivery { from: query.server, bytes: forge(query, Rcode::NOERROR, true, answer, authority, additional) }]
             })
         });
@@ -149,7 +154,8 @@ mod resolve_hostile {
     #[test]
     fn row70_cname_chain_of_twenty_is_servfail() {
         let mut world = World::standard();
-        let chain: String = (0..20).map(|i| format!("c{i}.example.com. 300 CNAME c{}.example.com.\n", i + 1)).collect::<String>() + "c20.example.com. 300 A 192.0.2.20\n";
+        let chain: String =
+            (0..20).map(|i| format!("c{i}.example.com. 300 CNAME c{}.example.com.\n", i + 1)).collect::<String>() + "c20.example.com. 300 A 192.0.2.20\n";
         for ip in ["127.0.0.3", "127.0.0.4"] {
             world.zone(ip, "example.com.", &chain);
         }
@@ -231,7 +237,11 @@ mod resolve_hostile {
     #[test]
     fn row77_glue_on_the_do_not_query_list_is_never_asked() {
         let mut world = World::standard();
-        world.zone("127.0.0.2", "com.", "zero.com. 300 NS ns.zero.com.\nns.zero.com. 300 A 0.0.0.0\nzero.com. 300 NS ns6.zero.com.\nns6.zero.com. 300 AAAA ::\n");
+        world.zone(
+            "127.0.0.2",
+            "com.",
+            "zero.com. 300 NS ns.zero.com.\nns.zero.com. 300 A 0.0.0.0\nzero.com. 300 NS ns6.zero.com.\nns6.zero.com. 300 AAAA ::\n",
+        );
         let resolved = world.resolve("www.zero.com.", Rtype::A);
         assert_eq!(resolved.rcode, Rcode::SERVFAIL);
         assert_eq!(world.queries_to("0.0.0.0") + world.queries_to("::"), 0);
@@ -277,7 +287,11 @@ mod resolve_hostile {
             });
             let resolved = world.resolve("www.example.com.", Rtype::A);
             assert!(world.queries() <= 100, "{seed}: {} queries", world.queries());
-            assert!(resolved.answer.iter().flat_map(|set| set.rdatas.iter()).all(|rdata| rdata.len() == 4 || resolved.answer.iter().any(|s| s.rtype != Rtype::A)));
+            assert!(resolved
+                .answer
+                .iter()
+                .flat_map(|set| set.rdatas.iter())
+                .all(|rdata| rdata.len() == 4 || resolved.answer.iter().any(|s| s.rtype != Rtype::A)));
         }
     }
 }

@@ -79,10 +79,18 @@ fn rfc1034_4_3_2_referral_has_ns_in_authority_glue_in_additional_and_aa_clear() 
             assert_eq!(reply.answer(), Vec::<String>::new(), "{qname} {qtype}: nothing from below the cut");
             assert_eq!(
                 sorted(reply.authority()),
-                ["sub.tricky.test. 86400 IN NS ns.elsewhere.example.", "sub.tricky.test. 86400 IN NS ns1.sub.tricky.test.", "sub.tricky.test. 86400 IN NS ns2.sub.tricky.test."],
+                [
+                    "sub.tricky.test. 86400 IN NS ns.elsewhere.example.",
+                    "sub.tricky.test. 86400 IN NS ns1.sub.tricky.test.",
+                    "sub.tricky.test. 86400 IN NS ns2.sub.tricky.test."
+                ],
                 "{qname} {qtype}"
             );
-            assert_eq!(sorted(reply.additional()), ["ns1.sub.tricky.test. 86400 IN A 192.0.2.53", "ns2.sub.tricky.test. 86400 IN AAAA 2001:db8::53"], "{qname} {qtype}");
+            assert_eq!(
+                sorted(reply.additional()),
+                ["ns1.sub.tricky.test. 86400 IN A 192.0.2.53", "ns2.sub.tricky.test. 86400 IN AAAA 2001:db8::53"],
+                "{qname} {qtype}"
+            );
         }
     }
 }

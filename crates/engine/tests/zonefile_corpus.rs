@@ -30,11 +30,8 @@ fn outcome(origin: &NameBuf, path: &Path) -> Result<String, String> {
 #[test]
 fn every_broken_zone_fails_with_its_expected_message() {
     let origin = NameBuf::from_text("example.org.", None).unwrap();
-    let mut zones: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "zone"))
-        .collect();
+    let mut zones: Vec<PathBuf> =
+        std::fs::read_dir(corpus_dir()).unwrap().map(|entry| entry.unwrap().path()).filter(|path| path.extension().is_some_and(|ext| ext == "zone")).collect();
     zones.sort();
     assert!(zones.len() >= 20, "only {} broken zones", zones.len());
     let mut failures = Vec::new();

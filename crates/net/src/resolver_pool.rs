@@ -444,7 +444,13 @@ async fn probe_loop(pool: std::sync::Weak<ResolverPool>, group: Arc<ForwardGroup
             let mut id_bytes = [0u8; 2];
             (pool.random)().fill(&mut id_bytes);
             let wire_id = u16::from_be_bytes(id_bytes);
-            let outbound = Outbound { id: QueryId(0), server, transport: portcullis_engine::Transport::Udp, bytes: probe_query(&group.probe, wire_id), deadline: now.plus_millis(timeout_ms) };
+            let outbound = Outbound {
+                id: QueryId(0),
+                server,
+                transport: portcullis_engine::Transport::Udp,
+                bytes: probe_query(&group.probe, wire_id),
+                deadline: now.plus_millis(timeout_ms),
+            };
             let (pool, group) = (pool.clone(), group.clone());
             pool.runtime.clone().spawn(async move {
                 let budget = Duration::from_millis(timeout_ms);

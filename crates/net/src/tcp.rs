@@ -141,7 +141,14 @@ pub struct Services {
 }
 
 /// Accepts and serves connections until shutdown.
-pub async fn serve(index: u16, listener: std::net::TcpListener, engine: EngineHandle, limits: TcpLimits, shutdown: Shutdown, services: Services) -> io::Result<()> {
+pub async fn serve(
+    index: u16,
+    listener: std::net::TcpListener,
+    engine: EngineHandle,
+    limits: TcpLimits,
+    shutdown: Shutdown,
+    services: Services,
+) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let connections = Arc::new(Connections::default());
     while !shutdown.is_triggered() {
@@ -235,7 +242,8 @@ async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc
             Outcome::Drop(reason) => return Err(reason.as_str()),
             Outcome::Resolve => {
                 let Some(pool) = &context.services.pool else { return Err("no_resolver") };
-                let waiter = Waiter { query: message[..len].to_vec(), peer, transport: Transport::Tcp, listener: context.listener, reply: ReplyTo::Tcp(sender.clone()) };
+                let waiter =
+                    Waiter { query: message[..len].to_vec(), peer, transport: Transport::Tcp, listener: context.listener, reply: ReplyTo::Tcp(sender.clone()) };
                 if let Err(reason) = pool.submit(waiter) {
                     context.engine.load().counters().dropped(reason);
                 }

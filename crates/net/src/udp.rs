@@ -7,12 +7,12 @@
 
 use crate::resolver_pool::{ReplyTo, ResolverPool, Waiter};
 use crate::{Clock, EngineHandle, Shutdown};
-use std::sync::Arc;
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
 use portcullis_engine::{Outcome, Request, Transport};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -26,7 +26,13 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// Starts one worker thread per socket; `clock` is the server's shared clock and `pool` takes
 /// the queries to resolve (none: recursion never starts here).
-pub fn spawn_workers(sockets: Vec<(u16, UdpSocket)>, engine: &EngineHandle, shutdown: &Shutdown, clock: Clock, pool: Option<Arc<ResolverPool>>) -> io::Result<Vec<JoinHandle<()>>> {
+pub fn spawn_workers(
+    sockets: Vec<(u16, UdpSocket)>,
+    engine: &EngineHandle,
+    shutdown: &Shutdown,
+    clock: Clock,
+    pool: Option<Arc<ResolverPool>>,
+) -> io::Result<Vec<JoinHandle<()>>> {
     let mut handles = Vec::new();
     for (index, (listener, socket)) in sockets.into_iter().enumerate() {
         socket.set_read_timeout(Some(POLL))?;
@@ -36,7 +42,9 @@ pub fn spawn_workers(sockets: Vec<(u16, UdpSocket)>, engine: &EngineHandle, shut
             Some(pool) => Some((pool.clone(), Arc::new(socket.try_clone()?))),
             None => None,
         };
-        let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || Worker::new(listener, clock, resolver).serve(&socket, &engine, &shutdown))?;
+        let handle = std::thread::Builder::new()
+            .name(format!("udp-{index}"))
+            .spawn(move || Worker::new(listener, clock, resolver).serve(&socket, &engine, &shutdown))?;
         handles.push(handle);
     }
     Ok(handles)
@@ -117,7 +125,8 @@ impl Worker {
                         engine.counters().dropped(portcullis_engine::DropReason::ResolverOverload);
                         continue;
                     };
-                    let waiter = Waiter { query: request.bytes.to_vec(), peer, transport: Transport::Udp, listener: self.listener, reply: ReplyTo::Udp(socket.clone()) };
+                    let waiter =
+                        Waiter { query: request.bytes.to_vec(), peer, transport: Transport::Udp, listener: self.listener, reply: ReplyTo::Udp(socket.clone()) };
                     if let Err(reason) = pool.submit(waiter) {
                         engine.counters().dropped(reason);
                     }

@@ -5,18 +5,18 @@ use crate::cli::ServeArgs;
 use crate::config::{self, Settings, ZoneSettings, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH};
 use arc_swap::ArcSwap;
 use portcullis_engine::auth::{Zone, ZoneSet};
+use portcullis_engine::cache::{Cache, CacheSettings};
+use portcullis_engine::engine::Policy;
 use portcullis_engine::load::{load_zone_file, load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
+use portcullis_engine::policy::{Acl, Cookies, Rrl, RrlCounters};
+use portcullis_engine::resolve::{Random, SeededRandom};
 use portcullis_engine::zonefile::FsIncludeResolver;
 use portcullis_engine::Engine;
-use portcullis_engine::cache::{Cache, CacheSettings};
-use portcullis_engine::resolve::{Random, SeededRandom};
 use portcullis_net::resolver_pool::{PoolParts, ResolverPool};
 use portcullis_net::{bind, tcp, udp, Clock, EngineHandle, Shutdown};
-use std::sync::OnceLock;
 use std::process::ExitCode;
-use portcullis_engine::engine::Policy;
-use portcullis_engine::policy::{Acl, Cookies, Rrl, RrlCounters};
+use std::sync::OnceLock;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -217,7 +217,16 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 
 /// Serves TCP and handles signals until SIGTERM or SIGINT.
 #[allow(clippy::too_many_arguments)]
-async fn run(tcp_listeners: Vec<(u16, std::net::SocketAddr, std::net::TcpListener)>, engine: &EngineHandle, settings: &Settings, args: &ServeArgs, shutdown: &Shutdown, shared: &Shared, signals: Signals, services: tcp::Services) -> ExitCode {
+async fn run(
+    tcp_listeners: Vec<(u16, std::net::SocketAddr, std::net::TcpListener)>,
+    engine: &EngineHandle,
+    settings: &Settings,
+    args: &ServeArgs,
+    shutdown: &Shutdown,
+    shared: &Shared,
+    signals: Signals,
+    services: tcp::Services,
+) -> ExitCode {
     let Signals { mut hangup, mut terminate, mut interrupt } = signals;
     for (index, addr, listener) in tcp_listeners {
         let (engine, shutdown, limits, services) = (engine.clone(), shutdown.clone(), settings.tcp, services.clone());
@@ -369,11 +378,19 @@ fn log_summary(shared: &Shared, last: &mut String) {
     if let Some(pool) = shared.pool.get() {
         let upstream = pool.counters.upstream_queries.load(Relaxed);
         if upstream > 0 {
-            parts.push(format!("upstream_queries={upstream} coalesced={} resolver_failures={}", pool.counters.coalesced.load(Relaxed), pool.counters.failed.load(Relaxed)));
+            parts.push(format!(
+                "upstream_queries={upstream} coalesced={} resolver_failures={}",
+                pool.counters.coalesced.load(Relaxed),
+                pool.counters.failed.load(Relaxed)
+            ));
         }
         let forwarded = pool.counters.forwarded.load(Relaxed);
         if forwarded > 0 {
-            parts.push(format!("forwarded={forwarded} forward_fallbacks={} probes={}", pool.counters.forward_fallbacks.load(Relaxed), pool.counters.probes.load(Relaxed)));
+            parts.push(format!(
+                "forwarded={forwarded} forward_fallbacks={} probes={}",
+                pool.counters.forward_fallbacks.load(Relaxed),
+                pool.counters.probes.load(Relaxed)
+            ));
             for (zone, upstreams) in pool.upstreams() {
                 for upstream in upstreams {
                     let srtt = upstream.srtt_ms.map_or_else(|| "-".to_string(), |ms| format!("{ms:.1}"));

@@ -269,7 +269,13 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         lifetime: Duration::from_millis(number("tcp.lifetime-ms", raw.tcp.lifetime_ms)),
     };
     let listen_text = raw.server.listen.clone().unwrap_or_else(|| vec!["0.0.0.0:53".into(), "[::]:53".into()]);
-    let listen = listen_text.iter().enumerate().filter_map(|(i, text)| text.parse().map_err(|_| errors.push(format!("server.listen[{i}]: '{text}' is not ADDR:PORT (e.g. 127.0.0.1:53 or [::1]:53)"))).ok()).collect();
+    let listen = listen_text
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| {
+            text.parse().map_err(|_| errors.push(format!("server.listen[{i}]: '{text}' is not ADDR:PORT (e.g. 127.0.0.1:53 or [::1]:53)"))).ok()
+        })
+        .collect();
     let log_level = raw.log.level.clone().unwrap_or_else(|| "info".into());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
         errors.push(format!("log.level: '{log_level}' is not one of error, warn, info, debug, trace"));
@@ -370,7 +376,11 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
             errors.push(format!("acl.listener[{i}].address: '{}' is not one of the listen addresses", listener.listener));
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<ZoneSettings, String> {
@@ -436,7 +446,8 @@ mod tests {
     fn zone_flags_without_a_file_turn_recursion_off_unless_asked() {
         let args = ServeArgs { zone: vec!["example.org=/tmp/x.zone".into()], ..ServeArgs::default() };
         assert!(!load(&args).unwrap().resolver.enabled);
-        let args = ServeArgs { zone: vec!["example.org=/tmp/x.zone".into()], recursive: true, allow_recursion: vec!["10.0.0.0/8".into()], ..ServeArgs::default() };
+        let args =
+            ServeArgs { zone: vec!["example.org=/tmp/x.zone".into()], recursive: true, allow_recursion: vec!["10.0.0.0/8".into()], ..ServeArgs::default() };
         let settings = load(&args).unwrap();
         assert!(settings.resolver.enabled);
         assert_eq!(settings.acl.global.recursion.as_ref().map(Vec::len), Some(1));
@@ -458,12 +469,23 @@ mod tests {
     fn unknown_keys_are_rejected() {
         assert!(toml::from_str::<file::Config>("[server]\nlisten-on = []\n").is_err());
         let (_, errors) = parse_file("[server]\nlisten-on = []\n[tcp]\nbogus = 1\nin-flight = 0\n").unwrap();
-        assert_eq!(errors, ["server.listen-on: unknown key (see the configuration reference in README.md)", "tcp.bogus: unknown key (see the configuration reference in README.md)"]);
+        assert_eq!(
+            errors,
+            [
+                "server.listen-on: unknown key (see the configuration reference in README.md)",
+                "tcp.bogus: unknown key (see the configuration reference in README.md)"
+            ]
+        );
     }
 
     #[test]
     fn flags_override_the_file() {
-        let args = ServeArgs { listen: vec!["127.0.0.1:5353".parse().unwrap()], zone: vec!["example.org=/tmp/x.zone".into()], threads: Some(2), ..ServeArgs::default() };
+        let args = ServeArgs {
+            listen: vec!["127.0.0.1:5353".parse().unwrap()],
+            zone: vec!["example.org=/tmp/x.zone".into()],
+            threads: Some(2),
+            ..ServeArgs::default()
+        };
         let settings = load(&args).unwrap();
         assert_eq!(settings.listen, args.listen);
         assert_eq!(settings.threads, 2);

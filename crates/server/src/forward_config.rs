@@ -174,7 +174,11 @@ mod tests {
         let raw: Wrapper = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
         let mut errors = Vec::new();
         let zones = forwards(&raw.forward, &mut errors);
-        if errors.is_empty() { Ok(zones) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(zones)
+        } else {
+            Err(errors)
+        }
     }
 
     #[test]
@@ -196,7 +200,10 @@ mod tests {
 
     #[test]
     fn every_error_has_its_path() {
-        let errors = parse("[[forward]]\nzone = \"example.\"\npolicy = \"fastest\"\nmode = \"sometimes\"\nprimaries = [\"nope\"]\nfall = 0\nweights = { \"10.0.0.1\" = 2 }\n").unwrap_err();
+        let errors = parse(
+            "[[forward]]\nzone = \"example.\"\npolicy = \"fastest\"\nmode = \"sometimes\"\nprimaries = [\"nope\"]\nfall = 0\nweights = { \"10.0.0.1\" = 2 }\n",
+        )
+        .unwrap_err();
         assert_eq!(errors.len(), 5, "{errors:?}");
         assert!(errors.iter().any(|e| e.starts_with("forward[0].policy")));
         assert!(errors.iter().any(|e| e.starts_with("forward[0].primaries[0]")));

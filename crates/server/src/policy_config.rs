@@ -2,7 +2,9 @@
 //! policy settings (names follow BIND's options where one exists).
 
 use crate::config::LIMITS;
-use portcullis_engine::policy::{AclSettings, ActionRules, CookieSettings, DenyResponse, ListenerRules, MatchElement, NamedList, Prefix, RrlSettings, ZoneRules};
+use portcullis_engine::policy::{
+    AclSettings, ActionRules, CookieSettings, DenyResponse, ListenerRules, MatchElement, NamedList, Prefix, RrlSettings, ZoneRules,
+};
 use portcullis_wire::NameBuf;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -113,8 +115,14 @@ pub fn acl(raw: &AclFile, errors: &mut Vec<String>) -> AclSettings {
             DenyResponse::Refuse
         }
     };
-    let lists = raw.lists.iter().map(|(name, items)| NamedList { name: name.clone(), elements: elements(&format!("acl.lists.{name}"), items, errors) }).collect();
-    let listeners = raw.listener.iter().enumerate().map(|(i, l)| ListenerRules { listener: l.address.clone(), rules: rules(&format!("acl.listener[{i}]"), &l.rules, errors) }).collect();
+    let lists =
+        raw.lists.iter().map(|(name, items)| NamedList { name: name.clone(), elements: elements(&format!("acl.lists.{name}"), items, errors) }).collect();
+    let listeners = raw
+        .listener
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ListenerRules { listener: l.address.clone(), rules: rules(&format!("acl.listener[{i}]"), &l.rules, errors) })
+        .collect();
     let mut zones = Vec::new();
     for (i, zone) in raw.zone.iter().enumerate() {
         let text = if zone.zone.ends_with('.') { zone.zone.clone() } else { format!("{}.", zone.zone) };
@@ -130,7 +138,12 @@ pub fn acl(raw: &AclFile, errors: &mut Vec<String>) -> AclSettings {
 pub fn rrl(raw: Option<&RrlFile>, errors: &mut Vec<String>) -> RrlSettings {
     let Some(raw) = raw else { return RrlSettings::DEFAULT };
     let d = RrlSettings::DEFAULT;
-    let exempt = raw.exempt_clients.iter().enumerate().filter_map(|(i, text)| text.parse::<Prefix>().map_err(|e| errors.push(format!("rrl.exempt-clients[{i}]: '{text}': {e}"))).ok()).collect();
+    let exempt = raw
+        .exempt_clients
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| text.parse::<Prefix>().map_err(|e| errors.push(format!("rrl.exempt-clients[{i}]: '{text}': {e}"))).ok())
+        .collect();
     let mut n = |key: &str, value: Option<u64>, default: u64| bounded(&format!("rrl.{key}"), value, default, errors);
     RrlSettings {
         enabled: raw.enabled.unwrap_or(true),

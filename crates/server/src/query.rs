@@ -202,7 +202,13 @@ fn udp_exchange(query: &[u8], server: SocketAddr, timeout: Duration, id: u16) ->
     loop {
         let left = deadline.checked_duration_since(Instant::now()).ok_or("timed out")?;
         socket.set_read_timeout(Some(left.max(Duration::from_millis(1)))).map_err(|e| e.to_string())?;
-        let len = socket.recv(&mut buf).map_err(|e| if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) { "timed out".to_string() } else { e.to_string() })?;
+        let len = socket.recv(&mut buf).map_err(|e| {
+            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+                "timed out".to_string()
+            } else {
+                e.to_string()
+            }
+        })?;
         if matches_query(&buf[..len], query, id) {
             buf.truncate(len);
             return Ok(buf);

@@ -24,9 +24,23 @@ pub fn text(exchange: &Exchange<'_>) -> String {
     let header = message.header();
     let mut out = String::new();
     let _ = writeln!(out, ";; ->>HEADER<<- opcode: {}, status: {}, id: {}", header.opcode().mnemonic(), message.rcode(), header.id());
-    let _ = writeln!(out, ";; flags: {}; QUERY: {}, ANSWER: {}, AUTHORITY: {}, ADDITIONAL: {}", flags(message).join(" "), header.qdcount(), header.ancount(), header.nscount(), header.arcount());
+    let _ = writeln!(
+        out,
+        ";; flags: {}; QUERY: {}, ANSWER: {}, AUTHORITY: {}, ADDITIONAL: {}",
+        flags(message).join(" "),
+        header.qdcount(),
+        header.ancount(),
+        header.nscount(),
+        header.arcount()
+    );
     if let Some(edns) = message.edns() {
-        let _ = writeln!(out, "\n;; OPT PSEUDOSECTION:\n; EDNS: version: {}, flags:{}; udp: {}", edns.version, if edns.dnssec_ok { " do" } else { "" }, edns.udp_size);
+        let _ = writeln!(
+            out,
+            "\n;; OPT PSEUDOSECTION:\n; EDNS: version: {}, flags:{}; udp: {}",
+            edns.version,
+            if edns.dnssec_ok { " do" } else { "" },
+            edns.udp_size
+        );
         for (code, data) in edns.iter_options() {
             let _ = writeln!(out, "; {}: {}", option_name(code), option_text(code, data));
         }
@@ -85,7 +99,15 @@ pub fn json(exchange: &Exchange<'_>) -> Value {
 
 fn flags(message: &Message<'_>) -> Vec<&'static str> {
     let header = message.header();
-    let bits = [(header.is_response(), "qr"), (header.aa(), "aa"), (header.tc(), "tc"), (header.rd(), "rd"), (header.ra(), "ra"), (header.ad(), "ad"), (header.cd(), "cd")];
+    let bits = [
+        (header.is_response(), "qr"),
+        (header.aa(), "aa"),
+        (header.tc(), "tc"),
+        (header.rd(), "rd"),
+        (header.ra(), "ra"),
+        (header.ad(), "ad"),
+        (header.cd(), "cd"),
+    ];
     bits.iter().filter(|(set, _)| *set).map(|(_, name)| *name).collect()
 }
 

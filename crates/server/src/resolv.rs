@@ -57,7 +57,8 @@ mod tests {
 
     #[test]
     fn nameservers_and_options() {
-        let conf = parse("# comment\nnameserver 127.0.0.1\nnameserver ::1\nnameserver fe80::1%eth0\noptions timeout:1 attempts:3 rotate ndots:2\nsearch example\n");
+        let conf =
+            parse("# comment\nnameserver 127.0.0.1\nnameserver ::1\nnameserver fe80::1%eth0\noptions timeout:1 attempts:3 rotate ndots:2\nsearch example\n");
         assert_eq!(conf.nameservers.len(), 3);
         assert_eq!((conf.timeout, conf.attempts, conf.rotate), (1, 3, true));
     }

@@ -109,7 +109,11 @@ pub fn resolver(raw: &ResolverFile, base: Option<&Path>, errors: &mut Vec<String
         }
     }
     let allow_recursion = raw.allow_recursion.as_ref().map(|items| {
-        items.iter().enumerate().filter_map(|(i, text)| text.parse::<MatchElement>().map_err(|e| errors.push(format!("resolver.allow-recursion[{i}]: '{text}': {e}"))).ok()).collect()
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, text)| text.parse::<MatchElement>().map_err(|e| errors.push(format!("resolver.allow-recursion[{i}]: '{text}': {e}"))).ok())
+            .collect()
     });
     ResolverConfig { enabled: raw.recursion.unwrap_or(false), root_hints, allow_recursion, settings, cache, pool }
 }
@@ -120,7 +124,6 @@ pub fn load_root_hints(path: &Path) -> Result<Vec<std::net::IpAddr>, String> {
     let hints = parse_root_hints(&text, &path.display().to_string()).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(hints.addresses())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -61,7 +61,8 @@ impl Proxy {
         let socket = UdpSocket::bind(("127.0.0.1", free_port())).unwrap();
         socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let addr = socket.local_addr().unwrap();
-        let (target, delay_ms, queries, stop) = (Arc::new(Mutex::new(target)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        let (target, delay_ms, queries, stop) =
+            (Arc::new(Mutex::new(target)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
         let (t, d, q, s) = (target.clone(), delay_ms.clone(), queries.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             let socket = Arc::new(socket);
@@ -471,7 +472,15 @@ fn forward_flag_forwards_everything_to_one_group() {
     let backends: Vec<ServerProcess> = (0..2).map(|index| upstreams.start(index)).collect();
     let proxies: Vec<Proxy> = backends.iter().map(|backend| Proxy::start(backend.addr)).collect();
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let args = ["serve".to_string(), "--listen".into(), addr.to_string(), "--threads".into(), "1".into(), "--forward".into(), format!("{},{}", proxies[0].addr, proxies[1].addr)];
+    let args = [
+        "serve".to_string(),
+        "--listen".into(),
+        addr.to_string(),
+        "--threads".into(),
+        "1".into(),
+        "--forward".into(),
+        format!("{},{}", proxies[0].addr, proxies[1].addr),
+    ];
     let server = Portcullis::spawn(temp_dir("fwd-flag"), addr, &args);
     let tally = run(server.addr, "flag", 100);
     let shares = counts(&proxies);

@@ -494,7 +494,8 @@ fn query_list() -> Vec<(String, Rtype, Option<Rcode>)> {
 
 fn write_hints(dir: &Path, net: Net) -> PathBuf {
     let hints = dir.join("root.hints");
-    let text = format!(".  3600000 NS a.rootns.\na.rootns. 3600000 A {}\n.  3600000 NS b.rootns.\nb.rootns. 3600000 A {}\n", net.ip(ROOT_NSD), net.ip(ROOT_KNOT));
+    let text =
+        format!(".  3600000 NS a.rootns.\na.rootns. 3600000 A {}\n.  3600000 NS b.rootns.\nb.rootns. 3600000 A {}\n", net.ip(ROOT_NSD), net.ip(ROOT_KNOT));
     fs::write(&hints, text).unwrap();
     hints
 }
@@ -626,7 +627,11 @@ fn recursion_on_a_loopback_hierarchy() {
             let theirs = ask_from(None, server, qname, *qtype, Duration::from_secs(15));
             match (answer, theirs) {
                 (Some(mine), Ok(theirs)) if mine.rcode == theirs.rcode && mine.rrsets == theirs.rrsets => agree += 1,
-                (mine, theirs) => differ.push(format!("{qname} {qtype}: portcullis {} | unbound {}", mine.as_ref().map_or("no answer".into(), ToString::to_string), theirs.map_or_else(|e| e, |a| a.to_string()))),
+                (mine, theirs) => differ.push(format!(
+                    "{qname} {qtype}: portcullis {} | unbound {}",
+                    mine.as_ref().map_or("no answer".into(), ToString::to_string),
+                    theirs.map_or_else(|e| e, |a| a.to_string())
+                )),
             }
         }
         println!("agreement with unbound: {agree} of {} queries", list.len());
@@ -641,7 +646,12 @@ fn recursion_on_a_loopback_hierarchy() {
     }
 
     // TCP, pipelined: answers may come out of order; each matches its UDP answer.
-    let tcp_questions: Vec<(String, Rtype)> = list.iter().take(12).map(|(n, t, _)| (n.clone(), *t)).chain([("h3.slow.alpha.".to_string(), Rtype::A), ("tcp-new.nosuchtld.".to_string(), Rtype::A)]).collect();
+    let tcp_questions: Vec<(String, Rtype)> = list
+        .iter()
+        .take(12)
+        .map(|(n, t, _)| (n.clone(), *t))
+        .chain([("h3.slow.alpha.".to_string(), Rtype::A), ("tcp-new.nosuchtld.".to_string(), Rtype::A)])
+        .collect();
     match ask_tcp(listen, &tcp_questions) {
         Ok(answers) => {
             for ((qname, qtype), answer) in tcp_questions.iter().zip(&answers) {
@@ -688,8 +698,18 @@ fn recursion_on_a_loopback_hierarchy() {
 /// Questions whose NOERROR answer is empty by design (NODATA).
 fn is_nodata(qname: &str, qtype: Rtype) -> bool {
     let number = qname.strip_prefix('h').and_then(|rest| rest.split('.').next()).and_then(|n| n.parse::<usize>().ok());
-    let host_without = |rtype: Rtype, zone: &str| qtype == rtype && qname.ends_with(zone) && number.is_some_and(|n| n % 5 != 0) && qname.matches('.').count() == 3;
+    let host_without =
+        |rtype: Rtype, zone: &str| qtype == rtype && qname.ends_with(zone) && number.is_some_and(|n| n % 5 != 0) && qname.matches('.').count() == 3;
     let hosts_without_aaaa = host_without(Rtype::AAAA, ".example.alpha.") || host_without(Rtype::TXT, ".example.beta.");
-    let names = ["example.alpha. AAAA", "www.alpha. MX", "mail.example.alpha. A", "deep.example.alpha. A", "nonterminal.deep.example.alpha. A", "h1.noglue.alpha. AAAA", "www.example.alpha. AAAA", "chain1.example.alpha. TXT"];
+    let names = [
+        "example.alpha. AAAA",
+        "www.alpha. MX",
+        "mail.example.alpha. A",
+        "deep.example.alpha. A",
+        "nonterminal.deep.example.alpha. A",
+        "h1.noglue.alpha. AAAA",
+        "www.example.alpha. AAAA",
+        "chain1.example.alpha. TXT",
+    ];
     hosts_without_aaaa || names.contains(&format!("{qname} {qtype}").as_str())
 }

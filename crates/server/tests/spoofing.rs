@@ -224,7 +224,15 @@ fn start_portcullis(dir: &Path, net: Net, listen: SocketAddr) -> Resolver {
     );
     fs::write(&config, text).expect("config");
     let stderr = fs::File::create(dir.join("stderr.log")).expect("log");
-    let child = Command::new(BINARY).arg("serve").arg("--config").arg(&config).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect("start portcullis");
+    let child = Command::new(BINARY)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start portcullis");
     let resolver = Resolver { child, dir: dir.to_path_buf() };
     let probe = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
     probe.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");

@@ -86,12 +86,7 @@ fn measure(mut f: impl FnMut(usize)) -> Timing {
     }
     per_op.sort_by(f64::total_cmp);
     let ops = (BATCHES * iters) as f64;
-    Timing {
-        cpu: cpu_total.map(|c| c as f64 / ops),
-        median: per_op[BATCHES / 2],
-        min: per_op[0],
-        on_cpu: cpu_total.map(|c| c as f64 / wall_total as f64),
-    }
+    Timing { cpu: cpu_total.map(|c| c as f64 / ops), median: per_op[BATCHES / 2], min: per_op[0], on_cpu: cpu_total.map(|c| c as f64 / wall_total as f64) }
 }
 
 fn name(text: &str) -> NameBuf {
@@ -155,28 +150,46 @@ fn main() {
     println!("{:<44}{COLUMNS}", "case");
     type Case<'a> = (&'static str, Box<dyn FnMut() + 'a>);
     let mut cases: Vec<Case<'_>> = vec![
-        ("Message::parse query (1 question + OPT)", Box::new(|| {
-            black_box(Message::parse(black_box(&query)).is_ok());
-        })),
-        ("Message::parse 5-record reply", Box::new(|| {
-            black_box(Message::parse(black_box(&reply)).is_ok());
-        })),
-        ("NameBuf::parse_compressed (label + pointer)", Box::new(|| {
-            black_box(NameBuf::parse_compressed(black_box(&reply), black_box(ns2_rdata)).is_ok());
-        })),
-        ("NameBuf::parse_compressed (question, none)", Box::new(|| {
-            black_box(NameBuf::parse_compressed(black_box(&query), black_box(12)).is_ok());
-        })),
+        (
+            "Message::parse query (1 question + OPT)",
+            Box::new(|| {
+                black_box(Message::parse(black_box(&query)).is_ok());
+            }),
+        ),
+        (
+            "Message::parse 5-record reply",
+            Box::new(|| {
+                black_box(Message::parse(black_box(&reply)).is_ok());
+            }),
+        ),
+        (
+            "NameBuf::parse_compressed (label + pointer)",
+            Box::new(|| {
+                black_box(NameBuf::parse_compressed(black_box(&reply), black_box(ns2_rdata)).is_ok());
+            }),
+        ),
+        (
+            "NameBuf::parse_compressed (question, none)",
+            Box::new(|| {
+                black_box(NameBuf::parse_compressed(black_box(&query), black_box(12)).is_ok());
+            }),
+        ),
     ];
     if glue {
-        cases.push(("NameBuf::parse_compressed (pointer only)", Box::new(|| {
-            black_box(NameBuf::parse_compressed(black_box(&reply), black_box(glue_owner)).is_ok());
-        })));
+        cases.push((
+            "NameBuf::parse_compressed (pointer only)",
+            Box::new(|| {
+                black_box(NameBuf::parse_compressed(black_box(&reply), black_box(glue_owner)).is_ok());
+            }),
+        ));
     }
     let mut out = vec![0u8; 65_535];
-    cases.push(("MessageWriter 5-record answer, compressed", Box::new(move || {
-        black_box(write_answer(black_box(&mut out), black_box(&names)));
-    })));
+    cases.push((
+        "MessageWriter 5-record answer, compressed",
+        Box::new(move || {
+            black_box(write_answer(black_box(&mut out), black_box(&names)));
+        }),
+    ));
     for (case, f) in cases.iter_mut() {
         if wanted(case) {
             let timing = measure(|_| f());

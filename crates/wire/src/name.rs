@@ -100,7 +100,11 @@ impl NameBuf {
         let mut total = 0usize;
         let end = walk_compressed(message, start, |label| {
             total += 1 + label.len();
-            if total > MAX_NAME_LEN { Err(ParseErrorKind::NameTooLong) } else { Ok(()) }
+            if total > MAX_NAME_LEN {
+                Err(ParseErrorKind::NameTooLong)
+            } else {
+                Ok(())
+            }
         })?;
         Ok((end, total == 1))
     }
@@ -484,7 +488,17 @@ mod tests {
     /// RFC 4034 §6.1's example ordering.
     #[test]
     fn rfc4034_6_1_canonical_order() {
-        let ordered = ["example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.", "zABC.a.EXAMPLE.", "z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example."];
+        let ordered = [
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "Z.a.example.",
+            "zABC.a.EXAMPLE.",
+            "z.example.",
+            "\\001.z.example.",
+            "*.z.example.",
+            "\\200.z.example.",
+        ];
         for pair in ordered.windows(2) {
             assert_eq!(name(pair[0]).canonical_cmp(&name(pair[1])), Ordering::Less, "{pair:?}");
         }

@@ -47,13 +47,26 @@ pub fn write_answer(zone: &Zone, qname: &NameBuf, qtype: Rtype, options: AnswerO
 
 /// [`write_answer`], also returning the wildcard node that synthesised the answer, if one did
 /// (rate limiting accounts such answers to the wildcard, SECURITY-REFERENCE §3.1).
-pub fn write_answer_traced<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype, options: AnswerOptions, writer: &mut MessageWriter<'_>) -> (AnswerKind, Option<&'z Node>) {
+pub fn write_answer_traced<'z>(
+    zone: &'z Zone,
+    qname: &NameBuf,
+    qtype: Rtype,
+    options: AnswerOptions,
+    writer: &mut MessageWriter<'_>,
+) -> (AnswerKind, Option<&'z Node>) {
     let mut wildcard = None;
     let kind = answer_chain(zone, qname, qtype, options, writer, &mut wildcard);
     (kind, wildcard)
 }
 
-fn answer_chain<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype, options: AnswerOptions, writer: &mut MessageWriter<'_>, wildcard: &mut Option<&'z Node>) -> AnswerKind {
+fn answer_chain<'z>(
+    zone: &'z Zone,
+    qname: &NameBuf,
+    qtype: Rtype,
+    options: AnswerOptions,
+    writer: &mut MessageWriter<'_>,
+    wildcard: &mut Option<&'z Node>,
+) -> AnswerKind {
     writer.set_aa(true);
     let mut current = *qname;
     // Hashes of the names visited; a repeat is a loop (RFC 2181 §5.5: no RRset appears twice).

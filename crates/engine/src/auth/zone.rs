@@ -208,7 +208,11 @@ impl Zone {
 
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.names.capacity() + self.rdatas.capacity() + self.nodes.capacity() * size_of::<Node>() + self.rrsets.capacity() * size_of::<Rrset>() + self.table.capacity() * 8
+        self.names.capacity()
+            + self.rdatas.capacity()
+            + self.nodes.capacity() * size_of::<Node>()
+            + self.rrsets.capacity() * size_of::<Rrset>()
+            + self.table.capacity() * 8
     }
 
     fn name_bytes(&self, node: &Node) -> &[u8] {
@@ -219,7 +223,13 @@ impl Zone {
     /// Appends a node and its RRsets; `entries` are this name's records, sorted by type.
     fn push_node(&mut self, name: &[u8], entries: &[Entry<'_>]) {
         let node_start = self.rrsets.len();
-        self.nodes.push(Node { name_start: self.names.len() as u32, name_len: name.len() as u8, below_cut_or_dname: false, rrsets_start: node_start as u32, rrsets_len: 0 });
+        self.nodes.push(Node {
+            name_start: self.names.len() as u32,
+            name_len: name.len() as u8,
+            below_cut_or_dname: false,
+            rrsets_start: node_start as u32,
+            rrsets_len: 0,
+        });
         self.names.extend_from_slice(name);
         let mut index = 0;
         while index < entries.len() {
@@ -474,8 +484,26 @@ mod tests {
 
     #[test]
     fn canonical_keys_order_like_rfc4034() {
-        let ordered = ["example.", "a.example.", "yljkjljk.a.example.", "z.a.example.", "zabc.a.example.", "z.example.", "\\000.z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example."];
-        let keys: Vec<Vec<u8>> = ordered.iter().map(|n| { let mut k = Vec::new(); canonical_key(name(n).as_wire(), &mut k); k }).collect();
+        let ordered = [
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "z.a.example.",
+            "zabc.a.example.",
+            "z.example.",
+            "\\000.z.example.",
+            "\\001.z.example.",
+            "*.z.example.",
+            "\\200.z.example.",
+        ];
+        let keys: Vec<Vec<u8>> = ordered
+            .iter()
+            .map(|n| {
+                let mut k = Vec::new();
+                canonical_key(name(n).as_wire(), &mut k);
+                k
+            })
+            .collect();
         for (pair, names) in keys.windows(2).zip(ordered.windows(2)) {
             assert!(pair[0] < pair[1], "{names:?}");
             assert_eq!(canonical_cmp_wire(name(names[0]).as_wire(), name(names[1]).as_wire()), std::cmp::Ordering::Less);

@@ -359,7 +359,9 @@ impl Cache {
         }
         for key in keys {
             let Some(entry) = shard.get(&key) else { continue };
-            let Some(hit) = self.usable(entry, now, allow_stale).filter(|hit| hit.trust >= Trust::Answer || entry.kind != EntryKind::Positive) else { continue };
+            let Some(hit) = self.usable(entry, now, allow_stale).filter(|hit| hit.trust >= Trust::Answer || entry.kind != EntryKind::Positive) else {
+                continue;
+            };
             state.prefetch |= hit.prefetch;
             state.stale |= hit.stale;
             let follow = key.rtype == Rtype::CNAME && question.qtype != Rtype::CNAME;
@@ -416,9 +418,7 @@ fn write_entry(key: &Key, name: &NameBuf, entry: &Entry, ttl: u32, follow: bool,
 
 /// An owned copy of an entry for [`Cache::get`].
 fn owned(key: &Key, entry: &Entry, hit: Hit) -> Cached {
-    let soa = || {
-        entry.soa().map(|(owner, rdata)| Rrset { owner, rtype: Rtype::SOA, class: key.class, ttl: hit.ttl, rdatas: vec![rdata.to_vec()] })
-    };
+    let soa = || entry.soa().map(|(owner, rdata)| Rrset { owner, rtype: Rtype::SOA, class: key.class, ttl: hit.ttl, rdatas: vec![rdata.to_vec()] });
     match entry.kind {
         EntryKind::Positive => {
             let rdatas = entry.rdatas().map(<[u8]>::to_vec).collect();

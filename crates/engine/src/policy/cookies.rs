@@ -67,12 +67,8 @@ impl CookieSettings {
     /// The defaults of [RFC 9018] §4.3 and BIND.
     ///
     /// [RFC 9018]: https://www.rfc-editor.org/rfc/rfc9018
-    pub const DEFAULT: Self = Self {
-        require_cookie: false,
-        renew_after: Self::RENEW_AFTER.default,
-        max_future: Self::MAX_FUTURE.default,
-        max_age: Self::MAX_AGE.default,
-    };
+    pub const DEFAULT: Self =
+        Self { require_cookie: false, renew_after: Self::RENEW_AFTER.default, max_future: Self::MAX_FUTURE.default, max_age: Self::MAX_AGE.default };
     /// `renew-after`, seconds.
     pub const RENEW_AFTER: Limit<u32> = Limit { default: 1800, min: 60, max: 3600 };
     /// `max-future`, seconds.

@@ -80,7 +80,11 @@ impl<T> ForwardZones<T> {
 
     /// The zone with the longest suffix of `qname`.
     pub fn lookup(&self, qname: &NameBuf) -> Option<(&NameBuf, ForwardMode, &T)> {
-        self.zones.iter().filter(|(zone, _, _)| qname.is_subdomain_of(zone)).max_by_key(|(zone, _, _)| zone.label_count()).map(|(zone, mode, value)| (zone, *mode, value))
+        self.zones
+            .iter()
+            .filter(|(zone, _, _)| qname.is_subdomain_of(zone))
+            .max_by_key(|(zone, _, _)| zone.label_count())
+            .map(|(zone, mode, value)| (zone, *mode, value))
     }
 
     /// Every zone.
@@ -247,7 +251,8 @@ impl Forwarding {
 
     /// Query `id` failed at once (unreachable, connection closed) or timed out.
     pub fn on_timeout(&mut self, id: QueryId, now: Instant, group: &mut UpstreamGroup) {
-        let kind = if self.in_flight.iter().any(|query| query.sent.id == id && query.sent.deadline <= now) { FailureKind::Timeout } else { FailureKind::Unreachable };
+        let kind =
+            if self.in_flight.iter().any(|query| query.sent.id == id && query.sent.deadline <= now) { FailureKind::Timeout } else { FailureKind::Unreachable };
         self.on_failure(id, kind, now, group);
     }
 
@@ -384,6 +389,7 @@ pub fn probe_query(probe: &Question, wire_id: u16) -> Vec<u8> {
 pub fn probe_reply_ok(probe: &Question, wire_id: u16, bytes: &[u8]) -> bool {
     let Ok(message) = Message::parse(bytes) else { return false };
     let header = message.header();
-    let same_question = message.question().is_some_and(|question| question.qname == probe.qname && question.qtype == probe.qtype && question.qclass == probe.qclass);
+    let same_question =
+        message.question().is_some_and(|question| question.qname == probe.qname && question.qtype == probe.qtype && question.qclass == probe.qclass);
     header.id() == wire_id && header.is_response() && same_question && matches!(message.rcode(), Rcode::NOERROR | Rcode::NXDOMAIN)
 }

@@ -94,7 +94,14 @@ fn classify(rcode: Rcode, positive: bool, partial: bool, has_soa: bool, ns: Opti
 
 /// Follows the answer chain from `qname`; returns the last name, the links used and whether the
 /// chain ended in data of `qtype`.
-fn follow_chain(mut answer: Vec<Rrset>, qname: &NameBuf, qtype: Rtype, zone: &NameBuf, settings: &ResolverSettings, chain: &mut Vec<Rrset>) -> (NameBuf, usize, bool) {
+fn follow_chain(
+    mut answer: Vec<Rrset>,
+    qname: &NameBuf,
+    qtype: Rtype,
+    zone: &NameBuf,
+    settings: &ResolverSettings,
+    chain: &mut Vec<Rrset>,
+) -> (NameBuf, usize, bool) {
     let mut name = *qname;
     let mut links = 0;
     loop {

@@ -363,7 +363,13 @@ impl UpstreamGroup {
         if upstream.up && upstream.consecutive_failures >= fall {
             upstream.up = false;
             upstream.next_probe = now.plus_millis(probe_interval);
-            let event = UpstreamEvent { upstream: upstream.addr, tier: upstream.tier, up: false, at: now, reason: Reason::Failures { count: upstream.consecutive_failures, last: kind } };
+            let event = UpstreamEvent {
+                upstream: upstream.addr,
+                tier: upstream.tier,
+                up: false,
+                at: now,
+                reason: Reason::Failures { count: upstream.consecutive_failures, last: kind },
+            };
             self.events.push(event);
         }
     }

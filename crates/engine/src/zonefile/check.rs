@@ -17,8 +17,8 @@
 //! Problems come in a fixed order: apex first, then owners in the order of the records.
 
 use super::ZoneRecord;
-use portcullis_wire::{NameBuf, Rtype};
 use crate::auth::zone::FnvBuild;
+use portcullis_wire::{NameBuf, Rtype};
 use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
 
 /// Build-time maps keyed by our own names: a fast hash (the input is the operator's zone).
@@ -371,16 +371,22 @@ mod tests {
 
     #[test]
     fn out_of_zone_data_is_an_error_once_per_owner() {
-        assert_eq!(problems("a.example.net. A 192.0.2.1\na.example.net. TXT x\nexample.org.evil. A 192.0.2.1\n"), [
-            "error: a.example.net.: out of zone: not at or below example.org.",
-            "error: example.org.evil.: out of zone: not at or below example.org.",
-        ]);
+        assert_eq!(
+            problems("a.example.net. A 192.0.2.1\na.example.net. TXT x\nexample.org.evil. A 192.0.2.1\n"),
+            ["error: a.example.net.: out of zone: not at or below example.org.", "error: example.org.evil.: out of zone: not at or below example.org.",]
+        );
     }
 
     #[test]
     fn name_servers_in_the_zone_need_addresses() {
-        assert_eq!(problems("sub NS ns.sub\n"), ["error: sub.example.org.: missing glue: name server ns.sub.example.org. is below a delegation and has no A or AAAA record"]);
-        assert_eq!(problems("sub NS sub\n"), ["error: sub.example.org.: missing glue: name server sub.example.org. is below a delegation and has no A or AAAA record"]);
+        assert_eq!(
+            problems("sub NS ns.sub\n"),
+            ["error: sub.example.org.: missing glue: name server ns.sub.example.org. is below a delegation and has no A or AAAA record"]
+        );
+        assert_eq!(
+            problems("sub NS sub\n"),
+            ["error: sub.example.org.: missing glue: name server sub.example.org. is below a delegation and has no A or AAAA record"]
+        );
         assert_eq!(problems("sub NS sub\nsub A 192.0.2.9\n"), Vec::<String>::new(), "glue at the cut itself");
         assert_eq!(problems("@ NS ns2\n"), ["warning: example.org.: name server ns2.example.org. has no A or AAAA record in the zone"]);
         assert_eq!(problems("@ NS alias\nalias CNAME ns1\n"), ["error: example.org.: name server alias.example.org. is a CNAME (RFC 2181 §10.3)"]);
@@ -390,18 +396,24 @@ mod tests {
     #[test]
     fn occluded_data_is_a_warning() {
         let found = problems("sub NS ns.sub\nns.sub A 192.0.2.2\nwww.sub A 192.0.2.3\nns.sub TXT x\nsub TXT y\n");
-        assert_eq!(found, [
-            "warning: sub.example.org.: TXT at a delegation point is not authoritative (occluded)",
-            "warning: ns.sub.example.org.: TXT occluded by the delegation at sub.example.org.",
-            "warning: www.sub.example.org.: A occluded by the delegation at sub.example.org.",
-        ]);
+        assert_eq!(
+            found,
+            [
+                "warning: sub.example.org.: TXT at a delegation point is not authoritative (occluded)",
+                "warning: ns.sub.example.org.: TXT occluded by the delegation at sub.example.org.",
+                "warning: www.sub.example.org.: A occluded by the delegation at sub.example.org.",
+            ]
+        );
         let found = problems("d DNAME example.net.\nx.d A 192.0.2.1\n");
         assert_eq!(found, ["warning: x.d.example.org.: A occluded by the DNAME at d.example.org."]);
         let nested = problems("a NS ns1\nb.a NS ns1\nc.b.a TXT x\n");
-        assert_eq!(nested, [
-            "warning: b.a.example.org.: NS occluded by the delegation at a.example.org.",
-            "warning: c.b.a.example.org.: TXT occluded by the delegation at a.example.org.",
-        ]);
+        assert_eq!(
+            nested,
+            [
+                "warning: b.a.example.org.: NS occluded by the delegation at a.example.org.",
+                "warning: c.b.a.example.org.: TXT occluded by the delegation at a.example.org.",
+            ]
+        );
         let origin = NameBuf::from_text("example.org.", None).unwrap();
         let records = parse_zone_text(&origin, &format!("{APEX}a NS ns1\nx.a TXT x\n"), "z", &NoIncludes).unwrap();
         assert!(!has_errors(&check_zone(&origin, &records)));

@@ -168,7 +168,13 @@ pub fn parse_zone_text(origin: &NameBuf, text: &str, file_label: &str, includes:
 }
 
 /// [`parse_zone_text`] with explicit limits.
-pub fn parse_zone_text_with(origin: &NameBuf, text: &str, file_label: &str, includes: &dyn IncludeResolver, limits: &Limits) -> Result<Vec<ZoneRecord>, ZoneFileError> {
+pub fn parse_zone_text_with(
+    origin: &NameBuf,
+    text: &str,
+    file_label: &str,
+    includes: &dyn IncludeResolver,
+    limits: &Limits,
+) -> Result<Vec<ZoneRecord>, ZoneFileError> {
     parser::Parser::new(includes, limits).run(origin, text, file_label)
 }
 

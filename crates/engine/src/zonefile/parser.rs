@@ -126,7 +126,9 @@ impl<'r> Parser<'r> {
         let (owner, rest) = match entry.tokens.split_first() {
             Some((first, rest)) if !entry.leading_blank => (name(first, &cursor.origin, "owner name")?, rest),
             _ => {
-                let owner = cursor.previous_owner.ok_or_else(|| Fail::At(entry.line, "no owner name: the line starts with a blank, but no record comes before it in this file".into()))?;
+                let owner = cursor
+                    .previous_owner
+                    .ok_or_else(|| Fail::At(entry.line, "no owner name: the line starts with a blank, but no record comes before it in this file".into()))?;
                 (owner, &entry.tokens[..])
             }
         };
@@ -182,7 +184,8 @@ impl<'r> Parser<'r> {
             let owner_text = expand(lhs.text, value).map_err(in_value)?;
             let texts = rhs.iter().map(|tok| expand(tok.text, value)).collect::<Result<Vec<String>, String>>().map_err(in_value)?;
             let used = owner_text.len() + texts.iter().map(String::len).sum::<usize>();
-            budget = budget.checked_sub(used).ok_or_else(|| Fail::At(line, format!("$GENERATE expands to more than {} bytes", self.limits.max_generate_bytes)))?;
+            budget =
+                budget.checked_sub(used).ok_or_else(|| Fail::At(line, format!("$GENERATE expands to more than {} bytes", self.limits.max_generate_bytes)))?;
             let owner_tok = Tok { text: &owner_text, quoted: lhs.quoted, line };
             let owner = name(&owner_tok, &cursor.origin, "owner name").map_err(|fail| prefix(fail, value))?;
             let tokens: Vec<Tok<'_>> = rhs.iter().zip(&texts).map(|(tok, text)| Tok { text, quoted: tok.quoted, line: tok.line }).collect();

@@ -64,15 +64,18 @@ fn rfc1035_5_1_a_small_zone() {
         txt IN TXT \"a;b\" c\n\
         www IN CNAME ns1.example.org.\n";
     let records = parse(text);
-    assert_eq!(summary(&records), [
-        ("example.org.".into(), "SOA".into(), 3600),
-        ("example.org.".into(), "NS".into(), 3600),
-        ("example.org.".into(), "MX".into(), 3600),
-        ("ns1.example.org.".into(), "A".into(), 3600),
-        ("mail.example.org.".into(), "A".into(), 60),
-        ("txt.example.org.".into(), "TXT".into(), 3600),
-        ("www.example.org.".into(), "CNAME".into(), 3600),
-    ]);
+    assert_eq!(
+        summary(&records),
+        [
+            ("example.org.".into(), "SOA".into(), 3600),
+            ("example.org.".into(), "NS".into(), 3600),
+            ("example.org.".into(), "MX".into(), 3600),
+            ("ns1.example.org.".into(), "A".into(), 3600),
+            ("mail.example.org.".into(), "A".into(), 60),
+            ("txt.example.org.".into(), "TXT".into(), 3600),
+            ("www.example.org.".into(), "CNAME".into(), 3600),
+        ]
+    );
     let mut soa = wire_name("ns1.example.org.");
     soa.extend(wire_name("hostmaster.example.org."));
     for field in [2024010101u32, 7200, 900, 1209600, 300] {
@@ -218,16 +221,13 @@ fn include_reads_relative_to_the_including_file_with_its_own_origin() {
     let main = "$TTL 1\nwww A 192.0.2.1\n$INCLUDE sub/part.zone other\n  A 192.0.2.2\nlast A 192.0.2.3\n";
     let part = "x A 192.0.2.9\n$ORIGIN deeper\n@ A 192.0.2.8\n$INCLUDE ../more.zone\n";
     let more = "m A 192.0.2.7\n";
-    let records = parse_zone_text(&origin(), main, "zones/main.zone", &MemoryIncludes::with(&[("zones/sub/part.zone", part), ("zones/more.zone", more)])).unwrap();
+    let records =
+        parse_zone_text(&origin(), main, "zones/main.zone", &MemoryIncludes::with(&[("zones/sub/part.zone", part), ("zones/more.zone", more)])).unwrap();
     let owners: Vec<String> = records.iter().map(|r| r.owner.to_string()).collect();
-    assert_eq!(owners, [
-        "www.example.org.",
-        "x.other.example.org.",
-        "deeper.other.example.org.",
-        "m.deeper.other.example.org.",
-        "www.example.org.",
-        "last.example.org.",
-    ]);
+    assert_eq!(
+        owners,
+        ["www.example.org.", "x.other.example.org.", "deeper.other.example.org.", "m.deeper.other.example.org.", "www.example.org.", "last.example.org.",]
+    );
 }
 
 #[test]
@@ -258,11 +258,10 @@ fn include_loops_and_depth_are_bounded() {
 #[test]
 fn generate_makes_records_from_templates() {
     let records = parse("$TTL 1\n$GENERATE 1-3 host-$ A 192.0.2.$\n$GENERATE 0-4/2 ${10,3} 60 IN CNAME x-${0,2,x}.example.org.\n");
-    assert_eq!(summary(&records)[..3], [
-        ("host-1.example.org.".into(), "A".into(), 1),
-        ("host-2.example.org.".into(), "A".into(), 1),
-        ("host-3.example.org.".into(), "A".into(), 1),
-    ]);
+    assert_eq!(
+        summary(&records)[..3],
+        [("host-1.example.org.".into(), "A".into(), 1), ("host-2.example.org.".into(), "A".into(), 1), ("host-3.example.org.".into(), "A".into(), 1),]
+    );
     assert_eq!(records[2].rdata, [192, 0, 2, 3]);
     assert_eq!(records[3].owner, name("010.example.org."));
     assert_eq!(records[5].owner, name("014.example.org."));

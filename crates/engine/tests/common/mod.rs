@@ -169,7 +169,16 @@ impl Query {
 
     /// A query with no question.
     pub fn empty() -> Self {
-        Self { id: ID, flags: [0, 0], questions: Vec::new(), qdcount: 0, sections: Default::default(), section_counts: [0; 3], counts_override: None, trailing: Vec::new() }
+        Self {
+            id: ID,
+            flags: [0, 0],
+            questions: Vec::new(),
+            qdcount: 0,
+            sections: Default::default(),
+            section_counts: [0; 3],
+            counts_override: None,
+            trailing: Vec::new(),
+        }
     }
 
     /// Appends a raw question entry.

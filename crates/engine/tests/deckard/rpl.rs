@@ -195,10 +195,7 @@ fn hex(text: &str) -> Result<Vec<u8>, String> {
     if !digits.len().is_multiple_of(2) {
         return Err("odd hex".into());
     }
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap_or("zz"), 16).map_err(|e| format!("hex: {e}")))
-        .collect()
+    digits.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap_or("zz"), 16).map_err(|e| format!("hex: {e}"))).collect()
 }
 
 /// Parses the entry starting after `ENTRY_BEGIN` at `lines[*at]`; leaves `*at` after `ENTRY_END`.
@@ -327,7 +324,9 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
                 let begin = words.next().and_then(|w| w.parse().ok()).ok_or(format!("line {}: RANGE_BEGIN", at + 1))?;
                 let end = words.next().and_then(|w| w.parse().ok()).ok_or(format!("line {}: RANGE_BEGIN", at + 1))?;
                 // Addresses may follow on the same line.
-                let addresses = words.map(|w| w.split('@').next().unwrap_or("").parse().map_err(|_| format!("line {}: RANGE_BEGIN address {w}", at + 1))).collect::<Result<Vec<IpAddr>, String>>()?;
+                let addresses = words
+                    .map(|w| w.split('@').next().unwrap_or("").parse().map_err(|_| format!("line {}: RANGE_BEGIN address {w}", at + 1)))
+                    .collect::<Result<Vec<IpAddr>, String>>()?;
                 range = Some(Range { begin, end, addresses, entries: Vec::new() });
                 at += 1;
             }

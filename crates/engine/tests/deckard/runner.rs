@@ -101,7 +101,8 @@ struct Run<'a> {
 fn settings_for(scenario: &Scenario, mode: Mode) -> Result<(ResolverSettings, CacheSettings, bool), String> {
     let config = &scenario.config;
     let mut settings = ResolverSettings::default();
-    let stubs: Vec<IpAddr> = config.all("stub-addr").chain(config.all("forward-addr")).filter_map(|v| v.split('@').next().and_then(|a| a.trim().parse().ok())).collect();
+    let stubs: Vec<IpAddr> =
+        config.all("stub-addr").chain(config.all("forward-addr")).filter_map(|v| v.split('@').next().and_then(|a| a.trim().parse().ok())).collect();
     // A scenario whose root is on loopback (testbound allows it) needs localhost queries.
     if stubs.iter().any(IpAddr::is_loopback) {
         settings.do_not_query_localhost = false;
@@ -208,7 +209,12 @@ impl Run<'_> {
     fn client_query(&mut self, entry: &Entry) -> Result<(), String> {
         let (flags, question) = if let Some(raw) = &entry.raw {
             let Ok(message) = Message::parse(raw) else {
-                self.answers.push_back(ClientAnswer { rcode: Rcode::FORMERR, flags: Flags { qr: true, ..Flags::default() }, question: None, sections: Default::default() });
+                self.answers.push_back(ClientAnswer {
+                    rcode: Rcode::FORMERR,
+                    flags: Flags { qr: true, ..Flags::default() },
+                    question: None,
+                    sections: Default::default(),
+                });
                 return Ok(());
             };
             let flags = Flags::from_header(message.header());
@@ -216,11 +222,21 @@ impl Run<'_> {
                 return Ok(());
             }
             let Some(question) = message.question() else {
-                self.answers.push_back(ClientAnswer { rcode: Rcode::FORMERR, flags: Flags { qr: true, rd: flags.rd, ..Flags::default() }, question: None, sections: Default::default() });
+                self.answers.push_back(ClientAnswer {
+                    rcode: Rcode::FORMERR,
+                    flags: Flags { qr: true, rd: flags.rd, ..Flags::default() },
+                    question: None,
+                    sections: Default::default(),
+                });
                 return Ok(());
             };
             if flags.opcode != 0 {
-                self.answers.push_back(ClientAnswer { rcode: Rcode::NOTIMP, flags: Flags { qr: true, rd: flags.rd, ..Flags::default() }, question: Some(question), sections: Default::default() });
+                self.answers.push_back(ClientAnswer {
+                    rcode: Rcode::NOTIMP,
+                    flags: Flags { qr: true, rd: flags.rd, ..Flags::default() },
+                    question: Some(question),
+                    sections: Default::default(),
+                });
                 return Ok(());
             }
             (flags, question)
@@ -256,7 +272,15 @@ impl Run<'_> {
                             None => "UNSCRIPTED".into(),
                         };
                         if let Some(q) = &seen {
-                            eprintln!("  step {} -> {} {:?} {} {} edns={} : {what}", self.step, outbound.server, outbound.transport, q.qname, q.qtype.mnemonic().unwrap_or("?"), q.edns);
+                            eprintln!(
+                                "  step {} -> {} {:?} {} {} edns={} : {what}",
+                                self.step,
+                                outbound.server,
+                                outbound.transport,
+                                q.qname,
+                                q.qtype.mnemonic().unwrap_or("?"),
+                                q.edns
+                            );
                         }
                     }
                     match (answer, seen) {
@@ -289,7 +313,12 @@ impl Run<'_> {
                 }
                 Step::Done(resolved) => {
                     if trace() {
-                        eprintln!("  done: {:?} failure={:?} answer={:?}", resolved.rcode, resolved.failure, resolved.answer.iter().map(|s| (s.owner.to_string(), s.rtype.mnemonic())).collect::<Vec<_>>());
+                        eprintln!(
+                            "  done: {:?} failure={:?} answer={:?}",
+                            resolved.rcode,
+                            resolved.failure,
+                            resolved.answer.iter().map(|s| (s.owner.to_string(), s.rtype.mnemonic())).collect::<Vec<_>>()
+                        );
                     }
                     let active = self.active.remove(index);
                     self.answers.push_back(client_answer(&active, &resolved));
@@ -309,7 +338,10 @@ impl Run<'_> {
 
     fn reply_step(&mut self, entry: &Entry) {
         let may_wait = self.reply_step_ahead();
-        let found = self.active.iter().position(|a| a.waiting.as_ref().is_some_and(|(_, seen)| seen.as_ref().is_some_and(|q| super::upstream::entry_matches(entry, q))));
+        let found = self
+            .active
+            .iter()
+            .position(|a| a.waiting.as_ref().is_some_and(|(_, seen)| seen.as_ref().is_some_and(|q| super::upstream::entry_matches(entry, q))));
         let Some(index) = found else {
             self.unused_replies += 1;
             return;
@@ -365,7 +397,12 @@ fn client_answer(active: &Active, resolved: &Resolved) -> ClientAnswer {
         }
         out
     };
-    ClientAnswer { rcode: resolved.rcode, flags, question: Some(active.question), sections: [flatten(&resolved.answer), flatten(&resolved.authority), Vec::new()] }
+    ClientAnswer {
+        rcode: resolved.rcode,
+        flags,
+        question: Some(active.question),
+        sections: [flatten(&resolved.answer), flatten(&resolved.authority), Vec::new()],
+    }
 }
 
 /// A record as text for comparison: lower-cased owner, class, type, rdata (TTL when asked).

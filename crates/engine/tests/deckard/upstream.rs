@@ -55,7 +55,9 @@ pub fn entry_matches(entry: &Entry, query: &SeenQuery) -> bool {
             "qtype" => question.is_some_and(|q| q.qtype == query.qtype),
             "qname" => question.is_some_and(|q| q.qname.to_lowercase() == query.qname.to_lowercase()),
             "subdomain" => question.is_some_and(|q| query.qname.is_subdomain_of(&q.qname)),
-            "question" | "all" => question.is_some_and(|q| q.qname.to_lowercase() == query.qname.to_lowercase() && q.qtype == query.qtype && q.qclass == query.qclass),
+            "question" | "all" => {
+                question.is_some_and(|q| q.qname.to_lowercase() == query.qname.to_lowercase() && q.qtype == query.qtype && q.qclass == query.qclass)
+            }
             "tcp" => query.transport == Transport::Tcp,
             "udp" => query.transport == Transport::Udp,
             // Section, flags, rcode and TTL rules describe replies; a query has none of these.

@@ -122,7 +122,8 @@ fn reload_applies_new_rules() {
 /// allowed source that is answered); over TCP the connection is closed without a reply.
 #[test]
 fn denied_drop_sends_nothing() {
-    let server = support::start_with(Setup { probe_from: SRC2, ..Setup::new("[acl]\ndenied = \"drop\"\nquery = [\"127.0.0.2\"]\ntransfer = [\"127.0.0.2\"]\n") });
+    let server =
+        support::start_with(Setup { probe_from: SRC2, ..Setup::new("[acl]\ndenied = \"drop\"\nquery = [\"127.0.0.2\"]\ntransfer = [\"127.0.0.2\"]\n") });
     let socket = udp_socket(SRC1, 0, server.addr);
     socket.send(&www().wire()).unwrap_or_else(|e| panic!("{e}"));
     assert_dropped(&socket, server.addr, SRC2, "denied query from 127.0.0.1 with denied = drop");

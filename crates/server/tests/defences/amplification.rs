@@ -4,7 +4,7 @@
 
 use portcullis_wire::{Rcode, Rtype};
 
-use crate::support::{self, assert_dropped, tcp_from, udp_from, udp_socket, Q, BIG_RECORDS, HUGE_RECORDS, SRC1, SRC2, ZONE};
+use crate::support::{self, assert_dropped, tcp_from, udp_from, udp_socket, BIG_RECORDS, HUGE_RECORDS, Q, SRC1, SRC2, ZONE};
 
 fn big() -> Q {
     Q::new(&format!("big.{ZONE}"), Rtype::TXT)

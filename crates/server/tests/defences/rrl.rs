@@ -74,8 +74,16 @@ fn flood_is_limited_slipped_and_dropped_while_another_client_is_answered() {
     assert!(sent >= 10 && other.is_empty() && answered == sent, "127.0.0.2 (own /32 account, 20 q/s) must get every answer: {answered}/{sent}, {other:?}");
 
     // Still in debt (window 5 s): UDP is limited, TCP from the same source is exempt.
-    let udp: Vec<Option<support::R>> = (0..4).map(|_| udp_exchange(SRC1, server.addr, &Q::new(&flood_name(), Rtype::A), Duration::from_millis(300)).ok().flatten().map(|b| support::R::parse(&b))).collect();
-    assert!(udp.iter().all(|r| match r { Some(r) => r.tc && r.answers == 0, None => true }), "UDP right after the flood must be limited: {udp:?}");
+    let udp: Vec<Option<support::R>> = (0..4)
+        .map(|_| udp_exchange(SRC1, server.addr, &Q::new(&flood_name(), Rtype::A), Duration::from_millis(300)).ok().flatten().map(|b| support::R::parse(&b)))
+        .collect();
+    assert!(
+        udp.iter().all(|r| match r {
+            Some(r) => r.tc && r.answers == 0,
+            None => true,
+        }),
+        "UDP right after the flood must be limited: {udp:?}"
+    );
     assert!(udp.iter().any(Option::is_some) && udp.iter().any(Option::is_none), "slip 2: one TC, one dropped: {udp:?}");
     let tcp = tcp_from(SRC1, server.addr, &Q::new(&flood_name(), Rtype::A));
     assert_eq!((tcp.rcode, tcp.tc, tcp.answers), (Rcode::NOERROR, false, 1), "TCP is exempt from RRL");
@@ -133,8 +141,16 @@ fn default_ipv4_prefix_aggregates_the_slash_24() {
     let server = support::start("[rrl]\nresponses-per-second = 5\nslip = 2\nwindow = 5\nall-per-second = 0\n");
     let result = flood(SRC1, server.addr, 100, 400, flood_query);
     assert_limited(&result, 5, "burst from 127.0.0.1");
-    let replies: Vec<Option<support::R>> = (0..4).map(|_| udp_exchange(SRC2, server.addr, &Q::new(&flood_name(), Rtype::A), Duration::from_millis(300)).ok().flatten().map(|b| support::R::parse(&b))).collect();
-    assert!(replies.iter().all(|r| match r { Some(r) => r.tc, None => true }), "127.0.0.2 shares 127.0.0.0/24's account: {replies:?}");
+    let replies: Vec<Option<support::R>> = (0..4)
+        .map(|_| udp_exchange(SRC2, server.addr, &Q::new(&flood_name(), Rtype::A), Duration::from_millis(300)).ok().flatten().map(|b| support::R::parse(&b)))
+        .collect();
+    assert!(
+        replies.iter().all(|r| match r {
+            Some(r) => r.tc,
+            None => true,
+        }),
+        "127.0.0.2 shares 127.0.0.0/24's account: {replies:?}"
+    );
     assert!(replies.iter().any(Option::is_some), "slip 2: at least one TC among consecutive limited replies: {replies:?}");
 }
 
@@ -152,7 +168,10 @@ fn random_subdomain_nxdomain_flood_shares_the_zone_account() {
     assert_eq!((www.rcode, www.tc, www.answers), (Rcode::NOERROR, false, 1), "a positive answer has its own account");
     let other = udp_from(SRC1, server.addr, &Q::new("nothere.private.test.", Rtype::A));
     assert_eq!((other.rcode, other.tc), (Rcode::NXDOMAIN, false), "another zone's NXDOMAIN has its own account");
-    let same = (0..4).filter_map(|i| udp_exchange(SRC1, server.addr, &Q::new(&format!("fresh{i}.{ZONE}"), Rtype::A), Duration::from_millis(300)).ok().flatten()).map(|b| support::R::parse(&b)).collect::<Vec<_>>();
+    let same = (0..4)
+        .filter_map(|i| udp_exchange(SRC1, server.addr, &Q::new(&format!("fresh{i}.{ZONE}"), Rtype::A), Duration::from_millis(300)).ok().flatten())
+        .map(|b| support::R::parse(&b))
+        .collect::<Vec<_>>();
     assert!(same.iter().all(|r| r.tc), "a new random name of the flooded zone is still limited: {same:?}");
 }
 
@@ -164,7 +183,28 @@ fn dnsperf_flood_is_half_slipped_half_dropped() {
     let server = support::start(&rrl_config(""));
     let input = server.dir.join("dnsperf.txt");
     std::fs::write(&input, format!("flood.{ZONE} A\n")).unwrap_or_else(|e| panic!("{e}"));
-    let args: Vec<String> = ["-s", "127.0.0.1", "-p", &server.addr.port().to_string(), "-d", &input.display().to_string(), "-l", "3", "-Q", "1000", "-c", "1", "-t", "1", "-n", "5000", "-q", "5000"].map(str::to_owned).to_vec();
+    let args: Vec<String> = [
+        "-s",
+        "127.0.0.1",
+        "-p",
+        &server.addr.port().to_string(),
+        "-d",
+        &input.display().to_string(),
+        "-l",
+        "3",
+        "-Q",
+        "1000",
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-n",
+        "5000",
+        "-q",
+        "5000",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     let output = support::run_tool(&found[0], &args);
     let number = |label: &str| -> usize {
         let line = output.lines().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("no '{label}' in dnsperf output:\n{output}"));
@@ -205,7 +245,10 @@ fn limited_client_recovers_within_the_window() {
         }
     }
     let after = recovered.unwrap_or_else(|| panic!("not answered again within 6 s of the flood"));
-    assert!(after >= Duration::from_millis(500) && after <= Duration::from_millis(4000), "recovered after {after:?}; expected within the 2 s window (+1 s of whole-second accounting)");
+    assert!(
+        after >= Duration::from_millis(500) && after <= Duration::from_millis(4000),
+        "recovered after {after:?}; expected within the 2 s window (+1 s of whole-second accounting)"
+    );
     let steady = flood(SRC1, server.addr, 25, 25, flood_query);
     assert_eq!((steady.answered(), steady.truncated, steady.lost), (25, 0, 0), "25 q/s under a rate of 50: {steady:?}");
 }

@@ -17,9 +17,9 @@ use portcullis_wire::message::Section;
 use portcullis_wire::{Rcode, Rtype};
 
 use crate::answer::{render_rrset, Answer, Aspect, Reply};
-use crate::rules::{Rule, COMMON_RULES, EXCEPTIONS, PEER_DIFFERENCES};
 use crate::client::{self, Query, Transport};
 use crate::peers::{Peers, ServerProcess, ZoneSpec};
+use crate::rules::{Rule, COMMON_RULES, EXCEPTIONS, PEER_DIFFERENCES};
 use crate::{portcullis, queries, zones};
 
 /// A server stops being asked after this many failed queries in a row.

@@ -159,7 +159,9 @@ fn sighup_reload_under_load_loses_no_query_and_a_broken_zone_keeps_the_old_versi
     // Reload 1: new serial, new record.
     replace_file(&zone, &zone_text(2, "new IN A 192.0.2.99\n"));
     server.signal("HUP");
-    let served = wait_until(Duration::from_secs(10), || harness::udp_rcode(addr, "new.reload.test.", Rtype::A).is_ok_and(|(rcode, an)| rcode == Rcode::NOERROR && an == 1));
+    let served = wait_until(Duration::from_secs(10), || {
+        harness::udp_rcode(addr, "new.reload.test.", Rtype::A).is_ok_and(|(rcode, an)| rcode == Rcode::NOERROR && an == 1)
+    });
     assert!(served, "new record not served 10 s after SIGHUP\n{}", server.stderr());
     let reloaded_at = progress.load(Ordering::Acquire);
 
@@ -280,7 +282,9 @@ fn euid() -> Option<u32> {
 fn privileged_port_message_names_the_capability() {
     let unprivileged_start: u32 = fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").ok().and_then(|t| t.trim().parse().ok()).unwrap_or(1024);
     if unprivileged_start <= 53 {
-        println!("SKIPPED privileged_port_message_names_the_capability: net.ipv4.ip_unprivileged_port_start = {unprivileged_start}, port 53 is not privileged here");
+        println!(
+            "SKIPPED privileged_port_message_names_the_capability: net.ipv4.ip_unprivileged_port_start = {unprivileged_start}, port 53 is not privileged here"
+        );
         return;
     }
     let zone = format!("example.test={}", example_zone().display());
@@ -292,7 +296,11 @@ fn privileged_port_message_names_the_capability() {
             return;
         };
         println!("NOTE privileged_port_message_names_the_capability: running as root; the server runs as nobody via setpriv without capabilities");
-        Command::new(setpriv).args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]).args(serve).env_remove("RUST_LOG").output()
+        Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+            .args(serve)
+            .env_remove("RUST_LOG")
+            .output()
     } else {
         Command::new(BINARY).args(&serve[1..]).env_remove("RUST_LOG").output()
     };
@@ -377,7 +385,9 @@ fn serve_with_a_broken_zone_logs_file_and_line_and_serves_the_others() {
     let args = ["serve", "--listen", &addr.to_string(), "--threads", "1", "--zone", &bad, "--zone", &good];
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_ref()).collect();
     let server = Server::start(dir, addr, &args, "example.test.").unwrap_or_else(|e| panic!("{e}"));
-    let log = server.wait_log(Duration::from_secs(5), |log| log.contains("bad-a-address.zone:5")).unwrap_or_else(|log| panic!("no error naming bad-a-address.zone:5 in the log:\n{log}"));
+    let log = server
+        .wait_log(Duration::from_secs(5), |log| log.contains("bad-a-address.zone:5"))
+        .unwrap_or_else(|log| panic!("no error naming bad-a-address.zone:5 in the log:\n{log}"));
     let line = log.lines().find(|l| l.contains("bad-a-address.zone:5")).unwrap();
     assert!(line.contains("ERROR"), "not logged as an error: {line}");
     assert!(line.contains("broken.test"), "zone not named: {line}");

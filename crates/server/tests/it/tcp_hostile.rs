@@ -229,7 +229,13 @@ fn connect_from(local: &str, addr: SocketAddr) -> TcpStream {
 #[test]
 fn row54_per_client_cap_closes_the_excess_and_spares_other_clients() {
     let per_client = 32;
-    let server = Server::with_tcp(&Tcp { per_client: Some(per_client), first_message_ms: Some(20_000), idle_ms: Some(20_000), message_ms: Some(5000), ..Tcp::default() });
+    let server = Server::with_tcp(&Tcp {
+        per_client: Some(per_client),
+        first_message_ms: Some(20_000),
+        idle_ms: Some(20_000),
+        message_ms: Some(5000),
+        ..Tcp::default()
+    });
     let mut streams: Vec<TcpStream> = (0..500).map(|_| connect(server.addr)).collect();
     let connected = Instant::now();
     let mut closed = vec![false; streams.len()];
@@ -278,7 +284,8 @@ fn row54_per_client_cap_closes_the_excess_and_spares_other_clients() {
 /// idle timeouts shortened under load) so that a new client is still served.
 #[test]
 fn row55_global_exhaustion_evicts_idle_connections() {
-    let server = Server::with_tcp(&Tcp { max_connections: Some(40), per_client: Some(1000), first_message_ms: Some(20_000), idle_ms: Some(20_000), ..Tcp::default() });
+    let server =
+        Server::with_tcp(&Tcp { max_connections: Some(40), per_client: Some(1000), first_message_ms: Some(20_000), idle_ms: Some(20_000), ..Tcp::default() });
     let mut idle: Vec<TcpStream> = (0..40).map(|_| connect(server.addr)).collect();
     for (index, stream) in idle.iter_mut().enumerate() {
         assert_eq!(ask_on(stream, "example.test.", Rtype::SOA, index as u16).unwrap().0, Rcode::NOERROR);
@@ -430,7 +437,13 @@ fn padded_query(id: u16, len: usize) -> Vec<u8> {
 /// answers them all, its memory stays bounded, and other clients are served meanwhile.
 #[test]
 fn row58_six_megabyte_stream_of_queries_is_answered_with_bounded_memory() {
-    let server = Server::with_tcp(&Tcp { queries_per_connection: Some(1_000_000), first_message_ms: Some(5000), message_ms: Some(5000), idle_ms: Some(10_000), ..Tcp::default() });
+    let server = Server::with_tcp(&Tcp {
+        queries_per_connection: Some(1_000_000),
+        first_message_ms: Some(5000),
+        message_ms: Some(5000),
+        idle_ms: Some(10_000),
+        ..Tcp::default()
+    });
     let rss_before = server.rss_kib();
     let query_len = 500;
     let count = 6_000_000 / (query_len + 2);

@@ -153,7 +153,9 @@ pub fn generated_queries() -> Vec<Query> {
             (Kind::Delegation, _) => (format!("x.{name}.gen.test."), Rtype::A),
             (Kind::WildcardParent, 0) => (format!("any.{name}.gen.test."), Rtype::MX),
             (Kind::WildcardParent, k) => (format!("w{k}.{name}.gen.test."), [Rtype::A, Rtype::TXT][k % 2]),
-            (Kind::EmptyNonTerminal, k) => ([format!("b.{name}.gen.test."), format!("{name}.gen.test."), format!("a.b.{name}.gen.test.")][k % 3].clone(), Rtype::A),
+            (Kind::EmptyNonTerminal, k) => {
+                ([format!("b.{name}.gen.test."), format!("{name}.gen.test."), format!("a.b.{name}.gen.test.")][k % 3].clone(), Rtype::A)
+            }
             (Kind::Dname, k) => (format!("x{k}.{name}.gen.test."), Rtype::A),
             (_, 0) => (format!("{name}-nx.gen.test."), Rtype::A),
             (_, 1) => (format!("{}.gen.test.", name.to_uppercase()), Rtype::AAAA),

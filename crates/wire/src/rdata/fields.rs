@@ -252,22 +252,49 @@ fn parse_data(field: Field, cursor: &mut Cursor<'_, '_>, out: &mut Vec<u8>) -> R
 
 /// DNSSEC algorithm mnemonics (IANA "DNS Security Algorithm Numbers").
 const ALGORITHMS: &[(&str, u64)] = &[
-    ("RSAMD5", 1), ("DH", 2), ("DSA", 3), ("RSASHA1", 5), ("DSA-NSEC3-SHA1", 6), ("RSASHA1-NSEC3-SHA1", 7),
-    ("RSASHA256", 8), ("RSASHA512", 10), ("ECC-GOST", 12), ("ECDSAP256SHA256", 13), ("ECDSAP384SHA384", 14),
-    ("ED25519", 15), ("ED448", 16), ("INDIRECT", 252), ("PRIVATEDNS", 253), ("PRIVATEOID", 254),
+    ("RSAMD5", 1),
+    ("DH", 2),
+    ("DSA", 3),
+    ("RSASHA1", 5),
+    ("DSA-NSEC3-SHA1", 6),
+    ("RSASHA1-NSEC3-SHA1", 7),
+    ("RSASHA256", 8),
+    ("RSASHA512", 10),
+    ("ECC-GOST", 12),
+    ("ECDSAP256SHA256", 13),
+    ("ECDSAP384SHA384", 14),
+    ("ED25519", 15),
+    ("ED448", 16),
+    ("INDIRECT", 252),
+    ("PRIVATEDNS", 253),
+    ("PRIVATEOID", 254),
 ];
 
 /// CERT type mnemonics (RFC 4398 §2.1).
-const CERT_TYPES: &[(&str, u64)] = &[
-    ("PKIX", 1), ("SPKI", 2), ("PGP", 3), ("IPKIX", 4), ("ISPKI", 5), ("IPGP", 6), ("ACPKIX", 7), ("IACPKIX", 8),
-    ("URI", 253), ("OID", 254),
-];
+const CERT_TYPES: &[(&str, u64)] =
+    &[("PKIX", 1), ("SPKI", 2), ("PGP", 3), ("IPKIX", 4), ("ISPKI", 5), ("IPGP", 6), ("ACPKIX", 7), ("IACPKIX", 8), ("URI", 253), ("OID", 254)];
 
 /// TSIG error mnemonics (RFC 8945 §4.2 and the base rcodes).
 const TSIG_ERRORS: &[(&str, u64)] = &[
-    ("NOERROR", 0), ("FORMERR", 1), ("SERVFAIL", 2), ("NXDOMAIN", 3), ("NOTIMP", 4), ("REFUSED", 5), ("YXDOMAIN", 6),
-    ("YXRRSET", 7), ("NXRRSET", 8), ("NOTAUTH", 9), ("NOTZONE", 10), ("BADSIG", 16), ("BADKEY", 17), ("BADTIME", 18),
-    ("BADMODE", 19), ("BADNAME", 20), ("BADALG", 21), ("BADTRUNC", 22), ("BADCOOKIE", 23),
+    ("NOERROR", 0),
+    ("FORMERR", 1),
+    ("SERVFAIL", 2),
+    ("NXDOMAIN", 3),
+    ("NOTIMP", 4),
+    ("REFUSED", 5),
+    ("YXDOMAIN", 6),
+    ("YXRRSET", 7),
+    ("NXRRSET", 8),
+    ("NOTAUTH", 9),
+    ("NOTZONE", 10),
+    ("BADSIG", 16),
+    ("BADKEY", 17),
+    ("BADTIME", 18),
+    ("BADMODE", 19),
+    ("BADNAME", 20),
+    ("BADALG", 21),
+    ("BADTRUNC", 22),
+    ("BADCOOKIE", 23),
 ];
 
 fn mnemonic_or_number(cursor: &mut Cursor<'_, '_>, name: &str, table: &[(&str, u64)], max: u64) -> Result<u64, RdataTextError> {
@@ -275,8 +302,7 @@ fn mnemonic_or_number(cursor: &mut Cursor<'_, '_>, name: &str, table: &[(&str, u
     if let Some(&(_, value)) = table.iter().find(|(mnemonic, _)| mnemonic.eq_ignore_ascii_case(token.text)) {
         return Ok(value);
     }
-    super::text::parse_number(token.text, max)
-        .ok_or_else(|| cursor.error(name, format_args!("expected a mnemonic or a number 0-{max}, got '{}'", token.text)))
+    super::text::parse_number(token.text, max).ok_or_else(|| cursor.error(name, format_args!("expected a mnemonic or a number 0-{max}, got '{}'", token.text)))
 }
 
 fn write_tsig_error(value: u16, out: &mut dyn fmt::Write) -> fmt::Result {
@@ -336,7 +362,8 @@ fn write_separated(value: &[u8], group: usize, separator: char, out: &mut dyn fm
 
 fn parse_separated(cursor: &mut Cursor<'_, '_>, name: &str, len: usize, group: usize, separator: char, out: &mut Vec<u8>) -> Result<(), RdataTextError> {
     let token = cursor.next(name)?;
-    let bad = || cursor.error(name, format_args!("expected {} groups of {} hex digits separated by '{separator}', got '{}'", len / group, group * 2, token.text));
+    let bad =
+        || cursor.error(name, format_args!("expected {} groups of {} hex digits separated by '{separator}', got '{}'", len / group, group * 2, token.text));
     let mut count = 0;
     for part in token.text.split(separator) {
         if part.len() != group * 2 {

@@ -117,7 +117,8 @@ fn split_params(rdata: &[u8]) -> Option<Vec<(u16, &[u8])>> {
 fn check_value(key: u16, value: &[u8]) -> bool {
     match key {
         MANDATORY => {
-            let keys: Vec<u16> = value.chunks(2).map(|pair| u16::from_be_bytes([pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0)])).collect();
+            let keys: Vec<u16> =
+                value.chunks(2).map(|pair| u16::from_be_bytes([pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0)])).collect();
             !value.is_empty() && value.len() % 2 == 0 && keys.windows(2).all(|w| w.first() < w.get(1)) && !keys.contains(&MANDATORY)
         }
         ALPN => !value.is_empty() && check_alpn(value),
@@ -149,7 +150,9 @@ fn write_key(key: u16, out: &mut dyn fmt::Write) -> fmt::Result {
 
 fn write_value(key: u16, value: &[u8], out: &mut dyn fmt::Write) -> fmt::Result {
     match key {
-        MANDATORY => write_list(value.chunks(2), out, |pair, out| write_key(u16::from_be_bytes([pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0)]), out)),
+        MANDATORY => write_list(value.chunks(2), out, |pair, out| {
+            write_key(u16::from_be_bytes([pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0)]), out)
+        }),
         ALPN => {
             out.write_str("=\"")?;
             let mut rest = value;
@@ -400,7 +403,12 @@ mod tests {
     fn other_params() {
         golden(Rtype::HTTPS, "1 . alpn=h3 no-default-alpn", "0001 00 0001 0003 026833 0002 0000", r#"1 . alpn="h3" no-default-alpn"#);
         golden(Rtype::HTTPS, "1 . ech=AEX+DQ==", "0001 00 0005 0004 0045fe0d", "1 . ech=AEX+DQ==");
-        golden(Rtype::SVCB, "1 dns. dohpath=/dns-query{?dns} ohttp", "0001 03646e7300 0007 0010 2f646e732d71756572797b3f646e737d 0008 0000", r#"1 dns. dohpath="/dns-query{?dns}" ohttp"#);
+        golden(
+            Rtype::SVCB,
+            "1 dns. dohpath=/dns-query{?dns} ohttp",
+            "0001 03646e7300 0007 0010 2f646e732d71756572797b3f646e737d 0008 0000",
+            r#"1 dns. dohpath="/dns-query{?dns}" ohttp"#,
+        );
         golden(Rtype::SVCB, "1 . key1000 key999=\"\"", "0001 00 03e7 0000 03e8 0000", "1 . key999 key1000");
         golden(Rtype::SVCB, "1 . port=\"65535\" key2=\"\"", "0001 00 0002 0000 0003 0002 ffff", "1 . no-default-alpn port=65535");
         for bad in ["1 . key65535=x", "1 . port=65536", "1 . bogus=1", "1 . ipv4hint=1.2.3.4,", "1 . alpn=h2,,h3", "1 . ech=!!", "1 . ech", "1 . alpn=a\\"] {

@@ -182,9 +182,19 @@ fn rfc1183_examples() {
 /// RFC 1706 §6 NSAP example; RFC 1712 §5 GPOS example; RFC 2163 style PX.
 #[test]
 fn nsap_gpos_px() {
-    golden(Rtype::NSAP, "0x47.0005.80.005a00.0000.0001.e133.ffffff000161.00", "47000580005a0000000001e133ffffff00016100", "0x47000580005A0000000001E133FFFFFF00016100");
+    golden(
+        Rtype::NSAP,
+        "0x47.0005.80.005a00.0000.0001.e133.ffffff000161.00",
+        "47000580005a0000000001e133ffffff00016100",
+        "0x47000580005A0000000001E133FFFFFF00016100",
+    );
     golden(Rtype::GPOS, "-32.6882 116.8652 10.0", "082d33322e36383832 083131362e38363532 0431302e30", r#""-32.6882" "116.8652" "10.0""#);
-    golden(Rtype::PX, "10 net2.it. PRMD-net2.ADMD-p400.C-it.", "000a 046e657432 026974 00 0950524d442d6e657432 0941444d442d70343030 04432d6974 00", "10 net2.it. PRMD-net2.ADMD-p400.C-it.");
+    golden(
+        Rtype::PX,
+        "10 net2.it. PRMD-net2.ADMD-p400.C-it.",
+        "000a 046e657432 026974 00 0950524d442d6e657432 0941444d442d70343030 04432d6974 00",
+        "10 net2.it. PRMD-net2.ADMD-p400.C-it.",
+    );
     fails(Rtype::NSAP, "47.0005");
 }
 
@@ -202,7 +212,12 @@ fn rfc3596_aaaa() {
 /// RFC 2782 SRV example; RFC 2230 KX.
 #[test]
 fn rfc2782_srv_and_kx() {
-    golden(Rtype::SRV, "0 1 389 old-slow-box.example.com.", "0000 0001 0185 0c6f6c642d736c6f772d626f78 076578616d706c65 03636f6d 00", "0 1 389 old-slow-box.example.com.");
+    golden(
+        Rtype::SRV,
+        "0 1 389 old-slow-box.example.com.",
+        "0000 0001 0185 0c6f6c642d736c6f772d626f78 076578616d706c65 03636f6d 00",
+        "0 1 389 old-slow-box.example.com.",
+    );
     golden(Rtype::KX, "10 kx1", "000a 03 6b7831 076578616d706c65 03636f6d 00", "10 kx1.example.com.");
     fails(Rtype::SRV, "0 1 65536 a.");
 }
@@ -216,7 +231,12 @@ fn rfc3403_6_2_naptr() {
         "0064 000a 00 00 21 215e75726e3a6369643a2e2b40285b5e5c2e5d2b5c2e29282e2a2924215c322169 00",
         r#"100 10 "" "" "!^urn:cid:.+@([^\\.]+\\.)(.*)$!\\2!i" ."#,
     );
-    golden(Rtype::NAPTR, r#"10 100 "s" "SIP+D2U" "" _sip._udp"#, "000a 0064 0173 075349502b443255 00 045f736970 045f756470 076578616d706c65 03636f6d 00", r#"10 100 "s" "SIP+D2U" "" _sip._udp.example.com."#);
+    golden(
+        Rtype::NAPTR,
+        r#"10 100 "s" "SIP+D2U" "" _sip._udp"#,
+        "000a 0064 0173 075349502b443255 00 045f736970 045f756470 076578616d706c65 03636f6d 00",
+        r#"10 100 "s" "SIP+D2U" "" _sip._udp.example.com."#,
+    );
 }
 
 /// RFC 7043 §3.2 and §4.2 examples.
@@ -245,16 +265,31 @@ fn rfc8659_caa_and_rfc7553_uri() {
     golden(Rtype::CAA, r#"0 issue "ca.example.net""#, "00 05 6973737565 63612e6578616d706c652e6e6574", r#"0 issue "ca.example.net""#);
     golden(Rtype::CAA, r#"128 tbs "Unknown""#, "80 03 746273 556e6b6e6f776e", r#"128 tbs "Unknown""#);
     golden(Rtype::CAA, r#"0 issue """#, "00 05 6973737565", r#"0 issue """#);
-    golden(Rtype::CAA, r#"0 iodef "mailto:security@example.com""#, "00 05 696f646566 6d61696c746f3a7365637572697479406578616d706c652e636f6d", r#"0 iodef "mailto:security@example.com""#);
+    golden(
+        Rtype::CAA,
+        r#"0 iodef "mailto:security@example.com""#,
+        "00 05 696f646566 6d61696c746f3a7365637572697479406578616d706c652e636f6d",
+        r#"0 iodef "mailto:security@example.com""#,
+    );
     fails(Rtype::CAA, r#"0 is-sue "x""#);
     fails(Rtype::CAA, r#"256 issue "x""#);
-    golden(Rtype::URI, r#"10 1 "ftp://ftp1.example.com/public""#, "000a 0001 6674703a2f2f667470312e6578616d706c652e636f6d2f7075626c6963", r#"10 1 "ftp://ftp1.example.com/public""#);
+    golden(
+        Rtype::URI,
+        r#"10 1 "ftp://ftp1.example.com/public""#,
+        "000a 0001 6674703a2f2f667470312e6578616d706c652e636f6d2f7075626c6963",
+        r#"10 1 "ftp://ftp1.example.com/public""#,
+    );
 }
 
 /// RFC 4701 §3.6 DHCID example 1; an OPENPGPKEY and a CERT built by hand.
 #[test]
 fn base64_types() {
-    golden(Rtype::DHCID, "( AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA= )", "000201636fc0b8271c82825bb1ac5c41cf5351aa69b4febd94e8f17cdb95000da48c40", "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=");
+    golden(
+        Rtype::DHCID,
+        "( AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA= )",
+        "000201636fc0b8271c82825bb1ac5c41cf5351aa69b4febd94e8f17cdb95000da48c40",
+        "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=",
+    );
     golden(Rtype::OPENPGPKEY, "Zm9v YmFy", "666f6f626172", "Zm9vYmFy");
     golden(Rtype::CERT, "PGP 0 0 Zm9vYg==", "0003 0000 00 666f6f62", "3 0 0 Zm9vYg==");
     golden(Rtype::CERT, "1 12345 RSASHA256 Zm9vYg==", "0001 3039 08 666f6f62", "1 12345 8 Zm9vYg==");

@@ -35,7 +35,12 @@ fn rfc4034_3_3_rrsig() {
     // Times as plain seconds since the epoch.
     let seconds = format!("A 5 3 86400 1048354263 1045762263 2642 example.com. {RFC4034_SIGNATURE}");
     assert_eq!(parse(Rtype::RRSIG, &seconds).unwrap(), unhex(hex));
-    golden(Rtype::RRSIG, "TYPE65280 13 0 0 0 4294967295 0 .", "ff00 0d 00 00000000 00000000 ffffffff 0000 00", "TYPE65280 13 0 0 19700101000000 21060207062815 0 .");
+    golden(
+        Rtype::RRSIG,
+        "TYPE65280 13 0 0 0 4294967295 0 .",
+        "ff00 0d 00 00000000 00000000 ffffffff 0000 00",
+        "TYPE65280 13 0 0 19700101000000 21060207062815 0 .",
+    );
     assert!(parse(Rtype::RRSIG, "A 5 3 86400 20031322173103 20030220173103 2642 example.com. AA==").unwrap_err().0.starts_with("RRSIG expiration:"));
     assert!(parse(Rtype::RRSIG, "BOGUS 5 3 86400 0 0 2642 example.com. AA==").unwrap_err().0.starts_with("RRSIG type covered:"));
 }
@@ -78,7 +83,12 @@ fn rfc5155_appendix_a_nsec3() {
         "01 01 000c 04 aabbccdd 14 174eb2409fe28bcb4887a1836f957f0a8425e27b 0007 22010000000290",
         "1 1 12 AABBCCDD 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR NS SOA MX RRSIG DNSKEY NSEC3PARAM",
     );
-    golden(Rtype::NSEC3, "1 0 0 - 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR", "01 00 0000 00 14 174eb2409fe28bcb4887a1836f957f0a8425e27b", "1 0 0 - 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR");
+    golden(
+        Rtype::NSEC3,
+        "1 0 0 - 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR",
+        "01 00 0000 00 14 174eb2409fe28bcb4887a1836f957f0a8425e27b",
+        "1 0 0 - 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR",
+    );
     golden(Rtype::NSEC3PARAM, "1 0 12 aabbccdd", "01 00 000c 04 aabbccdd", "1 0 12 AABBCCDD");
     golden(Rtype::NSEC3PARAM, "1 0 0 -", "01 00 0000 00", "1 0 0 -");
     assert!(parse(Rtype::NSEC3, "1 0 0 - 2T7B4G4VSA5SMI47K61MV5BV1A22BOJ!").is_err());
@@ -90,7 +100,12 @@ fn rfc5155_appendix_a_nsec3() {
 /// Appendix A.1 (ZONEMD), RFC 7477 §2.1.1 (CSYNC).
 #[test]
 fn hex_and_bitmap_types() {
-    golden(Rtype::SSHFP, "2 1 123456789abcdef67890123456789abcdef67890", "02 01 123456789abcdef67890123456789abcdef67890", "2 1 123456789ABCDEF67890123456789ABCDEF67890");
+    golden(
+        Rtype::SSHFP,
+        "2 1 123456789abcdef67890123456789abcdef67890",
+        "02 01 123456789abcdef67890123456789abcdef67890",
+        "2 1 123456789ABCDEF67890123456789ABCDEF67890",
+    );
     let tlsa = "00 00 01 d2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971";
     let printed = "0 0 1 D2ABDE240D7CD3EE6B4B28C54DF034B97983A1D16E8A410E4561CB106618E971";
     golden(Rtype::TLSA, "0 0 1 d2abde240d7cd3ee6b4b28c54df034b9 7983a1d16e8a410e4561cb106618e971", tlsa, printed);
@@ -134,7 +149,17 @@ fn rfc1876_3_loc() {
     assert_eq!(print(Rtype::LOC, &wire), "0 0 0.000 N 180 0 0.000 E 0.00m 1m 2m 3m");
     let wire = parse(Rtype::LOC, "90 S 180 W 42849672.95m 90000000m 0.01 0.5m").unwrap();
     assert_eq!(print(Rtype::LOC, &wire), "90 0 0.000 S 180 0 0.000 W 42849672.95m 90000000m 0.01m 0.50m");
-    for bad in ["91 N 0 E 0", "90 1 N 0 E 0", "42 60 N 0 E 0", "42 N 181 E 0", "42 N 0 E", "42 X 0 E 0", "1 2 3 4 N 0 E 0", "0 N 0 E -100000.01m", "0 N 0 E 0 90000000.01m"] {
+    for bad in [
+        "91 N 0 E 0",
+        "90 1 N 0 E 0",
+        "42 60 N 0 E 0",
+        "42 N 181 E 0",
+        "42 N 0 E",
+        "42 X 0 E 0",
+        "1 2 3 4 N 0 E 0",
+        "0 N 0 E -100000.01m",
+        "0 N 0 E 0 90000000.01m",
+    ] {
         assert!(parse(Rtype::LOC, bad).is_err(), "{bad}");
     }
     assert_eq!(print(Rtype::LOC, &unhex("0133161389172dd070be15f000988d20")), r"\# 16 0133161389172DD070BE15F000988D20");

@@ -119,11 +119,43 @@ fn typed_rdata() -> impl Strategy<Value = (Rtype, Vec<u8>)> {
 /// Types where structured bytes are likely to pass the check.
 fn structured_rtype() -> impl Strategy<Value = Rtype> {
     prop::sample::select(vec![
-        Rtype::A, Rtype::NS, Rtype::SOA, Rtype::HINFO, Rtype::MINFO, Rtype::MX, Rtype::TXT, Rtype::RP, Rtype::AFSDB,
-        Rtype::ISDN, Rtype::PX, Rtype::GPOS, Rtype::SRV, Rtype::NAPTR, Rtype::KX, Rtype::CERT, Rtype::DS,
-        Rtype::SSHFP, Rtype::IPSECKEY, Rtype::RRSIG, Rtype::NSEC, Rtype::DNSKEY, Rtype::NSEC3, Rtype::NSEC3PARAM,
-        Rtype::TLSA, Rtype::CSYNC, Rtype::ZONEMD, Rtype::SVCB, Rtype::HTTPS, Rtype::LP, Rtype::TSIG, Rtype::URI,
-        Rtype::CAA, Rtype::APL, Rtype::WKS, Rtype::LOC, Rtype::EUI48,
+        Rtype::A,
+        Rtype::NS,
+        Rtype::SOA,
+        Rtype::HINFO,
+        Rtype::MINFO,
+        Rtype::MX,
+        Rtype::TXT,
+        Rtype::RP,
+        Rtype::AFSDB,
+        Rtype::ISDN,
+        Rtype::PX,
+        Rtype::GPOS,
+        Rtype::SRV,
+        Rtype::NAPTR,
+        Rtype::KX,
+        Rtype::CERT,
+        Rtype::DS,
+        Rtype::SSHFP,
+        Rtype::IPSECKEY,
+        Rtype::RRSIG,
+        Rtype::NSEC,
+        Rtype::DNSKEY,
+        Rtype::NSEC3,
+        Rtype::NSEC3PARAM,
+        Rtype::TLSA,
+        Rtype::CSYNC,
+        Rtype::ZONEMD,
+        Rtype::SVCB,
+        Rtype::HTTPS,
+        Rtype::LP,
+        Rtype::TSIG,
+        Rtype::URI,
+        Rtype::CAA,
+        Rtype::APL,
+        Rtype::WKS,
+        Rtype::LOC,
+        Rtype::EUI48,
     ])
 }
 
@@ -191,7 +223,6 @@ proptest! {
         }
     }
 }
-
 
 #[test]
 fn typed_rdata_mostly_passes_the_check() {
