@@ -18,12 +18,13 @@
 //!   asked while the first is still silent; the first useful answer wins and the other query
 //!   is abandoned.
 
+use super::process::{lowercase_owner, negative_soa};
 use super::query::{build_query, check_reply, randomise_case, Match, Sent};
 use super::scrub::{scrub, Kind};
 use super::stats::ServerStats;
 use super::upstreams::{FailureKind, UpstreamGroup};
 use super::{Failure, Outbound, QueryId, Random, Resolved, ResolverSettings, Step};
-use crate::cache::{negative_ttl, Cache, Rrset, Trust};
+use crate::cache::{Cache, Trust};
 use crate::policy::Instant;
 use crate::Transport;
 use portcullis_wire::message::{Message, Question};
@@ -348,20 +349,6 @@ impl Forwarding {
     }
 }
 
-/// The SOA for a negative answer's authority section, its TTL the negative TTL (RFC 2308 §3).
-fn negative_soa(soa: Option<Rrset>, cache: &Cache) -> Vec<Rrset> {
-    soa.map(|mut soa| {
-        soa.ttl = negative_ttl(&soa).min(cache.settings().max_negative_ttl);
-        soa
-    })
-    .into_iter()
-    .collect()
-}
-
-fn lowercase_owner(mut set: Rrset) -> Rrset {
-    set.owner = set.owner.to_lowercase();
-    set
-}
 
 /// Validated settings of one forward zone.
 #[derive(Clone, Debug, PartialEq, Eq)]

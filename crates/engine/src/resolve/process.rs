@@ -263,7 +263,7 @@ impl Resolution {
 }
 
 /// The SOA for a negative answer's authority section, its TTL the negative TTL (RFC 2308 §3).
-fn negative_soa(soa: Option<Rrset>, cache: &Cache) -> Vec<Rrset> {
+pub(super) fn negative_soa(soa: Option<Rrset>, cache: &Cache) -> Vec<Rrset> {
     soa.map(|mut soa| {
         soa.ttl = negative_ttl(&soa).min(cache.settings().max_negative_ttl);
         soa
@@ -272,7 +272,8 @@ fn negative_soa(soa: Option<Rrset>, cache: &Cache) -> Vec<Rrset> {
     .collect()
 }
 
-fn lowercase_owner(mut set: Rrset) -> Rrset {
+/// The RRset with its owner lower-cased.
+pub(super) fn lowercase_owner(mut set: Rrset) -> Rrset {
     set.owner = set.owner.to_lowercase();
     set
 }
