@@ -16,14 +16,17 @@
 
 #[path = "it/client.rs"]
 mod client;
+mod hierarchy;
 #[path = "it/peers.rs"]
 mod peers;
+
+use hierarchy::{pick_net, start_nsd, Net};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
@@ -46,22 +49,6 @@ const SMALL: usize = 20;
 /// Delay of the slow server's proxy.
 const SLOW_DELAY: Duration = Duration::from_millis(250);
 
-/// The addresses of the hierarchy: 127.B.C.x.
-#[derive(Clone, Copy)]
-struct Net {
-    b: u8,
-    c: u8,
-}
-
-impl Net {
-    fn ip(self, host: u8) -> Ipv4Addr {
-        Ipv4Addr::new(127, self.b, self.c, host)
-    }
-    fn addr(self, host: u8) -> SocketAddr {
-        SocketAddr::from((self.ip(host), 53))
-    }
-}
-
 // Hosts of the hierarchy.
 const ROOT_NSD: u8 = 1;
 const ROOT_KNOT: u8 = 2;
@@ -72,20 +59,6 @@ const AUTH_KNOT: u8 = 6;
 const LAME: u8 = 7;
 const DEAD: u8 = 8;
 const SLOW: u8 = 9;
-
-/// Finds a 127.B.C.0/24 whose port 53 is free on every host address used.
-fn pick_net() -> Option<Net> {
-    let pid = std::process::id();
-    for attempt in 0..20u32 {
-        let seed = pid.wrapping_mul(2_654_435_761).wrapping_add(attempt.wrapping_mul(40_503));
-        let net = Net { b: 100 + (seed % 100) as u8, c: 1 + ((seed >> 8) % 250) as u8 };
-        let free = (1..=SLOW).all(|host| UdpSocket::bind(net.addr(host)).is_ok() && TcpListener::bind(net.addr(host)).is_ok());
-        if free {
-            return Some(net);
-        }
-    }
-    None
-}
 
 fn soa(origin: &str) -> String {
     format!("$ORIGIN {origin}\n$TTL 3600\n@ IN SOA ns.invalid. hostmaster.invalid. 1 3600 900 604800 300\n")
@@ -171,29 +144,6 @@ fn zones(net: Net) -> Vec<(u8, &'static str, String)> {
         (AUTH_KNOT, "noglue.alpha.", noglue),
         (LAME, "unrelated.", unrelated),
     ]
-}
-
-/// Starts NSD on `addr` serving `zones`.
-fn start_nsd(binary: &Path, addr: SocketAddr, zones: &[(&str, &str)]) -> Result<ServerProcess, String> {
-    let dir = temp_dir("rec-nsd");
-    let run = dir.display().to_string();
-    let mut conf = format!(
-        "server:\n    ip-address: {ip}\n    port: 53\n    server-count: 1\n    username: \"\"\n    chroot: \"\"\n    \
-         zonesdir: \"{run}\"\n    database: \"\"\n    zonelistfile: \"{run}/zone.list\"\n    xfrdfile: \"{run}/xfrd.state\"\n    \
-         xfrdir: \"{run}\"\n    pidfile: \"{run}/nsd.pid\"\n    logfile: \"{run}/nsd.log\"\n    verbosity: 1\n    do-ip6: no\n    \
-         rrl-ratelimit: 0\n    refuse-any: no\nremote-control:\n    control-enable: no\n",
-        ip = addr.ip()
-    );
-    for (index, (origin, text)) in zones.iter().enumerate() {
-        let file = dir.join(format!("{index}.zone"));
-        fs::write(&file, text).map_err(|e| e.to_string())?;
-        let _ = write!(conf, "zone:\n    name: \"{origin}\"\n    zonefile: \"{}\"\n", file.display());
-    }
-    let conf_path = dir.join("nsd.conf");
-    fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
-    let mut command = Command::new(binary);
-    command.arg("-d").arg("-c").arg(&conf_path);
-    ServerProcess::start("nsd", command, dir, addr, zones[0].0)
 }
 
 /// Starts Knot on `addr` serving `zones`.
@@ -541,7 +491,7 @@ fn start_unbound(binary: &Path, dir: &Path, hints: &Path, listen: SocketAddr) ->
 fn recursion_on_a_loopback_hierarchy() {
     let Some(tools) = require("recursion_on_a_loopback_hierarchy", &["nsd", "knotd"]) else { return };
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
-    let Some(net) = pick_net().filter(|_| is_root) else {
+    let Some(net) = pick_net(SLOW).filter(|_| is_root) else {
         let message = "recursion_on_a_loopback_hierarchy: needs root and a free 127.x.y.0/24 on port 53";
         assert!(!in_ci(), "CI=true and {message}");
         println!("SKIPPED {message}");

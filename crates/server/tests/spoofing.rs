@@ -22,11 +22,14 @@
 #[path = "it/client.rs"]
 #[allow(dead_code)]
 mod client;
+mod hierarchy;
 #[path = "it/peers.rs"]
 #[allow(dead_code)]
 mod peers;
 
-use peers::{find_binary, in_ci, temp_dir, ServerProcess};
+use hierarchy::{pick_net, start_nsd, Net};
+
+use peers::{find_binary, in_ci, temp_dir};
 use portcullis_wire::header::Flags;
 use portcullis_wire::message::{Message, Section};
 use portcullis_wire::writer::MessageWriter;
@@ -48,32 +51,6 @@ const BANK_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 81);
 const POISON: Ipv4Addr = Ipv4Addr::new(6, 6, 6, 6);
 /// Forged replies per query received by the relay.
 const FORGERIES_PER_QUERY: usize = 60;
-
-#[derive(Clone, Copy)]
-struct Net {
-    b: u8,
-    c: u8,
-}
-
-impl Net {
-    fn ip(self, host: u8) -> Ipv4Addr {
-        Ipv4Addr::new(127, self.b, self.c, host)
-    }
-    fn addr(self, host: u8) -> SocketAddr {
-        SocketAddr::from((self.ip(host), 53))
-    }
-}
-
-/// A 127.B.C.0/24 whose port 53 is free on the hosts used.
-fn pick_net() -> Option<Net> {
-    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let pid = std::process::id().wrapping_add(CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919));
-    (0..20u32).find_map(|attempt| {
-        let seed = pid.wrapping_mul(2_246_822_519).wrapping_add(attempt.wrapping_mul(3_266_489_917));
-        let net = Net { b: 20 + (seed % 70) as u8, c: 1 + ((seed >> 8) % 250) as u8 };
-        (1..=4).all(|host| UdpSocket::bind(net.addr(host)).is_ok()).then_some(net)
-    })
-}
 
 /// Off-path forgeries (wrong IDs, wrong case, other names) and a hostile server's extras.
 #[test]
@@ -100,9 +77,9 @@ fn race(kinds: u32, min_queries: usize) {
         assert!(!in_ci(), "nsd is missing under CI=true");
         return eprintln!("SKIPPED forged_replies_never_reach_the_cache: nsd not installed");
     };
-    let net = pick_net().expect("a free 127.B.C.0/24 for the hierarchy");
-    let root = start_nsd(&nsd, net.addr(1), &[(".", root_zone(net))]);
-    let auth = start_nsd(&nsd, net.addr(3), &[("victim.test.", victim_zone()), ("bank.test.", bank_zone())]);
+    let net = pick_net(4).expect("a free 127.B.C.0/24 for the hierarchy");
+    let root = start_nsd(&nsd, net.addr(1), &[(".", &root_zone(net))]).unwrap_or_else(|e| panic!("{e}"));
+    let auth = start_nsd(&nsd, net.addr(3), &[("victim.test.", &victim_zone()), ("bank.test.", &bank_zone())]).unwrap_or_else(|e| panic!("{e}"));
     let relay = Relay::start(net.addr(2), net.addr(3), kinds);
     let dir = temp_dir("spoof-portcullis");
     let listen = net.addr(4);
@@ -169,28 +146,6 @@ fn victim_zone() -> String {
 
 fn bank_zone() -> String {
     format!("$ORIGIN bank.test.\n$TTL 3600\n@ SOA ns h 1 3600 900 86400 300\n@ NS ns\nns A 127.0.0.1\nwww A {BANK_ADDRESS}\nother A {BANK_ADDRESS}\n")
-}
-
-fn start_nsd(binary: &Path, addr: SocketAddr, zones: &[(&str, String)]) -> ServerProcess {
-    let dir = temp_dir("spoof-nsd");
-    let run = dir.display().to_string();
-    let mut conf = format!(
-        "server:\n    ip-address: {ip}\n    port: 53\n    server-count: 1\n    username: \"\"\n    chroot: \"\"\n    \
-         zonesdir: \"{run}\"\n    database: \"\"\n    zonelistfile: \"{run}/zone.list\"\n    xfrdfile: \"{run}/xfrd.state\"\n    \
-         xfrdir: \"{run}\"\n    pidfile: \"{run}/nsd.pid\"\n    logfile: \"{run}/nsd.log\"\n    verbosity: 1\n    do-ip6: no\n    \
-         rrl-ratelimit: 0\nremote-control:\n    control-enable: no\n",
-        ip = addr.ip()
-    );
-    for (index, (origin, text)) in zones.iter().enumerate() {
-        let file = dir.join(format!("{index}.zone"));
-        fs::write(&file, text).expect("zone file");
-        conf.push_str(&format!("zone:\n    name: \"{origin}\"\n    zonefile: \"{}\"\n", file.display()));
-    }
-    let conf_path = dir.join("nsd.conf");
-    fs::write(&conf_path, conf).expect("nsd.conf");
-    let mut command = Command::new(binary);
-    command.arg("-d").arg("-c").arg(&conf_path);
-    ServerProcess::start("nsd", command, dir, addr, zones[0].0).unwrap_or_else(|e| panic!("nsd on {addr}: {e}"))
 }
 
 /// portcullis as a recursive resolver for 127.0.0.1, with the hierarchy's root as its hints.

@@ -349,7 +349,6 @@ impl Forwarding {
     }
 }
 
-
 /// Validated settings of one forward zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardSettings {
