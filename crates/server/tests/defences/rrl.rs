@@ -205,7 +205,7 @@ fn dnsperf_flood_is_half_slipped_half_dropped() {
     ]
     .map(str::to_owned)
     .to_vec();
-    let output = support::run_tool(&found[0], &args);
+    let output = crate::peers::run_tool(&found[0], &args, support::TOOL_TIMEOUT);
     let number = |label: &str| -> usize {
         let line = output.lines().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("no '{label}' in dnsperf output:\n{output}"));
         line[line.find(':').map_or(0, |i| i + 1)..].split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"))

@@ -8,7 +8,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 
 use crate::harness::Server;
-use crate::peers::{free_port, temp_dir};
+use crate::peers::{free_port, run_tool, temp_dir};
 
 /// The zone every test serves (the readiness probe asks its SOA).
 pub const ZONE: &str = "defence.test.";
@@ -41,7 +40,7 @@ pub const REPLY_WITHIN: Duration = Duration::from_millis(1500);
 /// How long a server gets to become ready.
 const READY_WITHIN: Duration = Duration::from_secs(20);
 /// A client tool run longer than this is killed and fails the test.
-const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn defence_zone() -> String {
     let mut text = String::from(
@@ -499,34 +498,13 @@ pub fn trickle(from: IpAddr, server: SocketAddr, name: &str, period: Duration, m
     (sent, answered, other)
 }
 
-/// Runs `binary args` to completion with a time limit; returns stdout with stderr appended.
-pub fn run_tool(binary: &Path, args: &[String]) -> String {
-    let child = Command::new(binary).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let child = child.unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let output = match rx.recv_timeout(TOOL_TIMEOUT) {
-        Ok(result) => result.unwrap_or_else(|e| panic!("{}: {e}", binary.display())),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("{} {args:?} did not finish within {TOOL_TIMEOUT:?}", binary.display());
-        }
-    };
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    text
-}
-
 /// `dig -b SOURCE @server -p port +norec +time=2 +tries=1 EXTRA... QUESTION...`.
 pub fn dig(dig: &Path, from: IpAddr, server: SocketAddr, extra: &[&str], question: &[&str]) -> String {
     let mut args = vec!["-b".to_owned(), from.to_string(), format!("@{}", server.ip()), "-p".to_owned(), server.port().to_string()];
     args.extend(["+norec", "+time=2", "+tries=1"].map(str::to_owned));
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     args.extend(question.iter().map(|s| (*s).to_owned()));
-    run_tool(dig, &args)
+    run_tool(dig, &args, TOOL_TIMEOUT)
 }
 
 /// `kdig -b SOURCE @server -p port +norec +time=2 +retry=0 EXTRA... QUESTION...`.
@@ -535,7 +513,7 @@ pub fn kdig(kdig: &Path, from: IpAddr, server: SocketAddr, extra: &[&str], quest
     args.extend(["+norec", "+time=2", "+retry=0"].map(str::to_owned));
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     args.extend(question.iter().map(|s| (*s).to_owned()));
-    run_tool(kdig, &args)
+    run_tool(kdig, &args, TOOL_TIMEOUT)
 }
 
 /// The `status:` of every header `dig`/`kdig` printed, in order.

@@ -281,3 +281,25 @@ fn missing_tools_skip_outside_ci() {
 fn missing_tools_fail_in_ci() {
     let _ = require_in(true, "self-test", &["portcullis-no-such-tool"]);
 }
+
+/// Runs `binary args` to completion within `timeout` (then kills it and fails the test); returns
+/// stdout with stderr appended.
+pub fn run_tool(binary: &Path, args: &[String], timeout: Duration) -> String {
+    let child = Command::new(binary).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let child = child.unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = match rx.recv_timeout(timeout) {
+        Ok(result) => result.unwrap_or_else(|e| panic!("{}: {e}", binary.display())),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("{} {args:?} did not finish within {timeout:?}", binary.display());
+        }
+    };
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    text
+}

@@ -6,8 +6,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use portcullis_wire::{Rcode, Rtype};
@@ -57,27 +55,6 @@ pub fn parse_output(text: &str) -> Vec<Printed> {
 
 fn after<'t>(line: &'t str, marker: &str) -> Option<&'t str> {
     line.find(marker).map(|at| &line[at + marker.len()..])
-}
-
-/// Runs a client to completion with a time limit; returns stdout (stderr appended).
-fn run(binary: &Path, args: &[String]) -> String {
-    let child = Command::new(binary).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let child = child.unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let output = match rx.recv_timeout(TOOL_TIMEOUT) {
-        Ok(result) => result.unwrap_or_else(|e| panic!("{}: {e}", binary.display())),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("{} {args:?} did not finish within {TOOL_TIMEOUT:?}", binary.display());
-        }
-    };
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    text
 }
 
 fn dig(dig: &Path, server: SocketAddr, extra: &[&str], question: &[&str]) -> String {
@@ -264,4 +241,9 @@ fn output_parser_reads_dig_and_kdig() {
     assert_eq!(parse_output(dig), [Printed { status: "NXDOMAIN".into(), flags: flags(&["qr", "aa", "tc"]), answer: 3 }]);
     assert_eq!(parse_output(kdig), [Printed { status: "REFUSED".into(), flags: flags(&["qr"]), answer: 0 }]);
     assert!(parse_output("no header here").is_empty());
+}
+
+/// Runs a client to completion within [`TOOL_TIMEOUT`]; returns stdout (stderr appended).
+fn run(binary: &Path, args: &[String]) -> String {
+    crate::peers::run_tool(binary, args, TOOL_TIMEOUT)
 }
