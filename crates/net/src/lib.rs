@@ -8,6 +8,8 @@
 //! - [`upstream`]: the resolver's queries on the wire (a fresh UDP socket per query, TCP).
 
 pub mod bind;
+pub mod forwarders;
+pub mod relay;
 pub mod resolver_pool;
 pub mod tcp;
 pub mod udp;

@@ -17,14 +17,15 @@
 //!   over shared, pipelined connections ([`crate::upstream_tcp`]). A task per zone sends probe
 //!   queries to down upstreams; every health change is logged with its reason.
 
+use crate::forwarders::{probe_loop, ForwardGroup, ForwardTable, ProbeOwner};
 use crate::upstream::{Event, Exchange};
 use crate::upstream_tcp::TcpConnections;
 use crate::{Clock, EngineHandle};
 use arc_swap::ArcSwap;
 use portcullis_engine::cache::Cache;
-use portcullis_engine::resolve::forward::{probe_query, probe_reply_ok, ForwardSettings};
-use portcullis_engine::resolve::upstreams::{FailureKind, UpstreamGroup, UpstreamSnapshot};
-use portcullis_engine::resolve::{ForwardMode, ForwardZones, Forwarding, Outbound, QueryId, Random, Resolution, Resolved, ResolverSettings, ServerStats, Step};
+use portcullis_engine::resolve::forward::ForwardSettings;
+use portcullis_engine::resolve::upstreams::UpstreamSnapshot;
+use portcullis_engine::resolve::{ForwardMode, Forwarding, Outbound, QueryId, Random, Resolution, Resolved, ResolverSettings, ServerStats, Step};
 use portcullis_engine::{recursion_key, DropReason, Outcome, RecursionKey, Request, Transport};
 use portcullis_wire::message::Question;
 use std::collections::HashMap;
@@ -97,47 +98,18 @@ pub struct PoolCounters {
     pub probes: AtomicU64,
 }
 
-/// A forward zone's group, shared by the resolutions and the zone's probe task.
-#[derive(Debug)]
-pub struct ForwardGroup {
-    /// The zone, for logs.
-    pub zone: String,
-    /// The group's state.
-    pub group: Mutex<UpstreamGroup>,
-    /// The probe question.
-    pub probe: Question,
-}
-
-impl ForwardGroup {
-    fn lock(&self) -> std::sync::MutexGuard<'_, UpstreamGroup> {
-        self.group.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Logs and drops the group's pending health changes.
-    fn log_events(&self, group: &mut UpstreamGroup) {
-        for event in group.take_events() {
-            if event.up {
-                tracing::info!(zone = %self.zone, upstream = %event.upstream, tier = ?event.tier, reason = %event.reason, "forward upstream up");
-            } else {
-                tracing::warn!(zone = %self.zone, upstream = %event.upstream, tier = ?event.tier, reason = %event.reason, "forward upstream down");
-            }
-        }
-    }
-}
-
 /// The pool; shared by the UDP workers and TCP connections.
 pub struct ResolverPool {
-    engine: EngineHandle,
-    settings: ArcSwap<ResolverSettings>,
-    cache: Arc<Cache>,
-    stats: Arc<ServerStats>,
-    clock: Clock,
-    random: RandomSource,
-    limits: PoolLimits,
+    pub(crate) engine: EngineHandle,
+    pub(crate) settings: ArcSwap<ResolverSettings>,
+    pub(crate) cache: Arc<Cache>,
+    pub(crate) stats: Arc<ServerStats>,
+    pub(crate) clock: Clock,
+    pub(crate) random: RandomSource,
+    pub(crate) limits: PoolLimits,
     runtime: tokio::runtime::Handle,
     in_flight: Mutex<HashMap<RecursionKey, Vec<Waiter>>>,
-    forward: ForwardZones<Arc<ForwardGroup>>,
-    forward_settings: Vec<ForwardSettings>,
+    forward: ArcSwap<ForwardTable>,
     iterate: std::sync::atomic::AtomicBool,
     tcp: Arc<TcpConnections>,
     /// Counters.
@@ -166,7 +138,7 @@ pub struct PoolParts {
     pub limits: PoolLimits,
     /// The runtime the resolution tasks run on.
     pub runtime: tokio::runtime::Handle,
-    /// Forward zones (fixed for the life of the pool).
+    /// Forward zones (replaced on reload with [`ResolverPool::set_forward`]).
     pub forward: Vec<ForwardSettings>,
     /// Resolve names outside every forward zone from the root; otherwise they get REFUSED.
     pub iterate: bool,
@@ -175,11 +147,7 @@ pub struct PoolParts {
 impl ResolverPool {
     /// A pool with nothing in flight.
     pub fn new(parts: PoolParts) -> Arc<Self> {
-        let mut forward = ForwardZones::new();
-        for zone in &parts.forward {
-            let group = ForwardGroup { zone: zone.zone.to_string(), group: Mutex::new(UpstreamGroup::new(zone.group.clone())), probe: zone.probe };
-            forward.insert(zone.zone, zone.mode, Arc::new(group));
-        }
+        let forward = ArcSwap::from_pointee(ForwardTable::new(&parts.forward));
         let pool = Arc::new(Self {
             engine: parts.engine,
             settings: ArcSwap::new(parts.settings),
@@ -191,17 +159,33 @@ impl ResolverPool {
             runtime: parts.runtime,
             in_flight: Mutex::new(HashMap::new()),
             forward,
-            forward_settings: parts.forward.clone(),
             iterate: std::sync::atomic::AtomicBool::new(parts.iterate),
             tcp: Arc::default(),
             counters: PoolCounters::default(),
         });
-        for (_, _, group) in pool.forward.iter() {
-            let weak = Arc::downgrade(&pool);
-            let group = group.clone();
-            pool.runtime.spawn(async move { probe_loop(weak, group).await });
-        }
+        pool.start_probes(&ForwardTable::default());
         pool
+    }
+
+    /// Starts the probe task of every group of the current table that `previous` did not hold.
+    fn start_probes(self: &Arc<Self>, previous: &ForwardTable) {
+        for group in self.forward.load().groups().filter(|group| !previous.holds(group)) {
+            let (weak, group) = (Arc::downgrade(self), group.clone());
+            self.runtime.spawn(async move { probe_loop(weak, group).await });
+        }
+    }
+
+    /// Replaces the forward zones (reload); a zone whose settings did not change keeps its
+    /// group's health state and probe task.
+    pub fn set_forward(self: &Arc<Self>, settings: &[ForwardSettings]) {
+        let previous = self.forward.load_full();
+        self.forward.store(Arc::new(ForwardTable::rebuilt(settings, &previous)));
+        self.start_probes(&previous);
+    }
+
+    /// The forward zones in use.
+    pub fn forward_table(&self) -> Arc<ForwardTable> {
+        self.forward.load_full()
     }
 
     /// Turns resolution from the root (for names outside the forward zones) on or off.
@@ -209,9 +193,9 @@ impl ResolverPool {
         self.iterate.store(iterate, Ordering::Relaxed);
     }
 
-    /// The forward zones the pool was built with.
-    pub fn forward_settings(&self) -> &[ForwardSettings] {
-        &self.forward_settings
+    /// The settings of the forward zones in use.
+    pub fn forward_settings(&self) -> Vec<ForwardSettings> {
+        self.forward.load().settings().to_vec()
     }
 
     /// The shared TCP connections to forwarding upstreams.
@@ -221,7 +205,7 @@ impl ResolverPool {
 
     /// Counters and state of every forward zone's upstreams.
     pub fn upstreams(&self) -> Vec<(String, Vec<UpstreamSnapshot>)> {
-        self.forward.iter().map(|(_, _, group)| (group.zone.clone(), group.lock().snapshot())).collect()
+        self.forward.load().snapshot()
     }
 
     /// Replaces the resolver settings for resolutions started from now on.
@@ -243,6 +227,12 @@ impl ResolverPool {
     /// [`Outcome::Resolve`] to the pool: it joins the resolution of the same question in flight
     /// or starts one. `Err` when the pool is full (the query is dropped; the caller counts it).
     pub fn submit(self: &Arc<Self>, waiter: Waiter) -> Result<(), DropReason> {
+        self.submit_routed(waiter, false)
+    }
+
+    /// [`ResolverPool::submit`]; with `iterate_only`, resolved from the root without looking at
+    /// the forward zones (the fallback of a `forward-first` zone whose group failed).
+    pub fn submit_routed(self: &Arc<Self>, waiter: Waiter, iterate_only: bool) -> Result<(), DropReason> {
         let Some(key) = recursion_key(&waiter.query) else { return Err(DropReason::Malformed) };
         {
             let mut table = self.lock();
@@ -264,7 +254,7 @@ impl ResolverPool {
         self.counters.started.fetch_add(1, Ordering::Relaxed);
         let pool = self.clone();
         self.runtime.spawn(async move {
-            let resolved = pool.resolve(key.question).await;
+            let resolved = if iterate_only { pool.iterate(key.question).await } else { pool.resolve(key.question).await };
             if resolved.failure.is_some() {
                 pool.counters.failed.fetch_add(1, Ordering::Relaxed);
             }
@@ -277,7 +267,8 @@ impl ResolverPool {
     /// Answers one question: forwarded when it is under a forward zone (with the iterative
     /// fallback of `forward-first`), else resolved iteratively.
     pub async fn resolve(&self, question: Question) -> Resolved {
-        if let Some((_, mode, group)) = self.forward.lookup(&question.qname) {
+        let table = self.forward.load_full();
+        if let Some((mode, group)) = table.lookup(&question.qname) {
             self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
             let resolved = self.forward(group, question, mode == ForwardMode::Only).await;
             if resolved.failure.is_none() || mode == ForwardMode::Only {
@@ -296,7 +287,7 @@ impl ResolverPool {
     pub async fn forward(&self, group: &ForwardGroup, question: Question, fail_open: bool) -> Resolved {
         let settings = self.settings.load_full();
         let (start, _) = self.clock.now();
-        let mut forwarding = Forwarding::new(question, settings, start, (self.random)()).with_fail_open(fail_open);
+        let mut forwarding = Forwarding::new(question, settings, start, (self.random)()).with_fail_open(fail_open).with_cache(group.caches());
         let (sender, mut events) = mpsc::channel::<(QueryId, Event)>(16);
         let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
         let resolved = loop {
@@ -422,58 +413,20 @@ async fn run_exchange(outbound: Outbound, now: portcullis_engine::policy::Instan
     }
 }
 
-/// Sends the zone's probe query to each down upstream when it is due, until the pool is gone.
-async fn probe_loop(pool: std::sync::Weak<ResolverPool>, group: Arc<ForwardGroup>) {
-    let tick = Duration::from_millis(group.lock().settings().probe_interval_ms.clamp(10, 250));
-    loop {
-        tokio::time::sleep(tick).await;
-        let Some(pool) = pool.upgrade() else { return };
-        let (now, _) = pool.clock.now();
-        let due: Vec<(usize, std::net::SocketAddr, u64)> = {
-            let mut state = group.lock();
-            let due = state.probes_due(now);
-            due.into_iter()
-                .filter_map(|index| {
-                    state.probe_sent(index);
-                    Some((index, state.addr(index)?, state.timeout_ms(index)))
-                })
-                .collect()
-        };
-        for (index, server, timeout_ms) in due {
-            pool.counters.probes.fetch_add(1, Ordering::Relaxed);
-            let mut id_bytes = [0u8; 2];
-            (pool.random)().fill(&mut id_bytes);
-            let wire_id = u16::from_be_bytes(id_bytes);
-            let outbound = Outbound {
-                id: QueryId(0),
-                server,
-                transport: portcullis_engine::Transport::Udp,
-                bytes: probe_query(&group.probe, wire_id),
-                deadline: now.plus_millis(timeout_ms),
-            };
-            let (pool, group) = (pool.clone(), group.clone());
-            pool.runtime.clone().spawn(async move {
-                let budget = Duration::from_millis(timeout_ms);
-                let outcome = tokio::time::timeout(budget, async {
-                    let mut exchange = Exchange::start(&outbound, budget).await;
-                    loop {
-                        match exchange.next().await {
-                            Event::Message(from, bytes) if from == server && probe_reply_ok(&group.probe, wire_id, &bytes) => return Ok(()),
-                            Event::Message(..) => {}
-                            Event::Failed => return Err(FailureKind::Unreachable),
-                        }
-                    }
-                })
-                .await
-                .unwrap_or(Err(FailureKind::Timeout));
-                let (after, _) = pool.clock.now();
-                let mut state = group.lock();
-                match outcome {
-                    Ok(()) => state.on_success(index, after.as_millis().saturating_sub(now.as_millis()), after),
-                    Err(kind) => state.on_failure(index, kind, after),
-                }
-                group.log_events(&mut state);
-            });
-        }
+impl ProbeOwner for ResolverPool {
+    fn current(&self) -> Arc<ForwardTable> {
+        self.forward.load_full()
+    }
+
+    fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    fn random(&self) -> Box<dyn Random + Send> {
+        (self.random)()
+    }
+
+    fn probes(&self) -> &AtomicU64 {
+        &self.counters.probes
     }
 }

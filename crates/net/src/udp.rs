@@ -2,15 +2,21 @@
 //! [`BATCH`] datagrams taken with one `recvmmsg` and answered with one `sendmmsg`, fixed buffers,
 //! the engine called synchronously (DESIGN §4.4). Nothing is allocated per query answered here
 //! (authoritative answers and cache hits). A query the engine hands to the resolver
-//! ([`Outcome::Resolve`]) is copied to the [`ResolverPool`] with a clone of the socket; the pool
-//! answers it later. A short receive timeout lets idle workers notice shutdown.
+//! ([`Outcome::Resolve`]) goes to the worker's [`Relay`] when its name is under a forward zone
+//! (forwarded from this thread), else it is copied to the [`ResolverPool`] with a clone of the
+//! socket; the pool answers it later. A short receive timeout lets idle workers notice shutdown;
+//! while the relay has questions in flight the worker waits in `poll` on its socket and the
+//! relay's.
 
-use crate::resolver_pool::{ReplyTo, ResolverPool, Waiter};
+use crate::relay::Relay;
+use crate::resolver_pool::ResolverPool;
 use crate::{Clock, EngineHandle, Shutdown};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
 use portcullis_engine::{Outcome, Request, Transport};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::AsFd;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -38,112 +44,56 @@ pub fn spawn_workers(
         socket.set_read_timeout(Some(POLL))?;
         let engine = engine.clone();
         let shutdown = shutdown.clone();
-        let resolver = match &pool {
+        let relay = match &pool {
             Some(pool) => Some((pool.clone(), Arc::new(socket.try_clone()?))),
             None => None,
         };
-        let handle = std::thread::Builder::new()
-            .name(format!("udp-{index}"))
-            .spawn(move || Worker::new(listener, clock, resolver).serve(&socket, &engine, &shutdown))?;
+        let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || {
+            let relay = relay.map(|(pool, clone)| Relay::new(pool, clone));
+            Worker::new(listener, clock, relay).serve(&socket, &engine, &shutdown)
+        })?;
         handles.push(handle);
     }
     Ok(handles)
 }
 
-/// One worker's buffers, allocated once.
-struct Worker {
-    receive: Box<[[u8; SLOT]; BATCH]>,
-    send: Box<[[u8; SLOT]; BATCH]>,
-    received: [(usize, Option<SocketAddr>); BATCH],
-    replies: [(usize, Option<SockaddrStorage>); BATCH],
-    receive_headers: MultiHeaders<SockaddrStorage>,
-    send_headers: MultiHeaders<SockaddrStorage>,
-    clock: Clock,
-    listener: u16,
-    resolver: Option<(Arc<ResolverPool>, Arc<UdpSocket>)>,
+/// Replies waiting to go out in one `sendmmsg`; buffers allocated once.
+pub struct Outbox {
+    buffers: Box<[[u8; SLOT]; BATCH]>,
+    queued: [(usize, Option<SockaddrStorage>); BATCH],
+    count: usize,
+    headers: MultiHeaders<SockaddrStorage>,
 }
 
-impl Worker {
-    fn new(listener: u16, clock: Clock, resolver: Option<(Arc<ResolverPool>, Arc<UdpSocket>)>) -> Self {
-        Self {
-            receive: Box::new([[0; SLOT]; BATCH]),
-            send: Box::new([[0; SLOT]; BATCH]),
-            received: [(0, None); BATCH],
-            replies: [(0, None); BATCH],
-            receive_headers: MultiHeaders::preallocate(BATCH, None),
-            send_headers: MultiHeaders::preallocate(BATCH, None),
-            clock,
-            listener,
-            resolver,
-        }
+impl Outbox {
+    fn new() -> Self {
+        Self { buffers: Box::new([[0; SLOT]; BATCH]), queued: [(0, None); BATCH], count: 0, headers: MultiHeaders::preallocate(BATCH, None) }
     }
 
-    /// Receive a batch, answer it, send the answers; until shutdown.
-    fn serve(mut self, socket: &UdpSocket, engine: &EngineHandle, shutdown: &Shutdown) {
-        while !shutdown.is_triggered() {
-            let count = match self.receive_batch(socket) {
-                Ok(count) => count,
-                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
-                Err(error) => {
-                    tracing::debug!(%error, "udp receive failed");
-                    continue;
-                }
-            };
-            let replies = self.answer_batch(count, engine);
-            self.send_batch(socket, replies);
+    /// The buffer of the next reply (the queue is sent on `socket` first when full); the reply
+    /// is queued by [`Outbox::commit`].
+    pub fn buffer(&mut self, socket: &UdpSocket) -> &mut [u8; SLOT] {
+        if self.count == BATCH {
+            self.flush(socket);
         }
+        &mut self.buffers[self.count]
     }
 
-    fn receive_batch(&mut self, socket: &UdpSocket) -> nix::Result<usize> {
-        let mut slices = self.receive.each_mut().map(|buf| [IoSliceMut::new(buf)]);
-        let results = recvmmsg(socket.as_raw_fd(), &mut self.receive_headers, slices.iter_mut(), MsgFlags::MSG_WAITFORONE, None)?;
-        let mut count = 0;
-        for (slot, message) in self.received.iter_mut().zip(results) {
-            let truncated = message.flags.contains(MsgFlags::MSG_TRUNC);
-            *slot = (if truncated { 0 } else { message.bytes }, message.address.as_ref().and_then(to_std));
-            count += 1;
-        }
-        Ok(count)
-    }
-
-    /// Answers the received datagrams; returns how many replies are queued in `replies`.
-    fn answer_batch(&mut self, count: usize, engine: &EngineHandle) -> usize {
-        let engine = engine.load();
-        let (now, unix_secs) = self.clock.now();
-        let mut queued = 0;
-        for index in 0..count {
-            let (len, Some(peer)) = self.received[index] else { continue };
-            let request = Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp, now, unix_secs, listener: self.listener };
-            match engine.handle(&request, &mut self.send[queued]) {
-                Outcome::Reply(n) => {
-                    self.replies[queued] = (n, Some(SockaddrStorage::from(peer)));
-                    queued += 1;
-                }
-                Outcome::Drop(reason) => tracing::trace!(%peer, reason = reason.as_str(), "dropped"),
-                Outcome::Resolve => {
-                    let Some((pool, socket)) = &self.resolver else {
-                        engine.counters().dropped(portcullis_engine::DropReason::ResolverOverload);
-                        continue;
-                    };
-                    let waiter =
-                        Waiter { query: request.bytes.to_vec(), peer, transport: Transport::Udp, listener: self.listener, reply: ReplyTo::Udp(socket.clone()) };
-                    if let Err(reason) = pool.submit(waiter) {
-                        engine.counters().dropped(reason);
-                    }
-                }
-            }
-        }
-        queued
+    /// Queues the `len` bytes written to the last [`Outbox::buffer`] for `peer`.
+    pub fn commit(&mut self, len: usize, peer: SocketAddr) {
+        self.queued[self.count] = (len, Some(SockaddrStorage::from(peer)));
+        self.count += 1;
     }
 
     /// Sends the queued replies, retrying the rest when the kernel takes only part of them.
-    fn send_batch(&mut self, socket: &UdpSocket, queued: usize) {
-        let mut sent = 0;
+    pub fn flush(&mut self, socket: &UdpSocket) {
+        let (queued, mut sent) = (self.count, 0);
+        self.count = 0;
         while sent < queued {
-            let send = &self.send;
-            let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&send[i][..self.replies[i].0])]);
-            let addresses: [Option<SockaddrStorage>; BATCH] = std::array::from_fn(|i| self.replies[i].1);
-            let result = sendmmsg(socket.as_raw_fd(), &mut self.send_headers, slices[sent..queued].iter(), &addresses[sent..queued], [], MsgFlags::empty());
+            let buffers = &self.buffers;
+            let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&buffers[i][..self.queued[i].0])]);
+            let addresses: [Option<SockaddrStorage>; BATCH] = std::array::from_fn(|i| self.queued[i].1);
+            let result = sendmmsg(socket.as_raw_fd(), &mut self.headers, slices[sent..queued].iter(), &addresses[sent..queued], [], MsgFlags::empty());
             match result {
                 Ok(results) => {
                     let done = results.count();
@@ -158,6 +108,110 @@ impl Worker {
                     tracing::debug!(%error, "udp send failed");
                     sent += 1;
                 }
+            }
+        }
+    }
+}
+
+/// One worker's buffers, allocated once.
+struct Worker {
+    receive: Box<[[u8; SLOT]; BATCH]>,
+    received: [(usize, Option<SocketAddr>); BATCH],
+    receive_headers: MultiHeaders<SockaddrStorage>,
+    outbox: Outbox,
+    clock: Clock,
+    listener: u16,
+    relay: Option<Relay>,
+    readable: Vec<bool>,
+}
+
+impl Worker {
+    fn new(listener: u16, clock: Clock, relay: Option<Relay>) -> Self {
+        Self {
+            receive: Box::new([[0; SLOT]; BATCH]),
+            received: [(0, None); BATCH],
+            receive_headers: MultiHeaders::preallocate(BATCH, None),
+            outbox: Outbox::new(),
+            clock,
+            listener,
+            relay,
+            readable: Vec::new(),
+        }
+    }
+
+    /// Receive a batch, answer it, send the answers; until shutdown.
+    fn serve(mut self, socket: &UdpSocket, engine: &EngineHandle, shutdown: &Shutdown) {
+        while !shutdown.is_triggered() {
+            let mut flags = MsgFlags::MSG_WAITFORONE;
+            if self.relay.as_ref().is_some_and(Relay::busy) {
+                if !self.wait_with_relay(socket) {
+                    self.outbox.flush(socket);
+                    continue;
+                }
+                flags |= MsgFlags::MSG_DONTWAIT;
+            }
+            let count = match self.receive_batch(socket, flags) {
+                Ok(count) => count,
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+                Err(error) => {
+                    tracing::debug!(%error, "udp receive failed");
+                    continue;
+                }
+            };
+            self.answer_batch(socket, count, engine);
+            if let Some(relay) = self.relay.as_mut() {
+                let (now, _) = self.clock.now();
+                relay.flush(now, &mut self.outbox);
+            }
+            self.outbox.flush(socket);
+        }
+    }
+
+    /// Waits until the listening socket or one of the relay's is readable or the relay's next
+    /// deadline, and lets the relay act. True when queries are waiting on the listening socket.
+    fn wait_with_relay(&mut self, socket: &UdpSocket) -> bool {
+        let Some(relay) = self.relay.as_mut() else { return true };
+        let (now, _) = self.clock.now();
+        let wait_ms = relay.next_wake().map_or(POLL.as_millis() as u64, |at| at.as_millis().saturating_sub(now.as_millis()));
+        let timeout = PollTimeout::try_from(wait_ms.min(POLL.as_millis() as u64)).unwrap_or(PollTimeout::ZERO);
+        let mut fds: Vec<PollFd<'_>> = std::iter::once(socket.as_fd()).chain(relay.fds()).map(|fd| PollFd::new(fd, PollFlags::POLLIN)).collect();
+        let ready = poll(&mut fds, timeout).unwrap_or(0) > 0;
+        let readable = |fd: &PollFd<'_>| ready && fd.revents().is_some_and(|events| !events.is_empty());
+        let client = fds.first().is_some_and(readable);
+        self.readable.clear();
+        self.readable.extend(fds.iter().skip(1).map(readable));
+        drop(fds);
+        let (now, _) = self.clock.now();
+        relay.service(&self.readable, now, &mut self.outbox);
+        client
+    }
+
+    fn receive_batch(&mut self, socket: &UdpSocket, flags: MsgFlags) -> nix::Result<usize> {
+        let mut slices = self.receive.each_mut().map(|buf| [IoSliceMut::new(buf)]);
+        let results = recvmmsg(socket.as_raw_fd(), &mut self.receive_headers, slices.iter_mut(), flags, None)?;
+        let mut count = 0;
+        for (slot, message) in self.received.iter_mut().zip(results) {
+            let truncated = message.flags.contains(MsgFlags::MSG_TRUNC);
+            *slot = (if truncated { 0 } else { message.bytes }, message.address.as_ref().and_then(to_std));
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Answers the received datagrams into the outbox.
+    fn answer_batch(&mut self, socket: &UdpSocket, count: usize, engine: &EngineHandle) {
+        let engine = engine.load();
+        let (now, unix_secs) = self.clock.now();
+        for index in 0..count {
+            let (len, Some(peer)) = self.received[index] else { continue };
+            let request = Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp, now, unix_secs, listener: self.listener };
+            match engine.handle(&request, self.outbox.buffer(socket)) {
+                Outcome::Reply(n) => self.outbox.commit(n, peer),
+                Outcome::Drop(reason) => tracing::trace!(%peer, reason = reason.as_str(), "dropped"),
+                Outcome::Resolve => match self.relay.as_mut() {
+                    Some(relay) => relay.take(&request, &mut self.outbox),
+                    None => engine.counters().dropped(portcullis_engine::DropReason::ResolverOverload),
+                },
             }
         }
     }

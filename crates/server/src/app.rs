@@ -287,8 +287,9 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     if let Some(pool) = shared.pool.get() {
         pool.set_settings(Arc::new(settings.resolver.settings.clone()));
         pool.set_iterate(settings.resolver.enabled);
-        if pool.forward_settings() != settings.forward.as_slice() {
-            tracing::warn!("reload: forward zones changed; they take effect on restart");
+        if pool.forward_settings() != settings.forward {
+            pool.set_forward(&settings.forward);
+            tracing::info!(forward_zones = settings.forward.len(), "reload: forward zones replaced");
         }
     }
     if settings.resolver.cache.max_entries != shared.cache.settings().max_entries || settings.resolver.cache.max_bytes != shared.cache.settings().max_bytes {

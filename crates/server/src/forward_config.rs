@@ -42,6 +42,7 @@ pub struct ForwardFile {
     pub fall: Option<u64>,
     pub rise: Option<u64>,
     pub transport: Option<String>,
+    pub cache: Option<bool>,
 }
 
 /// Validates every `[[forward]]`.
@@ -66,7 +67,7 @@ pub fn from_flag(text: &str) -> Result<ForwardSettings, String> {
         return Err("expected ADDR[:PORT],ADDR[:PORT]...".into());
     }
     let group = GroupSettings { primaries, ..GroupSettings::default() };
-    Ok(ForwardSettings { zone: NameBuf::ROOT, mode: ForwardMode::Only, group, probe: default_probe(&NameBuf::ROOT) })
+    Ok(ForwardSettings { zone: NameBuf::ROOT, mode: ForwardMode::Only, group, probe: default_probe(&NameBuf::ROOT), cache: true })
 }
 
 fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<ForwardSettings> {
@@ -128,7 +129,7 @@ fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<F
         return None;
     }
     let group = GroupSettings { policy, primaries, backups, weights, fall, rise, probe_interval_ms, timeout_ms, hedge, transport };
-    Some(ForwardSettings { zone: zone?, mode, group, probe: probe? })
+    Some(ForwardSettings { zone: zone?, mode, group, probe: probe?, cache: file.cache.unwrap_or(true) })
 }
 
 /// `ADDR` or `ADDR:PORT` (`[v6]:PORT`); port 53 by default.
@@ -185,7 +186,7 @@ mod tests {
     fn full_form() {
         let zones = parse(
             "[[forward]]\nzone = \"example.\"\npolicy = \"weighted-random\"\nmode = \"forward-first\"\nprimaries = [\"127.0.0.1:5301\", \"127.0.0.2\"]\n\
-             backups = [\"[::1]:5302\"]\nweights = { \"127.0.0.1:5301\" = 5 }\nhedge-ms = 40\nprobe = \"www.example. A\"\nprobe-interval-ms = 500\nfall = 4\nrise = 1\n",
+             backups = [\"[::1]:5302\"]\nweights = { \"127.0.0.1:5301\" = 5 }\nhedge-ms = 40\nprobe = \"www.example. A\"\nprobe-interval-ms = 500\nfall = 4\nrise = 1\ncache = false\n",
         )
         .unwrap();
         let zone = &zones[0];
@@ -196,6 +197,7 @@ mod tests {
         assert_eq!(zone.group.weights, [5, 1, 1]);
         assert_eq!((zone.group.fall, zone.group.rise, zone.group.probe_interval_ms, zone.group.hedge), (4, 1, 500, Hedge::After(40)));
         assert_eq!((zone.probe.qname.to_string().as_str(), zone.probe.qtype), ("www.example.", Rtype::A));
+        assert!(!zone.cache);
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //!   the fallback resolves from a private root (NSD serving `test.`).
 //! - `tcp_upstreams_reuse_one_pipelined_connection`: `transport = "tcp"` through counting TCP
 //!   proxies; concurrent client queries share one connection per upstream.
+//! - `cache_off_forwards_every_question_and_reload_replaces_the_zones`: `cache = false` sends
+//!   every repeat upstream; SIGHUP moves the zone to another upstream; with the cache on,
+//!   clients asking one question at once share one upstream query.
 //!
 //! Needs NSD and Knot; skipped otherwise (failed under CI=true).
 
@@ -488,6 +491,42 @@ fn forward_flag_forwards_everything_to_one_group() {
     assert!(tally.failed.is_empty(), "{:?}", tally.failed);
     assert!(shares.iter().all(|&n| n > 0), "lowest-latency measures both: {shares:?}");
     assert!(server.log().contains("forward_zones=1"), "{}", server.log());
+}
+
+#[test]
+fn cache_off_forwards_every_question_and_reload_replaces_the_zones() {
+    let Some(upstreams) = Upstreams::new("cache_off_forwards_every_question_and_reload_replaces_the_zones") else { return };
+    let backends: Vec<ServerProcess> = (0..2).map(|index| upstreams.start(index)).collect();
+    let proxies: Vec<Proxy> = backends.iter().map(|backend| Proxy::start(backend.addr)).collect();
+    let server = Portcullis::start(&format!("primaries = [\"{}\"]\ncache = false\n", proxies[0].addr));
+    let repeat = |name: &str| (0..10).map(|_| ask(server.addr, name, CLIENT_TIMEOUT)).collect::<Result<Vec<()>, String>>();
+
+    // cache = false: every repeat of one question goes upstream.
+    let before = counts(&proxies);
+    repeat("same.fwd.test.").unwrap();
+    assert_eq!(delta(&counts(&proxies), &before), [10, 0]);
+
+    // SIGHUP with the zone moved to the other upstream, cache on: one upstream query for ten.
+    let config = server.dir.join("portcullis.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    let text = text.replace(&proxies[0].addr.to_string(), &proxies[1].addr.to_string()).replace("cache = false\n", "");
+    fs::write(&config, text).unwrap();
+    let status = Command::new("kill").args(["-HUP", &server.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    server.wait_log(&["reload: forward zones replaced"], 1, Duration::from_secs(10));
+    let before = counts(&proxies);
+    repeat("again.fwd.test.").unwrap();
+    assert_eq!(delta(&counts(&proxies), &before), [0, 1], "{}", server.log());
+
+    // Cached zone: ten clients asking one question while the upstream is slow share one query.
+    proxies[1].delay_ms.store(150, Ordering::Relaxed);
+    let before = counts(&proxies);
+    let addr = server.addr;
+    let clients: Vec<JoinHandle<Result<(), String>>> = (0..10).map(|_| std::thread::spawn(move || ask(addr, "herd.fwd.test.", CLIENT_TIMEOUT))).collect();
+    for client in clients {
+        client.join().unwrap().unwrap();
+    }
+    assert_eq!(delta(&counts(&proxies), &before), [0, 1], "{}", server.log());
 }
 
 /// Keeps `Path` in use for the shared helpers' signatures.

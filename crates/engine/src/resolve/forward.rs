@@ -129,6 +129,7 @@ pub struct Forwarding {
     queries: u32,
     unwanted: u32,
     fail_open: bool,
+    cache_answers: bool,
     done: Option<Resolved>,
 }
 
@@ -150,6 +151,7 @@ impl Forwarding {
             queries: 0,
             unwanted: 0,
             fail_open: true,
+            cache_answers: true,
             done: None,
         }
     }
@@ -158,6 +160,13 @@ impl Forwarding {
     /// asking them anyway (`forward-first`: the fallback is better than a likely timeout).
     pub fn with_fail_open(mut self, fail_open: bool) -> Self {
         self.fail_open = fail_open;
+        self
+    }
+
+    /// With `false`, answers are not stored in the cache (the zone's `cache = false`: every
+    /// client question goes to an upstream).
+    pub fn with_cache(mut self, cache_answers: bool) -> Self {
+        self.cache_answers = cache_answers;
         self
     }
 
@@ -294,20 +303,23 @@ impl Forwarding {
         }
         self.in_flight.swap_remove(position);
         group.on_success(upstream, rtt, now);
-        let trust = Trust::Answer;
-        for set in &scrubbed.chain {
-            cache.insert_rrset(set, trust, now);
+        if self.cache_answers {
+            for set in &scrubbed.chain {
+                cache.insert_rrset(set, Trust::Answer, now);
+            }
         }
-        let (rcode, authority) = match scrubbed.kind {
-            Kind::NxDomain => {
-                cache.insert_negative(&scrubbed.end, None, self.question.qclass, scrubbed.soa.as_ref(), Trust::Authority, now);
-                (Rcode::NXDOMAIN, negative_soa(scrubbed.soa, cache))
-            }
-            Kind::NoData => {
-                cache.insert_negative(&scrubbed.end, Some(self.question.qtype), self.question.qclass, scrubbed.soa.as_ref(), Trust::Authority, now);
-                (Rcode::NOERROR, negative_soa(scrubbed.soa, cache))
-            }
-            _ => (Rcode::NOERROR, Vec::new()),
+        let negative_type = match scrubbed.kind {
+            Kind::NxDomain => Some(None),
+            Kind::NoData => Some(Some(self.question.qtype)),
+            _ => None,
+        };
+        if let (Some(qtype), true) = (negative_type, self.cache_answers) {
+            cache.insert_negative(&scrubbed.end, qtype, self.question.qclass, scrubbed.soa.as_ref(), Trust::Authority, now);
+        }
+        let (rcode, authority) = match negative_type {
+            Some(None) => (Rcode::NXDOMAIN, negative_soa(scrubbed.soa, cache)),
+            Some(Some(_)) => (Rcode::NOERROR, negative_soa(scrubbed.soa, cache)),
+            None => (Rcode::NOERROR, Vec::new()),
         };
         let answer = scrubbed.chain.into_iter().map(lowercase_owner).collect();
         let resolved = Resolved { rcode, answer, authority, failure: None, upstream_queries: self.queries };
@@ -339,6 +351,15 @@ impl Forwarding {
         Step::Send(Outbound { id, server, transport, bytes, deadline })
     }
 
+    /// Gives the question up (the driver hands it to another one): the upstreams' in-flight
+    /// slots are released; the forwarding answers nothing after this.
+    pub fn abandon(&mut self, group: &mut UpstreamGroup) {
+        if let Some(resend) = self.resend.take() {
+            group.release(resend.upstream);
+        }
+        let _ = self.finish(Resolved::servfail(Failure::NoServers, self.queries), group);
+    }
+
     /// Ends the forwarding; queries still in flight are abandoned.
     fn finish(&mut self, resolved: Resolved, group: &mut UpstreamGroup) -> Resolved {
         for query in self.in_flight.drain(..) {
@@ -360,6 +381,8 @@ pub struct ForwardSettings {
     pub group: super::upstreams::GroupSettings,
     /// The query sent to a down upstream to see whether it is back.
     pub probe: Question,
+    /// Store the group's answers in the cache (and so answer repeats from it).
+    pub cache: bool,
 }
 
 /// A probe query: the probe question with `wire_id`, RD=1, no EDNS, no 0x20.

@@ -1,0 +1,489 @@
+//! The UDP workers' forwarding relay (issue 5): a question under a forward zone that a UDP client
+//! asks is forwarded by the worker that received it, without leaving its thread. The worker
+//! drives the same sans-IO [`Forwarding`] as the resolver pool (upstream choice, health, 0x20,
+//! matching, scrubbing, caching), over its own upstream sockets, and answers the client from its
+//! own socket: no task, no channel, no lock but the group's, and the datagrams of a busy worker go
+//! in and out in batches.
+//!
+//! - **Sockets**: one connected UDP socket per upstream at a time (the kernel drops datagrams
+//!   from any other address or port and reports ICMP errors), on a port the operating system
+//!   picks at random; it is replaced after [`ROTATE_AFTER`] queries or [`ROTATE_MS`], and when
+//!   the query's random ID is already waiting on it, so that a port is never used for long
+//!   (SECURITY-REFERENCE §3.8). A retired socket is closed once nothing waits on it.
+//! - **Coalescing**: when the zone's answers are cached, a client asking a question already in
+//!   flight on this worker waits for the same answer (as the pool does).
+//! - **Hand-offs** to the [`ResolverPool`]: a query the relay cannot take (full, not under a
+//!   forward zone), one whose upstream asks for TCP (TC=1; the pool forwards it again over its
+//!   shared TCP connections) and the fallback of a `forward-first` zone whose group failed.
+//! - **Time**: the worker waits in `poll` on its listening socket and the relay's sockets until
+//!   the earliest deadline of the questions in flight, then lets each due [`Forwarding`] act.
+
+use crate::forwarders::ForwardGroup;
+use crate::resolver_pool::{ReplyTo, ResolverPool, Waiter};
+use crate::udp::{Outbox, BATCH};
+use nix::errno::Errno;
+use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use portcullis_engine::policy::Instant;
+use portcullis_engine::resolve::{ForwardMode, Forwarding, Outbound, QueryId, Random, Step};
+use portcullis_engine::{recursion_key, DropReason, Outcome, RecursionKey, Request, Transport};
+use std::collections::HashMap;
+use std::io;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Queries sent on one upstream socket before it is replaced.
+pub const ROTATE_AFTER: u32 = 256;
+/// Age (ms) after which an upstream socket is replaced.
+pub const ROTATE_MS: u64 = 1_000;
+/// Largest upstream reply taken (larger ones arrive over TCP after TC=1).
+const REPLY_MAX: usize = 4096;
+
+/// A client waiting for a forwarded question.
+struct Client {
+    query: Vec<u8>,
+    peer: SocketAddr,
+    listener: u16,
+}
+
+/// One question being forwarded, and the clients asking it.
+struct Pending {
+    forwarding: Forwarding,
+    group: Arc<ForwardGroup>,
+    mode: ForwardMode,
+    clients: Vec<Client>,
+    /// Set when other clients may join (the group's answers are cached).
+    key: Option<RecursionKey>,
+    wake: Instant,
+    /// (socket serial, wire ID) of every query sent for it.
+    sent: Vec<(u64, u16)>,
+}
+
+/// A connected socket to one upstream.
+struct UpstreamSocket {
+    serial: u64,
+    server: SocketAddr,
+    socket: UdpSocket,
+    /// Wire ID -> (pending slot, query).
+    waiting: HashMap<u16, (usize, QueryId)>,
+    /// Queries waiting for the next [`Relay::flush`]: (message, pending slot, query).
+    queue: Vec<(Vec<u8>, usize, QueryId)>,
+    sent: u32,
+    opened: Instant,
+    retired: bool,
+}
+
+/// One worker's relay.
+pub struct Relay {
+    pool: Arc<ResolverPool>,
+    socket: Arc<UdpSocket>,
+    sockets: Vec<UpstreamSocket>,
+    pending: Vec<Option<Pending>>,
+    /// The questions other clients may join, and their slots.
+    joinable: HashMap<RecursionKey, usize>,
+    free: Vec<usize>,
+    live: usize,
+    next_serial: u64,
+    buffers: Box<[[u8; REPLY_MAX]; BATCH]>,
+    receive_headers: MultiHeaders<SockaddrStorage>,
+    send_headers: MultiHeaders<SockaddrStorage>,
+    random: SharedRandom,
+}
+
+impl Relay {
+    /// The relay of the worker listening on `socket` (its clone answers handed-off queries).
+    pub fn new(pool: Arc<ResolverPool>, socket: Arc<UdpSocket>) -> Self {
+        let random = SharedRandom::new((pool.random)());
+        Self {
+            pool,
+            socket,
+            sockets: Vec::new(),
+            pending: Vec::new(),
+            joinable: HashMap::new(),
+            free: Vec::new(),
+            live: 0,
+            next_serial: 0,
+            buffers: Box::new([[0; REPLY_MAX]; BATCH]),
+            receive_headers: MultiHeaders::preallocate(BATCH, None),
+            send_headers: MultiHeaders::preallocate(BATCH, None),
+            random,
+        }
+    }
+
+    /// True while questions are in flight (the worker then waits in `poll`).
+    pub fn busy(&self) -> bool {
+        self.live > 0
+    }
+
+    /// The sockets replies can arrive on.
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.sockets.iter().map(|socket| socket.socket.as_fd())
+    }
+
+    /// The earliest instant a question in flight must act at.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.pending.iter().flatten().map(|pending| pending.wake).min()
+    }
+
+    /// A query the engine wants resolved: forwarded here when its name is under a forward zone
+    /// (joining the same question in flight when the zone's answers are cached), else handed to
+    /// the pool.
+    pub fn take(&mut self, request: &Request<'_>, outbox: &mut Outbox) {
+        let Some(key) = recursion_key(request.bytes) else { return self.count_drop(DropReason::Malformed) };
+        let client = Client { query: request.bytes.to_vec(), peer: request.peer, listener: request.listener };
+        let table = self.pool.forward_table();
+        let Some((mode, group)) = table.lookup(&key.question.qname) else { return self.hand_off(client, false) };
+        if let Some(&slot) = self.joinable.get(&key).filter(|_| group.caches()) {
+            return self.join(slot, client);
+        }
+        if self.live >= self.pool.limits.max_resolutions {
+            return self.hand_off(client, false);
+        }
+        self.pool.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+        // (A Forwarding borrows the worker's random bytes: one system call per 4 KiB of them.)
+        let settings = self.pool.settings.load_full();
+        let forwarding = Forwarding::new(key.question, settings, request.now, Box::new(self.random.clone()))
+            .with_fail_open(mode == ForwardMode::Only)
+            .with_cache(group.caches());
+        let key = group.caches().then_some(key);
+        let pending = Pending { forwarding, group: group.clone(), mode, clients: vec![client], key, wake: request.now, sent: Vec::new() };
+        let slot = self.insert(pending);
+        self.drive(slot, request.now, outbox);
+    }
+
+    /// One more client for the question in `slot` (bounded by the pool's `max-waiters`).
+    fn join(&mut self, slot: usize, client: Client) {
+        let Some(pending) = self.pending[slot].as_mut() else { return };
+        if pending.clients.len() >= self.pool.limits.max_waiters {
+            self.pool.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+            return self.count_drop(DropReason::ResolverOverload);
+        }
+        pending.clients.push(client);
+        self.pool.counters.coalesced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes the replies waiting on the relay's sockets (`readable[i]`: the i-th of
+    /// [`Relay::fds`] has some) and acts on every question due at `now`.
+    pub fn service(&mut self, readable: &[bool], now: Instant, outbox: &mut Outbox) {
+        for (index, _) in readable.iter().enumerate().filter(|(_, ready)| **ready) {
+            self.receive(index, now, outbox);
+        }
+        let due: Vec<usize> = self.pending.iter().enumerate().filter_map(|(slot, pending)| pending.as_ref().filter(|p| p.wake <= now).map(|_| slot)).collect();
+        for slot in due {
+            self.drive(slot, now, outbox);
+        }
+        self.flush(now, outbox);
+        self.close_idle(now);
+    }
+
+    /// Reads every datagram waiting on socket `index`, a `recvmmsg` batch at a time.
+    fn receive(&mut self, index: usize, now: Instant, outbox: &mut Outbox) {
+        loop {
+            let fd = self.sockets[index].socket.as_raw_fd();
+            let mut slices = self.buffers.each_mut().map(|buf| [IoSliceMut::new(buf)]);
+            let lengths: Vec<usize> = match recvmmsg(fd, &mut self.receive_headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None) {
+                Ok(results) => results.map(|message| if message.flags.contains(MsgFlags::MSG_TRUNC) { 0 } else { message.bytes }).collect(),
+                Err(Errno::EAGAIN) => return,
+                Err(Errno::EINTR) => continue,
+                Err(error) => return self.on_socket_error(index, &io::Error::from(error), now, outbox),
+            };
+            for (buffer, len) in lengths.iter().enumerate() {
+                self.on_datagram(index, buffer, *len, now, outbox);
+            }
+            if lengths.len() < BATCH {
+                return;
+            }
+        }
+    }
+
+    fn on_datagram(&mut self, index: usize, buffer: usize, len: usize, now: Instant, outbox: &mut Outbox) {
+        let socket = &self.sockets[index];
+        let bytes = &self.buffers[buffer][..len];
+        let wire = bytes.get(..2).map_or(0, |id| u16::from_be_bytes([id[0], id[1]]));
+        let Some(&(slot, id)) = socket.waiting.get(&wire) else {
+            self.pool.stats.record_stray();
+            return;
+        };
+        let from = socket.server;
+        let Some(pending) = self.pending[slot].as_mut() else { return };
+        {
+            let mut group = pending.group.lock();
+            pending.forwarding.on_reply(id, from, bytes, now, &self.pool.cache, &mut group, &self.pool.stats);
+            pending.group.log_events(&mut group);
+        }
+        self.drive(slot, now, outbox);
+    }
+
+    /// An error on a connected socket (ICMP port or host unreachable): every query waiting on it
+    /// failed.
+    fn on_socket_error(&mut self, index: usize, error: &io::Error, now: Instant, outbox: &mut Outbox) {
+        tracing::debug!(server = %self.sockets[index].server, %error, "forward upstream unreachable");
+        let failed: Vec<(usize, QueryId)> = self.sockets[index].waiting.drain().map(|(_, query)| query).collect();
+        for (slot, id) in failed {
+            let Some(pending) = self.pending[slot].as_mut() else { continue };
+            {
+                let mut group = pending.group.lock();
+                pending.forwarding.on_timeout(id, now, &mut group);
+                pending.group.log_events(&mut group);
+            }
+            self.drive(slot, now, outbox);
+        }
+    }
+
+    /// Lets the question in `slot` act until it waits or ends.
+    fn drive(&mut self, slot: usize, now: Instant, outbox: &mut Outbox) {
+        loop {
+            let Some(pending) = self.pending[slot].as_mut() else { return };
+            let step = {
+                let mut group = pending.group.lock();
+                let step = pending.forwarding.poll(now, &mut group, &self.pool.stats);
+                pending.group.log_events(&mut group);
+                step
+            };
+            match step {
+                Step::Wait(at) => {
+                    pending.wake = at;
+                    return;
+                }
+                Step::Send(outbound) if outbound.transport == Transport::Udp => {
+                    self.pool.counters.upstream_queries.fetch_add(1, Ordering::Relaxed);
+                    let (server, id) = (outbound.server, outbound.id);
+                    if let Err(error) = self.send(slot, outbound, now) {
+                        tracing::debug!(%server, %error, "forward upstream socket failed");
+                        if let Some(pending) = self.pending[slot].as_mut() {
+                            let mut group = pending.group.lock();
+                            pending.forwarding.on_timeout(id, now, &mut group);
+                        }
+                    }
+                }
+                Step::Send(_) => {
+                    // TCP (TC=1, or a TCP-only upstream): the pool forwards it over its shared connections.
+                    let clients = self.remove(slot).map(|pending| pending.clients).unwrap_or_default();
+                    return clients.into_iter().for_each(|client| self.hand_off(client, false));
+                }
+                Step::Done(resolved) => return self.finish(slot, &resolved, outbox),
+            }
+        }
+    }
+
+    /// Answers the clients, or hands a failed `forward-first` question to the pool.
+    fn finish(&mut self, slot: usize, resolved: &portcullis_engine::resolve::Resolved, outbox: &mut Outbox) {
+        let Some(pending) = self.remove(slot) else { return };
+        if resolved.failure.is_some() {
+            self.pool.counters.failed.fetch_add(1, Ordering::Relaxed);
+            if pending.mode == ForwardMode::First {
+                self.pool.counters.forward_fallbacks.fetch_add(1, Ordering::Relaxed);
+                return pending.clients.into_iter().for_each(|client| self.hand_off(client, true));
+            }
+        }
+        let engine = self.pool.engine.load();
+        let (now, unix_secs) = self.pool.clock.now();
+        for client in &pending.clients {
+            let request = Request { bytes: &client.query, peer: client.peer, transport: Transport::Udp, now, unix_secs, listener: client.listener };
+            if let Outcome::Reply(len) = engine.respond_resolved(resolved, &request, outbox.buffer(&self.socket)) {
+                outbox.commit(len, client.peer);
+            }
+        }
+    }
+
+    /// Queues `outbound` on the upstream's current socket (a new one when due or when the ID is
+    /// taken there) for the next [`Relay::flush`].
+    fn send(&mut self, slot: usize, outbound: Outbound, now: Instant) -> io::Result<()> {
+        let wire = outbound.bytes.get(..2).map_or(0, |id| u16::from_be_bytes([id[0], id[1]]));
+        let index = match self.current_socket(outbound.server, wire, now) {
+            Some(index) => index,
+            None => self.open(outbound.server, now)?,
+        };
+        let socket = &mut self.sockets[index];
+        socket.sent += 1;
+        socket.waiting.insert(wire, (slot, outbound.id));
+        socket.queue.push((outbound.bytes, slot, outbound.id));
+        let serial = socket.serial;
+        if let Some(pending) = self.pending[slot].as_mut() {
+            pending.sent.push((serial, wire));
+        }
+        Ok(())
+    }
+
+    /// Sends every queued upstream query, a `sendmmsg` per socket; a query the kernel refuses
+    /// fails at once (its forwarding moves on, which may queue more).
+    pub fn flush(&mut self, now: Instant, outbox: &mut Outbox) {
+        loop {
+            let mut failed: Vec<(usize, QueryId)> = Vec::new();
+            for socket in self.sockets.iter_mut().filter(|socket| !socket.queue.is_empty()) {
+                send_queue(socket, &mut self.send_headers, &mut failed);
+            }
+            if failed.is_empty() {
+                return;
+            }
+            for (slot, id) in failed {
+                let Some(pending) = self.pending[slot].as_mut() else { continue };
+                {
+                    let mut group = pending.group.lock();
+                    pending.forwarding.on_timeout(id, now, &mut group);
+                    pending.group.log_events(&mut group);
+                }
+                self.drive(slot, now, outbox);
+            }
+        }
+    }
+
+    /// The socket to `server` that may take one more query with ID `wire`; retires the current
+    /// one when it is due.
+    fn current_socket(&mut self, server: SocketAddr, wire: u16, now: Instant) -> Option<usize> {
+        let index = self.sockets.iter().position(|socket| socket.server == server && !socket.retired)?;
+        let socket = &mut self.sockets[index];
+        let old = now.as_millis().saturating_sub(socket.opened.as_millis()) >= ROTATE_MS;
+        if socket.sent >= ROTATE_AFTER || old || socket.waiting.contains_key(&wire) {
+            socket.retired = true;
+            return None;
+        }
+        Some(index)
+    }
+
+    /// Opens a connected, non-blocking socket to `server` on a port the system picks.
+    fn open(&mut self, server: SocketAddr, now: Instant) -> io::Result<usize> {
+        let local: IpAddr = if server.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+        let socket = UdpSocket::bind(SocketAddr::new(local, 0))?;
+        socket.connect(server)?;
+        socket.set_nonblocking(true)?;
+        self.next_serial += 1;
+        self.sockets.push(UpstreamSocket {
+            serial: self.next_serial,
+            server,
+            socket,
+            waiting: HashMap::new(),
+            queue: Vec::new(),
+            sent: 0,
+            opened: now,
+            retired: false,
+        });
+        Ok(self.sockets.len() - 1)
+    }
+
+    /// Closes retired sockets nothing waits on, and retires idle old ones.
+    fn close_idle(&mut self, now: Instant) {
+        for socket in &mut self.sockets {
+            if socket.waiting.is_empty() && now.as_millis().saturating_sub(socket.opened.as_millis()) >= ROTATE_MS {
+                socket.retired = true;
+            }
+        }
+        self.sockets.retain(|socket| !(socket.retired && socket.waiting.is_empty()));
+    }
+
+    fn insert(&mut self, pending: Pending) -> usize {
+        self.live += 1;
+        let key = pending.key;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.pending[slot] = Some(pending);
+                slot
+            }
+            None => {
+                self.pending.push(Some(pending));
+                self.pending.len() - 1
+            }
+        };
+        if let Some(key) = key {
+            self.joinable.insert(key, slot);
+        }
+        slot
+    }
+
+    /// Ends the question in `slot`: its upstream slots are released and its wire IDs forgotten.
+    fn remove(&mut self, slot: usize) -> Option<Pending> {
+        let mut pending = self.pending[slot].take()?;
+        self.free.push(slot);
+        self.live -= 1;
+        if let Some(key) = &pending.key {
+            self.joinable.remove(key);
+        }
+        {
+            let mut group = pending.group.lock();
+            pending.forwarding.abandon(&mut group);
+        }
+        for (serial, wire) in pending.sent.drain(..) {
+            if let Some(socket) = self.sockets.iter_mut().find(|socket| socket.serial == serial) {
+                if socket.waiting.get(&wire).is_some_and(|(waiting, _)| *waiting == slot) {
+                    socket.waiting.remove(&wire);
+                }
+            }
+        }
+        Some(pending)
+    }
+
+    /// Gives the client's query to the resolver pool.
+    fn hand_off(&self, client: Client, iterate_only: bool) {
+        let Client { query, peer, listener } = client;
+        let waiter = Waiter { query, peer, transport: Transport::Udp, listener, reply: ReplyTo::Udp(self.socket.clone()) };
+        if let Err(reason) = self.pool.submit_routed(waiter, iterate_only) {
+            self.count_drop(reason);
+        }
+    }
+
+    fn count_drop(&self, reason: DropReason) {
+        self.pool.engine.load().counters().dropped(reason);
+    }
+}
+
+/// The worker's random source, read 4 KiB at a time (the pool's source: the operating system's
+/// CSPRNG in production) and shared by its forwardings (all on the worker's thread).
+#[derive(Clone)]
+struct SharedRandom(Arc<Mutex<Buffered>>);
+
+struct Buffered {
+    source: Box<dyn Random + Send>,
+    bytes: Box<[u8; 4096]>,
+    used: usize,
+}
+
+impl SharedRandom {
+    fn new(source: Box<dyn Random + Send>) -> Self {
+        Self(Arc::new(Mutex::new(Buffered { source, bytes: Box::new([0; 4096]), used: 4096 })))
+    }
+}
+
+impl Random for SharedRandom {
+    fn fill(&mut self, buf: &mut [u8]) {
+        let mut buffered = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let Buffered { source, bytes, used } = &mut *buffered;
+        if buf.len() > bytes.len() {
+            return source.fill(buf);
+        }
+        if *used + buf.len() > bytes.len() {
+            source.fill(&mut bytes[..]);
+            *used = 0;
+        }
+        buf.copy_from_slice(&bytes[*used..*used + buf.len()]);
+        *used += buf.len();
+    }
+}
+
+/// Sends `socket`'s queue (connected: no addresses), `BATCH` at a time; the queries the kernel
+/// refuses go to `failed`.
+fn send_queue(socket: &mut UpstreamSocket, headers: &mut MultiHeaders<SockaddrStorage>, failed: &mut Vec<(usize, QueryId)>) {
+    let queue = std::mem::take(&mut socket.queue);
+    let addresses: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
+    for chunk in queue.chunks(BATCH) {
+        let slices: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(bytes, _, _)| [IoSlice::new(bytes)]).collect();
+        let mut sent = 0;
+        while sent < chunk.len() {
+            match sendmmsg(socket.socket.as_raw_fd(), headers, slices[sent..].iter(), &addresses[..chunk.len() - sent], [], MsgFlags::MSG_DONTWAIT) {
+                Ok(results) => match results.count() {
+                    0 => break,
+                    done => sent += done,
+                },
+                Err(Errno::EINTR) => {}
+                Err(error) => {
+                    tracing::debug!(server = %socket.server, %error, "forward upstream send failed");
+                    let (_, slot, id) = &chunk[sent];
+                    failed.push((*slot, *id));
+                    sent += 1;
+                }
+            }
+        }
+        failed.extend(chunk[sent..].iter().map(|(_, slot, id)| (*slot, *id)));
+    }
+}
