@@ -88,20 +88,23 @@ pub(super) struct Frame {
     /// Labels of the minimised name to send; `None` sends the full name.
     pub minimise: Option<usize>,
     pub minimise_steps: usize,
+    /// The type of minimised queries: A (RFC 9156 §2.1), NS (RFC 7816) after an A-type minimised
+    /// query went unanswered.
+    pub minimise_qtype: Rtype,
 }
 
 impl Frame {
     /// A fresh frame.
     pub fn new(qname: NameBuf, qtype: Rtype, qclass: Class, for_address: bool) -> Self {
-        Self { qname, qtype, qclass, for_address, chain: Vec::new(), links: 0, delegation: None, minimise: None, minimise_steps: 0 }
+        Self { qname, qtype, qclass, for_address, chain: Vec::new(), links: 0, delegation: None, minimise: None, minimise_steps: 0, minimise_qtype: Rtype::A }
     }
 
-    /// The name and type to send now: the minimised name with type A (RFC 9156 §3), or the
+    /// The name and type to send now: the minimised name with type A (RFC 9156 §3) or NS, or the
     /// question itself.
     pub fn query_name(&self) -> (NameBuf, Rtype) {
         let total = self.qname.label_count();
         match self.minimise.filter(|&labels| labels < total).and_then(|labels| self.qname.suffix(total - labels)) {
-            Some(name) => (name, Rtype::A),
+            Some(name) => (name, self.minimise_qtype),
             None => (self.qname, self.qtype),
         }
     }
@@ -126,6 +129,18 @@ impl Frame {
         self.minimise_steps += 1;
         let next = self.minimise.map(|labels| labels + 1).filter(|&labels| labels < self.qname.label_count());
         self.minimise = next.filter(|_| self.minimise_steps < settings.max_minimise_steps);
+    }
+
+    /// A minimised query got no usable reply (timeout) in relaxed mode (RFC 9156 §2.3): ask the
+    /// same name with type NS, which some servers and middleboxes handle where they drop others
+    /// (RFC 7816's type), and when that fails too, the full name. The type stays NS for the rest
+    /// of the frame.
+    pub fn minimised_unanswered(&mut self) {
+        if self.minimise_qtype == Rtype::NS {
+            self.minimise = None;
+        } else {
+            self.minimise_qtype = Rtype::NS;
+        }
     }
 
     /// Continues with `target` (a CNAME/DNAME target) from the cache and the root down.
