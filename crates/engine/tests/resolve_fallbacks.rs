@@ -54,4 +54,41 @@ mod resolve_fallbacks {
             world.log.iter().filter(|q| q.server == addr("127.0.0.2")).map(|q| (q.question.qname.to_string().to_lowercase(), q.question.qtype)).collect();
         assert_eq!(to_com, [("example.com.".to_string(), Rtype::A), ("example.com.".to_string(), Rtype::NS), ("www.example.com.".to_string(), Rtype::A)]);
     }
+
+    #[test]
+    fn parent_side_glue_is_the_last_resort_when_the_child_address_fails() {
+        let mut world = World::new();
+        world.zone("127.0.0.1", ".", ROOT);
+        world.zone("127.0.0.2", "com.", "com. 900 SOA a.gtld.test. h. 1 1 1 1 900\nexample.com. 3600 NS ns.example.net.\n");
+        world.zone("127.0.0.2", "net.", "net. 900 SOA a.gtld.test. h. 1 1 1 1 900\nexample.net. 3600 NS ns.example.net.\nns.example.net. 3600 A 127.0.0.6\n");
+        // The child zone gives its server another address, where nothing works.
+        let child = "example.net. 300 SOA ns.example.net. h. 1 1 1 1 300\nexample.net. 300 NS ns.example.net.\nns.example.net. 300 A 127.0.0.9\n";
+        world.zone("127.0.0.6", "example.net.", child);
+        world.zone("127.0.0.6", "example.com.", "example.com. 300 SOA ns.example.net. h. 1 1 1 1 300\nwww.example.com. 300 A 192.0.2.1\n");
+        world.behave("127.0.0.9", Behaviour::Script(Box::new(|query, _| vec![Delivery { from: query.server, bytes: error_reply(query, Rcode::SERVFAIL) }])));
+        let resolved = world.resolve("www.example.com.", Rtype::A);
+        assert_eq!(resolved.rcode, Rcode::NOERROR);
+        assert_eq!(a_rdatas(&resolved), [vec![192, 0, 2, 1]]);
+        // The child's address first, the parent's glue after it failed.
+        let asked: Vec<&Query> = world.log.iter().filter(|q| q.question.qname == name("www.example.com.")).collect();
+        assert_eq!(asked.last().map(|q| q.server), Some(addr("127.0.0.6")));
+        assert_eq!(world.queries_to("127.0.0.9"), 1);
+    }
+
+    #[test]
+    fn a_cached_delegation_whose_in_zone_addresses_expired_is_asked_of_the_parent() {
+        let mut world = World::new();
+        world.zone("127.0.0.1", ".", ROOT);
+        let com = "com. 900 SOA a.gtld.test. h. 1 1 1 1 900\nexample.com. 3600 NS ns1.example.com.\nns1.example.com. 10 A 127.0.0.3\n";
+        world.zone("127.0.0.2", "com.", com);
+        world.zone("127.0.0.3", "example.com.", EXAMPLE);
+        assert_eq!(world.resolve("www.example.com.", Rtype::A).rcode, Rcode::NOERROR);
+        // The NS RRset is still cached, the glue of its only (in-zone) name is not.
+        world.now = world.now.plus_secs(20);
+        let before = world.queries();
+        let resolved = world.resolve("mail.example.com.", Rtype::MX);
+        assert_eq!(resolved.rcode, Rcode::NOERROR);
+        let sent: Vec<String> = world.log[before..].iter().map(|q| format!("{} {}", q.server.ip(), q.question.qname.to_string().to_lowercase())).collect();
+        assert_eq!(sent, ["127.0.0.2 example.com.", "127.0.0.3 mail.example.com."]);
+    }
 }

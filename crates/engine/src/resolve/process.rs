@@ -5,6 +5,7 @@
 
 pub(super) use super::frame::Frame;
 use super::frame::{delegation_from, find_delegation};
+use super::hints::address_of;
 use super::query::Sent;
 use super::resolution::{Next, Resend, Resolution};
 use super::scrub::{scrub, Kind, Scrubbed};
@@ -15,7 +16,7 @@ use crate::policy::Instant;
 use crate::Transport;
 use portcullis_wire::message::Message;
 use portcullis_wire::{Rcode, Rtype};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// What the cache said about the top frame.
 enum FromCache {
@@ -81,6 +82,9 @@ impl Resolution {
         let Some(delegation) = self.frames.last_mut().and_then(|frame| frame.delegation.as_mut()) else { return Next::Continue };
         if delegation.unresolved.is_empty() || self.nx_lookups >= self.settings.max_nx_target_lookups {
             delegation.unresolved.clear();
+            if delegation.use_last_resort() {
+                return Next::Continue;
+            }
             return self.finish_frame(FrameEnd::Failed(Failure::NoServers), cache, now);
         }
         let name = delegation.unresolved.remove(0);
@@ -155,8 +159,12 @@ impl Resolution {
         if usable.is_empty() {
             self.nx_lookups += 1;
         }
+        let port = self.settings.upstream_port;
+        let parent_side: Vec<SocketAddr> =
+            frame.parent_side.iter().filter(|addr| self.settings.may_query(**addr)).map(|addr| SocketAddr::new(*addr, port)).collect();
         if let Some(delegation) = self.frames.last_mut().and_then(|parent| parent.delegation.as_mut()) {
             usable.into_iter().for_each(|addr| delegation.add(addr));
+            parent_side.into_iter().for_each(|addr| delegation.add_last_resort(addr));
         }
         Next::Continue
     }
@@ -257,7 +265,17 @@ impl Resolution {
         }
         let delegation = delegation_from(&ns, &scrubbed.glue, cache, now, &self.settings);
         let settings = self.settings.clone();
-        self.frames.last_mut()?.enter(delegation, &settings);
+        let frame = self.frames.last_mut()?;
+        if frame.for_address {
+            let own = scrubbed.glue.iter().filter(|set| set.owner == frame.qname);
+            let addresses: Vec<IpAddr> = own.flat_map(|set| set.rdatas.iter().filter_map(|rdata| address_of(set.rtype, rdata))).collect();
+            for addr in addresses {
+                if !frame.parent_side.contains(&addr) {
+                    frame.parent_side.push(addr);
+                }
+            }
+        }
+        frame.enter(delegation, &settings);
         None
     }
 }
