@@ -91,4 +91,53 @@ mod resolve_fallbacks {
         let sent: Vec<String> = world.log[before..].iter().map(|q| format!("{} {}", q.server.ip(), q.question.qname.to_string().to_lowercase())).collect();
         assert_eq!(sent, ["127.0.0.2 example.com.", "127.0.0.3 mail.example.com."]);
     }
+
+    #[test]
+    fn a_referral_with_aa_set_is_still_a_referral() {
+        let mut world = World::standard();
+        world.behave(
+            "127.0.0.2",
+            Behaviour::Script(Box::new(|query, mut honest| {
+                honest[2] |= 0x04;
+                vec![Delivery { from: query.server, bytes: honest }]
+            })),
+        );
+        let resolved = world.resolve("www.example.com.", Rtype::A);
+        assert_eq!(resolved.rcode, Rcode::NOERROR);
+        assert_eq!(a_rdatas(&resolved), [vec![192, 0, 2, 80], vec![192, 0, 2, 81]]);
+    }
+
+    #[test]
+    fn a_cname_whose_authority_names_the_target_zone_is_followed() {
+        let mut world = World::standard();
+        let example = "sub.example.com. 300 NS ns.sub.example.com.\nns.sub.example.com. 300 A 127.0.0.8\n";
+        for ip in ["127.0.0.3", "127.0.0.4"] {
+            world.zone(ip, "example.com.", example);
+            world.behave(
+                ip,
+                Behaviour::Script(Box::new(|query, honest| {
+                    let bytes = if query.question.qname == name("alias.example.com.") {
+                        let authority = "sub.example.com. 300 NS ns.sub.example.com.\n";
+                        forge(
+                            query,
+                            Rcode::NOERROR,
+                            false,
+                            "alias.example.com. 300 CNAME www.sub.example.com.\n",
+                            authority,
+                            "ns.sub.example.com. 300 A 127.0.0.8\n",
+                        )
+                    } else {
+                        honest
+                    };
+                    vec![Delivery { from: query.server, bytes }]
+                })),
+            );
+        }
+        world.zone("127.0.0.8", "sub.example.com.", "sub.example.com. 300 SOA ns.sub.example.com. h. 1 1 1 1 300\nwww.sub.example.com. 300 A 192.0.2.8\n");
+        let resolved = world.resolve("alias.example.com.", Rtype::A);
+        assert_eq!(resolved.rcode, Rcode::NOERROR);
+        let types: Vec<Rtype> = resolved.answer.iter().map(|set| set.rtype).collect();
+        assert_eq!(types, [Rtype::CNAME, Rtype::A]);
+        assert_eq!(a_rdatas(&resolved), [vec![192, 0, 2, 8]]);
+    }
 }

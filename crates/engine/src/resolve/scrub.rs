@@ -74,19 +74,18 @@ pub(super) fn scrub(message: &Message<'_>, qname: &NameBuf, qtype: Rtype, zone: 
     Scrubbed { kind, chain, links, end, soa, ns, glue, authoritative }
 }
 
+/// The kind of a reply (after Unbound's `response_type_from_server`): a chain that stops short is
+/// followed (its end asked anew, even when the authority section names the end's zone); an NS
+/// RRset below the zone asked without a SOA is a referral even with AA set (a common server bug).
 fn classify(rcode: Rcode, positive: bool, partial: bool, has_soa: bool, ns: Option<&Rrset>, zone: &NameBuf, aa: bool) -> Kind {
+    let below = ns.is_some_and(|ns| ns.owner != *zone);
     match rcode {
         Rcode::NXDOMAIN => Kind::NxDomain,
         Rcode::NOERROR if positive => Kind::Answer,
-        Rcode::NOERROR if ns.is_some_and(|ns| ns.owner != *zone) && !aa => Kind::Referral,
-        Rcode::NOERROR if has_soa || aa => {
-            if partial && !has_soa {
-                Kind::Partial
-            } else {
-                Kind::NoData
-            }
-        }
+        Rcode::NOERROR if partial && has_soa => Kind::NoData,
         Rcode::NOERROR if partial => Kind::Partial,
+        Rcode::NOERROR if below && (!aa || !has_soa) => Kind::Referral,
+        Rcode::NOERROR if has_soa || aa => Kind::NoData,
         Rcode::NOERROR => Kind::Lame,
         other => Kind::Error(other),
     }
