@@ -140,4 +140,42 @@ mod resolve_fallbacks {
         assert_eq!(types, [Rtype::CNAME, Rtype::A]);
         assert_eq!(a_rdatas(&resolved), [vec![192, 0, 2, 8]]);
     }
+
+    fn script_example(world: &mut World, make: impl Fn() -> Script) {
+        for ip in ["127.0.0.3", "127.0.0.4"] {
+            world.behave(ip, Behaviour::Script(make()));
+        }
+    }
+
+    #[test]
+    fn rfc2308_type3_nodata_holds_only_records_of_another_type() {
+        let mut world = World::standard();
+        script_example(&mut world, || {
+            Box::new(|query, honest| {
+                let bytes =
+                    if query.question.qtype == Rtype::AAAA { forge(query, Rcode::NOERROR, false, "www.example.com. 0 A 192.0.2.99\n", "", "") } else { honest };
+                vec![Delivery { from: query.server, bytes }]
+            })
+        });
+        let resolved = world.resolve("www.example.com.", Rtype::AAAA);
+        assert_eq!((resolved.rcode, resolved.failure, resolved.answer.len(), resolved.authority.len()), (Rcode::NOERROR, None, 0, 0));
+    }
+
+    #[test]
+    fn an_upward_referral_is_lame_even_with_aa() {
+        let mut world = World::standard();
+        script_example(&mut world, || {
+            Box::new(|query, honest| {
+                let bytes = if query.question.qtype == Rtype::AAAA {
+                    forge(query, Rcode::NOERROR, true, "", ". 3600 NS a.root-servers.test.\n", "a.root-servers.test. 3600 A 127.0.0.1\n")
+                } else {
+                    honest
+                };
+                vec![Delivery { from: query.server, bytes }]
+            })
+        });
+        let resolved = world.resolve("www.example.com.", Rtype::AAAA);
+        assert_eq!((resolved.rcode, resolved.failure), (Rcode::SERVFAIL, Some(portcullis_engine::resolve::Failure::NoServers)));
+        assert_eq!(world.resolve("www.example.com.", Rtype::A).rcode, Rcode::NOERROR);
+    }
 }

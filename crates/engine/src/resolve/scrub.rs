@@ -67,26 +67,44 @@ pub(super) fn scrub(message: &Message<'_>, qname: &NameBuf, qtype: Rtype, zone: 
     let positive = complete && !chain.is_empty();
     let authority = collect(message, Section::Authority, class);
     let soa = authority.iter().find(|set| set.rtype == Rtype::SOA && set.owner.is_subdomain_of(zone) && end.is_subdomain_of(&set.owner)).cloned();
+    let any_ns = authority.iter().any(|set| set.rtype == Rtype::NS);
     let ns = if positive { None } else { pick_ns(authority, &end, zone) };
     let glue = ns.as_ref().map(|ns| pick_glue(message, ns, zone, class)).unwrap_or_default();
-    let authoritative = message.header().aa();
-    let kind = classify(message.rcode(), positive, !chain.is_empty(), soa.is_some(), ns.as_ref(), zone, authoritative);
+    let header = message.header();
+    let authoritative = header.aa();
+    let authority = Authority { soa: soa.is_some(), ns: ns.as_ref(), foreign_ns: any_ns && ns.is_none() };
+    let kind = classify(message.rcode(), positive, !chain.is_empty(), &authority, zone, (authoritative, header.ra()));
     Scrubbed { kind, chain, links, end, soa, ns, glue, authoritative }
+}
+
+/// What the authority section of a reply holds, for [`classify`].
+struct Authority<'a> {
+    /// A SOA at or above the end of the chain, inside the zone.
+    soa: bool,
+    /// The NS RRset kept (inside the zone, at or above the end of the chain).
+    ns: Option<&'a Rrset>,
+    /// An NS RRset that is not kept: an upward or sideways referral.
+    foreign_ns: bool,
 }
 
 /// The kind of a reply (after Unbound's `response_type_from_server`): a chain that stops short is
 /// followed (its end asked anew, even when the authority section names the end's zone); an NS
-/// RRset below the zone asked without a SOA is a referral even with AA set (a common server bug).
-fn classify(rcode: Rcode, positive: bool, partial: bool, has_soa: bool, ns: Option<&Rrset>, zone: &NameBuf, aa: bool) -> Kind {
-    let below = ns.is_some_and(|ns| ns.owner != *zone);
+/// RRset below the zone asked without a SOA is a referral even with AA set (a common server bug);
+/// an upward or sideways NS RRset is lame even with AA set, the zone's own NS RRset without AA is
+/// lame; an empty NOERROR is NODATA (RFC 2308 §2.2 type 3) unless it comes from a recursive server
+/// (RA without AA: lame).
+fn classify(rcode: Rcode, positive: bool, partial: bool, authority: &Authority<'_>, zone: &NameBuf, (aa, ra): (bool, bool)) -> Kind {
+    let below = authority.ns.is_some_and(|ns| ns.owner != *zone);
     match rcode {
         Rcode::NXDOMAIN => Kind::NxDomain,
         Rcode::NOERROR if positive => Kind::Answer,
-        Rcode::NOERROR if partial && has_soa => Kind::NoData,
+        Rcode::NOERROR if partial && authority.soa => Kind::NoData,
         Rcode::NOERROR if partial => Kind::Partial,
-        Rcode::NOERROR if below && (!aa || !has_soa) => Kind::Referral,
-        Rcode::NOERROR if has_soa || aa => Kind::NoData,
-        Rcode::NOERROR => Kind::Lame,
+        Rcode::NOERROR if below && (!aa || !authority.soa) => Kind::Referral,
+        Rcode::NOERROR if authority.soa => Kind::NoData,
+        Rcode::NOERROR if aa && !authority.foreign_ns => Kind::NoData,
+        Rcode::NOERROR if authority.foreign_ns || authority.ns.is_some() || ra => Kind::Lame,
+        Rcode::NOERROR => Kind::NoData,
         other => Kind::Error(other),
     }
 }
