@@ -154,7 +154,8 @@ pub struct Resolved {
     pub rcode: Rcode,
     /// The answer section: the CNAME/DNAME chain followed by the data.
     pub answer: Vec<Rrset>,
-    /// The authority section: the SOA of a negative answer (RFC 2308 §3).
+    /// The authority section: the SOA of a negative answer (RFC 2308 §3), and the zone's NS RRset
+    /// when the upstream reply carried it (not when answered from the cache).
     pub authority: Vec<Rrset>,
     /// Why, for SERVFAIL.
     pub failure: Option<Failure>,

@@ -208,7 +208,7 @@ impl Resolution {
                 return Some(FrameEnd::Failed(Failure::ChainTooLong));
             }
         }
-        let soa = negative_soa(scrubbed.soa.clone(), cache);
+        let soa = negative_authority(&scrubbed, cache);
         let frame = self.frames.last_mut()?;
         match scrubbed.kind {
             Kind::Answer => Some(FrameEnd::Answered(Rcode::NOERROR, Vec::new())),
@@ -288,6 +288,16 @@ pub(super) fn negative_soa(soa: Option<Rrset>, cache: &Cache) -> Vec<Rrset> {
     })
     .into_iter()
     .collect()
+}
+
+/// The authority section of a negative answer: the SOA and, when the reply carried it, the zone's
+/// NS RRset (RFC 2308 §3 allows both; shown to the client, not cached: a child's NS RRset must not
+/// refresh the parent's delegation).
+fn negative_authority(scrubbed: &Scrubbed, cache: &Cache) -> Vec<Rrset> {
+    let mut authority = negative_soa(scrubbed.soa.clone(), cache);
+    let zone_ns = scrubbed.ns.as_ref().filter(|ns| scrubbed.soa.as_ref().is_some_and(|soa| soa.owner == ns.owner));
+    authority.extend(zone_ns.cloned().map(lowercase_owner));
+    authority
 }
 
 /// The RRset with its owner lower-cased.
