@@ -178,4 +178,40 @@ mod resolve_fallbacks {
         assert_eq!((resolved.rcode, resolved.failure), (Rcode::SERVFAIL, Some(portcullis_engine::resolve::Failure::NoServers)));
         assert_eq!(world.resolve("www.example.com.", Rtype::A).rcode, Rcode::NOERROR);
     }
+
+    #[test]
+    fn rfc1034_a_cname_loop_is_servfail_showing_the_loop() {
+        let mut world = World::standard();
+        for ip in ["127.0.0.3", "127.0.0.4"] {
+            world.zone(ip, "example.com.", "a.example.com. 300 CNAME b.example.com.\nb.example.com. 300 CNAME a.example.com.\n");
+        }
+        let resolved = world.resolve("a.example.com.", Rtype::A);
+        assert_eq!((resolved.rcode, resolved.failure), (Rcode::SERVFAIL, Some(portcullis_engine::resolve::Failure::ChainTooLong)));
+        let owners: Vec<String> = resolved.answer.iter().map(|set| format!("{} {:?}", set.owner, set.rtype)).collect();
+        assert_eq!(owners, [format!("a.example.com. {:?}", Rtype::CNAME), format!("b.example.com. {:?}", Rtype::CNAME)]);
+    }
+
+    #[test]
+    fn rfc6672_dname_substitution_too_long_is_yxdomain_with_the_dname() {
+        let mut world = World::standard();
+        let label = "x".repeat(63);
+        let target = format!("{label}.{label}.{label}.example.org.");
+        let dname = format!("long.example.com. 300 DNAME {target}\n");
+        for ip in ["127.0.0.3", "127.0.0.4"] {
+            let dname = dname.clone();
+            world.behave(
+                ip,
+                Behaviour::Script(Box::new(move |query, honest| {
+                    let long = query.question.qname.label_count() >= 4;
+                    let bytes = if long { forge(query, Rcode::YXDOMAIN, true, &dname, "", "") } else { honest };
+                    vec![Delivery { from: query.server, bytes }]
+                })),
+            );
+        }
+        let qname = format!("{}.long.example.com.", "y".repeat(60));
+        let resolved = world.resolve(&qname, Rtype::A);
+        assert_eq!((resolved.rcode, resolved.failure), (Rcode::YXDOMAIN, None));
+        let types: Vec<Rtype> = resolved.answer.iter().map(|set| set.rtype).collect();
+        assert_eq!(types, [Rtype::DNAME]);
+    }
 }

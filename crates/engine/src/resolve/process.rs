@@ -139,6 +139,7 @@ impl Resolution {
                     let answer = frame.chain.into_iter().map(lowercase_owner).collect();
                     Next::Done(Resolved { rcode, answer, authority, failure: None, upstream_queries: self.queries })
                 }
+                FrameEnd::Failed(Failure::ChainTooLong) => Next::Done(self.abort_with_chain(frame.chain, cache, now)),
                 FrameEnd::Failed(failure) => Next::Done(self.abort(failure, cache, now)),
             };
         }
@@ -169,6 +170,19 @@ impl Resolution {
         Next::Continue
     }
 
+    /// SERVFAIL for a CNAME/DNAME chain that loops or is too long, showing the chain gathered
+    /// (each RRset once) so that the client can see the loop.
+    fn abort_with_chain(&mut self, chain: Vec<Rrset>, cache: &Cache, now: Instant) -> Resolved {
+        let mut resolved = self.abort(Failure::ChainTooLong, cache, now);
+        for set in chain.into_iter().map(lowercase_owner) {
+            if !resolved.answer.iter().any(|have| have.owner == set.owner && have.rtype == set.rtype && have.rdatas == set.rdatas) {
+                resolved.answer.push(set);
+            }
+        }
+        self.done = Some(resolved.clone());
+        resolved
+    }
+
     /// Acts on an accepted reply to `sent`.
     pub(super) fn process(&mut self, sent: &Sent, message: &Message<'_>, now: Instant, cache: &Cache, servers: &ServerStats) {
         if message.header().tc() && sent.transport == Transport::Udp {
@@ -196,7 +210,7 @@ impl Resolution {
     fn on_full(&mut self, sent: &Sent, scrubbed: Scrubbed, now: Instant, cache: &Cache) -> Option<FrameEnd> {
         let max_chain = self.settings.max_cname_chain;
         let negative_trust = if scrubbed.authoritative { Trust::AuthAuthority } else { Trust::Authority };
-        if matches!(scrubbed.kind, Kind::Answer | Kind::Partial | Kind::NxDomain | Kind::NoData) {
+        if matches!(scrubbed.kind, Kind::Answer | Kind::Partial | Kind::NxDomain | Kind::NoData) || scrubbed.overflow {
             let trust = if scrubbed.authoritative { Trust::AuthAnswer } else { Trust::Answer };
             for set in &scrubbed.chain {
                 cache.insert_rrset(set, trust, now);
@@ -212,6 +226,10 @@ impl Resolution {
         let frame = self.frames.last_mut()?;
         match scrubbed.kind {
             Kind::Answer => Some(FrameEnd::Answered(Rcode::NOERROR, Vec::new())),
+            Kind::Partial if frame.chain.iter().any(|set| set.rtype == Rtype::CNAME && set.owner == scrubbed.end) => {
+                // RFC 1034 §3.6.2: a CNAME loop is an error.
+                Some(FrameEnd::Failed(Failure::ChainTooLong))
+            }
             Kind::Partial => {
                 frame.restart(scrubbed.end);
                 None
@@ -225,6 +243,7 @@ impl Resolution {
                 Some(FrameEnd::Answered(Rcode::NOERROR, soa))
             }
             Kind::Referral => self.follow_referral(scrubbed, now, cache),
+            Kind::Error(Rcode::YXDOMAIN) if scrubbed.overflow => Some(FrameEnd::Answered(Rcode::YXDOMAIN, Vec::new())),
             Kind::Lame | Kind::Error(_) => {
                 self.server_failed(sent.server, false);
                 None

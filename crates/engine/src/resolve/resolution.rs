@@ -55,7 +55,7 @@ pub struct Resolution {
     pub(super) referrals: u32,
     pub(super) nx_lookups: u32,
     unwanted: u32,
-    done: Option<Resolved>,
+    pub(super) done: Option<Resolved>,
 }
 
 impl Resolution {

@@ -4,7 +4,7 @@
 //! Relative to the zone of the server asked ("the bailiwick"):
 //! - answer: only the chain from the name asked: CNAMEs (RFC 1034 §3.6.2), DNAMEs strictly above
 //!   the name and inside the zone with their CNAME synthesised (RFC 6672 §3.4, a disagreeing CNAME
-//!   dropped), then the RRset of the type asked; at most `max_chain` links; data for a CNAME
+//!   dropped; a substitution too long ends the chain, YXDOMAIN, RFC 6672 §2.2), then the RRset of the type asked; at most `max_chain` links; data for a CNAME
 //!   target outside the zone is dropped (it is resolved separately); A/AAAA of the wrong length
 //!   dropped; private addresses dropped under rebinding protection;
 //! - authority: only SOA and NS owned at or below the zone and at or above the name; NS removed
@@ -56,6 +56,8 @@ pub(super) struct Scrubbed {
     pub glue: Vec<Rrset>,
     /// AA was set.
     pub authoritative: bool,
+    /// The chain ends in a DNAME whose substitution is too long (RFC 6672 §2.2: YXDOMAIN).
+    pub overflow: bool,
 }
 
 /// Scrubs `message`, the reply to (`qname`, `qtype`) from a server of `zone`.
@@ -73,8 +75,13 @@ pub(super) fn scrub(message: &Message<'_>, qname: &NameBuf, qtype: Rtype, zone: 
     let header = message.header();
     let authoritative = header.aa();
     let authority = Authority { soa: soa.is_some(), ns: ns.as_ref(), foreign_ns: any_ns && ns.is_none() };
-    let kind = classify(message.rcode(), positive, !chain.is_empty(), &authority, zone, (authoritative, header.ra()));
-    Scrubbed { kind, chain, links, end, soa, ns, glue, authoritative }
+    let overflow = !positive && chain.last().is_some_and(|set| set.rtype == Rtype::DNAME);
+    let kind = if overflow {
+        Kind::Error(Rcode::YXDOMAIN)
+    } else {
+        classify(message.rcode(), positive, !chain.is_empty(), &authority, zone, (authoritative, header.ra()))
+    };
+    Scrubbed { kind, chain, links, end, soa, ns, glue, authoritative, overflow }
 }
 
 /// What the authority section of a reply holds, for [`classify`].
@@ -150,7 +157,11 @@ fn next_link(answer: &mut Vec<Rrset>, name: &NameBuf, qtype: Rtype, zone: &NameB
     });
     if let Some(index) = dname {
         let dname = answer.swap_remove(index);
-        let target = name.replace_suffix(&dname.owner, &dname.name_at(0)?)?;
+        let Some(target) = name.replace_suffix(&dname.owner, &dname.name_at(0)?) else {
+            // RFC 6672 §2.2: the substitution overflows; the chain ends with the DNAME.
+            chain.push(dname);
+            return None;
+        };
         answer.retain(|set| !(set.rtype == Rtype::CNAME && set.owner == *name));
         let mut cname = Rrset::new(*name, Rtype::CNAME, dname.class, dname.ttl);
         cname.push(dname.ttl, target.as_wire());
