@@ -214,4 +214,31 @@ mod resolve_fallbacks {
         let types: Vec<Rtype> = resolved.answer.iter().map(|set| set.rtype).collect();
         assert_eq!(types, [Rtype::DNAME]);
     }
+
+    #[test]
+    fn an_ns_name_whose_zone_fails_is_asked_of_the_parent_again() {
+        let mut world = World::new();
+        world.zone("127.0.0.1", ".", ROOT);
+        let com = "com. 900 SOA a.gtld.test. h. 1 1 1 1 900
+example.com. 3600 NS ns.example.com.
+example.com. 3600 NS ns2.example.com.
+ns.example.com. 10 A 127.0.0.3
+ns2.example.com. 3600 A 127.0.0.4
+foo.com. 3600 NS ns.example.com.
+foo.com. 3600 NS ns2.example.com.
+";
+        world.zone("127.0.0.2", "com.", com);
+        world.zone("127.0.0.3", "example.com.", "example.com. 300 SOA ns.example.com. h. 1 1 1 1 300\nwww.example.com. 300 A 192.0.2.80\n");
+        world.zone("127.0.0.3", "foo.com.", "foo.com. 300 SOA ns.example.com. h. 1 1 1 1 300\nwww.foo.com. 10 A 192.0.2.9\n");
+        // The server with the long-lived address fails everything.
+        world.behave("127.0.0.4", Behaviour::Script(Box::new(|query, _| vec![Delivery { from: query.server, bytes: error_reply(query, Rcode::SERVFAIL) }])));
+        world.stats.record_rtt(addr("127.0.0.4"), 1);
+        assert_eq!(world.resolve("www.example.com.", Rtype::A).rcode, Rcode::NOERROR);
+        assert_eq!(world.resolve("www.foo.com.", Rtype::A).rcode, Rcode::NOERROR);
+        // The working server's address expires; the failing one's is still cached.
+        world.now = world.now.plus_secs(20);
+        let resolved = world.resolve("www.foo.com.", Rtype::A);
+        assert_eq!(resolved.rcode, Rcode::NOERROR);
+        assert_eq!(a_rdatas(&resolved), [vec![192, 0, 2, 9]]);
+    }
 }

@@ -120,6 +120,8 @@ pub(super) struct Frame {
     /// For an NS-name frame: the addresses of the name in the glue of referrals followed (the
     /// parent side), kept for the frame below as a last resort.
     pub parent_side: Vec<IpAddr>,
+    /// For an NS-name frame: the parent of a failed zone was asked once more.
+    pub asked_parent: bool,
 }
 
 impl Frame {
@@ -137,6 +139,7 @@ impl Frame {
             minimise_steps: 0,
             minimise_qtype: Rtype::A,
             parent_side: Vec::new(),
+            asked_parent: false,
         }
     }
 

@@ -82,7 +82,7 @@ impl Resolution {
         let Some(delegation) = self.frames.last_mut().and_then(|frame| frame.delegation.as_mut()) else { return Next::Continue };
         if delegation.unresolved.is_empty() || self.nx_lookups >= self.settings.max_nx_target_lookups {
             delegation.unresolved.clear();
-            if delegation.use_last_resort() {
+            if delegation.use_last_resort() || self.ask_parent(cache, now) {
                 return Next::Continue;
             }
             return self.finish_frame(FrameEnd::Failed(Failure::NoServers), cache, now);
@@ -96,6 +96,22 @@ impl Resolution {
         }
         self.frames.push(Frame::new(name, Rtype::A, class, true));
         Next::Continue
+    }
+
+    /// An NS-name lookup whose zone failed asks the zone's parent once: its referral brings the
+    /// parent-side glue again, which the cache may have lost (Unbound's parent-side target
+    /// queries). False when already done, when no server of the zone was asked, or for other
+    /// frames.
+    fn ask_parent(&mut self, cache: &Cache, now: Instant) -> bool {
+        let settings = self.settings.clone();
+        let Some(frame) = self.frames.last_mut().filter(|frame| frame.for_address && !frame.asked_parent) else { return false };
+        // Only when servers of the zone were asked and failed (not when its NS names loop).
+        let asked = frame.delegation.as_ref().filter(|delegation| !delegation.servers.is_empty());
+        let Some(parent) = asked.and_then(|delegation| delegation.zone.parent()) else { return false };
+        frame.asked_parent = true;
+        let delegation = find_delegation(cache, &parent, frame.qclass, now, &settings);
+        frame.enter(delegation, &settings);
+        true
     }
 
     /// Answers the top frame from the cache, following cached CNAMEs (restarting the frame).
