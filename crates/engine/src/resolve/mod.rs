@@ -26,7 +26,11 @@
 //! - `resolution`: the state machine: referrals and glue, NS names without glue resolved in
 //!   nested sub-resolutions (loop detection, depth limit, NXNS limits), CNAME/DNAME chains across
 //!   zones, TCP on TC (RFC 2181 §9, data of the truncated reply ignored), EDNS fallback on
-//!   FORMERR/NOTIMP/timeouts (RFC 6891 §7), RFC 2308 negative caching, RFC 9520 failure caching.
+//!   FORMERR/NOTIMP/timeouts (RFC 6891 §7), RFC 2308 negative caching, RFC 9520 failure caching;
+//!   fallbacks for broken servers: a minimised query that times out is asked with type NS, then
+//!   in full (RFC 9156 relaxed); parent-side glue as the last resort when the child's addresses
+//!   fail; a cached delegation that needs glue, or whose servers failed an NS-name lookup, sends
+//!   the question to the parent again.
 //!
 //! - [`upstreams`]: forwarding upstream groups (tiers, selection policies, passive health with
 //!   fall/rise, probe scheduling, hedging delay, per-upstream counters; issue 5).
