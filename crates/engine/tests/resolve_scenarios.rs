@@ -105,6 +105,32 @@ mod resolve_scenarios {
     }
 
     #[test]
+    fn rfc2308_negative_answer_shows_the_zone_ns_of_the_reply_without_caching_it() {
+        let mut world = World::standard();
+        for ip in ["127.0.0.3", "127.0.0.4"] {
+            world.behave(
+                ip,
+                Behaviour::Script(Box::new(|query, honest| {
+                    let bytes = if query.question.qname == name("nope.example.com.") {
+                        let soa = "example.com. 3600 SOA ns1.example.com. admin.example.com. 1 7200 3600 1209600 300\n";
+                        let authority = format!("{soa}example.com. 7200 NS ns9.example.com.\n");
+                        forge(query, Rcode::NXDOMAIN, true, "", &authority, "")
+                    } else {
+                        honest
+                    };
+                    vec![Delivery { from: query.server, bytes }]
+                })),
+            );
+        }
+        let resolved = world.resolve("nope.example.com.", Rtype::A);
+        let types: Vec<Rtype> = resolved.authority.iter().map(|set| set.rtype).collect();
+        assert_eq!((resolved.rcode, types), (Rcode::NXDOMAIN, vec![Rtype::SOA, Rtype::NS]));
+        // The delegation in the cache is still the parent's.
+        let Some(Cached::Positive(ns, _)) = world.cache.get(&name("example.com."), Rtype::NS, Class::IN, world.now, false) else { panic!("no NS") };
+        assert_eq!(ns.name_at(0), Some(name("ns1.example.com.")));
+    }
+
+    #[test]
     fn rfc2308_nodata_is_cached() {
         let mut world = World::standard();
         let resolved = world.resolve("www.example.com.", Rtype::AAAA);

@@ -31,12 +31,15 @@ pub(super) struct Delegation {
     pub zone: NameBuf,
     pub servers: Vec<(SocketAddr, Attempt)>,
     pub unresolved: Vec<NameBuf>,
+    /// Parent-side glue of NS names whose own zone gave other addresses: asked only when every
+    /// other server and NS name failed (parent and child disagree; Unbound's last resort).
+    pub last_resort: Vec<SocketAddr>,
 }
 
 impl Delegation {
     /// An empty delegation for `zone`.
     pub fn new(zone: NameBuf) -> Self {
-        Self { zone, servers: Vec::new(), unresolved: Vec::new() }
+        Self { zone, servers: Vec::new(), unresolved: Vec::new(), last_resort: Vec::new() }
     }
 
     /// Adds an address unless already present.
@@ -67,9 +70,32 @@ impl Delegation {
         }
     }
 
+    /// Keeps `addr` for the last resort unless it is already a server.
+    pub fn add_last_resort(&mut self, addr: SocketAddr) {
+        if !self.servers.iter().any(|(have, _)| *have == addr) && !self.last_resort.contains(&addr) {
+            self.last_resort.push(addr);
+        }
+    }
+
+    /// Moves the last-resort addresses not asked yet to the servers; false when there were none.
+    pub fn use_last_resort(&mut self) -> bool {
+        let before = self.servers.len();
+        for addr in std::mem::take(&mut self.last_resort) {
+            self.add(addr);
+        }
+        self.servers.len() > before
+    }
+
+    /// True when there is no address and every NS name lies inside the zone: their addresses can
+    /// only come from the parent's glue (Unbound's useless delegation point), so the parent is
+    /// asked instead.
+    pub fn needs_glue(&self) -> bool {
+        self.servers.is_empty() && self.last_resort.is_empty() && self.unresolved.iter().all(|name| name.is_subdomain_of(&self.zone))
+    }
+
     /// True when no server and no NS name is left to try.
     pub fn exhausted(&self) -> bool {
-        self.unresolved.is_empty() && self.servers.iter().all(|(_, attempt)| *attempt == Attempt::Done)
+        self.unresolved.is_empty() && self.last_resort.is_empty() && self.servers.iter().all(|(_, attempt)| *attempt == Attempt::Done)
     }
 }
 
@@ -88,20 +114,41 @@ pub(super) struct Frame {
     /// Labels of the minimised name to send; `None` sends the full name.
     pub minimise: Option<usize>,
     pub minimise_steps: usize,
+    /// The type of minimised queries: A (RFC 9156 §2.1), NS (RFC 7816) after an A-type minimised
+    /// query went unanswered.
+    pub minimise_qtype: Rtype,
+    /// For an NS-name frame: the addresses of the name in the glue of referrals followed (the
+    /// parent side), kept for the frame below as a last resort.
+    pub parent_side: Vec<IpAddr>,
+    /// For an NS-name frame: the parent of a failed zone was asked once more.
+    pub asked_parent: bool,
 }
 
 impl Frame {
     /// A fresh frame.
     pub fn new(qname: NameBuf, qtype: Rtype, qclass: Class, for_address: bool) -> Self {
-        Self { qname, qtype, qclass, for_address, chain: Vec::new(), links: 0, delegation: None, minimise: None, minimise_steps: 0 }
+        Self {
+            qname,
+            qtype,
+            qclass,
+            for_address,
+            chain: Vec::new(),
+            links: 0,
+            delegation: None,
+            minimise: None,
+            minimise_steps: 0,
+            minimise_qtype: Rtype::A,
+            parent_side: Vec::new(),
+            asked_parent: false,
+        }
     }
 
-    /// The name and type to send now: the minimised name with type A (RFC 9156 §3), or the
+    /// The name and type to send now: the minimised name with type A (RFC 9156 §3) or NS, or the
     /// question itself.
     pub fn query_name(&self) -> (NameBuf, Rtype) {
         let total = self.qname.label_count();
         match self.minimise.filter(|&labels| labels < total).and_then(|labels| self.qname.suffix(total - labels)) {
-            Some(name) => (name, Rtype::A),
+            Some(name) => (name, self.minimise_qtype),
             None => (self.qname, self.qtype),
         }
     }
@@ -128,6 +175,18 @@ impl Frame {
         self.minimise = next.filter(|_| self.minimise_steps < settings.max_minimise_steps);
     }
 
+    /// A minimised query got no usable reply (timeout) in relaxed mode (RFC 9156 §2.3): ask the
+    /// same name with type NS, which some servers and middleboxes handle where they drop others
+    /// (RFC 7816's type), and when that fails too, the full name. The type stays NS for the rest
+    /// of the frame.
+    pub fn minimised_unanswered(&mut self) {
+        if self.minimise_qtype == Rtype::NS {
+            self.minimise = None;
+        } else {
+            self.minimise_qtype = Rtype::NS;
+        }
+    }
+
     /// Continues with `target` (a CNAME/DNAME target) from the cache and the root down.
     pub fn restart(&mut self, target: NameBuf) {
         self.qname = target;
@@ -151,13 +210,13 @@ pub(super) fn root_delegation(settings: &ResolverSettings) -> Delegation {
 }
 
 /// The closest enclosing delegation of `name` known to the cache that has a server address or an
-/// NS name left to resolve; the root hints when there is none.
+/// NS name outside the zone left to resolve; the root hints when there is none.
 pub(super) fn find_delegation(cache: &Cache, name: &NameBuf, class: Class, now: Instant, settings: &ResolverSettings) -> Delegation {
     let mut cut = Some(*name);
     while let Some(zone) = cut {
         if let Some(Cached::Positive(ns, _)) = cache.get(&zone, Rtype::NS, class, now, false) {
             let delegation = delegation_from(&ns, &[], cache, now, settings);
-            if !delegation.exhausted() {
+            if !delegation.exhausted() && !delegation.needs_glue() {
                 return delegation;
             }
         }

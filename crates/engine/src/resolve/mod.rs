@@ -26,7 +26,11 @@
 //! - `resolution`: the state machine: referrals and glue, NS names without glue resolved in
 //!   nested sub-resolutions (loop detection, depth limit, NXNS limits), CNAME/DNAME chains across
 //!   zones, TCP on TC (RFC 2181 §9, data of the truncated reply ignored), EDNS fallback on
-//!   FORMERR/NOTIMP/timeouts (RFC 6891 §7), RFC 2308 negative caching, RFC 9520 failure caching.
+//!   FORMERR/NOTIMP/timeouts (RFC 6891 §7), RFC 2308 negative caching, RFC 9520 failure caching;
+//!   fallbacks for broken servers: a minimised query that times out is asked with type NS, then
+//!   in full (RFC 9156 relaxed); parent-side glue as the last resort when the child's addresses
+//!   fail; a cached delegation that needs glue, or whose servers failed an NS-name lookup, sends
+//!   the question to the parent again.
 //!
 //! - [`upstreams`]: forwarding upstream groups (tiers, selection policies, passive health with
 //!   fall/rise, probe scheduling, hedging delay, per-upstream counters; issue 5).
@@ -154,7 +158,8 @@ pub struct Resolved {
     pub rcode: Rcode,
     /// The answer section: the CNAME/DNAME chain followed by the data.
     pub answer: Vec<Rrset>,
-    /// The authority section: the SOA of a negative answer (RFC 2308 §3).
+    /// The authority section: the SOA of a negative answer (RFC 2308 §3), and the zone's NS RRset
+    /// when the upstream reply carried it (not when answered from the cache).
     pub authority: Vec<Rrset>,
     /// Why, for SERVFAIL.
     pub failure: Option<Failure>,

@@ -5,6 +5,7 @@
 
 pub(super) use super::frame::Frame;
 use super::frame::{delegation_from, find_delegation};
+use super::hints::address_of;
 use super::query::Sent;
 use super::resolution::{Next, Resend, Resolution};
 use super::scrub::{scrub, Kind, Scrubbed};
@@ -15,7 +16,7 @@ use crate::policy::Instant;
 use crate::Transport;
 use portcullis_wire::message::Message;
 use portcullis_wire::{Rcode, Rtype};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// What the cache said about the top frame.
 enum FromCache {
@@ -81,6 +82,9 @@ impl Resolution {
         let Some(delegation) = self.frames.last_mut().and_then(|frame| frame.delegation.as_mut()) else { return Next::Continue };
         if delegation.unresolved.is_empty() || self.nx_lookups >= self.settings.max_nx_target_lookups {
             delegation.unresolved.clear();
+            if delegation.use_last_resort() || self.ask_parent(cache, now) {
+                return Next::Continue;
+            }
             return self.finish_frame(FrameEnd::Failed(Failure::NoServers), cache, now);
         }
         let name = delegation.unresolved.remove(0);
@@ -92,6 +96,22 @@ impl Resolution {
         }
         self.frames.push(Frame::new(name, Rtype::A, class, true));
         Next::Continue
+    }
+
+    /// An NS-name lookup whose zone failed asks the zone's parent once: its referral brings the
+    /// parent-side glue again, which the cache may have lost (Unbound's parent-side target
+    /// queries). False when already done, when no server of the zone was asked, or for other
+    /// frames.
+    fn ask_parent(&mut self, cache: &Cache, now: Instant) -> bool {
+        let settings = self.settings.clone();
+        let Some(frame) = self.frames.last_mut().filter(|frame| frame.for_address && !frame.asked_parent) else { return false };
+        // Only when servers of the zone were asked and failed (not when its NS names loop).
+        let asked = frame.delegation.as_ref().filter(|delegation| !delegation.servers.is_empty());
+        let Some(parent) = asked.and_then(|delegation| delegation.zone.parent()) else { return false };
+        frame.asked_parent = true;
+        let delegation = find_delegation(cache, &parent, frame.qclass, now, &settings);
+        frame.enter(delegation, &settings);
+        true
     }
 
     /// Answers the top frame from the cache, following cached CNAMEs (restarting the frame).
@@ -135,6 +155,7 @@ impl Resolution {
                     let answer = frame.chain.into_iter().map(lowercase_owner).collect();
                     Next::Done(Resolved { rcode, answer, authority, failure: None, upstream_queries: self.queries })
                 }
+                FrameEnd::Failed(Failure::ChainTooLong) => Next::Done(self.abort_with_chain(frame.chain, cache, now)),
                 FrameEnd::Failed(failure) => Next::Done(self.abort(failure, cache, now)),
             };
         }
@@ -155,10 +176,27 @@ impl Resolution {
         if usable.is_empty() {
             self.nx_lookups += 1;
         }
+        let port = self.settings.upstream_port;
+        let parent_side: Vec<SocketAddr> =
+            frame.parent_side.iter().filter(|addr| self.settings.may_query(**addr)).map(|addr| SocketAddr::new(*addr, port)).collect();
         if let Some(delegation) = self.frames.last_mut().and_then(|parent| parent.delegation.as_mut()) {
             usable.into_iter().for_each(|addr| delegation.add(addr));
+            parent_side.into_iter().for_each(|addr| delegation.add_last_resort(addr));
         }
         Next::Continue
+    }
+
+    /// SERVFAIL for a CNAME/DNAME chain that loops or is too long, showing the chain gathered
+    /// (each RRset once) so that the client can see the loop.
+    fn abort_with_chain(&mut self, chain: Vec<Rrset>, cache: &Cache, now: Instant) -> Resolved {
+        let mut resolved = self.abort(Failure::ChainTooLong, cache, now);
+        for set in chain.into_iter().map(lowercase_owner) {
+            if !resolved.answer.iter().any(|have| have.owner == set.owner && have.rtype == set.rtype && have.rdatas == set.rdatas) {
+                resolved.answer.push(set);
+            }
+        }
+        self.done = Some(resolved.clone());
+        resolved
     }
 
     /// Acts on an accepted reply to `sent`.
@@ -188,7 +226,7 @@ impl Resolution {
     fn on_full(&mut self, sent: &Sent, scrubbed: Scrubbed, now: Instant, cache: &Cache) -> Option<FrameEnd> {
         let max_chain = self.settings.max_cname_chain;
         let negative_trust = if scrubbed.authoritative { Trust::AuthAuthority } else { Trust::Authority };
-        if matches!(scrubbed.kind, Kind::Answer | Kind::Partial | Kind::NxDomain | Kind::NoData) {
+        if matches!(scrubbed.kind, Kind::Answer | Kind::Partial | Kind::NxDomain | Kind::NoData) || scrubbed.overflow {
             let trust = if scrubbed.authoritative { Trust::AuthAnswer } else { Trust::Answer };
             for set in &scrubbed.chain {
                 cache.insert_rrset(set, trust, now);
@@ -200,10 +238,14 @@ impl Resolution {
                 return Some(FrameEnd::Failed(Failure::ChainTooLong));
             }
         }
-        let soa = negative_soa(scrubbed.soa.clone(), cache);
+        let soa = negative_authority(&scrubbed, cache);
         let frame = self.frames.last_mut()?;
         match scrubbed.kind {
             Kind::Answer => Some(FrameEnd::Answered(Rcode::NOERROR, Vec::new())),
+            Kind::Partial if frame.chain.iter().any(|set| set.rtype == Rtype::CNAME && set.owner == scrubbed.end) => {
+                // RFC 1034 §3.6.2: a CNAME loop is an error.
+                Some(FrameEnd::Failed(Failure::ChainTooLong))
+            }
             Kind::Partial => {
                 frame.restart(scrubbed.end);
                 None
@@ -217,6 +259,7 @@ impl Resolution {
                 Some(FrameEnd::Answered(Rcode::NOERROR, soa))
             }
             Kind::Referral => self.follow_referral(scrubbed, now, cache),
+            Kind::Error(Rcode::YXDOMAIN) if scrubbed.overflow => Some(FrameEnd::Answered(Rcode::YXDOMAIN, Vec::new())),
             Kind::Lame | Kind::Error(_) => {
                 self.server_failed(sent.server, false);
                 None
@@ -257,7 +300,17 @@ impl Resolution {
         }
         let delegation = delegation_from(&ns, &scrubbed.glue, cache, now, &self.settings);
         let settings = self.settings.clone();
-        self.frames.last_mut()?.enter(delegation, &settings);
+        let frame = self.frames.last_mut()?;
+        if frame.for_address {
+            let own = scrubbed.glue.iter().filter(|set| set.owner == frame.qname);
+            let addresses: Vec<IpAddr> = own.flat_map(|set| set.rdatas.iter().filter_map(|rdata| address_of(set.rtype, rdata))).collect();
+            for addr in addresses {
+                if !frame.parent_side.contains(&addr) {
+                    frame.parent_side.push(addr);
+                }
+            }
+        }
+        frame.enter(delegation, &settings);
         None
     }
 }
@@ -270,6 +323,16 @@ pub(super) fn negative_soa(soa: Option<Rrset>, cache: &Cache) -> Vec<Rrset> {
     })
     .into_iter()
     .collect()
+}
+
+/// The authority section of a negative answer: the SOA and, when the reply carried it, the zone's
+/// NS RRset (RFC 2308 §3 allows both; shown to the client, not cached: a child's NS RRset must not
+/// refresh the parent's delegation).
+fn negative_authority(scrubbed: &Scrubbed, cache: &Cache) -> Vec<Rrset> {
+    let mut authority = negative_soa(scrubbed.soa.clone(), cache);
+    let zone_ns = scrubbed.ns.as_ref().filter(|ns| scrubbed.soa.as_ref().is_some_and(|soa| soa.owner == ns.owner));
+    authority.extend(zone_ns.cloned().map(lowercase_owner));
+    authority
 }
 
 /// The RRset with its owner lower-cased.

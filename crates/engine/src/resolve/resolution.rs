@@ -55,7 +55,7 @@ pub struct Resolution {
     pub(super) referrals: u32,
     pub(super) nx_lookups: u32,
     unwanted: u32,
-    done: Option<Resolved>,
+    pub(super) done: Option<Resolved>,
 }
 
 impl Resolution {
@@ -165,12 +165,17 @@ impl Resolution {
     }
 
     /// Query `id` got no reply in time: the server's back-off grows and the next server is tried
-    /// (a server that timed out with EDNS is retried once without it, after the others).
+    /// (a server that timed out with EDNS is retried once without it, after the others). A
+    /// minimised query that timed out is asked again less minimised first (relaxed mode).
     pub fn on_timeout(&mut self, id: QueryId, now: Instant, servers: &ServerStats) {
         let Some(sent) = self.pending.filter(|sent| sent.id == id) else { return };
         self.pending = None;
         servers.record_timeout(sent.server, now);
-        self.server_failed(sent.server, sent.edns);
+        let relaxed = !self.settings.qname_minimisation_strict;
+        match self.frames.last_mut() {
+            Some(frame) if relaxed && sent.qname.label_count() < frame.qname.label_count() => frame.minimised_unanswered(),
+            _ => self.server_failed(sent.server, sent.edns),
+        }
     }
 
     /// Ends the resolution with SERVFAIL, caching the failure (RFC 9520).

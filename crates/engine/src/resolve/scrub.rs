@@ -4,7 +4,7 @@
 //! Relative to the zone of the server asked ("the bailiwick"):
 //! - answer: only the chain from the name asked: CNAMEs (RFC 1034 §3.6.2), DNAMEs strictly above
 //!   the name and inside the zone with their CNAME synthesised (RFC 6672 §3.4, a disagreeing CNAME
-//!   dropped), then the RRset of the type asked; at most `max_chain` links; data for a CNAME
+//!   dropped; a substitution too long ends the chain, YXDOMAIN, RFC 6672 §2.2), then the RRset of the type asked; at most `max_chain` links; data for a CNAME
 //!   target outside the zone is dropped (it is resolved separately); A/AAAA of the wrong length
 //!   dropped; private addresses dropped under rebinding protection;
 //! - authority: only SOA and NS owned at or below the zone and at or above the name; NS removed
@@ -56,6 +56,8 @@ pub(super) struct Scrubbed {
     pub glue: Vec<Rrset>,
     /// AA was set.
     pub authoritative: bool,
+    /// The chain ends in a DNAME whose substitution is too long (RFC 6672 §2.2: YXDOMAIN).
+    pub overflow: bool,
 }
 
 /// Scrubs `message`, the reply to (`qname`, `qtype`) from a server of `zone`.
@@ -67,27 +69,49 @@ pub(super) fn scrub(message: &Message<'_>, qname: &NameBuf, qtype: Rtype, zone: 
     let positive = complete && !chain.is_empty();
     let authority = collect(message, Section::Authority, class);
     let soa = authority.iter().find(|set| set.rtype == Rtype::SOA && set.owner.is_subdomain_of(zone) && end.is_subdomain_of(&set.owner)).cloned();
+    let any_ns = authority.iter().any(|set| set.rtype == Rtype::NS);
     let ns = if positive { None } else { pick_ns(authority, &end, zone) };
     let glue = ns.as_ref().map(|ns| pick_glue(message, ns, zone, class)).unwrap_or_default();
-    let authoritative = message.header().aa();
-    let kind = classify(message.rcode(), positive, !chain.is_empty(), soa.is_some(), ns.as_ref(), zone, authoritative);
-    Scrubbed { kind, chain, links, end, soa, ns, glue, authoritative }
+    let header = message.header();
+    let authoritative = header.aa();
+    let authority = Authority { soa: soa.is_some(), ns: ns.as_ref(), foreign_ns: any_ns && ns.is_none() };
+    let overflow = !positive && chain.last().is_some_and(|set| set.rtype == Rtype::DNAME);
+    let kind = if overflow {
+        Kind::Error(Rcode::YXDOMAIN)
+    } else {
+        classify(message.rcode(), positive, !chain.is_empty(), &authority, zone, (authoritative, header.ra()))
+    };
+    Scrubbed { kind, chain, links, end, soa, ns, glue, authoritative, overflow }
 }
 
-fn classify(rcode: Rcode, positive: bool, partial: bool, has_soa: bool, ns: Option<&Rrset>, zone: &NameBuf, aa: bool) -> Kind {
+/// What the authority section of a reply holds, for [`classify`].
+struct Authority<'a> {
+    /// A SOA at or above the end of the chain, inside the zone.
+    soa: bool,
+    /// The NS RRset kept (inside the zone, at or above the end of the chain).
+    ns: Option<&'a Rrset>,
+    /// An NS RRset that is not kept: an upward or sideways referral.
+    foreign_ns: bool,
+}
+
+/// The kind of a reply (after Unbound's `response_type_from_server`): a chain that stops short is
+/// followed (its end asked anew, even when the authority section names the end's zone); an NS
+/// RRset below the zone asked without a SOA is a referral even with AA set (a common server bug);
+/// an upward or sideways NS RRset is lame even with AA set, the zone's own NS RRset without AA is
+/// lame; an empty NOERROR is NODATA (RFC 2308 §2.2 type 3) unless it comes from a recursive server
+/// (RA without AA: lame).
+fn classify(rcode: Rcode, positive: bool, partial: bool, authority: &Authority<'_>, zone: &NameBuf, (aa, ra): (bool, bool)) -> Kind {
+    let below = authority.ns.is_some_and(|ns| ns.owner != *zone);
     match rcode {
         Rcode::NXDOMAIN => Kind::NxDomain,
         Rcode::NOERROR if positive => Kind::Answer,
-        Rcode::NOERROR if ns.is_some_and(|ns| ns.owner != *zone) && !aa => Kind::Referral,
-        Rcode::NOERROR if has_soa || aa => {
-            if partial && !has_soa {
-                Kind::Partial
-            } else {
-                Kind::NoData
-            }
-        }
+        Rcode::NOERROR if partial && authority.soa => Kind::NoData,
         Rcode::NOERROR if partial => Kind::Partial,
-        Rcode::NOERROR => Kind::Lame,
+        Rcode::NOERROR if below && (!aa || !authority.soa) => Kind::Referral,
+        Rcode::NOERROR if authority.soa => Kind::NoData,
+        Rcode::NOERROR if aa && !authority.foreign_ns => Kind::NoData,
+        Rcode::NOERROR if authority.foreign_ns || authority.ns.is_some() || ra => Kind::Lame,
+        Rcode::NOERROR => Kind::NoData,
         other => Kind::Error(other),
     }
 }
@@ -133,7 +157,11 @@ fn next_link(answer: &mut Vec<Rrset>, name: &NameBuf, qtype: Rtype, zone: &NameB
     });
     if let Some(index) = dname {
         let dname = answer.swap_remove(index);
-        let target = name.replace_suffix(&dname.owner, &dname.name_at(0)?)?;
+        let Some(target) = name.replace_suffix(&dname.owner, &dname.name_at(0)?) else {
+            // RFC 6672 §2.2: the substitution overflows; the chain ends with the DNAME.
+            chain.push(dname);
+            return None;
+        };
         answer.retain(|set| !(set.rtype == Rtype::CNAME && set.owner == *name));
         let mut cname = Rrset::new(*name, Rtype::CNAME, dname.class, dname.ttl);
         cname.push(dname.ttl, target.as_wire());
