@@ -160,7 +160,7 @@ impl Engine {
         let outcome = self.process(request, out);
         match outcome {
             Outcome::Drop(reason) => self.counters.dropped(reason),
-            Outcome::Reply(len) => self.count_rcode(&out[..len]),
+            Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => self.count_rcode(&out[..len]),
             Outcome::Resolve => {
                 self.counters.resolutions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -176,7 +176,7 @@ impl Engine {
         let outcome = self.resolved_reply(resolved, request, out);
         match outcome {
             Outcome::Drop(reason) => self.counters.dropped(reason),
-            Outcome::Reply(len) => {
+            Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => {
                 self.counters.resolved_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.count_rcode(&out[..len]);
             }
@@ -362,7 +362,8 @@ impl Engine {
         };
         let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
         let len = frame.finish(writer, hit.rcode, &self.settings);
-        Answered { outcome: Outcome::Reply(len), kind, name_hash }
+        let outcome = if hit.prefetch && frame.header.rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
+        Answered { outcome, kind, name_hash }
     }
 
     /// Asks the ACL about `action`; denied gets REFUSED (or a drop), allowed gets `otherwise`.
@@ -431,7 +432,7 @@ impl Engine {
 
     /// Response rate limiting (SECURITY-REFERENCE §3.1): send, slip (TC=1 or BADCOOKIE) or drop.
     fn rate_limit(&self, request: &Request<'_>, frame: &ReplyFrame<'_>, answered: Answered, out: &mut [u8]) -> Outcome {
-        if !matches!(answered.outcome, Outcome::Reply(_)) || !self.policy.rrl.settings().enabled {
+        if !matches!(answered.outcome, Outcome::Reply(_) | Outcome::ReplyAndPrefetch(_)) || !self.policy.rrl.settings().enabled {
             return answered.outcome;
         }
         let cookie = match (frame.cookie_valid, frame.edns.and_then(|e| e.cookie)) {

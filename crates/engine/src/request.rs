@@ -41,6 +41,10 @@ impl<'a> Request<'a> {
 pub enum Outcome {
     /// Send the first `n` bytes of the output buffer.
     Reply(usize),
+    /// Send the first `n` bytes (an answer from the cache that is about to expire), and hand
+    /// the query to the resolver pool to refresh the cache (prefetch, as
+    /// [`crate::cache::Hit::prefetch`] says).
+    ReplyAndPrefetch(usize),
     /// Send nothing (UDP) or close the connection (TCP).
     Drop(DropReason),
     /// Recursion is wanted and allowed, and the cache had no answer: hand the query (the bytes the

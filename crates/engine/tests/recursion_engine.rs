@@ -96,6 +96,22 @@ mod recursion_engine {
     }
 
     #[test]
+    fn hits_about_to_expire_ask_for_a_prefetch() {
+        // TTL 300, prefetch below 10%: at 269 s (31 s left) a plain reply, at 271 s (29 s left)
+        // the reply and a prefetch; RD=0 never prefetches.
+        let engine = engine(Some(filled_cache(CacheSettings::DEFAULT)));
+        let mut out = vec![0u8; 4096];
+        let hit = query("cached.example.", Rtype::A, true, false);
+        assert!(matches!(engine.handle(&request(&hit, from("127.0.0.1"), 269), &mut out), Outcome::Reply(_)));
+        let Outcome::ReplyAndPrefetch(len) = engine.handle(&request(&hit, from("127.0.0.1"), 271), &mut out) else { panic!("no prefetch") };
+        assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1));
+        let no_rd = query("cached.example.", Rtype::A, false, false);
+        assert!(matches!(engine.handle(&request(&no_rd, from("127.0.0.1"), 271), &mut out), Outcome::Reply(_)));
+        let off = engine(Some(filled_cache(CacheSettings { prefetch_percent: 0, ..CacheSettings::DEFAULT })));
+        assert!(matches!(off.handle(&request(&hit, from("127.0.0.1"), 299), &mut out), Outcome::Reply(_)));
+    }
+
+    #[test]
     fn misses_are_handed_off_and_hits_answered_without_allocating() {
         let engine = engine(Some(filled_cache(CacheSettings::DEFAULT)));
         let mut out = vec![0u8; 4096];

@@ -35,6 +35,18 @@ mod resolve_scenarios {
     }
 
     #[test]
+    fn a_prefetch_asks_the_authoritative_again_despite_the_cache() {
+        let mut world = World::standard();
+        world.resolve("www.example.com.", Rtype::A);
+        assert_eq!(world.queries(), 3);
+        let refreshed = world.resolve_with("www.example.com.", Rtype::A, true);
+        assert_eq!(rdatas(&refreshed, Rtype::A), [vec![192, 0, 2, 80], vec![192, 0, 2, 81]]);
+        assert_eq!((world.queries(), world.queries_to(&world.log[3].server.ip().to_string())), (4, 2), "only the zone's server, from the cached delegation");
+        world.resolve("www.example.com.", Rtype::A);
+        assert_eq!(world.queries(), 4, "a plain resolution answers from the cache");
+    }
+
+    #[test]
     fn without_minimisation_the_full_name_goes_everywhere() {
         let mut world = World::standard();
         world.settings.qname_minimisation = false;

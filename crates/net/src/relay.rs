@@ -19,7 +19,7 @@
 //!   the earliest deadline of the questions in flight, then lets each due [`Forwarding`] act.
 
 use crate::forwarders::ForwardGroup;
-use crate::resolver_pool::{ReplyTo, ResolverPool, Waiter};
+use crate::resolver_pool::{ReplyTo, ResolverPool, Route, Waiter};
 use crate::udp::{Outbox, BATCH};
 use nix::errno::Errno;
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
@@ -134,12 +134,12 @@ impl Relay {
         let Some(key) = recursion_key(request.bytes) else { return self.count_drop(DropReason::Malformed) };
         let client = Client { query: request.bytes.to_vec(), peer: request.peer, listener: request.listener };
         let table = self.pool.forward_table();
-        let Some((mode, group)) = table.lookup(&key.question.qname) else { return self.hand_off(client, false) };
+        let Some((mode, group)) = table.lookup(&key.question.qname) else { return self.hand_off(client, Route::Any) };
         if let Some(&slot) = self.joinable.get(&key).filter(|_| group.caches()) {
             return self.join(slot, client);
         }
         if self.live >= self.pool.limits.max_resolutions {
-            return self.hand_off(client, false);
+            return self.hand_off(client, Route::Any);
         }
         self.pool.counters.forwarded.fetch_add(1, Ordering::Relaxed);
         // (A Forwarding borrows the worker's random bytes: one system call per 4 KiB of them.)
@@ -151,6 +151,11 @@ impl Relay {
         let pending = Pending { forwarding, group: group.clone(), mode, clients: vec![client], key, wake: request.now, sent: Vec::new() };
         let slot = self.insert(pending);
         self.drive(slot, request.now, outbox);
+    }
+
+    /// Refreshes a cached answer about to expire (through the pool: no client waits on it).
+    pub fn prefetch(&self, query: &[u8]) {
+        self.pool.prefetch(query);
     }
 
     /// One more client for the question in `slot` (bounded by the pool's `max-waiters`).
@@ -261,7 +266,7 @@ impl Relay {
                 Step::Send(_) => {
                     // TCP (TC=1, or a TCP-only upstream): the pool forwards it over its shared connections.
                     let clients = self.remove(slot).map(|pending| pending.clients).unwrap_or_default();
-                    return clients.into_iter().for_each(|client| self.hand_off(client, false));
+                    return clients.into_iter().for_each(|client| self.hand_off(client, Route::Any));
                 }
                 Step::Done(resolved) => return self.finish(slot, &resolved, outbox),
             }
@@ -275,7 +280,7 @@ impl Relay {
             self.pool.counters.failed.fetch_add(1, Ordering::Relaxed);
             if pending.mode == ForwardMode::First {
                 self.pool.counters.forward_fallbacks.fetch_add(1, Ordering::Relaxed);
-                return pending.clients.into_iter().for_each(|client| self.hand_off(client, true));
+                return pending.clients.into_iter().for_each(|client| self.hand_off(client, Route::Iterate));
             }
         }
         let engine = self.pool.engine.load();
@@ -415,10 +420,10 @@ impl Relay {
     }
 
     /// Gives the client's query to the resolver pool.
-    fn hand_off(&self, client: Client, iterate_only: bool) {
+    fn hand_off(&self, client: Client, route: Route) {
         let Client { query, peer, listener } = client;
         let waiter = Waiter { query, peer, transport: Transport::Udp, listener, reply: ReplyTo::Udp(self.socket.clone()) };
-        if let Err(reason) = self.pool.submit_routed(waiter, iterate_only) {
+        if let Err(reason) = self.pool.submit_routed(waiter, route) {
             self.count_drop(reason);
         }
     }

@@ -50,6 +50,18 @@ impl Default for PoolLimits {
     }
 }
 
+/// How a question is resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Forwarded when under a forward zone, else from the root.
+    Any,
+    /// From the root, whatever the forward zones say (the fallback of a `forward-first` zone
+    /// whose group failed).
+    Iterate,
+    /// As `Any`, asking upstream even though the cache still holds the answer (prefetch).
+    Refresh,
+}
+
 /// Where a client's reply goes.
 #[derive(Clone, Debug)]
 pub enum ReplyTo {
@@ -96,6 +108,8 @@ pub struct PoolCounters {
     pub forward_fallbacks: AtomicU64,
     /// Probe queries sent to down upstreams.
     pub probes: AtomicU64,
+    /// Cached answers refreshed before they expire.
+    pub prefetches: AtomicU64,
 }
 
 /// The pool; shared by the UDP workers and TCP connections.
@@ -227,12 +241,11 @@ impl ResolverPool {
     /// [`Outcome::Resolve`] to the pool: it joins the resolution of the same question in flight
     /// or starts one. `Err` when the pool is full (the query is dropped; the caller counts it).
     pub fn submit(self: &Arc<Self>, waiter: Waiter) -> Result<(), DropReason> {
-        self.submit_routed(waiter, false)
+        self.submit_routed(waiter, Route::Any)
     }
 
-    /// [`ResolverPool::submit`]; with `iterate_only`, resolved from the root without looking at
-    /// the forward zones (the fallback of a `forward-first` zone whose group failed).
-    pub fn submit_routed(self: &Arc<Self>, waiter: Waiter, iterate_only: bool) -> Result<(), DropReason> {
+    /// [`ResolverPool::submit`] along `route`.
+    pub fn submit_routed(self: &Arc<Self>, waiter: Waiter, route: Route) -> Result<(), DropReason> {
         let Some(key) = recursion_key(&waiter.query) else { return Err(DropReason::Malformed) };
         {
             let mut table = self.lock();
@@ -251,24 +264,49 @@ impl ResolverPool {
             }
             table.insert(key, vec![waiter]);
         }
+        self.start(key, route);
+        Ok(())
+    }
+
+    /// Refreshes the cached answer to `query` (a hit about to expire, [`Outcome::ReplyAndPrefetch`]):
+    /// resolved again unless the same question is in flight or the pool is full; no client waits.
+    pub fn prefetch(self: &Arc<Self>, query: &[u8]) {
+        let Some(key) = recursion_key(query) else { return };
+        {
+            let mut table = self.lock();
+            if table.contains_key(&key) || table.len() >= self.limits.max_resolutions {
+                return;
+            }
+            table.insert(key, Vec::new());
+        }
+        self.counters.prefetches.fetch_add(1, Ordering::Relaxed);
+        self.start(key, Route::Refresh);
+    }
+
+    /// Resolves `key` in a task of its own and answers whoever waits on it then.
+    fn start(self: &Arc<Self>, key: RecursionKey, route: Route) {
         self.counters.started.fetch_add(1, Ordering::Relaxed);
         let pool = self.clone();
         self.runtime.spawn(async move {
-            let resolved = if iterate_only { pool.iterate(key.question).await } else { pool.resolve(key.question).await };
+            let resolved = pool.resolve_routed(key.question, route).await;
             if resolved.failure.is_some() {
                 pool.counters.failed.fetch_add(1, Ordering::Relaxed);
             }
             let waiters = pool.lock().remove(&key).unwrap_or_default();
             pool.answer(&resolved, waiters).await;
         });
-        Ok(())
     }
 
     /// Answers one question: forwarded when it is under a forward zone (with the iterative
     /// fallback of `forward-first`), else resolved iteratively.
     pub async fn resolve(&self, question: Question) -> Resolved {
+        self.resolve_routed(question, Route::Any).await
+    }
+
+    async fn resolve_routed(&self, question: Question, route: Route) -> Resolved {
         let table = self.forward.load_full();
-        if let Some((mode, group)) = table.lookup(&question.qname) {
+        let forward = if route == Route::Iterate { None } else { table.lookup(&question.qname) };
+        if let Some((mode, group)) = forward {
             self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
             let resolved = self.forward(group, question, mode == ForwardMode::Only).await;
             if resolved.failure.is_none() || mode == ForwardMode::Only {
@@ -279,7 +317,7 @@ impl ResolverPool {
             // Forwarding only: a name outside every forward zone is not resolved (RFC 5358).
             return Resolved { rcode: portcullis_wire::Rcode::REFUSED, answer: Vec::new(), authority: Vec::new(), failure: None, upstream_queries: 0 };
         }
-        self.iterate(question).await
+        self.iterate_routed(question, route == Route::Refresh).await
     }
 
     /// Drives one forwarding to its end; each exchange runs in a task of its own and reports
@@ -325,9 +363,16 @@ impl ResolverPool {
 
     /// Drives one iterative resolution to its end (DESIGN §5.10).
     pub async fn iterate(&self, question: Question) -> Resolved {
+        self.iterate_routed(question, false).await
+    }
+
+    async fn iterate_routed(&self, question: Question, refresh: bool) -> Resolved {
         let settings = self.settings.load_full();
         let (start, _) = self.clock.now();
         let mut resolution = Resolution::new(question, settings, start, (self.random)());
+        if refresh {
+            resolution = resolution.with_refresh();
+        }
         let mut exchange: Option<(portcullis_engine::resolve::QueryId, Exchange)> = None;
         loop {
             let (now, _) = self.clock.now();

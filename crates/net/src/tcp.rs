@@ -239,6 +239,12 @@ async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc
         let outcome = context.engine.load().handle(&request, &mut reply);
         match outcome {
             Outcome::Reply(n) => sender.send(reply[..n].to_vec()).await.map_err(|_| "writer_gone")?,
+            Outcome::ReplyAndPrefetch(n) => {
+                if let Some(pool) = &context.services.pool {
+                    pool.prefetch(&message[..len]);
+                }
+                sender.send(reply[..n].to_vec()).await.map_err(|_| "writer_gone")?;
+            }
             Outcome::Drop(reason) => return Err(reason.as_str()),
             Outcome::Resolve => {
                 let Some(pool) = &context.services.pool else { return Err("no_resolver") };

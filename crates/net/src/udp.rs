@@ -207,6 +207,12 @@ impl Worker {
             let request = Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp, now, unix_secs, listener: self.listener };
             match engine.handle(&request, self.outbox.buffer(socket)) {
                 Outcome::Reply(n) => self.outbox.commit(n, peer),
+                Outcome::ReplyAndPrefetch(n) => {
+                    self.outbox.commit(n, peer);
+                    if let Some(relay) = self.relay.as_ref() {
+                        relay.prefetch(request.bytes);
+                    }
+                }
                 Outcome::Drop(reason) => tracing::trace!(%peer, reason = reason.as_str(), "dropped"),
                 Outcome::Resolve => match self.relay.as_mut() {
                     Some(relay) => relay.take(&request, &mut self.outbox),

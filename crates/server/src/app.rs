@@ -380,9 +380,10 @@ fn log_summary(shared: &Shared, last: &mut String) {
         let upstream = pool.counters.upstream_queries.load(Relaxed);
         if upstream > 0 {
             parts.push(format!(
-                "upstream_queries={upstream} coalesced={} resolver_failures={}",
+                "upstream_queries={upstream} coalesced={} resolver_failures={} prefetches={}",
                 pool.counters.coalesced.load(Relaxed),
-                pool.counters.failed.load(Relaxed)
+                pool.counters.failed.load(Relaxed),
+                pool.counters.prefetches.load(Relaxed)
             ));
         }
         let forwarded = pool.counters.forwarded.load(Relaxed);

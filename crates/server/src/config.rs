@@ -66,6 +66,7 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("resolver.min-ttl", Limit { default: 0, min: 0, max: 86_400 }),
     ("resolver.max-ttl", Limit { default: 86_400, min: 1, max: 604_800 }),
     ("resolver.max-negative-ttl", Limit { default: 3600, min: 0, max: 86_400 }),
+    ("resolver.prefetch-percent", Limit { default: 10, min: 0, max: 50 }),
     ("resolver.max-resolutions", Limit { default: 1000, min: 1, max: 100_000 }),
     ("resolver.max-waiters", Limit { default: 256, min: 1, max: 65_536 }),
 ];

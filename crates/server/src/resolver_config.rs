@@ -24,6 +24,7 @@ pub struct ResolverFile {
     pub max_ttl: Option<u64>,
     pub max_negative_ttl: Option<u64>,
     pub serve_stale: Option<bool>,
+    pub prefetch_percent: Option<u64>,
     pub qname_minimisation: Option<bool>,
     pub qname_minimisation_strict: Option<bool>,
     pub use_0x20: Option<bool>,
@@ -89,6 +90,7 @@ pub fn resolver(raw: &ResolverFile, base: Option<&Path>, errors: &mut Vec<String
         max_ttl: n("max-ttl", raw.max_ttl) as u32,
         max_negative_ttl: n("max-negative-ttl", raw.max_negative_ttl) as u32,
         serve_stale: raw.serve_stale.unwrap_or(false),
+        prefetch_percent: n("prefetch-percent", raw.prefetch_percent) as u8,
         ..CacheSettings::DEFAULT
     };
     let pool = PoolLimits { max_resolutions: n("max-resolutions", raw.max_resolutions) as usize, max_waiters: n("max-waiters", raw.max_waiters) as usize };

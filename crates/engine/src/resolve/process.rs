@@ -117,6 +117,9 @@ impl Resolution {
     /// Answers the top frame from the cache, following cached CNAMEs (restarting the frame).
     fn answer_from_cache(&mut self, cache: &Cache, now: Instant) -> FromCache {
         let max_chain = self.settings.max_cname_chain;
+        if std::mem::take(&mut self.refresh) && self.frames.len() == 1 {
+            return FromCache::Miss;
+        }
         let Some(frame) = self.frames.last_mut() else { return FromCache::Miss };
         if !frame.for_address && cache.failed(&frame.qname, frame.qtype, frame.qclass, now) {
             return FromCache::End(FrameEnd::Failed(Failure::FailureCached));

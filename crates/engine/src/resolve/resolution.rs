@@ -55,6 +55,8 @@ pub struct Resolution {
     pub(super) referrals: u32,
     pub(super) nx_lookups: u32,
     unwanted: u32,
+    /// Skip the cache for the question itself once (prefetch).
+    pub(super) refresh: bool,
     pub(super) done: Option<Resolved>,
 }
 
@@ -77,8 +79,16 @@ impl Resolution {
             referrals: 0,
             nx_lookups: 0,
             unwanted: 0,
+            refresh: false,
             done: None,
         }
+    }
+
+    /// A prefetch: the question itself is asked upstream even though the cache still holds its
+    /// answer (about to expire); the reply replaces it.
+    pub fn with_refresh(mut self) -> Self {
+        self.refresh = true;
+        self
     }
 
     /// The client's question.

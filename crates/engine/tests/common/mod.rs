@@ -264,7 +264,7 @@ pub fn exchange(engine: &Engine, bytes: &[u8], transport: Transport, peer: Socke
     let mut out = vec![0u8; 65_535];
     let outcome = engine.handle(&Request::at_zero(bytes, peer, transport), &mut out);
     match outcome {
-        Outcome::Reply(len) => {
+        Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => {
             out.truncate(len);
             (outcome, out)
         }

@@ -119,9 +119,17 @@ impl World {
 
     /// Resolves to the end; every upstream query is logged.
     pub fn resolve(&mut self, qname: &str, qtype: Rtype) -> Resolved {
+        self.resolve_with(qname, qtype, false)
+    }
+
+    /// [`World::resolve`]; with `refresh`, as a prefetch ([`Resolution::with_refresh`]).
+    pub fn resolve_with(&mut self, qname: &str, qtype: Rtype, refresh: bool) -> Resolved {
         let question = Question { qname: name(qname), qtype, qclass: Class::IN };
         self.seed += 1;
         let mut resolution = Resolution::new(question, Arc::new(self.settings.clone()), self.now, Box::new(SeededRandom::new(self.seed)));
+        if refresh {
+            resolution = resolution.with_refresh();
+        }
         for _ in 0..10_000 {
             match resolution.poll(self.now, &self.cache, &self.stats) {
                 Step::Send(outbound) => {
