@@ -22,7 +22,9 @@ mod resolve_forward {
         example.com. NS ns.example.com.\n\
         ns.example.com. A 192.0.2.53\n\
         www.example.com. A 192.0.2.80\n\
-        alias.example.com. CNAME www.example.com.\n";
+        alias.example.com. CNAME www.example.com.\n\
+        sub.example.com. NS ns.sub.example.com.\n\
+        ns.sub.example.com. A 192.0.2.99\n";
 
     /// How a fake upstream answers: the delay of its replies, or silence, or a script.
     #[derive(Clone, Copy, PartialEq)]
@@ -123,6 +125,17 @@ mod resolve_forward {
 
     fn settings(policy: Policy) -> GroupSettings {
         GroupSettings { policy, ..GroupSettings::default() }
+    }
+
+    #[test]
+    fn a_referral_from_an_upstream_that_does_not_recurse_is_passed_on() {
+        let mut bench = Bench::new(settings(Policy::Ordered), &[Upstream::Answers(5), Upstream::Answers(5)]);
+        let resolved = bench.forward("www.sub.example.com.", Rtype::A);
+        assert_eq!((resolved.rcode, resolved.failure, resolved.answer.len()), (Rcode::NOERROR, None, 0));
+        assert_eq!(resolved.authority.iter().map(|set| (set.owner.to_string(), set.rtype)).collect::<Vec<_>>(), [("sub.example.com.".to_string(), Rtype::NS)]);
+        assert_eq!(resolved.additional.iter().map(|set| set.rdatas.clone()).collect::<Vec<_>>(), [vec![vec![192, 0, 2, 99]]]);
+        assert_eq!((bench.sent_to(1), bench.sent_to(2)), (1, 0), "not a failure: no other upstream asked");
+        assert_eq!(bench.group.snapshot()[0].failures, 0);
     }
 
     #[test]

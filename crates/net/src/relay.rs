@@ -80,7 +80,8 @@ pub struct Relay {
     pool: Arc<ResolverPool>,
     socket: Arc<UdpSocket>,
     sockets: Vec<UpstreamSocket>,
-    pending: Vec<Option<Pending>>,
+    /// Boxed: a question moves in and out of its slot as a pointer.
+    pending: Vec<Option<Box<Pending>>>,
     /// The questions other clients may join, and their slots.
     joinable: HashMap<RecursionKey, usize>,
     free: Vec<usize>,
@@ -148,7 +149,7 @@ impl Relay {
             .with_fail_open(mode == ForwardMode::Only)
             .with_cache(group.caches());
         let key = group.caches().then_some(key);
-        let pending = Pending { forwarding, group: group.clone(), mode, clients: vec![client], key, wake: request.now, sent: Vec::new() };
+        let pending = Box::new(Pending { forwarding, group: group.clone(), mode, clients: vec![client], key, wake: request.now, sent: Vec::new() });
         let slot = self.insert(pending);
         self.drive(slot, request.now, outbox);
     }
@@ -175,9 +176,10 @@ impl Relay {
         for (index, _) in readable.iter().enumerate().filter(|(_, ready)| **ready) {
             self.receive(index, now, outbox);
         }
-        let due: Vec<usize> = self.pending.iter().enumerate().filter_map(|(slot, pending)| pending.as_ref().filter(|p| p.wake <= now).map(|_| slot)).collect();
-        for slot in due {
-            self.drive(slot, now, outbox);
+        for slot in 0..self.pending.len() {
+            if self.pending[slot].as_ref().is_some_and(|pending| pending.wake <= now) {
+                self.drive(slot, now, outbox);
+            }
         }
         self.flush(now, outbox);
         self.close_idle(now);
@@ -378,7 +380,7 @@ impl Relay {
         self.sockets.retain(|socket| !(socket.retired && socket.waiting.is_empty()));
     }
 
-    fn insert(&mut self, pending: Pending) -> usize {
+    fn insert(&mut self, pending: Box<Pending>) -> usize {
         self.live += 1;
         let key = pending.key;
         let slot = match self.free.pop() {
@@ -398,7 +400,7 @@ impl Relay {
     }
 
     /// Ends the question in `slot`: its upstream slots are released and its wire IDs forgotten.
-    fn remove(&mut self, slot: usize) -> Option<Pending> {
+    fn remove(&mut self, slot: usize) -> Option<Box<Pending>> {
         let mut pending = self.pending[slot].take()?;
         self.free.push(slot);
         self.live -= 1;

@@ -13,7 +13,9 @@
 //!   at its end) and, for negative answers, the SOA at or above the end of the chain; nothing
 //!   else from the reply is used or cached.
 //! - Failures (timeout, unreachable, SERVFAIL, REFUSED, malformed, lame): reported to the group's
-//!   passive health check, then the next upstream is asked, each at most once per question.
+//!   passive health check, then the next upstream is asked, each at most once per question. A
+//!   referral (an upstream that does not recurse) is passed on to the client with its glue, as
+//!   Unbound does, and not cached.
 //! - Hedging: when the group says so ([`UpstreamGroup::hedge_delay_ms`]), a second upstream is
 //!   asked while the first is still silent; the first useful answer wins and the other query
 //!   is abandoned.
@@ -130,6 +132,7 @@ pub struct Forwarding {
     unwanted: u32,
     fail_open: bool,
     cache_answers: bool,
+    finished: bool,
     done: Option<Resolved>,
 }
 
@@ -152,6 +155,7 @@ impl Forwarding {
             unwanted: 0,
             fail_open: true,
             cache_answers: true,
+            finished: false,
             done: None,
         }
     }
@@ -187,8 +191,9 @@ impl Forwarding {
 
     /// Advances: a query to send, a deadline to wait for, or the result.
     pub fn poll(&mut self, now: Instant, group: &mut UpstreamGroup, servers: &ServerStats) -> Step {
-        if let Some(done) = &self.done {
-            return Step::Done(done.clone());
+        if self.finished {
+            // The result once; a poll after that (none of the drivers does) says SERVFAIL.
+            return Step::Done(self.done.take().unwrap_or_else(|| Resolved::servfail(Failure::NoServers, self.queries)));
         }
         if now >= self.deadline {
             return Step::Done(self.finish(Resolved::servfail(Failure::Deadline, self.queries), group));
@@ -232,7 +237,7 @@ impl Forwarding {
     /// [`Resolution::on_reply`](super::Resolution::on_reply), plus the group.)
     #[allow(clippy::too_many_arguments)]
     pub fn on_reply(&mut self, id: QueryId, from: SocketAddr, bytes: &[u8], now: Instant, cache: &Cache, group: &mut UpstreamGroup, servers: &ServerStats) {
-        let Some(position) = self.in_flight.iter().position(|query| query.sent.id == id).filter(|_| self.done.is_none()) else {
+        let Some(position) = self.in_flight.iter().position(|query| query.sent.id == id).filter(|_| !self.finished) else {
             self.unwanted += 1;
             servers.record_stray();
             return;
@@ -294,8 +299,8 @@ impl Forwarding {
             Kind::Error(Rcode::SERVFAIL) => Some(FailureKind::ServFail),
             Kind::Error(Rcode::REFUSED) => Some(FailureKind::Refused),
             Kind::Error(_) => Some(FailureKind::Malformed),
-            Kind::Lame | Kind::Referral => Some(FailureKind::Lame),
-            Kind::Answer | Kind::Partial | Kind::NxDomain | Kind::NoData => None,
+            Kind::Lame => Some(FailureKind::Lame),
+            Kind::Answer | Kind::Partial | Kind::NxDomain | Kind::NoData | Kind::Referral => None,
         };
         if let Some(kind) = failure {
             self.on_failure(sent.id, kind, now, group);
@@ -316,14 +321,18 @@ impl Forwarding {
         if let (Some(qtype), true) = (negative_type, self.cache_answers) {
             cache.insert_negative(&scrubbed.end, qtype, self.question.qclass, scrubbed.soa.as_ref(), Trust::Authority, now);
         }
-        let (rcode, authority) = match negative_type {
-            Some(None) => (Rcode::NXDOMAIN, negative_soa(scrubbed.soa, cache)),
-            Some(Some(_)) => (Rcode::NOERROR, negative_soa(scrubbed.soa, cache)),
-            None => (Rcode::NOERROR, Vec::new()),
+        let (rcode, authority, additional) = match (negative_type, scrubbed.kind) {
+            (Some(None), _) => (Rcode::NXDOMAIN, negative_soa(scrubbed.soa, cache), Vec::new()),
+            (Some(Some(_)), _) => (Rcode::NOERROR, negative_soa(scrubbed.soa, cache), Vec::new()),
+            // An upstream that does not recurse: its referral is passed on, as Unbound does (not cached).
+            (None, Kind::Referral) => {
+                (Rcode::NOERROR, scrubbed.ns.into_iter().map(lowercase_owner).collect(), scrubbed.glue.into_iter().map(lowercase_owner).collect())
+            }
+            (None, _) => (Rcode::NOERROR, Vec::new(), Vec::new()),
         };
         let answer = scrubbed.chain.into_iter().map(lowercase_owner).collect();
-        let resolved = Resolved { rcode, answer, authority, failure: None, upstream_queries: self.queries };
-        self.finish(resolved, group);
+        let resolved = Resolved { rcode, answer, authority, additional, failure: None, upstream_queries: self.queries };
+        self.finish_later(resolved, group);
     }
 
     /// Builds and records a query to `upstream`.
@@ -357,16 +366,27 @@ impl Forwarding {
         if let Some(resend) = self.resend.take() {
             group.release(resend.upstream);
         }
-        let _ = self.finish(Resolved::servfail(Failure::NoServers, self.queries), group);
+        self.end(group);
     }
 
     /// Ends the forwarding; queries still in flight are abandoned.
     fn finish(&mut self, resolved: Resolved, group: &mut UpstreamGroup) -> Resolved {
+        self.end(group);
+        resolved
+    }
+
+    /// Ends the forwarding with `resolved`, kept for the next poll.
+    fn finish_later(&mut self, resolved: Resolved, group: &mut UpstreamGroup) {
+        self.end(group);
+        self.done = Some(resolved);
+    }
+
+    /// Releases the queries still in flight; nothing is accepted after this.
+    fn end(&mut self, group: &mut UpstreamGroup) {
         for query in self.in_flight.drain(..) {
             group.release(query.upstream);
         }
-        self.done = Some(resolved.clone());
-        resolved
+        self.finished = true;
     }
 }
 

@@ -161,6 +161,8 @@ pub struct Resolved {
     /// The authority section: the SOA of a negative answer (RFC 2308 §3), and the zone's NS RRset
     /// when the upstream reply carried it (not when answered from the cache).
     pub authority: Vec<Rrset>,
+    /// The additional section: the glue of a referral passed on by a forwarder.
+    pub additional: Vec<Rrset>,
     /// Why, for SERVFAIL.
     pub failure: Option<Failure>,
     /// Upstream queries sent.
@@ -170,13 +172,13 @@ pub struct Resolved {
 impl Resolved {
     /// A SERVFAIL for `failure`.
     pub fn servfail(failure: Failure, upstream_queries: u32) -> Self {
-        Self { rcode: Rcode::SERVFAIL, answer: Vec::new(), authority: Vec::new(), failure: Some(failure), upstream_queries }
+        Self { rcode: Rcode::SERVFAIL, answer: Vec::new(), authority: Vec::new(), additional: Vec::new(), failure: Some(failure), upstream_queries }
     }
 
     /// Writes the answer and authority RRsets (rcode and header are the caller's, e.g.
     /// `ReplyFrame`). Returns false when an RRset did not fit: the caller sets TC.
     pub fn write(&self, writer: &mut MessageWriter<'_>) -> bool {
-        let sections = [(Section::Answer, &self.answer), (Section::Authority, &self.authority)];
+        let sections = [(Section::Answer, &self.answer), (Section::Authority, &self.authority), (Section::Additional, &self.additional)];
         for (section, rrsets) in sections {
             for rrset in rrsets {
                 if rrset.write(section, rrset.ttl, writer).is_err() {
