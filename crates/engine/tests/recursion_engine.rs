@@ -99,6 +99,7 @@ mod recursion_engine {
     fn hits_about_to_expire_ask_for_a_prefetch() {
         // TTL 300, prefetch below 10%: at 269 s (31 s left) a plain reply, at 271 s (29 s left)
         // the reply and a prefetch; RD=0 never prefetches.
+        let off = engine(Some(filled_cache(CacheSettings { prefetch_percent: 0, ..CacheSettings::DEFAULT })));
         let engine = engine(Some(filled_cache(CacheSettings::DEFAULT)));
         let mut out = vec![0u8; 4096];
         let hit = query("cached.example.", Rtype::A, true, false);
@@ -107,7 +108,6 @@ mod recursion_engine {
         assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1));
         let no_rd = query("cached.example.", Rtype::A, false, false);
         assert!(matches!(engine.handle(&request(&no_rd, from("127.0.0.1"), 271), &mut out), Outcome::Reply(_)));
-        let off = engine(Some(filled_cache(CacheSettings { prefetch_percent: 0, ..CacheSettings::DEFAULT })));
         assert!(matches!(off.handle(&request(&hit, from("127.0.0.1"), 299), &mut out), Outcome::Reply(_)));
     }
 

@@ -250,13 +250,13 @@ impl Forwarding {
             }
             Match::NearMiss => {
                 self.unwanted += 1;
-                servers.record_unwanted(sent.server, self.settings.unwanted_to_tcp);
+                servers.record_unwanted(sent.server, self.settings.unwanted_to_tcp, now);
             }
             Match::CaseMismatch => {
                 self.in_flight.swap_remove(position);
                 // The resend keeps the upstream's in-flight slot.
                 self.unwanted += 1;
-                servers.set_no_0x20(sent.server);
+                servers.set_no_0x20(sent.server, now);
                 self.resend = Some(Resend { upstream, transport: sent.transport, edns: sent.edns });
             }
             Match::Malformed => self.on_failure(id, FailureKind::Malformed, now, group),
@@ -290,7 +290,7 @@ impl Forwarding {
         if sent.edns && (rcode == Rcode::FORMERR || rcode == Rcode::NOTIMP) {
             self.in_flight.swap_remove(position);
             // The resend keeps the upstream's in-flight slot.
-            servers.set_no_edns(sent.server);
+            servers.set_no_edns(sent.server, now);
             self.resend = Some(Resend { upstream, transport: sent.transport, edns: false });
             return;
         }
@@ -338,7 +338,7 @@ impl Forwarding {
     /// Builds and records a query to `upstream`.
     fn send(&mut self, upstream: usize, transport: Transport, allow_edns: bool, now: Instant, group: &mut UpstreamGroup, servers: &ServerStats) -> Step {
         let Some(server) = group.addr(upstream) else { return Step::Done(self.finish(Resolved::servfail(Failure::NoServers, self.queries), group)) };
-        let state = servers.get(server);
+        let state = servers.get_at(server, now);
         let transport = if state.tcp_only { Transport::Tcp } else { transport };
         let edns = allow_edns && self.settings.edns_payload > 0 && !state.no_edns;
         let qtype = self.question.qtype;

@@ -211,7 +211,7 @@ impl Resolution {
         }
         let rcode = message.rcode();
         if sent.edns && (rcode == Rcode::FORMERR || rcode == Rcode::NOTIMP) {
-            servers.set_no_edns(sent.server);
+            servers.set_no_edns(sent.server, now);
             self.resend = Some(Resend { server: sent.server, transport: sent.transport, edns: false });
             return;
         }

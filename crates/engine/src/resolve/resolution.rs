@@ -154,12 +154,12 @@ impl Resolution {
             }
             Match::NearMiss => {
                 self.unwanted += 1;
-                servers.record_unwanted(sent.server, self.settings.unwanted_to_tcp);
+                servers.record_unwanted(sent.server, self.settings.unwanted_to_tcp, now);
             }
             Match::CaseMismatch => {
                 self.pending = None;
                 self.unwanted += 1;
-                servers.set_no_0x20(sent.server);
+                servers.set_no_0x20(sent.server, now);
                 self.resend = Some(Resend { server: sent.server, transport: sent.transport, edns: sent.edns });
             }
             Match::Malformed => {
@@ -206,7 +206,7 @@ impl Resolution {
         }
         let Some(frame) = self.frames.last() else { return Next::Done(self.abort(Failure::NoServers, cache, now)) };
         let (mut qname, qtype) = frame.query_name();
-        let state = servers.get(server);
+        let state = servers.get_at(server, now);
         let transport = if state.tcp_only { Transport::Tcp } else { transport };
         let edns = allow_edns && self.settings.edns_payload > 0 && !state.no_edns;
         let case_randomised = self.settings.use_0x20 && !state.no_0x20 && qtype != Rtype::PTR;

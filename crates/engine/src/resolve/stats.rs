@@ -10,7 +10,9 @@
 //! - Unwanted near-miss replies (RFC 5452 §9.1) per server; at the threshold the server is only
 //!   asked over TCP (PowerDNS `spoof-nearmiss-max`).
 //! - Remembered capabilities: no 0x20 case echo (draft-vixie-dnsext-dns0x20 fallback), no EDNS
-//!   (RFC 6891 §7 fallback).
+//!   (RFC 6891 §7 fallback). These fallbacks, and TCP-only, last [`FALLBACK_SECS`] from the last
+//!   time one was set (Unbound's `infra-host-ttl`): a server that was fixed, or an attacker's
+//!   forgeries that made us give up 0x20, do not weaken the queries for ever.
 
 use super::Random;
 use crate::policy::Instant;
@@ -29,6 +31,8 @@ pub const HOLD_DOWN_AFTER: u32 = 3;
 pub const MAX_HOLD_DOWN_SECS: u64 = 300;
 /// One pick in this many explores a random server instead of the fastest.
 pub const EXPLORE_ONE_IN: u8 = 16;
+/// How long a fallback (no 0x20, no EDNS, TCP only) lasts, in seconds.
+pub const FALLBACK_SECS: u64 = 900;
 /// Servers remembered before the table is pruned.
 const MAX_SERVERS: usize = 65_536;
 
@@ -49,6 +53,8 @@ pub struct ServerState {
     pub no_0x20: bool,
     /// Fails queries with OPT: ask without EDNS.
     pub no_edns: bool,
+    /// When the fallbacks above end.
+    pub fallback_until: Instant,
 }
 
 impl ServerState {
@@ -78,6 +84,16 @@ impl ServerStats {
         self.lock().get(&addr).copied().unwrap_or_default()
     }
 
+    /// The state of `addr` at `now`: fallbacks that have run their time are ended first.
+    pub fn get_at(&self, addr: SocketAddr, now: Instant) -> ServerState {
+        let mut table = self.lock();
+        let Some(state) = table.get_mut(&addr) else { return ServerState::default() };
+        if state.fallback_until <= now && (state.tcp_only || state.no_0x20 || state.no_edns) {
+            (state.tcp_only, state.no_0x20, state.no_edns, state.unwanted) = (false, false, false, 0);
+        }
+        *state
+    }
+
     /// Records a reply after `rtt_ms`: updates the SRTT and ends any back-off.
     pub fn record_rtt(&self, addr: SocketAddr, rtt_ms: u64) {
         let rtt = u32::try_from(rtt_ms).unwrap_or(u32::MAX).max(1);
@@ -101,12 +117,15 @@ impl ServerStats {
     }
 
     /// Counts a near-miss reply from `addr`; returns true when the server is now TCP-only.
-    pub fn record_unwanted(&self, addr: SocketAddr, threshold: u32) -> bool {
+    pub fn record_unwanted(&self, addr: SocketAddr, threshold: u32, now: Instant) -> bool {
         self.unwanted_total.fetch_add(1, Ordering::Relaxed);
         let mut tcp_only = false;
         self.update(addr, |state| {
             state.unwanted = state.unwanted.saturating_add(1);
-            state.tcp_only |= threshold > 0 && state.unwanted >= threshold;
+            if threshold > 0 && state.unwanted >= threshold && !state.tcp_only {
+                state.tcp_only = true;
+                state.fallback_until = now.plus_secs(FALLBACK_SECS);
+            }
             tcp_only = state.tcp_only;
         });
         tcp_only
@@ -118,13 +137,19 @@ impl ServerStats {
     }
 
     /// Remembers that `addr` does not echo the question's case.
-    pub fn set_no_0x20(&self, addr: SocketAddr) {
-        self.update(addr, |state| state.no_0x20 = true);
+    pub fn set_no_0x20(&self, addr: SocketAddr, now: Instant) {
+        self.update(addr, |state| {
+            state.no_0x20 = true;
+            state.fallback_until = now.plus_secs(FALLBACK_SECS);
+        });
     }
 
     /// Remembers that `addr` fails queries carrying OPT.
-    pub fn set_no_edns(&self, addr: SocketAddr) {
-        self.update(addr, |state| state.no_edns = true);
+    pub fn set_no_edns(&self, addr: SocketAddr, now: Instant) {
+        self.update(addr, |state| {
+            state.no_edns = true;
+            state.fallback_until = now.plus_secs(FALLBACK_SECS);
+        });
     }
 
     /// Picks among `candidates` the server to ask: held-down servers are skipped; otherwise the
@@ -181,6 +206,20 @@ mod tests {
     }
 
     #[test]
+    fn fallbacks_end_after_their_time() {
+        let stats = ServerStats::new();
+        let server = addr("192.0.2.1:53");
+        stats.set_no_0x20(server, Instant::from_secs(10));
+        stats.set_no_edns(server, Instant::from_secs(20));
+        assert!(stats.record_unwanted(server, 1, Instant::from_secs(20)));
+        let held = stats.get_at(server, Instant::from_secs(20 + FALLBACK_SECS - 1));
+        assert!(held.no_0x20 && held.no_edns && held.tcp_only);
+        let ended = stats.get_at(server, Instant::from_secs(20 + FALLBACK_SECS));
+        assert!(!ended.no_0x20 && !ended.no_edns && !ended.tcp_only && ended.unwanted == 0);
+        assert!(!stats.get(server).no_0x20, "ended in the table too");
+    }
+
+    #[test]
     fn timeouts_back_off_and_hold_down() {
         let stats = ServerStats::new();
         let server = addr("192.0.2.1:53");
@@ -205,8 +244,8 @@ mod tests {
     fn unwanted_replies_switch_to_tcp() {
         let stats = ServerStats::new();
         let server = addr("192.0.2.1:53");
-        assert!(!stats.record_unwanted(server, 2));
-        assert!(stats.record_unwanted(server, 2));
+        assert!(!stats.record_unwanted(server, 2, Instant::ZERO));
+        assert!(stats.record_unwanted(server, 2, Instant::ZERO));
         assert!(stats.get(server).tcp_only);
         assert_eq!(stats.unwanted_total.load(Ordering::Relaxed), 2);
     }
