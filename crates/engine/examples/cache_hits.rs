@@ -59,7 +59,7 @@ fn fill(cache: &Cache, i: u32) {
     let v4b = [10, 128 | (i >> 16) as u8, (i >> 8) as u8, i as u8];
     match kind {
         0..=59 | 90..=99 => {
-            let two = i % 3 == 0;
+            let two = i.is_multiple_of(3);
             let addresses: &[&[u8]] = if two { &[&v4, &v4b] } else { &[&v4] };
             cache.insert_rrset(&rrset(&owner, Rtype::A, addresses), Trust::AuthAnswer, now);
             if kind < 40 {
@@ -100,10 +100,10 @@ fn fill(cache: &Cache, i: u32) {
 fn query(i: u32, pick: u32) -> Vec<u8> {
     let kind = i % 100;
     let qtype = match kind {
-        0..=9 if pick % 4 == 0 => Rtype::MX,
+        0..=9 if pick.is_multiple_of(4) => Rtype::MX,
         0..=7 if pick % 4 == 1 => Rtype::TXT,
-        0..=39 if pick % 3 == 0 => Rtype::AAAA,
-        90..=99 if pick % 2 == 0 => Rtype::AAAA,
+        0..=39 if pick.is_multiple_of(3) => Rtype::AAAA,
+        90..=99 if pick.is_multiple_of(2) => Rtype::AAAA,
         _ => Rtype::A,
     };
     let mut buf = vec![0u8; 512];
@@ -143,7 +143,12 @@ fn main() {
     let cache = Cache::new(CacheSettings { max_entries: 1_000_000, max_bytes: 1 << 30, ..CacheSettings::DEFAULT });
     let heap = allocation_counter::measure(|| (0..NAMES).for_each(|i| fill(&cache, i)));
     let entries = cache.len();
-    println!("entries {entries}, heap {} bytes = {} per entry, charged {} per entry", heap.bytes_current, heap.bytes_current / entries as i64, cache.bytes() / entries);
+    println!(
+        "entries {entries}, heap {} bytes = {} per entry, charged {} per entry",
+        heap.bytes_current,
+        heap.bytes_current / entries as i64,
+        cache.bytes() / entries
+    );
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let queries: Vec<Vec<u8>> = (0..count)
         .map(|_| {

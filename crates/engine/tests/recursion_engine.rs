@@ -107,7 +107,7 @@ mod recursion_engine {
         assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1));
         let no_rd = query("cached.example.", Rtype::A, false, false);
         assert!(matches!(engine.handle(&request(&no_rd, from("127.0.0.1"), 271), &mut out), Outcome::Reply(_)));
-        let off = engine(Some(filled_cache(CacheSettings { prefetch_percent: 0, ..CacheSettings::DEFAULT })));
+        let off = self::engine(Some(filled_cache(CacheSettings { prefetch_percent: 0, ..CacheSettings::DEFAULT })));
         assert!(matches!(off.handle(&request(&hit, from("127.0.0.1"), 299), &mut out), Outcome::Reply(_)));
     }
 
