@@ -83,35 +83,58 @@ pub(super) enum EntryKind {
     NxDomain,
 }
 
-/// One stored entry: positive rdatas as `[len u16][bytes]…`, or a negative entry's SOA as
-/// `[owner wire][rdata]` (empty when the negative entry came without a SOA).
+/// One stored entry, with its key: the lower-cased owner in wire form, then the positive rdatas
+/// as `[len u16][bytes]…`, or a negative entry's SOA as `[owner wire][rdata]` (nothing when the
+/// negative entry came without a SOA).
 pub(super) struct Entry {
+    data: Box<[u8]>,
+    pub expires_at: Instant,
+    pub original_ttl: u32,
+    pub rtype: Rtype,
+    pub class: Class,
     pub kind: EntryKind,
     pub trust: Trust,
-    pub original_ttl: u32,
-    pub expires_at: Instant,
-    pub data: Box<[u8]>,
+    owner_len: u8,
 }
 
 impl Entry {
-    /// Packs a positive RRset.
-    pub fn positive(rrset: &Rrset, ttl: u32, trust: Trust, now: Instant) -> Self {
-        let size: usize = rrset.rdatas.iter().map(|r| 2 + r.len()).sum();
+    /// Packs a positive RRset owned by `owner` (lower-cased wire form).
+    pub fn positive(owner: &[u8], rrset: &Rrset, ttl: u32, trust: Trust, now: Instant) -> Self {
+        let size: usize = owner.len() + rrset.rdatas.iter().map(|r| 2 + r.len()).sum::<usize>();
         let mut data = Vec::with_capacity(size);
+        data.extend_from_slice(owner);
         for rdata in &rrset.rdatas {
             data.extend_from_slice(&(rdata.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
             data.extend_from_slice(&rdata[..rdata.len().min(usize::from(u16::MAX))]);
         }
-        Self { kind: EntryKind::Positive, trust, original_ttl: ttl, expires_at: now.plus_secs(u64::from(ttl)), data: data.into_boxed_slice() }
+        Self::packed(owner, data, rrset.rtype, rrset.class, EntryKind::Positive, ttl, trust, now)
     }
 
-    /// Packs a negative entry with its SOA.
-    pub fn negative(kind: EntryKind, soa: &Rrset, ttl: u32, trust: Trust, now: Instant) -> Self {
-        let mut data = soa.owner.as_wire().to_vec();
-        if let Some(rdata) = soa.rdatas.first() {
-            data.extend_from_slice(rdata);
-        }
-        Self { kind, trust, original_ttl: ttl, expires_at: now.plus_secs(u64::from(ttl)), data: data.into_boxed_slice() }
+    /// Packs a negative entry at (`owner`, `rtype`) with its SOA.
+    #[allow(clippy::too_many_arguments)]
+    pub fn negative(owner: &[u8], rtype: Rtype, class: Class, kind: EntryKind, soa: &Rrset, ttl: u32, trust: Trust, now: Instant) -> Self {
+        let rdata = soa.rdatas.first().map_or(&[][..], Vec::as_slice);
+        let mut data = Vec::with_capacity(owner.len() + soa.owner.len() + rdata.len());
+        data.extend_from_slice(owner);
+        data.extend_from_slice(soa.owner.as_wire());
+        data.extend_from_slice(rdata);
+        Self::packed(owner, data, rtype, class, kind, ttl, trust, now)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn packed(owner: &[u8], data: Vec<u8>, rtype: Rtype, class: Class, kind: EntryKind, ttl: u32, trust: Trust, now: Instant) -> Self {
+        let expires_at = now.plus_secs(u64::from(ttl));
+        Self { data: data.into_boxed_slice(), expires_at, original_ttl: ttl, rtype, class, kind, trust, owner_len: owner.len() as u8 }
+    }
+
+    /// The lower-cased owner in wire form.
+    pub fn owner(&self) -> &[u8] {
+        &self.data[..usize::from(self.owner_len)]
+    }
+
+    /// True when this entry is keyed (`owner`, `rtype`, `class`).
+    pub fn is(&self, owner: &[u8], rtype: Rtype, class: Class) -> bool {
+        self.rtype == rtype && self.class == class && self.owner() == owner
     }
 
     /// Whole seconds left before expiry (0 once expired).
@@ -127,21 +150,27 @@ impl Entry {
 
     /// The rdatas of a positive entry, without allocating.
     pub fn rdatas(&self) -> RdataIter<'_> {
-        RdataIter { rest: if self.kind == EntryKind::Positive { &self.data } else { &[] } }
+        RdataIter { rest: if self.kind == EntryKind::Positive { self.payload() } else { &[] } }
     }
 
     /// The SOA owner and rdata of a negative entry.
     pub fn soa(&self) -> Option<(NameBuf, &[u8])> {
-        if self.kind == EntryKind::Positive || self.data.is_empty() {
+        let payload = self.payload();
+        if self.kind == EntryKind::Positive || payload.is_empty() {
             return None;
         }
-        let (owner, end) = NameBuf::parse_uncompressed(&self.data, 0).ok()?;
-        Some((owner, &self.data[end..]))
+        let (owner, end) = NameBuf::parse_uncompressed(payload, 0).ok()?;
+        Some((owner, &payload[end..]))
     }
 
-    /// Bytes charged against the cache's budget.
+    /// Bytes charged against the cache's budget: the entry, its data, and its share of the
+    /// shard's bookkeeping (table buckets, recency links, per-owner type count, allocator).
     pub fn cost(&self) -> usize {
-        core::mem::size_of::<Self>() + self.data.len() + 2 * core::mem::size_of::<NameBuf>() + 64
+        core::mem::size_of::<Self>() + self.data.len() + 64
+    }
+
+    fn payload(&self) -> &[u8] {
+        &self.data[usize::from(self.owner_len)..]
     }
 }
 

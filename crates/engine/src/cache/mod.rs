@@ -3,8 +3,9 @@
 //!
 //! - **Shards**: the key's owner picks one of [`CacheSettings::shards`] shards, each under its own
 //!   mutex, with its share of the entry and byte budget; the least recently used entry of a shard
-//!   is evicted first. Hashing is keyed SipHash (the caller supplies the key) so that owners cannot
-//!   be chosen to collide.
+//!   is evicted first. The lower-cased owner is hashed once per lookup with keyed SipHash (the
+//!   caller supplies the key) so that owners cannot be chosen to collide; the type is mixed in per
+//!   probe (`key.rs`, `shard.rs`).
 //! - **Credibility** (RFC 2181 §5.4.1, [`Trust`]): data never replaces unexpired data of a higher
 //!   rank; clients are only shown [`Trust::Answer`] or better.
 //! - **Limits** (SECURITY-REFERENCE §2.1, §7, BIND CVE-2024-1737): an RRset of more than
@@ -25,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod entry;
+mod key;
 mod shard;
 #[cfg(test)]
 mod tests;
@@ -33,10 +35,11 @@ pub use entry::{negative_ttl, Rrset, Trust};
 
 use crate::policy::Instant;
 use entry::{Entry, EntryKind};
+use key::{FailureKey, KeyedState, Owner};
 use portcullis_wire::message::{Question, Section};
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
-use shard::{Failure, Key, KeyedState, Shard};
+use shard::{Failure, Shard};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -227,13 +230,14 @@ impl Cache {
             return InsertOutcome::TooManyRecords;
         }
         let ttl = rrset.ttl.clamp(self.settings.min_ttl, self.settings.max_ttl.max(self.settings.min_ttl));
-        let key = Key::new(&rrset.owner, rrset.rtype, rrset.class);
-        let mut shard = self.shard(&key.owner);
-        let nx_key = Key { rtype: NXDOMAIN_TYPE, ..key };
-        if shard.peek(&nx_key).is_some_and(|nx| nx.trust <= trust || nx.expired(now)) {
-            shard.remove(&nx_key);
+        let owner = Owner::new(&self.state, &rrset.owner);
+        let mut shard = self.shard(&owner);
+        if let Some(nx) = shard.find(&owner, NXDOMAIN_TYPE, rrset.class) {
+            if shard.entry(nx).is_some_and(|nx| nx.trust <= trust || nx.expired(now)) {
+                shard.remove(nx);
+            }
         }
-        self.store(&mut shard, key, Entry::positive(rrset, ttl, trust, now), now)
+        self.store(&mut shard, &owner, Entry::positive(owner.wire(), rrset, ttl, trust, now), now)
     }
 
     /// Stores a negative entry: NXDOMAIN for `owner` when `rtype` is `None`, else NODATA for
@@ -242,20 +246,23 @@ impl Cache {
         let Some(soa) = soa else { return InsertOutcome::NoSoa };
         let ttl = negative_ttl(soa).clamp(self.settings.min_ttl, self.settings.max_negative_ttl.max(self.settings.min_ttl));
         let kind = if rtype.is_some() { EntryKind::NoData } else { EntryKind::NxDomain };
-        let key = Key::new(owner, rtype.unwrap_or(NXDOMAIN_TYPE), class);
-        let mut shard = self.shard(&key.owner);
-        self.store(&mut shard, key, Entry::negative(kind, soa, ttl, trust, now), now)
+        let owner = Owner::new(&self.state, owner);
+        let mut shard = self.shard(&owner);
+        let entry = Entry::negative(owner.wire(), rtype.unwrap_or(NXDOMAIN_TYPE), class, kind, soa, ttl, trust, now);
+        self.store(&mut shard, &owner, entry, now)
     }
 
     /// The resolver's lookup: positive data at (`owner`, `rtype`) of any rank, else a NODATA entry,
     /// else an NXDOMAIN entry for `owner`. Allocates the returned copy.
     pub fn get(&self, owner: &NameBuf, rtype: Rtype, class: Class, now: Instant, allow_stale: bool) -> Option<Cached> {
-        let key = Key::new(owner, rtype, class);
-        let mut shard = self.shard(&key.owner);
-        let found = [key, Key { rtype: NXDOMAIN_TYPE, ..key }].into_iter().find_map(|key| {
-            let entry = shard.get(&key)?;
+        let owner = Owner::new(&self.state, owner);
+        let mut shard = self.shard(&owner);
+        let found = [rtype, NXDOMAIN_TYPE].into_iter().find_map(|rtype| {
+            let slot = shard.find(&owner, rtype, class)?;
+            shard.touch(slot);
+            let entry = shard.entry(slot)?;
             let hit = self.usable(entry, now, allow_stale)?;
-            Some(owned(&key, entry, hit))
+            Some(owned(entry, hit))
         });
         self.count(found.is_some());
         found
@@ -263,8 +270,11 @@ impl Cache {
 
     /// Removes the entry at (`owner`, `rtype`, `class`).
     pub fn remove(&self, owner: &NameBuf, rtype: Rtype, class: Class) -> bool {
-        let key = Key::new(owner, rtype, class);
-        self.shard(&key.owner).remove(&key)
+        let owner = Owner::new(&self.state, owner);
+        let mut shard = self.shard(&owner);
+        let Some(slot) = shard.find(&owner, rtype, class) else { return false };
+        shard.remove(slot);
+        true
     }
 
     /// Writes the cached answer to `question` into the answer (and, for negative answers,
@@ -274,14 +284,18 @@ impl Cache {
     pub fn write_answer(&self, question: &Question, now: Instant, allow_stale: bool, writer: &mut MessageWriter<'_>) -> Option<AnswerHit> {
         let mark = writer.mark();
         let mut state = AnswerHit { rcode: Rcode::NOERROR, prefetch: false, stale: false, truncated: false };
-        let mut name = question.qname;
+        let mut target;
+        let mut name = &question.qname;
         for _ in 0..=MAX_CHAIN {
-            match self.write_step(&name, question, now, allow_stale, writer, &mut state) {
+            match self.write_step(name, question, now, allow_stale, writer, &mut state) {
                 Step::Done => {
                     self.count(true);
                     return Some(state);
                 }
-                Step::Follow(target) => name = target,
+                Step::Follow(next) => {
+                    target = next;
+                    name = &target;
+                }
                 Step::Miss => break,
             }
         }
@@ -293,9 +307,9 @@ impl Cache {
     /// Records a failed resolution of (`owner`, `rtype`) (RFC 9520): held down for 5 s, doubling
     /// on each further failure up to `failure_max_secs`. Returns the hold-down in seconds.
     pub fn record_failure(&self, owner: &NameBuf, rtype: Rtype, class: Class, now: Instant) -> u32 {
-        let key = Key::new(owner, rtype, class);
+        let key = FailureKey::new(owner, rtype, class);
         let (initial, max) = (self.settings.failure_initial_secs, self.settings.failure_max_secs.max(1));
-        let mut shard = self.shard(&key.owner);
+        let mut shard = self.failure_shard(&key.owner);
         let cap = (self.settings.max_entries / self.shards.len()).max(64);
         if shard.failures.len() >= cap {
             shard.failures.retain(|_, failure| failure.until > now);
@@ -313,26 +327,26 @@ impl Cache {
     /// True while (`owner`, `rtype`) is held down after a failure (RFC 9520): answer SERVFAIL
     /// without asking upstream.
     pub fn failed(&self, owner: &NameBuf, rtype: Rtype, class: Class, now: Instant) -> bool {
-        let key = Key::new(owner, rtype, class);
-        self.shard(&key.owner).failures.get(&key).is_some_and(|failure| failure.until > now)
+        let key = FailureKey::new(owner, rtype, class);
+        self.failure_shard(&key.owner).failures.get(&key).is_some_and(|failure| failure.until > now)
     }
 
     /// Forgets a failure (after a success).
     pub fn clear_failure(&self, owner: &NameBuf, rtype: Rtype, class: Class) {
-        let key = Key::new(owner, rtype, class);
-        self.shard(&key.owner).failures.remove(&key);
+        let key = FailureKey::new(owner, rtype, class);
+        self.failure_shard(&key.owner).failures.remove(&key);
     }
 
-    fn store(&self, shard: &mut Shard, key: Key, entry: Entry, now: Instant) -> InsertOutcome {
-        if let Some(existing) = shard.peek(&key) {
+    fn store(&self, shard: &mut Shard, owner: &Owner, entry: Entry, now: Instant) -> InsertOutcome {
+        if let Some(existing) = shard.find(owner, entry.rtype, entry.class).and_then(|slot| shard.entry(slot)) {
             if existing.trust > entry.trust && !existing.expired(now) {
                 return InsertOutcome::KeptHigherTrust;
             }
-        } else if shard.types_at(&key.owner) >= self.settings.max_types_per_owner {
+        } else if shard.types_at(owner) >= self.settings.max_types_per_owner {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             return InsertOutcome::TooManyTypes;
         }
-        let evicted = shard.insert(key, entry);
+        let evicted = shard.insert(owner, entry);
         self.counters.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
         InsertOutcome::Stored
     }
@@ -351,29 +365,31 @@ impl Cache {
 
     /// One link of [`Self::write_answer`].
     fn write_step(&self, name: &NameBuf, question: &Question, now: Instant, allow_stale: bool, writer: &mut MessageWriter<'_>, state: &mut AnswerHit) -> Step {
-        let key = Key::new(name, question.qtype, question.qclass);
-        let mut shard = self.shard(&key.owner);
-        let mut keys = [key, Key { rtype: Rtype::CNAME, ..key }, Key { rtype: NXDOMAIN_TYPE, ..key }];
-        if question.qtype == Rtype::CNAME {
-            keys[1] = keys[0];
-        }
-        for key in keys {
-            let Some(entry) = shard.get(&key) else { continue };
+        let owner = Owner::new(&self.state, name);
+        let mut shard = self.shard(&owner);
+        let follow = question.qtype != Rtype::CNAME;
+        let rtypes = [Some(question.qtype), follow.then_some(Rtype::CNAME), Some(NXDOMAIN_TYPE)];
+        for rtype in rtypes.into_iter().flatten() {
+            let Some(slot) = shard.find(&owner, rtype, question.qclass) else { continue };
+            shard.touch(slot);
+            let Some(entry) = shard.entry(slot) else { continue };
             let Some(hit) = self.usable(entry, now, allow_stale).filter(|hit| hit.trust >= Trust::Answer || entry.kind != EntryKind::Positive) else {
                 continue;
             };
             state.prefetch |= hit.prefetch;
             state.stale |= hit.stale;
-            let follow = key.rtype == Rtype::CNAME && question.qtype != Rtype::CNAME;
-            return write_entry(&key, name, entry, hit.ttl, follow, writer, state);
+            return write_entry(name, entry, hit.ttl, follow && rtype == Rtype::CNAME, writer, state);
         }
         Step::Miss
     }
 
-    fn shard(&self, owner: &NameBuf) -> MutexGuard<'_, Shard> {
-        use std::hash::BuildHasher;
-        let index = (self.state.hash_one(owner) % self.shards.len() as u64) as usize;
-        lock(&self.shards[index])
+    fn shard(&self, owner: &Owner) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[((owner.hash >> 32) % self.shards.len() as u64) as usize])
+    }
+
+    /// The shard holding the failures of `owner` (lower-cased).
+    fn failure_shard(&self, owner: &NameBuf) -> MutexGuard<'_, Shard> {
+        self.shard(&Owner::new(&self.state, owner))
     }
 
     fn count(&self, hit: bool) {
@@ -392,17 +408,17 @@ enum Step {
 }
 
 /// Writes one entry for [`Cache::write_answer`]; the owner is the name as asked.
-fn write_entry(key: &Key, name: &NameBuf, entry: &Entry, ttl: u32, follow: bool, writer: &mut MessageWriter<'_>, state: &mut AnswerHit) -> Step {
+fn write_entry(name: &NameBuf, entry: &Entry, ttl: u32, follow: bool, writer: &mut MessageWriter<'_>, state: &mut AnswerHit) -> Step {
     if entry.kind != EntryKind::Positive {
         state.rcode = if entry.kind == EntryKind::NxDomain { Rcode::NXDOMAIN } else { Rcode::NOERROR };
         if let Some((soa_owner, rdata)) = entry.soa() {
-            state.truncated |= writer.push(Section::Authority, &soa_owner, Rtype::SOA, key.class, ttl, rdata).is_err();
+            state.truncated |= writer.push(Section::Authority, &soa_owner, Rtype::SOA, entry.class, ttl, rdata).is_err();
         }
         return Step::Done;
     }
     let mark = writer.mark();
     for rdata in entry.rdatas() {
-        if writer.push(Section::Answer, name, key.rtype, key.class, ttl, rdata).is_err() {
+        if writer.push(Section::Answer, name, entry.rtype, entry.class, ttl, rdata).is_err() {
             writer.rollback(mark);
             state.truncated = true;
             return Step::Done;
@@ -417,12 +433,13 @@ fn write_entry(key: &Key, name: &NameBuf, entry: &Entry, ttl: u32, follow: bool,
 }
 
 /// An owned copy of an entry for [`Cache::get`].
-fn owned(key: &Key, entry: &Entry, hit: Hit) -> Cached {
-    let soa = || entry.soa().map(|(owner, rdata)| Rrset { owner, rtype: Rtype::SOA, class: key.class, ttl: hit.ttl, rdatas: vec![rdata.to_vec()] });
+fn owned(entry: &Entry, hit: Hit) -> Cached {
+    let soa = || entry.soa().map(|(owner, rdata)| Rrset { owner, rtype: Rtype::SOA, class: entry.class, ttl: hit.ttl, rdatas: vec![rdata.to_vec()] });
     match entry.kind {
         EntryKind::Positive => {
             let rdatas = entry.rdatas().map(<[u8]>::to_vec).collect();
-            Cached::Positive(Rrset { owner: key.owner, rtype: key.rtype, class: key.class, ttl: hit.ttl, rdatas }, hit)
+            let owner = NameBuf::from_wire(entry.owner()).unwrap_or(NameBuf::ROOT);
+            Cached::Positive(Rrset { owner, rtype: entry.rtype, class: entry.class, ttl: hit.ttl, rdatas }, hit)
         }
         EntryKind::NxDomain => Cached::NxDomain(soa(), hit),
         EntryKind::NoData => Cached::NoData(soa(), hit),

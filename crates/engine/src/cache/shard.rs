@@ -1,48 +1,24 @@
-//! One shard of the cache: a hash map from key to a slot in a slab, the slots threaded on a
-//! doubly linked least-recently-used list, a per-owner type count (SECURITY-REFERENCE §7: at most
-//! 100 types per owner) and the RFC 9520 failure table.
+//! One shard of the cache: an open-addressing table (linear probing, at most half full,
+//! backward-shift deletion) from the hash of (owner, type, class) to a slot in a slab, the slots
+//! threaded on a doubly linked least-recently-used list, a per-owner type count
+//! (SECURITY-REFERENCE §7: at most 100 types per owner) and the RFC 9520 failure table.
 //!
-//! Lookups only move a slot to the front of the list: they never allocate. Expired entries stay
-//! until they are replaced or evicted (serve-stale, RFC 8767, may still want them).
+//! Each entry carries its own key (owner, type, class), so a probe compares a 32-bit hash tag
+//! first and the owner's bytes only on a tag match. Lookups only move a slot to the front of the
+//! list: they never allocate. Expired entries stay until they are replaced or evicted
+//! (serve-stale, RFC 8767, may still want them).
 
 use super::entry::Entry;
+use super::key::{mix, FailureKey, KeyedState, Owner};
 use crate::policy::Instant;
-use portcullis_wire::{Class, NameBuf, Rtype};
-use siphasher::sip::SipHasher13;
+use portcullis_wire::{Class, Rtype};
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 
-/// Marks the end of the list.
+/// Marks the end of the list, and an empty bucket.
 const NIL: u32 = u32::MAX;
 
-/// A cache key: lower-cased owner, type (0 for an NXDOMAIN entry), class.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(super) struct Key {
-    pub owner: NameBuf,
-    pub rtype: Rtype,
-    pub class: Class,
-}
-
-impl Key {
-    /// A key for `owner` (lower-cased here).
-    pub fn new(owner: &NameBuf, rtype: Rtype, class: Class) -> Self {
-        Self { owner: owner.to_lowercase(), rtype, class }
-    }
-}
-
-/// SipHash-1-3 with the cache's secret key, so that names cannot be chosen to collide.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct KeyedState {
-    pub key: [u8; 16],
-}
-
-impl BuildHasher for KeyedState {
-    type Hasher = SipHasher13;
-
-    fn build_hasher(&self) -> SipHasher13 {
-        SipHasher13::new_with_key(&self.key)
-    }
-}
+/// Buckets of a new shard's table (a power of two).
+const MIN_BUCKETS: usize = 16;
 
 /// A resolution failure remembered for RFC 9520.
 #[derive(Clone, Copy, Debug)]
@@ -51,23 +27,34 @@ pub(super) struct Failure {
     pub backoff_secs: u32,
 }
 
+/// One table bucket: the low 32 bits of the key's hash and the slot, or `NIL`.
+#[derive(Clone, Copy)]
+struct Bucket {
+    hash: u32,
+    slot: u32,
+}
+
+const EMPTY: Bucket = Bucket { hash: 0, slot: NIL };
+
 struct Slot {
-    key: Key,
     entry: Entry,
+    owner_hash: u64,
     prev: u32,
     next: u32,
 }
 
 /// One shard; always used under its mutex.
 pub(super) struct Shard {
-    map: HashMap<Key, u32, KeyedState>,
+    buckets: Vec<Bucket>,
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
+    len: usize,
     head: u32,
     tail: u32,
     bytes: usize,
-    owners: HashMap<NameBuf, u16, KeyedState>,
-    pub failures: HashMap<Key, Failure, KeyedState>,
+    /// Types cached per owner, by the owner's keyed hash (a collision only makes the limit stricter).
+    owners: HashMap<u64, u16, KeyedState>,
+    pub failures: HashMap<FailureKey, Failure, KeyedState>,
     max_entries: usize,
     max_bytes: usize,
 }
@@ -76,9 +63,10 @@ impl Shard {
     /// An empty shard with its own share of the budget.
     pub fn new(state: KeyedState, max_entries: usize, max_bytes: usize) -> Self {
         Self {
-            map: HashMap::with_hasher(state),
+            buckets: vec![EMPTY; MIN_BUCKETS],
             slots: Vec::new(),
             free: Vec::new(),
+            len: 0,
             head: NIL,
             tail: NIL,
             bytes: 0,
@@ -91,7 +79,7 @@ impl Shard {
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.len
     }
 
     /// Bytes charged.
@@ -99,43 +87,65 @@ impl Shard {
         self.bytes
     }
 
-    /// Types cached at `owner` (lower-cased).
-    pub fn types_at(&self, owner: &NameBuf) -> u16 {
-        self.owners.get(owner).copied().unwrap_or(0)
+    /// Types cached at `owner`.
+    pub fn types_at(&self, owner: &Owner) -> u16 {
+        self.owners.get(&owner.hash).copied().unwrap_or(0)
     }
 
-    /// The entry at `key`, marked as most recently used. Does not allocate.
-    pub fn get(&mut self, key: &Key) -> Option<&Entry> {
-        let index = *self.map.get(key)?;
-        self.unlink(index);
-        self.push_front(index);
-        self.slots.get(index as usize)?.as_ref().map(|slot| &slot.entry)
+    /// The slot holding (`owner`, `rtype`, `class`). Does not allocate.
+    pub fn find(&self, owner: &Owner, rtype: Rtype, class: Class) -> Option<u32> {
+        let hash = mix(owner.hash, rtype, class) as u32;
+        let mask = self.buckets.len() - 1;
+        let mut pos = hash as usize & mask;
+        loop {
+            let bucket = self.buckets[pos];
+            if bucket.slot == NIL {
+                return None;
+            }
+            if bucket.hash == hash && self.entry(bucket.slot).is_some_and(|entry| entry.is(owner.wire(), rtype, class)) {
+                return Some(bucket.slot);
+            }
+            pos = (pos + 1) & mask;
+        }
     }
 
-    /// The entry at `key` without touching the recency list.
-    pub fn peek(&self, key: &Key) -> Option<&Entry> {
-        let index = *self.map.get(key)?;
-        self.slots.get(index as usize)?.as_ref().map(|slot| &slot.entry)
+    /// The entry in `slot`.
+    pub fn entry(&self, slot: u32) -> Option<&Entry> {
+        self.slots.get(slot as usize)?.as_ref().map(|slot| &slot.entry)
     }
 
-    /// Stores `entry` at `key`, replacing what was there, evicting from the tail to stay within
-    /// budget. Returns the number of entries evicted.
-    pub fn insert(&mut self, key: Key, entry: Entry) -> usize {
-        self.remove(&key);
+    /// Marks `slot` as most recently used.
+    pub fn touch(&mut self, slot: u32) {
+        if self.head != slot {
+            self.unlink(slot);
+            self.push_front(slot);
+        }
+    }
+
+    /// Stores `entry` (keyed by its owner, type and class; `owner` is its owner), replacing what
+    /// was there, evicting from the tail to stay within budget. Returns the number of entries
+    /// evicted.
+    pub fn insert(&mut self, owner: &Owner, entry: Entry) -> usize {
+        if let Some(slot) = self.find(owner, entry.rtype, entry.class) {
+            self.remove(slot);
+        }
         let cost = entry.cost();
         let mut evicted = 0;
-        while self.tail != NIL && (self.map.len() + 1 > self.max_entries || self.bytes + cost > self.max_bytes) {
-            let tail = self.tail;
-            if let Some(old) = self.slots.get(tail as usize).and_then(|slot| slot.as_ref().map(|slot| slot.key)) {
-                self.remove(&old);
-                evicted += 1;
-            } else {
+        while self.tail != NIL && (self.len + 1 > self.max_entries || self.bytes + cost > self.max_bytes) {
+            let before = self.len;
+            self.remove(self.tail);
+            if self.len == before {
                 break;
             }
+            evicted += 1;
         }
-        *self.owners.entry(key.owner).or_insert(0) += 1;
+        if 2 * (self.len + 1) > self.buckets.len() {
+            self.grow();
+        }
+        *self.owners.entry(owner.hash).or_insert(0) += 1;
         self.bytes += cost;
-        let slot = Slot { key, entry, prev: NIL, next: NIL };
+        let hash = mix(owner.hash, entry.rtype, entry.class) as u32;
+        let slot = Slot { entry, owner_hash: owner.hash, prev: NIL, next: NIL };
         let index = match self.free.pop() {
             Some(index) => {
                 self.slots[index as usize] = Some(slot);
@@ -146,36 +156,89 @@ impl Shard {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.map.insert(key, index);
+        self.place(Bucket { hash, slot: index });
+        self.len += 1;
         self.push_front(index);
         evicted
     }
 
-    /// Removes the entry at `key`, if any.
-    pub fn remove(&mut self, key: &Key) -> bool {
-        let Some(index) = self.map.remove(key) else { return false };
-        self.unlink(index);
-        if let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::take) {
-            self.bytes = self.bytes.saturating_sub(slot.entry.cost());
-        }
-        self.free.push(index);
-        if let Some(count) = self.owners.get_mut(&key.owner) {
+    /// Removes the entry in `slot`, if any.
+    pub fn remove(&mut self, slot: u32) {
+        let Some((hash, owner_hash, cost)) = self.slots.get(slot as usize).and_then(Option::as_ref).map(|s| {
+            let entry = &s.entry;
+            (mix(s.owner_hash, entry.rtype, entry.class) as u32, s.owner_hash, entry.cost())
+        }) else {
+            return;
+        };
+        self.unbucket(hash, slot);
+        self.unlink(slot);
+        self.slots[slot as usize] = None;
+        self.free.push(slot);
+        self.len -= 1;
+        self.bytes = self.bytes.saturating_sub(cost);
+        if let Some(count) = self.owners.get_mut(&owner_hash) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                self.owners.remove(&key.owner);
+                self.owners.remove(&owner_hash);
             }
         }
-        true
     }
 
     /// Drops every entry.
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.buckets = vec![EMPTY; MIN_BUCKETS];
         self.slots.clear();
         self.free.clear();
         self.owners.clear();
         self.failures.clear();
-        (self.head, self.tail, self.bytes) = (NIL, NIL, 0);
+        (self.len, self.head, self.tail, self.bytes) = (0, NIL, NIL, 0);
+    }
+
+    /// Puts `bucket` in the first free place from its home.
+    fn place(&mut self, bucket: Bucket) {
+        let mask = self.buckets.len() - 1;
+        let mut pos = bucket.hash as usize & mask;
+        while self.buckets[pos].slot != NIL {
+            pos = (pos + 1) & mask;
+        }
+        self.buckets[pos] = bucket;
+    }
+
+    /// Doubles the table.
+    fn grow(&mut self) {
+        let doubled = vec![EMPTY; 2 * self.buckets.len()];
+        let old = std::mem::replace(&mut self.buckets, doubled);
+        for bucket in old.into_iter().filter(|bucket| bucket.slot != NIL) {
+            self.place(bucket);
+        }
+    }
+
+    /// Takes the bucket of `slot` out of the table, shifting later buckets of the same run back
+    /// (no tombstones).
+    fn unbucket(&mut self, hash: u32, slot: u32) {
+        let mask = self.buckets.len() - 1;
+        let mut hole = hash as usize & mask;
+        while self.buckets[hole].slot != slot {
+            if self.buckets[hole].slot == NIL {
+                return;
+            }
+            hole = (hole + 1) & mask;
+        }
+        let mut pos = hole;
+        loop {
+            pos = (pos + 1) & mask;
+            let bucket = self.buckets[pos];
+            if bucket.slot == NIL {
+                break;
+            }
+            let home = bucket.hash as usize & mask;
+            // The bucket may move back into the hole unless its home lies cyclically in (hole, pos].
+            if (pos.wrapping_sub(home) & mask) >= (pos.wrapping_sub(hole) & mask) {
+                self.buckets[hole] = bucket;
+                hole = pos;
+            }
+        }
+        self.buckets[hole] = EMPTY;
     }
 
     fn unlink(&mut self, index: u32) {

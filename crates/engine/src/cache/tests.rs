@@ -261,3 +261,27 @@ fn truncation_is_reported() {
     assert!(hit.truncated);
     assert_eq!(writer.count(Section::Answer), 0);
 }
+
+#[test]
+fn removals_keep_the_other_entries_reachable() {
+    // Backward-shift deletion in the shard table: after removing every third entry (and after the
+    // table grew several times), every other entry is still found, and removed ones are not.
+    let cache = Cache::new(CacheSettings { shards: 1, ..CacheSettings::DEFAULT });
+    let owner = |index: usize| name(&format!("h{index}.Example."));
+    for index in 0..600 {
+        for rtype in [Rtype::A, Rtype::AAAA] {
+            let mut rrset = a_set("x.", 300, 1);
+            (rrset.owner, rrset.rtype) = (owner(index), rtype);
+            assert_eq!(cache.insert_rrset(&rrset, Trust::AuthAnswer, Instant::ZERO), InsertOutcome::Stored);
+        }
+    }
+    for index in (0..600).step_by(3) {
+        assert!(cache.remove(&owner(index), Rtype::A, Class::IN));
+    }
+    assert_eq!(cache.len(), 1000);
+    for index in 0..600 {
+        let found = cache.get(&owner(index), Rtype::A, Class::IN, Instant::ZERO, false).is_some();
+        assert_eq!(found, index % 3 != 0, "{index}");
+        assert!(cache.get(&owner(index), Rtype::AAAA, Class::IN, Instant::ZERO, false).is_some(), "{index}");
+    }
+}

@@ -1,0 +1,167 @@
+//! Cache-hit cost driver: fills a [`Cache`] with 100 000 names the way a resolver would (A, AAAA,
+//! MX, TXT RRsets, CNAME chains, NXDOMAIN and NODATA entries) and answers a realistic mix of
+//! queries through `Engine::handle` with recursion on.
+//!
+//! `cargo run --release -p portcullis-engine --example cache_hits [QUERIES]`; for instruction
+//! counts run it under `valgrind --tool=callgrind --toggle-collect=cache_hits::answer_all`, or
+//! compare the totals of a run with QUERIES and one with 0.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use portcullis_engine::auth::ZoneSet;
+use portcullis_engine::cache::{Cache, CacheSettings, Rrset, Trust};
+use portcullis_engine::policy::Instant;
+use portcullis_engine::{Engine, EngineSettings, Outcome, Request, Transport};
+use portcullis_wire::header::Flags;
+use portcullis_wire::writer::MessageWriter;
+use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+const NAMES: u32 = 100_000;
+const TTL: u32 = 3600;
+
+fn name(text: &str) -> NameBuf {
+    NameBuf::from_text(text, None).unwrap()
+}
+
+fn rrset(owner: &NameBuf, rtype: Rtype, rdatas: &[&[u8]]) -> Rrset {
+    let mut rrset = Rrset::new(*owner, rtype, Class::IN, TTL);
+    for rdata in rdatas {
+        rrset.push(TTL, rdata);
+    }
+    rrset
+}
+
+/// The name of host `i` (spread over 2 000 registered domains under a few TLDs).
+fn host(i: u32) -> String {
+    let tld = ["com", "net", "org", "de", "example"][(i % 5) as usize];
+    let label = ["www", "api", "mail", "cdn", "static", "login", "img", "m"][(i % 8) as usize];
+    format!("{label}{i}.domain{}.{tld}.", i % 2000)
+}
+
+fn soa_of(i: u32) -> Rrset {
+    let zone = name(&format!("domain{}.{}.", i % 2000, ["com", "net", "org", "de", "example"][(i % 5) as usize]));
+    let mut rdata = name("ns1.provider.net.").as_wire().to_vec();
+    rdata.extend_from_slice(name("hostmaster.provider.net.").as_wire());
+    for value in [2024_0101u32, 7200, 3600, 1_209_600, 900] {
+        rdata.extend_from_slice(&value.to_be_bytes());
+    }
+    rrset(&zone, Rtype::SOA, &[&rdata])
+}
+
+/// What name `i` holds: 0..=59 addresses (A, some with AAAA, MX, TXT), 60..=74 a CNAME to an
+/// address, 75..=89 NXDOMAIN, 90..=99 A plus a NODATA AAAA.
+fn fill(cache: &Cache, i: u32) {
+    let owner = name(&host(i));
+    let kind = i % 100;
+    let now = Instant::ZERO;
+    let v4 = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+    let v4b = [10, 128 | (i >> 16) as u8, (i >> 8) as u8, i as u8];
+    match kind {
+        0..=59 | 90..=99 => {
+            let two = i.is_multiple_of(3);
+            let addresses: &[&[u8]] = if two { &[&v4, &v4b] } else { &[&v4] };
+            cache.insert_rrset(&rrset(&owner, Rtype::A, addresses), Trust::AuthAnswer, now);
+            if kind < 40 {
+                let mut v6 = [0u8; 16];
+                v6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+                v6[12..].copy_from_slice(&i.to_be_bytes());
+                cache.insert_rrset(&rrset(&owner, Rtype::AAAA, &[&v6]), Trust::AuthAnswer, now);
+            }
+            if kind < 10 {
+                let mut mx = vec![0, 10];
+                mx.extend_from_slice(name(&format!("mx{}.provider.net.", i % 50)).as_wire());
+                let mut mx2 = vec![0, 20];
+                mx2.extend_from_slice(name(&format!("mx{}.provider.net.", (i + 1) % 50)).as_wire());
+                cache.insert_rrset(&rrset(&owner, Rtype::MX, &[&mx, &mx2]), Trust::AuthAnswer, now);
+            }
+            if kind < 8 {
+                let spf = b"v=spf1 include:_spf.provider.net ip4:192.0.2.0/24 ~all";
+                let mut txt = vec![spf.len() as u8];
+                txt.extend_from_slice(spf);
+                cache.insert_rrset(&rrset(&owner, Rtype::TXT, &[&txt]), Trust::AuthAnswer, now);
+            }
+            if kind >= 90 {
+                cache.insert_negative(&owner, Some(Rtype::AAAA), Class::IN, Some(&soa_of(i)), Trust::AuthAuthority, now);
+            }
+        }
+        60..=74 => {
+            let target = name(&format!("edge{}.cdn{}.akamaiedge.net.", i, i % 7));
+            cache.insert_rrset(&rrset(&owner, Rtype::CNAME, &[target.as_wire()]), Trust::AuthAnswer, now);
+            cache.insert_rrset(&rrset(&target, Rtype::A, &[&v4, &v4b]), Trust::Answer, now);
+        }
+        _ => {
+            cache.insert_negative(&owner, None, Class::IN, Some(&soa_of(i)), Trust::AuthAuthority, now);
+        }
+    }
+}
+
+/// A query for name `i` of the type the mix asks for it.
+fn query(i: u32, pick: u32) -> Vec<u8> {
+    let kind = i % 100;
+    let qtype = match kind {
+        0..=9 if pick.is_multiple_of(4) => Rtype::MX,
+        0..=7 if pick % 4 == 1 => Rtype::TXT,
+        0..=39 if pick.is_multiple_of(3) => Rtype::AAAA,
+        90..=99 if pick.is_multiple_of(2) => Rtype::AAAA,
+        _ => Rtype::A,
+    };
+    let mut buf = vec![0u8; 512];
+    let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+    writer.set_header(pick as u16, Flags { rd: true, ..Flags::default() });
+    writer.push_question(&name(&host(i)), qtype, Class::IN).unwrap();
+    writer.push_opt(1232, Rcode::NOERROR, false, &[]).unwrap();
+    let len = writer.finish();
+    buf.truncate(len);
+    buf
+}
+
+/// A small deterministic generator (xorshift).
+fn next(state: &mut u64) -> u32 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state >> 16) as u32
+}
+
+#[inline(never)]
+fn answer_all(engine: &Engine, queries: &[Vec<u8>], out: &mut [u8]) -> (usize, usize) {
+    let peer = SocketAddr::from(([127, 0, 0, 1], 5300));
+    let (mut replies, mut bytes) = (0, 0);
+    for query in queries {
+        let request = Request { bytes: query, peer, transport: Transport::Udp, now: Instant::from_secs(100), unix_secs: 0, listener: 0 };
+        if let Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) = engine.handle(&request, out) {
+            replies += 1;
+            bytes += len;
+        }
+    }
+    (replies, bytes)
+}
+
+fn main() {
+    let count: usize = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(200_000);
+    let cache = Cache::new(CacheSettings { max_entries: 1_000_000, max_bytes: 1 << 30, ..CacheSettings::DEFAULT });
+    let heap = allocation_counter::measure(|| (0..NAMES).for_each(|i| fill(&cache, i)));
+    let entries = cache.len();
+    println!(
+        "entries {entries}, heap {} bytes = {} per entry, charged {} per entry",
+        heap.bytes_current,
+        heap.bytes_current / entries as i64,
+        cache.bytes() / entries
+    );
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let queries: Vec<Vec<u8>> = (0..count)
+        .map(|_| {
+            let pick = next(&mut state);
+            // Popular names are asked more often: a skewed pick over the 100 000 names.
+            let i = (u64::from(next(&mut state) % NAMES) * u64::from(next(&mut state) % NAMES) / u64::from(NAMES)) as u32;
+            query(i, pick)
+        })
+        .collect();
+    let engine = Engine::new(ZoneSet::new(Vec::new()), EngineSettings::default(), Arc::default()).with_recursion(Arc::new(cache));
+    let mut out = vec![0u8; 4096];
+    let started = std::time::Instant::now();
+    let (replies, bytes) = answer_all(&engine, &queries, &mut out);
+    let elapsed = started.elapsed();
+    println!("{count} queries, {replies} answered from the cache, {} bytes per reply, {:?} per query", bytes / replies.max(1), elapsed / count.max(1) as u32);
+}
