@@ -171,7 +171,8 @@ impl Relay {
     }
 
     /// Takes the replies waiting on the relay's sockets (`readable[i]`: the i-th of
-    /// [`Relay::fds`] has some) and acts on every question due at `now`.
+    /// [`Relay::fds`] has some) and acts on every question due at `now`; the upstream queries
+    /// this queues leave with the next [`Relay::flush`].
     pub fn service(&mut self, readable: &[bool], now: Instant, outbox: &mut Outbox) {
         for (index, _) in readable.iter().enumerate().filter(|(_, ready)| **ready) {
             self.receive(index, now, outbox);
@@ -181,7 +182,6 @@ impl Relay {
                 self.drive(slot, now, outbox);
             }
         }
-        self.flush(now, outbox);
         self.close_idle(now);
     }
 

@@ -145,7 +145,7 @@ impl Worker {
             let mut flags = MsgFlags::MSG_WAITFORONE;
             if self.relay.as_ref().is_some_and(Relay::busy) {
                 if !self.wait_with_relay(socket) {
-                    self.outbox.flush(socket);
+                    self.send_all(socket);
                     continue;
                 }
                 flags |= MsgFlags::MSG_DONTWAIT;
@@ -159,10 +159,17 @@ impl Worker {
                 }
             };
             self.answer_batch(socket, count, engine);
-            if let Some(relay) = self.relay.as_mut() {
-                let (now, _) = self.clock.now();
-                relay.flush(now, &mut self.outbox);
-            }
+            self.send_all(socket);
+        }
+    }
+
+    /// Sends the replies, then the relay's upstream queries (last: a co-located upstream that
+    /// wakes up may take the CPU at once), then any reply a refused upstream query produced.
+    fn send_all(&mut self, socket: &UdpSocket) {
+        self.outbox.flush(socket);
+        if let Some(relay) = self.relay.as_mut() {
+            let (now, _) = self.clock.now();
+            relay.flush(now, &mut self.outbox);
             self.outbox.flush(socket);
         }
     }
