@@ -38,6 +38,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub const ROTATE_AFTER: u32 = 256;
 /// Age (ms) after which an upstream socket is replaced.
 pub const ROTATE_MS: u64 = 1_000;
+/// The addresses of `sendmmsg` on a connected socket: none.
+const NO_ADDRESSES: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
 /// Largest upstream reply taken (larger ones arrive over TCP after TC=1).
 const REPLY_MAX: usize = 4096;
 
@@ -190,16 +192,24 @@ impl Relay {
         loop {
             let fd = self.sockets[index].socket.as_raw_fd();
             let mut slices = self.buffers.each_mut().map(|buf| [IoSliceMut::new(buf)]);
-            let lengths: Vec<usize> = match recvmmsg(fd, &mut self.receive_headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None) {
-                Ok(results) => results.map(|message| if message.flags.contains(MsgFlags::MSG_TRUNC) { 0 } else { message.bytes }).collect(),
+            let mut lengths = [0usize; BATCH];
+            let count = match recvmmsg(fd, &mut self.receive_headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None) {
+                Ok(results) => {
+                    let mut count = 0;
+                    for (length, message) in lengths.iter_mut().zip(results) {
+                        *length = if message.flags.contains(MsgFlags::MSG_TRUNC) { 0 } else { message.bytes };
+                        count += 1;
+                    }
+                    count
+                }
                 Err(Errno::EAGAIN) => return,
                 Err(Errno::EINTR) => continue,
                 Err(error) => return self.on_socket_error(index, &io::Error::from(error), now, outbox),
             };
-            for (buffer, len) in lengths.iter().enumerate() {
+            for (buffer, len) in lengths.iter().take(count).enumerate() {
                 self.on_datagram(index, buffer, *len, now, outbox);
             }
-            if lengths.len() < BATCH {
+            if count < BATCH {
                 return;
             }
         }
@@ -472,12 +482,11 @@ impl Random for SharedRandom {
 /// refuses go to `failed`.
 fn send_queue(socket: &mut UpstreamSocket, headers: &mut MultiHeaders<SockaddrStorage>, failed: &mut Vec<(usize, QueryId)>) {
     let queue = std::mem::take(&mut socket.queue);
-    let addresses: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
     for chunk in queue.chunks(BATCH) {
         let slices: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(bytes, _, _)| [IoSlice::new(bytes)]).collect();
         let mut sent = 0;
         while sent < chunk.len() {
-            match sendmmsg(socket.socket.as_raw_fd(), headers, slices[sent..].iter(), &addresses[..chunk.len() - sent], [], MsgFlags::MSG_DONTWAIT) {
+            match sendmmsg(socket.socket.as_raw_fd(), headers, slices[sent..].iter(), &NO_ADDRESSES[..chunk.len() - sent], [], MsgFlags::MSG_DONTWAIT) {
                 Ok(results) => match results.count() {
                     0 => break,
                     done => sent += done,

@@ -60,14 +60,22 @@ pub fn spawn_workers(
 /// Replies waiting to go out in one `sendmmsg`; buffers allocated once.
 pub struct Outbox {
     buffers: Box<[[u8; SLOT]; BATCH]>,
-    queued: [(usize, Option<SockaddrStorage>); BATCH],
+    lengths: [usize; BATCH],
+    /// Kept in the form `sendmmsg` takes, so that a flush copies nothing.
+    addresses: Box<[Option<SockaddrStorage>; BATCH]>,
     count: usize,
     headers: MultiHeaders<SockaddrStorage>,
 }
 
 impl Outbox {
     fn new() -> Self {
-        Self { buffers: Box::new([[0; SLOT]; BATCH]), queued: [(0, None); BATCH], count: 0, headers: MultiHeaders::preallocate(BATCH, None) }
+        Self {
+            buffers: Box::new([[0; SLOT]; BATCH]),
+            lengths: [0; BATCH],
+            addresses: Box::new([None; BATCH]),
+            count: 0,
+            headers: MultiHeaders::preallocate(BATCH, None),
+        }
     }
 
     /// The buffer of the next reply (the queue is sent on `socket` first when full); the reply
@@ -81,7 +89,8 @@ impl Outbox {
 
     /// Queues the `len` bytes written to the last [`Outbox::buffer`] for `peer`.
     pub fn commit(&mut self, len: usize, peer: SocketAddr) {
-        self.queued[self.count] = (len, Some(SockaddrStorage::from(peer)));
+        self.lengths[self.count] = len;
+        self.addresses[self.count] = Some(SockaddrStorage::from(peer));
         self.count += 1;
     }
 
@@ -90,10 +99,9 @@ impl Outbox {
         let (queued, mut sent) = (self.count, 0);
         self.count = 0;
         while sent < queued {
-            let buffers = &self.buffers;
-            let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&buffers[i][..self.queued[i].0])]);
-            let addresses: [Option<SockaddrStorage>; BATCH] = std::array::from_fn(|i| self.queued[i].1);
-            let result = sendmmsg(socket.as_raw_fd(), &mut self.headers, slices[sent..queued].iter(), &addresses[sent..queued], [], MsgFlags::empty());
+            let (buffers, lengths) = (&self.buffers, &self.lengths);
+            let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&buffers[i][..lengths[i]])]);
+            let result = sendmmsg(socket.as_raw_fd(), &mut self.headers, slices[sent..queued].iter(), &self.addresses[sent..queued], [], MsgFlags::empty());
             match result {
                 Ok(results) => {
                     let done = results.count();
