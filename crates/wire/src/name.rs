@@ -87,6 +87,7 @@ impl NameBuf {
 
     /// Reads a possibly compressed name at `start` of `message`; returns it and the offset after
     /// the name's bytes at `start`. Pointers must point strictly backwards and past the header.
+    #[inline]
     pub fn parse_compressed(message: &[u8], start: usize) -> Result<(Self, usize), ParseError> {
         let mut name = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
         let end = walk_compressed(message, start, |label| name.push_label(label).map_err(|()| ParseErrorKind::NameTooLong))?;

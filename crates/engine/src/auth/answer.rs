@@ -218,14 +218,7 @@ fn add_target_addresses(zone: &Zone, rrset: &Rrset, writer: &mut MessageWriter<'
 
 /// Pushes a whole RRset or nothing.
 fn push_rrset(zone: &Zone, section: Section, owner: &NameBuf, rrset: &Rrset, writer: &mut MessageWriter<'_>) -> Result<(), ()> {
-    let mark = writer.mark();
-    for rdata in zone.rdatas(rrset) {
-        if writer.push(section, owner, rrset.rtype, zone.class(), rrset.ttl, rdata).is_err() {
-            writer.rollback(mark);
-            return Err(());
-        }
-    }
-    Ok(())
+    writer.push_rrset(section, owner, rrset.rtype, zone.class(), rrset.ttl, zone.rdatas(rrset)).map_err(|_| ())
 }
 
 fn truncate(writer: &mut MessageWriter<'_>) -> AnswerKind {
