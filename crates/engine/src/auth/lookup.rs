@@ -22,16 +22,11 @@ pub enum Found<'z> {
     NxDomain,
 }
 
-/// Descends `zone` towards `qname` (which must be at or below the apex).
+/// Descends `zone` towards `qname` (any case; it must be at or below the apex).
 pub fn find<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype) -> Found<'z> {
-    find_lower(zone, &qname.to_lowercase(), qtype)
-}
-
-/// [`find`] for a name already lower-cased.
-pub fn find_lower<'z>(zone: &'z Zone, lower: &NameBuf, qtype: Rtype) -> Found<'z> {
-    let wire = lower.as_wire();
+    let wire = qname.as_wire();
     // Fast path: an existing name with no cut or DNAME above it is settled by one lookup.
-    if let Some(node) = zone.node_lower(wire) {
+    if let Some(node) = zone.node_wire(wire) {
         if !node.below_cut_or_dname() {
             let is_apex = wire.len() == zone.origin().len();
             if !is_apex && zone.rrset(node, Rtype::NS).is_some() && qtype != Rtype::DS {
@@ -40,12 +35,12 @@ pub fn find_lower<'z>(zone: &'z Zone, lower: &NameBuf, qtype: Rtype) -> Found<'z
             return Found::Node(node);
         }
     }
-    let total = lower.label_count();
+    let total = qname.label_count();
     let apex_labels = zone.origin().label_count();
     let mut encloser = None;
     for depth in apex_labels..=total {
-        let Some(offset) = lower.suffix_offset(total - depth) else { return Found::NxDomain };
-        let Some(node) = zone.node_lower(&wire[offset..]) else {
+        let Some(offset) = qname.suffix_offset(total - depth) else { return Found::NxDomain };
+        let Some(node) = zone.node_wire(&wire[offset..]) else {
             return encloser.map_or(Found::NxDomain, |ce| wildcard_at(zone, ce));
         };
         let is_apex = depth == apex_labels;

@@ -126,38 +126,23 @@ impl Zone {
 
     /// The node of `name` (any case), if it exists.
     pub fn node(&self, name: &NameBuf) -> Option<&Node> {
-        let lower = name.to_lowercase();
-        self.node_lower(lower.as_wire())
+        self.node_wire(name.as_wire())
+    }
+
+    /// The node of an uncompressed wire name in any case: the hash folds case and node names
+    /// are lower-case, so no lower-cased copy of the name is needed.
+    pub fn node_wire(&self, wire: &[u8]) -> Option<&Node> {
+        self.probe(wire, |stored| stored == wire || stored.eq_ignore_ascii_case(wire))
     }
 
     /// The node of an already lower-cased wire name.
     pub fn node_lower(&self, wire: &[u8]) -> Option<&Node> {
-        if self.table.is_empty() {
-            return None;
-        }
-        let mask = self.table.len() - 1;
-        let hashed = hash(wire);
-        let fingerprint = (hashed >> 32) as u32;
-        let mut slot = hashed as usize & mask;
-        for _ in 0..self.table.len() {
-            let (entry, print) = self.table[slot];
-            if entry == 0 {
-                return None;
-            }
-            if print == fingerprint {
-                let node = &self.nodes[entry as usize - 1];
-                if self.name_bytes(node) == wire {
-                    return Some(node);
-                }
-            }
-            slot = (slot + 1) & mask;
-        }
-        None
+        self.probe(wire, |stored| stored == wire)
     }
 
-    /// The apex node.
+    /// The apex node (always the first: nodes are ordered parents first).
     pub fn apex(&self) -> Option<&Node> {
-        self.node(&self.origin)
+        self.nodes.first()
     }
 
     /// The RRsets of a node, sorted by type.
@@ -213,6 +198,32 @@ impl Zone {
             + self.nodes.capacity() * size_of::<Node>()
             + self.rrsets.capacity() * size_of::<Rrset>()
             + self.table.capacity() * 8
+    }
+
+    /// Looks `wire` up in the hash table; `same` compares a node's (lower-case) name with it.
+    #[inline]
+    fn probe(&self, wire: &[u8], same: impl Fn(&[u8]) -> bool) -> Option<&Node> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mask = self.table.len() - 1;
+        let hashed = hash(wire);
+        let fingerprint = (hashed >> 32) as u32;
+        let mut slot = hashed as usize & mask;
+        for _ in 0..self.table.len() {
+            let (entry, print) = self.table[slot];
+            if entry == 0 {
+                return None;
+            }
+            if print == fingerprint {
+                let node = &self.nodes[entry as usize - 1];
+                if same(self.name_bytes(node)) {
+                    return Some(node);
+                }
+            }
+            slot = (slot + 1) & mask;
+        }
+        None
     }
 
     fn name_bytes(&self, node: &Node) -> &[u8] {
@@ -438,23 +449,37 @@ impl<'z> Iterator for RdataIter<'z> {
     }
 }
 
-/// A multiply-rotate hash over the lower-cased wire name, eight bytes at a time, finished with
-/// a 64-bit mix so the low bits (the table index) depend on every byte. Cheap; the keys are
-/// ours, not the attacker's (a query can only probe, not insert).
+/// A multiply-rotate hash over the wire name with ASCII case folded, eight bytes at a time,
+/// finished with a 64-bit mix so the low bits (the table index) depend on every byte. Cheap; the
+/// keys are ours, not the attacker's (a query can only probe, not insert). Names that differ only
+/// in case hash alike, so a query name needs no lower-cased copy.
 pub fn hash(wire: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h = wire.len() as u64;
     let mut chunks = wire.chunks_exact(8);
     for chunk in &mut chunks {
         let word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
-        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ fold_case(word)).wrapping_mul(K);
     }
     let mut tail = [0u8; 8];
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h = (h.rotate_left(5) ^ fold_case(u64::from_le_bytes(tail))).wrapping_mul(K);
     h ^= h >> 32;
     h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^ (h >> 29)
+}
+
+/// ASCII lower-casing of eight bytes at once: 0x20 is added to every byte in `A..=Z`.
+fn fold_case(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = word & !HIGH;
+    // The high bit of each byte: set when its low seven bits are >= 'A', respectively > 'Z'
+    // (no carry crosses a byte: low7 + 0x3F <= 0xBE).
+    let at_least_a = low7 + ONES * u64::from(0x80 - b'A');
+    let above_z = low7 + ONES * u64::from(0x80 - b'Z' - 1);
+    let upper = at_least_a & !above_z & !word & HIGH;
+    word | (upper >> 2)
 }
 
 #[cfg(test)]
@@ -508,6 +533,15 @@ mod tests {
             assert!(pair[0] < pair[1], "{names:?}");
             assert_eq!(canonical_cmp_wire(name(names[0]).as_wire(), name(names[1]).as_wire()), std::cmp::Ordering::Less);
         }
+    }
+
+    #[test]
+    fn fold_case_lowers_ascii_letters_only() {
+        for byte in 0..=255u8 {
+            let bytes = [byte, b'A', b'z', byte, 0xC1, b'@', b'[', byte];
+            assert_eq!(fold_case(u64::from_le_bytes(bytes)), u64::from_le_bytes(bytes.map(|b| b.to_ascii_lowercase())), "byte {byte:#x}");
+        }
+        assert_eq!(hash(b"\x03WwW\x07ExAmple\x00"), hash(b"\x03www\x07example\x00"));
     }
 
     #[test]
