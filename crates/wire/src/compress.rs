@@ -89,27 +89,35 @@ pub(crate) fn uncompressed_len(data: &[u8], start: usize) -> Option<usize> {
 }
 
 /// Case-insensitive comparison of the (possibly compressed) name at `at` of `message` with the
-/// uncompressed `suffix`.
+/// uncompressed `suffix`: each run of labels up to a pointer is compared in one piece (length
+/// octets included: they are below 0x40, so they only match themselves, and the label
+/// boundaries of the two agree).
 fn name_at_equals(message: &[u8], mut at: usize, suffix: &[u8]) -> bool {
     let mut index = 0;
     for _ in 0..255 {
-        let Some(&len) = message.get(at) else { return false };
-        if len & 0xC0 == 0xC0 {
-            let Some(&low) = message.get(at + 1) else { return false };
-            at = (usize::from(len & 0x3F) << 8) | usize::from(low);
-            continue;
+        let run_start = at;
+        let mut ended = false;
+        while let Some(&len) = message.get(at) {
+            if len & 0xC0 == 0xC0 {
+                break;
+            }
+            at += 1 + usize::from(len);
+            if len == 0 {
+                ended = true;
+                break;
+            }
         }
-        let end = at + 1 + usize::from(len);
-        let (Some(mine), Some(theirs)) = (message.get(at..end), suffix.get(index..index + 1 + usize::from(len))) else { return false };
+        let (Some(mine), Some(theirs)) = (message.get(run_start..at), suffix.get(index..index + (at - run_start))) else { return false };
         // Most names are written in one case: an exact comparison settles them.
         if mine != theirs && !mine.eq_ignore_ascii_case(theirs) {
             return false;
         }
-        if len == 0 {
+        index += mine.len();
+        if ended {
             return true;
         }
-        index += 1 + usize::from(len);
-        at = end;
+        let (Some(&high), Some(&low)) = (message.get(at), message.get(at + 1)) else { return false };
+        at = (usize::from(high & 0x3F) << 8) | usize::from(low);
     }
     false
 }

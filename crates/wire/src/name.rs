@@ -228,7 +228,8 @@ impl NameBuf {
     pub fn is_subdomain_of(&self, ancestor: &NameBuf) -> bool {
         let (wire, theirs) = (self.as_wire(), ancestor.as_wire());
         let Some(start) = wire.len().checked_sub(theirs.len()) else { return false };
-        if !wire[start..].eq_ignore_ascii_case(theirs) {
+        // Most names come in one case: an exact comparison settles them without folding.
+        if wire[start..] != *theirs && !wire[start..].eq_ignore_ascii_case(theirs) {
             return false;
         }
         // The matching tail must begin at a label boundary.
@@ -318,7 +319,7 @@ impl NameBuf {
 
 impl PartialEq for NameBuf {
     fn eq(&self, other: &Self) -> bool {
-        self.as_wire().eq_ignore_ascii_case(other.as_wire())
+        self.as_wire() == other.as_wire() || self.as_wire().eq_ignore_ascii_case(other.as_wire())
     }
 }
 
