@@ -69,6 +69,9 @@ impl NameBuf {
 
     /// Reads an uncompressed name at `start` of `data`; returns it and the offset after it.
     pub fn parse_uncompressed(data: &[u8], start: usize) -> Result<(Self, usize), ParseError> {
+        if let Some(name) = Self::copy_uncompressed(data, start) {
+            return Ok(name);
+        }
         let mut name = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
         let mut pos = start;
         loop {
@@ -89,9 +92,34 @@ impl NameBuf {
     /// the name's bytes at `start`. Pointers must point strictly backwards and past the header.
     #[inline]
     pub fn parse_compressed(message: &[u8], start: usize) -> Result<(Self, usize), ParseError> {
+        if let Some(name) = Self::copy_uncompressed(message, start) {
+            return Ok(name);
+        }
         let mut name = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
         let end = walk_compressed(message, start, |label| name.push_label(label).map_err(|()| ParseErrorKind::NameTooLong))?;
         Ok((name, end))
+    }
+
+    /// The fast path of both parses: a valid name without pointers at `start` (labels of type
+    /// 00 inside `data`, at most 255 octets, ending in the root label), copied in one piece;
+    /// `None` for anything else, which the label-by-label walk then handles (or rejects).
+    #[inline]
+    fn copy_uncompressed(data: &[u8], start: usize) -> Option<(Self, usize)> {
+        let mut pos = start;
+        loop {
+            let len = usize::from(*data.get(pos)?);
+            if len & 0xC0 != 0 || pos + 1 + len - start > MAX_NAME_LEN {
+                return None;
+            }
+            pos += 1 + len;
+            if len == 0 {
+                break;
+            }
+        }
+        let wire = data.get(start..pos)?;
+        let mut name = Self { len: wire.len() as u8, bytes: [0; MAX_NAME_LEN] };
+        name.bytes[..wire.len()].copy_from_slice(wire);
+        Some((name, pos))
     }
 
     /// Checks a possibly compressed name at `start` by the rules of [`Self::parse_compressed`]
