@@ -90,7 +90,7 @@ impl NameBuf {
 
     /// Reads a possibly compressed name at `start` of `message`; returns it and the offset after
     /// the name's bytes at `start`. Pointers must point strictly backwards and past the header.
-    #[inline]
+    #[inline(always)]
     pub fn parse_compressed(message: &[u8], start: usize) -> Result<(Self, usize), ParseError> {
         if let Some(name) = Self::copy_uncompressed(message, start) {
             return Ok(name);
@@ -103,7 +103,7 @@ impl NameBuf {
     /// The fast path of both parses: a valid name without pointers at `start` (labels of type
     /// 00 inside `data`, at most 255 octets, ending in the root label), copied in one piece;
     /// `None` for anything else, which the label-by-label walk then handles (or rejects).
-    #[inline]
+    #[inline(always)]
     fn copy_uncompressed(data: &[u8], start: usize) -> Option<(Self, usize)> {
         let mut pos = start;
         loop {
