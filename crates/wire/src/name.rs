@@ -105,17 +105,7 @@ impl NameBuf {
     /// `None` for anything else, which the label-by-label walk then handles (or rejects).
     #[inline(always)]
     fn copy_uncompressed(data: &[u8], start: usize) -> Option<(Self, usize)> {
-        let mut pos = start;
-        loop {
-            let len = usize::from(*data.get(pos)?);
-            if len & 0xC0 != 0 || pos + 1 + len - start > MAX_NAME_LEN {
-                return None;
-            }
-            pos += 1 + len;
-            if len == 0 {
-                break;
-            }
-        }
+        let pos = uncompressed_end(data, start)?;
         let wire = data.get(start..pos)?;
         let mut name = Self { len: wire.len() as u8, bytes: [0; MAX_NAME_LEN] };
         name.bytes[..wire.len()].copy_from_slice(wire);
@@ -126,6 +116,9 @@ impl NameBuf {
     /// without copying it; returns the offset after the name's bytes at `start` and whether the
     /// name is the root.
     pub fn skip_compressed(message: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
+        if let Some(end) = uncompressed_end(message, start) {
+            return Ok((end, end - start == 1));
+        }
         let mut total = 0usize;
         let end = walk_compressed(message, start, |label| {
             total += 1 + label.len();
@@ -409,6 +402,23 @@ impl<'a> Iterator for Labels<'a> {
         let (label, rest) = rest.split_at(usize::from(len).min(rest.len()));
         self.wire = rest;
         Some(label)
+    }
+}
+
+/// The end of a valid name without pointers at `start` of `data` (labels of type 00 inside
+/// `data`, at most 255 octets, ending in the root label); `None` for anything else.
+#[inline]
+fn uncompressed_end(data: &[u8], start: usize) -> Option<usize> {
+    let mut pos = start;
+    loop {
+        let len = usize::from(*data.get(pos)?);
+        if len & 0xC0 != 0 || pos + 1 + len - start > MAX_NAME_LEN {
+            return None;
+        }
+        pos += 1 + len;
+        if len == 0 {
+            return Some(pos);
+        }
     }
 }
 

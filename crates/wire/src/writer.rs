@@ -232,17 +232,33 @@ impl<'b> MessageWriter<'b> {
     }
 
     fn write_record_body(&mut self, rtype: Rtype, class: Class, ttl: u32, rdata: &[u8]) -> Result<(), WriteError> {
+        if !rtype.has_compressible_names() {
+            return self.write_plain_body(rtype, class, ttl, rdata);
+        }
         self.write_fixed(&[rtype.0, class.0])?;
         self.write_bytes(&ttl.to_be_bytes())?;
         let length_at = self.pos;
         self.write_bytes(&[0, 0])?;
-        if rtype.has_compressible_names() {
-            self.write_compressed_rdata(rtype, rdata)?;
-        } else {
-            self.write_bytes(rdata)?;
-        }
+        self.write_compressed_rdata(rtype, rdata)?;
         let rdlength = u16::try_from(self.pos - length_at - 2).map_err(|_| WriteError::NoSpace)?;
         self.buf[length_at..length_at + 2].copy_from_slice(&rdlength.to_be_bytes());
+        Ok(())
+    }
+
+    /// Type, class, TTL, length and rdata copied as they are: one bounds check, one copy.
+    fn write_plain_body(&mut self, rtype: Rtype, class: Class, ttl: u32, rdata: &[u8]) -> Result<(), WriteError> {
+        let end = self.pos + 10 + rdata.len();
+        let Ok(rdlength) = u16::try_from(rdata.len()) else { return Err(WriteError::NoSpace) };
+        if end > self.limit {
+            return Err(WriteError::NoSpace);
+        }
+        let out = &mut self.buf[self.pos..end];
+        out[..2].copy_from_slice(&rtype.0.to_be_bytes());
+        out[2..4].copy_from_slice(&class.0.to_be_bytes());
+        out[4..8].copy_from_slice(&ttl.to_be_bytes());
+        out[8..10].copy_from_slice(&rdlength.to_be_bytes());
+        out[10..].copy_from_slice(rdata);
+        self.pos = end;
         Ok(())
     }
 
