@@ -36,6 +36,9 @@ pub struct MessageWriter<'b> {
     section: usize,
     counts: [u16; 4],
     table: Table,
+    /// Wire length of the question name written at offset 12 and remembered as the first
+    /// compression entry; 0 when there is none.
+    question_len: usize,
 }
 
 impl<'b> MessageWriter<'b> {
@@ -47,7 +50,7 @@ impl<'b> MessageWriter<'b> {
             return Err(WriteError::NoSpace);
         }
         buf[..HEADER_LEN].fill(0);
-        Ok(Self { buf, limit, pos: HEADER_LEN, section: 0, counts: [0; 4], table: Table::new() })
+        Ok(Self { buf, limit, pos: HEADER_LEN, section: 0, counts: [0; 4], table: Table::new(), question_len: 0 })
     }
 
     /// Sets the ID and flags.
@@ -106,6 +109,9 @@ impl<'b> MessageWriter<'b> {
         self.pos = mark.pos;
         self.counts = mark.counts;
         self.table.truncate(mark.entries);
+        if mark.entries == 0 {
+            self.question_len = 0;
+        }
     }
 
     /// Appends a question; the name is written as given (case kept) and remembered for compression.
@@ -115,6 +121,9 @@ impl<'b> MessageWriter<'b> {
         }
         let mark = self.mark();
         let result = self.write_name(qname.as_wire(), false).and_then(|()| self.write_fixed(&[qtype.0, qclass.0]));
+        if result.is_ok() && mark.pos == HEADER_LEN && mark.entries == 0 && self.table.len() > 0 {
+            self.question_len = qname.len();
+        }
         self.commit(mark, result, 0)
     }
 
@@ -299,7 +308,16 @@ impl<'b> MessageWriter<'b> {
     /// Writes a checked uncompressed name, pointing at the longest suffix already in the message
     /// when `compress`, and remembers its labels.
     fn write_name(&mut self, wire: &[u8], compress: bool) -> Result<(), WriteError> {
-        let (literal_len, pointer) = if compress { self.table.find(self.buf, wire) } else { (wire.len(), None) };
+        let (literal_len, pointer) = match compress {
+            // The question's own name (an answer's usual owner): the table's first entry holds
+            // it, so the search would end there.
+            true if self.is_question_name(wire) => {
+                debug_assert_eq!(self.table.find(self.buf, wire), (0, Some(HEADER_LEN as u16)));
+                (0, Some(HEADER_LEN as u16))
+            }
+            true => self.table.find(self.buf, wire),
+            false => (wire.len(), None),
+        };
         let start = self.pos;
         match pointer {
             Some(target) => {
@@ -310,6 +328,11 @@ impl<'b> MessageWriter<'b> {
         }
         self.table.remember(start, wire, literal_len.min(wire.len().saturating_sub(1)));
         Ok(())
+    }
+
+    /// True when `wire` is, octet for octet, the question name at offset 12.
+    fn is_question_name(&self, wire: &[u8]) -> bool {
+        self.question_len == wire.len() && self.buf.get(HEADER_LEN..HEADER_LEN + wire.len()) == Some(wire)
     }
 
     /// Appends a copy of the bytes `start..end` already written.
@@ -367,6 +390,33 @@ mod tests {
         let message = Message::parse(&buf[..len]).unwrap();
         let owners: Vec<String> = message.records(Section::Answer).map(|r| r.owner.to_string()).collect();
         assert_eq!(owners, ["FOO.F.ISI.ARPA.", "ARPA.", "."]);
+    }
+
+    #[test]
+    fn an_owner_equal_to_the_question_points_at_it_in_any_case() {
+        let mut buf = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.push_question(&name("WwW.Example."), Rtype::A, Class::IN).unwrap();
+        let start = writer.len();
+        writer.push(Section::Answer, &name("WwW.Example."), Rtype::A, Class::IN, 0, &[1, 2, 3, 4]).unwrap();
+        writer.push(Section::Answer, &name("www.example."), Rtype::A, Class::IN, 0, &[1, 2, 3, 4]).unwrap();
+        let len = writer.finish();
+        assert_eq!(&buf[start..start + 2], &[0xC0, 12]);
+        assert_eq!(&buf[start + 16..start + 18], &[0xC0, 12]);
+        assert_eq!(len, start + 32);
+    }
+
+    #[test]
+    fn a_rollback_before_the_question_forgets_it() {
+        let mut buf = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        let mark = writer.mark();
+        writer.push_question(&name("example."), Rtype::A, Class::IN).unwrap();
+        writer.rollback(mark);
+        writer.push(Section::Answer, &name("example."), Rtype::A, Class::IN, 0, &[1, 2, 3, 4]).unwrap();
+        let len = writer.finish();
+        assert_eq!(&buf[12..21], b"\x07example\x00");
+        assert_eq!(len, 12 + 9 + 14);
     }
 
     #[test]
