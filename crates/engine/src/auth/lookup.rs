@@ -40,7 +40,9 @@ pub fn find<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype) -> Found<'z> {
     let mut encloser = None;
     for depth in apex_labels..=total {
         let Some(offset) = qname.suffix_offset(total - depth) else { return Found::NxDomain };
-        let Some(node) = zone.node_wire(&wire[offset..]) else {
+        // The apex is the first node; only the names below it need the table.
+        let found = if depth == apex_labels { zone.apex() } else { zone.node_wire(&wire[offset..]) };
+        let Some(node) = found else {
             return encloser.map_or(Found::NxDomain, |ce| wildcard_at(zone, ce));
         };
         let is_apex = depth == apex_labels;
@@ -61,6 +63,9 @@ pub fn find<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype) -> Found<'z> {
 
 /// The wildcard below the closest encloser `encloser`, if any (RFC 4592 §3.3.1).
 fn wildcard_at<'z>(zone: &'z Zone, encloser: &Node) -> Found<'z> {
+    if !encloser.has_wildcard_child() {
+        return Found::NxDomain;
+    }
     let name = zone.node_name(encloser);
     match name.wildcard_child().and_then(|wildcard| zone.node(&wildcard)) {
         Some(node) => Found::Wildcard(node),

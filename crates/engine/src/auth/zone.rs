@@ -44,17 +44,28 @@ pub struct Rrset {
 pub struct Node {
     name_start: u32,
     name_len: u8,
-    /// A proper ancestor is a zone cut or owns a DNAME: the descent must look at it.
-    below_cut_or_dname: bool,
+    /// [`Node::BELOW_CUT_OR_DNAME`] and [`Node::WILDCARD_CHILD`].
+    flags: u8,
     rrsets_start: u32,
     rrsets_len: u16,
 }
 
 impl Node {
+    /// A proper ancestor is a zone cut or owns a DNAME: the descent must look at it.
+    const BELOW_CUT_OR_DNAME: u8 = 1;
+    /// The node has a child `*` (a wildcard; RFC 4592).
+    const WILDCARD_CHILD: u8 = 2;
+
     /// True when a proper ancestor (below the apex) is a zone cut, or any proper ancestor owns a
     /// DNAME: an exact match alone does not settle the answer.
     pub fn below_cut_or_dname(&self) -> bool {
-        self.below_cut_or_dname
+        self.flags & Self::BELOW_CUT_OR_DNAME != 0
+    }
+
+    /// True when `*.` + this node's name exists: only then can a name below it that does not
+    /// exist be synthesised (RFC 4592 §3.3.1).
+    pub fn has_wildcard_child(&self) -> bool {
+        self.flags & Self::WILDCARD_CHILD != 0
     }
 }
 
@@ -132,12 +143,12 @@ impl Zone {
     /// The node of an uncompressed wire name in any case: the hash folds case and node names
     /// are lower-case, so no lower-cased copy of the name is needed.
     pub fn node_wire(&self, wire: &[u8]) -> Option<&Node> {
-        self.probe(wire, |stored| stored == wire || stored.eq_ignore_ascii_case(wire))
+        self.probe(wire, |stored| stored == wire || stored.eq_ignore_ascii_case(wire)).map(|index| &self.nodes[index])
     }
 
     /// The node of an already lower-cased wire name.
     pub fn node_lower(&self, wire: &[u8]) -> Option<&Node> {
-        self.probe(wire, |stored| stored == wire)
+        self.probe(wire, |stored| stored == wire).map(|index| &self.nodes[index])
     }
 
     /// The apex node (always the first: nodes are ordered parents first).
@@ -201,8 +212,9 @@ impl Zone {
     }
 
     /// Looks `wire` up in the hash table; `same` compares a node's (lower-case) name with it.
+    /// Returns the node's index.
     #[inline]
-    fn probe(&self, wire: &[u8], same: impl Fn(&[u8]) -> bool) -> Option<&Node> {
+    fn probe(&self, wire: &[u8], same: impl Fn(&[u8]) -> bool) -> Option<usize> {
         if self.table.is_empty() {
             return None;
         }
@@ -216,9 +228,9 @@ impl Zone {
                 return None;
             }
             if print == fingerprint {
-                let node = &self.nodes[entry as usize - 1];
-                if same(self.name_bytes(node)) {
-                    return Some(node);
+                let index = entry as usize - 1;
+                if same(self.name_bytes(&self.nodes[index])) {
+                    return Some(index);
                 }
             }
             slot = (slot + 1) & mask;
@@ -234,13 +246,7 @@ impl Zone {
     /// Appends a node and its RRsets; `entries` are this name's records, sorted by type.
     fn push_node(&mut self, name: &[u8], entries: &[Entry<'_>]) {
         let node_start = self.rrsets.len();
-        self.nodes.push(Node {
-            name_start: self.names.len() as u32,
-            name_len: name.len() as u8,
-            below_cut_or_dname: false,
-            rrsets_start: node_start as u32,
-            rrsets_len: 0,
-        });
+        self.nodes.push(Node { name_start: self.names.len() as u32, name_len: name.len() as u8, flags: 0, rrsets_start: node_start as u32, rrsets_len: 0 });
         self.names.extend_from_slice(name);
         let mut index = 0;
         while index < entries.len() {
@@ -266,7 +272,8 @@ impl Zone {
         }
     }
 
-    /// Sets `below_cut_or_dname` on every node; parents precede children in `nodes`.
+    /// Sets the flags of every node: below a cut or DNAME (parents precede children in `nodes`,
+    /// so a parent's flag is final when its children are visited), and parent of a wildcard.
     fn mark_occluded(&mut self) {
         let apex_len = self.origin.len();
         for index in 0..self.nodes.len() {
@@ -275,11 +282,19 @@ impl Zone {
             if name.len() <= apex_len {
                 continue;
             }
+            let wildcard = name.starts_with(&[1, b'*']);
             let parent_wire = &name[1 + usize::from(name[0])..];
-            let Some(parent) = self.node_lower(parent_wire) else { continue };
+            let Some(parent_index) = self.probe(parent_wire, |stored| stored == parent_wire) else { continue };
+            let parent = &self.nodes[parent_index];
             let parent_is_apex = parent_wire.len() == apex_len;
-            let flag = parent.below_cut_or_dname || (!parent_is_apex && self.rrset(parent, Rtype::NS).is_some()) || self.rrset(parent, Rtype::DNAME).is_some();
-            self.nodes[index].below_cut_or_dname = flag;
+            let flag =
+                parent.below_cut_or_dname() || (!parent_is_apex && self.rrset(parent, Rtype::NS).is_some()) || self.rrset(parent, Rtype::DNAME).is_some();
+            if flag {
+                self.nodes[index].flags |= Node::BELOW_CUT_OR_DNAME;
+            }
+            if wildcard {
+                self.nodes[parent_index].flags |= Node::WILDCARD_CHILD;
+            }
         }
     }
 
