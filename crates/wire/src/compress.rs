@@ -1,6 +1,6 @@
 //! The writer's compression table (RFC 1035 §4.1.4): the offsets of the labels already written.
-//! Finding the longest known suffix of a name first checks the length and first octet (ASCII
-//! case folded) of the label at each entry, which rejects nearly every entry in a few
+//! Finding the longest known suffix of a name first checks the length and first and last octets
+//! (ASCII case folded) of the label at each entry, which rejects nearly every entry in a few
 //! instructions, and compares whole names only when those agree; the choice (the longest suffix,
 //! the earliest entry holding it) is the one a full comparison with every entry makes.
 //!
@@ -40,12 +40,14 @@ impl Table {
         let mut start = 0;
         while start + 1 < wire.len() {
             let suffix = &wire[start..];
-            let head = [suffix[0], suffix.get(1).map_or(0, |b| b | 0x20)];
+            let label_len = usize::from(suffix[0]);
+            let (first, last) = (suffix.get(1).map_or(0, |b| b | 0x20), suffix.get(label_len).map_or(0, |b| b | 0x20));
             for &offset in offsets {
                 let at = usize::from(offset);
-                // Entries are label starts, never pointers, so their first two octets are the
-                // label's length and first octet.
-                let same_head = message.get(at..at + 2).is_some_and(|h| h[0] == head[0] && h[1] | 0x20 == head[1]);
+                // Entries are label starts, never pointers: the length octet, then the label.
+                let same_head = message
+                    .get(at..at + 1 + label_len)
+                    .is_some_and(|label| label[0] == suffix[0] && label.get(1).map_or(0, |b| b | 0x20) == first && label[label_len] | 0x20 == last);
                 if same_head && name_at_equals(message, at, suffix) {
                     return (start, Some(offset));
                 }
