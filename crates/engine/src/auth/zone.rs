@@ -476,12 +476,25 @@ pub fn hash(wire: &[u8]) -> u64 {
         let word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
         h = (h.rotate_left(5) ^ fold_case(word)).wrapping_mul(K);
     }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h.rotate_left(5) ^ fold_case(u64::from_le_bytes(tail))).wrapping_mul(K);
+    h = (h.rotate_left(5) ^ fold_case(tail_word(wire, chunks.remainder()))).wrapping_mul(K);
     h ^= h >> 32;
     h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^ (h >> 29)
+}
+
+/// The last bytes of a name (`rest`, fewer than eight) as a little-endian word padded with zeros:
+/// the name's last eight bytes shifted down when it has that many (no copy into a padded array,
+/// which costs a library call), else that copy.
+fn tail_word(wire: &[u8], rest: &[u8]) -> u64 {
+    if rest.is_empty() {
+        return 0;
+    }
+    if let Some(last) = wire.last_chunk::<8>() {
+        return u64::from_le_bytes(*last) >> (8 * (8 - rest.len()));
+    }
+    let mut tail = [0u8; 8];
+    tail[..rest.len()].copy_from_slice(rest);
+    u64::from_le_bytes(tail)
 }
 
 /// ASCII lower-casing of eight bytes at once: 0x20 is added to every byte in `A..=Z`.
@@ -557,6 +570,13 @@ mod tests {
             assert_eq!(fold_case(u64::from_le_bytes(bytes)), u64::from_le_bytes(bytes.map(|b| b.to_ascii_lowercase())), "byte {byte:#x}");
         }
         assert_eq!(hash(b"\x03WwW\x07ExAmple\x00"), hash(b"\x03www\x07example\x00"));
+        for len in 1..24 {
+            let wire: Vec<u8> = (1..=len as u8).collect();
+            let rest = &wire[wire.len() / 8 * 8..];
+            let mut padded = [0u8; 8];
+            padded[..rest.len()].copy_from_slice(rest);
+            assert_eq!(tail_word(&wire, rest), if rest.is_empty() { 0 } else { u64::from_le_bytes(padded) }, "{len}");
+        }
     }
 
     #[test]
