@@ -39,6 +39,7 @@ pub struct ReplyFrame<'q> {
 
 impl<'q> ReplyFrame<'q> {
     /// A frame for `header`; the limit is set by the caller.
+    #[inline]
     pub fn new(header: Header<'q>, question: Option<Question>, edns: Option<Edns<'q>>) -> Self {
         Self {
             header,
@@ -55,6 +56,7 @@ impl<'q> ReplyFrame<'q> {
     }
 
     /// Header and question of the reply, with room kept for the OPT record.
+    #[inline]
     pub fn start<'o>(&self, out: &'o mut [u8], settings: &EngineSettings) -> Option<MessageWriter<'o>> {
         let mut writer = MessageWriter::new(out, self.limit).ok()?;
         let query = Flags::from_header(self.header);
@@ -70,6 +72,7 @@ impl<'q> ReplyFrame<'q> {
     }
 
     /// Sets the rcode, appends OPT when the query had one, and returns the length.
+    #[inline]
     pub fn finish(&self, mut writer: MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings) -> usize {
         if rcode != Rcode::NOERROR {
             writer.set_rcode(rcode);

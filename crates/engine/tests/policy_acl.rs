@@ -40,6 +40,20 @@ mod policy_acl {
         NamedList { name: name.to_owned(), elements: elements(texts) }
     }
 
+    /// A list that starts with `any` allows everyone without a scan; one with anything before
+    /// `any` is still scanned in order.
+    #[test]
+    fn any_first_allows_every_family_and_a_deny_before_it_still_counts() {
+        let open = acl_with(Action::Query, &["any", "!192.0.2.1"], Vec::new());
+        for client in ["192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1"] {
+            assert_eq!(open.check(ip(client), Action::Query, None), Verdict::Allow, "{client}");
+        }
+        let guarded = acl_with(Action::Query, &["!192.0.2.1", "any"], Vec::new());
+        assert_eq!(guarded.check(ip("192.0.2.1"), Action::Query, None), Verdict::Refuse);
+        assert_eq!(guarded.check(ip("::ffff:192.0.2.1"), Action::Query, None), Verdict::Refuse);
+        assert_eq!(guarded.check(ip("192.0.2.2"), Action::Query, None), Verdict::Allow);
+    }
+
     #[test]
     fn security_reference_7_defaults() {
         let acl = Acl::new(&AclSettings::default(), None).unwrap();

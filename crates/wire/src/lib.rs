@@ -8,6 +8,7 @@
 //! Invariant: parsing never panics on any input, and the query path never allocates.
 #![cfg_attr(not(test), warn(missing_docs))]
 
+mod compress;
 pub mod error;
 pub mod name;
 pub mod rdata;

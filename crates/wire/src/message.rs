@@ -109,6 +109,7 @@ impl<'a> Message<'a> {
     }
 
     /// The questions, in order.
+    #[inline(always)]
     pub fn questions(&self) -> impl Iterator<Item = Question> + 'a {
         let bytes = self.bytes;
         let mut pos = self.question_start;
@@ -120,6 +121,7 @@ impl<'a> Message<'a> {
     }
 
     /// The first question, if any.
+    #[inline(always)]
     pub fn question(&self) -> Option<Question> {
         self.questions().next()
     }
@@ -195,6 +197,7 @@ pub fn decompress_rdata(message: &[u8], record: &Record<'_>, out: &mut Vec<u8>) 
 }
 
 /// Reads the question at `pos`; returns it and the offset after it.
+#[inline(always)]
 pub fn read_question(bytes: &[u8], pos: usize) -> Result<(Question, usize), ParseError> {
     let (qname, pos) = NameBuf::parse_compressed(bytes, pos)?;
     let fixed = bytes.get(pos..pos + 4).ok_or(ParseError::new(pos, ParseErrorKind::ShortInput))?;

@@ -69,6 +69,9 @@ impl NameBuf {
 
     /// Reads an uncompressed name at `start` of `data`; returns it and the offset after it.
     pub fn parse_uncompressed(data: &[u8], start: usize) -> Result<(Self, usize), ParseError> {
+        if let Some(name) = Self::copy_uncompressed(data, start) {
+            return Ok(name);
+        }
         let mut name = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
         let mut pos = start;
         loop {
@@ -87,16 +90,35 @@ impl NameBuf {
 
     /// Reads a possibly compressed name at `start` of `message`; returns it and the offset after
     /// the name's bytes at `start`. Pointers must point strictly backwards and past the header.
+    #[inline(always)]
     pub fn parse_compressed(message: &[u8], start: usize) -> Result<(Self, usize), ParseError> {
+        if let Some(name) = Self::copy_uncompressed(message, start) {
+            return Ok(name);
+        }
         let mut name = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
         let end = walk_compressed(message, start, |label| name.push_label(label).map_err(|()| ParseErrorKind::NameTooLong))?;
         Ok((name, end))
+    }
+
+    /// The fast path of both parses: a valid name without pointers at `start` (labels of type
+    /// 00 inside `data`, at most 255 octets, ending in the root label), copied in one piece;
+    /// `None` for anything else, which the label-by-label walk then handles (or rejects).
+    #[inline(always)]
+    fn copy_uncompressed(data: &[u8], start: usize) -> Option<(Self, usize)> {
+        let pos = uncompressed_end(data, start)?;
+        let wire = data.get(start..pos)?;
+        let mut name = Self { len: wire.len() as u8, bytes: [0; MAX_NAME_LEN] };
+        name.bytes[..wire.len()].copy_from_slice(wire);
+        Some((name, pos))
     }
 
     /// Checks a possibly compressed name at `start` by the rules of [`Self::parse_compressed`]
     /// without copying it; returns the offset after the name's bytes at `start` and whether the
     /// name is the root.
     pub fn skip_compressed(message: &[u8], start: usize) -> Result<(usize, bool), ParseError> {
+        if let Some(end) = uncompressed_end(message, start) {
+            return Ok((end, end - start == 1));
+        }
         let mut total = 0usize;
         let end = walk_compressed(message, start, |label| {
             total += 1 + label.len();
@@ -227,7 +249,8 @@ impl NameBuf {
     pub fn is_subdomain_of(&self, ancestor: &NameBuf) -> bool {
         let (wire, theirs) = (self.as_wire(), ancestor.as_wire());
         let Some(start) = wire.len().checked_sub(theirs.len()) else { return false };
-        if !wire[start..].eq_ignore_ascii_case(theirs) {
+        // Most names come in one case: an exact comparison settles them without folding.
+        if wire[start..] != *theirs && !wire[start..].eq_ignore_ascii_case(theirs) {
             return false;
         }
         // The matching tail must begin at a label boundary.
@@ -317,7 +340,7 @@ impl NameBuf {
 
 impl PartialEq for NameBuf {
     fn eq(&self, other: &Self) -> bool {
-        self.as_wire().eq_ignore_ascii_case(other.as_wire())
+        self.as_wire() == other.as_wire() || self.as_wire().eq_ignore_ascii_case(other.as_wire())
     }
 }
 
@@ -379,6 +402,23 @@ impl<'a> Iterator for Labels<'a> {
         let (label, rest) = rest.split_at(usize::from(len).min(rest.len()));
         self.wire = rest;
         Some(label)
+    }
+}
+
+/// The end of a valid name without pointers at `start` of `data` (labels of type 00 inside
+/// `data`, at most 255 octets, ending in the root label); `None` for anything else.
+#[inline]
+fn uncompressed_end(data: &[u8], start: usize) -> Option<usize> {
+    let mut pos = start;
+    loop {
+        let len = usize::from(*data.get(pos)?);
+        if len & 0xC0 != 0 || pos + 1 + len - start > MAX_NAME_LEN {
+            return None;
+        }
+        pos += 1 + len;
+        if len == 0 {
+            return Some(pos);
+        }
     }
 }
 

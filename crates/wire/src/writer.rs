@@ -2,16 +2,14 @@
 //! §4.1.4), sections in order, and all-or-nothing pushes: a record or RRset that does not fit
 //! leaves the message exactly as it was, so the caller can set TC and finish.
 //!
-//! The compression table is an inline array; nothing here allocates.
+//! The compression table (`compress.rs`) is an inline array; nothing here allocates.
 
+use crate::compress::{uncompressed_len, Table};
 use crate::error::WriteError;
 use crate::header::{Flags, HEADER_LEN};
 use crate::message::Section;
 use crate::name::NameBuf;
 use crate::types::{Class, Rcode, Rtype};
-
-/// Label offsets remembered for compression.
-const COMPRESSION_ENTRIES: usize = 96;
 
 /// A position in the message to roll back to.
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +19,15 @@ pub struct Mark {
     entries: usize,
 }
 
+/// How the owner of an RRset's first record was written, for the records after it.
+#[derive(Clone, Copy)]
+enum OwnerBytes {
+    /// A pointer to where the first owner starts.
+    Pointer(u16),
+    /// The same bytes again (a pointer, or a name the table has no room for, or the root).
+    Copy(usize, usize),
+}
+
 /// Writes a message into a borrowed buffer.
 pub struct MessageWriter<'b> {
     buf: &'b mut [u8],
@@ -28,19 +35,22 @@ pub struct MessageWriter<'b> {
     pos: usize,
     section: usize,
     counts: [u16; 4],
-    entries: [u16; COMPRESSION_ENTRIES],
-    entry_count: usize,
+    table: Table,
+    /// Wire length of the question name written at offset 12 and remembered as the first
+    /// compression entry; 0 when there is none.
+    question_len: usize,
 }
 
 impl<'b> MessageWriter<'b> {
     /// Starts a message in `buf`; it will not grow beyond `limit` bytes (nor the buffer).
+    #[inline]
     pub fn new(buf: &'b mut [u8], limit: usize) -> Result<Self, WriteError> {
         let limit = limit.min(buf.len()).min(65_535);
         if limit < HEADER_LEN {
             return Err(WriteError::NoSpace);
         }
         buf[..HEADER_LEN].fill(0);
-        Ok(Self { buf, limit, pos: HEADER_LEN, section: 0, counts: [0; 4], entries: [0; COMPRESSION_ENTRIES], entry_count: 0 })
+        Ok(Self { buf, limit, pos: HEADER_LEN, section: 0, counts: [0; 4], table: Table::new(), question_len: 0 })
     }
 
     /// Sets the ID and flags.
@@ -91,14 +101,17 @@ impl<'b> MessageWriter<'b> {
 
     /// A rollback point.
     pub fn mark(&self) -> Mark {
-        Mark { pos: self.pos, counts: self.counts, entries: self.entry_count }
+        Mark { pos: self.pos, counts: self.counts, entries: self.table.len() }
     }
 
     /// Returns to a rollback point taken in the same section or an earlier one.
     pub fn rollback(&mut self, mark: Mark) {
         self.pos = mark.pos;
         self.counts = mark.counts;
-        self.entry_count = mark.entries;
+        self.table.truncate(mark.entries);
+        if mark.entries == 0 {
+            self.question_len = 0;
+        }
     }
 
     /// Appends a question; the name is written as given (case kept) and remembered for compression.
@@ -107,7 +120,10 @@ impl<'b> MessageWriter<'b> {
             return Err(WriteError::NoSpace);
         }
         let mark = self.mark();
-        let result = self.write_name(qname, false).and_then(|()| self.write_fixed(&[qtype.0, qclass.0]));
+        let result = self.write_name(qname.as_wire(), false).and_then(|()| self.write_fixed(&[qtype.0, qclass.0]));
+        if result.is_ok() && mark.pos == HEADER_LEN && mark.entries == 0 && self.table.len() > 0 {
+            self.question_len = qname.len();
+        }
         self.commit(mark, result, 0)
     }
 
@@ -125,6 +141,34 @@ impl<'b> MessageWriter<'b> {
         let mark = self.mark();
         let result = self.write_record(owner, rtype, class, ttl, rdata);
         self.commit(mark, result, self.section)
+    }
+
+    /// Appends a whole RRset to `section` (one record per rdata) or nothing: the owner is
+    /// compressed once and repeated as the same bytes (the same choice `push` makes per record).
+    pub fn push_rrset<'r>(
+        &mut self,
+        section: Section,
+        owner: &NameBuf,
+        rtype: Rtype,
+        class: Class,
+        ttl: u32,
+        rdatas: impl IntoIterator<Item = &'r [u8]>,
+    ) -> Result<(), WriteError> {
+        self.enter(section);
+        if self.section != section as usize + 1 {
+            return Err(WriteError::NoSpace);
+        }
+        let mark = self.mark();
+        let mut owner_at = None;
+        for rdata in rdatas {
+            let result = self.write_rrset_record(owner, &mut owner_at, rtype, class, ttl, rdata);
+            if let Err(error) = result {
+                self.rollback(mark);
+                return Err(error);
+            }
+            self.counts[self.section] = self.counts[self.section].saturating_add(1);
+        }
+        Ok(())
     }
 
     /// Appends the OPT record (RFC 6891 §6.1.2) to the additional section, ignoring the limit but
@@ -167,18 +211,63 @@ impl<'b> MessageWriter<'b> {
     }
 
     fn write_record(&mut self, owner: &NameBuf, rtype: Rtype, class: Class, ttl: u32, rdata: &[u8]) -> Result<(), WriteError> {
-        self.write_name(owner, true)?;
+        self.write_name(owner.as_wire(), true)?;
+        self.write_record_body(rtype, class, ttl, rdata)
+    }
+
+    /// One record of an RRset: the first writes the owner, the others repeat what it became.
+    fn write_rrset_record(
+        &mut self,
+        owner: &NameBuf,
+        owner_at: &mut Option<OwnerBytes>,
+        rtype: Rtype,
+        class: Class,
+        ttl: u32,
+        rdata: &[u8],
+    ) -> Result<(), WriteError> {
+        match *owner_at {
+            Some(OwnerBytes::Pointer(target)) => self.write_bytes(&(0xC000 | target).to_be_bytes())?,
+            Some(OwnerBytes::Copy(start, end)) => self.copy_earlier(start, end)?,
+            None => {
+                let start = self.pos;
+                let entries = self.table.len();
+                self.write_name(owner.as_wire(), true)?;
+                // A search for the same name would find the entry made here for its first label
+                // (always the first one made), else the same suffix this search found.
+                *owner_at = Some(if self.table.len() > entries { OwnerBytes::Pointer(start as u16) } else { OwnerBytes::Copy(start, self.pos) });
+            }
+        }
+        self.write_record_body(rtype, class, ttl, rdata)
+    }
+
+    fn write_record_body(&mut self, rtype: Rtype, class: Class, ttl: u32, rdata: &[u8]) -> Result<(), WriteError> {
+        if !rtype.has_compressible_names() {
+            return self.write_plain_body(rtype, class, ttl, rdata);
+        }
         self.write_fixed(&[rtype.0, class.0])?;
         self.write_bytes(&ttl.to_be_bytes())?;
         let length_at = self.pos;
         self.write_bytes(&[0, 0])?;
-        if rtype.has_compressible_names() {
-            self.write_compressed_rdata(rtype, rdata)?;
-        } else {
-            self.write_bytes(rdata)?;
-        }
+        self.write_compressed_rdata(rtype, rdata)?;
         let rdlength = u16::try_from(self.pos - length_at - 2).map_err(|_| WriteError::NoSpace)?;
         self.buf[length_at..length_at + 2].copy_from_slice(&rdlength.to_be_bytes());
+        Ok(())
+    }
+
+    /// Type, class, TTL, length and rdata copied as they are: one bounds check, one copy.
+    fn write_plain_body(&mut self, rtype: Rtype, class: Class, ttl: u32, rdata: &[u8]) -> Result<(), WriteError> {
+        let end = self.pos + 10 + rdata.len();
+        let Ok(rdlength) = u16::try_from(rdata.len()) else { return Err(WriteError::NoSpace) };
+        if end > self.limit {
+            return Err(WriteError::NoSpace);
+        }
+        let out = &mut self.buf[self.pos..end];
+        out[..2].copy_from_slice(&rtype.0.to_be_bytes());
+        out[2..4].copy_from_slice(&class.0.to_be_bytes());
+        out[4..8].copy_from_slice(&ttl.to_be_bytes());
+        out[8..10].copy_from_slice(&rdlength.to_be_bytes());
+        out[10..].copy_from_slice(rdata);
+        self.pos = end;
         Ok(())
     }
 
@@ -191,18 +280,16 @@ impl<'b> MessageWriter<'b> {
             _ => (0, 1),
         };
         let Some(head) = rdata.get(..prefix) else { return self.write_bytes(rdata) };
-        let mut parsed = [NameBuf::ROOT; 2];
-        let mut pos = prefix;
-        for slot in parsed.iter_mut().take(names) {
-            let Ok((name, next)) = NameBuf::parse_uncompressed(rdata, pos) else { return self.write_bytes(rdata) };
-            *slot = name;
-            pos = next;
+        let mut ends = [prefix; 3];
+        for index in 0..names {
+            let Some(len) = uncompressed_len(rdata, ends[index]) else { return self.write_bytes(rdata) };
+            ends[index + 1] = ends[index] + len;
         }
         self.write_bytes(head)?;
-        for name in parsed.iter().take(names) {
-            self.write_name(name, true)?;
+        for index in 0..names {
+            self.write_name(&rdata[ends[index]..ends[index + 1]], true)?;
         }
-        self.write_bytes(&rdata[pos..])
+        self.write_bytes(&rdata[ends[names]..])
     }
 
     fn write_opt(&mut self, udp_size: u16, ttl: u32, options: &[(u16, &[u8])]) -> Result<(), WriteError> {
@@ -218,10 +305,19 @@ impl<'b> MessageWriter<'b> {
         Ok(())
     }
 
-    /// Writes a name, pointing at the longest suffix already in the message when `compress`.
-    fn write_name(&mut self, name: &NameBuf, compress: bool) -> Result<(), WriteError> {
-        let wire = name.as_wire();
-        let (literal_len, pointer) = if compress { self.find_suffix(name) } else { (wire.len(), None) };
+    /// Writes a checked uncompressed name, pointing at the longest suffix already in the message
+    /// when `compress`, and remembers its labels.
+    fn write_name(&mut self, wire: &[u8], compress: bool) -> Result<(), WriteError> {
+        let (literal_len, pointer) = match compress {
+            // The question's own name (an answer's usual owner): the table's first entry holds
+            // it, so the search would end there.
+            true if self.is_question_name(wire) => {
+                debug_assert_eq!(self.table.find(self.buf, wire), (0, Some(HEADER_LEN as u16)));
+                (0, Some(HEADER_LEN as u16))
+            }
+            true => self.table.find(self.buf, wire),
+            false => (wire.len(), None),
+        };
         let start = self.pos;
         match pointer {
             Some(target) => {
@@ -230,60 +326,24 @@ impl<'b> MessageWriter<'b> {
             }
             None => self.write_bytes(wire)?,
         }
-        self.remember_labels(start, &wire[..literal_len.min(wire.len().saturating_sub(1))]);
+        self.table.remember(start, wire, literal_len.min(wire.len().saturating_sub(1)));
         Ok(())
     }
 
-    /// The length of the literal prefix and the pointer target for the longest known suffix.
-    fn find_suffix(&self, name: &NameBuf) -> (usize, Option<u16>) {
-        let wire = name.as_wire();
-        let mut offset = 0;
-        while offset + 1 < wire.len() {
-            let suffix = &wire[offset..];
-            let found = self.entries[..self.entry_count].iter().find(|&&entry| self.name_at_equals(usize::from(entry), suffix));
-            if let Some(&entry) = found {
-                return (offset, Some(entry));
-            }
-            offset += 1 + usize::from(wire[offset]);
-        }
-        (wire.len(), None)
+    /// True when `wire` is, octet for octet, the question name at offset 12.
+    fn is_question_name(&self, wire: &[u8]) -> bool {
+        self.question_len == wire.len() && self.buf.get(HEADER_LEN..HEADER_LEN + wire.len()) == Some(wire)
     }
 
-    /// Case-insensitive comparison of the (possibly compressed) name at `at` with `suffix`.
-    fn name_at_equals(&self, mut at: usize, suffix: &[u8]) -> bool {
-        let mut index = 0;
-        for _ in 0..255 {
-            let Some(&len) = self.buf.get(at) else { return false };
-            if len & 0xC0 == 0xC0 {
-                let Some(&low) = self.buf.get(at + 1) else { return false };
-                at = (usize::from(len & 0x3F) << 8) | usize::from(low);
-                continue;
-            }
-            let end = at + 1 + usize::from(len);
-            let (Some(mine), Some(theirs)) = (self.buf.get(at..end), suffix.get(index..index + 1 + usize::from(len))) else { return false };
-            if !mine.eq_ignore_ascii_case(theirs) {
-                return false;
-            }
-            if len == 0 {
-                return true;
-            }
-            index += 1 + usize::from(len);
-            at = end;
+    /// Appends a copy of the bytes `start..end` already written.
+    fn copy_earlier(&mut self, start: usize, end: usize) -> Result<(), WriteError> {
+        let to = self.pos + (end - start);
+        if to > self.limit {
+            return Err(WriteError::NoSpace);
         }
-        false
-    }
-
-    fn remember_labels(&mut self, start: usize, literal: &[u8]) {
-        let mut offset = 0;
-        while offset < literal.len() && self.entry_count < COMPRESSION_ENTRIES {
-            let Ok(at) = u16::try_from(start + offset) else { return };
-            if at >= 0x4000 {
-                return;
-            }
-            self.entries[self.entry_count] = at;
-            self.entry_count += 1;
-            offset += 1 + usize::from(literal[offset]);
-        }
+        self.buf.copy_within(start..end, self.pos);
+        self.pos = to;
+        Ok(())
     }
 
     fn write_fixed(&mut self, values: &[u16]) -> Result<(), WriteError> {
@@ -330,6 +390,33 @@ mod tests {
         let message = Message::parse(&buf[..len]).unwrap();
         let owners: Vec<String> = message.records(Section::Answer).map(|r| r.owner.to_string()).collect();
         assert_eq!(owners, ["FOO.F.ISI.ARPA.", "ARPA.", "."]);
+    }
+
+    #[test]
+    fn an_owner_equal_to_the_question_points_at_it_in_any_case() {
+        let mut buf = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.push_question(&name("WwW.Example."), Rtype::A, Class::IN).unwrap();
+        let start = writer.len();
+        writer.push(Section::Answer, &name("WwW.Example."), Rtype::A, Class::IN, 0, &[1, 2, 3, 4]).unwrap();
+        writer.push(Section::Answer, &name("www.example."), Rtype::A, Class::IN, 0, &[1, 2, 3, 4]).unwrap();
+        let len = writer.finish();
+        assert_eq!(&buf[start..start + 2], &[0xC0, 12]);
+        assert_eq!(&buf[start + 16..start + 18], &[0xC0, 12]);
+        assert_eq!(len, start + 32);
+    }
+
+    #[test]
+    fn a_rollback_before_the_question_forgets_it() {
+        let mut buf = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        let mark = writer.mark();
+        writer.push_question(&name("example."), Rtype::A, Class::IN).unwrap();
+        writer.rollback(mark);
+        writer.push(Section::Answer, &name("example."), Rtype::A, Class::IN, 0, &[1, 2, 3, 4]).unwrap();
+        let len = writer.finish();
+        assert_eq!(&buf[12..21], b"\x07example\x00");
+        assert_eq!(len, 12 + 9 + 14);
     }
 
     #[test]
@@ -423,6 +510,36 @@ mod round_trip {
                     prop_assert_eq!(&expanded, rdata);
                 }
             }
+        }
+
+        /// `push_rrset` writes the same bytes as one `push` per record, rollbacks included.
+        #[test]
+        fn push_rrset_matches_push_per_record(
+            question in name(),
+            rrsets in proptest::collection::vec((record(), 1..4usize), 0..40),
+            limit in 60..2000usize,
+        ) {
+            let mut one = vec![0u8; 65_535];
+            let mut each = vec![0u8; 65_535];
+            let mut by_rrset = MessageWriter::new(&mut one, limit).expect("buffer holds a header");
+            let mut by_record = MessageWriter::new(&mut each, limit).expect("buffer holds a header");
+            let _ = by_rrset.push_question(&question, Rtype::A, Class::IN);
+            let _ = by_record.push_question(&question, Rtype::A, Class::IN);
+            for ((owner, rtype, ttl, rdata), copies) in &rrsets {
+                let rdatas = vec![rdata.as_slice(); *copies];
+                let whole = by_rrset.push_rrset(Section::Answer, owner, *rtype, Class::IN, *ttl, rdatas.iter().copied());
+                let mark = by_record.mark();
+                let mut single = Ok(());
+                for rdata in &rdatas {
+                    single = single.and_then(|()| by_record.push(Section::Answer, owner, *rtype, Class::IN, *ttl, rdata));
+                }
+                if single.is_err() {
+                    by_record.rollback(mark);
+                }
+                prop_assert_eq!(whole, single);
+            }
+            let (len_one, len_each) = (by_rrset.finish(), by_record.finish());
+            prop_assert_eq!(&one[..len_one], &each[..len_each]);
         }
     }
 }

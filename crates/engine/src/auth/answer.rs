@@ -5,7 +5,7 @@
 //!
 //! An RRset that does not fit sets TC and ends the answer; nothing here allocates.
 
-use super::lookup::{find_lower, Found};
+use super::lookup::{find, Found};
 use super::zone::{Node, Rrset, Zone};
 use portcullis_wire::message::Section;
 use portcullis_wire::writer::MessageWriter;
@@ -68,24 +68,31 @@ fn answer_chain<'z>(
     wildcard: &mut Option<&'z Node>,
 ) -> AnswerKind {
     writer.set_aa(true);
-    let mut current = *qname;
+    // The name being answered: the question's, then each CNAME or DNAME target (kept in `target`).
+    let mut target: Option<NameBuf> = None;
+    let mut current = qname;
     // Hashes of the names visited; a repeat is a loop (RFC 2181 §5.5: no RRset appears twice).
+    // Only needed once a link is followed.
     let mut visited = [0u64; MAX_CHAIN + 1];
     for link in 0..=MAX_CHAIN {
-        let lower = current.to_lowercase();
-        let seen = super::zone::hash(lower.as_wire());
-        if visited[..link].contains(&seen) {
-            return AnswerKind::Answer;
+        if link > 0 {
+            let seen = super::zone::hash(current.as_wire());
+            if link == 1 {
+                visited[0] = super::zone::hash(qname.as_wire());
+            }
+            if visited[..link].contains(&seen) {
+                return AnswerKind::Answer;
+            }
+            visited[link] = seen;
         }
-        visited[link] = seen;
-        let step = match find_lower(zone, &lower, qtype) {
-            Found::Node(node) => answer_node(zone, &current, node, qtype, options, writer),
+        let step = match find(zone, current, qtype) {
+            Found::Node(node) => answer_node(zone, current, node, qtype, options, writer),
             Found::Wildcard(node) => {
                 wildcard.get_or_insert(node);
-                answer_node(zone, &current, node, qtype, options, writer)
+                answer_node(zone, current, node, qtype, options, writer)
             }
             Found::Delegation(cut) => return refer(zone, cut, writer),
-            Found::Dname(node) => match substitute(zone, &current, node, writer) {
+            Found::Dname(node) => match substitute(zone, current, node, writer) {
                 // The synthesised CNAME is itself the answer to a CNAME question.
                 Step::Follow(_) if qtype == Rtype::CNAME => Step::Done(AnswerKind::Answer),
                 step => step,
@@ -94,7 +101,7 @@ fn answer_chain<'z>(
         };
         match step {
             Step::Done(kind) => return kind,
-            Step::Follow(target) if target.is_subdomain_of(zone.origin()) => current = target,
+            Step::Follow(next) if next.is_subdomain_of(zone.origin()) => current = target.insert(next),
             Step::Follow(_) => return AnswerKind::Answer,
         }
     }
@@ -218,14 +225,7 @@ fn add_target_addresses(zone: &Zone, rrset: &Rrset, writer: &mut MessageWriter<'
 
 /// Pushes a whole RRset or nothing.
 fn push_rrset(zone: &Zone, section: Section, owner: &NameBuf, rrset: &Rrset, writer: &mut MessageWriter<'_>) -> Result<(), ()> {
-    let mark = writer.mark();
-    for rdata in zone.rdatas(rrset) {
-        if writer.push(section, owner, rrset.rtype, zone.class(), rrset.ttl, rdata).is_err() {
-            writer.rollback(mark);
-            return Err(());
-        }
-    }
-    Ok(())
+    writer.push_rrset(section, owner, rrset.rtype, zone.class(), rrset.ttl, zone.rdatas(rrset)).map_err(|_| ())
 }
 
 fn truncate(writer: &mut MessageWriter<'_>) -> AnswerKind {

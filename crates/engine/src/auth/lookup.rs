@@ -22,16 +22,11 @@ pub enum Found<'z> {
     NxDomain,
 }
 
-/// Descends `zone` towards `qname` (which must be at or below the apex).
+/// Descends `zone` towards `qname` (any case; it must be at or below the apex).
 pub fn find<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype) -> Found<'z> {
-    find_lower(zone, &qname.to_lowercase(), qtype)
-}
-
-/// [`find`] for a name already lower-cased.
-pub fn find_lower<'z>(zone: &'z Zone, lower: &NameBuf, qtype: Rtype) -> Found<'z> {
-    let wire = lower.as_wire();
+    let wire = qname.as_wire();
     // Fast path: an existing name with no cut or DNAME above it is settled by one lookup.
-    if let Some(node) = zone.node_lower(wire) {
+    if let Some(node) = zone.node_wire(wire) {
         if !node.below_cut_or_dname() {
             let is_apex = wire.len() == zone.origin().len();
             if !is_apex && zone.rrset(node, Rtype::NS).is_some() && qtype != Rtype::DS {
@@ -40,12 +35,14 @@ pub fn find_lower<'z>(zone: &'z Zone, lower: &NameBuf, qtype: Rtype) -> Found<'z
             return Found::Node(node);
         }
     }
-    let total = lower.label_count();
+    let total = qname.label_count();
     let apex_labels = zone.origin().label_count();
     let mut encloser = None;
     for depth in apex_labels..=total {
-        let Some(offset) = lower.suffix_offset(total - depth) else { return Found::NxDomain };
-        let Some(node) = zone.node_lower(&wire[offset..]) else {
+        let Some(offset) = qname.suffix_offset(total - depth) else { return Found::NxDomain };
+        // The apex is the first node; only the names below it need the table.
+        let found = if depth == apex_labels { zone.apex() } else { zone.node_wire(&wire[offset..]) };
+        let Some(node) = found else {
             return encloser.map_or(Found::NxDomain, |ce| wildcard_at(zone, ce));
         };
         let is_apex = depth == apex_labels;
@@ -66,6 +63,9 @@ pub fn find_lower<'z>(zone: &'z Zone, lower: &NameBuf, qtype: Rtype) -> Found<'z
 
 /// The wildcard below the closest encloser `encloser`, if any (RFC 4592 §3.3.1).
 fn wildcard_at<'z>(zone: &'z Zone, encloser: &Node) -> Found<'z> {
+    if !encloser.has_wildcard_child() {
+        return Found::NxDomain;
+    }
     let name = zone.node_name(encloser);
     match name.wildcard_child().and_then(|wildcard| zone.node(&wildcard)) {
         Some(node) => Found::Wildcard(node),

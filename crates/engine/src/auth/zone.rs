@@ -44,17 +44,28 @@ pub struct Rrset {
 pub struct Node {
     name_start: u32,
     name_len: u8,
-    /// A proper ancestor is a zone cut or owns a DNAME: the descent must look at it.
-    below_cut_or_dname: bool,
+    /// [`Node::BELOW_CUT_OR_DNAME`] and [`Node::WILDCARD_CHILD`].
+    flags: u8,
     rrsets_start: u32,
     rrsets_len: u16,
 }
 
 impl Node {
+    /// A proper ancestor is a zone cut or owns a DNAME: the descent must look at it.
+    const BELOW_CUT_OR_DNAME: u8 = 1;
+    /// The node has a child `*` (a wildcard; RFC 4592).
+    const WILDCARD_CHILD: u8 = 2;
+
     /// True when a proper ancestor (below the apex) is a zone cut, or any proper ancestor owns a
     /// DNAME: an exact match alone does not settle the answer.
     pub fn below_cut_or_dname(&self) -> bool {
-        self.below_cut_or_dname
+        self.flags & Self::BELOW_CUT_OR_DNAME != 0
+    }
+
+    /// True when `*.` + this node's name exists: only then can a name below it that does not
+    /// exist be synthesised (RFC 4592 §3.3.1).
+    pub fn has_wildcard_child(&self) -> bool {
+        self.flags & Self::WILDCARD_CHILD != 0
     }
 }
 
@@ -126,38 +137,23 @@ impl Zone {
 
     /// The node of `name` (any case), if it exists.
     pub fn node(&self, name: &NameBuf) -> Option<&Node> {
-        let lower = name.to_lowercase();
-        self.node_lower(lower.as_wire())
+        self.node_wire(name.as_wire())
+    }
+
+    /// The node of an uncompressed wire name in any case: the hash folds case and node names
+    /// are lower-case, so no lower-cased copy of the name is needed.
+    pub fn node_wire(&self, wire: &[u8]) -> Option<&Node> {
+        self.probe(wire, |stored| stored == wire || stored.eq_ignore_ascii_case(wire)).map(|index| &self.nodes[index])
     }
 
     /// The node of an already lower-cased wire name.
     pub fn node_lower(&self, wire: &[u8]) -> Option<&Node> {
-        if self.table.is_empty() {
-            return None;
-        }
-        let mask = self.table.len() - 1;
-        let hashed = hash(wire);
-        let fingerprint = (hashed >> 32) as u32;
-        let mut slot = hashed as usize & mask;
-        for _ in 0..self.table.len() {
-            let (entry, print) = self.table[slot];
-            if entry == 0 {
-                return None;
-            }
-            if print == fingerprint {
-                let node = &self.nodes[entry as usize - 1];
-                if self.name_bytes(node) == wire {
-                    return Some(node);
-                }
-            }
-            slot = (slot + 1) & mask;
-        }
-        None
+        self.probe(wire, |stored| stored == wire).map(|index| &self.nodes[index])
     }
 
-    /// The apex node.
+    /// The apex node (always the first: nodes are ordered parents first).
     pub fn apex(&self) -> Option<&Node> {
-        self.node(&self.origin)
+        self.nodes.first()
     }
 
     /// The RRsets of a node, sorted by type.
@@ -215,6 +211,33 @@ impl Zone {
             + self.table.capacity() * 8
     }
 
+    /// Looks `wire` up in the hash table; `same` compares a node's (lower-case) name with it.
+    /// Returns the node's index.
+    #[inline]
+    fn probe(&self, wire: &[u8], same: impl Fn(&[u8]) -> bool) -> Option<usize> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mask = self.table.len() - 1;
+        let hashed = hash(wire);
+        let fingerprint = (hashed >> 32) as u32;
+        let mut slot = hashed as usize & mask;
+        for _ in 0..self.table.len() {
+            let (entry, print) = self.table[slot];
+            if entry == 0 {
+                return None;
+            }
+            if print == fingerprint {
+                let index = entry as usize - 1;
+                if same(self.name_bytes(&self.nodes[index])) {
+                    return Some(index);
+                }
+            }
+            slot = (slot + 1) & mask;
+        }
+        None
+    }
+
     fn name_bytes(&self, node: &Node) -> &[u8] {
         let start = node.name_start as usize;
         &self.names[start..start + usize::from(node.name_len)]
@@ -223,13 +246,7 @@ impl Zone {
     /// Appends a node and its RRsets; `entries` are this name's records, sorted by type.
     fn push_node(&mut self, name: &[u8], entries: &[Entry<'_>]) {
         let node_start = self.rrsets.len();
-        self.nodes.push(Node {
-            name_start: self.names.len() as u32,
-            name_len: name.len() as u8,
-            below_cut_or_dname: false,
-            rrsets_start: node_start as u32,
-            rrsets_len: 0,
-        });
+        self.nodes.push(Node { name_start: self.names.len() as u32, name_len: name.len() as u8, flags: 0, rrsets_start: node_start as u32, rrsets_len: 0 });
         self.names.extend_from_slice(name);
         let mut index = 0;
         while index < entries.len() {
@@ -255,7 +272,8 @@ impl Zone {
         }
     }
 
-    /// Sets `below_cut_or_dname` on every node; parents precede children in `nodes`.
+    /// Sets the flags of every node: below a cut or DNAME (parents precede children in `nodes`,
+    /// so a parent's flag is final when its children are visited), and parent of a wildcard.
     fn mark_occluded(&mut self) {
         let apex_len = self.origin.len();
         for index in 0..self.nodes.len() {
@@ -264,11 +282,19 @@ impl Zone {
             if name.len() <= apex_len {
                 continue;
             }
+            let wildcard = name.starts_with(&[1, b'*']);
             let parent_wire = &name[1 + usize::from(name[0])..];
-            let Some(parent) = self.node_lower(parent_wire) else { continue };
+            let Some(parent_index) = self.probe(parent_wire, |stored| stored == parent_wire) else { continue };
+            let parent = &self.nodes[parent_index];
             let parent_is_apex = parent_wire.len() == apex_len;
-            let flag = parent.below_cut_or_dname || (!parent_is_apex && self.rrset(parent, Rtype::NS).is_some()) || self.rrset(parent, Rtype::DNAME).is_some();
-            self.nodes[index].below_cut_or_dname = flag;
+            let flag =
+                parent.below_cut_or_dname() || (!parent_is_apex && self.rrset(parent, Rtype::NS).is_some()) || self.rrset(parent, Rtype::DNAME).is_some();
+            if flag {
+                self.nodes[index].flags |= Node::BELOW_CUT_OR_DNAME;
+            }
+            if wildcard {
+                self.nodes[parent_index].flags |= Node::WILDCARD_CHILD;
+            }
         }
     }
 
@@ -438,23 +464,50 @@ impl<'z> Iterator for RdataIter<'z> {
     }
 }
 
-/// A multiply-rotate hash over the lower-cased wire name, eight bytes at a time, finished with
-/// a 64-bit mix so the low bits (the table index) depend on every byte. Cheap; the keys are
-/// ours, not the attacker's (a query can only probe, not insert).
+/// A multiply-rotate hash over the wire name with ASCII case folded, eight bytes at a time,
+/// finished with a 64-bit mix so the low bits (the table index) depend on every byte. Cheap; the
+/// keys are ours, not the attacker's (a query can only probe, not insert). Names that differ only
+/// in case hash alike, so a query name needs no lower-cased copy.
 pub fn hash(wire: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h = wire.len() as u64;
     let mut chunks = wire.chunks_exact(8);
     for chunk in &mut chunks {
         let word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
-        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ fold_case(word)).wrapping_mul(K);
     }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h = (h.rotate_left(5) ^ fold_case(tail_word(wire, chunks.remainder()))).wrapping_mul(K);
     h ^= h >> 32;
     h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^ (h >> 29)
+}
+
+/// The last bytes of a name (`rest`, fewer than eight) as a little-endian word padded with zeros:
+/// the name's last eight bytes shifted down when it has that many (no copy into a padded array,
+/// which costs a library call), else that copy.
+fn tail_word(wire: &[u8], rest: &[u8]) -> u64 {
+    if rest.is_empty() {
+        return 0;
+    }
+    if let Some(last) = wire.last_chunk::<8>() {
+        return u64::from_le_bytes(*last) >> (8 * (8 - rest.len()));
+    }
+    let mut tail = [0u8; 8];
+    tail[..rest.len()].copy_from_slice(rest);
+    u64::from_le_bytes(tail)
+}
+
+/// ASCII lower-casing of eight bytes at once: 0x20 is added to every byte in `A..=Z`.
+fn fold_case(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = word & !HIGH;
+    // The high bit of each byte: set when its low seven bits are >= 'A', respectively > 'Z'
+    // (no carry crosses a byte: low7 + 0x3F <= 0xBE).
+    let at_least_a = low7 + ONES * u64::from(0x80 - b'A');
+    let above_z = low7 + ONES * u64::from(0x80 - b'Z' - 1);
+    let upper = at_least_a & !above_z & !word & HIGH;
+    word | (upper >> 2)
 }
 
 #[cfg(test)]
@@ -507,6 +560,22 @@ mod tests {
         for (pair, names) in keys.windows(2).zip(ordered.windows(2)) {
             assert!(pair[0] < pair[1], "{names:?}");
             assert_eq!(canonical_cmp_wire(name(names[0]).as_wire(), name(names[1]).as_wire()), std::cmp::Ordering::Less);
+        }
+    }
+
+    #[test]
+    fn fold_case_lowers_ascii_letters_only() {
+        for byte in 0..=255u8 {
+            let bytes = [byte, b'A', b'z', byte, 0xC1, b'@', b'[', byte];
+            assert_eq!(fold_case(u64::from_le_bytes(bytes)), u64::from_le_bytes(bytes.map(|b| b.to_ascii_lowercase())), "byte {byte:#x}");
+        }
+        assert_eq!(hash(b"\x03WwW\x07ExAmple\x00"), hash(b"\x03www\x07example\x00"));
+        for len in 1..24 {
+            let wire: Vec<u8> = (1..=len as u8).collect();
+            let rest = &wire[wire.len() / 8 * 8..];
+            let mut padded = [0u8; 8];
+            padded[..rest.len()].copy_from_slice(rest);
+            assert_eq!(tail_word(&wire, rest), if rest.is_empty() { 0 } else { u64::from_le_bytes(padded) }, "{len}");
         }
     }
 

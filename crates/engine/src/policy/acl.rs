@@ -206,6 +206,9 @@ impl std::error::Error for AclError {}
 pub struct Acl {
     entries: Vec<Entry>,
     base: [Span; 5],
+    /// Per action: the base list allows every address (it starts with `any`), so a request
+    /// without zone rules needs no scan.
+    open: [bool; 5],
     zones: Vec<ZoneSpans>,
     denied: DenyResponse,
 }
@@ -224,7 +227,8 @@ impl Acl {
             };
         }
         let zones = compiler.place_zones(&settings.zones)?;
-        Ok(Self { entries: compiler.entries, base, zones, denied: settings.denied })
+        let open = base.map(|span| opens_with_any(&compiler.entries[span.start..span.end]));
+        Ok(Self { entries: compiler.entries, base, open, zones, denied: settings.denied })
     }
 
     /// Decides whether `peer` may perform `action`, within `zone` when the action concerns a
@@ -241,7 +245,11 @@ impl Acl {
 
     /// True when [`Acl::check`] would allow.
     pub fn allows(&self, peer: IpAddr, action: Action, zone: Option<&NameBuf>) -> bool {
-        let span = zone.and_then(|zone| self.zone_span(zone, action)).unwrap_or(self.base[action.index()]);
+        let span = match zone.and_then(|zone| self.zone_span(zone, action)) {
+            Some(span) => span,
+            None if self.open[action.index()] => return true,
+            None => self.base[action.index()],
+        };
         self.run(span, peer)
     }
 
@@ -328,6 +336,14 @@ impl FromStr for MatchElement {
         };
         Ok(if negated { element.negate() } else { element })
     }
+}
+
+/// True when `entries` allow every address before anything else: `any` first (its IPv4 and IPv6
+/// halves; IPv4-mapped clients match as IPv4).
+fn opens_with_any(entries: &[Entry]) -> bool {
+    let allows = |entry: Option<&Entry>, prefix: Prefix| entry.is_some_and(|e| e.step == Step::Allow && e.prefix == prefix);
+    let (first, second) = (entries.first(), entries.get(1));
+    (allows(first, Prefix::ANY_V4) && allows(second, Prefix::ANY_V6)) || (allows(first, Prefix::ANY_V6) && allows(second, Prefix::ANY_V4))
 }
 
 /// What a matching entry does.
