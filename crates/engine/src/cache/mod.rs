@@ -366,9 +366,9 @@ impl Cache {
     /// One link of [`Self::write_answer`].
     fn write_step(&self, name: &NameBuf, question: &Question, now: Instant, allow_stale: bool, writer: &mut MessageWriter<'_>, state: &mut AnswerHit) -> Step {
         let owner = Owner::new(&self.state, name);
-        let mut shard = self.shard(&owner);
         let follow = question.qtype != Rtype::CNAME;
         let rtypes = [Some(question.qtype), follow.then_some(Rtype::CNAME), Some(NXDOMAIN_TYPE)];
+        let mut shard = self.shard(&owner);
         for rtype in rtypes.into_iter().flatten() {
             let Some(slot) = shard.find(&owner, rtype, question.qclass) else { continue };
             shard.touch(slot);
@@ -376,11 +376,78 @@ impl Cache {
             let Some(hit) = self.usable(entry, now, allow_stale).filter(|hit| hit.trust >= Trust::Answer || entry.kind != EntryKind::Positive) else {
                 continue;
             };
+            let cname = follow && rtype == Rtype::CNAME;
+            if cname {
+                // A CNAME synthesised from a cached DNAME comes after that DNAME (RFC 6672 §3.4).
+                let target = entry.rdatas().next().and_then(|rdata| NameBuf::from_wire(rdata).ok());
+                drop(shard);
+                if let Some(target) = target {
+                    self.write_covering_dname(name, &target, question.qclass, now, allow_stale, writer, state);
+                }
+                return self.write_step_again(name, &owner, rtype, question, now, allow_stale, writer, state);
+            }
             state.prefetch |= hit.prefetch;
             state.stale |= hit.stale;
-            return write_entry(name, entry, hit.ttl, follow && rtype == Rtype::CNAME, writer, state);
+            return write_entry(name, entry, hit.ttl, cname, writer, state);
         }
         Step::Miss
+    }
+
+    /// The CNAME step of [`Cache::write_step`] after its DNAME (the shard was unlocked between).
+    #[allow(clippy::too_many_arguments)]
+    fn write_step_again(
+        &self,
+        name: &NameBuf,
+        owner: &Owner,
+        rtype: Rtype,
+        question: &Question,
+        now: Instant,
+        allow_stale: bool,
+        writer: &mut MessageWriter<'_>,
+        state: &mut AnswerHit,
+    ) -> Step {
+        let mut shard = self.shard(owner);
+        let Some(slot) = shard.find(owner, rtype, question.qclass) else { return Step::Miss };
+        shard.touch(slot);
+        let Some(entry) = shard.entry(slot) else { return Step::Miss };
+        let Some(hit) = self.usable(entry, now, allow_stale).filter(|hit| hit.trust >= Trust::Answer) else { return Step::Miss };
+        state.prefetch |= hit.prefetch;
+        state.stale |= hit.stale;
+        write_entry(name, entry, hit.ttl, true, writer, state)
+    }
+
+    /// Writes the cached DNAME of the closest ancestor of `name` whose substitution gives
+    /// `target`, if there is one (the CNAME at `name` was synthesised from it).
+    #[allow(clippy::too_many_arguments)]
+    fn write_covering_dname(
+        &self,
+        name: &NameBuf,
+        target: &NameBuf,
+        class: Class,
+        now: Instant,
+        allow_stale: bool,
+        writer: &mut MessageWriter<'_>,
+        state: &mut AnswerHit,
+    ) {
+        let mut ancestor = name.parent();
+        while let Some(above) = ancestor.filter(|above| !above.is_root()) {
+            let owner = Owner::new(&self.state, &above);
+            let mut shard = self.shard(&owner);
+            if let Some(slot) = shard.find(&owner, Rtype::DNAME, class) {
+                shard.touch(slot);
+                let Some(entry) = shard.entry(slot) else { return };
+                let Some(hit) = self.usable(entry, now, allow_stale).filter(|hit| hit.trust >= Trust::Answer) else { return };
+                let substituted = entry.rdatas().next().and_then(|rdata| NameBuf::from_wire(rdata).ok()).and_then(|to| name.replace_suffix(&above, &to));
+                if substituted.is_some_and(|substituted| substituted == *target) {
+                    state.prefetch |= hit.prefetch;
+                    state.stale |= hit.stale;
+                    let _ = write_entry(&above, entry, hit.ttl, false, writer, state);
+                }
+                return;
+            }
+            drop(shard);
+            ancestor = above.parent();
+        }
     }
 
     fn shard(&self, owner: &Owner) -> MutexGuard<'_, Shard> {

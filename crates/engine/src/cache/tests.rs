@@ -212,6 +212,34 @@ fn write_answer_follows_cname_and_decrements_ttl() {
 }
 
 #[test]
+fn write_answer_puts_the_dname_before_the_cname_it_synthesised() {
+    // RFC 6672 §3.4: DNAME dn.example. -> other.example., the synthesised CNAME, the data.
+    let cache = cache();
+    let mut dname = Rrset::new(name("dn.example."), Rtype::DNAME, Class::IN, 300);
+    dname.push(300, name("other.example.").as_wire());
+    let mut cname = Rrset::new(name("www.dn.example."), Rtype::CNAME, Class::IN, 300);
+    cname.push(300, name("www.other.example.").as_wire());
+    let mut unrelated = Rrset::new(name("mail.dn.example."), Rtype::CNAME, Class::IN, 300);
+    unrelated.push(300, name("www.other.example.").as_wire());
+    for set in [&dname, &cname, &unrelated, &a_set("www.other.example.", 300, 1)] {
+        cache.insert_rrset(set, Trust::Answer, Instant::ZERO);
+    }
+    let answers = |qname: &str| {
+        let mut buf = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.push_question(&name(qname), Rtype::A, Class::IN).unwrap();
+        cache.write_answer(&question(qname, Rtype::A), Instant::ZERO, false, &mut writer).unwrap();
+        let len = writer.finish();
+        let message = Message::parse(&buf[..len]).unwrap();
+        message.records(Section::Answer).map(|r| (r.owner.to_string(), r.rtype)).collect::<Vec<_>>()
+    };
+    let expected = [("dn.example.".to_string(), Rtype::DNAME), ("www.dn.example.".into(), Rtype::CNAME), ("www.other.example.".into(), Rtype::A)];
+    assert_eq!(answers("www.dn.example."), expected);
+    // A CNAME the DNAME does not give (mail -> www) is written alone.
+    assert_eq!(answers("mail.dn.example.").iter().filter(|(_, rtype)| *rtype == Rtype::DNAME).count(), 0);
+}
+
+#[test]
 fn write_answer_negative_and_miss() {
     let cache = cache();
     cache.insert_negative(&name("nx.example."), None, Class::IN, Some(&soa("example.", 300, 300)), Trust::AuthAuthority, Instant::ZERO);
