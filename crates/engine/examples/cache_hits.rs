@@ -129,7 +129,7 @@ fn answer_all(engine: &Engine, queries: &[Vec<u8>], out: &mut [u8]) -> (usize, u
     let peer = SocketAddr::from(([127, 0, 0, 1], 5300));
     let (mut replies, mut bytes) = (0, 0);
     for query in queries {
-        let request = Request { bytes: query, peer, transport: Transport::Udp, now: Instant::from_secs(100), unix_secs: 0, listener: 0 };
+        let request = Request { bytes: query, peer, transport: Transport::Udp, now: Instant::from_secs(100), unix_secs: 0, listener: 0, worker: 0 };
         if let Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) = engine.handle(&request, out) {
             replies += 1;
             bytes += len;

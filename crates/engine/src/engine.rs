@@ -156,11 +156,11 @@ impl Engine {
 
     /// Answers one request into `out`. Never panics, never allocates for authoritative answers.
     pub fn handle(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
-        self.counters.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.counters.request(request.worker);
         let outcome = self.process(request, out);
         match outcome {
             Outcome::Drop(reason) => self.counters.dropped(reason),
-            Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => self.count_rcode(&out[..len]),
+            Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => self.count_rcode(request, &out[..len]),
             Outcome::Resolve => {
                 self.counters.resolutions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -178,7 +178,7 @@ impl Engine {
             Outcome::Drop(reason) => self.counters.dropped(reason),
             Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => {
                 self.counters.resolved_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.count_rcode(&out[..len]);
+                self.count_rcode(request, &out[..len]);
             }
             Outcome::Resolve => {}
         }
@@ -310,7 +310,7 @@ impl Engine {
         let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
         let options = AnswerOptions { minimal_responses: self.settings.minimal_responses, minimal_any: request.transport == Transport::Udp };
         let (kind, wildcard) = write_answer_traced(zone, &question.qname, question.qtype, options, &mut writer);
-        self.counters.answer(kind);
+        self.counters.answer(request.worker, kind);
         let kind = response_kind(kind);
         let name_hash = if self.policy.rrl.settings().enabled {
             // NXDOMAIN is accounted per zone, wildcard answers per wildcard (BIND's RRL).
@@ -351,7 +351,7 @@ impl Engine {
             }
             return Answered { outcome: Outcome::Resolve, kind: ResponseKind::Answer, name_hash: 0 };
         };
-        self.counters.cache_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.counters.cache_answer(request.worker);
         if hit.truncated {
             writer.set_tc(true);
         }
@@ -450,9 +450,9 @@ impl Engine {
         }
     }
 
-    fn count_rcode(&self, reply: &[u8]) {
+    fn count_rcode(&self, request: &Request<'_>, reply: &[u8]) {
         if let Some(byte) = reply.get(3) {
-            self.counters.rcode(u16::from(byte & 0x0F));
+            self.counters.rcode(request.worker, u16::from(byte & 0x0F));
         }
     }
 }

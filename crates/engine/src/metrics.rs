@@ -1,22 +1,31 @@
-//! Engine counters: plain atomics, shared across reloads; exported by the server.
+//! Engine counters: plain atomics, shared across reloads; exported by the server. The counters
+//! every query touches are sharded by [`Request::worker`](crate::Request::worker), one
+//! cache-line-aligned shard per worker, so that workers on different cores do not fight over
+//! the same cache lines; readers sum the shards.
 
 use crate::auth::AnswerKind;
 use crate::request::DropReason;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Shards of the per-query counters (workers beyond this share them).
+pub const COUNTER_SHARDS: usize = 16;
+
+/// The counters every query touches, for one worker.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct HotCounters {
+    requests: AtomicU64,
+    rcodes: [AtomicU64; 24],
+    answers: [AtomicU64; 6],
+    cache_answers: AtomicU64,
+}
+
 /// Counters of the query pipeline.
 #[derive(Debug, Default)]
 pub struct EngineCounters {
-    /// Requests seen.
-    pub requests: AtomicU64,
-    /// Replies by rcode (0..=23; the rest counted in the last slot).
-    pub rcodes: [AtomicU64; 24],
+    hot: [HotCounters; COUNTER_SHARDS],
     /// Drops by reason, in `DropReason::ALL` order.
     pub drops: [AtomicU64; 7],
-    /// Authoritative answers by kind: answer, nodata, nxdomain, referral, truncated, error.
-    pub answers: [AtomicU64; 6],
-    /// Recursive queries answered from the cache on the worker.
-    pub cache_answers: AtomicU64,
     /// Recursive queries handed to the resolver pool (cache misses).
     pub resolutions: AtomicU64,
     /// Recursive queries refused by the recursion ACL (RFC 5358).
@@ -34,13 +43,48 @@ impl EngineCounters {
         self.drops[index].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The shard of `worker`.
+    fn shard(&self, worker: u16) -> &HotCounters {
+        &self.hot[usize::from(worker) % COUNTER_SHARDS]
+    }
+
+    /// Counts a request.
+    pub fn request(&self, worker: u16) {
+        self.shard(worker).requests.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a reply's rcode.
-    pub fn rcode(&self, rcode: u16) {
-        self.rcodes[usize::from(rcode).min(23)].fetch_add(1, Ordering::Relaxed);
+    pub fn rcode(&self, worker: u16, rcode: u16) {
+        self.shard(worker).rcodes[usize::from(rcode).min(23)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an answer from the cache.
+    pub fn cache_answer(&self, worker: u16) {
+        self.shard(worker).cache_answers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests seen.
+    pub fn requests(&self) -> u64 {
+        self.hot.iter().map(|shard| shard.requests.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Replies with `rcode` (0..=23; 23 also counts the larger ones).
+    pub fn rcodes(&self, rcode: usize) -> u64 {
+        self.hot.iter().map(|shard| shard.rcodes.get(rcode).map_or(0, |count| count.load(Ordering::Relaxed))).sum()
+    }
+
+    /// Authoritative answers of kind `index` (answer, nodata, nxdomain, referral, truncated, error).
+    pub fn answers(&self, index: usize) -> u64 {
+        self.hot.iter().map(|shard| shard.answers.get(index).map_or(0, |count| count.load(Ordering::Relaxed))).sum()
+    }
+
+    /// Recursive queries answered from the cache on the worker.
+    pub fn cache_answers(&self) -> u64 {
+        self.hot.iter().map(|shard| shard.cache_answers.load(Ordering::Relaxed)).sum()
     }
 
     /// Counts an authoritative answer's kind.
-    pub fn answer(&self, kind: AnswerKind) {
+    pub fn answer(&self, worker: u16, kind: AnswerKind) {
         let index = match kind {
             AnswerKind::Answer => 0,
             AnswerKind::NoData => 1,
@@ -49,7 +93,7 @@ impl EngineCounters {
             AnswerKind::Truncated => 4,
             AnswerKind::Error => 5,
         };
-        self.answers[index].fetch_add(1, Ordering::Relaxed);
+        self.shard(worker).answers[index].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A drop counter's value.

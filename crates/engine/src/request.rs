@@ -27,12 +27,14 @@ pub struct Request<'a> {
     pub unix_secs: u64,
     /// Index of the listen address the request arrived on (for per-listener ACLs).
     pub listener: u16,
+    /// The thread handling it (UDP worker index): picks its counter shard.
+    pub worker: u16,
 }
 
 impl<'a> Request<'a> {
     /// A request at time zero (tests, tools).
     pub fn at_zero(bytes: &'a [u8], peer: SocketAddr, transport: Transport) -> Self {
-        Self { bytes, peer, transport, now: Instant::ZERO, unix_secs: 0, listener: 0 }
+        Self { bytes, peer, transport, now: Instant::ZERO, unix_secs: 0, listener: 0, worker: 0 }
     }
 }
 

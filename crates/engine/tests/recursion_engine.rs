@@ -61,7 +61,7 @@ mod recursion_engine {
     }
 
     fn request<'a>(bytes: &'a [u8], peer: SocketAddr, now_secs: u64) -> Request<'a> {
-        Request { bytes, peer, transport: Transport::Udp, now: Instant::from_secs(now_secs), unix_secs: 0, listener: 0 }
+        Request { bytes, peer, transport: Transport::Udp, now: Instant::from_secs(now_secs), unix_secs: 0, listener: 0, worker: 0 }
     }
 
     /// (rcode, RA, answer count) of a reply.

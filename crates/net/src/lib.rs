@@ -21,6 +21,10 @@ use portcullis_engine::Engine;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// [`portcullis_engine::Request::worker`] of requests handled outside the UDP workers (TCP
+/// connections, the resolver pool): their own counter shard.
+pub const OTHER_THREADS: u16 = u16::MAX;
+
 /// The current engine; reload stores a new one, in-flight queries finish on the old.
 pub type EngineHandle = Arc<ArcSwap<Engine>>;
 

@@ -298,7 +298,15 @@ impl Relay {
         let engine = self.pool.engine.load();
         let (now, unix_secs) = self.pool.clock.now();
         for client in &pending.clients {
-            let request = Request { bytes: &client.query, peer: client.peer, transport: Transport::Udp, now, unix_secs, listener: client.listener };
+            let request = Request {
+                bytes: &client.query,
+                peer: client.peer,
+                transport: Transport::Udp,
+                now,
+                unix_secs,
+                listener: client.listener,
+                worker: crate::OTHER_THREADS,
+            };
             if let Outcome::Reply(len) = engine.respond_resolved(resolved, &request, outbox.buffer(&self.socket)) {
                 outbox.commit(len, client.peer);
             }

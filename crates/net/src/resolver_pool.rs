@@ -426,7 +426,15 @@ impl ResolverPool {
         let mut buf = vec![0u8; 65_535];
         for waiter in waiters {
             let (now, unix_secs) = self.clock.now();
-            let request = Request { bytes: &waiter.query, peer: waiter.peer, transport: waiter.transport, now, unix_secs, listener: waiter.listener };
+            let request = Request {
+                bytes: &waiter.query,
+                peer: waiter.peer,
+                transport: waiter.transport,
+                now,
+                unix_secs,
+                listener: waiter.listener,
+                worker: crate::OTHER_THREADS,
+            };
             let Outcome::Reply(len) = engine.respond_resolved(resolved, &request, &mut buf) else { continue };
             match &waiter.reply {
                 ReplyTo::Udp(socket) => {

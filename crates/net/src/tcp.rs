@@ -235,7 +235,8 @@ async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc
             Err(_) => return Err("message_timeout"),
         }
         let (now, unix_secs) = clock.now();
-        let request = Request { bytes: &message[..len], peer, transport: Transport::Tcp, now, unix_secs, listener: context.listener };
+        let request =
+            Request { bytes: &message[..len], peer, transport: Transport::Tcp, now, unix_secs, listener: context.listener, worker: crate::OTHER_THREADS };
         let outcome = context.engine.load().handle(&request, &mut reply);
         match outcome {
             Outcome::Reply(n) => sender.send(reply[..n].to_vec()).await.map_err(|_| "writer_gone")?,

@@ -50,7 +50,7 @@ pub fn spawn_workers(
         };
         let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || {
             let relay = relay.map(|(pool, clone)| Relay::new(pool, clone));
-            Worker::new(listener, clock, relay).serve(&socket, &engine, &shutdown)
+            Worker::new(listener, index as u16, clock, relay).serve(&socket, &engine, &shutdown)
         })?;
         handles.push(handle);
     }
@@ -129,12 +129,14 @@ struct Worker {
     outbox: Outbox,
     clock: Clock,
     listener: u16,
+    /// This worker's index (its counter shard).
+    worker: u16,
     relay: Option<Relay>,
     readable: Vec<bool>,
 }
 
 impl Worker {
-    fn new(listener: u16, clock: Clock, relay: Option<Relay>) -> Self {
+    fn new(listener: u16, worker: u16, clock: Clock, relay: Option<Relay>) -> Self {
         Self {
             receive: Box::new([[0; SLOT]; BATCH]),
             received: [(0, None); BATCH],
@@ -142,6 +144,7 @@ impl Worker {
             outbox: Outbox::new(),
             clock,
             listener,
+            worker,
             relay,
             readable: Vec::new(),
         }
@@ -219,7 +222,8 @@ impl Worker {
         let (now, unix_secs) = self.clock.now();
         for index in 0..count {
             let (len, Some(peer)) = self.received[index] else { continue };
-            let request = Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp, now, unix_secs, listener: self.listener };
+            let request =
+                Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp, now, unix_secs, listener: self.listener, worker: self.worker };
             match engine.handle(&request, self.outbox.buffer(socket)) {
                 Outcome::Reply(n) => self.outbox.commit(n, peer),
                 Outcome::ReplyAndPrefetch(n) => {

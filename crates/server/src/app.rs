@@ -351,21 +351,23 @@ const SUMMARY_PERIOD: Duration = Duration::from_secs(60);
 fn log_summary(shared: &Shared, last: &mut String) {
     use std::sync::atomic::Ordering::Relaxed;
     let counters = &shared.counters;
-    let mut parts = vec![format!("requests={}", counters.requests.load(Relaxed))];
+    let mut parts = vec![format!("requests={}", counters.requests())];
     for reason in portcullis_engine::DropReason::ALL {
         let count = counters.drops_of(reason);
         if count > 0 {
             parts.push(format!("drop_{}={count}", reason.as_str()));
         }
     }
-    for (rcode, counter) in counters.rcodes.iter().enumerate() {
-        let count = counter.load(Relaxed);
-        if count > 0 && rcode != 0 {
+    for rcode in 1..24 {
+        let count = counters.rcodes(rcode);
+        if count > 0 {
             parts.push(format!("{}={count}", portcullis_wire::Rcode(rcode as u16).to_string().to_lowercase()));
         }
     }
+    if counters.cache_answers() > 0 {
+        parts.push(format!("cache_answers={}", counters.cache_answers()));
+    }
     for (label, counter) in [
-        ("cache_answers", &counters.cache_answers),
         ("resolutions", &counters.resolutions),
         ("resolved_answers", &counters.resolved_answers),
         ("recursion_refused", &counters.recursion_refused),
