@@ -67,12 +67,16 @@ pub(super) fn scrub(message: &Message<'_>, qname: &NameBuf, qtype: Rtype, zone: 
     let mut chain = Vec::new();
     let (end, links, complete) = follow_chain(answer, qname, qtype, zone, settings, &mut chain);
     let positive = complete && !chain.is_empty();
+    let header = message.header();
+    if positive && message.rcode() == Rcode::NOERROR {
+        // The kind is Answer whatever the authority section says, and nothing of it is kept.
+        return Scrubbed { kind: Kind::Answer, chain, links, end, soa: None, ns: None, glue: Vec::new(), authoritative: header.aa(), overflow: false };
+    }
     let authority = collect(message, Section::Authority, class);
     let soa = authority.iter().find(|set| set.rtype == Rtype::SOA && set.owner.is_subdomain_of(zone) && end.is_subdomain_of(&set.owner)).cloned();
     let any_ns = authority.iter().any(|set| set.rtype == Rtype::NS);
     let ns = if positive { None } else { pick_ns(authority, &end, zone) };
     let glue = ns.as_ref().map(|ns| pick_glue(message, ns, zone, class)).unwrap_or_default();
-    let header = message.header();
     let authoritative = header.aa();
     let authority = Authority { soa: soa.is_some(), ns: ns.as_ref(), foreign_ns: any_ns && ns.is_none() };
     let overflow = !positive && chain.last().is_some_and(|set| set.rtype == Rtype::DNAME);
