@@ -5,10 +5,9 @@
 use super::{QueryId, Random};
 use crate::policy::Instant;
 use crate::Transport;
-use portcullis_wire::header::{Flags, Header};
+use portcullis_wire::header::Header;
 use portcullis_wire::message::Message;
 use portcullis_wire::name::MAX_NAME_LEN;
-use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 use std::net::SocketAddr;
 
@@ -45,16 +44,24 @@ pub(super) enum Match<'a> {
 }
 
 /// A query message: random ID, RD clear, the question, and OPT when `edns_payload` is set.
+/// (Written directly: nothing to compress in a question and an empty OPT.)
 pub(super) fn build_query(wire_id: u16, qname: &NameBuf, qtype: Rtype, qclass: Class, edns_payload: Option<u16>) -> Vec<u8> {
-    let mut buf = vec![0u8; 12 + MAX_NAME_LEN + 4 + 11];
-    let Ok(mut writer) = MessageWriter::new(&mut buf, 12 + MAX_NAME_LEN + 4 + 11) else { return Vec::new() };
-    writer.set_header(wire_id, Flags::default());
-    let mut ok = writer.push_question(qname, qtype, qclass).is_ok();
-    if let Some(payload) = edns_payload {
-        ok &= writer.push_opt(payload, Rcode::NOERROR, false, &[]).is_ok();
+    let name = qname.as_wire();
+    let mut buf = Vec::with_capacity(12 + name.len() + 4 + 11);
+    let arcount = u16::from(edns_payload.is_some());
+    for field in [wire_id, 0, 1, 0, 0, arcount] {
+        buf.extend_from_slice(&field.to_be_bytes());
     }
-    let len = if ok { writer.finish() } else { 0 };
-    buf.truncate(len);
+    buf.extend_from_slice(name);
+    buf.extend_from_slice(&qtype.0.to_be_bytes());
+    buf.extend_from_slice(&qclass.0.to_be_bytes());
+    if let Some(payload) = edns_payload {
+        // Root owner, type OPT, class = payload size, TTL = extended rcode/version/flags 0, no options.
+        buf.push(0);
+        buf.extend_from_slice(&Rtype::OPT.0.to_be_bytes());
+        buf.extend_from_slice(&payload.to_be_bytes());
+        buf.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    }
     buf
 }
 
@@ -64,7 +71,9 @@ pub(super) fn randomise_case(name: &NameBuf, random: &mut dyn Random) -> NameBuf
     let source = name.as_wire();
     wire[..source.len()].copy_from_slice(source);
     let mut bits = [0u8; 32];
-    random.fill(&mut bits);
+    // One random bit per letter: at most one per octet of the name.
+    let needed = source.len().div_ceil(8).min(bits.len());
+    random.fill(&mut bits[..needed]);
     let mut pos = 0;
     let mut letter = 0usize;
     while let Some(&len) = wire.get(pos) {
@@ -131,5 +140,23 @@ mod tests {
         assert!(!message.header().rd());
         assert_eq!(message.edns().unwrap().udp_size, 1232);
         assert!(Message::parse(&build_query(1, &name, Rtype::A, Class::IN, None)).unwrap().edns().is_none());
+    }
+
+    #[test]
+    fn query_bytes_are_what_the_writer_would_write() {
+        use portcullis_wire::header::Flags;
+        use portcullis_wire::writer::MessageWriter;
+        let name = NameBuf::from_text("WwW.example-42.com.", None).unwrap();
+        for payload in [Some(1232), None] {
+            let mut buf = vec![0u8; 512];
+            let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+            writer.set_header(0xbeef, Flags::default());
+            writer.push_question(&name, Rtype::AAAA, Class::IN).unwrap();
+            if let Some(payload) = payload {
+                writer.push_opt(payload, Rcode::NOERROR, false, &[]).unwrap();
+            }
+            let len = writer.finish();
+            assert_eq!(build_query(0xbeef, &name, Rtype::AAAA, Class::IN, payload), buf[..len]);
+        }
     }
 }
