@@ -238,6 +238,11 @@ impl Relay {
     fn on_socket_error(&mut self, index: usize, error: &io::Error, now: Instant, outbox: &mut Outbox) {
         tracing::debug!(server = %self.sockets[index].server, %error, "forward upstream unreachable");
         let failed: Vec<(usize, QueryId)> = self.sockets[index].waiting.drain().map(|(_, query)| query).collect();
+        self.fail(failed, now, outbox);
+    }
+
+    /// Each (slot, query) failed at once: its forwarding moves on.
+    fn fail(&mut self, failed: Vec<(usize, QueryId)>, now: Instant, outbox: &mut Outbox) {
         for (slot, id) in failed {
             let Some(pending) = self.pending[slot].as_mut() else { continue };
             {
@@ -343,15 +348,7 @@ impl Relay {
             if failed.is_empty() {
                 return;
             }
-            for (slot, id) in failed {
-                let Some(pending) = self.pending[slot].as_mut() else { continue };
-                {
-                    let mut group = pending.group.lock();
-                    pending.forwarding.on_timeout(id, now, &mut group);
-                    pending.group.log_events(&mut group);
-                }
-                self.drive(slot, now, outbox);
-            }
+            self.fail(failed, now, outbox);
         }
     }
 
