@@ -101,6 +101,11 @@ mod resolve_scenarios {
         let types: Vec<Rtype> = resolved.answer.iter().map(|set| set.rtype).collect();
         assert_eq!(types, [Rtype::DNAME, Rtype::CNAME, Rtype::A]);
         assert_eq!(rdatas(&resolved, Rtype::A), [vec![192, 0, 2, 7]]);
+        // Again, from the cache: the same chain, DNAME first (RFC 6672 §3.4), no upstream query.
+        let queries = world.queries();
+        let again = world.resolve("www.legacy.example.com.", Rtype::A);
+        assert_eq!(again.answer.iter().map(|set| set.rtype).collect::<Vec<_>>(), [Rtype::DNAME, Rtype::CNAME, Rtype::A]);
+        assert_eq!(world.queries(), queries);
     }
 
     #[test]
