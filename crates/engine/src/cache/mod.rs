@@ -370,84 +370,79 @@ impl Cache {
         let rtypes = [Some(question.qtype), follow.then_some(Rtype::CNAME), Some(NXDOMAIN_TYPE)];
         let mut shard = self.shard(&owner);
         for rtype in rtypes.into_iter().flatten() {
-            let Some(slot) = shard.find(&owner, rtype, question.qclass) else { continue };
-            shard.touch(slot);
-            let Some(entry) = shard.entry(slot) else { continue };
-            let Some(hit) = self.usable(entry, now, allow_stale).filter(|hit| hit.trust >= Trust::Answer || entry.kind != EntryKind::Positive) else {
-                continue;
-            };
-            let cname = follow && rtype == Rtype::CNAME;
-            if cname {
+            let chain = follow && rtype == Rtype::CNAME;
+            let found = self.found(&mut shard, &owner, rtype, question.qclass, now, allow_stale);
+            // Data of rank Answer or better, or a negative entry; a link of the chain only as a
+            // CNAME (NODATA for type CNAME says nothing about the type asked).
+            let usable = |(entry, hit): &(&Entry, Hit)| if entry.kind == EntryKind::Positive { hit.trust >= Trust::Answer } else { !chain };
+            let Some((entry, hit)) = found.filter(usable) else { continue };
+            if chain {
                 // A CNAME synthesised from a cached DNAME comes after that DNAME (RFC 6672 §3.4).
                 let target = entry.rdatas().next().and_then(|rdata| NameBuf::from_wire(rdata).ok());
                 drop(shard);
-                if let Some(target) = target {
-                    self.write_covering_dname(name, &target, question.qclass, now, allow_stale, writer, state);
+                if let Some(dname) = target.and_then(|target| self.covering_dname(name, &target, question.qclass, now, allow_stale)) {
+                    let _ = self.write_positive(&dname, Rtype::DNAME, question.qclass, false, now, allow_stale, writer, state);
                 }
-                return self.write_step_again(name, &owner, rtype, question, now, allow_stale, writer, state);
+                // (The shard was unlocked meanwhile: the CNAME is looked up again.)
+                return self.write_positive(name, Rtype::CNAME, question.qclass, true, now, allow_stale, writer, state).unwrap_or(Step::Miss);
             }
             state.prefetch |= hit.prefetch;
             state.stale |= hit.stale;
-            return write_entry(name, entry, hit.ttl, cname, writer, state);
+            return write_entry(name, entry, hit.ttl, false, writer, state);
         }
         Step::Miss
     }
 
-    /// The CNAME step of [`Cache::write_step`] after its DNAME (the shard was unlocked between).
+    /// Writes the positive RRset at (`name`, `rtype`) of rank [`Trust::Answer`] or better, if
+    /// it is cached and usable; `follow` as in [`write_entry`].
     #[allow(clippy::too_many_arguments)]
-    fn write_step_again(
+    fn write_positive(
         &self,
         name: &NameBuf,
-        owner: &Owner,
         rtype: Rtype,
-        question: &Question,
+        class: Class,
+        follow: bool,
         now: Instant,
         allow_stale: bool,
         writer: &mut MessageWriter<'_>,
         state: &mut AnswerHit,
-    ) -> Step {
-        let mut shard = self.shard(owner);
-        let Some(slot) = shard.find(owner, rtype, question.qclass) else { return Step::Miss };
-        shard.touch(slot);
-        let Some(entry) = shard.entry(slot) else { return Step::Miss };
-        let Some(hit) = self.usable(entry, now, allow_stale).filter(|hit| hit.trust >= Trust::Answer) else { return Step::Miss };
+    ) -> Option<Step> {
+        let owner = Owner::new(&self.state, name);
+        let mut shard = self.shard(&owner);
+        let found = self.found(&mut shard, &owner, rtype, class, now, allow_stale);
+        let (entry, hit) = found.filter(|(entry, hit)| entry.kind == EntryKind::Positive && hit.trust >= Trust::Answer)?;
         state.prefetch |= hit.prefetch;
         state.stale |= hit.stale;
-        write_entry(name, entry, hit.ttl, true, writer, state)
+        Some(write_entry(name, entry, hit.ttl, follow, writer, state))
     }
 
-    /// Writes the cached DNAME of the closest ancestor of `name` whose substitution gives
-    /// `target`, if there is one (the CNAME at `name` was synthesised from it).
-    #[allow(clippy::too_many_arguments)]
-    fn write_covering_dname(
-        &self,
-        name: &NameBuf,
-        target: &NameBuf,
-        class: Class,
-        now: Instant,
-        allow_stale: bool,
-        writer: &mut MessageWriter<'_>,
-        state: &mut AnswerHit,
-    ) {
+    /// The owner of the cached DNAME a CNAME from `name` to `target` was synthesised from: the
+    /// closest ancestor of `name` (below the root) with a usable DNAME, when the DNAME is of rank
+    /// [`Trust::Answer`] or better and its substitution gives `target` (RFC 6672 §3.4).
+    pub fn covering_dname(&self, name: &NameBuf, target: &NameBuf, class: Class, now: Instant, allow_stale: bool) -> Option<NameBuf> {
         let mut ancestor = name.parent();
         while let Some(above) = ancestor.filter(|above| !above.is_root()) {
             let owner = Owner::new(&self.state, &above);
             let mut shard = self.shard(&owner);
-            if let Some(slot) = shard.find(&owner, Rtype::DNAME, class) {
-                shard.touch(slot);
-                let Some(entry) = shard.entry(slot) else { return };
-                let Some(hit) = self.usable(entry, now, allow_stale).filter(|hit| hit.trust >= Trust::Answer) else { return };
-                let substituted = entry.rdatas().next().and_then(|rdata| NameBuf::from_wire(rdata).ok()).and_then(|to| name.replace_suffix(&above, &to));
-                if substituted.is_some_and(|substituted| substituted == *target) {
-                    state.prefetch |= hit.prefetch;
-                    state.stale |= hit.stale;
-                    let _ = write_entry(&above, entry, hit.ttl, false, writer, state);
-                }
-                return;
+            let found = self.found(&mut shard, &owner, Rtype::DNAME, class, now, allow_stale);
+            if let Some((entry, hit)) = found.filter(|(entry, _)| entry.kind == EntryKind::Positive) {
+                let to = entry.rdatas().next().and_then(|rdata| NameBuf::from_wire(rdata).ok())?;
+                let substituted = name.replace_suffix(&above, &to);
+                return (hit.trust >= Trust::Answer && substituted == Some(*target)).then_some(above);
             }
             drop(shard);
             ancestor = above.parent();
         }
+        None
+    }
+
+    /// The entry at (`owner`, `rtype`) in `shard` (touched for the LRU), when usable at `now`.
+    #[allow(clippy::too_many_arguments)]
+    fn found<'s>(&self, shard: &'s mut Shard, owner: &Owner, rtype: Rtype, class: Class, now: Instant, allow_stale: bool) -> Option<(&'s Entry, Hit)> {
+        let slot = shard.find(owner, rtype, class)?;
+        shard.touch(slot);
+        let entry = shard.entry(slot)?;
+        Some((entry, self.usable(entry, now, allow_stale)?))
     }
 
     fn shard(&self, owner: &Owner) -> MutexGuard<'_, Shard> {

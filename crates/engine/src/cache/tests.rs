@@ -240,6 +240,17 @@ fn write_answer_puts_the_dname_before_the_cname_it_synthesised() {
 }
 
 #[test]
+fn nodata_for_type_cname_does_not_answer_other_types() {
+    let cache = cache();
+    cache.insert_negative(&name("plain.example."), Some(Rtype::CNAME), Class::IN, Some(&soa("example.", 300, 60)), Trust::AuthAuthority, Instant::ZERO);
+    let mut buf = [0u8; 512];
+    let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+    writer.push_question(&name("plain.example."), Rtype::A, Class::IN).unwrap();
+    assert!(cache.write_answer(&question("plain.example.", Rtype::A), Instant::ZERO, false, &mut writer).is_none());
+    assert!(cache.write_answer(&question("plain.example.", Rtype::CNAME), Instant::ZERO, false, &mut writer).is_some());
+}
+
+#[test]
 fn write_answer_negative_and_miss() {
     let cache = cache();
     cache.insert_negative(&name("nx.example."), None, Class::IN, Some(&soa("example.", 300, 300)), Trust::AuthAuthority, Instant::ZERO);

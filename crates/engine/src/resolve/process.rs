@@ -15,7 +15,7 @@ use crate::cache::{negative_ttl, Cache, Cached, Rrset, Trust};
 use crate::policy::Instant;
 use crate::Transport;
 use portcullis_wire::message::Message;
-use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+use portcullis_wire::{Rcode, Rtype};
 use std::net::{IpAddr, SocketAddr};
 
 /// What the cache said about the top frame.
@@ -140,7 +140,11 @@ impl Resolution {
         let Some(Cached::Positive(cname, hit)) = cache.get(&frame.qname, Rtype::CNAME, frame.qclass, now, false) else { return FromCache::Miss };
         let Some(target) = cname.name_at(0).filter(|_| hit.trust >= Trust::Answer) else { return FromCache::Miss };
         // A CNAME synthesised from a cached DNAME comes after that DNAME (RFC 6672 §3.4).
-        frame.chain.extend(covering_dname(cache, &frame.qname, &target, frame.qclass, now));
+        let dname = cache.covering_dname(&frame.qname, &target, frame.qclass, now, false);
+        frame.chain.extend(dname.and_then(|owner| match cache.get(&owner, Rtype::DNAME, frame.qclass, now, false) {
+            Some(Cached::Positive(set, _)) => Some(set),
+            _ => None,
+        }));
         frame.chain.push(cname);
         frame.links += 1;
         if frame.links > max_chain {
@@ -344,18 +348,4 @@ fn negative_authority(scrubbed: &Scrubbed, cache: &Cache) -> Vec<Rrset> {
 pub(super) fn lowercase_owner(mut set: Rrset) -> Rrset {
     set.owner = set.owner.to_lowercase();
     set
-}
-
-/// The cached DNAME of the closest ancestor of `name` (below the root) whose substitution gives
-/// `target`: the DNAME a cached CNAME at `name` was synthesised from.
-fn covering_dname(cache: &Cache, name: &NameBuf, target: &NameBuf, class: Class, now: Instant) -> Option<Rrset> {
-    let mut ancestor = name.parent();
-    while let Some(above) = ancestor.filter(|above| !above.is_root()) {
-        if let Some(Cached::Positive(dname, hit)) = cache.get(&above, Rtype::DNAME, class, now, false) {
-            let substituted = dname.name_at(0).and_then(|to| name.replace_suffix(&above, &to));
-            return (hit.trust >= Trust::Answer && substituted == Some(*target)).then_some(dname);
-        }
-        ancestor = above.parent();
-    }
-    None
 }
