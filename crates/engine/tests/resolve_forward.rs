@@ -67,14 +67,8 @@ mod resolve_forward {
                     Step::Send(outbound) => {
                         let message = Message::parse(&outbound.bytes).unwrap();
                         assert!(message.header().rd(), "forwarded queries ask for recursion");
-                        self.sent.push((outbound.server, outbound.transport, message.edns().is_some()));
-                        let query = Query {
-                            server: outbound.server,
-                            transport: outbound.transport,
-                            id: message.header().id(),
-                            question: message.question().unwrap(),
-                            edns: message.edns().is_some(),
-                        };
+                        let query = Query::of(&outbound);
+                        self.sent.push((outbound.server, outbound.transport, query.edns));
                         let zones = &self.world.servers[&"127.0.0.1".parse().unwrap()].zones;
                         let reply = |delay: u64, bytes: Vec<u8>| Some((self.world.now.plus_millis(delay), outbound.id, outbound.server, bytes));
                         let delivery = match self.upstreams[&outbound.server] {

@@ -35,6 +35,20 @@ pub struct Query {
     pub edns: bool,
 }
 
+impl Query {
+    /// The query `outbound` carries; panics unless it is a valid query.
+    pub fn of(outbound: &Outbound) -> Self {
+        let message = Message::parse(&outbound.bytes).expect("the resolver sends valid queries");
+        Self {
+            server: outbound.server,
+            transport: outbound.transport,
+            id: message.header().id(),
+            question: message.question().unwrap(),
+            edns: message.edns().is_some(),
+        }
+    }
+}
+
 /// A datagram handed to the resolution.
 pub struct Delivery {
     pub from: SocketAddr,
@@ -167,14 +181,7 @@ impl World {
     }
 
     fn deliver(&mut self, outbound: &Outbound) -> Vec<Delivery> {
-        let message = Message::parse(&outbound.bytes).expect("the resolver sends valid queries");
-        let query = Query {
-            server: outbound.server,
-            transport: outbound.transport,
-            id: message.header().id(),
-            question: message.question().unwrap(),
-            edns: message.edns().is_some(),
-        };
+        let query = Query::of(outbound);
         assert_eq!(outbound.server.port(), 53);
         self.log.push(query.clone());
         let Some(server) = self.servers.get_mut(&outbound.server.ip()) else { return Vec::new() };
