@@ -332,7 +332,8 @@ impl Engine {
     fn recurse(&self, frame: &ReplyFrame<'_>, question: &Question, request: &Request<'_>, out: &mut [u8]) -> Answered {
         let Some(recursion) = &self.recursion else { return self.error_reply(frame, Rcode::REFUSED, out) };
         // RA=1 already says the recursion ACL allows this client (`recursion_allowed`).
-        match if frame.ra { Verdict::Allow } else { self.policy.acl_for(request.listener).check(request.peer.ip(), Action::Recursion, None) } {
+        let verdict = if frame.ra { Verdict::Allow } else { self.policy.acl_for(request.listener).check(request.peer.ip(), Action::Recursion, None) };
+        match verdict {
             Verdict::Allow => {}
             Verdict::Refuse => {
                 self.counters.recursion_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

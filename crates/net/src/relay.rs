@@ -218,7 +218,7 @@ impl Relay {
     fn on_datagram(&mut self, index: usize, buffer: usize, len: usize, now: Instant, outbox: &mut Outbox) {
         let socket = &self.sockets[index];
         let bytes = &self.buffers[buffer][..len];
-        let wire = bytes.get(..2).map_or(0, |id| u16::from_be_bytes([id[0], id[1]]));
+        let wire = wire_id(bytes);
         let Some(&(slot, id)) = socket.waiting.get(&wire) else {
             self.pool.stats.record_stray();
             return;
@@ -321,7 +321,7 @@ impl Relay {
     /// Queues `outbound` on the upstream's current socket (a new one when due or when the ID is
     /// taken there) for the next [`Relay::flush`].
     fn send(&mut self, slot: usize, outbound: Outbound, now: Instant) -> io::Result<()> {
-        let wire = outbound.bytes.get(..2).map_or(0, |id| u16::from_be_bytes([id[0], id[1]]));
+        let wire = wire_id(&outbound.bytes);
         let index = match self.current_socket(outbound.server, wire, now) {
             Some(index) => index,
             None => self.open(outbound.server, now)?,
@@ -507,4 +507,10 @@ fn send_queue(socket: &mut UpstreamSocket, headers: &mut MultiHeaders<SockaddrSt
         }
         failed.extend(chunk[sent..].iter().map(|(_, slot, id)| (*slot, *id)));
     }
+}
+
+/// The message ID of `bytes` (0 for fewer than two octets; the forwarding rejects such a reply
+/// when it checks the whole message).
+fn wire_id(bytes: &[u8]) -> u16 {
+    bytes.get(..2).map_or(0, |id| u16::from_be_bytes([id[0], id[1]]))
 }
