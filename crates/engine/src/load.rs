@@ -76,7 +76,7 @@ fn mandatory_problems(zone: &Zone, outside: Option<NameBuf>) -> Vec<Problem> {
     for node in zone.nodes() {
         let rrsets = zone.rrsets(node);
         let is_apex = apex.is_some_and(|a| std::ptr::eq(a, node));
-        let has = |rtype: Rtype| rrsets.iter().find(|r| r.rtype == rtype);
+        let has = |rtype: Rtype| rrsets.clone().find(|r| r.rtype == rtype);
         if !is_apex && has(Rtype::SOA).is_some() {
             problems.push(error(zone.node_name(node), "SOA record not at the zone apex".into()));
         }
@@ -88,7 +88,7 @@ fn mandatory_problems(zone: &Zone, outside: Option<NameBuf>) -> Vec<Problem> {
             problems.push(error(zone.node_name(node), "more than one CNAME record".into()));
         }
         let others: Vec<String> =
-            rrsets.iter().filter(|r| !matches!(r.rtype, Rtype::CNAME | Rtype::RRSIG | Rtype::NSEC)).map(|r| r.rtype.to_string()).collect();
+            rrsets.clone().filter(|r| !matches!(r.rtype, Rtype::CNAME | Rtype::RRSIG | Rtype::NSEC)).map(|r| r.rtype.to_string()).collect();
         if !others.is_empty() {
             problems.push(error(zone.node_name(node), format!("CNAME and other data ({})", others.join(", "))));
         }

@@ -120,19 +120,19 @@ fn answer_node(zone: &Zone, owner: &NameBuf, node: &Node, qtype: Rtype, options:
         return Step::Done(answer_any(zone, owner, node, options, writer));
     }
     if let Some(rrset) = zone.rrset(node, qtype) {
-        if push_rrset(zone, Section::Answer, owner, rrset, writer).is_err() {
+        if push_rrset(zone, Section::Answer, owner, &rrset, writer).is_err() {
             return Step::Done(truncate(writer));
         }
         if !options.minimal_responses {
-            add_target_addresses(zone, rrset, writer);
+            add_target_addresses(zone, &rrset, writer);
         }
         return Step::Done(AnswerKind::Answer);
     }
     if let Some(cname) = zone.rrset(node, Rtype::CNAME) {
-        if push_rrset(zone, Section::Answer, owner, cname, writer).is_err() {
+        if push_rrset(zone, Section::Answer, owner, &cname, writer).is_err() {
             return Step::Done(truncate(writer));
         }
-        return match NameBuf::from_wire(zone.first_rdata(cname)) {
+        return match NameBuf::from_wire(zone.first_rdata(&cname)) {
             Ok(target) => Step::Follow(target),
             Err(_) => Step::Done(AnswerKind::Answer),
         };
@@ -145,9 +145,9 @@ fn answer_any(zone: &Zone, owner: &NameBuf, node: &Node, options: AnswerOptions,
     if rrsets.is_empty() {
         return negative(zone, Rcode::NOERROR, writer);
     }
-    let chosen = if options.minimal_any { &rrsets[..1] } else { rrsets };
-    for rrset in chosen {
-        if push_rrset(zone, Section::Answer, owner, rrset, writer).is_err() {
+    let chosen = if options.minimal_any { 1 } else { usize::MAX };
+    for rrset in rrsets.take(chosen) {
+        if push_rrset(zone, Section::Answer, owner, &rrset, writer).is_err() {
             return truncate(writer);
         }
     }
@@ -162,10 +162,10 @@ fn refer(zone: &Zone, cut: &Node, writer: &mut MessageWriter<'_>) -> AnswerKind 
         writer.set_aa(false);
     }
     let cut_name = zone.node_name(cut);
-    if push_rrset(zone, Section::Authority, &cut_name, ns, writer).is_err() {
+    if push_rrset(zone, Section::Authority, &cut_name, &ns, writer).is_err() {
         return truncate(writer);
     }
-    add_target_addresses(zone, ns, writer);
+    add_target_addresses(zone, &ns, writer);
     AnswerKind::Referral
 }
 
@@ -173,10 +173,10 @@ fn refer(zone: &Zone, cut: &Node, writer: &mut MessageWriter<'_>) -> AnswerKind 
 fn substitute(zone: &Zone, qname: &NameBuf, node: &Node, writer: &mut MessageWriter<'_>) -> Step {
     let Some(dname) = zone.rrset(node, Rtype::DNAME) else { return Step::Done(AnswerKind::Error) };
     let owner = zone.node_name(node);
-    if push_rrset(zone, Section::Answer, &owner, dname, writer).is_err() {
+    if push_rrset(zone, Section::Answer, &owner, &dname, writer).is_err() {
         return Step::Done(truncate(writer));
     }
-    let Ok(target) = NameBuf::from_wire(zone.first_rdata(dname)) else { return Step::Done(AnswerKind::Error) };
+    let Ok(target) = NameBuf::from_wire(zone.first_rdata(&dname)) else { return Step::Done(AnswerKind::Error) };
     let Some(synthesised) = qname.replace_suffix(&owner, &target) else {
         writer.set_rcode(Rcode::YXDOMAIN);
         return Step::Done(AnswerKind::Error);
@@ -192,7 +192,7 @@ fn negative(zone: &Zone, rcode: Rcode, writer: &mut MessageWriter<'_>) -> Answer
     writer.set_rcode(rcode);
     let kind = if rcode == Rcode::NXDOMAIN { AnswerKind::NxDomain } else { AnswerKind::NoData };
     let Some(soa) = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA)) else { return kind };
-    let rdata = zone.first_rdata(soa);
+    let rdata = zone.first_rdata(&soa);
     let minimum = rdata.len().checked_sub(4).map_or(soa.ttl, |at| u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]));
     if writer.push(Section::Authority, zone.origin(), Rtype::SOA, zone.class(), soa.ttl.min(minimum), rdata).is_err() {
         return truncate(writer);
@@ -217,7 +217,7 @@ fn add_target_addresses(zone: &Zone, rrset: &Rrset, writer: &mut MessageWriter<'
         let Some(node) = zone.node(&target) else { continue };
         for rtype in [Rtype::A, Rtype::AAAA] {
             if let Some(addresses) = zone.rrset(node, rtype) {
-                let _ = push_rrset(zone, Section::Additional, &target, addresses, writer);
+                let _ = push_rrset(zone, Section::Additional, &target, &addresses, writer);
             }
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod lookup;
+mod names;
 pub mod zone;
 pub mod zones;
 

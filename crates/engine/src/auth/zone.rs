@@ -1,18 +1,27 @@
 //! [`Zone`]: an immutable snapshot of one zone, built once from records and then only read.
 //!
-//! Layout, chosen for a lookup that does not allocate and a small footprint:
-//! - every owner name (and every empty non-terminal between an owner and the apex) is a [`Node`],
-//!   its lower-cased wire name kept in one byte arena;
-//! - an open-addressing hash table maps a lower-cased name to its node;
-//! - each node's RRsets are a range of [`Rrset`]s, sorted by type; each RRset's rdatas are
-//!   length-prefixed in one rdata arena, in uncompressed wire form;
-//! - nodes are ordered parents first; [`Zone::canonical_order`] gives RFC 4034 order on demand.
+//! Layout, chosen so that answering a name costs about two cache misses and no allocation:
+//! - an open-addressing hash table of [`Node`]s, one per owner name and per empty non-terminal
+//!   between an owner and the apex; a slot holds the node itself and a fingerprint of its name's
+//!   hash, so a probe that does not match touches nothing else;
+//! - one byte arena holding, per node and side by side: its lower-cased wire name, a 12-byte
+//!   header per RRset (type, TTL, record count, rdata bytes; sorted by type) and the RRsets'
+//!   rdatas, each length-prefixed, in uncompressed wire form. The name compare of a lookup thus
+//!   brings in the node's RRsets with it;
+//! - the nodes in parent-first order (the apex first), as slot numbers, for walks over the zone;
+//!   [`Zone::canonical_order`] gives RFC 4034 order on demand.
 
+pub(crate) use super::names::FnvBuild;
+pub use super::names::{canonical_cmp_wire, hash};
+use super::names::{canonical_key, label_starts};
 use portcullis_wire::{Class, NameBuf, Rtype};
 use std::collections::{HashMap, HashSet};
 
 /// Most records in one RRset kept by a zone (larger RRsets cannot be served anyway).
 pub const MAX_RRSET_RECORDS: usize = 65_535;
+
+/// Bytes of an RRset's header in the arena: type (2), TTL (4), records (2), rdata bytes (4).
+const HEADER: usize = 12;
 
 /// One record handed to [`Zone::build`].
 #[derive(Clone, Debug)]
@@ -27,7 +36,7 @@ pub struct RecordData<'r> {
     pub rdata: &'r [u8],
 }
 
-/// An RRset stored in wire form.
+/// An RRset of a zone, read from the arena (a small value: pass it around by copy).
 #[derive(Clone, Copy, Debug)]
 pub struct Rrset {
     /// The type.
@@ -36,17 +45,18 @@ pub struct Rrset {
     pub ttl: u32,
     rdata_start: u32,
     rdata_end: u32,
-    count: u32,
+    count: u16,
 }
 
 /// A name in the zone: its RRsets, possibly none (an empty non-terminal).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Node {
-    name_start: u32,
+    /// Where the node's name starts in the arena (its RRset headers and rdatas follow).
+    start: u32,
+    /// 0 marks an empty slot (every name has at least the root label's byte).
     name_len: u8,
     /// [`Node::BELOW_CUT_OR_DNAME`] and [`Node::WILDCARD_CHILD`].
     flags: u8,
-    rrsets_start: u32,
     rrsets_len: u16,
 }
 
@@ -67,6 +77,17 @@ impl Node {
     pub fn has_wildcard_child(&self) -> bool {
         self.flags & Self::WILDCARD_CHILD != 0
     }
+
+    fn headers_start(&self) -> usize {
+        self.start as usize + usize::from(self.name_len)
+    }
+}
+
+/// A table slot: the high 32 bits of the name's hash, and the node.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    print: u32,
+    node: Node,
 }
 
 /// An immutable zone.
@@ -74,13 +95,12 @@ impl Node {
 pub struct Zone {
     origin: NameBuf,
     class: Class,
-    names: Vec<u8>,
-    nodes: Vec<Node>,
-    rrsets: Vec<Rrset>,
-    rdatas: Vec<u8>,
-    /// Slots of (node index + 1, high 32 bits of the name's hash); 0 = empty. The fingerprint
-    /// spares a probe that does not match the fetch of a node and its name (two cache misses).
-    table: Vec<(u32, u32)>,
+    /// Per node: name, RRset headers, rdatas.
+    arena: Vec<u8>,
+    /// The hash table, a power of two long, at most half full.
+    slots: Vec<Slot>,
+    /// Slot numbers of the nodes, parents first.
+    order: Vec<u32>,
 }
 
 impl Zone {
@@ -109,13 +129,15 @@ impl Zone {
             groups.insert(name, (start, end));
             start = end;
         }
-        let mut zone = Self { origin: *origin, class, names: Vec::new(), nodes: Vec::new(), rrsets: Vec::new(), rdatas: Vec::new(), table: Vec::new() };
         let origin_lower = origin.to_lowercase();
-        for name in node_names(&groups, origin_lower.as_wire()) {
+        let all = node_names(&groups, origin_lower.as_wire());
+        let capacity = (all.len() * 2).next_power_of_two().max(8);
+        let mut zone = Self { origin: *origin, class, arena: Vec::new(), slots: vec![Slot::default(); capacity], order: Vec::with_capacity(all.len()) };
+        for name in all {
             let (start, end) = groups.get(name).copied().unwrap_or((0, 0));
             zone.push_node(name, &entries[start..end]);
         }
-        zone.build_table();
+        zone.arena.shrink_to_fit();
         zone.mark_occluded();
         zone
     }
@@ -132,7 +154,7 @@ impl Zone {
 
     /// Number of nodes (names and empty non-terminals).
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.order.len()
     }
 
     /// The node of `name` (any case), if it exists.
@@ -143,34 +165,34 @@ impl Zone {
     /// The node of an uncompressed wire name in any case: the hash folds case and node names
     /// are lower-case, so no lower-cased copy of the name is needed.
     pub fn node_wire(&self, wire: &[u8]) -> Option<&Node> {
-        self.probe(wire, |stored| stored == wire || stored.eq_ignore_ascii_case(wire)).map(|index| &self.nodes[index])
+        self.probe(wire, |stored| stored == wire || stored.eq_ignore_ascii_case(wire)).map(|slot| &self.slots[slot].node)
     }
 
     /// The node of an already lower-cased wire name.
     pub fn node_lower(&self, wire: &[u8]) -> Option<&Node> {
-        self.probe(wire, |stored| stored == wire).map(|index| &self.nodes[index])
+        self.probe(wire, |stored| stored == wire).map(|slot| &self.slots[slot].node)
     }
 
     /// The apex node (always the first: nodes are ordered parents first).
     pub fn apex(&self) -> Option<&Node> {
-        self.nodes.first()
+        self.order.first().map(|&slot| &self.slots[slot as usize].node)
     }
 
     /// The RRsets of a node, sorted by type.
-    pub fn rrsets(&self, node: &Node) -> &[Rrset] {
-        let start = node.rrsets_start as usize;
-        &self.rrsets[start..start + usize::from(node.rrsets_len)]
+    pub fn rrsets(&self, node: &Node) -> Rrsets<'_> {
+        let headers = node.headers_start();
+        let rdata = headers + HEADER * usize::from(node.rrsets_len);
+        Rrsets { headers: self.arena.get(headers..rdata).unwrap_or(&[]), rdata: rdata as u32 }
     }
 
     /// The RRset of `rtype` at `node`.
-    pub fn rrset(&self, node: &Node, rtype: Rtype) -> Option<&Rrset> {
-        let rrsets = self.rrsets(node);
-        rrsets.binary_search_by_key(&rtype, |r| r.rtype).ok().map(|i| &rrsets[i])
+    pub fn rrset(&self, node: &Node, rtype: Rtype) -> Option<Rrset> {
+        self.rrsets(node).find(|rrset| rrset.rtype >= rtype).filter(|rrset| rrset.rtype == rtype)
     }
 
     /// The rdatas of an RRset, each in uncompressed wire form.
     pub fn rdatas<'z>(&'z self, rrset: &Rrset) -> RdataIter<'z> {
-        RdataIter { rest: &self.rdatas[rrset.rdata_start as usize..rrset.rdata_end as usize] }
+        RdataIter { rest: self.arena.get(rrset.rdata_start as usize..rrset.rdata_end as usize).unwrap_or(&[]) }
     }
 
     /// The first rdata of an RRset (for singletons such as SOA, CNAME, DNAME).
@@ -184,54 +206,44 @@ impl Zone {
     }
 
     /// Every node; a parent always comes before its children, the apex first.
-    pub fn nodes(&self) -> &[Node] {
-        &self.nodes
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> + '_ {
+        self.order.iter().map(|&slot| &self.slots[slot as usize].node)
     }
 
-    /// Indexes into [`Self::nodes`] in canonical DNS order (RFC 4034 §6.1), for NSEC chains and
-    /// signing; computed on demand.
-    pub fn canonical_order(&self) -> Vec<u32> {
+    /// The nodes in canonical DNS order (RFC 4034 §6.1), for NSEC chains and signing; computed
+    /// on demand.
+    pub fn canonical_order(&self) -> Vec<&Node> {
         let mut keys = Vec::new();
-        let mut spans: Vec<(u32, u32, u32)> = Vec::with_capacity(self.nodes.len());
-        for (index, node) in self.nodes.iter().enumerate() {
+        let mut spans: Vec<(u32, u32, &Node)> = Vec::with_capacity(self.order.len());
+        for node in self.nodes() {
             let start = keys.len() as u32;
             canonical_key(self.name_bytes(node), &mut keys);
-            spans.push((start, keys.len() as u32, index as u32));
+            spans.push((start, keys.len() as u32, node));
         }
         spans.sort_unstable_by(|a, b| keys[a.0 as usize..a.1 as usize].cmp(&keys[b.0 as usize..b.1 as usize]));
-        spans.into_iter().map(|(_, _, index)| index).collect()
+        spans.into_iter().map(|(_, _, node)| node).collect()
     }
 
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.names.capacity()
-            + self.rdatas.capacity()
-            + self.nodes.capacity() * size_of::<Node>()
-            + self.rrsets.capacity() * size_of::<Rrset>()
-            + self.table.capacity() * 8
+        self.arena.capacity() + self.slots.capacity() * size_of::<Slot>() + self.order.capacity() * 4
     }
 
     /// Looks `wire` up in the hash table; `same` compares a node's (lower-case) name with it.
-    /// Returns the node's index.
+    /// Returns the node's slot.
     #[inline]
     fn probe(&self, wire: &[u8], same: impl Fn(&[u8]) -> bool) -> Option<usize> {
-        if self.table.is_empty() {
-            return None;
-        }
-        let mask = self.table.len() - 1;
+        let mask = self.slots.len().checked_sub(1)?;
         let hashed = hash(wire);
-        let fingerprint = (hashed >> 32) as u32;
+        let print = (hashed >> 32) as u32;
         let mut slot = hashed as usize & mask;
-        for _ in 0..self.table.len() {
-            let (entry, print) = self.table[slot];
-            if entry == 0 {
+        for _ in 0..self.slots.len() {
+            let entry = &self.slots[slot];
+            if entry.node.name_len == 0 {
                 return None;
             }
-            if print == fingerprint {
-                let index = entry as usize - 1;
-                if same(self.name_bytes(&self.nodes[index])) {
-                    return Some(index);
-                }
+            if entry.print == print && same(self.name_bytes(&entry.node)) {
+                return Some(slot);
             }
             slot = (slot + 1) & mask;
         }
@@ -239,81 +251,73 @@ impl Zone {
     }
 
     fn name_bytes(&self, node: &Node) -> &[u8] {
-        let start = node.name_start as usize;
-        &self.names[start..start + usize::from(node.name_len)]
+        self.arena.get(node.start as usize..node.headers_start()).unwrap_or(&[])
     }
 
-    /// Appends a node and its RRsets; `entries` are this name's records, sorted by type.
+    /// Appends a node, its RRset headers and rdatas to the arena and puts it in the table;
+    /// `entries` are this name's records, sorted by type.
     fn push_node(&mut self, name: &[u8], entries: &[Entry<'_>]) {
-        let node_start = self.rrsets.len();
-        self.nodes.push(Node { name_start: self.names.len() as u32, name_len: name.len() as u8, flags: 0, rrsets_start: node_start as u32, rrsets_len: 0 });
-        self.names.extend_from_slice(name);
-        let mut index = 0;
-        while index < entries.len() {
-            let rtype = entries[index].rtype;
-            let same: &[Entry<'_>] = &entries[index..index + entries[index..].iter().take_while(|e| e.rtype == rtype).count()];
-            index += same.len();
-            let rdata_start = self.rdatas.len();
-            let mut count = 0u32;
+        let start = self.arena.len();
+        self.arena.extend_from_slice(name);
+        let groups: Vec<&[Entry<'_>]> = entries.chunk_by(|a, b| a.rtype == b.rtype).collect();
+        let mut headers_at = self.arena.len();
+        self.arena.resize(headers_at + HEADER * groups.len(), 0);
+        for same in &groups {
+            let rdata_start = self.arena.len();
+            let mut count = 0usize;
             for (i, entry) in same.iter().enumerate() {
                 let duplicate = same[..i].iter().any(|earlier| earlier.rdata == entry.rdata);
-                if duplicate || count as usize >= MAX_RRSET_RECORDS {
+                if duplicate || count >= MAX_RRSET_RECORDS {
                     continue;
                 }
-                self.rdatas.extend_from_slice(&(entry.rdata.len() as u16).to_be_bytes());
-                self.rdatas.extend_from_slice(entry.rdata);
+                self.arena.extend_from_slice(&(entry.rdata.len() as u16).to_be_bytes());
+                self.arena.extend_from_slice(entry.rdata);
                 count += 1;
             }
             let ttl = same.iter().map(|e| e.ttl).min().unwrap_or(0);
-            self.rrsets.push(Rrset { rtype, ttl, rdata_start: rdata_start as u32, rdata_end: self.rdatas.len() as u32, count });
+            let bytes = (self.arena.len() - rdata_start) as u32;
+            let header = &mut self.arena[headers_at..headers_at + HEADER];
+            header[..2].copy_from_slice(&same[0].rtype.0.to_be_bytes());
+            header[2..6].copy_from_slice(&ttl.to_be_bytes());
+            header[6..8].copy_from_slice(&(count as u16).to_be_bytes());
+            header[8..].copy_from_slice(&bytes.to_be_bytes());
+            headers_at += HEADER;
         }
-        if let Some(node) = self.nodes.last_mut() {
-            node.rrsets_len = (self.rrsets.len() - node_start) as u16;
+        let node = Node { start: start as u32, name_len: name.len() as u8, flags: 0, rrsets_len: groups.len() as u16 };
+        let hashed = hash(name);
+        let mask = self.slots.len() - 1;
+        let mut slot = hashed as usize & mask;
+        while self.slots[slot].node.name_len != 0 {
+            slot = (slot + 1) & mask;
         }
+        self.slots[slot] = Slot { print: (hashed >> 32) as u32, node };
+        self.order.push(slot as u32);
     }
 
-    /// Sets the flags of every node: below a cut or DNAME (parents precede children in `nodes`,
+    /// Sets the flags of every node: below a cut or DNAME (parents precede children in `order`,
     /// so a parent's flag is final when its children are visited), and parent of a wildcard.
     fn mark_occluded(&mut self) {
         let apex_len = self.origin.len();
-        for index in 0..self.nodes.len() {
-            let node = self.nodes[index];
+        for index in 0..self.order.len() {
+            let slot = self.order[index] as usize;
+            let node = self.slots[slot].node;
             let name = self.name_bytes(&node);
             if name.len() <= apex_len {
                 continue;
             }
             let wildcard = name.starts_with(&[1, b'*']);
             let parent_wire = &name[1 + usize::from(name[0])..];
-            let Some(parent_index) = self.probe(parent_wire, |stored| stored == parent_wire) else { continue };
-            let parent = &self.nodes[parent_index];
+            let Some(parent_slot) = self.probe(parent_wire, |stored| stored == parent_wire) else { continue };
+            let parent = &self.slots[parent_slot].node;
             let parent_is_apex = parent_wire.len() == apex_len;
             let flag =
                 parent.below_cut_or_dname() || (!parent_is_apex && self.rrset(parent, Rtype::NS).is_some()) || self.rrset(parent, Rtype::DNAME).is_some();
             if flag {
-                self.nodes[index].flags |= Node::BELOW_CUT_OR_DNAME;
+                self.slots[slot].node.flags |= Node::BELOW_CUT_OR_DNAME;
             }
             if wildcard {
-                self.nodes[parent_index].flags |= Node::WILDCARD_CHILD;
+                self.slots[parent_slot].node.flags |= Node::WILDCARD_CHILD;
             }
-        }
-    }
-
-    /// Builds the hash index over the nodes and trims the arenas.
-    fn build_table(&mut self) {
-        self.names.shrink_to_fit();
-        self.rdatas.shrink_to_fit();
-        self.nodes.shrink_to_fit();
-        self.rrsets.shrink_to_fit();
-        let capacity = (self.nodes.len() * 2).next_power_of_two().max(8);
-        self.table = vec![(0, 0); capacity];
-        let mask = capacity - 1;
-        for (index, node) in self.nodes.iter().enumerate() {
-            let hashed = hash(self.name_bytes(node));
-            let mut slot = hashed as usize & mask;
-            while self.table[slot].0 != 0 {
-                slot = (slot + 1) & mask;
-            }
-            self.table[slot] = (index as u32 + 1, (hashed >> 32) as u32);
         }
     }
 }
@@ -352,97 +356,49 @@ fn node_names<'n>(groups: &HashMap<&'n [u8], (usize, usize), FnvBuild>, origin: 
     sorted.into_iter().map(|(_, name)| name).collect()
 }
 
-/// A byte string whose plain order is the canonical order of the name (RFC 4034 §6.1): labels
-/// from the right, each followed by 0x00, with 0x00 and 0x01 inside labels escaped as 0x01 0x01
-/// and 0x01 0x02 so that a shorter label sorts first.
-fn canonical_key(wire: &[u8], out: &mut Vec<u8>) {
-    let mut starts = [0u8; 128];
-    let count = label_starts(wire, &mut starts);
-    for &start in starts[..count].iter().rev() {
-        for &byte in label_at(wire, start) {
-            match byte {
-                0 => out.extend_from_slice(&[1, 1]),
-                1 => out.extend_from_slice(&[1, 2]),
-                other => out.push(other),
-            }
-        }
-        out.push(0);
-    }
-}
-
-/// FNV-1a as a `Hasher`, for build-time tables keyed by our own names.
-#[derive(Clone, Copy)]
-pub(crate) struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-pub(crate) type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
-
-/// Canonical DNS order (RFC 4034 §6.1) of two lower-cased, uncompressed wire names.
-pub fn canonical_cmp_wire(left: &[u8], right: &[u8]) -> std::cmp::Ordering {
-    let mut left_starts = [0u8; 128];
-    let mut right_starts = [0u8; 128];
-    let left_count = label_starts(left, &mut left_starts);
-    let right_count = label_starts(right, &mut right_starts);
-    let (mut i, mut j) = (left_count, right_count);
-    while i > 0 && j > 0 {
-        i -= 1;
-        j -= 1;
-        let a = label_at(left, left_starts[i]);
-        let b = label_at(right, right_starts[j]);
-        match a.cmp(b) {
-            std::cmp::Ordering::Equal => {}
-            other => return other,
-        }
-    }
-    left_count.cmp(&right_count)
-}
-
-fn label_starts(wire: &[u8], starts: &mut [u8; 128]) -> usize {
-    let mut count = 0;
-    let mut pos = 0usize;
-    while let Some(&len) = wire.get(pos) {
-        if len == 0 || count == starts.len() {
-            break;
-        }
-        starts[count] = pos as u8;
-        count += 1;
-        pos += 1 + usize::from(len);
-    }
-    count
-}
-
-fn label_at(wire: &[u8], start: u8) -> &[u8] {
-    let start = usize::from(start);
-    let len = usize::from(wire.get(start).copied().unwrap_or(0));
-    wire.get(start + 1..start + 1 + len).unwrap_or(&[])
-}
-
 impl Rrset {
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.count as usize
+        usize::from(self.count)
     }
 
     /// True when the RRset has no records (never, for a built zone).
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+}
+
+/// Iterator over the RRsets of a node, read from their headers in the arena.
+#[derive(Clone)]
+pub struct Rrsets<'z> {
+    headers: &'z [u8],
+    /// Where the next RRset's rdatas start in the arena.
+    rdata: u32,
+}
+
+impl Rrsets<'_> {
+    /// True when the node has no RRsets (an empty non-terminal).
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+}
+
+impl Iterator for Rrsets<'_> {
+    type Item = Rrset;
+
+    fn next(&mut self) -> Option<Rrset> {
+        let (header, rest) = self.headers.split_first_chunk::<HEADER>()?;
+        self.headers = rest;
+        let bytes = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        let rrset = Rrset {
+            rtype: Rtype(u16::from_be_bytes([header[0], header[1]])),
+            ttl: u32::from_be_bytes([header[2], header[3], header[4], header[5]]),
+            rdata_start: self.rdata,
+            rdata_end: self.rdata + bytes,
+            count: u16::from_be_bytes([header[6], header[7]]),
+        };
+        self.rdata += bytes;
+        Some(rrset)
     }
 }
 
@@ -464,52 +420,6 @@ impl<'z> Iterator for RdataIter<'z> {
     }
 }
 
-/// A multiply-rotate hash over the wire name with ASCII case folded, eight bytes at a time,
-/// finished with a 64-bit mix so the low bits (the table index) depend on every byte. Cheap; the
-/// keys are ours, not the attacker's (a query can only probe, not insert). Names that differ only
-/// in case hash alike, so a query name needs no lower-cased copy.
-pub fn hash(wire: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = wire.len() as u64;
-    let mut chunks = wire.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
-        h = (h.rotate_left(5) ^ fold_case(word)).wrapping_mul(K);
-    }
-    h = (h.rotate_left(5) ^ fold_case(tail_word(wire, chunks.remainder()))).wrapping_mul(K);
-    h ^= h >> 32;
-    h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    h ^ (h >> 29)
-}
-
-/// The last bytes of a name (`rest`, fewer than eight) as a little-endian word padded with zeros:
-/// the name's last eight bytes shifted down when it has that many (no copy into a padded array,
-/// which costs a library call), else that copy.
-fn tail_word(wire: &[u8], rest: &[u8]) -> u64 {
-    if rest.is_empty() {
-        return 0;
-    }
-    if let Some(last) = wire.last_chunk::<8>() {
-        return u64::from_le_bytes(*last) >> (8 * (8 - rest.len()));
-    }
-    let mut tail = [0u8; 8];
-    tail[..rest.len()].copy_from_slice(rest);
-    u64::from_le_bytes(tail)
-}
-
-/// ASCII lower-casing of eight bytes at once: 0x20 is added to every byte in `A..=Z`.
-fn fold_case(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let low7 = word & !HIGH;
-    // The high bit of each byte: set when its low seven bits are >= 'A', respectively > 'Z'
-    // (no carry crosses a byte: low7 + 0x3F <= 0xBE).
-    let at_least_a = low7 + ONES * u64::from(0x80 - b'A');
-    let above_z = low7 + ONES * u64::from(0x80 - b'Z' - 1);
-    let upper = at_least_a & !above_z & !word & HIGH;
-    word | (upper >> 2)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,55 +438,11 @@ mod tests {
         assert!(zone.rrsets(ent).is_empty());
         let leaf = zone.node(&name("A.b.C.example.")).unwrap();
         let rrset = zone.rrset(leaf, Rtype::A).unwrap();
-        assert_eq!(zone.rdatas(rrset).collect::<Vec<_>>(), vec![&[1u8, 2, 3, 4][..]]);
+        assert_eq!(zone.rdatas(&rrset).collect::<Vec<_>>(), vec![&[1u8, 2, 3, 4][..]]);
         assert!(zone.node(&name("x.example.")).is_none());
-        assert_eq!(zone.node_name(&zone.nodes()[0]).to_string(), "example.");
-        let canonical: Vec<String> = zone.canonical_order().iter().map(|&i| zone.node_name(&zone.nodes()[i as usize]).to_string()).collect();
+        assert_eq!(zone.node_name(zone.nodes().next().unwrap()).to_string(), "example.");
+        let canonical: Vec<String> = zone.canonical_order().into_iter().map(|node| zone.node_name(node).to_string()).collect();
         assert_eq!(canonical, ["example.", "c.example.", "b.c.example.", "a.b.c.example."]);
-    }
-
-    #[test]
-    fn canonical_keys_order_like_rfc4034() {
-        let ordered = [
-            "example.",
-            "a.example.",
-            "yljkjljk.a.example.",
-            "z.a.example.",
-            "zabc.a.example.",
-            "z.example.",
-            "\\000.z.example.",
-            "\\001.z.example.",
-            "*.z.example.",
-            "\\200.z.example.",
-        ];
-        let keys: Vec<Vec<u8>> = ordered
-            .iter()
-            .map(|n| {
-                let mut k = Vec::new();
-                canonical_key(name(n).as_wire(), &mut k);
-                k
-            })
-            .collect();
-        for (pair, names) in keys.windows(2).zip(ordered.windows(2)) {
-            assert!(pair[0] < pair[1], "{names:?}");
-            assert_eq!(canonical_cmp_wire(name(names[0]).as_wire(), name(names[1]).as_wire()), std::cmp::Ordering::Less);
-        }
-    }
-
-    #[test]
-    fn fold_case_lowers_ascii_letters_only() {
-        for byte in 0..=255u8 {
-            let bytes = [byte, b'A', b'z', byte, 0xC1, b'@', b'[', byte];
-            assert_eq!(fold_case(u64::from_le_bytes(bytes)), u64::from_le_bytes(bytes.map(|b| b.to_ascii_lowercase())), "byte {byte:#x}");
-        }
-        assert_eq!(hash(b"\x03WwW\x07ExAmple\x00"), hash(b"\x03www\x07example\x00"));
-        for len in 1..24 {
-            let wire: Vec<u8> = (1..=len as u8).collect();
-            let rest = &wire[wire.len() / 8 * 8..];
-            let mut padded = [0u8; 8];
-            padded[..rest.len()].copy_from_slice(rest);
-            assert_eq!(tail_word(&wire, rest), if rest.is_empty() { 0 } else { u64::from_le_bytes(padded) }, "{len}");
-        }
     }
 
     #[test]
@@ -589,5 +455,31 @@ mod tests {
         let zone = Zone::build(&owner, Class::IN, records);
         let rrset = zone.rrset(zone.apex().unwrap(), Rtype::A).unwrap();
         assert_eq!((rrset.len(), rrset.ttl), (1, 30));
+    }
+
+    #[test]
+    fn each_rrset_of_a_node_is_found_with_its_own_rdatas() {
+        let owner = name("www.example.");
+        let origin = name("example.");
+        let long = vec![7u8; 300];
+        let records = [
+            RecordData { owner: &owner, rtype: Rtype::TXT, ttl: 5, rdata: &long },
+            RecordData { owner: &owner, rtype: Rtype::A, ttl: 60, rdata: &[1, 2, 3, 4] },
+            RecordData { owner: &owner, rtype: Rtype::A, ttl: 60, rdata: &[5, 6, 7, 8] },
+            RecordData { owner: &owner, rtype: Rtype::MX, ttl: 9, rdata: &[0, 10, 0] },
+        ];
+        let zone = Zone::build(&origin, Class::IN, records);
+        let node = zone.node(&owner).unwrap();
+        let types: Vec<Rtype> = zone.rrsets(node).map(|rrset| rrset.rtype).collect();
+        assert_eq!(types, [Rtype::A, Rtype::MX, Rtype::TXT]);
+        let a = zone.rrset(node, Rtype::A).unwrap();
+        assert_eq!((a.len(), zone.rdatas(&a).collect::<Vec<_>>()), (2, vec![&[1u8, 2, 3, 4][..], &[5, 6, 7, 8][..]]));
+        assert_eq!(zone.first_rdata(&zone.rrset(node, Rtype::MX).unwrap()), [0, 10, 0]);
+        let txt = zone.rrset(node, Rtype::TXT).unwrap();
+        assert_eq!((txt.ttl, zone.first_rdata(&txt)), (5, &long[..]));
+        for missing in [Rtype::NS, Rtype::AAAA, Rtype::CNAME, Rtype(65_000)] {
+            assert!(zone.rrset(node, missing).is_none(), "{missing:?}");
+        }
+        assert!(zone.rrsets(zone.apex().unwrap()).is_empty());
     }
 }
