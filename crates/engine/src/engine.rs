@@ -210,7 +210,7 @@ impl Engine {
             writer.set_tc(true);
         }
         let kind = match rcode {
-            Rcode::NOERROR if resolved.answer.is_empty() && stale.is_none() => ResponseKind::NoData,
+            Rcode::NOERROR if !resolved.has_answer() && stale.is_none() => ResponseKind::NoData,
             Rcode::NOERROR => ResponseKind::Answer,
             Rcode::NXDOMAIN => ResponseKind::NxDomain,
             _ => ResponseKind::Error,

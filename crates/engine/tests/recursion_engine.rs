@@ -140,7 +140,7 @@ mod recursion_engine {
         let bytes = query("Elsewhere.example.", Rtype::A, true, true);
         let mut a = Rrset::new(name("elsewhere.example."), Rtype::A, Class::IN, 60);
         a.push(60, &[198, 51, 100, 1]);
-        let resolved = Resolved { rcode: Rcode::NOERROR, answer: vec![a], authority: Vec::new(), additional: Vec::new(), failure: None, upstream_queries: 3 };
+        let resolved = Resolved { answer: vec![a], ..Resolved::empty(Rcode::NOERROR, None, 3) };
         let Outcome::Reply(len) = engine.respond_resolved(&resolved, &request(&bytes, from("127.0.0.1"), 1), &mut out) else { panic!("no reply") };
         let message = Message::parse(&out[..len]).unwrap();
         assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1));

@@ -6,12 +6,17 @@ mod resolve_world;
 #[cfg(test)]
 mod resolve_forward {
     use super::resolve_world::*;
+    use portcullis_engine::auth::ZoneSet;
     use portcullis_engine::cache::Cached;
+    use portcullis_engine::metrics::EngineCounters;
     use portcullis_engine::policy::Instant;
     use portcullis_engine::resolve::upstreams::{GroupSettings, Hedge, Policy, UpstreamGroup};
     use portcullis_engine::resolve::{Failure, ForwardMode, ForwardZones, Forwarding, Resolved, SeededRandom, Step};
-    use portcullis_engine::Transport;
+    use portcullis_engine::{Engine, EngineSettings, Outcome, Request, Transport};
+    use portcullis_wire::header::Flags;
+    use portcullis_wire::message::Section;
     use portcullis_wire::message::{Message, Question};
+    use portcullis_wire::writer::MessageWriter;
     use portcullis_wire::{Class, Rcode, Rtype};
     use std::collections::HashMap;
     use std::net::SocketAddr;
@@ -42,6 +47,8 @@ mod resolve_forward {
         upstreams: HashMap<SocketAddr, Upstream>,
         world: World,
         sent: Vec<(SocketAddr, Transport, bool)>,
+        /// The zone's answers go to the cache (`cache = true`, the default).
+        cache: bool,
     }
 
     fn upstream(n: u8) -> SocketAddr {
@@ -54,13 +61,14 @@ mod resolve_forward {
             world.zone("127.0.0.1", "example.com.", ZONE);
             let primaries: Vec<SocketAddr> = (1..=upstreams.len() as u8).map(upstream).collect();
             let group = UpstreamGroup::new(GroupSettings { primaries: primaries.clone(), ..settings });
-            Self { group, upstreams: primaries.into_iter().zip(upstreams.iter().copied()).collect(), world, sent: Vec::new() }
+            Self { group, upstreams: primaries.into_iter().zip(upstreams.iter().copied()).collect(), world, sent: Vec::new(), cache: true }
         }
 
         fn forward(&mut self, qname: &str, qtype: Rtype) -> Resolved {
             self.world.seed += 1;
             let question = Question { qname: name(qname), qtype, qclass: Class::IN };
-            let mut forwarding = Forwarding::new(question, Arc::new(self.world.settings.clone()), self.world.now, Box::new(SeededRandom::new(self.world.seed)));
+            let mut forwarding = Forwarding::new(question, Arc::new(self.world.settings.clone()), self.world.now, Box::new(SeededRandom::new(self.world.seed)))
+                .with_cache(self.cache);
             let mut pending: Vec<(Instant, portcullis_engine::resolve::QueryId, SocketAddr, Vec<u8>)> = Vec::new();
             for _ in 0..1000 {
                 match forwarding.poll(self.world.now, &mut self.group, &self.world.stats) {
@@ -156,6 +164,44 @@ mod resolve_forward {
         assert!(bench.world.cache.get(&name("evil.example.net."), Rtype::A, Class::IN, now, false).is_none());
         assert!(bench.world.cache.get(&name("ns.evil.net."), Rtype::A, Class::IN, now, false).is_none());
         assert!(bench.world.cache.get(&name("example.com."), Rtype::NS, Class::IN, now, false).is_none());
+    }
+
+    #[test]
+    fn without_the_cache_a_plain_answer_is_passed_on_as_the_upstream_sent_it() {
+        let mut bench = Bench::new(settings(Policy::Ordered), &[Upstream::Poisons]);
+        bench.cache = false;
+        let resolved = bench.forward("www.example.com.", Rtype::A);
+        assert!(resolved.verbatim.is_some() && resolved.has_answer());
+        // The client's reply: its ID, its question's case, our OPT, and every upstream record.
+        let engine = Engine::new(ZoneSet::default(), EngineSettings::default(), Arc::new(EngineCounters::default()));
+        let mut query = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut query, 512).unwrap();
+        writer.set_header(0x4242, Flags { rd: true, ..Flags::default() });
+        writer.push_question(&name("WWW.example.COM."), Rtype::A, Class::IN).unwrap();
+        writer.push_opt(1232, Rcode::NOERROR, false, &[]).unwrap();
+        let len = writer.finish();
+        let request = Request::at_zero(&query[..len], SocketAddr::from(([127, 0, 0, 9], 4000)), Transport::Udp);
+        let mut out = [0u8; 4096];
+        let Outcome::Reply(len) = engine.respond_resolved(&resolved, &request, &mut out) else { panic!("no reply") };
+        let reply = Message::parse(&out[..len]).unwrap();
+        assert_eq!((reply.header().id(), reply.rcode(), reply.header().tc()), (0x4242, Rcode::NOERROR, false));
+        assert_eq!(reply.question().unwrap().qname.as_wire(), name("WWW.example.COM.").as_wire());
+        let owners = |section| reply.records(section).filter(|r| r.rtype != Rtype::OPT).map(|r| r.owner.to_string().to_lowercase()).collect::<Vec<_>>();
+        assert_eq!(owners(Section::Answer), ["www.example.com.", "evil.example.net."]);
+        assert_eq!(owners(Section::Authority), ["example.com."]);
+        assert_eq!(owners(Section::Additional), ["ns.evil.net."]);
+        assert_eq!(reply.edns().map(|edns| edns.udp_size), Some(EngineSettings::default().udp_payload), "our OPT");
+        let now = bench.world.now;
+        assert!(bench.world.cache.get(&name("www.example.com."), Rtype::A, Class::IN, now, false).is_none(), "nothing cached");
+        // An empty NOERROR is still read (NODATA, referral or lame server): not passed on as it is.
+        let mut bench = Bench::new(settings(Policy::Ordered), &[Upstream::Answers(1)]);
+        bench.cache = false;
+        let nodata = bench.forward("www.example.com.", Rtype::MX);
+        assert!(nodata.verbatim.is_none());
+        assert_eq!((nodata.rcode, nodata.authority.len()), (Rcode::NOERROR, 1));
+        let nx = bench.forward("nope.example.com.", Rtype::A);
+        assert!(nx.verbatim.is_some() && !nx.has_answer());
+        assert_eq!(nx.rcode, Rcode::NXDOMAIN);
     }
 
     #[test]

@@ -315,14 +315,7 @@ impl ResolverPool {
             self.counters.forward_fallbacks.fetch_add(1, Ordering::Relaxed);
         } else if !self.iterate.load(Ordering::Relaxed) {
             // Forwarding only: a name outside every forward zone is not resolved (RFC 5358).
-            return Resolved {
-                rcode: portcullis_wire::Rcode::REFUSED,
-                answer: Vec::new(),
-                authority: Vec::new(),
-                additional: Vec::new(),
-                failure: None,
-                upstream_queries: 0,
-            };
+            return Resolved::empty(portcullis_wire::Rcode::REFUSED, None, 0);
         }
         self.iterate_routed(question, route == Route::Refresh).await
     }

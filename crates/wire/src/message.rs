@@ -52,6 +52,18 @@ pub struct Record<'a> {
     pub offset: usize,
 }
 
+/// Records of a message as raw bytes (see [`Message::records_before_opt`]): their compression
+/// pointers refer to the message they come from.
+#[derive(Clone, Copy, Debug)]
+pub struct RawRecords<'a> {
+    /// Where the records start in their message.
+    pub start: usize,
+    /// The records.
+    pub bytes: &'a [u8],
+    /// Answer, authority and additional counts.
+    pub counts: [u16; 3],
+}
+
 /// A checked message.
 #[derive(Clone, Copy)]
 pub struct Message<'a> {
@@ -62,6 +74,8 @@ pub struct Message<'a> {
     edns: Option<Edns<'a>>,
     /// Offset of the TSIG record, when present (always the last record).
     tsig_offset: Option<usize>,
+    /// Offset of the OPT record, when present.
+    opt_offset: Option<usize>,
 }
 
 impl core::fmt::Debug for Message<'_> {
@@ -81,7 +95,7 @@ impl<'a> Message<'a> {
             qclass.get_or_insert(class);
             pos = next;
         }
-        let mut message = Self { bytes, header, question_start: HEADER_LEN, section_starts: [pos; 3], edns: None, tsig_offset: None };
+        let mut message = Self { bytes, header, question_start: HEADER_LEN, section_starts: [pos; 3], edns: None, tsig_offset: None, opt_offset: None };
         let counts = [header.ancount(), header.nscount(), header.arcount()];
         let checks = RecordChecks { opcode: header.opcode(), qclass, record_class: core::cell::Cell::new(None) };
         for (index, count) in counts.into_iter().enumerate() {
@@ -152,6 +166,29 @@ impl<'a> Message<'a> {
     /// Offset of the TSIG record, when present.
     pub fn tsig_offset(&self) -> Option<usize> {
         self.tsig_offset
+    }
+
+    /// The records after the question section as raw bytes, with the section counts: every
+    /// record when there is no OPT record, else those before it, provided it is the last record.
+    /// None when a TSIG record signs the message, or an OPT record is followed by others.
+    pub fn records_before_opt(&self) -> Option<RawRecords<'a>> {
+        if self.tsig_offset.is_some() {
+            return None;
+        }
+        let header = self.header();
+        let start = self.section_starts[0];
+        let (end, opt) = match self.opt_offset {
+            None => (self.bytes.len(), 0),
+            Some(at) => {
+                let record = read_raw_record(self.bytes, at).ok()?;
+                if record.rdata_offset + record.rdata.len() != self.bytes.len() {
+                    return None;
+                }
+                (at, 1)
+            }
+        };
+        let counts = [header.ancount(), header.nscount(), header.arcount() - opt];
+        Some(RawRecords { start, bytes: self.bytes.get(start..end)?, counts })
     }
 
     /// The full rcode: header bits plus the OPT extension.
@@ -273,6 +310,7 @@ impl RecordChecks {
                     return Err(at(ParseErrorKind::BadOpt));
                 }
                 message.edns = Some(Edns::parse(record.class.0, record.ttl, record.rdata, record.rdata_offset)?);
+                message.opt_offset = Some(record.offset);
                 return Ok(());
             }
             Rtype::TSIG => {

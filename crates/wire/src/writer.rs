@@ -7,7 +7,7 @@
 use crate::compress::{uncompressed_len, Table};
 use crate::error::WriteError;
 use crate::header::{Flags, HEADER_LEN};
-use crate::message::Section;
+use crate::message::{RawRecords, Section};
 use crate::name::NameBuf;
 use crate::types::{Class, Rcode, Rtype};
 
@@ -168,6 +168,23 @@ impl<'b> MessageWriter<'b> {
             }
             self.counts[self.section] = self.counts[self.section].saturating_add(1);
         }
+        Ok(())
+    }
+
+    /// Appends records copied as they are from another message (see
+    /// [`Message::records_before_opt`](crate::message::Message::records_before_opt)), right after
+    /// a question that sits at the same offset as in that message, so that their compression
+    /// pointers, which only point backwards, land on the same bytes here. The caller checks that
+    /// the two questions are the same bytes but for case. Only OPT may follow.
+    pub fn push_raw_records(&mut self, records: &RawRecords<'_>) -> Result<(), WriteError> {
+        let end = self.pos + records.bytes.len();
+        if self.section != 0 || self.pos != records.start || end > self.limit {
+            return Err(WriteError::NoSpace);
+        }
+        self.buf[self.pos..end].copy_from_slice(records.bytes);
+        self.pos = end;
+        self.counts[1..].copy_from_slice(&records.counts);
+        self.section = Section::Additional as usize + 1;
         Ok(())
     }
 
@@ -367,7 +384,7 @@ impl<'b> MessageWriter<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Message;
+    use crate::message::{decompress_rdata, Message};
 
     fn name(text: &str) -> NameBuf {
         NameBuf::from_text(text, None).unwrap()
@@ -390,6 +407,54 @@ mod tests {
         let message = Message::parse(&buf[..len]).unwrap();
         let owners: Vec<String> = message.records(Section::Answer).map(|r| r.owner.to_string()).collect();
         assert_eq!(owners, ["FOO.F.ISI.ARPA.", "ARPA.", "."]);
+    }
+
+    #[test]
+    fn raw_records_copied_behind_the_same_question_decode_alike() {
+        // The source: compressed records pointing into the question, then OPT last.
+        let mut source = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut source, 512).unwrap();
+        writer.push_question(&name("www.example."), Rtype::MX, Class::IN).unwrap();
+        writer.push(Section::Answer, &name("www.example."), Rtype::MX, Class::IN, 60, &[0, 10, 4, b'm', b'a', b'i', b'l', 0xC0, 16]).unwrap();
+        writer.push(Section::Authority, &name("example."), Rtype::NS, Class::IN, 60, &[2, b'n', b's', 0xC0, 16]).unwrap();
+        writer.push(Section::Additional, &name("ns.example."), Rtype::A, Class::IN, 60, &[192, 0, 2, 1]).unwrap();
+        writer.push_opt(1232, Rcode::NOERROR, false, &[]).unwrap();
+        let len = writer.finish();
+        let message = Message::parse(&source[..len]).unwrap();
+        let records = message.records_before_opt().unwrap();
+        assert_eq!(records.counts, [1, 1, 1], "OPT left out");
+        // The copy: the same question in another case, then our own OPT.
+        let mut copy = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut copy, 512).unwrap();
+        writer.push_question(&name("WwW.ExAmple."), Rtype::MX, Class::IN).unwrap();
+        writer.push_raw_records(&records).unwrap();
+        writer.push_opt(512, Rcode::NOERROR, false, &[]).unwrap();
+        let copy_len = writer.finish();
+        let copied = Message::parse(&copy[..copy_len]).unwrap();
+        for section in [Section::Answer, Section::Authority, Section::Additional] {
+            let rdata = |m: &Message<'_>| -> Vec<(String, Rtype, Vec<u8>)> {
+                m.records(section)
+                    .filter(|r| r.rtype != Rtype::OPT)
+                    .map(|r| {
+                        let mut out = Vec::new();
+                        decompress_rdata(m.bytes(), &r, &mut out).unwrap();
+                        // Names pointing into the question take its case: equal names all the same.
+                        (r.owner.to_string().to_lowercase(), r.rtype, out.to_ascii_lowercase())
+                    })
+                    .collect()
+            };
+            assert_eq!(rdata(&copied), rdata(&message), "{section:?}");
+        }
+        assert_eq!(copied.edns().map(|edns| edns.udp_size), Some(512), "our OPT, not theirs");
+        // Anywhere but right behind a question at the same offset, or beyond the limit: refused.
+        let mut other = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut other, 512).unwrap();
+        writer.push_question(&name("example."), Rtype::MX, Class::IN).unwrap();
+        assert!(writer.push_raw_records(&records).is_err(), "shorter question");
+        let mut writer = MessageWriter::new(&mut other, records.start + records.bytes.len() - 1).unwrap();
+        writer.push_question(&name("www.example."), Rtype::MX, Class::IN).unwrap();
+        assert!(writer.push_raw_records(&records).is_err(), "over the limit");
+        assert_eq!(writer.finish(), records.start, "left as it was");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::query::{build_query, check_reply, randomise_case, Match, Sent};
 use super::scrub::{scrub, Kind};
 use super::stats::ServerStats;
 use super::upstreams::{FailureKind, UpstreamGroup};
-use super::{Failure, Outbound, QueryId, Random, Resolved, ResolverSettings, Step};
+use super::{Failure, Outbound, QueryId, Random, Resolved, ResolverSettings, Step, Verbatim};
 use crate::cache::{Cache, Trust};
 use crate::policy::Instant;
 use crate::Transport;
@@ -294,6 +294,12 @@ impl Forwarding {
             self.resend = Some(Resend { upstream, transport: sent.transport, edns: false });
             return;
         }
+        if let Some(verbatim) = self.verbatim(message) {
+            self.in_flight.swap_remove(position);
+            group.on_success(upstream, rtt, now);
+            let resolved = Resolved { verbatim: Some(verbatim), ..Resolved::empty(rcode, None, self.queries) };
+            return self.finish_later(resolved, group);
+        }
         let scrubbed = scrub(message, &sent.qname, sent.qtype, &NameBuf::ROOT, &self.settings);
         let failure = match scrubbed.kind {
             Kind::Error(Rcode::SERVFAIL) => Some(FailureKind::ServFail),
@@ -331,8 +337,24 @@ impl Forwarding {
             (None, _) => (Rcode::NOERROR, Vec::new(), Vec::new()),
         };
         let answer = scrubbed.chain.into_iter().map(lowercase_owner).collect();
-        let resolved = Resolved { rcode, answer, authority, additional, failure: None, upstream_queries: self.queries };
+        let resolved = Resolved { answer, authority, additional, ..Resolved::empty(rcode, None, self.queries) };
         self.finish_later(resolved, group);
+    }
+
+    /// The reply as it is, when this zone does not cache and the reply is plainly good: an
+    /// answer, or NXDOMAIN. Nothing is cached, so nothing needs scrubbing; the client gets what
+    /// the upstream said, as from dnsdist. Empty NOERROR replies (NODATA, referrals, lame
+    /// servers) are classified as usual, and rebinding protection needs the records read.
+    fn verbatim(&self, message: &Message<'_>) -> Option<Verbatim> {
+        let plain = match message.rcode() {
+            Rcode::NXDOMAIN => true,
+            Rcode::NOERROR => message.header().ancount() > 0,
+            _ => false,
+        };
+        if self.cache_answers || !plain || self.settings.rebinding_protection {
+            return None;
+        }
+        Verbatim::of(message)
     }
 
     /// Builds and records a query to `upstream`.

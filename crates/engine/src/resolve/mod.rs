@@ -61,7 +61,8 @@ pub use stats::{ServerState, ServerStats};
 use crate::cache::Rrset;
 use crate::policy::Instant;
 use crate::Transport;
-use portcullis_wire::message::Section;
+use portcullis_wire::header::HEADER_LEN;
+use portcullis_wire::message::{Message, RawRecords, Section};
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::Rcode;
 use std::net::SocketAddr;
@@ -167,17 +168,33 @@ pub struct Resolved {
     pub failure: Option<Failure>,
     /// Upstream queries sent.
     pub upstream_queries: u32,
+    /// An upstream reply passed on as it is, in place of the three sections above (a forward
+    /// zone that does not cache).
+    pub verbatim: Option<Verbatim>,
 }
 
 impl Resolved {
     /// A SERVFAIL for `failure`.
     pub fn servfail(failure: Failure, upstream_queries: u32) -> Self {
-        Self { rcode: Rcode::SERVFAIL, answer: Vec::new(), authority: Vec::new(), additional: Vec::new(), failure: Some(failure), upstream_queries }
+        Self::empty(Rcode::SERVFAIL, Some(failure), upstream_queries)
     }
 
-    /// Writes the answer and authority RRsets (rcode and header are the caller's, e.g.
-    /// `ReplyFrame`). Returns false when an RRset did not fit: the caller sets TC.
+    /// `rcode` with empty sections.
+    pub fn empty(rcode: Rcode, failure: Option<Failure>, upstream_queries: u32) -> Self {
+        Self { rcode, answer: Vec::new(), authority: Vec::new(), additional: Vec::new(), failure, upstream_queries, verbatim: None }
+    }
+
+    /// True when the answer section has records.
+    pub fn has_answer(&self) -> bool {
+        !self.answer.is_empty() || self.verbatim.as_ref().is_some_and(|verbatim| verbatim.counts[0] > 0)
+    }
+
+    /// Writes the answer and authority RRsets, or the verbatim records (rcode and header are the
+    /// caller's, e.g. `ReplyFrame`). Returns false when they did not fit: the caller sets TC.
     pub fn write(&self, writer: &mut MessageWriter<'_>) -> bool {
+        if let Some(verbatim) = &self.verbatim {
+            return verbatim.write(writer);
+        }
         let sections = [(Section::Answer, &self.answer), (Section::Authority, &self.authority), (Section::Additional, &self.additional)];
         for (section, rrsets) in sections {
             for rrset in rrsets {
@@ -187,5 +204,37 @@ impl Resolved {
             }
         }
         true
+    }
+}
+
+/// An upstream reply passed on as it is: its records, after a question that is the client's
+/// but for case (0x20), so that copied right after the client's question their compression
+/// pointers land on the same bytes. Its OPT record is dropped (the reply gets ours).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verbatim {
+    /// The upstream message up to the end of the records kept.
+    bytes: Vec<u8>,
+    /// Where the answer section starts in `bytes`.
+    start: usize,
+    /// Answer, authority and additional counts.
+    counts: [u16; 3],
+}
+
+impl Verbatim {
+    /// The records of `message` (a reply already matched to its query) when they can be passed
+    /// on as they are: no TSIG, OPT (if any) last.
+    pub fn of(message: &Message<'_>) -> Option<Self> {
+        let records = message.records_before_opt()?;
+        let end = records.start + records.bytes.len();
+        Some(Self { bytes: message.bytes().get(..end)?.to_vec(), start: records.start, counts: records.counts })
+    }
+
+    /// Appends the records after the question `writer` holds; false when they do not fit or the
+    /// question is not the same (the reply is then truncated, records left out).
+    fn write(&self, writer: &mut MessageWriter<'_>) -> bool {
+        let same_question =
+            writer.as_bytes().get(HEADER_LEN..).zip(self.bytes.get(HEADER_LEN..self.start)).is_some_and(|(ours, theirs)| ours.eq_ignore_ascii_case(theirs));
+        let records = RawRecords { start: self.start, bytes: self.bytes.get(self.start..).unwrap_or(&[]), counts: self.counts };
+        same_question && writer.push_raw_records(&records).is_ok()
     }
 }

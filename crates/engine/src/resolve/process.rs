@@ -162,7 +162,7 @@ impl Resolution {
             return match end {
                 FrameEnd::Answered(rcode, authority) => {
                     let answer = frame.chain.into_iter().map(lowercase_owner).collect();
-                    Next::Done(Resolved { rcode, answer, authority, additional: Vec::new(), failure: None, upstream_queries: self.queries })
+                    Next::Done(Resolved { answer, authority, ..Resolved::empty(rcode, None, self.queries) })
                 }
                 FrameEnd::Failed(Failure::ChainTooLong) => Next::Done(self.abort_with_chain(frame.chain, cache, now)),
                 FrameEnd::Failed(failure) => Next::Done(self.abort(failure, cache, now)),
