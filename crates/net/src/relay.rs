@@ -26,6 +26,7 @@ use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStora
 use portcullis_engine::policy::Instant;
 use portcullis_engine::resolve::{ForwardMode, Forwarding, Outbound, QueryId, Random, Step};
 use portcullis_engine::{recursion_key, DropReason, Outcome, RecursionKey, Request, Transport};
+use smallvec::{smallvec, SmallVec};
 use std::collections::HashMap;
 use std::io;
 use std::io::{IoSlice, IoSliceMut};
@@ -55,12 +56,13 @@ struct Pending {
     forwarding: Forwarding,
     group: Arc<ForwardGroup>,
     mode: ForwardMode,
-    clients: Vec<Client>,
+    /// Inline: one client, unless others joined.
+    clients: SmallVec<[Client; 1]>,
     /// Set when other clients may join (the group's answers are cached).
     key: Option<RecursionKey>,
     wake: Instant,
     /// (socket serial, wire ID) of every query sent for it.
-    sent: Vec<(u64, u16)>,
+    sent: SmallVec<[(u64, u16); 2]>,
 }
 
 /// A connected socket to one upstream.
@@ -151,7 +153,7 @@ impl Relay {
             .with_fail_open(mode == ForwardMode::Only)
             .with_cache(group.caches());
         let key = group.caches().then_some(key);
-        let pending = Box::new(Pending { forwarding, group: group.clone(), mode, clients: vec![client], key, wake: request.now, sent: Vec::new() });
+        let pending = Box::new(Pending { forwarding, group: group.clone(), mode, clients: smallvec![client], key, wake: request.now, sent: SmallVec::new() });
         let slot = self.insert(pending);
         self.drive(slot, request.now, outbox);
     }

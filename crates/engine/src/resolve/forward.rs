@@ -31,6 +31,7 @@ use crate::policy::Instant;
 use crate::Transport;
 use portcullis_wire::message::{Message, Question};
 use portcullis_wire::{NameBuf, Rcode, Rtype};
+use smallvec::SmallVec;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -122,8 +123,9 @@ pub struct Forwarding {
     settings: Arc<ResolverSettings>,
     random: Box<dyn Random + Send>,
     deadline: Instant,
-    in_flight: Vec<InFlight>,
-    tried: Vec<usize>,
+    /// Inline: a question rarely has more than two queries out, or tries more than four upstreams.
+    in_flight: SmallVec<[InFlight; 2]>,
+    tried: SmallVec<[usize; 4]>,
     resend: Option<Resend>,
     hedge_at: Option<Instant>,
     hedged: bool,
@@ -145,8 +147,8 @@ impl Forwarding {
             settings,
             random,
             deadline,
-            in_flight: Vec::new(),
-            tried: Vec::new(),
+            in_flight: SmallVec::new(),
+            tried: SmallVec::new(),
             resend: None,
             hedge_at: None,
             hedged: false,
