@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use peers::{free_port, require, temp_dir, ServerProcess, ZoneSpec};
+use peers::{free_port, require, temp_dir, RemoveOnDrop, ServerProcess, ZoneSpec};
 use portcullis_wire::header::Flags;
 use portcullis_wire::message::{Message, Section};
 use portcullis_wire::writer::MessageWriter;
@@ -113,7 +113,7 @@ struct Upstreams {
     nsd: PathBuf,
     knot: PathBuf,
     zone: ZoneSpec,
-    _dir: PathBuf,
+    _dir: RemoveOnDrop,
 }
 
 impl Upstreams {
@@ -122,7 +122,7 @@ impl Upstreams {
         let dir = temp_dir("fwd-zone");
         let file = dir.join("fwd.test.zone");
         fs::write(&file, ZONE).unwrap();
-        Some(Self { nsd: binaries[0].clone(), knot: binaries[1].clone(), zone: ZoneSpec::new("fwd.test.", file), _dir: dir })
+        Some(Self { nsd: binaries[0].clone(), knot: binaries[1].clone(), zone: ZoneSpec::new("fwd.test.", file), _dir: RemoveOnDrop(dir) })
     }
 
     fn start(&self, index: usize) -> ServerProcess {

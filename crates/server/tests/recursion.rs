@@ -42,7 +42,7 @@ use portcullis_wire::rdata::rdata_to_text;
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 
-use peers::{find_binary, free_port, in_ci, require, temp_dir, ServerProcess};
+use peers::{find_binary, free_port, in_ci, require, temp_dir, RemoveOnDrop, ServerProcess};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
 /// Hosts per large zone.
@@ -356,6 +356,7 @@ fn recursion_on_a_loopback_hierarchy() {
     let proxy = SlowProxy::start(net.addr(SLOW), net.addr(AUTH_NSD), SLOW_DELAY);
 
     let dir = temp_dir("recursion");
+    let _scratch = RemoveOnDrop(dir.clone());
     let hints = write_hints(&dir, net);
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let ours_dir = dir.join("portcullis");

@@ -19,7 +19,7 @@ use portcullis_wire::{Rcode, Rtype};
 
 use crate::client::{self, Query};
 use crate::harness::{self, example_zone, Server, Tcp, POLL};
-use crate::peers::{free_port, temp_dir};
+use crate::peers::{free_port, temp_dir, RemoveOnDrop};
 use crate::portcullis::BINARY;
 
 /// Queries the reload loop sends at least.
@@ -314,6 +314,7 @@ fn privileged_port_message_names_the_capability() {
 #[test]
 fn serve_with_a_bad_config_exits_2_and_reports_every_error_with_its_path() {
     let dir = temp_dir("badcfg");
+    let _scratch = RemoveOnDrop(dir.clone());
     // Each error alone.
     let unknown = dir.join("unknown.toml");
     fs::write(&unknown, "[server]\nlisten = [\"127.0.0.1:5353\"]\n\n[tcp]\nper-client = 4\nbogus-key = 1\n").unwrap();
@@ -327,16 +328,15 @@ fn serve_with_a_bad_config_exits_2_and_reports_every_error_with_its_path() {
     let (code, log) = serve_fails(&["serve", "--config", range.to_str().unwrap()]);
     assert_eq!(code, Some(2), "out of range: {log}");
     assert!(log.contains("tcp.in-flight: 5000 is outside 1..=1024"), "out-of-range value not reported with its path:\n{log}");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn serve_with_an_unknown_key_and_an_out_of_range_value_reports_both_with_their_paths() {
     let dir = temp_dir("badcfg2");
+    let _scratch = RemoveOnDrop(dir.clone());
     let bad = dir.join("bad.toml");
     fs::write(&bad, "[server]\nlisten = [\"127.0.0.1:5353\"]\n\n[tcp]\nin-flight = 5000\nbogus-key = 1\n").unwrap();
     let (code, log) = serve_fails(&["serve", "--config", bad.to_str().unwrap()]);
-    let _ = fs::remove_dir_all(&dir);
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("tcp.bogus-key"), "the unknown key is not reported with its TOML path tcp.bogus-key:\n{log}");
     assert!(log.contains("tcp.in-flight"), "the out-of-range value is not reported (tcp.in-flight):\n{log}");
@@ -345,6 +345,7 @@ fn serve_with_an_unknown_key_and_an_out_of_range_value_reports_both_with_their_p
 #[test]
 fn check_config_exits_0_on_a_good_config_and_1_on_a_bad_one() {
     let dir = temp_dir("checkcfg");
+    let _scratch = RemoveOnDrop(dir.clone());
     let zone = example_zone();
     let good = harness::write_config(&dir, "127.0.0.1:5353".parse().unwrap(), &Tcp { per_client: Some(8), ..Tcp::default() }, &[("example.test.", &zone)]);
     let output = run(&["check-config", good.to_str().unwrap()]);
@@ -372,7 +373,6 @@ fn check_config_exits_0_on_a_good_config_and_1_on_a_bad_one() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let expected = format!("{}:5", dir.join("broken.zone").display());
     assert!(text(&output).contains(&expected), "broken zone error does not name {expected}: {}", text(&output));
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]

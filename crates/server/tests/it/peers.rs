@@ -162,6 +162,15 @@ pub fn free_port() -> u16 {
     panic!("no free UDP+TCP port on 127.0.0.1 in 20000-32767");
 }
 
+/// Removes a test's scratch directory when dropped (also when the test panics).
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh, empty directory under the system temporary directory.
 pub fn temp_dir(label: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
