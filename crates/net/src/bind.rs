@@ -43,6 +43,15 @@ impl fmt::Display for BindError {
 
 impl std::error::Error for BindError {}
 
+/// Removes the IPv6 addresses this machine cannot bind (IPv6 off, or no such address) and
+/// returns them: for default addresses, which must not stop a host without IPv6 from starting.
+/// Addresses the operator wrote are bound as given, and fail loudly.
+pub fn drop_unusable_ipv6(addrs: &mut Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let (usable, unusable) = addrs.iter().partition(|addr| addr.is_ipv4() || UdpSocket::bind(SocketAddr::new(addr.ip(), 0)).is_ok());
+    *addrs = usable;
+    unusable
+}
+
 /// Binds UDP (`workers` sockets per address) and TCP on every address.
 pub fn bind(addrs: &[SocketAddr], workers: usize) -> Result<Listeners, BindError> {
     let mut listeners = Listeners { udp: Vec::new(), tcp: Vec::new() };
@@ -82,4 +91,22 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(1024)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_ipv6_addresses_that_cannot_be_bound_are_dropped() {
+        let v4 = SocketAddr::from(([127, 0, 0, 1], 53));
+        // 2001:db8::/32 is for documentation: never configured on a machine.
+        let foreign: SocketAddr = "[2001:db8::53]:53".parse().unwrap();
+        let loopback: SocketAddr = "[::1]:53".parse().unwrap();
+        let mut addrs = vec![v4, foreign, loopback];
+        let dropped = drop_unusable_ipv6(&mut addrs);
+        let has_ipv6 = UdpSocket::bind("[::1]:0").is_ok();
+        assert_eq!(addrs, if has_ipv6 { vec![v4, loopback] } else { vec![v4] });
+        assert_eq!(dropped, if has_ipv6 { vec![foreign] } else { vec![foreign, loopback] });
+    }
 }

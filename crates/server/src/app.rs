@@ -139,11 +139,16 @@ fn random_16() -> [u8; 16] {
 
 /// Runs the server in the foreground.
 pub fn serve(args: ServeArgs) -> ExitCode {
-    let settings = match config::load(&args) {
+    let mut settings = match config::load(&args) {
         Ok(settings) => settings,
         Err(errors) => return report_config_errors(&errors),
     };
     init_logging(&settings.log_level);
+    if settings.listen_defaulted {
+        for addr in bind::drop_unusable_ipv6(&mut settings.listen) {
+            tracing::warn!(%addr, "no IPv6 on this host: the default address is left out");
+        }
+    }
     let shared = Shared::new(&settings);
     let zones = load_zones(&settings.zones, None);
     let engine = match shared.engine(zones, &settings) {

@@ -164,6 +164,9 @@ pub struct ZoneSettings {
 pub struct Settings {
     /// Addresses to serve on.
     pub listen: Vec<SocketAddr>,
+    /// The addresses are defaults (the embedded configuration's, or the file names none) and
+    /// not from `--listen`: IPv6 ones are left out on a host without IPv6.
+    pub listen_defaulted: bool,
     /// UDP workers per address.
     pub threads: usize,
     /// The engine's settings.
@@ -196,7 +199,7 @@ pub fn load(args: &ServeArgs) -> Result<Settings, Vec<String>> {
     let label = args.config.as_ref().map_or("embedded config".into(), |p| p.display().to_string());
     let (raw, mut errors) = parse_file(&text).map_err(|e| vec![format!("{label}: {e}")])?;
     let mut settings = match validate(&raw, base.as_deref()) {
-        Ok(settings) if errors.is_empty() => settings,
+        Ok(settings) if errors.is_empty() => Settings { listen_defaulted: settings.listen_defaulted || args.config.is_none(), ..settings },
         Ok(_) => return Err(errors.iter().map(|e| format!("{label}: {e}")).collect()),
         Err(more) => {
             errors.extend(more);
@@ -308,12 +311,14 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Settings { listen, threads, engine, tcp, log_level, zones, acl, rrl, cookies, resolver, forward })
+    let listen_defaulted = raw.server.listen.is_none();
+    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, cookies, resolver, forward })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {
     if !args.listen.is_empty() {
         settings.listen.clone_from(&args.listen);
+        settings.listen_defaulted = false;
     }
     if let Some(threads) = args.threads {
         settings.threads = threads;
