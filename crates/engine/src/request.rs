@@ -75,12 +75,25 @@ impl std::hash::Hash for RecursionKey {
 }
 
 /// The [`RecursionKey`] of a query (for which [`crate::Engine::handle`] returned
-/// [`Outcome::Resolve`]); `None` when the bytes are not a query with one question.
+/// [`Outcome::Resolve`], so already checked whole); `None` when the bytes are not a query with
+/// one question. Reads the question and the OPT record's DO bit, nothing else.
 pub fn recursion_key(bytes: &[u8]) -> Option<RecursionKey> {
-    let message = portcullis_wire::message::Message::parse(bytes).ok()?;
-    let mut question = message.question()?;
+    use portcullis_wire::message::{read_question, read_record};
+    let (header, _) = portcullis_wire::header::Header::split(bytes).ok()?;
+    if header.qdcount() != 1 {
+        return None;
+    }
+    let (mut question, mut pos) = read_question(bytes, portcullis_wire::header::HEADER_LEN).ok()?;
     question.qname = question.qname.to_lowercase();
-    let dnssec_ok = message.edns().is_some_and(|edns| edns.dnssec_ok);
+    let mut dnssec_ok = false;
+    for _ in 0..u32::from(header.ancount()) + u32::from(header.nscount()) + u32::from(header.arcount()) {
+        let record = read_record(bytes, pos).ok()?;
+        pos = record.rdata_offset + record.rdata.len();
+        if record.rtype == portcullis_wire::Rtype::OPT {
+            // RFC 6891 §6.1.3: DO is the top bit of the TTL's low 16 bits.
+            dnssec_ok = record.ttl & 0x8000 != 0;
+        }
+    }
     Some(RecursionKey { question, dnssec_ok })
 }
 

@@ -20,9 +20,9 @@
 
 use crate::forwarders::ForwardGroup;
 use crate::resolver_pool::{ReplyTo, ResolverPool, Route, Waiter};
-use crate::udp::{Outbox, BATCH};
+use crate::udp::{send_batch, Outbox, BATCH};
 use nix::errno::Errno;
-use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use portcullis_engine::policy::Instant;
 use portcullis_engine::resolve::{ForwardMode, Forwarding, Outbound, QueryId, Random, Step};
 use portcullis_engine::{recursion_key, DropReason, Outcome, RecursionKey, Request, Transport};
@@ -488,27 +488,20 @@ impl Random for SharedRandom {
 /// Sends `socket`'s queue (connected: no addresses), `BATCH` at a time; the queries the kernel
 /// refuses go to `failed`.
 fn send_queue(socket: &mut UpstreamSocket, headers: &mut MultiHeaders<SockaddrStorage>, failed: &mut Vec<(usize, QueryId)>) {
-    let queue = std::mem::take(&mut socket.queue);
+    let mut queue = std::mem::take(&mut socket.queue);
     for chunk in queue.chunks(BATCH) {
-        let slices: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(bytes, _, _)| [IoSlice::new(bytes)]).collect();
-        let mut sent = 0;
-        while sent < chunk.len() {
-            match sendmmsg(socket.socket.as_raw_fd(), headers, slices[sent..].iter(), &NO_ADDRESSES[..chunk.len() - sent], [], MsgFlags::MSG_DONTWAIT) {
-                Ok(results) => match results.count() {
-                    0 => break,
-                    done => sent += done,
-                },
-                Err(Errno::EINTR) => {}
-                Err(error) => {
-                    tracing::debug!(server = %socket.server, %error, "forward upstream send failed");
-                    let (_, slot, id) = &chunk[sent];
-                    failed.push((*slot, *id));
-                    sent += 1;
-                }
-            }
-        }
-        failed.extend(chunk[sent..].iter().map(|(_, slot, id)| (*slot, *id)));
+        let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(chunk.get(i).map_or(&[], |(bytes, _, _)| bytes))]);
+        let server = socket.server;
+        let reached =
+            send_batch(socket.socket.as_raw_fd(), headers, &slices[..chunk.len()], &NO_ADDRESSES[..chunk.len()], MsgFlags::MSG_DONTWAIT, |index, error| {
+                tracing::debug!(%server, %error, "forward upstream send failed");
+                failed.push((chunk[index].1, chunk[index].2));
+            });
+        failed.extend(chunk[reached..].iter().map(|(_, slot, id)| (*slot, *id)));
     }
+    // The queue keeps its allocation for the next flush.
+    queue.clear();
+    socket.queue = queue;
 }
 
 /// The message ID of `bytes` (0 for fewer than two octets; the forwarding rejects such a reply

@@ -94,31 +94,47 @@ impl Outbox {
         self.count += 1;
     }
 
-    /// Sends the queued replies, retrying the rest when the kernel takes only part of them.
+    /// Sends the queued replies; a reply the kernel refuses (e.g. to an unreachable peer) is
+    /// skipped.
     pub fn flush(&mut self, socket: &UdpSocket) {
-        let (queued, mut sent) = (self.count, 0);
+        let queued = self.count;
         self.count = 0;
-        while sent < queued {
-            let (buffers, lengths) = (&self.buffers, &self.lengths);
-            let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&buffers[i][..lengths[i]])]);
-            let result = sendmmsg(socket.as_raw_fd(), &mut self.headers, slices[sent..queued].iter(), &self.addresses[sent..queued], [], MsgFlags::empty());
-            match result {
-                Ok(results) => {
-                    let done = results.count();
-                    if done == 0 {
-                        return;
-                    }
-                    sent += done;
-                }
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(error) => {
-                    // Skip the datagram the kernel refused (e.g. an unreachable peer) and go on.
-                    tracing::debug!(%error, "udp send failed");
-                    sent += 1;
-                }
+        let (buffers, lengths) = (&self.buffers, &self.lengths);
+        let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&buffers[i][..lengths[i]])]);
+        send_batch(socket.as_raw_fd(), &mut self.headers, &slices[..queued], &self.addresses[..queued], MsgFlags::empty(), |_, error| {
+            tracing::debug!(%error, "udp send failed");
+        });
+    }
+}
+
+/// Sends `slices` (to `addresses`, or `None`s on a connected socket) with `sendmmsg`, retrying
+/// the rest when the kernel takes only part of them. A message the kernel refuses is passed to
+/// `refused` (its index and the error) and skipped. Returns how many messages were sent or
+/// refused: fewer than given only when the kernel took none (a full buffer, with
+/// `MSG_DONTWAIT`).
+pub(crate) fn send_batch(
+    fd: std::os::fd::RawFd,
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    slices: &[[IoSlice<'_>; 1]],
+    addresses: &[Option<SockaddrStorage>],
+    flags: MsgFlags,
+    mut refused: impl FnMut(usize, nix::errno::Errno),
+) -> usize {
+    let mut done = 0;
+    while done < slices.len() {
+        match sendmmsg(fd, headers, slices[done..].iter(), &addresses[done..], [], flags) {
+            Ok(results) => match results.count() {
+                0 => break,
+                sent => done += sent,
+            },
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(error) => {
+                refused(done, error);
+                done += 1;
             }
         }
     }
+    done
 }
 
 /// One worker's buffers, allocated once.
