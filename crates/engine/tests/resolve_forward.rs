@@ -39,6 +39,8 @@ mod resolve_forward {
         ServFail,
         /// Adds records nobody asked for (answer, authority, additional).
         Poisons,
+        /// Answers with 40 A records (over 512 bytes).
+        Large,
         Truncates,
     }
 
@@ -85,6 +87,10 @@ mod resolve_forward {
                             Upstream::ServFail => reply(1, error_reply(&query, Rcode::SERVFAIL)),
                             Upstream::Truncates if query.transport == Transport::Udp => reply(1, respond(zones, &query, true)),
                             Upstream::Truncates => reply(1, respond(zones, &query, false)),
+                            Upstream::Large => {
+                                let answer: String = (1..=40).map(|n| format!("www.example.com. 300 A 192.0.2.{n}\n")).collect();
+                                reply(1, forge(&query, Rcode::NOERROR, false, &answer, "", ""))
+                            }
                             Upstream::Poisons => reply(
                                 1,
                                 forge(
@@ -173,17 +179,8 @@ mod resolve_forward {
         let resolved = bench.forward("www.example.com.", Rtype::A);
         assert!(resolved.verbatim.is_some() && resolved.has_answer());
         // The client's reply: its ID, its question's case, our OPT, and every upstream record.
-        let engine = Engine::new(ZoneSet::default(), EngineSettings::default(), Arc::new(EngineCounters::default()));
-        let mut query = [0u8; 512];
-        let mut writer = MessageWriter::new(&mut query, 512).unwrap();
-        writer.set_header(0x4242, Flags { rd: true, ..Flags::default() });
-        writer.push_question(&name("WWW.example.COM."), Rtype::A, Class::IN).unwrap();
-        writer.push_opt(1232, Rcode::NOERROR, false, &[]).unwrap();
-        let len = writer.finish();
-        let request = Request::at_zero(&query[..len], SocketAddr::from(([127, 0, 0, 9], 4000)), Transport::Udp);
-        let mut out = [0u8; 4096];
-        let Outcome::Reply(len) = engine.respond_resolved(&resolved, &request, &mut out) else { panic!("no reply") };
-        let reply = Message::parse(&out[..len]).unwrap();
+        let out = client_reply(&resolved, "WWW.example.COM.", true);
+        let reply = Message::parse(&out).unwrap();
         assert_eq!((reply.header().id(), reply.rcode(), reply.header().tc()), (0x4242, Rcode::NOERROR, false));
         assert_eq!(reply.question().unwrap().qname.as_wire(), name("WWW.example.COM.").as_wire());
         let owners = |section| reply.records(section).filter(|r| r.rtype != Rtype::OPT).map(|r| r.owner.to_string().to_lowercase()).collect::<Vec<_>>();
@@ -202,6 +199,39 @@ mod resolve_forward {
         let nx = bench.forward("nope.example.com.", Rtype::A);
         assert!(nx.verbatim.is_some() && !nx.has_answer());
         assert_eq!(nx.rcode, Rcode::NXDOMAIN);
+    }
+
+    #[test]
+    fn without_the_cache_an_answer_too_large_for_the_client_is_truncated() {
+        let mut bench = Bench::new(settings(Policy::Ordered), &[Upstream::Large]);
+        bench.cache = false;
+        let resolved = bench.forward("www.example.com.", Rtype::A);
+        assert!(resolved.verbatim.is_some());
+        let small = client_reply(&resolved, "www.example.com.", false);
+        let message = Message::parse(&small).unwrap();
+        assert!(small.len() <= 512 && message.header().tc(), "no EDNS: 512 bytes at most, TC=1");
+        assert_eq!((message.rcode(), message.header().ancount()), (Rcode::NOERROR, 0), "no partial copy");
+        let large = client_reply(&resolved, "www.example.com.", true);
+        let message = Message::parse(&large).unwrap();
+        assert!(!message.header().tc());
+        assert_eq!(message.records(Section::Answer).count(), 40);
+    }
+
+    /// The reply a client asking `qname` (type A, with or without EDNS) gets for `resolved`.
+    fn client_reply(resolved: &Resolved, qname: &str, edns: bool) -> Vec<u8> {
+        let engine = Engine::new(ZoneSet::default(), EngineSettings::default(), Arc::new(EngineCounters::default()));
+        let mut query = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut query, 512).unwrap();
+        writer.set_header(0x4242, Flags { rd: true, ..Flags::default() });
+        writer.push_question(&name(qname), Rtype::A, Class::IN).unwrap();
+        if edns {
+            writer.push_opt(1232, Rcode::NOERROR, false, &[]).unwrap();
+        }
+        let len = writer.finish();
+        let request = Request::at_zero(&query[..len], SocketAddr::from(([127, 0, 0, 9], 4000)), Transport::Udp);
+        let mut out = [0u8; 4096];
+        let Outcome::Reply(len) = engine.respond_resolved(resolved, &request, &mut out) else { panic!("no reply") };
+        out[..len].to_vec()
     }
 
     #[test]
