@@ -287,6 +287,20 @@ impl NameBuf {
         Some(out)
     }
 
+    /// The same name with each ASCII letter upper-cased when `upper` (called once per letter, in
+    /// order) says so, else lower-cased (0x20 randomisation). Label lengths (at most 63) are below
+    /// `A`, so they are never taken for letters.
+    pub fn with_case(&self, mut upper: impl FnMut() -> bool) -> Self {
+        let mut out = *self;
+        let len = out.len();
+        for byte in &mut out.bytes[..len] {
+            if byte.is_ascii_alphabetic() {
+                *byte = if upper() { byte.to_ascii_uppercase() } else { byte.to_ascii_lowercase() };
+            }
+        }
+        out
+    }
+
     /// A copy with ASCII letters lower-cased.
     pub fn to_lowercase(&self) -> Self {
         let mut out = *self;
@@ -496,6 +510,23 @@ mod tests {
 
     fn name(text: &str) -> NameBuf {
         NameBuf::from_text(text, None).unwrap()
+    }
+
+    #[test]
+    fn with_case_sets_the_case_of_letters_only_in_order() {
+        // A 63-octet label (length octet 0x3F), digits and hyphens stay as they are.
+        let long = "x".repeat(63);
+        let original = name(&format!("a1-B.{long}.z."));
+        let upper = original.with_case(|| true);
+        assert_eq!(upper.to_string(), format!("A1-B.{}.Z.", long.to_uppercase()));
+        let mut calls = 0;
+        let alternating = name("abcd.ef.").with_case(|| {
+            calls += 1;
+            calls % 2 == 1
+        });
+        assert_eq!((alternating.to_string().as_str(), calls), ("AbCd.Ef.", 6));
+        assert_eq!(upper.to_lowercase().as_wire(), original.to_lowercase().as_wire());
+        assert_eq!(upper.label_count(), original.label_count());
     }
 
     #[test]

@@ -7,7 +7,6 @@ use crate::policy::Instant;
 use crate::Transport;
 use portcullis_wire::header::Header;
 use portcullis_wire::message::Message;
-use portcullis_wire::name::MAX_NAME_LEN;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 use std::net::SocketAddr;
 
@@ -67,29 +66,16 @@ pub(super) fn build_query(wire_id: u16, qname: &NameBuf, qtype: Rtype, qclass: C
 
 /// `name` with the case of each ASCII letter flipped by a fresh random bit (0x20).
 pub(super) fn randomise_case(name: &NameBuf, random: &mut dyn Random) -> NameBuf {
-    let mut wire = [0u8; MAX_NAME_LEN];
-    let source = name.as_wire();
-    wire[..source.len()].copy_from_slice(source);
     let mut bits = [0u8; 32];
     // One random bit per letter: at most one per octet of the name.
-    let needed = source.len().div_ceil(8).min(bits.len());
+    let needed = name.len().div_ceil(8).min(bits.len());
     random.fill(&mut bits[..needed]);
-    let mut pos = 0;
     let mut letter = 0usize;
-    while let Some(&len) = wire.get(pos) {
-        if len == 0 {
-            break;
-        }
-        for byte in wire.iter_mut().skip(pos + 1).take(usize::from(len)) {
-            if byte.is_ascii_alphabetic() {
-                let bit = bits[(letter / 8) % bits.len()] >> (letter % 8) & 1;
-                *byte = if bit == 1 { byte.to_ascii_uppercase() } else { byte.to_ascii_lowercase() };
-                letter += 1;
-            }
-        }
-        pos += 1 + usize::from(len);
-    }
-    NameBuf::from_wire(&wire[..source.len()]).unwrap_or(*name)
+    name.with_case(|| {
+        let bit = bits[(letter / 8) % bits.len()] >> (letter % 8) & 1;
+        letter += 1;
+        bit == 1
+    })
 }
 
 /// Classifies a datagram from `from` against the query in flight.
