@@ -20,16 +20,16 @@
 
 use crate::forwarders::ForwardGroup;
 use crate::resolver_pool::{ReplyTo, ResolverPool, Route, Waiter};
-use crate::udp::{send_batch, Outbox, BATCH};
+use crate::udp::{receive_into, send_batch, Outbox, BATCH};
 use nix::errno::Errno;
-use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage};
 use portcullis_engine::policy::Instant;
 use portcullis_engine::resolve::{ForwardMode, Forwarding, Outbound, QueryId, Random, Step};
 use portcullis_engine::{recursion_key, DropReason, Outcome, RecursionKey, Request, Transport};
 use smallvec::{smallvec, SmallVec};
 use std::collections::HashMap;
 use std::io;
-use std::io::{IoSlice, IoSliceMut};
+use std::io::IoSlice;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::Ordering;
@@ -193,17 +193,9 @@ impl Relay {
     fn receive(&mut self, index: usize, now: Instant, outbox: &mut Outbox) {
         loop {
             let fd = self.sockets[index].socket.as_raw_fd();
-            let mut slices = self.buffers.each_mut().map(|buf| [IoSliceMut::new(buf)]);
             let mut lengths = [0usize; BATCH];
-            let count = match recvmmsg(fd, &mut self.receive_headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None) {
-                Ok(results) => {
-                    let mut count = 0;
-                    for (length, message) in lengths.iter_mut().zip(results) {
-                        *length = if message.flags.contains(MsgFlags::MSG_TRUNC) { 0 } else { message.bytes };
-                        count += 1;
-                    }
-                    count
-                }
+            let count = match receive_into(fd, &mut self.receive_headers, &mut self.buffers, MsgFlags::MSG_DONTWAIT, |at, len, _| lengths[at] = len) {
+                Ok(count) => count,
                 Err(Errno::EAGAIN) => return,
                 Err(Errno::EINTR) => continue,
                 Err(error) => return self.on_socket_error(index, &io::Error::from(error), now, outbox),

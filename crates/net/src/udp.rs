@@ -221,15 +221,8 @@ impl Worker {
     }
 
     fn receive_batch(&mut self, socket: &UdpSocket, flags: MsgFlags) -> nix::Result<usize> {
-        let mut slices = self.receive.each_mut().map(|buf| [IoSliceMut::new(buf)]);
-        let results = recvmmsg(socket.as_raw_fd(), &mut self.receive_headers, slices.iter_mut(), flags, None)?;
-        let mut count = 0;
-        for (slot, message) in self.received.iter_mut().zip(results) {
-            let truncated = message.flags.contains(MsgFlags::MSG_TRUNC);
-            *slot = (if truncated { 0 } else { message.bytes }, message.address.as_ref().and_then(to_std));
-            count += 1;
-        }
-        Ok(count)
+        let received = &mut self.received;
+        receive_into(socket.as_raw_fd(), &mut self.receive_headers, &mut self.receive, flags, |index, len, peer| received[index] = (len, peer))
     }
 
     /// Answers the received datagrams into the outbox.
@@ -256,6 +249,27 @@ impl Worker {
             }
         }
     }
+}
+
+/// Receives up to `BATCH` datagrams into `buffers` with one `recvmmsg`; `each` gets every
+/// datagram's index, length (0 when it was truncated: longer than a buffer) and sender. Returns
+/// how many came.
+pub(crate) fn receive_into<const LEN: usize>(
+    fd: std::os::fd::RawFd,
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    buffers: &mut [[u8; LEN]; BATCH],
+    flags: MsgFlags,
+    mut each: impl FnMut(usize, usize, Option<SocketAddr>),
+) -> nix::Result<usize> {
+    let mut slices = buffers.each_mut().map(|buf| [IoSliceMut::new(buf)]);
+    let results = recvmmsg(fd, headers, slices.iter_mut(), flags, None)?;
+    let mut count = 0;
+    for message in results {
+        let len = if message.flags.contains(MsgFlags::MSG_TRUNC) { 0 } else { message.bytes };
+        each(count, len, message.address.as_ref().and_then(to_std));
+        count += 1;
+    }
+    Ok(count)
 }
 
 fn to_std(address: &SockaddrStorage) -> Option<SocketAddr> {
