@@ -9,13 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Shards of the per-query counters (workers beyond this share them).
 pub const COUNTER_SHARDS: usize = 16;
+/// Rcodes counted one by one (0..=23); the last slot also counts the larger ones.
+pub const RCODE_SLOTS: usize = 24;
 
 /// The counters every query touches, for one worker.
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub struct HotCounters {
     requests: AtomicU64,
-    rcodes: [AtomicU64; 24],
+    rcodes: [AtomicU64; RCODE_SLOTS],
     answers: [AtomicU64; 6],
     cache_answers: AtomicU64,
 }
@@ -55,7 +57,7 @@ impl EngineCounters {
 
     /// Counts a reply's rcode.
     pub fn rcode(&self, worker: u16, rcode: u16) {
-        self.shard(worker).rcodes[usize::from(rcode).min(23)].fetch_add(1, Ordering::Relaxed);
+        self.shard(worker).rcodes[usize::from(rcode).min(RCODE_SLOTS - 1)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an answer from the cache.
@@ -68,7 +70,7 @@ impl EngineCounters {
         self.hot.iter().map(|shard| shard.requests.load(Ordering::Relaxed)).sum()
     }
 
-    /// Replies with `rcode` (0..=23; 23 also counts the larger ones).
+    /// Replies with `rcode` (below [`RCODE_SLOTS`]; the last slot also counts the larger ones).
     pub fn rcodes(&self, rcode: usize) -> u64 {
         self.hot.iter().map(|shard| shard.rcodes.get(rcode).map_or(0, |count| count.load(Ordering::Relaxed))).sum()
     }

@@ -363,7 +363,7 @@ fn log_summary(shared: &Shared, last: &mut String) {
             parts.push(format!("drop_{}={count}", reason.as_str()));
         }
     }
-    for rcode in 1..24 {
+    for rcode in 1..portcullis_engine::metrics::RCODE_SLOTS {
         let count = counters.rcodes(rcode);
         if count > 0 {
             parts.push(format!("{}={count}", portcullis_wire::Rcode(rcode as u16).to_string().to_lowercase()));
