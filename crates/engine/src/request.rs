@@ -90,8 +90,7 @@ pub fn recursion_key(bytes: &[u8]) -> Option<RecursionKey> {
         let record = read_record(bytes, pos).ok()?;
         pos = record.rdata_offset + record.rdata.len();
         if record.rtype == portcullis_wire::Rtype::OPT {
-            // RFC 6891 §6.1.3: DO is the top bit of the TTL's low 16 bits.
-            dnssec_ok = record.ttl & 0x8000 != 0;
+            dnssec_ok = portcullis_wire::edns::dnssec_ok(record.ttl);
         }
     }
     Some(RecursionKey { question, dnssec_ok })

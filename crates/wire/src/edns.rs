@@ -53,11 +53,17 @@ pub struct Edns<'a> {
     pub options: &'a [u8],
 }
 
+/// The DO bit of an OPT record's TTL (RFC 6891 §6.1.3: the top bit of the flags, which are the
+/// TTL's low 16 bits).
+pub fn dnssec_ok(ttl: u32) -> bool {
+    ttl & 0x8000 != 0
+}
+
 impl<'a> Edns<'a> {
     /// Parses an OPT record's class, TTL and rdata. `offset` locates the rdata for errors.
     pub fn parse(class: u16, ttl: u32, rdata: &'a [u8], offset: usize) -> Result<Self, ParseError> {
-        let [extended_rcode, version, flags_high, _] = ttl.to_be_bytes();
-        let mut edns = Self { udp_size: class, extended_rcode, version, dnssec_ok: flags_high & 0x80 != 0, options: rdata, ..Self::default() };
+        let [extended_rcode, version, _, _] = ttl.to_be_bytes();
+        let mut edns = Self { udp_size: class, extended_rcode, version, dnssec_ok: dnssec_ok(ttl), options: rdata, ..Self::default() };
         let mut options = OptionIter { rest: rdata };
         for count in 0.. {
             let Some(option) = options.next() else { break };
