@@ -43,26 +43,6 @@ impl std::hash::Hasher for Fnv {
 
 pub(crate) type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 
-/// Canonical DNS order (RFC 4034 §6.1) of two lower-cased, uncompressed wire names.
-pub fn canonical_cmp_wire(left: &[u8], right: &[u8]) -> std::cmp::Ordering {
-    let mut left_starts = [0u8; 128];
-    let mut right_starts = [0u8; 128];
-    let left_count = label_starts(left, &mut left_starts);
-    let right_count = label_starts(right, &mut right_starts);
-    let (mut i, mut j) = (left_count, right_count);
-    while i > 0 && j > 0 {
-        i -= 1;
-        j -= 1;
-        let a = label_at(left, left_starts[i]);
-        let b = label_at(right, right_starts[j]);
-        match a.cmp(b) {
-            std::cmp::Ordering::Equal => {}
-            other => return other,
-        }
-    }
-    left_count.cmp(&right_count)
-}
-
 pub(crate) fn label_starts(wire: &[u8], starts: &mut [u8; 128]) -> usize {
     let mut count = 0;
     let mut pos = 0usize;
@@ -162,7 +142,7 @@ mod tests {
             .collect();
         for (pair, names) in keys.windows(2).zip(ordered.windows(2)) {
             assert!(pair[0] < pair[1], "{names:?}");
-            assert_eq!(canonical_cmp_wire(name(names[0]).as_wire(), name(names[1]).as_wire()), std::cmp::Ordering::Less);
+            assert_eq!(name(names[0]).canonical_cmp(&name(names[1])), std::cmp::Ordering::Less);
         }
     }
 

@@ -11,8 +11,8 @@
 //! - the nodes in parent-first order (the apex first), as slot numbers, for walks over the zone;
 //!   [`Zone::canonical_order`] gives RFC 4034 order on demand.
 
+pub use super::names::hash;
 pub(crate) use super::names::FnvBuild;
-pub use super::names::{canonical_cmp_wire, hash};
 use super::names::{canonical_key, label_starts};
 use portcullis_wire::{Class, NameBuf, Rtype};
 use std::collections::{HashMap, HashSet};
