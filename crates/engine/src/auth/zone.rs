@@ -168,11 +168,6 @@ impl Zone {
         self.probe(wire, |stored| stored == wire || stored.eq_ignore_ascii_case(wire)).map(|slot| &self.slots[slot].node)
     }
 
-    /// The node of an already lower-cased wire name.
-    pub fn node_lower(&self, wire: &[u8]) -> Option<&Node> {
-        self.probe(wire, |stored| stored == wire).map(|slot| &self.slots[slot].node)
-    }
-
     /// The apex node (always the first: nodes are ordered parents first).
     pub fn apex(&self) -> Option<&Node> {
         self.order.first().map(|&slot| &self.slots[slot as usize].node)
