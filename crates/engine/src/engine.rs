@@ -154,6 +154,12 @@ impl Engine {
         &self.policy
     }
 
+    /// Reads ahead the zone data that answering `queries` (a batch of raw received queries)
+    /// will read, so that its cache misses overlap ([`crate::auth::warm`]).
+    pub fn warm<'q>(&self, queries: impl Iterator<Item = &'q [u8]>) {
+        crate::auth::warm::warm(&self.zones, queries);
+    }
+
     /// Answers one request into `out`. Never panics, never allocates for authoritative answers.
     pub fn handle(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
         self.counters.request(request.worker);

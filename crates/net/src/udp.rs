@@ -1,6 +1,8 @@
 //! UDP workers: one thread per socket (each its own `SO_REUSEPORT` socket), batches of up to
 //! [`BATCH`] datagrams taken with one `recvmmsg` and answered with one `sendmmsg`, fixed buffers,
-//! the engine called synchronously (DESIGN §4.4). Nothing is allocated per query answered here
+//! the engine called synchronously (DESIGN §4.4). Before a batch is answered, the zone data its
+//! answers will read is read ahead for all its queries at once (`Engine::warm`), so that their
+//! cache misses overlap instead of queueing. Nothing is allocated per query answered here
 //! (authoritative answers and cache hits). A query the engine hands to the resolver
 //! ([`Outcome::Resolve`]) goes to the worker's [`Relay`] when its name is under a forward zone
 //! (forwarded from this thread), else it is copied to the [`ResolverPool`] with a clone of the
@@ -228,6 +230,9 @@ impl Worker {
     /// Answers the received datagrams into the outbox.
     fn answer_batch(&mut self, socket: &UdpSocket, count: usize, engine: &EngineHandle) {
         let engine = engine.load();
+        if count > 1 {
+            engine.warm(self.received[..count].iter().zip(self.receive.iter()).map(|(&(len, _), buffer)| &buffer[..len]));
+        }
         let (now, unix_secs) = self.clock.now();
         for index in 0..count {
             let (len, Some(peer)) = self.received[index] else { continue };

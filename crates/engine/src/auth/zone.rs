@@ -168,6 +168,24 @@ impl Zone {
         self.probe(wire, |stored| stored == wire || stored.eq_ignore_ascii_case(wire)).map(|slot| &self.slots[slot].node)
     }
 
+    /// The table slot where a lookup of `wire` (any case) starts: computed, nothing is read
+    /// ([`super::warm`] reads ahead with it).
+    pub fn home_slot(&self, wire: &[u8]) -> usize {
+        hash(wire) as usize & self.slots.len().saturating_sub(1)
+    }
+
+    /// Reads table slot `slot` (a lookup's first read): where its node starts in the arena, 0
+    /// for an empty slot.
+    pub fn slot_start(&self, slot: usize) -> u32 {
+        self.slots.get(slot).map_or(0, |entry| entry.node.start)
+    }
+
+    /// Reads the arena byte at `start` (a lookup's second read: the node's name, then its
+    /// RRsets).
+    pub fn arena_byte(&self, start: u32) -> u8 {
+        self.arena.get(start as usize).copied().unwrap_or(0)
+    }
+
     /// The apex node (always the first: nodes are ordered parents first).
     pub fn apex(&self) -> Option<&Node> {
         self.order.first().map(|&slot| &self.slots[slot as usize].node)
@@ -476,5 +494,31 @@ mod tests {
             assert!(zone.rrset(node, missing).is_none(), "{missing:?}");
         }
         assert!(zone.rrsets(zone.apex().unwrap()).is_empty());
+    }
+
+    #[test]
+    fn a_lookup_starts_at_the_home_slot_and_reads_the_node_at_slot_start() {
+        let origin = name("example.");
+        let owners: Vec<NameBuf> = (0..500).map(|i| name(&format!("Host-{i}.example."))).collect();
+        let records = owners.iter().map(|owner| RecordData { owner, rtype: Rtype::A, ttl: 60, rdata: &[192, 0, 2, 1] });
+        let zone = Zone::build(&origin, Class::IN, records);
+        let mask = zone.slots.len() - 1;
+        let mut read_at_home = 0;
+        for owner in &owners {
+            let wire = owner.as_wire();
+            let home = zone.home_slot(wire);
+            let found = zone.probe(wire, |stored| stored.eq_ignore_ascii_case(wire)).unwrap();
+            // Linear probing from the home slot reaches the node without crossing an empty slot.
+            let steps = found.wrapping_sub(home) & mask;
+            assert!((0..steps).all(|step| zone.slots[(home + step) & mask].node.name_len != 0));
+            if steps == 0 {
+                let start = zone.slot_start(home);
+                assert_eq!(start, zone.slots[found].node.start);
+                assert_eq!(zone.arena_byte(start), wire[0]);
+                read_at_home += 1;
+            }
+        }
+        assert!(read_at_home > owners.len() / 2, "most names sit in their home slot: {read_at_home}");
+        assert_eq!((zone.slot_start(usize::MAX), zone.arena_byte(u32::MAX)), (0, 0));
     }
 }

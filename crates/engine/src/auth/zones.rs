@@ -27,6 +27,18 @@ impl ZoneSet {
         self.zones.iter().find(|zone| qname.is_subdomain_of(zone.origin())).map(|z| z.as_ref())
     }
 
+    /// The zone with the longest origin that ends `wire` (an uncompressed name in any case);
+    /// for reading ahead only ([`super::warm`]): a match is not checked to fall on a label.
+    pub fn closest_wire(&self, wire: &[u8]) -> Option<&Zone> {
+        self.zones
+            .iter()
+            .find(|zone| {
+                let origin = zone.origin().as_wire();
+                wire.len() >= origin.len() && wire[wire.len() - origin.len()..].eq_ignore_ascii_case(origin)
+            })
+            .map(|z| z.as_ref())
+    }
+
     /// The zone with exactly this origin.
     pub fn get(&self, origin: &NameBuf) -> Option<&Arc<Zone>> {
         self.zones.iter().find(|zone| zone.origin() == origin)
