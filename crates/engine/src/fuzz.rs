@@ -17,12 +17,15 @@ use std::sync::Arc;
 pub const FUZZ_ZONE: &str = "$ORIGIN example.\n$TTL 300\n@ SOA ns hostmaster 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n*.w TXT \"wild\"\nc CNAME ns\nd DNAME example.net.\nsub NS ns.sub\nns.sub A 192.0.2.2\nmx MX 10 ns\n";
 
 /// Parses `data` as a message; when it parses, re-encodes it and checks the round trip, renders
-/// every rdata, and answers it with an engine over [`FUZZ_ZONE`] on UDP and TCP.
+/// every rdata, reads ahead for it in a batch (whole, and cut in two), and answers it with an
+/// engine over [`FUZZ_ZONE`] on UDP and TCP.
 pub fn message(data: &[u8]) {
     if let Ok(message) = Message::parse(data) {
         round_trip(&message);
     }
     let engine = fuzz_engine();
+    let (head, tail) = data.split_at(data.len() / 2);
+    engine.warm([data, head, tail].into_iter());
     let mut out = vec![0u8; 65_535];
     for transport in [Transport::Udp, Transport::Tcp] {
         let request = Request::at_zero(data, ([192, 0, 2, 9], 5300).into(), transport);
