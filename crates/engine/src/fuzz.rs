@@ -6,6 +6,7 @@ use crate::load::load_zone_text;
 use crate::metrics::EngineCounters;
 use crate::zonefile::{check_zone, parse_zone_text, IncludeResolver};
 use crate::{Engine, EngineSettings, Request, Transport};
+use portcullis_wire::header::Flags;
 use portcullis_wire::message::{decompress_rdata, Message, Section};
 use portcullis_wire::rdata::rdata_to_text;
 use portcullis_wire::writer::MessageWriter;
@@ -55,6 +56,8 @@ fn fuzz_engine() -> Engine {
 fn round_trip(message: &Message<'_>) {
     let mut buf = vec![0u8; 65_535];
     let Ok(mut writer) = MessageWriter::new(&mut buf, 65_535) else { return };
+    // The same opcode and flags: which records a section may hold depends on the opcode (UPDATE).
+    writer.set_header(message.header().id(), Flags::from_header(message.header()));
     for question in message.questions() {
         if writer.push_question(&question.qname, question.qtype, question.qclass).is_err() {
             return;
