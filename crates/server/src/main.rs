@@ -5,6 +5,8 @@ mod app;
 mod check;
 mod cli;
 mod config;
+#[cfg(test)]
+mod config_props;
 mod forward_config;
 mod policy_config;
 mod query;
