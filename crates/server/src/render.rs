@@ -142,3 +142,48 @@ fn option_text(code: u16, data: &[u8]) -> String {
         _ => hex,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_wire::writer::MessageWriter;
+    use portcullis_wire::NameBuf;
+    use proptest::prelude::*;
+
+    /// Types whose rdata has structure to render, OPT among them, plus any type at all.
+    fn rtype() -> impl Strategy<Value = u16> {
+        prop_oneof![
+            3 => proptest::sample::select(vec![1u16, 2, 5, 6, 12, 13, 15, 16, 28, 33, 35, 39, 41, 43, 46, 47, 48, 50, 51, 52, 64, 65, 99, 257]),
+            1 => any::<u16>(),
+        ]
+    }
+
+    /// IN mostly (a reply's records must share the question's class), else any class.
+    fn class() -> impl Strategy<Value = u16> {
+        prop_oneof![4 => Just(1u16), 1 => any::<u16>()]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        /// A hostile server's reply (any type with any rdata, in any section) is printed in both
+        /// forms without a panic, whatever its records hold.
+        #[test]
+        fn any_record_of_a_reply_is_printed(mut records in proptest::collection::vec((0..3usize, rtype(), class(), proptest::collection::vec(any::<u8>(), 0..48)), 0..6)) {
+            records.sort_by_key(|record| record.0);
+            let owner = NameBuf::from_text("www.example.", None).unwrap();
+            let mut buf = vec![0u8; 4096];
+            let Ok(mut writer) = MessageWriter::new(&mut buf, 4096) else { return Ok(()) };
+            prop_assert!(writer.push_question(&owner, Rtype::A, Class::IN).is_ok());
+            let sections = [Section::Answer, Section::Authority, Section::Additional];
+            for (section, rtype, class, rdata) in &records {
+                let _ = writer.push(sections[*section], &owner, Rtype(*rtype), Class(*class), 300, rdata);
+            }
+            let len = writer.finish();
+            if let Ok(message) = Message::parse(&buf[..len]) {
+                let exchange = Exchange { message: &message, server: "192.0.2.1#53".into(), transport: "UDP", elapsed_ms: 1 };
+                prop_assert!(text(&exchange).contains("QUESTION SECTION"));
+                prop_assert!(json(&exchange).is_object());
+            }
+        }
+    }
+}
