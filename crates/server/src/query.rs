@@ -233,11 +233,21 @@ fn tcp_exchange(query: &[u8], server: SocketAddr, timeout: Duration, id: u16) ->
     Ok(reply)
 }
 
-/// A reply matches when its ID, QR bit and question section match the query's.
+/// A reply matches when its ID, QR bit and question section match the query's. A reply without
+/// a question matches only as an error without answer or authority records (a server that could
+/// not read the question), as the resolver accepts one (RFC 5452 §9.1).
 fn matches_query(reply: &[u8], query: &[u8], id: u16) -> bool {
     let Ok(message) = Message::parse(reply) else { return false };
+    let header = message.header();
+    if header.id() != id || !header.is_response() {
+        return false;
+    }
+    if header.qdcount() == 0 {
+        let error = [Rcode::FORMERR, Rcode::NOTIMP, Rcode::SERVFAIL, Rcode::REFUSED].contains(&message.rcode());
+        return error && header.ancount() == 0 && header.nscount() == 0;
+    }
     let sent = Message::parse(query).ok().and_then(|q| q.question());
-    message.header().id() == id && message.header().is_response() && (message.header().qdcount() == 0 || message.question() == sent)
+    header.qdcount() == 1 && message.question() == sent
 }
 
 /// An unpredictable 16-bit value from the standard library's randomly keyed hasher.
@@ -262,6 +272,7 @@ mod tests {
     }
 
     use super::*;
+    use portcullis_wire::message::Section;
 
     #[test]
     fn server_forms() {
@@ -270,6 +281,44 @@ mod tests {
         assert_eq!(parse_server("::1", 53).unwrap(), "[::1]:53".parse().unwrap());
         assert_eq!(parse_server("[::1]:5300", 53).unwrap(), "[::1]:5300".parse().unwrap());
         assert!(parse_server("nope", 53).is_err());
+    }
+
+    /// A query for `www.example. A` with ID 0x1234, and replies to it.
+    fn exchange(reply_question: Option<(&str, Rtype)>, rcode: Rcode, answers: usize) -> (Vec<u8>, Vec<u8>) {
+        let name = |text: &str| NameBuf::from_text(text, None).unwrap();
+        let write = |question: Option<(&str, Rtype)>, response: bool, rcode: Rcode, answers: usize| {
+            let mut buf = vec![0u8; 512];
+            let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+            writer.set_header(0x1234, Flags { qr: response, ..Flags::default() });
+            if let Some((qname, qtype)) = question {
+                writer.push_question(&name(qname), qtype, Class::IN).unwrap();
+            }
+            for _ in 0..answers {
+                writer.push(Section::Answer, &name("www.example."), Rtype::A, Class::IN, 60, &[192, 0, 2, 1]).unwrap();
+            }
+            writer.set_rcode(rcode);
+            let len = writer.finish();
+            buf.truncate(len);
+            buf
+        };
+        (write(Some(("www.example.", Rtype::A)), false, Rcode::NOERROR, 0), write(reply_question, true, rcode, answers))
+    }
+
+    #[test]
+    fn a_reply_matches_only_with_the_same_question_or_as_a_bare_error() {
+        let matches = |question, rcode, answers| {
+            let (query, reply) = exchange(question, rcode, answers);
+            matches_query(&reply, &query, 0x1234)
+        };
+        assert!(matches(Some(("www.example.", Rtype::A)), Rcode::NOERROR, 1));
+        assert!(!matches(Some(("www.example.", Rtype::AAAA)), Rcode::NOERROR, 1), "other type");
+        assert!(!matches(Some(("mail.example.", Rtype::A)), Rcode::NOERROR, 1), "other name");
+        assert!(matches(None, Rcode::FORMERR, 0), "a server that could not read the question");
+        assert!(!matches(None, Rcode::NOERROR, 1), "records without a question (RFC 5452 §9.1)");
+        assert!(!matches(None, Rcode::NOERROR, 0), "NOERROR without a question");
+        let (query, reply) = exchange(Some(("www.example.", Rtype::A)), Rcode::NOERROR, 1);
+        assert!(!matches_query(&reply, &query, 0x4321), "other ID");
+        assert!(!matches_query(&query, &query, 0x1234), "QR clear");
     }
 
     #[test]
