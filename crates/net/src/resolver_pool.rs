@@ -33,7 +33,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 /// Bounds of the pool.
 #[derive(Clone, Copy, Debug)]
@@ -63,12 +63,13 @@ pub enum Route {
 }
 
 /// Where a client's reply goes.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum ReplyTo {
     /// A UDP worker's socket (a clone of it).
     Udp(Arc<UdpSocket>),
-    /// A TCP connection's reply channel.
-    Tcp(mpsc::Sender<Vec<u8>>),
+    /// A TCP connection's reply channel, and one of the connection's permits to have a question
+    /// resolving: given back when the waiter is dropped, after its reply is queued.
+    Tcp(mpsc::Sender<Vec<u8>>, OwnedSemaphorePermit),
 }
 
 /// A client waiting for a resolution.
@@ -435,7 +436,7 @@ impl ResolverPool {
                         tracing::debug!(peer = %waiter.peer, %error, "udp reply to a resolved query failed");
                     }
                 }
-                ReplyTo::Tcp(sender) => {
+                ReplyTo::Tcp(sender, _permit) => {
                     let _ = sender.send(buf[..len].to_vec()).await;
                 }
             }

@@ -4,7 +4,9 @@
 //! Each connection has a reader (parse, answer) and a writer joined by a bounded channel: a client
 //! that sends without reading fills the channel, then the reader stops reading (back-pressure),
 //! so memory per connection stays bounded. Queries handed to the resolver pool are answered
-//! through the same channel when their resolution ends, possibly out of order (RFC 7766 §7).
+//! through the same channel when their resolution ends, possibly out of order (RFC 7766 §7); at
+//! most `in_flight` of one connection's questions are resolving at once, and the reader waits
+//! for one to end before reading on (so one connection cannot fill the pool's table).
 
 use crate::resolver_pool::{ReplyTo, ResolverPool, Waiter};
 use crate::{Clock, EngineHandle, Shutdown};
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, Semaphore};
 
 /// Limits of the TCP listener (SECURITY-REFERENCE §7).
 #[derive(Clone, Copy, Debug)]
@@ -211,6 +213,9 @@ async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc
     let clock = context.services.clock;
     let mut message = vec![0u8; 65_535];
     let mut reply = vec![0u8; 65_535];
+    // Questions of this connection resolving at once, at most `in_flight` (SECURITY-REFERENCE
+    // row 56): the next one waits for a permit, and the connection is not read meanwhile.
+    let resolving = Arc::new(Semaphore::new(limits.in_flight.max(1)));
     for count in 0..limits.queries_per_connection {
         let wait = if count == 0 { limits.first_message } else { idle_timeout(context) };
         let wait = wait.min(limits.lifetime.saturating_sub(opened.elapsed()));
@@ -249,8 +254,11 @@ async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc
             Outcome::Drop(reason) => return Err(reason.as_str()),
             Outcome::Resolve => {
                 let Some(pool) = &context.services.pool else { return Err("no_resolver") };
-                let waiter =
-                    Waiter { query: message[..len].to_vec(), peer, transport: Transport::Tcp, listener: context.listener, reply: ReplyTo::Tcp(sender.clone()) };
+                let Ok(Ok(permit)) = tokio::time::timeout(idle_timeout(context), resolving.clone().acquire_owned()).await else {
+                    return Err("resolutions_backlog");
+                };
+                let reply = ReplyTo::Tcp(sender.clone(), permit);
+                let waiter = Waiter { query: message[..len].to_vec(), peer, transport: Transport::Tcp, listener: context.listener, reply };
                 if let Err(reason) = pool.submit(waiter) {
                     context.engine.load().counters().dropped(reason);
                 }

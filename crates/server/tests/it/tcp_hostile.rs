@@ -486,3 +486,43 @@ fn row58_six_megabyte_stream_of_queries_is_answered_with_bounded_memory() {
     assert!(server.rss_kib() > 0, "server gone");
     assert_answers(server.addr, "after the 6 MB stream");
 }
+
+/// Row 56 on the recursive path: one connection pipelining questions that must be forwarded has
+/// at most `in-flight` of them resolving at once (the rest wait, unread), so it cannot take the
+/// resolver's whole table. The upstream never answers; the distinct questions reaching it are
+/// counted until none has come for a second.
+#[test]
+fn row56_pipelined_questions_to_resolve_are_bounded_per_connection() {
+    let upstream = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dir = crate::peers::temp_dir("row56-resolve");
+    let addr = SocketAddr::from(([127, 0, 0, 1], crate::peers::free_port()));
+    let tcp = Tcp { in_flight: Some(4), first_message_ms: Some(5000), idle_ms: Some(10_000), ..Tcp::default() };
+    let config = crate::harness::write_config(&dir, addr, &tcp, &[("example.test.", &crate::harness::example_zone())]);
+    let forward = format!("\n[[forward]]\nzone = \"org.\"\nprimaries = [\"{}\"]\ntimeout-ms = 10000\n", upstream.local_addr().unwrap());
+    fs::write(&config, fs::read_to_string(&config).unwrap() + &forward).unwrap();
+    let args = ["serve".as_ref(), "--config".as_ref(), config.as_os_str()];
+    let server = Server::start(dir, addr, &args, "example.test.").unwrap_or_else(|e| panic!("{e}"));
+
+    let mut stream = connect(server.addr);
+    let mut out = Vec::new();
+    for id in 0..40u16 {
+        let mut wire = Query::new(&format!("n{id}.example.org."), Rtype::A).to_wire(id).unwrap();
+        wire[2] |= 0x01; // RD: a question for the resolver
+        out.extend(framed(&wire));
+    }
+    stream.write_all(&out).unwrap();
+
+    upstream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut names = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 1024];
+    while let (true, Ok((len, _))) = (Instant::now() < deadline, upstream.recv_from(&mut buf)) {
+        let Some(question) = Message::parse(&buf[..len]).ok().and_then(|m| m.question()) else { continue };
+        let name = question.qname.to_lowercase().to_string();
+        if name.ends_with(".example.org.") {
+            names.insert(name);
+        }
+    }
+    assert!(!names.is_empty(), "no question was forwarded:\n{}", server.stderr());
+    assert!(names.len() <= 4, "{} questions of one connection resolving at once (in-flight = 4): {names:?}", names.len());
+}
