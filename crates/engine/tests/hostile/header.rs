@@ -56,10 +56,12 @@ fn row05_query_without_question_or_cookie_is_formerr() {
 }
 
 #[test]
-fn row06_query_without_question_with_cookie_is_formerr_until_cookies_exist() {
-    // RFC 7873 §5.4 wants NOERROR, an empty answer and a fresh server cookie. Cookies are not
-    // implemented yet, and RFC 7873 §5.4 allows a server without cookie support to answer
-    // FORMERR, which is what the engine does now. Update this test when cookies land.
+fn row06_query_without_question_with_cookie_is_formerr_when_cookies_are_off() {
+    // RFC 7873 §5.4 wants NOERROR, an empty answer and a fresh server cookie from a server that
+    // supports cookies; it allows a server without cookie support to answer FORMERR. This engine
+    // has cookies off (`Policy::defaults()`), so FORMERR. With cookies on, the server's default,
+    // `defences/cookies.rs::qdcount_zero_with_cookie_returns_the_server_cookie` checks NOERROR and
+    // the server cookie.
     let query = Query::empty().edns(Opt::new(1232).with(code::COOKIE, &[1, 2, 3, 4, 5, 6, 7, 8]));
     let bytes = query.build();
     let reply = assert_error_without_question(&bytes, Transport::Udp, FORMERR);
