@@ -5,11 +5,11 @@
 //! whether the question is echoed; no answer records) or the exact `DropReason`, and then that
 //! the same engine still answers an ordinary query.
 //!
-//! Rows tested elsewhere: 18 in `recursion_engine.rs`
-//! (`clients_outside_the_acl_are_refused_with_ra_clear`), 39 in `policy_cookies.rs` (the RFC 9018
-//! time window, tampering and the RFC 7873 §5.2 decision table). The engine here runs with
-//! `Policy::defaults()`, where cookies are off; with cookies on (the server's default), row 6 is
-//! `defences/cookies.rs::qdcount_zero_with_cookie_returns_the_server_cookie`.
+//! Row 18 is tested in `recursion_engine.rs` (`clients_outside_the_acl_are_refused_with_ra_clear`);
+//! row 39's cookie checks (the RFC 9018 time window, tampering, the RFC 7873 §5.2 decision table)
+//! in `policy_cookies.rs`, and its reply here. The engine here runs with `Policy::defaults()`,
+//! where cookies are off, except in the cookie rows; with cookies on (the server's default), row 6
+//! is `defences/cookies.rs::qdcount_zero_with_cookie_returns_the_server_cookie`.
 //!
 //! Convention of §6: an error reply carries the question only when the question itself parsed
 //! cleanly (BIND's exact-wire `formerr` tests answer QDCOUNT=0 otherwise).

@@ -220,3 +220,44 @@ fn row42_key_tag_and_expire_of_bad_lengths_are_formerr() {
         assert_eq!(reply.rcode(), 0, "option {option_code} of {} bytes is valid", data.len());
     }
 }
+
+/// The `tricky.test.` engine with server cookies on (RFC 9018, a fixed secret).
+fn tricky_with_cookies() -> portcullis_engine::Engine {
+    use portcullis_engine::policy::cookies::{CookieSettings, Cookies};
+    let policy = portcullis_engine::engine::Policy {
+        cookies: Some(Cookies::new(CookieSettings::DEFAULT, [0x42; 16], None)),
+        ..portcullis_engine::engine::Policy::defaults()
+    };
+    let counters = std::sync::Arc::new(portcullis_engine::metrics::EngineCounters::default());
+    portcullis_engine::Engine::with_policy(tricky().zones().clone(), EngineSettings::default(), counters, policy)
+}
+
+/// The COOKIE option of a reply: the client's 8 bytes, then the server's 16 (RFC 9018).
+fn reply_cookie(reply: &Reply) -> Vec<u8> {
+    let options = reply.opt().expect("OPT").options;
+    options.into_iter().find(|(option, _)| *option == code::COOKIE).map(|(_, data)| data).expect("a COOKIE option")
+}
+
+#[test]
+fn row32_badvers_still_returns_the_cookie() {
+    let mut opt = Opt::new(1232).with(code::COOKIE, b"clientck");
+    opt.version = 1;
+    let reply = udp(&tricky_with_cookies(), &www().edns(opt));
+    assert_eq!(reply.rcode(), BADVERS);
+    let cookie = reply_cookie(&reply);
+    assert_eq!((cookie.len(), &cookie[..8]), (24, &b"clientck"[..]), "client cookie echoed, server cookie added");
+}
+
+#[test]
+fn row39_a_forged_or_stale_server_cookie_gets_an_answer_and_a_fresh_cookie() {
+    let engine = tricky_with_cookies();
+    // A server cookie the server never made: version 1, reserved, a timestamp, a wrong hash.
+    let mut forged = b"clientck".to_vec();
+    forged.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 1, 0xDE, 0xAD, 0xBE, 0xEF, 0xDE, 0xAD, 0xBE, 0xEF]);
+    let reply = udp(&engine, &www().edns(Opt::new(1232).with(code::COOKIE, &forged)));
+    assert_eq!(reply.rcode(), 0, "answered as a client-only cookie, not BADCOOKIE");
+    assert_eq!(reply.answer(), ["www.tricky.test. 120 IN A 192.0.2.80"]);
+    let fresh = reply_cookie(&reply);
+    assert_eq!((fresh.len(), &fresh[..8]), (24, &b"clientck"[..]));
+    assert_ne!(fresh, forged, "a fresh server cookie, not the forged one");
+}

@@ -249,3 +249,27 @@ fn row17_zone_transfers_over_udp_are_refused() {
     reply.assert_error(&bytes, reply.rcode());
     assert_still_serves(&engine);
 }
+
+/// A TSIG record (RFC 8945 §4.2) of key `key.` in `class`, with a well-formed rdata and an empty
+/// MAC: only its place and class are judged here, not its MAC.
+fn tsig(class: u16) -> Vec<u8> {
+    let mut rdata = wire("hmac-sha256.");
+    // Time signed (48 bits), fudge 300, MAC size 0, original ID, error 0, other length 0.
+    rdata.extend_from_slice(&[0, 0, 0x5F, 0x5E, 0x10, 0x00, 0x01, 0x2C, 0, 0, 0xBE, 0x1F, 0, 0, 0, 0]);
+    rr(&wire("key."), Rtype::TSIG.0, class, 0, &rdata)
+}
+
+#[test]
+fn row43_tsig_not_last_or_twice_is_formerr() {
+    let not_last = www().record(Section::Additional, &tsig(255)).edns(Opt::new(1232));
+    assert_error_with_question(&not_last, Transport::Udp, FORMERR);
+    let twice = www().record(Section::Additional, &tsig(255)).record(Section::Additional, &tsig(255));
+    assert_error_with_question(&twice, Transport::Udp, FORMERR);
+    let in_answer = www().record(Section::Answer, &tsig(255));
+    assert_error_with_question(&in_answer, Transport::Udp, FORMERR);
+}
+
+#[test]
+fn row44_tsig_of_a_class_other_than_any_is_formerr() {
+    assert_error_with_question(&www().record(Section::Additional, &tsig(1)), Transport::Udp, FORMERR);
+}
