@@ -39,18 +39,7 @@ pub fn warm<'q>(zones: &ZoneSet, queries: impl Iterator<Item = &'q [u8]>) -> usi
 
 /// The uncompressed question name of a query, if it has one.
 fn question_name(bytes: &[u8]) -> Option<&[u8]> {
-    const HEADER: usize = 12;
-    let mut pos = HEADER;
-    loop {
-        let len = usize::from(*bytes.get(pos)?);
-        if len & 0xC0 != 0 || pos - HEADER > 255 {
-            return None;
-        }
-        pos += 1 + len;
-        if len == 0 {
-            return bytes.get(HEADER..pos);
-        }
-    }
+    portcullis_wire::name::uncompressed_at(bytes, portcullis_wire::header::HEADER_LEN)
 }
 
 #[cfg(test)]

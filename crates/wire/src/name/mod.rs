@@ -419,6 +419,13 @@ impl<'a> Iterator for Labels<'a> {
     }
 }
 
+/// The bytes of a valid name without pointers at `start` of `data`, without copying them: see
+/// [`uncompressed_end`].
+#[inline]
+pub fn uncompressed_at(data: &[u8], start: usize) -> Option<&[u8]> {
+    data.get(start..uncompressed_end(data, start)?)
+}
+
 /// The end of a valid name without pointers at `start` of `data` (labels of type 00 inside
 /// `data`, at most 255 octets, ending in the root label); `None` for anything else.
 #[inline]
