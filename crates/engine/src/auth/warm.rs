@@ -84,6 +84,7 @@ mod tests {
         assert_eq!(www.origin().to_string(), "example.");
         assert!(set.closest_wire(b"\x03www\x05other\x00").is_none());
         assert!(set.closest_wire(b"\x07example").is_none(), "shorter than the origin");
+        assert!(set.closest_wire(b"\x09a\x07example\x00").is_none(), "the origin's bytes inside one label");
         assert_eq!(warm(&set, queries.iter().map(Vec::as_slice)), 2, "both cases of www; neither other. nor the stub");
         assert_eq!(warm(&set, std::iter::repeat_n(&queries[0][..], 3 * WARM_BATCH)), WARM_BATCH);
     }

@@ -24,19 +24,12 @@ impl ZoneSet {
 
     /// The zone with the longest origin that encloses `qname`.
     pub fn closest(&self, qname: &NameBuf) -> Option<&Zone> {
-        self.zones.iter().find(|zone| qname.is_subdomain_of(zone.origin())).map(|z| z.as_ref())
+        self.closest_wire(qname.as_wire())
     }
 
-    /// The zone with the longest origin that ends `wire` (an uncompressed name in any case);
-    /// for reading ahead only ([`super::warm`]): a match is not checked to fall on a label.
+    /// The same for an uncompressed wire name in any case, not copied into a `NameBuf`.
     pub fn closest_wire(&self, wire: &[u8]) -> Option<&Zone> {
-        self.zones
-            .iter()
-            .find(|zone| {
-                let origin = zone.origin().as_wire();
-                wire.len() >= origin.len() && wire[wire.len() - origin.len()..].eq_ignore_ascii_case(origin)
-            })
-            .map(|z| z.as_ref())
+        self.zones.iter().find(|zone| portcullis_wire::name::is_subdomain_wire(wire, zone.origin().as_wire())).map(|z| z.as_ref())
     }
 
     /// The zone with exactly this origin.

@@ -247,18 +247,7 @@ impl NameBuf {
 
     /// True when `self` equals `ancestor` or lies below it (case-insensitive).
     pub fn is_subdomain_of(&self, ancestor: &NameBuf) -> bool {
-        let (wire, theirs) = (self.as_wire(), ancestor.as_wire());
-        let Some(start) = wire.len().checked_sub(theirs.len()) else { return false };
-        // Most names come in one case: an exact comparison settles them without folding.
-        if wire[start..] != *theirs && !wire[start..].eq_ignore_ascii_case(theirs) {
-            return false;
-        }
-        // The matching tail must begin at a label boundary.
-        let mut pos = 0;
-        while pos < start {
-            pos += 1 + usize::from(wire[pos]);
-        }
-        pos == start
+        is_subdomain_wire(self.as_wire(), ancestor.as_wire())
     }
 
     /// `*.` + `self`, the wildcard name at this node (RFC 4592).
@@ -417,6 +406,22 @@ impl<'a> Iterator for Labels<'a> {
         self.wire = rest;
         Some(label)
     }
+}
+
+/// True when the uncompressed wire name `name` is `ancestor` or below it, in any case (the
+/// wire form of [`NameBuf::is_subdomain_of`], for names not copied into a `NameBuf`).
+pub fn is_subdomain_wire(name: &[u8], ancestor: &[u8]) -> bool {
+    let Some(start) = name.len().checked_sub(ancestor.len()) else { return false };
+    // Most names come in one case: an exact comparison settles them without folding.
+    if name[start..] != *ancestor && !name[start..].eq_ignore_ascii_case(ancestor) {
+        return false;
+    }
+    // The matching tail must begin at a label boundary.
+    let mut pos = 0;
+    while pos < start {
+        pos += 1 + usize::from(name[pos]);
+    }
+    pos == start
 }
 
 /// The bytes of a valid name without pointers at `start` of `data`, without copying them: see
