@@ -233,9 +233,8 @@ fn tcp_exchange(query: &[u8], server: SocketAddr, timeout: Duration, id: u16) ->
     Ok(reply)
 }
 
-/// A reply matches when its ID, QR bit and question section match the query's. A reply without
-/// a question matches only as an error without answer or authority records (a server that could
-/// not read the question), as the resolver accepts one (RFC 5452 §9.1).
+/// A reply matches when its ID, QR bit and question section match the query's; a reply without
+/// a question only as a bare error (`Message::is_bare_error`), as the resolver has it.
 fn matches_query(reply: &[u8], query: &[u8], id: u16) -> bool {
     let Ok(message) = Message::parse(reply) else { return false };
     let header = message.header();
@@ -243,8 +242,7 @@ fn matches_query(reply: &[u8], query: &[u8], id: u16) -> bool {
         return false;
     }
     if header.qdcount() == 0 {
-        let error = [Rcode::FORMERR, Rcode::NOTIMP, Rcode::SERVFAIL, Rcode::REFUSED].contains(&message.rcode());
-        return error && header.ancount() == 0 && header.nscount() == 0;
+        return message.is_bare_error();
     }
     let sent = Message::parse(query).ok().and_then(|q| q.question());
     header.qdcount() == 1 && message.question() == sent

@@ -196,6 +196,16 @@ impl<'a> Message<'a> {
         let high = self.edns.map_or(0, |e| u16::from(e.extended_rcode)) << 4;
         crate::types::Rcode(high | u16::from(self.header().rcode_bits()))
     }
+
+    /// A reply without a question that may still answer a query: an error (FORMERR, NOTIMP,
+    /// SERVFAIL, REFUSED) with no answer or authority records, from a server that could not read
+    /// the question. Any other question-less reply matches no query (RFC 5452 §9.1).
+    pub fn is_bare_error(&self) -> bool {
+        use crate::types::Rcode;
+        let header = self.header();
+        let error = [Rcode::FORMERR, Rcode::NOTIMP, Rcode::SERVFAIL, Rcode::REFUSED].contains(&self.rcode());
+        header.qdcount() == 0 && error && header.ancount() == 0 && header.nscount() == 0
+    }
 }
 
 /// Writes the rdata of `record` into `out` with every compressed name expanded (RFC 3597 §4).

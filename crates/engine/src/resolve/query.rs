@@ -7,7 +7,7 @@ use crate::policy::Instant;
 use crate::Transport;
 use portcullis_wire::header::Header;
 use portcullis_wire::message::Message;
-use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+use portcullis_wire::{Class, NameBuf, Rtype};
 use std::net::SocketAddr;
 
 /// One query in flight.
@@ -89,9 +89,7 @@ pub(super) fn check_reply<'a>(sent: &Sent, from: SocketAddr, bytes: &'a [u8]) ->
     }
     let Ok(message) = Message::parse(bytes) else { return Match::Malformed };
     let Some(question) = message.question() else {
-        let rcode = message.rcode();
-        let error_only = [Rcode::FORMERR, Rcode::NOTIMP, Rcode::SERVFAIL, Rcode::REFUSED].contains(&rcode);
-        return if error_only && header.ancount() == 0 && header.nscount() == 0 { Match::Accept(message) } else { Match::NearMiss };
+        return if message.is_bare_error() { Match::Accept(message) } else { Match::NearMiss };
     };
     if header.qdcount() != 1 || question.qtype != sent.qtype || question.qclass != sent.qclass || question.qname != sent.qname {
         return Match::NearMiss;
@@ -106,6 +104,7 @@ pub(super) fn check_reply<'a>(sent: &Sent, from: SocketAddr, bytes: &'a [u8]) ->
 mod tests {
     use super::*;
     use crate::resolve::SeededRandom;
+    use portcullis_wire::Rcode;
 
     #[test]
     fn case_randomisation_keeps_the_name() {
