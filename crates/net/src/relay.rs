@@ -72,6 +72,9 @@ struct UpstreamSocket {
     socket: UdpSocket,
     /// Wire ID -> (pending slot, query).
     waiting: HashMap<u16, (usize, QueryId)>,
+    /// Every wire ID sent on it (at most [`ROTATE_AFTER`]): a reply with one of them that no
+    /// longer waits is late; a reply with any other ID is a guess.
+    sent_ids: Vec<u16>,
     /// Queries waiting for the next [`Relay::flush`]: (message, pending slot, query).
     queue: Vec<(Vec<u8>, usize, QueryId)>,
     sent: u32,
@@ -214,8 +217,7 @@ impl Relay {
         let bytes = &self.buffers[buffer][..len];
         let wire = wire_id(bytes);
         let Some(&(slot, id)) = socket.waiting.get(&wire) else {
-            self.pool.stats.record_stray();
-            return;
+            return self.unexpected(index, wire, now);
         };
         let from = socket.server;
         let Some(pending) = self.pending[slot].as_mut() else { return };
@@ -225,6 +227,22 @@ impl Relay {
             pending.group.log_events(&mut group);
         }
         self.drive(slot, now, outbox);
+    }
+
+    /// A datagram from the upstream with an ID no query waits for. A late reply (an ID sent on
+    /// this socket) is stray. Any other ID is a near miss: the datagram came from the upstream's
+    /// address and port to this socket's port, so somebody is guessing IDs, and enough of them
+    /// (`unwanted-to-tcp`) move that upstream to TCP, as the resolver pool does
+    /// (SECURITY-REFERENCE §3.8).
+    fn unexpected(&self, index: usize, wire: u16, now: Instant) {
+        let socket = &self.sockets[index];
+        if socket.sent_ids.contains(&wire) {
+            return self.pool.stats.record_stray();
+        }
+        let threshold = self.pool.settings.load().unwanted_to_tcp;
+        if self.pool.stats.record_unwanted(socket.server, threshold, now) {
+            tracing::debug!(server = %socket.server, "forward upstream: a reply with a guessed ID; asked over TCP");
+        }
     }
 
     /// An error on a connected socket (ICMP port or host unreachable): every query waiting on it
@@ -322,6 +340,7 @@ impl Relay {
         };
         let socket = &mut self.sockets[index];
         socket.sent += 1;
+        socket.sent_ids.push(wire);
         socket.waiting.insert(wire, (slot, outbound.id));
         socket.queue.push((outbound.bytes, slot, outbound.id));
         let serial = socket.serial;
@@ -371,6 +390,7 @@ impl Relay {
             server,
             socket,
             waiting: HashMap::new(),
+            sent_ids: Vec::new(),
             queue: Vec::new(),
             sent: 0,
             opened: now,

@@ -18,6 +18,7 @@
 //! - `cache_off_forwards_every_question_and_reload_replaces_the_zones`: `cache = false` sends
 //!   every repeat upstream; SIGHUP moves the zone to another upstream; with the cache on,
 //!   clients asking one question at once share one upstream query.
+//! - `hostile::row66_...`: replies with guessed IDs move a relayed upstream to TCP.
 //!
 //! Needs NSD and Knot; skipped otherwise (failed under CI=true).
 
@@ -25,6 +26,8 @@
 
 #[path = "it/client.rs"]
 mod client;
+#[path = "forwarding/hostile.rs"]
+mod hostile;
 #[path = "it/peers.rs"]
 mod peers;
 
