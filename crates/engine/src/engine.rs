@@ -301,10 +301,16 @@ impl Engine {
             Class::CH => return self.chaos(frame, question, out),
             _ => return self.error_reply(frame, Rcode::REFUSED, out),
         }
+        if question.qtype == Rtype::AXFR && request.transport == Transport::Udp {
+            // RFC 5936 §4.2: AXFR is not defined over UDP (FORMERR, as BIND answers), whatever
+            // the name and the ACL.
+            return self.error_reply(frame, Rcode::FORMERR, out);
+        }
         let Some(zone) = self.zones.closest(&question.qname) else { return self.recurse(frame, question, request, out) };
         let ip = request.peer.ip();
         if matches!(question.qtype, Rtype::AXFR | Rtype::IXFR) {
-            // Transfers come with TSIG; until then only the ACL's answer or REFUSED over UDP.
+            // Transfers come with TSIG; until then only the ACL's answer, or REFUSED for IXFR
+            // over UDP (RFC 1995 allows it; nothing is transferred).
             let rcode = if request.transport == Transport::Udp { Rcode::REFUSED } else { Rcode::NOTIMP };
             return self.denied_or(frame, request, Action::Transfer, rcode, out);
         }

@@ -229,9 +229,12 @@ fn row16_mixed_case_qname_is_echoed_byte_for_byte() {
 }
 
 #[test]
-fn row17_zone_transfers_over_udp_are_refused() {
+fn row17_axfr_over_udp_is_formerr_and_ixfr_refused() {
+    // RFC 5936 §4.2: AXFR is TCP only; BIND answers FORMERR, Knot NOTIMP; also for a name
+    // outside the zones, and where the transfer ACL allows the client (`defences/acl.rs`).
     let axfr = Query::new("tricky.test.", Rtype::AXFR);
-    assert_error_with_question(&axfr, Transport::Udp, REFUSED);
+    assert_error_with_question(&axfr, Transport::Udp, FORMERR);
+    assert_error_with_question(&Query::new("elsewhere.example.", Rtype::AXFR), Transport::Udp, FORMERR);
     let ixfr = Query::new("tricky.test.", Rtype::IXFR);
     assert_error_with_question(&ixfr, Transport::Udp, REFUSED);
     // A real IXFR query carries the client's SOA in the authority section (RFC 1995 §3). It

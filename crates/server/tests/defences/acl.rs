@@ -20,7 +20,7 @@ fn assert_refused(reply: &R, who: IpAddr, what: &str) {
     assert_eq!((reply.rcode, reply.answers), (Rcode::REFUSED, 0), "{what} from {who} must be REFUSED: {reply:?}");
 }
 
-/// Defaults: queries allowed from everyone; AXFR refused over UDP and TCP; NOTIFY (opcode 4) and
+/// Defaults: queries allowed from everyone; AXFR refused over TCP (FORMERR over UDP); NOTIFY (opcode 4) and
 /// UPDATE (opcode 5) refused.
 #[test]
 fn defaults_answer_queries_and_refuse_transfer_notify_update() {
@@ -31,7 +31,8 @@ fn defaults_answer_queries_and_refuse_transfer_notify_update() {
     }
     let axfr = Q::new(ZONE, Rtype::AXFR);
     assert_refused(&tcp_from(SRC1, server.addr, &axfr), SRC1, "AXFR over tcp");
-    assert_refused(&udp_from(SRC1, server.addr, &axfr), SRC1, "AXFR over udp");
+    let reply = udp_from(SRC1, server.addr, &axfr);
+    assert_eq!((reply.rcode, reply.answers), (Rcode::FORMERR, 0), "AXFR over udp (RFC 5936 §4.2): {reply:?}");
     assert_refused(&tcp_from(SRC1, server.addr, &Q::new(ZONE, Rtype::IXFR)), SRC1, "IXFR over tcp");
     let mut notify = Q::new(ZONE, Rtype::SOA).opcode(4);
     notify.aa = true;
@@ -104,6 +105,8 @@ fn per_zone_rules() {
     assert_eq!(axfr("private.test.", SRC2), Rcode::NOTIMP, "listed for private.test.");
     assert_eq!(axfr("private.test.", SRC1), Rcode::REFUSED, "not listed for private.test.");
     assert_eq!(axfr(ZONE, SRC2), Rcode::REFUSED, "the other zone keeps the default (deny)");
+    let over_udp = udp_from(SRC2, transfers.addr, &Q::new("private.test.", Rtype::AXFR));
+    assert_eq!(over_udp.rcode, Rcode::FORMERR, "AXFR over UDP, even where allowed: {over_udp:?}");
 }
 
 /// SIGHUP applies changed rules: a query list added to the file takes effect on reload.
