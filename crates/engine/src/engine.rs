@@ -21,6 +21,7 @@ use crate::request::{DropReason, Outcome, Request, Transport};
 use crate::resolve::Resolved;
 use portcullis_wire::header::Header;
 use portcullis_wire::message::{read_question, Message, Question, Section};
+use portcullis_wire::tsig::{self, Tsig};
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
 use std::sync::Arc;
 
@@ -246,11 +247,28 @@ impl Engine {
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
         frame.ra = self.recursion_allowed(request);
-        let answered = match self.check_query(&mut frame, request, out) {
+        let answered = match self.check_tsig(&message, &frame, out).or_else(|| self.check_query(&mut frame, request, out)) {
             Some(answered) => answered,
             None => self.route(&frame, request, out),
         };
         self.rate_limit(request, &frame, answered, out)
+    }
+
+    /// A signed request (RFC 8945 §5.2): no TSIG key is configured (keys come with zone
+    /// transfers), so every key is unknown and the answer is NOTAUTH with an unsigned TSIG
+    /// record carrying BADKEY (§5.2.1, §5.3.2), whatever was asked. A TSIG rdata that cannot be
+    /// read is FORMERR.
+    fn check_tsig(&self, message: &Message<'_>, frame: &ReplyFrame<'_>, out: &mut [u8]) -> Option<Answered> {
+        let offset = message.tsig_offset()?;
+        let Ok(tsig) = Tsig::parse(message.bytes(), offset) else { return Some(self.error_reply(frame, Rcode::FORMERR, out)) };
+        let Some(mut writer) = frame.start(out, &self.settings) else { return Some(dropped(DropReason::NoBuffer)) };
+        frame.close(&mut writer, Rcode::NOTAUTH, &self.settings);
+        let mut rdata = [0u8; tsig::ERROR_RDATA_MAX];
+        let len = tsig.error_rdata(tsig::error::BADKEY, &mut rdata);
+        if writer.push_tsig(&tsig.key, &rdata[..len]).is_err() {
+            writer.set_tc(true);
+        }
+        Some(Answered { outcome: Outcome::Reply(writer.finish()), kind: ResponseKind::Error, name_hash: 0 })
     }
 
     /// The checks before routing; `Some` is the reply when one fails.

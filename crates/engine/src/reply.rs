@@ -1,5 +1,6 @@
 //! [`ReplyFrame`]: what a reply takes from its query (ID, flags, question, EDNS, cookie) and
-//! the size it may grow to; starts the reply in a [`MessageWriter`] and finishes it with OPT.
+//! the size it may grow to; starts the reply in a [`MessageWriter`] and finishes it with OPT
+//! (and, for a TSIG error, the TSIG record after it).
 
 use crate::engine::EngineSettings;
 use crate::policy::{CookieAction, CookieStatus, ReplyCookie};
@@ -74,6 +75,13 @@ impl<'q> ReplyFrame<'q> {
     /// Sets the rcode, appends OPT when the query had one, and returns the length.
     #[inline]
     pub fn finish(&self, mut writer: MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings) -> usize {
+        self.close(&mut writer, rcode, settings);
+        writer.finish()
+    }
+
+    /// Sets the rcode and appends OPT when the query had one: only a TSIG record may follow.
+    #[inline]
+    pub fn close(&self, writer: &mut MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings) {
         if rcode != Rcode::NOERROR {
             writer.set_rcode(rcode);
         }
@@ -99,7 +107,6 @@ impl<'q> ReplyFrame<'q> {
                 writer.set_tc(true);
             }
         }
-        writer.finish()
     }
 
     /// The minimal TC=1 reply a rate-limited answer slips as (SECURITY-REFERENCE §3.1).

@@ -12,6 +12,7 @@ mod compress;
 pub mod error;
 pub mod name;
 pub mod rdata;
+pub mod tsig;
 pub mod types;
 
 pub use error::{ParseError, ParseErrorKind, WriteError};

@@ -1,6 +1,10 @@
 //! SECURITY-REFERENCE §6.1: header and question.
 
 use crate::*;
+use portcullis_wire::tsig::{self, Tsig};
+
+const NOTAUTH: u16 = 9;
+
 #[test]
 fn row01_datagrams_shorter_than_a_header_are_dropped() {
     let full = www().build();
@@ -275,4 +279,47 @@ fn row43_tsig_not_last_or_twice_is_formerr() {
 #[test]
 fn row44_tsig_of_a_class_other_than_any_is_formerr() {
     assert_error_with_question(&www().record(Section::Additional, &tsig(1)), Transport::Udp, FORMERR);
+}
+
+#[test]
+fn row45_a_request_signed_with_an_unknown_key_is_notauth_with_an_unsigned_badkey() {
+    // No key is configured, so every key is unknown, whatever the opcode and with or without
+    // EDNS (TSIG then follows OPT, RFC 8945 §5.1).
+    for (opcode, edns) in [(0, false), (0, true), (4, false), (5, false)] {
+        let mut query = www().opcode(opcode);
+        if edns {
+            query = query.edns(Opt::new(1232));
+        }
+        let query = query.record(Section::Additional, &tsig(255));
+        let bytes = query.build();
+        let engine = tricky();
+        let reply = ask_raw(&engine, &bytes, Transport::Udp);
+        let what = format!("opcode {opcode}, edns {edns}");
+        assert_eq!((reply.qr(), reply.id(), reply.opcode(), reply.aa(), reply.tc()), (true, ID, opcode, false, false), "{what}");
+        assert_eq!(reply.rcode(), NOTAUTH, "{what}");
+        assert_eq!(reply.question_bytes(), query.questions, "{what}");
+        assert_eq!(reply.counts()[1..], [0, 0, 1 + u16::from(edns)], "{what}");
+        let message = reply.message();
+        let record = Tsig::parse(message.bytes(), message.tsig_offset().expect("a TSIG record, last")).expect("TSIG rdata");
+        let expected = Tsig {
+            key: name("key."),
+            algorithm: name("hmac-sha256."),
+            time_signed: 0x5F5E_1000,
+            fudge: 300,
+            mac: &[],
+            original_id: ID,
+            error: tsig::error::BADKEY,
+            other: &[],
+        };
+        assert_eq!(record, expected, "{what}: the request's fields, no MAC (unsigned)");
+        assert_still_serves(&engine);
+    }
+}
+
+#[test]
+fn row45_a_tsig_record_whose_rdata_cannot_be_read_is_formerr() {
+    let mut rdata = wire("hmac-sha256.");
+    rdata.extend_from_slice(&[0, 0, 0x5F, 0x5E, 0x10]);
+    let short = rr(&wire("key."), Rtype::TSIG.0, 255, 0, &rdata);
+    assert_error_with_question(&www().record(Section::Additional, &short), Transport::Udp, FORMERR);
 }

@@ -1,5 +1,6 @@
 //! Real clients against portcullis: `dig` and `kdig` over UDP and TCP, TC fallback on the large
-//! TXT RRset, several queries on one kept-open TCP connection with `kdig`, and raw pipelined TCP.
+//! TXT RRset, several queries on one kept-open TCP connection with `kdig`, raw pipelined TCP, and
+//! requests signed with a TSIG key the server does not have.
 //!
 //! Each check is also run against Knot (`*_harness_check_against_knot`), which proves the output
 //! parsing and the expectations before portcullis is judged by them.
@@ -185,6 +186,33 @@ fn check_raw_pipelining(server: SocketAddr) {
     }
 }
 
+/// A request signed with a key the server does not have (SECURITY-REFERENCE §6 row 45, RFC 8945
+/// §5.2.1): NOTAUTH (kdig prints the TSIG error BADKEY as the status), no answer, and an
+/// unsigned TSIG record (MAC size 0) with BADKEY, the request's algorithm, fudge and ID.
+fn check_tsig_unknown_key(clients: &Clients, server: SocketAddr) {
+    let key = "hmac-sha256:unknown.key:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
+    let question = ["www.example.test.", "A"];
+    for transport in ["+notcp", "+tcp"] {
+        let outputs = [
+            ("dig", dig(&clients.dig, server, &["-y", key, transport], &question), "NOTAUTH"),
+            ("kdig", kdig(&clients.kdig, server, &["-y", key, transport], &question), "BADKEY"),
+        ];
+        for (what, output, status) in outputs {
+            let printed = parse_output(&output);
+            assert_eq!(printed.len(), 1, "{what} {transport}: one reply expected:\n{output}");
+            let reply = &printed[0];
+            assert_eq!((reply.status.as_str(), reply.has("aa"), reply.answer), (status, false, 0), "{what} {transport}:\n{output}");
+            let tsig = output.lines().find(|line| line.starts_with("unknown.key.") && line.contains("TSIG")).unwrap_or_default();
+            let fields: Vec<&str> = tsig.split_whitespace().collect();
+            // owner TTL class TSIG algorithm time fudge mac-size original-id error other-length
+            assert!(
+                fields.len() >= 10 && fields[4] == "hmac-sha256." && fields[6] == "300" && fields[7] == "0" && fields[9] == "BADKEY",
+                "{what} {transport}: an unsigned BADKEY TSIG record expected:\n{output}"
+            );
+        }
+    }
+}
+
 fn example_zones() -> Vec<ZoneSpec> {
     vec![zones::example_test(), zones::other_test()]
 }
@@ -217,6 +245,13 @@ fn kdig_several_queries_on_one_tcp_connection() {
 }
 
 #[test]
+fn a_request_signed_with_an_unknown_key_gets_badkey() {
+    let Some(clients) = Clients::require("a_request_signed_with_an_unknown_key_gets_badkey") else { return };
+    let server = portcullis::start(&example_zones());
+    check_tsig_unknown_key(&clients, server.addr);
+}
+
+#[test]
 fn pipelined_tcp_queries() {
     let server = portcullis::start(&example_zones());
     check_raw_pipelining(server.addr);
@@ -231,6 +266,7 @@ fn tools_harness_check_against_knot() {
     check_tc_fallback(&clients, server.addr);
     check_kdig_keepopen(&clients, server.addr);
     check_raw_pipelining(server.addr);
+    check_tsig_unknown_key(&clients, server.addr);
 }
 
 #[test]

@@ -201,6 +201,15 @@ impl<'b> MessageWriter<'b> {
         self.commit(mark, result, 3)
     }
 
+    /// Appends a TSIG record (RFC 8945 §4.2) of `key`, always the last record of a message: the
+    /// key name is written uncompressed, as the MAC covers it.
+    pub fn push_tsig(&mut self, key: &NameBuf, rdata: &[u8]) -> Result<(), WriteError> {
+        self.enter(Section::Additional);
+        let mark = self.mark();
+        let result = self.write_name(key.as_wire(), false).and_then(|()| self.write_plain_body(Rtype::TSIG, Class::ANY, 0, rdata));
+        self.commit(mark, result, 3)
+    }
+
     /// Writes the counts into the header and returns the message length.
     pub fn finish(self) -> usize {
         for (index, count) in self.counts.iter().enumerate() {
