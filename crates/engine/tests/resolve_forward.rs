@@ -42,6 +42,8 @@ mod resolve_forward {
         /// Answers with 40 A records (over 512 bytes).
         Large,
         Truncates,
+        /// Answers ANY with every RRset of the name (A, TXT, MX).
+        WholeAny,
     }
 
     struct Bench {
@@ -90,6 +92,10 @@ mod resolve_forward {
                             Upstream::Large => {
                                 let answer: String = (1..=40).map(|n| format!("www.example.com. 300 A 192.0.2.{n}\n")).collect();
                                 reply(1, forge(&query, Rcode::NOERROR, false, &answer, "", ""))
+                            }
+                            Upstream::WholeAny => {
+                                let answer = "www.example.com. 300 A 192.0.2.80\nwww.example.com. 300 TXT \"t\"\nwww.example.com. 300 MX 10 www.example.com.\n";
+                                reply(1, forge(&query, Rcode::NOERROR, false, answer, "", ""))
                             }
                             Upstream::Poisons => reply(
                                 1,
@@ -199,6 +205,19 @@ mod resolve_forward {
         let nx = bench.forward("nope.example.com.", Rtype::A);
         assert!(nx.verbatim.is_some() && !nx.has_answer());
         assert_eq!(nx.rcode, Rcode::NXDOMAIN);
+    }
+
+    #[test]
+    fn an_answer_to_any_gives_one_rrset_with_or_without_the_cache() {
+        // SECURITY-REFERENCE §6 row 64: never the whole set an upstream sends for ANY.
+        for cache in [true, false] {
+            let mut bench = Bench::new(settings(Policy::Ordered), &[Upstream::WholeAny]);
+            bench.cache = cache;
+            let resolved = bench.forward("www.example.com.", Rtype::ANY);
+            assert!(resolved.verbatim.is_none(), "cache {cache}: ANY is read, not passed on");
+            assert_eq!((resolved.rcode, resolved.answer.len()), (Rcode::NOERROR, 1), "cache {cache}: one RRset");
+            assert_eq!(resolved.answer[0].rdatas.len(), 1, "cache {cache}");
+        }
     }
 
     #[test]

@@ -346,14 +346,17 @@ impl Forwarding {
     /// The reply as it is, when this zone does not cache and the reply is plainly good: an
     /// answer, or NXDOMAIN. Nothing is cached, so nothing needs scrubbing; the client gets what
     /// the upstream said, as from dnsdist. Empty NOERROR replies (NODATA, referrals, lame
-    /// servers) are classified as usual, and rebinding protection needs the records read.
+    /// servers) are classified as usual, and rebinding protection needs the records read. So
+    /// is an answer to ANY: the client gets one RRset of it, as from the cache (RFC 8482 §4,
+    /// SECURITY-REFERENCE §6 row 64), never the whole set an upstream may send.
     fn verbatim(&self, message: &Message<'_>) -> Option<Verbatim> {
         let plain = match message.rcode() {
             Rcode::NXDOMAIN => true,
             Rcode::NOERROR => message.header().ancount() > 0,
             _ => false,
         };
-        if self.cache_answers || !plain || self.settings.rebinding_protection {
+        let any = self.question.qtype == Rtype::ANY;
+        if self.cache_answers || !plain || any || self.settings.rebinding_protection {
             return None;
         }
         Verbatim::of(message)
