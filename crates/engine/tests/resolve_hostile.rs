@@ -1,4 +1,4 @@
-//! The hostile-upstream rows of SECURITY-REFERENCE §6.7 (66-71, 75-78) against the iterative
+//! Row 63 (resolver side) and the hostile-upstream rows of SECURITY-REFERENCE §6.7 (66-71, 75-78) against the iterative
 //! resolver: each asserts the client-visible result, the number of upstream queries and, where
 //! the row is about poisoning, what the cache holds afterwards.
 
@@ -32,6 +32,34 @@ mod resolve_hostile {
         for ip in ["127.0.0.3", "127.0.0.4"] {
             world.behave(ip, Behaviour::Script(make()));
         }
+    }
+
+    #[test]
+    fn row63_a_random_subdomain_flood_is_capped_per_zone() {
+        let mut world = World::standard();
+        world.settings.zone_query_rate = 5;
+        world.settings.zone_query_rate_factor = 10;
+        world.rtt_ms = 1;
+        world.resolve("www.example.com.", Rtype::A);
+        // A fresh second: 30 random names under example.com., each a cache miss for its servers.
+        world.now = Instant::from_secs(1001);
+        world.log.clear();
+        let results: Vec<_> = (0..30).map(|n| world.resolve(&format!("r{n}.example.com."), Rtype::A)).collect();
+        let sent: Vec<bool> = results.iter().map(|resolved| resolved.failure != Some(Failure::ZoneRateLimited)).collect();
+        // 5 within the rate, then one in 10 of those over it (the 15th and 25th).
+        let expected: Vec<bool> = (1..=30).map(|n| n <= 5 || (n - 5) % 10 == 0).collect();
+        assert_eq!(sent, expected);
+        assert_eq!(world.queries(), 7, "{:?}", world.log);
+        assert!(results.iter().filter(|resolved| resolved.failure == Some(Failure::ZoneRateLimited)).all(|resolved| resolved.rcode == Rcode::SERVFAIL));
+        assert!(results.iter().zip(&sent).filter(|(_, sent)| **sent).all(|(resolved, _)| resolved.rcode == Rcode::NXDOMAIN));
+        // Cached names still answer, from the cache, in the same second.
+        let cached = world.resolve("www.example.com.", Rtype::A);
+        assert_eq!((cached.rcode, cached.upstream_queries), (Rcode::NOERROR, 0));
+        // The next second: a limited name is asked again (its failure was not cached).
+        world.now = Instant::from_secs(1002);
+        let again = world.resolve("r6.example.com.", Rtype::A);
+        assert_eq!((again.rcode, again.upstream_queries), (Rcode::NXDOMAIN, 1));
+        assert_eq!(world.stats.zone_rates.limited.load(std::sync::atomic::Ordering::Relaxed), 23);
     }
 
     #[test]

@@ -218,6 +218,11 @@ impl ResolverPool {
         &self.tcp
     }
 
+    /// Resolver queries not sent because their zone was over `zone-query-rate`.
+    pub fn zone_rate_limited(&self) -> u64 {
+        self.stats.zone_rates.limited.load(Ordering::Relaxed)
+    }
+
     /// Counters and state of every forward zone's upstreams.
     pub fn upstreams(&self) -> Vec<(String, Vec<UpstreamSnapshot>)> {
         self.forward.load().snapshot()

@@ -393,6 +393,10 @@ fn log_summary(shared: &Shared, last: &mut String) {
                 pool.counters.prefetches.load(Relaxed)
             ));
         }
+        let limited = pool.zone_rate_limited();
+        if limited > 0 {
+            parts.push(format!("zone_rate_limited={limited}"));
+        }
         let forwarded = pool.counters.forwarded.load(Relaxed);
         if forwarded > 0 {
             parts.push(format!(

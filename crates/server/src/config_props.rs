@@ -39,6 +39,8 @@ const NUMBERS: &[(&str, &str)] = &[
     ("resolver", "edns-payload"),
     ("resolver", "max-cname-chain"),
     ("resolver", "max-upstream-queries"),
+    ("resolver", "zone-query-rate"),
+    ("resolver", "zone-query-rate-factor"),
     ("resolver", "max-referrals"),
     ("resolver", "max-depth"),
     ("resolver", "max-ns-per-delegation"),

@@ -52,6 +52,7 @@ mod scrub;
 pub mod settings;
 pub mod stats;
 pub mod upstreams;
+pub mod zone_rate;
 
 pub use forward::{ForwardMode, ForwardZones, Forwarding};
 pub use resolution::Resolution;
@@ -150,6 +151,8 @@ pub enum Failure {
     NoServers,
     /// A recent failure of the same question is cached (RFC 9520).
     FailureCached,
+    /// The zone's servers were asked more than `zone_query_rate` times this second.
+    ZoneRateLimited,
 }
 
 /// The outcome for the client: rcode, answer RRsets, and the SOA for negative answers.

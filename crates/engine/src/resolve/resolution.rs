@@ -8,7 +8,10 @@
 //! one at a time, lowest SRTT first, (4) follows referrals down. One query is in flight at a time.
 //!
 //! Budgets shared by the whole resolution and never reset (SECURITY-REFERENCE §7): upstream
-//! queries, referrals, failed NS-address lookups (NXNSAttack), and the wall-clock deadline.
+//! queries, referrals, failed NS-address lookups (NXNSAttack), and the wall-clock deadline. Every
+//! query also counts against its zone's rate, shared by all resolutions ([`ZoneRates`]).
+//!
+//! [`ZoneRates`]: super::zone_rate::ZoneRates
 
 use super::process::{Frame, FrameEnd};
 use super::query::{build_query, check_reply, randomise_case, Match, Sent};
@@ -188,10 +191,11 @@ impl Resolution {
         }
     }
 
-    /// Ends the resolution with SERVFAIL, caching the failure (RFC 9520).
+    /// Ends the resolution with SERVFAIL, caching the failure (RFC 9520) unless it was our own
+    /// limit on the zone's query rate, which says nothing about the name.
     pub(super) fn abort(&mut self, failure: Failure, cache: &Cache, now: Instant) -> Resolved {
         self.pending = None;
-        if failure != Failure::FailureCached {
+        if !matches!(failure, Failure::FailureCached | Failure::ZoneRateLimited) {
             cache.record_failure(&self.question.qname, self.question.qtype, self.question.qclass, now);
         }
         let resolved = Resolved::servfail(failure, self.queries);
@@ -205,6 +209,12 @@ impl Resolution {
             return Next::Done(self.abort(Failure::QueryLimit, cache, now));
         }
         let Some(frame) = self.frames.last() else { return Next::Done(self.abort(Failure::NoServers, cache, now)) };
+        if let Some(delegation) = &frame.delegation {
+            let (rate, factor) = (self.settings.zone_query_rate, self.settings.zone_query_rate_factor);
+            if !servers.zone_rates.allow(&delegation.zone, rate, factor, now) {
+                return Next::Done(self.abort(Failure::ZoneRateLimited, cache, now));
+            }
+        }
         let (mut qname, qtype) = frame.query_name();
         let state = servers.get_at(server, now);
         let transport = if state.tcp_only { Transport::Tcp } else { transport };

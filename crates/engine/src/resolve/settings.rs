@@ -2,7 +2,8 @@
 //! upstream queries 100 never reset, referrals 100, depth 7, 13 NS names per delegation, 5 failed
 //! NS-address lookups (NXNSAttack), 10 s per client query), QNAME minimisation (RFC 9156), 0x20
 //! (draft-vixie-dnsext-dns0x20), the do-not-query list (Unbound `do-not-query-address`, CVE-2026-50251)
-//! and DNS-rebinding protection (Unbound `private-address`).
+//! DNS-rebinding protection (Unbound `private-address`) and the per-zone query rate (Unbound
+//! `ratelimit`).
 
 use crate::policy::Prefix;
 use portcullis_wire::NameBuf;
@@ -53,6 +54,11 @@ pub struct ResolverSettings {
     pub private_domains: Vec<NameBuf>,
     /// Query servers over IPv6 too.
     pub use_ipv6: bool,
+    /// Queries per second to the servers of one zone (Unbound `ratelimit`, 1000 suggested by
+    /// SECURITY-REFERENCE §3.10); 0 = no limit.
+    pub zone_query_rate: u32,
+    /// Past the rate, one query in this many still goes (Unbound `ratelimit-factor` 10); 0 = none.
+    pub zone_query_rate_factor: u32,
 }
 
 impl Default for ResolverSettings {
@@ -78,6 +84,8 @@ impl Default for ResolverSettings {
             rebinding_protection: false,
             private_domains: Vec::new(),
             use_ipv6: true,
+            zone_query_rate: 1000,
+            zone_query_rate_factor: 10,
         }
     }
 }

@@ -71,6 +71,8 @@ pub struct ServerStats {
     servers: Mutex<HashMap<SocketAddr, ServerState>>,
     /// Replies that matched no outstanding query at all (wrong source address or port).
     pub unwanted_total: AtomicU64,
+    /// Queries per second to each zone's servers (random-subdomain floods).
+    pub zone_rates: super::zone_rate::ZoneRates,
 }
 
 impl ServerStats {
