@@ -25,6 +25,8 @@ use portcullis_wire::tsig::{self, Tsig};
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
 use std::sync::Arc;
 
+mod transfer;
+
 /// Settings of the engine, validated by the server's config layer.
 #[derive(Clone, Debug)]
 pub struct EngineSettings {
@@ -171,6 +173,9 @@ impl Engine {
             Outcome::Resolve => {
                 self.counters.resolutions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
+            Outcome::Transfer => {
+                self.counters.transfers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         outcome
     }
@@ -187,7 +192,7 @@ impl Engine {
                 self.counters.resolved_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.count_rcode(request, &out[..len]);
             }
-            Outcome::Resolve => {}
+            Outcome::Resolve | Outcome::Transfer => {}
         }
         outcome
     }
@@ -327,10 +332,7 @@ impl Engine {
         let Some(zone) = self.zones.closest(&question.qname) else { return self.recurse(frame, question, request, out) };
         let ip = request.peer.ip();
         if matches!(question.qtype, Rtype::AXFR | Rtype::IXFR) {
-            // Transfers come with TSIG; until then only the ACL's answer, or REFUSED for IXFR
-            // over UDP (RFC 1995 allows it; nothing is transferred).
-            let rcode = if request.transport == Transport::Udp { Rcode::REFUSED } else { Rcode::NOTIMP };
-            return self.denied_or(frame, request, Action::Transfer, rcode, out);
+            return self.transfer_answer(frame, request, zone, question, out);
         }
         match self.policy.acl_for(request.listener).check(ip, Action::Query, Some(zone.origin())) {
             Verdict::Allow => {}

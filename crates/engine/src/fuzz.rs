@@ -19,7 +19,8 @@ pub const FUZZ_ZONE: &str = "$ORIGIN example.\n$TTL 300\n@ SOA ns hostmaster 1 2
 
 /// Parses `data` as a message; when it parses, re-encodes it and checks the round trip, renders
 /// every rdata, reads ahead for it in a batch (whole, and cut in two), and answers it with an
-/// engine over [`FUZZ_ZONE`] on UDP and TCP.
+/// engine over [`FUZZ_ZONE`] on UDP and TCP (that lets anyone transfer the zone: a transfer is
+/// drained to its end).
 pub fn message(data: &[u8]) {
     if let Ok(message) = Message::parse(data) {
         round_trip(&message);
@@ -30,9 +31,23 @@ pub fn message(data: &[u8]) {
     let mut out = vec![0u8; 65_535];
     for transport in [Transport::Udp, Transport::Tcp] {
         let request = Request::at_zero(data, ([192, 0, 2, 9], 5300).into(), transport);
-        if let crate::Outcome::Reply(len) = engine.handle(&request, &mut out) {
-            assert!(Message::parse(&out[..len]).is_ok(), "the engine wrote a reply it cannot parse");
+        match engine.handle(&request, &mut out) {
+            crate::Outcome::Reply(len) => assert!(Message::parse(&out[..len]).is_ok(), "the engine wrote a reply it cannot parse"),
+            crate::Outcome::Transfer => transfer(&engine, &request, &mut out),
+            _ => {}
         }
+    }
+}
+
+/// Drains the zone transfer the engine allowed: every message parses, and it ends.
+fn transfer(engine: &Engine, request: &Request<'_>, out: &mut [u8]) {
+    assert_eq!(request.transport, Transport::Tcp, "a transfer over UDP");
+    let Some(mut transfer) = engine.transfer(request) else { return };
+    let mut messages = 0;
+    while let Some(len) = transfer.next_message(out) {
+        assert!(Message::parse(&out[..len]).is_ok(), "the engine wrote a transfer message it cannot parse");
+        messages += 1;
+        assert!(messages < 100, "a transfer of the fuzz zone that does not end");
     }
 }
 
@@ -49,7 +64,14 @@ pub fn zone_file(data: &[u8]) {
 fn fuzz_engine() -> Engine {
     let origin = NameBuf::from_text("example.", None).unwrap_or(NameBuf::ROOT);
     let zones = load_zone_text(&origin, FUZZ_ZONE, "fuzz", &NoIncludes).map(|z| ZoneSet::new(vec![Arc::new(z)])).unwrap_or_default();
-    Engine::new(zones, EngineSettings::default(), Arc::new(EngineCounters::default()))
+    // Transfers allowed to everyone, so that inputs reach them too.
+    let rules = crate::policy::ActionRules { transfer: Some(vec![crate::policy::MatchElement::Any { negated: false }]), ..Default::default() };
+    let settings = crate::policy::AclSettings { global: rules, ..Default::default() };
+    let mut policy = crate::engine::Policy::defaults();
+    if let Ok(acl) = crate::policy::Acl::new(&settings, None) {
+        policy.acl = acl;
+    }
+    Engine::with_policy(zones, EngineSettings::default(), Arc::new(EngineCounters::default()), policy)
 }
 
 /// Re-encodes a parsed message record by record and checks that it parses back the same.

@@ -30,6 +30,8 @@ pub struct EngineCounters {
     pub drops: [AtomicU64; 7],
     /// Recursive queries handed to the resolver pool (cache misses).
     pub resolutions: AtomicU64,
+    /// Zone transfers started (AXFR, and IXFR answered with the whole zone).
+    pub transfers: AtomicU64,
     /// Recursive queries refused by the recursion ACL (RFC 5358).
     pub recursion_refused: AtomicU64,
     /// Answers written from a finished resolution (one per waiting client).

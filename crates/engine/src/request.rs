@@ -53,6 +53,10 @@ pub enum Outcome {
     /// caller still owns, see [`recursion_key`]) to the resolver pool, then answer with
     /// [`crate::Engine::respond_resolved`]. Nothing was written to the output buffer.
     Resolve,
+    /// A zone transfer the ACL allows (TCP only): write the messages of
+    /// [`crate::Engine::transfer`] for the same request, in order. Nothing was written to the
+    /// output buffer.
+    Transfer,
 }
 
 /// What identifies a question for coalescing identical resolutions in flight: the lower-cased

@@ -10,7 +10,7 @@
 
 use crate::resolver_pool::{ReplyTo, ResolverPool, Waiter};
 use crate::{Clock, EngineHandle, Shutdown};
-use portcullis_engine::{Outcome, Request, Transport};
+use portcullis_engine::{Engine, Outcome, Request, Transport};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -252,6 +252,7 @@ async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc
                 sender.send(reply[..n].to_vec()).await.map_err(|_| "writer_gone")?;
             }
             Outcome::Drop(reason) => return Err(reason.as_str()),
+            Outcome::Transfer => send_transfer(&context.engine.load(), &request, peer, &sender).await?,
             Outcome::Resolve => {
                 let Some(pool) = &context.services.pool else { return Err("no_resolver") };
                 let Ok(Ok(permit)) = tokio::time::timeout(idle_timeout(context), resolving.clone().acquire_owned()).await else {
@@ -269,6 +270,20 @@ async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc
         }
     }
     Err("query_limit")
+}
+
+/// Streams the zone transfer the engine allowed for `request` (AXFR, RFC 5936), one message at a
+/// time through the connection's bounded channel: a slow reader holds the transfer back, and
+/// the transfer holds one message and a snapshot of the zone.
+async fn send_transfer(engine: &Engine, request: &Request<'_>, peer: SocketAddr, sender: &mpsc::Sender<Vec<u8>>) -> Result<(), &'static str> {
+    let Some(mut transfer) = engine.transfer(request) else { return Err("transfer_gone") };
+    let mut buffer = vec![0u8; portcullis_engine::auth::transfer::MESSAGE_MAX];
+    while let Some(len) = transfer.next_message(&mut buffer) {
+        sender.send(buffer[..len].to_vec()).await.map_err(|_| "writer_gone")?;
+    }
+    let zone = transfer.zone().to_string();
+    tracing::info!(%peer, %zone, messages = transfer.messages(), records = transfer.records(), "zone transfer sent");
+    Ok(())
 }
 
 /// The idle timeout, shortened as the connection table fills (Unbound's approach): full time

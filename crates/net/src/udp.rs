@@ -247,6 +247,8 @@ impl Worker {
                     }
                 }
                 Outcome::Drop(reason) => tracing::trace!(%peer, reason = reason.as_str(), "dropped"),
+                // The engine streams zones over TCP only (AXFR over UDP is FORMERR).
+                Outcome::Transfer => tracing::trace!(%peer, "transfer over udp ignored"),
                 Outcome::Resolve => match self.relay.as_mut() {
                     Some(relay) => relay.take(&request, &mut self.outbox),
                     None => engine.counters().dropped(portcullis_engine::DropReason::ResolverOverload),

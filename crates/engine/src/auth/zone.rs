@@ -208,6 +208,19 @@ impl Zone {
         RdataIter { rest: self.arena.get(rrset.rdata_start as usize..rrset.rdata_end as usize).unwrap_or(&[]) }
     }
 
+    /// The rdata of `rrset` that starts `offset` octets into its rdatas, and the offset of the
+    /// next one: a walk through an RRset that holds no borrow between steps (zone transfers).
+    pub fn rdata_at(&self, rrset: &Rrset, offset: u32) -> Option<(&[u8], u32)> {
+        let start = (rrset.rdata_start as usize).checked_add(offset as usize)?;
+        let rdata = RdataIter { rest: self.arena.get(start..rrset.rdata_end as usize)? }.next()?;
+        Some((rdata, offset + 2 + rdata.len() as u32))
+    }
+
+    /// The node at `index` of [`Zone::nodes`].
+    pub fn node_at(&self, index: usize) -> Option<&Node> {
+        self.order.get(index).map(|&slot| &self.slots[slot as usize].node)
+    }
+
     /// The first rdata of an RRset (for singletons such as SOA, CNAME, DNAME).
     pub fn first_rdata<'z>(&'z self, rrset: &Rrset) -> &'z [u8] {
         self.rdatas(rrset).next().unwrap_or(&[])

@@ -1,7 +1,13 @@
 //! SECURITY-REFERENCE §6.1: header and question.
 
 use crate::*;
+use portcullis_engine::auth::ZoneSet;
+use portcullis_engine::engine::Policy;
+use portcullis_engine::metrics::EngineCounters;
+use portcullis_engine::policy::{Acl, AclSettings, ActionRules, MatchElement};
+use portcullis_engine::{Engine, Outcome, Request};
 use portcullis_wire::tsig::{self, Tsig};
+use std::sync::Arc;
 
 const NOTAUTH: u16 = 9;
 
@@ -254,6 +260,40 @@ fn row17_axfr_over_udp_is_formerr_and_ixfr_refused() {
     let reply = ask_raw(&engine, &bytes, Transport::Udp);
     assert!(matches!(reply.rcode(), FORMERR | REFUSED), "rcode {}", reply.rcode());
     reply.assert_error(&bytes, reply.rcode());
+    assert_still_serves(&engine);
+}
+
+/// `tricky.test.` with transfers allowed to everyone.
+#[allow(clippy::expect_used)]
+fn transfers_allowed() -> Engine {
+    let zones = ZoneSet::new(vec![Arc::new(load_zone("tricky.test.", "tricky.zone"))]);
+    let rules = ActionRules { transfer: Some(vec![MatchElement::Any { negated: false }]), ..Default::default() };
+    let mut policy = Policy::defaults();
+    policy.acl = Acl::new(&AclSettings { global: rules, ..Default::default() }, None).expect("acl");
+    Engine::with_policy(zones, EngineSettings::default(), Arc::new(EngineCounters::default()), policy)
+}
+
+#[test]
+fn row17_where_transfers_are_allowed_only_tcp_reaches_the_zone() {
+    let engine = transfers_allowed();
+    let axfr = Query::new("tricky.test.", Rtype::AXFR).build();
+    // AXFR over UDP: FORMERR even here; over TCP: the stream, nothing written by `handle`.
+    ask_raw(&engine, &axfr, Transport::Udp).assert_error(&axfr, FORMERR);
+    let (outcome, bytes) = exchange(&engine, &axfr, Transport::Tcp, peer());
+    assert_eq!((outcome, bytes.len()), (Outcome::Transfer, 0));
+    let request = Request::at_zero(&axfr, peer(), Transport::Tcp);
+    let mut transfer = engine.transfer(&request).expect("the transfer");
+    let mut out = vec![0u8; 65_535];
+    let first = transfer.next_message(&mut out).expect("a first message");
+    let reply = Reply::new(out[..first].to_vec());
+    assert_eq!((reply.id(), reply.qr(), reply.aa(), reply.rcode()), (ID, true, true, 0));
+    assert!(reply.answer()[0].contains(" SOA "), "{:?}", reply.answer());
+    // A name below the apex is not a zone here: NOTAUTH (RFC 5936 §2.2.1).
+    let below = Query::new("www.tricky.test.", Rtype::AXFR).build();
+    ask_raw(&engine, &below, Transport::Tcp).assert_error(&below, NOTAUTH);
+    // IXFR without the client's SOA: FORMERR.
+    let bare = Query::new("tricky.test.", Rtype::IXFR).build();
+    ask_raw(&engine, &bare, Transport::Tcp).assert_error(&bare, FORMERR);
     assert_still_serves(&engine);
 }
 

@@ -16,4 +16,5 @@ mod query_cli;
 mod rules;
 mod tcp_hostile;
 mod tools;
+mod transfers;
 mod zones;

@@ -225,7 +225,7 @@ pub fn nsd(binary: &Path, zones: &[ZoneSpec]) -> Result<ServerProcess, String> {
     );
     for (index, zone) in zones.iter().enumerate() {
         let file = copy_zone(&dir, index, zone)?;
-        let _ = write!(conf, "zone:\n    name: {}\n    zonefile: \"{}\"\n", zone.bare(), file.display());
+        let _ = write!(conf, "zone:\n    name: {}\n    zonefile: \"{}\"\n    provide-xfr: 127.0.0.0/8 NOKEY\n", zone.bare(), file.display());
     }
     let conf_path = dir.join("nsd.conf");
     fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
@@ -238,23 +238,43 @@ pub fn nsd(binary: &Path, zones: &[ZoneSpec]) -> Result<ServerProcess, String> {
 pub fn knot(binary: &Path, zones: &[ZoneSpec]) -> Result<ServerProcess, String> {
     let dir = temp_dir("knot");
     let port = free_port();
-    let run = dir.display().to_string();
-    let mut conf = format!(
-        "server:\n    rundir: \"{run}\"\n    listen: 127.0.0.1@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    \
-         background-workers: 1\n    pidfile: \"{run}/knot.pid\"\ndatabase:\n    storage: \"{run}/knotdb\"\nlog:\n  - target: stderr\n    \
-         any: warning\ncontrol:\n    listen: \"{run}/knot.sock\"\ntemplate:\n  - id: default\n    storage: \"{run}\"\n    \
-         zonefile-sync: -1\n    journal-content: none\nzone:\n"
-    );
+    let mut conf = knot_conf(&dir, port, "");
     for (index, zone) in zones.iter().enumerate() {
         let file = copy_zone(&dir, index, zone)?;
-        let _ = write!(conf, "  - domain: {}\n    file: \"{}\"\n", zone.bare(), file.display());
+        let _ = write!(conf, "  - domain: {}\n    file: \"{}\"\n    acl: transfer\n", zone.bare(), file.display());
     }
+    start_knot(binary, dir, port, &conf, &zones[0].origin)
+}
+
+/// Starts Knot as a secondary of `origin` (a name ending in a dot), transferring it from
+/// `primary` at start; ready once it answers for the zone.
+pub fn knot_secondary(binary: &Path, origin: &str, primary: SocketAddr) -> Result<ServerProcess, String> {
+    let dir = temp_dir("knot-secondary");
+    let port = free_port();
+    let remote = format!("remote:\n  - id: primary\n    address: {}@{}\n", primary.ip(), primary.port());
+    let mut conf = knot_conf(&dir, port, &remote);
+    let _ = write!(conf, "  - domain: {origin}\n    master: primary\n    acl: transfer\n");
+    start_knot(binary, dir, port, &conf, origin)
+}
+
+/// Knot's configuration up to its `zone:` list; loopback clients may transfer its zones.
+fn knot_conf(dir: &Path, port: u16, extra: &str) -> String {
+    let run = dir.display().to_string();
+    format!(
+        "server:\n    rundir: \"{run}\"\n    listen: 127.0.0.1@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    \
+         background-workers: 1\n    pidfile: \"{run}/knot.pid\"\ndatabase:\n    storage: \"{run}/knotdb\"\nlog:\n  - target: stderr\n    \
+         any: warning\ncontrol:\n    listen: \"{run}/knot.sock\"\n{extra}acl:\n  - id: transfer\n    address: 127.0.0.0/8\n    \
+         action: transfer\ntemplate:\n  - id: default\n    storage: \"{run}\"\n    zonefile-sync: -1\n    journal-content: none\nzone:\n"
+    )
+}
+
+fn start_knot(binary: &Path, dir: PathBuf, port: u16, conf: &str, probe_zone: &str) -> Result<ServerProcess, String> {
     fs::create_dir_all(dir.join("knotdb")).map_err(|e| e.to_string())?;
     let conf_path = dir.join("knot.conf");
     fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
     let mut command = Command::new(binary);
     command.arg("-c").arg(&conf_path);
-    ServerProcess::start("knot", command, dir, SocketAddr::from(([127, 0, 0, 1], port)), &zones[0].origin)
+    ServerProcess::start("knot", command, dir, SocketAddr::from(([127, 0, 0, 1], port)), probe_zone)
 }
 
 /// Both reference servers, or `None` (skip) when they are not installed outside CI.

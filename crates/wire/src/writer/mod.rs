@@ -127,6 +127,13 @@ impl<'b> MessageWriter<'b> {
         self.commit(mark, result, 0)
     }
 
+    /// Forgets every name written so far for compression: later names point only at names
+    /// written after this (a zone transfer keeps the zone's case, not the question's).
+    pub fn forget_names(&mut self) {
+        self.table.truncate(0);
+        self.question_len = 0;
+    }
+
     /// Moves to `section`; sections only move forward.
     pub fn enter(&mut self, section: Section) {
         self.section = self.section.max(section as usize + 1);

@@ -1,0 +1,199 @@
+//! Outgoing zone transfers: AXFR (RFC 5936), and IXFR answered with the whole zone (RFC 1995 §4:
+//! no history is kept). [`Transfer`] writes the zone as a stream of messages for one TCP
+//! connection, one message per call, so that the connection's back-pressure bounds the memory a
+//! transfer holds: a snapshot of the zone (an `Arc`) and a place in it.
+//!
+//! - The zone's SOA comes first and last (RFC 5936 §2.2); between them every other record of the
+//!   zone once, glue and data below delegations included, node by node (parents first) and RRset
+//!   by RRset.
+//! - Messages are filled up to [`MESSAGE_TARGET`] octets (16 KiB, as NSD: compression pointers
+//!   reach every octet); an RRset may be split between messages (§2.2). A record too large for
+//!   that gets a message of its own, up to 65 535 octets.
+//! - The question is copied into the first message only (§2.2.1); an OPT record goes into every
+//!   message when the query had one (§2.2.5).
+//! - Serial arithmetic (RFC 1982) decides whether an IXFR client is already up to date.
+
+use super::zone::{Rrset, Zone};
+use portcullis_wire::header::Flags;
+use portcullis_wire::message::{Question, Section};
+use portcullis_wire::writer::MessageWriter;
+use portcullis_wire::{NameBuf, Rcode, Rtype};
+use std::sync::Arc;
+
+/// Octets a transfer message is filled to.
+pub const MESSAGE_TARGET: usize = 16 * 1024;
+/// Largest message (a single record larger than [`MESSAGE_TARGET`]).
+pub const MESSAGE_MAX: usize = 65_535;
+/// Octets of an OPT record without options.
+const OPT_LEN: usize = 11;
+
+/// Where the stream is.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    OpeningSoa,
+    /// At `rrset` (the index among the node's RRsets, `set` once read) of node `node`,
+    /// `offset` octets into its rdatas.
+    Body {
+        node: usize,
+        rrset: usize,
+        set: Option<Rrset>,
+        offset: u32,
+    },
+    ClosingSoa,
+    Done,
+}
+
+/// One zone transfer in progress.
+pub struct Transfer {
+    zone: Arc<Zone>,
+    id: u16,
+    question: Question,
+    /// Our payload size for the OPT record, when the query had one.
+    opt: Option<u16>,
+    place: Place,
+    /// The name of the node the body is at.
+    owner: NameBuf,
+    messages: u32,
+    records: u64,
+}
+
+impl Transfer {
+    /// The transfer of `zone` for the query with `id` and `question`.
+    pub fn new(zone: Arc<Zone>, id: u16, question: Question, opt: Option<u16>) -> Self {
+        let owner = *zone.origin();
+        Self { zone, id, question, opt, place: Place::OpeningSoa, owner, messages: 0, records: 0 }
+    }
+
+    /// The zone's name.
+    pub fn zone(&self) -> &NameBuf {
+        self.zone.origin()
+    }
+
+    /// Messages written so far.
+    pub fn messages(&self) -> u32 {
+        self.messages
+    }
+
+    /// Records written so far (the SOA counted twice).
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Writes the next message into `out` and returns its length; `None` once the closing SOA
+    /// went out (or when `out` cannot hold a message).
+    pub fn next_message(&mut self, out: &mut [u8]) -> Option<usize> {
+        let zone = Arc::clone(&self.zone);
+        self.current(&zone)?;
+        let room = if self.opt.is_some() { OPT_LEN } else { 0 };
+        let mut writer = MessageWriter::new(out, MESSAGE_MAX).ok()?;
+        writer.set_header(self.id, Flags { qr: true, aa: true, ..Flags::default() });
+        if self.messages == 0 {
+            writer.push_question(&self.question.qname, self.question.qtype, self.question.qclass).ok()?;
+            // Names compress against the zone's own names only, so the zone keeps its case.
+            writer.forget_names();
+        }
+        writer.set_limit(MESSAGE_TARGET.saturating_sub(room));
+        while let Some((rtype, ttl, rdata)) = self.current(&zone) {
+            if writer.push(Section::Answer, &self.owner, rtype, zone.class(), ttl, rdata).is_err() {
+                if writer.count(Section::Answer) > 0 {
+                    break;
+                }
+                // Alone and still too large: a message of its own, up to the largest.
+                writer.set_limit(MESSAGE_MAX - room);
+                if writer.push(Section::Answer, &self.owner, rtype, zone.class(), ttl, rdata).is_err() {
+                    self.place = Place::Done;
+                    return None;
+                }
+                self.records += 1;
+                self.advance(&zone);
+                break;
+            }
+            self.records += 1;
+            self.advance(&zone);
+        }
+        if let Some(payload) = self.opt {
+            writer.push_opt(payload, Rcode::NOERROR, false, &[]).ok()?;
+        }
+        self.messages += 1;
+        Some(writer.finish())
+    }
+
+    /// The record at the current place, after moving past RRsets and nodes that have none left;
+    /// `None` when done.
+    fn current<'z>(&mut self, zone: &'z Zone) -> Option<(Rtype, u32, &'z [u8])> {
+        loop {
+            match self.place {
+                Place::Done => return None,
+                Place::OpeningSoa | Place::ClosingSoa => {
+                    self.owner = *zone.origin();
+                    let Some(soa) = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA)) else {
+                        self.place = Place::Done;
+                        return None;
+                    };
+                    return Some((Rtype::SOA, soa.ttl, zone.first_rdata(&soa)));
+                }
+                Place::Body { node, rrset, set, offset } => {
+                    let Some(at) = zone.node_at(node) else {
+                        self.place = Place::ClosingSoa;
+                        continue;
+                    };
+                    let set = match set {
+                        Some(set) => set,
+                        None => match zone.rrsets(at).nth(rrset) {
+                            // The apex SOA opens and closes the stream instead.
+                            Some(set) if node == 0 && set.rtype == Rtype::SOA => {
+                                self.place = Place::Body { node, rrset: rrset + 1, set: None, offset: 0 };
+                                continue;
+                            }
+                            Some(set) => {
+                                self.owner = zone.node_name(at);
+                                self.place = Place::Body { node, rrset, set: Some(set), offset };
+                                set
+                            }
+                            None => {
+                                self.place = Place::Body { node: node + 1, rrset: 0, set: None, offset: 0 };
+                                continue;
+                            }
+                        },
+                    };
+                    match zone.rdata_at(&set, offset) {
+                        Some((rdata, _)) => return Some((set.rtype, set.ttl, rdata)),
+                        None => self.place = Place::Body { node, rrset: rrset + 1, set: None, offset: 0 },
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves past the record [`Transfer::current`] returned.
+    fn advance(&mut self, zone: &Zone) {
+        self.place = match self.place {
+            Place::OpeningSoa => Place::Body { node: 0, rrset: 0, set: None, offset: 0 },
+            Place::Body { node, rrset, set: Some(set), offset } => match zone.rdata_at(&set, offset) {
+                Some((_, next)) => Place::Body { node, rrset, set: Some(set), offset: next },
+                None => Place::Body { node, rrset: rrset + 1, set: None, offset: 0 },
+            },
+            Place::Body { node, rrset, .. } => Place::Body { node, rrset: rrset + 1, set: None, offset: 0 },
+            Place::ClosingSoa | Place::Done => Place::Done,
+        };
+    }
+}
+
+/// The serial in an SOA rdata (after MNAME and RNAME, uncompressed as zones store them).
+pub fn soa_serial(rdata: &[u8]) -> Option<u32> {
+    let mut pos = 0;
+    for _ in 0..2 {
+        pos = portcullis_wire::name::uncompressed_at(rdata, pos)?.len() + pos;
+    }
+    let serial = rdata.get(pos..pos + 4)?;
+    Some(u32::from_be_bytes([serial[0], serial[1], serial[2], serial[3]]))
+}
+
+/// RFC 1982 §3.2: `ours` is greater than `theirs` in serial number arithmetic.
+pub fn serial_greater(ours: u32, theirs: u32) -> bool {
+    ours != theirs && ours.wrapping_sub(theirs) < 1 << 31
+}
+
+#[cfg(test)]
+#[path = "transfer_tests.rs"]
+mod tests;

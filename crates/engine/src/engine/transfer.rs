@@ -1,0 +1,80 @@
+//! AXFR and IXFR questions (the routing; the stream itself is [`crate::auth::transfer`]).
+//!
+//! The transfer ACL decides first (REFUSED or a silent drop when it denies, as for any ACL).
+//! Then:
+//! - a name that is not the apex of a zone served here: NOTAUTH (RFC 5936 §2.2.1, as NSD and
+//!   Knot answer);
+//! - AXFR over UDP never gets this far: it is FORMERR (RFC 5936 §4.2);
+//! - IXFR (RFC 1995) must carry the client's SOA in the authority section (else FORMERR); a
+//!   client whose serial is ours or newer, and any IXFR over UDP, gets our SOA alone (§2, §4:
+//!   over UDP that says "ask over TCP"); otherwise the whole zone, as AXFR sends it (no history
+//!   is kept);
+//! - AXFR over TCP: the whole zone, [`Outcome::Transfer`]; the I/O layer then writes the
+//!   messages of [`Engine::transfer`].
+
+use super::{dropped, Answered, Engine};
+use crate::auth::transfer::{serial_greater, soa_serial, Transfer};
+use crate::auth::Zone;
+use crate::policy::{Action, ResponseKind, Verdict};
+use crate::reply::ReplyFrame;
+use crate::request::{DropReason, Outcome, Request, Transport};
+use portcullis_wire::message::{decompress_rdata, Message, Question, Section};
+use portcullis_wire::{Rcode, Rtype};
+
+impl Engine {
+    /// The answer to an AXFR or IXFR question for a name in `zone`.
+    pub(super) fn transfer_answer(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, zone: &Zone, question: &Question, out: &mut [u8]) -> Answered {
+        match self.policy.acl_for(request.listener).check(request.peer.ip(), Action::Transfer, Some(zone.origin())) {
+            Verdict::Allow => {}
+            Verdict::Refuse => return self.error_reply(frame, Rcode::REFUSED, out),
+            Verdict::Drop => return dropped(DropReason::AclDeny),
+        }
+        if !question.qname.as_wire().eq_ignore_ascii_case(zone.origin().as_wire()) {
+            return self.error_reply(frame, Rcode::NOTAUTH, out);
+        }
+        if question.qtype == Rtype::IXFR {
+            let Some(theirs) = ixfr_serial(request.bytes, zone) else { return self.error_reply(frame, Rcode::FORMERR, out) };
+            let ours = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA)).and_then(|soa| soa_serial(zone.first_rdata(&soa)));
+            let Some(ours) = ours else { return self.error_reply(frame, Rcode::SERVFAIL, out) };
+            if request.transport == Transport::Udp || !serial_greater(ours, theirs) {
+                return self.soa_alone(frame, zone, out);
+            }
+        }
+        Answered { outcome: Outcome::Transfer, kind: ResponseKind::Answer, name_hash: 0 }
+    }
+
+    /// Our SOA alone in the answer section, authoritative.
+    fn soa_alone(&self, frame: &ReplyFrame<'_>, zone: &Zone, out: &mut [u8]) -> Answered {
+        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        writer.set_aa(true);
+        if let Some(soa) = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA)) {
+            if writer.push_rrset(Section::Answer, zone.origin(), Rtype::SOA, zone.class(), soa.ttl, zone.rdatas(&soa)).is_err() {
+                writer.set_tc(true);
+            }
+        }
+        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 }
+    }
+
+    /// The stream of a transfer [`Engine::handle`] answered with [`Outcome::Transfer`]: the
+    /// zone named by the request's question, as it is now (a reload does not change a transfer
+    /// under way). `None` when the request is not such a question (any more).
+    pub fn transfer(&self, request: &Request<'_>) -> Option<Transfer> {
+        let message = Message::parse(request.bytes).ok()?;
+        let question = message.question()?;
+        let zone = self.zones.iter().find(|zone| zone.origin().as_wire().eq_ignore_ascii_case(question.qname.as_wire()))?;
+        let opt = message.edns().map(|_| self.settings.udp_payload);
+        Some(Transfer::new(zone.clone(), message.header().id(), question, opt))
+    }
+}
+
+/// The serial of the SOA for `zone`'s apex in the authority section of an IXFR query.
+fn ixfr_serial(bytes: &[u8], zone: &Zone) -> Option<u32> {
+    let message = Message::parse(bytes).ok()?;
+    let record = message
+        .records(Section::Authority)
+        .find(|record| record.rtype == Rtype::SOA && record.owner.as_wire().eq_ignore_ascii_case(zone.origin().as_wire()))?;
+    let mut rdata = Vec::new();
+    decompress_rdata(bytes, &record, &mut rdata).ok()?;
+    soa_serial(&rdata)
+}
