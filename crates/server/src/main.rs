@@ -10,6 +10,7 @@ mod config_props;
 mod forward_config;
 mod policy_config;
 mod query;
+mod query_xfr;
 mod render;
 mod resolv;
 mod resolver_config;

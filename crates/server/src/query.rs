@@ -1,8 +1,10 @@
 //! `portcullis query`: a dig-like client. UDP first, TCP when the reply is truncated (or with
-//! `--tcp`); several servers tried in turn with a timeout; by default the name servers and options
-//! of /etc/resolv.conf. The exit status tells the outcome apart (see [`exit_code`]).
+//! `--tcp`); AXFR over TCP, to the closing SOA ([`query_xfr`]); several servers tried in turn
+//! with a timeout; by default the name servers and options of /etc/resolv.conf. The exit status
+//! tells the outcome apart (see [`exit_code`]).
 
 use crate::cli::QueryArgs;
+use crate::query_xfr;
 use crate::render::{self, Exchange};
 use crate::resolv;
 use portcullis_wire::edns::code;
@@ -51,6 +53,13 @@ pub fn run(args: QueryArgs) -> ExitCode {
     let servers = server_order(question.servers.clone(), rotate, usize::from(random_u16()));
     for _ in 0..attempts {
         for server in &servers {
+            if question.qtype == Rtype::AXFR {
+                match transfer(&question, *server, &args, timeout) {
+                    Ok(code) => return code,
+                    Err(error) => eprintln!(";; {server}: {error}"),
+                }
+                continue;
+            }
             match exchange(&question, *server, &args, timeout) {
                 Ok((reply, transport, elapsed)) => return print_reply(&reply, *server, transport, elapsed, args.json),
                 Err(error) => eprintln!(";; {server}: {error}"),
@@ -128,6 +137,26 @@ fn parse_server(text: &str, port: u16) -> Result<SocketAddr, String> {
     }
     let bare = text.trim_start_matches('[').trim_end_matches(']');
     bare.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, port)).map_err(|_| format!("@{text}: expected an IP address, optionally with :PORT"))
+}
+
+/// An AXFR from one server over TCP ([`query_xfr`]), printed; an error reply is printed as any
+/// reply is.
+fn transfer(question: &Question, server: SocketAddr, args: &QueryArgs, timeout: Duration) -> Result<ExitCode, String> {
+    let id = random_u16();
+    let query = build_query(question, id, args).map_err(|_| "query too large".to_string())?;
+    let started = Instant::now();
+    match query_xfr::transfer(&query, server, timeout, id, |reply| matches_query(reply, &query, id))? {
+        query_xfr::Transfer::Refused(reply) => Ok(print_reply(&reply, server, "TCP", started.elapsed(), args.json)),
+        query_xfr::Transfer::Zone { messages, elapsed } => {
+            let name = format!("{}#{}", server.ip(), server.port());
+            if args.json {
+                println!("{}", query_xfr::json(&messages, &name, elapsed));
+            } else {
+                print!("{}", query_xfr::text(&messages, &name, elapsed));
+            }
+            Ok(ExitCode::from(EXIT_NOERROR))
+        }
+    }
 }
 
 /// Sends the question to one server; retries over TCP when the UDP reply is truncated.

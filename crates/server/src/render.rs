@@ -56,7 +56,7 @@ pub fn text(exchange: &Exchange<'_>) -> String {
         }
         let _ = writeln!(out, "\n;; {title} SECTION:");
         for record in records {
-            let _ = writeln!(out, "{}\t{}\t{}\t{}\t{}", record.owner, record.ttl, record.class, record.rtype, rdata(message, &record));
+            let _ = writeln!(out, "{}", record_line(message, &record));
         }
     }
     let _ = writeln!(out, "\n;; Query time: {} msec", exchange.elapsed_ms);
@@ -69,13 +69,7 @@ pub fn text(exchange: &Exchange<'_>) -> String {
 pub fn json(exchange: &Exchange<'_>) -> Value {
     let message = exchange.message;
     let header = message.header();
-    let section = |section| -> Vec<Value> {
-        message
-            .records(section)
-            .filter(|r| r.rtype != Rtype::OPT)
-            .map(|r| json!({"name": r.owner.to_string(), "ttl": r.ttl, "class": r.class.to_string(), "type": r.rtype.to_string(), "data": rdata(message, &r)}))
-            .collect()
-    };
+    let section = |section| -> Vec<Value> { message.records(section).filter(|r| r.rtype != Rtype::OPT).map(|r| record_json(message, &r)).collect() };
     let edns = message.edns().map(|e| {
         let options: Vec<Value> = e.iter_options().map(|(code, data)| json!({"option": option_name(code), "data": option_text(code, data)})).collect();
         json!({"version": e.version, "udp": e.udp_size, "do": e.dnssec_ok, "options": options})
@@ -95,6 +89,16 @@ pub fn json(exchange: &Exchange<'_>) -> Value {
         "additional": section(Section::Additional),
         "edns": edns,
     })
+}
+
+/// One record as dig prints it: owner, TTL, class, type and data, tab-separated.
+pub fn record_line(message: &Message<'_>, record: &Record<'_>) -> String {
+    format!("{}\t{}\t{}\t{}\t{}", record.owner, record.ttl, record.class, record.rtype, rdata(message, record))
+}
+
+/// One record as a JSON object.
+pub fn record_json(message: &Message<'_>, record: &Record<'_>) -> Value {
+    json!({"name": record.owner.to_string(), "ttl": record.ttl, "class": record.class.to_string(), "type": record.rtype.to_string(), "data": rdata(message, record)})
 }
 
 fn flags(message: &Message<'_>) -> Vec<&'static str> {

@@ -6,7 +6,8 @@
 //! - Knot, configured as a secondary of portcullis, transfers the zone and then sends the same
 //!   zone on: its AXFR equals ours;
 //! - IXFR: from an older serial over TCP the whole zone, from the current serial or over UDP
-//!   the SOA alone.
+//!   the SOA alone;
+//! - `portcullis query ZONE AXFR` prints the records dig prints, and a refusal as a reply.
 //!
 //! portcullis runs with `[acl] transfer = ["127.0.0.1"]`.
 
@@ -151,4 +152,30 @@ fn ixfr_sends_the_zone_to_an_old_serial_and_the_soa_to_a_current_one() {
     // Over UDP: the SOA alone, whatever the serial (the client then asks over TCP).
     let udp = ixfr(serial.wrapping_sub(1), "+notcp");
     assert_eq!((udp.len(), first_serial(&udp)), (1, serial), "{udp:?}");
+}
+
+#[test]
+fn portcullis_query_axfr_prints_the_records_dig_prints() {
+    let test = "portcullis_query_axfr_prints_the_records_dig_prints";
+    let Some(tools) = require(test, &["dig"]) else { return };
+    let zone = zones::generated();
+    let ours = primary(std::slice::from_ref(&zone));
+    let at = format!("@{}", ours.addr);
+    let output = Command::new(BINARY).args(["query", &zone.origin, "AXFR", &at]).output().unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    let dig = records(&dig_axfr(&tools[0], ours.addr, &zone.origin, &[]));
+    assert_eq!(records(&text), dig, "the records of the transfer");
+    let messages = text.lines().find(|line| line.starts_with(";; XFR size:")).unwrap_or_else(|| panic!("no XFR size line:\n{text}"));
+    assert!(messages.contains(&format!("{} records", dig.len())), "{messages}");
+    let json = Command::new(BINARY).args(["query", &zone.origin, "AXFR", &at, "--json"]).output().unwrap_or_else(|e| panic!("{e}"));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(value["records"].as_array().map(Vec::len), Some(dig.len()));
+    assert!(value["messages"].as_u64().is_some_and(|n| n > 1), "{}", value["messages"]);
+    // A server that does not allow the transfer: the refusal is printed, exit status 2.
+    let refusing = crate::portcullis::start(std::slice::from_ref(&zone));
+    let refused = Command::new(BINARY).args(["query", &zone.origin, "AXFR", &format!("@{}", refusing.addr)]).output().unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(2), "{text}");
+    assert!(text.contains("status: REFUSED"), "{text}");
 }
