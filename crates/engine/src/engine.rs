@@ -15,17 +15,17 @@
 use crate::auth::{write_answer_traced, AnswerKind, AnswerOptions, ZoneSet};
 use crate::cache::Cache;
 use crate::metrics::EngineCounters;
-use crate::policy::{Acl, Action, CookieAction, CookieStatus, Cookies, ResponseKind, Rrl, RrlKey, RrlVerdict, SlipReply, Verdict};
+use crate::policy::{Acl, Action, CookieAction, CookieStatus, Cookies, Keyring, ResponseKind, Rrl, RrlKey, RrlVerdict, SlipReply, Verdict};
 use crate::reply::{ReplyFrame, MIN_UDP_PAYLOAD};
 use crate::request::{DropReason, Outcome, Request, Transport};
 use crate::resolve::Resolved;
 use portcullis_wire::header::Header;
 use portcullis_wire::message::{read_question, Message, Question, Section};
-use portcullis_wire::tsig::{self, Tsig};
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
 use std::sync::Arc;
 
 mod transfer;
+mod tsig;
 
 /// Settings of the engine, validated by the server's config layer.
 #[derive(Clone, Debug)]
@@ -63,6 +63,8 @@ pub struct Policy {
     pub rrl: Rrl,
     /// Server cookies; `None` when `answer-cookie` is off.
     pub cookies: Option<Cookies>,
+    /// TSIG keys (none: every signed request is BADKEY).
+    pub keys: Keyring,
 }
 
 impl Policy {
@@ -75,7 +77,7 @@ impl Policy {
     pub fn defaults() -> Self {
         let acl = Acl::new(&crate::policy::AclSettings::default(), None).unwrap_or_else(|_| unreachable_default_acl());
         let rrl = Rrl::new(&crate::policy::RrlSettings::DEFAULT, [0; 16], Arc::default());
-        Self { acl, listener_acls: Vec::new(), rrl, cookies: None }
+        Self { acl, listener_acls: Vec::new(), rrl, cookies: None, keys: Keyring::default() }
     }
 }
 
@@ -205,6 +207,10 @@ impl Engine {
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
         frame.ra = true;
+        let signer = match self.check_tsig(&message, &mut frame, request, out) {
+            Ok(signer) => signer,
+            Err(answered) => return answered.outcome,
+        };
         let Some(question) = frame.question else { return Outcome::Drop(DropReason::Malformed) };
         let Some(mut writer) = frame.start(out, &self.settings) else { return Outcome::Drop(DropReason::NoBuffer) };
         let mut rcode = resolved.rcode;
@@ -229,7 +235,8 @@ impl Engine {
         };
         let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
         let len = frame.finish(writer, rcode, &self.settings);
-        self.rate_limit(request, &frame, Answered { outcome: Outcome::Reply(len), kind, name_hash }, out)
+        let outcome = self.rate_limit(request, &frame, Answered { outcome: Outcome::Reply(len), kind, name_hash }, out);
+        self.sign_reply(signer, outcome, request, out)
     }
 
     fn process(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
@@ -252,28 +259,16 @@ impl Engine {
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
         frame.ra = self.recursion_allowed(request);
-        let answered = match self.check_tsig(&message, &frame, out).or_else(|| self.check_query(&mut frame, request, out)) {
+        let signer = match self.check_tsig(&message, &mut frame, request, out) {
+            Ok(signer) => signer,
+            Err(answered) => return self.rate_limit(request, &frame, answered, out),
+        };
+        let answered = match self.check_query(&mut frame, request, out) {
             Some(answered) => answered,
             None => self.route(&frame, request, out),
         };
-        self.rate_limit(request, &frame, answered, out)
-    }
-
-    /// A signed request (RFC 8945 §5.2): no TSIG key is configured (keys come with zone
-    /// transfers), so every key is unknown and the answer is NOTAUTH with an unsigned TSIG
-    /// record carrying BADKEY (§5.2.1, §5.3.2), whatever was asked. A TSIG rdata that cannot be
-    /// read is FORMERR.
-    fn check_tsig(&self, message: &Message<'_>, frame: &ReplyFrame<'_>, out: &mut [u8]) -> Option<Answered> {
-        let offset = message.tsig_offset()?;
-        let Ok(tsig) = Tsig::parse(message.bytes(), offset) else { return Some(self.error_reply(frame, Rcode::FORMERR, out)) };
-        let Some(mut writer) = frame.start(out, &self.settings) else { return Some(dropped(DropReason::NoBuffer)) };
-        frame.close(&mut writer, Rcode::NOTAUTH, &self.settings);
-        let mut rdata = [0u8; tsig::ERROR_RDATA_MAX];
-        let len = tsig.error_rdata(tsig::error::BADKEY, &mut rdata);
-        if writer.push_tsig(&tsig.key, &rdata[..len]).is_err() {
-            writer.set_tc(true);
-        }
-        Some(Answered { outcome: Outcome::Reply(writer.finish()), kind: ResponseKind::Error, name_hash: 0 })
+        let outcome = self.rate_limit(request, &frame, answered, out);
+        self.sign_reply(signer, outcome, request, out)
     }
 
     /// The checks before routing; `Some` is the reply when one fails.
@@ -334,7 +329,7 @@ impl Engine {
         if matches!(question.qtype, Rtype::AXFR | Rtype::IXFR) {
             return self.transfer_answer(frame, request, zone, question, out);
         }
-        match self.policy.acl_for(request.listener).check(ip, Action::Query, Some(zone.origin())) {
+        match self.policy.acl_for(request.listener).check_signed(ip, self.request_key(frame), Action::Query, Some(zone.origin())) {
             Verdict::Allow => {}
             Verdict::Refuse => return self.error_reply(frame, Rcode::REFUSED, out),
             Verdict::Drop => return dropped(DropReason::AclDeny),
@@ -364,7 +359,11 @@ impl Engine {
     fn recurse(&self, frame: &ReplyFrame<'_>, question: &Question, request: &Request<'_>, out: &mut [u8]) -> Answered {
         let Some(recursion) = &self.recursion else { return self.error_reply(frame, Rcode::REFUSED, out) };
         // RA=1 already says the recursion ACL allows this client (`recursion_allowed`).
-        let verdict = if frame.ra { Verdict::Allow } else { self.policy.acl_for(request.listener).check(request.peer.ip(), Action::Recursion, None) };
+        let verdict = if frame.ra {
+            Verdict::Allow
+        } else {
+            self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(frame), Action::Recursion, None)
+        };
         match verdict {
             Verdict::Allow => {}
             Verdict::Refuse => {
@@ -403,7 +402,7 @@ impl Engine {
     /// Asks the ACL about `action`; denied gets REFUSED (or a drop), allowed gets `otherwise`.
     fn denied_or(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, action: Action, otherwise: Rcode, out: &mut [u8]) -> Answered {
         let zone = frame.question.as_ref().and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin());
-        match self.policy.acl_for(request.listener).check(request.peer.ip(), action, zone) {
+        match self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(frame), action, zone) {
             Verdict::Allow => self.error_reply(frame, otherwise, out),
             Verdict::Refuse => self.error_reply(frame, Rcode::REFUSED, out),
             Verdict::Drop => dropped(DropReason::AclDeny),

@@ -36,6 +36,8 @@ pub struct ReplyFrame<'q> {
     pub keepalive: bool,
     /// Recursion is available to this client: RA=1 on every reply (as BIND does).
     pub ra: bool,
+    /// The request is signed with this TSIG key (its index in the keyring), verified.
+    pub key: Option<u16>,
 }
 
 impl<'q> ReplyFrame<'q> {
@@ -53,6 +55,7 @@ impl<'q> ReplyFrame<'q> {
             cookie_status: None,
             keepalive: false,
             ra: false,
+            key: None,
         }
     }
 

@@ -54,6 +54,29 @@ mod policy_acl {
         assert_eq!(guarded.check(ip("192.0.2.2"), Action::Query, None), Verdict::Allow);
     }
 
+    /// `key NAME` matches requests signed with that key, from any address, in list order; an
+    /// unsigned request or another key does not match it.
+    #[test]
+    fn key_elements_match_the_verified_tsig_key() {
+        let acl = acl_with(Action::Transfer, &["key xfr.example", "192.0.2.9"], Vec::new());
+        let (xfr, other) = (name("XFR.example."), name("other.example."));
+        for client in ["192.0.2.1", "2001:db8::1"] {
+            assert_eq!(acl.check_signed(ip(client), Some(&xfr), Action::Transfer, None), Verdict::Allow, "{client}");
+            assert_eq!(acl.check_signed(ip(client), Some(&other), Action::Transfer, None), Verdict::Refuse, "{client}");
+            assert_eq!(acl.check(ip(client), Action::Transfer, None), Verdict::Refuse, "{client}");
+        }
+        assert_eq!(acl.check(ip("192.0.2.9"), Action::Transfer, None), Verdict::Allow, "the address element still counts");
+        // Negated, before `any`: everyone but that key; nested in a named list too.
+        let acl = acl_with(Action::Query, &["!key xfr.example.", "any"], Vec::new());
+        assert_eq!(acl.check_signed(ip("192.0.2.1"), Some(&xfr), Action::Query, None), Verdict::Refuse);
+        assert_eq!(acl.check_signed(ip("192.0.2.1"), Some(&other), Action::Query, None), Verdict::Allow);
+        let acl = acl_with(Action::Notify, &["primaries"], vec![named("primaries", &["key xfr.example."])]);
+        assert_eq!(acl.check_signed(ip("192.0.2.1"), Some(&xfr), Action::Notify, None), Verdict::Allow);
+        assert_eq!(acl.check(ip("192.0.2.1"), Action::Notify, None), Verdict::Refuse);
+        assert!("key a..b".parse::<MatchElement>().is_err());
+        assert_eq!("key".parse::<MatchElement>(), Ok(MatchElement::List { negated: false, name: "key".into() }), "a list named key");
+    }
+
     #[test]
     fn security_reference_7_defaults() {
         let acl = Acl::new(&AclSettings::default(), None).unwrap();

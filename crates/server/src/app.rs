@@ -9,7 +9,7 @@ use portcullis_engine::cache::{Cache, CacheSettings};
 use portcullis_engine::engine::Policy;
 use portcullis_engine::load::{load_zone_file, load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
-use portcullis_engine::policy::{Acl, Cookies, Rrl, RrlCounters};
+use portcullis_engine::policy::{Acl, Cookies, Keyring, Rrl, RrlCounters};
 use portcullis_engine::resolve::{Random, SeededRandom};
 use portcullis_engine::zonefile::FsIncludeResolver;
 use portcullis_engine::Engine;
@@ -100,7 +100,7 @@ impl Shared {
         let rrl = Rrl::new(&settings.rrl, self.rrl_key, self.rrl_counters.clone());
         let secrets = self.secrets.lock().map(|s| *s).map_err(|_| "cookie secrets poisoned".to_string())?;
         let cookies = settings.cookies.answer.then(|| Cookies::new(settings.cookies.settings, secrets.current, secrets.previous));
-        let policy = Policy { acl, listener_acls, rrl, cookies };
+        let policy = Policy { acl, listener_acls, rrl, cookies, keys: Keyring::new(settings.keys.clone()) };
         let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy);
         Ok(if settings.resolves() { engine.with_recursion(self.cache.clone()) } else { engine })
     }

@@ -107,6 +107,9 @@ pub mod file {
         /// `[[forward]]`.
         #[serde(default)]
         pub forward: Vec<crate::forward_config::ForwardFile>,
+        /// `[[key]]`.
+        #[serde(default)]
+        pub key: Vec<crate::key_config::KeyFile>,
     }
 
     /// `[server]`.
@@ -190,6 +193,8 @@ pub struct Settings {
     /// Forward zones: any sends clients that may recurse to the resolver pool; names outside
     /// them are resolved from the root only when `resolver.enabled`.
     pub forward: Vec<portcullis_engine::resolve::forward::ForwardSettings>,
+    /// TSIG keys.
+    pub keys: Vec<portcullis_engine::policy::TsigKey>,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -299,6 +304,8 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         acl.global.recursion = Some(list.clone());
     }
     let forward = crate::forward_config::forwards(&raw.forward, &mut errors);
+    let keys = crate::key_config::keys(&raw.key, &mut errors);
+    crate::key_config::check_acl_keys(&acl, &keys, &mut errors);
     let rrl = crate::policy_config::rrl(raw.rrl.as_ref(), &mut errors);
     let cookies = crate::policy_config::cookies(&raw.cookies, &mut errors);
     let engine = EngineSettings {
@@ -314,7 +321,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         return Err(errors);
     }
     let listen_defaulted = raw.server.listen.is_none();
-    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, cookies, resolver, forward })
+    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, cookies, resolver, forward, keys })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {

@@ -8,6 +8,7 @@ mod config;
 #[cfg(test)]
 mod config_props;
 mod forward_config;
+mod key_config;
 mod policy_config;
 mod query;
 mod query_xfr;

@@ -14,6 +14,7 @@
 //! - Serial arithmetic (RFC 1982) decides whether an IXFR client is already up to date.
 
 use super::zone::{Rrset, Zone};
+use crate::policy::tsig::Signer;
 use portcullis_wire::header::Flags;
 use portcullis_wire::message::{Question, Section};
 use portcullis_wire::writer::MessageWriter;
@@ -55,13 +56,22 @@ pub struct Transfer {
     owner: NameBuf,
     messages: u32,
     records: u64,
+    /// Signs every message (RFC 8945 §5.3.1) when the request was signed, at `now` (seconds
+    /// since the epoch).
+    signer: Option<Signer>,
+    now: u64,
 }
 
 impl Transfer {
     /// The transfer of `zone` for the query with `id` and `question`.
     pub fn new(zone: Arc<Zone>, id: u16, question: Question, opt: Option<u16>) -> Self {
         let owner = *zone.origin();
-        Self { zone, id, question, opt, place: Place::OpeningSoa, owner, messages: 0, records: 0 }
+        Self { zone, id, question, opt, place: Place::OpeningSoa, owner, messages: 0, records: 0, signer: None, now: 0 }
+    }
+
+    /// Signs every message with `signer` (the verified request's), at `now`.
+    pub fn signed(self, signer: Signer, now: u64) -> Self {
+        Self { signer: Some(signer), now, ..self }
     }
 
     /// The zone's name.
@@ -84,7 +94,7 @@ impl Transfer {
     pub fn next_message(&mut self, out: &mut [u8]) -> Option<usize> {
         let zone = Arc::clone(&self.zone);
         self.current(&zone)?;
-        let room = if self.opt.is_some() { OPT_LEN } else { 0 };
+        let room = if self.opt.is_some() { OPT_LEN } else { 0 } + self.signer.as_ref().map_or(0, Signer::record_len);
         let mut writer = MessageWriter::new(out, MESSAGE_MAX).ok()?;
         writer.set_header(self.id, Flags { qr: true, aa: true, ..Flags::default() });
         if self.messages == 0 {
@@ -115,7 +125,11 @@ impl Transfer {
             writer.push_opt(payload, Rcode::NOERROR, false, &[]).ok()?;
         }
         self.messages += 1;
-        Some(writer.finish())
+        let len = writer.finish();
+        match &mut self.signer {
+            Some(signer) => signer.sign(out, len, self.now),
+            None => Some(len),
+        }
     }
 
     /// The record at the current place, after moving past RRsets and nodes that have none left;

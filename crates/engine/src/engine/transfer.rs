@@ -15,16 +15,18 @@
 use super::{dropped, Answered, Engine};
 use crate::auth::transfer::{serial_greater, soa_serial, Transfer};
 use crate::auth::Zone;
+use crate::policy::tsig::Checked;
 use crate::policy::{Action, ResponseKind, Verdict};
 use crate::reply::ReplyFrame;
 use crate::request::{DropReason, Outcome, Request, Transport};
 use portcullis_wire::message::{decompress_rdata, Message, Question, Section};
+use portcullis_wire::tsig::Tsig;
 use portcullis_wire::{Rcode, Rtype};
 
 impl Engine {
     /// The answer to an AXFR or IXFR question for a name in `zone`.
     pub(super) fn transfer_answer(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, zone: &Zone, question: &Question, out: &mut [u8]) -> Answered {
-        match self.policy.acl_for(request.listener).check(request.peer.ip(), Action::Transfer, Some(zone.origin())) {
+        match self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(frame), Action::Transfer, Some(zone.origin())) {
             Verdict::Allow => {}
             Verdict::Refuse => return self.error_reply(frame, Rcode::REFUSED, out),
             Verdict::Drop => return dropped(DropReason::AclDeny),
@@ -64,7 +66,13 @@ impl Engine {
         let question = message.question()?;
         let zone = self.zones.iter().find(|zone| zone.origin().as_wire().eq_ignore_ascii_case(question.qname.as_wire()))?;
         let opt = message.edns().map(|_| self.settings.udp_payload);
-        Some(Transfer::new(zone.clone(), message.header().id(), question, opt))
+        let transfer = Transfer::new(zone.clone(), message.header().id(), question, opt);
+        let Some(offset) = message.tsig_offset() else { return Some(transfer) };
+        let record = Tsig::parse(request.bytes, offset).ok()?;
+        match self.policy.keys.check(request.bytes, offset, &record, request.unix_secs) {
+            Checked::Signed(signer) if signer.error == 0 => Some(transfer.signed(*signer, request.unix_secs)),
+            _ => None,
+        }
     }
 }
 

@@ -110,6 +110,13 @@ pub enum MatchElement {
         /// The list's name.
         name: String,
     },
+    /// `key NAME`: requests signed with this TSIG key (verified), from any address.
+    Key {
+        /// `!`: a match denies.
+        negated: bool,
+        /// The key's name (boxed: names are large and keys rare).
+        name: Box<NameBuf>,
+    },
 }
 
 /// A named address match list (BIND `acl "name" { … };`).
@@ -211,6 +218,8 @@ pub struct Acl {
     open: [bool; 5],
     zones: Vec<ZoneSpans>,
     denied: DenyResponse,
+    /// The TSIG key names of `key` elements.
+    keys: Vec<NameBuf>,
 }
 
 impl Acl {
@@ -228,13 +237,20 @@ impl Acl {
         }
         let zones = compiler.place_zones(&settings.zones)?;
         let open = base.map(|span| opens_with_any(&compiler.entries[span.start..span.end]));
-        Ok(Self { entries: compiler.entries, base, open, zones, denied: settings.denied })
+        let keys = compiler.keys.into_inner();
+        Ok(Self { entries: compiler.entries, base, open, zones, denied: settings.denied, keys })
     }
 
     /// Decides whether `peer` may perform `action`, within `zone` when the action concerns a
     /// served zone. Allocation-free; linear in the consulted list (≤ [`MAX_LIST_ENTRIES`]).
     pub fn check(&self, peer: IpAddr, action: Action, zone: Option<&NameBuf>) -> Verdict {
-        if self.allows(peer, action, zone) {
+        self.check_signed(peer, None, action, zone)
+    }
+
+    /// [`Acl::check`] for a request signed with the TSIG key `key` (verified): `key NAME`
+    /// elements match it.
+    pub fn check_signed(&self, peer: IpAddr, key: Option<&NameBuf>, action: Action, zone: Option<&NameBuf>) -> Verdict {
+        if self.allows_signed(peer, key, action, zone) {
             return Verdict::Allow;
         }
         match self.denied {
@@ -245,12 +261,19 @@ impl Acl {
 
     /// True when [`Acl::check`] would allow.
     pub fn allows(&self, peer: IpAddr, action: Action, zone: Option<&NameBuf>) -> bool {
+        self.allows_signed(peer, None, action, zone)
+    }
+
+    /// True when [`Acl::check_signed`] would allow.
+    pub fn allows_signed(&self, peer: IpAddr, key: Option<&NameBuf>, action: Action, zone: Option<&NameBuf>) -> bool {
         let span = match zone.and_then(|zone| self.zone_span(zone, action)) {
             Some(span) => span,
             None if self.open[action.index()] => return true,
             None => self.base[action.index()],
         };
-        self.run(span, peer)
+        // The entry `key` the request's key matches (0: unsigned, or a key no element names).
+        let key = key.and_then(|key| self.keys.iter().position(|known| known.as_wire().eq_ignore_ascii_case(key.as_wire()))).map_or(0, |i| i + 1);
+        self.run(span, peer, key)
     }
 
     /// The configured answer to denied requests.
@@ -264,11 +287,11 @@ impl Acl {
     }
 
     /// First match wins; no match denies.
-    fn run(&self, span: Span, peer: IpAddr) -> bool {
+    fn run(&self, span: Span, peer: IpAddr, key: usize) -> bool {
         let mut index = span.start;
         while index < span.end {
             let entry = &self.entries[index];
-            if entry.prefix.contains(peer) {
+            if entry.prefix.contains(peer) && (entry.key == 0 || usize::from(entry.key) == key) {
                 match entry.step {
                     Step::Allow => return true,
                     Step::Deny => return false,
@@ -311,6 +334,7 @@ impl MatchElement {
             Self::Any { negated } => Self::Any { negated: !negated },
             Self::Localhost { negated } => Self::Localhost { negated: !negated },
             Self::List { negated, name } => Self::List { negated: !negated, name },
+            Self::Key { negated, name } => Self::Key { negated: !negated, name },
         }
     }
 }
@@ -318,7 +342,8 @@ impl MatchElement {
 impl FromStr for MatchElement {
     type Err = AclError;
 
-    /// Parses `[!]any`, `[!]none`, `[!]localhost`, `[!]address[/length]` or `[!]list-name`.
+    /// Parses `[!]any`, `[!]none`, `[!]localhost`, `[!]address[/length]`, `[!]key NAME` or
+    /// `[!]list-name`.
     fn from_str(text: &str) -> Result<Self, AclError> {
         let bad = || AclError::BadElement(text.to_owned());
         let trimmed = text.trim();
@@ -326,6 +351,12 @@ impl FromStr for MatchElement {
             Some(rest) => (true, rest.trim_start()),
             None => (false, trimmed),
         };
+        if let Some(name) = body.strip_prefix("key ").or_else(|| body.strip_prefix("KEY ")) {
+            let name = name.trim();
+            let absolute = if name.ends_with('.') { name.to_owned() } else { format!("{name}.") };
+            let name = NameBuf::from_text(&absolute, None).map_err(|_| bad())?.to_lowercase();
+            return Ok(Self::Key { negated, name: Box::new(name) });
+        }
         let element = match body.to_ascii_lowercase().as_str() {
             "any" => Self::Any { negated: false },
             "none" => Self::Any { negated: true },
@@ -341,7 +372,7 @@ impl FromStr for MatchElement {
 /// True when `entries` allow every address before anything else: `any` first (its IPv4 and IPv6
 /// halves; IPv4-mapped clients match as IPv4).
 fn opens_with_any(entries: &[Entry]) -> bool {
-    let allows = |entry: Option<&Entry>, prefix: Prefix| entry.is_some_and(|e| e.step == Step::Allow && e.prefix == prefix);
+    let allows = |entry: Option<&Entry>, prefix: Prefix| entry.is_some_and(|e| e.step == Step::Allow && e.prefix == prefix && e.key == 0);
     let (first, second) = (entries.first(), entries.get(1));
     (allows(first, Prefix::ANY_V4) && allows(second, Prefix::ANY_V6)) || (allows(first, Prefix::ANY_V6) && allows(second, Prefix::ANY_V4))
 }
@@ -360,6 +391,8 @@ enum Step {
 struct Entry {
     prefix: Prefix,
     step: Step,
+    /// 0: any request; n: only requests signed with `Acl::keys[n - 1]`.
+    key: u16,
 }
 
 /// A compiled list: `entries[start..end]`.
@@ -384,6 +417,8 @@ struct ZoneSpans {
 struct Compiler<'s> {
     lists: &'s [NamedList],
     entries: Vec<Entry>,
+    /// The key names `key` elements refer to (an entry holds its index + 1).
+    keys: std::cell::RefCell<Vec<NameBuf>>,
 }
 
 impl<'s> Compiler<'s> {
@@ -394,7 +429,7 @@ impl<'s> Compiler<'s> {
                 return Err(AclError::DuplicateList(list.name.clone()));
             }
         }
-        Ok(Self { lists, entries: Vec::new() })
+        Ok(Self { lists, entries: Vec::new(), keys: std::cell::RefCell::new(Vec::new()) })
     }
 
     /// Compiles `elements` and appends them; `what` names the list in errors.
@@ -447,10 +482,15 @@ impl<'s> Compiler<'s> {
         let mut out = Vec::new();
         for element in elements {
             match element {
-                MatchElement::Prefix { negated, prefix } => out.push(Entry { prefix: *prefix, step: step(*negated) }),
+                MatchElement::Prefix { negated, prefix } => out.push(Entry { prefix: *prefix, step: step(*negated), key: 0 }),
                 MatchElement::Any { negated } => {
-                    out.push(Entry { prefix: Prefix::ANY_V4, step: step(*negated) });
-                    out.push(Entry { prefix: Prefix::ANY_V6, step: step(*negated) });
+                    out.push(Entry { prefix: Prefix::ANY_V4, step: step(*negated), key: 0 });
+                    out.push(Entry { prefix: Prefix::ANY_V6, step: step(*negated), key: 0 });
+                }
+                MatchElement::Key { negated, name } => {
+                    let key = self.key_id(name);
+                    out.push(Entry { prefix: Prefix::ANY_V4, step: step(*negated), key });
+                    out.push(Entry { prefix: Prefix::ANY_V6, step: step(*negated), key });
                 }
                 MatchElement::Localhost { negated } => {
                     nest(&mut out, vec![allow(Prefix::LOOPBACK_V4), allow(Prefix::LOOPBACK_V6)], *negated);
@@ -465,6 +505,16 @@ impl<'s> Compiler<'s> {
             }
         }
         Ok(out)
+    }
+
+    /// The entry's `key` for a key name: its index in the key table, plus one.
+    fn key_id(&self, name: &NameBuf) -> u16 {
+        let mut keys = self.keys.borrow_mut();
+        let index = keys.iter().position(|known| known == name).unwrap_or_else(|| {
+            keys.push(*name);
+            keys.len() - 1
+        });
+        u16::try_from(index + 1).unwrap_or(u16::MAX)
     }
 
     fn compile_named(&self, name: &str, path: &mut Vec<&'s str>) -> Result<Vec<Entry>, AclError> {
@@ -492,7 +542,7 @@ fn nest(out: &mut Vec<Entry>, inner: Vec<Entry>, negated: bool) {
             Step::Deny => Step::Jump(end),
             Step::Jump(to) => Step::Jump(base + to),
         };
-        out.push(Entry { prefix: entry.prefix, step });
+        out.push(Entry { step, ..entry });
     }
 }
 
@@ -505,7 +555,7 @@ fn step(negated: bool) -> Step {
 }
 
 fn allow(prefix: Prefix) -> Entry {
-    Entry { prefix, step: Step::Allow }
+    Entry { prefix, step: Step::Allow, key: 0 }
 }
 
 /// Letters, digits, `-`, `_` and `.`, starting with a letter or `_`.

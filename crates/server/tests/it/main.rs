@@ -17,4 +17,5 @@ mod rules;
 mod tcp_hostile;
 mod tools;
 mod transfers;
+mod tsig;
 mod zones;

@@ -236,22 +236,46 @@ pub fn nsd(binary: &Path, zones: &[ZoneSpec]) -> Result<ServerProcess, String> {
 
 /// Starts Knot serving `zones` (the first is the readiness probe).
 pub fn knot(binary: &Path, zones: &[ZoneSpec]) -> Result<ServerProcess, String> {
+    knot_with_keys(binary, zones, "", None)
+}
+
+/// [`knot`] that also knows the TSIG key (name, algorithm, base64 secret): it verifies and
+/// signs queries and transfers that use it (Knot wants an ACL naming the key for that).
+pub fn knot_with_key(binary: &Path, zones: &[ZoneSpec], key: (&str, &str, &str)) -> Result<ServerProcess, String> {
+    let (name, algorithm, secret) = key;
+    knot_with_keys(binary, zones, &format!("key:\n  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\n"), Some(name))
+}
+
+fn knot_with_keys(binary: &Path, zones: &[ZoneSpec], keys: &str, key: Option<&str>) -> Result<ServerProcess, String> {
     let dir = temp_dir("knot");
     let port = free_port();
-    let mut conf = knot_conf(&dir, port, "");
+    let mut conf = knot_conf(&dir, port, keys);
+    let acl = match key {
+        Some(name) => {
+            let signed = format!("  - id: signed\n    key: {name}\n    action: [query, transfer]\n");
+            conf = conf.replacen("template:\n", &format!("{signed}template:\n"), 1);
+            "[transfer, signed]"
+        }
+        None => "transfer",
+    };
     for (index, zone) in zones.iter().enumerate() {
         let file = copy_zone(&dir, index, zone)?;
-        let _ = write!(conf, "  - domain: {}\n    file: \"{}\"\n    acl: transfer\n", zone.bare(), file.display());
+        let _ = write!(conf, "  - domain: {}\n    file: \"{}\"\n    acl: {acl}\n", zone.bare(), file.display());
     }
     start_knot(binary, dir, port, &conf, &zones[0].origin)
 }
 
 /// Starts Knot as a secondary of `origin` (a name ending in a dot), transferring it from
-/// `primary` at start; ready once it answers for the zone.
-pub fn knot_secondary(binary: &Path, origin: &str, primary: SocketAddr) -> Result<ServerProcess, String> {
+/// `primary` at start, with the TSIG key `key` (name, algorithm, base64 secret) when given; ready
+/// once it answers for the zone.
+pub fn knot_secondary(binary: &Path, origin: &str, primary: SocketAddr, key: Option<(&str, &str, &str)>) -> Result<ServerProcess, String> {
     let dir = temp_dir("knot-secondary");
     let port = free_port();
-    let remote = format!("remote:\n  - id: primary\n    address: {}@{}\n", primary.ip(), primary.port());
+    let (keys, use_key) = match key {
+        Some((name, algorithm, secret)) => (format!("key:\n  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\n"), format!("    key: {name}\n")),
+        None => (String::new(), String::new()),
+    };
+    let remote = format!("{keys}remote:\n  - id: primary\n    address: {}@{}\n{use_key}", primary.ip(), primary.port());
     let mut conf = knot_conf(&dir, port, &remote);
     let _ = write!(conf, "  - domain: {origin}\n    master: primary\n    acl: transfer\n");
     start_knot(binary, dir, port, &conf, origin)

@@ -26,9 +26,14 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// portcullis serving `zones`, transfers allowed from 127.0.0.1.
 fn primary(zones: &[ZoneSpec]) -> ServerProcess {
+    primary_with(zones, "[acl]\ntransfer = [\"127.0.0.1\"]\n")
+}
+
+/// portcullis serving `zones`, with `extra` configuration (tables other than `[server]`).
+pub fn primary_with(zones: &[ZoneSpec], extra: &str) -> ServerProcess {
     let dir = temp_dir("portcullis-primary");
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut config = format!("[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[acl]\ntransfer = [\"127.0.0.1\"]\n");
+    let mut config = format!("[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n{extra}\n");
     for zone in zones {
         config.push_str(&format!("\n[[zone]]\norigin = \"{}\"\nfile = \"{}\"\n", zone.origin, zone.file.display()));
     }
@@ -41,7 +46,7 @@ fn primary(zones: &[ZoneSpec]) -> ServerProcess {
 
 /// The records a transfer printed (`dig`/`kdig` with `+noall +answer`), one line each, fields
 /// joined by single spaces, sorted.
-fn records(output: &str) -> Vec<String> {
+pub fn records(output: &str) -> Vec<String> {
     let mut lines: Vec<String> = output
         .lines()
         .map(str::trim)
@@ -52,7 +57,7 @@ fn records(output: &str) -> Vec<String> {
     lines
 }
 
-fn dig_axfr(dig: &Path, server: SocketAddr, zone: &str, extra: &[&str]) -> String {
+pub fn dig_axfr(dig: &Path, server: SocketAddr, zone: &str, extra: &[&str]) -> String {
     let mut args =
         vec![format!("@{}", server.ip()), "-p".into(), server.port().to_string(), "+noall".into(), "+answer".into(), "+time=5".into(), "+tries=1".into()];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
@@ -111,7 +116,7 @@ fn knot_as_a_secondary_transfers_the_zone_from_portcullis() {
     let zone = zones::generated();
     let ours = primary(std::slice::from_ref(&zone));
     // Ready once Knot answers the zone's SOA with AA: it has transferred the zone.
-    let secondary = peers::knot_secondary(&tools[1], &zone.origin, ours.addr).unwrap_or_else(|e| panic!("{e}\n{}", ours.logs()));
+    let secondary = peers::knot_secondary(&tools[1], &zone.origin, ours.addr, None).unwrap_or_else(|e| panic!("{e}\n{}", ours.logs()));
     let mine = records(&dig_axfr(&tools[0], ours.addr, &zone.origin, &[]));
     let theirs = records(&dig_axfr(&tools[0], secondary.addr, &zone.origin, &[]));
     assert_eq!(theirs, mine, "the secondary's zone differs from the primary's\n{}", secondary.logs());

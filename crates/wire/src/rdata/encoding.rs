@@ -29,7 +29,7 @@ pub(crate) fn write_base64(data: &[u8], out: &mut dyn fmt::Write) -> fmt::Result
 }
 
 /// Decodes padded base64 (whitespace already removed) and appends it to `out`.
-pub(crate) fn decode_base64(text: &str, out: &mut Vec<u8>) -> Result<(), &'static str> {
+pub fn decode_base64(text: &str, out: &mut Vec<u8>) -> Result<(), &'static str> {
     let bytes = text.as_bytes();
     if bytes.len() % 4 != 0 {
         return Err("base64 length is not a multiple of 4");

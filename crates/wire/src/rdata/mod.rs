@@ -20,6 +20,7 @@
 #![allow(clippy::manual_is_multiple_of, clippy::unnecessary_map_or)]
 
 mod encoding;
+pub use encoding::decode_base64;
 mod fields;
 mod loc;
 mod special;

@@ -1,0 +1,72 @@
+//! TSIG-signed requests in the query pipeline (RFC 8945; the checks and MACs are
+//! [`crate::policy::tsig`]). A signed request is checked before anything else is decided, so that
+//! an unverified one learns nothing but the TSIG error; a verified one gets every answer signed
+//! with the same key, the room for the TSIG record kept free while the answer is written.
+
+use super::{dropped, Answered, Engine};
+use crate::policy::tsig::{Checked, Signer};
+use crate::policy::ResponseKind;
+use crate::reply::ReplyFrame;
+use crate::request::{DropReason, Outcome, Request};
+use portcullis_wire::message::Message;
+use portcullis_wire::tsig::{self, Tsig};
+use portcullis_wire::Rcode;
+
+impl Engine {
+    /// The request's TSIG, checked: `Ok(None)` unsigned, `Ok(Some(signer))` verified (the room
+    /// for the signature is taken off `frame.limit`; [`Engine::sign_reply`] signs the answer),
+    /// `Err` the whole answer: FORMERR for a TSIG record that cannot be read or a MAC of a bad
+    /// length, NOTAUTH with an unsigned BADKEY or BADSIG record, NOTAUTH signed with BADTIME.
+    pub(super) fn check_tsig(
+        &self,
+        message: &Message<'_>,
+        frame: &mut ReplyFrame<'_>,
+        request: &Request<'_>,
+        out: &mut [u8],
+    ) -> Result<Option<Signer>, Answered> {
+        let Some(offset) = message.tsig_offset() else { return Ok(None) };
+        let Ok(record) = Tsig::parse(message.bytes(), offset) else { return Err(self.error_reply(frame, Rcode::FORMERR, out)) };
+        match self.policy.keys.check(message.bytes(), offset, &record, request.unix_secs) {
+            Checked::FormErr => Err(self.error_reply(frame, Rcode::FORMERR, out)),
+            Checked::Unsigned(error) => Err(self.unsigned_error(frame, &record, error, out)),
+            Checked::Signed(signer) => {
+                frame.limit = frame.limit.saturating_sub(signer.record_len());
+                frame.key = u16::try_from(signer.key_index()).ok();
+                if signer.error != 0 {
+                    let answered = self.error_reply(frame, Rcode::NOTAUTH, out);
+                    return Err(Answered { outcome: self.sign_reply(Some(*signer), answered.outcome, request, out), ..answered });
+                }
+                Ok(Some(*signer))
+            }
+        }
+    }
+
+    /// Signs the answer to a verified request; an answer that cannot take the signature (never,
+    /// with the room kept) is dropped rather than sent unsigned.
+    pub(super) fn sign_reply(&self, signer: Option<Signer>, outcome: Outcome, request: &Request<'_>, out: &mut [u8]) -> Outcome {
+        let Some(mut signer) = signer else { return outcome };
+        match outcome {
+            Outcome::Reply(len) => signer.sign(out, len, request.unix_secs).map_or(Outcome::Drop(DropReason::NoBuffer), Outcome::Reply),
+            Outcome::ReplyAndPrefetch(len) => signer.sign(out, len, request.unix_secs).map_or(Outcome::Drop(DropReason::NoBuffer), Outcome::ReplyAndPrefetch),
+            other => other,
+        }
+    }
+
+    /// The verified TSIG key of the request `frame` answers, for the ACL's `key` elements.
+    pub(super) fn request_key(&self, frame: &ReplyFrame<'_>) -> Option<&portcullis_wire::NameBuf> {
+        frame.key.and_then(|index| self.policy.keys.name_at(usize::from(index)))
+    }
+
+    /// NOTAUTH with an unsigned TSIG record carrying `error` (RFC 8945 §5.3.2): the request's
+    /// algorithm, time, fudge and ID, no MAC.
+    fn unsigned_error(&self, frame: &ReplyFrame<'_>, record: &Tsig<'_>, error: u16, out: &mut [u8]) -> Answered {
+        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        frame.close(&mut writer, Rcode::NOTAUTH, &self.settings);
+        let mut rdata = [0u8; tsig::ERROR_RDATA_MAX];
+        let len = record.error_rdata(error, &mut rdata);
+        if writer.push_tsig(&record.key, &rdata[..len]).is_err() {
+            writer.set_tc(true);
+        }
+        Answered { outcome: Outcome::Reply(writer.finish()), kind: ResponseKind::Error, name_hash: 0 }
+    }
+}
