@@ -4,6 +4,7 @@
 use crate::cli::ServeArgs;
 use crate::config::{self, Settings, ZoneSettings, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH};
 use arc_swap::ArcSwap;
+use portcullis_engine::auth::notify::zone_serial;
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::cache::{Cache, CacheSettings};
 use portcullis_engine::engine::Policy;
@@ -209,6 +210,10 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     };
     let (recursion, forward_zones) = (settings.resolver.enabled, settings.forward.len());
     tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones = engine.load().zones().len(), recursion, forward_zones, "portcullis ready");
+    {
+        let _runtime = runtime.enter();
+        notify_changed(&settings.zones, None, engine.load().zones());
+    }
     let services = tcp::Services { clock, pool: Some(pool) };
     let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown, &shared, signals, services));
     shutdown.trigger();
@@ -286,7 +291,11 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     let zones = load_zones(&settings.zones, Some(current.zones()));
     shared.apply_configured_secret(settings.cookies.secret);
     match shared.engine(zones, &settings) {
-        Ok(new) => engine.store(Arc::new(new)),
+        Ok(new) => {
+            let new = Arc::new(new);
+            engine.store(new.clone());
+            notify_changed(&settings.zones, Some(current.zones()), new.zones());
+        }
         Err(error) => return tracing::error!("reload: {error}; keeping the running configuration"),
     }
     if let Some(pool) = shared.pool.get() {
@@ -301,6 +310,19 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
         tracing::warn!("reload: the cache size changes on restart");
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "reloaded");
+}
+
+/// Sends NOTIFY for every zone with secondaries whose serial is not the one in `previous` (all
+/// of them at start). Runs on (or in the context of) the I/O runtime.
+fn notify_changed(zones: &[ZoneSettings], previous: Option<&ZoneSet>, current: &ZoneSet) {
+    for zone in zones.iter().filter(|zone| !zone.notify.is_empty()) {
+        let Some(loaded) = current.get(&zone.origin) else { continue };
+        let before = previous.and_then(|set| set.get(&zone.origin)).and_then(|old| zone_serial(old));
+        if before.is_some() && before == zone_serial(loaded) {
+            continue;
+        }
+        crate::notify::notify_all(loaded, &zone.notify);
+    }
 }
 
 /// Loads every zone; one that fails keeps its version from `previous`, if any, and is logged.

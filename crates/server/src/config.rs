@@ -152,6 +152,9 @@ pub mod file {
     pub struct Zone {
         pub origin: String,
         pub file: String,
+        /// Secondaries told of a new serial (RFC 1996), `ADDR[:PORT]`.
+        #[serde(default)]
+        pub notify: Vec<String>,
     }
 }
 
@@ -162,6 +165,8 @@ pub struct ZoneSettings {
     pub origin: NameBuf,
     /// Its file (or [`EMBEDDED_ZONE_PATH`]).
     pub file: PathBuf,
+    /// Secondaries sent a NOTIFY when the zone is loaded with a new serial.
+    pub notify: Vec<SocketAddr>,
 }
 
 /// Validated settings.
@@ -294,7 +299,10 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let mut zones = Vec::new();
     for (i, zone) in raw.zone.iter().enumerate() {
         match zone_settings(&zone.origin, &zone.file, base) {
-            Ok(settings) => zones.push(settings),
+            Ok(mut settings) => {
+                settings.notify = notify_targets(&format!("zone[{i}].notify"), &zone.notify, &mut errors);
+                zones.push(settings);
+            }
             Err(message) => errors.push(format!("zone[{i}]: {message}")),
         }
     }
@@ -406,7 +414,23 @@ fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<ZoneSe
         Some(base) if path.is_relative() && file != EMBEDDED_ZONE_PATH => base.join(path),
         _ => path,
     };
-    Ok(ZoneSettings { origin, file })
+    Ok(ZoneSettings { origin, file, notify: Vec::new() })
+}
+
+/// `ADDR[:PORT]` targets (port 53 by default).
+fn notify_targets(path: &str, texts: &[String], errors: &mut Vec<String>) -> Vec<SocketAddr> {
+    let mut targets = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let parsed = text
+            .parse::<SocketAddr>()
+            .ok()
+            .or_else(|| text.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)));
+        match parsed {
+            Some(addr) => targets.push(addr),
+            None => errors.push(format!("{path}[{i}]: '{text}' is not ADDR or ADDR:PORT")),
+        }
+    }
+    targets
 }
 
 /// The value of the numeric key `path` (from [`LIMITS`]): its default when absent; out of range

@@ -9,6 +9,7 @@ mod config;
 mod config_props;
 mod forward_config;
 mod key_config;
+mod notify;
 mod policy_config;
 mod query;
 mod query_xfr;

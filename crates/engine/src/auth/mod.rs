@@ -4,6 +4,7 @@
 pub mod answer;
 pub mod lookup;
 mod names;
+pub mod notify;
 pub mod transfer;
 pub mod warm;
 pub mod zone;

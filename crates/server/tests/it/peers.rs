@@ -66,6 +66,16 @@ impl ServerProcess {
         Ok(server)
     }
 
+    /// The process ID (to signal it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The directory of its configuration and logs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The server's log files, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
@@ -277,7 +287,7 @@ pub fn knot_secondary(binary: &Path, origin: &str, primary: SocketAddr, key: Opt
     };
     let remote = format!("{keys}remote:\n  - id: primary\n    address: {}@{}\n{use_key}", primary.ip(), primary.port());
     let mut conf = knot_conf(&dir, port, &remote);
-    let _ = write!(conf, "  - domain: {origin}\n    master: primary\n    acl: transfer\n");
+    let _ = write!(conf, "  - domain: {origin}\n    master: primary\n    acl: [transfer, notify]\n");
     start_knot(binary, dir, port, &conf, origin)
 }
 
@@ -288,7 +298,7 @@ fn knot_conf(dir: &Path, port: u16, extra: &str) -> String {
         "server:\n    rundir: \"{run}\"\n    listen: 127.0.0.1@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    \
          background-workers: 1\n    pidfile: \"{run}/knot.pid\"\ndatabase:\n    storage: \"{run}/knotdb\"\nlog:\n  - target: stderr\n    \
          any: warning\ncontrol:\n    listen: \"{run}/knot.sock\"\n{extra}acl:\n  - id: transfer\n    address: 127.0.0.0/8\n    \
-         action: transfer\ntemplate:\n  - id: default\n    storage: \"{run}\"\n    zonefile-sync: -1\n    journal-content: none\nzone:\n"
+         action: transfer\n  - id: notify\n    address: 127.0.0.0/8\n    action: notify\ntemplate:\n  - id: default\n    storage: \"{run}\"\n    zonefile-sync: -1\n    journal-content: none\nzone:\n"
     )
 }
 

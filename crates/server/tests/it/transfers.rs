@@ -7,7 +7,9 @@
 //!   zone on: its AXFR equals ours;
 //! - IXFR: from an older serial over TCP the whole zone, from the current serial or over UDP
 //!   the SOA alone;
-//! - `portcullis query ZONE AXFR` prints the records dig prints, and a refusal as a reply.
+//! - `portcullis query ZONE AXFR` prints the records dig prints, and a refusal as a reply;
+//! - NOTIFY (RFC 1996): a reload with a new serial tells Knot, which transfers the new zone at
+//!   once (its SOA refresh is an hour away).
 //!
 //! portcullis runs with `[acl] transfer = ["127.0.0.1"]`.
 
@@ -183,4 +185,55 @@ fn portcullis_query_axfr_prints_the_records_dig_prints() {
     let text = String::from_utf8_lossy(&refused.stdout);
     assert_eq!(refused.status.code(), Some(2), "{text}");
     assert!(text.contains("status: REFUSED"), "{text}");
+}
+
+/// `notify.test.` with `serial` and, from serial 2 on, `new.notify.test.`.
+fn notify_zone(serial: u32) -> String {
+    let mut text = format!("$ORIGIN notify.test.\n$TTL 300\n@ SOA ns hostmaster {serial} 3600 900 604800 60\n@ NS ns\nns A 192.0.2.53\nold A 192.0.2.1\n");
+    if serial >= 2 {
+        text.push_str("new A 192.0.2.2\n");
+    }
+    text
+}
+
+#[test]
+fn a_reload_with_a_new_serial_notifies_knot_which_transfers_at_once() {
+    let test = "a_reload_with_a_new_serial_notifies_knot_which_transfers_at_once";
+    let Some(tools) = require(test, &["dig", "knotd"]) else { return };
+    let dir = temp_dir("notify-zone");
+    let file = dir.join("notify.test.zone");
+    fs::write(&file, notify_zone(1)).unwrap_or_else(|e| panic!("{e}"));
+    let zone = ZoneSpec::new("notify.test.", &file);
+    let ours = primary(std::slice::from_ref(&zone));
+    let secondary = peers::knot_secondary(&tools[1], &zone.origin, ours.addr, None).unwrap_or_else(|e| panic!("{e}\n{}", ours.logs()));
+    let ask_new = || {
+        let args = [
+            format!("@{}", secondary.addr.ip()),
+            "-p".into(),
+            secondary.addr.port().to_string(),
+            "+short".into(),
+            "+time=1".into(),
+            "+tries=1".into(),
+            "new.notify.test.".into(),
+            "A".into(),
+        ];
+        run_tool(&tools[0], &args, TOOL_TIMEOUT)
+    };
+    assert!(!ask_new().contains("192.0.2.2"), "serial 1 has no new.notify.test.");
+    // Serial 2, and the secondary as a NOTIFY target; then SIGHUP.
+    fs::write(&file, notify_zone(2)).unwrap_or_else(|e| panic!("{e}"));
+    let config = ours.dir().join("portcullis.toml");
+    let text = fs::read_to_string(&config).unwrap_or_else(|e| panic!("{e}"));
+    let line = format!("file = \"{}\"\n", file.display());
+    fs::write(&config, text.replace(&line, &format!("{line}notify = [\"{}\"]\n", secondary.addr))).unwrap_or_else(|e| panic!("{e}"));
+    let pid = ours.pid().unwrap_or_else(|| panic!("no pid"));
+    assert!(Command::new("kill").args(["-HUP", &pid.to_string()]).status().is_ok_and(|s| s.success()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !ask_new().contains("192.0.2.2") {
+        assert!(std::time::Instant::now() < deadline, "Knot did not transfer serial 2 after the NOTIFY\n{}\n{}", ours.logs(), secondary.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logs = ours.logs();
+    assert!(logs.contains("notify answered") && logs.contains("rcode=NOERROR"), "{logs}");
+    let _ = fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,58 @@
+//! Sending NOTIFY (RFC 1996) to a zone's secondaries when it is loaded with a new serial: at
+//! start, and on a reload that changed the serial. One task per secondary sends the message over
+//! UDP from a port of its own and waits for the answer, 5 times at most, waiting 1, 2, 4, 8 and
+//! 16 seconds (§3.6: retransmit with back-off until answered); every outcome is logged.
+
+use portcullis_engine::auth::notify::{notify_message, notify_reply, zone_serial};
+use portcullis_engine::auth::Zone;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+/// Sends per secondary.
+const ATTEMPTS: u32 = 5;
+
+/// Tells every one of `targets` that `zone` changed, in tasks of their own on the current
+/// runtime.
+pub fn notify_all(zone: &Arc<Zone>, targets: &[SocketAddr]) {
+    for &target in targets {
+        let zone = zone.clone();
+        tokio::spawn(async move { notify_one(&zone, target).await });
+    }
+}
+
+async fn notify_one(zone: &Zone, target: SocketAddr) {
+    let origin = zone.origin().to_string();
+    let serial = zone_serial(zone).unwrap_or_default();
+    let mut id = [0u8; 2];
+    let _ = getrandom::getrandom(&mut id);
+    let Some(query) = notify_message(zone, u16::from_be_bytes(id)) else { return };
+    let local = SocketAddr::new(if target.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) }, 0);
+    let socket = match UdpSocket::bind(local).await {
+        Ok(socket) if socket.connect(target).await.is_ok() => socket,
+        _ => return tracing::warn!(zone = %origin, %target, "notify: cannot open a socket"),
+    };
+    let mut buf = vec![0u8; 4096];
+    for attempt in 0..ATTEMPTS {
+        if socket.send(&query).await.is_err() {
+            tracing::debug!(zone = %origin, %target, "notify: send failed");
+        }
+        let wait = Duration::from_secs(1 << attempt);
+        let answer = tokio::time::timeout(wait, async {
+            loop {
+                let Ok(len) = socket.recv(&mut buf).await else { return None };
+                if let Some(rcode) = notify_reply(&buf[..len], &query) {
+                    return Some(rcode);
+                }
+            }
+        })
+        .await;
+        match answer {
+            Ok(Some(rcode)) => return tracing::info!(zone = %origin, serial, %target, %rcode, "notify answered"),
+            Ok(None) => tokio::time::sleep(wait).await,
+            Err(_) => {}
+        }
+    }
+    tracing::warn!(zone = %origin, serial, %target, attempts = ATTEMPTS, "notify not answered");
+}
