@@ -24,8 +24,11 @@ use portcullis_wire::message::{read_question, Message, Question, Section};
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
 use std::sync::Arc;
 
+mod notify;
 mod transfer;
 mod tsig;
+
+pub use notify::{NotifyHook, Secondaries};
 
 /// Settings of the engine, validated by the server's config layer.
 #[derive(Clone, Debug)]
@@ -87,8 +90,10 @@ pub struct Engine {
     zones: ZoneSet,
     settings: EngineSettings,
     counters: Arc<EngineCounters>,
-    policy: Policy,
+    /// Shared by the engines [`Engine::with_zones`] makes (RRL state included).
+    policy: Arc<Policy>,
     recursion: Option<Recursion>,
+    secondaries: Secondaries,
 }
 
 /// The resolver's side of the engine: the cache, shared across reloads with the resolver pool.
@@ -120,7 +125,27 @@ impl Engine {
 
     /// An engine with its policy units.
     pub fn with_policy(zones: ZoneSet, settings: EngineSettings, counters: Arc<EngineCounters>, policy: Policy) -> Self {
-        Self { zones, settings, counters, policy, recursion: None }
+        Self { zones, settings, counters, policy: Arc::new(policy), recursion: None, secondaries: Secondaries::default() }
+    }
+
+    /// The same engine over `zones` (a secondary zone transferred anew): settings, policy,
+    /// counters, recursion and secondaries shared.
+    pub fn with_zones(&self, zones: ZoneSet) -> Self {
+        Self {
+            zones,
+            settings: self.settings.clone(),
+            counters: self.counters.clone(),
+            policy: self.policy.clone(),
+            recursion: self.recursion.clone(),
+            secondaries: self.secondaries.clone(),
+        }
+    }
+
+    /// The same engine, secondary for `secondaries`: a NOTIFY for one of them that the ACL
+    /// allows is answered and handed to `hook` ([`Secondaries`]).
+    pub fn with_secondaries(mut self, secondaries: Secondaries) -> Self {
+        self.secondaries = secondaries;
+        self
     }
 
     /// The same engine with recursion on, answering from and resolving into `cache`.
@@ -276,7 +301,7 @@ impl Engine {
         let header = frame.header;
         match header.opcode() {
             Opcode::QUERY => {}
-            Opcode::NOTIFY => return Some(self.denied_or(frame, request, Action::Notify, Rcode::NOTIMP, out)),
+            Opcode::NOTIFY => return Some(self.notify_answer(frame, request, out)),
             Opcode::UPDATE => return Some(self.denied_or(frame, request, Action::Update, Rcode::NOTIMP, out)),
             _ => return Some(self.error_reply(frame, Rcode::NOTIMP, out)),
         }

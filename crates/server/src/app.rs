@@ -3,11 +3,13 @@
 
 use crate::cli::ServeArgs;
 use crate::config::{self, Settings, ZoneSettings, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH};
+use crate::secondary::SecondaryZones;
 use arc_swap::ArcSwap;
 use portcullis_engine::auth::notify::zone_serial;
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::cache::{Cache, CacheSettings};
 use portcullis_engine::engine::Policy;
+use portcullis_engine::engine::Secondaries;
 use portcullis_engine::load::{load_zone_file, load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
 use portcullis_engine::policy::{Acl, Cookies, Keyring, Rrl, RrlCounters};
@@ -16,6 +18,7 @@ use portcullis_engine::zonefile::FsIncludeResolver;
 use portcullis_engine::Engine;
 use portcullis_net::resolver_pool::{PoolParts, ResolverPool};
 use portcullis_net::{bind, tcp, udp, Clock, EngineHandle, Shutdown};
+use portcullis_wire::NameBuf;
 use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::sync::{Arc, Mutex};
@@ -47,6 +50,8 @@ pub struct Shared {
     cache: Arc<Cache>,
     /// The resolver pool, once the runtime runs.
     pool: Arc<OnceLock<Arc<ResolverPool>>>,
+    /// Secondary zones: their copies and tasks.
+    secondaries: Arc<SecondaryZones>,
 }
 
 /// The operating system's CSPRNG as the resolver's random source (SECURITY-REFERENCE §3.8).
@@ -86,6 +91,7 @@ impl Shared {
             rrl_key: random_16(),
             cache: Arc::new(Cache::new(CacheSettings { hash_key: random_16(), ..settings.resolver.cache })),
             pool: Arc::default(),
+            secondaries: Arc::default(),
         }
     }
 
@@ -102,7 +108,9 @@ impl Shared {
         let secrets = self.secrets.lock().map(|s| *s).map_err(|_| "cookie secrets poisoned".to_string())?;
         let cookies = settings.cookies.answer.then(|| Cookies::new(settings.cookies.settings, secrets.current, secrets.previous));
         let policy = Policy { acl, listener_acls, rrl, cookies, keys: Keyring::new(settings.keys.clone()) };
-        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy);
+        let origins: Vec<NameBuf> = settings.zones.iter().filter(|zone| !zone.primaries.is_empty()).map(|zone| zone.origin).collect();
+        let secondaries = Secondaries { origins: origins.into(), hook: Some(self.secondaries.hook()) };
+        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries);
         Ok(if settings.resolves() { engine.with_recursion(self.cache.clone()) } else { engine })
     }
 
@@ -213,6 +221,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     {
         let _runtime = runtime.enter();
         notify_changed(&settings.zones, None, engine.load().zones());
+        shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
     }
     let services = tcp::Services { clock, pool: Some(pool) };
     let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown, &shared, signals, services));
@@ -288,16 +297,23 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
         tracing::warn!("reload: listen addresses changed; they take effect on restart");
     }
     let current = engine.load_full();
-    let zones = load_zones(&settings.zones, Some(current.zones()));
+    let mut zones = load_zones(&settings.zones, Some(current.zones()));
     shared.apply_configured_secret(settings.cookies.secret);
-    match shared.engine(zones, &settings) {
-        Ok(new) => {
-            let new = Arc::new(new);
-            engine.store(new.clone());
-            notify_changed(&settings.zones, Some(current.zones()), new.zones());
+    {
+        // Secondary copies stay (those of zones no longer configured go with their tasks).
+        let _install = shared.secondaries.install.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keep = shared.secondaries.loaded().into_iter().filter(|copy| settings.zones.iter().any(|z| z.origin == *copy.origin() && !z.primaries.is_empty()));
+        zones = ZoneSet::new(zones.iter().cloned().chain(keep).collect());
+        match shared.engine(zones, &settings) {
+            Ok(new) => {
+                let new = Arc::new(new);
+                engine.store(new.clone());
+                notify_changed(&settings.zones, Some(current.zones()), new.zones());
+            }
+            Err(error) => return tracing::error!("reload: {error}; keeping the running configuration"),
         }
-        Err(error) => return tracing::error!("reload: {error}; keeping the running configuration"),
     }
+    shared.secondaries.configure(&settings.zones, &settings.keys, engine);
     if let Some(pool) = shared.pool.get() {
         pool.set_settings(Arc::new(settings.resolver.settings.clone()));
         pool.set_iterate(settings.resolver.enabled);
@@ -328,7 +344,7 @@ fn notify_changed(zones: &[ZoneSettings], previous: Option<&ZoneSet>, current: &
 /// Loads every zone; one that fails keeps its version from `previous`, if any, and is logged.
 fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>) -> ZoneSet {
     let mut loaded = Vec::new();
-    for zone in zones {
+    for zone in zones.iter().filter(|zone| zone.primaries.is_empty()) {
         let started = Instant::now();
         match load_one(zone) {
             Ok(new) => {

@@ -151,7 +151,13 @@ pub mod file {
     #[serde(deny_unknown_fields, rename_all = "kebab-case")]
     pub struct Zone {
         pub origin: String,
-        pub file: String,
+        /// The zone file (a primary zone); or `primaries` (a secondary zone).
+        pub file: Option<String>,
+        /// Where a secondary zone is transferred from, `ADDR[:PORT]`.
+        #[serde(default)]
+        pub primaries: Vec<String>,
+        /// The TSIG key a secondary zone's transfers and SOA queries are signed with.
+        pub key: Option<String>,
         /// Secondaries told of a new serial (RFC 1996), `ADDR[:PORT]`.
         #[serde(default)]
         pub notify: Vec<String>,
@@ -163,10 +169,14 @@ pub mod file {
 pub struct ZoneSettings {
     /// Its origin.
     pub origin: NameBuf,
-    /// Its file (or [`EMBEDDED_ZONE_PATH`]).
+    /// Its file (or [`EMBEDDED_ZONE_PATH`]); empty for a secondary zone.
     pub file: PathBuf,
     /// Secondaries sent a NOTIFY when the zone is loaded with a new serial.
     pub notify: Vec<SocketAddr>,
+    /// A secondary zone: transferred from these (then `file` is empty).
+    pub primaries: Vec<SocketAddr>,
+    /// The TSIG key of a secondary zone's transfers.
+    pub key: Option<NameBuf>,
 }
 
 /// Validated settings.
@@ -296,16 +306,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
         errors.push(format!("log.level: '{log_level}' is not one of error, warn, info, debug, trace"));
     }
-    let mut zones = Vec::new();
-    for (i, zone) in raw.zone.iter().enumerate() {
-        match zone_settings(&zone.origin, &zone.file, base) {
-            Ok(mut settings) => {
-                settings.notify = notify_targets(&format!("zone[{i}].notify"), &zone.notify, &mut errors);
-                zones.push(settings);
-            }
-            Err(message) => errors.push(format!("zone[{i}]: {message}")),
-        }
-    }
+    let zones = crate::zone_config::zones(&raw.zone, base, &mut errors);
     let mut acl = crate::policy_config::acl(&raw.acl, &mut errors);
     let resolver = crate::resolver_config::resolver(&raw.resolver, base, &mut errors);
     if let Some(list) = &resolver.allow_recursion {
@@ -313,6 +314,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     }
     let forward = crate::forward_config::forwards(&raw.forward, &mut errors);
     let keys = crate::key_config::keys(&raw.key, &mut errors);
+    crate::zone_config::check_zone_keys(&zones, &keys, &mut errors);
     crate::key_config::check_acl_keys(&acl, &keys, &mut errors);
     let rrl = crate::policy_config::rrl(raw.rrl.as_ref(), &mut errors);
     let cookies = crate::policy_config::cookies(&raw.cookies, &mut errors);
@@ -386,7 +388,7 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
             errors.push(format!("--zone {flag}: expected ORIGIN=FILE, e.g. --zone example.com=/etc/zones/example.com.zone"));
             continue;
         };
-        match zone_settings(origin, path, None) {
+        match crate::zone_config::zone_settings(origin, path, None) {
             Ok(zone) => {
                 settings.zones.retain(|z| z.origin != zone.origin);
                 settings.zones.push(zone);
@@ -404,33 +406,6 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
     } else {
         Err(errors)
     }
-}
-
-fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<ZoneSettings, String> {
-    let origin_text = if origin.ends_with('.') { origin.to_string() } else { format!("{origin}.") };
-    let origin = NameBuf::from_text(&origin_text, None).map_err(|e| format!("origin '{origin}': {e}"))?;
-    let path = PathBuf::from(file);
-    let file = match base {
-        Some(base) if path.is_relative() && file != EMBEDDED_ZONE_PATH => base.join(path),
-        _ => path,
-    };
-    Ok(ZoneSettings { origin, file, notify: Vec::new() })
-}
-
-/// `ADDR[:PORT]` targets (port 53 by default).
-fn notify_targets(path: &str, texts: &[String], errors: &mut Vec<String>) -> Vec<SocketAddr> {
-    let mut targets = Vec::new();
-    for (i, text) in texts.iter().enumerate() {
-        let parsed = text
-            .parse::<SocketAddr>()
-            .ok()
-            .or_else(|| text.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)));
-        match parsed {
-            Some(addr) => targets.push(addr),
-            None => errors.push(format!("{path}[{i}]: '{text}' is not ADDR or ADDR:PORT")),
-        }
-    }
-    targets
 }
 
 /// The value of the numeric key `path` (from [`LIMITS`]): its default when absent; out of range

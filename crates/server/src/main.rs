@@ -16,6 +16,8 @@ mod query_xfr;
 mod render;
 mod resolv;
 mod resolver_config;
+mod secondary;
+mod zone_config;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -5,6 +5,7 @@ pub mod answer;
 pub mod lookup;
 mod names;
 pub mod notify;
+pub mod receive;
 pub mod transfer;
 pub mod warm;
 pub mod zone;

@@ -22,6 +22,7 @@ pub mod cookies;
 pub mod prefix;
 pub mod rrl;
 pub mod tsig;
+pub mod tsig_client;
 
 pub use acl::{Acl, AclError, AclSettings, Action, ActionRules, DenyResponse, ListenerRules, MatchElement, NamedList, ZoneRules};
 pub use cookies::{CookieAction, CookieOutcome, CookieSettings, CookieStatus, Cookies, ReplyCookie};

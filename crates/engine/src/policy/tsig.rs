@@ -105,6 +105,11 @@ impl TsigKey {
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
+
+    /// The HMAC key.
+    pub(crate) fn hmac(&self) -> &hmac::Key {
+        &self.key
+    }
 }
 
 impl fmt::Debug for TsigKey {
@@ -273,7 +278,7 @@ impl Signer {
 
 /// The message as signed: with `id` as its ID and, for a request, the TSIG record's count
 /// taken out of ARCOUNT (its bytes are already cut off).
-fn update_message(context: &mut hmac::Context, message: &[u8], id: u16, minus_tsig: bool) {
+pub(crate) fn update_message(context: &mut hmac::Context, message: &[u8], id: u16, minus_tsig: bool) {
     let Some((header, rest)) = message.split_first_chunk::<12>() else { return context.update(message) };
     let mut header = *header;
     header[..2].copy_from_slice(&id.to_be_bytes());
@@ -287,7 +292,7 @@ fn update_message(context: &mut hmac::Context, message: &[u8], id: u16, minus_ts
 
 /// The TSIG variables (RFC 8945 §4.3.3): key name and algorithm in canonical form, class ANY,
 /// TTL 0, time signed, fudge, error, other data.
-fn update_variables(context: &mut hmac::Context, key: &TsigKey, time: u64, fudge: u16, error: u16, other: &[u8]) {
+pub(crate) fn update_variables(context: &mut hmac::Context, key: &TsigKey, time: u64, fudge: u16, error: u16, other: &[u8]) {
     context.update(key.name.as_wire());
     context.update(&[0, 255, 0, 0, 0, 0]);
     context.update(key.algorithm.name().as_wire());
@@ -298,13 +303,13 @@ fn update_variables(context: &mut hmac::Context, key: &TsigKey, time: u64, fudge
 }
 
 /// Time signed (48 bits) and fudge.
-fn update_timers(context: &mut hmac::Context, time: u64, fudge: u16) {
+pub(crate) fn update_timers(context: &mut hmac::Context, time: u64, fudge: u16) {
     context.update(&time.to_be_bytes()[2..]);
     context.update(&fudge.to_be_bytes());
 }
 
 /// The TSIG record: owner (uncompressed), type, class ANY, TTL 0, rdata.
-fn tsig_record(key: &TsigKey, time: u64, mac: &[u8], id: u16, error: u16, other: &[u8]) -> Vec<u8> {
+pub(crate) fn tsig_record(key: &TsigKey, time: u64, mac: &[u8], id: u16, error: u16, other: &[u8]) -> Vec<u8> {
     let algorithm = key.algorithm.name();
     let mut rdata = Vec::with_capacity(algorithm.len() + 16 + mac.len() + other.len());
     rdata.extend_from_slice(algorithm.as_wire());

@@ -14,6 +14,7 @@ mod portcullis;
 mod queries;
 mod query_cli;
 mod rules;
+mod secondary;
 mod tcp_hostile;
 mod tools;
 mod transfers;

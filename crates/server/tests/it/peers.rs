@@ -256,6 +256,21 @@ pub fn knot_with_key(binary: &Path, zones: &[ZoneSpec], key: (&str, &str, &str))
     knot_with_keys(binary, zones, &format!("key:\n  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\n"), Some(name))
 }
 
+/// [`knot_with_key`] whose zones only the key may transfer (queries stay open).
+pub fn knot_requiring_key(binary: &Path, zones: &[ZoneSpec], key: (&str, &str, &str)) -> Result<ServerProcess, String> {
+    let (name, algorithm, secret) = key;
+    let keys = format!("key:\n  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\n");
+    let dir = temp_dir("knot");
+    let port = free_port();
+    let conf = knot_conf(&dir, port, &keys);
+    let mut conf = conf.replacen("template:\n", &format!("  - id: signed\n    key: {name}\n    action: [query, transfer]\ntemplate:\n"), 1);
+    for (index, zone) in zones.iter().enumerate() {
+        let file = copy_zone(&dir, index, zone)?;
+        let _ = write!(conf, "  - domain: {}\n    file: \"{}\"\n    acl: signed\n", zone.bare(), file.display());
+    }
+    start_knot(binary, dir, port, &conf, &zones[0].origin)
+}
+
 fn knot_with_keys(binary: &Path, zones: &[ZoneSpec], keys: &str, key: Option<&str>) -> Result<ServerProcess, String> {
     let dir = temp_dir("knot");
     let port = free_port();
@@ -271,6 +286,20 @@ fn knot_with_keys(binary: &Path, zones: &[ZoneSpec], keys: &str, key: Option<&st
     for (index, zone) in zones.iter().enumerate() {
         let file = copy_zone(&dir, index, zone)?;
         let _ = write!(conf, "  - domain: {}\n    file: \"{}\"\n    acl: {acl}\n", zone.bare(), file.display());
+    }
+    start_knot(binary, dir, port, &conf, &zones[0].origin)
+}
+
+/// Starts Knot serving `zones` and sending NOTIFY for them to `secondary`; its copy of the
+/// first zone's file is `dir()/0-NAME.zone`.
+pub fn knot_notifying(binary: &Path, zones: &[ZoneSpec], secondary: SocketAddr) -> Result<ServerProcess, String> {
+    let remote = format!("remote:\n  - id: secondary\n    address: {}@{}\n", secondary.ip(), secondary.port());
+    let dir = temp_dir("knot-primary");
+    let port = free_port();
+    let mut conf = knot_conf(&dir, port, &remote);
+    for (index, zone) in zones.iter().enumerate() {
+        let file = copy_zone(&dir, index, zone)?;
+        let _ = write!(conf, "  - domain: {}\n    file: \"{}\"\n    acl: transfer\n    notify: secondary\n", zone.bare(), file.display());
     }
     start_knot(binary, dir, port, &conf, &zones[0].origin)
 }

@@ -1,0 +1,122 @@
+//! NOTIFY received (RFC 1996 §3.7, §4): for a zone this server is secondary for, from a client
+//! the `notify` ACL allows, the answer is NOERROR with AA and the question echoed, and the zone's
+//! refresh is asked for through the [`NotifyHook`] (the I/O layer's secondary manager). A NOTIFY
+//! for any other zone is NOTIMP, and one the ACL denies gets the ACL's answer.
+
+use super::{dropped, Answered, Engine};
+use crate::policy::{Action, ResponseKind, Verdict};
+use crate::reply::ReplyFrame;
+use crate::request::{DropReason, Outcome, Request};
+use portcullis_wire::{NameBuf, Rcode, Rtype};
+use std::fmt;
+use std::sync::Arc;
+
+/// Called with a secondary zone's origin when an allowed NOTIFY for it arrives.
+#[derive(Clone)]
+pub struct NotifyHook(pub Arc<dyn Fn(&NameBuf) + Send + Sync>);
+
+impl fmt::Debug for NotifyHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NotifyHook")
+    }
+}
+
+/// The zones this server is secondary for, and whom to tell of a NOTIFY.
+#[derive(Clone, Debug, Default)]
+pub struct Secondaries {
+    /// Their origins.
+    pub origins: Arc<[NameBuf]>,
+    /// Told of each allowed NOTIFY.
+    pub hook: Option<NotifyHook>,
+}
+
+impl Engine {
+    /// The answer to a NOTIFY (opcode 4).
+    pub(super) fn notify_answer(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
+        let question = frame.question.filter(|q| q.qtype == Rtype::SOA && frame.header.qdcount() == 1);
+        let origin = question.and_then(|q| self.secondaries.origins.iter().find(|o| o.as_wire().eq_ignore_ascii_case(q.qname.as_wire())));
+        let zone = origin.or_else(|| question.as_ref().and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin()));
+        match self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(frame), Action::Notify, zone) {
+            Verdict::Allow => {}
+            Verdict::Refuse => return self.error_reply(frame, Rcode::REFUSED, out),
+            Verdict::Drop => return dropped(DropReason::AclDeny),
+        }
+        let Some(origin) = origin else { return self.error_reply(frame, Rcode::NOTIMP, out) };
+        if let Some(hook) = &self.secondaries.hook {
+            (hook.0)(origin);
+        }
+        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        writer.set_aa(true);
+        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::ZoneSet;
+    use crate::engine::{EngineSettings, Policy};
+    use crate::metrics::EngineCounters;
+    use crate::policy::{Acl, AclSettings, ActionRules, MatchElement};
+    use portcullis_wire::header::Flags;
+    use portcullis_wire::message::Message;
+    use portcullis_wire::writer::MessageWriter;
+    use portcullis_wire::{Class, Opcode};
+    use std::sync::Mutex;
+
+    fn name(text: &str) -> NameBuf {
+        NameBuf::from_text(text, None).unwrap()
+    }
+
+    /// An engine secondary for `sec.test.` that takes NOTIFY from 192.0.2.1 only, and the
+    /// origins its hook was called with.
+    fn engine() -> (Engine, Arc<Mutex<Vec<NameBuf>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let hook = NotifyHook(Arc::new(move |origin: &NameBuf| record.lock().unwrap().push(*origin)));
+        let rules = ActionRules { notify: Some(vec!["192.0.2.1".parse::<MatchElement>().unwrap()]), ..Default::default() };
+        let mut policy = Policy::defaults();
+        policy.acl = Acl::new(&AclSettings { global: rules, ..Default::default() }, None).unwrap();
+        let secondaries = Secondaries { origins: vec![name("sec.test.")].into(), hook: Some(hook) };
+        let engine =
+            Engine::with_policy(ZoneSet::default(), EngineSettings::default(), Arc::new(EngineCounters::default()), policy).with_secondaries(secondaries);
+        (engine, seen)
+    }
+
+    fn notify(zone: &str) -> Vec<u8> {
+        let mut buf = vec![0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.set_header(0x1111, Flags { opcode: Opcode::NOTIFY.0, aa: true, ..Flags::default() });
+        writer.push_question(&name(zone), Rtype::SOA, Class::IN).unwrap();
+        let len = writer.finish();
+        buf.truncate(len);
+        buf
+    }
+
+    fn ask(engine: &Engine, bytes: &[u8], from: [u8; 4]) -> Message<'static> {
+        let mut out = vec![0u8; 512];
+        let request = Request::at_zero(bytes, (from, 5300).into(), crate::Transport::Udp);
+        let Outcome::Reply(len) = engine.handle(&request, &mut out) else { panic!("no reply") };
+        out.truncate(len);
+        Message::parse(out.leak()).unwrap()
+    }
+
+    #[test]
+    fn an_allowed_notify_for_a_secondary_zone_is_answered_and_handed_on() {
+        let (engine, seen) = engine();
+        let reply = ask(&engine, &notify("SEC.test."), [192, 0, 2, 1]);
+        let header = reply.header();
+        assert_eq!((reply.rcode(), header.opcode(), header.aa(), header.id()), (Rcode::NOERROR, Opcode::NOTIFY, true, 0x1111));
+        assert_eq!(reply.question().unwrap().qname, name("SEC.test."), "the question echoed");
+        assert_eq!(*seen.lock().unwrap(), [name("sec.test.")]);
+    }
+
+    #[test]
+    fn other_sources_and_other_zones_change_nothing() {
+        let (engine, seen) = engine();
+        assert_eq!(ask(&engine, &notify("sec.test."), [192, 0, 2, 2]).rcode(), Rcode::REFUSED);
+        assert_eq!(ask(&engine, &notify("other.test."), [192, 0, 2, 1]).rcode(), Rcode::NOTIMP);
+        assert!(seen.lock().unwrap().is_empty());
+    }
+}

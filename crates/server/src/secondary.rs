@@ -1,0 +1,250 @@
+//! Secondary zones (RFC 1034 §4.3.5, RFC 1996, RFC 5936): one task per zone asks its primaries
+//! for the SOA serial and, when it is newer than ours (or we have none), transfers the zone by
+//! AXFR over TCP and swaps it into the engine. It does so at start, every SOA refresh interval,
+//! and at once on a NOTIFY the engine accepted for the zone; after a failure it tries again
+//! after the SOA retry interval (5 s at first, doubling, until a first copy is loaded), and
+//! stops serving a copy not refreshed for the SOA expire interval. With a `key`, the SOA queries
+//! and transfer requests are TSIG-signed and every answer must verify (RFC 8945).
+
+use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError};
+use portcullis_engine::auth::transfer::serial_greater;
+use portcullis_engine::auth::{notify::zone_serial, Zone, ZoneSet};
+use portcullis_engine::engine::NotifyHook;
+use portcullis_engine::policy::tsig::TsigKey;
+use portcullis_engine::policy::tsig_client::sign_request;
+use portcullis_net::EngineHandle;
+use portcullis_wire::NameBuf;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::config::ZoneSettings;
+
+/// Time allowed for an SOA answer, and for each message of a transfer.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Refresh, retry and expire before the first copy gives the SOA's.
+const DEFAULT_TIMERS: (u32, u32, u32) = (3600, 900, 604_800);
+
+/// The transferred zones and the tasks that keep them.
+#[derive(Default)]
+pub struct SecondaryZones {
+    zones: Mutex<HashMap<NameBuf, Arc<Zone>>>,
+    wakers: Mutex<HashMap<NameBuf, Arc<Notify>>>,
+    tasks: Mutex<HashMap<NameBuf, (ZoneSettings, JoinHandle<()>)>>,
+    /// Held while the engine's zone set is rebuilt, so that a transfer and a reload do not
+    /// undo each other.
+    pub install: Mutex<()>,
+}
+
+impl SecondaryZones {
+    /// The copies transferred so far.
+    pub fn loaded(&self) -> Vec<Arc<Zone>> {
+        lock(&self.zones).values().cloned().collect()
+    }
+
+    /// The hook the engine calls for an accepted NOTIFY: wakes the zone's task.
+    pub fn hook(self: &Arc<Self>) -> NotifyHook {
+        let this = Arc::downgrade(self);
+        NotifyHook(Arc::new(move |origin: &NameBuf| {
+            if let Some(this) = this.upgrade() {
+                this.waker(origin).notify_one();
+            }
+        }))
+    }
+
+    /// Starts a task for every secondary zone of `zones` that has none with these settings, and
+    /// stops the tasks of zones no longer configured (their copies are dropped).
+    pub fn configure(self: &Arc<Self>, zones: &[ZoneSettings], keys: &[TsigKey], engine: &EngineHandle) {
+        let wanted: Vec<&ZoneSettings> = zones.iter().filter(|zone| !zone.primaries.is_empty()).collect();
+        let mut tasks = lock(&self.tasks);
+        tasks.retain(|origin, (settings, task)| {
+            let keep = wanted.iter().any(|zone| zone == &settings);
+            if !keep {
+                task.abort();
+                lock(&self.zones).remove(origin);
+            }
+            keep
+        });
+        for zone in wanted {
+            if tasks.contains_key(&zone.origin) {
+                continue;
+            }
+            let key = zone.key.and_then(|name| keys.iter().find(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire())).cloned());
+            let (this, settings, engine) = (self.clone(), zone.clone(), engine.clone());
+            let task = tokio::spawn(async move { this.keep(settings, key, engine).await });
+            tasks.insert(zone.origin, (zone.clone(), task));
+        }
+    }
+
+    fn waker(&self, origin: &NameBuf) -> Arc<Notify> {
+        lock(&self.wakers).entry(origin.to_lowercase()).or_default().clone()
+    }
+
+    /// The task of one zone.
+    async fn keep(self: Arc<Self>, zone: ZoneSettings, key: Option<TsigKey>, engine: EngineHandle) {
+        let waker = self.waker(&zone.origin);
+        let mut timers = DEFAULT_TIMERS;
+        let mut last_ok: Option<Instant> = None;
+        // Until a first copy is loaded: 5 s, doubling up to the retry interval.
+        let mut backoff = 5u32;
+        loop {
+            let current = lock(&self.zones).get(&zone.origin).and_then(|copy| zone_serial(copy));
+            let wait = match refresh(&zone, current, key.as_ref()).await {
+                Ok(Some(copy)) => {
+                    let serial = zone_serial(&copy).unwrap_or_default();
+                    timers = soa_timers(&copy).unwrap_or(DEFAULT_TIMERS);
+                    tracing::info!(zone = %zone.origin, serial, names = copy.node_count(), "secondary zone transferred");
+                    self.install(&zone.origin, Some(Arc::new(copy)), &engine);
+                    last_ok = Some(Instant::now());
+                    timers.0
+                }
+                Ok(None) => {
+                    last_ok = Some(Instant::now());
+                    timers.0
+                }
+                Err(error) => {
+                    tracing::warn!(zone = %zone.origin, %error, "secondary zone: refresh failed");
+                    if last_ok.is_some_and(|at| at.elapsed() > Duration::from_secs(u64::from(timers.2))) {
+                        tracing::error!(zone = %zone.origin, "secondary zone expired: no longer served");
+                        self.install(&zone.origin, None, &engine);
+                        last_ok = None;
+                    }
+                    if lock(&self.zones).contains_key(&zone.origin) {
+                        timers.1
+                    } else {
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(timers.1.max(5));
+                        wait
+                    }
+                }
+            };
+            let wait = Duration::from_secs(u64::from(wait.max(1)));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = waker.notified() => tracing::info!(zone = %zone.origin, "secondary zone: NOTIFY received, refreshing"),
+            }
+        }
+    }
+
+    /// Puts `copy` (or, with `None`, no copy) of `origin` into the engine.
+    fn install(&self, origin: &NameBuf, copy: Option<Arc<Zone>>, engine: &EngineHandle) {
+        let _install = lock(&self.install);
+        match &copy {
+            Some(copy) => lock(&self.zones).insert(*origin, copy.clone()),
+            None => lock(&self.zones).remove(origin),
+        };
+        let current = engine.load_full();
+        let mut zones: Vec<Arc<Zone>> = current.zones().iter().filter(|zone| zone.origin() != origin).cloned().collect();
+        zones.extend(copy);
+        engine.store(Arc::new(current.with_zones(ZoneSet::new(zones))));
+    }
+}
+
+/// Asks the primaries in turn: `Ok(None)` when our `current` serial is not older than the first
+/// one that answers, `Ok(Some(zone))` after a transfer, `Err` when none answered usefully.
+async fn refresh(zone: &ZoneSettings, current: Option<u32>, key: Option<&TsigKey>) -> Result<Option<Zone>, TransferError> {
+    let mut last = TransferError("no primary".into());
+    for &primary in &zone.primaries {
+        let serial = match primary_serial(&zone.origin, primary, key).await {
+            Ok(serial) => serial,
+            Err(error) => {
+                last = TransferError(format!("{primary}: {error}"));
+                continue;
+            }
+        };
+        if current.is_some_and(|ours| !serial_greater(serial, ours)) {
+            return Ok(None);
+        }
+        match transfer(&zone.origin, primary, key).await {
+            Ok(copy) => return Ok(Some(copy)),
+            Err(error) => last = TransferError(format!("{primary}: {error}")),
+        }
+    }
+    Err(last)
+}
+
+/// The primary's serial, from an SOA query over UDP (signed with `key`, and its answer checked).
+async fn primary_serial(origin: &NameBuf, primary: SocketAddr, key: Option<&TsigKey>) -> Result<u32, TransferError> {
+    let id = random_id();
+    let mut query = soa_query(origin, id);
+    let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
+    let local = SocketAddr::new(if primary.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) }, 0);
+    let io = |e: std::io::Error| TransferError(e.to_string());
+    let socket = UdpSocket::bind(local).await.map_err(io)?;
+    socket.connect(primary).await.map_err(io)?;
+    socket.send(&query).await.map_err(io)?;
+    let mut buf = vec![0u8; 65_535];
+    let answer = tokio::time::timeout(QUERY_TIMEOUT, async {
+        loop {
+            let len = socket.recv(&mut buf).await.map_err(io)?;
+            if buf.get(..2) == Some(&id.to_be_bytes()[..]) {
+                if let Some(verifier) = verifier.as_mut() {
+                    verifier.verify(&buf[..len], unix_now()).map_err(TransferError)?;
+                }
+                return soa_answer_serial(&buf[..len], origin, id);
+            }
+        }
+    });
+    answer.await.map_err(|_| TransferError("no answer to the SOA query".into()))?
+}
+
+/// The zone, by AXFR over TCP (signed with `key`, and every message checked).
+async fn transfer(origin: &NameBuf, primary: SocketAddr, key: Option<&TsigKey>) -> Result<Zone, TransferError> {
+    let id = random_id();
+    let io = |e: std::io::Error| TransferError(e.to_string());
+    let timeout = |_| TransferError("timed out".into());
+    let mut stream = tokio::time::timeout(QUERY_TIMEOUT, TcpStream::connect(primary)).await.map_err(timeout)?.map_err(io)?;
+    let mut query = axfr_query(origin, id);
+    let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    stream.write_all(&framed).await.map_err(io)?;
+    let mut incoming = Incoming::new(*origin, id);
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let mut prefix = [0u8; 2];
+        tokio::time::timeout(MESSAGE_TIMEOUT, stream.read_exact(&mut prefix)).await.map_err(timeout)?.map_err(io)?;
+        let len = usize::from(u16::from_be_bytes(prefix));
+        tokio::time::timeout(MESSAGE_TIMEOUT, stream.read_exact(&mut buf[..len])).await.map_err(timeout)?.map_err(io)?;
+        if let Some(verifier) = verifier.as_mut() {
+            verifier.verify(&buf[..len], unix_now()).map_err(TransferError)?;
+        }
+        if incoming.add(&buf[..len])? {
+            break;
+        }
+    }
+    if verifier.as_ref().is_some_and(|verifier| !verifier.ended_signed()) {
+        return Err(TransferError("the transfer's last message is not signed".into()));
+    }
+    // Building a large zone is CPU work: off the I/O threads.
+    tokio::task::spawn_blocking(move || incoming.finish()).await.map_err(|e| TransferError(e.to_string()))?
+}
+
+/// Refresh, retry and expire of a zone's SOA.
+fn soa_timers(zone: &Zone) -> Option<(u32, u32, u32)> {
+    let soa = zone.apex().and_then(|apex| zone.rrset(apex, portcullis_wire::Rtype::SOA))?;
+    let rdata = zone.first_rdata(&soa);
+    let tail = rdata.get(rdata.len().checked_sub(16)?..)?;
+    let field = |at: usize| u32::from_be_bytes([tail[at], tail[at + 1], tail[at + 2], tail[at + 3]]);
+    Some((field(0), field(4), field(8)))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn random_id() -> u16 {
+    let mut id = [0u8; 2];
+    let _ = getrandom::getrandom(&mut id);
+    u16::from_be_bytes(id)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,165 @@
+//! portcullis as a secondary (RFC 5936, RFC 1996), against real primaries:
+//!
+//! - of Knot: the zone is transferred at start and served; its AXFR from us equals Knot's; a new
+//!   serial on Knot (SIGHUP) comes with Knot's NOTIFY, and we transfer it at once (our refresh
+//!   timer is an hour away);
+//! - of portcullis: the same through our own NOTIFY, and a NOTIFY from an address the `notify`
+//!   ACL does not list changes nothing;
+//! - with a TSIG key, of a Knot that only lets the key transfer: the signed transfer verifies;
+//!   without the key the zone is not served.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::peers::{self, free_port, require, run_tool, temp_dir, ServerProcess, ZoneSpec};
+use crate::portcullis::BINARY;
+use crate::transfers::{dig_axfr, records};
+
+const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `sec.test.` with `serial`; from serial 2 on it has `new.sec.test.`. Refresh is an hour.
+fn zone_text(serial: u32) -> String {
+    let mut text = format!("$ORIGIN sec.test.\n$TTL 300\n@ SOA ns hostmaster {serial} 3600 900 604800 60\n@ NS ns\nns A 192.0.2.53\n");
+    for n in 0..500 {
+        text.push_str(&format!("host{n} A 192.0.2.{}\n", n % 250 + 1));
+    }
+    if serial >= 2 {
+        text.push_str("new A 192.0.2.2\n");
+    }
+    text
+}
+
+/// portcullis at `addr` with the configuration `body` (after `[server]`), ready once it answers
+/// `probe` authoritatively.
+fn portcullis_at(addr: SocketAddr, body: &str, probe: &str) -> ServerProcess {
+    let dir = temp_dir("portcullis-secondary");
+    let config = dir.join("portcullis.toml");
+    fs::write(&config, format!("[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n{body}")).unwrap_or_else(|e| panic!("{e}"));
+    let mut command = Command::new(BINARY);
+    command.arg("serve").arg("--config").arg(&config);
+    ServerProcess::start("portcullis", command, dir, addr, probe).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn secondary_config(primary: SocketAddr) -> String {
+    format!("[acl]\ntransfer = [\"127.0.0.1\"]\nnotify = [\"127.0.0.1\"]\n\n[[zone]]\norigin = \"sec.test.\"\nprimaries = [\"{primary}\"]\n")
+}
+
+/// Waits (bounded) until `server` answers `new.sec.test. A`.
+fn wait_for_new(dig: &Path, server: &ServerProcess, primary: &ServerProcess) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let args = [
+            format!("@{}", server.addr.ip()),
+            "-p".into(),
+            server.addr.port().to_string(),
+            "+short".into(),
+            "+norec".into(),
+            "new.sec.test.".into(),
+            "A".into(),
+        ];
+        if run_tool(dig, &args, TOOL_TIMEOUT).contains("192.0.2.2") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "serial 2 did not reach the secondary after the NOTIFY\n{}\n{}", server.logs(), primary.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn sighup(server: &ServerProcess) {
+    let pid = server.pid().unwrap_or_else(|| panic!("no pid"));
+    assert!(Command::new("kill").args(["-HUP", &pid.to_string()]).status().is_ok_and(|s| s.success()));
+}
+
+#[test]
+fn secondary_of_knot_transfers_serves_and_follows_its_notify() {
+    let test = "secondary_of_knot_transfers_serves_and_follows_its_notify";
+    let Some(tools) = require(test, &["dig", "knotd"]) else { return };
+    let dir = temp_dir("sec-zone");
+    let file = dir.join("sec.test.zone");
+    fs::write(&file, zone_text(1)).unwrap_or_else(|e| panic!("{e}"));
+    let ours = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let knot = peers::knot_notifying(&tools[1], &[ZoneSpec::new("sec.test.", &file)], ours).unwrap_or_else(|e| panic!("{e}"));
+    let secondary = portcullis_at(ours, &secondary_config(knot.addr), "sec.test.");
+    let mine = records(&dig_axfr(&tools[0], secondary.addr, "sec.test.", &[]));
+    let theirs = records(&dig_axfr(&tools[0], knot.addr, "sec.test.", &[]));
+    assert_eq!(mine, theirs, "the secondary's copy differs from Knot's zone");
+    assert!(mine.len() > 500);
+    // Serial 2 on Knot: its NOTIFY makes us transfer at once.
+    fs::write(knot.dir().join("0-sec.test.zone"), zone_text(2)).unwrap_or_else(|e| panic!("{e}"));
+    sighup(&knot);
+    wait_for_new(&tools[0], &secondary, &knot);
+    let logs = secondary.logs();
+    assert!(logs.contains("NOTIFY received") && logs.contains("serial=2"), "{logs}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn secondary_of_portcullis_follows_its_notify_and_ignores_unlisted_ones() {
+    let test = "secondary_of_portcullis_follows_its_notify_and_ignores_unlisted_ones";
+    let Some(tools) = require(test, &["dig"]) else { return };
+    let dir = temp_dir("sec-zone");
+    let file = dir.join("sec.test.zone");
+    fs::write(&file, zone_text(1)).unwrap_or_else(|e| panic!("{e}"));
+    let (primary_addr, secondary_addr) = (SocketAddr::from(([127, 0, 0, 1], free_port())), SocketAddr::from(([127, 0, 0, 1], free_port())));
+    let primary_body =
+        format!("[acl]\ntransfer = [\"127.0.0.1\"]\n\n[[zone]]\norigin = \"sec.test.\"\nfile = \"{}\"\nnotify = [\"{secondary_addr}\"]\n", file.display());
+    let primary = portcullis_at(primary_addr, &primary_body, "sec.test.");
+    // The secondary only takes NOTIFY from 127.0.0.1 (the primary's source address).
+    let secondary = portcullis_at(secondary_addr, &secondary_config(primary_addr), "sec.test.");
+    // A NOTIFY from 127.0.0.2 is refused and changes nothing.
+    let notify = dig_notify(&tools[0], secondary_addr, "127.0.0.2");
+    assert!(notify.contains("status: REFUSED"), "{notify}");
+    // A new serial on the primary: its NOTIFY makes the secondary transfer at once.
+    fs::write(&file, zone_text(2)).unwrap_or_else(|e| panic!("{e}"));
+    sighup(&primary);
+    wait_for_new(&tools[0], &secondary, &primary);
+    assert!(secondary.logs().contains("NOTIFY received"), "{}", secondary.logs());
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A NOTIFY for `sec.test.` sent with dig from `source`.
+fn dig_notify(dig: &Path, server: SocketAddr, source: &str) -> String {
+    let args = [
+        format!("@{}", server.ip()),
+        "-p".into(),
+        server.port().to_string(),
+        "-b".into(),
+        source.into(),
+        "+opcode=notify".into(),
+        "+norec".into(),
+        "sec.test.".into(),
+        "SOA".into(),
+    ];
+    run_tool(dig, &args, TOOL_TIMEOUT)
+}
+
+#[test]
+fn secondary_with_a_key_transfers_from_a_knot_that_requires_it() {
+    let test = "secondary_with_a_key_transfers_from_a_knot_that_requires_it";
+    let Some(tools) = require(test, &["dig", "knotd"]) else { return };
+    let (name, secret) = ("xfr.key.", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=");
+    let dir = temp_dir("sec-zone");
+    let file = dir.join("sec.test.zone");
+    fs::write(&file, zone_text(1)).unwrap_or_else(|e| panic!("{e}"));
+    let knot = peers::knot_requiring_key(&tools[1], &[ZoneSpec::new("sec.test.", &file)], (name, "hmac-sha256", secret)).unwrap_or_else(|e| panic!("{e}"));
+    let keyed = format!("{}key = \"{name}\"\n\n[[key]]\nname = \"{name}\"\nsecret = \"{secret}\"\n", secondary_config(knot.addr));
+    let secondary = portcullis_at(SocketAddr::from(([127, 0, 0, 1], free_port())), &keyed, "sec.test.");
+    let mine = records(&dig_axfr(&tools[0], secondary.addr, "sec.test.", &[]));
+    let key = format!("hmac-sha256:{name}:{secret}");
+    let theirs = records(&dig_axfr(&tools[0], knot.addr, "sec.test.", &["-y", &key]));
+    assert_eq!(mine, theirs);
+    // Without the key Knot refuses the transfer: the zone is not served.
+    let unkeyed_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let dir2 = temp_dir("portcullis-unkeyed");
+    fs::write(dir2.join("portcullis.toml"), format!("[server]\nlisten = [\"{unkeyed_addr}\"]\nthreads = 1\n\n{}", secondary_config(knot.addr)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut command = Command::new(BINARY);
+    command.arg("serve").arg("--config").arg(dir2.join("portcullis.toml"));
+    let unkeyed = ServerProcess::start("portcullis", command, dir2, unkeyed_addr, "sec.test.");
+    let error = unkeyed.err().unwrap_or_else(|| panic!("served a zone it could not transfer"));
+    assert!(error.contains("refresh failed"), "{error}");
+    let _ = fs::remove_dir_all(&dir);
+}
