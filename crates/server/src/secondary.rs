@@ -28,6 +28,8 @@ use crate::config::ZoneSettings;
 /// Time allowed for an SOA answer, and for each message of a transfer.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shortest time between two refreshes a NOTIFY starts.
+const MIN_REFRESH: Duration = Duration::from_secs(1);
 /// Refresh, retry and expire before the first copy gives the SOA's.
 const DEFAULT_TIMERS: (u32, u32, u32) = (3600, 900, 604_800);
 
@@ -125,9 +127,14 @@ impl SecondaryZones {
                 }
             };
             let wait = Duration::from_secs(u64::from(wait.max(1)));
+            let refreshed = tokio::time::Instant::now();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                () = waker.notified() => tracing::info!(zone = %zone.origin, "secondary zone: NOTIFY received, refreshing"),
+                () = waker.notified() => {
+                    tracing::info!(zone = %zone.origin, "secondary zone: NOTIFY received, refreshing");
+                    // However many NOTIFY come, at most one refresh per MIN_REFRESH.
+                    tokio::time::sleep_until(refreshed + MIN_REFRESH).await;
+                }
             }
         }
     }
