@@ -246,20 +246,32 @@ fn udp_exchange(query: &[u8], server: SocketAddr, timeout: Duration, id: u16) ->
 }
 
 fn tcp_exchange(query: &[u8], server: SocketAddr, timeout: Duration, id: u16) -> Result<Vec<u8>, String> {
+    let mut stream = tcp_send(query, server, timeout)?;
+    let reply = read_framed(&mut stream).map_err(|e| format!("reading TCP reply: {e}"))?;
+    if !matches_query(&reply, query, id) {
+        return Err("TCP reply does not match the query".into());
+    }
+    Ok(reply)
+}
+
+/// Connects to `server` over TCP (every step within `timeout`) and sends `query`, framed.
+pub(crate) fn tcp_send(query: &[u8], server: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
     let mut stream = TcpStream::connect_timeout(&server, timeout).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     let mut framed = (query.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(query);
     stream.write_all(&framed).map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+/// Reads one message framed by its two-octet length (RFC 1035 §4.2.2).
+pub(crate) fn read_framed(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut prefix = [0u8; 2];
-    stream.read_exact(&mut prefix).map_err(|e| format!("reading TCP reply: {e}"))?;
-    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
-    stream.read_exact(&mut reply).map_err(|e| format!("reading TCP reply: {e}"))?;
-    if !matches_query(&reply, query, id) {
-        return Err("TCP reply does not match the query".into());
-    }
-    Ok(reply)
+    stream.read_exact(&mut prefix)?;
+    let mut bytes = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream.read_exact(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// A reply matches when its ID, QR bit and question section match the query's; a reply without

@@ -2,12 +2,12 @@
 //! until the closing SOA, printed as dig prints one (the records, then the transfer's size), or
 //! as JSON. A refusal (or any error rcode) is printed as an ordinary reply.
 
+use crate::query::{read_framed, tcp_send};
 use crate::render;
 use portcullis_wire::message::{Message, Section};
 use portcullis_wire::{Rcode, Rtype};
 use serde_json::json;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Messages read before a transfer that never closes is given up.
@@ -25,16 +25,11 @@ pub enum Transfer {
 /// waits at most `timeout`.
 pub fn transfer(query: &[u8], server: SocketAddr, timeout: Duration, id: u16, matches: impl Fn(&[u8]) -> bool) -> Result<Transfer, String> {
     let started = Instant::now();
-    let mut stream = TcpStream::connect_timeout(&server, timeout).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(query);
-    stream.write_all(&framed).map_err(|e| e.to_string())?;
+    let mut stream = tcp_send(query, server, timeout)?;
     let mut messages: Vec<Vec<u8>> = Vec::new();
     let mut soas = 0;
     while messages.len() < MAX_MESSAGES {
-        let bytes = read_message(&mut stream).map_err(|e| format!("reading the transfer after {} messages: {e}", messages.len()))?;
+        let bytes = read_framed(&mut stream).map_err(|e| format!("reading the transfer after {} messages: {e}", messages.len()))?;
         let message = Message::parse(&bytes).map_err(|e| format!("message {} of the transfer is malformed: {e}", messages.len() + 1))?;
         let header = message.header();
         let first = messages.is_empty();
@@ -55,14 +50,6 @@ pub fn transfer(query: &[u8], server: SocketAddr, timeout: Duration, id: u16, ma
         }
     }
     Err(format!("no closing SOA after {MAX_MESSAGES} messages"))
-}
-
-fn read_message(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut prefix = [0u8; 2];
-    stream.read_exact(&mut prefix)?;
-    let mut bytes = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
-    stream.read_exact(&mut bytes)?;
-    Ok(bytes)
 }
 
 /// The dig-like text of a whole transfer: every record, then its size.

@@ -4,18 +4,7 @@ use crate::auth::zone::RecordData;
 use portcullis_wire::message::Question;
 use std::sync::Arc;
 
-fn name(text: &str) -> NameBuf {
-    NameBuf::from_text(text, None).unwrap()
-}
-
-fn soa(serial: u32) -> Vec<u8> {
-    let mut rdata = name("ns.example.").as_wire().to_vec();
-    rdata.extend_from_slice(name("host.example.").as_wire());
-    for value in [serial, 3600, 900, 604_800, 60] {
-        rdata.extend_from_slice(&value.to_be_bytes());
-    }
-    rdata
-}
+use crate::auth::transfer::tests::{name, soa};
 
 /// `example.` with an SOA, NS, glue and `hosts` A records.
 fn zone(hosts: u32) -> Arc<Zone> {

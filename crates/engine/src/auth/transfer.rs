@@ -210,4 +210,4 @@ pub fn serial_greater(ours: u32, theirs: u32) -> bool {
 
 #[cfg(test)]
 #[path = "transfer_tests.rs"]
-mod tests;
+pub(crate) mod tests;

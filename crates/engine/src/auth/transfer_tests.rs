@@ -3,12 +3,12 @@ use crate::auth::zone::RecordData;
 use portcullis_wire::message::Message;
 use portcullis_wire::Class;
 
-fn name(text: &str) -> NameBuf {
+pub(crate) fn name(text: &str) -> NameBuf {
     NameBuf::from_text(text, None).unwrap()
 }
 
 /// SOA rdata `ns.example. host.example. SERIAL 3600 900 604800 60`.
-fn soa(serial: u32) -> Vec<u8> {
+pub(crate) fn soa(serial: u32) -> Vec<u8> {
     let mut rdata = name("ns.example.").as_wire().to_vec();
     rdata.extend_from_slice(name("host.example.").as_wire());
     for value in [serial, 3600, 900, 604_800, 60] {
