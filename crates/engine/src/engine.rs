@@ -160,6 +160,7 @@ impl Engine {
     }
 
     /// True when `request`'s client may recurse (recursion on and the ACL allows it).
+    #[inline]
     pub fn recursion_allowed(&self, request: &Request<'_>) -> bool {
         self.recursion.is_some() && self.policy.acl_for(request.listener).allows(request.peer.ip(), Action::Recursion, None)
     }

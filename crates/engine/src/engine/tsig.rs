@@ -1,7 +1,9 @@
 //! TSIG-signed requests in the query pipeline (RFC 8945; the checks and MACs are
 //! [`crate::policy::tsig`]). A signed request is checked before anything else is decided, so that
 //! an unverified one learns nothing but the TSIG error; a verified one gets every answer signed
-//! with the same key, the room for the TSIG record kept free while the answer is written.
+//! with the same key, the room for the TSIG record kept free while the answer is written. The
+//! signer is boxed: an unsigned request (nearly all of them) then moves a null pointer, not the
+//! key and its MAC state.
 
 use super::{dropped, Answered, Engine};
 use crate::policy::tsig::{Checked, Signer};
@@ -17,14 +19,31 @@ impl Engine {
     /// for the signature is taken off `frame.limit`; [`Engine::sign_reply`] signs the answer),
     /// `Err` the whole answer: FORMERR for a TSIG record that cannot be read or a MAC of a bad
     /// length, NOTAUTH with an unsigned BADKEY or BADSIG record, NOTAUTH signed with BADTIME.
+    #[inline]
     pub(super) fn check_tsig(
         &self,
         message: &Message<'_>,
         frame: &mut ReplyFrame<'_>,
         request: &Request<'_>,
         out: &mut [u8],
-    ) -> Result<Option<Signer>, Answered> {
-        let Some(offset) = message.tsig_offset() else { return Ok(None) };
+    ) -> Result<Option<Box<Signer>>, Answered> {
+        match message.tsig_offset() {
+            None => Ok(None),
+            Some(offset) => self.check_signed(message, offset, frame, request, out),
+        }
+    }
+
+    /// [`Engine::check_tsig`] for a request with a TSIG record at `offset`.
+    #[cold]
+    #[inline(never)]
+    fn check_signed(
+        &self,
+        message: &Message<'_>,
+        offset: usize,
+        frame: &mut ReplyFrame<'_>,
+        request: &Request<'_>,
+        out: &mut [u8],
+    ) -> Result<Option<Box<Signer>>, Answered> {
         let Ok(record) = Tsig::parse(message.bytes(), offset) else { return Err(self.error_reply(frame, Rcode::FORMERR, out)) };
         match self.policy.keys.check(message.bytes(), offset, &record, request.unix_secs) {
             Checked::FormErr => Err(self.error_reply(frame, Rcode::FORMERR, out)),
@@ -34,17 +53,26 @@ impl Engine {
                 frame.key = u16::try_from(signer.key_index()).ok();
                 if signer.error != 0 {
                     let answered = self.error_reply(frame, Rcode::NOTAUTH, out);
-                    return Err(Answered { outcome: self.sign_reply(Some(*signer), answered.outcome, request, out), ..answered });
+                    return Err(Answered { outcome: self.sign_reply(Some(signer), answered.outcome, request, out), ..answered });
                 }
-                Ok(Some(*signer))
+                Ok(Some(signer))
             }
         }
     }
 
     /// Signs the answer to a verified request; an answer that cannot take the signature (never,
     /// with the room kept) is dropped rather than sent unsigned.
-    pub(super) fn sign_reply(&self, signer: Option<Signer>, outcome: Outcome, request: &Request<'_>, out: &mut [u8]) -> Outcome {
-        let Some(mut signer) = signer else { return outcome };
+    #[inline]
+    pub(super) fn sign_reply(&self, signer: Option<Box<Signer>>, outcome: Outcome, request: &Request<'_>, out: &mut [u8]) -> Outcome {
+        match signer {
+            None => outcome,
+            Some(signer) => self.sign_outcome(signer, outcome, request, out),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn sign_outcome(&self, mut signer: Box<Signer>, outcome: Outcome, request: &Request<'_>, out: &mut [u8]) -> Outcome {
         match outcome {
             Outcome::Reply(len) => signer.sign(out, len, request.unix_secs).map_or(Outcome::Drop(DropReason::NoBuffer), Outcome::Reply),
             Outcome::ReplyAndPrefetch(len) => signer.sign(out, len, request.unix_secs).map_or(Outcome::Drop(DropReason::NoBuffer), Outcome::ReplyAndPrefetch),
