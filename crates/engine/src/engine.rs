@@ -350,7 +350,12 @@ impl Engine {
             // the name and the ACL.
             return self.error_reply(frame, Rcode::FORMERR, out);
         }
-        let Some(zone) = self.zones.closest(&question.qname) else { return self.recurse(frame, question, request, out) };
+        let zone = self.zones.closest(&question.qname);
+        if !self.secondaries.origins.is_empty() && self.secondary_missing(&question.qname, zone) {
+            // A secondary zone not loaded yet, or expired: SERVFAIL, as BIND answers.
+            return self.error_reply(frame, Rcode::SERVFAIL, out);
+        }
+        let Some(zone) = zone else { return self.recurse(frame, question, request, out) };
         let ip = request.peer.ip();
         if matches!(question.qtype, Rtype::AXFR | Rtype::IXFR) {
             return self.transfer_answer(frame, request, zone, question, out);

@@ -31,6 +31,13 @@ pub struct Secondaries {
 }
 
 impl Engine {
+    /// True when `qname` belongs to a secondary zone that has no copy loaded: one whose origin
+    /// encloses `qname` and is deeper than `closest`, the loaded zone that would answer.
+    pub(super) fn secondary_missing(&self, qname: &NameBuf, closest: Option<&crate::auth::Zone>) -> bool {
+        let depth = closest.map_or(0, |zone| zone.origin().label_count());
+        self.secondaries.origins.iter().any(|origin| origin.label_count() > depth && qname.is_subdomain_of(origin))
+    }
+
     /// The answer to a NOTIFY (opcode 4).
     pub(super) fn notify_answer(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
         let question = frame.question.filter(|q| q.qtype == Rtype::SOA && frame.header.qdcount() == 1);
@@ -110,6 +117,32 @@ mod tests {
         assert_eq!((reply.rcode(), header.opcode(), header.aa(), header.id()), (Rcode::NOERROR, Opcode::NOTIFY, true, 0x1111));
         assert_eq!(reply.question().unwrap().qname, name("SEC.test."), "the question echoed");
         assert_eq!(*seen.lock().unwrap(), [name("sec.test.")]);
+    }
+
+    fn query(qname: &str) -> Vec<u8> {
+        let mut buf = vec![0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.set_header(0x2222, Flags::default());
+        writer.push_question(&name(qname), Rtype::SOA, Class::IN).unwrap();
+        let len = writer.finish();
+        buf.truncate(len);
+        buf
+    }
+
+    #[test]
+    fn names_of_a_secondary_zone_without_a_copy_get_servfail() {
+        let (engine, _) = engine();
+        assert_eq!(ask(&engine, &query("www.sec.test."), [192, 0, 2, 9]).rcode(), Rcode::SERVFAIL);
+        assert_eq!(ask(&engine, &query("www.other.test."), [192, 0, 2, 9]).rcode(), Rcode::REFUSED, "outside every zone");
+        // With a copy loaded, the zone answers.
+        let mut soa = name("ns.sec.test.").as_wire().to_vec();
+        soa.extend_from_slice(name("host.sec.test.").as_wire());
+        soa.extend_from_slice(&[0; 20]);
+        let origin = name("sec.test.");
+        let copy = crate::auth::Zone::build(&origin, Class::IN, [crate::auth::zone::RecordData { owner: &origin, rtype: Rtype::SOA, ttl: 60, rdata: &soa }]);
+        let loaded = engine.with_zones(ZoneSet::new(vec![Arc::new(copy)]));
+        let reply = ask(&loaded, &query("sec.test."), [192, 0, 2, 9]);
+        assert_eq!((reply.rcode(), reply.header().aa()), (Rcode::NOERROR, true));
     }
 
     #[test]
