@@ -108,3 +108,21 @@ fn the_soa_answer_gives_the_primary_serial() {
     assert_eq!(soa_query(&name("example."), 3)[..2], [0, 3]);
     assert_eq!(Message::parse(&axfr_query(&name("example."), 3)).unwrap().question().unwrap().qtype, Rtype::AXFR);
 }
+
+proptest::proptest! {
+    /// Hostile primaries: any bytes as messages of a transfer give an error or a zone, never a
+    /// panic; so do valid streams with one byte changed.
+    #[test]
+    fn any_messages_are_an_error_or_a_zone(messages in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 0..4)) {
+        let _ = receive(&messages, 9);
+    }
+
+    #[test]
+    fn a_stream_with_one_byte_changed_is_an_error_or_a_zone(at in 0usize..4000, value in proptest::num::u8::ANY) {
+        let mut stream = messages(zone(40), 9);
+        let message = at % stream.len();
+        let index = at % stream[message].len();
+        stream[message][index] = value;
+        let _ = receive(&stream, 9);
+    }
+}

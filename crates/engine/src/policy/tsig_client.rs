@@ -208,6 +208,20 @@ mod tests {
         assert_eq!(unsigned_first.verify(&query(), NOW).unwrap_err(), "the answer is not signed");
     }
 
+    proptest::proptest! {
+        /// Any bytes as answers: an error or a verification, never a panic.
+        #[test]
+        fn any_answers_are_checked_without_panic(answers in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..200), 1..5)) {
+            let mut request = query();
+            let mut verifier = sign_request(&key(b"secret"), &mut request, NOW);
+            for answer in &answers {
+                let _ = verifier.verify(answer, NOW);
+            }
+            let _ = crate::auth::receive::soa_answer_serial(&answers[0], &NameBuf::ROOT, 0x1234);
+            let _ = crate::auth::notify::notify_reply(&answers[0], &request);
+        }
+    }
+
     #[test]
     fn a_late_answer_fails() {
         let mut request = query();
