@@ -16,6 +16,7 @@ use portcullis_net::EngineHandle;
 use portcullis_wire::NameBuf;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,12 +34,21 @@ const MIN_REFRESH: Duration = Duration::from_secs(1);
 /// Refresh, retry and expire before the first copy gives the SOA's.
 const DEFAULT_TIMERS: (u32, u32, u32) = (3600, 900, 604_800);
 
+/// The task keeping one zone, with what it was started with.
+struct Task {
+    settings: ZoneSettings,
+    key: Option<TsigKey>,
+    handle: JoinHandle<()>,
+    /// Set when the zone is no longer configured: the task installs nothing more.
+    stopped: Arc<AtomicBool>,
+}
+
 /// The transferred zones and the tasks that keep them.
 #[derive(Default)]
 pub struct SecondaryZones {
     zones: Mutex<HashMap<NameBuf, Arc<Zone>>>,
     wakers: Mutex<HashMap<NameBuf, Arc<Notify>>>,
-    tasks: Mutex<HashMap<NameBuf, (ZoneSettings, JoinHandle<()>)>>,
+    tasks: Mutex<HashMap<NameBuf, Task>>,
     /// Held while the engine's zone set is rebuilt, so that a transfer and a reload do not
     /// undo each other.
     pub install: Mutex<()>,
@@ -60,27 +70,33 @@ impl SecondaryZones {
         }))
     }
 
-    /// Starts a task for every secondary zone of `zones` that has none with these settings, and
-    /// stops the tasks of zones no longer configured (their copies are dropped).
+    /// Starts a task for every secondary zone of `zones` that has none with these settings and
+    /// key, and stops the others: their copies leave the engine.
     pub fn configure(self: &Arc<Self>, zones: &[ZoneSettings], keys: &[TsigKey], engine: &EngineHandle) {
-        let wanted: Vec<&ZoneSettings> = zones.iter().filter(|zone| !zone.primaries.is_empty()).collect();
+        let key_of = |zone: &ZoneSettings| zone.key.and_then(|name| keys.iter().find(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire())).cloned());
+        let wanted: Vec<(&ZoneSettings, Option<TsigKey>)> = zones.iter().filter(|zone| !zone.primaries.is_empty()).map(|zone| (zone, key_of(zone))).collect();
         let mut tasks = lock(&self.tasks);
-        tasks.retain(|origin, (settings, task)| {
-            let keep = wanted.iter().any(|zone| zone == &settings);
+        let mut stopped = Vec::new();
+        tasks.retain(|origin, task| {
+            let keep = wanted.iter().any(|(zone, key)| **zone == task.settings && *key == task.key);
             if !keep {
-                task.abort();
-                lock(&self.zones).remove(origin);
+                task.stopped.store(true, Ordering::Relaxed);
+                task.handle.abort();
+                stopped.push(*origin);
             }
             keep
         });
-        for zone in wanted {
+        for origin in stopped {
+            self.install(&origin, None, engine, None);
+        }
+        for (zone, key) in wanted {
             if tasks.contains_key(&zone.origin) {
                 continue;
             }
-            let key = zone.key.and_then(|name| keys.iter().find(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire())).cloned());
-            let (this, settings, engine) = (self.clone(), zone.clone(), engine.clone());
-            let task = tokio::spawn(async move { this.keep(settings, key, engine).await });
-            tasks.insert(zone.origin, (zone.clone(), task));
+            let stopped = Arc::new(AtomicBool::new(false));
+            let (this, settings, task_key, engine, flag) = (self.clone(), zone.clone(), key.clone(), engine.clone(), stopped.clone());
+            let handle = tokio::spawn(async move { this.keep(settings, task_key, engine, flag).await });
+            tasks.insert(zone.origin, Task { settings: zone.clone(), key, handle, stopped });
         }
     }
 
@@ -89,7 +105,7 @@ impl SecondaryZones {
     }
 
     /// The task of one zone.
-    async fn keep(self: Arc<Self>, zone: ZoneSettings, key: Option<TsigKey>, engine: EngineHandle) {
+    async fn keep(self: Arc<Self>, zone: ZoneSettings, key: Option<TsigKey>, engine: EngineHandle, stopped: Arc<AtomicBool>) {
         let waker = self.waker(&zone.origin);
         let mut timers = DEFAULT_TIMERS;
         let mut last_ok: Option<Instant> = None;
@@ -102,7 +118,7 @@ impl SecondaryZones {
                     let serial = zone_serial(&copy).unwrap_or_default();
                     timers = soa_timers(&copy).unwrap_or(DEFAULT_TIMERS);
                     tracing::info!(zone = %zone.origin, serial, names = copy.node_count(), "secondary zone transferred");
-                    self.install(&zone.origin, Some(Arc::new(copy)), &engine);
+                    self.install(&zone.origin, Some(Arc::new(copy)), &engine, Some(&stopped));
                     last_ok = Some(Instant::now());
                     timers.0
                 }
@@ -114,7 +130,7 @@ impl SecondaryZones {
                     tracing::warn!(zone = %zone.origin, %error, "secondary zone: refresh failed");
                     if last_ok.is_some_and(|at| at.elapsed() > Duration::from_secs(u64::from(timers.2))) {
                         tracing::error!(zone = %zone.origin, "secondary zone expired: no longer served");
-                        self.install(&zone.origin, None, &engine);
+                        self.install(&zone.origin, None, &engine, Some(&stopped));
                         last_ok = None;
                     }
                     if lock(&self.zones).contains_key(&zone.origin) {
@@ -139,9 +155,13 @@ impl SecondaryZones {
         }
     }
 
-    /// Puts `copy` (or, with `None`, no copy) of `origin` into the engine.
-    fn install(&self, origin: &NameBuf, copy: Option<Arc<Zone>>, engine: &EngineHandle) {
+    /// Puts `copy` (or, with `None`, no copy) of `origin` into the engine; from a task, only
+    /// while it is not `stopped` (checked under the lock, so a stopped zone never comes back).
+    fn install(&self, origin: &NameBuf, copy: Option<Arc<Zone>>, engine: &EngineHandle, stopped: Option<&AtomicBool>) {
         let _install = lock(&self.install);
+        if stopped.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+            return;
+        }
         match &copy {
             Some(copy) => lock(&self.zones).insert(*origin, copy.clone()),
             None => lock(&self.zones).remove(origin),

@@ -88,12 +88,20 @@ pub struct TsigKey {
     name: NameBuf,
     algorithm: Algorithm,
     key: hmac::Key,
+    /// The secret itself, only to tell two keys apart ([`PartialEq`]: a reload that changes it).
+    secret: std::sync::Arc<[u8]>,
+}
+
+impl PartialEq for TsigKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.algorithm == other.algorithm && self.secret == other.secret
+    }
 }
 
 impl TsigKey {
     /// A key named `name` (kept lower-cased: names are compared and signed that way).
     pub fn new(name: &NameBuf, algorithm: Algorithm, secret: &[u8]) -> Self {
-        Self { name: name.to_lowercase(), algorithm, key: hmac::Key::new(algorithm.ring(), secret) }
+        Self { name: name.to_lowercase(), algorithm, key: hmac::Key::new(algorithm.ring(), secret), secret: secret.into() }
     }
 
     /// The key's name.

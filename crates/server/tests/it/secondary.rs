@@ -6,7 +6,8 @@
 //! - of portcullis: the same through our own NOTIFY, and a NOTIFY from an address the `notify`
 //!   ACL does not list changes nothing;
 //! - with a TSIG key, of a Knot that only lets the key transfer: the signed transfer verifies;
-//!   without the key the zone is not served.
+//!   without the key the zone is not served;
+//! - a reload that drops a secondary zone stops serving it, and one that adds it back transfers it.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -161,5 +162,53 @@ fn secondary_with_a_key_transfers_from_a_knot_that_requires_it() {
     let unkeyed = ServerProcess::start("portcullis", command, dir2, unkeyed_addr, "sec.test.");
     let error = unkeyed.err().unwrap_or_else(|| panic!("served a zone it could not transfer"));
     assert!(error.contains("refresh failed"), "{error}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_reload_that_drops_a_secondary_zone_stops_serving_it_and_one_that_adds_it_back_transfers_it() {
+    let test = "a_reload_that_drops_a_secondary_zone_stops_serving_it_and_one_that_adds_it_back_transfers_it";
+    let Some(tools) = require(test, &["dig"]) else { return };
+    let dir = temp_dir("sec-zone");
+    let file = dir.join("sec.test.zone");
+    fs::write(&file, zone_text(1)).unwrap_or_else(|e| panic!("{e}"));
+    let primary_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let primary = portcullis_at(
+        primary_addr,
+        &format!("[acl]\ntransfer = [\"127.0.0.1\"]\n\n[[zone]]\norigin = \"sec.test.\"\nfile = \"{}\"\n", file.display()),
+        "sec.test.",
+    );
+    let secondary_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let secondary = portcullis_at(secondary_addr, &secondary_config(primary.addr), "sec.test.");
+    let status = |server: &ServerProcess| {
+        let args = [
+            format!("@{}", server.addr.ip()),
+            "-p".into(),
+            server.addr.port().to_string(),
+            "+norec".into(),
+            "+time=2".into(),
+            "+tries=1".into(),
+            "host1.sec.test.".into(),
+            "A".into(),
+        ];
+        run_tool(&tools[0], &args, TOOL_TIMEOUT)
+    };
+    let config = secondary.dir().join("portcullis.toml");
+    let with_zone = fs::read_to_string(&config).unwrap_or_else(|e| panic!("{e}"));
+    let without = with_zone.replace(&format!("[[zone]]\norigin = \"sec.test.\"\nprimaries = [\"{}\"]\n", primary.addr), "");
+    assert_ne!(without, with_zone);
+    fs::write(&config, without).unwrap_or_else(|e| panic!("{e}"));
+    sighup(&secondary);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !status(&secondary).contains("status: REFUSED") {
+        assert!(Instant::now() < deadline, "the dropped zone is still served\n{}", secondary.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fs::write(&config, with_zone).unwrap_or_else(|e| panic!("{e}"));
+    sighup(&secondary);
+    while !status(&secondary).contains("status: NOERROR") {
+        assert!(Instant::now() < deadline, "the zone added back was not transferred\n{}", secondary.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let _ = fs::remove_dir_all(&dir);
 }
