@@ -12,7 +12,7 @@ use portcullis_engine::engine::Policy;
 use portcullis_engine::engine::Secondaries;
 use portcullis_engine::load::{load_zone_file, load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
-use portcullis_engine::policy::{Acl, Cookies, Keyring, Rrl, RrlCounters};
+use portcullis_engine::policy::{Acl, Cookies, Keyring, Rrl, RrlCounters, TsigKey};
 use portcullis_engine::resolve::{Random, SeededRandom};
 use portcullis_engine::zonefile::FsIncludeResolver;
 use portcullis_engine::Engine;
@@ -220,7 +220,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones = engine.load().zones().len(), recursion, forward_zones, "portcullis ready");
     {
         let _runtime = runtime.enter();
-        notify_changed(&settings.zones, None, engine.load().zones());
+        notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
     }
     let services = tcp::Services { clock, pool: Some(pool) };
@@ -308,7 +308,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
             Ok(new) => {
                 let new = Arc::new(new);
                 engine.store(new.clone());
-                notify_changed(&settings.zones, Some(current.zones()), new.zones());
+                notify_changed(&settings.zones, Some(current.zones()), new.zones(), &settings.keys);
             }
             Err(error) => return tracing::error!("reload: {error}; keeping the running configuration"),
         }
@@ -330,14 +330,15 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
 
 /// Sends NOTIFY for every zone with secondaries whose serial is not the one in `previous` (all
 /// of them at start). Runs on (or in the context of) the I/O runtime.
-fn notify_changed(zones: &[ZoneSettings], previous: Option<&ZoneSet>, current: &ZoneSet) {
+fn notify_changed(zones: &[ZoneSettings], previous: Option<&ZoneSet>, current: &ZoneSet, keys: &[TsigKey]) {
     for zone in zones.iter().filter(|zone| !zone.notify.is_empty()) {
         let Some(loaded) = current.get(&zone.origin) else { continue };
         let before = previous.and_then(|set| set.get(&zone.origin)).and_then(|old| zone_serial(old));
         if before.is_some() && before == zone_serial(loaded) {
             continue;
         }
-        crate::notify::notify_all(loaded, &zone.notify);
+        let key = zone.key.and_then(|name| keys.iter().find(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire())));
+        crate::notify::notify_all(loaded, &zone.notify, key);
     }
 }
 

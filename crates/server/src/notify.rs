@@ -1,10 +1,13 @@
 //! Sending NOTIFY (RFC 1996) to a zone's secondaries when it is loaded with a new serial: at
 //! start, and on a reload that changed the serial. One task per secondary sends the message over
 //! UDP from a port of its own and waits for the answer, 5 times at most, waiting 1, 2, 4, 8 and
-//! 16 seconds (§3.6: retransmit with back-off until answered); every outcome is logged.
+//! 16 seconds (§3.6: retransmit with back-off until answered); every outcome is logged. With the
+//! zone's TSIG key the NOTIFY is signed, and only an answer whose signature verifies counts.
 
 use portcullis_engine::auth::notify::{notify_message, notify_reply, zone_serial};
 use portcullis_engine::auth::Zone;
+use portcullis_engine::policy::tsig::TsigKey;
+use portcullis_engine::policy::tsig_client::sign_request;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,19 +18,21 @@ const ATTEMPTS: u32 = 5;
 
 /// Tells every one of `targets` that `zone` changed, in tasks of their own on the current
 /// runtime.
-pub fn notify_all(zone: &Arc<Zone>, targets: &[SocketAddr]) {
+pub fn notify_all(zone: &Arc<Zone>, targets: &[SocketAddr], key: Option<&TsigKey>) {
     for &target in targets {
-        let zone = zone.clone();
-        tokio::spawn(async move { notify_one(&zone, target).await });
+        let (zone, key) = (zone.clone(), key.cloned());
+        tokio::spawn(async move { notify_one(&zone, target, key.as_ref()).await });
     }
 }
 
-async fn notify_one(zone: &Zone, target: SocketAddr) {
+async fn notify_one(zone: &Zone, target: SocketAddr, key: Option<&TsigKey>) {
     let origin = zone.origin().to_string();
     let serial = zone_serial(zone).unwrap_or_default();
     let mut id = [0u8; 2];
     let _ = getrandom::getrandom(&mut id);
-    let Some(query) = notify_message(zone, u16::from_be_bytes(id)) else { return };
+    let Some(unsigned) = notify_message(zone, u16::from_be_bytes(id)) else { return };
+    let mut query = unsigned.clone();
+    let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
     let local = SocketAddr::new(if target.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) }, 0);
     let socket = match UdpSocket::bind(local).await {
         Ok(socket) if socket.connect(target).await.is_ok() => socket,
@@ -42,8 +47,10 @@ async fn notify_one(zone: &Zone, target: SocketAddr) {
         let answer = tokio::time::timeout(wait, async {
             loop {
                 let Ok(len) = socket.recv(&mut buf).await else { return None };
-                if let Some(rcode) = notify_reply(&buf[..len], &query) {
-                    return Some(rcode);
+                let Some(rcode) = notify_reply(&buf[..len], &unsigned) else { continue };
+                match verifier.as_mut().map(|verifier| verifier.verify(&buf[..len], unix_now())) {
+                    Some(Err(error)) => tracing::debug!(zone = %origin, %target, %error, "notify: an answer that does not verify"),
+                    _ => return Some(rcode),
                 }
             }
         })
@@ -55,4 +62,8 @@ async fn notify_one(zone: &Zone, target: SocketAddr) {
         }
     }
     tracing::warn!(zone = %origin, serial, %target, attempts = ATTEMPTS, "notify not answered");
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

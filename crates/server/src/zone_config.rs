@@ -1,5 +1,6 @@
 //! The `[[zone]]` tables: a primary zone from its `file`, or a secondary zone transferred from
-//! its `primaries` (optionally with a TSIG `key`); either may `notify` its own secondaries.
+//! its `primaries`; either may `notify` its own secondaries. A TSIG `key` signs what the zone
+//! sends: SOA queries and transfer requests to its primaries, NOTIFY to its secondaries.
 
 use crate::config::{file, ZoneSettings, EMBEDDED_ZONE_PATH};
 use portcullis_engine::policy::TsigKey;
@@ -37,8 +38,8 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, errors: &mut Vec<String>) 
             let absolute = if text.ends_with('.') { text.to_owned() } else { format!("{text}.") };
             NameBuf::from_text(&absolute, None).map_err(|_| errors.push(format!("{path}.key: '{text}' is not a key name"))).ok()
         });
-        if settings.key.is_some() && settings.primaries.is_empty() {
-            errors.push(format!("{path}.key: only a secondary zone (primaries) transfers with a key"));
+        if settings.key.is_some() && settings.primaries.is_empty() && settings.notify.is_empty() {
+            errors.push(format!("{path}.key: a key signs transfers from primaries and NOTIFY to secondaries; this zone has neither"));
         }
         if zones.iter().any(|other: &ZoneSettings| other.origin == settings.origin) {
             errors.push(format!("{path}: zone {} is defined twice", settings.origin));
@@ -117,8 +118,9 @@ mod tests {
         let mut errors = Vec::new();
         let mut raw = [zone(Some("a"), &["192.0.2.1"], None), zone(None, &[], None), zone(None, &["nope"], None), zone(Some("a"), &[], Some("k"))];
         raw[3].origin = "other.".into();
+        raw[3].notify.clear();
         zones(&raw, None, &mut errors);
-        let starts = ["zone[0]: a zone has a file", "zone[1]: a zone needs", "zone[2].primaries[0]", "zone[3].key: only a secondary"];
+        let starts = ["zone[0]: a zone has a file", "zone[1]: a zone needs", "zone[2].primaries[0]", "zone[3].key: a key signs"];
         assert_eq!(errors.len(), starts.len(), "{errors:?}");
         for (error, start) in errors.iter().zip(starts) {
             assert!(error.starts_with(start), "{error}");

@@ -7,7 +7,9 @@
 //!   ACL does not list changes nothing;
 //! - with a TSIG key, of a Knot that only lets the key transfer: the signed transfer verifies;
 //!   without the key the zone is not served;
-//! - a reload that drops a secondary zone stops serving it, and one that adds it back transfers it.
+//! - a reload that drops a secondary zone stops serving it, and one that adds it back transfers it;
+//! - a NOTIFY signed with the zone's key passes a `notify` ACL that names the key; an unsigned
+//!   one does not.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -210,5 +212,34 @@ fn a_reload_that_drops_a_secondary_zone_stops_serving_it_and_one_that_adds_it_ba
         assert!(Instant::now() < deadline, "the zone added back was not transferred\n{}", secondary.logs());
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_signed_notify_passes_an_acl_that_names_the_key_and_an_unsigned_one_does_not() {
+    let test = "a_signed_notify_passes_an_acl_that_names_the_key_and_an_unsigned_one_does_not";
+    let Some(tools) = require(test, &["dig"]) else { return };
+    let (name, secret) = ("xfr.key.", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=");
+    let key_table = format!("\n[[key]]\nname = \"{name}\"\nsecret = \"{secret}\"\n");
+    let dir = temp_dir("sec-zone");
+    let file = dir.join("sec.test.zone");
+    fs::write(&file, zone_text(1)).unwrap_or_else(|e| panic!("{e}"));
+    let (primary_addr, secondary_addr) = (SocketAddr::from(([127, 0, 0, 1], free_port())), SocketAddr::from(([127, 0, 0, 1], free_port())));
+    // Both sides accept only the key: transfers on the primary, NOTIFY on the secondary.
+    let primary_body = format!(
+        "[acl]\ntransfer = [\"key {name}\"]\n\n[[zone]]\norigin = \"sec.test.\"\nfile = \"{}\"\nnotify = [\"{secondary_addr}\"]\nkey = \"{name}\"\n{key_table}",
+        file.display()
+    );
+    let primary = portcullis_at(primary_addr, &primary_body, "sec.test.");
+    let secondary_body =
+        format!("[acl]\nnotify = [\"key {name}\"]\n\n[[zone]]\norigin = \"sec.test.\"\nprimaries = [\"{primary_addr}\"]\nkey = \"{name}\"\n{key_table}");
+    let secondary = portcullis_at(secondary_addr, &secondary_body, "sec.test.");
+    let unsigned = dig_notify(&tools[0], secondary_addr, "127.0.0.1");
+    assert!(unsigned.contains("status: REFUSED"), "an unsigned NOTIFY: {unsigned}");
+    fs::write(&file, zone_text(2)).unwrap_or_else(|e| panic!("{e}"));
+    sighup(&primary);
+    wait_for_new(&tools[0], &secondary, &primary);
+    let logs = primary.logs();
+    assert!(logs.contains("notify answered") && logs.contains("rcode=NOERROR"), "the signed NOTIFY was accepted and its answer verified\n{logs}");
     let _ = fs::remove_dir_all(&dir);
 }
