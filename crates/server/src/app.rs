@@ -337,7 +337,7 @@ fn notify_changed(zones: &[ZoneSettings], previous: Option<&ZoneSet>, current: &
         if before.is_some() && before == zone_serial(loaded) {
             continue;
         }
-        let key = zone.key.and_then(|name| keys.iter().find(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire())));
+        let key = zone.key.and_then(|name| crate::key_config::find_key(keys, &name));
         crate::notify::notify_all(loaded, &zone.notify, key);
     }
 }

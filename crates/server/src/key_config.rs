@@ -32,7 +32,7 @@ pub fn keys(raw: &[KeyFile], errors: &mut Vec<String>) -> Vec<TsigKey> {
                 continue;
             }
         };
-        if keys.iter().any(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire())) {
+        if find_key(&keys, &name).is_some() {
             errors.push(format!("{path}.name: key {name} is defined twice"));
             continue;
         }
@@ -53,12 +53,22 @@ pub fn keys(raw: &[KeyFile], errors: &mut Vec<String>) -> Vec<TsigKey> {
     keys
 }
 
+/// The key named `name` (any case).
+pub fn find_key<'k>(keys: &'k [TsigKey], name: &NameBuf) -> Option<&'k TsigKey> {
+    keys.iter().find(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire()))
+}
+
+/// Seconds since the epoch, as TSIG signs them.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// Every `key NAME` element of the ACL must name a configured key (as BIND requires).
 pub fn check_acl_keys(acl: &AclSettings, keys: &[TsigKey], errors: &mut Vec<String>) {
     let mut check = |path: &str, elements: &[MatchElement]| {
         for element in elements {
             if let MatchElement::Key { name, .. } = element {
-                if !keys.iter().any(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire())) {
+                if find_key(keys, name).is_none() {
                     errors.push(format!("{path}: 'key {name}': no [[key]] has that name"));
                 }
             }

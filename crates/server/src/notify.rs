@@ -4,6 +4,7 @@
 //! 16 seconds (§3.6: retransmit with back-off until answered); every outcome is logged. With the
 //! zone's TSIG key the NOTIFY is signed, and only an answer whose signature verifies counts.
 
+use crate::key_config::unix_now;
 use portcullis_engine::auth::notify::{notify_message, notify_reply, zone_serial};
 use portcullis_engine::auth::Zone;
 use portcullis_engine::policy::tsig::TsigKey;
@@ -62,8 +63,4 @@ async fn notify_one(zone: &Zone, target: SocketAddr, key: Option<&TsigKey>) {
         }
     }
     tracing::warn!(zone = %origin, serial, %target, attempts = ATTEMPTS, "notify not answered");
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

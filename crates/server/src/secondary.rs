@@ -25,6 +25,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::ZoneSettings;
+use crate::key_config::{find_key, unix_now};
 
 /// Time allowed for an SOA answer, and for each message of a transfer.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -73,7 +74,7 @@ impl SecondaryZones {
     /// Starts a task for every secondary zone of `zones` that has none with these settings and
     /// key, and stops the others: their copies leave the engine.
     pub fn configure(self: &Arc<Self>, zones: &[ZoneSettings], keys: &[TsigKey], engine: &EngineHandle) {
-        let key_of = |zone: &ZoneSettings| zone.key.and_then(|name| keys.iter().find(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire())).cloned());
+        let key_of = |zone: &ZoneSettings| zone.key.and_then(|name| find_key(keys, &name).cloned());
         let wanted: Vec<(&ZoneSettings, Option<TsigKey>)> = zones.iter().filter(|zone| !zone.primaries.is_empty()).map(|zone| (zone, key_of(zone))).collect();
         let mut tasks = lock(&self.tasks);
         let mut stopped = Vec::new();
@@ -260,10 +261,6 @@ fn soa_timers(zone: &Zone) -> Option<(u32, u32, u32)> {
     let tail = rdata.get(rdata.len().checked_sub(16)?..)?;
     let field = |at: usize| u32::from_be_bytes([tail[at], tail[at + 1], tail[at + 2], tail[at + 3]]);
     Some((field(0), field(4), field(8)))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn random_id() -> u16 {

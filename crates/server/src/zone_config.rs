@@ -54,7 +54,7 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, errors: &mut Vec<String>) 
 pub fn check_zone_keys(zones: &[ZoneSettings], keys: &[TsigKey], errors: &mut Vec<String>) {
     for zone in zones {
         let Some(name) = &zone.key else { continue };
-        if !keys.iter().any(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire())) {
+        if crate::key_config::find_key(keys, name).is_none() {
             errors.push(format!("zone {}: key {name}: no [[key]] has that name", zone.origin));
         }
     }
