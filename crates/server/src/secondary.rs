@@ -4,10 +4,13 @@
 //! and at once on a NOTIFY the engine accepted for the zone; after a failure it tries again
 //! after the SOA retry interval (5 s at first, doubling, until a first copy is loaded), and
 //! stops serving a copy not refreshed for the SOA expire interval. With a `key`, the SOA queries
-//! and transfer requests are TSIG-signed and every answer must verify (RFC 8945).
+//! and transfer requests are TSIG-signed and every answer must verify (RFC 8945). With a `file`,
+//! each copy is written there, and at start the copy found there is served until a refresh
+//! replaces it (or it expires).
 
 use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError};
 use portcullis_engine::auth::transfer::serial_greater;
+use portcullis_engine::auth::zone_text::zone_text;
 use portcullis_engine::auth::{notify::zone_serial, Zone, ZoneSet};
 use portcullis_engine::engine::NotifyHook;
 use portcullis_engine::policy::tsig::TsigKey;
@@ -110,6 +113,13 @@ impl SecondaryZones {
         let waker = self.waker(&zone.origin);
         let mut timers = DEFAULT_TIMERS;
         let mut last_ok: Option<Instant> = None;
+        if let Some(copy) = read_copy(&zone).await {
+            tracing::info!(zone = %zone.origin, file = %zone.file.display(), serial = zone_serial(&copy).unwrap_or_default(), "secondary zone: kept copy loaded");
+            timers = soa_timers(&copy).unwrap_or(DEFAULT_TIMERS);
+            self.install(&zone.origin, Some(Arc::new(copy)), &engine, Some(&stopped));
+            // Served until it expires, unless a refresh succeeds first.
+            last_ok = Some(Instant::now());
+        }
         // Until a first copy is loaded: 5 s, doubling up to the retry interval.
         let mut backoff = 5u32;
         loop {
@@ -119,7 +129,9 @@ impl SecondaryZones {
                     let serial = zone_serial(&copy).unwrap_or_default();
                     timers = soa_timers(&copy).unwrap_or(DEFAULT_TIMERS);
                     tracing::info!(zone = %zone.origin, serial, names = copy.node_count(), "secondary zone transferred");
-                    self.install(&zone.origin, Some(Arc::new(copy)), &engine, Some(&stopped));
+                    let copy = Arc::new(copy);
+                    self.install(&zone.origin, Some(copy.clone()), &engine, Some(&stopped));
+                    write_copy(&zone, copy).await;
                     last_ok = Some(Instant::now());
                     timers.0
                 }
@@ -252,6 +264,42 @@ async fn transfer(origin: &NameBuf, primary: SocketAddr, key: Option<&TsigKey>) 
     }
     // Building a large zone is CPU work: off the I/O threads.
     tokio::task::spawn_blocking(move || incoming.finish()).await.map_err(|e| TransferError(e.to_string()))?
+}
+
+/// The copy kept in the zone's `file`, when there is one that loads.
+async fn read_copy(zone: &ZoneSettings) -> Option<Zone> {
+    if zone.file.as_os_str().is_empty() || !zone.file.exists() {
+        return None;
+    }
+    let settings = zone.clone();
+    match tokio::task::spawn_blocking(move || crate::app::load_one(&settings)).await {
+        Ok(Ok(copy)) => Some(copy),
+        Ok(Err(error)) => {
+            tracing::warn!(zone = %zone.origin, file = %zone.file.display(), %error, "secondary zone: the kept copy does not load");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Writes `copy` to the zone's `file`, when given: to a temporary file beside it, then renamed
+/// over it, so that a crash never leaves half a zone.
+async fn write_copy(zone: &ZoneSettings, copy: Arc<Zone>) {
+    if zone.file.as_os_str().is_empty() {
+        return;
+    }
+    let path = zone.file.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let text = zone_text(&copy);
+        let temporary = path.with_extension("portcullis-tmp");
+        std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, &path))
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => tracing::debug!(zone = %zone.origin, file = %zone.file.display(), "secondary zone: copy kept"),
+        Ok(Err(error)) => tracing::warn!(zone = %zone.origin, file = %zone.file.display(), %error, "secondary zone: cannot keep the copy"),
+        Err(_) => {}
+    }
 }
 
 /// Refresh, retry and expire of a zone's SOA.

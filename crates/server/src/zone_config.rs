@@ -1,5 +1,5 @@
 //! The `[[zone]]` tables: a primary zone from its `file`, or a secondary zone transferred from
-//! its `primaries`; either may `notify` its own secondaries. A TSIG `key` signs what the zone
+//! its `primaries` (and kept in `file`, when given); either may `notify` its own secondaries. A TSIG `key` signs what the zone
 //! sends: SOA queries and transfer requests to its primaries, NOTIFY to its secondaries.
 
 use crate::config::{file, ZoneSettings, EMBEDDED_ZONE_PATH};
@@ -14,12 +14,9 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, errors: &mut Vec<String>) 
     for (i, zone) in raw.iter().enumerate() {
         let path = format!("zone[{i}]");
         let file = match (&zone.file, zone.primaries.is_empty()) {
-            (Some(file), true) => file.as_str(),
+            // A primary's zone file, or where a secondary keeps its copy.
+            (Some(file), _) => file.as_str(),
             (None, false) => "",
-            (Some(_), false) => {
-                errors.push(format!("{path}: a zone has a file (primary) or primaries (secondary), not both"));
-                continue;
-            }
             (None, true) => {
                 errors.push(format!("{path}: a zone needs a file (primary) or primaries (secondary)"));
                 continue;
@@ -111,16 +108,20 @@ mod tests {
         assert_eq!(secondary[0].primaries, ["192.0.2.1:53".parse().unwrap(), "[2001:db8::1]:5353".parse().unwrap()]);
         assert_eq!(secondary[0].key.map(|k| k.to_string()), Some("xfr.".into()));
         assert!(secondary[0].file.as_os_str().is_empty());
+        // A secondary may keep its copy in a file.
+        let kept = zones(&[zone(Some("copy.zone"), &["192.0.2.1"], None)], Some(Path::new("/var/p")), &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((kept[0].file.clone(), kept[0].primaries.len()), (PathBuf::from("/var/p/copy.zone"), 1));
     }
 
     #[test]
     fn bad_zones_are_reported() {
         let mut errors = Vec::new();
-        let mut raw = [zone(Some("a"), &["192.0.2.1"], None), zone(None, &[], None), zone(None, &["nope"], None), zone(Some("a"), &[], Some("k"))];
+        let mut raw = [zone(Some("/var/a"), &["192.0.2.1"], None), zone(None, &[], None), zone(None, &["nope"], None), zone(Some("a"), &[], Some("k"))];
         raw[3].origin = "other.".into();
         raw[3].notify.clear();
         zones(&raw, None, &mut errors);
-        let starts = ["zone[0]: a zone has a file", "zone[1]: a zone needs", "zone[2].primaries[0]", "zone[3].key: a key signs"];
+        let starts = ["zone[1]: a zone needs", "zone[2].primaries[0]", "zone[2]: zone example. is defined twice", "zone[3].key: a key signs"];
         assert_eq!(errors.len(), starts.len(), "{errors:?}");
         for (error, start) in errors.iter().zip(starts) {
             assert!(error.starts_with(start), "{error}");

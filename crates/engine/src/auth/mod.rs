@@ -9,6 +9,7 @@ pub mod receive;
 pub mod transfer;
 pub mod warm;
 pub mod zone;
+pub mod zone_text;
 pub mod zones;
 
 pub use answer::{write_answer, write_answer_traced, AnswerKind, AnswerOptions};

@@ -9,7 +9,8 @@
 //!   without the key the zone is not served;
 //! - a reload that drops a secondary zone stops serving it, and one that adds it back transfers it;
 //! - a NOTIFY signed with the zone's key passes a `notify` ACL that names the key; an unsigned
-//!   one does not.
+//!   one does not;
+//! - with a `file`, the copy is written there and served after a restart without the primary.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -241,5 +242,35 @@ fn a_signed_notify_passes_an_acl_that_names_the_key_and_an_unsigned_one_does_not
     wait_for_new(&tools[0], &secondary, &primary);
     let logs = primary.logs();
     assert!(logs.contains("notify answered") && logs.contains("rcode=NOERROR"), "the signed NOTIFY was accepted and its answer verified\n{logs}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_secondary_with_a_file_serves_its_kept_copy_after_a_restart_without_its_primary() {
+    let test = "a_secondary_with_a_file_serves_its_kept_copy_after_a_restart_without_its_primary";
+    let Some(tools) = require(test, &["dig"]) else { return };
+    let dir = temp_dir("sec-zone");
+    let file = dir.join("sec.test.zone");
+    fs::write(&file, zone_text(2)).unwrap_or_else(|e| panic!("{e}"));
+    let primary_body = format!("[acl]\ntransfer = [\"127.0.0.1\"]\n\n[[zone]]\norigin = \"sec.test.\"\nfile = \"{}\"\n", file.display());
+    let primary = portcullis_at(SocketAddr::from(([127, 0, 0, 1], free_port())), &primary_body, "sec.test.");
+    let copy = dir.join("kept-copy.zone");
+    let body = format!("{}file = \"{}\"\n", secondary_config(primary.addr), copy.display());
+    let secondary_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let secondary = portcullis_at(secondary_addr, &body, "sec.test.");
+    // The copy is written after the transfer (bounded wait), and loads as a zone file.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !copy.exists() {
+        assert!(Instant::now() < deadline, "no copy written\n{}", secondary.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let check = Command::new(BINARY).args(["check-zone", "sec.test.", &copy.display().to_string()]).output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    drop(secondary);
+    drop(primary);
+    // Restarted with its primary gone: the kept copy is served, new.sec.test. included.
+    let restarted = portcullis_at(secondary_addr, &body, "sec.test.");
+    wait_for_new(&tools[0], &restarted, &restarted);
+    assert!(restarted.logs().contains("kept copy loaded"), "{}", restarted.logs());
     let _ = fs::remove_dir_all(&dir);
 }
