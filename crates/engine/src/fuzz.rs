@@ -51,13 +51,19 @@ fn transfer(engine: &Engine, request: &Request<'_>, out: &mut [u8]) {
     }
 }
 
-/// Parses `data` as a zone file; when it parses, checks it and builds the zone.
+/// Parses `data` as a zone file; when it parses, checks it and builds the zone, and a zone that
+/// builds is written as text and loaded back.
 pub fn zone_file(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let origin = NameBuf::from_text("example.", None).unwrap_or(NameBuf::ROOT);
     if let Ok(records) = parse_zone_text(&origin, text, "fuzz.zone", &NoIncludes) {
         let _ = check_zone(&origin, &records);
-        let _ = crate::load::build_checked(&origin, &records);
+        if let Ok(zone) = crate::load::build_checked(&origin, &records) {
+            // What a secondary writes back must load again as the same zone.
+            let text = crate::auth::zone_text::zone_text(&zone);
+            let again = load_zone_text(&origin, &text, "written.zone", &NoIncludes);
+            assert!(again.as_ref().is_ok_and(|again| again.node_count() == zone.node_count()), "the written zone does not load back: {again:?}\n{text}");
+        }
     }
 }
 
