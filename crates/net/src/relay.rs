@@ -72,12 +72,12 @@ struct UpstreamSocket {
     socket: UdpSocket,
     /// Wire ID -> (pending slot, query).
     waiting: HashMap<u16, (usize, QueryId)>,
-    /// Every wire ID sent on it (at most [`ROTATE_AFTER`]): a reply with one of them that no
-    /// longer waits is late; a reply with any other ID is a guess.
+    /// Every wire ID sent on it, in order (at most [`ROTATE_AFTER`]: the count of queries sent):
+    /// a reply with one of them that no longer waits is late; a reply with any other ID is a
+    /// guess.
     sent_ids: Vec<u16>,
     /// Queries waiting for the next [`Relay::flush`]: (message, pending slot, query).
     queue: Vec<(Vec<u8>, usize, QueryId)>,
-    sent: u32,
     opened: Instant,
     retired: bool,
 }
@@ -339,7 +339,6 @@ impl Relay {
             None => self.open(outbound.server, now)?,
         };
         let socket = &mut self.sockets[index];
-        socket.sent += 1;
         socket.sent_ids.push(wire);
         socket.waiting.insert(wire, (slot, outbound.id));
         socket.queue.push((outbound.bytes, slot, outbound.id));
@@ -371,7 +370,7 @@ impl Relay {
         let index = self.sockets.iter().position(|socket| socket.server == server && !socket.retired)?;
         let socket = &mut self.sockets[index];
         let old = now.as_millis().saturating_sub(socket.opened.as_millis()) >= ROTATE_MS;
-        if socket.sent >= ROTATE_AFTER || old || socket.waiting.contains_key(&wire) {
+        if socket.sent_ids.len() >= ROTATE_AFTER as usize || old || socket.waiting.contains_key(&wire) {
             socket.retired = true;
             return None;
         }
@@ -392,7 +391,6 @@ impl Relay {
             waiting: HashMap::new(),
             sent_ids: Vec::new(),
             queue: Vec::new(),
-            sent: 0,
             opened: now,
             retired: false,
         });
