@@ -5,7 +5,6 @@ use crate::cli::ServeArgs;
 use crate::config::{self, Settings, ZoneSettings, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH};
 use crate::secondary::SecondaryZones;
 use arc_swap::ArcSwap;
-use portcullis_engine::auth::notify::zone_serial;
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::cache::{Cache, CacheSettings};
 use portcullis_engine::engine::Policy;
@@ -333,8 +332,8 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
 fn notify_changed(zones: &[ZoneSettings], previous: Option<&ZoneSet>, current: &ZoneSet, keys: &[TsigKey]) {
     for zone in zones.iter().filter(|zone| !zone.notify.is_empty()) {
         let Some(loaded) = current.get(&zone.origin) else { continue };
-        let before = previous.and_then(|set| set.get(&zone.origin)).and_then(|old| zone_serial(old));
-        if before.is_some() && before == zone_serial(loaded) {
+        let before = previous.and_then(|set| set.get(&zone.origin)).and_then(|old| old.serial());
+        if before.is_some() && before == loaded.serial() {
             continue;
         }
         let key = zone.key.and_then(|name| crate::key_config::find_key(keys, &name));

@@ -5,7 +5,7 @@
 //! zone's TSIG key the NOTIFY is signed, and only an answer whose signature verifies counts.
 
 use crate::key_config::unix_now;
-use portcullis_engine::auth::notify::{notify_message, notify_reply, zone_serial};
+use portcullis_engine::auth::notify::{notify_message, notify_reply};
 use portcullis_engine::auth::Zone;
 use portcullis_engine::policy::tsig::TsigKey;
 use portcullis_engine::policy::tsig_client::sign_request;
@@ -28,7 +28,7 @@ pub fn notify_all(zone: &Arc<Zone>, targets: &[SocketAddr], key: Option<&TsigKey
 
 async fn notify_one(zone: &Zone, target: SocketAddr, key: Option<&TsigKey>) {
     let origin = zone.origin().to_string();
-    let serial = zone_serial(zone).unwrap_or_default();
+    let serial = zone.serial().unwrap_or_default();
     let mut id = [0u8; 2];
     let _ = getrandom::getrandom(&mut id);
     let Some(unsigned) = notify_message(zone, u16::from_be_bytes(id)) else { return };

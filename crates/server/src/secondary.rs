@@ -10,8 +10,9 @@
 
 use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError};
 use portcullis_engine::auth::transfer::serial_greater;
+use portcullis_engine::auth::transfer::soa_timers;
 use portcullis_engine::auth::zone_text::zone_text;
-use portcullis_engine::auth::{notify::zone_serial, Zone, ZoneSet};
+use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::engine::NotifyHook;
 use portcullis_engine::policy::tsig::TsigKey;
 use portcullis_engine::policy::tsig_client::sign_request;
@@ -114,8 +115,8 @@ impl SecondaryZones {
         let mut timers = DEFAULT_TIMERS;
         let mut last_ok: Option<Instant> = None;
         if let Some(copy) = read_copy(&zone).await {
-            tracing::info!(zone = %zone.origin, file = %zone.file.display(), serial = zone_serial(&copy).unwrap_or_default(), "secondary zone: kept copy loaded");
-            timers = soa_timers(&copy).unwrap_or(DEFAULT_TIMERS);
+            tracing::info!(zone = %zone.origin, file = %zone.file.display(), serial = copy.serial().unwrap_or_default(), "secondary zone: kept copy loaded");
+            timers = copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS);
             self.install(&zone.origin, Some(Arc::new(copy)), &engine, Some(&stopped));
             // Served until it expires, unless a refresh succeeds first.
             last_ok = Some(Instant::now());
@@ -123,11 +124,11 @@ impl SecondaryZones {
         // Until a first copy is loaded: 5 s, doubling up to the retry interval.
         let mut backoff = 5u32;
         loop {
-            let current = lock(&self.zones).get(&zone.origin).and_then(|copy| zone_serial(copy));
+            let current = lock(&self.zones).get(&zone.origin).and_then(|copy| copy.serial());
             let wait = match refresh(&zone, current, key.as_ref()).await {
                 Ok(Some(copy)) => {
-                    let serial = zone_serial(&copy).unwrap_or_default();
-                    timers = soa_timers(&copy).unwrap_or(DEFAULT_TIMERS);
+                    let serial = copy.serial().unwrap_or_default();
+                    timers = copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS);
                     tracing::info!(zone = %zone.origin, serial, names = copy.node_count(), "secondary zone transferred");
                     let copy = Arc::new(copy);
                     self.install(&zone.origin, Some(copy.clone()), &engine, Some(&stopped));
@@ -300,15 +301,6 @@ async fn write_copy(zone: &ZoneSettings, copy: Arc<Zone>) {
         Ok(Err(error)) => tracing::warn!(zone = %zone.origin, file = %zone.file.display(), %error, "secondary zone: cannot keep the copy"),
         Err(_) => {}
     }
-}
-
-/// Refresh, retry and expire of a zone's SOA.
-fn soa_timers(zone: &Zone) -> Option<(u32, u32, u32)> {
-    let soa = zone.apex().and_then(|apex| zone.rrset(apex, portcullis_wire::Rtype::SOA))?;
-    let rdata = zone.first_rdata(&soa);
-    let tail = rdata.get(rdata.len().checked_sub(16)?..)?;
-    let field = |at: usize| u32::from_be_bytes([tail[at], tail[at + 1], tail[at + 2], tail[at + 3]]);
-    Some((field(0), field(4), field(8)))
 }
 
 fn random_id() -> u16 {

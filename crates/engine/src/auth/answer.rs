@@ -191,7 +191,7 @@ fn substitute(zone: &Zone, qname: &NameBuf, node: &Node, writer: &mut MessageWri
 fn negative(zone: &Zone, rcode: Rcode, writer: &mut MessageWriter<'_>) -> AnswerKind {
     writer.set_rcode(rcode);
     let kind = if rcode == Rcode::NXDOMAIN { AnswerKind::NxDomain } else { AnswerKind::NoData };
-    let Some(soa) = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA)) else { return kind };
+    let Some(soa) = zone.soa() else { return kind };
     let rdata = zone.first_rdata(&soa);
     let minimum = rdata.len().checked_sub(4).map_or(soa.ttl, |at| u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]));
     if writer.push(Section::Authority, zone.origin(), Rtype::SOA, zone.class(), soa.ttl.min(minimum), rdata).is_err() {

@@ -4,7 +4,6 @@
 //! The message is opcode NOTIFY with AA set, the question `ORIGIN SOA` (§3.3) and the zone's SOA
 //! in the answer section (§3.7: a hint of the new serial).
 
-use super::transfer::soa_serial;
 use super::zone::Zone;
 use portcullis_wire::header::Flags;
 use portcullis_wire::message::{Message, Section};
@@ -13,7 +12,7 @@ use portcullis_wire::{Opcode, Rcode, Rtype};
 
 /// The NOTIFY for `zone` with message ID `id`; `None` for a zone without an SOA.
 pub fn notify_message(zone: &Zone, id: u16) -> Option<Vec<u8>> {
-    let soa = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA))?;
+    let soa = zone.soa()?;
     let mut buf = vec![0u8; 1024];
     let mut writer = MessageWriter::new(&mut buf, 1024).ok()?;
     writer.set_header(id, Flags { opcode: Opcode::NOTIFY.0, aa: true, ..Flags::default() });
@@ -22,12 +21,6 @@ pub fn notify_message(zone: &Zone, id: u16) -> Option<Vec<u8>> {
     let len = writer.finish();
     buf.truncate(len);
     Some(buf)
-}
-
-/// The serial the NOTIFY for `zone` announces.
-pub fn zone_serial(zone: &Zone) -> Option<u32> {
-    let soa = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA))?;
-    soa_serial(zone.first_rdata(&soa))
 }
 
 /// The rcode of `reply` when it answers the NOTIFY `query` (same ID, QR, opcode NOTIFY, and
@@ -70,7 +63,7 @@ mod tests {
         let question = message.question().unwrap();
         assert_eq!((question.qname, question.qtype), (*zone.origin(), Rtype::SOA));
         assert_eq!(message.records(Section::Answer).map(|r| r.rtype).collect::<Vec<_>>(), [Rtype::SOA]);
-        assert_eq!(zone_serial(&zone), Some(2026));
+        assert_eq!(zone.serial(), Some(2026));
     }
 
     #[test]

@@ -49,13 +49,7 @@ pub fn soa_answer_serial(reply: &[u8], origin: &NameBuf, id: u16) -> Result<u32,
     if !message.header().aa() {
         return Err(TransferError("the SOA answer is not authoritative".into()));
     }
-    let record = message
-        .records(Section::Answer)
-        .find(|record| record.rtype == Rtype::SOA && record.owner.as_wire().eq_ignore_ascii_case(origin.as_wire()))
-        .ok_or_else(|| TransferError("no SOA in the answer".into()))?;
-    let mut rdata = Vec::new();
-    decompress_rdata(reply, &record, &mut rdata).map_err(|e| TransferError(format!("SOA rdata: {e}")))?;
-    super::transfer::soa_serial(&rdata).ok_or_else(|| TransferError("SOA rdata too short".into()))
+    super::transfer::soa_serial_in(&message, Section::Answer, origin).ok_or_else(|| TransferError("no readable SOA of the zone in the answer".into()))
 }
 
 /// Why a transfer or an SOA check failed.

@@ -16,7 +16,7 @@
 use super::zone::{Rrset, Zone};
 use crate::policy::tsig::Signer;
 use portcullis_wire::header::Flags;
-use portcullis_wire::message::{Question, Section};
+use portcullis_wire::message::{decompress_rdata, Message, Question, Section};
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{NameBuf, Rcode, Rtype};
 use std::sync::Arc;
@@ -140,7 +140,7 @@ impl Transfer {
                 Place::Done => return None,
                 Place::OpeningSoa | Place::ClosingSoa => {
                     self.owner = *zone.origin();
-                    let Some(soa) = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA)) else {
+                    let Some(soa) = zone.soa() else {
                         self.place = Place::Done;
                         return None;
                     };
@@ -195,12 +195,30 @@ impl Transfer {
 
 /// The serial in an SOA rdata (after MNAME and RNAME, uncompressed as zones store them).
 pub fn soa_serial(rdata: &[u8]) -> Option<u32> {
+    soa_number(rdata, 0)
+}
+
+/// The serial of the SOA of `origin` in `section` of `message`, when it holds one.
+pub fn soa_serial_in(message: &Message<'_>, section: Section, origin: &NameBuf) -> Option<u32> {
+    let record = message.records(section).find(|record| record.rtype == Rtype::SOA && record.owner.as_wire().eq_ignore_ascii_case(origin.as_wire()))?;
+    let mut rdata = Vec::new();
+    decompress_rdata(message.bytes(), &record, &mut rdata).ok()?;
+    soa_serial(&rdata)
+}
+
+/// Refresh, retry and expire, in seconds, of an SOA rdata.
+pub fn soa_timers(rdata: &[u8]) -> Option<(u32, u32, u32)> {
+    Some((soa_number(rdata, 1)?, soa_number(rdata, 2)?, soa_number(rdata, 3)?))
+}
+
+/// The `index`-th 32-bit number after MNAME and RNAME (0: serial ... 4: minimum).
+fn soa_number(rdata: &[u8], index: usize) -> Option<u32> {
     let mut pos = 0;
     for _ in 0..2 {
         pos = portcullis_wire::name::uncompressed_at(rdata, pos)?.len() + pos;
     }
-    let serial = rdata.get(pos..pos + 4)?;
-    Some(u32::from_be_bytes([serial[0], serial[1], serial[2], serial[3]]))
+    let number = rdata.get(pos + 4 * index..pos + 4 * index + 4)?;
+    Some(u32::from_be_bytes([number[0], number[1], number[2], number[3]]))
 }
 
 /// RFC 1982 §3.2: `ours` is greater than `theirs` in serial number arithmetic.

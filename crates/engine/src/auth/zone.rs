@@ -191,6 +191,22 @@ impl Zone {
         self.order.first().map(|&slot| &self.slots[slot as usize].node)
     }
 
+    /// The apex SOA RRset.
+    #[inline]
+    pub fn soa(&self) -> Option<Rrset> {
+        self.apex().and_then(|apex| self.rrset(apex, Rtype::SOA))
+    }
+
+    /// The apex SOA's rdata.
+    pub fn soa_rdata(&self) -> Option<&[u8]> {
+        self.soa().map(|soa| self.first_rdata(&soa))
+    }
+
+    /// The serial of the apex SOA.
+    pub fn serial(&self) -> Option<u32> {
+        self.soa_rdata().and_then(super::transfer::soa_serial)
+    }
+
     /// The RRsets of a node, sorted by type.
     pub fn rrsets(&self, node: &Node) -> Rrsets<'_> {
         let headers = node.headers_start();

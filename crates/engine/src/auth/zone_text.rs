@@ -16,7 +16,7 @@ pub fn zone_text(zone: &Zone) -> String {
         out.push('\n');
     };
     let origin = zone.origin().to_string();
-    if let Some(soa) = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA)) {
+    if let Some(soa) = zone.soa() {
         line(&origin, soa.ttl, Rtype::SOA, zone.first_rdata(&soa), &mut out);
     }
     for (index, node) in zone.nodes().enumerate() {

@@ -13,13 +13,13 @@
 //!   messages of [`Engine::transfer`].
 
 use super::{dropped, Answered, Engine};
-use crate::auth::transfer::{serial_greater, soa_serial, Transfer};
+use crate::auth::transfer::{serial_greater, soa_serial_in, Transfer};
 use crate::auth::Zone;
 use crate::policy::tsig::Checked;
 use crate::policy::{Action, ResponseKind, Verdict};
 use crate::reply::ReplyFrame;
 use crate::request::{DropReason, Outcome, Request, Transport};
-use portcullis_wire::message::{decompress_rdata, Message, Question, Section};
+use portcullis_wire::message::{Message, Question, Section};
 use portcullis_wire::tsig::Tsig;
 use portcullis_wire::{Rcode, Rtype};
 
@@ -36,7 +36,7 @@ impl Engine {
         }
         if question.qtype == Rtype::IXFR {
             let Some(theirs) = ixfr_serial(request.bytes, zone) else { return self.error_reply(frame, Rcode::FORMERR, out) };
-            let ours = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA)).and_then(|soa| soa_serial(zone.first_rdata(&soa)));
+            let ours = zone.serial();
             let Some(ours) = ours else { return self.error_reply(frame, Rcode::SERVFAIL, out) };
             if request.transport == Transport::Udp || !serial_greater(ours, theirs) {
                 return self.soa_alone(frame, zone, out);
@@ -49,7 +49,7 @@ impl Engine {
     fn soa_alone(&self, frame: &ReplyFrame<'_>, zone: &Zone, out: &mut [u8]) -> Answered {
         let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
         writer.set_aa(true);
-        if let Some(soa) = zone.apex().and_then(|apex| zone.rrset(apex, Rtype::SOA)) {
+        if let Some(soa) = zone.soa() {
             if writer.push_rrset(Section::Answer, zone.origin(), Rtype::SOA, zone.class(), soa.ttl, zone.rdatas(&soa)).is_err() {
                 writer.set_tc(true);
             }
@@ -78,11 +78,5 @@ impl Engine {
 
 /// The serial of the SOA for `zone`'s apex in the authority section of an IXFR query.
 fn ixfr_serial(bytes: &[u8], zone: &Zone) -> Option<u32> {
-    let message = Message::parse(bytes).ok()?;
-    let record = message
-        .records(Section::Authority)
-        .find(|record| record.rtype == Rtype::SOA && record.owner.as_wire().eq_ignore_ascii_case(zone.origin().as_wire()))?;
-    let mut rdata = Vec::new();
-    decompress_rdata(bytes, &record, &mut rdata).ok()?;
-    soa_serial(&rdata)
+    soa_serial_in(&Message::parse(bytes).ok()?, Section::Authority, zone.origin())
 }
