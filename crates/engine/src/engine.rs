@@ -356,14 +356,11 @@ impl Engine {
             return self.error_reply(frame, Rcode::SERVFAIL, out);
         }
         let Some(zone) = zone else { return self.recurse(frame, question, request, out) };
-        let ip = request.peer.ip();
         if matches!(question.qtype, Rtype::AXFR | Rtype::IXFR) {
             return self.transfer_answer(frame, request, zone, question, out);
         }
-        match self.policy.acl_for(request.listener).check_signed(ip, self.request_key(frame), Action::Query, Some(zone.origin())) {
-            Verdict::Allow => {}
-            Verdict::Refuse => return self.error_reply(frame, Rcode::REFUSED, out),
-            Verdict::Drop => return dropped(DropReason::AclDeny),
+        if let Some(denied) = self.denial(frame, request, Action::Query, Some(zone.origin()), out) {
+            return denied;
         }
         let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
         let options = AnswerOptions { minimal_responses: self.settings.minimal_responses, minimal_any: request.transport == Transport::Udp };
@@ -433,10 +430,20 @@ impl Engine {
     /// Asks the ACL about `action`; denied gets REFUSED (or a drop), allowed gets `otherwise`.
     fn denied_or(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, action: Action, otherwise: Rcode, out: &mut [u8]) -> Answered {
         let zone = frame.question.as_ref().and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin());
+        match self.denial(frame, request, action, zone, out) {
+            Some(denied) => denied,
+            None => self.error_reply(frame, otherwise, out),
+        }
+    }
+
+    /// The ACL's answer when it denies `action` (within `zone`) to the request's client and key:
+    /// REFUSED, or a silent drop; `None` when it allows.
+    #[inline]
+    fn denial(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, action: Action, zone: Option<&NameBuf>, out: &mut [u8]) -> Option<Answered> {
         match self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(frame), action, zone) {
-            Verdict::Allow => self.error_reply(frame, otherwise, out),
-            Verdict::Refuse => self.error_reply(frame, Rcode::REFUSED, out),
-            Verdict::Drop => dropped(DropReason::AclDeny),
+            Verdict::Allow => None,
+            Verdict::Refuse => Some(self.error_reply(frame, Rcode::REFUSED, out)),
+            Verdict::Drop => Some(dropped(DropReason::AclDeny)),
         }
     }
 

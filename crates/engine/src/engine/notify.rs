@@ -4,7 +4,7 @@
 //! for any other zone is NOTIMP, and one the ACL denies gets the ACL's answer.
 
 use super::{dropped, Answered, Engine};
-use crate::policy::{Action, ResponseKind, Verdict};
+use crate::policy::{Action, ResponseKind};
 use crate::reply::ReplyFrame;
 use crate::request::{DropReason, Outcome, Request};
 use portcullis_wire::{NameBuf, Rcode, Rtype};
@@ -43,10 +43,8 @@ impl Engine {
         let question = frame.question.filter(|q| q.qtype == Rtype::SOA && frame.header.qdcount() == 1);
         let origin = question.and_then(|q| self.secondaries.origins.iter().find(|o| o.as_wire().eq_ignore_ascii_case(q.qname.as_wire())));
         let zone = origin.or_else(|| question.as_ref().and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin()));
-        match self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(frame), Action::Notify, zone) {
-            Verdict::Allow => {}
-            Verdict::Refuse => return self.error_reply(frame, Rcode::REFUSED, out),
-            Verdict::Drop => return dropped(DropReason::AclDeny),
+        if let Some(denied) = self.denial(frame, request, Action::Notify, zone, out) {
+            return denied;
         }
         let Some(origin) = origin else { return self.error_reply(frame, Rcode::NOTIMP, out) };
         if let Some(hook) = &self.secondaries.hook {

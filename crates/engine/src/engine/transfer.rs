@@ -16,7 +16,7 @@ use super::{dropped, Answered, Engine};
 use crate::auth::transfer::{serial_greater, soa_serial_in, Transfer};
 use crate::auth::Zone;
 use crate::policy::tsig::Checked;
-use crate::policy::{Action, ResponseKind, Verdict};
+use crate::policy::{Action, ResponseKind};
 use crate::reply::ReplyFrame;
 use crate::request::{DropReason, Outcome, Request, Transport};
 use portcullis_wire::message::{Message, Question, Section};
@@ -26,10 +26,8 @@ use portcullis_wire::{Rcode, Rtype};
 impl Engine {
     /// The answer to an AXFR or IXFR question for a name in `zone`.
     pub(super) fn transfer_answer(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, zone: &Zone, question: &Question, out: &mut [u8]) -> Answered {
-        match self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(frame), Action::Transfer, Some(zone.origin())) {
-            Verdict::Allow => {}
-            Verdict::Refuse => return self.error_reply(frame, Rcode::REFUSED, out),
-            Verdict::Drop => return dropped(DropReason::AclDeny),
+        if let Some(denied) = self.denial(frame, request, Action::Transfer, Some(zone.origin()), out) {
+            return denied;
         }
         if !question.qname.as_wire().eq_ignore_ascii_case(zone.origin().as_wire()) {
             return self.error_reply(frame, Rcode::NOTAUTH, out);
