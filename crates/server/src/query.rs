@@ -277,16 +277,8 @@ pub(crate) fn read_framed(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 /// A reply matches when its ID, QR bit and question section match the query's; a reply without
 /// a question only as a bare error (`Message::is_bare_error`), as the resolver has it.
 fn matches_query(reply: &[u8], query: &[u8], id: u16) -> bool {
-    let Ok(message) = Message::parse(reply) else { return false };
-    let header = message.header();
-    if header.id() != id || !header.is_response() {
-        return false;
-    }
-    if header.qdcount() == 0 {
-        return message.is_bare_error();
-    }
-    let sent = Message::parse(query).ok().and_then(|q| q.question());
-    header.qdcount() == 1 && message.question() == sent
+    let (Ok(message), Ok(sent)) = (Message::parse(reply), Message::parse(query)) else { return false };
+    sent.header().id() == id && message.answers(&sent)
 }
 
 /// An unpredictable 16-bit value from the standard library's randomly keyed hasher.

@@ -206,6 +206,20 @@ impl<'a> Message<'a> {
         let error = [Rcode::FORMERR, Rcode::NOTIMP, Rcode::SERVFAIL, Rcode::REFUSED].contains(&self.rcode());
         header.qdcount() == 0 && error && header.ancount() == 0 && header.nscount() == 0
     }
+
+    /// True when this message answers `query`: the same ID, QR set, and the same question, or
+    /// no question but a bare error ([`Message::is_bare_error`]).
+    pub fn answers(&self, query: &Message<'_>) -> bool {
+        let header = self.header();
+        if header.id() != query.header().id() || !header.is_response() {
+            return false;
+        }
+        match header.qdcount() {
+            0 => self.is_bare_error(),
+            1 => self.question() == query.question(),
+            _ => false,
+        }
+    }
 }
 
 /// Writes the rdata of `record` into `out` with every compressed name expanded (RFC 3597 §4).

@@ -29,12 +29,7 @@ pub fn notify_message(zone: &Zone, id: u16) -> Option<Vec<u8>> {
 pub fn notify_reply(reply: &[u8], query: &[u8]) -> Option<Rcode> {
     let message = Message::parse(reply).ok()?;
     let sent = Message::parse(query).ok()?;
-    let header = message.header();
-    if !header.is_response() || header.id() != sent.header().id() || header.opcode() != Opcode::NOTIFY {
-        return None;
-    }
-    let same_question = header.qdcount() == 1 && message.question() == sent.question();
-    (same_question || message.is_bare_error()).then(|| message.rcode())
+    (message.header().opcode() == Opcode::NOTIFY && message.answers(&sent)).then(|| message.rcode())
 }
 
 #[cfg(test)]
