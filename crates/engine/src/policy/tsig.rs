@@ -72,6 +72,13 @@ impl Algorithm {
         self.ring().digest_algorithm().output_len()
     }
 
+    /// True for a MAC length RFC 8945 §5.2.2.1 accepts: at most the digest, at least half of it
+    /// and 10 octets.
+    pub fn accepts_mac_len(self, len: usize) -> bool {
+        let full = self.digest_len();
+        len <= full && len >= (full / 2).max(10)
+    }
+
     fn ring(self) -> hmac::Algorithm {
         match self {
             Self::HmacSha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
@@ -200,16 +207,13 @@ impl Keyring {
             return Checked::Unsigned(error::BADKEY);
         };
         let key = &self.keys[index];
-        let full = key.algorithm.digest_len();
-        if tsig.mac.len() > full || tsig.mac.len() < (full / 2).max(10) {
+        if !key.algorithm.accepts_mac_len(tsig.mac.len()) {
             return Checked::FormErr;
         }
         let mut context = hmac::Context::with_key(&key.key);
         update_message(&mut context, &message[..offset.min(message.len())], tsig.original_id, true);
         update_variables(&mut context, key, tsig.time_signed, tsig.fudge, tsig.error, tsig.other);
-        let computed = context.sign();
-        let expected = hmac::sign(&self.compare, &computed.as_ref()[..tsig.mac.len()]);
-        if hmac::verify(&self.compare, tsig.mac, expected.as_ref()).is_err() {
+        if !mac_matches(&self.compare, context.sign().as_ref(), tsig.mac) {
             return Checked::Unsigned(error::BADSIG);
         }
         let error = if now.abs_diff(tsig.time_signed) > u64::from(tsig.fudge) { error::BADTIME } else { 0 };
@@ -282,6 +286,13 @@ impl Signer {
         self.first = false;
         Some(end)
     }
+}
+
+/// True when `received` is the first octets of `computed`, compared in constant time: ring's
+/// verify of the HMAC, under `compare`, of one against the other's.
+pub(crate) fn mac_matches(compare: &hmac::Key, computed: &[u8], received: &[u8]) -> bool {
+    let Some(prefix) = computed.get(..received.len()) else { return false };
+    hmac::verify(compare, received, hmac::sign(compare, prefix).as_ref()).is_ok()
 }
 
 /// The message as signed: with `id` as its ID and, for a request, the TSIG record's count

@@ -9,7 +9,7 @@
 //!   must end on a signed message ([`Verifier::ended_signed`]).
 //! - A TSIG error in an answer, another key, or a time off by more than the fudge fails it.
 
-use super::tsig::{tsig_record, update_message, update_timers, update_variables, TsigKey, FUDGE};
+use super::tsig::{mac_matches, tsig_record, update_message, update_timers, update_variables, TsigKey, FUDGE};
 use portcullis_wire::message::Message;
 use portcullis_wire::tsig::Tsig;
 use ring::hmac;
@@ -65,8 +65,7 @@ impl Verifier {
         if record.error != 0 {
             return Err(format!("TSIG error {} from the server", record.error));
         }
-        let full = self.key.algorithm().digest_len();
-        if record.mac.len() > full || record.mac.len() < (full / 2).max(10) {
+        if !self.key.algorithm().accepts_mac_len(record.mac.len()) {
             return Err(format!("a MAC of {} octets", record.mac.len()));
         }
         let mut context = self.context().clone();
@@ -76,11 +75,10 @@ impl Verifier {
         } else {
             update_timers(&mut context, record.time_signed, record.fudge);
         }
-        let computed = context.sign();
-        // Constant time: ring's verify of the received MAC against the computed one's prefix.
         let compare = hmac::Key::new(hmac::HMAC_SHA256, self.prior.as_slice());
-        let expected = hmac::sign(&compare, &computed.as_ref()[..record.mac.len()]);
-        hmac::verify(&compare, record.mac, expected.as_ref()).map_err(|_| "the answer's MAC does not verify".to_string())?;
+        if !mac_matches(&compare, context.sign().as_ref(), record.mac) {
+            return Err("the answer's MAC does not verify".into());
+        }
         if now.abs_diff(record.time_signed) > u64::from(record.fudge) {
             return Err("the answer was signed outside its time window".into());
         }
