@@ -151,12 +151,13 @@ pub mod file {
     #[serde(deny_unknown_fields, rename_all = "kebab-case")]
     pub struct Zone {
         pub origin: String,
-        /// The zone file (a primary zone); or `primaries` (a secondary zone).
+        /// A primary zone's file; for a secondary zone (`primaries`), where its copy is kept.
         pub file: Option<String>,
         /// Where a secondary zone is transferred from, `ADDR[:PORT]`.
         #[serde(default)]
         pub primaries: Vec<String>,
-        /// The TSIG key a secondary zone's transfers and SOA queries are signed with.
+        /// The TSIG key signing what the zone sends: SOA queries and transfer requests to its
+        /// primaries, NOTIFY to its secondaries.
         pub key: Option<String>,
         /// Secondaries told of a new serial (RFC 1996), `ADDR[:PORT]`.
         #[serde(default)]
@@ -169,13 +170,14 @@ pub mod file {
 pub struct ZoneSettings {
     /// Its origin.
     pub origin: NameBuf,
-    /// Its file (or [`EMBEDDED_ZONE_PATH`]); empty for a secondary zone.
+    /// Its file (or [`EMBEDDED_ZONE_PATH`]); for a secondary zone, where its copy is kept (empty:
+    /// in memory only).
     pub file: PathBuf,
     /// Secondaries sent a NOTIFY when the zone is loaded with a new serial.
     pub notify: Vec<SocketAddr>,
-    /// A secondary zone: transferred from these (then `file` is empty).
+    /// A secondary zone: transferred from these.
     pub primaries: Vec<SocketAddr>,
-    /// The TSIG key of a secondary zone's transfers.
+    /// The TSIG key signing what the zone sends (see [`file::Zone::key`]).
     pub key: Option<NameBuf>,
 }
 

@@ -58,11 +58,6 @@ pub fn find_key<'k>(keys: &'k [TsigKey], name: &NameBuf) -> Option<&'k TsigKey> 
     keys.iter().find(|key| key.name().as_wire().eq_ignore_ascii_case(name.as_wire()))
 }
 
-/// Seconds since the epoch, as TSIG signs them.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// Every `key NAME` element of the ACL must name a configured key (as BIND requires).
 pub fn check_acl_keys(acl: &AclSettings, keys: &[TsigKey], errors: &mut Vec<String>) {
     let mut check = |path: &str, elements: &[MatchElement]| {

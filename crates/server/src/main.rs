@@ -10,6 +10,7 @@ mod config_props;
 mod forward_config;
 mod key_config;
 mod notify;
+mod outgoing;
 mod policy_config;
 mod query;
 mod query_xfr;

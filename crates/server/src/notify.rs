@@ -4,15 +4,14 @@
 //! 16 seconds (§3.6: retransmit with back-off until answered); every outcome is logged. With the
 //! zone's TSIG key the NOTIFY is signed, and only an answer whose signature verifies counts.
 
-use crate::key_config::unix_now;
+use crate::outgoing::{connected_udp, random_id, unix_now};
 use portcullis_engine::auth::notify::{notify_message, notify_reply};
 use portcullis_engine::auth::Zone;
 use portcullis_engine::policy::tsig::TsigKey;
 use portcullis_engine::policy::tsig_client::sign_request;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::UdpSocket;
 
 /// Sends per secondary.
 const ATTEMPTS: u32 = 5;
@@ -29,16 +28,10 @@ pub fn notify_all(zone: &Arc<Zone>, targets: &[SocketAddr], key: Option<&TsigKey
 async fn notify_one(zone: &Zone, target: SocketAddr, key: Option<&TsigKey>) {
     let origin = zone.origin().to_string();
     let serial = zone.serial().unwrap_or_default();
-    let mut id = [0u8; 2];
-    let _ = getrandom::getrandom(&mut id);
-    let Some(unsigned) = notify_message(zone, u16::from_be_bytes(id)) else { return };
+    let Some(unsigned) = notify_message(zone, random_id()) else { return };
     let mut query = unsigned.clone();
     let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
-    let local = SocketAddr::new(if target.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) }, 0);
-    let socket = match UdpSocket::bind(local).await {
-        Ok(socket) if socket.connect(target).await.is_ok() => socket,
-        _ => return tracing::warn!(zone = %origin, %target, "notify: cannot open a socket"),
-    };
+    let Ok(socket) = connected_udp(target).await else { return tracing::warn!(zone = %origin, %target, "notify: cannot open a socket") };
     let mut buf = vec![0u8; 4096];
     for attempt in 0..ATTEMPTS {
         if socket.send(&query).await.is_err() {

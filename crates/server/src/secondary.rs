@@ -19,17 +19,18 @@ use portcullis_engine::policy::tsig_client::sign_request;
 use portcullis_net::EngineHandle;
 use portcullis_wire::NameBuf;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::ZoneSettings;
-use crate::key_config::{find_key, unix_now};
+use crate::key_config::find_key;
+use crate::outgoing::{connected_udp, random_id, unix_now};
 
 /// Time allowed for an SOA answer, and for each message of a transfer.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -215,10 +216,8 @@ async fn primary_serial(origin: &NameBuf, primary: SocketAddr, key: Option<&Tsig
     let id = random_id();
     let mut query = soa_query(origin, id);
     let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
-    let local = SocketAddr::new(if primary.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) }, 0);
     let io = |e: std::io::Error| TransferError(e.to_string());
-    let socket = UdpSocket::bind(local).await.map_err(io)?;
-    socket.connect(primary).await.map_err(io)?;
+    let socket = connected_udp(primary).await.map_err(io)?;
     socket.send(&query).await.map_err(io)?;
     let mut buf = vec![0u8; 65_535];
     let answer = tokio::time::timeout(QUERY_TIMEOUT, async {
@@ -301,12 +300,6 @@ async fn write_copy(zone: &ZoneSettings, copy: Arc<Zone>) {
         Ok(Err(error)) => tracing::warn!(zone = %zone.origin, file = %zone.file.display(), %error, "secondary zone: cannot keep the copy"),
         Err(_) => {}
     }
-}
-
-fn random_id() -> u16 {
-    let mut id = [0u8; 2];
-    let _ = getrandom::getrandom(&mut id);
-    u16::from_be_bytes(id)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
