@@ -37,6 +37,7 @@ mod resolve_hostile {
     #[test]
     fn row63_a_random_subdomain_flood_is_capped_per_zone() {
         let mut world = World::standard();
+        world.settings.zone_failure_rate = 5;
         world.settings.zone_query_rate = 5;
         world.settings.zone_query_rate_factor = 10;
         world.rtt_ms = 1;
@@ -46,10 +47,11 @@ mod resolve_hostile {
         world.log.clear();
         let results: Vec<_> = (0..30).map(|n| world.resolve(&format!("r{n}.example.com."), Rtype::A)).collect();
         let sent: Vec<bool> = results.iter().map(|resolved| resolved.failure != Some(Failure::ZoneRateLimited)).collect();
-        // 5 within the rate, then one in 10 of those over it (the 15th and 25th).
-        let expected: Vec<bool> = (1..=30).map(|n| n <= 5 || (n - 5) % 10 == 0).collect();
+        // 5 NXDOMAIN hold the zone; then 5 within the query rate, and one in 10 past it (the
+        // 20th and 30th).
+        let expected: Vec<bool> = (1..=30).map(|n| n <= 10 || (n - 10) % 10 == 0).collect();
         assert_eq!(sent, expected);
-        assert_eq!(world.queries(), 7, "{:?}", world.log);
+        assert_eq!(world.queries(), 12, "{:?}", world.log);
         assert!(results.iter().filter(|resolved| resolved.failure == Some(Failure::ZoneRateLimited)).all(|resolved| resolved.rcode == Rcode::SERVFAIL));
         assert!(results.iter().zip(&sent).filter(|(_, sent)| **sent).all(|(resolved, _)| resolved.rcode == Rcode::NXDOMAIN));
         // Cached names still answer, from the cache, in the same second.
@@ -57,9 +59,29 @@ mod resolve_hostile {
         assert_eq!((cached.rcode, cached.upstream_queries), (Rcode::NOERROR, 0));
         // The next second: a limited name is asked again (its failure was not cached).
         world.now = Instant::from_secs(1002);
-        let again = world.resolve("r6.example.com.", Rtype::A);
+        let again = world.resolve("r11.example.com.", Rtype::A);
         assert_eq!((again.rcode, again.upstream_queries), (Rcode::NXDOMAIN, 1));
-        assert_eq!(world.stats.zone_rates.limited.load(std::sync::atomic::Ordering::Relaxed), 23);
+        assert_eq!(world.stats.zone_rates.limited.load(std::sync::atomic::Ordering::Relaxed), 18);
+        assert_eq!(world.stats.zone_rates.holds.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn row63_answered_queries_never_hold_a_zone() {
+        let mut world = World::standard();
+        world.settings.zone_failure_rate = 5;
+        world.settings.zone_query_rate = 5;
+        world.rtt_ms = 1;
+        world.now = Instant::from_secs(1001);
+        // Many questions in one second whose answers exist: NOERROR and NODATA, none limited.
+        let qtypes = [Rtype::A, Rtype::AAAA, Rtype::MX, Rtype::TXT, Rtype::NS, Rtype::SOA, Rtype::SRV, Rtype::CAA];
+        for qtype in qtypes {
+            for name in ["www.example.com.", "example.com."] {
+                let resolved = world.resolve(name, qtype);
+                assert_ne!(resolved.failure, Some(Failure::ZoneRateLimited), "{name} {qtype}");
+            }
+        }
+        assert!(world.queries() > 5, "{:?}", world.log);
+        assert_eq!(world.stats.zone_rates.holds.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub struct PoolCounters {
     pub upstream_queries: AtomicU64,
     /// Resolutions that ended in SERVFAIL.
     pub failed: AtomicU64,
+    /// Those by reason, indexed by [`portcullis_engine::resolve::Failure::index`].
+    pub failed_by: [AtomicU64; portcullis_engine::resolve::Failure::ALL.len()],
     /// Questions sent to a forward zone's group.
     pub forwarded: AtomicU64,
     /// `forward-first` questions resolved iteratively after the group failed.
@@ -218,9 +220,14 @@ impl ResolverPool {
         &self.tcp
     }
 
-    /// Resolver queries not sent because their zone was over `zone-query-rate`.
-    pub fn zone_rate_limited(&self) -> u64 {
-        self.stats.zone_rates.limited.load(Ordering::Relaxed)
+    /// The random-subdomain flood defence's counters and hold events.
+    pub fn zone_rates(&self) -> &portcullis_engine::resolve::zone_rate::ZoneRates {
+        &self.stats.zone_rates
+    }
+
+    /// Now, on the pool's clock.
+    pub fn now(&self) -> portcullis_engine::policy::Instant {
+        self.clock.now().0
     }
 
     /// Counters and state of every forward zone's upstreams.
@@ -295,8 +302,9 @@ impl ResolverPool {
         let pool = self.clone();
         self.runtime.spawn(async move {
             let resolved = pool.resolve_routed(key.question, route).await;
-            if resolved.failure.is_some() {
+            if let Some(failure) = resolved.failure {
                 pool.counters.failed.fetch_add(1, Ordering::Relaxed);
+                pool.counters.failed_by[failure.index()].fetch_add(1, Ordering::Relaxed);
             }
             let waiters = pool.lock().remove(&key).unwrap_or_default();
             pool.answer(&resolved, waiters).await;

@@ -258,6 +258,7 @@ async fn run(
     let mut rotate = tokio::time::interval_at(tokio::time::Instant::now() + rotation, rotation);
     let mut summary = tokio::time::interval_at(tokio::time::Instant::now() + SUMMARY_PERIOD, SUMMARY_PERIOD);
     let mut last_summary = String::new();
+    let mut holds = tokio::time::interval(HOLD_EVENTS_PERIOD);
     loop {
         tokio::select! {
             _ = hangup.recv() => {
@@ -271,6 +272,11 @@ async fn run(
                 tracing::info!("cookie secret rotated; the previous one is still accepted");
             }
             _ = summary.tick() => log_summary(shared, &mut last_summary),
+            _ = holds.tick() => {
+                if let Some(pool) = shared.pool.get() {
+                    crate::zone_holds::log_events(pool);
+                }
+            }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
@@ -387,6 +393,9 @@ fn load_here(zone: &ZoneSettings) -> Result<Zone, LoadError> {
     load_zone_file(&zone.origin, &zone.file)
 }
 
+/// How often the zone query limit's holds that started or ended are logged.
+const HOLD_EVENTS_PERIOD: Duration = Duration::from_secs(1);
+
 /// How often drop and refusal counters are summarised in the log.
 const SUMMARY_PERIOD: Duration = Duration::from_secs(60);
 
@@ -431,10 +440,7 @@ fn log_summary(shared: &Shared, last: &mut String) {
                 pool.counters.prefetches.load(Relaxed)
             ));
         }
-        let limited = pool.zone_rate_limited();
-        if limited > 0 {
-            parts.push(format!("zone_rate_limited={limited}"));
-        }
+        parts.extend(crate::zone_holds::summary_parts(pool));
         let forwarded = pool.counters.forwarded.load(Relaxed);
         if forwarded > 0 {
             parts.push(format!(

@@ -61,6 +61,7 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("resolver.max-ns-per-delegation", Limit { default: 13, min: 1, max: 100 }),
     ("resolver.max-nx-target-lookups", Limit { default: 5, min: 0, max: 100 }),
     ("resolver.total-time-ms", Limit { default: 10_000, min: 100, max: 120_000 }),
+    ("resolver.zone-failure-rate", Limit { default: 200, min: 0, max: 1_000_000 }),
     ("resolver.zone-query-rate", Limit { default: 1000, min: 0, max: 1_000_000 }),
     ("resolver.zone-query-rate-factor", Limit { default: 10, min: 0, max: 1000 }),
     ("resolver.cache-entries", Limit { default: 200_000, min: 1000, max: 100_000_000 }),

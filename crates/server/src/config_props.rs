@@ -39,6 +39,7 @@ const NUMBERS: &[(&str, &str)] = &[
     ("resolver", "edns-payload"),
     ("resolver", "max-cname-chain"),
     ("resolver", "max-upstream-queries"),
+    ("resolver", "zone-failure-rate"),
     ("resolver", "zone-query-rate"),
     ("resolver", "zone-query-rate-factor"),
     ("resolver", "max-referrals"),

@@ -19,6 +19,7 @@ mod resolv;
 mod resolver_config;
 mod secondary;
 mod zone_config;
+mod zone_holds;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -40,6 +40,7 @@ pub struct ResolverFile {
     pub max_ns_per_delegation: Option<u64>,
     pub max_nx_target_lookups: Option<u64>,
     pub total_time_ms: Option<u64>,
+    pub zone_failure_rate: Option<u64>,
     pub zone_query_rate: Option<u64>,
     pub zone_query_rate_factor: Option<u64>,
     pub max_resolutions: Option<u64>,
@@ -77,6 +78,7 @@ pub fn resolver(raw: &ResolverFile, base: Option<&Path>, errors: &mut Vec<String
         max_ns_per_delegation: n("max-ns-per-delegation", raw.max_ns_per_delegation) as usize,
         max_nx_target_lookups: n("max-nx-target-lookups", raw.max_nx_target_lookups) as u32,
         total_time_ms: n("total-time-ms", raw.total_time_ms),
+        zone_failure_rate: n("zone-failure-rate", raw.zone_failure_rate) as u32,
         zone_query_rate: n("zone-query-rate", raw.zone_query_rate) as u32,
         zone_query_rate_factor: n("zone-query-rate-factor", raw.zone_query_rate_factor) as u32,
         qname_minimisation: raw.qname_minimisation.unwrap_or(defaults.qname_minimisation),
@@ -149,11 +151,12 @@ mod tests {
 
     #[test]
     fn the_zone_query_rate_reaches_the_settings() {
-        let raw: ResolverFile = toml::from_str("zone-query-rate = 0\nzone-query-rate-factor = 3\n").unwrap();
+        let raw: ResolverFile = toml::from_str("zone-failure-rate = 50\nzone-query-rate = 0\nzone-query-rate-factor = 3\n").unwrap();
         let mut errors = Vec::new();
         let config = resolver(&raw, None, &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!((config.settings.zone_query_rate, config.settings.zone_query_rate_factor), (0, 3));
+        let settings = &config.settings;
+        assert_eq!((settings.zone_failure_rate, settings.zone_query_rate, settings.zone_query_rate_factor), (50, 0, 3));
         let raw: ResolverFile = toml::from_str("zone-query-rate-factor = 1001\n").unwrap();
         let _ = resolver(&raw, None, &mut errors);
         assert_eq!(errors.len(), 1, "{errors:?}");

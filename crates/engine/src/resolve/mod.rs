@@ -151,8 +151,40 @@ pub enum Failure {
     NoServers,
     /// A recent failure of the same question is cached (RFC 9520).
     FailureCached,
-    /// The zone's servers were asked more than `zone_query_rate` times this second.
+    /// The zone is held as under a random-subdomain flood and past its `zone_query_rate` this
+    /// second (`zone_rate`); says nothing about the name, so it is not cached.
     ZoneRateLimited,
+}
+
+impl Failure {
+    /// Every reason, in the order of [`Failure::index`].
+    pub const ALL: [Failure; 7] = [
+        Failure::ChainTooLong,
+        Failure::QueryLimit,
+        Failure::ReferralLimit,
+        Failure::Deadline,
+        Failure::NoServers,
+        Failure::FailureCached,
+        Failure::ZoneRateLimited,
+    ];
+
+    /// The reason's place in [`Failure::ALL`], for counters.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The reason as a counter label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Failure::ChainTooLong => "chain_too_long",
+            Failure::QueryLimit => "query_limit",
+            Failure::ReferralLimit => "referral_limit",
+            Failure::Deadline => "deadline",
+            Failure::NoServers => "no_servers",
+            Failure::FailureCached => "failure_cached",
+            Failure::ZoneRateLimited => "zone_rate_limited",
+        }
+    }
 }
 
 /// The outcome for the client: rcode, answer RRsets, and the SOA for negative answers.

@@ -9,7 +9,8 @@
 //!
 //! Budgets shared by the whole resolution and never reset (SECURITY-REFERENCE §7): upstream
 //! queries, referrals, failed NS-address lookups (NXNSAttack), and the wall-clock deadline. Every
-//! query also counts against its zone's rate, shared by all resolutions ([`ZoneRates`]).
+//! query's outcome also counts for its zone's flood defence, shared by all resolutions
+//! ([`ZoneRates`]): a zone whose servers fail at a flood's rate is held.
 //!
 //! [`ZoneRates`]: super::zone_rate::ZoneRates
 
@@ -21,7 +22,7 @@ use crate::cache::Cache;
 use crate::policy::Instant;
 use crate::Transport;
 use portcullis_wire::message::Question;
-use portcullis_wire::Rtype;
+use portcullis_wire::{Rcode, Rtype};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -171,6 +172,8 @@ impl Resolution {
             }
             Match::Accept(message) => {
                 self.pending = None;
+                let failed = matches!(message.rcode(), Rcode::NXDOMAIN | Rcode::SERVFAIL | Rcode::REFUSED);
+                self.record_zone_outcome(failed, now, servers);
                 servers.record_rtt(sent.server, now.as_millis().saturating_sub(sent.sent_at.as_millis()));
                 self.process(&sent, &message, now, cache, servers);
             }
@@ -184,10 +187,18 @@ impl Resolution {
         let Some(sent) = self.pending.filter(|sent| sent.id == id) else { return };
         self.pending = None;
         servers.record_timeout(sent.server, now);
+        self.record_zone_outcome(true, now, servers);
         let relaxed = !self.settings.qname_minimisation_strict;
         match self.frames.last_mut() {
             Some(frame) if relaxed && sent.qname.label_count() < frame.qname.label_count() => frame.minimised_unanswered(),
             _ => self.server_failed(sent.server, sent.edns),
+        }
+    }
+
+    /// Counts the end of a query to the top frame's zone for the flood defence (`zone_rate`).
+    fn record_zone_outcome(&self, failed: bool, now: Instant, servers: &ServerStats) {
+        if let Some(delegation) = self.frames.last().and_then(|frame| frame.delegation.as_ref()) {
+            servers.zone_rates.record(&delegation.zone, failed, self.settings.zone_limits(), now);
         }
     }
 
@@ -210,8 +221,7 @@ impl Resolution {
         }
         let Some(frame) = self.frames.last() else { return Next::Done(self.abort(Failure::NoServers, cache, now)) };
         if let Some(delegation) = &frame.delegation {
-            let (rate, factor) = (self.settings.zone_query_rate, self.settings.zone_query_rate_factor);
-            if !servers.zone_rates.allow(&delegation.zone, rate, factor, now) {
+            if !servers.zone_rates.allow(&delegation.zone, self.settings.zone_limits(), now) {
                 return Next::Done(self.abort(Failure::ZoneRateLimited, cache, now));
             }
         }

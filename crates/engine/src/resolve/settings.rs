@@ -54,8 +54,11 @@ pub struct ResolverSettings {
     pub private_domains: Vec<NameBuf>,
     /// Query servers over IPv6 too.
     pub use_ipv6: bool,
-    /// Queries per second to the servers of one zone (Unbound `ratelimit`, 1000 suggested by
-    /// SECURITY-REFERENCE §3.10); 0 = no limit.
+    /// Failing queries (NXDOMAIN, SERVFAIL, REFUSED, timeout) a second to one zone's servers
+    /// that hold the zone as under a random-subdomain flood (`zone_rate`); 0 = never held.
+    pub zone_failure_rate: u32,
+    /// Queries a second still sent to a held zone's servers (Unbound `ratelimit`, 1000 suggested
+    /// by SECURITY-REFERENCE §3.10); 0 = no limit.
     pub zone_query_rate: u32,
     /// Past the rate, one query in this many still goes (Unbound `ratelimit-factor` 10); 0 = none.
     pub zone_query_rate_factor: u32,
@@ -84,6 +87,7 @@ impl Default for ResolverSettings {
             rebinding_protection: false,
             private_domains: Vec::new(),
             use_ipv6: true,
+            zone_failure_rate: 200,
             zone_query_rate: 1000,
             zone_query_rate_factor: 10,
         }
@@ -91,6 +95,11 @@ impl Default for ResolverSettings {
 }
 
 impl ResolverSettings {
+    /// The limits of the random-subdomain flood defence.
+    pub fn zone_limits(&self) -> super::zone_rate::ZoneLimits {
+        super::zone_rate::ZoneLimits { failure_rate: self.zone_failure_rate, query_rate: self.zone_query_rate, factor: self.zone_query_rate_factor }
+    }
+
     /// True when `addr` may be sent a query.
     pub fn may_query(&self, addr: IpAddr) -> bool {
         let addr = crate::policy::prefix::canonical(addr);
