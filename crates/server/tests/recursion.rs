@@ -20,6 +20,7 @@ mod hierarchy;
 #[path = "it/peers.rs"]
 mod peers;
 
+use hierarchy::resolvers::{start_unbound, Process};
 use hierarchy::{pick_net, start_nsd, Net};
 #[path = "recursion/data.rs"]
 mod data;
@@ -31,7 +32,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,60 +135,6 @@ impl Drop for SlowProxy {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-/// A child process killed on drop (portcullis, Unbound).
-struct Process {
-    name: &'static str,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Process {
-    fn spawn(name: &'static str, mut command: Command, dir: PathBuf) -> Self {
-        let stdout = fs::File::create(dir.join("stdout.log")).unwrap();
-        let stderr = fs::File::create(dir.join("stderr.log")).unwrap();
-        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-        let child = command.spawn().unwrap_or_else(|e| panic!("{name}: cannot start: {e}"));
-        Self { name, child, dir }
-    }
-
-    fn logs(&self) -> String {
-        let mut out = String::new();
-        for file in ["stdout.log", "stderr.log"] {
-            if let Ok(text) = fs::read_to_string(self.dir.join(file)) {
-                let lines: Vec<&str> = text.lines().rev().take(30).collect();
-                let _ = writeln!(out, "--- {} {file} ---", self.name);
-                for line in lines.into_iter().rev() {
-                    let _ = writeln!(out, "{line}");
-                }
-            }
-        }
-        out
-    }
-
-    /// Waits until `server` answers a recursive query (any rcode).
-    fn wait_ready(&mut self, server: SocketAddr) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited ({status})\n{}", self.name, self.logs());
-            }
-            if ask_from(None, server, "alpha.", Rtype::SOA, Duration::from_millis(300)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("{} at {server} never answered\n{}", self.name, self.logs());
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -303,29 +250,7 @@ fn start_portcullis(dir: &Path, hints: &Path, listen: SocketAddr) -> Process {
     let mut command = Command::new(BINARY);
     command.arg("serve").arg("--config").arg(&config).env("RUST_LOG", "info");
     let mut process = Process::spawn("portcullis", command, dir.to_path_buf());
-    process.wait_ready(listen);
-    process
-}
-
-fn start_unbound(binary: &Path, dir: &Path, hints: &Path, listen: SocketAddr) -> Process {
-    let config = dir.join("unbound.conf");
-    let text = format!(
-        "server:\n    interface: {ip}@{port}\n    port: {port}\n    do-ip6: no\n    do-daemonize: no\n    chroot: \"\"\n    \
-         username: \"\"\n    directory: \"{dir}\"\n    pidfile: \"{dir}/unbound.pid\"\n    use-syslog: no\n    logfile: \"\"\n    \
-         verbosity: 0\n    root-hints: \"{hints}\"\n    do-not-query-localhost: no\n    qname-minimisation: yes\n    \
-         module-config: \"iterator\"\n    access-control: 127.0.0.0/8 allow\n    num-threads: 1\n    \
-         harden-referral-path: no\n    prefetch: no\n    minimal-responses: yes\n    trust-anchor-signaling: no\n    \
-         root-key-sentinel: no\nremote-control:\n    control-enable: no\n",
-        ip = listen.ip(),
-        port = listen.port(),
-        dir = dir.display(),
-        hints = hints.display()
-    );
-    fs::write(&config, text).unwrap();
-    let mut command = Command::new(binary);
-    command.arg("-d").arg("-c").arg(&config);
-    let mut process = Process::spawn("unbound", command, dir.to_path_buf());
-    process.wait_ready(listen);
+    process.wait_ready(listen, "alpha.");
     process
 }
 
@@ -366,7 +291,7 @@ fn recursion_on_a_loopback_hierarchy() {
     let unbound = unbound_binary.zip(unbound_addr).map(|(binary, addr)| {
         let unbound_dir = dir.join("unbound");
         fs::create_dir_all(&unbound_dir).unwrap();
-        start_unbound(&binary, &unbound_dir, &hints, addr)
+        start_unbound(&binary, &unbound_dir, &hints, addr, "alpha.")
     });
 
     // Identical questions at the same time share one resolution: 20 clients at once, the slow

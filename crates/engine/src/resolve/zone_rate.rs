@@ -193,7 +193,7 @@ impl ZoneRates {
             let still = windows.get(key).is_some_and(|window| window.held(second));
             if !still {
                 let seconds = second.saturating_sub(hold.since);
-                let ended = HoldEvent::Ended { zone: hold.zone.clone(), seconds, held_back: hold.held_back };
+                let ended = HoldEvent::Ended { zone: hold.zone, seconds, held_back: hold.held_back };
                 if events.len() < MAX_EVENTS {
                     events.push(ended);
                 }

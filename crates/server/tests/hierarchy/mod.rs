@@ -1,6 +1,9 @@
 //! A DNS hierarchy on loopback for the resolver tests: a private 127.B.C.0/24 whose hosts serve
 //! on port 53 (the tests run as root), and NSD started on one of its addresses.
 
+#[allow(dead_code)] // not every test of the hierarchy starts a resolver
+pub mod resolvers;
+
 use crate::peers::{temp_dir, ServerProcess};
 use std::fmt::Write as _;
 use std::fs;
