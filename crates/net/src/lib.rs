@@ -11,6 +11,7 @@ pub mod bind;
 pub mod forwarders;
 pub mod relay;
 pub mod resolver_pool;
+pub mod supervise;
 pub mod tcp;
 pub mod udp;
 pub mod upstream;

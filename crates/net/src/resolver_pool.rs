@@ -113,6 +113,8 @@ pub struct PoolCounters {
     pub probes: AtomicU64,
     /// Cached answers refreshed before they expire.
     pub prefetches: AtomicU64,
+    /// Resolutions whose task panicked (their question released, their clients unanswered).
+    pub panicked: AtomicU64,
 }
 
 /// The pool; shared by the UDP workers and TCP connections.
@@ -299,14 +301,15 @@ impl ResolverPool {
     /// Resolves `key` in a task of its own and answers whoever waits on it then.
     fn start(self: &Arc<Self>, key: RecursionKey, route: Route) {
         self.counters.started.fetch_add(1, Ordering::Relaxed);
-        let pool = self.clone();
+        let guard = InFlight { pool: self.clone(), key, armed: true };
         self.runtime.spawn(async move {
+            let pool = guard.pool.clone();
             let resolved = pool.resolve_routed(key.question, route).await;
             if let Some(failure) = resolved.failure {
                 pool.counters.failed.fetch_add(1, Ordering::Relaxed);
                 pool.counters.failed_by[failure.index()].fetch_add(1, Ordering::Relaxed);
             }
-            let waiters = pool.lock().remove(&key).unwrap_or_default();
+            let waiters = guard.take();
             pool.answer(&resolved, waiters).await;
         });
     }
@@ -460,6 +463,41 @@ impl ResolverPool {
         self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// A question's place in the pool, given up however its task ends: by [`InFlight::take`] when
+/// the resolution finishes, or on drop when the task panicked or was cancelled (the question is
+/// then asked afresh by the next client instead of joining a resolution that will never end).
+struct InFlight {
+    pool: Arc<ResolverPool>,
+    key: RecursionKey,
+    /// Still in the pool: taken neither by `take` nor by the drop.
+    armed: bool,
+}
+
+impl InFlight {
+    /// Removes the question from the pool and returns its waiters.
+    fn take(mut self) -> Vec<Waiter> {
+        self.armed = false;
+        self.pool.lock().remove(&self.key).unwrap_or_default()
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Some(waiters) = self.pool.lock().remove(&self.key) else { return };
+        if std::thread::panicking() {
+            self.pool.counters.panicked.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(qname = %self.key.question.qname, qtype = %self.key.question.qtype, waiters = waiters.len(), "a resolution panicked; its question is released");
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "resolver_pool_tests.rs"]
+mod tests;
 
 /// Runs one exchange and reports every message (and a failure) until the receiver is gone.
 async fn run_exchange(outbound: Outbound, now: portcullis_engine::policy::Instant, sender: mpsc::Sender<(QueryId, Event)>, tcp: Arc<TcpConnections>) {

@@ -12,6 +12,7 @@
 
 use crate::relay::Relay;
 use crate::resolver_pool::ResolverPool;
+use crate::supervise::run_restarting;
 use crate::{Clock, EngineHandle, Shutdown};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
@@ -20,6 +21,7 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsFd;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -33,13 +35,15 @@ pub const SLOT: usize = 4096;
 const POLL: Duration = Duration::from_millis(200);
 
 /// Starts one worker thread per socket; `clock` is the server's shared clock and `pool` takes
-/// the queries to resolve (none: recursion never starts here).
+/// the queries to resolve (none: recursion never starts here). A worker that panics is started
+/// again on the same socket, counted in `restarts` ([`run_restarting`]).
 pub fn spawn_workers(
     sockets: Vec<(u16, UdpSocket)>,
     engine: &EngineHandle,
     shutdown: &Shutdown,
     clock: Clock,
     pool: Option<Arc<ResolverPool>>,
+    restarts: &Arc<AtomicU64>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     let mut handles = Vec::new();
     for (index, (listener, socket)) in sockets.into_iter().enumerate() {
@@ -50,9 +54,12 @@ pub fn spawn_workers(
             Some(pool) => Some((pool.clone(), Arc::new(socket.try_clone()?))),
             None => None,
         };
+        let restarts = restarts.clone();
         let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || {
-            let relay = relay.map(|(pool, clone)| Relay::new(pool, clone));
-            Worker::new(listener, index as u16, clock, relay).serve(&socket, &engine, &shutdown)
+            run_restarting(&format!("udp-{index}"), &shutdown, &restarts, || {
+                let relay = relay.clone().map(|(pool, clone)| Relay::new(pool, clone));
+                Worker::new(listener, index as u16, clock, relay).serve(&socket, &engine, &shutdown);
+            });
         })?;
         handles.push(handle);
     }

@@ -3,6 +3,7 @@
 
 use crate::cli::ServeArgs;
 use crate::config::{self, Settings, ZoneSettings, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH};
+use crate::entropy::{self, EntropyError};
 use crate::secondary::SecondaryZones;
 use arc_swap::ArcSwap;
 use portcullis_engine::auth::{Zone, ZoneSet};
@@ -12,7 +13,6 @@ use portcullis_engine::engine::Secondaries;
 use portcullis_engine::load::{load_zone_file, load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
 use portcullis_engine::policy::{Acl, Cookies, Keyring, Rrl, RrlCounters, TsigKey};
-use portcullis_engine::resolve::{Random, SeededRandom};
 use portcullis_engine::zonefile::FsIncludeResolver;
 use portcullis_engine::Engine;
 use portcullis_net::resolver_pool::{PoolParts, ResolverPool};
@@ -51,26 +51,8 @@ pub struct Shared {
     pool: Arc<OnceLock<Arc<ResolverPool>>>,
     /// Secondary zones: their copies and tasks.
     secondaries: Arc<SecondaryZones>,
-}
-
-/// The operating system's CSPRNG as the resolver's random source (SECURITY-REFERENCE §3.8).
-struct OsRandom {
-    fallback: Option<SeededRandom>,
-}
-
-impl Random for OsRandom {
-    fn fill(&mut self, buf: &mut [u8]) {
-        if let Some(fallback) = &mut self.fallback {
-            return fallback.fill(buf);
-        }
-        if getrandom::getrandom(buf).is_err() {
-            tracing::error!("the operating system's random source failed; query IDs now come from a time-seeded generator");
-            let seed = u64::from_le_bytes(random_16()[..8].try_into().unwrap_or([0; 8]));
-            let mut fallback = SeededRandom::new(seed);
-            fallback.fill(buf);
-            self.fallback = Some(fallback);
-        }
-    }
+    /// UDP workers started again after a panic.
+    worker_restarts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Cookie secrets: the current one and the one before it (still accepted, RFC 9018 §4.4).
@@ -81,17 +63,22 @@ struct Secrets {
 }
 
 impl Shared {
-    fn new(settings: &Settings) -> Self {
-        let current = settings.cookies.secret.unwrap_or_else(random_16);
-        Self {
+    /// Fails when the OS random source does: no secret or key is made without it.
+    fn new(settings: &Settings) -> Result<Self, EntropyError> {
+        let current = match settings.cookies.secret {
+            Some(secret) => secret,
+            None => entropy::bytes16()?,
+        };
+        Ok(Self {
             counters: Arc::default(),
             rrl_counters: Arc::default(),
             secrets: Arc::new(Mutex::new(Secrets { current, previous: None })),
-            rrl_key: random_16(),
-            cache: Arc::new(Cache::new(CacheSettings { hash_key: random_16(), ..settings.resolver.cache })),
+            rrl_key: entropy::bytes16()?,
+            cache: Arc::new(Cache::new(CacheSettings { hash_key: entropy::bytes16()?, ..settings.resolver.cache })),
             pool: Arc::default(),
             secondaries: Arc::default(),
-        }
+            worker_restarts: Arc::default(),
+        })
     }
 
     /// Builds an engine over `zones` with the policy of `settings`.
@@ -129,20 +116,9 @@ impl Shared {
     fn rotate_secret(&self) {
         if let Ok(mut secrets) = self.secrets.lock() {
             secrets.previous = Some(secrets.current);
-            secrets.current = random_16();
+            secrets.current = entropy::bytes16().unwrap_or_else(|error| entropy::fatal(error));
         }
     }
-}
-
-/// 16 bytes from the operating system's CSPRNG.
-fn random_16() -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    if getrandom::getrandom(&mut bytes).is_err() {
-        tracing::error!("the operating system's random source failed; using a time-derived secret");
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        bytes = nanos.to_le_bytes();
-    }
-    bytes
 }
 
 /// Runs the server in the foreground.
@@ -157,7 +133,14 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             tracing::warn!(%addr, "no IPv6 on this host: the default address is left out");
         }
     }
-    let shared = Shared::new(&settings);
+    let shared = match Shared::new(&settings) {
+        Ok(shared) => shared,
+        Err(error) => {
+            tracing::error!("{error}: not starting");
+            eprintln!("portcullis: {error}: not starting");
+            return ExitCode::from(1);
+        }
+    };
     let zones = load_zones(&settings.zones, None);
     let engine = match shared.engine(zones, &settings) {
         Ok(engine) => engine,
@@ -199,7 +182,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         settings: Arc::new(settings.resolver.settings.clone()),
         cache: shared.cache.clone(),
         clock,
-        random: Arc::new(|| Box::new(OsRandom { fallback: None })),
+        random: Arc::new(|| Box::new(entropy::OsRandom)),
         limits: settings.resolver.pool,
         runtime: runtime.handle().clone(),
         forward: settings.forward.clone(),
@@ -208,7 +191,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     let _ = shared.pool.set(pool.clone());
     let addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
-    let workers = match udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone())) {
+    let workers = match udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts) {
         Ok(workers) => workers,
         Err(error) => {
             eprintln!("portcullis: cannot start UDP workers: {error}");
@@ -274,7 +257,7 @@ async fn run(
             _ = summary.tick() => log_summary(shared, &mut last_summary),
             _ = holds.tick() => {
                 if let Some(pool) = shared.pool.get() {
-                    crate::zone_holds::log_events(pool);
+                    crate::resolver_log::log_events(pool);
                 }
             }
             _ = terminate.recv() => break,
@@ -424,6 +407,7 @@ fn log_summary(shared: &Shared, last: &mut String) {
         ("resolved_answers", &counters.resolved_answers),
         ("recursion_refused", &counters.recursion_refused),
         ("stale_answers", &counters.stale_answers),
+        ("worker_restarts", &shared.worker_restarts),
     ] {
         let count = counter.load(Relaxed);
         if count > 0 {
@@ -440,7 +424,7 @@ fn log_summary(shared: &Shared, last: &mut String) {
                 pool.counters.prefetches.load(Relaxed)
             ));
         }
-        parts.extend(crate::zone_holds::summary_parts(pool));
+        parts.extend(crate::resolver_log::summary_parts(pool));
         let forwarded = pool.counters.forwarded.load(Relaxed);
         if forwarded > 0 {
             parts.push(format!(

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 #[cfg(test)]
 mod config_props;
+mod entropy;
 mod forward_config;
 mod key_config;
 mod notify;
@@ -17,9 +18,9 @@ mod query_xfr;
 mod render;
 mod resolv;
 mod resolver_config;
+mod resolver_log;
 mod secondary;
 mod zone_config;
-mod zone_holds;
 
 use clap::Parser;
 use std::process::ExitCode;

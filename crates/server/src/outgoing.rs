@@ -5,11 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::net::UdpSocket;
 
-/// A message ID from the operating system's CSPRNG.
+/// A message ID from the operating system's CSPRNG (the process stops if it fails).
 pub fn random_id() -> u16 {
-    let mut id = [0u8; 2];
-    let _ = getrandom::getrandom(&mut id);
-    u16::from_be_bytes(id)
+    crate::entropy::random_u16().unwrap_or_else(|error| crate::entropy::fatal(error))
 }
 
 /// A UDP socket of `peer`'s family on a port the system picks, connected to `peer` (the kernel

@@ -12,7 +12,6 @@ use portcullis_wire::header::Flags;
 use portcullis_wire::message::Message;
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
-use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::process::ExitCode;
@@ -203,10 +202,7 @@ fn build_query(question: &Question, id: u16, args: &QueryArgs) -> Result<Vec<u8>
 fn cookie_option(args: &QueryArgs) -> Option<Vec<u8>> {
     let text = args.cookie.as_deref()?;
     if text.is_empty() {
-        let mut client = [0u8; 8];
-        if getrandom::getrandom(&mut client).is_err() {
-            client = random_u16().to_be_bytes().repeat(4).try_into().unwrap_or([7; 8]);
-        }
+        let client: [u8; 8] = crate::entropy::bytes_from(crate::entropy::OS).unwrap_or_else(|error| crate::entropy::fatal(error));
         return Some(client.to_vec());
     }
     let bytes: Option<Vec<u8>> = (0..text.len() / 2).map(|i| text.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
@@ -281,11 +277,9 @@ fn matches_query(reply: &[u8], query: &[u8], id: u16) -> bool {
     sent.header().id() == id && message.answers(&sent)
 }
 
-/// An unpredictable 16-bit value from the standard library's randomly keyed hasher.
+/// A message ID (and the rotation's start) from the OS random source.
 fn random_u16() -> u16 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Instant::now().elapsed().as_nanos());
-    hasher.finish() as u16
+    crate::entropy::random_u16().unwrap_or_else(|error| crate::entropy::fatal(error))
 }
 
 #[cfg(test)]

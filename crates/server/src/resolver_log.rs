@@ -1,6 +1,6 @@
-//! The log of the random-subdomain flood defence (`engine::resolve::zone_rate`): a line when a
-//! zone's hold starts and when it ends, naming the zone, and the defence's counters (with every
-//! other reason a resolution ended in SERVFAIL) for the periodic summary.
+//! The resolver's part of the log: a line when a zone's hold by the random-subdomain flood
+//! defence (`engine::resolve::zone_rate`) starts and when it ends, naming the zone; and for the
+//! periodic summary, SERVFAIL by reason, the defence's counters and resolutions that panicked.
 
 use portcullis_engine::resolve::zone_rate::HoldEvent;
 use portcullis_engine::resolve::Failure;
@@ -35,6 +35,10 @@ pub fn summary_parts(pool: &ResolverPool) -> Vec<String> {
         if count > 0 {
             parts.push(format!("servfail_{}={count}", failure.as_str()));
         }
+    }
+    let panicked = pool.counters.panicked.load(Relaxed);
+    if panicked > 0 {
+        parts.push(format!("resolutions_panicked={panicked}"));
     }
     let rates = pool.zone_rates();
     for (label, counter) in [("zone_holds", &rates.holds), ("zone_rate_limited", &rates.limited), ("zone_failures", &rates.failures)] {
