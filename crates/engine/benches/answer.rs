@@ -17,13 +17,12 @@
 use portcullis_engine::auth::ZoneSet;
 use portcullis_engine::load::load_zone_text;
 use portcullis_engine::metrics::EngineCounters;
-use portcullis_engine::zonefile::IncludeResolver;
+use portcullis_engine::zonefile::NoIncludes;
 use portcullis_engine::{Engine, EngineSettings, Outcome, Request, Transport};
 use portcullis_wire::NameBuf;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -97,14 +96,6 @@ fn query(id: u16, name: &str, qtype: u16, edns: bool) -> Vec<u8> {
         q.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0]);
     }
     q
-}
-
-struct NoIncludes;
-
-impl IncludeResolver for NoIncludes {
-    fn read(&self, _path: &Path) -> std::io::Result<String> {
-        Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no includes in the benchmark zone"))
-    }
 }
 
 /// On-CPU nanoseconds of this thread so far (Linux `/proc/thread-self/schedstat`, updated at

@@ -15,8 +15,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use portcullis_engine::auth::ZoneSet;
-use portcullis_engine::load::load_zone_file;
+use portcullis_engine::load::load_zone_text;
 use portcullis_engine::metrics::EngineCounters;
+use portcullis_engine::zonefile::NoIncludes;
 use portcullis_engine::{Engine, EngineSettings, Outcome, Request, Transport};
 use portcullis_wire::{NameBuf, Rtype};
 use std::net::SocketAddr;
@@ -27,7 +28,8 @@ fn main() {
     let (Some(zone_path), Some(queries_path)) = (args.get(1), args.get(2)) else { return eprintln!("usage: auth_mix ZONE QUERIES [mix|exact-a] [REPLIES]") };
     let exact_a = args.get(3).is_some_and(|mode| mode == "exact-a");
     let origin = NameBuf::from_text("bench.test.", None).expect("origin");
-    let zone = load_zone_file(&origin, std::path::Path::new(zone_path)).unwrap_or_else(|e| panic!("zone: {e}"));
+    let text = std::fs::read_to_string(zone_path).unwrap_or_else(|e| panic!("{zone_path}: {e}"));
+    let zone = load_zone_text(&origin, &text, zone_path, &NoIncludes).unwrap_or_else(|e| panic!("zone: {e}"));
     let engine = Engine::new(ZoneSet::new(vec![Arc::new(zone)]), EngineSettings::default(), Arc::new(EngineCounters::default()));
     let text = std::fs::read_to_string(queries_path).expect("query file");
     let peer = SocketAddr::from(([192, 0, 2, 200], 40_000));

@@ -1,10 +1,9 @@
 //! Loading a zone from its file: parse, check, build. Errors are strings for the operator's log.
 
 use crate::auth::zone::{RecordData, Zone};
-use crate::zonefile::{parse_zone_file, parse_zone_text, IncludeResolver, Problem, Severity, ZoneRecord};
+use crate::zonefile::{parse_zone_text, IncludeResolver, Problem, Severity, ZoneRecord};
 use portcullis_wire::{Class, NameBuf, Rtype};
 use std::fmt;
-use std::path::Path;
 
 /// Why a zone could not be loaded.
 #[derive(Debug, Clone)]
@@ -25,12 +24,6 @@ impl fmt::Display for LoadError {
             }
         }
     }
-}
-
-/// Reads, checks and builds the zone `origin` from `path`.
-pub fn load_zone_file(origin: &NameBuf, path: &Path) -> Result<Zone, LoadError> {
-    let records = parse_zone_file(origin, path).map_err(|e| LoadError::Syntax(e.to_string()))?;
-    build_checked(origin, &records)
 }
 
 /// Parses, checks and builds a zone from text (an embedded zone, tests).
@@ -99,11 +92,11 @@ fn mandatory_problems(zone: &Zone, outside: Option<NameBuf>) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zonefile::FsIncludeResolver;
+    use crate::zonefile::NoIncludes;
 
     fn load(text: &str) -> Result<Zone, LoadError> {
         let origin = NameBuf::from_text("example.", None).unwrap();
-        load_zone_text(&origin, text, "test.zone", &FsIncludeResolver::default())
+        load_zone_text(&origin, text, "test.zone", &NoIncludes)
     }
 
     const APEX: &str = "$ORIGIN example.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n";

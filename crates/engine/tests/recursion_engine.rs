@@ -12,7 +12,7 @@ mod recursion_engine {
     use portcullis_engine::load::load_zone_text;
     use portcullis_engine::policy::Instant;
     use portcullis_engine::resolve::{Failure, Resolved};
-    use portcullis_engine::zonefile::FsIncludeResolver;
+    use portcullis_engine::zonefile::NoIncludes;
     use portcullis_engine::{recursion_key, Engine, EngineSettings, Outcome, Request, Transport};
     use portcullis_wire::header::Flags;
     use portcullis_wire::message::{Message, Section};
@@ -29,7 +29,7 @@ mod recursion_engine {
 
     fn engine(cache: Option<Arc<Cache>>) -> Engine {
         let origin = name("served.test.");
-        let zone = load_zone_text(&origin, ZONE, "served.test", &FsIncludeResolver::default()).unwrap();
+        let zone = load_zone_text(&origin, ZONE, "served.test", &NoIncludes).unwrap();
         let engine = Engine::new(ZoneSet::new(vec![Arc::new(zone)]), EngineSettings::default(), Arc::default());
         match cache {
             Some(cache) => engine.with_recursion(cache),

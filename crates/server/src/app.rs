@@ -5,15 +5,16 @@ use crate::cli::ServeArgs;
 use crate::config::{self, Settings, ZoneSettings, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH};
 use crate::entropy::{self, EntropyError};
 use crate::secondary::SecondaryZones;
+use crate::zone_files::load_zone_file;
 use arc_swap::ArcSwap;
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::cache::{Cache, CacheSettings};
 use portcullis_engine::engine::Policy;
 use portcullis_engine::engine::Secondaries;
-use portcullis_engine::load::{load_zone_file, load_zone_text, LoadError};
+use portcullis_engine::load::{load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
 use portcullis_engine::policy::{Acl, Cookies, Keyring, Rrl, RrlCounters, TsigKey};
-use portcullis_engine::zonefile::FsIncludeResolver;
+use portcullis_engine::zonefile::NoIncludes;
 use portcullis_engine::Engine;
 use portcullis_net::resolver_pool::{PoolParts, ResolverPool};
 use portcullis_net::{bind, tcp, udp, Clock, EngineHandle, Shutdown};
@@ -371,7 +372,7 @@ pub fn load_one(zone: &ZoneSettings) -> Result<Zone, LoadError> {
 
 fn load_here(zone: &ZoneSettings) -> Result<Zone, LoadError> {
     if zone.file.as_os_str() == EMBEDDED_ZONE_PATH {
-        return load_zone_text(&zone.origin, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH, &FsIncludeResolver::default());
+        return load_zone_text(&zone.origin, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH, &NoIncludes);
     }
     load_zone_file(&zone.origin, &zone.file)
 }

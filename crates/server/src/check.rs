@@ -2,7 +2,8 @@
 
 use crate::cli::{CheckConfigArgs, CheckZoneArgs, ServeArgs};
 use crate::config;
-use portcullis_engine::zonefile::{check_zone as run_checks, has_errors, parse_zone_file};
+use crate::zone_files::parse_zone_file;
+use portcullis_engine::zonefile::{check_zone as run_checks, has_errors};
 use portcullis_wire::NameBuf;
 use std::process::ExitCode;
 

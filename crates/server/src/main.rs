@@ -21,6 +21,7 @@ mod resolver_config;
 mod resolver_log;
 mod secondary;
 mod zone_config;
+mod zone_files;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -76,7 +76,8 @@ fn every_crate_depends_only_on_what_its_layer_allows() {
 fn the_check_finds_a_forbidden_dependency() {
     let dir = std::env::temp_dir().join(format!("portcullis-layers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"x\"\n[dependencies]\ntokio = \"1\"\n[target.'cfg(unix)'.dependencies]\nnix = \"0.29\"\n").unwrap();
+    std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"x\"\n[dependencies]\ntokio = \"1\"\n[target.'cfg(unix)'.dependencies]\nnix = \"0.29\"\n")
+        .unwrap();
     let found = dependencies(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(found.into_iter().collect::<Vec<_>>(), ["nix", "tokio"]);

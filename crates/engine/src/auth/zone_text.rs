@@ -37,17 +37,8 @@ pub fn zone_text(zone: &Zone) -> String {
 mod tests {
     use super::*;
     use crate::load::load_zone_text;
-    use crate::zonefile::IncludeResolver;
+    use crate::zonefile::NoIncludes;
     use portcullis_wire::NameBuf;
-    use std::path::Path;
-
-    struct NoIncludes;
-
-    impl IncludeResolver for NoIncludes {
-        fn read(&self, path: &Path) -> std::io::Result<String> {
-            Err(std::io::Error::new(std::io::ErrorKind::NotFound, path.display().to_string()))
-        }
-    }
 
     #[test]
     fn a_zone_written_as_text_loads_back_the_same() {

@@ -3,10 +3,9 @@
 //! parser for a root-hints file in master-file format ([`parse_root_hints`]) for private roots
 //! and tests.
 
-use crate::zonefile::{parse_zone_text, IncludeResolver};
+use crate::zonefile::{parse_zone_text, NoIncludes};
 use portcullis_wire::{NameBuf, Rtype};
 use std::net::IpAddr;
-use std::path::Path;
 
 /// The thirteen root servers: name, IPv4 address, IPv6 address (IANA `named.root`).
 pub const IANA_ROOT_SERVERS: [(&str, &str, &str); 13] = [
@@ -91,15 +90,6 @@ pub fn address_of(rtype: Rtype, rdata: &[u8]) -> Option<IpAddr> {
         Rtype::A => <[u8; 4]>::try_from(rdata).ok().map(IpAddr::from),
         Rtype::AAAA => <[u8; 16]>::try_from(rdata).ok().map(IpAddr::from),
         _ => None,
-    }
-}
-
-/// Refuses every `$INCLUDE`.
-struct NoIncludes;
-
-impl IncludeResolver for NoIncludes {
-    fn read(&self, _path: &Path) -> std::io::Result<String> {
-        Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "$INCLUDE is not allowed in root hints"))
     }
 }
 

@@ -323,16 +323,7 @@ fn join(types: &[Rtype]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zonefile::{parse_zone_text, IncludeResolver};
-    use std::path::Path;
-
-    struct NoIncludes;
-
-    impl IncludeResolver for NoIncludes {
-        fn read(&self, _: &Path) -> std::io::Result<String> {
-            Err(std::io::ErrorKind::NotFound.into())
-        }
-    }
+    use crate::zonefile::{parse_zone_text, NoIncludes};
 
     const APEX: &str = "$TTL 300\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n@ NS ns.other.net.\nns1 A 192.0.2.1\n";
 

@@ -25,8 +25,8 @@
 //! Hostile input is bounded by [`Limits`]: entry length, record count, include depth and count,
 //! total bytes read, and records and bytes per `$GENERATE`. Nothing here panics on any input.
 //!
-//! [`parse_zone_file`] and [`FsIncludeResolver`] read the file system; everything else takes the
-//! text and an [`IncludeResolver`] as arguments.
+//! Nothing here reads the file system: the text comes as an argument, and `$INCLUDE`d files
+//! through an [`IncludeResolver`] (the server's reads files; [`NoIncludes`] refuses them).
 
 pub mod check;
 mod generate;
@@ -40,7 +40,6 @@ mod tests;
 
 use portcullis_wire::{Class, NameBuf, Rtype};
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use check::{check_zone, has_errors, Problem, Severity};
@@ -87,29 +86,15 @@ pub trait IncludeResolver {
     fn read(&self, path: &Path) -> std::io::Result<String>;
 }
 
-/// An [`IncludeResolver`] over the file system, refusing files over `max_file_bytes`.
-#[derive(Clone, Copy, Debug)]
-pub struct FsIncludeResolver {
-    /// Largest file read, in bytes.
-    pub max_file_bytes: u64,
-}
+/// An [`IncludeResolver`] that refuses every `$INCLUDE` (embedded zones, root hints, zones
+/// written back by a secondary, tests and fuzzing).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoIncludes;
 
-impl Default for FsIncludeResolver {
-    fn default() -> Self {
-        Self { max_file_bytes: Limits::DEFAULT.max_input_bytes as u64 }
-    }
-}
-
-impl IncludeResolver for FsIncludeResolver {
+impl IncludeResolver for NoIncludes {
     fn read(&self, path: &Path) -> std::io::Result<String> {
-        let file = std::fs::File::open(path)?;
-        let mut text = String::new();
-        file.take(self.max_file_bytes.saturating_add(1)).read_to_string(&mut text)?;
-        if text.len() as u64 > self.max_file_bytes {
-            let message = format!("file larger than {} bytes", self.max_file_bytes);
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
-        }
-        Ok(text)
+        let message = format!("$INCLUDE {} is not allowed here", path.display());
+        Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, message))
     }
 }
 
@@ -150,15 +135,6 @@ impl Default for Limits {
     fn default() -> Self {
         Self::DEFAULT
     }
-}
-
-/// Reads the zone file at `path` and the files it `$INCLUDE`s, with the default [`Limits`].
-/// Errors name the file as `path` shows it.
-pub fn parse_zone_file(origin: &NameBuf, path: &Path) -> Result<Vec<ZoneRecord>, ZoneFileError> {
-    let resolver = FsIncludeResolver::default();
-    let label = path.display().to_string();
-    let text = resolver.read(path).map_err(|error| ZoneFileError { file: label.clone(), line: 0, message: format!("cannot read zone file: {error}") })?;
-    parse_zone_text_with(origin, &text, &label, &resolver, &Limits::DEFAULT)
 }
 
 /// Parses zone-file `text` with the default [`Limits`]; `file_label` names it in errors and is the

@@ -8,7 +8,7 @@
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::load::load_zone_text;
 use portcullis_engine::metrics::EngineCounters;
-use portcullis_engine::zonefile::FsIncludeResolver;
+use portcullis_engine::zonefile::NoIncludes;
 use portcullis_engine::{Engine, EngineSettings, Outcome, Request, Transport};
 use portcullis_wire::message::{decompress_rdata, Message, Section};
 use portcullis_wire::rdata::rdata_to_text;
@@ -39,7 +39,7 @@ pub fn load_zone(origin: &str, file: &str) -> Zone {
     let path = testdata(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let origin = name(origin);
-    load_zone_text(&origin, &text, file, &FsIncludeResolver::default()).unwrap_or_else(|e| panic!("{file}: {e}"))
+    load_zone_text(&origin, &text, file, &NoIncludes).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
 /// An engine over zones given as (origin, file) pairs.

@@ -5,7 +5,7 @@
 //! `ENTRY_BEGIN` … `ENTRY_END` with MATCH, ADJUST and REPLY keyword lines and SECTION blocks of
 //! records in presentation format (or RAW hex).
 
-use portcullis_engine::zonefile::{parse_zone_text, FsIncludeResolver};
+use portcullis_engine::zonefile::{parse_zone_text, NoIncludes};
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 use std::net::IpAddr;
 
@@ -168,7 +168,7 @@ fn strip_comment(line: &str) -> &str {
 
 fn parse_record(text: &str) -> Result<Rec, String> {
     let zone = format!("$ORIGIN .\n$TTL 3600\n{}\n", text.trim_start());
-    let records = parse_zone_text(&NameBuf::ROOT, &zone, "rpl", &FsIncludeResolver::default()).map_err(|e| format!("record {text:?}: {e}"))?;
+    let records = parse_zone_text(&NameBuf::ROOT, &zone, "rpl", &NoIncludes).map_err(|e| format!("record {text:?}: {e}"))?;
     let record = records.into_iter().next().ok_or_else(|| format!("record {text:?}: nothing parsed"))?;
     Ok(Rec { owner: record.owner, rtype: record.rtype, class: record.class, ttl: record.ttl, rdata: record.rdata })
 }

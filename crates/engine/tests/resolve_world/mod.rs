@@ -7,7 +7,7 @@
 use portcullis_engine::cache::{Cache, CacheSettings};
 use portcullis_engine::policy::Instant;
 use portcullis_engine::resolve::{Outbound, Resolution, Resolved, ResolverSettings, SeededRandom, ServerStats, Step};
-use portcullis_engine::zonefile::{parse_zone_text, FsIncludeResolver, ZoneRecord};
+use portcullis_engine::zonefile::{parse_zone_text, NoIncludes, ZoneRecord};
 use portcullis_engine::Transport;
 use portcullis_wire::header::Flags;
 use portcullis_wire::message::{Message, Question, Section};
@@ -22,7 +22,7 @@ pub fn name(text: &str) -> NameBuf {
 }
 
 pub fn records(text: &str) -> Vec<ZoneRecord> {
-    parse_zone_text(&NameBuf::ROOT, text, "test", &FsIncludeResolver::default()).unwrap()
+    parse_zone_text(&NameBuf::ROOT, text, "test", &NoIncludes).unwrap()
 }
 
 /// A query as a fake server saw it.
