@@ -115,13 +115,22 @@ pub enum DropReason {
     AclDeny,
     /// Response rate limiting dropped the answer.
     RrlDrop,
-    /// The resolver pool was full (too many resolutions or clients waiting).
+    /// The resolver pool was full (too many resolutions or clients waiting; keep it last:
+    /// [`DropReason::ALL`] is checked against it).
     ResolverOverload,
 }
 
+// Every variant is in `ALL`, so `index` is always a slot of the counters.
+const _: () = assert!(DropReason::ALL.len() == DropReason::ResolverOverload as usize + 1);
+
 impl DropReason {
-    /// Every reason, for counters.
+    /// Every reason, in declaration order (the order of [`DropReason::index`]).
     pub const ALL: [Self; 7] = [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop, Self::ResolverOverload];
+
+    /// The reason's slot in counter arrays: its place in [`DropReason::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
 
     /// The metrics label.
     pub const fn as_str(self) -> &'static str {
@@ -133,6 +142,19 @@ impl DropReason {
             Self::AclDeny => "acl_deny",
             Self::RrlDrop => "rrl_drop",
             Self::ResolverOverload => "resolver_overload",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DropReason;
+
+    #[test]
+    fn every_drop_reason_has_its_own_slot_and_label() {
+        for (slot, reason) in DropReason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), slot, "{reason:?}");
+            assert!(DropReason::ALL[..slot].iter().all(|earlier| earlier.as_str() != reason.as_str()), "{reason:?}");
         }
     }
 }

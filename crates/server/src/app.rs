@@ -15,6 +15,7 @@ use portcullis_engine::policy::{Acl, Cookies, Keyring, Rrl, RrlCounters, TsigKey
 use portcullis_engine::resolve::{Random, SeededRandom};
 use portcullis_engine::zonefile::FsIncludeResolver;
 use portcullis_engine::Engine;
+use portcullis_net::metrics::{CloseReason, NetCounters};
 use portcullis_net::resolver_pool::{PoolParts, ResolverPool};
 use portcullis_net::{bind, tcp, udp, Clock, EngineHandle, Shutdown};
 use portcullis_wire::NameBuf;
@@ -51,6 +52,8 @@ pub struct Shared {
     pool: Arc<OnceLock<Arc<ResolverPool>>>,
     /// Secondary zones: their copies and tasks.
     secondaries: Arc<SecondaryZones>,
+    /// The I/O layer's counters (TCP connections closed, by reason).
+    net_counters: Arc<NetCounters>,
 }
 
 /// The operating system's CSPRNG as the resolver's random source (SECURITY-REFERENCE §3.8).
@@ -91,6 +94,7 @@ impl Shared {
             cache: Arc::new(Cache::new(CacheSettings { hash_key: random_16(), ..settings.resolver.cache })),
             pool: Arc::default(),
             secondaries: Arc::default(),
+            net_counters: Arc::default(),
         }
     }
 
@@ -222,7 +226,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
     }
-    let services = tcp::Services { clock, pool: Some(pool) };
+    let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone() };
     let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown, &shared, signals, services));
     shutdown.trigger();
     for worker in workers {
@@ -390,7 +394,8 @@ fn load_here(zone: &ZoneSettings) -> Result<Zone, LoadError> {
 /// How often drop and refusal counters are summarised in the log.
 const SUMMARY_PERIOD: Duration = Duration::from_secs(60);
 
-/// Logs every non-zero drop reason and rcode counter, when they changed since the last summary.
+/// Logs every non-zero drop reason, TCP close reason and rcode counter, when they changed since
+/// the last summary.
 fn log_summary(shared: &Shared, last: &mut String) {
     use std::sync::atomic::Ordering::Relaxed;
     let counters = &shared.counters;
@@ -399,6 +404,12 @@ fn log_summary(shared: &Shared, last: &mut String) {
         let count = counters.drops_of(reason);
         if count > 0 {
             parts.push(format!("drop_{}={count}", reason.as_str()));
+        }
+    }
+    for reason in CloseReason::ALL {
+        let count = shared.net_counters.closes_of(reason);
+        if count > 0 {
+            parts.push(format!("tcp_close_{}={count}", reason.as_str()));
         }
     }
     for rcode in 1..portcullis_engine::metrics::RCODE_SLOTS {
