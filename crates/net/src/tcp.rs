@@ -372,15 +372,19 @@ mod tests {
     /// "example. IN A", ID 7, RD, with its two-byte length (RFC 1035 §4.2.2).
     const QUERY: [u8; 27] = [0, 25, 0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0, 0, 1, 0, 1];
 
-    /// A listener on loopback with short timeouts, at most 3 connections per client and 2
-    /// queries per connection, over an engine with no zones (every query gets REFUSED).
-    async fn listener(counters: &Arc<NetCounters>, shutdown: &Shutdown) -> SocketAddr {
+    /// Short timeouts, at most 3 connections per client and 2 queries per connection.
+    fn short_limits() -> TcpLimits {
+        let short = Duration::from_millis(300);
+        TcpLimits { per_client: 3, first_message: short, per_message: short, idle: short, queries_per_connection: 2, ..TcpLimits::default() }
+    }
+
+    /// A listener on loopback with `limits`, over an engine with no zones (every query gets
+    /// REFUSED).
+    async fn listener(limits: TcpLimits, counters: &Arc<NetCounters>, shutdown: &Shutdown) -> SocketAddr {
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
         let addr = socket.local_addr().unwrap();
         let engine = Arc::new(ArcSwap::from_pointee(Engine::new(ZoneSet::default(), EngineSettings::default(), Arc::default())));
-        let short = Duration::from_millis(300);
-        let limits = TcpLimits { per_client: 3, first_message: short, per_message: short, idle: short, queries_per_connection: 2, ..TcpLimits::default() };
         let services = Services { counters: counters.clone(), ..Services::default() };
         tokio::spawn(serve(0, socket, engine, limits, shutdown.clone(), services));
         addr
@@ -416,7 +420,7 @@ mod tests {
     #[tokio::test]
     async fn every_closed_or_refused_connection_is_counted_under_its_reason() {
         let (counters, shutdown) = (Arc::new(NetCounters::default()), Shutdown::default());
-        let addr = listener(&counters, &shutdown).await;
+        let addr = listener(short_limits(), &counters, &shutdown).await;
 
         assert_eq!(until_closed(connect_and_send(addr, &[]).await).await, 0);
         counted(&counters, CloseReason::FirstMessageTimeout, 1).await;
@@ -453,6 +457,29 @@ mod tests {
         ];
         let counts: Vec<(CloseReason, u64)> = CloseReason::ALL.iter().map(|&reason| (reason, counters.closes_of(reason))).filter(|(_, n)| *n > 0).collect();
         assert_eq!(counts, expected.to_vec());
+        shutdown.trigger();
+    }
+
+    #[tokio::test]
+    async fn lifetime_and_eviction_are_counted_apart_from_timeouts() {
+        let (counters, shutdown) = (Arc::new(NetCounters::default()), Shutdown::default());
+        let long = Duration::from_secs(20);
+        let limits = TcpLimits { max_connections: 1, first_message: long, idle: long, lifetime: Duration::from_millis(300), ..short_limits() };
+        let addr = listener(limits, &counters, &shutdown).await;
+
+        // Answered, then closed when its life ends, long before the idle timeout.
+        assert_eq!(until_closed(connect_and_send(addr, &QUERY).await).await, QUERY.len());
+        counted(&counters, CloseReason::Lifetime, 1).await;
+        // The only place is taken by an idle connection: it makes room for the next one.
+        let mut idle = connect_and_send(addr, &QUERY).await;
+        idle.read_exact(&mut [0u8; QUERY.len()]).await.unwrap();
+        let next = connect_and_send(addr, &QUERY).await;
+        assert_eq!(until_closed(idle).await, 0);
+        counted(&counters, CloseReason::Evicted, 1).await;
+        assert_eq!(until_closed(next).await, QUERY.len());
+        counted(&counters, CloseReason::Lifetime, 2).await;
+        let counts: Vec<(CloseReason, u64)> = CloseReason::ALL.iter().map(|&reason| (reason, counters.closes_of(reason))).filter(|(_, n)| *n > 0).collect();
+        assert_eq!(counts, [(CloseReason::Evicted, 1), (CloseReason::Lifetime, 2)]);
         shutdown.trigger();
     }
 }
