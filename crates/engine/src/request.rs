@@ -115,17 +115,20 @@ pub enum DropReason {
     AclDeny,
     /// Response rate limiting dropped the answer.
     RrlDrop,
-    /// The resolver pool was full (too many resolutions or clients waiting; keep it last:
-    /// [`DropReason::ALL`] is checked against it).
+    /// The resolver pool was full (too many resolutions or clients waiting).
     ResolverOverload,
+    /// The I/O layer could not send the reply (the kernel refused the datagram; keep it last:
+    /// [`DropReason::ALL`] is checked against it).
+    SendFailed,
 }
 
 // Every variant is in `ALL`, so `index` is always a slot of the counters.
-const _: () = assert!(DropReason::ALL.len() == DropReason::ResolverOverload as usize + 1);
+const _: () = assert!(DropReason::ALL.len() == DropReason::SendFailed as usize + 1);
 
 impl DropReason {
     /// Every reason, in declaration order (the order of [`DropReason::index`]).
-    pub const ALL: [Self; 7] = [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop, Self::ResolverOverload];
+    pub const ALL: [Self; 8] =
+        [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop, Self::ResolverOverload, Self::SendFailed];
 
     /// The reason's slot in counter arrays: its place in [`DropReason::ALL`].
     pub const fn index(self) -> usize {
@@ -142,6 +145,7 @@ impl DropReason {
             Self::AclDeny => "acl_deny",
             Self::RrlDrop => "rrl_drop",
             Self::ResolverOverload => "resolver_overload",
+            Self::SendFailed => "send_failed",
         }
     }
 }
