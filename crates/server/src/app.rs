@@ -406,12 +406,7 @@ fn log_summary(shared: &Shared, last: &mut String) {
             parts.push(format!("drop_{}={count}", reason.as_str()));
         }
     }
-    for reason in CloseReason::ALL {
-        let count = shared.net_counters.closes_of(reason);
-        if count > 0 {
-            parts.push(format!("tcp_close_{}={count}", reason.as_str()));
-        }
-    }
+    parts.extend(close_counts(&shared.net_counters));
     for rcode in 1..portcullis_engine::metrics::RCODE_SLOTS {
         let count = counters.rcodes(rcode);
         if count > 0 {
@@ -475,6 +470,14 @@ fn log_summary(shared: &Shared, last: &mut String) {
     }
 }
 
+/// `tcp_close_REASON=N` for every TCP close reason counted at least once.
+fn close_counts(counters: &NetCounters) -> impl Iterator<Item = String> + '_ {
+    CloseReason::ALL.into_iter().filter_map(|reason| {
+        let count = counters.closes_of(reason);
+        (count > 0).then(|| format!("tcp_close_{}={count}", reason.as_str()))
+    })
+}
+
 fn rrl_events() -> Vec<(portcullis_engine::policy::ResponseKind, portcullis_engine::policy::RrlEvent, String)> {
     use portcullis_engine::policy::{ResponseKind as K, RrlEvent as E};
     let kinds = [(K::Answer, "answer"), (K::NxDomain, "nxdomain"), (K::NoData, "nodata"), (K::Referral, "referral"), (K::Error, "error")];
@@ -494,4 +497,20 @@ fn init_logging(level: &str) {
     use std::io::IsTerminal;
     let colour = std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).with_target(false).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::close_counts;
+    use portcullis_net::metrics::{CloseReason, NetCounters};
+
+    #[test]
+    fn the_counters_line_names_every_tcp_close_reason_counted() {
+        let counters = NetCounters::default();
+        assert_eq!(close_counts(&counters).count(), 0);
+        counters.closed(CloseReason::IdleTimeout);
+        counters.closed(CloseReason::IdleTimeout);
+        counters.closed(CloseReason::PerClientLimit);
+        assert_eq!(close_counts(&counters).collect::<Vec<_>>(), ["tcp_close_idle_timeout=2", "tcp_close_per_client_limit=1"]);
+    }
 }
