@@ -27,7 +27,7 @@ pub struct HotCounters {
 pub struct EngineCounters {
     hot: [HotCounters; COUNTER_SHARDS],
     /// Drops by reason, in `DropReason::ALL` order.
-    pub drops: [AtomicU64; 7],
+    pub drops: [AtomicU64; DropReason::ALL.len()],
     /// Recursive queries handed to the resolver pool (cache misses).
     pub resolutions: AtomicU64,
     /// Zone transfers started (AXFR, and IXFR answered with the whole zone).
@@ -43,8 +43,7 @@ pub struct EngineCounters {
 impl EngineCounters {
     /// Counts a drop.
     pub fn dropped(&self, reason: DropReason) {
-        let index = DropReason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
-        self.drops[index].fetch_add(1, Ordering::Relaxed);
+        self.drops[reason.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The shard of `worker`.
@@ -102,7 +101,6 @@ impl EngineCounters {
 
     /// A drop counter's value.
     pub fn drops_of(&self, reason: DropReason) -> u64 {
-        let index = DropReason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
-        self.drops[index].load(Ordering::Relaxed)
+        self.drops[reason.index()].load(Ordering::Relaxed)
     }
 }

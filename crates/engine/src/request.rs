@@ -117,11 +117,23 @@ pub enum DropReason {
     RrlDrop,
     /// The resolver pool was full (too many resolutions or clients waiting).
     ResolverOverload,
+    /// The I/O layer could not send the reply (the kernel refused the datagram; keep it last:
+    /// [`DropReason::ALL`] is checked against it).
+    SendFailed,
 }
 
+// Every variant is in `ALL`, so `index` is always a slot of the counters.
+const _: () = assert!(DropReason::ALL.len() == DropReason::SendFailed as usize + 1);
+
 impl DropReason {
-    /// Every reason, for counters.
-    pub const ALL: [Self; 7] = [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop, Self::ResolverOverload];
+    /// Every reason, in declaration order (the order of [`DropReason::index`]).
+    pub const ALL: [Self; 8] =
+        [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop, Self::ResolverOverload, Self::SendFailed];
+
+    /// The reason's slot in counter arrays: its place in [`DropReason::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
 
     /// The metrics label.
     pub const fn as_str(self) -> &'static str {
@@ -133,6 +145,20 @@ impl DropReason {
             Self::AclDeny => "acl_deny",
             Self::RrlDrop => "rrl_drop",
             Self::ResolverOverload => "resolver_overload",
+            Self::SendFailed => "send_failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DropReason;
+
+    #[test]
+    fn every_drop_reason_has_its_own_slot_and_label() {
+        for (slot, reason) in DropReason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), slot, "{reason:?}");
+            assert!(DropReason::ALL[..slot].iter().all(|earlier| earlier.as_str() != reason.as_str()), "{reason:?}");
         }
     }
 }

@@ -8,7 +8,6 @@ use crate::Clock;
 use portcullis_engine::resolve::forward::{probe_query, probe_reply_ok, ForwardSettings};
 use portcullis_engine::resolve::upstreams::{FailureKind, UpstreamGroup, UpstreamSnapshot};
 use portcullis_engine::resolve::{ForwardMode, ForwardZones, Outbound, QueryId, Random};
-use portcullis_wire::message::Question;
 use portcullis_wire::NameBuf;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -157,14 +156,14 @@ pub async fn probe_loop<O: ProbeOwner>(owner: std::sync::Weak<O>, group: Arc<For
     }
 }
 
-/// One probe query over UDP: Ok when the upstream answers it with NOERROR or NXDOMAIN.
+/// One probe query over UDP: Ok when the upstream answers it ([`probe_reply_ok`]: any rcode but
+/// SERVFAIL).
 async fn probe(group: &ForwardGroup, server: SocketAddr, wire_id: u16, timeout_ms: u64) -> Result<(), FailureKind> {
-    let probe: &Question = &group.settings.probe;
     let outbound = Outbound {
         id: QueryId(0),
         server,
         transport: portcullis_engine::Transport::Udp,
-        bytes: probe_query(probe, wire_id),
+        bytes: probe_query(&group.settings.probe, wire_id),
         deadline: portcullis_engine::policy::Instant::from_millis(0),
     };
     let budget = Duration::from_millis(timeout_ms);
@@ -172,7 +171,7 @@ async fn probe(group: &ForwardGroup, server: SocketAddr, wire_id: u16, timeout_m
         let mut exchange = Exchange::start(&outbound, budget).await;
         loop {
             match exchange.next().await {
-                Event::Message(from, bytes) if from == server && probe_reply_ok(probe, wire_id, &bytes) => return Ok(()),
+                Event::Message(from, bytes) if from == server && probe_reply_ok(&outbound.bytes, &bytes) => return Ok(()),
                 Event::Message(..) => {}
                 Event::Failed => return Err(FailureKind::Unreachable),
             }

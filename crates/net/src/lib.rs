@@ -6,9 +6,11 @@
 //! - [`tcp`]: RFC 7766 on tokio: framing, pipelining, connection limits and timeouts.
 //! - [`resolver_pool`]: tokio tasks driving the sans-IO resolver, coalescing identical questions.
 //! - [`upstream`]: the resolver's queries on the wire (a fresh UDP socket per query, TCP).
+//! - [`metrics`]: the I/O layer's counters (TCP connections closed, by [`metrics::CloseReason`]).
 
 pub mod bind;
 pub mod forwarders;
+pub mod metrics;
 pub mod relay;
 pub mod resolver_pool;
 pub mod supervise;

@@ -449,6 +449,7 @@ impl ResolverPool {
             match &waiter.reply {
                 ReplyTo::Udp(socket) => {
                     if let Err(error) = socket.send_to(&buf[..len], waiter.peer) {
+                        engine.counters().dropped(DropReason::SendFailed);
                         tracing::debug!(peer = %waiter.peer, %error, "udp reply to a resolved query failed");
                     }
                 }

@@ -16,7 +16,7 @@ use crate::supervise::run_restarting;
 use crate::{Clock, EngineHandle, Shutdown};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
-use portcullis_engine::{Outcome, Request, Transport};
+use portcullis_engine::{DropReason, Outcome, Request, Transport};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsFd;
@@ -74,6 +74,8 @@ pub struct Outbox {
     addresses: Box<[Option<SockaddrStorage>; BATCH]>,
     count: usize,
     headers: MultiHeaders<SockaddrStorage>,
+    /// Replies the kernel refused since the last [`Outbox::take_refused`].
+    refused: usize,
 }
 
 impl Outbox {
@@ -84,6 +86,7 @@ impl Outbox {
             addresses: Box::new([None; BATCH]),
             count: 0,
             headers: MultiHeaders::preallocate(BATCH, None),
+            refused: 0,
         }
     }
 
@@ -104,15 +107,21 @@ impl Outbox {
     }
 
     /// Sends the queued replies; a reply the kernel refuses (e.g. to an unreachable peer) is
-    /// skipped.
+    /// skipped and counted for [`Outbox::take_refused`].
     pub fn flush(&mut self, socket: &UdpSocket) {
         let queued = self.count;
         self.count = 0;
-        let (buffers, lengths) = (&self.buffers, &self.lengths);
+        let (buffers, lengths, refused) = (&self.buffers, &self.lengths, &mut self.refused);
         let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&buffers[i][..lengths[i]])]);
         send_batch(socket.as_raw_fd(), &mut self.headers, &slices[..queued], &self.addresses[..queued], MsgFlags::empty(), |_, error| {
+            *refused += 1;
             tracing::debug!(%error, "udp send failed");
         });
+    }
+
+    /// How many replies the kernel refused since the last call.
+    pub fn take_refused(&mut self) -> usize {
+        std::mem::take(&mut self.refused)
     }
 }
 
@@ -181,7 +190,7 @@ impl Worker {
             let mut flags = MsgFlags::MSG_WAITFORONE;
             if self.relay.as_ref().is_some_and(Relay::busy) {
                 if !self.wait_with_relay(socket) {
-                    self.send_all(socket);
+                    self.send_all(socket, engine);
                     continue;
                 }
                 flags |= MsgFlags::MSG_DONTWAIT;
@@ -195,18 +204,24 @@ impl Worker {
                 }
             };
             self.answer_batch(socket, count, engine);
-            self.send_all(socket);
+            self.send_all(socket, engine);
         }
     }
 
     /// Sends the replies, then the relay's upstream queries (last: a co-located upstream that
     /// wakes up may take the CPU at once), then any reply a refused upstream query produced.
-    fn send_all(&mut self, socket: &UdpSocket) {
+    /// Replies the kernel refused are counted as [`DropReason::SendFailed`].
+    fn send_all(&mut self, socket: &UdpSocket, engine: &EngineHandle) {
         self.outbox.flush(socket);
         if let Some(relay) = self.relay.as_mut() {
             let (now, _) = self.clock.now();
             relay.flush(now, &mut self.outbox);
             self.outbox.flush(socket);
+        }
+        let refused = self.outbox.take_refused();
+        if refused > 0 {
+            let engine = engine.load();
+            (0..refused).for_each(|_| engine.counters().dropped(DropReason::SendFailed));
         }
     }
 
@@ -258,7 +273,7 @@ impl Worker {
                 Outcome::Transfer => tracing::trace!(%peer, "transfer over udp ignored"),
                 Outcome::Resolve => match self.relay.as_mut() {
                     Some(relay) => relay.take(&request, &mut self.outbox),
-                    None => engine.counters().dropped(portcullis_engine::DropReason::ResolverOverload),
+                    None => engine.counters().dropped(DropReason::ResolverOverload),
                 },
             }
         }
@@ -293,4 +308,28 @@ fn to_std(address: &SockaddrStorage) -> Option<SocketAddr> {
     let v6 = address.as_sockaddr_in6()?;
     let _ = address.len();
     Some(SocketAddr::V6(SocketAddrV6::new(v6.ip(), v6.port(), v6.flowinfo(), v6.scope_id())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outbox;
+    use std::net::{SocketAddr, UdpSocket};
+
+    #[test]
+    fn a_reply_the_kernel_refuses_is_counted_and_the_others_still_go() {
+        let (socket, client) = (UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap());
+        let mut outbox = Outbox::new();
+        // Port 0 is no destination (EINVAL): that datagram is dropped.
+        for (byte, peer) in [(1u8, SocketAddr::from(([127, 0, 0, 1], 0))), (2, client.local_addr().unwrap())] {
+            outbox.buffer(&socket)[0] = byte;
+            outbox.commit(1, peer);
+        }
+        outbox.flush(&socket);
+        assert_eq!(outbox.take_refused(), 1);
+        assert_eq!(outbox.take_refused(), 0, "taken once");
+        let mut received = [0u8; 4];
+        client.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        assert_eq!(client.recv(&mut received).unwrap(), 1);
+        assert_eq!(received[0], 2);
+    }
 }

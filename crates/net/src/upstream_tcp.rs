@@ -5,6 +5,11 @@
 //! idle for [`TcpConnections::idle`] is dropped; the next query opens a new one. Every query in
 //! flight on a failed connection gets [`Event::Failed`] at once.
 //!
+//! Connecting is bounded by the query's budget and by [`TcpConnections::connect_timeout`], and
+//! serialised per upstream address only: queries to one upstream that arrive while it is being
+//! connected to wait for that connection (and share it), while a connect to another upstream
+//! goes ahead at once, so an upstream that blackholes SYNs delays nothing but its own queries.
+//!
 //! The shape (`query(server, bytes, budget) -> Event`) is the one DoT, DoH and DoQ upstreams
 //! will implement too.
 
@@ -21,6 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Queries queued for writing per connection.
 const WRITE_QUEUE: usize = 256;
+/// The longest wait for one connect by default ([`TcpConnections::new`] sets another).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Queries in flight per connection; beyond, a query fails at once (and is retried elsewhere).
 const MAX_PENDING: usize = 1024;
 
@@ -34,15 +41,23 @@ struct Connection {
 }
 
 /// The shared connections, one per upstream address.
-#[derive(Default)]
 pub struct TcpConnections {
     connections: Mutex<HashMap<SocketAddr, Arc<Connection>>>,
-    /// Held while connecting, so that queries arriving together share one new connection.
-    connecting: tokio::sync::Mutex<()>,
+    /// Per upstream address, held while connecting to it, so that queries arriving together
+    /// share one new connection (an entry is removed when no query holds or waits for it).
+    connecting: Mutex<HashMap<SocketAddr, Arc<tokio::sync::Mutex<()>>>>,
     /// Connections opened so far.
     pub opened: AtomicU64,
     /// Queries sent on a connection that was already open.
     pub reused: AtomicU64,
+    /// The longest wait for one connect (the query's budget may cut it shorter).
+    connect_timeout: Duration,
+}
+
+impl Default for TcpConnections {
+    fn default() -> Self {
+        Self::new(CONNECT_TIMEOUT)
+    }
 }
 
 impl std::fmt::Debug for TcpConnections {
@@ -55,6 +70,11 @@ impl TcpConnections {
     /// How long a connection with nothing in flight stays open.
     pub const fn idle() -> Duration {
         Duration::from_secs(10)
+    }
+
+    /// No connections yet; a connect waits at most `connect_timeout`.
+    pub fn new(connect_timeout: Duration) -> Self {
+        Self { connections: Mutex::default(), connecting: Mutex::default(), opened: AtomicU64::new(0), reused: AtomicU64::new(0), connect_timeout }
     }
 
     /// Sends `query` (a DNS message, without length prefix) to `server` on its shared
@@ -99,11 +119,20 @@ impl TcpConnections {
         if let Some(connection) = self.open(server) {
             return Ok(connection);
         }
-        let _connecting = self.connecting.lock().await;
+        let slot = ConnectSlot::new(self, server);
+        let _connecting = slot.lock.lock().await;
         if let Some(connection) = self.open(server) {
             return Ok(connection);
         }
-        let stream = TcpStream::connect(server).await?;
+        let timeout = self.connect_timeout;
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(server))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect timed out after {timeout:?}")))??;
+        Ok(self.start(server, stream))
+    }
+
+    /// Starts the reader and writer of a new connection to `server` and keeps it for reuse.
+    fn start(&self, server: SocketAddr, stream: TcpStream) -> Arc<Connection> {
         let _ = stream.set_nodelay(true);
         self.opened.fetch_add(1, Ordering::Relaxed);
         let (reader, writer) = stream.into_split();
@@ -112,7 +141,7 @@ impl TcpConnections {
         tokio::spawn(write_loop(writer, outgoing, connection.closed.clone()));
         tokio::spawn(read_loop(reader, connection.pending.clone(), connection.closed.clone()));
         self.lock().insert(server, connection.clone());
-        Ok(connection)
+        connection
     }
 
     /// The open connection to `server`, if any (a closed one is forgotten).
@@ -129,6 +158,31 @@ impl TcpConnections {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Arc<Connection>>> {
         self.connections.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A query's hold on the connect lock of one upstream address; its entry goes when the last
+/// query holding or waiting for it is done (or cancelled by its budget).
+struct ConnectSlot<'a> {
+    connections: &'a TcpConnections,
+    server: SocketAddr,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> ConnectSlot<'a> {
+    fn new(connections: &'a TcpConnections, server: SocketAddr) -> Self {
+        let lock = connections.connecting.lock().unwrap_or_else(PoisonError::into_inner).entry(server).or_default().clone();
+        Self { connections, server, lock }
+    }
+}
+
+impl Drop for ConnectSlot<'_> {
+    fn drop(&mut self) {
+        let mut connecting = self.connections.connecting.lock().unwrap_or_else(PoisonError::into_inner);
+        // Ours and the map's: nobody else holds or waits for it.
+        if connecting.get(&self.server).is_some_and(|kept| Arc::strong_count(kept) == 2) {
+            connecting.remove(&self.server);
+        }
     }
 }
 
@@ -172,4 +226,82 @@ async fn read_framed(reader: &mut tokio::net::tcp::OwnedReadHalf) -> io::Result<
     let mut message = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
     reader.read_exact(&mut message).await?;
     Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TcpConnections;
+    use crate::upstream::Event;
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A listener that never accepts, with its accept queue filled: the kernel drops further
+    /// SYNs, so a connect to it hangs as one to an address that blackholes them.
+    fn full_listener() -> (socket2::Socket, Vec<std::net::TcpStream>) {
+        let listener = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        listener.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        listener.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        let mut fillers = Vec::new();
+        while let Ok(stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            fillers.push(stream);
+            assert!(fillers.len() < 16, "the accept queue never filled");
+        }
+        (listener, fillers)
+    }
+
+    /// An upstream that answers every framed query with the query itself, QR set.
+    async fn echo_upstream() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut prefix = [0u8; 2];
+                    while stream.read_exact(&mut prefix).await.is_ok() {
+                        let mut message = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+                        if stream.read_exact(&mut message).await.is_err() {
+                            return;
+                        }
+                        message[2] |= 0x80;
+                        let _ = stream.write_all(&[prefix.as_slice(), &message].concat()).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn query(id: u16) -> Vec<u8> {
+        let mut bytes = id.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1]);
+        bytes
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connect_that_hangs_times_out_and_does_not_hold_up_other_upstreams() {
+        let (blackhole, _fillers) = full_listener();
+        let blackhole = blackhole.local_addr().unwrap().as_socket().unwrap();
+        let served = echo_upstream().await;
+        let connections = std::sync::Arc::new(TcpConnections::new(Duration::from_secs(1)));
+        let started = Instant::now();
+        let hanging = tokio::spawn({
+            let connections = connections.clone();
+            async move { (connections.query(blackhole, query(1), Duration::from_secs(10)).await, started.elapsed()) }
+        });
+        // The hanging connect has begun (it holds its address's connect lock) before the other.
+        while connections.connecting.lock().unwrap().is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(5), "the first query never started connecting");
+            tokio::task::yield_now().await;
+        }
+        let answer = connections.query(served, query(2), Duration::from_secs(10)).await;
+        let served_after = started.elapsed();
+        assert!(matches!(answer, Event::Message(from, ref bytes) if from == served && bytes[..2] == [0, 2]), "{answer:?}");
+        assert!(served_after < Duration::from_millis(500), "the other upstream waited {served_after:?}");
+        let (event, failed_after) = hanging.await.unwrap();
+        assert!(matches!(event, Event::Failed), "{event:?}");
+        assert!(failed_after >= Duration::from_millis(900) && failed_after < Duration::from_secs(3), "connect failed after {failed_after:?}");
+        assert!(connections.connecting.lock().unwrap().is_empty(), "no connect lock is left behind");
+    }
 }

@@ -16,6 +16,7 @@ use portcullis_engine::metrics::EngineCounters;
 use portcullis_engine::policy::{Acl, Cookies, Keyring, Rrl, RrlCounters, TsigKey};
 use portcullis_engine::zonefile::NoIncludes;
 use portcullis_engine::Engine;
+use portcullis_net::metrics::{CloseReason, NetCounters};
 use portcullis_net::resolver_pool::{PoolParts, ResolverPool};
 use portcullis_net::{bind, tcp, udp, Clock, EngineHandle, Shutdown};
 use portcullis_wire::NameBuf;
@@ -54,6 +55,8 @@ pub struct Shared {
     secondaries: Arc<SecondaryZones>,
     /// UDP workers started again after a panic.
     worker_restarts: Arc<std::sync::atomic::AtomicU64>,
+    /// The I/O layer's counters (TCP connections closed, by reason).
+    net_counters: Arc<NetCounters>,
 }
 
 /// Cookie secrets: the current one and the one before it (still accepted, RFC 9018 §4.4).
@@ -79,6 +82,7 @@ impl Shared {
             pool: Arc::default(),
             secondaries: Arc::default(),
             worker_restarts: Arc::default(),
+            net_counters: Arc::default(),
         })
     }
 
@@ -206,7 +210,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
     }
-    let services = tcp::Services { clock, pool: Some(pool) };
+    let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone() };
     let code = runtime.block_on(run(listeners.tcp, &engine, &settings, &args, &shutdown, &shared, signals, services));
     shutdown.trigger();
     for worker in workers {
@@ -383,7 +387,8 @@ const HOLD_EVENTS_PERIOD: Duration = Duration::from_secs(1);
 /// How often drop and refusal counters are summarised in the log.
 const SUMMARY_PERIOD: Duration = Duration::from_secs(60);
 
-/// Logs every non-zero drop reason and rcode counter, when they changed since the last summary.
+/// Logs every non-zero drop reason, TCP close reason and rcode counter, when they changed since
+/// the last summary.
 fn log_summary(shared: &Shared, last: &mut String) {
     use std::sync::atomic::Ordering::Relaxed;
     let counters = &shared.counters;
@@ -394,6 +399,7 @@ fn log_summary(shared: &Shared, last: &mut String) {
             parts.push(format!("drop_{}={count}", reason.as_str()));
         }
     }
+    parts.extend(close_counts(&shared.net_counters));
     for rcode in 1..portcullis_engine::metrics::RCODE_SLOTS {
         let count = counters.rcodes(rcode);
         if count > 0 {
@@ -455,6 +461,14 @@ fn log_summary(shared: &Shared, last: &mut String) {
     }
 }
 
+/// `tcp_close_REASON=N` for every TCP close reason counted at least once.
+fn close_counts(counters: &NetCounters) -> impl Iterator<Item = String> + '_ {
+    CloseReason::ALL.into_iter().filter_map(|reason| {
+        let count = counters.closes_of(reason);
+        (count > 0).then(|| format!("tcp_close_{}={count}", reason.as_str()))
+    })
+}
+
 fn rrl_events() -> Vec<(portcullis_engine::policy::ResponseKind, portcullis_engine::policy::RrlEvent, String)> {
     use portcullis_engine::policy::{ResponseKind as K, RrlEvent as E};
     let kinds = [(K::Answer, "answer"), (K::NxDomain, "nxdomain"), (K::NoData, "nodata"), (K::Referral, "referral"), (K::Error, "error")];
@@ -474,4 +488,20 @@ fn init_logging(level: &str) {
     use std::io::IsTerminal;
     let colour = std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).with_target(false).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::close_counts;
+    use portcullis_net::metrics::{CloseReason, NetCounters};
+
+    #[test]
+    fn the_counters_line_names_every_tcp_close_reason_counted() {
+        let counters = NetCounters::default();
+        assert_eq!(close_counts(&counters).count(), 0);
+        counters.closed(CloseReason::IdleTimeout);
+        counters.closed(CloseReason::IdleTimeout);
+        counters.closed(CloseReason::PerClientLimit);
+        assert_eq!(close_counts(&counters).collect::<Vec<_>>(), ["tcp_close_idle_timeout=2", "tcp_close_per_client_limit=1"]);
+    }
 }

@@ -19,6 +19,8 @@
 //!   every repeat upstream; SIGHUP moves the zone to another upstream; with the cache on,
 //!   clients asking one question at once share one upstream query.
 //! - `hostile::row66_...`: replies with guessed IDs move a relayed upstream to TCP.
+//! - `probes::...`: upstreams that REFUSE the probe question (`. SOA`) still come back after a
+//!   restart.
 //!
 //! Needs NSD and Knot; skipped otherwise (failed under CI=true).
 
@@ -30,6 +32,8 @@ mod client;
 mod hostile;
 #[path = "it/peers.rs"]
 mod peers;
+#[path = "forwarding/probes.rs"]
+mod probes;
 
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
@@ -149,11 +153,15 @@ impl Portcullis {
 
     /// With more `[resolver]` keys.
     fn start_with(resolver: &str, forward: &str) -> Self {
+        Self::start_config(&format!("[resolver]\nallow-recursion = [\"127.0.0.1/32\"]\n{resolver}\n[[forward]]\nzone = \"fwd.test.\"\n{forward}"))
+    }
+
+    /// With `tables` after the `[server]` table.
+    fn start_config(tables: &str) -> Self {
         let dir = temp_dir("fwd-portcullis");
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let config = dir.join("portcullis.toml");
-        let text = format!("[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[resolver]\nallow-recursion = [\"127.0.0.1/32\"]\n{resolver}\n[[forward]]\nzone = \"fwd.test.\"\n{forward}");
-        fs::write(&config, text).unwrap();
+        fs::write(&config, format!("[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n{tables}")).unwrap();
         Self::spawn(dir, addr, &["serve".into(), "--config".into(), config.display().to_string()])
     }
 

@@ -441,11 +441,50 @@ pub fn probe_query(probe: &Question, wire_id: u16) -> Vec<u8> {
     bytes
 }
 
-/// True when `bytes` answers [`probe_query`]`(probe, wire_id)` with NOERROR or NXDOMAIN.
-pub fn probe_reply_ok(probe: &Question, wire_id: u16, bytes: &[u8]) -> bool {
-    let Ok(message) = Message::parse(bytes) else { return false };
-    let header = message.header();
-    let same_question =
-        message.question().is_some_and(|question| question.qname == probe.qname && question.qtype == probe.qtype && question.qclass == probe.qclass);
-    header.id() == wire_id && header.is_response() && same_question && matches!(message.rcode(), Rcode::NOERROR | Rcode::NXDOMAIN)
+/// True when `reply` shows that the upstream asked `query` (a [`probe_query`]) is alive: it
+/// answers the query (same ID, QR, same question, or a bare error; [`Message::answers`]) with any
+/// rcode but SERVFAIL, as dnsdist's default health check judges. An authoritative server that
+/// REFUSES the probe's name is alive; whether its answers are good is for passive health to say.
+pub fn probe_reply_ok(query: &[u8], reply: &[u8]) -> bool {
+    let (Ok(query), Ok(reply)) = (Message::parse(query), Message::parse(reply)) else { return false };
+    reply.answers(&query) && reply.rcode() != Rcode::SERVFAIL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{probe_query, probe_reply_ok};
+    use portcullis_wire::message::Question;
+    use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+
+    fn root_soa() -> Question {
+        Question { qname: NameBuf::ROOT, qtype: Rtype::SOA, qclass: Class::IN }
+    }
+
+    /// `query` turned into a reply with `rcode` (QR set, the question kept).
+    fn reply(query: &[u8], rcode: Rcode) -> Vec<u8> {
+        let mut bytes = query.to_vec();
+        bytes[2] |= 0x80;
+        bytes[3] = (bytes[3] & 0xf0) | (rcode.0 as u8 & 0x0f);
+        bytes
+    }
+
+    #[test]
+    fn any_matching_reply_but_servfail_proves_the_upstream_alive() {
+        let query = probe_query(&root_soa(), 0x4242);
+        for rcode in [Rcode::NOERROR, Rcode::NXDOMAIN, Rcode::REFUSED, Rcode::NOTIMP, Rcode::FORMERR] {
+            assert!(probe_reply_ok(&query, &reply(&query, rcode)), "{rcode}");
+        }
+        assert!(!probe_reply_ok(&query, &reply(&query, Rcode::SERVFAIL)));
+    }
+
+    #[test]
+    fn a_reply_to_something_else_proves_nothing() {
+        let query = probe_query(&root_soa(), 0x4242);
+        let other_id = probe_query(&root_soa(), 0x4243);
+        let other_question = probe_query(&Question { qtype: Rtype::NS, ..root_soa() }, 0x4242);
+        assert!(!probe_reply_ok(&query, &reply(&other_id, Rcode::NOERROR)));
+        assert!(!probe_reply_ok(&query, &reply(&other_question, Rcode::REFUSED)));
+        assert!(!probe_reply_ok(&query, &query), "QR=0");
+        assert!(!probe_reply_ok(&query, &reply(&query, Rcode::REFUSED)[..11]), "shorter than a header");
+    }
 }
