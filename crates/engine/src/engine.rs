@@ -24,6 +24,7 @@ use portcullis_wire::message::{read_question, Message, Question, Section};
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
 use std::sync::Arc;
 
+mod missing;
 mod notify;
 mod transfer;
 mod tsig;
@@ -94,6 +95,8 @@ pub struct Engine {
     policy: Arc<Policy>,
     recursion: Option<Recursion>,
     secondaries: Secondaries,
+    /// Primary zones configured whose file did not load ([`Engine::with_unloaded`]).
+    unloaded: Arc<[NameBuf]>,
 }
 
 /// The resolver's side of the engine: the cache, shared across reloads with the resolver pool.
@@ -125,7 +128,8 @@ impl Engine {
 
     /// An engine with its policy units.
     pub fn with_policy(zones: ZoneSet, settings: EngineSettings, counters: Arc<EngineCounters>, policy: Policy) -> Self {
-        Self { zones, settings, counters, policy: Arc::new(policy), recursion: None, secondaries: Secondaries::default() }
+        let (policy, secondaries, unloaded) = (Arc::new(policy), Secondaries::default(), missing::none());
+        Self { zones, settings, counters, policy, recursion: None, secondaries, unloaded }
     }
 
     /// The same engine over `zones` (a secondary zone transferred anew): settings, policy,
@@ -138,6 +142,7 @@ impl Engine {
             policy: self.policy.clone(),
             recursion: self.recursion.clone(),
             secondaries: self.secondaries.clone(),
+            unloaded: self.unloaded.clone(),
         }
     }
 
@@ -351,8 +356,8 @@ impl Engine {
             return self.error_reply(frame, Rcode::FORMERR, out);
         }
         let zone = self.zones.closest(&question.qname);
-        if !self.secondaries.origins.is_empty() && self.secondary_missing(&question.qname, zone) {
-            // A secondary zone not loaded yet, or expired: SERVFAIL, as BIND answers.
+        if self.lacks_copy(&question.qname, zone) {
+            // A configured zone without a copy (engine/missing.rs): SERVFAIL, as BIND answers.
             return self.error_reply(frame, Rcode::SERVFAIL, out);
         }
         let Some(zone) = zone else { return self.recurse(frame, question, request, out) };

@@ -101,7 +101,8 @@ impl Shared {
         let policy = Policy { acl, listener_acls, rrl, cookies, keys: Keyring::new(settings.keys.clone()) };
         let origins: Vec<NameBuf> = settings.zones.iter().filter(|zone| !zone.primaries.is_empty()).map(|zone| zone.origin).collect();
         let secondaries = Secondaries { origins: origins.into(), hook: Some(self.secondaries.hook()) };
-        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries);
+        let unloaded = unloaded_primaries(&settings.zones, &zones);
+        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries).with_unloaded(unloaded);
         Ok(if settings.resolves() { engine.with_recursion(self.cache.clone()) } else { engine })
     }
 
@@ -204,7 +205,11 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let (recursion, forward_zones) = (settings.resolver.enabled, settings.forward.len());
-    tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones = engine.load().zones().len(), recursion, forward_zones, "portcullis ready");
+    let (zones, unloaded) = (engine.load().zones().len(), engine.load().unloaded().len());
+    tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones, recursion, forward_zones, "portcullis ready");
+    if unloaded > 0 {
+        tracing::error!(zones_not_loaded = unloaded, "portcullis ready, but zones failed to load (see above): their names get SERVFAIL");
+    }
     {
         let _runtime = runtime.enter();
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
@@ -350,11 +355,19 @@ fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>) -> ZoneSet {
                     tracing::error!(zone = %zone.origin, file = %zone.file.display(), "zone failed to load, keeping the previous version: {error}");
                     loaded.push(old.clone());
                 }
-                None => tracing::error!(zone = %zone.origin, file = %zone.file.display(), "zone failed to load, not served: {error}"),
+                None => {
+                    tracing::error!(zone = %zone.origin, file = %zone.file.display(), "zone failed to load; its names get SERVFAIL until it loads: {error}")
+                }
             },
         }
     }
     ZoneSet::new(loaded)
+}
+
+/// Origins of the primary zones in `zones` with no copy in `loaded`: their names get SERVFAIL
+/// (`Engine::with_unloaded`), not recursion.
+fn unloaded_primaries(zones: &[ZoneSettings], loaded: &ZoneSet) -> Vec<NameBuf> {
+    zones.iter().filter(|zone| zone.primaries.is_empty() && loaded.get(&zone.origin).is_none()).map(|zone| zone.origin).collect()
 }
 
 /// Loads one zone from its file (or the embedded example), on a thread of its own: the
