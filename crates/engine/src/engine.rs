@@ -62,7 +62,7 @@ pub struct Policy {
     pub acl: Acl,
     /// Per listener (by `Request::listener`), when listener rules are configured.
     pub listener_acls: Vec<Acl>,
-    /// Response rate limiting (disabled unless configured).
+    /// Response rate limiting, for clients outside the recursion ACL.
     pub rrl: Rrl,
     /// Server cookies; `None` when `answer-cookie` is off.
     pub cookies: Option<Cookies>,
@@ -76,10 +76,11 @@ impl Policy {
         self.listener_acls.get(usize::from(listener)).unwrap_or(&self.acl)
     }
 
-    /// The safe defaults: default ACL, no RRL, no cookies.
+    /// Default ACL, no cookies, and no RRL (it needs a secret hash key: the server builds its
+    /// policy with one, and RRL on by default).
     pub fn defaults() -> Self {
         let acl = Acl::new(&crate::policy::AclSettings::default(), None).unwrap_or_else(|_| unreachable_default_acl());
-        let rrl = Rrl::new(&crate::policy::RrlSettings::DEFAULT, [0; 16], Arc::default());
+        let rrl = Rrl::new(&crate::policy::RrlSettings::OFF, [0; 16], Arc::default());
         Self { acl, listener_acls: Vec::new(), rrl, cookies: None, keys: Keyring::default() }
     }
 }
@@ -162,7 +163,23 @@ impl Engine {
     /// True when `request`'s client may recurse (recursion on and the ACL allows it).
     #[inline]
     pub fn recursion_allowed(&self, request: &Request<'_>) -> bool {
-        self.recursion.is_some() && self.policy.acl_for(request.listener).allows(request.peer.ip(), Action::Recursion, None)
+        self.recursion.is_some() && self.recursion_client(request)
+    }
+
+    /// True when the recursion ACL allows `request`'s address (whether recursion is on or not).
+    #[inline]
+    fn recursion_client(&self, request: &Request<'_>) -> bool {
+        self.policy.acl_for(request.listener).allows(request.peer.ip(), Action::Recursion, None)
+    }
+
+    /// Sets RA and whether RRL accounts the reply: RRL applies only to clients outside the
+    /// recursion ACL (so localhost, by default, is never limited). One ACL check serves both.
+    #[inline]
+    fn set_client_flags(&self, frame: &mut ReplyFrame<'_>, request: &Request<'_>) {
+        let rrl = self.policy.rrl.settings().enabled;
+        let client = (rrl || self.recursion.is_some()) && self.recursion_client(request);
+        frame.ra = self.recursion.is_some() && client;
+        frame.rate_limited = rrl && !client;
     }
 
     /// The zones served.
@@ -232,6 +249,7 @@ impl Engine {
         frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
+        self.set_client_flags(&mut frame, request);
         frame.ra = true;
         let signer = match self.check_tsig(&message, &mut frame, request, out) {
             Ok(signer) => signer,
@@ -259,7 +277,7 @@ impl Engine {
             Rcode::NXDOMAIN => ResponseKind::NxDomain,
             _ => ResponseKind::Error,
         };
-        let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
+        let name_hash = if frame.rate_limited { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
         let len = frame.finish(writer, rcode, &self.settings);
         let outcome = self.rate_limit(request, &frame, Answered { outcome: Outcome::Reply(len), kind, name_hash }, out);
         self.sign_reply(signer, outcome, request, out)
@@ -277,6 +295,7 @@ impl Engine {
             let question = if header.qdcount() == 1 { read_question(request.bytes, 12).ok().map(|(q, _)| q) } else { None };
             let mut frame = ReplyFrame::new(header, question, None);
             frame.limit = self.reply_limit(request.transport, &frame);
+            self.set_client_flags(&mut frame, request);
             let answered = self.error_reply(&frame, Rcode::FORMERR, out);
             return self.rate_limit(request, &frame, answered, out);
         };
@@ -284,7 +303,7 @@ impl Engine {
         frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
-        frame.ra = self.recursion_allowed(request);
+        self.set_client_flags(&mut frame, request);
         let signer = match self.check_tsig(&message, &mut frame, request, out) {
             Ok(signer) => signer,
             Err(answered) => return self.rate_limit(request, &frame, answered, out),
@@ -367,7 +386,7 @@ impl Engine {
         let (kind, wildcard) = write_answer_traced(zone, &question.qname, question.qtype, options, &mut writer);
         self.counters.answer(request.worker, kind);
         let kind = response_kind(kind);
-        let name_hash = if self.policy.rrl.settings().enabled {
+        let name_hash = if frame.rate_limited {
             // NXDOMAIN is accounted per zone, wildcard answers per wildcard (BIND's RRL).
             let hashed = match (kind, wildcard) {
                 (ResponseKind::NxDomain, _) => *zone.origin(),
@@ -421,7 +440,7 @@ impl Engine {
             Rcode::NOERROR => ResponseKind::Answer,
             _ => ResponseKind::Error,
         };
-        let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
+        let name_hash = if frame.rate_limited { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
         let len = frame.finish(writer, hit.rcode, &self.settings);
         let outcome = if hit.prefetch && frame.header.rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
         Answered { outcome, kind, name_hash }
@@ -501,9 +520,10 @@ impl Engine {
         }
     }
 
-    /// Response rate limiting (SECURITY-REFERENCE §3.1): send, slip (TC=1 or BADCOOKIE) or drop.
+    /// Response rate limiting (SECURITY-REFERENCE §3.1): send, slip (TC=1 or BADCOOKIE) or drop;
+    /// clients of the recursion ACL are not accounted ([`ReplyFrame::rate_limited`]).
     fn rate_limit(&self, request: &Request<'_>, frame: &ReplyFrame<'_>, answered: Answered, out: &mut [u8]) -> Outcome {
-        if !matches!(answered.outcome, Outcome::Reply(_) | Outcome::ReplyAndPrefetch(_)) || !self.policy.rrl.settings().enabled {
+        if !matches!(answered.outcome, Outcome::Reply(_) | Outcome::ReplyAndPrefetch(_)) || !frame.rate_limited {
             return answered.outcome;
         }
         let cookie = match (frame.cookie_valid, frame.edns.and_then(|e| e.cookie)) {

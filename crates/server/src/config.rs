@@ -39,12 +39,12 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("tcp.in-flight", Limit { default: 16, min: 1, max: 1024 }),
     ("tcp.queries-per-connection", Limit { default: 1_000_000, min: 1, max: 100_000_000 }),
     ("tcp.lifetime-ms", Limit { default: 300_000, min: 1000, max: 86_400_000 }),
-    ("rrl.responses-per-second", Limit { default: 20, min: 0, max: 1_000_000 }),
-    ("rrl.nxdomains-per-second", Limit { default: 10, min: 0, max: 1_000_000 }),
-    ("rrl.nodata-per-second", Limit { default: 20, min: 0, max: 1_000_000 }),
-    ("rrl.referrals-per-second", Limit { default: 20, min: 0, max: 1_000_000 }),
-    ("rrl.errors-per-second", Limit { default: 5, min: 0, max: 1_000_000 }),
-    ("rrl.all-per-second", Limit { default: 100, min: 0, max: 1_000_000 }),
+    ("rrl.responses-per-second", Limit { default: 200, min: 0, max: 1_000_000 }),
+    ("rrl.nxdomains-per-second", Limit { default: 200, min: 0, max: 1_000_000 }),
+    ("rrl.nodata-per-second", Limit { default: 200, min: 0, max: 1_000_000 }),
+    ("rrl.referrals-per-second", Limit { default: 200, min: 0, max: 1_000_000 }),
+    ("rrl.errors-per-second", Limit { default: 200, min: 0, max: 1_000_000 }),
+    ("rrl.all-per-second", Limit { default: 0, min: 0, max: 1_000_000 }),
     ("rrl.window", Limit { default: 15, min: 1, max: 3600 }),
     ("rrl.slip", Limit { default: 2, min: 0, max: 10 }),
     ("rrl.ipv4-prefix-length", Limit { default: 24, min: 0, max: 32 }),
@@ -96,7 +96,7 @@ pub mod file {
         /// `[acl]`.
         #[serde(default)]
         pub acl: crate::policy_config::AclFile,
-        /// `[rrl]`: present = on.
+        /// `[rrl]`: on by default (`enabled = false` turns it off).
         pub rrl: Option<crate::policy_config::RrlFile>,
         /// `[cookies]`.
         #[serde(default)]

@@ -134,7 +134,7 @@ pub fn acl(raw: &AclFile, errors: &mut Vec<String>) -> AclSettings {
     AclSettings { lists, global: rules("acl", &raw.rules, errors), listeners, zones, denied }
 }
 
-/// Validates `[rrl]`; the table's presence enables it unless `enabled = false`.
+/// Validates `[rrl]`: on, with the defaults, when absent; `enabled = false` turns it off.
 pub fn rrl(raw: Option<&RrlFile>, errors: &mut Vec<String>) -> RrlSettings {
     let Some(raw) = raw else { return RrlSettings::DEFAULT };
     let d = RrlSettings::DEFAULT;
