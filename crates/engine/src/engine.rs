@@ -28,6 +28,8 @@ mod notify;
 mod transfer;
 mod tsig;
 
+use tsig::TsigUse;
+
 pub use notify::{NotifyHook, Secondaries};
 
 /// Settings of the engine, validated by the server's config layer.
@@ -251,7 +253,7 @@ impl Engine {
         frame.limit = self.reply_limit(request.transport, &frame);
         self.set_client_flags(&mut frame, request);
         frame.ra = true;
-        let signer = match self.check_tsig(&message, &mut frame, request, out) {
+        let signer = match self.check_tsig(&message, &mut frame, request, TsigUse::Reanswered, out) {
             Ok(signer) => signer,
             Err(answered) => return answered.outcome,
         };
@@ -304,7 +306,7 @@ impl Engine {
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
         self.set_client_flags(&mut frame, request);
-        let signer = match self.check_tsig(&message, &mut frame, request, out) {
+        let signer = match self.check_tsig(&message, &mut frame, request, TsigUse::Arrived, out) {
             Ok(signer) => signer,
             Err(answered) => return self.rate_limit(request, &frame, answered, out),
         };

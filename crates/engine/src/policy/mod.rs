@@ -23,12 +23,14 @@ pub mod prefix;
 pub mod rrl;
 pub mod tsig;
 pub mod tsig_client;
+pub mod tsig_replay;
 
 pub use acl::{Acl, AclError, AclSettings, Action, ActionRules, DenyResponse, ListenerRules, MatchElement, NamedList, ZoneRules};
 pub use cookies::{CookieAction, CookieOutcome, CookieSettings, CookieStatus, Cookies, ReplyCookie};
 pub use prefix::{Prefix, PrefixError};
 pub use rrl::{QueryCookie, ResponseKind, Rrl, RrlCounters, RrlEvent, RrlKey, RrlSettings, RrlVerdict, SlipReply};
 pub use tsig::{Keyring, TsigKey};
+pub use tsig_replay::ReplayCache;
 
 /// A point on the I/O layer's monotonic clock, in milliseconds since an arbitrary origin.
 ///
