@@ -2,8 +2,9 @@
 //! snapshot of zones, settings and policy. The I/O layer swaps whole engines on reload; counters
 //! live in an `Arc` shared across versions.
 //!
-//! Order of the stages: header checks (drop) → parse (FORMERR) → cookies (RFC 7873) → opcode,
-//! counts and EDNS version → class → zone and ACL → answer → OPT → response rate limiting.
+//! Order of the stages: header checks (drop) → parse (FORMERR) → cookies (RFC 7873) → query
+//! limiter (TC=1 or drop; `limits.rs`) → TSIG → opcode, counts and EDNS version → class → zone
+//! and ACL → answer → OPT → response rate limiting (`limits.rs`).
 //!
 //! Recursion (DESIGN §4.4 step f): a name in no served zone, asked with RD=1 by a client the
 //! recursion ACL allows, is answered from the shared [`Cache`] on the worker (no allocation) or
@@ -15,7 +16,7 @@
 use crate::auth::{write_answer_traced, AnswerKind, AnswerOptions, ZoneSet};
 use crate::cache::Cache;
 use crate::metrics::EngineCounters;
-use crate::policy::{Acl, Action, CookieAction, CookieStatus, Cookies, Keyring, ResponseKind, Rrl, RrlKey, RrlVerdict, SlipReply, Verdict};
+use crate::policy::{Acl, Action, CookieAction, CookieStatus, Cookies, Keyring, QueryLimiter, ResponseKind, Rrl, Verdict};
 use crate::reply::{ReplyFrame, MIN_UDP_PAYLOAD};
 use crate::request::{DropReason, Outcome, Request, Transport};
 use crate::resolve::Resolved;
@@ -24,6 +25,7 @@ use portcullis_wire::message::{read_question, Message, Question, Section};
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
 use std::sync::Arc;
 
+mod limits;
 mod notify;
 mod transfer;
 mod tsig;
@@ -66,6 +68,8 @@ pub struct Policy {
     pub listener_acls: Vec<Acl>,
     /// Response rate limiting, for clients outside the recursion ACL.
     pub rrl: Rrl,
+    /// The per-prefix UDP query limiter, for clients outside the recursion ACL (off by default).
+    pub query_limit: QueryLimiter,
     /// Server cookies; `None` when `answer-cookie` is off.
     pub cookies: Option<Cookies>,
     /// TSIG keys (none: every signed request is BADKEY).
@@ -78,12 +82,13 @@ impl Policy {
         self.listener_acls.get(usize::from(listener)).unwrap_or(&self.acl)
     }
 
-    /// Default ACL, no cookies, and no RRL (it needs a secret hash key: the server builds its
-    /// policy with one, and RRL on by default).
+    /// Default ACL, no cookies, no RRL and no query limiter (they need a secret hash key: the
+    /// server builds its policy with one, and RRL on by default).
     pub fn defaults() -> Self {
         let acl = Acl::new(&crate::policy::AclSettings::default(), None).unwrap_or_else(|_| unreachable_default_acl());
         let rrl = Rrl::new(&crate::policy::RrlSettings::OFF, [0; 16], Arc::default());
-        Self { acl, listener_acls: Vec::new(), rrl, cookies: None, keys: Keyring::default() }
+        let query_limit = QueryLimiter::new(&crate::policy::QueryLimitSettings::DEFAULT, [0; 16]);
+        Self { acl, listener_acls: Vec::new(), rrl, query_limit, cookies: None, keys: Keyring::default() }
     }
 }
 
@@ -172,16 +177,6 @@ impl Engine {
     #[inline]
     fn recursion_client(&self, request: &Request<'_>) -> bool {
         self.policy.acl_for(request.listener).allows(request.peer.ip(), Action::Recursion, None)
-    }
-
-    /// Sets RA and whether RRL accounts the reply: RRL applies only to clients outside the
-    /// recursion ACL (so localhost, by default, is never limited). One ACL check serves both.
-    #[inline]
-    fn set_client_flags(&self, frame: &mut ReplyFrame<'_>, request: &Request<'_>) {
-        let rrl = self.policy.rrl.settings().enabled;
-        let client = (rrl || self.recursion.is_some()) && self.recursion_client(request);
-        frame.ra = self.recursion.is_some() && client;
-        frame.rate_limited = rrl && !client;
     }
 
     /// The zones served.
@@ -305,7 +300,11 @@ impl Engine {
         frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
-        self.set_client_flags(&mut frame, request);
+        if self.set_client_flags(&mut frame, request) {
+            if let Some(restricted) = self.limit_query(&frame, request, out) {
+                return restricted;
+            }
+        }
         let signer = match self.check_tsig(&message, &mut frame, request, TsigUse::Arrived, out) {
             Ok(signer) => signer,
             Err(answered) => return self.rate_limit(request, &frame, answered, out),
@@ -519,26 +518,6 @@ impl Engine {
             (Transport::Tcp, _) => 65_535,
             (Transport::Udp, None) => usize::from(MIN_UDP_PAYLOAD),
             (Transport::Udp, Some(edns)) => usize::from(edns.udp_size.clamp(MIN_UDP_PAYLOAD, cap)),
-        }
-    }
-
-    /// Response rate limiting (SECURITY-REFERENCE §3.1): send, slip (TC=1 or BADCOOKIE) or drop;
-    /// clients of the recursion ACL are not accounted ([`ReplyFrame::rate_limited`]).
-    fn rate_limit(&self, request: &Request<'_>, frame: &ReplyFrame<'_>, answered: Answered, out: &mut [u8]) -> Outcome {
-        if !matches!(answered.outcome, Outcome::Reply(_) | Outcome::ReplyAndPrefetch(_)) || !frame.rate_limited {
-            return answered.outcome;
-        }
-        let cookie = match (frame.cookie_valid, frame.edns.and_then(|e| e.cookie)) {
-            (true, _) => crate::policy::QueryCookie::Verified,
-            (false, Some(_)) => crate::policy::QueryCookie::Unverified,
-            (false, None) => crate::policy::QueryCookie::Absent,
-        };
-        let key = RrlKey { client: request.peer.ip(), kind: answered.kind, name_hash: answered.name_hash, transport: request.transport, cookie };
-        match self.policy.rrl.account(key, request.now) {
-            RrlVerdict::Send => answered.outcome,
-            RrlVerdict::Drop => Outcome::Drop(DropReason::RrlDrop),
-            RrlVerdict::Slip(SlipReply::Truncate) => frame.truncated(out, &self.settings).map_or(Outcome::Drop(DropReason::NoBuffer), Outcome::Reply),
-            RrlVerdict::Slip(SlipReply::BadCookie) => self.error_reply(frame, Rcode::BADCOOKIE, out).outcome,
         }
     }
 

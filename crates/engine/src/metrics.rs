@@ -27,7 +27,7 @@ pub struct HotCounters {
 pub struct EngineCounters {
     hot: [HotCounters; COUNTER_SHARDS],
     /// Drops by reason, in `DropReason::ALL` order.
-    pub drops: [AtomicU64; 7],
+    pub drops: [AtomicU64; DropReason::ALL.len()],
     /// Recursive queries handed to the resolver pool (cache misses).
     pub resolutions: AtomicU64,
     /// Zone transfers started (AXFR, and IXFR answered with the whole zone).

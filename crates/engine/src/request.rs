@@ -115,13 +115,16 @@ pub enum DropReason {
     AclDeny,
     /// Response rate limiting dropped the answer.
     RrlDrop,
+    /// The per-prefix query limiter dropped the query.
+    QueryLimit,
     /// The resolver pool was full (too many resolutions or clients waiting).
     ResolverOverload,
 }
 
 impl DropReason {
     /// Every reason, for counters.
-    pub const ALL: [Self; 7] = [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop, Self::ResolverOverload];
+    pub const ALL: [Self; 8] =
+        [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop, Self::QueryLimit, Self::ResolverOverload];
 
     /// The metrics label.
     pub const fn as_str(self) -> &'static str {
@@ -132,6 +135,7 @@ impl DropReason {
             Self::NoBuffer => "no_buffer",
             Self::AclDeny => "acl_deny",
             Self::RrlDrop => "rrl_drop",
+            Self::QueryLimit => "query_limit",
             Self::ResolverOverload => "resolver_overload",
         }
     }

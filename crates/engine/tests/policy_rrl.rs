@@ -328,7 +328,7 @@ mod policy_rrl_engine {
     use portcullis_engine::engine::Policy;
     use portcullis_engine::load::load_zone_text;
     use portcullis_engine::metrics::EngineCounters;
-    use portcullis_engine::policy::{Acl, AclSettings, Rrl, RrlCounters, RrlSettings};
+    use portcullis_engine::policy::{Acl, AclSettings, QueryLimitSettings, QueryLimiter, Rrl, RrlCounters, RrlSettings};
     use portcullis_engine::zonefile::FsIncludeResolver;
     use portcullis_engine::{Engine, EngineSettings, Outcome, Request, Transport};
     use portcullis_wire::NameBuf;
@@ -351,6 +351,18 @@ mod policy_rrl_engine {
         Engine::with_policy(ZoneSet::new(vec![Arc::new(zone)]), EngineSettings::default(), Arc::new(EngineCounters::default()), policy)
     }
 
+    /// `rrl.test.` without RRL, with the query limiter (instant 100, slip 2) and the recursion
+    /// ACL 127.0.0.1/32.
+    fn limited() -> Engine {
+        let origin = NameBuf::from_text("rrl.test.", None).unwrap();
+        let zone = load_zone_text(&origin, ZONE, "rrl.zone", &FsIncludeResolver::default()).unwrap();
+        let mut acl = AclSettings::default();
+        acl.global.recursion = Some(vec!["127.0.0.1/32".parse().unwrap()]);
+        let settings = QueryLimitSettings { enabled: true, instant_limit: 100, slip: 2, ..QueryLimitSettings::DEFAULT };
+        let policy = Policy { acl: Acl::new(&acl, None).unwrap(), query_limit: QueryLimiter::new(&settings, [9; 16]), ..Policy::defaults() };
+        Engine::with_policy(ZoneSet::new(vec![Arc::new(zone)]), EngineSettings::default(), Arc::new(EngineCounters::default()), policy)
+    }
+
     /// `www.rrl.test. A`, no EDNS, RD=0.
     fn query(id: u16) -> Vec<u8> {
         let mut bytes = id.to_be_bytes().to_vec();
@@ -361,11 +373,16 @@ mod policy_rrl_engine {
 
     /// (answered in full, TC=1 slips, dropped) for 600 queries from `client` in one second.
     fn flood(engine: &Engine, client: [u8; 4]) -> (u32, u32, u32) {
+        flood_over(engine, client, Transport::Udp)
+    }
+
+    /// [`flood`] over `transport`.
+    fn flood_over(engine: &Engine, client: [u8; 4], transport: Transport) -> (u32, u32, u32) {
         let peer = SocketAddr::from((client, 40_000));
         let mut out = vec![0u8; 4096];
         let mut tally = (0, 0, 0);
         for id in 0..600 {
-            match engine.handle(&Request::at_zero(&query(id), peer, Transport::Udp), &mut out) {
+            match engine.handle(&Request::at_zero(&query(id), peer, transport), &mut out) {
                 Outcome::Reply(len) if out[2] & 0x02 != 0 && out[6..8] == [0, 0] && len > 12 => tally.1 += 1,
                 Outcome::Reply(_) => tally.0 += 1,
                 Outcome::Drop(_) => tally.2 += 1,
@@ -390,5 +407,15 @@ mod policy_rrl_engine {
         assert_eq!(flood(&engine, [192, 0, 2, 7]), (200, 200, 200));
         let off = served(&RrlSettings { enabled: false, ..RrlSettings::default() }, &["127.0.0.1/32"]);
         assert_eq!(flood(&off, [192, 0, 2, 7]), (600, 0, 0), "enabled = false");
+    }
+
+    #[test]
+    fn the_query_limiter_restricts_udp_from_outside_the_recursion_acl() {
+        let engine = limited();
+        assert_eq!(flood(&engine, [192, 0, 2, 7]), (100, 250, 250), "instant limit 100, then slip 2");
+        assert_eq!(engine.counters().drops_of(portcullis_engine::DropReason::QueryLimit), 250);
+        assert_eq!(flood(&engine, [192, 0, 2, 8]), (100, 250, 250), "another address: its own counter");
+        assert_eq!(flood(&engine, [127, 0, 0, 1]), (600, 0, 0), "the recursion ACL's client is spared");
+        assert_eq!(flood_over(&engine, [192, 0, 2, 7], Transport::Tcp), (600, 0, 0), "TCP is spared");
     }
 }

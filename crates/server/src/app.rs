@@ -11,7 +11,7 @@ use portcullis_engine::engine::Policy;
 use portcullis_engine::engine::Secondaries;
 use portcullis_engine::load::{load_zone_file, load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
-use portcullis_engine::policy::{Acl, Cookies, Keyring, ReplayCache, Rrl, RrlCounters, TsigKey};
+use portcullis_engine::policy::{Acl, Cookies, Keyring, QueryLimiter, ReplayCache, Rrl, RrlCounters, TsigKey};
 use portcullis_engine::resolve::{Random, SeededRandom};
 use portcullis_engine::zonefile::FsIncludeResolver;
 use portcullis_engine::Engine;
@@ -45,6 +45,8 @@ pub struct Shared {
     rrl_counters: Arc<RrlCounters>,
     secrets: Arc<Mutex<Secrets>>,
     rrl_key: [u8; 16],
+    /// The query limiter's hash key (its table is rebuilt on reload, like RRL's settings).
+    limit_key: [u8; 16],
     /// Signed requests seen (TSIG replay cache): kept across reloads, so a reload opens no window.
     tsig_replays: Arc<ReplayCache>,
     /// The resolver's cache: kept across reloads (its size is fixed at startup).
@@ -91,6 +93,7 @@ impl Shared {
             secrets: Arc::new(Mutex::new(Secrets { current, previous: None })),
             rrl_key: random_16(),
             tsig_replays: Arc::default(),
+            limit_key: random_16(),
             cache: Arc::new(Cache::new(CacheSettings { hash_key: random_16(), ..settings.resolver.cache })),
             pool: Arc::default(),
             secondaries: Arc::default(),
@@ -109,7 +112,9 @@ impl Shared {
         let rrl = Rrl::new(&settings.rrl, self.rrl_key, self.rrl_counters.clone());
         let secrets = self.secrets.lock().map(|s| *s).map_err(|_| "cookie secrets poisoned".to_string())?;
         let cookies = settings.cookies.answer.then(|| Cookies::new(settings.cookies.settings, secrets.current, secrets.previous));
-        let policy = Policy { acl, listener_acls, rrl, cookies, keys: Keyring::new(settings.keys.clone()).with_replays(self.tsig_replays.clone()) };
+        let query_limit = QueryLimiter::new(&settings.query_limit, self.limit_key);
+        let policy =
+            Policy { acl, listener_acls, rrl, query_limit, cookies, keys: Keyring::new(settings.keys.clone()).with_replays(self.tsig_replays.clone()) };
         let origins: Vec<NameBuf> = settings.zones.iter().filter(|zone| !zone.primaries.is_empty()).map(|zone| zone.origin).collect();
         let secondaries = Secondaries { origins: origins.into(), hook: Some(self.secondaries.hook()) };
         let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries);
