@@ -15,7 +15,7 @@
 //!   serial unchanged marks it refreshed.
 
 use std::fs;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -248,6 +248,36 @@ fn a_signed_notify_passes_an_acl_that_names_the_key_and_an_unsigned_one_does_not
     wait_for_new(&tools[0], &secondary, &primary);
     let logs = primary.logs();
     assert!(logs.contains("notify answered") && logs.contains("rcode=NOERROR"), "the signed NOTIFY was accepted and its answer verified\n{logs}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A NOTIFY resent for want of an answer is signed anew (a later time, another MAC): a
+/// secondary's TSIG replay cache refuses the same signed bytes twice.
+#[test]
+fn a_resent_signed_notify_is_signed_anew() {
+    let (name, secret) = ("xfr.key.", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=");
+    let dir = temp_dir("sec-zone");
+    let file = dir.join("sec.test.zone");
+    fs::write(&file, zone_text(1)).unwrap_or_else(|e| panic!("{e}"));
+    // A secondary that never answers: the primary resends after 1 s.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap_or_else(|e| panic!("{e}"));
+    let target = silent.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let body = format!(
+        "[[zone]]\norigin = \"sec.test.\"\nfile = \"{}\"\nnotify = [\"{target}\"]\nkey = \"{name}\"\n\n[[key]]\nname = \"{name}\"\nsecret = \"{secret}\"\n",
+        file.display()
+    );
+    let _primary = portcullis_at(SocketAddr::from(([127, 0, 0, 1], free_port())), &body, "sec.test.");
+    let mut signatures = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    for send in ["first", "second"] {
+        let len = silent.recv(&mut buf).unwrap_or_else(|e| panic!("no {send} NOTIFY: {e}"));
+        let message = portcullis_wire::message::Message::parse(&buf[..len]).unwrap_or_else(|e| panic!("{e}"));
+        let offset = message.tsig_offset().unwrap_or_else(|| panic!("the {send} NOTIFY is not signed"));
+        let tsig = portcullis_wire::tsig::Tsig::parse(&buf[..len], offset).unwrap_or_else(|e| panic!("{e}"));
+        signatures.push((tsig.time_signed, tsig.mac.to_vec()));
+    }
+    assert!(signatures[1].0 > signatures[0].0 && signatures[1].1 != signatures[0].1, "the resend is signed anew: {signatures:?}");
     let _ = fs::remove_dir_all(&dir);
 }
 
