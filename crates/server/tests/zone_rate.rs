@@ -25,9 +25,9 @@ mod hierarchy;
 #[path = "it/peers.rs"]
 mod peers;
 
-use hierarchy::resolvers::{start_unbound, Process};
+use hierarchy::resolvers::{start_kresd, start_pdns_recursor, start_unbound, Process};
 use hierarchy::{pick_net, start_nsd, Net};
-use peers::{free_port, in_ci, require, temp_dir, RemoveOnDrop};
+use peers::{find_binary, free_port, in_ci, require, temp_dir, RemoveOnDrop};
 use portcullis_wire::NameBuf;
 use std::fmt::Write as _;
 use std::fs;
@@ -270,6 +270,23 @@ fn honest_run(name: &str, perf: &Path, process: &Process, server: SocketAddr, na
     result
 }
 
+/// The same honest run against PowerDNS Recursor and Knot Resolver when they are installed
+/// (figures for the benchmark notes; CI does not install them, nothing is asserted).
+fn other_resolvers(perf: &Path, dir: &Path, hints: &Path, net: Net, names: &Path) {
+    if let Some(binary) = find_binary("pdns_recursor") {
+        let (home, addr) = (dir.join("pdns-recursor"), SocketAddr::from(([127, 0, 0, 1], free_port())));
+        fs::create_dir_all(&home).unwrap();
+        let recursor = start_pdns_recursor(&binary, &home, hints, addr, "tld.");
+        honest_run("pdns-recursor", perf, &recursor, addr, names);
+    }
+    if let Some(binary) = find_binary("kresd") {
+        let (home, addr) = (dir.join("kresd"), SocketAddr::from(([127, 0, 0, 1], free_port())));
+        fs::create_dir_all(&home).unwrap();
+        let kresd = start_kresd(&binary, &home, net.ip(ROOT).into(), addr, "tld.");
+        honest_run("knot-resolver", perf, &kresd, addr, names);
+    }
+}
+
 /// Waits until the log of `process` holds `needle` (at most `limit`).
 fn wait_for_log(process: &Process, needle: &str, limit: Duration) -> Option<String> {
     let deadline = Instant::now() + limit;
@@ -331,6 +348,7 @@ fn the_zone_query_limit_spares_honest_load_and_holds_a_flood() {
     );
     assert!(!portcullis.stderr().contains("zone query limit started"), "honest load held a zone:\n{}", portcullis.logs());
     drop(unbound);
+    other_resolvers(perf, &dir, &hints, net, &honest);
 
     // 2. A flood under victim.tld., with honest names of other zones asked meanwhile.
     let flood = dir.join("flood.txt");

@@ -107,3 +107,42 @@ pub fn start_unbound(binary: &Path, dir: &Path, hints: &Path, listen: SocketAddr
     process.wait_ready(listen, probe);
     process
 }
+
+/// Starts PowerDNS Recursor on `listen` (one thread, no DNSSEC, loopback servers allowed),
+/// resolving from the root servers of `hints`; ready when it answers `probe`.
+pub fn start_pdns_recursor(binary: &Path, dir: &Path, hints: &Path, listen: SocketAddr, probe: &str) -> Process {
+    let text = format!(
+        "local-address={ip}\nlocal-port={port}\nhint-file={hints}\ndont-query=\nthreads=1\npdns-distributes-queries=no\n\
+         dnssec=off\nsecurity-poll-suffix=\nsocket-dir={dir}\ndaemon=no\nquiet=yes\ndisable-syslog=yes\nloglevel=3\n\
+         allow-from=127.0.0.0/8\n",
+        ip = listen.ip(),
+        port = listen.port(),
+        dir = dir.display(),
+        hints = hints.display()
+    );
+    fs::write(dir.join("recursor.conf"), text).unwrap();
+    let mut command = Command::new(binary);
+    command.arg(format!("--config-dir={}", dir.display()));
+    let mut process = Process::spawn("pdns_recursor", command, dir.to_path_buf());
+    process.wait_ready(listen, probe);
+    process
+}
+
+/// Starts Knot Resolver on `listen` (one process, no trust anchor) with the root server at
+/// `root`; ready when it answers `probe`.
+pub fn start_kresd(binary: &Path, dir: &Path, root: std::net::IpAddr, listen: SocketAddr, probe: &str) -> Process {
+    let text = format!(
+        "net.ipv6 = false\nnet.listen('{ip}', {port}, {{ kind = 'dns' }})\ncache.open(256 * MB, 'lmdb://{dir}/cache')\n\
+         trust_anchors.remove('.')\nmodules.load('hints > iterate')\nhints.root({{ ['a.rootns.'] = '{root}' }})\n",
+        ip = listen.ip(),
+        port = listen.port(),
+        dir = dir.display()
+    );
+    let config = dir.join("kresd.conf");
+    fs::write(&config, text).unwrap();
+    let mut command = Command::new(binary);
+    command.arg("-n").arg("-c").arg(&config).arg(dir);
+    let mut process = Process::spawn("kresd", command, dir.to_path_buf());
+    process.wait_ready(listen, probe);
+    process
+}
