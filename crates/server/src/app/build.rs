@@ -1,0 +1,169 @@
+//! What the server is built from: the state that outlives one engine ([`Shared`]), the engine
+//! over the loaded zones, and the zones themselves (loaded at start and on every reload).
+
+use crate::config::{Settings, ZoneSettings, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH};
+use crate::entropy::{self, EntropyError};
+use crate::secondary::SecondaryZones;
+use crate::zone_files::load_zone_file;
+use portcullis_engine::auth::{Zone, ZoneSet};
+use portcullis_engine::cache::{Cache, CacheSettings};
+use portcullis_engine::engine::{Policy, Secondaries};
+use portcullis_engine::load::{load_zone_text, LoadError};
+use portcullis_engine::metrics::EngineCounters;
+use portcullis_engine::policy::{Acl, Cookies, Keyring, QueryLimiter, ReplayCache, Rrl, RrlCounters};
+use portcullis_engine::zonefile::NoIncludes;
+use portcullis_engine::Engine;
+use portcullis_net::metrics::NetCounters;
+use portcullis_net::resolver_pool::ResolverPool;
+use portcullis_wire::NameBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+/// State that outlives one engine: counters, secrets, keys.
+#[derive(Clone)]
+pub struct Shared {
+    pub(super) counters: Arc<EngineCounters>,
+    pub(super) rrl_counters: Arc<RrlCounters>,
+    secrets: Arc<Mutex<Secrets>>,
+    rrl_key: [u8; 16],
+    /// The query limiter's hash key (its table is rebuilt on reload, like RRL's settings).
+    limit_key: [u8; 16],
+    /// Signed requests seen (TSIG replay cache): kept across reloads, so a reload opens no window.
+    tsig_replays: Arc<ReplayCache>,
+    /// The resolver's cache: kept across reloads (its size is fixed at startup).
+    pub(super) cache: Arc<Cache>,
+    /// The resolver pool, once the runtime runs.
+    pub(super) pool: Arc<OnceLock<Arc<ResolverPool>>>,
+    /// Secondary zones: their copies and tasks.
+    pub(super) secondaries: Arc<SecondaryZones>,
+    /// UDP workers started again after a panic.
+    pub(super) worker_restarts: Arc<std::sync::atomic::AtomicU64>,
+    /// The I/O layer's counters (TCP connections closed, by reason).
+    pub(super) net_counters: Arc<NetCounters>,
+}
+
+/// Cookie secrets: the current one and the one before it (still accepted, RFC 9018 §4.4).
+#[derive(Clone, Copy)]
+struct Secrets {
+    current: [u8; 16],
+    previous: Option<[u8; 16]>,
+}
+
+impl Shared {
+    /// Fails when the OS random source does: no secret or key is made without it.
+    pub(super) fn new(settings: &Settings) -> Result<Self, EntropyError> {
+        let current = match settings.cookies.secret {
+            Some(secret) => secret,
+            None => entropy::bytes16()?,
+        };
+        Ok(Self {
+            counters: Arc::default(),
+            rrl_counters: Arc::default(),
+            secrets: Arc::new(Mutex::new(Secrets { current, previous: None })),
+            rrl_key: entropy::bytes16()?,
+            tsig_replays: Arc::default(),
+            limit_key: entropy::bytes16()?,
+            cache: Arc::new(Cache::new(CacheSettings { hash_key: entropy::bytes16()?, ..settings.resolver.cache })),
+            pool: Arc::default(),
+            secondaries: Arc::default(),
+            worker_restarts: Arc::default(),
+            net_counters: Arc::default(),
+        })
+    }
+
+    /// Builds an engine over `zones` with the policy of `settings`.
+    pub(super) fn engine(&self, zones: ZoneSet, settings: &Settings) -> Result<Engine, String> {
+        let acl = Acl::new(&settings.acl, None).map_err(|e| format!("acl: {e}"))?;
+        let mut listener_acls = Vec::new();
+        if !settings.acl.listeners.is_empty() {
+            for addr in &settings.listen {
+                listener_acls.push(Acl::new(&settings.acl, Some(&addr.to_string())).map_err(|e| format!("acl: {e}"))?);
+            }
+        }
+        let rrl = Rrl::new(&settings.rrl, self.rrl_key, self.rrl_counters.clone());
+        let secrets = self.secrets.lock().map(|s| *s).map_err(|_| "cookie secrets poisoned".to_string())?;
+        let cookies = settings.cookies.answer.then(|| Cookies::new(settings.cookies.settings, secrets.current, secrets.previous));
+        let query_limit = QueryLimiter::new(&settings.query_limit, self.limit_key);
+        let policy =
+            Policy { acl, listener_acls, rrl, query_limit, cookies, keys: Keyring::new(settings.keys.clone()).with_replays(self.tsig_replays.clone()) };
+        let origins: Vec<NameBuf> = settings.zones.iter().filter(|zone| !zone.primaries.is_empty()).map(|zone| zone.origin).collect();
+        let secondaries = Secondaries { origins: origins.into(), hook: Some(self.secondaries.hook()) };
+        let unloaded = unloaded_primaries(&settings.zones, &zones);
+        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries).with_unloaded(unloaded);
+        Ok(if settings.resolves() { engine.with_recursion(self.cache.clone()) } else { engine })
+    }
+
+    /// Applies a configured secret that changed: it becomes current, the old one stays valid.
+    pub(super) fn apply_configured_secret(&self, configured: Option<[u8; 16]>) {
+        let Some(secret) = configured else { return };
+        if let Ok(mut secrets) = self.secrets.lock() {
+            if secrets.current != secret {
+                secrets.previous = Some(secrets.current);
+                secrets.current = secret;
+                tracing::info!("cookie secret changed; the previous one is still accepted");
+            }
+        }
+    }
+
+    /// Makes a new cookie secret current, keeping the old one acceptable.
+    pub(super) fn rotate_secret(&self) {
+        if let Ok(mut secrets) = self.secrets.lock() {
+            secrets.previous = Some(secrets.current);
+            secrets.current = entropy::bytes16().unwrap_or_else(|error| entropy::fatal(error));
+        }
+    }
+}
+
+/// Loads every zone; one that fails keeps its version from `previous`, if any, and is logged.
+pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>) -> ZoneSet {
+    let mut loaded = Vec::new();
+    for zone in zones.iter().filter(|zone| zone.primaries.is_empty()) {
+        let started = Instant::now();
+        match load_one(zone) {
+            Ok(new) => {
+                tracing::info!(zone = %zone.origin, file = %zone.file.display(), names = new.node_count(), elapsed_ms = started.elapsed().as_millis() as u64, "zone loaded");
+                loaded.push(Arc::new(new));
+            }
+            Err(error) => match previous.and_then(|set| set.get(&zone.origin)) {
+                Some(old) => {
+                    tracing::error!(zone = %zone.origin, file = %zone.file.display(), "zone failed to load, keeping the previous version: {error}");
+                    loaded.push(old.clone());
+                }
+                None => {
+                    tracing::error!(zone = %zone.origin, file = %zone.file.display(), "zone failed to load; its names get SERVFAIL until it loads: {error}")
+                }
+            },
+        }
+    }
+    ZoneSet::new(loaded)
+}
+
+/// Origins of the primary zones in `zones` with no copy in `loaded`: their names get SERVFAIL
+/// (`Engine::with_unloaded`), not recursion.
+fn unloaded_primaries(zones: &[ZoneSettings], loaded: &ZoneSet) -> Vec<NameBuf> {
+    zones.iter().filter(|zone| zone.primaries.is_empty() && loaded.get(&zone.origin).is_none()).map(|zone| zone.origin).collect()
+}
+
+/// Loads one zone from its file (or the embedded example), on a thread of its own: the
+/// allocator's arena of that thread holds the parse's temporary data and is given back to the
+/// system when the thread ends, so a large zone leaves no freed-but-held memory behind.
+pub fn load_one(zone: &ZoneSettings) -> Result<Zone, LoadError> {
+    let zone = zone.clone();
+    match std::thread::Builder::new().name("zone-load".into()).spawn(move || load_here(&zone)).map(|t| t.join()) {
+        // The copy is made by this thread, so the loader's arena ends up empty and is trimmed.
+        Ok(Ok(Ok(loaded))) => {
+            let copy = loaded.clone();
+            drop(loaded);
+            Ok(copy)
+        }
+        Ok(Ok(Err(error))) => Err(error),
+        _ => Err(LoadError::Syntax("the zone loader thread failed".into())),
+    }
+}
+
+fn load_here(zone: &ZoneSettings) -> Result<Zone, LoadError> {
+    if zone.file.as_os_str() == EMBEDDED_ZONE_PATH {
+        return load_zone_text(&zone.origin, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH, &NoIncludes);
+    }
+    load_zone_file(&zone.origin, &zone.file)
+}
