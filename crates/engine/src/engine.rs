@@ -2,8 +2,9 @@
 //! snapshot of zones, settings and policy. The I/O layer swaps whole engines on reload; counters
 //! live in an `Arc` shared across versions.
 //!
-//! Order of the stages: header checks (drop) → parse (FORMERR) → cookies (RFC 7873) → opcode,
-//! counts and EDNS version → class → zone and ACL → answer → OPT → response rate limiting.
+//! Order of the stages: header checks (drop) → parse (FORMERR) → cookies (RFC 7873) → query
+//! limiter (TC=1 or drop; `limits.rs`) → TSIG → opcode, counts and EDNS version → class → zone
+//! and ACL → answer → OPT → response rate limiting (`limits.rs`).
 //!
 //! Recursion (DESIGN §4.4 step f): a name in no served zone, asked with RD=1 by a client the
 //! recursion ACL allows, is answered from the shared [`Cache`] on the worker (no allocation) or
@@ -15,7 +16,7 @@
 use crate::auth::{write_answer_traced, AnswerKind, AnswerOptions, ZoneSet};
 use crate::cache::Cache;
 use crate::metrics::EngineCounters;
-use crate::policy::{Acl, Action, CookieAction, CookieStatus, Cookies, Keyring, ResponseKind, Rrl, RrlKey, RrlVerdict, SlipReply, Verdict};
+use crate::policy::{Acl, Action, CookieAction, CookieStatus, Cookies, Keyring, QueryLimiter, ResponseKind, Rrl, Verdict};
 use crate::reply::{ReplyFrame, MIN_UDP_PAYLOAD};
 use crate::request::{DropReason, Outcome, Request, Transport};
 use crate::resolve::Resolved;
@@ -24,9 +25,13 @@ use portcullis_wire::message::{read_question, Message, Question, Section};
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
 use std::sync::Arc;
 
+mod limits;
+mod missing;
 mod notify;
 mod transfer;
 mod tsig;
+
+use tsig::TsigUse;
 
 pub use notify::{NotifyHook, Secondaries};
 
@@ -62,8 +67,10 @@ pub struct Policy {
     pub acl: Acl,
     /// Per listener (by `Request::listener`), when listener rules are configured.
     pub listener_acls: Vec<Acl>,
-    /// Response rate limiting (disabled unless configured).
+    /// Response rate limiting, for clients outside the recursion ACL.
     pub rrl: Rrl,
+    /// The per-prefix UDP query limiter, for clients outside the recursion ACL (off by default).
+    pub query_limit: QueryLimiter,
     /// Server cookies; `None` when `answer-cookie` is off.
     pub cookies: Option<Cookies>,
     /// TSIG keys (none: every signed request is BADKEY).
@@ -76,11 +83,13 @@ impl Policy {
         self.listener_acls.get(usize::from(listener)).unwrap_or(&self.acl)
     }
 
-    /// The safe defaults: default ACL, no RRL, no cookies.
+    /// Default ACL, no cookies, no RRL and no query limiter (they need a secret hash key: the
+    /// server builds its policy with one, and RRL on by default).
     pub fn defaults() -> Self {
         let acl = Acl::new(&crate::policy::AclSettings::default(), None).unwrap_or_else(|_| unreachable_default_acl());
-        let rrl = Rrl::new(&crate::policy::RrlSettings::DEFAULT, [0; 16], Arc::default());
-        Self { acl, listener_acls: Vec::new(), rrl, cookies: None, keys: Keyring::default() }
+        let rrl = Rrl::new(&crate::policy::RrlSettings::OFF, [0; 16], Arc::default());
+        let query_limit = QueryLimiter::new(&crate::policy::QueryLimitSettings::DEFAULT, [0; 16]);
+        Self { acl, listener_acls: Vec::new(), rrl, query_limit, cookies: None, keys: Keyring::default() }
     }
 }
 
@@ -94,6 +103,8 @@ pub struct Engine {
     policy: Arc<Policy>,
     recursion: Option<Recursion>,
     secondaries: Secondaries,
+    /// Primary zones configured whose file did not load ([`Engine::with_unloaded`]).
+    unloaded: Arc<[NameBuf]>,
 }
 
 /// The resolver's side of the engine: the cache, shared across reloads with the resolver pool.
@@ -125,7 +136,8 @@ impl Engine {
 
     /// An engine with its policy units.
     pub fn with_policy(zones: ZoneSet, settings: EngineSettings, counters: Arc<EngineCounters>, policy: Policy) -> Self {
-        Self { zones, settings, counters, policy: Arc::new(policy), recursion: None, secondaries: Secondaries::default() }
+        let (policy, secondaries, unloaded) = (Arc::new(policy), Secondaries::default(), missing::none());
+        Self { zones, settings, counters, policy, recursion: None, secondaries, unloaded }
     }
 
     /// The same engine over `zones` (a secondary zone transferred anew): settings, policy,
@@ -138,6 +150,7 @@ impl Engine {
             policy: self.policy.clone(),
             recursion: self.recursion.clone(),
             secondaries: self.secondaries.clone(),
+            unloaded: self.unloaded.clone(),
         }
     }
 
@@ -162,7 +175,13 @@ impl Engine {
     /// True when `request`'s client may recurse (recursion on and the ACL allows it).
     #[inline]
     pub fn recursion_allowed(&self, request: &Request<'_>) -> bool {
-        self.recursion.is_some() && self.policy.acl_for(request.listener).allows(request.peer.ip(), Action::Recursion, None)
+        self.recursion.is_some() && self.recursion_client(request)
+    }
+
+    /// True when the recursion ACL allows `request`'s address (whether recursion is on or not).
+    #[inline]
+    fn recursion_client(&self, request: &Request<'_>) -> bool {
+        self.policy.acl_for(request.listener).allows(request.peer.ip(), Action::Recursion, None)
     }
 
     /// The zones served.
@@ -232,8 +251,9 @@ impl Engine {
         frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
+        self.set_client_flags(&mut frame, request);
         frame.ra = true;
-        let signer = match self.check_tsig(&message, &mut frame, request, out) {
+        let signer = match self.check_tsig(&message, &mut frame, request, TsigUse::Reanswered, out) {
             Ok(signer) => signer,
             Err(answered) => return answered.outcome,
         };
@@ -259,7 +279,7 @@ impl Engine {
             Rcode::NXDOMAIN => ResponseKind::NxDomain,
             _ => ResponseKind::Error,
         };
-        let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
+        let name_hash = if frame.rate_limited { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
         let len = frame.finish(writer, rcode, &self.settings);
         let outcome = self.rate_limit(request, &frame, Answered { outcome: Outcome::Reply(len), kind, name_hash }, out);
         self.sign_reply(signer, outcome, request, out)
@@ -277,6 +297,7 @@ impl Engine {
             let question = if header.qdcount() == 1 { read_question(request.bytes, 12).ok().map(|(q, _)| q) } else { None };
             let mut frame = ReplyFrame::new(header, question, None);
             frame.limit = self.reply_limit(request.transport, &frame);
+            self.set_client_flags(&mut frame, request);
             let answered = self.error_reply(&frame, Rcode::FORMERR, out);
             return self.rate_limit(request, &frame, answered, out);
         };
@@ -284,8 +305,12 @@ impl Engine {
         frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
         self.apply_cookies(&mut frame, request);
         frame.limit = self.reply_limit(request.transport, &frame);
-        frame.ra = self.recursion_allowed(request);
-        let signer = match self.check_tsig(&message, &mut frame, request, out) {
+        if self.set_client_flags(&mut frame, request) {
+            if let Some(restricted) = self.limit_query(&frame, request, out) {
+                return restricted;
+            }
+        }
+        let signer = match self.check_tsig(&message, &mut frame, request, TsigUse::Arrived, out) {
             Ok(signer) => signer,
             Err(answered) => return self.rate_limit(request, &frame, answered, out),
         };
@@ -351,8 +376,8 @@ impl Engine {
             return self.error_reply(frame, Rcode::FORMERR, out);
         }
         let zone = self.zones.closest(&question.qname);
-        if !self.secondaries.origins.is_empty() && self.secondary_missing(&question.qname, zone) {
-            // A secondary zone not loaded yet, or expired: SERVFAIL, as BIND answers.
+        if self.lacks_copy(&question.qname, zone) {
+            // A configured zone without a copy (engine/missing.rs): SERVFAIL, as BIND answers.
             return self.error_reply(frame, Rcode::SERVFAIL, out);
         }
         let Some(zone) = zone else { return self.recurse(frame, question, request, out) };
@@ -367,7 +392,7 @@ impl Engine {
         let (kind, wildcard) = write_answer_traced(zone, &question.qname, question.qtype, options, &mut writer);
         self.counters.answer(request.worker, kind);
         let kind = response_kind(kind);
-        let name_hash = if self.policy.rrl.settings().enabled {
+        let name_hash = if frame.rate_limited {
             // NXDOMAIN is accounted per zone, wildcard answers per wildcard (BIND's RRL).
             let hashed = match (kind, wildcard) {
                 (ResponseKind::NxDomain, _) => *zone.origin(),
@@ -421,7 +446,7 @@ impl Engine {
             Rcode::NOERROR => ResponseKind::Answer,
             _ => ResponseKind::Error,
         };
-        let name_hash = if self.policy.rrl.settings().enabled { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
+        let name_hash = if frame.rate_limited { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
         let len = frame.finish(writer, hit.rcode, &self.settings);
         let outcome = if hit.prefetch && frame.header.rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
         Answered { outcome, kind, name_hash }
@@ -498,25 +523,6 @@ impl Engine {
             (Transport::Tcp, _) => 65_535,
             (Transport::Udp, None) => usize::from(MIN_UDP_PAYLOAD),
             (Transport::Udp, Some(edns)) => usize::from(edns.udp_size.clamp(MIN_UDP_PAYLOAD, cap)),
-        }
-    }
-
-    /// Response rate limiting (SECURITY-REFERENCE §3.1): send, slip (TC=1 or BADCOOKIE) or drop.
-    fn rate_limit(&self, request: &Request<'_>, frame: &ReplyFrame<'_>, answered: Answered, out: &mut [u8]) -> Outcome {
-        if !matches!(answered.outcome, Outcome::Reply(_) | Outcome::ReplyAndPrefetch(_)) || !self.policy.rrl.settings().enabled {
-            return answered.outcome;
-        }
-        let cookie = match (frame.cookie_valid, frame.edns.and_then(|e| e.cookie)) {
-            (true, _) => crate::policy::QueryCookie::Verified,
-            (false, Some(_)) => crate::policy::QueryCookie::Unverified,
-            (false, None) => crate::policy::QueryCookie::Absent,
-        };
-        let key = RrlKey { client: request.peer.ip(), kind: answered.kind, name_hash: answered.name_hash, transport: request.transport, cookie };
-        match self.policy.rrl.account(key, request.now) {
-            RrlVerdict::Send => answered.outcome,
-            RrlVerdict::Drop => Outcome::Drop(DropReason::RrlDrop),
-            RrlVerdict::Slip(SlipReply::Truncate) => frame.truncated(out, &self.settings).map_or(Outcome::Drop(DropReason::NoBuffer), Outcome::Reply),
-            RrlVerdict::Slip(SlipReply::BadCookie) => self.error_reply(frame, Rcode::BADCOOKIE, out).outcome,
         }
     }
 

@@ -38,6 +38,9 @@ pub struct ReplyFrame<'q> {
     pub ra: bool,
     /// The request is signed with this TSIG key (its index in the keyring), verified.
     pub key: Option<u16>,
+    /// Response rate limiting accounts this reply: RRL is on and the client is outside the
+    /// recursion ACL.
+    pub rate_limited: bool,
 }
 
 impl<'q> ReplyFrame<'q> {
@@ -56,6 +59,7 @@ impl<'q> ReplyFrame<'q> {
             keepalive: false,
             ra: false,
             key: None,
+            rate_limited: false,
         }
     }
 

@@ -115,6 +115,8 @@ pub enum DropReason {
     AclDeny,
     /// Response rate limiting dropped the answer.
     RrlDrop,
+    /// The per-prefix query limiter dropped the query.
+    QueryLimit,
     /// The resolver pool was full (too many resolutions or clients waiting).
     ResolverOverload,
     /// The I/O layer could not send the reply (the kernel refused the datagram; keep it last:
@@ -127,8 +129,17 @@ const _: () = assert!(DropReason::ALL.len() == DropReason::SendFailed as usize +
 
 impl DropReason {
     /// Every reason, in declaration order (the order of [`DropReason::index`]).
-    pub const ALL: [Self; 8] =
-        [Self::Malformed, Self::IsResponse, Self::ReflectionPort, Self::NoBuffer, Self::AclDeny, Self::RrlDrop, Self::ResolverOverload, Self::SendFailed];
+    pub const ALL: [Self; 9] = [
+        Self::Malformed,
+        Self::IsResponse,
+        Self::ReflectionPort,
+        Self::NoBuffer,
+        Self::AclDeny,
+        Self::RrlDrop,
+        Self::QueryLimit,
+        Self::ResolverOverload,
+        Self::SendFailed,
+    ];
 
     /// The reason's slot in counter arrays: its place in [`DropReason::ALL`].
     pub const fn index(self) -> usize {
@@ -144,6 +155,7 @@ impl DropReason {
             Self::NoBuffer => "no_buffer",
             Self::AclDeny => "acl_deny",
             Self::RrlDrop => "rrl_drop",
+            Self::QueryLimit => "query_limit",
             Self::ResolverOverload => "resolver_overload",
             Self::SendFailed => "send_failed",
         }

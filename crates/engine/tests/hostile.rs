@@ -19,6 +19,7 @@ mod hostile {
     pub mod edns;
     pub mod header;
     pub mod names;
+    pub mod tsig;
 }
 
 use common::*;

@@ -1,6 +1,7 @@
 //! The policy units are bounded and allocation-free on the query path (DESIGN §4.4 "Zero
 //! allocation", §6 "Is every queue, table, map bounded?"): RRL's table is preallocated and a
-//! million distinct accounts do not grow it; ACL checks and cookie processing allocate nothing.
+//! million distinct accounts do not grow it, nor do the query limiter's; ACL checks and cookie
+//! processing allocate nothing.
 //! Counted per thread by `allocation-counter`, so parallel tests do not interfere.
 
 /// Named after the file, so that `cargo test -p portcullis-engine policy` selects these tests.
@@ -8,6 +9,7 @@
 mod policy_no_alloc {
     use portcullis_engine::policy::acl::{Acl, AclSettings, Action, ActionRules, NamedList};
     use portcullis_engine::policy::cookies::{CookieSettings, Cookies};
+    use portcullis_engine::policy::query_limit::{LimitVerdict, QueryLimitSettings, QueryLimiter};
     use portcullis_engine::policy::rrl::{ResponseKind, Rrl, RrlCounters, RrlKey, RrlSettings, RrlVerdict};
     use portcullis_engine::policy::Instant;
     use portcullis_engine::Transport;
@@ -37,6 +39,23 @@ mod policy_no_alloc {
         assert_eq!(rrl.capacity(), capacity, "the table never grows");
         assert_eq!(sent, 1_000_000, "every account is new: full credit");
         assert!(rrl.counters().evictions.load(Ordering::Relaxed) >= 1_000_000 - capacity as u64);
+    }
+
+    #[test]
+    fn query_limiter_table_stays_bounded_over_a_million_distinct_sources() {
+        let limiter = QueryLimiter::new(&QueryLimitSettings { enabled: true, table_size: 4096, ..QueryLimitSettings::DEFAULT }, [7; 16]);
+        let capacity = limiter.capacity();
+        assert!(capacity >= 4096);
+        let mut passed = 0u64;
+        let info = allocation_counter::measure(|| {
+            for i in 0u32..1_000_000 {
+                let client = if i % 2 == 0 { IpAddr::V4(Ipv4Addr::from(i << 14)) } else { IpAddr::V6(Ipv6Addr::from(u128::from(i) << 98)) };
+                passed += u64::from(limiter.check(client, Instant::from_millis(u64::from(i))) == LimitVerdict::Pass);
+            }
+        });
+        assert_eq!(info.count_total, 0, "checking allocated");
+        assert_eq!(limiter.capacity(), capacity, "the table never grows");
+        assert_eq!(passed, 1_000_000, "every source is new");
     }
 
     #[test]

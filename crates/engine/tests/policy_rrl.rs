@@ -1,6 +1,7 @@
 //! RRL behaviour with a fake clock: BIND 9's system test burst table (SECURITY-REFERENCE §3.1,
 //! `bin/tests/system/rrl`) row by row, slip, window credit and debt, exemptions, log-only mode,
-//! aggregation by prefix, and concurrent use through `&self`.
+//! aggregation by prefix, concurrent use through `&self`, the defaults (on, NSD's rates), and the
+//! engine's exemption of the recursion ACL's clients.
 
 /// Named after the file, so that `cargo test -p portcullis-engine policy` selects these tests.
 #[cfg(test)]
@@ -23,7 +24,7 @@ mod policy_rrl {
     }
 
     fn enabled() -> RrlSettings {
-        RrlSettings { enabled: true, ..RrlSettings::DEFAULT }
+        RrlSettings { enabled: true, ..RrlSettings::OFF }
     }
 
     fn rrl(settings: RrlSettings) -> Rrl {
@@ -274,15 +275,27 @@ mod policy_rrl {
     }
 
     #[test]
-    fn disabled_by_default() {
-        let rrl = rrl(RrlSettings::default());
+    fn on_by_default_with_nsd_rates_and_no_all_per_second() {
+        let defaults = RrlSettings::default();
+        assert!(defaults.enabled, "on by default, as NSD ships it");
+        let rates = ResponseKind::ALL.map(|kind| defaults.rate(kind));
+        assert_eq!((rates, defaults.all_per_second), ([200; 5], 0), "NSD's 200 a second; all-per-second off, as in BIND");
+        assert_eq!((defaults.window, defaults.slip, defaults.ipv4_prefix_length, defaults.ipv6_prefix_length, defaults.table_size), (15, 2, 24, 56, 65_536));
+        // One name asked 400 times in one second from a /24: 200 answered, then slip 2.
+        let limiter = rrl(RrlSettings::DEFAULT);
+        assert_eq!(burst(&limiter, "192.0.2.1", Transport::Udp, Instant::from_secs(10), &same(400, ResponseKind::Answer, "x.")), tally(200, 100, 100));
+        // 1000 different names from one /24 in one second: no per-prefix cap.
+        let names: Vec<String> = (0..1000).map(|i| format!("n{i}.x.")).collect();
+        let different: Vec<_> = names.iter().map(|n| (ResponseKind::Answer, n.as_str(), Rtype::A)).collect();
+        assert_eq!(burst(&limiter, "192.0.2.2", Transport::Udp, Instant::from_secs(20), &different), tally(1000, 0, 0));
+    }
+
+    #[test]
+    fn off_allocates_nothing_and_limits_nothing() {
+        let rrl = rrl(RrlSettings::OFF);
         assert!(!rrl.settings().enabled);
         assert_eq!(rrl.capacity(), 0, "nothing allocated");
         assert_eq!(burst(&rrl, "192.0.2.1", Transport::Udp, Instant::ZERO, &same(1000, ResponseKind::Error, "x.")).answered, 1000);
-        let defaults = RrlSettings::DEFAULT;
-        let rates = ResponseKind::ALL.map(|kind| defaults.rate(kind));
-        assert_eq!((rates, defaults.all_per_second), ([20, 10, 20, 20, 5], 100), "SECURITY-REFERENCE §7");
-        assert_eq!((defaults.window, defaults.slip, defaults.ipv4_prefix_length, defaults.ipv6_prefix_length, defaults.table_size), (15, 2, 24, 56, 65_536));
     }
 
     #[test]
@@ -304,5 +317,105 @@ mod policy_rrl {
         let counters = rrl.counters();
         let total: u64 = [RrlEvent::Sent, RrlEvent::Slipped, RrlEvent::Dropped].iter().map(|&e| counters.get(ResponseKind::Answer, e)).sum();
         assert_eq!(total, 8000);
+    }
+}
+
+/// The engine with the server's default RRL: clients outside the recursion ACL are limited,
+/// clients inside it (localhost by default) never are.
+#[cfg(test)]
+mod policy_rrl_engine {
+    use portcullis_engine::auth::ZoneSet;
+    use portcullis_engine::engine::Policy;
+    use portcullis_engine::load::load_zone_text;
+    use portcullis_engine::metrics::EngineCounters;
+    use portcullis_engine::policy::{Acl, AclSettings, QueryLimitSettings, QueryLimiter, Rrl, RrlCounters, RrlSettings};
+    use portcullis_engine::zonefile::NoIncludes;
+    use portcullis_engine::{Engine, EngineSettings, Outcome, Request, Transport};
+    use portcullis_wire::NameBuf;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    const ZONE: &str = "$ORIGIN rrl.test.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.80\n";
+
+    /// `rrl.test.` with RRL at `settings` and the recursion ACL `recursion`.
+    fn served(settings: &RrlSettings, recursion: &[&str]) -> Engine {
+        let origin = NameBuf::from_text("rrl.test.", None).unwrap();
+        let zone = load_zone_text(&origin, ZONE, "rrl.zone", &NoIncludes).unwrap();
+        let mut acl = AclSettings::default();
+        acl.global.recursion = Some(recursion.iter().map(|text| text.parse().unwrap()).collect());
+        let policy = Policy {
+            acl: Acl::new(&acl, None).unwrap(),
+            rrl: Rrl::new(settings, *b"rrl engine tests", Arc::new(RrlCounters::default())),
+            ..Policy::defaults()
+        };
+        Engine::with_policy(ZoneSet::new(vec![Arc::new(zone)]), EngineSettings::default(), Arc::new(EngineCounters::default()), policy)
+    }
+
+    /// `rrl.test.` without RRL, with the query limiter (instant 100, slip 2) and the recursion
+    /// ACL 127.0.0.1/32.
+    fn limited() -> Engine {
+        let origin = NameBuf::from_text("rrl.test.", None).unwrap();
+        let zone = load_zone_text(&origin, ZONE, "rrl.zone", &NoIncludes).unwrap();
+        let mut acl = AclSettings::default();
+        acl.global.recursion = Some(vec!["127.0.0.1/32".parse().unwrap()]);
+        let settings = QueryLimitSettings { enabled: true, instant_limit: 100, slip: 2, ..QueryLimitSettings::DEFAULT };
+        let policy = Policy { acl: Acl::new(&acl, None).unwrap(), query_limit: QueryLimiter::new(&settings, [9; 16]), ..Policy::defaults() };
+        Engine::with_policy(ZoneSet::new(vec![Arc::new(zone)]), EngineSettings::default(), Arc::new(EngineCounters::default()), policy)
+    }
+
+    /// `www.rrl.test. A`, no EDNS, RD=0.
+    fn query(id: u16) -> Vec<u8> {
+        let mut bytes = id.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        bytes.extend_from_slice(b"\x03www\x03rrl\x04test\x00\x00\x01\x00\x01");
+        bytes
+    }
+
+    /// (answered in full, TC=1 slips, dropped) for 600 queries from `client` in one second.
+    fn flood(engine: &Engine, client: [u8; 4]) -> (u32, u32, u32) {
+        flood_over(engine, client, Transport::Udp)
+    }
+
+    /// [`flood`] over `transport`.
+    fn flood_over(engine: &Engine, client: [u8; 4], transport: Transport) -> (u32, u32, u32) {
+        let peer = SocketAddr::from((client, 40_000));
+        let mut out = vec![0u8; 4096];
+        let mut tally = (0, 0, 0);
+        for id in 0..600 {
+            match engine.handle(&Request::at_zero(&query(id), peer, transport), &mut out) {
+                Outcome::Reply(len) if out[2] & 0x02 != 0 && out[6..8] == [0, 0] && len > 12 => tally.1 += 1,
+                Outcome::Reply(_) => tally.0 += 1,
+                Outcome::Drop(_) => tally.2 += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        tally
+    }
+
+    #[test]
+    fn clients_outside_the_recursion_acl_are_limited_by_default() {
+        let engine = served(&RrlSettings::default(), &["127.0.0.1/32"]);
+        assert_eq!(flood(&engine, [127, 0, 0, 2]), (200, 200, 200), "127.0.0.2 is outside the recursion ACL: 200, then slip 2");
+        assert_eq!(flood(&engine, [127, 0, 0, 1]), (600, 0, 0), "127.0.0.1 is in the recursion ACL: never limited");
+        assert_eq!(flood(&engine, [192, 0, 2, 7]), (200, 200, 200), "an outside client");
+    }
+
+    #[test]
+    fn localhost_is_exempt_under_the_default_acl_and_enabled_false_limits_nobody() {
+        let engine = served(&RrlSettings::default(), &["localhost"]);
+        assert_eq!(flood(&engine, [127, 0, 0, 2]), (600, 0, 0), "the default recursion ACL is localhost");
+        assert_eq!(flood(&engine, [192, 0, 2, 7]), (200, 200, 200));
+        let off = served(&RrlSettings { enabled: false, ..RrlSettings::default() }, &["127.0.0.1/32"]);
+        assert_eq!(flood(&off, [192, 0, 2, 7]), (600, 0, 0), "enabled = false");
+    }
+
+    #[test]
+    fn the_query_limiter_restricts_udp_from_outside_the_recursion_acl() {
+        let engine = limited();
+        assert_eq!(flood(&engine, [192, 0, 2, 7]), (100, 250, 250), "instant limit 100, then slip 2");
+        assert_eq!(engine.counters().drops_of(portcullis_engine::DropReason::QueryLimit), 250);
+        assert_eq!(flood(&engine, [192, 0, 2, 8]), (100, 250, 250), "another address: its own counter");
+        assert_eq!(flood(&engine, [127, 0, 0, 1]), (600, 0, 0), "the recursion ACL's client is spared");
+        assert_eq!(flood_over(&engine, [192, 0, 2, 7], Transport::Tcp), (600, 0, 0), "TCP is spared");
     }
 }

@@ -318,6 +318,19 @@ fn rfc6672_dname_leaving_the_zone_stops_after_the_cname() {
 }
 
 #[test]
+fn rfc6672_dname_whose_target_is_below_it_stops_after_one_cname_for_every_type() {
+    let engine = tricky();
+    let expected = ["dnloop.tricky.test. 300 IN DNAME x.dnloop.tricky.test.", "a.dnloop.tricky.test. 300 IN CNAME a.x.dnloop.tricky.test."];
+    for qtype in [Rtype::A, Rtype::AAAA, Rtype::TXT, Rtype::ANY] {
+        let reply = ask(&engine, "a.dnloop.tricky.test.", qtype);
+        assert_eq!((reply.rcode(), reply.aa()), (NOERROR, true), "{qtype}");
+        assert_eq!(reply.answer(), expected, "{qtype}");
+        let reply = tcp(&engine, &Query::new("a.dnloop.tricky.test.", qtype));
+        assert_eq!(reply.answer(), expected, "{qtype} over TCP");
+    }
+}
+
+#[test]
 fn rfc6672_2_2_substitution_longer_than_255_octets_is_yxdomain() {
     // 64 octets of prefix + 198 octets of target = 262 > 255.
     let qname = format!("{}.long.tricky.test.", "a".repeat(63));

@@ -13,7 +13,7 @@ use portcullis_engine::engine::Policy;
 use portcullis_engine::engine::Secondaries;
 use portcullis_engine::load::{load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
-use portcullis_engine::policy::{Acl, Cookies, Keyring, Rrl, RrlCounters, TsigKey};
+use portcullis_engine::policy::{Acl, Cookies, Keyring, QueryLimiter, ReplayCache, Rrl, RrlCounters, TsigKey};
 use portcullis_engine::zonefile::NoIncludes;
 use portcullis_engine::Engine;
 use portcullis_net::metrics::{CloseReason, NetCounters};
@@ -47,6 +47,10 @@ pub struct Shared {
     rrl_counters: Arc<RrlCounters>,
     secrets: Arc<Mutex<Secrets>>,
     rrl_key: [u8; 16],
+    /// The query limiter's hash key (its table is rebuilt on reload, like RRL's settings).
+    limit_key: [u8; 16],
+    /// Signed requests seen (TSIG replay cache): kept across reloads, so a reload opens no window.
+    tsig_replays: Arc<ReplayCache>,
     /// The resolver's cache: kept across reloads (its size is fixed at startup).
     cache: Arc<Cache>,
     /// The resolver pool, once the runtime runs.
@@ -78,6 +82,8 @@ impl Shared {
             rrl_counters: Arc::default(),
             secrets: Arc::new(Mutex::new(Secrets { current, previous: None })),
             rrl_key: entropy::bytes16()?,
+            tsig_replays: Arc::default(),
+            limit_key: entropy::bytes16()?,
             cache: Arc::new(Cache::new(CacheSettings { hash_key: entropy::bytes16()?, ..settings.resolver.cache })),
             pool: Arc::default(),
             secondaries: Arc::default(),
@@ -98,10 +104,13 @@ impl Shared {
         let rrl = Rrl::new(&settings.rrl, self.rrl_key, self.rrl_counters.clone());
         let secrets = self.secrets.lock().map(|s| *s).map_err(|_| "cookie secrets poisoned".to_string())?;
         let cookies = settings.cookies.answer.then(|| Cookies::new(settings.cookies.settings, secrets.current, secrets.previous));
-        let policy = Policy { acl, listener_acls, rrl, cookies, keys: Keyring::new(settings.keys.clone()) };
+        let query_limit = QueryLimiter::new(&settings.query_limit, self.limit_key);
+        let policy =
+            Policy { acl, listener_acls, rrl, query_limit, cookies, keys: Keyring::new(settings.keys.clone()).with_replays(self.tsig_replays.clone()) };
         let origins: Vec<NameBuf> = settings.zones.iter().filter(|zone| !zone.primaries.is_empty()).map(|zone| zone.origin).collect();
         let secondaries = Secondaries { origins: origins.into(), hook: Some(self.secondaries.hook()) };
-        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries);
+        let unloaded = unloaded_primaries(&settings.zones, &zones);
+        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries).with_unloaded(unloaded);
         Ok(if settings.resolves() { engine.with_recursion(self.cache.clone()) } else { engine })
     }
 
@@ -204,7 +213,11 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let (recursion, forward_zones) = (settings.resolver.enabled, settings.forward.len());
-    tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones = engine.load().zones().len(), recursion, forward_zones, "portcullis ready");
+    let (zones, unloaded) = (engine.load().zones().len(), engine.load().unloaded().len());
+    tracing::info!(listen = %addresses.join(" "), udp_workers = threads, zones, recursion, forward_zones, "portcullis ready");
+    if unloaded > 0 {
+        tracing::error!(zones_not_loaded = unloaded, "portcullis ready, but zones failed to load (see above): their names get SERVFAIL");
+    }
     {
         let _runtime = runtime.enter();
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
@@ -350,11 +363,19 @@ fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>) -> ZoneSet {
                     tracing::error!(zone = %zone.origin, file = %zone.file.display(), "zone failed to load, keeping the previous version: {error}");
                     loaded.push(old.clone());
                 }
-                None => tracing::error!(zone = %zone.origin, file = %zone.file.display(), "zone failed to load, not served: {error}"),
+                None => {
+                    tracing::error!(zone = %zone.origin, file = %zone.file.display(), "zone failed to load; its names get SERVFAIL until it loads: {error}")
+                }
             },
         }
     }
     ZoneSet::new(loaded)
+}
+
+/// Origins of the primary zones in `zones` with no copy in `loaded`: their names get SERVFAIL
+/// (`Engine::with_unloaded`), not recursion.
+fn unloaded_primaries(zones: &[ZoneSettings], loaded: &ZoneSet) -> Vec<NameBuf> {
+    zones.iter().filter(|zone| zone.primaries.is_empty() && loaded.get(&zone.origin).is_none()).map(|zone| zone.origin).collect()
 }
 
 /// Loads one zone from its file (or the embedded example), on a thread of its own: the

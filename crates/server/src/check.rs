@@ -59,7 +59,7 @@ pub fn check_config(args: CheckConfigArgs) -> ExitCode {
             Ok(loaded) => println!("zone {}: {} names: OK", zone.origin, loaded.node_count()),
             Err(error) => {
                 failed = true;
-                println!("error: zone {} ({}): {error}", zone.origin, zone.file.display());
+                println!("error: zone {} ({}): {error}; serve would answer SERVFAIL for its names", zone.origin, zone.file.display());
             }
         }
     }

@@ -39,17 +39,21 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("tcp.in-flight", Limit { default: 16, min: 1, max: 1024 }),
     ("tcp.queries-per-connection", Limit { default: 1_000_000, min: 1, max: 100_000_000 }),
     ("tcp.lifetime-ms", Limit { default: 300_000, min: 1000, max: 86_400_000 }),
-    ("rrl.responses-per-second", Limit { default: 20, min: 0, max: 1_000_000 }),
-    ("rrl.nxdomains-per-second", Limit { default: 10, min: 0, max: 1_000_000 }),
-    ("rrl.nodata-per-second", Limit { default: 20, min: 0, max: 1_000_000 }),
-    ("rrl.referrals-per-second", Limit { default: 20, min: 0, max: 1_000_000 }),
-    ("rrl.errors-per-second", Limit { default: 5, min: 0, max: 1_000_000 }),
-    ("rrl.all-per-second", Limit { default: 100, min: 0, max: 1_000_000 }),
+    ("rrl.responses-per-second", Limit { default: 200, min: 0, max: 1_000_000 }),
+    ("rrl.nxdomains-per-second", Limit { default: 200, min: 0, max: 1_000_000 }),
+    ("rrl.nodata-per-second", Limit { default: 200, min: 0, max: 1_000_000 }),
+    ("rrl.referrals-per-second", Limit { default: 200, min: 0, max: 1_000_000 }),
+    ("rrl.errors-per-second", Limit { default: 200, min: 0, max: 1_000_000 }),
+    ("rrl.all-per-second", Limit { default: 0, min: 0, max: 1_000_000 }),
     ("rrl.window", Limit { default: 15, min: 1, max: 3600 }),
     ("rrl.slip", Limit { default: 2, min: 0, max: 10 }),
     ("rrl.ipv4-prefix-length", Limit { default: 24, min: 0, max: 32 }),
     ("rrl.ipv6-prefix-length", Limit { default: 56, min: 0, max: 128 }),
     ("rrl.table-size", Limit { default: 65_536, min: 1024, max: 4_194_304 }),
+    ("query-limit.rate-limit", Limit { default: 100, min: 1, max: 1_000_000 }),
+    ("query-limit.instant-limit", Limit { default: 250, min: 1, max: 1_000_000 }),
+    ("query-limit.slip", Limit { default: 1, min: 0, max: 100 }),
+    ("query-limit.table-size", Limit { default: 65_536, min: 1024, max: 4_194_304 }),
     ("cookies.secret-lifetime-hours", Limit { default: 24, min: 1, max: 8760 }),
     ("cookies.nocookie-udp-size", Limit { default: 1232, min: 512, max: 4096 }),
     ("resolver.upstream-port", Limit { default: 53, min: 1, max: 65_535 }),
@@ -97,8 +101,10 @@ pub mod file {
         /// `[acl]`.
         #[serde(default)]
         pub acl: crate::policy_config::AclFile,
-        /// `[rrl]`: present = on.
+        /// `[rrl]`: on by default (`enabled = false` turns it off).
         pub rrl: Option<crate::policy_config::RrlFile>,
+        /// `[query-limit]`: present = on.
+        pub query_limit: Option<crate::policy_config::QueryLimitFile>,
         /// `[cookies]`.
         #[serde(default)]
         pub cookies: crate::policy_config::CookiesFile,
@@ -204,6 +210,8 @@ pub struct Settings {
     pub acl: portcullis_engine::policy::AclSettings,
     /// Response rate limiting.
     pub rrl: portcullis_engine::policy::RrlSettings,
+    /// The per-prefix UDP query limiter.
+    pub query_limit: portcullis_engine::policy::QueryLimitSettings,
     /// DNS cookies.
     pub cookies: crate::policy_config::CookieConfig,
     /// Recursion, the cache and the resolver.
@@ -320,6 +328,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     crate::zone_config::check_zone_keys(&zones, &keys, &mut errors);
     crate::key_config::check_acl_keys(&acl, &keys, &mut errors);
     let rrl = crate::policy_config::rrl(raw.rrl.as_ref(), &mut errors);
+    let query_limit = crate::policy_config::query_limit(raw.query_limit.as_ref(), &mut errors);
     let cookies = crate::policy_config::cookies(&raw.cookies, &mut errors);
     let engine = EngineSettings {
         udp_payload,
@@ -334,7 +343,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         return Err(errors);
     }
     let listen_defaulted = raw.server.listen.is_none();
-    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, cookies, resolver, forward, keys })
+    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 #[cfg(test)]
 mod config_props;
+mod durable;
 mod entropy;
 mod forward_config;
 mod key_config;

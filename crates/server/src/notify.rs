@@ -29,11 +29,13 @@ async fn notify_one(zone: &Zone, target: SocketAddr, key: Option<&TsigKey>) {
     let origin = zone.origin().to_string();
     let serial = zone.serial().unwrap_or_default();
     let Some(unsigned) = notify_message(zone, random_id()) else { return };
-    let mut query = unsigned.clone();
-    let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
     let Ok(socket) = connected_udp(target).await else { return tracing::warn!(zone = %origin, %target, "notify: cannot open a socket") };
     let mut buf = vec![0u8; 4096];
     for attempt in 0..ATTEMPTS {
+        // Each send is signed anew: a secondary with a replay cache refuses the same signed bytes
+        // twice, and only the answer to the latest send verifies.
+        let mut query = unsigned.clone();
+        let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
         if socket.send(&query).await.is_err() {
             tracing::debug!(zone = %origin, %target, "notify: send failed");
         }

@@ -1,9 +1,10 @@
-//! The `[acl]`, `[rrl]` and `[cookies]` tables: file layer and validation into the engine's
-//! policy settings (names follow BIND's options where one exists).
+//! The `[acl]`, `[rrl]`, `[query-limit]` and `[cookies]` tables: file layer and validation into
+//! the engine's policy settings (names follow BIND's options where one exists, Knot's for the
+//! query limiter).
 
 use crate::config::LIMITS;
 use portcullis_engine::policy::{
-    AclSettings, ActionRules, CookieSettings, DenyResponse, ListenerRules, MatchElement, NamedList, Prefix, RrlSettings, ZoneRules,
+    AclSettings, ActionRules, CookieSettings, DenyResponse, ListenerRules, MatchElement, NamedList, Prefix, QueryLimitSettings, RrlSettings, ZoneRules,
 };
 use portcullis_wire::NameBuf;
 use serde::Deserialize;
@@ -79,6 +80,17 @@ pub struct RrlFile {
     pub table_size: Option<u64>,
 }
 
+/// `[query-limit]`: Knot's per-prefix UDP query limiter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct QueryLimitFile {
+    pub enabled: Option<bool>,
+    pub rate_limit: Option<u64>,
+    pub instant_limit: Option<u64>,
+    pub slip: Option<u64>,
+    pub table_size: Option<u64>,
+}
+
 /// `[cookies]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -134,7 +146,7 @@ pub fn acl(raw: &AclFile, errors: &mut Vec<String>) -> AclSettings {
     AclSettings { lists, global: rules("acl", &raw.rules, errors), listeners, zones, denied }
 }
 
-/// Validates `[rrl]`; the table's presence enables it unless `enabled = false`.
+/// Validates `[rrl]`: on, with the defaults, when absent; `enabled = false` turns it off.
 pub fn rrl(raw: Option<&RrlFile>, errors: &mut Vec<String>) -> RrlSettings {
     let Some(raw) = raw else { return RrlSettings::DEFAULT };
     let d = RrlSettings::DEFAULT;
@@ -159,6 +171,20 @@ pub fn rrl(raw: Option<&RrlFile>, errors: &mut Vec<String>) -> RrlSettings {
         ipv6_prefix_length: n("ipv6-prefix-length", raw.ipv6_prefix_length, d.ipv6_prefix_length.into()) as u8,
         exempt,
         log_only: raw.log_only.unwrap_or(false),
+        table_size: n("table-size", raw.table_size, d.table_size.into()) as u32,
+    }
+}
+
+/// Validates `[query-limit]`: off unless the table is present (and not `enabled = false`).
+pub fn query_limit(raw: Option<&QueryLimitFile>, errors: &mut Vec<String>) -> QueryLimitSettings {
+    let Some(raw) = raw else { return QueryLimitSettings::DEFAULT };
+    let d = QueryLimitSettings::DEFAULT;
+    let mut n = |key: &str, value: Option<u64>, default: u64| bounded(&format!("query-limit.{key}"), value, default, errors);
+    QueryLimitSettings {
+        enabled: raw.enabled.unwrap_or(true),
+        rate_limit: n("rate-limit", raw.rate_limit, d.rate_limit.into()) as u32,
+        instant_limit: n("instant-limit", raw.instant_limit, d.instant_limit.into()) as u32,
+        slip: n("slip", raw.slip, d.slip.into()) as u8,
         table_size: n("table-size", raw.table_size, d.table_size.into()) as u32,
     }
 }

@@ -5,8 +5,9 @@
 //! after the SOA retry interval (5 s at first, doubling, until a first copy is loaded), and
 //! stops serving a copy not refreshed for the SOA expire interval. With a `key`, the SOA queries
 //! and transfer requests are TSIG-signed and every answer must verify (RFC 8945). With a `file`,
-//! each copy is written there, and at start the copy found there is served until a refresh
-//! replaces it (or it expires).
+//! each copy is written there durably (`durable`), its modification time set by every successful
+//! refresh; at start the copy found there is served until a refresh replaces it, or until the
+//! SOA expire interval after that time (one already older is not served).
 
 use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError};
 use portcullis_engine::auth::transfer::serial_greater;
@@ -29,6 +30,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::ZoneSettings;
+use crate::durable;
 use crate::key_config::find_key;
 use crate::outgoing::{connected_udp, random_id, unix_now};
 
@@ -114,39 +116,37 @@ impl SecondaryZones {
     async fn keep(self: Arc<Self>, zone: ZoneSettings, key: Option<TsigKey>, engine: EngineHandle, stopped: Arc<AtomicBool>) {
         let waker = self.waker(&zone.origin);
         let mut timers = DEFAULT_TIMERS;
-        let mut last_ok: Option<Instant> = None;
-        if let Some(copy) = read_copy(&zone).await {
-            tracing::info!(zone = %zone.origin, file = %zone.file.display(), serial = copy.serial().unwrap_or_default(), "secondary zone: kept copy loaded");
+        // Until when the copy served may be: the SOA expire interval after the last refresh.
+        let mut valid_until: Option<Instant> = None;
+        if let Some((copy, left)) = read_copy(&zone).await {
             timers = copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS);
             self.install(&zone.origin, Some(Arc::new(copy)), &engine, Some(&stopped));
-            // Served until it expires, unless a refresh succeeds first.
-            last_ok = Some(Instant::now());
+            valid_until = Some(Instant::now() + left);
         }
         // Until a first copy is loaded: 5 s, doubling up to the retry interval.
         let mut backoff = 5u32;
         loop {
             let current = lock(&self.zones).get(&zone.origin).and_then(|copy| copy.serial());
             let wait = match refresh(&zone, current, key.as_ref()).await {
-                Ok(Some(copy)) => {
-                    let serial = copy.serial().unwrap_or_default();
-                    timers = copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS);
-                    tracing::info!(zone = %zone.origin, serial, names = copy.node_count(), "secondary zone transferred");
-                    let copy = Arc::new(copy);
-                    self.install(&zone.origin, Some(copy.clone()), &engine, Some(&stopped));
-                    write_copy(&zone, copy).await;
-                    last_ok = Some(Instant::now());
-                    timers.0
-                }
-                Ok(None) => {
-                    last_ok = Some(Instant::now());
+                Ok(fresh) => {
+                    if let Some(copy) = fresh {
+                        timers = copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS);
+                        tracing::info!(zone = %zone.origin, serial = copy.serial().unwrap_or_default(), names = copy.node_count(), "secondary zone transferred");
+                        let copy = Arc::new(copy);
+                        self.install(&zone.origin, Some(copy.clone()), &engine, Some(&stopped));
+                        write_copy(&zone, copy).await;
+                    } else {
+                        touch_copy(&zone).await;
+                    }
+                    valid_until = Some(Instant::now() + secs(timers.2));
                     timers.0
                 }
                 Err(error) => {
                     tracing::warn!(zone = %zone.origin, %error, "secondary zone: refresh failed");
-                    if last_ok.is_some_and(|at| at.elapsed() > Duration::from_secs(u64::from(timers.2))) {
+                    if valid_until.is_some_and(|until| Instant::now() >= until) {
                         tracing::error!(zone = %zone.origin, "secondary zone expired: no longer served");
                         self.install(&zone.origin, None, &engine, Some(&stopped));
-                        last_ok = None;
+                        valid_until = None;
                     }
                     if lock(&self.zones).contains_key(&zone.origin) {
                         timers.1
@@ -157,10 +157,9 @@ impl SecondaryZones {
                     }
                 }
             };
-            let wait = Duration::from_secs(u64::from(wait.max(1)));
             let refreshed = tokio::time::Instant::now();
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(secs(wait.max(1))) => {}
                 () = waker.notified() => {
                     tracing::info!(zone = %zone.origin, "secondary zone: NOTIFY received, refreshing");
                     // However many NOTIFY come, at most one refresh per MIN_REFRESH.
@@ -266,40 +265,67 @@ async fn transfer(origin: &NameBuf, primary: SocketAddr, key: Option<&TsigKey>) 
     tokio::task::spawn_blocking(move || incoming.finish()).await.map_err(|e| TransferError(e.to_string()))?
 }
 
-/// The copy kept in the zone's `file`, when there is one that loads.
-async fn read_copy(zone: &ZoneSettings) -> Option<Zone> {
+/// The copy kept in the zone's `file`, when there is one that loads and has not expired, with
+/// how long it may still be served: its SOA expire interval counts from the file's modification
+/// time (set by each successful refresh), not from the restart.
+async fn read_copy(zone: &ZoneSettings) -> Option<(Zone, Duration)> {
     if zone.file.as_os_str().is_empty() || !zone.file.exists() {
         return None;
     }
     let settings = zone.clone();
-    match tokio::task::spawn_blocking(move || crate::app::load_one(&settings)).await {
-        Ok(Ok(copy)) => Some(copy),
-        Ok(Err(error)) => {
-            tracing::warn!(zone = %zone.origin, file = %zone.file.display(), %error, "secondary zone: the kept copy does not load");
+    let (loaded, age) = tokio::task::spawn_blocking(move || (crate::app::load_one(&settings), durable::age(&settings.file))).await.ok()?;
+    let (file, origin) = (zone.file.display(), zone.origin);
+    let copy = match loaded {
+        Ok(copy) => copy,
+        Err(error) => {
+            tracing::warn!(zone = %origin, %file, %error, "secondary zone: the kept copy does not load");
+            return None;
+        }
+    };
+    let age = age.unwrap_or(Duration::MAX);
+    let expire = secs(copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS).2);
+    let serial = copy.serial().unwrap_or_default();
+    match expire.checked_sub(age).filter(|left| !left.is_zero()) {
+        Some(left) => {
+            tracing::info!(zone = %origin, %file, serial, age_secs = age.as_secs(), expires_in_secs = left.as_secs(), "secondary zone: kept copy loaded");
+            Some((copy, left))
+        }
+        None => {
+            tracing::error!(zone = %origin, %file, serial, age_secs = age.as_secs(), expire_secs = expire.as_secs(), "secondary zone: the kept copy has expired (last refreshed longer ago than the SOA expire), not served");
             None
         }
-        Err(_) => None,
     }
 }
 
-/// Writes `copy` to the zone's `file`, when given: to a temporary file beside it, then renamed
-/// over it, so that a crash never leaves half a zone.
+/// Writes `copy` to the zone's `file`, when given, durably ([`durable::write_file`]): a crash
+/// never leaves half a zone, and the file's modification time is the refresh's.
 async fn write_copy(zone: &ZoneSettings, copy: Arc<Zone>) {
     if zone.file.as_os_str().is_empty() {
         return;
     }
     let path = zone.file.clone();
-    let written = tokio::task::spawn_blocking(move || {
-        let text = zone_text(&copy);
-        let temporary = path.with_extension("portcullis-tmp");
-        std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, &path))
-    })
-    .await;
+    let written = tokio::task::spawn_blocking(move || durable::write_file(&path, zone_text(&copy).as_bytes())).await;
     match written {
         Ok(Ok(())) => tracing::debug!(zone = %zone.origin, file = %zone.file.display(), "secondary zone: copy kept"),
         Ok(Err(error)) => tracing::warn!(zone = %zone.origin, file = %zone.file.display(), %error, "secondary zone: cannot keep the copy"),
         Err(_) => {}
     }
+}
+
+/// Marks the kept copy as refreshed now (a refresh found the serial unchanged): its expiry
+/// after a restart counts from here.
+async fn touch_copy(zone: &ZoneSettings) {
+    if zone.file.as_os_str().is_empty() {
+        return;
+    }
+    let path = zone.file.clone();
+    if let Ok(Err(error)) = tokio::task::spawn_blocking(move || durable::touch(&path)).await {
+        tracing::warn!(zone = %zone.origin, file = %zone.file.display(), %error, "secondary zone: cannot mark the kept copy refreshed");
+    }
+}
+
+fn secs(seconds: u32) -> Duration {
+    Duration::from_secs(u64::from(seconds))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

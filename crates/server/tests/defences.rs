@@ -34,5 +34,7 @@ mod acl;
 mod amplification;
 #[path = "defences/cookies.rs"]
 mod cookies;
+#[path = "defences/query_limit.rs"]
+mod query_limit;
 #[path = "defences/rrl.rs"]
 mod rrl;

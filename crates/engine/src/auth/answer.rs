@@ -184,6 +184,12 @@ fn substitute(zone: &Zone, qname: &NameBuf, node: &Node, writer: &mut MessageWri
     if writer.push(Section::Answer, qname, Rtype::CNAME, zone.class(), dname.ttl, synthesised.as_wire()).is_err() {
         return Step::Done(truncate(writer));
     }
+    // A target below the DNAME's own owner brings the name back under the same DNAME, and each
+    // substitution makes it longer (a loop that ends only in YXDOMAIN): stop after the first
+    // synthesised CNAME, whatever the question's type, as NSD does.
+    if synthesised.is_subdomain_of(&owner) {
+        return Step::Done(AnswerKind::Answer);
+    }
     Step::Follow(synthesised)
 }
 

@@ -6,7 +6,8 @@
 //! A message must answer our query: our ID, QR, NOERROR, the question in the first message (if
 //! any, in the others). The first record is the zone's SOA; the transfer ends with the next SOA
 //! record, which must be the same. Anything after it in that message is an error, and so is a
-//! transfer past [`MAX_RECORDS`] records (a hostile primary cannot fill our memory).
+//! transfer past its [`TransferLimits`] (records and bytes: a hostile primary cannot fill our
+//! memory; the overall deadline is the I/O layer's).
 
 use super::zone::Zone;
 use crate::load::{build_checked, LoadError};
@@ -17,8 +18,25 @@ use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 use std::fmt;
 
-/// Records taken from one transfer before it is given up.
-pub const MAX_RECORDS: usize = 20_000_000;
+/// What one transfer may bring before it is given up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferLimits {
+    /// Records (the opening SOA counted, the closing one not).
+    pub max_records: usize,
+    /// Bytes of messages.
+    pub max_bytes: u64,
+}
+
+impl TransferLimits {
+    /// 10 million records and 1 GiB.
+    pub const DEFAULT: Self = Self { max_records: 10_000_000, max_bytes: 1 << 30 };
+}
+
+impl Default for TransferLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// The AXFR query for `origin` with ID `id`.
 pub fn axfr_query(origin: &NameBuf, id: u16) -> Vec<u8> {
@@ -68,21 +86,32 @@ pub struct Incoming {
     id: u16,
     records: Vec<ZoneRecord>,
     messages: usize,
+    bytes: u64,
+    limits: TransferLimits,
     /// The opening SOA's rdata, once seen.
     soa: Option<Vec<u8>>,
     done: bool,
 }
 
 impl Incoming {
-    /// Receives `origin` for the AXFR query with `id`.
+    /// Receives `origin` for the AXFR query with `id`, within the default limits.
     pub fn new(origin: NameBuf, id: u16) -> Self {
-        Self { origin, id, records: Vec::new(), messages: 0, soa: None, done: false }
+        Self::with_limits(origin, id, TransferLimits::DEFAULT)
+    }
+
+    /// [`Incoming::new`] within `limits`.
+    pub fn with_limits(origin: NameBuf, id: u16, limits: TransferLimits) -> Self {
+        Self { origin, id, records: Vec::new(), messages: 0, bytes: 0, limits, soa: None, done: false }
     }
 
     /// Takes the next message; `Ok(true)` once the closing SOA came.
     pub fn add(&mut self, bytes: &[u8]) -> Result<bool, TransferError> {
         if self.done {
             return Err(TransferError("a message after the closing SOA".into()));
+        }
+        self.bytes = self.bytes.saturating_add(bytes.len() as u64);
+        if self.bytes > self.limits.max_bytes {
+            return Err(TransferError(format!("more than {} bytes", self.limits.max_bytes)));
         }
         let message = Message::parse(bytes).map_err(|e| TransferError(format!("message {} is malformed: {e}", self.messages + 1)))?;
         check_header(&message, self.id, &self.origin, self.messages == 0)?;
@@ -106,8 +135,8 @@ impl Incoming {
                 }
                 Some(_) => {}
             }
-            if self.records.len() >= MAX_RECORDS {
-                return Err(TransferError(format!("more than {MAX_RECORDS} records")));
+            if self.records.len() >= self.limits.max_records {
+                return Err(TransferError(format!("more than {} records", self.limits.max_records)));
             }
             self.records.push(ZoneRecord { owner: record.owner, rtype: record.rtype, class: record.class, ttl: record.ttl, rdata });
         }

@@ -49,6 +49,24 @@ fn a_zone_sent_in_many_messages_is_received_whole() {
 }
 
 #[test]
+fn a_transfer_past_its_record_or_byte_limit_is_given_up() {
+    let stream = messages(zone(3000), 9);
+    let run = |limits: TransferLimits| {
+        let mut incoming = Incoming::with_limits(name("example."), 9, limits);
+        for message in &stream {
+            if incoming.add(message)? {
+                break;
+            }
+        }
+        incoming.finish()
+    };
+    let total: u64 = stream.iter().map(|message| message.len() as u64).sum();
+    assert!(run(TransferLimits { max_records: 3003, max_bytes: total }).is_ok());
+    assert_eq!(run(TransferLimits { max_records: 3002, max_bytes: total }).unwrap_err().0, "more than 3002 records");
+    assert_eq!(run(TransferLimits { max_records: 3003, max_bytes: total - 1 }).unwrap_err().0, format!("more than {} bytes", total - 1));
+}
+
+#[test]
 fn messages_that_do_not_answer_the_query_are_errors() {
     let stream = messages(zone(10), 9);
     assert!(receive(&stream, 10).is_err(), "another ID");

@@ -19,6 +19,8 @@ use std::collections::{HashMap, HashSet};
 
 /// Most records in one RRset kept by a zone (larger RRsets cannot be served anyway).
 pub const MAX_RRSET_RECORDS: usize = 65_535;
+/// RRsets up to this size find duplicates by scanning; larger ones by hashing.
+const DUPLICATE_SCAN: usize = 16;
 
 /// Bytes of an RRset's header in the arena: type (2), TTL (4), records (2), rdata bytes (4).
 const HEADER: usize = 12;
@@ -307,8 +309,14 @@ impl Zone {
         for same in &groups {
             let rdata_start = self.arena.len();
             let mut count = 0usize;
+            // Duplicates merged: a scan of the earlier records for a small RRset, a hash set for
+            // a large one, so that a hostile zone or transfer cannot make this quadratic.
+            let mut large = (same.len() > DUPLICATE_SCAN).then(|| HashSet::with_capacity(same.len()));
             for (i, entry) in same.iter().enumerate() {
-                let duplicate = same[..i].iter().any(|earlier| earlier.rdata == entry.rdata);
+                let duplicate = match &mut large {
+                    Some(seen) => !seen.insert(entry.rdata),
+                    None => same[..i].iter().any(|earlier| earlier.rdata == entry.rdata),
+                };
                 if duplicate || count >= MAX_RRSET_RECORDS {
                     continue;
                 }
@@ -497,6 +505,18 @@ mod tests {
         let zone = Zone::build(&owner, Class::IN, records);
         let rrset = zone.rrset(zone.apex().unwrap(), Rtype::A).unwrap();
         assert_eq!((rrset.len(), rrset.ttl), (1, 30));
+    }
+
+    #[test]
+    fn a_large_rrset_merges_its_duplicates_in_order() {
+        let owner = name("example.");
+        let rdatas: Vec<[u8; 4]> = (0..40_000u32).map(|n| (n % 20_000).to_be_bytes()).collect();
+        let records = rdatas.iter().map(|rdata| RecordData { owner: &owner, rtype: Rtype::A, ttl: 60, rdata });
+        let zone = Zone::build(&owner, Class::IN, records);
+        let rrset = zone.rrset(zone.apex().unwrap(), Rtype::A).unwrap();
+        assert_eq!(rrset.len(), 20_000);
+        let kept: Vec<&[u8]> = zone.rdatas(&rrset).collect();
+        assert!(kept.iter().enumerate().all(|(n, rdata)| *rdata == (n as u32).to_be_bytes()));
     }
 
     #[test]

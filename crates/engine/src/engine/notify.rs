@@ -31,13 +31,6 @@ pub struct Secondaries {
 }
 
 impl Engine {
-    /// True when `qname` belongs to a secondary zone that has no copy loaded: one whose origin
-    /// encloses `qname` and is deeper than `closest`, the loaded zone that would answer.
-    pub(super) fn secondary_missing(&self, qname: &NameBuf, closest: Option<&crate::auth::Zone>) -> bool {
-        let depth = closest.map_or(0, |zone| zone.origin().label_count());
-        self.secondaries.origins.iter().any(|origin| origin.label_count() > depth && qname.is_subdomain_of(origin))
-    }
-
     /// The answer to a NOTIFY (opcode 4).
     pub(super) fn notify_answer(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
         let question = frame.question.filter(|q| q.qtype == Rtype::SOA && frame.header.qdcount() == 1);

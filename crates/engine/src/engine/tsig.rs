@@ -3,7 +3,9 @@
 //! an unverified one learns nothing but the TSIG error; a verified one gets every answer signed
 //! with the same key, the room for the TSIG record kept free while the answer is written. The
 //! signer is boxed: an unsigned request (nearly all of them) then moves a null pointer, not the
-//! key and its MAC state.
+//! key and its MAC state. A request that arrives is checked against the replay cache
+//! ([`crate::policy::Keyring::first_use`]); the same request answered again later (a finished
+//! resolution) is not.
 
 use super::{dropped, Answered, Engine};
 use crate::policy::tsig::{Checked, Signer};
@@ -14,22 +16,32 @@ use portcullis_wire::message::Message;
 use portcullis_wire::tsig::{self, Tsig};
 use portcullis_wire::Rcode;
 
+/// Whether the request has just arrived (its TSIG is checked against the replay cache and
+/// recorded) or is answered again after [`Engine::handle`] checked it (a finished resolution).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TsigUse {
+    Arrived,
+    Reanswered,
+}
+
 impl Engine {
     /// The request's TSIG, checked: `Ok(None)` unsigned, `Ok(Some(signer))` verified (the room
     /// for the signature is taken off `frame.limit`; [`Engine::sign_reply`] signs the answer),
     /// `Err` the whole answer: FORMERR for a TSIG record that cannot be read or a MAC of a bad
-    /// length, NOTAUTH with an unsigned BADKEY or BADSIG record, NOTAUTH signed with BADTIME.
+    /// length, NOTAUTH with an unsigned BADKEY or BADSIG record, NOTAUTH signed with BADTRUNC or
+    /// BADTIME (a replay of a request that `usage` says has just arrived is BADTIME too).
     #[inline]
     pub(super) fn check_tsig(
         &self,
         message: &Message<'_>,
         frame: &mut ReplyFrame<'_>,
         request: &Request<'_>,
+        usage: TsigUse,
         out: &mut [u8],
     ) -> Result<Option<Box<Signer>>, Answered> {
         match message.tsig_offset() {
             None => Ok(None),
-            Some(offset) => self.check_signed(message, offset, frame, request, out),
+            Some(offset) => self.check_signed(message, offset, frame, (request, usage), out),
         }
     }
 
@@ -41,14 +53,18 @@ impl Engine {
         message: &Message<'_>,
         offset: usize,
         frame: &mut ReplyFrame<'_>,
-        request: &Request<'_>,
+        (request, usage): (&Request<'_>, TsigUse),
         out: &mut [u8],
     ) -> Result<Option<Box<Signer>>, Answered> {
         let Ok(record) = Tsig::parse(message.bytes(), offset) else { return Err(self.error_reply(frame, Rcode::FORMERR, out)) };
         match self.policy.keys.check(message.bytes(), offset, &record, request.unix_secs) {
             Checked::FormErr => Err(self.error_reply(frame, Rcode::FORMERR, out)),
             Checked::Unsigned(error) => Err(self.unsigned_error(frame, &record, error, out)),
-            Checked::Signed(signer) => {
+            Checked::Signed(mut signer) => {
+                if signer.error == 0 && usage == TsigUse::Arrived && !self.policy.keys.first_use(&record, request.unix_secs) {
+                    // Seen before within its window (row 49): refused as out of its time.
+                    signer.error = tsig::error::BADTIME;
+                }
                 frame.limit = frame.limit.saturating_sub(signer.record_len());
                 frame.key = u16::try_from(signer.key_index()).ok();
                 if signer.error != 0 {

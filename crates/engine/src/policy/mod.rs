@@ -4,9 +4,10 @@
 //!
 //! - [`acl`]: address match lists per action, listener and zone ([`Acl::check`]).
 //! - [`rrl`]: response rate limiting with BIND 9's semantics ([`Rrl::account`]).
+//! - [`query_limit`]: a Knot-style per-prefix UDP query limiter in front ([`QueryLimiter::check`]).
 //! - [`cookies`]: DNS cookies, server side per [RFC 7873] and [RFC 9018] ([`Cookies::process`]).
 //! - [`tsig`]: TSIG keys, the check of signed requests and the signing of replies
-//!   ([`Keyring::check`]).
+//!   ([`Keyring::check`]); [`tsig_replay`]: the replay cache of signed requests.
 //! - [`prefix`]: IPv4/IPv6 network prefixes shared by the above ([`Prefix`]).
 //!
 //! Shared vocabulary lives here: [`Instant`] (monotonic milliseconds supplied by the I/O layer),
@@ -20,15 +21,19 @@
 pub mod acl;
 pub mod cookies;
 pub mod prefix;
+pub mod query_limit;
 pub mod rrl;
 pub mod tsig;
 pub mod tsig_client;
+pub mod tsig_replay;
 
 pub use acl::{Acl, AclError, AclSettings, Action, ActionRules, DenyResponse, ListenerRules, MatchElement, NamedList, ZoneRules};
 pub use cookies::{CookieAction, CookieOutcome, CookieSettings, CookieStatus, Cookies, ReplyCookie};
 pub use prefix::{Prefix, PrefixError};
+pub use query_limit::{LimitVerdict, QueryLimitSettings, QueryLimiter};
 pub use rrl::{QueryCookie, ResponseKind, Rrl, RrlCounters, RrlEvent, RrlKey, RrlSettings, RrlVerdict, SlipReply};
 pub use tsig::{Keyring, TsigKey};
+pub use tsig_replay::ReplayCache;
 
 /// A point on the I/O layer's monotonic clock, in milliseconds since an arbitrary origin.
 ///

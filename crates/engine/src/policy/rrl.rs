@@ -18,12 +18,15 @@
 //! implemented; qclass is not part of the key (only class IN and CH are answered).
 //!
 //! Exempt, never counted against an account: TCP, queries with a valid server cookie
-//! ([`QueryCookie::Verified`]) and `exempt` networks. In `log_only` mode every response is sent
+//! ([`QueryCookie::Verified`]) and `exempt` networks; the engine does not even ask for clients
+//! its recursion ACL allows (localhost by default). In `log_only` mode every response is sent
 //! and limited ones are only counted ([`RrlEvent::WouldLimit`]).
 //!
-//! **Disabled unless configured**: [`RrlSettings::DEFAULT`] has `enabled: false`, like BIND (whose
-//! rates default to 0), because limiting legitimate resolvers behind shared prefixes needs an
-//! operator's judgement. Its numbers are SECURITY-REFERENCE §7's, used when `[rrl]` is enabled.
+//! **On by default, as NSD ships it** ([`RrlSettings::DEFAULT`]): 200 responses a second per
+//! account and kind (NSD's `rrl-ratelimit`, a rate a busy but honest /24 or /56 does not reach
+//! for one name), slip 2, and no `all-per-second` account (0, as BIND: a per-prefix cap on every
+//! answer would drop a busy resolver farm's answers without a slip). [`RrlSettings::OFF`] is the
+//! same numbers disabled, for an engine built without a secret hash key.
 //!
 //! The table is preallocated at construction and never grows: [`SHARDS`] shards behind
 //! `std::sync::Mutex`, each a set-associative array of [`WAYS`]-way sets; a new account
@@ -192,7 +195,7 @@ impl RrlCounters {
 /// Validated RRL settings; rates are responses per second per account, 0 = unlimited.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RrlSettings {
-    /// Off unless configured (see the module docs).
+    /// On by default; `[rrl] enabled = false` turns it off (see the module docs).
     pub enabled: bool,
     /// `responses-per-second`: positive answers.
     pub responses_per_second: u32,
@@ -223,35 +226,23 @@ pub struct RrlSettings {
 }
 
 impl RrlSettings {
-    /// SECURITY-REFERENCE §7's values, disabled.
-    pub const DEFAULT: Self = Self {
-        enabled: false,
-        responses_per_second: Self::RESPONSES_PER_SECOND.default,
-        nxdomains_per_second: Self::NXDOMAINS_PER_SECOND.default,
-        nodata_per_second: Self::NODATA_PER_SECOND.default,
-        referrals_per_second: Self::REFERRALS_PER_SECOND.default,
-        errors_per_second: Self::ERRORS_PER_SECOND.default,
-        all_per_second: Self::ALL_PER_SECOND.default,
-        window: Self::WINDOW.default,
-        slip: Self::SLIP.default,
-        ipv4_prefix_length: Self::IPV4_PREFIX_LENGTH.default,
-        ipv6_prefix_length: Self::IPV6_PREFIX_LENGTH.default,
-        exempt: Vec::new(),
-        log_only: false,
-        table_size: Self::TABLE_SIZE.default,
-    };
-    /// `responses-per-second`.
-    pub const RESPONSES_PER_SECOND: Limit<u32> = Limit { default: 20, min: 0, max: 1_000_000 };
+    /// The server's defaults: on, NSD's 200 per second for every kind, slip 2, no
+    /// `all-per-second` (see the module docs).
+    pub const DEFAULT: Self = Self::defaults(true);
+    /// [`RrlSettings::DEFAULT`] disabled: what an engine without configured policy uses.
+    pub const OFF: Self = Self::defaults(false);
+    /// `responses-per-second` (NSD's `rrl-ratelimit`).
+    pub const RESPONSES_PER_SECOND: Limit<u32> = Limit { default: 200, min: 0, max: 1_000_000 };
     /// `nxdomains-per-second`.
-    pub const NXDOMAINS_PER_SECOND: Limit<u32> = Limit { default: 10, min: 0, max: 1_000_000 };
+    pub const NXDOMAINS_PER_SECOND: Limit<u32> = Limit { default: 200, min: 0, max: 1_000_000 };
     /// `nodata-per-second`.
-    pub const NODATA_PER_SECOND: Limit<u32> = Limit { default: 20, min: 0, max: 1_000_000 };
+    pub const NODATA_PER_SECOND: Limit<u32> = Limit { default: 200, min: 0, max: 1_000_000 };
     /// `referrals-per-second`.
-    pub const REFERRALS_PER_SECOND: Limit<u32> = Limit { default: 20, min: 0, max: 1_000_000 };
+    pub const REFERRALS_PER_SECOND: Limit<u32> = Limit { default: 200, min: 0, max: 1_000_000 };
     /// `errors-per-second`.
-    pub const ERRORS_PER_SECOND: Limit<u32> = Limit { default: 5, min: 0, max: 1_000_000 };
-    /// `all-per-second`.
-    pub const ALL_PER_SECOND: Limit<u32> = Limit { default: 100, min: 0, max: 1_000_000 };
+    pub const ERRORS_PER_SECOND: Limit<u32> = Limit { default: 200, min: 0, max: 1_000_000 };
+    /// `all-per-second` (off, as in BIND).
+    pub const ALL_PER_SECOND: Limit<u32> = Limit { default: 0, min: 0, max: 1_000_000 };
     /// `window`, seconds (BIND: 15, 1..=3600).
     pub const WINDOW: Limit<u32> = Limit { default: 15, min: 1, max: 3600 };
     /// `slip` (BIND: 2, 0..=10).
@@ -262,6 +253,25 @@ impl RrlSettings {
     pub const IPV6_PREFIX_LENGTH: Limit<u8> = Limit { default: 56, min: 0, max: 128 };
     /// `table-size`, buckets (32 bytes each; default 2 MiB).
     pub const TABLE_SIZE: Limit<u32> = Limit { default: 65_536, min: 1024, max: 4_194_304 };
+
+    const fn defaults(enabled: bool) -> Self {
+        Self {
+            enabled,
+            responses_per_second: Self::RESPONSES_PER_SECOND.default,
+            nxdomains_per_second: Self::NXDOMAINS_PER_SECOND.default,
+            nodata_per_second: Self::NODATA_PER_SECOND.default,
+            referrals_per_second: Self::REFERRALS_PER_SECOND.default,
+            errors_per_second: Self::ERRORS_PER_SECOND.default,
+            all_per_second: Self::ALL_PER_SECOND.default,
+            window: Self::WINDOW.default,
+            slip: Self::SLIP.default,
+            ipv4_prefix_length: Self::IPV4_PREFIX_LENGTH.default,
+            ipv6_prefix_length: Self::IPV6_PREFIX_LENGTH.default,
+            exempt: Vec::new(),
+            log_only: false,
+            table_size: Self::TABLE_SIZE.default,
+        }
+    }
 
     /// The rate of accounts of `kind`.
     pub fn rate(&self, kind: ResponseKind) -> u32 {

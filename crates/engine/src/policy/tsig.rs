@@ -5,8 +5,12 @@
 //! - Unknown key name or algorithm: NOTAUTH, BADKEY, unsigned (§5.2.1).
 //! - A MAC longer than the digest, or shorter than max(10 octets, half the digest): FORMERR
 //!   (§5.2.2.1); a MAC that does not verify: NOTAUTH, BADSIG, unsigned (§5.2.2).
-//! - The MAC is checked before the time; a Time Signed outside now ± Fudge: NOTAUTH, BADTIME,
-//!   signed, with the server's time as Other Data (§5.2.3).
+//! - A MAC that verifies but is shorter than the key's local minimum ([`TsigKey::min_mac_len`],
+//!   the whole digest unless configured): NOTAUTH, BADTRUNC, signed (§5.2.2.1, §5.3.2).
+//! - The MAC is checked before the time; a Time Signed outside now ± Fudge, the fudge capped at
+//!   [`MAX_FUDGE`]: NOTAUTH, BADTIME, signed, with the server's time as Other Data (§5.2.3).
+//! - A request seen before within its window ([`Keyring::first_use`], the replay cache of
+//!   [`super::tsig_replay`]): answered as out of its time, BADTIME.
 //! - Otherwise every reply is signed with the same key: the request's MAC, the reply, then the
 //!   TSIG variables (§4.3.3); each further message of a transfer covers the previous message's
 //!   MAC, the message and the timers (§5.3.1).
@@ -14,13 +18,17 @@
 //! MACs are compared in constant time by comparing HMACs of them under a random key
 //! (`ring::hmac::verify`), so that truncated MACs need no comparison of our own.
 
+use super::tsig_replay::ReplayCache;
 use portcullis_wire::tsig::{error, Tsig};
 use portcullis_wire::NameBuf;
 use ring::hmac;
 use std::fmt;
+use std::sync::Arc;
 
 /// Fudge of the replies we sign, in seconds (RFC 8945 §10: 300 recommended).
 pub const FUDGE: u16 = 300;
+/// The largest fudge a request is granted: a request claiming more is checked with this.
+pub const MAX_FUDGE: u16 = 300;
 /// The largest digest (HMAC-SHA512).
 pub const MAX_MAC: usize = 64;
 
@@ -75,8 +83,12 @@ impl Algorithm {
     /// True for a MAC length RFC 8945 §5.2.2.1 accepts: at most the digest, at least half of it
     /// and 10 octets.
     pub fn accepts_mac_len(self, len: usize) -> bool {
-        let full = self.digest_len();
-        len <= full && len >= (full / 2).max(10)
+        len <= self.digest_len() && len >= self.shortest_mac()
+    }
+
+    /// The shortest MAC RFC 8945 §5.2.2.1 allows: half the digest, at least 10 octets.
+    pub fn shortest_mac(self) -> usize {
+        (self.digest_len() / 2).max(10)
     }
 
     fn ring(self) -> hmac::Algorithm {
@@ -97,18 +109,39 @@ pub struct TsigKey {
     key: hmac::Key,
     /// The secret itself, only to tell two keys apart ([`PartialEq`]: a reload that changes it).
     secret: std::sync::Arc<[u8]>,
+    /// The shortest MAC accepted in a request; a shorter one that verifies is BADTRUNC.
+    min_mac_len: u8,
 }
 
 impl PartialEq for TsigKey {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.algorithm == other.algorithm && self.secret == other.secret
+        self.name == other.name && self.algorithm == other.algorithm && self.secret == other.secret && self.min_mac_len == other.min_mac_len
     }
 }
 
 impl TsigKey {
-    /// A key named `name` (kept lower-cased: names are compared and signed that way).
+    /// A key named `name` (kept lower-cased: names are compared and signed that way), accepting
+    /// only whole MACs.
     pub fn new(name: &NameBuf, algorithm: Algorithm, secret: &[u8]) -> Self {
-        Self { name: name.to_lowercase(), algorithm, key: hmac::Key::new(algorithm.ring(), secret), secret: secret.into() }
+        let min_mac_len = algorithm.digest_len() as u8;
+        Self { name: name.to_lowercase(), algorithm, key: hmac::Key::new(algorithm.ring(), secret), secret: secret.into(), min_mac_len }
+    }
+
+    /// The same key accepting MACs truncated to `len` octets (RFC 8945 §5.2.2.1's local
+    /// minimum), held within what the RFC allows: [`Algorithm::shortest_mac`] to the digest.
+    pub fn with_min_mac_len(mut self, len: usize) -> Self {
+        self.min_mac_len = len.clamp(self.algorithm.shortest_mac(), self.algorithm.digest_len()) as u8;
+        self
+    }
+
+    /// The shortest MAC accepted in a request (the whole digest unless configured).
+    pub fn min_mac_len(&self) -> usize {
+        usize::from(self.min_mac_len)
+    }
+
+    /// Octets of the secret.
+    pub fn secret_len(&self) -> usize {
+        self.secret.len()
     }
 
     /// The key's name.
@@ -139,6 +172,8 @@ pub struct Keyring {
     keys: Vec<TsigKey>,
     /// A random key under which MACs are compared.
     compare: hmac::Key,
+    /// Signed requests seen within their window (shared across reloads by the server).
+    replays: Arc<ReplayCache>,
 }
 
 impl fmt::Debug for Keyring {
@@ -160,8 +195,8 @@ pub enum Checked {
     FormErr,
     /// Answer NOTAUTH with this TSIG error (BADKEY, BADSIG), unsigned.
     Unsigned(u16),
-    /// Sign the answer: the request verified (error 0), or came outside its time window
-    /// (BADTIME: the answer is NOTAUTH).
+    /// Sign the answer: the request verified (error 0), or its MAC was shorter than the key's
+    /// minimum (BADTRUNC) or it came outside its time window (BADTIME): the answer is NOTAUTH.
     Signed(Box<Signer>),
 }
 
@@ -172,7 +207,24 @@ impl Keyring {
         // Without a random source, a fixed key still compares correctly (only the timing
         // argument weakens); `generate` fails only when the OS has no randomness at all.
         let compare = hmac::Key::generate(hmac::HMAC_SHA256, &random).unwrap_or_else(|_| hmac::Key::new(hmac::HMAC_SHA256, b"portcullis"));
-        Self { keys, compare }
+        Self { keys, compare, replays: Arc::default() }
+    }
+
+    /// The same keys recording signed requests in `replays` (kept across reloads).
+    pub fn with_replays(mut self, replays: Arc<ReplayCache>) -> Self {
+        self.replays = replays;
+        self
+    }
+
+    /// The replay cache.
+    pub fn replays(&self) -> &ReplayCache {
+        &self.replays
+    }
+
+    /// Records the verified request `tsig` at `now`; false when it was seen before within its
+    /// window (a replay, to be refused).
+    pub fn first_use(&self, tsig: &Tsig<'_>, now: u64) -> bool {
+        self.replays.first_use(tsig.time_signed, u64::from(tsig.fudge.min(MAX_FUDGE)), tsig.mac, now)
     }
 
     /// Number of keys.
@@ -216,7 +268,13 @@ impl Keyring {
         if !mac_matches(&self.compare, context.sign().as_ref(), tsig.mac) {
             return Checked::Unsigned(error::BADSIG);
         }
-        let error = if now.abs_diff(tsig.time_signed) > u64::from(tsig.fudge) { error::BADTIME } else { 0 };
+        let error = if tsig.mac.len() < key.min_mac_len() {
+            error::BADTRUNC
+        } else if now.abs_diff(tsig.time_signed) > u64::from(tsig.fudge.min(MAX_FUDGE)) {
+            error::BADTIME
+        } else {
+            0
+        };
         let mut request_mac = [0u8; MAX_MAC];
         request_mac[..tsig.mac.len()].copy_from_slice(tsig.mac);
         Checked::Signed(Box::new(Signer {

@@ -67,9 +67,23 @@ fn check(bytes: &[u8], now: u64) -> Checked {
 fn a_request_signed_with_a_known_key_verifies_in_any_case_of_its_name() {
     let (bytes, _) = signed(&query(), "xfr.KEY.", "hmac-sha256.", SECRET, NOW, 32);
     assert!(matches!(check(&bytes, NOW), Checked::Signed(signer) if signer.error == 0));
-    // Truncated to half the digest (16 octets): still accepted (RFC 8945 §5.2.2.1).
+    // Truncated to half the digest (16 octets): allowed by RFC 8945 §5.2.2.1 but shorter than
+    // the key's local minimum (the whole digest): BADTRUNC, signed.
     let (bytes, _) = signed(&query(), "xfr.key.", "hmac-sha256.", SECRET, NOW, 16);
-    assert!(matches!(check(&bytes, NOW), Checked::Signed(_)));
+    assert!(matches!(check(&bytes, NOW), Checked::Signed(signer) if signer.error == error::BADTRUNC));
+    // A key whose local minimum is 16 octets accepts it.
+    let truncating = Keyring::new(vec![TsigKey::new(&name("xfr.key."), Algorithm::HmacSha256, SECRET).with_min_mac_len(16)]);
+    let message = Message::parse(&bytes).unwrap();
+    let offset = message.tsig_offset().unwrap();
+    let checked = truncating.check(&bytes, offset, &Tsig::parse(&bytes, offset).unwrap(), NOW);
+    assert!(matches!(checked, Checked::Signed(signer) if signer.error == 0));
+}
+
+#[test]
+fn the_local_minimum_is_held_within_what_the_rfc_allows() {
+    let key = |len| TsigKey::new(&name("k."), Algorithm::HmacSha256, SECRET).with_min_mac_len(len).min_mac_len();
+    assert_eq!((key(0), key(16), key(20), key(99)), (16, 16, 20, 32));
+    assert_eq!(TsigKey::new(&name("k."), Algorithm::HmacSha1, SECRET).with_min_mac_len(0).min_mac_len(), 10, "SHA-1: 10 octets, not half of 20");
 }
 
 #[test]

@@ -60,7 +60,8 @@ pub struct ResolverSettings {
     /// Queries a second still sent to a held zone's servers (Unbound `ratelimit`, 1000 suggested
     /// by SECURITY-REFERENCE §3.10); 0 = no limit.
     pub zone_query_rate: u32,
-    /// Past the rate, one query in this many still goes (Unbound `ratelimit-factor` 10); 0 = none.
+    /// Past the rate, one query in this many still goes (Unbound `ratelimit-factor` 10), at most
+    /// `zone_query_rate` more a second; 0 = none.
     pub zone_query_rate_factor: u32,
 }
 

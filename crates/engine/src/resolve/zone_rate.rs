@@ -12,7 +12,8 @@
 //! - At `failure_rate` failures within one second the zone is **held** for [`HOLD_SECONDS`]; the
 //!   hold is extended while the zone's servers keep failing at half that rate.
 //! - While held, at most `query_rate` queries a second go to the zone's servers, and past that one
-//!   query in `factor` (Unbound's `ratelimit` and `ratelimit-factor`); every other resolution
+//!   query in `factor` (Unbound's `ratelimit` and `ratelimit-factor`), up to `query_rate` more:
+//!   never more than twice `query_rate` a second, however large the flood; every other resolution
 //!   that needed the zone's servers ends at once with SERVFAIL (`Failure::ZoneRateLimited`),
 //!   which is not cached as the name's failure: a client that asks again is answered as soon as
 //!   the zone is released, and a refused question never counts as a query sent or a failure.
@@ -43,7 +44,7 @@ pub struct ZoneLimits {
     pub failure_rate: u32,
     /// Queries a second still sent to a held zone's servers; 0 = no limit.
     pub query_rate: u32,
-    /// Past `query_rate`, one query in this many still goes; 0 = none.
+    /// Past `query_rate`, one query in this many still goes (at most `query_rate` more); 0 = none.
     pub factor: u32,
 }
 
@@ -145,7 +146,9 @@ impl ZoneRates {
         }
         window.attempts = window.attempts.saturating_add(1);
         let over = window.attempts.saturating_sub(limits.query_rate);
-        let allowed = over == 0 || (limits.factor > 0 && over.is_multiple_of(limits.factor));
+        // One in `factor` past the rate, and at most `query_rate` of those: never more than
+        // twice the rate reaches the zone's servers, however large the flood.
+        let allowed = over == 0 || (limits.factor > 0 && over.is_multiple_of(limits.factor) && over / limits.factor <= limits.query_rate);
         if !allowed {
             drop_one(&mut table, key);
             self.limited.fetch_add(1, Ordering::Relaxed);

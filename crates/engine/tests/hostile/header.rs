@@ -4,8 +4,7 @@ use crate::*;
 use portcullis_engine::auth::ZoneSet;
 use portcullis_engine::engine::Policy;
 use portcullis_engine::metrics::EngineCounters;
-use portcullis_engine::policy::tsig::Algorithm;
-use portcullis_engine::policy::{Acl, AclSettings, ActionRules, Keyring, MatchElement, TsigKey};
+use portcullis_engine::policy::{Acl, AclSettings, ActionRules, MatchElement};
 use portcullis_engine::{Engine, Outcome, Request};
 use portcullis_wire::tsig::{self, Tsig};
 use std::sync::Arc;
@@ -355,106 +354,6 @@ fn row45_a_request_signed_with_an_unknown_key_is_notauth_with_an_unsigned_badkey
         assert_eq!(record, expected, "{what}: the request's fields, no MAC (unsigned)");
         assert_still_serves(&engine);
     }
-}
-
-const SECRET: &[u8] = b"thirty-two octets of secret key!";
-
-/// `tricky.test.` with the TSIG key `key.` (hmac-sha256, [`SECRET`]).
-fn keyed() -> Engine {
-    let zones = ZoneSet::new(vec![Arc::new(load_zone("tricky.test.", "tricky.zone"))]);
-    let mut policy = Policy::defaults();
-    policy.keys = Keyring::new(vec![TsigKey::new(&name("key."), Algorithm::HmacSha256, SECRET)]);
-    Engine::with_policy(zones, EngineSettings::default(), Arc::new(EngineCounters::default()), policy)
-}
-
-/// The TSIG variables of RFC 8945 §4.3.3 for `key.` and hmac-sha256, written out here.
-fn variables(time: u64, error: u16, other: &[u8]) -> Vec<u8> {
-    let mut out = wire("key.");
-    out.extend_from_slice(&[0, 255, 0, 0, 0, 0]);
-    out.extend_from_slice(&wire("hmac-sha256."));
-    out.extend_from_slice(&time.to_be_bytes()[2..]);
-    out.extend_from_slice(&[1, 44]);
-    out.extend_from_slice(&error.to_be_bytes());
-    out.extend_from_slice(&(other.len() as u16).to_be_bytes());
-    out.extend_from_slice(other);
-    out
-}
-
-/// `www()` signed with `secret` at `time`, the MAC cut to `mac_len`; returns it and its MAC.
-fn signed_www(time: u64, mac_len: usize, secret: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let unsigned = www().build();
-    let mut covered = unsigned.clone();
-    covered.extend(variables(time, 0, &[]));
-    let mac = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret), &covered);
-    let mac = mac.as_ref()[..mac_len].to_vec();
-    let mut rdata = wire("hmac-sha256.");
-    rdata.extend_from_slice(&time.to_be_bytes()[2..]);
-    rdata.extend_from_slice(&[1, 44]);
-    rdata.extend_from_slice(&(mac.len() as u16).to_be_bytes());
-    rdata.extend_from_slice(&mac);
-    rdata.extend_from_slice(&[unsigned[0], unsigned[1], 0, 0, 0, 0]);
-    (www().record(Section::Additional, &rr(&wire("key."), Rtype::TSIG.0, 255, 0, &rdata)).build(), mac)
-}
-
-/// The reply's TSIG record, checked to be signed over `request_mac` as RFC 8945 §4.3.3 says.
-#[allow(clippy::expect_used)]
-fn verified_tsig(reply: &Reply, request_mac: &[u8]) -> (u16, Vec<u8>) {
-    let message = reply.message();
-    let offset = message.tsig_offset().expect("a TSIG record, last");
-    let record = Tsig::parse(message.bytes(), offset).expect("TSIG rdata");
-    let mut unsigned = message.bytes()[..offset].to_vec();
-    unsigned[11] -= 1;
-    let mut covered = (request_mac.len() as u16).to_be_bytes().to_vec();
-    covered.extend_from_slice(request_mac);
-    covered.extend_from_slice(&unsigned);
-    covered.extend(variables(record.time_signed, record.error, record.other));
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET);
-    assert!(ring::hmac::verify(&key, &covered, record.mac).is_ok(), "the reply's MAC verifies");
-    (record.error, record.other.to_vec())
-}
-
-#[test]
-fn a_request_signed_with_a_known_key_is_answered_signed() {
-    let engine = keyed();
-    let (query, mac) = signed_www(0, 32, SECRET);
-    let reply = ask_raw(&engine, &query, Transport::Udp);
-    assert_eq!((reply.rcode(), reply.aa()), (0, true));
-    assert_eq!(reply.answer(), ["www.tricky.test. 120 IN A 192.0.2.80"]);
-    assert_eq!(verified_tsig(&reply, &mac), (0, Vec::new()));
-}
-
-#[test]
-fn row46_a_mac_that_does_not_verify_is_notauth_with_an_unsigned_badsig() {
-    let engine = keyed();
-    let (query, _) = signed_www(0, 32, b"another secret");
-    let reply = ask_raw(&engine, &query, Transport::Udp);
-    assert_eq!((reply.rcode(), reply.counts()[1]), (NOTAUTH, 0));
-    let message = reply.message();
-    let record = Tsig::parse(message.bytes(), message.tsig_offset().expect("TSIG")).expect("TSIG rdata");
-    assert_eq!((record.error, record.mac), (tsig::error::BADSIG, &[][..]));
-    assert_still_serves(&engine);
-}
-
-#[test]
-fn row47_a_mac_too_short_or_too_long_is_formerr() {
-    let engine = keyed();
-    let (query, _) = signed_www(0, 15, SECRET);
-    let reply = ask_raw(&engine, &query, Transport::Udp);
-    reply.assert_error(&query, FORMERR);
-    // 16 octets (half the digest) is enough.
-    let (query, mac) = signed_www(0, 16, SECRET);
-    assert_eq!(verified_tsig(&ask_raw(&engine, &query, Transport::Udp), &mac).0, 0);
-}
-
-#[test]
-fn row48_outside_the_fudge_is_notauth_with_a_signed_badtime_and_our_time() {
-    let engine = keyed();
-    // The engine's clock (Request::at_zero) says 0; the request says 1000, beyond 300 s.
-    let (query, mac) = signed_www(1000, 32, SECRET);
-    let reply = ask_raw(&engine, &query, Transport::Udp);
-    assert_eq!((reply.rcode(), reply.counts()[1]), (NOTAUTH, 0));
-    assert_eq!(verified_tsig(&reply, &mac), (tsig::error::BADTIME, vec![0; 6]));
-    assert_still_serves(&engine);
 }
 
 #[test]

@@ -10,6 +10,10 @@
 //!
 //! 127.0.0.1 and 127.0.0.2 are in the same /24, the default IPv4 aggregation; the tests that need
 //! them to be separate clients set `ipv4-prefix-length = 32`, and one test shows the shared /24.
+//!
+//! RRL is on by default but spares the clients of the recursion ACL (localhost by default, so
+//! every loopback source): the tests of the limiter's behaviour set `recursion = ["none"]`, and
+//! the first test shows the defaults themselves.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -25,7 +29,7 @@ const RATE: usize = 50;
 /// RRL with a rate of 50, slip 2, a 5 s window, no all-per-second account, /32 clients.
 fn rrl_config(extra: &str) -> String {
     format!(
-        "[rrl]\nresponses-per-second = {RATE}\nnxdomains-per-second = 10\nslip = 2\nwindow = 5\nall-per-second = 0\n\
+        "[acl]\nrecursion = [\"none\"]\n\n[rrl]\nresponses-per-second = {RATE}\nnxdomains-per-second = 10\nslip = 2\nwindow = 5\nall-per-second = 0\n\
          ipv4-prefix-length = 32\n{extra}\n"
     )
 }
@@ -52,6 +56,23 @@ fn assert_limited(result: &Flood, rate: usize, what: &str) {
     assert!(result.lost.abs_diff(limited / 2) <= tolerance, "{what}: about half of the {limited} limited responses must be dropped: {result:?}");
     assert_eq!(result.odd_slips, 0, "{what}: a slip carries only the question: {result:?}");
     assert!(result.last_full_at < 2.5, "{what}: no full answer after the first two seconds of the flood: {result:?}");
+}
+
+/// RRL is on by default (NSD's 200 a second, slip 2) for clients outside the recursion ACL:
+/// with `recursion = ["127.0.0.1/32"]`, a flood of one name from 127.0.0.2 is limited, one from
+/// 127.0.0.1 (same /24, already in debt) is answered in full; `enabled = false` turns it off.
+#[test]
+fn default_rrl_limits_clients_outside_the_recursion_acl() {
+    let acl = "[acl]\nrecursion = [\"127.0.0.1/32\"]\n";
+    let server = support::start(acl);
+    let outside = flood(SRC2, server.addr, 1000, 1000, flood_query);
+    eprintln!("default RRL, 127.0.0.2 outside the recursion ACL: {outside:?}");
+    assert_limited(&outside, 200, "127.0.0.2 with the default [rrl]");
+    let inside = flood(SRC1, server.addr, 1000, 1000, flood_query);
+    assert_eq!((inside.answered(), inside.truncated, inside.lost), (inside.sent, 0, 0), "127.0.0.1 is in the recursion ACL: {inside:?}");
+    let off = support::start(&format!("{acl}\n[rrl]\nenabled = false\n"));
+    let unlimited = flood(SRC2, off.addr, 1000, 1000, flood_query);
+    assert_eq!((unlimited.answered(), unlimited.truncated, unlimited.lost), (unlimited.sent, 0, 0), "enabled = false: {unlimited:?}");
 }
 
 /// Row 62: a reflection flood for one name is limited; a second client (its own /32 account)
@@ -138,7 +159,7 @@ fn log_only_drops_nothing() {
 /// 127.0.0.1, 127.0.0.2 is limited too.
 #[test]
 fn default_ipv4_prefix_aggregates_the_slash_24() {
-    let server = support::start("[rrl]\nresponses-per-second = 5\nslip = 2\nwindow = 5\nall-per-second = 0\n");
+    let server = support::start("[acl]\nrecursion = [\"none\"]\n\n[rrl]\nresponses-per-second = 5\nslip = 2\nwindow = 5\nall-per-second = 0\n");
     let result = flood(SRC1, server.addr, 100, 400, flood_query);
     assert_limited(&result, 5, "burst from 127.0.0.1");
     let replies: Vec<Option<support::R>> = (0..4)
@@ -225,7 +246,9 @@ fn dnsperf_flood_is_half_slipped_half_dropped() {
 /// rate is then never limited.
 #[test]
 fn limited_client_recovers_within_the_window() {
-    let server = support::start("[rrl]\nresponses-per-second = 50\nslip = 2\nwindow = 2\nall-per-second = 0\nipv4-prefix-length = 32\n");
+    let server = support::start(
+        "[acl]\nrecursion = [\"none\"]\n\n[rrl]\nresponses-per-second = 50\nslip = 2\nwindow = 2\nall-per-second = 0\nipv4-prefix-length = 32\n",
+    );
     let result = flood(SRC1, server.addr, 400, 400, flood_query);
     assert_limited(&result, RATE, "one-second flood");
     // Debt is at most window × rate = 100: +50 per second, one debit per probe, so at most three
@@ -276,7 +299,7 @@ fn error_flood_is_limited_and_never_slipped() {
 #[test]
 fn all_per_second_drops_without_slipping() {
     // The readiness probe comes from 127.0.0.2, so 127.0.0.1's all-per-second account is fresh.
-    let config = "[rrl]\nresponses-per-second = 0\nnxdomains-per-second = 0\nall-per-second = 50\nslip = 2\nwindow = 5\nipv4-prefix-length = 32\n";
+    let config = "[acl]\nrecursion = [\"none\"]\n\n[rrl]\nresponses-per-second = 0\nnxdomains-per-second = 0\nall-per-second = 50\nslip = 2\nwindow = 5\nipv4-prefix-length = 32\n";
     let server = support::start_with(support::Setup { probe_from: SRC2, ..support::Setup::new(config) });
     let names = ["www", "mail", "ns1", "ns2", "flood", "other"];
     let result = flood(SRC1, server.addr, 400, 400, move |i| Q::new(&format!("{}.{ZONE}", names[usize::from(i) % names.len()]), Rtype::A).id(i).wire());
@@ -315,11 +338,11 @@ fn wildcard_answers_share_one_account() {
 /// `slip = 1`: every limited response comes back TC=1; `slip = 0`: every one is dropped.
 #[test]
 fn slip_one_truncates_all_and_slip_zero_drops_all() {
-    let always = support::start("[rrl]\nresponses-per-second = 50\nslip = 1\nwindow = 5\nall-per-second = 0\n");
+    let always = support::start("[acl]\nrecursion = [\"none\"]\n\n[rrl]\nresponses-per-second = 50\nslip = 1\nwindow = 5\nall-per-second = 0\n");
     let result = flood(SRC1, always.addr, 400, 400, flood_query);
     let answered = result.answered();
     assert!((RATE..2 * RATE).contains(&answered) && result.truncated + answered == result.sent && result.lost == 0, "slip 1: {result:?}");
-    let never = support::start("[rrl]\nresponses-per-second = 50\nslip = 0\nwindow = 5\nall-per-second = 0\n");
+    let never = support::start("[acl]\nrecursion = [\"none\"]\n\n[rrl]\nresponses-per-second = 50\nslip = 0\nwindow = 5\nall-per-second = 0\n");
     let result = flood(SRC1, never.addr, 400, 400, flood_query);
     let answered = result.answered();
     assert!((RATE..2 * RATE).contains(&answered) && result.truncated == 0 && result.lost + answered == result.sent, "slip 0: {result:?}");

@@ -373,6 +373,7 @@ fn check_config_exits_0_on_a_good_config_and_1_on_a_bad_one() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let expected = format!("{}:5", dir.join("broken.zone").display());
     assert!(text(&output).contains(&expected), "broken zone error does not name {expected}: {}", text(&output));
+    assert!(text(&output).contains("SERVFAIL"), "check-config does not say what serve would answer: {}", text(&output));
 }
 
 #[test]
@@ -392,8 +393,50 @@ fn serve_with_a_broken_zone_logs_file_and_line_and_serves_the_others() {
     assert!(line.contains("ERROR"), "not logged as an error: {line}");
     assert!(line.contains("broken.test"), "zone not named: {line}");
     assert_eq!(harness::udp_rcode(addr, "www.example.test.", Rtype::A).unwrap(), (Rcode::NOERROR, 2));
-    assert_eq!(harness::udp_rcode(addr, "www.broken.test.", Rtype::A).unwrap().0, Rcode::REFUSED, "the broken zone must not be served");
+    assert!(line.contains("SERVFAIL"), "the log does not say what its names get: {line}");
+    assert_eq!(harness::udp_rcode(addr, "www.broken.test.", Rtype::A).unwrap().0, Rcode::SERVFAIL, "a configured zone without a copy");
     harness::assert_answers(addr, "beside a broken zone");
+}
+
+/// A primary zone that does not load is still the server's: with recursion on, its names get
+/// SERVFAIL at once and nothing is asked upstream (here a root server the test holds, which
+/// never answers), as for a secondary zone without a copy.
+#[test]
+fn a_zone_that_fails_to_load_gets_servfail_not_recursion() {
+    let dir = temp_dir("unloaded");
+    let root = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let hints = dir.join("root.hints");
+    fs::write(&hints, ".  3600000 NS a.rootns.\na.rootns. 3600000 A 127.0.0.1\n").unwrap();
+    let broken = dir.join("broken.zone");
+    fs::copy(crate::queries::testdata().join("zones/broken/bad-a-address.zone"), &broken).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = harness::write_config(&dir, addr, &Tcp::default(), &[("example.test.", &example_zone()), ("broken.test.", &broken)]);
+    let resolver = format!(
+        "\n[resolver]\nrecursion = true\nroot-hints = \"{}\"\nupstream-port = {}\ndo-not-query-localhost = false\nuse-ipv6 = false\n",
+        hints.display(),
+        root.local_addr().unwrap().port()
+    );
+    fs::write(&config, fs::read_to_string(&config).unwrap() + &resolver).unwrap();
+    let args: Vec<&std::ffi::OsStr> = vec!["serve".as_ref(), "--config".as_ref(), config.as_os_str()];
+    let server = Server::start(dir, addr, &args, "example.test.").unwrap_or_else(|e| panic!("{e}"));
+
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut query = Query::new("www.broken.test.", Rtype::A).to_wire(0x5151).unwrap();
+    query[2] |= 0x01; // RD: a client that may recurse asks for recursion
+    client.send_to(&query, addr).unwrap();
+    let mut buf = [0u8; 512];
+    let len = client.recv(&mut buf).unwrap_or_else(|e| panic!("no answer for a name of the broken zone ({e})\n{}", server.stderr()));
+    let reply = Message::parse(&buf[..len]).unwrap();
+    assert_eq!(reply.rcode(), Rcode::SERVFAIL, "{}", server.stderr());
+    // The answer came without asking upstream: nothing ever reached the root server.
+    root.set_nonblocking(true).unwrap();
+    let asked = root.recv(&mut buf);
+    assert!(asked.is_err_and(|e| e.kind() == ErrorKind::WouldBlock), "the name of a configured zone went to recursion");
+    let log = server.stderr();
+    let line = log.lines().find(|l| l.contains("failed to load") && l.contains("broken.test")).unwrap_or_else(|| panic!("no error for broken.test:\n{log}"));
+    assert!(line.contains("ERROR") && line.contains("SERVFAIL"), "{line}");
+    assert_eq!(harness::udp_rcode(addr, "www.example.test.", Rtype::A).unwrap(), (Rcode::NOERROR, 2));
 }
 
 #[test]

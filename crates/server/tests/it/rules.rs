@@ -74,6 +74,14 @@ pub const PEER_DIFFERENCES: &[Rule] = &[
                 && symmetric_difference(candidate.section(Section::Authority), reference.section(Section::Authority)).iter().all(|(_, k)| k.1 == Rtype::SOA.0)
         },
     },
+    Rule {
+        name: "dname-loop-chain",
+        reason: "RFC 6672 §3.2 synthesises a CNAME and RFC 1034 §4.3.2 step 3a restarts at its \
+                 target, but when the DNAME's target lies below its owner each restart lands under \
+                 the same DNAME (a loop, RFC 1034 §3.6.2): NSD stops after the first synthesised \
+                 CNAME, Knot follows them up to its chain limit without repeating the DNAME",
+        allows: dname_loop_followed_further,
+    },
 ];
 
 /// Deliberate differences of portcullis from both peers, with their reason.
@@ -136,6 +144,27 @@ fn cname_followed_into_other_zone(case: &Case, aspect: Aspect, candidate: &Reply
         && !extra.is_empty()
         && shorter.keys().any(|key| key.1 == Rtype::CNAME.0)
         && extra.iter().all(|(key, _)| zone_of(&case.origins, &key.0).is_some_and(|zone| Some(zone) != home))
+}
+
+/// The longer answer only adds CNAMEs owned below a DNAME both answers hold, whose target is
+/// below its own owner.
+fn dname_loop_followed_further(_: &Case, aspect: Aspect, candidate: &Reply, reference: &Reply) -> bool {
+    if aspect != Aspect::Answer {
+        return false;
+    }
+    let (a, b) = (candidate.section(Section::Answer), reference.section(Section::Answer));
+    let (shorter, longer) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    let looping: Vec<&String> =
+        shorter.iter().filter(|(key, rrset)| key.1 == Rtype::DNAME.0 && rrset.rdata.iter().any(|t| below(t, &key.0))).map(|(key, _)| &key.0).collect();
+    let extra = missing_from(longer, shorter);
+    missing_from(shorter, longer).is_empty()
+        && !extra.is_empty()
+        && extra.iter().all(|(key, _)| key.1 == Rtype::CNAME.0 && looping.iter().any(|owner| key.0.ends_with(&format!(".{owner}"))))
+}
+
+/// Whether the uncompressed name `rdata` is a proper subdomain of `owner` (lowercase text).
+fn below(rdata: &[u8], owner: &str) -> bool {
+    NameBuf::from_wire(rdata).is_ok_and(|name| name.to_lowercase().to_string().ends_with(&format!(".{owner}")))
 }
 
 /// Target names of the NS, MX, SRV records in the answer and authority sections.

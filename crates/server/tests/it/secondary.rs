@@ -10,14 +10,20 @@
 //! - a reload that drops a secondary zone stops serving it, and one that adds it back transfers it;
 //! - a NOTIFY signed with the zone's key passes a `notify` ACL that names the key; an unsigned
 //!   one does not;
-//! - with a `file`, the copy is written there and served after a restart without the primary.
+//! - with a `file`, the copy is written there and served after a restart without the primary,
+//!   unless it was last refreshed longer ago than the SOA expire; a refresh that finds the
+//!   serial unchanged marks it refreshed.
 
 use std::fs;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use portcullis_wire::message::Message;
+use portcullis_wire::{Rcode, Rtype};
+
+use crate::client::{self, Query};
 use crate::peers::{self, free_port, require, run_tool, temp_dir, ServerProcess, ZoneSpec};
 use crate::portcullis::BINARY;
 use crate::transfers::{dig_axfr, records};
@@ -245,6 +251,36 @@ fn a_signed_notify_passes_an_acl_that_names_the_key_and_an_unsigned_one_does_not
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// A NOTIFY resent for want of an answer is signed anew (a later time, another MAC): a
+/// secondary's TSIG replay cache refuses the same signed bytes twice.
+#[test]
+fn a_resent_signed_notify_is_signed_anew() {
+    let (name, secret) = ("xfr.key.", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=");
+    let dir = temp_dir("sec-zone");
+    let file = dir.join("sec.test.zone");
+    fs::write(&file, zone_text(1)).unwrap_or_else(|e| panic!("{e}"));
+    // A secondary that never answers: the primary resends after 1 s.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap_or_else(|e| panic!("{e}"));
+    let target = silent.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let body = format!(
+        "[[zone]]\norigin = \"sec.test.\"\nfile = \"{}\"\nnotify = [\"{target}\"]\nkey = \"{name}\"\n\n[[key]]\nname = \"{name}\"\nsecret = \"{secret}\"\n",
+        file.display()
+    );
+    let _primary = portcullis_at(SocketAddr::from(([127, 0, 0, 1], free_port())), &body, "sec.test.");
+    let mut signatures = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    for send in ["first", "second"] {
+        let len = silent.recv(&mut buf).unwrap_or_else(|e| panic!("no {send} NOTIFY: {e}"));
+        let message = portcullis_wire::message::Message::parse(&buf[..len]).unwrap_or_else(|e| panic!("{e}"));
+        let offset = message.tsig_offset().unwrap_or_else(|| panic!("the {send} NOTIFY is not signed"));
+        let tsig = portcullis_wire::tsig::Tsig::parse(&buf[..len], offset).unwrap_or_else(|e| panic!("{e}"));
+        signatures.push((tsig.time_signed, tsig.mac.to_vec()));
+    }
+    assert!(signatures[1].0 > signatures[0].0 && signatures[1].1 != signatures[0].1, "the resend is signed anew: {signatures:?}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_secondary_with_a_file_serves_its_kept_copy_after_a_restart_without_its_primary() {
     let test = "a_secondary_with_a_file_serves_its_kept_copy_after_a_restart_without_its_primary";
@@ -272,5 +308,71 @@ fn a_secondary_with_a_file_serves_its_kept_copy_after_a_restart_without_its_prim
     let restarted = portcullis_at(secondary_addr, &body, "sec.test.");
     wait_for_new(&tools[0], &restarted, &restarted);
     assert!(restarted.logs().contains("kept copy loaded"), "{}", restarted.logs());
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// `sec.test.`'s kept copy at `file` (serial 2), last modified `days` ago.
+fn aged_copy(file: &Path, days: u64) {
+    fs::write(file, zone_text(2)).unwrap_or_else(|e| panic!("{e}"));
+    let modified = std::time::SystemTime::now() - Duration::from_secs(days * 86_400);
+    fs::File::options().write(true).open(file).and_then(|f| f.set_modified(modified)).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Waits (bounded) until `server`'s log says what became of its kept copy.
+fn kept_copy_decided(server: &ServerProcess) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let logs = server.logs();
+        if logs.contains("kept copy loaded") || logs.contains("kept copy has expired") {
+            return logs;
+        }
+        assert!(Instant::now() < deadline, "nothing logged about the kept copy\n{logs}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The kept copy's expiry counts from its last refresh (the file's modification time), not from
+/// the restart: restarted without its primary, a copy last refreshed 8 days ago (the SOA expire
+/// is 7) gets SERVFAIL, one refreshed 6 days ago is served.
+#[test]
+fn a_kept_copy_older_than_the_soa_expire_is_not_served_after_a_restart() {
+    let dir = temp_dir("sec-expire");
+    let copy = dir.join("kept-copy.zone");
+    // Nothing listens at the primary's address.
+    let gone = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let example = crate::harness::example_zone();
+    let body = format!("{}file = \"{}\"\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n", secondary_config(gone), copy.display(), example.display());
+    for (days, expected) in [(8, Rcode::SERVFAIL), (6, Rcode::NOERROR)] {
+        aged_copy(&copy, days);
+        let server = portcullis_at(SocketAddr::from(([127, 0, 0, 1], free_port())), &body, "example.test.");
+        let logs = kept_copy_decided(&server);
+        let reply = client::udp(server.addr, &Query::new("new.sec.test.", Rtype::A)).unwrap_or_else(|e| panic!("{e}"));
+        let message = Message::parse(&reply).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(message.rcode(), expected, "a copy refreshed {days} days ago\n{logs}");
+        assert_eq!(message.header().ancount(), u16::from(expected == Rcode::NOERROR), "a copy refreshed {days} days ago");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A refresh that finds the serial unchanged marks the kept copy refreshed (its modification
+/// time), so that a restart later counts the expiry from it.
+#[test]
+fn a_refresh_with_the_same_serial_marks_the_kept_copy_refreshed() {
+    let dir = temp_dir("sec-touch");
+    let file = dir.join("sec.test.zone");
+    fs::write(&file, zone_text(2)).unwrap_or_else(|e| panic!("{e}"));
+    let primary_body = format!("[acl]\ntransfer = [\"127.0.0.1\"]\n\n[[zone]]\norigin = \"sec.test.\"\nfile = \"{}\"\n", file.display());
+    let primary = portcullis_at(SocketAddr::from(([127, 0, 0, 1], free_port())), &primary_body, "sec.test.");
+    let copy = dir.join("kept-copy.zone");
+    aged_copy(&copy, 6);
+    let body = format!("{}file = \"{}\"\n", secondary_config(primary.addr), copy.display());
+    let secondary = portcullis_at(SocketAddr::from(([127, 0, 0, 1], free_port())), &body, "sec.test.");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let age = || fs::metadata(&copy).and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok()).unwrap_or(Duration::MAX);
+    while age() > Duration::from_secs(600) {
+        assert!(Instant::now() < deadline, "the kept copy was not marked refreshed\n{}", secondary.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!secondary.logs().contains("secondary zone transferred"), "same serial: no transfer\n{}", secondary.logs());
     let _ = fs::remove_dir_all(&dir);
 }
