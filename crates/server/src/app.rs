@@ -162,6 +162,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     };
     let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
+    crate::rlimit::raise_for(&settings, threads);
     let listeners = match bind::bind(&settings.listen, threads) {
         Ok(listeners) => listeners,
         Err(error) => {
