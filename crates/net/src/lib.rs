@@ -4,6 +4,7 @@
 //!   say what to do.
 //! - [`udp`]: one blocking worker thread per socket; fixed buffers, no allocation per query.
 //! - [`tcp`]: RFC 7766 on tokio: framing, pipelining, connection limits and timeouts.
+//! - [`tcp_admit`]: which TCP connections are admitted (per /32 and /64, never above the limit).
 //! - [`resolver_pool`]: tokio tasks driving the sans-IO resolver, coalescing identical questions.
 //! - [`upstream`]: the resolver's queries on the wire (a fresh UDP socket per query, TCP).
 //! - [`metrics`]: the I/O layer's counters (TCP connections closed, by [`metrics::CloseReason`]).
@@ -15,6 +16,7 @@ pub mod relay;
 pub mod resolver_pool;
 pub mod supervise;
 pub mod tcp;
+pub mod tcp_admit;
 pub mod udp;
 pub mod upstream;
 pub mod upstream_tcp;

@@ -13,12 +13,12 @@
 
 use crate::metrics::{CloseReason, NetCounters};
 use crate::resolver_pool::{ReplyTo, ResolverPool, Waiter};
+use crate::tcp_admit::{Admission, Connections, Ticket};
 use crate::{Clock, EngineHandle, Shutdown};
 use portcullis_engine::{Engine, Outcome, Request, Transport};
-use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 pub struct TcpLimits {
     /// Open connections in all.
     pub max_connections: usize,
-    /// Open connections per client address.
+    /// Open connections per client: per IPv4 address, per IPv6 /64.
     pub per_client: usize,
     /// Time allowed for the first message after connecting.
     pub first_message: Duration,
@@ -61,82 +61,6 @@ impl Default for TcpLimits {
     }
 }
 
-/// Open connections, in all and per client address, with what is needed to evict an idle one
-/// when the server is full (SECURITY-REFERENCE §6.5 row 55).
-#[derive(Debug, Default)]
-struct Connections {
-    table: Mutex<Table>,
-}
-
-#[derive(Debug, Default)]
-struct Table {
-    per_client: HashMap<IpAddr, usize>,
-    open: HashMap<u64, Slot>,
-    next_id: u64,
-}
-
-/// One open connection as the registry sees it.
-#[derive(Debug)]
-struct Slot {
-    idle_since: Option<Instant>,
-    evict: Arc<Notify>,
-}
-
-/// A connection's handle on its registry entry.
-struct Ticket {
-    id: u64,
-    evict: Arc<Notify>,
-}
-
-impl Connections {
-    /// Admits a connection from `ip` when the per-client limit allows it; when the server is
-    /// full, the connection idle the longest is told to close to make room.
-    fn admit(&self, ip: IpAddr, limits: &TcpLimits) -> Result<Ticket, CloseReason> {
-        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        let mine = table.per_client.get(&ip).copied().unwrap_or(0);
-        if mine >= limits.per_client {
-            return Err(CloseReason::PerClientLimit);
-        }
-        if table.open.len() >= limits.max_connections {
-            let oldest = table.open.values().filter_map(|slot| slot.idle_since.map(|since| (since, slot.evict.clone()))).min_by_key(|(since, _)| *since);
-            let Some((_, evict)) = oldest else { return Err(CloseReason::MaxConnections) };
-            evict.notify_one();
-        }
-        *table.per_client.entry(ip).or_insert(0) += 1;
-        table.next_id += 1;
-        let id = table.next_id;
-        let evict = Arc::new(Notify::new());
-        table.open.insert(id, Slot { idle_since: None, evict: evict.clone() });
-        Ok(Ticket { id, evict })
-    }
-
-    /// Marks a connection idle (waiting for a query) or busy.
-    fn set_idle(&self, id: u64, idle: bool) {
-        if let Ok(mut table) = self.table.lock() {
-            if let Some(slot) = table.open.get_mut(&id) {
-                slot.idle_since = if idle { Some(slot.idle_since.unwrap_or_else(Instant::now)) } else { None };
-            }
-        }
-    }
-
-    /// The share of the global limit in use, in percent.
-    fn load_percent(&self, limits: &TcpLimits) -> usize {
-        self.table.lock().map_or(100, |t| t.open.len() * 100 / limits.max_connections.max(1))
-    }
-
-    fn release(&self, ip: IpAddr, id: u64) {
-        if let Ok(mut table) = self.table.lock() {
-            table.open.remove(&id);
-            if let Some(count) = table.per_client.get_mut(&ip) {
-                *count -= 1;
-                if *count == 0 {
-                    table.per_client.remove(&ip);
-                }
-            }
-        }
-    }
-}
-
 /// What every connection of a listener shares: the shared clock and the resolver pool.
 #[derive(Clone, Debug, Default)]
 pub struct Services {
@@ -157,8 +81,20 @@ pub async fn serve(
     shutdown: Shutdown,
     services: Services,
 ) -> io::Result<()> {
+    serve_counted(index, listener, engine, limits, shutdown, services, Arc::default()).await
+}
+
+/// [`serve`], with the listener's registry of connections given (tests read its peak).
+async fn serve_counted(
+    index: u16,
+    listener: std::net::TcpListener,
+    engine: EngineHandle,
+    limits: TcpLimits,
+    shutdown: Shutdown,
+    services: Services,
+    connections: Arc<Connections>,
+) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
-    let connections = Arc::new(Connections::default());
     while !shutdown.is_triggered() {
         let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
         let Ok(accepted) = accepted else { continue };
@@ -170,7 +106,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let ticket = match connections.admit(peer.ip(), &limits) {
+        let ticket = match admit(&connections, peer, &limits).await {
             Ok(ticket) => ticket,
             Err(reason) => {
                 tracing::debug!(%peer, reason = reason.as_str(), "tcp connection refused");
@@ -188,12 +124,37 @@ pub async fn serve(
             let counters = services.counters.clone();
             let context = Context { listener: index, peer, engine, limits, shutdown, connections: connections.clone(), ticket, services };
             let reason = serve_connection(stream, context).await;
-            connections.release(peer.ip(), id);
+            connections.release(id);
             counters.closed(reason);
             tracing::debug!(%peer, reason = reason.as_str(), "tcp connection closed");
         });
     }
     Ok(())
+}
+
+/// How long a newcomer waits for an evicted connection to be gone (it has
+/// [`EVICTED_FLUSH`] to send the replies it holds); then it is refused.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+/// How long an evicted connection may spend sending the replies already queued for it.
+const EVICTED_FLUSH: Duration = Duration::from_millis(500);
+
+/// Admits `peer`, waiting (at most [`RELEASE_WAIT`]) when the listener is full and an idle
+/// connection is closing to make room: the open connections never exceed `max-connections`.
+/// Nothing else is accepted meanwhile, so one waiting socket at most is held beyond the limit.
+async fn admit(connections: &Connections, peer: SocketAddr, limits: &TcpLimits) -> Result<Ticket, CloseReason> {
+    let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match connections.admit(peer.ip(), limits) {
+            Admission::Admitted(ticket) => return Ok(ticket),
+            Admission::Refused(reason) => return Err(reason),
+            Admission::Full => {
+                if tokio::time::timeout_at(deadline, connections.released.notified()).await.is_err() {
+                    return Err(CloseReason::MaxConnections);
+                }
+            }
+        }
+    }
 }
 
 /// What a connection task needs.
@@ -209,15 +170,28 @@ struct Context {
 }
 
 /// One connection: a reader answering queries and a writer sending replies. Returns why it
-/// ended: the reader's reason, or a write error when the writer failed first.
+/// ended: the reader's reason, or a write error when the writer failed first. Returns once the
+/// socket is closed (both halves dropped), so that its place is free when it is released.
 async fn serve_connection(stream: TcpStream, context: Context) -> CloseReason {
     let _ = stream.set_nodelay(true);
     let (reader, writer) = stream.into_split();
     let (sender, receiver) = mpsc::channel::<Vec<u8>>(context.limits.in_flight.max(1));
-    let mut writing = tokio::spawn(write_replies(writer, receiver, context.limits.per_message.max(Duration::from_secs(5))));
+    let closing = Arc::new(Notify::new());
+    let write_timeout = context.limits.per_message.max(Duration::from_secs(5));
+    let mut writing = tokio::spawn(write_replies(writer, receiver, write_timeout, closing.clone()));
     tokio::select! {
         reason = read_queries(reader, &context, sender) => {
-            let _ = (&mut writing).await;
+            if reason == CloseReason::Evicted {
+                // Replies already queued go out; those of questions still resolving do not,
+                // and the place is free within EVICTED_FLUSH.
+                closing.notify_one();
+                if tokio::time::timeout(EVICTED_FLUSH, &mut writing).await.is_err() {
+                    writing.abort();
+                    let _ = writing.await;
+                }
+            } else {
+                let _ = (&mut writing).await;
+            }
             reason
         }
         // The reader holds a sender, so the writer ends first only when a write failed.
@@ -255,7 +229,7 @@ async fn read_message(reader: &mut OwnedReadHalf, message: &mut [u8], context: &
     let left = limits.lifetime.saturating_sub(opened.elapsed());
     let (wait, timed_out) = if left < wait { (left, CloseReason::Lifetime) } else { (wait, timed_out) };
     let mut prefix = [0u8; 2];
-    context.connections.set_idle(context.ticket.id, true);
+    context.connections.set_idle(context.ticket.id);
     tokio::select! {
         read = tokio::time::timeout(wait, reader.read_exact(&mut prefix)) => match read {
             Ok(Ok(_)) => {}
@@ -264,7 +238,9 @@ async fn read_message(reader: &mut OwnedReadHalf, message: &mut [u8], context: &
         },
         () = context.ticket.evict.notified() => return Err(CloseReason::Evicted),
     }
-    context.connections.set_idle(context.ticket.id, false);
+    if !context.connections.set_busy(context.ticket.id) {
+        return Err(CloseReason::Evicted);
+    }
     let len = usize::from(u16::from_be_bytes(prefix));
     if len < 12 {
         return Err(CloseReason::MalformedFrame);
@@ -340,10 +316,19 @@ fn idle_timeout(context: &Context) -> Duration {
     }
 }
 
-/// Writes the queued replies until every sender is gone; returns early when a write fails or
-/// takes longer than `timeout`.
-async fn write_replies(mut writer: OwnedWriteHalf, mut receiver: mpsc::Receiver<Vec<u8>>, timeout: Duration) {
-    while let Some(reply) = receiver.recv().await {
+/// Writes the queued replies until every sender is gone, or, once `closing` fires, until those
+/// already queued are written; returns early when a write fails or takes longer than `timeout`.
+async fn write_replies(mut writer: OwnedWriteHalf, mut receiver: mpsc::Receiver<Vec<u8>>, timeout: Duration, closing: Arc<Notify>) {
+    loop {
+        let reply = tokio::select! {
+            biased;
+            reply = receiver.recv() => reply,
+            () = closing.notified() => {
+                receiver.close();
+                continue;
+            }
+        };
+        let Some(reply) = reply else { break };
         let mut framed = Vec::with_capacity(reply.len() + 2);
         framed.extend_from_slice(&(reply.len() as u16).to_be_bytes());
         framed.extend_from_slice(&reply);
@@ -357,8 +342,9 @@ async fn write_replies(mut writer: OwnedWriteHalf, mut receiver: mpsc::Receiver<
 
 #[cfg(test)]
 mod tests {
-    use super::{serve, Services, TcpLimits};
+    use super::{serve, serve_counted, Services, TcpLimits};
     use crate::metrics::{CloseReason, NetCounters};
+    use crate::tcp_admit::Connections;
     use crate::Shutdown;
     use arc_swap::ArcSwap;
     use portcullis_engine::auth::ZoneSet;
@@ -381,13 +367,17 @@ mod tests {
     /// A listener on loopback with `limits`, over an engine with no zones (every query gets
     /// REFUSED).
     async fn listener(limits: TcpLimits, counters: &Arc<NetCounters>, shutdown: &Shutdown) -> SocketAddr {
+        let (socket, addr, engine, services) = parts(counters);
+        tokio::spawn(serve(0, socket, engine, limits, shutdown.clone(), services));
+        addr
+    }
+
+    fn parts(counters: &Arc<NetCounters>) -> (std::net::TcpListener, SocketAddr, crate::EngineHandle, Services) {
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
         let addr = socket.local_addr().unwrap();
         let engine = Arc::new(ArcSwap::from_pointee(Engine::new(ZoneSet::default(), EngineSettings::default(), Arc::default())));
-        let services = Services { counters: counters.clone(), ..Services::default() };
-        tokio::spawn(serve(0, socket, engine, limits, shutdown.clone(), services));
-        addr
+        (socket, addr, engine, Services { counters: counters.clone(), ..Services::default() })
     }
 
     /// Reads until the server closes the connection; the bytes read (bounded: 5 s).
@@ -480,6 +470,46 @@ mod tests {
         counted(&counters, CloseReason::Lifetime, 2).await;
         let counts: Vec<(CloseReason, u64)> = CloseReason::ALL.iter().map(|&reason| (reason, counters.closes_of(reason))).filter(|(_, n)| *n > 0).collect();
         assert_eq!(counts, [(CloseReason::Evicted, 1), (CloseReason::Lifetime, 2)]);
+        shutdown.trigger();
+    }
+
+    /// Sends one query and reads its reply; false when the server closed the connection first.
+    async fn answered(addr: SocketAddr) -> bool {
+        let mut stream = connect_and_send(addr, &QUERY).await;
+        stream.read_exact(&mut [0u8; QUERY.len()]).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn open_connections_never_exceed_max_connections_while_idle_ones_are_evicted() {
+        let (counters, shutdown) = (Arc::new(NetCounters::default()), Shutdown::default());
+        let long = Duration::from_secs(20);
+        let limits = TcpLimits { max_connections: 4, per_client: 1000, first_message: long, idle: long, ..TcpLimits::default() };
+        let connections = Arc::new(Connections::default());
+        let (socket, addr, engine, services) = parts(&counters);
+        tokio::spawn(serve_counted(0, socket, engine, limits, shutdown.clone(), services, connections.clone()));
+
+        // Every place taken by an idle connection (each has had its answer).
+        let mut idle = Vec::new();
+        for _ in 0..4 {
+            let mut stream = connect_and_send(addr, &QUERY).await;
+            stream.read_exact(&mut [0u8; QUERY.len()]).await.unwrap();
+            idle.push(stream);
+        }
+        // 24 newcomers at once: each makes an idle connection close and takes its place.
+        let newcomers: Vec<_> = (0..24).map(|_| tokio::spawn(answered(addr))).collect();
+        let mut served = 0;
+        for newcomer in newcomers {
+            served += u64::from(newcomer.await.unwrap());
+        }
+        assert_eq!(connections.peak(), 4, "open connections at most max-connections at any time");
+        for stream in idle {
+            assert_eq!(until_closed(stream).await, 0, "an idle connection is evicted");
+        }
+        // No newcomer is refused; one may be evicted itself (idle before its query is read)
+        // when a later one needs its place.
+        assert_eq!(counters.closes_of(CloseReason::MaxConnections), 0, "refused");
+        let evicted = counters.closes_of(CloseReason::Evicted);
+        assert!(served > 0 && evicted >= 4 + (24 - served), "served {served}, evicted {evicted}");
         shutdown.trigger();
     }
 }

@@ -20,6 +20,7 @@ mod render;
 mod resolv;
 mod resolver_config;
 mod resolver_log;
+mod rlimit;
 mod secondary;
 mod zone_config;
 mod zone_files;

@@ -71,6 +71,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let engine = shared.engine(load_zones(&settings.zones, None), &settings).map_err(|error| report_config_errors(&[error]))?;
     let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
+    crate::rlimit::raise_for(&settings, threads);
     let listeners = bind::bind(&settings.listen, threads).map_err(|error| fail(error.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("portcullis-io").build();
     let runtime = runtime.map_err(|error| fail(format!("cannot start the I/O runtime: {error}")))?;
