@@ -76,6 +76,9 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("resolver.prefetch-percent", Limit { default: 10, min: 0, max: 50 }),
     ("resolver.max-resolutions", Limit { default: 1000, min: 1, max: 100_000 }),
     ("resolver.max-waiters", Limit { default: 256, min: 1, max: 65_536 }),
+    ("zone.transfer-max-records", Limit { default: 10_000_000, min: 2, max: 1_000_000_000 }),
+    ("zone.transfer-max-bytes", Limit { default: 1 << 30, min: 65_536, max: 1 << 36 }),
+    ("zone.transfer-timeout", Limit { default: 300, min: 1, max: 86_400 }),
 ];
 
 /// The TOML file, as written.
@@ -169,6 +172,12 @@ pub mod file {
         /// Secondaries told of a new serial (RFC 1996), `ADDR[:PORT]`.
         #[serde(default)]
         pub notify: Vec<String>,
+        /// A secondary zone: records one transfer in may bring before it is given up.
+        pub transfer_max_records: Option<u64>,
+        /// A secondary zone: bytes of messages one transfer in may bring.
+        pub transfer_max_bytes: Option<u64>,
+        /// A secondary zone: seconds one transfer in may take, from connect to last message.
+        pub transfer_timeout: Option<u64>,
     }
 }
 
@@ -186,6 +195,8 @@ pub struct ZoneSettings {
     pub primaries: Vec<SocketAddr>,
     /// The TSIG key signing what the zone sends (see [`file::Zone::key`]).
     pub key: Option<NameBuf>,
+    /// A secondary zone: the bounds of one transfer in.
+    pub transfer: crate::zone_config::TransferSettings,
 }
 
 /// Validated settings.
