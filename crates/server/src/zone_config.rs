@@ -4,7 +4,7 @@
 //! secondary's transfers in are bounded (`transfer-max-records`, `transfer-max-bytes`,
 //! `transfer-timeout`).
 
-use crate::config::{file, within, ZoneSettings, EMBEDDED_ZONE_PATH, LIMITS};
+use crate::config::{file, ZoneSettings, EMBEDDED_ZONE_PATH};
 use portcullis_engine::auth::receive::TransferLimits;
 use portcullis_engine::policy::TsigKey;
 use portcullis_wire::NameBuf;
@@ -22,8 +22,11 @@ pub struct TransferSettings {
 }
 
 impl TransferSettings {
-    /// 10 million records, 1 GiB, 300 s.
-    pub const DEFAULT: Self = Self { limits: TransferLimits::DEFAULT, timeout: Duration::from_secs(300) };
+    /// 10 million records, 1 GiB, 300 s (the defaults of the `[[zone]]` keys).
+    pub const DEFAULT: Self = Self {
+        limits: TransferLimits { max_records: file::Zone::TRANSFER_MAX_RECORDS.default, max_bytes: file::Zone::TRANSFER_MAX_BYTES.default },
+        timeout: Duration::from_secs(file::Zone::TRANSFER_TIMEOUT.default),
+    };
 }
 
 impl Default for TransferSettings {
@@ -75,22 +78,18 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, errors: &mut Vec<String>) 
 /// A zone's transfer bounds; on a zone without `primaries` (nothing is transferred in) the keys
 /// are an error.
 fn transfer(path: &str, zone: &file::Zone, errors: &mut Vec<String>) -> TransferSettings {
-    let keys =
-        [("transfer-max-records", zone.transfer_max_records), ("transfer-max-bytes", zone.transfer_max_bytes), ("transfer-timeout", zone.transfer_timeout)];
-    let mut values = [0u64; 3];
-    for ((key, value), out) in keys.into_iter().zip(&mut values) {
-        let limit = LIMITS.iter().find(|(name, _)| name.strip_prefix("zone.") == Some(key)).map(|(_, limit)| *limit);
-        let Some(limit) = limit else { continue };
-        if value.is_some() && zone.primaries.is_empty() {
+    if zone.primaries.is_empty() {
+        let keys =
+            [("transfer-max-records", zone.transfer_max_records), ("transfer-max-bytes", zone.transfer_max_bytes), ("transfer-timeout", zone.transfer_timeout)];
+        for (key, _) in keys.iter().filter(|(_, value)| value.is_some()) {
             errors.push(format!("{path}.{key}: bounds transfers in, and this zone has no primaries"));
         }
-        *out = within(&format!("{path}.{key}"), value, limit, errors);
     }
-    let [records, bytes, seconds] = values;
-    TransferSettings {
-        limits: TransferLimits { max_records: usize::try_from(records).unwrap_or(usize::MAX), max_bytes: bytes },
-        timeout: Duration::from_secs(seconds),
-    }
+    let limits = TransferLimits {
+        max_records: file::Zone::TRANSFER_MAX_RECORDS.get(path, zone.transfer_max_records, errors),
+        max_bytes: file::Zone::TRANSFER_MAX_BYTES.get(path, zone.transfer_max_bytes, errors),
+    };
+    TransferSettings { limits, timeout: Duration::from_secs(file::Zone::TRANSFER_TIMEOUT.get(path, zone.transfer_timeout, errors)) }
 }
 
 /// Every zone's `key` must name a `[[key]]`.
