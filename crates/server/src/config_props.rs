@@ -1,63 +1,71 @@
 //! Property test of the configuration file: any value of any known key gets a clear error or a
 //! setting, never a panic (integer extremes, empty and odd text, odd list elements).
 
-use crate::config::{parse_file, validate};
+use crate::config::{file, parse_file, validate};
+use crate::forward_config::ForwardFile;
+use crate::policy_config::{CookiesFile, QueryLimitFile, RrlFile};
+use crate::resolver_config::ResolverFile;
 use proptest::prelude::*;
 
-/// Every integer key, as `(table, key)`; `forward` is a `[[forward]]` entry.
+/// Every integer key, as `(table, key)`, named by its [`crate::config::Limit`] const: a const
+/// whose key the file does not know is reported unknown below. `forward` is a `[[forward]]`
+/// entry, `zone` a secondary `[[zone]]`.
 const NUMBERS: &[(&str, &str)] = &[
-    ("server", "threads"),
-    ("server", "udp-payload"),
-    ("tcp", "max-connections"),
-    ("tcp", "per-client"),
-    ("tcp", "first-message-timeout-ms"),
-    ("tcp", "message-timeout-ms"),
-    ("tcp", "idle-timeout-ms"),
-    ("tcp", "in-flight"),
-    ("tcp", "queries-per-connection"),
-    ("tcp", "lifetime-ms"),
-    ("rrl", "responses-per-second"),
-    ("rrl", "nxdomains-per-second"),
-    ("rrl", "nodata-per-second"),
-    ("rrl", "referrals-per-second"),
-    ("rrl", "errors-per-second"),
-    ("rrl", "all-per-second"),
-    ("rrl", "window"),
-    ("rrl", "slip"),
-    ("rrl", "ipv4-prefix-length"),
-    ("rrl", "ipv6-prefix-length"),
-    ("rrl", "table-size"),
-    ("query-limit", "rate-limit"),
-    ("query-limit", "instant-limit"),
-    ("query-limit", "slip"),
-    ("query-limit", "table-size"),
-    ("cookies", "secret-lifetime-hours"),
-    ("cookies", "nocookie-udp-size"),
-    ("resolver", "cache-entries"),
-    ("resolver", "cache-size-mb"),
-    ("resolver", "min-ttl"),
-    ("resolver", "max-ttl"),
-    ("resolver", "max-negative-ttl"),
-    ("resolver", "prefetch-percent"),
-    ("resolver", "upstream-port"),
-    ("resolver", "edns-payload"),
-    ("resolver", "max-cname-chain"),
-    ("resolver", "max-upstream-queries"),
-    ("resolver", "zone-failure-rate"),
-    ("resolver", "zone-query-rate"),
-    ("resolver", "zone-query-rate-factor"),
-    ("resolver", "max-referrals"),
-    ("resolver", "max-depth"),
-    ("resolver", "max-ns-per-delegation"),
-    ("resolver", "max-nx-target-lookups"),
-    ("resolver", "total-time-ms"),
-    ("resolver", "max-resolutions"),
-    ("resolver", "max-waiters"),
-    ("forward", "hedge-ms"),
-    ("forward", "probe-interval-ms"),
-    ("forward", "timeout-ms"),
-    ("forward", "fall"),
-    ("forward", "rise"),
+    ("server", file::Server::THREADS.key),
+    ("server", file::Server::UDP_PAYLOAD.key),
+    ("tcp", file::Tcp::MAX_CONNECTIONS.key),
+    ("tcp", file::Tcp::PER_CLIENT.key),
+    ("tcp", file::Tcp::FIRST_MESSAGE_TIMEOUT_MS.key),
+    ("tcp", file::Tcp::MESSAGE_TIMEOUT_MS.key),
+    ("tcp", file::Tcp::IDLE_TIMEOUT_MS.key),
+    ("tcp", file::Tcp::IN_FLIGHT.key),
+    ("tcp", file::Tcp::QUERIES_PER_CONNECTION.key),
+    ("tcp", file::Tcp::LIFETIME_MS.key),
+    ("rrl", RrlFile::RESPONSES_PER_SECOND.key),
+    ("rrl", RrlFile::NXDOMAINS_PER_SECOND.key),
+    ("rrl", RrlFile::NODATA_PER_SECOND.key),
+    ("rrl", RrlFile::REFERRALS_PER_SECOND.key),
+    ("rrl", RrlFile::ERRORS_PER_SECOND.key),
+    ("rrl", RrlFile::ALL_PER_SECOND.key),
+    ("rrl", RrlFile::WINDOW.key),
+    ("rrl", RrlFile::SLIP.key),
+    ("rrl", RrlFile::IPV4_PREFIX_LENGTH.key),
+    ("rrl", RrlFile::IPV6_PREFIX_LENGTH.key),
+    ("rrl", RrlFile::TABLE_SIZE.key),
+    ("query-limit", QueryLimitFile::RATE_LIMIT.key),
+    ("query-limit", QueryLimitFile::INSTANT_LIMIT.key),
+    ("query-limit", QueryLimitFile::SLIP.key),
+    ("query-limit", QueryLimitFile::TABLE_SIZE.key),
+    ("cookies", CookiesFile::SECRET_LIFETIME_HOURS.key),
+    ("cookies", CookiesFile::NOCOOKIE_UDP_SIZE.key),
+    ("resolver", ResolverFile::UPSTREAM_PORT.key),
+    ("resolver", ResolverFile::EDNS_PAYLOAD.key),
+    ("resolver", ResolverFile::MAX_CNAME_CHAIN.key),
+    ("resolver", ResolverFile::MAX_UPSTREAM_QUERIES.key),
+    ("resolver", ResolverFile::MAX_REFERRALS.key),
+    ("resolver", ResolverFile::MAX_DEPTH.key),
+    ("resolver", ResolverFile::MAX_NS_PER_DELEGATION.key),
+    ("resolver", ResolverFile::MAX_NX_TARGET_LOOKUPS.key),
+    ("resolver", ResolverFile::TOTAL_TIME_MS.key),
+    ("resolver", ResolverFile::ZONE_FAILURE_RATE.key),
+    ("resolver", ResolverFile::ZONE_QUERY_RATE.key),
+    ("resolver", ResolverFile::ZONE_QUERY_RATE_FACTOR.key),
+    ("resolver", ResolverFile::CACHE_ENTRIES.key),
+    ("resolver", ResolverFile::CACHE_SIZE_MB.key),
+    ("resolver", ResolverFile::MIN_TTL.key),
+    ("resolver", ResolverFile::MAX_TTL.key),
+    ("resolver", ResolverFile::MAX_NEGATIVE_TTL.key),
+    ("resolver", ResolverFile::PREFETCH_PERCENT.key),
+    ("resolver", ResolverFile::MAX_RESOLUTIONS.key),
+    ("resolver", ResolverFile::MAX_WAITERS.key),
+    ("forward", ForwardFile::HEDGE_MS.key),
+    ("forward", ForwardFile::PROBE_INTERVAL_MS.key),
+    ("forward", ForwardFile::TIMEOUT_MS.key),
+    ("forward", ForwardFile::FALL.key),
+    ("forward", ForwardFile::RISE.key),
+    ("zone", file::Zone::TRANSFER_MAX_RECORDS.key),
+    ("zone", file::Zone::TRANSFER_MAX_BYTES.key),
+    ("zone", file::Zone::TRANSFER_TIMEOUT.key),
 ];
 
 /// Every text key.
@@ -119,6 +127,7 @@ fn config() -> impl Strategy<Value = String> {
     let entry = proptest::sample::select(keys).prop_flat_map(|(kind, table, key)| value(kind).prop_map(move |v| (table, key, v)));
     proptest::collection::vec(entry, 1..12).prop_map(|entries| {
         let mut forward = String::from("[[forward]]\nzone = \"example.\"\nprimaries = [\"127.0.0.1\"]\n");
+        let mut zone = String::from("[[zone]]\norigin = \"example.\"\nprimaries = [\"127.0.0.1\"]\n");
         let mut tables: Vec<(&str, String)> = Vec::new();
         let mut seen = Vec::new();
         for (table, key, value) in entries {
@@ -127,8 +136,9 @@ fn config() -> impl Strategy<Value = String> {
                 continue;
             }
             seen.push((table, key));
-            if table == "forward" {
-                forward.push_str(&format!("{key} = {value}\n"));
+            if table == "forward" || table == "zone" {
+                let array = if table == "zone" { &mut zone } else { &mut forward };
+                array.push_str(&format!("{key} = {value}\n"));
                 continue;
             }
             match tables.iter_mut().find(|(name, _)| *name == table) {
@@ -138,6 +148,7 @@ fn config() -> impl Strategy<Value = String> {
         }
         let mut text: String = tables.iter().map(|(name, lines)| format!("[{name}]\n{lines}")).collect();
         text.push_str(&forward);
+        text.push_str(&zone);
         text
     })
 }

@@ -3,6 +3,7 @@
 //! `allow-recursion` ACL lets in are forwarded; names outside every forward zone are resolved
 //! from the root only when recursion is on (else REFUSED).
 
+use crate::config::Limit;
 use portcullis_engine::resolve::forward::ForwardSettings;
 use portcullis_engine::resolve::upstreams::{GroupSettings, Hedge, Policy};
 use portcullis_engine::resolve::ForwardMode;
@@ -12,19 +13,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-/// Bounds of the numeric keys: (key, default, min, max).
-const NUMBERS: &[(&str, u64, u64, u64)] = &[
-    ("fall", 3, 1, 100),
-    ("rise", 2, 1, 100),
-    ("probe-interval-ms", 1000, 10, 3_600_000),
-    ("timeout-ms", 1000, 50, 60_000),
-    ("hedge-ms", 0, 1, 60_000),
-    ("weight", 1, 0, 1_000_000),
-];
-
 /// One `[[forward]]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub struct ForwardFile {
     pub zone: String,
     pub policy: Option<String>,
@@ -43,6 +34,21 @@ pub struct ForwardFile {
     pub rise: Option<u64>,
     pub transport: Option<String>,
     pub cache: Option<bool>,
+}
+
+impl ForwardFile {
+    /// `fall`: failures in a row that mark an upstream down.
+    pub const FALL: Limit<u32> = Limit::new("fall", 3, 1, 100);
+    /// `rise`: successes in a row that bring it back.
+    pub const RISE: Limit<u32> = Limit::new("rise", 2, 1, 100);
+    /// `probe-interval-ms`.
+    pub const PROBE_INTERVAL_MS: Limit<u64> = Limit::new("probe-interval-ms", 1000, 10, 3_600_000);
+    /// `timeout-ms`.
+    pub const TIMEOUT_MS: Limit<u64> = Limit::new("timeout-ms", 1000, 50, 60_000);
+    /// `hedge-ms` (absent: no fixed hedge).
+    pub const HEDGE_MS: Limit<u64> = Limit::new("hedge-ms", 0, 1, 60_000);
+    /// Each entry of `weights`.
+    pub const WEIGHT: Limit<u32> = Limit::new("weight", 1, 0, 1_000_000);
 }
 
 /// Validates every `[[forward]]`.
@@ -72,12 +78,12 @@ pub fn from_flag(text: &str) -> Result<ForwardSettings, String> {
 
 fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<ForwardSettings> {
     let before = errors.len();
-    let mut number = |key: &str, value: Option<u64>| bounded(&format!("{path}.{key}"), key, value, errors);
-    let (fall, rise) = (number("fall", file.fall) as u32, number("rise", file.rise) as u32);
-    let (probe_interval_ms, timeout_ms) = (number("probe-interval-ms", file.probe_interval_ms), number("timeout-ms", file.timeout_ms));
+    let (fall, rise) = (ForwardFile::FALL.get(path, file.fall, errors), ForwardFile::RISE.get(path, file.rise, errors));
+    let probe_interval_ms = ForwardFile::PROBE_INTERVAL_MS.get(path, file.probe_interval_ms, errors);
+    let timeout_ms = ForwardFile::TIMEOUT_MS.get(path, file.timeout_ms, errors);
     let hedge = match (file.hedge, file.hedge_ms) {
         (Some(false), _) | (None, None) => Hedge::Off,
-        (_, Some(ms)) => Hedge::After(number("hedge-ms", Some(ms))),
+        (_, Some(ms)) => Hedge::After(ForwardFile::HEDGE_MS.get(path, Some(ms), errors)),
         (Some(true), None) => Hedge::P95,
     };
     let zone = name(&file.zone).map_err(|e| errors.push(format!("{path}.zone: '{}': {e}", file.zone))).ok();
@@ -114,7 +120,7 @@ fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<F
     let all: Vec<SocketAddr> = primaries.iter().chain(&backups).copied().collect();
     let mut weights = vec![1u32; all.len()];
     for (key, weight) in file.weights.iter().flatten() {
-        let weight = bounded(&format!("{path}.weights.{key}"), "weight", Some(*weight), errors) as u32;
+        let weight = ForwardFile::WEIGHT.at(&format!("{path}.weights.{key}"), Some(*weight), errors);
         match upstream(key).ok().and_then(|addr| all.iter().position(|have| *have == addr)) {
             Some(index) => weights[index] = weight,
             None => errors.push(format!("{path}.weights.{key}: not one of the primaries or backups")),
@@ -156,11 +162,6 @@ fn probe(text: &str) -> Result<Question, String> {
     let qname = name(words.next().ok_or("expected NAME TYPE")?)?;
     let qtype = words.next().map_or(Ok(Rtype::SOA), |word| Rtype::from_text(word).ok_or_else(|| format!("unknown type '{word}'")))?;
     Ok(Question { qname, qtype, qclass: Class::IN })
-}
-
-fn bounded(path: &str, key: &str, value: Option<u64>, errors: &mut Vec<String>) -> u64 {
-    let Some(&(_, default, min, max)) = NUMBERS.iter().find(|(name, ..)| *name == key) else { return value.unwrap_or(0) };
-    crate::config::within(path, value, crate::config::Limit { default, min, max }, errors)
 }
 
 #[cfg(test)]

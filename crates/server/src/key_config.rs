@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 /// `[[key]]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub struct KeyFile {
     /// The key's domain name (`xfr.example.`).
     pub name: String,

@@ -5,6 +5,7 @@ mod app;
 mod check;
 mod cli;
 mod config;
+mod config_limit;
 #[cfg(test)]
 mod config_props;
 mod durable;

@@ -2,7 +2,7 @@
 //! the engine's policy settings (names follow BIND's options where one exists, Knot's for the
 //! query limiter).
 
-use crate::config::LIMITS;
+use crate::config::Limit;
 use portcullis_engine::policy::{
     AclSettings, ActionRules, CookieSettings, DenyResponse, ListenerRules, MatchElement, NamedList, Prefix, QueryLimitSettings, RrlSettings, ZoneRules,
 };
@@ -12,15 +12,18 @@ use std::collections::BTreeMap;
 
 /// `[acl]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub struct AclFile {
     /// "refuse" (default) or "drop".
     pub denied: Option<String>,
     /// Named address match lists.
     #[serde(default)]
     pub lists: BTreeMap<String, Vec<String>>,
-    #[serde(flatten)]
-    pub rules: RulesFile,
+    pub query: Option<Vec<String>>,
+    pub recursion: Option<Vec<String>>,
+    pub transfer: Option<Vec<String>>,
+    pub notify: Option<Vec<String>>,
+    pub update: Option<Vec<String>>,
     /// `[[acl.listener]]`.
     #[serde(default)]
     pub listener: Vec<ListenerFile>,
@@ -29,10 +32,37 @@ pub struct AclFile {
     pub zone: Vec<ZoneAclFile>,
 }
 
-/// Match lists per action.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RulesFile {
+/// Match lists per action, as the three rule tables (`[acl]`, `[[acl.listener]]`, `[[acl.zone]]`)
+/// spell them. Written out in each rather than flattened: serde hands a flattened struct's keys
+/// over without telling `serde_ignored` which were unknown.
+#[derive(Debug)]
+pub struct RulesFile<'a> {
+    pub query: &'a Option<Vec<String>>,
+    pub recursion: &'a Option<Vec<String>>,
+    pub transfer: &'a Option<Vec<String>>,
+    pub notify: &'a Option<Vec<String>>,
+    pub update: &'a Option<Vec<String>>,
+}
+
+/// `fn rules(&self) -> RulesFile` for the tables that have the match lists.
+macro_rules! rules_of {
+    ($($table:ty),*) => {$(
+        impl $table {
+            /// Its match lists.
+            pub fn rules(&self) -> RulesFile<'_> {
+                RulesFile { query: &self.query, recursion: &self.recursion, transfer: &self.transfer, notify: &self.notify, update: &self.update }
+            }
+        }
+    )*};
+}
+rules_of!(AclFile, ListenerFile, ZoneAclFile);
+
+/// `[[acl.listener]]`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ListenerFile {
+    /// A listen address exactly as in `server.listen`.
+    pub address: String,
     pub query: Option<Vec<String>>,
     pub recursion: Option<Vec<String>>,
     pub transfer: Option<Vec<String>>,
@@ -40,28 +70,21 @@ pub struct RulesFile {
     pub update: Option<Vec<String>>,
 }
 
-/// `[[acl.listener]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ListenerFile {
-    /// A listen address exactly as in `server.listen`.
-    pub address: String,
-    #[serde(flatten)]
-    pub rules: RulesFile,
-}
-
 /// `[[acl.zone]]`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub struct ZoneAclFile {
     pub zone: String,
-    #[serde(flatten)]
-    pub rules: RulesFile,
+    pub query: Option<Vec<String>>,
+    pub recursion: Option<Vec<String>>,
+    pub transfer: Option<Vec<String>>,
+    pub notify: Option<Vec<String>>,
+    pub update: Option<Vec<String>>,
 }
 
 /// `[rrl]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub struct RrlFile {
     pub enabled: Option<bool>,
     pub responses_per_second: Option<u64>,
@@ -80,9 +103,34 @@ pub struct RrlFile {
     pub table_size: Option<u64>,
 }
 
+impl RrlFile {
+    /// `responses-per-second`.
+    pub const RESPONSES_PER_SECOND: Limit<u32> = Limit::engine("responses-per-second", RrlSettings::RESPONSES_PER_SECOND);
+    /// `nxdomains-per-second`.
+    pub const NXDOMAINS_PER_SECOND: Limit<u32> = Limit::engine("nxdomains-per-second", RrlSettings::NXDOMAINS_PER_SECOND);
+    /// `nodata-per-second`.
+    pub const NODATA_PER_SECOND: Limit<u32> = Limit::engine("nodata-per-second", RrlSettings::NODATA_PER_SECOND);
+    /// `referrals-per-second`.
+    pub const REFERRALS_PER_SECOND: Limit<u32> = Limit::engine("referrals-per-second", RrlSettings::REFERRALS_PER_SECOND);
+    /// `errors-per-second`.
+    pub const ERRORS_PER_SECOND: Limit<u32> = Limit::engine("errors-per-second", RrlSettings::ERRORS_PER_SECOND);
+    /// `all-per-second`.
+    pub const ALL_PER_SECOND: Limit<u32> = Limit::engine("all-per-second", RrlSettings::ALL_PER_SECOND);
+    /// `window`.
+    pub const WINDOW: Limit<u32> = Limit::engine("window", RrlSettings::WINDOW);
+    /// `slip`.
+    pub const SLIP: Limit<u8> = Limit::engine("slip", RrlSettings::SLIP);
+    /// `ipv4-prefix-length`.
+    pub const IPV4_PREFIX_LENGTH: Limit<u8> = Limit::engine("ipv4-prefix-length", RrlSettings::IPV4_PREFIX_LENGTH);
+    /// `ipv6-prefix-length`.
+    pub const IPV6_PREFIX_LENGTH: Limit<u8> = Limit::engine("ipv6-prefix-length", RrlSettings::IPV6_PREFIX_LENGTH);
+    /// `table-size`.
+    pub const TABLE_SIZE: Limit<u32> = Limit::engine("table-size", RrlSettings::TABLE_SIZE);
+}
+
 /// `[query-limit]`: Knot's per-prefix UDP query limiter.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub struct QueryLimitFile {
     pub enabled: Option<bool>,
     pub rate_limit: Option<u64>,
@@ -91,15 +139,33 @@ pub struct QueryLimitFile {
     pub table_size: Option<u64>,
 }
 
+impl QueryLimitFile {
+    /// `rate-limit`.
+    pub const RATE_LIMIT: Limit<u32> = Limit::engine("rate-limit", QueryLimitSettings::RATE_LIMIT);
+    /// `instant-limit`.
+    pub const INSTANT_LIMIT: Limit<u32> = Limit::engine("instant-limit", QueryLimitSettings::INSTANT_LIMIT);
+    /// `slip`.
+    pub const SLIP: Limit<u8> = Limit::engine("slip", QueryLimitSettings::SLIP);
+    /// `table-size`.
+    pub const TABLE_SIZE: Limit<u32> = Limit::engine("table-size", QueryLimitSettings::TABLE_SIZE);
+}
+
 /// `[cookies]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub struct CookiesFile {
     pub answer_cookie: Option<bool>,
     pub require_cookie: Option<bool>,
     pub secret: Option<String>,
     pub secret_lifetime_hours: Option<u64>,
     pub nocookie_udp_size: Option<u64>,
+}
+
+impl CookiesFile {
+    /// `secret-lifetime-hours`.
+    pub const SECRET_LIFETIME_HOURS: Limit<u64> = Limit::new("secret-lifetime-hours", 24, 1, 8760);
+    /// `nocookie-udp-size`.
+    pub const NOCOOKIE_UDP_SIZE: Limit<u16> = Limit::new("nocookie-udp-size", 1232, 512, 4096);
 }
 
 /// Validated cookie settings.
@@ -133,59 +199,55 @@ pub fn acl(raw: &AclFile, errors: &mut Vec<String>) -> AclSettings {
         .listener
         .iter()
         .enumerate()
-        .map(|(i, l)| ListenerRules { listener: l.address.clone(), rules: rules(&format!("acl.listener[{i}]"), &l.rules, errors) })
+        .map(|(i, l)| ListenerRules { listener: l.address.clone(), rules: rules(&format!("acl.listener[{i}]"), &l.rules(), errors) })
         .collect();
     let mut zones = Vec::new();
     for (i, zone) in raw.zone.iter().enumerate() {
         let text = if zone.zone.ends_with('.') { zone.zone.clone() } else { format!("{}.", zone.zone) };
         match NameBuf::from_text(&text, None) {
-            Ok(name) => zones.push(ZoneRules { zone: name, rules: rules(&format!("acl.zone[{i}]"), &zone.rules, errors) }),
+            Ok(name) => zones.push(ZoneRules { zone: name, rules: rules(&format!("acl.zone[{i}]"), &zone.rules(), errors) }),
             Err(error) => errors.push(format!("acl.zone[{i}].zone: '{}': {error}", zone.zone)),
         }
     }
-    AclSettings { lists, global: rules("acl", &raw.rules, errors), listeners, zones, denied }
+    AclSettings { lists, global: rules("acl", &raw.rules(), errors), listeners, zones, denied }
 }
 
 /// Validates `[rrl]`: on, with the defaults, when absent; `enabled = false` turns it off.
 pub fn rrl(raw: Option<&RrlFile>, errors: &mut Vec<String>) -> RrlSettings {
     let Some(raw) = raw else { return RrlSettings::DEFAULT };
-    let d = RrlSettings::DEFAULT;
     let exempt = raw
         .exempt_clients
         .iter()
         .enumerate()
         .filter_map(|(i, text)| text.parse::<Prefix>().map_err(|e| errors.push(format!("rrl.exempt-clients[{i}]: '{text}': {e}"))).ok())
         .collect();
-    let mut n = |key: &str, value: Option<u64>, default: u64| bounded(&format!("rrl.{key}"), value, default, errors);
     RrlSettings {
         enabled: raw.enabled.unwrap_or(true),
-        responses_per_second: n("responses-per-second", raw.responses_per_second, d.responses_per_second.into()) as u32,
-        nxdomains_per_second: n("nxdomains-per-second", raw.nxdomains_per_second, d.nxdomains_per_second.into()) as u32,
-        nodata_per_second: n("nodata-per-second", raw.nodata_per_second, d.nodata_per_second.into()) as u32,
-        referrals_per_second: n("referrals-per-second", raw.referrals_per_second, d.referrals_per_second.into()) as u32,
-        errors_per_second: n("errors-per-second", raw.errors_per_second, d.errors_per_second.into()) as u32,
-        all_per_second: n("all-per-second", raw.all_per_second, d.all_per_second.into()) as u32,
-        window: n("window", raw.window, d.window.into()) as u32,
-        slip: n("slip", raw.slip, d.slip.into()) as u8,
-        ipv4_prefix_length: n("ipv4-prefix-length", raw.ipv4_prefix_length, d.ipv4_prefix_length.into()) as u8,
-        ipv6_prefix_length: n("ipv6-prefix-length", raw.ipv6_prefix_length, d.ipv6_prefix_length.into()) as u8,
+        responses_per_second: RrlFile::RESPONSES_PER_SECOND.get("rrl", raw.responses_per_second, errors),
+        nxdomains_per_second: RrlFile::NXDOMAINS_PER_SECOND.get("rrl", raw.nxdomains_per_second, errors),
+        nodata_per_second: RrlFile::NODATA_PER_SECOND.get("rrl", raw.nodata_per_second, errors),
+        referrals_per_second: RrlFile::REFERRALS_PER_SECOND.get("rrl", raw.referrals_per_second, errors),
+        errors_per_second: RrlFile::ERRORS_PER_SECOND.get("rrl", raw.errors_per_second, errors),
+        all_per_second: RrlFile::ALL_PER_SECOND.get("rrl", raw.all_per_second, errors),
+        window: RrlFile::WINDOW.get("rrl", raw.window, errors),
+        slip: RrlFile::SLIP.get("rrl", raw.slip, errors),
+        ipv4_prefix_length: RrlFile::IPV4_PREFIX_LENGTH.get("rrl", raw.ipv4_prefix_length, errors),
+        ipv6_prefix_length: RrlFile::IPV6_PREFIX_LENGTH.get("rrl", raw.ipv6_prefix_length, errors),
         exempt,
         log_only: raw.log_only.unwrap_or(false),
-        table_size: n("table-size", raw.table_size, d.table_size.into()) as u32,
+        table_size: RrlFile::TABLE_SIZE.get("rrl", raw.table_size, errors),
     }
 }
 
 /// Validates `[query-limit]`: off unless the table is present (and not `enabled = false`).
 pub fn query_limit(raw: Option<&QueryLimitFile>, errors: &mut Vec<String>) -> QueryLimitSettings {
     let Some(raw) = raw else { return QueryLimitSettings::DEFAULT };
-    let d = QueryLimitSettings::DEFAULT;
-    let mut n = |key: &str, value: Option<u64>, default: u64| bounded(&format!("query-limit.{key}"), value, default, errors);
     QueryLimitSettings {
         enabled: raw.enabled.unwrap_or(true),
-        rate_limit: n("rate-limit", raw.rate_limit, d.rate_limit.into()) as u32,
-        instant_limit: n("instant-limit", raw.instant_limit, d.instant_limit.into()) as u32,
-        slip: n("slip", raw.slip, d.slip.into()) as u8,
-        table_size: n("table-size", raw.table_size, d.table_size.into()) as u32,
+        rate_limit: QueryLimitFile::RATE_LIMIT.get("query-limit", raw.rate_limit, errors),
+        instant_limit: QueryLimitFile::INSTANT_LIMIT.get("query-limit", raw.instant_limit, errors),
+        slip: QueryLimitFile::SLIP.get("query-limit", raw.slip, errors),
+        table_size: QueryLimitFile::TABLE_SIZE.get("query-limit", raw.table_size, errors),
     }
 }
 
@@ -202,31 +264,24 @@ pub fn cookies(raw: &CookiesFile, errors: &mut Vec<String>) -> CookieConfig {
         answer: raw.answer_cookie.unwrap_or(true),
         settings: CookieSettings { require_cookie: raw.require_cookie.unwrap_or(false), ..CookieSettings::DEFAULT },
         secret,
-        lifetime_hours: bounded("cookies.secret-lifetime-hours", raw.secret_lifetime_hours, 24, errors),
-        nocookie_udp_size: bounded("cookies.nocookie-udp-size", raw.nocookie_udp_size, 1232, errors) as u16,
+        lifetime_hours: CookiesFile::SECRET_LIFETIME_HOURS.get("cookies", raw.secret_lifetime_hours, errors),
+        nocookie_udp_size: CookiesFile::NOCOOKIE_UDP_SIZE.get("cookies", raw.nocookie_udp_size, errors),
     }
 }
 
-fn rules(path: &str, raw: &RulesFile, errors: &mut Vec<String>) -> ActionRules {
+fn rules(path: &str, raw: &RulesFile<'_>, errors: &mut Vec<String>) -> ActionRules {
     let mut list = |key: &str, items: &Option<Vec<String>>| items.as_ref().map(|items| elements(&format!("{path}.{key}"), items, errors));
     ActionRules {
-        query: list("query", &raw.query),
-        recursion: list("recursion", &raw.recursion),
-        transfer: list("transfer", &raw.transfer),
-        notify: list("notify", &raw.notify),
-        update: list("update", &raw.update),
+        query: list("query", raw.query),
+        recursion: list("recursion", raw.recursion),
+        transfer: list("transfer", raw.transfer),
+        notify: list("notify", raw.notify),
+        update: list("update", raw.update),
     }
 }
 
 fn elements(path: &str, items: &[String], errors: &mut Vec<String>) -> Vec<MatchElement> {
     items.iter().enumerate().filter_map(|(i, text)| text.parse::<MatchElement>().map_err(|e| errors.push(format!("{path}[{i}]: '{text}': {e}"))).ok()).collect()
-}
-
-fn bounded(path: &str, value: Option<u64>, default: u64, errors: &mut Vec<String>) -> u64 {
-    match LIMITS.iter().find(|(name, _)| *name == path) {
-        Some((_, limit)) => crate::config::within(path, value, *limit, errors),
-        None => value.unwrap_or(default),
-    }
 }
 
 fn parse_secret(hex: &str) -> Option<[u8; 16]> {

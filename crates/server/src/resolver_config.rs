@@ -2,7 +2,7 @@
 //! settings (names follow Unbound's options where one exists). Recursion is off unless
 //! `recursion = true` (or `--recursive`); the embedded default configuration turns it on.
 
-use crate::config::bounded;
+use crate::config::Limit;
 use portcullis_engine::cache::CacheSettings;
 use portcullis_engine::policy::MatchElement;
 use portcullis_engine::resolve::hints::parse_root_hints;
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// `[resolver]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub struct ResolverFile {
     pub recursion: Option<bool>,
     pub root_hints: Option<String>,
@@ -47,6 +47,49 @@ pub struct ResolverFile {
     pub max_waiters: Option<u64>,
 }
 
+impl ResolverFile {
+    /// `upstream-port`.
+    pub const UPSTREAM_PORT: Limit<u16> = Limit::new("upstream-port", 53, 1, 65_535);
+    /// `edns-payload`.
+    pub const EDNS_PAYLOAD: Limit<u16> = Limit::new("edns-payload", 1232, 0, 4096);
+    /// `max-cname-chain`.
+    pub const MAX_CNAME_CHAIN: Limit<usize> = Limit::new("max-cname-chain", 11, 1, 64);
+    /// `max-upstream-queries`.
+    pub const MAX_UPSTREAM_QUERIES: Limit<u32> = Limit::new("max-upstream-queries", 100, 1, 10_000);
+    /// `max-referrals`.
+    pub const MAX_REFERRALS: Limit<u32> = Limit::new("max-referrals", 100, 1, 1000);
+    /// `max-depth`.
+    pub const MAX_DEPTH: Limit<usize> = Limit::new("max-depth", 7, 1, 32);
+    /// `max-ns-per-delegation`.
+    pub const MAX_NS_PER_DELEGATION: Limit<usize> = Limit::new("max-ns-per-delegation", 13, 1, 100);
+    /// `max-nx-target-lookups`.
+    pub const MAX_NX_TARGET_LOOKUPS: Limit<u32> = Limit::new("max-nx-target-lookups", 5, 0, 100);
+    /// `total-time-ms`.
+    pub const TOTAL_TIME_MS: Limit<u64> = Limit::new("total-time-ms", 10_000, 100, 120_000);
+    /// `zone-failure-rate`.
+    pub const ZONE_FAILURE_RATE: Limit<u32> = Limit::new("zone-failure-rate", 200, 0, 1_000_000);
+    /// `zone-query-rate`.
+    pub const ZONE_QUERY_RATE: Limit<u32> = Limit::new("zone-query-rate", 1000, 0, 1_000_000);
+    /// `zone-query-rate-factor`.
+    pub const ZONE_QUERY_RATE_FACTOR: Limit<u32> = Limit::new("zone-query-rate-factor", 10, 0, 1000);
+    /// `cache-entries`.
+    pub const CACHE_ENTRIES: Limit<usize> = Limit::new("cache-entries", 200_000, 1000, 100_000_000);
+    /// `cache-size-mb`.
+    pub const CACHE_SIZE_MB: Limit<usize> = Limit::new("cache-size-mb", 128, 1, 65_536);
+    /// `min-ttl`.
+    pub const MIN_TTL: Limit<u32> = Limit::new("min-ttl", 0, 0, 86_400);
+    /// `max-ttl`.
+    pub const MAX_TTL: Limit<u32> = Limit::new("max-ttl", 86_400, 1, 604_800);
+    /// `max-negative-ttl`.
+    pub const MAX_NEGATIVE_TTL: Limit<u32> = Limit::new("max-negative-ttl", 3600, 0, 86_400);
+    /// `prefetch-percent`.
+    pub const PREFETCH_PERCENT: Limit<u8> = Limit::new("prefetch-percent", 10, 0, 50);
+    /// `max-resolutions`.
+    pub const MAX_RESOLUTIONS: Limit<usize> = Limit::new("max-resolutions", 1000, 1, 100_000);
+    /// `max-waiters`.
+    pub const MAX_WAITERS: Limit<usize> = Limit::new("max-waiters", 256, 1, 65_536);
+}
+
 /// Validated resolver configuration.
 #[derive(Clone, Debug)]
 pub struct ResolverConfig {
@@ -66,21 +109,20 @@ pub struct ResolverConfig {
 
 /// Validates `[resolver]`; `base` is the config file's directory.
 pub fn resolver(raw: &ResolverFile, base: Option<&Path>, errors: &mut Vec<String>) -> ResolverConfig {
-    let mut n = |key: &str, value: Option<u64>| bounded(&format!("resolver.{key}"), value, errors);
     let defaults = ResolverSettings::default();
     let mut settings = ResolverSettings {
-        upstream_port: n("upstream-port", raw.upstream_port) as u16,
-        edns_payload: n("edns-payload", raw.edns_payload) as u16,
-        max_cname_chain: n("max-cname-chain", raw.max_cname_chain) as usize,
-        max_upstream_queries: n("max-upstream-queries", raw.max_upstream_queries) as u32,
-        max_referrals: n("max-referrals", raw.max_referrals) as u32,
-        max_depth: n("max-depth", raw.max_depth) as usize,
-        max_ns_per_delegation: n("max-ns-per-delegation", raw.max_ns_per_delegation) as usize,
-        max_nx_target_lookups: n("max-nx-target-lookups", raw.max_nx_target_lookups) as u32,
-        total_time_ms: n("total-time-ms", raw.total_time_ms),
-        zone_failure_rate: n("zone-failure-rate", raw.zone_failure_rate) as u32,
-        zone_query_rate: n("zone-query-rate", raw.zone_query_rate) as u32,
-        zone_query_rate_factor: n("zone-query-rate-factor", raw.zone_query_rate_factor) as u32,
+        upstream_port: ResolverFile::UPSTREAM_PORT.get("resolver", raw.upstream_port, errors),
+        edns_payload: ResolverFile::EDNS_PAYLOAD.get("resolver", raw.edns_payload, errors),
+        max_cname_chain: ResolverFile::MAX_CNAME_CHAIN.get("resolver", raw.max_cname_chain, errors),
+        max_upstream_queries: ResolverFile::MAX_UPSTREAM_QUERIES.get("resolver", raw.max_upstream_queries, errors),
+        max_referrals: ResolverFile::MAX_REFERRALS.get("resolver", raw.max_referrals, errors),
+        max_depth: ResolverFile::MAX_DEPTH.get("resolver", raw.max_depth, errors),
+        max_ns_per_delegation: ResolverFile::MAX_NS_PER_DELEGATION.get("resolver", raw.max_ns_per_delegation, errors),
+        max_nx_target_lookups: ResolverFile::MAX_NX_TARGET_LOOKUPS.get("resolver", raw.max_nx_target_lookups, errors),
+        total_time_ms: ResolverFile::TOTAL_TIME_MS.get("resolver", raw.total_time_ms, errors),
+        zone_failure_rate: ResolverFile::ZONE_FAILURE_RATE.get("resolver", raw.zone_failure_rate, errors),
+        zone_query_rate: ResolverFile::ZONE_QUERY_RATE.get("resolver", raw.zone_query_rate, errors),
+        zone_query_rate_factor: ResolverFile::ZONE_QUERY_RATE_FACTOR.get("resolver", raw.zone_query_rate_factor, errors),
         qname_minimisation: raw.qname_minimisation.unwrap_or(defaults.qname_minimisation),
         qname_minimisation_strict: raw.qname_minimisation_strict.unwrap_or(defaults.qname_minimisation_strict),
         use_0x20: raw.use_0x20.unwrap_or(defaults.use_0x20),
@@ -90,16 +132,19 @@ pub fn resolver(raw: &ResolverFile, base: Option<&Path>, errors: &mut Vec<String
         ..defaults
     };
     let cache = CacheSettings {
-        max_entries: n("cache-entries", raw.cache_entries) as usize,
-        max_bytes: (n("cache-size-mb", raw.cache_size_mb) as usize) << 20,
-        min_ttl: n("min-ttl", raw.min_ttl) as u32,
-        max_ttl: n("max-ttl", raw.max_ttl) as u32,
-        max_negative_ttl: n("max-negative-ttl", raw.max_negative_ttl) as u32,
+        max_entries: ResolverFile::CACHE_ENTRIES.get("resolver", raw.cache_entries, errors),
+        max_bytes: ResolverFile::CACHE_SIZE_MB.get("resolver", raw.cache_size_mb, errors) << 20,
+        min_ttl: ResolverFile::MIN_TTL.get("resolver", raw.min_ttl, errors),
+        max_ttl: ResolverFile::MAX_TTL.get("resolver", raw.max_ttl, errors),
+        max_negative_ttl: ResolverFile::MAX_NEGATIVE_TTL.get("resolver", raw.max_negative_ttl, errors),
         serve_stale: raw.serve_stale.unwrap_or(false),
-        prefetch_percent: n("prefetch-percent", raw.prefetch_percent) as u8,
+        prefetch_percent: ResolverFile::PREFETCH_PERCENT.get("resolver", raw.prefetch_percent, errors),
         ..CacheSettings::DEFAULT
     };
-    let pool = PoolLimits { max_resolutions: n("max-resolutions", raw.max_resolutions) as usize, max_waiters: n("max-waiters", raw.max_waiters) as usize };
+    let pool = PoolLimits {
+        max_resolutions: ResolverFile::MAX_RESOLUTIONS.get("resolver", raw.max_resolutions, errors),
+        max_waiters: ResolverFile::MAX_WAITERS.get("resolver", raw.max_waiters, errors),
+    };
     if cache.min_ttl > cache.max_ttl {
         errors.push(format!("resolver.min-ttl: {} is above max-ttl {}", cache.min_ttl, cache.max_ttl));
     }

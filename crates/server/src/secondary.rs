@@ -7,9 +7,11 @@
 //! and transfer requests are TSIG-signed and every answer must verify (RFC 8945). With a `file`,
 //! each copy is written there durably (`durable`), its modification time set by every successful
 //! refresh; at start the copy found there is served until a refresh replaces it, or until the
-//! SOA expire interval after that time (one already older is not served).
+//! SOA expire interval after that time (one already older is not served). A transfer past the
+//! zone's record or byte cap, or not finished within its `transfer-timeout`, is given up like
+//! any failed refresh: the copy served stays.
 
-use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError};
+use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError, TransferLimits};
 use portcullis_engine::auth::transfer::serial_greater;
 use portcullis_engine::auth::transfer::soa_timers;
 use portcullis_engine::auth::zone_text::zone_text;
@@ -34,7 +36,8 @@ use crate::durable;
 use crate::key_config::find_key;
 use crate::outgoing::{connected_udp, random_id, unix_now};
 
-/// Time allowed for an SOA answer, and for each message of a transfer.
+/// Time allowed for an SOA answer, and for each message of a transfer (the whole transfer has
+/// the zone's `transfer-timeout`).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Shortest time between two refreshes a NOTIFY starts.
@@ -142,7 +145,8 @@ impl SecondaryZones {
                     timers.0
                 }
                 Err(error) => {
-                    tracing::warn!(zone = %zone.origin, %error, "secondary zone: refresh failed");
+                    let kept = lock(&self.zones).contains_key(&zone.origin);
+                    tracing::warn!(zone = %zone.origin, %error, kept, "secondary zone: refresh failed; the copy served, if any, is kept");
                     if valid_until.is_some_and(|until| Instant::now() >= until) {
                         tracing::error!(zone = %zone.origin, "secondary zone expired: no longer served");
                         self.install(&zone.origin, None, &engine, Some(&stopped));
@@ -202,7 +206,7 @@ async fn refresh(zone: &ZoneSettings, current: Option<u32>, key: Option<&TsigKey
         if current.is_some_and(|ours| !serial_greater(serial, ours)) {
             return Ok(None);
         }
-        match transfer(&zone.origin, primary, key).await {
+        match transfer(zone, primary, key).await {
             Ok(copy) => return Ok(Some(copy)),
             Err(error) => last = TransferError(format!("{primary}: {error}")),
         }
@@ -233,18 +237,30 @@ async fn primary_serial(origin: &NameBuf, primary: SocketAddr, key: Option<&Tsig
     answer.await.map_err(|_| TransferError("no answer to the SOA query".into()))?
 }
 
-/// The zone, by AXFR over TCP (signed with `key`, and every message checked).
-async fn transfer(origin: &NameBuf, primary: SocketAddr, key: Option<&TsigKey>) -> Result<Zone, TransferError> {
+/// The zone, by AXFR over TCP (signed with `key`, and every message checked), within the zone's
+/// transfer bounds: records and bytes, and `transfer-timeout` from connect to last message.
+async fn transfer(zone: &ZoneSettings, primary: SocketAddr, key: Option<&TsigKey>) -> Result<Zone, TransferError> {
+    let deadline = zone.transfer.timeout;
+    let incoming = tokio::time::timeout(deadline, receive(zone, primary, key))
+        .await
+        .map_err(|_| TransferError(format!("transfer given up: not finished within {} s (transfer-timeout)", deadline.as_secs())))??;
+    // Building a large zone is CPU work: off the I/O threads.
+    tokio::task::spawn_blocking(move || incoming.finish()).await.map_err(|e| TransferError(e.to_string()))?
+}
+
+/// The messages of the transfer, to its closing SOA.
+async fn receive(zone: &ZoneSettings, primary: SocketAddr, key: Option<&TsigKey>) -> Result<Incoming, TransferError> {
     let id = random_id();
     let io = |e: std::io::Error| TransferError(e.to_string());
     let timeout = |_| TransferError("timed out".into());
     let mut stream = tokio::time::timeout(QUERY_TIMEOUT, TcpStream::connect(primary)).await.map_err(timeout)?.map_err(io)?;
-    let mut query = axfr_query(origin, id);
+    let mut query = axfr_query(&zone.origin, id);
     let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
     let mut framed = (query.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(&query);
     stream.write_all(&framed).await.map_err(io)?;
-    let mut incoming = Incoming::new(*origin, id);
+    let limits = zone.transfer.limits;
+    let mut incoming = Incoming::with_limits(zone.origin, id, limits);
     let mut buf = vec![0u8; 65_535];
     loop {
         let mut prefix = [0u8; 2];
@@ -254,15 +270,26 @@ async fn transfer(origin: &NameBuf, primary: SocketAddr, key: Option<&TsigKey>) 
         if let Some(verifier) = verifier.as_mut() {
             verifier.verify(&buf[..len], unix_now()).map_err(TransferError)?;
         }
-        if incoming.add(&buf[..len])? {
+        if incoming.add(&buf[..len]).map_err(|error| name_limit(error, limits))? {
             break;
         }
     }
     if verifier.as_ref().is_some_and(|verifier| !verifier.ended_signed()) {
         return Err(TransferError("the transfer's last message is not signed".into()));
     }
-    // Building a large zone is CPU work: off the I/O threads.
-    tokio::task::spawn_blocking(move || incoming.finish()).await.map_err(|e| TransferError(e.to_string()))?
+    Ok(incoming)
+}
+
+/// A transfer past one of `limits` says which key bounds it.
+fn name_limit(error: TransferError, limits: TransferLimits) -> TransferError {
+    let key = if error.0 == format!("more than {} records", limits.max_records) {
+        "transfer-max-records"
+    } else if error.0 == format!("more than {} bytes", limits.max_bytes) {
+        "transfer-max-bytes"
+    } else {
+        return error;
+    };
+    TransferError(format!("transfer given up: {error} ({key})"))
 }
 
 /// The copy kept in the zone's `file`, when there is one that loads and has not expired, with

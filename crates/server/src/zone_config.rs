@@ -1,12 +1,39 @@
 //! The `[[zone]]` tables: a primary zone from its `file`, or a secondary zone transferred from
 //! its `primaries` (and kept in `file`, when given); either may `notify` its own secondaries. A TSIG `key` signs what the zone
-//! sends: SOA queries and transfer requests to its primaries, NOTIFY to its secondaries.
+//! sends: SOA queries and transfer requests to its primaries, NOTIFY to its secondaries. A
+//! secondary's transfers in are bounded (`transfer-max-records`, `transfer-max-bytes`,
+//! `transfer-timeout`).
 
 use crate::config::{file, ZoneSettings, EMBEDDED_ZONE_PATH};
+use portcullis_engine::auth::receive::TransferLimits;
 use portcullis_engine::policy::TsigKey;
 use portcullis_wire::NameBuf;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The bounds of one transfer in of a secondary zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferSettings {
+    /// Records and bytes (`transfer-max-records`, `transfer-max-bytes`).
+    pub limits: TransferLimits,
+    /// The whole transfer, from connect to last message (`transfer-timeout`).
+    pub timeout: Duration,
+}
+
+impl TransferSettings {
+    /// 10 million records, 1 GiB, 300 s (the defaults of the `[[zone]]` keys).
+    pub const DEFAULT: Self = Self {
+        limits: TransferLimits { max_records: file::Zone::TRANSFER_MAX_RECORDS.default, max_bytes: file::Zone::TRANSFER_MAX_BYTES.default },
+        timeout: Duration::from_secs(file::Zone::TRANSFER_TIMEOUT.default),
+    };
+}
+
+impl Default for TransferSettings {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// Validates every `[[zone]]`; `base` is the config file's directory.
 pub fn zones(raw: &[file::Zone], base: Option<&Path>, errors: &mut Vec<String>) -> Vec<ZoneSettings> {
@@ -35,6 +62,7 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, errors: &mut Vec<String>) 
             let absolute = if text.ends_with('.') { text.to_owned() } else { format!("{text}.") };
             NameBuf::from_text(&absolute, None).map_err(|_| errors.push(format!("{path}.key: '{text}' is not a key name"))).ok()
         });
+        settings.transfer = transfer(&path, zone, errors);
         if settings.key.is_some() && settings.primaries.is_empty() && settings.notify.is_empty() {
             errors.push(format!("{path}.key: a key signs transfers from primaries and NOTIFY to secondaries; this zone has neither"));
         }
@@ -45,6 +73,23 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, errors: &mut Vec<String>) 
         zones.push(settings);
     }
     zones
+}
+
+/// A zone's transfer bounds; on a zone without `primaries` (nothing is transferred in) the keys
+/// are an error.
+fn transfer(path: &str, zone: &file::Zone, errors: &mut Vec<String>) -> TransferSettings {
+    if zone.primaries.is_empty() {
+        let keys =
+            [("transfer-max-records", zone.transfer_max_records), ("transfer-max-bytes", zone.transfer_max_bytes), ("transfer-timeout", zone.transfer_timeout)];
+        for (key, _) in keys.iter().filter(|(_, value)| value.is_some()) {
+            errors.push(format!("{path}.{key}: bounds transfers in, and this zone has no primaries"));
+        }
+    }
+    let limits = TransferLimits {
+        max_records: file::Zone::TRANSFER_MAX_RECORDS.get(path, zone.transfer_max_records, errors),
+        max_bytes: file::Zone::TRANSFER_MAX_BYTES.get(path, zone.transfer_max_bytes, errors),
+    };
+    TransferSettings { limits, timeout: Duration::from_secs(file::Zone::TRANSFER_TIMEOUT.get(path, zone.transfer_timeout, errors)) }
 }
 
 /// Every zone's `key` must name a `[[key]]`.
@@ -66,7 +111,7 @@ pub fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<Zo
         Some(base) if !file.is_empty() && path.is_relative() && file != EMBEDDED_ZONE_PATH => base.join(path),
         _ => path,
     };
-    Ok(ZoneSettings { origin, file, notify: Vec::new(), primaries: Vec::new(), key: None })
+    Ok(ZoneSettings { origin, file, notify: Vec::new(), primaries: Vec::new(), key: None, transfer: TransferSettings::DEFAULT })
 }
 
 /// `ADDR[:PORT]` (port 53 by default).
@@ -94,6 +139,9 @@ mod tests {
             primaries: primaries.iter().map(|s| (*s).to_owned()).collect(),
             key: key.map(Into::into),
             notify: vec!["192.0.2.7".into()],
+            transfer_max_records: None,
+            transfer_max_bytes: None,
+            transfer_timeout: None,
         }
     }
 
@@ -130,5 +178,48 @@ mod tests {
         let mut errors = Vec::new();
         zones(&twice, None, &mut errors);
         assert_eq!(errors, ["zone[1]: zone example. is defined twice"]);
+    }
+
+    #[test]
+    fn transfer_bounds_default_and_are_validated_with_their_key_named() {
+        let mut errors = Vec::new();
+        let secondary = zones(&[zone(None, &["192.0.2.1"], None)], None, &mut errors);
+        assert_eq!(secondary[0].transfer, TransferSettings::DEFAULT);
+        assert_eq!(TransferSettings::DEFAULT.limits, TransferLimits { max_records: 10_000_000, max_bytes: 1 << 30 });
+        let mut raw = zone(None, &["192.0.2.1"], None);
+        (raw.transfer_max_records, raw.transfer_max_bytes, raw.transfer_timeout) = (Some(5000), Some(1 << 20), Some(2));
+        let bounded = zones(&[raw], None, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let expected = TransferSettings { limits: TransferLimits { max_records: 5000, max_bytes: 1 << 20 }, timeout: Duration::from_secs(2) };
+        assert_eq!(bounded[0].transfer, expected);
+        let mut bad = zone(None, &["192.0.2.1"], None);
+        (bad.transfer_max_records, bad.transfer_max_bytes, bad.transfer_timeout) = (Some(1), Some(1 << 40), Some(0));
+        zones(&[bad], None, &mut errors);
+        let starts = [
+            "zone[0].transfer-max-records: 1 is outside 2..=",
+            "zone[0].transfer-max-bytes: 1099511627776 is outside 65536..=",
+            "zone[0].transfer-timeout: 0 is outside 1..=86400 (default 300)",
+        ];
+        assert_eq!(errors.len(), starts.len(), "{errors:?}");
+        for (error, start) in errors.iter().zip(starts) {
+            assert!(error.starts_with(start), "{error}");
+        }
+        // A primary zone transfers nothing in.
+        let mut errors = Vec::new();
+        let mut primary = zone(Some("a"), &[], None);
+        primary.transfer_timeout = Some(10);
+        zones(&[primary], None, &mut errors);
+        assert_eq!(errors, ["zone[0].transfer-timeout: bounds transfers in, and this zone has no primaries"]);
+    }
+
+    #[test]
+    fn transfer_keys_are_read_from_the_file() {
+        let text =
+            "[[zone]]\norigin = \"example.\"\nprimaries = [\"192.0.2.1\"]\ntransfer-max-records = 100\ntransfer-max-bytes = 100000\ntransfer-timeout = 30\n";
+        let (raw, unknown) = crate::config::parse_file(text).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let settings = crate::config::validate(&raw, None).unwrap();
+        let expected = TransferSettings { limits: TransferLimits { max_records: 100, max_bytes: 100_000 }, timeout: Duration::from_secs(30) };
+        assert_eq!(settings.zones[0].transfer, expected);
     }
 }

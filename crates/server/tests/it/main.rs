@@ -17,6 +17,7 @@ mod rules;
 mod secondary;
 mod tcp_hostile;
 mod tools;
+mod transfer_limits;
 mod transfers;
 mod tsig;
 mod zones;

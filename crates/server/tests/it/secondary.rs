@@ -44,7 +44,7 @@ fn zone_text(serial: u32) -> String {
 
 /// portcullis at `addr` with the configuration `body` (after `[server]`), ready once it answers
 /// `probe` authoritatively.
-fn portcullis_at(addr: SocketAddr, body: &str, probe: &str) -> ServerProcess {
+pub fn portcullis_at(addr: SocketAddr, body: &str, probe: &str) -> ServerProcess {
     let dir = temp_dir("portcullis-secondary");
     let config = dir.join("portcullis.toml");
     fs::write(&config, format!("[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n{body}")).unwrap_or_else(|e| panic!("{e}"));
