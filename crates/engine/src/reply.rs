@@ -2,7 +2,7 @@
 //! the size it may grow to; starts the reply in a [`MessageWriter`] and finishes it with OPT
 //! (and, for a TSIG error, the TSIG record after it).
 
-use crate::engine::EngineSettings;
+use crate::settings::EngineSettings;
 use crate::policy::{CookieAction, CookieStatus, ReplyCookie};
 use portcullis_wire::edns::{code, Edns};
 use portcullis_wire::header::{Flags, Header};

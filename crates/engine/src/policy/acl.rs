@@ -24,7 +24,7 @@
 //! that never allocates. A later version will add TSIG key elements; [`MatchElement`] is
 //! `#[non_exhaustive]` for that reason.
 
-use super::prefix::Prefix;
+use crate::base::Prefix;
 use super::Verdict;
 use portcullis_wire::NameBuf;
 use std::cmp::Ordering;
