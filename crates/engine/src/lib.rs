@@ -25,6 +25,6 @@ pub mod resolve;
 pub mod settings;
 pub mod zonefile;
 
-pub use engine::{Engine, EngineSettings, Recursion};
 pub use base::Transport;
+pub use engine::{Engine, EngineSettings, Recursion};
 pub use request::{recursion_key, DropReason, Outcome, RecursionKey, Request};

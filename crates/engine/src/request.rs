@@ -1,7 +1,7 @@
 //! What the I/O layer hands the engine ([`Request`]) and what it gets back ([`Outcome`]).
 
-pub use crate::base::Transport;
 use crate::base::Instant;
+pub use crate::base::Transport;
 use std::net::SocketAddr;
 
 /// One received message and where it came from.

@@ -12,7 +12,7 @@
 //! - AXFR over TCP: the whole zone, [`Outcome::Transfer`]; the I/O layer then writes the
 //!   messages of [`Engine::transfer`].
 
-use super::{dropped, Answered, Engine};
+use super::{dropped, Answered, Engine, Query};
 use crate::auth::transfer::{serial_greater, soa_serial_in, Transfer};
 use crate::auth::Zone;
 use crate::policy::tsig::Checked;
@@ -25,8 +25,9 @@ use portcullis_wire::{Rcode, Rtype};
 
 impl Engine {
     /// The answer to an AXFR or IXFR question for a name in `zone`.
-    pub(super) fn transfer_answer(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, zone: &Zone, question: &Question, out: &mut [u8]) -> Answered {
-        if let Some(denied) = self.denial(frame, request, Action::Transfer, Some(zone.origin()), out) {
+    pub(super) fn transfer_answer(&self, query: &Query<'_>, request: &Request<'_>, zone: &Zone, question: &Question, out: &mut [u8]) -> Answered {
+        let frame = &query.frame;
+        if let Some(denied) = self.denial(query, request, Action::Transfer, Some(zone.origin()), out) {
             return denied;
         }
         if !question.qname.as_wire().eq_ignore_ascii_case(zone.origin().as_wire()) {

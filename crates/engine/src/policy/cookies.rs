@@ -35,8 +35,8 @@
 //! [RFC 7873]: https://www.rfc-editor.org/rfc/rfc7873
 //! [RFC 9018]: https://www.rfc-editor.org/rfc/rfc9018
 
-use crate::base::prefix::canonical;
 use super::rrl::QueryCookie;
+use crate::base::prefix::canonical;
 use crate::base::Limit;
 use crate::base::Transport;
 use siphasher::sip::SipHasher24;

@@ -19,9 +19,9 @@
 //! [`WAYS`]-way sets addressed by SipHash-1-3 under the caller's secret key, the least recently
 //! used bucket of a set reused for a new prefix. Time is the caller's monotonic [`Instant`].
 
+use crate::base::hash::keyed_hash;
 use crate::base::Prefix;
 use crate::base::{Instant, Limit};
-use crate::base::hash::keyed_hash;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};

@@ -35,10 +35,10 @@
 //!
 //! [RFC 7873]: https://www.rfc-editor.org/rfc/rfc7873
 
-use crate::base::Prefix;
-use crate::base::{Instant, Limit};
 use crate::base::hash::keyed_hash;
+use crate::base::Prefix;
 use crate::base::Transport;
+use crate::base::{Instant, Limit};
 use portcullis_wire::{NameBuf, Rtype};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -23,8 +23,8 @@ use portcullis_wire::tsig::{error, Tsig};
 use portcullis_wire::NameBuf;
 use ring::hmac;
 use std::fmt;
-use subtle::ConstantTimeEq;
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 /// Fudge of the replies we sign, in seconds (RFC 8945 §10: 300 recommended).
 pub const FUDGE: u16 = 300;
