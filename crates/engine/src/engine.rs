@@ -238,12 +238,9 @@ impl Engine {
         if request.transport == Transport::Udp && matches!(request.peer.port(), 7 | 13 | 19 | 37) {
             return Outcome::Drop(DropReason::ReflectionPort);
         }
-        let Ok(message) = Message::parse(request.bytes) else {
-            let query = self.query(request, header, None, TsigUse::Arrived);
-            let answered = self.error_reply(&query.frame, Rcode::FORMERR, out);
-            return self.finish(request, &query, answered, None, out);
-        };
-        let mut query = self.query(request, header, Some(&message), TsigUse::Arrived);
+        let Ok(message) = Message::parse(request.bytes) else { return self.unparsed(request, header, out) };
+        let question = message.question();
+        let mut query = self.query(request, header, question.as_ref(), Some(&message), TsigUse::Arrived);
         if query.limited {
             if let Some(restricted) = self.limit_query(&query.frame, request, out) {
                 return restricted;
@@ -255,16 +252,22 @@ impl Engine {
         })
     }
 
-    /// The one set-up of every reply's frame: question and EDNS (`message`, when the query
-    /// parsed; else the question alone, when it reads), cookie, size limit, RA, keepalive, and
-    /// whether the limits apply. A query answered again after its resolution (`usage`) has RA=1.
-    #[inline]
-    fn query<'q>(&self, request: &Request<'q>, header: Header<'q>, message: Option<&Message<'q>>, usage: TsigUse) -> Query<'q> {
-        let (question, edns) = match message {
-            Some(message) => (message.question(), message.edns()),
-            None if header.qdcount() == 1 => (read_question(request.bytes, 12).ok().map(|(q, _)| q), None),
-            None => (None, None),
-        };
+    /// FORMERR for a query that does not parse, with its question when that reads.
+    #[cold]
+    #[inline(never)]
+    fn unparsed(&self, request: &Request<'_>, header: Header<'_>, out: &mut [u8]) -> Outcome {
+        let question = if header.qdcount() == 1 { read_question(request.bytes, 12).ok().map(|(q, _)| q) } else { None };
+        let query = self.query(request, header, question.as_ref(), None, TsigUse::Arrived);
+        let answered = self.error_reply(&query.frame, Rcode::FORMERR, out);
+        self.finish(request, &query, answered, None, out)
+    }
+
+    /// The one set-up of every reply's frame: `question`, EDNS and cookie (from `message`, when
+    /// the query parsed), size limit, RA, keepalive, and whether the limits apply. A query
+    /// answered again after its resolution (`usage`) has RA=1.
+    #[inline(always)]
+    fn query<'q>(&self, request: &Request<'q>, header: Header<'q>, question: Option<&'q Question>, message: Option<&Message<'q>>, usage: TsigUse) -> Query<'q> {
+        let edns = message.and_then(Message::edns);
         let cookies = match (message, &self.policy.cookies) {
             (Some(_), Some(cookies)) => Some(cookies.process(edns.and_then(|e| e.cookie), request.peer.ip(), request.transport, request.unix_secs)),
             _ => None,
@@ -290,7 +293,7 @@ impl Engine {
 
     /// Answers a parsed query: its TSIG checked first (an unverified request gets only the TSIG
     /// error), then `answer` writes the reply, then [`Engine::finish`].
-    #[inline]
+    #[inline(always)]
     fn respond<'q>(
         &self,
         message: &Message<'q>,
@@ -300,17 +303,18 @@ impl Engine {
         out: &mut [u8],
         answer: impl FnOnce(&Self, &Query<'q>, &mut [u8]) -> Answered,
     ) -> Outcome {
-        let (answered, signer) = match self.check_tsig(message, query, request, usage, out) {
-            TsigVerdict::Unsigned => (answer(self, query, out), None),
-            TsigVerdict::Verified(signer) => (answer(self, query, out), Some(signer)),
-            TsigVerdict::Reply(answered, signer) => (answered, signer),
+        let signer = match self.check_tsig(message, query, request, usage, out) {
+            TsigVerdict::Unsigned => None,
+            TsigVerdict::Verified(signer) => Some(signer),
+            TsigVerdict::Reply(answered, signer) => return self.finish(request, query, answered, signer, out),
         };
+        let answered = answer(self, query, out);
         self.finish(request, query, answered, signer, out)
     }
 
     /// Finishes every reply (its OPT is already written by the frame): response rate limiting,
     /// then the TSIG record of a signed request.
-    #[inline]
+    #[inline(always)]
     fn finish(&self, request: &Request<'_>, query: &Query<'_>, answered: Answered, signer: Option<Box<Signer>>, out: &mut [u8]) -> Outcome {
         let outcome = self.rate_limit(request, query, answered, out);
         self.sign_reply(signer, outcome, request, out)

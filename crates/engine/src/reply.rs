@@ -31,15 +31,16 @@ pub struct Shape {
 #[derive(Clone, Copy)]
 pub struct ReplyFrame<'q> {
     header: Header<'q>,
-    question: Option<Question>,
+    question: Option<&'q Question>,
     edns: Option<Edns<'q>>,
     shape: Shape,
 }
 
 impl<'q> ReplyFrame<'q> {
     /// A frame answering `header` (with `question` echoed, and OPT when the query had `edns`).
+    /// The question is borrowed, not copied: a name is the largest part of a frame.
     #[inline]
-    pub fn new(header: Header<'q>, question: Option<Question>, edns: Option<Edns<'q>>, shape: Shape) -> Self {
+    pub fn new(header: Header<'q>, question: Option<&'q Question>, edns: Option<Edns<'q>>, shape: Shape) -> Self {
         Self { header, question, edns, shape }
     }
 
@@ -51,8 +52,8 @@ impl<'q> ReplyFrame<'q> {
 
     /// The question the reply echoes.
     #[inline]
-    pub fn question(&self) -> Option<&Question> {
-        self.question.as_ref()
+    pub fn question(&self) -> Option<&'q Question> {
+        self.question
     }
 
     /// The query's OPT record.
@@ -86,7 +87,7 @@ impl<'q> ReplyFrame<'q> {
         let query = Flags::from_header(self.header);
         let flags = Flags { qr: true, opcode: query.opcode, rd: query.rd, cd: query.cd, ra: self.shape.ra, ..Flags::default() };
         writer.set_header(self.header.id(), flags);
-        if let Some(question) = &self.question {
+        if let Some(question) = self.question {
             if writer.push_question(&question.qname, question.qtype, question.qclass).is_err() {
                 writer.set_tc(true);
             }

@@ -32,7 +32,8 @@ impl Engine {
     fn resolved_reply(&self, resolved: &Resolved, request: &Request<'_>, out: &mut [u8]) -> Outcome {
         let Ok((header, _)) = Header::split(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
         let Ok(message) = Message::parse(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
-        let mut query = self.query(request, header, Some(&message), TsigUse::Reanswered);
+        let question = message.question();
+        let mut query = self.query(request, header, question.as_ref(), Some(&message), TsigUse::Reanswered);
         self.respond(&message, &mut query, request, TsigUse::Reanswered, out, |engine, query, out| engine.write_resolved(resolved, query, request, out))
     }
 
