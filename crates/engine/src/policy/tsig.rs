@@ -341,6 +341,16 @@ impl Signer {
     }
 }
 
+impl crate::auth::transfer::MessageSigner for Signer {
+    fn record_len(&self) -> usize {
+        Signer::record_len(self)
+    }
+
+    fn sign(&mut self, out: &mut [u8], len: usize, now: u64) -> Option<usize> {
+        Signer::sign(self, out, len, now)
+    }
+}
+
 /// True when `received` is the first octets of `computed`, compared in constant time (the
 /// lengths are public: the MAC size is in the record).
 pub(crate) fn mac_matches(computed: &[u8], received: &[u8]) -> bool {
