@@ -316,7 +316,8 @@ impl Engine {
     /// then the TSIG record of a signed request.
     #[inline(always)]
     fn finish(&self, request: &Request<'_>, query: &Query<'_>, answered: Answered, signer: Option<Box<Signer>>, out: &mut [u8]) -> Outcome {
-        let outcome = self.rate_limit(request, query, answered, out);
+        // The flag is checked here so that a client RRL does not account costs no call.
+        let outcome = if query.rate_limited { self.rate_limit(request, query, answered, out) } else { answered.outcome };
         self.sign_reply(signer, outcome, request, out)
     }
 

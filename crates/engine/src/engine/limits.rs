@@ -14,7 +14,7 @@ impl Engine {
     /// apply only to clients outside the recursion ACL (so localhost, by default, is never
     /// limited), the limiter only to UDP without a valid server cookie. One ACL check serves
     /// all three.
-    #[inline]
+    #[inline(always)]
     pub(super) fn client_flags(&self, request: &Request<'_>, cookie_valid: bool) -> (bool, bool, bool) {
         let rrl = self.policy.rrl.settings().enabled;
         let limiter = self.policy.query_limit.settings().enabled && request.transport == Transport::Udp;
