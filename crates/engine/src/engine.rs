@@ -4,7 +4,13 @@
 //!
 //! Order of the stages: header checks (drop) → parse (FORMERR) → cookies (RFC 7873) → query
 //! limiter (TC=1 or drop; `limits.rs`) → TSIG → opcode, counts and EDNS version → class → zone
-//! and ACL → answer → OPT → response rate limiting (`limits.rs`).
+//! and ACL → answer → OPT → response rate limiting (`limits.rs`) → TSIG signature.
+//!
+//! One path sets up and finishes every reply: [`Engine::query`] builds the query's
+//! [`ReplyFrame`] (question, EDNS, cookie, size limit, RA, keepalive) and what was decided about
+//! its client; the TSIG check says [`tsig::TsigVerdict`]; the answer is written into the frame
+//! (which closes it with OPT); [`Engine::finish`] applies RRL and signs. A resolved reply
+//! (`recurse.rs`) takes the same path.
 //!
 //! Recursion (DESIGN §4.4 step f): a name in no served zone, asked with RD=1 by a client the
 //! recursion ACL allows, is answered from the shared [`Cache`] on the worker (no allocation) or
@@ -16,10 +22,11 @@
 use crate::auth::{write_answer_traced, AnswerKind, AnswerOptions, ZoneSet};
 use crate::cache::Cache;
 use crate::metrics::EngineCounters;
+use crate::policy::tsig::Signer;
 use crate::policy::{Acl, Action, CookieAction, CookieStatus, Cookies, Keyring, QueryLimiter, ResponseKind, Rrl, Verdict};
-use crate::reply::{ReplyFrame, MIN_UDP_PAYLOAD};
+use crate::reply::{ReplyFrame, Shape, MIN_UDP_PAYLOAD};
 use crate::request::{DropReason, Outcome, Request, Transport};
-use crate::resolve::Resolved;
+use portcullis_wire::edns::Edns;
 use portcullis_wire::header::Header;
 use portcullis_wire::message::{read_question, Message, Question, Section};
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
@@ -28,37 +35,14 @@ use std::sync::Arc;
 mod limits;
 mod missing;
 mod notify;
+mod recurse;
 mod transfer;
 mod tsig;
 
-use tsig::TsigUse;
+use tsig::{TsigUse, TsigVerdict};
 
+pub use crate::settings::EngineSettings;
 pub use notify::{NotifyHook, Secondaries};
-
-/// Settings of the engine, validated by the server's config layer.
-#[derive(Clone, Debug)]
-pub struct EngineSettings {
-    /// Largest UDP answer we send and advertise (default 1232).
-    pub udp_payload: u16,
-    /// Largest UDP answer to a client without a valid server cookie (amplification cap).
-    pub nocookie_udp_payload: u16,
-    /// Leave out additional addresses of answer targets.
-    pub minimal_responses: bool,
-    /// NSID to return when asked (RFC 5001); `None` hides it.
-    pub nsid: Option<Vec<u8>>,
-    /// Answer for `version.bind`/`version.server` CH TXT; `None` refuses.
-    pub version: Option<String>,
-    /// Answer for `id.server`/`hostname.bind` CH TXT; `None` refuses.
-    pub identity: Option<String>,
-    /// The TCP idle timeout announced in edns-tcp-keepalive (RFC 7828), in units of 100 ms.
-    pub tcp_keepalive: u16,
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        Self { udp_payload: 1232, nocookie_udp_payload: 1232, minimal_responses: false, nsid: None, version: None, identity: None, tcp_keepalive: 100 }
-    }
-}
 
 /// The policy units consulted by the pipeline.
 #[derive(Debug)]
@@ -126,6 +110,25 @@ struct Answered {
     outcome: Outcome,
     kind: ResponseKind,
     name_hash: u64,
+}
+
+/// One query on its way through the pipeline: the frame of its reply and what was decided about
+/// its client. Built once per query by [`Engine::query`].
+struct Query<'q> {
+    frame: ReplyFrame<'q>,
+    /// What the cookie check decided.
+    cookie_action: CookieAction,
+    /// The query's cookie verdict (`None` without a COOKIE option or with cookies off).
+    cookie_status: Option<CookieStatus>,
+    /// The client presented a valid server cookie.
+    cookie_valid: bool,
+    /// The request is signed with this TSIG key (its index in the keyring), verified.
+    key: Option<u16>,
+    /// Response rate limiting accounts this reply: RRL is on and the client is outside the
+    /// recursion ACL.
+    rate_limited: bool,
+    /// The query limiter applies: UDP from outside the recursion ACL without a valid cookie.
+    limited: bool,
 }
 
 impl Engine {
@@ -227,64 +230,6 @@ impl Engine {
         outcome
     }
 
-    /// Writes the reply to `request` (a query for which [`Engine::handle`] returned
-    /// [`Outcome::Resolve`]) from a finished resolution: the same header, OPT, cookie, TC and
-    /// RRL finishing as every other reply. A SERVFAIL is replaced by stale cached data when
-    /// serve-stale is on (RFC 8767).
-    pub fn respond_resolved(&self, resolved: &Resolved, request: &Request<'_>, out: &mut [u8]) -> Outcome {
-        let outcome = self.resolved_reply(resolved, request, out);
-        match outcome {
-            Outcome::Drop(reason) => self.counters.dropped(reason),
-            Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => {
-                self.counters.resolved_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.count_rcode(request, &out[..len]);
-            }
-            Outcome::Resolve | Outcome::Transfer => {}
-        }
-        outcome
-    }
-
-    fn resolved_reply(&self, resolved: &Resolved, request: &Request<'_>, out: &mut [u8]) -> Outcome {
-        let Ok((header, _)) = Header::split(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
-        let Ok(message) = Message::parse(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
-        let mut frame = ReplyFrame::new(header, message.question(), message.edns());
-        frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
-        self.apply_cookies(&mut frame, request);
-        frame.limit = self.reply_limit(request.transport, &frame);
-        self.set_client_flags(&mut frame, request);
-        frame.ra = true;
-        let signer = match self.check_tsig(&message, &mut frame, request, TsigUse::Reanswered, out) {
-            Ok(signer) => signer,
-            Err(answered) => return answered.outcome,
-        };
-        let Some(question) = frame.question else { return Outcome::Drop(DropReason::Malformed) };
-        let Some(mut writer) = frame.start(out, &self.settings) else { return Outcome::Drop(DropReason::NoBuffer) };
-        let mut rcode = resolved.rcode;
-        let stale = match (&self.recursion, rcode) {
-            (Some(recursion), Rcode::SERVFAIL) if recursion.cache.settings().serve_stale => {
-                recursion.cache.write_answer(&question, request.now, true, &mut writer)
-            }
-            _ => None,
-        };
-        if let Some(hit) = stale {
-            self.counters.stale_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            rcode = hit.rcode;
-            writer.set_tc(hit.truncated);
-        } else if !resolved.write(&mut writer) {
-            writer.set_tc(true);
-        }
-        let kind = match rcode {
-            Rcode::NOERROR if !resolved.has_answer() && stale.is_none() => ResponseKind::NoData,
-            Rcode::NOERROR => ResponseKind::Answer,
-            Rcode::NXDOMAIN => ResponseKind::NxDomain,
-            _ => ResponseKind::Error,
-        };
-        let name_hash = if frame.rate_limited { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
-        let len = frame.finish(writer, rcode, &self.settings);
-        let outcome = self.rate_limit(request, &frame, Answered { outcome: Outcome::Reply(len), kind, name_hash }, out);
-        self.sign_reply(signer, outcome, request, out)
-    }
-
     fn process(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
         let Ok((header, _)) = Header::split(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
         if header.is_response() {
@@ -293,75 +238,140 @@ impl Engine {
         if request.transport == Transport::Udp && matches!(request.peer.port(), 7 | 13 | 19 | 37) {
             return Outcome::Drop(DropReason::ReflectionPort);
         }
-        let Ok(message) = Message::parse(request.bytes) else {
-            let question = if header.qdcount() == 1 { read_question(request.bytes, 12).ok().map(|(q, _)| q) } else { None };
-            let mut frame = ReplyFrame::new(header, question, None);
-            frame.limit = self.reply_limit(request.transport, &frame);
-            self.set_client_flags(&mut frame, request);
-            let answered = self.error_reply(&frame, Rcode::FORMERR, out);
-            return self.rate_limit(request, &frame, answered, out);
-        };
-        let mut frame = ReplyFrame::new(header, message.question(), message.edns());
-        frame.keepalive = request.transport == Transport::Tcp && frame.edns.is_some_and(|e| e.tcp_keepalive.is_some());
-        self.apply_cookies(&mut frame, request);
-        frame.limit = self.reply_limit(request.transport, &frame);
-        if self.set_client_flags(&mut frame, request) {
-            if let Some(restricted) = self.limit_query(&frame, request, out) {
+        let Ok(message) = Message::parse(request.bytes) else { return self.unparsed(request, header, out) };
+        let question = message.question();
+        let mut query = self.query(request, header, question.as_ref(), Some(&message), TsigUse::Arrived);
+        if query.limited {
+            if let Some(restricted) = self.limit_query(&query.frame, request, out) {
                 return restricted;
             }
         }
-        let signer = match self.check_tsig(&message, &mut frame, request, TsigUse::Arrived, out) {
-            Ok(signer) => signer,
-            Err(answered) => return self.rate_limit(request, &frame, answered, out),
-        };
-        let answered = match self.check_query(&mut frame, request, out) {
+        self.respond(&message, &mut query, request, TsigUse::Arrived, out, |engine, query, out| match engine.check_query(query, request, out) {
             Some(answered) => answered,
-            None => self.route(&frame, request, out),
+            None => engine.route(query, request, out),
+        })
+    }
+
+    /// FORMERR for a query that does not parse, with its question when that reads.
+    #[cold]
+    #[inline(never)]
+    fn unparsed(&self, request: &Request<'_>, header: Header<'_>, out: &mut [u8]) -> Outcome {
+        let question = if header.qdcount() == 1 { read_question(request.bytes, 12).ok().map(|(q, _)| q) } else { None };
+        let query = self.query(request, header, question.as_ref(), None, TsigUse::Arrived);
+        let answered = self.error_reply(&query.frame, Rcode::FORMERR, out);
+        self.finish(request, &query, answered, None, out)
+    }
+
+    /// The one set-up of every reply's frame: `question`, EDNS and cookie (from `message`, when
+    /// the query parsed), size limit, RA, keepalive, and whether the limits apply. A query
+    /// answered again after its resolution (`usage`) has RA=1.
+    #[inline(always)]
+    fn query<'q>(&self, request: &Request<'q>, header: Header<'q>, question: Option<&'q Question>, message: Option<&Message<'q>>, usage: TsigUse) -> Query<'q> {
+        let edns = message.and_then(Message::edns);
+        let cookies = match (message, &self.policy.cookies) {
+            (Some(_), Some(cookies)) => Some(cookies.process(edns.and_then(|e| e.cookie), request.peer.ip(), request.transport, request.unix_secs)),
+            _ => None,
         };
-        let outcome = self.rate_limit(request, &frame, answered, out);
+        let cookie_valid = cookies.is_some_and(|c| c.rrl_cookie() == crate::policy::QueryCookie::Verified);
+        let (ra, rate_limited, limited) = self.client_flags(request, cookie_valid);
+        let shape = Shape {
+            limit: self.reply_limit(request.transport, edns, cookie_valid),
+            ra: ra || usage == TsigUse::Reanswered,
+            keepalive: request.transport == Transport::Tcp && edns.is_some_and(|e| e.tcp_keepalive.is_some()),
+            cookie: cookies.and_then(|c| c.reply),
+        };
+        Query {
+            frame: ReplyFrame::new(header, question, edns, shape),
+            cookie_action: cookies.map_or(CookieAction::Ignore, |c| c.action),
+            cookie_status: cookies.and_then(|c| c.status),
+            cookie_valid,
+            key: None,
+            rate_limited,
+            limited,
+        }
+    }
+
+    /// Answers a parsed query: its TSIG checked first (an unverified request gets only the TSIG
+    /// error), then `answer` writes the reply, then [`Engine::finish`].
+    #[inline(always)]
+    fn respond<'q>(
+        &self,
+        message: &Message<'q>,
+        query: &mut Query<'q>,
+        request: &Request<'_>,
+        usage: TsigUse,
+        out: &mut [u8],
+        answer: impl FnOnce(&Self, &Query<'q>, &mut [u8]) -> Answered,
+    ) -> Outcome {
+        let signer = match self.check_tsig(message, query, request, usage, out) {
+            TsigVerdict::Unsigned => None,
+            TsigVerdict::Verified(signer) => Some(signer),
+            TsigVerdict::Reply(answered, signer) => return self.finish(request, query, answered, signer, out),
+        };
+        let answered = answer(self, query, out);
+        self.finish(request, query, answered, signer, out)
+    }
+
+    /// Finishes every reply (its OPT is already written by the frame): response rate limiting,
+    /// then the TSIG record of a signed request.
+    #[inline(always)]
+    fn finish(&self, request: &Request<'_>, query: &Query<'_>, answered: Answered, signer: Option<Box<Signer>>, out: &mut [u8]) -> Outcome {
+        // The flag is checked here so that a client RRL does not account costs no call.
+        let outcome = if query.rate_limited { self.rate_limit(request, query, answered, out) } else { answered.outcome };
         self.sign_reply(signer, outcome, request, out)
     }
 
+    /// The keyed hash of RRL's account for a reply of `kind` about `name`; 0 (not computed)
+    /// when RRL does not account this client.
+    #[inline]
+    fn rrl_hash(&self, query: &Query<'_>, kind: ResponseKind, name: &NameBuf, qtype: Rtype) -> u64 {
+        if query.rate_limited {
+            self.policy.rrl.name_hash(kind, name, qtype)
+        } else {
+            0
+        }
+    }
+
     /// The checks before routing; `Some` is the reply when one fails.
-    fn check_query(&self, frame: &mut ReplyFrame<'_>, request: &Request<'_>, out: &mut [u8]) -> Option<Answered> {
-        let header = frame.header;
+    fn check_query(&self, query: &Query<'_>, request: &Request<'_>, out: &mut [u8]) -> Option<Answered> {
+        let (header, frame) = (query.frame.header(), &query.frame);
         match header.opcode() {
             Opcode::QUERY => {}
-            Opcode::NOTIFY => return Some(self.notify_answer(frame, request, out)),
-            Opcode::UPDATE => return Some(self.denied_or(frame, request, Action::Update, Rcode::NOTIMP, out)),
+            Opcode::NOTIFY => return Some(self.notify_answer(query, request, out)),
+            Opcode::UPDATE => return Some(self.denied_or(query, request, Action::Update, Rcode::NOTIMP, out)),
             _ => return Some(self.error_reply(frame, Rcode::NOTIMP, out)),
         }
-        if header.qdcount() == 0 && frame.cookie_action != CookieAction::Ignore && self.policy.cookies.is_some() {
+        if header.qdcount() == 0 && query.cookie_action != CookieAction::Ignore && self.policy.cookies.is_some() {
             // RFC 7873 §5.4: a cookie-only query gets the server cookie: BADCOOKIE when it sent a
             // server cookie that is not valid, NOERROR otherwise (even under require-cookie).
-            let invalid = matches!(frame.cookie_status, Some(CookieStatus::Invalid | CookieStatus::Expired | CookieStatus::Future));
+            let invalid = matches!(query.cookie_status, Some(CookieStatus::Invalid | CookieStatus::Expired | CookieStatus::Future));
             let rcode = if invalid { Rcode::BADCOOKIE } else { Rcode::NOERROR };
             return Some(self.error_reply(frame, rcode, out));
         }
         if header.qdcount() != 1 {
-            frame.question = None;
+            return Some(self.error_reply(&frame.without_question(), Rcode::FORMERR, out));
+        }
+        let ixfr = frame.question().is_some_and(|q| q.qtype == Rtype::IXFR);
+        if header.tc() || header.ancount() != 0 || (header.nscount() != 0 && !ixfr) || query.cookie_action == CookieAction::FormErr {
             return Some(self.error_reply(frame, Rcode::FORMERR, out));
         }
-        let ixfr = frame.question.is_some_and(|q| q.qtype == Rtype::IXFR);
-        if header.tc() || header.ancount() != 0 || (header.nscount() != 0 && !ixfr) || frame.cookie_action == CookieAction::FormErr {
-            return Some(self.error_reply(frame, Rcode::FORMERR, out));
-        }
-        if frame.edns.is_some_and(|edns| edns.version > 0) {
+        if frame.edns().is_some_and(|edns| edns.version > 0) {
             return Some(self.error_reply(frame, Rcode::BADVERS, out));
         }
         // RFC 7828 §3.2.1: a query's edns-tcp-keepalive carries no timeout.
-        if request.transport == Transport::Tcp && frame.edns.and_then(|e| e.tcp_keepalive).is_some_and(|data| !data.is_empty()) {
+        if request.transport == Transport::Tcp && frame.edns().and_then(|e| e.tcp_keepalive).is_some_and(|data| !data.is_empty()) {
             return Some(self.error_reply(frame, Rcode::FORMERR, out));
         }
-        if frame.cookie_action == CookieAction::BadCookie {
+        if query.cookie_action == CookieAction::BadCookie {
             return Some(self.error_reply(frame, Rcode::BADCOOKIE, out));
         }
         None
     }
 
     /// Picks the answer for a well-formed query.
-    fn route(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
-        let Some(question) = &frame.question else { return self.error_reply(frame, Rcode::FORMERR, out) };
+    fn route(&self, query: &Query<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
+        let frame = &query.frame;
+        let Some(question) = frame.question() else { return self.error_reply(frame, Rcode::FORMERR, out) };
         if matches!(question.qtype, Rtype::OPT | Rtype::TSIG | Rtype::TKEY) || question.qtype.0 == 0 {
             return self.error_reply(frame, Rcode::FORMERR, out);
         }
@@ -380,11 +390,11 @@ impl Engine {
             // A configured zone without a copy (engine/missing.rs): SERVFAIL, as BIND answers.
             return self.error_reply(frame, Rcode::SERVFAIL, out);
         }
-        let Some(zone) = zone else { return self.recurse(frame, question, request, out) };
+        let Some(zone) = zone else { return self.recurse(query, question, request, out) };
         if matches!(question.qtype, Rtype::AXFR | Rtype::IXFR) {
-            return self.transfer_answer(frame, request, zone, question, out);
+            return self.transfer_answer(query, request, zone, question, out);
         }
-        if let Some(denied) = self.denial(frame, request, Action::Query, Some(zone.origin()), out) {
+        if let Some(denied) = self.denial(query, request, Action::Query, Some(zone.origin()), out) {
             return denied;
         }
         let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
@@ -392,82 +402,32 @@ impl Engine {
         let (kind, wildcard) = write_answer_traced(zone, &question.qname, question.qtype, options, &mut writer);
         self.counters.answer(request.worker, kind);
         let kind = response_kind(kind);
-        let name_hash = if frame.rate_limited {
-            // NXDOMAIN is accounted per zone, wildcard answers per wildcard (BIND's RRL).
-            let hashed = match (kind, wildcard) {
-                (ResponseKind::NxDomain, _) => *zone.origin(),
-                (_, Some(node)) => zone.node_name(node),
-                _ => question.qname,
-            };
-            self.policy.rrl.name_hash(kind, &hashed, question.qtype)
-        } else {
-            0
+        // NXDOMAIN is accounted per zone, wildcard answers per wildcard (BIND's RRL).
+        let name_hash = match (kind, wildcard) {
+            (ResponseKind::NxDomain, _) => self.rrl_hash(query, kind, zone.origin(), question.qtype),
+            (_, Some(node)) if query.rate_limited => self.rrl_hash(query, kind, &zone.node_name(node), question.qtype),
+            _ => self.rrl_hash(query, kind, &question.qname, question.qtype),
         };
         let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 
-    /// A name outside every served zone: REFUSED without recursion (RA=0 for clients the ACL does
-    /// not allow, RFC 5358); else the cached answer, or a hand-off to the resolver pool.
-    fn recurse(&self, frame: &ReplyFrame<'_>, question: &Question, request: &Request<'_>, out: &mut [u8]) -> Answered {
-        let Some(recursion) = &self.recursion else { return self.error_reply(frame, Rcode::REFUSED, out) };
-        // RA=1 already says the recursion ACL allows this client (`recursion_allowed`).
-        let verdict = if frame.ra {
-            Verdict::Allow
-        } else {
-            self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(frame), Action::Recursion, None)
-        };
-        match verdict {
-            Verdict::Allow => {}
-            Verdict::Refuse => {
-                self.counters.recursion_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return self.error_reply(frame, Rcode::REFUSED, out);
-            }
-            Verdict::Drop => return dropped(DropReason::AclDeny),
-        }
-        if question.qclass != Class::IN || matches!(question.qtype, Rtype::AXFR | Rtype::IXFR | Rtype::MAILA | Rtype::MAILB) {
-            return self.error_reply(frame, Rcode::REFUSED, out);
-        }
-        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
-        let Some(hit) = recursion.cache.write_answer(question, request.now, false, &mut writer) else {
-            if !frame.header.rd() {
-                // RD=0 and nothing cached: nothing to say (Unbound and BIND answer REFUSED).
-                return self.error_reply(frame, Rcode::REFUSED, out);
-            }
-            return Answered { outcome: Outcome::Resolve, kind: ResponseKind::Answer, name_hash: 0 };
-        };
-        self.counters.cache_answer(request.worker);
-        if hit.truncated {
-            writer.set_tc(true);
-        }
-        let kind = match hit.rcode {
-            Rcode::NXDOMAIN => ResponseKind::NxDomain,
-            Rcode::NOERROR if writer.count(Section::Answer) == 0 => ResponseKind::NoData,
-            Rcode::NOERROR => ResponseKind::Answer,
-            _ => ResponseKind::Error,
-        };
-        let name_hash = if frame.rate_limited { self.policy.rrl.name_hash(kind, &question.qname, question.qtype) } else { 0 };
-        let len = frame.finish(writer, hit.rcode, &self.settings);
-        let outcome = if hit.prefetch && frame.header.rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
-        Answered { outcome, kind, name_hash }
-    }
-
     /// Asks the ACL about `action`; denied gets REFUSED (or a drop), allowed gets `otherwise`.
-    fn denied_or(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, action: Action, otherwise: Rcode, out: &mut [u8]) -> Answered {
-        let zone = frame.question.as_ref().and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin());
-        match self.denial(frame, request, action, zone, out) {
+    fn denied_or(&self, query: &Query<'_>, request: &Request<'_>, action: Action, otherwise: Rcode, out: &mut [u8]) -> Answered {
+        let zone = query.frame.question().and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin());
+        match self.denial(query, request, action, zone, out) {
             Some(denied) => denied,
-            None => self.error_reply(frame, otherwise, out),
+            None => self.error_reply(&query.frame, otherwise, out),
         }
     }
 
     /// The ACL's answer when it denies `action` (within `zone`) to the request's client and key:
     /// REFUSED, or a silent drop; `None` when it allows.
     #[inline]
-    fn denial(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, action: Action, zone: Option<&NameBuf>, out: &mut [u8]) -> Option<Answered> {
-        match self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(frame), action, zone) {
+    fn denial(&self, query: &Query<'_>, request: &Request<'_>, action: Action, zone: Option<&NameBuf>, out: &mut [u8]) -> Option<Answered> {
+        match self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(query), action, zone) {
             Verdict::Allow => None,
-            Verdict::Refuse => Some(self.error_reply(frame, Rcode::REFUSED, out)),
+            Verdict::Refuse => Some(self.error_reply(&query.frame, Rcode::REFUSED, out)),
             Verdict::Drop => Some(dropped(DropReason::AclDeny)),
         }
     }
@@ -503,23 +463,12 @@ impl Engine {
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Error, name_hash: 0 }
     }
 
-    /// Verifies the query's cookie and remembers what to send back (RFC 7873 §5.2).
-    fn apply_cookies(&self, frame: &mut ReplyFrame<'_>, request: &Request<'_>) {
-        let Some(cookies) = &self.policy.cookies else { return };
-        let option = frame.edns.and_then(|edns| edns.cookie);
-        let outcome = cookies.process(option, request.peer.ip(), request.transport, request.unix_secs);
-        frame.cookie_action = outcome.action;
-        frame.cookie_status = outcome.status;
-        frame.cookie = outcome.reply;
-        frame.cookie_valid = outcome.rrl_cookie() == crate::policy::QueryCookie::Verified;
-    }
-
     /// Largest reply for this transport and client (RFC 6891 §6.2.3-6.2.5), capped for UDP
     /// clients without a valid server cookie.
-    fn reply_limit(&self, transport: Transport, frame: &ReplyFrame<'_>) -> usize {
+    fn reply_limit(&self, transport: Transport, edns: Option<Edns<'_>>, cookie_valid: bool) -> usize {
         let ours = self.settings.udp_payload.max(MIN_UDP_PAYLOAD);
-        let cap = if frame.cookie_valid { ours } else { ours.min(self.settings.nocookie_udp_payload.max(MIN_UDP_PAYLOAD)) };
-        match (transport, frame.edns) {
+        let cap = if cookie_valid { ours } else { ours.min(self.settings.nocookie_udp_payload.max(MIN_UDP_PAYLOAD)) };
+        match (transport, edns) {
             (Transport::Tcp, _) => 65_535,
             (Transport::Udp, None) => usize::from(MIN_UDP_PAYLOAD),
             (Transport::Udp, Some(edns)) => usize::from(edns.udp_size.clamp(MIN_UDP_PAYLOAD, cap)),

@@ -1,9 +1,10 @@
-//! [`ReplyFrame`]: what a reply takes from its query (ID, flags, question, EDNS, cookie) and
-//! the size it may grow to; starts the reply in a [`MessageWriter`] and finishes it with OPT
-//! (and, for a TSIG error, the TSIG record after it).
+//! [`ReplyFrame`]: what a reply takes from its query (ID, flags, question, EDNS) and what the
+//! pipeline decided about its shape (size limit, RA, keepalive, cookie); starts the reply in a
+//! [`MessageWriter`] and closes it with OPT (a TSIG record may follow). The engine builds one
+//! frame per query ([`Shape`]) and finishes every reply through it.
 
-use crate::engine::EngineSettings;
-use crate::policy::{CookieAction, CookieStatus, ReplyCookie};
+use crate::policy::ReplyCookie;
+use crate::settings::EngineSettings;
 use portcullis_wire::edns::{code, Edns};
 use portcullis_wire::header::{Flags, Header};
 use portcullis_wire::message::Question;
@@ -13,69 +14,85 @@ use portcullis_wire::Rcode;
 /// Smallest UDP payload any client may be limited to (RFC 1035 §4.2.1, RFC 6891 §6.2.3).
 pub const MIN_UDP_PAYLOAD: u16 = 512;
 
+/// What the pipeline decided about a reply before writing it.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Largest reply, in octets.
+    pub limit: usize,
+    /// RA=1 (recursion is available to this client, as BIND says on every reply).
+    pub ra: bool,
+    /// Answer edns-tcp-keepalive with our idle timeout (RFC 7828 §3.3.2: TCP queries that ask).
+    pub keepalive: bool,
+    /// The COOKIE option to send back.
+    pub cookie: Option<ReplyCookie>,
+}
+
 /// The parts of a reply decided before the answer is written.
 #[derive(Clone, Copy)]
 pub struct ReplyFrame<'q> {
-    /// The query's header.
-    pub header: Header<'q>,
-    /// The question to echo, when it parsed and belongs in the reply.
-    pub question: Option<Question>,
-    /// The query's OPT record.
-    pub edns: Option<Edns<'q>>,
-    /// Largest reply.
-    pub limit: usize,
-    /// What the cookie check decided.
-    pub cookie_action: CookieAction,
-    /// The COOKIE option to send back.
-    pub cookie: Option<ReplyCookie>,
-    /// The client presented a valid server cookie.
-    pub cookie_valid: bool,
-    /// The query's cookie verdict (None without a COOKIE option or with cookies off).
-    pub cookie_status: Option<CookieStatus>,
-    /// Answer edns-tcp-keepalive with our idle timeout (RFC 7828 §3.3.2: TCP queries that ask).
-    pub keepalive: bool,
-    /// Recursion is available to this client: RA=1 on every reply (as BIND does).
-    pub ra: bool,
-    /// The request is signed with this TSIG key (its index in the keyring), verified.
-    pub key: Option<u16>,
-    /// Response rate limiting accounts this reply: RRL is on and the client is outside the
-    /// recursion ACL.
-    pub rate_limited: bool,
+    header: Header<'q>,
+    question: Option<&'q Question>,
+    edns: Option<Edns<'q>>,
+    shape: Shape,
 }
 
 impl<'q> ReplyFrame<'q> {
-    /// A frame for `header`; the limit is set by the caller.
+    /// A frame answering `header` (with `question` echoed, and OPT when the query had `edns`).
+    /// The question is borrowed, not copied: a name is the largest part of a frame.
     #[inline]
-    pub fn new(header: Header<'q>, question: Option<Question>, edns: Option<Edns<'q>>) -> Self {
-        Self {
-            header,
-            question,
-            edns,
-            limit: usize::from(MIN_UDP_PAYLOAD),
-            cookie_action: CookieAction::Ignore,
-            cookie: None,
-            cookie_valid: false,
-            cookie_status: None,
-            keepalive: false,
-            ra: false,
-            key: None,
-            rate_limited: false,
-        }
+    pub fn new(header: Header<'q>, question: Option<&'q Question>, edns: Option<Edns<'q>>, shape: Shape) -> Self {
+        Self { header, question, edns, shape }
+    }
+
+    /// The query's header.
+    #[inline]
+    pub fn header(&self) -> Header<'q> {
+        self.header
+    }
+
+    /// The question the reply echoes.
+    #[inline]
+    pub fn question(&self) -> Option<&'q Question> {
+        self.question
+    }
+
+    /// The query's OPT record.
+    #[inline]
+    pub fn edns(&self) -> Option<Edns<'q>> {
+        self.edns
+    }
+
+    /// True when the reply says RA=1.
+    #[inline]
+    pub fn ra(&self) -> bool {
+        self.shape.ra
+    }
+
+    /// Keeps `octets` free at the end of every reply (a TSIG record's room).
+    #[inline]
+    pub fn reserve(&mut self, octets: usize) {
+        self.shape.limit = self.shape.limit.saturating_sub(octets);
+    }
+
+    /// The same frame without the question (a FORMERR for a query with a bad QDCOUNT).
+    pub fn without_question(&self) -> Self {
+        Self { question: None, ..*self }
     }
 
     /// Header and question of the reply, with room kept for the OPT record.
     #[inline]
     pub fn start<'o>(&self, out: &'o mut [u8], settings: &EngineSettings) -> Option<MessageWriter<'o>> {
-        let mut writer = MessageWriter::new(out, self.limit).ok()?;
+        let limit = self.shape.limit;
+        let mut writer = MessageWriter::new(out, limit).ok()?;
         let query = Flags::from_header(self.header);
-        let flags = Flags { qr: true, opcode: query.opcode, rd: query.rd, cd: query.cd, ra: self.ra, ..Flags::default() };
+        let flags = Flags { qr: true, opcode: query.opcode, rd: query.rd, cd: query.cd, ra: self.shape.ra, ..Flags::default() };
         writer.set_header(self.header.id(), flags);
-        if let Some(question) = &self.question {
+        if let Some(question) = self.question {
             if writer.push_question(&question.qname, question.qtype, question.qclass).is_err() {
                 writer.set_tc(true);
             }
         }
-        writer.set_limit(self.limit.saturating_sub(self.opt_len(settings)));
+        writer.set_limit(limit.saturating_sub(self.opt_len(settings)));
         Some(writer)
     }
 
@@ -97,7 +114,7 @@ impl<'q> ReplyFrame<'q> {
             let mut options: [(u16, &[u8]); 3] = [(0, &[]); 3];
             let mut count = 0;
             let timeout = settings.tcp_keepalive.to_be_bytes();
-            if self.keepalive {
+            if self.shape.keepalive {
                 options[count] = (code::TCP_KEEPALIVE, &timeout);
                 count += 1;
             }
@@ -105,11 +122,11 @@ impl<'q> ReplyFrame<'q> {
                 options[count] = (code::NSID, nsid);
                 count += 1;
             }
-            if let Some(cookie) = &self.cookie {
+            if let Some(cookie) = &self.shape.cookie {
                 options[count] = (code::COOKIE, cookie.as_bytes());
                 count += 1;
             }
-            writer.set_limit(self.limit);
+            writer.set_limit(self.shape.limit);
             if writer.push_opt(settings.udp_payload, rcode, edns.dnssec_ok, &options[..count]).is_err() {
                 writer.set_tc(true);
             }
@@ -127,8 +144,8 @@ impl<'q> ReplyFrame<'q> {
     fn opt_len(&self, settings: &EngineSettings) -> usize {
         let Some(edns) = self.edns else { return 0 };
         let nsid = settings.nsid.as_ref().filter(|_| edns.nsid).map_or(0, |n| 4 + n.len());
-        let cookie = self.cookie.as_ref().map_or(0, |c| 4 + c.as_bytes().len());
-        let keepalive = if self.keepalive { 6 } else { 0 };
+        let cookie = self.shape.cookie.as_ref().map_or(0, |c| 4 + c.as_bytes().len());
+        let keepalive = if self.shape.keepalive { 6 } else { 0 };
         11 + nsid + cookie + keepalive
     }
 }

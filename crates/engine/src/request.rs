@@ -1,16 +1,8 @@
 //! What the I/O layer hands the engine ([`Request`]) and what it gets back ([`Outcome`]).
 
-use crate::policy::Instant;
+use crate::base::Instant;
+pub use crate::base::Transport;
 use std::net::SocketAddr;
-
-/// The transport a request arrived on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    /// UDP: answers are limited by the client's payload size.
-    Udp,
-    /// TCP (RFC 7766): answers up to 65535 bytes.
-    Tcp,
-}
 
 /// One received message and where it came from.
 #[derive(Clone, Copy, Debug)]

@@ -1,5 +1,5 @@
 //! Names as the zone keys them: the case-folding hash of the lookup table, the FNV hasher of
-//! build-time maps, and canonical DNS order (RFC 4034 §6.1).
+//! build-time maps ([`crate::base::hash`]), and canonical DNS order (RFC 4034 §6.1).
 
 /// A byte string whose plain order is the canonical order of the name (RFC 4034 §6.1): labels
 /// from the right, each followed by 0x00, with 0x00 and 0x01 inside labels escaped as 0x01 0x01
@@ -19,29 +19,7 @@ pub(crate) fn canonical_key(wire: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// FNV-1a as a `Hasher`, for build-time tables keyed by our own names.
-#[derive(Clone, Copy)]
-pub(crate) struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-pub(crate) type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+pub(crate) use crate::base::hash::FnvBuild;
 
 pub(crate) fn label_starts(wire: &[u8], starts: &mut [u8; 128]) -> usize {
     let mut count = 0;

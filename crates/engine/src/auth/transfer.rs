@@ -14,7 +14,6 @@
 //! - Serial arithmetic (RFC 1982) decides whether an IXFR client is already up to date.
 
 use super::zone::{Rrset, Zone};
-use crate::policy::tsig::Signer;
 use portcullis_wire::header::Flags;
 use portcullis_wire::message::{decompress_rdata, Message, Question, Section};
 use portcullis_wire::writer::MessageWriter;
@@ -58,8 +57,19 @@ pub struct Transfer {
     records: u64,
     /// Signs every message (RFC 8945 §5.3.1) when the request was signed, at `now` (seconds
     /// since the epoch).
-    signer: Option<Signer>,
+    signer: Option<Box<dyn MessageSigner>>,
     now: u64,
+}
+
+/// Signs each message of a transfer (RFC 8945 §5.3.1). The zones say what they need; the
+/// pipeline's TSIG (`policy::tsig::Signer`) provides it, so that zones depend on no policy.
+pub trait MessageSigner: Send {
+    /// Octets the signature adds to a message (kept free while the message is written).
+    fn record_len(&self) -> usize;
+
+    /// Signs the finished message `out[..len]` at `now` (seconds since the epoch); returns the
+    /// new length, or `None` when `out` has no room.
+    fn sign(&mut self, out: &mut [u8], len: usize, now: u64) -> Option<usize>;
 }
 
 impl Transfer {
@@ -70,7 +80,7 @@ impl Transfer {
     }
 
     /// Signs every message with `signer` (the verified request's), at `now`.
-    pub fn signed(self, signer: Signer, now: u64) -> Self {
+    pub fn signed(self, signer: Box<dyn MessageSigner>, now: u64) -> Self {
         Self { signer: Some(signer), now, ..self }
     }
 
@@ -94,7 +104,7 @@ impl Transfer {
     pub fn next_message(&mut self, out: &mut [u8]) -> Option<usize> {
         let zone = Arc::clone(&self.zone);
         self.current(&zone)?;
-        let room = if self.opt.is_some() { OPT_LEN } else { 0 } + self.signer.as_ref().map_or(0, Signer::record_len);
+        let room = if self.opt.is_some() { OPT_LEN } else { 0 } + self.signer.as_ref().map_or(0, |signer| signer.record_len());
         let mut writer = MessageWriter::new(out, MESSAGE_MAX).ok()?;
         writer.set_header(self.id, Flags { qr: true, aa: true, ..Flags::default() });
         if self.messages == 0 {

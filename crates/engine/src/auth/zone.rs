@@ -309,12 +309,13 @@ impl Zone {
         for same in &groups {
             let rdata_start = self.arena.len();
             let mut count = 0usize;
-            // Duplicates merged: a scan of the earlier records for a small RRset, a hash set for
-            // a large one, so that a hostile zone or transfer cannot make this quadratic.
-            let mut large = (same.len() > DUPLICATE_SCAN).then(|| HashSet::with_capacity(same.len()));
+            // Duplicates merged: a scan of the earlier records for a small RRset, a sort for a
+            // large one, so that a hostile zone or transfer cannot make this quadratic (and no
+            // hasher: std's would read the OS random source).
+            let large = (same.len() > DUPLICATE_SCAN).then(|| repeated_rdatas(same));
             for (i, entry) in same.iter().enumerate() {
-                let duplicate = match &mut large {
-                    Some(seen) => !seen.insert(entry.rdata),
+                let duplicate = match &large {
+                    Some(repeated) => repeated[i],
                     None => same[..i].iter().any(|earlier| earlier.rdata == entry.rdata),
                 };
                 if duplicate || count >= MAX_RRSET_RECORDS {
@@ -392,6 +393,20 @@ impl Entry<'_> {
 /// (suffixes of owners, so slices of the same bytes), plus the apex; ordered by label count, so
 /// that a parent always comes before its children (the apex first). Canonical order, which only
 /// DNSSEC needs, is computed on demand by [`Zone::canonical_order`].
+/// Which records of an RRset repeat the rdata of an earlier one, found by sorting them by
+/// (rdata, place): O(n log n), deterministic.
+fn repeated_rdatas(same: &[Entry<'_>]) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..same.len()).collect();
+    order.sort_unstable_by(|&a, &b| same[a].rdata.cmp(same[b].rdata).then(a.cmp(&b)));
+    let mut repeated = vec![false; same.len()];
+    for pair in order.windows(2) {
+        if same[pair[0]].rdata == same[pair[1]].rdata {
+            repeated[pair[1]] = true;
+        }
+    }
+    repeated
+}
+
 fn node_names<'n>(groups: &HashMap<&'n [u8], (usize, usize), FnvBuild>, origin: &'n [u8]) -> Vec<&'n [u8]> {
     let mut all: HashSet<&'n [u8], FnvBuild> = HashSet::with_capacity_and_hasher(groups.len(), FnvBuild::default());
     all.insert(origin);

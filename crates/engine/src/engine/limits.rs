@@ -3,24 +3,23 @@
 //! it ([`crate::policy::Rrl`], BIND semantics, on by default). Both spare the clients of the
 //! recursion ACL (localhost by default); the limiter also spares TCP and valid server cookies.
 
-use super::{Answered, Engine};
+use super::{Answered, Engine, Query};
 use crate::policy::{LimitVerdict, RrlKey, RrlVerdict, SlipReply};
 use crate::reply::ReplyFrame;
 use crate::request::{DropReason, Outcome, Request, Transport};
 use portcullis_wire::Rcode;
 
 impl Engine {
-    /// Sets RA and whether RRL accounts the reply, and says whether the query limiter applies:
-    /// both limits apply only to clients outside the recursion ACL (so localhost, by default, is
-    /// never limited). One ACL check serves RA and both.
-    #[inline]
-    pub(super) fn set_client_flags(&self, frame: &mut ReplyFrame<'_>, request: &Request<'_>) -> bool {
+    /// RA, whether RRL accounts the reply, and whether the query limiter applies: both limits
+    /// apply only to clients outside the recursion ACL (so localhost, by default, is never
+    /// limited), the limiter only to UDP without a valid server cookie. One ACL check serves
+    /// all three.
+    #[inline(always)]
+    pub(super) fn client_flags(&self, request: &Request<'_>, cookie_valid: bool) -> (bool, bool, bool) {
         let rrl = self.policy.rrl.settings().enabled;
         let limiter = self.policy.query_limit.settings().enabled && request.transport == Transport::Udp;
         let client = (rrl || limiter || self.recursion.is_some()) && self.recursion_client(request);
-        frame.ra = self.recursion.is_some() && client;
-        frame.rate_limited = rrl && !client;
-        limiter && !client && !frame.cookie_valid
+        (self.recursion.is_some() && client, rrl && !client, limiter && !client && !cookie_valid)
     }
 
     /// The query limiter's verdict on a UDP query from outside the recursion ACL: `None` to
@@ -35,12 +34,13 @@ impl Engine {
     }
 
     /// Response rate limiting (SECURITY-REFERENCE §3.1): send, slip (TC=1 or BADCOOKIE) or drop;
-    /// clients of the recursion ACL are not accounted ([`ReplyFrame::rate_limited`]).
-    pub(super) fn rate_limit(&self, request: &Request<'_>, frame: &ReplyFrame<'_>, answered: Answered, out: &mut [u8]) -> Outcome {
-        if !matches!(answered.outcome, Outcome::Reply(_) | Outcome::ReplyAndPrefetch(_)) || !frame.rate_limited {
+    /// clients of the recursion ACL are not accounted (`Query::rate_limited`).
+    pub(super) fn rate_limit(&self, request: &Request<'_>, query: &Query<'_>, answered: Answered, out: &mut [u8]) -> Outcome {
+        if !matches!(answered.outcome, Outcome::Reply(_) | Outcome::ReplyAndPrefetch(_)) || !query.rate_limited {
             return answered.outcome;
         }
-        let cookie = match (frame.cookie_valid, frame.edns.and_then(|e| e.cookie)) {
+        let frame = &query.frame;
+        let cookie = match (query.cookie_valid, frame.edns().and_then(|e| e.cookie)) {
             (true, _) => crate::policy::QueryCookie::Verified,
             (false, Some(_)) => crate::policy::QueryCookie::Unverified,
             (false, None) => crate::policy::QueryCookie::Absent,

@@ -3,9 +3,8 @@
 //! refresh is asked for through the [`NotifyHook`] (the I/O layer's secondary manager). A NOTIFY
 //! for any other zone is NOTIMP, and one the ACL denies gets the ACL's answer.
 
-use super::{dropped, Answered, Engine};
+use super::{dropped, Answered, Engine, Query};
 use crate::policy::{Action, ResponseKind};
-use crate::reply::ReplyFrame;
 use crate::request::{DropReason, Outcome, Request};
 use portcullis_wire::{NameBuf, Rcode, Rtype};
 use std::fmt;
@@ -32,11 +31,12 @@ pub struct Secondaries {
 
 impl Engine {
     /// The answer to a NOTIFY (opcode 4).
-    pub(super) fn notify_answer(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
-        let question = frame.question.filter(|q| q.qtype == Rtype::SOA && frame.header.qdcount() == 1);
+    pub(super) fn notify_answer(&self, query: &Query<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
+        let frame = &query.frame;
+        let question = frame.question().filter(|q| q.qtype == Rtype::SOA && frame.header().qdcount() == 1);
         let origin = question.and_then(|q| self.secondaries.origins.iter().find(|o| o.as_wire().eq_ignore_ascii_case(q.qname.as_wire())));
-        let zone = origin.or_else(|| question.as_ref().and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin()));
-        if let Some(denied) = self.denial(frame, request, Action::Notify, zone, out) {
+        let zone = origin.or_else(|| question.and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin()));
+        if let Some(denied) = self.denial(query, request, Action::Notify, zone, out) {
             return denied;
         }
         let Some(origin) = origin else { return self.error_reply(frame, Rcode::NOTIMP, out) };

@@ -12,7 +12,7 @@
 //! - AXFR over TCP: the whole zone, [`Outcome::Transfer`]; the I/O layer then writes the
 //!   messages of [`Engine::transfer`].
 
-use super::{dropped, Answered, Engine};
+use super::{dropped, Answered, Engine, Query};
 use crate::auth::transfer::{serial_greater, soa_serial_in, Transfer};
 use crate::auth::Zone;
 use crate::policy::tsig::Checked;
@@ -25,8 +25,9 @@ use portcullis_wire::{Rcode, Rtype};
 
 impl Engine {
     /// The answer to an AXFR or IXFR question for a name in `zone`.
-    pub(super) fn transfer_answer(&self, frame: &ReplyFrame<'_>, request: &Request<'_>, zone: &Zone, question: &Question, out: &mut [u8]) -> Answered {
-        if let Some(denied) = self.denial(frame, request, Action::Transfer, Some(zone.origin()), out) {
+    pub(super) fn transfer_answer(&self, query: &Query<'_>, request: &Request<'_>, zone: &Zone, question: &Question, out: &mut [u8]) -> Answered {
+        let frame = &query.frame;
+        if let Some(denied) = self.denial(query, request, Action::Transfer, Some(zone.origin()), out) {
             return denied;
         }
         if !question.qname.as_wire().eq_ignore_ascii_case(zone.origin().as_wire()) {
@@ -68,7 +69,7 @@ impl Engine {
         let Some(offset) = message.tsig_offset() else { return Some(transfer) };
         let record = Tsig::parse(request.bytes, offset).ok()?;
         match self.policy.keys.check(request.bytes, offset, &record, request.unix_secs) {
-            Checked::Signed(signer) if signer.error == 0 => Some(transfer.signed(*signer, request.unix_secs)),
+            Checked::Signed(signer) if signer.error == 0 => Some(transfer.signed(signer, request.unix_secs)),
             _ => None,
         }
     }
@@ -77,4 +78,56 @@ impl Engine {
 /// The serial of the SOA for `zone`'s apex in the authority section of an IXFR query.
 fn ixfr_serial(bytes: &[u8], zone: &Zone) -> Option<u32> {
     soa_serial_in(&Message::parse(bytes).ok()?, Section::Authority, zone.origin())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::ZoneSet;
+    use crate::engine::{Engine, EngineSettings, Policy};
+    use crate::load::load_zone_text;
+    use crate::policy::tsig::Algorithm;
+    use crate::policy::tsig_client::sign_request;
+    use crate::policy::{Acl, AclSettings, ActionRules, Keyring, MatchElement, TsigKey};
+    use crate::request::{Outcome, Request, Transport};
+    use crate::zonefile::NoIncludes;
+    use portcullis_wire::header::Flags;
+    use portcullis_wire::writer::MessageWriter;
+    use portcullis_wire::{Class, NameBuf, Rtype};
+    use std::sync::Arc;
+
+    const NOW: u64 = 1_796_000_000;
+
+    /// A TSIG-signed AXFR goes through `auth::transfer::MessageSigner` (the zones' trait) to the
+    /// pipeline's `Signer`: every message of the stream verifies with the client's verifier.
+    #[test]
+    fn every_message_of_a_signed_transfer_verifies() {
+        let origin = NameBuf::from_text("example.", None).unwrap();
+        let mut text = String::from("@ 60 SOA ns host 1 2 3 4 5\n@ 60 NS ns\nns 60 A 192.0.2.1\n");
+        for n in 0..3000 {
+            text.push_str(&format!("host{n} 60 TXT \"{}\"\n", "x".repeat(60)));
+        }
+        let zone = load_zone_text(&origin, &text, "test", &NoIncludes).unwrap();
+        let key = TsigKey::new(&NameBuf::from_text("xfr.", None).unwrap(), Algorithm::HmacSha256, &[7; 32]);
+        let rules = ActionRules { transfer: Some(vec!["any".parse::<MatchElement>().unwrap()]), ..Default::default() };
+        let acl = Acl::new(&AclSettings { global: rules, ..Default::default() }, None).unwrap();
+        let policy = Policy { acl, keys: Keyring::new(vec![key.clone()]), ..Policy::defaults() };
+        let engine = Engine::with_policy(ZoneSet::new(vec![Arc::new(zone)]), EngineSettings::default(), Arc::default(), policy);
+        let mut query = vec![0u8; 512];
+        let mut writer = MessageWriter::new(&mut query, 512).unwrap();
+        writer.set_header(0x4242, Flags::default());
+        writer.push_question(&origin, Rtype::AXFR, Class::IN).unwrap();
+        let len = writer.finish();
+        query.truncate(len);
+        let mut verifier = sign_request(&key, &mut query, NOW);
+        let request = Request { unix_secs: NOW, ..Request::at_zero(&query, ([192, 0, 2, 9], 5300).into(), Transport::Tcp) };
+        assert_eq!(engine.handle(&request, &mut [0u8; 65_535]), Outcome::Transfer);
+        let mut transfer = engine.transfer(&request).expect("a signed transfer");
+        let mut out = vec![0u8; crate::auth::transfer::MESSAGE_MAX];
+        let mut messages = 0;
+        while let Some(len) = transfer.next_message(&mut out) {
+            verifier.verify(&out[..len], NOW).unwrap_or_else(|e| panic!("message {messages}: {e}"));
+            messages += 1;
+        }
+        assert!(messages > 1 && verifier.ended_signed(), "{messages} messages");
+    }
 }

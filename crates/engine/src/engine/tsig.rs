@@ -7,7 +7,7 @@
 //! ([`crate::policy::Keyring::first_use`]); the same request answered again later (a finished
 //! resolution) is not.
 
-use super::{dropped, Answered, Engine};
+use super::{dropped, Answered, Engine, Query};
 use crate::policy::tsig::{Checked, Signer};
 use crate::policy::ResponseKind;
 use crate::reply::ReplyFrame;
@@ -17,31 +17,36 @@ use portcullis_wire::tsig::{self, Tsig};
 use portcullis_wire::Rcode;
 
 /// Whether the request has just arrived (its TSIG is checked against the replay cache and
-/// recorded) or is answered again after [`Engine::handle`] checked it (a finished resolution).
+/// recorded) or is answered again after [`Engine::handle`] checked it (a finished resolution,
+/// answered with RA=1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum TsigUse {
     Arrived,
     Reanswered,
 }
 
+/// What the check of a request's TSIG decided.
+pub(super) enum TsigVerdict {
+    /// No TSIG record: answer as usual, unsigned.
+    Unsigned,
+    /// Verified: answer as usual and sign the answer (the frame keeps room for the record).
+    Verified(Box<Signer>),
+    /// This is the whole answer (FORMERR, or NOTAUTH with a TSIG error), signed by the signer
+    /// when there is one (BADTRUNC, BADTIME), unsigned otherwise (BADKEY, BADSIG).
+    Reply(Answered, Option<Box<Signer>>),
+}
+
 impl Engine {
-    /// The request's TSIG, checked: `Ok(None)` unsigned, `Ok(Some(signer))` verified (the room
-    /// for the signature is taken off `frame.limit`; [`Engine::sign_reply`] signs the answer),
-    /// `Err` the whole answer: FORMERR for a TSIG record that cannot be read or a MAC of a bad
-    /// length, NOTAUTH with an unsigned BADKEY or BADSIG record, NOTAUTH signed with BADTRUNC or
-    /// BADTIME (a replay of a request that `usage` says has just arrived is BADTIME too).
+    /// The request's TSIG, checked (a verified one takes the room for its signature off the
+    /// frame and names its key in `query`; [`Engine::sign_reply`] signs the answer): FORMERR
+    /// for a TSIG record that cannot be read or a MAC of a bad length, NOTAUTH with an unsigned
+    /// BADKEY or BADSIG record, NOTAUTH signed with BADTRUNC or BADTIME (a replay of a request
+    /// that `usage` says has just arrived is BADTIME too).
     #[inline]
-    pub(super) fn check_tsig(
-        &self,
-        message: &Message<'_>,
-        frame: &mut ReplyFrame<'_>,
-        request: &Request<'_>,
-        usage: TsigUse,
-        out: &mut [u8],
-    ) -> Result<Option<Box<Signer>>, Answered> {
+    pub(super) fn check_tsig(&self, message: &Message<'_>, query: &mut Query<'_>, request: &Request<'_>, usage: TsigUse, out: &mut [u8]) -> TsigVerdict {
         match message.tsig_offset() {
-            None => Ok(None),
-            Some(offset) => self.check_signed(message, offset, frame, (request, usage), out),
+            None => TsigVerdict::Unsigned,
+            Some(offset) => self.check_signed(message, offset, query, (request, usage), out),
         }
     }
 
@@ -52,26 +57,25 @@ impl Engine {
         &self,
         message: &Message<'_>,
         offset: usize,
-        frame: &mut ReplyFrame<'_>,
+        query: &mut Query<'_>,
         (request, usage): (&Request<'_>, TsigUse),
         out: &mut [u8],
-    ) -> Result<Option<Box<Signer>>, Answered> {
-        let Ok(record) = Tsig::parse(message.bytes(), offset) else { return Err(self.error_reply(frame, Rcode::FORMERR, out)) };
+    ) -> TsigVerdict {
+        let Ok(record) = Tsig::parse(message.bytes(), offset) else { return TsigVerdict::Reply(self.error_reply(&query.frame, Rcode::FORMERR, out), None) };
         match self.policy.keys.check(message.bytes(), offset, &record, request.unix_secs) {
-            Checked::FormErr => Err(self.error_reply(frame, Rcode::FORMERR, out)),
-            Checked::Unsigned(error) => Err(self.unsigned_error(frame, &record, error, out)),
+            Checked::FormErr => TsigVerdict::Reply(self.error_reply(&query.frame, Rcode::FORMERR, out), None),
+            Checked::Unsigned(error) => TsigVerdict::Reply(self.unsigned_error(&query.frame, &record, error, out), None),
             Checked::Signed(mut signer) => {
                 if signer.error == 0 && usage == TsigUse::Arrived && !self.policy.keys.first_use(&record, request.unix_secs) {
                     // Seen before within its window (row 49): refused as out of its time.
                     signer.error = tsig::error::BADTIME;
                 }
-                frame.limit = frame.limit.saturating_sub(signer.record_len());
-                frame.key = u16::try_from(signer.key_index()).ok();
+                query.frame.reserve(signer.record_len());
+                query.key = u16::try_from(signer.key_index()).ok();
                 if signer.error != 0 {
-                    let answered = self.error_reply(frame, Rcode::NOTAUTH, out);
-                    return Err(Answered { outcome: self.sign_reply(Some(signer), answered.outcome, request, out), ..answered });
+                    return TsigVerdict::Reply(self.error_reply(&query.frame, Rcode::NOTAUTH, out), Some(signer));
                 }
-                Ok(Some(signer))
+                TsigVerdict::Verified(signer)
             }
         }
     }
@@ -96,9 +100,9 @@ impl Engine {
         }
     }
 
-    /// The verified TSIG key of the request `frame` answers, for the ACL's `key` elements.
-    pub(super) fn request_key(&self, frame: &ReplyFrame<'_>) -> Option<&portcullis_wire::NameBuf> {
-        frame.key.and_then(|index| self.policy.keys.name_at(usize::from(index)))
+    /// The verified TSIG key of `query`, for the ACL's `key` elements.
+    pub(super) fn request_key(&self, query: &Query<'_>) -> Option<&portcullis_wire::NameBuf> {
+        query.key.and_then(|index| self.policy.keys.name_at(usize::from(index)))
     }
 
     /// NOTAUTH with an unsigned TSIG record carrying `error` (RFC 8945 §5.3.2): the request's

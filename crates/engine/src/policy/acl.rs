@@ -24,8 +24,8 @@
 //! that never allocates. A later version will add TSIG key elements; [`MatchElement`] is
 //! `#[non_exhaustive]` for that reason.
 
-use super::prefix::Prefix;
 use super::Verdict;
+use crate::base::Prefix;
 use portcullis_wire::NameBuf;
 use std::cmp::Ordering;
 use std::fmt;

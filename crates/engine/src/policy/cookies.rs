@@ -35,10 +35,10 @@
 //! [RFC 7873]: https://www.rfc-editor.org/rfc/rfc7873
 //! [RFC 9018]: https://www.rfc-editor.org/rfc/rfc9018
 
-use super::prefix::canonical;
 use super::rrl::QueryCookie;
-use super::Limit;
-use crate::request::Transport;
+use crate::base::prefix::canonical;
+use crate::base::Limit;
+use crate::base::Transport;
 use siphasher::sip::SipHasher24;
 use std::net::IpAddr;
 

@@ -19,9 +19,9 @@
 //! [`WAYS`]-way sets addressed by SipHash-1-3 under the caller's secret key, the least recently
 //! used bucket of a set reused for a new prefix. Time is the caller's monotonic [`Instant`].
 
-use super::prefix::Prefix;
-use super::{Instant, Limit};
-use siphasher::sip::SipHasher13;
+use crate::base::hash::keyed_hash;
+use crate::base::Prefix;
+use crate::base::{Instant, Limit};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -175,7 +175,7 @@ impl QueryLimiter {
     /// Drains the bucket of `prefix` to `now` and says whether one more query fits under its
     /// capacity; with `charge`, one that fits is added.
     fn drain(&self, prefix: &Prefix, now: u64, multiplier: u64, charge: bool) -> bool {
-        let hash = SipHasher13::new_with_key(&self.hash_key).hash(&prefix.to_key_bytes()).max(1);
+        let hash = keyed_hash(&self.hash_key, &prefix.to_key_bytes()).max(1);
         let Some(shard) = self.shards.get((hash as usize) % SHARDS) else { return true };
         let set = ((hash >> 8) as usize) % self.sets_per_shard.max(1);
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);

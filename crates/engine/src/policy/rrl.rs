@@ -35,11 +35,11 @@
 //!
 //! [RFC 7873]: https://www.rfc-editor.org/rfc/rfc7873
 
-use super::prefix::Prefix;
-use super::{Instant, Limit};
-use crate::request::Transport;
+use crate::base::hash::keyed_hash;
+use crate::base::Prefix;
+use crate::base::Transport;
+use crate::base::{Instant, Limit};
 use portcullis_wire::{NameBuf, Rtype};
-use siphasher::sip::SipHasher13;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -337,7 +337,7 @@ impl Rrl {
         buffer[..wire.len()].make_ascii_lowercase();
         let qtype = if kind == ResponseKind::Answer { qtype.0 } else { 0 };
         buffer[wire.len()..wire.len() + 2].copy_from_slice(&qtype.to_be_bytes());
-        SipHasher13::new_with_key(&self.hash_key).hash(&buffer[..wire.len() + 2])
+        keyed_hash(&self.hash_key, &buffer[..wire.len() + 2])
     }
 
     /// Charges one response and says what to do with it. Never allocates.
@@ -417,7 +417,7 @@ impl Rrl {
         message[..18].copy_from_slice(&prefix.to_key_bytes());
         message[18] = kind.map_or(0xff, ResponseKind::index) as u8;
         message[19..].copy_from_slice(&name_hash.to_le_bytes());
-        SipHasher13::new_with_key(&self.hash_key).hash(&message)
+        keyed_hash(&self.hash_key, &message)
     }
 }
 

@@ -15,8 +15,8 @@
 //!   TSIG variables (§4.3.3); each further message of a transfer covers the previous message's
 //!   MAC, the message and the timers (§5.3.1).
 //!
-//! MACs are compared in constant time by comparing HMACs of them under a random key
-//! (`ring::hmac::verify`), so that truncated MACs need no comparison of our own.
+//! MACs are compared in constant time (`subtle::ConstantTimeEq`): the received MAC against as
+//! many first octets of the computed one, so that the check needs no random source.
 
 use super::tsig_replay::ReplayCache;
 use portcullis_wire::tsig::{error, Tsig};
@@ -24,6 +24,7 @@ use portcullis_wire::NameBuf;
 use ring::hmac;
 use std::fmt;
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 /// Fudge of the replies we sign, in seconds (RFC 8945 §10: 300 recommended).
 pub const FUDGE: u16 = 300;
@@ -170,8 +171,6 @@ impl fmt::Debug for TsigKey {
 #[derive(Clone)]
 pub struct Keyring {
     keys: Vec<TsigKey>,
-    /// A random key under which MACs are compared.
-    compare: hmac::Key,
     /// Signed requests seen within their window (shared across reloads by the server).
     replays: Arc<ReplayCache>,
 }
@@ -203,11 +202,7 @@ pub enum Checked {
 impl Keyring {
     /// A keyring holding `keys`.
     pub fn new(keys: Vec<TsigKey>) -> Self {
-        let random = ring::rand::SystemRandom::new();
-        // Without a random source, a fixed key still compares correctly (only the timing
-        // argument weakens); `generate` fails only when the OS has no randomness at all.
-        let compare = hmac::Key::generate(hmac::HMAC_SHA256, &random).unwrap_or_else(|_| hmac::Key::new(hmac::HMAC_SHA256, b"portcullis"));
-        Self { keys, compare, replays: Arc::default() }
+        Self { keys, replays: Arc::default() }
     }
 
     /// The same keys recording signed requests in `replays` (kept across reloads).
@@ -265,7 +260,7 @@ impl Keyring {
         let mut context = hmac::Context::with_key(&key.key);
         update_message(&mut context, &message[..offset.min(message.len())], tsig.original_id, true);
         update_variables(&mut context, key, tsig.time_signed, tsig.fudge, tsig.error, tsig.other);
-        if !mac_matches(&self.compare, context.sign().as_ref(), tsig.mac) {
+        if !mac_matches(context.sign().as_ref(), tsig.mac) {
             return Checked::Unsigned(error::BADSIG);
         }
         let error = if tsig.mac.len() < key.min_mac_len() {
@@ -346,11 +341,20 @@ impl Signer {
     }
 }
 
-/// True when `received` is the first octets of `computed`, compared in constant time: ring's
-/// verify of the HMAC, under `compare`, of one against the other's.
-pub(crate) fn mac_matches(compare: &hmac::Key, computed: &[u8], received: &[u8]) -> bool {
-    let Some(prefix) = computed.get(..received.len()) else { return false };
-    hmac::verify(compare, received, hmac::sign(compare, prefix).as_ref()).is_ok()
+impl crate::auth::transfer::MessageSigner for Signer {
+    fn record_len(&self) -> usize {
+        Signer::record_len(self)
+    }
+
+    fn sign(&mut self, out: &mut [u8], len: usize, now: u64) -> Option<usize> {
+        Signer::sign(self, out, len, now)
+    }
+}
+
+/// True when `received` is the first octets of `computed`, compared in constant time (the
+/// lengths are public: the MAC size is in the record).
+pub(crate) fn mac_matches(computed: &[u8], received: &[u8]) -> bool {
+    computed.get(..received.len()).is_some_and(|prefix| bool::from(prefix.ct_eq(received)))
 }
 
 /// The message as signed: with `id` as its ID and, for a request, the TSIG record's count

@@ -183,3 +183,17 @@ fn algorithms_are_named_as_iana_names_them() {
     assert_eq!(Algorithm::ALL.map(Algorithm::digest_len), [20, 32, 48, 64]);
     assert_eq!(Algorithm::HmacSha384.name().to_string(), "hmac-sha384.");
 }
+
+#[test]
+fn a_mac_matches_only_the_first_octets_of_the_computed_one() {
+    use super::mac_matches;
+    let computed: Vec<u8> = (1..=32).collect();
+    assert!(mac_matches(&computed, &computed));
+    assert!(mac_matches(&computed, &computed[..16]));
+    let mut wrong = computed[..16].to_vec();
+    wrong[15] ^= 1;
+    assert!(!mac_matches(&computed, &wrong));
+    assert!(!mac_matches(&computed, &computed[1..17]));
+    let longer: Vec<u8> = (1..=33).collect();
+    assert!(!mac_matches(&computed, &longer));
+}

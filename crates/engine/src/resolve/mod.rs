@@ -68,43 +68,7 @@ use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::Rcode;
 use std::net::SocketAddr;
 
-/// A source of randomness for query IDs, 0x20 bits and server exploration. Production passes a
-/// CSPRNG (SECURITY-REFERENCE §3.8); tests pass [`SeededRandom`].
-pub trait Random {
-    /// Fills `buf` with random bytes.
-    fn fill(&mut self, buf: &mut [u8]);
-}
-
-/// A deterministic generator (SplitMix64) for tests and replays. Predictable: never use it for
-/// real queries.
-#[derive(Clone, Debug)]
-pub struct SeededRandom {
-    state: u64,
-}
-
-impl SeededRandom {
-    /// A generator started from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-impl Random for SeededRandom {
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-    }
-}
+pub use crate::base::{Random, SeededRandom};
 
 /// Names one upstream query of a resolution; the driver hands it back with the reply or timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -17,7 +17,7 @@
 //! Problems come in a fixed order: apex first, then owners in the order of the records.
 
 use super::ZoneRecord;
-use crate::auth::zone::FnvBuild;
+use crate::base::hash::FnvBuild;
 use portcullis_wire::{NameBuf, Rtype};
 use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
 

@@ -1,0 +1,115 @@
+//! Recursion in the pipeline (DESIGN §4.4 step f): a name in no served zone, asked with RD=1 by
+//! a client the recursion ACL allows, is answered from the shared cache on the worker (no
+//! allocation) or handed back as [`Outcome::Resolve`]; the resolver pool answers it later through
+//! [`Engine::respond_resolved`], which sets up and finishes the reply as every other one.
+
+use super::{dropped, Answered, Engine, Query, TsigUse};
+use crate::policy::{Action, ResponseKind, Verdict};
+use crate::request::{DropReason, Outcome, Request};
+use crate::resolve::Resolved;
+use portcullis_wire::header::Header;
+use portcullis_wire::message::{Message, Question, Section};
+use portcullis_wire::{Class, Rcode, Rtype};
+
+impl Engine {
+    /// Writes the reply to `request` (a query for which [`Engine::handle`] returned
+    /// [`Outcome::Resolve`]) from a finished resolution: the same header, OPT, cookie, TC and
+    /// RRL finishing as every other reply. A SERVFAIL is replaced by stale cached data when
+    /// serve-stale is on (RFC 8767).
+    pub fn respond_resolved(&self, resolved: &Resolved, request: &Request<'_>, out: &mut [u8]) -> Outcome {
+        let outcome = self.resolved_reply(resolved, request, out);
+        match outcome {
+            Outcome::Drop(reason) => self.counters.dropped(reason),
+            Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => {
+                self.counters.resolved_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.count_rcode(request, &out[..len]);
+            }
+            Outcome::Resolve | Outcome::Transfer => {}
+        }
+        outcome
+    }
+
+    fn resolved_reply(&self, resolved: &Resolved, request: &Request<'_>, out: &mut [u8]) -> Outcome {
+        let Ok((header, _)) = Header::split(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
+        let Ok(message) = Message::parse(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
+        let question = message.question();
+        let mut query = self.query(request, header, question.as_ref(), Some(&message), TsigUse::Reanswered);
+        self.respond(&message, &mut query, request, TsigUse::Reanswered, out, |engine, query, out| engine.write_resolved(resolved, query, request, out))
+    }
+
+    /// The reply a finished resolution makes, or stale cached data for its SERVFAIL when
+    /// serve-stale is on (RFC 8767).
+    fn write_resolved(&self, resolved: &Resolved, query: &Query<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
+        let Some(question) = query.frame.question() else { return dropped(DropReason::Malformed) };
+        let Some(mut writer) = query.frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let mut rcode = resolved.rcode;
+        let stale = match (&self.recursion, rcode) {
+            (Some(recursion), Rcode::SERVFAIL) if recursion.cache.settings().serve_stale => {
+                recursion.cache.write_answer(question, request.now, true, &mut writer)
+            }
+            _ => None,
+        };
+        if let Some(hit) = stale {
+            self.counters.stale_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            rcode = hit.rcode;
+            writer.set_tc(hit.truncated);
+        } else if !resolved.write(&mut writer) {
+            writer.set_tc(true);
+        }
+        let kind = recursive_kind(rcode, stale.is_some() || resolved.has_answer());
+        let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
+        let len = query.frame.finish(writer, rcode, &self.settings);
+        Answered { outcome: Outcome::Reply(len), kind, name_hash }
+    }
+
+    /// A name outside every served zone: REFUSED without recursion (RA=0 for clients the ACL does
+    /// not allow, RFC 5358); else the cached answer, or a hand-off to the resolver pool.
+    pub(super) fn recurse(&self, query: &Query<'_>, question: &Question, request: &Request<'_>, out: &mut [u8]) -> Answered {
+        let frame = &query.frame;
+        let Some(recursion) = &self.recursion else { return self.error_reply(frame, Rcode::REFUSED, out) };
+        // RA=1 already says the recursion ACL allows this client (`recursion_allowed`).
+        let verdict = if frame.ra() {
+            Verdict::Allow
+        } else {
+            self.policy.acl_for(request.listener).check_signed(request.peer.ip(), self.request_key(query), Action::Recursion, None)
+        };
+        match verdict {
+            Verdict::Allow => {}
+            Verdict::Refuse => {
+                self.counters.recursion_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return self.error_reply(frame, Rcode::REFUSED, out);
+            }
+            Verdict::Drop => return dropped(DropReason::AclDeny),
+        }
+        if question.qclass != Class::IN || matches!(question.qtype, Rtype::AXFR | Rtype::IXFR | Rtype::MAILA | Rtype::MAILB) {
+            return self.error_reply(frame, Rcode::REFUSED, out);
+        }
+        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(hit) = recursion.cache.write_answer(question, request.now, false, &mut writer) else {
+            if !frame.header().rd() {
+                // RD=0 and nothing cached: nothing to say (Unbound and BIND answer REFUSED).
+                return self.error_reply(frame, Rcode::REFUSED, out);
+            }
+            return Answered { outcome: Outcome::Resolve, kind: ResponseKind::Answer, name_hash: 0 };
+        };
+        self.counters.cache_answer(request.worker);
+        if hit.truncated {
+            writer.set_tc(true);
+        }
+        let kind = recursive_kind(hit.rcode, writer.count(Section::Answer) != 0);
+        let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
+        let len = frame.finish(writer, hit.rcode, &self.settings);
+        let outcome = if hit.prefetch && frame.header().rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
+        Answered { outcome, kind, name_hash }
+    }
+}
+
+/// RRL's kind of a recursive reply: from its rcode and whether its answer section has records.
+fn recursive_kind(rcode: Rcode, has_answer: bool) -> ResponseKind {
+    match rcode {
+        Rcode::NXDOMAIN => ResponseKind::NxDomain,
+        Rcode::NOERROR if has_answer => ResponseKind::Answer,
+        Rcode::NOERROR => ResponseKind::NoData,
+        _ => ResponseKind::Error,
+    }
+}
