@@ -5,10 +5,12 @@
 //! - [`udp`]: one blocking worker thread per socket; fixed buffers, no allocation per query.
 //! - [`tcp`]: RFC 7766 on tokio: framing, pipelining, connection limits and timeouts.
 //! - [`resolver_pool`]: tokio tasks driving the sans-IO resolver, coalescing identical questions.
+//! - [`driver`]: the pool's one driver loop, for resolutions and forwardings alike.
 //! - [`upstream`]: the resolver's queries on the wire (a fresh UDP socket per query, TCP).
 //! - [`metrics`]: the I/O layer's counters (TCP connections closed, by [`metrics::CloseReason`]).
 
 pub mod bind;
+pub mod driver;
 pub mod forwarders;
 pub mod metrics;
 pub mod relay;
