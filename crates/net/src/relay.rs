@@ -462,6 +462,10 @@ impl Relay {
     }
 }
 
+#[cfg(test)]
+#[path = "relay_tests.rs"]
+mod tests;
+
 /// The worker's random source, read 4 KiB at a time (the pool's source: the operating system's
 /// CSPRNG in production) and shared by its forwardings (all on the worker's thread).
 #[derive(Clone)]
