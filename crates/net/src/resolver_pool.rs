@@ -343,7 +343,7 @@ impl ResolverPool {
         let settings = self.settings.load_full();
         let (start, _) = self.clock.now();
         let mut forwarding = Forwarding::new(question, settings, start, (self.random)()).with_fail_open(fail_open).with_cache(group.caches());
-        drive(&mut forwarding, &Grouped { group, shared: self.shared() }, &self.wire(Some(&self.tcp))).await
+        drive(&mut forwarding, &self.grouped(group), &self.wire(Some(&self.tcp))).await
     }
 
     /// Drives one iterative resolution to its end (DESIGN §5.10).
@@ -365,6 +365,11 @@ impl ResolverPool {
     /// What every resolution and forwarding shares: the cache and the server statistics.
     fn shared(&self) -> Shared<'_> {
         Shared { cache: &self.cache, servers: &self.stats }
+    }
+
+    /// The context of a forwarding to `group` (locked for each call).
+    pub(crate) fn grouped<'a>(&'a self, group: &'a ForwardGroup) -> Grouped<'a> {
+        Grouped { group, shared: self.shared() }
     }
 
     /// How the pool's queries go out; `tcp`: the shared TCP connections, if used.
