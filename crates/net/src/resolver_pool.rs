@@ -11,7 +11,7 @@
 //!   through their connection's reply channel, in completion order (RFC 7766 §6.2.1.1).
 //! - **Time**: the shared [`Clock`]; the cache, the workers and the pool read the same one.
 //! - **Driving**: a [`Resolution`] and a [`Forwarding`] run in the one driver loop of
-//!   [`crate::driver`] (each upstream query in a task of its own, reporting into one channel).
+//!   [`crate::driver`] (several upstream queries in flight, polled by the resolution's task).
 //! - **Forwarding** (issue 5): a question under a forward zone (longest suffix) is driven as a
 //!   [`Forwarding`] against the zone's [`UpstreamGroup`] (several queries in flight when
 //!   hedging); `forward-first` falls back to iterative resolution when the group fails. TCP to forwarding upstreams goes
@@ -374,7 +374,7 @@ impl ResolverPool {
 
     /// How the pool's queries go out; `tcp`: the shared TCP connections, if used.
     fn wire<'a>(&'a self, tcp: Option<&'a Arc<TcpConnections>>) -> Wire<'a> {
-        Wire { runtime: &self.runtime, clock: self.clock, tcp, sent: &self.counters.upstream_queries }
+        Wire { clock: self.clock, tcp, sent: &self.counters.upstream_queries }
     }
 
     /// Writes and sends each waiting client's reply.
