@@ -14,9 +14,13 @@
 //!   [`crate::driver`] (several upstream queries in flight, polled by the resolution's task).
 //! - **Forwarding** (issue 5): a question under a forward zone (longest suffix) is driven as a
 //!   [`Forwarding`] against the zone's [`UpstreamGroup`] (several queries in flight when
-//!   hedging); `forward-first` falls back to iterative resolution when the group fails. TCP to forwarding upstreams goes
-//!   over shared, pipelined connections ([`crate::upstream_tcp`]). A task per zone sends probe
-//!   queries to down upstreams; every health change is logged with its reason.
+//!   hedging); `forward-first` falls back to iterative resolution when the group fails. TCP to
+//!   forwarding upstreams goes over shared, pipelined connections ([`crate::upstream_tcp`]). A
+//!   task per zone sends probe queries to down upstreams; every health change is logged with
+//!   its reason.
+//!
+//! [`Engine::respond_resolved`]: portcullis_engine::Engine::respond_resolved
+//! [`UpstreamGroup`]: portcullis_engine::resolve::upstreams::UpstreamGroup
 
 use crate::driver::{drive, Grouped, Wire};
 use crate::forwarders::{probe_loop, ForwardGroup, ForwardTable, ProbeOwner};
