@@ -6,10 +6,12 @@
 //! - [`tcp`]: RFC 7766 on tokio: framing, pipelining, connection limits and timeouts.
 //! - [`tcp_admit`]: which TCP connections are admitted (per /32 and /64, never above the limit).
 //! - [`resolver_pool`]: tokio tasks driving the sans-IO resolver, coalescing identical questions.
+//! - [`driver`]: the pool's one driver loop, for resolutions and forwardings alike.
 //! - [`upstream`]: the resolver's queries on the wire (a fresh UDP socket per query, TCP).
 //! - [`metrics`]: the I/O layer's counters (TCP connections closed, by [`metrics::CloseReason`]).
 
 pub mod bind;
+pub mod driver;
 pub mod forwarders;
 pub mod metrics;
 pub mod relay;

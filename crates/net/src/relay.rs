@@ -1,9 +1,10 @@
 //! The UDP workers' forwarding relay (issue 5): a question under a forward zone that a UDP client
 //! asks is forwarded by the worker that received it, without leaving its thread. The worker
 //! drives the same sans-IO [`Forwarding`] as the resolver pool (upstream choice, health, 0x20,
-//! matching, scrubbing, caching), over its own upstream sockets, and answers the client from its
-//! own socket: no task, no channel, no lock but the group's, and the datagrams of a busy worker go
-//! in and out in batches.
+//! matching, scrubbing, caching), through the same [`Driven`] calls and group context as the
+//! pool's driver loop ([`crate::driver`]), over its own upstream sockets, and answers the client
+//! from its own socket: no task, no channel, no lock but the group's, and the datagrams of a busy
+//! worker go in and out in batches.
 //!
 //! - **Sockets**: one connected UDP socket per upstream at a time (the kernel drops datagrams
 //!   from any other address or port and reports ICMP errors), on a port the operating system
@@ -18,13 +19,14 @@
 //! - **Time**: the worker waits in `poll` on its listening socket and the relay's sockets until
 //!   the earliest deadline of the questions in flight, then lets each due [`Forwarding`] act.
 
+use crate::driver::Lend;
 use crate::forwarders::ForwardGroup;
 use crate::resolver_pool::{ReplyTo, ResolverPool, Route, Waiter};
 use crate::udp::{receive_into, send_batch, Outbox, BATCH};
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage};
 use portcullis_engine::policy::Instant;
-use portcullis_engine::resolve::{ForwardMode, Forwarding, Outbound, QueryId, Random, Step};
+use portcullis_engine::resolve::{Driven, ForwardMode, Forwarding, Outbound, QueryId, Random, Step};
 use portcullis_engine::{recursion_key, DropReason, Outcome, RecursionKey, Request, Transport};
 use smallvec::{smallvec, SmallVec};
 use std::collections::HashMap;
@@ -220,12 +222,8 @@ impl Relay {
             return self.unexpected(index, wire, now);
         };
         let from = socket.server;
-        let Some(pending) = self.pending[slot].as_mut() else { return };
-        {
-            let mut group = pending.group.lock();
-            pending.forwarding.on_reply(id, from, bytes, now, &self.pool.cache, &mut group, &self.pool.stats);
-            pending.group.log_events(&mut group);
-        }
+        let Some(Pending { forwarding, group, .. }) = self.pending[slot].as_deref_mut() else { return };
+        self.pool.grouped(group).lend(|context| Driven::on_reply(forwarding, id, from, bytes, now, context));
         self.drive(slot, now, outbox);
     }
 
@@ -256,12 +254,8 @@ impl Relay {
     /// Each (slot, query) failed at once: its forwarding moves on.
     fn fail(&mut self, failed: Vec<(usize, QueryId)>, now: Instant, outbox: &mut Outbox) {
         for (slot, id) in failed {
-            let Some(pending) = self.pending[slot].as_mut() else { continue };
-            {
-                let mut group = pending.group.lock();
-                pending.forwarding.on_timeout(id, now, &mut group);
-                pending.group.log_events(&mut group);
-            }
+            let Some(Pending { forwarding, group, .. }) = self.pending[slot].as_deref_mut() else { continue };
+            self.pool.grouped(group).lend(|context| Driven::on_timeout(forwarding, id, now, context));
             self.drive(slot, now, outbox);
         }
     }
@@ -269,16 +263,10 @@ impl Relay {
     /// Lets the question in `slot` act until it waits or ends.
     fn drive(&mut self, slot: usize, now: Instant, outbox: &mut Outbox) {
         loop {
-            let Some(pending) = self.pending[slot].as_mut() else { return };
-            let step = {
-                let mut group = pending.group.lock();
-                let step = pending.forwarding.poll(now, &mut group, &self.pool.stats);
-                pending.group.log_events(&mut group);
-                step
-            };
-            match step {
+            let Some(Pending { forwarding, group, wake, .. }) = self.pending[slot].as_deref_mut() else { return };
+            match self.pool.grouped(group).lend(|context| Driven::poll(forwarding, now, context)) {
                 Step::Wait(at) => {
-                    pending.wake = at;
+                    *wake = at;
                     return;
                 }
                 Step::Send(outbound) if outbound.transport == Transport::Udp => {
@@ -286,9 +274,8 @@ impl Relay {
                     let (server, id) = (outbound.server, outbound.id);
                     if let Err(error) = self.send(slot, outbound, now) {
                         tracing::debug!(%server, %error, "forward upstream socket failed");
-                        if let Some(pending) = self.pending[slot].as_mut() {
-                            let mut group = pending.group.lock();
-                            pending.forwarding.on_timeout(id, now, &mut group);
+                        if let Some(Pending { forwarding, group, .. }) = self.pending[slot].as_deref_mut() {
+                            self.pool.grouped(group).lend(|context| Driven::on_timeout(forwarding, id, now, context));
                         }
                     }
                 }
@@ -461,6 +448,10 @@ impl Relay {
         self.pool.engine.load().counters().dropped(reason);
     }
 }
+
+#[cfg(test)]
+#[path = "relay_tests.rs"]
+mod tests;
 
 /// The worker's random source, read 4 KiB at a time (the pool's source: the operating system's
 /// CSPRNG in production) and shared by its forwardings (all on the worker's thread).

@@ -10,29 +10,33 @@
 //! - **Replies**: UDP clients are answered on the worker's socket (a clone of it); TCP clients
 //!   through their connection's reply channel, in completion order (RFC 7766 §6.2.1.1).
 //! - **Time**: the shared [`Clock`]; the cache, the workers and the pool read the same one.
+//! - **Driving**: a [`Resolution`] and a [`Forwarding`] run in the one driver loop of
+//!   [`crate::driver`] (several upstream queries in flight, polled by the resolution's task).
 //! - **Forwarding** (issue 5): a question under a forward zone (longest suffix) is driven as a
-//!   [`Forwarding`] against the zone's [`UpstreamGroup`] (several queries in flight when hedging:
-//!   each exchange runs in a task of its own and reports into one channel); `forward-first`
-//!   falls back to iterative resolution when the group fails. TCP to forwarding upstreams goes
-//!   over shared, pipelined connections ([`crate::upstream_tcp`]). A task per zone sends probe
-//!   queries to down upstreams; every health change is logged with its reason.
+//!   [`Forwarding`] against the zone's [`UpstreamGroup`] (several queries in flight when
+//!   hedging); `forward-first` falls back to iterative resolution when the group fails. TCP to
+//!   forwarding upstreams goes over shared, pipelined connections ([`crate::upstream_tcp`]). A
+//!   task per zone sends probe queries to down upstreams; every health change is logged with
+//!   its reason.
+//!
+//! [`Engine::respond_resolved`]: portcullis_engine::Engine::respond_resolved
+//! [`UpstreamGroup`]: portcullis_engine::resolve::upstreams::UpstreamGroup
 
+use crate::driver::{drive, Grouped, Wire};
 use crate::forwarders::{probe_loop, ForwardGroup, ForwardTable, ProbeOwner};
-use crate::upstream::{Event, Exchange};
 use crate::upstream_tcp::TcpConnections;
 use crate::{Clock, EngineHandle};
 use arc_swap::ArcSwap;
 use portcullis_engine::cache::Cache;
 use portcullis_engine::resolve::forward::ForwardSettings;
 use portcullis_engine::resolve::upstreams::UpstreamSnapshot;
-use portcullis_engine::resolve::{ForwardMode, Forwarding, Outbound, QueryId, Random, Resolution, Resolved, ResolverSettings, ServerStats, Step};
+use portcullis_engine::resolve::{ForwardMode, Forwarding, Random, Resolution, Resolved, ResolverSettings, ServerStats, Shared};
 use portcullis_engine::{recursion_key, DropReason, Outcome, RecursionKey, Request, Transport};
 use portcullis_wire::message::Question;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 /// Bounds of the pool.
@@ -337,45 +341,13 @@ impl ResolverPool {
         self.iterate_routed(question, route == Route::Refresh).await
     }
 
-    /// Drives one forwarding to its end; each exchange runs in a task of its own and reports
-    /// into one channel, so that a hedged query can be in flight beside the first.
+    /// Drives one forwarding to its end ([`drive`]: several queries may be in flight when
+    /// hedging; the group is locked around each call of the forwarding only).
     pub async fn forward(&self, group: &ForwardGroup, question: Question, fail_open: bool) -> Resolved {
         let settings = self.settings.load_full();
         let (start, _) = self.clock.now();
         let mut forwarding = Forwarding::new(question, settings, start, (self.random)()).with_fail_open(fail_open).with_cache(group.caches());
-        let (sender, mut events) = mpsc::channel::<(QueryId, Event)>(16);
-        let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-        let resolved = loop {
-            let (now, _) = self.clock.now();
-            let step = {
-                let mut state = group.lock();
-                let step = forwarding.poll(now, &mut state, &self.stats);
-                group.log_events(&mut state);
-                step
-            };
-            match step {
-                Step::Send(outbound) => {
-                    self.counters.upstream_queries.fetch_add(1, Ordering::Relaxed);
-                    tasks.push(self.runtime.spawn(run_exchange(outbound, now, sender.clone(), self.tcp.clone())));
-                }
-                Step::Wait(deadline) => {
-                    let until = self.clock.tokio_instant(deadline);
-                    let Ok(Some((id, event))) = tokio::time::timeout_at(until, events.recv()).await else { continue };
-                    let (now, _) = self.clock.now();
-                    let mut state = group.lock();
-                    match event {
-                        Event::Message(from, bytes) => forwarding.on_reply(id, from, &bytes, now, &self.cache, &mut state, &self.stats),
-                        Event::Failed => forwarding.on_timeout(id, now, &mut state),
-                    }
-                    group.log_events(&mut state);
-                }
-                Step::Done(resolved) => break resolved,
-            }
-        };
-        for task in tasks {
-            task.abort();
-        }
-        resolved
+        drive(&mut forwarding, &self.grouped(group), &self.wire(Some(&self.tcp))).await
     }
 
     /// Drives one iterative resolution to its end (DESIGN §5.10).
@@ -390,44 +362,23 @@ impl ResolverPool {
         if refresh {
             resolution = resolution.with_refresh();
         }
-        let mut exchange: Option<(portcullis_engine::resolve::QueryId, Exchange)> = None;
-        loop {
-            let (now, _) = self.clock.now();
-            match resolution.poll(now, &self.cache, &self.stats) {
-                Step::Send(outbound) => {
-                    self.counters.upstream_queries.fetch_add(1, Ordering::Relaxed);
-                    let budget = Duration::from_millis(outbound.deadline.as_millis().saturating_sub(now.as_millis()).max(1));
-                    let started = Exchange::start(&outbound, budget).await;
-                    exchange = Some((outbound.id, started));
-                }
-                Step::Wait(deadline) => {
-                    let until = self.clock.tokio_instant(deadline);
-                    let Some((id, current)) = exchange.as_mut() else {
-                        tokio::time::sleep_until(until).await;
-                        continue;
-                    };
-                    let id = *id;
-                    match tokio::time::timeout_at(until, current.next()).await {
-                        Ok(Event::Message(from, bytes)) => {
-                            let (now, _) = self.clock.now();
-                            resolution.on_reply(id, from, &bytes, now, &self.cache, &self.stats);
-                        }
-                        Ok(Event::Failed) => {
-                            exchange = None;
-                            let (now, _) = self.clock.now();
-                            resolution.on_timeout(id, now, &self.stats);
-                        }
-                        Err(_) => {
-                            let (now, _) = self.clock.now();
-                            if resolution.in_flight() == Some(id) {
-                                resolution.on_timeout(id, now, &self.stats);
-                            }
-                        }
-                    }
-                }
-                Step::Done(resolved) => return resolved,
-            }
-        }
+        // TCP to authoritative servers: a fresh connection per query.
+        drive(&mut resolution, &self.shared(), &self.wire(None)).await
+    }
+
+    /// What every resolution and forwarding shares: the cache and the server statistics.
+    fn shared(&self) -> Shared<'_> {
+        Shared { cache: &self.cache, servers: &self.stats }
+    }
+
+    /// The context of a forwarding to `group` (locked for each call).
+    pub(crate) fn grouped<'a>(&'a self, group: &'a ForwardGroup) -> Grouped<'a> {
+        Grouped { group, shared: self.shared() }
+    }
+
+    /// How the pool's queries go out; `tcp`: the shared TCP connections, if used.
+    fn wire<'a>(&'a self, tcp: Option<&'a Arc<TcpConnections>>) -> Wire<'a> {
+        Wire { clock: self.clock, tcp, sent: &self.counters.upstream_queries }
     }
 
     /// Writes and sends each waiting client's reply.
@@ -499,25 +450,6 @@ impl Drop for InFlight {
 #[cfg(test)]
 #[path = "resolver_pool_tests.rs"]
 mod tests;
-
-/// Runs one exchange and reports every message (and a failure) until the receiver is gone.
-async fn run_exchange(outbound: Outbound, now: portcullis_engine::policy::Instant, sender: mpsc::Sender<(QueryId, Event)>, tcp: Arc<TcpConnections>) {
-    let budget = Duration::from_millis(outbound.deadline.as_millis().saturating_sub(now.as_millis()).max(1));
-    if outbound.transport == portcullis_engine::Transport::Tcp {
-        // Forwarding over TCP: the upstream's shared, pipelined connection.
-        let event = tcp.query(outbound.server, outbound.bytes, budget).await;
-        let _ = sender.send((outbound.id, event)).await;
-        return;
-    }
-    let mut exchange = Exchange::start(&outbound, budget).await;
-    loop {
-        let event = exchange.next().await;
-        let failed = matches!(event, Event::Failed);
-        if sender.send((outbound.id, event)).await.is_err() || failed {
-            return;
-        }
-    }
-}
 
 impl ProbeOwner for ResolverPool {
     fn current(&self) -> Arc<ForwardTable> {

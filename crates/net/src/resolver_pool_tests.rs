@@ -5,6 +5,7 @@ use portcullis_engine::{Engine, EngineSettings};
 use portcullis_wire::header::Flags;
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rtype};
+use std::time::Duration;
 
 /// A random source that panics, as a bug in a resolution would.
 struct Panics;

@@ -79,7 +79,8 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    fn new() -> Self {
+    /// An empty outbox.
+    pub(crate) fn new() -> Self {
         Self {
             buffers: Box::new([[0; SLOT]; BATCH]),
             lengths: [0; BATCH],

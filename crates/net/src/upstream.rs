@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// Largest message accepted from upstream over UDP.
-const MAX_UDP: usize = 65_535;
+pub const MAX_UDP: usize = 65_535;
 
 /// What happened to a query while waiting.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ impl Exchange {
     /// reported by the first [`Exchange::next`].
     pub async fn start(outbound: &Outbound, connect_timeout: std::time::Duration) -> Self {
         match outbound.transport {
-            Transport::Udp => match send_udp(outbound).await {
+            Transport::Udp => match send_udp(outbound) {
                 Ok(socket) => Self::Udp(socket),
                 Err(error) => {
                     tracing::debug!(server = %outbound.server, %error, "upstream udp send failed");
@@ -89,12 +89,17 @@ impl Exchange {
     }
 }
 
-async fn send_udp(outbound: &Outbound) -> io::Result<UdpSocket> {
+/// Sends `outbound` from a fresh UDP socket on a port the system picks, connected to the server,
+/// without waiting (a new socket's send buffer is empty); the socket then takes the replies
+/// (and an ICMP error, which a read with [`tokio::io::Interest::ERROR`] reports). Must be called
+/// within a tokio runtime.
+pub fn send_udp(outbound: &Outbound) -> io::Result<UdpSocket> {
     let local: IpAddr = if outbound.server.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
-    let socket = UdpSocket::bind(SocketAddr::new(local, 0)).await?;
-    socket.connect(outbound.server).await?;
-    socket.send(&outbound.bytes).await?;
-    Ok(socket)
+    let socket = std::net::UdpSocket::bind(SocketAddr::new(local, 0))?;
+    socket.connect(outbound.server)?;
+    socket.set_nonblocking(true)?;
+    socket.send(&outbound.bytes)?;
+    UdpSocket::from_std(socket)
 }
 
 async fn send_tcp(outbound: &Outbound) -> io::Result<TcpStream> {

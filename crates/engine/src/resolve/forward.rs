@@ -191,6 +191,11 @@ impl Forwarding {
         self.unwanted
     }
 
+    /// True while query `id` is in flight (a reply to it may still be taken).
+    pub fn is_in_flight(&self, id: QueryId) -> bool {
+        !self.finished && self.in_flight.iter().any(|query| query.sent.id == id)
+    }
+
     /// Advances: a query to send, a deadline to wait for, or the result.
     pub fn poll(&mut self, now: Instant, group: &mut UpstreamGroup, servers: &ServerStats) -> Step {
         if self.finished {

@@ -36,12 +36,16 @@
 //!   fall/rise, probe scheduling, hedging delay, per-upstream counters; issue 5).
 //! - [`forward`]: [`Forwarding`], a question sent with RD=1 to a group and the answer taken as
 //!   given (matched and scrubbed to the question's chain), and the forward-zone table.
+//! - [`driver`]: [`Driven`], the one interface both machines offer a network driver (poll,
+//!   on_reply, on_timeout, on_wake), each call borrowing a context ([`Shared`]: cache and server
+//!   statistics; a forwarding's also its group's state, locked for the call).
 //!
 //! One query is in flight at a time per resolution (a forwarding may have two when hedging). Time ([`Instant`]) and randomness
 //! ([`Random`]) are arguments; nothing here reads a clock, an RNG or a socket.
 
 #![warn(missing_docs)]
 
+pub mod driver;
 pub mod forward;
 mod frame;
 pub mod hints;
@@ -54,6 +58,7 @@ pub mod stats;
 pub mod upstreams;
 pub mod zone_rate;
 
+pub use driver::{Driven, ForwardContext, Shared};
 pub use forward::{ForwardMode, ForwardZones, Forwarding};
 pub use resolution::Resolution;
 pub use settings::ResolverSettings;

@@ -1,0 +1,248 @@
+//! The resolver pool's one driver loop (DESIGN §5.10): [`drive`] runs any sans-IO machine of the
+//! engine's [`Driven`] interface, an iterative [`Resolution`] or a [`Forwarding`], to its end.
+//!
+//! - **Flights**: every query the machine sends is a flight of its own, polled by the driver's
+//!   task itself (no task and no channel per query: no wake-up of another thread), so that
+//!   several can be in flight (a forwarding's hedged query beside the first); whichever has an
+//!   event first reports it. UDP: a fresh connected socket per query on a port the system picks
+//!   ([`send_udp`]), every datagram it receives handed to the machine (which does the
+//!   matching), an ICMP error a failure; datagrams land in one buffer per driver. TCP (after
+//!   TC=1, or to a TCP-only server): a forwarding's queries go over the upstream's shared,
+//!   pipelined connection ([`TcpConnections`]), a resolution's over a fresh connection to the
+//!   authoritative server ([`Exchange`]), closed after its one message.
+//! - **Time**: the driver waits for the next event until the instant of [`Step::Wait`]; when
+//!   that passes with nothing received, the machine is told ([`Driven::on_wake`]).
+//! - **Clean-up**: a flight whose query the machine no longer waits for
+//!   ([`Driven::waits_for`]) is dropped, its socket closed, before the next wait, and every
+//!   flight left is dropped with the driver: no socket outlives its use, nothing late is read.
+//! - **Context**: each call borrows what the machine needs through a [`Lend`]: the cache and
+//!   server statistics for a resolution ([`Shared`]), plus the group's state for a forwarding,
+//!   locked around the one call only ([`Grouped`]), never across a wait.
+
+use crate::forwarders::ForwardGroup;
+use crate::upstream::{send_udp, Event, Exchange, MAX_UDP};
+use crate::upstream_tcp::TcpConnections;
+use crate::Clock;
+use portcullis_engine::policy::Instant;
+use portcullis_engine::resolve::{Driven, ForwardContext, Forwarding, Outbound, QueryId, Resolution, Resolved, Shared, Step};
+use portcullis_engine::Transport;
+use smallvec::SmallVec;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{Interest, Ready};
+use tokio::net::UdpSocket;
+
+/// Lends a machine of type `D` its context for one call.
+pub trait Lend<D: Driven> {
+    /// Calls `call` with the context, then releases it.
+    fn lend<R>(&self, call: impl FnOnce(D::Context<'_>) -> R) -> R;
+}
+
+impl Lend<Resolution> for Shared<'_> {
+    fn lend<R>(&self, call: impl FnOnce(Shared<'_>) -> R) -> R {
+        call(*self)
+    }
+}
+
+/// A forwarding's context: the cache and statistics, and its group's state, locked for each call
+/// and its health changes logged after it.
+pub struct Grouped<'a> {
+    /// The forward zone's group.
+    pub group: &'a ForwardGroup,
+    /// The cache and server statistics.
+    pub shared: Shared<'a>,
+}
+
+impl Lend<Forwarding> for Grouped<'_> {
+    fn lend<R>(&self, call: impl FnOnce(ForwardContext<'_>) -> R) -> R {
+        let mut state = self.group.lock();
+        let result = call(ForwardContext { shared: self.shared, group: &mut state });
+        self.group.log_events(&mut state);
+        result
+    }
+}
+
+/// How a driver's queries go out.
+pub struct Wire<'a> {
+    /// The shared clock.
+    pub clock: Clock,
+    /// TCP over shared, pipelined connections (forwarding upstreams); `None`: a fresh
+    /// connection per query (authoritative servers).
+    pub tcp: Option<&'a Arc<TcpConnections>>,
+    /// Counts the queries sent.
+    pub sent: &'a AtomicU64,
+}
+
+/// Runs `machine` to its end and returns its result (see the module documentation).
+pub async fn drive<D: Driven>(machine: &mut D, lend: &impl Lend<D>, wire: &Wire<'_>) -> Resolved {
+    let mut flights = Flights::default();
+    loop {
+        let (now, _) = wire.clock.now();
+        match lend.lend(|context| machine.poll(now, context)) {
+            Step::Send(outbound) => {
+                wire.sent.fetch_add(1, Ordering::Relaxed);
+                flights.start(outbound, now, wire.tcp);
+            }
+            Step::Wait(at) => {
+                flights.keep(|id| machine.waits_for(id));
+                let received = tokio::time::timeout_at(wire.clock.tokio_instant(at), std::future::poll_fn(|cx| flights.poll_next(cx))).await;
+                let (now, _) = wire.clock.now();
+                match received {
+                    Ok((id, Received::Datagram(from, len))) => {
+                        let bytes = flights.datagram(len);
+                        lend.lend(|context| machine.on_reply(id, from, bytes, now, context));
+                    }
+                    Ok((id, Received::Message(from, bytes))) => lend.lend(|context| machine.on_reply(id, from, &bytes, now, context)),
+                    Ok((id, Received::Failed)) => lend.lend(|context| machine.on_timeout(id, now, context)),
+                    Err(_) => lend.lend(|context| machine.on_wake(now, context)),
+                }
+            }
+            Step::Done(resolved) => return resolved,
+        }
+    }
+}
+
+/// What one flight reported.
+enum Received {
+    /// A datagram of this length from this address, in [`Flights::datagram`].
+    Datagram(SocketAddr, usize),
+    /// A TCP message.
+    Message(SocketAddr, Vec<u8>),
+    /// The query failed at once (unreachable, refused, connection closed).
+    Failed,
+}
+
+/// A UDP socket waiting to be readable or to have an error (ICMP unreachable), handed back then.
+type Readiness = Pin<Box<dyn Future<Output = (UdpSocket, io::Result<Ready>)> + Send>>;
+
+/// One query on the wire, polled by the driver's own task.
+enum Flight<'a> {
+    /// A connected UDP socket, to be read: every datagram it receives is reported, until an
+    /// error.
+    Udp(UdpSocket),
+    /// The same, once a read found nothing: waiting for more.
+    UdpWaiting(Readiness),
+    /// A TCP exchange: one message or a failure. `fresh`: its own connection, closed after the
+    /// message (so that a message the machine does not take is followed by a failure).
+    Tcp { exchange: Pin<Box<dyn Future<Output = Event> + Send + 'a>>, fresh: bool },
+    /// To be reported as failed at the next poll.
+    Failed,
+    /// Nothing more will come.
+    Over,
+}
+
+impl Flight<'_> {
+    fn poll_next(&mut self, buf: &mut [u8], cx: &mut Context<'_>) -> Poll<Received> {
+        loop {
+            match std::mem::replace(self, Flight::Over) {
+                Flight::Udp(socket) => match socket.try_recv_from(buf) {
+                    Ok((len, from)) => {
+                        *self = Flight::Udp(socket);
+                        return Poll::Ready(Received::Datagram(from, len));
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        *self = Flight::UdpWaiting(Box::pin(async move {
+                            let ready = socket.ready(Interest::READABLE | Interest::ERROR).await;
+                            (socket, ready)
+                        }));
+                    }
+                    Err(error) => {
+                        tracing::trace!(%error, "upstream udp receive failed");
+                        return Poll::Ready(Received::Failed);
+                    }
+                },
+                Flight::UdpWaiting(mut waiting) => match waiting.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        *self = Flight::UdpWaiting(waiting);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready((socket, Ok(ready))) if !ready.is_error() => *self = Flight::Udp(socket),
+                    Poll::Ready((socket, _)) => {
+                        tracing::trace!(error = ?socket.take_error(), "upstream udp socket failed");
+                        return Poll::Ready(Received::Failed);
+                    }
+                },
+                Flight::Tcp { mut exchange, fresh } => match exchange.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        *self = Flight::Tcp { exchange, fresh };
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Event::Message(from, bytes)) => {
+                        *self = if fresh { Flight::Failed } else { Flight::Over };
+                        return Poll::Ready(Received::Message(from, bytes));
+                    }
+                    Poll::Ready(Event::Failed) => return Poll::Ready(Received::Failed),
+                },
+                Flight::Failed => return Poll::Ready(Received::Failed),
+                Flight::Over => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// The queries in flight, each with its socket or connection; dropping one closes it.
+#[derive(Default)]
+struct Flights<'a> {
+    flights: SmallVec<[(QueryId, Flight<'a>); 2]>,
+    /// Where datagrams are received (allocated with the first query).
+    buf: Vec<u8>,
+    /// The flight polled first next time, so that a busy socket does not starve the others.
+    first: usize,
+}
+
+impl<'a> Flights<'a> {
+    /// Sends `outbound` (UDP at once; TCP when its exchange is first polled).
+    fn start(&mut self, outbound: Outbound, now: Instant, tcp: Option<&'a Arc<TcpConnections>>) {
+        if self.buf.is_empty() {
+            self.buf = vec![0; MAX_UDP];
+        }
+        let budget = Duration::from_millis(outbound.deadline.as_millis().saturating_sub(now.as_millis()).max(1));
+        let id = outbound.id;
+        let flight = match (outbound.transport, tcp) {
+            (Transport::Udp, _) => match send_udp(&outbound) {
+                Ok(socket) => Flight::Udp(socket),
+                Err(error) => {
+                    tracing::debug!(server = %outbound.server, %error, "upstream udp send failed");
+                    Flight::Failed
+                }
+            },
+            (Transport::Tcp, Some(tcp)) => Flight::Tcp { exchange: Box::pin(tcp.query(outbound.server, outbound.bytes, budget)), fresh: false },
+            (Transport::Tcp, None) => Flight::Tcp { exchange: Box::pin(async move { Exchange::start(&outbound, budget).await.next().await }), fresh: true },
+        };
+        self.flights.push((id, flight));
+    }
+
+    /// Drops (closing its socket) every flight whose query `wanted` says is over.
+    fn keep(&mut self, mut wanted: impl FnMut(QueryId) -> bool) {
+        self.flights.retain(|(id, _)| wanted(*id));
+    }
+
+    /// The next event of any flight; pending while none has one.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<(QueryId, Received)> {
+        let count = self.flights.len();
+        for turn in 0..count {
+            let index = (self.first + turn) % count;
+            let (id, flight) = &mut self.flights[index];
+            if let Poll::Ready(received) = flight.poll_next(&mut self.buf, cx) {
+                self.first = index + 1;
+                return Poll::Ready((*id, received));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// The first `len` bytes of the receive buffer.
+    fn datagram(&self, len: usize) -> &[u8] {
+        &self.buf[..len]
+    }
+}
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;
