@@ -58,6 +58,7 @@ impl Bench {
             cache,
             clock: Clock::default(),
             random: Arc::new(|| Box::new(SeededRandom::new(5))),
+            hash_key: [5; 16],
             limits: PoolLimits::default(),
             runtime: runtime.handle().clone(),
             forward,

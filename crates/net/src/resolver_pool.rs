@@ -157,6 +157,9 @@ pub struct PoolParts {
     pub clock: Clock,
     /// Randomness for IDs, ports' companion 0x20 bits and server exploration.
     pub random: RandomSource,
+    /// The secret key of the pool's hashed tables (per upstream server, per zone), from the OS
+    /// random source.
+    pub hash_key: [u8; 16],
     /// Bounds.
     pub limits: PoolLimits,
     /// The runtime the resolution tasks run on.
@@ -175,7 +178,7 @@ impl ResolverPool {
             engine: parts.engine,
             settings: ArcSwap::new(parts.settings),
             cache: parts.cache,
-            stats: Arc::new(ServerStats::new()),
+            stats: Arc::new(ServerStats::with_key(parts.hash_key)),
             clock: parts.clock,
             random: parts.random,
             limits: parts.limits,

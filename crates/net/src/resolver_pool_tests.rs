@@ -36,6 +36,7 @@ fn pool(runtime: &tokio::runtime::Runtime) -> Arc<ResolverPool> {
         cache,
         clock: Clock::default(),
         random: Arc::new(|| Box::new(Panics)),
+        hash_key: [7; 16],
         limits: PoolLimits::default(),
         runtime: runtime.handle().clone(),
         forward: Vec::new(),

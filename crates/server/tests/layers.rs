@@ -96,6 +96,10 @@ const FORBIDDEN_IO: &[&str] = &[
     "TcpStream",
     "std::env::var",
     "thread::sleep",
+    // std's default hasher seeds itself from the OS random source.
+    "RandomState",
+    "HashMap::new(",
+    "HashSet::new(",
 ];
 
 /// The lines of `source` that are code: comments and `#[cfg(test)]` items (skipped by counting

@@ -2,7 +2,7 @@
 //! credibility ranking of RFC 2181 §5.4.1 ([`Trust`]), and the packed wire form of one entry
 //! (positive RRset, or RFC 2308 negative entry with its SOA).
 
-use crate::policy::Instant;
+use crate::base::Instant;
 use portcullis_wire::message::Section;
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rtype, WriteError};

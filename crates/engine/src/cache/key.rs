@@ -2,23 +2,8 @@
 //! SipHash-1-3 over the whole wire name, so that owners cannot be chosen to collide); the type
 //! and class are mixed into that hash per probe without rehashing the name.
 
+pub(super) use crate::base::hash::KeyedState;
 use portcullis_wire::{Class, NameBuf, Rtype};
-use siphasher::sip::SipHasher13;
-use std::hash::BuildHasher;
-
-/// SipHash-1-3 with the cache's secret key.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct KeyedState {
-    pub key: [u8; 16],
-}
-
-impl BuildHasher for KeyedState {
-    type Hasher = SipHasher13;
-
-    fn build_hasher(&self) -> SipHasher13 {
-        SipHasher13::new_with_key(&self.key)
-    }
-}
 
 /// An owner as the cache keys it: lower-cased wire form and its keyed hash, computed once per
 /// name looked up, in one pass over 8-byte words. Inline; does not allocate.
@@ -58,13 +43,6 @@ impl Owner {
     /// The lower-cased wire name.
     pub fn wire(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
-    }
-}
-
-impl KeyedState {
-    fn halves(&self) -> (u64, u64) {
-        let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = self.key;
-        (u64::from_le_bytes([a, b, c, d, e, f, g, h]), u64::from_le_bytes([i, j, k, l, m, n, o, p]))
     }
 }
 
@@ -145,7 +123,7 @@ impl FailureKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::Hasher;
+    use std::hash::{BuildHasher, Hasher};
 
     #[test]
     fn owner_hash_is_siphash13_of_the_lower_cased_name() {

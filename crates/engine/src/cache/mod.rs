@@ -33,7 +33,7 @@ mod tests;
 
 pub use entry::{negative_ttl, Rrset, Trust};
 
-use crate::policy::Instant;
+use crate::base::Instant;
 use entry::{Entry, EntryKind};
 use key::{FailureKey, KeyedState, Owner};
 use portcullis_wire::message::{Question, Section};

@@ -10,7 +10,7 @@
 
 use super::entry::Entry;
 use super::key::{mix, FailureKey, KeyedState, Owner};
-use crate::policy::Instant;
+use crate::base::Instant;
 use portcullis_wire::{Class, Rtype};
 use std::collections::HashMap;
 

@@ -21,8 +21,8 @@ use super::resolution::Resolution;
 use super::stats::ServerStats;
 use super::upstreams::UpstreamGroup;
 use super::{QueryId, Step};
+use crate::base::Instant;
 use crate::cache::Cache;
-use crate::policy::Instant;
 use std::net::SocketAddr;
 
 /// What every machine reads and updates besides itself: the cache and what is known about
@@ -121,8 +121,8 @@ impl Driven for Forwarding {
 #[cfg(test)]
 mod tests {
     use super::{Driven, ForwardContext, Shared};
+    use crate::base::Instant;
     use crate::cache::{Cache, CacheSettings};
-    use crate::policy::Instant;
     use crate::resolve::upstreams::{GroupSettings, UpstreamGroup};
     use crate::resolve::{Forwarding, Resolution, ResolverSettings, SeededRandom, ServerStats, Step};
     use portcullis_wire::message::Question;

@@ -9,8 +9,8 @@
 
 use super::hints::address_of;
 use super::settings::ResolverSettings;
+use crate::base::Instant;
 use crate::cache::{Cache, Cached, Rrset};
-use crate::policy::Instant;
 use portcullis_wire::{Class, NameBuf, Rtype};
 use std::net::{IpAddr, SocketAddr};
 

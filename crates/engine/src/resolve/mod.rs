@@ -64,8 +64,8 @@ pub use resolution::Resolution;
 pub use settings::ResolverSettings;
 pub use stats::{ServerState, ServerStats};
 
+use crate::base::Instant;
 use crate::cache::Rrset;
-use crate::policy::Instant;
 use crate::Transport;
 use portcullis_wire::header::HEADER_LEN;
 use portcullis_wire::message::{Message, RawRecords, Section};

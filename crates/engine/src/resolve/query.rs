@@ -3,7 +3,7 @@
 //! and the question echoed exactly, case included (0x20, draft-vixie-dnsext-dns0x20).
 
 use super::{QueryId, Random};
-use crate::policy::Instant;
+use crate::base::Instant;
 use crate::Transport;
 use portcullis_wire::header::Header;
 use portcullis_wire::message::Message;

@@ -5,7 +5,7 @@
 //! DNS-rebinding protection (Unbound `private-address`) and the per-zone query rate (Unbound
 //! `ratelimit`).
 
-use crate::policy::Prefix;
+use crate::base::Prefix;
 use portcullis_wire::NameBuf;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -103,7 +103,7 @@ impl ResolverSettings {
 
     /// True when `addr` may be sent a query.
     pub fn may_query(&self, addr: IpAddr) -> bool {
-        let addr = crate::policy::prefix::canonical(addr);
+        let addr = crate::base::prefix::canonical(addr);
         if self.do_not_query_localhost && addr.is_loopback() {
             return false;
         }
@@ -129,7 +129,7 @@ pub fn default_do_not_query() -> Vec<Prefix> {
 
 /// Private, loopback, link-local and unique-local space (Unbound's `private-address` set).
 pub fn is_private(addr: IpAddr) -> bool {
-    match crate::policy::prefix::canonical(addr) {
+    match crate::base::prefix::canonical(addr) {
         IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.octets()[0] == 0,
         IpAddr::V6(v6) => {
             let first = v6.segments()[0];

@@ -15,7 +15,8 @@
 //!   forgeries that made us give up 0x20, do not weaken the queries for ever.
 
 use super::Random;
-use crate::policy::Instant;
+use crate::base::hash::KeyedState;
+use crate::base::Instant;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,7 +69,7 @@ impl ServerState {
 /// The shared table; all methods take `&self`.
 #[derive(Debug, Default)]
 pub struct ServerStats {
-    servers: Mutex<HashMap<SocketAddr, ServerState>>,
+    servers: Mutex<HashMap<SocketAddr, ServerState, KeyedState>>,
     /// Replies that matched no outstanding query at all (wrong source address or port).
     pub unwanted_total: AtomicU64,
     /// Queries per second to each zone's servers (random-subdomain floods).
@@ -76,9 +77,17 @@ pub struct ServerStats {
 }
 
 impl ServerStats {
-    /// An empty table.
+    /// An empty table (hashed under the all-zero key: for tests; the server uses
+    /// [`ServerStats::with_key`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty table whose maps hash under the secret `key` (from the I/O layer's random
+    /// source): the servers a delegation names cannot be chosen to collide.
+    pub fn with_key(key: [u8; 16]) -> Self {
+        let state = KeyedState { key };
+        Self { servers: Mutex::new(HashMap::with_hasher(state)), zone_rates: super::zone_rate::ZoneRates::new(key), ..Self::default() }
     }
 
     /// The state of `addr` (the default for an unknown server).
@@ -179,7 +188,7 @@ impl ServerStats {
         change(table.entry(addr).or_default());
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<SocketAddr, ServerState>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<SocketAddr, ServerState, KeyedState>> {
         self.servers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

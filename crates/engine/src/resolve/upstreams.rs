@@ -22,7 +22,7 @@
 //!   for a query still unanswered: the configured delay, or the group's p95 latency.
 
 use super::Random;
-use crate::policy::Instant;
+use crate::base::Instant;
 use std::fmt;
 use std::net::SocketAddr;
 

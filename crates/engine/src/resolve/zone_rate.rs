@@ -21,10 +21,11 @@
 //! Names of other zones, and names already cached, are never touched. Each hold's start and end
 //! is a [`HoldEvent`] for the log ([`ZoneRates::events`]).
 
-use crate::policy::Instant;
+use crate::base::hash::KeyedState;
+use crate::base::Instant;
 use portcullis_wire::NameBuf;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -102,17 +103,17 @@ struct Held {
 
 #[derive(Debug, Default)]
 struct Table {
-    windows: HashMap<u64, Window>,
-    held: HashMap<u64, Held>,
+    windows: HashMap<u64, Window, KeyedState>,
+    held: HashMap<u64, Held, KeyedState>,
     events: Vec<HoldEvent>,
 }
 
 /// The shared per-zone counters; all methods take `&self`.
 #[derive(Debug, Default)]
 pub struct ZoneRates {
-    /// Keyed by a hash of the lowercased zone name, with a per-process random key.
+    /// Keyed by a hash of the lowercased zone name, under the secret key of [`ZoneRates::new`].
     table: Mutex<Table>,
-    hasher: RandomState,
+    hasher: KeyedState,
     /// Queries not sent because their zone was held.
     pub limited: AtomicU64,
     /// Holds started.
@@ -122,6 +123,14 @@ pub struct ZoneRates {
 }
 
 impl ZoneRates {
+    /// Empty counters whose zone hashes use the secret `key` (from the I/O layer's random
+    /// source, so that a flood cannot aim its zones at one bucket).
+    pub fn new(key: [u8; 16]) -> Self {
+        let hasher = KeyedState { key };
+        let table = Table { windows: HashMap::with_hasher(hasher), held: HashMap::with_hasher(hasher), events: Vec::new() };
+        Self { table: Mutex::new(table), hasher, ..Self::default() }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }

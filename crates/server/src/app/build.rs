@@ -30,6 +30,8 @@ pub struct Shared {
     limit_key: [u8; 16],
     /// Signed requests seen (TSIG replay cache): kept across reloads, so a reload opens no window.
     tsig_replays: Arc<ReplayCache>,
+    /// The hash key of the resolver pool's per-server and per-zone tables.
+    pub(super) resolver_key: [u8; 16],
     /// The resolver's cache: kept across reloads (its size is fixed at startup).
     pub(super) cache: Arc<Cache>,
     /// The resolver pool, once the runtime runs.
@@ -63,6 +65,7 @@ impl Shared {
             rrl_key: entropy::bytes16()?,
             tsig_replays: Arc::default(),
             limit_key: entropy::bytes16()?,
+            resolver_key: entropy::bytes16()?,
             cache: Arc::new(Cache::new(CacheSettings { hash_key: entropy::bytes16()?, ..settings.resolver.cache })),
             pool: Arc::default(),
             secondaries: Arc::default(),

@@ -102,6 +102,7 @@ fn start_pool(settings: &Settings, shared: &Shared, engine: &EngineHandle, runti
         cache: shared.cache.clone(),
         clock,
         random: Arc::new(|| Box::new(entropy::OsRandom)),
+        hash_key: shared.resolver_key,
         limits: settings.resolver.pool,
         runtime: runtime.handle().clone(),
         forward: settings.forward.clone(),
