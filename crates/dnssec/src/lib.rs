@@ -10,12 +10,14 @@
 //!   RFC 6605).
 //! - [`nsec3`]: NSEC3 owner hashes (RFC 5155 §5) and base32hex (RFC 4648 §7).
 //! - [`bitmap`]: NSEC/NSEC3 type bitmaps (RFC 4034 §4.1.2) for any type number.
+//! - [`chain`]: NSEC and NSEC3 rdata views, chain builders and coverage (RFC 4034 §4, RFC 5155).
 //!
 //! The crate reads no clock, no file and no random source: times and random generators are
 //! arguments.
 
 pub mod bitmap;
 pub mod canonical;
+pub mod chain;
 pub mod crypto;
 pub mod key;
 pub mod nsec3;

@@ -11,6 +11,7 @@ use std::path::Path;
 /// are the tests' own business).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("wire", &[]),
+    ("dnssec", &["portcullis-wire", "ring"]),
     ("engine", &["portcullis-wire", "siphasher", "smallvec", "ring", "subtle"]),
     ("net", &["portcullis-wire", "portcullis-engine", "tokio", "socket2", "nix", "arc-swap", "tracing", "smallvec"]),
     (
@@ -169,6 +170,21 @@ fn the_engine_reads_no_file_no_random_source_and_no_clock() {
         }
     }
     assert!(files.len() > 20, "found only {} engine sources", files.len());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_dnssec_crate_reads_no_file_no_random_source_and_no_clock() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("dnssec/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut problems = Vec::new();
+    for path in files.iter().filter(|path| !path.to_string_lossy().ends_with("tests.rs")) {
+        for (line, what) in forbidden_io(&std::fs::read_to_string(path).unwrap()) {
+            problems.push(format!("{}:{line} uses {what}: the dnssec crate is sans-IO (ARCHITECTURE.md)", path.display()));
+        }
+    }
+    assert!(files.len() > 5, "found only {} dnssec sources", files.len());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
