@@ -89,6 +89,9 @@ pub struct Engine {
     secondaries: Secondaries,
     /// Primary zones configured whose file did not load ([`Engine::with_unloaded`]).
     unloaded: Arc<[NameBuf]>,
+    /// Something asks who the client is: RRL, the query limiter or recursion is on (when
+    /// none is, [`Engine::client_flags`] skips the ACL check).
+    checks_client: bool,
 }
 
 /// The resolver's side of the engine: the cache, shared across reloads with the resolver pool.
@@ -139,8 +142,9 @@ impl Engine {
 
     /// An engine with its policy units.
     pub fn with_policy(zones: ZoneSet, settings: EngineSettings, counters: Arc<EngineCounters>, policy: Policy) -> Self {
+        let checks_client = policy.rrl.settings().enabled || policy.query_limit.settings().enabled;
         let (policy, secondaries, unloaded) = (Arc::new(policy), Secondaries::default(), missing::none());
-        Self { zones, settings, counters, policy, recursion: None, secondaries, unloaded }
+        Self { zones, settings, counters, policy, recursion: None, secondaries, unloaded, checks_client }
     }
 
     /// The same engine over `zones` (a secondary zone transferred anew): settings, policy,
@@ -154,6 +158,7 @@ impl Engine {
             recursion: self.recursion.clone(),
             secondaries: self.secondaries.clone(),
             unloaded: self.unloaded.clone(),
+            checks_client: self.checks_client,
         }
     }
 
@@ -167,6 +172,7 @@ impl Engine {
     /// The same engine with recursion on, answering from and resolving into `cache`.
     pub fn with_recursion(mut self, cache: Arc<Cache>) -> Self {
         self.recursion = Some(Recursion { cache });
+        self.checks_client = true;
         self
     }
 
