@@ -414,7 +414,7 @@ impl Engine {
             (_, Some(node)) if query.rate_limited => self.rrl_hash(query, kind, &zone.node_name(node), question.qtype),
             _ => self.rrl_hash(query, kind, &question.qname, question.qtype),
         };
-        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        let len = frame.finish(&mut writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 
@@ -459,13 +459,13 @@ impl Engine {
                 writer.set_tc(true);
             }
         }
-        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        let len = frame.finish(&mut writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 }
     }
 
     fn error_reply(&self, frame: &ReplyFrame<'_>, rcode: Rcode, out: &mut [u8]) -> Answered {
-        let Some(writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
-        let len = frame.finish(writer, rcode, &self.settings);
+        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let len = frame.finish(&mut writer, rcode, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Error, name_hash: 0 }
     }
 

@@ -96,11 +96,12 @@ impl<'q> ReplyFrame<'q> {
         Some(writer)
     }
 
-    /// Sets the rcode, appends OPT when the query had one, and returns the length.
+    /// Sets the rcode, appends OPT when the query had one, and returns the length (the writer
+    /// is borrowed, not moved: moving it copies its compression table).
     #[inline]
-    pub fn finish(&self, mut writer: MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings) -> usize {
-        self.close(&mut writer, rcode, settings);
-        writer.finish()
+    pub fn finish(&self, writer: &mut MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings) -> usize {
+        self.close(writer, rcode, settings);
+        writer.write_counts()
     }
 
     /// Sets the rcode and appends OPT when the query had one: only a TSIG record may follow.
@@ -138,7 +139,7 @@ impl<'q> ReplyFrame<'q> {
         let mut writer = self.start(out, settings)?;
         writer.set_tc(true);
         writer.set_aa(false);
-        Some(self.finish(writer, Rcode::NOERROR, settings))
+        Some(self.finish(&mut writer, Rcode::NOERROR, settings))
     }
 
     fn opt_len(&self, settings: &EngineSettings) -> usize {

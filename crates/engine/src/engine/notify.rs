@@ -45,7 +45,7 @@ impl Engine {
         }
         let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
         writer.set_aa(true);
-        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        let len = frame.finish(&mut writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 }
     }
 }

@@ -58,7 +58,7 @@ impl Engine {
         }
         let kind = recursive_kind(rcode, stale.is_some() || resolved.has_answer());
         let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
-        let len = query.frame.finish(writer, rcode, &self.settings);
+        let len = query.frame.finish(&mut writer, rcode, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 
@@ -98,7 +98,7 @@ impl Engine {
         }
         let kind = recursive_kind(hit.rcode, writer.count(Section::Answer) != 0);
         let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
-        let len = frame.finish(writer, hit.rcode, &self.settings);
+        let len = frame.finish(&mut writer, hit.rcode, &self.settings);
         let outcome = if hit.prefetch && frame.header().rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
         Answered { outcome, kind, name_hash }
     }

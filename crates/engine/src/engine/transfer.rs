@@ -53,7 +53,7 @@ impl Engine {
                 writer.set_tc(true);
             }
         }
-        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        let len = frame.finish(&mut writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 }
     }
 
