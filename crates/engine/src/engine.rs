@@ -403,7 +403,8 @@ impl Engine {
         if let Some(denied) = self.denial(query, request, Action::Query, Some(zone.origin()), out) {
             return denied;
         }
-        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
         let options = AnswerOptions { minimal_responses: self.settings.minimal_responses, minimal_any: request.transport == Transport::Udp };
         let (kind, wildcard) = write_answer_traced(zone, &question.qname, question.qtype, options, &mut writer);
         self.counters.answer(request.worker, kind);

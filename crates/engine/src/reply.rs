@@ -82,8 +82,22 @@ impl<'q> ReplyFrame<'q> {
     /// Header and question of the reply, with room kept for the OPT record.
     #[inline]
     pub fn start<'o>(&self, out: &'o mut [u8], settings: &EngineSettings) -> Option<MessageWriter<'o>> {
-        let limit = self.shape.limit;
-        let mut writer = MessageWriter::new(out, limit).ok()?;
+        let mut writer = self.writer(out)?;
+        self.begin(&mut writer, settings);
+        Some(writer)
+    }
+
+    /// An empty writer for the reply, within its size limit: [`ReplyFrame::begin`] starts it
+    /// (the hot path's [`ReplyFrame::start`], without moving the started writer out).
+    #[inline]
+    pub fn writer<'o>(&self, out: &'o mut [u8]) -> Option<MessageWriter<'o>> {
+        MessageWriter::new(out, self.shape.limit).ok()
+    }
+
+    /// Writes the header and question into `writer` (from [`ReplyFrame::writer`]), and keeps
+    /// room for the OPT record.
+    #[inline]
+    pub fn begin(&self, writer: &mut MessageWriter<'_>, settings: &EngineSettings) {
         let query = Flags::from_header(self.header);
         let flags = Flags { qr: true, opcode: query.opcode, rd: query.rd, cd: query.cd, ra: self.shape.ra, ..Flags::default() };
         writer.set_header(self.header.id(), flags);
@@ -92,8 +106,7 @@ impl<'q> ReplyFrame<'q> {
                 writer.set_tc(true);
             }
         }
-        writer.set_limit(limit.saturating_sub(self.opt_len(settings)));
-        Some(writer)
+        writer.set_limit(self.shape.limit.saturating_sub(self.opt_len(settings)));
     }
 
     /// Sets the rcode, appends OPT when the query had one, and returns the length (the writer
