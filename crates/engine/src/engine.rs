@@ -448,7 +448,8 @@ impl Engine {
             _ => None,
         };
         let Some(text) = text else { return self.error_reply(frame, Rcode::REFUSED, out) };
-        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
         writer.set_aa(true);
         if matches!(question.qtype, Rtype::TXT | Rtype::ANY) {
             let bytes = text.as_bytes();
@@ -465,7 +466,8 @@ impl Engine {
     }
 
     fn error_reply(&self, frame: &ReplyFrame<'_>, rcode: Rcode, out: &mut [u8]) -> Answered {
-        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
         let len = frame.finish(&mut writer, rcode, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Error, name_hash: 0 }
     }

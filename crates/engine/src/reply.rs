@@ -79,16 +79,9 @@ impl<'q> ReplyFrame<'q> {
         Self { question: None, ..*self }
     }
 
-    /// Header and question of the reply, with room kept for the OPT record.
-    #[inline]
-    pub fn start<'o>(&self, out: &'o mut [u8], settings: &EngineSettings) -> Option<MessageWriter<'o>> {
-        let mut writer = self.writer(out)?;
-        self.begin(&mut writer, settings);
-        Some(writer)
-    }
-
-    /// An empty writer for the reply, within its size limit: [`ReplyFrame::begin`] starts it
-    /// (the hot path's [`ReplyFrame::start`], without moving the started writer out).
+    /// An empty writer for the reply, within its size limit; [`ReplyFrame::begin`] starts it.
+    /// Two steps, so that the started writer (its compression table is a few hundred bytes)
+    /// is not moved out of a function.
     #[inline]
     pub fn writer<'o>(&self, out: &'o mut [u8]) -> Option<MessageWriter<'o>> {
         MessageWriter::new(out, self.shape.limit).ok()
@@ -149,7 +142,8 @@ impl<'q> ReplyFrame<'q> {
 
     /// The minimal TC=1 reply a rate-limited answer slips as (SECURITY-REFERENCE §3.1).
     pub fn truncated(&self, out: &mut [u8], settings: &EngineSettings) -> Option<usize> {
-        let mut writer = self.start(out, settings)?;
+        let mut writer = self.writer(out)?;
+        self.begin(&mut writer, settings);
         writer.set_tc(true);
         writer.set_aa(false);
         Some(self.finish(&mut writer, Rcode::NOERROR, settings))
