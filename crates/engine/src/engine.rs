@@ -272,8 +272,15 @@ impl Engine {
     /// the query parsed), size limit, RA, keepalive, and whether the limits apply. A query
     /// answered again after its resolution (`usage`) has RA=1.
     #[inline(always)]
-    fn query<'q>(&self, request: &Request<'q>, header: Header<'q>, question: Option<&'q Question>, message: Option<&Message<'q>>, usage: TsigUse) -> Query<'q> {
-        let edns = message.and_then(Message::edns);
+    fn query<'q>(
+        &self,
+        request: &Request<'q>,
+        header: Header<'q>,
+        question: Option<&'q Question>,
+        message: Option<&'q Message<'q>>,
+        usage: TsigUse,
+    ) -> Query<'q> {
+        let edns = message.and_then(Message::edns_ref);
         let cookies = match (message, &self.policy.cookies) {
             (Some(_), Some(cookies)) => Some(cookies.process(edns.and_then(|e| e.cookie), request.peer.ip(), request.transport, request.unix_secs)),
             _ => None,
@@ -474,7 +481,7 @@ impl Engine {
 
     /// Largest reply for this transport and client (RFC 6891 §6.2.3-6.2.5), capped for UDP
     /// clients without a valid server cookie.
-    fn reply_limit(&self, transport: Transport, edns: Option<Edns<'_>>, cookie_valid: bool) -> usize {
+    fn reply_limit(&self, transport: Transport, edns: Option<&Edns<'_>>, cookie_valid: bool) -> usize {
         let ours = self.settings.udp_payload.max(MIN_UDP_PAYLOAD);
         let cap = if cookie_valid { ours } else { ours.min(self.settings.nocookie_udp_payload.max(MIN_UDP_PAYLOAD)) };
         match (transport, edns) {

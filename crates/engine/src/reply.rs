@@ -32,7 +32,8 @@ pub struct Shape {
 pub struct ReplyFrame<'q> {
     header: Header<'q>,
     question: Option<&'q Question>,
-    edns: Option<Edns<'q>>,
+    /// Borrowed from the parsed query: copying it costs more than reading through it.
+    edns: Option<&'q Edns<'q>>,
     shape: Shape,
 }
 
@@ -40,7 +41,7 @@ impl<'q> ReplyFrame<'q> {
     /// A frame answering `header` (with `question` echoed, and OPT when the query had `edns`).
     /// The question is borrowed, not copied: a name is the largest part of a frame.
     #[inline]
-    pub fn new(header: Header<'q>, question: Option<&'q Question>, edns: Option<Edns<'q>>, shape: Shape) -> Self {
+    pub fn new(header: Header<'q>, question: Option<&'q Question>, edns: Option<&'q Edns<'q>>, shape: Shape) -> Self {
         Self { header, question, edns, shape }
     }
 
@@ -58,7 +59,7 @@ impl<'q> ReplyFrame<'q> {
 
     /// The query's OPT record.
     #[inline]
-    pub fn edns(&self) -> Option<Edns<'q>> {
+    pub fn edns(&self) -> Option<&'q Edns<'q>> {
         self.edns
     }
 
