@@ -89,6 +89,9 @@ pub struct Engine {
     secondaries: Secondaries,
     /// Primary zones configured whose file did not load ([`Engine::with_unloaded`]).
     unloaded: Arc<[NameBuf]>,
+    /// Something asks who the client is: RRL, the query limiter or recursion is on (when
+    /// none is, [`Engine::client_flags`] skips the ACL check).
+    checks_client: bool,
 }
 
 /// The resolver's side of the engine: the cache, shared across reloads with the resolver pool.
@@ -139,8 +142,9 @@ impl Engine {
 
     /// An engine with its policy units.
     pub fn with_policy(zones: ZoneSet, settings: EngineSettings, counters: Arc<EngineCounters>, policy: Policy) -> Self {
+        let checks_client = policy.rrl.settings().enabled || policy.query_limit.settings().enabled;
         let (policy, secondaries, unloaded) = (Arc::new(policy), Secondaries::default(), missing::none());
-        Self { zones, settings, counters, policy, recursion: None, secondaries, unloaded }
+        Self { zones, settings, counters, policy, recursion: None, secondaries, unloaded, checks_client }
     }
 
     /// The same engine over `zones` (a secondary zone transferred anew): settings, policy,
@@ -154,6 +158,7 @@ impl Engine {
             recursion: self.recursion.clone(),
             secondaries: self.secondaries.clone(),
             unloaded: self.unloaded.clone(),
+            checks_client: self.checks_client,
         }
     }
 
@@ -167,6 +172,7 @@ impl Engine {
     /// The same engine with recursion on, answering from and resolving into `cache`.
     pub fn with_recursion(mut self, cache: Arc<Cache>) -> Self {
         self.recursion = Some(Recursion { cache });
+        self.checks_client = true;
         self
     }
 
@@ -266,8 +272,15 @@ impl Engine {
     /// the query parsed), size limit, RA, keepalive, and whether the limits apply. A query
     /// answered again after its resolution (`usage`) has RA=1.
     #[inline(always)]
-    fn query<'q>(&self, request: &Request<'q>, header: Header<'q>, question: Option<&'q Question>, message: Option<&Message<'q>>, usage: TsigUse) -> Query<'q> {
-        let edns = message.and_then(Message::edns);
+    fn query<'q>(
+        &self,
+        request: &Request<'q>,
+        header: Header<'q>,
+        question: Option<&'q Question>,
+        message: Option<&'q Message<'q>>,
+        usage: TsigUse,
+    ) -> Query<'q> {
+        let edns = message.and_then(Message::edns_ref);
         let cookies = match (message, &self.policy.cookies) {
             (Some(_), Some(cookies)) => Some(cookies.process(edns.and_then(|e| e.cookie), request.peer.ip(), request.transport, request.unix_secs)),
             _ => None,
@@ -397,7 +410,8 @@ impl Engine {
         if let Some(denied) = self.denial(query, request, Action::Query, Some(zone.origin()), out) {
             return denied;
         }
-        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
         let options = AnswerOptions { minimal_responses: self.settings.minimal_responses, minimal_any: request.transport == Transport::Udp };
         let (kind, wildcard) = write_answer_traced(zone, &question.qname, question.qtype, options, &mut writer);
         self.counters.answer(request.worker, kind);
@@ -408,7 +422,7 @@ impl Engine {
             (_, Some(node)) if query.rate_limited => self.rrl_hash(query, kind, &zone.node_name(node), question.qtype),
             _ => self.rrl_hash(query, kind, &question.qname, question.qtype),
         };
-        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        let len = frame.finish(&mut writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 
@@ -441,7 +455,8 @@ impl Engine {
             _ => None,
         };
         let Some(text) = text else { return self.error_reply(frame, Rcode::REFUSED, out) };
-        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
         writer.set_aa(true);
         if matches!(question.qtype, Rtype::TXT | Rtype::ANY) {
             let bytes = text.as_bytes();
@@ -453,19 +468,20 @@ impl Engine {
                 writer.set_tc(true);
             }
         }
-        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        let len = frame.finish(&mut writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 }
     }
 
     fn error_reply(&self, frame: &ReplyFrame<'_>, rcode: Rcode, out: &mut [u8]) -> Answered {
-        let Some(writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
-        let len = frame.finish(writer, rcode, &self.settings);
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
+        let len = frame.finish(&mut writer, rcode, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Error, name_hash: 0 }
     }
 
     /// Largest reply for this transport and client (RFC 6891 §6.2.3-6.2.5), capped for UDP
     /// clients without a valid server cookie.
-    fn reply_limit(&self, transport: Transport, edns: Option<Edns<'_>>, cookie_valid: bool) -> usize {
+    fn reply_limit(&self, transport: Transport, edns: Option<&Edns<'_>>, cookie_valid: bool) -> usize {
         let ours = self.settings.udp_payload.max(MIN_UDP_PAYLOAD);
         let cap = if cookie_valid { ours } else { ours.min(self.settings.nocookie_udp_payload.max(MIN_UDP_PAYLOAD)) };
         match (transport, edns) {

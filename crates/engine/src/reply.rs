@@ -32,7 +32,8 @@ pub struct Shape {
 pub struct ReplyFrame<'q> {
     header: Header<'q>,
     question: Option<&'q Question>,
-    edns: Option<Edns<'q>>,
+    /// Borrowed from the parsed query: copying it costs more than reading through it.
+    edns: Option<&'q Edns<'q>>,
     shape: Shape,
 }
 
@@ -40,7 +41,7 @@ impl<'q> ReplyFrame<'q> {
     /// A frame answering `header` (with `question` echoed, and OPT when the query had `edns`).
     /// The question is borrowed, not copied: a name is the largest part of a frame.
     #[inline]
-    pub fn new(header: Header<'q>, question: Option<&'q Question>, edns: Option<Edns<'q>>, shape: Shape) -> Self {
+    pub fn new(header: Header<'q>, question: Option<&'q Question>, edns: Option<&'q Edns<'q>>, shape: Shape) -> Self {
         Self { header, question, edns, shape }
     }
 
@@ -58,7 +59,7 @@ impl<'q> ReplyFrame<'q> {
 
     /// The query's OPT record.
     #[inline]
-    pub fn edns(&self) -> Option<Edns<'q>> {
+    pub fn edns(&self) -> Option<&'q Edns<'q>> {
         self.edns
     }
 
@@ -79,11 +80,18 @@ impl<'q> ReplyFrame<'q> {
         Self { question: None, ..*self }
     }
 
-    /// Header and question of the reply, with room kept for the OPT record.
+    /// An empty writer for the reply, within its size limit; [`ReplyFrame::begin`] starts it.
+    /// Two steps, so that the started writer (its compression table is a few hundred bytes)
+    /// is not moved out of a function.
     #[inline]
-    pub fn start<'o>(&self, out: &'o mut [u8], settings: &EngineSettings) -> Option<MessageWriter<'o>> {
-        let limit = self.shape.limit;
-        let mut writer = MessageWriter::new(out, limit).ok()?;
+    pub fn writer<'o>(&self, out: &'o mut [u8]) -> Option<MessageWriter<'o>> {
+        MessageWriter::new(out, self.shape.limit).ok()
+    }
+
+    /// Writes the header and question into `writer` (from [`ReplyFrame::writer`]), and keeps
+    /// room for the OPT record.
+    #[inline]
+    pub fn begin(&self, writer: &mut MessageWriter<'_>, settings: &EngineSettings) {
         let query = Flags::from_header(self.header);
         let flags = Flags { qr: true, opcode: query.opcode, rd: query.rd, cd: query.cd, ra: self.shape.ra, ..Flags::default() };
         writer.set_header(self.header.id(), flags);
@@ -92,15 +100,15 @@ impl<'q> ReplyFrame<'q> {
                 writer.set_tc(true);
             }
         }
-        writer.set_limit(limit.saturating_sub(self.opt_len(settings)));
-        Some(writer)
+        writer.set_limit(self.shape.limit.saturating_sub(self.opt_len(settings)));
     }
 
-    /// Sets the rcode, appends OPT when the query had one, and returns the length.
+    /// Sets the rcode, appends OPT when the query had one, and returns the length (the writer
+    /// is borrowed, not moved: moving it copies its compression table).
     #[inline]
-    pub fn finish(&self, mut writer: MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings) -> usize {
-        self.close(&mut writer, rcode, settings);
-        writer.finish()
+    pub fn finish(&self, writer: &mut MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings) -> usize {
+        self.close(writer, rcode, settings);
+        writer.write_counts()
     }
 
     /// Sets the rcode and appends OPT when the query had one: only a TSIG record may follow.
@@ -135,10 +143,11 @@ impl<'q> ReplyFrame<'q> {
 
     /// The minimal TC=1 reply a rate-limited answer slips as (SECURITY-REFERENCE §3.1).
     pub fn truncated(&self, out: &mut [u8], settings: &EngineSettings) -> Option<usize> {
-        let mut writer = self.start(out, settings)?;
+        let mut writer = self.writer(out)?;
+        self.begin(&mut writer, settings);
         writer.set_tc(true);
         writer.set_aa(false);
-        Some(self.finish(writer, Rcode::NOERROR, settings))
+        Some(self.finish(&mut writer, Rcode::NOERROR, settings))
     }
 
     fn opt_len(&self, settings: &EngineSettings) -> usize {

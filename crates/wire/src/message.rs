@@ -163,6 +163,12 @@ impl<'a> Message<'a> {
         self.edns
     }
 
+    /// The OPT record's content, borrowed: [`Message::edns`] without copying it.
+    #[inline]
+    pub fn edns_ref(&self) -> Option<&Edns<'a>> {
+        self.edns.as_ref()
+    }
+
     /// Offset of the TSIG record, when present.
     pub fn tsig_offset(&self) -> Option<usize> {
         self.tsig_offset
@@ -470,6 +476,18 @@ mod tests {
         set_count(&mut bytes, 3, 1);
         bytes.truncate(bytes.len() - opt.len());
         assert_eq!(Message::parse(&bytes).unwrap().edns().unwrap().udp_size, 1232);
+    }
+
+    #[test]
+    fn borrowed_edns_is_the_copied_one() {
+        let mut bytes = query(b"\x00", 1);
+        bytes.extend_from_slice(&[0u8, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0]);
+        set_count(&mut bytes, 3, 1);
+        let message = Message::parse(&bytes).unwrap();
+        let (copied, borrowed) = (message.edns().unwrap(), message.edns_ref().unwrap());
+        assert_eq!((borrowed.udp_size, borrowed.dnssec_ok), (copied.udp_size, copied.dnssec_ok));
+        assert_eq!((borrowed.udp_size, borrowed.dnssec_ok), (1232, true));
+        assert!(Message::parse(&query(b"\x00", 1)).unwrap().edns_ref().is_none());
     }
 
     #[test]

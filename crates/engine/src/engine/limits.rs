@@ -16,6 +16,9 @@ impl Engine {
     /// all three.
     #[inline(always)]
     pub(super) fn client_flags(&self, request: &Request<'_>, cookie_valid: bool) -> (bool, bool, bool) {
+        if !self.checks_client {
+            return (false, false, false);
+        }
         let rrl = self.policy.rrl.settings().enabled;
         let limiter = self.policy.query_limit.settings().enabled && request.transport == Transport::Udp;
         let client = (rrl || limiter || self.recursion.is_some()) && self.recursion_client(request);

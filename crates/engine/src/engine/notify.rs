@@ -43,9 +43,10 @@ impl Engine {
         if let Some(hook) = &self.secondaries.hook {
             (hook.0)(origin);
         }
-        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
         writer.set_aa(true);
-        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        let len = frame.finish(&mut writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 }
     }
 }

@@ -41,7 +41,8 @@ impl Engine {
     /// serve-stale is on (RFC 8767).
     fn write_resolved(&self, resolved: &Resolved, query: &Query<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
         let Some(question) = query.frame.question() else { return dropped(DropReason::Malformed) };
-        let Some(mut writer) = query.frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(mut writer) = query.frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        query.frame.begin(&mut writer, &self.settings);
         let mut rcode = resolved.rcode;
         let stale = match (&self.recursion, rcode) {
             (Some(recursion), Rcode::SERVFAIL) if recursion.cache.settings().serve_stale => {
@@ -58,7 +59,7 @@ impl Engine {
         }
         let kind = recursive_kind(rcode, stale.is_some() || resolved.has_answer());
         let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
-        let len = query.frame.finish(writer, rcode, &self.settings);
+        let len = query.frame.finish(&mut writer, rcode, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 
@@ -84,7 +85,8 @@ impl Engine {
         if question.qclass != Class::IN || matches!(question.qtype, Rtype::AXFR | Rtype::IXFR | Rtype::MAILA | Rtype::MAILB) {
             return self.error_reply(frame, Rcode::REFUSED, out);
         }
-        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
         let Some(hit) = recursion.cache.write_answer(question, request.now, false, &mut writer) else {
             if !frame.header().rd() {
                 // RD=0 and nothing cached: nothing to say (Unbound and BIND answer REFUSED).
@@ -98,7 +100,7 @@ impl Engine {
         }
         let kind = recursive_kind(hit.rcode, writer.count(Section::Answer) != 0);
         let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
-        let len = frame.finish(writer, hit.rcode, &self.settings);
+        let len = frame.finish(&mut writer, hit.rcode, &self.settings);
         let outcome = if hit.prefetch && frame.header().rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
         Answered { outcome, kind, name_hash }
     }

@@ -46,14 +46,15 @@ impl Engine {
 
     /// Our SOA alone in the answer section, authoritative.
     fn soa_alone(&self, frame: &ReplyFrame<'_>, zone: &Zone, out: &mut [u8]) -> Answered {
-        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
         writer.set_aa(true);
         if let Some(soa) = zone.soa() {
             if writer.push_rrset(Section::Answer, zone.origin(), Rtype::SOA, zone.class(), soa.ttl, zone.rdatas(&soa)).is_err() {
                 writer.set_tc(true);
             }
         }
-        let len = frame.finish(writer, Rcode::NOERROR, &self.settings);
+        let len = frame.finish(&mut writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 }
     }
 

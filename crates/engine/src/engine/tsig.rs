@@ -108,7 +108,8 @@ impl Engine {
     /// NOTAUTH with an unsigned TSIG record carrying `error` (RFC 8945 §5.3.2): the request's
     /// algorithm, time, fudge and ID, no MAC.
     fn unsigned_error(&self, frame: &ReplyFrame<'_>, record: &Tsig<'_>, error: u16, out: &mut [u8]) -> Answered {
-        let Some(mut writer) = frame.start(out, &self.settings) else { return dropped(DropReason::NoBuffer) };
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
         frame.close(&mut writer, Rcode::NOTAUTH, &self.settings);
         let mut rdata = [0u8; tsig::ERROR_RDATA_MAX];
         let len = record.error_rdata(error, &mut rdata);

@@ -218,7 +218,14 @@ impl<'b> MessageWriter<'b> {
     }
 
     /// Writes the counts into the header and returns the message length.
-    pub fn finish(self) -> usize {
+    pub fn finish(mut self) -> usize {
+        self.write_counts()
+    }
+
+    /// Writes the counts into the header and returns the message length, in place: what
+    /// [`MessageWriter::finish`] does without moving the writer (it is a few hundred bytes).
+    #[inline]
+    pub fn write_counts(&mut self) -> usize {
         for (index, count) in self.counts.iter().enumerate() {
             self.buf[4 + 2 * index..6 + 2 * index].copy_from_slice(&count.to_be_bytes());
         }

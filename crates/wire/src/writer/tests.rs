@@ -121,3 +121,26 @@ fn rdata_names_are_compressed_for_rfc1035_types() {
     let len = writer.finish();
     assert_eq!(&buf[len - 11..len], &[0, 9, 0, 10, 4, b'm', b'a', b'i', b'l', 0xC0, 12][..]);
 }
+
+/// A question, one answer and OPT, not finished.
+fn answered(buf: &mut [u8; 512]) -> MessageWriter<'_> {
+    let mut writer = MessageWriter::new(buf, 512).unwrap();
+    writer.push_question(&name("www.example."), Rtype::A, Class::IN).unwrap();
+    writer.push(Section::Answer, &name("www.example."), Rtype::A, Class::IN, 60, &[192, 0, 2, 1]).unwrap();
+    writer.push_opt(1232, Rcode::NOERROR, false, &[]).unwrap();
+    writer
+}
+
+#[test]
+fn counts_written_in_place_are_those_finish_writes() {
+    let (mut moved, mut in_place) = ([0u8; 512], [0u8; 512]);
+    let moved_len = answered(&mut moved).finish();
+    let len = {
+        let mut writer = answered(&mut in_place);
+        let len = writer.write_counts();
+        assert_eq!(len, writer.len(), "the writer is still there, at the same length");
+        len
+    };
+    assert_eq!(in_place[..len], moved[..moved_len]);
+    assert_eq!(Message::parse(&in_place[..len]).unwrap().records(Section::Answer).count(), 1);
+}
