@@ -4,8 +4,9 @@
 //! What is authoritative (RFC 4035 §2.2): every RRset at or below the origin except those below
 //! a zone cut (glue) or below a DNAME (occluded); at a cut only the DS RRset is signed, not the
 //! delegation's NS RRset. The DNSKEY RRset is signed by the key-signing keys (KSK or CSK), every
-//! other RRset by the zone-signing keys (ZSK or CSK); when a zone has no key of one kind, the
-//! other kind signs in its place.
+//! other RRset by the zone-signing keys (ZSK or CSK); this holds per algorithm, since every
+//! algorithm of the DNSKEY RRset must sign every RRset (RFC 4035 §2.2, RFC 6840 §5.11): when an
+//! algorithm has no key of one kind, its keys of the other kind sign in its place.
 //!
 //! NSEC and NSEC3 records take the TTL `min(SOA TTL, SOA minimum)` (RFC 4034 §4 and RFC 5155 §3
 //! as updated by RFC 9077). NSEC3 follows RFC 9276: SHA-1, no extra iterations, an empty salt;
@@ -255,20 +256,25 @@ struct Signer<'a> {
 }
 
 impl Signer<'_> {
-    /// The keys that sign RRsets of `rtype`: KSK and CSK for DNSKEY, ZSK and CSK for the rest;
-    /// when none fits, every key.
+    /// The keys that sign RRsets of `rtype`: per algorithm (each algorithm of the DNSKEY RRset
+    /// signs every RRset, RFC 4035 §2.2), KSK and CSK for DNSKEY, ZSK and CSK for the rest;
+    /// when no key of an algorithm fits, every key of that algorithm.
     fn keys_for(&self, rtype: Rtype) -> Vec<&ZoneKey<'_>> {
         let wanted = |role: KeyRole| match role {
             KeyRole::Csk => true,
             KeyRole::Ksk => rtype == Rtype::DNSKEY,
             KeyRole::Zsk => rtype != Rtype::DNSKEY,
         };
-        let chosen: Vec<&ZoneKey<'_>> = self.keys.iter().filter(|k| wanted(k.role)).collect();
-        if chosen.is_empty() {
-            self.keys.iter().collect()
-        } else {
-            chosen
+        let mut algorithms: Vec<_> = self.keys.iter().map(|k| k.key.algorithm()).collect();
+        algorithms.sort_unstable();
+        algorithms.dedup();
+        let mut chosen = Vec::new();
+        for algorithm in algorithms {
+            let of_algorithm = self.keys.iter().filter(|k| k.key.algorithm() == algorithm);
+            let fitting: Vec<&ZoneKey<'_>> = of_algorithm.clone().filter(|k| wanted(k.role)).collect();
+            chosen.extend(if fitting.is_empty() { of_algorithm.collect() } else { fitting });
         }
+        chosen
     }
 
     /// Appends the RRSIG records of one RRset (`set`: same owner and type, not empty).

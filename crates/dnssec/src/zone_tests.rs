@@ -38,11 +38,18 @@ fn zone() -> Vec<Record> {
         .collect()
 }
 
+fn ecdsa(rng: &SystemRandom) -> SigningKey {
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, rng).unwrap();
+    SigningKey::from_pkcs8(Algorithm::ECDSAP256SHA256, pkcs8.as_ref(), rng).unwrap()
+}
+
+fn ed25519(rng: &SystemRandom) -> SigningKey {
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(rng).unwrap();
+    SigningKey::from_pkcs8(Algorithm::ED25519, pkcs8.as_ref(), rng).unwrap()
+}
+
 fn keys(rng: &SystemRandom) -> (SigningKey, SigningKey) {
-    let ksk = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, rng).unwrap();
-    let ksk = SigningKey::from_pkcs8(Algorithm::ECDSAP256SHA256, ksk.as_ref(), rng).unwrap();
-    let zsk = ring::signature::Ed25519KeyPair::generate_pkcs8(rng).unwrap();
-    (ksk, SigningKey::from_pkcs8(Algorithm::ED25519, zsk.as_ref(), rng).unwrap())
+    (ecdsa(rng), ecdsa(rng))
 }
 
 fn sign(denial: Denial) -> Vec<Record> {
@@ -155,4 +162,19 @@ fn a_zone_without_soa_or_keys_is_refused() {
     let outside = Record { owner: name("example.net."), ..zone()[2].clone() };
     let with_outside = [zone(), vec![outside]].concat();
     assert_eq!(sign_zone(&name("example."), &with_outside, &keys, &options, &rng), Err(Error::InvalidZone("a record outside the zone")));
+}
+
+#[test]
+fn every_algorithm_signs_every_rrset() {
+    let rng = SystemRandom::new();
+    let (ksk, zsk) = (ecdsa(&rng), ed25519(&rng));
+    let keys = [ZoneKey { key: &ksk, role: KeyRole::Ksk }, ZoneKey { key: &zsk, role: KeyRole::Zsk }];
+    let options = SignOptions { inception: 1_000, expiration: 2_000, denial: Denial::Nsec };
+    let signed = sign_zone(&name("example."), &zone(), &keys, &options, &rng).unwrap();
+    let rrsigs: Vec<Rrsig> = signed.iter().filter(|r| r.rtype == Rtype::RRSIG).map(|r| Rrsig::parse(&r.rdata).unwrap().0).collect();
+    for algorithm in [Algorithm::ECDSAP256SHA256, Algorithm::ED25519] {
+        for covered in [Rtype::SOA, Rtype::DNSKEY, Rtype::NSEC, Rtype::DS] {
+            assert!(rrsigs.iter().any(|r| r.algorithm == algorithm && r.type_covered == covered), "{algorithm:?} {covered}");
+        }
+    }
 }
