@@ -198,7 +198,17 @@ fn ds_records_and_key_files_match_bind() {
         let keys = [&ksk, &zsk].map(|base| std::fs::read_to_string(format!("{base}.key")).unwrap()).concat();
         std::fs::write(&zone, format!("{ZONE}{keys}")).unwrap();
         let bind_out = dir.join(format!("{algorithm}.bind"));
-        let signed = Command::new(&found[1]).arg("-K").arg(&dir).args(["-o", "example.", "-f"]).arg(&bind_out).arg(&zone).args([&ksk, &zsk]).output().unwrap();
+        let signed = Command::new(&found[1])
+            .arg("-K")
+            .arg(&dir)
+            .arg("-d")
+            .arg(&dir)
+            .args(["-o", "example.", "-f"])
+            .arg(&bind_out)
+            .arg(&zone)
+            .args([&ksk, &zsk])
+            .output()
+            .unwrap();
         assert!(signed.status.success(), "dnssec-signzone with our {algorithm} keys: {}", text(&signed));
         let verified = Command::new(&found[2]).args(["-o", "example."]).arg(&bind_out).output().unwrap();
         assert!(verified.status.success(), "{}", text(&verified));
