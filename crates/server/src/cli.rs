@@ -53,7 +53,7 @@ pub struct KeygenArgs {
     pub ksk: bool,
     /// The zone's origin, e.g. example.com.
     pub origin: String,
-    /// Where to write the key files.
+    /// Where to write the key files (created when missing).
     #[arg(long, short = 'K', value_name = "DIR", default_value = ".")]
     pub directory: PathBuf,
 }

@@ -28,6 +28,7 @@ pub fn run(args: KeygenArgs) -> ExitCode {
 fn generate(args: &KeygenArgs) -> Result<std::path::PathBuf, String> {
     let origin = parse_origin(&args.origin)?;
     let algorithm = parse_algorithm(&args.algorithm)?;
+    std::fs::create_dir_all(&args.directory).map_err(|e| format!("{}: {e}", args.directory.display()))?;
     let rng = SystemRandom::new();
     let (key, private) = new_key(algorithm, &rng)?;
     let flags = if args.ksk { Dnskey::ZONE | Dnskey::SEP } else { Dnskey::ZONE };

@@ -231,7 +231,7 @@ fn bad_requests_are_refused_with_a_reason() {
     refused(&["sign-zone", "example.", zone.to_str().unwrap()], "--key");
     let other = portcullis(&["keygen", "other.", "--directory", d]);
     refused(&["sign-zone", "example.", zone.to_str().unwrap(), "--key", other.trim()], "belongs to other.");
-    let key = keygen(&dir, "ed25519", true);
+    let key = keygen(&dir.join("new/keys"), "ed25519", true);
     refused(&["sign-zone", "example.", zone.to_str().unwrap(), "--key", &key, "--opt-out"], "--opt-out needs --nsec3");
     std::fs::write(&zone, "@ A 192.0.2.1\n").unwrap();
     refused(&["sign-zone", "example.", zone.to_str().unwrap(), "--key", &key], "example.zone");
