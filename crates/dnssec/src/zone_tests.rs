@@ -82,8 +82,12 @@ fn assert_signatures_verify(signed: &[Record]) -> usize {
         let mut input = Vec::new();
         signing_input(&rrsig, &record.owner, Class::IN, set.map(|r| r.rdata.as_slice()), &mut input).unwrap();
         verify(rrsig.algorithm, key.public_key, &input, signature).unwrap();
-        let sep = key.flags & Dnskey::SEP != 0;
-        assert_eq!(sep, rrsig.type_covered == Rtype::DNSKEY, "{record:?}");
+        let has =
+            |sep: bool| dnskeys.iter().any(|k| Dnskey::parse(&k.rdata).is_ok_and(|d| d.algorithm == key.algorithm && (d.flags & Dnskey::SEP != 0) == sep));
+        let split = has(true) && has(false);
+        if split {
+            assert_eq!(key.flags & Dnskey::SEP != 0, rrsig.type_covered == Rtype::DNSKEY, "KSK for DNSKEY only, ZSK for the rest: {record:?}");
+        }
         count += 1;
     }
     count
@@ -171,10 +175,28 @@ fn every_algorithm_signs_every_rrset() {
     let keys = [ZoneKey { key: &ksk, role: KeyRole::Ksk }, ZoneKey { key: &zsk, role: KeyRole::Zsk }];
     let options = SignOptions { inception: 1_000, expiration: 2_000, denial: Denial::Nsec };
     let signed = sign_zone(&name("example."), &zone(), &keys, &options, &rng).unwrap();
+    assert_signatures_verify(&signed);
     let rrsigs: Vec<Rrsig> = signed.iter().filter(|r| r.rtype == Rtype::RRSIG).map(|r| Rrsig::parse(&r.rdata).unwrap().0).collect();
     for algorithm in [Algorithm::ECDSAP256SHA256, Algorithm::ED25519] {
         for covered in [Rtype::SOA, Rtype::DNSKEY, Rtype::NSEC, Rtype::DS] {
             assert!(rrsigs.iter().any(|r| r.algorithm == algorithm && r.type_covered == covered), "{algorithm:?} {covered}");
         }
     }
+}
+
+#[test]
+fn denial_ttl_is_the_lower_of_soa_ttl_and_minimum_and_resigning_replaces_old_records() {
+    let rng = SystemRandom::new();
+    let (ksk, _) = keys(&rng);
+    let keys = [ZoneKey { key: &ksk, role: KeyRole::Csk }];
+    let options = SignOptions { inception: 1_000, expiration: 2_000, denial: Denial::Nsec3 { opt_out: false } };
+    let mut records = zone();
+    records[0].ttl = 200;
+    let signed = sign_zone(&name("example."), &records, &keys, &options, &rng).unwrap();
+    assert!(signed.iter().filter(|r| matches!(r.rtype, Rtype::NSEC3 | Rtype::NSEC3PARAM)).all(|r| r.ttl == 200));
+    let again = sign_zone(&name("example."), &signed, &keys, &SignOptions { denial: Denial::Nsec, ..options }, &rng).unwrap();
+    assert!(!again.iter().any(|r| matches!(r.rtype, Rtype::NSEC3 | Rtype::NSEC3PARAM)));
+    assert_eq!(again.iter().filter(|r| r.rtype == Rtype::DNSKEY).count(), 1);
+    assert_eq!(again.iter().filter(|r| r.rtype == Rtype::RRSIG && r.owner == name("example.")).count(), 4, "NS SOA NSEC DNSKEY");
+    assert_signatures_verify(&again);
 }
