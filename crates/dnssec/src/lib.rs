@@ -11,6 +11,7 @@
 //! - [`nsec3`]: NSEC3 owner hashes (RFC 5155 §5) and base32hex (RFC 4648 §7).
 //! - [`bitmap`]: NSEC/NSEC3 type bitmaps (RFC 4034 §4.1.2) for any type number.
 //! - [`chain`]: NSEC and NSEC3 rdata views, chain builders and coverage (RFC 4034 §4, RFC 5155).
+//! - [`zone`]: the zone signer: DNSKEYs, RRSIGs and the NSEC or NSEC3 chain of a whole zone.
 //!
 //! The crate reads no clock, no file and no random source: times and random generators are
 //! arguments.
@@ -22,10 +23,12 @@ pub mod crypto;
 pub mod key;
 pub mod nsec3;
 pub mod rrsig;
+pub mod zone;
 
 pub use crypto::{verify, SigningKey};
 pub use key::{ds_digest, key_tag, DigestType, Dnskey};
 pub use rrsig::{signing_input, Rrsig};
+pub use zone::{sign_zone, Denial, KeyRole, Record, SignOptions, ZoneKey};
 
 use core::fmt;
 
@@ -68,6 +71,8 @@ pub enum Error {
     BadSignature,
     /// The signer failed (ring reported an error).
     SigningFailed,
+    /// A zone that cannot be signed (names the reason).
+    InvalidZone(&'static str),
 }
 
 impl fmt::Display for Error {
@@ -80,6 +85,7 @@ impl fmt::Display for Error {
             Self::BadKey => f.write_str("invalid key"),
             Self::BadSignature => f.write_str("signature does not verify"),
             Self::SigningFailed => f.write_str("signing failed"),
+            Self::InvalidZone(why) => write!(f, "cannot sign the zone: {why}"),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `query`, `check-zone`, `check-config`.
+//! The command line: `serve`, `query`, `check-zone`, `check-config`, `keygen`, `sign-zone`,
+//! `dnssec ds`.
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -24,6 +25,75 @@ pub enum Command {
     CheckZone(CheckZoneArgs),
     /// Check a configuration file and the zones it names (exit 1 on an error).
     CheckConfig(CheckConfigArgs),
+    /// Generate a DNSSEC key (BIND-format key files) and print its base name.
+    Keygen(KeygenArgs),
+    /// Sign a zone file offline (DNSKEY, RRSIG, NSEC or NSEC3) with key files.
+    SignZone(SignZoneArgs),
+    /// DNSSEC helpers.
+    #[command(subcommand)]
+    Dnssec(DnssecCommand),
+}
+
+/// The `dnssec` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DnssecCommand {
+    /// Print the DS records (SHA-256) for a zone's key-signing keys, for the parent zone.
+    Ds(DsArgs),
+}
+
+/// Arguments of `keygen`.
+#[derive(Debug, Args, Clone)]
+pub struct KeygenArgs {
+    /// ecdsap256sha256, ecdsap384sha384 or ed25519 (RSA cannot be generated: ring has no RSA
+    /// key generation).
+    #[arg(long, short = 'a', value_name = "ALGORITHM", default_value = "ecdsap256sha256")]
+    pub algorithm: String,
+    /// Make a key-signing key (DNSKEY flags 257; a zone-signing key, 256, without it).
+    #[arg(long)]
+    pub ksk: bool,
+    /// The zone's origin, e.g. example.com.
+    pub origin: String,
+    /// Where to write the key files (created when missing).
+    #[arg(long, short = 'K', value_name = "DIR", default_value = ".")]
+    pub directory: PathBuf,
+}
+
+/// Arguments of `sign-zone`.
+#[derive(Debug, Args, Clone)]
+pub struct SignZoneArgs {
+    /// The zone's origin, e.g. example.com.
+    pub origin: String,
+    /// The zone file.
+    pub file: PathBuf,
+    /// Key files' base name (`Kexample.com.+013+12345`, with or without .key), repeatable; at
+    /// least one. SEP keys (257) sign the DNSKEY RRset, the others the rest.
+    #[arg(long, value_name = "BASE", required = true)]
+    pub key: Vec<PathBuf>,
+    /// Build an NSEC3 chain (RFC 9276: SHA-1, 0 iterations, no salt) instead of NSEC.
+    #[arg(long)]
+    pub nsec3: bool,
+    /// With --nsec3: leave delegations without DS out of the chain (opt-out).
+    #[arg(long)]
+    pub opt_out: bool,
+    /// The signed zone file (default: FILE.signed).
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Signatures are valid from an hour ago until this many days from now.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub validity_days: u32,
+}
+
+/// Arguments of `dnssec ds`.
+#[derive(Debug, Args, Clone)]
+pub struct DsArgs {
+    /// The zone's origin, e.g. example.com.
+    pub origin: String,
+    /// Key files' base name (repeatable).
+    #[arg(long, value_name = "BASE")]
+    pub key: Vec<PathBuf>,
+    /// A zone file whose DNSKEY records with the SEP flag (else all of them) get a DS.
+    #[arg(long, value_name = "FILE")]
+    pub zone: Option<PathBuf>,
 }
 
 /// Flags of `serve`; they override the configuration file.

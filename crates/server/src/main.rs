@@ -8,10 +8,13 @@ mod config;
 mod config_limit;
 #[cfg(test)]
 mod config_props;
+mod dnssec_ds;
 mod durable;
 mod entropy;
 mod forward_config;
 mod key_config;
+mod key_files;
+mod keygen;
 mod notify;
 mod outgoing;
 mod policy_config;
@@ -23,6 +26,7 @@ mod resolver_config;
 mod resolver_log;
 mod rlimit;
 mod secondary;
+mod sign_zone;
 mod zone_config;
 mod zone_files;
 
@@ -42,5 +46,8 @@ fn main() -> ExitCode {
         cli::Command::Query(args) => query::run(args),
         cli::Command::CheckZone(args) => check::check_zone(args),
         cli::Command::CheckConfig(args) => check::check_config(args),
+        cli::Command::Keygen(args) => keygen::run(args),
+        cli::Command::SignZone(args) => sign_zone::run(args),
+        cli::Command::Dnssec(cli::DnssecCommand::Ds(args)) => dnssec_ds::run(args),
     }
 }

@@ -20,6 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "portcullis-wire",
             "portcullis-engine",
             "portcullis-net",
+            "portcullis-dnssec",
             "tokio",
             "clap",
             "serde",
