@@ -11,7 +11,7 @@
 //! zone's record or byte cap, or not finished within its `transfer-timeout`, is given up like
 //! any failed refresh: the copy served stays.
 
-use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError, TransferLimits};
+use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError, TransferLimit};
 use portcullis_engine::auth::transfer::serial_greater;
 use portcullis_engine::auth::transfer::soa_timers;
 use portcullis_engine::auth::zone_text::zone_text;
@@ -270,7 +270,7 @@ async fn receive(zone: &ZoneSettings, primary: SocketAddr, key: Option<&TsigKey>
         if let Some(verifier) = verifier.as_mut() {
             verifier.verify(&buf[..len], unix_now()).map_err(TransferError)?;
         }
-        if incoming.add(&buf[..len]).map_err(|error| name_limit(error, limits))? {
+        if incoming.add(&buf[..len]).map_err(|error| name_limit(error, incoming.exceeded()))? {
             break;
         }
     }
@@ -280,14 +280,12 @@ async fn receive(zone: &ZoneSettings, primary: SocketAddr, key: Option<&TsigKey>
     Ok(incoming)
 }
 
-/// A transfer past one of `limits` says which key bounds it.
-fn name_limit(error: TransferError, limits: TransferLimits) -> TransferError {
-    let key = if error.0 == format!("more than {} records", limits.max_records) {
-        "transfer-max-records"
-    } else if error.0 == format!("more than {} bytes", limits.max_bytes) {
-        "transfer-max-bytes"
-    } else {
-        return error;
+/// A transfer given up past one of its limits says which key bounds it.
+fn name_limit(error: TransferError, exceeded: Option<TransferLimit>) -> TransferError {
+    let key = match exceeded {
+        Some(TransferLimit::Records) => "transfer-max-records",
+        Some(TransferLimit::Bytes) => "transfer-max-bytes",
+        None => return error,
     };
     TransferError(format!("transfer given up: {error} ({key})"))
 }

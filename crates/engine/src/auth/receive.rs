@@ -27,6 +27,15 @@ pub struct TransferLimits {
     pub max_bytes: u64,
 }
 
+/// Which of [`TransferLimits`] a transfer went past.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferLimit {
+    /// `max_records`.
+    Records,
+    /// `max_bytes`.
+    Bytes,
+}
+
 impl TransferLimits {
     /// 10 million records and 1 GiB.
     pub const DEFAULT: Self = Self { max_records: 10_000_000, max_bytes: 1 << 30 };
@@ -91,6 +100,8 @@ pub struct Incoming {
     /// The opening SOA's rdata, once seen.
     soa: Option<Vec<u8>>,
     done: bool,
+    /// The limit the transfer went past, once it has.
+    exceeded: Option<TransferLimit>,
 }
 
 impl Incoming {
@@ -101,7 +112,12 @@ impl Incoming {
 
     /// [`Incoming::new`] within `limits`.
     pub fn with_limits(origin: NameBuf, id: u16, limits: TransferLimits) -> Self {
-        Self { origin, id, records: Vec::new(), messages: 0, bytes: 0, limits, soa: None, done: false }
+        Self { origin, id, records: Vec::new(), messages: 0, bytes: 0, limits, soa: None, done: false, exceeded: None }
+    }
+
+    /// The limit the transfer went past: set when [`Incoming::add`] gave it up for that reason.
+    pub fn exceeded(&self) -> Option<TransferLimit> {
+        self.exceeded
     }
 
     /// Takes the next message; `Ok(true)` once the closing SOA came.
@@ -111,6 +127,7 @@ impl Incoming {
         }
         self.bytes = self.bytes.saturating_add(bytes.len() as u64);
         if self.bytes > self.limits.max_bytes {
+            self.exceeded = Some(TransferLimit::Bytes);
             return Err(TransferError(format!("more than {} bytes", self.limits.max_bytes)));
         }
         let message = Message::parse(bytes).map_err(|e| TransferError(format!("message {} is malformed: {e}", self.messages + 1)))?;
@@ -136,6 +153,7 @@ impl Incoming {
                 Some(_) => {}
             }
             if self.records.len() >= self.limits.max_records {
+                self.exceeded = Some(TransferLimit::Records);
                 return Err(TransferError(format!("more than {} records", self.limits.max_records)));
             }
             self.records.push(ZoneRecord { owner: record.owner, rtype: record.rtype, class: record.class, ttl: record.ttl, rdata });

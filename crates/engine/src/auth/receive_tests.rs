@@ -51,19 +51,28 @@ fn a_zone_sent_in_many_messages_is_received_whole() {
 #[test]
 fn a_transfer_past_its_record_or_byte_limit_is_given_up() {
     let stream = messages(zone(3000), 9);
+    // The result, and the limit the transfer went past (none for any other error).
     let run = |limits: TransferLimits| {
         let mut incoming = Incoming::with_limits(name("example."), 9, limits);
         for message in &stream {
-            if incoming.add(message)? {
-                break;
+            match incoming.add(message) {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(error) => return (Err(error), incoming.exceeded()),
             }
         }
-        incoming.finish()
+        (incoming.finish(), None)
     };
     let total: u64 = stream.iter().map(|message| message.len() as u64).sum();
-    assert!(run(TransferLimits { max_records: 3003, max_bytes: total }).is_ok());
-    assert_eq!(run(TransferLimits { max_records: 3002, max_bytes: total }).unwrap_err().0, "more than 3002 records");
-    assert_eq!(run(TransferLimits { max_records: 3003, max_bytes: total - 1 }).unwrap_err().0, format!("more than {} bytes", total - 1));
+    assert!(run(TransferLimits { max_records: 3003, max_bytes: total }).0.is_ok());
+    let (records, exceeded) = run(TransferLimits { max_records: 3002, max_bytes: total });
+    assert_eq!((records.unwrap_err().0, exceeded), ("more than 3002 records".to_string(), Some(TransferLimit::Records)));
+    let (bytes, exceeded) = run(TransferLimits { max_records: 3003, max_bytes: total - 1 });
+    assert_eq!((bytes.unwrap_err().0, exceeded), (format!("more than {} bytes", total - 1), Some(TransferLimit::Bytes)));
+    // Another error is no limit's.
+    let mut incoming = Incoming::new(name("example."), 9);
+    assert!(incoming.add(&stream[1]).is_err());
+    assert_eq!(incoming.exceeded(), None);
 }
 
 #[test]
