@@ -2,6 +2,7 @@
 //! labels and of the Next Hashed Owner Name in presentation format.
 
 use crate::Error;
+use portcullis_wire::rdata::{decode_base32hex, write_base32hex};
 use portcullis_wire::NameBuf;
 use ring::digest;
 
@@ -38,54 +39,20 @@ pub fn hashed_owner(hash: &[u8], zone: &NameBuf) -> Result<NameBuf, Error> {
     NameBuf::from_text(&text, None).map_err(|_| Error::Malformed("NSEC3 owner name"))
 }
 
-const ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
-
 /// base32hex, lower-case, without padding (as NSEC3 owner labels are written).
 pub fn base32hex_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(5) * 8);
-    for chunk in data.chunks(5) {
-        let mut block = [0u8; 5];
-        block[..chunk.len()].copy_from_slice(chunk);
-        let bits = block.iter().fold(0u64, |acc, byte| acc << 8 | u64::from(*byte));
-        let symbols = (chunk.len() * 8).div_ceil(5);
-        for i in 0..symbols {
-            let index = (bits >> (35 - 5 * i)) & 0x1F;
-            out.push(char::from(ALPHABET[index as usize]));
-        }
-    }
+    // Writing into a String cannot fail.
+    let _ = write_base32hex(data, &mut out);
+    out.make_ascii_lowercase();
     out
 }
 
 /// Decodes base32hex in either case, with or without `=` padding. Rejects other characters,
 /// impossible lengths and non-zero trailing bits.
 pub fn base32hex_decode(text: &str) -> Result<Vec<u8>, Error> {
-    let bad = Error::Malformed("base32hex");
-    let symbols = text.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(symbols.len() * 5 / 8);
-    for chunk in symbols.chunks(8) {
-        let bytes = match chunk.len() {
-            8 => 5,
-            7 => 4,
-            5 => 3,
-            4 => 2,
-            2 => 1,
-            _ => return Err(bad),
-        };
-        let mut bits = 0u64;
-        for (i, symbol) in chunk.iter().enumerate() {
-            let value = match symbol.to_ascii_lowercase() {
-                digit @ b'0'..=b'9' => digit - b'0',
-                letter @ b'a'..=b'v' => letter - b'a' + 10,
-                _ => return Err(bad),
-            };
-            bits |= u64::from(value) << (35 - 5 * i);
-        }
-        let block = bits.to_be_bytes();
-        if block[3 + bytes..].iter().any(|b| *b != 0) {
-            return Err(bad);
-        }
-        out.extend_from_slice(&block[3..3 + bytes]);
-    }
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    decode_base32hex(text.trim_end_matches('='), &mut out).map_err(|_| Error::Malformed("base32hex"))?;
     Ok(out)
 }
 

@@ -7,7 +7,7 @@
 use portcullis_dnssec::key::Dnskey;
 use portcullis_dnssec::zone::{KeyRole, ZoneKey};
 use portcullis_dnssec::{key_tag, Algorithm, SigningKey};
-use portcullis_wire::rdata::{decode_base64, rdata_to_text};
+use portcullis_wire::rdata::{decode_base64, rdata_to_text, write_base64};
 use portcullis_wire::{NameBuf, Rtype};
 use ring::rand::SecureRandom;
 use std::io::Write;
@@ -139,21 +139,11 @@ fn parse_private(text: &str, algorithm: Algorithm, public_key: &[u8], rng: &dyn 
     key.map_err(|e| e.to_string())
 }
 
-/// Base64 (RFC 4648 §4) with padding.
+/// Base64 (RFC 4648 §4) with padding, as BIND's `.private` files hold it.
 pub fn encode_base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let bytes = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let bits = u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(bits >> (18 - 6 * i) & 0x3F) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
+    // Writing into a String cannot fail.
+    let _ = write_base64(data, &mut out);
     out
 }
 

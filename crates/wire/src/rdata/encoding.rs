@@ -10,7 +10,7 @@ const BASE32HEX: &[u8; 32] = b"0123456789ABCDEFGHIJKLMNOPQRSTUV";
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Writes `data` in padded base64.
-pub(crate) fn write_base64(data: &[u8], out: &mut dyn fmt::Write) -> fmt::Result {
+pub fn write_base64(data: &[u8], out: &mut dyn fmt::Write) -> fmt::Result {
     for chunk in data.chunks(3) {
         let b0 = chunk.first().copied().unwrap_or(0);
         let b1 = chunk.get(1).copied().unwrap_or(0);
@@ -61,7 +61,7 @@ pub(crate) fn base64_decoded_len(text: &str) -> usize {
 }
 
 /// Writes `data` in base32hex without padding (upper case).
-pub(crate) fn write_base32hex(data: &[u8], out: &mut dyn fmt::Write) -> fmt::Result {
+pub fn write_base32hex(data: &[u8], out: &mut dyn fmt::Write) -> fmt::Result {
     let mut group = 0u32;
     let mut bits = 0u32;
     for &byte in data {
@@ -80,7 +80,7 @@ pub(crate) fn write_base32hex(data: &[u8], out: &mut dyn fmt::Write) -> fmt::Res
 }
 
 /// Decodes unpadded base32hex (either case) and appends it to `out`.
-pub(crate) fn decode_base32hex(text: &str, out: &mut Vec<u8>) -> Result<(), &'static str> {
+pub fn decode_base32hex(text: &str, out: &mut Vec<u8>) -> Result<(), &'static str> {
     if matches!(text.len() % 8, 1 | 3 | 6) {
         return Err("base32hex length is invalid");
     }

@@ -20,7 +20,7 @@
 #![allow(clippy::manual_is_multiple_of, clippy::unnecessary_map_or)]
 
 mod encoding;
-pub use encoding::decode_base64;
+pub use encoding::{decode_base32hex, decode_base64, write_base32hex, write_base64};
 mod fields;
 mod loc;
 mod special;
