@@ -20,7 +20,7 @@ mod hierarchy;
 #[path = "it/peers.rs"]
 mod peers;
 
-use hierarchy::resolvers::{start_unbound, Process};
+use hierarchy::resolvers::{start_portcullis, start_unbound};
 use hierarchy::{pick_net, start_nsd, Net};
 #[path = "recursion/data.rs"]
 mod data;
@@ -45,7 +45,6 @@ use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 
 use peers::{find_binary, free_port, in_ci, require, temp_dir, RemoveOnDrop, ServerProcess};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
 /// Hosts per large zone.
 const HOSTS: usize = 105;
 /// Hosts per small zone.
@@ -239,21 +238,6 @@ fn write_hints(dir: &Path, net: Net) -> PathBuf {
     hints
 }
 
-fn start_portcullis(dir: &Path, hints: &Path, listen: SocketAddr) -> Process {
-    let config = dir.join("portcullis.toml");
-    let text = format!(
-        "[server]\nlisten = [\"{listen}\"]\nthreads = 1\n\n[resolver]\nrecursion = true\nroot-hints = \"{}\"\n\
-         do-not-query-localhost = false\nallow-recursion = [\"127.0.0.1/32\"]\nuse-ipv6 = false\n",
-        hints.display()
-    );
-    fs::write(&config, text).unwrap();
-    let mut command = Command::new(BINARY);
-    command.arg("serve").arg("--config").arg(&config).env("RUST_LOG", "info");
-    let mut process = Process::spawn("portcullis", command, dir.to_path_buf());
-    process.wait_ready(listen, "alpha.");
-    process
-}
-
 #[test]
 fn recursion_on_a_loopback_hierarchy() {
     let Some(tools) = require("recursion_on_a_loopback_hierarchy", &["nsd", "knotd"]) else { return };
@@ -286,7 +270,7 @@ fn recursion_on_a_loopback_hierarchy() {
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let ours_dir = dir.join("portcullis");
     fs::create_dir_all(&ours_dir).unwrap();
-    let portcullis = start_portcullis(&ours_dir, &hints, listen);
+    let portcullis = start_portcullis(&ours_dir, &hints, listen, "alpha.");
     let unbound_addr = unbound_binary.as_ref().map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())));
     let unbound = unbound_binary.zip(unbound_addr).map(|(binary, addr)| {
         let unbound_dir = dir.join("unbound");

@@ -25,7 +25,7 @@ mod hierarchy;
 #[path = "it/peers.rs"]
 mod peers;
 
-use hierarchy::resolvers::{start_kresd, start_pdns_recursor, start_unbound, Process};
+use hierarchy::resolvers::{start_kresd, start_pdns_recursor, start_portcullis, start_unbound, Process};
 use hierarchy::{pick_net, start_nsd, Net};
 use peers::{find_binary, free_port, in_ci, require, temp_dir, RemoveOnDrop};
 use portcullis_wire::NameBuf;
@@ -38,7 +38,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
 const ROOT: u8 = 1;
 const TLD: u8 = 2;
 const LEAVES: u8 = 3;
@@ -231,22 +230,6 @@ fn write_hints(dir: &Path, net: Net) -> PathBuf {
     hints
 }
 
-/// portcullis with the default resolver settings (one UDP worker).
-fn start_portcullis(dir: &Path, hints: &Path, listen: SocketAddr) -> Process {
-    let config = dir.join("portcullis.toml");
-    let text = format!(
-        "[server]\nlisten = [\"{listen}\"]\nthreads = 1\n\n[resolver]\nrecursion = true\nroot-hints = \"{}\"\n\
-         do-not-query-localhost = false\nallow-recursion = [\"127.0.0.1/32\"]\nuse-ipv6 = false\n",
-        hints.display()
-    );
-    fs::write(&config, text).unwrap();
-    let mut command = Command::new(BINARY);
-    command.arg("serve").arg("--config").arg(&config).env("RUST_LOG", "info");
-    let mut process = Process::spawn("portcullis", command, dir.to_path_buf());
-    process.wait_ready(listen, "tld.");
-    process
-}
-
 /// CPU seconds (user and system) that `process` used so far, from /proc (0 where unreadable).
 fn cpu_seconds(process: &Process) -> f64 {
     let stat = fs::read_to_string(format!("/proc/{}/stat", process.child.id())).unwrap_or_default();
@@ -329,7 +312,7 @@ fn the_zone_query_limit_spares_honest_load_and_holds_a_flood() {
     fs::create_dir_all(&ours_dir).unwrap();
     fs::create_dir_all(&theirs_dir).unwrap();
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let portcullis = start_portcullis(&ours_dir, &hints, listen);
+    let portcullis = start_portcullis(&ours_dir, &hints, listen, "tld.");
     let unbound_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let unbound = start_unbound(unbound, &theirs_dir, &hints, unbound_addr, "tld.");
 

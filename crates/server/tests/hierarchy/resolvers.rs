@@ -84,6 +84,23 @@ fn answers(server: SocketAddr, name: &str) -> bool {
     socket.send(&query).is_ok() && socket.recv(&mut reply).is_ok_and(|len| len >= 12 && reply[..2] == query[..2])
 }
 
+/// Starts portcullis on `listen` with the default resolver settings (one UDP worker), resolving
+/// from the root servers of `hints`; ready when it answers `probe`.
+pub fn start_portcullis(dir: &Path, hints: &Path, listen: SocketAddr, probe: &str) -> Process {
+    let config = dir.join("portcullis.toml");
+    let text = format!(
+        "[server]\nlisten = [\"{listen}\"]\nthreads = 1\n\n[resolver]\nrecursion = true\nroot-hints = \"{}\"\n\
+         do-not-query-localhost = false\nallow-recursion = [\"127.0.0.1/32\"]\nuse-ipv6 = false\n",
+        hints.display()
+    );
+    fs::write(&config, text).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command.arg("serve").arg("--config").arg(&config).env("RUST_LOG", "info");
+    let mut process = Process::spawn("portcullis", command, dir.to_path_buf());
+    process.wait_ready(listen, probe);
+    process
+}
+
 /// Starts Unbound on `listen`, resolving from the root servers of `hints`; ready when it answers
 /// `probe`.
 pub fn start_unbound(binary: &Path, dir: &Path, hints: &Path, listen: SocketAddr, probe: &str) -> Process {
