@@ -11,6 +11,8 @@
 //! - [`nsec3`]: NSEC3 owner hashes (RFC 5155 §5) and base32hex (RFC 4648 §7).
 //! - [`bitmap`]: NSEC/NSEC3 type bitmaps (RFC 4034 §4.1.2) for any type number.
 //! - [`chain`]: NSEC and NSEC3 rdata views, chain builders and coverage (RFC 4034 §4, RFC 5155).
+//! - [`keystate`]: one managed key's role and timeline (published, signing, CDS), and its text
+//!   form in the key directory.
 //! - [`zone`]: the zone signer: DNSKEYs, RRSIGs and the NSEC or NSEC3 chain of a whole zone.
 //!
 //! The crate reads no clock, no file and no random source: times and random generators are
@@ -21,12 +23,14 @@ pub mod canonical;
 pub mod chain;
 pub mod crypto;
 pub mod key;
+pub mod keystate;
 pub mod nsec3;
 pub mod rrsig;
 pub mod zone;
 
 pub use crypto::{verify, SigningKey};
 pub use key::{ds_digest, key_tag, DigestType, Dnskey};
+pub use keystate::KeyState;
 pub use rrsig::{signing_input, Rrsig};
 pub use zone::{sign_zone, Denial, KeyRole, Record, SignOptions, ZoneKey};
 
