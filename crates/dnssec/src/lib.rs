@@ -13,6 +13,8 @@
 //! - [`chain`]: NSEC and NSEC3 rdata views, chain builders and coverage (RFC 4034 §4, RFC 5155).
 //! - [`keystate`]: one managed key's role and timeline (published, signing, CDS), and its text
 //!   form in the key directory.
+//! - [`rollover`]: key management as policy: which keys to make, publish, sign with and
+//!   withdraw, and when.
 //! - [`zone`]: the zone signer: DNSKEYs, RRSIGs and the NSEC or NSEC3 chain of a whole zone.
 //!
 //! The crate reads no clock, no file and no random source: times and random generators are
@@ -25,6 +27,7 @@ pub mod crypto;
 pub mod key;
 pub mod keystate;
 pub mod nsec3;
+pub mod rollover;
 pub mod rrsig;
 pub mod zone;
 
