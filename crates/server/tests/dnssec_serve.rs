@@ -5,7 +5,8 @@
 //!   gets every kind of answer secure (AD=1), the unsigned child insecure, never SERVFAIL;
 //! - `delv` (BIND's validator) reports every answer of the parent zone "fully validated";
 //! - knotd serving the same signed file gives, for each DO=1 query, the same sets of records in
-//!   the answer, authority and additional sections;
+//!   the answer, authority and additional sections (TTLs included; ANY and qtype RRSIG left out:
+//!   knotd answers them with one RRset, portcullis with all);
 //! - DO=0 answers hold no RRSIG, NSEC or NSEC3;
 //! - an AXFR of the served zone passes `ldns-verify-zone`, and fails it once one record changes.
 //!
@@ -331,6 +332,20 @@ fn differential_queries() -> Vec<(&'static str, Rtype)> {
         ("zzz.example.", Rtype::A),
         ("w.example.", Rtype::TXT),
         ("*.w.example.", Rtype::TXT),
+        ("MAIL.Example.", Rtype::A),
+        ("X.W.example.", Rtype::MX),
+        ("mail.example.", Rtype::RRSIG),
+        ("mail.example.", Rtype::NSEC),
+        ("example.", Rtype::NSEC3PARAM),
+        ("example.", Rtype::SOA),
+        ("example.", Rtype::ANY),
+        ("a.b.example.", Rtype::ANY),
+        ("ns.secure.example.", Rtype::A),
+        ("secure.example.", Rtype::NS),
+        ("www.example.", Rtype::CNAME),
+        ("moved.example.", Rtype::DNAME),
+        ("x.moved.example.", Rtype::CNAME),
+        ("nothere.moved.example.", Rtype::A),
     ]);
     queries
 }
@@ -348,7 +363,10 @@ fn knot_serving_the_same_signed_file_gives_the_same_records() {
         let served = serve(mode, flags);
         let knot = knot(&tools[0], &[ZoneSpec::new("example.", &served.parent_file)]).unwrap_or_else(|e| panic!("{e}"));
         let mut differences = Vec::new();
-        for (name, rtype) in differential_queries() {
+        // Benign differences left out: knotd answers ANY and qtype RRSIG with one RRset even over
+        // TCP (RFC 8482 minimal answers); portcullis gives every RRset (ANY, over TCP) or every
+        // RRSIG of the name, as the engine tests check.
+        for (name, rtype) in differential_queries().into_iter().filter(|(_, rtype)| !matches!(*rtype, Rtype::ANY | Rtype::RRSIG)) {
             let ours = sections(&ask_tcp(served.parent.addr, name, rtype, true));
             let theirs = sections(&ask_tcp(knot.addr, name, rtype, true));
             if ours != theirs {
@@ -369,10 +387,10 @@ fn do_clear_answers_hold_no_dnssec_records() {
                 let reply = client::tcp(served.parent.addr, &query).unwrap();
                 let (_, [answer, authority, additional]) = sections(&reply);
                 let all: Vec<&String> = answer.iter().chain(&authority).chain(&additional).collect();
-                let dnssec = all
-                    .iter()
-                    .filter(|line| [" rrsig ", " nsec ", " nsec3 ", " ds "].iter().any(|t| line.contains(t)) && !(rtype == Rtype::DS && line.contains(" ds ")))
-                    .count();
+                // Unless asked for by type (RFC 4035 §3.2.1).
+                let asked = rtype.to_string().to_lowercase();
+                let dnssec =
+                    all.iter().filter(|line| line.split(' ').nth(2).is_some_and(|t| ["rrsig", "nsec", "nsec3", "ds"].contains(&t) && t != asked)).count();
                 assert_eq!(dnssec, 0, "{mode}: {name} {rtype} (EDNS {edns:?}): {all:#?}");
             }
         }
