@@ -207,3 +207,7 @@ impl Zone {
         self.denial().nsec3.as_deref()
     }
 }
+
+#[cfg(test)]
+#[path = "signed_tests.rs"]
+mod tests;
