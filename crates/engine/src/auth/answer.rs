@@ -9,7 +9,7 @@
 //! here allocates.
 
 use super::lookup::{find, Found};
-use super::proof::{NoRoom, Proofs};
+use super::proof::{Dnssec, NoRoom, Proofs, Unsigned};
 use super::zone::{Node, Rrset, Zone};
 use portcullis_wire::message::Section;
 use portcullis_wire::writer::MessageWriter;
@@ -61,17 +61,22 @@ pub fn write_answer_traced<'z>(
     writer: &mut MessageWriter<'_>,
 ) -> (AnswerKind, Option<&'z Node>) {
     let mut wildcard = None;
-    let mut proofs = Proofs::new(zone, options.dnssec_ok);
-    let kind = answer_chain(zone, qname, qtype, options, &mut proofs, writer, &mut wildcard);
+    // Two copies of the writer: with DNSSEC records, and without (DO=0, or nothing to add), in
+    // which the DNSSEC calls compile away.
+    let kind = if options.dnssec_ok && zone.is_signed() {
+        answer_chain(zone, qname, qtype, options, &mut Proofs::new(zone), writer, &mut wildcard)
+    } else {
+        answer_chain(zone, qname, qtype, options, &mut Unsigned, writer, &mut wildcard)
+    };
     (kind, wildcard)
 }
 
-fn answer_chain<'z>(
+fn answer_chain<'z, D: Dnssec<'z>>(
     zone: &'z Zone,
     qname: &NameBuf,
     qtype: Rtype,
     options: AnswerOptions,
-    proofs: &mut Proofs<'z>,
+    proofs: &mut D,
     writer: &mut MessageWriter<'_>,
     wildcard: &mut Option<&'z Node>,
 ) -> AnswerKind {
@@ -138,7 +143,15 @@ enum End<'z> {
 }
 
 /// Writes the authority and additional sections for how the chain ended at `current`.
-fn finish<'z>(zone: &'z Zone, current: &NameBuf, end: End<'z>, options: AnswerOptions, proofs: &mut Proofs<'z>, writer: &mut MessageWriter<'_>) -> AnswerKind {
+#[inline(always)]
+fn finish<'z, D: Dnssec<'z>>(
+    zone: &'z Zone,
+    current: &NameBuf,
+    end: End<'z>,
+    options: AnswerOptions,
+    proofs: &mut D,
+    writer: &mut MessageWriter<'_>,
+) -> AnswerKind {
     if let End::Written(kind) = end {
         return kind;
     }
@@ -163,21 +176,33 @@ fn finish<'z>(zone: &'z Zone, current: &NameBuf, end: End<'z>, options: AnswerOp
 }
 
 #[allow(clippy::too_many_arguments)]
-fn answer_node<'z>(
+fn answer_node<'z, D: Dnssec<'z>>(
     zone: &'z Zone,
     owner: &NameBuf,
     node: &'z Node,
     wildcard: Option<&'z Node>,
     qtype: Rtype,
     options: AnswerOptions,
-    proofs: &mut Proofs<'z>,
+    proofs: &mut D,
     writer: &mut MessageWriter<'_>,
 ) -> Step<'z> {
     let answered = match qtype {
         Rtype::ANY => answer_any(zone, owner, node, options, proofs, writer),
         Rtype::RRSIG => answer_rrsigs(zone, owner, node, writer),
         _ => match zone.rrset(node, qtype) {
-            Some(rrset) => proofs.push(Section::Answer, owner, node, &rrset, writer).map(|()| Some(Some(rrset))),
+            Some(rrset) => {
+                if proofs.push(zone, Section::Answer, owner, node, &rrset, writer).is_err() {
+                    return Step::Done(End::Written(truncate(writer)));
+                }
+                if !proofs.on() {
+                    // Nothing goes into the authority section: the addresses at once.
+                    if !options.minimal_responses {
+                        add_target_addresses(zone, &rrset, proofs, writer);
+                    }
+                    return Step::Done(End::Written(AnswerKind::Answer));
+                }
+                Ok(Some(Some(rrset)))
+            }
             None => Ok(None),
         },
     };
@@ -192,7 +217,7 @@ fn answer_node<'z>(
         Ok(None) => {}
     }
     if let Some(cname) = zone.rrset(node, Rtype::CNAME) {
-        if proofs.push(Section::Answer, owner, node, &cname, writer).is_err() {
+        if proofs.push(zone, Section::Answer, owner, node, &cname, writer).is_err() {
             return Step::Done(End::Written(truncate(writer)));
         }
         if let Some(wildcard) = wildcard {
@@ -213,18 +238,18 @@ fn is_dnssec_type(rtype: Rtype) -> bool {
 
 /// ANY: every RRset (one over UDP, RFC 8482 §4.2), each with its RRSIGs when DO is set; with
 /// DO clear no RRSIG or NSEC. `Ok(None)` when the node has none to give (NODATA).
-fn answer_any(
+fn answer_any<'z>(
     zone: &Zone,
     owner: &NameBuf,
     node: &Node,
     options: AnswerOptions,
-    proofs: &Proofs<'_>,
+    proofs: &impl Dnssec<'z>,
     writer: &mut MessageWriter<'_>,
 ) -> Result<Option<Option<Rrset>>, NoRoom> {
     let chosen = if options.minimal_any { 1 } else { usize::MAX };
     let mut count = 0;
     for rrset in zone.rrsets(node).filter(|rrset| rrset.rtype != Rtype::RRSIG && (proofs.on() || !is_dnssec_type(rrset.rtype))).take(chosen) {
-        proofs.push(Section::Answer, owner, node, &rrset, writer)?;
+        proofs.push(zone, Section::Answer, owner, node, &rrset, writer)?;
         count += 1;
     }
     Ok((count > 0).then_some(None))
@@ -243,7 +268,8 @@ fn answer_rrsigs(zone: &Zone, owner: &NameBuf, node: &Node, writer: &mut Message
 /// A referral (RFC 1034 §4.3.2 step 3b): NS in authority, AA clear unless the answer section
 /// already holds authoritative data, glue addresses in additional. With DO set, the DS and its
 /// RRSIGs, or the proof that there is no DS (RFC 4035 §3.1.4).
-fn refer<'z>(zone: &'z Zone, cut: &'z Node, proofs: &mut Proofs<'z>, writer: &mut MessageWriter<'_>) -> Result<AnswerKind, NoRoom> {
+#[inline]
+fn refer<'z>(zone: &'z Zone, cut: &'z Node, proofs: &mut impl Dnssec<'z>, writer: &mut MessageWriter<'_>) -> Result<AnswerKind, NoRoom> {
     let Some(ns) = zone.rrset(cut, Rtype::NS) else { return Ok(AnswerKind::Error) };
     if writer.count(Section::Answer) == 0 {
         writer.set_aa(false);
@@ -252,7 +278,7 @@ fn refer<'z>(zone: &'z Zone, cut: &'z Node, proofs: &mut Proofs<'z>, writer: &mu
     push_rrset(zone, Section::Authority, &cut_name, &ns, writer).map_err(|()| NoRoom)?;
     if proofs.on() {
         match zone.rrset(cut, Rtype::DS) {
-            Some(ds) => proofs.push(Section::Authority, &cut_name, cut, &ds, writer)?,
+            Some(ds) => proofs.push(zone, Section::Authority, &cut_name, cut, &ds, writer)?,
             None => proofs.no_ds(&cut_name, cut, writer)?,
         }
     }
@@ -262,10 +288,10 @@ fn refer<'z>(zone: &'z Zone, cut: &'z Node, proofs: &mut Proofs<'z>, writer: &mu
 
 /// DNAME substitution (RFC 6672 §3.2): the DNAME (with its RRSIGs), then a synthesised CNAME
 /// with the DNAME's TTL (unsigned: RFC 6672 §5.3.1).
-fn substitute<'z>(zone: &Zone, qname: &NameBuf, node: &Node, proofs: &Proofs<'_>, writer: &mut MessageWriter<'_>) -> Step<'z> {
+fn substitute<'z, 's>(zone: &Zone, qname: &NameBuf, node: &Node, proofs: &impl Dnssec<'s>, writer: &mut MessageWriter<'_>) -> Step<'z> {
     let Some(dname) = zone.rrset(node, Rtype::DNAME) else { return Step::Done(End::Written(AnswerKind::Error)) };
     let owner = zone.node_name(node);
-    if proofs.push(Section::Answer, &owner, node, &dname, writer).is_err() {
+    if proofs.push(zone, Section::Answer, &owner, node, &dname, writer).is_err() {
         return Step::Done(End::Written(truncate(writer)));
     }
     let Ok(target) = NameBuf::from_wire(zone.first_rdata(&dname)) else { return Step::Done(End::Written(AnswerKind::Error)) };
@@ -287,20 +313,27 @@ fn substitute<'z>(zone: &Zone, qname: &NameBuf, node: &Node, proofs: &Proofs<'_>
 
 /// NXDOMAIN or NODATA: the SOA in authority with TTL min(SOA TTL, MINIMUM) (RFC 2308 §3, §5),
 /// its RRSIGs with it when DO is set.
-fn negative(zone: &Zone, rcode: Rcode, proofs: &Proofs<'_>, writer: &mut MessageWriter<'_>) -> Result<AnswerKind, NoRoom> {
+fn negative<'z>(zone: &Zone, rcode: Rcode, proofs: &impl Dnssec<'z>, writer: &mut MessageWriter<'_>) -> Result<AnswerKind, NoRoom> {
     writer.set_rcode(rcode);
     let kind = if rcode == Rcode::NXDOMAIN { AnswerKind::NxDomain } else { AnswerKind::NoData };
-    let (Some(apex), Some(soa)) = (zone.apex(), zone.soa()) else { return Ok(kind) };
+    let Some(apex) = zone.apex() else { return Ok(kind) };
+    let Some(soa) = zone.rrset(apex, Rtype::SOA) else { return Ok(kind) };
     let rdata = zone.first_rdata(&soa);
     let minimum = rdata.len().checked_sub(4).map_or(soa.ttl, |at| u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]));
-    proofs.push_with_ttl(Section::Authority, zone.origin(), apex, &soa, soa.ttl.min(minimum), writer)?;
+    let ttl = soa.ttl.min(minimum);
+    if proofs.on() {
+        proofs.push_with_ttl(zone, Section::Authority, zone.origin(), apex, &soa, ttl, writer)?;
+    } else {
+        // The one record alone (cheaper than an RRset push).
+        writer.push(Section::Authority, zone.origin(), Rtype::SOA, zone.class(), ttl, rdata).map_err(|_| NoRoom)?;
+    }
     Ok(kind)
 }
 
 /// Adds A and AAAA records of the names an NS, MX or SRV RRset points at, when they are in the
 /// zone (glue included), with their RRSIGs when DO is set and the zone signed them (glue is
 /// not signed). Records that do not fit are left out without TC (RFC 2181 §9).
-fn add_target_addresses(zone: &Zone, rrset: &Rrset, proofs: &Proofs<'_>, writer: &mut MessageWriter<'_>) {
+fn add_target_addresses<'z>(zone: &Zone, rrset: &Rrset, proofs: &impl Dnssec<'z>, writer: &mut MessageWriter<'_>) {
     let skip = match rrset.rtype {
         Rtype::NS => 0,
         Rtype::MX => 2,
@@ -315,7 +348,7 @@ fn add_target_addresses(zone: &Zone, rrset: &Rrset, proofs: &Proofs<'_>, writer:
         let Some(node) = zone.node(&target) else { continue };
         for rtype in [Rtype::A, Rtype::AAAA] {
             if let Some(addresses) = zone.rrset(node, rtype) {
-                let _ = proofs.push(Section::Additional, &target, node, &addresses, writer);
+                let _ = proofs.push(zone, Section::Additional, &target, node, &addresses, writer);
             }
         }
     }

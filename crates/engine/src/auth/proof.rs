@@ -4,8 +4,9 @@
 //!
 //! Each NSEC/NSEC3 goes into the authority section once per answer, whatever proof asks for it
 //! again (an NXDOMAIN whose qname and wildcard the same NSEC covers). Nothing here allocates:
-//! the NSEC3 hashes are computed into arrays, the pending wildcard proofs of a CNAME chain are
-//! kept in a fixed array.
+//! the NSEC3 hashes are computed into arrays, the pending wildcard proofs of a CNAME chain and
+//! the records written are kept inline (`SmallVec`s never filled past their inline size, and
+//! left uninitialised until used, so that an answer without DNSSEC pays nothing for them).
 
 use super::answer::MAX_CHAIN;
 use super::signed::Nsec3Table;
@@ -13,6 +14,7 @@ use super::zone::{Node, Rrset, Zone};
 use portcullis_wire::message::Section;
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{NameBuf, Rtype};
+use smallvec::SmallVec;
 
 /// Most distinct NSEC/NSEC3 records one answer writes (a wildcard proof per chain link, plus a
 /// three-record NSEC3 NXDOMAIN proof).
@@ -22,38 +24,104 @@ const MAX_WRITTEN: usize = MAX_CHAIN + 8;
 #[derive(Debug)]
 pub(super) struct NoRoom;
 
-/// The DNSSEC records of one answer: whether they are wanted, and what was written.
-pub(super) struct Proofs<'z> {
-    zone: &'z Zone,
-    /// The query set DO and the zone is signed.
-    on: bool,
-    /// Wildcard expansions of the chain still to prove: (expanded name, wildcard node).
-    wildcards: [Option<(NameBuf, &'z Node)>; MAX_CHAIN + 1],
-    /// Denial records written so far, by node address (both tables' nodes are distinct).
-    written: [usize; MAX_WRITTEN],
-    written_len: usize,
+/// What an answer adds for DNSSEC, as the answer writer sees it: nothing ([`Unsigned`], for
+/// DO=0 or an unsigned zone: every call compiles away, so such answers cost what they did before
+/// DNSSEC) or the RRSIGs and proofs ([`Proofs`]).
+pub(super) trait Dnssec<'z> {
+    /// True when DNSSEC records go into this answer.
+    fn on(&self) -> bool;
+
+    /// Pushes `rrset` of `node` with `owner` (an expanded wildcard's name, for synthesised data)
+    /// and TTL `ttl`, then its RRSIGs when on; all or nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn push_with_ttl(
+        &self,
+        zone: &Zone,
+        section: Section,
+        owner: &NameBuf,
+        node: &Node,
+        rrset: &Rrset,
+        ttl: u32,
+        writer: &mut MessageWriter<'_>,
+    ) -> Result<(), NoRoom>;
+
+    /// [`Dnssec::push_with_ttl`] with the RRset's own TTL.
+    #[inline]
+    fn push(&self, zone: &Zone, section: Section, owner: &NameBuf, node: &Node, rrset: &Rrset, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
+        self.push_with_ttl(zone, section, owner, node, rrset, rrset.ttl, writer)
+    }
+
+    /// Remembers that `qname` was answered from `wildcard`, to prove later.
+    fn wildcard_answer(&mut self, qname: &NameBuf, wildcard: &'z Node);
+
+    /// Writes the proofs of the remembered wildcard answers.
+    fn write_wildcards(&mut self, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom>;
+
+    /// The NXDOMAIN proof.
+    fn nxdomain(&mut self, qname: &NameBuf, encloser: Option<&Node>, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom>;
+
+    /// The NODATA proof (wildcard NODATA with `wildcard`).
+    fn nodata(&mut self, qname: &NameBuf, node: &'z Node, wildcard: Option<&'z Node>, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom>;
+
+    /// The proof that a delegation has no DS.
+    fn no_ds(&mut self, cut_name: &NameBuf, cut: &'z Node, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom>;
 }
 
-impl<'z> Proofs<'z> {
-    /// The proofs of an answer from `zone`; `dnssec_ok` is the query's DO bit (RFC 3225).
-    pub(super) fn new(zone: &'z Zone, dnssec_ok: bool) -> Self {
-        Self { zone, on: dnssec_ok, wildcards: [None; MAX_CHAIN + 1], written: [0; MAX_WRITTEN], written_len: 0 }
+/// No DNSSEC records: DO=0, or a zone without signatures.
+pub(super) struct Unsigned;
+
+impl<'z> Dnssec<'z> for Unsigned {
+    #[inline(always)]
+    fn on(&self) -> bool {
+        false
     }
 
-    /// True when DNSSEC records go into this answer.
-    pub(super) fn on(&self) -> bool {
-        self.on
-    }
-
-    /// Pushes `rrset` of `node` with `owner` (an expanded wildcard's name, for synthesised
-    /// data), then its RRSIGs when DO is set; all or nothing.
-    pub(super) fn push(&self, section: Section, owner: &NameBuf, node: &Node, rrset: &Rrset, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
-        push_from(self.zone, self.on, section, owner, node, rrset, rrset.ttl, writer)
-    }
-
-    /// Pushes `rrset` with TTL `ttl` (the negative SOA's, RFC 2308 §3) and its RRSIGs with it.
-    pub(super) fn push_with_ttl(
+    #[inline(always)]
+    fn push_with_ttl(
         &self,
+        zone: &Zone,
+        section: Section,
+        owner: &NameBuf,
+        _: &Node,
+        rrset: &Rrset,
+        ttl: u32,
+        writer: &mut MessageWriter<'_>,
+    ) -> Result<(), NoRoom> {
+        writer.push_rrset(section, owner, rrset.rtype, zone.class(), ttl, zone.rdatas(rrset)).map_err(|_| NoRoom)
+    }
+
+    #[inline(always)]
+    fn wildcard_answer(&mut self, _: &NameBuf, _: &'z Node) {}
+
+    #[inline(always)]
+    fn write_wildcards(&mut self, _: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn nxdomain(&mut self, _: &NameBuf, _: Option<&Node>, _: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn nodata(&mut self, _: &NameBuf, _: &'z Node, _: Option<&'z Node>, _: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn no_ds(&mut self, _: &NameBuf, _: &'z Node, _: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
+        Ok(())
+    }
+}
+
+impl<'z> Dnssec<'z> for Proofs<'z> {
+    fn on(&self) -> bool {
+        true
+    }
+
+    fn push_with_ttl(
+        &self,
+        zone: &Zone,
         section: Section,
         owner: &NameBuf,
         node: &Node,
@@ -61,24 +129,58 @@ impl<'z> Proofs<'z> {
         ttl: u32,
         writer: &mut MessageWriter<'_>,
     ) -> Result<(), NoRoom> {
-        push_from(self.zone, self.on, section, owner, node, rrset, ttl, writer)
+        push_from(zone, true, section, owner, node, rrset, ttl, writer)
+    }
+
+    fn wildcard_answer(&mut self, qname: &NameBuf, wildcard: &'z Node) {
+        Proofs::wildcard_answer(self, qname, wildcard);
+    }
+
+    fn write_wildcards(&mut self, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
+        Proofs::write_wildcards(self, writer)
+    }
+
+    fn nxdomain(&mut self, qname: &NameBuf, encloser: Option<&Node>, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
+        Proofs::nxdomain(self, qname, encloser, writer)
+    }
+
+    fn nodata(&mut self, qname: &NameBuf, node: &'z Node, wildcard: Option<&'z Node>, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
+        Proofs::nodata(self, qname, node, wildcard, writer)
+    }
+
+    fn no_ds(&mut self, cut_name: &NameBuf, cut: &'z Node, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
+        Proofs::no_ds(self, cut_name, cut, writer)
+    }
+}
+
+/// The DNSSEC records of one answer to a DO=1 query from a signed zone, and what was written.
+pub(super) struct Proofs<'z> {
+    zone: &'z Zone,
+    /// Wildcard expansions of the chain still to prove: (expanded name, wildcard node).
+    wildcards: SmallVec<[(NameBuf, &'z Node); MAX_CHAIN + 1]>,
+    /// Denial records written so far, by node address (both tables' nodes are distinct).
+    written: SmallVec<[usize; MAX_WRITTEN]>,
+}
+
+impl<'z> Proofs<'z> {
+    /// The proofs of an answer from the signed `zone` to a query with DO set (RFC 3225).
+    pub(super) fn new(zone: &'z Zone) -> Self {
+        Self { zone, wildcards: SmallVec::new(), written: SmallVec::new() }
     }
 
     /// Remembers that `qname` was answered from `wildcard`: [`Proofs::write_wildcards`] later
     /// proves that `qname` itself does not exist (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6).
     pub(super) fn wildcard_answer(&mut self, qname: &NameBuf, wildcard: &'z Node) {
-        if let Some(free) = self.wildcards.iter_mut().find(|slot| slot.is_none()) {
-            *free = Some((*qname, wildcard));
+        // One per chain link at most, so never past the inline size (which would allocate).
+        if self.wildcards.len() < self.wildcards.inline_size() {
+            self.wildcards.push((*qname, wildcard));
         }
     }
 
     /// Writes the proofs of the remembered wildcard answers into the authority section.
     pub(super) fn write_wildcards(&mut self, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
-        if !self.on {
-            return Ok(());
-        }
         for index in 0..self.wildcards.len() {
-            let Some((qname, wildcard)) = self.wildcards[index] else { break };
+            let (qname, wildcard) = self.wildcards[index];
             let encloser = self.wildcard_encloser_labels(wildcard);
             match self.zone.nsec3().filter(|table| table.is_served()) {
                 Some(table) => self.nsec3_cover(table, &next_closer(&qname, encloser), writer)?,
@@ -91,9 +193,6 @@ impl<'z> Proofs<'z> {
     /// NXDOMAIN (RFC 4035 §3.1.3.2, RFC 5155 §7.2.2): `qname` and the wildcard at its closest
     /// encloser `encloser` do not exist.
     pub(super) fn nxdomain(&mut self, qname: &NameBuf, encloser: Option<&Node>, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
-        if !self.on {
-            return Ok(());
-        }
         let labels = encloser.map_or(self.zone.origin().label_count(), |node| self.zone.node_name(node).label_count());
         match self.zone.nsec3().filter(|table| table.is_served()) {
             Some(table) => {
@@ -114,9 +213,6 @@ impl<'z> Proofs<'z> {
     /// NODATA at an existing `node` named `qname` (RFC 4035 §3.1.3.1, RFC 5155 §7.2.3), or, from
     /// a wildcard `wildcard`, the wildcard NODATA (RFC 4035 §3.1.3.4, RFC 5155 §7.2.5).
     pub(super) fn nodata(&mut self, qname: &NameBuf, node: &'z Node, wildcard: Option<&'z Node>, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
-        if !self.on {
-            return Ok(());
-        }
         let nsec3 = self.zone.nsec3().filter(|table| table.is_served());
         match (nsec3, wildcard) {
             (Some(table), Some(wildcard)) => {
@@ -145,9 +241,6 @@ impl<'z> Proofs<'z> {
     /// RFC 5155 §7.2.7): its NSEC or matching NSEC3, or with opt-out the closest provable
     /// encloser's proof.
     pub(super) fn no_ds(&mut self, cut_name: &NameBuf, cut: &'z Node, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
-        if !self.on {
-            return Ok(());
-        }
         match self.zone.nsec3().filter(|table| table.is_served()) {
             Some(table) => match self.nsec3_find(table, cut_name) {
                 Some(Ok(matching)) => self.push_nsec3(table, matching, writer),
@@ -225,12 +318,11 @@ impl<'z> Proofs<'z> {
     /// True (and remembered) when the denial record at `node` is not in the answer yet.
     fn first_time(&mut self, node: &Node) -> bool {
         let address = std::ptr::from_ref(node) as usize;
-        if self.written[..self.written_len].contains(&address) {
+        if self.written.contains(&address) {
             return false;
         }
-        if let Some(slot) = self.written.get_mut(self.written_len) {
-            *slot = address;
-            self.written_len += 1;
+        if self.written.len() < self.written.inline_size() {
+            self.written.push(address);
         }
         true
     }
@@ -249,12 +341,12 @@ fn push_from(
     ttl: u32,
     writer: &mut MessageWriter<'_>,
 ) -> Result<(), NoRoom> {
+    let signatures = if signed { zone.signatures(node, rrset.rtype) } else { None };
+    let Some(signatures) = signatures else {
+        return writer.push_rrset(section, owner, rrset.rtype, zone.class(), ttl, zone.rdatas(rrset)).map_err(|_| NoRoom);
+    };
     let mark = writer.mark();
     writer.push_rrset(section, owner, rrset.rtype, zone.class(), ttl, zone.rdatas(rrset)).map_err(|_| NoRoom)?;
-    if !signed {
-        return Ok(());
-    }
-    let Some(signatures) = zone.signatures(node, rrset.rtype) else { return Ok(()) };
     if writer.push_rrset(section, owner, Rtype::RRSIG, zone.class(), ttl.min(signatures.ttl), zone.rdatas(&signatures)).is_err() {
         writer.rollback(mark);
         return Err(NoRoom);

@@ -38,6 +38,8 @@ pub(super) struct Denial {
     /// Per NSEC owner, in canonical order: its key's span in `keys` and its table slot.
     nsec: Vec<(u32, u32, u32)>,
     nsec3: Option<Box<Nsec3Table>>,
+    /// The zone holds RRSIGs: DO=1 answers from it carry DNSSEC records.
+    signed: bool,
 }
 
 impl Denial {
@@ -45,8 +47,10 @@ impl Denial {
     pub(super) fn build(zone: &Zone, hashed: Vec<RecordData<'_>>) -> Self {
         let mut keys = Vec::new();
         let mut nsec = Vec::new();
+        let mut signed = !hashed.is_empty();
         for &slot in zone.slots_in_order() {
             let node = zone.node_in_slot(slot);
+            signed |= zone.rrset(node, Rtype::RRSIG).is_some();
             if zone.rrset(node, Rtype::NSEC).is_none() {
                 continue;
             }
@@ -56,7 +60,7 @@ impl Denial {
         }
         nsec.sort_unstable_by(|a, b| keys[a.0 as usize..a.1 as usize].cmp(&keys[b.0 as usize..b.1 as usize]));
         let nsec3 = (!hashed.is_empty()).then(|| Box::new(Nsec3Table::build(zone, hashed)));
-        Self { keys, nsec, nsec3 }
+        Self { keys, nsec, nsec3, signed }
     }
 
     /// Approximate heap bytes held.
@@ -167,6 +171,11 @@ impl Zone {
             .skip_while(|rrset| rrset.rtype < Rtype::RRSIG)
             .take_while(|rrset| rrset.rtype == Rtype::RRSIG)
             .find(|rrset| covered_type(Rtype::RRSIG, self.first_rdata(rrset)) == covered.0)
+    }
+
+    /// True when the zone holds RRSIGs (or NSEC3 records): DO=1 answers get DNSSEC records.
+    pub fn is_signed(&self) -> bool {
+        self.denial().signed
     }
 
     /// True when the zone has an NSEC chain (its owners are indexed).
