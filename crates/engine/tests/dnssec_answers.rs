@@ -300,3 +300,63 @@ fn transfers_and_zone_text_return_every_record_of_a_signed_zone() {
         assert_eq!(text.lines().filter(|line| line.contains("\tNSEC3\t")).count(), nsec3_owners(file).len(), "{file}");
     }
 }
+
+#[test]
+fn axfr_and_ixfr_out_of_a_signed_zone_send_every_record_unchanged() {
+    use portcullis_engine::auth::transfer::Transfer;
+    use portcullis_wire::message::{decompress_rdata, Message, Question};
+    use portcullis_wire::rdata::rdata_to_text;
+    use std::sync::Arc;
+    for file in ["signed-nsec.zone", "signed-nsec3.zone", "signed-optout.zone"] {
+        let zone = Arc::new(load_zone("signed.test.", file));
+        // Every record of the zone text, as `owner ttl type rdata`.
+        let text = portcullis_engine::auth::zone_text::zone_text(&zone);
+        let expected: BTreeSet<String> = text
+            .lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.splitn(5, '\t').collect();
+                format!("{} {} {} {}", fields[0], fields[1], fields[3], fields[4])
+            })
+            .collect();
+        for qtype in [Rtype::AXFR, Rtype::IXFR] {
+            let question = Question { qname: name("signed.test."), qtype, qclass: portcullis_wire::Class::IN };
+            let mut transfer = Transfer::new(Arc::clone(&zone), 7, question, None);
+            let mut out = vec![0u8; 65_535];
+            let mut sent = Vec::new();
+            for _ in 0..1000 {
+                let Some(len) = transfer.next_message(&mut out) else { break };
+                let message = Message::parse(&out[..len]).unwrap();
+                for record in message.records(Section::Answer) {
+                    let mut rdata = Vec::new();
+                    decompress_rdata(message.bytes(), &record, &mut rdata).unwrap();
+                    let mut rendered = String::new();
+                    rdata_to_text(record.rtype, &rdata, &mut rendered).unwrap();
+                    sent.push(format!("{} {} {} {rendered}", record.owner, record.ttl, record.rtype));
+                }
+            }
+            assert_eq!(sent.len(), expected.len() + 1, "{file} {qtype}: every record once, the SOA twice");
+            assert_eq!(sent.iter().cloned().collect::<BTreeSet<_>>(), expected, "{file} {qtype}");
+            let nsec3 = sent.iter().filter(|line| line.split(' ').nth(2) == Some("NSEC3")).count();
+            assert_eq!(nsec3, nsec3_owners(file).len(), "{file} {qtype}: the NSEC3 records");
+            let rrsigs = sent.iter().filter(|line| line.split(' ').nth(2) == Some("RRSIG")).count();
+            let file_rrsigs = std::fs::read_to_string(testdata(file)).unwrap().lines().filter(|line| line.split_whitespace().nth(3) == Some("RRSIG")).count();
+            assert_eq!(rrsigs, file_rrsigs, "{file} {qtype}: every RRSIG");
+        }
+    }
+}
+
+#[test]
+fn do_set_against_an_unsigned_zone_changes_nothing_but_the_opt() {
+    let engine = tricky();
+    for (qname, qtype) in
+        [("www.tricky.test.", Rtype::A), ("nothere.tricky.test.", Rtype::A), ("host.sub.tricky.test.", Rtype::A), ("a.b.wild.tricky.test.", Rtype::TXT)]
+    {
+        let with_do = ask_do(&engine, qname, qtype);
+        let without = tcp(&engine, &Query::new(qname, qtype).edns(Opt::new(1232)));
+        assert_eq!(
+            (with_do.rcode(), with_do.answer(), with_do.authority(), with_do.additional()),
+            (without.rcode(), without.answer(), without.authority(), without.additional()),
+            "{qname} {qtype}"
+        );
+    }
+}
