@@ -129,7 +129,7 @@ impl<'z> Dnssec<'z> for Proofs<'z> {
         ttl: u32,
         writer: &mut MessageWriter<'_>,
     ) -> Result<(), NoRoom> {
-        push_from(zone, true, section, owner, node, rrset, ttl, writer)
+        push_from(zone, section, owner, node, rrset, ttl, writer)
     }
 
     fn wildcard_answer(&mut self, qname: &NameBuf, wildcard: &'z Node) {
@@ -288,7 +288,7 @@ impl<'z> Proofs<'z> {
         if !self.first_time(node) {
             return Ok(());
         }
-        push_from(self.zone, true, Section::Authority, &self.zone.node_name(node), node, &nsec, nsec.ttl, writer)
+        push_from(self.zone, Section::Authority, &self.zone.node_name(node), node, &nsec, nsec.ttl, writer)
     }
 
     fn nsec3_find(&self, table: &'z Nsec3Table, name: &NameBuf) -> Option<Result<&'z Node, &'z Node>> {
@@ -312,7 +312,7 @@ impl<'z> Proofs<'z> {
         if !self.first_time(node) {
             return Ok(());
         }
-        push_from(owners, true, Section::Authority, &owners.node_name(node), node, &nsec3, nsec3.ttl, writer)
+        push_from(owners, Section::Authority, &owners.node_name(node), node, &nsec3, nsec3.ttl, writer)
     }
 
     /// True (and remembered) when the denial record at `node` is not in the answer yet.
@@ -328,21 +328,10 @@ impl<'z> Proofs<'z> {
     }
 }
 
-/// Pushes `rrset` of `node` from `zone` with `owner` and `ttl`, and its RRSIGs (same owner and
-/// TTL) when `signed`; all or nothing.
-#[allow(clippy::too_many_arguments)]
-fn push_from(
-    zone: &Zone,
-    signed: bool,
-    section: Section,
-    owner: &NameBuf,
-    node: &Node,
-    rrset: &Rrset,
-    ttl: u32,
-    writer: &mut MessageWriter<'_>,
-) -> Result<(), NoRoom> {
-    let signatures = if signed { zone.signatures(node, rrset.rtype) } else { None };
-    let Some(signatures) = signatures else {
+/// Pushes `rrset` of `node` from `zone` with `owner` and `ttl`, and its RRSIGs (same owner, the
+/// lower of the two TTLs) when the zone has them; all or nothing.
+fn push_from(zone: &Zone, section: Section, owner: &NameBuf, node: &Node, rrset: &Rrset, ttl: u32, writer: &mut MessageWriter<'_>) -> Result<(), NoRoom> {
+    let Some(signatures) = zone.signatures(node, rrset.rtype) else {
         return writer.push_rrset(section, owner, rrset.rtype, zone.class(), ttl, zone.rdatas(rrset)).map_err(|_| NoRoom);
     };
     let mark = writer.mark();
