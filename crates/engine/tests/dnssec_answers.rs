@@ -1,8 +1,9 @@
 //! Answers from signed zones (RFC 4035 §3.1, RFC 5155 §7.2): `testdata/engine/signed-*.zone`
 //! are `portcullis sign-zone` outputs of one zone (origin `signed.test.`: a wildcard `*.w`, the
 //! empty non-terminals `b` and `w`, a delegation with DS (`secure`) and one without
-//! (`insecure`, with occluded data), glue, a CNAME and a DNAME), signed with NSEC, NSEC3, and
-//! NSEC3 with opt-out.
+//! (`insecure`, with occluded data), glue, a CNAME, a wildcard CNAME (`*.c`), a CNAME to a name
+//! that does not exist (`dangling`) and a DNAME), signed with NSEC, NSEC3, and NSEC3 with
+//! opt-out.
 //!
 //! Sections are compared as sets of `owner TYPE` (RRSIGs as `owner RRSIG COVERED`); the NSEC3
 //! records a proof needs are computed here from the zone file's NSEC3 owners, apart from the
@@ -148,6 +149,19 @@ fn nsec_cname_and_dname_are_signed_and_the_synthesised_cname_is_not() {
 }
 
 #[test]
+fn nsec_proofs_follow_the_cname_chain_and_its_wildcard_links() {
+    let engine = engine("signed-nsec.zone");
+    // The chain ends in a name that does not exist: the proofs are for that name.
+    let dangling = ask_do(&engine, "dangling.signed.test.", Rtype::A);
+    let authority = [soa(), signed("dangling.signed.test.", "NSEC"), signed("signed.test.", "NSEC")].concat();
+    check(&dangling, 3, &["dangling.signed.test. CNAME", "dangling.signed.test. RRSIG CNAME"], &authority, &[]);
+    // A wildcard CNAME link: signed with the expanded owner, and x.c proven absent.
+    let answer = [signed("x.c.signed.test.", "CNAME"), signed("www.signed.test.", "CNAME"), signed("a.b.signed.test.", "A")].concat();
+    let answer: Vec<&str> = answer.iter().map(String::as_str).collect();
+    check(&ask_do(&engine, "x.c.signed.test.", Rtype::A), 0, &answer, &signed("*.c.signed.test.", "NSEC"), &[]);
+}
+
+#[test]
 fn do_clear_answers_carry_no_dnssec_records_unless_asked_for_by_type() {
     let engine = engine("signed-nsec.zone");
     let plain = |qname: &str, qtype: Rtype| udp(&engine, &Query::new(qname, qtype).edns(Opt::new(1232)));
@@ -259,6 +273,18 @@ fn nsec3_wildcard_answer_covers_the_next_closer_and_wildcard_nodata_proves_all_t
     let reply = ask_do(&engine, "x.w.signed.test.", Rtype::A);
     let authority = [soa(), nsec3(file, "w.signed.test."), nsec3(file, "x.w.signed.test."), nsec3(file, "*.w.signed.test.")].concat();
     check(&reply, 0, &[], &authority, &[]);
+}
+
+#[test]
+fn nsec3_proofs_follow_the_cname_chain_and_its_wildcard_links() {
+    let file = "signed-nsec3.zone";
+    let engine = engine(file);
+    let dangling = ask_do(&engine, "dangling.signed.test.", Rtype::A);
+    let authority = [soa(), nsec3(file, "signed.test."), nsec3(file, "gone.signed.test."), nsec3(file, "*.signed.test.")].concat();
+    check(&dangling, 3, &["dangling.signed.test. CNAME", "dangling.signed.test. RRSIG CNAME"], &authority, &[]);
+    let answer = [signed("x.c.signed.test.", "CNAME"), signed("www.signed.test.", "CNAME"), signed("a.b.signed.test.", "A")].concat();
+    let answer: Vec<&str> = answer.iter().map(String::as_str).collect();
+    check(&ask_do(&engine, "x.c.signed.test.", Rtype::A), 0, &answer, &nsec3(file, "x.c.signed.test."), &[]);
 }
 
 #[test]

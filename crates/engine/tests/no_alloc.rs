@@ -122,6 +122,8 @@ fn signed_answers(file: &str) {
         ("host.insecure.signed.test.", Rtype::A, 0),
         ("insecure.signed.test.", Rtype::DS, 0),
         ("www.signed.test.", Rtype::A, 0),
+        ("x.c.signed.test.", Rtype::A, 0),
+        ("dangling.signed.test.", Rtype::A, 3),
         ("x.moved.signed.test.", Rtype::A, 0),
         ("mail.signed.test.", Rtype::ANY, 0),
     ] {
