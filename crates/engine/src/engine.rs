@@ -412,7 +412,12 @@ impl Engine {
         }
         let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
         frame.begin(&mut writer, &self.settings);
-        let options = AnswerOptions { minimal_responses: self.settings.minimal_responses, minimal_any: request.transport == Transport::Udp };
+        let options = AnswerOptions {
+            minimal_responses: self.settings.minimal_responses,
+            minimal_any: request.transport == Transport::Udp,
+            // RFC 3225 §3: DNSSEC records only to a query that set DO (the reply's OPT echoes it).
+            dnssec_ok: frame.edns().is_some_and(|edns| edns.dnssec_ok),
+        };
         let (kind, wildcard) = write_answer_traced(zone, &question.qname, question.qtype, options, &mut writer);
         self.counters.answer(request.worker, kind);
         let kind = response_kind(kind);

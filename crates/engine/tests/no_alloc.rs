@@ -92,6 +92,49 @@ no_alloc_test!(badvers, {
 });
 no_alloc_test!(chaos_version, both_with_edns(&engine(), Query::empty().question(&question(&wire("version.bind."), 16, 3)), 0));
 
+/// An engine over a signed copy of one zone (`testdata/engine/signed-*.zone`, origin
+/// `signed.test.`).
+fn signed_engine(file: &str) -> Engine {
+    engine_over(&[("signed.test.", file)], EngineSettings::default())
+}
+
+/// A DO=1 query (RFC 3225), both transports.
+fn with_do(engine: &Engine, qname: &str, qtype: Rtype, expect_rcode: u16) {
+    let mut opt = Opt::new(4096);
+    opt.flags = 0x8000;
+    both(engine, &Query::new(qname, qtype).edns(opt), expect_rcode);
+}
+
+/// Every kind of signed answer, with its RRSIGs and proofs, from an NSEC, an NSEC3 and an NSEC3
+/// opt-out zone (NSEC3 hashes included).
+fn signed_answers(file: &str) {
+    let engine = signed_engine(file);
+    for (qname, qtype, rcode) in [
+        ("mail.signed.test.", Rtype::A, 0),
+        ("signed.test.", Rtype::MX, 0),
+        ("nothere.signed.test.", Rtype::A, 3),
+        ("x.y.b.signed.test.", Rtype::A, 3),
+        ("mail.signed.test.", Rtype::TXT, 0),
+        ("b.signed.test.", Rtype::A, 0),
+        ("x.w.signed.test.", Rtype::TXT, 0),
+        ("x.w.signed.test.", Rtype::A, 0),
+        ("host.secure.signed.test.", Rtype::A, 0),
+        ("host.insecure.signed.test.", Rtype::A, 0),
+        ("insecure.signed.test.", Rtype::DS, 0),
+        ("www.signed.test.", Rtype::A, 0),
+        ("x.c.signed.test.", Rtype::A, 0),
+        ("dangling.signed.test.", Rtype::A, 3),
+        ("x.moved.signed.test.", Rtype::A, 0),
+        ("mail.signed.test.", Rtype::ANY, 0),
+    ] {
+        with_do(&engine, qname, qtype, rcode);
+    }
+}
+
+no_alloc_test!(signed_nsec_answers, signed_answers("signed-nsec.zone"));
+no_alloc_test!(signed_nsec3_answers, signed_answers("signed-nsec3.zone"));
+no_alloc_test!(signed_nsec3_opt_out_answers, signed_answers("signed-optout.zone"));
+
 /// The counter sees allocations at all (otherwise every test above would pass vacuously).
 #[test]
 fn the_counter_counts() {

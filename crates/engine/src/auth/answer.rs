@@ -1,11 +1,15 @@
 //! Writes the authoritative answer for one question into a [`MessageWriter`]: RFC 1034 §4.3.2
 //! with CNAME chains inside the zone, DNAME substitution (RFC 6672), wildcards (RFC 4592),
 //! referrals with glue, negative answers with the SOA (RFC 2308 §3), minimal ANY (RFC 8482), and
-//! additional-section addresses for NS/MX/SRV targets.
+//! additional-section addresses for NS/MX/SRV targets. To a DO=1 query a signed zone's answer
+//! also carries the RRSIGs and denial proofs of RFC 4035 §3.1 and RFC 5155 §7.2 ([`super::proof`]);
+//! to DO=0 it carries no RRSIG, NSEC or NSEC3 the question did not ask for, and referrals no DS.
 //!
-//! An RRset that does not fit sets TC and ends the answer; nothing here allocates.
+//! An RRset (or a mandatory DNSSEC record) that does not fit sets TC and ends the answer; nothing
+//! here allocates.
 
 use super::lookup::{find, Found};
+use super::proof::{Dnssec, NoRoom, Proofs, Unsigned};
 use super::zone::{Node, Rrset, Zone};
 use portcullis_wire::message::Section;
 use portcullis_wire::writer::MessageWriter;
@@ -21,6 +25,8 @@ pub struct AnswerOptions {
     pub minimal_responses: bool,
     /// Answer ANY with a single RRset (RFC 8482 §4.2); used over UDP.
     pub minimal_any: bool,
+    /// The query's DO bit (RFC 3225): add RRSIGs and denial proofs (RFC 4035 §3.1).
+    pub dnssec_ok: bool,
 }
 
 /// What kind of answer was written: a label for counters and rate limiting.
@@ -55,15 +61,22 @@ pub fn write_answer_traced<'z>(
     writer: &mut MessageWriter<'_>,
 ) -> (AnswerKind, Option<&'z Node>) {
     let mut wildcard = None;
-    let kind = answer_chain(zone, qname, qtype, options, writer, &mut wildcard);
+    // Two copies of the writer: with DNSSEC records, and without (DO=0, or nothing to add), in
+    // which the DNSSEC calls compile away.
+    let kind = if options.dnssec_ok && zone.is_signed() {
+        answer_chain(zone, qname, qtype, options, &mut Proofs::new(zone), writer, &mut wildcard)
+    } else {
+        answer_chain(zone, qname, qtype, options, &mut Unsigned, writer, &mut wildcard)
+    };
     (kind, wildcard)
 }
 
-fn answer_chain<'z>(
+fn answer_chain<'z, D: Dnssec<'z>>(
     zone: &'z Zone,
     qname: &NameBuf,
     qtype: Rtype,
     options: AnswerOptions,
+    proofs: &mut D,
     writer: &mut MessageWriter<'_>,
     wildcard: &mut Option<&'z Node>,
 ) -> AnswerKind {
@@ -81,134 +94,246 @@ fn answer_chain<'z>(
                 visited[0] = super::zone::hash(qname.as_wire());
             }
             if visited[..link].contains(&seen) {
-                return AnswerKind::Answer;
+                return finish(zone, current, End::Answer(None), options, proofs, writer);
             }
             visited[link] = seen;
         }
         let step = match find(zone, current, qtype) {
-            Found::Node(node) => answer_node(zone, current, node, qtype, options, writer),
+            Found::Node(node) => answer_node(zone, current, node, None, qtype, options, proofs, writer),
             Found::Wildcard(node) => {
                 wildcard.get_or_insert(node);
-                answer_node(zone, current, node, qtype, options, writer)
+                answer_node(zone, current, node, Some(node), qtype, options, proofs, writer)
             }
-            Found::Delegation(cut) => return refer(zone, cut, writer),
-            Found::Dname(node) => match substitute(zone, current, node, writer) {
+            Found::Delegation(cut) => Step::Done(End::Referral(cut)),
+            Found::Dname(node) => match substitute(zone, current, node, proofs, writer) {
                 // The synthesised CNAME is itself the answer to a CNAME question.
-                Step::Follow(_) if qtype == Rtype::CNAME => Step::Done(AnswerKind::Answer),
+                Step::Follow(_) if qtype == Rtype::CNAME => Step::Done(End::Answer(None)),
                 step => step,
             },
-            Found::NxDomain => return negative(zone, Rcode::NXDOMAIN, writer),
+            Found::NxDomain(encloser) => Step::Done(End::NxDomain(encloser)),
         };
         match step {
-            Step::Done(kind) => return kind,
+            Step::Done(end) => return finish(zone, current, end, options, proofs, writer),
             Step::Follow(next) if next.is_subdomain_of(zone.origin()) => current = target.insert(next),
-            Step::Follow(_) => return AnswerKind::Answer,
+            Step::Follow(_) => return finish(zone, current, End::Answer(None), options, proofs, writer),
         }
     }
-    AnswerKind::Answer
+    finish(zone, current, End::Answer(None), options, proofs, writer)
 }
 
 /// What one link of the chain did. Large (an inline name), but boxing would allocate.
 #[allow(clippy::large_enum_variant)]
-enum Step {
-    Done(AnswerKind),
+enum Step<'z> {
+    Done(End<'z>),
     Follow(NameBuf),
 }
 
-fn answer_node(zone: &Zone, owner: &NameBuf, node: &Node, qtype: Rtype, options: AnswerOptions, writer: &mut MessageWriter<'_>) -> Step {
-    if qtype == Rtype::ANY {
-        return Step::Done(answer_any(zone, owner, node, options, writer));
+/// How the chain ended: what the authority and additional sections still need.
+enum End<'z> {
+    /// Data written; the RRset whose targets get additional addresses, if any.
+    Answer(Option<Rrset>),
+    /// The name exists (at the node, possibly synthesised from the wildcard) without the type.
+    NoData(&'z Node, Option<&'z Node>),
+    /// The name does not exist; its closest encloser.
+    NxDomain(Option<&'z Node>),
+    /// A zone cut.
+    Referral(&'z Node),
+    /// Finished already (truncated, or an error).
+    Written(AnswerKind),
+}
+
+/// Writes the authority and additional sections for how the chain ended at `current`.
+#[inline(always)]
+fn finish<'z, D: Dnssec<'z>>(
+    zone: &'z Zone,
+    current: &NameBuf,
+    end: End<'z>,
+    options: AnswerOptions,
+    proofs: &mut D,
+    writer: &mut MessageWriter<'_>,
+) -> AnswerKind {
+    if let End::Written(kind) = end {
+        return kind;
     }
-    if let Some(rrset) = zone.rrset(node, qtype) {
-        if push_rrset(zone, Section::Answer, owner, &rrset, writer).is_err() {
-            return Step::Done(truncate(writer));
+    if proofs.write_wildcards(writer).is_err() {
+        return truncate(writer);
+    }
+    let written = match end {
+        End::Answer(rrset) => {
+            if let Some(rrset) = rrset.filter(|_| !options.minimal_responses) {
+                add_target_addresses(zone, &rrset, proofs, writer);
+            }
+            Ok(AnswerKind::Answer)
         }
-        if !options.minimal_responses {
-            add_target_addresses(zone, &rrset, writer);
+        End::NoData(node, wildcard) => {
+            negative(zone, Rcode::NOERROR, proofs, writer).and_then(|kind| proofs.nodata(current, node, wildcard, writer).map(|()| kind))
         }
-        return Step::Done(AnswerKind::Answer);
+        End::NxDomain(encloser) => negative(zone, Rcode::NXDOMAIN, proofs, writer).and_then(|kind| proofs.nxdomain(current, encloser, writer).map(|()| kind)),
+        End::Referral(cut) => refer(zone, cut, proofs, writer),
+        End::Written(kind) => Ok(kind),
+    };
+    written.unwrap_or_else(|NoRoom| truncate(writer))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn answer_node<'z, D: Dnssec<'z>>(
+    zone: &'z Zone,
+    owner: &NameBuf,
+    node: &'z Node,
+    wildcard: Option<&'z Node>,
+    qtype: Rtype,
+    options: AnswerOptions,
+    proofs: &mut D,
+    writer: &mut MessageWriter<'_>,
+) -> Step<'z> {
+    let answered = match qtype {
+        Rtype::ANY => answer_any(zone, owner, node, options, proofs, writer),
+        Rtype::RRSIG => answer_rrsigs(zone, owner, node, writer),
+        _ => match zone.rrset(node, qtype) {
+            Some(rrset) => {
+                if proofs.push(zone, Section::Answer, owner, node, &rrset, writer).is_err() {
+                    return Step::Done(End::Written(truncate(writer)));
+                }
+                if !proofs.on() {
+                    // Nothing goes into the authority section: the addresses at once.
+                    if !options.minimal_responses {
+                        add_target_addresses(zone, &rrset, proofs, writer);
+                    }
+                    return Step::Done(End::Written(AnswerKind::Answer));
+                }
+                Ok(Some(Some(rrset)))
+            }
+            None => Ok(None),
+        },
+    };
+    match answered {
+        Err(NoRoom) => return Step::Done(End::Written(truncate(writer))),
+        Ok(Some(rrset)) => {
+            if let Some(wildcard) = wildcard {
+                proofs.wildcard_answer(owner, wildcard);
+            }
+            return Step::Done(End::Answer(rrset));
+        }
+        Ok(None) => {}
     }
     if let Some(cname) = zone.rrset(node, Rtype::CNAME) {
-        if push_rrset(zone, Section::Answer, owner, &cname, writer).is_err() {
-            return Step::Done(truncate(writer));
+        if proofs.push(zone, Section::Answer, owner, node, &cname, writer).is_err() {
+            return Step::Done(End::Written(truncate(writer)));
+        }
+        if let Some(wildcard) = wildcard {
+            proofs.wildcard_answer(owner, wildcard);
         }
         return match NameBuf::from_wire(zone.first_rdata(&cname)) {
             Ok(target) => Step::Follow(target),
-            Err(_) => Step::Done(AnswerKind::Answer),
+            Err(_) => Step::Done(End::Answer(None)),
         };
     }
-    Step::Done(negative(zone, Rcode::NOERROR, writer))
+    Step::Done(End::NoData(node, wildcard))
 }
 
-fn answer_any(zone: &Zone, owner: &NameBuf, node: &Node, options: AnswerOptions, writer: &mut MessageWriter<'_>) -> AnswerKind {
-    let rrsets = zone.rrsets(node);
-    if rrsets.is_empty() {
-        return negative(zone, Rcode::NOERROR, writer);
-    }
+/// True for the types DO=0 answers leave out unless asked for by type (RFC 4035 §3.2.1).
+fn is_dnssec_type(rtype: Rtype) -> bool {
+    matches!(rtype, Rtype::RRSIG | Rtype::NSEC | Rtype::NSEC3)
+}
+
+/// ANY: every RRset (one over UDP, RFC 8482 §4.2), each with its RRSIGs when DO is set; with
+/// DO clear no RRSIG or NSEC. `Ok(None)` when the node has none to give (NODATA).
+fn answer_any<'z>(
+    zone: &Zone,
+    owner: &NameBuf,
+    node: &Node,
+    options: AnswerOptions,
+    proofs: &impl Dnssec<'z>,
+    writer: &mut MessageWriter<'_>,
+) -> Result<Option<Option<Rrset>>, NoRoom> {
     let chosen = if options.minimal_any { 1 } else { usize::MAX };
-    for rrset in rrsets.take(chosen) {
-        if push_rrset(zone, Section::Answer, owner, &rrset, writer).is_err() {
-            return truncate(writer);
-        }
+    let mut count = 0;
+    for rrset in zone.rrsets(node).filter(|rrset| rrset.rtype != Rtype::RRSIG && (proofs.on() || !is_dnssec_type(rrset.rtype))).take(chosen) {
+        proofs.push(zone, Section::Answer, owner, node, &rrset, writer)?;
+        count += 1;
     }
-    AnswerKind::Answer
+    Ok((count > 0).then_some(None))
+}
+
+/// Qtype RRSIG: every RRSIG of the name, whatever the DO bit (the question asks for them).
+fn answer_rrsigs(zone: &Zone, owner: &NameBuf, node: &Node, writer: &mut MessageWriter<'_>) -> Result<Option<Option<Rrset>>, NoRoom> {
+    let mut count = 0;
+    for rrset in zone.rrsets(node).filter(|rrset| rrset.rtype == Rtype::RRSIG) {
+        push_rrset(zone, Section::Answer, owner, &rrset, writer).map_err(|()| NoRoom)?;
+        count += 1;
+    }
+    Ok((count > 0).then_some(None))
 }
 
 /// A referral (RFC 1034 §4.3.2 step 3b): NS in authority, AA clear unless the answer section
-/// already holds authoritative data, glue addresses in additional.
-fn refer(zone: &Zone, cut: &Node, writer: &mut MessageWriter<'_>) -> AnswerKind {
-    let Some(ns) = zone.rrset(cut, Rtype::NS) else { return AnswerKind::Error };
+/// already holds authoritative data, glue addresses in additional. With DO set, the DS and its
+/// RRSIGs, or the proof that there is no DS (RFC 4035 §3.1.4).
+#[inline]
+fn refer<'z>(zone: &'z Zone, cut: &'z Node, proofs: &mut impl Dnssec<'z>, writer: &mut MessageWriter<'_>) -> Result<AnswerKind, NoRoom> {
+    let Some(ns) = zone.rrset(cut, Rtype::NS) else { return Ok(AnswerKind::Error) };
     if writer.count(Section::Answer) == 0 {
         writer.set_aa(false);
     }
     let cut_name = zone.node_name(cut);
-    if push_rrset(zone, Section::Authority, &cut_name, &ns, writer).is_err() {
-        return truncate(writer);
+    push_rrset(zone, Section::Authority, &cut_name, &ns, writer).map_err(|()| NoRoom)?;
+    if proofs.on() {
+        match zone.rrset(cut, Rtype::DS) {
+            Some(ds) => proofs.push(zone, Section::Authority, &cut_name, cut, &ds, writer)?,
+            None => proofs.no_ds(&cut_name, cut, writer)?,
+        }
     }
-    add_target_addresses(zone, &ns, writer);
-    AnswerKind::Referral
+    add_target_addresses(zone, &ns, proofs, writer);
+    Ok(AnswerKind::Referral)
 }
 
-/// DNAME substitution (RFC 6672 §3.2): the DNAME, then a synthesised CNAME with the DNAME's TTL.
-fn substitute(zone: &Zone, qname: &NameBuf, node: &Node, writer: &mut MessageWriter<'_>) -> Step {
-    let Some(dname) = zone.rrset(node, Rtype::DNAME) else { return Step::Done(AnswerKind::Error) };
+/// DNAME substitution (RFC 6672 §3.2): the DNAME (with its RRSIGs), then a synthesised CNAME
+/// with the DNAME's TTL (unsigned: RFC 6672 §5.3.1).
+fn substitute<'z, 's>(zone: &Zone, qname: &NameBuf, node: &Node, proofs: &impl Dnssec<'s>, writer: &mut MessageWriter<'_>) -> Step<'z> {
+    let Some(dname) = zone.rrset(node, Rtype::DNAME) else { return Step::Done(End::Written(AnswerKind::Error)) };
     let owner = zone.node_name(node);
-    if push_rrset(zone, Section::Answer, &owner, &dname, writer).is_err() {
-        return Step::Done(truncate(writer));
+    if proofs.push(zone, Section::Answer, &owner, node, &dname, writer).is_err() {
+        return Step::Done(End::Written(truncate(writer)));
     }
-    let Ok(target) = NameBuf::from_wire(zone.first_rdata(&dname)) else { return Step::Done(AnswerKind::Error) };
+    let Ok(target) = NameBuf::from_wire(zone.first_rdata(&dname)) else { return Step::Done(End::Written(AnswerKind::Error)) };
     let Some(synthesised) = qname.replace_suffix(&owner, &target) else {
         writer.set_rcode(Rcode::YXDOMAIN);
-        return Step::Done(AnswerKind::Error);
+        return Step::Done(End::Written(AnswerKind::Error));
     };
     if writer.push(Section::Answer, qname, Rtype::CNAME, zone.class(), dname.ttl, synthesised.as_wire()).is_err() {
-        return Step::Done(truncate(writer));
+        return Step::Done(End::Written(truncate(writer)));
     }
     // A target below the DNAME's own owner brings the name back under the same DNAME, and each
     // substitution makes it longer (a loop that ends only in YXDOMAIN): stop after the first
     // synthesised CNAME, whatever the question's type, as NSD does.
     if synthesised.is_subdomain_of(&owner) {
-        return Step::Done(AnswerKind::Answer);
+        return Step::Done(End::Answer(None));
     }
     Step::Follow(synthesised)
 }
 
-/// NXDOMAIN or NODATA: the SOA in authority with TTL min(SOA TTL, MINIMUM) (RFC 2308 §3, §5).
-fn negative(zone: &Zone, rcode: Rcode, writer: &mut MessageWriter<'_>) -> AnswerKind {
+/// NXDOMAIN or NODATA: the SOA in authority with TTL min(SOA TTL, MINIMUM) (RFC 2308 §3, §5),
+/// its RRSIGs with it when DO is set.
+fn negative<'z>(zone: &Zone, rcode: Rcode, proofs: &impl Dnssec<'z>, writer: &mut MessageWriter<'_>) -> Result<AnswerKind, NoRoom> {
     writer.set_rcode(rcode);
     let kind = if rcode == Rcode::NXDOMAIN { AnswerKind::NxDomain } else { AnswerKind::NoData };
-    let Some(soa) = zone.soa() else { return kind };
+    let Some(apex) = zone.apex() else { return Ok(kind) };
+    let Some(soa) = zone.rrset(apex, Rtype::SOA) else { return Ok(kind) };
     let rdata = zone.first_rdata(&soa);
     let minimum = rdata.len().checked_sub(4).map_or(soa.ttl, |at| u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]));
-    if writer.push(Section::Authority, zone.origin(), Rtype::SOA, zone.class(), soa.ttl.min(minimum), rdata).is_err() {
-        return truncate(writer);
+    let ttl = soa.ttl.min(minimum);
+    if proofs.on() {
+        proofs.push_with_ttl(zone, Section::Authority, zone.origin(), apex, &soa, ttl, writer)?;
+    } else {
+        // The one record alone (cheaper than an RRset push).
+        writer.push(Section::Authority, zone.origin(), Rtype::SOA, zone.class(), ttl, rdata).map_err(|_| NoRoom)?;
     }
-    kind
+    Ok(kind)
 }
 
 /// Adds A and AAAA records of the names an NS, MX or SRV RRset points at, when they are in the
-/// zone (glue included). Records that do not fit are left out without TC (RFC 2181 §9).
-fn add_target_addresses(zone: &Zone, rrset: &Rrset, writer: &mut MessageWriter<'_>) {
+/// zone (glue included), with their RRSIGs when DO is set and the zone signed them (glue is
+/// not signed). Records that do not fit are left out without TC (RFC 2181 §9).
+fn add_target_addresses<'z>(zone: &Zone, rrset: &Rrset, proofs: &impl Dnssec<'z>, writer: &mut MessageWriter<'_>) {
     let skip = match rrset.rtype {
         Rtype::NS => 0,
         Rtype::MX => 2,
@@ -223,7 +348,7 @@ fn add_target_addresses(zone: &Zone, rrset: &Rrset, writer: &mut MessageWriter<'
         let Some(node) = zone.node(&target) else { continue };
         for rtype in [Rtype::A, Rtype::AAAA] {
             if let Some(addresses) = zone.rrset(node, rtype) {
-                let _ = push_rrset(zone, Section::Additional, &target, &addresses, writer);
+                let _ = proofs.push(zone, Section::Additional, &target, node, &addresses, writer);
             }
         }
     }

@@ -18,8 +18,9 @@ pub enum Found<'z> {
     Delegation(&'z Node),
     /// A proper ancestor owns a DNAME.
     Dname(&'z Node),
-    /// The name does not exist and no wildcard applies.
-    NxDomain,
+    /// The name does not exist and no wildcard applies; the node is its closest encloser (RFC
+    /// 5155 §7.2.1, for the denial proofs), `None` only for a name outside the zone.
+    NxDomain(Option<&'z Node>),
 }
 
 /// Descends `zone` towards `qname` (any case; it must be at or below the apex).
@@ -39,11 +40,11 @@ pub fn find<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype) -> Found<'z> {
     let apex_labels = zone.origin().label_count();
     let mut encloser = None;
     for depth in apex_labels..=total {
-        let Some(offset) = qname.suffix_offset(total - depth) else { return Found::NxDomain };
+        let Some(offset) = qname.suffix_offset(total - depth) else { return Found::NxDomain(encloser) };
         // The apex is the first node; only the names below it need the table.
         let found = if depth == apex_labels { zone.apex() } else { zone.node_wire(&wire[offset..]) };
         let Some(node) = found else {
-            return encloser.map_or(Found::NxDomain, |ce| wildcard_at(zone, ce));
+            return encloser.map_or(Found::NxDomain(None), |ce| wildcard_at(zone, ce));
         };
         let is_apex = depth == apex_labels;
         let is_target = depth == total;
@@ -58,17 +59,17 @@ pub fn find<'z>(zone: &'z Zone, qname: &NameBuf, qtype: Rtype) -> Found<'z> {
         }
         encloser = Some(node);
     }
-    Found::NxDomain
+    Found::NxDomain(encloser)
 }
 
 /// The wildcard below the closest encloser `encloser`, if any (RFC 4592 §3.3.1).
-fn wildcard_at<'z>(zone: &'z Zone, encloser: &Node) -> Found<'z> {
+fn wildcard_at<'z>(zone: &'z Zone, encloser: &'z Node) -> Found<'z> {
     if !encloser.has_wildcard_child() {
-        return Found::NxDomain;
+        return Found::NxDomain(Some(encloser));
     }
     let name = zone.node_name(encloser);
     match name.wildcard_child().and_then(|wildcard| zone.node(&wildcard)) {
         Some(node) => Found::Wildcard(node),
-        None => Found::NxDomain,
+        None => Found::NxDomain(Some(encloser)),
     }
 }

@@ -2,20 +2,40 @@
 //! build-time maps ([`crate::base::hash`]), and canonical DNS order (RFC 4034 §6.1).
 
 /// A byte string whose plain order is the canonical order of the name (RFC 4034 §6.1): labels
-/// from the right, each followed by 0x00, with 0x00 and 0x01 inside labels escaped as 0x01 0x01
-/// and 0x01 0x02 so that a shorter label sorts first.
+/// from the right, lower-cased, each followed by 0x00, with 0x00 and 0x01 inside labels escaped
+/// as 0x01 0x01 and 0x01 0x02 so that a shorter label sorts first.
 pub(crate) fn canonical_key(wire: &[u8], out: &mut Vec<u8>) {
+    canonical_key_with(wire, |byte| out.push(byte));
+}
+
+/// Longest canonical key of a name: every octet escaped.
+pub(crate) const KEY_MAX: usize = 2 * 255;
+
+/// [`canonical_key`] into a fixed buffer (a query's name, without allocating); returns its
+/// length.
+pub(crate) fn canonical_key_into(wire: &[u8], out: &mut [u8; KEY_MAX]) -> usize {
+    let mut len = 0;
+    canonical_key_with(wire, |byte| {
+        if let Some(slot) = out.get_mut(len) {
+            *slot = byte;
+            len += 1;
+        }
+    });
+    len
+}
+
+fn canonical_key_with(wire: &[u8], mut push: impl FnMut(u8)) {
     let mut starts = [0u8; 128];
     let count = label_starts(wire, &mut starts);
     for &start in starts[..count].iter().rev() {
         for &byte in label_at(wire, start) {
             match byte {
-                0 => out.extend_from_slice(&[1, 1]),
-                1 => out.extend_from_slice(&[1, 2]),
-                other => out.push(other),
+                0 => [1, 1].into_iter().for_each(&mut push),
+                1 => [1, 2].into_iter().for_each(&mut push),
+                other => push(other.to_ascii_lowercase()),
             }
         }
-        out.push(0);
+        push(0);
     }
 }
 

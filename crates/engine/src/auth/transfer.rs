@@ -5,7 +5,7 @@
 //!
 //! - The zone's SOA comes first and last (RFC 5936 §2.2); between them every other record of the
 //!   zone once, glue and data below delegations included, node by node (parents first) and RRset
-//!   by RRset.
+//!   by RRset; a signed zone's NSEC3 records and their RRSIGs (kept apart from the names) follow.
 //! - Messages are filled up to [`MESSAGE_TARGET`] octets (16 KiB, as NSD: compression pointers
 //!   reach every octet); an RRset may be split between messages (§2.2). A record too large for
 //!   that gets a message of its own, up to 65 535 octets.
@@ -157,7 +157,8 @@ impl Transfer {
                     return Some((Rtype::SOA, soa.ttl, zone.first_rdata(&soa)));
                 }
                 Place::Body { node, rrset, set, offset } => {
-                    let Some(at) = zone.node_at(node) else {
+                    // The name tree, then the NSEC3 table (its records are the zone's too).
+                    let Some((zone, at)) = zone.transfer_node(node) else {
                         self.place = Place::ClosingSoa;
                         continue;
                     };
@@ -193,7 +194,7 @@ impl Transfer {
     fn advance(&mut self, zone: &Zone) {
         self.place = match self.place {
             Place::OpeningSoa => Place::Body { node: 0, rrset: 0, set: None, offset: 0 },
-            Place::Body { node, rrset, set: Some(set), offset } => match zone.rdata_at(&set, offset) {
+            Place::Body { node, rrset, set: Some(set), offset } => match zone.transfer_node(node).and_then(|(zone, _)| zone.rdata_at(&set, offset)) {
                 Some((_, next)) => Place::Body { node, rrset, set: Some(set), offset: next },
                 None => Place::Body { node, rrset: rrset + 1, set: None, offset: 0 },
             },

@@ -10,10 +10,16 @@
 //!   brings in the node's RRsets with it;
 //! - the nodes in parent-first order (the apex first), as slot numbers, for walks over the zone;
 //!   [`Zone::canonical_order`] gives RFC 4034 order on demand.
+//!
+//! A signed zone keeps the same layout ([`super::signed`]): its RRSIGs are RRsets of type RRSIG
+//! split by covered type (one header each, the covered type in their first rdata), its NSEC3
+//! records live in a separate table, and an index of the NSEC owners in canonical order serves
+//! the denial proofs. An unsigned zone pays nothing for it.
 
 pub use super::names::hash;
 pub(crate) use super::names::FnvBuild;
 use super::names::{canonical_key, label_starts};
+use super::signed::{covered_type, in_nsec3_table, Denial};
 use portcullis_wire::{Class, NameBuf, Rtype};
 use std::collections::{HashMap, HashSet};
 
@@ -103,12 +109,31 @@ pub struct Zone {
     slots: Vec<Slot>,
     /// Slot numbers of the nodes, parents first.
     order: Vec<u32>,
+    /// The NSEC owner index and the NSEC3 table of a signed zone (empty when unsigned).
+    denial: Denial,
 }
 
 impl Zone {
     /// Builds a zone from records (records outside `origin` are skipped; the caller's checks
     /// report them). Duplicate rdatas in one RRset are merged; the lowest TTL of an RRset wins.
+    /// NSEC3 records and their RRSIGs go to the NSEC3 table, not the name tree (RFC 5155 §7.2:
+    /// a hashed owner is no name of the zone).
     pub fn build<'r>(origin: &NameBuf, class: Class, records: impl IntoIterator<Item = RecordData<'r>>) -> Self {
+        let mut hashed = Vec::new();
+        let tree = records.into_iter().filter(|record| {
+            let nsec3 = in_nsec3_table(record);
+            if nsec3 {
+                hashed.push(record.clone());
+            }
+            !nsec3
+        });
+        let mut zone = Self::build_tree(origin, class, tree);
+        zone.denial = Denial::build(&zone, hashed);
+        zone
+    }
+
+    /// The name tree of [`Zone::build`], without the DNSSEC indexes.
+    pub(super) fn build_tree<'r>(origin: &NameBuf, class: Class, records: impl IntoIterator<Item = RecordData<'r>>) -> Self {
         let mut names = Vec::new();
         let mut entries: Vec<Entry<'r>> = Vec::new();
         for record in records {
@@ -118,11 +143,22 @@ impl Zone {
             let lower = record.owner.to_lowercase();
             let start = names.len() as u32;
             names.extend_from_slice(lower.as_wire());
-            entries.push(Entry { name: start, len: lower.len() as u8, hash: hash(lower.as_wire()), rtype: record.rtype, ttl: record.ttl, rdata: record.rdata });
+            let covered = covered_type(record.rtype, record.rdata);
+            entries.push(Entry {
+                name: start,
+                len: lower.len() as u8,
+                hash: hash(lower.as_wire()),
+                rtype: record.rtype,
+                covered,
+                ttl: record.ttl,
+                rdata: record.rdata,
+            });
         }
         // Grouping needs equal names together, not an order: sort by hash first (cheap integer
         // compares), by bytes only on equal hashes.
-        entries.sort_unstable_by(|a, b| a.hash.cmp(&b.hash).then_with(|| a.name(&names).cmp(b.name(&names))).then(a.rtype.cmp(&b.rtype)));
+        entries.sort_unstable_by(|a, b| {
+            a.hash.cmp(&b.hash).then_with(|| a.name(&names).cmp(b.name(&names))).then(a.rtype.cmp(&b.rtype)).then(a.covered.cmp(&b.covered))
+        });
         let mut groups: HashMap<&[u8], (usize, usize), FnvBuild> = HashMap::with_capacity_and_hasher(entries.len(), FnvBuild::default());
         let mut start = 0;
         while start < entries.len() {
@@ -134,7 +170,14 @@ impl Zone {
         let origin_lower = origin.to_lowercase();
         let all = node_names(&groups, origin_lower.as_wire());
         let capacity = (all.len() * 2).next_power_of_two().max(8);
-        let mut zone = Self { origin: *origin, class, arena: Vec::new(), slots: vec![Slot::default(); capacity], order: Vec::with_capacity(all.len()) };
+        let mut zone = Self {
+            origin: *origin,
+            class,
+            arena: Vec::new(),
+            slots: vec![Slot::default(); capacity],
+            order: Vec::with_capacity(all.len()),
+            denial: Denial::default(),
+        };
         for name in all {
             let (start, end) = groups.get(name).copied().unwrap_or((0, 0));
             zone.push_node(name, &entries[start..end]);
@@ -270,7 +313,22 @@ impl Zone {
 
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.slots.capacity() * size_of::<Slot>() + self.order.capacity() * 4
+        self.arena.capacity() + self.slots.capacity() * size_of::<Slot>() + self.order.capacity() * 4 + self.denial.heap_bytes()
+    }
+
+    /// The DNSSEC indexes.
+    pub(super) fn denial(&self) -> &Denial {
+        &self.denial
+    }
+
+    /// The node in table slot `slot` (a slot from [`Zone::slots_in_order`]).
+    pub(super) fn node_in_slot(&self, slot: u32) -> &Node {
+        &self.slots[slot as usize].node
+    }
+
+    /// The table slots of the nodes, parents first.
+    pub(super) fn slots_in_order(&self) -> &[u32] {
+        &self.order
     }
 
     /// Looks `wire` up in the hash table; `same` compares a node's (lower-case) name with it.
@@ -294,7 +352,8 @@ impl Zone {
         None
     }
 
-    fn name_bytes(&self, node: &Node) -> &[u8] {
+    /// The lower-case wire name of a node.
+    pub(super) fn name_bytes(&self, node: &Node) -> &[u8] {
         self.arena.get(node.start as usize..node.headers_start()).unwrap_or(&[])
     }
 
@@ -303,7 +362,9 @@ impl Zone {
     fn push_node(&mut self, name: &[u8], entries: &[Entry<'_>]) {
         let start = self.arena.len();
         self.arena.extend_from_slice(name);
-        let groups: Vec<&[Entry<'_>]> = entries.chunk_by(|a, b| a.rtype == b.rtype).collect();
+        // RRSIGs are grouped by the type they cover (RFC 4035 §3.1.1: the writer sends "the
+        // RRSIGs covering T").
+        let groups: Vec<&[Entry<'_>]> = entries.chunk_by(|a, b| a.rtype == b.rtype && a.covered == b.covered).collect();
         let mut headers_at = self.arena.len();
         self.arena.resize(headers_at + HEADER * groups.len(), 0);
         for same in &groups {
@@ -379,6 +440,8 @@ struct Entry<'r> {
     len: u8,
     hash: u64,
     rtype: Rtype,
+    /// The covered type of an RRSIG, else 0.
+    covered: u16,
     ttl: u32,
     rdata: &'r [u8],
 }
@@ -486,103 +549,5 @@ impl<'z> Iterator for RdataIter<'z> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn name(text: &str) -> NameBuf {
-        NameBuf::from_text(text, None).unwrap()
-    }
-
-    #[test]
-    fn empty_non_terminals_exist_and_lookup_ignores_case() {
-        let owner = name("a.B.c.example.");
-        let origin = name("example.");
-        let zone = Zone::build(&origin, Class::IN, [RecordData { owner: &owner, rtype: Rtype::A, ttl: 60, rdata: &[1, 2, 3, 4] }]);
-        assert_eq!(zone.node_count(), 4);
-        let ent = zone.node(&name("b.c.EXAMPLE.")).unwrap();
-        assert!(zone.rrsets(ent).is_empty());
-        let leaf = zone.node(&name("A.b.C.example.")).unwrap();
-        let rrset = zone.rrset(leaf, Rtype::A).unwrap();
-        assert_eq!(zone.rdatas(&rrset).collect::<Vec<_>>(), vec![&[1u8, 2, 3, 4][..]]);
-        assert!(zone.node(&name("x.example.")).is_none());
-        assert_eq!(zone.node_name(zone.nodes().next().unwrap()).to_string(), "example.");
-        let canonical: Vec<String> = zone.canonical_order().into_iter().map(|node| zone.node_name(node).to_string()).collect();
-        assert_eq!(canonical, ["example.", "c.example.", "b.c.example.", "a.b.c.example."]);
-    }
-
-    #[test]
-    fn duplicate_rdata_is_merged_and_lowest_ttl_wins() {
-        let owner = name("example.");
-        let records = [
-            RecordData { owner: &owner, rtype: Rtype::A, ttl: 60, rdata: &[1, 2, 3, 4] },
-            RecordData { owner: &owner, rtype: Rtype::A, ttl: 30, rdata: &[1, 2, 3, 4] },
-        ];
-        let zone = Zone::build(&owner, Class::IN, records);
-        let rrset = zone.rrset(zone.apex().unwrap(), Rtype::A).unwrap();
-        assert_eq!((rrset.len(), rrset.ttl), (1, 30));
-    }
-
-    #[test]
-    fn a_large_rrset_merges_its_duplicates_in_order() {
-        let owner = name("example.");
-        let rdatas: Vec<[u8; 4]> = (0..40_000u32).map(|n| (n % 20_000).to_be_bytes()).collect();
-        let records = rdatas.iter().map(|rdata| RecordData { owner: &owner, rtype: Rtype::A, ttl: 60, rdata });
-        let zone = Zone::build(&owner, Class::IN, records);
-        let rrset = zone.rrset(zone.apex().unwrap(), Rtype::A).unwrap();
-        assert_eq!(rrset.len(), 20_000);
-        let kept: Vec<&[u8]> = zone.rdatas(&rrset).collect();
-        assert!(kept.iter().enumerate().all(|(n, rdata)| *rdata == (n as u32).to_be_bytes()));
-    }
-
-    #[test]
-    fn each_rrset_of_a_node_is_found_with_its_own_rdatas() {
-        let owner = name("www.example.");
-        let origin = name("example.");
-        let long = vec![7u8; 300];
-        let records = [
-            RecordData { owner: &owner, rtype: Rtype::TXT, ttl: 5, rdata: &long },
-            RecordData { owner: &owner, rtype: Rtype::A, ttl: 60, rdata: &[1, 2, 3, 4] },
-            RecordData { owner: &owner, rtype: Rtype::A, ttl: 60, rdata: &[5, 6, 7, 8] },
-            RecordData { owner: &owner, rtype: Rtype::MX, ttl: 9, rdata: &[0, 10, 0] },
-        ];
-        let zone = Zone::build(&origin, Class::IN, records);
-        let node = zone.node(&owner).unwrap();
-        let types: Vec<Rtype> = zone.rrsets(node).map(|rrset| rrset.rtype).collect();
-        assert_eq!(types, [Rtype::A, Rtype::MX, Rtype::TXT]);
-        let a = zone.rrset(node, Rtype::A).unwrap();
-        assert_eq!((a.len(), zone.rdatas(&a).collect::<Vec<_>>()), (2, vec![&[1u8, 2, 3, 4][..], &[5, 6, 7, 8][..]]));
-        assert_eq!(zone.first_rdata(&zone.rrset(node, Rtype::MX).unwrap()), [0, 10, 0]);
-        let txt = zone.rrset(node, Rtype::TXT).unwrap();
-        assert_eq!((txt.ttl, zone.first_rdata(&txt)), (5, &long[..]));
-        for missing in [Rtype::NS, Rtype::AAAA, Rtype::CNAME, Rtype(65_000)] {
-            assert!(zone.rrset(node, missing).is_none(), "{missing:?}");
-        }
-        assert!(zone.rrsets(zone.apex().unwrap()).is_empty());
-    }
-
-    #[test]
-    fn a_lookup_starts_at_the_home_slot_and_reads_the_node_at_slot_start() {
-        let origin = name("example.");
-        let owners: Vec<NameBuf> = (0..500).map(|i| name(&format!("Host-{i}.example."))).collect();
-        let records = owners.iter().map(|owner| RecordData { owner, rtype: Rtype::A, ttl: 60, rdata: &[192, 0, 2, 1] });
-        let zone = Zone::build(&origin, Class::IN, records);
-        let mask = zone.slots.len() - 1;
-        let mut read_at_home = 0;
-        for owner in &owners {
-            let wire = owner.as_wire();
-            let home = zone.home_slot(wire);
-            let found = zone.probe(wire, |stored| stored.eq_ignore_ascii_case(wire)).unwrap();
-            // Linear probing from the home slot reaches the node without crossing an empty slot.
-            let steps = found.wrapping_sub(home) & mask;
-            assert!((0..steps).all(|step| zone.slots[(home + step) & mask].node.name_len != 0));
-            if steps == 0 {
-                let start = zone.slot_start(home);
-                assert_eq!(start, zone.slots[found].node.start);
-                assert_eq!(zone.arena_byte(start), wire[0]);
-                read_at_home += 1;
-            }
-        }
-        assert!(read_at_home > owners.len() / 2, "most names sit in their home slot: {read_at_home}");
-        assert_eq!((zone.slot_start(usize::MAX), zone.arena_byte(u32::MAX)), (0, 0));
-    }
-}
+#[path = "zone_tests.rs"]
+mod tests;

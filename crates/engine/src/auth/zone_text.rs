@@ -19,13 +19,14 @@ pub fn zone_text(zone: &Zone) -> String {
     if let Some(soa) = zone.soa() {
         line(&origin, soa.ttl, Rtype::SOA, zone.first_rdata(&soa), &mut out);
     }
-    for (index, node) in zone.nodes().enumerate() {
-        let owner = zone.node_name(node).to_string();
-        for rrset in zone.rrsets(node) {
+    // The name tree, then the NSEC3 table (a signed zone's NSEC3 records and their RRSIGs).
+    for (index, (part, node)) in zone.all_nodes().enumerate() {
+        let owner = part.node_name(node).to_string();
+        for rrset in part.rrsets(node) {
             if index == 0 && rrset.rtype == Rtype::SOA {
                 continue;
             }
-            for rdata in zone.rdatas(&rrset) {
+            for rdata in part.rdatas(&rrset) {
                 line(&owner, rrset.ttl, rrset.rtype, rdata, &mut out);
             }
         }
