@@ -16,6 +16,7 @@
 use crate::canonical::name_cmp;
 use crate::chain::{nsec3_chain, nsec_chain, Nsec3Params, OPT_OUT};
 use crate::key::Dnskey;
+use crate::resign::Resign;
 use crate::rrsig::{label_count, signing_input, Rrsig};
 use crate::{nsec3, Error, SigningKey};
 use portcullis_wire::{Class, NameBuf, Rtype};
@@ -105,7 +106,25 @@ const GENERATED: [Rtype; 4] = [Rtype::RRSIG, Rtype::NSEC, Rtype::NSEC3, Rtype::N
 /// Returns the whole signed zone in canonical order: the input records unchanged (less any old
 /// RRSIG, NSEC, NSEC3 and NSEC3PARAM), the keys' DNSKEY records, NSEC3PARAM for NSEC3, the chain
 /// and every signature.
+///
+/// DNSKEY records in `records` stay in the DNSKEY RRset without signing anything: that is how a
+/// key is published but not (or no longer) signing (RFC 6781 §4.1.1.1 pre-publication, a
+/// retired key before its removal). CDS and CDNSKEY records (RFC 7344) in `records` are signed
+/// like any apex RRset.
 pub fn sign_zone(origin: &NameBuf, records: &[Record], keys: &[ZoneKey<'_>], options: &SignOptions, rng: &dyn SecureRandom) -> Result<Vec<Record>, Error> {
+    sign_zone_with(origin, records, keys, options, &Resign::NONE, rng)
+}
+
+/// [`sign_zone`], reusing the still fresh signatures of a previous signed version of the zone
+/// and spreading new expirations with jitter (see [`crate::resign`]).
+pub fn sign_zone_with(
+    origin: &NameBuf,
+    records: &[Record],
+    keys: &[ZoneKey<'_>],
+    options: &SignOptions,
+    resign: &Resign<'_>,
+    rng: &dyn SecureRandom,
+) -> Result<Vec<Record>, Error> {
     if keys.is_empty() {
         return Err(Error::InvalidZone("no signing key"));
     }
@@ -134,7 +153,8 @@ pub fn sign_zone(origin: &NameBuf, records: &[Record], keys: &[ZoneKey<'_>], opt
     let chain_type = if options.denial == Denial::Nsec { Rtype::NSEC } else { Rtype::NSEC3 };
     zone.extend(chain.into_iter().map(|(owner, rdata)| Record { owner, rtype: chain_type, class, ttl: denial_ttl, rdata }));
     sort_records(&mut zone);
-    let signer = Signer { origin, keys, options, rng };
+    let tags = keys.iter().map(|key| crate::key_tag(&key.dnskey_rdata())).collect();
+    let signer = Signer { origin, keys, tags, options, resign, rng };
     let mut signatures = Vec::new();
     for set in zone.chunk_by(|a, b| a.owner == b.owner && a.rtype == b.rtype) {
         if layout.is_signed(&set[0]) {
@@ -251,7 +271,10 @@ impl Layout {
 struct Signer<'a> {
     origin: &'a NameBuf,
     keys: &'a [ZoneKey<'a>],
+    /// The key tag of each key of `keys`.
+    tags: Vec<u16>,
     options: &'a SignOptions,
+    resign: &'a Resign<'a>,
     rng: &'a dyn SecureRandom,
 }
 
@@ -259,7 +282,7 @@ impl Signer<'_> {
     /// The keys that sign RRsets of `rtype`: per algorithm (each algorithm of the DNSKEY RRset
     /// signs every RRset, RFC 4035 §2.2), KSK and CSK for DNSKEY, ZSK and CSK for the rest;
     /// when no key of an algorithm fits, every key of that algorithm.
-    fn keys_for(&self, rtype: Rtype) -> Vec<&ZoneKey<'_>> {
+    fn keys_for(&self, rtype: Rtype) -> Vec<(&ZoneKey<'_>, u16)> {
         let wanted = |role: KeyRole| match role {
             KeyRole::Csk => true,
             KeyRole::Ksk => rtype == Rtype::DNSKEY,
@@ -270,8 +293,8 @@ impl Signer<'_> {
         algorithms.dedup();
         let mut chosen = Vec::new();
         for algorithm in algorithms {
-            let of_algorithm = self.keys.iter().filter(|k| k.key.algorithm() == algorithm);
-            let fitting: Vec<&ZoneKey<'_>> = of_algorithm.clone().filter(|k| wanted(k.role)).collect();
+            let of_algorithm = self.keys.iter().zip(self.tags.iter().copied()).filter(|(k, _)| k.key.algorithm() == algorithm);
+            let fitting: Vec<(&ZoneKey<'_>, u16)> = of_algorithm.clone().filter(|(k, _)| wanted(k.role)).collect();
             chosen.extend(if fitting.is_empty() { of_algorithm.collect() } else { fitting });
         }
         chosen
@@ -281,15 +304,19 @@ impl Signer<'_> {
     fn sign(&self, set: &[Record], out: &mut Vec<Record>) -> Result<(), Error> {
         let Some(first) = set.first() else { return Ok(()) };
         let ttl = set.iter().map(|r| r.ttl).min().unwrap_or(first.ttl);
-        for key in self.keys_for(first.rtype) {
+        for (key, key_tag) in self.keys_for(first.rtype) {
+            if let Some(old) = self.resign.reusable(set, key.key.algorithm(), key_tag, self.origin) {
+                out.push(old);
+                continue;
+            }
             let rrsig = Rrsig {
                 type_covered: first.rtype,
                 algorithm: key.key.algorithm(),
                 labels: label_count(&first.owner),
                 original_ttl: ttl,
-                expiration: self.options.expiration,
+                expiration: self.resign.expiration(self.options.expiration, self.rng)?,
                 inception: self.options.inception,
-                key_tag: crate::key_tag(&key.dnskey_rdata()),
+                key_tag,
                 signer: *self.origin,
             };
             let mut input = Vec::new();
