@@ -8,6 +8,7 @@ mod config;
 mod config_limit;
 #[cfg(test)]
 mod config_props;
+mod dnssec_config;
 mod dnssec_ds;
 mod durable;
 mod entropy;
