@@ -15,6 +15,7 @@ mod entropy;
 mod forward_config;
 mod key_config;
 mod key_files;
+mod key_store;
 mod keygen;
 mod notify;
 mod outgoing;
@@ -30,6 +31,7 @@ mod secondary;
 mod sign_zone;
 mod zone_config;
 mod zone_files;
+mod zone_signer;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,0 +1,153 @@
+//! Signing a primary zone under its `dnssec-policy`, at load, on every reload and when its
+//! signatures or keys are due (RFC 4035 §2, RFC 6781 §4.4.1): the zone file's records, the
+//! DNSKEYs of the published keys, CDS (SHA-256) and CDNSKEY for the keys the parent should
+//! have (RFC 7344, RFC 8078), signed by the signing keys with the NSEC or NSEC3 chain.
+//!
+//! Signatures of the previous signed version are kept when their RRset did not change and they
+//! are still fresh ([`portcullis_dnssec::resign`]). Every original record stays as written,
+//! except the SOA serial: the signed zone's serial is the file's, or, once a signed version was
+//! served, `max(file serial, previous + 1)` (RFC 1982) whenever the signed content changes, so
+//! that secondaries are told (NOTIFY) and transfer it. The previous serial survives restarts
+//! in the key directory.
+//!
+//! Nothing here reads the clock: `now` (seconds since the epoch) is an argument, read once by
+//! the caller (`app::build`), so that a test can sign at any time it chooses.
+
+use crate::dnssec_config::ZoneSigning;
+use crate::key_store::{self, ZoneKeys};
+use portcullis_dnssec::key::ds_rdata;
+use portcullis_dnssec::resign::{earliest_expiration, Resign};
+use portcullis_dnssec::zone::{sign_zone_with, Record, SignOptions, ZoneKey};
+use portcullis_dnssec::DigestType;
+use portcullis_engine::zonefile::ZoneRecord;
+use portcullis_wire::{NameBuf, Rtype};
+use ring::rand::SystemRandom;
+
+/// Signatures start this long before the signing, for validators whose clocks run late.
+pub const INCEPTION_SKEW: u64 = 3600;
+
+/// One signed version of a zone, kept to sign the next one incrementally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedZone {
+    /// The signed records in canonical order.
+    pub records: Vec<Record>,
+    /// The SOA serial served.
+    pub serial: u32,
+    /// When to sign again (seconds since the epoch): the earliest signature expiration less
+    /// the refresh period, or the key planner's next event, whichever comes first.
+    pub next_signing: u64,
+}
+
+/// Signs `records` (the zone file's, checked) of `origin` at `now`; `previous` is the version
+/// served before, if any.
+pub fn sign(origin: &NameBuf, records: &[ZoneRecord], signing: &ZoneSigning, previous: Option<&SignedZone>, now: u64) -> Result<SignedZone, String> {
+    let policy = &signing.policy;
+    let dir = &signing.key_directory;
+    let max_ttl = records.iter().map(|r| r.ttl).max().unwrap_or(0);
+    let keys = key_store::zone_keys(dir, origin, policy, max_ttl, now)?;
+    let file_serial = soa_serial(origin, records).ok_or_else(|| format!("zone {origin}: no SOA record"))?;
+    let mut input = unsigned_input(origin, records, &keys, policy.dnskey_ttl, now)?;
+    let signing_keys: Vec<ZoneKey<'_>> =
+        keys.keys.iter().filter(|k| k.state.is_signing(now)).map(|k| ZoneKey { key: &k.pair.key, role: k.state.role }).collect();
+    if signing_keys.is_empty() {
+        return Err(format!("zone {origin}: no key signs at this time (key directory {})", dir.display()));
+    }
+    let validity = policy.signature_validity;
+    let options = SignOptions {
+        inception: now.saturating_sub(INCEPTION_SKEW) as u32,
+        expiration: now.saturating_add(validity) as u32,
+        denial: policy.denial,
+    };
+    let rng = SystemRandom::new();
+    let sign_at = |input: &[Record], previous: &[Record]| {
+        let resign = Resign { previous, now: now as u32, refresh: policy.signature_refresh as u32, jitter: policy.signature_jitter as u32 };
+        sign_zone_with(origin, input, &signing_keys, &options, &resign, &rng).map_err(|e| format!("zone {origin}: {e}"))
+    };
+    let (signed, serial) = match previous {
+        Some(previous) => {
+            set_serial(origin, &mut input, previous.serial);
+            let same_serial = sign_at(&input, &previous.records)?;
+            if same_serial == previous.records {
+                (same_serial, previous.serial)
+            } else {
+                let serial = next_serial(file_serial, previous.serial);
+                set_serial(origin, &mut input, serial);
+                (sign_at(&input, &same_serial)?, serial)
+            }
+        }
+        None => {
+            let serial = key_store::stored_serial(dir, origin).map_or(file_serial, |stored| next_serial(file_serial, stored));
+            set_serial(origin, &mut input, serial);
+            (sign_at(&input, &[])?, serial)
+        }
+    };
+    if key_store::stored_serial(dir, origin) != Some(serial) {
+        key_store::store_serial(dir, origin, serial)?;
+    }
+    let next_signing = next_signing(&signed, now, policy.signature_refresh, keys.next_event);
+    Ok(SignedZone { records: signed, serial, next_signing })
+}
+
+/// The zone's records, the published keys' DNSKEYs and the CDS/CDNSKEY records.
+fn unsigned_input(origin: &NameBuf, records: &[ZoneRecord], keys: &ZoneKeys, dnskey_ttl: u32, now: u64) -> Result<Vec<Record>, String> {
+    let mut input: Vec<Record> = records.iter().map(|r| Record { owner: r.owner, rtype: r.rtype, class: r.class, ttl: r.ttl, rdata: r.rdata.clone() }).collect();
+    let class = input.first().map_or(portcullis_wire::Class::IN, |r| r.class);
+    let ttl = input.iter().find(|r| r.rtype == Rtype::DNSKEY && r.owner == *origin).map_or(dnskey_ttl, |r| r.ttl);
+    for key in keys.keys.iter().filter(|k| k.state.is_published(now)) {
+        let dnskey = key.pair_dnskey(key.state.role.flags());
+        if key.state.has_cds(now) {
+            let cds = ds_rdata(origin, &dnskey, DigestType::SHA256).map_err(|e| format!("zone {origin}: CDS: {e}"))?;
+            input.push(Record { owner: *origin, rtype: Rtype::CDS, class, ttl, rdata: cds });
+            input.push(Record { owner: *origin, rtype: Rtype::CDNSKEY, class, ttl, rdata: dnskey.clone() });
+        }
+        input.push(Record { owner: *origin, rtype: Rtype::DNSKEY, class, ttl, rdata: dnskey });
+    }
+    Ok(input)
+}
+
+impl key_store::ManagedKey {
+    /// The DNSKEY rdata of this key with `flags` (those of its role).
+    fn pair_dnskey(&self, flags: u16) -> Vec<u8> {
+        let public_key = self.pair.key.public_key();
+        portcullis_dnssec::Dnskey { flags, protocol: 3, algorithm: self.pair.key.algorithm(), public_key: &public_key }.to_rdata()
+    }
+}
+
+/// The SOA serial of the zone file.
+fn soa_serial(origin: &NameBuf, records: &[ZoneRecord]) -> Option<u32> {
+    let soa = records.iter().find(|r| r.rtype == Rtype::SOA && r.owner == *origin)?;
+    let at = soa.rdata.len().checked_sub(20)?;
+    Some(u32::from_be_bytes(soa.rdata[at..at + 4].try_into().ok()?))
+}
+
+/// Writes `serial` into the SOA record of `records`.
+fn set_serial(origin: &NameBuf, records: &mut [Record], serial: u32) {
+    if let Some(soa) = records.iter_mut().find(|r| r.rtype == Rtype::SOA && r.owner == *origin) {
+        if let Some(at) = soa.rdata.len().checked_sub(20) {
+            soa.rdata[at..at + 4].copy_from_slice(&serial.to_be_bytes());
+        }
+    }
+}
+
+/// The serial after `previous` when the zone changed: the file's when it is newer (RFC 1982),
+/// else `previous + 1`.
+pub fn next_serial(file: u32, previous: u32) -> u32 {
+    let newer = file != previous && file.wrapping_sub(previous) < 0x8000_0000;
+    if newer {
+        file
+    } else {
+        previous.wrapping_add(1)
+    }
+}
+
+/// When to sign again: `refresh` before the earliest expiration (never before `now` + 60 s, so
+/// a misconfigured zone does not spin), or the key planner's next event.
+pub fn next_signing(signed: &[Record], now: u64, refresh: u64, next_event: Option<u64>) -> u64 {
+    let expiry = earliest_expiration(signed, now as u32).map(|expiration| now + u64::from(expiration.wrapping_sub(now as u32)));
+    let refresh_at = expiry.map_or(u64::MAX, |expiry| expiry.saturating_sub(refresh).max(now + 60));
+    next_event.map_or(refresh_at, |event| refresh_at.min(event.max(now + 1)))
+}
+
+#[cfg(test)]
+#[path = "zone_signer_tests.rs"]
+mod tests;
