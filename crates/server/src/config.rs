@@ -217,6 +217,7 @@ pub struct Settings {
     /// TSIG keys.
     pub keys: Vec<portcullis_engine::policy::TsigKey>,
     /// Where the keys of signed zones are kept (`[server] key-directory`).
+    #[allow(dead_code)]
     pub key_directory: PathBuf,
 }
 

@@ -17,7 +17,9 @@ use portcullis_dnssec::rollover::{self, Plan};
 use portcullis_dnssec::{key_tag, Algorithm, KeyRole, KeyState};
 use portcullis_wire::NameBuf;
 use ring::rand::SystemRandom;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
+#[cfg(test)]
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// One managed key: its files and its state.
@@ -57,7 +59,7 @@ pub fn ensure_directory(dir: &Path) -> Result<(), String> {
 pub fn zone_keys(dir: &Path, origin: &NameBuf, policy: &DnssecPolicy, zone_max_ttl: u32, now: u64) -> Result<ZoneKeys, String> {
     ensure_directory(dir)?;
     let rng = SystemRandom::new();
-    let mut keys = read_keys(dir, origin, policy, now, &rng)?;
+    let mut keys = read_keys(dir, origin, policy.split, now, &rng)?;
     let roll = policy.roll_policy(zone_max_ttl);
     let mut plan = rollover::plan(&roll, &states(&keys), now);
     if !plan.new_keys.is_empty() {
@@ -101,8 +103,9 @@ pub fn write_state(base: &Path, state: &KeyState) -> Result<(), String> {
     crate::durable::write_file(&path, state.to_text().as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The `.key` files of `origin` in `dir`, read with their states (adopted when missing).
-fn read_keys(dir: &Path, origin: &NameBuf, policy: &DnssecPolicy, now: u64, rng: &SystemRandom) -> Result<Vec<ManagedKey>, String> {
+/// The `.key` files of `origin` in `dir`, read with their states (adopted at `now` when missing,
+/// as KSK or CSK by `split`; nothing is written).
+pub fn read_keys(dir: &Path, origin: &NameBuf, split: bool, now: u64, rng: &SystemRandom) -> Result<Vec<ManagedKey>, String> {
     let prefix = format!("k{}+", origin.to_lowercase()).to_ascii_lowercase();
     let entries = std::fs::read_dir(dir).map_err(|e| format!("key directory {}: {e}", dir.display()))?;
     let mut bases: Vec<PathBuf> = entries
@@ -123,7 +126,7 @@ fn read_keys(dir: &Path, origin: &NameBuf, policy: &DnssecPolicy, now: u64, rng:
         let tag = key_tag(&pair.dnskey_rdata());
         let state = match std::fs::read_to_string(state_path(&base)) {
             Ok(text) => KeyState::parse(&text).map_err(|e| format!("{}: {e}", state_path(&base).display()))?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => adopted(&pair, tag, policy, now),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => adopted(&pair, tag, split, now),
             Err(error) => return Err(format!("{}: {error}", state_path(&base).display())),
         };
         if state.tag != tag || state.algorithm != pair.key.algorithm() {
@@ -135,8 +138,8 @@ fn read_keys(dir: &Path, origin: &NameBuf, policy: &DnssecPolicy, now: u64, rng:
 }
 
 /// The state of a key found without one: in the zone and signing from `now`.
-fn adopted(pair: &KeyPair, tag: u16, policy: &DnssecPolicy, now: u64) -> KeyState {
-    let role = match (pair.flags & Dnskey::SEP != 0, policy.split) {
+fn adopted(pair: &KeyPair, tag: u16, split: bool, now: u64) -> KeyState {
+    let role = match (pair.flags & Dnskey::SEP != 0, split) {
         (true, true) => KeyRole::Ksk,
         (true, false) => KeyRole::Csk,
         (false, _) => KeyRole::Zsk,
@@ -184,6 +187,7 @@ fn serial_path(dir: &Path, origin: &NameBuf) -> PathBuf {
 }
 
 /// True when `path` is private to its owner (no group or other bits).
+#[cfg(test)]
 pub fn is_private(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 == 0)
 }
