@@ -3,8 +3,8 @@
 //!
 //! What is authoritative (RFC 4035 §2.2): every RRset at or below the origin except those below
 //! a zone cut (glue) or below a DNAME (occluded); at a cut only the DS RRset is signed, not the
-//! delegation's NS RRset. The DNSKEY RRset is signed by the key-signing keys (KSK or CSK), every
-//! other RRset by the zone-signing keys (ZSK or CSK); this holds per algorithm, since every
+//! delegation's NS RRset. The DNSKEY, CDS and CDNSKEY RRsets are signed by the key-signing keys
+//! (KSK or CSK; RFC 7344 §4.1), every other RRset by the zone-signing keys (ZSK or CSK); this holds per algorithm, since every
 //! algorithm of the DNSKEY RRset must sign every RRset (RFC 4035 §2.2, RFC 6840 §5.11): when an
 //! algorithm has no key of one kind, its keys of the other kind sign in its place.
 //!
@@ -280,13 +280,16 @@ struct Signer<'a> {
 
 impl Signer<'_> {
     /// The keys that sign RRsets of `rtype`: per algorithm (each algorithm of the DNSKEY RRset
-    /// signs every RRset, RFC 4035 §2.2), KSK and CSK for DNSKEY, ZSK and CSK for the rest;
+    /// signs every RRset, RFC 4035 §2.2), KSK and CSK for DNSKEY, CDS and CDNSKEY, ZSK and CSK
+    /// for the rest;
     /// when no key of an algorithm fits, every key of that algorithm.
     fn keys_for(&self, rtype: Rtype) -> Vec<(&ZoneKey<'_>, u16)> {
+        // CDS and CDNSKEY are signed like DNSKEY, by a key the parent's DS names (RFC 7344 §4.1).
+        let key_set = matches!(rtype, Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY);
         let wanted = |role: KeyRole| match role {
             KeyRole::Csk => true,
-            KeyRole::Ksk => rtype == Rtype::DNSKEY,
-            KeyRole::Zsk => rtype != Rtype::DNSKEY,
+            KeyRole::Ksk => key_set,
+            KeyRole::Zsk => !key_set,
         };
         let mut algorithms: Vec<_> = self.keys.iter().map(|k| k.key.algorithm()).collect();
         algorithms.sort_unstable();
