@@ -19,7 +19,8 @@ use ring::rand::SecureRandom;
 /// How a signing reuses an earlier one, and how it spreads expirations.
 #[derive(Clone, Copy, Debug)]
 pub struct Resign<'a> {
-    /// The previous signed zone, in the canonical order `sign_zone` returns (empty: none).
+    /// The previous signed zone, in the canonical order `sign_zone` returns
+    /// ([`crate::zone::sort_records`]; empty: none). Owner names compare without case.
     pub previous: &'a [Record],
     /// The time of this signing, seconds since the epoch modulo 2^32.
     pub now: u32,
@@ -43,21 +44,23 @@ impl Resign<'_> {
     }
 
     /// A previous signature of `set` (one RRset, sorted as `sign_zone` sorts) by the key
-    /// (`algorithm`, `key_tag`) of `signer`, if it may be reused (see the module documentation).
+    /// (`algorithm`, `key_tag`) of `signer`, if it may be reused (see the module documentation),
+    /// with the owner and TTL of `set` (a zone read back may have them lower-cased and its
+    /// RRSIGs' TTLs merged).
     pub fn reusable(&self, set: &[Record], algorithm: Algorithm, key_tag: u16, signer: &NameBuf) -> Option<Record> {
         let first = set.first()?;
         let at_owner = self.at_owner(&first.owner);
         let old: Vec<&Record> = at_owner.iter().filter(|r| r.rtype == first.rtype).collect();
-        let same = old.len() == set.len() && old.iter().zip(set).all(|(a, b)| a.class == b.class && a.ttl == b.ttl && a.rdata == b.rdata && a.owner == b.owner);
+        let same = old.len() == set.len() && old.iter().zip(set).all(|(a, b)| a.class == b.class && a.ttl == b.ttl && a.rdata == b.rdata);
         if !same {
             return None;
         }
         let ttl = set.iter().map(|r| r.ttl).min().unwrap_or(first.ttl);
         at_owner
             .iter()
-            .filter(|r| r.rtype == Rtype::RRSIG && r.owner == first.owner && r.class == first.class)
+            .filter(|r| r.rtype == Rtype::RRSIG && r.class == first.class)
             .find(|r| Rrsig::parse(&r.rdata).is_ok_and(|(fields, _)| self.fresh(&fields, first.rtype, ttl, algorithm, key_tag, signer)))
-            .cloned()
+            .map(|r| Record { owner: first.owner, ttl, ..r.clone() })
     }
 
     /// True when a previous signature's fields allow its reuse for an RRset of `rtype` and

@@ -169,8 +169,9 @@ pub fn sign_zone_with(
 /// RFC 9276's NSEC3 parameters: SHA-1, 0 extra iterations, no salt.
 const PARAMS: Nsec3Params<'static> = Nsec3Params { algorithm: nsec3::SHA1, iterations: 0, salt: &[] };
 
-/// Sorts records by canonical owner name, then type, then rdata.
-fn sort_records(records: &mut [Record]) {
+/// Sorts records by canonical owner name, then type, then rdata: the order [`sign_zone`]
+/// returns, and the one [`crate::resign::Resign::previous`] must have.
+pub fn sort_records(records: &mut [Record]) {
     records.sort_by(|a, b| name_cmp(&a.owner, &b.owner).then(a.rtype.0.cmp(&b.rtype.0)).then_with(|| a.rdata.cmp(&b.rdata)));
 }
 

@@ -26,11 +26,12 @@ use ring::rand::SystemRandom;
 /// Signatures start this long before the signing, for validators whose clocks run late.
 pub const INCEPTION_SKEW: u64 = 3600;
 
-/// One signed version of a zone, kept to sign the next one incrementally.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What is kept of a signed version of a zone between two signings (its records are in the
+/// engine's zone, read back by [`zone_records`] when the zone is signed again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignedZone {
-    /// The signed records in canonical order.
-    pub records: Vec<Record>,
+    /// SHA-256 of the signed records ([`digest`]): the content changed when it does.
+    pub digest: [u8; 32],
     /// The SOA serial served.
     pub serial: u32,
     /// When to sign again (seconds since the epoch): the earliest signature expiration less
@@ -38,9 +39,18 @@ pub struct SignedZone {
     pub next_signing: u64,
 }
 
+/// The version served before a signing: what was kept of it, and its records in canonical order
+/// ([`zone_records`]).
+pub struct Previous<'a> {
+    /// Its serial and digest.
+    pub kept: SignedZone,
+    /// Its records.
+    pub records: &'a [Record],
+}
+
 /// Signs `records` (the zone file's, checked) of `origin` at `now`; `previous` is the version
-/// served before, if any.
-pub fn sign(origin: &NameBuf, records: &[ZoneRecord], signing: &ZoneSigning, previous: Option<&SignedZone>, now: u64) -> Result<SignedZone, String> {
+/// served before, if any. Returns the signed records in canonical order and what to keep.
+pub fn sign(origin: &NameBuf, records: &[ZoneRecord], signing: &ZoneSigning, previous: Option<&Previous<'_>>, now: u64) -> Result<(Vec<Record>, SignedZone), String> {
     let policy = &signing.policy;
     let dir = &signing.key_directory;
     let max_ttl = records.iter().map(|r| r.ttl).max().unwrap_or(0);
@@ -65,12 +75,12 @@ pub fn sign(origin: &NameBuf, records: &[ZoneRecord], signing: &ZoneSigning, pre
     };
     let (signed, serial) = match previous {
         Some(previous) => {
-            set_serial(origin, &mut input, previous.serial);
-            let same_serial = sign_at(&input, &previous.records)?;
-            if same_serial == previous.records {
-                (same_serial, previous.serial)
+            set_serial(origin, &mut input, previous.kept.serial);
+            let same_serial = sign_at(&input, previous.records)?;
+            if digest(&same_serial) == previous.kept.digest {
+                (same_serial, previous.kept.serial)
             } else {
-                let serial = next_serial(file_serial, previous.serial);
+                let serial = next_serial(file_serial, previous.kept.serial);
                 set_serial(origin, &mut input, serial);
                 (sign_at(&input, &same_serial)?, serial)
             }
@@ -85,7 +95,40 @@ pub fn sign(origin: &NameBuf, records: &[ZoneRecord], signing: &ZoneSigning, pre
         key_store::store_serial(dir, origin, serial)?;
     }
     let next_signing = next_signing(&signed, now, policy.signature_refresh, keys.next_event);
-    Ok(SignedZone { records: signed, serial, next_signing })
+    let kept = SignedZone { digest: digest(&signed), serial, next_signing };
+    Ok((signed, kept))
+}
+
+/// SHA-256 over the records as the engine serves them (owner without case, type, class, TTL,
+/// rdata), in their order.
+pub fn digest(records: &[Record]) -> [u8; 32] {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for record in records {
+        context.update(record.owner.to_lowercase().as_wire());
+        context.update(&record.rtype.0.to_be_bytes());
+        context.update(&record.class.0.to_be_bytes());
+        context.update(&record.ttl.to_be_bytes());
+        context.update(&(record.rdata.len() as u32).to_be_bytes());
+        context.update(&record.rdata);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(context.finish().as_ref());
+    out
+}
+
+/// The records of a built zone in canonical order (a signed version, read back to sign the
+/// next one).
+pub fn zone_records(zone: &portcullis_engine::auth::Zone) -> Vec<Record> {
+    let class = zone.class();
+    let mut records = Vec::new();
+    for node in zone.nodes() {
+        let owner = zone.node_name(node);
+        for rrset in zone.rrsets(node) {
+            records.extend(zone.rdatas(&rrset).map(|rdata| Record { owner, rtype: rrset.rtype, class, ttl: rrset.ttl, rdata: rdata.to_vec() }));
+        }
+    }
+    portcullis_dnssec::zone::sort_records(&mut records);
+    records
 }
 
 /// The zone's records, the published keys' DNSKEYs and the CDS/CDNSKEY records.

@@ -130,7 +130,7 @@ pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>, sig
     for zone in zones.iter().filter(|zone| zone.primaries.is_empty()) {
         let started = Instant::now();
         let result = match &zone.signing {
-            Some(policy) => signing.load(zone, policy, now),
+            Some(policy) => signing.load(zone, policy, previous.and_then(|set| set.get(&zone.origin)).cloned(), now),
             None => load_one(zone),
         };
         match result {

@@ -9,7 +9,7 @@
 use crate::config::{Settings, ZoneSettings};
 use crate::dnssec_config::ZoneSigning;
 use crate::zone_files::parse_zone_file;
-use crate::zone_signer::{self, SignedZone};
+use crate::zone_signer::{self, Previous, SignedZone};
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::load::{build_checked, LoadError};
 use portcullis_engine::zonefile::ZoneRecord;
@@ -34,8 +34,9 @@ pub fn system_now() -> u64 {
 /// What the server keeps for its signed zones.
 #[derive(Clone)]
 pub struct Signing {
-    /// The last signed version of each signed zone, by origin.
-    versions: Arc<Mutex<HashMap<NameBuf, Arc<SignedZone>>>>,
+    /// What is kept of the last signed version of each signed zone, by origin (its records are
+    /// the engine's zone).
+    versions: Arc<Mutex<HashMap<NameBuf, SignedZone>>>,
     /// The running settings (the refresh signs with the zones' current policies).
     settings: Arc<Mutex<Arc<Settings>>>,
     /// The clock: seconds since the epoch.
@@ -58,8 +59,8 @@ impl Signing {
         *self.settings.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(settings.clone());
     }
 
-    fn previous(&self, origin: &NameBuf) -> Option<Arc<SignedZone>> {
-        self.versions.lock().unwrap_or_else(PoisonError::into_inner).get(origin).cloned()
+    fn previous(&self, origin: &NameBuf) -> Option<SignedZone> {
+        self.versions.lock().unwrap_or_else(PoisonError::into_inner).get(origin).copied()
     }
 
     /// Forgets the versions of zones that are no longer signed.
@@ -69,23 +70,24 @@ impl Signing {
     }
 
     /// Loads and signs `zone` at `now` (on a thread of its own, like [`super::load_one`]), and
-    /// keeps the signed version.
-    pub fn load(&self, zone: &ZoneSettings, signing: &ZoneSigning, now: u64) -> Result<Zone, LoadError> {
-        let previous = self.previous(&zone.origin);
+    /// keeps the signed version; `served` is the zone's copy in the running engine, whose
+    /// signatures are reused where they may be.
+    pub fn load(&self, zone: &ZoneSettings, signing: &ZoneSigning, served: Option<Arc<Zone>>, now: u64) -> Result<Zone, LoadError> {
+        let previous = self.previous(&zone.origin).zip(served);
         let (origin, file, signing) = (zone.origin, zone.file.clone(), signing.clone());
-        let thread = std::thread::Builder::new().name("zone-sign".into()).spawn(move || sign_file(&origin, &file, &signing, previous.as_deref(), now));
+        let thread = std::thread::Builder::new().name("zone-sign".into()).spawn(move || sign_file(&origin, &file, &signing, previous, now));
         let (built, signed) = match thread.map(std::thread::JoinHandle::join) {
             Ok(Ok(result)) => result?,
             _ => return Err(LoadError::Syntax("the zone signing thread failed".into())),
         };
-        self.versions.lock().unwrap_or_else(PoisonError::into_inner).insert(zone.origin, Arc::new(signed));
+        self.versions.lock().unwrap_or_else(PoisonError::into_inner).insert(zone.origin, signed);
         Ok(built)
     }
 
     /// Moves the next signing of `origin` to `until` (after a failed signing).
     fn postpone(&self, origin: &NameBuf, until: u64) {
         if let Some(version) = self.versions.lock().unwrap_or_else(PoisonError::into_inner).get_mut(origin) {
-            Arc::make_mut(version).next_signing = until;
+            version.next_signing = until;
         }
     }
 
@@ -100,6 +102,7 @@ impl Signing {
     pub fn refresh(&self, engine: &EngineHandle, install: &Mutex<()>) {
         let now = self.now();
         let settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let served = engine.load_full();
         let due: Vec<&ZoneSettings> =
             settings.zones.iter().filter(|zone| zone.signing.is_some() && self.previous(&zone.origin).is_some_and(|v| v.next_signing <= now)).collect();
         if due.is_empty() {
@@ -108,7 +111,7 @@ impl Signing {
         let mut fresh = Vec::new();
         for zone in due {
             let Some(signing) = &zone.signing else { continue };
-            match self.load(zone, signing, now) {
+            match self.load(zone, signing, served.zones().get(&zone.origin).cloned(), now) {
                 Ok(built) => {
                     tracing::info!(zone = %zone.origin, serial = built.serial(), "zone signed again (signatures refreshed or keys changed)");
                     fresh.push(Arc::new(built));
@@ -129,12 +132,15 @@ impl Signing {
     }
 }
 
-/// Reads, signs and builds one zone.
-fn sign_file(origin: &NameBuf, file: &std::path::Path, signing: &ZoneSigning, previous: Option<&SignedZone>, now: u64) -> Result<(Zone, SignedZone), LoadError> {
+/// Reads, signs and builds one zone; `previous` is what was kept of the version served and
+/// that version.
+fn sign_file(origin: &NameBuf, file: &std::path::Path, signing: &ZoneSigning, previous: Option<(SignedZone, Arc<Zone>)>, now: u64) -> Result<(Zone, SignedZone), LoadError> {
     let records = parse_zone_file(origin, file).map_err(|e| LoadError::Syntax(e.to_string()))?;
-    let signed = zone_signer::sign(origin, &records, signing, previous, now).map_err(LoadError::Syntax)?;
-    let as_zone: Vec<ZoneRecord> =
-        signed.records.iter().map(|r| ZoneRecord { owner: r.owner, rtype: r.rtype, class: r.class, ttl: r.ttl, rdata: r.rdata.clone() }).collect();
+    let served = previous.as_ref().map(|(_, zone)| zone_signer::zone_records(zone));
+    let previous = previous.as_ref().zip(served.as_deref()).map(|((kept, _), records)| Previous { kept: *kept, records });
+    let (signed, kept) = zone_signer::sign(origin, &records, signing, previous.as_ref(), now).map_err(LoadError::Syntax)?;
+    drop((records, served));
+    let as_zone: Vec<ZoneRecord> = signed.into_iter().map(|r| ZoneRecord { owner: r.owner, rtype: r.rtype, class: r.class, ttl: r.ttl, rdata: r.rdata }).collect();
     let built = build_checked(origin, &as_zone)?;
-    Ok((built, signed))
+    Ok((built, kept))
 }
