@@ -37,8 +37,8 @@ pub mod zone;
 pub use crypto::{verify, SigningKey};
 pub use key::{ds_digest, key_tag, DigestType, Dnskey};
 pub use keystate::KeyState;
-pub use rrsig::{signing_input, Rrsig};
 pub use resign::Resign;
+pub use rrsig::{signing_input, Rrsig};
 pub use zone::{sign_zone, sign_zone_with, Denial, KeyRole, Record, SignOptions, ZoneKey};
 
 use core::fmt;

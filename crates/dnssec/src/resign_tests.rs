@@ -39,16 +39,8 @@ fn a_changed_rrset_is_signed_again_and_the_others_keep_their_signatures() {
 #[test]
 fn the_reuse_decision_follows_key_ttl_and_freshness() {
     let signer = name("example.");
-    let rrsig = Rrsig {
-        type_covered: Rtype::A,
-        algorithm: Algorithm::ED25519,
-        labels: 2,
-        original_ttl: 300,
-        expiration: 50_000,
-        inception: 1_000,
-        key_tag: 7,
-        signer,
-    };
+    let rrsig =
+        Rrsig { type_covered: Rtype::A, algorithm: Algorithm::ED25519, labels: 2, original_ttl: 300, expiration: 50_000, inception: 1_000, key_tag: 7, signer };
     let resign = Resign { previous: &[], now: 10_000, refresh: 20_000, jitter: 0 };
     assert!(resign.fresh(&rrsig, Rtype::A, 300, Algorithm::ED25519, 7, &signer));
     assert!(!resign.fresh(&rrsig, Rtype::A, 600, Algorithm::ED25519, 7, &signer), "TTL changed");

@@ -245,7 +245,14 @@ pub fn policies(raw: &[PolicyFile], errors: &mut Vec<String>) -> Vec<DnssecPolic
 }
 
 /// A zone's `dnssec-policy`: the named policy, on a primary zone only.
-pub fn zone_signing(path: &str, name: Option<&str>, secondary: bool, policies: &[DnssecPolicy], key_directory: &Path, errors: &mut Vec<String>) -> Option<ZoneSigning> {
+pub fn zone_signing(
+    path: &str,
+    name: Option<&str>,
+    secondary: bool,
+    policies: &[DnssecPolicy],
+    key_directory: &Path,
+    errors: &mut Vec<String>,
+) -> Option<ZoneSigning> {
     let name = name?;
     if secondary {
         errors.push(format!("{path}.dnssec-policy: only primary zones are signed (a secondary serves its primary's records as transferred)"));

@@ -75,7 +75,9 @@ fn managed_ksks(origin: &NameBuf, config: &std::path::Path, rng: &SystemRandom) 
     let ksks: Vec<Vec<u8>> = keys
         .iter()
         .filter(|key| key.state.role != portcullis_dnssec::KeyRole::Zsk && !key.state.is_removed(now))
-        .map(|key| Dnskey { flags: key.state.role.flags(), protocol: 3, algorithm: key.pair.key.algorithm(), public_key: &key.pair.key.public_key() }.to_rdata())
+        .map(|key| {
+            Dnskey { flags: key.state.role.flags(), protocol: 3, algorithm: key.pair.key.algorithm(), public_key: &key.pair.key.public_key() }.to_rdata()
+        })
         .collect();
     if ksks.is_empty() {
         return Err(format!("zone {origin}: no key in {} yet (serve makes them when it signs the zone)", signing.key_directory.display()));

@@ -50,7 +50,13 @@ pub struct Previous<'a> {
 
 /// Signs `records` (the zone file's, checked) of `origin` at `now`; `previous` is the version
 /// served before, if any. Returns the signed records in canonical order and what to keep.
-pub fn sign(origin: &NameBuf, records: &[ZoneRecord], signing: &ZoneSigning, previous: Option<&Previous<'_>>, now: u64) -> Result<(Vec<Record>, SignedZone), String> {
+pub fn sign(
+    origin: &NameBuf,
+    records: &[ZoneRecord],
+    signing: &ZoneSigning,
+    previous: Option<&Previous<'_>>,
+    now: u64,
+) -> Result<(Vec<Record>, SignedZone), String> {
     let policy = &signing.policy;
     let dir = &signing.key_directory;
     let max_ttl = records.iter().map(|r| r.ttl).max().unwrap_or(0);
@@ -63,11 +69,7 @@ pub fn sign(origin: &NameBuf, records: &[ZoneRecord], signing: &ZoneSigning, pre
         return Err(format!("zone {origin}: no key signs at this time (key directory {})", dir.display()));
     }
     let validity = policy.signature_validity;
-    let options = SignOptions {
-        inception: now.saturating_sub(INCEPTION_SKEW) as u32,
-        expiration: now.saturating_add(validity) as u32,
-        denial: policy.denial,
-    };
+    let options = SignOptions { inception: now.saturating_sub(INCEPTION_SKEW) as u32, expiration: now.saturating_add(validity) as u32, denial: policy.denial };
     let rng = SystemRandom::new();
     let sign_at = |input: &[Record], previous: &[Record]| {
         let resign = Resign { previous, now: now as u32, refresh: policy.signature_refresh as u32, jitter: policy.signature_jitter as u32 };
@@ -133,7 +135,8 @@ pub fn zone_records(zone: &portcullis_engine::auth::Zone) -> Vec<Record> {
 
 /// The zone's records, the published keys' DNSKEYs and the CDS/CDNSKEY records.
 fn unsigned_input(origin: &NameBuf, records: &[ZoneRecord], keys: &ZoneKeys, dnskey_ttl: u32, now: u64) -> Result<Vec<Record>, String> {
-    let mut input: Vec<Record> = records.iter().map(|r| Record { owner: r.owner, rtype: r.rtype, class: r.class, ttl: r.ttl, rdata: r.rdata.clone() }).collect();
+    let mut input: Vec<Record> =
+        records.iter().map(|r| Record { owner: r.owner, rtype: r.rtype, class: r.class, ttl: r.ttl, rdata: r.rdata.clone() }).collect();
     let class = input.first().map_or(portcullis_wire::Class::IN, |r| r.class);
     let ttl = input.iter().find(|r| r.rtype == Rtype::DNSKEY && r.owner == *origin).map_or(dnskey_ttl, |r| r.ttl);
     for key in keys.keys.iter().filter(|k| k.state.is_published(now)) {

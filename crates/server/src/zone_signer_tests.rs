@@ -46,7 +46,8 @@ fn keys_are_made_once_and_reused_with_cds_at_the_apex() {
     for rtype in [Rtype::CDS, Rtype::CDNSKEY, Rtype::DNSKEY, Rtype::NSEC] {
         assert!(apex_types.contains(&rtype), "{rtype} at the apex: {apex_types:?}");
     }
-    let private = std::fs::read_dir(&signing.key_directory).unwrap().filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().ends_with(".private")).unwrap();
+    let private =
+        std::fs::read_dir(&signing.key_directory).unwrap().filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().ends_with(".private")).unwrap();
     assert!(key_store::is_private(&private.path()) && key_store::is_private(&signing.key_directory));
     // A restart: same keys, and the serial goes on from the stored one.
     let again = sign_now(ZONE, &signing, None, NOW + 10);
@@ -72,7 +73,8 @@ fn a_changed_record_is_signed_again_with_the_soa_and_nothing_else() {
     assert_eq!(ahead.1.serial, 100);
     // Read back from a built zone (owners lower-cased, as the engine keeps them), the previous
     // version still gives its signatures.
-    let as_zone: Vec<ZoneRecord> = ahead.0.iter().map(|r| ZoneRecord { owner: r.owner, rtype: r.rtype, class: r.class, ttl: r.ttl, rdata: r.rdata.clone() }).collect();
+    let as_zone: Vec<ZoneRecord> =
+        ahead.0.iter().map(|r| ZoneRecord { owner: r.owner, rtype: r.rtype, class: r.class, ttl: r.ttl, rdata: r.rdata.clone() }).collect();
     let built = portcullis_engine::load::build_checked(&origin(), &as_zone).unwrap();
     let read_back = zone_records(&built);
     let from_zone = sign_now(&ZONE.replace(" 7 7200", " 100 7200"), &signing, Some(&(read_back, ahead.1)), NOW + 300);

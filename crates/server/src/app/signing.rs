@@ -141,13 +141,20 @@ impl Signing {
 
 /// Reads, signs and builds one zone; `previous` is what was kept of the version served and
 /// that version.
-fn sign_file(origin: &NameBuf, file: &std::path::Path, signing: &ZoneSigning, previous: Option<(SignedZone, Arc<Zone>)>, now: u64) -> Result<(Zone, SignedZone), LoadError> {
+fn sign_file(
+    origin: &NameBuf,
+    file: &std::path::Path,
+    signing: &ZoneSigning,
+    previous: Option<(SignedZone, Arc<Zone>)>,
+    now: u64,
+) -> Result<(Zone, SignedZone), LoadError> {
     let records = parse_zone_file(origin, file).map_err(|e| LoadError::Syntax(e.to_string()))?;
     let served = previous.as_ref().map(|(_, zone)| zone_signer::zone_records(zone));
     let previous = previous.as_ref().zip(served.as_deref()).map(|((kept, _), records)| Previous { kept: *kept, records });
     let (signed, kept) = zone_signer::sign(origin, &records, signing, previous.as_ref(), now).map_err(LoadError::Syntax)?;
     drop((records, served));
-    let as_zone: Vec<ZoneRecord> = signed.into_iter().map(|r| ZoneRecord { owner: r.owner, rtype: r.rtype, class: r.class, ttl: r.ttl, rdata: r.rdata }).collect();
+    let as_zone: Vec<ZoneRecord> =
+        signed.into_iter().map(|r| ZoneRecord { owner: r.owner, rtype: r.rtype, class: r.class, ttl: r.ttl, rdata: r.rdata }).collect();
     let built = build_checked(origin, &as_zone)?;
     Ok((built, kept))
 }

@@ -2,6 +2,7 @@
 //! checked by three verifiers (`ldns-verify-zone`, `dnssec-verify`, `kzonecheck -d on`); keys
 //! kept across restarts; an unwritable key directory stops the server at start; a reload with
 //! one changed record signs only that record (and the SOA, whose serial goes up) again.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a panic with context
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
