@@ -198,3 +198,27 @@ fn a_reload_with_one_changed_record_signs_only_that_record_and_the_soa_again() {
     drop(server);
     let _ = std::fs::remove_dir_all(&keys);
 }
+
+#[test]
+fn an_rsa_key_made_by_bind_and_dropped_in_signs_an_rsasha256_policy_zone() {
+    let Some(tools) = require("an_rsa_key_made_by_bind", &["dig", "ldns-verify-zone", "dnssec-verify", "kzonecheck", "dnssec-keygen"]) else { return };
+    let keys = temp_dir("keys");
+    let tables = "[[dnssec-policy]]\nname = \"rsa\"\nalgorithm = \"rsasha256\"\n";
+    // Without a key, the zone cannot be signed: ring makes no RSA keys, and the log says what to do.
+    let (dir, addr, args) = setup("rsa-missing", "rsa", tables, &keys);
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let server = Server::spawn(dir, addr, &args).unwrap();
+    server.wait_log(Duration::from_secs(20), |log| log.contains("ring cannot generate RSA keys")).unwrap_or_else(|log| panic!("no RSA hint:\n{log}"));
+    drop(server);
+    let made = Command::new(&tools[4]).args(["-a", "RSASHA256", "-b", "2048", "-f", "KSK", "-K"]).arg(&keys).arg("example.").output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let base = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let server = start("rsa", "rsa", tables, &keys);
+    let lines = axfr(&tools[0], &server);
+    verify(&tools, &lines, true, "rsasha256");
+    let tag = base.rsplit('+').next().unwrap().trim_start_matches('0');
+    assert!(of_type(&lines, "RRSIG").iter().all(|sig| sig.split(' ').nth(10) == Some(tag)), "signed by {base}");
+    assert!(std::fs::read_to_string(keys.join(format!("{base}.state"))).unwrap().contains("Role: CSK"), "adopted as the CSK");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&keys);
+}
