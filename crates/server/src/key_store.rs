@@ -1,7 +1,8 @@
 //! The key directory of signed zones (`[server] key-directory`): per key, BIND's key files
 //! `K<origin>+<alg>+<tag>.key` and `.private` (see [`crate::key_files`]) and a
-//! `K<origin>+<alg>+<tag>.state` file with the key's role and timeline
-//! ([`KeyState::to_text`]); per zone, `<origin>signed-serial` holds the last SOA serial served
+//! `K<origin>+<alg>+<tag>.keystate` file with the key's role and timeline
+//! ([`KeyState::to_text`]; not `.state`, which BIND's tools read as their own key-manager state
+//! and refuse: `dnssec-signzone -K` must still work on this directory); per zone, `<origin>signed-serial` holds the last SOA serial served
 //! (so that a restart never goes back). The directory is created mode 0700; private keys are
 //! mode 0600; state files are replaced atomically ([`crate::durable::write_file`]).
 //!
@@ -90,10 +91,10 @@ fn apply(dir: &Path, keys: &mut [ManagedKey], plan: &Plan) -> Result<(), String>
     Ok(())
 }
 
-/// `<base>.state`.
+/// `<base>.keystate`.
 pub fn state_path(base: &Path) -> PathBuf {
     let mut text = base.as_os_str().to_owned();
-    text.push(".state");
+    text.push(".keystate");
     PathBuf::from(text)
 }
 

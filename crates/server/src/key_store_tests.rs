@@ -19,7 +19,7 @@ fn a_bind_key_without_state_is_adopted_and_its_state_stored() {
     assert_eq!(KeyState::parse(&std::fs::read_to_string(state_path(&base)).unwrap()).unwrap(), state);
     // A corrupt state file is an error naming it, never a silent new key.
     std::fs::write(state_path(&base), "Algorithm: x\n").unwrap();
-    assert!(zone_keys(&dir, &origin, &policy, 300, 1000).unwrap_err().contains(".state"));
+    assert!(zone_keys(&dir, &origin, &policy, 300, 1000).unwrap_err().contains(".keystate"));
     // RSA cannot be generated: the error says how to import.
     let rsa = DnssecPolicy { algorithm: Algorithm::RSASHA256, ..DnssecPolicy::builtin() };
     let other = NameBuf::from_text("other.", None).unwrap();

@@ -126,6 +126,9 @@ fn zones_signed_by_policy_pass_three_verifiers_with_every_record_kept() {
         let ds = String::from_utf8_lossy(&ds.stdout).into_owned();
         let cds = of_type(&lines, "CDS")[0].split(' ').skip(4).collect::<String>().to_ascii_uppercase();
         assert!(ds.replace(' ', "").to_ascii_uppercase().contains(&cds), "{policy}: ds {ds} vs CDS {cds}");
+        // BIND's tools read K*.state as their own key-manager files: there is none here.
+        let names: Vec<String> = std::fs::read_dir(&keys).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(names.iter().any(|n| n.ends_with(".keystate")) && !names.iter().any(|n| n.ends_with(".state")), "{names:?}");
         drop(server);
         let _ = std::fs::remove_dir_all(&keys);
     }
@@ -218,7 +221,26 @@ fn an_rsa_key_made_by_bind_and_dropped_in_signs_an_rsasha256_policy_zone() {
     verify(&tools, &lines, true, "rsasha256");
     let tag = base.rsplit('+').next().unwrap().trim_start_matches('0');
     assert!(of_type(&lines, "RRSIG").iter().all(|sig| sig.split(' ').nth(10) == Some(tag)), "signed by {base}");
-    assert!(std::fs::read_to_string(keys.join(format!("{base}.state"))).unwrap().contains("Role: CSK"), "adopted as the CSK");
+    assert!(std::fs::read_to_string(keys.join(format!("{base}.keystate"))).unwrap().contains("Role: CSK"), "adopted as the CSK");
     drop(server);
     let _ = std::fs::remove_dir_all(&keys);
+}
+
+#[test]
+fn a_reload_that_cannot_write_the_key_directory_keeps_the_signed_zone_and_says_why() {
+    let Some(tools) = require("a_reload_that_cannot_write_the_key_directory", &TOOLS[..1]) else { return };
+    let keys = temp_dir("keys");
+    let server = start("reload-blocked", "default", "", &keys);
+    server.settle_signals();
+    let before = axfr(&tools[0], &server);
+    std::fs::rename(&keys, keys.with_extension("moved")).unwrap();
+    std::fs::write(&keys, "a file where the key directory was").unwrap();
+    std::fs::write(server.dir.join("example.zone"), ZONE.replace("mail A 192.0.2.10", "mail A 192.0.2.11")).unwrap();
+    server.signal("HUP");
+    let log = server.wait_log(Duration::from_secs(20), |log| log.contains("reloaded")).unwrap_or_else(|log| panic!("no reload:\n{log}"));
+    assert!(log.contains("keeping the previous version") && log.contains(&format!("key directory {}", keys.display())), "{log}");
+    assert_eq!(axfr(&tools[0], &server), before, "the signed zone served before");
+    drop(server);
+    let _ = std::fs::remove_file(&keys);
+    let _ = std::fs::remove_dir_all(keys.with_extension("moved"));
 }
