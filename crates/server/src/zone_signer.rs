@@ -32,6 +32,9 @@ pub const INCEPTION_SKEW: u64 = 3600;
 pub struct SignedZone {
     /// SHA-256 of the signed records ([`digest`]): the content changed when it does.
     pub digest: [u8; 32],
+    /// SHA-256 of what was signed: the zone file's records with the keys' records, and the
+    /// policy ([`is_unchanged`]).
+    pub input: [u8; 32],
     /// The SOA serial served.
     pub serial: u32,
     /// When to sign again (seconds since the epoch): the earliest signature expiration less
@@ -63,6 +66,7 @@ pub fn sign(
     let keys = key_store::zone_keys(dir, origin, policy, max_ttl, now)?;
     let file_serial = soa_serial(origin, records).ok_or_else(|| format!("zone {origin}: no SOA record"))?;
     let mut input = unsigned_input(origin, records, &keys, policy.dnskey_ttl, now)?;
+    let input_digest = input_digest(&input, signing);
     let signing_keys: Vec<ZoneKey<'_>> =
         keys.keys.iter().filter(|k| k.state.is_signing(now)).map(|k| ZoneKey { key: &k.pair.key, role: k.state.role }).collect();
     if signing_keys.is_empty() {
@@ -97,14 +101,38 @@ pub fn sign(
         key_store::store_serial(dir, origin, serial)?;
     }
     let next_signing = next_signing(&signed, now, policy.signature_refresh, keys.next_event);
-    let kept = SignedZone { digest: digest(&signed), serial, next_signing };
+    let kept = SignedZone { digest: digest(&signed), input: input_digest, serial, next_signing };
     Ok((signed, kept))
+}
+
+/// True when signing `records` at `now` would give the version `kept` describes again: nothing
+/// is due (signatures, key events) and the zone file, the keys and the policy are the same. A
+/// reload then keeps the zone served as it is, without reading it back or signing.
+pub fn is_unchanged(origin: &NameBuf, records: &[ZoneRecord], signing: &ZoneSigning, kept: &SignedZone, now: u64) -> Result<bool, String> {
+    if now >= kept.next_signing {
+        return Ok(false);
+    }
+    let max_ttl = records.iter().map(|r| r.ttl).max().unwrap_or(0);
+    let keys = key_store::zone_keys(&signing.key_directory, origin, &signing.policy, max_ttl, now)?;
+    let input = unsigned_input(origin, records, &keys, signing.policy.dnskey_ttl, now)?;
+    Ok(input_digest(&input, signing) == kept.input)
+}
+
+/// SHA-256 of the records to sign and of the policy and key directory.
+fn input_digest(input: &[Record], signing: &ZoneSigning) -> [u8; 32] {
+    digest_with(input, format!("{signing:?}").as_bytes())
 }
 
 /// SHA-256 over the records as the engine serves them (owner without case, type, class, TTL,
 /// rdata), in their order.
 pub fn digest(records: &[Record]) -> [u8; 32] {
+    digest_with(records, &[])
+}
+
+/// [`digest`], then `extra`.
+fn digest_with(records: &[Record], extra: &[u8]) -> [u8; 32] {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(extra);
     for record in records {
         context.update(record.owner.to_lowercase().as_wire());
         context.update(&record.rtype.0.to_be_bytes());

@@ -109,3 +109,16 @@ fn an_unwritable_key_directory_is_a_clear_error() {
     assert!(error.contains("key directory") && error.contains(&blocked.key_directory.display().to_string()), "{error}");
     let _ = std::fs::remove_file(&signing.key_directory);
 }
+
+#[test]
+fn a_reload_with_nothing_changed_and_nothing_due_is_recognised() {
+    let signing = scratch("unchanged");
+    let (_, kept) = sign_now(ZONE, &signing, None, NOW);
+    let unchanged = |text: &str, signing: &ZoneSigning, now: u64| is_unchanged(&origin(), &records(text), signing, &kept, now).unwrap();
+    assert!(unchanged(ZONE, &signing, NOW + 100));
+    assert!(!unchanged(&ZONE.replace("192.0.2.2", "192.0.2.3"), &signing, NOW + 100), "the file changed");
+    assert!(!unchanged(ZONE, &signing, kept.next_signing), "signatures due");
+    let other = ZoneSigning { policy: DnssecPolicy { signature_validity: 30 * 86_400, ..signing.policy.clone() }, ..signing.clone() };
+    assert!(!unchanged(ZONE, &other, NOW + 100), "the policy changed");
+    let _ = std::fs::remove_dir_all(&signing.key_directory);
+}

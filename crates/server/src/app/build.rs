@@ -131,12 +131,12 @@ pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>, sig
         let started = Instant::now();
         let result = match &zone.signing {
             Some(policy) => signing.load(zone, policy, previous.and_then(|set| set.get(&zone.origin)).cloned(), now),
-            None => load_one(zone),
+            None => load_one(zone).map(Arc::new),
         };
         match result {
             Ok(new) => {
                 tracing::info!(zone = %zone.origin, file = %zone.file.display(), names = new.node_count(), elapsed_ms = started.elapsed().as_millis() as u64, "zone loaded");
-                loaded.push(Arc::new(new));
+                loaded.push(new);
             }
             Err(error) => match previous.and_then(|set| set.get(&zone.origin)) {
                 Some(old) => {

@@ -79,7 +79,7 @@ impl Signing {
     /// Loads and signs `zone` at `now` (on a thread of its own, like [`super::load_one`]), and
     /// keeps the signed version; `served` is the zone's copy in the running engine, whose
     /// signatures are reused where they may be.
-    pub fn load(&self, zone: &ZoneSettings, signing: &ZoneSigning, served: Option<Arc<Zone>>, now: u64) -> Result<Zone, LoadError> {
+    pub fn load(&self, zone: &ZoneSettings, signing: &ZoneSigning, served: Option<Arc<Zone>>, now: u64) -> Result<Arc<Zone>, LoadError> {
         let previous = self.previous(&zone.origin).zip(served);
         let (origin, file, signing) = (zone.origin, zone.file.clone(), signing.clone());
         let thread = std::thread::Builder::new().name("zone-sign".into()).spawn(move || sign_file(&origin, &file, &signing, previous, now));
@@ -121,7 +121,7 @@ impl Signing {
             match self.load(zone, signing, served.zones().get(&zone.origin).cloned(), now) {
                 Ok(built) => {
                     tracing::info!(zone = %zone.origin, serial = built.serial(), "zone signed again (signatures refreshed or keys changed)");
-                    fresh.push(Arc::new(built));
+                    fresh.push(built);
                 }
                 Err(error) => {
                     tracing::error!(zone = %zone.origin, "zone signing failed, keeping the previous version; trying again in {} s: {error}", RETRY.as_secs());
@@ -140,15 +140,20 @@ impl Signing {
 }
 
 /// Reads, signs and builds one zone; `previous` is what was kept of the version served and
-/// that version.
+/// that version, served on when nothing changed and nothing is due.
 fn sign_file(
     origin: &NameBuf,
     file: &std::path::Path,
     signing: &ZoneSigning,
     previous: Option<(SignedZone, Arc<Zone>)>,
     now: u64,
-) -> Result<(Zone, SignedZone), LoadError> {
+) -> Result<(Arc<Zone>, SignedZone), LoadError> {
     let records = parse_zone_file(origin, file).map_err(|e| LoadError::Syntax(e.to_string()))?;
+    if let Some((kept, served)) = &previous {
+        if zone_signer::is_unchanged(origin, &records, signing, kept, now).map_err(LoadError::Syntax)? {
+            return Ok((served.clone(), *kept));
+        }
+    }
     let served = previous.as_ref().map(|(_, zone)| zone_signer::zone_records(zone));
     let previous = previous.as_ref().zip(served.as_deref()).map(|((kept, _), records)| Previous { kept: *kept, records });
     let (signed, kept) = zone_signer::sign(origin, &records, signing, previous.as_ref(), now).map_err(LoadError::Syntax)?;
@@ -156,7 +161,7 @@ fn sign_file(
     let as_zone: Vec<ZoneRecord> =
         signed.into_iter().map(|r| ZoneRecord { owner: r.owner, rtype: r.rtype, class: r.class, ttl: r.ttl, rdata: r.rdata }).collect();
     let built = build_checked(origin, &as_zone)?;
-    Ok((built, kept))
+    Ok((Arc::new(built), kept))
 }
 
 #[cfg(test)]

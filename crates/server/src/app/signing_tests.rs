@@ -35,7 +35,7 @@ fn the_refresh_signs_again_when_due_by_the_clock_and_not_before() {
     NOW.store(T0, Ordering::Relaxed);
     let signing = Signing::new(&settings).with_clock(fake_now);
     let built = signing.load(zone, zone.signing.as_ref().unwrap(), None, signing.now()).unwrap();
-    let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(Engine::new(ZoneSet::new(vec![Arc::new(built)]), settings.engine.clone(), Arc::default())));
+    let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(Engine::new(ZoneSet::new(vec![built]), settings.engine.clone(), Arc::default())));
     // Due at T0 + validity - refresh (no jitter).
     assert_eq!(signing.next_due(), Some(Duration::from_secs(3000)));
     assert_eq!(earliest_expiration(&engine, &zone.origin), (T0 + 3600) as u32);
