@@ -4,11 +4,12 @@
 //! have (RFC 7344, RFC 8078), signed by the signing keys with the NSEC or NSEC3 chain.
 //!
 //! Signatures of the previous signed version are kept when their RRset did not change and they
-//! are still fresh ([`portcullis_dnssec::resign`]). Every original record stays as written,
-//! except the SOA serial: the signed zone's serial is the file's, or, once a signed version was
-//! served, `max(file serial, previous + 1)` (RFC 1982) whenever the signed content changes, so
-//! that secondaries are told (NOTIFY) and transfer it. The previous serial survives restarts
-//! in the key directory.
+//! are still fresh ([`portcullis_dnssec::resign`]). A reload that changes nothing (same file,
+//! keys and policy, nothing due: [`is_unchanged`]) keeps the served version as it is. Every
+//! original record stays as written, except the SOA serial: the signed zone's serial is the
+//! file's, or, once a signed version was served, `max(file serial, previous + 1)` (RFC 1982)
+//! each time the zone is signed again, so that secondaries are told (NOTIFY) and transfer it.
+//! The previous serial survives restarts in the key directory.
 //!
 //! Nothing here reads the clock: `now` (seconds since the epoch) is an argument, read once by
 //! the caller (`app::build`), so that a test can sign at any time it chooses.
@@ -30,8 +31,6 @@ pub const INCEPTION_SKEW: u64 = 3600;
 /// engine's zone, read back by [`zone_records`] when the zone is signed again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignedZone {
-    /// SHA-256 of the signed records ([`digest`]): the content changed when it does.
-    pub digest: [u8; 32],
     /// SHA-256 of what was signed: the zone file's records with the keys' records, and the
     /// policy ([`is_unchanged`]).
     pub input: [u8; 32],
@@ -80,16 +79,11 @@ pub fn sign(
         sign_zone_with(origin, input, &signing_keys, &options, &resign, &rng).map_err(|e| format!("zone {origin}: {e}"))
     };
     let (signed, serial) = match previous {
+        // The caller asked [`is_unchanged`] first: signing again means a new version.
         Some(previous) => {
-            set_serial(origin, &mut input, previous.kept.serial);
-            let same_serial = sign_at(&input, previous.records)?;
-            if digest(&same_serial) == previous.kept.digest {
-                (same_serial, previous.kept.serial)
-            } else {
-                let serial = next_serial(file_serial, previous.kept.serial);
-                set_serial(origin, &mut input, serial);
-                (sign_at(&input, &same_serial)?, serial)
-            }
+            let serial = next_serial(file_serial, previous.kept.serial);
+            set_serial(origin, &mut input, serial);
+            (sign_at(&input, previous.records)?, serial)
         }
         None => {
             let serial = key_store::stored_serial(dir, origin).map_or(file_serial, |stored| next_serial(file_serial, stored));
@@ -101,7 +95,7 @@ pub fn sign(
         key_store::store_serial(dir, origin, serial)?;
     }
     let next_signing = next_signing(&signed, now, policy.signature_refresh, keys.next_event);
-    let kept = SignedZone { digest: digest(&signed), input: input_digest, serial, next_signing };
+    let kept = SignedZone { input: input_digest, serial, next_signing };
     Ok((signed, kept))
 }
 
@@ -123,13 +117,8 @@ fn input_digest(input: &[Record], signing: &ZoneSigning) -> [u8; 32] {
     digest_with(input, format!("{signing:?}").as_bytes())
 }
 
-/// SHA-256 over the records as the engine serves them (owner without case, type, class, TTL,
-/// rdata), in their order.
-pub fn digest(records: &[Record]) -> [u8; 32] {
-    digest_with(records, &[])
-}
-
-/// [`digest`], then `extra`.
+/// SHA-256 over `extra`, then the records (owner without case, type, class, TTL, rdata) in
+/// their order.
 fn digest_with(records: &[Record], extra: &[u8]) -> [u8; 32] {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     context.update(extra);
