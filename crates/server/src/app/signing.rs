@@ -88,7 +88,16 @@ impl Signing {
             _ => return Err(LoadError::Syntax("the zone signing thread failed".into())),
         };
         self.versions.lock().unwrap_or_else(PoisonError::into_inner).insert(zone.origin, signed);
-        Ok(built)
+        // A zone built by the signing thread is copied out here, so that thread's allocator arena
+        // ends up empty and goes back to the system (as `load_one` does); one served on is kept.
+        Ok(match Arc::try_unwrap(built) {
+            Ok(built) => {
+                let copy = built.clone();
+                drop(built);
+                Arc::new(copy)
+            }
+            Err(served) => served,
+        })
     }
 
     /// Moves the next signing of `origin` to `until` (after a failed signing).
