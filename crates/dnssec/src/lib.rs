@@ -15,6 +15,8 @@
 //!   form in the key directory.
 //! - [`rollover`]: key management as policy: which keys to make, publish, sign with and
 //!   withdraw, and when.
+//! - [`resign`]: signing again: which signatures of the previous version are kept, and the
+//!   jitter of new expirations.
 //! - [`zone`]: the zone signer: DNSKEYs, RRSIGs and the NSEC or NSEC3 chain of a whole zone.
 //!
 //! The crate reads no clock, no file and no random source: times and random generators are
@@ -27,6 +29,7 @@ pub mod crypto;
 pub mod key;
 pub mod keystate;
 pub mod nsec3;
+pub mod resign;
 pub mod rollover;
 pub mod rrsig;
 pub mod zone;
@@ -34,8 +37,9 @@ pub mod zone;
 pub use crypto::{verify, SigningKey};
 pub use key::{ds_digest, key_tag, DigestType, Dnskey};
 pub use keystate::KeyState;
+pub use resign::Resign;
 pub use rrsig::{signing_input, Rrsig};
-pub use zone::{sign_zone, Denial, KeyRole, Record, SignOptions, ZoneKey};
+pub use zone::{sign_zone, sign_zone_with, Denial, KeyRole, Record, SignOptions, ZoneKey};
 
 use core::fmt;
 

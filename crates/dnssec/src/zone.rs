@@ -3,8 +3,8 @@
 //!
 //! What is authoritative (RFC 4035 §2.2): every RRset at or below the origin except those below
 //! a zone cut (glue) or below a DNAME (occluded); at a cut only the DS RRset is signed, not the
-//! delegation's NS RRset. The DNSKEY RRset is signed by the key-signing keys (KSK or CSK), every
-//! other RRset by the zone-signing keys (ZSK or CSK); this holds per algorithm, since every
+//! delegation's NS RRset. The DNSKEY, CDS and CDNSKEY RRsets are signed by the key-signing keys
+//! (KSK or CSK; RFC 7344 §4.1), every other RRset by the zone-signing keys (ZSK or CSK); this holds per algorithm, since every
 //! algorithm of the DNSKEY RRset must sign every RRset (RFC 4035 §2.2, RFC 6840 §5.11): when an
 //! algorithm has no key of one kind, its keys of the other kind sign in its place.
 //!
@@ -16,6 +16,7 @@
 use crate::canonical::name_cmp;
 use crate::chain::{nsec3_chain, nsec_chain, Nsec3Params, OPT_OUT};
 use crate::key::Dnskey;
+use crate::resign::Resign;
 use crate::rrsig::{label_count, signing_input, Rrsig};
 use crate::{nsec3, Error, SigningKey};
 use portcullis_wire::{Class, NameBuf, Rtype};
@@ -105,7 +106,25 @@ const GENERATED: [Rtype; 4] = [Rtype::RRSIG, Rtype::NSEC, Rtype::NSEC3, Rtype::N
 /// Returns the whole signed zone in canonical order: the input records unchanged (less any old
 /// RRSIG, NSEC, NSEC3 and NSEC3PARAM), the keys' DNSKEY records, NSEC3PARAM for NSEC3, the chain
 /// and every signature.
+///
+/// DNSKEY records in `records` stay in the DNSKEY RRset without signing anything: that is how a
+/// key is published but not (or no longer) signing (RFC 6781 §4.1.1.1 pre-publication, a
+/// retired key before its removal). CDS and CDNSKEY records (RFC 7344) in `records` are signed
+/// like any apex RRset.
 pub fn sign_zone(origin: &NameBuf, records: &[Record], keys: &[ZoneKey<'_>], options: &SignOptions, rng: &dyn SecureRandom) -> Result<Vec<Record>, Error> {
+    sign_zone_with(origin, records, keys, options, &Resign::NONE, rng)
+}
+
+/// [`sign_zone`], reusing the still fresh signatures of a previous signed version of the zone
+/// and spreading new expirations with jitter (see [`crate::resign`]).
+pub fn sign_zone_with(
+    origin: &NameBuf,
+    records: &[Record],
+    keys: &[ZoneKey<'_>],
+    options: &SignOptions,
+    resign: &Resign<'_>,
+    rng: &dyn SecureRandom,
+) -> Result<Vec<Record>, Error> {
     if keys.is_empty() {
         return Err(Error::InvalidZone("no signing key"));
     }
@@ -134,7 +153,8 @@ pub fn sign_zone(origin: &NameBuf, records: &[Record], keys: &[ZoneKey<'_>], opt
     let chain_type = if options.denial == Denial::Nsec { Rtype::NSEC } else { Rtype::NSEC3 };
     zone.extend(chain.into_iter().map(|(owner, rdata)| Record { owner, rtype: chain_type, class, ttl: denial_ttl, rdata }));
     sort_records(&mut zone);
-    let signer = Signer { origin, keys, options, rng };
+    let tags = keys.iter().map(|key| crate::key_tag(&key.dnskey_rdata())).collect();
+    let signer = Signer { origin, keys, tags, options, resign, rng };
     let mut signatures = Vec::new();
     for set in zone.chunk_by(|a, b| a.owner == b.owner && a.rtype == b.rtype) {
         if layout.is_signed(&set[0]) {
@@ -149,8 +169,9 @@ pub fn sign_zone(origin: &NameBuf, records: &[Record], keys: &[ZoneKey<'_>], opt
 /// RFC 9276's NSEC3 parameters: SHA-1, 0 extra iterations, no salt.
 const PARAMS: Nsec3Params<'static> = Nsec3Params { algorithm: nsec3::SHA1, iterations: 0, salt: &[] };
 
-/// Sorts records by canonical owner name, then type, then rdata.
-fn sort_records(records: &mut [Record]) {
+/// Sorts records by canonical owner name, then type, then rdata: the order [`sign_zone`]
+/// returns, and the one [`crate::resign::Resign::previous`] must have.
+pub fn sort_records(records: &mut [Record]) {
     records.sort_by(|a, b| name_cmp(&a.owner, &b.owner).then(a.rtype.0.cmp(&b.rtype.0)).then_with(|| a.rdata.cmp(&b.rdata)));
 }
 
@@ -251,27 +272,33 @@ impl Layout {
 struct Signer<'a> {
     origin: &'a NameBuf,
     keys: &'a [ZoneKey<'a>],
+    /// The key tag of each key of `keys`.
+    tags: Vec<u16>,
     options: &'a SignOptions,
+    resign: &'a Resign<'a>,
     rng: &'a dyn SecureRandom,
 }
 
 impl Signer<'_> {
     /// The keys that sign RRsets of `rtype`: per algorithm (each algorithm of the DNSKEY RRset
-    /// signs every RRset, RFC 4035 §2.2), KSK and CSK for DNSKEY, ZSK and CSK for the rest;
+    /// signs every RRset, RFC 4035 §2.2), KSK and CSK for DNSKEY, CDS and CDNSKEY, ZSK and CSK
+    /// for the rest;
     /// when no key of an algorithm fits, every key of that algorithm.
-    fn keys_for(&self, rtype: Rtype) -> Vec<&ZoneKey<'_>> {
+    fn keys_for(&self, rtype: Rtype) -> Vec<(&ZoneKey<'_>, u16)> {
+        // CDS and CDNSKEY are signed like DNSKEY, by a key the parent's DS names (RFC 7344 §4.1).
+        let key_set = matches!(rtype, Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY);
         let wanted = |role: KeyRole| match role {
             KeyRole::Csk => true,
-            KeyRole::Ksk => rtype == Rtype::DNSKEY,
-            KeyRole::Zsk => rtype != Rtype::DNSKEY,
+            KeyRole::Ksk => key_set,
+            KeyRole::Zsk => !key_set,
         };
         let mut algorithms: Vec<_> = self.keys.iter().map(|k| k.key.algorithm()).collect();
         algorithms.sort_unstable();
         algorithms.dedup();
         let mut chosen = Vec::new();
         for algorithm in algorithms {
-            let of_algorithm = self.keys.iter().filter(|k| k.key.algorithm() == algorithm);
-            let fitting: Vec<&ZoneKey<'_>> = of_algorithm.clone().filter(|k| wanted(k.role)).collect();
+            let of_algorithm = self.keys.iter().zip(self.tags.iter().copied()).filter(|(k, _)| k.key.algorithm() == algorithm);
+            let fitting: Vec<(&ZoneKey<'_>, u16)> = of_algorithm.clone().filter(|(k, _)| wanted(k.role)).collect();
             chosen.extend(if fitting.is_empty() { of_algorithm.collect() } else { fitting });
         }
         chosen
@@ -281,15 +308,19 @@ impl Signer<'_> {
     fn sign(&self, set: &[Record], out: &mut Vec<Record>) -> Result<(), Error> {
         let Some(first) = set.first() else { return Ok(()) };
         let ttl = set.iter().map(|r| r.ttl).min().unwrap_or(first.ttl);
-        for key in self.keys_for(first.rtype) {
+        for (key, key_tag) in self.keys_for(first.rtype) {
+            if let Some(old) = self.resign.reusable(set, key.key.algorithm(), key_tag, self.origin) {
+                out.push(old);
+                continue;
+            }
             let rrsig = Rrsig {
                 type_covered: first.rtype,
                 algorithm: key.key.algorithm(),
                 labels: label_count(&first.owner),
                 original_ttl: ttl,
-                expiration: self.options.expiration,
+                expiration: self.resign.expiration(self.options.expiration, self.rng)?,
                 inception: self.options.inception,
-                key_tag: crate::key_tag(&key.dnskey_rdata()),
+                key_tag,
                 signer: *self.origin,
             };
             let mut input = Vec::new();

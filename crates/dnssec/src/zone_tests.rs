@@ -200,3 +200,6 @@ fn denial_ttl_is_the_lower_of_soa_ttl_and_minimum_and_resigning_replaces_old_rec
     assert_eq!(again.iter().filter(|r| r.rtype == Rtype::RRSIG && r.owner == name("example.")).count(), 4, "NS SOA NSEC DNSKEY");
     assert_signatures_verify(&again);
 }
+
+#[path = "resign_tests.rs"]
+mod resign_tests;

@@ -4,12 +4,15 @@
 //! - [`build`]: the state that outlives one engine ([`Shared`]), the engine, the zones;
 //! - [`run`]: start-up, the workers and listeners, the signal loop, shutdown;
 //! - [`reload`]: a new configuration and zones swapped in without dropping a query;
+//! - [`signing`]: signed zones: signed on load, their versions kept, refreshed when due;
 //! - [`summary`]: the counters line in the log.
 
 mod build;
 mod reload;
 mod run;
+mod signing;
 mod summary;
 
 pub use build::load_one;
 pub use run::serve;
+pub use signing::system_now;

@@ -56,7 +56,16 @@ pub fn check_config(args: CheckConfigArgs) -> ExitCode {
             continue;
         }
         match crate::app::load_one(zone) {
-            Ok(loaded) => println!("zone {}: {} names: OK", zone.origin, loaded.node_count()),
+            Ok(loaded) => match &zone.signing {
+                Some(signing) => println!(
+                    "zone {}: {} names: OK; signed when served with policy {} (keys in {})",
+                    zone.origin,
+                    loaded.node_count(),
+                    signing.policy.name,
+                    signing.key_directory.display()
+                ),
+                None => println!("zone {}: {} names: OK", zone.origin, loaded.node_count()),
+            },
             Err(error) => {
                 failed = true;
                 println!("error: zone {} ({}): {error}; serve would answer SERVFAIL for its names", zone.origin, zone.file.display());

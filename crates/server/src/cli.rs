@@ -94,6 +94,9 @@ pub struct DsArgs {
     /// A zone file whose DNSKEY records with the SEP flag (else all of them) get a DS.
     #[arg(long, value_name = "FILE")]
     pub zone: Option<PathBuf>,
+    /// The server's configuration: the DS of the zone's managed KSK or CSK in its key directory.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Flags of `serve`; they override the configuration file.

@@ -60,6 +60,9 @@ pub mod file {
         /// `[[key]]`.
         #[serde(default)]
         pub key: Vec<crate::key_config::KeyFile>,
+        /// `[[dnssec-policy]]`.
+        #[serde(default)]
+        pub dnssec_policy: Vec<crate::dnssec_config::PolicyFile>,
     }
 
     /// `[server]`.
@@ -73,6 +76,8 @@ pub mod file {
         pub nsid: Option<String>,
         pub version: Option<String>,
         pub identity: Option<String>,
+        /// Where the keys of signed zones are kept.
+        pub key_directory: Option<String>,
     }
 
     impl Server {
@@ -144,6 +149,8 @@ pub mod file {
         pub transfer_max_bytes: Option<u64>,
         /// A secondary zone: seconds one transfer in may take, from connect to last message.
         pub transfer_timeout: Option<u64>,
+        /// A primary zone signed by the server: the name of its `[[dnssec-policy]]`.
+        pub dnssec_policy: Option<String>,
     }
 
     impl Zone {
@@ -172,6 +179,8 @@ pub struct ZoneSettings {
     pub key: Option<NameBuf>,
     /// A secondary zone: the bounds of one transfer in.
     pub transfer: crate::zone_config::TransferSettings,
+    /// A signed zone: its policy and key directory.
+    pub signing: Option<crate::dnssec_config::ZoneSigning>,
 }
 
 /// Validated settings.
@@ -207,6 +216,9 @@ pub struct Settings {
     pub forward: Vec<portcullis_engine::resolve::forward::ForwardSettings>,
     /// TSIG keys.
     pub keys: Vec<portcullis_engine::policy::TsigKey>,
+    /// Where the keys of signed zones are kept (`[server] key-directory`).
+    #[allow(dead_code)]
+    pub key_directory: PathBuf,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -283,7 +295,10 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
         errors.push(format!("log.level: '{log_level}' is not one of error, warn, info, debug, trace"));
     }
-    let zones = crate::zone_config::zones(&raw.zone, base, &mut errors);
+    let policies = crate::dnssec_config::policies(&raw.dnssec_policy, &mut errors);
+    let key_directory = crate::dnssec_config::key_directory(raw.server.key_directory.as_deref(), base);
+    let signing = crate::zone_config::Signing { policies: &policies, key_directory: &key_directory };
+    let zones = crate::zone_config::zones(&raw.zone, base, &signing, &mut errors);
     let mut acl = crate::policy_config::acl(&raw.acl, &mut errors);
     let resolver = crate::resolver_config::resolver(&raw.resolver, base, &mut errors);
     if let Some(list) = &resolver.allow_recursion {
@@ -309,7 +324,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         return Err(errors);
     }
     let listen_defaulted = raw.server.listen.is_none();
-    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys })
+    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys, key_directory })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {

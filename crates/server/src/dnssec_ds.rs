@@ -1,5 +1,6 @@
 //! `dnssec ds`: the DS records (SHA-256, RFC 4509) a parent zone publishes for a zone's keys,
-//! from key files or from the DNSKEY records of a (signed) zone file.
+//! from key files, from the DNSKEY records of a (signed) zone file, or from the key directory of
+//! a zone the server signs (`--config`: its KSK or CSK that are not removed).
 
 use crate::cli::DsArgs;
 use crate::key_files;
@@ -42,8 +43,11 @@ fn ds_lines(args: &DsArgs) -> Result<Vec<String>, String> {
     if let Some(file) = &args.zone {
         dnskeys.extend(zone_ksks(&origin, file)?);
     }
+    if let Some(config) = &args.config {
+        dnskeys.extend(managed_ksks(&origin, config, &rng)?);
+    }
     if dnskeys.is_empty() {
-        return Err("no key: give --key BASE or --zone FILE with DNSKEY records".to_string());
+        return Err("no key: give --key BASE, --zone FILE with DNSKEY records, or --config FILE of a server signing the zone".to_string());
     }
     dnskeys.iter().map(|rdata| ds_line(&origin, rdata)).collect()
 }
@@ -58,6 +62,27 @@ fn zone_ksks(origin: &NameBuf, file: &std::path::Path) -> Result<Vec<Vec<u8>>, S
     } else {
         Ok(keys)
     }
+}
+
+/// The DNSKEYs of the zone's managed KSK or CSK (not removed) in its key directory.
+fn managed_ksks(origin: &NameBuf, config: &std::path::Path, rng: &SystemRandom) -> Result<Vec<Vec<u8>>, String> {
+    let serve = crate::cli::ServeArgs { config: Some(config.to_path_buf()), ..crate::cli::ServeArgs::default() };
+    let settings = crate::config::load(&serve).map_err(|errors| errors.join("; "))?;
+    let zone = settings.zones.iter().find(|zone| zone.origin == *origin).ok_or_else(|| format!("{}: no [[zone]] {origin}", config.display()))?;
+    let signing = zone.signing.as_ref().ok_or_else(|| format!("{}: zone {origin} has no dnssec-policy", config.display()))?;
+    let now = crate::app::system_now();
+    let keys = crate::key_store::read_keys(&signing.key_directory, origin, signing.policy.split, now, rng)?;
+    let ksks: Vec<Vec<u8>> = keys
+        .iter()
+        .filter(|key| key.state.role != portcullis_dnssec::KeyRole::Zsk && !key.state.is_removed(now))
+        .map(|key| {
+            Dnskey { flags: key.state.role.flags(), protocol: 3, algorithm: key.pair.key.algorithm(), public_key: &key.pair.key.public_key() }.to_rdata()
+        })
+        .collect();
+    if ksks.is_empty() {
+        return Err(format!("zone {origin}: no key in {} yet (serve makes them when it signs the zone)", signing.key_directory.display()));
+    }
+    Ok(ksks)
 }
 
 /// `origin IN DS <tag> <alg> 2 <digest>`.

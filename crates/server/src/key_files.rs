@@ -2,7 +2,8 @@
 //! `keymgr import-bind` read too: `K<origin>+<alg>+<tag>.key` holds the DNSKEY record in zone
 //! file text, `K<origin>+<alg>+<tag>.private` the private key in "Private-key-format: v1.3"
 //! (mode 0600). Algorithms ECDSAP256SHA256 (13), ECDSAP384SHA384 (14) and ED25519 (15), whose
-//! `PrivateKey` is the raw private scalar or seed in base64.
+//! `PrivateKey` is the raw private scalar or seed in base64; RSASHA256 (8) and RSASHA512 (10)
+//! files (made by BIND: `ring` cannot generate RSA keys) are read from their PKCS#1 fields.
 
 use portcullis_dnssec::key::Dnskey;
 use portcullis_dnssec::zone::{KeyRole, ZoneKey};
@@ -129,14 +130,53 @@ fn parse_private(text: &str, algorithm: Algorithm, public_key: &[u8], rng: &dyn 
     if declared != Some(algorithm.0) {
         return Err("Algorithm does not match the .key file".to_string());
     }
+    if matches!(algorithm, Algorithm::RSASHA256 | Algorithm::RSASHA512) {
+        return rsa_private(&value, algorithm, rng);
+    }
     let mut secret = Vec::new();
-    decode_base64(value("PrivateKey").ok_or("no PrivateKey (only ECDSA and Ed25519 key files are supported)")?, &mut secret)?;
+    decode_base64(value("PrivateKey").ok_or("no PrivateKey (only RSA, ECDSA and Ed25519 key files are supported)")?, &mut secret)?;
     let key = match algorithm {
         Algorithm::ED25519 => SigningKey::from_ed25519_seed(&secret),
         Algorithm::ECDSAP256SHA256 | Algorithm::ECDSAP384SHA384 => SigningKey::from_ecdsa_scalar(algorithm, &secret, public_key, rng),
-        other => return Err(format!("algorithm {} is not supported in key files (ECDSA and Ed25519 only)", other.0)),
+        other => return Err(format!("algorithm {} is not supported in key files (RSASHA256, RSASHA512, ECDSA and Ed25519 only)", other.0)),
     };
     key.map_err(|e| e.to_string())
+}
+
+/// The fields of an RSA private key in a BIND key file, in the order of PKCS#1's RSAPrivateKey
+/// (RFC 8017 §A.1.2) after its version.
+const RSA_FIELDS: [&str; 8] = ["Modulus", "PublicExponent", "PrivateExponent", "Prime1", "Prime2", "Exponent1", "Exponent2", "Coefficient"];
+
+/// An RSA key from the fields of a BIND key file (made by `dnssec-keygen -a RSASHA256`: `ring`
+/// cannot generate RSA keys), wrapped as PKCS#8 for `ring` (RFC 5208: version 0, the
+/// rsaEncryption algorithm, the RSAPrivateKey).
+fn rsa_private<'t>(value: &dyn Fn(&str) -> Option<&'t str>, algorithm: Algorithm, rng: &dyn SecureRandom) -> Result<SigningKey, String> {
+    let mut key = der(0x02, &[0]);
+    for name in RSA_FIELDS {
+        let mut bytes = Vec::new();
+        decode_base64(value(name).ok_or_else(|| format!("no {name} in the RSA key file"))?, &mut bytes)?;
+        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len().saturating_sub(1));
+        let mut integer = if bytes.get(start).is_some_and(|b| b & 0x80 != 0) { vec![0] } else { Vec::new() };
+        integer.extend_from_slice(&bytes[start..]);
+        key.extend(der(0x02, &integer));
+    }
+    let rsa_private_key = der(0x30, &key);
+    // AlgorithmIdentifier { rsaEncryption (1.2.840.113549.1.1.1), NULL }.
+    let algorithm_id = [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+    let pkcs8 = der(0x30, &[der(0x02, &[0]), algorithm_id.to_vec(), der(0x04, &rsa_private_key)].concat());
+    SigningKey::from_pkcs8(algorithm, &pkcs8, rng).map_err(|e| format!("RSA key: {e}"))
+}
+
+/// One DER element: `tag`, the definite length, `content`.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match content.len() {
+        len @ 0..=0x7f => out.push(len as u8),
+        len @ 0x80..=0xff => out.extend([0x81, len as u8]),
+        len => out.extend([0x82, (len >> 8) as u8, len as u8]),
+    }
+    out.extend_from_slice(content);
+    out
 }
 
 /// Base64 (RFC 4648 §4) with padding, as BIND's `.private` files hold it.

@@ -56,7 +56,7 @@ fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
 
 /// A fresh key and its raw private part (the ECDSA scalar or the Ed25519 seed), checked by
 /// rebuilding the key from that raw part.
-fn new_key(algorithm: Algorithm, rng: &SystemRandom) -> Result<(SigningKey, Vec<u8>), String> {
+pub fn new_key(algorithm: Algorithm, rng: &SystemRandom) -> Result<(SigningKey, Vec<u8>), String> {
     let failed = |_| "key generation failed".to_string();
     let pkcs8 = match algorithm {
         Algorithm::ECDSAP256SHA256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, rng).map_err(failed)?,

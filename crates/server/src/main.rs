@@ -8,12 +8,14 @@ mod config;
 mod config_limit;
 #[cfg(test)]
 mod config_props;
+mod dnssec_config;
 mod dnssec_ds;
 mod durable;
 mod entropy;
 mod forward_config;
 mod key_config;
 mod key_files;
+mod key_store;
 mod keygen;
 mod notify;
 mod outgoing;
@@ -29,6 +31,7 @@ mod secondary;
 mod sign_zone;
 mod zone_config;
 mod zone_files;
+mod zone_signer;
 
 use clap::Parser;
 use std::process::ExitCode;

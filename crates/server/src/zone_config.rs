@@ -35,8 +35,16 @@ impl Default for TransferSettings {
     }
 }
 
+/// What a zone's `dnssec-policy` may name, and where signed zones' keys go.
+pub struct Signing<'a> {
+    /// The validated `[[dnssec-policy]]` tables and the built-in `default`.
+    pub policies: &'a [crate::dnssec_config::DnssecPolicy],
+    /// `[server] key-directory`.
+    pub key_directory: &'a Path,
+}
+
 /// Validates every `[[zone]]`; `base` is the config file's directory.
-pub fn zones(raw: &[file::Zone], base: Option<&Path>, errors: &mut Vec<String>) -> Vec<ZoneSettings> {
+pub fn zones(raw: &[file::Zone], base: Option<&Path>, signing: &Signing<'_>, errors: &mut Vec<String>) -> Vec<ZoneSettings> {
     let mut zones = Vec::new();
     for (i, zone) in raw.iter().enumerate() {
         let path = format!("zone[{i}]");
@@ -63,6 +71,8 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, errors: &mut Vec<String>) 
             NameBuf::from_text(&absolute, None).map_err(|_| errors.push(format!("{path}.key: '{text}' is not a key name"))).ok()
         });
         settings.transfer = transfer(&path, zone, errors);
+        let secondary = !settings.primaries.is_empty();
+        settings.signing = crate::dnssec_config::zone_signing(&path, zone.dnssec_policy.as_deref(), secondary, signing.policies, signing.key_directory, errors);
         if settings.key.is_some() && settings.primaries.is_empty() && settings.notify.is_empty() {
             errors.push(format!("{path}.key: a key signs transfers from primaries and NOTIFY to secondaries; this zone has neither"));
         }
@@ -111,7 +121,7 @@ pub fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<Zo
         Some(base) if !file.is_empty() && path.is_relative() && file != EMBEDDED_ZONE_PATH => base.join(path),
         _ => path,
     };
-    Ok(ZoneSettings { origin, file, notify: Vec::new(), primaries: Vec::new(), key: None, transfer: TransferSettings::DEFAULT })
+    Ok(ZoneSettings { origin, file, notify: Vec::new(), primaries: Vec::new(), key: None, transfer: TransferSettings::DEFAULT, signing: None })
 }
 
 /// `ADDR[:PORT]` (port 53 by default).
@@ -142,22 +152,27 @@ mod tests {
             transfer_max_records: None,
             transfer_max_bytes: None,
             transfer_timeout: None,
+            dnssec_policy: None,
         }
+    }
+
+    fn no_signing() -> Signing<'static> {
+        Signing { policies: &[], key_directory: Path::new("/nonexistent") }
     }
 
     #[test]
     fn a_zone_is_primary_or_secondary() {
         let mut errors = Vec::new();
-        let primary = zones(&[zone(Some("example.zone"), &[], None)], Some(Path::new("/etc/p")), &mut errors);
+        let primary = zones(&[zone(Some("example.zone"), &[], None)], Some(Path::new("/etc/p")), &no_signing(), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!((primary[0].file.clone(), primary[0].notify.clone()), (PathBuf::from("/etc/p/example.zone"), vec!["192.0.2.7:53".parse().unwrap()]));
-        let secondary = zones(&[zone(None, &["192.0.2.1", "[2001:db8::1]:5353"], Some("xfr"))], None, &mut errors);
+        let secondary = zones(&[zone(None, &["192.0.2.1", "[2001:db8::1]:5353"], Some("xfr"))], None, &no_signing(), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(secondary[0].primaries, ["192.0.2.1:53".parse().unwrap(), "[2001:db8::1]:5353".parse().unwrap()]);
         assert_eq!(secondary[0].key.map(|k| k.to_string()), Some("xfr.".into()));
         assert!(secondary[0].file.as_os_str().is_empty());
         // A secondary may keep its copy in a file.
-        let kept = zones(&[zone(Some("copy.zone"), &["192.0.2.1"], None)], Some(Path::new("/var/p")), &mut errors);
+        let kept = zones(&[zone(Some("copy.zone"), &["192.0.2.1"], None)], Some(Path::new("/var/p")), &no_signing(), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!((kept[0].file.clone(), kept[0].primaries.len()), (PathBuf::from("/var/p/copy.zone"), 1));
     }
@@ -168,7 +183,7 @@ mod tests {
         let mut raw = [zone(Some("/var/a"), &["192.0.2.1"], None), zone(None, &[], None), zone(None, &["nope"], None), zone(Some("a"), &[], Some("k"))];
         raw[3].origin = "other.".into();
         raw[3].notify.clear();
-        zones(&raw, None, &mut errors);
+        zones(&raw, None, &no_signing(), &mut errors);
         let starts = ["zone[1]: a zone needs", "zone[2].primaries[0]", "zone[2]: zone example. is defined twice", "zone[3].key: a key signs"];
         assert_eq!(errors.len(), starts.len(), "{errors:?}");
         for (error, start) in errors.iter().zip(starts) {
@@ -176,25 +191,25 @@ mod tests {
         }
         let twice = [zone(Some("a"), &[], None), zone(Some("b"), &[], None)];
         let mut errors = Vec::new();
-        zones(&twice, None, &mut errors);
+        zones(&twice, None, &no_signing(), &mut errors);
         assert_eq!(errors, ["zone[1]: zone example. is defined twice"]);
     }
 
     #[test]
     fn transfer_bounds_default_and_are_validated_with_their_key_named() {
         let mut errors = Vec::new();
-        let secondary = zones(&[zone(None, &["192.0.2.1"], None)], None, &mut errors);
+        let secondary = zones(&[zone(None, &["192.0.2.1"], None)], None, &no_signing(), &mut errors);
         assert_eq!(secondary[0].transfer, TransferSettings::DEFAULT);
         assert_eq!(TransferSettings::DEFAULT.limits, TransferLimits { max_records: 10_000_000, max_bytes: 1 << 30 });
         let mut raw = zone(None, &["192.0.2.1"], None);
         (raw.transfer_max_records, raw.transfer_max_bytes, raw.transfer_timeout) = (Some(5000), Some(1 << 20), Some(2));
-        let bounded = zones(&[raw], None, &mut errors);
+        let bounded = zones(&[raw], None, &no_signing(), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         let expected = TransferSettings { limits: TransferLimits { max_records: 5000, max_bytes: 1 << 20 }, timeout: Duration::from_secs(2) };
         assert_eq!(bounded[0].transfer, expected);
         let mut bad = zone(None, &["192.0.2.1"], None);
         (bad.transfer_max_records, bad.transfer_max_bytes, bad.transfer_timeout) = (Some(1), Some(1 << 40), Some(0));
-        zones(&[bad], None, &mut errors);
+        zones(&[bad], None, &no_signing(), &mut errors);
         let starts = [
             "zone[0].transfer-max-records: 1 is outside 2..=",
             "zone[0].transfer-max-bytes: 1099511627776 is outside 65536..=",
@@ -208,7 +223,7 @@ mod tests {
         let mut errors = Vec::new();
         let mut primary = zone(Some("a"), &[], None);
         primary.transfer_timeout = Some(10);
-        zones(&[primary], None, &mut errors);
+        zones(&[primary], None, &no_signing(), &mut errors);
         assert_eq!(errors, ["zone[0].transfer-timeout: bounds transfers in, and this zone has no primaries"]);
     }
 

@@ -1,6 +1,7 @@
 //! What the server is built from: the state that outlives one engine ([`Shared`]), the engine
 //! over the loaded zones, and the zones themselves (loaded at start and on every reload).
 
+use super::signing::Signing;
 use crate::config::{Settings, ZoneSettings, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH};
 use crate::entropy::{self, EntropyError};
 use crate::secondary::SecondaryZones;
@@ -42,6 +43,8 @@ pub struct Shared {
     pub(super) worker_restarts: Arc<std::sync::atomic::AtomicU64>,
     /// The I/O layer's counters (TCP connections closed, by reason).
     pub(super) net_counters: Arc<NetCounters>,
+    /// Signed zones: their last signed versions, the running settings, the clock.
+    pub(super) signing: Signing,
 }
 
 /// Cookie secrets: the current one and the one before it (still accepted, RFC 9018 §4.4).
@@ -71,6 +74,7 @@ impl Shared {
             secondaries: Arc::default(),
             worker_restarts: Arc::default(),
             net_counters: Arc::default(),
+            signing: Signing::new(settings),
         })
     }
 
@@ -117,15 +121,22 @@ impl Shared {
     }
 }
 
-/// Loads every zone; one that fails keeps its version from `previous`, if any, and is logged.
-pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>) -> ZoneSet {
+/// Loads every zone, signing those with a `dnssec-policy` (at one `now` for all); one that
+/// fails keeps its version from `previous`, if any, and is logged.
+pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>, signing: &Signing) -> ZoneSet {
     let mut loaded = Vec::new();
+    let now = signing.now();
+    signing.retain(zones);
     for zone in zones.iter().filter(|zone| zone.primaries.is_empty()) {
         let started = Instant::now();
-        match load_one(zone) {
+        let result = match &zone.signing {
+            Some(policy) => signing.load(zone, policy, previous.and_then(|set| set.get(&zone.origin)).cloned(), now),
+            None => load_one(zone).map(Arc::new),
+        };
+        match result {
             Ok(new) => {
                 tracing::info!(zone = %zone.origin, file = %zone.file.display(), names = new.node_count(), elapsed_ms = started.elapsed().as_millis() as u64, "zone loaded");
-                loaded.push(Arc::new(new));
+                loaded.push(new);
             }
             Err(error) => match previous.and_then(|set| set.get(&zone.origin)) {
                 Some(old) => {

@@ -27,7 +27,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
         tracing::warn!("reload: listen addresses changed; they take effect on restart");
     }
     let current = engine.load_full();
-    let mut zones = load_zones(&settings.zones, Some(current.zones()));
+    let mut zones = load_zones(&settings.zones, Some(current.zones()), &shared.signing);
     shared.apply_configured_secret(settings.cookies.secret);
     {
         // Secondary copies stay (those of zones no longer configured go with their tasks).
@@ -38,6 +38,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
             Ok(new) => {
                 let new = Arc::new(new);
                 engine.store(new.clone());
+                shared.signing.set_settings(&settings);
                 notify_changed(&settings.zones, Some(current.zones()), new.zones(), &settings.keys);
             }
             Err(error) => return tracing::error!("reload: {error}; keeping the running configuration"),

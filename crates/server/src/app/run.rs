@@ -68,7 +68,8 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         }
     }
     let shared = Shared::new(&settings).map_err(|error| fail(format!("{error}: not starting")))?;
-    let engine = shared.engine(load_zones(&settings.zones, None), &settings).map_err(|error| report_config_errors(&[error]))?;
+    check_key_directories(&settings)?;
+    let engine = shared.engine(load_zones(&settings.zones, None, &shared.signing), &settings).map_err(|error| report_config_errors(&[error]))?;
     let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
     crate::rlimit::raise_for(&settings, threads);
@@ -92,6 +93,17 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     }
     let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone() };
     Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown })
+}
+
+/// Every signed zone's key directory exists (created, mode 0700) and can be written, or the
+/// server does not start: the error names the directory.
+fn check_key_directories(settings: &Settings) -> Result<(), ExitCode> {
+    for zone in &settings.zones {
+        if let Some(signing) = &zone.signing {
+            crate::key_store::ensure_directory(&signing.key_directory).map_err(|error| fail(format!("zone {}: {error}: not starting", zone.origin)))?;
+        }
+    }
+    Ok(())
 }
 
 /// The resolver pool (recursion and forwarding), kept in `shared` for reloads and the log.
@@ -164,7 +176,12 @@ async fn run(
     let mut last_summary = String::new();
     let mut holds = tokio::time::interval(HOLD_EVENTS_PERIOD);
     loop {
+        let signing_due = shared.signing.next_due();
         tokio::select! {
+            () = sleep_for(signing_due) => {
+                let (engine, shared) = (engine.clone(), shared.clone());
+                let _ = tokio::task::spawn_blocking(move || shared.signing.refresh(&engine, &shared.secondaries.install)).await;
+            }
             _ = hangup.recv() => {
                 let (engine, args, listen, shared) = (engine.clone(), args.clone(), settings.listen.clone(), shared.clone());
                 let _ = tokio::task::spawn_blocking(move || reload(&engine, &args, &listen, &shared)).await;
@@ -188,6 +205,14 @@ async fn run(
     tracing::info!("stopping: draining connections");
     shutdown.trigger();
     ExitCode::SUCCESS
+}
+
+/// Sleeps for `duration`, or for ever without one.
+async fn sleep_for(duration: Option<Duration>) {
+    match duration {
+        Some(duration) => tokio::time::sleep(duration).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How often the zone query limit's holds that started or ended are logged.

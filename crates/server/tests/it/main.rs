@@ -15,6 +15,7 @@ mod queries;
 mod query_cli;
 mod rules;
 mod secondary;
+mod signed;
 mod tcp_hostile;
 mod tools;
 mod transfer_limits;
