@@ -1,0 +1,167 @@
+//! Every rollover kind run in the simulated world ([`super::sim`]): at every step every
+//! combination a resolver may hold validates, rollovers finish within bounded steps, and a KSK
+//! roll without an observed DS waits forever.
+
+use super::sim::{Operator, World};
+use super::{describe, RollPolicy};
+use crate::zone::KeyRole;
+use crate::Algorithm;
+
+const DAY: u64 = 86_400;
+const START: u64 = 1_800_000_000;
+
+/// Distinct intervals, so that a mix-up shows: Ipub 4200 s, Isig 20 600 s, Ids 51 800 s.
+const POLICY: RollPolicy = RollPolicy {
+    algorithm: Algorithm::ECDSAP256SHA256,
+    split: true,
+    ksk_lifetime: None,
+    zsk_lifetime: None,
+    dnskey_ttl: 3600,
+    zone_max_ttl: 20_000,
+    zone_propagation_delay: 600,
+    parent_ds_ttl: 50_000,
+    parent_propagation_delay: 1800,
+};
+
+const OPERATOR: Operator = Operator { reacts: true, parent_delay: 2 * DAY, observe_delay: 3600 };
+
+fn world(policy: RollPolicy, restart: bool) -> World {
+    let mut world = World::new(policy, OPERATOR, START);
+    world.restart_each_step = restart;
+    world
+}
+
+/// Every key of `role` and `alg` but the newest is gone, and there were at least `rolls` rolls.
+fn assert_rolled(world: &World, role: KeyRole, alg: u8, rolls: usize) {
+    let made = world.made(role, alg);
+    assert!(made.len() > rolls, "{role:?}: {} keys made, wanted {rolls} rolls: {made:#?}", made.len());
+    for old in &made[..made.len() - 1] {
+        let next = made.iter().find(|k| k.created > old.created).map_or(0, |k| k.created);
+        assert!(old.is_removed(world.now) || next + 20 * DAY > world.now, "key {} never left: {old:?}", old.tag);
+    }
+}
+
+fn zsk_roll(restart: bool) {
+    let mut world = world(RollPolicy { zsk_lifetime: Some(30 * DAY), ..POLICY }, restart);
+    world.run(START + 200 * DAY, 100);
+    assert_rolled(&world, KeyRole::Zsk, 13, 5);
+    assert_eq!(world.made(KeyRole::Ksk, 13).len(), 1);
+}
+
+#[test]
+fn zsk_pre_publication_rolls_validate_at_every_step() {
+    zsk_roll(false);
+}
+
+#[test]
+fn zsk_rolls_survive_a_restart_at_every_step() {
+    zsk_roll(true);
+}
+
+fn ksk_roll(restart: bool) {
+    let mut world = world(RollPolicy { ksk_lifetime: Some(40 * DAY), ..POLICY }, restart);
+    world.run(START + 300 * DAY, 200);
+    assert_rolled(&world, KeyRole::Ksk, 13, 5);
+    assert_eq!(world.made(KeyRole::Zsk, 13).len(), 1);
+}
+
+#[test]
+fn ksk_double_ds_rolls_validate_at_every_step() {
+    ksk_roll(false);
+}
+
+#[test]
+fn ksk_rolls_survive_a_restart_at_every_step() {
+    ksk_roll(true);
+}
+
+#[test]
+fn csk_rolls_validate_at_every_step() {
+    for restart in [false, true] {
+        let mut world = world(RollPolicy { split: false, ksk_lifetime: Some(40 * DAY), ..POLICY }, restart);
+        world.run(START + 300 * DAY, 200);
+        assert_rolled(&world, KeyRole::Csk, 13, 5);
+    }
+}
+
+#[test]
+fn csk_rolls_validate_when_signatures_outlive_the_ds() {
+    let policy = RollPolicy { split: false, ksk_lifetime: Some(20 * DAY), zone_max_ttl: 7 * DAY as u32, parent_ds_ttl: 600, ..POLICY };
+    let mut world = World::new(policy, Operator { parent_delay: 60, observe_delay: 60, ..OPERATOR }, START);
+    world.run(START + 200 * DAY, 300);
+    assert_rolled(&world, KeyRole::Csk, 13, 5);
+}
+
+#[test]
+fn zsk_and_ksk_rolls_overlap_and_validate_at_every_step() {
+    let policy = RollPolicy { ksk_lifetime: Some(25 * DAY), zsk_lifetime: Some(7 * DAY), ..POLICY };
+    let mut world = World::new(policy, Operator { parent_delay: 5 * DAY, ..OPERATOR }, START);
+    world.run(START + 200 * DAY, 400);
+    assert_rolled(&world, KeyRole::Ksk, 13, 4);
+    assert_rolled(&world, KeyRole::Zsk, 13, 20);
+    let overlapped = world.made(KeyRole::Zsk, 13).iter().any(|z| world.made(KeyRole::Ksk, 13).iter().skip(1).any(|k| {
+        let ksk_roll = k.created..k.ds_seen.unwrap_or(u64::MAX);
+        ksk_roll.contains(&z.created)
+    }));
+    assert!(overlapped, "a ZSK roll started during a KSK roll");
+}
+
+fn algorithm_roll(split_after: bool, restart: bool) {
+    let mut world = world(RollPolicy { zsk_lifetime: Some(10 * DAY), ksk_lifetime: Some(60 * DAY), ..POLICY }, restart);
+    world.run(START + 25 * DAY, 100);
+    world.policy.algorithm = Algorithm::ED25519;
+    world.policy.split = split_after;
+    world.run(START + 80 * DAY, 200);
+    for key in world.keys.iter().filter(|k| k.algorithm.0 == 13) {
+        assert!(key.is_removed(world.now), "old algorithm key left: {key:?}");
+    }
+    let role = if split_after { KeyRole::Ksk } else { KeyRole::Csk };
+    let new = world.made(role, 15);
+    assert!(new.last().is_some_and(|k| k.signs_keys(world.now) && k.has_cds(world.now)), "{:#?}", world.keys);
+}
+
+#[test]
+fn algorithm_rollover_validates_at_every_step() {
+    algorithm_roll(true, false);
+    algorithm_roll(true, true);
+}
+
+#[test]
+fn algorithm_rollover_may_change_the_shape_too() {
+    algorithm_roll(false, false);
+    let mut world = world(RollPolicy { split: false, ..POLICY }, true);
+    world.run(START + 5 * DAY, 50);
+    world.policy.algorithm = Algorithm::ECDSAP384SHA384;
+    world.policy.split = true;
+    world.run(START + 60 * DAY, 100);
+    assert!(world.keys.iter().filter(|k| k.algorithm.0 == 13).all(|k| k.is_removed(world.now)));
+    assert!(world.made(KeyRole::Zsk, 14).last().is_some_and(|k| k.signs_data(world.now)));
+}
+
+#[test]
+fn algorithm_rollover_changed_back_midway_still_validates() {
+    let mut world = world(POLICY, false);
+    world.run(START + 5 * DAY, 50);
+    world.policy.algorithm = Algorithm::ED25519;
+    world.run(START + 5 * DAY + 30_000, 50);
+    world.policy.algorithm = Algorithm::ECDSAP256SHA256;
+    world.run(START + 60 * DAY, 100);
+    assert!(world.keys.iter().filter(|k| k.algorithm.0 == 15).all(|k| k.is_removed(world.now)), "{:#?}", world.keys);
+}
+
+#[test]
+fn a_ksk_roll_without_the_parent_waits_forever() {
+    let mut world = world(RollPolicy { ksk_lifetime: Some(40 * DAY), zsk_lifetime: Some(30 * DAY), ..POLICY }, false);
+    world.run(START + 10 * DAY, 50);
+    world.operator.reacts = false;
+    world.run(START + 3000 * DAY, 500);
+    let ksks = world.made(KeyRole::Ksk, 13);
+    assert_eq!(ksks.len(), 2, "one roll started, none after it");
+    let (old, new) = (ksks[0], ksks[1]);
+    assert!(old.ds_withdraw.is_none() && old.remove.is_none() && old.signs_keys(world.now) && old.has_cds(world.now));
+    assert!(new.ds_seen.is_none() && new.has_cds(world.now) && new.signs_keys(world.now));
+    let lines = describe("example.", &world.policy, &world.keys, world.now);
+    let waiting = format!("waiting for the parent's DS of key {} (run `portcullis dnssec ds-seen example. {}` once it is there)", new.tag, new.tag);
+    assert!(lines.iter().any(|line| line.ends_with(&waiting)), "{lines:#?}");
+    assert!(world.made(KeyRole::Zsk, 13).len() > 90, "ZSK rolls go on meanwhile");
+}
