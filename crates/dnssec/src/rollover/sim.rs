@@ -221,10 +221,8 @@ impl World {
     /// One step: record what is due, plan, check, react; then move the clock to the next event.
     /// Returns false when nothing is scheduled before `end`.
     pub(super) fn step(&mut self, end: u64) -> bool {
-        self.react();
-        self.plan_now();
+        self.settle();
         self.check();
-        self.react();
         self.steps += 1;
         let parent = self.pending_parent.as_ref().map(|(at, _)| *at);
         let observed = self.observations.iter().map(|o| o.0).min();
@@ -245,9 +243,28 @@ impl World {
             assert!(self.steps - start < max_steps, "more than {max_steps} steps before {end}");
         }
         self.now = self.now.max(end);
-        self.react();
-        self.plan_now();
+        self.settle();
         self.check();
+    }
+
+    /// Reacts and plans until nothing more happens at `now` (a parent with no delay reacts at
+    /// once, which may start the next step of a roll at the same instant).
+    fn settle(&mut self) {
+        for _ in 0..8 {
+            let snapshot = |world: &Self| {
+                let mut keys = world.keys.clone();
+                keys.sort_by_key(|k| k.tag);
+                (keys, world.parent.len(), world.observations.len(), world.pending_parent.clone())
+            };
+            let before = snapshot(self);
+            self.react();
+            self.plan_now();
+            self.react();
+            if before == snapshot(self) {
+                return;
+            }
+        }
+        panic!("no rest at {}", self.now);
     }
 
     /// The keys of `role` and `alg` ever made, in creation order.

@@ -165,3 +165,77 @@ fn a_ksk_roll_without_the_parent_waits_forever() {
     assert!(lines.iter().any(|line| line.ends_with(&waiting)), "{lines:#?}");
     assert!(world.made(KeyRole::Zsk, 13).len() > 90, "ZSK rolls go on meanwhile");
 }
+
+/// A parent that acts at once (and one that removes slowly), so that every wait for the parent
+/// that the planner adds to the observed events is what keeps the resolver validating.
+#[test]
+fn rollovers_validate_with_an_instant_parent() {
+    for (parent_delay, observe_delay) in [(0, 0), (1000, 0), (0, 1000)] {
+        let operator = Operator { reacts: true, parent_delay, observe_delay };
+        for split in [true, false] {
+            let policy = RollPolicy { split, ksk_lifetime: Some(9 * DAY), zsk_lifetime: Some(4 * DAY), ..POLICY };
+            let mut world = World::new(policy, operator, START);
+            world.run(START + 20 * DAY, 300);
+            world.policy.algorithm = Algorithm::ED25519;
+            world.run(START + 60 * DAY, 300);
+            assert!(world.keys.iter().filter(|k| k.algorithm.0 == 13).all(|k| k.is_removed(world.now)));
+        }
+    }
+}
+
+/// After the lifetimes are switched off, every roll under way finishes: only one key per role
+/// of the policy is left, of the policy's algorithm.
+fn assert_converges(world: &mut World) {
+    world.policy.ksk_lifetime = None;
+    world.policy.zsk_lifetime = None;
+    world.operator.reacts = true;
+    let end = world.now + 120 * DAY;
+    world.run(end, 400);
+    let live: Vec<_> = world.keys.iter().filter(|k| !k.is_removed(world.now)).collect();
+    let roles = if world.policy.split { 2 } else { 1 };
+    assert_eq!(live.len(), roles, "{live:#?}");
+    assert!(live.iter().all(|k| k.algorithm == world.policy.algorithm && k.is_published(world.now)));
+}
+
+#[test]
+fn every_kind_of_roll_converges_once_lifetimes_stop() {
+    let mut world = world(RollPolicy { ksk_lifetime: Some(30 * DAY), zsk_lifetime: Some(7 * DAY), ..POLICY }, false);
+    world.run(START + 31 * DAY, 100);
+    world.policy.algorithm = Algorithm::ED25519;
+    world.run(START + 32 * DAY, 100);
+    assert_converges(&mut world);
+}
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+
+    prop_compose! {
+        fn policies()(split in any::<bool>(), ksk in 1u64..90, zsk in 1u64..40, dnskey_ttl in 60u32..172_800, zone_max_ttl in 60u32..604_800,
+                      zone_delay in 0u64..7200, ds_ttl in 60u32..172_800, parent_delay in 0u64..7200) -> RollPolicy {
+            RollPolicy { split, ksk_lifetime: Some(ksk * DAY), zsk_lifetime: Some(zsk * DAY), dnskey_ttl, zone_max_ttl,
+                         zone_propagation_delay: zone_delay, parent_ds_ttl: ds_ttl, parent_propagation_delay: parent_delay, ..POLICY }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Random timings, operators, algorithm changes and restarts: every step validates, no
+        /// more than a few keys pile up, and everything converges.
+        #[test]
+        fn random_policies_and_parents_always_validate(policy in policies(), parent_delay in 0u64..4 * DAY, observe_delay in 0u64..DAY,
+                                                       change_at in proptest::option::of(0u64..100 * DAY), split_after in any::<bool>(),
+                                                       restart in any::<bool>()) {
+            let mut world = World::new(policy, Operator { reacts: true, parent_delay, observe_delay }, START);
+            world.restart_each_step = restart;
+            if let Some(at) = change_at {
+                world.run(START + at, 2000);
+                world.policy.algorithm = Algorithm::ED25519;
+                world.policy.split = split_after;
+            }
+            world.run(START + 150 * DAY, 4000);
+            assert_converges(&mut world);
+        }
+    }
+}
