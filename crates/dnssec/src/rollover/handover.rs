@@ -61,6 +61,9 @@ pub(crate) fn schedule_new(keys: &mut [KeyState], intervals: Intervals, now: u64
         let others = || keys.iter().enumerate().filter(move |&(other, o)| other != index && o.publish.is_some() && !o.is_removed(now)).map(|(_, o)| o);
         let successor = others().any(|o| o.algorithm == key.algorithm && overlap(o.role, key.role));
         let new_algorithm = others().any(|o| o.algorithm != key.algorithm);
+        // Never ask the parent earlier than for the keys before (the first key's CDS waits until
+        // no cache holds the unsigned zone).
+        let not_before = others().filter_map(|o| o.ds_publish).max().unwrap_or(0);
         let key = &mut keys[index];
         let (publish, active, ds_publish) = if successor {
             match key.role {
@@ -79,7 +82,7 @@ pub(crate) fn schedule_new(keys: &mut [KeyState], intervals: Intervals, now: u64
         };
         key.publish = Some(publish);
         key.active = Some(active);
-        key.ds_publish = ds_publish;
+        key.ds_publish = ds_publish.map(|at| at.max(not_before));
     }
 }
 

@@ -9,6 +9,7 @@
 
 use super::{plan, Intervals, Plan, RollPolicy};
 use crate::keystate::KeyState;
+use crate::zone::KeyRole;
 use std::collections::BTreeSet;
 
 /// A key's identity: (algorithm, tag).
@@ -27,13 +28,16 @@ fn id(key: &KeyState) -> Id {
     (key.algorithm.0, key.tag)
 }
 
-/// The zone at `t` under the signer contract.
-pub(super) fn view(keys: &[KeyState], t: u64) -> ZoneView {
+/// The zone at `t` under the signer contract; `naive`: a signer that signs with every key that
+/// [`KeyState::is_signing`] in the way its own role says (KSK: DNSKEY RRset, ZSK: data, CSK:
+/// both), which the module documentation says is safe too.
+pub(super) fn view(keys: &[KeyState], t: u64, naive: bool) -> ZoneView {
     let set = |keep: &dyn Fn(&KeyState) -> bool| keys.iter().filter(|key| keep(key)).map(id).collect();
+    let signs = |key: &KeyState, unless: KeyRole| key.is_signing(t) && key.role != unless;
     ZoneView {
         published: set(&|key| key.is_published(t)),
-        signs_keys: set(&|key| key.signs_keys(t)),
-        signs_data: set(&|key| key.signs_data(t)),
+        signs_keys: set(&|key| if naive { signs(key, KeyRole::Zsk) } else { key.signs_keys(t) }),
+        signs_data: set(&|key| if naive { signs(key, KeyRole::Ksk) } else { key.signs_data(t) }),
         cds: set(&|key| key.has_cds(t)),
     }
 }
@@ -95,6 +99,8 @@ pub(super) struct World {
     next_tag: u16,
     /// Serialise, parse and reverse the key states before every planning (a restart).
     pub restart_each_step: bool,
+    /// Model the naive signer of [`view`].
+    pub naive_signer: bool,
     pub steps: usize,
     pub secured: bool,
     pub last_plan: Plan,
@@ -112,6 +118,7 @@ impl World {
             observations: Vec::new(),
             next_tag: 1000,
             restart_each_step: false,
+            naive_signer: false,
             steps: 0,
             secured: false,
             last_plan: Plan::default(),
@@ -175,8 +182,8 @@ impl World {
         let intervals = self.intervals();
         let changes = self.changes();
         let ds_sets = self.recent(&changes, intervals.parent, |t| self.ds_at(t));
-        let dnskeys = self.recent(&changes, intervals.publish, |t| view(&self.keys, t));
-        let data = self.recent(&changes, intervals.signatures, |t| view(&self.keys, t));
+        let dnskeys = self.recent(&changes, intervals.publish, |t| view(&self.keys, t, self.naive_signer));
+        let data = self.recent(&changes, intervals.signatures, |t| view(&self.keys, t, self.naive_signer));
         self.secured |= !self.ds_at(self.now).is_empty();
         for ds in &ds_sets {
             if ds.is_empty() {
@@ -190,7 +197,7 @@ impl World {
                 }
             }
         }
-        let current = view(&self.keys, self.now);
+        let current = view(&self.keys, self.now, self.naive_signer);
         assert!(!current.signs_keys.is_empty() && !current.signs_data.is_empty(), "nothing signs at {}: {:?}", self.now, self.keys);
         assert!(!self.secured || !current.cds.is_empty(), "no CDS left at {} (the parent would keep a stale DS): {:?}", self.now, self.keys);
     }
@@ -212,7 +219,7 @@ impl World {
             self.parent.push((at, set));
             self.pending_parent = None;
         }
-        let cds = view(&self.keys, self.now).cds;
+        let cds = view(&self.keys, self.now, self.naive_signer).cds;
         if self.operator.reacts && self.pending_parent.is_none() && !cds.is_empty() && cds != self.ds_at(self.now) {
             self.pending_parent = Some((self.now + self.operator.parent_delay, cds));
         }

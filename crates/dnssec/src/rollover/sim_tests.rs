@@ -226,9 +226,10 @@ mod random {
         #[test]
         fn random_policies_and_parents_always_validate(policy in policies(), parent_delay in 0u64..4 * DAY, observe_delay in 0u64..DAY,
                                                        change_at in proptest::option::of(0u64..100 * DAY), split_after in any::<bool>(),
-                                                       restart in any::<bool>()) {
+                                                       restart in any::<bool>(), naive in any::<bool>()) {
             let mut world = World::new(policy, Operator { reacts: true, parent_delay, observe_delay }, START);
             world.restart_each_step = restart;
+            world.naive_signer = naive;
             if let Some(at) = change_at {
                 world.run(START + at, 2000);
                 world.policy.algorithm = Algorithm::ED25519;
@@ -238,4 +239,14 @@ mod random {
             assert_converges(&mut world);
         }
     }
+}
+
+/// Found by the random test: a CSK rolled before the first key's CDS was due must not ask the
+/// parent earlier than the first key would have (caches still hold the unsigned zone).
+#[test]
+fn a_roll_right_after_signing_starts_keeps_the_first_cds_delay() {
+    let policy = RollPolicy { split: false, ksk_lifetime: Some(DAY), zone_max_ttl: 7 * DAY as u32, ..POLICY };
+    let mut world = World::new(policy, Operator { reacts: true, parent_delay: 0, observe_delay: 0 }, START);
+    world.run(START + 30 * DAY, 300);
+    assert_rolled(&world, KeyRole::Csk, 13, 3);
 }
