@@ -24,9 +24,12 @@ pub struct KeyState {
     pub created: u64,
     /// The DNSKEY is in the zone from here.
     pub publish: Option<u64>,
-    /// The key signs (RRsets for a ZSK, the DNSKEY RRset for a KSK, both for a CSK) from here.
+    /// The key signs (RRsets for a ZSK, the DNSKEY RRset for a KSK, both for a CSK) from here;
+    /// may be before `publish` (an algorithm rollover signs first, RFC 6781 §4.1.4).
     pub active: Option<u64>,
-    /// The key stops signing here.
+    /// The key stops signing here; a CSK stops signing data here but signs the DNSKEY RRset
+    /// until `remove`; may be after `remove` (an algorithm rollover's signatures outlive the
+    /// old DNSKEYs by the DNSKEY TTL).
     pub retire: Option<u64>,
     /// The DNSKEY leaves the zone here.
     pub remove: Option<u64>,
@@ -278,7 +281,16 @@ mod tests {
         assert!(!state.is_published(6000) && state.is_removed(6000) && !state.has_cds(6000));
         let zsk = KeyState { role: KeyRole::Zsk, ..state };
         assert!(!zsk.has_cds(3000));
+        assert_eq!((state.signing_role(2000), zsk.signing_role(2000), zsk.signing_role(5000)), (Some(KeyRole::Ksk), Some(KeyRole::Zsk), None));
         assert!(KeyState::parse("Algorithm: 13\nRole: KSK\n").is_err());
+        // A rolling CSK signs the DNSKEY RRset from Retire to Remove; an old algorithm's key
+        // signs data after its DNSKEY left and is removed only when it stops.
+        let csk = KeyState { role: KeyRole::Csk, ..state };
+        assert_eq!((csk.signing_role(4999), csk.signing_role(5000), csk.signing_role(6000)), (Some(KeyRole::Csk), Some(KeyRole::Ksk), None));
+        let old = KeyState { role: KeyRole::Zsk, retire: Some(7000), ..state };
+        assert!(!old.is_published(6000) && old.signs_data(6000) && old.is_signing(6000) && !old.is_removed(6000) && old.is_removed(7000));
+        let early = KeyState { role: KeyRole::Zsk, publish: Some(3000), ..state };
+        assert!(early.is_signing(2000) && !early.is_published(2000));
         assert!(KeyState::parse(&format!("{}; comment\nFuture: x\n", state.to_text())).is_ok());
     }
 }

@@ -75,16 +75,14 @@ fn next_step(zone: &str, key: &KeyState, now: u64) -> String {
         (key.retire, "stops signing"),
         (key.remove, "DNSKEY removed"),
     ];
-    if let Some((at, what)) = timed.iter().filter_map(|&(at, what)| at.filter(|&at| at > now).map(|at| (at, what))).min_by_key(|&(at, _)| at) {
-        return format!("{what} at {}", date(at));
+    if let Some(at) = timed.iter().filter_map(|&(at, _)| at.filter(|&at| at > now)).min() {
+        let what: Vec<&str> = timed.iter().filter(|&&(when, _)| when == Some(at)).map(|&(_, what)| what).collect();
+        return format!("{} at {}", what.join(" and "), date(at));
     }
     let asked = key.role != KeyRole::Zsk && key.ds_publish.is_some_and(|at| at <= now);
     let withdrawn = key.ds_withdraw.is_some_and(|at| at <= now);
     if withdrawn && key.remove.is_none() && !gone_or_never_asked(key, now) {
-        return format!(
-            "waiting for the parent to remove the DS of key {tag} (run `portcullis dnssec ds-gone {zone} {tag}` once it has)",
-            tag = key.tag
-        );
+        return format!("waiting for the parent to remove the DS of key {tag} (run `portcullis dnssec ds-gone {zone} {tag}` once it has)", tag = key.tag);
     }
     if asked && !withdrawn && seen(key).is_none() {
         return format!("waiting for the parent's DS of key {tag} (run `portcullis dnssec ds-seen {zone} {tag}` once it is there)", tag = key.tag);

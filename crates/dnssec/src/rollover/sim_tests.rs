@@ -99,10 +99,12 @@ fn zsk_and_ksk_rolls_overlap_and_validate_at_every_step() {
     world.run(START + 200 * DAY, 400);
     assert_rolled(&world, KeyRole::Ksk, 13, 4);
     assert_rolled(&world, KeyRole::Zsk, 13, 20);
-    let overlapped = world.made(KeyRole::Zsk, 13).iter().any(|z| world.made(KeyRole::Ksk, 13).iter().skip(1).any(|k| {
-        let ksk_roll = k.created..k.ds_seen.unwrap_or(u64::MAX);
-        ksk_roll.contains(&z.created)
-    }));
+    let overlapped = world.made(KeyRole::Zsk, 13).iter().any(|z| {
+        world.made(KeyRole::Ksk, 13).iter().skip(1).any(|k| {
+            let ksk_roll = k.created..k.ds_seen.unwrap_or(u64::MAX);
+            ksk_roll.contains(&z.created)
+        })
+    });
     assert!(overlapped, "a ZSK roll started during a KSK roll");
 }
 
@@ -249,4 +251,26 @@ fn a_roll_right_after_signing_starts_keeps_the_first_cds_delay() {
     let mut world = World::new(policy, Operator { reacts: true, parent_delay: 0, observe_delay: 0 }, START);
     world.run(START + 30 * DAY, 300);
     assert_rolled(&world, KeyRole::Csk, 13, 3);
+}
+
+/// `describe` during a KSK roll names the observation each step waits for.
+#[test]
+fn describe_follows_a_ksk_roll() {
+    let mut world = World::new(RollPolicy { ksk_lifetime: Some(40 * DAY), ..POLICY }, Operator { reacts: false, ..OPERATOR }, START);
+    let mut seen = Vec::new();
+    world.run(START + 41 * DAY, 50);
+    seen.push(describe("example.", &world.policy, &world.keys, world.now));
+    let (old, new) = (world.made(KeyRole::Ksk, 13)[0].tag, world.made(KeyRole::Ksk, 13)[1].tag);
+    world.keys.iter_mut().filter(|k| k.tag == new).for_each(|k| k.ds_seen = Some(START + 42 * DAY));
+    world.run(START + 42 * DAY, 50);
+    seen.push(describe("example.", &world.policy, &world.keys, world.now));
+    world.keys.iter_mut().filter(|k| k.tag == old).for_each(|k| k.ds_gone = Some(START + 42 * DAY + 3600));
+    world.run(START + 42 * DAY + 3600, 50);
+    seen.push(describe("example.", &world.policy, &world.keys, world.now));
+    for lines in &seen {
+        println!("{}\n", lines.join("\n"));
+    }
+    assert!(seen[0].iter().any(|l| l.contains(&format!("waiting for the parent's DS of key {new}"))), "{seen:#?}");
+    assert!(seen[1].iter().any(|l| l.contains(&format!("run `portcullis dnssec ds-gone example. {old}`"))), "{seen:#?}");
+    assert!(seen[2].iter().any(|l| l.starts_with(&format!("key {old} ")) && l.contains("DNSKEY removed at")), "{seen:#?}");
 }

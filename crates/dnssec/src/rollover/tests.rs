@@ -156,5 +156,8 @@ fn describe_names_the_state_the_next_step_and_the_command_to_run() {
     assert_eq!(lines[2], "key 2 (ZSK, algorithm 13): published, signing the zone data; next: none scheduled (in service)");
     let rolled = settle(&policy, &keys, 100 * DAY, 3).keys;
     let lines = describe("example.", &policy, &rolled, 100 * DAY);
-    assert!(lines[3].contains("key 3 (KSK, algorithm 13): published, signing the DNSKEY RRset; next: CDS/CDNSKEY published at 1970-04-11 01:05:00 UTC"), "{lines:#?}");
+    assert!(
+        lines[3].contains("key 3 (KSK, algorithm 13): published, signing the DNSKEY RRset; next: CDS/CDNSKEY published at 1970-04-11 01:05:00 UTC"),
+        "{lines:#?}"
+    );
 }
