@@ -49,6 +49,9 @@
 //! - A change between CSK and KSK+ZSK without an algorithm change is not supported: the zone
 //!   keeps its shape and [`Plan::unsupported`] says so.
 //!
+//! A new key's CDS/CDNSKEY are never published before those of the keys already in the zone (a
+//! roll soon after signing started keeps the first key's wait).
+//!
 //! Lifetime rolls of a function (key signing, data signing) do not start while an outgoing key
 //! of that function is still in the zone, so a roll never overlaps itself; a ZSK roll and a KSK
 //! roll do overlap. A key-signing key whose CDS was published must be observed gone before it is
@@ -64,6 +67,11 @@
 //!   `sign_zone`'s per-role choice do exactly this);
 //! - CDS and CDNSKEY records are published for the keys with [`KeyState::has_cds`];
 //! - when that set changes, every RRset is re-signed at once (the intervals assume `Dsgn` = 0).
+//!
+//! `crate::sign_zone` as it stands publishes every key it signs with; a DNSKEY that is published
+//! but does not sign can be given to it as an input DNSKEY record (kept and signed with the
+//! RRset), but a key that signs without being published (algorithm rollover) needs the signer
+//! to take the published set and the signing set apart.
 //!
 //! Using [`KeyState::is_signing`] with the key's own role instead is also safe (a rolling CSK
 //! then signs data a little longer), but signing only published keys is not: the algorithm
