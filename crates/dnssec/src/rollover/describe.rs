@@ -7,16 +7,13 @@ use crate::keystate::{format_time, KeyState};
 use crate::zone::KeyRole;
 
 /// The status of the keys of `zone` at `now`, as [`plan`] sees them: a first line with the next
-/// planning time (and why the policy is not followed, if it is not), then one line per key that
+/// planning time (and the keys to be made, if any), then one line per key that
 /// is not removed: tag, role, algorithm, state and next step with its time. A step that waits
 /// for the parent names the command that records it.
 pub fn describe(zone: &str, policy: &RollPolicy, keys: &[KeyState], now: u64) -> Vec<String> {
     let planned = plan(policy, keys, now);
     let next = planned.next_event.map_or_else(|| "when the parent's DS changes".to_owned(), date);
     let mut lines = vec![format!("zone {zone}: {} key(s), next planning {next}", planned.keys.iter().filter(|key| !key.is_removed(now)).count())];
-    if let Some(why) = &planned.unsupported {
-        lines.push(format!("policy not followed: {why}"));
-    }
     for (role, algorithm) in &planned.new_keys {
         lines.push(format!("new {} of algorithm {} to be made now", role_name(*role), algorithm.0));
     }

@@ -26,9 +26,15 @@ fn overlap(a: KeyRole, b: KeyRole) -> bool {
     (a != KeyRole::Zsk && b != KeyRole::Zsk) || (a != KeyRole::Ksk && b != KeyRole::Ksk)
 }
 
-/// The target key of `role`: the newest key of that role and algorithm not scheduled to leave.
+/// True when the key is leaving: its removal, its retirement from signing data or the withdrawal
+/// of its CDS is set (a key that started to leave never comes back, even if the policy does).
+fn leaving(key: &KeyState) -> bool {
+    key.remove.is_some() || key.ds_withdraw.is_some() || (key.role != KeyRole::Ksk && key.retire.is_some())
+}
+
+/// The target key of `role`: the newest key of that role and algorithm that is not leaving.
 pub(crate) fn target(keys: &[KeyState], role: KeyRole, algorithm: Algorithm) -> Option<usize> {
-    let mine = keys.iter().enumerate().filter(|(_, key)| key.role == role && key.algorithm == algorithm && key.remove.is_none());
+    let mine = keys.iter().enumerate().filter(|(_, key)| key.role == role && key.algorithm == algorithm && !leaving(key));
     mine.max_by_key(|(_, key)| age(key)).map(|(index, _)| index)
 }
 

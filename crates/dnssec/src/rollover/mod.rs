@@ -14,7 +14,7 @@
 //! # The rollovers
 //!
 //! The zone's *target* keys are, for each role of the policy's shape (KSK and ZSK, or CSK), the
-//! newest key of that role and the policy's algorithm that is not scheduled to leave. Every
+//! newest key of that role and the policy's algorithm that is not leaving. Every
 //! other key is *outgoing*; the planner retires it once its target took over. Every time the
 //! planner computes is clamped to `now` or later (so stored times are when the zone acts).
 //!
@@ -46,8 +46,13 @@
 //!   the old algorithm's CDS/CDNSKEY are withdrawn; once every old key-signing key's DS is
 //!   observed gone, at `R = max(ds_seen, ds_gone) + Ids` the old algorithm's DNSKEYs leave, and
 //!   at `R + Ipub` its signatures stop (its keys are then [`KeyState::is_removed`]).
-//! - A change between CSK and KSK+ZSK without an algorithm change is not supported: the zone
-//!   keeps its shape and [`Plan::unsupported`] says so.
+//! - **A change of shape** (CSK to KSK+ZSK or back, same algorithm) is a roll of its own, by the
+//!   same rules: the new KSK takes over the DNSKEY RRset and the DS as in the KSK rollover (the
+//!   new CSK as in the CSK rollover), the new ZSK (or CSK) takes over the data as in the ZSK
+//!   rollover; an old CSK hands each half over separately.
+//!
+//! A key that started to leave (its retirement from data signing, its CDS withdrawal or its
+//! removal is set) is never a target again, even if the policy changes back: a new key is made.
 //!
 //! A new key's CDS/CDNSKEY are never published before those of the keys already in the zone (a
 //! roll soon after signing started keeps the first key's wait).
@@ -121,8 +126,6 @@ pub struct Plan {
     /// When to plan again, if any time is known. The planner must also run again when the
     /// caller records `ds_seen` or `ds_gone`: a roll waiting for the parent has no time.
     pub next_event: Option<u64>,
-    /// Why the policy is not followed in full (the zone keeps what it has), if it is not.
-    pub unsupported: Option<String>,
 }
 
 /// The waiting intervals of RFC 7583 §3.1 for a policy (see the module documentation).
@@ -186,7 +189,7 @@ impl Shape {
 /// `now` changes nothing.
 pub fn plan(policy: &RollPolicy, keys: &[KeyState], now: u64) -> Plan {
     let mut keys = keys.to_vec();
-    let (shape, unsupported) = shape(policy, &keys, now);
+    let shape = Shape { algorithm: policy.algorithm, split: policy.split };
     let intervals = Intervals::of(policy);
     let mut new_keys: Vec<(KeyRole, Algorithm)> =
         shape.roles().iter().filter(|&&role| handover::target(&keys, role, shape.algorithm).is_none()).map(|&role| (role, shape.algorithm)).collect();
@@ -204,30 +207,7 @@ pub fn plan(policy: &RollPolicy, keys: &[KeyState], now: u64) -> Plan {
     }
     let events = keys.iter().flat_map(|key| [key.publish, key.active, key.retire, key.remove, key.ds_publish, key.ds_withdraw]).flatten();
     let next_event = events.chain(triggers).filter(|&t| t > now).min();
-    Plan { keys, new_keys, next_event, unsupported }
-}
-
-/// The shape to plan for: the policy's, unless the zone's keys of the policy's algorithm have the
-/// other shape (a change between CSK and KSK+ZSK without an algorithm rollover is not supported).
-fn shape(policy: &RollPolicy, keys: &[KeyState], now: u64) -> (Shape, Option<String>) {
-    let wanted = Shape { algorithm: policy.algorithm, split: policy.split };
-    let live = || keys.iter().filter(|key| key.algorithm == policy.algorithm && key.remove.is_none() && !key.is_removed(now));
-    let has_csk = live().any(|key| key.role == KeyRole::Csk);
-    let has_split = live().any(|key| key.role != KeyRole::Csk);
-    let split = match (has_csk, has_split) {
-        (true, false) => false,
-        (false, true) => true,
-        _ => policy.split,
-    };
-    if split == policy.split {
-        return (wanted, None);
-    }
-    let (has, asked) = if split { ("a KSK and a ZSK", "a CSK") } else { ("a CSK", "a KSK and a ZSK") };
-    let why = format!(
-        "the policy asks for {asked} but the zone has {has} of algorithm {}: changing between a CSK and a KSK+ZSK pair is only supported together with an algorithm change; the zone keeps {has}",
-        policy.algorithm.0
-    );
-    (Shape { split, ..wanted }, Some(why))
+    Plan { keys, new_keys, next_event }
 }
 
 #[cfg(test)]

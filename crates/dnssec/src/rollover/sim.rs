@@ -192,7 +192,8 @@ impl World {
             for dnskey in &dnskeys {
                 for signed in &data {
                     if let Err(why) = validates(ds, dnskey, signed) {
-                        panic!("bogus at {} (step {}): {why}\nkeys: {:#?}", self.now, self.steps, self.keys);
+                        let keys: Vec<String> = self.keys.iter().map(|k| k.to_text().replace('\n', " ")).collect();
+                        panic!("bogus at {} (step {}): {why}\nkeys:\n{}", self.now, self.steps, keys.join("\n"));
                     }
                 }
             }

@@ -228,13 +228,16 @@ mod random {
         #[test]
         fn random_policies_and_parents_always_validate(policy in policies(), parent_delay in 0u64..4 * DAY, observe_delay in 0u64..DAY,
                                                        change_at in proptest::option::of(0u64..100 * DAY), split_after in any::<bool>(),
+                                                       change_algorithm in any::<bool>(),
                                                        restart in any::<bool>(), naive in any::<bool>()) {
             let mut world = World::new(policy, Operator { reacts: true, parent_delay, observe_delay }, START);
             world.restart_each_step = restart;
             world.naive_signer = naive;
             if let Some(at) = change_at {
                 world.run(START + at, 2000);
-                world.policy.algorithm = Algorithm::ED25519;
+                if change_algorithm {
+                    world.policy.algorithm = Algorithm::ED25519;
+                }
                 world.policy.split = split_after;
             }
             world.run(START + 150 * DAY, 4000);
@@ -273,4 +276,19 @@ fn describe_follows_a_ksk_roll() {
     assert!(seen[0].iter().any(|l| l.contains(&format!("waiting for the parent's DS of key {new}"))), "{seen:#?}");
     assert!(seen[1].iter().any(|l| l.contains(&format!("run `portcullis dnssec ds-gone example. {old}`"))), "{seen:#?}");
     assert!(seen[2].iter().any(|l| l.starts_with(&format!("key {old} ")) && l.contains("DNSKEY removed at")), "{seen:#?}");
+}
+
+#[test]
+fn shape_changes_without_an_algorithm_change_validate() {
+    for (from, restart) in [(true, false), (false, false), (true, true), (false, true)] {
+        let mut world = world(RollPolicy { split: from, ksk_lifetime: Some(30 * DAY), zsk_lifetime: Some(9 * DAY), ..POLICY }, restart);
+        world.run(START + 40 * DAY, 200);
+        world.policy.split = !from;
+        world.run(START + 45 * DAY, 200);
+        world.policy.split = from;
+        world.run(START + 46 * DAY, 200);
+        world.policy.split = !from;
+        world.run(START + 100 * DAY, 200);
+        assert_converges(&mut world);
+    }
 }

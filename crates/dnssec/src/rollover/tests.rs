@@ -39,7 +39,7 @@ fn a_zone_without_keys_gets_them_and_they_start_at_once() {
     assert_eq!(first.new_keys, [(KeyRole::Csk, Algorithm::ECDSAP256SHA256)]);
     let made = [KeyState::new(Algorithm::ECDSAP256SHA256, 7, KeyRole::Csk, 100)];
     let second = plan(&POLICY, &made, 100);
-    assert!(second.new_keys.is_empty() && second.unsupported.is_none());
+    assert!(second.new_keys.is_empty());
     let key = second.keys[0];
     assert!(key.is_published(100) && key.is_signing(100) && !key.has_cds(100));
     assert!(!key.has_cds(100 + ISIG - 1) && key.has_cds(100 + ISIG), "CDS once no cache holds unsigned data");
@@ -134,16 +134,6 @@ fn algorithm_rollover_signs_before_publishing_and_unpublishes_before_unsigning()
 }
 
 #[test]
-fn a_shape_change_without_an_algorithm_change_is_refused_clearly() {
-    let keys = settle(&POLICY, &[], 0, 1).keys;
-    let split = RollPolicy { split: true, ..POLICY };
-    let refused = plan(&split, &keys, DAY);
-    assert!(refused.new_keys.is_empty() && refused.keys == keys);
-    let why = refused.unsupported.unwrap_or_default();
-    assert!(why.contains("only supported together with an algorithm change") && why.contains("keeps a CSK"), "{why}");
-}
-
-#[test]
 fn describe_names_the_state_the_next_step_and_the_command_to_run() {
     let policy = RollPolicy { split: true, ksk_lifetime: Some(100 * DAY), ..POLICY };
     let keys = settle(&policy, &[], 0, 1).keys;
@@ -160,4 +150,18 @@ fn describe_names_the_state_the_next_step_and_the_command_to_run() {
         lines[3].contains("key 3 (KSK, algorithm 13): published, signing the DNSKEY RRset; next: CDS/CDNSKEY published at 1970-04-11 01:05:00 UTC"),
         "{lines:#?}"
     );
+}
+
+#[test]
+fn a_csk_hands_its_halves_to_a_new_ksk_and_zsk() {
+    let mut keys = settle(&POLICY, &[], 0, 1).keys;
+    keys[0].ds_seen = Some(2 * DAY);
+    let split = RollPolicy { split: true, ..POLICY };
+    assert_eq!(plan(&split, &keys, 3 * DAY).new_keys, [(KeyRole::Ksk, POLICY.algorithm), (KeyRole::Zsk, POLICY.algorithm)]);
+    let keys = settle(&split, &keys, 3 * DAY, 2).keys;
+    let (csk, ksk, zsk) = (key(&keys, 1), key(&keys, 2), key(&keys, 3));
+    assert_eq!((zsk.publish, zsk.active, csk.retire), (Some(3 * DAY), Some(3 * DAY + IPUB), Some(3 * DAY + IPUB)), "data: as a ZSK roll");
+    assert_eq!((ksk.publish, ksk.active, ksk.ds_publish), (Some(3 * DAY), Some(3 * DAY), Some(3 * DAY + IPUB)), "keys: as a KSK roll");
+    assert_eq!(csk.signing_role(3 * DAY + IPUB), Some(KeyRole::Ksk));
+    assert!(csk.ds_withdraw.is_none(), "the CSK's DS stays until the new KSK's is seen");
 }
