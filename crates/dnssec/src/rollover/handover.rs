@@ -65,8 +65,11 @@ pub(crate) fn schedule_new(keys: &mut [KeyState], intervals: Intervals, now: u64
             continue;
         }
         let others = || keys.iter().enumerate().filter(move |&(other, o)| other != index && o.publish.is_some() && !o.is_removed(now)).map(|(_, o)| o);
-        let successor = others().any(|o| o.algorithm == key.algorithm && overlap(o.role, key.role));
-        let new_algorithm = others().any(|o| o.algorithm != key.algorithm);
+        // A successor takes over from a key of its algorithm that is staying until it is ready;
+        // without one, a key signs before it is published if another key keeps signing meanwhile
+        // (algorithm rollover, or a policy changed back while its old keys are leaving).
+        let successor = others().any(|o| o.algorithm == key.algorithm && overlap(o.role, key.role) && !leaving(o));
+        let sign_first = others().any(|o| overlap(o.role, key.role) && o.is_signing(now));
         // Never ask the parent earlier than for the keys before (the first key's CDS waits until
         // no cache holds the unsigned zone).
         let not_before = others().filter_map(|o| o.ds_publish).max().unwrap_or(0);
@@ -79,7 +82,7 @@ pub(crate) fn schedule_new(keys: &mut [KeyState], intervals: Intervals, now: u64
                 // can go: CDS Ipub after it starts signing.
                 KeyRole::Csk => (now, now + intervals.publish, Some(now + 2 * intervals.publish)),
             }
-        } else if new_algorithm {
+        } else if sign_first {
             let publish = now + intervals.signatures;
             (publish, now, (key.role != KeyRole::Zsk).then_some(publish + intervals.publish))
         } else {

@@ -101,6 +101,10 @@ pub(super) struct World {
     pub restart_each_step: bool,
     /// Model the naive signer of [`view`].
     pub naive_signer: bool,
+    /// Drop the keys that are [`KeyState::is_removed`] from the stored states, as a caller may.
+    pub drop_removed: bool,
+    /// The dropped keys (still in the history the resolver may have cached).
+    archive: Vec<KeyState>,
     pub steps: usize,
     pub secured: bool,
     pub last_plan: Plan,
@@ -119,6 +123,8 @@ impl World {
             next_tag: 1000,
             restart_each_step: false,
             naive_signer: false,
+            drop_removed: false,
+            archive: Vec::new(),
             steps: 0,
             secured: false,
             last_plan: Plan::default(),
@@ -156,6 +162,11 @@ impl World {
         assert_eq!(reversed, result.keys, "planning depends on the keys' order at {}", self.now);
         self.keys = result.keys.clone();
         self.last_plan = result;
+        if self.drop_removed {
+            let now = self.now;
+            self.archive.extend(self.keys.iter().filter(|k| k.is_removed(now)).copied());
+            self.keys.retain(|k| !k.is_removed(now));
+        }
     }
 
     /// The parent's DS set at `t`.
@@ -165,7 +176,7 @@ impl World {
 
     /// The times the zone or the parent changed, up to `now`.
     fn changes(&self) -> BTreeSet<u64> {
-        let zone = self.keys.iter().flat_map(|k| [Some(k.created), k.publish, k.active, k.retire, k.remove, k.ds_publish, k.ds_withdraw]).flatten();
+        let zone = self.every_key().into_iter().flat_map(|k| [Some(k.created), k.publish, k.active, k.retire, k.remove, k.ds_publish, k.ds_withdraw]).flatten();
         zone.chain(self.parent.iter().map(|(from, _)| *from)).filter(|&t| t <= self.now).collect()
     }
 
@@ -182,8 +193,9 @@ impl World {
         let intervals = self.intervals();
         let changes = self.changes();
         let ds_sets = self.recent(&changes, intervals.parent, |t| self.ds_at(t));
-        let dnskeys = self.recent(&changes, intervals.publish, |t| view(&self.keys, t, self.naive_signer));
-        let data = self.recent(&changes, intervals.signatures, |t| view(&self.keys, t, self.naive_signer));
+        let every = self.every_key();
+        let dnskeys = self.recent(&changes, intervals.publish, |t| view(&every, t, self.naive_signer));
+        let data = self.recent(&changes, intervals.signatures, |t| view(&every, t, self.naive_signer));
         self.secured |= !self.ds_at(self.now).is_empty();
         for ds in &ds_sets {
             if ds.is_empty() {
@@ -192,7 +204,7 @@ impl World {
             for dnskey in &dnskeys {
                 for signed in &data {
                     if let Err(why) = validates(ds, dnskey, signed) {
-                        let keys: Vec<String> = self.keys.iter().map(|k| k.to_text().replace('\n', " ")).collect();
+                        let keys: Vec<String> = every.iter().map(|k| k.to_text().replace('\n', " ")).collect();
                         panic!("bogus at {} (step {}): {why}\nkeys:\n{}", self.now, self.steps, keys.join("\n"));
                     }
                 }
@@ -275,9 +287,14 @@ impl World {
         panic!("no rest at {}", self.now);
     }
 
+    /// The stored keys and the ones the caller dropped.
+    pub(super) fn every_key(&self) -> Vec<KeyState> {
+        self.keys.iter().chain(&self.archive).copied().collect()
+    }
+
     /// The keys of `role` and `alg` ever made, in creation order.
     pub(super) fn made(&self, role: crate::zone::KeyRole, alg: u8) -> Vec<KeyState> {
-        let mut keys: Vec<KeyState> = self.keys.iter().filter(|k| k.role == role && k.algorithm.0 == alg).copied().collect();
+        let mut keys: Vec<KeyState> = self.every_key().into_iter().filter(|k| k.role == role && k.algorithm.0 == alg).collect();
         keys.sort_by_key(|k| (k.created, k.tag));
         keys
     }

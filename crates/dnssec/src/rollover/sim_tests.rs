@@ -229,16 +229,22 @@ mod random {
         fn random_policies_and_parents_always_validate(policy in policies(), parent_delay in 0u64..4 * DAY, observe_delay in 0u64..DAY,
                                                        change_at in proptest::option::of(0u64..100 * DAY), split_after in any::<bool>(),
                                                        change_algorithm in any::<bool>(),
-                                                       restart in any::<bool>(), naive in any::<bool>()) {
+                                                       restart in any::<bool>(), naive in any::<bool>(), drop_removed in any::<bool>(),
+                                                       change_back_at in proptest::option::of(0u64..30 * DAY)) {
             let mut world = World::new(policy, Operator { reacts: true, parent_delay, observe_delay }, START);
             world.restart_each_step = restart;
             world.naive_signer = naive;
+            world.drop_removed = drop_removed;
             if let Some(at) = change_at {
                 world.run(START + at, 2000);
                 if change_algorithm {
                     world.policy.algorithm = Algorithm::ED25519;
                 }
                 world.policy.split = split_after;
+                if let Some(back) = change_back_at {
+                    world.run(START + at + back, 2000);
+                    world.policy = policy;
+                }
             }
             world.run(START + 150 * DAY, 4000);
             assert_converges(&mut world);
