@@ -162,6 +162,8 @@ fn other_algorithms(keys: &mut [KeyState], shape: Shape, intervals: Intervals, n
             remove = remove.max(gone + intervals.parent);
         }
     }
+    // Clamped first: the signatures' end is counted from when the DNSKEYs really leave.
+    let remove = remove.max(now);
     for key in keys.iter_mut().filter(|key| outgoing(key)) {
         set(&mut key.remove, remove, now);
         let retire = if key.role == KeyRole::Ksk { remove } else { remove + intervals.publish };

@@ -52,7 +52,9 @@
 //!   rollover; an old CSK hands each half over separately.
 //!
 //! A key that started to leave (its retirement from data signing, its CDS withdrawal or its
-//! removal is set) is never a target again, even if the policy changes back: a new key is made.
+//! removal is set) is never a target again, even if the policy changes back: a new key is made,
+//! and as no key of its algorithm stays for it to take over from, it starts as an algorithm
+//! rollover's key does (signing first, published `Isig` later).
 //!
 //! A new key's CDS/CDNSKEY are never published before those of the keys already in the zone (a
 //! roll soon after signing started keeps the first key's wait).
@@ -66,11 +68,13 @@
 //!
 //! At time `t`, for every stored key that is not [`KeyState::is_removed`]:
 //! - the DNSKEY RRset holds the keys with [`KeyState::is_published`] (flags from their role);
-//! - the DNSKEY RRset (and CDS/CDNSKEY) is signed by every key with [`KeyState::signs_keys`], and
-//!   every other authoritative RRset by every key with [`KeyState::signs_data`], whether or not
-//!   that key is published ([`KeyState::signing_role`] gives the `ZoneKey` role that makes
-//!   `sign_zone`'s per-role choice do exactly this);
-//! - CDS and CDNSKEY records are published for the keys with [`KeyState::has_cds`];
+//! - the DNSKEY RRset is signed by every key with [`KeyState::signs_keys`], and every other
+//!   authoritative RRset by every key with [`KeyState::signs_data`], whether or not that key is
+//!   published ([`KeyState::signing_role`] gives the `ZoneKey` role that makes `sign_zone`'s
+//!   per-role choice do this; its fallback, a lone key of an algorithm signing every RRset, only
+//!   adds signatures, which is harmless);
+//! - CDS and CDNSKEY records are published for the keys with [`KeyState::has_cds`] (RFC 7344
+//!   §4.1 also wants them signed by a key with a DS: the [`KeyState::signs_keys`] keys);
 //! - when that set changes, every RRset is re-signed at once (the intervals assume `Dsgn` = 0).
 //!
 //! `crate::sign_zone` as it stands publishes every key it signs with; a DNSKEY that is published
