@@ -111,15 +111,17 @@ pub(crate) fn hand_over(keys: &mut [KeyState], shape: Shape, intervals: Interval
 fn same_algorithm(keys: &mut [KeyState], shape: Shape, intervals: Intervals, now: u64) {
     let data = target(keys, shape.data_signer(), shape.algorithm);
     let signer = target(keys, shape.key_signer(), shape.algorithm);
-    let data_active = data.and_then(|index| keys[index].active);
+    // The new data signer is ready when it signs and every cache has its DNSKEY (the same time
+    // for a pre-published successor; later for one that signs before it is published).
+    let data_ready = data.and_then(|index| Some(keys[index].active?.max(keys[index].publish? + intervals.publish)));
     let signer_seen = signer.and_then(|index| seen(&keys[index]));
     for (index, key) in keys.iter_mut().enumerate() {
         if Some(index) == data || Some(index) == signer || key.algorithm != shape.algorithm || key.remove.is_some() {
             continue;
         }
         if key.role != KeyRole::Ksk {
-            if let Some(active) = data_active {
-                set(&mut key.retire, active, now);
+            if let Some(ready) = data_ready {
+                set(&mut key.retire, ready, now);
             }
         }
         if key.role == KeyRole::Zsk {

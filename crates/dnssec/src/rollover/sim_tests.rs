@@ -230,7 +230,8 @@ mod random {
                                                        change_at in proptest::option::of(0u64..100 * DAY), split_after in any::<bool>(),
                                                        change_algorithm in any::<bool>(),
                                                        restart in any::<bool>(), naive in any::<bool>(), drop_removed in any::<bool>(),
-                                                       change_back_at in proptest::option::of(0u64..30 * DAY)) {
+                                                       change_back_at in proptest::option::of(0u64..30 * DAY),
+                                                       pause in proptest::option::of(1u64..60 * DAY)) {
             let mut world = World::new(policy, Operator { reacts: true, parent_delay, observe_delay }, START);
             world.restart_each_step = restart;
             world.naive_signer = naive;
@@ -245,6 +246,11 @@ mod random {
                     world.run(START + at + back, 2000);
                     world.policy = policy;
                 }
+            }
+            if let Some(pause) = pause {
+                world.operator.reacts = false;
+                world.run(world.now + pause, 2000);
+                world.operator.reacts = true;
             }
             world.run(START + 150 * DAY, 4000);
             assert_converges(&mut world);
