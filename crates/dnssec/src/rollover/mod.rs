@@ -64,6 +64,15 @@
 //! roll do overlap. A key-signing key whose CDS was published must be observed gone before it is
 //! removed (the parent may have its DS even if nobody saw it); one whose CDS never was need not.
 //!
+//! # The observations
+//!
+//! `ds_seen`: the parent's DS RRset holds a DS for the key (from every parent server, or the
+//! propagation delay covers the rest). `ds_gone`: after the key's CDS/CDNSKEY were withdrawn,
+//! the parent's DS RRset no longer holds it (also when it never did). Both assume, as RFC 7344
+//! §4.1 asks, that the parent acts on the CDS set the child publishes when it acts, not on one
+//! read long before (a parent acting on a stale CDS set may briefly list a DS of a key already
+//! gone; a validator still finds a path, RFC 6840 §5.11).
+//!
 //! # The signer's contract
 //!
 //! At time `t`, for every stored key that is not [`KeyState::is_removed`]:
@@ -143,12 +152,17 @@ pub(crate) struct Intervals {
     pub parent: u64,
 }
 
+/// The longest interval the planner computes with (about 35 000 years): a bigger propagation
+/// delay is taken as this, so that adding intervals to times never overflows.
+const LONGEST: u64 = 1 << 40;
+
 impl Intervals {
     pub(crate) fn of(policy: &RollPolicy) -> Self {
+        let interval = |delay: u64, ttl: u32| delay.min(LONGEST) + u64::from(ttl);
         Self {
-            publish: policy.zone_propagation_delay.saturating_add(u64::from(policy.dnskey_ttl)),
-            signatures: policy.zone_propagation_delay.saturating_add(u64::from(policy.zone_max_ttl)),
-            parent: policy.parent_propagation_delay.saturating_add(u64::from(policy.parent_ds_ttl)),
+            publish: interval(policy.zone_propagation_delay, policy.dnskey_ttl),
+            signatures: interval(policy.zone_propagation_delay, policy.zone_max_ttl),
+            parent: interval(policy.parent_propagation_delay, policy.parent_ds_ttl),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! A simulated world for the planner's tests, driven by a fake clock: the zone (what the signer
 //! contract of [`super`] publishes and signs at each time, computed from the key states), a
 //! parent whose DS set follows the zone's CDS set only when the simulated operator reacts (after
-//! a delay, recording `ds_seen`/`ds_gone` after another), and a model validating resolver.
+//! a delay, and only if that CDS set is still the zone's then), an operator who records
+//! `ds_seen`/`ds_gone` a while after the parent's DS set shows them (a withdrawn key's DS that
+//! the parent never had is seen gone too), and a model validating resolver.
 //!
 //! The resolver may hold, at `now`, any DS set the parent had during the last `Ids`, any DNSKEY
 //! RRset (with its RRSIGs) the zone had during the last `Ipub`, and any signed data RRset (with
@@ -224,6 +226,13 @@ impl World {
                 slot.get_or_insert(at);
             }
         }
+        // The parent acts only if the CDS set it read is still the zone's when it acts (RFC 7344
+        // §4.1 consistency; parents with a waiting period re-read before acting); otherwise it
+        // starts over with the current one.
+        let current = view(&self.keys, self.now, self.naive_signer).cds;
+        if self.pending_parent.as_ref().is_some_and(|(at, set)| *at <= self.now && *set != current) {
+            self.pending_parent = None;
+        }
         if let Some((at, set)) = self.pending_parent.clone().filter(|(at, _)| *at <= self.now) {
             let old = self.ds_at(at);
             let delay = self.operator.observe_delay;
@@ -231,6 +240,14 @@ impl World {
             self.observations.extend(old.difference(&set).map(|&key| (at + delay, key, false)));
             self.parent.push((at, set));
             self.pending_parent = None;
+        }
+        if self.operator.reacts {
+            // The operator's check of the parent also sees a withdrawn key's DS absent when the
+            // parent never had it.
+            let parent = self.ds_at(self.now);
+            let withdrawn = self.keys.iter().filter(|k| k.ds_withdraw.is_some_and(|at| at <= self.now) && k.ds_gone.is_none()).map(id);
+            let absent: Vec<Id> = withdrawn.filter(|key| !parent.contains(key) && !self.observations.iter().any(|o| o.1 == *key && !o.2)).collect();
+            self.observations.extend(absent.into_iter().map(|key| (self.now + self.operator.observe_delay, key, false)));
         }
         let cds = view(&self.keys, self.now, self.naive_signer).cds;
         if self.operator.reacts && self.pending_parent.is_none() && !cds.is_empty() && cds != self.ds_at(self.now) {

@@ -165,3 +165,22 @@ fn a_csk_hands_its_halves_to_a_new_ksk_and_zsk() {
     assert_eq!(csk.signing_role(3 * DAY + IPUB), Some(KeyRole::Ksk));
     assert!(csk.ds_withdraw.is_none(), "the CSK's DS stays until the new KSK's is seen");
 }
+
+#[test]
+fn absurd_policies_and_times_do_not_panic() {
+    let policy = RollPolicy {
+        ksk_lifetime: Some(u64::MAX),
+        zsk_lifetime: Some(0),
+        zone_propagation_delay: u64::MAX,
+        parent_propagation_delay: u64::MAX,
+        dnskey_ttl: u32::MAX,
+        split: true,
+        ..POLICY
+    };
+    for now in [0, 1_800_000_000, 1 << 50] {
+        let keys = settle(&policy, &[], now, 1).keys;
+        let again = settle(&policy, &keys, now + 1, 3);
+        assert!(again.keys.iter().all(|k| k.publish.is_some()));
+        assert!(!describe("example.", &policy, &again.keys, now + 1).is_empty());
+    }
+}
