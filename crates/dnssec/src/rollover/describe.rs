@@ -1,8 +1,8 @@
 //! A human-readable status of a zone's keys: one line for the plan and one per key with its
 //! state and next step, for `portcullis dnssec status`.
 
-use super::handover::{gone_or_never_asked, seen};
-use super::{plan, RollPolicy};
+use super::handover::{gone_or_never_asked, lifetime_trigger, seen, target};
+use super::{plan, Intervals, RollPolicy, Shape};
 use crate::keystate::{format_time, KeyState};
 use crate::zone::KeyRole;
 
@@ -12,19 +12,28 @@ use crate::zone::KeyRole;
 /// for the parent names the command that records it.
 pub fn describe(zone: &str, policy: &RollPolicy, keys: &[KeyState], now: u64) -> Vec<String> {
     let planned = plan(policy, keys, now);
-    let next = planned.next_event.map_or_else(|| "when the parent's DS changes".to_owned(), date);
+    let next = planned.next_event.map_or_else(|| "not scheduled (after `ds-seen`, `ds-gone` or a policy change)".to_owned(), date);
+    let shape = Shape { algorithm: policy.algorithm, split: policy.split };
+    let successors: Vec<(usize, u64)> = shape
+        .roles()
+        .iter()
+        .filter_map(|&role| {
+            Some((target(&planned.keys, role, shape.algorithm)?, lifetime_trigger(policy, &planned.keys, shape, role, Intervals::of(policy), now)?))
+        })
+        .collect();
     let mut lines = vec![format!("zone {zone}: {} key(s), next planning {next}", planned.keys.iter().filter(|key| !key.is_removed(now)).count())];
     for (role, algorithm) in &planned.new_keys {
         lines.push(format!("new {} of algorithm {} to be made now", role_name(*role), algorithm.0));
     }
-    for key in planned.keys.iter().filter(|key| !key.is_removed(now)) {
+    for (index, key) in planned.keys.iter().enumerate().filter(|(_, key)| !key.is_removed(now)) {
+        let successor = successors.iter().find(|(target, _)| *target == index).map(|&(_, at)| at);
         lines.push(format!(
             "key {} ({}, algorithm {}): {}; next: {}",
             key.tag,
             role_name(key.role),
             key.algorithm.0,
             state(key, now),
-            next_step(zone, key, now)
+            next_step(zone, key, successor, now)
         ));
     }
     lines
@@ -63,7 +72,7 @@ fn state(key: &KeyState, now: u64) -> String {
 }
 
 /// The key's next timed event, or the observation it waits for.
-fn next_step(zone: &str, key: &KeyState, now: u64) -> String {
+fn next_step(zone: &str, key: &KeyState, successor: Option<u64>, now: u64) -> String {
     let timed = [
         (key.publish, "DNSKEY published"),
         (key.active, "starts signing"),
@@ -84,7 +93,9 @@ fn next_step(zone: &str, key: &KeyState, now: u64) -> String {
     if asked && !withdrawn && seen(key).is_none() {
         return format!("waiting for the parent's DS of key {tag} (run `portcullis dnssec ds-seen {zone} {tag}` once it is there)", tag = key.tag);
     }
-    if key.remove.is_none() {
+    if let Some(at) = successor {
+        format!("successor made at {}", date(at))
+    } else if key.remove.is_none() {
         "none scheduled (in service)".to_owned()
     } else {
         "none (leaving)".to_owned()

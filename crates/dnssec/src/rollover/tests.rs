@@ -135,15 +135,15 @@ fn algorithm_rollover_signs_before_publishing_and_unpublishes_before_unsigning()
 
 #[test]
 fn describe_names_the_state_the_next_step_and_the_command_to_run() {
-    let policy = RollPolicy { split: true, ksk_lifetime: Some(100 * DAY), ..POLICY };
+    let policy = RollPolicy { split: true, ksk_lifetime: Some(100 * DAY), zsk_lifetime: Some(30 * DAY), ..POLICY };
     let keys = settle(&policy, &[], 0, 1).keys;
     let lines = describe("example.", &policy, &keys, 2 * DAY);
-    assert_eq!(lines[0], "zone example.: 2 key(s), next planning 1970-04-11 00:00:00 UTC");
+    assert_eq!(lines[0], "zone example.: 2 key(s), next planning 1970-01-30 22:55:00 UTC");
     assert_eq!(
         lines[1],
         "key 1 (KSK, algorithm 13): published, signing the DNSKEY RRset, CDS/CDNSKEY published; next: waiting for the parent's DS of key 1 (run `portcullis dnssec ds-seen example. 1` once it is there)"
     );
-    assert_eq!(lines[2], "key 2 (ZSK, algorithm 13): published, signing the zone data; next: none scheduled (in service)");
+    assert_eq!(lines[2], "key 2 (ZSK, algorithm 13): published, signing the zone data; next: successor made at 1970-01-30 22:55:00 UTC");
     let rolled = settle(&policy, &keys, 100 * DAY, 3).keys;
     let lines = describe("example.", &policy, &rolled, 100 * DAY);
     assert!(
