@@ -30,16 +30,29 @@ fn id(key: &KeyState) -> Id {
     (key.algorithm.0, key.tag)
 }
 
-/// The zone at `t` under the signer contract; `naive`: a signer that signs with every key that
-/// [`KeyState::is_signing`] in the way its own role says (KSK: DNSKEY RRset, ZSK: data, CSK:
-/// both), which the module documentation says is safe too.
-pub(super) fn view(keys: &[KeyState], t: u64, naive: bool) -> ZoneView {
+/// How the modelled signer uses the key states.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Signer {
+    /// The contract of [`super`]: DNSKEY RRset from `is_published`, signatures from `signs_keys`
+    /// and `signs_data`.
+    Contract,
+    /// Every key that `is_signing` signs as its own role says (KSK: DNSKEY RRset, ZSK: data, CSK:
+    /// both), publication as the contract says.
+    OwnRole,
+    /// As `OwnRole`, and every signing key is published too (a signer that puts the DNSKEY of
+    /// every key it signs with in the zone, as `sign_zone` does today).
+    PublishesSigners,
+}
+
+/// The zone at `t` with `signer`.
+pub(super) fn view(keys: &[KeyState], t: u64, signer: Signer) -> ZoneView {
     let set = |keep: &dyn Fn(&KeyState) -> bool| keys.iter().filter(|key| keep(key)).map(id).collect();
+    let own = signer != Signer::Contract;
     let signs = |key: &KeyState, unless: KeyRole| key.is_signing(t) && key.role != unless;
     ZoneView {
-        published: set(&|key| key.is_published(t)),
-        signs_keys: set(&|key| if naive { signs(key, KeyRole::Zsk) } else { key.signs_keys(t) }),
-        signs_data: set(&|key| if naive { signs(key, KeyRole::Ksk) } else { key.signs_data(t) }),
+        published: set(&|key| key.is_published(t) || (signer == Signer::PublishesSigners && key.is_signing(t))),
+        signs_keys: set(&|key| if own { signs(key, KeyRole::Zsk) } else { key.signs_keys(t) }),
+        signs_data: set(&|key| if own { signs(key, KeyRole::Ksk) } else { key.signs_data(t) }),
         cds: set(&|key| key.has_cds(t)),
     }
 }
@@ -51,9 +64,9 @@ pub(super) fn view(keys: &[KeyState], t: u64, naive: bool) -> ZoneView {
 /// 2. every algorithm of the DS set (RFC 6840 §5.11, Unbound's `harden-algo-downgrade`): a DS of
 ///    that algorithm matches a DNSKEY that signed the set, and the data carries a signature of
 ///    that algorithm by a key in the set;
-/// 3. every algorithm of the DNSKEY set (RFC 4035 §2.2, strict): the DNSKEY set and the data each
-///    carry a signature of that algorithm by a key in the set.
-pub(super) fn validates(ds: &BTreeSet<Id>, dnskey: &ZoneView, data: &ZoneView) -> Result<(), String> {
+/// 3. every algorithm of the DNSKEY set (RFC 4035 §2.2, strict; checked when `strict`): the DNSKEY
+///    set and the data each carry a signature of that algorithm by a key in the set.
+pub(super) fn validates(ds: &BTreeSet<Id>, dnskey: &ZoneView, data: &ZoneView, strict: bool) -> Result<(), String> {
     let keys = &dnskey.published;
     let anchors = |alg: Option<u8>| ds.iter().any(|d| alg.is_none_or(|a| d.0 == a) && keys.contains(d) && dnskey.signs_keys.contains(d));
     let signed = |alg: Option<u8>| data.signs_data.iter().any(|s| alg.is_none_or(|a| s.0 == a) && keys.contains(s));
@@ -66,7 +79,7 @@ pub(super) fn validates(ds: &BTreeSet<Id>, dnskey: &ZoneView, data: &ZoneView) -
             return Err(why(&format!("DS algorithm {alg} not fully used (rule 2)")));
         }
     }
-    for alg in keys.iter().map(|k| k.0) {
+    for alg in keys.iter().map(|k| k.0).filter(|_| strict) {
         let keyset = dnskey.signs_keys.iter().any(|s| s.0 == alg && keys.contains(s));
         if !keyset || !signed(Some(alg)) {
             return Err(why(&format!("DNSKEY algorithm {alg} does not sign everything (rule 3)")));
@@ -101,8 +114,8 @@ pub(super) struct World {
     next_tag: u16,
     /// Serialise, parse and reverse the key states before every planning (a restart).
     pub restart_each_step: bool,
-    /// Model the naive signer of [`view`].
-    pub naive_signer: bool,
+    /// The modelled signer; rule 3 of [`validates`] is checked except for `PublishesSigners`.
+    pub signer: Signer,
     /// Drop the keys that are [`KeyState::is_removed`] from the stored states, as a caller may.
     pub drop_removed: bool,
     /// The dropped keys (still in the history the resolver may have cached).
@@ -124,7 +137,7 @@ impl World {
             observations: Vec::new(),
             next_tag: 1000,
             restart_each_step: false,
-            naive_signer: false,
+            signer: Signer::Contract,
             drop_removed: false,
             archive: Vec::new(),
             steps: 0,
@@ -196,8 +209,8 @@ impl World {
         let changes = self.changes();
         let ds_sets = self.recent(&changes, intervals.parent, |t| self.ds_at(t));
         let every = self.every_key();
-        let dnskeys = self.recent(&changes, intervals.publish, |t| view(&every, t, self.naive_signer));
-        let data = self.recent(&changes, intervals.signatures, |t| view(&every, t, self.naive_signer));
+        let dnskeys = self.recent(&changes, intervals.publish, |t| view(&every, t, self.signer));
+        let data = self.recent(&changes, intervals.signatures, |t| view(&every, t, self.signer));
         self.secured |= !self.ds_at(self.now).is_empty();
         for ds in &ds_sets {
             if ds.is_empty() {
@@ -205,14 +218,14 @@ impl World {
             }
             for dnskey in &dnskeys {
                 for signed in &data {
-                    if let Err(why) = validates(ds, dnskey, signed) {
+                    if let Err(why) = validates(ds, dnskey, signed, self.signer != Signer::PublishesSigners) {
                         let keys: Vec<String> = every.iter().map(|k| k.to_text().replace('\n', " ")).collect();
                         panic!("bogus at {} (step {}): {why}\nkeys:\n{}", self.now, self.steps, keys.join("\n"));
                     }
                 }
             }
         }
-        let current = view(&self.keys, self.now, self.naive_signer);
+        let current = view(&self.keys, self.now, self.signer);
         assert!(!current.signs_keys.is_empty() && !current.signs_data.is_empty(), "nothing signs at {}: {:?}", self.now, self.keys);
         assert!(!self.secured || !current.cds.is_empty(), "no CDS left at {} (the parent would keep a stale DS): {:?}", self.now, self.keys);
     }
@@ -229,7 +242,7 @@ impl World {
         // The parent acts only if the CDS set it read is still the zone's when it acts (RFC 7344
         // §4.1 consistency; parents with a waiting period re-read before acting); otherwise it
         // starts over with the current one.
-        let current = view(&self.keys, self.now, self.naive_signer).cds;
+        let current = view(&self.keys, self.now, self.signer).cds;
         if self.pending_parent.as_ref().is_some_and(|(at, set)| *at <= self.now && *set != current) {
             self.pending_parent = None;
         }
@@ -249,7 +262,7 @@ impl World {
             let absent: Vec<Id> = withdrawn.filter(|key| !parent.contains(key) && !self.observations.iter().any(|o| o.1 == *key && !o.2)).collect();
             self.observations.extend(absent.into_iter().map(|key| (self.now + self.operator.observe_delay, key, false)));
         }
-        let cds = view(&self.keys, self.now, self.naive_signer).cds;
+        let cds = view(&self.keys, self.now, self.signer).cds;
         if self.operator.reacts && self.pending_parent.is_none() && !cds.is_empty() && cds != self.ds_at(self.now) {
             self.pending_parent = Some((self.now + self.operator.parent_delay, cds));
         }
