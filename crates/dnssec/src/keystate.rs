@@ -24,9 +24,12 @@ pub struct KeyState {
     pub created: u64,
     /// The DNSKEY is in the zone from here.
     pub publish: Option<u64>,
-    /// The key signs (RRsets for a ZSK, the DNSKEY RRset for a KSK, both for a CSK) from here.
+    /// The key signs (RRsets for a ZSK, the DNSKEY RRset for a KSK, both for a CSK) from here;
+    /// may be before `publish` (an algorithm rollover signs first, RFC 6781 §4.1.4).
     pub active: Option<u64>,
-    /// The key stops signing here.
+    /// The key stops signing here; a CSK stops signing data here but signs the DNSKEY RRset
+    /// until `remove`; may be after `remove` (an algorithm rollover's signatures outlive the
+    /// old DNSKEYs by the DNSKEY TTL).
     pub retire: Option<u64>,
     /// The DNSKEY leaves the zone here.
     pub remove: Option<u64>,
@@ -70,9 +73,40 @@ impl KeyState {
         reached(self.publish, now) && !reached(self.remove, now)
     }
 
-    /// True when the key signs at `now`.
+    /// True when the key signs anything at `now`: [`KeyState::signs_keys`] or
+    /// [`KeyState::signs_data`]. A key may sign while its DNSKEY is not in the zone (an algorithm
+    /// rollover signs with the new algorithm before publishing it and keeps the old algorithm's
+    /// signatures after its DNSKEYs left, RFC 6781 §4.1.4), so this does not imply
+    /// [`KeyState::is_published`].
     pub fn is_signing(&self, now: u64) -> bool {
-        reached(self.active, now) && !reached(self.retire, now) && self.is_published(now)
+        self.signs_keys(now) || self.signs_data(now)
+    }
+
+    /// True when the key signs the DNSKEY RRset (and CDS/CDNSKEY) at `now`: a KSK from Active
+    /// to Retire, a CSK from Active to Remove (a CSK's Retire ends only its signing of zone data;
+    /// its key-signing half stays until the old DS is gone from every cache, RFC 7583 §3.3).
+    pub fn signs_keys(&self, now: u64) -> bool {
+        let until_retire = self.role == KeyRole::Ksk && reached(self.retire, now);
+        self.role != KeyRole::Zsk && reached(self.active, now) && !reached(self.remove, now) && !until_retire
+    }
+
+    /// True when the key signs the zone's other RRsets at `now`: a ZSK or CSK from Active to
+    /// Retire.
+    pub fn signs_data(&self, now: u64) -> bool {
+        self.role != KeyRole::Ksk && reached(self.active, now) && !reached(self.retire, now)
+    }
+
+    /// The role to give the zone signer for this key at `now` (`crate::ZoneKey::role`): `Csk`
+    /// when it signs the DNSKEY RRset and the data, `Ksk` when only the DNSKEY RRset, `Zsk`
+    /// when only the data, `None` when it signs nothing. A CSK in the middle of its rollover is
+    /// `Ksk` (same DNSKEY flags, 257).
+    pub fn signing_role(&self, now: u64) -> Option<KeyRole> {
+        match (self.signs_keys(now), self.signs_data(now)) {
+            (true, true) => Some(KeyRole::Csk),
+            (true, false) => Some(KeyRole::Ksk),
+            (false, true) => Some(KeyRole::Zsk),
+            (false, false) => None,
+        }
     }
 
     /// True when the zone carries CDS and CDNSKEY records for the key at `now`.
@@ -80,9 +114,10 @@ impl KeyState {
         self.role != KeyRole::Zsk && reached(self.ds_publish, now) && !reached(self.ds_withdraw, now) && self.is_published(now)
     }
 
-    /// True once the key has left the zone for good (its files may be deleted).
+    /// True once the key has left the zone for good and signs nothing (its files may be
+    /// deleted).
     pub fn is_removed(&self, now: u64) -> bool {
-        reached(self.remove, now)
+        reached(self.remove, now) && !self.signs_data(now)
     }
 
     /// The text form: one `Name: value` line per set field.
@@ -246,7 +281,16 @@ mod tests {
         assert!(!state.is_published(6000) && state.is_removed(6000) && !state.has_cds(6000));
         let zsk = KeyState { role: KeyRole::Zsk, ..state };
         assert!(!zsk.has_cds(3000));
+        assert_eq!((state.signing_role(2000), zsk.signing_role(2000), zsk.signing_role(5000)), (Some(KeyRole::Ksk), Some(KeyRole::Zsk), None));
         assert!(KeyState::parse("Algorithm: 13\nRole: KSK\n").is_err());
+        // A rolling CSK signs the DNSKEY RRset from Retire to Remove; an old algorithm's key
+        // signs data after its DNSKEY left and is removed only when it stops.
+        let csk = KeyState { role: KeyRole::Csk, ..state };
+        assert_eq!((csk.signing_role(4999), csk.signing_role(5000), csk.signing_role(6000)), (Some(KeyRole::Csk), Some(KeyRole::Ksk), None));
+        let old = KeyState { role: KeyRole::Zsk, retire: Some(7000), ..state };
+        assert!(!old.is_published(6000) && old.signs_data(6000) && old.is_signing(6000) && !old.is_removed(6000) && old.is_removed(7000));
+        let early = KeyState { role: KeyRole::Zsk, publish: Some(3000), ..state };
+        assert!(early.is_signing(2000) && !early.is_published(2000));
         assert!(KeyState::parse(&format!("{}; comment\nFuture: x\n", state.to_text())).is_ok());
     }
 }
