@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// Root servers from this file (named.root format) instead of the built-in IANA ones.
     #[arg(long, value_name = "FILE")]
     pub root_hints: Option<PathBuf>,
+    /// DNSSEC trust anchors from this file (DS or DNSKEY records in zone-file format); an
+    /// anchor for `.` replaces the built-in root anchors.
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
     /// Who may recurse: an address, CIDR prefix or ACL element (repeatable; replaces the
     /// configured list and the default, localhost).
     #[arg(long, value_name = "CIDR")]

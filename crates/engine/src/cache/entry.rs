@@ -25,6 +25,21 @@ pub enum Trust {
     AuthAnswer = 6,
 }
 
+/// What DNSSEC validation said about cached data (RFC 4035 §4.3), lowest first: an entry of a
+/// lower status never replaces an unexpired one of a higher status and the same trust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Security {
+    /// Not validated (validation off, glue, referral data) or not decidable.
+    #[default]
+    Indeterminate = 0,
+    /// Validation failed: served only to CD=1 queries, SERVFAIL with an EDE to others.
+    Bogus = 1,
+    /// Proven to lie in an unsigned zone (or below a negative trust anchor): no AD.
+    Insecure = 2,
+    /// Validated from a trust anchor: AD=1 to clients that ask.
+    Secure = 3,
+}
+
 /// An owned RRset: owner, type, class, one TTL and uncompressed rdatas (RFC 2181 §5).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rrset {
@@ -38,12 +53,27 @@ pub struct Rrset {
     pub ttl: u32,
     /// Rdatas in uncompressed wire form, in the order received, duplicates removed.
     pub rdatas: Vec<Vec<u8>>,
+    /// The rdatas of the RRSIGs covering this RRset (RFC 4034 §3), as received.
+    pub sigs: Vec<Vec<u8>>,
 }
 
 impl Rrset {
     /// An empty RRset.
     pub fn new(owner: NameBuf, rtype: Rtype, class: Class, ttl: u32) -> Self {
-        Self { owner, rtype, class, ttl, rdatas: Vec::new() }
+        Self { owner, rtype, class, ttl, rdatas: Vec::new(), sigs: Vec::new() }
+    }
+
+    /// Writes the RRSIGs covering the RRset into `section` with `ttl`, all or nothing (a DO=1
+    /// reply, RFC 4035 §3.2.1).
+    pub fn write_sigs(&self, section: Section, ttl: u32, writer: &mut MessageWriter<'_>) -> Result<(), WriteError> {
+        let mark = writer.mark();
+        for rdata in &self.sigs {
+            if let Err(error) = writer.push(section, &self.owner, Rtype::RRSIG, self.class, ttl, rdata) {
+                writer.rollback(mark);
+                return Err(error);
+            }
+        }
+        Ok(())
     }
 
     /// Adds one rdata, keeping the smaller TTL and skipping duplicates (RFC 2181 §5).
@@ -84,10 +114,17 @@ pub(super) enum EntryKind {
 }
 
 /// One stored entry, with its key: the lower-cased owner in wire form, then the positive rdatas
-/// as `[len u16][bytes]…`, or a negative entry's SOA as `[owner wire][rdata]` (nothing when the
-/// negative entry came without a SOA).
+/// as `[len u16][bytes]…` followed by the RRSIG rdatas the same way (from `sig_start`), or a
+/// negative entry's SOA as `[owner wire][rdata]` (nothing when the negative entry came without
+/// a SOA).
 pub(super) struct Entry {
     data: Box<[u8]>,
+    /// Where the RRSIG rdatas start in `data`.
+    sig_start: u32,
+    /// What validation said.
+    pub security: Security,
+    /// The Extended DNS Error (RFC 8914) of bogus data.
+    pub ede: u16,
     pub expires_at: Instant,
     pub original_ttl: u32,
     pub rtype: Rtype,
@@ -100,14 +137,15 @@ pub(super) struct Entry {
 impl Entry {
     /// Packs a positive RRset owned by `owner` (lower-cased wire form).
     pub fn positive(owner: &[u8], rrset: &Rrset, ttl: u32, trust: Trust, now: Instant) -> Self {
-        let size: usize = owner.len() + rrset.rdatas.iter().map(|r| 2 + r.len()).sum::<usize>();
+        let size: usize = owner.len() + rrset.rdatas.iter().chain(&rrset.sigs).map(|r| 2 + r.len()).sum::<usize>();
         let mut data = Vec::with_capacity(size);
         data.extend_from_slice(owner);
-        for rdata in &rrset.rdatas {
-            data.extend_from_slice(&(rdata.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
-            data.extend_from_slice(&rdata[..rdata.len().min(usize::from(u16::MAX))]);
-        }
-        Self::packed(owner, data, rrset.rtype, rrset.class, EntryKind::Positive, ttl, trust, now)
+        pack(&mut data, &rrset.rdatas);
+        let sig_start = data.len();
+        pack(&mut data, &rrset.sigs);
+        let mut entry = Self::packed(owner, data, rrset.rtype, rrset.class, EntryKind::Positive, ttl, trust, now);
+        entry.sig_start = sig_start as u32;
+        entry
     }
 
     /// Packs a negative entry at (`owner`, `rtype`) with its SOA.
@@ -124,7 +162,9 @@ impl Entry {
     #[allow(clippy::too_many_arguments)]
     fn packed(owner: &[u8], data: Vec<u8>, rtype: Rtype, class: Class, kind: EntryKind, ttl: u32, trust: Trust, now: Instant) -> Self {
         let expires_at = now.plus_secs(u64::from(ttl));
-        Self { data: data.into_boxed_slice(), expires_at, original_ttl: ttl, rtype, class, kind, trust, owner_len: owner.len() as u8 }
+        let sig_start = data.len() as u32;
+        let (security, ede) = (Security::Indeterminate, 0);
+        Self { data: data.into_boxed_slice(), sig_start, security, ede, expires_at, original_ttl: ttl, rtype, class, kind, trust, owner_len: owner.len() as u8 }
     }
 
     /// The lower-cased owner in wire form.
@@ -150,7 +190,13 @@ impl Entry {
 
     /// The rdatas of a positive entry, without allocating.
     pub fn rdatas(&self) -> RdataIter<'_> {
-        RdataIter { rest: if self.kind == EntryKind::Positive { self.payload() } else { &[] } }
+        let rdatas = self.data.get(usize::from(self.owner_len)..self.sig_start as usize).unwrap_or(&[]);
+        RdataIter { rest: if self.kind == EntryKind::Positive { rdatas } else { &[] } }
+    }
+
+    /// The RRSIG rdatas of a positive entry, without allocating.
+    pub fn sigs(&self) -> RdataIter<'_> {
+        RdataIter { rest: self.data.get(self.sig_start as usize..).unwrap_or(&[]) }
     }
 
     /// The SOA owner and rdata of a negative entry.
@@ -171,6 +217,15 @@ impl Entry {
 
     fn payload(&self) -> &[u8] {
         &self.data[usize::from(self.owner_len)..]
+    }
+}
+
+/// Appends `rdatas` as `[len u16][bytes]…` (an rdata is at most 65535 octets).
+fn pack(data: &mut Vec<u8>, rdatas: &[Vec<u8>]) {
+    for rdata in rdatas {
+        let len = rdata.len().min(usize::from(u16::MAX));
+        data.extend_from_slice(&(len as u16).to_be_bytes());
+        data.extend_from_slice(&rdata[..len]);
     }
 }
 

@@ -12,7 +12,7 @@ use super::scrub::{scrub, Kind, Scrubbed};
 use super::stats::ServerStats;
 use super::{Failure, Resolved};
 use crate::base::Instant;
-use crate::cache::{negative_ttl, Cache, Cached, Rrset, Trust};
+use crate::cache::{negative_ttl, Cache, Cached, Rrset, Security, Trust};
 use crate::Transport;
 use portcullis_wire::message::Message;
 use portcullis_wire::{Rcode, Rtype};
@@ -55,7 +55,7 @@ impl Resolution {
                 FromCache::Miss => {}
             }
             let Some(frame) = self.frames.last_mut() else { return Next::Continue };
-            let delegation = find_delegation(cache, &frame.qname, frame.qclass, now, &settings);
+            let delegation = find_delegation(cache, &frame.cut_name(), frame.qclass, now, &settings);
             frame.enter(delegation, &settings);
         }
         self.next_server(now, cache, servers)
@@ -117,6 +117,7 @@ impl Resolution {
     /// Answers the top frame from the cache, following cached CNAMEs (restarting the frame).
     fn answer_from_cache(&mut self, cache: &Cache, now: Instant) -> FromCache {
         let max_chain = self.settings.max_cname_chain;
+        let validating = self.validating;
         if std::mem::take(&mut self.refresh) && self.frames.len() == 1 {
             return FromCache::Miss;
         }
@@ -125,13 +126,17 @@ impl Resolution {
             return FromCache::End(FrameEnd::Failed(Failure::FailureCached));
         }
         let min_trust = if frame.for_address { Trust::Glue } else { Trust::Answer };
+        // A denial never validated has no proofs cached: a validating resolution asks again.
+        let for_address = frame.for_address;
+        let unproven = |hit: &crate::cache::Hit| validating && !for_address && hit.security == Security::Indeterminate;
         match cache.get(&frame.qname, frame.qtype, frame.qclass, now, false) {
             Some(Cached::Positive(set, hit)) if hit.trust >= min_trust => {
                 frame.chain.push(set);
                 return FromCache::End(FrameEnd::Answered(Rcode::NOERROR, Vec::new()));
             }
-            Some(Cached::NxDomain(soa, _)) => return FromCache::End(FrameEnd::Answered(Rcode::NXDOMAIN, soa.into_iter().collect())),
-            Some(Cached::NoData(soa, _)) => return FromCache::End(FrameEnd::Answered(Rcode::NOERROR, soa.into_iter().collect())),
+            Some(Cached::NxDomain(soa, hit)) if !unproven(&hit) => return FromCache::End(FrameEnd::Answered(Rcode::NXDOMAIN, soa.into_iter().collect())),
+            Some(Cached::NoData(soa, hit)) if !unproven(&hit) => return FromCache::End(FrameEnd::Answered(Rcode::NOERROR, soa.into_iter().collect())),
+            Some(Cached::NxDomain(..) | Cached::NoData(..)) => return FromCache::Miss,
             _ => {}
         }
         if frame.qtype == Rtype::CNAME {
@@ -158,6 +163,11 @@ impl Resolution {
     /// addresses (or a failed lookup) to the frame below.
     fn finish_frame(&mut self, end: FrameEnd, cache: &Cache, now: Instant) -> Next {
         let Some(frame) = self.frames.pop() else { return Next::Done(self.abort(Failure::NoServers, cache, now)) };
+        if self.frames.is_empty() && (self.validating || self.validation.is_some()) {
+            if let Some(next) = self.validate_frame(frame.clone(), &end, cache, now) {
+                return next;
+            }
+        }
         if self.frames.is_empty() {
             return match end {
                 FrameEnd::Answered(rcode, authority) => {
@@ -242,6 +252,7 @@ impl Resolution {
             }
             let frame = self.frames.last_mut()?;
             frame.chain.extend(scrubbed.chain.iter().cloned());
+            frame.proofs.extend(scrubbed.proofs.iter().cloned());
             frame.links += scrubbed.links;
             if frame.links > max_chain {
                 return Some(FrameEnd::Failed(Failure::ChainTooLong));

@@ -1,0 +1,67 @@
+//! The validation phase of a [`Resolution`]: once the client's frame has its answer, the
+//! resolution validates it ([`Validation`]), pushing a frame for each DS or DNSKEY RRset the
+//! chain of trust lacks; each such frame is resolved like any other (cache, delegations,
+//! referrals, the same budgets) and its end is handed to the validation instead of ending the
+//! resolution.
+
+use super::process::{lowercase_owner, Frame, FrameEnd};
+use super::resolution::{Next, Resolution};
+use super::validate::{Context, Fetched, Progress, Validation};
+use super::{Failure, Resolved};
+use crate::base::Instant;
+use crate::cache::Cache;
+
+impl Resolution {
+    /// Takes the end of the bottom frame: the client's answer starts a validation, a lookup's
+    /// answer feeds it. `None` when the frame's end is not the validation's business (a failed
+    /// client frame).
+    pub(super) fn validate_frame(&mut self, frame: Frame, end: &FrameEnd, cache: &Cache, now: Instant) -> Option<Next> {
+        let settings = self.settings.clone();
+        let context = Context { cache, settings: &settings.dnssec, anchors_apply: self.validating, now, unix: self.unix_at(now) };
+        match (self.validation.as_mut(), end) {
+            (None, FrameEnd::Answered(rcode, authority)) => {
+                let answer = frame.chain.into_iter().map(lowercase_owner).collect();
+                let validation = Validation::new(*rcode, answer, authority.clone(), frame.proofs, frame.qname, frame.qtype, frame.qclass);
+                self.validation = Some(validation);
+            }
+            (None, FrameEnd::Failed(_)) => return None,
+            (Some(_), FrameEnd::Failed(failure @ (Failure::QueryLimit | Failure::ReferralLimit | Failure::Deadline))) => {
+                return Some(Next::Done(self.abort(*failure, cache, now)));
+            }
+            (Some(validation), end) => {
+                let fetched = match end {
+                    FrameEnd::Answered(rcode, authority) => {
+                        Fetched { rcode: Some(*rcode), chain: frame.chain, authority: authority.clone(), proofs: frame.proofs }
+                    }
+                    FrameEnd::Failed(_) => Fetched::default(),
+                };
+                validation.learn(&fetched, &context);
+            }
+        }
+        Some(self.continue_validation(&context))
+    }
+
+    /// Steps the validation: one more lookup frame, or the end of the resolution.
+    fn continue_validation(&mut self, context: &Context<'_>) -> Next {
+        let Some(validation) = self.validation.as_mut() else { return Next::Continue };
+        match validation.step(context) {
+            Progress::Need(lookup) => {
+                let (name, rtype) = lookup.question();
+                self.frames.push(Frame::new(name, rtype, self.question.qclass, false));
+                Next::Continue
+            }
+            Progress::Done(security, bogus) => {
+                let Some(validation) = self.validation.take() else { return Next::Continue };
+                let resolved = Resolved {
+                    answer: validation.answer,
+                    authority: validation.authority,
+                    proofs: validation.proofs,
+                    security,
+                    bogus,
+                    ..Resolved::empty(validation.rcode, None, self.queries)
+                };
+                Next::Done(resolved)
+            }
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! DNSSEC validation end to end (issue 14) on a signed hierarchy on loopback: a root zone, the
+//! TLD `test.` and leaf zones, signed with `portcullis keygen` and `portcullis sign-zone`, served
+//! by NSD on 127.B.C.x port 53 (the hierarchy harness), resolved by `portcullis serve` with a
+//! trust-anchor file holding the test root's DS. Each case is asked with `dig`:
+//! secure answers (NSEC and NSEC3 zones, a wildcard, a CNAME, NXDOMAIN and NODATA) get AD;
+//! an unsigned delegation is insecure (NOERROR, no AD); a tampered record, an expired
+//! signature and a DS for a key the zone does not publish each give SERVFAIL with the right
+//! Extended DNS Error (6, 7, 9); CD=1 gets the tampered data; a negative trust anchor makes a
+//! bogus zone insecure. Unbound, when installed, validates the same hierarchy with the same
+//! anchor and must agree on rcode and AD for every query.
+//!
+//! Needs root (port 53 on 127.x addresses), NSD and dig; skipped otherwise (failed under CI=true).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "it/client.rs"]
+mod client;
+mod hierarchy;
+#[path = "it/peers.rs"]
+mod peers;
+
+use hierarchy::resolvers::{start_portcullis_with, Process};
+use hierarchy::{pick_net, start_nsd, Net};
+use peers::{find_binary, require, temp_dir};
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
+
+const ROOT: u8 = 1;
+const TLD: u8 = 2;
+const LEAVES: u8 = 3;
+const RESOLVER: u8 = 10;
+const UNBOUND: u8 = 11;
+
+/// Leaf zones: (label, signed, NSEC3).
+const LEAF_ZONES: [(&str, bool, bool); 7] = [
+    ("secure", true, false),
+    ("nsec3", true, true),
+    ("unsigned", false, false),
+    ("bogus", true, false),
+    ("expired", true, false),
+    ("nokey", true, false),
+    ("nta", true, false),
+];
+
+fn run(args: &[&str]) -> String {
+    let output = Command::new(BINARY).args(args).output().unwrap();
+    assert!(output.status.success(), "portcullis {args:?}: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A new key for `origin` in `dir`; its base name.
+fn keygen(dir: &Path, origin: &str, ksk: bool) -> String {
+    let mut args = vec!["keygen", "-K", dir.to_str().unwrap(), origin];
+    if ksk {
+        args.push("--ksk");
+    }
+    run(&args).trim().to_string()
+}
+
+/// Signs `text` for `origin` with `keys`; the signed zone's text.
+fn sign(dir: &Path, origin: &str, text: &str, keys: &[&str], nsec3: bool) -> String {
+    let file = dir.join(format!("{origin}zone"));
+    let out = dir.join(format!("{origin}signed"));
+    fs::write(&file, text).unwrap();
+    let mut args = vec!["sign-zone", origin, file.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    for key in keys {
+        args.extend(["--key", key]);
+    }
+    if nsec3 {
+        args.push("--nsec3");
+    }
+    run(&args);
+    fs::read_to_string(out).unwrap()
+}
+
+/// The DS records of `key` for `origin`.
+fn ds(origin: &str, key: &str) -> String {
+    run(&["dnssec", "ds", origin, "--key", key])
+}
+
+/// The leaf zone `label.test.` before signing.
+fn leaf_text(label: &str, net: Net) -> String {
+    format!(
+        "$ORIGIN {label}.test.\n$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A {ip}\n\
+         www A 192.0.2.1\n*.wild A 192.0.2.9\nalias CNAME www\n",
+        ip = net.ip(LEAVES)
+    )
+}
+
+/// Changes the A record of `www` (the RRSIG no longer matches).
+fn tamper(signed: &str) -> String {
+    signed
+        .lines()
+        .map(|line| if line.starts_with("www.") && line.contains(" A 192.0.2.1") { line.replace("192.0.2.1", "192.0.2.66") } else { line.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Moves the expiration of the RRSIG over `www`'s A record into the past.
+fn expire(signed: &str) -> String {
+    let lines = signed.lines().map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if line.starts_with("www.") && fields.get(3) == Some(&"RRSIG") && fields.get(4) == Some(&"A") {
+            let mut changed: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            changed[8] = "20200101000000".into();
+            changed[9] = "20191201000000".into();
+            changed.join(" ")
+        } else {
+            line.to_string()
+        }
+    });
+    lines.collect::<Vec<_>>().join("\n")
+}
+
+/// The signed hierarchy: zone texts for the three servers, and the trust anchor file's text.
+struct Signed {
+    root: String,
+    tld: String,
+    leaves: Vec<(String, String)>,
+    anchor: String,
+}
+
+fn build(dir: &Path, net: Net) -> Signed {
+    let keys = dir.join("keys");
+    let mut delegations = String::new();
+    let mut leaves = Vec::new();
+    for (label, signed, nsec3) in LEAF_ZONES {
+        let origin = format!("{label}.test.");
+        delegations.push_str(&format!("{label} NS ns.{label}\nns.{label} A {}\n", net.ip(LEAVES)));
+        let text = leaf_text(label, net);
+        if !signed {
+            leaves.push((origin, text));
+            continue;
+        }
+        let key = keygen(&keys, &origin, true);
+        let mut zone = sign(&keys, &origin, &text, &[&key], nsec3);
+        match label {
+            "bogus" | "nta" => zone = tamper(&zone),
+            "expired" => zone = expire(&zone),
+            _ => {}
+        }
+        // nokey: the parent's DS names a key the zone does not publish.
+        let vouched = if label == "nokey" { keygen(&keys, &origin, true) } else { key };
+        delegations.push_str(&ds(&origin, &vouched).replace(" IN DS", " 300 IN DS"));
+        leaves.push((origin, zone));
+    }
+    let tld_text = format!("$ORIGIN test.\n$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A {}\n{delegations}", net.ip(TLD));
+    let tld_key = keygen(&keys, "test.", true);
+    let tld = sign(&keys, "test.", &tld_text, &[&tld_key], true);
+    let root_text = format!(
+        "$ORIGIN .\n$TTL 300\n. SOA ns.root. hostmaster.root. 1 7200 3600 1209600 300\n. NS ns.root.\nns.root. A {}\n\
+         test. NS ns.test.\nns.test. A {}\n{}",
+        net.ip(ROOT),
+        net.ip(TLD),
+        ds("test.", &tld_key).replace(" IN DS", " 300 IN DS")
+    );
+    let (root_ksk, root_zsk) = (keygen(&keys, ".", true), keygen(&keys, ".", false));
+    let root = sign(&keys, ".", &root_text, &[&root_ksk, &root_zsk], false);
+    Signed { root, tld, leaves, anchor: ds(".", &root_ksk) }
+}
+
+/// What `dig` said: rcode, flags, the EDE code, and the answer records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Dug {
+    status: String,
+    ad: bool,
+    ede: Option<u16>,
+    answer: Vec<String>,
+    text: String,
+}
+
+fn dig(dig: &Path, server: SocketAddr, name: &str, rtype: &str, flags: &[&str]) -> Dug {
+    let output = Command::new(dig)
+        .args([format!("@{}", server.ip()).as_str(), "-p", &server.port().to_string(), name, rtype, "+tries=1", "+time=5"])
+        .args(flags)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let status = text.split("status: ").nth(1).and_then(|rest| rest.split(',').next()).unwrap_or("none").to_string();
+    let header_flags = text.split("flags: ").nth(1).and_then(|rest| rest.split(';').next()).unwrap_or("");
+    let ad = header_flags.split_whitespace().any(|flag| flag == "ad");
+    let ede = text.split("EDE: ").nth(1).and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()).and_then(|code| code.parse().ok());
+    let answer = text
+        .split(";; ANSWER SECTION:\n")
+        .nth(1)
+        .map(|rest| rest.split("\n\n").next().unwrap_or("").lines().map(|line| line.split_whitespace().collect::<Vec<_>>().join(" ")).collect())
+        .unwrap_or_default();
+    Dug { status, ad, ede, answer, text }
+}
+
+/// The question, dig flags, and what portcullis must say: rcode, AD, EDE.
+struct Case {
+    name: &'static str,
+    rtype: &'static str,
+    flags: &'static [&'static str],
+    status: &'static str,
+    ad: bool,
+    ede: Option<u16>,
+}
+
+const fn case(name: &'static str, rtype: &'static str, flags: &'static [&'static str], status: &'static str, ad: bool, ede: Option<u16>) -> Case {
+    Case { name, rtype, flags, status, ad, ede }
+}
+
+const DO: &[&str] = &["+dnssec"];
+
+fn cases() -> Vec<Case> {
+    vec![
+        case("www.secure.test.", "A", DO, "NOERROR", true, None),
+        case("www.secure.test.", "A", &["+adflag"], "NOERROR", true, None),
+        case("www.secure.test.", "A", &["+noadflag"], "NOERROR", false, None),
+        case("alias.secure.test.", "A", DO, "NOERROR", true, None),
+        case("x.wild.secure.test.", "A", DO, "NOERROR", true, None),
+        case("nx.secure.test.", "A", DO, "NXDOMAIN", true, None),
+        case("www.secure.test.", "TXT", DO, "NOERROR", true, None),
+        case("www.nsec3.test.", "A", DO, "NOERROR", true, None),
+        case("nx.nsec3.test.", "A", DO, "NXDOMAIN", true, None),
+        case("www.nsec3.test.", "TXT", DO, "NOERROR", true, None),
+        case("y.wild.nsec3.test.", "A", DO, "NOERROR", true, None),
+        case("www.unsigned.test.", "A", DO, "NOERROR", false, None),
+        case("nx.unsigned.test.", "A", DO, "NXDOMAIN", false, None),
+        case("www.bogus.test.", "A", DO, "SERVFAIL", false, Some(6)),
+        case("www.expired.test.", "A", DO, "SERVFAIL", false, Some(7)),
+        case("www.nokey.test.", "A", DO, "SERVFAIL", false, Some(9)),
+        case("www.nta.test.", "A", DO, "NOERROR", false, None),
+        case("nx.test.", "A", DO, "NXDOMAIN", true, None),
+    ]
+}
+
+/// Starts the three NSD servers; `None` when NSD or root is missing (skipped).
+fn serve(test: &str, dir: &Path) -> Option<(Net, Vec<peers::ServerProcess>, PathBuf, Signed)> {
+    let tools = require(test, &["nsd", "dig"])?;
+    let Some(net) = pick_net(UNBOUND) else {
+        assert!(!peers::in_ci(), "{test}: no free 127.x network with port 53 (needs root)");
+        println!("SKIPPED {test}: port 53 on loopback not available");
+        return None;
+    };
+    let signed = build(dir, net);
+    let mut servers = vec![start_nsd(&tools[0], net.addr(ROOT), &[(".", &signed.root)]).unwrap()];
+    servers.push(start_nsd(&tools[0], net.addr(TLD), &[("test.", &signed.tld)]).unwrap());
+    let leaves: Vec<(&str, &str)> = signed.leaves.iter().map(|(origin, text)| (origin.as_str(), text.as_str())).collect();
+    servers.push(start_nsd(&tools[0], net.addr(LEAVES), &leaves).unwrap());
+    let hints = dir.join("root.hints");
+    fs::write(&hints, format!(". 3600 NS ns.root.\nns.root. 3600 A {}\n", net.ip(ROOT))).unwrap();
+    Some((net, servers, tools[1].clone(), signed))
+}
+
+#[test]
+fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
+    let dir = temp_dir("validation");
+    let Some((net, _servers, dig_path, signed)) = serve("validation", &dir) else { return };
+    let anchor = dir.join("anchor.ds");
+    fs::write(&anchor, &signed.anchor).unwrap();
+    let run_dir = temp_dir("validation-portcullis");
+    let extra = format!("trust-anchor-file = \"{}\"\nnegative-trust-anchors = [\"nta.test.\"]\n", anchor.display());
+    let listen = net.addr(RESOLVER);
+    let portcullis = start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &extra);
+    let mut failures = Vec::new();
+    for case in cases() {
+        let got = dig(&dig_path, listen, case.name, case.rtype, case.flags);
+        if got.status != case.status || got.ad != case.ad || got.ede != case.ede {
+            failures.push(format!(
+                "{} {} {:?}: got {} ad={} ede={:?}, expected {} ad={} ede={:?}\n{}",
+                case.name, case.rtype, case.flags, got.status, got.ad, got.ede, case.status, case.ad, case.ede, got.text
+            ));
+        }
+    }
+    // DO=1 brings the RRSIGs; CD=1 gets the data of a bogus zone (RFC 4035 §3.2.2).
+    let secure = dig(&dig_path, listen, "www.secure.test.", "A", DO);
+    if !secure.answer.iter().any(|line| line.contains("RRSIG A")) {
+        failures.push(format!("www.secure.test. +dnssec: no RRSIG in the answer\n{}", secure.text));
+    }
+    let plain = dig(&dig_path, listen, "www.secure.test.", "A", &[]);
+    if plain.answer.iter().any(|line| line.contains("RRSIG")) {
+        failures.push(format!("www.secure.test. without DO: RRSIG in the answer\n{}", plain.text));
+    }
+    let cd = dig(&dig_path, listen, "www.bogus.test.", "A", &["+cd", "+dnssec"]);
+    if cd.status != "NOERROR" || !cd.answer.iter().any(|line| line.ends_with("A 192.0.2.66")) || cd.ad {
+        failures.push(format!("www.bogus.test. +cd: expected the tampered data without AD\n{}", cd.text));
+    }
+    // Asked again, the bogus answer comes from the cache: still SERVFAIL with its EDE.
+    let again = dig(&dig_path, listen, "www.bogus.test.", "A", DO);
+    if again.status != "SERVFAIL" || again.ede.is_none() {
+        failures.push(format!("www.bogus.test. from the cache: expected SERVFAIL with an EDE\n{}", again.text));
+    }
+    if !portcullis.stderr().contains("DNSSEC validation failed") && !portcullis.logs().contains("DNSSEC validation failed") {
+        failures.push(format!("no validation failure in the log\n{}", portcullis.logs()));
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}\n{}", failures.len(), failures.join("\n"), portcullis.logs());
+    compare_with_unbound(&dir, net, &anchor, &dig_path, listen);
+}
+
+/// Unbound, validating with the same anchor, agrees on rcode and AD for every case.
+fn compare_with_unbound(dir: &Path, net: Net, anchor: &Path, dig_path: &Path, ours: SocketAddr) {
+    let Some(unbound) = find_binary("unbound") else {
+        println!("unbound not installed: comparison skipped");
+        return;
+    };
+    let run_dir = temp_dir("validation-unbound");
+    let listen = net.addr(UNBOUND);
+    let config = run_dir.join("unbound.conf");
+    let text = format!(
+        "server:\n    interface: {ip}@53\n    port: 53\n    do-ip6: no\n    do-daemonize: no\n    chroot: \"\"\n    username: \"\"\n    \
+         directory: \"{dir}\"\n    pidfile: \"{dir}/unbound.pid\"\n    use-syslog: no\n    logfile: \"\"\n    verbosity: 0\n    \
+         root-hints: \"{hints}\"\n    do-not-query-localhost: no\n    access-control: 127.0.0.0/8 allow\n    num-threads: 1\n    \
+         trust-anchor-file: \"{anchor}\"\n    local-zone: \"test.\" nodefault\n    domain-insecure: \"nta.test.\"\n    ede: yes\n    val-log-level: 2\n\
+         remote-control:\n    control-enable: no\n",
+        ip = listen.ip(),
+        dir = run_dir.display(),
+        hints = dir.join("root.hints").display(),
+        anchor = anchor.display()
+    );
+    fs::write(&config, text).unwrap();
+    let mut command = Command::new(unbound);
+    command.arg("-d").arg("-c").arg(&config);
+    let mut process = Process::spawn("unbound", command, run_dir);
+    process.wait_ready(listen, "secure.test.");
+    let mut differences = Vec::new();
+    for case in cases() {
+        let theirs = dig(dig_path, listen, case.name, case.rtype, case.flags);
+        let mine = dig(dig_path, ours, case.name, case.rtype, case.flags);
+        if (theirs.status.as_str(), theirs.ad) != (mine.status.as_str(), mine.ad) {
+            differences.push(format!("{} {}: unbound {} ad={}, portcullis {} ad={}", case.name, case.rtype, theirs.status, theirs.ad, mine.status, mine.ad));
+        }
+    }
+    assert!(differences.is_empty(), "portcullis and Unbound disagree:\n{}\n{}", differences.join("\n"), process.logs());
+}
