@@ -82,17 +82,24 @@ fn check_one(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], rrsig: &Rrsig, signa
         return Err(if expired { Ede::SIGNATURE_EXPIRED } else { Ede::SIGNATURE_NOT_YET_VALID });
     }
     let candidates = keys.iter().filter(|key| zone_key(key).is_some_and(|k| k.algorithm == rrsig.algorithm) && key_tag(key) == rrsig.key_tag);
-    let mut tried = 0;
+    let (mut tried, mut too_small) = (0, 0);
     scratch.clear();
     signing_input(rrsig, &set.owner, set.class, set.rdatas.iter().map(Vec::as_slice), scratch).map_err(|_| Ede::BOGUS)?;
     for key in candidates.take(MAX_KEYS_PER_TAG) {
         tried += 1;
         let Some(dnskey) = zone_key(key) else { continue };
-        if verify(dnskey.algorithm, dnskey.public_key, scratch, signature).is_ok() {
-            return Ok(());
+        match verify(dnskey.algorithm, dnskey.public_key, scratch, signature) {
+            Ok(()) => return Ok(()),
+            Err(portcullis_dnssec::Error::UnsupportedKeySize) => too_small += 1,
+            Err(_) => {}
         }
     }
-    Err(if tried == 0 { Ede::DNSKEY_MISSING } else { Ede::BOGUS })
+    Err(match tried {
+        0 => Ede::DNSKEY_MISSING,
+        // Keys `ring` cannot use (RSA below 1024 bits) count as an unsupported algorithm.
+        _ if too_small == tried => Ede::UNSUPPORTED_DNSKEY_ALGORITHM,
+        _ => Ede::BOGUS,
+    })
 }
 
 /// The DNSKEY of `rdata` when it is a zone key of protocol 3 (RFC 4034 §2.1.1-2), not revoked.
@@ -140,6 +147,7 @@ pub fn verify_dnskeys(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_ke
     }
     match verify_rrset(dnskeys, zone, &trusted, unix) {
         Ok(verified) => KeyVerdict::Secure(dnskeys.rdatas.clone(), verified.ttl),
+        Err(bogus) if bogus.ede == Ede::UNSUPPORTED_DNSKEY_ALGORITHM => KeyVerdict::Unsupported(bogus.ede),
         Err(bogus) => KeyVerdict::Bogus(bogus),
     }
 }
