@@ -2,8 +2,10 @@
 //! the sans-IO resolver with scripted upstream answers and a fake clock (our own runner; see
 //! `deckard/runner.rs`). Every `iter_*`, `fwd_*` and `world_*` scenario of
 //! `../shared/conformance/deckard-sets/resolver/` runs twice, QNAME minimisation on and off (a
-//! scenario's `query-minimization` option forces one setting for both runs); `val_*` waits for
-//! DNSSEC validation. Unscripted upstream queries are tolerated (counted, then timed out).
+//! scenario's `query-minimization` option forces one setting for both runs); so does every
+//! `val_*` scenario, validating with its `trust-anchor` at its `val-override-date` (the client
+//! sees AD, RRSIGs and SERVFAIL for bogus answers as the engine writes them). Unscripted upstream
+//! queries are tolerated (counted, then timed out).
 //!
 //! `testdata/deckard/pass-list.txt` lists every run as `scenario mode pass` or
 //! `scenario mode fail reason`. The test fails when a run listed as passing fails (regression
@@ -148,7 +150,7 @@ fn deckard_resolver_scenarios() {
             "# Deckard resolver scenarios (../shared/conformance/deckard-sets/resolver), one run per line:\n\
              # `scenario qmin-mode pass` or `scenario qmin-mode fail reason`. Checked by\n\
              # crates/engine/tests/deckard.rs (a listed pass that fails is a regression).\n\
-             # val_* scenarios are not run: DNSSEC validation is not implemented (issue 4).\n\
+             # val_* scenarios run with their trust-anchor and val-override-date (issue 14).\n\
              # Reasons starting with `!` are hand-written and kept by DECKARD_UPDATE=1.\n",
         );
         for row in &rows {

@@ -148,15 +148,33 @@ impl Entry {
         entry
     }
 
-    /// Packs a negative entry at (`owner`, `rtype`) with its SOA.
+    /// Packs a negative entry at (`owner`, `rtype`) with its SOA and the DNSSEC records of the
+    /// denial: the SOA's RRSIGs and the NSEC/NSEC3 RRsets with theirs (`proofs`, written to
+    /// DO=1 queries answered from the cache, RFC 4035 §3.1.3).
     #[allow(clippy::too_many_arguments)]
-    pub fn negative(owner: &[u8], rtype: Rtype, class: Class, kind: EntryKind, soa: &Rrset, ttl: u32, trust: Trust, now: Instant) -> Self {
+    pub fn negative(owner: &[u8], rtype: Rtype, class: Class, kind: EntryKind, soa: &Rrset, proofs: &[Rrset], ttl: u32, trust: Trust, now: Instant) -> Self {
         let rdata = soa.rdatas.first().map_or(&[][..], Vec::as_slice);
-        let mut data = Vec::with_capacity(owner.len() + soa.owner.len() + rdata.len());
+        let mut data = Vec::with_capacity(owner.len() + soa.owner.len() + rdata.len() + 2);
         data.extend_from_slice(owner);
         data.extend_from_slice(soa.owner.as_wire());
-        data.extend_from_slice(rdata);
-        Self::packed(owner, data, rtype, class, kind, ttl, trust, now)
+        data.extend_from_slice(&(rdata.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+        data.extend_from_slice(&rdata[..rdata.len().min(usize::from(u16::MAX))]);
+        let proof_start = data.len();
+        let soa_sigs = Rrset { owner: soa.owner, rtype: Rtype::SOA, class, ttl: soa.ttl, rdatas: Vec::new(), sigs: soa.sigs.clone() };
+        for set in std::iter::once(&soa_sigs).filter(|set| !set.sigs.is_empty()).chain(proofs) {
+            data.extend_from_slice(set.owner.as_wire());
+            data.extend_from_slice(&set.rtype.0.to_be_bytes());
+            for list in [&set.rdatas, &set.sigs] {
+                let at = data.len();
+                data.extend_from_slice(&[0; 4]);
+                pack(&mut data, list);
+                let len = (data.len() - at - 4) as u32;
+                data[at..at + 4].copy_from_slice(&len.to_be_bytes());
+            }
+        }
+        let mut entry = Self::packed(owner, data, rtype, class, kind, ttl, trust, now);
+        entry.sig_start = proof_start as u32;
+        entry
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -201,22 +219,26 @@ impl Entry {
 
     /// The SOA owner and rdata of a negative entry.
     pub fn soa(&self) -> Option<(NameBuf, &[u8])> {
-        let payload = self.payload();
+        let payload = self.data.get(usize::from(self.owner_len)..self.sig_start as usize)?;
         if self.kind == EntryKind::Positive || payload.is_empty() {
             return None;
         }
         let (owner, end) = NameBuf::parse_uncompressed(payload, 0).ok()?;
-        Some((owner, &payload[end..]))
+        let (len, rdata) = payload.get(end..)?.split_first_chunk::<2>()?;
+        Some((owner, rdata.get(..usize::from(u16::from_be_bytes(*len)))?))
+    }
+
+    /// The DNSSEC records of a negative entry: (owner, type, rdatas, RRSIGs) per RRset, the
+    /// SOA's RRSIGs first (under type SOA, without rdatas).
+    pub fn proofs(&self) -> ProofIter<'_> {
+        let rest = if self.kind == EntryKind::Positive { &[][..] } else { self.data.get(self.sig_start as usize..).unwrap_or(&[]) };
+        ProofIter { rest }
     }
 
     /// Bytes charged against the cache's budget: the entry, its data, and its share of the
     /// shard's bookkeeping (table buckets, recency links, per-owner type count, allocator).
     pub fn cost(&self) -> usize {
         core::mem::size_of::<Self>() + self.data.len() + 64
-    }
-
-    fn payload(&self) -> &[u8] {
-        &self.data[usize::from(self.owner_len)..]
     }
 }
 
@@ -226,6 +248,29 @@ fn pack(data: &mut Vec<u8>, rdatas: &[Vec<u8>]) {
         let len = rdata.len().min(usize::from(u16::MAX));
         data.extend_from_slice(&(len as u16).to_be_bytes());
         data.extend_from_slice(&rdata[..len]);
+    }
+}
+
+/// Iterates over the packed proof RRsets of a negative entry.
+pub(super) struct ProofIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for ProofIter<'a> {
+    type Item = (NameBuf, Rtype, RdataIter<'a>, RdataIter<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (owner, end) = NameBuf::parse_uncompressed(self.rest, 0).ok()?;
+        let (rtype, mut rest) = self.rest.get(end..)?.split_first_chunk::<2>()?;
+        let mut lists = [&[][..]; 2];
+        for list in &mut lists {
+            let (len, body) = rest.split_first_chunk::<4>()?;
+            let len = u32::from_be_bytes(*len) as usize;
+            *list = body.get(..len)?;
+            rest = &body[len..];
+        }
+        self.rest = rest;
+        Some((owner, Rtype(u16::from_be_bytes(*rtype)), RdataIter { rest: lists[0] }, RdataIter { rest: lists[1] }))
     }
 }
 

@@ -318,6 +318,22 @@ impl Cache {
         class: Class,
         soa: Option<&Rrset>,
         trust: Trust,
+        checked: (Security, u16),
+        now: Instant,
+    ) -> InsertOutcome {
+        self.insert_denial(owner, rtype, class, (soa, &[]), trust, checked, now)
+    }
+
+    /// [`Cache::insert_negative_checked`] keeping the denial's NSEC/NSEC3 RRsets (`proofs`) and
+    /// the SOA's RRSIGs, for DO=1 answers from the cache and for validation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_denial(
+        &self,
+        owner: &NameBuf,
+        rtype: Option<Rtype>,
+        class: Class,
+        (soa, proofs): (Option<&Rrset>, &[Rrset]),
+        trust: Trust,
         (security, ede): (Security, u16),
         now: Instant,
     ) -> InsertOutcome {
@@ -329,7 +345,7 @@ impl Cache {
         let kind = if rtype.is_some() { EntryKind::NoData } else { EntryKind::NxDomain };
         let owner = Owner::new(&self.state, owner);
         let mut shard = self.shard(&owner);
-        let mut entry = Entry::negative(owner.wire(), rtype.unwrap_or(NXDOMAIN_TYPE), class, kind, soa, ttl, trust, now);
+        let mut entry = Entry::negative(owner.wire(), rtype.unwrap_or(NXDOMAIN_TYPE), class, kind, soa, proofs, ttl, trust, now);
         (entry.security, entry.ede) = (security, ede);
         self.store(&mut shard, &owner, entry, now)
     }
@@ -348,6 +364,24 @@ impl Cache {
         });
         self.count(found.is_some());
         found
+    }
+
+    /// The DNSSEC records kept with the negative entry at (`owner`, `rtype`) (`None`: the
+    /// NXDOMAIN entry): the SOA's RRSIGs and the NSEC/NSEC3 RRsets with theirs.
+    pub fn denial_proofs(&self, owner: &NameBuf, rtype: Option<Rtype>, class: Class, now: Instant) -> (Vec<Vec<u8>>, Vec<Rrset>) {
+        let owner = Owner::new(&self.state, owner);
+        let mut shard = self.shard(&owner);
+        let Some((entry, hit)) = self.found(&mut shard, &owner, rtype.unwrap_or(NXDOMAIN_TYPE), class, now, false) else { return Default::default() };
+        let (mut soa_sigs, mut proofs) = (Vec::new(), Vec::new());
+        for (name, rtype, rdatas, sigs) in entry.proofs() {
+            let sigs: Vec<Vec<u8>> = sigs.map(<[u8]>::to_vec).collect();
+            if rtype == Rtype::SOA {
+                soa_sigs = sigs;
+            } else {
+                proofs.push(Rrset { owner: name, rtype, class, ttl: hit.ttl, rdatas: rdatas.map(<[u8]>::to_vec).collect(), sigs });
+            }
+        }
+        (soa_sigs, proofs)
     }
 
     /// Removes the entry at (`owner`, `rtype`, `class`).
@@ -586,6 +620,11 @@ fn write_entry(name: &NameBuf, entry: &Entry, ttl: u32, follow: bool, writer: &m
         state.rcode = if entry.kind == EntryKind::NxDomain { Rcode::NXDOMAIN } else { Rcode::NOERROR };
         if let Some((soa_owner, rdata)) = entry.soa() {
             state.truncated |= writer.push(Section::Authority, &soa_owner, Rtype::SOA, entry.class, ttl, rdata).is_err();
+        }
+        for (owner, rtype, rdatas, sigs) in entry.proofs().filter(|_| state.dnssec_ok) {
+            for (rtype, rdata) in rdatas.map(|rdata| (rtype, rdata)).chain(sigs.map(|sig| (Rtype::RRSIG, sig))) {
+                state.truncated |= writer.push(Section::Authority, &owner, rtype, entry.class, ttl, rdata).is_err();
+            }
         }
         return Step::Done;
     }

@@ -134,8 +134,14 @@ impl Resolution {
                 frame.chain.push(set);
                 return FromCache::End(FrameEnd::Answered(Rcode::NOERROR, Vec::new()));
             }
-            Some(Cached::NxDomain(soa, hit)) if !unproven(&hit) => return FromCache::End(FrameEnd::Answered(Rcode::NXDOMAIN, soa.into_iter().collect())),
-            Some(Cached::NoData(soa, hit)) if !unproven(&hit) => return FromCache::End(FrameEnd::Answered(Rcode::NOERROR, soa.into_iter().collect())),
+            Some(Cached::NxDomain(soa, hit)) if !unproven(&hit) => {
+                let soa = with_proofs(frame, soa, None, validating, cache, now);
+                return FromCache::End(FrameEnd::Answered(Rcode::NXDOMAIN, soa));
+            }
+            Some(Cached::NoData(soa, hit)) if !unproven(&hit) => {
+                let soa = with_proofs(frame, soa, Some(frame.qtype), validating, cache, now);
+                return FromCache::End(FrameEnd::Answered(Rcode::NOERROR, soa));
+            }
             Some(Cached::NxDomain(..) | Cached::NoData(..)) => return FromCache::Miss,
             _ => {}
         }
@@ -271,11 +277,13 @@ impl Resolution {
                 None
             }
             Kind::NxDomain => {
-                cache.insert_negative(&scrubbed.end, None, frame.qclass, scrubbed.soa.as_ref(), negative_trust, now);
+                let denial = (scrubbed.soa.as_ref(), &scrubbed.proofs[..]);
+                cache.insert_denial(&scrubbed.end, None, frame.qclass, denial, negative_trust, (Security::Indeterminate, 0), now);
                 Some(FrameEnd::Answered(Rcode::NXDOMAIN, soa))
             }
             Kind::NoData => {
-                cache.insert_negative(&scrubbed.end, Some(frame.qtype), frame.qclass, scrubbed.soa.as_ref(), negative_trust, now);
+                let denial = (scrubbed.soa.as_ref(), &scrubbed.proofs[..]);
+                cache.insert_denial(&scrubbed.end, Some(frame.qtype), frame.qclass, denial, negative_trust, (Security::Indeterminate, 0), now);
                 Some(FrameEnd::Answered(Rcode::NOERROR, soa))
             }
             Kind::Referral => self.follow_referral(scrubbed, now, cache),
@@ -315,6 +323,9 @@ impl Resolution {
         }
         let ns = scrubbed.ns?;
         cache.insert_rrset(&ns, Trust::Authority, now);
+        if self.validating {
+            self.note_referral(&ns.owner, scrubbed.ds.clone(), scrubbed.proofs.clone());
+        }
         for set in &scrubbed.glue {
             cache.insert_rrset(set, Trust::Glue, now);
         }
@@ -333,6 +344,18 @@ impl Resolution {
         frame.enter(delegation, &settings);
         None
     }
+}
+
+/// The authority section of a cached denial; when validating, the SOA gets its RRSIGs back and
+/// the frame the denial's NSEC/NSEC3 RRsets.
+fn with_proofs(frame: &mut Frame, soa: Option<Rrset>, rtype: Option<Rtype>, validating: bool, cache: &Cache, now: Instant) -> Vec<Rrset> {
+    let mut soa: Vec<Rrset> = soa.into_iter().collect();
+    if validating {
+        let (sigs, proofs) = cache.denial_proofs(&frame.qname, rtype, frame.qclass, now);
+        soa.iter_mut().for_each(|soa| soa.sigs.clone_from(&sigs));
+        frame.proofs = proofs;
+    }
+    soa
 }
 
 /// The SOA for a negative answer's authority section, its TTL the negative TTL (RFC 2308 §3).

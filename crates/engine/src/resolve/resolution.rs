@@ -17,12 +17,13 @@
 use super::process::{Frame, FrameEnd};
 use super::query::{build_query_with, check_reply, randomise_case, Match, Sent};
 use super::stats::ServerStats;
-use super::validate::Validation;
+use super::validate::{Fetched, Validation};
 use super::{Failure, Outbound, QueryId, Random, Resolved, ResolverSettings, Step};
 use crate::base::Instant;
 use crate::cache::Cache;
 use crate::Transport;
 use portcullis_wire::message::Question;
+use portcullis_wire::NameBuf;
 use portcullis_wire::{Rcode, Rtype};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,6 +68,9 @@ pub struct Resolution {
     pub(super) validating: bool,
     /// The answer being validated, once the client's frame has ended.
     pub(super) validation: Option<Validation>,
+    /// What referrals said about DS at their zone cuts (the DS RRset or the proof of its
+    /// absence), used by validation instead of asking again (RFC 4035 §3.1.4).
+    pub(super) referral_ds: Vec<(NameBuf, Fetched)>,
     /// Wall-clock seconds at `started` (RRSIG validity windows).
     unix_at_start: u64,
     started: Instant,
@@ -96,6 +100,7 @@ impl Resolution {
             done: None,
             validating,
             validation: None,
+            referral_ds: Vec::new(),
             unix_at_start: 0,
             started: now,
         }

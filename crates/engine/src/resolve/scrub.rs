@@ -63,6 +63,8 @@ pub(super) struct Scrubbed {
     pub overflow: bool,
     /// NSEC and NSEC3 RRsets of the authority section inside the zone, with their RRSIGs.
     pub proofs: Vec<Rrset>,
+    /// The DS RRset at the owner of a referral's NS RRset (RFC 4035 §3.1.4), with its RRSIGs.
+    pub ds: Option<Rrset>,
 }
 
 /// Scrubs `message`, the reply to (`qname`, `qtype`) from a server of `zone`.
@@ -79,11 +81,13 @@ pub(super) fn scrub(message: &Message<'_>, qname: &NameBuf, qtype: Rtype, zone: 
     if positive && message.rcode() == Rcode::NOERROR {
         // The kind is Answer whatever the authority section says; only its proofs are kept.
         let authoritative = header.aa();
-        return Scrubbed { kind: Kind::Answer, chain, links, end, soa: None, ns: None, glue: Vec::new(), authoritative, overflow: false, proofs };
+        return Scrubbed { kind: Kind::Answer, chain, links, end, soa: None, ns: None, glue: Vec::new(), authoritative, overflow: false, proofs, ds: None };
     }
     let soa = authority.iter().find(|set| set.rtype == Rtype::SOA && set.owner.is_subdomain_of(zone) && end.is_subdomain_of(&set.owner)).cloned();
     let any_ns = authority.iter().any(|set| set.rtype == Rtype::NS);
-    let ns = if positive { None } else { pick_ns(authority, &end, zone) };
+    let ds_of = |ns: &Rrset| authority.iter().find(|set| set.rtype == Rtype::DS && set.owner == ns.owner).cloned();
+    let ns = if positive { None } else { pick_ns(authority.clone(), &end, zone) };
+    let ds = ns.as_ref().and_then(ds_of);
     let glue = ns.as_ref().map(|ns| pick_glue(message, ns, zone, class)).unwrap_or_default();
     let authoritative = header.aa();
     let authority = Authority { soa: soa.is_some(), ns: ns.as_ref(), foreign_ns: any_ns && ns.is_none() };
@@ -93,7 +97,7 @@ pub(super) fn scrub(message: &Message<'_>, qname: &NameBuf, qtype: Rtype, zone: 
     } else {
         classify(message.rcode(), positive, !chain.is_empty(), &authority, zone, (authoritative, header.ra()))
     };
-    Scrubbed { kind, chain, links, end, soa, ns, glue, authoritative, overflow, proofs }
+    Scrubbed { kind, chain, links, end, soa, ns, glue, authoritative, overflow, proofs, ds }
 }
 
 /// What the authority section of a reply holds, for [`classify`].
@@ -216,9 +220,11 @@ fn pick_glue(message: &Message<'_>, ns: &Rrset, zone: &NameBuf, class: Class) ->
 }
 
 /// The RRsets of one section, rdata decompressed, records of the wrong class or malformed
-/// address length skipped, OPT/TSIG skipped; RRSIGs attached to the RRset they cover.
+/// address length skipped, OPT/TSIG skipped; RRSIGs also attached to the RRset they cover.
 fn collect(message: &Message<'_>, section: Section, class: Class) -> Vec<Rrset> {
-    let (sigs, mut sets): (Vec<Rrset>, Vec<Rrset>) = collect_all(message, section, class).into_iter().partition(|set| set.rtype == Rtype::RRSIG);
+    let mut sets = collect_all(message, section, class);
+    let sigs: Vec<Rrset> = sets.iter().filter(|set| set.rtype == Rtype::RRSIG).cloned().collect();
+    // The RRSIG RRsets stay too (a question for type RRSIG is answered with them).
     for sig in sigs {
         for rdata in sig.rdatas {
             let covered = rdata.get(..2).map(|bytes| Rtype(u16::from_be_bytes([bytes[0], bytes[1]])));

@@ -6,10 +6,15 @@
 
 use super::process::{lowercase_owner, Frame, FrameEnd};
 use super::resolution::{Next, Resolution};
+use super::validate::Lookup;
 use super::validate::{Context, Fetched, Progress, Validation};
 use super::{Failure, Resolved};
 use crate::base::Instant;
-use crate::cache::Cache;
+use crate::cache::{Cache, Rrset};
+use portcullis_wire::{NameBuf, Rcode};
+
+/// Most referrals whose DS facts a resolution keeps.
+const MAX_REFERRAL_DS: usize = 32;
 
 impl Resolution {
     /// Takes the end of the bottom frame: the client's answer starts a validation, a lookup's
@@ -41,10 +46,29 @@ impl Resolution {
         Some(self.continue_validation(&context))
     }
 
-    /// Steps the validation: one more lookup frame, or the end of the resolution.
+    /// Keeps what a referral to `zone` said about its DS (at most [`MAX_REFERRAL_DS`]).
+    pub(super) fn note_referral(&mut self, zone: &NameBuf, ds: Option<Rrset>, proofs: Vec<Rrset>) {
+        if self.referral_ds.len() >= MAX_REFERRAL_DS || (ds.is_none() && proofs.is_empty()) {
+            return;
+        }
+        let fetched = Fetched { rcode: Some(Rcode::NOERROR), chain: ds.into_iter().collect(), authority: Vec::new(), proofs };
+        self.referral_ds.retain(|(name, _)| name != zone);
+        self.referral_ds.push((zone.to_lowercase(), fetched));
+    }
+
+    /// Steps the validation: one more lookup frame, or the end of the resolution. A DS that a
+    /// referral already gave (or denied) is taken from there.
     fn continue_validation(&mut self, context: &Context<'_>) -> Next {
         let Some(validation) = self.validation.as_mut() else { return Next::Continue };
-        match validation.step(context) {
+        let mut progress = validation.step(context);
+        for _ in 0..MAX_REFERRAL_DS {
+            let Progress::Need(Lookup::Ds(name)) = &progress else { break };
+            let Some(index) = self.referral_ds.iter().position(|(zone, _)| zone == name) else { break };
+            let (_, fetched) = self.referral_ds.swap_remove(index);
+            validation.learn(&fetched, context);
+            progress = validation.step(context);
+        }
+        match progress {
             Progress::Need(lookup) => {
                 let (name, rtype) = lookup.question();
                 self.frames.push(Frame::new(name, rtype, self.question.qclass, false));

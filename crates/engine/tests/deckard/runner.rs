@@ -336,9 +336,11 @@ impl Run<'_> {
                 Step::Done(resolved) => {
                     if trace() {
                         eprintln!(
-                            "  done: {:?} failure={:?} answer={:?}",
+                            "  done: {:?} failure={:?} security={:?} {:?} answer={:?}",
                             resolved.rcode,
                             resolved.failure,
+                            resolved.security,
+                            resolved.bogus,
                             resolved.answer.iter().map(|s| (s.owner.to_string(), s.rtype.mnemonic())).collect::<Vec<_>>()
                         );
                     }

@@ -192,7 +192,15 @@ fn prove_nsec3(denied: &Denied<'_>, hashed: &[Hashed<'_>], max_iterations: u16) 
         // RFC 5155 §8.6: a DS NODATA without a matching NSEC3 is proven by opt-out.
         Some(Rtype::DS) if opt_out => Proven::Insecure(0),
         Some(rtype) => match matching(&wildcard) {
-            Some(found) if !contains(found.rdata.bitmap, rtype) && !contains(found.rdata.bitmap, Rtype::CNAME) => Proven::Secure,
+            // A wildcard without the type, proven secure unless an opt-out span covers the
+            // next closer name (an unsigned delegation may hide there; RFC 5155 §9.2).
+            Some(found) if !contains(found.rdata.bitmap, rtype) && !contains(found.rdata.bitmap, Rtype::CNAME) => {
+                if opt_out {
+                    Proven::Insecure(0)
+                } else {
+                    Proven::Secure
+                }
+            }
             _ if opt_out => Proven::Insecure(0),
             _ => Proven::Bogus(bogus(denied, "no NSEC3 matches the name or its wildcard")),
         },
@@ -244,11 +252,12 @@ pub fn prove_wildcard(name: &NameBuf, labels: u8, zone: &NameBuf, proofs: &[Rrse
     };
     let mut hasher = Hasher { first: &first.rdata, count: 0 };
     let Some(hash) = hasher.hash(&next_closer) else { return Proven::Bogus(bogus(&denied, "NSEC3 hash")) };
-    let covered = hashed.iter().any(|h| h.rdata.params == first.rdata.params && nsec3_covers(&h.hash, h.rdata.next_hash, &hash));
-    if covered {
-        Proven::Secure
-    } else {
-        Proven::Bogus(bogus(&denied, "no NSEC3 proves the wildcard expansion"))
+    let cover = hashed.iter().find(|h| h.rdata.params == first.rdata.params && nsec3_covers(&h.hash, h.rdata.next_hash, &hash));
+    match cover {
+        // An opt-out span may hide an unsigned delegation at the name (RFC 5155 §9.2).
+        Some(cover) if cover.rdata.flags & OPT_OUT != 0 => Proven::Insecure(0),
+        Some(_) => Proven::Secure,
+        None => Proven::Bogus(bogus(&denied, "no NSEC3 proves the wildcard expansion")),
     }
 }
 

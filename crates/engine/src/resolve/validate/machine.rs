@@ -116,9 +116,13 @@ impl Validation {
     /// Checks answer RRset `index`; a lookup when keys are missing.
     fn check_rrset(&self, index: usize, context: &Context<'_>) -> Result<(Security, Option<Bogus>), Lookup> {
         let set = &self.answer[index];
-        let synthesised = set.rtype == Rtype::CNAME && set.sigs.is_empty() && index > 0 && self.answer[index - 1].rtype == Rtype::DNAME;
+        let synthesised = set.rtype == Rtype::CNAME && set.sigs.is_empty() && index > 0 && self.answer.iter().any(|dname| synthesises(dname, set));
         if synthesised {
             return Ok((Security::Secure, None));
+        }
+        if set.rtype == Rtype::RRSIG {
+            // RRSIGs are not signed (RFC 4035 §2.2): an answer of them is not authenticated.
+            return Ok((Security::Insecure, None));
         }
         if let Some(known) = cached_status(context.cache, set, context) {
             return Ok(known);
@@ -157,6 +161,10 @@ impl Validation {
             Walk::Known(keys, zone) => (keys, zone),
         };
         let rtype = (self.rcode != Rcode::NXDOMAIN).then_some(self.qtype);
+        // A denial answered from the cache: its status was decided when it was cached.
+        if let Some(known) = cached_denial(context, &end, rtype.unwrap_or(self.qtype), self.class) {
+            return Ok(known);
+        }
         let ttl = soa.map_or(60, |soa| soa.ttl);
         let (status, bogus) = match keys {
             ZoneKeys::Secure(keys) => self.prove_denial(&end, &zone, &keys, rtype, context),
@@ -195,6 +203,12 @@ fn from_zone(keys: ZoneKeys, target: &NameBuf, ttl: u32) -> (Security, Option<Bo
     }
 }
 
+/// True when `cname` is the CNAME that DNAME RRset `dname` synthesises (RFC 6672 §3.3).
+fn synthesises(dname: &Rrset, cname: &Rrset) -> bool {
+    let (Some(to), Some(target)) = (dname.name_at(0), cname.name_at(0)) else { return false };
+    dname.rtype == Rtype::DNAME && cname.owner != dname.owner && cname.owner.replace_suffix(&dname.owner, &to) == Some(target)
+}
+
 /// The EDE code of a failure (0 for none).
 fn ede_of(bogus: &Option<Bogus>) -> u16 {
     bogus.as_ref().map_or(0, |bogus| bogus.ede)
@@ -221,6 +235,21 @@ fn cached_status(cache: &Cache, set: &Rrset, context: &Context<'_>) -> Option<(S
         Security::Bogus => {
             let ede = if hit.ede == 0 { Ede::BOGUS } else { hit.ede };
             Some((Security::Bogus, Some(Bogus::new(ede, format!("{} {}: cached as bogus", set.owner, super::verify::type_text(set.rtype))))))
+        }
+        other => Some((other, None)),
+    }
+}
+
+/// The status the cache holds for the denial of (`name`, `rtype`), if validation decided it.
+fn cached_denial(context: &Context<'_>, name: &NameBuf, rtype: Rtype, class: Class) -> Option<(Security, Option<Bogus>)> {
+    let hit = match context.cache.get(name, rtype, class, context.now, false)? {
+        Cached::NxDomain(_, hit) | Cached::NoData(_, hit) => hit,
+        Cached::Positive(..) => return None,
+    };
+    match hit.security {
+        Security::Indeterminate => None,
+        Security::Bogus => {
+            Some((Security::Bogus, Some(Bogus::new(if hit.ede == 0 { Ede::BOGUS } else { hit.ede }, format!("{name}: denial cached as bogus")))))
         }
         other => Some((other, None)),
     }
