@@ -87,7 +87,7 @@ fn deckard_resolver_scenarios() {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "rpl"))
         .filter_map(|p| Some((p.file_stem()?.to_str()?.to_string(), p.clone())))
-        .filter(|(name, _)| ["iter_", "fwd_", "world_", "val_"].iter().any(|prefix| name.starts_with(prefix)))
+        .filter(|(name, _)| ["iter_", "fwd_", "world_", "val_", "nsec", "black_"].iter().any(|prefix| name.starts_with(prefix)))
         .filter(|(name, _)| only.as_ref().is_none_or(|o| name.contains(o.as_str())))
         .collect();
     files.sort();
@@ -138,6 +138,8 @@ fn deckard_resolver_scenarios() {
         ("fwd_*", "fwd_", None),
         ("world_*", "world_", None),
         ("val_*", "val_", None),
+        ("nsec*", "nsec", None),
+        ("black_*", "black_", None),
     ] {
         let (pass, total) = count(prefix, mode);
         println!("deckard {label:<16} {pass:>3} / {total:<3} pass");

@@ -88,7 +88,7 @@ struct Active {
 
 struct Run<'a> {
     scenario: &'a Scenario,
-    /// Wall-clock seconds at the start (`val-override-date`, else the real time).
+    /// Wall-clock seconds at the start (`val-override-date` or `-timestamp`, else the real time).
     unix_start: u64,
     start: Instant,
     settings: Arc<ResolverSettings>,
@@ -155,11 +155,11 @@ pub fn run(scenario: &Scenario, mode: Mode, seed: u64) -> Outcome {
         Ok(s) => s,
         Err(e) => return Outcome { pass: false, reason: e, queries: 0, unscripted: 0, unused_replies: 0, qmin: mode == Mode::On },
     };
-    let unix_start = scenario
-        .config
-        .get("val-override-date")
-        .and_then(|date| parse_date(date.trim().trim_matches('"')))
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs()));
+    let config = &scenario.config;
+    let override_date = config.get("val-override-date").and_then(|date| parse_date(date.trim().trim_matches('"')));
+    let override_timestamp = config.get("val-override-timestamp").and_then(|stamp| stamp.trim().trim_matches('"').parse().ok());
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+    let unix_start = override_date.or(override_timestamp).unwrap_or_else(now);
     let mut run = Run {
         scenario,
         unix_start,
