@@ -152,3 +152,6 @@ impl ValidationSettings {
         self.negative_anchors.iter().any(|nta| name.is_subdomain_of(nta))
     }
 }
+
+#[cfg(test)]
+mod tests;
