@@ -17,7 +17,8 @@ use crate::cache::{Cache, Cached, Rrset};
 use portcullis_dnssec::Rrsig;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 
-/// What the validation needs next.
+/// What the validation needs next. `Need` carries an inline name on purpose (no heap).
+#[allow(clippy::large_enum_variant)]
 pub enum Progress {
     /// Resolve this lookup, then call [`Validation::learn`].
     Need(Lookup),
@@ -114,6 +115,7 @@ impl Validation {
     }
 
     /// Checks answer RRset `index`; a lookup when keys are missing.
+    #[allow(clippy::result_large_err)] // the lookup's inline name: no heap
     fn check_rrset(&self, index: usize, context: &Context<'_>) -> Result<(Security, Option<Bogus>), Lookup> {
         let set = &self.answer[index];
         let synthesised = set.rtype == Rtype::CNAME && set.sigs.is_empty() && index > 0 && self.answer.iter().any(|dname| synthesises(dname, set));
@@ -152,6 +154,7 @@ impl Validation {
     }
 
     /// Checks the denial of a negative answer.
+    #[allow(clippy::result_large_err)] // the lookup's inline name: no heap
     fn check_denial(&self, context: &Context<'_>) -> Result<(Security, Option<Bogus>), Lookup> {
         let soa = self.authority.iter().find(|set| set.rtype == Rtype::SOA);
         let end = self.denied_name();

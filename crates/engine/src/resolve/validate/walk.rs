@@ -84,6 +84,7 @@ pub fn keys_for(target: &NameBuf, context: &Context<'_>) -> Walk {
 
 /// The next known zone cut below `zone` towards `target` (`None`: none down to the target), or
 /// the DS lookup that finds out.
+#[allow(clippy::result_large_err)] // the lookup's inline name: no heap
 fn next_cut(zone: &NameBuf, target: &NameBuf, context: &Context<'_>) -> Result<Option<NameBuf>, Lookup> {
     let total = target.label_count();
     for depth in zone.label_count() + 1..=total {
