@@ -156,7 +156,8 @@ impl Relay {
         let settings = self.pool.settings.load_full();
         let forwarding = Forwarding::new(key.question, settings, request.now, Box::new(self.random.clone()))
             .with_fail_open(mode == ForwardMode::Only)
-            .with_cache(group.caches());
+            .with_cache(group.caches())
+            .with_validation(group.validates(), request.unix_secs);
         let key = group.caches().then_some(key);
         let pending = Box::new(Pending { forwarding, group: group.clone(), mode, clients: smallvec![client], key, wake: request.now, sent: SmallVec::new() });
         let slot = self.insert(pending);

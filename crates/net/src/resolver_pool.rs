@@ -355,8 +355,11 @@ impl ResolverPool {
     /// hedging; the group is locked around each call of the forwarding only).
     pub async fn forward(&self, group: &ForwardGroup, question: Question, fail_open: bool) -> Resolved {
         let settings = self.settings.load_full();
-        let (start, _) = self.clock.now();
-        let mut forwarding = Forwarding::new(question, settings, start, (self.random)()).with_fail_open(fail_open).with_cache(group.caches());
+        let (start, unix) = self.clock.now();
+        let mut forwarding = Forwarding::new(question, settings, start, (self.random)())
+            .with_fail_open(fail_open)
+            .with_cache(group.caches())
+            .with_validation(group.validates(), unix);
         drive(&mut forwarding, &self.grouped(group), &self.wire(Some(&self.tcp))).await
     }
 

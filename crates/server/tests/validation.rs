@@ -231,6 +231,21 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// Asks every case of `cases` of `server`; the differences from what each case expects.
+fn check_cases(dig_path: &Path, server: SocketAddr, cases: &[Case]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for case in cases {
+        let got = dig(dig_path, server, case.name, case.rtype, case.flags);
+        if got.status != case.status || got.ad != case.ad || got.ede != case.ede {
+            failures.push(format!(
+                "{} {} {:?}: got {} ad={} ede={:?}, expected {} ad={} ede={:?}\n{}",
+                case.name, case.rtype, case.flags, got.status, got.ad, got.ede, case.status, case.ad, case.ede, got.text
+            ));
+        }
+    }
+    failures
+}
+
 /// Starts the three NSD servers; `None` when NSD or root is missing (skipped).
 fn serve(test: &str, dir: &Path) -> Option<(Net, Vec<peers::ServerProcess>, PathBuf, Signed)> {
     let tools = require(test, &["nsd", "dig"])?;
@@ -259,16 +274,7 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     let extra = format!("trust-anchor-file = \"{}\"\nnegative-trust-anchors = [\"nta.test.\"]\n", anchor.display());
     let listen = net.addr(RESOLVER);
     let portcullis = start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &extra);
-    let mut failures = Vec::new();
-    for case in cases() {
-        let got = dig(&dig_path, listen, case.name, case.rtype, case.flags);
-        if got.status != case.status || got.ad != case.ad || got.ede != case.ede {
-            failures.push(format!(
-                "{} {} {:?}: got {} ad={} ede={:?}, expected {} ad={} ede={:?}\n{}",
-                case.name, case.rtype, case.flags, got.status, got.ad, got.ede, case.status, case.ad, case.ede, got.text
-            ));
-        }
-    }
+    let mut failures = check_cases(&dig_path, listen, &cases());
     // DO=1 brings the RRSIGs; CD=1 gets the data of a bogus zone (RFC 4035 §3.2.2).
     let secure = dig(&dig_path, listen, "www.secure.test.", "A", DO);
     if !secure.answer.iter().any(|line| line.contains("RRSIG A")) {
@@ -328,4 +334,46 @@ fn compare_with_unbound(dir: &Path, net: Net, anchor: &Path, dig_path: &Path, ou
         }
     }
     assert!(differences.is_empty(), "portcullis and Unbound disagree:\n{}\n{}", differences.join("\n"), process.logs());
+}
+
+/// Starts Unbound on `listen` as a plain iterator (no validation) for the hierarchy: it passes
+/// RRSIGs and denials on to a DO=1 client, tampered data included.
+fn start_unbound_iterator(unbound: &Path, dir: &Path, listen: SocketAddr) -> Process {
+    let run_dir = temp_dir("validation-upstream");
+    let config = run_dir.join("unbound.conf");
+    let text = format!(
+        "server:\n    interface: {ip}@53\n    port: 53\n    do-ip6: no\n    do-daemonize: no\n    chroot: \"\"\n    username: \"\"\n    \
+         directory: \"{run}\"\n    pidfile: \"{run}/unbound.pid\"\n    use-syslog: no\n    logfile: \"\"\n    verbosity: 0\n    \
+         root-hints: \"{hints}\"\n    do-not-query-localhost: no\n    access-control: 127.0.0.0/8 allow\n    num-threads: 1\n    \
+         module-config: \"iterator\"\n    local-zone: \"test.\" nodefault\n    minimal-responses: no\n\
+         remote-control:\n    control-enable: no\n",
+        ip = listen.ip(),
+        run = run_dir.display(),
+        hints = dir.join("root.hints").display()
+    );
+    fs::write(&config, text).unwrap();
+    let mut command = Command::new(unbound);
+    command.arg("-d").arg("-c").arg(&config);
+    let mut process = Process::spawn("unbound", command, run_dir);
+    process.wait_ready(listen, "secure.test.");
+    process
+}
+
+#[test]
+fn a_forward_zone_validates_what_its_upstream_returns() {
+    let dir = temp_dir("validation-forward");
+    let Some((net, _servers, dig_path, signed)) = serve("validation-forward", &dir) else { return };
+    let Some(tools) = require("validation-forward", &["unbound"]) else { return };
+    let upstream = net.addr(UNBOUND);
+    let _unbound = start_unbound_iterator(&tools[0], &dir, upstream);
+    let anchor = dir.join("anchor.ds");
+    fs::write(&anchor, &signed.anchor).unwrap();
+    let run_dir = temp_dir("validation-forwarder");
+    let extra =
+        format!("trust-anchor-file = \"{}\"\n\n[[forward]]\nzone = \"test.\"\nprimaries = [\"{upstream}\"]\ndnssec-validation = true\n", anchor.display());
+    let listen = net.addr(RESOLVER);
+    let portcullis = start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &extra);
+    let cases: Vec<Case> = cases().into_iter().filter(|case| !case.name.contains("nta.")).collect();
+    let failures = check_cases(&dig_path, listen, &cases);
+    assert!(failures.is_empty(), "{} failures:\n{}\n{}", failures.len(), failures.join("\n"), portcullis.logs());
 }

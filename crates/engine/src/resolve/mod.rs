@@ -47,6 +47,7 @@
 
 pub mod driver;
 pub mod forward;
+mod forward_validate;
 mod frame;
 pub mod hints;
 mod process;
