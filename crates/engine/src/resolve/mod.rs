@@ -36,6 +36,10 @@
 //!   fall/rise, probe scheduling, hedging delay, per-upstream counters; issue 5).
 //! - [`forward`]: [`Forwarding`], a question sent with RD=1 to a group and the answer taken as
 //!   given (matched and scrubbed to the question's chain), and the forward-zone table.
+//! - [`validate`]: DNSSEC validation (trust anchors, RRSIG checks, NSEC/NSEC3 proofs, the chain
+//!   of trust through the key cache); `validating` runs it at the end of a resolution, each DS
+//!   or DNSKEY it needs resolved as one more frame, and `forward_validate` at the end of a
+//!   forwarding, asking the same group.
 //! - [`driver`]: [`Driven`], the one interface both machines offer a network driver (poll,
 //!   on_reply, on_timeout, on_wake), each call borrowing a context ([`Shared`]: cache and server
 //!   statistics; a forwarding's also its group's state, locked for the call).
