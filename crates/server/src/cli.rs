@@ -152,6 +152,9 @@ pub struct QueryArgs {
     /// Clear the RD bit (no recursion wanted).
     #[arg(long)]
     pub norecurse: bool,
+    /// Set the CD bit: the data even when DNSSEC validation finds it bogus (RFC 4035 §3.2.2).
+    #[arg(long)]
+    pub cd: bool,
     /// Ask for the server's NSID.
     #[arg(long)]
     pub nsid: bool,

@@ -293,6 +293,23 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     if again.status != "SERVFAIL" || again.ede.is_none() {
         failures.push(format!("www.bogus.test. from the cache: expected SERVFAIL with an EDE\n{}", again.text));
     }
+    // The client: `query --dnssec` shows AD and the RRSIGs, `--cd` gets bogus data, the EDE shows.
+    let server = format!("@{}", listen.ip());
+    let client = |args: &[&str]| Command::new(BINARY).arg("query").args(args).args([server.as_str(), "-p", "53"]).output().unwrap();
+    let secure = client(&["www.secure.test.", "A", "--dnssec"]);
+    let text = String::from_utf8_lossy(&secure.stdout).to_string();
+    if !text.contains(" ad") || !text.contains("RRSIG") {
+        failures.push(format!("query --dnssec www.secure.test.: no AD or RRSIG\n{text}"));
+    }
+    let bogus = client(&["www.bogus.test.", "A"]);
+    let text = String::from_utf8_lossy(&bogus.stdout).to_string();
+    if bogus.status.code() != Some(2) || !text.contains("EDE") {
+        failures.push(format!("query www.bogus.test.: expected SERVFAIL (exit 2) with an EDE\n{text}"));
+    }
+    let checking_disabled = client(&["www.bogus.test.", "A", "--cd"]);
+    if checking_disabled.status.code() != Some(0) || !String::from_utf8_lossy(&checking_disabled.stdout).contains("192.0.2.66") {
+        failures.push(format!("query --cd www.bogus.test.: expected the data\n{}", String::from_utf8_lossy(&checking_disabled.stdout)));
+    }
     if !portcullis.stderr().contains("DNSSEC validation failed") && !portcullis.logs().contains("DNSSEC validation failed") {
         failures.push(format!("no validation failure in the log\n{}", portcullis.logs()));
     }
