@@ -36,7 +36,7 @@ const RESOLVER: u8 = 10;
 const UNBOUND: u8 = 11;
 
 /// Leaf zones: (label, signed, NSEC3).
-const LEAF_ZONES: [(&str, bool, bool); 7] = [
+const LEAF_ZONES: [(&str, bool, bool); 8] = [
     ("secure", true, false),
     ("nsec3", true, true),
     ("unsigned", false, false),
@@ -44,6 +44,7 @@ const LEAF_ZONES: [(&str, bool, bool); 7] = [
     ("expired", true, false),
     ("nokey", true, false),
     ("nta", true, false),
+    ("stripped", true, true),
 ];
 
 fn run(args: &[&str]) -> String {
@@ -77,6 +78,14 @@ fn sign(dir: &Path, origin: &str, text: &str, keys: &[&str], nsec3: bool) -> Str
     fs::read_to_string(out).unwrap()
 }
 
+/// Signs the TLD with an NSEC3 chain that leaves unsigned delegations out (opt-out).
+fn sign_opt_out(dir: &Path, origin: &str, text: &str, key: &str) -> String {
+    let (file, out) = (dir.join(format!("{origin}zone")), dir.join(format!("{origin}signed")));
+    fs::write(&file, text).unwrap();
+    run(&["sign-zone", origin, file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--key", key, "--nsec3", "--opt-out"]);
+    fs::read_to_string(out).unwrap()
+}
+
 /// The DS records of `key` for `origin`.
 fn ds(origin: &str, key: &str) -> String {
     run(&["dnssec", "ds", origin, "--key", key])
@@ -86,7 +95,7 @@ fn ds(origin: &str, key: &str) -> String {
 fn leaf_text(label: &str, net: Net) -> String {
     format!(
         "$ORIGIN {label}.test.\n$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A {ip}\n\
-         www A 192.0.2.1\n*.wild A 192.0.2.9\nalias CNAME www\n",
+         www A 192.0.2.1\n*.wild A 192.0.2.9\nalias CNAME www\nout CNAME www.unsigned.test.\n",
         ip = net.ip(LEAVES)
     )
 }
@@ -98,6 +107,15 @@ fn tamper(signed: &str) -> String {
         .map(|line| if line.starts_with("www.") && line.contains(" A 192.0.2.1") { line.replace("192.0.2.1", "192.0.2.66") } else { line.to_string() })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Removes the RRSIG over `www`'s A record.
+fn strip(signed: &str) -> String {
+    let keep = |line: &&str| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        !(line.starts_with("www.") && fields.get(3) == Some(&"RRSIG") && fields.get(4) == Some(&"A"))
+    };
+    signed.lines().filter(keep).collect::<Vec<_>>().join("\n")
 }
 
 /// Moves the expiration of the RRSIG over `www`'s A record into the past.
@@ -141,6 +159,7 @@ fn build(dir: &Path, net: Net) -> Signed {
         match label {
             "bogus" | "nta" => zone = tamper(&zone),
             "expired" => zone = expire(&zone),
+            "stripped" => zone = strip(&zone),
             _ => {}
         }
         // nokey: the parent's DS names a key the zone does not publish.
@@ -150,7 +169,7 @@ fn build(dir: &Path, net: Net) -> Signed {
     }
     let tld_text = format!("$ORIGIN test.\n$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A {}\n{delegations}", net.ip(TLD));
     let tld_key = keygen(&keys, "test.", true);
-    let tld = sign(&keys, "test.", &tld_text, &[&tld_key], true);
+    let tld = sign_opt_out(&keys, "test.", &tld_text, &tld_key);
     let root_text = format!(
         "$ORIGIN .\n$TTL 300\n. SOA ns.root. hostmaster.root. 1 7200 3600 1209600 300\n. NS ns.root.\nns.root. A {}\n\
          test. NS ns.test.\nns.test. A {}\n{}",
@@ -227,7 +246,10 @@ fn cases() -> Vec<Case> {
         case("www.expired.test.", "A", DO, "SERVFAIL", false, Some(7)),
         case("www.nokey.test.", "A", DO, "SERVFAIL", false, Some(9)),
         case("www.nta.test.", "A", DO, "NOERROR", false, None),
-        case("nx.test.", "A", DO, "NXDOMAIN", true, None),
+        case("www.stripped.test.", "A", DO, "SERVFAIL", false, Some(10)),
+        case("out.secure.test.", "A", DO, "NOERROR", false, None),
+        case("alias.nsec3.test.", "A", DO, "NOERROR", true, None),
+        case("nx.test.", "A", DO, "NXDOMAIN", false, None),
     ]
 }
 
