@@ -178,3 +178,46 @@ fn a_delegation_without_ds_is_an_insecure_cut_and_other_names_are_no_cut() {
         assert_eq!(prove_no_ds(&name("b.example."), &apex, &all, 150), NoDs::NotCut, "{denial:?}: an empty non-terminal");
     }
 }
+
+#[test]
+fn a_keytrap_rrset_fails_within_its_budget() {
+    // 600 keys with one key tag (two high-order bytes moved in opposite directions keep the
+    // checksum) and 300 RRSIGs naming that tag, none valid: at most MAX_SIGS_TRIED x
+    // MAX_KEYS_PER_TAG verifications, not 360,000 (KeyTrap, CVE-2023-50387; without the budget
+    // this takes seconds).
+    let apex = name("example.");
+    let mut base = vec![1u8, 0, 3, 15];
+    base.extend_from_slice(&[0x80; 32]);
+    let keys: Vec<Vec<u8>> = (0..600u16)
+        .map(|i| {
+            let mut key = base.clone();
+            let (up, down) = ((i % 120) as u8, (i / 120) as u8);
+            key[4] += up;
+            key[6] -= up;
+            key[8] += down;
+            key[10] -= down;
+            key
+        })
+        .collect();
+    let tag = portcullis_dnssec::key_tag(&keys[0]);
+    assert!(keys.iter().all(|key| portcullis_dnssec::key_tag(key) == tag));
+    let mut set = Rrset::new(name("www.example."), Rtype::A, Class::IN, 300);
+    set.push(300, &[192, 0, 2, 1]);
+    for index in 0..600u32 {
+        let rrsig = portcullis_dnssec::Rrsig {
+            type_covered: Rtype::A,
+            algorithm: portcullis_dnssec::Algorithm::ED25519,
+            labels: 2,
+            original_ttl: 300,
+            expiration: EXPIRATION,
+            inception: INCEPTION,
+            key_tag: tag,
+            signer: apex,
+        };
+        set.sigs.push(rrsig.to_rdata(&[index as u8; 64]));
+    }
+    let started = std::time::Instant::now();
+    let result = verify_rrset(&set, &apex, &keys, NOW);
+    assert_eq!(result.unwrap_err().ede, Ede::BOGUS);
+    assert!(started.elapsed() < std::time::Duration::from_millis(250), "took {:?}", started.elapsed());
+}
