@@ -289,7 +289,7 @@ fn serve(test: &str, dir: &Path) -> Option<(Net, Vec<peers::ServerProcess>, Path
 #[test]
 fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     let dir = temp_dir("validation");
-    let Some((net, _servers, dig_path, signed)) = serve("validation", &dir) else { return };
+    let Some((net, mut servers, dig_path, signed)) = serve("validation", &dir) else { return };
     let anchor = dir.join("anchor.ds");
     fs::write(&anchor, &signed.anchor).unwrap();
     let run_dir = temp_dir("validation-portcullis");
@@ -337,6 +337,15 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     }
     assert!(failures.is_empty(), "{} failures:\n{}\n{}", failures.len(), failures.join("\n"), portcullis.logs());
     compare_with_unbound(&dir, net, &anchor, &dig_path, listen);
+    // RFC 8198: with the leaf zones' server gone, a name in a gap the NSEC records of an earlier
+    // NXDOMAIN proved is still NXDOMAIN, secure, from the cache.
+    drop(servers.remove(2));
+    let aggressive = dig(&dig_path, listen, "nz.secure.test.", "A", DO);
+    assert!(
+        aggressive.status == "NXDOMAIN" && aggressive.ad,
+        "nz.secure.test. with the leaves' server stopped: expected NXDOMAIN with AD\n{}",
+        aggressive.text
+    );
 }
 
 /// Unbound, validating with the same anchor, agrees on rcode and AD for every case.

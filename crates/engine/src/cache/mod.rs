@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aggressive;
 mod entry;
 mod key;
 pub mod keys;
@@ -201,6 +202,8 @@ pub struct Cache {
     pub counters: CacheCounters,
     /// The validator's key cache (DNSSEC chain of trust per zone).
     pub keys: keys::KeyCache,
+    /// Validated NSEC records for aggressive negative answers (RFC 8198).
+    pub nsec: aggressive::NsecIndex,
 }
 
 impl Cache {
@@ -210,7 +213,7 @@ impl Cache {
         let state = KeyedState { key: settings.hash_key };
         let (entries, bytes) = (settings.max_entries.div_ceil(count), settings.max_bytes / count);
         let shards = (0..count).map(|_| Mutex::new(Shard::new(state, entries, bytes))).collect();
-        Self { settings, state, shards, counters: CacheCounters::default(), keys: keys::KeyCache::default() }
+        Self { settings, state, shards, counters: CacheCounters::default(), keys: keys::KeyCache::default(), nsec: aggressive::NsecIndex::default() }
     }
 
     /// The settings in force.
@@ -236,6 +239,7 @@ impl Cache {
     /// Drops everything.
     pub fn clear(&self) {
         self.keys.clear();
+        self.nsec.clear();
         for shard in self.shards.iter() {
             lock(shard).clear();
         }

@@ -52,7 +52,11 @@ impl Resolution {
             match self.answer_from_cache(cache, now) {
                 FromCache::End(end) => return self.finish_frame(end, cache, now),
                 FromCache::Followed => return Next::Continue,
-                FromCache::Miss => {}
+                FromCache::Miss => {
+                    if let Some(end) = self.synthesise(cache, now) {
+                        return self.finish_frame(end, cache, now);
+                    }
+                }
             }
             let Some(frame) = self.frames.last_mut() else { return Next::Continue };
             let delegation = find_delegation(cache, &frame.cut_name(), frame.qclass, now, &settings);

@@ -10,7 +10,7 @@ use super::validate::Lookup;
 use super::validate::{Context, Fetched, Progress, Validation};
 use super::{Failure, Resolved};
 use crate::base::Instant;
-use crate::cache::{Cache, Rrset};
+use crate::cache::{Cache, Rrset, Security, Trust};
 use portcullis_wire::{NameBuf, Rcode};
 
 /// Most referrals whose DS facts a resolution keeps.
@@ -44,6 +44,24 @@ impl Resolution {
             }
         }
         Some(self.continue_validation(&context))
+    }
+
+    /// Answers the top frame from validated NSEC records (RFC 8198) when they prove its name
+    /// absent or without the type: the denial is cached as secure, its proofs kept for DO=1.
+    /// Not for NS-address frames or names under a negative trust anchor.
+    pub(super) fn synthesise(&mut self, cache: &Cache, now: Instant) -> Option<FrameEnd> {
+        let negative = |name: &NameBuf| self.settings.dnssec.negative(name);
+        let frame = self.frames.last()?;
+        if !self.validating || frame.for_address || negative(&frame.qname) {
+            return None;
+        }
+        let synthesised = cache.nsec.synthesise(&frame.qname, frame.qtype, now)?;
+        let frame = self.frames.last_mut()?;
+        let rtype = (synthesised.rcode == Rcode::NOERROR).then_some(frame.qtype);
+        let denial = (Some(&synthesised.soa), &synthesised.proofs[..]);
+        cache.insert_denial(&frame.qname, rtype, frame.qclass, denial, Trust::AuthAuthority, (Security::Secure, 0), now);
+        frame.proofs = synthesised.proofs;
+        Some(FrameEnd::Answered(synthesised.rcode, vec![synthesised.soa]))
     }
 
     /// Keeps what a referral to `zone` said about its DS (at most [`MAX_REFERRAL_DS`]).

@@ -8,6 +8,7 @@
 //! bounded per proof ([`MAX_HASHES`], SECURITY-REFERENCE §2.2).
 
 use super::{Bogus, Ede};
+use crate::cache::aggressive::cuts_above;
 use crate::cache::Rrset;
 use portcullis_dnssec::bitmap::contains;
 use portcullis_dnssec::canonical::nsec_covers;
@@ -117,6 +118,9 @@ fn prove_nsec(denied: &Denied<'_>, nsec: &[(NameBuf, Nsec<'_>)]) -> Proven {
     let Some((owner, cover)) = nsec.iter().find(|(owner, rdata)| nsec_covers(owner, &rdata.next, name)) else {
         return Proven::Bogus(bogus(denied, "no NSEC covers the name"));
     };
+    if cuts_above(owner, cover.bitmap, name) {
+        return Proven::Bogus(bogus(denied, "the covering NSEC is a delegation above the name"));
+    }
     let encloser = closest_encloser_nsec(name, owner, &cover.next);
     let Some(wildcard) = encloser.wildcard_child() else { return Proven::Bogus(bogus(denied, "no wildcard name")) };
     match denied.rtype {

@@ -13,7 +13,7 @@ use super::walk::{keys_for, learn, Walk};
 pub use super::walk::{Fetched, Lookup};
 use super::{Bogus, Context, Ede, Security};
 use crate::cache::keys::ZoneKeys;
-use crate::cache::{Cache, Cached, Rrset};
+use crate::cache::{negative_ttl, Cache, Cached, Rrset};
 use portcullis_dnssec::Rrsig;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 
@@ -145,6 +145,8 @@ impl Validation {
                     }
                 }
                 Ok(verified) => (Security::Secure, None, verified.ttl),
+                // Signed only by keys we cannot use (RSA below 1024 bits): as an unsupported algorithm.
+                Err(bogus) if bogus.ede == Ede::UNSUPPORTED_DNSKEY_ALGORITHM => (Security::Insecure, None, set.ttl),
                 Err(bogus) => (Security::Bogus, Some(bogus), set.ttl),
             },
             other => from_zone(other, &target, set.ttl),
@@ -184,13 +186,22 @@ impl Validation {
     fn prove_denial(&self, end: &NameBuf, zone: &NameBuf, keys: &[Vec<u8>], rtype: Option<Rtype>, context: &Context<'_>) -> (Security, Option<Bogus>) {
         let signed = self.authority.iter().filter(|set| set.rtype == Rtype::SOA).chain(&self.proofs);
         for set in signed {
-            if let Err(bogus) = verify_rrset(set, zone, keys, context.unix) {
-                return (Security::Bogus, Some(bogus));
+            match verify_rrset(set, zone, keys, context.unix) {
+                Ok(_) => {}
+                Err(bogus) if bogus.ede == Ede::UNSUPPORTED_DNSKEY_ALGORITHM => return (Security::Insecure, None),
+                Err(bogus) => return (Security::Bogus, Some(bogus)),
             }
         }
         let denied = Denied { name: end, rtype, zone };
         match prove(&denied, &self.proofs, context.settings.max_nsec3_iterations) {
-            Proven::Secure => (Security::Secure, None),
+            Proven::Secure => {
+                // RFC 8198: the proven gaps answer later questions without asking.
+                if let Some(soa) = self.authority.iter().find(|set| set.rtype == Rtype::SOA) {
+                    let ttl = self.proofs.iter().map(|set| set.ttl).chain([negative_ttl(soa)]).min().unwrap_or(0);
+                    context.cache.nsec.insert(zone, soa, &self.proofs, ttl, context.now);
+                }
+                (Security::Secure, None)
+            }
             Proven::Insecure(_) => (Security::Insecure, None),
             Proven::Bogus(bogus) => (Security::Bogus, Some(bogus)),
         }

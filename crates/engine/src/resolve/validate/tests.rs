@@ -221,3 +221,30 @@ fn a_keytrap_rrset_fails_within_its_budget() {
     assert_eq!(result.unwrap_err().ede, Ede::BOGUS);
     assert!(started.elapsed() < std::time::Duration::from_millis(250), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn proven_nsec_gaps_answer_later_questions_rfc8198() {
+    use crate::base::Instant;
+    use crate::cache::aggressive::NsecIndex;
+    use portcullis_wire::Rcode;
+    let zone = signed(1, Denial::Nsec);
+    let (apex, now) = (name("example."), Instant::from_secs(100));
+    let index = NsecIndex::default();
+    index.insert(&apex, &find(&zone, "example.", Rtype::SOA), &proofs(&zone, Rtype::NSEC), 300, now);
+    let ask = |qname: &str, rtype: Rtype| index.synthesise(&name(qname), rtype, now).map(|found| (found.rcode, found.proofs.len()));
+    assert_eq!(ask("nx.example.", Rtype::A), Some((Rcode::NXDOMAIN, 2)), "the gap and the wildcard's gap");
+    assert_eq!(ask("www.example.", Rtype::TXT), Some((Rcode::NOERROR, 1)), "NODATA");
+    assert_eq!(ask("b.example.", Rtype::A), Some((Rcode::NOERROR, 1)), "an empty non-terminal");
+    assert_eq!(ask("www.example.", Rtype::A), None, "the type exists");
+    assert_eq!(ask("x.wild.example.", Rtype::A), None, "a wildcard would answer");
+    assert_eq!(ask("host.insecure.example.", Rtype::A), None, "below a delegation");
+    assert_eq!(ask("insecure.example.", Rtype::A), None, "a referral, not a denial");
+    assert_eq!(ask("insecure.example.", Rtype::DS), Some((Rcode::NOERROR, 1)), "no DS at the delegation");
+    assert_eq!(ask("www.example.org.", Rtype::A), None, "another zone");
+    assert!(index.synthesise(&name("nx.example."), Rtype::A, now.plus_secs(301)).is_none(), "expired");
+    // The NSEC records are the zone's own: each proof verifies with its keys.
+    let found = index.synthesise(&name("nx.example."), Rtype::A, now).unwrap();
+    assert!(found.proofs.iter().all(|set| verify_rrset(set, &apex, &keys(&zone), NOW).is_ok()));
+    let nx = name("nx.example.");
+    assert_eq!(prove(&Denied { name: &nx, rtype: None, zone: &apex }, &found.proofs, 150), Proven::Secure);
+}

@@ -160,6 +160,7 @@ fn learn_ds(name: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (ZoneKe
                 (ZoneKeys::Insecure(if algorithm { Ede::UNSUPPORTED_DNSKEY_ALGORITHM } else { Ede::UNSUPPORTED_DS_DIGEST }), ds.ttl)
             }
             Ok(verified) => (ZoneKeys::Ds(ds.rdatas.clone()), verified.ttl),
+            Err(Bogus { ede: Ede::UNSUPPORTED_DNSKEY_ALGORITHM, .. }) => (ZoneKeys::Insecure(Ede::UNSUPPORTED_DNSKEY_ALGORITHM), ds.ttl),
             Err(Bogus { ede, why }) => (ZoneKeys::Bogus(ede, why), BOGUS_TTL),
         };
     }
@@ -167,8 +168,10 @@ fn learn_ds(name: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (ZoneKe
         return (ZoneKeys::NotCut, 60);
     }
     for proof in &fetched.proofs {
-        if let Err(Bogus { ede, why }) = verify_rrset(proof, &parent, &keys, context.unix) {
-            return (ZoneKeys::Bogus(ede, why), BOGUS_TTL);
+        match verify_rrset(proof, &parent, &keys, context.unix) {
+            Ok(_) => {}
+            Err(Bogus { ede: Ede::UNSUPPORTED_DNSKEY_ALGORITHM, .. }) => return (ZoneKeys::Insecure(Ede::UNSUPPORTED_DNSKEY_ALGORITHM), 60),
+            Err(Bogus { ede, why }) => return (ZoneKeys::Bogus(ede, why), BOGUS_TTL),
         }
     }
     let ttl = fetched.authority.iter().find(|set| set.rtype == Rtype::SOA).map_or(60, |soa| soa.ttl);
