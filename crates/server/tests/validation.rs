@@ -95,7 +95,7 @@ fn ds(origin: &str, key: &str) -> String {
 fn leaf_text(label: &str, net: Net) -> String {
     format!(
         "$ORIGIN {label}.test.\n$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A {ip}\n\
-         www A 192.0.2.1\n*.wild A 192.0.2.9\nalias CNAME www\nout CNAME www.unsigned.test.\n",
+         www A 192.0.2.1\n*.wild A 192.0.2.9\nalias CNAME www\nout CNAME www.unsigned.test.\nttl A 192.0.2.7\n",
         ip = net.ip(LEAVES)
     )
 }
@@ -158,6 +158,9 @@ fn build(dir: &Path, net: Net) -> Signed {
         let mut zone = sign(&keys, &origin, &text, &[&key], nsec3);
         match label {
             "bogus" | "nta" => zone = tamper(&zone),
+            // A TTL above the RRSIG's original TTL: the signature still verifies (it covers the
+            // original TTL), the answer's TTL must be capped (RFC 4035 §5.3.3).
+            "secure" => zone = zone.replace("ttl.secure.test. 300 IN A", "ttl.secure.test. 86400 IN A"),
             "expired" => zone = expire(&zone),
             "stripped" => zone = strip(&zone),
             _ => {}
@@ -301,6 +304,12 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     let secure = dig(&dig_path, listen, "www.secure.test.", "A", DO);
     if !secure.answer.iter().any(|line| line.contains("RRSIG A")) {
         failures.push(format!("www.secure.test. +dnssec: no RRSIG in the answer\n{}", secure.text));
+    }
+    // Asked once (resolved, not from the cache): the TTL above the original TTL is capped.
+    let raised = dig(&dig_path, listen, "ttl.secure.test.", "A", DO);
+    let ttls: Vec<u32> = raised.answer.iter().filter(|line| line.contains(" A 192.0.2.7")).filter_map(|line| line.split(' ').nth(1)?.parse().ok()).collect();
+    if !raised.ad || ttls.is_empty() || ttls.iter().any(|ttl| *ttl > 300) {
+        failures.push(format!("ttl.secure.test.: not secure, or the TTL is not capped by the RRSIG's original TTL 300: {ttls:?}\n{}", raised.text));
     }
     let plain = dig(&dig_path, listen, "www.secure.test.", "A", &[]);
     if plain.answer.iter().any(|line| line.contains("RRSIG")) {

@@ -71,7 +71,13 @@ impl Validation {
     pub fn step(&mut self, context: &Context<'_>) -> Progress {
         while self.next < self.answer.len() {
             match self.check_rrset(self.next, context) {
-                Ok(status) => self.note(status),
+                Ok((status, ttl)) => {
+                    // RFC 4035 §5.3.3: a validated RRset's TTL is capped by its RRSIG.
+                    if let (Security::Secure, Some(set)) = (status.0, self.answer.get_mut(self.next)) {
+                        set.ttl = set.ttl.min(ttl);
+                    }
+                    self.note(status);
+                }
                 Err(lookup) => return self.need(lookup),
             }
             self.next += 1;
@@ -116,18 +122,18 @@ impl Validation {
 
     /// Checks answer RRset `index`; a lookup when keys are missing.
     #[allow(clippy::result_large_err)] // the lookup's inline name: no heap
-    fn check_rrset(&self, index: usize, context: &Context<'_>) -> Result<(Security, Option<Bogus>), Lookup> {
+    fn check_rrset(&self, index: usize, context: &Context<'_>) -> Result<((Security, Option<Bogus>), u32), Lookup> {
         let set = &self.answer[index];
         let synthesised = set.rtype == Rtype::CNAME && set.sigs.is_empty() && index > 0 && self.answer.iter().any(|dname| synthesises(dname, set));
         if synthesised {
-            return Ok((Security::Secure, None));
+            return Ok(((Security::Secure, None), set.ttl));
         }
         if set.rtype == Rtype::RRSIG {
             // RRSIGs are not signed (RFC 4035 §2.2): an answer of them is not authenticated.
-            return Ok((Security::Insecure, None));
+            return Ok(((Security::Insecure, None), set.ttl));
         }
-        if let Some(known) = cached_status(context.cache, set, context) {
-            return Ok(known);
+        if let Some((known, ttl)) = cached_status(context.cache, set, context) {
+            return Ok((known, ttl));
         }
         let signer = signer_of(set);
         let target = signer.unwrap_or(set.owner);
@@ -152,7 +158,7 @@ impl Validation {
             other => from_zone(other, &target, set.ttl),
         };
         context.cache.set_security(&set.owner, Some(set.rtype), set.class, Some(&set.rdatas), (status, ede_of(&bogus)), ttl, context.now);
-        Ok((status, bogus))
+        Ok(((status, bogus), ttl))
     }
 
     /// Checks the denial of a negative answer.
@@ -238,20 +244,22 @@ fn signer_of(set: &Rrset) -> Option<NameBuf> {
         .map(|(rrsig, _)| rrsig.signer)
 }
 
-/// The status the cache already holds for exactly this RRset, if validation decided it.
-fn cached_status(cache: &Cache, set: &Rrset, context: &Context<'_>) -> Option<(Security, Option<Bogus>)> {
+/// The status the cache already holds for exactly this RRset, if validation decided it, and
+/// the TTL it has left.
+fn cached_status(cache: &Cache, set: &Rrset, context: &Context<'_>) -> Option<((Security, Option<Bogus>), u32)> {
     let Some(Cached::Positive(cached, hit)) = cache.get(&set.owner, set.rtype, set.class, context.now, false) else { return None };
     if cached.rdatas != set.rdatas {
         return None;
     }
-    match hit.security {
-        Security::Indeterminate => None,
+    let status = match hit.security {
+        Security::Indeterminate => return None,
         Security::Bogus => {
             let ede = if hit.ede == 0 { Ede::BOGUS } else { hit.ede };
-            Some((Security::Bogus, Some(Bogus::new(ede, format!("{} {}: cached as bogus", set.owner, super::verify::type_text(set.rtype))))))
+            (Security::Bogus, Some(Bogus::new(ede, format!("{} {}: cached as bogus", set.owner, super::verify::type_text(set.rtype)))))
         }
-        other => Some((other, None)),
-    }
+        other => (other, None),
+    };
+    Some((status, hit.ttl))
 }
 
 /// The status the cache holds for the denial of (`name`, `rtype`), if validation decided it.
