@@ -1,7 +1,8 @@
 //! DNSSEC validation end to end (issue 14) on a signed hierarchy on loopback: a root zone, the
 //! TLD `test.` and leaf zones, signed with `portcullis keygen` and `portcullis sign-zone`, served
 //! by NSD on 127.B.C.x port 53 (the hierarchy harness), resolved by `portcullis serve` with a
-//! trust-anchor file holding the test root's DS. Each case is asked with `dig`:
+//! trust-anchor file holding the test root's DS; one more leaf, `bind.test.`, is signed by BIND's
+//! `dnssec-signzone` (RSASHA256, NSEC3) and served by Knot. Each case is asked with `dig`:
 //! secure answers (NSEC and NSEC3 zones, a wildcard, a CNAME, NXDOMAIN and NODATA) get AD;
 //! an unsigned delegation is insecure (NOERROR, no AD); a tampered record, an expired
 //! signature and a DS for a key the zone does not publish each give SERVFAIL with the right
@@ -9,7 +10,8 @@
 //! bogus zone insecure. Unbound, when installed, validates the same hierarchy with the same
 //! anchor and must agree on rcode and AD for every query.
 //!
-//! Needs root (port 53 on 127.x addresses), NSD and dig; skipped otherwise (failed under CI=true).
+//! Needs root (port 53 on 127.x addresses), NSD, Knot, dig and BIND's dnssec-keygen and
+//! dnssec-signzone; skipped otherwise (failed under CI=true).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -32,6 +34,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
 const ROOT: u8 = 1;
 const TLD: u8 = 2;
 const LEAVES: u8 = 3;
+const BIND_LEAF: u8 = 4;
 const RESOLVER: u8 = 10;
 const UNBOUND: u8 = 11;
 
@@ -139,10 +142,61 @@ struct Signed {
     root: String,
     tld: String,
     leaves: Vec<(String, String)>,
+    /// `bind.test.`, signed by BIND's dnssec-signzone (RSASHA256, NSEC3), served by Knot.
+    bind: String,
     anchor: String,
 }
 
-fn build(dir: &Path, net: Net) -> Signed {
+/// `bind.test.` signed with BIND's tools: a 2048-bit KSK and a 1024-bit ZSK (RSASHA256), NSEC3
+/// without salt; returns the signed zone and its DS records.
+fn bind_signed(tools: &BindTools, dir: &Path, net: Net) -> (String, String) {
+    let dir = dir.join("bind");
+    fs::create_dir_all(&dir).unwrap();
+    let text = format!("{}www.bind.test. 300 IN A 192.0.2.8\n", leaf_text("bind", net).replace(&net.ip(LEAVES).to_string(), &net.ip(BIND_LEAF).to_string()));
+    let (zone, signed) = (dir.join("bind.zone"), dir.join("bind.signed"));
+    fs::write(&zone, text).unwrap();
+    for args in [&["-a", "RSASHA256", "-b", "2048", "-f", "KSK"][..], &["-a", "RSASHA256", "-b", "1024"][..]] {
+        let output = Command::new(&tools.keygen).arg("-q").arg("-K").arg(&dir).args(args).arg("bind.test.").output().unwrap();
+        assert!(output.status.success(), "dnssec-keygen: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let output =
+        Command::new(&tools.signzone).arg("-q").arg("-K").arg(&dir).args(["-S", "-3", "-", "-o", "bind.test.", "-f"]).arg(&signed).arg(&zone).output().unwrap();
+    assert!(output.status.success(), "dnssec-signzone: {}", String::from_utf8_lossy(&output.stderr));
+    let ds = run(&["dnssec", "ds", "bind.test.", "--zone", signed.to_str().unwrap()]).replace(" IN DS", " 300 IN DS");
+    (fs::read_to_string(&signed).unwrap(), ds)
+}
+
+/// BIND's key generator and signer.
+struct BindTools {
+    keygen: PathBuf,
+    signzone: PathBuf,
+}
+
+/// Starts Knot on `addr` serving `zones`.
+fn start_knot(binary: &Path, addr: SocketAddr, zones: &[(&str, &str)]) -> peers::ServerProcess {
+    let dir = temp_dir("validation-knot");
+    let run = dir.display().to_string();
+    let mut conf = format!(
+        "server:\n    rundir: \"{run}\"\n    listen: {ip}@53\n    udp-workers: 1\n    tcp-workers: 1\n    \
+         background-workers: 1\n    pidfile: \"{run}/knot.pid\"\ndatabase:\n    storage: \"{run}/knotdb\"\nlog:\n  - target: stderr\n    \
+         any: warning\ncontrol:\n    listen: \"{run}/knot.sock\"\ntemplate:\n  - id: default\n    storage: \"{run}\"\n    \
+         zonefile-sync: -1\n    journal-content: none\nzone:\n",
+        ip = addr.ip()
+    );
+    for (index, (origin, text)) in zones.iter().enumerate() {
+        let file = dir.join(format!("{index}.zone"));
+        fs::write(&file, text).unwrap();
+        conf.push_str(&format!("  - domain: \"{origin}\"\n    file: \"{}\"\n", file.display()));
+    }
+    fs::create_dir_all(dir.join("knotdb")).unwrap();
+    let conf_path = dir.join("knot.conf");
+    fs::write(&conf_path, conf).unwrap();
+    let mut command = Command::new(binary);
+    command.arg("-c").arg(&conf_path);
+    peers::ServerProcess::start("knot", command, dir, addr, zones[0].0).unwrap()
+}
+
+fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
     let keys = dir.join("keys");
     let mut delegations = String::new();
     let mut leaves = Vec::new();
@@ -170,6 +224,8 @@ fn build(dir: &Path, net: Net) -> Signed {
         delegations.push_str(&ds(&origin, &vouched).replace(" IN DS", " 300 IN DS"));
         leaves.push((origin, zone));
     }
+    let (bind, bind_ds) = bind_signed(bind_tools, dir, net);
+    delegations.push_str(&format!("bind NS ns.bind\nns.bind A {}\n{bind_ds}", net.ip(BIND_LEAF)));
     let tld_text = format!("$ORIGIN test.\n$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A {}\n{delegations}", net.ip(TLD));
     let tld_key = keygen(&keys, "test.", true);
     let tld = sign_opt_out(&keys, "test.", &tld_text, &tld_key);
@@ -182,7 +238,7 @@ fn build(dir: &Path, net: Net) -> Signed {
     );
     let (root_ksk, root_zsk) = (keygen(&keys, ".", true), keygen(&keys, ".", false));
     let root = sign(&keys, ".", &root_text, &[&root_ksk, &root_zsk], false);
-    Signed { root, tld, leaves, anchor: ds(".", &root_ksk) }
+    Signed { root, tld, leaves, bind, anchor: ds(".", &root_ksk) }
 }
 
 /// What `dig` said: rcode, flags, the EDE code, and the answer records.
@@ -253,6 +309,9 @@ fn cases() -> Vec<Case> {
         case("out.secure.test.", "A", DO, "NOERROR", false, None),
         case("alias.nsec3.test.", "A", DO, "NOERROR", true, None),
         case("nx.test.", "A", DO, "NXDOMAIN", false, None),
+        case("www.bind.test.", "A", DO, "NOERROR", true, None),
+        case("nx.bind.test.", "A", DO, "NXDOMAIN", true, None),
+        case("www.bind.test.", "MX", DO, "NOERROR", true, None),
     ]
 }
 
@@ -271,19 +330,21 @@ fn check_cases(dig_path: &Path, server: SocketAddr, cases: &[Case]) -> Vec<Strin
     failures
 }
 
-/// Starts the three NSD servers; `None` when NSD or root is missing (skipped).
+/// Starts the three NSD servers and Knot; `None` when NSD or root is missing (skipped).
 fn serve(test: &str, dir: &Path) -> Option<(Net, Vec<peers::ServerProcess>, PathBuf, Signed)> {
-    let tools = require(test, &["nsd", "dig"])?;
+    let tools = require(test, &["nsd", "dig", "knotd", "dnssec-keygen", "dnssec-signzone"])?;
+    let bind_tools = BindTools { keygen: tools[3].clone(), signzone: tools[4].clone() };
     let Some(net) = pick_net(UNBOUND) else {
         assert!(!peers::in_ci(), "{test}: no free 127.x network with port 53 (needs root)");
         println!("SKIPPED {test}: port 53 on loopback not available");
         return None;
     };
-    let signed = build(dir, net);
+    let signed = build(dir, net, &bind_tools);
     let mut servers = vec![start_nsd(&tools[0], net.addr(ROOT), &[(".", &signed.root)]).unwrap()];
     servers.push(start_nsd(&tools[0], net.addr(TLD), &[("test.", &signed.tld)]).unwrap());
     let leaves: Vec<(&str, &str)> = signed.leaves.iter().map(|(origin, text)| (origin.as_str(), text.as_str())).collect();
     servers.push(start_nsd(&tools[0], net.addr(LEAVES), &leaves).unwrap());
+    servers.push(start_knot(&tools[2], net.addr(BIND_LEAF), &[("bind.test.", &signed.bind)]));
     let hints = dir.join("root.hints");
     fs::write(&hints, format!(". 3600 NS ns.root.\nns.root. 3600 A {}\n", net.ip(ROOT))).unwrap();
     Some((net, servers, tools[1].clone(), signed))
