@@ -300,6 +300,10 @@ impl Relay {
                 return pending.clients.into_iter().for_each(|client| self.hand_off(client, Route::Iterate));
             }
         }
+        if let Some(bogus) = &resolved.bogus {
+            self.pool.counters.bogus.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(ede = bogus.ede, reason = %bogus.why, "DNSSEC validation failed: {}", bogus.why);
+        }
         let engine = self.pool.engine.load();
         let (now, unix_secs) = self.pool.clock.now();
         for client in &pending.clients {
