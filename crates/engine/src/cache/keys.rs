@@ -49,6 +49,11 @@ impl KeyCache {
         zones.insert(zone.to_lowercase().as_wire().to_vec(), (keys, now.plus_secs(u64::from(ttl))));
     }
 
+    /// Forgets what is known about `zone` (its data is asked again elsewhere).
+    pub fn remove(&self, zone: &NameBuf) {
+        self.zones.lock().unwrap_or_else(PoisonError::into_inner).remove(zone.to_lowercase().as_wire());
+    }
+
     /// Forgets everything (a changed trust anchor).
     pub fn clear(&self) {
         self.zones.lock().unwrap_or_else(PoisonError::into_inner).clear();

@@ -125,6 +125,8 @@ pub(super) struct Frame {
     /// NSEC/NSEC3 RRsets (with RRSIGs) of the replies that ended the chain: the proofs of a
     /// denial or of a wildcard expansion, for validation.
     pub proofs: Vec<Rrset>,
+    /// The server whose reply was taken last (asked again elsewhere when its data is bogus).
+    pub answered_by: Option<SocketAddr>,
 }
 
 impl Frame {
@@ -144,6 +146,7 @@ impl Frame {
             parent_side: Vec::new(),
             asked_parent: false,
             proofs: Vec::new(),
+            answered_by: None,
         }
     }
 

@@ -241,7 +241,8 @@ impl Resolution {
             self.resend = Some(Resend { server: sent.server, transport: sent.transport, edns: false });
             return;
         }
-        let Some(frame) = self.frames.last() else { return };
+        let Some(frame) = self.frames.last_mut() else { return };
+        frame.answered_by = Some(sent.server);
         let Some(zone) = frame.delegation.as_ref().map(|delegation| delegation.zone) else { return };
         let minimised = frame.minimised();
         let scrubbed = scrub(message, &sent.qname, sent.qtype, &zone, &self.settings);

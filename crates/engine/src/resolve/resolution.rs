@@ -71,6 +71,12 @@ pub struct Resolution {
     /// What referrals said about DS at their zone cuts (the DS RRset or the proof of its
     /// absence), used by validation instead of asking again (RFC 4035 §3.1.4).
     pub(super) referral_ds: Vec<(NameBuf, Fetched)>,
+    /// The client's frame as it was before its answer was validated, kept to ask another
+    /// server when the answer is bogus (RFC 4035 §5.5), and the bogus result to give if that
+    /// fails too.
+    pub(super) retry: Option<Frame>,
+    pub(super) bogus_result: Option<Resolved>,
+    pub(super) bogus_retries: u32,
     /// Wall-clock seconds at `started` (RRSIG validity windows).
     unix_at_start: u64,
     started: Instant,
@@ -101,6 +107,9 @@ impl Resolution {
             validating,
             validation: None,
             referral_ds: Vec::new(),
+            retry: None,
+            bogus_result: None,
+            bogus_retries: 0,
             unix_at_start: 0,
             started: now,
         }

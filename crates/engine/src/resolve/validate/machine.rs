@@ -17,6 +17,9 @@ use crate::cache::{negative_ttl, Cache, Cached, Rrset};
 use portcullis_dnssec::Rrsig;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 
+/// How long the state before a bogus lookup is kept while the lookup is asked again.
+const RETRY_TTL: u32 = 60;
+
 /// What the validation needs next. `Need` carries an inline name on purpose (no heap).
 #[allow(clippy::large_enum_variant)]
 pub enum Progress {
@@ -51,20 +54,50 @@ pub struct Validation {
     bogus: Option<Bogus>,
     /// The lookup asked for, awaiting [`Validation::learn`].
     pending: Option<Lookup>,
+    /// What the key cache knew of the last lookup's name before its answer.
+    before: Option<ZoneKeys>,
 }
 
 impl Validation {
     /// Starts validating an answer to (`end` after the chain, `qtype`).
     #[allow(clippy::too_many_arguments)]
     pub fn new(rcode: Rcode, answer: Vec<Rrset>, authority: Vec<Rrset>, proofs: Vec<Rrset>, end: NameBuf, qtype: Rtype, class: Class) -> Self {
-        Self { rcode, answer, authority, proofs, qtype, class, end, next: 0, denial_done: false, security: Security::Secure, bogus: None, pending: None }
+        Self {
+            rcode,
+            answer,
+            authority,
+            proofs,
+            qtype,
+            class,
+            end,
+            next: 0,
+            denial_done: false,
+            security: Security::Secure,
+            bogus: None,
+            pending: None,
+            before: None,
+        }
     }
 
-    /// Takes in the answer to the pending lookup.
-    pub fn learn(&mut self, fetched: &Fetched, context: &Context<'_>) {
-        if let Some(lookup) = self.pending.take() {
-            learn(lookup, fetched, context);
+    /// Takes in the answer to the pending lookup; returns the lookup when what it brought is
+    /// bogus (the caller may ask another server: [`Validation::ask_again`]).
+    pub fn learn(&mut self, fetched: &Fetched, context: &Context<'_>) -> Option<Lookup> {
+        let lookup = self.pending.take()?;
+        let name = lookup.question().0;
+        self.before = context.cache.keys.get(&name, context.now);
+        learn(lookup, fetched, context);
+        matches!(context.cache.keys.get(&name, context.now), Some(ZoneKeys::Bogus(..))).then_some(lookup)
+    }
+
+    /// Forgets what `lookup` brought (what was known before stays: a DNSKEY lookup keeps its
+    /// DS) and waits for it again.
+    pub fn ask_again(&mut self, lookup: Lookup, context: &Context<'_>) {
+        let name = lookup.question().0;
+        match self.before.take() {
+            Some(before) => context.cache.keys.put(&name, before, RETRY_TTL, context.now),
+            None => context.cache.keys.remove(&name),
         }
+        self.pending = Some(lookup);
     }
 
     /// Advances as far as the key cache allows.
