@@ -101,7 +101,7 @@ impl NsecIndex {
             // An empty non-terminal: NODATA.
             return Some(answer(Rcode::NOERROR, soa, vec![nsec.clone()], now, index));
         }
-        let encloser = closest_encloser(qname, &owner, &view.next, &zone);
+        let encloser = nsec_closest_encloser(qname, &owner, &view.next, &zone);
         let wildcard = encloser.wildcard_child()?;
         let (wild_owner, wild_nsec) = closest_before(index, &wildcard, now)?;
         let wild_view = Nsec::parse(wild_nsec.rdatas.first()?).ok()?;
@@ -138,7 +138,7 @@ fn closest_before<'a>(index: &'a ZoneNsec, name: &NameBuf, now: Instant) -> Opti
 
 /// The closest encloser of `name` that an NSEC from `owner` to `next` proves: the longest
 /// ancestor of `name` that is an ancestor of either (never above the zone).
-fn closest_encloser(name: &NameBuf, owner: &NameBuf, next: &NameBuf, zone: &NameBuf) -> NameBuf {
+pub fn nsec_closest_encloser(name: &NameBuf, owner: &NameBuf, next: &NameBuf, zone: &NameBuf) -> NameBuf {
     let mut candidate = name.parent();
     while let Some(ancestor) = candidate.filter(|ancestor| ancestor.is_subdomain_of(zone)) {
         if owner.is_subdomain_of(&ancestor) || next.is_subdomain_of(&ancestor) {

@@ -8,7 +8,7 @@
 //! bounded per proof ([`MAX_HASHES`], SECURITY-REFERENCE §2.2).
 
 use super::{Bogus, Ede};
-use crate::cache::aggressive::cuts_above;
+use crate::cache::aggressive::{cuts_above, nsec_closest_encloser};
 use crate::cache::Rrset;
 use portcullis_dnssec::bitmap::contains;
 use portcullis_dnssec::canonical::nsec_covers;
@@ -121,7 +121,7 @@ fn prove_nsec(denied: &Denied<'_>, nsec: &[(NameBuf, Nsec<'_>)]) -> Proven {
     if cuts_above(owner, cover.bitmap, name) {
         return Proven::Bogus(bogus(denied, "the covering NSEC is a delegation above the name"));
     }
-    let encloser = closest_encloser_nsec(name, owner, &cover.next);
+    let encloser = nsec_closest_encloser(name, owner, &cover.next, denied.zone);
     let Some(wildcard) = encloser.wildcard_child() else { return Proven::Bogus(bogus(denied, "no wildcard name")) };
     match denied.rtype {
         None if nsec.iter().any(|(owner, rdata)| nsec_covers(owner, &rdata.next, &wildcard)) => Proven::Secure,
@@ -132,19 +132,6 @@ fn prove_nsec(denied: &Denied<'_>, nsec: &[(NameBuf, Nsec<'_>)]) -> Proven {
             _ => Proven::Bogus(bogus(denied, "no NSEC at the name or its wildcard")),
         },
     }
-}
-
-/// The closest encloser of `name` proven by an NSEC from `owner` to `next` covering it: the
-/// longest ancestor of `name` that is also an ancestor of (or equal to) `owner` or `next`.
-fn closest_encloser_nsec(name: &NameBuf, owner: &NameBuf, next: &NameBuf) -> NameBuf {
-    let mut candidate = name.parent();
-    while let Some(ancestor) = candidate {
-        if owner.is_subdomain_of(&ancestor) || next.is_subdomain_of(&ancestor) {
-            return ancestor;
-        }
-        candidate = ancestor.parent();
-    }
-    NameBuf::ROOT
 }
 
 /// Hashes names under the chain's parameters, counting against [`MAX_HASHES`].
