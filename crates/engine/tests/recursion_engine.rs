@@ -219,7 +219,7 @@ mod recursion_engine {
         assert_eq!(ask(&secure, &flagged("signed.example.", false, true, false)), (Rcode::NOERROR, true, vec![Rtype::A], None));
         assert_eq!(ask(&secure, &flagged("signed.example.", false, false, false)), (Rcode::NOERROR, false, vec![Rtype::A], None));
         let insecure = Resolved { security: Security::Insecure, ..secure.clone() };
-        assert_eq!(ask(&insecure, &flagged("signed.example.", true, false, false)).1, false, "insecure: no AD");
+        assert!(!ask(&insecure, &flagged("signed.example.", true, false, false)).1, "insecure: no AD");
         // Bogus: SERVFAIL with the EDE, no data; CD=1 gets the data (RFC 4035 §3.2.2), without AD.
         let bogus = Resolved { security: Security::Bogus, bogus: Some(Bogus::new(7, "signed.example. A: signature expired".into())), ..secure };
         assert_eq!(ask(&bogus, &flagged("signed.example.", true, false, false)), (Rcode::SERVFAIL, false, vec![], Some(7)));
