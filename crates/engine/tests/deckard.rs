@@ -4,7 +4,8 @@
 //! `../shared/conformance/deckard-sets/resolver/` runs twice, QNAME minimisation on and off (a
 //! scenario's `query-minimization` option forces one setting for both runs); so does every
 //! `val_*` scenario, validating with its `trust-anchor` at its `val-override-date` (the client
-//! sees AD, RRSIGs and SERVFAIL for bogus answers as the engine writes them). Unscripted upstream
+//! sees AD, RRSIGs and SERVFAIL for bogus answers as the engine writes them), and so do `nsec*`
+//! and `black_*` (`val-override-timestamp` too). Unscripted upstream
 //! queries are tolerated (counted, then timed out).
 //!
 //! `testdata/deckard/pass-list.txt` lists every run as `scenario mode pass` or
