@@ -119,6 +119,7 @@ impl<'q> ReplyFrame<'q> {
 
     /// [`ReplyFrame::finish`] with an Extended DNS Error option (RFC 8914: its info-code
     /// and UTF-8 text), when the query had OPT.
+    #[inline]
     pub fn finish_with_ede(&self, writer: &mut MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings, ede: Option<&[u8]>) -> usize {
         self.close_with(writer, rcode, settings, ede);
         writer.write_counts()

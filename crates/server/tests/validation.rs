@@ -224,6 +224,10 @@ fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
         delegations.push_str(&ds(&origin, &vouched).replace(" IN DS", " 300 IN DS"));
         leaves.push((origin, zone));
     }
+    // oddalg.test.: unsigned, its DS of an algorithm nobody implements (253, private): insecure
+    // with EDE 1 (RFC 4035 §5.2, RFC 8914).
+    delegations.push_str(&format!("oddalg NS ns.oddalg\nns.oddalg A {}\noddalg 300 IN DS 12345 253 2 {}\n", net.ip(LEAVES), "AB".repeat(32)));
+    leaves.push(("oddalg.test.".to_string(), leaf_text("oddalg", net)));
     let (bind, bind_ds) = bind_signed(bind_tools, dir, net);
     delegations.push_str(&format!("bind NS ns.bind\nns.bind A {}\n{bind_ds}", net.ip(BIND_LEAF)));
     let tld_text = format!("$ORIGIN test.\n$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A {}\n{delegations}", net.ip(TLD));
@@ -310,6 +314,7 @@ fn cases() -> Vec<Case> {
         case("alias.nsec3.test.", "A", DO, "NOERROR", true, None),
         case("nx.test.", "A", DO, "NXDOMAIN", false, None),
         case("www.bind.test.", "A", DO, "NOERROR", true, None),
+        case("www.oddalg.test.", "A", DO, "NOERROR", false, Some(1)),
         case("nx.bind.test.", "A", DO, "NXDOMAIN", true, None),
         case("www.bind.test.", "MX", DO, "NOERROR", true, None),
     ]

@@ -73,7 +73,8 @@ impl Engine {
         writer.set_ad(stale.is_none() && resolved.security == Security::Secure && asked);
         let kind = recursive_kind(rcode, stale.is_some() || resolved.has_answer());
         let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
-        let len = query.frame.finish(&mut writer, rcode, &self.settings);
+        let notice = resolved.notice.filter(|_| stale.is_none()).map(u16::to_be_bytes);
+        let len = query.frame.finish_with_ede(&mut writer, rcode, &self.settings, notice.as_ref().map(|code| &code[..]));
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 
@@ -120,7 +121,9 @@ impl Engine {
         writer.set_ad(hit.security == Security::Secure && (dnssec_ok || frame.header().ad()));
         let kind = recursive_kind(hit.rcode, writer.count(Section::Answer) != 0);
         let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
-        let len = frame.finish(&mut writer, hit.rcode, &self.settings);
+        // An insecure answer with a reason (unsupported algorithm, NSEC3 iterations): its EDE.
+        let notice = (hit.ede != 0 && hit.security != Security::Bogus).then(|| hit.ede.to_be_bytes());
+        let len = frame.finish_with_ede(&mut writer, hit.rcode, &self.settings, notice.as_ref().map(|code| &code[..]));
         let outcome = if hit.prefetch && frame.header().rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
         Answered { outcome, kind, name_hash }
     }

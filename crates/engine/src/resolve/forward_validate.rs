@@ -9,7 +9,7 @@ use super::upstreams::UpstreamGroup;
 use super::validate::{Context, Fetched, Progress, Validation};
 use super::Resolved;
 use crate::base::Instant;
-use crate::cache::{Cache, Rrset};
+use crate::cache::{Cache, Rrset, Security};
 use portcullis_wire::message::Question;
 
 /// The validation state of a forwarding.
@@ -82,7 +82,8 @@ impl Forwarding {
                     authority: validation.authority,
                     proofs: validation.proofs,
                     security,
-                    bogus,
+                    notice: bogus.as_ref().filter(|_| security != Security::Bogus).map(|reason| reason.ede),
+                    bogus: bogus.filter(|_| security == Security::Bogus),
                     ..Resolved::empty(validation.rcode, None, queries)
                 };
                 self.finish_later(resolved, group);

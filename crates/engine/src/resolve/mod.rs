@@ -189,6 +189,9 @@ pub struct Resolved {
     pub security: Security,
     /// Why the answer is bogus (the EDE code and reason), when it is.
     pub bogus: Option<validate::Bogus>,
+    /// The EDE code reported with an answer that is not bogus (RFC 8914: 1 or 2 for an
+    /// unsupported algorithm or digest, 27 for NSEC3 iterations above the limit).
+    pub notice: Option<u16>,
 }
 
 impl Resolved {
@@ -210,6 +213,7 @@ impl Resolved {
             proofs: Vec::new(),
             security: Security::Indeterminate,
             bogus: None,
+            notice: None,
         }
     }
 

@@ -154,7 +154,8 @@ impl Resolution {
                     authority: validation.authority,
                     proofs: validation.proofs,
                     security,
-                    bogus,
+                    notice: bogus.as_ref().filter(|_| security != Security::Bogus).map(|reason| reason.ede),
+                    bogus: bogus.filter(|_| security == Security::Bogus),
                     ..Resolved::empty(validation.rcode, None, self.queries)
                 };
                 if security == Security::Bogus && self.retry_elsewhere(&resolved) {

@@ -25,7 +25,7 @@ const RETRY_TTL: u32 = 60;
 pub enum Progress {
     /// Resolve this lookup, then call [`Validation::learn`].
     Need(Lookup),
-    /// Finished: the status and, for bogus, why.
+    /// Finished: the status and why (for bogus, or an insecure answer with an EDE to report).
     Done(Security, Option<Bogus>),
 }
 
@@ -130,12 +130,16 @@ impl Validation {
         Progress::Need(lookup)
     }
 
-    fn note(&mut self, (security, bogus): (Security, Option<Bogus>)) {
+    /// Takes in one RRset's or the denial's status and reason: the first bogus reason wins,
+    /// else the first reason of an insecure status (an unsupported algorithm, too many NSEC3
+    /// iterations), reported as an EDE with the answer.
+    fn note(&mut self, (security, reason): (Security, Option<Bogus>)) {
+        let first_bogus = security == Security::Bogus && self.security != Security::Bogus;
         if security < self.security {
             self.security = security;
         }
-        if self.bogus.is_none() {
-            self.bogus = bogus;
+        if first_bogus || self.bogus.is_none() {
+            self.bogus = reason.or(self.bogus.take());
         }
     }
 
@@ -179,7 +183,7 @@ impl Validation {
                 Ok(verified) if usize::from(verified.labels) < set.owner.label_count() - usize::from(set.owner.is_wildcard()) => {
                     match prove_wildcard(&set.owner, verified.labels, &zone, &self.proofs, context.settings.max_nsec3_iterations) {
                         Proven::Secure => (Security::Secure, None, verified.ttl),
-                        Proven::Insecure(_) => (Security::Insecure, None, verified.ttl),
+                        Proven::Insecure(ede) => (Security::Insecure, reason(ede, &set.owner), verified.ttl),
                         Proven::Bogus(bogus) => (Security::Bogus, Some(bogus), set.ttl),
                     }
                 }
@@ -241,7 +245,7 @@ impl Validation {
                 }
                 (Security::Secure, None)
             }
-            Proven::Insecure(_) => (Security::Insecure, None),
+            Proven::Insecure(ede) => (Security::Insecure, reason(ede, end)),
             Proven::Bogus(bogus) => (Security::Bogus, Some(bogus)),
         }
     }
@@ -251,7 +255,8 @@ impl Validation {
 fn from_zone(keys: ZoneKeys, target: &NameBuf, ttl: u32) -> (Security, Option<Bogus>, u32) {
     match keys {
         ZoneKeys::Bogus(ede, why) => (Security::Bogus, Some(Bogus::new(ede, why)), ttl),
-        ZoneKeys::Insecure(_) | ZoneKeys::NotCut | ZoneKeys::Secure(_) => (Security::Insecure, None, ttl),
+        ZoneKeys::Insecure(ede) => (Security::Insecure, reason(ede, target), ttl),
+        ZoneKeys::NotCut | ZoneKeys::Secure(_) => (Security::Insecure, None, ttl),
         ZoneKeys::Ds(_) => (Security::Bogus, Some(Bogus::new(Ede::DNSKEY_MISSING, format!("{target}: DNSKEY not checked"))), ttl),
     }
 }
@@ -260,6 +265,11 @@ fn from_zone(keys: ZoneKeys, target: &NameBuf, ttl: u32) -> (Security, Option<Bo
 fn synthesises(dname: &Rrset, cname: &Rrset) -> bool {
     let (Some(to), Some(target)) = (dname.name_at(0), cname.name_at(0)) else { return false };
     dname.rtype == Rtype::DNAME && cname.owner != dname.owner && cname.owner.replace_suffix(&dname.owner, &to) == Some(target)
+}
+
+/// The reason reported with an insecure answer: its EDE code (none for 0).
+fn reason(ede: u16, name: &NameBuf) -> Option<Bogus> {
+    (ede != 0).then(|| Bogus::new(ede, format!("{name}: {}", Ede::text(ede))))
 }
 
 /// The EDE code of a failure (0 for none).
