@@ -14,6 +14,9 @@ const RSA_MIN_VERIFY_BITS: usize = 1024;
 /// many zones still sign with 1024-bit keys).
 pub fn verify(algorithm: Algorithm, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), Error> {
     match algorithm {
+        Algorithm::RSASHA1 | Algorithm::RSASHA1_NSEC3_SHA1 => {
+            verify_rsa(&signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY, public_key, message, signature)
+        }
         Algorithm::RSASHA256 => verify_rsa(&signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, public_key, message, signature),
         Algorithm::RSASHA512 => verify_rsa(&signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY, public_key, message, signature),
         Algorithm::ECDSAP256SHA256 => verify_ecdsa(&signature::ECDSA_P256_SHA256_FIXED, 64, public_key, message, signature),

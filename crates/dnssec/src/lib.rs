@@ -4,7 +4,7 @@
 //! - [`canonical`]: canonical form of rdata and canonical RRset order (RFC 4034 §6.2-6.3); the
 //!   canonical name order of §6.1 is `portcullis_wire::NameBuf::canonical_cmp`.
 //! - [`rrsig`]: the RRSIG rdata fields and the signing input (RFC 4034 §3.1.8.1, RFC 4035 §5.3.2).
-//! - [`crypto`]: verification for algorithms 8, 10, 13, 14 and 15 and signing with the same set,
+//! - [`crypto`]: verification for algorithms 5, 7, 8, 10, 13, 14 and 15 and signing with 8 to 15,
 //!   all through `ring` (nothing hand-rolled); randomness is always the caller's argument.
 //! - [`key`]: DNSKEY rdata, key tag (RFC 4034 App. B) and DS digests (RFC 4034 §5.1.4, RFC 4509,
 //!   RFC 6605).
@@ -48,6 +48,10 @@ use core::fmt;
 pub struct Algorithm(pub u8);
 
 impl Algorithm {
+    /// RSA/SHA-1 (RFC 3110): verified for validation only (RFC 8624 §3.1), never signed with.
+    pub const RSASHA1: Self = Self(5);
+    /// RSA/SHA-1 for NSEC3 zones (RFC 5155 §2): the same, under another number.
+    pub const RSASHA1_NSEC3_SHA1: Self = Self(7);
     /// RSA/SHA-256 (RFC 5702).
     pub const RSASHA256: Self = Self(8);
     /// RSA/SHA-512 (RFC 5702).
@@ -61,7 +65,7 @@ impl Algorithm {
 
     /// True for the algorithms [`verify`] supports.
     pub const fn is_supported(self) -> bool {
-        matches!(self.0, 8 | 10 | 13 | 14 | 15)
+        matches!(self.0, 5 | 7 | 8 | 10 | 13 | 14 | 15)
     }
 }
 

@@ -114,12 +114,26 @@ impl<'q> ReplyFrame<'q> {
     /// Sets the rcode and appends OPT when the query had one: only a TSIG record may follow.
     #[inline]
     pub fn close(&self, writer: &mut MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings) {
+        self.close_with(writer, rcode, settings, None);
+    }
+
+    /// [`ReplyFrame::finish`] with an Extended DNS Error option (RFC 8914: its info-code
+    /// and UTF-8 text), when the query had OPT.
+    #[inline]
+    pub fn finish_with_ede(&self, writer: &mut MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings, ede: Option<&[u8]>) -> usize {
+        self.close_with(writer, rcode, settings, ede);
+        writer.write_counts()
+    }
+
+    /// [`ReplyFrame::close`], with `ede` (the option's payload) when given.
+    #[inline]
+    fn close_with(&self, writer: &mut MessageWriter<'_>, rcode: Rcode, settings: &EngineSettings, ede: Option<&[u8]>) {
         if rcode != Rcode::NOERROR {
             writer.set_rcode(rcode);
         }
         if let Some(edns) = self.edns {
             let nsid = settings.nsid.as_deref().filter(|_| edns.nsid);
-            let mut options: [(u16, &[u8]); 3] = [(0, &[]); 3];
+            let mut options: [(u16, &[u8]); 4] = [(0, &[]); 4];
             let mut count = 0;
             let timeout = settings.tcp_keepalive.to_be_bytes();
             if self.shape.keepalive {
@@ -132,6 +146,10 @@ impl<'q> ReplyFrame<'q> {
             }
             if let Some(cookie) = &self.shape.cookie {
                 options[count] = (code::COOKIE, cookie.as_bytes());
+                count += 1;
+            }
+            if let Some(ede) = ede {
+                options[count] = (code::EDE, ede);
                 count += 1;
             }
             writer.set_limit(self.shape.limit);

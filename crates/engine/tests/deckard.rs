@@ -2,8 +2,11 @@
 //! the sans-IO resolver with scripted upstream answers and a fake clock (our own runner; see
 //! `deckard/runner.rs`). Every `iter_*`, `fwd_*` and `world_*` scenario of
 //! `../shared/conformance/deckard-sets/resolver/` runs twice, QNAME minimisation on and off (a
-//! scenario's `query-minimization` option forces one setting for both runs); `val_*` waits for
-//! DNSSEC validation. Unscripted upstream queries are tolerated (counted, then timed out).
+//! scenario's `query-minimization` option forces one setting for both runs); so does every
+//! `val_*` scenario, validating with its `trust-anchor` at its `val-override-date` (the client
+//! sees AD, RRSIGs and SERVFAIL for bogus answers as the engine writes them), and so do `nsec*`
+//! and `black_*` (`val-override-timestamp` too). Unscripted upstream
+//! queries are tolerated (counted, then timed out).
 //!
 //! `testdata/deckard/pass-list.txt` lists every run as `scenario mode pass` or
 //! `scenario mode fail reason`. The test fails when a run listed as passing fails (regression
@@ -85,7 +88,7 @@ fn deckard_resolver_scenarios() {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "rpl"))
         .filter_map(|p| Some((p.file_stem()?.to_str()?.to_string(), p.clone())))
-        .filter(|(name, _)| ["iter_", "fwd_", "world_"].iter().any(|prefix| name.starts_with(prefix)))
+        .filter(|(name, _)| ["iter_", "fwd_", "world_", "val_", "nsec", "black_"].iter().any(|prefix| name.starts_with(prefix)))
         .filter(|(name, _)| only.as_ref().is_none_or(|o| name.contains(o.as_str())))
         .collect();
     files.sort();
@@ -135,6 +138,9 @@ fn deckard_resolver_scenarios() {
         ("iter_* total", "iter_", None),
         ("fwd_*", "fwd_", None),
         ("world_*", "world_", None),
+        ("val_*", "val_", None),
+        ("nsec*", "nsec", None),
+        ("black_*", "black_", None),
     ] {
         let (pass, total) = count(prefix, mode);
         println!("deckard {label:<16} {pass:>3} / {total:<3} pass");
@@ -147,7 +153,7 @@ fn deckard_resolver_scenarios() {
             "# Deckard resolver scenarios (../shared/conformance/deckard-sets/resolver), one run per line:\n\
              # `scenario qmin-mode pass` or `scenario qmin-mode fail reason`. Checked by\n\
              # crates/engine/tests/deckard.rs (a listed pass that fails is a regression).\n\
-             # val_* scenarios are not run: DNSSEC validation is not implemented (issue 4).\n\
+             # val_* scenarios run with their trust-anchor and val-override-date (issue 14).\n\
              # Reasons starting with `!` are hand-written and kept by DECKARD_UPDATE=1.\n",
         );
         for row in &rows {

@@ -178,4 +178,74 @@ mod recursion_engine {
         assert_ne!(lower, with_do);
         assert!(recursion_key(&[0u8; 5]).is_none());
     }
+
+    /// A query with the given DO, AD and CD bits.
+    fn flagged(qname: &str, dnssec_ok: bool, ad: bool, cd: bool) -> Vec<u8> {
+        let mut buf = vec![0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.set_header(0x4343, Flags { rd: true, ad, cd, ..Flags::default() });
+        writer.push_question(&name(qname), Rtype::A, Class::IN).unwrap();
+        writer.push_opt(1232, Rcode::NOERROR, dnssec_ok, &[]).unwrap();
+        let len = writer.finish();
+        buf.truncate(len);
+        buf
+    }
+
+    /// (rcode, AD, answer types, EDE code) of a reply.
+    fn dnssec_summary(reply: &[u8]) -> (Rcode, bool, Vec<Rtype>, Option<u16>) {
+        let message = Message::parse(reply).unwrap();
+        let types = message.records(Section::Answer).map(|record| record.rtype).collect();
+        let ede = message.edns().and_then(|edns| edns.iter_options().find(|(code, _)| *code == 15).map(|(_, data)| u16::from_be_bytes([data[0], data[1]])));
+        (message.rcode(), message.header().ad(), types, ede)
+    }
+
+    #[test]
+    fn validated_answers_carry_ad_rrsigs_and_extended_errors_rfc4035_rfc8914() {
+        use portcullis_engine::cache::Security;
+        use portcullis_engine::resolve::validate::Bogus;
+        let engine = engine(Some(filled_cache(CacheSettings::DEFAULT)));
+        let mut out = vec![0u8; 4096];
+        let mut a = Rrset::new(name("signed.example."), Rtype::A, Class::IN, 60);
+        a.push(60, &[198, 51, 100, 2]);
+        a.sigs.push(vec![0, 1, 13, 2, 0, 0, 0, 60, 0, 0, 0, 9, 0, 0, 0, 1, 0, 7, 0]);
+        let secure = Resolved { answer: vec![a], security: Security::Secure, ..Resolved::empty(Rcode::NOERROR, None, 3) };
+        let peer = from("127.0.0.1");
+        let mut ask = |resolved: &Resolved, bytes: &[u8]| {
+            let Outcome::Reply(len) = engine.respond_resolved(resolved, &request(bytes, peer, 1), &mut out) else { panic!("no reply") };
+            dnssec_summary(&out[..len])
+        };
+        // RFC 6840 §5.7-5.8: AD with DO=1 or AD=1; RRSIGs only with DO=1.
+        assert_eq!(ask(&secure, &flagged("signed.example.", true, false, false)), (Rcode::NOERROR, true, vec![Rtype::A, Rtype::RRSIG], None));
+        assert_eq!(ask(&secure, &flagged("signed.example.", false, true, false)), (Rcode::NOERROR, true, vec![Rtype::A], None));
+        assert_eq!(ask(&secure, &flagged("signed.example.", false, false, false)), (Rcode::NOERROR, false, vec![Rtype::A], None));
+        let insecure = Resolved { security: Security::Insecure, ..secure.clone() };
+        assert!(!ask(&insecure, &flagged("signed.example.", true, false, false)).1, "insecure: no AD");
+        // Bogus: SERVFAIL with the EDE, no data; CD=1 gets the data (RFC 4035 §3.2.2), without AD.
+        let bogus = Resolved { security: Security::Bogus, bogus: Some(Bogus::new(7, "signed.example. A: signature expired".into())), ..secure };
+        assert_eq!(ask(&bogus, &flagged("signed.example.", true, false, false)), (Rcode::SERVFAIL, false, vec![], Some(7)));
+        assert_eq!(ask(&bogus, &flagged("signed.example.", true, false, true)), (Rcode::NOERROR, false, vec![Rtype::A, Rtype::RRSIG], None));
+    }
+
+    #[test]
+    fn a_bogus_cache_hit_goes_to_the_pool_unless_cd_is_set() {
+        use portcullis_engine::cache::Security;
+        let cache = filled_cache(CacheSettings::DEFAULT);
+        let mut a = Rrset::new(name("bogus.example."), Rtype::A, Class::IN, 300);
+        a.push(300, &[192, 0, 2, 66]);
+        cache.insert_checked(&a, Trust::AuthAnswer, (Security::Bogus, 6), Instant::ZERO);
+        let mut secure = Rrset::new(name("secure.example."), Rtype::A, Class::IN, 300);
+        secure.push(300, &[192, 0, 2, 1]);
+        cache.insert_checked(&secure, Trust::AuthAnswer, (Security::Secure, 0), Instant::ZERO);
+        let engine = engine(Some(cache));
+        let mut out = vec![0u8; 4096];
+        let peer = from("127.0.0.1");
+        let bytes = flagged("bogus.example.", true, false, false);
+        assert_eq!(engine.handle(&request(&bytes, peer, 1), &mut out), Outcome::Resolve, "answered (SERVFAIL, EDE, logged) by the pool");
+        let bytes = flagged("bogus.example.", true, false, true);
+        let Outcome::Reply(len) = engine.handle(&request(&bytes, peer, 1), &mut out) else { panic!("CD=1: answered from the cache") };
+        assert_eq!(dnssec_summary(&out[..len]), (Rcode::NOERROR, false, vec![Rtype::A], None));
+        let bytes = flagged("secure.example.", true, false, false);
+        let Outcome::Reply(len) = engine.handle(&request(&bytes, peer, 1), &mut out) else { panic!("a cache hit") };
+        assert_eq!(dnssec_summary(&out[..len]), (Rcode::NOERROR, true, vec![Rtype::A], None), "secure from the cache: AD");
+    }
 }

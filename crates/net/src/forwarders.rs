@@ -41,6 +41,11 @@ impl ForwardGroup {
         self.settings.cache
     }
 
+    /// Validate the answers (DNSSEC).
+    pub fn validates(&self) -> bool {
+        self.settings.validate
+    }
+
     /// Logs and drops the group's pending health changes.
     pub fn log_events(&self, group: &mut UpstreamGroup) {
         for event in group.take_events() {

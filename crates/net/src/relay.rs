@@ -156,7 +156,8 @@ impl Relay {
         let settings = self.pool.settings.load_full();
         let forwarding = Forwarding::new(key.question, settings, request.now, Box::new(self.random.clone()))
             .with_fail_open(mode == ForwardMode::Only)
-            .with_cache(group.caches());
+            .with_cache(group.caches())
+            .with_validation(group.validates(), request.unix_secs);
         let key = group.caches().then_some(key);
         let pending = Box::new(Pending { forwarding, group: group.clone(), mode, clients: smallvec![client], key, wake: request.now, sent: SmallVec::new() });
         let slot = self.insert(pending);
@@ -298,6 +299,10 @@ impl Relay {
                 self.pool.counters.forward_fallbacks.fetch_add(1, Ordering::Relaxed);
                 return pending.clients.into_iter().for_each(|client| self.hand_off(client, Route::Iterate));
             }
+        }
+        if let Some(bogus) = &resolved.bogus {
+            self.pool.counters.bogus.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(ede = bogus.ede, reason = %bogus.why, "DNSSEC validation failed: {}", bogus.why);
         }
         let engine = self.pool.engine.load();
         let (now, unix_secs) = self.pool.clock.now();

@@ -119,6 +119,8 @@ pub struct PoolCounters {
     pub prefetches: AtomicU64,
     /// Resolutions whose task panicked (their question released, their clients unanswered).
     pub panicked: AtomicU64,
+    /// Answers DNSSEC validation found bogus (SERVFAIL with an EDE to clients without CD).
+    pub bogus: AtomicU64,
 }
 
 /// The pool; shared by the UDP workers and TCP connections.
@@ -316,6 +318,11 @@ impl ResolverPool {
                 pool.counters.failed.fetch_add(1, Ordering::Relaxed);
                 pool.counters.failed_by[failure.index()].fetch_add(1, Ordering::Relaxed);
             }
+            if let Some(bogus) = &resolved.bogus {
+                pool.counters.bogus.fetch_add(1, Ordering::Relaxed);
+                let (qname, qtype) = (key.question.qname, key.question.qtype);
+                tracing::warn!(%qname, qtype = qtype.0, ede = bogus.ede, reason = %bogus.why, "DNSSEC validation failed: {}", bogus.why);
+            }
             let waiters = guard.take();
             pool.answer(&resolved, waiters).await;
         });
@@ -348,8 +355,11 @@ impl ResolverPool {
     /// hedging; the group is locked around each call of the forwarding only).
     pub async fn forward(&self, group: &ForwardGroup, question: Question, fail_open: bool) -> Resolved {
         let settings = self.settings.load_full();
-        let (start, _) = self.clock.now();
-        let mut forwarding = Forwarding::new(question, settings, start, (self.random)()).with_fail_open(fail_open).with_cache(group.caches());
+        let (start, unix) = self.clock.now();
+        let mut forwarding = Forwarding::new(question, settings, start, (self.random)())
+            .with_fail_open(fail_open)
+            .with_cache(group.caches())
+            .with_validation(group.validates(), unix);
         drive(&mut forwarding, &self.grouped(group), &self.wire(Some(&self.tcp))).await
     }
 
@@ -360,8 +370,8 @@ impl ResolverPool {
 
     async fn iterate_routed(&self, question: Question, refresh: bool) -> Resolved {
         let settings = self.settings.load_full();
-        let (start, _) = self.clock.now();
-        let mut resolution = Resolution::new(question, settings, start, (self.random)());
+        let (start, unix) = self.clock.now();
+        let mut resolution = Resolution::new(question, settings, start, (self.random)()).with_unix_secs(unix);
         if refresh {
             resolution = resolution.with_refresh();
         }

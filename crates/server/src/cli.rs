@@ -123,6 +123,10 @@ pub struct ServeArgs {
     /// Root servers from this file (named.root format) instead of the built-in IANA ones.
     #[arg(long, value_name = "FILE")]
     pub root_hints: Option<PathBuf>,
+    /// DNSSEC trust anchors from this file (DS or DNSKEY records in zone-file format); an
+    /// anchor for `.` replaces the built-in root anchors.
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
     /// Who may recurse: an address, CIDR prefix or ACL element (repeatable; replaces the
     /// configured list and the default, localhost).
     #[arg(long, value_name = "CIDR")]
@@ -151,6 +155,9 @@ pub struct QueryArgs {
     /// Clear the RD bit (no recursion wanted).
     #[arg(long)]
     pub norecurse: bool,
+    /// Set the CD bit: the data even when DNSSEC validation finds it bogus (RFC 4035 §3.2.2).
+    #[arg(long)]
+    pub cd: bool,
     /// Ask for the server's NSID.
     #[arg(long)]
     pub nsid: bool,

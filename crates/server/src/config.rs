@@ -366,6 +366,12 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
             Err(error) => errors.push(format!("--root-hints: {error}")),
         }
     }
+    if let Some(path) = &args.trust_anchor {
+        match crate::resolver_config::apply_trust_anchors(&mut settings.resolver.settings, path) {
+            Ok(()) => settings.resolver.trust_anchor_file = Some(path.clone()),
+            Err(error) => errors.push(format!("--trust-anchor: {error}")),
+        }
+    }
     if !args.allow_recursion.is_empty() {
         let mut list = Vec::new();
         for text in &args.allow_recursion {

@@ -34,6 +34,7 @@ pub struct ForwardFile {
     pub rise: Option<u64>,
     pub transport: Option<String>,
     pub cache: Option<bool>,
+    pub dnssec_validation: Option<bool>,
 }
 
 impl ForwardFile {
@@ -73,7 +74,7 @@ pub fn from_flag(text: &str) -> Result<ForwardSettings, String> {
         return Err("expected ADDR[:PORT],ADDR[:PORT]...".into());
     }
     let group = GroupSettings { primaries, ..GroupSettings::default() };
-    Ok(ForwardSettings { zone: NameBuf::ROOT, mode: ForwardMode::Only, group, probe: default_probe(&NameBuf::ROOT), cache: true })
+    Ok(ForwardSettings { zone: NameBuf::ROOT, mode: ForwardMode::Only, group, probe: default_probe(&NameBuf::ROOT), cache: true, validate: false })
 }
 
 fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<ForwardSettings> {
@@ -135,7 +136,8 @@ fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<F
         return None;
     }
     let group = GroupSettings { policy, primaries, backups, weights, fall, rise, probe_interval_ms, timeout_ms, hedge, transport };
-    Some(ForwardSettings { zone: zone?, mode, group, probe: probe?, cache: file.cache.unwrap_or(true) })
+    let validate = file.dnssec_validation.unwrap_or(false);
+    Some(ForwardSettings { zone: zone?, mode, group, probe: probe?, cache: file.cache.unwrap_or(true), validate })
 }
 
 /// `ADDR` or `ADDR:PORT` (`[v6]:PORT`); port 53 by default.

@@ -179,7 +179,7 @@ fn exchange(question: &Question, server: SocketAddr, args: &QueryArgs, timeout: 
 fn build_query(question: &Question, id: u16, args: &QueryArgs) -> Result<Vec<u8>, portcullis_wire::WriteError> {
     let mut buf = vec![0u8; 512];
     let mut writer = MessageWriter::new(&mut buf, 512)?;
-    writer.set_header(id, Flags { rd: !args.norecurse, ..Flags::default() });
+    writer.set_header(id, Flags { rd: !args.norecurse, cd: args.cd, ..Flags::default() });
     writer.push_question(&question.qname, question.qtype, question.qclass)?;
     let cookie = cookie_option(args);
     if args.edns_size > 0 || args.dnssec || args.nsid || cookie.is_some() {

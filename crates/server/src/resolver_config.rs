@@ -45,6 +45,9 @@ pub struct ResolverFile {
     pub zone_query_rate_factor: Option<u64>,
     pub max_resolutions: Option<u64>,
     pub max_waiters: Option<u64>,
+    pub dnssec_validation: Option<bool>,
+    pub trust_anchor_file: Option<String>,
+    pub negative_trust_anchors: Option<Vec<String>>,
 }
 
 impl ResolverFile {
@@ -105,6 +108,8 @@ pub struct ResolverConfig {
     pub cache: CacheSettings,
     /// Pool bounds.
     pub pool: PoolLimits,
+    /// The trust-anchor file, if any (resolved relative to the config file).
+    pub trust_anchor_file: Option<PathBuf>,
 }
 
 /// Validates `[resolver]`; `base` is the config file's directory.
@@ -161,6 +166,19 @@ pub fn resolver(raw: &ResolverFile, base: Option<&Path>, errors: &mut Vec<String
             Err(error) => errors.push(format!("resolver.root-hints: {error}")),
         }
     }
+    settings.dnssec.enabled = raw.dnssec_validation.unwrap_or(true);
+    for (i, text) in raw.negative_trust_anchors.iter().flatten().enumerate() {
+        match portcullis_wire::NameBuf::from_text(text, Some(&portcullis_wire::NameBuf::ROOT)) {
+            Ok(name) => settings.dnssec.negative_anchors.push(name.to_lowercase()),
+            Err(error) => errors.push(format!("resolver.negative-trust-anchors[{i}]: '{text}': {error}")),
+        }
+    }
+    let trust_anchor_file = raw.trust_anchor_file.as_ref().map(|file| relative_to(base, file));
+    if let Some(path) = &trust_anchor_file {
+        if let Err(error) = apply_trust_anchors(&mut settings, path) {
+            errors.push(format!("resolver.trust-anchor-file: {error}"));
+        }
+    }
     let allow_recursion = raw.allow_recursion.as_ref().map(|items| {
         items
             .iter()
@@ -168,7 +186,26 @@ pub fn resolver(raw: &ResolverFile, base: Option<&Path>, errors: &mut Vec<String
             .filter_map(|(i, text)| text.parse::<MatchElement>().map_err(|e| errors.push(format!("resolver.allow-recursion[{i}]: '{text}': {e}"))).ok())
             .collect()
     });
-    ResolverConfig { enabled: raw.recursion.unwrap_or(false), root_hints, allow_recursion, settings, cache, pool }
+    ResolverConfig { enabled: raw.recursion.unwrap_or(false), root_hints, allow_recursion, settings, cache, pool, trust_anchor_file }
+}
+
+/// `file` relative to the config file's directory `base`.
+fn relative_to(base: Option<&Path>, file: &str) -> PathBuf {
+    let path = PathBuf::from(file);
+    match base {
+        Some(base) if path.is_relative() => base.join(path),
+        _ => path,
+    }
+}
+
+/// Reads the trust anchors of `path` into `settings` (after the root hints are known: the
+/// built-in root anchors are kept beside islands of trust only with the IANA root).
+pub fn apply_trust_anchors(settings: &mut ResolverSettings, path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let anchors = portcullis_engine::resolve::validate::anchors::parse_anchors(&text, &path.display().to_string())?;
+    let iana = settings.root_servers == portcullis_engine::resolve::hints::iana_root_addresses();
+    settings.dnssec = std::mem::take(&mut settings.dnssec).with_anchors(anchors, iana);
+    Ok(())
 }
 
 /// Reads a root-hints file into root server addresses.

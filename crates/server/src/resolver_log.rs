@@ -1,6 +1,8 @@
 //! The resolver's part of the log: a line when a zone's hold by the random-subdomain flood
 //! defence (`engine::resolve::zone_rate`) starts and when it ends, naming the zone; and for the
-//! periodic summary, SERVFAIL by reason, the defence's counters and resolutions that panicked.
+//! periodic summary, SERVFAIL by reason, DNSSEC-bogus answers, the defence's counters and
+//! resolutions that panicked (each bogus answer is also logged as it happens, with its reason,
+//! by the resolver pool).
 
 use portcullis_engine::resolve::zone_rate::HoldEvent;
 use portcullis_engine::resolve::Failure;
@@ -35,6 +37,10 @@ pub fn summary_parts(pool: &ResolverPool) -> Vec<String> {
         if count > 0 {
             parts.push(format!("servfail_{}={count}", failure.as_str()));
         }
+    }
+    let bogus = pool.counters.bogus.load(Relaxed);
+    if bogus > 0 {
+        parts.push(format!("dnssec_bogus={bogus}"));
     }
     let panicked = pool.counters.panicked.load(Relaxed);
     if panicked > 0 {

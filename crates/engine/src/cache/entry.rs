@@ -25,6 +25,21 @@ pub enum Trust {
     AuthAnswer = 6,
 }
 
+/// What DNSSEC validation said about cached data (RFC 4035 §4.3), lowest first: an entry of a
+/// lower status never replaces an unexpired one of a higher status and the same trust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Security {
+    /// Not validated (validation off, glue, referral data) or not decidable.
+    #[default]
+    Indeterminate = 0,
+    /// Validation failed: served only to CD=1 queries, SERVFAIL with an EDE to others.
+    Bogus = 1,
+    /// Proven to lie in an unsigned zone (or below a negative trust anchor): no AD.
+    Insecure = 2,
+    /// Validated from a trust anchor: AD=1 to clients that ask.
+    Secure = 3,
+}
+
 /// An owned RRset: owner, type, class, one TTL and uncompressed rdatas (RFC 2181 §5).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rrset {
@@ -38,12 +53,27 @@ pub struct Rrset {
     pub ttl: u32,
     /// Rdatas in uncompressed wire form, in the order received, duplicates removed.
     pub rdatas: Vec<Vec<u8>>,
+    /// The rdatas of the RRSIGs covering this RRset (RFC 4034 §3), as received.
+    pub sigs: Vec<Vec<u8>>,
 }
 
 impl Rrset {
     /// An empty RRset.
     pub fn new(owner: NameBuf, rtype: Rtype, class: Class, ttl: u32) -> Self {
-        Self { owner, rtype, class, ttl, rdatas: Vec::new() }
+        Self { owner, rtype, class, ttl, rdatas: Vec::new(), sigs: Vec::new() }
+    }
+
+    /// Writes the RRSIGs covering the RRset into `section` with `ttl`, all or nothing (a DO=1
+    /// reply, RFC 4035 §3.2.1).
+    pub fn write_sigs(&self, section: Section, ttl: u32, writer: &mut MessageWriter<'_>) -> Result<(), WriteError> {
+        let mark = writer.mark();
+        for rdata in &self.sigs {
+            if let Err(error) = writer.push(section, &self.owner, Rtype::RRSIG, self.class, ttl, rdata) {
+                writer.rollback(mark);
+                return Err(error);
+            }
+        }
+        Ok(())
     }
 
     /// Adds one rdata, keeping the smaller TTL and skipping duplicates (RFC 2181 §5).
@@ -84,10 +114,17 @@ pub(super) enum EntryKind {
 }
 
 /// One stored entry, with its key: the lower-cased owner in wire form, then the positive rdatas
-/// as `[len u16][bytes]…`, or a negative entry's SOA as `[owner wire][rdata]` (nothing when the
-/// negative entry came without a SOA).
+/// as `[len u16][bytes]…` followed by the RRSIG rdatas the same way (from `sig_start`), or a
+/// negative entry's SOA as `[owner wire][rdata]` (nothing when the negative entry came without
+/// a SOA).
 pub(super) struct Entry {
     data: Box<[u8]>,
+    /// Where the RRSIG rdatas start in `data`.
+    sig_start: u32,
+    /// What validation said.
+    pub security: Security,
+    /// The Extended DNS Error (RFC 8914) of bogus data.
+    pub ede: u16,
     pub expires_at: Instant,
     pub original_ttl: u32,
     pub rtype: Rtype,
@@ -100,31 +137,52 @@ pub(super) struct Entry {
 impl Entry {
     /// Packs a positive RRset owned by `owner` (lower-cased wire form).
     pub fn positive(owner: &[u8], rrset: &Rrset, ttl: u32, trust: Trust, now: Instant) -> Self {
-        let size: usize = owner.len() + rrset.rdatas.iter().map(|r| 2 + r.len()).sum::<usize>();
+        let size: usize = owner.len() + rrset.rdatas.iter().chain(&rrset.sigs).map(|r| 2 + r.len()).sum::<usize>();
         let mut data = Vec::with_capacity(size);
         data.extend_from_slice(owner);
-        for rdata in &rrset.rdatas {
-            data.extend_from_slice(&(rdata.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
-            data.extend_from_slice(&rdata[..rdata.len().min(usize::from(u16::MAX))]);
-        }
-        Self::packed(owner, data, rrset.rtype, rrset.class, EntryKind::Positive, ttl, trust, now)
+        pack(&mut data, &rrset.rdatas);
+        let sig_start = data.len();
+        pack(&mut data, &rrset.sigs);
+        let mut entry = Self::packed(owner, data, rrset.rtype, rrset.class, EntryKind::Positive, ttl, trust, now);
+        entry.sig_start = sig_start as u32;
+        entry
     }
 
-    /// Packs a negative entry at (`owner`, `rtype`) with its SOA.
+    /// Packs a negative entry at (`owner`, `rtype`) with its SOA and the DNSSEC records of the
+    /// denial: the SOA's RRSIGs and the NSEC/NSEC3 RRsets with theirs (`proofs`, written to
+    /// DO=1 queries answered from the cache, RFC 4035 §3.1.3).
     #[allow(clippy::too_many_arguments)]
-    pub fn negative(owner: &[u8], rtype: Rtype, class: Class, kind: EntryKind, soa: &Rrset, ttl: u32, trust: Trust, now: Instant) -> Self {
+    pub fn negative(owner: &[u8], rtype: Rtype, class: Class, kind: EntryKind, soa: &Rrset, proofs: &[Rrset], ttl: u32, trust: Trust, now: Instant) -> Self {
         let rdata = soa.rdatas.first().map_or(&[][..], Vec::as_slice);
-        let mut data = Vec::with_capacity(owner.len() + soa.owner.len() + rdata.len());
+        let mut data = Vec::with_capacity(owner.len() + soa.owner.len() + rdata.len() + 2);
         data.extend_from_slice(owner);
         data.extend_from_slice(soa.owner.as_wire());
-        data.extend_from_slice(rdata);
-        Self::packed(owner, data, rtype, class, kind, ttl, trust, now)
+        data.extend_from_slice(&(rdata.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+        data.extend_from_slice(&rdata[..rdata.len().min(usize::from(u16::MAX))]);
+        let proof_start = data.len();
+        let soa_sigs = Rrset { owner: soa.owner, rtype: Rtype::SOA, class, ttl: soa.ttl, rdatas: Vec::new(), sigs: soa.sigs.clone() };
+        for set in std::iter::once(&soa_sigs).filter(|set| !set.sigs.is_empty()).chain(proofs) {
+            data.extend_from_slice(set.owner.as_wire());
+            data.extend_from_slice(&set.rtype.0.to_be_bytes());
+            for list in [&set.rdatas, &set.sigs] {
+                let at = data.len();
+                data.extend_from_slice(&[0; 4]);
+                pack(&mut data, list);
+                let len = (data.len() - at - 4) as u32;
+                data[at..at + 4].copy_from_slice(&len.to_be_bytes());
+            }
+        }
+        let mut entry = Self::packed(owner, data, rtype, class, kind, ttl, trust, now);
+        entry.sig_start = proof_start as u32;
+        entry
     }
 
     #[allow(clippy::too_many_arguments)]
     fn packed(owner: &[u8], data: Vec<u8>, rtype: Rtype, class: Class, kind: EntryKind, ttl: u32, trust: Trust, now: Instant) -> Self {
         let expires_at = now.plus_secs(u64::from(ttl));
-        Self { data: data.into_boxed_slice(), expires_at, original_ttl: ttl, rtype, class, kind, trust, owner_len: owner.len() as u8 }
+        let sig_start = data.len() as u32;
+        let (security, ede) = (Security::Indeterminate, 0);
+        Self { data: data.into_boxed_slice(), sig_start, security, ede, expires_at, original_ttl: ttl, rtype, class, kind, trust, owner_len: owner.len() as u8 }
     }
 
     /// The lower-cased owner in wire form.
@@ -150,17 +208,31 @@ impl Entry {
 
     /// The rdatas of a positive entry, without allocating.
     pub fn rdatas(&self) -> RdataIter<'_> {
-        RdataIter { rest: if self.kind == EntryKind::Positive { self.payload() } else { &[] } }
+        let rdatas = self.data.get(usize::from(self.owner_len)..self.sig_start as usize).unwrap_or(&[]);
+        RdataIter { rest: if self.kind == EntryKind::Positive { rdatas } else { &[] } }
+    }
+
+    /// The RRSIG rdatas of a positive entry, without allocating.
+    pub fn sigs(&self) -> RdataIter<'_> {
+        RdataIter { rest: self.data.get(self.sig_start as usize..).unwrap_or(&[]) }
     }
 
     /// The SOA owner and rdata of a negative entry.
     pub fn soa(&self) -> Option<(NameBuf, &[u8])> {
-        let payload = self.payload();
+        let payload = self.data.get(usize::from(self.owner_len)..self.sig_start as usize)?;
         if self.kind == EntryKind::Positive || payload.is_empty() {
             return None;
         }
         let (owner, end) = NameBuf::parse_uncompressed(payload, 0).ok()?;
-        Some((owner, &payload[end..]))
+        let (len, rdata) = payload.get(end..)?.split_first_chunk::<2>()?;
+        Some((owner, rdata.get(..usize::from(u16::from_be_bytes(*len)))?))
+    }
+
+    /// The DNSSEC records of a negative entry: (owner, type, rdatas, RRSIGs) per RRset, the
+    /// SOA's RRSIGs first (under type SOA, without rdatas).
+    pub fn proofs(&self) -> ProofIter<'_> {
+        let rest = if self.kind == EntryKind::Positive { &[][..] } else { self.data.get(self.sig_start as usize..).unwrap_or(&[]) };
+        ProofIter { rest }
     }
 
     /// Bytes charged against the cache's budget: the entry, its data, and its share of the
@@ -168,9 +240,37 @@ impl Entry {
     pub fn cost(&self) -> usize {
         core::mem::size_of::<Self>() + self.data.len() + 64
     }
+}
 
-    fn payload(&self) -> &[u8] {
-        &self.data[usize::from(self.owner_len)..]
+/// Appends `rdatas` as `[len u16][bytes]…` (an rdata is at most 65535 octets).
+fn pack(data: &mut Vec<u8>, rdatas: &[Vec<u8>]) {
+    for rdata in rdatas {
+        let len = rdata.len().min(usize::from(u16::MAX));
+        data.extend_from_slice(&(len as u16).to_be_bytes());
+        data.extend_from_slice(&rdata[..len]);
+    }
+}
+
+/// Iterates over the packed proof RRsets of a negative entry.
+pub(super) struct ProofIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for ProofIter<'a> {
+    type Item = (NameBuf, Rtype, RdataIter<'a>, RdataIter<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (owner, end) = NameBuf::parse_uncompressed(self.rest, 0).ok()?;
+        let (rtype, mut rest) = self.rest.get(end..)?.split_first_chunk::<2>()?;
+        let mut lists = [&[][..]; 2];
+        for list in &mut lists {
+            let (len, body) = rest.split_first_chunk::<4>()?;
+            let len = u32::from_be_bytes(*len) as usize;
+            *list = body.get(..len)?;
+            rest = &body[len..];
+        }
+        self.rest = rest;
+        Some((owner, Rtype(u16::from_be_bytes(*rtype)), RdataIter { rest: lists[0] }, RdataIter { rest: lists[1] }))
     }
 }
 

@@ -25,13 +25,16 @@
 
 #![warn(missing_docs)]
 
+pub mod aggressive;
 mod entry;
 mod key;
+pub mod keys;
+mod security;
 mod shard;
 #[cfg(test)]
 mod tests;
 
-pub use entry::{negative_ttl, Rrset, Trust};
+pub use entry::{negative_ttl, Rrset, Security, Trust};
 
 use crate::base::Instant;
 use entry::{Entry, EntryKind};
@@ -45,6 +48,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Most CNAME links followed when answering from the cache (SECURITY-REFERENCE §7).
 pub const MAX_CHAIN: usize = 11;
+
+/// Longest time bogus data is kept (Unbound's `val-bogus-ttl` 60 s): long enough to spare the
+/// servers a retry storm, short enough that a repaired zone is seen soon.
+pub const BOGUS_TTL: u32 = 60;
 
 /// The reserved type under which a name's NXDOMAIN entry is kept.
 const NXDOMAIN_TYPE: Rtype = Rtype(0);
@@ -137,6 +144,10 @@ pub struct Hit {
     pub prefetch: bool,
     /// The data has expired and is served under RFC 8767.
     pub stale: bool,
+    /// What DNSSEC validation said about the data.
+    pub security: Security,
+    /// The Extended DNS Error code of bogus data (RFC 8914).
+    pub ede: u16,
 }
 
 /// The result of a resolver-side lookup ([`Cache::get`]); owned, so it allocates.
@@ -161,6 +172,12 @@ pub struct AnswerHit {
     pub stale: bool,
     /// Not everything fitted: set TC.
     pub truncated: bool,
+    /// The lowest validation status of the entries used ([`Security::Secure`] only when all are).
+    pub security: Security,
+    /// The Extended DNS Error code of a bogus entry used.
+    pub ede: u16,
+    /// RRSIGs are written too (the query's DO bit).
+    dnssec_ok: bool,
 }
 
 /// Counters, readable while the cache is in use.
@@ -183,6 +200,10 @@ pub struct Cache {
     shards: Box<[Mutex<Shard>]>,
     /// Counters.
     pub counters: CacheCounters,
+    /// The validator's key cache (DNSSEC chain of trust per zone).
+    pub keys: keys::KeyCache,
+    /// Validated NSEC records for aggressive negative answers (RFC 8198).
+    pub nsec: aggressive::NsecIndex,
 }
 
 impl Cache {
@@ -192,7 +213,7 @@ impl Cache {
         let state = KeyedState { key: settings.hash_key };
         let (entries, bytes) = (settings.max_entries.div_ceil(count), settings.max_bytes / count);
         let shards = (0..count).map(|_| Mutex::new(Shard::new(state, entries, bytes))).collect();
-        Self { settings, state, shards, counters: CacheCounters::default() }
+        Self { settings, state, shards, counters: CacheCounters::default(), keys: keys::KeyCache::default(), nsec: aggressive::NsecIndex::default() }
     }
 
     /// The settings in force.
@@ -217,6 +238,8 @@ impl Cache {
 
     /// Drops everything.
     pub fn clear(&self) {
+        self.keys.clear();
+        self.nsec.clear();
         for shard in self.shards.iter() {
             lock(shard).clear();
         }
@@ -225,11 +248,20 @@ impl Cache {
     /// Stores a positive RRset with credibility `trust`, TTL clamped. An NXDOMAIN entry for the
     /// owner of no higher rank is removed.
     pub fn insert_rrset(&self, rrset: &Rrset, trust: Trust, now: Instant) -> InsertOutcome {
+        self.insert_checked(rrset, trust, (Security::Indeterminate, 0), now)
+    }
+
+    /// [`Cache::insert_rrset`] with what validation said (`security`, and the EDE code of bogus
+    /// data); bogus data is kept at most [`BOGUS_TTL`].
+    pub fn insert_checked(&self, rrset: &Rrset, trust: Trust, (security, ede): (Security, u16), now: Instant) -> InsertOutcome {
         if rrset.rdatas.len() > self.settings.max_rrs_per_rrset || rrset.rdatas.is_empty() {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             return InsertOutcome::TooManyRecords;
         }
-        let ttl = rrset.ttl.clamp(self.settings.min_ttl, self.settings.max_ttl.max(self.settings.min_ttl));
+        let mut ttl = rrset.ttl.clamp(self.settings.min_ttl, self.settings.max_ttl.max(self.settings.min_ttl));
+        if security == Security::Bogus {
+            ttl = ttl.min(BOGUS_TTL);
+        }
         let owner = Owner::new(&self.state, &rrset.owner);
         let mut shard = self.shard(&owner);
         if let Some(nx) = shard.find(&owner, NXDOMAIN_TYPE, rrset.class) {
@@ -237,19 +269,15 @@ impl Cache {
                 shard.remove(nx);
             }
         }
-        self.store(&mut shard, &owner, Entry::positive(owner.wire(), rrset, ttl, trust, now), now)
+        let mut entry = Entry::positive(owner.wire(), rrset, ttl, trust, now);
+        (entry.security, entry.ede) = (security, ede);
+        self.store(&mut shard, &owner, entry, now)
     }
 
     /// Stores a negative entry: NXDOMAIN for `owner` when `rtype` is `None`, else NODATA for
     /// (`owner`, `rtype`), with `soa` for the authority section (RFC 2308 §5).
     pub fn insert_negative(&self, owner: &NameBuf, rtype: Option<Rtype>, class: Class, soa: Option<&Rrset>, trust: Trust, now: Instant) -> InsertOutcome {
-        let Some(soa) = soa else { return InsertOutcome::NoSoa };
-        let ttl = negative_ttl(soa).clamp(self.settings.min_ttl, self.settings.max_negative_ttl.max(self.settings.min_ttl));
-        let kind = if rtype.is_some() { EntryKind::NoData } else { EntryKind::NxDomain };
-        let owner = Owner::new(&self.state, owner);
-        let mut shard = self.shard(&owner);
-        let entry = Entry::negative(owner.wire(), rtype.unwrap_or(NXDOMAIN_TYPE), class, kind, soa, ttl, trust, now);
-        self.store(&mut shard, &owner, entry, now)
+        self.insert_negative_checked(owner, rtype, class, soa, trust, (Security::Indeterminate, 0), now)
     }
 
     /// The resolver's lookup: positive data at (`owner`, `rtype`) of any rank, else a NODATA entry,
@@ -282,8 +310,22 @@ impl Cache {
     /// [`Trust::Answer`] or better is used. On a miss the writer is left as it was and `None` is
     /// returned. Does not allocate.
     pub fn write_answer(&self, question: &Question, now: Instant, allow_stale: bool, writer: &mut MessageWriter<'_>) -> Option<AnswerHit> {
+        self.write_answer_dnssec(question, now, allow_stale, false, writer)
+    }
+
+    /// [`Cache::write_answer`]; with `dnssec_ok` (the query's DO bit, RFC 4035 §3.2.1) each
+    /// RRset is followed by the RRSIGs cached with it. The hit says the lowest validation status
+    /// of what was written.
+    pub fn write_answer_dnssec(
+        &self,
+        question: &Question,
+        now: Instant,
+        allow_stale: bool,
+        dnssec_ok: bool,
+        writer: &mut MessageWriter<'_>,
+    ) -> Option<AnswerHit> {
         let mark = writer.mark();
-        let mut state = AnswerHit { rcode: Rcode::NOERROR, prefetch: false, stale: false, truncated: false };
+        let mut state = AnswerHit { rcode: Rcode::NOERROR, prefetch: false, stale: false, truncated: false, security: Security::Secure, ede: 0, dnssec_ok };
         let mut target;
         let mut name = &question.qname;
         for _ in 0..=MAX_CHAIN {
@@ -342,6 +384,10 @@ impl Cache {
             if existing.trust > entry.trust && !existing.expired(now) {
                 return InsertOutcome::KeptHigherTrust;
             }
+            // Bogus data never replaces unexpired secure data (a forgery must not evict the truth).
+            if existing.security == Security::Secure && entry.security == Security::Bogus && existing.trust >= entry.trust && !existing.expired(now) {
+                return InsertOutcome::KeptHigherTrust;
+            }
         } else if shard.types_at(owner) >= self.settings.max_types_per_owner {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             return InsertOutcome::TooManyTypes;
@@ -356,11 +402,12 @@ impl Cache {
         if entry.expired(now) {
             let retain = u64::from(self.settings.stale_retain_secs);
             let stale_ok = allow_stale && self.settings.serve_stale && entry.expires_at.plus_secs(retain) > now;
-            return stale_ok.then_some(Hit { ttl: self.settings.stale_answer_ttl, trust: entry.trust, prefetch: true, stale: true });
+            let hit = Hit { ttl: self.settings.stale_answer_ttl, trust: entry.trust, prefetch: true, stale: true, security: entry.security, ede: entry.ede };
+            return stale_ok.then_some(hit);
         }
         let ttl = entry.remaining(now);
         let prefetch = u64::from(ttl) * 100 < u64::from(entry.original_ttl) * u64::from(self.settings.prefetch_percent);
-        Some(Hit { ttl, trust: entry.trust, prefetch, stale: false })
+        Some(Hit { ttl, trust: entry.trust, prefetch, stale: false, security: entry.security, ede: entry.ede })
     }
 
     /// One link of [`Self::write_answer`].
@@ -386,8 +433,7 @@ impl Cache {
                 // (The shard was unlocked meanwhile: the CNAME is looked up again.)
                 return self.write_positive(name, Rtype::CNAME, question.qclass, true, now, allow_stale, writer, state).unwrap_or(Step::Miss);
             }
-            state.prefetch |= hit.prefetch;
-            state.stale |= hit.stale;
+            state.note(&hit);
             return write_entry(name, entry, hit.ttl, false, writer, state);
         }
         Step::Miss
@@ -411,8 +457,7 @@ impl Cache {
         let mut shard = self.shard(&owner);
         let found = self.found(&mut shard, &owner, rtype, class, now, allow_stale);
         let (entry, hit) = found.filter(|(entry, hit)| entry.kind == EntryKind::Positive && hit.trust >= Trust::Answer)?;
-        state.prefetch |= hit.prefetch;
-        state.stale |= hit.stale;
+        state.note(&hit);
         Some(write_entry(name, entry, hit.ttl, follow, writer, state))
     }
 
@@ -469,6 +514,18 @@ enum Step {
     Miss,
 }
 
+impl AnswerHit {
+    /// Takes in the facts of one more entry used.
+    fn note(&mut self, hit: &Hit) {
+        self.prefetch |= hit.prefetch;
+        self.stale |= hit.stale;
+        if hit.security < self.security {
+            self.security = hit.security;
+            self.ede = hit.ede;
+        }
+    }
+}
+
 /// Writes one entry for [`Cache::write_answer`]; the owner is the name as asked.
 fn write_entry(name: &NameBuf, entry: &Entry, ttl: u32, follow: bool, writer: &mut MessageWriter<'_>, state: &mut AnswerHit) -> Step {
     if entry.kind != EntryKind::Positive {
@@ -476,11 +533,17 @@ fn write_entry(name: &NameBuf, entry: &Entry, ttl: u32, follow: bool, writer: &m
         if let Some((soa_owner, rdata)) = entry.soa() {
             state.truncated |= writer.push(Section::Authority, &soa_owner, Rtype::SOA, entry.class, ttl, rdata).is_err();
         }
+        for (owner, rtype, rdatas, sigs) in entry.proofs().filter(|_| state.dnssec_ok) {
+            for (rtype, rdata) in rdatas.map(|rdata| (rtype, rdata)).chain(sigs.map(|sig| (Rtype::RRSIG, sig))) {
+                state.truncated |= writer.push(Section::Authority, &owner, rtype, entry.class, ttl, rdata).is_err();
+            }
+        }
         return Step::Done;
     }
     let mark = writer.mark();
-    for rdata in entry.rdatas() {
-        if writer.push(Section::Answer, name, entry.rtype, entry.class, ttl, rdata).is_err() {
+    let sigs = entry.sigs().filter(|_| state.dnssec_ok).map(|rdata| (Rtype::RRSIG, rdata));
+    for (rtype, rdata) in entry.rdatas().map(|rdata| (entry.rtype, rdata)).chain(sigs) {
+        if writer.push(Section::Answer, name, rtype, entry.class, ttl, rdata).is_err() {
             writer.rollback(mark);
             state.truncated = true;
             return Step::Done;
@@ -496,12 +559,15 @@ fn write_entry(name: &NameBuf, entry: &Entry, ttl: u32, follow: bool, writer: &m
 
 /// An owned copy of an entry for [`Cache::get`].
 fn owned(entry: &Entry, hit: Hit) -> Cached {
-    let soa = || entry.soa().map(|(owner, rdata)| Rrset { owner, rtype: Rtype::SOA, class: entry.class, ttl: hit.ttl, rdatas: vec![rdata.to_vec()] });
+    let soa = || {
+        entry.soa().map(|(owner, rdata)| Rrset { owner, rtype: Rtype::SOA, class: entry.class, ttl: hit.ttl, rdatas: vec![rdata.to_vec()], sigs: Vec::new() })
+    };
     match entry.kind {
         EntryKind::Positive => {
             let rdatas = entry.rdatas().map(<[u8]>::to_vec).collect();
+            let sigs = entry.sigs().map(<[u8]>::to_vec).collect();
             let owner = NameBuf::from_wire(entry.owner()).unwrap_or(NameBuf::ROOT);
-            Cached::Positive(Rrset { owner, rtype: entry.rtype, class: entry.class, ttl: hit.ttl, rdatas }, hit)
+            Cached::Positive(Rrset { owner, rtype: entry.rtype, class: entry.class, ttl: hit.ttl, rdatas, sigs }, hit)
         }
         EntryKind::NxDomain => Cached::NxDomain(soa(), hit),
         EntryKind::NoData => Cached::NoData(soa(), hit),

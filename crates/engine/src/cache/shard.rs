@@ -114,6 +114,11 @@ impl Shard {
         self.slots.get(slot as usize)?.as_ref().map(|slot| &slot.entry)
     }
 
+    /// The entry in `slot`, to change its validation status.
+    pub fn entry_mut(&mut self, slot: u32) -> Option<&mut Entry> {
+        self.slots.get_mut(slot as usize)?.as_mut().map(|slot| &mut slot.entry)
+    }
+
     /// Marks `slot` as most recently used.
     pub fn touch(&mut self, slot: u32) {
         if self.head != slot {

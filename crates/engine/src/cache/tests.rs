@@ -324,3 +324,77 @@ fn removals_keep_the_other_entries_reachable() {
         assert!(cache.get(&owner(index), Rtype::AAAA, Class::IN, Instant::ZERO, false).is_some(), "{index}");
     }
 }
+
+/// The records of `section` in a message written by the cache: (owner, type).
+fn written(buf: &[u8], section: Section) -> Vec<(String, Rtype)> {
+    let message = Message::parse(buf).unwrap();
+    message.records(section).map(|r| (r.owner.to_string(), r.rtype)).collect()
+}
+
+#[test]
+fn rrsigs_and_the_validation_status_travel_with_cached_data() {
+    let cache = cache();
+    let mut www = a_set("www.example.", 300, 1);
+    www.sigs.push(vec![0, 1, 13, 2, 0, 0, 1, 44, 0, 0, 0, 9, 0, 0, 0, 1, 0, 7, 0]);
+    cache.insert_checked(&www, Trust::AuthAnswer, (Security::Secure, 0), Instant::ZERO);
+    let (set, hit) = positive(cache.get(&name("www.example."), Rtype::A, Class::IN, Instant::ZERO, false));
+    assert_eq!((set.sigs.len(), hit.security), (1, Security::Secure));
+    for (dnssec_ok, expected) in
+        [(false, vec![("www.example.".to_string(), Rtype::A)]), (true, vec![("www.example.".into(), Rtype::A), ("www.example.".into(), Rtype::RRSIG)])]
+    {
+        let mut buf = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.push_question(&name("www.example."), Rtype::A, Class::IN).unwrap();
+        let hit = cache.write_answer_dnssec(&question("www.example.", Rtype::A), Instant::ZERO, false, dnssec_ok, &mut writer).unwrap();
+        assert_eq!(hit.security, Security::Secure);
+        let len = writer.finish();
+        assert_eq!(written(&buf[..len], Section::Answer), expected, "DO={dnssec_ok}");
+    }
+}
+
+#[test]
+fn bogus_data_is_kept_briefly_and_never_replaces_secure_data() {
+    let cache = cache();
+    let www = a_set("www.example.", 3600, 1);
+    cache.insert_checked(&www, Trust::AuthAnswer, (Security::Secure, 0), Instant::ZERO);
+    let forged = a_set("www.example.", 3600, 2);
+    assert_eq!(cache.insert_checked(&forged, Trust::AuthAnswer, (Security::Bogus, 6), Instant::ZERO), InsertOutcome::KeptHigherTrust);
+    assert_eq!(positive(cache.get(&name("www.example."), Rtype::A, Class::IN, Instant::ZERO, false)).0.rdatas.len(), 1);
+    cache.insert_checked(&a_set("bad.example.", 3600, 1), Trust::AuthAnswer, (Security::Bogus, 7), Instant::ZERO);
+    let (_, hit) = positive(cache.get(&name("bad.example."), Rtype::A, Class::IN, Instant::ZERO, false));
+    assert_eq!((hit.security, hit.ede, hit.ttl), (Security::Bogus, 7, BOGUS_TTL));
+    // A validation result lands on the entry it was about, and only on the same data.
+    cache.insert_rrset(&a_set("new.example.", 3600, 1), Trust::AuthAnswer, Instant::ZERO);
+    cache.set_security(&name("new.example."), Some(Rtype::A), Class::IN, Some(&forged.rdatas), (Security::Secure, 0), 3600, Instant::ZERO);
+    assert_eq!(positive(cache.get(&name("new.example."), Rtype::A, Class::IN, Instant::ZERO, false)).1.security, Security::Indeterminate);
+    cache.set_security(&name("new.example."), Some(Rtype::A), Class::IN, Some(&www.rdatas), (Security::Secure, 0), 100, Instant::ZERO);
+    let (_, hit) = positive(cache.get(&name("new.example."), Rtype::A, Class::IN, Instant::ZERO, false));
+    assert_eq!((hit.security, hit.ttl), (Security::Secure, 100), "the RRSIG's limit shortens the TTL");
+}
+
+#[test]
+fn a_denial_keeps_its_proofs_for_do_queries() {
+    let cache = cache();
+    let mut soa = soa("example.", 3600, 300);
+    soa.sigs.push(vec![0, 6, 13, 1, 0, 0, 14, 16, 0, 0, 0, 9, 0, 0, 0, 1, 0, 7, 0]);
+    let mut nsec = Rrset::new(name("a.example."), Rtype::NSEC, Class::IN, 300);
+    let mut rdata = name("c.example.").as_wire().to_vec();
+    rdata.extend_from_slice(&[0, 1, 0x40]);
+    nsec.push(300, &rdata);
+    nsec.sigs.push(vec![0, 47, 13, 2, 0, 0, 1, 44, 0, 0, 0, 9, 0, 0, 0, 1, 0, 7, 0]);
+    let denial = (Some(&soa), std::slice::from_ref(&nsec));
+    cache.insert_denial(&name("b.example."), None, Class::IN, denial, Trust::AuthAuthority, (Security::Secure, 0), Instant::ZERO);
+    let (sigs, proofs) = cache.denial_proofs(&name("b.example."), None, Class::IN, Instant::ZERO);
+    assert_eq!((sigs, proofs.len(), proofs[0].rdatas.clone(), proofs[0].sigs.len()), (soa.sigs.clone(), 1, nsec.rdatas.clone(), 1));
+    for (dnssec_ok, count) in [(false, 1), (true, 4)] {
+        let mut buf = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.push_question(&name("b.example."), Rtype::A, Class::IN).unwrap();
+        let hit = cache.write_answer_dnssec(&question("b.example.", Rtype::A), Instant::ZERO, false, dnssec_ok, &mut writer).unwrap();
+        assert_eq!((hit.rcode, hit.security), (Rcode::NXDOMAIN, Security::Secure));
+        let len = writer.finish();
+        let authority = written(&buf[..len], Section::Authority);
+        assert_eq!(authority.len(), count, "DO={dnssec_ok}: {authority:?}");
+        assert_eq!(authority[0], ("example.".to_string(), Rtype::SOA));
+    }
+}

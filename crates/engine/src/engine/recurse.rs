@@ -4,8 +4,10 @@
 //! [`Engine::respond_resolved`], which sets up and finishes the reply as every other one.
 
 use super::{dropped, Answered, Engine, Query, TsigUse};
+use crate::cache::Security;
 use crate::policy::{Action, ResponseKind, Verdict};
 use crate::request::{DropReason, Outcome, Request};
+use crate::resolve::validate::{Bogus, Ede};
 use crate::resolve::Resolved;
 use portcullis_wire::header::Header;
 use portcullis_wire::message::{Message, Question, Section};
@@ -43,6 +45,15 @@ impl Engine {
         let Some(question) = query.frame.question() else { return dropped(DropReason::Malformed) };
         let Some(mut writer) = query.frame.writer(out) else { return dropped(DropReason::NoBuffer) };
         query.frame.begin(&mut writer, &self.settings);
+        let (dnssec_ok, checking_disabled) = dnssec_flags(&query.frame);
+        if resolved.security == Security::Bogus && !checking_disabled {
+            // RFC 4035 §5.5: bogus data is not given out; RFC 8914 says why.
+            let ede = ede_payload(resolved.bogus.as_ref());
+            let kind = recursive_kind(Rcode::SERVFAIL, false);
+            let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
+            let len = query.frame.finish_with_ede(&mut writer, Rcode::SERVFAIL, &self.settings, Some(&ede));
+            return Answered { outcome: Outcome::Reply(len), kind, name_hash };
+        }
         let mut rcode = resolved.rcode;
         let stale = match (&self.recursion, rcode) {
             (Some(recursion), Rcode::SERVFAIL) if recursion.cache.settings().serve_stale => {
@@ -54,12 +65,16 @@ impl Engine {
             self.counters.stale_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             rcode = hit.rcode;
             writer.set_tc(hit.truncated);
-        } else if !resolved.write(&mut writer) {
+        } else if !resolved.write_dnssec(dnssec_ok, &mut writer) {
             writer.set_tc(true);
         }
+        // RFC 6840 §5.7-5.8: AD for secure data when the query had DO=1 or AD=1.
+        let asked = dnssec_ok || query.frame.header().ad();
+        writer.set_ad(stale.is_none() && resolved.security == Security::Secure && asked);
         let kind = recursive_kind(rcode, stale.is_some() || resolved.has_answer());
         let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
-        let len = query.frame.finish(&mut writer, rcode, &self.settings);
+        let notice = resolved.notice.filter(|_| stale.is_none()).map(u16::to_be_bytes);
+        let len = query.frame.finish_with_ede(&mut writer, rcode, &self.settings, notice.as_ref().map(|code| &code[..]));
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 
@@ -87,7 +102,12 @@ impl Engine {
         }
         let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
         frame.begin(&mut writer, &self.settings);
-        let Some(hit) = recursion.cache.write_answer(question, request.now, false, &mut writer) else {
+        let (dnssec_ok, checking_disabled) = dnssec_flags(frame);
+        let hit = recursion.cache.write_answer_dnssec(question, request.now, false, dnssec_ok, &mut writer);
+        // Bogus data in the cache: the resolver pool answers (SERVFAIL with its EDE, logged);
+        // CD=1 gets the data (RFC 4035 §3.2.2).
+        let hit = hit.filter(|hit| hit.security != Security::Bogus || checking_disabled);
+        let Some(hit) = hit else {
             if !frame.header().rd() {
                 // RD=0 and nothing cached: nothing to say (Unbound and BIND answer REFUSED).
                 return self.error_reply(frame, Rcode::REFUSED, out);
@@ -98,12 +118,28 @@ impl Engine {
         if hit.truncated {
             writer.set_tc(true);
         }
+        writer.set_ad(hit.security == Security::Secure && (dnssec_ok || frame.header().ad()));
         let kind = recursive_kind(hit.rcode, writer.count(Section::Answer) != 0);
         let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
-        let len = frame.finish(&mut writer, hit.rcode, &self.settings);
+        // An insecure answer with a reason (unsupported algorithm, NSEC3 iterations): its EDE.
+        let notice = (hit.ede != 0 && hit.security != Security::Bogus).then(|| hit.ede.to_be_bytes());
+        let len = frame.finish_with_ede(&mut writer, hit.rcode, &self.settings, notice.as_ref().map(|code| &code[..]));
         let outcome = if hit.prefetch && frame.header().rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
         Answered { outcome, kind, name_hash }
     }
+}
+
+/// The query's DO bit (RFC 3225) and CD bit (RFC 4035 §3.2.2).
+fn dnssec_flags(frame: &crate::reply::ReplyFrame<'_>) -> (bool, bool) {
+    (frame.edns().is_some_and(|edns| edns.dnssec_ok), frame.header().cd())
+}
+
+/// The EDE option payload (RFC 8914 §2: info-code, then UTF-8 text) of a bogus answer.
+fn ede_payload(bogus: Option<&Bogus>) -> Vec<u8> {
+    let (code, why) = bogus.map_or((Ede::BOGUS, "validation failed"), |bogus| (bogus.ede, bogus.why.as_str()));
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(why.as_bytes().get(..why.len().min(200)).unwrap_or_default());
+    payload
 }
 
 /// RRL's kind of a recursive reply: from its rcode and whether its answer section has records.

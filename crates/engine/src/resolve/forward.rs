@@ -21,13 +21,13 @@
 //!   is abandoned.
 
 use super::process::{lowercase_owner, negative_soa};
-use super::query::{build_query, check_reply, randomise_case, Match, Sent};
+use super::query::{build_query, build_query_with, check_reply, randomise_case, Match, Sent};
 use super::scrub::{scrub, Kind};
 use super::stats::ServerStats;
 use super::upstreams::{FailureKind, UpstreamGroup};
 use super::{Failure, Outbound, QueryId, Random, Resolved, ResolverSettings, Step, Verbatim};
 use crate::base::Instant;
-use crate::cache::{Cache, Trust};
+use crate::cache::{Cache, Security, Trust};
 use crate::Transport;
 use portcullis_wire::message::{Message, Question};
 use portcullis_wire::{NameBuf, Rcode, Rtype};
@@ -136,6 +136,8 @@ pub struct Forwarding {
     cache_answers: bool,
     finished: bool,
     done: Option<Resolved>,
+    /// Validation of the answers (`forward_validate.rs`).
+    pub(super) check: super::forward_validate::Check,
 }
 
 impl Forwarding {
@@ -159,6 +161,7 @@ impl Forwarding {
             cache_answers: true,
             finished: false,
             done: None,
+            check: super::forward_validate::Check::new(now),
         }
     }
 
@@ -176,9 +179,9 @@ impl Forwarding {
         self
     }
 
-    /// The client's question.
+    /// The client's question (also while validation asks for a DS or DNSKEY RRset).
     pub fn question(&self) -> &Question {
-        &self.question
+        self.check.client().unwrap_or(&self.question)
     }
 
     /// Upstream queries sent so far.
@@ -332,8 +335,10 @@ impl Forwarding {
             _ => None,
         };
         if let (Some(qtype), true) = (negative_type, self.cache_answers) {
-            cache.insert_negative(&scrubbed.end, qtype, self.question.qclass, scrubbed.soa.as_ref(), Trust::Authority, now);
+            let denial = (scrubbed.soa.as_ref(), &scrubbed.proofs[..]);
+            cache.insert_denial(&scrubbed.end, qtype, self.question.qclass, denial, Trust::Authority, (Security::Indeterminate, 0), now);
         }
+        let proofs = scrubbed.proofs;
         let (rcode, authority, additional) = match (negative_type, scrubbed.kind) {
             (Some(None), _) => (Rcode::NXDOMAIN, negative_soa(scrubbed.soa, cache), Vec::new()),
             (Some(Some(_)), _) => (Rcode::NOERROR, negative_soa(scrubbed.soa, cache), Vec::new()),
@@ -345,6 +350,9 @@ impl Forwarding {
         };
         let answer = scrubbed.chain.into_iter().map(lowercase_owner).collect();
         let resolved = Resolved { answer, authority, additional, ..Resolved::empty(rcode, None, self.queries) };
+        if self.check.validating {
+            return self.validate(resolved, proofs, cache, now, group);
+        }
         self.finish_later(resolved, group);
     }
 
@@ -361,7 +369,7 @@ impl Forwarding {
             _ => false,
         };
         let any = self.question.qtype == Rtype::ANY;
-        if self.cache_answers || !plain || any || self.settings.rebinding_protection {
+        if self.cache_answers || !plain || any || self.settings.rebinding_protection || self.check.validating {
             return None;
         }
         Verbatim::of(message)
@@ -379,7 +387,8 @@ impl Forwarding {
         let mut id_bytes = [0u8; 2];
         self.random.fill(&mut id_bytes);
         let wire_id = u16::from_be_bytes(id_bytes);
-        let mut bytes = build_query(wire_id, &qname, qtype, self.question.qclass, edns.then_some(self.settings.edns_payload));
+        let dnssec_ok = edns && self.check.validating;
+        let mut bytes = build_query_with(wire_id, &qname, qtype, self.question.qclass, edns.then_some(self.settings.edns_payload), dnssec_ok);
         if let Some(flags) = bytes.get_mut(2) {
             *flags |= 0x01; // RD: the upstream recurses for us.
         }
@@ -407,8 +416,33 @@ impl Forwarding {
         resolved
     }
 
+    /// Asks `question` next, from the start of the group (a DS or DNSKEY RRset validation
+    /// needs); the queries still in flight are abandoned, the budget goes on.
+    pub(super) fn restart(&mut self, question: Question, group: &mut UpstreamGroup) {
+        for query in self.in_flight.drain(..) {
+            group.release(query.upstream);
+        }
+        if let Some(resend) = self.resend.take() {
+            group.release(resend.upstream);
+        }
+        self.question = question;
+        self.tried.clear();
+        self.hedge_at = None;
+        self.hedged = false;
+    }
+
+    /// The settings in force.
+    pub(super) fn settings(&self) -> &ResolverSettings {
+        &self.settings
+    }
+
+    /// The question being asked now (the client's, or a lookup of the validation).
+    pub(super) fn asking(&self) -> Question {
+        self.question
+    }
+
     /// Ends the forwarding with `resolved`, kept for the next poll.
-    fn finish_later(&mut self, resolved: Resolved, group: &mut UpstreamGroup) {
+    pub(super) fn finish_later(&mut self, resolved: Resolved, group: &mut UpstreamGroup) {
         self.end(group);
         self.done = Some(resolved);
     }
@@ -435,6 +469,8 @@ pub struct ForwardSettings {
     pub probe: Question,
     /// Store the group's answers in the cache (and so answer repeats from it).
     pub cache: bool,
+    /// Validate the group's answers (DNSSEC), fetching DS and DNSKEY RRsets from the group.
+    pub validate: bool,
 }
 
 /// A probe query: the probe question with `wire_id`, RD=1, no EDNS, no 0x20.

@@ -122,6 +122,11 @@ pub(super) struct Frame {
     pub parent_side: Vec<IpAddr>,
     /// For an NS-name frame: the parent of a failed zone was asked once more.
     pub asked_parent: bool,
+    /// NSEC/NSEC3 RRsets (with RRSIGs) of the replies that ended the chain: the proofs of a
+    /// denial or of a wildcard expansion, for validation.
+    pub proofs: Vec<Rrset>,
+    /// The server whose reply was taken last (asked again elsewhere when its data is bogus).
+    pub answered_by: Option<SocketAddr>,
 }
 
 impl Frame {
@@ -140,6 +145,17 @@ impl Frame {
             minimise_qtype: Rtype::A,
             parent_side: Vec::new(),
             asked_parent: false,
+            proofs: Vec::new(),
+            answered_by: None,
+        }
+    }
+
+    /// The name whose closest delegation is asked: the name itself, or for a DS RRset its
+    /// parent (DS lives on the parent side of a zone cut, RFC 4035 §3.1.4.1).
+    pub fn cut_name(&self) -> NameBuf {
+        match self.qname.parent() {
+            Some(parent) if self.qtype == Rtype::DS => parent,
+            _ => self.qname,
         }
     }
 

@@ -36,6 +36,10 @@
 //!   fall/rise, probe scheduling, hedging delay, per-upstream counters; issue 5).
 //! - [`forward`]: [`Forwarding`], a question sent with RD=1 to a group and the answer taken as
 //!   given (matched and scrubbed to the question's chain), and the forward-zone table.
+//! - [`validate`]: DNSSEC validation (trust anchors, RRSIG checks, NSEC/NSEC3 proofs, the chain
+//!   of trust through the key cache); `validating` runs it at the end of a resolution, each DS
+//!   or DNSKEY it needs resolved as one more frame, and `forward_validate` at the end of a
+//!   forwarding, asking the same group.
 //! - [`driver`]: [`Driven`], the one interface both machines offer a network driver (poll,
 //!   on_reply, on_timeout, on_wake), each call borrowing a context ([`Shared`]: cache and server
 //!   statistics; a forwarding's also its group's state, locked for the call).
@@ -47,6 +51,7 @@
 
 pub mod driver;
 pub mod forward;
+mod forward_validate;
 mod frame;
 pub mod hints;
 mod process;
@@ -56,6 +61,8 @@ mod scrub;
 pub mod settings;
 pub mod stats;
 pub mod upstreams;
+pub mod validate;
+mod validating;
 pub mod zone_rate;
 
 pub use driver::{Driven, ForwardContext, Shared};
@@ -65,7 +72,7 @@ pub use settings::ResolverSettings;
 pub use stats::{ServerState, ServerStats};
 
 use crate::base::Instant;
-use crate::cache::Rrset;
+use crate::cache::{Rrset, Security};
 use crate::Transport;
 use portcullis_wire::header::HEADER_LEN;
 use portcullis_wire::message::{Message, RawRecords, Section};
@@ -175,6 +182,16 @@ pub struct Resolved {
     /// An upstream reply passed on as it is, in place of the three sections above (a forward
     /// zone that does not cache).
     pub verbatim: Option<Verbatim>,
+    /// The NSEC/NSEC3 RRsets proving a denial or a wildcard expansion (authority section, only
+    /// to DO=1 queries).
+    pub proofs: Vec<Rrset>,
+    /// What DNSSEC validation said about the answer.
+    pub security: Security,
+    /// Why the answer is bogus (the EDE code and reason), when it is.
+    pub bogus: Option<validate::Bogus>,
+    /// The EDE code reported with an answer that is not bogus (RFC 8914: 1 or 2 for an
+    /// unsupported algorithm or digest, 27 for NSEC3 iterations above the limit).
+    pub notice: Option<u16>,
 }
 
 impl Resolved {
@@ -185,7 +202,19 @@ impl Resolved {
 
     /// `rcode` with empty sections.
     pub fn empty(rcode: Rcode, failure: Option<Failure>, upstream_queries: u32) -> Self {
-        Self { rcode, answer: Vec::new(), authority: Vec::new(), additional: Vec::new(), failure, upstream_queries, verbatim: None }
+        Self {
+            rcode,
+            answer: Vec::new(),
+            authority: Vec::new(),
+            additional: Vec::new(),
+            failure,
+            upstream_queries,
+            verbatim: None,
+            proofs: Vec::new(),
+            security: Security::Indeterminate,
+            bogus: None,
+            notice: None,
+        }
     }
 
     /// True when the answer section has records.
@@ -196,13 +225,26 @@ impl Resolved {
     /// Writes the answer and authority RRsets, or the verbatim records (rcode and header are the
     /// caller's, e.g. `ReplyFrame`). Returns false when they did not fit: the caller sets TC.
     pub fn write(&self, writer: &mut MessageWriter<'_>) -> bool {
+        self.write_dnssec(false, writer)
+    }
+
+    /// [`Resolved::write`]; with `dnssec_ok` (the query's DO bit) each RRset is followed by its
+    /// RRSIGs and the proofs of a denial or wildcard follow in the authority section (RFC 4035
+    /// §3.2).
+    pub fn write_dnssec(&self, dnssec_ok: bool, writer: &mut MessageWriter<'_>) -> bool {
         if let Some(verbatim) = &self.verbatim {
             return verbatim.write(writer);
         }
-        let sections = [(Section::Answer, &self.answer), (Section::Authority, &self.authority), (Section::Additional, &self.additional)];
+        let proofs: &[Rrset] = if dnssec_ok { &self.proofs } else { &[] };
+        let authority = self.authority.iter().chain(proofs);
+        let sections: [(Section, &mut dyn Iterator<Item = &Rrset>); 3] =
+            [(Section::Answer, &mut self.answer.iter()), (Section::Authority, &mut authority.into_iter()), (Section::Additional, &mut self.additional.iter())];
         for (section, rrsets) in sections {
             for rrset in rrsets {
                 if rrset.write(section, rrset.ttl, writer).is_err() {
+                    return false;
+                }
+                if dnssec_ok && rrset.write_sigs(section, rrset.ttl, writer).is_err() {
                     return false;
                 }
             }

@@ -12,7 +12,7 @@ use super::scrub::{scrub, Kind, Scrubbed};
 use super::stats::ServerStats;
 use super::{Failure, Resolved};
 use crate::base::Instant;
-use crate::cache::{negative_ttl, Cache, Cached, Rrset, Trust};
+use crate::cache::{negative_ttl, Cache, Cached, Rrset, Security, Trust};
 use crate::Transport;
 use portcullis_wire::message::Message;
 use portcullis_wire::{Rcode, Rtype};
@@ -52,10 +52,14 @@ impl Resolution {
             match self.answer_from_cache(cache, now) {
                 FromCache::End(end) => return self.finish_frame(end, cache, now),
                 FromCache::Followed => return Next::Continue,
-                FromCache::Miss => {}
+                FromCache::Miss => {
+                    if let Some(end) = self.synthesise(cache, now) {
+                        return self.finish_frame(end, cache, now);
+                    }
+                }
             }
             let Some(frame) = self.frames.last_mut() else { return Next::Continue };
-            let delegation = find_delegation(cache, &frame.qname, frame.qclass, now, &settings);
+            let delegation = find_delegation(cache, &frame.cut_name(), frame.qclass, now, &settings);
             frame.enter(delegation, &settings);
         }
         self.next_server(now, cache, servers)
@@ -117,6 +121,7 @@ impl Resolution {
     /// Answers the top frame from the cache, following cached CNAMEs (restarting the frame).
     fn answer_from_cache(&mut self, cache: &Cache, now: Instant) -> FromCache {
         let max_chain = self.settings.max_cname_chain;
+        let validating = self.validating;
         if std::mem::take(&mut self.refresh) && self.frames.len() == 1 {
             return FromCache::Miss;
         }
@@ -125,13 +130,23 @@ impl Resolution {
             return FromCache::End(FrameEnd::Failed(Failure::FailureCached));
         }
         let min_trust = if frame.for_address { Trust::Glue } else { Trust::Answer };
+        // A denial never validated has no proofs cached: a validating resolution asks again.
+        let for_address = frame.for_address;
+        let unproven = |hit: &crate::cache::Hit| validating && !for_address && hit.security == Security::Indeterminate;
         match cache.get(&frame.qname, frame.qtype, frame.qclass, now, false) {
             Some(Cached::Positive(set, hit)) if hit.trust >= min_trust => {
                 frame.chain.push(set);
                 return FromCache::End(FrameEnd::Answered(Rcode::NOERROR, Vec::new()));
             }
-            Some(Cached::NxDomain(soa, _)) => return FromCache::End(FrameEnd::Answered(Rcode::NXDOMAIN, soa.into_iter().collect())),
-            Some(Cached::NoData(soa, _)) => return FromCache::End(FrameEnd::Answered(Rcode::NOERROR, soa.into_iter().collect())),
+            Some(Cached::NxDomain(soa, hit)) if !unproven(&hit) => {
+                let soa = with_proofs(frame, soa, None, validating, cache, now);
+                return FromCache::End(FrameEnd::Answered(Rcode::NXDOMAIN, soa));
+            }
+            Some(Cached::NoData(soa, hit)) if !unproven(&hit) => {
+                let soa = with_proofs(frame, soa, Some(frame.qtype), validating, cache, now);
+                return FromCache::End(FrameEnd::Answered(Rcode::NOERROR, soa));
+            }
+            Some(Cached::NxDomain(..) | Cached::NoData(..)) => return FromCache::Miss,
             _ => {}
         }
         if frame.qtype == Rtype::CNAME {
@@ -158,6 +173,11 @@ impl Resolution {
     /// addresses (or a failed lookup) to the frame below.
     fn finish_frame(&mut self, end: FrameEnd, cache: &Cache, now: Instant) -> Next {
         let Some(frame) = self.frames.pop() else { return Next::Done(self.abort(Failure::NoServers, cache, now)) };
+        if self.frames.is_empty() && (self.validating || self.validation.is_some()) {
+            if let Some(next) = self.validate_frame(frame.clone(), &end, cache, now) {
+                return next;
+            }
+        }
         if self.frames.is_empty() {
             return match end {
                 FrameEnd::Answered(rcode, authority) => {
@@ -221,7 +241,8 @@ impl Resolution {
             self.resend = Some(Resend { server: sent.server, transport: sent.transport, edns: false });
             return;
         }
-        let Some(frame) = self.frames.last() else { return };
+        let Some(frame) = self.frames.last_mut() else { return };
+        frame.answered_by = Some(sent.server);
         let Some(zone) = frame.delegation.as_ref().map(|delegation| delegation.zone) else { return };
         let minimised = frame.minimised();
         let scrubbed = scrub(message, &sent.qname, sent.qtype, &zone, &self.settings);
@@ -242,6 +263,7 @@ impl Resolution {
             }
             let frame = self.frames.last_mut()?;
             frame.chain.extend(scrubbed.chain.iter().cloned());
+            frame.proofs.extend(scrubbed.proofs.iter().cloned());
             frame.links += scrubbed.links;
             if frame.links > max_chain {
                 return Some(FrameEnd::Failed(Failure::ChainTooLong));
@@ -260,11 +282,13 @@ impl Resolution {
                 None
             }
             Kind::NxDomain => {
-                cache.insert_negative(&scrubbed.end, None, frame.qclass, scrubbed.soa.as_ref(), negative_trust, now);
+                let denial = (scrubbed.soa.as_ref(), &scrubbed.proofs[..]);
+                cache.insert_denial(&scrubbed.end, None, frame.qclass, denial, negative_trust, (Security::Indeterminate, 0), now);
                 Some(FrameEnd::Answered(Rcode::NXDOMAIN, soa))
             }
             Kind::NoData => {
-                cache.insert_negative(&scrubbed.end, Some(frame.qtype), frame.qclass, scrubbed.soa.as_ref(), negative_trust, now);
+                let denial = (scrubbed.soa.as_ref(), &scrubbed.proofs[..]);
+                cache.insert_denial(&scrubbed.end, Some(frame.qtype), frame.qclass, denial, negative_trust, (Security::Indeterminate, 0), now);
                 Some(FrameEnd::Answered(Rcode::NOERROR, soa))
             }
             Kind::Referral => self.follow_referral(scrubbed, now, cache),
@@ -304,6 +328,9 @@ impl Resolution {
         }
         let ns = scrubbed.ns?;
         cache.insert_rrset(&ns, Trust::Authority, now);
+        if self.validating {
+            self.note_referral(&ns.owner, scrubbed.ds.clone(), scrubbed.proofs.clone());
+        }
         for set in &scrubbed.glue {
             cache.insert_rrset(set, Trust::Glue, now);
         }
@@ -322,6 +349,18 @@ impl Resolution {
         frame.enter(delegation, &settings);
         None
     }
+}
+
+/// The authority section of a cached denial; when validating, the SOA gets its RRSIGs back and
+/// the frame the denial's NSEC/NSEC3 RRsets.
+fn with_proofs(frame: &mut Frame, soa: Option<Rrset>, rtype: Option<Rtype>, validating: bool, cache: &Cache, now: Instant) -> Vec<Rrset> {
+    let mut soa: Vec<Rrset> = soa.into_iter().collect();
+    if validating {
+        let (sigs, proofs) = cache.denial_proofs(&frame.qname, rtype, frame.qclass, now);
+        soa.iter_mut().for_each(|soa| soa.sigs.clone_from(&sigs));
+        frame.proofs = proofs;
+    }
+    soa
 }
 
 /// The SOA for a negative answer's authority section, its TTL the negative TTL (RFC 2308 §3).

@@ -45,6 +45,12 @@ pub(super) enum Match<'a> {
 /// A query message: random ID, RD clear, the question, and OPT when `edns_payload` is set.
 /// (Written directly: nothing to compress in a question and an empty OPT.)
 pub(super) fn build_query(wire_id: u16, qname: &NameBuf, qtype: Rtype, qclass: Class, edns_payload: Option<u16>) -> Vec<u8> {
+    build_query_with(wire_id, qname, qtype, qclass, edns_payload, false)
+}
+
+/// [`build_query`], with DO=1 in the OPT record when `dnssec_ok` (RFC 3225: a validator asks
+/// for the RRSIGs and denials it needs, RFC 4035 §4.1).
+pub(super) fn build_query_with(wire_id: u16, qname: &NameBuf, qtype: Rtype, qclass: Class, edns_payload: Option<u16>, dnssec_ok: bool) -> Vec<u8> {
     let name = qname.as_wire();
     let mut buf = Vec::with_capacity(12 + name.len() + 4 + 11);
     let arcount = u16::from(edns_payload.is_some());
@@ -59,7 +65,7 @@ pub(super) fn build_query(wire_id: u16, qname: &NameBuf, qtype: Rtype, qclass: C
         buf.push(0);
         buf.extend_from_slice(&Rtype::OPT.0.to_be_bytes());
         buf.extend_from_slice(&payload.to_be_bytes());
-        buf.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        buf.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
     }
     buf
 }

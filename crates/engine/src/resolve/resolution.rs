@@ -15,13 +15,15 @@
 //! [`ZoneRates`]: super::zone_rate::ZoneRates
 
 use super::process::{Frame, FrameEnd};
-use super::query::{build_query, check_reply, randomise_case, Match, Sent};
+use super::query::{build_query_with, check_reply, randomise_case, Match, Sent};
 use super::stats::ServerStats;
+use super::validate::{Fetched, Validation};
 use super::{Failure, Outbound, QueryId, Random, Resolved, ResolverSettings, Step};
 use crate::base::Instant;
 use crate::cache::Cache;
 use crate::Transport;
 use portcullis_wire::message::Question;
+use portcullis_wire::NameBuf;
 use portcullis_wire::{Rcode, Rtype};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +64,22 @@ pub struct Resolution {
     /// Skip the cache for the question itself once (prefetch).
     pub(super) refresh: bool,
     pub(super) done: Option<Resolved>,
+    /// Answers are validated (`ResolverSettings::validates`): queries say DO=1.
+    pub(super) validating: bool,
+    /// The answer being validated, once the client's frame has ended.
+    pub(super) validation: Option<Validation>,
+    /// What referrals said about DS at their zone cuts (the DS RRset or the proof of its
+    /// absence), used by validation instead of asking again (RFC 4035 §3.1.4).
+    pub(super) referral_ds: Vec<(NameBuf, Fetched)>,
+    /// The client's frame as it was before its answer was validated, kept to ask another
+    /// server when the answer is bogus (RFC 4035 §5.5), and the bogus result to give if that
+    /// fails too.
+    pub(super) retry: Option<Frame>,
+    pub(super) bogus_result: Option<Resolved>,
+    pub(super) bogus_retries: u32,
+    /// Wall-clock seconds at `started` (RRSIG validity windows).
+    unix_at_start: u64,
+    started: Instant,
 }
 
 impl Resolution {
@@ -69,6 +87,7 @@ impl Resolution {
     pub fn new(question: Question, settings: Arc<ResolverSettings>, now: Instant, random: Box<dyn Random + Send>) -> Self {
         let deadline = now.plus_millis(settings.total_time_ms);
         let frame = Frame::new(question.qname, question.qtype, question.qclass, false);
+        let validating = settings.validates();
         Self {
             question,
             settings,
@@ -85,7 +104,27 @@ impl Resolution {
             unwanted: 0,
             refresh: false,
             done: None,
+            validating,
+            validation: None,
+            referral_ds: Vec::new(),
+            retry: None,
+            bogus_result: None,
+            bogus_retries: 0,
+            unix_at_start: 0,
+            started: now,
         }
+    }
+
+    /// Sets the wall-clock time (seconds since the epoch) at the start, which validation needs
+    /// for RRSIG validity windows; the driver reads it with the start instant.
+    pub fn with_unix_secs(mut self, unix: u64) -> Self {
+        self.unix_at_start = unix;
+        self
+    }
+
+    /// Wall-clock seconds at `now`.
+    pub(super) fn unix_at(&self, now: Instant) -> u64 {
+        self.unix_at_start + now.as_millis().saturating_sub(self.started.as_millis()) / 1000
     }
 
     /// A prefetch: the question itself is asked upstream even though the cache still holds its
@@ -236,7 +275,8 @@ impl Resolution {
         let mut id_bytes = [0u8; 2];
         self.random.fill(&mut id_bytes);
         let wire_id = u16::from_be_bytes(id_bytes);
-        let bytes = build_query(wire_id, &qname, qtype, frame.qclass, edns.then_some(self.settings.edns_payload));
+        let dnssec_ok = edns && self.validating;
+        let bytes = build_query_with(wire_id, &qname, qtype, frame.qclass, edns.then_some(self.settings.edns_payload), dnssec_ok);
         let id = QueryId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
         let deadline = now.plus_millis(state.timeout_ms()).min(self.deadline);

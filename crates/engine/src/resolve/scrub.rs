@@ -9,7 +9,10 @@
 //!   dropped; private addresses dropped under rebinding protection;
 //! - authority: only SOA and NS owned at or below the zone and at or above the name; NS removed
 //!   from positive answers (Unbound `iter-scrub-promiscuous`); NS clipped to 20 records;
-//! - additional: only A/AAAA for targets of a kept NS RRset that lie inside the zone (glue).
+//! - additional: only A/AAAA for targets of a kept NS RRset that lie inside the zone (glue);
+//! - DNSSEC: each RRset keeps the RRSIGs that cover it at its owner (`Rrset::sigs`); NSEC and
+//!   NSEC3 RRsets of the authority section owned inside the zone are kept as `proofs` (denials
+//!   and wildcard answers, RFC 4035 §3.1.3), RRSIGs alone are dropped.
 
 use super::settings::ResolverSettings;
 use crate::cache::Rrset;
@@ -58,6 +61,10 @@ pub(super) struct Scrubbed {
     pub authoritative: bool,
     /// The chain ends in a DNAME whose substitution is too long (RFC 6672 §2.2: YXDOMAIN).
     pub overflow: bool,
+    /// NSEC and NSEC3 RRsets of the authority section inside the zone, with their RRSIGs.
+    pub proofs: Vec<Rrset>,
+    /// The DS RRset at the owner of a referral's NS RRset (RFC 4035 §3.1.4), with its RRSIGs.
+    pub ds: Option<Rrset>,
 }
 
 /// Scrubs `message`, the reply to (`qname`, `qtype`) from a server of `zone`.
@@ -68,14 +75,19 @@ pub(super) fn scrub(message: &Message<'_>, qname: &NameBuf, qtype: Rtype, zone: 
     let (end, links, complete) = follow_chain(answer, qname, qtype, zone, settings, &mut chain);
     let positive = complete && !chain.is_empty();
     let header = message.header();
-    if positive && message.rcode() == Rcode::NOERROR {
-        // The kind is Answer whatever the authority section says, and nothing of it is kept.
-        return Scrubbed { kind: Kind::Answer, chain, links, end, soa: None, ns: None, glue: Vec::new(), authoritative: header.aa(), overflow: false };
-    }
     let authority = collect(message, Section::Authority, class);
+    let proofs: Vec<Rrset> =
+        authority.iter().filter(|set| matches!(set.rtype, Rtype::NSEC | Rtype::NSEC3) && set.owner.is_subdomain_of(zone)).cloned().collect();
+    if positive && message.rcode() == Rcode::NOERROR {
+        // The kind is Answer whatever the authority section says; only its proofs are kept.
+        let authoritative = header.aa();
+        return Scrubbed { kind: Kind::Answer, chain, links, end, soa: None, ns: None, glue: Vec::new(), authoritative, overflow: false, proofs, ds: None };
+    }
     let soa = authority.iter().find(|set| set.rtype == Rtype::SOA && set.owner.is_subdomain_of(zone) && end.is_subdomain_of(&set.owner)).cloned();
     let any_ns = authority.iter().any(|set| set.rtype == Rtype::NS);
-    let ns = if positive { None } else { pick_ns(authority, &end, zone) };
+    let ds_of = |ns: &Rrset| authority.iter().find(|set| set.rtype == Rtype::DS && set.owner == ns.owner).cloned();
+    let ns = if positive { None } else { pick_ns(authority.clone(), &end, zone) };
+    let ds = ns.as_ref().and_then(ds_of);
     let glue = ns.as_ref().map(|ns| pick_glue(message, ns, zone, class)).unwrap_or_default();
     let authoritative = header.aa();
     let authority = Authority { soa: soa.is_some(), ns: ns.as_ref(), foreign_ns: any_ns && ns.is_none() };
@@ -85,7 +97,7 @@ pub(super) fn scrub(message: &Message<'_>, qname: &NameBuf, qtype: Rtype, zone: 
     } else {
         classify(message.rcode(), positive, !chain.is_empty(), &authority, zone, (authoritative, header.ra()))
     };
-    Scrubbed { kind, chain, links, end, soa, ns, glue, authoritative, overflow }
+    Scrubbed { kind, chain, links, end, soa, ns, glue, authoritative, overflow, proofs, ds }
 }
 
 /// What the authority section of a reply holds, for [`classify`].
@@ -208,8 +220,29 @@ fn pick_glue(message: &Message<'_>, ns: &Rrset, zone: &NameBuf, class: Class) ->
 }
 
 /// The RRsets of one section, rdata decompressed, records of the wrong class or malformed
-/// address length skipped, OPT/TSIG skipped.
+/// address length skipped, OPT/TSIG skipped; RRSIGs also attached to the RRset they cover.
 fn collect(message: &Message<'_>, section: Section, class: Class) -> Vec<Rrset> {
+    let mut sets = collect_all(message, section, class);
+    let sigs: Vec<Rrset> = sets.iter().filter(|set| set.rtype == Rtype::RRSIG).cloned().collect();
+    // The RRSIG RRsets stay too (a question for type RRSIG is answered with them).
+    for sig in sigs {
+        for rdata in sig.rdatas {
+            let covered = rdata.get(..2).map(|bytes| Rtype(u16::from_be_bytes([bytes[0], bytes[1]])));
+            if let Some(set) = sets.iter_mut().find(|set| Some(set.rtype) == covered && set.owner == sig.owner) {
+                if set.sigs.len() < MAX_SIGS && !set.sigs.contains(&rdata) {
+                    set.sigs.push(rdata);
+                }
+            }
+        }
+    }
+    sets
+}
+
+/// Most RRSIGs kept per RRset (KeyTrap: SECURITY-REFERENCE §2.2; more than a rollover needs).
+pub const MAX_SIGS: usize = 8;
+
+/// The RRsets of one section (RRSIGs as RRsets of their own).
+fn collect_all(message: &Message<'_>, section: Section, class: Class) -> Vec<Rrset> {
     let mut sets: Vec<Rrset> = Vec::new();
     let mut rdata = Vec::new();
     for record in message.records(section) {

@@ -63,6 +63,8 @@ pub struct ResolverSettings {
     /// Past the rate, one query in this many still goes (Unbound `ratelimit-factor` 10), at most
     /// `zone_query_rate` more a second; 0 = none.
     pub zone_query_rate_factor: u32,
+    /// DNSSEC validation: on/off, trust anchors, negative trust anchors (`validate`).
+    pub dnssec: super::validate::ValidationSettings,
 }
 
 impl Default for ResolverSettings {
@@ -91,6 +93,7 @@ impl Default for ResolverSettings {
             zone_failure_rate: 200,
             zone_query_rate: 1000,
             zone_query_rate_factor: 10,
+            dnssec: super::validate::ValidationSettings::default(),
         }
     }
 }
@@ -99,6 +102,12 @@ impl ResolverSettings {
     /// The limits of the random-subdomain flood defence.
     pub fn zone_limits(&self) -> super::zone_rate::ZoneLimits {
         super::zone_rate::ZoneLimits { failure_rate: self.zone_failure_rate, query_rate: self.zone_query_rate, factor: self.zone_query_rate_factor }
+    }
+
+    /// True when answers are validated: validation is on and there is an anchor that applies
+    /// (the built-in root anchors only while the root servers are the IANA root's).
+    pub fn validates(&self) -> bool {
+        self.dnssec.enabled && !self.dnssec.anchors.is_empty() && (!self.dnssec.builtin || self.root_servers == super::hints::iana_root_addresses())
     }
 
     /// True when `addr` may be sent a query.

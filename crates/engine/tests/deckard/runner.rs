@@ -22,8 +22,11 @@
 
 use super::rpl::{Entry, Rec, Scenario, StepKind};
 use super::upstream::{build_reply, find, Answer, SeenQuery};
+use portcullis_engine::cache::Security;
 use portcullis_engine::cache::{Cache, CacheSettings};
 use portcullis_engine::policy::Instant;
+use portcullis_engine::resolve::validate::anchors::parse_anchors;
+use portcullis_engine::resolve::validate::ValidationSettings;
 use portcullis_engine::resolve::{Outbound, Resolution, Resolved, ResolverSettings, SeededRandom, ServerStats, Step};
 use portcullis_wire::header::Flags;
 use portcullis_wire::message::{Message, Question};
@@ -76,6 +79,8 @@ struct ClientAnswer {
 struct Active {
     resolution: Resolution,
     client: Flags,
+    /// The query's DO bit.
+    dnssec_ok: bool,
     question: Question,
     /// A query no range answered, left for a later `STEP REPLY`.
     waiting: Option<(Outbound, Option<SeenQuery>)>,
@@ -83,6 +88,9 @@ struct Active {
 
 struct Run<'a> {
     scenario: &'a Scenario,
+    /// Wall-clock seconds at the start (`val-override-date` or `-timestamp`, else the real time).
+    unix_start: u64,
+    start: Instant,
     settings: Arc<ResolverSettings>,
     cache: Cache,
     stats: ServerStats,
@@ -122,6 +130,10 @@ fn settings_for(scenario: &Scenario, mode: Mode) -> Result<(ResolverSettings, Ca
     if config.get("do-ip6").is_some_and(|v| v.starts_with("no")) {
         settings.use_ipv6 = false;
     }
+    let anchors: Vec<String> = config.all("trust-anchor").map(|value| value.trim().trim_matches('"').to_string()).collect();
+    let parsed = if anchors.is_empty() { Ok(Vec::new()) } else { parse_anchors(&anchors.join("\n"), "trust-anchor") };
+    let anchors = parsed.map_err(|error| format!("trust-anchor: {error}"))?;
+    settings.dnssec = ValidationSettings::default().with_anchors(anchors, false);
     let mut cache = CacheSettings::DEFAULT;
     for feature in config.all("features") {
         for part in feature.split(',') {
@@ -143,8 +155,15 @@ pub fn run(scenario: &Scenario, mode: Mode, seed: u64) -> Outcome {
         Ok(s) => s,
         Err(e) => return Outcome { pass: false, reason: e, queries: 0, unscripted: 0, unused_replies: 0, qmin: mode == Mode::On },
     };
+    let config = &scenario.config;
+    let override_date = config.get("val-override-date").and_then(|date| parse_date(date.trim().trim_matches('"')));
+    let override_timestamp = config.get("val-override-timestamp").and_then(|stamp| stamp.trim().trim_matches('"').parse().ok());
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+    let unix_start = override_date.or(override_timestamp).unwrap_or_else(now);
     let mut run = Run {
         scenario,
+        unix_start,
+        start: Instant::from_secs(1_000_000),
         settings: Arc::new(settings),
         cache: Cache::new(cache_settings),
         stats: ServerStats::new(),
@@ -242,12 +261,15 @@ impl Run<'_> {
             (flags, question)
         } else {
             let q = entry.question.first().ok_or("client query without question")?;
-            let flags = Flags { rd: entry.has_flag("RD"), cd: entry.has_flag("CD"), ..Flags::default() };
+            let flags = Flags { rd: entry.has_flag("RD"), cd: entry.has_flag("CD"), ad: entry.has_flag("AD"), ..Flags::default() };
             (flags, Question { qname: q.qname, qtype: q.qtype, qclass: q.qclass })
         };
+        let dnssec_ok =
+            entry.has_flag("DO") || entry.raw.as_ref().and_then(|raw| Message::parse(raw).ok()).and_then(|m| m.edns().map(|e| e.dnssec_ok)).unwrap_or(false);
         self.seed = self.seed.wrapping_add(1);
-        let resolution = Resolution::new(question, self.settings.clone(), self.now, Box::new(SeededRandom::new(self.seed)));
-        self.active.push(Active { resolution, client: flags, question, waiting: None });
+        let unix = self.unix_start + (self.now.as_millis() - self.start.as_millis()) / 1000;
+        let resolution = Resolution::new(question, self.settings.clone(), self.now, Box::new(SeededRandom::new(self.seed))).with_unix_secs(unix);
+        self.active.push(Active { resolution, client: flags, dnssec_ok, question, waiting: None });
         let index = self.active.len() - 1;
         self.drive(index, self.reply_step_ahead());
         Ok(())
@@ -314,9 +336,11 @@ impl Run<'_> {
                 Step::Done(resolved) => {
                     if trace() {
                         eprintln!(
-                            "  done: {:?} failure={:?} answer={:?}",
+                            "  done: {:?} failure={:?} security={:?} {:?} answer={:?}",
                             resolved.rcode,
                             resolved.failure,
+                            resolved.security,
+                            resolved.bogus,
                             resolved.answer.iter().map(|s| (s.owner.to_string(), s.rtype.mnemonic())).collect::<Vec<_>>()
                         );
                     }
@@ -386,23 +410,48 @@ impl Run<'_> {
     }
 }
 
+/// What the server would send (as `Engine::respond_resolved` does): bogus is SERVFAIL unless
+/// CD=1; AD for secure data when the query had DO=1 or AD=1; RRSIGs and proofs with DO=1.
 fn client_answer(active: &Active, resolved: &Resolved) -> ClientAnswer {
-    let flags = Flags { qr: true, rd: active.client.rd, cd: active.client.cd, ra: true, rcode: resolved.rcode.header_bits(), ..Flags::default() };
-    let flatten = |sets: &[portcullis_engine::cache::Rrset]| {
+    let bogus = resolved.security == Security::Bogus && !active.client.cd;
+    let rcode = if bogus { Rcode::SERVFAIL } else { resolved.rcode };
+    let ad = !bogus && resolved.security == Security::Secure && (active.dnssec_ok || active.client.ad);
+    let flags = Flags { qr: true, rd: active.client.rd, cd: active.client.cd, ra: true, ad, rcode: rcode.header_bits(), ..Flags::default() };
+    let dnssec_ok = active.dnssec_ok;
+    let flatten = |sets: &mut dyn Iterator<Item = &portcullis_engine::cache::Rrset>| {
         let mut out = Vec::new();
         for set in sets {
             for rdata in &set.rdatas {
                 out.push(Rec { owner: set.owner, rtype: set.rtype, class: set.class, ttl: set.ttl, rdata: rdata.clone() });
             }
+            for rdata in set.sigs.iter().filter(|_| dnssec_ok) {
+                out.push(Rec { owner: set.owner, rtype: portcullis_wire::Rtype::RRSIG, class: set.class, ttl: set.ttl, rdata: rdata.clone() });
+            }
         }
         out
     };
-    ClientAnswer {
-        rcode: resolved.rcode,
-        flags,
-        question: Some(active.question),
-        sections: [flatten(&resolved.answer), flatten(&resolved.authority), Vec::new()],
+    let proofs: &[portcullis_engine::cache::Rrset] = if dnssec_ok { &resolved.proofs } else { &[] };
+    let sections =
+        if bogus { Default::default() } else { [flatten(&mut resolved.answer.iter()), flatten(&mut resolved.authority.iter().chain(proofs)), Vec::new()] };
+    ClientAnswer { rcode, flags, question: Some(active.question), sections }
+}
+
+/// `YYYYMMDDHHMMSS` (UTC) as seconds since the epoch.
+fn parse_date(text: &str) -> Option<u64> {
+    if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    let field = |range: std::ops::Range<usize>| text[range].parse::<u64>().ok();
+    let (year, month, day) = (field(0..4)?, field(4..6)?, field(6..8)?);
+    let (hour, minute, second) = (field(8..10)?, field(10..12)?, field(12..14)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
 /// A record as text for comparison: lower-cased owner, class, type, rdata (TTL when asked).

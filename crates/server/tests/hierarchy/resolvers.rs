@@ -87,10 +87,15 @@ fn answers(server: SocketAddr, name: &str) -> bool {
 /// Starts portcullis on `listen` with the default resolver settings (one UDP worker), resolving
 /// from the root servers of `hints`; ready when it answers `probe`.
 pub fn start_portcullis(dir: &Path, hints: &Path, listen: SocketAddr, probe: &str) -> Process {
+    start_portcullis_with(dir, hints, listen, probe, "")
+}
+
+/// [`start_portcullis`] with more `[resolver]` lines (`extra`, e.g. a trust-anchor file).
+pub fn start_portcullis_with(dir: &Path, hints: &Path, listen: SocketAddr, probe: &str, extra: &str) -> Process {
     let config = dir.join("portcullis.toml");
     let text = format!(
         "[server]\nlisten = [\"{listen}\"]\nthreads = 1\n\n[resolver]\nrecursion = true\nroot-hints = \"{}\"\n\
-         do-not-query-localhost = false\nallow-recursion = [\"127.0.0.1/32\"]\nuse-ipv6 = false\n",
+         do-not-query-localhost = false\nallow-recursion = [\"127.0.0.1/32\"]\nuse-ipv6 = false\n{extra}",
         hints.display()
     );
     fs::write(&config, text).unwrap();

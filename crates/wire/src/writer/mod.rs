@@ -69,6 +69,11 @@ impl<'b> MessageWriter<'b> {
         self.buf[2] = (self.buf[2] & !0x04) | (u8::from(aa) << 2);
     }
 
+    /// Sets or clears AD (RFC 4035 §3.2.3: the answer is authenticated).
+    pub fn set_ad(&mut self, ad: bool) {
+        self.buf[3] = (self.buf[3] & !0x20) | (u8::from(ad) << 5);
+    }
+
     /// Sets the low bits of the rcode.
     pub fn set_rcode(&mut self, rcode: Rcode) {
         crate::header::set_rcode(self.buf, rcode);

@@ -1,0 +1,104 @@
+//! What DNSSEC validation adds to the cache: entries stored with their validation status
+//! ([`Security`]) and, for denials, the NSEC/NSEC3 RRsets and RRSIGs that prove them (written
+//! to DO=1 queries, RFC 4035 §3.1.3); the status set on an entry once its validation is done.
+
+use super::entry::{Entry, EntryKind};
+use super::key::Owner;
+use super::{negative_ttl, Cache, InsertOutcome, Rrset, Security, Trust, BOGUS_TTL, NXDOMAIN_TYPE};
+use crate::base::Instant;
+use portcullis_wire::{Class, NameBuf, Rtype};
+
+impl Cache {
+    /// [`Cache::insert_negative`] with what validation said about the denial.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_negative_checked(
+        &self,
+        owner: &NameBuf,
+        rtype: Option<Rtype>,
+        class: Class,
+        soa: Option<&Rrset>,
+        trust: Trust,
+        checked: (Security, u16),
+        now: Instant,
+    ) -> InsertOutcome {
+        self.insert_denial(owner, rtype, class, (soa, &[]), trust, checked, now)
+    }
+
+    /// [`Cache::insert_negative_checked`] keeping the denial's NSEC/NSEC3 RRsets (`proofs`) and
+    /// the SOA's RRSIGs, for DO=1 answers from the cache and for validation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_denial(
+        &self,
+        owner: &NameBuf,
+        rtype: Option<Rtype>,
+        class: Class,
+        (soa, proofs): (Option<&Rrset>, &[Rrset]),
+        trust: Trust,
+        (security, ede): (Security, u16),
+        now: Instant,
+    ) -> InsertOutcome {
+        let Some(soa) = soa else { return InsertOutcome::NoSoa };
+        let mut ttl = negative_ttl(soa).clamp(self.settings.min_ttl, self.settings.max_negative_ttl.max(self.settings.min_ttl));
+        if security == Security::Bogus {
+            ttl = ttl.min(BOGUS_TTL);
+        }
+        let kind = if rtype.is_some() { EntryKind::NoData } else { EntryKind::NxDomain };
+        let owner = Owner::new(&self.state, owner);
+        let mut shard = self.shard(&owner);
+        let mut entry = Entry::negative(owner.wire(), rtype.unwrap_or(NXDOMAIN_TYPE), class, kind, soa, proofs, ttl, trust, now);
+        (entry.security, entry.ede) = (security, ede);
+        self.store(&mut shard, &owner, entry, now)
+    }
+
+    /// The DNSSEC records kept with the negative entry at (`owner`, `rtype`) (`None`: the
+    /// NXDOMAIN entry): the SOA's RRSIGs and the NSEC/NSEC3 RRsets with theirs.
+    pub fn denial_proofs(&self, owner: &NameBuf, rtype: Option<Rtype>, class: Class, now: Instant) -> (Vec<Vec<u8>>, Vec<Rrset>) {
+        let owner = Owner::new(&self.state, owner);
+        let mut shard = self.shard(&owner);
+        let Some((entry, hit)) = self.found(&mut shard, &owner, rtype.unwrap_or(NXDOMAIN_TYPE), class, now, false) else { return Default::default() };
+        let (mut soa_sigs, mut proofs) = (Vec::new(), Vec::new());
+        for (name, rtype, rdatas, sigs) in entry.proofs() {
+            let sigs: Vec<Vec<u8>> = sigs.map(<[u8]>::to_vec).collect();
+            if rtype == Rtype::SOA {
+                soa_sigs = sigs;
+            } else {
+                proofs.push(Rrset { owner: name, rtype, class, ttl: hit.ttl, rdatas: rdatas.map(<[u8]>::to_vec).collect(), sigs });
+            }
+        }
+        (soa_sigs, proofs)
+    }
+
+    /// Sets what validation said about the entry at (`owner`, `rtype`) (`None`: the NXDOMAIN
+    /// entry of `owner`) when its rdatas are `rdatas` (or it is negative and `rdatas` is
+    /// `None`); its TTL is shortened to `ttl` when that is less (RRSIG limits, [`BOGUS_TTL`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_security(
+        &self,
+        owner: &NameBuf,
+        rtype: Option<Rtype>,
+        class: Class,
+        rdatas: Option<&[Vec<u8>]>,
+        (security, ede): (Security, u16),
+        ttl: u32,
+        now: Instant,
+    ) {
+        let owner = Owner::new(&self.state, owner);
+        let mut shard = self.shard(&owner);
+        let Some(slot) = shard.find(&owner, rtype.unwrap_or(NXDOMAIN_TYPE), class) else { return };
+        let Some(entry) = shard.entry_mut(slot) else { return };
+        let same = match rdatas {
+            Some(rdatas) => entry.kind == EntryKind::Positive && entry.rdatas().eq(rdatas.iter().map(Vec::as_slice)),
+            None => entry.kind != EntryKind::Positive,
+        };
+        if !same || entry.expired(now) {
+            return;
+        }
+        let ttl = if security == Security::Bogus { ttl.min(BOGUS_TTL) } else { ttl };
+        entry.security = security;
+        entry.ede = ede;
+        let until = now.plus_secs(u64::from(ttl));
+        if until < entry.expires_at {
+            entry.expires_at = until;
+        }
+    }
+}

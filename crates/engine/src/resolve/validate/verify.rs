@@ -1,0 +1,168 @@
+//! Checking one RRset's signatures against a zone's keys (RFC 4035 §5.3), and a DNSKEY RRset
+//! against the DS RRset or trust anchor that vouches for it (RFC 4035 §5.2).
+//!
+//! Each RRSIG is checked in the order of RFC 4035 §5.3.1: it covers the RRset's type, its signer
+//! is the zone and the owner lies inside it, its label count is not above the owner's (fewer
+//! labels: a wildcard expansion, RFC 4035 §5.3.2), the time lies in its validity window (RFC
+//! 1982 arithmetic), and a zone key of the zone with its algorithm and tag verifies it. At most
+//! [`MAX_SIGS_TRIED`] RRSIGs and [`MAX_KEYS_PER_TAG`] keys per RRSIG are tried (KeyTrap,
+//! SECURITY-REFERENCE §2.2). The TTL of a secure RRset is capped by the RRSIG's original TTL
+//! and by the time left before it expires (RFC 4035 §5.3.3).
+
+use super::{Bogus, Ede};
+use crate::cache::Rrset;
+use portcullis_dnssec::rrsig::{signed_owner, signing_input};
+use portcullis_dnssec::{ds_digest, key_tag, verify, DigestType, Dnskey, Rrsig};
+use portcullis_wire::{NameBuf, Rtype};
+
+/// Most RRSIGs of one RRset tried before it is bogus.
+pub const MAX_SIGS_TRIED: usize = 8;
+
+/// Most keys with the same tag and algorithm tried for one RRSIG.
+pub const MAX_KEYS_PER_TAG: usize = 4;
+
+/// A verified RRset: the TTL it may be kept and the label count of the RRSIG that verified it
+/// (below the owner's: a wildcard expansion).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// min(TTL, original TTL, seconds to the RRSIG's expiration).
+    pub ttl: u32,
+    /// The RRSIG's labels field.
+    pub labels: u8,
+}
+
+/// Verifies `set` with the DNSKEY rdatas `keys` of `zone` at `unix` (seconds since the epoch).
+pub fn verify_rrset(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], unix: u64) -> Result<Verified, Bogus> {
+    let now = unix as u32;
+    let mut worst = None;
+    let mut scratch = Vec::new();
+    for rdata in set.sigs.iter().take(MAX_SIGS_TRIED) {
+        let Ok((rrsig, signature)) = Rrsig::parse(rdata) else { continue };
+        match check_one(set, zone, keys, &rrsig, signature, now, &mut scratch) {
+            Ok(()) => {
+                let left = rrsig.expiration.wrapping_sub(now);
+                let ttl = set.ttl.min(rrsig.original_ttl).min(left);
+                return Ok(Verified { ttl, labels: rrsig.labels });
+            }
+            Err(ede) => worst = Some(pick(worst, ede)),
+        }
+    }
+    let ede = worst.unwrap_or(Ede::RRSIGS_MISSING);
+    Err(Bogus::new(ede, format!("{} {}: {}", set.owner, type_text(set.rtype), Ede::text(ede))))
+}
+
+/// The more telling of two failures: a bad signature says more than a missing key, which says
+/// more than an RRSIG of another zone or type.
+fn pick(old: Option<u16>, new: u16) -> u16 {
+    let rank = |ede: u16| match ede {
+        Ede::BOGUS => 4,
+        Ede::SIGNATURE_EXPIRED | Ede::SIGNATURE_NOT_YET_VALID => 3,
+        Ede::DNSKEY_MISSING => 2,
+        _ => 1,
+    };
+    match old {
+        Some(old) if rank(old) >= rank(new) => old,
+        _ => new,
+    }
+}
+
+/// One RRSIG against the keys; the EDE code of the failure.
+fn check_one(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], rrsig: &Rrsig, signature: &[u8], now: u32, scratch: &mut Vec<u8>) -> Result<(), u16> {
+    if rrsig.type_covered != set.rtype || rrsig.signer != *zone || !set.owner.is_subdomain_of(zone) {
+        return Err(Ede::RRSIGS_MISSING);
+    }
+    if usize::from(rrsig.labels) > set.owner.label_count() - usize::from(set.owner.is_wildcard()) {
+        return Err(Ede::BOGUS);
+    }
+    if signed_owner(&set.owner, rrsig.labels).is_err() {
+        return Err(Ede::BOGUS);
+    }
+    if !rrsig.is_current(now) {
+        let expired = rrsig.expiration.wrapping_sub(now) >= 0x8000_0000;
+        return Err(if expired { Ede::SIGNATURE_EXPIRED } else { Ede::SIGNATURE_NOT_YET_VALID });
+    }
+    let candidates = keys.iter().filter(|key| zone_key(key).is_some_and(|k| k.algorithm == rrsig.algorithm) && key_tag(key) == rrsig.key_tag);
+    let (mut tried, mut too_small) = (0, 0);
+    scratch.clear();
+    signing_input(rrsig, &set.owner, set.class, set.rdatas.iter().map(Vec::as_slice), scratch).map_err(|_| Ede::BOGUS)?;
+    for key in candidates.take(MAX_KEYS_PER_TAG) {
+        tried += 1;
+        let Some(dnskey) = zone_key(key) else { continue };
+        match verify(dnskey.algorithm, dnskey.public_key, scratch, signature) {
+            Ok(()) => return Ok(()),
+            Err(portcullis_dnssec::Error::UnsupportedKeySize) => too_small += 1,
+            Err(_) => {}
+        }
+    }
+    Err(match tried {
+        0 => Ede::DNSKEY_MISSING,
+        // Keys `ring` cannot use (RSA below 1024 bits) count as an unsupported algorithm.
+        _ if too_small == tried => Ede::UNSUPPORTED_DNSKEY_ALGORITHM,
+        _ => Ede::BOGUS,
+    })
+}
+
+/// The DNSKEY of `rdata` when it is a zone key of protocol 3 (RFC 4034 §2.1.1-2), not revoked.
+fn zone_key(rdata: &[u8]) -> Option<Dnskey<'_>> {
+    Dnskey::parse(rdata).ok().filter(|key| key.flags & Dnskey::ZONE != 0 && key.protocol == 3 && key.flags & Dnskey::REVOKE == 0)
+}
+
+/// What a DS RRset (or a trust anchor) says about a zone's DNSKEY RRset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyVerdict {
+    /// The DNSKEY RRset is signed by a key the DS names: all its keys are the zone's.
+    Secure(Vec<Vec<u8>>, u32),
+    /// No DS uses an algorithm and digest we support: the zone is treated as unsigned (RFC 4035
+    /// §5.2, RFC 6840 §5.2).
+    Unsupported(u16),
+    /// The chain breaks here.
+    Bogus(Bogus),
+}
+
+/// True when a validator can use DS rdata `ds`: its algorithm and digest are supported.
+pub fn ds_supported(ds: &[u8]) -> bool {
+    match ds {
+        [_, _, algorithm, digest, ..] => portcullis_dnssec::Algorithm(*algorithm).is_supported() && matches!(*digest, 1 | 2 | 4),
+        _ => false,
+    }
+}
+
+/// Checks the DNSKEY RRset `dnskeys` of `zone` against the DS rdatas `ds` and the anchor keys
+/// `anchor_keys` (DNSKEY rdatas trusted as they are).
+pub fn verify_dnskeys(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_keys: &[Vec<u8>], unix: u64) -> KeyVerdict {
+    let usable: Vec<&Vec<u8>> = ds.iter().filter(|ds| ds_supported(ds)).collect();
+    if usable.is_empty() && anchor_keys.is_empty() {
+        let ede = if ds.iter().any(|ds| ds.get(2).is_some_and(|alg| !portcullis_dnssec::Algorithm(*alg).is_supported())) {
+            Ede::UNSUPPORTED_DNSKEY_ALGORITHM
+        } else {
+            Ede::UNSUPPORTED_DS_DIGEST
+        };
+        return KeyVerdict::Unsupported(ede);
+    }
+    let trusted: Vec<Vec<u8>> =
+        dnskeys.rdatas.iter().filter(|key| anchor_keys.contains(key) || usable.iter().any(|ds| ds_matches(ds, zone, key))).cloned().collect();
+    if trusted.is_empty() {
+        let why = format!("{zone} DNSKEY: no key matches the DS RRset or trust anchor");
+        return KeyVerdict::Bogus(Bogus::new(Ede::DNSKEY_MISSING, why));
+    }
+    match verify_rrset(dnskeys, zone, &trusted, unix) {
+        Ok(verified) => KeyVerdict::Secure(dnskeys.rdatas.clone(), verified.ttl),
+        Err(bogus) if bogus.ede == Ede::UNSUPPORTED_DNSKEY_ALGORITHM => KeyVerdict::Unsupported(bogus.ede),
+        Err(bogus) => KeyVerdict::Bogus(bogus),
+    }
+}
+
+/// True when DS rdata `ds` names DNSKEY rdata `key` of `zone` (tag, algorithm and digest).
+fn ds_matches(ds: &[u8], zone: &NameBuf, key: &[u8]) -> bool {
+    let [t0, t1, algorithm, digest_type, digest @ ..] = ds else { return false };
+    let Ok(dnskey) = Dnskey::parse(key) else { return false };
+    if u16::from_be_bytes([*t0, *t1]) != key_tag(key) || dnskey.algorithm.0 != *algorithm || dnskey.flags & Dnskey::ZONE == 0 {
+        return false;
+    }
+    ds_digest(zone, key, DigestType(*digest_type)).is_ok_and(|computed| computed == digest)
+}
+
+/// The type's mnemonic for messages.
+pub fn type_text(rtype: Rtype) -> String {
+    rtype.mnemonic().map_or_else(|| format!("TYPE{}", rtype.0), str::to_string)
+}
