@@ -221,7 +221,7 @@ impl Engine {
 
     /// Answers one request into `out`. Never panics, never allocates for authoritative answers.
     pub fn handle(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
-        self.counters.request(request.worker);
+        self.counters.request(request.worker, request.transport, crate::metrics::QueryType::of_request(request.bytes));
         let outcome = self.process(request, out);
         match outcome {
             Outcome::Drop(reason) => self.counters.dropped(reason),
