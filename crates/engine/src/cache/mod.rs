@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod entry;
+mod flush;
 mod key;
 mod shard;
 #[cfg(test)]
