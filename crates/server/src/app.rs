@@ -4,9 +4,11 @@
 //! - [`build`]: the state that outlives one engine ([`Shared`]), the engine, the zones;
 //! - [`run`]: start-up, the workers and listeners, the signal loop, shutdown;
 //! - [`reload`]: a new configuration and zones swapped in without dropping a query;
-//! - [`summary`]: the counters line in the log.
+//! - [`summary`]: the counters line in the log;
+//! - [`ops`]: the sampler, the HTTP listener and the control socket (`portcullis ctl`).
 
 mod build;
+mod ops;
 mod reload;
 mod run;
 mod summary;

@@ -60,6 +60,15 @@ pub mod file {
         /// `[[key]]`.
         #[serde(default)]
         pub key: Vec<crate::key_config::KeyFile>,
+        /// `[http]`: the metrics, stats and dashboard listener (off by default).
+        #[serde(default)]
+        pub http: crate::ops_config::HttpFile,
+        /// `[control]`: the `portcullis ctl` socket.
+        #[serde(default)]
+        pub control: crate::ops_config::ControlFile,
+        /// `[alerts]`.
+        #[serde(default)]
+        pub alerts: crate::ops_config::AlertsFile,
     }
 
     /// `[server]`.
@@ -207,6 +216,8 @@ pub struct Settings {
     pub forward: Vec<portcullis_engine::resolve::forward::ForwardSettings>,
     /// TSIG keys.
     pub keys: Vec<portcullis_engine::policy::TsigKey>,
+    /// HTTP, control socket and alerts.
+    pub ops: crate::ops_config::OpsSettings,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -296,6 +307,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let rrl = crate::policy_config::rrl(raw.rrl.as_ref(), &mut errors);
     let query_limit = crate::policy_config::query_limit(raw.query_limit.as_ref(), &mut errors);
     let cookies = crate::policy_config::cookies(&raw.cookies, &mut errors);
+    let ops = crate::ops_config::ops(&raw.http, &raw.control, &raw.alerts, base, &mut errors);
     let engine = EngineSettings {
         udp_payload,
         nocookie_udp_payload: cookies.nocookie_udp_size,
@@ -309,7 +321,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         return Err(errors);
     }
     let listen_defaulted = raw.server.listen.is_none();
-    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys })
+    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys, ops })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {
@@ -319,6 +331,12 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
     }
     if let Some(threads) = args.threads {
         settings.threads = threads;
+    }
+    if args.http.is_some() {
+        settings.ops.http = args.http;
+    }
+    if let Some(path) = &args.control {
+        settings.ops.control = crate::ops_config::ControlSocket::Path(path.clone());
     }
     if let Some(level) = &args.log_level {
         settings.log_level.clone_from(level);

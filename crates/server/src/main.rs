@@ -8,14 +8,17 @@ mod config;
 mod config_limit;
 #[cfg(test)]
 mod config_props;
+mod ctl;
 mod dnssec_ds;
 mod durable;
 mod entropy;
 mod forward_config;
+mod http;
 mod key_config;
 mod key_files;
 mod keygen;
 mod notify;
+mod ops_config;
 mod outgoing;
 mod policy_config;
 mod query;
@@ -27,6 +30,7 @@ mod resolver_log;
 mod rlimit;
 mod secondary;
 mod sign_zone;
+mod stats;
 mod zone_config;
 mod zone_files;
 
@@ -49,5 +53,6 @@ fn main() -> ExitCode {
         cli::Command::Keygen(args) => keygen::run(args),
         cli::Command::SignZone(args) => sign_zone::run(args),
         cli::Command::Dnssec(cli::DnssecCommand::Ds(args)) => dnssec_ds::run(args),
+        cli::Command::Ctl(args) => ctl::run(args),
     }
 }

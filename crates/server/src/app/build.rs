@@ -42,6 +42,8 @@ pub struct Shared {
     pub(super) worker_restarts: Arc<std::sync::atomic::AtomicU64>,
     /// The I/O layer's counters (TCP connections closed, by reason).
     pub(super) net_counters: Arc<NetCounters>,
+    /// Current alerts (`/api/alerts`, `ctl alerts`); the capacity is fixed at start.
+    pub(super) alerts: Arc<portcullis_engine::policy::Alerts>,
 }
 
 /// Cookie secrets: the current one and the one before it (still accepted, RFC 9018 §4.4).
@@ -71,6 +73,7 @@ impl Shared {
             secondaries: Arc::default(),
             worker_restarts: Arc::default(),
             net_counters: Arc::default(),
+            alerts: Arc::new(portcullis_engine::policy::Alerts::new(settings.ops.alerts_capacity)),
         })
     }
 

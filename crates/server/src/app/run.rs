@@ -49,6 +49,8 @@ struct Started {
     workers: Vec<std::thread::JoinHandle<()>>,
     services: tcp::Services,
     shutdown: Shutdown,
+    /// The sampler, HTTP listener and control socket (`ops.rs`).
+    ops: super::ops::Ops,
 }
 
 /// Fails with an error printed on stderr (and logged once logging is up).
@@ -91,7 +93,8 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
     }
     let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone() };
-    Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown })
+    let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine)).map_err(fail)?;
+    Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops })
 }
 
 /// The resolver pool (recursion and forwarding), kept in `shared` for reloads and the log.
@@ -125,8 +128,12 @@ fn log_ready(settings: &Settings, engine: &EngineHandle, addresses: &[String], t
 impl Started {
     /// Serves until SIGTERM or SIGINT, then drains and stops.
     fn run(self) -> ExitCode {
-        let Self { args, settings, shared, engine, runtime, signals, tcp_listeners, workers, services, shutdown } = self;
+        let Self { args, settings, shared, engine, runtime, signals, tcp_listeners, workers, services, shutdown, ops } = self;
         let code = runtime.block_on(run(tcp_listeners, &engine, &settings, &args, &shutdown, &shared, signals, services));
+        {
+            let _runtime = runtime.enter();
+            drop(ops);
+        }
         shutdown.trigger();
         for worker in workers {
             let _ = worker.join();
@@ -178,7 +185,7 @@ async fn run(
             _ = summary.tick() => log_summary(shared, &mut last_summary),
             _ = holds.tick() => {
                 if let Some(pool) = shared.pool.get() {
-                    crate::resolver_log::log_events(pool);
+                    crate::resolver_log::log_events(pool, &shared.alerts);
                 }
             }
             _ = terminate.recv() => break,
