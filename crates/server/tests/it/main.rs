@@ -6,9 +6,11 @@
 
 mod answer;
 mod client;
+mod ctl;
 mod differential;
 mod harness;
 mod lifecycle;
+mod ops;
 mod peers;
 mod portcullis;
 mod queries;
