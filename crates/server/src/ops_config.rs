@@ -73,9 +73,10 @@ pub fn ops(http: &HttpFile, control: &ControlFile, alerts: &AlertsFile, base: Op
         Some(base) if Path::new(text).is_relative() => base.join(text),
         _ => PathBuf::from(text),
     };
-    let listen = http.listen.as_deref().and_then(|text| {
-        text.parse().map_err(|_| errors.push(format!("http.listen: '{text}' is not ADDR:PORT (e.g. 127.0.0.1:8053)"))).ok()
-    });
+    let listen = http
+        .listen
+        .as_deref()
+        .and_then(|text| text.parse().map_err(|_| errors.push(format!("http.listen: '{text}' is not ADDR:PORT (e.g. 127.0.0.1:8053)"))).ok());
     let control = match control.socket.as_deref() {
         None => ControlSocket::Default,
         Some("") => ControlSocket::Off,
@@ -140,7 +141,8 @@ mod tests {
 
     #[test]
     fn every_key_is_read_and_checked() {
-        let settings = parse("[http]\nlisten = \"127.0.0.1:8053\"\ntoken-file = \"token\"\n[control]\nsocket = \"run/x.sock\"\n[alerts]\ncapacity = 5\n").unwrap();
+        let settings =
+            parse("[http]\nlisten = \"127.0.0.1:8053\"\ntoken-file = \"token\"\n[control]\nsocket = \"run/x.sock\"\n[alerts]\ncapacity = 5\n").unwrap();
         assert_eq!(settings.http, Some("127.0.0.1:8053".parse().unwrap()));
         assert_eq!(settings.token_file, Some(PathBuf::from("/etc/pc/token")));
         assert_eq!(settings.control, ControlSocket::Path(PathBuf::from("/etc/pc/run/x.sock")));

@@ -140,7 +140,10 @@ impl Sources {
     fn rate_history(&self) -> Vec<f64> {
         let history = self.history();
         let samples: Vec<_> = history.samples.iter().copied().collect();
-        samples.windows(2).map(|pair| if pair[1].0 > pair[0].0 { pair[1].1.saturating_sub(pair[0].1) as f64 * 1000.0 / (pair[1].0 - pair[0].0) as f64 } else { 0.0 }).collect()
+        samples
+            .windows(2)
+            .map(|pair| if pair[1].0 > pair[0].0 { pair[1].1.saturating_sub(pair[0].1) as f64 * 1000.0 / (pair[1].0 - pair[0].0) as f64 } else { 0.0 })
+            .collect()
     }
 
     /// When the copy of `origin` served now was loaded (Unix seconds), as far as the sampler saw.

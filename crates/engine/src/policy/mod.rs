@@ -28,8 +28,8 @@ pub mod tsig_client;
 pub mod tsig_replay;
 
 pub use crate::base::{prefix, Instant, Limit, Prefix, PrefixError};
-pub use alerts::{Alert, AlertAction, AlertKind, Alerts};
 pub use acl::{Acl, AclError, AclSettings, Action, ActionRules, DenyResponse, ListenerRules, MatchElement, NamedList, ZoneRules};
+pub use alerts::{Alert, AlertAction, AlertKind, Alerts};
 pub use cookies::{CookieAction, CookieOutcome, CookieSettings, CookieStatus, Cookies, ReplyCookie};
 pub use query_limit::{LimitVerdict, QueryLimitSettings, QueryLimiter};
 pub use rrl::{QueryCookie, ResponseKind, Rrl, RrlCounters, RrlEvent, RrlKey, RrlSettings, RrlVerdict, SlipReply};

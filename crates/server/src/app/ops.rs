@@ -77,12 +77,15 @@ pub(super) async fn start(settings: &Settings, args: &ServeArgs, shared: &Shared
     if let Some(path) = crate::ops_config::control_socket(&settings.ops, args.config.as_deref()) {
         match crate::ctl::server::bind(&path) {
             Ok(listener) => {
-                let control: Arc<dyn Control> = Arc::new(AppControl { engine: engine.clone(), args: args.clone(), listen: settings.listen.clone(), shared: shared.clone() });
+                let control: Arc<dyn Control> =
+                    Arc::new(AppControl { engine: engine.clone(), args: args.clone(), listen: settings.listen.clone(), shared: shared.clone() });
                 ops.tasks.push(tokio::spawn(crate::ctl::server::serve(listener, sources.clone(), control)));
                 tracing::info!(socket = %path.display(), "control socket ready");
                 ops.socket = Some(path);
             }
-            Err(error) if settings.ops.control == crate::ops_config::ControlSocket::Default => tracing::warn!("{error}; portcullis ctl cannot reach this server"),
+            Err(error) if settings.ops.control == crate::ops_config::ControlSocket::Default => {
+                tracing::warn!("{error}; portcullis ctl cannot reach this server")
+            }
             Err(error) => return Err(error),
         }
     }
@@ -117,7 +120,8 @@ impl Control for AppControl {
         let loaded = Arc::new(load_one(zone).map_err(|error| format!("zone {origin}: {error}; the copy served is kept"))?);
         let _install = self.shared.secondaries.install.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.engine.load_full();
-        let zones = ZoneSet::new(current.zones().iter().filter(|z| z.origin().to_lowercase() != zone.origin.to_lowercase()).cloned().chain([loaded.clone()]).collect());
+        let zones =
+            ZoneSet::new(current.zones().iter().filter(|z| z.origin().to_lowercase() != zone.origin.to_lowercase()).cloned().chain([loaded.clone()]).collect());
         let unloaded: Vec<NameBuf> = current.unloaded().iter().filter(|o| o.to_lowercase() != zone.origin.to_lowercase()).copied().collect();
         let new = Arc::new(current.with_zones(zones).with_unloaded(unloaded));
         self.engine.store(new.clone());

@@ -131,7 +131,8 @@ fn socket_path(args: &CtlArgs) -> Result<PathBuf, String> {
     };
     let serve = crate::cli::ServeArgs { config: Some(config.clone()), ..crate::cli::ServeArgs::default() };
     let settings = crate::config::load(&serve).map_err(|errors| errors.join("; "))?;
-    crate::ops_config::control_socket(&settings.ops, Some(config)).ok_or_else(|| format!("{}: the control socket is off ([control] socket = \"\")", config.display()))
+    crate::ops_config::control_socket(&settings.ops, Some(config))
+        .ok_or_else(|| format!("{}: the control socket is off ([control] socket = \"\")", config.display()))
 }
 
 /// Sends one request and reads its reply.
@@ -165,14 +166,37 @@ fn render(command: &CtlCommand, result: &Value) -> String {
         ),
         CtlCommand::ZoneStatus { .. } => lines(result, |z| {
             let transfer = if z["secondary"] == json!(true) { format!(" secondary last-transfer {}", field(z, "last_transfer")) } else { String::new() };
-            format!("{} serial {} loaded {}{transfer}", field(z, "zone"), field(z, "serial"), if z["loaded"] == json!(true) { field(z, "loaded_at") } else { "no".into() })
+            format!(
+                "{} serial {} loaded {}{transfer}",
+                field(z, "zone"),
+                field(z, "serial"),
+                if z["loaded"] == json!(true) { field(z, "loaded_at") } else { "no".into() }
+            )
         }),
         CtlCommand::Upstreams => lines(result, |u| {
             let health = if u["up"] == json!(true) { "up" } else { "down" };
-            format!("{} {} {health} srtt-ms {} in-flight {} queries {} failures {}", field(u, "zone"), field(u, "address"), field(u, "srtt_ms"), field(u, "in_flight"), field(u, "queries"), field(u, "failures"))
+            format!(
+                "{} {} {health} srtt-ms {} in-flight {} queries {} failures {}",
+                field(u, "zone"),
+                field(u, "address"),
+                field(u, "srtt_ms"),
+                field(u, "in_flight"),
+                field(u, "queries"),
+                field(u, "failures")
+            )
         }),
         CtlCommand::Alerts { json: false, .. } => lines(result, |a| {
-            format!("{} {} domain {} client {} score {} count {} last {}: {}", field(a, "kind"), field(a, "action"), field(a, "domain"), field(a, "client"), field(a, "score"), field(a, "count"), field(a, "last_seen"), field(a, "detail"))
+            format!(
+                "{} {} domain {} client {} score {} count {} last {}: {}",
+                field(a, "kind"),
+                field(a, "action"),
+                field(a, "domain"),
+                field(a, "client"),
+                field(a, "score"),
+                field(a, "count"),
+                field(a, "last_seen"),
+                field(a, "detail")
+            )
         }),
         CtlCommand::Reload | CtlCommand::ReloadZone { .. } | CtlCommand::Flush { .. } => field(result, "message"),
     }

@@ -45,7 +45,15 @@ struct Families<'e, 'a> {
 }
 
 impl Families<'_, '_> {
-    fn family<V: Copy>(&mut self, name: &str, help: &str, unit: Option<Unit>, kind: MetricType, series: &[(Labels, V)], put: impl Fn(&mut prometheus_client::encoding::MetricEncoder<'_>, V) -> Result<(), Error>) -> Result<(), Error> {
+    fn family<V: Copy>(
+        &mut self,
+        name: &str,
+        help: &str,
+        unit: Option<Unit>,
+        kind: MetricType,
+        series: &[(Labels, V)],
+        put: impl Fn(&mut prometheus_client::encoding::MetricEncoder<'_>, V) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         if series.is_empty() {
             return Ok(());
         }
@@ -99,9 +107,15 @@ fn queries(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
     let c = &sources.counters;
     let series: Vec<_> = TRANSPORTS
         .iter()
-        .flat_map(|&t| QueryType::ALL.iter().map(move |&q| (vec![("transport", transport_label(t).to_string()), ("qtype", q.label().to_string())], c.requests_of(t, q))))
+        .flat_map(|&t| {
+            QueryType::ALL.iter().map(move |&q| (vec![("transport", transport_label(t).to_string()), ("qtype", q.label().to_string())], c.requests_of(t, q)))
+        })
         .collect();
-    out.counters("queries", "DNS requests received, each counted once, by transport and question type (OTHER: other types; NONE: no readable question).", &series)?;
+    out.counters(
+        "queries",
+        "DNS requests received, each counted once, by transport and question type (OTHER: other types; NONE: no readable question).",
+        &series,
+    )?;
     let rcodes: Vec<_> = (0..RCODE_SLOTS).filter(|&s| s < 6 || c.rcodes(s) > 0).map(|s| (one("rcode", Rcode(s as u16).to_string()), c.rcodes(s))).collect();
     out.counters("responses", "Replies sent by the query pipeline, by rcode (the header's four bits).", &rcodes)?;
     let drops: Vec<_> = DropReason::ALL.iter().map(|&r| (one("reason", r.as_str()), c.drops_of(r))).collect();
@@ -122,13 +136,19 @@ fn policy(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
     let series: Vec<_> = RESPONSE_KINDS
         .iter()
         .zip(kinds)
-        .flat_map(|(&kind, label)| events.iter().map(move |&(event, name)| (vec![("kind", label.to_string()), ("event", name.to_string())], sources.rrl.get(kind, event))))
+        .flat_map(|(&kind, label)| {
+            events.iter().map(move |&(event, name)| (vec![("kind", label.to_string()), ("event", name.to_string())], sources.rrl.get(kind, event)))
+        })
         .collect();
     out.counters("rrl_responses", "Responses limited by response rate limiting, by response kind and what was done (would_limit: log-only mode).", &series)?;
     let c = &sources.counters;
     out.counter("recursion_refused", "Recursive queries refused by the recursion ACL (RFC 5358).", c.recursion_refused.load(Relaxed))?;
     out.counter("acl_drops", "Requests dropped by an ACL deny rule (also in drops_total{reason=\"acl_deny\"}).", c.drops_of(DropReason::AclDeny))?;
-    out.counter("badcookie_responses", "BADCOOKIE replies (RFC 7873), counted by their header bits (rcode 23 & 15).", c.rcodes(usize::from(Rcode::BADCOOKIE.header_bits())))
+    out.counter(
+        "badcookie_responses",
+        "BADCOOKIE replies (RFC 7873), counted by their header bits (rcode 23 & 15).",
+        c.rcodes(usize::from(Rcode::BADCOOKIE.header_bits())),
+    )
 }
 
 fn cache(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {

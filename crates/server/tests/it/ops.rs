@@ -135,7 +135,8 @@ fn metrics_move_by_exactly_the_queries_dnsperf_sent_and_the_rcodes_it_saw() {
     let received = total(&after, "portcullis_queries_total") - total(&before, "portcullis_queries_total");
     assert_eq!(received, sent as f64, "queries_total moved by the queries sent:\n{text}");
     let udp_a = "{transport=\"udp\",qtype=\"A\"}";
-    let moved = |family: &str, labels: &str| samples(&after, family).get(labels).copied().unwrap_or(0.0) - samples(&before, family).get(labels).copied().unwrap_or(0.0);
+    let moved =
+        |family: &str, labels: &str| samples(&after, family).get(labels).copied().unwrap_or(0.0) - samples(&before, family).get(labels).copied().unwrap_or(0.0);
     assert_eq!(moved("portcullis_queries_total", udp_a), 750.0);
     assert_eq!(moved("portcullis_queries_total", "{transport=\"udp\",qtype=\"AAAA\"}"), 250.0);
     for name in ["NOERROR", "NXDOMAIN", "REFUSED"] {
@@ -153,7 +154,16 @@ fn promtool_accepts_the_exposition() {
     let ops = OpsServer::start("");
     crate::harness::udp_rcode(ops.server.addr, "www.example.test.", Rtype::A).unwrap_or_else(|e| panic!("{e}"));
     let text = ops.metrics();
-    for family in ["portcullis_queries_total", "portcullis_responses_total", "portcullis_drops_total", "portcullis_tcp_closes_total", "portcullis_cache_entries", "portcullis_zone_serial", "portcullis_alerts_total", "portcullis_rrl_responses_total"] {
+    for family in [
+        "portcullis_queries_total",
+        "portcullis_responses_total",
+        "portcullis_drops_total",
+        "portcullis_tcp_closes_total",
+        "portcullis_cache_entries",
+        "portcullis_zone_serial",
+        "portcullis_alerts_total",
+        "portcullis_rrl_responses_total",
+    ] {
         assert!(text.contains(&format!("# TYPE {family} ")), "{family} missing:\n{text}");
     }
     assert_eq!(samples(&text, "portcullis_zone_serial").get("{zone=\"example.test.\"}"), Some(&2_024_010_101.0));
