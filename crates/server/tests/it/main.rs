@@ -11,6 +11,7 @@ mod differential;
 mod harness;
 mod lifecycle;
 mod ops;
+mod ops_reload;
 mod peers;
 mod portcullis;
 mod queries;
