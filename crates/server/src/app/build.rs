@@ -44,10 +44,13 @@ pub struct Shared {
     pub(super) net_counters: Arc<NetCounters>,
     /// The RRL table and the settings it was built with: a reload with the same settings keeps
     /// it, and with it every account's credit and debt.
-    rrl: Arc<Mutex<Option<(portcullis_engine::policy::RrlSettings, Arc<Rrl>)>>>,
+    rrl: Arc<Mutex<Option<KeptRrl>>>,
     /// Current alerts (`/api/alerts`, `ctl alerts`); the capacity is fixed at start.
     pub(super) alerts: Arc<portcullis_engine::policy::Alerts>,
 }
+
+/// An RRL table and the settings it was built with.
+type KeptRrl = (portcullis_engine::policy::RrlSettings, Arc<Rrl>);
 
 /// Cookie secrets: the current one and the one before it (still accepted, RFC 9018 §4.4).
 #[derive(Clone, Copy)]
