@@ -172,6 +172,14 @@ fn resolver(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> 
     let failures: Vec<_> = Failure::ALL.iter().map(|&f| (one("reason", f.as_str()), c.failed_by[f.index()].load(Relaxed))).collect();
     out.counters("resolver_failures", "Resolutions that ended in SERVFAIL, by reason.", &failures)?;
     out.counter("forwarded", "Questions sent to forward groups.", c.forwarded.load(Relaxed))?;
+    let (sum, count, buckets) = c.durations.snapshot();
+    let mut histogram = out.encoder.encode_descriptor(
+        "resolution_duration",
+        "Time from a resolution's start to its answer (the resolver pool: recursion, TCP and forward-first forwarding).",
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?;
+    histogram.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
     let rates = pool.zone_rates();
     out.counter("zone_rate_holds", "Zones held by the random-subdomain flood defence.", rates.holds.load(Relaxed))?;
     out.counter("zone_rate_limited", "Queries to held zones' servers not sent.", rates.limited.load(Relaxed))?;

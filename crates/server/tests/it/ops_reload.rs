@@ -33,6 +33,21 @@ fn ask_all(server: SocketAddr, names: &[String]) {
     }
 }
 
+/// One query for `name` A with RD=1 over TCP; panics without a NOERROR reply.
+fn tcp_recursive(server: SocketAddr, name: &str) {
+    use std::io::{Read, Write};
+    let mut query = Query::new(name, Rtype::A).to_wire(0x7777).unwrap_or_default();
+    query[2] |= 0x01;
+    let mut stream = std::net::TcpStream::connect(server).unwrap_or_else(|e| panic!("{e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap_or_default();
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    stream.write_all(&framed).unwrap_or_else(|e| panic!("{e}"));
+    let mut reply = [0u8; 2048];
+    let len = stream.read(&mut reply).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(len > 14 && matches!(reply[5] & 0x0F, 0 | 3), "{name} over TCP: rcode {}", reply[5] & 0x0F);
+}
+
 /// SIGHUP, then waits for the `reloaded` line number `count`.
 fn hangup(ops: &OpsServer, count: usize) {
     ops.server.signal("HUP");
@@ -76,6 +91,12 @@ fn a_reload_keeps_the_cache_and_the_upstreams_health() {
     assert_eq!(upstream_after["up"], true);
     assert_eq!(upstream_after["queries"], upstream_before["queries"], "the group and its counts were kept");
     assert!(upstream_after["srtt_ms"].is_number(), "the measured RTT was kept: {upstream_after}");
+
+    // A TCP client's question goes through the resolver pool: its duration is in the histogram.
+    tcp_recursive(front.server.addr, "tcp-only.other.test.");
+    let scrape = front.metrics();
+    let resolved = crate::ops::samples(&scrape, "portcullis_resolution_duration_seconds_count");
+    assert!(resolved.get("").is_some_and(|&n| n >= 1.0), "resolution_duration_seconds_count: {resolved:?}");
 }
 
 /// Sends `count` queries one after the other; returns how many got a full answer (not TC=1,
