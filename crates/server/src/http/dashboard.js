@@ -11,6 +11,15 @@ function text(id, value) {
 
 function rows(id, list, cells) {
   const body = document.querySelector("#" + id + " tbody");
+  if (list.length === 0) {
+    const row = document.createElement("tr");
+    const cell = document.createElement("td");
+    cell.textContent = "none";
+    cell.className = "none";
+    row.appendChild(cell);
+    body.replaceChildren(row);
+    return;
+  }
   body.replaceChildren(...list.map((item) => {
     const row = document.createElement("tr");
     for (const [value, cls] of cells(item)) {
@@ -68,7 +77,8 @@ function showStats(s) {
   text("uptime", duration(s.uptime_seconds));
   plot(s.queries_per_second_history);
   const responses = sum(s.responses) || 1;
-  rows("rcodes", Object.entries(s.responses), ([rcode, n]) => [[rcode], [n.toLocaleString(), "n"], [(100 * n / responses).toFixed(1) + " %", "n"]]);
+  const rcodes = Object.entries(s.responses).sort((a, b) => b[1] - a[1]);
+  rows("rcodes", rcodes, ([rcode, n]) => [[rcode], [n.toLocaleString(), "n"], [(100 * n / responses).toFixed(1) + " %", "n"]]);
   const types = Object.entries(s.queries_by_type).sort((a, b) => b[1] - a[1]);
   rows("qtypes", types, ([qtype, n]) => [[qtype], [n.toLocaleString(), "n"]]);
   rows("zones", s.zones, (z) => [[z.zone], [z.serial], [z.loaded ? z.loaded_at : "not loaded", z.loaded ? "" : "down"]]);

@@ -7,6 +7,7 @@
 mod answer;
 mod client;
 mod ctl;
+mod dashboard;
 mod differential;
 mod harness;
 mod lifecycle;
