@@ -11,8 +11,9 @@ use std::sync::atomic::Ordering::Relaxed;
 /// Logs the holds that started or ended since the last call (called about once a second), and
 /// raises (then updates) a `zone_rate` alert naming the zone.
 pub fn log_events(pool: &ResolverPool, alerts: &Alerts) {
-    for event in pool.zone_rates().events(pool.now()) {
-        alerts.raise(hold_alert(&event, crate::outgoing::unix_now()));
+    let events = pool.zone_rates().events(pool.now());
+    raise_alerts(&events, alerts, crate::outgoing::unix_now());
+    for event in events {
         match event {
             HoldEvent::Started { zone, failures } => tracing::warn!(
                 %zone,
@@ -27,6 +28,13 @@ pub fn log_events(pool: &ResolverPool, alerts: &Alerts) {
                 "zone query limit stopped after {seconds} s; {held_back} queries to the zone's servers were held back"
             ),
         }
+    }
+}
+
+/// Raises the alert of each hold that started or ended (at `now`, Unix seconds).
+fn raise_alerts(events: &[HoldEvent], alerts: &Alerts, now: u64) {
+    for event in events {
+        alerts.raise(hold_alert(event, now));
     }
 }
 
@@ -66,4 +74,40 @@ pub fn summary_parts(pool: &ResolverPool) -> Vec<String> {
         }
     }
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raise_alerts;
+    use portcullis_engine::policy::{AlertAction, AlertKind, Alerts, Instant};
+    use portcullis_engine::resolve::zone_rate::{ZoneLimits, ZoneRates, HOLD_SECONDS};
+    use portcullis_wire::NameBuf;
+
+    #[test]
+    fn a_zone_held_by_the_flood_defence_is_one_alert_updated_when_the_hold_ends() {
+        let (rates, alerts) = (ZoneRates::new([7; 16]), Alerts::new(10));
+        let limits = ZoneLimits { failure_rate: 50, query_rate: 10, factor: 10 };
+        let victim = NameBuf::from_text("Victim.Example.", None).unwrap_or(NameBuf::ROOT);
+        let start = Instant::from_secs(1000);
+        for _ in 0..limits.failure_rate {
+            rates.record(&victim, true, limits, start);
+        }
+        raise_alerts(&rates.events(start), &alerts, 1_800_000_000);
+        let list = alerts.list();
+        assert_eq!(list.len(), 1);
+        let alert = &list[0];
+        assert_eq!((alert.kind, alert.action, alert.domain.as_deref(), alert.client.as_deref()), (AlertKind::ZoneRate, AlertAction::Block, Some("victim.example."), None));
+        assert_eq!((alert.score, alert.count, alert.first_seen), (50.0, 1, 1_800_000_000));
+        // Held back while held, then the end of the hold updates the same alert.
+        for _ in 0..100 {
+            rates.allow(&victim, limits, start);
+        }
+        let later = Instant::from_secs(1000 + HOLD_SECONDS + 2);
+        raise_alerts(&rates.events(later), &alerts, 1_800_000_007);
+        let list = alerts.list();
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!((list[0].count, list[0].first_seen, list[0].last_seen), (2, 1_800_000_000, 1_800_000_007));
+        assert!(list[0].detail.contains("queries to the zone's servers were held back"), "{}", list[0].detail);
+        assert_eq!(alerts.raised(AlertKind::ZoneRate), 2);
+    }
 }
