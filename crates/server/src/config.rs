@@ -69,6 +69,9 @@ pub mod file {
         /// `[alerts]`.
         #[serde(default)]
         pub alerts: crate::ops_config::AlertsFile,
+        /// `[dnstap]`.
+        #[serde(default)]
+        pub dnstap: crate::ops_config::DnstapFile,
     }
 
     /// `[server]`.
@@ -218,6 +221,8 @@ pub struct Settings {
     pub keys: Vec<portcullis_engine::policy::TsigKey>,
     /// HTTP, control socket and alerts.
     pub ops: crate::ops_config::OpsSettings,
+    /// dnstap output (`None`: off).
+    pub dnstap: Option<crate::dnstap::DnstapSettings>,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -308,6 +313,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let query_limit = crate::policy_config::query_limit(raw.query_limit.as_ref(), &mut errors);
     let cookies = crate::policy_config::cookies(&raw.cookies, &mut errors);
     let ops = crate::ops_config::ops(&raw.http, &raw.control, &raw.alerts, base, &mut errors);
+    let dnstap = crate::ops_config::dnstap(&raw.dnstap, base, &mut errors);
     let engine = EngineSettings {
         udp_payload,
         nocookie_udp_payload: cookies.nocookie_udp_size,
@@ -321,7 +327,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         return Err(errors);
     }
     let listen_defaulted = raw.server.listen.is_none();
-    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys, ops })
+    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys, ops, dnstap })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {

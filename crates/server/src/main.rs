@@ -10,6 +10,7 @@ mod config_limit;
 mod config_props;
 mod ctl;
 mod dnssec_ds;
+mod dnstap;
 mod durable;
 mod entropy;
 mod forward_config;

@@ -37,6 +37,46 @@ impl AlertsFile {
     pub const CAPACITY: Limit<usize> = Limit::new("capacity", 1000, 1, 100_000);
 }
 
+/// `[dnstap]`: present with a `file` = on.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DnstapFile {
+    /// The Frame Streams file written.
+    pub file: Option<String>,
+    /// Write queries (default true).
+    pub queries: Option<bool>,
+    /// Write responses (default true).
+    pub responses: Option<bool>,
+    /// `"client"` (CLIENT_QUERY/CLIENT_RESPONSE, the default) or `"auth"` (AUTH_*).
+    pub role: Option<String>,
+    /// Events queued for the writer at most; more are dropped and counted.
+    pub queue: Option<u64>,
+}
+
+impl DnstapFile {
+    /// `queue`.
+    pub const QUEUE: Limit<usize> = Limit::new("queue", 8192, 16, 1_000_000);
+}
+
+/// Validates `[dnstap]` (`None`: off).
+pub fn dnstap(raw: &DnstapFile, base: Option<&Path>, errors: &mut Vec<String>) -> Option<crate::dnstap::DnstapSettings> {
+    let queue = DnstapFile::QUEUE.get("dnstap", raw.queue, errors);
+    let auth = match raw.role.as_deref() {
+        None | Some("client") => false,
+        Some("auth") => true,
+        Some(other) => {
+            errors.push(format!("dnstap.role: '{other}' is not \"client\" or \"auth\""));
+            false
+        }
+    };
+    let file = raw.file.as_deref()?;
+    let file = match base {
+        Some(base) if Path::new(file).is_relative() => base.join(file),
+        _ => PathBuf::from(file),
+    };
+    Some(crate::dnstap::DnstapSettings { file, queries: raw.queries.unwrap_or(true), responses: raw.responses.unwrap_or(true), auth, queue })
+}
+
 /// Where the control socket is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ControlSocket {

@@ -96,7 +96,10 @@ mod tests {
         let list = alerts.list();
         assert_eq!(list.len(), 1);
         let alert = &list[0];
-        assert_eq!((alert.kind, alert.action, alert.domain.as_deref(), alert.client.as_deref()), (AlertKind::ZoneRate, AlertAction::Block, Some("victim.example."), None));
+        assert_eq!(
+            (alert.kind, alert.action, alert.domain.as_deref(), alert.client.as_deref()),
+            (AlertKind::ZoneRate, AlertAction::Block, Some("victim.example."), None)
+        );
         assert_eq!((alert.score, alert.count, alert.first_seen), (50.0, 1, 1_800_000_000));
         // Held back while held, then the end of the hold updates the same alert.
         for _ in 0..100 {

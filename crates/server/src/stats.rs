@@ -50,6 +50,8 @@ pub struct Sources {
     pub secondaries: Arc<dyn Fn() -> Vec<NameBuf> + Send + Sync>,
     /// When the server started, Unix seconds.
     pub started: u64,
+    /// dnstap's queue, when on (its counters).
+    pub tap: Option<Arc<portcullis_net::tap::Tap>>,
     history: Mutex<History>,
 }
 
@@ -79,7 +81,12 @@ impl Sources {
         secondaries: Arc<dyn Fn() -> Vec<NameBuf> + Send + Sync>,
         started: u64,
     ) -> Self {
-        Self { engine, counters, rrl, net, cache, pool, alerts, worker_restarts, secondaries, started, history: Mutex::default() }
+        Self { engine, counters, rrl, net, cache, pool, alerts, worker_restarts, secondaries, started, tap: None, history: Mutex::default() }
+    }
+
+    /// The same sources with dnstap's counters.
+    pub fn with_tap(self, tap: Option<Arc<portcullis_net::tap::Tap>>) -> Self {
+        Self { tap, ..self }
     }
 
     fn history(&self) -> std::sync::MutexGuard<'_, History> {

@@ -352,8 +352,15 @@ fn the_zone_query_limit_spares_honest_load_and_holds_a_flood() {
     let started = started.unwrap_or_else(|| panic!("no hold started\n{}", portcullis.logs()));
     assert!(started.contains("victim.tld."), "{started}");
     // The hold is an alert (`portcullis ctl alerts --json`, as GET /api/alerts serves it).
-    let alerts = Command::new(env!("CARGO_BIN_EXE_portcullis")).arg("ctl").arg("--config").arg(ours_dir.join("portcullis.toml")).args(["alerts", "--json"]).output().unwrap();
-    let alerts: serde_json::Value = serde_json::from_slice(&alerts.stdout).unwrap_or_else(|e| panic!("ctl alerts --json: {e}: {}", String::from_utf8_lossy(&alerts.stderr)));
+    let alerts = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("ctl")
+        .arg("--config")
+        .arg(ours_dir.join("portcullis.toml"))
+        .args(["alerts", "--json"])
+        .output()
+        .unwrap();
+    let alerts: serde_json::Value =
+        serde_json::from_slice(&alerts.stdout).unwrap_or_else(|e| panic!("ctl alerts --json: {e}: {}", String::from_utf8_lossy(&alerts.stderr)));
     let held = alerts.as_array().and_then(|list| list.iter().find(|alert| alert["kind"] == "zone_rate" && alert["domain"] == "victim.tld."));
     let held = held.unwrap_or_else(|| panic!("no zone_rate alert for victim.tld.: {alerts}"));
     assert_eq!(held["action"], "block", "{held}");

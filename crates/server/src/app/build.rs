@@ -47,6 +47,8 @@ pub struct Shared {
     rrl: Arc<Mutex<Option<KeptRrl>>>,
     /// Current alerts (`/api/alerts`, `ctl alerts`); the capacity is fixed at start.
     pub(super) alerts: Arc<portcullis_engine::policy::Alerts>,
+    /// dnstap's queue, when `[dnstap]` is on (set at start; a reload does not change it).
+    pub(super) tap: Option<Arc<portcullis_net::tap::Tap>>,
 }
 
 /// An RRL table and the settings it was built with.
@@ -81,6 +83,7 @@ impl Shared {
             net_counters: Arc::default(),
             alerts: Arc::new(portcullis_engine::policy::Alerts::new(settings.ops.alerts_capacity)),
             rrl: Arc::default(),
+            tap: None,
         })
     }
 

@@ -39,18 +39,21 @@ impl Drop for Ops {
 /// The numbers of `shared` and `engine`.
 pub(super) fn sources(shared: &Shared, engine: &EngineHandle) -> Arc<Sources> {
     let secondaries = shared.secondaries.clone();
-    Arc::new(Sources::new(
-        engine.clone(),
-        shared.counters.clone(),
-        shared.rrl_counters.clone(),
-        shared.net_counters.clone(),
-        shared.cache.clone(),
-        shared.pool.clone(),
-        shared.alerts.clone(),
-        shared.worker_restarts.clone(),
-        Arc::new(move || secondaries.origins()),
-        unix_millis() / 1000,
-    ))
+    Arc::new(
+        Sources::new(
+            engine.clone(),
+            shared.counters.clone(),
+            shared.rrl_counters.clone(),
+            shared.net_counters.clone(),
+            shared.cache.clone(),
+            shared.pool.clone(),
+            shared.alerts.clone(),
+            shared.worker_restarts.clone(),
+            Arc::new(move || secondaries.origins()),
+            unix_millis() / 1000,
+        )
+        .with_tap(shared.tap.clone()),
+    )
 }
 
 /// Starts the sampler, the HTTP listener (when configured) and the control socket (unless off);

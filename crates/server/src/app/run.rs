@@ -51,6 +51,8 @@ struct Started {
     shutdown: Shutdown,
     /// The sampler, HTTP listener and control socket (`ops.rs`).
     ops: super::ops::Ops,
+    /// The dnstap writer, finished after the workers stop.
+    dnstap: Option<crate::dnstap::Writer>,
 }
 
 /// Fails with an error printed on stderr (and logged once logging is up).
@@ -69,7 +71,15 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
             tracing::warn!(%addr, "no IPv6 on this host: the default address is left out");
         }
     }
-    let shared = Shared::new(&settings).map_err(|error| fail(format!("{error}: not starting")))?;
+    let mut shared = Shared::new(&settings).map_err(|error| fail(format!("{error}: not starting")))?;
+    let dnstap = match &settings.dnstap {
+        Some(dnstap) => {
+            let (tap, writer) = crate::dnstap::start(dnstap).map_err(fail)?;
+            shared.tap = Some(tap);
+            Some(writer)
+        }
+        None => None,
+    };
     let engine = shared.engine(load_zones(&settings.zones, None), &settings).map_err(|error| report_config_errors(&[error]))?;
     let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
@@ -84,7 +94,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let pool = start_pool(&settings, &shared, &engine, &runtime, clock);
     let addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
-    let workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts)
+    let workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts, shared.tap.clone())
         .map_err(|error| fail(format!("cannot start UDP workers: {error}")))?;
     log_ready(&settings, &engine, &addresses, threads);
     {
@@ -92,9 +102,9 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
     }
-    let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone() };
+    let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone() };
     let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine)).map_err(fail)?;
-    Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops })
+    Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops, dnstap })
 }
 
 /// The resolver pool (recursion and forwarding), kept in `shared` for reloads and the log.
@@ -128,7 +138,7 @@ fn log_ready(settings: &Settings, engine: &EngineHandle, addresses: &[String], t
 impl Started {
     /// Serves until SIGTERM or SIGINT, then drains and stops.
     fn run(self) -> ExitCode {
-        let Self { args, settings, shared, engine, runtime, signals, tcp_listeners, workers, services, shutdown, ops } = self;
+        let Self { args, settings, shared, engine, runtime, signals, tcp_listeners, workers, services, shutdown, ops, dnstap } = self;
         let code = runtime.block_on(run(tcp_listeners, &engine, &settings, &args, &shutdown, &shared, signals, services));
         {
             let _runtime = runtime.enter();
@@ -139,6 +149,9 @@ impl Started {
             let _ = worker.join();
         }
         runtime.shutdown_timeout(Duration::from_secs(5));
+        if let Some(writer) = dnstap {
+            writer.finish();
+        }
         tracing::info!("portcullis stopped");
         code
     }

@@ -210,6 +210,10 @@ fn zones(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
 fn alerts(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
     let raised: Vec<_> = AlertKind::ALL.iter().map(|&k| (one("kind", k.as_str()), sources.alerts.raised(k))).collect();
     out.counters("alerts", "Alerts raised (repeats of a current alert included), by kind.", &raised)?;
+    if let Some(tap) = &sources.tap {
+        let events = [(one("outcome", "queued"), tap.queued.load(Relaxed)), (one("outcome", "dropped"), tap.dropped.load(Relaxed))];
+        out.counters("dnstap_events", "Queries (with their replies) handed to the dnstap writer, or dropped because its queue was full.", &events)?;
+    }
     out.gauge("alerts_current", "Alerts kept in the current list (GET /api/alerts).", None, sources.alerts.list().len() as f64)?;
     out.gauge("start_time", "When the server started, Unix time.", Some(Unit::Seconds), sources.started as f64)
 }

@@ -9,6 +9,7 @@ mod client;
 mod ctl;
 mod dashboard;
 mod differential;
+mod dnstap;
 mod harness;
 mod lifecycle;
 mod ops;

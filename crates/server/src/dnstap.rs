@@ -1,0 +1,217 @@
+//! dnstap output (`[dnstap] file = PATH`): every query the UDP workers and TCP connections
+//! answer (or drop), as BIND, Unbound and Knot write them: `dnstap.Dnstap` protobuf messages
+//! (type MESSAGE, a `Message` of type CLIENT_QUERY and CLIENT_RESPONSE, or AUTH_* with
+//! `role = "auth"`) in a Frame Streams file (a START control frame with the content type
+//! `protobuf:dnstap.Dnstap`, one data frame per message, a STOP frame when the server stops).
+//! `dnstap-ldns -r FILE` and BIND's `dnstap-read FILE` read it.
+//!
+//! The events come from `portcullis_net::tap::Tap`'s bounded queue (full: dropped and counted,
+//! never waited for); this module's thread encodes and writes them, flushing whenever the queue
+//! is empty, so a reader sees each message within moments. The few protobuf fields of
+//! dnstap.proto are encoded by hand.
+
+use portcullis_engine::Transport;
+use portcullis_net::tap::{Tap, TapEvent};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Frame Streams content type of dnstap.
+const CONTENT_TYPE: &[u8] = b"protobuf:dnstap.Dnstap";
+
+/// What dnstap writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnstapSettings {
+    /// The output file (truncated at start).
+    pub file: std::path::PathBuf,
+    /// Write the queries.
+    pub queries: bool,
+    /// Write the responses.
+    pub responses: bool,
+    /// AUTH_QUERY/AUTH_RESPONSE instead of CLIENT_QUERY/CLIENT_RESPONSE.
+    pub auth: bool,
+    /// Events queued at most before new ones are dropped.
+    pub queue: usize,
+}
+
+/// The writer thread; [`Writer::finish`] drains the queue and closes the file with STOP.
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Writes what is queued, the STOP frame, and waits for the thread.
+    pub fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Opens the file and starts the writer; the tap goes to the workers and connections.
+pub fn start(settings: &DnstapSettings) -> Result<(Arc<Tap>, Writer), String> {
+    let file = std::fs::File::create(&settings.file).map_err(|error| format!("dnstap.file {}: {error}", settings.file.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    start_frame(&mut out).map_err(|error| format!("dnstap.file {}: {error}", settings.file.display()))?;
+    let (tap, events) = Tap::new(settings.queue);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flag, settings) = (stop.clone(), settings.clone());
+    let thread = std::thread::Builder::new()
+        .name("dnstap".into())
+        .spawn(move || write_all(out, events, &settings, &flag))
+        .map_err(|error| format!("dnstap: cannot start the writer: {error}"))?;
+    Ok((Arc::new(tap), Writer { stop, thread: Some(thread) }))
+}
+
+fn write_all(mut out: impl Write, events: Receiver<TapEvent>, settings: &DnstapSettings, stop: &AtomicBool) {
+    let mut result = Ok(());
+    while result.is_ok() {
+        match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(event) => result = write_event(&mut out, &event, settings),
+            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => result = out.flush(),
+            Err(_) => break,
+        }
+    }
+    // Drain what is left, then close the stream.
+    while let (true, Ok(event)) = (result.is_ok(), events.try_recv()) {
+        result = write_event(&mut out, &event, settings);
+    }
+    let closed = result.and_then(|()| stop_frame(&mut out)).and_then(|()| out.flush());
+    if let Err(error) = closed {
+        tracing::error!(%error, "dnstap: writing stopped");
+    }
+}
+
+fn write_event(out: &mut impl Write, event: &TapEvent, settings: &DnstapSettings) -> std::io::Result<()> {
+    if settings.queries {
+        frame(out, &dnstap(event, false, settings.auth))?;
+    }
+    if settings.responses && event.response.is_some() {
+        frame(out, &dnstap(event, true, settings.auth))?;
+    }
+    Ok(())
+}
+
+/// The Frame Streams START control frame for a unidirectional (file) stream.
+fn start_frame(out: &mut impl Write) -> std::io::Result<()> {
+    let length = 4 + 4 + 4 + CONTENT_TYPE.len() as u32;
+    for word in [0, length, 2, 1, CONTENT_TYPE.len() as u32] {
+        out.write_all(&word.to_be_bytes())?;
+    }
+    out.write_all(CONTENT_TYPE)
+}
+
+fn stop_frame(out: &mut impl Write) -> std::io::Result<()> {
+    for word in [0u32, 4, 3] {
+        out.write_all(&word.to_be_bytes())?;
+    }
+    Ok(())
+}
+
+fn frame(out: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
+    out.write_all(&(payload.len() as u32).to_be_bytes())?;
+    out.write_all(payload)
+}
+
+/// One `dnstap.Dnstap` message: the query (`response` false) or the response of `event`.
+pub fn dnstap(event: &TapEvent, response: bool, auth: bool) -> Vec<u8> {
+    let mut message = Vec::with_capacity(64 + event.query.len() + event.response.as_ref().map_or(0, Vec::len));
+    let kind = match (auth, response) {
+        (true, false) => 1,
+        (true, true) => 2,
+        (false, false) => 5,
+        (false, true) => 6,
+    };
+    varint_field(&mut message, 1, kind);
+    varint_field(&mut message, 2, if event.peer.is_ipv4() { 1 } else { 2 });
+    varint_field(&mut message, 3, if event.transport == Transport::Udp { 1 } else { 2 });
+    bytes_field(&mut message, 4, &address(event.peer));
+    if let Some(local) = event.local {
+        bytes_field(&mut message, 5, &address(local));
+        varint_field(&mut message, 7, u64::from(local.port()));
+    }
+    varint_field(&mut message, 6, u64::from(event.peer.port()));
+    let (seconds, nanos) = (event.time.as_secs(), event.time.subsec_nanos());
+    if response {
+        varint_field(&mut message, 12, seconds);
+        fixed32_field(&mut message, 13, nanos);
+        bytes_field(&mut message, 14, event.response.as_deref().unwrap_or_default());
+    } else {
+        varint_field(&mut message, 8, seconds);
+        fixed32_field(&mut message, 9, nanos);
+        bytes_field(&mut message, 10, &event.query);
+    }
+    let mut top = Vec::with_capacity(message.len() + 48);
+    bytes_field(&mut top, 2, concat!("portcullis ", env!("CARGO_PKG_VERSION")).as_bytes());
+    bytes_field(&mut top, 14, &message);
+    varint_field(&mut top, 15, 1);
+    top
+}
+
+fn address(addr: SocketAddr) -> Vec<u8> {
+    match addr {
+        SocketAddr::V4(v4) => v4.ip().octets().to_vec(),
+        SocketAddr::V6(v6) => v6.ip().octets().to_vec(),
+    }
+}
+
+fn varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn varint_field(out: &mut Vec<u8>, field: u64, value: u64) {
+    varint(out, field << 3);
+    varint(out, value);
+}
+
+fn bytes_field(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+    varint(out, field << 3 | 2);
+    varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn fixed32_field(out: &mut Vec<u8>, field: u64, value: u32) {
+    varint(out, field << 3 | 5);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_and_fields_encode_as_protobuf_does() {
+        let mut out = Vec::new();
+        varint(&mut out, 300);
+        assert_eq!(out, [0xAC, 0x02]);
+        let mut out = Vec::new();
+        varint_field(&mut out, 15, 1);
+        assert_eq!(out, [0x78, 0x01]);
+        let mut out = Vec::new();
+        bytes_field(&mut out, 14, b"ab");
+        assert_eq!(out, [0x72, 0x02, b'a', b'b']);
+        let mut out = Vec::new();
+        fixed32_field(&mut out, 9, 1);
+        assert_eq!(out, [0x4D, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_stream_is_start_frames_stop() {
+        let mut out = Vec::new();
+        start_frame(&mut out).unwrap_or_default();
+        assert_eq!(&out[..12], &[0, 0, 0, 0, 0, 0, 0, 34, 0, 0, 0, 2]);
+        assert!(out.ends_with(CONTENT_TYPE));
+        out.clear();
+        stop_frame(&mut out).unwrap_or_default();
+        assert_eq!(out, [0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 3]);
+    }
+}

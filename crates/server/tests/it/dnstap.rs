@@ -1,0 +1,51 @@
+//! dnstap (`[dnstap] file`): every query of a run over UDP and TCP, and its response, read back
+//! from the Frame Streams file by `dnstap-ldns` (Debian `dnstap-ldns`).
+
+use std::fs;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use portcullis_wire::Rtype;
+
+use crate::client::{self, Query};
+use crate::harness::{example_zone, Server};
+use crate::peers::{free_port, require, temp_dir};
+
+#[test]
+fn dnstap_ldns_reads_every_query_and_its_response() {
+    let Some(tools) = require("dnstap_ldns_reads_every_query_and_its_response (Debian package dnstap-ldns)", &["dnstap-ldns"]) else { return };
+    let dir = temp_dir("dnstap");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let tap = dir.join("queries.dnstap");
+    let config = dir.join("portcullis.toml");
+    let text = format!(
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[dnstap]\nfile = \"{}\"\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n",
+        tap.display(),
+        example_zone().display()
+    );
+    fs::write(&config, text).unwrap_or_default();
+    let mut server =
+        Server::start(dir.clone(), addr, &["serve".as_ref(), "--config".as_ref(), config.as_os_str()], "example.test.").unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<String> = (0..20).map(|i| format!("q{i}.example.test.")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let transport = if i % 4 == 0 { client::Transport::Tcp } else { client::Transport::Udp };
+        client::ask(addr, &Query::new(name, Rtype::A), transport).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(15)).is_some_and(|status| status.success()), "{}", server.stderr());
+    let output = Command::new(&tools[0]).arg("-r").arg(&tap).output().unwrap_or_else(|e| panic!("dnstap-ldns: {e}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "dnstap-ldns: {}", String::from_utf8_lossy(&output.stderr));
+    for (i, name) in names.iter().enumerate() {
+        let transport = if i % 4 == 0 { "TCP" } else { "UDP" };
+        for kind in ["CQ", "CR"] {
+            let wanted = format!(" {kind} 127.0.0.1 {transport} ");
+            let seen = text.lines().filter(|line| line.contains(&wanted) && line.contains(&format!("\"{name}\" IN A"))).count();
+            assert_eq!(seen, 1, "{kind} of {name} over {transport}:\n{text}");
+        }
+    }
+    // The readiness probes (SOA) came first; nothing else.
+    assert!(text.lines().all(|line| line.contains(" IN A") || line.contains(" IN SOA")), "{text}");
+    let _ = fs::remove_dir_all(dir);
+}
