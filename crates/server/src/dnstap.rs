@@ -1,8 +1,9 @@
-//! dnstap output (`[dnstap] file = PATH`): every query the UDP workers and TCP connections
+//! dnstap output (`[dnstap] file = PATH` or `socket = PATH`): every query the UDP workers and TCP connections
 //! answer (or drop), as BIND, Unbound and Knot write them: `dnstap.Dnstap` protobuf messages
 //! (type MESSAGE, a `Message` of type CLIENT_QUERY and CLIENT_RESPONSE, or AUTH_* with
 //! `role = "auth"`) in a Frame Streams file (a START control frame with the content type
-//! `protobuf:dnstap.Dnstap`, one data frame per message, a STOP frame when the server stops).
+//! `protobuf:dnstap.Dnstap`, one data frame per message, a STOP frame when the server stops; on
+//! a collector's socket, the bidirectional handshake first: `dnstap_sink`).
 //! `dnstap-ldns -r FILE` and BIND's `dnstap-read FILE` read it.
 //!
 //! The events come from `portcullis_net::tap::Tap`'s bounded queue (full: dropped and counted,
@@ -10,23 +11,20 @@
 //! is empty, so a reader sees each message within moments. The few protobuf fields of
 //! dnstap.proto are encoded by hand.
 
+use crate::dnstap_sink::{FileSink, Sink, SocketSink};
 use portcullis_engine::Transport;
 use portcullis_net::tap::{Tap, TapEvent};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The Frame Streams content type of dnstap.
-const CONTENT_TYPE: &[u8] = b"protobuf:dnstap.Dnstap";
-
 /// What dnstap writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DnstapSettings {
-    /// The output file (truncated at start).
-    pub file: std::path::PathBuf,
+    /// Where the frames go.
+    pub output: Output,
     /// Write the queries.
     pub queries: bool,
     /// Write the responses.
@@ -35,6 +33,15 @@ pub struct DnstapSettings {
     pub auth: bool,
     /// Events queued at most before new ones are dropped.
     pub queue: usize,
+}
+
+/// A Frame Streams file (truncated at start), or a collector's Unix socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// `[dnstap] file`.
+    File(std::path::PathBuf),
+    /// `[dnstap] socket`.
+    Socket(std::path::PathBuf),
 }
 
 /// The writer thread; [`Writer::finish`] drains the queue and closes the file with STOP.
@@ -53,69 +60,48 @@ impl Writer {
     }
 }
 
-/// Opens the file and starts the writer; the tap goes to the workers and connections.
+/// Opens the output and starts the writer; the tap goes to the workers and connections.
 pub fn start(settings: &DnstapSettings) -> Result<(Arc<Tap>, Writer), String> {
-    let file = std::fs::File::create(&settings.file).map_err(|error| format!("dnstap.file {}: {error}", settings.file.display()))?;
-    let mut out = std::io::BufWriter::new(file);
-    start_frame(&mut out).map_err(|error| format!("dnstap.file {}: {error}", settings.file.display()))?;
+    let sink: Box<dyn Sink> = match &settings.output {
+        Output::File(path) => Box::new(FileSink::create(path).map_err(|error| format!("dnstap.file {}: {error}", path.display()))?),
+        Output::Socket(path) => Box::new(SocketSink::new(path)),
+    };
     let (tap, events) = Tap::new(settings.queue);
     let stop = Arc::new(AtomicBool::new(false));
     let (flag, settings) = (stop.clone(), settings.clone());
     let thread = std::thread::Builder::new()
         .name("dnstap".into())
-        .spawn(move || write_all(out, events, &settings, &flag))
+        .spawn(move || write_all(sink, events, &settings, &flag))
         .map_err(|error| format!("dnstap: cannot start the writer: {error}"))?;
     Ok((Arc::new(tap), Writer { stop, thread: Some(thread) }))
 }
 
-fn write_all(mut out: impl Write, events: Receiver<TapEvent>, settings: &DnstapSettings, stop: &AtomicBool) {
+fn write_all(mut sink: Box<dyn Sink>, events: Receiver<TapEvent>, settings: &DnstapSettings, stop: &AtomicBool) {
     let mut result = Ok(());
     while result.is_ok() {
         match events.recv_timeout(Duration::from_millis(100)) {
-            Ok(event) => result = write_event(&mut out, &event, settings),
-            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => result = out.flush(),
+            Ok(event) => result = write_event(sink.as_mut(), &event, settings),
+            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => result = sink.flush(),
             Err(_) => break,
         }
     }
     // Drain what is left, then close the stream.
     while let (true, Ok(event)) = (result.is_ok(), events.try_recv()) {
-        result = write_event(&mut out, &event, settings);
+        result = write_event(sink.as_mut(), &event, settings);
     }
-    let closed = result.and_then(|()| stop_frame(&mut out)).and_then(|()| out.flush());
-    if let Err(error) = closed {
+    if let Err(error) = result.and_then(|()| sink.close()) {
         tracing::error!(%error, "dnstap: writing stopped");
     }
 }
 
-fn write_event(out: &mut impl Write, event: &TapEvent, settings: &DnstapSettings) -> std::io::Result<()> {
+fn write_event(sink: &mut dyn Sink, event: &TapEvent, settings: &DnstapSettings) -> std::io::Result<()> {
     if settings.queries {
-        frame(out, &dnstap(event, false, settings.auth))?;
+        sink.frame(&dnstap(event, false, settings.auth))?;
     }
     if settings.responses && event.response.is_some() {
-        frame(out, &dnstap(event, true, settings.auth))?;
+        sink.frame(&dnstap(event, true, settings.auth))?;
     }
     Ok(())
-}
-
-/// The Frame Streams START control frame for a unidirectional (file) stream.
-fn start_frame(out: &mut impl Write) -> std::io::Result<()> {
-    let length = 4 + 4 + 4 + CONTENT_TYPE.len() as u32;
-    for word in [0, length, 2, 1, CONTENT_TYPE.len() as u32] {
-        out.write_all(&word.to_be_bytes())?;
-    }
-    out.write_all(CONTENT_TYPE)
-}
-
-fn stop_frame(out: &mut impl Write) -> std::io::Result<()> {
-    for word in [0u32, 4, 3] {
-        out.write_all(&word.to_be_bytes())?;
-    }
-    Ok(())
-}
-
-fn frame(out: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
-    out.write_all(&(payload.len() as u32).to_be_bytes())?;
-    out.write_all(payload)
 }
 
 /// One `dnstap.Dnstap` message: the query (`response` false) or the response of `event`.
@@ -202,16 +188,5 @@ mod tests {
         let mut out = Vec::new();
         fixed32_field(&mut out, 9, 1);
         assert_eq!(out, [0x4D, 1, 0, 0, 0]);
-    }
-
-    #[test]
-    fn a_stream_is_start_frames_stop() {
-        let mut out = Vec::new();
-        start_frame(&mut out).unwrap_or_default();
-        assert_eq!(&out[..12], &[0, 0, 0, 0, 0, 0, 0, 34, 0, 0, 0, 2]);
-        assert!(out.ends_with(CONTENT_TYPE));
-        out.clear();
-        stop_frame(&mut out).unwrap_or_default();
-        assert_eq!(out, [0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 3]);
     }
 }

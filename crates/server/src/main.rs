@@ -11,6 +11,7 @@ mod config_props;
 mod ctl;
 mod dnssec_ds;
 mod dnstap;
+mod dnstap_sink;
 mod durable;
 mod entropy;
 mod forward_config;

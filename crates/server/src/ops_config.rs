@@ -43,6 +43,8 @@ impl AlertsFile {
 pub struct DnstapFile {
     /// The Frame Streams file written.
     pub file: Option<String>,
+    /// Or a collector's Unix socket (Frame Streams, bidirectional).
+    pub socket: Option<String>,
     /// Write queries (default true).
     pub queries: Option<bool>,
     /// Write responses (default true).
@@ -69,12 +71,20 @@ pub fn dnstap(raw: &DnstapFile, base: Option<&Path>, errors: &mut Vec<String>) -
             false
         }
     };
-    let file = raw.file.as_deref()?;
-    let file = match base {
-        Some(base) if Path::new(file).is_relative() => base.join(file),
-        _ => PathBuf::from(file),
+    let relative = |text: &str| match base {
+        Some(base) if Path::new(text).is_relative() => base.join(text),
+        _ => PathBuf::from(text),
     };
-    Some(crate::dnstap::DnstapSettings { file, queries: raw.queries.unwrap_or(true), responses: raw.responses.unwrap_or(true), auth, queue })
+    let output = match (raw.file.as_deref(), raw.socket.as_deref()) {
+        (None, None) => return None,
+        (Some(file), None) => crate::dnstap::Output::File(relative(file)),
+        (None, Some(socket)) => crate::dnstap::Output::Socket(relative(socket)),
+        (Some(_), Some(_)) => {
+            errors.push("dnstap: file and socket are both set; choose one".into());
+            return None;
+        }
+    };
+    Some(crate::dnstap::DnstapSettings { output, queries: raw.queries.unwrap_or(true), responses: raw.responses.unwrap_or(true), auth, queue })
 }
 
 /// Where the control socket is.

@@ -49,3 +49,51 @@ fn dnstap_ldns_reads_every_query_and_its_response() {
     assert!(text.lines().all(|line| line.contains(" IN A") || line.contains(" IN SOA")), "{text}");
     let _ = fs::remove_dir_all(dir);
 }
+
+#[test]
+fn dnstap_reaches_a_collector_socket_that_fstrm_capture_listens_on() {
+    let Some(tools) = require("dnstap_reaches_a_collector_socket (Debian packages fstrm-bin, dnstap-ldns)", &["fstrm_capture", "dnstap-ldns"]) else { return };
+    let dir = temp_dir("dnstap-socket");
+    let (socket, captured) = (dir.join("collector.sock"), dir.join("captured.dnstap"));
+    let mut collector = Command::new(&tools[0])
+        .args(["-t", "protobuf:dnstap.Dnstap", "-u"])
+        .arg(&socket)
+        .arg("-w")
+        .arg(&captured)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("fstrm_capture: {e}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "fstrm_capture made no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = dir.join("portcullis.toml");
+    let text = format!(
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[dnstap]\nsocket = \"{}\"\nresponses = false\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n",
+        socket.display(),
+        example_zone().display()
+    );
+    fs::write(&config, text).unwrap_or_default();
+    let server_dir = dir.join("server");
+    fs::create_dir_all(&server_dir).unwrap_or_default();
+    let mut server =
+        Server::start(server_dir, addr, &["serve".as_ref(), "--config".as_ref(), config.as_os_str()], "example.test.").unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..10 {
+        client::ask(addr, &Query::new(&format!("s{i}.example.test."), Rtype::A), client::Transport::Udp).unwrap_or_else(|e| panic!("{e}"));
+    }
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(15)).is_some_and(|status| status.success()), "{}", server.stderr());
+    let _ = Command::new("kill").args(["-INT", &collector.id().to_string()]).status();
+    let _ = collector.wait();
+    let output = Command::new(&tools[1]).arg("-r").arg(&captured).output().unwrap_or_else(|e| panic!("dnstap-ldns: {e}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for i in 0..10 {
+        let name = format!("\"s{i}.example.test.\" IN A");
+        assert_eq!(text.lines().filter(|l| l.contains(" CQ ") && l.contains(&name)).count(), 1, "{name}:\n{text}");
+    }
+    assert!(!text.contains(" CR "), "responses = false:\n{text}");
+    let _ = fs::remove_dir_all(dir);
+}
