@@ -72,6 +72,9 @@ pub mod file {
         /// `[dnstap]`.
         #[serde(default)]
         pub dnstap: crate::ops_config::DnstapFile,
+        /// `[querylog]`.
+        #[serde(default)]
+        pub querylog: crate::ops_config::QueryLogFile,
     }
 
     /// `[server]`.
@@ -223,6 +226,8 @@ pub struct Settings {
     pub ops: crate::ops_config::OpsSettings,
     /// dnstap output (`None`: off).
     pub dnstap: Option<crate::dnstap::DnstapSettings>,
+    /// The query log (`None`: off).
+    pub querylog: Option<crate::querylog::QueryLogSettings>,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -314,6 +319,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let cookies = crate::policy_config::cookies(&raw.cookies, &mut errors);
     let ops = crate::ops_config::ops(&raw.http, &raw.control, &raw.alerts, base, &mut errors);
     let dnstap = crate::ops_config::dnstap(&raw.dnstap, base, &mut errors);
+    let querylog = crate::ops_config::querylog(&raw.querylog, base, &mut errors);
     let engine = EngineSettings {
         udp_payload,
         nocookie_udp_payload: cookies.nocookie_udp_size,
@@ -327,7 +333,25 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         return Err(errors);
     }
     let listen_defaulted = raw.server.listen.is_none();
-    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys, ops, dnstap })
+    Ok(Settings {
+        listen,
+        listen_defaulted,
+        threads,
+        engine,
+        tcp,
+        log_level,
+        zones,
+        acl,
+        rrl,
+        query_limit,
+        cookies,
+        resolver,
+        forward,
+        keys,
+        ops,
+        dnstap,
+        querylog,
+    })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {

@@ -7,18 +7,14 @@
 //! `dnstap-ldns -r FILE` and BIND's `dnstap-read FILE` read it.
 //!
 //! The events come from `portcullis_net::tap::Tap`'s bounded queue (full: dropped and counted,
-//! never waited for); this module's thread encodes and writes them, flushing whenever the queue
-//! is empty, so a reader sees each message within moments. The few protobuf fields of
+//! never waited for) through the writer thread (`tap_writer.rs`). The few protobuf fields of
 //! dnstap.proto are encoded by hand.
 
 use crate::dnstap_sink::{FileSink, Sink, SocketSink};
+use crate::tap_writer::EventSink;
 use portcullis_engine::Transport;
-use portcullis_net::tap::{Tap, TapEvent};
+use portcullis_net::tap::TapEvent;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// What dnstap writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,53 +40,34 @@ pub enum Output {
     Socket(std::path::PathBuf),
 }
 
-/// The writer thread; [`Writer::finish`] drains the queue and closes the file with STOP.
-pub struct Writer {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// dnstap as an output of the tap writer (`tap_writer.rs`).
+pub struct DnstapOut {
+    sink: Box<dyn Sink>,
+    settings: DnstapSettings,
 }
 
-impl Writer {
-    /// Writes what is queued, the STOP frame, and waits for the thread.
-    pub fn finish(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+impl DnstapOut {
+    /// Opens the file (or prepares the socket's connection).
+    pub fn open(settings: &DnstapSettings) -> Result<Self, String> {
+        let sink: Box<dyn Sink> = match &settings.output {
+            Output::File(path) => Box::new(FileSink::create(path).map_err(|error| format!("dnstap.file {}: {error}", path.display()))?),
+            Output::Socket(path) => Box::new(SocketSink::new(path)),
+        };
+        Ok(Self { sink, settings: settings.clone() })
     }
 }
 
-/// Opens the output and starts the writer; the tap goes to the workers and connections.
-pub fn start(settings: &DnstapSettings) -> Result<(Arc<Tap>, Writer), String> {
-    let sink: Box<dyn Sink> = match &settings.output {
-        Output::File(path) => Box::new(FileSink::create(path).map_err(|error| format!("dnstap.file {}: {error}", path.display()))?),
-        Output::Socket(path) => Box::new(SocketSink::new(path)),
-    };
-    let (tap, events) = Tap::new(settings.queue);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (flag, settings) = (stop.clone(), settings.clone());
-    let thread = std::thread::Builder::new()
-        .name("dnstap".into())
-        .spawn(move || write_all(sink, events, &settings, &flag))
-        .map_err(|error| format!("dnstap: cannot start the writer: {error}"))?;
-    Ok((Arc::new(tap), Writer { stop, thread: Some(thread) }))
-}
+impl EventSink for DnstapOut {
+    fn event(&mut self, event: &TapEvent) -> std::io::Result<()> {
+        write_event(self.sink.as_mut(), event, &self.settings)
+    }
 
-fn write_all(mut sink: Box<dyn Sink>, events: Receiver<TapEvent>, settings: &DnstapSettings, stop: &AtomicBool) {
-    let mut result = Ok(());
-    while result.is_ok() {
-        match events.recv_timeout(Duration::from_millis(100)) {
-            Ok(event) => result = write_event(sink.as_mut(), &event, settings),
-            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => result = sink.flush(),
-            Err(_) => break,
-        }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
     }
-    // Drain what is left, then close the stream.
-    while let (true, Ok(event)) = (result.is_ok(), events.try_recv()) {
-        result = write_event(sink.as_mut(), &event, settings);
-    }
-    if let Err(error) = result.and_then(|()| sink.close()) {
-        tracing::error!(%error, "dnstap: writing stopped");
+
+    fn close(&mut self) -> std::io::Result<()> {
+        self.sink.close()
     }
 }
 

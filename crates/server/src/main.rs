@@ -25,6 +25,7 @@ mod outgoing;
 mod policy_config;
 mod query;
 mod query_xfr;
+mod querylog;
 mod render;
 mod resolv;
 mod resolver_config;
@@ -33,6 +34,7 @@ mod rlimit;
 mod secondary;
 mod sign_zone;
 mod stats;
+mod tap_writer;
 mod zone_config;
 mod zone_files;
 

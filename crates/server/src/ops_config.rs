@@ -60,6 +60,34 @@ impl DnstapFile {
     pub const QUEUE: Limit<usize> = Limit::new("queue", 8192, 16, 1_000_000);
 }
 
+/// `[querylog]`: present with a `file` = on.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct QueryLogFile {
+    /// The file appended to.
+    pub file: Option<String>,
+    /// `"text"` (the default) or `"json"`.
+    pub format: Option<String>,
+}
+
+/// Validates `[querylog]` (`None`: off).
+pub fn querylog(raw: &QueryLogFile, base: Option<&Path>, errors: &mut Vec<String>) -> Option<crate::querylog::QueryLogSettings> {
+    let json = match raw.format.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            errors.push(format!("querylog.format: '{other}' is not \"text\" or \"json\""));
+            false
+        }
+    };
+    let file = raw.file.as_deref()?;
+    let file = match base {
+        Some(base) if Path::new(file).is_relative() => base.join(file),
+        _ => PathBuf::from(file),
+    };
+    Some(crate::querylog::QueryLogSettings { file, json })
+}
+
 /// Validates `[dnstap]` (`None`: off).
 pub fn dnstap(raw: &DnstapFile, base: Option<&Path>, errors: &mut Vec<String>) -> Option<crate::dnstap::DnstapSettings> {
     let queue = DnstapFile::QUEUE.get("dnstap", raw.queue, errors);

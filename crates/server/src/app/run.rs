@@ -51,8 +51,8 @@ struct Started {
     shutdown: Shutdown,
     /// The sampler, HTTP listener and control socket (`ops.rs`).
     ops: super::ops::Ops,
-    /// The dnstap writer, finished after the workers stop.
-    dnstap: Option<crate::dnstap::Writer>,
+    /// The dnstap and query log writer, finished after the workers stop.
+    dnstap: Option<crate::tap_writer::Writer>,
 }
 
 /// Fails with an error printed on stderr (and logged once logging is up).
@@ -72,14 +72,10 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         }
     }
     let mut shared = Shared::new(&settings).map_err(|error| fail(format!("{error}: not starting")))?;
-    let dnstap = match &settings.dnstap {
-        Some(dnstap) => {
-            let (tap, writer) = crate::dnstap::start(dnstap).map_err(fail)?;
-            shared.tap = Some(tap);
-            Some(writer)
-        }
-        None => None,
-    };
+    let dnstap = start_tap(&settings).map_err(fail)?.map(|(tap, writer)| {
+        shared.tap = Some(tap);
+        writer
+    });
     let engine = shared.engine(load_zones(&settings.zones, None), &settings).map_err(|error| report_config_errors(&[error]))?;
     let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
@@ -105,6 +101,22 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone() };
     let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine)).map_err(fail)?;
     Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops, dnstap })
+}
+
+/// The dnstap and query log outputs and their writer, when either is configured.
+fn start_tap(settings: &Settings) -> Result<Option<(Arc<portcullis_net::tap::Tap>, crate::tap_writer::Writer)>, String> {
+    let mut sinks: Vec<Box<dyn crate::tap_writer::EventSink>> = Vec::new();
+    if let Some(dnstap) = &settings.dnstap {
+        sinks.push(Box::new(crate::dnstap::DnstapOut::open(dnstap)?));
+    }
+    if let Some(log) = &settings.querylog {
+        sinks.push(Box::new(crate::querylog::QueryLog::open(log)?));
+    }
+    if sinks.is_empty() {
+        return Ok(None);
+    }
+    let queue = settings.dnstap.as_ref().map_or(crate::tap_writer::DEFAULT_QUEUE, |dnstap| dnstap.queue);
+    crate::tap_writer::start(sinks, queue).map(Some)
 }
 
 /// The resolver pool (recursion and forwarding), kept in `shared` for reloads and the log.

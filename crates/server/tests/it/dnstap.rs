@@ -97,3 +97,37 @@ fn dnstap_reaches_a_collector_socket_that_fstrm_capture_listens_on() {
     assert!(!text.contains(" CR "), "responses = false:\n{text}");
     let _ = fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_query_log_has_a_line_per_query_beside_dnstap() {
+    let dir = temp_dir("querylog");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let (log, tap) = (dir.join("queries.log"), dir.join("queries.dnstap"));
+    let config = dir.join("portcullis.toml");
+    let text = format!(
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[dnstap]\nfile = \"{}\"\n\n[querylog]\nfile = \"{}\"\nformat = \"json\"\n\n\
+         [[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n",
+        tap.display(),
+        log.display(),
+        example_zone().display()
+    );
+    fs::write(&config, text).unwrap_or_default();
+    let server_dir = dir.join("server");
+    fs::create_dir_all(&server_dir).unwrap_or_default();
+    let mut server =
+        Server::start(server_dir, addr, &["serve".as_ref(), "--config".as_ref(), config.as_os_str()], "example.test.").unwrap_or_else(|e| panic!("{e}"));
+    client::ask(addr, &Query::new("www.example.test.", Rtype::A), client::Transport::Udp).unwrap_or_else(|e| panic!("{e}"));
+    client::ask(addr, &Query::new("nowhere.example.test.", Rtype::AAAA), client::Transport::Tcp).unwrap_or_else(|e| panic!("{e}"));
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(15)).is_some_and(|status| status.success()), "{}", server.stderr());
+    let lines: Vec<serde_json::Value> =
+        fs::read_to_string(&log).unwrap_or_default().lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect();
+    let find = |name: &str| lines.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("no line for {name}: {lines:?}"));
+    let (www, nowhere) = (find("www.example.test."), find("nowhere.example.test."));
+    assert_eq!((www["transport"].as_str(), www["type"].as_str(), www["rcode"].as_str()), (Some("udp"), Some("A"), Some("NOERROR")));
+    assert_eq!((nowhere["transport"].as_str(), nowhere["type"].as_str(), nowhere["rcode"].as_str()), (Some("tcp"), Some("AAAA"), Some("NXDOMAIN")));
+    assert_eq!(www["client"], "127.0.0.1");
+    assert!(www["size"].as_u64().is_some_and(|size| size > 12));
+    assert!(fs::metadata(&tap).is_ok_and(|meta| meta.len() > 100), "dnstap written beside the log");
+    let _ = fs::remove_dir_all(dir);
+}
