@@ -289,6 +289,34 @@ impl Sources {
         })
     }
 
+    /// RRL's settings in force and what it limited, by response kind (`portcullis ctl rrl`).
+    pub fn rrl(&self) -> Value {
+        let engine = self.engine.load();
+        let settings = engine.policy().rrl.settings();
+        let kinds = ["answer", "nxdomain", "nodata", "referral", "error"];
+        let counts: Map<String, Value> = RESPONSE_KINDS
+            .iter()
+            .zip(kinds)
+            .map(|(&kind, label)| {
+                let count = |event| self.rrl.get(kind, event);
+                (
+                    label.to_string(),
+                    json!({"slipped": count(RrlEvent::Slipped), "dropped": count(RrlEvent::Dropped), "would_limit": count(RrlEvent::WouldLimit)}),
+                )
+            })
+            .collect();
+        json!({
+            "enabled": settings.enabled,
+            "log_only": settings.log_only,
+            "responses_per_second": settings.responses_per_second,
+            "nxdomains_per_second": settings.nxdomains_per_second,
+            "window": settings.window,
+            "slip": settings.slip,
+            "table_size": engine.policy().rrl.capacity(),
+            "limited": counts,
+        })
+    }
+
     /// The alerts list of `/api/alerts`: one object per alert, oldest first, times in RFC 3339.
     pub fn alerts_json(&self) -> Value {
         Value::Array(self.alerts.list().iter().map(alert_json).collect())

@@ -123,6 +123,11 @@ impl Shared {
         }
     }
 
+    /// Drops the RRL table kept: the next engine built gets a fresh one (`ctl rrl --clear`).
+    pub(super) fn forget_rrl(&self) {
+        *self.rrl.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
     /// Applies a configured secret that changed: it becomes current, the old one stays valid.
     pub(super) fn apply_configured_secret(&self, configured: Option<[u8; 16]>) {
         let Some(secret) = configured else { return };

@@ -109,6 +109,12 @@ impl Control for AppControl {
         Ok("reloaded".into())
     }
 
+    fn clear_rrl(&self) -> Result<String, String> {
+        self.shared.forget_rrl();
+        reload(&self.engine, &self.args, &self.listen, &self.shared)?;
+        Ok("RRL accounts cleared".into())
+    }
+
     /// A primary zone's file is read again (its settings from the configuration as it is now)
     /// and swapped in alone; a secondary zone's task asks its primaries at once.
     fn reload_zone(&self, origin: &NameBuf) -> Result<String, String> {

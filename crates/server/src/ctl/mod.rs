@@ -72,6 +72,13 @@ pub enum CtlCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Response rate limiting: its settings and what it limited; `--clear` forgets every
+    /// account (a reload with a fresh RRL table).
+    Rrl {
+        /// Forget the accounts.
+        #[arg(long)]
+        clear: bool,
+    },
     /// The current alerts; `--json` prints the list of GET /api/alerts.
     Alerts {
         /// Print JSON.
@@ -93,6 +100,7 @@ impl CtlCommand {
             Self::Flush { name, below } => json!({"command": "flush", "name": name, "below": below}),
             Self::ZoneStatus { zone } => json!({"command": "zone-status", "zone": zone}),
             Self::Upstreams => json!({"command": "upstreams"}),
+            Self::Rrl { clear } => json!({"command": "rrl", "clear": clear}),
             Self::Stats { .. } => json!({"command": "stats"}),
             Self::Alerts { clear, .. } => json!({"command": "alerts", "clear": clear}),
         }
@@ -199,6 +207,7 @@ fn render(command: &CtlCommand, result: &Value) -> String {
             )
         }),
         CtlCommand::Reload | CtlCommand::ReloadZone { .. } | CtlCommand::Flush { .. } => field(result, "message"),
+        CtlCommand::Rrl { .. } => stats_lines(result),
     }
 }
 

@@ -29,6 +29,8 @@ pub trait Control: Send + Sync + 'static {
     fn reload(&self) -> Result<String, String>;
     /// Loads one zone again (a secondary: refreshes it); a message on success.
     fn reload_zone(&self, zone: &NameBuf) -> Result<String, String>;
+    /// Forgets RRL's accounts: a reload with a fresh RRL table; a message on success.
+    fn clear_rrl(&self) -> Result<String, String>;
 }
 
 /// Binds `path` with mode 0600 (see the module's documentation).
@@ -127,6 +129,13 @@ async fn run(command: &str, request: &Value, sources: &Arc<Sources>, control: &A
             }
         }
         "upstreams" => Ok(Value::Array(sources.upstreams())),
+        "rrl" => {
+            if request["clear"] == json!(true) {
+                let control = control.clone();
+                tokio::task::spawn_blocking(move || control.clear_rrl()).await.map_err(|_| "the reload failed".to_string())??;
+            }
+            Ok(sources.rrl())
+        }
         "alerts" => {
             let list = sources.alerts_json();
             if request["clear"] == json!(true) {
@@ -134,7 +143,7 @@ async fn run(command: &str, request: &Value, sources: &Arc<Sources>, control: &A
             }
             Ok(list)
         }
-        other => Err(format!("unknown command '{other}' (status, reload, reload-zone, flush, zone-status, upstreams, stats, alerts)")),
+        other => Err(format!("unknown command '{other}' (status, reload, reload-zone, flush, zone-status, upstreams, stats, alerts, rrl)")),
     }
 }
 

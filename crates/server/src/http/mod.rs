@@ -10,7 +10,8 @@
 //! With `[http] token-file`, every request but `GET /` (a static page holding no data) must
 //! carry `Authorization: Bearer TOKEN`, else 401; the token is compared through SHA-256 digests
 //! so that the comparison's time says nothing about it. Connections are bounded
-//! ([`MAX_CONNECTIONS`]) and must send their headers within [`HEADER_TIMEOUT`].
+//! ([`MAX_CONNECTIONS`]), must send their headers within [`HEADER_TIMEOUT`] and live at most
+//! [`CONNECTION_LIFETIME`].
 
 pub mod metrics;
 
@@ -30,6 +31,8 @@ use tokio::sync::Semaphore;
 pub const MAX_CONNECTIONS: usize = 64;
 /// Time allowed for a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest life of one connection (a scraper that keeps its connection open reconnects).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 
 const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 const DASHBOARD_CSS: &str = include_str!("dashboard.css");
@@ -90,8 +93,10 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
                 .header_read_timeout(HEADER_TIMEOUT)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "http connection ended");
+            match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+                Ok(Err(error)) => tracing::debug!(%error, "http connection ended"),
+                Err(_) => tracing::debug!("http connection closed after its lifetime"),
+                Ok(Ok(())) => {}
             }
             drop(permit);
         });

@@ -1,7 +1,7 @@
 //! A reload (SIGHUP, `ctl reload`) keeps what it should: the resolver's cache (names answered
 //! before it are still answered from the cache after it: no new resolution), the forward
 //! groups' health and RTT, and RRL's accounts while the RRL settings stay the same (a client in
-//! debt stays limited; new settings start a fresh table).
+//! debt stays limited; new settings start a fresh table, and so does `ctl rrl --clear`).
 
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
@@ -135,9 +135,32 @@ fn a_reload_keeps_rrl_accounts_unless_the_rrl_settings_change() {
     assert_eq!(full_answers(flood, 6), 0, "limited before the reload");
     hangup(&ops, 1);
     assert_eq!(full_answers(flood, 6), 0, "still limited after a reload with the same RRL settings");
+    // `ctl rrl` shows what was limited; `ctl rrl --clear` forgets the accounts.
+    let ctl = |args: &[&str]| {
+        let output = std::process::Command::new(crate::portcullis::BINARY)
+            .arg("ctl")
+            .arg("--config")
+            .arg(&ops.config)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(output.status.success(), "ctl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let shown = ctl(&["rrl"]);
+    assert!(shown.lines().any(|l| l == "responses_per_second 5"), "{shown}");
+    let dropped = shown.lines().find_map(|l| l.strip_prefix("limited.answer ")).unwrap_or_default().to_string();
+    let dropped: serde_json::Value = serde_json::from_str(&dropped).unwrap_or_default();
+    assert!(dropped["dropped"].as_u64().is_some_and(|n| n > 10), "{shown}");
+    ctl(&["rrl", "--clear"]);
+    assert!(full_answers(flood, 6) >= 5, "answered again once the accounts are cleared");
+    for _ in 0..100 {
+        socket.send_to(&query, flood).unwrap_or_default();
+    }
+    assert_eq!(full_answers(flood, 6), 0, "limited again");
     // New RRL settings: a new table, the debt forgotten.
     let text = fs::read_to_string(&ops.config).unwrap_or_default().replace("responses-per-second = 5", "responses-per-second = 6");
     fs::write(&ops.config, text).unwrap_or_default();
-    hangup(&ops, 2);
+    hangup(&ops, 3);
     assert!(full_answers(flood, 6) >= 5, "a fresh table answers again");
 }
