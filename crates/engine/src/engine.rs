@@ -222,7 +222,9 @@ impl Engine {
 
     /// Answers one request into `out`. Never panics, never allocates for authoritative answers.
     pub fn handle(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
-        self.counters.request(request.worker, request.transport, crate::metrics::QueryType::of_request(request.bytes));
+        if self.counters.request(request.worker, request.transport, crate::metrics::QueryType::of_request(request.bytes)) {
+            self.counters.sample(request.worker, request.bytes, request.peer.ip());
+        }
         let outcome = self.process(request, out);
         match outcome {
             Outcome::Drop(reason) => self.counters.dropped(reason),

@@ -7,6 +7,9 @@ use crate::auth::AnswerKind;
 use crate::base::Transport;
 use crate::request::DropReason;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+pub mod top;
 
 /// Shards of the per-query counters (workers beyond this share them).
 pub const COUNTER_SHARDS: usize = 16;
@@ -33,6 +36,9 @@ pub struct HotCounters {
 #[derive(Debug, Default)]
 pub struct EngineCounters {
     hot: [HotCounters; COUNTER_SHARDS],
+    /// Each shard's sample of names and clients ([`top`]); locked by its worker for one sample
+    /// in [`top::SAMPLE_EVERY`] queries, and by readers.
+    top: [Mutex<top::TopTables>; COUNTER_SHARDS],
     /// Drops by reason, in `DropReason::ALL` order.
     pub drops: [AtomicU64; DropReason::ALL.len()],
     /// Recursive queries handed to the resolver pool (cache misses).
@@ -58,10 +64,38 @@ impl EngineCounters {
         &self.hot[usize::from(worker) % COUNTER_SHARDS]
     }
 
-    /// Counts a request arrived over `transport` asking about `qtype`.
+    /// Counts a request arrived over `transport` asking about `qtype`; true when it is one to
+    /// sample ([`EngineCounters::sample`]): one in [`top::SAMPLE_EVERY`] of the slot's.
     #[inline]
-    pub fn request(&self, worker: u16, transport: Transport, qtype: QueryType) {
-        self.shard(worker).requests[transport_slot(transport)][qtype as usize].fetch_add(1, Ordering::Relaxed);
+    pub fn request(&self, worker: u16, transport: Transport, qtype: QueryType) -> bool {
+        let before = self.shard(worker).requests[transport_slot(transport)][qtype as usize].fetch_add(1, Ordering::Relaxed);
+        before.is_multiple_of(top::SAMPLE_EVERY)
+    }
+
+    /// Counts a sampled request's question name and client in its worker's tables.
+    #[cold]
+    pub fn sample(&self, worker: u16, bytes: &[u8], client: std::net::IpAddr) {
+        if let Some(name) = top::question_name(bytes) {
+            let mut tables = self.top[usize::from(worker) % COUNTER_SHARDS].lock().unwrap_or_else(PoisonError::into_inner);
+            tables.sample(name, client);
+        }
+    }
+
+    /// The `n` most asked names (lower-cased wire form) and the `n` busiest clients (16-byte
+    /// addresses, IPv4 mapped), each with its estimated query count, highest first.
+    pub fn top(&self, n: usize) -> (Vec<top::Counted>, Vec<top::Counted>) {
+        let mut names: Vec<top::Counted> = Vec::new();
+        let mut clients: Vec<top::Counted> = Vec::new();
+        for shard in &self.top {
+            let tables = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            merge(&mut names, tables.names.entries());
+            merge(&mut clients, tables.clients.entries());
+        }
+        for list in [&mut names, &mut clients] {
+            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list.truncate(n);
+        }
+        (names, clients)
     }
 
     /// Counts a reply's rcode.
@@ -115,6 +149,17 @@ impl EngineCounters {
     /// A drop counter's value.
     pub fn drops_of(&self, reason: DropReason) -> u64 {
         self.drops[reason.index()].load(Ordering::Relaxed)
+    }
+}
+
+/// Adds `entries` to `into`, summing the counts of equal keys, scaled to estimated queries.
+fn merge<'a>(into: &mut Vec<top::Counted>, entries: impl Iterator<Item = (&'a [u8], u64)>) {
+    for (key, count) in entries {
+        let count = count * top::SAMPLE_EVERY;
+        match into.iter_mut().find(|(have, _)| have.as_slice() == key) {
+            Some((_, total)) => *total += count,
+            None => into.push((key.to_vec(), count)),
+        }
     }
 }
 

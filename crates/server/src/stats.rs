@@ -176,6 +176,9 @@ impl Sources {
         let closes: Map<String, Value> = CloseReason::ALL.iter().map(|&r| (r.as_str().to_string(), json!(self.net.closes_of(r)))).collect();
         let (would_limit, limited) = self.rrl_limited();
         let blocked = counters.drops_of(DropReason::AclDeny) + counters.recursion_refused.load(Relaxed);
+        let (names, clients) = counters.top(TOP);
+        let top_names: Vec<Value> = names.iter().map(|(wire, n)| json!({"name": wire_name(wire), "queries": n})).collect();
+        let top_clients: Vec<Value> = clients.iter().map(|(address, n)| json!({"client": client_text(address), "queries": n})).collect();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "time": rfc3339(now),
@@ -196,6 +199,8 @@ impl Sources {
             "upstreams": self.upstreams(),
             "zones": self.zones(None),
             "alerts": self.alerts.list().len(),
+            "top_names": top_names,
+            "top_clients": top_clients,
         })
     }
 
@@ -321,6 +326,21 @@ impl Sources {
     pub fn alerts_json(&self) -> Value {
         Value::Array(self.alerts.list().iter().map(alert_json).collect())
     }
+}
+
+/// Names and clients listed in the stats' tops.
+const TOP: usize = 10;
+
+/// A lower-cased wire name as text.
+fn wire_name(wire: &[u8]) -> String {
+    NameBuf::parse_uncompressed(wire, 0).map_or_else(|_| "?".into(), |(name, _)| name.to_string())
+}
+
+/// A 16-byte address as text (IPv4 when mapped).
+fn client_text(address: &[u8]) -> String {
+    let Ok(octets) = <[u8; 16]>::try_from(address) else { return "?".into() };
+    let v6 = std::net::Ipv6Addr::from(octets);
+    v6.to_ipv4_mapped().map_or_else(|| v6.to_string(), |v4| v4.to_string())
 }
 
 /// RRL's response kinds.

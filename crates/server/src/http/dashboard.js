@@ -81,6 +81,8 @@ function showStats(s) {
   rows("rcodes", rcodes, ([rcode, n]) => [[rcode], [n.toLocaleString(), "n"], [(100 * n / responses).toFixed(1) + " %", "n"]]);
   const types = Object.entries(s.queries_by_type).sort((a, b) => b[1] - a[1]);
   rows("qtypes", types, ([qtype, n]) => [[qtype], [n.toLocaleString(), "n"]]);
+  rows("names", s.top_names, (t) => [[t.name], ["≈ " + t.queries.toLocaleString(), "n"]]);
+  rows("clients", s.top_clients, (t) => [[t.client], ["≈ " + t.queries.toLocaleString(), "n"]]);
   rows("zones", s.zones, (z) => [[z.zone], [z.serial], [z.loaded ? z.loaded_at : "not loaded", z.loaded ? "" : "down"]]);
   rows("upstreams", s.upstreams, (u) => [[u.zone], [u.address], [u.up ? "up" : "down", u.up ? "up" : "down"],
     [u.srtt_ms === null ? null : u.srtt_ms.toFixed(1), "n"], [u.in_flight, "n"], [u.queries, "n"], [u.failures, "n"]]);

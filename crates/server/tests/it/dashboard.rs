@@ -79,6 +79,7 @@ fn the_dashboard_shows_live_numbers_and_alerts_in_headless_chromium() {
     assert!(number("total").is_some_and(|total| total > 100.0), "total queries: {:?}", text_of(&dom, "total"));
     assert!(number("limited").is_some_and(|n| n > 0.0), "rate-limited: {:?}", text_of(&dom, "limited"));
     assert!(dom.contains("<td>rrl</td>"), "the RRL alert in the alerts table:\n{dom}");
+    assert!(dom.contains("<td>www.example.test.</td>") && dom.contains("<td>127.0.0.1</td>"), "top name and client:\n{dom}");
     assert!(dom.contains("class=\"status\">live"), "the page reached the APIs:\n{dom}");
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught")).collect();
     assert!(errors.is_empty(), "console messages:\n{}", errors.join("\n"));

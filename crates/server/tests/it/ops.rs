@@ -240,6 +240,11 @@ fn api_stats_counts_queries_and_their_rate() {
             assert_eq!(stats["responses"]["NOERROR"].as_u64(), Some(total), "{body}");
             assert_eq!(stats["zones"][0]["zone"], "example.test.");
             assert_eq!(stats["zones"][0]["serial"], 2_024_010_101u64);
+            // Sampled tops: one name and one client sent nearly everything.
+            assert_eq!(stats["top_names"][0]["name"], "www.example.test.", "{body}");
+            assert_eq!(stats["top_clients"][0]["client"], "127.0.0.1", "{body}");
+            let estimate = stats["top_names"][0]["queries"].as_u64().unwrap_or(0);
+            assert!(estimate >= 64 && estimate <= sent + 64, "estimated {estimate} of {sent}");
             break;
         }
         assert!(Instant::now() < deadline, "A queries counted {a}, sent {sent}: {body}");
