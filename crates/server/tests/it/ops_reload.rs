@@ -126,11 +126,26 @@ fn a_reload_keeps_rrl_accounts_unless_the_rrl_settings_change() {
     let ops = OpsServer::start(rrl);
     ops.server.settle_signals();
     let flood = ops.server.addr;
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let query = Query::new("www.example.test.", Rtype::A).to_wire(4).unwrap_or_default();
-    for _ in 0..100 {
-        socket.send_to(&query, flood).unwrap_or_default();
-    }
+    let burst = || {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let query = Query::new("www.example.test.", Rtype::A).to_wire(4).unwrap_or_default();
+        let before = stats(&ops)["queries_total"].as_u64().unwrap_or(0);
+        for _ in 0..100 {
+            socket.send_to(&query, flood).unwrap_or_default();
+        }
+        // Until the server has taken the burst (another worker could answer the next query first).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut last = 0;
+        loop {
+            let seen = stats(&ops)["queries_total"].as_u64().unwrap_or(0);
+            if seen >= before + 100 || (seen == last && seen >= before + 50) || std::time::Instant::now() > deadline {
+                break;
+            }
+            last = seen;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    burst();
     // The /24's account is deep in debt: nothing but slips.
     assert_eq!(full_answers(flood, 6), 0, "limited before the reload");
     hangup(&ops, 1);
@@ -154,9 +169,7 @@ fn a_reload_keeps_rrl_accounts_unless_the_rrl_settings_change() {
     assert!(dropped["dropped"].as_u64().is_some_and(|n| n > 10), "{shown}");
     ctl(&["rrl", "--clear"]);
     assert!(full_answers(flood, 6) >= 5, "answered again once the accounts are cleared");
-    for _ in 0..100 {
-        socket.send_to(&query, flood).unwrap_or_default();
-    }
+    burst();
     assert_eq!(full_answers(flood, 6), 0, "limited again");
     // New RRL settings: a new table, the debt forgotten.
     let text = fs::read_to_string(&ops.config).unwrap_or_default().replace("responses-per-second = 5", "responses-per-second = 6");
