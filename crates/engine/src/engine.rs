@@ -51,8 +51,9 @@ pub struct Policy {
     pub acl: Acl,
     /// Per listener (by `Request::listener`), when listener rules are configured.
     pub listener_acls: Vec<Acl>,
-    /// Response rate limiting, for clients outside the recursion ACL.
-    pub rrl: Rrl,
+    /// Response rate limiting, for clients outside the recursion ACL; shared, so that a reload
+    /// with the same RRL settings keeps its accounts (the server hands the same one over).
+    pub rrl: Arc<Rrl>,
     /// The per-prefix UDP query limiter, for clients outside the recursion ACL (off by default).
     pub query_limit: QueryLimiter,
     /// Server cookies; `None` when `answer-cookie` is off.
@@ -71,7 +72,7 @@ impl Policy {
     /// server builds its policy with one, and RRL on by default).
     pub fn defaults() -> Self {
         let acl = Acl::new(&crate::policy::AclSettings::default(), None).unwrap_or_else(|_| unreachable_default_acl());
-        let rrl = Rrl::new(&crate::policy::RrlSettings::OFF, [0; 16], Arc::default());
+        let rrl = Arc::new(Rrl::new(&crate::policy::RrlSettings::OFF, [0; 16], Arc::default()));
         let query_limit = QueryLimiter::new(&crate::policy::QueryLimitSettings::DEFAULT, [0; 16]);
         Self { acl, listener_acls: Vec::new(), rrl, query_limit, cookies: None, keys: Keyring::default() }
     }
@@ -221,7 +222,9 @@ impl Engine {
 
     /// Answers one request into `out`. Never panics, never allocates for authoritative answers.
     pub fn handle(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
-        self.counters.request(request.worker);
+        if self.counters.request(request.worker, request.transport, crate::metrics::QueryType::of_request(request.bytes)) {
+            self.counters.sample(request.worker, request.bytes, request.peer.ip());
+        }
         let outcome = self.process(request, out);
         match outcome {
             Outcome::Drop(reason) => self.counters.dropped(reason),

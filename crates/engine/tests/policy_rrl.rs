@@ -345,7 +345,7 @@ mod policy_rrl_engine {
         acl.global.recursion = Some(recursion.iter().map(|text| text.parse().unwrap()).collect());
         let policy = Policy {
             acl: Acl::new(&acl, None).unwrap(),
-            rrl: Rrl::new(settings, *b"rrl engine tests", Arc::new(RrlCounters::default())),
+            rrl: Arc::new(Rrl::new(settings, *b"rrl engine tests", Arc::new(RrlCounters::default()))),
             ..Policy::defaults()
         };
         Engine::with_policy(ZoneSet::new(vec![Arc::new(zone)]), EngineSettings::default(), Arc::new(EngineCounters::default()), policy)

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod relay;
 pub mod resolver_pool;
 pub mod supervise;
+pub mod tap;
 pub mod tcp;
 pub mod tcp_admit;
 pub mod udp;

@@ -4,6 +4,7 @@
 //! atomics, shared by every listener and across reloads; the server reads and exports them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Why a TCP connection ended (or was refused at accept).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,9 +114,57 @@ impl NetCounters {
     }
 }
 
+/// Upper bounds of the latency buckets, in seconds (the last bucket, above them, is +Inf).
+pub const LATENCY_BOUNDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// A latency histogram of plain atomics, for events that are not per query (a resolution, an
+/// exchange): one relaxed add per bucket and one for the sum per event.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    /// Events per bucket (not cumulative), [`LATENCY_BOUNDS`] order, then the +Inf bucket.
+    buckets: [AtomicU64; LATENCY_BOUNDS.len() + 1],
+    /// The sum of every event's duration, in microseconds.
+    sum_micros: AtomicU64,
+}
+
+impl LatencyHistogram {
+    /// Counts one event that took `elapsed`.
+    pub fn record(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = LATENCY_BOUNDS.iter().position(|&bound| seconds <= bound).unwrap_or(LATENCY_BOUNDS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// (sum in seconds, count, per-bucket counts with their upper bounds, not cumulative; the
+    /// last bound is +Inf).
+    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let bounds = LATENCY_BOUNDS.iter().copied().chain([f64::INFINITY]);
+        let buckets: Vec<(f64, u64)> = bounds.zip(&self.buckets).map(|(bound, count)| (bound, count.load(Ordering::Relaxed))).collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        (self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6, count, buckets)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{CloseReason, NetCounters};
+    use super::{CloseReason, LatencyHistogram, NetCounters};
+    use std::time::Duration;
+
+    #[test]
+    fn latencies_land_in_their_buckets() {
+        let histogram = LatencyHistogram::default();
+        histogram.record(Duration::from_micros(300));
+        histogram.record(Duration::from_millis(1));
+        histogram.record(Duration::from_millis(30));
+        histogram.record(Duration::from_secs(9));
+        let (sum, count, buckets) = histogram.snapshot();
+        assert_eq!(count, 4);
+        assert!((sum - 9.0313).abs() < 1e-9, "{sum}");
+        let at = |bound: f64| buckets.iter().find(|(b, _)| *b == bound).map(|(_, n)| *n);
+        assert_eq!((at(0.0005), at(0.001), at(0.05), at(f64::INFINITY)), (Some(1), Some(1), Some(1), Some(1)));
+        assert_eq!(buckets.iter().map(|(_, n)| n).sum::<u64>(), 4);
+    }
 
     #[test]
     fn every_reason_has_its_own_slot_and_label() {

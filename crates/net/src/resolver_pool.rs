@@ -121,6 +121,9 @@ pub struct PoolCounters {
     pub panicked: AtomicU64,
     /// Answers DNSSEC validation found bogus (SERVFAIL with an EDE to clients without CD).
     pub bogus: AtomicU64,
+    /// How long each resolution took, start to answer (cache misses resolved or forwarded by
+    /// the pool; the UDP workers' own forwarding relay is not in it).
+    pub durations: crate::metrics::LatencyHistogram,
 }
 
 /// The pool; shared by the UDP workers and TCP connections.
@@ -313,7 +316,9 @@ impl ResolverPool {
         let guard = InFlight { pool: self.clone(), key, armed: true };
         self.runtime.spawn(async move {
             let pool = guard.pool.clone();
+            let begun = std::time::Instant::now();
             let resolved = pool.resolve_routed(key.question, route).await;
+            pool.counters.durations.record(begun.elapsed());
             if let Some(failure) = resolved.failure {
                 pool.counters.failed.fetch_add(1, Ordering::Relaxed);
                 pool.counters.failed_by[failure.index()].fetch_add(1, Ordering::Relaxed);

@@ -70,6 +70,8 @@ pub struct Services {
     pub pool: Option<Arc<ResolverPool>>,
     /// Where connections closed and refused are counted.
     pub counters: Arc<NetCounters>,
+    /// dnstap's queue, when dnstap is on.
+    pub tap: Option<Arc<crate::tap::Tap>>,
 }
 
 /// Accepts and serves connections until shutdown.
@@ -258,7 +260,15 @@ async fn answer(query: &[u8], reply: &mut [u8], context: &Context, sender: &mpsc
     let request =
         Request { bytes: query, peer: context.peer, transport: Transport::Tcp, now, unix_secs, listener: context.listener, worker: crate::OTHER_THREADS };
     let engine = context.engine.load();
-    match engine.handle(&request, reply) {
+    let outcome = engine.handle(&request, reply);
+    if let Some(tap) = &context.services.tap {
+        let answered = match outcome {
+            Outcome::Reply(n) | Outcome::ReplyAndPrefetch(n) => Some(&reply[..n]),
+            _ => None,
+        };
+        tap.record(Transport::Tcp, context.peer, None, query, answered);
+    }
+    match outcome {
         Outcome::Reply(n) => send(sender, &reply[..n]).await,
         Outcome::ReplyAndPrefetch(n) => {
             if let Some(pool) = &context.services.pool {

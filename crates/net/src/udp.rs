@@ -44,6 +44,7 @@ pub fn spawn_workers(
     clock: Clock,
     pool: Option<Arc<ResolverPool>>,
     restarts: &Arc<AtomicU64>,
+    tap: Option<Arc<crate::tap::Tap>>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     let mut handles = Vec::new();
     for (index, (listener, socket)) in sockets.into_iter().enumerate() {
@@ -54,11 +55,12 @@ pub fn spawn_workers(
             Some(pool) => Some((pool.clone(), Arc::new(socket.try_clone()?))),
             None => None,
         };
-        let restarts = restarts.clone();
+        let (restarts, tap) = (restarts.clone(), tap.clone());
         let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || {
             run_restarting(&format!("udp-{index}"), &shutdown, &restarts, || {
                 let relay = relay.clone().map(|(pool, clone)| Relay::new(pool, clone));
-                Worker::new(listener, index as u16, clock, relay).serve(&socket, &engine, &shutdown);
+                let tap = tap.clone().map(|tap| (tap, socket.local_addr().ok()));
+                Worker::new(listener, index as u16, clock, relay, tap).serve(&socket, &engine, &shutdown);
             });
         })?;
         handles.push(handle);
@@ -168,10 +170,12 @@ struct Worker {
     worker: u16,
     relay: Option<Relay>,
     readable: Vec<bool>,
+    /// dnstap's queue and this socket's address, when dnstap is on.
+    tap: Option<(Arc<crate::tap::Tap>, Option<SocketAddr>)>,
 }
 
 impl Worker {
-    fn new(listener: u16, worker: u16, clock: Clock, relay: Option<Relay>) -> Self {
+    fn new(listener: u16, worker: u16, clock: Clock, relay: Option<Relay>, tap: Option<(Arc<crate::tap::Tap>, Option<SocketAddr>)>) -> Self {
         Self {
             receive: Box::new([[0; SLOT]; BATCH]),
             received: [(0, None); BATCH],
@@ -182,6 +186,7 @@ impl Worker {
             worker,
             relay,
             readable: Vec::new(),
+            tap,
         }
     }
 
@@ -261,7 +266,15 @@ impl Worker {
             let (len, Some(peer)) = self.received[index] else { continue };
             let request =
                 Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp, now, unix_secs, listener: self.listener, worker: self.worker };
-            match engine.handle(&request, self.outbox.buffer(socket)) {
+            let outcome = engine.handle(&request, self.outbox.buffer(socket));
+            if let Some((tap, local)) = &self.tap {
+                let reply = match outcome {
+                    Outcome::Reply(n) | Outcome::ReplyAndPrefetch(n) => Some(&self.outbox.buffer(socket)[..n]),
+                    _ => None,
+                };
+                tap.record(Transport::Udp, peer, *local, request.bytes, reply);
+            }
+            match outcome {
                 Outcome::Reply(n) => self.outbox.commit(n, peer),
                 Outcome::ReplyAndPrefetch(n) => {
                     self.outbox.commit(n, peer);

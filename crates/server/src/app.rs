@@ -5,9 +5,11 @@
 //! - [`run`]: start-up, the workers and listeners, the signal loop, shutdown;
 //! - [`reload`]: a new configuration and zones swapped in without dropping a query;
 //! - [`signing`]: signed zones: signed on load, their versions kept, refreshed when due;
-//! - [`summary`]: the counters line in the log.
+//! - [`summary`]: the counters line in the log;
+//! - [`ops`]: the sampler, the HTTP listener and the control socket (`portcullis ctl`).
 
 mod build;
+mod ops;
 mod reload;
 mod run;
 mod signing;

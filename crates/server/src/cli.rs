@@ -1,5 +1,5 @@
 //! The command line: `serve`, `query`, `check-zone`, `check-config`, `keygen`, `sign-zone`,
-//! `dnssec ds`.
+//! `dnssec ds`, `ctl`.
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -32,6 +32,8 @@ pub enum Command {
     /// DNSSEC helpers.
     #[command(subcommand)]
     Dnssec(DnssecCommand),
+    /// Control a running server over its control socket (status, reload, flush, stats...).
+    Ctl(crate::ctl::CtlArgs),
 }
 
 /// The `dnssec` subcommands.
@@ -135,6 +137,12 @@ pub struct ServeArgs {
     /// policy lowest-latency, forward-only), for the clients that may recurse.
     #[arg(long, value_name = "ADDR[:PORT],ADDR[:PORT]...")]
     pub forward: Option<String>,
+    /// Serve metrics, the stats API and the dashboard over HTTP here (replaces `[http] listen`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub http: Option<SocketAddr>,
+    /// The control socket's path (replaces `[control] socket`).
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
 }
 
 /// Arguments of `query`.

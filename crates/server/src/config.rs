@@ -63,6 +63,21 @@ pub mod file {
         /// `[[dnssec-policy]]`.
         #[serde(default)]
         pub dnssec_policy: Vec<crate::dnssec_config::PolicyFile>,
+        /// `[http]`: the metrics, stats and dashboard listener (off by default).
+        #[serde(default)]
+        pub http: crate::ops_config::HttpFile,
+        /// `[control]`: the `portcullis ctl` socket.
+        #[serde(default)]
+        pub control: crate::ops_config::ControlFile,
+        /// `[alerts]`.
+        #[serde(default)]
+        pub alerts: crate::ops_config::AlertsFile,
+        /// `[dnstap]`.
+        #[serde(default)]
+        pub dnstap: crate::ops_config::DnstapFile,
+        /// `[querylog]`.
+        #[serde(default)]
+        pub querylog: crate::ops_config::QueryLogFile,
     }
 
     /// `[server]`.
@@ -219,6 +234,12 @@ pub struct Settings {
     /// Where the keys of signed zones are kept (`[server] key-directory`).
     #[allow(dead_code)]
     pub key_directory: PathBuf,
+    /// HTTP, control socket and alerts.
+    pub ops: crate::ops_config::OpsSettings,
+    /// dnstap output (`None`: off).
+    pub dnstap: Option<crate::dnstap::DnstapSettings>,
+    /// The query log (`None`: off).
+    pub querylog: Option<crate::querylog::QueryLogSettings>,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -311,6 +332,9 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let rrl = crate::policy_config::rrl(raw.rrl.as_ref(), &mut errors);
     let query_limit = crate::policy_config::query_limit(raw.query_limit.as_ref(), &mut errors);
     let cookies = crate::policy_config::cookies(&raw.cookies, &mut errors);
+    let ops = crate::ops_config::ops(&raw.http, &raw.control, &raw.alerts, base, &mut errors);
+    let dnstap = crate::ops_config::dnstap(&raw.dnstap, base, &mut errors);
+    let querylog = crate::ops_config::querylog(&raw.querylog, base, &mut errors);
     let engine = EngineSettings {
         udp_payload,
         nocookie_udp_payload: cookies.nocookie_udp_size,
@@ -324,7 +348,26 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         return Err(errors);
     }
     let listen_defaulted = raw.server.listen.is_none();
-    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys, key_directory })
+    Ok(Settings {
+        listen,
+        listen_defaulted,
+        threads,
+        engine,
+        tcp,
+        log_level,
+        zones,
+        acl,
+        rrl,
+        query_limit,
+        cookies,
+        resolver,
+        forward,
+        keys,
+        ops,
+        dnstap,
+        querylog,
+        key_directory,
+    })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {
@@ -334,6 +377,12 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
     }
     if let Some(threads) = args.threads {
         settings.threads = threads;
+    }
+    if args.http.is_some() {
+        settings.ops.http = args.http;
+    }
+    if let Some(path) = &args.control {
+        settings.ops.control = crate::ops_config::ControlSocket::Path(path.clone());
     }
     if let Some(level) = &args.log_level {
         settings.log_level.clone_from(level);

@@ -9,19 +9,25 @@ mod config_limit;
 #[cfg(test)]
 mod config_props;
 mod dnssec_config;
+mod ctl;
 mod dnssec_ds;
+mod dnstap;
+mod dnstap_sink;
 mod durable;
 mod entropy;
 mod forward_config;
+mod http;
 mod key_config;
 mod key_files;
 mod key_store;
 mod keygen;
 mod notify;
+mod ops_config;
 mod outgoing;
 mod policy_config;
 mod query;
 mod query_xfr;
+mod querylog;
 mod render;
 mod resolv;
 mod resolver_config;
@@ -29,6 +35,8 @@ mod resolver_log;
 mod rlimit;
 mod secondary;
 mod sign_zone;
+mod stats;
+mod tap_writer;
 mod zone_config;
 mod zone_files;
 mod zone_signer;
@@ -52,5 +60,6 @@ fn main() -> ExitCode {
         cli::Command::Keygen(args) => keygen::run(args),
         cli::Command::SignZone(args) => sign_zone::run(args),
         cli::Command::Dnssec(cli::DnssecCommand::Ds(args)) => dnssec_ds::run(args),
+        cli::Command::Ctl(args) => ctl::run(args),
     }
 }

@@ -71,6 +71,21 @@ impl SecondaryZones {
         lock(&self.zones).values().cloned().collect()
     }
 
+    /// The origins of the secondary zones configured (with a task, copy or not).
+    pub fn origins(&self) -> Vec<NameBuf> {
+        lock(&self.tasks).keys().copied().collect()
+    }
+
+    /// Wakes `origin`'s task to ask its primaries for a newer serial now, as a NOTIFY does
+    /// (`portcullis ctl reload-zone`); false when it is not a secondary zone.
+    pub fn refresh_now(&self, origin: &NameBuf) -> bool {
+        let known = lock(&self.tasks).keys().any(|have| have.to_lowercase() == origin.to_lowercase());
+        if known {
+            self.waker(origin).notify_one();
+        }
+        known
+    }
+
     /// The hook the engine calls for an accepted NOTIFY: wakes the zone's task.
     pub fn hook(self: &Arc<Self>) -> NotifyHook {
         let this = Arc::downgrade(self);

@@ -35,6 +35,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ring",
             "libc",
             "nix",
+            // The HTTP listener (metrics, stats API, dashboard): server/src/http/.
+            "hyper",
+            "hyper-util",
+            "http-body-util",
+            "bytes",
+            "prometheus-client",
         ],
     ),
 ];

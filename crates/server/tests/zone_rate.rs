@@ -12,7 +12,7 @@
 //!    reaches, with honest names of other zones asked at the same time: the victim's server
 //!    receives at most twice the held zone's query rate each second, far less than the flood, the
 //!    honest names all resolve, and the log names the victim when the hold starts and when it
-//!    stops, with the count of queries held back.
+//!    stops, with the count of queries held back; the hold is an alert (`ctl alerts --json`).
 //!
 //! Needs root (port 53 on 127.x addresses), NSD, Unbound and dnsperf; skipped otherwise (failed
 //! under CI=true).
@@ -351,6 +351,19 @@ fn the_zone_query_limit_spares_honest_load_and_holds_a_flood() {
     println!("honest names during the flood: {meanwhile:?}");
     let started = started.unwrap_or_else(|| panic!("no hold started\n{}", portcullis.logs()));
     assert!(started.contains("victim.tld."), "{started}");
+    // The hold is an alert (`portcullis ctl alerts --json`, as GET /api/alerts serves it).
+    let alerts = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("ctl")
+        .arg("--config")
+        .arg(ours_dir.join("portcullis.toml"))
+        .args(["alerts", "--json"])
+        .output()
+        .unwrap();
+    let alerts: serde_json::Value =
+        serde_json::from_slice(&alerts.stdout).unwrap_or_else(|e| panic!("ctl alerts --json: {e}: {}", String::from_utf8_lossy(&alerts.stderr)));
+    let held = alerts.as_array().and_then(|list| list.iter().find(|alert| alert["kind"] == "zone_rate" && alert["domain"] == "victim.tld."));
+    let held = held.unwrap_or_else(|| panic!("no zone_rate alert for victim.tld.: {alerts}"));
+    assert_eq!(held["action"], "block", "{held}");
     assert_eq!((meanwhile.noerror, meanwhile.sent), (meanwhile.sent, (FLOOD_TIME_ZONES * NAMES_PER_ZONE) as u64), "{}", portcullis.logs());
     // The victim's server got at most twice the held zone's rate each second (the rate, then
     // one in ten past it up to the rate again), plus what went before the hold started (its

@@ -27,6 +27,7 @@
 
 pub mod aggressive;
 mod entry;
+mod flush;
 mod key;
 pub mod keys;
 mod security;

@@ -189,6 +189,16 @@ impl Shard {
         }
     }
 
+    /// Removes every entry whose lower-cased wire owner `matches`; returns how many. Visits every
+    /// slot: for the operator's flush, not for the query path.
+    pub fn remove_owners(&mut self, matches: impl Fn(&[u8]) -> bool) -> usize {
+        let doomed: Vec<u32> = (0..self.slots.len() as u32).filter(|&slot| self.entry(slot).is_some_and(|entry| matches(entry.owner()))).collect();
+        for &slot in &doomed {
+            self.remove(slot);
+        }
+        doomed.len()
+    }
+
     /// Drops every entry.
     pub fn clear(&mut self) {
         self.buckets = vec![EMPTY; MIN_BUCKETS];

@@ -8,6 +8,7 @@
 //! - [`cookies`]: DNS cookies, server side per [RFC 7873] and [RFC 9018] ([`Cookies::process`]).
 //! - [`tsig`]: TSIG keys, the check of signed requests and the signing of replies
 //!   ([`Keyring::check`]); [`tsig_replay`]: the replay cache of signed requests.
+//! - [`alerts`]: the one shape of an alert and the bounded store the server shows ([`Alerts`]).
 //! - [`prefix`]: IPv4/IPv6 network prefixes, re-exported from [`crate::base`].
 //!
 //! [`Verdict`] says what an admission policy wants done; [`Instant`], [`Limit`] and [`Prefix`]
@@ -18,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod acl;
+pub mod alerts;
 pub mod cookies;
 pub mod query_limit;
 pub mod rrl;
@@ -27,6 +29,7 @@ pub mod tsig_replay;
 
 pub use crate::base::{prefix, Instant, Limit, Prefix, PrefixError};
 pub use acl::{Acl, AclError, AclSettings, Action, ActionRules, DenyResponse, ListenerRules, MatchElement, NamedList, ZoneRules};
+pub use alerts::{Alert, AlertAction, AlertKind, Alerts};
 pub use cookies::{CookieAction, CookieOutcome, CookieSettings, CookieStatus, Cookies, ReplyCookie};
 pub use query_limit::{LimitVerdict, QueryLimitSettings, QueryLimiter};
 pub use rrl::{QueryCookie, ResponseKind, Rrl, RrlCounters, RrlEvent, RrlKey, RrlSettings, RrlVerdict, SlipReply};

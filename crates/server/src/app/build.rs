@@ -45,7 +45,17 @@ pub struct Shared {
     pub(super) net_counters: Arc<NetCounters>,
     /// Signed zones: their last signed versions, the running settings, the clock.
     pub(super) signing: Signing,
+    /// The RRL table and the settings it was built with: a reload with the same settings keeps
+    /// it, and with it every account's credit and debt.
+    rrl: Arc<Mutex<Option<KeptRrl>>>,
+    /// Current alerts (`/api/alerts`, `ctl alerts`); the capacity is fixed at start.
+    pub(super) alerts: Arc<portcullis_engine::policy::Alerts>,
+    /// dnstap's queue, when `[dnstap]` is on (set at start; a reload does not change it).
+    pub(super) tap: Option<Arc<portcullis_net::tap::Tap>>,
 }
+
+/// An RRL table and the settings it was built with.
+type KeptRrl = (portcullis_engine::policy::RrlSettings, Arc<Rrl>);
 
 /// Cookie secrets: the current one and the one before it (still accepted, RFC 9018 §4.4).
 #[derive(Clone, Copy)]
@@ -75,6 +85,9 @@ impl Shared {
             worker_restarts: Arc::default(),
             net_counters: Arc::default(),
             signing: Signing::new(settings),
+            alerts: Arc::new(portcullis_engine::policy::Alerts::new(settings.ops.alerts_capacity)),
+            rrl: Arc::default(),
+            tap: None,
         })
     }
 
@@ -87,7 +100,7 @@ impl Shared {
                 listener_acls.push(Acl::new(&settings.acl, Some(&addr.to_string())).map_err(|e| format!("acl: {e}"))?);
             }
         }
-        let rrl = Rrl::new(&settings.rrl, self.rrl_key, self.rrl_counters.clone());
+        let rrl = self.rrl_for(&settings.rrl);
         let secrets = self.secrets.lock().map(|s| *s).map_err(|_| "cookie secrets poisoned".to_string())?;
         let cookies = settings.cookies.answer.then(|| Cookies::new(settings.cookies.settings, secrets.current, secrets.previous));
         let query_limit = QueryLimiter::new(&settings.query_limit, self.limit_key);
@@ -98,6 +111,25 @@ impl Shared {
         let unloaded = unloaded_primaries(&settings.zones, &zones);
         let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries).with_unloaded(unloaded);
         Ok(if settings.resolves() { engine.with_recursion(self.cache.clone()) } else { engine })
+    }
+
+    /// The RRL table for `settings`: the one in use when it was built with the same settings
+    /// (a reload keeps RRL's state), else a new one.
+    fn rrl_for(&self, settings: &portcullis_engine::policy::RrlSettings) -> Arc<Rrl> {
+        let mut kept = self.rrl.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*kept {
+            Some((built_with, rrl)) if built_with == settings => rrl.clone(),
+            _ => {
+                let rrl = Arc::new(Rrl::new(settings, self.rrl_key, self.rrl_counters.clone()));
+                *kept = Some((settings.clone(), rrl.clone()));
+                rrl
+            }
+        }
+    }
+
+    /// Drops the RRL table kept: the next engine built gets a fresh one (`ctl rrl --clear`).
+    pub(super) fn forget_rrl(&self) {
+        *self.rrl.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// Applies a configured secret that changed: it becomes current, the old one stays valid.

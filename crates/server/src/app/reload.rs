@@ -11,16 +11,17 @@ use portcullis_net::EngineHandle;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Re-reads the configuration and zones and swaps the engine; queries are never dropped.
-pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::SocketAddr], shared: &Shared) {
+/// Re-reads the configuration and zones and swaps the engine; queries are never dropped. An
+/// error (a bad configuration) keeps the running one and is logged and returned.
+pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::SocketAddr], shared: &Shared) -> Result<(), String> {
     let started = Instant::now();
     let settings = match config::load(args) {
         Ok(settings) => settings,
         Err(errors) => {
-            for error in errors {
+            for error in &errors {
                 tracing::error!("reload: {error}; keeping the running configuration");
             }
-            return;
+            return Err(errors.join("; "));
         }
     };
     if settings.listen != listen {
@@ -41,7 +42,10 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
                 shared.signing.set_settings(&settings);
                 notify_changed(&settings.zones, Some(current.zones()), new.zones(), &settings.keys);
             }
-            Err(error) => return tracing::error!("reload: {error}; keeping the running configuration"),
+            Err(error) => {
+                tracing::error!("reload: {error}; keeping the running configuration");
+                return Err(error);
+            }
         }
     }
     shared.secondaries.configure(&settings.zones, &settings.keys, engine);
@@ -57,6 +61,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
         tracing::warn!("reload: the cache size changes on restart");
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "reloaded");
+    Ok(())
 }
 
 /// Sends NOTIFY for every zone with secondaries whose serial is not the one in `previous` (all

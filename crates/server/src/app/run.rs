@@ -49,6 +49,10 @@ struct Started {
     workers: Vec<std::thread::JoinHandle<()>>,
     services: tcp::Services,
     shutdown: Shutdown,
+    /// The sampler, HTTP listener and control socket (`ops.rs`).
+    ops: super::ops::Ops,
+    /// The dnstap and query log writer, finished after the workers stop.
+    dnstap: Option<crate::tap_writer::Writer>,
 }
 
 /// Fails with an error printed on stderr (and logged once logging is up).
@@ -67,8 +71,12 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
             tracing::warn!(%addr, "no IPv6 on this host: the default address is left out");
         }
     }
-    let shared = Shared::new(&settings).map_err(|error| fail(format!("{error}: not starting")))?;
+    let mut shared = Shared::new(&settings).map_err(|error| fail(format!("{error}: not starting")))?;
     check_key_directories(&settings)?;
+    let dnstap = start_tap(&settings).map_err(fail)?.map(|(tap, writer)| {
+        shared.tap = Some(tap);
+        writer
+    });
     let engine = shared.engine(load_zones(&settings.zones, None, &shared.signing), &settings).map_err(|error| report_config_errors(&[error]))?;
     let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
@@ -83,7 +91,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let pool = start_pool(&settings, &shared, &engine, &runtime, clock);
     let addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
-    let workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts)
+    let workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts, shared.tap.clone())
         .map_err(|error| fail(format!("cannot start UDP workers: {error}")))?;
     log_ready(&settings, &engine, &addresses, threads);
     {
@@ -91,8 +99,25 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
     }
-    let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone() };
-    Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown })
+    let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone() };
+    let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine)).map_err(fail)?;
+    Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops, dnstap })
+}
+
+/// The dnstap and query log outputs and their writer, when either is configured.
+fn start_tap(settings: &Settings) -> Result<Option<(Arc<portcullis_net::tap::Tap>, crate::tap_writer::Writer)>, String> {
+    let mut sinks: Vec<Box<dyn crate::tap_writer::EventSink>> = Vec::new();
+    if let Some(dnstap) = &settings.dnstap {
+        sinks.push(Box::new(crate::dnstap::DnstapOut::open(dnstap)?));
+    }
+    if let Some(log) = &settings.querylog {
+        sinks.push(Box::new(crate::querylog::QueryLog::open(log)?));
+    }
+    if sinks.is_empty() {
+        return Ok(None);
+    }
+    let queue = settings.dnstap.as_ref().map_or(crate::tap_writer::DEFAULT_QUEUE, |dnstap| dnstap.queue);
+    crate::tap_writer::start(sinks, queue).map(Some)
 }
 
 /// Every signed zone's key directory exists (created, mode 0700) and can be written, or the
@@ -137,13 +162,20 @@ fn log_ready(settings: &Settings, engine: &EngineHandle, addresses: &[String], t
 impl Started {
     /// Serves until SIGTERM or SIGINT, then drains and stops.
     fn run(self) -> ExitCode {
-        let Self { args, settings, shared, engine, runtime, signals, tcp_listeners, workers, services, shutdown } = self;
+        let Self { args, settings, shared, engine, runtime, signals, tcp_listeners, workers, services, shutdown, ops, dnstap } = self;
         let code = runtime.block_on(run(tcp_listeners, &engine, &settings, &args, &shutdown, &shared, signals, services));
+        {
+            let _runtime = runtime.enter();
+            drop(ops);
+        }
         shutdown.trigger();
         for worker in workers {
             let _ = worker.join();
         }
         runtime.shutdown_timeout(Duration::from_secs(5));
+        if let Some(writer) = dnstap {
+            writer.finish();
+        }
         tracing::info!("portcullis stopped");
         code
     }
@@ -195,7 +227,7 @@ async fn run(
             _ = summary.tick() => log_summary(shared, &mut last_summary),
             _ = holds.tick() => {
                 if let Some(pool) = shared.pool.get() {
-                    crate::resolver_log::log_events(pool);
+                    crate::resolver_log::log_events(pool, &shared.alerts);
                 }
             }
             _ = terminate.recv() => break,

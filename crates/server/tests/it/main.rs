@@ -6,9 +6,14 @@
 
 mod answer;
 mod client;
+mod ctl;
+mod dashboard;
 mod differential;
+mod dnstap;
 mod harness;
 mod lifecycle;
+mod ops;
+mod ops_reload;
 mod peers;
 mod portcullis;
 mod queries;

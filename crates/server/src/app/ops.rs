@@ -1,0 +1,142 @@
+//! The operations side of a running server: the one-second sampler, the HTTP listener
+//! (`crate::http`) and the control socket (`crate::ctl::server`), all on the I/O runtime, all
+//! reading the state that outlives an engine ([`Shared`]) through [`Sources`]; and [`AppControl`],
+//! what `ctl reload` and `ctl reload-zone` do to the application.
+
+use super::build::{load_one, Shared};
+use super::reload::{notify_changed, reload};
+use crate::cli::ServeArgs;
+use crate::config::{self, Settings};
+use crate::ctl::server::Control;
+use crate::stats::{unix_millis, Sources};
+use portcullis_engine::auth::ZoneSet;
+use portcullis_net::EngineHandle;
+use portcullis_wire::NameBuf;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the sampler runs (queries per second, zone load times, RRL alerts).
+const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// The running operations services; the control socket's file is removed when it is dropped.
+pub(super) struct Ops {
+    socket: Option<PathBuf>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Ops {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Some(path) = &self.socket {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The numbers of `shared` and `engine`.
+pub(super) fn sources(shared: &Shared, engine: &EngineHandle) -> Arc<Sources> {
+    let secondaries = shared.secondaries.clone();
+    Arc::new(
+        Sources::new(
+            engine.clone(),
+            shared.counters.clone(),
+            shared.rrl_counters.clone(),
+            shared.net_counters.clone(),
+            shared.cache.clone(),
+            shared.pool.clone(),
+            shared.alerts.clone(),
+            shared.worker_restarts.clone(),
+            Arc::new(move || secondaries.origins()),
+            unix_millis() / 1000,
+        )
+        .with_tap(shared.tap.clone()),
+    )
+}
+
+/// Starts the sampler, the HTTP listener (when configured) and the control socket (unless off);
+/// must run inside the runtime. An HTTP address or a configured control socket that cannot be
+/// bound is an error; the default control socket that cannot be is only a warning.
+pub(super) async fn start(settings: &Settings, args: &ServeArgs, shared: &Shared, engine: &EngineHandle) -> Result<Ops, String> {
+    let sources = sources(shared, engine);
+    let mut ops = Ops { socket: None, tasks: Vec::new() };
+    let sampled = sources.clone();
+    ops.tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SAMPLE_PERIOD);
+        loop {
+            tick.tick().await;
+            sampled.tick(unix_millis());
+        }
+    }));
+    if let Some(addr) = settings.ops.http {
+        let token = settings.ops.token_file.as_deref().map(crate::ops_config::read_token).transpose()?;
+        let listener = crate::http::bind(addr).await.map_err(|error| format!("http.listen {addr}: {error}"))?;
+        let state = Arc::new(crate::http::HttpState::new(sources.clone(), token.as_deref()));
+        ops.tasks.push(tokio::spawn(crate::http::serve(listener, state)));
+        tracing::info!(%addr, token = token.is_some(), "http listener ready: /metrics, /api/stats, /api/alerts, /");
+    }
+    if let Some(path) = crate::ops_config::control_socket(&settings.ops, args.config.as_deref()) {
+        match crate::ctl::server::bind(&path) {
+            Ok(listener) => {
+                let control: Arc<dyn Control> =
+                    Arc::new(AppControl { engine: engine.clone(), args: args.clone(), listen: settings.listen.clone(), shared: shared.clone() });
+                ops.tasks.push(tokio::spawn(crate::ctl::server::serve(listener, sources.clone(), control)));
+                tracing::info!(socket = %path.display(), "control socket ready");
+                ops.socket = Some(path);
+            }
+            Err(error) if settings.ops.control == crate::ops_config::ControlSocket::Default => {
+                tracing::warn!("{error}; portcullis ctl cannot reach this server")
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(ops)
+}
+
+/// `ctl reload` and `ctl reload-zone`, done to the running application.
+pub(super) struct AppControl {
+    engine: EngineHandle,
+    args: ServeArgs,
+    listen: Vec<std::net::SocketAddr>,
+    shared: Shared,
+}
+
+impl Control for AppControl {
+    fn reload(&self) -> Result<String, String> {
+        reload(&self.engine, &self.args, &self.listen, &self.shared)?;
+        Ok("reloaded".into())
+    }
+
+    fn clear_rrl(&self) -> Result<String, String> {
+        self.shared.forget_rrl();
+        reload(&self.engine, &self.args, &self.listen, &self.shared)?;
+        Ok("RRL accounts cleared".into())
+    }
+
+    /// A primary zone's file is read again (its settings from the configuration as it is now)
+    /// and swapped in alone; a secondary zone's task asks its primaries at once.
+    fn reload_zone(&self, origin: &NameBuf) -> Result<String, String> {
+        let settings = config::load(&self.args).map_err(|errors| errors.join("; "))?;
+        let zone = settings.zones.iter().find(|z| z.origin.to_lowercase() == origin.to_lowercase()).ok_or_else(|| format!("no zone {origin} is configured"))?;
+        if !zone.primaries.is_empty() {
+            return match self.shared.secondaries.refresh_now(&zone.origin) {
+                true => Ok(format!("zone {origin}: asking its primaries for a newer serial")),
+                false => Err(format!("zone {origin}: its secondary task is not running (reload first)")),
+            };
+        }
+        let loaded = Arc::new(load_one(zone).map_err(|error| format!("zone {origin}: {error}; the copy served is kept"))?);
+        let _install = self.shared.secondaries.install.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.engine.load_full();
+        let zones =
+            ZoneSet::new(current.zones().iter().filter(|z| z.origin().to_lowercase() != zone.origin.to_lowercase()).cloned().chain([loaded.clone()]).collect());
+        let unloaded: Vec<NameBuf> = current.unloaded().iter().filter(|o| o.to_lowercase() != zone.origin.to_lowercase()).copied().collect();
+        let new = Arc::new(current.with_zones(zones).with_unloaded(unloaded));
+        self.engine.store(new.clone());
+        notify_changed(std::slice::from_ref(zone), Some(current.zones()), new.zones(), &settings.keys);
+        let serial = loaded.serial().map_or_else(|| "-".to_string(), |s| s.to_string());
+        tracing::info!(zone = %zone.origin, serial, "zone reloaded (ctl reload-zone)");
+        Ok(format!("zone {} reloaded, serial {serial}", zone.origin))
+    }
+}
