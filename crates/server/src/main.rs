@@ -8,8 +8,8 @@ mod config;
 mod config_limit;
 #[cfg(test)]
 mod config_props;
-mod dnssec_config;
 mod ctl;
+mod dnssec_config;
 mod dnssec_ds;
 mod dnstap;
 mod dnstap_sink;
