@@ -25,7 +25,16 @@ pub struct Shape {
     pub keepalive: bool,
     /// The COOKIE option to send back.
     pub cookie: Option<ReplyCookie>,
+    /// Pad the reply to a multiple of [`PADDING_BLOCK`] octets (RFC 8467 §4.1: an encrypted
+    /// transport, and the query carried the PADDING option).
+    pub pad: bool,
 }
+
+/// The block size of padded replies (RFC 8467 §4.1: the recommended 468 octets).
+pub const PADDING_BLOCK: usize = 468;
+
+/// The zeros a PADDING option carries (RFC 7830 §3: the octets should be 0x00).
+static PADDING_ZEROS: [u8; PADDING_BLOCK] = [0; PADDING_BLOCK];
 
 /// The parts of a reply decided before the answer is written.
 #[derive(Clone, Copy)]
@@ -119,7 +128,7 @@ impl<'q> ReplyFrame<'q> {
         }
         if let Some(edns) = self.edns {
             let nsid = settings.nsid.as_deref().filter(|_| edns.nsid);
-            let mut options: [(u16, &[u8]); 3] = [(0, &[]); 3];
+            let mut options: [(u16, &[u8]); 4] = [(0, &[]); 4];
             let mut count = 0;
             let timeout = settings.tcp_keepalive.to_be_bytes();
             if self.shape.keepalive {
@@ -135,6 +144,11 @@ impl<'q> ReplyFrame<'q> {
                 count += 1;
             }
             writer.set_limit(self.shape.limit);
+            if self.shape.pad {
+                let unpadded = writer.len() + 11 + options[..count].iter().map(|(_, data)| 4 + data.len()).sum::<usize>() + 4;
+                options[count] = (code::PADDING, &PADDING_ZEROS[..padding_len(unpadded, self.shape.limit)]);
+                count += 1;
+            }
             if writer.push_opt(settings.udp_payload, rcode, edns.dnssec_ok, &options[..count]).is_err() {
                 writer.set_tc(true);
             }
@@ -151,10 +165,18 @@ impl<'q> ReplyFrame<'q> {
     }
 
     fn opt_len(&self, settings: &EngineSettings) -> usize {
+        let pad = if self.shape.pad { 4 } else { 0 };
         let Some(edns) = self.edns else { return 0 };
         let nsid = settings.nsid.as_ref().filter(|_| edns.nsid).map_or(0, |n| 4 + n.len());
         let cookie = self.shape.cookie.as_ref().map_or(0, |c| 4 + c.as_bytes().len());
         let keepalive = if self.shape.keepalive { 6 } else { 0 };
-        11 + nsid + cookie + keepalive
+        11 + nsid + cookie + keepalive + pad
     }
+}
+
+/// The padding octets that bring a reply of `unpadded` octets (the empty PADDING option
+/// included) to the next multiple of [`PADDING_BLOCK`], or as near as `limit` allows.
+fn padding_len(unpadded: usize, limit: usize) -> usize {
+    let wanted = (PADDING_BLOCK - unpadded % PADDING_BLOCK) % PADDING_BLOCK;
+    wanted.min(limit.saturating_sub(unpadded))
 }

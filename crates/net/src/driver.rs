@@ -214,6 +214,8 @@ impl<'a> Flights<'a> {
             },
             (Transport::Tcp, Some(tcp)) => Flight::Tcp { exchange: Box::pin(tcp.query(outbound.server, outbound.bytes, budget)), fresh: false },
             (Transport::Tcp, None) => Flight::Tcp { exchange: Box::pin(async move { Exchange::start(&outbound, budget).await.next().await }), fresh: true },
+            // The resolver asks for UDP and TCP only: the encrypted transports are listeners'.
+            (Transport::Tls | Transport::Https | Transport::Quic, _) => Flight::Failed,
         };
         self.flights.push((id, flight));
     }

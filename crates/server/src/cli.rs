@@ -128,6 +128,21 @@ pub struct ServeArgs {
     /// policy lowest-latency, forward-only), for the clients that may recurse.
     #[arg(long, value_name = "ADDR[:PORT],ADDR[:PORT]...")]
     pub forward: Option<String>,
+    /// Address to serve DNS over TLS on (RFC 7858; repeatable; replaces `listen-tls`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen_tls: Vec<SocketAddr>,
+    /// Address to serve DNS over HTTPS on (RFC 8484; repeatable; replaces `listen-https`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen_https: Vec<SocketAddr>,
+    /// Address to serve DNS over QUIC on (RFC 9250; repeatable; replaces `listen-quic`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen_quic: Vec<SocketAddr>,
+    /// The encrypted listeners' PEM certificate chain (replaces `[tls] cert`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The encrypted listeners' PEM private key (replaces `[tls] key`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Arguments of `query`.

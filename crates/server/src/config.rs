@@ -60,6 +60,8 @@ pub mod file {
         /// `[[key]]`.
         #[serde(default)]
         pub key: Vec<crate::key_config::KeyFile>,
+        /// `[tls]`: the encrypted listeners' certificate.
+        pub tls: Option<crate::tls_config::TlsFile>,
     }
 
     /// `[server]`.
@@ -67,6 +69,9 @@ pub mod file {
     #[serde(rename_all = "kebab-case")]
     pub struct Server {
         pub listen: Option<Vec<String>>,
+        pub listen_tls: Option<Vec<String>>,
+        pub listen_https: Option<Vec<String>>,
+        pub listen_quic: Option<Vec<String>>,
         pub threads: Option<u64>,
         pub udp_payload: Option<u64>,
         pub minimal_responses: Option<bool>,
@@ -207,6 +212,8 @@ pub struct Settings {
     pub forward: Vec<portcullis_engine::resolve::forward::ForwardSettings>,
     /// TSIG keys.
     pub keys: Vec<portcullis_engine::policy::TsigKey>,
+    /// DoT, DoH and DoQ listeners and their certificate.
+    pub encrypted: crate::tls_config::EncryptedSettings,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -291,6 +298,8 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     }
     let forward = crate::forward_config::forwards(&raw.forward, &mut errors);
     let keys = crate::key_config::keys(&raw.key, &mut errors);
+    let lists = [("listen-tls", server.listen_tls.as_ref()), ("listen-https", server.listen_https.as_ref()), ("listen-quic", server.listen_quic.as_ref())];
+    let encrypted = crate::tls_config::encrypted(lists, raw.tls.as_ref(), base, &mut errors);
     crate::zone_config::check_zone_keys(&zones, &keys, &mut errors);
     crate::key_config::check_acl_keys(&acl, &keys, &mut errors);
     let rrl = crate::policy_config::rrl(raw.rrl.as_ref(), &mut errors);
@@ -309,7 +318,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         return Err(errors);
     }
     let listen_defaulted = raw.server.listen.is_none();
-    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys })
+    Ok(Settings { listen, listen_defaulted, threads, engine, tcp, log_level, zones, acl, rrl, query_limit, cookies, resolver, forward, keys, encrypted })
 }
 
 fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<String>> {
@@ -330,6 +339,7 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
         settings.resolver.enabled = false;
     }
     let mut errors = Vec::new();
+    crate::tls_config::apply_flags(&mut settings.encrypted, args, &mut errors);
     if args.recursive {
         settings.resolver.enabled = true;
     }

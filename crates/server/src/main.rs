@@ -27,6 +27,7 @@ mod resolver_log;
 mod rlimit;
 mod secondary;
 mod sign_zone;
+mod tls_config;
 mod zone_config;
 mod zone_files;
 
