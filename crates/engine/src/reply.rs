@@ -180,3 +180,49 @@ fn padding_len(unpadded: usize, limit: usize) -> usize {
     let wanted = (PADDING_BLOCK - unpadded % PADDING_BLOCK) % PADDING_BLOCK;
     wanted.min(limit.saturating_sub(unpadded))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{padding_len, PADDING_BLOCK};
+    use crate::auth::ZoneSet;
+    use crate::{Engine, EngineSettings, Outcome, Request, Transport};
+    use portcullis_wire::header::Flags;
+    use portcullis_wire::writer::MessageWriter;
+    use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+
+    #[test]
+    fn padding_fills_the_block_within_the_limit() {
+        assert_eq!(padding_len(100, 65_535), PADDING_BLOCK - 100);
+        assert_eq!(padding_len(PADDING_BLOCK, 65_535), 0);
+        assert_eq!(padding_len(PADDING_BLOCK + 1, 65_535), PADDING_BLOCK - 1);
+        assert_eq!(padding_len(100, 300), 200, "never past the limit");
+    }
+
+    /// A query for `example. A` with EDNS, and a PADDING option when `pad`.
+    fn query(pad: bool) -> Vec<u8> {
+        let mut buf = vec![0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.set_header(1, Flags::default());
+        writer.push_question(&NameBuf::from_text("example.", None).unwrap(), Rtype::A, Class::IN).unwrap();
+        let options: &[(u16, &[u8])] = if pad { &[(12, &[])] } else { &[] };
+        writer.push_opt(1232, Rcode::NOERROR, false, options).unwrap();
+        let len = writer.finish();
+        buf.truncate(len);
+        buf
+    }
+
+    #[test]
+    fn encrypted_transports_pad_the_replies_of_queries_that_ask_and_no_other() {
+        let engine = Engine::new(ZoneSet::default(), EngineSettings::default(), std::sync::Arc::default());
+        let mut out = vec![0u8; 65_535];
+        let peer = ([127, 0, 0, 1], 5300).into();
+        for transport in [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Https, Transport::Quic] {
+            for pad in [false, true] {
+                let bytes = query(pad);
+                let Outcome::Reply(len) = engine.handle(&Request::at_zero(&bytes, peer, transport), &mut out) else { panic!("{transport:?}: no reply") };
+                let padded = len % PADDING_BLOCK == 0;
+                assert_eq!(padded, pad && transport.is_encrypted(), "{transport:?} pad={pad}: {len} octets");
+            }
+        }
+    }
+}
