@@ -30,6 +30,7 @@ pub mod tcp_admit;
 pub mod tls;
 pub mod udp;
 pub mod upstream;
+pub mod upstream_encrypted;
 pub mod upstream_tcp;
 
 use arc_swap::ArcSwap;

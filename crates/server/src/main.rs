@@ -12,6 +12,7 @@ mod dnssec_ds;
 mod durable;
 mod entropy;
 mod forward_config;
+mod forward_tls;
 mod key_config;
 mod key_files;
 mod keygen;

@@ -25,6 +25,8 @@ mod queries;
 mod clients;
 #[path = "encrypted/defences.rs"]
 mod defences;
+#[path = "encrypted/forwarding.rs"]
+mod forwarding;
 #[path = "encrypted/pki.rs"]
 mod pki;
 #[path = "encrypted/support.rs"]
