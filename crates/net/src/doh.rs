@@ -93,11 +93,7 @@ pub async fn serve(
             services: services.clone(),
             resolving: Arc::new(Semaphore::new(limits.in_flight.max(1))),
         };
-        let connection = Arc::new(Connection {
-            client,
-            served: AtomicUsize::new(0),
-            limits,
-        });
+        let connection = Arc::new(Connection { client, served: AtomicUsize::new(0), limits });
         let (tls, builder, connections) = (tls.clone(), builder.clone(), connections.clone());
         tokio::spawn(async move {
             let counters = connection.client.services.counters.clone();

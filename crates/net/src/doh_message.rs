@@ -7,7 +7,7 @@
 //! or a message that does not parse.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Response, StatusCode};
@@ -77,8 +77,11 @@ fn response_length(response: &Response<Full<Bytes>>) -> u64 {
 
 /// The DNS query of `request`, or the error status to send.
 pub async fn query_of(request: hyper::Request<Incoming>) -> Result<Body, Reply> {
-    if request.uri().path() != PATH {
-        return Err(Reply::Status(StatusCode::NOT_FOUND));
+    if let Some(status) = refusal(&request) {
+        // The body is read (up to a message's size) before the refusal: an HTTP/2 stream
+        // reset under a request still being sent makes clients report an error, not the status.
+        drain(request.into_body(), 0).await;
+        return Err(Reply::Status(status));
     }
     let bytes = match *request.method() {
         Method::GET => query_parameter(request.uri().query().unwrap_or(""))?,
@@ -91,6 +94,22 @@ pub async fn query_of(request: hyper::Request<Incoming>) -> Result<Body, Reply> 
     Ok(bytes)
 }
 
+/// The status refusing `request` for its path, method or content type, if any.
+fn refusal(request: &hyper::Request<Incoming>) -> Option<StatusCode> {
+    if request.uri().path() != PATH {
+        return Some(StatusCode::NOT_FOUND);
+    }
+    match *request.method() {
+        Method::GET => None,
+        Method::POST => {
+            let content_type = request.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+            let media = content_type.split(';').next().unwrap_or("").trim();
+            (!media.eq_ignore_ascii_case(MEDIA_TYPE)).then_some(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        }
+        _ => Some(StatusCode::METHOD_NOT_ALLOWED),
+    }
+}
+
 /// The `dns` parameter of a GET query string, decoded.
 fn query_parameter(query: &str) -> Result<Body, Reply> {
     let bad = Reply::Status(StatusCode::BAD_REQUEST);
@@ -101,20 +120,49 @@ fn query_parameter(query: &str) -> Result<Body, Reply> {
     base64url_decode(value).ok_or(bad)
 }
 
-/// A POST body of the DNS media type, at most [`MAX_MESSAGE`] octets.
+/// A POST body (of the DNS media type), at most [`MAX_MESSAGE`] octets.
 async fn post_body(request: hyper::Request<Incoming>) -> Result<Body, Reply> {
-    let content_type = request.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
-    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(MEDIA_TYPE) {
-        return Err(Reply::Status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
-    }
     let declared = request.headers().get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_MESSAGE as u64) {
+    if declared.is_some_and(|length| length > DRAIN_LIMIT as u64) {
         return Err(Reply::Status(StatusCode::PAYLOAD_TOO_LARGE));
     }
-    match Limited::new(request.into_body(), MAX_MESSAGE).collect().await {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(Reply::Status(StatusCode::PAYLOAD_TOO_LARGE)),
-        Err(_) => Err(Reply::Status(StatusCode::BAD_REQUEST)),
+    let mut body = request.into_body();
+    let mut bytes = Vec::new();
+    for _ in 0..MAX_FRAMES {
+        match body.frame().await {
+            None => return Ok(bytes),
+            Some(Err(_)) => return Err(Reply::Status(StatusCode::BAD_REQUEST)),
+            Some(Ok(frame)) => {
+                let data = frame.data_ref().map_or(&[][..], |data| &data[..]);
+                if bytes.len() + data.len() > MAX_MESSAGE {
+                    drain(body, bytes.len() + data.len()).await;
+                    return Err(Reply::Status(StatusCode::PAYLOAD_TOO_LARGE));
+                }
+                bytes.extend_from_slice(data);
+            }
+        }
+    }
+    Err(Reply::Status(StatusCode::BAD_REQUEST))
+}
+
+/// Most octets of a refused body read (and thrown away) before the refusal is sent, so that
+/// the client, still sending, sees the status rather than a reset stream; a larger body is
+/// refused at once.
+const DRAIN_LIMIT: usize = 4 * MAX_MESSAGE;
+
+/// Most body frames read for one request.
+const MAX_FRAMES: usize = 4096;
+
+/// Reads and drops the rest of a body, `seen` octets of it already read, up to [`DRAIN_LIMIT`].
+async fn drain(mut body: Incoming, mut seen: usize) {
+    for _ in 0..MAX_FRAMES {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, bytes::Bytes::len),
+            _ => return,
+        }
+        if seen > DRAIN_LIMIT {
+            return;
+        }
     }
 }
 

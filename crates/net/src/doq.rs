@@ -80,8 +80,14 @@ pub async fn serve(
                 continue;
             }
         };
-        let client =
-            Client { listener: index, peer, transport: portcullis_engine::Transport::Quic, engine: engine.clone(), services: services.clone(), resolving: Arc::new(Semaphore::new(limits.in_flight.max(1))) };
+        let client = Client {
+            listener: index,
+            peer,
+            transport: portcullis_engine::Transport::Quic,
+            engine: engine.clone(),
+            services: services.clone(),
+            resolving: Arc::new(Semaphore::new(limits.in_flight.max(1))),
+        };
         let (connections, shutdown) = (connections.clone(), shutdown.clone());
         tokio::spawn(async move {
             let counters = client.services.counters.clone();
@@ -203,7 +209,15 @@ pub fn frame(message: &[u8]) -> Vec<u8> {
 /// Streams an allowed zone transfer's messages, each length-prefixed, on the query's stream.
 async fn send_transfer(send: &mut SendStream, query: &[u8], client: &Client) {
     let (now, unix_secs) = client.services.clock.now();
-    let request = portcullis_engine::Request { bytes: query, peer: client.peer, transport: client.transport, now, unix_secs, listener: client.listener, worker: crate::OTHER_THREADS };
+    let request = portcullis_engine::Request {
+        bytes: query,
+        peer: client.peer,
+        transport: client.transport,
+        now,
+        unix_secs,
+        listener: client.listener,
+        worker: crate::OTHER_THREADS,
+    };
     let engine = client.engine.load();
     let Some(mut transfer) = engine.transfer(&request) else {
         let _ = send.reset(VarInt::from_u32(DOQ_INTERNAL_ERROR));

@@ -46,7 +46,8 @@ impl Client {
     /// Answers `query`, waiting for the resolver pool when the engine hands the question on.
     pub async fn answer(&self, query: &[u8]) -> Answer {
         let (now, unix_secs) = self.services.clock.now();
-        let request = Request { bytes: query, peer: self.peer, transport: self.transport, now, unix_secs, listener: self.listener, worker: crate::OTHER_THREADS };
+        let request =
+            Request { bytes: query, peer: self.peer, transport: self.transport, now, unix_secs, listener: self.listener, worker: crate::OTHER_THREADS };
         let engine = self.engine.load();
         let mut out = vec![0u8; 65_535];
         match engine.handle(&request, &mut out) {

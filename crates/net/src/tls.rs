@@ -44,6 +44,11 @@ impl Certificates {
         Ok(())
     }
 
+    /// A TLS acceptor (DoT, DoH) resolving its certificate here, offering `alpn`.
+    pub fn acceptor(self: &Arc<Self>, alpn: &[&[u8]]) -> Result<tokio_rustls::TlsAcceptor, String> {
+        Ok(tokio_rustls::TlsAcceptor::from(self.server_config(alpn, false)?))
+    }
+
     /// A server configuration resolving its certificate here, offering `alpn`; `tls13_only`
     /// for QUIC.
     pub fn server_config(self: &Arc<Self>, alpn: &[&[u8]], tls13_only: bool) -> Result<Arc<ServerConfig>, String> {
@@ -68,6 +73,17 @@ impl Certificates {
 #[allow(deprecated)]
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The certificates of a PEM file, DER (an upstream group's `tls-ca`).
+pub fn read_pem_certificates(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let certs = CertificateDer::pem_file_iter(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    let certs: Vec<Vec<u8>> =
+        certs.map(|cert| cert.map(|cert| cert.to_vec())).collect::<Result<_, _>>().map_err(|error| format!("{}: {error}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no CERTIFICATE in the file", path.display()));
+    }
+    Ok(certs)
 }
 
 impl ResolvesServerCert for Certificates {

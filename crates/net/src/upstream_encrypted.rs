@@ -54,7 +54,12 @@ impl EncryptedUpstream {
             Transport::Https => Self::Https(HttpsConnections { config: client_config(tls, &[b"h2"])?, name, connections: Mutex::default() }),
             Transport::Quic => {
                 let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(client_config(tls, &[b"doq"])?).map_err(|error| error.to_string())?;
-                Self::Quic(QuicConnections { config: quinn::ClientConfig::new(Arc::new(crypto)), name: tls.name.clone(), endpoints: Mutex::default(), connections: Mutex::default() })
+                Self::Quic(QuicConnections {
+                    config: quinn::ClientConfig::new(Arc::new(crypto)),
+                    name: tls.name.clone(),
+                    endpoints: Mutex::default(),
+                    connections: Mutex::default(),
+                })
             }
             Transport::Udp | Transport::Tcp => return Err("not an encrypted transport".into()),
         })
@@ -76,6 +81,12 @@ impl EncryptedUpstream {
         };
         tokio::time::timeout(budget, exchange).await.unwrap_or(Event::Failed)
     }
+}
+
+/// Checks `tls` as [`EncryptedUpstream::new`] will use it (the configuration's validation).
+pub fn check(tls: &UpstreamTls) -> Result<(), String> {
+    ServerName::try_from(tls.name.as_str()).map_err(|error| format!("tls-name '{}': {error}", tls.name))?;
+    client_config(tls, &[]).map(|_| ())
 }
 
 /// A rustls client trusting `tls.roots` (and pins), TLS 1.2 and 1.3, offering `alpn`.
@@ -135,11 +146,21 @@ impl ServerCertVerifier for Pinned {
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &rustls::DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.webpki.verify_tls12_signature(message, cert, dss)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &rustls::DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.webpki.verify_tls13_signature(message, cert, dss)
     }
 

@@ -7,7 +7,6 @@
 use crate::forward_config::ForwardFile;
 use portcullis_engine::resolve::forward::UpstreamTls;
 use portcullis_engine::Transport;
-use rustls_pki_types::pem::PemObject;
 
 /// Debian's bundle of the system's trusted roots (package ca-certificates).
 pub const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -22,11 +21,13 @@ pub fn upstream_tls(file: &ForwardFile, transport: Transport, path: &str, errors
         return None;
     }
     let Some(name) = file.tls_name.clone() else {
-        errors.push(format!("{path}.tls-name: required with transport = \"tls\", \"https\" or \"quic\" (the name the upstream's certificate is checked against)"));
+        errors.push(format!(
+            "{path}.tls-name: required with transport = \"tls\", \"https\" or \"quic\" (the name the upstream's certificate is checked against)"
+        ));
         return None;
     };
     let ca = file.tls_ca.as_deref().unwrap_or(SYSTEM_ROOTS);
-    let roots = match read_roots(ca) {
+    let roots = match portcullis_net::tls::read_pem_certificates(std::path::Path::new(ca)) {
         Ok(roots) => roots,
         Err(error) => {
             errors.push(format!("{path}.tls-ca: {error}"));
@@ -41,30 +42,22 @@ pub fn upstream_tls(file: &ForwardFile, transport: Transport, path: &str, errors
         }
     }
     let tls = UpstreamTls { name, roots, pins };
-    if let Err(error) = portcullis_net::upstream_encrypted::client_config(&tls, &[]) {
-        errors.push(format!("{path}: {error}"));
-    }
-    rustls_pki_types::ServerName::try_from(tls.name.as_str()).map_err(|error| errors.push(format!("{path}.tls-name: '{}': {error}", tls.name))).ok()?;
+    portcullis_net::upstream_encrypted::check(&tls).map_err(|error| errors.push(format!("{path}: {error}"))).ok()?;
     Some(tls)
-}
-
-/// The certificates of a PEM file, DER.
-fn read_roots(path: &str) -> Result<Vec<Vec<u8>>, String> {
-    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path).map_err(|error| format!("{path}: {error}"))?;
-    let roots: Vec<Vec<u8>> = certs.map(|cert| cert.map(|cert| cert.to_vec())).collect::<Result<_, _>>().map_err(|error| format!("{path}: {error}"))?;
-    if roots.is_empty() {
-        return Err(format!("{path}: no CERTIFICATE in the file"));
-    }
-    Ok(roots)
 }
 
 /// A pin: standard base64 (padding allowed) of 32 octets.
 fn pin(text: &str) -> Option<[u8; 32]> {
-    let url: String = text.trim().trim_end_matches('=').chars().map(|c| match c {
-        '+' => '-',
-        '/' => '_',
-        other => other,
-    }).collect();
+    let url: String = text
+        .trim()
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            other => other,
+        })
+        .collect();
     portcullis_net::doh_message::base64url_decode(&url)?.try_into().ok()
 }
 

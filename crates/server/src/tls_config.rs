@@ -57,7 +57,9 @@ fn addresses(key: &str, list: Option<&Vec<String>>, errors: &mut Vec<String>) ->
     let list = list.map_or(&[][..], Vec::as_slice);
     list.iter()
         .enumerate()
-        .filter_map(|(i, text)| text.parse().map_err(|_| errors.push(format!("server.{key}[{i}]: '{text}' is not ADDR:PORT (e.g. 127.0.0.1:853 or [::1]:853)"))).ok())
+        .filter_map(|(i, text)| {
+            text.parse().map_err(|_| errors.push(format!("server.{key}[{i}]: '{text}' is not ADDR:PORT (e.g. 127.0.0.1:853 or [::1]:853)"))).ok()
+        })
         .collect()
 }
 

@@ -9,6 +9,8 @@
 //! stays on 127.0.0.1.
 
 #![allow(dead_code)]
+// Test helpers outside #[test] functions: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "it/client.rs"]
 mod client;
@@ -39,10 +41,16 @@ use support::{answer_of, curl_doh, kdig_answer, padded_query, Encrypted, Method}
 
 /// The query list of the issue: positive, NXDOMAIN, NODATA, a large TXT, ANY.
 fn queries() -> Vec<Query> {
-    [("www.example.test.", Rtype::A), ("nope.example.test.", Rtype::A), ("www.example.test.", Rtype::MX), ("big.example.test.", Rtype::TXT), ("example.test.", Rtype::ANY)]
-        .into_iter()
-        .map(|(name, rtype)| Query::new(name, rtype))
-        .collect()
+    [
+        ("www.example.test.", Rtype::A),
+        ("nope.example.test.", Rtype::A),
+        ("www.example.test.", Rtype::MX),
+        ("big.example.test.", Rtype::TXT),
+        ("example.test.", Rtype::ANY),
+    ]
+    .into_iter()
+    .map(|(name, rtype)| Query::new(name, rtype))
+    .collect()
 }
 
 #[test]
@@ -60,7 +68,7 @@ fn every_encrypted_transport_gives_the_udp_and_tcp_answers() {
         }
         let dot = runtime.block_on(async {
             let mut stream = clients::tls_connect(server.tls, &server.pki.root, &[b"dot"]).await.unwrap();
-            clients::dot_pipeline(&mut stream, &[wire.clone()]).await.unwrap().remove(0)
+            clients::dot_pipeline(&mut stream, std::slice::from_ref(&wire)).await.unwrap().remove(0)
         });
         assert_eq!(answer_of(&dot), tcp, "{query}: DoT");
         let doq = runtime.block_on(async { clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.unwrap().query(&wire).await.unwrap() });
@@ -86,15 +94,24 @@ fn kdig_over_tls_and_https_trusting_only_the_root_gets_the_udp_answers() {
     for query in queries().into_iter().filter(|q| q.qtype != Rtype::ANY) {
         let udp = kdig_answer(&server, &query, &[]);
         assert!(!udp.is_empty() || query.qname.starts_with("nope") || query.qtype == Rtype::MX, "{query}: {udp:?}");
-        let tls = kdig_answer(&server, &query, &[format!("+tls-ca={}", server.pki.root.display()), "+tls-hostname=localhost".into(), format!("-p{}", server.tls.port())]);
+        let tls = kdig_answer(
+            &server,
+            &query,
+            &[format!("+tls-ca={}", server.pki.root.display()), "+tls-hostname=localhost".into(), format!("-p{}", server.tls.port())],
+        );
         assert_eq!(tls, udp, "{query}: kdig +tls");
-        let https = kdig_answer(&server, &query, &[format!("+tls-ca={}", server.pki.root.display()), "+tls-hostname=localhost".into(), "+https".into(), format!("-p{}", server.https.port())]);
+        let https = kdig_answer(
+            &server,
+            &query,
+            &[format!("+tls-ca={}", server.pki.root.display()), "+tls-hostname=localhost".into(), "+https".into(), format!("-p{}", server.https.port())],
+        );
         assert_eq!(https, udp, "{query}: kdig +https");
     }
     // ANY: the TCP form over both.
     let any = Query::new("example.test.", Rtype::ANY);
     let tcp = kdig_answer(&server, &any, &["+tcp".into()]);
-    let tls = kdig_answer(&server, &any, &[format!("+tls-ca={}", server.pki.root.display()), "+tls-hostname=localhost".into(), format!("-p{}", server.tls.port())]);
+    let tls =
+        kdig_answer(&server, &any, &[format!("+tls-ca={}", server.pki.root.display()), "+tls-hostname=localhost".into(), format!("-p{}", server.tls.port())]);
     assert_eq!(tls, tcp, "ANY over kdig +tls");
 }
 
@@ -109,8 +126,22 @@ fn doh_answers_every_bad_request_with_its_status() {
         ("malformed message", vec![format!("{}/dns-query?dns=AAABAAABAAAAAAAAA3d3dw", server.https_url())], 400),
         ("other path", vec![format!("{}/resolve?dns=AAAB", server.https_url())], 404),
         ("other method", vec!["-X".into(), "PUT".into(), format!("{}/dns-query", server.https_url())], 405),
-        ("wrong content type", vec!["-H".into(), "content-type: text/plain".into(), "--data-binary".into(), "@query.bin".into(), format!("{}/dns-query", server.https_url())], 415),
-        ("body over 65535", vec!["-H".into(), "content-type: application/dns-message".into(), "--data-binary".into(), "@big.bin".into(), format!("{}/dns-query", server.https_url())], 413),
+        (
+            "wrong content type",
+            vec!["-H".into(), "content-type: text/plain".into(), "--data-binary".into(), "@query.bin".into(), format!("{}/dns-query", server.https_url())],
+            415,
+        ),
+        (
+            "body over 65535",
+            vec![
+                "-H".into(),
+                "content-type: application/dns-message".into(),
+                "--data-binary".into(),
+                "@big.bin".into(),
+                format!("{}/dns-query", server.https_url()),
+            ],
+            413,
+        ),
     ];
     std::fs::write(server.dir().join("query.bin"), &query).unwrap();
     std::fs::write(server.dir().join("big.bin"), vec![0u8; 70_000]).unwrap();
@@ -154,7 +185,8 @@ fn encrypted_answers_are_padded_to_468_octet_blocks_when_asked() {
 fn a_hundred_pipelined_dot_queries_get_their_answers_with_their_ids() {
     let Some(server) = Encrypted::start("pipeline") else { return };
     let names = ["www", "nope", "mail", "ns1", "big"];
-    let queries: Vec<Vec<u8>> = (0..100u16).map(|i| Query::new(&format!("{}.example.test.", names[usize::from(i) % 5]), Rtype::A).to_wire(1000 + i).unwrap()).collect();
+    let queries: Vec<Vec<u8>> =
+        (0..100u16).map(|i| Query::new(&format!("{}.example.test.", names[usize::from(i) % 5]), Rtype::A).to_wire(1000 + i).unwrap()).collect();
     let replies = support::runtime().block_on(async {
         let mut stream = clients::tls_connect(server.tls, &server.pki.root, &[b"dot"]).await.unwrap();
         clients::dot_pipeline(&mut stream, &queries).await.unwrap()
@@ -163,7 +195,12 @@ fn a_hundred_pipelined_dot_queries_get_their_answers_with_their_ids() {
     for reply in &replies {
         let message = Message::parse(reply).unwrap();
         let index = usize::from(message.header().id() - 1000);
-        assert_eq!(message.question().unwrap().qname.to_string(), format!("{}.example.test.", names[index % 5]), "the reply with ID {} answers its own question", message.header().id());
+        assert_eq!(
+            message.question().unwrap().qname.to_string(),
+            format!("{}.example.test.", names[index % 5]),
+            "the reply with ID {} answers its own question",
+            message.header().id()
+        );
     }
     ids.sort_unstable();
     assert_eq!(ids, (1000..1100).collect::<Vec<u16>>());

@@ -34,11 +34,20 @@ pub fn bind(settings: &Settings) -> Result<Option<Encrypted>, String> {
         u16::try_from(next - 1).unwrap_or(u16::MAX)
     };
     let mut streams = |addrs: &[SocketAddr], protocol| -> Result<Vec<_>, String> {
-        addrs.iter().map(|&addr| bind::bind_stream(addr, protocol).map(|listener| (index(), listener.local_addr().unwrap_or(addr), listener)).map_err(|e| e.to_string())).collect()
+        addrs
+            .iter()
+            .map(|&addr| {
+                bind::bind_stream(addr, protocol).map(|listener| (index(), listener.local_addr().unwrap_or(addr), listener)).map_err(|e| e.to_string())
+            })
+            .collect()
     };
     let tls = streams(&encrypted.tls, "DoT")?;
     let https = streams(&encrypted.https, "DoH")?;
-    let quic = encrypted.quic.iter().map(|&addr| bind::bind_quic(addr).map(|socket| (index(), socket.local_addr().unwrap_or(addr), socket)).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let quic = encrypted
+        .quic
+        .iter()
+        .map(|&addr| bind::bind_quic(addr).map(|socket| (index(), socket.local_addr().unwrap_or(addr), socket)).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
     Ok(Some(Encrypted { certificates, tls, https, quic, settings: encrypted.clone() }))
 }
 
@@ -52,8 +61,8 @@ impl Encrypted {
 
     /// Starts every listener and the certificate reload on SIGHUP; must run inside the runtime.
     pub fn spawn(self, engine: &EngineHandle, limits: TcpLimits, shutdown: &Shutdown, services: &Services) -> Result<(), String> {
-        let dot = tokio_rustls::TlsAcceptor::from(self.certificates.server_config(&[ALPN_DOT], false)?);
-        let https = tokio_rustls::TlsAcceptor::from(self.certificates.server_config(&[ALPN_H2, ALPN_HTTP1], false)?);
+        let dot = self.certificates.acceptor(&[ALPN_DOT])?;
+        let https = self.certificates.acceptor(&[ALPN_H2, ALPN_HTTP1])?;
         let quic = doq::server_config(&self.certificates, &limits)?;
         for (index, addr, listener) in self.tls {
             let (engine, shutdown, services, dot) = (engine.clone(), shutdown.clone(), services.clone(), dot.clone());
@@ -79,7 +88,8 @@ impl Encrypted {
                 }
             });
         }
-        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(|error| format!("cannot install the SIGHUP handler: {error}"))?;
+        let hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(|error| format!("cannot install the SIGHUP handler: {error}"))?;
         tokio::spawn(reload_on_hangup(hangup, self.certificates, self.settings, shutdown.clone()));
         Ok(())
     }

@@ -22,7 +22,7 @@ fn sighup_gives_new_connections_the_new_certificate_while_open_ones_keep_working
     runtime.block_on(async {
         let mut open = clients::tls_connect(server.tls, &server.pki.root, &[b"dot"]).await.unwrap();
         assert_eq!(clients::peer_leaf(&open), server.leaf.der, "the first certificate");
-        clients::dot_pipeline(&mut open, &[query.clone()]).await.unwrap();
+        clients::dot_pipeline(&mut open, std::slice::from_ref(&query)).await.unwrap();
         let open_quic = clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.unwrap();
 
         // A new chain (an RSA key in PKCS#1 form this time) in the same files, then SIGHUP.
@@ -35,7 +35,7 @@ fn sighup_gives_new_connections_the_new_certificate_while_open_ones_keep_working
 
         let fresh = clients::tls_connect(server.tls, &server.pki.root, &[b"dot"]).await.unwrap();
         assert_eq!(clients::peer_leaf(&fresh), second.der, "a new connection sees the new certificate");
-        let replies = clients::dot_pipeline(&mut open, &[query.clone()]).await.unwrap();
+        let replies = clients::dot_pipeline(&mut open, std::slice::from_ref(&query)).await.unwrap();
         assert_eq!(Message::parse(&replies[0]).unwrap().rcode(), Rcode::NOERROR, "the open DoT connection still answers");
         let reply = open_quic.query(&query).await.unwrap();
         assert_eq!(Message::parse(&reply).unwrap().rcode(), Rcode::NOERROR, "the open DoQ connection still answers");

@@ -42,12 +42,15 @@ fn ask(server: SocketAddr, query: &[u8]) -> Vec<u8> {
 /// Standard base64 of `bytes` (a `tls-pin`).
 fn base64(bytes: &[u8]) -> String {
     let url = portcullis_net::doh_message::base64url_encode(bytes);
-    let mut text: String = url.chars().map(|c| match c {
-        '-' => '+',
-        '_' => '/',
-        other => other,
-    }).collect();
-    while text.len() % 4 != 0 {
+    let mut text: String = url
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            other => other,
+        })
+        .collect();
+    while !text.len().is_multiple_of(4) {
         text.push('=');
     }
     text
@@ -107,7 +110,9 @@ fn forwarding_over_dot_doh_and_doq_gets_the_upstream_answers_and_a_bad_name_or_p
             let mut stream = clients::tls_connect(tls, &pki.root, &[b"dot"]).await.unwrap();
             clients::dot_pipeline(&mut stream, &[recursive_query(&qname, 99)]).await.unwrap().remove(0)
         });
-        let records = |reply: &[u8]| answer_of(reply).2[0].iter().map(|(owner, rtype, class, _, rdata)| (owner.clone(), *rtype, *class, rdata.clone())).collect::<Vec<_>>();
+        let records = |reply: &[u8]| {
+            answer_of(reply).2[0].iter().map(|(owner, rtype, class, _, rdata)| (owner.clone(), *rtype, *class, rdata.clone())).collect::<Vec<_>>()
+        };
         assert_eq!(records(&reply), records(&direct), "{qname} over {transport}: the upstream's answer");
         assert!(!records(&reply).is_empty(), "{qname}");
     }

@@ -35,7 +35,26 @@ impl Pki {
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
         openssl(dir, &[&["req", "-x509"][..], &ec, &["-keyout", "root.key", "-out", "root.pem", "-days", "2", "-subj", "/CN=portcullis test root"]].concat());
         openssl(dir, &[&["req"][..], &ec, &["-keyout", "inter.key", "-out", "inter.csr", "-subj", "/CN=portcullis test intermediate"]].concat());
-        openssl(dir, &["x509", "-req", "-in", "inter.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-out", "inter.pem", "-days", "2", "-extfile", "ca.ext"]);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "inter.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-CAcreateserial",
+                "-out",
+                "inter.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ca.ext",
+            ],
+        );
         Self { root: dir.join("root.pem"), dir: dir.to_path_buf() }
     }
 
@@ -53,7 +72,10 @@ impl Pki {
         }
         let (csr, pem, der) = (format!("{name}.csr"), format!("{name}.pem"), format!("{name}.der"));
         openssl(dir, &["req", "-new", "-key", &key, "-out", &csr, "-subj", "/CN=localhost"]);
-        openssl(dir, &["x509", "-req", "-in", &csr, "-CA", "inter.pem", "-CAkey", "inter.key", "-CAcreateserial", "-out", &pem, "-days", "2", "-extfile", &ext]);
+        openssl(
+            dir,
+            &["x509", "-req", "-in", &csr, "-CA", "inter.pem", "-CAkey", "inter.key", "-CAcreateserial", "-out", &pem, "-days", "2", "-extfile", &ext],
+        );
         openssl(dir, &["x509", "-in", &pem, "-outform", "DER", "-out", &der]);
         let chain = dir.join(format!("{name}-chain.pem"));
         let text = std::fs::read_to_string(dir.join(&pem)).unwrap() + &std::fs::read_to_string(dir.join("inter.pem")).unwrap();

@@ -80,9 +80,12 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
+/// One record as compared: owner (lower case), type, class, TTL, rdata decompressed.
+pub type Compared = (String, u16, u16, u32, Vec<u8>);
+
 /// What a reply says, for comparing transports: rcode, AA, TC, and every record but OPT
 /// (owner, type, class, TTL, rdata decompressed), section by section.
-pub fn answer_of(reply: &[u8]) -> (Rcode, bool, Vec<Vec<(String, u16, u16, u32, Vec<u8>)>>) {
+pub fn answer_of(reply: &[u8]) -> (Rcode, bool, Vec<Vec<Compared>>) {
     let message = Message::parse(reply).unwrap_or_else(|e| panic!("unparsable reply: {e:?}"));
     let sections = [Section::Answer, Section::Authority, Section::Additional]
         .into_iter()
@@ -155,6 +158,8 @@ pub struct HttpReply {
     pub cache_control: Option<String>,
     /// The body.
     pub body: Vec<u8>,
+    /// curl's exit status and stderr (why there was no response).
+    pub error: String,
 }
 
 /// Runs curl against the DoH listener (trusting the test root, `localhost` resolved to
@@ -165,7 +170,7 @@ pub fn curl(server: &Encrypted, args: &[String]) -> HttpReply {
     let _ = std::fs::remove_file(&body);
     let output = Command::new("curl")
         .current_dir(dir)
-        .args(["-s", "--max-time", "10", "--cacert"])
+        .args(["-sS", "--max-time", "10", "--cacert"])
         .arg(&server.pki.root)
         .args(["--resolve", &format!("localhost:{}:127.0.0.1", server.https.port()), "-o"])
         .arg(&body)
@@ -179,7 +184,13 @@ pub fn curl(server: &Encrypted, args: &[String]) -> HttpReply {
     let (status, version) = written.split_once(' ').unwrap_or(("0", ""));
     let headers = std::fs::read_to_string(&headers).unwrap_or_default();
     let cache_control = headers.lines().find_map(|line| line.to_ascii_lowercase().strip_prefix("cache-control:").map(|v| v.trim().to_string()));
-    HttpReply { status: status.parse().unwrap_or(0), version: version.to_string(), cache_control, body: std::fs::read(&body).unwrap_or_default() }
+    HttpReply {
+        status: status.parse().unwrap_or(0),
+        version: version.to_string(),
+        cache_control,
+        body: std::fs::read(&body).unwrap_or_default(),
+        error: format!("{} {}", output.status, String::from_utf8_lossy(&output.stderr).trim()),
+    }
 }
 
 /// One DoH exchange of `query` with curl (GET `?dns=` or POST), over HTTP/2 or HTTP/1.1.
@@ -187,7 +198,10 @@ pub fn curl_doh(server: &Encrypted, method: Method, http2: bool, query: &[u8]) -
     let http = if http2 { "--http2" } else { "--http1.1" }.to_string();
     let url = format!("{}/dns-query", server.https_url());
     match method {
-        Method::Get => curl(server, &[http, "-H".into(), "accept: application/dns-message".into(), format!("{url}?dns={}", portcullis_net::doh_message::base64url_encode(query))]),
+        Method::Get => curl(
+            server,
+            &[http, "-H".into(), "accept: application/dns-message".into(), format!("{url}?dns={}", portcullis_net::doh_message::base64url_encode(query))],
+        ),
         Method::Post => {
             let file = server.dir().join("post.bin");
             std::fs::write(&file, query).unwrap();
