@@ -142,3 +142,32 @@ fn a_server_without_cleartext_listeners_serves_the_encrypted_ones_and_needs_a_ce
     assert!(stderr.contains("needs [tls] cert and key"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_slow_handshake_is_cut_off_and_connections_per_client_are_bounded_on_every_transport() {
+    let extra = "\n[tcp]\nfirst-message-timeout-ms = 1500\nper-client = 2\n";
+    let Some(server) = Encrypted::start_with("handshakes", extra) else { return };
+    runtime().block_on(async {
+        use tokio::io::AsyncReadExt;
+        // Connected, no ClientHello: closed once the handshake deadline passes.
+        for addr in [server.tls, server.https] {
+            let started = Instant::now();
+            let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let read = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut [0u8; 16])).await;
+            assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{addr}: still open after 5 s: {read:?}");
+            let elapsed = started.elapsed();
+            assert!(elapsed >= Duration::from_millis(1400) && elapsed < Duration::from_secs(4), "{addr}: closed after {elapsed:?}");
+        }
+        // Two connections from 127.0.0.1 are admitted, a third is not (DoT, DoH).
+        for (addr, alpn) in [(server.tls, &b"dot"[..]), (server.https, &b"h2"[..])] {
+            let held = [clients::tls_connect(addr, &server.pki.root, &[alpn]).await.unwrap(), clients::tls_connect(addr, &server.pki.root, &[alpn]).await.unwrap()];
+            assert!(clients::tls_connect(addr, &server.pki.root, &[alpn]).await.is_err(), "{addr}: a third connection from one client");
+            drop(held);
+        }
+        // DoQ: the same bound, a refused connection costs no handshake.
+        let held = [clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.unwrap(), clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.unwrap()];
+        assert!(clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.is_err(), "a third DoQ connection from one client");
+        let query = Query::new("www.example.test.", Rtype::A).to_wire(0).unwrap();
+        held[0].query(&query).await.unwrap();
+    });
+}
