@@ -160,12 +160,16 @@ fn a_slow_handshake_is_cut_off_and_connections_per_client_are_bounded_on_every_t
         }
         // Two connections from 127.0.0.1 are admitted, a third is not (DoT, DoH).
         for (addr, alpn) in [(server.tls, &b"dot"[..]), (server.https, &b"h2"[..])] {
-            let held = [clients::tls_connect(addr, &server.pki.root, &[alpn]).await.unwrap(), clients::tls_connect(addr, &server.pki.root, &[alpn]).await.unwrap()];
+            let held =
+                [clients::tls_connect(addr, &server.pki.root, &[alpn]).await.unwrap(), clients::tls_connect(addr, &server.pki.root, &[alpn]).await.unwrap()];
             assert!(clients::tls_connect(addr, &server.pki.root, &[alpn]).await.is_err(), "{addr}: a third connection from one client");
             drop(held);
         }
         // DoQ: the same bound, a refused connection costs no handshake.
-        let held = [clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.unwrap(), clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.unwrap()];
+        let held = [
+            clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.unwrap(),
+            clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.unwrap(),
+        ];
         assert!(clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.is_err(), "a third DoQ connection from one client");
         let query = Query::new("www.example.test.", Rtype::A).to_wire(0).unwrap();
         held[0].query(&query).await.unwrap();

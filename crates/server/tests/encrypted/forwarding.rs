@@ -120,3 +120,66 @@ fn forwarding_over_dot_doh_and_doq_gets_the_upstream_answers_and_a_bad_name_or_p
     drop(upstream);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Unbound serving `example.test.` local data on `udp` (and TCP), DoT on `tls`, DoH on
+/// `https`, with `leaf`'s chain.
+fn start_unbound(dir: &std::path::Path, [udp, tls, https]: [SocketAddr; 3], leaf: &crate::pki::Leaf) -> crate::peers::ServerProcess {
+    let text = format!(
+        "server:\n    interface: 127.0.0.1@{udp_port}\n    interface: 127.0.0.1@{tls_port}\n    interface: 127.0.0.1@{https_port}\n    \
+         port: {udp_port}\n    tls-port: {tls_port}\n    https-port: {https_port}\n    tls-service-key: \"{key}\"\n    tls-service-pem: \"{chain}\"\n    \
+         do-ip6: no\n    do-daemonize: no\n    chroot: \"\"\n    username: \"\"\n    directory: \"{dir}\"\n    pidfile: \"{dir}/unbound.pid\"\n    \
+         use-syslog: no\n    logfile: \"\"\n    verbosity: 1\n    access-control: 127.0.0.0/8 allow\n    num-threads: 1\n    module-config: \"iterator\"\n    \
+         local-zone: \"example.test.\" static\n    \
+         local-data: \"example.test. 3600 IN SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 300\"\n    \
+         local-data: \"www.example.test. 120 IN A 192.0.2.80\"\n    local-data: \"mail.example.test. 900 IN A 192.0.2.25\"\n\
+         remote-control:\n    control-enable: no\n",
+        udp_port = udp.port(),
+        tls_port = tls.port(),
+        https_port = https.port(),
+        key = leaf.key.display(),
+        chain = leaf.chain.display(),
+        dir = dir.display(),
+    );
+    let config = dir.join("unbound.conf");
+    std::fs::write(&config, text).unwrap();
+    let binary = crate::peers::find_binary("unbound").unwrap();
+    let mut command = std::process::Command::new(binary);
+    command.arg("-d").arg("-c").arg(&config);
+    crate::peers::ServerProcess::start("unbound", command, dir.to_path_buf(), udp, "example.test.").unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn forwarding_over_dot_and_doh_to_unbound_gets_its_answers() {
+    if crate::peers::require("encrypted-forwarding-unbound", &["openssl", "unbound"]).is_none() {
+        return;
+    }
+    let dir = temp_dir("unbound-encrypted");
+    let pki = Pki::new(&dir);
+    let leaf = pki.leaf("unbound", false);
+    let localhost = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let [udp, tls, https] = [localhost(free_port()), localhost(free_port()), localhost(free_port())];
+    let unbound = start_unbound(&dir, [udp, tls, https], &leaf);
+
+    let forward_dir = temp_dir("unbound-forwarder");
+    let listen = localhost(free_port());
+    let root = pki.root.display();
+    let text = format!(
+        "[server]\nlisten = [\"{listen}\"]\nthreads = 1\n\n[[forward]]\nzone = \"www.example.test.\"\nprimaries = [\"{tls}\"]\ntransport = \"tls\"\n\
+         tls-name = \"localhost\"\ntls-ca = \"{root}\"\n\n[[forward]]\nzone = \"mail.example.test.\"\nprimaries = [\"{https}\"]\ntransport = \"https\"\n\
+         tls-name = \"localhost\"\ntls-ca = \"{root}\"\n"
+    );
+    let config = forward_dir.join("portcullis.toml");
+    std::fs::write(&config, text).unwrap();
+    let forwarder = Server::spawn(forward_dir, listen, &["serve".as_ref(), "--config".as_ref(), config.as_os_str()]).unwrap();
+    assert!(forwarder.wait_log(Duration::from_secs(20), |log| log.contains("portcullis ready")).is_ok(), "{}", forwarder.stderr());
+    for (id, (name, transport)) in [("www.example.test.", "DoT"), ("mail.example.test.", "DoH")].into_iter().enumerate() {
+        let reply = ask(listen, &recursive_query(name, id as u16 + 1));
+        let direct = ask(udp, &recursive_query(name, 77));
+        assert_eq!(Message::parse(&reply).unwrap().rcode(), Rcode::NOERROR, "{name} over {transport}:\n{}\n{}", forwarder.stderr(), unbound.logs());
+        let records = |reply: &[u8]| {
+            answer_of(reply).2[0].iter().map(|(owner, rtype, class, _, rdata)| (owner.clone(), *rtype, *class, rdata.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(records(&reply), records(&direct), "{name} over {transport}");
+        assert_eq!(records(&reply).len(), 1, "{name}");
+    }
+}
