@@ -38,6 +38,10 @@ pub const MAX_PENDING_RESETS: usize = 20;
 /// Streams the server resets for the client's errors before the connection is closed.
 pub const MAX_LOCAL_RESETS: usize = 64;
 
+/// Requests the client abandons (resets the stream of, before its answer) on one connection
+/// before the connection is closed: whatever h2's own bounds let through (CVE-2023-44487).
+pub const MAX_ABANDONED: usize = 100;
+
 /// Largest header block accepted (octets).
 const MAX_HEADER_LIST: u32 = 16 * 1024;
 
@@ -46,7 +50,35 @@ struct Connection {
     client: Client,
     /// Requests served; past `queries-per-connection` every request gets 503.
     served: AtomicUsize,
+    /// Requests abandoned by the client; at [`MAX_ABANDONED`] the connection is cut.
+    abandoned: AtomicUsize,
+    /// Told when the connection must be cut.
+    cut: tokio::sync::Notify,
     limits: TcpLimits,
+}
+
+impl Connection {
+    /// Counts a request the client abandoned; cuts the connection at [`MAX_ABANDONED`].
+    fn abandoned(&self) {
+        if self.abandoned.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_ABANDONED {
+            self.cut.notify_one();
+        }
+    }
+}
+
+/// A request being answered: counted as abandoned if its future is dropped unfinished (hyper
+/// drops it when the client resets the stream).
+struct Answering {
+    connection: Arc<Connection>,
+    finished: bool,
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.connection.abandoned();
+        }
+    }
 }
 
 /// Accepts and serves DoH connections until shutdown.
@@ -93,7 +125,7 @@ pub async fn serve(
             services: services.clone(),
             resolving: Arc::new(Semaphore::new(limits.in_flight.max(1))),
         };
-        let connection = Arc::new(Connection { client, served: AtomicUsize::new(0), limits });
+        let connection = Arc::new(Connection { client, served: AtomicUsize::new(0), abandoned: AtomicUsize::new(0), cut: tokio::sync::Notify::new(), limits });
         let (tls, builder, connections) = (tls.clone(), builder.clone(), connections.clone());
         tokio::spawn(async move {
             let counters = connection.client.services.counters.clone();
@@ -132,18 +164,35 @@ async fn serve_connection(stream: tokio::net::TcpStream, tls: &TlsAcceptor, buil
         }
         Err(_) => return CloseReason::HandshakeTimeout,
     };
+    let cut = connection.clone();
     let service = hyper::service::service_fn(move |request| {
-        let connection = connection.clone();
-        async move { Ok::<_, Infallible>(respond(request, &connection).await.into_response()) }
+        let mut answering = Answering { connection: connection.clone(), finished: false };
+        async move {
+            let reply = respond(request, &answering.connection).await;
+            answering.finished = true;
+            if matches!(reply, Reply::Abandoned) {
+                answering.connection.abandoned();
+            }
+            Ok::<_, Infallible>(reply.into_response())
+        }
     });
+    // Frames written between two flushes leave in one TLS record (a response's HEADERS and
+    // DATA together: fewer records and writes).
+    let stream = tokio::io::BufWriter::with_capacity(16 * 1024, stream);
     let serving = builder.serve_connection(TokioIo::new(stream), service);
-    match tokio::time::timeout(limits.lifetime, serving).await {
-        Ok(Ok(())) => CloseReason::PeerClosed,
-        Ok(Err(error)) => {
-            tracing::debug!(%error, "https connection failed");
+    tokio::select! {
+        served = tokio::time::timeout(limits.lifetime, serving) => match served {
+            Ok(Ok(())) => CloseReason::PeerClosed,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "https connection failed");
+                CloseReason::ProtocolError
+            }
+            Err(_) => CloseReason::Lifetime,
+        },
+        () = cut.cut.notified() => {
+            tracing::debug!(peer = %cut.client.peer, "https connection cut: too many abandoned requests");
             CloseReason::ProtocolError
         }
-        Err(_) => CloseReason::Lifetime,
     }
 }
 

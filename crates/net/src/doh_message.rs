@@ -33,6 +33,8 @@ pub enum Reply {
     Dns(Vec<u8>, Option<u32>),
     /// An error status, no body.
     Status(StatusCode),
+    /// The client abandoned the request (its body ended in an error: the stream was reset).
+    Abandoned,
 }
 
 impl Reply {
@@ -55,6 +57,7 @@ impl Reply {
                 }
                 response
             }
+            Self::Abandoned => Self::Status(StatusCode::BAD_REQUEST).into_response(),
             Self::Status(status) => {
                 let mut response = Response::new(Full::new(Bytes::new()));
                 *response.status_mut() = status;
@@ -131,7 +134,7 @@ async fn post_body(request: hyper::Request<Incoming>) -> Result<Body, Reply> {
     for _ in 0..MAX_FRAMES {
         match body.frame().await {
             None => return Ok(bytes),
-            Some(Err(_)) => return Err(Reply::Status(StatusCode::BAD_REQUEST)),
+            Some(Err(_)) => return Err(Reply::Abandoned),
             Some(Ok(frame)) => {
                 let data = frame.data_ref().map_or(&[][..], |data| &data[..]);
                 if bytes.len() + data.len() > MAX_MESSAGE {
