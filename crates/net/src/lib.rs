@@ -14,6 +14,7 @@
 //! - [`metrics`]: the I/O layer's counters (TCP connections closed, by [`metrics::CloseReason`]).
 
 pub mod bind;
+pub mod client;
 pub mod doh;
 pub mod doh_message;
 pub mod doq;

@@ -154,6 +154,24 @@ pub struct QueryArgs {
     /// Use TCP only.
     #[arg(long)]
     pub tcp: bool,
+    /// Use DNS over TLS (RFC 7858; port 853 unless given).
+    #[arg(long, conflicts_with_all = ["tcp", "https", "quic"])]
+    pub tls: bool,
+    /// Use DNS over HTTPS (RFC 8484: POST to https://TLS-NAME:443/dns-query).
+    #[arg(long, conflicts_with_all = ["tcp", "quic"])]
+    pub https: bool,
+    /// Use DNS over QUIC (RFC 9250; port 853 unless given).
+    #[arg(long, conflicts_with = "tcp")]
+    pub quic: bool,
+    /// The name the server's certificate must be valid for (default: its address).
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
+    /// PEM roots the certificate must chain to (default: the system's).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Check no certificate (encrypted, not authenticated).
+    #[arg(long)]
+    pub insecure: bool,
     /// EDNS UDP payload size to advertise (0 sends no OPT record).
     #[arg(long, value_name = "BYTES", default_value_t = 1232)]
     pub edns_size: u16,

@@ -20,6 +20,7 @@ mod notify;
 mod outgoing;
 mod policy_config;
 mod query;
+mod query_encrypted;
 mod query_xfr;
 mod render;
 mod resolv;

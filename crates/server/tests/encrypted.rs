@@ -205,3 +205,31 @@ fn a_hundred_pipelined_dot_queries_get_their_answers_with_their_ids() {
     ids.sort_unstable();
     assert_eq!(ids, (1000..1100).collect::<Vec<u16>>());
 }
+
+#[test]
+fn portcullis_query_over_tls_https_and_quic_shows_the_transport_and_tls_version() {
+    let Some(server) = Encrypted::start("query-client") else { return };
+    let run = |extra: &[String]| {
+        let output = std::process::Command::new(portcullis::BINARY)
+            .args(["query", "www.example.test", "A", "--json", "--timeout", "3", "--attempts", "1"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).to_string(), String::from_utf8_lossy(&output.stderr).to_string())
+    };
+    let root = server.pki.root.display().to_string();
+    for (flag, addr, label) in [("--tls", server.tls, "TLS"), ("--https", server.https, "HTTPS"), ("--quic", server.quic, "QUIC")] {
+        let (code, stdout, stderr) = run(&[flag.into(), format!("@{addr}"), "--tls-name".into(), "localhost".into(), "--tls-ca".into(), root.clone()]);
+        assert_eq!(code, Some(0), "{flag}: {stdout} {stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(json["transport"], label, "{flag}");
+        assert_eq!(json["tls"], "TLSv1.3", "{flag}");
+        assert_eq!(json["rcode"], "NOERROR", "{flag}");
+        assert_eq!(json["answer"].as_array().map(Vec::len), Some(2), "{flag}: {stdout}");
+        // Without the test root the certificate is not trusted: no answer; --insecure gets one.
+        let (code, _, stderr) = run(&[flag.into(), format!("@{addr}"), "--tls-name".into(), "localhost".into()]);
+        assert_eq!(code, Some(9), "{flag} trusting only the system roots: {stderr}");
+        let (code, stdout, _) = run(&[flag.into(), format!("@{addr}"), "--insecure".into()]);
+        assert_eq!(code, Some(0), "{flag} --insecure: {stdout}");
+    }
+}
