@@ -52,7 +52,7 @@ impl Encrypted {
 
     /// [`Encrypted::start`] with `extra` appended to the configuration.
     pub fn start_with(label: &str, extra: &str) -> Option<Self> {
-        crate::peers::require(label, &["openssl"])?;
+        crate::peers::require(label, &["openssl", "curl"])?;
         let dir = temp_dir(label);
         let pki = Pki::new(&dir);
         let leaf = pki.leaf("first", false);
