@@ -8,7 +8,9 @@
 //! ([`MAX_STREAMS`]), and so are streams the client resets before they are served
 //! ([`MAX_PENDING_RESETS`]: the h2 crate's defence against rapid reset, CVE-2023-44487) and
 //! the resets the server sends for protocol errors: a client that opens and resets streams
-//! fast is sent GOAWAY and costs no more than its connection.
+//! fast is sent GOAWAY and costs no more than its connection. Whatever those bounds let
+//! through, a connection whose client abandons [`MAX_ABANDONED`] requests (resets their streams
+//! before the answer) is closed.
 
 use crate::doh_message::{self, Body, Reply};
 use crate::exchange::{Answer, Client};
