@@ -96,6 +96,7 @@ pub async fn serve(
     let listener = TcpListener::from_std(listener)?;
     let connections = Arc::new(Connections::default());
     let builder = Arc::new(builder(&limits));
+    let handshakes = crate::handshake_rate::HandshakeRate::new(limits.handshakes_per_second);
     while !shutdown.is_triggered() {
         let Ok(accepted) = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await else { continue };
         let (stream, peer) = match accepted {
@@ -106,6 +107,10 @@ pub async fn serve(
                 continue;
             }
         };
+        if !handshakes.admit(peer.ip()) {
+            services.counters.closed(CloseReason::HandshakeRate);
+            continue;
+        }
         let ticket = match connections.admit(peer.ip(), &limits) {
             Admission::Admitted(ticket) => ticket,
             Admission::Refused(reason) => {

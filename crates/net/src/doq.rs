@@ -63,10 +63,16 @@ pub async fn serve(
     let runtime = Arc::new(quinn::TokioRuntime);
     let endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(config), socket, runtime)?;
     let connections = Arc::new(Connections::default());
+    let handshakes = crate::handshake_rate::HandshakeRate::new(limits.handshakes_per_second);
     while !shutdown.is_triggered() {
         let Ok(incoming) = tokio::time::timeout(Duration::from_millis(200), endpoint.accept()).await else { continue };
         let Some(incoming) = incoming else { break };
         let peer = incoming.remote_address();
+        if !handshakes.admit(peer.ip()) {
+            services.counters.closed(CloseReason::HandshakeRate);
+            incoming.refuse();
+            continue;
+        }
         let ticket = match connections.admit(peer.ip(), &limits) {
             Admission::Admitted(ticket) => ticket,
             Admission::Refused(reason) => {

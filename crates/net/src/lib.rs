@@ -22,6 +22,7 @@ mod dot;
 pub mod driver;
 mod exchange;
 pub mod forwarders;
+pub mod handshake_rate;
 pub mod metrics;
 pub mod relay;
 pub mod resolver_pool;

@@ -42,6 +42,8 @@ pub enum CloseReason {
     HandshakeFailed,
     /// The TLS or QUIC handshake did not end within `first-message-ms`.
     HandshakeTimeout,
+    /// Refused at accept: the client started too many handshakes this second.
+    HandshakeRate,
     /// A DoH or DoQ client broke its protocol (RFC 9250 §4.3: a message ID other than 0, a
     /// stream without its length prefix).
     ProtocolError,
@@ -54,7 +56,7 @@ const _: () = assert!(CloseReason::ALL.len() == CloseReason::Shutdown as usize +
 
 impl CloseReason {
     /// Every reason, in declaration order (the order of [`CloseReason::index`]).
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::PeerClosed,
         Self::FirstMessageTimeout,
         Self::IdleTimeout,
@@ -72,6 +74,7 @@ impl CloseReason {
         Self::WriteError,
         Self::HandshakeFailed,
         Self::HandshakeTimeout,
+        Self::HandshakeRate,
         Self::ProtocolError,
         Self::Shutdown,
     ];
@@ -101,6 +104,7 @@ impl CloseReason {
             Self::WriteError => "write_error",
             Self::HandshakeFailed => "handshake_failed",
             Self::HandshakeTimeout => "handshake_timeout",
+            Self::HandshakeRate => "handshake_rate",
             Self::ProtocolError => "protocol_error",
             Self::Shutdown => "shutdown",
         }

@@ -47,6 +47,8 @@ pub struct TcpLimits {
     pub queries_per_connection: usize,
     /// Longest life of one connection.
     pub lifetime: Duration,
+    /// TLS and QUIC handshakes per client and second on an encrypted listener (0: no limit).
+    pub handshakes_per_second: u32,
 }
 
 impl Default for TcpLimits {
@@ -60,6 +62,7 @@ impl Default for TcpLimits {
             in_flight: 16,
             queries_per_connection: 1_000_000,
             lifetime: Duration::from_secs(300),
+            handshakes_per_second: 0,
         }
     }
 }
@@ -115,6 +118,7 @@ async fn serve_counted(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
+    let handshakes = crate::handshake_rate::HandshakeRate::new(if tls.is_some() { limits.handshakes_per_second } else { 0 });
     while !shutdown.is_triggered() {
         let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
         let Ok(accepted) = accepted else { continue };
@@ -126,6 +130,10 @@ async fn serve_counted(
                 continue;
             }
         };
+        if !handshakes.admit(peer.ip()) {
+            services.counters.closed(CloseReason::HandshakeRate);
+            continue;
+        }
         let ticket = match admit(&connections, peer, &limits).await {
             Ok(ticket) => ticket,
             Err(reason) => {

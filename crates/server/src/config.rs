@@ -277,6 +277,8 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         in_flight: file::Tcp::IN_FLIGHT.get("tcp", tcp.in_flight, &mut errors),
         queries_per_connection: file::Tcp::QUERIES_PER_CONNECTION.get("tcp", tcp.queries_per_connection, &mut errors),
         lifetime: millis(file::Tcp::LIFETIME_MS, tcp.lifetime_ms, &mut errors),
+        // Set per encrypted listener from [tls] handshakes-per-second (app/encrypted.rs).
+        handshakes_per_second: 0,
     };
     let listen_text = raw.server.listen.clone().unwrap_or_else(|| vec!["0.0.0.0:53".into(), "[::]:53".into()]);
     let listen = listen_text

@@ -4,6 +4,7 @@
 //! exists; a relative path starts from the configuration file's directory.
 
 use crate::cli::ServeArgs;
+use crate::config::Limit;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,10 +17,17 @@ pub struct TlsFile {
     pub cert: Option<String>,
     /// The PEM private key: PKCS#8, SEC1 (EC) or PKCS#1 (RSA).
     pub key: Option<String>,
+    /// TLS and QUIC handshakes per client (IPv4 address, IPv6 /64) and second.
+    pub handshakes_per_second: Option<u64>,
+}
+
+impl TlsFile {
+    /// `handshakes-per-second` (0: no limit).
+    pub const HANDSHAKES_PER_SECOND: Limit<u32> = Limit::new("handshakes-per-second", 20, 0, 1_000_000);
 }
 
 /// The encrypted listeners and their certificate.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncryptedSettings {
     /// DNS over TLS addresses.
     pub tls: Vec<SocketAddr>,
@@ -31,6 +39,8 @@ pub struct EncryptedSettings {
     pub cert: Option<PathBuf>,
     /// The private key file.
     pub key: Option<PathBuf>,
+    /// Handshakes per client and second on each encrypted listener (0: no limit).
+    pub handshakes_per_second: u32,
 }
 
 impl EncryptedSettings {
@@ -50,7 +60,8 @@ pub fn encrypted(lists: [(&str, Option<&Vec<String>>); 3], tls: Option<&TlsFile>
     let [tls_list, https, quic] = lists.map(|(key, list)| addresses(key, list, errors));
     let path = |text: &Option<String>| text.as_ref().map(|text| base.map_or_else(|| PathBuf::from(text), |base| base.join(text)));
     let (cert, key) = tls.map_or((None, None), |file| (path(&file.cert), path(&file.key)));
-    EncryptedSettings { tls: tls_list, https, quic, cert, key }
+    let handshakes_per_second = TlsFile::HANDSHAKES_PER_SECOND.get("tls", tls.and_then(|file| file.handshakes_per_second), errors);
+    EncryptedSettings { tls: tls_list, https, quic, cert, key, handshakes_per_second }
 }
 
 fn addresses(key: &str, list: Option<&Vec<String>>, errors: &mut Vec<String>) -> Vec<SocketAddr> {

@@ -64,6 +64,7 @@ impl Encrypted {
         let dot = self.certificates.acceptor(&[ALPN_DOT])?;
         let https = self.certificates.acceptor(&[ALPN_H2, ALPN_HTTP1])?;
         let quic = doq::server_config(&self.certificates, &limits)?;
+        let limits = TcpLimits { handshakes_per_second: self.settings.handshakes_per_second, ..limits };
         for (index, addr, listener) in self.tls {
             let (engine, shutdown, services, dot) = (engine.clone(), shutdown.clone(), services.clone(), dot.clone());
             tokio::spawn(async move {

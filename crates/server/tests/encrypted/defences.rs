@@ -175,3 +175,26 @@ fn a_slow_handshake_is_cut_off_and_connections_per_client_are_bounded_on_every_t
         held[0].query(&query).await.unwrap();
     });
 }
+
+#[test]
+fn a_client_past_its_handshakes_per_second_is_refused_before_any_cryptography() {
+    let Some(server) = Encrypted::start_edited("handshake-rate", |text| text.replace("[tls]\n", "[tls]\nhandshakes-per-second = 3\n")) else { return };
+    runtime().block_on(async {
+        for (addr, alpn) in [(server.tls, &b"dot"[..]), (server.https, &b"h2"[..])] {
+            let started = Instant::now();
+            let mut admitted = 0u64;
+            for _ in 0..10 {
+                admitted += u64::from(clients::tls_connect(addr, &server.pki.root, &[alpn]).await.is_ok());
+            }
+            let seconds = started.elapsed().as_secs() + 1;
+            assert!(admitted >= 3 && admitted <= 3 * seconds, "{addr}: {admitted} handshakes admitted in {seconds} s");
+        }
+        let mut admitted = 0u64;
+        let started = Instant::now();
+        for _ in 0..10 {
+            admitted += u64::from(clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.is_ok());
+        }
+        let seconds = started.elapsed().as_secs() + 1;
+        assert!(admitted >= 3 && admitted <= 3 * seconds, "DoQ: {admitted} handshakes admitted in {seconds} s");
+    });
+}

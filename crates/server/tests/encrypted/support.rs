@@ -52,6 +52,11 @@ impl Encrypted {
 
     /// [`Encrypted::start`] with `extra` appended to the configuration.
     pub fn start_with(label: &str, extra: &str) -> Option<Self> {
+        Self::start_edited(label, |text| text + extra)
+    }
+
+    /// [`Encrypted::start`] with the configuration's text passed through `edit`.
+    pub fn start_edited(label: &str, edit: impl Fn(String) -> String) -> Option<Self> {
         crate::peers::require(label, &["openssl", "curl"])?;
         let dir = temp_dir(label);
         let pki = Pki::new(&dir);
@@ -59,7 +64,7 @@ impl Encrypted {
         let localhost = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let (udp, tls, https, quic) = (localhost(free_port()), localhost(free_port()), localhost(free_port()), localhost(free_port()));
         let path = dir.join("portcullis.toml");
-        std::fs::write(&path, config(&[udp], [tls, https, quic], &leaf, extra)).unwrap();
+        std::fs::write(&path, edit(config(&[udp], [tls, https, quic], &leaf, ""))).unwrap();
         let server = Server::start(dir, udp, &["serve".as_ref(), "--config".as_ref(), path.as_os_str()], "example.test.").unwrap_or_else(|e| panic!("{e}"));
         Some(Self { udp, tls, https, quic, pki, leaf, server })
     }
