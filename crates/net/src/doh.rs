@@ -183,9 +183,6 @@ async fn serve_connection(stream: tokio::net::TcpStream, tls: &TlsAcceptor, buil
             Ok::<_, Infallible>(reply.into_response())
         }
     });
-    // Frames written between two flushes leave in one TLS record (a response's HEADERS and
-    // DATA together: fewer records and writes).
-    let stream = tokio::io::BufWriter::with_capacity(16 * 1024, stream);
     let serving = builder.serve_connection(TokioIo::new(stream), service);
     tokio::select! {
         served = tokio::time::timeout(limits.lifetime, serving) => match served {
