@@ -10,7 +10,9 @@
 //! the resets the server sends for protocol errors: a client that opens and resets streams
 //! fast is sent GOAWAY and costs no more than its connection. Whatever those bounds let
 //! through, a connection whose client abandons [`MAX_ABANDONED`] requests (resets their streams
-//! before the answer) is closed.
+//! before the answer) is closed, and so is one whose client sends more than
+//! [`crate::doh_resets::MAX_RESETS`] RST_STREAM frames, counted as the bytes are read
+//! (`doh_resets.rs`), whether or not hyper ever saw those streams.
 
 use crate::doh_message::{self, Body, Reply};
 use crate::exchange::{Answer, Client};
@@ -183,7 +185,7 @@ async fn serve_connection(stream: tokio::net::TcpStream, tls: &TlsAcceptor, buil
             Ok::<_, Infallible>(reply.into_response())
         }
     });
-    let serving = builder.serve_connection(TokioIo::new(stream), service);
+    let serving = builder.serve_connection(TokioIo::new(crate::doh_resets::ResetBound::new(stream)), service);
     tokio::select! {
         served = tokio::time::timeout(limits.lifetime, serving) => match served {
             Ok(Ok(())) => CloseReason::PeerClosed,

@@ -17,6 +17,7 @@ pub mod bind;
 pub mod client;
 pub mod doh;
 pub mod doh_message;
+pub mod doh_resets;
 pub mod doq;
 mod dot;
 pub mod driver;

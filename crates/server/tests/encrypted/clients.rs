@@ -105,9 +105,10 @@ impl Doq {
     }
 }
 
-/// Opens `streams` HTTP/2 streams on one connection, resetting each at once (CVE-2023-44487);
-/// the streams opened before the server cut the connection off, and whether it did.
-pub async fn rapid_reset(addr: SocketAddr, root: &Path, streams: usize) -> Result<(usize, bool), String> {
+/// Opens `streams` HTTP/2 streams on one connection, resetting each at once (CVE-2023-44487),
+/// or `settle` after opening it (the server has taken the stream by then); the streams opened
+/// before the server cut the connection off, and whether it did.
+pub async fn rapid_reset(addr: SocketAddr, root: &Path, streams: usize, settle: Option<Duration>) -> Result<(usize, bool), String> {
     let tls = tls_connect(addr, root, &[b"h2"]).await?;
     let (client, connection) = h2::client::handshake(tls).await.map_err(|e| e.to_string())?;
     let driver = tokio::spawn(connection);
@@ -118,14 +119,26 @@ pub async fn rapid_reset(addr: SocketAddr, root: &Path, streams: usize) -> Resul
         client = ready;
         let request = http::Request::post("https://localhost/dns-query").header("content-type", "application/dns-message").body(()).unwrap();
         match client.send_request(request, false) {
-            Ok((_response, mut stream)) => stream.send_reset(h2::Reason::CANCEL),
+            Ok((_response, mut stream)) => {
+                if let Some(settle) = settle {
+                    tokio::time::sleep(settle).await;
+                }
+                stream.send_reset(h2::Reason::CANCEL);
+            }
             Err(_) => return Ok((opened, true)),
         }
         if opened % 50 == 0 {
             tokio::task::yield_now().await;
         }
     }
-    drop(client);
-    let ended = tokio::time::timeout(Duration::from_secs(2), driver).await;
-    Ok((streams, matches!(ended, Ok(Ok(Err(_))))))
+    // Cut off: a normal request on the same connection gets no answer.
+    let answered = async {
+        let mut client = client.ready().await.ok()?;
+        let request = http::Request::get("https://localhost/dns-query?dns=AAABAAABAAAAAAAAA3d3dwdleGFtcGxlBHRlc3QAAAEAAQ").body(()).ok()?;
+        let (response, _) = client.send_request(request, true).ok()?;
+        response.await.ok()
+    };
+    let answered = tokio::time::timeout(WAIT, answered).await.ok().flatten();
+    driver.abort();
+    Ok((streams, answered.is_none()))
 }
