@@ -233,3 +233,51 @@ fn portcullis_query_over_tls_https_and_quic_shows_the_transport_and_tls_version(
         assert_eq!(code, Some(0), "{flag} --insecure: {stdout}");
     }
 }
+
+/// A query (ID 0) with an empty edns-tcp-keepalive option (RFC 7828 §3.2.1).
+fn keepalive_query() -> Vec<u8> {
+    use portcullis_wire::writer::MessageWriter;
+    use portcullis_wire::{header::Flags, Class, NameBuf, Rcode};
+    let mut buf = vec![0u8; 512];
+    let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+    writer.set_header(0, Flags::default());
+    writer.push_question(&NameBuf::from_text("www.example.test.", None).unwrap(), Rtype::A, Class::IN).unwrap();
+    writer.push_opt(1232, Rcode::NOERROR, false, &[(11, &[])]).unwrap();
+    let len = writer.finish();
+    buf.truncate(len);
+    buf
+}
+
+/// The edns-tcp-keepalive option's data in a reply, if any.
+fn keepalive_of(reply: &[u8]) -> Option<Vec<u8>> {
+    Message::parse(reply).unwrap().edns().and_then(|edns| edns.iter_options().find(|(code, _)| *code == 11).map(|(_, data)| data.to_vec()))
+}
+
+#[test]
+fn dot_answers_edns_keepalive_as_tcp_does_and_doh_and_doq_never_send_it() {
+    let Some(server) = Encrypted::start("keepalive") else { return };
+    let query = keepalive_query();
+    let runtime = support::runtime();
+    let dot = runtime.block_on(async {
+        let mut stream = clients::tls_connect(server.tls, &server.pki.root, &[b"dot"]).await.unwrap();
+        clients::dot_pipeline(&mut stream, std::slice::from_ref(&query)).await.unwrap().remove(0)
+    });
+    let tcp = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(server.udp).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        stream.write_all(&[&(query.len() as u16).to_be_bytes()[..], &query].concat()).unwrap();
+        let mut prefix = [0u8; 2];
+        stream.read_exact(&mut prefix).unwrap();
+        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+        stream.read_exact(&mut reply).unwrap();
+        reply
+    };
+    let timeout = keepalive_of(&tcp).expect("TCP answers edns-tcp-keepalive");
+    assert_eq!(timeout.len(), 2, "a timeout in units of 100 ms");
+    assert_eq!(keepalive_of(&dot), Some(timeout), "DoT as TCP (RFC 7858 §3.4)");
+    let doq = runtime.block_on(async { clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await.unwrap().query(&query).await.unwrap() });
+    assert_eq!(keepalive_of(&doq), None, "DoQ must not send it (RFC 9250 §5.5.2)");
+    let doh = curl_doh(&server, Method::Post, true, &query);
+    assert_eq!(keepalive_of(&doh.body), None, "DoH");
+}
