@@ -293,7 +293,8 @@ impl Engine {
         let shape = Shape {
             limit: self.reply_limit(request.transport, edns, cookie_valid),
             ra: ra || usage == TsigUse::Reanswered,
-            keepalive: request.transport == Transport::Tcp && edns.is_some_and(|e| e.tcp_keepalive.is_some()),
+            keepalive: request.transport.has_keepalive() && edns.is_some_and(|e| e.tcp_keepalive.is_some()),
+            pad: request.transport.is_encrypted() && edns.is_some_and(|e| e.padding),
             cookie: cookies.and_then(|c| c.reply),
         };
         Query {
@@ -375,7 +376,7 @@ impl Engine {
             return Some(self.error_reply(frame, Rcode::BADVERS, out));
         }
         // RFC 7828 §3.2.1: a query's edns-tcp-keepalive carries no timeout.
-        if request.transport == Transport::Tcp && frame.edns().and_then(|e| e.tcp_keepalive).is_some_and(|data| !data.is_empty()) {
+        if request.transport.has_keepalive() && frame.edns().and_then(|e| e.tcp_keepalive).is_some_and(|data| !data.is_empty()) {
             return Some(self.error_reply(frame, Rcode::FORMERR, out));
         }
         if query.cookie_action == CookieAction::BadCookie {
@@ -396,9 +397,9 @@ impl Engine {
             Class::CH => return self.chaos(frame, question, out),
             _ => return self.error_reply(frame, Rcode::REFUSED, out),
         }
-        if question.qtype == Rtype::AXFR && request.transport == Transport::Udp {
+        if question.qtype == Rtype::AXFR && !request.transport.carries_transfers() {
             // RFC 5936 §4.2: AXFR is not defined over UDP (FORMERR, as BIND answers), whatever
-            // the name and the ACL.
+            // the name and the ACL; nor over DoH, whose every exchange carries one message.
             return self.error_reply(frame, Rcode::FORMERR, out);
         }
         let zone = self.zones.closest(&question.qname);
@@ -493,7 +494,7 @@ impl Engine {
         let ours = self.settings.udp_payload.max(MIN_UDP_PAYLOAD);
         let cap = if cookie_valid { ours } else { ours.min(self.settings.nocookie_udp_payload.max(MIN_UDP_PAYLOAD)) };
         match (transport, edns) {
-            (Transport::Tcp, _) => 65_535,
+            (Transport::Tcp | Transport::Tls | Transport::Https | Transport::Quic, _) => 65_535,
             (Transport::Udp, None) => usize::from(MIN_UDP_PAYLOAD),
             (Transport::Udp, Some(edns)) => usize::from(edns.udp_size.clamp(MIN_UDP_PAYLOAD, cap)),
         }

@@ -19,7 +19,7 @@ pub const RCODE_SLOTS: usize = 24;
 /// The query types counted one by one ([`QueryType::ALL`]); every other type is `Other`.
 pub const QTYPE_SLOTS: usize = QueryType::ALL.len();
 /// The transports counted ([`Transport`] as an index: UDP, TCP).
-pub const TRANSPORTS: [Transport; 2] = [Transport::Udp, Transport::Tcp];
+pub const TRANSPORTS: [Transport; 5] = [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Https, Transport::Quic];
 
 /// The counters every query touches, for one worker.
 #[derive(Debug, Default)]
@@ -169,6 +169,9 @@ const fn transport_slot(transport: Transport) -> usize {
     match transport {
         Transport::Udp => 0,
         Transport::Tcp => 1,
+        Transport::Tls => 2,
+        Transport::Https => 3,
+        Transport::Quic => 4,
     }
 }
 
@@ -177,6 +180,9 @@ pub const fn transport_label(transport: Transport) -> &'static str {
     match transport {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
+        Transport::Https => "https",
+        Transport::Quic => "quic",
     }
 }
 

@@ -25,7 +25,16 @@ pub struct Shape {
     pub keepalive: bool,
     /// The COOKIE option to send back.
     pub cookie: Option<ReplyCookie>,
+    /// Pad the reply to a multiple of [`PADDING_BLOCK`] octets (RFC 8467 §4.1: an encrypted
+    /// transport, and the query carried the PADDING option).
+    pub pad: bool,
 }
+
+/// The block size of padded replies (RFC 8467 §4.1: the recommended 468 octets).
+pub const PADDING_BLOCK: usize = 468;
+
+/// The zeros a PADDING option carries (RFC 7830 §3: the octets should be 0x00).
+static PADDING_ZEROS: [u8; PADDING_BLOCK] = [0; PADDING_BLOCK];
 
 /// The parts of a reply decided before the answer is written.
 #[derive(Clone, Copy)]
@@ -153,6 +162,11 @@ impl<'q> ReplyFrame<'q> {
                 count += 1;
             }
             writer.set_limit(self.shape.limit);
+            if self.shape.pad {
+                let unpadded = writer.len() + 11 + options[..count].iter().map(|(_, data)| 4 + data.len()).sum::<usize>() + 4;
+                options[count] = (code::PADDING, &PADDING_ZEROS[..padding_len(unpadded, self.shape.limit)]);
+                count += 1;
+            }
             if writer.push_opt(settings.udp_payload, rcode, edns.dnssec_ok, &options[..count]).is_err() {
                 writer.set_tc(true);
             }
@@ -169,10 +183,64 @@ impl<'q> ReplyFrame<'q> {
     }
 
     fn opt_len(&self, settings: &EngineSettings) -> usize {
+        let pad = if self.shape.pad { 4 } else { 0 };
         let Some(edns) = self.edns else { return 0 };
         let nsid = settings.nsid.as_ref().filter(|_| edns.nsid).map_or(0, |n| 4 + n.len());
         let cookie = self.shape.cookie.as_ref().map_or(0, |c| 4 + c.as_bytes().len());
         let keepalive = if self.shape.keepalive { 6 } else { 0 };
-        11 + nsid + cookie + keepalive
+        11 + nsid + cookie + keepalive + pad
+    }
+}
+
+/// The padding octets that bring a reply of `unpadded` octets (the empty PADDING option
+/// included) to the next multiple of [`PADDING_BLOCK`], or as near as `limit` allows.
+fn padding_len(unpadded: usize, limit: usize) -> usize {
+    let wanted = (PADDING_BLOCK - unpadded % PADDING_BLOCK) % PADDING_BLOCK;
+    wanted.min(limit.saturating_sub(unpadded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{padding_len, PADDING_BLOCK};
+    use crate::auth::ZoneSet;
+    use crate::{Engine, EngineSettings, Outcome, Request, Transport};
+    use portcullis_wire::header::Flags;
+    use portcullis_wire::writer::MessageWriter;
+    use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+
+    #[test]
+    fn padding_fills_the_block_within_the_limit() {
+        assert_eq!(padding_len(100, 65_535), PADDING_BLOCK - 100);
+        assert_eq!(padding_len(PADDING_BLOCK, 65_535), 0);
+        assert_eq!(padding_len(PADDING_BLOCK + 1, 65_535), PADDING_BLOCK - 1);
+        assert_eq!(padding_len(100, 300), 200, "never past the limit");
+    }
+
+    /// A query for `example. A` with EDNS, and a PADDING option when `pad`.
+    fn query(pad: bool) -> Vec<u8> {
+        let mut buf = vec![0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.set_header(1, Flags::default());
+        writer.push_question(&NameBuf::from_text("example.", None).unwrap(), Rtype::A, Class::IN).unwrap();
+        let options: &[(u16, &[u8])] = if pad { &[(12, &[])] } else { &[] };
+        writer.push_opt(1232, Rcode::NOERROR, false, options).unwrap();
+        let len = writer.finish();
+        buf.truncate(len);
+        buf
+    }
+
+    #[test]
+    fn encrypted_transports_pad_the_replies_of_queries_that_ask_and_no_other() {
+        let engine = Engine::new(ZoneSet::default(), EngineSettings::default(), std::sync::Arc::default());
+        let mut out = vec![0u8; 65_535];
+        let peer = ([127, 0, 0, 1], 5300).into();
+        for transport in [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Https, Transport::Quic] {
+            for pad in [false, true] {
+                let bytes = query(pad);
+                let Outcome::Reply(len) = engine.handle(&Request::at_zero(&bytes, peer, transport), &mut out) else { panic!("{transport:?}: no reply") };
+                let padded = len % PADDING_BLOCK == 0;
+                assert_eq!(padded, pad && transport.is_encrypted(), "{transport:?} pad={pad}: {len} octets");
+            }
+        }
     }
 }

@@ -68,6 +68,18 @@ pub fn bind(addrs: &[SocketAddr], workers: usize) -> Result<Listeners, BindError
     Ok(listeners)
 }
 
+/// Binds the TCP listener of a DoT or DoH address (`protocol` names it in the error).
+pub fn bind_stream(addr: SocketAddr, protocol: &'static str) -> Result<TcpListener, BindError> {
+    bind_tcp(addr).map_err(|source| BindError { addr, protocol, source })
+}
+
+/// Binds the one UDP socket of a DoQ address (quinn reads it from the runtime, not from
+/// workers), non-blocking.
+pub fn bind_quic(addr: SocketAddr) -> Result<UdpSocket, BindError> {
+    let bound = bind_udp(addr).and_then(|socket| socket.set_nonblocking(true).map(|()| socket));
+    bound.map_err(|source| BindError { addr, protocol: "QUIC", source })
+}
+
 fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {

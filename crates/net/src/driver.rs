@@ -21,6 +21,7 @@
 
 use crate::forwarders::ForwardGroup;
 use crate::upstream::{send_udp, Event, Exchange, MAX_UDP};
+use crate::upstream_encrypted::EncryptedUpstream;
 use crate::upstream_tcp::TcpConnections;
 use crate::Clock;
 use portcullis_engine::policy::Instant;
@@ -77,6 +78,8 @@ pub struct Wire<'a> {
     pub tcp: Option<&'a Arc<TcpConnections>>,
     /// Counts the queries sent.
     pub sent: &'a AtomicU64,
+    /// The connections of an encrypted forward group (DoT, DoH, DoQ); `None` otherwise.
+    pub encrypted: Option<&'a EncryptedUpstream>,
 }
 
 /// Runs `machine` to its end and returns its result (see the module documentation).
@@ -87,7 +90,7 @@ pub async fn drive<D: Driven>(machine: &mut D, lend: &impl Lend<D>, wire: &Wire<
         match lend.lend(|context| machine.poll(now, context)) {
             Step::Send(outbound) => {
                 wire.sent.fetch_add(1, Ordering::Relaxed);
-                flights.start(outbound, now, wire.tcp);
+                flights.start(outbound, now, wire.tcp, wire.encrypted);
             }
             Step::Wait(at) => {
                 flights.keep(|id| machine.waits_for(id));
@@ -198,7 +201,7 @@ struct Flights<'a> {
 
 impl<'a> Flights<'a> {
     /// Sends `outbound` (UDP at once; TCP when its exchange is first polled).
-    fn start(&mut self, outbound: Outbound, now: Instant, tcp: Option<&'a Arc<TcpConnections>>) {
+    fn start(&mut self, outbound: Outbound, now: Instant, tcp: Option<&'a Arc<TcpConnections>>, encrypted: Option<&'a EncryptedUpstream>) {
         if self.buf.is_empty() {
             self.buf = vec![0; MAX_UDP];
         }
@@ -214,6 +217,11 @@ impl<'a> Flights<'a> {
             },
             (Transport::Tcp, Some(tcp)) => Flight::Tcp { exchange: Box::pin(tcp.query(outbound.server, outbound.bytes, budget)), fresh: false },
             (Transport::Tcp, None) => Flight::Tcp { exchange: Box::pin(async move { Exchange::start(&outbound, budget).await.next().await }), fresh: true },
+            // An encrypted group's queries go over its own connections, or fail: never cleartext.
+            (Transport::Tls | Transport::Https | Transport::Quic, _) => match encrypted {
+                Some(encrypted) => Flight::Tcp { exchange: Box::pin(encrypted.query(outbound.server, outbound.bytes, budget)), fresh: false },
+                None => Flight::Failed,
+            },
         };
         self.flights.push((id, flight));
     }

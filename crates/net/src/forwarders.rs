@@ -23,12 +23,19 @@ pub struct ForwardGroup {
     pub zone: String,
     /// The group's state.
     group: Mutex<UpstreamGroup>,
+    /// An encrypted group's connections (kept while its settings are unchanged, across reloads).
+    pub encrypted: Option<crate::upstream_encrypted::EncryptedUpstream>,
 }
 
 impl ForwardGroup {
     fn new(settings: ForwardSettings) -> Self {
         let group = Mutex::new(UpstreamGroup::new(settings.group.clone()));
-        Self { zone: settings.zone.to_string(), settings, group }
+        let encrypted = settings.tls.as_ref().and_then(|tls| {
+            let made = crate::upstream_encrypted::EncryptedUpstream::new(settings.group.transport, tls);
+            // Validated with the configuration: a failure here leaves the group failing closed.
+            made.map_err(|error| tracing::error!(zone = %settings.zone, %error, "encrypted forward group unusable")).ok()
+        });
+        Self { zone: settings.zone.to_string(), settings, group, encrypted }
     }
 
     /// The group's state, locked.
@@ -161,7 +168,7 @@ pub async fn probe_loop<O: ProbeOwner>(owner: std::sync::Weak<O>, group: Arc<For
     }
 }
 
-/// One probe query over UDP: Ok when the upstream answers it ([`probe_reply_ok`]: any rcode but
+/// One probe query over UDP (or the group's encrypted transport): Ok when the upstream answers it ([`probe_reply_ok`]: any rcode but
 /// SERVFAIL).
 async fn probe(group: &ForwardGroup, server: SocketAddr, wire_id: u16, timeout_ms: u64) -> Result<(), FailureKind> {
     let outbound = Outbound {
@@ -172,6 +179,13 @@ async fn probe(group: &ForwardGroup, server: SocketAddr, wire_id: u16, timeout_m
         deadline: portcullis_engine::policy::Instant::from_millis(0),
     };
     let budget = Duration::from_millis(timeout_ms);
+    if let Some(encrypted) = &group.encrypted {
+        return match encrypted.query(server, outbound.bytes.clone(), budget).await {
+            Event::Message(from, bytes) if from == server && probe_reply_ok(&outbound.bytes, &bytes) => Ok(()),
+            Event::Message(..) => Err(FailureKind::Unreachable),
+            Event::Failed => Err(FailureKind::Timeout),
+        };
+    }
     tokio::time::timeout(budget, async {
         let mut exchange = Exchange::start(&outbound, budget).await;
         loop {

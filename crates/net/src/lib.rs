@@ -4,6 +4,9 @@
 //!   say what to do.
 //! - [`udp`]: one blocking worker thread per socket; fixed buffers, no allocation per query.
 //! - [`tcp`]: RFC 7766 on tokio: framing, pipelining, connection limits and timeouts.
+//! - [`tls`]: the certificate (reloadable) and the rustls configurations of the encrypted
+//!   listeners; DoT is [`tcp`] over TLS, [`doh`] is DNS over HTTPS (hyper, RFC 8484) and
+//!   [`doq`] DNS over QUIC (quinn, RFC 9250).
 //! - [`tcp_admit`]: which TCP connections are admitted (per /32 and /64, never above the limit).
 //! - [`resolver_pool`]: tokio tasks driving the sans-IO resolver, coalescing identical questions.
 //! - [`driver`]: the pool's one driver loop, for resolutions and forwardings alike.
@@ -11,8 +14,16 @@
 //! - [`metrics`]: the I/O layer's counters (TCP connections closed, by [`metrics::CloseReason`]).
 
 pub mod bind;
+pub mod client;
+pub mod doh;
+pub mod doh_message;
+pub mod doh_resets;
+pub mod doq;
+mod dot;
 pub mod driver;
+mod exchange;
 pub mod forwarders;
+pub mod handshake_rate;
 pub mod metrics;
 pub mod relay;
 pub mod resolver_pool;
@@ -20,8 +31,10 @@ pub mod supervise;
 pub mod tap;
 pub mod tcp;
 pub mod tcp_admit;
+pub mod tls;
 pub mod udp;
 pub mod upstream;
+pub mod upstream_encrypted;
 pub mod upstream_tcp;
 
 use arc_swap::ArcSwap;

@@ -39,6 +39,15 @@ pub enum CloseReason {
     TransferGone,
     /// A reply could not be written (an error, or the write timeout).
     WriteError,
+    /// The TLS or QUIC handshake failed (or was refused: TLS below 1.2, no common ALPN).
+    HandshakeFailed,
+    /// The TLS or QUIC handshake did not end within `first-message-ms`.
+    HandshakeTimeout,
+    /// Refused at accept: the client started too many handshakes this second.
+    HandshakeRate,
+    /// A DoH or DoQ client broke its protocol (RFC 9250 §4.3: a message ID other than 0, a
+    /// stream without its length prefix).
+    ProtocolError,
     /// The server is stopping (keep it last: [`CloseReason::ALL`] is checked against it).
     Shutdown,
 }
@@ -48,7 +57,7 @@ const _: () = assert!(CloseReason::ALL.len() == CloseReason::Shutdown as usize +
 
 impl CloseReason {
     /// Every reason, in declaration order (the order of [`CloseReason::index`]).
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 20] = [
         Self::PeerClosed,
         Self::FirstMessageTimeout,
         Self::IdleTimeout,
@@ -64,6 +73,10 @@ impl CloseReason {
         Self::ResolverUnavailable,
         Self::TransferGone,
         Self::WriteError,
+        Self::HandshakeFailed,
+        Self::HandshakeTimeout,
+        Self::HandshakeRate,
+        Self::ProtocolError,
         Self::Shutdown,
     ];
 
@@ -90,6 +103,10 @@ impl CloseReason {
             Self::ResolverUnavailable => "resolver_unavailable",
             Self::TransferGone => "transfer_gone",
             Self::WriteError => "write_error",
+            Self::HandshakeFailed => "handshake_failed",
+            Self::HandshakeTimeout => "handshake_timeout",
+            Self::HandshakeRate => "handshake_rate",
+            Self::ProtocolError => "protocol_error",
             Self::Shutdown => "shutdown",
         }
     }

@@ -49,7 +49,7 @@ impl Bench {
             ..GroupSettings::default()
         };
         let probe = Question { qname: NameBuf::ROOT, qtype: Rtype::SOA, qclass: Class::IN };
-        let forward = vec![ForwardSettings { zone: NameBuf::ROOT, mode: ForwardMode::Only, group, probe, cache: true, validate: false }];
+        let forward = vec![ForwardSettings { zone: NameBuf::ROOT, mode: ForwardMode::Only, group, probe, cache: true, validate: false, tls: None }];
         let cache = Arc::new(Cache::new(CacheSettings::DEFAULT));
         let engine = Engine::new(ZoneSet::default(), EngineSettings::default(), Arc::default()).with_recursion(cache.clone());
         let pool = ResolverPool::new(PoolParts {

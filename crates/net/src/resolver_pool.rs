@@ -365,7 +365,8 @@ impl ResolverPool {
             .with_fail_open(fail_open)
             .with_cache(group.caches())
             .with_validation(group.validates(), unix);
-        drive(&mut forwarding, &self.grouped(group), &self.wire(Some(&self.tcp))).await
+        let wire = Wire { encrypted: group.encrypted.as_ref(), ..self.wire(Some(&self.tcp)) };
+        drive(&mut forwarding, &self.grouped(group), &wire).await
     }
 
     /// Drives one iterative resolution to its end (DESIGN §5.10).
@@ -396,7 +397,7 @@ impl ResolverPool {
 
     /// How the pool's queries go out; `tcp`: the shared TCP connections, if used.
     fn wire<'a>(&'a self, tcp: Option<&'a Arc<TcpConnections>>) -> Wire<'a> {
-        Wire { clock: self.clock, tcp, sent: &self.counters.upstream_queries }
+        Wire { clock: self.clock, tcp, sent: &self.counters.upstream_queries, encrypted: None }
     }
 
     /// Writes and sends each waiting client's reply.

@@ -10,6 +10,10 @@
 //!
 //! Every connection that ends, and every one refused at accept, is counted under its
 //! [`CloseReason`] in the listener's [`NetCounters`].
+//!
+//! DNS over TLS (RFC 7858) is this same code over a TLS stream: [`serve_tls`] admits a
+//! connection as [`serve`] does, bounds its handshake by the first-message timeout
+//! ([`crate::dot`]), then reads and writes through the generic reader and writer here.
 
 use crate::metrics::{CloseReason, NetCounters};
 use crate::resolver_pool::{ReplyTo, ResolverPool, Waiter};
@@ -20,8 +24,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify, Semaphore};
 
@@ -44,6 +47,8 @@ pub struct TcpLimits {
     pub queries_per_connection: usize,
     /// Longest life of one connection.
     pub lifetime: Duration,
+    /// TLS and QUIC handshakes per client and second on an encrypted listener (0: no limit).
+    pub handshakes_per_second: u32,
 }
 
 impl Default for TcpLimits {
@@ -57,6 +62,7 @@ impl Default for TcpLimits {
             in_flight: 16,
             queries_per_connection: 1_000_000,
             lifetime: Duration::from_secs(300),
+            handshakes_per_second: 0,
         }
     }
 }
@@ -83,10 +89,26 @@ pub async fn serve(
     shutdown: Shutdown,
     services: Services,
 ) -> io::Result<()> {
-    serve_counted(index, listener, engine, limits, shutdown, services, Arc::default()).await
+    serve_counted(index, listener, engine, limits, shutdown, services, Arc::default(), None).await
 }
 
-/// [`serve`], with the listener's registry of connections given (tests read its peak).
+/// [`serve`] for DNS over TLS (RFC 7858): each admitted connection does its TLS handshake
+/// (within the first-message timeout) with `tls`, then is served as a TCP connection.
+pub async fn serve_tls(
+    index: u16,
+    listener: std::net::TcpListener,
+    engine: EngineHandle,
+    limits: TcpLimits,
+    shutdown: Shutdown,
+    services: Services,
+    tls: tokio_rustls::TlsAcceptor,
+) -> io::Result<()> {
+    serve_counted(index, listener, engine, limits, shutdown, services, Arc::default(), Some(tls)).await
+}
+
+/// [`serve`], with the listener's registry of connections given (tests read its peak), and
+/// the TLS acceptor of a DoT listener.
+#[allow(clippy::too_many_arguments)]
 async fn serve_counted(
     index: u16,
     listener: std::net::TcpListener,
@@ -95,8 +117,10 @@ async fn serve_counted(
     shutdown: Shutdown,
     services: Services,
     connections: Arc<Connections>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
+    let handshakes = crate::handshake_rate::HandshakeRate::new(if tls.is_some() { limits.handshakes_per_second } else { 0 });
     while !shutdown.is_triggered() {
         let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
         let Ok(accepted) = accepted else { continue };
@@ -108,6 +132,10 @@ async fn serve_counted(
                 continue;
             }
         };
+        if !handshakes.admit(peer.ip()) {
+            services.counters.closed(CloseReason::HandshakeRate);
+            continue;
+        }
         let ticket = match admit(&connections, peer, &limits).await {
             Ok(ticket) => ticket,
             Err(reason) => {
@@ -121,11 +149,17 @@ async fn serve_counted(
         let connections = connections.clone();
         let shutdown = shutdown.clone();
         let services = services.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let id = ticket.id;
             let counters = services.counters.clone();
-            let context = Context { listener: index, peer, engine, limits, shutdown, connections: connections.clone(), ticket, services };
-            let reason = serve_connection(stream, context).await;
+            let transport = if tls.is_some() { Transport::Tls } else { Transport::Tcp };
+            let context = Context { listener: index, peer, engine, limits, shutdown, connections: connections.clone(), ticket, services, transport };
+            let _ = stream.set_nodelay(true);
+            let reason = match tls {
+                None => serve_connection(stream, context).await,
+                Some(tls) => crate::dot::serve_connection(stream, &tls, context).await,
+            };
             connections.release(id);
             counters.closed(reason);
             tracing::debug!(%peer, reason = reason.as_str(), "tcp connection closed");
@@ -160,23 +194,33 @@ async fn admit(connections: &Connections, peer: SocketAddr, limits: &TcpLimits) 
 }
 
 /// What a connection task needs.
-struct Context {
+pub(crate) struct Context {
     listener: u16,
     peer: SocketAddr,
     engine: EngineHandle,
-    limits: TcpLimits,
+    pub(crate) limits: TcpLimits,
     shutdown: Shutdown,
     connections: Arc<Connections>,
     ticket: Ticket,
     services: Services,
+    /// TCP, or TLS for a DoT connection.
+    transport: Transport,
 }
 
 /// One connection: a reader answering queries and a writer sending replies. Returns why it
 /// ended: the reader's reason, or a write error when the writer failed first. Returns once the
 /// socket is closed (both halves dropped), so that its place is free when it is released.
 async fn serve_connection(stream: TcpStream, context: Context) -> CloseReason {
-    let _ = stream.set_nodelay(true);
     let (reader, writer) = stream.into_split();
+    serve_halves(reader, writer, context).await
+}
+
+/// [`serve_connection`] over any stream's two halves (TCP's own, or a TLS stream's).
+pub(crate) async fn serve_halves<R, W>(reader: R, writer: W, context: Context) -> CloseReason
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (sender, receiver) = mpsc::channel::<Vec<u8>>(context.limits.in_flight.max(1));
     let closing = Arc::new(Notify::new());
     let write_timeout = context.limits.per_message.max(Duration::from_secs(5));
@@ -202,7 +246,7 @@ async fn serve_connection(stream: TcpStream, context: Context) -> CloseReason {
 }
 
 /// Reads and answers queries until the connection must end, and says why.
-async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc::Sender<Vec<u8>>) -> CloseReason {
+async fn read_queries<R: AsyncRead + Unpin>(mut reader: R, context: &Context, sender: mpsc::Sender<Vec<u8>>) -> CloseReason {
     let opened = Instant::now();
     let mut message = vec![0u8; 65_535];
     let mut reply = vec![0u8; 65_535];
@@ -225,7 +269,7 @@ async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc
 }
 
 /// Reads one framed message into `message`; its length, or why the connection must end.
-async fn read_message(reader: &mut OwnedReadHalf, message: &mut [u8], context: &Context, first: bool, opened: Instant) -> Result<usize, CloseReason> {
+async fn read_message<R: AsyncRead + Unpin>(reader: &mut R, message: &mut [u8], context: &Context, first: bool, opened: Instant) -> Result<usize, CloseReason> {
     let limits = &context.limits;
     let (wait, timed_out) = if first { (limits.first_message, CloseReason::FirstMessageTimeout) } else { (idle_timeout(context), CloseReason::IdleTimeout) };
     let left = limits.lifetime.saturating_sub(opened.elapsed());
@@ -258,7 +302,7 @@ async fn read_message(reader: &mut OwnedReadHalf, message: &mut [u8], context: &
 async fn answer(query: &[u8], reply: &mut [u8], context: &Context, sender: &mpsc::Sender<Vec<u8>>, resolving: &Arc<Semaphore>) -> Result<(), CloseReason> {
     let (now, unix_secs) = context.services.clock.now();
     let request =
-        Request { bytes: query, peer: context.peer, transport: Transport::Tcp, now, unix_secs, listener: context.listener, worker: crate::OTHER_THREADS };
+        Request { bytes: query, peer: context.peer, transport: context.transport, now, unix_secs, listener: context.listener, worker: crate::OTHER_THREADS };
     let engine = context.engine.load();
     let outcome = engine.handle(&request, reply);
     if let Some(tap) = &context.services.tap {
@@ -287,7 +331,7 @@ async fn answer(query: &[u8], reply: &mut [u8], context: &Context, sender: &mpsc
                 return Err(CloseReason::ResolverUnavailable);
             };
             let reply = ReplyTo::Tcp(sender.clone(), permit);
-            let waiter = Waiter { query: query.to_vec(), peer: context.peer, transport: Transport::Tcp, listener: context.listener, reply };
+            let waiter = Waiter { query: query.to_vec(), peer: context.peer, transport: context.transport, listener: context.listener, reply };
             if let Err(reason) = pool.submit(waiter) {
                 engine.counters().dropped(reason);
             }
@@ -328,7 +372,7 @@ fn idle_timeout(context: &Context) -> Duration {
 
 /// Writes the queued replies until every sender is gone, or, once `closing` fires, until those
 /// already queued are written; returns early when a write fails or takes longer than `timeout`.
-async fn write_replies(mut writer: OwnedWriteHalf, mut receiver: mpsc::Receiver<Vec<u8>>, timeout: Duration, closing: Arc<Notify>) {
+async fn write_replies<W: AsyncWrite + Unpin>(mut writer: W, mut receiver: mpsc::Receiver<Vec<u8>>, timeout: Duration, closing: Arc<Notify>) {
     loop {
         let reply = tokio::select! {
             biased;
@@ -496,7 +540,7 @@ mod tests {
         let limits = TcpLimits { max_connections: 4, per_client: 1000, first_message: long, idle: long, ..TcpLimits::default() };
         let connections = Arc::new(Connections::default());
         let (socket, addr, engine, services) = parts(&counters);
-        tokio::spawn(serve_counted(0, socket, engine, limits, shutdown.clone(), services, connections.clone()));
+        tokio::spawn(serve_counted(0, socket, engine, limits, shutdown.clone(), services, connections.clone(), None));
 
         // Every place taken by an idle connection (each has had its answer).
         let mut idle = Vec::new();

@@ -56,6 +56,8 @@ impl Exchange {
                 }
                 Err(_) => Self::Tcp(None),
             },
+            // The resolver asks for UDP and TCP only: the encrypted transports are listeners'.
+            Transport::Tls | Transport::Https | Transport::Quic => Self::Tcp(None),
         }
     }
 

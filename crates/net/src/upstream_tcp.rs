@@ -10,8 +10,9 @@
 //! connected to wait for that connection (and share it), while a connect to another upstream
 //! goes ahead at once, so an upstream that blackholes SYNs delays nothing but its own queries.
 //!
-//! The shape (`query(server, bytes, budget) -> Event`) is the one DoT, DoH and DoQ upstreams
-//! will implement too.
+//! The shape (`query(server, bytes, budget) -> Event`) is the one DoH and DoQ upstreams
+//! implement too ([`crate::upstream_encrypted`]); DoT upstreams are these connections with a
+//! TLS handshake after the connect ([`TcpConnections::with_tls`]), within the same timeout.
 
 use crate::upstream::Event;
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
@@ -52,6 +53,8 @@ pub struct TcpConnections {
     pub reused: AtomicU64,
     /// The longest wait for one connect (the query's budget may cut it shorter).
     connect_timeout: Duration,
+    /// DoT: the TLS client and the name the upstream's certificate must be valid for.
+    tls: Option<(tokio_rustls::TlsConnector, rustls_pki_types::ServerName<'static>)>,
 }
 
 impl Default for TcpConnections {
@@ -74,7 +77,14 @@ impl TcpConnections {
 
     /// No connections yet; a connect waits at most `connect_timeout`.
     pub fn new(connect_timeout: Duration) -> Self {
-        Self { connections: Mutex::default(), connecting: Mutex::default(), opened: AtomicU64::new(0), reused: AtomicU64::new(0), connect_timeout }
+        Self { connections: Mutex::default(), connecting: Mutex::default(), opened: AtomicU64::new(0), reused: AtomicU64::new(0), connect_timeout, tls: None }
+    }
+
+    /// DNS over TLS connections (RFC 7858): each connect is followed by a handshake with
+    /// `connector` for `name`, both within `connect_timeout`; a failed handshake is a failed
+    /// query, never a fall back to cleartext.
+    pub fn with_tls(connect_timeout: Duration, connector: tokio_rustls::TlsConnector, name: rustls_pki_types::ServerName<'static>) -> Self {
+        Self { tls: Some((connector, name)), ..Self::new(connect_timeout) }
     }
 
     /// Sends `query` (a DNS message, without length prefix) to `server` on its shared
@@ -125,17 +135,32 @@ impl TcpConnections {
             return Ok(connection);
         }
         let timeout = self.connect_timeout;
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(server))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect timed out after {timeout:?}")))??;
-        Ok(self.start(server, stream))
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, format!("connect timed out after {timeout:?}"));
+        let connect = async {
+            let stream = TcpStream::connect(server).await?;
+            let _ = stream.set_nodelay(true);
+            match &self.tls {
+                None => {
+                    let (reader, writer) = stream.into_split();
+                    Ok(self.start(server, reader, writer))
+                }
+                Some((connector, name)) => {
+                    let stream = connector.connect(name.clone(), stream).await?;
+                    let (reader, writer) = tokio::io::split(stream);
+                    Ok(self.start(server, reader, writer))
+                }
+            }
+        };
+        tokio::time::timeout(timeout, connect).await.map_err(|_| timed_out())?
     }
 
     /// Starts the reader and writer of a new connection to `server` and keeps it for reuse.
-    fn start(&self, server: SocketAddr, stream: TcpStream) -> Arc<Connection> {
-        let _ = stream.set_nodelay(true);
+    fn start<R, W>(&self, server: SocketAddr, reader: R, writer: W) -> Arc<Connection>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         self.opened.fetch_add(1, Ordering::Relaxed);
-        let (reader, writer) = stream.into_split();
         let (queue, outgoing) = mpsc::channel(WRITE_QUEUE);
         let connection = Arc::new(Connection { writer: queue, pending: Arc::default(), closed: Arc::default() });
         tokio::spawn(write_loop(writer, outgoing, connection.closed.clone()));
@@ -186,7 +211,7 @@ impl Drop for ConnectSlot<'_> {
     }
 }
 
-async fn write_loop(mut writer: tokio::net::tcp::OwnedWriteHalf, mut outgoing: mpsc::Receiver<Vec<u8>>, closed: Arc<AtomicBool>) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut outgoing: mpsc::Receiver<Vec<u8>>, closed: Arc<AtomicBool>) {
     while let Some(framed) = outgoing.recv().await {
         if closed.load(Ordering::Relaxed) || writer.write_all(&framed).await.is_err() {
             break;
@@ -196,7 +221,7 @@ async fn write_loop(mut writer: tokio::net::tcp::OwnedWriteHalf, mut outgoing: m
     let _ = writer.shutdown().await;
 }
 
-async fn read_loop(mut reader: tokio::net::tcp::OwnedReadHalf, pending: Arc<Pending>, closed: Arc<AtomicBool>) {
+async fn read_loop<R: AsyncRead + Unpin>(mut reader: R, pending: Arc<Pending>, closed: Arc<AtomicBool>) {
     loop {
         if closed.load(Ordering::Relaxed) {
             break;
@@ -220,7 +245,7 @@ async fn read_loop(mut reader: tokio::net::tcp::OwnedReadHalf, pending: Arc<Pend
     pending.lock().unwrap_or_else(PoisonError::into_inner).clear();
 }
 
-async fn read_framed(reader: &mut tokio::net::tcp::OwnedReadHalf) -> io::Result<Vec<u8>> {
+async fn read_framed<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Vec<u8>> {
     let mut prefix = [0u8; 2];
     reader.read_exact(&mut prefix).await?;
     let mut message = vec![0u8; usize::from(u16::from_be_bytes(prefix))];

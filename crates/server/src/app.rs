@@ -5,10 +5,12 @@
 //! - [`run`]: start-up, the workers and listeners, the signal loop, shutdown;
 //! - [`reload`]: a new configuration and zones swapped in without dropping a query;
 //! - [`signing`]: signed zones: signed on load, their versions kept, refreshed when due;
+//! - [`encrypted`]: the DoT, DoH and DoQ listeners and their certificate's reload;
 //! - [`summary`]: the counters line in the log;
 //! - [`ops`]: the sampler, the HTTP listener and the control socket (`portcullis ctl`).
 
 mod build;
+mod encrypted;
 mod ops;
 mod reload;
 mod run;

@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the DNS server (foreground; SIGHUP reloads, SIGTERM stops).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Ask a DNS server a question and print the answer, like dig.
     Query(QueryArgs),
     /// Check a zone file: syntax and consistency (exit 1 on an error).
@@ -143,6 +143,21 @@ pub struct ServeArgs {
     /// The control socket's path (replaces `[control] socket`).
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,
+    /// Address to serve DNS over TLS on (RFC 7858; repeatable; replaces `listen-tls`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen_tls: Vec<SocketAddr>,
+    /// Address to serve DNS over HTTPS on (RFC 8484; repeatable; replaces `listen-https`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen_https: Vec<SocketAddr>,
+    /// Address to serve DNS over QUIC on (RFC 9250; repeatable; replaces `listen-quic`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen_quic: Vec<SocketAddr>,
+    /// The encrypted listeners' PEM certificate chain (replaces `[tls] cert`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The encrypted listeners' PEM private key (replaces `[tls] key`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Arguments of `query`.
@@ -154,6 +169,24 @@ pub struct QueryArgs {
     /// Use TCP only.
     #[arg(long)]
     pub tcp: bool,
+    /// Use DNS over TLS (RFC 7858; port 853 unless given).
+    #[arg(long, conflicts_with_all = ["tcp", "https", "quic"])]
+    pub tls: bool,
+    /// Use DNS over HTTPS (RFC 8484: POST to https://TLS-NAME:443/dns-query).
+    #[arg(long, conflicts_with_all = ["tcp", "quic"])]
+    pub https: bool,
+    /// Use DNS over QUIC (RFC 9250; port 853 unless given).
+    #[arg(long, conflicts_with = "tcp")]
+    pub quic: bool,
+    /// The name the server's certificate must be valid for (default: its address).
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
+    /// PEM roots the certificate must chain to (default: the system's).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Check no certificate (encrypted, not authenticated).
+    #[arg(long)]
+    pub insecure: bool,
     /// EDNS UDP payload size to advertise (0 sends no OPT record).
     #[arg(long, value_name = "BYTES", default_value_t = 1232)]
     pub edns_size: u16,

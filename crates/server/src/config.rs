@@ -78,6 +78,8 @@ pub mod file {
         /// `[querylog]`.
         #[serde(default)]
         pub querylog: crate::ops_config::QueryLogFile,
+        /// `[tls]`: the encrypted listeners' certificate.
+        pub tls: Option<crate::tls_config::TlsFile>,
     }
 
     /// `[server]`.
@@ -85,6 +87,9 @@ pub mod file {
     #[serde(rename_all = "kebab-case")]
     pub struct Server {
         pub listen: Option<Vec<String>>,
+        pub listen_tls: Option<Vec<String>>,
+        pub listen_https: Option<Vec<String>>,
+        pub listen_quic: Option<Vec<String>>,
         pub threads: Option<u64>,
         pub udp_payload: Option<u64>,
         pub minimal_responses: Option<bool>,
@@ -240,6 +245,8 @@ pub struct Settings {
     pub dnstap: Option<crate::dnstap::DnstapSettings>,
     /// The query log (`None`: off).
     pub querylog: Option<crate::querylog::QueryLogSettings>,
+    /// DoT, DoH and DoQ listeners and their certificate.
+    pub encrypted: crate::tls_config::EncryptedSettings,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -303,6 +310,8 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         in_flight: file::Tcp::IN_FLIGHT.get("tcp", tcp.in_flight, &mut errors),
         queries_per_connection: file::Tcp::QUERIES_PER_CONNECTION.get("tcp", tcp.queries_per_connection, &mut errors),
         lifetime: millis(file::Tcp::LIFETIME_MS, tcp.lifetime_ms, &mut errors),
+        // Set per encrypted listener from [tls] handshakes-per-second (app/encrypted.rs).
+        handshakes_per_second: 0,
     };
     let listen_text = raw.server.listen.clone().unwrap_or_else(|| vec!["0.0.0.0:53".into(), "[::]:53".into()]);
     let listen = listen_text
@@ -327,6 +336,8 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     }
     let forward = crate::forward_config::forwards(&raw.forward, &mut errors);
     let keys = crate::key_config::keys(&raw.key, &mut errors);
+    let lists = [("listen-tls", server.listen_tls.as_ref()), ("listen-https", server.listen_https.as_ref()), ("listen-quic", server.listen_quic.as_ref())];
+    let encrypted = crate::tls_config::encrypted(lists, raw.tls.as_ref(), base, &mut errors);
     crate::zone_config::check_zone_keys(&zones, &keys, &mut errors);
     crate::key_config::check_acl_keys(&acl, &keys, &mut errors);
     let rrl = crate::policy_config::rrl(raw.rrl.as_ref(), &mut errors);
@@ -367,6 +378,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         dnstap,
         querylog,
         key_directory,
+        encrypted,
     })
 }
 
@@ -394,6 +406,7 @@ fn apply_flags(settings: &mut Settings, args: &ServeArgs) -> Result<(), Vec<Stri
         settings.resolver.enabled = false;
     }
     let mut errors = Vec::new();
+    crate::tls_config::apply_flags(&mut settings.encrypted, args, &mut errors);
     if args.recursive {
         settings.resolver.enabled = true;
     }

@@ -35,6 +35,9 @@ pub struct ForwardFile {
     pub transport: Option<String>,
     pub cache: Option<bool>,
     pub dnssec_validation: Option<bool>,
+    pub tls_name: Option<String>,
+    pub tls_ca: Option<String>,
+    pub tls_pin: Option<Vec<String>>,
 }
 
 impl ForwardFile {
@@ -74,7 +77,7 @@ pub fn from_flag(text: &str) -> Result<ForwardSettings, String> {
         return Err("expected ADDR[:PORT],ADDR[:PORT]...".into());
     }
     let group = GroupSettings { primaries, ..GroupSettings::default() };
-    Ok(ForwardSettings { zone: NameBuf::ROOT, mode: ForwardMode::Only, group, probe: default_probe(&NameBuf::ROOT), cache: true, validate: false })
+    Ok(ForwardSettings { zone: NameBuf::ROOT, mode: ForwardMode::Only, group, probe: default_probe(&NameBuf::ROOT), cache: true, validate: false, tls: None })
 }
 
 fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<ForwardSettings> {
@@ -113,11 +116,15 @@ fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<F
     let transport = match file.transport.as_deref() {
         None | Some("udp") => portcullis_engine::Transport::Udp,
         Some("tcp") => portcullis_engine::Transport::Tcp,
+        Some("tls") => portcullis_engine::Transport::Tls,
+        Some("https") => portcullis_engine::Transport::Https,
+        Some("quic") => portcullis_engine::Transport::Quic,
         Some(other) => {
-            errors.push(format!("{path}.transport: '{other}' is not udp or tcp"));
+            errors.push(format!("{path}.transport: '{other}' is not udp, tcp, tls, https or quic"));
             portcullis_engine::Transport::Udp
         }
     };
+    let tls = crate::forward_tls::upstream_tls(file, transport, path, errors);
     let all: Vec<SocketAddr> = primaries.iter().chain(&backups).copied().collect();
     let mut weights = vec![1u32; all.len()];
     for (key, weight) in file.weights.iter().flatten() {
@@ -137,7 +144,7 @@ fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<F
     }
     let group = GroupSettings { policy, primaries, backups, weights, fall, rise, probe_interval_ms, timeout_ms, hedge, transport };
     let validate = file.dnssec_validation.unwrap_or(false);
-    Some(ForwardSettings { zone: zone?, mode, group, probe: probe?, cache: file.cache.unwrap_or(true), validate })
+    Some(ForwardSettings { zone: zone?, mode, group, probe: probe?, cache: file.cache.unwrap_or(true), validate, tls })
 }
 
 /// `ADDR` or `ADDR:PORT` (`[v6]:PORT`); port 53 by default.

@@ -16,6 +16,7 @@ mod dnstap_sink;
 mod durable;
 mod entropy;
 mod forward_config;
+mod forward_tls;
 mod http;
 mod key_config;
 mod key_files;
@@ -26,6 +27,7 @@ mod ops_config;
 mod outgoing;
 mod policy_config;
 mod query;
+mod query_encrypted;
 mod query_xfr;
 mod querylog;
 mod render;
@@ -37,6 +39,7 @@ mod secondary;
 mod sign_zone;
 mod stats;
 mod tap_writer;
+mod tls_config;
 mod zone_config;
 mod zone_files;
 mod zone_signer;
@@ -53,7 +56,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        cli::Command::Serve(args) => app::serve(args),
+        cli::Command::Serve(args) => app::serve(*args),
         cli::Command::Query(args) => query::run(args),
         cli::Command::CheckZone(args) => check::check_zone(args),
         cli::Command::CheckConfig(args) => check::check_config(args),

@@ -4,6 +4,7 @@
 //! tells the outcome apart (see [`exit_code`]).
 
 use crate::cli::QueryArgs;
+use crate::query_encrypted;
 use crate::query_xfr;
 use crate::render::{self, Exchange};
 use crate::resolv;
@@ -60,7 +61,7 @@ pub fn run(args: QueryArgs) -> ExitCode {
                 continue;
             }
             match exchange(&question, *server, &args, timeout) {
-                Ok((reply, transport, elapsed)) => return print_reply(&reply, *server, transport, elapsed, args.json),
+                Ok((reply, transport, tls, elapsed)) => return print_reply(&reply, *server, (transport, tls), elapsed, args.json),
                 Err(error) => eprintln!(";; {server}: {error}"),
             }
         }
@@ -89,12 +90,12 @@ pub fn exit_code(rcode: Rcode) -> u8 {
     }
 }
 
-fn print_reply(reply: &[u8], server: SocketAddr, transport: &'static str, elapsed: Duration, as_json: bool) -> ExitCode {
+fn print_reply(reply: &[u8], server: SocketAddr, (transport, tls): (&'static str, Option<String>), elapsed: Duration, as_json: bool) -> ExitCode {
     let Ok(message) = Message::parse(reply) else {
         eprintln!(";; malformed reply from {server}");
         return ExitCode::from(EXIT_ERROR_RCODE);
     };
-    let exchange = Exchange { message: &message, server: format!("{}#{}", server.ip(), server.port()), transport, elapsed_ms: elapsed.as_millis() };
+    let exchange = Exchange { message: &message, server: format!("{}#{}", server.ip(), server.port()), transport, tls, elapsed_ms: elapsed.as_millis() };
     if as_json {
         println!("{}", render::json(&exchange));
     } else {
@@ -111,7 +112,7 @@ fn parse_words(args: &QueryArgs, conf: &resolv::ResolvConf) -> Result<Question, 
     let mut question = Question { qname, qtype: Rtype::A, qclass: Class::IN, servers: Vec::new() };
     for word in words {
         if let Some(server) = word.strip_prefix('@') {
-            question.servers.push(parse_server(server, args.port)?);
+            question.servers.push(parse_server(server, query_encrypted::default_port(args))?);
         } else if let Some(rtype) = Rtype::from_text(word) {
             question.qtype = rtype;
         } else if let Some(class) = Class::from_text(word) {
@@ -121,10 +122,10 @@ fn parse_words(args: &QueryArgs, conf: &resolv::ResolvConf) -> Result<Question, 
         }
     }
     if question.servers.is_empty() {
-        question.servers = conf.nameservers.iter().map(|ip| SocketAddr::new(*ip, args.port)).collect();
+        question.servers = conf.nameservers.iter().map(|ip| SocketAddr::new(*ip, query_encrypted::default_port(args))).collect();
     }
     if question.servers.is_empty() {
-        question.servers.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port));
+        question.servers.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), query_encrypted::default_port(args)));
     }
     Ok(question)
 }
@@ -145,7 +146,7 @@ fn transfer(question: &Question, server: SocketAddr, args: &QueryArgs, timeout: 
     let query = build_query(question, id, args).map_err(|_| "query too large".to_string())?;
     let started = Instant::now();
     match query_xfr::transfer(&query, server, timeout, id, |reply| matches_query(reply, &query, id))? {
-        query_xfr::Transfer::Refused(reply) => Ok(print_reply(&reply, server, "TCP", started.elapsed(), args.json)),
+        query_xfr::Transfer::Refused(reply) => Ok(print_reply(&reply, server, ("TCP", None), started.elapsed(), args.json)),
         query_xfr::Transfer::Zone { messages, elapsed } => {
             let name = format!("{}#{}", server.ip(), server.port());
             if args.json {
@@ -159,21 +160,31 @@ fn transfer(question: &Question, server: SocketAddr, args: &QueryArgs, timeout: 
 }
 
 /// Sends the question to one server; retries over TCP when the UDP reply is truncated.
-fn exchange(question: &Question, server: SocketAddr, args: &QueryArgs, timeout: Duration) -> Result<(Vec<u8>, &'static str, Duration), String> {
+/// A reply, its transport's label, the TLS version of an encrypted one, the round trip.
+type Answered = (Vec<u8>, &'static str, Option<String>, Duration);
+
+fn exchange(question: &Question, server: SocketAddr, args: &QueryArgs, timeout: Duration) -> Result<Answered, String> {
     let id = random_u16();
     let query = build_query(question, id, args).map_err(|_| "query too large".to_string())?;
     let started = Instant::now();
+    if let Some(transport) = query_encrypted::transport(args) {
+        let answered = query_encrypted::exchange(transport, &query, server, args, timeout)?;
+        if !matches_query(&answered.reply, &query, id) {
+            return Err("the reply does not match the query".into());
+        }
+        return Ok((answered.reply, query_encrypted::label(transport), Some(answered.tls_version), started.elapsed()));
+    }
     if !args.tcp {
         let reply = udp_exchange(&query, server, timeout, id)?;
         let truncated = reply.get(2).is_some_and(|b| b & 0x02 != 0);
         if !truncated {
-            return Ok((reply, "UDP", started.elapsed()));
+            return Ok((reply, "UDP", None, started.elapsed()));
         }
         eprintln!(";; Truncated, retrying in TCP mode.");
     }
     let started = Instant::now();
     let reply = tcp_exchange(&query, server, timeout, id)?;
-    Ok((reply, "TCP", started.elapsed()))
+    Ok((reply, "TCP", None, started.elapsed()))
 }
 
 fn build_query(question: &Question, id: u16, args: &QueryArgs) -> Result<Vec<u8>, portcullis_wire::WriteError> {

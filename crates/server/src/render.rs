@@ -12,8 +12,10 @@ pub struct Exchange<'a> {
     pub message: &'a Message<'a>,
     /// The server, as `addr#port`.
     pub server: String,
-    /// "UDP" or "TCP".
+    /// "UDP", "TCP", "TLS", "HTTPS" or "QUIC".
     pub transport: &'static str,
+    /// The TLS version of an encrypted exchange ("TLSv1.3").
+    pub tls: Option<String>,
     /// Round-trip time.
     pub elapsed_ms: u128,
 }
@@ -60,7 +62,10 @@ pub fn text(exchange: &Exchange<'_>) -> String {
         }
     }
     let _ = writeln!(out, "\n;; Query time: {} msec", exchange.elapsed_ms);
-    let _ = writeln!(out, ";; SERVER: {} ({})", exchange.server, exchange.transport);
+    match &exchange.tls {
+        Some(version) => drop(writeln!(out, ";; SERVER: {} ({}, {version})", exchange.server, exchange.transport)),
+        None => drop(writeln!(out, ";; SERVER: {} ({})", exchange.server, exchange.transport)),
+    }
     let _ = writeln!(out, ";; MSG SIZE  rcvd: {}", message.bytes().len());
     out
 }
@@ -77,6 +82,7 @@ pub fn json(exchange: &Exchange<'_>) -> Value {
     json!({
         "server": exchange.server,
         "transport": exchange.transport,
+        "tls": exchange.tls,
         "time_ms": exchange.elapsed_ms as u64,
         "size": message.bytes().len(),
         "id": header.id(),
@@ -184,7 +190,7 @@ mod tests {
             }
             let len = writer.finish();
             if let Ok(message) = Message::parse(&buf[..len]) {
-                let exchange = Exchange { message: &message, server: "192.0.2.1#53".into(), transport: "UDP", elapsed_ms: 1 };
+                let exchange = Exchange { message: &message, server: "192.0.2.1#53".into(), transport: "UDP", tls: None, elapsed_ms: 1 };
                 prop_assert!(text(&exchange).contains("QUESTION SECTION"));
                 prop_assert!(json(&exchange).is_object());
             }

@@ -13,7 +13,30 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("wire", &[]),
     ("dnssec", &["portcullis-wire", "ring"]),
     ("engine", &["portcullis-wire", "portcullis-dnssec", "siphasher", "smallvec", "ring", "subtle"]),
-    ("net", &["portcullis-wire", "portcullis-engine", "tokio", "socket2", "nix", "arc-swap", "tracing", "smallvec"]),
+    (
+        "net",
+        &[
+            "portcullis-wire",
+            "portcullis-engine",
+            "tokio",
+            "socket2",
+            "nix",
+            "arc-swap",
+            "tracing",
+            "smallvec",
+            // Encrypted DNS (issue 15): TLS through rustls on ring, DoH on hyper 1, DoQ on quinn.
+            "rustls",
+            "rustls-pki-types",
+            "webpki",
+            "tokio-rustls",
+            "ring",
+            "hyper",
+            "hyper-util",
+            "http-body-util",
+            "bytes",
+            "quinn",
+        ],
+    ),
     (
         "server",
         &[

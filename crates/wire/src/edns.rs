@@ -49,6 +49,8 @@ pub struct Edns<'a> {
     pub tcp_keepalive: Option<&'a [u8]>,
     /// The first CLIENT-SUBNET option's data.
     pub client_subnet: Option<&'a [u8]>,
+    /// A PADDING option was present (RFC 7830): the client asks for padded replies (RFC 8467).
+    pub padding: bool,
     /// The whole option area, for iteration by clients.
     pub options: &'a [u8],
 }
@@ -95,6 +97,7 @@ impl<'a> Edns<'a> {
                 self.cookie.get_or_insert(data);
             }
             code::NSID => self.nsid = true,
+            code::PADDING => self.padding = true,
             code::TCP_KEEPALIVE => {
                 if !(data.is_empty() || data.len() == 2) {
                     return Err(());

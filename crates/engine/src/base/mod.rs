@@ -62,6 +62,39 @@ pub enum Transport {
     Udp,
     /// TCP (RFC 7766): answers up to 65535 bytes.
     Tcp,
+    /// DNS over TLS (RFC 7858): the TCP framing inside TLS; as TCP in every respect.
+    Tls,
+    /// DNS over HTTPS (RFC 8484): one message per HTTP exchange, up to 65535 bytes.
+    Https,
+    /// DNS over QUIC (RFC 9250): one message per stream, up to 65535 bytes.
+    Quic,
+}
+
+impl Transport {
+    /// True for the connection-oriented transports (all but UDP): answers up to 65535 bytes,
+    /// and the source address is proven by a handshake (not spoofable: no RRL, no cookie demand).
+    pub const fn is_stream(self) -> bool {
+        !matches!(self, Self::Udp)
+    }
+
+    /// True for the encrypted transports (DoT, DoH, DoQ): their answers are padded when the
+    /// query asked for it (RFC 8467).
+    pub const fn is_encrypted(self) -> bool {
+        matches!(self, Self::Tls | Self::Https | Self::Quic)
+    }
+
+    /// True where a zone transfer of many messages can be sent (RFC 5936 §4.2: TCP; RFC 9103:
+    /// TLS; RFC 9250 §4.2: QUIC, on the query's stream); over UDP and DoH an AXFR is FORMERR and
+    /// an IXFR is answered with the SOA alone.
+    pub const fn carries_transfers(self) -> bool {
+        matches!(self, Self::Tcp | Self::Tls | Self::Quic)
+    }
+
+    /// True where edns-tcp-keepalive means something (RFC 7828: TCP; RFC 7858 §3.4: DoT). DoH
+    /// and DoQ (RFC 9250 §5.5.2) must not use it.
+    pub const fn has_keepalive(self) -> bool {
+        matches!(self, Self::Tcp | Self::Tls)
+    }
 }
 
 /// A numeric setting's default and accepted range (DESIGN §5.11), for the config layer.

@@ -18,7 +18,7 @@ use crate::auth::Zone;
 use crate::policy::tsig::Checked;
 use crate::policy::{Action, ResponseKind};
 use crate::reply::ReplyFrame;
-use crate::request::{DropReason, Outcome, Request, Transport};
+use crate::request::{DropReason, Outcome, Request};
 use portcullis_wire::message::{Message, Question, Section};
 use portcullis_wire::tsig::Tsig;
 use portcullis_wire::{Rcode, Rtype};
@@ -37,7 +37,7 @@ impl Engine {
             let Some(theirs) = ixfr_serial(request.bytes, zone) else { return self.error_reply(frame, Rcode::FORMERR, out) };
             let ours = zone.serial();
             let Some(ours) = ours else { return self.error_reply(frame, Rcode::SERVFAIL, out) };
-            if request.transport == Transport::Udp || !serial_greater(ours, theirs) {
+            if !request.transport.carries_transfers() || !serial_greater(ours, theirs) {
                 return self.soa_alone(frame, zone, out);
             }
         }

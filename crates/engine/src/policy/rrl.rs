@@ -377,7 +377,7 @@ impl Rrl {
     }
 
     fn is_exempt(&self, key: &RrlKey) -> bool {
-        key.transport == Transport::Tcp || key.cookie == QueryCookie::Verified || self.settings.exempt.iter().any(|net| net.contains(key.client))
+        key.transport.is_stream() || key.cookie == QueryCookie::Verified || self.settings.exempt.iter().any(|net| net.contains(key.client))
     }
 
     /// Counts a limited response, or lets it through in log-only mode.

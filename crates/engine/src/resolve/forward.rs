@@ -379,7 +379,8 @@ impl Forwarding {
     fn send(&mut self, upstream: usize, transport: Transport, allow_edns: bool, now: Instant, group: &mut UpstreamGroup, servers: &ServerStats) -> Step {
         let Some(server) = group.addr(upstream) else { return Step::Done(self.finish(Resolved::servfail(Failure::NoServers, self.queries), group)) };
         let state = servers.get_at(server, now);
-        let transport = if state.tcp_only { Transport::Tcp } else { transport };
+        // An encrypted transport is never traded for cleartext TCP (RFC 8310 §5: strict).
+        let transport = if state.tcp_only && transport == Transport::Udp { Transport::Tcp } else { transport };
         let edns = allow_edns && self.settings.edns_payload > 0 && !state.no_edns;
         let qtype = self.question.qtype;
         let case_randomised = self.settings.use_0x20 && !state.no_0x20 && qtype != Rtype::PTR;
@@ -471,6 +472,22 @@ pub struct ForwardSettings {
     pub cache: bool,
     /// Validate the group's answers (DNSSEC), fetching DS and DNSKEY RRsets from the group.
     pub validate: bool,
+    /// How the upstreams of an encrypted group (`transport` TLS, HTTPS or QUIC) are
+    /// authenticated; `None` for UDP and TCP groups.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// The authentication of encrypted upstreams (RFC 8310 §8: strict privacy): the name the
+/// certificate must be valid for (sent as SNI, never the address), the roots it must chain to,
+/// and optional SPKI pins (RFC 7858 §4.2). Plain data: the I/O layer makes the TLS client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The upstream's name (`tls-name`).
+    pub name: String,
+    /// The trusted roots, DER (from `tls-ca`, or the system's roots).
+    pub roots: Vec<Vec<u8>>,
+    /// SHA-256 digests of the accepted SubjectPublicKeyInfo (`tls-pin`); empty: any key.
+    pub pins: Vec<[u8; 32]>,
 }
 
 /// A probe query: the probe question with `wire_id`, RD=1, no EDNS, no 0x20.

@@ -82,6 +82,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
     crate::rlimit::raise_for(&settings, threads);
     let listeners = bind::bind(&settings.listen, threads).map_err(|error| fail(error.to_string()))?;
+    let encrypted = super::encrypted::bind(&settings).map_err(fail)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("portcullis-io").build();
     let runtime = runtime.map_err(|error| fail(format!("cannot start the I/O runtime: {error}")))?;
     // Signal handlers exist before the first answer, so an early SIGHUP or SIGTERM is never
@@ -89,7 +90,8 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let signals = runtime.block_on(async { Signals::install() }).map_err(|error| fail(format!("cannot install signal handlers: {error}")))?;
     let (shutdown, clock) = (Shutdown::default(), Clock::default());
     let pool = start_pool(&settings, &shared, &engine, &runtime, clock);
-    let addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
+    let mut addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
+    addresses.extend(encrypted.as_ref().map(super::encrypted::Encrypted::addresses).unwrap_or_default());
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
     let workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts, shared.tap.clone())
         .map_err(|error| fail(format!("cannot start UDP workers: {error}")))?;
@@ -100,6 +102,10 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
     }
     let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone() };
+    if let Some(encrypted) = encrypted {
+        let _runtime = runtime.enter();
+        encrypted.spawn(&engine, settings.tcp, &shutdown, &services).map_err(fail)?;
+    }
     let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine)).map_err(fail)?;
     Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops, dnstap })
 }
