@@ -10,6 +10,7 @@ mod config_limit;
 mod config_props;
 mod dnssec_config;
 mod dnssec_ds;
+mod dnssec_keys;
 mod durable;
 mod entropy;
 mod forward_config;
@@ -52,5 +53,8 @@ fn main() -> ExitCode {
         cli::Command::Keygen(args) => keygen::run(args),
         cli::Command::SignZone(args) => sign_zone::run(args),
         cli::Command::Dnssec(cli::DnssecCommand::Ds(args)) => dnssec_ds::run(args),
+        cli::Command::Dnssec(cli::DnssecCommand::Status(args)) => dnssec_keys::status(&args),
+        cli::Command::Dnssec(cli::DnssecCommand::DsSeen(args)) => dnssec_keys::record(&args, dnssec_keys::Observed::DsSeen),
+        cli::Command::Dnssec(cli::DnssecCommand::DsGone(args)) => dnssec_keys::record(&args, dnssec_keys::Observed::DsGone),
     }
 }
