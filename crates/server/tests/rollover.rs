@@ -53,7 +53,7 @@ fn drive(world: &mut World, policies: &Policies, secure: bool, what: &str, done:
     for _ in 0..MAX_STEPS {
         if world.act_as_parent(policies) {
             // The parent's move may make the child withdraw a CDS: act again before going on.
-            world.check_resolver(secure);
+            world.check_resolver_twice(secure);
             continue;
         }
         if done(world) {
@@ -63,7 +63,7 @@ fn drive(world: &mut World, policies: &Policies, secure: bool, what: &str, done:
             panic!("{what}: nothing scheduled and not done:\n{}\n{}\n{}", world.dnssec(&["status", SPLIT]), world.dnssec(&["status", CSK]), world.logs());
         };
         world.step_clock(next, policies);
-        world.check_resolver(secure);
+        world.check_resolver_twice(secure);
     }
     panic!("{what}: not done after {MAX_STEPS} steps\n{}", world.logs());
 }

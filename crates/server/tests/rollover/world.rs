@@ -305,6 +305,17 @@ impl World {
         assert!(failures.is_empty(), "after {:?}: {failures:#?}\n{}", self.steps.last(), self.logs());
     }
 
+    /// Asks the resolver at once (caches hold the states before the last change) and again once
+    /// every cache dropped them ([`CACHE_BOUND`] after the change: the served state alone).
+    pub fn check_resolver_twice(&self, secure: bool) {
+        self.check_resolver(secure);
+        if let Some(rest) = CACHE_BOUND.checked_sub(self.changed.elapsed()) {
+            // Waiting for caches to expire is a real-time requirement, not an event.
+            std::thread::sleep(rest);
+        }
+        self.check_resolver(secure);
+    }
+
     /// The key tags in a child's key directory (not moved to `removed/`) and in `removed/`.
     pub fn key_tags(&self, origin: &str) -> (BTreeSet<u16>, BTreeSet<u16>) {
         let tags_in = |dir: &Path| -> BTreeSet<u16> {
