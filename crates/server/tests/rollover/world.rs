@@ -17,18 +17,25 @@ use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
 const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Every TTL of the served zones (parent and children), in seconds.
+/// The longest TTL of the served zones (parent and children), in seconds.
 pub const TTL: u64 = 2;
+/// How long after a change the resolver is asked the second time: the 1 s TTLs expired, the
+/// 2 s ones did not, so the answers mix what was cached before the change with what is served
+/// after it (old DNSKEYs with new data in one child, old data with new DNSKEYs in the other).
+const MIXED: Duration = Duration::from_millis(1200);
 /// The longest any cache may hold what a server stopped serving, in real time: the TTL and a
-/// second of margin (each server is one process; a change is served when the test sees it).
-pub const CACHE_BOUND: Duration = Duration::from_secs(TTL + 1);
+/// margin (each server is one process; a change is served when the test sees it). Also more
+/// than [`MIXED`] + [`TTL`]: what the resolver fetched at the mixed check has expired at the
+/// last check, so that check fetches everything afresh and the next change meets caches that
+/// all hold the state just before it.
+pub const CACHE_BOUND: Duration = Duration::from_millis(TTL * 1000 + 1500);
 /// How long a served change may take to show (a reload signs two small zones).
 const SERVE_BOUND: Duration = Duration::from_secs(20);
 /// The environment variable of the server's key clock test hook.
 const KEY_CLOCK: &str = "PORTCULLIS_KEY_CLOCK_FILE";
 
-/// The children, their policies' names.
-pub const ZONES: [(&str, &str); 2] = [("split.example.", "split"), ("csk.example.", "csk")];
+/// The children: origin, policy name, TTL of the zone's records, DNSKEY TTL (`dnskey-ttl`).
+pub const ZONES: [(&str, &str, u64, u64); 2] = [("split.example.", "split", 1, 2), ("csk.example.", "csk", 2, 1)];
 
 /// A child process killed on drop.
 pub struct Killed(pub Child);
@@ -123,24 +130,25 @@ impl World {
 
     /// The children's configuration, zone files (at serial `child_serial`) and key directory.
     fn write_children(&self, policies: &Policies) {
-        let policy = |name: &str, keys: &str, algorithm: &str, ksk: u64, zsk: u64| {
+        let policy = |index: usize, keys: &str, algorithm: &str, ksk: u64, zsk: u64| {
+            let (_, name, _, dnskey_ttl) = ZONES[index];
             format!(
                 "[[dnssec-policy]]\nname = \"{name}\"\nkeys = \"{keys}\"\nalgorithm = \"{algorithm}\"\nksk-lifetime = {ksk}\nzsk-lifetime = {zsk}\n\
-                 dnskey-ttl = {TTL}\nzone-propagation-delay = 1\nparent-ds-ttl = 60\nparent-propagation-delay = 1\n"
+                 dnskey-ttl = {dnskey_ttl}\nzone-propagation-delay = 1\nparent-ds-ttl = 60\nparent-propagation-delay = 1\n"
             )
         };
         let mut config = format!("[server]\nlisten = [\"{}\"]\nthreads = 1\nkey-directory = \"keys\"\n", self.child_addr);
-        for (origin, name) in ZONES {
+        for (origin, name, ttl, _) in ZONES {
             config.push_str(&format!("[[zone]]\norigin = \"{origin}\"\nfile = \"{name}.zone\"\ndnssec-policy = \"{name}\"\n"));
             let zone = format!(
-                "$ORIGIN {origin}\n$TTL {TTL}\n@ SOA ns hostmaster {} 7200 3600 1209600 {TTL}\n@ NS ns\nns A 127.0.0.1\nwww A 192.0.2.1\n",
+                "$ORIGIN {origin}\n$TTL {ttl}\n@ SOA ns hostmaster {} 7200 3600 1209600 {ttl}\n@ NS ns\nns A 127.0.0.1\nwww A 192.0.2.1\n",
                 self.child_serial
             );
             fs::write(self.dir.join(format!("{name}.zone")), zone).unwrap();
         }
-        config.push_str(&policy("split", "ksk-zsk", "ecdsap256sha256", policies.split_ksk_lifetime, policies.split_zsk_lifetime));
+        config.push_str(&policy(0, "ksk-zsk", "ecdsap256sha256", policies.split_ksk_lifetime, policies.split_zsk_lifetime));
         let algorithm = if policies.csk_algorithm.is_empty() { "ecdsap256sha256" } else { policies.csk_algorithm };
-        config.push_str(&policy("csk", "csk", algorithm, policies.csk_lifetime, 0));
+        config.push_str(&policy(1, "csk", algorithm, policies.csk_lifetime, 0));
         fs::write(self.config(), config).unwrap();
     }
 
@@ -187,7 +195,7 @@ impl World {
 
     /// The planner's next event over every child, from `dnssec status`.
     pub fn next_event(&self) -> Option<u64> {
-        ZONES.iter().filter_map(|(origin, _)| next_planning(&self.dnssec(&["status", origin]))).min()
+        ZONES.iter().filter_map(|(origin, ..)| next_planning(&self.dnssec(&["status", origin]))).min()
     }
 
     /// Makes the children's server plan again at the key clock's time (and `policies`): new
@@ -201,7 +209,7 @@ impl World {
     }
 
     fn await_children(&mut self) {
-        for (origin, _) in ZONES {
+        for (origin, ..) in ZONES {
             await_serial(self.child_addr, origin, self.child_serial, || self.logs());
         }
         self.changed = Instant::now();
@@ -228,7 +236,7 @@ impl World {
     pub fn act_as_parent(&mut self, policies: &Policies) -> bool {
         let mut events: Vec<(&'static str, &'static str, u16)> = Vec::new();
         let mut changed = false;
-        for (origin, _) in ZONES {
+        for (origin, ..) in ZONES {
             let cds = self.cds(origin);
             let old = self.parent_ds.get(origin).cloned().unwrap_or_default();
             if cds.is_empty() || cds == old {
@@ -290,7 +298,7 @@ impl World {
         let (_, addr, _) = self.unbound.as_ref().unwrap();
         let mut failures = Vec::new();
         let mut cases = vec![("example.".to_owned(), "SOA", "NOERROR")];
-        for (origin, _) in ZONES {
+        for (origin, ..) in ZONES {
             cases.extend([(format!("www.{origin}"), "A", "NOERROR"), (format!("nope.{origin}"), "A", "NXDOMAIN"), (origin.to_owned(), "DNSKEY", "NOERROR")]);
         }
         for (name, rtype, rcode) in &cases {
@@ -302,18 +310,25 @@ impl World {
                 failures.push(format!("{name} {rtype}: {status} ad={ad}, expected {rcode}{}", if secure { " ad=true" } else { "" }));
             }
         }
+        // Unbound logs every validation failure (val-log-level 2), also one it recovered from by
+        // asking again: none may have happened.
+        let log = fs::read_to_string(&self.unbound.as_ref().unwrap().2).unwrap_or_default();
+        failures.extend(log.lines().filter(|line| line.contains("validation failure")).map(str::to_owned));
         assert!(failures.is_empty(), "after {:?}: {failures:#?}\n{}", self.steps.last(), self.logs());
     }
 
-    /// Asks the resolver at once (caches hold the states before the last change) and again once
-    /// every cache dropped them ([`CACHE_BOUND`] after the change: the served state alone).
-    pub fn check_resolver_twice(&self, secure: bool) {
+    /// Asks the resolver at once (caches hold the state before the last change), [`MIXED`]
+    /// after the change (cached and served states mixed) and once every cache dropped the old
+    /// state ([`CACHE_BOUND`] after the change: the served state alone).
+    pub fn check_resolver_thrice(&self, secure: bool) {
         self.check_resolver(secure);
-        if let Some(rest) = CACHE_BOUND.checked_sub(self.changed.elapsed()) {
-            // Waiting for caches to expire is a real-time requirement, not an event.
-            std::thread::sleep(rest);
+        for after in [MIXED, CACHE_BOUND] {
+            if let Some(rest) = after.checked_sub(self.changed.elapsed()) {
+                // Waiting for caches to expire is a real-time requirement, not an event.
+                std::thread::sleep(rest);
+            }
+            self.check_resolver(secure);
         }
-        self.check_resolver(secure);
     }
 
     /// The key tags in a child's key directory (not moved to `removed/`) and in `removed/`.
@@ -360,7 +375,7 @@ fn portcullis(args: &[&str], clock: Option<&Path>) -> String {
 /// The parent zone with delegations to both children and `ds`, signed with `keys` at `serial`.
 fn sign_parent(dir: &Path, keys: &[String; 2], ds: &BTreeMap<&'static str, BTreeSet<String>>, serial: u32) -> PathBuf {
     let mut text = format!("$ORIGIN example.\n$TTL {TTL}\n@ SOA ns1 hostmaster {serial} 7200 3600 1209600 {TTL}\n@ NS ns1\nns1 A 127.0.0.1\n");
-    for (origin, _) in ZONES {
+    for (origin, ..) in ZONES {
         text.push_str(&format!("{origin} NS ns.{origin}\nns.{origin} A 127.0.0.1\n"));
     }
     for line in ds.values().flatten() {
@@ -439,13 +454,13 @@ fn start_unbound(binary: &Path, dir: &Path, anchor: &str, parent: SocketAddr, ch
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let anchors: String = anchor.lines().filter(|line| !line.trim().is_empty()).map(|line| format!("    trust-anchor: \"{line}\"\n")).collect();
     let stub = |name: &str, server: SocketAddr| format!("stub-zone:\n    name: \"{name}\"\n    stub-addr: {}@{}\n", server.ip(), server.port());
-    let stubs: String = std::iter::once(stub("example.", parent)).chain(ZONES.iter().map(|(origin, _)| stub(origin, children))).collect();
+    let stubs: String = std::iter::once(stub("example.", parent)).chain(ZONES.iter().map(|(origin, ..)| stub(origin, children))).collect();
     let text = format!(
         "server:\n    interface: {ip}@{port}\n    port: {port}\n    do-ip6: no\n    do-daemonize: no\n    chroot: \"\"\n    \
          username: \"\"\n    directory: \"{dir}\"\n    pidfile: \"{dir}/unbound.pid\"\n    use-syslog: no\n    logfile: \"\"\n    \
          verbosity: 1\n    val-log-level: 2\n    do-not-query-localhost: no\n    module-config: \"validator iterator\"\n    \
          access-control: 127.0.0.0/8 allow\n    num-threads: 1\n    prefetch: no\n    prefetch-key: no\n    qname-minimisation: no\n    \
-         trust-anchor-signaling: no\n    root-key-sentinel: no\n    val-permissive-mode: no\n    cache-min-ttl: 0\n{anchors}remote-control:\n    \
+         trust-anchor-signaling: no\n    root-key-sentinel: no\n    val-permissive-mode: no\n    cache-min-ttl: 0\n    val-max-restart: 0\n{anchors}remote-control:\n    \
          control-enable: no\n{stubs}",
         ip = addr.ip(),
         port = addr.port(),
