@@ -101,8 +101,12 @@ pub fn sign(
     }
     let t = now.signatures;
     let validity = policy.signature_validity;
-    let options =
-        SignOptions { inception: t.saturating_sub(INCEPTION_SKEW) as u32, expiration: t.saturating_add(validity) as u32, denial: policy.denial, keys: KeyUse::SignOnly };
+    let options = SignOptions {
+        inception: t.saturating_sub(INCEPTION_SKEW) as u32,
+        expiration: t.saturating_add(validity) as u32,
+        denial: policy.denial,
+        keys: KeyUse::SignOnly,
+    };
     let rng = SystemRandom::new();
     let sign_at = |input: &[Record], previous: &[Record]| {
         let resign = Resign { previous, now: t as u32, refresh: policy.signature_refresh as u32, jitter: policy.signature_jitter as u32 };

@@ -159,8 +159,11 @@ impl Signing {
         let now = self.now();
         let settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let served = engine.load_full();
-        let due: Vec<&ZoneSettings> =
-            settings.zones.iter().filter(|zone| zone.signing.is_some() && self.previous(&zone.origin).is_some_and(|v| v.next_signing <= now.signatures)).collect();
+        let due: Vec<&ZoneSettings> = settings
+            .zones
+            .iter()
+            .filter(|zone| zone.signing.is_some() && self.previous(&zone.origin).is_some_and(|v| v.next_signing <= now.signatures))
+            .collect();
         if due.is_empty() {
             return;
         }

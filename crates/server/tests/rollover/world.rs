@@ -469,7 +469,15 @@ fn start_unbound(binary: &Path, dir: &Path, anchor: &str, parent: SocketAddr, ch
     let config = dir.join("unbound.conf");
     fs::write(&config, text).unwrap();
     let log = dir.join("unbound.log");
-    let child = Command::new(binary).arg("-d").arg("-c").arg(&config).stdin(Stdio::null()).stdout(Stdio::null()).stderr(fs::File::create(&log).unwrap()).spawn().unwrap();
+    let child = Command::new(binary)
+        .arg("-d")
+        .arg("-c")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
     let mut process = Killed(child);
     for _ in 0..100 {
         if let Ok(Some(status)) = process.0.try_wait() {
