@@ -63,3 +63,21 @@ fn the_refresh_signs_again_when_due_by_the_clock_and_not_before() {
     assert_eq!(engine.load_full().zones().get(&zone.origin).unwrap().serial(), Some(3));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_key_clock_test_hook_reads_its_file_and_leaves_signatures_on_the_clock() {
+    let dir = std::env::temp_dir().join(format!("portcullis-key-clock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (raw, _) = crate::config::parse_file("").unwrap();
+    let settings = crate::config::validate(&raw, Some(&dir)).unwrap();
+    let file = dir.join("key-clock");
+    // A clock of its own: the other test moves `NOW`.
+    let signing = Signing { key_clock_file: Some(file.clone()), ..Signing::new(&settings).with_clock(|| T0) };
+    assert_eq!(signing.now(), Now::at(T0), "no file yet: the clock, with timed key events");
+    std::fs::write(&file, format!("{}\n", T0 + 86_400)).unwrap();
+    assert_eq!(signing.now(), Now { keys: T0 + 86_400, signatures: T0, timed_key_events: false });
+    std::fs::write(&file, "tomorrow").unwrap();
+    assert_eq!(signing.now(), Now::at(T0), "unreadable: the clock");
+    let _ = std::fs::remove_dir_all(&dir);
+}
