@@ -217,12 +217,14 @@ impl World {
 
     /// Moves the key clock to `to`, once the real time since the last change covers every cache
     /// the planner counts as expired by then (see `tests/rollover.rs`), and reloads.
-    pub fn step_clock(&mut self, to: u64, policies: &Policies) {
+    pub fn step_clock(&mut self, to: u64, policies: &Policies, secure: bool) {
         let owed = Duration::from_secs(to.saturating_sub(self.now)).min(CACHE_BOUND);
         if let Some(rest) = owed.checked_sub(self.changed.elapsed()) {
             // Waiting for caches to expire is a real-time requirement, not an event.
             std::thread::sleep(rest);
         }
+        // The resolver's caches get the state just before the change (see `check_resolver_thrice`).
+        self.check_resolver(secure);
         self.now = to;
         fs::write(&self.clock_file, to.to_string()).unwrap();
         self.steps.push(format!("key clock t0+{}", to - self.t0));
@@ -233,7 +235,7 @@ impl World {
     /// (when the child publishes one); then `ds-seen` for the keys that came and `ds-gone` for
     /// those that left, each checked to be what `dnssec status` asks for, the last one sending
     /// SIGHUP itself (`--pid`). Returns true when anything changed.
-    pub fn act_as_parent(&mut self, policies: &Policies) -> bool {
+    pub fn act_as_parent(&mut self, policies: &Policies, secure: bool) -> bool {
         let mut events: Vec<(&'static str, &'static str, u16)> = Vec::new();
         let mut changed = false;
         for (origin, ..) in ZONES {
@@ -250,6 +252,8 @@ impl World {
         if !changed {
             return false;
         }
+        // The resolver's caches get the state just before the change (see `check_resolver_thrice`).
+        self.check_resolver(secure);
         self.parent_serial += 1;
         sign_parent(&self.dir, &self.parent_keys, &self.parent_ds, self.parent_serial);
         signal_hup(self.parent.pid().unwrap());
