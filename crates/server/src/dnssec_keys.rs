@@ -4,7 +4,9 @@
 //! left it), recorded in the key's `.keystate` file (replaced atomically). The server acts on
 //! them when it plans again: at its next reload (SIGHUP, sent here with `--pid`) or key event.
 //!
-//! The time is the system clock's, or the key clock test hook's (see `app::signing`).
+//! The time is the system clock's, or the key clock test hook's (see `app::signing`). A server
+//! planning at the very moment the state file is replaced may store the state it read before;
+//! `dnssec status` shows whether the observation holds (run the command again if not).
 
 use crate::cli::{KeyEventArgs, ZoneArgs};
 use crate::config::ZoneSettings;
