@@ -39,7 +39,7 @@ pub use key::{ds_digest, key_tag, DigestType, Dnskey};
 pub use keystate::KeyState;
 pub use resign::Resign;
 pub use rrsig::{signing_input, Rrsig};
-pub use zone::{sign_zone, sign_zone_with, Denial, KeyRole, Record, SignOptions, ZoneKey};
+pub use zone::{sign_zone, sign_zone_with, Denial, KeyRole, KeyUse, Record, SignOptions, ZoneKey};
 
 use core::fmt;
 

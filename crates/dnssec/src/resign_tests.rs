@@ -12,7 +12,7 @@ fn a_changed_rrset_is_signed_again_and_the_others_keep_their_signatures() {
     let rng = SystemRandom::new();
     let (ksk, zsk) = keys(&rng);
     let keys = [ZoneKey { key: &ksk, role: KeyRole::Ksk }, ZoneKey { key: &zsk, role: KeyRole::Zsk }];
-    let options = SignOptions { inception: 1_000, expiration: 100_000, denial: Denial::Nsec };
+    let options = SignOptions { inception: 1_000, expiration: 100_000, denial: Denial::Nsec, keys: KeyUse::PublishAll };
     let first = sign_zone(&name("example."), &zone(), &keys, &options, &rng).unwrap();
     let mut changed = zone();
     let a = changed.iter_mut().find(|r| r.owner == name("ns1.example.") && r.rtype == Rtype::A).unwrap();
@@ -65,7 +65,7 @@ fn expirations_get_a_jitter_within_bounds() {
     assert_eq!(Resign::NONE.expiration(1_000_000, &rng).unwrap(), 1_000_000);
     let key = ecdsa(&rng);
     let keys = [ZoneKey { key: &key, role: KeyRole::Csk }];
-    let options = SignOptions { inception: 0, expiration: 1_000_000, denial: Denial::Nsec };
+    let options = SignOptions { inception: 0, expiration: 1_000_000, denial: Denial::Nsec, keys: KeyUse::PublishAll };
     let signed = sign_zone_with(&name("example."), &zone(), &keys, &options, &resign, &rng).unwrap();
     let earliest = earliest_expiration(&signed, 0).unwrap();
     assert!((996_400..=1_000_000).contains(&earliest));
@@ -81,7 +81,7 @@ fn a_published_key_that_does_not_sign_stays_in_the_dnskey_rrset() {
     let mut records = zone();
     records.push(Record { owner: name("example."), rtype: Rtype::DNSKEY, class: Class::IN, ttl: 600, rdata: waiting_rdata.clone() });
     let keys = [ZoneKey { key: &signing, role: KeyRole::Csk }];
-    let options = SignOptions { inception: 0, expiration: 1_000_000, denial: Denial::Nsec };
+    let options = SignOptions { inception: 0, expiration: 1_000_000, denial: Denial::Nsec, keys: KeyUse::PublishAll };
     let signed = sign_zone(&name("example."), &records, &keys, &options, &rng).unwrap();
     let dnskeys: Vec<&Record> = signed.iter().filter(|r| r.rtype == Rtype::DNSKEY).collect();
     assert_eq!(dnskeys.len(), 2);

@@ -88,7 +88,24 @@ pub enum Denial {
     },
 }
 
-/// How to sign: the signatures' validity period and the denial chain.
+/// How the keys given to [`sign_zone`] are used: the published DNSKEY set and the signing keys
+/// are the same set ([`KeyUse::PublishAll`], offline signing with key files) or separate inputs
+/// ([`KeyUse::SignOnly`], the signer contract of [`crate::rollover`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum KeyUse {
+    /// Every key is published in the DNSKEY RRset and signs by its role per algorithm; an
+    /// algorithm without a key of the role an RRset needs is signed by all its keys (every
+    /// algorithm of the DNSKEY RRset signs every RRset, RFC 4035 §2.2).
+    PublishAll,
+    /// No key is published by the signer: the DNSKEY RRset is the input's DNSKEY records. Each
+    /// key signs exactly the RRsets of its role, with no fallback: KSK the DNSKEY, CDS and
+    /// CDNSKEY RRsets, ZSK every other RRset, CSK both. A key may so sign data unpublished (an
+    /// algorithm rollover, RFC 6781 §4.1.4) and a published key may sign nothing
+    /// (pre-publication).
+    SignOnly,
+}
+
+/// How to sign: the signatures' validity period, the denial chain and the use of the keys.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SignOptions {
     /// Signature inception, seconds since the epoch (modulo 2^32).
@@ -97,6 +114,8 @@ pub struct SignOptions {
     pub expiration: u32,
     /// NSEC or NSEC3.
     pub denial: Denial,
+    /// Whether the keys are published too.
+    pub keys: KeyUse,
 }
 
 /// The record types a signer writes itself: removed from the input before signing again.
@@ -104,8 +123,8 @@ const GENERATED: [Rtype; 4] = [Rtype::RRSIG, Rtype::NSEC, Rtype::NSEC3, Rtype::N
 
 /// Signs the zone `origin` made of `records` with `keys` (see the module documentation).
 /// Returns the whole signed zone in canonical order: the input records unchanged (less any old
-/// RRSIG, NSEC, NSEC3 and NSEC3PARAM), the keys' DNSKEY records, NSEC3PARAM for NSEC3, the chain
-/// and every signature.
+/// RRSIG, NSEC, NSEC3 and NSEC3PARAM), the keys' DNSKEY records (with [`KeyUse::PublishAll`]),
+/// NSEC3PARAM for NSEC3, the chain and every signature.
 ///
 /// DNSKEY records in `records` stay in the DNSKEY RRset without signing anything: that is how a
 /// key is published but not (or no longer) signing (RFC 6781 §4.1.1.1 pre-publication, a
@@ -137,7 +156,7 @@ pub fn sign_zone_with(
     let (class, zone_ttl) = (soa.class, soa.ttl);
     let mut zone: Vec<Record> = records.iter().filter(|r| !GENERATED.contains(&r.rtype)).cloned().collect();
     let dnskey_ttl = zone.iter().find(|r| r.rtype == Rtype::DNSKEY && r.owner == *origin).map_or(zone_ttl, |r| r.ttl);
-    for key in keys {
+    for key in keys.iter().filter(|_| options.keys == KeyUse::PublishAll) {
         zone.push(Record { owner: *origin, rtype: Rtype::DNSKEY, class, ttl: dnskey_ttl, rdata: key.dnskey_rdata() });
     }
     if let Denial::Nsec3 { .. } = options.denial {
@@ -283,7 +302,7 @@ impl Signer<'_> {
     /// The keys that sign RRsets of `rtype`: per algorithm (each algorithm of the DNSKEY RRset
     /// signs every RRset, RFC 4035 §2.2), KSK and CSK for DNSKEY, CDS and CDNSKEY, ZSK and CSK
     /// for the rest;
-    /// when no key of an algorithm fits, every key of that algorithm.
+    /// with [`KeyUse::PublishAll`], when no key of an algorithm fits, every key of that algorithm.
     fn keys_for(&self, rtype: Rtype) -> Vec<(&ZoneKey<'_>, u16)> {
         // CDS and CDNSKEY are signed like DNSKEY, by a key the parent's DS names (RFC 7344 §4.1).
         let key_set = matches!(rtype, Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY);
@@ -299,7 +318,8 @@ impl Signer<'_> {
         for algorithm in algorithms {
             let of_algorithm = self.keys.iter().zip(self.tags.iter().copied()).filter(|(k, _)| k.key.algorithm() == algorithm);
             let fitting: Vec<(&ZoneKey<'_>, u16)> = of_algorithm.clone().filter(|(k, _)| wanted(k.role)).collect();
-            chosen.extend(if fitting.is_empty() { of_algorithm.collect() } else { fitting });
+            let fallback = fitting.is_empty() && self.options.keys == KeyUse::PublishAll;
+            chosen.extend(if fallback { of_algorithm.collect() } else { fitting });
         }
         chosen
     }

@@ -56,7 +56,7 @@ fn sign(denial: Denial) -> Vec<Record> {
     let rng = SystemRandom::new();
     let (ksk, zsk) = keys(&rng);
     let keys = [ZoneKey { key: &ksk, role: KeyRole::Ksk }, ZoneKey { key: &zsk, role: KeyRole::Zsk }];
-    let options = SignOptions { inception: 1_000, expiration: 2_000, denial };
+    let options = SignOptions { inception: 1_000, expiration: 2_000, denial, keys: KeyUse::PublishAll };
     sign_zone(&name("example."), &zone(), &keys, &options, &rng).unwrap()
 }
 
@@ -159,7 +159,7 @@ fn nsec3_opt_out_leaves_out_unsigned_delegations_and_sets_the_flag() {
 fn a_zone_without_soa_or_keys_is_refused() {
     let rng = SystemRandom::new();
     let (ksk, _) = keys(&rng);
-    let options = SignOptions { inception: 0, expiration: 1, denial: Denial::Nsec };
+    let options = SignOptions { inception: 0, expiration: 1, denial: Denial::Nsec, keys: KeyUse::PublishAll };
     let keys = [ZoneKey { key: &ksk, role: KeyRole::Csk }];
     assert_eq!(sign_zone(&name("example."), &zone()[1..], &keys, &options, &rng), Err(Error::InvalidZone("no SOA record at the origin")));
     assert_eq!(sign_zone(&name("example."), &zone(), &[], &options, &rng), Err(Error::InvalidZone("no signing key")));
@@ -173,7 +173,7 @@ fn every_algorithm_signs_every_rrset() {
     let rng = SystemRandom::new();
     let (ksk, zsk) = (ecdsa(&rng), ed25519(&rng));
     let keys = [ZoneKey { key: &ksk, role: KeyRole::Ksk }, ZoneKey { key: &zsk, role: KeyRole::Zsk }];
-    let options = SignOptions { inception: 1_000, expiration: 2_000, denial: Denial::Nsec };
+    let options = SignOptions { inception: 1_000, expiration: 2_000, denial: Denial::Nsec, keys: KeyUse::PublishAll };
     let signed = sign_zone(&name("example."), &zone(), &keys, &options, &rng).unwrap();
     assert_signatures_verify(&signed);
     let rrsigs: Vec<Rrsig> = signed.iter().filter(|r| r.rtype == Rtype::RRSIG).map(|r| Rrsig::parse(&r.rdata).unwrap().0).collect();
@@ -189,7 +189,7 @@ fn denial_ttl_is_the_lower_of_soa_ttl_and_minimum_and_resigning_replaces_old_rec
     let rng = SystemRandom::new();
     let (ksk, _) = keys(&rng);
     let keys = [ZoneKey { key: &ksk, role: KeyRole::Csk }];
-    let options = SignOptions { inception: 1_000, expiration: 2_000, denial: Denial::Nsec3 { opt_out: false } };
+    let options = SignOptions { inception: 1_000, expiration: 2_000, denial: Denial::Nsec3 { opt_out: false }, keys: KeyUse::PublishAll };
     let mut records = zone();
     records[0].ttl = 200;
     let signed = sign_zone(&name("example."), &records, &keys, &options, &rng).unwrap();
@@ -203,3 +203,41 @@ fn denial_ttl_is_the_lower_of_soa_ttl_and_minimum_and_resigning_replaces_old_rec
 
 #[path = "resign_tests.rs"]
 mod resign_tests;
+
+/// The signer contract of the rollover planner: with [`KeyUse::SignOnly`] the DNSKEY RRset is
+/// the input's, an unpublished key signs by its role (an algorithm rollover's new keys), a
+/// published key that is not given signs nothing, and no algorithm falls back to signing every
+/// RRset with the keys it has.
+#[test]
+fn sign_only_keys_sign_by_role_without_being_published_or_falling_back() {
+    let rng = SystemRandom::new();
+    let (ksk, zsk) = keys(&rng);
+    let (new_zsk, prepublished) = (ed25519(&rng), ecdsa(&rng));
+    let published = [ZoneKey { key: &ksk, role: KeyRole::Ksk }, ZoneKey { key: &zsk, role: KeyRole::Zsk }, ZoneKey { key: &prepublished, role: KeyRole::Zsk }];
+    let mut input = zone();
+    input.extend(published.iter().map(|k| Record { owner: name("example."), rtype: Rtype::DNSKEY, class: Class::IN, ttl: 60, rdata: k.dnskey_rdata() }));
+    // The ED25519 ZSK signs data unpublished, alone of its algorithm: it does not sign DNSKEY.
+    let signers = [ZoneKey { key: &ksk, role: KeyRole::Ksk }, ZoneKey { key: &zsk, role: KeyRole::Zsk }, ZoneKey { key: &new_zsk, role: KeyRole::Zsk }];
+    let options = SignOptions { inception: 1_000, expiration: 2_000, denial: Denial::Nsec, keys: KeyUse::SignOnly };
+    let signed = sign_zone(&name("example."), &input, &signers, &options, &rng).unwrap();
+    let dnskey_tags: Vec<u16> = signed.iter().filter(|r| r.rtype == Rtype::DNSKEY).map(|r| crate::key_tag(&r.rdata)).collect();
+    let tag = |key: &SigningKey, role: KeyRole| crate::key_tag(&ZoneKey { key, role }.dnskey_rdata());
+    assert_eq!(dnskey_tags.len(), 3, "exactly the input's DNSKEYs");
+    assert!(!dnskey_tags.contains(&tag(&new_zsk, KeyRole::Zsk)), "the signing-only key is not published");
+    let signers_of = |owner: &str, rtype: Rtype| {
+        let mut tags: Vec<u16> = signed
+            .iter()
+            .filter(|r| r.rtype == Rtype::RRSIG && r.owner == name(owner))
+            .map(|r| Rrsig::parse(&r.rdata).unwrap().0)
+            .filter(|rrsig| rrsig.type_covered == rtype)
+            .map(|rrsig| rrsig.key_tag)
+            .collect();
+        tags.sort_unstable();
+        tags
+    };
+    assert_eq!(signers_of("example.", Rtype::DNSKEY), vec![tag(&ksk, KeyRole::Ksk)]);
+    let mut data = vec![tag(&zsk, KeyRole::Zsk), tag(&new_zsk, KeyRole::Zsk)];
+    data.sort_unstable();
+    assert_eq!(signers_of("ns1.example.", Rtype::A), data, "both ZSKs, not the pre-published one nor the KSK");
+    assert_eq!(signers_of("example.", Rtype::SOA), data);
+}

@@ -19,4 +19,4 @@ mod summary;
 
 pub use build::load_one;
 pub use run::serve;
-pub use signing::system_now;
+pub use signing::key_clock_now;

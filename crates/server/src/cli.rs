@@ -1,5 +1,5 @@
 //! The command line: `serve`, `query`, `check-zone`, `check-config`, `keygen`, `sign-zone`,
-//! `dnssec ds`, `ctl`.
+//! `dnssec ds`, `dnssec status`, `dnssec ds-seen`, `dnssec ds-gone`, `ctl`.
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -41,6 +41,39 @@ pub enum Command {
 pub enum DnssecCommand {
     /// Print the DS records (SHA-256) for a zone's key-signing keys, for the parent zone.
     Ds(DsArgs),
+    /// Show a signed zone's keys, their rollover state and next step, and the serial served.
+    Status(ZoneArgs),
+    /// Record that the parent's DS RRset now holds the DS of key TAG (a rollover waits for it).
+    DsSeen(KeyEventArgs),
+    /// Record that the parent's DS RRset no longer holds the DS of key TAG (after its CDS left).
+    DsGone(KeyEventArgs),
+}
+
+/// Arguments of `dnssec status`.
+#[derive(Debug, Args, Clone)]
+pub struct ZoneArgs {
+    /// The zone's origin, e.g. example.com.
+    pub origin: String,
+    /// The server's configuration (the zone's policy and key directory; without it, the
+    /// embedded default, as `serve`).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Arguments of `dnssec ds-seen` and `dnssec ds-gone`.
+#[derive(Debug, Args, Clone)]
+pub struct KeyEventArgs {
+    /// The zone's origin, e.g. example.com.
+    pub origin: String,
+    /// The key tag of the KSK or CSK (as `dnssec status` shows it).
+    pub tag: u16,
+    /// The server's configuration (the zone's policy and key directory; without it, the
+    /// embedded default, as `serve`).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The running server's process id: it is sent SIGHUP to plan again at once.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
 }
 
 /// Arguments of `keygen`.

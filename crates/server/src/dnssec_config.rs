@@ -76,8 +76,9 @@ impl PolicyFile {
     pub const SIGNATURE_REFRESH: Limit<u64> = Limit::new("signature-refresh", 5 * DAY, 600, YEAR);
     /// `signature-jitter`: a new signature expires up to this before the validity (12 hours).
     pub const SIGNATURE_JITTER: Limit<u64> = Limit::new("signature-jitter", 12 * 3600, 0, 30 * DAY);
-    /// `dnskey-ttl` (1 hour).
-    pub const DNSKEY_TTL: Limit<u64> = Limit::new("dnskey-ttl", 3600, 60, DAY);
+    /// `dnskey-ttl` (1 hour). From 1 s, as BIND and Knot allow: the rollover planner waits the
+    /// TTL whatever it is, and a short one makes a roll quick (or a rollover test real-time).
+    pub const DNSKEY_TTL: Limit<u64> = Limit::new("dnskey-ttl", 3600, 1, DAY);
     /// `zone-propagation-delay` (5 minutes).
     pub const ZONE_PROPAGATION_DELAY: Limit<u64> = Limit::new("zone-propagation-delay", 300, 0, 30 * DAY);
     /// `parent-ds-ttl` (1 day).

@@ -50,7 +50,7 @@ fn bad_policies_are_reported_with_their_paths() {
     let text = format!(
         "{ZONE}dnssec-policy = \"nope\"\n[[zone]]\norigin = \"sec.\"\nprimaries = [\"192.0.2.1\"]\ndnssec-policy = \"default\"\n\
          [[dnssec-policy]]\nname = \"p\"\nalgorithm = \"dsa\"\nkeys = \"three\"\nnsec3-opt-out = true\nsignature-validity = \"2x\"\n\
-         dnskey-ttl = 1\nsignature-refresh = \"20d\"\n[[dnssec-policy]]\nname = \"p\"\n[[dnssec-policy]]\nname = \"q\"\nalgoritm = \"ed25519\"\n"
+         dnskey-ttl = 0\nsignature-refresh = \"20d\"\n[[dnssec-policy]]\nname = \"p\"\n[[dnssec-policy]]\nname = \"q\"\nalgoritm = \"ed25519\"\n"
     );
     let (raw, unknown) = parse_file(&text).unwrap();
     assert_eq!(unknown, ["unknown key dnssec-policy[2].algoritm (see the configuration reference in README.md)"]);
@@ -60,7 +60,7 @@ fn bad_policies_are_reported_with_their_paths() {
         "dnssec-policy[0].keys: 'three' is not",
         "dnssec-policy[0].nsec3-opt-out: opt-out is an NSEC3 feature",
         "dnssec-policy[0].signature-validity: '2x': unknown unit",
-        "dnssec-policy[0].dnskey-ttl: 1 is outside 60..=86400",
+        "dnssec-policy[0].dnskey-ttl: 0 is outside 1..=86400",
         "dnssec-policy[0]: signature-refresh (1728000) plus signature-jitter (43200) must be shorter than signature-validity (1209600)",
         "dnssec-policy[1]: policy 'p' is defined twice",
         "zone[0].dnssec-policy: no [[dnssec-policy]] is named 'nope'",

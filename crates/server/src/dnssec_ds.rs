@@ -1,6 +1,8 @@
 //! `dnssec ds`: the DS records (SHA-256, RFC 4509) a parent zone publishes for a zone's keys,
 //! from key files, from the DNSKEY records of a (signed) zone file, or from the key directory of
-//! a zone the server signs (`--config`: its KSK or CSK that are not removed).
+//! a zone the server signs (`--config`: the keys whose CDS/CDNSKEY the zone publishes now, the
+//! DS set the parent should have (RFC 7344); before any is published, as for a zone's first key
+//! during its wait, its published KSK or CSK).
 
 use crate::cli::DsArgs;
 use crate::key_files;
@@ -64,17 +66,18 @@ fn zone_ksks(origin: &NameBuf, file: &std::path::Path) -> Result<Vec<Vec<u8>>, S
     }
 }
 
-/// The DNSKEYs of the zone's managed KSK or CSK (not removed) in its key directory.
+/// The DNSKEYs of the zone's managed keys with CDS/CDNSKEY now, else of its published KSK or CSK.
 fn managed_ksks(origin: &NameBuf, config: &std::path::Path, rng: &SystemRandom) -> Result<Vec<Vec<u8>>, String> {
     let serve = crate::cli::ServeArgs { config: Some(config.to_path_buf()), ..crate::cli::ServeArgs::default() };
     let settings = crate::config::load(&serve).map_err(|errors| errors.join("; "))?;
     let zone = settings.zones.iter().find(|zone| zone.origin == *origin).ok_or_else(|| format!("{}: no [[zone]] {origin}", config.display()))?;
     let signing = zone.signing.as_ref().ok_or_else(|| format!("{}: zone {origin} has no dnssec-policy", config.display()))?;
-    let now = crate::app::system_now();
+    let now = crate::app::key_clock_now();
     let keys = crate::key_store::read_keys(&signing.key_directory, origin, signing.policy.split, now, rng)?;
+    let with_cds = keys.iter().any(|key| key.state.has_cds(now));
     let ksks: Vec<Vec<u8>> = keys
         .iter()
-        .filter(|key| key.state.role != portcullis_dnssec::KeyRole::Zsk && !key.state.is_removed(now))
+        .filter(|key| if with_cds { key.state.has_cds(now) } else { key.state.role != portcullis_dnssec::KeyRole::Zsk && key.state.is_published(now) })
         .map(|key| {
             Dnskey { flags: key.state.role.flags(), protocol: 3, algorithm: key.pair.key.algorithm(), public_key: &key.pair.key.public_key() }.to_rdata()
         })

@@ -10,6 +10,10 @@
 //! stores every changed state and returns the keys with their states. A key pair dropped into
 //! the directory without a state file (BIND's `dnssec-keygen` output) is adopted: published and
 //! signing from `now`, a KSK (or, with a single-key policy, a CSK) when its SEP flag is set.
+//!
+//! A key the planner reports [`KeyState::is_removed`] (out of the DNSKEY RRset, signing
+//! nothing, for good) has its three files moved to the `removed/` subdirectory of the key
+//! directory (kept for the record, never read again; the operator may delete them).
 
 use crate::dnssec_config::DnssecPolicy;
 use crate::key_files::{self, KeyPair};
@@ -70,7 +74,32 @@ pub fn zone_keys(dir: &Path, origin: &NameBuf, policy: &DnssecPolicy, zone_max_t
         plan = rollover::plan(&roll, &states(&keys), now);
     }
     apply(dir, &mut keys, &plan)?;
+    retire_removed(dir, &mut keys, now)?;
     Ok(ZoneKeys { keys, next_event: plan.next_event })
+}
+
+/// Moves the files of the keys removed at `now` into `<dir>/removed/` and drops them from `keys`.
+fn retire_removed(dir: &Path, keys: &mut Vec<ManagedKey>, now: u64) -> Result<(), String> {
+    let removed_dir = dir.join("removed");
+    for key in keys.iter().filter(|key| key.state.is_removed(now)) {
+        if !removed_dir.is_dir() {
+            std::fs::DirBuilder::new().mode(0o700).create(&removed_dir).map_err(|e| format!("key directory {}: {e}", removed_dir.display()))?;
+        }
+        for suffix in [".key", ".private", ".keystate"] {
+            let mut from = key.base.as_os_str().to_owned();
+            from.push(suffix);
+            let from = PathBuf::from(from);
+            let Some(name) = from.file_name() else { continue };
+            match std::fs::rename(&from, removed_dir.join(name)) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(format!("key directory {}: moving {} to removed/: {error}", dir.display(), from.display())),
+            }
+        }
+        tracing::info!(key = %key.pair.base_name(), "key directory: key removed from the zone, its files moved to removed/");
+    }
+    keys.retain(|key| !key.state.is_removed(now));
+    Ok(())
 }
 
 fn states(keys: &[ManagedKey]) -> Vec<KeyState> {

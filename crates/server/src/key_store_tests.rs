@@ -26,3 +26,26 @@ fn a_bind_key_without_state_is_adopted_and_its_state_stored() {
     assert!(zone_keys(&dir, &other, &rsa, 300, 1000).unwrap_err().contains("ring cannot generate RSA keys"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_removed_keys_files_move_to_removed_and_it_is_no_longer_read() {
+    let dir = std::env::temp_dir().join(format!("portcullis-keystore-removed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let origin = NameBuf::from_text("example.", None).unwrap();
+    let policy = DnssecPolicy::builtin();
+    let first = zone_keys(&dir, &origin, &policy, 300, 1000).unwrap();
+    assert_eq!(first.keys.len(), 1);
+    let old = &first.keys[0];
+    let mut state = old.state;
+    (state.retire, state.remove, state.ds_withdraw, state.ds_gone) = (Some(1500), Some(1500), Some(1500), Some(1500));
+    write_state(&old.base, &state).unwrap();
+    let later = zone_keys(&dir, &origin, &policy, 300, 2000).unwrap();
+    assert!(later.keys.iter().all(|key| key.state.tag != state.tag), "the removed key is dropped, a new one made");
+    let name = old.base.file_name().unwrap().to_string_lossy().into_owned();
+    for suffix in [".key", ".private", ".keystate"] {
+        assert!(dir.join("removed").join(format!("{name}{suffix}")).is_file(), "{name}{suffix} in removed/");
+        assert!(!dir.join(format!("{name}{suffix}")).exists(), "{name}{suffix} moved");
+    }
+    assert!(is_private(&dir.join("removed")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

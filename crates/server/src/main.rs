@@ -11,6 +11,7 @@ mod config_props;
 mod ctl;
 mod dnssec_config;
 mod dnssec_ds;
+mod dnssec_keys;
 mod dnstap;
 mod dnstap_sink;
 mod durable;
@@ -64,5 +65,8 @@ fn main() -> ExitCode {
         cli::Command::SignZone(args) => sign_zone::run(args),
         cli::Command::Dnssec(cli::DnssecCommand::Ds(args)) => dnssec_ds::run(args),
         cli::Command::Ctl(args) => ctl::run(args),
+        cli::Command::Dnssec(cli::DnssecCommand::Status(args)) => dnssec_keys::status(&args),
+        cli::Command::Dnssec(cli::DnssecCommand::DsSeen(args)) => dnssec_keys::record(&args, dnssec_keys::Observed::DsSeen),
+        cli::Command::Dnssec(cli::DnssecCommand::DsGone(args)) => dnssec_keys::record(&args, dnssec_keys::Observed::DsGone),
     }
 }

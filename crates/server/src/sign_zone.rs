@@ -5,7 +5,7 @@ use crate::cli::SignZoneArgs;
 use crate::key_files::{self, KeyPair};
 use crate::keygen::parse_origin;
 use crate::zone_files::parse_zone_file;
-use portcullis_dnssec::zone::{sign_zone, Denial, Record, SignOptions, ZoneKey};
+use portcullis_dnssec::zone::{sign_zone, Denial, KeyUse, Record, SignOptions, ZoneKey};
 use portcullis_engine::zonefile::{check_zone, has_errors};
 use portcullis_wire::rdata::rdata_to_text;
 use portcullis_wire::NameBuf;
@@ -74,7 +74,7 @@ fn options(args: &SignZoneArgs, now: u64) -> Result<SignOptions, String> {
     let inception = now.saturating_sub(INCEPTION_SKEW) as u32;
     let expiration = now.saturating_add(u64::from(args.validity_days) * 86_400) as u32;
     let denial = if args.nsec3 { Denial::Nsec3 { opt_out: args.opt_out } } else { Denial::Nsec };
-    Ok(SignOptions { inception, expiration, denial })
+    Ok(SignOptions { inception, expiration, denial, keys: KeyUse::PublishAll })
 }
 
 /// The zone as text: `$ORIGIN`, then one record per line with absolute names.

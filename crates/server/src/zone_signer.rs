@@ -11,14 +11,21 @@
 //! each time the zone is signed again, so that secondaries are told (NOTIFY) and transfer it.
 //! The previous serial survives restarts in the key directory.
 //!
-//! Nothing here reads the clock: `now` (seconds since the epoch) is an argument, read once by
+//! The keys follow the rollover planner's signer contract ([`portcullis_dnssec::rollover`]):
+//! the DNSKEY RRset holds the keys that are [`KeyState::is_published`](portcullis_dnssec::KeyState::is_published), the DNSKEY, CDS and
+//! CDNSKEY RRsets are signed by the keys that [`KeyState::signs_keys`](portcullis_dnssec::KeyState::signs_keys), every other RRset by
+//! those that [`KeyState::signs_data`](portcullis_dnssec::KeyState::signs_data) (published or not: an algorithm rollover signs first),
+//! CDS and CDNSKEY are there for the keys that [`KeyState::has_cds`](portcullis_dnssec::KeyState::has_cds). The signing set is part of
+//! the digest [`is_unchanged`] compares, so a change of it signs the zone again at once.
+//!
+//! Nothing here reads the clock: [`Now`] (seconds since the epoch) is an argument, read once by
 //! the caller (`app::build`), so that a test can sign at any time it chooses.
 
 use crate::dnssec_config::ZoneSigning;
 use crate::key_store::{self, ZoneKeys};
 use portcullis_dnssec::key::ds_rdata;
 use portcullis_dnssec::resign::{earliest_expiration, Resign};
-use portcullis_dnssec::zone::{sign_zone_with, Record, SignOptions, ZoneKey};
+use portcullis_dnssec::zone::{sign_zone_with, KeyUse, Record, SignOptions, ZoneKey};
 use portcullis_dnssec::DigestType;
 use portcullis_engine::zonefile::ZoneRecord;
 use portcullis_wire::{NameBuf, Rtype};
@@ -26,6 +33,28 @@ use ring::rand::SystemRandom;
 
 /// Signatures start this long before the signing, for validators whose clocks run late.
 pub const INCEPTION_SKEW: u64 = 3600;
+
+/// The two times a signing reads: `keys`, the key planner's clock (RFC 7583 key events), and
+/// `signatures`, the clock signature inception and expiration follow (a validator checks them
+/// against its real clock). They are one time, except under the server's test hook that sets
+/// the key clock apart (`PORTCULLIS_KEY_CLOCK_FILE`, see `app::signing`); key events are then
+/// acted on at reloads only (`timed_key_events` false), as the key clock does not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// The key planner's time.
+    pub keys: u64,
+    /// The signatures' time.
+    pub signatures: u64,
+    /// True when the next key event schedules a signing (the key clock runs with the other).
+    pub timed_key_events: bool,
+}
+
+impl Now {
+    /// One time for both clocks.
+    pub const fn at(time: u64) -> Self {
+        Self { keys: time, signatures: time, timed_key_events: true }
+    }
+}
 
 /// What is kept of a signed version of a zone between two signings (its records are in the
 /// engine's zone, read back by [`zone_records`] when the zone is signed again).
@@ -57,25 +86,30 @@ pub fn sign(
     records: &[ZoneRecord],
     signing: &ZoneSigning,
     previous: Option<&Previous<'_>>,
-    now: u64,
+    now: Now,
 ) -> Result<(Vec<Record>, SignedZone), String> {
     let policy = &signing.policy;
     let dir = &signing.key_directory;
     let max_ttl = records.iter().map(|r| r.ttl).max().unwrap_or(0);
-    let keys = key_store::zone_keys(dir, origin, policy, max_ttl, now)?;
+    let keys = key_store::zone_keys(dir, origin, policy, max_ttl, now.keys)?;
     let file_serial = soa_serial(origin, records).ok_or_else(|| format!("zone {origin}: no SOA record"))?;
-    let mut input = unsigned_input(origin, records, &keys, policy.dnskey_ttl, now)?;
-    let input_digest = input_digest(&input, signing);
-    let signing_keys: Vec<ZoneKey<'_>> =
-        keys.keys.iter().filter(|k| k.state.is_signing(now)).map(|k| ZoneKey { key: &k.pair.key, role: k.state.role }).collect();
+    let mut input = unsigned_input(origin, records, &keys, policy.dnskey_ttl, now.keys)?;
+    let input_digest = input_digest(&input, &keys, signing, now.keys);
+    let signing_keys = signing_keys(&keys, now.keys);
     if signing_keys.is_empty() {
         return Err(format!("zone {origin}: no key signs at this time (key directory {})", dir.display()));
     }
+    let t = now.signatures;
     let validity = policy.signature_validity;
-    let options = SignOptions { inception: now.saturating_sub(INCEPTION_SKEW) as u32, expiration: now.saturating_add(validity) as u32, denial: policy.denial };
+    let options = SignOptions {
+        inception: t.saturating_sub(INCEPTION_SKEW) as u32,
+        expiration: t.saturating_add(validity) as u32,
+        denial: policy.denial,
+        keys: KeyUse::SignOnly,
+    };
     let rng = SystemRandom::new();
     let sign_at = |input: &[Record], previous: &[Record]| {
-        let resign = Resign { previous, now: now as u32, refresh: policy.signature_refresh as u32, jitter: policy.signature_jitter as u32 };
+        let resign = Resign { previous, now: t as u32, refresh: policy.signature_refresh as u32, jitter: policy.signature_jitter as u32 };
         sign_zone_with(origin, input, &signing_keys, &options, &resign, &rng).map_err(|e| format!("zone {origin}: {e}"))
     };
     let (signed, serial) = match previous {
@@ -94,27 +128,39 @@ pub fn sign(
     if key_store::stored_serial(dir, origin) != Some(serial) {
         key_store::store_serial(dir, origin, serial)?;
     }
-    let next_signing = next_signing(&signed, now, policy.signature_refresh, keys.next_event);
+    // A key event in the signatures' time (the same time unless the key clock is the test hook's).
+    let next_event = keys.next_event.filter(|_| now.timed_key_events).map(|event| t.saturating_add(event.saturating_sub(now.keys)));
+    let next_signing = next_signing(&signed, t, policy.signature_refresh, next_event);
     let kept = SignedZone { input: input_digest, serial, next_signing };
     Ok((signed, kept))
+}
+
+/// The signing keys at `now` by the signer contract: every key that signs, with the role
+/// ([`KeyState::signing_role`](portcullis_dnssec::KeyState::signing_role)) that makes it sign what the planner asks, published or not.
+fn signing_keys(keys: &ZoneKeys, now: u64) -> Vec<ZoneKey<'_>> {
+    keys.keys.iter().filter_map(|k| Some(ZoneKey { key: &k.pair.key, role: k.state.signing_role(now)? })).collect()
 }
 
 /// True when signing `records` at `now` would give the version `kept` describes again: nothing
 /// is due (signatures, key events) and the zone file, the keys and the policy are the same. A
 /// reload then keeps the zone served as it is, without reading it back or signing.
-pub fn is_unchanged(origin: &NameBuf, records: &[ZoneRecord], signing: &ZoneSigning, kept: &SignedZone, now: u64) -> Result<bool, String> {
-    if now >= kept.next_signing {
+pub fn is_unchanged(origin: &NameBuf, records: &[ZoneRecord], signing: &ZoneSigning, kept: &SignedZone, now: Now) -> Result<bool, String> {
+    if now.signatures >= kept.next_signing {
         return Ok(false);
     }
     let max_ttl = records.iter().map(|r| r.ttl).max().unwrap_or(0);
-    let keys = key_store::zone_keys(&signing.key_directory, origin, &signing.policy, max_ttl, now)?;
-    let input = unsigned_input(origin, records, &keys, signing.policy.dnskey_ttl, now)?;
-    Ok(input_digest(&input, signing) == kept.input)
+    let keys = key_store::zone_keys(&signing.key_directory, origin, &signing.policy, max_ttl, now.keys)?;
+    let input = unsigned_input(origin, records, &keys, signing.policy.dnskey_ttl, now.keys)?;
+    Ok(input_digest(&input, &keys, signing, now.keys) == kept.input)
 }
 
-/// SHA-256 of the records to sign and of the policy and key directory.
-fn input_digest(input: &[Record], signing: &ZoneSigning) -> [u8; 32] {
-    digest_with(input, format!("{signing:?}").as_bytes())
+/// SHA-256 of the records to sign, of the signing set at `now` (key tag, algorithm and signing
+/// role of each signing key: when it changes every RRset is signed again, not reused) and of
+/// the policy and key directory.
+fn input_digest(input: &[Record], keys: &ZoneKeys, signing: &ZoneSigning, now: u64) -> [u8; 32] {
+    let signers: Vec<(u16, u8, Option<portcullis_dnssec::KeyRole>)> =
+        keys.keys.iter().map(|k| (k.state.tag, k.state.algorithm.0, k.state.signing_role(now))).filter(|s| s.2.is_some()).collect();
+    digest_with(input, format!("{signing:?} {signers:?}").as_bytes())
 }
 
 /// SHA-256 over `extra`, then the records (owner without case, type, class, TTL, rdata) in

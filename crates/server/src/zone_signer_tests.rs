@@ -23,7 +23,17 @@ fn scratch(test: &str) -> ZoneSigning {
 /// Signs, and keeps what the server keeps (records and the kept part).
 fn sign_now(text: &str, signing: &ZoneSigning, previous: Option<&(Vec<Record>, SignedZone)>, now: u64) -> (Vec<Record>, SignedZone) {
     let previous = previous.map(|(records, kept)| Previous { kept: *kept, records });
-    sign(&origin(), &records(text), signing, previous.as_ref(), now).unwrap()
+    sign(&origin(), &records(text), signing, previous.as_ref(), Now::at(now)).unwrap()
+}
+
+/// When the zone's first key gets its CDS/CDNSKEY, as its stored state says.
+fn cds_time(signing: &ZoneSigning) -> u64 {
+    let keys = key_store::read_keys(&signing.key_directory, &origin(), signing.policy.split, NOW, &ring::rand::SystemRandom::new()).unwrap();
+    keys.iter().find_map(|key| key.state.ds_publish).unwrap()
+}
+
+fn apex_types(zone: &(Vec<Record>, SignedZone)) -> Vec<Rtype> {
+    zone.0.iter().filter(|r| r.owner == origin()).map(|r| r.rtype).collect()
 }
 
 fn tags(zone: &(Vec<Record>, SignedZone)) -> Vec<u16> {
@@ -42,17 +52,28 @@ fn keys_are_made_once_and_reused_with_cds_at_the_apex() {
     let first = sign_now(ZONE, &signing, None, NOW);
     assert_eq!(tags(&first).len(), 1, "one CSK");
     assert_eq!(first.1.serial, 7);
-    let apex_types: Vec<Rtype> = first.0.iter().filter(|r| r.owner == origin()).map(|r| r.rtype).collect();
-    for rtype in [Rtype::CDS, Rtype::CDNSKEY, Rtype::DNSKEY, Rtype::NSEC] {
-        assert!(apex_types.contains(&rtype), "{rtype} at the apex: {apex_types:?}");
+    for rtype in [Rtype::DNSKEY, Rtype::NSEC] {
+        assert!(apex_types(&first).contains(&rtype), "{rtype} at the apex: {:?}", apex_types(&first));
     }
+    // The first key's CDS/CDNSKEY wait max(Ipub, Isig): no cache holds the unsigned zone then.
+    let ipub = signing.policy.zone_propagation_delay + u64::from(signing.policy.dnskey_ttl);
+    let isig = signing.policy.zone_propagation_delay + 300;
+    assert_eq!(cds_time(&signing), NOW + ipub.max(isig));
+    assert!(!apex_types(&first).contains(&Rtype::CDS) && !apex_types(&first).contains(&Rtype::CDNSKEY), "no CDS yet");
+    assert_eq!(first.1.next_signing, NOW + ipub.max(isig), "signed again when the CDS is due");
+    let with_cds = sign_now(ZONE, &signing, Some(&first), NOW + ipub.max(isig));
+    for rtype in [Rtype::CDS, Rtype::CDNSKEY, Rtype::DNSKEY] {
+        assert!(apex_types(&with_cds).contains(&rtype), "{rtype} at the apex: {:?}", apex_types(&with_cds));
+    }
+    assert_eq!(tags(&with_cds), tags(&first));
     let private =
         std::fs::read_dir(&signing.key_directory).unwrap().filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().ends_with(".private")).unwrap();
     assert!(key_store::is_private(&private.path()) && key_store::is_private(&signing.key_directory));
     // A restart: same keys, and the serial goes on from the stored one.
-    let again = sign_now(ZONE, &signing, None, NOW + 10);
+    let again = sign_now(ZONE, &signing, None, NOW + ipub.max(isig) + 10);
     assert_eq!(tags(&again), tags(&first));
-    assert_eq!(again.1.serial, 8);
+    assert_eq!(again.1.serial, 9);
+    assert!(apex_types(&again).contains(&Rtype::CDS), "the CDS stays after a restart");
     let _ = std::fs::remove_dir_all(&signing.key_directory);
 }
 
@@ -90,12 +111,16 @@ fn serials_and_signing_times_follow_the_policy() {
     assert_eq!(next_serial(3, u32::MAX), 3, "RFC 1982: 3 is after 2^32-1");
     let signing = scratch("times");
     let policy = &signing.policy;
-    let (signed, kept) = sign_now(ZONE, &signing, None, NOW);
+    let first = sign_now(ZONE, &signing, None, NOW);
+    let cds = cds_time(&signing);
+    assert_eq!(first.1.next_signing, cds, "the key event (CDS) comes before the refresh");
+    // Signed afresh once the CDS is out: the policy's lifetimes (none by default) leave only the refresh.
+    let (signed, kept) = sign_now(ZONE, &signing, None, cds);
     let (validity, refresh, jitter) = (policy.signature_validity, policy.signature_refresh, policy.signature_jitter);
     // The earliest expiration is within the jitter of the nominal one; the refresh comes before it.
-    let nominal = NOW + validity - refresh;
+    let nominal = cds + validity - refresh;
     assert!((nominal - jitter..=nominal).contains(&kept.next_signing), "{} not in {}..={nominal}", kept.next_signing, nominal - jitter);
-    assert_eq!(next_signing(&signed, NOW, refresh, Some(NOW + 50)), NOW + 50, "a key event comes first");
+    assert_eq!(next_signing(&signed, cds, refresh, Some(cds + 50)), cds + 50, "a key event comes first");
     assert_eq!(next_signing(&[], NOW, refresh, None), u64::MAX);
     let _ = std::fs::remove_dir_all(&signing.key_directory);
 }
@@ -105,7 +130,7 @@ fn an_unwritable_key_directory_is_a_clear_error() {
     let signing = scratch("unwritable");
     std::fs::write(&signing.key_directory, "a file, not a directory").unwrap();
     let blocked = ZoneSigning { key_directory: signing.key_directory.join("keys"), ..signing.clone() };
-    let error = sign(&origin(), &records(ZONE), &blocked, None, NOW).unwrap_err();
+    let error = sign(&origin(), &records(ZONE), &blocked, None, Now::at(NOW)).unwrap_err();
     assert!(error.contains("key directory") && error.contains(&blocked.key_directory.display().to_string()), "{error}");
     let _ = std::fs::remove_file(&signing.key_directory);
 }
@@ -114,7 +139,7 @@ fn an_unwritable_key_directory_is_a_clear_error() {
 fn a_reload_with_nothing_changed_and_nothing_due_is_recognised() {
     let signing = scratch("unchanged");
     let (_, kept) = sign_now(ZONE, &signing, None, NOW);
-    let unchanged = |text: &str, signing: &ZoneSigning, now: u64| is_unchanged(&origin(), &records(text), signing, &kept, now).unwrap();
+    let unchanged = |text: &str, signing: &ZoneSigning, now: u64| is_unchanged(&origin(), &records(text), signing, &kept, Now::at(now)).unwrap();
     assert!(unchanged(ZONE, &signing, NOW + 100));
     assert!(!unchanged(&ZONE.replace("192.0.2.2", "192.0.2.3"), &signing, NOW + 100), "the file changed");
     assert!(!unchanged(ZONE, &signing, kept.next_signing), "signatures due");

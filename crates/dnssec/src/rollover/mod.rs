@@ -86,10 +86,11 @@
 //!   §4.1 also wants them signed by a key with a DS: the [`KeyState::signs_keys`] keys);
 //! - when that set changes, every RRset is re-signed at once (the intervals assume `Dsgn` = 0).
 //!
-//! `crate::sign_zone` as it stands publishes every key it signs with; a DNSKEY that is published
-//! but does not sign can be given to it as an input DNSKEY record (kept and signed with the
-//! RRset), but a key that signs without being published (algorithm rollover) needs the signer
-//! to take the published set and the signing set apart.
+//! `crate::sign_zone` does this with [`crate::KeyUse::SignOnly`]: the DNSKEY RRset is given
+//! as input DNSKEY records (the published keys), the signing keys separately, each with its
+//! [`KeyState::signing_role`], and no algorithm falls back to signing every RRset with the keys
+//! it has. The server's signer (`zone_signer`) also puts the signing set in the digest that
+//! decides whether a zone must be signed again, so a change of it re-signs at once.
 //!
 //! Using [`KeyState::is_signing`] with the key's own role instead is also safe (a rolling CSK
 //! then signs data a little longer), but signing only published keys is not: the algorithm

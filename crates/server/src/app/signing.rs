@@ -4,18 +4,25 @@
 //! an event, swapped into the engine like a reload.
 //!
 //! The clock is read in one place, [`Signing::now`] (a plain `fn` kept in [`Signing`], so a test
-//! build can put a fake clock there); everything below it takes `now` as an argument.
+//! build can put a fake clock there); everything below it takes `now` as an argument. It gives
+//! two times ([`Now`]): the signatures' (inception, expiration, refresh: always the clock above,
+//! as validators check them against real time) and the key planner's. The key planner's is the
+//! same, except under a test hook: when the environment variable `PORTCULLIS_KEY_CLOCK_FILE`
+//! names a file when the server starts, the key clock is the unix time written in that file,
+//! read again at every signing; key events are then acted on at reloads (SIGHUP), not timed.
+//! That is how the rollover tests drive rollovers end to end against a real validator.
 
 use crate::config::{Settings, ZoneSettings};
 use crate::dnssec_config::ZoneSigning;
 use crate::zone_files::parse_zone_file;
-use crate::zone_signer::{self, Previous, SignedZone};
+use crate::zone_signer::{self, Now, Previous, SignedZone};
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::load::{build_checked, LoadError};
 use portcullis_engine::zonefile::ZoneRecord;
 use portcullis_net::EngineHandle;
 use portcullis_wire::NameBuf;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,9 +33,31 @@ const MAX_SLEEP: Duration = Duration::from_secs(3600);
 /// How long after a failed signing it is tried again.
 const RETRY: Duration = Duration::from_secs(300);
 
+/// The environment variable of the key clock test hook (see the module documentation).
+pub const KEY_CLOCK_FILE: &str = "PORTCULLIS_KEY_CLOCK_FILE";
+
 /// Seconds since the epoch, from the system clock.
 pub fn system_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The key clock test hook's time: the unix seconds in `file` (a warning is logged when it
+/// cannot be read).
+fn read_key_clock(file: &std::path::Path) -> Result<u64, String> {
+    let read = std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|text| text.trim().parse::<u64>().map_err(|e| e.to_string()));
+    if let Err(error) = &read {
+        tracing::warn!(file = %file.display(), "test hook {KEY_CLOCK_FILE}: unreadable ({error}), the key clock is the system clock");
+    }
+    read
+}
+
+/// The key planner's time for the `dnssec` commands: the system clock, or the key clock test
+/// hook's file when [`KEY_CLOCK_FILE`] is set (as in the server).
+pub fn key_clock_now() -> u64 {
+    std::env::var_os(KEY_CLOCK_FILE)
+        .filter(|value| !value.is_empty())
+        .and_then(|file| read_key_clock(std::path::Path::new(&file)).ok())
+        .unwrap_or_else(system_now)
 }
 
 /// What the server keeps for its signed zones.
@@ -41,12 +70,18 @@ pub struct Signing {
     settings: Arc<Mutex<Arc<Settings>>>,
     /// The clock: seconds since the epoch.
     clock: fn() -> u64,
+    /// The key clock test hook's file, if set ([`KEY_CLOCK_FILE`]).
+    key_clock_file: Option<PathBuf>,
 }
 
 impl Signing {
     /// Nothing signed yet; `settings` are the running ones.
     pub fn new(settings: &Settings) -> Self {
-        Self { versions: Arc::default(), settings: Arc::new(Mutex::new(Arc::new(settings.clone()))), clock: system_now }
+        let key_clock_file = std::env::var_os(KEY_CLOCK_FILE).filter(|value| !value.is_empty()).map(PathBuf::from);
+        if let Some(file) = &key_clock_file {
+            tracing::warn!(file = %file.display(), "test hook {KEY_CLOCK_FILE}: the key planner's clock is read from this file, not the system clock");
+        }
+        Self { versions: Arc::default(), settings: Arc::new(Mutex::new(Arc::new(settings.clone()))), clock: system_now, key_clock_file }
     }
 
     /// The same, reading `clock` instead of the system clock: the seam for a fake clock (tests,
@@ -56,9 +91,14 @@ impl Signing {
         Self { clock, ..self }
     }
 
-    /// The time of a signing.
-    pub fn now(&self) -> u64 {
-        (self.clock)()
+    /// The times of a signing: the clock's, and the key clock's (the clock's, or the test hook
+    /// file's when set and readable; an unreadable file is logged and the clock used).
+    pub fn now(&self) -> Now {
+        let now = (self.clock)();
+        match self.key_clock_file.as_deref().map(read_key_clock) {
+            Some(Ok(keys)) => Now { keys, signatures: now, timed_key_events: false },
+            None | Some(Err(_)) => Now::at(now),
+        }
     }
 
     /// Records the settings now running (after a reload).
@@ -79,7 +119,7 @@ impl Signing {
     /// Loads and signs `zone` at `now` (on a thread of its own, like [`super::load_one`]), and
     /// keeps the signed version; `served` is the zone's copy in the running engine, whose
     /// signatures are reused where they may be.
-    pub fn load(&self, zone: &ZoneSettings, signing: &ZoneSigning, served: Option<Arc<Zone>>, now: u64) -> Result<Arc<Zone>, LoadError> {
+    pub fn load(&self, zone: &ZoneSettings, signing: &ZoneSigning, served: Option<Arc<Zone>>, now: Now) -> Result<Arc<Zone>, LoadError> {
         let previous = self.previous(&zone.origin).zip(served);
         let (origin, file, signing) = (zone.origin, zone.file.clone(), signing.clone());
         let thread = std::thread::Builder::new().name("zone-sign".into()).spawn(move || sign_file(&origin, &file, &signing, previous, now));
@@ -110,7 +150,7 @@ impl Signing {
     /// How long until the next signing is due, if any zone is signed (at most [`MAX_SLEEP`]).
     pub fn next_due(&self) -> Option<Duration> {
         let next = self.versions.lock().unwrap_or_else(PoisonError::into_inner).values().map(|v| v.next_signing).min()?;
-        Some(Duration::from_secs(next.saturating_sub(self.now())).min(MAX_SLEEP))
+        Some(Duration::from_secs(next.saturating_sub((self.clock)())).min(MAX_SLEEP))
     }
 
     /// Signs again every zone whose signing is due and swaps the engine's copy; a zone that
@@ -119,8 +159,11 @@ impl Signing {
         let now = self.now();
         let settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let served = engine.load_full();
-        let due: Vec<&ZoneSettings> =
-            settings.zones.iter().filter(|zone| zone.signing.is_some() && self.previous(&zone.origin).is_some_and(|v| v.next_signing <= now)).collect();
+        let due: Vec<&ZoneSettings> = settings
+            .zones
+            .iter()
+            .filter(|zone| zone.signing.is_some() && self.previous(&zone.origin).is_some_and(|v| v.next_signing <= now.signatures))
+            .collect();
         if due.is_empty() {
             return;
         }
@@ -134,7 +177,7 @@ impl Signing {
                 }
                 Err(error) => {
                     tracing::error!(zone = %zone.origin, "zone signing failed, keeping the previous version; trying again in {} s: {error}", RETRY.as_secs());
-                    self.postpone(&zone.origin, now + RETRY.as_secs());
+                    self.postpone(&zone.origin, now.signatures + RETRY.as_secs());
                 }
             }
         }
@@ -155,7 +198,7 @@ fn sign_file(
     file: &std::path::Path,
     signing: &ZoneSigning,
     previous: Option<(SignedZone, Arc<Zone>)>,
-    now: u64,
+    now: Now,
 ) -> Result<(Arc<Zone>, SignedZone), LoadError> {
     let records = parse_zone_file(origin, file).map_err(|e| LoadError::Syntax(e.to_string()))?;
     if let Some((kept, served)) = &previous {

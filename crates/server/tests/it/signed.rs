@@ -111,8 +111,10 @@ fn zones_signed_by_policy_pass_three_verifiers_with_every_record_kept() {
         }
         let dnskeys = of_type(&lines, "DNSKEY");
         assert_eq!(dnskeys.len(), if csk { 1 } else { 2 }, "{policy}: {dnskeys:?}");
-        assert_eq!(of_type(&lines, "CDS").len(), 1, "{policy}: one CDS, for the key-signing key");
-        assert_eq!(of_type(&lines, "CDNSKEY").len(), 1, "{policy}");
+        // A zone's first key has its CDS/CDNSKEY only after max(Ipub, Isig), when no cache holds
+        // the unsigned zone any more (tests/rollover.rs sees them come and the parent act on them).
+        assert_eq!(of_type(&lines, "CDS").len(), 0, "{policy}: no CDS yet");
+        assert_eq!(of_type(&lines, "CDNSKEY").len(), 0, "{policy}");
         if csk {
             assert!(dnskeys[0].contains(" 257 3 13 ") && !of_type(&lines, "NSEC").is_empty(), "{dnskeys:?}");
         } else {
@@ -120,12 +122,12 @@ fn zones_signed_by_policy_pass_three_verifiers_with_every_record_kept() {
             assert_eq!(of_type(&lines, "NSEC3PARAM").iter().map(|l| l.split(' ').skip(4).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>(), ["1 0 0 -"]);
             assert!(of_type(&lines, "NSEC3").iter().all(|l| l.split(' ').nth(5) == Some("1")), "opt-out flag on every NSEC3");
         }
-        // The DS printed for the parent is that of the CDS.
+        // Before any CDS, the DS printed for the parent is that of the published key-signing key.
         let config = server.dir.join("portcullis.toml");
         let ds = Command::new(BINARY).args(["dnssec", "ds", "example.", "--config"]).arg(&config).output().unwrap();
         let ds = String::from_utf8_lossy(&ds.stdout).into_owned();
-        let cds = of_type(&lines, "CDS")[0].split(' ').skip(4).collect::<String>().to_ascii_uppercase();
-        assert!(ds.replace(' ', "").to_ascii_uppercase().contains(&cds), "{policy}: ds {ds} vs CDS {cds}");
+        let algorithm = if csk { " 13 2 " } else { " 15 2 " };
+        assert!(ds.lines().count() == 1 && ds.contains(algorithm), "{policy}: ds {ds}");
         // BIND's tools read K*.state as their own key-manager files: there is none here.
         let names: Vec<String> = std::fs::read_dir(&keys).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert!(names.iter().any(|n| n.ends_with(".keystate")) && !names.iter().any(|n| n.ends_with(".state")), "{names:?}");

@@ -48,7 +48,7 @@ fn signed(seed: u8, denial: Denial) -> Vec<Rrset> {
         })
         .collect();
     let csk = key(seed);
-    let options = SignOptions { inception: INCEPTION, expiration: EXPIRATION, denial };
+    let options = SignOptions { inception: INCEPTION, expiration: EXPIRATION, denial, keys: portcullis_dnssec::zone::KeyUse::PublishAll };
     let zone = sign_zone(&name("example."), &records, &[ZoneKey { key: &csk, role: KeyRole::Csk }], &options, &SystemRandom::new()).unwrap();
     let mut sets: Vec<Rrset> = Vec::new();
     for record in zone.iter().filter(|record| record.rtype != Rtype::RRSIG) {
