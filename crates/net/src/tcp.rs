@@ -131,8 +131,31 @@ async fn serve_counted(
             tracing::debug!(%peer, reason = reason.as_str(), "tcp connection closed");
         });
     }
+    drain(&connections).await;
     Ok(())
 }
+
+/// How long a stopping listener waits for its connections to finish.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// At shutdown: tells every connection to close (idle ones at once, busy ones after their
+/// answer) and waits, at most [`DRAIN`], until they are closed, so that none is cut (reset) when
+/// the process exits.
+async fn drain(connections: &Connections) {
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    connections.close_all();
+    while !connections.is_empty() {
+        if tokio::time::timeout_at(deadline, connections.released.notified()).await.is_err() {
+            tracing::warn!("tcp connections still open after the drain time; closing them");
+            return;
+        }
+        connections.close_all();
+    }
+}
+
+/// How long a closing connection reads (and drops) what the client still sends, waiting for
+/// its end: closing a socket with unread data would reset it.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// How long a newcomer waits for an evicted connection to be gone (it has
 /// [`EVICTED_FLUSH`] to send the replies it holds); then it is refused.
@@ -181,8 +204,9 @@ async fn serve_connection(stream: TcpStream, context: Context) -> CloseReason {
     let closing = Arc::new(Notify::new());
     let write_timeout = context.limits.per_message.max(Duration::from_secs(5));
     let mut writing = tokio::spawn(write_replies(writer, receiver, write_timeout, closing.clone()));
-    tokio::select! {
-        reason = read_queries(reader, &context, sender) => {
+    let mut reader = reader;
+    let reason = tokio::select! {
+        reason = read_queries(&mut reader, &context, sender) => {
             if reason == CloseReason::Evicted {
                 // Replies already queued go out; those of questions still resolving do not,
                 // and the place is free within EVICTED_FLUSH.
@@ -198,11 +222,17 @@ async fn serve_connection(stream: TcpStream, context: Context) -> CloseReason {
         }
         // The reader holds a sender, so the writer ends first only when a write failed.
         _ = &mut writing => CloseReason::WriteError,
+    };
+    if reason == CloseReason::Shutdown {
+        // Our side is shut down (FIN sent): read until the client closes too, at most LINGER.
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(LINGER, async { while matches!(reader.read(&mut sink).await, Ok(len) if len > 0) {} }).await;
     }
+    reason
 }
 
 /// Reads and answers queries until the connection must end, and says why.
-async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc::Sender<Vec<u8>>) -> CloseReason {
+async fn read_queries(reader: &mut OwnedReadHalf, context: &Context, sender: mpsc::Sender<Vec<u8>>) -> CloseReason {
     let opened = Instant::now();
     let mut message = vec![0u8; 65_535];
     let mut reply = vec![0u8; 65_535];
@@ -210,7 +240,7 @@ async fn read_queries(mut reader: OwnedReadHalf, context: &Context, sender: mpsc
     // row 56): the next one waits for a permit, and the connection is not read meanwhile.
     let resolving = Arc::new(Semaphore::new(context.limits.in_flight.max(1)));
     for count in 0..context.limits.queries_per_connection {
-        let len = match read_message(&mut reader, &mut message, context, count == 0, opened).await {
+        let len = match read_message(reader, &mut message, context, count == 0, opened).await {
             Ok(len) => len,
             Err(reason) => return reason,
         };
@@ -238,7 +268,9 @@ async fn read_message(reader: &mut OwnedReadHalf, message: &mut [u8], context: &
             Ok(Err(_)) => return Err(CloseReason::PeerClosed),
             Err(_) => return Err(timed_out),
         },
-        () = context.ticket.evict.notified() => return Err(CloseReason::Evicted),
+        () = context.ticket.evict.notified() => {
+            return Err(if context.shutdown.is_triggered() { CloseReason::Shutdown } else { CloseReason::Evicted });
+        }
     }
     if !context.connections.set_busy(context.ticket.id) {
         return Err(CloseReason::Evicted);

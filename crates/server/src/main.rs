@@ -21,6 +21,7 @@ mod key_config;
 mod key_files;
 mod key_store;
 mod keygen;
+mod man;
 mod notify;
 mod ops_config;
 mod outgoing;
@@ -33,10 +34,12 @@ mod resolv;
 mod resolver_config;
 mod resolver_log;
 mod rlimit;
+mod sd_notify;
 mod secondary;
 mod sign_zone;
 mod stats;
 mod tap_writer;
+mod upgrade;
 mod zone_config;
 mod zone_files;
 mod zone_signer;
@@ -61,5 +64,6 @@ fn main() -> ExitCode {
         cli::Command::SignZone(args) => sign_zone::run(args),
         cli::Command::Dnssec(cli::DnssecCommand::Ds(args)) => dnssec_ds::run(args),
         cli::Command::Ctl(args) => ctl::run(args),
+        cli::Command::Man(args) => man::run(args),
     }
 }
