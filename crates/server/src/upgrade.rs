@@ -185,14 +185,8 @@ fn send(stream: &UnixStream, sockets: &Sockets) -> std::io::Result<()> {
         http: sockets.http.as_ref().map(|(addr, _)| *addr),
         control: sockets.control.is_some(),
     };
-    let fds: Vec<BorrowedFd<'_>> = sockets
-        .udp
-        .iter()
-        .chain(&sockets.tcp)
-        .chain(&sockets.http)
-        .map(|(_, fd)| fd.as_fd())
-        .chain(sockets.control.as_ref().map(AsFd::as_fd))
-        .collect();
+    let fds: Vec<BorrowedFd<'_>> =
+        sockets.udp.iter().chain(&sockets.tcp).chain(&sockets.http).map(|(_, fd)| fd.as_fd()).chain(sockets.control.as_ref().map(AsFd::as_fd)).collect();
     if fds.len() > MAX_FDS {
         return Err(std::io::Error::other(format!("{} sockets; at most {MAX_FDS} can be handed over", fds.len())));
     }

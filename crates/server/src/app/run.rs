@@ -28,7 +28,10 @@ impl Signals {
     /// Installs the handlers; must run inside the runtime's context.
     fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(Self { hangup: signal(SignalKind::hangup())?, terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())?,
+        Ok(Self {
+            hangup: signal(SignalKind::hangup())?,
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
             upgrade: signal(SignalKind::user_defined2())?,
         })
     }
@@ -266,7 +269,13 @@ async fn run(
 /// connections cleanly), then waits, at most [`DRAIN`], for the questions still resolving, whose
 /// answers go out on the UDP sockets this process holds. After an upgrade the control socket's
 /// file is the new process's and stays.
-async fn stop(mut ops: super::ops::Ops, handover: &crate::upgrade::Handover, shutdown: &Shutdown, accepting: Vec<tokio::task::JoinHandle<()>>, shared: &Shared) {
+async fn stop(
+    mut ops: super::ops::Ops,
+    handover: &crate::upgrade::Handover,
+    shutdown: &Shutdown,
+    accepting: Vec<tokio::task::JoinHandle<()>>,
+    shared: &Shared,
+) {
     if handover.upgraded().is_some() {
         ops.keep_socket_file();
     }

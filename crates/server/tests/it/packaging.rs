@@ -98,8 +98,27 @@ fn serve_tells_systemd_ready_reloading_and_stopping() {
 /// Every command and the long options its `--help` must name.
 const COMMANDS: &[(&[&str], &[&str])] = &[
     (&[], &["serve", "query", "check-zone", "check-config", "keygen", "sign-zone", "dnssec", "ctl", "--version"]),
-    (&["serve"], &["--config", "--listen", "--zone", "--threads", "--log-level", "--recursive", "--root-hints", "--trust-anchor", "--allow-recursion", "--forward", "--http", "--control"]),
-    (&["query"], &["--tcp", "--edns-size", "--dnssec", "--norecurse", "--cd", "--nsid", "--cookie", "--timeout", "--attempts", "--port", "--json", "--resolv-conf"]),
+    (
+        &["serve"],
+        &[
+            "--config",
+            "--listen",
+            "--zone",
+            "--threads",
+            "--log-level",
+            "--recursive",
+            "--root-hints",
+            "--trust-anchor",
+            "--allow-recursion",
+            "--forward",
+            "--http",
+            "--control",
+        ],
+    ),
+    (
+        &["query"],
+        &["--tcp", "--edns-size", "--dnssec", "--norecurse", "--cd", "--nsid", "--cookie", "--timeout", "--attempts", "--port", "--json", "--resolv-conf"],
+    ),
     (&["check-zone"], &["<ORIGIN>", "<FILE>"]),
     (&["check-config"], &["<FILE>"]),
     (&["keygen"], &["--algorithm", "--ksk", "--directory", "<ORIGIN>"]),

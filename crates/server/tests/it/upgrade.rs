@@ -43,7 +43,8 @@ impl Upgradable {
         fs::write(&config, text).unwrap_or_else(|e| panic!("write config: {e}"));
         let binary = dir.join("portcullis");
         install(&binary, &fs::read(BINARY).unwrap_or_else(|e| panic!("read {BINARY}: {e}")));
-        let mut server = Server::spawn_from(&binary, &[], dir, addr, &["serve".as_ref(), "--config".as_ref(), config.as_os_str()]).unwrap_or_else(|e| panic!("{e}"));
+        let mut server =
+            Server::spawn_from(&binary, &[], dir, addr, &["serve".as_ref(), "--config".as_ref(), config.as_os_str()]).unwrap_or_else(|e| panic!("{e}"));
         server.wait_ready("example.test.").unwrap_or_else(|e| panic!("{e}"));
         Self { server, binary, config, http }
     }
@@ -73,7 +74,9 @@ impl NewProcess {
         let pid = text
             .split_once("upgraded: process ")
             .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
-            .or_else(|| text.lines().find(|l| l.contains("the new process serves")).and_then(|l| l.split_once("pid=")?.1.split_whitespace().next()?.parse().ok()))
+            .or_else(|| {
+                text.lines().find(|l| l.contains("the new process serves")).and_then(|l| l.split_once("pid=")?.1.split_whitespace().next()?.parse().ok())
+            })
             .unwrap_or_else(|| panic!("no new process id in:\n{text}"));
         Self(pid)
     }
