@@ -16,6 +16,7 @@ use crate::supervise::run_restarting;
 use crate::{Clock, EngineHandle, Shutdown};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
+use portcullis_engine::metrics::AnswerSource;
 use portcullis_engine::{DropReason, Outcome, Request, Transport};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
@@ -209,8 +210,16 @@ impl Worker {
                     continue;
                 }
             };
-            self.answer_batch(socket, count, engine);
+            // One clock read more per batch: every answer of the batch is counted with the
+            // batch's time, from recvmmsg's return to sendmmsg's (an upper bound of its own).
+            let started = std::time::Instant::now();
+            let (replies, cache) = self.answer_batch(socket, count, engine);
             self.send_all(socket, engine);
+            let micros = started.elapsed().as_micros() as u64;
+            let counters = engine.load();
+            let counters = counters.counters();
+            counters.answered_in(self.worker, AnswerSource::Cache, micros, cache);
+            counters.answered_in(self.worker, AnswerSource::Authoritative, micros, replies.saturating_sub(cache));
         }
     }
 
@@ -255,9 +264,12 @@ impl Worker {
         receive_into(socket.as_raw_fd(), &mut self.receive_headers, &mut self.receive, flags, |index, len, peer| received[index] = (len, peer))
     }
 
-    /// Answers the received datagrams into the outbox.
-    fn answer_batch(&mut self, socket: &UdpSocket, count: usize, engine: &EngineHandle) {
+    /// Answers the received datagrams into the outbox; returns the replies written and how many
+    /// of them came from the cache.
+    fn answer_batch(&mut self, socket: &UdpSocket, count: usize, engine: &EngineHandle) -> (u64, u64) {
         let engine = engine.load();
+        let cache_before = engine.counters().cache_answers_of(self.worker);
+        let mut replies = 0;
         if count > 1 {
             engine.warm(self.received[..count].iter().zip(self.receive.iter()).map(|(&(len, _), buffer)| &buffer[..len]));
         }
@@ -275,9 +287,13 @@ impl Worker {
                 tap.record(Transport::Udp, peer, *local, request.bytes, reply);
             }
             match outcome {
-                Outcome::Reply(n) => self.outbox.commit(n, peer),
+                Outcome::Reply(n) => {
+                    self.outbox.commit(n, peer);
+                    replies += 1;
+                }
                 Outcome::ReplyAndPrefetch(n) => {
                     self.outbox.commit(n, peer);
+                    replies += 1;
                     if let Some(relay) = self.relay.as_ref() {
                         relay.prefetch(request.bytes);
                     }
@@ -291,6 +307,7 @@ impl Worker {
                 },
             }
         }
+        (replies, engine.counters().cache_answers_of(self.worker).saturating_sub(cache_before))
     }
 }
 

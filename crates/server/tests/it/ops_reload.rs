@@ -97,6 +97,11 @@ fn a_reload_keeps_the_cache_and_the_upstreams_health() {
     let scrape = front.metrics();
     let resolved = crate::ops::samples(&scrape, "portcullis_resolution_duration_seconds_count");
     assert!(resolved.get("").is_some_and(|&n| n >= 1.0), "resolution_duration_seconds_count: {resolved:?}");
+    // The two warm passes were answered from the cache by the UDP workers: in the cache-hit
+    // latency histogram.
+    let answered_fast = crate::ops::samples(&scrape, "portcullis_answer_duration_seconds_count");
+    let hits = answered_fast.get("{source=\"cache\"}").copied().unwrap_or(0.0);
+    assert!(hits >= 2.0 * names.len() as f64, "answer_duration_seconds_count: {answered_fast:?}");
 }
 
 /// Sends `count` queries one after the other; returns how many got a full answer (not TC=1,
