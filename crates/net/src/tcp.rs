@@ -298,7 +298,10 @@ async fn answer(query: &[u8], reply: &mut [u8], context: &Context, sender: &mpsc
             Outcome::Reply(n) | Outcome::ReplyAndPrefetch(n) => Some(&reply[..n]),
             _ => None,
         };
-        tap.record(Transport::Tcp, context.peer, None, query, answered);
+        // A question handed to the pool is captured with its answer, when that is sent.
+        if !(matches!(outcome, Outcome::Resolve) && context.services.pool.is_some()) {
+            tap.record(Transport::Tcp, context.peer, None, query, answered);
+        }
     }
     match outcome {
         Outcome::Reply(n) => send(sender, &reply[..n]).await,

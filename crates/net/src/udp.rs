@@ -284,7 +284,11 @@ impl Worker {
                     Outcome::Reply(n) | Outcome::ReplyAndPrefetch(n) => Some(&self.outbox.buffer(socket)[..n]),
                     _ => None,
                 };
-                tap.record(Transport::Udp, peer, *local, request.bytes, reply);
+                // A question handed to the relay or the pool is captured with its answer, when
+                // that is sent.
+                if !(matches!(outcome, Outcome::Resolve) && self.relay.is_some()) {
+                    tap.record(Transport::Udp, peer, *local, request.bytes, reply);
+                }
             }
             match outcome {
                 Outcome::Reply(n) => {

@@ -160,6 +160,9 @@ fn start_pool(settings: &Settings, shared: &Shared, engine: &EngineHandle, runti
         forward: settings.forward.clone(),
         iterate: settings.resolver.enabled,
     });
+    if let Some(tap) = &shared.tap {
+        pool.set_tap(tap.clone());
+    }
     let _ = shared.pool.set(pool.clone());
     pool
 }

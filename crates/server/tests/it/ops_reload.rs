@@ -20,7 +20,7 @@ fn stats(ops: &OpsServer) -> serde_json::Value {
 }
 
 /// Asks every name once with RD=1 and waits for each reply.
-fn ask_all(server: SocketAddr, names: &[String]) {
+pub fn ask_all(server: SocketAddr, names: &[String]) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap_or_default();
     for (id, name) in names.iter().enumerate() {
@@ -34,7 +34,7 @@ fn ask_all(server: SocketAddr, names: &[String]) {
 }
 
 /// One query for `name` A with RD=1 over TCP; panics without a NOERROR reply.
-fn tcp_recursive(server: SocketAddr, name: &str) {
+pub fn tcp_recursive(server: SocketAddr, name: &str) {
     use std::io::{Read, Write};
     let mut query = Query::new(name, Rtype::A).to_wire(0x7777).unwrap_or_default();
     query[2] |= 0x01;
