@@ -32,6 +32,9 @@ pub const BATCH: usize = 32;
 /// Largest datagram received or sent; longer queries are dropped as malformed (UDP answers are
 /// capped at `udp-payload`, at most 4096).
 pub const SLOT: usize = 4096;
+/// How long a stopping worker waits for the answers to the questions its relay forwards.
+const RELAY_DRAIN: Duration = Duration::from_secs(5);
+
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -196,7 +199,7 @@ impl Worker {
         while !shutdown.is_triggered() {
             let mut flags = MsgFlags::MSG_WAITFORONE;
             if self.relay.as_ref().is_some_and(Relay::busy) {
-                if !self.wait_with_relay(socket) {
+                if !self.wait_with_relay(socket, true) {
                     self.send_all(socket, engine);
                     continue;
                 }
@@ -221,6 +224,18 @@ impl Worker {
             counters.answered_in(self.worker, AnswerSource::Cache, micros, cache);
             counters.answered_in(self.worker, AnswerSource::Authoritative, micros, replies.saturating_sub(cache));
         }
+        self.finish_relay(socket, engine);
+    }
+
+    /// At shutdown: the questions the relay is still forwarding get their answers (at most
+    /// [`RELAY_DRAIN`]); the listening socket is no longer read (after an upgrade, the new
+    /// process reads it).
+    fn finish_relay(&mut self, socket: &UdpSocket, engine: &EngineHandle) {
+        let deadline = std::time::Instant::now() + RELAY_DRAIN;
+        while self.relay.as_ref().is_some_and(Relay::busy) && std::time::Instant::now() < deadline {
+            self.wait_with_relay(socket, false);
+            self.send_all(socket, engine);
+        }
     }
 
     /// Sends the replies, then the relay's upstream queries (last: a co-located upstream that
@@ -241,13 +256,16 @@ impl Worker {
     }
 
     /// Waits until the listening socket or one of the relay's is readable or the relay's next
-    /// deadline, and lets the relay act. True when queries are waiting on the listening socket.
-    fn wait_with_relay(&mut self, socket: &UdpSocket) -> bool {
+    /// deadline, and lets the relay act. True when queries are waiting on the listening socket
+    /// (`listen` false: that socket is not watched).
+    fn wait_with_relay(&mut self, socket: &UdpSocket, listen: bool) -> bool {
         let Some(relay) = self.relay.as_mut() else { return true };
         let (now, _) = self.clock.now();
         let wait_ms = relay.next_wake().map_or(POLL.as_millis() as u64, |at| at.as_millis().saturating_sub(now.as_millis()));
         let timeout = PollTimeout::try_from(wait_ms.min(POLL.as_millis() as u64)).unwrap_or(PollTimeout::ZERO);
-        let mut fds: Vec<PollFd<'_>> = std::iter::once(socket.as_fd()).chain(relay.fds()).map(|fd| PollFd::new(fd, PollFlags::POLLIN)).collect();
+        let client = if listen { PollFlags::POLLIN } else { PollFlags::empty() };
+        let mut fds: Vec<PollFd<'_>> =
+            std::iter::once(PollFd::new(socket.as_fd(), client)).chain(relay.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN))).collect();
         let ready = poll(&mut fds, timeout).unwrap_or(0) > 0;
         let readable = |fd: &PollFd<'_>| ready && fd.revents().is_some_and(|events| !events.is_empty());
         let client = fds.first().is_some_and(readable);

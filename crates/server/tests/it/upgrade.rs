@@ -31,13 +31,14 @@ struct Upgradable {
 }
 
 impl Upgradable {
-    fn start() -> Self {
+    /// `extra` is appended to the configuration file.
+    fn start(extra: &str) -> Self {
         let dir = temp_dir("upgrade");
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         fs::copy(example_zone(), dir.join("example.test.zone")).unwrap_or_else(|e| panic!("copy zone: {e}"));
         let text = format!(
-            "[server]\nlisten = [\"{addr}\"]\nthreads = 2\n\n[http]\nlisten = \"{http}\"\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"example.test.zone\"\n"
+            "[server]\nlisten = [\"{addr}\"]\nthreads = 2\n\n[http]\nlisten = \"{http}\"\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"example.test.zone\"\n{extra}"
         );
         let config = dir.join("portcullis.toml");
         fs::write(&config, text).unwrap_or_else(|e| panic!("write config: {e}"));
@@ -172,7 +173,7 @@ fn dnsperf_number(output: &str, label: &str) -> u64 {
 #[test]
 fn an_upgrade_under_load_loses_no_query_and_closes_tcp_cleanly() {
     let Some(tools) = require("an_upgrade_under_load_loses_no_query", &["dnsperf"]) else { return };
-    let mut old = Upgradable::start();
+    let mut old = Upgradable::start("");
     let addr = old.server.addr;
     let queries = old.server.dir.join("queries.txt");
     fs::write(&queries, "www.example.test A\nmissing.example.test A\nexample.test SOA\n").unwrap_or_default();
@@ -226,7 +227,7 @@ fn an_upgrade_under_load_loses_no_query_and_closes_tcp_cleanly() {
 
 #[test]
 fn a_broken_new_binary_leaves_the_old_one_serving_and_sigusr2_upgrades() {
-    let mut old = Upgradable::start();
+    let mut old = Upgradable::start("");
     let real = fs::read(&old.binary).unwrap_or_default();
     install(&old.binary, b"#!/bin/sh\necho broken >&2\nexit 1\n");
     let (code, _, stderr) = old.ctl_upgrade();
@@ -251,4 +252,36 @@ fn a_broken_new_binary_leaves_the_old_one_serving_and_sigusr2_upgrades() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(old.ctl_upgrade().0, 2, "no server to upgrade: exit 2");
+}
+
+#[test]
+fn an_upgrade_while_forwarding_answers_every_forwarded_question() {
+    let Some(tools) = require("an_upgrade_while_forwarding_answers_every_forwarded_question", &["dnsperf"]) else { return };
+    let upstream = crate::ops::OpsServer::with_zone("", "other.test.", &crate::queries::testdata().join("zones/other.test.zone"));
+    let mut old = Upgradable::start(&format!("\n[[forward]]\nzone = \"other.test.\"\nprimaries = [\"{}\"]\n", upstream.server.addr));
+    let addr = old.server.addr;
+    // Every name asked once: each a cache miss the UDP workers' relay forwards.
+    let queries = old.server.dir.join("queries.txt");
+    let lines: String = (0..20_000).map(|i| format!("u{i}.other.test A\n")).collect();
+    fs::write(&queries, lines).unwrap_or_default();
+    let dnsperf = Command::new(&tools[0])
+        .args(["-s", "127.0.0.1", "-p", &addr.port().to_string(), "-d"])
+        .arg(&queries)
+        .args(["-l", "4", "-Q", "1000", "-q", "50", "-t", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("dnsperf: {e}"));
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, stdout, stderr) = old.ctl_upgrade();
+    assert_eq!(code, 0, "ctl upgrade failed: {stderr}\n{}", old.server.stderr());
+    let new = NewProcess::from_text(&stdout);
+    let status = old.server.wait_exit(Duration::from_secs(20)).unwrap_or_else(|| panic!("the old process did not exit:\n{}", old.server.stderr()));
+    assert!(status.success(), "the old process: {status}");
+    let output = dnsperf.wait_with_output().unwrap_or_else(|e| panic!("dnsperf: {e}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let sent = dnsperf_number(&text, "Queries sent:");
+    assert!(sent > 1000, "dnsperf ran across the upgrade:\n{text}");
+    assert_eq!(dnsperf_number(&text, "Queries lost:"), 0, "no forwarded question lost across the upgrade:\n{text}\n{}", old.server.stderr());
+    drop(new);
 }
