@@ -30,6 +30,36 @@ pub struct HotCounters {
     rcodes: [AtomicU64; RCODE_SLOTS],
     answers: [AtomicU64; 6],
     cache_answers: AtomicU64,
+    /// Answers written on the worker by [`AnswerSource`] and latency bucket
+    /// ([`LATENCY_BOUNDS`], then +Inf), not cumulative.
+    latency: [[AtomicU64; LATENCY_BOUNDS.len() + 1]; AnswerSource::ALL.len()],
+    /// Their summed latency, in microseconds, by [`AnswerSource`].
+    latency_micros: [AtomicU64; AnswerSource::ALL.len()],
+}
+
+/// Upper bounds of the latency buckets, in seconds (the last bucket, above them, is +Inf).
+pub const LATENCY_BOUNDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// Where an answer written on a worker came from, for the latency histograms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerSource {
+    /// The served zones, and the refusals and errors the engine writes itself.
+    Authoritative,
+    /// The resolver's cache (a recursive query answered without resolving).
+    Cache,
+}
+
+impl AnswerSource {
+    /// Every source, in counter order.
+    pub const ALL: [Self; 2] = [Self::Authoritative, Self::Cache];
+
+    /// The metrics label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Authoritative => "authoritative",
+            Self::Cache => "cache",
+        }
+    }
 }
 
 /// Counters of the query pipeline.
@@ -106,6 +136,38 @@ impl EngineCounters {
     /// Counts an answer from the cache.
     pub fn cache_answer(&self, worker: u16) {
         self.shard(worker).cache_answers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Recursive queries answered from the cache by `worker`'s shard (a worker reads its own
+    /// before and after a batch: the difference is its batch's cache answers).
+    pub fn cache_answers_of(&self, worker: u16) -> u64 {
+        self.shard(worker).cache_answers.load(Ordering::Relaxed)
+    }
+
+    /// Counts `count` answers from `source` that each took at most `micros` (a UDP worker's
+    /// batch: from the datagrams' arrival to the replies' sending, timed once per batch).
+    pub fn answered_in(&self, worker: u16, source: AnswerSource, micros: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let seconds = micros as f64 / 1e6;
+        let bucket = LATENCY_BOUNDS.iter().position(|&bound| seconds <= bound).unwrap_or(LATENCY_BOUNDS.len());
+        let shard = self.shard(worker);
+        shard.latency[source as usize][bucket].fetch_add(count, Ordering::Relaxed);
+        shard.latency_micros[source as usize].fetch_add(micros.saturating_mul(count), Ordering::Relaxed);
+    }
+
+    /// The latency histogram of `source`'s answers: (sum in seconds, count, per-bucket counts
+    /// with their upper bounds, not cumulative; the last bound is +Inf), summed over the shards.
+    pub fn answer_latency(&self, source: AnswerSource) -> (f64, u64, Vec<(f64, u64)>) {
+        let bounds = LATENCY_BOUNDS.iter().copied().chain([f64::INFINITY]);
+        let buckets: Vec<(f64, u64)> = bounds
+            .enumerate()
+            .map(|(index, bound)| (bound, self.hot.iter().map(|shard| shard.latency[source as usize][index].load(Ordering::Relaxed)).sum()))
+            .collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let micros: u64 = self.hot.iter().map(|shard| shard.latency_micros[source as usize].load(Ordering::Relaxed)).sum();
+        (micros as f64 / 1e6, count, buckets)
     }
 
     /// Requests seen.

@@ -80,7 +80,8 @@ pub fn bind_quic(addr: SocketAddr) -> Result<UdpSocket, BindError> {
     bound.map_err(|source| BindError { addr, protocol: "QUIC", source })
 }
 
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// One UDP socket on `addr` (`SO_REUSEPORT`, so several share the port; 4 MiB buffers).
+pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
@@ -92,7 +93,8 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
-fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+/// A non-blocking TCP listener on `addr` (backlog 1024).
+pub fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;

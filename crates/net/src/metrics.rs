@@ -131,8 +131,9 @@ impl NetCounters {
     }
 }
 
-/// Upper bounds of the latency buckets, in seconds (the last bucket, above them, is +Inf).
-pub const LATENCY_BOUNDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+/// Upper bounds of the latency buckets, in seconds (the last bucket, above them, is +Inf); the
+/// engine's answer histograms use the same.
+pub use portcullis_engine::metrics::LATENCY_BOUNDS;
 
 /// A latency histogram of plain atomics, for events that are not per query (a resolution, an
 /// exchange): one relaxed add per bucket and one for the sum per event.

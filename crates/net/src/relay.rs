@@ -317,6 +317,9 @@ impl Relay {
                 worker: crate::OTHER_THREADS,
             };
             if let Outcome::Reply(len) = engine.respond_resolved(resolved, &request, outbox.buffer(&self.socket)) {
+                if let Some(tap) = self.pool.tap() {
+                    tap.record(Transport::Udp, client.peer, self.socket.local_addr().ok(), &client.query, Some(&outbox.buffer(&self.socket)[..len]));
+                }
                 outbox.commit(len, client.peer);
             }
         }

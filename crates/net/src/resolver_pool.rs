@@ -140,6 +140,9 @@ pub struct ResolverPool {
     forward: ArcSwap<ForwardTable>,
     iterate: std::sync::atomic::AtomicBool,
     tcp: Arc<TcpConnections>,
+    /// dnstap's queue, when dnstap is on: the answers the pool and the relay write are captured
+    /// there as they are sent.
+    tap: std::sync::OnceLock<Arc<crate::tap::Tap>>,
     /// Counters.
     pub counters: PoolCounters,
 }
@@ -192,6 +195,7 @@ impl ResolverPool {
             forward,
             iterate: std::sync::atomic::AtomicBool::new(parts.iterate),
             tcp: Arc::default(),
+            tap: std::sync::OnceLock::new(),
             counters: PoolCounters::default(),
         });
         pool.start_probes(&ForwardTable::default());
@@ -400,6 +404,17 @@ impl ResolverPool {
         Wire { clock: self.clock, tcp, sent: &self.counters.upstream_queries, encrypted: None }
     }
 
+    /// Captures the answers the pool and the UDP workers' relays write (dnstap, the query log);
+    /// set once, at start.
+    pub fn set_tap(&self, tap: Arc<crate::tap::Tap>) {
+        let _ = self.tap.set(tap);
+    }
+
+    /// dnstap's queue, when set.
+    pub(crate) fn tap(&self) -> Option<&Arc<crate::tap::Tap>> {
+        self.tap.get()
+    }
+
     /// Writes and sends each waiting client's reply.
     async fn answer(&self, resolved: &Resolved, waiters: Vec<Waiter>) {
         let engine = self.engine.load_full();
@@ -416,6 +431,13 @@ impl ResolverPool {
                 worker: crate::OTHER_THREADS,
             };
             let Outcome::Reply(len) = engine.respond_resolved(resolved, &request, &mut buf) else { continue };
+            if let Some(tap) = self.tap() {
+                let local = match &waiter.reply {
+                    ReplyTo::Udp(socket) => socket.local_addr().ok(),
+                    ReplyTo::Tcp(..) => None,
+                };
+                tap.record(waiter.transport, waiter.peer, local, &waiter.query, Some(&buf[..len]));
+            }
             match &waiter.reply {
                 ReplyTo::Udp(socket) => {
                     if let Err(error) = socket.send_to(&buf[..len], waiter.peer) {

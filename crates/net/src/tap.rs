@@ -4,9 +4,10 @@
 //! and an event that finds it full is counted as dropped, so a slow or absent reader never slows
 //! an answer. With no tap configured the query path pays one `Option` test.
 //!
-//! Only answers the worker or connection writes itself are captured: authoritative answers,
-//! cache hits, errors and refusals; answers written later by the resolver pool or the forwarding
-//! relay are not (yet).
+//! Answers the worker or connection writes itself (authoritative answers, cache hits, errors and
+//! refusals) are captured there; a question handed to the resolver pool or the UDP workers'
+//! forwarding relay is captured with its answer when the pool or relay sends it
+//! ([`crate::resolver_pool::ResolverPool::set_tap`]).
 
 use portcullis_engine::Transport;
 use std::net::SocketAddr;

@@ -165,8 +165,31 @@ async fn serve_counted(
             tracing::debug!(%peer, reason = reason.as_str(), "tcp connection closed");
         });
     }
+    drain(&connections).await;
     Ok(())
 }
+
+/// How long a stopping listener waits for its connections to finish.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// At shutdown: tells every connection to close (idle ones at once, busy ones after their
+/// answer) and waits, at most [`DRAIN`], until they are closed, so that none is cut (reset) when
+/// the process exits.
+async fn drain(connections: &Connections) {
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    connections.close_all();
+    while !connections.is_empty() {
+        if tokio::time::timeout_at(deadline, connections.released.notified()).await.is_err() {
+            tracing::warn!("tcp connections still open after the drain time; closing them");
+            return;
+        }
+        connections.close_all();
+    }
+}
+
+/// How long a closing connection reads (and drops) what the client still sends, waiting for
+/// its end: closing a socket with unread data would reset it.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// How long a newcomer waits for an evicted connection to be gone (it has
 /// [`EVICTED_FLUSH`] to send the replies it holds); then it is refused.
@@ -225,8 +248,9 @@ where
     let closing = Arc::new(Notify::new());
     let write_timeout = context.limits.per_message.max(Duration::from_secs(5));
     let mut writing = tokio::spawn(write_replies(writer, receiver, write_timeout, closing.clone()));
-    tokio::select! {
-        reason = read_queries(reader, &context, sender) => {
+    let mut reader = reader;
+    let reason = tokio::select! {
+        reason = read_queries(&mut reader, &context, sender) => {
             if reason == CloseReason::Evicted {
                 // Replies already queued go out; those of questions still resolving do not,
                 // and the place is free within EVICTED_FLUSH.
@@ -242,7 +266,13 @@ where
         }
         // The reader holds a sender, so the writer ends first only when a write failed.
         _ = &mut writing => CloseReason::WriteError,
+    };
+    if reason == CloseReason::Shutdown {
+        // Our side is shut down (FIN sent): read until the client closes too, at most LINGER.
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(LINGER, async { while matches!(reader.read(&mut sink).await, Ok(len) if len > 0) {} }).await;
     }
+    reason
 }
 
 /// Reads and answers queries until the connection must end, and says why.
@@ -282,7 +312,9 @@ async fn read_message<R: AsyncRead + Unpin>(reader: &mut R, message: &mut [u8], 
             Ok(Err(_)) => return Err(CloseReason::PeerClosed),
             Err(_) => return Err(timed_out),
         },
-        () = context.ticket.evict.notified() => return Err(CloseReason::Evicted),
+        () = context.ticket.evict.notified() => {
+            return Err(if context.shutdown.is_triggered() { CloseReason::Shutdown } else { CloseReason::Evicted });
+        }
     }
     if !context.connections.set_busy(context.ticket.id) {
         return Err(CloseReason::Evicted);
@@ -310,7 +342,10 @@ async fn answer(query: &[u8], reply: &mut [u8], context: &Context, sender: &mpsc
             Outcome::Reply(n) | Outcome::ReplyAndPrefetch(n) => Some(&reply[..n]),
             _ => None,
         };
-        tap.record(Transport::Tcp, context.peer, None, query, answered);
+        // A question handed to the pool is captured with its answer, when that is sent.
+        if !(matches!(outcome, Outcome::Resolve) && context.services.pool.is_some()) {
+            tap.record(Transport::Tcp, context.peer, None, query, answered);
+        }
     }
     match outcome {
         Outcome::Reply(n) => send(sender, &reply[..n]).await,

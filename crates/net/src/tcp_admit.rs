@@ -141,6 +141,19 @@ impl Connections {
         self.table().peak
     }
 
+    /// Tells every open connection to close (shutdown): an idle one closes at once, a busy one
+    /// after its answer.
+    pub fn close_all(&self) {
+        for slot in self.table().open.values() {
+            slot.evict.notify_one();
+        }
+    }
+
+    /// True when no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.table().open.is_empty()
+    }
+
     /// Removes a connection whose socket is closed, and wakes an accept loop waiting for room.
     pub fn release(&self, id: u64) {
         let mut table = self.table();

@@ -16,6 +16,7 @@ use crate::supervise::run_restarting;
 use crate::{Clock, EngineHandle, Shutdown};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
+use portcullis_engine::metrics::AnswerSource;
 use portcullis_engine::{DropReason, Outcome, Request, Transport};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
@@ -31,6 +32,9 @@ pub const BATCH: usize = 32;
 /// Largest datagram received or sent; longer queries are dropped as malformed (UDP answers are
 /// capped at `udp-payload`, at most 4096).
 pub const SLOT: usize = 4096;
+/// How long a stopping worker waits for the answers to the questions its relay forwards.
+const RELAY_DRAIN: Duration = Duration::from_secs(5);
+
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -195,7 +199,7 @@ impl Worker {
         while !shutdown.is_triggered() {
             let mut flags = MsgFlags::MSG_WAITFORONE;
             if self.relay.as_ref().is_some_and(Relay::busy) {
-                if !self.wait_with_relay(socket) {
+                if !self.wait_with_relay(socket, true) {
                     self.send_all(socket, engine);
                     continue;
                 }
@@ -209,7 +213,27 @@ impl Worker {
                     continue;
                 }
             };
-            self.answer_batch(socket, count, engine);
+            // One clock read more per batch: every answer of the batch is counted with the
+            // batch's time, from recvmmsg's return to sendmmsg's (an upper bound of its own).
+            let started = std::time::Instant::now();
+            let (replies, cache) = self.answer_batch(socket, count, engine);
+            self.send_all(socket, engine);
+            let micros = started.elapsed().as_micros() as u64;
+            let counters = engine.load();
+            let counters = counters.counters();
+            counters.answered_in(self.worker, AnswerSource::Cache, micros, cache);
+            counters.answered_in(self.worker, AnswerSource::Authoritative, micros, replies.saturating_sub(cache));
+        }
+        self.finish_relay(socket, engine);
+    }
+
+    /// At shutdown: the questions the relay is still forwarding get their answers (at most
+    /// [`RELAY_DRAIN`]); the listening socket is no longer read (after an upgrade, the new
+    /// process reads it).
+    fn finish_relay(&mut self, socket: &UdpSocket, engine: &EngineHandle) {
+        let deadline = std::time::Instant::now() + RELAY_DRAIN;
+        while self.relay.as_ref().is_some_and(Relay::busy) && std::time::Instant::now() < deadline {
+            self.wait_with_relay(socket, false);
             self.send_all(socket, engine);
         }
     }
@@ -232,13 +256,16 @@ impl Worker {
     }
 
     /// Waits until the listening socket or one of the relay's is readable or the relay's next
-    /// deadline, and lets the relay act. True when queries are waiting on the listening socket.
-    fn wait_with_relay(&mut self, socket: &UdpSocket) -> bool {
+    /// deadline, and lets the relay act. True when queries are waiting on the listening socket
+    /// (`listen` false: that socket is not watched).
+    fn wait_with_relay(&mut self, socket: &UdpSocket, listen: bool) -> bool {
         let Some(relay) = self.relay.as_mut() else { return true };
         let (now, _) = self.clock.now();
         let wait_ms = relay.next_wake().map_or(POLL.as_millis() as u64, |at| at.as_millis().saturating_sub(now.as_millis()));
         let timeout = PollTimeout::try_from(wait_ms.min(POLL.as_millis() as u64)).unwrap_or(PollTimeout::ZERO);
-        let mut fds: Vec<PollFd<'_>> = std::iter::once(socket.as_fd()).chain(relay.fds()).map(|fd| PollFd::new(fd, PollFlags::POLLIN)).collect();
+        let client = if listen { PollFlags::POLLIN } else { PollFlags::empty() };
+        let mut fds: Vec<PollFd<'_>> =
+            std::iter::once(PollFd::new(socket.as_fd(), client)).chain(relay.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN))).collect();
         let ready = poll(&mut fds, timeout).unwrap_or(0) > 0;
         let readable = |fd: &PollFd<'_>| ready && fd.revents().is_some_and(|events| !events.is_empty());
         let client = fds.first().is_some_and(readable);
@@ -255,9 +282,12 @@ impl Worker {
         receive_into(socket.as_raw_fd(), &mut self.receive_headers, &mut self.receive, flags, |index, len, peer| received[index] = (len, peer))
     }
 
-    /// Answers the received datagrams into the outbox.
-    fn answer_batch(&mut self, socket: &UdpSocket, count: usize, engine: &EngineHandle) {
+    /// Answers the received datagrams into the outbox; returns the replies written and how many
+    /// of them came from the cache.
+    fn answer_batch(&mut self, socket: &UdpSocket, count: usize, engine: &EngineHandle) -> (u64, u64) {
         let engine = engine.load();
+        let cache_before = engine.counters().cache_answers_of(self.worker);
+        let mut replies = 0;
         if count > 1 {
             engine.warm(self.received[..count].iter().zip(self.receive.iter()).map(|(&(len, _), buffer)| &buffer[..len]));
         }
@@ -272,12 +302,20 @@ impl Worker {
                     Outcome::Reply(n) | Outcome::ReplyAndPrefetch(n) => Some(&self.outbox.buffer(socket)[..n]),
                     _ => None,
                 };
-                tap.record(Transport::Udp, peer, *local, request.bytes, reply);
+                // A question handed to the relay or the pool is captured with its answer, when
+                // that is sent.
+                if !(matches!(outcome, Outcome::Resolve) && self.relay.is_some()) {
+                    tap.record(Transport::Udp, peer, *local, request.bytes, reply);
+                }
             }
             match outcome {
-                Outcome::Reply(n) => self.outbox.commit(n, peer),
+                Outcome::Reply(n) => {
+                    self.outbox.commit(n, peer);
+                    replies += 1;
+                }
                 Outcome::ReplyAndPrefetch(n) => {
                     self.outbox.commit(n, peer);
+                    replies += 1;
                     if let Some(relay) = self.relay.as_ref() {
                         relay.prefetch(request.bytes);
                     }
@@ -291,6 +329,7 @@ impl Worker {
                 },
             }
         }
+        (replies, engine.counters().cache_answers_of(self.worker).saturating_sub(cache_before))
     }
 }
 

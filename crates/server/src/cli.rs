@@ -1,5 +1,6 @@
 //! The command line: `serve`, `query`, `check-zone`, `check-config`, `keygen`, `sign-zone`,
-//! `dnssec ds`, `dnssec status`, `dnssec ds-seen`, `dnssec ds-gone`, `ctl`.
+//! `dnssec ds`, `dnssec status`, `dnssec ds-seen`, `dnssec ds-gone`, `ctl`, and the hidden `man`
+//! (the manual page, see `crate::man`).
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the DNS server (foreground; SIGHUP reloads, SIGTERM stops).
+    /// Run the DNS server (foreground; SIGHUP reloads, SIGUSR2 upgrades, SIGTERM stops).
     Serve(Box<ServeArgs>),
     /// Ask a DNS server a question and print the answer, like dig.
     Query(QueryArgs),
@@ -34,6 +35,18 @@ pub enum Command {
     Dnssec(DnssecCommand),
     /// Control a running server over its control socket (status, reload, flush, stats...).
     Ctl(crate::ctl::CtlArgs),
+    /// Print the manual page (roff), generated from these definitions; `--dir` writes one page
+    /// per command.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// Arguments of `man`.
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// Write portcullis.1 and portcullis-COMMAND.1 into this directory instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// The `dnssec` subcommands.

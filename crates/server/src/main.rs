@@ -23,6 +23,7 @@ mod key_config;
 mod key_files;
 mod key_store;
 mod keygen;
+mod man;
 mod notify;
 mod ops_config;
 mod outgoing;
@@ -36,11 +37,13 @@ mod resolv;
 mod resolver_config;
 mod resolver_log;
 mod rlimit;
+mod sd_notify;
 mod secondary;
 mod sign_zone;
 mod stats;
 mod tap_writer;
 mod tls_config;
+mod upgrade;
 mod zone_config;
 mod zone_files;
 mod zone_signer;
@@ -68,5 +71,6 @@ fn main() -> ExitCode {
         cli::Command::Dnssec(cli::DnssecCommand::Status(args)) => dnssec_keys::status(&args),
         cli::Command::Dnssec(cli::DnssecCommand::DsSeen(args)) => dnssec_keys::record(&args, dnssec_keys::Observed::DsSeen),
         cli::Command::Dnssec(cli::DnssecCommand::DsGone(args)) => dnssec_keys::record(&args, dnssec_keys::Observed::DsGone),
+        cli::Command::Man(args) => man::run(args),
     }
 }

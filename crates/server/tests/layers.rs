@@ -64,6 +64,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "http-body-util",
             "bytes",
             "prometheus-client",
+            "clap_mangen",
+            "rustix",
         ],
     ),
 ];

@@ -9,9 +9,11 @@ use crate::cli::ServeArgs;
 use crate::config::{self, Settings};
 use crate::ctl::server::Control;
 use crate::stats::{unix_millis, Sources};
+use crate::upgrade::{Handover, Inherited};
 use portcullis_engine::auth::ZoneSet;
 use portcullis_net::EngineHandle;
 use portcullis_wire::NameBuf;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,14 @@ const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
 pub(super) struct Ops {
     socket: Option<PathBuf>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Ops {
+    /// Leaves the control socket's file in place when this is dropped (an upgrade: the new
+    /// process serves on it).
+    pub(super) fn keep_socket_file(&mut self) {
+        self.socket = None;
+    }
 }
 
 impl Drop for Ops {
@@ -59,7 +69,16 @@ pub(super) fn sources(shared: &Shared, engine: &EngineHandle) -> Arc<Sources> {
 /// Starts the sampler, the HTTP listener (when configured) and the control socket (unless off);
 /// must run inside the runtime. An HTTP address or a configured control socket that cannot be
 /// bound is an error; the default control socket that cannot be is only a warning.
-pub(super) async fn start(settings: &Settings, args: &ServeArgs, shared: &Shared, engine: &EngineHandle) -> Result<Ops, String> {
+/// After an upgrade the listeners are those of `inherited`; copies of them are kept in
+/// `handover` for the next one.
+pub(super) async fn start(
+    settings: &Settings,
+    args: &ServeArgs,
+    shared: &Shared,
+    engine: &EngineHandle,
+    inherited: &mut Inherited,
+    handover: &Arc<Handover>,
+) -> Result<Ops, String> {
     let sources = sources(shared, engine);
     let mut ops = Ops { socket: None, tasks: Vec::new() };
     let sampled = sources.clone();
@@ -72,16 +91,31 @@ pub(super) async fn start(settings: &Settings, args: &ServeArgs, shared: &Shared
     }));
     if let Some(addr) = settings.ops.http {
         let token = settings.ops.token_file.as_deref().map(crate::ops_config::read_token).transpose()?;
-        let listener = crate::http::bind(addr).await.map_err(|error| format!("http.listen {addr}: {error}"))?;
+        let listener = match inherited.take_http(addr) {
+            Some(listener) => listener.set_nonblocking(true).and_then(|()| tokio::net::TcpListener::from_std(listener)),
+            None => crate::http::bind(addr).await,
+        };
+        let listener = listener.map_err(|error| format!("http.listen {addr}: {error}"))?;
+        handover.sockets().http = listener.as_fd().try_clone_to_owned().ok().map(|fd| (addr, fd));
         let state = Arc::new(crate::http::HttpState::new(sources.clone(), token.as_deref()));
         ops.tasks.push(tokio::spawn(crate::http::serve(listener, state)));
         tracing::info!(%addr, token = token.is_some(), "http listener ready: /metrics, /api/stats, /api/alerts, /");
     }
     if let Some(path) = crate::ops_config::control_socket(&settings.ops, args.config.as_deref()) {
-        match crate::ctl::server::bind(&path) {
+        let bound = match inherited.take_control() {
+            Some(listener) => listener.set_nonblocking(true).and_then(|()| tokio::net::UnixListener::from_std(listener)).map_err(|error| error.to_string()),
+            None => crate::ctl::server::bind(&path),
+        };
+        match bound {
             Ok(listener) => {
-                let control: Arc<dyn Control> =
-                    Arc::new(AppControl { engine: engine.clone(), args: args.clone(), listen: settings.listen.clone(), shared: shared.clone() });
+                handover.sockets().control = listener.as_fd().try_clone_to_owned().ok();
+                let control: Arc<dyn Control> = Arc::new(AppControl {
+                    engine: engine.clone(),
+                    args: args.clone(),
+                    listen: settings.listen.clone(),
+                    shared: shared.clone(),
+                    handover: handover.clone(),
+                });
                 ops.tasks.push(tokio::spawn(crate::ctl::server::serve(listener, sources.clone(), control)));
                 tracing::info!(socket = %path.display(), "control socket ready");
                 ops.socket = Some(path);
@@ -101,12 +135,21 @@ pub(super) struct AppControl {
     args: ServeArgs,
     listen: Vec<std::net::SocketAddr>,
     shared: Shared,
+    handover: Arc<Handover>,
 }
 
 impl Control for AppControl {
     fn reload(&self) -> Result<String, String> {
-        reload(&self.engine, &self.args, &self.listen, &self.shared)?;
+        crate::sd_notify::reloading();
+        let result = reload(&self.engine, &self.args, &self.listen, &self.shared);
+        crate::sd_notify::ready();
+        result?;
         Ok("reloaded".into())
+    }
+
+    fn upgrade(&self) -> Result<String, String> {
+        let pid = self.handover.upgrade()?;
+        Ok(format!("upgraded: process {pid} serves; this one drains and exits"))
     }
 
     fn clear_rrl(&self) -> Result<String, String> {

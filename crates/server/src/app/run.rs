@@ -1,5 +1,6 @@
 //! The server's life: built from the configuration, its workers and listeners started, then
-//! signals handled (SIGHUP reloads, SIGTERM and SIGINT stop it after draining) until it stops.
+//! signals handled (SIGHUP reloads, SIGUSR2 upgrades, SIGTERM and SIGINT stop it after draining)
+//! until it stops. systemd hears of it all (`crate::sd_notify`).
 
 use super::build::{load_zones, Shared};
 use super::reload::{notify_changed, reload};
@@ -19,13 +20,20 @@ struct Signals {
     hangup: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
     interrupt: tokio::signal::unix::Signal,
+    /// SIGUSR2: upgrade (`crate::upgrade`).
+    upgrade: tokio::signal::unix::Signal,
 }
 
 impl Signals {
     /// Installs the handlers; must run inside the runtime's context.
     fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(Self { hangup: signal(SignalKind::hangup())?, terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
+        Ok(Self {
+            hangup: signal(SignalKind::hangup())?,
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            upgrade: signal(SignalKind::user_defined2())?,
+        })
     }
 }
 
@@ -53,6 +61,8 @@ struct Started {
     ops: super::ops::Ops,
     /// The dnstap and query log writer, finished after the workers stop.
     dnstap: Option<crate::tap_writer::Writer>,
+    /// The sockets kept for an upgrade, and whether one happened.
+    handover: Arc<crate::upgrade::Handover>,
 }
 
 /// Fails with an error printed on stderr (and logged once logging is up).
@@ -81,8 +91,11 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
     crate::rlimit::raise_for(&settings, threads);
-    let listeners = bind::bind(&settings.listen, threads).map_err(|error| fail(error.to_string()))?;
+    let mut inherited = crate::upgrade::Inherited::from_env().map_err(fail)?;
+    let listeners = crate::upgrade::listeners(&settings.listen, threads, &mut inherited).map_err(|error| fail(error.to_string()))?;
     let encrypted = super::encrypted::bind(&settings).map_err(fail)?;
+    let handover = Arc::new(crate::upgrade::Handover::new());
+    crate::upgrade::keep(&listeners, &mut handover.sockets());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("portcullis-io").build();
     let runtime = runtime.map_err(|error| fail(format!("cannot start the I/O runtime: {error}")))?;
     // Signal handlers exist before the first answer, so an early SIGHUP or SIGTERM is never
@@ -106,8 +119,10 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         let _runtime = runtime.enter();
         encrypted.spawn(&engine, settings.tcp, &shutdown, &services).map_err(fail)?;
     }
-    let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine)).map_err(fail)?;
-    Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops, dnstap })
+    let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine, &mut inherited, &handover)).map_err(fail)?;
+    inherited.ready();
+    crate::sd_notify::ready();
+    Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops, dnstap, handover })
 }
 
 /// The dnstap and query log outputs and their writer, when either is configured.
@@ -151,6 +166,9 @@ fn start_pool(settings: &Settings, shared: &Shared, engine: &EngineHandle, runti
         forward: settings.forward.clone(),
         iterate: settings.resolver.enabled,
     });
+    if let Some(tap) = &shared.tap {
+        pool.set_tap(tap.clone());
+    }
     let _ = shared.pool.set(pool.clone());
     pool
 }
@@ -168,12 +186,9 @@ fn log_ready(settings: &Settings, engine: &EngineHandle, addresses: &[String], t
 impl Started {
     /// Serves until SIGTERM or SIGINT, then drains and stops.
     fn run(self) -> ExitCode {
-        let Self { args, settings, shared, engine, runtime, signals, tcp_listeners, workers, services, shutdown, ops, dnstap } = self;
-        let code = runtime.block_on(run(tcp_listeners, &engine, &settings, &args, &shutdown, &shared, signals, services));
-        {
-            let _runtime = runtime.enter();
-            drop(ops);
-        }
+        let Self { args, settings, shared, engine, runtime, signals, tcp_listeners, workers, services, shutdown, ops, dnstap, handover } = self;
+        let listeners = (tcp_listeners, services);
+        let code = runtime.block_on(run(listeners, &engine, &settings, &args, &shutdown, &shared, signals, &handover, ops));
         shutdown.trigger();
         for worker in workers {
             let _ = worker.join();
@@ -190,23 +205,25 @@ impl Started {
 /// Serves TCP and handles signals until SIGTERM or SIGINT.
 #[allow(clippy::too_many_arguments)]
 async fn run(
-    tcp_listeners: Vec<(u16, std::net::SocketAddr, std::net::TcpListener)>,
+    (tcp_listeners, services): (Vec<(u16, std::net::SocketAddr, std::net::TcpListener)>, tcp::Services),
     engine: &EngineHandle,
     settings: &Settings,
     args: &ServeArgs,
     shutdown: &Shutdown,
     shared: &Shared,
     signals: Signals,
-    services: tcp::Services,
+    handover: &Arc<crate::upgrade::Handover>,
+    ops: super::ops::Ops,
 ) -> ExitCode {
-    let Signals { mut hangup, mut terminate, mut interrupt } = signals;
+    let Signals { mut hangup, mut terminate, mut interrupt, mut upgrade } = signals;
+    let mut accepting = Vec::new();
     for (index, addr, listener) in tcp_listeners {
         let (engine, shutdown, limits, services) = (engine.clone(), shutdown.clone(), settings.tcp, services.clone());
-        tokio::spawn(async move {
+        accepting.push(tokio::spawn(async move {
             if let Err(error) = tcp::serve(index, listener, engine, limits, shutdown, services).await {
                 tracing::error!(%addr, %error, "tcp listener failed");
             }
-        });
+        }));
     }
     let rotation = Duration::from_secs(settings.cookies.lifetime_hours * 3600);
     let mut rotate = tokio::time::interval_at(tokio::time::Instant::now() + rotation, rotation);
@@ -221,9 +238,18 @@ async fn run(
                 let _ = tokio::task::spawn_blocking(move || shared.signing.refresh(&engine, &shared.secondaries.install)).await;
             }
             _ = hangup.recv() => {
+                crate::sd_notify::reloading();
                 let (engine, args, listen, shared) = (engine.clone(), args.clone(), settings.listen.clone(), shared.clone());
                 let _ = tokio::task::spawn_blocking(move || reload(&engine, &args, &listen, &shared)).await;
+                crate::sd_notify::ready();
             }
+            _ = upgrade.recv() => {
+                let handover = handover.clone();
+                if let Ok(Err(error)) = tokio::task::spawn_blocking(move || handover.upgrade()).await {
+                    tracing::error!("{error}");
+                }
+            }
+            () = handover.done() => break,
             _ = rotate.tick(), if settings.cookies.secret.is_none() => {
                 shared.rotate_secret();
                 let (engine, args, listen, shared) = (engine.clone(), args.clone(), settings.listen.clone(), shared.clone());
@@ -240,10 +266,41 @@ async fn run(
             _ = interrupt.recv() => break,
         }
     }
+    if handover.upgraded().is_none() {
+        crate::sd_notify::stopping();
+    }
     tracing::info!("stopping: draining connections");
-    shutdown.trigger();
+    stop(ops, handover, shutdown, accepting, shared).await;
     ExitCode::SUCCESS
 }
+
+/// Stops accepting (the HTTP and control listeners, then the TCP listeners, which close their
+/// connections cleanly), then waits, at most [`DRAIN`], for the questions still resolving, whose
+/// answers go out on the UDP sockets this process holds. After an upgrade the control socket's
+/// file is the new process's and stays.
+async fn stop(
+    mut ops: super::ops::Ops,
+    handover: &crate::upgrade::Handover,
+    shutdown: &Shutdown,
+    accepting: Vec<tokio::task::JoinHandle<()>>,
+    shared: &Shared,
+) {
+    if handover.upgraded().is_some() {
+        ops.keep_socket_file();
+    }
+    drop(ops);
+    shutdown.trigger();
+    for task in accepting {
+        let _ = task.await;
+    }
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    while shared.pool.get().is_some_and(|pool| pool.in_flight() > 0) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How long a stopping server waits for the questions it is resolving.
+const DRAIN: Duration = Duration::from_secs(5);
 
 /// Sleeps for `duration`, or for ever without one.
 async fn sleep_for(duration: Option<Duration>) {

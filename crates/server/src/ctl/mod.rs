@@ -88,6 +88,10 @@ pub enum CtlCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Start the binary now at the server's path (an installed update) and hand it the
+    /// sockets; returns once the new process serves (the old one drains its TCP connections
+    /// and exits), or fails with the old one still serving (as SIGUSR2).
+    Upgrade,
 }
 
 impl CtlCommand {
@@ -103,6 +107,7 @@ impl CtlCommand {
             Self::Rrl { clear } => json!({"command": "rrl", "clear": clear}),
             Self::Stats { .. } => json!({"command": "stats"}),
             Self::Alerts { clear, .. } => json!({"command": "alerts", "clear": clear}),
+            Self::Upgrade => json!({"command": "upgrade"}),
         }
     }
 }
@@ -206,7 +211,7 @@ fn render(command: &CtlCommand, result: &Value) -> String {
                 field(a, "detail")
             )
         }),
-        CtlCommand::Reload | CtlCommand::ReloadZone { .. } | CtlCommand::Flush { .. } => field(result, "message"),
+        CtlCommand::Reload | CtlCommand::ReloadZone { .. } | CtlCommand::Flush { .. } | CtlCommand::Upgrade => field(result, "message"),
         CtlCommand::Rrl { .. } => stats_lines(result),
     }
 }

@@ -31,6 +31,9 @@ pub trait Control: Send + Sync + 'static {
     fn reload_zone(&self, zone: &NameBuf) -> Result<String, String>;
     /// Forgets RRL's accounts: a reload with a fresh RRL table; a message on success.
     fn clear_rrl(&self) -> Result<String, String>;
+    /// Starts the binary at this process's path and hands it the sockets (`crate::upgrade`);
+    /// returns once it serves (this process then drains and exits) or failed (this one goes on).
+    fn upgrade(&self) -> Result<String, String>;
 }
 
 /// Binds `path` with mode 0600 (see the module's documentation).
@@ -119,6 +122,11 @@ async fn run(command: &str, request: &Value, sources: &Arc<Sources>, control: &A
             let message = tokio::task::spawn_blocking(move || control.reload_zone(&zone)).await.map_err(|_| "the reload failed".to_string())??;
             Ok(json!({"message": message}))
         }
+        "upgrade" => {
+            let control = control.clone();
+            let message = tokio::task::spawn_blocking(move || control.upgrade()).await.map_err(|_| "the upgrade failed".to_string())??;
+            Ok(json!({"message": message}))
+        }
         "flush" => Ok(flush(sources, name(&request["name"])?, request["below"] == json!(true))),
         "zone-status" => {
             let zone = name(&request["zone"])?;
@@ -143,7 +151,7 @@ async fn run(command: &str, request: &Value, sources: &Arc<Sources>, control: &A
             }
             Ok(list)
         }
-        other => Err(format!("unknown command '{other}' (status, reload, reload-zone, flush, zone-status, upstreams, stats, alerts, rrl)")),
+        other => Err(format!("unknown command '{other}' (status, reload, reload-zone, flush, zone-status, upstreams, stats, alerts, rrl, upgrade)")),
     }
 }
 

@@ -4,7 +4,7 @@
 //! get `_total` from the encoder; every family has help text; times are in seconds.
 
 use crate::stats::{Sources, RESPONSE_KINDS};
-use portcullis_engine::metrics::{transport_label, QueryType, RCODE_SLOTS, TRANSPORTS};
+use portcullis_engine::metrics::{transport_label, AnswerSource, QueryType, RCODE_SLOTS, TRANSPORTS};
 use portcullis_engine::policy::{AlertKind, RrlEvent};
 use portcullis_engine::resolve::Failure;
 use portcullis_engine::DropReason;
@@ -97,6 +97,7 @@ impl Collector for ServerCollector {
         policy(sources, &mut out)?;
         cache(sources, &mut out)?;
         resolver(sources, &mut out)?;
+        answer_latency(sources, &mut out)?;
         zones(sources, &mut out)?;
         alerts(sources, &mut out)
     }
@@ -159,6 +160,22 @@ fn cache(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
     out.counter("cache_misses", "Cache lookups that found nothing usable.", counters.misses.load(Relaxed))?;
     out.counter("cache_evictions", "Cache entries evicted to stay within budget.", counters.evictions.load(Relaxed))?;
     out.counter("cache_answers", "Recursive queries answered from the cache on the UDP or TCP worker.", sources.counters.cache_answers())
+}
+
+/// The latency of the answers the UDP workers write themselves, by source: each answer counted
+/// with its batch's time, from the datagrams' arrival to the replies' sending.
+fn answer_latency(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
+    let mut histogram = out.encoder.encode_descriptor(
+        "answer_duration",
+        "Time the UDP workers take to answer from the served zones (authoritative) or the cache: each answer counted with its batch's time, receive to send.",
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?;
+    for source in AnswerSource::ALL {
+        let (sum, count, buckets) = sources.counters.answer_latency(source);
+        histogram.encode_family(&one("source", source.as_str()))?.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+    }
+    Ok(())
 }
 
 /// The resolver pool and each forward group member.

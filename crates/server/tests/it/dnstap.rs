@@ -131,3 +131,46 @@ fn the_query_log_has_a_line_per_query_beside_dnstap() {
     assert!(fs::metadata(&tap).is_ok_and(|meta| meta.len() > 100), "dnstap written beside the log");
     let _ = fs::remove_dir_all(dir);
 }
+
+#[test]
+fn answers_the_relay_and_the_resolver_pool_send_are_captured_with_their_queries() {
+    let Some(tools) = require("answers_the_relay_and_the_resolver_pool_send_are_captured (Debian package dnstap-ldns)", &["dnstap-ldns"]) else { return };
+    let upstream = crate::ops::OpsServer::with_zone("", "other.test.", &crate::queries::testdata().join("zones/other.test.zone"));
+    let dir = temp_dir("dnstap-forward");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let (tap, log) = (dir.join("queries.dnstap"), dir.join("queries.log"));
+    let text = format!(
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[dnstap]\nfile = \"{}\"\n\n[querylog]\nfile = \"{}\"\n\n[[forward]]\nzone = \"other.test.\"\nprimaries = [\"{}\"]\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n",
+        tap.display(),
+        log.display(),
+        upstream.server.addr,
+        example_zone().display()
+    );
+    let config = dir.join("portcullis.toml");
+    fs::write(&config, text).unwrap_or_default();
+    let mut server =
+        Server::start(dir.clone(), addr, &["serve".as_ref(), "--config".as_ref(), config.as_os_str()], "example.test.").unwrap_or_else(|e| panic!("{e}"));
+    // UDP misses go through the worker's forwarding relay, the TCP one through the pool.
+    let udp: Vec<String> = (0..5).map(|i| format!("r{i}.other.test.")).collect();
+    crate::ops_reload::ask_all(addr, &udp);
+    crate::ops_reload::tcp_recursive(addr, "www.other.test.");
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(15)).is_some_and(|status| status.success()), "{}", server.stderr());
+    let output = Command::new(&tools[0]).arg("-r").arg(&tap).output().unwrap_or_else(|e| panic!("dnstap-ldns: {e}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let logged = fs::read_to_string(&log).unwrap_or_default();
+    let asked = udp.iter().map(|name| (name.as_str(), "UDP")).chain([("www.other.test.", "TCP")]);
+    for (name, transport) in asked {
+        for kind in ["CQ", "CR"] {
+            let wanted = format!(" {kind} 127.0.0.1 {transport} ");
+            let seen = text.lines().filter(|line| line.contains(&wanted) && line.contains(&format!("\"{name}\" IN A"))).count();
+            assert_eq!(seen, 1, "{kind} of {name} over {transport}:\n{text}");
+        }
+        let line = logged
+            .lines()
+            .find(|l| l.contains(&format!(" {} {name} IN A ", transport.to_lowercase())))
+            .unwrap_or_else(|| panic!("{name} not in the query log:\n{logged}"));
+        assert!(!line.contains("dropped"), "answered, not dropped: {line}");
+    }
+    let _ = fs::remove_dir_all(dir);
+}

@@ -95,9 +95,16 @@ impl Server {
 
     /// Runs `portcullis ARGS` without waiting for readiness.
     pub fn spawn(dir: PathBuf, addr: SocketAddr, args: &[&std::ffi::OsStr]) -> Result<Self, String> {
+        Self::spawn_from(Path::new(BINARY), &[], dir, addr, args)
+    }
+
+    /// Runs `BINARY ARGS` (a copy of portcullis, say) with the variables `env` set, without
+    /// waiting for readiness.
+    pub fn spawn_from(binary: &Path, env: &[(&str, &std::ffi::OsStr)], dir: PathBuf, addr: SocketAddr, args: &[&std::ffi::OsStr]) -> Result<Self, String> {
         let stdout = fs::File::create(dir.join("stdout.log")).map_err(|e| e.to_string())?;
         let stderr = fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
-        let mut command = Command::new(BINARY);
+        let mut command = Command::new(binary);
+        command.envs(env.iter().copied());
         command.args(args).env("RUST_BACKTRACE", "1").env_remove("RUST_LOG").stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         let child = command.spawn().map_err(|e| format!("cannot start {command:?}: {e}"))?;
         Ok(Self { addr, dir, child: Some(child) })
@@ -171,7 +178,8 @@ impl Server {
         status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
     }
 
-    fn wait_ready(&mut self, probe_zone: &str) -> Result<(), String> {
+    /// Waits until an SOA query for `probe_zone` is answered with NOERROR (see [`Server::start`]).
+    pub fn wait_ready(&mut self, probe_zone: &str) -> Result<(), String> {
         let probe = Query::new(probe_zone, Rtype::SOA);
         let deadline = Instant::now() + READY_WITHIN;
         let mut last = String::from("no probe sent");

@@ -143,6 +143,13 @@ fn metrics_move_by_exactly_the_queries_dnsperf_sent_and_the_rcodes_it_saw() {
         let expected = codes.get(name).copied().unwrap_or(0) as f64;
         assert_eq!(rcode(&after, name) - rcode(&before, name), expected, "{name}:\n{text}");
     }
+    // Every answer of the run was written by a UDP worker from the zone (or refused by it): the
+    // authoritative latency histogram counts each once, and its sum is a plausible time.
+    let authoritative = "{source=\"authoritative\"}";
+    assert_eq!(moved("portcullis_answer_duration_seconds_count", authoritative), 1000.0);
+    assert_eq!(moved("portcullis_answer_duration_seconds_count", "{source=\"cache\"}"), 0.0);
+    let seconds = moved("portcullis_answer_duration_seconds_sum", authoritative);
+    assert!(seconds > 0.0 && seconds < 100.0, "{seconds}");
     assert_eq!(codes.get("NOERROR").copied(), Some(500), "{text}");
     assert_eq!(codes.get("NXDOMAIN").copied(), Some(250), "{text}");
     assert_eq!(codes.get("REFUSED").copied(), Some(250), "{text}");

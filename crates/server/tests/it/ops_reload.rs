@@ -20,7 +20,7 @@ fn stats(ops: &OpsServer) -> serde_json::Value {
 }
 
 /// Asks every name once with RD=1 and waits for each reply.
-fn ask_all(server: SocketAddr, names: &[String]) {
+pub fn ask_all(server: SocketAddr, names: &[String]) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap_or_default();
     for (id, name) in names.iter().enumerate() {
@@ -34,7 +34,7 @@ fn ask_all(server: SocketAddr, names: &[String]) {
 }
 
 /// One query for `name` A with RD=1 over TCP; panics without a NOERROR reply.
-fn tcp_recursive(server: SocketAddr, name: &str) {
+pub fn tcp_recursive(server: SocketAddr, name: &str) {
     use std::io::{Read, Write};
     let mut query = Query::new(name, Rtype::A).to_wire(0x7777).unwrap_or_default();
     query[2] |= 0x01;
@@ -97,6 +97,11 @@ fn a_reload_keeps_the_cache_and_the_upstreams_health() {
     let scrape = front.metrics();
     let resolved = crate::ops::samples(&scrape, "portcullis_resolution_duration_seconds_count");
     assert!(resolved.get("").is_some_and(|&n| n >= 1.0), "resolution_duration_seconds_count: {resolved:?}");
+    // The two warm passes were answered from the cache by the UDP workers: in the cache-hit
+    // latency histogram.
+    let answered_fast = crate::ops::samples(&scrape, "portcullis_answer_duration_seconds_count");
+    let hits = answered_fast.get("{source=\"cache\"}").copied().unwrap_or(0.0);
+    assert!(hits >= 2.0 * names.len() as f64, "answer_duration_seconds_count: {answered_fast:?}");
 }
 
 /// Sends `count` queries one after the other; returns how many got a full answer (not TC=1,
