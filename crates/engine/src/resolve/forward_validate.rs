@@ -39,12 +39,13 @@ impl Check {
 
 impl Forwarding {
     /// Validates the answers when `validate` (the zone's setting) and validation is on with a
-    /// trust anchor; `unix` is the wall-clock time (seconds since the epoch) at the start.
-    /// The built-in root anchors apply whatever the root hints: the upstreams resolve from the
-    /// real root.
+    /// trust anchor that applies; `unix` is the wall-clock time (seconds since the epoch) at the
+    /// start. As for recursion, the built-in root anchors apply only while the root hints are
+    /// IANA's: a resolver given a root of its own lives in a private tree, its upstreams
+    /// included, where IANA's keys would make every answer bogus; configured anchors always
+    /// apply, and names no anchor covers are insecure.
     pub fn with_validation(mut self, validate: bool, unix: u64) -> Self {
-        let dnssec = &self.settings().dnssec;
-        self.check.validating = validate && dnssec.enabled && !dnssec.anchors.is_empty();
+        self.check.validating = validate && self.settings().validates();
         self.check.unix_at_start = unix;
         self
     }
