@@ -229,7 +229,10 @@ mod tests {
 
     #[test]
     fn a_forward_zone_validates_unless_told_not_to() {
-        let zones = parse("[[forward]]\nzone = \"a.\"\nprimaries = [\"127.0.0.1\"]\n[[forward]]\nzone = \"b.\"\nprimaries = [\"127.0.0.1\"]\ndnssec-validation = false\n").unwrap();
+        let zones = parse(
+            "[[forward]]\nzone = \"a.\"\nprimaries = [\"127.0.0.1\"]\n[[forward]]\nzone = \"b.\"\nprimaries = [\"127.0.0.1\"]\ndnssec-validation = false\n",
+        )
+        .unwrap();
         assert_eq!((zones[0].validate, zones[1].validate), (true, false));
     }
 }

@@ -2,13 +2,17 @@
 //! TLD `test.` and leaf zones, signed with `portcullis keygen` and `portcullis sign-zone`, served
 //! by NSD on 127.B.C.x port 53 (the hierarchy harness), resolved by `portcullis serve` with a
 //! trust-anchor file holding the test root's DS; one more leaf, `bind.test.`, is signed by BIND's
-//! `dnssec-signzone` (RSASHA256, NSEC3) and served by Knot. Each case is asked with `dig`:
+//! `dnssec-signzone` (RSASHA256, NSEC3) and served by Knot, and `own.test.` is signed by
+//! portcullis and served by `portcullis serve`. Each case is asked with `dig`:
 //! secure answers (NSEC and NSEC3 zones, a wildcard, a CNAME, NXDOMAIN and NODATA) get AD;
-//! an unsigned delegation is insecure (NOERROR, no AD); a tampered record, an expired
-//! signature and a DS for a key the zone does not publish each give SERVFAIL with the right
-//! Extended DNS Error (6, 7, 9); CD=1 gets the tampered data; a negative trust anchor makes a
-//! bogus zone insecure. Unbound, when installed, validates the same hierarchy with the same
-//! anchor and must agree on rcode and AD for every query.
+//! an unsigned delegation is insecure (NOERROR, no AD); a tampered record, an expired and a
+//! not-yet-valid signature, a DS for a key the zone does not publish, a DS for a key that signs
+//! nothing (the DNSKEY RRset signed by another key) and a KeyTrap zone each give SERVFAIL with
+//! the right Extended DNS Error (6, 7, 8, 9); CD=1 gets the tampered data; a negative trust
+//! anchor makes a bogus zone insecure. Unbound, when installed, validates the same hierarchy
+//! with the same anchor and must agree on rcode and AD for every query. Also: a forward zone
+//! validating (by default) what a non-validating upstream passes on, a SIGHUP changing the
+//! anchor, `query --json`, and the KeyTrap zone's cost to other clients (`validation/keytrap.rs`).
 //!
 //! Needs root (port 53 on 127.x addresses), NSD, Knot, dig and BIND's dnssec-keygen and
 //! dnssec-signzone; skipped otherwise (failed under CI=true).
@@ -18,6 +22,8 @@
 #[path = "it/client.rs"]
 mod client;
 mod hierarchy;
+#[path = "validation/keytrap.rs"]
+mod keytrap;
 #[path = "it/peers.rs"]
 mod peers;
 
@@ -37,9 +43,11 @@ const LEAVES: u8 = 3;
 const BIND_LEAF: u8 = 4;
 const RESOLVER: u8 = 10;
 const UNBOUND: u8 = 11;
+/// `portcullis serve` as the authoritative server of `own.test.` (signed by portcullis).
+const OWN: u8 = 5;
 
 /// Leaf zones: (label, signed, NSEC3).
-const LEAF_ZONES: [(&str, bool, bool); 8] = [
+const LEAF_ZONES: [(&str, bool, bool); 11] = [
     ("secure", true, false),
     ("nsec3", true, true),
     ("unsigned", false, false),
@@ -48,6 +56,9 @@ const LEAF_ZONES: [(&str, bool, bool); 8] = [
     ("nokey", true, false),
     ("nta", true, false),
     ("stripped", true, true),
+    ("future", true, false),
+    ("wrongksk", true, false),
+    ("trap", true, false),
 ];
 
 fn run(args: &[&str]) -> String {
@@ -137,6 +148,40 @@ fn expire(signed: &str) -> String {
     lines.collect::<Vec<_>>().join("\n")
 }
 
+/// Moves the validity window of the RRSIG over `www`'s A record into the future (EDE 8).
+fn not_yet_valid(signed: &str) -> String {
+    let lines = signed.lines().map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if line.starts_with("www.") && fields.get(3) == Some(&"RRSIG") && fields.get(4) == Some(&"A") {
+            let mut changed: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            changed[8] = "20410101000000".into();
+            changed[9] = "20400101000000".into();
+            changed.join(" ")
+        } else {
+            line.to_string()
+        }
+    });
+    lines.collect::<Vec<_>>().join("\n")
+}
+
+/// The DNSKEY record of the key `base` (its `.key` file without comments).
+fn dnskey_line(base: &str) -> String {
+    let text = fs::read_to_string(format!("{base}.key")).unwrap();
+    text.lines().filter(|line| !line.starts_with(';')).map(|line| format!("{line}\n")).collect()
+}
+
+/// Starts `portcullis serve` on `addr` as the authoritative server of `own.test.`.
+fn start_own(addr: SocketAddr, text: &str) -> peers::ServerProcess {
+    let dir = temp_dir("validation-own");
+    let file = dir.join("own.test.zone");
+    fs::write(&file, text).unwrap();
+    let config = dir.join("portcullis.toml");
+    fs::write(&config, format!("[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[[zone]]\norigin = \"own.test.\"\nfile = \"{}\"\n", file.display())).unwrap();
+    let mut command = Command::new(BINARY);
+    command.arg("serve").arg("--config").arg(&config);
+    peers::ServerProcess::start("portcullis-auth", command, dir, addr, "own.test.").unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The signed hierarchy: zone texts for the three servers, and the trust anchor file's text.
 struct Signed {
     root: String,
@@ -144,6 +189,8 @@ struct Signed {
     leaves: Vec<(String, String)>,
     /// `bind.test.`, signed by BIND's dnssec-signzone (RSASHA256, NSEC3), served by Knot.
     bind: String,
+    /// `own.test.`, signed by portcullis, served by portcullis.
+    own: String,
     anchor: String,
 }
 
@@ -209,6 +256,19 @@ fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
             continue;
         }
         let key = keygen(&keys, &origin, true);
+        let (text, vouched) = match label {
+            // nokey: the parent's DS names a key the zone does not publish.
+            "nokey" => (text, keygen(&keys, &origin, true)),
+            // wrongksk: the DS names a key the zone publishes but that signs nothing; the DNSKEY
+            // RRset is signed by another key only.
+            "wrongksk" => {
+                let named = keygen(&keys, &origin, true);
+                (format!("{text}{}", dnskey_line(&named)), named)
+            }
+            // trap: many more keys with the real key's tag (KeyTrap).
+            "trap" => (format!("{text}{}", keytrap::colliding_keys(&origin, keytrap::key_tag(&key))), key.clone()),
+            _ => (text, key.clone()),
+        };
         let mut zone = sign(&keys, &origin, &text, &[&key], nsec3);
         match label {
             "bogus" | "nta" => zone = tamper(&zone),
@@ -216,11 +276,11 @@ fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
             // original TTL), the answer's TTL must be capped (RFC 4035 §5.3.3).
             "secure" => zone = zone.replace("ttl.secure.test. 300 IN A", "ttl.secure.test. 86400 IN A"),
             "expired" => zone = expire(&zone),
+            "future" => zone = not_yet_valid(&zone),
             "stripped" => zone = strip(&zone),
+            "trap" => zone = keytrap::failing_signatures(&zone, &origin, keytrap::key_tag(&key)),
             _ => {}
         }
-        // nokey: the parent's DS names a key the zone does not publish.
-        let vouched = if label == "nokey" { keygen(&keys, &origin, true) } else { key };
         delegations.push_str(&ds(&origin, &vouched).replace(" IN DS", " 300 IN DS"));
         leaves.push((origin, zone));
     }
@@ -228,6 +288,11 @@ fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
     // with EDE 1 (RFC 4035 §5.2, RFC 8914).
     delegations.push_str(&format!("oddalg NS ns.oddalg\nns.oddalg A {}\noddalg 300 IN DS 12345 253 2 {}\n", net.ip(LEAVES), "AB".repeat(32)));
     leaves.push(("oddalg.test.".to_string(), leaf_text("oddalg", net)));
+    // own.test.: signed by portcullis' signer (NSEC3), served by `portcullis serve`.
+    let own_key = keygen(&keys, "own.test.", true);
+    let own_text = leaf_text("own", net).replace(&net.ip(LEAVES).to_string(), &net.ip(OWN).to_string());
+    let own = sign(&keys, "own.test.", &own_text, &[&own_key], true);
+    delegations.push_str(&format!("own NS ns.own\nns.own A {}\n{}", net.ip(OWN), ds("own.test.", &own_key).replace(" IN DS", " 300 IN DS")));
     let (bind, bind_ds) = bind_signed(bind_tools, dir, net);
     delegations.push_str(&format!("bind NS ns.bind\nns.bind A {}\n{bind_ds}", net.ip(BIND_LEAF)));
     let tld_text = format!("$ORIGIN test.\n$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A {}\n{delegations}", net.ip(TLD));
@@ -242,7 +307,7 @@ fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
     );
     let (root_ksk, root_zsk) = (keygen(&keys, ".", true), keygen(&keys, ".", false));
     let root = sign(&keys, ".", &root_text, &[&root_ksk, &root_zsk], false);
-    Signed { root, tld, leaves, bind, anchor: ds(".", &root_ksk) }
+    Signed { root, tld, leaves, bind, own, anchor: ds(".", &root_ksk) }
 }
 
 /// What `dig` said: rcode, flags, the EDE code, and the answer records.
@@ -317,6 +382,15 @@ fn cases() -> Vec<Case> {
         case("www.oddalg.test.", "A", DO, "NOERROR", false, Some(1)),
         case("nx.bind.test.", "A", DO, "NXDOMAIN", true, None),
         case("www.bind.test.", "MX", DO, "NOERROR", true, None),
+        case("www.future.test.", "A", DO, "SERVFAIL", false, Some(8)),
+        // The DS names a published key that signs nothing: no DNSKEY the DS names signs the set.
+        case("www.wrongksk.test.", "A", DO, "SERVFAIL", false, Some(9)),
+        case("www.trap.test.", "A", DO, "SERVFAIL", false, Some(6)),
+        case("www.own.test.", "A", DO, "NOERROR", true, None),
+        case("nx.own.test.", "A", DO, "NXDOMAIN", true, None),
+        case("www.own.test.", "TXT", DO, "NOERROR", true, None),
+        case("x.wild.own.test.", "A", DO, "NOERROR", true, None),
+        case("alias.own.test.", "A", DO, "NOERROR", true, None),
     ]
 }
 
@@ -350,6 +424,7 @@ fn serve(test: &str, dir: &Path) -> Option<(Net, Vec<peers::ServerProcess>, Path
     let leaves: Vec<(&str, &str)> = signed.leaves.iter().map(|(origin, text)| (origin.as_str(), text.as_str())).collect();
     servers.push(start_nsd(&tools[0], net.addr(LEAVES), &leaves).unwrap());
     servers.push(start_knot(&tools[2], net.addr(BIND_LEAF), &[("bind.test.", &signed.bind)]));
+    servers.push(start_own(net.addr(OWN), &signed.own));
     let hints = dir.join("root.hints");
     fs::write(&hints, format!(". 3600 NS ns.root.\nns.root. 3600 A {}\n", net.ip(ROOT))).unwrap();
     Some((net, servers, tools[1].clone(), signed))
@@ -542,8 +617,7 @@ fn a_forward_zone_validates_what_its_upstream_returns() {
     fs::write(&anchor, &signed.anchor).unwrap();
     let run_dir = temp_dir("validation-forwarder");
     // No `dnssec-validation` key: a forward zone validates by default.
-    let extra =
-        format!("trust-anchor-file = \"{}\"\n\n[[forward]]\nzone = \"test.\"\nprimaries = [\"{upstream}\"]\n", anchor.display());
+    let extra = format!("trust-anchor-file = \"{}\"\n\n[[forward]]\nzone = \"test.\"\nprimaries = [\"{upstream}\"]\n", anchor.display());
     let listen = net.addr(RESOLVER);
     let portcullis = start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &extra);
     let cases: Vec<Case> = cases().into_iter().filter(|case| !case.name.contains("nta.")).collect();
@@ -552,4 +626,74 @@ fn a_forward_zone_validates_what_its_upstream_returns() {
         failures.push(format!("no validation failure in the log\n{}", portcullis.logs()));
     }
     assert!(failures.is_empty(), "{} failures:\n{}\n{}", failures.len(), failures.join("\n"), portcullis.logs());
+}
+
+/// KeyTrap (catalogue rows 72-74): while four clients ask for ever new names of `trap.test.`
+/// (each answer needs validating against 64 failing signatures and 65 keys of one tag), every
+/// one of their queries fails within a second, and a well-behaved client's cache misses in
+/// `secure.test.` keep their latency: the median and 90th percentile during the attack are
+/// measured against the same client's before it, and bounded.
+#[test]
+fn a_keytrap_zone_fails_fast_and_other_clients_keep_their_latency() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let dir = temp_dir("validation-keytrap");
+    let Some((net, _servers, _dig, signed)) = serve("validation-keytrap", &dir) else { return };
+    let anchor = dir.join("anchor.ds");
+    fs::write(&anchor, &signed.anchor).unwrap();
+    let run_dir = temp_dir("validation-keytrap-portcullis");
+    let listen = net.addr(RESOLVER);
+    let portcullis =
+        start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &format!("trust-anchor-file = \"{}\"\n", anchor.display()));
+    let good = |phase: &str| -> Vec<Duration> {
+        (0..40u16)
+            .map(|n| {
+                let (rcode, took) = keytrap::timed_query(listen, &format!("{phase}{n}.wild.secure.test."), n).unwrap();
+                assert_eq!(rcode, 0, "{phase}{n}.wild.secure.test.: rcode {rcode}\n{}", portcullis.logs());
+                took
+            })
+            .collect()
+    };
+    let before = good("b");
+    let (first_rcode, first) = keytrap::timed_query(listen, "first.wild.trap.test.", 1).unwrap();
+    assert_eq!(first_rcode, 2, "first.wild.trap.test.: expected SERVFAIL");
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers: Vec<_> = (0..4u16)
+        .map(|thread| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut times = Vec::new();
+                for n in 0..2000u16 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let (rcode, took) = keytrap::timed_query(listen, &format!("a{thread}-{n}.wild.trap.test."), n).unwrap();
+                    assert_eq!(rcode, 2, "a{thread}-{n}.wild.trap.test.: expected SERVFAIL, got rcode {rcode}");
+                    times.push(took);
+                }
+                times
+            })
+        })
+        .collect();
+    // The attack is under way before the good client measures.
+    std::thread::sleep(Duration::from_millis(200));
+    let during = good("d");
+    stop.store(true, Ordering::Relaxed);
+    let attack: Vec<Duration> = attackers.into_iter().flat_map(|thread| thread.join().unwrap()).collect();
+    let (p50, p90) = (keytrap::percentile(&before, 50), keytrap::percentile(&before, 90));
+    let (d50, d90) = (keytrap::percentile(&during, 50), keytrap::percentile(&during, 90));
+    let slowest = attack.iter().max().copied().unwrap_or_default().max(first);
+    println!(
+        "keytrap: {} attack queries, first {first:?}, slowest {slowest:?}, median {:?}; good client before p50 {p50:?} p90 {p90:?}, during p50 {d50:?} p90 {d90:?}",
+        attack.len(),
+        keytrap::percentile(&attack, 50)
+    );
+    assert!(attack.len() >= 20, "the attack hardly ran: {} queries", attack.len());
+    assert!(slowest < Duration::from_secs(1), "a KeyTrap query took {slowest:?}\n{}", portcullis.logs());
+    // Bounds with room for a loaded machine (two cores shared with the upstream servers and the
+    // attackers): without the budgets each attack answer costs 4096 verifications, and the good
+    // client's queries wait behind them.
+    assert!(d50 <= p50 * 3 + Duration::from_millis(20), "median latency {p50:?} -> {d50:?} under attack");
+    assert!(d90 <= p90 * 3 + Duration::from_millis(50), "p90 latency {p90:?} -> {d90:?} under attack");
 }
