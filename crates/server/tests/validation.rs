@@ -24,6 +24,8 @@ mod client;
 mod hierarchy;
 #[path = "validation/keytrap.rs"]
 mod keytrap;
+#[path = "validation/operator.rs"]
+mod operator;
 #[path = "it/peers.rs"]
 mod peers;
 
@@ -482,7 +484,7 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     if checking_disabled.status.code() != Some(0) || !String::from_utf8_lossy(&checking_disabled.stdout).contains("192.0.2.66") {
         failures.push(format!("query --cd www.bogus.test.: expected the data\n{}", String::from_utf8_lossy(&checking_disabled.stdout)));
     }
-    failures.extend(check_json(&client));
+    failures.extend(operator::check_json(&client));
     if !portcullis.stderr().contains("DNSSEC validation failed") && !portcullis.logs().contains("DNSSEC validation failed") {
         failures.push(format!("no validation failure in the log\n{}", portcullis.logs()));
     }
@@ -497,54 +499,7 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
         "nz.secure.test. with the leaves' server stopped: expected NXDOMAIN with AD\n{}",
         aggressive.text
     );
-    reload_with_another_anchor(&dir, &anchor, &portcullis, &dig_path, listen);
-}
-
-/// `query --json`: the flags show AD (secure, DO=1) and CD (`--cd`), and a bogus answer's EDE
-/// is in `ede` with its code and text.
-fn check_json(client: &dyn Fn(&[&str]) -> std::process::Output) -> Vec<String> {
-    let parse = |args: &[&str]| -> serde_json::Value {
-        let output = client(args);
-        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("query {args:?}: no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
-    };
-    let has_flag = |value: &serde_json::Value, flag: &str| value["flags"].as_array().is_some_and(|flags| flags.iter().any(|f| f == flag));
-    let mut failures = Vec::new();
-    let secure = parse(&["www.secure.test.", "A", "--dnssec", "--json"]);
-    if !has_flag(&secure, "ad") || secure["ede"].as_array().is_none_or(|ede| !ede.is_empty()) {
-        failures.push(format!("query --json --dnssec www.secure.test.: expected the ad flag and no EDE: {secure}"));
-    }
-    let bogus = parse(&["www.bogus.test.", "A", "--json"]);
-    if bogus["rcode"] != "SERVFAIL" || bogus["ede"][0]["code"] != 6 || bogus["ede"][0]["text"].as_str().is_none_or(|text| !text.contains("www.bogus.test")) {
-        failures.push(format!("query --json www.bogus.test.: expected SERVFAIL with EDE 6 naming the RRset: {bogus}"));
-    }
-    let cd = parse(&["www.bogus.test.", "A", "--cd", "--json"]);
-    if cd["rcode"] != "NOERROR" || !has_flag(&cd, "cd") || has_flag(&cd, "ad") {
-        failures.push(format!("query --json --cd www.bogus.test.: expected NOERROR with cd and without ad: {cd}"));
-    }
-    failures
-}
-
-/// SIGHUP with the anchor file naming another root key: the cache is emptied (keys and the
-/// security of cached answers), so answers validated from the old anchor are not served as
-/// secure; the root's DNSKEY RRset no longer matches the anchor, every signed answer is bogus.
-fn reload_with_another_anchor(dir: &Path, anchor: &Path, portcullis: &Process, dig_path: &Path, listen: SocketAddr) {
-    let before = dig(dig_path, listen, "test.", "SOA", DO);
-    assert!(before.status == "NOERROR" && before.ad, "test. SOA before the reload: expected NOERROR with AD\n{}", before.text);
-    let other = keygen(&dir.join("keys"), ".", true);
-    fs::write(anchor, ds(".", &other)).unwrap();
-    let status = Command::new("kill").args(["-HUP", &portcullis.child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !portcullis.stderr().contains("the cache is emptied") {
-        assert!(std::time::Instant::now() < deadline, "no reload with changed anchors in the log\n{}", portcullis.logs());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let after = dig(dig_path, listen, "test.", "SOA", DO);
-    assert!(
-        after.status == "SERVFAIL" && !after.ad && after.ede.is_some(),
-        "test. SOA after the anchor changed: expected SERVFAIL with an EDE, not the cached secure answer\n{}",
-        after.text
-    );
+    operator::reload_with_another_anchor(&dir, &anchor, &portcullis, &dig_path, listen);
 }
 
 /// Unbound, validating with the same anchor, agrees on rcode and AD for every case.
@@ -626,74 +581,4 @@ fn a_forward_zone_validates_what_its_upstream_returns() {
         failures.push(format!("no validation failure in the log\n{}", portcullis.logs()));
     }
     assert!(failures.is_empty(), "{} failures:\n{}\n{}", failures.len(), failures.join("\n"), portcullis.logs());
-}
-
-/// KeyTrap (catalogue rows 72-74): while four clients ask for ever new names of `trap.test.`
-/// (each answer needs validating against 64 failing signatures and 65 keys of one tag), every
-/// one of their queries fails within a second, and a well-behaved client's cache misses in
-/// `secure.test.` keep their latency: the median and 90th percentile during the attack are
-/// measured against the same client's before it, and bounded.
-#[test]
-fn a_keytrap_zone_fails_fast_and_other_clients_keep_their_latency() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use std::time::Duration;
-    let dir = temp_dir("validation-keytrap");
-    let Some((net, _servers, _dig, signed)) = serve("validation-keytrap", &dir) else { return };
-    let anchor = dir.join("anchor.ds");
-    fs::write(&anchor, &signed.anchor).unwrap();
-    let run_dir = temp_dir("validation-keytrap-portcullis");
-    let listen = net.addr(RESOLVER);
-    let portcullis =
-        start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &format!("trust-anchor-file = \"{}\"\n", anchor.display()));
-    let good = |phase: &str| -> Vec<Duration> {
-        (0..40u16)
-            .map(|n| {
-                let (rcode, took) = keytrap::timed_query(listen, &format!("{phase}{n}.wild.secure.test."), n).unwrap();
-                assert_eq!(rcode, 0, "{phase}{n}.wild.secure.test.: rcode {rcode}\n{}", portcullis.logs());
-                took
-            })
-            .collect()
-    };
-    let before = good("b");
-    let (first_rcode, first) = keytrap::timed_query(listen, "first.wild.trap.test.", 1).unwrap();
-    assert_eq!(first_rcode, 2, "first.wild.trap.test.: expected SERVFAIL");
-    let stop = Arc::new(AtomicBool::new(false));
-    let attackers: Vec<_> = (0..4u16)
-        .map(|thread| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut times = Vec::new();
-                for n in 0..2000u16 {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let (rcode, took) = keytrap::timed_query(listen, &format!("a{thread}-{n}.wild.trap.test."), n).unwrap();
-                    assert_eq!(rcode, 2, "a{thread}-{n}.wild.trap.test.: expected SERVFAIL, got rcode {rcode}");
-                    times.push(took);
-                }
-                times
-            })
-        })
-        .collect();
-    // The attack is under way before the good client measures.
-    std::thread::sleep(Duration::from_millis(200));
-    let during = good("d");
-    stop.store(true, Ordering::Relaxed);
-    let attack: Vec<Duration> = attackers.into_iter().flat_map(|thread| thread.join().unwrap()).collect();
-    let (p50, p90) = (keytrap::percentile(&before, 50), keytrap::percentile(&before, 90));
-    let (d50, d90) = (keytrap::percentile(&during, 50), keytrap::percentile(&during, 90));
-    let slowest = attack.iter().max().copied().unwrap_or_default().max(first);
-    println!(
-        "keytrap: {} attack queries, first {first:?}, slowest {slowest:?}, median {:?}; good client before p50 {p50:?} p90 {p90:?}, during p50 {d50:?} p90 {d90:?}",
-        attack.len(),
-        keytrap::percentile(&attack, 50)
-    );
-    assert!(attack.len() >= 20, "the attack hardly ran: {} queries", attack.len());
-    assert!(slowest < Duration::from_secs(1), "a KeyTrap query took {slowest:?}\n{}", portcullis.logs());
-    // Bounds with room for a loaded machine (two cores shared with the upstream servers and the
-    // attackers): without the budgets each attack answer costs 4096 verifications, and the good
-    // client's queries wait behind them.
-    assert!(d50 <= p50 * 3 + Duration::from_millis(20), "median latency {p50:?} -> {d50:?} under attack");
-    assert!(d90 <= p90 * 3 + Duration::from_millis(50), "p90 latency {p90:?} -> {d90:?} under attack");
 }

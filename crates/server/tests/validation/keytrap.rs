@@ -5,7 +5,11 @@
 //! verifications per answer; portcullis' budgets (8 RRSIGs per RRset, 4 keys per tag) end it
 //! after a few.
 
+use super::hierarchy::resolvers::start_portcullis_with;
+use super::peers::temp_dir;
+use super::{serve, RESOLVER};
 use portcullis_wire::{Class, NameBuf, Rtype};
+use std::fs;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -136,6 +140,76 @@ pub fn percentile(samples: &[Duration], percent: usize) -> Duration {
     let mut sorted = samples.to_vec();
     sorted.sort();
     sorted.get((sorted.len() * percent / 100).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
+}
+
+/// KeyTrap (catalogue rows 72-74): while four clients ask for ever new names of `trap.test.`
+/// (each answer needs validating against 64 failing signatures and 65 keys of one tag), every
+/// one of their queries fails within a second, and a well-behaved client's cache misses in
+/// `secure.test.` keep their latency: the median and 90th percentile during the attack are
+/// measured against the same client's before it, and bounded.
+#[test]
+fn a_keytrap_zone_fails_fast_and_other_clients_keep_their_latency() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let dir = temp_dir("validation-keytrap");
+    let Some((net, _servers, _dig, signed)) = serve("validation-keytrap", &dir) else { return };
+    let anchor = dir.join("anchor.ds");
+    fs::write(&anchor, &signed.anchor).unwrap();
+    let run_dir = temp_dir("validation-keytrap-portcullis");
+    let listen = net.addr(RESOLVER);
+    let portcullis =
+        start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &format!("trust-anchor-file = \"{}\"\n", anchor.display()));
+    let good = |phase: &str| -> Vec<Duration> {
+        (0..40u16)
+            .map(|n| {
+                let (rcode, took) = timed_query(listen, &format!("{phase}{n}.wild.secure.test."), n).unwrap();
+                assert_eq!(rcode, 0, "{phase}{n}.wild.secure.test.: rcode {rcode}\n{}", portcullis.logs());
+                took
+            })
+            .collect()
+    };
+    let before = good("b");
+    let (first_rcode, first) = timed_query(listen, "first.wild.trap.test.", 1).unwrap();
+    assert_eq!(first_rcode, 2, "first.wild.trap.test.: expected SERVFAIL");
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers: Vec<_> = (0..4u16)
+        .map(|thread| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut times = Vec::new();
+                for n in 0..2000u16 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let (rcode, took) = timed_query(listen, &format!("a{thread}-{n}.wild.trap.test."), n).unwrap();
+                    assert_eq!(rcode, 2, "a{thread}-{n}.wild.trap.test.: expected SERVFAIL, got rcode {rcode}");
+                    times.push(took);
+                }
+                times
+            })
+        })
+        .collect();
+    // The attack is under way before the good client measures.
+    std::thread::sleep(Duration::from_millis(200));
+    let during = good("d");
+    stop.store(true, Ordering::Relaxed);
+    let attack: Vec<Duration> = attackers.into_iter().flat_map(|thread| thread.join().unwrap()).collect();
+    let (p50, p90) = (percentile(&before, 50), percentile(&before, 90));
+    let (d50, d90) = (percentile(&during, 50), percentile(&during, 90));
+    let slowest = attack.iter().max().copied().unwrap_or_default().max(first);
+    println!(
+        "keytrap: {} attack queries, first {first:?}, slowest {slowest:?}, median {:?}; good client before p50 {p50:?} p90 {p90:?}, during p50 {d50:?} p90 {d90:?}",
+        attack.len(),
+        percentile(&attack, 50)
+    );
+    assert!(attack.len() >= 20, "the attack hardly ran: {} queries", attack.len());
+    assert!(slowest < Duration::from_secs(1), "a KeyTrap query took {slowest:?}\n{}", portcullis.logs());
+    // Bounds with room for a loaded machine (two cores shared with the upstream servers and the
+    // attackers): without the budgets each attack answer costs 4096 verifications, and the good
+    // client's queries wait behind them.
+    assert!(d50 <= p50 * 3 + Duration::from_millis(20), "median latency {p50:?} -> {d50:?} under attack");
+    assert!(d90 <= p90 * 3 + Duration::from_millis(50), "p90 latency {p90:?} -> {d90:?} under attack");
 }
 
 #[test]
