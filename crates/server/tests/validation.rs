@@ -443,6 +443,15 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     let listen = net.addr(RESOLVER);
     let portcullis = start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &extra);
     let mut failures = check_cases(&dig_path, listen, &cases());
+    // A wildcard answer asked again comes from the cache, with AD and the proof that no closer
+    // name matched, as when it was resolved (RFC 4035 §3.1.3.3).
+    for (name, proof) in [("x.wild.secure.test.", " NSEC "), ("y.wild.nsec3.test.", " NSEC3 ")] {
+        let cached = dig(&dig_path, listen, name, "A", DO);
+        let authority = cached.text.split(";; AUTHORITY SECTION:").nth(1).unwrap_or("").split("\n\n").next().unwrap_or("").replace('\t', " ");
+        if !cached.ad || !authority.contains(proof) || !authority.contains("RRSIG") {
+            failures.push(format!("{name} from the cache: expected AD and the{proof}proof with its RRSIG\n{}", cached.text));
+        }
+    }
     // DO=1 brings the RRSIGs; CD=1 gets the data of a bogus zone (RFC 4035 §3.2.2).
     let secure = dig(&dig_path, listen, "www.secure.test.", "A", DO);
     if !secure.answer.iter().any(|line| line.contains("RRSIG A")) {

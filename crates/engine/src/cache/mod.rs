@@ -178,6 +178,8 @@ pub struct AnswerHit {
     pub ede: u16,
     /// RRSIGs are written too (the query's DO bit).
     dnssec_ok: bool,
+    /// A wildcard expansion written whose kept proofs go into the authority section at the end.
+    proved: Option<(NameBuf, Rtype)>,
 }
 
 /// Counters, readable while the cache is in use.
@@ -325,12 +327,16 @@ impl Cache {
         writer: &mut MessageWriter<'_>,
     ) -> Option<AnswerHit> {
         let mark = writer.mark();
-        let mut state = AnswerHit { rcode: Rcode::NOERROR, prefetch: false, stale: false, truncated: false, security: Security::Secure, ede: 0, dnssec_ok };
+        let mut state =
+            AnswerHit { rcode: Rcode::NOERROR, prefetch: false, stale: false, truncated: false, security: Security::Secure, ede: 0, dnssec_ok, proved: None };
         let mut target;
         let mut name = &question.qname;
         for _ in 0..=MAX_CHAIN {
             match self.write_step(name, question, now, allow_stale, writer, &mut state) {
                 Step::Done => {
+                    if let Some((owner, rtype)) = state.proved.take() {
+                        state.truncated |= !self.write_kept_proofs(&owner, rtype, question.qclass, now, writer);
+                    }
                     self.count(true);
                     return Some(state);
                 }
@@ -548,6 +554,13 @@ fn write_entry(name: &NameBuf, entry: &Entry, ttl: u32, follow: bool, writer: &m
             state.truncated = true;
             return Step::Done;
         }
+    }
+    if state.dnssec_ok && entry.proofs().next().is_some() {
+        // One wildcard expansion's proofs per answer: a chain through two is resolved instead.
+        if state.proved.is_some() {
+            return Step::Miss;
+        }
+        state.proved = Some((*name, entry.rtype));
     }
     if follow {
         if let Some(target) = entry.rdatas().next().and_then(|rdata| NameBuf::from_wire(rdata).ok()) {

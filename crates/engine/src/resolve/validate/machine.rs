@@ -182,7 +182,10 @@ impl Validation {
             ZoneKeys::Secure(keys) => match verify_rrset(set, &zone, &keys, context.unix) {
                 Ok(verified) if usize::from(verified.labels) < set.owner.label_count() - usize::from(set.owner.is_wildcard()) => {
                     match prove_wildcard(&set.owner, verified.labels, &zone, &self.proofs, context.settings.max_nsec3_iterations) {
-                        Proven::Secure => (Security::Secure, None, verified.ttl),
+                        Proven::Secure => {
+                            context.cache.keep_wildcard_proofs(set, &self.proofs, context.now);
+                            (Security::Secure, None, verified.ttl)
+                        }
                         Proven::Insecure(ede) => (Security::Insecure, reason(ede, &set.owner), verified.ttl),
                         Proven::Bogus(bogus) => (Security::Bogus, Some(bogus), set.ttl),
                     }
