@@ -19,6 +19,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "validation/aggressive.rs"]
+mod aggressive;
 #[path = "it/client.rs"]
 mod client;
 mod hierarchy;
@@ -507,6 +509,15 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
         aggressive.status == "NXDOMAIN" && aggressive.ad,
         "nz.secure.test. with the leaves' server stopped: expected NXDOMAIN with AD\n{}",
         aggressive.text
+    );
+    // The same with NSEC3: a name whose hash lies in the span that denied nx.nsec3.test.
+    let nsec3_zone = &signed.leaves.iter().find(|(origin, _)| origin == "nsec3.test.").unwrap().1;
+    let hidden = aggressive::name_in_the_same_nsec3_span(nsec3_zone, "nsec3.test.", "nx.nsec3.test.");
+    let from_nsec3 = dig(&dig_path, listen, &hidden, "A", DO);
+    assert!(
+        from_nsec3.status == "NXDOMAIN" && from_nsec3.ad && from_nsec3.text.contains("NSEC3"),
+        "{hidden} with the leaves' server stopped: expected NXDOMAIN with AD and NSEC3 proofs\n{}",
+        from_nsec3.text
     );
     operator::reload_with_another_anchor(&dir, &anchor, &portcullis, &dig_path, listen);
 }

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod aggressive;
+mod aggressive_nsec3;
 mod entry;
 mod key;
 pub mod keys;
