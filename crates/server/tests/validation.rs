@@ -210,8 +210,17 @@ fn bind_signed(tools: &BindTools, dir: &Path, net: Net) -> (String, String) {
         let output = Command::new(&tools.keygen).arg("-q").arg("-K").arg(&dir).args(args).arg("bind.test.").output().unwrap();
         assert!(output.status.success(), "dnssec-keygen: {}", String::from_utf8_lossy(&output.stderr));
     }
-    let output =
-        Command::new(&tools.signzone).arg("-q").arg("-K").arg(&dir).args(["-S", "-3", "-", "-o", "bind.test.", "-f"]).arg(&signed).arg(&zone).output().unwrap();
+    let output = Command::new(&tools.signzone)
+        .arg("-q")
+        .arg("-K")
+        .arg(&dir)
+        .arg("-d")
+        .arg(&dir)
+        .args(["-S", "-3", "-", "-o", "bind.test.", "-f"])
+        .arg(&signed)
+        .arg(&zone)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "dnssec-signzone: {}", String::from_utf8_lossy(&output.stderr));
     let ds = run(&["dnssec", "ds", "bind.test.", "--zone", signed.to_str().unwrap()]).replace(" IN DS", " 300 IN DS");
     (fs::read_to_string(&signed).unwrap(), ds)
