@@ -207,6 +207,8 @@ pub struct Cache {
     pub keys: keys::KeyCache,
     /// Validated NSEC records for aggressive negative answers (RFC 8198).
     pub nsec: aggressive::NsecIndex,
+    /// The trust points RFC 5011 keeps (not emptied by [`Cache::clear`]: the server stores them).
+    pub trust: crate::resolve::validate::rfc5011::TrustPoints,
 }
 
 impl Cache {
@@ -216,7 +218,8 @@ impl Cache {
         let state = KeyedState { key: settings.hash_key };
         let (entries, bytes) = (settings.max_entries.div_ceil(count), settings.max_bytes / count);
         let shards = (0..count).map(|_| Mutex::new(Shard::new(state, entries, bytes))).collect();
-        Self { settings, state, shards, counters: CacheCounters::default(), keys: keys::KeyCache::default(), nsec: aggressive::NsecIndex::default() }
+        let (keys, nsec, trust) = (keys::KeyCache::default(), aggressive::NsecIndex::default(), Default::default());
+        Self { settings, state, shards, counters: CacheCounters::default(), keys, nsec, trust }
     }
 
     /// The settings in force.

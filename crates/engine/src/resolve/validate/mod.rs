@@ -20,10 +20,12 @@
 //! - `denial`: NSEC and NSEC3 proofs.
 //! - `walk`: the chain of trust down to a zone, through the key cache.
 //! - `machine`: [`Validation`], the per-answer state the resolution drives.
+//! - `rfc5011`: automated trust anchor updates (the anchored zones' key rollovers followed).
 
 pub mod anchors;
 pub mod denial;
 mod machine;
+pub mod rfc5011;
 pub mod verify;
 mod walk;
 

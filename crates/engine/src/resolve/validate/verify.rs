@@ -139,8 +139,7 @@ pub fn verify_dnskeys(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_ke
         };
         return KeyVerdict::Unsupported(ede);
     }
-    let trusted: Vec<Vec<u8>> =
-        dnskeys.rdatas.iter().filter(|key| anchor_keys.contains(key) || usable.iter().any(|ds| ds_matches(ds, zone, key))).cloned().collect();
+    let trusted = vouched_keys(dnskeys, zone, ds, anchor_keys);
     if trusted.is_empty() {
         let why = format!("{zone} DNSKEY: no key matches the DS RRset or trust anchor");
         return KeyVerdict::Bogus(Bogus::new(Ede::DNSKEY_MISSING, why));
@@ -150,6 +149,13 @@ pub fn verify_dnskeys(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_ke
         Err(bogus) if bogus.ede == Ede::UNSUPPORTED_DNSKEY_ALGORITHM => KeyVerdict::Unsupported(bogus.ede),
         Err(bogus) => KeyVerdict::Bogus(bogus),
     }
+}
+
+/// The keys of the DNSKEY RRset `dnskeys` that the DS rdatas `ds` (those we can use) or the
+/// anchor keys `anchor_keys` name: the keys allowed to sign it.
+pub fn vouched_keys(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let usable: Vec<&Vec<u8>> = ds.iter().filter(|ds| ds_supported(ds)).collect();
+    dnskeys.rdatas.iter().filter(|key| anchor_keys.contains(key) || usable.iter().any(|ds| ds_matches(ds, zone, key))).cloned().collect()
 }
 
 /// True when DS rdata `ds` names DNSKEY rdata `key` of `zone` (tag, algorithm and digest).

@@ -6,7 +6,7 @@
 //! one label further down).
 
 use super::denial::{prove_no_ds, NoDs};
-use super::verify::{ds_supported, verify_dnskeys, verify_rrset, KeyVerdict};
+use super::verify::{ds_supported, verify_dnskeys, verify_rrset, vouched_keys, KeyVerdict};
 use super::{Bogus, Context, Ede};
 use crate::cache::keys::ZoneKeys;
 use crate::cache::{Rrset, BOGUS_TTL};
@@ -130,16 +130,22 @@ pub fn learn(lookup: Lookup, fetched: &Fetched, context: &Context<'_>) {
 /// The zone's DNSKEY RRset checked against its DS RRset or anchor.
 fn learn_dnskey(zone: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (ZoneKeys, u32) {
     let anchor = context.settings.anchor_for(zone).filter(|anchor| anchor.zone == *zone);
-    let (ds, anchor_keys) = match (context.cache.keys.get(zone, context.now), anchor) {
-        (Some(ZoneKeys::Ds(ds)), _) => (ds, Vec::new()),
-        (_, Some(anchor)) => (anchor.ds.clone(), anchor.dnskeys.clone()),
+    // An anchored zone's keys: the anchor's, and those RFC 5011 came to trust.
+    let (ds, anchor_keys, managed) = match (context.cache.keys.get(zone, context.now), anchor) {
+        (Some(ZoneKeys::Ds(ds)), _) => (ds, Vec::new(), false),
+        (_, Some(anchor)) => (anchor.ds.clone(), [anchor.dnskeys.clone(), context.cache.trust.trusted(zone)].concat(), true),
         _ => return (ZoneKeys::Bogus(Ede::DNSKEY_MISSING, format!("{zone}: no DS for its DNSKEY")), BOGUS_TTL),
     };
     let Some(dnskeys) = fetched.chain.iter().find(|set| set.rtype == Rtype::DNSKEY && set.owner == *zone) else {
         return (ZoneKeys::Bogus(Ede::DNSKEY_MISSING, format!("{zone} DNSKEY: no DNSKEY RRset")), BOGUS_TTL);
     };
     match verify_dnskeys(dnskeys, zone, &ds, &anchor_keys, context.unix) {
-        KeyVerdict::Secure(keys, ttl) => (ZoneKeys::Secure(keys), ttl),
+        KeyVerdict::Secure(keys, ttl) => {
+            if managed {
+                context.cache.trust.observe(zone, dnskeys, &vouched_keys(dnskeys, zone, &ds, &anchor_keys), context.unix);
+            }
+            (ZoneKeys::Secure(keys), ttl)
+        }
         KeyVerdict::Unsupported(ede) => (ZoneKeys::Insecure(ede), dnskeys.ttl),
         KeyVerdict::Bogus(Bogus { ede, why }) => (ZoneKeys::Bogus(ede, why), BOGUS_TTL),
     }
