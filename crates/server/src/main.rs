@@ -29,6 +29,7 @@ mod resolver_log;
 mod rlimit;
 mod secondary;
 mod sign_zone;
+mod trust_state;
 mod zone_config;
 mod zone_files;
 mod zone_signer;

@@ -30,6 +30,8 @@ mod keytrap;
 mod operator;
 #[path = "it/peers.rs"]
 mod peers;
+#[path = "validation/rfc5011.rs"]
+mod rfc5011;
 
 use hierarchy::resolvers::{start_portcullis_with, Process};
 use hierarchy::{pick_net, start_nsd, Net};
@@ -189,6 +191,8 @@ fn start_own(addr: SocketAddr, text: &str) -> peers::ServerProcess {
 /// The signed hierarchy: zone texts for the three servers, and the trust anchor file's text.
 struct Signed {
     root: String,
+    /// The root after its KSK rollover: the standby KSK signs, the first one is gone.
+    root_rolled: String,
     tld: String,
     leaves: Vec<(String, String)>,
     /// `bind.test.`, signed by BIND's dnssec-signzone (RSASHA256, NSEC3), served by Knot.
@@ -318,9 +322,12 @@ fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
         net.ip(TLD),
         ds("test.", &tld_key).replace(" IN DS", " 300 IN DS")
     );
-    let (root_ksk, root_zsk) = (keygen(&keys, ".", true), keygen(&keys, ".", false));
-    let root = sign(&keys, ".", &root_text, &[&root_ksk, &root_zsk], false);
-    Signed { root, tld, leaves, bind, own, anchor: ds(".", &root_ksk) }
+    let (root_ksk, root_zsk, standby) = (keygen(&keys, ".", true), keygen(&keys, ".", false), keygen(&keys, ".", true));
+    // The standby KSK is published (RFC 5011 sees it) and signs nothing; the rolled root has
+    // only it as KSK.
+    let root_rolled = sign(&keys, ".", &root_text, &[&standby, &root_zsk], false);
+    let root = sign(&keys, ".", &format!("{root_text}{}", dnskey_line(&standby)), &[&root_ksk, &root_zsk], false);
+    Signed { root, root_rolled, tld, leaves, bind, own, anchor: ds(".", &root_ksk) }
 }
 
 /// What `dig` said: rcode, flags, the EDE code, and the answer records.

@@ -45,6 +45,8 @@ pub struct Shared {
     pub(super) net_counters: Arc<NetCounters>,
     /// Signed zones: their last signed versions, the running settings, the clock.
     pub(super) signing: Signing,
+    /// The key directory at start: where the RFC 5011 trust anchor state is kept.
+    pub(super) key_directory: std::path::PathBuf,
 }
 
 /// Cookie secrets: the current one and the one before it (still accepted, RFC 9018 §4.4).
@@ -57,6 +59,8 @@ struct Secrets {
 impl Shared {
     /// Fails when the OS random source does: no secret or key is made without it.
     pub(super) fn new(settings: &Settings) -> Result<Self, EntropyError> {
+        let cache = Arc::new(Cache::new(CacheSettings { hash_key: entropy::bytes16()?, ..settings.resolver.cache }));
+        crate::trust_state::load(&cache, &settings.key_directory);
         let current = match settings.cookies.secret {
             Some(secret) => secret,
             None => entropy::bytes16()?,
@@ -69,12 +73,13 @@ impl Shared {
             tsig_replays: Arc::default(),
             limit_key: entropy::bytes16()?,
             resolver_key: entropy::bytes16()?,
-            cache: Arc::new(Cache::new(CacheSettings { hash_key: entropy::bytes16()?, ..settings.resolver.cache })),
+            cache,
             pool: Arc::default(),
             secondaries: Arc::default(),
             worker_restarts: Arc::default(),
             net_counters: Arc::default(),
             signing: Signing::new(settings),
+            key_directory: settings.key_directory.clone(),
         })
     }
 

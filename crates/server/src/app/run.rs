@@ -197,11 +197,13 @@ async fn run(
                 if let Some(pool) = shared.pool.get() {
                     crate::resolver_log::log_events(pool);
                 }
+                crate::trust_state::save(&shared.cache, &shared.key_directory);
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
     }
+    crate::trust_state::save(&shared.cache, &shared.key_directory);
     tracing::info!("stopping: draining connections");
     shutdown.trigger();
     ExitCode::SUCCESS

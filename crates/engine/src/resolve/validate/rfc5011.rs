@@ -10,7 +10,9 @@
 //! - a trusted key published with the REVOKE bit and signing the RRset itself (§2.1) is
 //!   `Revoked` (never trusted again) and forgotten after the remove hold-down (§4.2).
 //!
-//! The keys the anchor's DS or DNSKEY records name are `Valid` from the first observation. The
+//! The keys the anchor's DS or DNSKEY records name are `Valid` from the first observation; a
+//! trust point belongs to the configured anchor it started from (its [`fingerprint`]), and an
+//! operator's new anchor for the zone starts it afresh. The
 //! state is text the server keeps in its key directory ([`TrustPoints::to_text`],
 //! [`TrustPoints::load`]); the engine decides, the server stores, the clock is the caller's
 //! (seconds since the epoch). Revoked keys and keys pending beyond [`MAX_KEYS`] are not kept.
@@ -74,6 +76,9 @@ pub struct ManagedKey {
 pub struct TrustPoint {
     /// The zone.
     pub zone: NameBuf,
+    /// The [`fingerprint`] of the configured anchor the keys were learned from: another
+    /// anchor (the operator changed it) starts the trust point afresh.
+    pub anchor: u64,
     /// Its keys.
     pub keys: Vec<ManagedKey>,
 }
@@ -89,6 +94,16 @@ struct State {
     points: Vec<TrustPoint>,
     /// Changed since the server last took the text.
     dirty: bool,
+}
+
+/// A fingerprint of the configured anchor `anchor` (its DS and DNSKEY rdatas, in any order).
+pub fn fingerprint(anchor: &super::Anchor) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut rdatas: Vec<&Vec<u8>> = anchor.ds.iter().chain(&anchor.dnskeys).collect();
+    rdatas.sort();
+    let mut hasher = crate::base::hash::Fnv::default();
+    rdatas.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// `rdata` with the REVOKE bit clear.
@@ -121,10 +136,11 @@ fn self_signed(rdata: &[u8], dnskeys: &Rrset, unix: u64) -> bool {
 }
 
 impl TrustPoints {
-    /// The trusted keys (`Valid` or `Missing`) of `zone`'s trust point.
-    pub fn trusted(&self, zone: &NameBuf) -> Vec<Vec<u8>> {
+    /// The trusted keys (`Valid` or `Missing`) of `zone`'s trust point, learned from the anchor
+    /// of fingerprint `anchor`.
+    pub fn trusted(&self, zone: &NameBuf, anchor: u64) -> Vec<Vec<u8>> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let point = state.points.iter().find(|point| point.zone == *zone);
+        let point = state.points.iter().find(|point| point.zone == *zone && point.anchor == anchor);
         point
             .map(|point| point.keys.iter().filter(|key| matches!(key.state, KeyState::Valid | KeyState::Missing)).map(|key| key.dnskey.clone()).collect())
             .unwrap_or_default()
@@ -135,18 +151,22 @@ impl TrustPoints {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).points.iter().find(|point| point.zone == *zone).cloned()
     }
 
-    /// Takes in `dnskeys`, the DNSKEY RRset of the anchored `zone` just validated by the keys
-    /// `vouched` (those its anchor or trusted keys verified), at `unix`.
-    pub fn observe(&self, zone: &NameBuf, dnskeys: &Rrset, vouched: &[Vec<u8>], unix: u64) {
+    /// Takes in `dnskeys`, the DNSKEY RRset of `zone` (anchored by the anchor of fingerprint
+    /// `anchor`) just validated by the keys `vouched` (those its anchor or trusted keys name),
+    /// at `unix`.
+    pub fn observe(&self, zone: &NameBuf, anchor: u64, dnskeys: &Rrset, vouched: &[Vec<u8>], unix: u64) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let index = match state.points.iter().position(|point| point.zone == *zone) {
             Some(index) => index,
             None => {
-                state.points.push(TrustPoint { zone: *zone, keys: Vec::new() });
+                state.points.push(TrustPoint { zone: *zone, anchor, keys: Vec::new() });
                 state.points.len() - 1
             }
         };
         let before = state.points[index].clone();
+        if before.anchor != anchor {
+            state.points[index] = TrustPoint { zone: *zone, anchor, keys: Vec::new() };
+        }
         let keys = &mut state.points[index].keys;
         let published: Vec<&Vec<u8>> = dnskeys.rdatas.iter().filter(|key| flags(key) & Dnskey::SEP != 0).collect();
         for rdata in &published {
@@ -219,7 +239,7 @@ fn to_text(points: &[TrustPoint]) -> String {
         for key in &point.keys {
             let mut rdata = String::new();
             let _ = rdata_to_text(Rtype::DNSKEY, &key.dnskey, &mut rdata);
-            out.push_str(&format!("{} 0 IN DNSKEY {rdata} ; {} {}\n", point.zone, key.state.name(), key.since));
+            out.push_str(&format!("{} 0 IN DNSKEY {rdata} ; {} {} anchor={:016x}\n", point.zone, key.state.name(), key.since, point.anchor));
         }
     }
     out
@@ -233,6 +253,7 @@ fn parse(text: &str, label: &str) -> Result<Vec<TrustPoint>, String> {
         let mut words = comment.split_whitespace();
         let state = words.next().and_then(KeyState::from_name).ok_or_else(|| error("unknown key state"))?;
         let since = words.next().and_then(|word| word.parse().ok()).ok_or_else(|| error("no time"))?;
+        let anchor = words.next().and_then(|word| word.strip_prefix("anchor=")).and_then(|hex| u64::from_str_radix(hex, 16).ok()).unwrap_or(0);
         let parsed = parse_zone_text(&NameBuf::ROOT, record, label, &NoIncludes).map_err(|e| error(&e.to_string()))?;
         let [parsed] = &parsed[..] else { return Err(error("expected one DNSKEY record")) };
         if parsed.rtype != Rtype::DNSKEY {
@@ -242,7 +263,7 @@ fn parse(text: &str, label: &str) -> Result<Vec<TrustPoint>, String> {
         let key = ManagedKey { dnskey: parsed.rdata.clone(), state, since };
         match points.iter_mut().find(|point| point.zone == zone) {
             Some(point) => point.keys.push(key),
-            None => points.push(TrustPoint { zone, keys: vec![key] }),
+            None => points.push(TrustPoint { zone, anchor, keys: vec![key] }),
         }
     }
     Ok(points)

@@ -132,8 +132,11 @@ fn learn_dnskey(zone: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (Zo
     let anchor = context.settings.anchor_for(zone).filter(|anchor| anchor.zone == *zone);
     // An anchored zone's keys: the anchor's, and those RFC 5011 came to trust.
     let (ds, anchor_keys, managed) = match (context.cache.keys.get(zone, context.now), anchor) {
-        (Some(ZoneKeys::Ds(ds)), _) => (ds, Vec::new(), false),
-        (_, Some(anchor)) => (anchor.ds.clone(), [anchor.dnskeys.clone(), context.cache.trust.trusted(zone)].concat(), true),
+        (Some(ZoneKeys::Ds(ds)), _) => (ds, Vec::new(), None),
+        (_, Some(anchor)) => {
+            let fingerprint = super::rfc5011::fingerprint(anchor);
+            (anchor.ds.clone(), [anchor.dnskeys.clone(), context.cache.trust.trusted(zone, fingerprint)].concat(), Some(fingerprint))
+        }
         _ => return (ZoneKeys::Bogus(Ede::DNSKEY_MISSING, format!("{zone}: no DS for its DNSKEY")), BOGUS_TTL),
     };
     let Some(dnskeys) = fetched.chain.iter().find(|set| set.rtype == Rtype::DNSKEY && set.owner == *zone) else {
@@ -141,8 +144,8 @@ fn learn_dnskey(zone: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (Zo
     };
     match verify_dnskeys(dnskeys, zone, &ds, &anchor_keys, context.unix) {
         KeyVerdict::Secure(keys, ttl) => {
-            if managed {
-                context.cache.trust.observe(zone, dnskeys, &vouched_keys(dnskeys, zone, &ds, &anchor_keys), context.unix);
+            if let Some(fingerprint) = managed {
+                context.cache.trust.observe(zone, fingerprint, dnskeys, &vouched_keys(dnskeys, zone, &ds, &anchor_keys), context.unix);
             }
             (ZoneKeys::Secure(keys), ttl)
         }
