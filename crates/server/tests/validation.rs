@@ -32,6 +32,8 @@ mod operator;
 mod peers;
 #[path = "validation/rfc5011.rs"]
 mod rfc5011;
+#[path = "validation/stripping.rs"]
+mod stripping;
 
 use hierarchy::resolvers::{start_portcullis_with, Process};
 use hierarchy::{pick_net, start_nsd, Net};
