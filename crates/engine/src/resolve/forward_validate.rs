@@ -23,12 +23,14 @@ pub struct Check {
     /// Wall-clock seconds at `started`.
     unix_at_start: u64,
     started: Instant,
+    /// The signature checks this question may still spend (KeyTrap).
+    budget: super::validate::verify::Budget,
 }
 
 impl Check {
     /// Not validating, started at `now`.
     pub fn new(now: Instant) -> Self {
-        Self { validating: false, validation: None, client: None, unix_at_start: 0, started: now }
+        Self { validating: false, validation: None, client: None, unix_at_start: 0, started: now, budget: Default::default() }
     }
 
     /// The client's question while a lookup is asked.
@@ -55,7 +57,7 @@ impl Forwarding {
     pub(super) fn validate(&mut self, resolved: Resolved, proofs: Vec<Rrset>, cache: &Cache, now: Instant, group: &mut UpstreamGroup) {
         let unix = self.check.unix_at_start + now.as_millis().saturating_sub(self.check.started.as_millis()) / 1000;
         let settings = self.settings().dnssec.clone();
-        let context = Context { cache, settings: &settings, anchors_apply: true, now, unix };
+        let context = Context { cache, settings: &settings, anchors_apply: true, now, unix, budget: self.check.budget.clone() };
         let question = self.asking();
         let validation = match self.check.validation.take() {
             None => Validation::new(resolved.rcode, resolved.answer, resolved.authority, proofs, question.qname, question.qtype, question.qclass),

@@ -142,16 +142,46 @@ pub fn percentile(samples: &[Duration], percent: usize) -> Duration {
     sorted.get((sorted.len() * percent / 100).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
 }
 
-/// KeyTrap (catalogue rows 72-74): while four clients ask for ever new names of `trap.test.`
-/// (each answer needs validating against 64 failing signatures and 65 keys of one tag), every
-/// one of their queries fails within a second, and a well-behaved client's cache misses in
-/// `secure.test.` keep their latency: the median and 90th percentile during the attack are
-/// measured against the same client's before it, and bounded.
-#[test]
-fn a_keytrap_zone_fails_fast_and_other_clients_keep_their_latency() {
+/// Four clients asking ever new names below `*.wild.{zone}.test.` (each answer `rcode`) while
+/// a well-behaved client asks 40 names of `*.wild.secure.test.` one after the other: the
+/// flooders' times and the well-behaved client's.
+fn flood(listen: SocketAddr, zone: &'static str, rcode: u8, good: &dyn Fn(&str) -> Vec<Duration>) -> (Vec<Duration>, Vec<Duration>) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use std::time::Duration;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooders: Vec<_> = (0..4u16)
+        .map(|thread| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut times = Vec::new();
+                for n in 0..5000u16 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let name = format!("f{thread}-{n}.wild.{zone}.test.");
+                    let (got, took) = timed_query(listen, &name, n).unwrap();
+                    assert_eq!(got, rcode, "{name}: expected rcode {rcode}, got {got}");
+                    times.push(took);
+                }
+                times
+            })
+        })
+        .collect();
+    // The flood is under way before the good client measures.
+    std::thread::sleep(Duration::from_millis(200));
+    let during = good(zone);
+    stop.store(true, Ordering::Relaxed);
+    (flooders.into_iter().flat_map(|thread| thread.join().unwrap()).collect(), during)
+}
+
+/// KeyTrap (catalogue rows 72-74): four clients flood `trap.test.` with ever new names (each
+/// answer needs validating against 64 failing signatures and 65 keys of one tag); every one of
+/// their queries fails within a second, and a well-behaved client's cache misses in
+/// `secure.test.` are measured during that flood and during a flood of the same shape of
+/// honest, secure names (`nsec3.test.`'s wildcard): the KeyTrap flood costs them a bounded
+/// multiple of what an honest one does.
+#[test]
+fn a_keytrap_zone_fails_fast_and_other_clients_keep_their_latency() {
     let dir = temp_dir("validation-keytrap");
     let Some((net, _servers, _dig, signed)) = serve("validation-keytrap", &dir) else { return };
     let anchor = dir.join("anchor.ds");
@@ -163,53 +193,35 @@ fn a_keytrap_zone_fails_fast_and_other_clients_keep_their_latency() {
     let good = |phase: &str| -> Vec<Duration> {
         (0..40u16)
             .map(|n| {
-                let (rcode, took) = timed_query(listen, &format!("{phase}{n}.wild.secure.test."), n).unwrap();
-                assert_eq!(rcode, 0, "{phase}{n}.wild.secure.test.: rcode {rcode}\n{}", portcullis.logs());
+                let name = format!("{phase}{n}.wild.secure.test.");
+                let (rcode, took) = timed_query(listen, &name, n).unwrap();
+                assert_eq!(rcode, 0, "{name}: rcode {rcode}\n{}", portcullis.logs());
                 took
             })
             .collect()
     };
-    let before = good("b");
+    let quiet = good("quiet");
     let (first_rcode, first) = timed_query(listen, "first.wild.trap.test.", 1).unwrap();
     assert_eq!(first_rcode, 2, "first.wild.trap.test.: expected SERVFAIL");
-    let stop = Arc::new(AtomicBool::new(false));
-    let attackers: Vec<_> = (0..4u16)
-        .map(|thread| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut times = Vec::new();
-                for n in 0..2000u16 {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let (rcode, took) = timed_query(listen, &format!("a{thread}-{n}.wild.trap.test."), n).unwrap();
-                    assert_eq!(rcode, 2, "a{thread}-{n}.wild.trap.test.: expected SERVFAIL, got rcode {rcode}");
-                    times.push(took);
-                }
-                times
-            })
-        })
-        .collect();
-    // The attack is under way before the good client measures.
-    std::thread::sleep(Duration::from_millis(200));
-    let during = good("d");
-    stop.store(true, Ordering::Relaxed);
-    let attack: Vec<Duration> = attackers.into_iter().flat_map(|thread| thread.join().unwrap()).collect();
-    let (p50, p90) = (percentile(&before, 50), percentile(&before, 90));
-    let (d50, d90) = (percentile(&during, 50), percentile(&during, 90));
+    // The honest zone is cold: its flooders' first questions learn its keys at the same time.
+    let (_, honest) = flood(listen, "nsec3", 0, &good);
+    let (attack, trapped) = flood(listen, "trap", 2, &good);
     let slowest = attack.iter().max().copied().unwrap_or_default().max(first);
+    let p = |samples: &[Duration]| (percentile(samples, 50), percentile(samples, 90));
+    let ((q50, q90), (h50, h90), (t50, t90)) = (p(&quiet), p(&honest), p(&trapped));
     println!(
-        "keytrap: {} attack queries, first {first:?}, slowest {slowest:?}, median {:?}; good client before p50 {p50:?} p90 {p90:?}, during p50 {d50:?} p90 {d90:?}",
+        "keytrap: {} attack queries, first {first:?}, slowest {slowest:?}, median {:?}; good client p50/p90: quiet {q50:?}/{q90:?}, \
+         honest flood {h50:?}/{h90:?}, KeyTrap flood {t50:?}/{t90:?}",
         attack.len(),
         percentile(&attack, 50)
     );
     assert!(attack.len() >= 20, "the attack hardly ran: {} queries", attack.len());
     assert!(slowest < Duration::from_secs(1), "a KeyTrap query took {slowest:?}\n{}", portcullis.logs());
-    // Bounds with room for a loaded machine (two cores shared with the upstream servers and the
-    // attackers): without the budgets each attack answer costs 4096 verifications, and the good
-    // client's queries wait behind them.
-    assert!(d50 <= p50 * 3 + Duration::from_millis(20), "median latency {p50:?} -> {d50:?} under attack");
-    assert!(d90 <= p90 * 3 + Duration::from_millis(50), "p90 latency {p90:?} -> {d90:?} under attack");
+    // Bounded, not equal: each KeyTrap answer still costs up to 32 signature checks (8 RRSIGs x
+    // 4 keys of a tag) where an honest one costs two or three, and the flood keeps the two cores
+    // busy. Without the budgets the KeyTrap flood's median is tens of times the honest one's.
+    assert!(t50 <= h50 * 6 + Duration::from_millis(15), "median latency: honest flood {h50:?}, KeyTrap flood {t50:?}");
+    assert!(t90 <= h90 * 6 + Duration::from_millis(30), "p90 latency: honest flood {h90:?}, KeyTrap flood {t90:?}");
 }
 
 #[test]

@@ -51,6 +51,8 @@ pub struct Context<'a> {
     pub now: Instant,
     /// Wall-clock seconds since the epoch, for RRSIG validity windows.
     pub unix: u64,
+    /// The signature checks the client question may still spend.
+    pub budget: verify::Budget,
 }
 
 /// Extended DNS Error codes of RFC 8914 §4 used by the validator.

@@ -6,7 +6,7 @@
 //! one label further down).
 
 use super::denial::{prove_no_ds, NoDs};
-use super::verify::{ds_supported, verify_dnskeys, verify_rrset, vouched_keys, KeyVerdict};
+use super::verify::{ds_supported, verify_dnskeys_within, verify_rrset_within, vouched_keys, KeyVerdict};
 use super::{Bogus, Context, Ede};
 use crate::cache::keys::ZoneKeys;
 use crate::cache::{Rrset, BOGUS_TTL};
@@ -111,8 +111,14 @@ fn parent_keys(name: &NameBuf, context: &Context<'_>) -> Option<(Vec<Vec<u8>>, N
     None
 }
 
-/// Takes in the answer to `lookup`.
+/// Takes in the answer to `lookup`. A zone another resolution has meanwhile proven secure
+/// stays so: its DS answer (or its DNSKEY RRset, now that the key cache no longer holds the DS
+/// to check it with) must not replace what is known.
 pub fn learn(lookup: Lookup, fetched: &Fetched, context: &Context<'_>) {
+    let (Lookup::Ds(name) | Lookup::Dnskey(name)) = lookup;
+    if matches!(context.cache.keys.get(&name, context.now), Some(ZoneKeys::Secure(_))) {
+        return;
+    }
     let (name, keys, ttl) = match lookup {
         Lookup::Dnskey(zone) => {
             let (keys, ttl) = learn_dnskey(&zone, fetched, context);
@@ -142,7 +148,7 @@ fn learn_dnskey(zone: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (Zo
     let Some(dnskeys) = fetched.chain.iter().find(|set| set.rtype == Rtype::DNSKEY && set.owner == *zone) else {
         return (ZoneKeys::Bogus(Ede::DNSKEY_MISSING, format!("{zone} DNSKEY: no DNSKEY RRset")), BOGUS_TTL);
     };
-    match verify_dnskeys(dnskeys, zone, &ds, &anchor_keys, context.unix) {
+    match verify_dnskeys_within(dnskeys, zone, &ds, &anchor_keys, context.unix, &context.budget) {
         KeyVerdict::Secure(keys, ttl) => {
             if let Some(fingerprint) = managed {
                 context.cache.trust.observe(zone, fingerprint, dnskeys, &vouched_keys(dnskeys, zone, &ds, &anchor_keys), context.unix);
@@ -163,7 +169,7 @@ fn learn_ds(name: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (ZoneKe
         return (ZoneKeys::Bogus(Ede::BOGUS, format!("{name} DS: the lookup failed")), BOGUS_TTL);
     }
     if let Some(ds) = fetched.chain.iter().find(|set| set.rtype == Rtype::DS && set.owner == *name) {
-        return match verify_rrset(ds, &parent, &keys, context.unix) {
+        return match verify_rrset_within(ds, &parent, &keys, context.unix, &context.budget) {
             Ok(_) if !ds.rdatas.iter().any(|ds| ds_supported(ds)) => {
                 let algorithm = ds.rdatas.iter().any(|ds| ds.get(2).is_some_and(|alg| !portcullis_dnssec::Algorithm(*alg).is_supported()));
                 (ZoneKeys::Insecure(if algorithm { Ede::UNSUPPORTED_DNSKEY_ALGORITHM } else { Ede::UNSUPPORTED_DS_DIGEST }), ds.ttl)
@@ -177,7 +183,7 @@ fn learn_ds(name: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (ZoneKe
         return (ZoneKeys::NotCut, 60);
     }
     for proof in &fetched.proofs {
-        match verify_rrset(proof, &parent, &keys, context.unix) {
+        match verify_rrset_within(proof, &parent, &keys, context.unix, &context.budget) {
             Ok(_) => {}
             Err(Bogus { ede: Ede::UNSUPPORTED_DNSKEY_ALGORITHM, .. }) => return (ZoneKeys::Insecure(Ede::UNSUPPORTED_DNSKEY_ALGORITHM), 60),
             Err(Bogus { ede, why }) => return (ZoneKeys::Bogus(ede, why), BOGUS_TTL),
