@@ -152,6 +152,9 @@ fn learn_dnskey(zone: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (Zo
         KeyVerdict::Secure(keys, ttl) => {
             if let Some(fingerprint) = managed {
                 context.cache.trust.observe(zone, fingerprint, dnskeys, &vouched_keys(dnskeys, zone, &ds, &anchor_keys), context.unix);
+                // RFC 5011 §2.3: an anchored zone's keys are asked again after half their
+                // lifetime (not more often than hourly), whenever the resolver needs them.
+                return (ZoneKeys::Secure(keys), (ttl / 2).max(ttl.min(3600)));
             }
             (ZoneKeys::Secure(keys), ttl)
         }
