@@ -455,6 +455,7 @@ fn serve(test: &str, dir: &Path) -> Option<(Net, Vec<peers::ServerProcess>, Path
 #[test]
 fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     let dir = temp_dir("validation");
+    let _cleanup = peers::RemoveOnDrop(dir.clone());
     let Some((net, mut servers, dig_path, signed)) = serve("validation", &dir) else { return };
     let anchor = dir.join("anchor.ds");
     fs::write(&anchor, &signed.anchor).unwrap();
@@ -602,6 +603,7 @@ fn start_unbound_iterator(unbound: &Path, dir: &Path, listen: SocketAddr) -> Pro
 #[test]
 fn a_forward_zone_validates_what_its_upstream_returns() {
     let dir = temp_dir("validation-forward");
+    let _cleanup = peers::RemoveOnDrop(dir.clone());
     let Some((net, _servers, dig_path, signed)) = serve("validation-forward", &dir) else { return };
     let Some(tools) = require("validation-forward", &["unbound"]) else { return };
     let upstream = net.addr(UNBOUND);

@@ -61,6 +61,7 @@ fn backdated(text: &str) -> String {
 #[test]
 fn a_root_key_rollover_is_followed_through_the_state_in_the_key_directory() {
     let dir = temp_dir("validation-5011");
+    let _cleanup = super::peers::RemoveOnDrop(dir.clone());
     let Some((net, mut servers, dig_path, signed)) = serve("validation-5011", &dir) else { return };
     let Some(tools) = require("validation-5011", &["nsd"]) else { return };
     let anchor = dir.join("anchor.ds");

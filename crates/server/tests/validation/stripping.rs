@@ -86,6 +86,7 @@ impl Drop for StrippingProxy {
 #[test]
 fn a_forward_zone_whose_upstream_strips_signatures_fails_for_signed_names() {
     let dir = temp_dir("validation-stripping");
+    let _cleanup = super::peers::RemoveOnDrop(dir.clone());
     let Some((net, _servers, dig_path, signed)) = serve("validation-stripping", &dir) else { return };
     let Some(tools) = require("validation-stripping", &["unbound"]) else { return };
     let _unbound = start_unbound_iterator(&tools[0], &dir, net.addr(UNBOUND));
