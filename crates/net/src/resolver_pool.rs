@@ -253,6 +253,11 @@ impl ResolverPool {
         self.forward.load().snapshot()
     }
 
+    /// The resolver settings in use.
+    pub fn settings(&self) -> Arc<ResolverSettings> {
+        self.settings.load_full()
+    }
+
     /// Replaces the resolver settings for resolutions started from now on.
     pub fn set_settings(&self, settings: Arc<ResolverSettings>) {
         self.settings.store(settings);

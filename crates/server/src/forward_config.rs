@@ -77,7 +77,7 @@ pub fn from_flag(text: &str) -> Result<ForwardSettings, String> {
         return Err("expected ADDR[:PORT],ADDR[:PORT]...".into());
     }
     let group = GroupSettings { primaries, ..GroupSettings::default() };
-    Ok(ForwardSettings { zone: NameBuf::ROOT, mode: ForwardMode::Only, group, probe: default_probe(&NameBuf::ROOT), cache: true, validate: false, tls: None })
+    Ok(ForwardSettings { zone: NameBuf::ROOT, mode: ForwardMode::Only, group, probe: default_probe(&NameBuf::ROOT), cache: true, validate: true, tls: None })
 }
 
 fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<ForwardSettings> {
@@ -143,7 +143,7 @@ fn forward(file: &ForwardFile, path: &str, errors: &mut Vec<String>) -> Option<F
         return None;
     }
     let group = GroupSettings { policy, primaries, backups, weights, fall, rise, probe_interval_ms, timeout_ms, hedge, transport };
-    let validate = file.dnssec_validation.unwrap_or(false);
+    let validate = file.dnssec_validation.unwrap_or(true);
     Some(ForwardSettings { zone: zone?, mode, group, probe: probe?, cache: file.cache.unwrap_or(true), validate, tls })
 }
 
@@ -231,5 +231,15 @@ mod tests {
         assert_eq!(zone.group.policy, Policy::LowestLatency);
         assert!(from_flag("").is_err());
         assert!(from_flag("not-an-address").is_err());
+        assert!(zone.validate, "the flag's zone validates (issue 14)");
+    }
+
+    #[test]
+    fn a_forward_zone_validates_unless_told_not_to() {
+        let zones = parse(
+            "[[forward]]\nzone = \"a.\"\nprimaries = [\"127.0.0.1\"]\n[[forward]]\nzone = \"b.\"\nprimaries = [\"127.0.0.1\"]\ndnssec-validation = false\n",
+        )
+        .unwrap();
+        assert_eq!((zones[0].validate, zones[1].validate), (true, false));
     }
 }

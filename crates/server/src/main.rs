@@ -43,6 +43,7 @@ mod sign_zone;
 mod stats;
 mod tap_writer;
 mod tls_config;
+mod trust_state;
 mod upgrade;
 mod zone_config;
 mod zone_files;

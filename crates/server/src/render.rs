@@ -94,7 +94,16 @@ pub fn json(exchange: &Exchange<'_>) -> Value {
         "authority": section(Section::Authority),
         "additional": section(Section::Additional),
         "edns": edns,
+        "ede": extended_errors(message),
     })
+}
+
+/// The Extended DNS Errors of the reply's OPT record (RFC 8914), as `{"code", "text"}` objects:
+/// a validating resolver's reason for a SERVFAIL, without parsing the option's text.
+fn extended_errors(message: &Message<'_>) -> Vec<Value> {
+    let Some(edns) = message.edns() else { return Vec::new() };
+    let errors = edns.iter_options().filter(|(code, data)| *code == 15 && data.len() >= 2);
+    errors.map(|(_, data)| json!({"code": u16::from_be_bytes([data[0], data[1]]), "text": String::from_utf8_lossy(&data[2..])})).collect()
 }
 
 /// One record as dig prints it: owner, TTL, class, type and data, tab-separated.

@@ -153,7 +153,12 @@ impl Portcullis {
 
     /// With more `[resolver]` keys.
     fn start_with(resolver: &str, forward: &str) -> Self {
-        Self::start_config(&format!("[resolver]\nallow-recursion = [\"127.0.0.1/32\"]\n{resolver}\n[[forward]]\nzone = \"fwd.test.\"\n{forward}"))
+        // The upstreams serve an unsigned private zone and cannot answer for the root's keys:
+        // validation (on by default, the built-in root anchors applying with IANA's root hints)
+        // is turned off for the zone, as an operator does for such a zone.
+        Self::start_config(&format!(
+            "[resolver]\nallow-recursion = [\"127.0.0.1/32\"]\n{resolver}\n[[forward]]\nzone = \"fwd.test.\"\ndnssec-validation = false\n{forward}"
+        ))
     }
 
     /// With `tables` after the `[server]` table.
@@ -486,6 +491,9 @@ fn forward_flag_forwards_everything_to_one_group() {
     let backends: Vec<ServerProcess> = (0..2).map(|index| upstreams.start(index)).collect();
     let proxies: Vec<Proxy> = backends.iter().map(|backend| Proxy::start(backend.addr)).collect();
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let dir = temp_dir("fwd-flag");
+    let no_validation = dir.join("portcullis.toml");
+    fs::write(&no_validation, "[resolver]\ndnssec-validation = false\n").unwrap();
     let args = [
         "serve".to_string(),
         "--listen".into(),
@@ -494,8 +502,11 @@ fn forward_flag_forwards_everything_to_one_group() {
         "1".into(),
         "--forward".into(),
         format!("{},{}", proxies[0].addr, proxies[1].addr),
+        // The flag's zone validates by default; the upstreams cannot answer for the root's keys.
+        "--config".into(),
+        no_validation.display().to_string(),
     ];
-    let server = Portcullis::spawn(temp_dir("fwd-flag"), addr, &args);
+    let server = Portcullis::spawn(dir, addr, &args);
     let tally = run(server.addr, "flag", 100);
     let shares = counts(&proxies);
     println!("--forward: {tally:?} per upstream {shares:?}");

@@ -2,24 +2,38 @@
 //! TLD `test.` and leaf zones, signed with `portcullis keygen` and `portcullis sign-zone`, served
 //! by NSD on 127.B.C.x port 53 (the hierarchy harness), resolved by `portcullis serve` with a
 //! trust-anchor file holding the test root's DS; one more leaf, `bind.test.`, is signed by BIND's
-//! `dnssec-signzone` (RSASHA256, NSEC3) and served by Knot. Each case is asked with `dig`:
+//! `dnssec-signzone` (RSASHA256, NSEC3) and served by Knot, and `own.test.` is signed by
+//! portcullis and served by `portcullis serve`. Each case is asked with `dig`:
 //! secure answers (NSEC and NSEC3 zones, a wildcard, a CNAME, NXDOMAIN and NODATA) get AD;
-//! an unsigned delegation is insecure (NOERROR, no AD); a tampered record, an expired
-//! signature and a DS for a key the zone does not publish each give SERVFAIL with the right
-//! Extended DNS Error (6, 7, 9); CD=1 gets the tampered data; a negative trust anchor makes a
-//! bogus zone insecure. Unbound, when installed, validates the same hierarchy with the same
-//! anchor and must agree on rcode and AD for every query.
+//! an unsigned delegation is insecure (NOERROR, no AD); a tampered record, an expired and a
+//! not-yet-valid signature, a DS for a key the zone does not publish, a DS for a key that signs
+//! nothing (the DNSKEY RRset signed by another key) and a KeyTrap zone each give SERVFAIL with
+//! the right Extended DNS Error (6, 7, 8, 9); CD=1 gets the tampered data; a negative trust
+//! anchor makes a bogus zone insecure. Unbound, when installed, validates the same hierarchy
+//! with the same anchor and must agree on rcode and AD for every query. Also: a forward zone
+//! validating (by default) what a non-validating upstream passes on, a SIGHUP changing the
+//! anchor, `query --json`, and the KeyTrap zone's cost to other clients (`validation/keytrap.rs`).
 //!
 //! Needs root (port 53 on 127.x addresses), NSD, Knot, dig and BIND's dnssec-keygen and
 //! dnssec-signzone; skipped otherwise (failed under CI=true).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "validation/aggressive.rs"]
+mod aggressive;
 #[path = "it/client.rs"]
 mod client;
 mod hierarchy;
+#[path = "validation/keytrap.rs"]
+mod keytrap;
+#[path = "validation/operator.rs"]
+mod operator;
 #[path = "it/peers.rs"]
 mod peers;
+#[path = "validation/rfc5011.rs"]
+mod rfc5011;
+#[path = "validation/stripping.rs"]
+mod stripping;
 
 use hierarchy::resolvers::{start_portcullis_with, Process};
 use hierarchy::{pick_net, start_nsd, Net};
@@ -37,9 +51,11 @@ const LEAVES: u8 = 3;
 const BIND_LEAF: u8 = 4;
 const RESOLVER: u8 = 10;
 const UNBOUND: u8 = 11;
+/// `portcullis serve` as the authoritative server of `own.test.` (signed by portcullis).
+const OWN: u8 = 5;
 
 /// Leaf zones: (label, signed, NSEC3).
-const LEAF_ZONES: [(&str, bool, bool); 8] = [
+const LEAF_ZONES: [(&str, bool, bool); 11] = [
     ("secure", true, false),
     ("nsec3", true, true),
     ("unsigned", false, false),
@@ -48,6 +64,9 @@ const LEAF_ZONES: [(&str, bool, bool); 8] = [
     ("nokey", true, false),
     ("nta", true, false),
     ("stripped", true, true),
+    ("future", true, false),
+    ("wrongksk", true, false),
+    ("trap", true, false),
 ];
 
 fn run(args: &[&str]) -> String {
@@ -137,13 +156,51 @@ fn expire(signed: &str) -> String {
     lines.collect::<Vec<_>>().join("\n")
 }
 
+/// Moves the validity window of the RRSIG over `www`'s A record into the future (EDE 8).
+fn not_yet_valid(signed: &str) -> String {
+    let lines = signed.lines().map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if line.starts_with("www.") && fields.get(3) == Some(&"RRSIG") && fields.get(4) == Some(&"A") {
+            let mut changed: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            changed[8] = "20410101000000".into();
+            changed[9] = "20400101000000".into();
+            changed.join(" ")
+        } else {
+            line.to_string()
+        }
+    });
+    lines.collect::<Vec<_>>().join("\n")
+}
+
+/// The DNSKEY record of the key `base` (its `.key` file without comments).
+fn dnskey_line(base: &str) -> String {
+    let text = fs::read_to_string(format!("{base}.key")).unwrap();
+    text.lines().filter(|line| !line.starts_with(';')).map(|line| format!("{line}\n")).collect()
+}
+
+/// Starts `portcullis serve` on `addr` as the authoritative server of `own.test.`.
+fn start_own(addr: SocketAddr, text: &str) -> peers::ServerProcess {
+    let dir = temp_dir("validation-own");
+    let file = dir.join("own.test.zone");
+    fs::write(&file, text).unwrap();
+    let config = dir.join("portcullis.toml");
+    fs::write(&config, format!("[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[[zone]]\norigin = \"own.test.\"\nfile = \"{}\"\n", file.display())).unwrap();
+    let mut command = Command::new(BINARY);
+    command.arg("serve").arg("--config").arg(&config);
+    peers::ServerProcess::start("portcullis-auth", command, dir, addr, "own.test.").unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The signed hierarchy: zone texts for the three servers, and the trust anchor file's text.
 struct Signed {
     root: String,
+    /// The root after its KSK rollover: the standby KSK signs, the first one is gone.
+    root_rolled: String,
     tld: String,
     leaves: Vec<(String, String)>,
     /// `bind.test.`, signed by BIND's dnssec-signzone (RSASHA256, NSEC3), served by Knot.
     bind: String,
+    /// `own.test.`, signed by portcullis, served by portcullis.
+    own: String,
     anchor: String,
 }
 
@@ -218,6 +275,19 @@ fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
             continue;
         }
         let key = keygen(&keys, &origin, true);
+        let (text, vouched) = match label {
+            // nokey: the parent's DS names a key the zone does not publish.
+            "nokey" => (text, keygen(&keys, &origin, true)),
+            // wrongksk: the DS names a key the zone publishes but that signs nothing; the DNSKEY
+            // RRset is signed by another key only.
+            "wrongksk" => {
+                let named = keygen(&keys, &origin, true);
+                (format!("{text}{}", dnskey_line(&named)), named)
+            }
+            // trap: many more keys with the real key's tag (KeyTrap).
+            "trap" => (format!("{text}{}", keytrap::colliding_keys(&origin, keytrap::key_tag(&key))), key.clone()),
+            _ => (text, key.clone()),
+        };
         let mut zone = sign(&keys, &origin, &text, &[&key], nsec3);
         match label {
             "bogus" | "nta" => zone = tamper(&zone),
@@ -225,11 +295,11 @@ fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
             // original TTL), the answer's TTL must be capped (RFC 4035 §5.3.3).
             "secure" => zone = zone.replace("ttl.secure.test. 300 IN A", "ttl.secure.test. 86400 IN A"),
             "expired" => zone = expire(&zone),
+            "future" => zone = not_yet_valid(&zone),
             "stripped" => zone = strip(&zone),
+            "trap" => zone = keytrap::failing_signatures(&zone, &origin, keytrap::key_tag(&key)),
             _ => {}
         }
-        // nokey: the parent's DS names a key the zone does not publish.
-        let vouched = if label == "nokey" { keygen(&keys, &origin, true) } else { key };
         delegations.push_str(&ds(&origin, &vouched).replace(" IN DS", " 300 IN DS"));
         leaves.push((origin, zone));
     }
@@ -237,6 +307,11 @@ fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
     // with EDE 1 (RFC 4035 §5.2, RFC 8914).
     delegations.push_str(&format!("oddalg NS ns.oddalg\nns.oddalg A {}\noddalg 300 IN DS 12345 253 2 {}\n", net.ip(LEAVES), "AB".repeat(32)));
     leaves.push(("oddalg.test.".to_string(), leaf_text("oddalg", net)));
+    // own.test.: signed by portcullis' signer (NSEC3), served by `portcullis serve`.
+    let own_key = keygen(&keys, "own.test.", true);
+    let own_text = leaf_text("own", net).replace(&net.ip(LEAVES).to_string(), &net.ip(OWN).to_string());
+    let own = sign(&keys, "own.test.", &own_text, &[&own_key], true);
+    delegations.push_str(&format!("own NS ns.own\nns.own A {}\n{}", net.ip(OWN), ds("own.test.", &own_key).replace(" IN DS", " 300 IN DS")));
     let (bind, bind_ds) = bind_signed(bind_tools, dir, net);
     delegations.push_str(&format!("bind NS ns.bind\nns.bind A {}\n{bind_ds}", net.ip(BIND_LEAF)));
     let tld_text = format!("$ORIGIN test.\n$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A {}\n{delegations}", net.ip(TLD));
@@ -249,9 +324,12 @@ fn build(dir: &Path, net: Net, bind_tools: &BindTools) -> Signed {
         net.ip(TLD),
         ds("test.", &tld_key).replace(" IN DS", " 300 IN DS")
     );
-    let (root_ksk, root_zsk) = (keygen(&keys, ".", true), keygen(&keys, ".", false));
-    let root = sign(&keys, ".", &root_text, &[&root_ksk, &root_zsk], false);
-    Signed { root, tld, leaves, bind, anchor: ds(".", &root_ksk) }
+    let (root_ksk, root_zsk, standby) = (keygen(&keys, ".", true), keygen(&keys, ".", false), keygen(&keys, ".", true));
+    // The standby KSK is published (RFC 5011 sees it) and signs nothing; the rolled root has
+    // only it as KSK.
+    let root_rolled = sign(&keys, ".", &root_text, &[&standby, &root_zsk], false);
+    let root = sign(&keys, ".", &format!("{root_text}{}", dnskey_line(&standby)), &[&root_ksk, &root_zsk], false);
+    Signed { root, root_rolled, tld, leaves, bind, own, anchor: ds(".", &root_ksk) }
 }
 
 /// What `dig` said: rcode, flags, the EDE code, and the answer records.
@@ -326,6 +404,15 @@ fn cases() -> Vec<Case> {
         case("www.oddalg.test.", "A", DO, "NOERROR", false, Some(1)),
         case("nx.bind.test.", "A", DO, "NXDOMAIN", true, None),
         case("www.bind.test.", "MX", DO, "NOERROR", true, None),
+        case("www.future.test.", "A", DO, "SERVFAIL", false, Some(8)),
+        // The DS names a published key that signs nothing: no DNSKEY the DS names signs the set.
+        case("www.wrongksk.test.", "A", DO, "SERVFAIL", false, Some(9)),
+        case("www.trap.test.", "A", DO, "SERVFAIL", false, Some(6)),
+        case("www.own.test.", "A", DO, "NOERROR", true, None),
+        case("nx.own.test.", "A", DO, "NXDOMAIN", true, None),
+        case("www.own.test.", "TXT", DO, "NOERROR", true, None),
+        case("x.wild.own.test.", "A", DO, "NOERROR", true, None),
+        case("alias.own.test.", "A", DO, "NOERROR", true, None),
     ]
 }
 
@@ -359,6 +446,7 @@ fn serve(test: &str, dir: &Path) -> Option<(Net, Vec<peers::ServerProcess>, Path
     let leaves: Vec<(&str, &str)> = signed.leaves.iter().map(|(origin, text)| (origin.as_str(), text.as_str())).collect();
     servers.push(start_nsd(&tools[0], net.addr(LEAVES), &leaves).unwrap());
     servers.push(start_knot(&tools[2], net.addr(BIND_LEAF), &[("bind.test.", &signed.bind)]));
+    servers.push(start_own(net.addr(OWN), &signed.own));
     let hints = dir.join("root.hints");
     fs::write(&hints, format!(". 3600 NS ns.root.\nns.root. 3600 A {}\n", net.ip(ROOT))).unwrap();
     Some((net, servers, tools[1].clone(), signed))
@@ -367,6 +455,7 @@ fn serve(test: &str, dir: &Path) -> Option<(Net, Vec<peers::ServerProcess>, Path
 #[test]
 fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     let dir = temp_dir("validation");
+    let _cleanup = peers::RemoveOnDrop(dir.clone());
     let Some((net, mut servers, dig_path, signed)) = serve("validation", &dir) else { return };
     let anchor = dir.join("anchor.ds");
     fs::write(&anchor, &signed.anchor).unwrap();
@@ -375,6 +464,15 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     let listen = net.addr(RESOLVER);
     let portcullis = start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &extra);
     let mut failures = check_cases(&dig_path, listen, &cases());
+    // A wildcard answer asked again comes from the cache, with AD and the proof that no closer
+    // name matched, as when it was resolved (RFC 4035 §3.1.3.3).
+    for (name, proof) in [("x.wild.secure.test.", " NSEC "), ("y.wild.nsec3.test.", " NSEC3 ")] {
+        let cached = dig(&dig_path, listen, name, "A", DO);
+        let authority = cached.text.split(";; AUTHORITY SECTION:").nth(1).unwrap_or("").split("\n\n").next().unwrap_or("").replace('\t', " ");
+        if !cached.ad || !authority.contains(proof) || !authority.contains("RRSIG") {
+            failures.push(format!("{name} from the cache: expected AD and the{proof}proof with its RRSIG\n{}", cached.text));
+        }
+    }
     // DO=1 brings the RRSIGs; CD=1 gets the data of a bogus zone (RFC 4035 §3.2.2).
     let secure = dig(&dig_path, listen, "www.secure.test.", "A", DO);
     if !secure.answer.iter().any(|line| line.contains("RRSIG A")) {
@@ -416,6 +514,7 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
     if checking_disabled.status.code() != Some(0) || !String::from_utf8_lossy(&checking_disabled.stdout).contains("192.0.2.66") {
         failures.push(format!("query --cd www.bogus.test.: expected the data\n{}", String::from_utf8_lossy(&checking_disabled.stdout)));
     }
+    failures.extend(operator::check_json(&client));
     if !portcullis.stderr().contains("DNSSEC validation failed") && !portcullis.logs().contains("DNSSEC validation failed") {
         failures.push(format!("no validation failure in the log\n{}", portcullis.logs()));
     }
@@ -430,6 +529,16 @@ fn a_signed_hierarchy_validates_with_the_right_ad_bits_and_extended_errors() {
         "nz.secure.test. with the leaves' server stopped: expected NXDOMAIN with AD\n{}",
         aggressive.text
     );
+    // The same with NSEC3: a name whose hash lies in the span that denied nx.nsec3.test.
+    let nsec3_zone = &signed.leaves.iter().find(|(origin, _)| origin == "nsec3.test.").unwrap().1;
+    let hidden = aggressive::name_in_the_same_nsec3_span(nsec3_zone, "nsec3.test.", "nx.nsec3.test.");
+    let from_nsec3 = dig(&dig_path, listen, &hidden, "A", DO);
+    assert!(
+        from_nsec3.status == "NXDOMAIN" && from_nsec3.ad && from_nsec3.text.contains("NSEC3"),
+        "{hidden} with the leaves' server stopped: expected NXDOMAIN with AD and NSEC3 proofs\n{}",
+        from_nsec3.text
+    );
+    operator::reload_with_another_anchor(&dir, &anchor, &portcullis, &dig_path, listen);
 }
 
 /// Unbound, validating with the same anchor, agrees on rcode and AD for every case.
@@ -494,6 +603,7 @@ fn start_unbound_iterator(unbound: &Path, dir: &Path, listen: SocketAddr) -> Pro
 #[test]
 fn a_forward_zone_validates_what_its_upstream_returns() {
     let dir = temp_dir("validation-forward");
+    let _cleanup = peers::RemoveOnDrop(dir.clone());
     let Some((net, _servers, dig_path, signed)) = serve("validation-forward", &dir) else { return };
     let Some(tools) = require("validation-forward", &["unbound"]) else { return };
     let upstream = net.addr(UNBOUND);
@@ -501,8 +611,8 @@ fn a_forward_zone_validates_what_its_upstream_returns() {
     let anchor = dir.join("anchor.ds");
     fs::write(&anchor, &signed.anchor).unwrap();
     let run_dir = temp_dir("validation-forwarder");
-    let extra =
-        format!("trust-anchor-file = \"{}\"\n\n[[forward]]\nzone = \"test.\"\nprimaries = [\"{upstream}\"]\ndnssec-validation = true\n", anchor.display());
+    // No `dnssec-validation` key: a forward zone validates by default.
+    let extra = format!("trust-anchor-file = \"{}\"\n\n[[forward]]\nzone = \"test.\"\nprimaries = [\"{upstream}\"]\n", anchor.display());
     let listen = net.addr(RESOLVER);
     let portcullis = start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &extra);
     let cases: Vec<Case> = cases().into_iter().filter(|case| !case.name.contains("nta.")).collect();

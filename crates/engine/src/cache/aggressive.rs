@@ -6,9 +6,11 @@
 //!
 //! An NXDOMAIN needs both the NSEC covering the name and the one covering the wildcard at its
 //! closest encloser (RFC 8198 §5.3); a wildcard that exists, a gap not cached, or a delegation
-//! point is left to the resolver. NSEC3 is not used aggressively. Bounded ([`MAX_RECORDS`]
-//! records in all, the index emptied when full).
+//! point is left to the resolver. NSEC3 records are kept and used the same way (by hash, the
+//! closest encloser proof instead of canonical order: `aggressive_nsec3.rs`). Bounded
+//! ([`MAX_RECORDS`] records in all, the index emptied when full).
 
+use super::aggressive_nsec3::{self as nsec3, Kept};
 use super::Rrset;
 use crate::base::Instant;
 use portcullis_dnssec::bitmap::contains;
@@ -36,6 +38,8 @@ fn canonical_key(name: &NameBuf) -> CanonicalKey {
 struct ZoneNsec {
     soa: Option<Rrset>,
     records: BTreeMap<CanonicalKey, (Rrset, Instant)>,
+    /// The zone's NSEC3 RRsets, by the hash their owners name.
+    nsec3: Vec<Kept>,
 }
 
 /// A denial made from cached NSEC records.
@@ -60,7 +64,7 @@ impl NsecIndex {
     /// seconds (RFC 8198 §5.4: the smaller of the NSEC's TTL and the SOA's negative TTL).
     pub fn insert(&self, zone: &NameBuf, soa: &Rrset, proofs: &[Rrset], ttl: u32, now: Instant) {
         let mut zones = self.zones.lock().unwrap_or_else(PoisonError::into_inner);
-        if zones.values().map(|zone| zone.records.len()).sum::<usize>() >= MAX_RECORDS {
+        if zones.values().map(|zone| zone.records.len() + zone.nsec3.len()).sum::<usize>() >= MAX_RECORDS {
             zones.clear();
         }
         let entry = zones.entry(zone.to_lowercase().as_wire().to_vec()).or_default();
@@ -68,6 +72,11 @@ impl NsecIndex {
         let until = now.plus_secs(u64::from(ttl));
         for set in proofs.iter().filter(|set| set.rtype == Rtype::NSEC && set.owner.is_subdomain_of(zone) && set.rdatas.len() == 1) {
             entry.records.insert(canonical_key(&set.owner), (set.clone(), until));
+        }
+        for set in proofs {
+            if let Some(hash) = nsec3::owner_hash(set, zone) {
+                nsec3::keep(&mut entry.nsec3, hash, set, until);
+            }
         }
     }
 
@@ -86,6 +95,10 @@ impl NsecIndex {
             above = candidate.parent();
         };
         let soa = index.soa.clone()?;
+        if !index.nsec3.is_empty() {
+            let (rcode, proofs, left) = nsec3::synthesise(&index.nsec3, &zone, qname, qtype, now)?;
+            return Some(with_ttl(rcode, soa, proofs, left));
+        }
         let (owner, nsec) = closest_before(index, qname, now)?;
         let view = Nsec::parse(nsec.rdatas.first()?).ok()?;
         if owner == *qname {
@@ -150,12 +163,17 @@ pub fn nsec_closest_encloser(name: &NameBuf, owner: &NameBuf, next: &NameBuf, zo
 }
 
 /// The synthesised denial; TTLs are the time left of the shortest record used.
-fn answer(rcode: Rcode, mut soa: Rrset, mut proofs: Vec<Rrset>, now: Instant, index: &ZoneNsec) -> Synthesised {
+fn answer(rcode: Rcode, soa: Rrset, proofs: Vec<Rrset>, now: Instant, index: &ZoneNsec) -> Synthesised {
     let left = proofs
         .iter()
         .filter_map(|set| index.records.get(&canonical_key(&set.owner)).map(|(_, until)| until.as_millis().saturating_sub(now.as_millis()) / 1000))
         .min()
         .unwrap_or(0) as u32;
+    with_ttl(rcode, soa, proofs, left)
+}
+
+/// The denial with every TTL at most `left` seconds.
+fn with_ttl(rcode: Rcode, mut soa: Rrset, mut proofs: Vec<Rrset>, left: u32) -> Synthesised {
     soa.ttl = soa.ttl.min(left);
     for set in &mut proofs {
         set.ttl = set.ttl.min(left);

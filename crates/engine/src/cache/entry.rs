@@ -121,6 +121,9 @@ pub(super) struct Entry {
     data: Box<[u8]>,
     /// Where the RRSIG rdatas start in `data`.
     sig_start: u32,
+    /// Where the NSEC/NSEC3 proofs kept with a positive entry start (a wildcard expansion's,
+    /// RFC 4035 §3.1.3.3); the end of `data` when there are none.
+    proof_start: u32,
     /// What validation said.
     pub security: Security,
     /// The Extended DNS Error (RFC 8914) of bogus data.
@@ -145,6 +148,7 @@ impl Entry {
         pack(&mut data, &rrset.sigs);
         let mut entry = Self::packed(owner, data, rrset.rtype, rrset.class, EntryKind::Positive, ttl, trust, now);
         entry.sig_start = sig_start as u32;
+        entry.proof_start = entry.data.len() as u32;
         entry
     }
 
@@ -161,20 +165,20 @@ impl Entry {
         data.extend_from_slice(&rdata[..rdata.len().min(usize::from(u16::MAX))]);
         let proof_start = data.len();
         let soa_sigs = Rrset { owner: soa.owner, rtype: Rtype::SOA, class, ttl: soa.ttl, rdatas: Vec::new(), sigs: soa.sigs.clone() };
-        for set in std::iter::once(&soa_sigs).filter(|set| !set.sigs.is_empty()).chain(proofs) {
-            data.extend_from_slice(set.owner.as_wire());
-            data.extend_from_slice(&set.rtype.0.to_be_bytes());
-            for list in [&set.rdatas, &set.sigs] {
-                let at = data.len();
-                data.extend_from_slice(&[0; 4]);
-                pack(&mut data, list);
-                let len = (data.len() - at - 4) as u32;
-                data[at..at + 4].copy_from_slice(&len.to_be_bytes());
-            }
-        }
+        pack_proofs(&mut data, std::iter::once(&soa_sigs).filter(|set| !set.sigs.is_empty()).chain(proofs));
         let mut entry = Self::packed(owner, data, rtype, class, kind, ttl, trust, now);
         entry.sig_start = proof_start as u32;
         entry
+    }
+
+    /// A copy of this positive entry with `proofs` (the NSEC/NSEC3 RRsets that prove a wildcard
+    /// expansion, with their RRSIGs) kept after its RRSIGs, for DO=1 answers from the cache.
+    pub fn with_proofs(&self, proofs: &[Rrset]) -> Self {
+        let mut data = self.data.to_vec();
+        let proof_start = data.len() as u32;
+        pack_proofs(&mut data, proofs.iter());
+        let Self { sig_start, security, ede, expires_at, original_ttl, rtype, class, kind, trust, owner_len, .. } = *self;
+        Self { data: data.into_boxed_slice(), sig_start, proof_start, security, ede, expires_at, original_ttl, rtype, class, kind, trust, owner_len }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -182,7 +186,21 @@ impl Entry {
         let expires_at = now.plus_secs(u64::from(ttl));
         let sig_start = data.len() as u32;
         let (security, ede) = (Security::Indeterminate, 0);
-        Self { data: data.into_boxed_slice(), sig_start, security, ede, expires_at, original_ttl: ttl, rtype, class, kind, trust, owner_len: owner.len() as u8 }
+        let owner_len = owner.len() as u8;
+        Self {
+            data: data.into_boxed_slice(),
+            sig_start,
+            proof_start: sig_start,
+            security,
+            ede,
+            expires_at,
+            original_ttl: ttl,
+            rtype,
+            class,
+            kind,
+            trust,
+            owner_len,
+        }
     }
 
     /// The lower-cased owner in wire form.
@@ -214,7 +232,8 @@ impl Entry {
 
     /// The RRSIG rdatas of a positive entry, without allocating.
     pub fn sigs(&self) -> RdataIter<'_> {
-        RdataIter { rest: self.data.get(self.sig_start as usize..).unwrap_or(&[]) }
+        let end = if self.kind == EntryKind::Positive { self.proof_start as usize } else { self.data.len() };
+        RdataIter { rest: self.data.get(self.sig_start as usize..end).unwrap_or(&[]) }
     }
 
     /// The SOA owner and rdata of a negative entry.
@@ -229,10 +248,11 @@ impl Entry {
     }
 
     /// The DNSSEC records of a negative entry: (owner, type, rdatas, RRSIGs) per RRset, the
-    /// SOA's RRSIGs first (under type SOA, without rdatas).
+    /// SOA's RRSIGs first (under type SOA, without rdatas); of a positive entry, the proofs of
+    /// its wildcard expansion ([`Entry::with_proofs`]).
     pub fn proofs(&self) -> ProofIter<'_> {
-        let rest = if self.kind == EntryKind::Positive { &[][..] } else { self.data.get(self.sig_start as usize..).unwrap_or(&[]) };
-        ProofIter { rest }
+        let start = if self.kind == EntryKind::Positive { self.proof_start } else { self.sig_start };
+        ProofIter { rest: self.data.get(start as usize..).unwrap_or(&[]) }
     }
 
     /// Bytes charged against the cache's budget: the entry, its data, and its share of the
@@ -248,6 +268,21 @@ fn pack(data: &mut Vec<u8>, rdatas: &[Vec<u8>]) {
         let len = rdata.len().min(usize::from(u16::MAX));
         data.extend_from_slice(&(len as u16).to_be_bytes());
         data.extend_from_slice(&rdata[..len]);
+    }
+}
+
+/// Appends `sets` as `[owner][type u16][len u32][rdatas][len u32][RRSIGs]` each.
+fn pack_proofs<'a>(data: &mut Vec<u8>, sets: impl Iterator<Item = &'a Rrset>) {
+    for set in sets {
+        data.extend_from_slice(set.owner.as_wire());
+        data.extend_from_slice(&set.rtype.0.to_be_bytes());
+        for list in [&set.rdatas, &set.sigs] {
+            let at = data.len();
+            data.extend_from_slice(&[0; 4]);
+            pack(data, list);
+            let len = (data.len() - at - 4) as u32;
+            data[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
     }
 }
 

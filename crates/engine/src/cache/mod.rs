@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod aggressive;
+mod aggressive_nsec3;
 mod entry;
 mod flush;
 mod key;
@@ -179,6 +180,8 @@ pub struct AnswerHit {
     pub ede: u16,
     /// RRSIGs are written too (the query's DO bit).
     dnssec_ok: bool,
+    /// A wildcard expansion written whose kept proofs go into the authority section at the end.
+    proved: Option<(NameBuf, Rtype)>,
 }
 
 /// Counters, readable while the cache is in use.
@@ -205,6 +208,8 @@ pub struct Cache {
     pub keys: keys::KeyCache,
     /// Validated NSEC records for aggressive negative answers (RFC 8198).
     pub nsec: aggressive::NsecIndex,
+    /// The trust points RFC 5011 keeps (not emptied by [`Cache::clear`]: the server stores them).
+    pub trust: crate::resolve::validate::rfc5011::TrustPoints,
 }
 
 impl Cache {
@@ -214,7 +219,8 @@ impl Cache {
         let state = KeyedState { key: settings.hash_key };
         let (entries, bytes) = (settings.max_entries.div_ceil(count), settings.max_bytes / count);
         let shards = (0..count).map(|_| Mutex::new(Shard::new(state, entries, bytes))).collect();
-        Self { settings, state, shards, counters: CacheCounters::default(), keys: keys::KeyCache::default(), nsec: aggressive::NsecIndex::default() }
+        let (keys, nsec, trust) = (keys::KeyCache::default(), aggressive::NsecIndex::default(), Default::default());
+        Self { settings, state, shards, counters: CacheCounters::default(), keys, nsec, trust }
     }
 
     /// The settings in force.
@@ -326,12 +332,16 @@ impl Cache {
         writer: &mut MessageWriter<'_>,
     ) -> Option<AnswerHit> {
         let mark = writer.mark();
-        let mut state = AnswerHit { rcode: Rcode::NOERROR, prefetch: false, stale: false, truncated: false, security: Security::Secure, ede: 0, dnssec_ok };
+        let mut state =
+            AnswerHit { rcode: Rcode::NOERROR, prefetch: false, stale: false, truncated: false, security: Security::Secure, ede: 0, dnssec_ok, proved: None };
         let mut target;
         let mut name = &question.qname;
         for _ in 0..=MAX_CHAIN {
             match self.write_step(name, question, now, allow_stale, writer, &mut state) {
                 Step::Done => {
+                    if let Some((owner, rtype)) = state.proved.take() {
+                        state.truncated |= !self.write_kept_proofs(&owner, rtype, question.qclass, now, writer);
+                    }
                     self.count(true);
                     return Some(state);
                 }
@@ -549,6 +559,13 @@ fn write_entry(name: &NameBuf, entry: &Entry, ttl: u32, follow: bool, writer: &m
             state.truncated = true;
             return Step::Done;
         }
+    }
+    if state.dnssec_ok && entry.proofs().next().is_some() {
+        // One wildcard expansion's proofs per answer: a chain through two is resolved instead.
+        if state.proved.is_some() {
+            return Step::Miss;
+        }
+        state.proved = Some((*name, entry.rtype));
     }
     if follow {
         if let Some(target) = entry.rdatas().next().and_then(|rdata| NameBuf::from_wire(rdata).ok()) {

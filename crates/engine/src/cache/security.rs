@@ -1,14 +1,52 @@
 //! What DNSSEC validation adds to the cache: entries stored with their validation status
 //! ([`Security`]) and, for denials, the NSEC/NSEC3 RRsets and RRSIGs that prove them (written
-//! to DO=1 queries, RFC 4035 §3.1.3); the status set on an entry once its validation is done.
+//! to DO=1 queries, RFC 4035 §3.1.3), and for secure wildcard expansions the proofs that no
+//! closer name matched (RFC 4035 §3.1.3.3); the status set on an entry once its validation is
+//! done.
 
 use super::entry::{Entry, EntryKind};
 use super::key::Owner;
 use super::{negative_ttl, Cache, InsertOutcome, Rrset, Security, Trust, BOGUS_TTL, NXDOMAIN_TYPE};
 use crate::base::Instant;
+use portcullis_wire::message::Section;
+use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rtype};
 
 impl Cache {
+    /// Keeps `proofs` (the NSEC/NSEC3 RRsets proving that no closer name matched) with the
+    /// cached positive RRset `set`, a secure wildcard expansion, so that a DO=1 answer from the
+    /// cache carries them in its authority section as the resolved one did (RFC 4035 §3.1.3.3).
+    /// Nothing happens when the entry is gone, holds other data or has its proofs already.
+    pub fn keep_wildcard_proofs(&self, set: &Rrset, proofs: &[Rrset], now: Instant) {
+        if proofs.is_empty() {
+            return;
+        }
+        let owner = Owner::new(&self.state, &set.owner);
+        let mut shard = self.shard(&owner);
+        let Some(entry) = shard.find(&owner, set.rtype, set.class).and_then(|slot| shard.entry(slot)) else { return };
+        let same = entry.kind == EntryKind::Positive && entry.rdatas().eq(set.rdatas.iter().map(Vec::as_slice));
+        if !same || entry.expired(now) || entry.proofs().next().is_some() {
+            return;
+        }
+        let proved = entry.with_proofs(proofs);
+        self.store(&mut shard, &owner, proved, now);
+    }
+
+    /// Writes the proofs kept with the positive entry at (`name`, `rtype`) into the authority
+    /// section, with the entry's remaining TTL (the end of a DO=1 answer from the cache).
+    pub(super) fn write_kept_proofs(&self, name: &NameBuf, rtype: Rtype, class: Class, now: Instant, writer: &mut MessageWriter<'_>) -> bool {
+        let owner = Owner::new(&self.state, name);
+        let mut shard = self.shard(&owner);
+        let Some((entry, hit)) = self.found(&mut shard, &owner, rtype, class, now, true) else { return true };
+        let mut fitted = true;
+        for (owner, rtype, rdatas, sigs) in entry.proofs() {
+            for (rtype, rdata) in rdatas.map(|rdata| (rtype, rdata)).chain(sigs.map(|sig| (Rtype::RRSIG, sig))) {
+                fitted &= writer.push(Section::Authority, &owner, rtype, class, hit.ttl, rdata).is_ok();
+            }
+        }
+        fitted
+    }
+
     /// [`Cache::insert_negative`] with what validation said about the denial.
     #[allow(clippy::too_many_arguments)]
     pub fn insert_negative_checked(

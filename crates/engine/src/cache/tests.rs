@@ -398,3 +398,37 @@ fn a_denial_keeps_its_proofs_for_do_queries() {
         assert_eq!(authority[0], ("example.".to_string(), Rtype::SOA));
     }
 }
+
+#[test]
+fn a_wildcard_expansion_keeps_its_proof_for_do_queries() {
+    let cache = cache();
+    // x.w.example. A, expanded from *.w.example. (the RRSIG's labels field, 2, is below the
+    // owner's 3), and the NSEC proving that no closer name than the wildcard matched.
+    let mut expanded = a_set("x.w.example.", 300, 1);
+    expanded.sigs.push(vec![0, 1, 13, 2, 0, 0, 1, 44, 0, 0, 0, 9, 0, 0, 0, 1, 0, 7, 0]);
+    let mut nsec = Rrset::new(name("w.example."), Rtype::NSEC, Class::IN, 300);
+    let mut rdata = name("z.example.").as_wire().to_vec();
+    rdata.extend_from_slice(&[0, 1, 0x40]);
+    nsec.push(300, &rdata);
+    nsec.sigs.push(vec![0, 47, 13, 2, 0, 0, 1, 44, 0, 0, 0, 9, 0, 0, 0, 1, 0, 7, 0]);
+    cache.insert_checked(&expanded, Trust::AuthAnswer, (Security::Secure, 0), Instant::ZERO);
+    cache.keep_wildcard_proofs(&expanded, std::slice::from_ref(&nsec), Instant::ZERO);
+    // Kept once: a second call changes nothing; the entry's data and status are unchanged.
+    cache.keep_wildcard_proofs(&expanded, std::slice::from_ref(&nsec), Instant::ZERO);
+    let (set, hit) = positive(cache.get(&name("x.w.example."), Rtype::A, Class::IN, Instant::ZERO, false));
+    assert_eq!((set.rdatas, set.sigs.len(), hit.security), (expanded.rdatas.clone(), 1, Security::Secure));
+    for (dnssec_ok, answer, authority) in [(false, 1, 0), (true, 2, 2)] {
+        let mut buf = [0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.push_question(&name("x.w.example."), Rtype::A, Class::IN).unwrap();
+        let hit = cache.write_answer_dnssec(&question("x.w.example.", Rtype::A), Instant::ZERO, false, dnssec_ok, &mut writer).unwrap();
+        assert_eq!((hit.rcode, hit.security), (Rcode::NOERROR, Security::Secure));
+        let len = writer.finish();
+        assert_eq!(written(&buf[..len], Section::Answer).len(), answer, "DO={dnssec_ok}");
+        let written_authority = written(&buf[..len], Section::Authority);
+        assert_eq!(written_authority.len(), authority, "DO={dnssec_ok}: {written_authority:?}");
+        if dnssec_ok {
+            assert_eq!(written_authority, [("w.example.".to_string(), Rtype::NSEC), ("w.example.".to_string(), Rtype::RRSIG)]);
+        }
+    }
+}

@@ -23,12 +23,14 @@ pub struct Check {
     /// Wall-clock seconds at `started`.
     unix_at_start: u64,
     started: Instant,
+    /// The signature checks this question may still spend (KeyTrap).
+    budget: super::validate::verify::Budget,
 }
 
 impl Check {
     /// Not validating, started at `now`.
     pub fn new(now: Instant) -> Self {
-        Self { validating: false, validation: None, client: None, unix_at_start: 0, started: now }
+        Self { validating: false, validation: None, client: None, unix_at_start: 0, started: now, budget: Default::default() }
     }
 
     /// The client's question while a lookup is asked.
@@ -39,12 +41,13 @@ impl Check {
 
 impl Forwarding {
     /// Validates the answers when `validate` (the zone's setting) and validation is on with a
-    /// trust anchor; `unix` is the wall-clock time (seconds since the epoch) at the start.
-    /// The built-in root anchors apply whatever the root hints: the upstreams resolve from the
-    /// real root.
+    /// trust anchor that applies; `unix` is the wall-clock time (seconds since the epoch) at the
+    /// start. As for recursion, the built-in root anchors apply only while the root hints are
+    /// IANA's: a resolver given a root of its own lives in a private tree, its upstreams
+    /// included, where IANA's keys would make every answer bogus; configured anchors always
+    /// apply, and names no anchor covers are insecure.
     pub fn with_validation(mut self, validate: bool, unix: u64) -> Self {
-        let dnssec = &self.settings().dnssec;
-        self.check.validating = validate && dnssec.enabled && !dnssec.anchors.is_empty();
+        self.check.validating = validate && self.settings().validates();
         self.check.unix_at_start = unix;
         self
     }
@@ -54,7 +57,7 @@ impl Forwarding {
     pub(super) fn validate(&mut self, resolved: Resolved, proofs: Vec<Rrset>, cache: &Cache, now: Instant, group: &mut UpstreamGroup) {
         let unix = self.check.unix_at_start + now.as_millis().saturating_sub(self.check.started.as_millis()) / 1000;
         let settings = self.settings().dnssec.clone();
-        let context = Context { cache, settings: &settings, anchors_apply: true, now, unix };
+        let context = Context { cache, settings: &settings, anchors_apply: true, now, unix, budget: self.check.budget.clone() };
         let question = self.asking();
         let validation = match self.check.validation.take() {
             None => Validation::new(resolved.rcode, resolved.answer, resolved.authority, proofs, question.qname, question.qtype, question.qclass),

@@ -77,6 +77,8 @@ pub struct Resolution {
     pub(super) retry: Option<Frame>,
     pub(super) bogus_result: Option<Resolved>,
     pub(super) bogus_retries: u32,
+    /// The signature checks this question may still spend (KeyTrap).
+    pub(super) budget: super::validate::verify::Budget,
     /// Wall-clock seconds at `started` (RRSIG validity windows).
     unix_at_start: u64,
     started: Instant,
@@ -110,6 +112,7 @@ impl Resolution {
             retry: None,
             bogus_result: None,
             bogus_retries: 0,
+            budget: super::validate::verify::Budget::default(),
             unix_at_start: 0,
             started: now,
         }

@@ -45,7 +45,7 @@ impl Resolution {
     /// client frame).
     pub(super) fn validate_frame(&mut self, frame: Frame, end: &FrameEnd, cache: &Cache, now: Instant) -> Option<Next> {
         let settings = self.settings.clone();
-        let context = Context { cache, settings: &settings.dnssec, anchors_apply: self.validating, now, unix: self.unix_at(now) };
+        let context = Context { cache, settings: &settings.dnssec, anchors_apply: self.validating, now, unix: self.unix_at(now), budget: self.budget.clone() };
         match (self.validation.as_mut(), end) {
             (None, FrameEnd::Answered(rcode, authority)) => {
                 self.retry = retry_frame(&frame);

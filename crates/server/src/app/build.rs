@@ -52,6 +52,8 @@ pub struct Shared {
     pub(super) alerts: Arc<portcullis_engine::policy::Alerts>,
     /// dnstap's queue, when `[dnstap]` is on (set at start; a reload does not change it).
     pub(super) tap: Option<Arc<portcullis_net::tap::Tap>>,
+    /// The key directory at start: where the RFC 5011 trust anchor state is kept.
+    pub(super) key_directory: std::path::PathBuf,
 }
 
 /// An RRL table and the settings it was built with.
@@ -67,6 +69,8 @@ struct Secrets {
 impl Shared {
     /// Fails when the OS random source does: no secret or key is made without it.
     pub(super) fn new(settings: &Settings) -> Result<Self, EntropyError> {
+        let cache = Arc::new(Cache::new(CacheSettings { hash_key: entropy::bytes16()?, ..settings.resolver.cache }));
+        crate::trust_state::load(&cache, &settings.key_directory);
         let current = match settings.cookies.secret {
             Some(secret) => secret,
             None => entropy::bytes16()?,
@@ -79,7 +83,7 @@ impl Shared {
             tsig_replays: Arc::default(),
             limit_key: entropy::bytes16()?,
             resolver_key: entropy::bytes16()?,
-            cache: Arc::new(Cache::new(CacheSettings { hash_key: entropy::bytes16()?, ..settings.resolver.cache })),
+            cache,
             pool: Arc::default(),
             secondaries: Arc::default(),
             worker_restarts: Arc::default(),
@@ -88,6 +92,7 @@ impl Shared {
             alerts: Arc::new(portcullis_engine::policy::Alerts::new(settings.ops.alerts_capacity)),
             rrl: Arc::default(),
             tap: None,
+            key_directory: settings.key_directory.clone(),
         })
     }
 

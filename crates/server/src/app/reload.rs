@@ -50,6 +50,12 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     }
     shared.secondaries.configure(&settings.zones, &settings.keys, engine);
     if let Some(pool) = shared.pool.get() {
+        if pool.settings().dnssec != settings.resolver.settings.dnssec {
+            // What the cache holds was validated from the old anchors: keys, denials and the
+            // security of every entry (a key no longer trusted must not keep its answers secure).
+            shared.cache.clear();
+            tracing::info!("reload: DNSSEC validation settings changed (trust anchors, negative trust anchors or on/off); the cache is emptied");
+        }
         pool.set_settings(Arc::new(settings.resolver.settings.clone()));
         pool.set_iterate(settings.resolver.enabled);
         if pool.forward_settings() != settings.forward {

@@ -261,11 +261,13 @@ async fn run(
                 if let Some(pool) = shared.pool.get() {
                     crate::resolver_log::log_events(pool, &shared.alerts);
                 }
+                crate::trust_state::save(&shared.cache, &shared.key_directory);
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
     }
+    crate::trust_state::save(&shared.cache, &shared.key_directory);
     if handover.upgraded().is_none() {
         crate::sd_notify::stopping();
     }

@@ -19,7 +19,7 @@ fn a_restarted_upstream_that_refuses_the_probe_question_receives_queries_again()
     let primaries: Vec<String> = proxies.iter().map(|proxy| format!("\"{}\"", proxy.addr)).collect();
     let server = Portcullis::start_config(&format!(
         "[resolver]\nallow-recursion = [\"127.0.0.1/32\"]\n\n[[forward]]\nzone = \".\"\npolicy = \"round-robin\"\nprimaries = [{}]\n\
-         fall = 3\nrise = 2\nprobe-interval-ms = 100\ntimeout-ms = 500\n",
+         fall = 3\nrise = 2\nprobe-interval-ms = 100\ntimeout-ms = 500\ndnssec-validation = false\n",
         primaries.join(", ")
     ));
     let tally = run(server.addr, "before", 30);

@@ -8,7 +8,7 @@
 //! cache entries ([`Cache::set_security`]), so that later cache hits need no validation.
 
 use super::denial::{prove, prove_wildcard, Denied, Proven};
-use super::verify::verify_rrset;
+use super::verify::verify_rrset_within;
 use super::walk::{keys_for, learn, Walk};
 pub use super::walk::{Fetched, Lookup};
 use super::{Bogus, Context, Ede, Security};
@@ -179,10 +179,13 @@ impl Validation {
             Walk::Known(keys, zone) => (keys, zone),
         };
         let (status, bogus, ttl) = match keys {
-            ZoneKeys::Secure(keys) => match verify_rrset(set, &zone, &keys, context.unix) {
+            ZoneKeys::Secure(keys) => match verify_rrset_within(set, &zone, &keys, context.unix, &context.budget) {
                 Ok(verified) if usize::from(verified.labels) < set.owner.label_count() - usize::from(set.owner.is_wildcard()) => {
                     match prove_wildcard(&set.owner, verified.labels, &zone, &self.proofs, context.settings.max_nsec3_iterations) {
-                        Proven::Secure => (Security::Secure, None, verified.ttl),
+                        Proven::Secure => {
+                            context.cache.keep_wildcard_proofs(set, &self.proofs, context.now);
+                            (Security::Secure, None, verified.ttl)
+                        }
                         Proven::Insecure(ede) => (Security::Insecure, reason(ede, &set.owner), verified.ttl),
                         Proven::Bogus(bogus) => (Security::Bogus, Some(bogus), set.ttl),
                     }
@@ -229,7 +232,7 @@ impl Validation {
     fn prove_denial(&self, end: &NameBuf, zone: &NameBuf, keys: &[Vec<u8>], rtype: Option<Rtype>, context: &Context<'_>) -> (Security, Option<Bogus>) {
         let signed = self.authority.iter().filter(|set| set.rtype == Rtype::SOA).chain(&self.proofs);
         for set in signed {
-            match verify_rrset(set, zone, keys, context.unix) {
+            match verify_rrset_within(set, zone, keys, context.unix, &context.budget) {
                 Ok(_) => {}
                 Err(bogus) if bogus.ede == Ede::UNSUPPORTED_DNSKEY_ALGORITHM => return (Security::Insecure, None),
                 Err(bogus) => return (Security::Bogus, Some(bogus)),

@@ -20,10 +20,12 @@
 //! - `denial`: NSEC and NSEC3 proofs.
 //! - `walk`: the chain of trust down to a zone, through the key cache.
 //! - `machine`: [`Validation`], the per-answer state the resolution drives.
+//! - `rfc5011`: automated trust anchor updates (the anchored zones' key rollovers followed).
 
 pub mod anchors;
 pub mod denial;
 mod machine;
+pub mod rfc5011;
 pub mod verify;
 mod walk;
 
@@ -49,6 +51,8 @@ pub struct Context<'a> {
     pub now: Instant,
     /// Wall-clock seconds since the epoch, for RRSIG validity windows.
     pub unix: u64,
+    /// The signature checks the client question may still spend.
+    pub budget: verify::Budget,
 }
 
 /// Extended DNS Error codes of RFC 8914 §4 used by the validator.

@@ -248,3 +248,36 @@ fn proven_nsec_gaps_answer_later_questions_rfc8198() {
     let nx = name("nx.example.");
     assert_eq!(prove(&Denied { name: &nx, rtype: None, zone: &apex }, &found.proofs, 150), Proven::Secure);
 }
+
+#[test]
+fn signature_checks_are_bounded_per_question() {
+    use super::verify::{verify_rrset_within, Budget};
+    let sets = signed(1, Denial::Nsec);
+    let www = find(&sets, "www.example.", Rtype::A);
+    let budget = Budget::new(1);
+    assert!(verify_rrset_within(&www, &name("example."), &keys(&sets), NOW, &budget).is_ok());
+    assert!(budget.spent());
+    // A clone is the same question's budget.
+    let bogus = verify_rrset_within(&www, &name("example."), &keys(&sets), NOW, &budget.clone()).unwrap_err();
+    assert_eq!(bogus.ede, Ede::BOGUS);
+    assert!(bogus.why.contains("budget exhausted"), "{bogus:?}");
+}
+
+#[test]
+fn a_zone_another_resolution_proved_secure_meanwhile_stays_secure() {
+    use super::walk::{learn, Fetched, Lookup};
+    use super::{Context, ValidationSettings};
+    use crate::base::Instant;
+    use crate::cache::keys::ZoneKeys;
+    use crate::cache::{Cache, CacheSettings};
+    // Two resolutions learn the keys of one zone at once: the first DNSKEY answer made it
+    // secure (the DS consumed); the second's DNSKEY or DS answer must not make it bogus.
+    let cache = Cache::new(CacheSettings::DEFAULT);
+    let settings = ValidationSettings::default();
+    let zone = name("example.");
+    cache.keys.put(&zone, ZoneKeys::Secure(vec![vec![1, 2, 3]]), 300, Instant::ZERO);
+    let context = Context { cache: &cache, settings: &settings, anchors_apply: true, now: Instant::ZERO, unix: NOW, budget: Default::default() };
+    learn(Lookup::Dnskey(zone), &Fetched::default(), &context);
+    learn(Lookup::Ds(zone), &Fetched::default(), &context);
+    assert_eq!(cache.keys.get(&zone, Instant::ZERO), Some(ZoneKeys::Secure(vec![vec![1, 2, 3]])));
+}

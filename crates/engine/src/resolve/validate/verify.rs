@@ -14,12 +14,46 @@ use crate::cache::Rrset;
 use portcullis_dnssec::rrsig::{signed_owner, signing_input};
 use portcullis_dnssec::{ds_digest, key_tag, verify, DigestType, Dnskey, Rrsig};
 use portcullis_wire::{NameBuf, Rtype};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// Most RRSIGs of one RRset tried before it is bogus.
 pub const MAX_SIGS_TRIED: usize = 8;
 
 /// Most keys with the same tag and algorithm tried for one RRSIG.
 pub const MAX_KEYS_PER_TAG: usize = 4;
+
+/// Most signature checks (cryptographic verifications) for one client question, the chain of
+/// trust and bogus retries included (KeyTrap, SECURITY-REFERENCE §2.2).
+pub const MAX_VERIFICATIONS: u32 = 128;
+
+/// The signature checks one client question may still spend; shared by the clones of one
+/// question's contexts.
+#[derive(Clone, Debug)]
+pub struct Budget(Arc<AtomicU32>);
+
+impl Budget {
+    /// A budget of `checks` signature checks.
+    pub fn new(checks: u32) -> Self {
+        Self(Arc::new(AtomicU32::new(checks)))
+    }
+
+    /// Spends one check; false when none is left.
+    fn take(&self) -> bool {
+        self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1)).is_ok()
+    }
+
+    /// True when every check is spent.
+    pub fn spent(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self::new(MAX_VERIFICATIONS)
+    }
+}
 
 /// A verified RRset: the TTL it may be kept and the label count of the RRSIG that verified it
 /// (below the owner's: a wildcard expansion).
@@ -33,12 +67,17 @@ pub struct Verified {
 
 /// Verifies `set` with the DNSKEY rdatas `keys` of `zone` at `unix` (seconds since the epoch).
 pub fn verify_rrset(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], unix: u64) -> Result<Verified, Bogus> {
+    verify_rrset_within(set, zone, keys, unix, &Budget::default())
+}
+
+/// [`verify_rrset`] spending the question's `budget`; an exhausted budget is bogus.
+pub fn verify_rrset_within(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], unix: u64, budget: &Budget) -> Result<Verified, Bogus> {
     let now = unix as u32;
     let mut worst = None;
     let mut scratch = Vec::new();
     for rdata in set.sigs.iter().take(MAX_SIGS_TRIED) {
         let Ok((rrsig, signature)) = Rrsig::parse(rdata) else { continue };
-        match check_one(set, zone, keys, &rrsig, signature, now, &mut scratch) {
+        match check_one(set, zone, keys, &rrsig, signature, now, &mut scratch, budget) {
             Ok(()) => {
                 let left = rrsig.expiration.wrapping_sub(now);
                 let ttl = set.ttl.min(rrsig.original_ttl).min(left);
@@ -48,6 +87,10 @@ pub fn verify_rrset(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], unix: u64) ->
         }
     }
     let ede = worst.unwrap_or(Ede::RRSIGS_MISSING);
+    if budget.spent() {
+        let why = format!("{} {}: validation budget exhausted ({MAX_VERIFICATIONS} signature checks for one question)", set.owner, type_text(set.rtype));
+        return Err(Bogus::new(Ede::BOGUS, why));
+    }
     Err(Bogus::new(ede, format!("{} {}: {}", set.owner, type_text(set.rtype), Ede::text(ede))))
 }
 
@@ -67,7 +110,17 @@ fn pick(old: Option<u16>, new: u16) -> u16 {
 }
 
 /// One RRSIG against the keys; the EDE code of the failure.
-fn check_one(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], rrsig: &Rrsig, signature: &[u8], now: u32, scratch: &mut Vec<u8>) -> Result<(), u16> {
+#[allow(clippy::too_many_arguments)]
+fn check_one(
+    set: &Rrset,
+    zone: &NameBuf,
+    keys: &[Vec<u8>],
+    rrsig: &Rrsig,
+    signature: &[u8],
+    now: u32,
+    scratch: &mut Vec<u8>,
+    budget: &Budget,
+) -> Result<(), u16> {
     if rrsig.type_covered != set.rtype || rrsig.signer != *zone || !set.owner.is_subdomain_of(zone) {
         return Err(Ede::RRSIGS_MISSING);
     }
@@ -88,6 +141,9 @@ fn check_one(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], rrsig: &Rrsig, signa
     for key in candidates.take(MAX_KEYS_PER_TAG) {
         tried += 1;
         let Some(dnskey) = zone_key(key) else { continue };
+        if !budget.take() {
+            return Err(Ede::BOGUS);
+        }
         match verify(dnskey.algorithm, dnskey.public_key, scratch, signature) {
             Ok(()) => return Ok(()),
             Err(portcullis_dnssec::Error::UnsupportedKeySize) => too_small += 1,
@@ -130,6 +186,11 @@ pub fn ds_supported(ds: &[u8]) -> bool {
 /// Checks the DNSKEY RRset `dnskeys` of `zone` against the DS rdatas `ds` and the anchor keys
 /// `anchor_keys` (DNSKEY rdatas trusted as they are).
 pub fn verify_dnskeys(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_keys: &[Vec<u8>], unix: u64) -> KeyVerdict {
+    verify_dnskeys_within(dnskeys, zone, ds, anchor_keys, unix, &Budget::default())
+}
+
+/// [`verify_dnskeys`] spending the question's `budget`.
+pub fn verify_dnskeys_within(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_keys: &[Vec<u8>], unix: u64, budget: &Budget) -> KeyVerdict {
     let usable: Vec<&Vec<u8>> = ds.iter().filter(|ds| ds_supported(ds)).collect();
     if usable.is_empty() && anchor_keys.is_empty() {
         let ede = if ds.iter().any(|ds| ds.get(2).is_some_and(|alg| !portcullis_dnssec::Algorithm(*alg).is_supported())) {
@@ -139,17 +200,23 @@ pub fn verify_dnskeys(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_ke
         };
         return KeyVerdict::Unsupported(ede);
     }
-    let trusted: Vec<Vec<u8>> =
-        dnskeys.rdatas.iter().filter(|key| anchor_keys.contains(key) || usable.iter().any(|ds| ds_matches(ds, zone, key))).cloned().collect();
+    let trusted = vouched_keys(dnskeys, zone, ds, anchor_keys);
     if trusted.is_empty() {
         let why = format!("{zone} DNSKEY: no key matches the DS RRset or trust anchor");
         return KeyVerdict::Bogus(Bogus::new(Ede::DNSKEY_MISSING, why));
     }
-    match verify_rrset(dnskeys, zone, &trusted, unix) {
+    match verify_rrset_within(dnskeys, zone, &trusted, unix, budget) {
         Ok(verified) => KeyVerdict::Secure(dnskeys.rdatas.clone(), verified.ttl),
         Err(bogus) if bogus.ede == Ede::UNSUPPORTED_DNSKEY_ALGORITHM => KeyVerdict::Unsupported(bogus.ede),
         Err(bogus) => KeyVerdict::Bogus(bogus),
     }
+}
+
+/// The keys of the DNSKEY RRset `dnskeys` that the DS rdatas `ds` (those we can use) or the
+/// anchor keys `anchor_keys` name: the keys allowed to sign it.
+pub fn vouched_keys(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let usable: Vec<&Vec<u8>> = ds.iter().filter(|ds| ds_supported(ds)).collect();
+    dnskeys.rdatas.iter().filter(|key| anchor_keys.contains(key) || usable.iter().any(|ds| ds_matches(ds, zone, key))).cloned().collect()
 }
 
 /// True when DS rdata `ds` names DNSKEY rdata `key` of `zone` (tag, algorithm and digest).

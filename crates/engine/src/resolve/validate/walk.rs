@@ -6,7 +6,7 @@
 //! one label further down).
 
 use super::denial::{prove_no_ds, NoDs};
-use super::verify::{ds_supported, verify_dnskeys, verify_rrset, KeyVerdict};
+use super::verify::{ds_supported, verify_dnskeys_within, verify_rrset_within, vouched_keys, KeyVerdict};
 use super::{Bogus, Context, Ede};
 use crate::cache::keys::ZoneKeys;
 use crate::cache::{Rrset, BOGUS_TTL};
@@ -111,8 +111,14 @@ fn parent_keys(name: &NameBuf, context: &Context<'_>) -> Option<(Vec<Vec<u8>>, N
     None
 }
 
-/// Takes in the answer to `lookup`.
+/// Takes in the answer to `lookup`. A zone another resolution has meanwhile proven secure
+/// stays so: its DS answer (or its DNSKEY RRset, now that the key cache no longer holds the DS
+/// to check it with) must not replace what is known.
 pub fn learn(lookup: Lookup, fetched: &Fetched, context: &Context<'_>) {
+    let (Lookup::Ds(name) | Lookup::Dnskey(name)) = lookup;
+    if matches!(context.cache.keys.get(&name, context.now), Some(ZoneKeys::Secure(_))) {
+        return;
+    }
     let (name, keys, ttl) = match lookup {
         Lookup::Dnskey(zone) => {
             let (keys, ttl) = learn_dnskey(&zone, fetched, context);
@@ -130,16 +136,28 @@ pub fn learn(lookup: Lookup, fetched: &Fetched, context: &Context<'_>) {
 /// The zone's DNSKEY RRset checked against its DS RRset or anchor.
 fn learn_dnskey(zone: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (ZoneKeys, u32) {
     let anchor = context.settings.anchor_for(zone).filter(|anchor| anchor.zone == *zone);
-    let (ds, anchor_keys) = match (context.cache.keys.get(zone, context.now), anchor) {
-        (Some(ZoneKeys::Ds(ds)), _) => (ds, Vec::new()),
-        (_, Some(anchor)) => (anchor.ds.clone(), anchor.dnskeys.clone()),
+    // An anchored zone's keys: the anchor's, and those RFC 5011 came to trust.
+    let (ds, anchor_keys, managed) = match (context.cache.keys.get(zone, context.now), anchor) {
+        (Some(ZoneKeys::Ds(ds)), _) => (ds, Vec::new(), None),
+        (_, Some(anchor)) => {
+            let fingerprint = super::rfc5011::fingerprint(anchor);
+            (anchor.ds.clone(), [anchor.dnskeys.clone(), context.cache.trust.trusted(zone, fingerprint)].concat(), Some(fingerprint))
+        }
         _ => return (ZoneKeys::Bogus(Ede::DNSKEY_MISSING, format!("{zone}: no DS for its DNSKEY")), BOGUS_TTL),
     };
     let Some(dnskeys) = fetched.chain.iter().find(|set| set.rtype == Rtype::DNSKEY && set.owner == *zone) else {
         return (ZoneKeys::Bogus(Ede::DNSKEY_MISSING, format!("{zone} DNSKEY: no DNSKEY RRset")), BOGUS_TTL);
     };
-    match verify_dnskeys(dnskeys, zone, &ds, &anchor_keys, context.unix) {
-        KeyVerdict::Secure(keys, ttl) => (ZoneKeys::Secure(keys), ttl),
+    match verify_dnskeys_within(dnskeys, zone, &ds, &anchor_keys, context.unix, &context.budget) {
+        KeyVerdict::Secure(keys, ttl) => {
+            if let Some(fingerprint) = managed {
+                context.cache.trust.observe(zone, fingerprint, dnskeys, &vouched_keys(dnskeys, zone, &ds, &anchor_keys), context.unix);
+                // RFC 5011 §2.3: an anchored zone's keys are asked again after half their
+                // lifetime (not more often than hourly), whenever the resolver needs them.
+                return (ZoneKeys::Secure(keys), (ttl / 2).max(ttl.min(3600)));
+            }
+            (ZoneKeys::Secure(keys), ttl)
+        }
         KeyVerdict::Unsupported(ede) => (ZoneKeys::Insecure(ede), dnskeys.ttl),
         KeyVerdict::Bogus(Bogus { ede, why }) => (ZoneKeys::Bogus(ede, why), BOGUS_TTL),
     }
@@ -154,7 +172,7 @@ fn learn_ds(name: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (ZoneKe
         return (ZoneKeys::Bogus(Ede::BOGUS, format!("{name} DS: the lookup failed")), BOGUS_TTL);
     }
     if let Some(ds) = fetched.chain.iter().find(|set| set.rtype == Rtype::DS && set.owner == *name) {
-        return match verify_rrset(ds, &parent, &keys, context.unix) {
+        return match verify_rrset_within(ds, &parent, &keys, context.unix, &context.budget) {
             Ok(_) if !ds.rdatas.iter().any(|ds| ds_supported(ds)) => {
                 let algorithm = ds.rdatas.iter().any(|ds| ds.get(2).is_some_and(|alg| !portcullis_dnssec::Algorithm(*alg).is_supported()));
                 (ZoneKeys::Insecure(if algorithm { Ede::UNSUPPORTED_DNSKEY_ALGORITHM } else { Ede::UNSUPPORTED_DS_DIGEST }), ds.ttl)
@@ -168,7 +186,7 @@ fn learn_ds(name: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (ZoneKe
         return (ZoneKeys::NotCut, 60);
     }
     for proof in &fetched.proofs {
-        match verify_rrset(proof, &parent, &keys, context.unix) {
+        match verify_rrset_within(proof, &parent, &keys, context.unix, &context.budget) {
             Ok(_) => {}
             Err(Bogus { ede: Ede::UNSUPPORTED_DNSKEY_ALGORITHM, .. }) => return (ZoneKeys::Insecure(Ede::UNSUPPORTED_DNSKEY_ALGORITHM), 60),
             Err(Bogus { ede, why }) => return (ZoneKeys::Bogus(ede, why), BOGUS_TTL),

@@ -1,0 +1,239 @@
+//! A KeyTrap-style zone (CVE-2023-50387, SECURITY-REFERENCE §2.2): `trap.test.`'s DNSKEY RRset
+//! holds its real key and [`KEYS`] more with the same key tag, and `www` and the wildcard
+//! `*.wild` carry [`SIGS`] signatures with that tag that all fail (the real ones removed). A
+//! validator trying every signature with every key of the tag would spend KEYS x SIGS ECDSA
+//! verifications per answer; portcullis' budgets (8 RRSIGs per RRset, 4 keys per tag) end it
+//! after a few.
+
+use super::hierarchy::resolvers::start_portcullis_with;
+use super::peers::temp_dir;
+use super::{serve, RESOLVER};
+use portcullis_wire::{Class, NameBuf, Rtype};
+use std::fs;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// Keys sharing the real key's tag.
+pub const KEYS: usize = 64;
+/// Failing signatures per attacked RRset.
+pub const SIGS: usize = 64;
+
+/// The key tag in a key's base name (`Ktrap.test.+013+12345`).
+pub fn key_tag(base: &str) -> u16 {
+    base.rsplit('+').next().and_then(|tag| tag.parse().ok()).unwrap_or_else(|| panic!("no key tag in {base}"))
+}
+
+/// The key tag of DNSKEY `rdata` (RFC 4034 Appendix B).
+fn tag_of(rdata: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for (index, byte) in rdata.iter().enumerate() {
+        sum += if index % 2 == 0 { u32::from(*byte) << 8 } else { u32::from(*byte) };
+    }
+    sum += (sum >> 16) & 0xFFFF;
+    (sum & 0xFFFF) as u16
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8) | u32::from(*chunk.get(2).unwrap_or(&0));
+        for index in 0..4 {
+            if index <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * index)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Deterministic filler bytes.
+fn filler(seed: usize, len: usize) -> Vec<u8> {
+    let mut state = (seed as u64).wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as u8
+        })
+        .collect()
+}
+
+/// [`KEYS`] ECDSA P-256 DNSKEY records for `origin` whose key tag is `tag`, as zone-file lines:
+/// real public keys (points on the curve, so a validator does the whole verification for each),
+/// made to collide by their DNSKEY flags (the key tag sums the flags; the zone bit set, the
+/// revoke bit clear, the reserved bits that validators ignore chosen to fit).
+pub fn colliding_keys(origin: &str, tag: u16) -> String {
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let random = ring::rand::SystemRandom::new();
+    let mut lines = String::new();
+    let mut made = 0;
+    for _ in 0..KEYS * 100 {
+        if made == KEYS {
+            break;
+        }
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &random).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &random).unwrap();
+        let mut rdata = vec![0, 0, 3, 13];
+        rdata.extend_from_slice(&pair.public_key().as_ref()[1..]);
+        let fits = (0..=u16::MAX).filter(|flags| flags & 0x0100 != 0 && flags & 0x0080 == 0).find(|flags| {
+            rdata[..2].copy_from_slice(&flags.to_be_bytes());
+            tag_of(&rdata) == tag
+        });
+        let Some(flags) = fits else { continue };
+        lines.push_str(&format!("{origin} 300 IN DNSKEY {flags} 3 13 {}\n", base64(&rdata[4..])));
+        made += 1;
+    }
+    assert_eq!(made, KEYS, "keys with tag {tag}");
+    lines
+}
+
+/// `signed` with the RRSIGs over `www`'s and `*.wild`'s A RRsets replaced by [`SIGS`] made-up
+/// signatures of key tag `tag` (valid times, failing cryptography).
+pub fn failing_signatures(signed: &str, origin: &str, tag: u16) -> String {
+    let attacked = [format!("www.{origin}"), format!("*.wild.{origin}")];
+    let is_attacked_sig = |line: &str| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        attacked.iter().any(|owner| fields.first() == Some(&owner.as_str())) && fields.get(3) == Some(&"RRSIG") && fields.get(4) == Some(&"A")
+    };
+    let mut out: Vec<String> = signed.lines().filter(|line| !is_attacked_sig(line)).map(str::to_string).collect();
+    for owner in &attacked {
+        let labels = owner.trim_end_matches('.').split('.').filter(|label| *label != "*").count();
+        for index in 0..SIGS {
+            let signature = base64(&filler(1000 + index, 64));
+            out.push(format!("{owner} 300 IN RRSIG A 13 {labels} 300 20400101000000 20200101000000 {tag} {origin} {signature}"));
+        }
+    }
+    out.join("\n") + "\n"
+}
+
+/// One RD=1 query for `name` A, DO=1; the rcode and how long the answer took.
+pub fn timed_query(server: SocketAddr, name: &str, id: u16) -> Result<(u8, Duration), String> {
+    let qname = NameBuf::from_text(name, None).map_err(|e| e.to_string())?;
+    let mut wire = vec![0u8; 512];
+    let mut writer = portcullis_wire::writer::MessageWriter::new(&mut wire, 512).map_err(|e| format!("{e:?}"))?;
+    writer.set_header(id, portcullis_wire::header::Flags::default());
+    writer.push_question(&qname, Rtype::A, Class::IN).map_err(|e| format!("{e:?}"))?;
+    writer.push_opt(1232, portcullis_wire::Rcode::NOERROR, true, &[]).map_err(|e| format!("{e:?}"))?;
+    let len = writer.finish();
+    wire.truncate(len);
+    wire[2] |= 0x01;
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    socket.connect(server).map_err(|e| e.to_string())?;
+    socket.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    socket.send(&wire).map_err(|e| e.to_string())?;
+    let mut reply = [0u8; 4096];
+    for _ in 0..4 {
+        let len = socket.recv(&mut reply).map_err(|e| format!("{name}: {e}"))?;
+        if len >= 12 && reply[..2] == wire[..2] {
+            return Ok((reply[3] & 0x0F, started.elapsed()));
+        }
+    }
+    Err(format!("{name}: no matching reply"))
+}
+
+/// The `percent` percentile of `samples`.
+pub fn percentile(samples: &[Duration], percent: usize) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted.get((sorted.len() * percent / 100).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
+}
+
+/// Four clients asking ever new names below `*.wild.{zone}.test.` (each answer `rcode`) while
+/// a well-behaved client asks 40 names of `*.wild.secure.test.` one after the other: the
+/// flooders' times and the well-behaved client's.
+fn flood(listen: SocketAddr, zone: &'static str, rcode: u8, good: &dyn Fn(&str) -> Vec<Duration>) -> (Vec<Duration>, Vec<Duration>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooders: Vec<_> = (0..4u16)
+        .map(|thread| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut times = Vec::new();
+                for n in 0..5000u16 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let name = format!("f{thread}-{n}.wild.{zone}.test.");
+                    let (got, took) = timed_query(listen, &name, n).unwrap();
+                    assert_eq!(got, rcode, "{name}: expected rcode {rcode}, got {got}");
+                    times.push(took);
+                }
+                times
+            })
+        })
+        .collect();
+    // The flood is under way before the good client measures.
+    std::thread::sleep(Duration::from_millis(200));
+    let during = good(zone);
+    stop.store(true, Ordering::Relaxed);
+    (flooders.into_iter().flat_map(|thread| thread.join().unwrap()).collect(), during)
+}
+
+/// KeyTrap (catalogue rows 72-74): four clients flood `trap.test.` with ever new names (each
+/// answer needs validating against 64 failing signatures and 65 keys of one tag); every one of
+/// their queries fails within a second, and a well-behaved client's cache misses in
+/// `secure.test.` are measured during that flood and during a flood of the same shape of
+/// honest, secure names (`nsec3.test.`'s wildcard): the KeyTrap flood costs them a bounded
+/// multiple of what an honest one does.
+#[test]
+fn a_keytrap_zone_fails_fast_and_other_clients_keep_their_latency() {
+    let dir = temp_dir("validation-keytrap");
+    let _cleanup = super::peers::RemoveOnDrop(dir.clone());
+    let Some((net, _servers, _dig, signed)) = serve("validation-keytrap", &dir) else { return };
+    let anchor = dir.join("anchor.ds");
+    fs::write(&anchor, &signed.anchor).unwrap();
+    let run_dir = temp_dir("validation-keytrap-portcullis");
+    let listen = net.addr(RESOLVER);
+    let portcullis =
+        start_portcullis_with(&run_dir, &dir.join("root.hints"), listen, "secure.test.", &format!("trust-anchor-file = \"{}\"\n", anchor.display()));
+    let good = |phase: &str| -> Vec<Duration> {
+        (0..40u16)
+            .map(|n| {
+                let name = format!("{phase}{n}.wild.secure.test.");
+                let (rcode, took) = timed_query(listen, &name, n).unwrap();
+                assert_eq!(rcode, 0, "{name}: rcode {rcode}\n{}", portcullis.logs());
+                took
+            })
+            .collect()
+    };
+    let quiet = good("quiet");
+    let (first_rcode, first) = timed_query(listen, "first.wild.trap.test.", 1).unwrap();
+    assert_eq!(first_rcode, 2, "first.wild.trap.test.: expected SERVFAIL");
+    // The honest zone is cold: its flooders' first questions learn its keys at the same time.
+    let (_, honest) = flood(listen, "nsec3", 0, &good);
+    let (attack, trapped) = flood(listen, "trap", 2, &good);
+    let slowest = attack.iter().max().copied().unwrap_or_default().max(first);
+    let p = |samples: &[Duration]| (percentile(samples, 50), percentile(samples, 90));
+    let ((q50, q90), (h50, h90), (t50, t90)) = (p(&quiet), p(&honest), p(&trapped));
+    println!(
+        "keytrap: {} attack queries, first {first:?}, slowest {slowest:?}, median {:?}; good client p50/p90: quiet {q50:?}/{q90:?}, \
+         honest flood {h50:?}/{h90:?}, KeyTrap flood {t50:?}/{t90:?}",
+        attack.len(),
+        percentile(&attack, 50)
+    );
+    assert!(attack.len() >= 20, "the attack hardly ran: {} queries", attack.len());
+    assert!(slowest < Duration::from_secs(1), "a KeyTrap query took {slowest:?}\n{}", portcullis.logs());
+    // Bounded, not equal: each KeyTrap answer still costs up to 32 signature checks (8 RRSIGs x
+    // 4 keys of a tag) where an honest one costs two or three, and the flood keeps the two cores
+    // busy (measured here: 3 to 8 times the honest flood's latency). Without the budgets the
+    // flooders' queries time out (4160 checks each) and the good client's median is tens of
+    // milliseconds.
+    assert!(t50 <= h50 * 8 + Duration::from_millis(20), "median latency: honest flood {h50:?}, KeyTrap flood {t50:?}");
+    assert!(t90 <= h90 * 8 + Duration::from_millis(60), "p90 latency: honest flood {h90:?}, KeyTrap flood {t90:?}");
+}
+
+#[test]
+fn the_key_tag_of_a_made_up_key_is_the_one_asked_for() {
+    assert_eq!(base64(b"foob"), "Zm9vYg==");
+    // RFC 4034 Appendix B's example key has tag 2642 (flags 256, RSASHA1).
+    let example = [0x01, 0x00, 3, 5, 0xAB, 0xCD];
+    let sum: u32 = 0x0100 + 3 * 256 + 5 + 0xAB * 256 + 0xCD;
+    assert_eq!(tag_of(&example), ((sum + ((sum >> 16) & 0xFFFF)) & 0xFFFF) as u16);
+    let lines = colliding_keys("trap.test.", 4242);
+    assert_eq!(lines.lines().count(), KEYS);
+}
