@@ -8,6 +8,7 @@
 //! - [`cookies`]: DNS cookies, server side per [RFC 7873] and [RFC 9018] ([`Cookies::process`]).
 //! - [`tsig`]: TSIG keys, the check of signed requests and the signing of replies
 //!   ([`Keyring::check`]); [`tsig_replay`]: the replay cache of signed requests.
+//! - [`tunnel`]: the DNS tunnelling detector ([`tunnel::TunnelDetector::observe`]).
 //! - [`alerts`]: the one shape of an alert and the bounded store the server shows ([`Alerts`]).
 //! - [`prefix`]: IPv4/IPv6 network prefixes, re-exported from [`crate::base`].
 //!
@@ -24,6 +25,7 @@ pub mod cookies;
 pub mod query_limit;
 pub mod rrl;
 pub mod tsig;
+pub mod tunnel;
 pub mod tsig_client;
 pub mod tsig_replay;
 
