@@ -58,7 +58,14 @@ mod tests {
     #[test]
     fn flush_removes_every_type_at_a_name_or_below_it_and_nothing_else() {
         let cache = Cache::new(CacheSettings::DEFAULT);
-        let rrset = |owner: &str, rtype: Rtype, rdata: &[u8]| Rrset { owner: name(owner), rtype, class: Class::IN, ttl: 300, rdatas: vec![rdata.to_vec()], sigs: Vec::new() };
+        let rrset = |owner: &str, rtype: Rtype, rdata: &[u8]| Rrset {
+            owner: name(owner),
+            rtype,
+            class: Class::IN,
+            ttl: 300,
+            rdatas: vec![rdata.to_vec()],
+            sigs: Vec::new(),
+        };
         for owner in ["example.com.", "www.example.com.", "a.b.example.com.", "example.org."] {
             cache.insert_rrset(&rrset(owner, Rtype::A, &[192, 0, 2, 1]), Trust::Answer, Instant::ZERO);
             cache.insert_rrset(&rrset(owner, Rtype::AAAA, &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), Trust::Answer, Instant::ZERO);

@@ -25,9 +25,9 @@ pub mod cookies;
 pub mod query_limit;
 pub mod rrl;
 pub mod tsig;
-pub mod tunnel;
 pub mod tsig_client;
 pub mod tsig_replay;
+pub mod tunnel;
 
 pub use crate::base::{prefix, Instant, Limit, Prefix, PrefixError};
 pub use acl::{Acl, AclError, AclSettings, Action, ActionRules, DenyResponse, ListenerRules, MatchElement, NamedList, ZoneRules};

@@ -43,7 +43,6 @@ pub struct Half {
     labels: [u64; LABEL_WORDS],
     names: [u64; NAME_WORDS],
     chars: [u16; BINS],
-    classes: u8,
     queries: u16,
     /// Carrier qtypes, two per strong carrier and one per weak one.
     carriers: u16,
@@ -53,7 +52,7 @@ pub struct Half {
 
 impl Half {
     const EMPTY: Self =
-        Self { start: 0, labels: [0; LABEL_WORDS], names: [0; NAME_WORDS], chars: [0; BINS], classes: 0, queries: 0, carriers: 0, nxdomains: 0, new_chars: 0 };
+        Self { start: 0, labels: [0; LABEL_WORDS], names: [0; NAME_WORDS], chars: [0; BINS], queries: 0, carriers: 0, nxdomains: 0, new_chars: 0 };
 }
 
 /// What the window says, combined into one score by [`Features::score`].
@@ -157,7 +156,6 @@ impl Window {
         for &byte in label {
             let bin = &mut half.chars[usize::from(byte & 0x7f)];
             *bin = bin.saturating_add(1);
-            half.classes |= class_of(byte);
         }
         half.new_chars = half.new_chars.saturating_add(label.len() as u32);
         true
@@ -168,8 +166,9 @@ impl Window {
         let [a, b] = &self.halves;
         let queries = u32::from(a.queries) + u32::from(b.queries);
         let chars = u64::from(a.new_chars) + u64::from(b.new_chars);
-        let entropy = entropy(a.chars.iter().zip(&b.chars).map(|(x, y)| u64::from(*x) + u64::from(*y)));
-        let alphabet = alphabet_bits(a.classes | b.classes);
+        let counts = a.chars.iter().zip(&b.chars).map(|(x, y)| u64::from(*x) + u64::from(*y));
+        let entropy = entropy(counts.clone());
+        let alphabet = alphabet_bits(classes(counts));
         let queries_f = f64::from(queries.max(1));
         Features {
             information: chars as f64 * entropy / 8.0,
@@ -197,6 +196,14 @@ fn carrier_weight(qtype: u16) -> u16 {
         5 | 15 | 16 | 33 => 1,
         _ => 0,
     }
+}
+
+/// The classes of the characters that make at least 2% of the histogram `counts` (bins are
+/// octets' low seven bits): a constant label such as `dnscat`, counted once, does not widen a
+/// hex stream's alphabet.
+fn classes(counts: impl Iterator<Item = u64> + Clone) -> u8 {
+    let total: u64 = counts.clone().sum();
+    counts.enumerate().filter(|&(_, count)| count > 0 && count * 50 >= total).fold(0, |classes, (bin, _)| classes | class_of(bin as u8))
 }
 
 fn class_of(byte: u8) -> u8 {
