@@ -78,6 +78,9 @@ pub mod file {
         /// `[querylog]`.
         #[serde(default)]
         pub querylog: crate::ops_config::QueryLogFile,
+        /// `[detection]`: the threat detectors (tunnelling).
+        #[serde(default)]
+        pub detection: crate::detection_config::DetectionFile,
     }
 
     /// `[server]`.
@@ -240,6 +243,8 @@ pub struct Settings {
     pub dnstap: Option<crate::dnstap::DnstapSettings>,
     /// The query log (`None`: off).
     pub querylog: Option<crate::querylog::QueryLogSettings>,
+    /// The tunnelling detector (`[detection]`).
+    pub tunnelling: portcullis_engine::policy::tunnel::TunnelSettings,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -335,6 +340,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let ops = crate::ops_config::ops(&raw.http, &raw.control, &raw.alerts, base, &mut errors);
     let dnstap = crate::ops_config::dnstap(&raw.dnstap, base, &mut errors);
     let querylog = crate::ops_config::querylog(&raw.querylog, base, &mut errors);
+    let tunnelling = crate::detection_config::tunnelling(&raw.detection, &mut errors);
     let engine = EngineSettings {
         udp_payload,
         nocookie_udp_payload: cookies.nocookie_udp_size,
@@ -367,6 +373,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         dnstap,
         querylog,
         key_directory,
+        tunnelling,
     })
 }
 

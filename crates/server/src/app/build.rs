@@ -11,6 +11,7 @@ use portcullis_engine::cache::{Cache, CacheSettings};
 use portcullis_engine::engine::{Policy, Secondaries};
 use portcullis_engine::load::{load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
+use portcullis_engine::policy::tunnel::{TunnelDetector, TunnelMode, TunnelSettings};
 use portcullis_engine::policy::{Acl, Cookies, Keyring, QueryLimiter, ReplayCache, Rrl, RrlCounters};
 use portcullis_engine::zonefile::NoIncludes;
 use portcullis_engine::Engine;
@@ -52,7 +53,15 @@ pub struct Shared {
     pub(super) alerts: Arc<portcullis_engine::policy::Alerts>,
     /// dnstap's queue, when `[dnstap]` is on (set at start; a reload does not change it).
     pub(super) tap: Option<Arc<portcullis_net::tap::Tap>>,
+    /// The tunnelling detector and the settings it was built with: a reload with the same
+    /// settings keeps it (its windows and holds); its events are drained once a second.
+    tunnel: Arc<Mutex<Option<KeptTunnel>>>,
+    /// The tunnelling detector's hash key.
+    tunnel_key: [u8; 16],
 }
+
+/// A tunnelling detector and the settings it was built with.
+type KeptTunnel = (TunnelSettings, Arc<TunnelDetector>);
 
 /// An RRL table and the settings it was built with.
 type KeptRrl = (portcullis_engine::policy::RrlSettings, Arc<Rrl>);
@@ -88,6 +97,8 @@ impl Shared {
             alerts: Arc::new(portcullis_engine::policy::Alerts::new(settings.ops.alerts_capacity)),
             rrl: Arc::default(),
             tap: None,
+            tunnel: Arc::default(),
+            tunnel_key: entropy::bytes16()?,
         })
     }
 
@@ -110,7 +121,37 @@ impl Shared {
         let secondaries = Secondaries { origins: origins.into(), hook: Some(self.secondaries.hook()) };
         let unloaded = unloaded_primaries(&settings.zones, &zones);
         let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries).with_unloaded(unloaded);
-        Ok(if settings.resolves() { engine.with_recursion(self.cache.clone()) } else { engine })
+        if !settings.resolves() {
+            return Ok(engine);
+        }
+        let engine = engine.with_recursion(self.cache.clone());
+        Ok(match self.tunnel_for(&settings.tunnelling) {
+            Some(detector) => engine.with_tunnel_detector(detector),
+            None => engine,
+        })
+    }
+
+    /// The tunnelling detector for `settings`: the one in use when built with the same
+    /// settings, else a new one; `None` when the detector is off.
+    fn tunnel_for(&self, settings: &TunnelSettings) -> Option<Arc<TunnelDetector>> {
+        let mut kept = self.tunnel.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if settings.mode == TunnelMode::Off {
+            *kept = None;
+            return None;
+        }
+        match &*kept {
+            Some((built_with, detector)) if built_with == settings => Some(detector.clone()),
+            _ => {
+                let detector = Arc::new(TunnelDetector::new(settings.clone(), self.tunnel_key));
+                *kept = Some((settings.clone(), detector.clone()));
+                Some(detector)
+            }
+        }
+    }
+
+    /// The tunnelling detector in use, if any.
+    pub(super) fn tunnel_detector(&self) -> Option<Arc<TunnelDetector>> {
+        self.tunnel.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(_, detector)| detector.clone())
     }
 
     /// The RRL table for `settings`: the one in use when it was built with the same settings

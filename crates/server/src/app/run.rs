@@ -229,6 +229,9 @@ async fn run(
                 if let Some(pool) = shared.pool.get() {
                     crate::resolver_log::log_events(pool, &shared.alerts);
                 }
+                if let Some(detector) = shared.tunnel_detector() {
+                    crate::detection_log::log_events(&detector, &shared.alerts);
+                }
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
