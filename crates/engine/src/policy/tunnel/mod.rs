@@ -214,7 +214,8 @@ impl TunnelDetector {
     /// Looks at a query for `qname` (uncompressed wire form) of `qtype` from `client` at `now`,
     /// and says whether to answer it. Allocates nothing unless it makes a detection.
     pub fn observe(&self, now: Instant, client: IpAddr, qname: &[u8], qtype: u16) -> TunnelVerdict {
-        let Some((prefix, name)) = self.subject(client, qname) else { return TunnelVerdict::Pass };
+        let mut name = SplitName::EMPTY;
+        let Some(prefix) = self.subject(client, qname, &mut name) else { return TunnelVerdict::Pass };
         self.counters.observed.fetch_add(1, Ordering::Relaxed);
         let now = now.as_secs();
         let tag = self.tag(&prefix, name.registered_wire());
@@ -230,7 +231,8 @@ impl TunnelDetector {
 
     /// Counts an NXDOMAIN answer to a query [`observe`](Self::observe) looked at.
     pub fn nxdomain(&self, now: Instant, client: IpAddr, qname: &[u8]) {
-        let Some((prefix, name)) = self.subject(client, qname) else { return };
+        let mut name = SplitName::EMPTY;
+        let Some(prefix) = self.subject(client, qname, &mut name) else { return };
         let tag = self.tag(&prefix, name.registered_wire());
         self.with_account(tag, now.as_secs(), |account| account.window.nxdomain());
     }
@@ -240,8 +242,9 @@ impl TunnelDetector {
         std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The account's prefix and the split name, or `None` when the query is not looked at.
-    fn subject(&self, client: IpAddr, qname: &[u8]) -> Option<(Prefix, SplitName)> {
+    /// The account's prefix, with `qname` split into `name`; `None` when the query is not
+    /// looked at.
+    fn subject(&self, client: IpAddr, qname: &[u8], name: &mut SplitName) -> Option<Prefix> {
         if self.settings.mode == TunnelMode::Off {
             return None;
         }
@@ -249,13 +252,15 @@ impl TunnelDetector {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let name = SplitName::new(qname)?;
+        if !name.split(qname) {
+            return None;
+        }
         if self.settings.allow_domains.iter().any(|domain| is_at_or_below(name.registered_wire(), domain)) {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         let len = if client.is_ipv4() { self.settings.prefix_v4 } else { self.settings.prefix_v6 };
-        Some((Prefix::covering(crate::base::prefix::canonical(client), len), name))
+        Some(Prefix::covering(crate::base::prefix::canonical(client), len))
     }
 
     fn tag(&self, prefix: &Prefix, domain: &[u8]) -> u64 {
@@ -299,11 +304,13 @@ impl TunnelDetector {
         }
         let blocking = self.settings.mode == TunnelMode::Block;
         let held = blocking && now < account.hold_until;
-        if !fresh {
+        let scale = Scale { budget: f64::from(self.settings.budget), names: f64::from(self.settings.names) };
+        // Scoring costs a pass over the histogram: only when new labels came and enough of
+        // them to reach the threshold at the highest weights.
+        if !fresh || !account.window.may_reach(scale, f64::from(self.settings.score) / 100.0) {
             return (if held { TunnelVerdict::Block } else { TunnelVerdict::Pass }, None);
         }
         let features = account.window.features();
-        let scale = Scale { budget: f64::from(self.settings.budget), names: f64::from(self.settings.names) };
         let score = features.score(scale) * 100.0 / f64::from(self.settings.score);
         if score < 1.0 {
             return (if held { TunnelVerdict::Block } else { TunnelVerdict::Pass }, None);

@@ -22,31 +22,36 @@ pub struct SplitName {
 }
 
 impl SplitName {
+    /// Nothing split yet ([`SplitName::split`] fills it in place: the detector keeps it on its
+    /// stack frame rather than moving 400 octets around).
+    pub const EMPTY: Self = Self { wire: [0; 255], starts: [0; MAX_LABELS], labels: 0, len: 0, sub_labels: 0 };
+
     /// Splits the uncompressed wire name `wire` (root label included); `None` when it has no
     /// registered domain (the root, a public suffix itself such as `com.` or `co.uk.`).
     pub fn new(wire: &[u8]) -> Option<Self> {
-        let mut name = Self { wire: [0; 255], starts: [0; MAX_LABELS], labels: 0, len: wire.len().min(255), sub_labels: 0 };
-        let len = name.len;
+        let mut name = Self::EMPTY;
+        name.split(wire).then_some(name)
+    }
+
+    /// [`SplitName::new`] in place: false when `wire` has no registered domain.
+    pub fn split(&mut self, wire: &[u8]) -> bool {
+        let len = wire.len().min(255);
+        self.len = len;
+        self.labels = 0;
         // Length octets are below 64, so lower-casing the whole wire form only folds the labels.
-        for (to, from) in name.wire.iter_mut().zip(&wire[..len]) {
+        for (to, from) in self.wire.iter_mut().zip(&wire[..len]) {
             *to = from.to_ascii_lowercase();
         }
         let mut at = 0usize;
-        while let Some(&octet) = name.wire.get(at) {
-            if octet == 0 || at >= len || name.labels == MAX_LABELS {
-                break;
-            }
-            name.starts[name.labels] = at as u8;
-            name.labels += 1;
-            at += 1 + usize::from(octet);
+        while at < len && self.wire[at] != 0 && self.labels < MAX_LABELS {
+            self.starts[self.labels] = at as u8;
+            self.labels += 1;
+            at += 1 + usize::from(self.wire[at]);
         }
-        let suffix = List.find((0..name.labels).rev().map(|index| name.label(index))).len;
-        let suffix_labels = name.labels_in_suffix(suffix)?;
-        if suffix_labels >= name.labels {
-            return None;
-        }
-        name.sub_labels = name.labels - suffix_labels - 1;
-        Some(name)
+        let suffix = List.find((0..self.labels).rev().map(|index| self.label(index))).len;
+        let Some(suffix_labels) = self.labels_in_suffix(suffix).filter(|&labels| labels < self.labels) else { return false };
+        self.sub_labels = self.labels - suffix_labels - 1;
+        true
     }
 
     /// Label `index` (0 is the leftmost), lower-cased.

@@ -95,6 +95,9 @@ impl Features {
     }
 }
 
+/// The largest factor [`Features::score`] puts on information over the budget.
+const MAX_FACTOR: f64 = 1.0 + 1.5 + 1.0 + 0.5;
+
 /// One account's two halves.
 #[derive(Clone, Copy)]
 pub struct Window {
@@ -159,6 +162,14 @@ impl Window {
         }
         half.new_chars = half.new_chars.saturating_add(label.len() as u32);
         true
+    }
+
+    /// False when the window's new characters cannot make `threshold` whatever their entropy
+    /// and the other signals ([`Features::score`] at its highest weights: 7 bits a character,
+    /// randomness 1, every factor at its top): a bound that spares scoring benign accounts.
+    pub fn may_reach(&self, scale: Scale, threshold: f64) -> bool {
+        let chars = f64::from(self.halves[0].new_chars) + f64::from(self.halves[1].new_chars);
+        chars * 7.0 / 8.0 * MAX_FACTOR >= scale.budget.max(1.0) * threshold
     }
 
     /// The window's features.
