@@ -155,8 +155,6 @@ pub struct TunnelEvent {
 /// Counters of the detector, per action.
 #[derive(Debug, Default)]
 pub struct TunnelCounters {
-    /// Queries looked at.
-    pub observed: AtomicU64,
     /// Detections (events made).
     pub detections: AtomicU64,
     /// Queries refused.
@@ -184,6 +182,8 @@ impl Account {
 pub struct TunnelDetector {
     settings: TunnelSettings,
     key: [u8; 16],
+    /// The seed of the windows' bitmap hash (from the key).
+    seed: u64,
     shards: Box<[Mutex<Box<[Account]>>]>,
     sets: usize,
     events: Mutex<Vec<TunnelEvent>>,
@@ -203,7 +203,8 @@ impl TunnelDetector {
         let settings = clamped(settings);
         let sets = (settings.accounts as usize).div_ceil(SHARDS * WAYS).max(1);
         let shards = (0..SHARDS).map(|_| Mutex::new(vec![Account::EMPTY; sets * WAYS].into_boxed_slice())).collect();
-        Self { settings, key, shards, sets, events: Mutex::new(Vec::new()), counters: TunnelCounters::default() }
+        let seed = crate::base::hash::keyed_hash(&key, b"tunnel window seed");
+        Self { settings, key, seed, shards, sets, events: Mutex::new(Vec::new()), counters: TunnelCounters::default() }
     }
 
     /// The settings in force.
@@ -216,7 +217,6 @@ impl TunnelDetector {
     pub fn observe(&self, now: Instant, client: IpAddr, qname: &[u8], qtype: u16) -> TunnelVerdict {
         let mut name = SplitName::EMPTY;
         let Some(prefix) = self.subject(client, qname, &mut name) else { return TunnelVerdict::Pass };
-        self.counters.observed.fetch_add(1, Ordering::Relaxed);
         let now = now.as_secs();
         let tag = self.tag(&prefix, name.registered_wire());
         let (verdict, detection) = self.with_account(tag, now, |account| self.update(account, &name, qtype, now));
@@ -263,11 +263,14 @@ impl TunnelDetector {
         Some(Prefix::covering(crate::base::prefix::canonical(client), len))
     }
 
+    /// The account's tag: SipHash under the secret key of the prefix and the domain, laid out
+    /// in one buffer (one call is cheaper than a streaming hash); never 0 (an empty slot).
     fn tag(&self, prefix: &Prefix, domain: &[u8]) -> u64 {
-        let mut hasher = siphasher::sip::SipHasher13::new_with_key(&self.key);
-        std::hash::Hasher::write(&mut hasher, &prefix.to_key_bytes());
-        std::hash::Hasher::write(&mut hasher, domain);
-        std::hash::Hasher::finish(&hasher) | 1
+        let mut bytes = [0u8; 18 + 255];
+        bytes[..18].copy_from_slice(&prefix.to_key_bytes());
+        let len = domain.len().min(255);
+        bytes[18..18 + len].copy_from_slice(&domain[..len]);
+        crate::base::hash::keyed_hash(&self.key, &bytes[..18 + len]) | 1
     }
 
     /// Runs `f` on the account `tag`, claiming the least recently used of its set if needed.
@@ -295,11 +298,11 @@ impl TunnelDetector {
         account.window.query(qtype);
         let mut fresh = false;
         if name.subdomain_labels() > 0 {
-            account.window.name(window::hash(&self.key, 0xff, name.subdomain_wire()));
+            account.window.name(window::hash(self.seed, 0xff, name.subdomain_wire()));
             for index in 0..name.subdomain_labels() {
                 let position = (name.subdomain_labels() - index) as u8;
                 let label = name.label(index);
-                fresh |= account.window.label(window::hash(&self.key, position, label), label);
+                fresh |= account.window.label(window::hash(self.seed, position, label), label);
             }
         }
         let blocking = self.settings.mode == TunnelMode::Block;
