@@ -106,7 +106,8 @@ impl Engine {
             return self.error_reply(frame, Rcode::REFUSED, out);
         }
         let detector = recursion.tunnel.as_deref();
-        if detector.is_some_and(|detector| detector.observe(request.now, request.peer.ip(), question.qname.as_wire(), question.qtype.0) == TunnelVerdict::Block) {
+        let checked = detector.map(|detector| detector.check(request.now, request.peer.ip(), question.qname.as_wire(), question.qtype.0));
+        if checked.is_some_and(|(verdict, _)| verdict == TunnelVerdict::Block) {
             return self.blocked_reply(frame, out);
         }
         let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
@@ -124,8 +125,10 @@ impl Engine {
             return Answered { outcome: Outcome::Resolve, kind: ResponseKind::Answer, name_hash: 0 };
         };
         self.counters.cache_answer(request.worker);
-        if let Some(detector) = detector.filter(|_| hit.rcode == Rcode::NXDOMAIN) {
-            detector.nxdomain(request.now, request.peer.ip(), question.qname.as_wire());
+        if let (Some(detector), Some((_, Some(account)))) = (detector, checked) {
+            if hit.rcode == Rcode::NXDOMAIN {
+                detector.nxdomain_in(request.now, account);
+            }
         }
         if hit.truncated {
             writer.set_tc(true);

@@ -135,6 +135,10 @@ pub enum TunnelVerdict {
     Block,
 }
 
+/// The account a query went to (its tag), for [`TunnelDetector::nxdomain_in`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountRef(u64);
+
 /// A detection, for the log and the alerts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TunnelEvent {
@@ -215,8 +219,15 @@ impl TunnelDetector {
     /// Looks at a query for `qname` (uncompressed wire form) of `qtype` from `client` at `now`,
     /// and says whether to answer it. Allocates nothing unless it makes a detection.
     pub fn observe(&self, now: Instant, client: IpAddr, qname: &[u8], qtype: u16) -> TunnelVerdict {
+        self.check(now, client, qname, qtype).0
+    }
+
+    /// [`observe`](Self::observe), with the account the query went to (for
+    /// [`nxdomain_in`](Self::nxdomain_in) once its answer is known, without splitting and hashing
+    /// the name again); `None` when the query was not looked at.
+    pub fn check(&self, now: Instant, client: IpAddr, qname: &[u8], qtype: u16) -> (TunnelVerdict, Option<AccountRef>) {
         let mut name = SplitName::EMPTY;
-        let Some(prefix) = self.subject(client, qname, &mut name) else { return TunnelVerdict::Pass };
+        let Some(prefix) = self.subject(client, qname, &mut name) else { return (TunnelVerdict::Pass, None) };
         let now = now.as_secs();
         let tag = self.tag(&prefix, name.registered_wire());
         let (verdict, detection) = self.with_account(tag, now, |account| self.update(account, &name, qtype, now));
@@ -226,7 +237,12 @@ impl TunnelDetector {
         if verdict == TunnelVerdict::Block {
             self.counters.blocked.fetch_add(1, Ordering::Relaxed);
         }
-        verdict
+        (verdict, Some(AccountRef(tag)))
+    }
+
+    /// Counts an NXDOMAIN answer in `account` (from [`check`](Self::check)).
+    pub fn nxdomain_in(&self, now: Instant, account: AccountRef) {
+        self.with_account(account.0, now.as_secs(), |account| account.window.nxdomain());
     }
 
     /// Counts an NXDOMAIN answer to a query [`observe`](Self::observe) looked at.
