@@ -10,7 +10,7 @@ use portcullis_wire::NameBuf;
 
 /// `[detection]`.
 #[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 pub struct DetectionFile {
     /// `off`, `log` (default) or `block`.
     pub tunnelling: Option<String>,
