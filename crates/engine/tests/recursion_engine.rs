@@ -151,7 +151,11 @@ mod recursion_engine {
         // hits included; 127.0.0.1 still gets its answer.
         let mut refused = 0;
         for i in 0..200u32 {
-            let name = format!("{:060x}.{:060x}.cached.example.", u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834), u128::from(i) << 64 | 0x1234_5678_9abc_def1);
+            let name = format!(
+                "{:060x}.{:060x}.cached.example.",
+                u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834),
+                u128::from(i) << 64 | 0x1234_5678_9abc_def1
+            );
             let bytes = query(&name, Rtype::TXT, true, false);
             if let Outcome::Reply(len) = engine.handle(&request(&bytes, from("::1"), 20), &mut out) {
                 refused += usize::from(summary(&out[..len]).0 == Rcode::REFUSED);
@@ -162,7 +166,10 @@ mod recursion_engine {
         assert_eq!(summary(&out[..len]).0, Rcode::REFUSED, "the blocked client's cache hit is refused too");
         let message = Message::parse(&out[..len]).unwrap();
         let edns = message.edns().expect("OPT");
-        assert!(edns.iter_options().any(|(code, data)| code == 15 && data.starts_with(&[0, 15]) && data.ends_with(b"(portcullis)")), "EDE 15 with the detector's text");
+        assert!(
+            edns.iter_options().any(|(code, data)| code == 15 && data.starts_with(&[0, 15]) && data.ends_with(b"(portcullis)")),
+            "EDE 15 with the detector's text"
+        );
         let Outcome::Reply(len) = engine.handle(&request(&hit, from("127.0.0.1"), 21), &mut out) else { panic!("no reply") };
         assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1), "another client is untouched");
         assert_eq!(detector.drain_events()[0].client.to_string(), "::/64");

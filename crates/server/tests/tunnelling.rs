@@ -32,8 +32,11 @@ const HONEST: &str = "127.0.0.1";
 
 fn zones(net: Net) -> Vec<(String, String)> {
     let ns = net.ip(1);
-    let soa = |origin: &str| format!("$TTL 300\n{origin} IN SOA ns.{origin} h.{origin} 1 3600 600 86400 60\n{origin} IN NS ns.{origin}\nns.{origin} IN A {ns}\n");
-    let root = format!("$TTL 3600\n. IN SOA a.rootns. h.rootns. 1 3600 600 86400 300\n. IN NS a.rootns.\na.rootns. IN A {ns}\ncom. IN NS ns.com.\nns.com. IN A {ns}\n");
+    let soa =
+        |origin: &str| format!("$TTL 300\n{origin} IN SOA ns.{origin} h.{origin} 1 3600 600 86400 60\n{origin} IN NS ns.{origin}\nns.{origin} IN A {ns}\n");
+    let root = format!(
+        "$TTL 3600\n. IN SOA a.rootns. h.rootns. 1 3600 600 86400 300\n. IN NS a.rootns.\na.rootns. IN A {ns}\ncom. IN NS ns.com.\nns.com. IN A {ns}\n"
+    );
     let mut com = soa("com.");
     for domain in ["tunnel-test.com.", "fine-test.com."] {
         com.push_str(&format!("{domain} IN NS ns.{domain}\nns.{domain} IN A {ns}\n"));
@@ -179,5 +182,8 @@ fn a_tunnel_is_refused_for_its_client_only_and_raises_an_alert() {
     assert_eq!(alert["client"], "127.0.0.2/32", "{alert}");
     assert_eq!(alert["action"], "block", "{alert}");
     assert!(alert["score"].as_f64().is_some_and(|score| score >= 1.0), "{alert}");
-    assert!(portcullis.stderr().contains("DNS tunnelling suspected") || fs::read_to_string(home.join("stdout.log")).unwrap_or_default().contains("DNS tunnelling suspected"));
+    assert!(
+        portcullis.stderr().contains("DNS tunnelling suspected")
+            || fs::read_to_string(home.join("stdout.log")).unwrap_or_default().contains("DNS tunnelling suspected")
+    );
 }
