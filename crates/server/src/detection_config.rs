@@ -113,10 +113,21 @@ mod tests {
         assert_eq!(settings.allow_domains, vec![b"\x08sophosxl\x03net\x00".to_vec()]);
         assert_eq!(settings.allow_clients.len(), 1);
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors[0].starts_with("detection.tunnelling-hold: 0 is outside 1..=86400"), "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("detection.tunnelling-hold: 0 is outside 1..=86400")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("detection.tunnelling-allow-clients[1]: 'nope'")), "{errors:?}");
         let file: DetectionFile = toml::from_str("tunnelling = \"on\"").expect("toml");
         let mut errors = Vec::new();
         tunnelling(&file, &mut errors);
         assert_eq!(errors, ["detection.tunnelling: 'on' is not one of off, log, block"]);
+    }
+
+    #[test]
+    fn detection_in_a_config_file_unknown_keys_named() {
+        let raw: crate::config::file::Config = toml::from_str("[detection]\ntunnelling = \"block\"\ntunnelling-budget = 50\n").expect("toml");
+        let errors = crate::config::validate(&raw, None).expect_err("budget out of range");
+        assert_eq!(errors, ["detection.tunnelling-budget: 50 is outside 100..=1000000 (default 1500)"]);
+        let (_, unknown) = crate::config::parse_file("[detection]\ntunneling = \"log\"\n").expect("parsed");
+        assert_eq!(unknown.len(), 1);
+        assert!(unknown[0].starts_with("unknown key detection.tunneling"), "{unknown:?}");
     }
 }
