@@ -118,9 +118,10 @@ fn a_real_iodine_tunnel_is_detected_in_log_mode_and_broken_in_block_mode() {
         file_text(&resolver_dir.join("stderr.log")).contains("DNS tunnelling suspected")
             || file_text(&resolver_dir.join("stdout.log")).contains("DNS tunnelling suspected")
     });
-    let set_up = file_text(&client_dir.join("stderr.log")).contains("Connection setup complete")
-        || file_text(&client_dir.join("stdout.log")).contains("Connection setup complete");
+    let client_log = |dir: &Path| file_text(&dir.join("stderr.log")) + &file_text(&dir.join("stdout.log"));
+    let set_up = wait_until(Duration::from_secs(60), || client_log(&client_dir).contains("Connection setup complete")).is_some();
     println!("log mode: detected after {detected:?}; iodine set up: {set_up}");
+    assert!(!client_log(&client_dir).contains("Got REFUSED"), "log mode refused iodine's queries\n{}", logs(&processes));
     assert!(detected.is_some(), "the iodine tunnel was not detected within a minute\n{}", logs(&processes));
     assert!(set_up, "in log mode the tunnel works\n{}", logs(&processes));
     drop(processes);
