@@ -245,6 +245,8 @@ pub struct Settings {
     pub querylog: Option<crate::querylog::QueryLogSettings>,
     /// The tunnelling detector (`[detection]`).
     pub tunnelling: portcullis_engine::policy::tunnel::TunnelSettings,
+    /// The shadowing detector (`[detection]`).
+    pub shadowing: portcullis_engine::policy::shadow::ShadowSettings,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -341,6 +343,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let dnstap = crate::ops_config::dnstap(&raw.dnstap, base, &mut errors);
     let querylog = crate::ops_config::querylog(&raw.querylog, base, &mut errors);
     let tunnelling = crate::detection_config::tunnelling(&raw.detection, &mut errors);
+    let shadowing = crate::detection_config::shadowing(&raw.detection, &mut errors);
     let engine = EngineSettings {
         udp_payload,
         nocookie_udp_payload: cookies.nocookie_udp_size,
@@ -374,6 +377,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         querylog,
         key_directory,
         tunnelling,
+        shadowing,
     })
 }
 

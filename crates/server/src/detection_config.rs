@@ -4,6 +4,7 @@
 //! allow-lists, each bounded (the engine's `TunnelSettings` limits).
 
 use crate::config_limit::Limit;
+use portcullis_engine::policy::shadow::ShadowSettings;
 use portcullis_engine::policy::tunnel::{TunnelMode, TunnelSettings};
 use portcullis_engine::policy::Prefix;
 use portcullis_wire::NameBuf;
@@ -33,6 +34,12 @@ pub struct DetectionFile {
     pub tunnelling_allow_domains: Option<Vec<String>>,
     /// Client prefixes never looked at.
     pub tunnelling_allow_clients: Option<Vec<String>>,
+    /// `off` or `log` (default).
+    pub shadowing: Option<String>,
+    /// New names in new networks within ten minutes that make an alert.
+    pub shadowing_burst: Option<u64>,
+    /// Registered domains kept.
+    pub shadowing_accounts: Option<u64>,
 }
 
 impl DetectionFile {
@@ -50,6 +57,27 @@ impl DetectionFile {
     pub const PREFIX_V4: Limit<u8> = Limit::engine("tunnelling-prefix-v4", TunnelSettings::PREFIX_V4);
     /// `tunnelling-prefix-v6`.
     pub const PREFIX_V6: Limit<u8> = Limit::engine("tunnelling-prefix-v6", TunnelSettings::PREFIX_V6);
+    /// `shadowing-burst`.
+    pub const SHADOW_BURST: Limit<u32> = Limit::engine("shadowing-burst", ShadowSettings::BURST);
+    /// `shadowing-accounts`.
+    pub const SHADOW_ACCOUNTS: Limit<u32> = Limit::engine("shadowing-accounts", ShadowSettings::ACCOUNTS);
+}
+
+/// The shadowing detector's settings from `[detection]`.
+pub fn shadowing(file: &DetectionFile, errors: &mut Vec<String>) -> ShadowSettings {
+    let enabled = match file.shadowing.as_deref() {
+        None | Some("log") => true,
+        Some("off") => false,
+        Some(other) => {
+            errors.push(format!("detection.shadowing: '{other}' is not one of off, log"));
+            true
+        }
+    };
+    ShadowSettings {
+        enabled,
+        burst: DetectionFile::SHADOW_BURST.get("detection", file.shadowing_burst, errors),
+        accounts: DetectionFile::SHADOW_ACCOUNTS.get("detection", file.shadowing_accounts, errors),
+    }
 }
 
 /// The tunnelling detector's settings from `[detection]`; errors name the key.
@@ -126,6 +154,9 @@ mod tests {
         let raw: crate::config::file::Config = toml::from_str("[detection]\ntunnelling = \"block\"\ntunnelling-budget = 50\n").expect("toml");
         let errors = crate::config::validate(&raw, None).expect_err("budget out of range");
         assert_eq!(errors, ["detection.tunnelling-budget: 50 is outside 100..=1000000 (default 1500)"]);
+        let raw: crate::config::file::Config = toml::from_str("[detection]\nshadowing = \"block\"\n").expect("toml");
+        let errors = crate::config::validate(&raw, None).expect_err("no block mode for shadowing");
+        assert_eq!(errors, ["detection.shadowing: 'block' is not one of off, log"]);
         let (_, unknown) = crate::config::parse_file("[detection]\ntunneling = \"log\"\n").expect("parsed");
         assert_eq!(unknown.len(), 1);
         assert!(unknown[0].starts_with("unknown key detection.tunneling"), "{unknown:?}");

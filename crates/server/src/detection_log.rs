@@ -4,6 +4,7 @@
 //! alert of kind `tunnelling` (merged with the alert already kept about the same prefix and
 //! domain).
 
+use portcullis_engine::policy::shadow::ShadowDetector;
 use portcullis_engine::policy::tunnel::{TunnelDetector, TunnelEvent};
 use portcullis_engine::policy::{Alert, AlertAction, AlertKind, Alerts};
 
@@ -48,4 +49,17 @@ fn alert(event: &TunnelEvent, action: AlertAction, now: u64) -> Alert {
         if event.blocked { "; its queries are refused (EDE 15) for detection.tunnelling-hold" } else { "" },
     );
     Alert::new(AlertKind::Tunnelling, action, now, detail).domain(event.domain.clone()).client(event.client.to_string()).score(event.score)
+}
+
+/// Logs and raises the shadowing detector's events since the last call.
+pub fn log_shadowing(detector: &ShadowDetector, alerts: &Alerts) {
+    let now = crate::outgoing::unix_now();
+    for event in detector.drain_events() {
+        let detail = format!(
+            "{} names seen for the first time within ten minutes under an established domain, answered from networks it did not use (e.g. {})",
+            event.names, event.network
+        );
+        tracing::warn!(detector = "shadowing", domain = %event.domain, names = event.names, network = %event.network, "domain shadowing suspected: {detail}");
+        alerts.raise(Alert::new(AlertKind::Shadowing, AlertAction::Log, now, detail).domain(event.domain).score(f64::from(event.names)));
+    }
 }

@@ -56,6 +56,9 @@ impl Engine {
             return Answered { outcome: Outcome::Reply(len), kind, name_hash };
         }
         let mut rcode = resolved.rcode;
+        if let Some(shadow) = self.recursion.as_ref().and_then(|recursion| recursion.shadow.as_deref()) {
+            shadow.answer(request.now, question.qname.as_wire(), &addresses(resolved));
+        }
         let detector = self.recursion.as_ref().and_then(|recursion| recursion.tunnel.as_deref());
         if let Some(detector) = detector.filter(|_| rcode == Rcode::NXDOMAIN) {
             detector.nxdomain(request.now, request.peer.ip(), question.qname.as_wire());
@@ -154,6 +157,18 @@ impl Engine {
         let len = frame.finish_with_ede(&mut writer, Rcode::REFUSED, &self.settings, Some(BLOCKED));
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Error, name_hash: 0 }
     }
+}
+
+/// The addresses (A, AAAA) of a resolved answer, for the shadowing detector.
+fn addresses(resolved: &Resolved) -> Vec<std::net::IpAddr> {
+    let records = resolved.answer.iter().flat_map(|rrset| rrset.rdatas.iter().map(move |rdata| (rrset.rtype, rdata)));
+    records
+        .filter_map(|(rtype, rdata)| match (rtype, rdata.len()) {
+            (Rtype::A, 4) => <[u8; 4]>::try_from(&rdata[..]).ok().map(std::net::IpAddr::from),
+            (Rtype::AAAA, 16) => <[u8; 16]>::try_from(&rdata[..]).ok().map(std::net::IpAddr::from),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The query's DO bit (RFC 3225) and CD bit (RFC 4035 §3.2.2).

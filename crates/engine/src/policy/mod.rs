@@ -9,6 +9,7 @@
 //! - [`tsig`]: TSIG keys, the check of signed requests and the signing of replies
 //!   ([`Keyring::check`]); [`tsig_replay`]: the replay cache of signed requests.
 //! - [`tunnel`]: the DNS tunnelling detector ([`tunnel::TunnelDetector::observe`]).
+//! - [`shadow`]: the domain shadowing detector ([`shadow::ShadowDetector::answer`]).
 //! - [`alerts`]: the one shape of an alert and the bounded store the server shows ([`Alerts`]).
 //! - [`prefix`]: IPv4/IPv6 network prefixes, re-exported from [`crate::base`].
 //!
@@ -24,6 +25,7 @@ pub mod alerts;
 pub mod cookies;
 pub mod query_limit;
 pub mod rrl;
+pub mod shadow;
 pub mod tsig;
 pub mod tsig_client;
 pub mod tsig_replay;

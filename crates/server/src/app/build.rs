@@ -11,6 +11,7 @@ use portcullis_engine::cache::{Cache, CacheSettings};
 use portcullis_engine::engine::{Policy, Secondaries};
 use portcullis_engine::load::{load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
+use portcullis_engine::policy::shadow::{ShadowDetector, ShadowSettings};
 use portcullis_engine::policy::tunnel::{TunnelDetector, TunnelMode, TunnelSettings};
 use portcullis_engine::policy::{Acl, Cookies, Keyring, QueryLimiter, ReplayCache, Rrl, RrlCounters};
 use portcullis_engine::zonefile::NoIncludes;
@@ -58,10 +59,14 @@ pub struct Shared {
     tunnel: Arc<Mutex<Option<KeptTunnel>>>,
     /// The tunnelling detector's hash key.
     tunnel_key: [u8; 16],
+    /// The shadowing detector and its settings (kept across reloads with the same settings).
+    shadow: Arc<Mutex<Option<KeptShadow>>>,
 }
 
 /// A tunnelling detector and the settings it was built with.
 type KeptTunnel = (TunnelSettings, Arc<TunnelDetector>);
+/// A shadowing detector and the settings it was built with.
+type KeptShadow = (ShadowSettings, Arc<ShadowDetector>);
 
 /// An RRL table and the settings it was built with.
 type KeptRrl = (portcullis_engine::policy::RrlSettings, Arc<Rrl>);
@@ -99,6 +104,7 @@ impl Shared {
             tap: None,
             tunnel: Arc::default(),
             tunnel_key: entropy::bytes16()?,
+            shadow: Arc::default(),
         })
     }
 
@@ -124,11 +130,36 @@ impl Shared {
         if !settings.resolves() {
             return Ok(engine);
         }
-        let engine = engine.with_recursion(self.cache.clone());
-        Ok(match self.tunnel_for(&settings.tunnelling) {
-            Some(detector) => engine.with_tunnel_detector(detector),
-            None => engine,
-        })
+        let mut engine = engine.with_recursion(self.cache.clone());
+        if let Some(detector) = self.tunnel_for(&settings.tunnelling) {
+            engine = engine.with_tunnel_detector(detector);
+        }
+        if let Some(detector) = self.shadow_for(&settings.shadowing) {
+            engine = engine.with_shadow_detector(detector);
+        }
+        Ok(engine)
+    }
+
+    /// The shadowing detector for `settings` (kept when they did not change); `None` when off.
+    fn shadow_for(&self, settings: &ShadowSettings) -> Option<Arc<ShadowDetector>> {
+        let mut kept = self.shadow.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !settings.enabled {
+            *kept = None;
+            return None;
+        }
+        match &*kept {
+            Some((built_with, detector)) if built_with == settings => Some(detector.clone()),
+            _ => {
+                let detector = Arc::new(ShadowDetector::new(settings.clone(), self.tunnel_key));
+                *kept = Some((settings.clone(), detector.clone()));
+                Some(detector)
+            }
+        }
+    }
+
+    /// The shadowing detector in use, if any.
+    pub(super) fn shadow_detector(&self) -> Option<Arc<ShadowDetector>> {
+        self.shadow.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(_, detector)| detector.clone())
     }
 
     /// The tunnelling detector for `settings`: the one in use when built with the same

@@ -232,6 +232,9 @@ async fn run(
                 if let Some(detector) = shared.tunnel_detector() {
                     crate::detection_log::log_events(&detector, &shared.alerts);
                 }
+                if let Some(detector) = shared.shadow_detector() {
+                    crate::detection_log::log_shadowing(&detector, &shared.alerts);
+                }
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
