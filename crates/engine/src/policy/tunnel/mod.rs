@@ -21,6 +21,7 @@
 //! Observing a query allocates nothing; only a detection does (its event).
 
 pub mod name;
+pub mod recent;
 pub mod window;
 
 use crate::base::{Instant, Limit, Prefix};
@@ -188,6 +189,8 @@ pub struct TunnelDetector {
     key: [u8; 16],
     /// The seed of the windows' bitmap hash (from the key).
     seed: u64,
+    /// Repeated names, answered without the table.
+    recent: recent::Recent,
     shards: Box<[Mutex<Box<[Account]>>]>,
     sets: usize,
     events: Mutex<Vec<TunnelEvent>>,
@@ -208,7 +211,8 @@ impl TunnelDetector {
         let sets = (settings.accounts as usize).div_ceil(SHARDS * WAYS).max(1);
         let shards = (0..SHARDS).map(|_| Mutex::new(vec![Account::EMPTY; sets * WAYS].into_boxed_slice())).collect();
         let seed = crate::base::hash::keyed_hash(&key, b"tunnel window seed");
-        Self { settings, key, seed, shards, sets, events: Mutex::new(Vec::new()), counters: TunnelCounters::default() }
+        let recent = recent::Recent::new(settings.accounts as usize * 16, seed.rotate_left(32));
+        Self { settings, key, seed, recent, shards, sets, events: Mutex::new(Vec::new()), counters: TunnelCounters::default() }
     }
 
     /// The settings in force.
@@ -226,16 +230,24 @@ impl TunnelDetector {
     /// [`nxdomain_in`](Self::nxdomain_in) once its answer is known, without splitting and hashing
     /// the name again); `None` when the query was not looked at.
     pub fn check(&self, now: Instant, client: IpAddr, qname: &[u8], qtype: u16) -> (TunnelVerdict, Option<AccountRef>) {
+        if self.settings.mode == TunnelMode::Off {
+            return (TunnelVerdict::Pass, None);
+        }
+        let now = now.as_secs();
+        let key = self.recent.key(client, qname);
+        if self.recent.is_repeat(key, now) {
+            return (TunnelVerdict::Pass, None);
+        }
         let mut name = SplitName::EMPTY;
         let Some(prefix) = self.subject(client, qname, &mut name) else { return (TunnelVerdict::Pass, None) };
-        let now = now.as_secs();
         let tag = self.tag(&prefix, name.registered_wire());
         let (verdict, detection) = self.with_account(tag, now, |account| self.update(account, &name, qtype, now));
         if let Some((score, features, blocked)) = detection {
             self.push_event(TunnelEvent { client: prefix, domain: name.registered_text(), score, features, blocked, at: now });
         }
-        if verdict == TunnelVerdict::Block {
-            self.counters.blocked.fetch_add(1, Ordering::Relaxed);
+        match verdict {
+            TunnelVerdict::Block => _ = self.counters.blocked.fetch_add(1, Ordering::Relaxed),
+            TunnelVerdict::Pass => self.recent.remember(key, now),
         }
         (verdict, Some(AccountRef(tag)))
     }
@@ -336,6 +348,7 @@ impl TunnelDetector {
         }
         if blocking {
             account.hold_until = now + u64::from(self.settings.hold);
+            self.recent.hold_until(account.hold_until);
         }
         let event = (account.last_event == 0 || now >= account.last_event + EVENT_EVERY_SECS).then(|| {
             account.last_event = now;
