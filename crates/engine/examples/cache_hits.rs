@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p portcullis-engine --example cache_hits [QUERIES]`; for instruction
 //! counts run it under `valgrind --tool=callgrind --toggle-collect=cache_hits::answer_all`, or
-//! compare the totals of a run with QUERIES and one with 0.
+//! compare the totals of a run with QUERIES and one with 0. A second argument `tunnel` puts the
+//! tunnelling detector (log mode, default thresholds) on the path, to measure its cost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis_engine::auth::ZoneSet;
@@ -159,6 +160,13 @@ fn main() {
         })
         .collect();
     let engine = Engine::new(ZoneSet::new(Vec::new()), EngineSettings::default(), Arc::default()).with_recursion(Arc::new(cache));
+    let engine = if std::env::args().nth(2).as_deref() == Some("tunnel") {
+        use portcullis_engine::policy::tunnel::{TunnelDetector, TunnelMode, TunnelSettings};
+        println!("tunnelling detector on (log mode)");
+        engine.with_tunnel_detector(Arc::new(TunnelDetector::new(TunnelSettings::new(TunnelMode::Log), [7; 16])))
+    } else {
+        engine
+    };
     let mut out = vec![0u8; 4096];
     let started = std::time::Instant::now();
     let (replies, bytes) = answer_all(&engine, &queries, &mut out);

@@ -100,6 +100,10 @@ pub struct Engine {
 pub struct Recursion {
     /// The cache answered from on the worker and filled by resolutions.
     pub cache: Arc<Cache>,
+    /// The tunnelling detector every recursive query passes, cache hits included (issue 16).
+    pub tunnel: Option<Arc<crate::policy::tunnel::TunnelDetector>>,
+    /// The domain shadowing detector every resolved answer passes.
+    pub shadow: Option<Arc<crate::policy::shadow::ShadowDetector>>,
 }
 
 impl std::fmt::Debug for Recursion {
@@ -172,8 +176,26 @@ impl Engine {
 
     /// The same engine with recursion on, answering from and resolving into `cache`.
     pub fn with_recursion(mut self, cache: Arc<Cache>) -> Self {
-        self.recursion = Some(Recursion { cache });
+        self.recursion = Some(Recursion { cache, tunnel: None, shadow: None });
         self.checks_client = true;
+        self
+    }
+
+    /// The same engine with `detector` looking at every resolved answer (no effect without
+    /// recursion).
+    pub fn with_shadow_detector(mut self, detector: Arc<crate::policy::shadow::ShadowDetector>) -> Self {
+        if let Some(recursion) = &mut self.recursion {
+            recursion.shadow = Some(detector);
+        }
+        self
+    }
+
+    /// The same engine with `detector` looking at every recursive query (no effect without
+    /// recursion: call after [`Engine::with_recursion`]).
+    pub fn with_tunnel_detector(mut self, detector: Arc<crate::policy::tunnel::TunnelDetector>) -> Self {
+        if let Some(recursion) = &mut self.recursion {
+            recursion.tunnel = Some(detector);
+        }
         self
     }
 

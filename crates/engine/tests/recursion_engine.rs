@@ -134,6 +134,48 @@ mod recursion_engine {
     }
 
     #[test]
+    fn the_tunnelling_detector_on_cache_hits_allocates_nothing_and_blocks_one_account() {
+        use portcullis_engine::policy::tunnel::{TunnelDetector, TunnelMode, TunnelSettings};
+        let detector = Arc::new(TunnelDetector::new(TunnelSettings::new(TunnelMode::Block), [7; 16]));
+        let engine = engine(Some(filled_cache(CacheSettings::DEFAULT))).with_tunnel_detector(detector.clone());
+        let mut out = vec![0u8; 4096];
+        let hit = query("CACHED.example.", Rtype::A, true, false);
+        for now in [10, 11] {
+            let mut outcome = Outcome::Resolve;
+            let counts = allocation_counter::measure(|| outcome = engine.handle(&request(&hit, from("127.0.0.1"), now), &mut out));
+            let Outcome::Reply(len) = outcome else { panic!("no reply: {outcome:?}") };
+            assert_eq!(counts.count_total, 0, "a cache hit with the detector on allocated");
+            assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1));
+        }
+        // A tunnel from ::1 (loopback is watched too) to example.: refused with EDE 15, cache
+        // hits included; 127.0.0.1 still gets its answer.
+        let mut refused = 0;
+        for i in 0..200u32 {
+            let name = format!(
+                "{:060x}.{:060x}.cached.example.",
+                u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834),
+                u128::from(i) << 64 | 0x1234_5678_9abc_def1
+            );
+            let bytes = query(&name, Rtype::TXT, true, false);
+            if let Outcome::Reply(len) = engine.handle(&request(&bytes, from("::1"), 20), &mut out) {
+                refused += usize::from(summary(&out[..len]).0 == Rcode::REFUSED);
+            }
+        }
+        assert!(refused > 100, "only {refused} of the tunnel's queries refused");
+        let Outcome::Reply(len) = engine.handle(&request(&hit, from("::1"), 21), &mut out) else { panic!("no reply") };
+        assert_eq!(summary(&out[..len]).0, Rcode::REFUSED, "the blocked client's cache hit is refused too");
+        let message = Message::parse(&out[..len]).unwrap();
+        let edns = message.edns().expect("OPT");
+        assert!(
+            edns.iter_options().any(|(code, data)| code == 15 && data.starts_with(&[0, 15]) && data.ends_with(b"(portcullis)")),
+            "EDE 15 with the detector's text"
+        );
+        let Outcome::Reply(len) = engine.handle(&request(&hit, from("127.0.0.1"), 21), &mut out) else { panic!("no reply") };
+        assert_eq!(summary(&out[..len]), (Rcode::NOERROR, true, 1), "another client is untouched");
+        assert_eq!(detector.drain_events()[0].client.to_string(), "::/64");
+    }
+
+    #[test]
     fn resolved_answers_are_finished_like_any_reply() {
         let engine = engine(Some(filled_cache(CacheSettings::DEFAULT)));
         let mut out = vec![0u8; 4096];

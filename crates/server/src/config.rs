@@ -80,6 +80,9 @@ pub mod file {
         pub querylog: crate::ops_config::QueryLogFile,
         /// `[tls]`: the encrypted listeners' certificate.
         pub tls: Option<crate::tls_config::TlsFile>,
+        /// `[detection]`: the threat detectors (tunnelling).
+        #[serde(default)]
+        pub detection: crate::detection_config::DetectionFile,
     }
 
     /// `[server]`.
@@ -247,6 +250,10 @@ pub struct Settings {
     pub querylog: Option<crate::querylog::QueryLogSettings>,
     /// DoT, DoH and DoQ listeners and their certificate.
     pub encrypted: crate::tls_config::EncryptedSettings,
+    /// The tunnelling detector (`[detection]`).
+    pub tunnelling: portcullis_engine::policy::tunnel::TunnelSettings,
+    /// The shadowing detector (`[detection]`).
+    pub shadowing: portcullis_engine::policy::shadow::ShadowSettings,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -346,6 +353,8 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let ops = crate::ops_config::ops(&raw.http, &raw.control, &raw.alerts, base, &mut errors);
     let dnstap = crate::ops_config::dnstap(&raw.dnstap, base, &mut errors);
     let querylog = crate::ops_config::querylog(&raw.querylog, base, &mut errors);
+    let tunnelling = crate::detection_config::tunnelling(&raw.detection, &mut errors);
+    let shadowing = crate::detection_config::shadowing(&raw.detection, &mut errors);
     let engine = EngineSettings {
         udp_payload,
         nocookie_udp_payload: cookies.nocookie_udp_size,
@@ -379,6 +388,8 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         querylog,
         key_directory,
         encrypted,
+        tunnelling,
+        shadowing,
     })
 }
 

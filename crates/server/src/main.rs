@@ -9,6 +9,8 @@ mod config_limit;
 #[cfg(test)]
 mod config_props;
 mod ctl;
+mod detection_config;
+mod detection_log;
 mod dnssec_config;
 mod dnssec_ds;
 mod dnssec_keys;

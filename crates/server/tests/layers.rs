@@ -12,7 +12,7 @@ use std::path::Path;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("wire", &[]),
     ("dnssec", &["portcullis-wire", "ring"]),
-    ("engine", &["portcullis-wire", "portcullis-dnssec", "siphasher", "smallvec", "ring", "subtle"]),
+    ("engine", &["portcullis-wire", "portcullis-dnssec", "siphasher", "smallvec", "ring", "subtle", "psl"]),
     (
         "net",
         &[

@@ -5,6 +5,7 @@
 
 use super::{dropped, Answered, Engine, Query, TsigUse};
 use crate::cache::Security;
+use crate::policy::tunnel::TunnelVerdict;
 use crate::policy::{Action, ResponseKind, Verdict};
 use crate::request::{DropReason, Outcome, Request};
 use crate::resolve::validate::{Bogus, Ede};
@@ -55,6 +56,13 @@ impl Engine {
             return Answered { outcome: Outcome::Reply(len), kind, name_hash };
         }
         let mut rcode = resolved.rcode;
+        if let Some(shadow) = self.recursion.as_ref().and_then(|recursion| recursion.shadow.as_deref()) {
+            shadow.answer(request.now, question.qname.as_wire(), &addresses(resolved));
+        }
+        let detector = self.recursion.as_ref().and_then(|recursion| recursion.tunnel.as_deref());
+        if let Some(detector) = detector.filter(|_| rcode == Rcode::NXDOMAIN) {
+            detector.nxdomain(request.now, request.peer.ip(), question.qname.as_wire());
+        }
         let stale = match (&self.recursion, rcode) {
             (Some(recursion), Rcode::SERVFAIL) if recursion.cache.settings().serve_stale => {
                 recursion.cache.write_answer(question, request.now, true, &mut writer)
@@ -100,6 +108,11 @@ impl Engine {
         if question.qclass != Class::IN || matches!(question.qtype, Rtype::AXFR | Rtype::IXFR | Rtype::MAILA | Rtype::MAILB) {
             return self.error_reply(frame, Rcode::REFUSED, out);
         }
+        let detector = recursion.tunnel.as_deref();
+        let checked = detector.map(|detector| detector.check(request.now, request.peer.ip(), question.qname.as_wire(), question.qtype.0));
+        if checked.is_some_and(|(verdict, _)| verdict == TunnelVerdict::Block) {
+            return self.blocked_reply(frame, out);
+        }
         let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
         frame.begin(&mut writer, &self.settings);
         let (dnssec_ok, checking_disabled) = dnssec_flags(frame);
@@ -115,6 +128,11 @@ impl Engine {
             return Answered { outcome: Outcome::Resolve, kind: ResponseKind::Answer, name_hash: 0 };
         };
         self.counters.cache_answer(request.worker);
+        if let (Some(detector), Some((_, Some(account)))) = (detector, checked) {
+            if hit.rcode == Rcode::NXDOMAIN {
+                detector.nxdomain_in(request.now, account);
+            }
+        }
         if hit.truncated {
             writer.set_tc(true);
         }
@@ -127,6 +145,30 @@ impl Engine {
         let outcome = if hit.prefetch && frame.header().rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
         Answered { outcome, kind, name_hash }
     }
+}
+
+impl Engine {
+    /// REFUSED with EDE 15 (Blocked, RFC 8914 §5.16) and a text naming the detector: the
+    /// tunnelling detector holds this client prefix's queries to this domain.
+    fn blocked_reply(&self, frame: &crate::reply::ReplyFrame<'_>, out: &mut [u8]) -> Answered {
+        const BLOCKED: &[u8] = b"\x00\x0fblocked by the tunnelling detector (portcullis)";
+        let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+        frame.begin(&mut writer, &self.settings);
+        let len = frame.finish_with_ede(&mut writer, Rcode::REFUSED, &self.settings, Some(BLOCKED));
+        Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Error, name_hash: 0 }
+    }
+}
+
+/// The addresses (A, AAAA) of a resolved answer, for the shadowing detector.
+fn addresses(resolved: &Resolved) -> Vec<std::net::IpAddr> {
+    let records = resolved.answer.iter().flat_map(|rrset| rrset.rdatas.iter().map(move |rdata| (rrset.rtype, rdata)));
+    records
+        .filter_map(|(rtype, rdata)| match (rtype, rdata.len()) {
+            (Rtype::A, 4) => <[u8; 4]>::try_from(&rdata[..]).ok().map(std::net::IpAddr::from),
+            (Rtype::AAAA, 16) => <[u8; 16]>::try_from(&rdata[..]).ok().map(std::net::IpAddr::from),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The query's DO bit (RFC 3225) and CD bit (RFC 4035 §3.2.2).

@@ -8,6 +8,8 @@
 //! - [`cookies`]: DNS cookies, server side per [RFC 7873] and [RFC 9018] ([`Cookies::process`]).
 //! - [`tsig`]: TSIG keys, the check of signed requests and the signing of replies
 //!   ([`Keyring::check`]); [`tsig_replay`]: the replay cache of signed requests.
+//! - [`tunnel`]: the DNS tunnelling detector ([`tunnel::TunnelDetector::observe`]).
+//! - [`shadow`]: the domain shadowing detector ([`shadow::ShadowDetector::answer`]).
 //! - [`alerts`]: the one shape of an alert and the bounded store the server shows ([`Alerts`]).
 //! - [`prefix`]: IPv4/IPv6 network prefixes, re-exported from [`crate::base`].
 //!
@@ -23,9 +25,11 @@ pub mod alerts;
 pub mod cookies;
 pub mod query_limit;
 pub mod rrl;
+pub mod shadow;
 pub mod tsig;
 pub mod tsig_client;
 pub mod tsig_replay;
+pub mod tunnel;
 
 pub use crate::base::{prefix, Instant, Limit, Prefix, PrefixError};
 pub use acl::{Acl, AclError, AclSettings, Action, ActionRules, DenyResponse, ListenerRules, MatchElement, NamedList, ZoneRules};

@@ -11,6 +11,8 @@ use portcullis_engine::cache::{Cache, CacheSettings};
 use portcullis_engine::engine::{Policy, Secondaries};
 use portcullis_engine::load::{load_zone_text, LoadError};
 use portcullis_engine::metrics::EngineCounters;
+use portcullis_engine::policy::shadow::{ShadowDetector, ShadowSettings};
+use portcullis_engine::policy::tunnel::{TunnelDetector, TunnelMode, TunnelSettings};
 use portcullis_engine::policy::{Acl, Cookies, Keyring, QueryLimiter, ReplayCache, Rrl, RrlCounters};
 use portcullis_engine::zonefile::NoIncludes;
 use portcullis_engine::Engine;
@@ -54,7 +56,19 @@ pub struct Shared {
     pub(super) tap: Option<Arc<portcullis_net::tap::Tap>>,
     /// The key directory at start: where the RFC 5011 trust anchor state is kept.
     pub(super) key_directory: std::path::PathBuf,
+    /// The tunnelling detector and the settings it was built with: a reload with the same
+    /// settings keeps it (its windows and holds); its events are drained once a second.
+    tunnel: Arc<Mutex<Option<KeptTunnel>>>,
+    /// The tunnelling detector's hash key.
+    tunnel_key: [u8; 16],
+    /// The shadowing detector and its settings (kept across reloads with the same settings).
+    shadow: Arc<Mutex<Option<KeptShadow>>>,
 }
+
+/// A tunnelling detector and the settings it was built with.
+type KeptTunnel = (TunnelSettings, Arc<TunnelDetector>);
+/// A shadowing detector and the settings it was built with.
+type KeptShadow = (ShadowSettings, Arc<ShadowDetector>);
 
 /// An RRL table and the settings it was built with.
 type KeptRrl = (portcullis_engine::policy::RrlSettings, Arc<Rrl>);
@@ -93,6 +107,9 @@ impl Shared {
             rrl: Arc::default(),
             tap: None,
             key_directory: settings.key_directory.clone(),
+            tunnel: Arc::default(),
+            tunnel_key: entropy::bytes16()?,
+            shadow: Arc::default(),
         })
     }
 
@@ -115,7 +132,62 @@ impl Shared {
         let secondaries = Secondaries { origins: origins.into(), hook: Some(self.secondaries.hook()) };
         let unloaded = unloaded_primaries(&settings.zones, &zones);
         let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries).with_unloaded(unloaded);
-        Ok(if settings.resolves() { engine.with_recursion(self.cache.clone()) } else { engine })
+        if !settings.resolves() {
+            return Ok(engine);
+        }
+        let mut engine = engine.with_recursion(self.cache.clone());
+        if let Some(detector) = self.tunnel_for(&settings.tunnelling) {
+            engine = engine.with_tunnel_detector(detector);
+        }
+        if let Some(detector) = self.shadow_for(&settings.shadowing) {
+            engine = engine.with_shadow_detector(detector);
+        }
+        Ok(engine)
+    }
+
+    /// The shadowing detector for `settings` (kept when they did not change); `None` when off.
+    fn shadow_for(&self, settings: &ShadowSettings) -> Option<Arc<ShadowDetector>> {
+        let mut kept = self.shadow.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !settings.enabled {
+            *kept = None;
+            return None;
+        }
+        match &*kept {
+            Some((built_with, detector)) if built_with == settings => Some(detector.clone()),
+            _ => {
+                let detector = Arc::new(ShadowDetector::new(settings.clone(), self.tunnel_key));
+                *kept = Some((settings.clone(), detector.clone()));
+                Some(detector)
+            }
+        }
+    }
+
+    /// The shadowing detector in use, if any.
+    pub(super) fn shadow_detector(&self) -> Option<Arc<ShadowDetector>> {
+        self.shadow.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(_, detector)| detector.clone())
+    }
+
+    /// The tunnelling detector for `settings`: the one in use when built with the same
+    /// settings, else a new one; `None` when the detector is off.
+    fn tunnel_for(&self, settings: &TunnelSettings) -> Option<Arc<TunnelDetector>> {
+        let mut kept = self.tunnel.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if settings.mode == TunnelMode::Off {
+            *kept = None;
+            return None;
+        }
+        match &*kept {
+            Some((built_with, detector)) if built_with == settings => Some(detector.clone()),
+            _ => {
+                let detector = Arc::new(TunnelDetector::new(settings.clone(), self.tunnel_key));
+                *kept = Some((settings.clone(), detector.clone()));
+                Some(detector)
+            }
+        }
+    }
+
+    /// The tunnelling detector in use, if any.
+    pub(super) fn tunnel_detector(&self) -> Option<Arc<TunnelDetector>> {
+        self.tunnel.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(_, detector)| detector.clone())
     }
 
     /// The RRL table for `settings`: the one in use when it was built with the same settings

@@ -262,6 +262,12 @@ async fn run(
                     crate::resolver_log::log_events(pool, &shared.alerts);
                 }
                 crate::trust_state::save(&shared.cache, &shared.key_directory);
+                if let Some(detector) = shared.tunnel_detector() {
+                    crate::detection_log::log_events(&detector, &shared.alerts);
+                }
+                if let Some(detector) = shared.shadow_detector() {
+                    crate::detection_log::log_shadowing(&detector, &shared.alerts);
+                }
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,

@@ -224,6 +224,19 @@ fn zones(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
     out.gauges("zone_loaded", "1 when the configured zone has a copy served, 0 when its names get SERVFAIL.", None, &loaded)
 }
 
+/// The tunnelling detector's counters by action, when it is on (since it was last built).
+fn tunnelling(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
+    let engine = sources.engine.load();
+    let Some(detector) = engine.recursion().and_then(|recursion| recursion.tunnel.clone()) else { return Ok(()) };
+    let counters = &detector.counters;
+    let actions = [
+        (one("action", "detected"), counters.detections.load(Relaxed)),
+        (one("action", "blocked"), counters.blocked.load(Relaxed)),
+        (one("action", "allowed"), counters.allowed.load(Relaxed)),
+    ];
+    out.counters("tunnelling", "Tunnelling detector: detections made, queries refused, queries skipped by an allow-list.", &actions)
+}
+
 fn alerts(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
     let raised: Vec<_> = AlertKind::ALL.iter().map(|&k| (one("kind", k.as_str()), sources.alerts.raised(k))).collect();
     out.counters("alerts", "Alerts raised (repeats of a current alert included), by kind.", &raised)?;
@@ -231,6 +244,7 @@ fn alerts(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
         let events = [(one("outcome", "queued"), tap.queued.load(Relaxed)), (one("outcome", "dropped"), tap.dropped.load(Relaxed))];
         out.counters("dnstap_events", "Queries (with their replies) handed to the dnstap writer, or dropped because its queue was full.", &events)?;
     }
+    tunnelling(sources, out)?;
     out.gauge("alerts_current", "Alerts kept in the current list (GET /api/alerts).", None, sources.alerts.list().len() as f64)?;
     out.gauge("start_time", "When the server started, Unix time.", Some(Unit::Seconds), sources.started as f64)
 }

@@ -1,0 +1,294 @@
+//! The domain shadowing detector, resolver side (issue 16 item 2; SECURITY-REFERENCE §4.2):
+//! attackers holding a domain's DNS account add subdomains under it pointing at their own
+//! servers, leaving the domain's records alone. Per registered domain (Public Suffix List, as
+//! the tunnelling detector) it keeps the names seen (a bitmap of keyed hashes) and the networks
+//! its answers point to (IPv4 /24, IPv6 /48, a few fingerprints). A name seen for the first time
+//! whose addresses are all outside the domain's networks counts towards a burst; [`BURST_SECS`]
+//! later the burst's networks are learned if it stayed below the threshold (ordinary growth),
+//! or an event is made (a burst of new names in new networks: shadowing suspected). A domain is
+//! watched once established: seen for [`ESTABLISH_SECS`] with at least one network.
+//!
+//! Log only: answers are never changed. Sans-IO and bounded: a fixed table of accounts (the
+//! least recently used of a set gives way), times are arguments.
+
+use super::tunnel::name::SplitName;
+use crate::base::hash::keyed_hash;
+use crate::base::{Instant, Limit};
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+
+/// Seconds a burst is counted over.
+pub const BURST_SECS: u64 = 600;
+/// Seconds a domain is known before its new names are judged.
+pub const ESTABLISH_SECS: u64 = 3600;
+/// Networks remembered per domain.
+const NETWORKS: usize = 16;
+/// Bitmap words of the names seen per domain.
+const NAME_WORDS: usize = 32;
+/// Accounts per set.
+const WAYS: usize = 4;
+/// Events kept between two drains.
+const EVENTS_KEPT: usize = 64;
+
+/// The detector's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShadowSettings {
+    /// Off (false) or log (true).
+    pub enabled: bool,
+    /// New names in new networks within [`BURST_SECS`] that make an event.
+    pub burst: u32,
+    /// Registered domains kept.
+    pub accounts: u32,
+}
+
+impl ShadowSettings {
+    /// `shadowing-burst`.
+    pub const BURST: Limit<u32> = Limit { default: 20, min: 2, max: 100_000 };
+    /// `shadowing-accounts`.
+    pub const ACCOUNTS: Limit<u32> = Limit { default: 8192, min: 64, max: 1 << 20 };
+}
+
+impl Default for ShadowSettings {
+    fn default() -> Self {
+        Self { enabled: true, burst: Self::BURST.default, accounts: Self::ACCOUNTS.default }
+    }
+}
+
+/// A burst of new names in new networks under an established domain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShadowEvent {
+    /// The registered domain, text with its final dot.
+    pub domain: String,
+    /// New names counted in the burst.
+    pub names: u32,
+    /// One of the new networks, as text (`198.51.100.0/24`).
+    pub network: String,
+}
+
+#[derive(Clone, Copy)]
+struct Account {
+    tag: u64,
+    first: u64,
+    last: u64,
+    names: [u64; NAME_WORDS],
+    networks: [u32; NETWORKS],
+    /// The burst under way: when it started, its count, its networks.
+    burst_start: u64,
+    burst_names: u32,
+    burst_networks: [u32; 4],
+    reported: bool,
+}
+
+impl Account {
+    const EMPTY: Self = Self {
+        tag: 0,
+        first: 0,
+        last: 0,
+        names: [0; NAME_WORDS],
+        networks: [0; NETWORKS],
+        burst_start: 0,
+        burst_names: 0,
+        burst_networks: [0; 4],
+        reported: false,
+    };
+}
+
+/// The detector.
+pub struct ShadowDetector {
+    settings: ShadowSettings,
+    key: [u8; 16],
+    sets: Box<[Mutex<[Account; WAYS]>]>,
+    events: Mutex<Vec<ShadowEvent>>,
+}
+
+impl std::fmt::Debug for ShadowDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShadowDetector").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl ShadowDetector {
+    /// A detector with `settings` (clamped) hashing under the secret `key`.
+    pub fn new(settings: ShadowSettings, key: [u8; 16]) -> Self {
+        let burst = settings.burst.clamp(ShadowSettings::BURST.min, ShadowSettings::BURST.max);
+        let accounts = settings.accounts.clamp(ShadowSettings::ACCOUNTS.min, ShadowSettings::ACCOUNTS.max);
+        let sets = (accounts as usize).div_ceil(WAYS).max(1);
+        let sets = (0..sets).map(|_| Mutex::new([Account::EMPTY; WAYS])).collect();
+        Self { settings: ShadowSettings { burst, accounts, ..settings }, key, sets, events: Mutex::new(Vec::new()) }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &ShadowSettings {
+        &self.settings
+    }
+
+    /// Looks at an answer: `qname` (uncompressed wire form) resolved to `addresses`.
+    pub fn answer(&self, now: Instant, qname: &[u8], addresses: &[IpAddr]) {
+        if !self.settings.enabled || addresses.is_empty() {
+            return;
+        }
+        let Some(name) = SplitName::new(qname) else { return };
+        let now = now.as_secs();
+        let tag = keyed_hash(&self.key, name.registered_wire()) | 1;
+        let name_hash = keyed_hash(&self.key, name.subdomain_wire());
+        let event = {
+            let mut set = self.sets[(tag as usize) % self.sets.len()].lock().unwrap_or_else(PoisonError::into_inner);
+            let account = claim(&mut set, tag, now);
+            self.update(account, name_hash, addresses, now)
+        };
+        if let Some((names, network)) = event {
+            let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+            if events.len() < EVENTS_KEPT {
+                events.push(ShadowEvent { domain: name.registered_text(), names, network: network_text(network, addresses) });
+            }
+        }
+    }
+
+    /// The events made since the last call.
+    pub fn drain_events(&self) -> Vec<ShadowEvent> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn update(&self, account: &mut Account, name_hash: u64, addresses: &[IpAddr], now: u64) -> Option<(u32, u32)> {
+        let (word, bit) = ((name_hash as usize >> 6) % NAME_WORDS, 1u64 << (name_hash & 63));
+        let new_name = account.names[word] & bit == 0;
+        account.names[word] |= bit;
+        let networks: Vec<u32> = addresses.iter().map(|address| self.network(*address)).collect();
+        if account.burst_names > 0 && now >= account.burst_start + BURST_SECS {
+            // The burst ended below the threshold (or was reported): its networks are learned.
+            let learned = account.burst_networks;
+            learned.iter().filter(|&&n| n != 0).for_each(|&n| learn(account, n));
+            (account.burst_names, account.burst_networks, account.reported) = (0, [0; 4], false);
+        }
+        let established = now >= account.first + ESTABLISH_SECS && account.networks.iter().any(|&n| n != 0);
+        let outside = networks.iter().all(|n| !account.networks.contains(n));
+        if !established {
+            networks.iter().for_each(|&n| learn(account, n));
+            return None;
+        }
+        if !new_name || !outside {
+            return None;
+        }
+        if account.burst_names == 0 {
+            account.burst_start = now;
+        }
+        account.burst_names += 1;
+        if let Some(slot) = account.burst_networks.iter_mut().find(|slot| **slot == 0 || networks.contains(slot)) {
+            *slot = networks[0];
+        }
+        if account.burst_names >= self.settings.burst && !account.reported {
+            account.reported = true;
+            return Some((account.burst_names, networks[0]));
+        }
+        None
+    }
+
+    /// The fingerprint of `address`'s network (IPv4 /24, IPv6 /48), never 0.
+    fn network(&self, address: IpAddr) -> u32 {
+        let bytes: &[u8] = match &address {
+            IpAddr::V4(v4) => &v4.octets()[..3],
+            IpAddr::V6(v6) => &v6.octets()[..6],
+        };
+        (keyed_hash(&self.key, bytes) as u32) | 1
+    }
+}
+
+fn claim(set: &mut [Account; WAYS], tag: u64, now: u64) -> &mut Account {
+    let index = match set.iter().position(|account| account.tag == tag) {
+        Some(index) => index,
+        None => {
+            let index = set.iter().enumerate().min_by_key(|(_, account)| (account.tag != 0, account.last)).map_or(0, |(index, _)| index);
+            set[index] = Account { tag, first: now, ..Account::EMPTY };
+            index
+        }
+    };
+    set[index].last = now;
+    &mut set[index]
+}
+
+/// Adds `network` to the account's known networks (the oldest slot reused when full).
+fn learn(account: &mut Account, network: u32) {
+    if account.networks.contains(&network) {
+        return;
+    }
+    match account.networks.iter_mut().find(|slot| **slot == 0) {
+        Some(slot) => *slot = network,
+        None => {
+            account.networks.rotate_left(1);
+            account.networks[NETWORKS - 1] = network;
+        }
+    }
+}
+
+/// The text of the network of the first address (the fingerprint names no address).
+fn network_text(_network: u32, addresses: &[IpAddr]) -> String {
+    match addresses.first() {
+        Some(IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ShadowDetector, ShadowSettings, BURST_SECS, ESTABLISH_SECS};
+    use crate::base::Instant;
+    use portcullis_wire::NameBuf;
+    use std::net::IpAddr;
+
+    fn ask(detector: &ShadowDetector, secs: u64, name: &str, address: &str) {
+        let name = NameBuf::from_text(name, None).expect("name");
+        let address: IpAddr = address.parse().expect("address");
+        detector.answer(Instant::from_secs(secs), name.as_wire(), &[address]);
+    }
+
+    /// An established domain: its usual names in 192.0.2.0/24 for over an hour.
+    fn established() -> ShadowDetector {
+        let detector = ShadowDetector::new(ShadowSettings::default(), [4; 16]);
+        for minute in 0..70u64 {
+            ask(&detector, 1000 + minute * 60, &format!("host{}.bank.example.com.", minute % 10), "192.0.2.10");
+        }
+        detector
+    }
+
+    #[test]
+    fn a_burst_of_new_names_in_a_new_network_is_an_event() {
+        let detector = established();
+        let start = 1000 + 70 * 60;
+        for i in 0..50u64 {
+            ask(&detector, start + i, &format!("login-{i}.bank.example.com."), "203.0.113.7");
+        }
+        let events = detector.drain_events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].domain, "example.com.");
+        assert_eq!(events[0].network, "203.0.113.0/24");
+        assert_eq!(events[0].names, 20);
+    }
+
+    #[test]
+    fn the_same_growth_spread_over_time_or_in_known_networks_is_not() {
+        let detector = established();
+        let start = 1000 + 70 * 60;
+        // 50 new names, one every 40 minutes, in a new network: learned after the first burst.
+        for i in 0..50u64 {
+            ask(&detector, start + i * (BURST_SECS * 4), &format!("new-{i}.bank.example.com."), "203.0.113.7");
+        }
+        // 50 new names at once in the domain's own network.
+        for i in 0..50u64 {
+            ask(&detector, start + 50 * BURST_SECS * 4 + i, &format!("own-{i}.bank.example.com."), "192.0.2.77");
+        }
+        assert!(detector.drain_events().is_empty());
+        // A domain not yet established is only learned.
+        let fresh = ShadowDetector::new(ShadowSettings::default(), [4; 16]);
+        for i in 0..50u64 {
+            ask(&fresh, 10 + i, &format!("n{i}.new.example.org."), "198.51.100.1");
+        }
+        assert!(ESTABLISH_SECS > 60 && fresh.drain_events().is_empty());
+    }
+}
