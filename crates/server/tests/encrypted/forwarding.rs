@@ -88,7 +88,7 @@ fn forwarding_over_dot_doh_and_doq_gets_the_upstream_answers_and_a_bad_name_or_p
     let udp = localhost(free_port());
     let mut text = format!("[server]\nlisten = [\"{udp}\"]\nthreads = 1\n");
     for (name, addr, transport, tls_name, extra) in &zones {
-        let _ = write!(text, "\n[[forward]]\nzone = \"{name}.example.test.\"\nprimaries = [\"{addr}\"]\ntransport = \"{transport}\"\ntls-name = \"{tls_name}\"\ntls-ca = \"{root}\"\ntimeout-ms = 1000\n{extra}");
+        let _ = write!(text, "\n[[forward]]\nzone = \"{name}.example.test.\"\ndnssec-validation = false\nprimaries = [\"{addr}\"]\ntransport = \"{transport}\"\ntls-name = \"{tls_name}\"\ntls-ca = \"{root}\"\ntimeout-ms = 1000\n{extra}");
     }
     let config = forward_dir.join("portcullis.toml");
     std::fs::write(&config, text).unwrap();
@@ -164,8 +164,8 @@ fn forwarding_over_dot_and_doh_to_unbound_gets_its_answers() {
     let listen = localhost(free_port());
     let root = pki.root.display();
     let text = format!(
-        "[server]\nlisten = [\"{listen}\"]\nthreads = 1\n\n[[forward]]\nzone = \"www.example.test.\"\nprimaries = [\"{tls}\"]\ntransport = \"tls\"\n\
-         tls-name = \"localhost\"\ntls-ca = \"{root}\"\n\n[[forward]]\nzone = \"mail.example.test.\"\nprimaries = [\"{https}\"]\ntransport = \"https\"\n\
+        "[server]\nlisten = [\"{listen}\"]\nthreads = 1\n\n[[forward]]\nzone = \"www.example.test.\"\ndnssec-validation = false\nprimaries = [\"{tls}\"]\ntransport = \"tls\"\n\
+         tls-name = \"localhost\"\ntls-ca = \"{root}\"\n\n[[forward]]\nzone = \"mail.example.test.\"\ndnssec-validation = false\nprimaries = [\"{https}\"]\ntransport = \"https\"\n\
          tls-name = \"localhost\"\ntls-ca = \"{root}\"\n"
     );
     let config = forward_dir.join("portcullis.toml");

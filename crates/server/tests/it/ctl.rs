@@ -128,7 +128,7 @@ fn the_control_socket_refuses_other_users() {
 fn flush_removes_cached_names_and_upstreams_show_each_forwarder() {
     // upstream: authoritative for other.test.; front: serves example.test. and forwards other.test.
     let upstream = OpsServer::with_zone("", "other.test.", &testdata().join("zones/other.test.zone"));
-    let forward = format!("\n[[forward]]\nzone = \"other.test.\"\nprimaries = [\"{}\"]\n", upstream.server.addr);
+    let forward = format!("\n[[forward]]\nzone = \"other.test.\"\ndnssec-validation = false\nprimaries = [\"{}\"]\n", upstream.server.addr);
     let front = OpsServer::start(&forward);
     let config = front.config.as_path();
     for name in ["www.other.test.", "ns.other.test.", "other.test."] {

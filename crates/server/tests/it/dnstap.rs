@@ -140,7 +140,7 @@ fn answers_the_relay_and_the_resolver_pool_send_are_captured_with_their_queries(
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let (tap, log) = (dir.join("queries.dnstap"), dir.join("queries.log"));
     let text = format!(
-        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[dnstap]\nfile = \"{}\"\n\n[querylog]\nfile = \"{}\"\n\n[[forward]]\nzone = \"other.test.\"\nprimaries = [\"{}\"]\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n",
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[dnstap]\nfile = \"{}\"\n\n[querylog]\nfile = \"{}\"\n\n[[forward]]\nzone = \"other.test.\"\ndnssec-validation = false\nprimaries = [\"{}\"]\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n",
         tap.display(),
         log.display(),
         upstream.server.addr,

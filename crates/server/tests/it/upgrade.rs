@@ -258,7 +258,7 @@ fn a_broken_new_binary_leaves_the_old_one_serving_and_sigusr2_upgrades() {
 fn an_upgrade_while_forwarding_answers_every_forwarded_question() {
     let Some(tools) = require("an_upgrade_while_forwarding_answers_every_forwarded_question", &["dnsperf"]) else { return };
     let upstream = crate::ops::OpsServer::with_zone("", "other.test.", &crate::queries::testdata().join("zones/other.test.zone"));
-    let mut old = Upgradable::start(&format!("\n[[forward]]\nzone = \"other.test.\"\nprimaries = [\"{}\"]\n", upstream.server.addr));
+    let mut old = Upgradable::start(&format!("\n[[forward]]\nzone = \"other.test.\"\ndnssec-validation = false\nprimaries = [\"{}\"]\n", upstream.server.addr));
     let addr = old.server.addr;
     // Every name asked once: each a cache miss the UDP workers' relay forwards.
     let queries = old.server.dir.join("queries.txt");
