@@ -1,7 +1,8 @@
 //! DNS over TLS, HTTPS and QUIC (issue 15), proven against a running `portcullis serve` with
 //! a private PKI made by the test (root, intermediate, leaf; clients trust the root only):
 //! the same answers as UDP and TCP through `kdig +tls`, `kdig +https`, `curl --http2` and
-//! `--http1.1` (GET and POST) and a quinn DoQ client; every DoH error status; EDNS padding;
+//! `--http1.1` (GET and POST), a quinn DoQ client and an independent one (dnspython with
+//! aioquic, `encrypted/dnspython.rs`); every DoH error status; EDNS padding;
 //! pipelined DoT; and the defences (`encrypted/defences.rs`): certificate reload on SIGHUP,
 //! rapid reset, TLS 1.1, DoQ protocol errors, a configuration without cleartext listeners.
 //!
@@ -27,6 +28,8 @@ mod queries;
 mod clients;
 #[path = "encrypted/defences.rs"]
 mod defences;
+#[path = "encrypted/dnspython.rs"]
+mod dnspython;
 #[path = "encrypted/forwarding.rs"]
 mod forwarding;
 #[path = "encrypted/pki.rs"]
@@ -82,6 +85,27 @@ fn every_encrypted_transport_gives_the_udp_and_tcp_answers() {
             let expected = smallest.map(|ttl| format!("max-age={ttl}"));
             assert_eq!(reply.cache_control, expected, "{query}: RFC 8484 §5.1 freshness");
         }
+    }
+}
+
+#[test]
+fn dnspython_with_aioquic_over_doq_trusting_only_the_root_gets_the_udp_and_tcp_answers() {
+    let test = "dnspython_with_aioquic_over_doq";
+    let Some(client) = dnspython::Dnspython::install(test) else { return };
+    let Some(server) = Encrypted::start("dnspython") else { return };
+    let queries = queries();
+    let wires: Vec<Vec<u8>> = queries.iter().map(|query| query.to_wire(0).unwrap()).collect();
+    let replies = client.quic(server.quic, &server.pki.root, "localhost", &wires);
+    for (query, reply) in queries.iter().zip(&replies) {
+        let udp_reply = client::udp(server.udp, query).unwrap();
+        // The UDP answer, or the TCP one where UDP truncates or gives the minimal ANY (RFC 8482).
+        let expected = if Message::parse(&udp_reply).unwrap().header().tc() || query.qtype == Rtype::ANY {
+            answer_of(&client::tcp(server.udp, query).unwrap())
+        } else {
+            answer_of(&udp_reply)
+        };
+        assert_eq!(answer_of(reply), expected, "{query}: dnspython over DoQ");
+        assert!(!expected.2[0].is_empty() || query.qname.starts_with("nope") || query.qtype == Rtype::MX, "{query}: an empty answer");
     }
 }
 
