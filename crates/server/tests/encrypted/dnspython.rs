@@ -1,6 +1,6 @@
-//! An independent DoQ client (RFC 9250): Python's dnspython with aioquic, installed with pip
-//! into a virtual environment of the test's own under `CARGO_TARGET_TMPDIR` (made once, reused
-//! while its marker file says the install finished). The client trusts only the test root and
+//! An independent DoQ client (RFC 9250): Python's dnspython with aioquic, in a virtual
+//! environment under `CARGO_TARGET_TMPDIR` that `scripts/test` makes with pip (made here when
+//! missing, reused while its marker file says the install finished). The client trusts only the test root and
 //! checks the certificate against `localhost`; each query is sent as the test built it and the
 //! reply is written back as wire bytes (`one_rr_per_rrset`, so records keep their order and
 //! TTLs) for the same comparison as the other transports.
