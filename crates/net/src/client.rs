@@ -5,9 +5,8 @@
 //! ([`crate::upstream_encrypted::client_config`]), unless the caller asks for no check at all
 //! (`--insecure`: the exchange is encrypted but not authenticated).
 
-use crate::upstream_encrypted::client_config;
+use crate::upstream_encrypted::{client_config, post_dns_message};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
 use portcullis_engine::resolve::forward::UpstreamTls;
 use portcullis_engine::Transport;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -98,18 +97,9 @@ async fn doh(stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>, nam
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, connection) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.map_err(|error| error.to_string())?;
     let driver = tokio::spawn(connection);
-    let request = hyper::Request::post(format!("https://{name}:{port}/dns-query"))
-        .header(hyper::header::CONTENT_TYPE, "application/dns-message")
-        .header(hyper::header::ACCEPT, "application/dns-message")
-        .body(Full::new(Bytes::copy_from_slice(query)))
-        .map_err(|error| error.to_string())?;
-    let response = sender.send_request(request).await.map_err(|error| error.to_string())?;
-    if response.status() != hyper::StatusCode::OK {
-        return Err(format!("HTTP status {}", response.status()));
-    }
-    let body = Limited::new(response.into_body(), 65_535).collect().await.map_err(|error| error.to_string())?;
+    let answer = post_dns_message(&mut sender, name, port, Bytes::copy_from_slice(query)).await;
     driver.abort();
-    Ok(body.to_bytes().to_vec())
+    answer
 }
 
 async fn quic(server: SocketAddr, name: &str, config: Arc<rustls::ClientConfig>, query: &[u8]) -> Result<Answered, String> {

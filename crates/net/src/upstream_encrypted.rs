@@ -176,22 +176,34 @@ pub struct HttpsConnections {
     connections: Mutex<HashMap<SocketAddr, hyper::client::conn::http2::SendRequest<Full<Bytes>>>>,
 }
 
+/// POSTs one DNS message to `https://<name>:<port>/dns-query` over an HTTP/2 connection (RFC
+/// 8484 §4.1) and returns the answer: a status other than 200 is an error, and the body is read
+/// up to 65 535 octets (the largest DNS message). The forwarder's DoH upstreams and the
+/// `query --https` client both ask through it.
+pub(crate) async fn post_dns_message(
+    sender: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    name: &str,
+    port: u16,
+    query: Bytes,
+) -> Result<Vec<u8>, String> {
+    let request = hyper::Request::post(format!("https://{name}:{port}/dns-query"))
+        .header(hyper::header::CONTENT_TYPE, "application/dns-message")
+        .header(hyper::header::ACCEPT, "application/dns-message")
+        .body(Full::new(query))
+        .map_err(|error| error.to_string())?;
+    let response = sender.send_request(request).await.map_err(|error| error.to_string())?;
+    if response.status() != hyper::StatusCode::OK {
+        return Err(format!("HTTP status {}", response.status()));
+    }
+    let body = Limited::new(response.into_body(), 65_535).collect().await.map_err(|error| error.to_string())?;
+    Ok(body.to_bytes().to_vec())
+}
+
 impl HttpsConnections {
     /// POSTs `query` to `https://<tls-name>:<port>/dns-query` (RFC 8484 §4.1).
     async fn exchange(&self, server: SocketAddr, query: Vec<u8>) -> Result<Vec<u8>, String> {
         let mut sender = self.connection(server).await?;
-        let uri = format!("https://{}:{}/dns-query", self.name.to_str(), server.port());
-        let request = hyper::Request::post(uri)
-            .header(hyper::header::CONTENT_TYPE, "application/dns-message")
-            .header(hyper::header::ACCEPT, "application/dns-message")
-            .body(Full::new(Bytes::from(query)))
-            .map_err(|error| error.to_string())?;
-        let response = sender.send_request(request).await.map_err(|error| error.to_string())?;
-        if response.status() != hyper::StatusCode::OK {
-            return Err(format!("HTTP status {}", response.status()));
-        }
-        let body = Limited::new(response.into_body(), 65_535).collect().await.map_err(|error| error.to_string())?;
-        Ok(body.to_bytes().to_vec())
+        post_dns_message(&mut sender, self.name.to_str().as_ref(), server.port(), Bytes::from(query)).await
     }
 
     /// The open connection to `server`, or a new one (TCP, TLS with ALPN h2, HTTP/2).
