@@ -14,25 +14,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
 
 /// A zone with a wildcard, an empty non-terminal (b.example.), a delegation with DS and glue,
 /// one without DS with glue, a CNAME and a DNAME.
-const ZONE: &str = "\
-$ORIGIN example.
-$TTL 3600
-@ SOA ns1 hostmaster 1 7200 3600 1209600 300
-@ NS ns1
-@ MX 10 mail
-ns1 A 192.0.2.1
-mail A 192.0.2.10
-* TXT \"wildcard\"
-a.b A 192.0.2.2
-a.b A 192.0.2.3
-secure NS ns.secure
-secure DS 12345 13 2 0011223344556677889900112233445566778899001122334455667788990011
-ns.secure A 192.0.2.4
-insecure NS ns.insecure
-ns.insecure A 192.0.2.5
-www 600 CNAME a.b
-moved DNAME example.net.
-";
+const ZONE: &str = include_str!("../../../testdata/zones/signing-example.zone");
 
 /// The algorithms `keygen` offers.
 const ALGORITHMS: [&str; 3] = ["ecdsap256sha256", "ed25519", "ecdsap384sha384"];

@@ -15,25 +15,7 @@ use crate::portcullis::BINARY;
 use crate::transfers::{dig_axfr, records};
 
 /// Delegations with and without DS, glue, a wildcard, an empty non-terminal, CNAME and DNAME.
-const ZONE: &str = "\
-$ORIGIN example.
-$TTL 3600
-@ SOA ns1 hostmaster 1 7200 3600 1209600 300
-@ NS ns1
-@ MX 10 mail
-ns1 A 192.0.2.1
-mail A 192.0.2.10
-* TXT \"wildcard\"
-a.b A 192.0.2.2
-a.b A 192.0.2.3
-secure NS ns.secure
-secure DS 12345 13 2 0011223344556677889900112233445566778899001122334455667788990011
-ns.secure A 192.0.2.4
-insecure NS ns.insecure
-ns.insecure A 192.0.2.5
-www 600 CNAME a.b
-moved DNAME example.net.
-";
+const ZONE: &str = include_str!("../../../../testdata/zones/signing-example.zone");
 
 /// A named policy: Ed25519, a KSK and a ZSK, NSEC3 with opt-out.
 const ED25519_NSEC3: &str = "[[dnssec-policy]]\nname = \"optout\"\nalgorithm = \"ed25519\"\nkeys = \"ksk-zsk\"\nnsec3 = true\nnsec3-opt-out = true\n";
