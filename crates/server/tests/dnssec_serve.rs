@@ -23,7 +23,7 @@ mod client;
 mod peers;
 
 use client::Query;
-use peers::{free_port, knot, require, run_tool, temp_dir, RemoveOnDrop, ServerProcess, ZoneSpec};
+use peers::{free_port, knot, require, run_tool, spawn_answering, temp_dir, Killed, RemoveOnDrop, ServerProcess, ZoneSpec};
 use portcullis_wire::message::{decompress_rdata, Message, Section};
 use portcullis_wire::rdata::rdata_to_text;
 use portcullis_wire::Rtype;
@@ -31,7 +31,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
@@ -165,16 +165,6 @@ const PARENT_CASES: [(&str, &str, &str, bool); 11] = [
 // (a) Unbound
 // ---------------------------------------------------------------------------------------------
 
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_unbound(binary: &Path, served: &Served) -> (Killed, SocketAddr, PathBuf) {
     let dir = served.dir.join("unbound");
     fs::create_dir_all(&dir).unwrap();
@@ -198,26 +188,10 @@ fn start_unbound(binary: &Path, served: &Served) -> (Killed, SocketAddr, PathBuf
     let config = dir.join("unbound.conf");
     fs::write(&config, text).unwrap();
     let log = dir.join("unbound.log");
-    let child = Command::new(binary)
-        .arg("-d")
-        .arg("-c")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut process = Killed(child);
-    for _ in 0..100 {
-        if let Ok(Some(status)) = process.0.try_wait() {
-            panic!("unbound exited ({status}): {}", fs::read_to_string(&log).unwrap_or_default());
-        }
-        if client::udp_once(addr, &Query::new("example.", Rtype::SOA)).is_ok() {
-            return (process, addr, log);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("unbound never answered: {}", fs::read_to_string(&log).unwrap_or_default());
+    let mut command = Command::new(binary);
+    command.arg("-d").arg("-c").arg(&config);
+    let process = spawn_answering("unbound", command, &log, addr, "example.");
+    (process, addr, log)
 }
 
 /// The status and flags `dig` prints for a recursive DO=1 query to `server`.

@@ -129,6 +129,38 @@ impl Drop for ServerProcess {
     }
 }
 
+/// A child process killed on drop (a peer with no zone of its own to probe, such as a resolver).
+// Used by the test binaries that run resolvers (dnssec_serve, rollover), not by `it`.
+#[allow(dead_code)]
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `command` with its stderr in `log` and waits until `addr` answers an SOA query for
+/// `probe` (any answer: a resolver gives no AA), at most 100 tries 50 ms apart; panics with the
+/// log when it exits or never answers.
+#[allow(dead_code)]
+pub fn spawn_answering(name: &str, mut command: Command, log: &Path, addr: SocketAddr, probe: &str) -> Killed {
+    let stderr = fs::File::create(log).unwrap_or_else(|e| panic!("{name}: cannot create {}: {e}", log.display()));
+    let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn();
+    let mut process = Killed(child.unwrap_or_else(|e| panic!("{name}: cannot start {command:?}: {e}")));
+    for _ in 0..100 {
+        if let Ok(Some(status)) = process.0.try_wait() {
+            panic!("{name} exited ({status}): {}", fs::read_to_string(log).unwrap_or_default());
+        }
+        if client::udp_once(addr, &Query::new(probe, Rtype::SOA)).is_ok() {
+            return process;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{name} never answered: {}", fs::read_to_string(log).unwrap_or_default());
+}
+
 /// SIGTERM (so NSD takes its worker processes down), then wait for the exit in a helper thread;
 /// SIGKILL when the grace period passes.
 fn stop(mut child: Child) {

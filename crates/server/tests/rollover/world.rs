@@ -4,7 +4,8 @@
 //! asked after every step. See `tests/rollover.rs` for why the waits are honest.
 
 use crate::client::{self, Query};
-use crate::peers::{free_port, run_tool, ServerProcess};
+use crate::peers::Killed;
+use crate::peers::{free_port, run_tool, spawn_answering, ServerProcess};
 use portcullis_wire::message::{decompress_rdata, Message, Section};
 use portcullis_wire::rdata::rdata_to_text;
 use portcullis_wire::Rtype;
@@ -12,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
@@ -36,16 +37,6 @@ const KEY_CLOCK: &str = "PORTCULLIS_KEY_CLOCK_FILE";
 
 /// The children: origin, policy name, TTL of the zone's records, DNSKEY TTL (`dnskey-ttl`).
 pub const ZONES: [(&str, &str, u64, u64); 2] = [("split.example.", "split", 1, 2), ("csk.example.", "csk", 2, 1)];
-
-/// A child process killed on drop.
-pub struct Killed(pub Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The rolling policies' settings that the phases change.
 #[derive(Clone, Debug, Default)]
@@ -473,24 +464,8 @@ fn start_unbound(binary: &Path, dir: &Path, anchor: &str, parent: SocketAddr, ch
     let config = dir.join("unbound.conf");
     fs::write(&config, text).unwrap();
     let log = dir.join("unbound.log");
-    let child = Command::new(binary)
-        .arg("-d")
-        .arg("-c")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut process = Killed(child);
-    for _ in 0..100 {
-        if let Ok(Some(status)) = process.0.try_wait() {
-            panic!("unbound exited ({status}): {}", fs::read_to_string(&log).unwrap_or_default());
-        }
-        if client::udp_once(addr, &Query::new("example.", Rtype::SOA)).is_ok() {
-            return (process, addr, log);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("unbound never answered: {}", fs::read_to_string(&log).unwrap_or_default());
+    let mut command = Command::new(binary);
+    command.arg("-d").arg("-c").arg(&config);
+    let process = spawn_answering("unbound", command, &log, addr, "example.");
+    (process, addr, log)
 }
