@@ -56,6 +56,9 @@ fn start_portcullis(dir: &Path, hints: &Path, listen: SocketAddr, mode: &str) ->
 }
 
 /// Polls `check` every 200 ms until it is true or `limit` passed; the time it took.
+/// iodined's address inside the tunnel.
+const TUNNEL_SERVER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 53, 53, 1);
+
 fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
     let started = Instant::now();
     while started.elapsed() < limit {
@@ -84,7 +87,7 @@ fn run(mode: &str, tools: &[std::path::PathBuf], net: Net, dir: &Path) -> (Vec<P
         fs::create_dir_all(sub).unwrap();
     }
     let mut iodined = Command::new(&tools[1]);
-    iodined.args(["-f", "-c", "-l"]).arg(net.ip(2).to_string()).args(["-p", "53", "-P", PASSWORD, "10.53.53.1/27", "t.tunnel-test.com"]);
+    iodined.args(["-f", "-c", "-l"]).arg(net.ip(2).to_string()).args(["-p", "53", "-P", PASSWORD, &format!("{TUNNEL_SERVER}/27"), "t.tunnel-test.com"]);
     let iodined = Process::spawn("iodined", iodined, server_dir);
     let portcullis = start_portcullis(&resolver_dir, &hints, net.addr(3), mode);
     let mut iodine = Command::new(&tools[0]);
@@ -114,11 +117,26 @@ fn a_real_iodine_tunnel_is_detected_in_log_mode_and_broken_in_block_mode() {
     let log_dir = dir.join("log");
     let (processes, resolver_dir, client_dir) = run("log", &tools, net, &log_dir);
     let logs = |processes: &[Process]| processes.iter().map(Process::logs).collect::<Vec<_>>().join("\n");
+    let client_log = |dir: &Path| file_text(&dir.join("stderr.log")) + &file_text(&dir.join("stdout.log"));
+    // Once the tunnel is up, data goes through it as an exfiltration would: a datagram of
+    // changing bytes to iodined's tunnel address on every check (routed over the tunnel's own
+    // interface, so nothing leaves the machine; never sent before the set-up is complete). The
+    // set-up's own queries may or may not be enough for the detector, depending on timing.
+    let sink = std::net::UdpSocket::bind("0.0.0.0:0").ok();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let detected = wait_until(Duration::from_secs(60), || {
+        if let Some(sink) = sink.as_ref().filter(|_| client_log(&client_dir).contains("Connection setup complete")) {
+            let payload: Vec<u8> = (0..400)
+                .map(|_| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    (state >> 56) as u8
+                })
+                .collect();
+            let _ = sink.send_to(&payload, (TUNNEL_SERVER, 9));
+        }
         file_text(&resolver_dir.join("stderr.log")).contains("DNS tunnelling suspected")
             || file_text(&resolver_dir.join("stdout.log")).contains("DNS tunnelling suspected")
     });
-    let client_log = |dir: &Path| file_text(&dir.join("stderr.log")) + &file_text(&dir.join("stdout.log"));
     let set_up = wait_until(Duration::from_secs(60), || client_log(&client_dir).contains("Connection setup complete")).is_some();
     println!("log mode: detected after {detected:?}; iodine set up: {set_up}");
     assert!(!client_log(&client_dir).contains("Got REFUSED"), "log mode refused iodine's queries\n{}", logs(&processes));
