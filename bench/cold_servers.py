@@ -248,3 +248,14 @@ def log_digest(path):
     except OSError:
         return ""
     return "; ".join(f"{n}x {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:4])
+
+
+def portcullis_stats(binary, run, out_path):
+    """Saves `portcullis ctl stats` of the running server (its counters: upstream queries,
+    timeouts, cache) next to the run's results, for a look at where a slow run went."""
+    try:
+        out = subprocess.run([binary, "ctl", "--socket", os.path.join(run, "portcullis.ctl"), "stats"],
+                             capture_output=True, text=True, timeout=10)
+        write(out_path, out.stdout + out.stderr)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        write(out_path, f"ctl stats failed: {error}\n")
