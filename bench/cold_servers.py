@@ -66,7 +66,6 @@ class Hierarchy:
             self.layout = json.load(f)
         self.procs = self.layout["procs"]
         self.hints = os.path.join(data, "root.hints")
-        self.root_addrs = self.layout["root_addrs"]
         with open(os.path.join(data, "sample")) as f:
             self.sample = [tuple(line.split()) for line in f if line.strip()]
         self.aux = None
@@ -138,7 +137,7 @@ def version(name):
         return "?"
 
 
-def resolver_cmd(name, run, port, hints, root_addrs):
+def resolver_cmd(name, run, port, hints):
     """The command line of a fresh resolver with its config written into `run`."""
     binary = locate(name)
     if name == "portcullis":

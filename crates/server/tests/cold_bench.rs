@@ -15,6 +15,7 @@ use std::process::Command;
 const TOOLS: [&str; 10] = ["python3", "dnsperf", "nsd", "nsd-control", "knotd", "knotc", "unbound", "pdns_recursor", "kresd", "timeout"];
 const RESOLVERS: [&str; 4] = ["portcullis", "unbound", "pdns-recursor", "kresd"];
 
+/// An executable on PATH, or in the sbin directories Debian installs daemons into.
 fn find_binary(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let extra = ["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from);
@@ -57,8 +58,7 @@ fn cold_bench_smoke() {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let _ = std::fs::remove_dir_all(&results);
-    let context = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    let context = format!("results (logs, dnsperf outputs) in {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}", results.display());
     assert!(output.status.success(), "bench/cold failed ({})\n{context}", output.status);
     assert!(stdout.contains("| resolver | workload |"), "no table\n{context}");
     for resolver in RESOLVERS {
@@ -69,4 +69,5 @@ fn cold_bench_smoke() {
         }
     }
     assert!(stdout.contains("answers agree"), "the resolvers' sample answers differ\n{context}");
+    let _ = std::fs::remove_dir_all(&results);
 }
