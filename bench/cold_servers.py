@@ -258,3 +258,16 @@ def portcullis_stats(binary, run, out_path):
         write(out_path, out.stdout + out.stderr)
     except (OSError, subprocess.TimeoutExpired) as error:
         write(out_path, f"ctl stats failed: {error}\n")
+
+
+def tree_user_system(pids, clk_tck):
+    """(user, system) CPU seconds summed over pids, from /proc/PID/stat (utime, stime)."""
+    user = system = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user / clk_tck, system / clk_tck
