@@ -15,8 +15,8 @@ Hierarchy for Z zones under T TLDs (seeded: two runs with the same arguments are
   * T TLDs (alpha., bravo., ...) on two servers (NSD 127.10.1.1, Knot 127.10.1.2), glue in the root;
   * Z leaf zones z<N>.<tld>. spread over P leaf processes (NSD and Knot alternating, process p on
     127.10.(2+p).1-3), each zone on two addresses of its process:
-      - ~70% with in-bailiwick NS names and glue in the TLD zone;
-      - ~25% without glue: NS names in a hosting zone dns<p>.<another tld>. (itself glued), which
+      - ~75% with in-bailiwick NS names and glue in the TLD zone;
+      - ~20% without glue: NS names in a hosting zone dns<p>.<another tld>. (itself glued), which
         the resolver must resolve first (out of bailiwick);
       - 1% (zones 10, 110, ...) behind the slow server (127.10.8.1, a proxy that answers 50-200 ms late);
       - 1% (zones 20, 120, ...) with one lame server that never answers (127.10.9.1) next to a good
