@@ -9,6 +9,7 @@
 //! - [`tsig`]: TSIG keys, the check of signed requests and the signing of replies
 //!   ([`Keyring::check`]); [`tsig_replay`]: the replay cache of signed requests.
 //! - [`tunnel`]: the DNS tunnelling detector ([`tunnel::TunnelDetector::observe`]).
+//! - [`rpz`]: response policy zones and blocklists ([`rpz::Rpz::check_query`]).
 //! - [`shadow`]: the domain shadowing detector ([`shadow::ShadowDetector::answer`]).
 //! - [`alerts`]: the one shape of an alert and the bounded store the server shows ([`Alerts`]).
 //! - [`prefix`]: IPv4/IPv6 network prefixes, re-exported from [`crate::base`].
@@ -29,6 +30,7 @@ pub mod shadow;
 pub mod tsig;
 pub mod tsig_client;
 pub mod tsig_replay;
+pub mod rpz;
 pub mod tunnel;
 
 pub use crate::base::{prefix, Instant, Limit, Prefix, PrefixError};
