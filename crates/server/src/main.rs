@@ -38,6 +38,8 @@ mod render;
 mod resolv;
 mod resolver_config;
 mod resolver_log;
+mod rpz_config;
+mod rpz_lists;
 mod rlimit;
 mod sd_notify;
 mod secondary;

@@ -93,7 +93,10 @@ impl Rpz {
     fn settle(&self, client: IpAddr, qname: &NameBuf, facts: Option<&Facts>) -> Check<'_> {
         for source in &self.zones {
             let Some(zone) = &source.compiled else { continue };
+            // A disabled zone never decides: it is not worth waiting for the answer.
+            let disabled = source.settings.policy == PolicyOverride::Disabled;
             let matched = match step(zone, client, qname, facts) {
+                Step::NeedAnswer if disabled => continue,
                 Step::Hit(matched) => matched,
                 Step::Miss => continue,
                 Step::NeedAnswer => return Check::NeedAnswer,

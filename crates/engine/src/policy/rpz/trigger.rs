@@ -178,7 +178,7 @@ mod tests {
             ("33.1.2.0.192.rpz-ip", "prefix length 33"),
             ("24.1.2.0.192.rpz-ip", "192.0.2.1/24 has bits set"),
             ("x.1.2.0.192.rpz-ip", "'x' is not a prefix length"),
-            ("32.1.2.0.999.rpz-ip", "'1.2.0.999' is not a reversed"),
+            ("32.1.2.0.999.rpz-ip", "'999' is not an IPv4 octet"),
             ("128.zz.zz.1.rpz-ip", "'zz.zz.1' is not"),
             ("128.1.2.3.4.5.6.7.8.9.rpz-ip", "'1.2.3.4.5.6.7.8.9' is not"),
             ("128.12345.zz.rpz-ip", "'12345' is not a 16-bit"),

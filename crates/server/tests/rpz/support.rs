@@ -1,0 +1,132 @@
+//! Helpers of the RPZ and blocklist tests: a root zone on NSD whose wildcard answers any name,
+//! portcullis started with a configuration of the test's own, and a client that sends from a
+//! chosen source address and reduces a reply to what the comparisons look at.
+
+use crate::hierarchy::resolvers::Process;
+use portcullis_wire::header::Flags;
+use portcullis_wire::message::{decompress_rdata, Message, Section};
+use portcullis_wire::rdata::rdata_to_text;
+use portcullis_wire::writer::MessageWriter;
+use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// What the comparisons look at: rcode, TC, the answer RRsets as sorted text without TTLs,
+/// and the EDE info-code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub rcode: Rcode,
+    pub tc: bool,
+    pub answers: Vec<String>,
+    pub ede: Option<u16>,
+}
+
+impl Summary {
+    /// The same without the EDE (BIND 9.18 sends none for RPZ).
+    pub fn without_ede(&self) -> Self {
+        Self { ede: None, ..self.clone() }
+    }
+}
+
+/// Asks `server` (RD=1, EDNS) from `source` over UDP; `None` when no reply comes within `wait`.
+pub fn ask_from(source: IpAddr, server: SocketAddr, qname: &str, qtype: Rtype, wait: Duration) -> Option<Summary> {
+    let socket = UdpSocket::bind(SocketAddr::new(source, 0)).unwrap();
+    socket.connect(server).unwrap();
+    socket.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = vec![0u8; 512];
+    let id = (std::process::id() as u16) ^ (qname.len() as u16).wrapping_mul(7919);
+    let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+    writer.set_header(id, Flags { rd: true, ..Flags::default() });
+    writer.push_question(&NameBuf::from_text(qname, None).unwrap(), qtype, Class::IN).unwrap();
+    writer.push_opt(1232, Rcode::NOERROR, false, &[]).unwrap();
+    let len = writer.finish();
+    socket.send(&buf[..len]).unwrap();
+    let mut reply = vec![0u8; 65_535];
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        let Ok(got) = socket.recv(&mut reply) else { return None };
+        if got >= 2 && reply[..2] == id.to_be_bytes() {
+            return Some(summary(&reply[..got]));
+        }
+    }
+    None
+}
+
+/// [`ask_from`] 127.0.0.1 with a 3 s wait.
+pub fn ask(server: SocketAddr, qname: &str, qtype: Rtype) -> Option<Summary> {
+    ask_from("127.0.0.1".parse().unwrap(), server, qname, qtype, Duration::from_secs(3))
+}
+
+/// A reply reduced to a [`Summary`].
+pub fn summary(bytes: &[u8]) -> Summary {
+    let message = Message::parse(bytes).unwrap();
+    let mut answers: Vec<String> = message
+        .records(Section::Answer)
+        .map(|record| {
+            let mut rdata = Vec::new();
+            decompress_rdata(bytes, &record, &mut rdata).unwrap();
+            let mut text = String::new();
+            rdata_to_text(record.rtype, &rdata, &mut text).unwrap();
+            format!("{} {} {}", record.owner.to_lowercase(), record.rtype, text.to_lowercase())
+        })
+        .collect();
+    answers.sort();
+    let ede = message.edns().and_then(|edns| edns.iter_options().find(|(code, _)| *code == 15).map(|(_, data)| u16::from_be_bytes([data[0], data[1]])));
+    Summary { rcode: message.rcode(), tc: message.header().tc(), answers, ede }
+}
+
+/// The root zone of the small hierarchy: itself on `ip`, and a wildcard under `test.` answering
+/// every name there with 192.0.2.1.
+pub fn wildcard_root(ip: IpAddr) -> String {
+    format!(
+        "$TTL 3600\n. SOA a.root. nobody.invalid. 1 3600 600 86400 300\n. NS a.root.\na.root. A {ip}\n*.test. A 192.0.2.1\n"
+    )
+}
+
+/// Starts portcullis with `config` (written to `dir`), ready when it answers `.` SOA on `listen`.
+pub fn start_portcullis(dir: &Path, config: &str, listen: SocketAddr) -> Process {
+    let path = dir.join("portcullis.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command.arg("serve").arg("--config").arg(&path).env("RUST_LOG", "info");
+    let mut process = Process::spawn("portcullis", command, dir.to_path_buf());
+    process.wait_ready(listen, ".");
+    process
+}
+
+/// The `[server]` and `[resolver]` tables of a resolver on `listen` with `hints`.
+pub fn resolver_config(listen: SocketAddr, hints: &Path) -> String {
+    format!(
+        "[server]\nlisten = [\"{listen}\"]\nthreads = 1\n\n[resolver]\nrecursion = true\nroot-hints = \"{}\"\n\
+         do-not-query-localhost = false\nallow-recursion = [\"127.0.0.0/8\"]\nuse-ipv6 = false\n\n",
+        hints.display()
+    )
+}
+
+/// Sends SIGHUP to `process`.
+pub fn hangup(process: &Process) {
+    let status = Command::new("kill").arg("-HUP").arg(process.child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+/// Asks until `check` accepts the summary, at most `limit`; the last summary on failure.
+pub fn wait_for(server: SocketAddr, qname: &str, qtype: Rtype, limit: Duration, check: impl Fn(&Option<Summary>) -> bool) -> Result<Duration, Option<Summary>> {
+    let started = Instant::now();
+    loop {
+        let got = ask(server, qname, qtype);
+        if check(&got) {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            return Err(got);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// True when the test runs as root (port 53 on 127.x addresses).
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
