@@ -87,13 +87,18 @@ pub fn wildcard_root(ip: IpAddr) -> String {
 
 /// Starts portcullis with `config` (written to `dir`), ready when it answers `.` SOA on `listen`.
 pub fn start_portcullis(dir: &Path, config: &str, listen: SocketAddr) -> Process {
+    let mut process = spawn_portcullis(dir, config);
+    process.wait_ready(listen, ".");
+    process
+}
+
+/// Starts portcullis with `config` (written to `dir`) without waiting for it.
+pub fn spawn_portcullis(dir: &Path, config: &str) -> Process {
     let path = dir.join("portcullis.toml");
     std::fs::write(&path, config).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     command.arg("serve").arg("--config").arg(&path).env("RUST_LOG", "info");
-    let mut process = Process::spawn("portcullis", command, dir.to_path_buf());
-    process.wait_ready(listen, ".");
-    process
+    Process::spawn("portcullis", command, dir.to_path_buf())
 }
 
 /// The `[server]` and `[resolver]` tables of a resolver on `listen` with `hints`.
