@@ -185,7 +185,15 @@ only-second.test A 192.0.2.3
         let tcp_only = ask(&engine, "tcp.example.", Rtype::A);
         assert_eq!((tcp_only.rcode, tcp_only.tc, tcp_only.answers.len()), (Rcode::NOERROR, true, 0));
         let bytes = query("tcp.example.", Rtype::A, false);
-        let request = Request { bytes: &bytes, peer: "127.0.0.1:1".parse().unwrap(), transport: Transport::Tcp, now: Instant::from_secs(1), unix_secs: 0, listener: 0, worker: 0 };
+        let request = Request {
+            bytes: &bytes,
+            peer: "127.0.0.1:1".parse().unwrap(),
+            transport: Transport::Tcp,
+            now: Instant::from_secs(1),
+            unix_secs: 0,
+            listener: 0,
+            worker: 0,
+        };
         assert_eq!(engine.handle(&request, &mut [0u8; 4096]), Outcome::Resolve, "over TCP the name is resolved");
     }
 
@@ -197,7 +205,15 @@ only-second.test A 192.0.2.3
         assert_eq!(ask(&engine, "other.example.", Rtype::A), rewritten(Rcode::NOERROR, &[], Some(15)));
         // PASSTHRU in the first zone stops the second zone's local data.
         let bytes = query("pass.example.", Rtype::A, false);
-        let request = Request { bytes: &bytes, peer: "127.0.0.1:1".parse().unwrap(), transport: Transport::Udp, now: Instant::from_secs(1), unix_secs: 0, listener: 0, worker: 0 };
+        let request = Request {
+            bytes: &bytes,
+            peer: "127.0.0.1:1".parse().unwrap(),
+            transport: Transport::Udp,
+            now: Instant::from_secs(1),
+            unix_secs: 0,
+            listener: 0,
+            worker: 0,
+        };
         assert_eq!(engine.handle(&request, &mut [0u8; 4096]), Outcome::Resolve);
         // A name only the second zone lists gets its action.
         assert_eq!(ask(&engine, "only-second.test.", Rtype::A).answers, ["only-second.test. A 192.0.2.3"]);
@@ -223,7 +239,15 @@ only-second.test A 192.0.2.3
     fn resolutions_are_rewritten_but_bogus_and_servfail_stay() {
         let engine = engine();
         let bytes = query("fresh.test.", Rtype::A, true);
-        let request = Request { bytes: &bytes, peer: "127.0.0.1:1".parse().unwrap(), transport: Transport::Udp, now: Instant::from_secs(1), unix_secs: 0, listener: 0, worker: 0 };
+        let request = Request {
+            bytes: &bytes,
+            peer: "127.0.0.1:1".parse().unwrap(),
+            transport: Transport::Udp,
+            now: Instant::from_secs(1),
+            unix_secs: 0,
+            listener: 0,
+            worker: 0,
+        };
         let mut out = vec![0u8; 4096];
         let resolve = |rdata: &[u8], security| {
             let mut resolved = Resolved::empty(Rcode::NOERROR, None, 1);

@@ -179,10 +179,10 @@ format = "domains"
         assert!(unknown.is_empty(), "{unknown:?}");
         let settings = crate::config::validate(&raw, Some(Path::new("/etc/p"))).unwrap();
         let rpz = &settings.rpz;
-        assert_eq!(rpz.zones.iter().map(|z| (z.origin.to_string(), z.policy, z.log)).collect::<Vec<_>>(), [
-            ("rpz.example.".to_string(), PolicyOverride::Nxdomain, true),
-            ("feed.example.".to_string(), PolicyOverride::Given, false)
-        ]);
+        assert_eq!(
+            rpz.zones.iter().map(|z| (z.origin.to_string(), z.policy, z.log)).collect::<Vec<_>>(),
+            [("rpz.example.".to_string(), PolicyOverride::Nxdomain, true), ("feed.example.".to_string(), PolicyOverride::Given, false)]
+        );
         assert_eq!(rpz.lists[0], ListConfig { path: "/etc/hosts.block".into(), format: ListFormat::Hosts, action: ListAction::Null, log: false });
         assert_eq!((rpz.lists[1].path.clone(), rpz.lists[1].action), (PathBuf::from("/etc/p/domains.txt"), ListAction::Nxdomain));
         let zones: Vec<_> = settings.zones.iter().map(|z| (z.origin.to_string(), z.primaries.len(), z.file.clone())).collect();

@@ -17,6 +17,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "rpz/bind.rs"]
+mod bind;
 #[path = "it/client.rs"]
 mod client;
 mod hierarchy;
@@ -24,8 +26,6 @@ mod hierarchy;
 mod peers;
 #[path = "rpz/support.rs"]
 mod support;
-#[path = "rpz/bind.rs"]
-mod bind;
 
 use hierarchy::{pick_net, start_nsd};
 use peers::{free_port, in_ci, require, temp_dir};
@@ -86,9 +86,8 @@ fn blocklists_reload_on_sighup_and_when_the_file_changes() {
     assert!(sighup.is_ok(), "SIGHUP did not reload the list: {sighup:?}\n{}", server.logs());
     // A change of the file alone is picked up by the watch (polled once a second).
     fs::write(&hosts, "0.0.0.0 ads.test\n0.0.0.0 watched.test\n").unwrap();
-    let watched = wait_for(listen, "watched.test.", Rtype::A, Duration::from_secs(20), |got| {
-        got.as_ref().is_some_and(|s| s.answers == ["watched.test. A 0.0.0.0"])
-    });
+    let watched =
+        wait_for(listen, "watched.test.", Rtype::A, Duration::from_secs(20), |got| got.as_ref().is_some_and(|s| s.answers == ["watched.test. A 0.0.0.0"]));
     println!("file change picked up after {watched:?}");
     assert!(watched.is_ok(), "the file change was not picked up: {watched:?}\n{}", server.logs());
     // The match was logged (log = true) as an alert line.
@@ -117,9 +116,8 @@ fn a_million_name_blocklist_loads() {
     let started = Instant::now();
     let server = support::spawn_portcullis(&dir, &config);
     let last = format!("host-0999999.blocked-{}.example.", 999_999 % 977);
-    let blocked = wait_for(listen, &last, Rtype::A, Duration::from_secs(120), |got| {
-        got.as_ref().is_some_and(|s| s.rcode == Rcode::NXDOMAIN && s.ede == Some(15))
-    });
+    let blocked =
+        wait_for(listen, &last, Rtype::A, Duration::from_secs(120), |got| got.as_ref().is_some_and(|s| s.rcode == Rcode::NXDOMAIN && s.ede == Some(15)));
     let elapsed = started.elapsed();
     let loaded = server.stderr().lines().find(|line| line.contains("blocklist loaded")).unwrap_or_default().to_string();
     println!("1M-name blocklist: server answering with it after {elapsed:?}; {loaded}");
@@ -143,7 +141,8 @@ fn rpz_transferred_from_a_primary_follows_its_notify() {
     // The primary: a portcullis serving the policy zone and notifying the resolver.
     let primary_dir = temp_dir("rpz-primary");
     let zone_file = primary_dir.join("rpz.feed.zone");
-    let zone = |serial: u32, extra: &str| format!("$TTL 60\n@ SOA localhost. root.localhost. {serial} 3600 600 86400 60\n@ NS localhost.\nold.test CNAME .\n{extra}");
+    let zone =
+        |serial: u32, extra: &str| format!("$TTL 60\n@ SOA localhost. root.localhost. {serial} 3600 600 86400 60\n@ NS localhost.\nold.test CNAME .\n{extra}");
     fs::write(&zone_file, zone(1, "")).unwrap();
     let (primary, resolver) = (SocketAddr::from(([127, 0, 0, 1], free_port())), SocketAddr::from(([127, 0, 0, 1], free_port())));
     let primary_config = format!(
@@ -163,9 +162,8 @@ fn rpz_transferred_from_a_primary_follows_its_notify() {
     assert_eq!(ask(resolver, "new.test.", Rtype::A).unwrap().answers, ["new.test. A 192.0.2.1"]);
     fs::write(&zone_file, zone(2, "new.test CNAME .\n")).unwrap();
     hangup(&primary_process);
-    let new = wait_for(resolver, "new.test.", Rtype::A, Duration::from_secs(20), |got| {
-        got.as_ref().is_some_and(|s| s.rcode == Rcode::NXDOMAIN && s.ede == Some(15))
-    });
+    let new =
+        wait_for(resolver, "new.test.", Rtype::A, Duration::from_secs(20), |got| got.as_ref().is_some_and(|s| s.rcode == Rcode::NXDOMAIN && s.ede == Some(15)));
     println!("new trigger in effect after {new:?}");
     assert!(new.is_ok(), "the trigger added on the primary did not take effect: {new:?}\n{}\n{}", server.logs(), primary_process.logs());
 }

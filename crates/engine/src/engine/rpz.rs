@@ -62,7 +62,15 @@ impl Engine {
     }
 
     /// The reply `hit` asks for; `None` for PASSTHRU (and TCP-only over TCP): the normal answer.
-    fn rpz_reply(&self, recursion: Option<&Recursion>, query: &Query<'_>, question: &Question, request: &Request<'_>, hit: Hit<'_>, out: &mut [u8]) -> Option<Answered> {
+    fn rpz_reply(
+        &self,
+        recursion: Option<&Recursion>,
+        query: &Query<'_>,
+        question: &Question,
+        request: &Request<'_>,
+        hit: Hit<'_>,
+        out: &mut [u8],
+    ) -> Option<Answered> {
         match hit.rewrite {
             Rewrite::Passthru => return None,
             Rewrite::TcpOnly if request.transport.is_stream() => return None,

@@ -25,12 +25,12 @@ pub mod acl;
 pub mod alerts;
 pub mod cookies;
 pub mod query_limit;
+pub mod rpz;
 pub mod rrl;
 pub mod shadow;
 pub mod tsig;
 pub mod tsig_client;
 pub mod tsig_replay;
-pub mod rpz;
 pub mod tunnel;
 
 pub use crate::base::{prefix, Instant, Limit, Prefix, PrefixError};

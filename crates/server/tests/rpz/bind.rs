@@ -34,11 +34,7 @@ fn zones(net: Net) -> [Vec<(String, String)>; 3] {
     );
     let evil = format!("{}{two}\nwww A 192.0.2.20\n", soa("evil.test."));
     let far = format!("{}{three}\nwww A 192.0.2.30\n", soa("far.test."));
-    [
-        vec![(".".into(), root), ("test.".into(), test), ("good.test.".into(), good)],
-        vec![("evil.test.".into(), evil)],
-        vec![("far.test.".into(), far)],
-    ]
+    [vec![(".".into(), root), ("test.".into(), test), ("good.test.".into(), good)], vec![("evil.test.".into(), evil)], vec![("far.test.".into(), far)]]
 }
 
 /// The first policy zone: every trigger kind and action.
@@ -160,7 +156,10 @@ pub fn compare(named: &Path, nsd: &Path, net: Net) {
         let mine = ask_from(from, ours, qname, qtype, wait);
         let same = theirs == mine.as_ref().map(Summary::without_ede);
         differences += usize::from(!same);
-        report.push_str(&format!("{} {qname} {qtype} from 127.0.0.{source}\n  bind:       {theirs:?}\n  portcullis: {mine:?}\n", if same { "same" } else { "DIFFERENT" }));
+        report.push_str(&format!(
+            "{} {qname} {qtype} from 127.0.0.{source}\n  bind:       {theirs:?}\n  portcullis: {mine:?}\n",
+            if same { "same" } else { "DIFFERENT" }
+        ));
     }
     println!("{report}");
     assert_eq!(differences, 0, "answers differ:\n{report}\n{}\n{}", portcullis.logs(), bind.logs());

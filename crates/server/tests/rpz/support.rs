@@ -80,9 +80,7 @@ pub fn summary(bytes: &[u8]) -> Summary {
 /// The root zone of the small hierarchy: itself on `ip`, and a wildcard under `test.` answering
 /// every name there with 192.0.2.1.
 pub fn wildcard_root(ip: IpAddr) -> String {
-    format!(
-        "$TTL 3600\n. SOA a.root. nobody.invalid. 1 3600 600 86400 300\n. NS a.root.\na.root. A {ip}\n*.test. A 192.0.2.1\n"
-    )
+    format!("$TTL 3600\n. SOA a.root. nobody.invalid. 1 3600 600 86400 300\n. NS a.root.\na.root. A {ip}\n*.test. A 192.0.2.1\n")
 }
 
 /// Starts portcullis with `config` (written to `dir`), ready when it answers `.` SOA on `listen`.

@@ -19,6 +19,7 @@
 
 pub mod action;
 mod eval;
+pub mod fuzz;
 pub mod list;
 pub mod trigger;
 pub mod zone;
