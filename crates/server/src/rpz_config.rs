@@ -88,7 +88,7 @@ pub fn rpz(zones: &[RpzFile], lists: &[BlocklistFile], base: Option<&Path>, erro
                 continue;
             }
         };
-        if raw.file.is_some() == !raw.primaries.is_empty() {
+        if raw.file.is_some() != raw.primaries.is_empty() {
             errors.push(format!("{path}: a policy zone needs either file (served from it) or primaries (transferred), not both"));
             continue;
         }

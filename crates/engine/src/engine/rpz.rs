@@ -58,7 +58,7 @@ impl Engine {
         let question = query.frame.question()?;
         let facts = Facts { addresses: super::recurse::addresses(resolved), ..ns_facts(&recursion.cache, &question.qname, request.now) };
         let hit = rpz.check_answer(request.peer.ip(), &question.qname, &facts)?;
-        self.rpz_reply(Some(recursion), query, &question, request, hit, out)
+        self.rpz_reply(Some(recursion), query, question, request, hit, out)
     }
 
     /// The reply `hit` asks for; `None` for PASSTHRU (and TCP-only over TCP): the normal answer.

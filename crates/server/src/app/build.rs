@@ -136,6 +136,9 @@ impl Shared {
         let unloaded = unloaded_primaries(&settings.zones, &zones);
         let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries).with_unloaded(unloaded);
         if !settings.resolves() {
+            if !settings.rpz.is_empty() {
+                tracing::warn!("[[rpz]] and [[blocklist]] apply to recursion and forwarding, and neither is on: they have no effect");
+            }
             return Ok(engine);
         }
         let mut engine = engine.with_recursion(self.cache.clone());
