@@ -61,8 +61,9 @@ fn blocklists_reload_on_sighup_and_when_the_file_changes() {
     fs::write(&hosts, "# ad servers\n127.0.0.1 localhost\n0.0.0.0 ads.test\n0.0.0.0 bad line here\nnot-an-address x.test\n").unwrap();
     fs::write(&domains, "tracker.test\n").unwrap();
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let config = format!(
-        "{}[[blocklist]]\nfile = \"{}\"\nformat = \"hosts\"\naction = \"null\"\nlog = true\n\n[[blocklist]]\nfile = \"{}\"\nformat = \"domains\"\n",
+        "{}[http]\nlisten = \"{http}\"\n\n[[blocklist]]\nfile = \"{}\"\nformat = \"hosts\"\naction = \"null\"\nlog = true\n\n[[blocklist]]\nfile = \"{}\"\nformat = \"domains\"\n",
         resolver_config(listen, &hints),
         hosts.display(),
         domains.display()
@@ -92,10 +93,17 @@ fn blocklists_reload_on_sighup_and_when_the_file_changes() {
     assert!(watched.is_ok(), "the file change was not picked up: {watched:?}\n{}", server.logs());
     // The match was logged (log = true) as an alert line.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !server.stderr().contains("rewritten by") && Instant::now() < deadline {
+    while !server.stderr().contains("qname=watched.test.") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(server.stderr().contains("query rewritten by"), "{}", server.stderr());
+    assert!(server.stderr().contains("qname=watched.test."), "{}", server.stderr());
+    // Counters per action, and the alerts of the logged list.
+    let metrics = support::http_get(http, "/metrics");
+    let count = |action: &str| support::sample(&metrics, &format!("portcullis_rpz_matches_total{{action=\"{action}\"}}")).unwrap_or(0.0);
+    assert!(count("null") >= 3.0 && count("nxdomain") >= 2.0, "{metrics}");
+    let alerts = support::http_get(http, "/api/alerts");
+    assert!(alerts.contains("blocklist") && alerts.contains("watched.test"), "{alerts}");
 }
 
 #[test]
