@@ -108,9 +108,13 @@ impl Engine {
 
 /// The EDE option's payload: the code, then which policy (RFC 8914 §2: EXTRA-TEXT).
 fn ede_text(code: u16, hit: &Hit<'_>) -> Vec<u8> {
-    let what = if hit.list { "blocklist" } else { "response policy zone" };
+    // A list is named by its file name only: its directory is none of the client's business.
+    let (what, source) = match hit.list {
+        true => ("blocklist", hit.source.rsplit('/').next().unwrap_or(hit.source)),
+        false => ("response policy zone", hit.source),
+    };
     let mut payload = code.to_be_bytes().to_vec();
-    let text = format!("{what} {} ({} trigger, {})", hit.source, hit.kind.as_str(), hit.rewrite.as_str());
+    let text = format!("{what} {source} ({} trigger, {})", hit.kind.as_str(), hit.rewrite.as_str());
     payload.extend_from_slice(text.as_bytes().get(..text.len().min(200)).unwrap_or_default());
     payload
 }

@@ -191,6 +191,71 @@ mod tests {
         }
     }
 
+    /// The owner labels of `prefix` as BIND writes them (IPv6: the longest run of two or more
+    /// zero words as `zz`).
+    fn owner(prefix: Prefix) -> String {
+        match prefix.addr() {
+            IpAddr::V4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                format!("{}.{d}.{c}.{b}.{a}", prefix.len())
+            }
+            IpAddr::V6(v6) => {
+                let words = v6.segments();
+                let mut best = (0, 0); // (start, length)
+                let mut at = 0;
+                while at < 8 {
+                    let run = words[at..].iter().take_while(|&&w| w == 0).count();
+                    if run > best.1 {
+                        best = (at, run);
+                    }
+                    at += run.max(1);
+                }
+                let mut labels: Vec<String> = Vec::new();
+                let mut index = 0;
+                while index < 8 {
+                    if best.1 >= 2 && index == best.0 {
+                        labels.push("zz".into());
+                        index += best.1;
+                    } else {
+                        labels.push(format!("{:x}", words[index]));
+                        index += 1;
+                    }
+                }
+                labels.reverse();
+                format!("{}.{}", prefix.len(), labels.join("."))
+            }
+        }
+    }
+
+    #[test]
+    fn random_prefixes_round_trip_through_the_owner_form() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..5000 {
+            let v6 = next() % 2 == 0;
+            let (addr, max) = if v6 {
+                // Sparse words, so that runs of zeros (and zz) are common.
+                let words: [u16; 8] = std::array::from_fn(|_| if next() % 3 == 0 { next() as u16 } else { 0 });
+                (IpAddr::V6(Ipv6Addr::from(words)), 128)
+            } else {
+                (IpAddr::V4(Ipv4Addr::from(next() as u32)), 32)
+            };
+            let len = 1 + (next() % max) as u8;
+            let prefix = Prefix::covering(addr, len);
+            let text = owner(prefix);
+            if prefix.addr().is_ipv6() && text.split('.').count() == 5 && !text.contains("zz") {
+                continue; // Four decimal-looking words read as IPv4 (BIND's rule); never written so.
+            }
+            let labels: Vec<&[u8]> = text.split('.').map(str::as_bytes).chain([&b"rpz-ip"[..]]).collect();
+            assert_eq!(parse(&labels), Ok(Trigger::Address(TriggerKind::Ip, prefix)), "{text}");
+        }
+    }
+
     #[test]
     fn no_label_sequence_panics() {
         // A bounded exhaustive walk over short label sequences from a hostile alphabet.
