@@ -169,6 +169,10 @@ impl Parsed {
 
     /// The keyed hash of `name` (text, relative names taken as absolute), lower-cased.
     fn hash(&mut self, line: usize, name: &str) -> Option<u64> {
+        let mut wire = [0u8; 256];
+        if let Some(len) = plain_wire(name, &mut wire) {
+            return wire.get(..len).map(|wire| keyed_hash(&self.list.key, wire));
+        }
         let absolute = if name.ends_with('.') { std::borrow::Cow::Borrowed(name) } else { std::borrow::Cow::Owned(format!("{name}.")) };
         match NameBuf::from_text(&absolute, None) {
             Ok(parsed) if parsed.is_root() => {
@@ -186,6 +190,30 @@ impl Parsed {
             }
         }
     }
+}
+
+/// The lower-cased wire form of a name of plain labels (letters, digits, `-`, `_`), written
+/// into `out`: its length. `None` for anything else (escapes, `*`, empty labels, too long),
+/// which the full parser then reads or reports. A list of a million names is mostly these.
+fn plain_wire(name: &str, out: &mut [u8; 256]) -> Option<usize> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > 253 {
+        return None;
+    }
+    let mut len = 0usize;
+    for label in name.split('.') {
+        let plain = label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if label.is_empty() || label.len() > 63 || !plain {
+            return None;
+        }
+        *out.get_mut(len)? = label.len() as u8;
+        for (slot, byte) in out.get_mut(len + 1..len + 1 + label.len())?.iter_mut().zip(label.bytes()) {
+            *slot = byte.to_ascii_lowercase();
+        }
+        len += 1 + label.len();
+    }
+    *out.get_mut(len)? = 0;
+    Some(len + 1)
 }
 
 /// At most 60 characters of a line, for a warning.
@@ -239,6 +267,19 @@ mod tests {
         assert_eq!(parsed.list.len(), 1);
         let domains = Blocklist::parse("two names\nx.*.example\n", ListFormat::Domains, [0; 16]);
         assert_eq!(domains.warnings.iter().map(|w| w.line).collect::<Vec<_>>(), [1, 2], "{:?}", domains.warnings);
+    }
+
+    #[test]
+    fn the_plain_fast_path_hashes_as_the_full_parser() {
+        for name in ["Ads.Example", "a-b_c.example.", "x", &format!("{}.example", "a".repeat(63))] {
+            let mut wire = [0u8; 256];
+            let len = plain_wire(name, &mut wire).unwrap();
+            let full = NameBuf::from_text(&format!("{}.", name.trim_end_matches('.')), None).unwrap().to_lowercase();
+            assert_eq!(&wire[..len], full.as_wire(), "{name}");
+        }
+        for name in ["", ".", "a..b", "*.x", "a\\.b", &"a".repeat(64), &"a.".repeat(128)] {
+            assert_eq!(plain_wire(name, &mut [0u8; 256]), None, "{name}");
+        }
     }
 
     #[test]
