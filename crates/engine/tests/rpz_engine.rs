@@ -268,6 +268,27 @@ only-second.test A 192.0.2.3
     }
 
     #[test]
+    fn a_bogus_cache_hit_is_never_rewritten_by_an_answer_ip_trigger() {
+        let engine = engine();
+        let cache = engine.recursion().unwrap().cache.clone();
+        let bogus = rrset("bogus.test.", Rtype::A, &[&[192, 0, 2, 66]]);
+        cache.insert_checked(&bogus, Trust::Answer, (Security::Bogus, 6), Instant::ZERO);
+        // 192.0.2.66 has local data (A 192.0.2.99): the bogus hit goes to the resolver pool
+        // instead, whose bogus resolution is answered SERVFAIL (see the test above).
+        let bytes = query("bogus.test.", Rtype::A, false);
+        let request = Request {
+            bytes: &bytes,
+            peer: "127.0.0.1:1".parse().unwrap(),
+            transport: Transport::Udp,
+            now: Instant::from_secs(1),
+            unix_secs: 0,
+            listener: 0,
+            worker: 0,
+        };
+        assert_eq!(engine.handle(&request, &mut [0u8; 4096]), Outcome::Resolve);
+    }
+
+    #[test]
     fn overrides_and_blocklists() {
         let zones = vec![
             ZoneSettings { origin: name("rpz.one."), policy: PolicyOverride::Disabled, log: true },

@@ -164,17 +164,21 @@ fn is_dnssec(rtype: Rtype) -> bool {
 }
 
 /// The A/AAAA addresses of the cached answer to `question` (CNAMEs followed); `None` when the
-/// cache does not hold the whole answer. Other query types have no answer addresses.
+/// cache does not hold the whole answer, or holds bogus data (left to the resolver pool, which
+/// answers SERVFAIL: bogus data is never rewritten into an answer). Other query types have no
+/// answer addresses.
 fn cached_addresses(cache: &Cache, question: &Question, now: crate::base::Instant) -> Option<Vec<IpAddr>> {
     let mut name = question.qname;
     for _ in 0..MAX_CHAIN {
         let wanted = question.qtype;
         match cache.get(&name, wanted, Class::IN, now, false) {
+            Some(Cached::Positive(_, hit) | Cached::NxDomain(_, hit) | Cached::NoData(_, hit)) if hit.security == Security::Bogus => return None,
             Some(Cached::Positive(rrset, _)) => return Some(rrset_addresses(&rrset)),
             Some(Cached::NxDomain(..) | Cached::NoData(..)) => return Some(Vec::new()),
             None => {}
         }
         match cache.get(&name, Rtype::CNAME, Class::IN, now, false) {
+            Some(Cached::Positive(_, hit)) if hit.security == Security::Bogus => return None,
             Some(Cached::Positive(rrset, _)) => name = NameBuf::from_wire(rrset.rdatas.first()?).ok()?,
             _ => return None,
         }
