@@ -4,7 +4,7 @@
 use crate::hierarchy::resolvers::Process;
 use crate::hierarchy::{start_nsd, Net};
 use crate::peers::{in_ci, require, temp_dir};
-use crate::support::{ask_from, resolver_config, start_portcullis, Summary};
+use crate::support::{ask_from, ask_tcp, resolver_config, start_portcullis, Summary};
 use portcullis_wire::Rtype;
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
@@ -161,6 +161,12 @@ pub fn compare(named: &Path, nsd: &Path, net: Net) {
             if same { "same" } else { "DIFFERENT" }
         ));
     }
+    // TCP-only over TCP: the normal answer.
+    let (theirs, mine) =
+        (ask_tcp(named_addr, "tcp.good.test.", Rtype::A, Duration::from_secs(3)), ask_tcp(ours, "tcp.good.test.", Rtype::A, Duration::from_secs(3)));
+    let same = theirs.is_some() && theirs.as_ref().map(Summary::without_ede) == mine.as_ref().map(Summary::without_ede);
+    differences += usize::from(!same);
+    report.push_str(&format!("{} tcp.good.test. A over TCP\n  bind:       {theirs:?}\n  portcullis: {mine:?}\n", if same { "same" } else { "DIFFERENT" }));
     println!("{report}");
     assert_eq!(differences, 0, "answers differ:\n{report}\n{}\n{}", portcullis.logs(), bind.logs());
     drop(peers);

@@ -30,19 +30,41 @@ impl Summary {
     }
 }
 
-/// Asks `server` (RD=1, EDNS) from `source` over UDP; `None` when no reply comes within `wait`.
-pub fn ask_from(source: IpAddr, server: SocketAddr, qname: &str, qtype: Rtype, wait: Duration) -> Option<Summary> {
-    let socket = UdpSocket::bind(SocketAddr::new(source, 0)).unwrap();
-    socket.connect(server).unwrap();
-    socket.set_read_timeout(Some(wait)).unwrap();
+/// An RD=1 query with EDNS: its bytes.
+fn query(id: u16, qname: &str, qtype: Rtype) -> Vec<u8> {
     let mut buf = vec![0u8; 512];
-    let id = (std::process::id() as u16) ^ (qname.len() as u16).wrapping_mul(7919);
     let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
     writer.set_header(id, Flags { rd: true, ..Flags::default() });
     writer.push_question(&NameBuf::from_text(qname, None).unwrap(), qtype, Class::IN).unwrap();
     writer.push_opt(1232, Rcode::NOERROR, false, &[]).unwrap();
     let len = writer.finish();
-    socket.send(&buf[..len]).unwrap();
+    buf.truncate(len);
+    buf
+}
+
+/// Asks `server` (RD=1, EDNS) over TCP; `None` when no reply comes within `wait`.
+pub fn ask_tcp(server: SocketAddr, qname: &str, qtype: Rtype, wait: Duration) -> Option<Summary> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&server, wait).ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
+    let bytes = query(0x7c9a, qname, qtype);
+    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&bytes);
+    stream.write_all(&framed).ok()?;
+    let mut length = [0u8; 2];
+    stream.read_exact(&mut length).ok()?;
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(length))];
+    stream.read_exact(&mut reply).ok()?;
+    Some(summary(&reply))
+}
+
+/// Asks `server` (RD=1, EDNS) from `source` over UDP; `None` when no reply comes within `wait`.
+pub fn ask_from(source: IpAddr, server: SocketAddr, qname: &str, qtype: Rtype, wait: Duration) -> Option<Summary> {
+    let socket = UdpSocket::bind(SocketAddr::new(source, 0)).unwrap();
+    socket.connect(server).unwrap();
+    socket.set_read_timeout(Some(wait)).unwrap();
+    let id = (std::process::id() as u16) ^ (qname.len() as u16).wrapping_mul(7919);
+    socket.send(&query(id, qname, qtype)).unwrap();
     let mut reply = vec![0u8; 65_535];
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
