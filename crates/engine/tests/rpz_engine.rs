@@ -96,6 +96,9 @@ only-second.test A 192.0.2.3
         insert(rrset("only-second.test.", Rtype::A, &[&[192, 0, 2, 30]]));
         insert(rrset("late.test.", Rtype::A, &[&[192, 0, 2, 31]]));
         insert(rrset("nx.example.", Rtype::A, &[&[192, 0, 2, 32]]));
+        insert(rrset("chain.test.", Rtype::CNAME, &[&wire("nx.example.")]));
+        insert(rrset("chain2.test.", Rtype::CNAME, &[&wire("local.example.")]));
+        insert(rrset("local.example.", Rtype::A, &[&[192, 0, 2, 33]]));
         Arc::new(cache)
     }
 
@@ -220,6 +223,15 @@ only-second.test A 192.0.2.3
         // Client IP comes before QNAME: 127.0.0.9 gets NXDOMAIN for the local-data name.
         assert_eq!(ask_from(&engine, "127.0.0.9", Transport::Udp, "local.example.", Rtype::A).unwrap().rcode, Rcode::NXDOMAIN);
         assert_eq!(ask_from(&engine, "127.0.0.9", Transport::Udp, "clean.test.", Rtype::A).unwrap().rcode, Rcode::NXDOMAIN);
+    }
+
+    #[test]
+    fn qname_triggers_apply_to_cname_targets_as_bind_restarts_there() {
+        let engine = engine();
+        assert_eq!(ask(&engine, "chain.test.", Rtype::A), rewritten(Rcode::NXDOMAIN, &["chain.test. CNAME nx.example."], Some(15)));
+        let local = ask(&engine, "chain2.test.", Rtype::A);
+        assert_eq!(local, rewritten(Rcode::NOERROR, &["chain2.test. CNAME local.example.", "local.example. A 192.0.2.1"], Some(17)));
+        assert_eq!(ask(&engine, "chain.test.", Rtype::CNAME).answers, ["chain.test. CNAME nx.example."], "type CNAME does not restart");
     }
 
     #[test]

@@ -86,6 +86,9 @@ impl Engine {
         let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
         let notice = resolved.notice.filter(|_| stale.is_none()).map(u16::to_be_bytes);
         let len = query.frame.finish_with_ede(&mut writer, rcode, &self.settings, notice.as_ref().map(|code| &code[..]));
+        if let Some(answered) = self.rpz_chain(query, request, resolved.security == Security::Bogus, out, len) {
+            return answered;
+        }
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 
@@ -148,6 +151,9 @@ impl Engine {
         // An insecure answer with a reason (unsupported algorithm, NSEC3 iterations): its EDE.
         let notice = (hit.ede != 0 && hit.security != Security::Bogus).then(|| hit.ede.to_be_bytes());
         let len = frame.finish_with_ede(&mut writer, hit.rcode, &self.settings, notice.as_ref().map(|code| &code[..]));
+        if let Some(answered) = self.rpz_chain(query, request, hit.security == Security::Bogus, out, len) {
+            return answered;
+        }
         let outcome = if hit.prefetch && frame.header().rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
         Answered { outcome, kind, name_hash }
     }

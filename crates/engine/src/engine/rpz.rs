@@ -44,7 +44,26 @@ impl Engine {
                 rpz.check_answer(client, &question.qname, &facts)?
             }
         };
-        self.rpz_reply(Some(recursion), query, question, request, hit, out)
+        self.rpz_reply(Some(recursion), query, question, request, hit, &[], out)
+    }
+
+    /// QNAME (and client-IP) triggers on the targets of the CNAME chain of the reply written in
+    /// `out[..len]` (BIND checks each name it restarts at): `Some` when one rewrites it; the
+    /// chain up to that target is kept and the action applies to the target. Query type CNAME
+    /// and bogus data (`bogus`, given out with CD=1) are left alone.
+    pub(super) fn rpz_chain(&self, query: &Query<'_>, request: &Request<'_>, bogus: bool, out: &mut [u8], len: usize) -> Option<Answered> {
+        let recursion = self.recursion.as_ref()?;
+        let rpz = recursion.rpz.as_deref()?;
+        let question = query.frame.question()?;
+        if bogus || question.qtype == Rtype::CNAME {
+            return None;
+        }
+        let chain = cname_chain(out.get(..len)?, &question.qname);
+        for (index, link) in chain.iter().enumerate() {
+            let crate::policy::rpz::Check::Hit(hit) = rpz.check_query(request.peer.ip(), &link.1) else { continue };
+            return self.rpz_reply(Some(recursion), query, question, request, hit, chain.get(..=index)?, out);
+        }
+        None
     }
 
     /// The check of a finished resolution: `Some` when a policy rewrites it. Bogus answers and
@@ -58,10 +77,12 @@ impl Engine {
         let question = query.frame.question()?;
         let facts = Facts { addresses: super::recurse::addresses(resolved), ..ns_facts(&recursion.cache, &question.qname, request.now) };
         let hit = rpz.check_answer(request.peer.ip(), &question.qname, &facts)?;
-        self.rpz_reply(Some(recursion), query, question, request, hit, out)
+        self.rpz_reply(Some(recursion), query, question, request, hit, &[], out)
     }
 
     /// The reply `hit` asks for; `None` for PASSTHRU (and TCP-only over TCP): the normal answer.
+    /// `chain` is the CNAME chain kept before the action, which then applies to its last target.
+    #[allow(clippy::too_many_arguments)]
     fn rpz_reply(
         &self,
         recursion: Option<&Recursion>,
@@ -69,6 +90,7 @@ impl Engine {
         question: &Question,
         request: &Request<'_>,
         hit: Hit<'_>,
+        chain: &[Link],
         out: &mut [u8],
     ) -> Option<Answered> {
         match hit.rewrite {
@@ -80,6 +102,13 @@ impl Engine {
         let frame = &query.frame;
         let Some(mut writer) = frame.writer(out) else { return Some(dropped(DropReason::NoBuffer)) };
         frame.begin(&mut writer, &self.settings);
+        for (owner, target, ttl) in chain {
+            if writer.push(Section::Answer, owner, Rtype::CNAME, Class::IN, *ttl, target.as_wire()).is_err() {
+                writer.set_tc(true);
+            }
+        }
+        let at = Question { qname: chain.last().map_or(question.qname, |link| link.1), ..*question };
+        let question = &at;
         let (rcode, ede) = match (hit.rewrite, hit.zone) {
             (Rewrite::Nxdomain, _) => (Rcode::NXDOMAIN, Some(BLOCKED)),
             (Rewrite::Nodata, _) => (Rcode::NOERROR, Some(BLOCKED)),
@@ -104,6 +133,29 @@ impl Engine {
         let len = frame.finish_with_ede(&mut writer, rcode, &self.settings, payload.as_deref());
         Some(Answered { outcome: Outcome::Reply(len), kind, name_hash })
     }
+}
+
+/// A CNAME of an answer: owner, target, TTL.
+type Link = (NameBuf, NameBuf, u32);
+
+/// The CNAME chain from `qname` in the answer section of `reply` (at most [`MAX_CHAIN`] links;
+/// empty when the reply has none or does not parse).
+fn cname_chain(reply: &[u8], qname: &NameBuf) -> Vec<Link> {
+    let Ok(message) = portcullis_wire::message::Message::parse(reply) else { return Vec::new() };
+    if message.header().ancount() < 2 {
+        return Vec::new(); // A chain and its end: at least two records.
+    }
+    let mut chain: Vec<Link> = Vec::new();
+    let mut name = *qname;
+    for record in message.records(Section::Answer).filter(|record| record.rtype == Rtype::CNAME).take(MAX_CHAIN) {
+        if !record.owner.to_lowercase().as_wire().eq(name.to_lowercase().as_wire()) {
+            break;
+        }
+        let Ok((target, _)) = NameBuf::parse_compressed(reply, record.rdata_offset) else { break };
+        chain.push((record.owner, target, record.ttl));
+        name = target;
+    }
+    chain
 }
 
 /// The EDE option's payload: the code, then which policy (RFC 8914 §2: EXTRA-TEXT).

@@ -29,7 +29,7 @@ fn zones(net: Net) -> [Vec<(String, String)>; 3] {
     let good = format!(
         "{}{one}\nwww A 192.0.2.80\nip4 A 192.0.2.66\nip4net A 198.51.100.5\nv6host AAAA 2001:db8::66\nnx A 192.0.2.1\nnodata A 192.0.2.2\n\
          pass A 192.0.2.3\ndrop A 192.0.2.4\ntcp A 192.0.2.5\nlocal A 192.0.2.6\nredirect A 192.0.2.7\n*.wild A 192.0.2.8\n\
-         *.walled A 192.0.2.9\nboth A 192.0.2.10\nsecond A 192.0.2.11\n",
+         *.walled A 192.0.2.9\nboth A 192.0.2.10\nsecond A 192.0.2.11\nchain CNAME nx\nchain2 CNAME local\n",
         soa("good.test.")
     );
     let evil = format!("{}{two}\nwww A 192.0.2.20\n", soa("evil.test."));
@@ -84,7 +84,12 @@ const QUERIES: &[(&str, Rtype, u8)] = &[
     ("www.far.test.", Rtype::A, 1),
     ("both.good.test.", Rtype::A, 1),
     ("second.good.test.", Rtype::A, 1),
-    // Cache hits of the answer-time triggers.
+    // QNAME triggers on a CNAME target (BIND restarts there).
+    ("chain.good.test.", Rtype::A, 1),
+    ("chain2.good.test.", Rtype::A, 1),
+    // Cache hits of the answer-time triggers and the chains.
+    ("chain.good.test.", Rtype::A, 1),
+    ("chain2.good.test.", Rtype::A, 1),
     ("ip4.good.test.", Rtype::A, 1),
     ("www.evil.test.", Rtype::A, 1),
     ("www.far.test.", Rtype::A, 1),
