@@ -301,6 +301,33 @@ only-second.test A 192.0.2.3
     }
 
     #[test]
+    fn a_cache_hit_through_qname_policies_and_lists_allocates_nothing() {
+        let zones = vec![ZoneSettings { origin: name("rpz.two."), policy: PolicyOverride::Given, log: false }];
+        let lists = vec![ListEntry {
+            name: "list".into(),
+            list: Arc::new(Blocklist::parse("tracker.test\n", ListFormat::Domains, [3; 16]).list),
+            action: ListAction::Nxdomain,
+            log: false,
+        }];
+        let engine = engine_with(zones, lists);
+        let bytes = query("clean.test.", Rtype::A, false);
+        let request = Request {
+            bytes: &bytes,
+            peer: "127.0.0.1:1".parse().unwrap(),
+            transport: Transport::Udp,
+            now: Instant::from_secs(1),
+            unix_secs: 0,
+            listener: 0,
+            worker: 0,
+        };
+        let mut out = vec![0u8; 4096];
+        let mut outcome = Outcome::Resolve;
+        let counts = allocation_counter::measure(|| outcome = engine.handle(&request, &mut out));
+        assert!(matches!(outcome, Outcome::Reply(_)), "{outcome:?}");
+        assert_eq!(counts.count_total, 0, "a cache hit with response policy allocated");
+    }
+
+    #[test]
     fn overrides_and_blocklists() {
         let zones = vec![
             ZoneSettings { origin: name("rpz.one."), policy: PolicyOverride::Disabled, log: true },
