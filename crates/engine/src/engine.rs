@@ -36,6 +36,7 @@ mod limits;
 mod missing;
 mod notify;
 mod recurse;
+mod rpz;
 mod transfer;
 mod tsig;
 
@@ -104,6 +105,17 @@ pub struct Recursion {
     pub tunnel: Option<Arc<crate::policy::tunnel::TunnelDetector>>,
     /// The domain shadowing detector every resolved answer passes.
     pub shadow: Option<Arc<crate::policy::shadow::ShadowDetector>>,
+    /// Response policy zones and blocklists, consulted by every recursive query (`engine/rpz.rs`).
+    pub rpz: Option<Arc<crate::policy::rpz::Rpz>>,
+}
+
+impl Recursion {
+    /// The same unit for an engine over `zones`: policy zones whose snapshot changed are
+    /// compiled again.
+    fn over(&self, zones: &ZoneSet) -> Self {
+        let rpz = self.rpz.as_ref().map(|rpz| rpz.refreshed(zones).map_or_else(|| rpz.clone(), Arc::new));
+        Self { rpz, ..self.clone() }
+    }
 }
 
 impl std::fmt::Debug for Recursion {
@@ -156,15 +168,24 @@ impl Engine {
     /// counters, recursion and secondaries shared.
     pub fn with_zones(&self, zones: ZoneSet) -> Self {
         Self {
+            recursion: self.recursion.as_ref().map(|recursion| recursion.over(&zones)),
             zones,
             settings: self.settings.clone(),
             counters: self.counters.clone(),
             policy: self.policy.clone(),
-            recursion: self.recursion.clone(),
             secondaries: self.secondaries.clone(),
             unloaded: self.unloaded.clone(),
             checks_client: self.checks_client,
         }
+    }
+
+    /// The same engine with `rpz` consulted by every recursive query (no effect without
+    /// recursion: call after [`Engine::with_recursion`]).
+    pub fn with_rpz(mut self, rpz: Arc<crate::policy::rpz::Rpz>) -> Self {
+        if let Some(recursion) = &mut self.recursion {
+            recursion.rpz = Some(rpz);
+        }
+        self
     }
 
     /// The same engine, secondary for `secondaries`: a NOTIFY for one of them that the ACL
@@ -176,7 +197,7 @@ impl Engine {
 
     /// The same engine with recursion on, answering from and resolving into `cache`.
     pub fn with_recursion(mut self, cache: Arc<Cache>) -> Self {
-        self.recursion = Some(Recursion { cache, tunnel: None, shadow: None });
+        self.recursion = Some(Recursion { cache, tunnel: None, shadow: None, rpz: None });
         self.checks_client = true;
         self
     }

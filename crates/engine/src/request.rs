@@ -111,6 +111,8 @@ pub enum DropReason {
     QueryLimit,
     /// The resolver pool was full (too many resolutions or clients waiting).
     ResolverOverload,
+    /// A response policy zone's DROP action (`CNAME rpz-drop.`).
+    RpzDrop,
     /// The I/O layer could not send the reply (the kernel refused the datagram; keep it last:
     /// [`DropReason::ALL`] is checked against it).
     SendFailed,
@@ -121,7 +123,7 @@ const _: () = assert!(DropReason::ALL.len() == DropReason::SendFailed as usize +
 
 impl DropReason {
     /// Every reason, in declaration order (the order of [`DropReason::index`]).
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Malformed,
         Self::IsResponse,
         Self::ReflectionPort,
@@ -130,6 +132,7 @@ impl DropReason {
         Self::RrlDrop,
         Self::QueryLimit,
         Self::ResolverOverload,
+        Self::RpzDrop,
         Self::SendFailed,
     ];
 
@@ -149,6 +152,7 @@ impl DropReason {
             Self::RrlDrop => "rrl_drop",
             Self::QueryLimit => "query_limit",
             Self::ResolverOverload => "resolver_overload",
+            Self::RpzDrop => "rpz_drop",
             Self::SendFailed => "send_failed",
         }
     }

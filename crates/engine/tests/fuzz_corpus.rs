@@ -28,3 +28,11 @@ fn zone_file_corpus_replays_without_panic() {
         assert!(outcome.is_ok(), "{} panicked", path.display());
     }
 }
+
+#[test]
+fn rpz_corpus_replays_without_panic() {
+    for (path, data) in corpus("rpz") {
+        let outcome = std::panic::catch_unwind(|| portcullis_engine::policy::rpz::fuzz::policy(&data));
+        assert!(outcome.is_ok(), "{} panicked", path.display());
+    }
+}

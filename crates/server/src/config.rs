@@ -83,6 +83,12 @@ pub mod file {
         /// `[detection]`: the threat detectors (tunnelling).
         #[serde(default)]
         pub detection: crate::detection_config::DetectionFile,
+        /// `[[rpz]]`: response policy zones, in order of precedence.
+        #[serde(default)]
+        pub rpz: Vec<crate::rpz_config::RpzFile>,
+        /// `[[blocklist]]`: hosts and domain lists, after the policy zones.
+        #[serde(default)]
+        pub blocklist: Vec<crate::rpz_config::BlocklistFile>,
     }
 
     /// `[server]`.
@@ -254,6 +260,8 @@ pub struct Settings {
     pub tunnelling: portcullis_engine::policy::tunnel::TunnelSettings,
     /// The shadowing detector (`[detection]`).
     pub shadowing: portcullis_engine::policy::shadow::ShadowSettings,
+    /// Response policy zones and blocklists (`[[rpz]]`, `[[blocklist]]`).
+    pub rpz: crate::rpz_config::RpzConfig,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -335,7 +343,14 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let policies = crate::dnssec_config::policies(&raw.dnssec_policy, &mut errors);
     let key_directory = crate::dnssec_config::key_directory(raw.server.key_directory.as_deref(), base);
     let signing = crate::zone_config::Signing { policies: &policies, key_directory: &key_directory };
-    let zones = crate::zone_config::zones(&raw.zone, base, &signing, &mut errors);
+    let mut zones = crate::zone_config::zones(&raw.zone, base, &signing, &mut errors);
+    let (rpz, policy_zones) = crate::rpz_config::rpz(&raw.rpz, &raw.blocklist, base, &mut errors);
+    for zone in policy_zones {
+        if zones.iter().any(|other| other.origin == zone.origin) {
+            errors.push(format!("rpz: policy zone {} is also a [[zone]]", zone.origin));
+        }
+        zones.push(zone);
+    }
     let mut acl = crate::policy_config::acl(&raw.acl, &mut errors);
     let resolver = crate::resolver_config::resolver(&raw.resolver, base, &mut errors);
     if let Some(list) = &resolver.allow_recursion {
@@ -390,6 +405,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         encrypted,
         tunnelling,
         shadowing,
+        rpz,
     })
 }
 

@@ -39,6 +39,8 @@ mod resolv;
 mod resolver_config;
 mod resolver_log;
 mod rlimit;
+mod rpz_config;
+mod rpz_lists;
 mod sd_notify;
 mod secondary;
 mod sign_zone;

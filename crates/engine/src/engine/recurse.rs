@@ -44,6 +44,9 @@ impl Engine {
     /// serve-stale is on (RFC 8767).
     fn write_resolved(&self, resolved: &Resolved, query: &Query<'_>, request: &Request<'_>, out: &mut [u8]) -> Answered {
         let Some(question) = query.frame.question() else { return dropped(DropReason::Malformed) };
+        if let Some(answered) = self.rpz_resolved(resolved, query, request, out) {
+            return answered;
+        }
         let Some(mut writer) = query.frame.writer(out) else { return dropped(DropReason::NoBuffer) };
         query.frame.begin(&mut writer, &self.settings);
         let (dnssec_ok, checking_disabled) = dnssec_flags(&query.frame);
@@ -83,6 +86,9 @@ impl Engine {
         let name_hash = self.rrl_hash(query, kind, &question.qname, question.qtype);
         let notice = resolved.notice.filter(|_| stale.is_none()).map(u16::to_be_bytes);
         let len = query.frame.finish_with_ede(&mut writer, rcode, &self.settings, notice.as_ref().map(|code| &code[..]));
+        if let Some(answered) = self.rpz_chain(query, request, resolved.security == Security::Bogus, out, len) {
+            return answered;
+        }
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
     }
 
@@ -113,6 +119,9 @@ impl Engine {
         if checked.is_some_and(|(verdict, _)| verdict == TunnelVerdict::Block) {
             return self.blocked_reply(frame, out);
         }
+        if let Some(answered) = self.rpz_query(recursion, query, question, request, out) {
+            return answered;
+        }
         let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
         frame.begin(&mut writer, &self.settings);
         let (dnssec_ok, checking_disabled) = dnssec_flags(frame);
@@ -142,6 +151,9 @@ impl Engine {
         // An insecure answer with a reason (unsupported algorithm, NSEC3 iterations): its EDE.
         let notice = (hit.ede != 0 && hit.security != Security::Bogus).then(|| hit.ede.to_be_bytes());
         let len = frame.finish_with_ede(&mut writer, hit.rcode, &self.settings, notice.as_ref().map(|code| &code[..]));
+        if let Some(answered) = self.rpz_chain(query, request, hit.security == Security::Bogus, out, len) {
+            return answered;
+        }
         let outcome = if hit.prefetch && frame.header().rd() { Outcome::ReplyAndPrefetch(len) } else { Outcome::Reply(len) };
         Answered { outcome, kind, name_hash }
     }
@@ -160,7 +172,7 @@ impl Engine {
 }
 
 /// The addresses (A, AAAA) of a resolved answer, for the shadowing detector.
-fn addresses(resolved: &Resolved) -> Vec<std::net::IpAddr> {
+pub(super) fn addresses(resolved: &Resolved) -> Vec<std::net::IpAddr> {
     let records = resolved.answer.iter().flat_map(|rrset| rrset.rdatas.iter().map(move |rdata| (rrset.rtype, rdata)));
     records
         .filter_map(|(rtype, rdata)| match (rtype, rdata.len()) {
@@ -185,7 +197,7 @@ fn ede_payload(bogus: Option<&Bogus>) -> Vec<u8> {
 }
 
 /// RRL's kind of a recursive reply: from its rcode and whether its answer section has records.
-fn recursive_kind(rcode: Rcode, has_answer: bool) -> ResponseKind {
+pub(super) fn recursive_kind(rcode: Rcode, has_answer: bool) -> ResponseKind {
     match rcode {
         Rcode::NXDOMAIN => ResponseKind::NxDomain,
         Rcode::NOERROR if has_answer => ResponseKind::Answer,

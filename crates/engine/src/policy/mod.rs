@@ -9,6 +9,7 @@
 //! - [`tsig`]: TSIG keys, the check of signed requests and the signing of replies
 //!   ([`Keyring::check`]); [`tsig_replay`]: the replay cache of signed requests.
 //! - [`tunnel`]: the DNS tunnelling detector ([`tunnel::TunnelDetector::observe`]).
+//! - [`rpz`]: response policy zones and blocklists ([`rpz::Rpz::check_query`]).
 //! - [`shadow`]: the domain shadowing detector ([`shadow::ShadowDetector::answer`]).
 //! - [`alerts`]: the one shape of an alert and the bounded store the server shows ([`Alerts`]).
 //! - [`prefix`]: IPv4/IPv6 network prefixes, re-exported from [`crate::base`].
@@ -24,6 +25,7 @@ pub mod acl;
 pub mod alerts;
 pub mod cookies;
 pub mod query_limit;
+pub mod rpz;
 pub mod rrl;
 pub mod shadow;
 pub mod tsig;

@@ -63,6 +63,8 @@ pub struct Shared {
     tunnel_key: [u8; 16],
     /// The shadowing detector and its settings (kept across reloads with the same settings).
     shadow: Arc<Mutex<Option<KeptShadow>>>,
+    /// Blocklists, the policy counters and the blocklist watch (`rpz_lists.rs`).
+    pub(super) rpz_lists: Arc<crate::rpz_lists::Lists>,
 }
 
 /// A tunnelling detector and the settings it was built with.
@@ -110,6 +112,7 @@ impl Shared {
             tunnel: Arc::default(),
             tunnel_key: entropy::bytes16()?,
             shadow: Arc::default(),
+            rpz_lists: Arc::new(crate::rpz_lists::Lists::new(entropy::bytes16()?)),
         })
     }
 
@@ -133,6 +136,9 @@ impl Shared {
         let unloaded = unloaded_primaries(&settings.zones, &zones);
         let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries).with_unloaded(unloaded);
         if !settings.resolves() {
+            if !settings.rpz.is_empty() {
+                tracing::warn!("[[rpz]] and [[blocklist]] apply to recursion and forwarding, and neither is on: they have no effect");
+            }
             return Ok(engine);
         }
         let mut engine = engine.with_recursion(self.cache.clone());
@@ -141,6 +147,9 @@ impl Shared {
         }
         if let Some(detector) = self.shadow_for(&settings.shadowing) {
             engine = engine.with_shadow_detector(detector);
+        }
+        if let Some(rpz) = self.rpz_lists.rpz(&settings.rpz, engine.zones()) {
+            engine = engine.with_rpz(rpz);
         }
         Ok(engine)
     }

@@ -268,6 +268,11 @@ async fn run(
                 if let Some(detector) = shared.shadow_detector() {
                     crate::detection_log::log_shadowing(&detector, &shared.alerts);
                 }
+                shared.rpz_lists.log_events(&shared.alerts);
+                if shared.rpz_lists.has_lists() {
+                    let (engine, shared) = (engine.clone(), shared.clone());
+                    tokio::task::spawn_blocking(move || shared.rpz_lists.poll(&engine, &shared.secondaries.install));
+                }
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,

@@ -237,6 +237,17 @@ fn tunnelling(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error
     out.counters("tunnelling", "Tunnelling detector: detections made, queries refused, queries skipped by an allow-list.", &actions)
 }
 
+/// Response policy matches by action (`rpz_lists.rs`), when RPZ or blocklists are in use.
+fn rpz(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
+    let engine = sources.engine.load();
+    let Some(rpz) = engine.recursion().and_then(|recursion| recursion.rpz.clone()) else { return Ok(()) };
+    let counters = &rpz.counters;
+    let labels = portcullis_engine::policy::rpz::Rewrite::LABELS;
+    let mut actions: Vec<_> = labels.iter().zip(&counters.actions).map(|(label, count)| (one("action", *label), count.load(Relaxed))).collect();
+    actions.push((one("action", "disabled"), counters.disabled.load(Relaxed)));
+    out.counters("rpz_matches", "Response policy zone and blocklist matches, by action (disabled: matched by a zone with policy = disabled).", &actions)
+}
+
 fn alerts(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
     let raised: Vec<_> = AlertKind::ALL.iter().map(|&k| (one("kind", k.as_str()), sources.alerts.raised(k))).collect();
     out.counters("alerts", "Alerts raised (repeats of a current alert included), by kind.", &raised)?;
@@ -245,6 +256,7 @@ fn alerts(sources: &Sources, out: &mut Families<'_, '_>) -> Result<(), Error> {
         out.counters("dnstap_events", "Queries (with their replies) handed to the dnstap writer, or dropped because its queue was full.", &events)?;
     }
     tunnelling(sources, out)?;
+    rpz(sources, out)?;
     out.gauge("alerts_current", "Alerts kept in the current list (GET /api/alerts).", None, sources.alerts.list().len() as f64)?;
     out.gauge("start_time", "When the server started, Unix time.", Some(Unit::Seconds), sources.started as f64)
 }
