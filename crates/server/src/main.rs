@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod catalog;
+mod catalog_config;
 mod check;
 mod cli;
 mod config;

@@ -63,7 +63,12 @@ pub struct SecondaryZones {
     /// Held while the engine's zone set is rebuilt, so that a transfer and a reload do not
     /// undo each other.
     pub install: Mutex<()>,
+    /// Told each origin whose copy was installed or removed (catalog zones follow theirs).
+    observer: Mutex<Option<Observer>>,
 }
+
+/// Called with a zone's origin after its copy changed in the engine.
+pub type Observer = Arc<dyn Fn(&NameBuf) + Send + Sync>;
 
 impl SecondaryZones {
     /// The copies transferred so far.
@@ -84,6 +89,11 @@ impl SecondaryZones {
             self.waker(origin).notify_one();
         }
         known
+    }
+
+    /// Sets the one [`Observer`] of installed copies.
+    pub fn observe(&self, observer: Observer) {
+        *lock(&self.observer) = Some(observer);
     }
 
     /// The hook the engine calls for an accepted NOTIFY: wakes the zone's task.
@@ -191,7 +201,7 @@ impl SecondaryZones {
     /// Puts `copy` (or, with `None`, no copy) of `origin` into the engine; from a task, only
     /// while it is not `stopped` (checked under the lock, so a stopped zone never comes back).
     fn install(&self, origin: &NameBuf, copy: Option<Arc<Zone>>, engine: &EngineHandle, stopped: Option<&AtomicBool>) {
-        let _install = lock(&self.install);
+        let install = lock(&self.install);
         if stopped.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
             return;
         }
@@ -203,6 +213,10 @@ impl SecondaryZones {
         let mut zones: Vec<Arc<Zone>> = current.zones().iter().filter(|zone| zone.origin() != origin).cloned().collect();
         zones.extend(copy);
         engine.store(Arc::new(current.with_zones(ZoneSet::new(zones))));
+        drop(install);
+        if let Some(observer) = lock(&self.observer).clone() {
+            observer(origin);
+        }
     }
 }
 

@@ -1,0 +1,259 @@
+//! Catalog zones (RFC 9432, version "2") between real servers on loopback:
+//!
+//! - portcullis producer -> portcullis consumer: the consumer serves the members; a member added
+//!   on the primary (configuration rewritten, SIGHUP) is served after the NOTIFY; one removed is
+//!   REFUSED and its kept copy deleted; a restart of the consumer, with the primary stopped,
+//!   serves the remaining members at once from their kept copies and the removed one stays gone;
+//! - Knot as producer (`catalog-role: generate`) -> portcullis consumer;
+//! - portcullis producer -> Knot consumer (`catalog-role: interpret`);
+//! - portcullis producer -> BIND 9.18 consumer (`catalog-zones`).
+//!
+//! Every wait is a bounded poll of an observable event. Missing tools skip the tests, or fail
+//! them under `CI=true` (as in `it/peers.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+#[path = "it/client.rs"]
+mod client;
+#[path = "it/peers.rs"]
+mod peers;
+#[path = "it/portcullis.rs"]
+mod portcullis;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use portcullis_wire::message::Message;
+use portcullis_wire::{Rcode, Rtype};
+
+use client::Query;
+use peers::{free_port, require, temp_dir, RemoveOnDrop, ServerProcess};
+use portcullis::BINARY;
+
+/// How long a change may take to reach a consumer (NOTIFY, SOA query, transfers).
+const CONVERGE: Duration = Duration::from_secs(20);
+
+/// A loopback address with a free port.
+fn address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
+/// The catalog zone's file: SOA, NS and the version record only.
+const CATALOG: &str = "$ORIGIN catalog.\n$TTL 0\n@ SOA invalid. invalid. 1 3600 600 2147483646 0\n@ NS invalid.\nversion TXT \"2\"\n";
+
+/// A small member zone `origin`.
+fn member_text(origin: &str) -> String {
+    format!("$ORIGIN {origin}\n$TTL 300\n@ SOA ns hostmaster 1 3600 900 604800 60\n@ NS ns\nns A 192.0.2.53\nwww A 192.0.2.1\n")
+}
+
+/// Writes the catalog and the member zones `a.test.`, `b.test.`, `c.test.` into `dir`.
+fn write_zones(dir: &Path) {
+    fs::write(dir.join("catalog.zone"), CATALOG).unwrap();
+    for origin in ["a.test.", "b.test.", "c.test."] {
+        fs::write(dir.join(format!("{origin}zone")), member_text(origin)).unwrap();
+    }
+}
+
+/// The producer's configuration: the catalog (NOTIFY to `notify`), and the three zones, those
+/// of `members` marked as members.
+fn producer_config(addr: SocketAddr, dir: &Path, notify: &[SocketAddr], members: &[&str]) -> String {
+    let notify: Vec<String> = notify.iter().map(|addr| format!("\"{addr}\"")).collect();
+    let mut text = format!(
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[acl]\ntransfer = [\"127.0.0.1\"]\n\n\
+         [[zone]]\norigin = \"catalog.\"\nfile = \"{}\"\ncatalog = \"producer\"\nnotify = [{}]\n",
+        dir.join("catalog.zone").display(),
+        notify.join(", ")
+    );
+    for origin in ["a.test.", "b.test.", "c.test."] {
+        let _ = write!(text, "\n[[zone]]\norigin = \"{origin}\"\nfile = \"{}\"\n", dir.join(format!("{origin}zone")).display());
+        if members.contains(&origin) {
+            text.push_str("catalog-member = \"catalog.\"\n");
+        }
+    }
+    text
+}
+
+/// Runs `portcullis serve --config CONFIG`, logging into a fresh directory, ready once it serves
+/// `probe`.
+fn portcullis(config: &Path, addr: SocketAddr, probe: &str) -> ServerProcess {
+    let mut command = Command::new(BINARY);
+    command.arg("serve").arg("--config").arg(config);
+    ServerProcess::start("portcullis", command, temp_dir("catalog-log"), addr, probe).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A consumer of `catalog.` from `primary`, its configuration and state in `dir`.
+fn consumer_config(dir: &Path, addr: SocketAddr, primary: SocketAddr) -> PathBuf {
+    let text = format!(
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[acl]\nnotify = [\"127.0.0.1\"]\n\n\
+         [[zone]]\norigin = \"catalog.\"\nprimaries = [\"{primary}\"]\ncatalog = \"consumer\"\n"
+    );
+    let path = dir.join("consumer.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// The rcode and AA bit of an SOA query for `origin`, or `None` when nothing answered.
+fn soa(addr: SocketAddr, origin: &str) -> Option<(Rcode, bool)> {
+    let reply = client::udp(addr, &Query::new(origin, Rtype::SOA)).ok()?;
+    let message = Message::parse(&reply).ok()?;
+    Some((message.rcode(), message.header().aa()))
+}
+
+/// True when `addr` serves `origin` (NOERROR with AA).
+fn serves(addr: SocketAddr, origin: &str) -> bool {
+    soa(addr, origin) == Some((Rcode::NOERROR, true))
+}
+
+/// Polls until `pred` holds, at most `within`; panics with `what` and the logs otherwise.
+fn wait_until(within: Duration, what: &str, logs: &dyn Fn() -> String, pred: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !pred() {
+        assert!(Instant::now() < deadline, "{what} (not within {within:?})\n{}", logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sighup(server: &ServerProcess) {
+    let pid = server.pid().unwrap_or_else(|| panic!("no pid")).to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().is_ok_and(|s| s.success()));
+}
+
+#[test]
+fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts() {
+    let zones = RemoveOnDrop(temp_dir("catalog-zones"));
+    let state = RemoveOnDrop(temp_dir("catalog-consumer"));
+    write_zones(&zones.0);
+    let (primary_addr, consumer_addr) = (address(), address());
+    let primary_config = zones.0.join("primary.toml");
+    fs::write(&primary_config, producer_config(primary_addr, &zones.0, &[consumer_addr], &["a.test.", "b.test."])).unwrap();
+    let primary = portcullis(&primary_config, primary_addr, "catalog.");
+    let config = consumer_config(&state.0, consumer_addr, primary_addr);
+    let consumer = portcullis(&config, consumer_addr, "catalog.");
+    let logs = || format!("{}\n{}", primary.logs(), consumer.logs());
+    wait_until(CONVERGE, "the consumer serves a.test. and b.test.", &logs, || serves(consumer_addr, "a.test.") && serves(consumer_addr, "b.test."));
+    assert_eq!(soa(consumer_addr, "c.test."), Some((Rcode::REFUSED, false)), "c.test. is not a member yet");
+    // c.test. becomes a member on the primary: new serial, NOTIFY, served by the consumer.
+    fs::write(&primary_config, producer_config(primary_addr, &zones.0, &[consumer_addr], &["a.test.", "b.test.", "c.test."])).unwrap();
+    sighup(&primary);
+    wait_until(CONVERGE, "the member added on the primary is served", &logs, || serves(consumer_addr, "c.test."));
+    assert!(primary.logs().contains("catalog zone produced") && primary.logs().contains("serial=2"), "{}", primary.logs());
+    assert!(consumer.logs().contains("NOTIFY received"), "the consumer followed the NOTIFY\n{}", consumer.logs());
+    // b.test. leaves the catalog: REFUSED at the consumer, its kept copy deleted.
+    let kept = state.0.join("catalog.catalog.zone.members");
+    assert!(kept.join("b.test.zone").is_file(), "the member's copy is kept");
+    fs::write(&primary_config, producer_config(primary_addr, &zones.0, &[consumer_addr], &["a.test.", "c.test."])).unwrap();
+    sighup(&primary);
+    wait_until(CONVERGE, "the member removed on the primary is REFUSED", &logs, || soa(consumer_addr, "b.test.") == Some((Rcode::REFUSED, false)));
+    assert!(!kept.join("b.test.zone").exists(), "the removed member's copy is deleted");
+    wait_until(CONVERGE, "the remaining members' copies are kept", &logs, || kept.join("a.test.zone").is_file() && kept.join("c.test.zone").is_file());
+    // Restart the consumer without its primary: the members are served at once, b.test. is not.
+    drop(consumer);
+    drop(primary);
+    let consumer = portcullis(&config, consumer_addr, "catalog.");
+    let logs = || consumer.logs();
+    wait_until(Duration::from_secs(2), "the members are served at once after a restart", &logs, || {
+        serves(consumer_addr, "a.test.") && serves(consumer_addr, "c.test.")
+    });
+    assert_eq!(soa(consumer_addr, "b.test."), Some((Rcode::REFUSED, false)), "the removed member stays gone\n{}", consumer.logs());
+}
+
+/// A Knot configuration file's text, listening on `port` in `dir`, with `extra` before its ACLs
+/// and `templates` after its default template, up to its `zone:` list.
+fn knot_conf(dir: &Path, port: u16, extra: &str, templates: &str) -> String {
+    let conf = peers::knot_conf(dir, port, extra);
+    let head = conf.strip_suffix("zone:\n").unwrap_or_else(|| panic!("Knot's configuration no longer ends with its zone list:\n{conf}"));
+    format!("{head}{templates}zone:\n")
+}
+
+#[test]
+fn portcullis_consumer_serves_the_members_of_a_knot_producer() {
+    let test = "portcullis_consumer_serves_the_members_of_a_knot_producer";
+    let Some(tools) = require(test, &["knotd"]) else { return };
+    let zones = RemoveOnDrop(temp_dir("catalog-zones"));
+    let state = RemoveOnDrop(temp_dir("catalog-consumer"));
+    write_zones(&zones.0);
+    let consumer_addr = address();
+    let (knot_dir, knot_port) = (temp_dir("knot-catalog"), free_port());
+    let remote = format!("remote:\n  - id: consumer\n    address: {}@{}\n", consumer_addr.ip(), consumer_addr.port());
+    let mut conf = knot_conf(&knot_dir, knot_port, &remote, "");
+    conf.push_str("  - domain: catalog.\n    catalog-role: generate\n    acl: transfer\n    notify: consumer\n");
+    for origin in ["a.test.", "b.test."] {
+        let file = zones.0.join(format!("{origin}zone"));
+        let _ = write!(conf, "  - domain: {origin}\n    file: \"{}\"\n    acl: transfer\n    catalog-role: member\n    catalog-zone: catalog.\n", file.display());
+    }
+    let knot = peers::start_knot(&tools[0], knot_dir, knot_port, &conf, "catalog.").unwrap_or_else(|e| panic!("{e}"));
+    let config = consumer_config(&state.0, consumer_addr, knot.addr);
+    let consumer = portcullis(&config, consumer_addr, "catalog.");
+    let logs = || format!("{}\n{}", knot.logs(), consumer.logs());
+    wait_until(CONVERGE, "the consumer serves Knot's members", &logs, || serves(consumer_addr, "a.test.") && serves(consumer_addr, "b.test."));
+    assert!(consumer.logs().contains("catalog zone processed"), "{}", consumer.logs());
+    assert_eq!(soa(consumer_addr, "c.test."), Some((Rcode::REFUSED, false)));
+}
+
+#[test]
+fn knot_consumer_serves_the_members_of_a_portcullis_producer() {
+    let test = "knot_consumer_serves_the_members_of_a_portcullis_producer";
+    let Some(tools) = require(test, &["knotd"]) else { return };
+    let zones = RemoveOnDrop(temp_dir("catalog-zones"));
+    write_zones(&zones.0);
+    let primary_addr = address();
+    let (knot_dir, knot_port) = (temp_dir("knot-catalog"), free_port());
+    let knot_addr = SocketAddr::from(([127, 0, 0, 1], knot_port));
+    let primary_config = zones.0.join("primary.toml");
+    fs::write(&primary_config, producer_config(primary_addr, &zones.0, &[knot_addr], &["a.test.", "b.test."])).unwrap();
+    let primary = portcullis(&primary_config, primary_addr, "catalog.");
+    let remote = format!("remote:\n  - id: primary\n    address: {}@{}\n", primary_addr.ip(), primary_addr.port());
+    let member = format!(
+        "  - id: member\n    storage: \"{}\"\n    master: primary\n    acl: [transfer, notify]\n    zonefile-sync: -1\n    journal-content: none\n",
+        knot_dir.display()
+    );
+    let mut conf = knot_conf(&knot_dir, knot_port, &remote, &member);
+    conf.push_str("  - domain: catalog.\n    master: primary\n    acl: [transfer, notify]\n    catalog-role: interpret\n    catalog-template: member\n");
+    let knot = peers::start_knot(&tools[0], knot_dir, knot_port, &conf, "catalog.").unwrap_or_else(|e| panic!("{e}"));
+    let logs = || format!("{}\n{}", primary.logs(), knot.logs());
+    wait_until(CONVERGE, "Knot serves our members", &logs, || serves(knot_addr, "a.test.") && serves(knot_addr, "b.test."));
+    // A member added and one removed on our side reach Knot through our NOTIFY.
+    fs::write(&primary_config, producer_config(primary_addr, &zones.0, &[knot_addr], &["a.test.", "c.test."])).unwrap();
+    sighup(&primary);
+    wait_until(CONVERGE, "Knot serves the member added and drops the one removed", &logs, || {
+        serves(knot_addr, "c.test.") && soa(knot_addr, "b.test.").is_some_and(|(rcode, _)| rcode == Rcode::REFUSED)
+    });
+}
+
+#[test]
+fn bind_consumer_serves_the_members_of_a_portcullis_producer() {
+    let test = "bind_consumer_serves_the_members_of_a_portcullis_producer";
+    let Some(tools) = require(test, &["named"]) else { return };
+    let zones = RemoveOnDrop(temp_dir("catalog-zones"));
+    write_zones(&zones.0);
+    let (primary_addr, bind_addr) = (address(), address());
+    let primary_config = zones.0.join("primary.toml");
+    fs::write(&primary_config, producer_config(primary_addr, &zones.0, &[bind_addr], &["a.test.", "b.test."])).unwrap();
+    let primary = portcullis(&primary_config, primary_addr, "catalog.");
+    let dir = temp_dir("bind-catalog");
+    let primaries = format!("{} port {}", primary_addr.ip(), primary_addr.port());
+    let run = dir.display();
+    let conf = format!(
+        "options {{\n  directory \"{run}\";\n  pid-file \"{run}/named.pid\";\n  session-keyfile \"{run}/session.key\";\n  \
+         managed-keys-directory \"{run}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  recursion no;\n  \
+         dnssec-validation no;\n  notify no;\n  allow-new-zones yes;\n  allow-notify {{ 127.0.0.1; }};\n  \
+         catalog-zones {{ zone \"catalog.\" default-primaries {{ {primaries}; }} in-memory yes; }};\n}};\ncontrols {{ }};\n\
+         zone \"catalog.\" {{ type secondary; file \"{run}/catalog.db\"; primaries {{ {primaries}; }}; }};\n",
+        port = bind_addr.port()
+    );
+    let conf_path = dir.join("named.conf");
+    fs::write(&conf_path, conf).unwrap();
+    let mut command = Command::new(&tools[0]);
+    command.arg("-g").arg("-n").arg("1").arg("-c").arg(&conf_path);
+    let bind = ServerProcess::start("named", command, dir, bind_addr, "catalog.").unwrap_or_else(|e| panic!("{e}"));
+    let logs = || format!("{}\n{}", primary.logs(), bind.logs());
+    wait_until(CONVERGE, "BIND serves our members", &logs, || serves(bind_addr, "a.test.") && serves(bind_addr, "b.test."));
+    fs::write(&primary_config, producer_config(primary_addr, &zones.0, &[bind_addr], &["a.test.", "c.test."])).unwrap();
+    sighup(&primary);
+    wait_until(CONVERGE, "BIND serves the member added and drops the one removed", &logs, || {
+        serves(bind_addr, "c.test.") && soa(bind_addr, "b.test.").is_some_and(|(rcode, _)| rcode == Rcode::REFUSED)
+    });
+}
