@@ -44,6 +44,7 @@ mod rlimit;
 mod sd_notify;
 mod secondary;
 mod sign_zone;
+mod soa_tcp;
 mod stats;
 mod tap_writer;
 mod tls_config;

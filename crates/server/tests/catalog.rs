@@ -184,7 +184,8 @@ fn portcullis_consumer_serves_the_members_of_a_knot_producer() {
         let file = zones.0.join(format!("{origin}zone"));
         let _ = write!(conf, "  - domain: {origin}\n    file: \"{}\"\n    acl: transfer\n    catalog-role: member\n    catalog-zone: catalog.\n", file.display());
     }
-    let knot = peers::start_knot(&tools[0], knot_dir, knot_port, &conf, "catalog.").unwrap_or_else(|e| panic!("{e}"));
+    // Knot answers queries for a catalog zone REFUSED (it only transfers it): probe a member.
+    let knot = peers::start_knot(&tools[0], knot_dir, knot_port, &conf, "a.test.").unwrap_or_else(|e| panic!("{e}"));
     let config = consumer_config(&state.0, consumer_addr, knot.addr);
     let consumer = portcullis(&config, consumer_addr, "catalog.");
     let logs = || format!("{}\n{}", knot.logs(), consumer.logs());
@@ -212,7 +213,8 @@ fn knot_consumer_serves_the_members_of_a_portcullis_producer() {
     );
     let mut conf = knot_conf(&knot_dir, knot_port, &remote, &member);
     conf.push_str("  - domain: catalog.\n    master: primary\n    acl: [transfer, notify]\n    catalog-role: interpret\n    catalog-template: member\n");
-    let knot = peers::start_knot(&tools[0], knot_dir, knot_port, &conf, "catalog.").unwrap_or_else(|e| panic!("{e}"));
+    // Ready once it serves a member (it answers queries for the catalog itself REFUSED).
+    let knot = peers::start_knot(&tools[0], knot_dir, knot_port, &conf, "a.test.").unwrap_or_else(|e| panic!("{e}"));
     let logs = || format!("{}\n{}", primary.logs(), knot.logs());
     wait_until(CONVERGE, "Knot serves our members", &logs, || serves(knot_addr, "a.test.") && serves(knot_addr, "b.test."));
     // A member added and one removed on our side reach Knot through our NOTIFY.
