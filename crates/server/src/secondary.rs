@@ -1,7 +1,8 @@
 //! Secondary zones (RFC 1034 §4.3.5, RFC 1996, RFC 5936): one task per zone asks its primaries
 //! for the SOA serial (over UDP, then over TCP when that fails: `soa_tcp`) and, when it is newer
-//! than ours (or we have none), transfers the zone by AXFR over TCP and swaps it into the engine. It does so at start, every SOA refresh interval,
-//! and at once on a NOTIFY the engine accepted for the zone; after a failure it tries again
+//! than ours (or we have none), transfers the zone by AXFR over TCP and swaps it into the engine.
+//! It does so at start, every SOA refresh interval, and at once on a NOTIFY the engine accepted
+//! for the zone; after a failure it tries again
 //! after the SOA retry interval (5 s at first, doubling, until a first copy is loaded), and
 //! stops serving a copy not refreshed for the SOA expire interval. With a `key`, the SOA queries
 //! and transfer requests are TSIG-signed and every answer must verify (RFC 8945). With a `file`,

@@ -192,6 +192,17 @@ fn portcullis_consumer_serves_the_members_of_a_knot_producer() {
     wait_until(CONVERGE, "the consumer serves Knot's members", &logs, || serves(consumer_addr, "a.test.") && serves(consumer_addr, "b.test."));
     assert!(consumer.logs().contains("catalog zone processed"), "{}", consumer.logs());
     assert_eq!(soa(consumer_addr, "c.test."), Some((Rcode::REFUSED, false)));
+    // On Knot, c.test. becomes a member and b.test. goes: Knot's NOTIFY brings both here.
+    let conf_path = knot.dir().join("knot.conf");
+    let conf = fs::read_to_string(&conf_path).unwrap();
+    let b_file = zones.0.join("b.test.zone");
+    let b_entry = format!("  - domain: b.test.\n    file: \"{}\"\n    acl: transfer\n    catalog-role: member\n    catalog-zone: catalog.\n", b_file.display());
+    assert!(conf.contains(&b_entry), "{conf}");
+    fs::write(&conf_path, conf.replace(&b_entry, &b_entry.replace("b.test.", "c.test."))).unwrap();
+    sighup(&knot);
+    wait_until(CONVERGE, "the consumer follows Knot's catalog change", &logs, || {
+        serves(consumer_addr, "c.test.") && soa(consumer_addr, "b.test.") == Some((Rcode::REFUSED, false))
+    });
 }
 
 #[test]
@@ -258,4 +269,81 @@ fn bind_consumer_serves_the_members_of_a_portcullis_producer() {
     wait_until(CONVERGE, "BIND serves the member added and drops the one removed", &logs, || {
         serves(bind_addr, "c.test.") && soa(bind_addr, "b.test.").is_some_and(|(rcode, _)| rcode == Rcode::REFUSED)
     });
+}
+
+/// A catalog zone's file, written by hand (served by a plain primary zone): SOA with `serial`,
+/// then `body`.
+fn handmade_catalog(serial: u32, body: &str) -> String {
+    format!("$ORIGIN catalog.\n$TTL 0\n@ SOA invalid. invalid. {serial} 3600 600 2147483646 0\n@ NS invalid.\n{body}")
+}
+
+#[test]
+fn a_consumer_keeps_its_members_when_the_catalog_turns_hostile() {
+    let zones = RemoveOnDrop(temp_dir("catalog-zones"));
+    let state = RemoveOnDrop(temp_dir("catalog-consumer"));
+    write_zones(&zones.0);
+    let catalog = zones.0.join("catalog.zone");
+    let members = "version TXT \"2\"\na.zones PTR a.test.\nb.zones PTR b.test.\n";
+    fs::write(&catalog, handmade_catalog(1, members)).unwrap();
+    let (primary_addr, consumer_addr) = (address(), address());
+    let mut text = format!(
+        "[server]\nlisten = [\"{primary_addr}\"]\nthreads = 1\n\n[acl]\ntransfer = [\"127.0.0.1\"]\n\n\
+         [[zone]]\norigin = \"catalog.\"\nfile = \"{}\"\nnotify = [\"{consumer_addr}\"]\n",
+        catalog.display()
+    );
+    for origin in ["a.test.", "b.test.", "c.test."] {
+        let _ = write!(text, "\n[[zone]]\norigin = \"{origin}\"\nfile = \"{}\"\n", zones.0.join(format!("{origin}zone")).display());
+    }
+    let primary_config = zones.0.join("primary.toml");
+    fs::write(&primary_config, text).unwrap();
+    let primary = portcullis(&primary_config, primary_addr, "catalog.");
+    let consumer = portcullis(&consumer_config(&state.0, consumer_addr, primary_addr), consumer_addr, "catalog.");
+    let logs = || format!("{}\n{}", primary.logs(), consumer.logs());
+    wait_until(CONVERGE, "the consumer serves a.test. and b.test.", &logs, || serves(consumer_addr, "a.test.") && serves(consumer_addr, "b.test."));
+    // Each hostile version is transferred, refused as a whole, and changes nothing.
+    let hostile = [
+        (2, "version TXT \"3\"\na.zones PTR a.test.\n", "catalog schema version \"3\" is not supported"),
+        (3, "a.zones PTR a.test.\n", "no version TXT record"),
+        (4, "version TXT \"2\"\na.zones PTR a.test.\na.zones PTR c.test.\n", "broken catalog: more than one PTR record at a.zones.catalog."),
+    ];
+    for (serial, body, error) in hostile {
+        fs::write(&catalog, handmade_catalog(serial, body)).unwrap();
+        sighup(&primary);
+        wait_until(CONVERGE, &format!("serial {serial} is refused: {error}"), &logs, || consumer.logs().contains(error));
+        assert!(serves(consumer_addr, "a.test.") && serves(consumer_addr, "b.test."), "serial {serial} changed the members\n{}", consumer.logs());
+        assert_eq!(soa(consumer_addr, "c.test."), Some((Rcode::REFUSED, false)));
+    }
+    // Ignored records do not stop a catalog: b.test. goes, c.test. comes, the rest is logged.
+    let odd = "version TXT \"2\"\na.zones PTR a.test.\ndup.zones PTR a.test.\nc.zones PTR c.test.\ngroup.c.zones TXT \"blue\"\n\
+               coo.c.zones PTR other.\nself.zones PTR catalog.\nnot-ptr.zones A 192.0.2.1\n";
+    fs::write(&catalog, handmade_catalog(5, odd)).unwrap();
+    sighup(&primary);
+    wait_until(CONVERGE, "the odd but valid catalog is processed", &logs, || {
+        serves(consumer_addr, "c.test.") && soa(consumer_addr, "b.test.") == Some((Rcode::REFUSED, false))
+    });
+    let log = consumer.logs();
+    for notice in ["member zone listed twice", "group property: ignored", "change-of-ownership property: ignored", "at or below the catalog zone itself", "not a PTR record"] {
+        assert!(log.contains(notice), "no '{notice}' in the log\n{log}");
+    }
+    assert!(serves(consumer_addr, "a.test."));
+}
+
+#[test]
+fn members_are_transferred_with_the_catalogs_key() {
+    let zones = RemoveOnDrop(temp_dir("catalog-zones"));
+    let state = RemoveOnDrop(temp_dir("catalog-consumer"));
+    write_zones(&zones.0);
+    let (primary_addr, consumer_addr) = (address(), address());
+    let key = "\n[[key]]\nname = \"xfr.key.\"\nsecret = \"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=\"\n";
+    // Only the key may transfer from the producer.
+    let producer = producer_config(primary_addr, &zones.0, &[], &["a.test.", "b.test."]).replace("transfer = [\"127.0.0.1\"]", "transfer = [\"key xfr.key.\"]");
+    let primary_config = zones.0.join("primary.toml");
+    fs::write(&primary_config, format!("{producer}{key}")).unwrap();
+    let primary = portcullis(&primary_config, primary_addr, "catalog.");
+    let config = consumer_config(&state.0, consumer_addr, primary_addr);
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}key = \"xfr.key.\"\n{key}")).unwrap();
+    let consumer = portcullis(&config, consumer_addr, "catalog.");
+    let logs = || format!("{}\n{}", primary.logs(), consumer.logs());
+    wait_until(CONVERGE, "the members are transferred with the key", &logs, || serves(consumer_addr, "a.test.") && serves(consumer_addr, "b.test."));
 }
