@@ -123,7 +123,16 @@ pub fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<Zo
         Some(base) if !file.is_empty() && path.is_relative() && file != EMBEDDED_ZONE_PATH => base.join(path),
         _ => path,
     };
-    Ok(ZoneSettings { origin, file, notify: Vec::new(), primaries: Vec::new(), key: None, transfer: TransferSettings::DEFAULT, signing: None, catalog: Default::default() })
+    Ok(ZoneSettings {
+        origin,
+        file,
+        notify: Vec::new(),
+        primaries: Vec::new(),
+        key: None,
+        transfer: TransferSettings::DEFAULT,
+        signing: None,
+        catalog: Default::default(),
+    })
 }
 
 /// `ADDR[:PORT]` (port 53 by default).

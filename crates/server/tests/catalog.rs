@@ -149,6 +149,10 @@ fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts
     wait_until(CONVERGE, "the member removed on the primary is REFUSED", &logs, || soa(consumer_addr, "b.test.") == Some((Rcode::REFUSED, false)));
     assert!(!kept.join("b.test.zone").exists(), "the removed member's copy is deleted");
     wait_until(CONVERGE, "the remaining members' copies are kept", &logs, || kept.join("a.test.zone").is_file() && kept.join("c.test.zone").is_file());
+    let kept_catalog = state.0.join("catalog.catalog.zone");
+    wait_until(CONVERGE, "the catalog's kept copy no longer lists b.test.", &logs, || {
+        fs::read_to_string(&kept_catalog).is_ok_and(|text| text.contains("c.test.") && !text.contains("b.test."))
+    });
     // Restart the consumer without its primary: the members are served at once, b.test. is not.
     drop(consumer);
     drop(primary);
@@ -182,7 +186,8 @@ fn portcullis_consumer_serves_the_members_of_a_knot_producer() {
     conf.push_str("  - domain: catalog.\n    catalog-role: generate\n    acl: transfer\n    notify: consumer\n");
     for origin in ["a.test.", "b.test."] {
         let file = zones.0.join(format!("{origin}zone"));
-        let _ = write!(conf, "  - domain: {origin}\n    file: \"{}\"\n    acl: transfer\n    catalog-role: member\n    catalog-zone: catalog.\n", file.display());
+        let _ =
+            write!(conf, "  - domain: {origin}\n    file: \"{}\"\n    acl: transfer\n    catalog-role: member\n    catalog-zone: catalog.\n", file.display());
     }
     // Knot answers queries for a catalog zone REFUSED (it only transfers it): probe a member.
     let knot = peers::start_knot(&tools[0], knot_dir, knot_port, &conf, "a.test.").unwrap_or_else(|e| panic!("{e}"));
@@ -322,7 +327,13 @@ fn a_consumer_keeps_its_members_when_the_catalog_turns_hostile() {
         serves(consumer_addr, "c.test.") && soa(consumer_addr, "b.test.") == Some((Rcode::REFUSED, false))
     });
     let log = consumer.logs();
-    for notice in ["member zone listed twice", "group property: ignored", "change-of-ownership property: ignored", "at or below the catalog zone itself", "not a PTR record"] {
+    for notice in [
+        "member zone listed twice",
+        "group property: ignored",
+        "change-of-ownership property: ignored",
+        "at or below the catalog zone itself",
+        "not a PTR record",
+    ] {
         assert!(log.contains(notice), "no '{notice}' in the log\n{log}");
     }
     assert!(serves(consumer_addr, "a.test."));

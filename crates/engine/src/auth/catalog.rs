@@ -61,7 +61,7 @@ pub enum CatalogError {
     /// A `version` other than "2" (or more than one record, or more than one string).
     UnsupportedVersion(String),
     /// More than one PTR record at a member's entry or its `coo` property.
-    Broken(NameBuf),
+    Broken(Box<NameBuf>),
     /// More members than [`CatalogLimits::max_members`].
     TooManyMembers(usize),
 }
@@ -125,7 +125,7 @@ pub fn parse(zone: &Zone, limits: CatalogLimits, previous: &[Member]) -> Result<
                     if rrset.rtype != Rtype::PTR {
                         catalog.notices.push(Notice { owner, what: "not a PTR record at a member entry: ignored" });
                     } else if rrset.len() > 1 {
-                        return Err(CatalogError::Broken(owner));
+                        return Err(CatalogError::Broken(Box::new(owner)));
                     } else {
                         candidates.push((owner, zone.first_rdata(&rrset)));
                     }
@@ -148,7 +148,8 @@ fn check_version(zone: &Zone, origin: &NameBuf) -> Result<(), CatalogError> {
     if version.len() == 1 && single && &rdata[1..] == VERSION {
         return Ok(());
     }
-    let shown = if version.len() > 1 { format!("({} records)", version.len()) } else { format!("{:?}", String::from_utf8_lossy(rdata.get(1..).unwrap_or_default())) };
+    let shown =
+        if version.len() > 1 { format!("({} records)", version.len()) } else { format!("{:?}", String::from_utf8_lossy(rdata.get(1..).unwrap_or_default())) };
     Err(CatalogError::UnsupportedVersion(shown))
 }
 
@@ -159,7 +160,7 @@ fn property(zone: &Zone, node: &super::zone::Node, owner: NameBuf, depth: usize,
     let what = match (depth, label.as_slice()) {
         (2, b"coo") => {
             if zone.rrset(node, Rtype::PTR).is_some_and(|ptr| ptr.len() > 1) {
-                return Err(CatalogError::Broken(owner));
+                return Err(CatalogError::Broken(Box::new(owner)));
             }
             "change-of-ownership property: ignored (no migration between catalogs)"
         }
@@ -174,7 +175,13 @@ fn property(zone: &Zone, node: &super::zone::Node, owner: NameBuf, depth: usize,
 /// The member entries found, checked: a PTR rdata that is a name, not the catalog or below it,
 /// each zone once (the entry in `previous`, else the first in canonical order), at most
 /// `limits.max_members`.
-fn members(origin: &NameBuf, mut found: Vec<(NameBuf, &[u8])>, limits: CatalogLimits, previous: &[Member], notices: &mut Vec<Notice>) -> Result<Vec<Member>, CatalogError> {
+fn members(
+    origin: &NameBuf,
+    mut found: Vec<(NameBuf, &[u8])>,
+    limits: CatalogLimits,
+    previous: &[Member],
+    notices: &mut Vec<Notice>,
+) -> Result<Vec<Member>, CatalogError> {
     found.sort_by(|a, b| a.0.canonical_cmp(&b.0));
     let mut members: Vec<Member> = Vec::with_capacity(found.len().min(limits.max_members));
     for (entry, rdata) in found {
@@ -228,7 +235,7 @@ pub enum ProduceError {
     /// The file lacks the `version` TXT "2" record (or has another version).
     Version(CatalogError),
     /// A member's entry would be longer than a name may be.
-    NameTooLong(NameBuf),
+    NameTooLong(Box<NameBuf>),
 }
 
 impl fmt::Display for ProduceError {
@@ -266,7 +273,7 @@ pub fn produce(base: &Zone, members: &[NameBuf], serial: u32) -> Result<Zone, Pr
         }
     }
     for member in members {
-        let entry = entry(member, &origin).ok_or(ProduceError::NameTooLong(*member))?;
+        let entry = entry(member, &origin).ok_or_else(|| ProduceError::NameTooLong(Box::new(*member)))?;
         owned.push((entry, Rtype::PTR, MEMBER_TTL, member.to_lowercase().as_wire().to_vec()));
     }
     let records = owned.iter().map(|(owner, rtype, ttl, rdata)| RecordData { owner, rtype: *rtype, ttl: *ttl, rdata });

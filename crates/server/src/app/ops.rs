@@ -171,7 +171,8 @@ impl Control for AppControl {
         }
         let mut loaded = load_one(zone).map_err(|error| format!("zone {origin}: {error}; the copy served is kept"))?;
         if zone.catalog.role == Some(crate::catalog_config::CatalogRole::Producer) {
-            loaded = self.shared.catalogs.produce_one(&settings.zones, zone, &loaded).map_err(|error| format!("zone {origin}: {error}; the copy served is kept"))?;
+            loaded =
+                self.shared.catalogs.produce_one(&settings.zones, zone, &loaded).map_err(|error| format!("zone {origin}: {error}; the copy served is kept"))?;
         }
         let loaded = Arc::new(loaded);
         let _install = self.shared.secondaries.install.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
