@@ -87,10 +87,11 @@ impl Catalogs {
         }
     }
 
-    /// Takes the members of `copy`, the catalog zone `zone`'s copy now served: true when they
-    /// changed. A catalog that is not processed (wrong version, broken, too many members)
-    /// changes nothing, and says why in the log. Members dropped lose their kept copies.
-    pub fn update(&self, zone: &ZoneSettings, copy: &Zone) -> bool {
+    /// Takes the members of `copy`, the catalog zone `zone`'s copy now served: what changed. A
+    /// catalog that is not processed (wrong version, broken, too many members) changes nothing,
+    /// and says why in the log. Members dropped lose their kept copies, and so do members whose
+    /// entry (unique id) changed: RFC 9432 §5.6 asks for their state to be reset.
+    pub fn update(&self, zone: &ZoneSettings, copy: &Zone) -> Update {
         let mut members = lock(&self.members);
         let index = members.iter().position(|(origin, _)| *origin == zone.origin).unwrap_or_else(|| {
             members.push((zone.origin, Vec::new()));
@@ -101,7 +102,7 @@ impl Catalogs {
             Ok(parsed) => parsed,
             Err(error) => {
                 tracing::error!(catalog = %zone.origin, serial = copy.serial().unwrap_or_default(), %error, "catalog zone not processed; its members stay as they were");
-                return false;
+                return Update::default();
             }
         };
         for notice in parsed.notices.iter().take(NOTICES_LOGGED) {
@@ -114,18 +115,43 @@ impl Catalogs {
         let removed: Vec<Member> = previous.iter().filter(|old| !parsed.members.iter().any(|new| same(old, new))).copied().collect();
         let added = parsed.members.iter().filter(|new| !previous.iter().any(|old| same(old, new))).count();
         if removed.is_empty() && added == 0 {
-            return false;
+            return Update::default();
         }
+        let mut update = Update { changed: true, reset: Vec::new() };
         for member in &removed {
-            tracing::info!(catalog = %zone.origin, member = %member.zone, "catalog member removed: no longer served, its copy deleted");
             forget(zone, &member.zone);
+            if parsed.members.iter().any(|new| new.zone == member.zone) {
+                tracing::info!(catalog = %zone.origin, member = %member.zone, entry = %member.entry, "catalog member has a new unique id: its copy is dropped and transferred again (RFC 9432 §5.6)");
+                update.reset.push(member.zone);
+            } else {
+                tracing::info!(catalog = %zone.origin, member = %member.zone, "catalog member removed: no longer served, its copy deleted");
+            }
         }
-        for member in parsed.members.iter().filter(|new| !previous.iter().any(|old| same(old, new))) {
+        for member in parsed.members.iter().filter(|new| !previous.iter().any(|old| old.zone == new.zone)) {
             tracing::info!(catalog = %zone.origin, member = %member.zone, "catalog member added");
         }
         tracing::info!(catalog = %zone.origin, serial = copy.serial().unwrap_or_default(), members = parsed.members.len(), added, removed = removed.len(), "catalog zone processed");
         members[index].1 = parsed.members;
-        true
+        update
+    }
+
+    /// Deletes the files in every consumer catalog's members directory that are no member's
+    /// kept copy (left by a member removed while its copy was being written, say).
+    pub fn remove_strays(&self, settings: &Settings) {
+        let members = lock(&self.members);
+        for catalog in consumers(settings) {
+            let Some(dir) = ZoneCatalog::members_dir(&catalog.file) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let list = members.iter().find(|(origin, _)| *origin == catalog.origin).map(|(_, list)| list.as_slice()).unwrap_or_default();
+            let wanted: Vec<String> = list.iter().map(|member| file_name(&member.zone)).collect();
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".zone") && !name.starts_with('.') && !wanted.contains(&name) {
+                    tracing::info!(catalog = %catalog.origin, file = %entry.path().display(), "catalog zone: deleting a copy of no member");
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
     }
 
     /// `zones` with every producer catalog zone given its members (see the module doc). One
@@ -166,6 +192,15 @@ impl Catalogs {
         produced.push((producer.origin, now));
         Ok(zone)
     }
+}
+
+/// What [`Catalogs::update`] changed.
+#[derive(Debug, Default)]
+pub struct Update {
+    /// The members changed.
+    pub changed: bool,
+    /// Members listed under a new entry: their state is to be dropped and made again.
+    pub reset: Vec<NameBuf>,
 }
 
 /// The consumer catalog zones of `settings`.

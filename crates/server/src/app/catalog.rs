@@ -34,10 +34,12 @@ pub(super) fn start(shared: &Shared, engine: &EngineHandle) {
 fn apply(shared: &Shared, engine: &EngineHandle) {
     let Some(base) = shared.catalogs.base() else { return };
     let served = engine.load_full();
-    let mut changed = false;
+    let (mut changed, mut reset) = (false, Vec::new());
     for zone in base.zones.iter().filter(|zone| shared.catalogs.is_consumer(&zone.origin)) {
         if let Some(copy) = served.zones().get(&zone.origin) {
-            changed |= shared.catalogs.update(zone, copy);
+            let update = shared.catalogs.update(zone, copy);
+            changed |= update.changed;
+            reset.extend(update.reset);
         }
     }
     if !changed {
@@ -45,6 +47,11 @@ fn apply(shared: &Shared, engine: &EngineHandle) {
     }
     let settings = shared.catalogs.effective(&base);
     create_member_dirs(&settings);
+    if !reset.is_empty() {
+        // Their tasks and copies go first, so that the ones started below begin afresh.
+        let kept: Vec<_> = settings.zones.iter().filter(|zone| !reset.contains(&zone.origin)).cloned().collect();
+        shared.secondaries.configure(&kept, &settings.keys, engine);
+    }
     {
         let _install = shared.secondaries.install.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = engine.load_full();
@@ -58,4 +65,5 @@ fn apply(shared: &Shared, engine: &EngineHandle) {
         }
     }
     shared.secondaries.configure(&settings.zones, &settings.keys, engine);
+    shared.catalogs.remove_strays(&settings);
 }
