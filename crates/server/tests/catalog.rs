@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use portcullis_wire::message::Message;
+use portcullis_wire::message::{Message, Section};
 use portcullis_wire::{Rcode, Rtype};
 
 use client::Query;
@@ -102,6 +102,20 @@ fn soa(addr: SocketAddr, origin: &str) -> Option<(Rcode, bool)> {
     Some((message.rcode(), message.header().aa()))
 }
 
+/// The SOA serial `addr` answers for `origin`.
+fn serial(addr: SocketAddr, origin: &str) -> Option<u32> {
+    let reply = client::udp(addr, &Query::new(origin, Rtype::SOA)).ok()?;
+    let message = Message::parse(&reply).ok()?;
+    let rdata = message.records(Section::Answer).find(|record| record.rtype == Rtype::SOA)?.rdata;
+    let at = rdata.len().checked_sub(20)?;
+    Some(u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]))
+}
+
+/// How many times `server` logged `text` (its whole stderr).
+fn logged(server: &ServerProcess, text: &str) -> usize {
+    fs::read_to_string(server.dir().join("stderr.log")).unwrap_or_default().matches(text).count()
+}
+
 /// True when `addr` serves `origin` (NOERROR with AA).
 fn serves(addr: SocketAddr, origin: &str) -> bool {
     soa(addr, origin) == Some((Rcode::NOERROR, true))
@@ -153,6 +167,12 @@ fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts
     wait_until(CONVERGE, "the catalog's kept copy no longer lists b.test.", &logs, || {
         fs::read_to_string(&kept_catalog).is_ok_and(|text| text.contains("c.test.") && !text.contains("b.test."))
     });
+    // A reload that changes nothing keeps the serial (3: two changes since the file's 1).
+    assert_eq!(serial(primary_addr, "catalog."), Some(3));
+    let reloads = logged(&primary, "reloaded");
+    sighup(&primary);
+    wait_until(CONVERGE, "the primary reloads", &logs, || logged(&primary, "reloaded") > reloads);
+    assert_eq!(serial(primary_addr, "catalog."), Some(3), "a reload without a member change keeps the serial");
     // Restart the consumer without its primary: the members are served at once, b.test. is not.
     drop(consumer);
     drop(primary);
@@ -162,6 +182,9 @@ fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts
         serves(consumer_addr, "a.test.") && serves(consumer_addr, "c.test.")
     });
     assert_eq!(soa(consumer_addr, "b.test."), Some((Rcode::REFUSED, false)), "the removed member stays gone\n{}", consumer.logs());
+    // The producer restarted serves the same serial for the same members (kept in FILE.serial).
+    let primary = portcullis(&primary_config, primary_addr, "catalog.");
+    assert_eq!(serial(primary_addr, "catalog."), Some(3), "{}", primary.logs());
 }
 
 /// A Knot configuration file's text, listening on `port` in `dir`, with `extra` before its ACLs
