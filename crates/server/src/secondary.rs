@@ -228,7 +228,7 @@ async fn refresh(zone: &ZoneSettings, current: Option<u32>, key: Option<&TsigKey
     for &primary in &zone.primaries {
         let serial = match primary_serial(&zone.origin, primary, key).await {
             Ok(serial) => Ok(serial),
-            Err(_) => crate::soa_tcp::primary_serial(&zone.origin, primary, key).await,
+            Err(udp) => crate::soa_tcp::primary_serial(&zone.origin, primary, key).await.map_err(|tcp| TransferError(format!("{}; {}", udp.0, tcp.0))),
         };
         let serial = match serial {
             Ok(serial) => serial,

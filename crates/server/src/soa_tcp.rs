@@ -22,7 +22,7 @@ pub async fn primary_serial(origin: &NameBuf, primary: SocketAddr, key: Option<&
     let id = random_id();
     let mut query = soa_query(origin, id);
     let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
-    let io = |e: std::io::Error| TransferError(format!("SOA query over TCP: {e}"));
+    let io = |e: std::io::Error| TransferError(e.to_string());
     let exchange = async {
         let mut stream = TcpStream::connect(primary).await.map_err(io)?;
         let mut framed = (query.len() as u16).to_be_bytes().to_vec();
@@ -37,5 +37,6 @@ pub async fn primary_serial(origin: &NameBuf, primary: SocketAddr, key: Option<&
         }
         soa_answer_serial(&answer, origin, id)
     };
-    tokio::time::timeout(TIMEOUT, exchange).await.map_err(|_| TransferError("no answer to the SOA query over TCP".into()))?
+    let answer = tokio::time::timeout(TIMEOUT, exchange).await.map_err(|_| TransferError("SOA query over TCP: no answer".into()))?;
+    answer.map_err(|error| TransferError(format!("SOA query over TCP: {}", error.0)))
 }
