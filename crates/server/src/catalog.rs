@@ -19,6 +19,7 @@ use crate::durable;
 use portcullis_engine::auth::catalog::{self, Member, Produced};
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_wire::NameBuf;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -60,11 +61,12 @@ impl Catalogs {
     /// name is already a zone (configured, or of another catalog) is left out (RFC 9432 §5.4).
     pub fn effective(&self, base: &Settings) -> Settings {
         let mut effective = base.clone();
+        let mut origins: HashSet<NameBuf> = base.zones.iter().map(|zone| zone.origin).collect();
         let members = lock(&self.members);
         for catalog in consumers(base) {
             let Some((_, list)) = members.iter().find(|(origin, _)| *origin == catalog.origin) else { continue };
             for member in list {
-                if effective.zones.iter().any(|zone| zone.origin == member.zone) {
+                if !origins.insert(member.zone) {
                     tracing::warn!(catalog = %catalog.origin, member = %member.zone, "catalog member is already a zone of this server: ignored (RFC 9432 §5.4)");
                     continue;
                 }
@@ -111,23 +113,26 @@ impl Catalogs {
         if parsed.notices.len() > NOTICES_LOGGED {
             tracing::info!(catalog = %zone.origin, more = parsed.notices.len() - NOTICES_LOGGED, "catalog zone: more records ignored");
         }
-        let same = |a: &Member, b: &Member| a.zone == b.zone && a.entry == b.entry;
-        let removed: Vec<Member> = previous.iter().filter(|old| !parsed.members.iter().any(|new| same(old, new))).copied().collect();
-        let added = parsed.members.iter().filter(|new| !previous.iter().any(|old| same(old, new))).count();
+        let pairs = |list: &[Member]| -> HashSet<(NameBuf, NameBuf)> { list.iter().map(|member| (member.zone, member.entry)).collect() };
+        let (before, after) = (pairs(previous), pairs(&parsed.members));
+        let zones_before: HashSet<NameBuf> = previous.iter().map(|member| member.zone).collect();
+        let removed: Vec<Member> = previous.iter().filter(|old| !after.contains(&(old.zone, old.entry))).copied().collect();
+        let added = parsed.members.iter().filter(|new| !before.contains(&(new.zone, new.entry))).count();
+        let zones_after: HashSet<NameBuf> = parsed.members.iter().map(|member| member.zone).collect();
         if removed.is_empty() && added == 0 {
             return Update::default();
         }
         let mut update = Update { changed: true, reset: Vec::new() };
         for member in &removed {
             forget(zone, &member.zone);
-            if parsed.members.iter().any(|new| new.zone == member.zone) {
+            if zones_after.contains(&member.zone) {
                 tracing::info!(catalog = %zone.origin, member = %member.zone, entry = %member.entry, "catalog member has a new unique id: its copy is dropped and transferred again (RFC 9432 §5.6)");
                 update.reset.push(member.zone);
             } else {
                 tracing::info!(catalog = %zone.origin, member = %member.zone, "catalog member removed: no longer served, its copy deleted");
             }
         }
-        for member in parsed.members.iter().filter(|new| !previous.iter().any(|old| old.zone == new.zone)) {
+        for member in parsed.members.iter().filter(|new| !zones_before.contains(&new.zone)) {
             tracing::info!(catalog = %zone.origin, member = %member.zone, "catalog member added");
         }
         tracing::info!(catalog = %zone.origin, serial = copy.serial().unwrap_or_default(), members = parsed.members.len(), added, removed = removed.len(), "catalog zone processed");
@@ -143,7 +148,7 @@ impl Catalogs {
             let Some(dir) = ZoneCatalog::members_dir(&catalog.file) else { continue };
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
             let list = members.iter().find(|(origin, _)| *origin == catalog.origin).map(|(_, list)| list.as_slice()).unwrap_or_default();
-            let wanted: Vec<String> = list.iter().map(|member| file_name(&member.zone)).collect();
+            let wanted: HashSet<String> = list.iter().map(|member| file_name(&member.zone)).collect();
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.ends_with(".zone") && !name.starts_with('.') && !wanted.contains(&name) {

@@ -174,37 +174,39 @@ fn property(zone: &Zone, node: &super::zone::Node, owner: NameBuf, depth: usize,
 
 /// The member entries found, checked: a PTR rdata that is a name, not the catalog or below it,
 /// each zone once (the entry in `previous`, else the first in canonical order), at most
-/// `limits.max_members`.
+/// `limits.max_members`. Sorting, not hashing, finds the duplicates: a hostile catalog cannot
+/// make it slower than O(n log n).
 fn members(
     origin: &NameBuf,
-    mut found: Vec<(NameBuf, &[u8])>,
+    found: Vec<(NameBuf, &[u8])>,
     limits: CatalogLimits,
     previous: &[Member],
     notices: &mut Vec<Notice>,
 ) -> Result<Vec<Member>, CatalogError> {
-    found.sort_by(|a, b| a.0.canonical_cmp(&b.0));
-    let mut members: Vec<Member> = Vec::with_capacity(found.len().min(limits.max_members));
+    let mut listed: Vec<Member> = Vec::with_capacity(found.len());
     for (entry, rdata) in found {
-        let Ok(zone) = NameBuf::from_wire(rdata) else {
-            notices.push(Notice { owner: entry, what: "member PTR rdata is not a name: ignored" });
-            continue;
-        };
-        if zone.is_subdomain_of(origin) {
-            notices.push(Notice { owner: entry, what: "member zone at or below the catalog zone itself: ignored" });
-            continue;
+        match NameBuf::from_wire(rdata) {
+            Err(_) => notices.push(Notice { owner: entry, what: "member PTR rdata is not a name: ignored" }),
+            Ok(zone) if zone.is_subdomain_of(origin) => notices.push(Notice { owner: entry, what: "member zone at or below the catalog zone itself: ignored" }),
+            Ok(zone) => listed.push(Member { zone: zone.to_lowercase(), entry }),
         }
-        let zone = zone.to_lowercase();
-        if let Some(index) = members.iter().position(|member| member.zone == zone) {
-            let kept_before = previous.iter().any(|old| old.zone == zone && old.entry == entry);
-            let loser = if kept_before { std::mem::replace(&mut members[index].entry, entry) } else { entry };
-            notices.push(Notice { owner: loser, what: "member zone listed twice: this entry ignored (RFC 9432 §5.4)" });
-            continue;
+    }
+    let by_zone = |a: &Member, b: &Member| a.zone.canonical_cmp(&b.zone).then_with(|| a.entry.canonical_cmp(&b.entry));
+    listed.sort_by(by_zone);
+    let mut in_use: Vec<Member> = previous.to_vec();
+    in_use.sort_by(by_zone);
+    let mut members: Vec<Member> = Vec::new();
+    for group in listed.chunk_by(|a, b| a.zone == b.zone) {
+        let kept = group.iter().position(|member| in_use.binary_search_by(|old| by_zone(old, member)).is_ok()).unwrap_or(0);
+        for (_, member) in group.iter().enumerate().filter(|(index, _)| *index != kept) {
+            notices.push(Notice { owner: member.entry, what: "member zone listed twice: this entry ignored (RFC 9432 §5.4)" });
         }
         if members.len() == limits.max_members {
             return Err(CatalogError::TooManyMembers(limits.max_members));
         }
-        members.push(Member { zone, entry });
+        members.push(group[kept]);
     }
+    members.sort_by(|a, b| a.entry.canonical_cmp(&b.entry));
     Ok(members)
 }
 

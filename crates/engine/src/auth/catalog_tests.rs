@@ -155,3 +155,21 @@ fn the_serial_moves_only_when_the_content_does() {
     assert_eq!(next_serial(100, one, Some(last)), 100, "the operator raised the file's serial");
     assert_eq!(next_serial(1, two, Some(Produced { serial: u32::MAX, digest: one })), 1, "wraps (RFC 1982)");
 }
+
+#[test]
+fn the_default_limit_refuses_a_catalog_of_ten_thousand_and_one_members() {
+    let mut body = String::from("version TXT \"2\"\n");
+    for n in 0..=CatalogLimits::DEFAULT.max_members {
+        body.push_str(&format!("m{n}.zones PTR zone{n}.example.\n"));
+    }
+    assert_eq!(parse(&catalog(&body), CatalogLimits::DEFAULT, &[]), Err(CatalogError::TooManyMembers(10_000)));
+    // Every one listed twice, under other entries: still 10 001 zones, still refused; at the
+    // limit raised, each zone once, the duplicates noticed.
+    for n in 0..=CatalogLimits::DEFAULT.max_members {
+        body.push_str(&format!("d{n}.zones PTR ZONE{n}.example.\n"));
+    }
+    let zone = catalog(&body);
+    assert_eq!(parse(&zone, CatalogLimits::DEFAULT, &[]), Err(CatalogError::TooManyMembers(10_000)));
+    let parsed = parse(&zone, CatalogLimits { max_members: 20_000 }, &[]).unwrap();
+    assert_eq!((parsed.members.len(), parsed.notices.len()), (10_001, 10_001));
+}

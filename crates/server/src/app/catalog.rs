@@ -8,6 +8,8 @@ use super::build::Shared;
 use crate::catalog::create_member_dirs;
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_net::EngineHandle;
+use portcullis_wire::NameBuf;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Starts following the consumer catalog zones; runs on the I/O runtime.
@@ -49,13 +51,15 @@ fn apply(shared: &Shared, engine: &EngineHandle) {
     create_member_dirs(&settings);
     if !reset.is_empty() {
         // Their tasks and copies go first, so that the ones started below begin afresh.
+        let reset: HashSet<NameBuf> = reset.into_iter().collect();
         let kept: Vec<_> = settings.zones.iter().filter(|zone| !reset.contains(&zone.origin)).cloned().collect();
         shared.secondaries.configure(&kept, &settings.keys, engine);
     }
     {
         let _install = shared.secondaries.install.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = engine.load_full();
-        let kept: Vec<Arc<Zone>> = current.zones().iter().filter(|zone| settings.zones.iter().any(|s| s.origin == *zone.origin())).cloned().collect();
+        let configured: HashSet<NameBuf> = settings.zones.iter().map(|zone| zone.origin).collect();
+        let kept: Vec<Arc<Zone>> = current.zones().iter().filter(|zone| configured.contains(zone.origin())).cloned().collect();
         match shared.engine(ZoneSet::new(kept), &settings) {
             Ok(new) => engine.store(Arc::new(new)),
             Err(error) => {
