@@ -130,6 +130,13 @@ fn wait_until(within: Duration, what: &str, logs: &dyn Fn() -> String, pred: imp
     }
 }
 
+/// The status dig prints for a NOTIFY of `origin` sent to `addr` (from 127.0.0.1).
+fn notify_status(dig: &Path, addr: SocketAddr, origin: &str) -> String {
+    let args = [format!("@{}", addr.ip()), "-p".into(), addr.port().to_string(), "+opcode=notify".into(), "+norec".into(), origin.into(), "SOA".into()];
+    let out = peers::run_tool(dig, &args, Duration::from_secs(30));
+    out.lines().find_map(|line| line.split("status: ").nth(1)).map(|rest| rest.split(',').next().unwrap_or_default().to_owned()).unwrap_or(out)
+}
+
 fn sighup(server: &ServerProcess) {
     let pid = server.pid().unwrap_or_else(|| panic!("no pid")).to_string();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().is_ok_and(|s| s.success()));
@@ -137,6 +144,8 @@ fn sighup(server: &ServerProcess) {
 
 #[test]
 fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts() {
+    let test = "portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts";
+    let Some(tools) = require(test, &["dig"]) else { return };
     let zones = RemoveOnDrop(temp_dir("catalog-zones"));
     let state = RemoveOnDrop(temp_dir("catalog-consumer"));
     write_zones(&zones.0);
@@ -149,6 +158,9 @@ fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts
     let logs = || format!("{}\n{}", primary.logs(), consumer.logs());
     wait_until(CONVERGE, "the consumer serves a.test. and b.test.", &logs, || serves(consumer_addr, "a.test.") && serves(consumer_addr, "b.test."));
     assert_eq!(soa(consumer_addr, "c.test."), Some((Rcode::REFUSED, false)), "c.test. is not a member yet");
+    // Members take NOTIFY under the server-wide notify ACL, like any secondary zone.
+    assert_eq!(notify_status(&tools[0], consumer_addr, "a.test."), "NOERROR");
+    assert_eq!(notify_status(&tools[0], consumer_addr, "c.test."), "NOTIMP");
     // c.test. becomes a member on the primary: new serial, NOTIFY, served by the consumer.
     fs::write(&primary_config, producer_config(primary_addr, &zones.0, &[consumer_addr], &["a.test.", "b.test.", "c.test."])).unwrap();
     sighup(&primary);
@@ -162,6 +174,7 @@ fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts
     sighup(&primary);
     wait_until(CONVERGE, "the member removed on the primary is REFUSED", &logs, || soa(consumer_addr, "b.test.") == Some((Rcode::REFUSED, false)));
     assert!(!kept.join("b.test.zone").exists(), "the removed member's copy is deleted");
+    assert_eq!(notify_status(&tools[0], consumer_addr, "b.test."), "NOTIMP", "a removed member takes no NOTIFY");
     wait_until(CONVERGE, "the remaining members' copies are kept", &logs, || kept.join("a.test.zone").is_file() && kept.join("c.test.zone").is_file());
     let kept_catalog = state.0.join("catalog.catalog.zone");
     wait_until(CONVERGE, "the catalog's kept copy no longer lists b.test.", &logs, || {
