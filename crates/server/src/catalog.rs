@@ -17,6 +17,7 @@ use crate::catalog_config::{CatalogRole, ZoneCatalog};
 use crate::config::{Settings, ZoneSettings};
 use crate::durable;
 use portcullis_engine::auth::catalog::{self, Member, Produced};
+use portcullis_engine::auth::zone_text::zone_text;
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_wire::NameBuf;
 use std::collections::HashSet;
@@ -92,7 +93,8 @@ impl Catalogs {
     /// Takes the members of `copy`, the catalog zone `zone`'s copy now served: what changed. A
     /// catalog that is not processed (wrong version, broken, too many members) changes nothing,
     /// and says why in the log. Members dropped lose their kept copies, and so do members whose
-    /// entry (unique id) changed: RFC 9432 §5.6 asks for their state to be reset.
+    /// entry (unique id) changed: RFC 9432 §5.6 asks for their state to be reset. The catalog's
+    /// copy is written first, so that a crash brings no removed member back.
     pub fn update(&self, zone: &ZoneSettings, copy: &Zone) -> Update {
         let mut members = lock(&self.members);
         let index = members.iter().position(|(origin, _)| *origin == zone.origin).unwrap_or_else(|| {
@@ -123,6 +125,9 @@ impl Catalogs {
             return Update::default();
         }
         let mut update = Update { changed: true, reset: Vec::new() };
+        if !removed.is_empty() {
+            keep_copy(zone, copy);
+        }
         for member in &removed {
             forget(zone, &member.zone);
             if zones_after.contains(&member.zone) {
@@ -251,6 +256,18 @@ pub fn file_name(member: &NameBuf) -> String {
     }
     out.push_str("zone");
     out
+}
+
+/// Writes the catalog `zone`'s `copy` to its file before its removed members' copies are
+/// deleted (the secondary task writes it too, a moment later): a crash in between must not bring
+/// a removed member back at the next start.
+fn keep_copy(zone: &ZoneSettings, copy: &Zone) {
+    if zone.file.as_os_str().is_empty() {
+        return;
+    }
+    if let Err(error) = durable::write_file(&zone.file, zone_text(copy).as_bytes()) {
+        tracing::warn!(zone = %zone.origin, file = %zone.file.display(), %error, "catalog zone: cannot keep the copy");
+    }
 }
 
 /// Deletes the kept copy of `member` of the catalog `zone`.
