@@ -32,6 +32,8 @@ const NOTICES_LOGGED: usize = 20;
 pub struct Catalogs {
     /// The configuration as read, without members: what members are added to.
     base: Mutex<Option<Settings>>,
+    /// The origins of its consumer catalog zones (asked at every copy installed).
+    consumers: Mutex<HashSet<NameBuf>>,
     /// Per consumer catalog zone: the members in effect.
     members: Mutex<Vec<(NameBuf, Vec<Member>)>>,
     /// Per producer catalog zone: what was served last.
@@ -44,6 +46,7 @@ impl Catalogs {
     /// Keeps `settings` as the base and returns the effective settings (members added).
     pub fn set_base(&self, settings: Settings) -> Settings {
         let effective = self.effective(&settings);
+        *lock(&self.consumers) = consumers(&settings).map(|zone| zone.origin).collect();
         *lock(&self.base) = Some(settings);
         effective
     }
@@ -55,7 +58,7 @@ impl Catalogs {
 
     /// True when `origin` is a consumer catalog zone of the base settings.
     pub fn is_consumer(&self, origin: &NameBuf) -> bool {
-        lock(&self.base).as_ref().is_some_and(|base| consumers(base).any(|zone| zone.origin == *origin))
+        lock(&self.consumers).contains(origin)
     }
 
     /// `base` with every consumer catalog's members added as secondary zones; a member whose
