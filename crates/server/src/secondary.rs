@@ -10,7 +10,7 @@
 //! refresh; at start the copy found there is served until a refresh replaces it, or until the
 //! SOA expire interval after that time (one already older is not served). A transfer past the
 //! zone's record or byte cap, or not finished within its `transfer-timeout`, is given up like
-//! any failed refresh: the copy served stays.
+//! any failed refresh: the copy served stays. At most [`TRANSFERS_IN`] transfers run at once.
 
 use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError, TransferLimit};
 use portcullis_engine::auth::transfer::serial_greater;
@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::ZoneSettings;
@@ -66,6 +66,21 @@ pub struct SecondaryZones {
     pub install: Mutex<()>,
     /// Told each origin whose copy was installed or removed (catalog zones follow theirs).
     observer: Mutex<Option<Observer>>,
+    /// Transfers in at once.
+    transfers: TransfersIn,
+}
+
+/// Transfers in at once, from all primaries (BIND's `transfers-in`): the many members of a
+/// catalog zone, starting together, stay within a primary's connections per client.
+const TRANSFERS_IN: usize = 10;
+
+/// The permits of [`TRANSFERS_IN`].
+struct TransfersIn(Semaphore);
+
+impl Default for TransfersIn {
+    fn default() -> Self {
+        Self(Semaphore::new(TRANSFERS_IN))
+    }
 }
 
 /// Called with a zone's origin after its copy changed in the engine.
@@ -156,7 +171,7 @@ impl SecondaryZones {
         let mut backoff = 5u32;
         loop {
             let current = lock(&self.zones).get(&zone.origin).and_then(|copy| copy.serial());
-            let wait = match refresh(&zone, current, key.as_ref()).await {
+            let wait = match refresh(&zone, current, key.as_ref(), &self.transfers.0).await {
                 Ok(fresh) => {
                     if let Some(copy) = fresh {
                         timers = copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS);
@@ -223,7 +238,7 @@ impl SecondaryZones {
 
 /// Asks the primaries in turn: `Ok(None)` when our `current` serial is not older than the first
 /// one that answers, `Ok(Some(zone))` after a transfer, `Err` when none answered usefully.
-async fn refresh(zone: &ZoneSettings, current: Option<u32>, key: Option<&TsigKey>) -> Result<Option<Zone>, TransferError> {
+async fn refresh(zone: &ZoneSettings, current: Option<u32>, key: Option<&TsigKey>, transfers: &Semaphore) -> Result<Option<Zone>, TransferError> {
     let mut last = TransferError("no primary".into());
     for &primary in &zone.primaries {
         let serial = match primary_serial(&zone.origin, primary, key).await {
@@ -240,6 +255,7 @@ async fn refresh(zone: &ZoneSettings, current: Option<u32>, key: Option<&TsigKey
         if current.is_some_and(|ours| !serial_greater(serial, ours)) {
             return Ok(None);
         }
+        let _permit = transfers.acquire().await.ok();
         match transfer(zone, primary, key).await {
             Ok(copy) => return Ok(Some(copy)),
             Err(error) => last = TransferError(format!("{primary}: {error}")),

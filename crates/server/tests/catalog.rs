@@ -398,3 +398,42 @@ fn members_are_transferred_with_the_catalogs_key() {
     let logs = || format!("{}\n{}", primary.logs(), consumer.logs());
     wait_until(CONVERGE, "the members are transferred with the key", &logs, || serves(consumer_addr, "a.test.") && serves(consumer_addr, "b.test."));
 }
+
+#[test]
+fn a_consumer_takes_two_hundred_members_at_once_and_a_catalog_past_its_limit_changes_nothing() {
+    let zones = RemoveOnDrop(temp_dir("catalog-zones"));
+    let state = RemoveOnDrop(temp_dir("catalog-consumer"));
+    fs::write(zones.0.join("catalog.zone"), CATALOG).unwrap();
+    let (primary_addr, consumer_addr) = (address(), address());
+    let origins: Vec<String> = (0..200).map(|n| format!("m{n}.test.")).collect();
+    let mut text = producer_config(primary_addr, &zones.0, &[consumer_addr], &[]);
+    text = text.split("\n[[zone]]\norigin = \"a.test.\"").next().unwrap_or_default().to_owned();
+    for origin in &origins {
+        let file = zones.0.join(format!("{origin}zone"));
+        fs::write(&file, member_text(origin)).unwrap();
+        let _ = write!(text, "\n[[zone]]\norigin = \"{origin}\"\nfile = \"{}\"\ncatalog-member = \"catalog.\"\n", file.display());
+    }
+    let primary_config = zones.0.join("primary.toml");
+    fs::write(&primary_config, &text).unwrap();
+    let primary = portcullis(&primary_config, primary_addr, "catalog.");
+    // The consumer takes at most 200: all of them are served.
+    let config = consumer_config(&state.0, consumer_addr, primary_addr);
+    fs::write(&config, format!("{}catalog-max-members = 200\n", fs::read_to_string(&config).unwrap())).unwrap();
+    let started = Instant::now();
+    let consumer = portcullis(&config, consumer_addr, "catalog.");
+    let logs = || format!("{}\n{}", primary.logs(), consumer.logs());
+    wait_until(CONVERGE, "all 200 members are served", &logs, || origins.iter().all(|origin| serves(consumer_addr, origin)));
+    println!("200 catalog members served {} ms after the consumer started", started.elapsed().as_millis());
+    // Ten transfers at a time: none is cut by the primary's limit of connections per client.
+    let all = fs::read_to_string(consumer.dir().join("stderr.log")).unwrap_or_default();
+    assert!(!all.contains("refresh failed"), "{all}");
+    // A 201st member: the catalog is past the consumer's limit, refused whole; nothing changes.
+    let extra = zones.0.join("extra.test.zone");
+    fs::write(&extra, member_text("extra.test.")).unwrap();
+    let _ = write!(text, "\n[[zone]]\norigin = \"extra.test.\"\nfile = \"{}\"\ncatalog-member = \"catalog.\"\n", extra.display());
+    fs::write(&primary_config, &text).unwrap();
+    sighup(&primary);
+    wait_until(CONVERGE, "the catalog past the limit is refused", &logs, || consumer.logs().contains("more than 200 member zones (catalog-max-members)"));
+    assert_eq!(soa(consumer_addr, "extra.test."), Some((Rcode::REFUSED, false)));
+    assert!(origins.iter().all(|origin| serves(consumer_addr, origin)), "the members stay");
+}
