@@ -158,6 +158,15 @@ fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts
     let logs = || format!("{}\n{}", primary.logs(), consumer.logs());
     wait_until(CONVERGE, "the consumer serves a.test. and b.test.", &logs, || serves(consumer_addr, "a.test.") && serves(consumer_addr, "b.test."));
     assert_eq!(soa(consumer_addr, "c.test."), Some((Rcode::REFUSED, false)), "c.test. is not a member yet");
+    // The catalog transfers to the clients the transfer ACL allows only (127.0.0.1 here).
+    let axfr = |source: &str| {
+        let args =
+            [format!("@{}", primary_addr.ip()), "-p".into(), primary_addr.port().to_string(), "-b".into(), source.into(), "catalog.".into(), "AXFR".into()];
+        peers::run_tool(&tools[0], &args, Duration::from_secs(30))
+    };
+    let allowed = axfr("127.0.0.1");
+    assert!(allowed.contains("zones.catalog.") && allowed.contains("PTR\ta.test."), "{allowed}");
+    assert!(axfr("127.0.0.2").contains("Transfer failed"), "127.0.0.2 may not transfer the catalog");
     // Members take NOTIFY under the server-wide notify ACL, like any secondary zone.
     assert_eq!(notify_status(&tools[0], consumer_addr, "a.test."), "NOERROR");
     assert_eq!(notify_status(&tools[0], consumer_addr, "c.test."), "NOTIMP");
