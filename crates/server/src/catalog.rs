@@ -22,6 +22,7 @@ use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_wire::NameBuf;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Notices of one catalog logged at most (the rest are counted).
@@ -38,8 +39,11 @@ pub struct Catalogs {
     members: Mutex<Vec<(NameBuf, Vec<Member>)>>,
     /// Per producer catalog zone: what was served last.
     produced: Mutex<Vec<(NameBuf, Produced)>>,
-    /// Woken when a consumer catalog zone's copy may have changed.
+    /// Woken when a consumer catalog zone's copy may have changed, and after a reload.
     pub changed: tokio::sync::Notify,
+    /// A reload set new base settings: the next wake applies the effective list even if no
+    /// member changed (the reload may have raced with a change and applied an older list).
+    reloaded: AtomicBool,
 }
 
 impl Catalogs {
@@ -48,7 +52,13 @@ impl Catalogs {
         let effective = self.effective(&settings);
         *lock(&self.consumers) = consumers(&settings).map(|zone| zone.origin).collect();
         *lock(&self.base) = Some(settings);
+        self.reloaded.store(true, Ordering::Relaxed);
         effective
+    }
+
+    /// True once after each [`Catalogs::set_base`].
+    pub fn take_reloaded(&self) -> bool {
+        self.reloaded.swap(false, Ordering::Relaxed)
     }
 
     /// The base settings, once set.

@@ -176,6 +176,13 @@ fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts
     wait_until(CONVERGE, "the member added on the primary is served", &logs, || serves(consumer_addr, "c.test."));
     assert!(primary.logs().contains("catalog zone produced") && primary.logs().contains("serial=2"), "{}", primary.logs());
     assert!(consumer.logs().contains("NOTIFY received"), "the consumer followed the NOTIFY\n{}", consumer.logs());
+    // A reload of the consumer keeps the members (they are not in its configuration file).
+    let reloads = logged(&consumer, "reloaded");
+    sighup(&consumer);
+    wait_until(CONVERGE, "the consumer reloads", &logs, || logged(&consumer, "reloaded") > reloads);
+    for origin in ["a.test.", "b.test.", "c.test."] {
+        assert!(serves(consumer_addr, origin), "{origin} lost by a reload\n{}", consumer.logs());
+    }
     // b.test. leaves the catalog: REFUSED at the consumer, its kept copy deleted.
     let kept = state.0.join("catalog.catalog.zone.members");
     assert!(kept.join("b.test.zone").is_file(), "the member's copy is kept");

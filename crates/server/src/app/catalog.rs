@@ -2,7 +2,8 @@
 //! installed wakes one task, which reads its members and, when they changed, swaps in an engine
 //! built for the effective zone list (configured zones plus members: NOTIFY is taken for the
 //! members, names of removed ones are REFUSED like any name not served) and starts and stops the
-//! members' secondary tasks, as a reload does, without reading the configuration again.
+//! members' secondary tasks, as a reload does, without reading the configuration again. A reload
+//! wakes it too when done: the last list applied is then always the newest.
 
 use super::build::Shared;
 use crate::catalog::create_member_dirs;
@@ -36,7 +37,7 @@ pub(super) fn start(shared: &Shared, engine: &EngineHandle) {
 fn apply(shared: &Shared, engine: &EngineHandle) {
     let Some(base) = shared.catalogs.base() else { return };
     let served = engine.load_full();
-    let (mut changed, mut reset) = (false, Vec::new());
+    let (mut changed, mut reset) = (shared.catalogs.take_reloaded(), Vec::new());
     for zone in base.zones.iter().filter(|zone| shared.catalogs.is_consumer(&zone.origin)) {
         if let Some(copy) = served.zones().get(&zone.origin) {
             let update = shared.catalogs.update(zone, copy);

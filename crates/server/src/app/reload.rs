@@ -51,6 +51,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
         }
     }
     shared.secondaries.configure(&settings.zones, &settings.keys, engine);
+    shared.catalogs.changed.notify_one();
     if let Some(pool) = shared.pool.get() {
         if pool.settings().dnssec != settings.resolver.settings.dnssec {
             // What the cache holds was validated from the old anchors: keys, denials and the
