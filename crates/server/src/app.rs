@@ -7,9 +7,11 @@
 //! - [`signing`]: signed zones: signed on load, their versions kept, refreshed when due;
 //! - [`encrypted`]: the DoT, DoH and DoQ listeners and their certificate's reload;
 //! - [`summary`]: the counters line in the log;
+//! - [`catalog`]: catalog zones' members added and removed at run time;
 //! - [`ops`]: the sampler, the HTTP listener and the control socket (`portcullis ctl`).
 
 mod build;
+mod catalog;
 mod encrypted;
 mod ops;
 mod reload;

@@ -180,6 +180,12 @@ pub mod file {
         pub transfer_timeout: Option<u64>,
         /// A primary zone signed by the server: the name of its `[[dnssec-policy]]`.
         pub dnssec_policy: Option<String>,
+        /// A catalog zone (RFC 9432): `"producer"` or `"consumer"` (`crate::catalog_config`).
+        pub catalog: Option<String>,
+        /// A member zone of the producer catalog zone so named.
+        pub catalog_member: Option<String>,
+        /// A consumer catalog zone: most member zones it may list.
+        pub catalog_max_members: Option<u64>,
     }
 
     impl Zone {
@@ -189,6 +195,9 @@ pub mod file {
         pub const TRANSFER_MAX_BYTES: Limit<u64> = Limit::new("transfer-max-bytes", TransferLimits::DEFAULT.max_bytes, 65_536, 1 << 36);
         /// `transfer-timeout`, seconds.
         pub const TRANSFER_TIMEOUT: Limit<u64> = Limit::new("transfer-timeout", 300, 1, 86_400);
+        /// `catalog-max-members`.
+        pub const CATALOG_MAX_MEMBERS: Limit<usize> =
+            Limit::new("catalog-max-members", portcullis_engine::auth::catalog::CatalogLimits::DEFAULT.max_members, 1, 1_000_000);
     }
 }
 
@@ -210,6 +219,8 @@ pub struct ZoneSettings {
     pub transfer: crate::zone_config::TransferSettings,
     /// A signed zone: its policy and key directory.
     pub signing: Option<crate::dnssec_config::ZoneSigning>,
+    /// Its part in catalog zones (RFC 9432), if any.
+    pub catalog: crate::catalog_config::ZoneCatalog,
 }
 
 /// Validated settings.

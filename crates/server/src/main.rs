@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod catalog;
+mod catalog_config;
 mod check;
 mod cli;
 mod config;
@@ -44,6 +46,7 @@ mod rpz_lists;
 mod sd_notify;
 mod secondary;
 mod sign_zone;
+mod soa_tcp;
 mod stats;
 mod tap_writer;
 mod tls_config;

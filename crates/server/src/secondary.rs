@@ -1,7 +1,8 @@
 //! Secondary zones (RFC 1034 §4.3.5, RFC 1996, RFC 5936): one task per zone asks its primaries
-//! for the SOA serial and, when it is newer than ours (or we have none), transfers the zone by
-//! AXFR over TCP and swaps it into the engine. It does so at start, every SOA refresh interval,
-//! and at once on a NOTIFY the engine accepted for the zone; after a failure it tries again
+//! for the SOA serial (over UDP, then over TCP when that fails: `soa_tcp`) and, when it is newer
+//! than ours (or we have none), transfers the zone by AXFR over TCP and swaps it into the engine.
+//! It does so at start, every SOA refresh interval, and at once on a NOTIFY the engine accepted
+//! for the zone; after a failure it tries again
 //! after the SOA retry interval (5 s at first, doubling, until a first copy is loaded), and
 //! stops serving a copy not refreshed for the SOA expire interval. With a `key`, the SOA queries
 //! and transfer requests are TSIG-signed and every answer must verify (RFC 8945). With a `file`,
@@ -9,7 +10,7 @@
 //! refresh; at start the copy found there is served until a refresh replaces it, or until the
 //! SOA expire interval after that time (one already older is not served). A transfer past the
 //! zone's record or byte cap, or not finished within its `transfer-timeout`, is given up like
-//! any failed refresh: the copy served stays.
+//! any failed refresh: the copy served stays. At most [`TRANSFERS_IN`] transfers run at once.
 
 use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError, TransferLimit};
 use portcullis_engine::auth::transfer::serial_greater;
@@ -28,7 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::ZoneSettings;
@@ -63,7 +64,27 @@ pub struct SecondaryZones {
     /// Held while the engine's zone set is rebuilt, so that a transfer and a reload do not
     /// undo each other.
     pub install: Mutex<()>,
+    /// Told each origin whose copy was installed or removed (catalog zones follow theirs).
+    observer: Mutex<Option<Observer>>,
+    /// Transfers in at once.
+    transfers: TransfersIn,
 }
+
+/// Transfers in at once, from all primaries (BIND's `transfers-in`): the many members of a
+/// catalog zone, starting together, stay within a primary's connections per client.
+const TRANSFERS_IN: usize = 10;
+
+/// The permits of [`TRANSFERS_IN`].
+struct TransfersIn(Semaphore);
+
+impl Default for TransfersIn {
+    fn default() -> Self {
+        Self(Semaphore::new(TRANSFERS_IN))
+    }
+}
+
+/// Called with a zone's origin after its copy changed in the engine.
+pub type Observer = Arc<dyn Fn(&NameBuf) + Send + Sync>;
 
 impl SecondaryZones {
     /// The copies transferred so far.
@@ -84,6 +105,11 @@ impl SecondaryZones {
             self.waker(origin).notify_one();
         }
         known
+    }
+
+    /// Sets the one [`Observer`] of installed copies.
+    pub fn observe(&self, observer: Observer) {
+        *lock(&self.observer) = Some(observer);
     }
 
     /// The hook the engine calls for an accepted NOTIFY: wakes the zone's task.
@@ -145,7 +171,7 @@ impl SecondaryZones {
         let mut backoff = 5u32;
         loop {
             let current = lock(&self.zones).get(&zone.origin).and_then(|copy| copy.serial());
-            let wait = match refresh(&zone, current, key.as_ref()).await {
+            let wait = match refresh(&zone, current, key.as_ref(), &self.transfers.0).await {
                 Ok(fresh) => {
                     if let Some(copy) = fresh {
                         timers = copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS);
@@ -191,7 +217,7 @@ impl SecondaryZones {
     /// Puts `copy` (or, with `None`, no copy) of `origin` into the engine; from a task, only
     /// while it is not `stopped` (checked under the lock, so a stopped zone never comes back).
     fn install(&self, origin: &NameBuf, copy: Option<Arc<Zone>>, engine: &EngineHandle, stopped: Option<&AtomicBool>) {
-        let _install = lock(&self.install);
+        let install = lock(&self.install);
         if stopped.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
             return;
         }
@@ -203,15 +229,23 @@ impl SecondaryZones {
         let mut zones: Vec<Arc<Zone>> = current.zones().iter().filter(|zone| zone.origin() != origin).cloned().collect();
         zones.extend(copy);
         engine.store(Arc::new(current.with_zones(ZoneSet::new(zones))));
+        drop(install);
+        if let Some(observer) = lock(&self.observer).clone() {
+            observer(origin);
+        }
     }
 }
 
 /// Asks the primaries in turn: `Ok(None)` when our `current` serial is not older than the first
 /// one that answers, `Ok(Some(zone))` after a transfer, `Err` when none answered usefully.
-async fn refresh(zone: &ZoneSettings, current: Option<u32>, key: Option<&TsigKey>) -> Result<Option<Zone>, TransferError> {
+async fn refresh(zone: &ZoneSettings, current: Option<u32>, key: Option<&TsigKey>, transfers: &Semaphore) -> Result<Option<Zone>, TransferError> {
     let mut last = TransferError("no primary".into());
     for &primary in &zone.primaries {
         let serial = match primary_serial(&zone.origin, primary, key).await {
+            Ok(serial) => Ok(serial),
+            Err(udp) => crate::soa_tcp::primary_serial(&zone.origin, primary, key).await.map_err(|tcp| TransferError(format!("{}; {}", udp.0, tcp.0))),
+        };
+        let serial = match serial {
             Ok(serial) => serial,
             Err(error) => {
                 last = TransferError(format!("{primary}: {error}"));
@@ -221,6 +255,7 @@ async fn refresh(zone: &ZoneSettings, current: Option<u32>, key: Option<&TsigKey
         if current.is_some_and(|ours| !serial_greater(serial, ours)) {
             return Ok(None);
         }
+        let _permit = transfers.acquire().await.ok();
         match transfer(zone, primary, key).await {
             Ok(copy) => return Ok(Some(copy)),
             Err(error) => last = TransferError(format!("{primary}: {error}")),

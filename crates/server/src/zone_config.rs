@@ -76,12 +76,14 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, signing: &Signing<'_>, err
         if settings.key.is_some() && settings.primaries.is_empty() && settings.notify.is_empty() {
             errors.push(format!("{path}.key: a key signs transfers from primaries and NOTIFY to secondaries; this zone has neither"));
         }
+        settings.catalog = crate::catalog_config::zone(&path, zone, &mut settings, base, errors);
         if zones.iter().any(|other: &ZoneSettings| other.origin == settings.origin) {
             errors.push(format!("{path}: zone {} is defined twice", settings.origin));
             continue;
         }
         zones.push(settings);
     }
+    crate::catalog_config::check_members(&zones, errors);
     zones
 }
 
@@ -121,7 +123,16 @@ pub fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<Zo
         Some(base) if !file.is_empty() && path.is_relative() && file != EMBEDDED_ZONE_PATH => base.join(path),
         _ => path,
     };
-    Ok(ZoneSettings { origin, file, notify: Vec::new(), primaries: Vec::new(), key: None, transfer: TransferSettings::DEFAULT, signing: None })
+    Ok(ZoneSettings {
+        origin,
+        file,
+        notify: Vec::new(),
+        primaries: Vec::new(),
+        key: None,
+        transfer: TransferSettings::DEFAULT,
+        signing: None,
+        catalog: Default::default(),
+    })
 }
 
 /// `ADDR[:PORT]` (port 53 by default).
@@ -153,6 +164,9 @@ mod tests {
             transfer_max_bytes: None,
             transfer_timeout: None,
             dnssec_policy: None,
+            catalog: None,
+            catalog_member: None,
+            catalog_max_members: None,
         }
     }
 

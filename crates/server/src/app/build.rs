@@ -41,6 +41,8 @@ pub struct Shared {
     pub(super) pool: Arc<OnceLock<Arc<ResolverPool>>>,
     /// Secondary zones: their copies and tasks.
     pub(super) secondaries: Arc<SecondaryZones>,
+    /// Catalog zones: the configuration as read, members, produced serials.
+    pub(super) catalogs: Arc<crate::catalog::Catalogs>,
     /// UDP workers started again after a panic.
     pub(super) worker_restarts: Arc<std::sync::atomic::AtomicU64>,
     /// The I/O layer's counters (TCP connections closed, by reason).
@@ -102,6 +104,7 @@ impl Shared {
             cache,
             pool: Arc::default(),
             secondaries: Arc::default(),
+            catalogs: Arc::default(),
             worker_restarts: Arc::default(),
             net_counters: Arc::default(),
             signing: Signing::new(settings),

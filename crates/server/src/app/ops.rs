@@ -161,7 +161,7 @@ impl Control for AppControl {
     /// A primary zone's file is read again (its settings from the configuration as it is now)
     /// and swapped in alone; a secondary zone's task asks its primaries at once.
     fn reload_zone(&self, origin: &NameBuf) -> Result<String, String> {
-        let settings = config::load(&self.args).map_err(|errors| errors.join("; "))?;
+        let settings = self.shared.catalogs.effective(&config::load(&self.args).map_err(|errors| errors.join("; "))?);
         let zone = settings.zones.iter().find(|z| z.origin.to_lowercase() == origin.to_lowercase()).ok_or_else(|| format!("no zone {origin} is configured"))?;
         if !zone.primaries.is_empty() {
             return match self.shared.secondaries.refresh_now(&zone.origin) {
@@ -169,7 +169,12 @@ impl Control for AppControl {
                 false => Err(format!("zone {origin}: its secondary task is not running (reload first)")),
             };
         }
-        let loaded = Arc::new(load_one(zone).map_err(|error| format!("zone {origin}: {error}; the copy served is kept"))?);
+        let mut loaded = load_one(zone).map_err(|error| format!("zone {origin}: {error}; the copy served is kept"))?;
+        if zone.catalog.role == Some(crate::catalog_config::CatalogRole::Producer) {
+            loaded =
+                self.shared.catalogs.produce_one(&settings.zones, zone, &loaded).map_err(|error| format!("zone {origin}: {error}; the copy served is kept"))?;
+        }
+        let loaded = Arc::new(loaded);
         let _install = self.shared.secondaries.install.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.engine.load_full();
         let zones =

@@ -24,11 +24,13 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
             return Err(errors.join("; "));
         }
     };
+    let settings = shared.catalogs.set_base(settings);
+    crate::catalog::create_member_dirs(&settings);
     if settings.listen != listen {
         tracing::warn!("reload: listen addresses changed; they take effect on restart");
     }
     let current = engine.load_full();
-    let mut zones = load_zones(&settings.zones, Some(current.zones()), &shared.signing);
+    let mut zones = shared.catalogs.produce(&settings.zones, load_zones(&settings.zones, Some(current.zones()), &shared.signing));
     shared.apply_configured_secret(settings.cookies.secret);
     {
         // Secondary copies stay (those of zones no longer configured go with their tasks).
@@ -49,6 +51,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
         }
     }
     shared.secondaries.configure(&settings.zones, &settings.keys, engine);
+    shared.catalogs.changed.notify_one();
     if let Some(pool) = shared.pool.get() {
         if pool.settings().dnssec != settings.resolver.settings.dnssec {
             // What the cache holds was validated from the old anchors: keys, denials and the

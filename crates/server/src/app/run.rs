@@ -83,11 +83,16 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     }
     let mut shared = Shared::new(&settings).map_err(|error| fail(format!("{error}: not starting")))?;
     check_key_directories(&settings)?;
+    shared.catalogs.load_kept(&settings);
+    let settings = shared.catalogs.set_base(settings);
+    crate::catalog::create_member_dirs(&settings);
     let dnstap = start_tap(&settings).map_err(fail)?.map(|(tap, writer)| {
         shared.tap = Some(tap);
         writer
     });
-    let engine = shared.engine(load_zones(&settings.zones, None, &shared.signing), &settings).map_err(|error| report_config_errors(&[error]))?;
+    let engine = shared
+        .engine(shared.catalogs.produce(&settings.zones, load_zones(&settings.zones, None, &shared.signing)), &settings)
+        .map_err(|error| report_config_errors(&[error]))?;
     let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
     crate::rlimit::raise_for(&settings, threads);
@@ -112,6 +117,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     {
         let _runtime = runtime.enter();
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
+        super::catalog::start(&shared, &engine);
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
     }
     let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone() };
