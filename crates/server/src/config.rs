@@ -157,7 +157,7 @@ pub mod file {
     }
 
     /// One `[[zone]]`.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Default, Deserialize)]
     #[serde(rename_all = "kebab-case")]
     pub struct Zone {
         pub origin: String,

@@ -97,11 +97,7 @@ pub fn rpz(zones: &[RpzFile], lists: &[BlocklistFile], base: Option<&Path>, erro
             file: raw.file.clone(),
             primaries: raw.primaries.clone(),
             key: raw.key.clone(),
-            notify: Vec::new(),
-            transfer_max_records: None,
-            transfer_max_bytes: None,
-            transfer_timeout: None,
-            dnssec_policy: None,
+            ..file::Zone::default()
         };
         let signing = crate::zone_config::Signing { policies: &[], key_directory: Path::new("") };
         let mut own = Vec::new();
