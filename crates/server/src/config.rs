@@ -101,6 +101,8 @@ pub mod file {
         pub identity: Option<String>,
         /// Where the keys of signed zones are kept.
         pub key_directory: Option<String>,
+        /// Where journals and kept copies of zones without a file go.
+        pub state_directory: Option<String>,
     }
 
     impl Server {
@@ -174,6 +176,10 @@ pub mod file {
         pub transfer_timeout: Option<u64>,
         /// A primary zone signed by the server: the name of its `[[dnssec-policy]]`.
         pub dnssec_policy: Option<String>,
+        /// The zone's journal file (default: beside its file, or in the state directory).
+        pub journal: Option<String>,
+        /// Octets the journal may take before its oldest differences are dropped.
+        pub max_journal_size: Option<u64>,
     }
 
     impl Zone {
@@ -183,6 +189,8 @@ pub mod file {
         pub const TRANSFER_MAX_BYTES: Limit<u64> = Limit::new("transfer-max-bytes", TransferLimits::DEFAULT.max_bytes, 65_536, 1 << 36);
         /// `transfer-timeout`, seconds.
         pub const TRANSFER_TIMEOUT: Limit<u64> = Limit::new("transfer-timeout", 300, 1, 86_400);
+        /// `max-journal-size`, octets (default 16 MiB; at most 64 GiB).
+        pub const MAX_JOURNAL_SIZE: Limit<u64> = Limit::new("max-journal-size", crate::journal::JournalLimits::DEFAULT.max_bytes, 4096, 1 << 36);
     }
 }
 
@@ -204,6 +212,10 @@ pub struct ZoneSettings {
     pub transfer: crate::zone_config::TransferSettings,
     /// A signed zone: its policy and key directory.
     pub signing: Option<crate::dnssec_config::ZoneSigning>,
+    /// Its journal (`journal`; empty: none, as for the embedded zone).
+    pub journal: PathBuf,
+    /// How large the journal may grow (`max-journal-size`).
+    pub journal_limits: crate::journal::JournalLimits,
 }
 
 /// Validated settings.
@@ -335,7 +347,8 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let policies = crate::dnssec_config::policies(&raw.dnssec_policy, &mut errors);
     let key_directory = crate::dnssec_config::key_directory(raw.server.key_directory.as_deref(), base);
     let signing = crate::zone_config::Signing { policies: &policies, key_directory: &key_directory };
-    let zones = crate::zone_config::zones(&raw.zone, base, &signing, &mut errors);
+    let state_directory = crate::dnssec_config::state_directory(raw.server.state_directory.as_deref(), base);
+    let zones = crate::zone_config::zones(&raw.zone, base, &signing, &state_directory, &mut errors);
     let mut acl = crate::policy_config::acl(&raw.acl, &mut errors);
     let resolver = crate::resolver_config::resolver(&raw.resolver, base, &mut errors);
     if let Some(list) = &resolver.allow_recursion {

@@ -2,6 +2,7 @@
 //! ([`answer`]) and the set of zones a server holds ([`zones`]).
 
 pub mod answer;
+pub mod diff;
 pub mod lookup;
 mod names;
 pub mod notify;
