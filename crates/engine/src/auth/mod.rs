@@ -8,6 +8,8 @@ mod names;
 pub mod notify;
 mod proof;
 pub mod receive;
+pub mod receive_ixfr;
+pub mod zonemd;
 pub mod signed;
 pub mod transfer;
 pub mod warm;

@@ -69,9 +69,9 @@ impl Journals {
     /// appended to its journal (`fsync`ed) and `new` returned with the journal's history, to be
     /// served only now. `durable` says the zone's file already holds `new` (a reload from it).
     /// A new version whose serial is not greater cannot be a step of the history: the journal
-    /// is cleared (and logged). An error when the journal cannot be written: the caller must
-    /// not serve `new` as a recorded change.
-    pub fn record(&self, zone: &ZoneSettings, old: &Zone, new: Zone, durable: bool) -> io::Result<Zone> {
+    /// is cleared (and logged). An error when the journal cannot be written, with `new` given
+    /// back without history: the caller must not acknowledge it as a recorded change.
+    pub fn record(&self, zone: &ZoneSettings, old: &Zone, new: Zone, durable: bool) -> Result<Zone, (io::Error, Zone)> {
         let (Some(old_serial), Some(new_serial)) = (old.serial(), new.serial()) else { return Ok(new) };
         if old_serial == new_serial {
             // Same version: the history still leads to it (unless its content changed without a
@@ -84,7 +84,7 @@ impl Journals {
     }
 
     /// [`Journals::record`] for a difference already known (an IXFR received).
-    pub fn record_diff(&self, zone: &ZoneSettings, change: &ZoneDiff, new: Zone, durable: bool) -> io::Result<Zone> {
+    pub fn record_diff(&self, zone: &ZoneSettings, change: &ZoneDiff, new: Zone, durable: bool) -> Result<Zone, (io::Error, Zone)> {
         let origin = zone.origin;
         let recorded = self.with(zone, |journal| {
             let follows = journal.last_serial().is_none_or(|last| last == change.old_serial()) && serial_greater(change.new_serial(), change.old_serial());
@@ -100,10 +100,11 @@ impl Journals {
                 journal.set_durable(change.new_serial())?;
             }
             Ok::<_, io::Error>(journal.history())
-        })?;
+        });
         match recorded {
-            Some(history) => Ok(new.with_history(history?)),
-            None => Ok(new),
+            Ok(Some(Ok(history))) => Ok(new.with_history(history)),
+            Ok(None) => Ok(new),
+            Ok(Some(Err(error))) | Err(error) => Err((error, new)),
         }
     }
 
