@@ -80,24 +80,26 @@ impl Journals {
             return Ok(new.with_history(history));
         }
         let Some(change) = diff(old, &new) else { return Ok(new) };
-        self.record_diff(zone, &change, new, durable)
+        self.record_diffs(zone, std::slice::from_ref(&change), new, durable)
     }
 
-    /// [`Journals::record`] for a difference already known (an IXFR received).
-    pub fn record_diff(&self, zone: &ZoneSettings, change: &ZoneDiff, new: Zone, durable: bool) -> Result<Zone, (io::Error, Zone)> {
+    /// [`Journals::record`] for differences already known (an IXFR received), in order.
+    pub fn record_diffs(&self, zone: &ZoneSettings, diffs: &[ZoneDiff], new: Zone, durable: bool) -> Result<Zone, (io::Error, Zone)> {
         let origin = zone.origin;
         let recorded = self.with(zone, |journal| {
-            let follows = journal.last_serial().is_none_or(|last| last == change.old_serial()) && serial_greater(change.new_serial(), change.old_serial());
-            if !follows {
-                tracing::warn!(zone = %origin, journal = %journal.path().display(), from = change.old_serial(), to = change.new_serial(), last = ?journal.last_serial(), "journal: the new version does not follow the journal; it is cleared (secondaries get the whole zone)");
-                journal.clear()?;
-                if !serial_greater(change.new_serial(), change.old_serial()) {
-                    return Ok(journal.history());
+            for change in diffs {
+                let follows = journal.last_serial().is_none_or(|last| last == change.old_serial());
+                if !follows || !serial_greater(change.new_serial(), change.old_serial()) {
+                    tracing::warn!(zone = %origin, journal = %journal.path().display(), from = change.old_serial(), to = change.new_serial(), last = ?journal.last_serial(), "journal: the new version does not follow the journal; it is cleared (secondaries get the whole zone)");
+                    journal.clear()?;
+                    if !serial_greater(change.new_serial(), change.old_serial()) {
+                        return Ok(journal.history());
+                    }
                 }
+                journal.append(change)?;
             }
-            journal.append(change)?;
-            if durable {
-                journal.set_durable(change.new_serial())?;
+            if let (true, Some(last)) = (durable, diffs.last()) {
+                journal.set_durable(last.new_serial())?;
             }
             Ok::<_, io::Error>(journal.history())
         });

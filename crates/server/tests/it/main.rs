@@ -11,6 +11,7 @@ mod dashboard;
 mod differential;
 mod dnstap;
 mod harness;
+mod ixfr;
 mod lifecycle;
 mod ops;
 mod ops_reload;
