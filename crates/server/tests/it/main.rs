@@ -12,6 +12,7 @@ mod differential;
 mod dnstap;
 mod harness;
 mod ixfr;
+mod ixfr_hostile;
 mod lifecycle;
 mod ops;
 mod ops_reload;
