@@ -13,6 +13,7 @@ mod dnstap;
 mod harness;
 mod ixfr;
 mod ixfr_hostile;
+mod ixfr_peers;
 mod lifecycle;
 mod ops;
 mod ops_reload;
