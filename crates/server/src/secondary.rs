@@ -1,6 +1,7 @@
-//! Secondary zones (RFC 1034 §4.3.5, RFC 1996, RFC 5936): one task per zone asks its primaries
-//! for the SOA serial and, when it is newer than ours (or we have none), transfers the zone by
-//! AXFR over TCP and swaps it into the engine. It does so at start, every SOA refresh interval,
+//! Secondary zones (RFC 1034 §4.3.5, RFC 1995, RFC 1996, RFC 5936): one task per zone asks its
+//! primaries for the SOA serial and, when it is newer than ours (or we have none), transfers the
+//! zone (IXFR from the copy held, AXFR as fallback: [`crate::secondary_xfr`]), records the change
+//! in the zone's journal and swaps the new version into the engine. It does so at start, every SOA refresh interval,
 //! and at once on a NOTIFY the engine accepted for the zone; after a failure it tries again
 //! after the SOA retry interval (5 s at first, doubling, until a first copy is loaded), and
 //! stops serving a copy not refreshed for the SOA expire interval. With a `key`, the SOA queries
@@ -9,7 +10,8 @@
 //! refresh; at start the copy found there is served until a refresh replaces it, or until the
 //! SOA expire interval after that time (one already older is not served). A transfer past the
 //! zone's record or byte cap, or not finished within its `transfer-timeout`, is given up like
-//! any failed refresh: the copy served stays.
+//! any failed refresh: the copy served stays. Without a `file`, the copy is kept in the state
+//! directory; at start the kept copy plus its journal is served before any primary is asked.
 
 use portcullis_engine::auth::transfer::soa_timers;
 use portcullis_engine::auth::zone_text::zone_text;

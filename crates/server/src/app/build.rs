@@ -274,7 +274,7 @@ pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>, sig
 /// over it; on a reload, the difference from the version served appended to the journal
 /// (`fsync`ed) before the new version is returned to be served. A journal that cannot be
 /// written leaves the zone without history (IXFR clients get the whole zone), logged.
-fn journaled(zone: &ZoneSettings, old: Option<&Arc<Zone>>, new: Arc<Zone>, journals: &Journals) -> Arc<Zone> {
+pub(super) fn journaled(zone: &ZoneSettings, old: Option<&Arc<Zone>>, new: Arc<Zone>, journals: &Journals) -> Arc<Zone> {
     let new = Arc::unwrap_or_clone(new);
     let Some(old) = old else { return Arc::new(journals.replay(zone, new)) };
     match journals.record(zone, old, new, true) {

@@ -74,7 +74,16 @@ pub fn signal(server: &ServerProcess, signal: &str) {
 pub fn wait_for_version(dig: &Path, server: &ServerProcess, serial: u32, others: &[&ServerProcess]) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let args = [format!("@{}", server.addr.ip()), "-p".into(), server.addr.port().to_string(), "+short".into(), "+time=1".into(), "+tries=1".into(), format!("v{serial}.ixfr.test."), "TXT".into()];
+        let args = [
+            format!("@{}", server.addr.ip()),
+            "-p".into(),
+            server.addr.port().to_string(),
+            "+short".into(),
+            "+time=1".into(),
+            "+tries=1".into(),
+            format!("v{serial}.ixfr.test."),
+            "TXT".into(),
+        ];
         if run_tool(dig, &args, TOOL_TIMEOUT).contains(&format!("\"{serial}\"")) {
             return;
         }
@@ -154,8 +163,13 @@ fn rfc1995_knot_as_a_secondary_gets_a_reload_s_change_by_ixfr() {
     let server = primary(&file, Some(knot_addr), ours);
     let knot_dir = temp_dir("knot-secondary");
     let (name, algorithm, secret) = KEY;
-    let remote = format!("key:\n  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\nremote:\n  - id: primary\n    address: {}@{}\n    key: {name}\n", ours.ip(), ours.port());
-    let conf = peers::knot_conf(&knot_dir, knot_port, &remote).replace("any: warning", "any: info").replace("journal-content: none", "journal-content: changes");
+    let remote = format!(
+        "key:\n  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\nremote:\n  - id: primary\n    address: {}@{}\n    key: {name}\n",
+        ours.ip(),
+        ours.port()
+    );
+    let conf =
+        peers::knot_conf(&knot_dir, knot_port, &remote).replace("any: warning", "any: info").replace("journal-content: none", "journal-content: changes");
     // Our NOTIFY is signed: Knot wants an ACL naming the key for it.
     let conf = conf.replacen("template:\n", &format!("  - id: signed_notify\n    key: {name}\n    action: notify\ntemplate:\n"), 1);
     let conf = format!("{conf}  - domain: ixfr.test.\n    master: primary\n    acl: [transfer, notify, signed_notify]\n");

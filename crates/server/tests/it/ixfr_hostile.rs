@@ -40,7 +40,11 @@ fn www(last: u8) -> Record {
 
 /// The zone at `serial` (without its SOA): NS, glue and `www` at 192.0.2.`serial`.
 fn body(serial: u32) -> Vec<Record> {
-    vec![(name("hostile.test."), Rtype::NS, name("ns.hostile.test.").as_wire().to_vec()), (name("ns.hostile.test."), Rtype::A, vec![192, 0, 2, 53]), www(serial as u8)]
+    vec![
+        (name("hostile.test."), Rtype::NS, name("ns.hostile.test.").as_wire().to_vec()),
+        (name("ns.hostile.test."), Rtype::A, vec![192, 0, 2, 53]),
+        www(serial as u8),
+    ]
 }
 
 /// A ZONEMD (SIMPLE, SHA-384) at `serial` whose digest is wrong.

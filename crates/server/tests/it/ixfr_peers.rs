@@ -53,7 +53,10 @@ fn secondary_of(primary: SocketAddr, addr: SocketAddr) -> ServerProcess {
 
 /// True when `server` logged a transfer in of `serial` by IXFR.
 fn got_by_ixfr(server: &ServerProcess, serial: u32) -> bool {
-    server.logs().lines().any(|line| line.contains("secondary zone transferred") && line.contains("method=\"IXFR\"") && line.contains(&format!("serial={serial}")))
+    server
+        .logs()
+        .lines()
+        .any(|line| line.contains("secondary zone transferred") && line.contains("method=\"IXFR\"") && line.contains(&format!("serial={serial}")))
 }
 
 #[test]
@@ -90,8 +93,14 @@ fn rfc1995_portcullis_secondary_of_knot_gets_its_change_by_ixfr_after_notify() {
     let (knot_port, ours) = (free_port(), SocketAddr::from(([127, 0, 0, 1], free_port())));
     let knot_dir = temp_dir("knot-primary");
     let (name, algorithm, secret) = KEY;
-    let remote = format!("key:\n  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\nremote:\n  - id: secondary\n    address: {}@{}\n    key: {name}\n", ours.ip(), ours.port());
-    let conf = peers::knot_conf(&knot_dir, knot_port, &remote).replace("any: warning", "any: info").replace("journal-content: none", "journal-content: changes\n    zonefile-load: difference");
+    let remote = format!(
+        "key:\n  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\nremote:\n  - id: secondary\n    address: {}@{}\n    key: {name}\n",
+        ours.ip(),
+        ours.port()
+    );
+    let conf = peers::knot_conf(&knot_dir, knot_port, &remote)
+        .replace("any: warning", "any: info")
+        .replace("journal-content: none", "journal-content: changes\n    zonefile-load: difference");
     let conf = conf.replacen("template:\n", &format!("  - id: signed\n    key: {name}\n    action: transfer\ntemplate:\n"), 1);
     let file = knot_dir.join("ixfr.test.zone");
     fs::write(&file, zone_text(1)).unwrap_or_else(|e| panic!("{e}"));
