@@ -207,9 +207,9 @@ impl SecondaryZones {
         .await;
         let copy = match recorded {
             Ok(Ok(copy)) => copy,
-            Ok(Err((error, copy))) => {
-                tracing::error!(zone = %zone.origin, journal = %zone.journal.display(), %error, "secondary zone: cannot journal the change; the copy is served and written whole");
-                copy
+            Ok(Err(unrecorded)) => {
+                tracing::error!(zone = %zone.origin, journal = %zone.journal.display(), error = %unrecorded.error, "secondary zone: cannot journal the change; the copy is served and written whole");
+                *unrecorded.zone
             }
             Err(_) => return,
         };

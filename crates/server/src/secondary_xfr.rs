@@ -98,7 +98,7 @@ async fn incremental(zone: &ZoneSettings, primary: SocketAddr, key: Option<&Tsig
         .map_err(|_| TransferError(format!("IXFR given up: not finished within {} s (transfer-timeout)", deadline.as_secs())))??;
     let built = tokio::task::spawn_blocking(move || match incoming.finish()? {
         Received::UpToDate => Ok(None),
-        Received::Full(zone) => checked(zone).map(|zone| Some(Fresh::Full(zone))),
+        Received::Full(zone) => checked(*zone).map(|zone| Some(Fresh::Full(zone))),
         Received::Incremental(diffs) => {
             let zone = apply(&current, &diffs).map_err(|e| TransferError(format!("the differences do not apply to our copy: {e}")))?;
             checked(zone).map(|zone| Some(Fresh::Incremental(zone, diffs)))

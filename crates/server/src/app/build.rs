@@ -279,9 +279,9 @@ pub(super) fn journaled(zone: &ZoneSettings, old: Option<&Arc<Zone>>, new: Arc<Z
     let Some(old) = old else { return Arc::new(journals.replay(zone, new)) };
     match journals.record(zone, old, new, true) {
         Ok(recorded) => Arc::new(recorded),
-        Err((error, new)) => {
-            tracing::error!(zone = %zone.origin, journal = %zone.journal.display(), %error, "journal: cannot record the reload's changes; the zone is served without history (secondaries get the whole zone)");
-            Arc::new(new)
+        Err(unrecorded) => {
+            tracing::error!(zone = %zone.origin, journal = %zone.journal.display(), error = %unrecorded.error, "journal: cannot record the reload's changes; the zone is served without history (secondaries get the whole zone)");
+            Arc::new(*unrecorded.zone)
         }
     }
 }

@@ -37,7 +37,7 @@ fn named(binary: &Path, dir: &Path, port: u16, zones: &str) -> Result<ServerProc
 
 /// The last "zone transfer sent" line of `server`'s log.
 fn transfer_sent(server: &ServerProcess) -> String {
-    server.logs().lines().filter(|line| line.contains("zone transfer sent")).last().unwrap_or_default().to_owned()
+    server.logs().lines().rfind(|line| line.contains("zone transfer sent")).unwrap_or_default().to_owned()
 }
 
 /// A portcullis secondary of `ixfr.test.` from `primary` at `addr`, NOTIFY accepted from
