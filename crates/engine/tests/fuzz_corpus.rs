@@ -36,3 +36,11 @@ fn rpz_corpus_replays_without_panic() {
         assert!(outcome.is_ok(), "{} panicked", path.display());
     }
 }
+
+#[test]
+fn journal_corpus_replays_without_panic() {
+    for (path, data) in corpus("journal") {
+        let outcome = std::panic::catch_unwind(|| portcullis_engine::fuzz::journal(&data));
+        assert!(outcome.is_ok(), "{} panicked", path.display());
+    }
+}

@@ -107,6 +107,8 @@ pub mod file {
         pub identity: Option<String>,
         /// Where the keys of signed zones are kept.
         pub key_directory: Option<String>,
+        /// Where journals and kept copies of zones without a file go.
+        pub state_directory: Option<String>,
     }
 
     impl Server {
@@ -186,6 +188,10 @@ pub mod file {
         pub catalog_member: Option<String>,
         /// A consumer catalog zone: most member zones it may list.
         pub catalog_max_members: Option<u64>,
+        /// The zone's journal file (default: beside its file, or in the state directory).
+        pub journal: Option<String>,
+        /// Octets the journal may take before its oldest differences are dropped.
+        pub max_journal_size: Option<u64>,
     }
 
     impl Zone {
@@ -198,6 +204,8 @@ pub mod file {
         /// `catalog-max-members`.
         pub const CATALOG_MAX_MEMBERS: Limit<usize> =
             Limit::new("catalog-max-members", portcullis_engine::auth::catalog::CatalogLimits::DEFAULT.max_members, 1, 1_000_000);
+        /// `max-journal-size`, octets (default 16 MiB; at most 64 GiB).
+        pub const MAX_JOURNAL_SIZE: Limit<u64> = Limit::new("max-journal-size", crate::journal::JournalLimits::DEFAULT.max_bytes, 4096, 1 << 36);
     }
 }
 
@@ -221,6 +229,10 @@ pub struct ZoneSettings {
     pub signing: Option<crate::dnssec_config::ZoneSigning>,
     /// Its part in catalog zones (RFC 9432), if any.
     pub catalog: crate::catalog_config::ZoneCatalog,
+    /// Its journal (`journal`; empty: none, as for the embedded zone).
+    pub journal: PathBuf,
+    /// How large the journal may grow (`max-journal-size`).
+    pub journal_limits: crate::journal::JournalLimits,
 }
 
 /// Validated settings.
@@ -354,8 +366,9 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let policies = crate::dnssec_config::policies(&raw.dnssec_policy, &mut errors);
     let key_directory = crate::dnssec_config::key_directory(raw.server.key_directory.as_deref(), base);
     let signing = crate::zone_config::Signing { policies: &policies, key_directory: &key_directory };
-    let mut zones = crate::zone_config::zones(&raw.zone, base, &signing, &mut errors);
-    let (rpz, policy_zones) = crate::rpz_config::rpz(&raw.rpz, &raw.blocklist, base, &mut errors);
+    let state_directory = crate::dnssec_config::state_directory(raw.server.state_directory.as_deref(), base);
+    let mut zones = crate::zone_config::zones(&raw.zone, base, &signing, &state_directory, &mut errors);
+    let (rpz, policy_zones) = crate::rpz_config::rpz(&raw.rpz, &raw.blocklist, base, &state_directory, &mut errors);
     for zone in policy_zones {
         if zones.iter().any(|other| other.origin == zone.origin) {
             errors.push(format!("rpz: policy zone {} is also a [[zone]]", zone.origin));

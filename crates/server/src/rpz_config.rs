@@ -71,7 +71,7 @@ impl RpzConfig {
 }
 
 /// Validates `[[rpz]]` and `[[blocklist]]`; the policy zones are returned as zones to serve too.
-pub fn rpz(zones: &[RpzFile], lists: &[BlocklistFile], base: Option<&Path>, errors: &mut Vec<String>) -> (RpzConfig, Vec<ZoneSettings>) {
+pub fn rpz(zones: &[RpzFile], lists: &[BlocklistFile], base: Option<&Path>, state_directory: &Path, errors: &mut Vec<String>) -> (RpzConfig, Vec<ZoneSettings>) {
     let mut config = RpzConfig::default();
     let mut served = Vec::new();
     for (i, raw) in zones.iter().enumerate() {
@@ -101,7 +101,7 @@ pub fn rpz(zones: &[RpzFile], lists: &[BlocklistFile], base: Option<&Path>, erro
         };
         let signing = crate::zone_config::Signing { policies: &[], key_directory: Path::new("") };
         let mut own = Vec::new();
-        let settings = crate::zone_config::zones(std::slice::from_ref(&zone), base, &signing, &mut own);
+        let settings = crate::zone_config::zones(std::slice::from_ref(&zone), base, &signing, state_directory, &mut own);
         errors.extend(own.into_iter().map(|error| error.replacen("zone[0]", &path, 1)));
         let Some(settings) = settings.into_iter().next() else { continue };
         if config.zones.iter().any(|other: &RpzZone| other.origin == settings.origin) {

@@ -3,16 +3,19 @@
 
 pub mod answer;
 pub mod catalog;
+pub mod diff;
 pub mod lookup;
 mod names;
 pub mod notify;
 mod proof;
 pub mod receive;
+pub mod receive_ixfr;
 pub mod signed;
 pub mod transfer;
 pub mod warm;
 pub mod zone;
 pub mod zone_text;
+pub mod zonemd;
 pub mod zones;
 
 pub use answer::{write_answer, write_answer_traced, AnswerKind, AnswerOptions};

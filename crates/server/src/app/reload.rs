@@ -30,7 +30,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
         tracing::warn!("reload: listen addresses changed; they take effect on restart");
     }
     let current = engine.load_full();
-    let mut zones = shared.catalogs.produce(&settings.zones, load_zones(&settings.zones, Some(current.zones()), &shared.signing));
+    let mut zones = shared.catalogs.produce(&settings.zones, load_zones(&settings.zones, Some(current.zones()), &shared.signing, &shared.journals));
     shared.apply_configured_secret(settings.cookies.secret);
     {
         // Secondary copies stay (those of zones no longer configured go with their tasks).
