@@ -9,6 +9,7 @@ mod proof;
 pub mod receive;
 pub mod signed;
 pub mod transfer;
+pub mod update;
 pub mod warm;
 pub mod zone;
 pub mod zone_text;
