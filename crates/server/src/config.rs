@@ -174,6 +174,10 @@ pub mod file {
         pub transfer_timeout: Option<u64>,
         /// A primary zone signed by the server: the name of its `[[dnssec-policy]]`.
         pub dnssec_policy: Option<String>,
+        /// A primary zone: which TSIG key may update which names and types (`update_config`).
+        pub update_policy: Option<Vec<crate::update_config::GrantFile>>,
+        /// A primary zone: seconds after a dynamic update before the zone file is rewritten.
+        pub zonefile_sync: Option<u64>,
     }
 
     impl Zone {
@@ -183,6 +187,8 @@ pub mod file {
         pub const TRANSFER_MAX_BYTES: Limit<u64> = Limit::new("transfer-max-bytes", TransferLimits::DEFAULT.max_bytes, 65_536, 1 << 36);
         /// `transfer-timeout`, seconds.
         pub const TRANSFER_TIMEOUT: Limit<u64> = Limit::new("transfer-timeout", 300, 1, 86_400);
+        /// `zonefile-sync`, seconds (0: rewritten after every update).
+        pub const ZONEFILE_SYNC: Limit<u64> = Limit::new("zonefile-sync", 60, 0, 86_400);
     }
 }
 
@@ -204,6 +210,8 @@ pub struct ZoneSettings {
     pub transfer: crate::zone_config::TransferSettings,
     /// A signed zone: its policy and key directory.
     pub signing: Option<crate::dnssec_config::ZoneSigning>,
+    /// A primary zone: its dynamic update policy and zone file rewriting.
+    pub update: crate::update_config::ZoneUpdate,
 }
 
 /// Validated settings.

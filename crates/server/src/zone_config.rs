@@ -72,6 +72,7 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, signing: &Signing<'_>, err
         });
         settings.transfer = transfer(&path, zone, errors);
         let secondary = !settings.primaries.is_empty();
+        settings.update = crate::update_config::zone_update(&path, zone, &settings.origin, secondary, errors);
         settings.signing = crate::dnssec_config::zone_signing(&path, zone.dnssec_policy.as_deref(), secondary, signing.policies, signing.key_directory, errors);
         if settings.key.is_some() && settings.primaries.is_empty() && settings.notify.is_empty() {
             errors.push(format!("{path}.key: a key signs transfers from primaries and NOTIFY to secondaries; this zone has neither"));
@@ -110,6 +111,11 @@ pub fn check_zone_keys(zones: &[ZoneSettings], keys: &[TsigKey], errors: &mut Ve
             errors.push(format!("zone {}: key {name}: no [[key]] has that name", zone.origin));
         }
     }
+    for zone in zones {
+        if let Some(policy) = &zone.update.policy {
+            crate::update_config::check_policy_keys(policy, &zone.origin, keys, errors);
+        }
+    }
 }
 
 /// A zone served from `file` (resolved against `base`; empty for a secondary).
@@ -121,7 +127,7 @@ pub fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<Zo
         Some(base) if !file.is_empty() && path.is_relative() && file != EMBEDDED_ZONE_PATH => base.join(path),
         _ => path,
     };
-    Ok(ZoneSettings { origin, file, notify: Vec::new(), primaries: Vec::new(), key: None, transfer: TransferSettings::DEFAULT, signing: None })
+    Ok(ZoneSettings { origin, file, notify: Vec::new(), primaries: Vec::new(), key: None, transfer: TransferSettings::DEFAULT, signing: None, update: crate::update_config::ZoneUpdate::DEFAULT })
 }
 
 /// `ADDR[:PORT]` (port 53 by default).

@@ -41,6 +41,8 @@ pub struct Shared {
     pub(super) pool: Arc<OnceLock<Arc<ResolverPool>>>,
     /// Secondary zones: their copies and tasks.
     pub(super) secondaries: Arc<SecondaryZones>,
+    /// Dynamic updates of the primary zones (`crate::updates`).
+    pub(super) updates: crate::updates::Updater,
     /// UDP workers started again after a panic.
     pub(super) worker_restarts: Arc<std::sync::atomic::AtomicU64>,
     /// The I/O layer's counters (TCP connections closed, by reason).
@@ -100,6 +102,7 @@ impl Shared {
             cache,
             pool: Arc::default(),
             secondaries: Arc::default(),
+            updates: crate::updates::Updater::default(),
             worker_restarts: Arc::default(),
             net_counters: Arc::default(),
             signing: Signing::new(settings),
@@ -131,7 +134,11 @@ impl Shared {
         let origins: Vec<NameBuf> = settings.zones.iter().filter(|zone| !zone.primaries.is_empty()).map(|zone| zone.origin).collect();
         let secondaries = Secondaries { origins: origins.into(), hook: Some(self.secondaries.hook()) };
         let unloaded = unloaded_primaries(&settings.zones, &zones);
-        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries).with_unloaded(unloaded);
+        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy)
+            .with_secondaries(secondaries)
+            .with_unloaded(unloaded)
+            .with_updates(crate::updates::Updater::engine_zones(&settings.zones));
+        self.updates.configure(&settings.zones, &settings.keys);
         if !settings.resolves() {
             return Ok(engine);
         }

@@ -27,6 +27,8 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     if settings.listen != listen {
         tracing::warn!("reload: listen addresses changed; they take effect on restart");
     }
+    // Zone files hold every dynamic update before they are read again.
+    shared.updates.sync_all();
     let current = engine.load_full();
     let mut zones = load_zones(&settings.zones, Some(current.zones()), &shared.signing);
     shared.apply_configured_secret(settings.cookies.secret);

@@ -106,15 +106,18 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let mut addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
     addresses.extend(encrypted.as_ref().map(super::encrypted::Encrypted::addresses).unwrap_or_default());
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
-    let workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts, shared.tap.clone())
+    let udp_services = udp::UdpServices { tap: shared.tap.clone(), updates: Some(Arc::new(shared.updates.clone())) };
+    let workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts, udp_services)
         .map_err(|error| fail(format!("cannot start UDP workers: {error}")))?;
     log_ready(&settings, &engine, &addresses, threads);
     {
         let _runtime = runtime.enter();
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
+        shared.updates.start(&engine, &shared.secondaries, clock);
     }
-    let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone() };
+    let updates: Option<portcullis_net::updates::Updates> = Some(Arc::new(shared.updates.clone()));
+    let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone(), updates };
     if let Some(encrypted) = encrypted {
         let _runtime = runtime.enter();
         encrypted.spawn(&engine, settings.tcp, &shutdown, &services).map_err(fail)?;
@@ -258,6 +261,8 @@ async fn run(
             }
             _ = summary.tick() => log_summary(shared, &mut last_summary),
             _ = holds.tick() => {
+                let updates = shared.updates.clone();
+                let _ = tokio::task::spawn_blocking(move || updates.sync_due()).await;
                 if let Some(pool) = shared.pool.get() {
                     crate::resolver_log::log_events(pool, &shared.alerts);
                 }
@@ -274,6 +279,8 @@ async fn run(
         }
     }
     crate::trust_state::save(&shared.cache, &shared.key_directory);
+    let updates = shared.updates.clone();
+    let _ = tokio::task::spawn_blocking(move || updates.sync_all()).await;
     if handover.upgraded().is_none() {
         crate::sd_notify::stopping();
     }
