@@ -101,6 +101,8 @@ pub mod file {
         pub identity: Option<String>,
         /// Where the keys of signed zones are kept.
         pub key_directory: Option<String>,
+        /// Where journals and kept copies of zones without a file go.
+        pub state_directory: Option<String>,
     }
 
     impl Server {
@@ -178,6 +180,10 @@ pub mod file {
         pub update_policy: Option<Vec<crate::update_config::GrantFile>>,
         /// A primary zone: seconds after a dynamic update before the zone file is rewritten.
         pub zonefile_sync: Option<u64>,
+        /// The zone's journal file (default: beside its file, or in the state directory).
+        pub journal: Option<String>,
+        /// Octets the journal may take before its oldest differences are dropped.
+        pub max_journal_size: Option<u64>,
     }
 
     impl Zone {
@@ -189,6 +195,8 @@ pub mod file {
         pub const TRANSFER_TIMEOUT: Limit<u64> = Limit::new("transfer-timeout", 300, 1, 86_400);
         /// `zonefile-sync`, seconds (0: rewritten after every update).
         pub const ZONEFILE_SYNC: Limit<u64> = Limit::new("zonefile-sync", 60, 0, 86_400);
+        /// `max-journal-size`, octets (default 16 MiB; at most 64 GiB).
+        pub const MAX_JOURNAL_SIZE: Limit<u64> = Limit::new("max-journal-size", crate::journal::JournalLimits::DEFAULT.max_bytes, 4096, 1 << 36);
     }
 }
 
@@ -212,6 +220,10 @@ pub struct ZoneSettings {
     pub signing: Option<crate::dnssec_config::ZoneSigning>,
     /// A primary zone: its dynamic update policy and zone file rewriting.
     pub update: crate::update_config::ZoneUpdate,
+    /// Its journal (`journal`; empty: none, as for the embedded zone).
+    pub journal: PathBuf,
+    /// How large the journal may grow (`max-journal-size`).
+    pub journal_limits: crate::journal::JournalLimits,
 }
 
 /// Validated settings.
@@ -343,7 +355,8 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let policies = crate::dnssec_config::policies(&raw.dnssec_policy, &mut errors);
     let key_directory = crate::dnssec_config::key_directory(raw.server.key_directory.as_deref(), base);
     let signing = crate::zone_config::Signing { policies: &policies, key_directory: &key_directory };
-    let zones = crate::zone_config::zones(&raw.zone, base, &signing, &mut errors);
+    let state_directory = crate::dnssec_config::state_directory(raw.server.state_directory.as_deref(), base);
+    let zones = crate::zone_config::zones(&raw.zone, base, &signing, &state_directory, &mut errors);
     let mut acl = crate::policy_config::acl(&raw.acl, &mut errors);
     let resolver = crate::resolver_config::resolver(&raw.resolver, base, &mut errors);
     if let Some(list) = &resolver.allow_recursion {

@@ -269,11 +269,23 @@ pub fn zone_signing(
 /// `[server] key-directory`, resolved against the configuration's directory (`base`); without
 /// it, `keys` beside the configuration file, or `./keys` for the embedded configuration.
 pub fn key_directory(configured: Option<&str>, base: Option<&Path>) -> PathBuf {
+    directory(configured, base, "keys")
+}
+
+/// `[server] state-directory` (journals, kept copies of secondary zones without a `file`),
+/// resolved as [`key_directory`]; without it, `state` beside the configuration file.
+pub fn state_directory(configured: Option<&str>, base: Option<&Path>) -> PathBuf {
+    directory(configured, base, "state")
+}
+
+/// A directory named in the configuration, relative to its directory (`base`, else `.`): never
+/// a fixed system path, so that several instances can run on one host.
+fn directory(configured: Option<&str>, base: Option<&Path>, default: &str) -> PathBuf {
     let base = base.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     match configured {
         Some(dir) if Path::new(dir).is_absolute() => PathBuf::from(dir),
         Some(dir) => base.join(dir),
-        None => base.join("keys"),
+        None => base.join(default),
     }
 }
 

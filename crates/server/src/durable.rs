@@ -55,7 +55,7 @@ fn create_temporary(path: &Path, seed: u32) -> io::Result<(PathBuf, File)> {
 }
 
 /// Syncs the directory holding `path`, so that an entry renamed into it is on disk.
-fn sync_directory(path: &Path) -> io::Result<()> {
+pub fn sync_directory(path: &Path) -> io::Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),

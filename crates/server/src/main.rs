@@ -23,6 +23,7 @@ mod forward_tls;
 mod http;
 mod key_config;
 mod key_files;
+mod journal;
 mod key_store;
 mod keygen;
 mod man;

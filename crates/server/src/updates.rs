@@ -2,8 +2,9 @@
 //! (TSIG, `[acl] update`, the zone's `update-policy`: `engine/update.rs`). Updates of one zone
 //! are applied one at a time (a mutex per zone) on a blocking thread, against the newest copy
 //! the engine serves: prerequisites (§3.2), then the update section (§3.4) as a zone difference.
-//! The difference is made durable first (`durable_change`: appended to the zone's journal and
-//! fsynced), only then is the new copy swapped into the engine (under the secondaries' install
+//! The difference is applied to a copy with the journal's own `diff::apply` (the replay at
+//! restart takes the same path) and made durable first (appended to the zone's journal and
+//! fsynced, `Journals::record_diff`), only then is the new copy swapped into the engine (under the secondaries' install
 //! lock, like every zone swap) and NOERROR sent, signed with the request's key
 //! ([`portcullis_engine::Engine::update_reply`]); NOTIFY then goes to the zone's secondaries.
 //! An update that fails a prerequisite, or cannot be made durable (SERVFAIL), changes nothing.
@@ -18,7 +19,10 @@ use crate::config::{ZoneSettings, EMBEDDED_ZONE_PATH};
 use crate::key_config::find_key;
 use crate::outgoing::unix_now;
 use crate::secondary::SecondaryZones;
-use portcullis_engine::auth::update::{apply, parse_bytes, prerequisite, rebuild, Applied, UpdateMessage, ZoneChange};
+use crate::journal::zones::Journals;
+use portcullis_engine::auth::diff::ZoneDiff;
+use portcullis_engine::auth::update::{apply, parse_bytes, prerequisite, Applied, Rr, UpdateMessage, ZoneChange};
+use portcullis_engine::zonefile::ZoneRecord;
 use portcullis_engine::auth::zone_text::zone_text;
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::engine::{UpdateZone, UpdateZones};
@@ -52,6 +56,7 @@ struct Parts {
     engine: EngineHandle,
     runtime: tokio::runtime::Handle,
     secondaries: Arc<SecondaryZones>,
+    journals: Arc<Journals>,
     clock: Clock,
 }
 
@@ -74,9 +79,10 @@ impl Updater {
     }
 
     /// Starts applying updates (once; at start, inside the runtime).
-    pub fn start(&self, engine: &EngineHandle, secondaries: &Arc<SecondaryZones>, clock: Clock) {
+    pub fn start(&self, engine: &EngineHandle, secondaries: &Arc<SecondaryZones>, journals: &Arc<Journals>, clock: Clock) {
         let runtime = tokio::runtime::Handle::current();
-        let _ = self.parts.set(Parts { engine: engine.clone(), runtime, secondaries: secondaries.clone(), clock });
+        let parts = Parts { engine: engine.clone(), runtime, secondaries: secondaries.clone(), journals: journals.clone(), clock };
+        let _ = self.parts.set(parts);
     }
 
     /// Takes the configured zones (at start and on every reload); a zone whose settings did not
@@ -94,11 +100,13 @@ impl Updater {
         *held = next;
     }
 
-    /// Rewrites the file of every zone whose first unsynced update is `zonefile-sync` old.
+    /// Rewrites the file of every zone whose first unsynced update is `zonefile-sync` old, or
+    /// whose journal is full of changes the file does not hold.
     pub fn sync_due(&self) {
         let now = Instant::now();
+        let full = |zone: &UpdatedZone| self.parts.get().is_some_and(|parts| parts.journals.wants_flush(&zone.settings));
         for zone in self.all() {
-            let due = lock(&zone.unsynced).is_some_and(|since| now.duration_since(since) >= zone.settings.update.zonefile_sync);
+            let due = lock(&zone.unsynced).is_some_and(|since| now.duration_since(since) >= zone.settings.update.zonefile_sync || full(&zone));
             if due {
                 self.sync(&zone);
             }
@@ -131,6 +139,7 @@ impl Updater {
         match crate::durable::write_file(&zone.settings.file, zone_text(&copy).as_bytes()) {
             Ok(()) => {
                 *unsynced = None;
+                parts.journals.set_durable(&zone.settings, copy.serial().unwrap_or_default());
                 tracing::info!(zone = %zone.settings.origin, serial = copy.serial(), file = %zone.settings.file.display(), "zone file rewritten with the updates");
             }
             Err(error) => tracing::error!(zone = %zone.settings.origin, file = %zone.settings.file.display(), %error, "zone file not rewritten; the journal keeps the updates"),
@@ -150,11 +159,22 @@ impl Updater {
         let Some(current) = engine.zones().get(&update.zone).cloned() else { return Rcode::SERVFAIL };
         let (rcode, change) = evaluate(&current, &update);
         let Some(change) = change else { return rcode };
-        let next = Arc::new(rebuild(&current, &change));
-        if let Err(error) = durable_change(&zone.settings, &change, &next) {
-            tracing::error!(zone = %update.zone, %error, "update not applied: it could not be made durable");
-            return Rcode::SERVFAIL;
-        }
+        let difference = zone_diff(&change, current.class());
+        let next = match portcullis_engine::auth::diff::apply(&current, std::slice::from_ref(&difference)) {
+            Ok(next) => next,
+            Err(error) => {
+                tracing::error!(zone = %update.zone, %error, "update not applied: the zone after it would not be servable");
+                return Rcode::SERVFAIL;
+            }
+        };
+        // Durable before served: appended to the journal and fsynced.
+        let next = match parts.journals.record_diff(&zone.settings, &difference, next, false) {
+            Ok(next) => Arc::new(next),
+            Err((error, _)) => {
+                tracing::error!(zone = %update.zone, %error, "update not applied: it could not be written to the journal");
+                return Rcode::SERVFAIL;
+            }
+        };
         let zones: Vec<Arc<Zone>> = engine.zones().iter().filter(|z| z.origin() != current.origin()).cloned().chain([next.clone()]).collect();
         parts.engine.store(Arc::new(engine.with_zones(ZoneSet::new(zones))));
         unsynced.get_or_insert_with(Instant::now);
@@ -206,10 +226,15 @@ fn evaluate(current: &Zone, update: &UpdateMessage) -> (Rcode, Option<ZoneChange
     }
 }
 
-/// Makes `change` durable before it is served: the zone file is rewritten with `next` (until the
-/// journal takes the difference).
-fn durable_change(zone: &ZoneSettings, _change: &ZoneChange, next: &Zone) -> std::io::Result<()> {
-    crate::durable::write_file(&zone.file, zone_text(next).as_bytes())
+/// The update's difference in the journal's form.
+fn zone_diff(change: &ZoneChange, class: portcullis_wire::Class) -> ZoneDiff {
+    let record = |rr: &Rr| ZoneRecord { owner: rr.owner, rtype: rr.rtype, class, ttl: rr.ttl, rdata: rr.rdata.clone() };
+    ZoneDiff {
+        old_soa: record(&change.old_soa),
+        new_soa: record(&change.new_soa),
+        deleted: change.deleted.iter().map(record).collect(),
+        added: change.added.iter().map(record).collect(),
+    }
 }
 
 /// A primary zone with a file of its own, not signed by the server.

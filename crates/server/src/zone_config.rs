@@ -44,7 +44,7 @@ pub struct Signing<'a> {
 }
 
 /// Validates every `[[zone]]`; `base` is the config file's directory.
-pub fn zones(raw: &[file::Zone], base: Option<&Path>, signing: &Signing<'_>, errors: &mut Vec<String>) -> Vec<ZoneSettings> {
+pub fn zones(raw: &[file::Zone], base: Option<&Path>, signing: &Signing<'_>, state: &Path, errors: &mut Vec<String>) -> Vec<ZoneSettings> {
     let mut zones = Vec::new();
     for (i, zone) in raw.iter().enumerate() {
         let path = format!("zone[{i}]");
@@ -71,6 +71,7 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, signing: &Signing<'_>, err
             NameBuf::from_text(&absolute, None).map_err(|_| errors.push(format!("{path}.key: '{text}' is not a key name"))).ok()
         });
         settings.transfer = transfer(&path, zone, errors);
+        journal(&mut settings, zone, base, state, &path, errors);
         let secondary = !settings.primaries.is_empty();
         settings.update = crate::update_config::zone_update(&path, zone, &settings.origin, secondary, errors);
         settings.signing = crate::dnssec_config::zone_signing(&path, zone.dnssec_policy.as_deref(), secondary, signing.policies, signing.key_directory, errors);
@@ -103,6 +104,43 @@ fn transfer(path: &str, zone: &file::Zone, errors: &mut Vec<String>) -> Transfer
     TransferSettings { limits, timeout: Duration::from_secs(file::Zone::TRANSFER_TIMEOUT.get(path, zone.transfer_timeout, errors)) }
 }
 
+/// A zone's journal and its bound; a secondary without a `file` keeps its copy in the state
+/// directory (so that a restart serves it at once), as it keeps its journal there.
+fn journal(settings: &mut ZoneSettings, zone: &file::Zone, base: Option<&Path>, state: &Path, path: &str, errors: &mut Vec<String>) {
+    if settings.file.as_os_str().is_empty() {
+        settings.file = state.join(state_file_name(&settings.origin, "zone"));
+        settings.journal = state.join(state_file_name(&settings.origin, "jnl"));
+    }
+    if let Some(journal) = &zone.journal {
+        settings.journal = match base {
+            Some(base) if Path::new(journal).is_relative() => base.join(journal),
+            _ => PathBuf::from(journal),
+        };
+    }
+    if settings.journal.as_os_str().is_empty() && settings.file.as_os_str() == EMBEDDED_ZONE_PATH {
+        settings.journal = state.join(state_file_name(&settings.origin, "jnl"));
+    }
+    if zone.max_journal_size.is_some() {
+        settings.journal_limits = crate::journal::JournalLimits::sized(file::Zone::MAX_JOURNAL_SIZE.get(path, zone.max_journal_size, errors));
+    }
+}
+
+/// `ORIGIN.EXT` as a file name: the origin's text without its final dot (`root` for the root),
+/// any character other than a letter, digit, `-`, `_` or `.` written as `%XX`.
+pub fn state_file_name(origin: &NameBuf, ext: &str) -> String {
+    let text = origin.to_string();
+    let text = text.strip_suffix('.').unwrap_or(&text);
+    let mut name = if text.is_empty() { String::from("root") } else { String::new() };
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
+            name.push(char::from(byte));
+        } else {
+            name.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("{name}.{ext}")
+}
+
 /// Every zone's `key` must name a `[[key]]`.
 pub fn check_zone_keys(zones: &[ZoneSettings], keys: &[TsigKey], errors: &mut Vec<String>) {
     for zone in zones {
@@ -127,7 +165,27 @@ pub fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<Zo
         Some(base) if !file.is_empty() && path.is_relative() && file != EMBEDDED_ZONE_PATH => base.join(path),
         _ => path,
     };
-    Ok(ZoneSettings { origin, file, notify: Vec::new(), primaries: Vec::new(), key: None, transfer: TransferSettings::DEFAULT, signing: None, update: crate::update_config::ZoneUpdate::DEFAULT })
+    // A zone file's journal is beside it, as BIND's (`FILE.jnl`).
+    let journal = if file.as_os_str().is_empty() || file.as_os_str() == EMBEDDED_ZONE_PATH { PathBuf::new() } else { with_suffix(&file, ".jnl") };
+    Ok(ZoneSettings {
+        origin,
+        file,
+        notify: Vec::new(),
+        primaries: Vec::new(),
+        key: None,
+        transfer: TransferSettings::DEFAULT,
+        signing: None,
+        journal,
+        journal_limits: crate::journal::JournalLimits::DEFAULT,
+        update: crate::update_config::ZoneUpdate::DEFAULT,
+    })
+}
+
+/// `path` with `suffix` added to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// `ADDR[:PORT]` (port 53 by default).
@@ -159,6 +217,8 @@ mod tests {
             transfer_max_bytes: None,
             transfer_timeout: None,
             dnssec_policy: None,
+            journal: None,
+            max_journal_size: None,
         }
     }
 
@@ -169,18 +229,27 @@ mod tests {
     #[test]
     fn a_zone_is_primary_or_secondary() {
         let mut errors = Vec::new();
-        let primary = zones(&[zone(Some("example.zone"), &[], None)], Some(Path::new("/etc/p")), &no_signing(), &mut errors);
+        let primary = zones(&[zone(Some("example.zone"), &[], None)], Some(Path::new("/etc/p")), &no_signing(), Path::new("/state"), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!((primary[0].file.clone(), primary[0].notify.clone()), (PathBuf::from("/etc/p/example.zone"), vec!["192.0.2.7:53".parse().unwrap()]));
-        let secondary = zones(&[zone(None, &["192.0.2.1", "[2001:db8::1]:5353"], Some("xfr"))], None, &no_signing(), &mut errors);
+        let secondary = zones(&[zone(None, &["192.0.2.1", "[2001:db8::1]:5353"], Some("xfr"))], None, &no_signing(), Path::new("/state"), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(secondary[0].primaries, ["192.0.2.1:53".parse().unwrap(), "[2001:db8::1]:5353".parse().unwrap()]);
         assert_eq!(secondary[0].key.map(|k| k.to_string()), Some("xfr.".into()));
-        assert!(secondary[0].file.as_os_str().is_empty());
+        // Without a file, the copy and the journal are kept in the state directory.
+        assert_eq!((secondary[0].file.clone(), secondary[0].journal.clone()), (PathBuf::from("/state/example.zone"), PathBuf::from("/state/example.jnl")));
+        assert_eq!(primary[0].journal, PathBuf::from("/etc/p/example.zone.jnl"), "beside the zone file");
         // A secondary may keep its copy in a file.
-        let kept = zones(&[zone(Some("copy.zone"), &["192.0.2.1"], None)], Some(Path::new("/var/p")), &no_signing(), &mut errors);
+        let kept = zones(&[zone(Some("copy.zone"), &["192.0.2.1"], None)], Some(Path::new("/var/p")), &no_signing(), Path::new("/state"), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!((kept[0].file.clone(), kept[0].primaries.len()), (PathBuf::from("/var/p/copy.zone"), 1));
+        let mut named = zone(Some("copy.zone"), &[], None);
+        (named.journal, named.max_journal_size) = (Some("j/x.jnl".into()), Some(65_536));
+        let named = zones(&[named], Some(Path::new("/var/p")), &no_signing(), Path::new("/state"), &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((named[0].journal.clone(), named[0].journal_limits), (PathBuf::from("/var/p/j/x.jnl"), crate::journal::JournalLimits::sized(65_536)));
+        assert_eq!(state_file_name(&NameBuf::ROOT, "jnl"), "root.jnl");
+        assert_eq!(state_file_name(&NameBuf::from_text("a/b.example.", None).unwrap(), "zone"), "a%2Fb.example.zone");
     }
 
     #[test]
@@ -189,7 +258,7 @@ mod tests {
         let mut raw = [zone(Some("/var/a"), &["192.0.2.1"], None), zone(None, &[], None), zone(None, &["nope"], None), zone(Some("a"), &[], Some("k"))];
         raw[3].origin = "other.".into();
         raw[3].notify.clear();
-        zones(&raw, None, &no_signing(), &mut errors);
+        zones(&raw, None, &no_signing(), Path::new("/state"), &mut errors);
         let starts = ["zone[1]: a zone needs", "zone[2].primaries[0]", "zone[2]: zone example. is defined twice", "zone[3].key: a key signs"];
         assert_eq!(errors.len(), starts.len(), "{errors:?}");
         for (error, start) in errors.iter().zip(starts) {
@@ -197,25 +266,25 @@ mod tests {
         }
         let twice = [zone(Some("a"), &[], None), zone(Some("b"), &[], None)];
         let mut errors = Vec::new();
-        zones(&twice, None, &no_signing(), &mut errors);
+        zones(&twice, None, &no_signing(), Path::new("/state"), &mut errors);
         assert_eq!(errors, ["zone[1]: zone example. is defined twice"]);
     }
 
     #[test]
     fn transfer_bounds_default_and_are_validated_with_their_key_named() {
         let mut errors = Vec::new();
-        let secondary = zones(&[zone(None, &["192.0.2.1"], None)], None, &no_signing(), &mut errors);
+        let secondary = zones(&[zone(None, &["192.0.2.1"], None)], None, &no_signing(), Path::new("/state"), &mut errors);
         assert_eq!(secondary[0].transfer, TransferSettings::DEFAULT);
         assert_eq!(TransferSettings::DEFAULT.limits, TransferLimits { max_records: 10_000_000, max_bytes: 1 << 30 });
         let mut raw = zone(None, &["192.0.2.1"], None);
         (raw.transfer_max_records, raw.transfer_max_bytes, raw.transfer_timeout) = (Some(5000), Some(1 << 20), Some(2));
-        let bounded = zones(&[raw], None, &no_signing(), &mut errors);
+        let bounded = zones(&[raw], None, &no_signing(), Path::new("/state"), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         let expected = TransferSettings { limits: TransferLimits { max_records: 5000, max_bytes: 1 << 20 }, timeout: Duration::from_secs(2) };
         assert_eq!(bounded[0].transfer, expected);
         let mut bad = zone(None, &["192.0.2.1"], None);
         (bad.transfer_max_records, bad.transfer_max_bytes, bad.transfer_timeout) = (Some(1), Some(1 << 40), Some(0));
-        zones(&[bad], None, &no_signing(), &mut errors);
+        zones(&[bad], None, &no_signing(), Path::new("/state"), &mut errors);
         let starts = [
             "zone[0].transfer-max-records: 1 is outside 2..=",
             "zone[0].transfer-max-bytes: 1099511627776 is outside 65536..=",
@@ -229,7 +298,7 @@ mod tests {
         let mut errors = Vec::new();
         let mut primary = zone(Some("a"), &[], None);
         primary.transfer_timeout = Some(10);
-        zones(&[primary], None, &no_signing(), &mut errors);
+        zones(&[primary], None, &no_signing(), Path::new("/state"), &mut errors);
         assert_eq!(errors, ["zone[0].transfer-timeout: bounds transfers in, and this zone has no primaries"]);
     }
 

@@ -2,11 +2,14 @@
 //! ([`answer`]) and the set of zones a server holds ([`zones`]).
 
 pub mod answer;
+pub mod diff;
 pub mod lookup;
 mod names;
 pub mod notify;
 mod proof;
 pub mod receive;
+pub mod receive_ixfr;
+pub mod zonemd;
 pub mod signed;
 pub mod transfer;
 pub mod update;

@@ -176,7 +176,7 @@ impl Incoming {
 }
 
 /// ID, QR, NOERROR and the question (required in the first message, checked in any).
-fn check_header(message: &Message<'_>, id: u16, origin: &NameBuf, first: bool) -> Result<(), TransferError> {
+pub(super) fn check_header(message: &Message<'_>, id: u16, origin: &NameBuf, first: bool) -> Result<(), TransferError> {
     let header = message.header();
     if header.id() != id || !header.is_response() {
         return Err(TransferError("a message that does not answer our query".into()));

@@ -1,7 +1,10 @@
-//! Outgoing zone transfers: AXFR (RFC 5936), and IXFR answered with the whole zone (RFC 1995 §4:
-//! no history is kept). [`Transfer`] writes the zone as a stream of messages for one TCP
-//! connection, one message per call, so that the connection's back-pressure bounds the memory a
-//! transfer holds: a snapshot of the zone (an `Arc`) and a place in it.
+//! Outgoing zone transfers: AXFR (RFC 5936), and IXFR (RFC 1995) from the zone's history.
+//! [`Transfer`] writes the zone as a stream of messages for one TCP connection, one message per
+//! call, so that the connection's back-pressure bounds the memory a transfer holds: a snapshot
+//! of the zone (an `Arc`) and a place in it. An incremental transfer
+//! ([`Transfer::incremental`]) writes a list of records instead: [`ixfr_records`] of the
+//! condensed difference from the client's serial (RFC 1995 §4: new SOA, old SOA, deletions, new
+//! SOA, additions, new SOA).
 //!
 //! - The zone's SOA comes first and last (RFC 5936 §2.2); between them every other record of the
 //!   zone once, glue and data below delegations included, node by node (parents first) and RRset
@@ -13,7 +16,9 @@
 //!   message when the query had one (§2.2.5).
 //! - Serial arithmetic (RFC 1982) decides whether an IXFR client is already up to date.
 
+use super::diff::ZoneDiff;
 use super::zone::{Rrset, Zone};
+use crate::zonefile::ZoneRecord;
 use portcullis_wire::header::Flags;
 use portcullis_wire::message::{decompress_rdata, Message, Question, Section};
 use portcullis_wire::writer::MessageWriter;
@@ -40,12 +45,16 @@ enum Place {
         offset: u32,
     },
     ClosingSoa,
+    /// At this record of an incremental transfer's list.
+    Listed(usize),
     Done,
 }
 
 /// One zone transfer in progress.
 pub struct Transfer {
     zone: Arc<Zone>,
+    /// An incremental transfer's records ([`ixfr_records`]), sent instead of the zone.
+    list: Option<Arc<[ZoneRecord]>>,
     id: u16,
     question: Question,
     /// Our payload size for the OPT record, when the query had one.
@@ -76,7 +85,17 @@ impl Transfer {
     /// The transfer of `zone` for the query with `id` and `question`.
     pub fn new(zone: Arc<Zone>, id: u16, question: Question, opt: Option<u16>) -> Self {
         let owner = *zone.origin();
-        Self { zone, id, question, opt, place: Place::OpeningSoa, owner, messages: 0, records: 0, signer: None, now: 0 }
+        Self { zone, list: None, id, question, opt, place: Place::OpeningSoa, owner, messages: 0, records: 0, signer: None, now: 0 }
+    }
+
+    /// An incremental transfer (RFC 1995 §4) of `zone` sending `records` ([`ixfr_records`]).
+    pub fn incremental(zone: Arc<Zone>, id: u16, question: Question, opt: Option<u16>, records: Vec<ZoneRecord>) -> Self {
+        Self { list: Some(records.into()), place: Place::Listed(0), ..Self::new(zone, id, question, opt) }
+    }
+
+    /// True for an incremental transfer.
+    pub fn is_incremental(&self) -> bool {
+        self.list.is_some()
     }
 
     /// Signs every message with `signer` (the verified request's), at `now`.
@@ -103,7 +122,9 @@ impl Transfer {
     /// went out (or when `out` cannot hold a message).
     pub fn next_message(&mut self, out: &mut [u8]) -> Option<usize> {
         let zone = Arc::clone(&self.zone);
-        self.current(&zone)?;
+        let list = self.list.clone();
+        let list = list.as_deref().unwrap_or(&[]);
+        self.current(&zone, list)?;
         let room = if self.opt.is_some() { OPT_LEN } else { 0 } + self.signer.as_ref().map_or(0, |signer| signer.record_len());
         let mut writer = MessageWriter::new(out, MESSAGE_MAX).ok()?;
         writer.set_header(self.id, Flags { qr: true, aa: true, ..Flags::default() });
@@ -113,7 +134,7 @@ impl Transfer {
             writer.forget_names();
         }
         writer.set_limit(MESSAGE_TARGET.saturating_sub(room));
-        while let Some((rtype, ttl, rdata)) = self.current(&zone) {
+        while let Some((rtype, ttl, rdata)) = self.current(&zone, list) {
             if writer.push(Section::Answer, &self.owner, rtype, zone.class(), ttl, rdata).is_err() {
                 if writer.count(Section::Answer) > 0 {
                     break;
@@ -125,11 +146,11 @@ impl Transfer {
                     return None;
                 }
                 self.records += 1;
-                self.advance(&zone);
+                self.advance(&zone, list);
                 break;
             }
             self.records += 1;
-            self.advance(&zone);
+            self.advance(&zone, list);
         }
         if let Some(payload) = self.opt {
             writer.push_opt(payload, Rcode::NOERROR, false, &[]).ok()?;
@@ -144,10 +165,15 @@ impl Transfer {
 
     /// The record at the current place, after moving past RRsets and nodes that have none left;
     /// `None` when done.
-    fn current<'z>(&mut self, zone: &'z Zone) -> Option<(Rtype, u32, &'z [u8])> {
+    fn current<'z>(&mut self, zone: &'z Zone, list: &'z [ZoneRecord]) -> Option<(Rtype, u32, &'z [u8])> {
         loop {
             match self.place {
                 Place::Done => return None,
+                Place::Listed(index) => {
+                    let record = list.get(index)?;
+                    self.owner = record.owner;
+                    return Some((record.rtype, record.ttl, &record.rdata));
+                }
                 Place::OpeningSoa | Place::ClosingSoa => {
                     self.owner = *zone.origin();
                     let Some(soa) = zone.soa() else {
@@ -191,8 +217,10 @@ impl Transfer {
     }
 
     /// Moves past the record [`Transfer::current`] returned.
-    fn advance(&mut self, zone: &Zone) {
+    fn advance(&mut self, zone: &Zone, list: &[ZoneRecord]) {
         self.place = match self.place {
+            Place::Listed(index) if index + 1 < list.len() => Place::Listed(index + 1),
+            Place::Listed(_) => Place::Done,
             Place::OpeningSoa => Place::Body { node: 0, rrset: 0, set: None, offset: 0 },
             Place::Body { node, rrset, set: Some(set), offset } => match zone.transfer_node(node).and_then(|(zone, _)| zone.rdata_at(&set, offset)) {
                 Some((_, next)) => Place::Body { node, rrset, set: Some(set), offset: next },
@@ -202,6 +230,19 @@ impl Transfer {
             Place::ClosingSoa | Place::Done => Place::Done,
         };
     }
+}
+
+/// The records of an incremental transfer of `change` (RFC 1995 §4): the new SOA, the old SOA,
+/// the deletions, the new SOA, the additions, and the new SOA again.
+pub fn ixfr_records(change: &ZoneDiff) -> Vec<ZoneRecord> {
+    let mut records = Vec::with_capacity(change.deleted.len() + change.added.len() + 4);
+    records.push(change.new_soa.clone());
+    records.push(change.old_soa.clone());
+    records.extend(change.deleted.iter().cloned());
+    records.push(change.new_soa.clone());
+    records.extend(change.added.iter().cloned());
+    records.push(change.new_soa.clone());
+    records
 }
 
 /// The serial in an SOA rdata (after MNAME and RNAME, uncompressed as zones store them).

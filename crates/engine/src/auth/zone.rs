@@ -19,6 +19,7 @@
 pub use super::names::hash;
 pub(crate) use super::names::FnvBuild;
 use super::names::{canonical_key, label_starts};
+use super::diff::History;
 use super::signed::{covered_type, in_nsec3_table, Denial};
 use portcullis_wire::{Class, NameBuf, Rtype};
 use std::collections::{HashMap, HashSet};
@@ -111,6 +112,8 @@ pub struct Zone {
     order: Vec<u32>,
     /// The NSEC owner index and the NSEC3 table of a signed zone (empty when unsigned).
     denial: Denial,
+    /// The differences that led to this version, for IXFR ([`Zone::with_history`]).
+    history: History,
 }
 
 impl Zone {
@@ -177,6 +180,7 @@ impl Zone {
             slots: vec![Slot::default(); capacity],
             order: Vec::with_capacity(all.len()),
             denial: Denial::default(),
+            history: History::new(),
         };
         for name in all {
             let (start, end) = groups.get(name).copied().unwrap_or((0, 0));
@@ -309,6 +313,19 @@ impl Zone {
         }
         spans.sort_unstable_by(|a, b| keys[a.0 as usize..a.1 as usize].cmp(&keys[b.0 as usize..b.1 as usize]));
         spans.into_iter().map(|(_, _, node)| node).collect()
+    }
+
+    /// This version with `history`, the differences that led to it (RFC 1995: what an IXFR
+    /// answer is made of). A history that does not end at this version's serial is not kept:
+    /// the zone then has none, and IXFR clients get the whole zone.
+    pub fn with_history(mut self, history: History) -> Self {
+        self.history = if history.last_serial().is_some() && history.last_serial() == self.serial() { history } else { History::new() };
+        self
+    }
+
+    /// The differences that led to this version (possibly none).
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     /// Approximate heap bytes held.

@@ -6,14 +6,16 @@
 //!   Knot answer);
 //! - AXFR over UDP never gets this far: it is FORMERR (RFC 5936 §4.2);
 //! - IXFR (RFC 1995) must carry the client's SOA in the authority section (else FORMERR); a
-//!   client whose serial is ours or newer, and any IXFR over UDP, gets our SOA alone (§2, §4:
-//!   over UDP that says "ask over TCP"); otherwise the whole zone, as AXFR sends it (no history
-//!   is kept);
+//!   client whose serial is ours or newer gets our SOA alone (§4). An older serial the zone's
+//!   history reaches gets the condensed difference since then (§4, `auth::transfer::ixfr_records`);
+//!   one it does not reach gets the whole zone, as AXFR sends it (§4: "AXFR-form"). Over UDP
+//!   (§2) the difference is sent when it fits in one message; otherwise, and for the whole
+//!   zone, our SOA alone, which says "ask over TCP";
 //! - AXFR over TCP: the whole zone, [`Outcome::Transfer`]; the I/O layer then writes the
 //!   messages of [`Engine::transfer`].
 
 use super::{dropped, Answered, Engine, Query};
-use crate::auth::transfer::{serial_greater, soa_serial_in, Transfer};
+use crate::auth::transfer::{ixfr_records, serial_greater, soa_serial_in, Transfer};
 use crate::auth::Zone;
 use crate::policy::tsig::Checked;
 use crate::policy::{Action, ResponseKind};
@@ -37,8 +39,11 @@ impl Engine {
             let Some(theirs) = ixfr_serial(request.bytes, zone) else { return self.error_reply(frame, Rcode::FORMERR, out) };
             let ours = zone.serial();
             let Some(ours) = ours else { return self.error_reply(frame, Rcode::SERVFAIL, out) };
-            if !request.transport.carries_transfers() || !serial_greater(ours, theirs) {
+            if !serial_greater(ours, theirs) {
                 return self.soa_alone(frame, zone, out);
+            }
+            if !request.transport.carries_transfers() {
+                return self.ixfr_over_udp(frame, zone, theirs, out);
             }
         }
         Answered { outcome: Outcome::Transfer, kind: ResponseKind::Answer, name_hash: 0 }
@@ -58,6 +63,23 @@ impl Engine {
         Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 }
     }
 
+    /// An IXFR over UDP (RFC 1995 §2): the condensed difference from `theirs` in one message
+    /// when the history reaches it and it fits, else our SOA alone ("ask over TCP").
+    fn ixfr_over_udp(&self, frame: &ReplyFrame<'_>, zone: &Zone, theirs: u32, out: &mut [u8]) -> Answered {
+        let Some(Ok(change)) = zone.history().condensed_since(theirs) else { return self.soa_alone(frame, zone, out) };
+        let fits = {
+            let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
+            frame.begin(&mut writer, &self.settings);
+            writer.set_aa(true);
+            let all = ixfr_records(&change).iter().all(|r| writer.push(Section::Answer, &r.owner, r.rtype, zone.class(), r.ttl, &r.rdata).is_ok());
+            all.then(|| frame.finish(&mut writer, Rcode::NOERROR, &self.settings))
+        };
+        match fits {
+            Some(len) => Answered { outcome: Outcome::Reply(len), kind: ResponseKind::Answer, name_hash: 0 },
+            None => self.soa_alone(frame, zone, out),
+        }
+    }
+
     /// The stream of a transfer [`Engine::handle`] answered with [`Outcome::Transfer`]: the
     /// zone named by the request's question, as it is now (a reload does not change a transfer
     /// under way). `None` when the request is not such a question (any more).
@@ -66,7 +88,17 @@ impl Engine {
         let question = message.question()?;
         let zone = self.zones.iter().find(|zone| zone.origin().as_wire().eq_ignore_ascii_case(question.qname.as_wire()))?;
         let opt = message.edns().map(|_| self.settings.udp_payload);
-        let transfer = Transfer::new(zone.clone(), message.header().id(), question, opt);
+        let id = message.header().id();
+        // IXFR from a serial the history reaches: the condensed difference; else the whole zone.
+        let change = (question.qtype == Rtype::IXFR)
+            .then(|| soa_serial_in(&message, Section::Authority, zone.origin()))
+            .flatten()
+            .and_then(|theirs| zone.history().condensed_since(theirs))
+            .and_then(Result::ok);
+        let transfer = match change {
+            Some(change) => Transfer::incremental(zone.clone(), id, question, opt, ixfr_records(&change)),
+            None => Transfer::new(zone.clone(), id, question, opt),
+        };
         let Some(offset) = message.tsig_offset() else { return Some(transfer) };
         let record = Tsig::parse(request.bytes, offset).ok()?;
         match self.policy.keys.check(request.bytes, offset, &record, request.unix_secs) {

@@ -4,6 +4,7 @@
 use super::signing::Signing;
 use crate::config::{Settings, ZoneSettings, EMBEDDED_ZONE, EMBEDDED_ZONE_PATH};
 use crate::entropy::{self, EntropyError};
+use crate::journal::zones::Journals;
 use crate::secondary::SecondaryZones;
 use crate::zone_files::load_zone_file;
 use portcullis_engine::auth::{Zone, ZoneSet};
@@ -43,6 +44,8 @@ pub struct Shared {
     pub(super) secondaries: Arc<SecondaryZones>,
     /// Dynamic updates of the primary zones (`crate::updates`).
     pub(super) updates: crate::updates::Updater,
+    /// Every zone's journal (shared with the secondaries' tasks).
+    pub(super) journals: Arc<Journals>,
     /// UDP workers started again after a panic.
     pub(super) worker_restarts: Arc<std::sync::atomic::AtomicU64>,
     /// The I/O layer's counters (TCP connections closed, by reason).
@@ -91,7 +94,11 @@ impl Shared {
             Some(secret) => secret,
             None => entropy::bytes16()?,
         };
+        let journals = Arc::new(Journals::default());
         Ok(Self {
+            // Integration (h-update): h-journal's `SecondaryZones::with_journals` was not committed yet.
+            secondaries: Arc::default(),
+            journals,
             counters: Arc::default(),
             rrl_counters: Arc::default(),
             secrets: Arc::new(Mutex::new(Secrets { current, previous: None })),
@@ -101,7 +108,6 @@ impl Shared {
             resolver_key: entropy::bytes16()?,
             cache,
             pool: Arc::default(),
-            secondaries: Arc::default(),
             updates: crate::updates::Updater::default(),
             worker_restarts: Arc::default(),
             net_counters: Arc::default(),
@@ -238,11 +244,14 @@ impl Shared {
 }
 
 /// Loads every zone, signing those with a `dnssec-policy` (at one `now` for all); one that
-/// fails keeps its version from `previous`, if any, and is logged.
-pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>, signing: &Signing) -> ZoneSet {
+/// fails keeps its version from `previous`, if any, and is logged. Each zone's journal is
+/// replayed over it at start, and gets what a reload changed before the new version is served
+/// ([`journaled`]).
+pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>, signing: &Signing, journals: &Journals) -> ZoneSet {
     let mut loaded = Vec::new();
     let now = signing.now();
     signing.retain(zones);
+    journals.retain(zones);
     for zone in zones.iter().filter(|zone| zone.primaries.is_empty()) {
         let started = Instant::now();
         let result = match &zone.signing {
@@ -251,7 +260,8 @@ pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>, sig
         };
         match result {
             Ok(new) => {
-                tracing::info!(zone = %zone.origin, file = %zone.file.display(), names = new.node_count(), elapsed_ms = started.elapsed().as_millis() as u64, "zone loaded");
+                let new = journaled(zone, previous.and_then(|set| set.get(&zone.origin)), new, journals);
+                tracing::info!(zone = %zone.origin, file = %zone.file.display(), serial = new.serial().unwrap_or_default(), names = new.node_count(), history = new.history().len(), elapsed_ms = started.elapsed().as_millis() as u64, "zone loaded");
                 loaded.push(new);
             }
             Err(error) => match previous.and_then(|set| set.get(&zone.origin)) {
@@ -266,6 +276,22 @@ pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>, sig
         }
     }
     ZoneSet::new(loaded)
+}
+
+/// A primary zone just loaded from its file, with its history: at start, the journal replayed
+/// over it; on a reload, the difference from the version served appended to the journal
+/// (`fsync`ed) before the new version is returned to be served. A journal that cannot be
+/// written leaves the zone without history (IXFR clients get the whole zone), logged.
+fn journaled(zone: &ZoneSettings, old: Option<&Arc<Zone>>, new: Arc<Zone>, journals: &Journals) -> Arc<Zone> {
+    let new = Arc::unwrap_or_clone(new);
+    let Some(old) = old else { return Arc::new(journals.replay(zone, new)) };
+    match journals.record(zone, old, new, true) {
+        Ok(recorded) => Arc::new(recorded),
+        Err((error, new)) => {
+            tracing::error!(zone = %zone.origin, journal = %zone.journal.display(), %error, "journal: cannot record the reload's changes; the zone is served without history (secondaries get the whole zone)");
+            Arc::new(new)
+        }
+    }
 }
 
 /// Origins of the primary zones in `zones` with no copy in `loaded`: their names get SERVFAIL

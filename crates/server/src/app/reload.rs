@@ -30,7 +30,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     // Zone files hold every dynamic update before they are read again.
     shared.updates.sync_all();
     let current = engine.load_full();
-    let mut zones = load_zones(&settings.zones, Some(current.zones()), &shared.signing);
+    let mut zones = load_zones(&settings.zones, Some(current.zones()), &shared.signing, &shared.journals);
     shared.apply_configured_secret(settings.cookies.secret);
     {
         // Secondary copies stay (those of zones no longer configured go with their tasks).

@@ -87,7 +87,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         shared.tap = Some(tap);
         writer
     });
-    let engine = shared.engine(load_zones(&settings.zones, None, &shared.signing), &settings).map_err(|error| report_config_errors(&[error]))?;
+    let engine = shared.engine(load_zones(&settings.zones, None, &shared.signing, &shared.journals), &settings).map_err(|error| report_config_errors(&[error]))?;
     let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
     crate::rlimit::raise_for(&settings, threads);
@@ -114,7 +114,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         let _runtime = runtime.enter();
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
-        shared.updates.start(&engine, &shared.secondaries, clock);
+        shared.updates.start(&engine, &shared.secondaries, &shared.journals, clock);
     }
     let updates: Option<portcullis_net::updates::Updates> = Some(Arc::new(shared.updates.clone()));
     let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone(), updates };
