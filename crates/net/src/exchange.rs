@@ -73,7 +73,13 @@ impl Client {
             return Answer::Unavailable;
         };
         let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
-        updates.submit(Waiter { query: query.to_vec(), peer: self.peer, transport: self.transport, listener: self.listener, reply: ReplyTo::Tcp(sender, permit) });
+        updates.submit(Waiter {
+            query: query.to_vec(),
+            peer: self.peer,
+            transport: self.transport,
+            listener: self.listener,
+            reply: ReplyTo::Tcp(sender, permit),
+        });
         match tokio::time::timeout(RESOLVE_WAIT, receiver.recv()).await {
             Ok(Some(reply)) => Answer::Reply(reply),
             _ => Answer::Unavailable,

@@ -16,17 +16,17 @@
 //! REFUSED.
 
 use crate::config::{ZoneSettings, EMBEDDED_ZONE_PATH};
+use crate::journal::zones::Journals;
 use crate::key_config::find_key;
 use crate::outgoing::unix_now;
 use crate::secondary::SecondaryZones;
-use crate::journal::zones::Journals;
 use portcullis_engine::auth::diff::ZoneDiff;
 use portcullis_engine::auth::update::{apply, parse_bytes, prerequisite, Applied, Rr, UpdateMessage, ZoneChange};
-use portcullis_engine::zonefile::ZoneRecord;
 use portcullis_engine::auth::zone_text::zone_text;
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::engine::{UpdateZone, UpdateZones};
 use portcullis_engine::policy::TsigKey;
+use portcullis_engine::zonefile::ZoneRecord;
 use portcullis_engine::{Outcome, Request};
 use portcullis_net::resolver_pool::Waiter;
 use portcullis_net::updates::{deliver, UpdateService};
@@ -142,7 +142,9 @@ impl Updater {
                 parts.journals.set_durable(&zone.settings, copy.serial().unwrap_or_default());
                 tracing::info!(zone = %zone.settings.origin, serial = copy.serial(), file = %zone.settings.file.display(), "zone file rewritten with the updates");
             }
-            Err(error) => tracing::error!(zone = %zone.settings.origin, file = %zone.settings.file.display(), %error, "zone file not rewritten; the journal keeps the updates"),
+            Err(error) => {
+                tracing::error!(zone = %zone.settings.origin, file = %zone.settings.file.display(), %error, "zone file not rewritten; the journal keeps the updates")
+            }
         }
     }
 
@@ -222,7 +224,7 @@ fn evaluate(current: &Zone, update: &UpdateMessage) -> (Rcode, Option<ZoneChange
     }
     match apply(current, &update.changes) {
         Applied::Unchanged => (Rcode::NOERROR, None),
-        Applied::Changed(change) => (Rcode::NOERROR, Some(change)),
+        Applied::Changed(change) => (Rcode::NOERROR, Some(*change)),
     }
 }
 

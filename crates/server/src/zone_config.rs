@@ -219,6 +219,8 @@ mod tests {
             dnssec_policy: None,
             journal: None,
             max_journal_size: None,
+            update_policy: None,
+            zonefile_sync: None,
         }
     }
 

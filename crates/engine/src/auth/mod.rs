@@ -9,13 +9,13 @@ pub mod notify;
 mod proof;
 pub mod receive;
 pub mod receive_ixfr;
-pub mod zonemd;
 pub mod signed;
 pub mod transfer;
 pub mod update;
 pub mod warm;
 pub mod zone;
 pub mod zone_text;
+pub mod zonemd;
 pub mod zones;
 
 pub use answer::{write_answer, write_answer_traced, AnswerKind, AnswerOptions};

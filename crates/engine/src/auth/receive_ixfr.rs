@@ -32,7 +32,9 @@ pub fn ixfr_query(origin: &NameBuf, id: u16, soa: &ZoneRecord) -> Vec<u8> {
     let mut buf = vec![0u8; 1024];
     let Ok(mut writer) = MessageWriter::new(&mut buf, 1024) else { return Vec::new() };
     writer.set_header(id, Flags::default());
-    if writer.push_question(origin, Rtype::IXFR, Class::IN).is_err() || writer.push(Section::Authority, origin, Rtype::SOA, Class::IN, soa.ttl, &soa.rdata).is_err() {
+    if writer.push_question(origin, Rtype::IXFR, Class::IN).is_err()
+        || writer.push(Section::Authority, origin, Rtype::SOA, Class::IN, soa.ttl, &soa.rdata).is_err()
+    {
         return Vec::new();
     }
     let len = writer.finish();

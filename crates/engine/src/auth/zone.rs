@@ -16,10 +16,10 @@
 //! records live in a separate table, and an index of the NSEC owners in canonical order serves
 //! the denial proofs. An unsigned zone pays nothing for it.
 
+use super::diff::History;
 pub use super::names::hash;
 pub(crate) use super::names::FnvBuild;
 use super::names::{canonical_key, label_starts};
-use super::diff::History;
 use super::signed::{covered_type, in_nsec3_table, Denial};
 use portcullis_wire::{Class, NameBuf, Rtype};
 use std::collections::{HashMap, HashSet};

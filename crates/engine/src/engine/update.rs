@@ -55,7 +55,7 @@ impl Engine {
         };
         let origin = zone_section.qname;
         let served = self.zones.get(&origin).is_some_and(|zone| zone.class() == zone_section.qclass);
-        let secondary = self.secondaries.origins.iter().any(|o| *o == origin);
+        let secondary = self.secondaries.origins.contains(&origin);
         if !served && !secondary {
             return self.error_reply(frame, Rcode::NOTAUTH, out);
         }

@@ -87,7 +87,8 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         shared.tap = Some(tap);
         writer
     });
-    let engine = shared.engine(load_zones(&settings.zones, None, &shared.signing, &shared.journals), &settings).map_err(|error| report_config_errors(&[error]))?;
+    let engine =
+        shared.engine(load_zones(&settings.zones, None, &shared.signing, &shared.journals), &settings).map_err(|error| report_config_errors(&[error]))?;
     let engine: EngineHandle = Arc::new(ArcSwap::from_pointee(engine));
     let threads = if settings.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { settings.threads };
     crate::rlimit::raise_for(&settings, threads);

@@ -81,5 +81,10 @@ fn check_all(addr: SocketAddr, acknowledged: &[(String, u8)], round: usize) {
 fn check_zone_file(state: &std::path::Path, round: usize) {
     let output = std::process::Command::new(BINARY).args(["check-zone", "dyn.test."]).arg(state.join("dyn.test.zone")).output();
     let output = output.unwrap_or_else(|e| panic!("check-zone: {e}"));
-    assert!(output.status.success(), "after kill {round}: check-zone failed: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "after kill {round}: check-zone failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -25,9 +25,7 @@ pub const SERIAL: u32 = 100;
 
 /// The zone's text.
 pub fn zone_text() -> String {
-    format!(
-        "$ORIGIN {ORIGIN}\n$TTL 300\n@ SOA ns1 hostmaster {SERIAL} 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.80\nold TXT \"old\"\n"
-    )
+    format!("$ORIGIN {ORIGIN}\n$TTL 300\n@ SOA ns1 hostmaster {SERIAL} 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.80\nold TXT \"old\"\n")
 }
 
 /// The server's directory, address and configuration file for a primary of `dyn.test.` with

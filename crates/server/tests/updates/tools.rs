@@ -44,7 +44,7 @@ fn failed_with(output: &str, rcode: &str) -> bool {
 fn nsupdate_adds_deletes_and_checks_prerequisites() {
     let Some(tools) = require("nsupdate_adds_deletes_and_checks_prerequisites", &["nsupdate"]) else { return };
     let nsupdate = &tools[0];
-    let (server, _state) = start_primary("");
+    let (server, state) = start_primary("");
     let addr = server.addr;
     // Add, over UDP and over TCP: answered NOERROR, signed (nsupdate verifies the answer's TSIG
     // and prints an error when it does not), served at once, serial one up each time.
@@ -77,13 +77,26 @@ fn nsupdate_adds_deletes_and_checks_prerequisites() {
     assert_eq!(lookup(addr, "applied.dyn.test.", Rtype::A).0, 3, "no failed update applied anything");
     assert_eq!(serial(addr), SERIAL + 3);
     // Prerequisites that hold: applied.
-    let out = update(nsupdate, addr, ddns(), "prereq yxrrset www.dyn.test. A 192.0.2.80\nprereq nxdomain applied.dyn.test.\nupdate add applied.dyn.test. 300 A 192.0.2.5", false);
+    let out = update(
+        nsupdate,
+        addr,
+        ddns(),
+        "prereq yxrrset www.dyn.test. A 192.0.2.80\nprereq nxdomain applied.dyn.test.\nupdate add applied.dyn.test. 300 A 192.0.2.5",
+        false,
+    );
     assert!(out.trim().is_empty(), "nsupdate: {out}");
     assert_eq!(lookup(addr, "applied.dyn.test.", Rtype::A).1, [vec![192, 0, 2, 5]]);
     // An update that changes nothing: NOERROR, same serial.
     let out = update(nsupdate, addr, ddns(), "update add applied.dyn.test. 300 A 192.0.2.5", false);
     assert!(out.trim().is_empty(), "nsupdate: {out}");
     assert_eq!(serial(addr), SERIAL + 4);
+    // `zonefile-sync = 1`: the zone file holds the updates a second later.
+    let file = state.0.join("dyn.test.zone");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(&file).unwrap_or_default().contains("applied.dyn.test.") {
+        assert!(std::time::Instant::now() < deadline, "zone file not rewritten:\n{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -118,7 +131,8 @@ fn knsupdate_adds_and_deletes_with_tsig() {
     let knsupdate = &tools[0];
     let (server, _state) = start_primary("");
     let addr = server.addr;
-    let out = update(knsupdate, addr, ddns(), "origin dyn.test.\nupdate add knot.dyn.test. 300 A 192.0.2.42\nupdate add knot.dyn.test. 300 AAAA 2001:db8::42", false);
+    let out =
+        update(knsupdate, addr, ddns(), "origin dyn.test.\nupdate add knot.dyn.test. 300 A 192.0.2.42\nupdate add knot.dyn.test. 300 AAAA 2001:db8::42", false);
     assert!(!out.contains("failed") && !out.to_lowercase().contains("error"), "knsupdate: {out}\n{}", server.stderr());
     assert_eq!(lookup(addr, "knot.dyn.test.", Rtype::A).1, [vec![192, 0, 2, 42]]);
     assert_eq!(lookup(addr, "knot.dyn.test.", Rtype::AAAA).1.len(), 1);

@@ -151,9 +151,9 @@ pub fn records(zone: &Zone) -> impl Iterator<Item = ZoneRecord> + '_ {
     let class = zone.class();
     zone.all_nodes().enumerate().flat_map(move |(index, (part, node))| {
         let owner = part.node_name(node);
-        part.rrsets(node).filter(move |rrset| !(index == 0 && rrset.rtype == Rtype::SOA)).flat_map(move |rrset| {
-            part.rdatas(&rrset).map(move |rdata| ZoneRecord { owner, rtype: rrset.rtype, class, ttl: rrset.ttl, rdata: rdata.to_vec() })
-        })
+        part.rrsets(node)
+            .filter(move |rrset| !(index == 0 && rrset.rtype == Rtype::SOA))
+            .flat_map(move |rrset| part.rdatas(&rrset).map(move |rdata| ZoneRecord { owner, rtype: rrset.rtype, class, ttl: rrset.ttl, rdata: rdata.to_vec() }))
     })
 }
 

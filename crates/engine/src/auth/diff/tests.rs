@@ -55,7 +55,8 @@ fn rfc1982_serials_out_of_sequence_are_refused() {
 
 #[test]
 fn rfc1995_4_a_condensed_run_applies_like_the_run() {
-    let versions = [zone(1, "a A 192.0.2.1\n"), zone(2, "a A 192.0.2.1\nb A 192.0.2.2\n"), zone(3, "a 60 A 192.0.2.1\n"), zone(4, "a A 192.0.2.1\nc A 192.0.2.3\n")];
+    let versions =
+        [zone(1, "a A 192.0.2.1\n"), zone(2, "a A 192.0.2.1\nb A 192.0.2.2\n"), zone(3, "a 60 A 192.0.2.1\n"), zone(4, "a A 192.0.2.1\nc A 192.0.2.3\n")];
     let diffs: Vec<ZoneDiff> = versions.windows(2).map(|pair| diff(&pair[0], &pair[1]).unwrap()).collect();
     let condensed = condense(&diffs).unwrap();
     assert_eq!(condensed.deleted.len(), 0, "{condensed:?}");

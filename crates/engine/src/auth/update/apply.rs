@@ -37,7 +37,7 @@ pub enum Applied {
     /// Nothing to change (NOERROR, no new serial).
     Unchanged,
     /// The zone changes by this difference.
-    Changed(ZoneChange),
+    Changed(Box<ZoneChange>),
 }
 
 /// An RRset of the overlay: its owner as given, TTL and rdatas.
@@ -65,7 +65,8 @@ pub fn apply(zone: &Zone, changes: &[Change]) -> Applied {
 /// the added ones and the new SOA (RRSIGs and NSEC records are carried as they are: a signed
 /// zone is signed again by the server).
 pub fn rebuild(zone: &Zone, change: &ZoneChange) -> Zone {
-    let deleted: BTreeSet<(Vec<u8>, u16, Vec<u8>)> = change.deleted.iter().map(|rr| (key(&rr.owner, rr.rtype).0, rr.rtype.0, canonical(rr.rtype, &rr.rdata))).collect();
+    let deleted: BTreeSet<(Vec<u8>, u16, Vec<u8>)> =
+        change.deleted.iter().map(|rr| (key(&rr.owner, rr.rtype).0, rr.rtype.0, canonical(rr.rtype, &rr.rdata))).collect();
     let mut kept: Vec<Rr> = Vec::new();
     for (part, node) in zone.all_nodes() {
         let owner = part.node_name(node);
@@ -111,6 +112,12 @@ fn signer_owned(rtype: Rtype) -> bool {
     matches!(rtype, Rtype::RRSIG | Rtype::NSEC | Rtype::NSEC3)
 }
 
+/// RRsets a delete of a whole RRset or name leaves: the apex SOA and NS (§3.4.2.3), and what the
+/// signer writes.
+fn protected(rtype: Rtype, apex: bool) -> bool {
+    signer_owned(rtype) || (apex && matches!(rtype, Rtype::SOA | Rtype::NS))
+}
+
 fn key(owner: &NameBuf, rtype: Rtype) -> Key {
     (owner.to_lowercase().as_wire().to_vec(), rtype.0)
 }
@@ -127,13 +134,13 @@ impl Overlay<'_> {
         match change {
             Change::Add(rr) => self.add(rr, apex),
             Change::DeleteRrset(name, rtype) => {
-                if !(apex && matches!(*rtype, Rtype::SOA | Rtype::NS)) && !signer_owned(*rtype) {
+                if !protected(*rtype, apex) {
                     self.slot(name, *rtype).rdatas.clear();
                 }
             }
             Change::DeleteName(name) => {
                 for rtype in self.types_at(name) {
-                    if !(apex && matches!(rtype, Rtype::SOA | Rtype::NS)) && !signer_owned(rtype) {
+                    if !protected(rtype, apex) {
                         self.slot(name, rtype).rdatas.clear();
                     }
                 }
@@ -232,7 +239,7 @@ impl Overlay<'_> {
                 Rr { rdata: with_serial(&old_soa.rdata, serial), ..old_soa.clone() }
             }
         };
-        Applied::Changed(ZoneChange { old_soa, deleted, new_soa, added })
+        Applied::Changed(Box::new(ZoneChange { old_soa, deleted, new_soa, added }))
     }
 
     /// One RRset's deleted and added records; a new TTL replaces every record of the RRset.

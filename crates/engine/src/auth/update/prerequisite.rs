@@ -16,9 +16,8 @@ pub fn check(zone: &Zone, prerequisites: &[Prerequisite]) -> Rcode {
             Prerequisite::NameNotInUse(name) => !in_use(zone, name),
             Prerequisite::RrsetExists(name, rtype) => rdatas(zone, name, *rtype).is_some(),
             Prerequisite::RrsetDoesNotExist(name, rtype) => rdatas(zone, name, *rtype).is_none(),
-            Prerequisite::RrsetEquals(name, rtype, wanted) => {
-                rdatas(zone, name, *rtype).is_some_and(|found| canonical_set(*rtype, found.iter().map(Vec::as_slice)) == canonical_set(*rtype, wanted.iter().map(Vec::as_slice)))
-            }
+            Prerequisite::RrsetEquals(name, rtype, wanted) => rdatas(zone, name, *rtype)
+                .is_some_and(|found| canonical_set(*rtype, found.iter().map(Vec::as_slice)) == canonical_set(*rtype, wanted.iter().map(Vec::as_slice))),
         };
         if !holds {
             return failure(prerequisite);

@@ -43,7 +43,7 @@ fn message(zone: &str, zone_type: Rtype, records: &[(Section, &str, Rtype, Class
 
 fn changed(applied: Applied) -> ZoneChange {
     match applied {
-        Applied::Changed(change) => change,
+        Applied::Changed(change) => *change,
         Applied::Unchanged => panic!("expected a change"),
     }
 }
@@ -262,7 +262,13 @@ fn records_of(zone: &Zone) -> Vec<crate::zonefile::ZoneRecord> {
     for (part, node) in zone.all_nodes() {
         for rrset in part.rrsets(node) {
             for rdata in part.rdatas(&rrset) {
-                out.push(crate::zonefile::ZoneRecord { owner: part.node_name(node), rtype: rrset.rtype, class: Class::IN, ttl: rrset.ttl, rdata: rdata.to_vec() });
+                out.push(crate::zonefile::ZoneRecord {
+                    owner: part.node_name(node),
+                    rtype: rrset.rtype,
+                    class: Class::IN,
+                    ttl: rrset.ttl,
+                    rdata: rdata.to_vec(),
+                });
             }
         }
     }
