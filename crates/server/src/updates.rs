@@ -12,8 +12,12 @@
 //! The zone file is rewritten from the served copy ([`Updater::sync_due`]) `zonefile-sync`
 //! seconds after the first update it does not hold, on a reload and on a clean stop
 //! ([`Updater::sync_all`]); the journal carries the changes in between.
-//! Signed zones (`dnssec-policy`) are signed from their zone file: updates to them are
-//! REFUSED.
+//! A signed zone (`dnssec-policy`) is signed from its zone file: an update of one writes the
+//! unsigned zone with the change to the file first (durable, so a restart signs it again from
+//! there), then the reload's signing path ([`Resign`]) signs it again, reusing every signature of
+//! an RRset that did not change, and the difference between the two signed versions goes to the
+//! journal. Updates of the records the signer owns (RRSIG, NSEC, NSEC3, NSEC3PARAM, DNSKEY, CDS,
+//! CDNSKEY) are REFUSED there.
 
 use crate::config::{ZoneSettings, EMBEDDED_ZONE_PATH};
 use crate::journal::zones::Journals;
@@ -51,8 +55,13 @@ impl std::fmt::Debug for Updater {
     }
 }
 
+/// Signs a signed zone again from its file, reusing the served copy's signatures (the reload's
+/// signing path, `app/signing.rs`).
+pub type Resign = Arc<dyn Fn(&ZoneSettings, Arc<Zone>) -> Result<Arc<Zone>, String> + Send + Sync>;
+
 /// The running server's pieces an update touches.
 struct Parts {
+    resign: Resign,
     engine: EngineHandle,
     runtime: tokio::runtime::Handle,
     secondaries: Arc<SecondaryZones>,
@@ -72,16 +81,16 @@ struct UpdatedZone {
 
 impl Updater {
     /// The zones of `zones` that take updates, for the engine: primaries served from a file of
-    /// their own, not signed by the server.
+    /// their own.
     pub fn engine_zones(zones: &[ZoneSettings]) -> UpdateZones {
         let open = zones.iter().filter(|zone| takes_updates(zone));
         UpdateZones { zones: open.map(|zone| UpdateZone { origin: zone.origin, policy: zone.update.policy.clone() }).collect() }
     }
 
     /// Starts applying updates (once; at start, inside the runtime).
-    pub fn start(&self, engine: &EngineHandle, secondaries: &Arc<SecondaryZones>, journals: &Arc<Journals>, clock: Clock) {
+    pub fn start(&self, engine: &EngineHandle, secondaries: &Arc<SecondaryZones>, journals: &Arc<Journals>, clock: Clock, resign: Resign) {
         let runtime = tokio::runtime::Handle::current();
-        let parts = Parts { engine: engine.clone(), runtime, secondaries: secondaries.clone(), journals: journals.clone(), clock };
+        let parts = Parts { resign, engine: engine.clone(), runtime, secondaries: secondaries.clone(), journals: journals.clone(), clock };
         let _ = self.parts.set(parts);
     }
 
@@ -159,33 +168,103 @@ impl Updater {
         let _install = parts.secondaries.install.lock().unwrap_or_else(PoisonError::into_inner);
         let engine = parts.engine.load_full();
         let Some(current) = engine.zones().get(&update.zone).cloned() else { return Rcode::SERVFAIL };
+        if zone.settings.signing.is_some() && update.changes.iter().any(|change| signer_made(change.rtype())) {
+            return Rcode::REFUSED;
+        }
         let (rcode, change) = evaluate(&current, &update);
         let Some(change) = change else { return rcode };
-        let difference = zone_diff(&change, current.class());
-        let next = match portcullis_engine::auth::diff::apply(&current, std::slice::from_ref(&difference)) {
-            Ok(next) => next,
-            Err(error) => {
-                tracing::error!(zone = %update.zone, %error, "update not applied: the zone after it would not be servable");
-                return Rcode::SERVFAIL;
-            }
+        let next = if zone.settings.signing.is_some() {
+            signed_next(parts, &zone.settings, &current, &change)
+        } else {
+            unsigned_next(parts, &zone.settings, &current, &change)
         };
-        // Durable before served: appended to the journal and fsynced.
-        let next = match parts.journals.record_diff(&zone.settings, &difference, next, false) {
-            Ok(next) => Arc::new(next),
-            Err((error, _)) => {
-                tracing::error!(zone = %update.zone, %error, "update not applied: it could not be written to the journal");
-                return Rcode::SERVFAIL;
-            }
-        };
+        let Some(next) = next else { return Rcode::SERVFAIL };
         let zones: Vec<Arc<Zone>> = engine.zones().iter().filter(|z| z.origin() != current.origin()).cloned().chain([next.clone()]).collect();
         parts.engine.store(Arc::new(engine.with_zones(ZoneSet::new(zones))));
-        unsynced.get_or_insert_with(Instant::now);
+        if zone.settings.signing.is_none() {
+            unsynced.get_or_insert_with(Instant::now);
+        }
         let serial = next.serial().unwrap_or_default();
         tracing::info!(zone = %update.zone, %peer, serial, deleted = change.deleted.len(), added = change.added.len(), "dynamic update applied");
         crate::notify::notify_all(&next, &zone.settings.notify, zone.key.as_ref());
         Rcode::NOERROR
     }
+}
 
+/// The next copy of an unsigned zone: `change` applied (as the journal's replay applies it) and
+/// appended to the journal (fsynced); `None` (logged) when either fails.
+fn unsigned_next(parts: &Parts, zone: &ZoneSettings, current: &Zone, change: &ZoneChange) -> Option<Arc<Zone>> {
+    let origin = zone.origin;
+    {
+        let difference = zone_diff(&change, current.class());
+        let next = match portcullis_engine::auth::diff::apply(current, std::slice::from_ref(&difference)) {
+            Ok(next) => next,
+            Err(error) => {
+                tracing::error!(zone = %origin, %error, "update not applied: the zone after it would not be servable");
+                return None;
+            }
+        };
+        // Durable before served: appended to the journal and fsynced.
+        match parts.journals.record_diff(zone, &difference, next, false) {
+            Ok(next) => Some(Arc::new(next)),
+            Err((error, _)) => {
+                tracing::error!(zone = %origin, %error, "update not applied: it could not be written to the journal");
+                None
+            }
+        }
+    }
+}
+
+/// The next copy of a signed zone: the unsigned zone with `change` written to the zone file
+/// (durable), signed again from there by the reload's path, the difference of the signed
+/// versions appended to the journal; `None` (logged) when a step fails (the file then holds
+/// the change, which the next signing serves).
+fn signed_next(parts: &Parts, zone: &ZoneSettings, current: &Arc<Zone>, change: &ZoneChange) -> Option<Arc<Zone>> {
+    let origin = zone.origin;
+    let unsigned = portcullis_engine::auth::update::rebuild(current, change);
+    let records = unsigned_records(&unsigned);
+    let data = records.iter().map(|r| portcullis_engine::auth::zone::RecordData { owner: &r.owner, rtype: r.rtype, ttl: r.ttl, rdata: &r.rdata });
+    let text = zone_text(&Zone::build(&origin, unsigned.class(), data));
+    if let Err(error) = crate::durable::write_file(&zone.file, text.as_bytes()) {
+        tracing::error!(zone = %origin, %error, "update not applied: the zone file could not be written");
+        return None;
+    }
+    let signed = match (parts.resign)(zone, current.clone()) {
+        Ok(signed) => signed,
+        Err(error) => {
+            tracing::error!(zone = %origin, %error, "update written to the zone file but not signed; the next signing serves it");
+            return None;
+        }
+    };
+    match parts.journals.record(zone, current, Arc::unwrap_or_clone(signed), true) {
+        Ok(next) => Some(Arc::new(next)),
+        Err((error, next)) => {
+            tracing::warn!(zone = %origin, %error, "journal: cannot record the update; served without history (the zone file holds it)");
+            Some(Arc::new(next))
+        }
+    }
+}
+
+/// Every record of `zone` but those the signer makes.
+fn unsigned_records(zone: &Zone) -> Vec<Rr> {
+    let mut out = Vec::new();
+    for (part, node) in zone.all_nodes() {
+        for rrset in part.rrsets(node).filter(|rrset| !signer_made(rrset.rtype)) {
+            for rdata in part.rdatas(&rrset) {
+                out.push(Rr { owner: part.node_name(node), rtype: rrset.rtype, ttl: rrset.ttl, rdata: rdata.to_vec() });
+            }
+        }
+    }
+    out
+}
+
+/// Types the signer of a `dnssec-policy` zone writes.
+fn signer_made(rtype: portcullis_wire::Rtype) -> bool {
+    use portcullis_wire::Rtype;
+    matches!(rtype, Rtype::RRSIG | Rtype::NSEC | Rtype::NSEC3 | Rtype::NSEC3PARAM | Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY)
+}
+
+impl Updater {
     /// Answers `waiter` with `rcode`, signed as the request was.
     async fn answer(parts: &Parts, waiter: &Waiter, rcode: Rcode) {
         let (now, _) = parts.clock.now();
@@ -239,9 +318,9 @@ fn zone_diff(change: &ZoneChange, class: portcullis_wire::Class) -> ZoneDiff {
     }
 }
 
-/// A primary zone with a file of its own, not signed by the server.
+/// A primary zone with a file of its own.
 fn takes_updates(zone: &ZoneSettings) -> bool {
-    zone.primaries.is_empty() && zone.signing.is_none() && zone.file.as_os_str() != EMBEDDED_ZONE_PATH && !zone.file.as_os_str().is_empty()
+    zone.primaries.is_empty() && zone.file.as_os_str() != EMBEDDED_ZONE_PATH && !zone.file.as_os_str().is_empty()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

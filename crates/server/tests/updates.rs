@@ -27,5 +27,7 @@ mod support;
 mod durability;
 #[path = "updates/secondary.rs"]
 mod secondary;
+#[path = "updates/signed.rs"]
+mod signed;
 #[path = "updates/tools.rs"]
 mod tools;

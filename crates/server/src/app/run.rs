@@ -115,7 +115,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         let _runtime = runtime.enter();
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
-        shared.updates.start(&engine, &shared.secondaries, &shared.journals, clock);
+        shared.updates.start(&engine, &shared.secondaries, &shared.journals, clock, resign(&shared.signing));
     }
     let updates: Option<portcullis_net::updates::Updates> = Some(Arc::new(shared.updates.clone()));
     let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone(), updates };
@@ -127,6 +127,16 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     inherited.ready();
     crate::sd_notify::ready();
     Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops, dnstap, handover })
+}
+
+/// How the update service signs an updated signed zone again: the reload's signing path, from
+/// the zone file, reusing the served copy's signatures.
+fn resign(signing: &super::signing::Signing) -> crate::updates::Resign {
+    let signing = signing.clone();
+    Arc::new(move |zone: &crate::config::ZoneSettings, served| {
+        let Some(policy) = &zone.signing else { return Err(format!("zone {} is not signed by policy", zone.origin)) };
+        signing.load(zone, policy, Some(served), signing.now()).map_err(|error| error.to_string())
+    })
 }
 
 /// The dnstap and query log outputs and their writer, when either is configured.
