@@ -129,3 +129,31 @@ fn round_trip(message: &Message<'_>) {
         assert!(before.eq(after), "records changed in the round trip");
     }
 }
+
+/// Reads `data` as a journal file's entries (after [`crate::auth::diff::codec::MAGIC`], when it
+/// starts with it): every whole entry with a good check is decoded; a decoded difference must
+/// encode back to the same body, condense with those before it or say why not, and apply to
+/// [`FUZZ_ZONE`] or say why not.
+pub fn journal(data: &[u8]) {
+    use crate::auth::diff::codec::{decode, encode, read_entry, Entry, MAGIC};
+    let body = data.strip_prefix(&MAGIC[..]).unwrap_or(data);
+    let mut pos = 0;
+    let mut diffs = Vec::new();
+    for _ in 0..body.len() + 1 {
+        let Entry::Good(entry, next) = read_entry(body, pos) else { break };
+        if let Ok(change) = decode(entry) {
+            assert_eq!(encode(&change), entry, "a decoded difference encodes back to its body");
+            diffs.push(change);
+        }
+        pos = next;
+    }
+    if let Ok(decoded) = decode(body) {
+        assert_eq!(encode(&decoded), body);
+        diffs.push(decoded);
+    }
+    let origin = NameBuf::from_text("example.", None).unwrap_or(NameBuf::ROOT);
+    if let Ok(zone) = load_zone_text(&origin, FUZZ_ZONE, "fuzz", &NoIncludes) {
+        let _ = crate::auth::diff::condense(&diffs);
+        let _ = crate::auth::diff::apply(&zone, &diffs);
+    }
+}

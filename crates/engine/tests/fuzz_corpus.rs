@@ -30,6 +30,14 @@ fn zone_file_corpus_replays_without_panic() {
 }
 
 #[test]
+fn journal_corpus_replays_without_panic() {
+    for (path, data) in corpus("journal") {
+        let outcome = std::panic::catch_unwind(|| portcullis_engine::fuzz::journal(&data));
+        assert!(outcome.is_ok(), "{} panicked", path.display());
+    }
+}
+
+#[test]
 fn update_corpus_replays_without_panic() {
     for (path, data) in corpus("update") {
         let outcome = std::panic::catch_unwind(|| portcullis_engine::fuzz::update(&data));

@@ -391,7 +391,7 @@ async fn send(sender: &mpsc::Sender<Vec<u8>>, reply: &[u8]) -> Result<(), CloseR
     sender.send(reply.to_vec()).await.map_err(|_| CloseReason::WriteError)
 }
 
-/// Streams the zone transfer the engine allowed for `request` (AXFR, RFC 5936), one message at a
+/// Streams the zone transfer the engine allowed for `request` (AXFR, RFC 5936; IXFR, RFC 1995), one message at a
 /// time through the connection's bounded channel: a slow reader holds the transfer back, and
 /// the transfer holds one message and a snapshot of the zone.
 async fn send_transfer(engine: &Engine, request: &Request<'_>, peer: SocketAddr, sender: &mpsc::Sender<Vec<u8>>) -> Result<(), CloseReason> {
@@ -401,7 +401,8 @@ async fn send_transfer(engine: &Engine, request: &Request<'_>, peer: SocketAddr,
         send(sender, &buffer[..len]).await?;
     }
     let zone = transfer.zone().to_string();
-    tracing::info!(%peer, %zone, messages = transfer.messages(), records = transfer.records(), "zone transfer sent");
+    let kind = if transfer.is_incremental() { "IXFR" } else { "AXFR" };
+    tracing::info!(%peer, %zone, kind, messages = transfer.messages(), records = transfer.records(), "zone transfer sent");
     Ok(())
 }
 

@@ -42,6 +42,7 @@ mod resolver_log;
 mod rlimit;
 mod sd_notify;
 mod secondary;
+mod secondary_xfr;
 mod sign_zone;
 mod stats;
 mod tap_writer;

@@ -1,6 +1,7 @@
-//! Secondary zones (RFC 1034 §4.3.5, RFC 1996, RFC 5936): one task per zone asks its primaries
-//! for the SOA serial and, when it is newer than ours (or we have none), transfers the zone by
-//! AXFR over TCP and swaps it into the engine. It does so at start, every SOA refresh interval,
+//! Secondary zones (RFC 1034 §4.3.5, RFC 1995, RFC 1996, RFC 5936): one task per zone asks its
+//! primaries for the SOA serial and, when it is newer than ours (or we have none), transfers the
+//! zone (IXFR from the copy held, AXFR as fallback: [`crate::secondary_xfr`]), records the change
+//! in the zone's journal and swaps the new version into the engine. It does so at start, every SOA refresh interval,
 //! and at once on a NOTIFY the engine accepted for the zone; after a failure it tries again
 //! after the SOA retry interval (5 s at first, doubling, until a first copy is loaded), and
 //! stops serving a copy not refreshed for the SOA expire interval. With a `key`, the SOA queries
@@ -9,37 +10,28 @@
 //! refresh; at start the copy found there is served until a refresh replaces it, or until the
 //! SOA expire interval after that time (one already older is not served). A transfer past the
 //! zone's record or byte cap, or not finished within its `transfer-timeout`, is given up like
-//! any failed refresh: the copy served stays.
+//! any failed refresh: the copy served stays. Without a `file`, the copy is kept in the state
+//! directory; at start the kept copy plus its journal is served before any primary is asked.
 
-use portcullis_engine::auth::receive::{axfr_query, soa_answer_serial, soa_query, Incoming, TransferError, TransferLimit};
-use portcullis_engine::auth::transfer::serial_greater;
 use portcullis_engine::auth::transfer::soa_timers;
 use portcullis_engine::auth::zone_text::zone_text;
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::engine::NotifyHook;
 use portcullis_engine::policy::tsig::TsigKey;
-use portcullis_engine::policy::tsig_client::sign_request;
 use portcullis_net::EngineHandle;
 use portcullis_wire::NameBuf;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::ZoneSettings;
 use crate::durable;
+use crate::journal::zones::Journals;
 use crate::key_config::find_key;
-use crate::outgoing::{connected_udp, random_id, unix_now};
-
-/// Time allowed for an SOA answer, and for each message of a transfer (the whole transfer has
-/// the zone's `transfer-timeout`).
-const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
-const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::secondary_xfr::{refresh, Fresh};
 /// Shortest time between two refreshes a NOTIFY starts.
 const MIN_REFRESH: Duration = Duration::from_secs(1);
 /// Refresh, retry and expire before the first copy gives the SOA's.
@@ -63,9 +55,16 @@ pub struct SecondaryZones {
     /// Held while the engine's zone set is rebuilt, so that a transfer and a reload do not
     /// undo each other.
     pub install: Mutex<()>,
+    /// The zones' journals (the server's).
+    journals: Arc<Journals>,
 }
 
 impl SecondaryZones {
+    /// No zones yet; their changes go to `journals`.
+    pub fn with_journals(journals: Arc<Journals>) -> Self {
+        Self { journals, ..Self::default() }
+    }
+
     /// The copies transferred so far.
     pub fn loaded(&self) -> Vec<Arc<Zone>> {
         lock(&self.zones).values().cloned().collect()
@@ -136,23 +135,28 @@ impl SecondaryZones {
         let mut timers = DEFAULT_TIMERS;
         // Until when the copy served may be: the SOA expire interval after the last refresh.
         let mut valid_until: Option<Instant> = None;
+        // The kept copy and its journal are served at once, before any primary is asked.
         if let Some((copy, left)) = read_copy(&zone).await {
-            timers = copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS);
-            self.install(&zone.origin, Some(Arc::new(copy)), &engine, Some(&stopped));
-            valid_until = Some(Instant::now() + left);
+            let (journals, settings) = (self.journals.clone(), zone.clone());
+            let copy = tokio::task::spawn_blocking(move || journals.replay(&settings, copy)).await;
+            if let Ok(copy) = copy {
+                timers = copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS);
+                tracing::info!(zone = %zone.origin, serial = copy.serial().unwrap_or_default(), "secondary zone: serving the kept copy");
+                self.install(&zone.origin, Some(Arc::new(copy)), &engine, Some(&stopped));
+                valid_until = Some(Instant::now() + left);
+            }
         }
         // Until a first copy is loaded: 5 s, doubling up to the retry interval.
         let mut backoff = 5u32;
         loop {
-            let current = lock(&self.zones).get(&zone.origin).and_then(|copy| copy.serial());
-            let wait = match refresh(&zone, current, key.as_ref()).await {
+            let current = lock(&self.zones).get(&zone.origin).cloned();
+            let wait = match refresh(&zone, current.clone(), key.as_ref()).await {
                 Ok(fresh) => {
-                    if let Some(copy) = fresh {
+                    if let Some(fresh) = fresh {
+                        let copy = fresh.zone();
                         timers = copy.soa_rdata().and_then(soa_timers).unwrap_or(DEFAULT_TIMERS);
-                        tracing::info!(zone = %zone.origin, serial = copy.serial().unwrap_or_default(), names = copy.node_count(), "secondary zone transferred");
-                        let copy = Arc::new(copy);
-                        self.install(&zone.origin, Some(copy.clone()), &engine, Some(&stopped));
-                        write_copy(&zone, copy).await;
+                        tracing::info!(zone = %zone.origin, method = fresh.method(), serial = copy.serial().unwrap_or_default(), names = copy.node_count(), "secondary zone transferred");
+                        self.keep_fresh(&zone, current, fresh, &engine, &stopped).await;
                     } else {
                         touch_copy(&zone).await;
                     }
@@ -190,6 +194,37 @@ impl SecondaryZones {
         }
     }
 
+    /// Serves a newer version got from a primary, after its changes are in the journal
+    /// (`fsync`ed): the differences of an IXFR, or what an AXFR changed from the copy served.
+    /// The copy kept on disk is written after an AXFR, and after an IXFR only when the journal
+    /// needs it (over its size with nothing it may drop); else it is marked refreshed.
+    async fn keep_fresh(&self, zone: &ZoneSettings, current: Option<Arc<Zone>>, fresh: Fresh, engine: &EngineHandle, stopped: &AtomicBool) {
+        let (journals, settings) = (self.journals.clone(), zone.clone());
+        let incremental = matches!(fresh, Fresh::Incremental(..));
+        let recorded = tokio::task::spawn_blocking(move || match (fresh, current) {
+            (Fresh::Incremental(new, diffs), _) => journals.record_diffs(&settings, &diffs, new, false),
+            (Fresh::Full(new), Some(old)) => journals.record(&settings, &old, new, false),
+            (Fresh::Full(new), None) => Ok(new),
+        })
+        .await;
+        let copy = match recorded {
+            Ok(Ok(copy)) => copy,
+            Ok(Err(unrecorded)) => {
+                tracing::error!(zone = %zone.origin, journal = %zone.journal.display(), error = %unrecorded.error, "secondary zone: cannot journal the change; the copy is served and written whole");
+                *unrecorded.zone
+            }
+            Err(_) => return,
+        };
+        let copy = Arc::new(copy);
+        let serial = copy.serial().unwrap_or_default();
+        self.install(&zone.origin, Some(copy.clone()), engine, Some(stopped));
+        if incremental && !self.journals.wants_flush(zone) && zone.file.exists() {
+            touch_copy(zone).await;
+        } else if write_copy(zone, copy).await {
+            self.journals.set_durable(zone, serial);
+        }
+    }
+
     /// Puts `copy` (or, with `None`, no copy) of `origin` into the engine; from a task, only
     /// while it is not `stopped` (checked under the lock, so a stopped zone never comes back).
     fn install(&self, origin: &NameBuf, copy: Option<Arc<Zone>>, engine: &EngineHandle, stopped: Option<&AtomicBool>) {
@@ -206,105 +241,6 @@ impl SecondaryZones {
         zones.extend(copy);
         engine.store(Arc::new(current.with_zones(ZoneSet::new(zones))));
     }
-}
-
-/// Asks the primaries in turn: `Ok(None)` when our `current` serial is not older than the first
-/// one that answers, `Ok(Some(zone))` after a transfer, `Err` when none answered usefully.
-async fn refresh(zone: &ZoneSettings, current: Option<u32>, key: Option<&TsigKey>) -> Result<Option<Zone>, TransferError> {
-    let mut last = TransferError("no primary".into());
-    for &primary in &zone.primaries {
-        let serial = match primary_serial(&zone.origin, primary, key).await {
-            Ok(serial) => serial,
-            Err(error) => {
-                last = TransferError(format!("{primary}: {error}"));
-                continue;
-            }
-        };
-        if current.is_some_and(|ours| !serial_greater(serial, ours)) {
-            return Ok(None);
-        }
-        match transfer(zone, primary, key).await {
-            Ok(copy) => return Ok(Some(copy)),
-            Err(error) => last = TransferError(format!("{primary}: {error}")),
-        }
-    }
-    Err(last)
-}
-
-/// The primary's serial, from an SOA query over UDP (signed with `key`, and its answer checked).
-async fn primary_serial(origin: &NameBuf, primary: SocketAddr, key: Option<&TsigKey>) -> Result<u32, TransferError> {
-    let id = random_id();
-    let mut query = soa_query(origin, id);
-    let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
-    let io = |e: std::io::Error| TransferError(e.to_string());
-    let socket = connected_udp(primary).await.map_err(io)?;
-    socket.send(&query).await.map_err(io)?;
-    let mut buf = vec![0u8; 65_535];
-    let answer = tokio::time::timeout(QUERY_TIMEOUT, async {
-        loop {
-            let len = socket.recv(&mut buf).await.map_err(io)?;
-            if buf.get(..2) == Some(&id.to_be_bytes()[..]) {
-                if let Some(verifier) = verifier.as_mut() {
-                    verifier.verify(&buf[..len], unix_now()).map_err(TransferError)?;
-                }
-                return soa_answer_serial(&buf[..len], origin, id);
-            }
-        }
-    });
-    answer.await.map_err(|_| TransferError("no answer to the SOA query".into()))?
-}
-
-/// The zone, by AXFR over TCP (signed with `key`, and every message checked), within the zone's
-/// transfer bounds: records and bytes, and `transfer-timeout` from connect to last message.
-async fn transfer(zone: &ZoneSettings, primary: SocketAddr, key: Option<&TsigKey>) -> Result<Zone, TransferError> {
-    let deadline = zone.transfer.timeout;
-    let incoming = tokio::time::timeout(deadline, receive(zone, primary, key))
-        .await
-        .map_err(|_| TransferError(format!("transfer given up: not finished within {} s (transfer-timeout)", deadline.as_secs())))??;
-    // Building a large zone is CPU work: off the I/O threads.
-    tokio::task::spawn_blocking(move || incoming.finish()).await.map_err(|e| TransferError(e.to_string()))?
-}
-
-/// The messages of the transfer, to its closing SOA.
-async fn receive(zone: &ZoneSettings, primary: SocketAddr, key: Option<&TsigKey>) -> Result<Incoming, TransferError> {
-    let id = random_id();
-    let io = |e: std::io::Error| TransferError(e.to_string());
-    let timeout = |_| TransferError("timed out".into());
-    let mut stream = tokio::time::timeout(QUERY_TIMEOUT, TcpStream::connect(primary)).await.map_err(timeout)?.map_err(io)?;
-    let mut query = axfr_query(&zone.origin, id);
-    let mut verifier = key.map(|key| sign_request(key, &mut query, unix_now()));
-    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&query);
-    stream.write_all(&framed).await.map_err(io)?;
-    let limits = zone.transfer.limits;
-    let mut incoming = Incoming::with_limits(zone.origin, id, limits);
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        let mut prefix = [0u8; 2];
-        tokio::time::timeout(MESSAGE_TIMEOUT, stream.read_exact(&mut prefix)).await.map_err(timeout)?.map_err(io)?;
-        let len = usize::from(u16::from_be_bytes(prefix));
-        tokio::time::timeout(MESSAGE_TIMEOUT, stream.read_exact(&mut buf[..len])).await.map_err(timeout)?.map_err(io)?;
-        if let Some(verifier) = verifier.as_mut() {
-            verifier.verify(&buf[..len], unix_now()).map_err(TransferError)?;
-        }
-        if incoming.add(&buf[..len]).map_err(|error| name_limit(error, incoming.exceeded()))? {
-            break;
-        }
-    }
-    if verifier.as_ref().is_some_and(|verifier| !verifier.ended_signed()) {
-        return Err(TransferError("the transfer's last message is not signed".into()));
-    }
-    Ok(incoming)
-}
-
-/// A transfer given up past one of its limits says which key bounds it.
-fn name_limit(error: TransferError, exceeded: Option<TransferLimit>) -> TransferError {
-    let key = match exceeded {
-        Some(TransferLimit::Records) => "transfer-max-records",
-        Some(TransferLimit::Bytes) => "transfer-max-bytes",
-        None => return error,
-    };
-    TransferError(format!("transfer given up: {error} ({key})"))
 }
 
 /// The copy kept in the zone's `file`, when there is one that loads and has not expired, with
@@ -341,16 +277,29 @@ async fn read_copy(zone: &ZoneSettings) -> Option<(Zone, Duration)> {
 
 /// Writes `copy` to the zone's `file`, when given, durably ([`durable::write_file`]): a crash
 /// never leaves half a zone, and the file's modification time is the refresh's.
-async fn write_copy(zone: &ZoneSettings, copy: Arc<Zone>) {
+/// True once written.
+async fn write_copy(zone: &ZoneSettings, copy: Arc<Zone>) -> bool {
     if zone.file.as_os_str().is_empty() {
-        return;
+        return false;
     }
     let path = zone.file.clone();
-    let written = tokio::task::spawn_blocking(move || durable::write_file(&path, zone_text(&copy).as_bytes())).await;
+    let written = tokio::task::spawn_blocking(move || {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        durable::write_file(&path, zone_text(&copy).as_bytes())
+    })
+    .await;
     match written {
-        Ok(Ok(())) => tracing::debug!(zone = %zone.origin, file = %zone.file.display(), "secondary zone: copy kept"),
-        Ok(Err(error)) => tracing::warn!(zone = %zone.origin, file = %zone.file.display(), %error, "secondary zone: cannot keep the copy"),
-        Err(_) => {}
+        Ok(Ok(())) => {
+            tracing::debug!(zone = %zone.origin, file = %zone.file.display(), "secondary zone: copy kept");
+            true
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(zone = %zone.origin, file = %zone.file.display(), %error, "secondary zone: cannot keep the copy");
+            false
+        }
+        Err(_) => false,
     }
 }
 

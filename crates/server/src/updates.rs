@@ -4,7 +4,7 @@
 //! the engine serves: prerequisites (§3.2), then the update section (§3.4) as a zone difference.
 //! The difference is applied to a copy with the journal's own `diff::apply` (the replay at
 //! restart takes the same path) and made durable first (appended to the zone's journal and
-//! fsynced, `Journals::record_diff`), only then is the new copy swapped into the engine (under the secondaries' install
+//! fsynced, `Journals::record_diffs`), only then is the new copy swapped into the engine (under the secondaries' install
 //! lock, like every zone swap) and NOERROR sent, signed with the request's key
 //! ([`portcullis_engine::Engine::update_reply`]); NOTIFY then goes to the zone's secondaries.
 //! An update that fails a prerequisite, or cannot be made durable (SERVFAIL), changes nothing.
@@ -205,9 +205,10 @@ fn unsigned_next(parts: &Parts, zone: &ZoneSettings, current: &Zone, change: &Zo
             }
         };
         // Durable before served: appended to the journal and fsynced.
-        match parts.journals.record_diff(zone, &difference, next, false) {
+        match parts.journals.record_diffs(zone, std::slice::from_ref(&difference), next, false) {
             Ok(next) => Some(Arc::new(next)),
-            Err((error, _)) => {
+            Err(unrecorded) => {
+                let error = unrecorded.error;
                 tracing::error!(zone = %origin, %error, "update not applied: it could not be written to the journal");
                 None
             }
@@ -238,9 +239,9 @@ fn signed_next(parts: &Parts, zone: &ZoneSettings, current: &Arc<Zone>, change: 
     };
     match parts.journals.record(zone, current, Arc::unwrap_or_clone(signed), true) {
         Ok(next) => Some(Arc::new(next)),
-        Err((error, next)) => {
-            tracing::warn!(zone = %origin, %error, "journal: cannot record the update; served without history (the zone file holds it)");
-            Some(Arc::new(next))
+        Err(unrecorded) => {
+            tracing::warn!(zone = %origin, error = %unrecorded.error, "journal: cannot record the update; served without history (the zone file holds it)");
+            Some(Arc::new(*unrecorded.zone))
         }
     }
 }

@@ -50,7 +50,7 @@ pub enum Received {
     /// The differences from our serial to the primary's, in order.
     Incremental(Vec<ZoneDiff>),
     /// The whole zone (AXFR form).
-    Full(Zone),
+    Full(Box<Zone>),
 }
 
 /// Where the stream is.
@@ -152,7 +152,7 @@ impl IncomingIxfr {
         }
         if !self.records.is_empty() {
             let zone = build_checked(&self.origin, &self.records).map_err(|e| TransferError(format!("the zone received is not servable: {e}")))?;
-            return Ok(Received::Full(zone));
+            return Ok(Received::Full(Box::new(zone)));
         }
         check_sequence(&self.diffs).map_err(|e| TransferError(format!("the differences are inconsistent: {e}")))?;
         let start = self.diffs.first().map_or(self.ours, ZoneDiff::old_serial);

@@ -96,8 +96,7 @@ impl Shared {
         };
         let journals = Arc::new(Journals::default());
         Ok(Self {
-            // Integration (h-update): h-journal's `SecondaryZones::with_journals` was not committed yet.
-            secondaries: Arc::default(),
+            secondaries: Arc::new(SecondaryZones::with_journals(journals.clone())),
             journals,
             counters: Arc::default(),
             rrl_counters: Arc::default(),
@@ -282,14 +281,14 @@ pub(super) fn load_zones(zones: &[ZoneSettings], previous: Option<&ZoneSet>, sig
 /// over it; on a reload, the difference from the version served appended to the journal
 /// (`fsync`ed) before the new version is returned to be served. A journal that cannot be
 /// written leaves the zone without history (IXFR clients get the whole zone), logged.
-fn journaled(zone: &ZoneSettings, old: Option<&Arc<Zone>>, new: Arc<Zone>, journals: &Journals) -> Arc<Zone> {
+pub(super) fn journaled(zone: &ZoneSettings, old: Option<&Arc<Zone>>, new: Arc<Zone>, journals: &Journals) -> Arc<Zone> {
     let new = Arc::unwrap_or_clone(new);
     let Some(old) = old else { return Arc::new(journals.replay(zone, new)) };
     match journals.record(zone, old, new, true) {
         Ok(recorded) => Arc::new(recorded),
-        Err((error, new)) => {
-            tracing::error!(zone = %zone.origin, journal = %zone.journal.display(), %error, "journal: cannot record the reload's changes; the zone is served without history (secondaries get the whole zone)");
-            Arc::new(new)
+        Err(unrecorded) => {
+            tracing::error!(zone = %zone.origin, journal = %zone.journal.display(), error = %unrecorded.error, "journal: cannot record the reload's changes; the zone is served without history (secondaries get the whole zone)");
+            Arc::new(*unrecorded.zone)
         }
     }
 }

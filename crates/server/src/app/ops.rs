@@ -172,6 +172,8 @@ impl Control for AppControl {
         let loaded = Arc::new(load_one(zone).map_err(|error| format!("zone {origin}: {error}; the copy served is kept"))?);
         let _install = self.shared.secondaries.install.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.engine.load_full();
+        // What changed goes to the journal before the new version is served.
+        let loaded = super::build::journaled(zone, current.zones().get(&zone.origin), loaded, &self.shared.journals);
         let zones =
             ZoneSet::new(current.zones().iter().filter(|z| z.origin().to_lowercase() != zone.origin.to_lowercase()).cloned().chain([loaded.clone()]).collect());
         let unloaded: Vec<NameBuf> = current.unloaded().iter().filter(|o| o.to_lowercase() != zone.origin.to_lowercase()).copied().collect();

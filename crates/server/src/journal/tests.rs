@@ -12,7 +12,9 @@ fn zone(serial: u32, body: &str) -> portcullis_engine::auth::Zone {
 
 /// Differences 1->2, 2->3, ... each adding one TXT record of `size` octets.
 fn changes(count: u32, size: usize) -> Vec<ZoneDiff> {
-    let versions: Vec<_> = (1..=count + 1).map(|serial| zone(serial, &format!("v{serial} TXT \"{}\"\n", "x".repeat(size)))).collect();
+    // TXT strings of at most 250 octets each, `size` octets in all.
+    let text = |serial: u32| format!("v{serial} TXT {}\n", vec![format!("\"{}\"", "x".repeat(250)); size.div_ceil(250)].join(" "));
+    let versions: Vec<_> = (1..=count + 1).map(|serial| zone(serial, &text(serial))).collect();
     versions.windows(2).map(|pair| diff(&pair[0], &pair[1]).unwrap()).collect()
 }
 

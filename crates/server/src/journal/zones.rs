@@ -13,6 +13,15 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::{Mutex, PoisonError};
 
+/// A change the journal could not record: why, and the new version (without history).
+#[derive(Debug)]
+pub struct Unrecorded {
+    /// The journal's error.
+    pub error: io::Error,
+    /// The new version, which the caller must not acknowledge as a recorded change.
+    pub zone: Box<Zone>,
+}
+
 /// The journals of the zones, opened on first use.
 #[derive(Debug, Default)]
 pub struct Journals {
@@ -28,14 +37,11 @@ impl Journals {
             return Ok(None);
         }
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let journal = match open.get_mut(&zone.origin) {
-            Some(journal) if journal.path() == zone.journal => journal,
-            _ => {
-                let (journal, _) = Journal::open(&zone.journal, zone.journal_limits)?;
-                open.insert(zone.origin, journal);
-                open.get_mut(&zone.origin).expect("just inserted")
-            }
-        };
+        if open.get(&zone.origin).is_none_or(|journal| journal.path() != zone.journal) {
+            let (journal, _) = Journal::open(&zone.journal, zone.journal_limits)?;
+            open.insert(zone.origin, journal);
+        }
+        let Some(journal) = open.get_mut(&zone.origin) else { return Ok(None) };
         Ok(Some(f(journal)))
     }
 
@@ -69,9 +75,10 @@ impl Journals {
     /// appended to its journal (`fsync`ed) and `new` returned with the journal's history, to be
     /// served only now. `durable` says the zone's file already holds `new` (a reload from it).
     /// A new version whose serial is not greater cannot be a step of the history: the journal
-    /// is cleared (and logged). An error when the journal cannot be written, with `new` given
-    /// back without history: the caller must not acknowledge it as a recorded change.
-    pub fn record(&self, zone: &ZoneSettings, old: &Zone, new: Zone, durable: bool) -> Result<Zone, (io::Error, Zone)> {
+    /// is cleared (and logged). An error ([`Unrecorded`]) when the journal cannot be written,
+    /// with `new` given back without history: the caller must not acknowledge it as a recorded
+    /// change.
+    pub fn record(&self, zone: &ZoneSettings, old: &Zone, new: Zone, durable: bool) -> Result<Zone, Unrecorded> {
         let (Some(old_serial), Some(new_serial)) = (old.serial(), new.serial()) else { return Ok(new) };
         if old_serial == new_serial {
             // Same version: the history still leads to it (unless its content changed without a
@@ -80,31 +87,33 @@ impl Journals {
             return Ok(new.with_history(history));
         }
         let Some(change) = diff(old, &new) else { return Ok(new) };
-        self.record_diff(zone, &change, new, durable)
+        self.record_diffs(zone, std::slice::from_ref(&change), new, durable)
     }
 
-    /// [`Journals::record`] for a difference already known (an IXFR received).
-    pub fn record_diff(&self, zone: &ZoneSettings, change: &ZoneDiff, new: Zone, durable: bool) -> Result<Zone, (io::Error, Zone)> {
+    /// [`Journals::record`] for differences already known (an IXFR received), in order.
+    pub fn record_diffs(&self, zone: &ZoneSettings, diffs: &[ZoneDiff], new: Zone, durable: bool) -> Result<Zone, Unrecorded> {
         let origin = zone.origin;
         let recorded = self.with(zone, |journal| {
-            let follows = journal.last_serial().is_none_or(|last| last == change.old_serial()) && serial_greater(change.new_serial(), change.old_serial());
-            if !follows {
-                tracing::warn!(zone = %origin, journal = %journal.path().display(), from = change.old_serial(), to = change.new_serial(), last = ?journal.last_serial(), "journal: the new version does not follow the journal; it is cleared (secondaries get the whole zone)");
-                journal.clear()?;
-                if !serial_greater(change.new_serial(), change.old_serial()) {
-                    return Ok(journal.history());
+            for change in diffs {
+                let follows = journal.last_serial().is_none_or(|last| last == change.old_serial());
+                if !follows || !serial_greater(change.new_serial(), change.old_serial()) {
+                    tracing::warn!(zone = %origin, journal = %journal.path().display(), from = change.old_serial(), to = change.new_serial(), last = ?journal.last_serial(), "journal: the new version does not follow the journal; it is cleared (secondaries get the whole zone)");
+                    journal.clear()?;
+                    if !serial_greater(change.new_serial(), change.old_serial()) {
+                        return Ok(journal.history());
+                    }
                 }
+                journal.append(change)?;
             }
-            journal.append(change)?;
-            if durable {
-                journal.set_durable(change.new_serial())?;
+            if let (true, Some(last)) = (durable, diffs.last()) {
+                journal.set_durable(last.new_serial())?;
             }
             Ok::<_, io::Error>(journal.history())
         });
         match recorded {
             Ok(Some(Ok(history))) => Ok(new.with_history(history)),
             Ok(None) => Ok(new),
-            Ok(Some(Err(error))) | Err(error) => Err((error, new)),
+            Ok(Some(Err(error))) | Err(error) => Err(Unrecorded { error, zone: Box::new(new) }),
         }
     }
 

@@ -353,7 +353,7 @@ pub fn knot_secondary(binary: &Path, origin: &str, primary: SocketAddr, key: Opt
 }
 
 /// Knot's configuration up to its `zone:` list; loopback clients may transfer its zones.
-fn knot_conf(dir: &Path, port: u16, extra: &str) -> String {
+pub fn knot_conf(dir: &Path, port: u16, extra: &str) -> String {
     let run = dir.display().to_string();
     format!(
         "server:\n    rundir: \"{run}\"\n    listen: 127.0.0.1@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    \
@@ -363,7 +363,7 @@ fn knot_conf(dir: &Path, port: u16, extra: &str) -> String {
     )
 }
 
-fn start_knot(binary: &Path, dir: PathBuf, port: u16, conf: &str, probe_zone: &str) -> Result<ServerProcess, String> {
+pub fn start_knot(binary: &Path, dir: PathBuf, port: u16, conf: &str, probe_zone: &str) -> Result<ServerProcess, String> {
     fs::create_dir_all(dir.join("knotdb")).map_err(|e| e.to_string())?;
     let conf_path = dir.join("knot.conf");
     fs::write(&conf_path, conf).map_err(|e| e.to_string())?;

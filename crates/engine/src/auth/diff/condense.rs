@@ -13,8 +13,8 @@ enum Net {
     Deleted(ZoneRecord),
     /// Added (the record as it is now).
     Added(ZoneRecord),
-    /// Deleted, then added with another TTL.
-    Replaced(ZoneRecord, ZoneRecord),
+    /// Deleted, then added with another TTL: the record as it is now, and its old TTL.
+    Replaced(ZoneRecord, u32),
 }
 
 /// The differences `diffs` (which must follow one another, [`check_sequence`]) as one, from the
@@ -40,8 +40,8 @@ pub fn condense(diffs: &[ZoneDiff]) -> Result<ZoneDiff, ApplyError> {
         match state {
             Net::Deleted(record) => deleted.push(record),
             Net::Added(record) => added.push(record),
-            Net::Replaced(old, new) => {
-                deleted.push(old);
+            Net::Replaced(new, old_ttl) => {
+                deleted.push(ZoneRecord { ttl: old_ttl, ..new.clone() });
                 added.push(new);
             }
         }
@@ -56,8 +56,8 @@ fn delete(net: &mut BTreeMap<Vec<u8>, Net>, record: &ZoneRecord) -> Result<(), A
             net.insert(record_key, Net::Deleted(record.clone()));
         }
         Some(Net::Added(_)) => {}
-        Some(Net::Replaced(old, _)) => {
-            net.insert(record_key, Net::Deleted(old));
+        Some(Net::Replaced(new, old_ttl)) => {
+            net.insert(record_key, Net::Deleted(ZoneRecord { ttl: old_ttl, ..new }));
         }
         Some(Net::Deleted(_)) => return Err(ApplyError(format!("{} {} is deleted twice", record.owner, record.rtype))),
     }
@@ -72,7 +72,7 @@ fn add(net: &mut BTreeMap<Vec<u8>, Net>, record: &ZoneRecord) -> Result<(), Appl
         }
         Some(Net::Deleted(old)) if old.ttl == record.ttl => {}
         Some(Net::Deleted(old)) => {
-            net.insert(record_key, Net::Replaced(old, record.clone()));
+            net.insert(record_key, Net::Replaced(record.clone(), old.ttl));
         }
         Some(Net::Added(_) | Net::Replaced(..)) => return Err(ApplyError(format!("{} {} is added twice", record.owner, record.rtype))),
     }
