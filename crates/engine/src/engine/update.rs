@@ -92,3 +92,116 @@ impl Engine {
         outcome
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::update::{Grant, GrantMatch, UpdatePolicy};
+    use crate::auth::ZoneSet;
+    use crate::engine::{Engine, EngineSettings, Policy, Secondaries, UpdateZone, UpdateZones};
+    use crate::load::load_zone_text;
+    use crate::policy::tsig::Algorithm;
+    use crate::policy::tsig_client::sign_request;
+    use crate::policy::{Acl, AclSettings, ActionRules, Keyring, MatchElement, TsigKey};
+    use crate::request::{Outcome, Request, Transport};
+    use crate::zonefile::NoIncludes;
+    use portcullis_wire::header::Flags;
+    use portcullis_wire::message::Section;
+    use portcullis_wire::writer::MessageWriter;
+    use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
+    use std::sync::Arc;
+
+    const NOW: u64 = 1_796_000_000;
+
+    fn name(text: &str) -> NameBuf {
+        NameBuf::from_text(text, None).unwrap()
+    }
+
+    fn key(text: &str) -> TsigKey {
+        TsigKey::new(&name(text), Algorithm::HmacSha256, &[9; 32])
+    }
+
+    /// Primary for `example.` (open to updates: `k1.` below `dyn.example.` only), secondary for
+    /// `sec.`; the update ACL allows the two keys.
+    fn engine() -> Engine {
+        let zone = load_zone_text(&name("example."), "@ 60 SOA ns host 1 2 3 4 5\n@ 60 NS ns\nns 60 A 192.0.2.1\n", "t", &NoIncludes).unwrap();
+        let rules = ActionRules { update: Some(vec!["key k1.".parse::<MatchElement>().unwrap(), "key k2.".parse().unwrap()]), ..Default::default() };
+        let acl = Acl::new(&AclSettings { global: rules, ..Default::default() }, None).unwrap();
+        let policy = Policy { acl, keys: Keyring::new(vec![key("k1."), key("k2.")]), ..Policy::defaults() };
+        let grant = Grant { allow: true, key: name("k1."), matching: GrantMatch::Subdomain, name: name("dyn.example."), types: vec![] };
+        let updates = UpdateZones { zones: vec![UpdateZone { origin: name("example."), policy: Some(UpdatePolicy { grants: vec![grant] }) }].into() };
+        let secondaries = Secondaries { origins: vec![name("sec.")].into(), hook: None };
+        Engine::with_policy(ZoneSet::new(vec![Arc::new(zone)]), EngineSettings::default(), Arc::default(), policy)
+            .with_secondaries(secondaries)
+            .with_updates(updates)
+    }
+
+    fn update(zone: &str, owner: &str) -> Vec<u8> {
+        let mut buf = vec![0u8; 512];
+        let mut writer = MessageWriter::new(&mut buf, 512).unwrap();
+        writer.set_header(0x5151, Flags { opcode: Opcode::UPDATE.0, ..Flags::default() });
+        writer.push_question(&name(zone), Rtype::SOA, Class::IN).unwrap();
+        writer.push(Section::Authority, &name(owner), Rtype::A, Class::IN, 60, &[192, 0, 2, 7]).unwrap();
+        let len = writer.finish();
+        buf.truncate(len);
+        buf
+    }
+
+    fn handle(engine: &Engine, bytes: &[u8]) -> (Outcome, Option<Rcode>) {
+        let request = Request { unix_secs: NOW, ..Request::at_zero(bytes, ([192, 0, 2, 9], 5300).into(), Transport::Tcp) };
+        let mut out = vec![0u8; 4096];
+        let outcome = engine.handle(&request, &mut out);
+        let rcode = match outcome {
+            Outcome::Reply(len) => portcullis_wire::message::Message::parse(&out[..len]).ok().map(|m| m.rcode()),
+            _ => None,
+        };
+        (outcome, rcode)
+    }
+
+    #[test]
+    fn rfc2136_3_checks_come_in_order_and_a_granted_update_goes_to_the_server() {
+        let engine = engine();
+        assert_eq!(handle(&engine, &update("example.", "a.dyn.example.")).1, Some(Rcode::REFUSED), "unsigned: the ACL lists keys only");
+        let signed = |zone: &str, owner: &str, k: &str| {
+            let mut bytes = update(zone, owner);
+            sign_request(&key(k), &mut bytes, NOW);
+            bytes
+        };
+        assert_eq!(handle(&engine, &signed("example.", "a.dyn.example.", "k1.")).0, Outcome::Update);
+        assert_eq!(handle(&engine, &signed("example.", "www.example.", "k1.")).1, Some(Rcode::REFUSED), "outside the grant");
+        assert_eq!(handle(&engine, &signed("example.", "a.dyn.example.", "k2.")).1, Some(Rcode::REFUSED), "another key");
+        assert_eq!(handle(&engine, &signed("other.", "a.other.", "k1.")).1, Some(Rcode::NOTAUTH), "a zone not served");
+        assert_eq!(handle(&engine, &signed("sec.", "a.sec.", "k1.")).1, Some(Rcode::REFUSED), "a secondary zone: not forwarded");
+        assert_eq!(handle(&engine, &signed("example.", "a.dyn.other.", "k1.")).1, Some(Rcode::NOTZONE));
+        let mut wrong = update("example.", "a.dyn.example.");
+        sign_request(&TsigKey::new(&name("k1."), Algorithm::HmacSha256, &[1; 32]), &mut wrong, NOW);
+        assert_eq!(handle(&engine, &wrong).1, Some(Rcode::NOTAUTH), "BADSIG before anything else");
+    }
+
+    #[test]
+    fn the_answer_the_server_asks_for_is_signed_with_the_request_key() {
+        let engine = engine();
+        let mut bytes = update("example.", "a.dyn.example.");
+        let mut verifier = sign_request(&key("k1."), &mut bytes, NOW);
+        let request = Request { unix_secs: NOW, ..Request::at_zero(&bytes, ([192, 0, 2, 9], 5300).into(), Transport::Udp) };
+        let mut out = vec![0u8; 4096];
+        assert_eq!(engine.handle(&request, &mut out), Outcome::Update);
+        let Outcome::Reply(len) = engine.update_reply(&request, Rcode::NXRRSET, &mut out) else { panic!("no reply") };
+        let reply = portcullis_wire::message::Message::parse(&out[..len]).unwrap();
+        assert_eq!((reply.rcode(), reply.header().opcode(), reply.header().id()), (Rcode::NXRRSET, Opcode::UPDATE, 0x5151));
+        verifier.verify(&out[..len], NOW).unwrap();
+    }
+
+    #[test]
+    fn hostile_updates_are_formerr_never_a_panic() {
+        let engine = engine();
+        let mut huge = update("example.", "a.dyn.example.");
+        huge[6..8].copy_from_slice(&[0xFF, 0xFF]);
+        assert_eq!(handle(&engine, &huge).1, Some(Rcode::FORMERR), "a prerequisite count the message does not hold");
+        let mut two_zones = update("example.", "a.dyn.example.");
+        two_zones[4..6].copy_from_slice(&[0, 2]);
+        assert_eq!(handle(&engine, &two_zones).1, Some(Rcode::FORMERR));
+        let mut cut = update("example.", "a.dyn.example.");
+        cut.truncate(cut.len() - 2);
+        assert_eq!(handle(&engine, &cut).1, Some(Rcode::FORMERR));
+    }
+}
