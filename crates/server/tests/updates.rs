@@ -3,7 +3,8 @@
 //! bad signature, a denied address, the update policy, serials, answers at once, the response's
 //! TSIG checked by the tool), nothing lost across SIGKILLs (our own signed updates, a seeded
 //! random kill moment, every acknowledged change present after each restart and the zone file
-//! passing `portcullis check-zone`), and a secondary that follows by NOTIFY.
+//! passing `portcullis check-zone`), a zone signed by policy signed again, and secondaries
+//! (portcullis, Knot) that follow by NOTIFY.
 //!
 //! Helpers of the `it` binary are reused through `#[path]` (not edited). Every wait is bounded.
 

@@ -31,3 +31,23 @@ fn a_portcullis_secondary_follows_an_update_by_notify() {
     assert_eq!(serial(secondary_addr), serial(primary.addr));
     assert!(secondary.stderr().contains("NOTIFY received"), "{}", secondary.stderr());
 }
+
+/// Knot as the secondary: told by NOTIFY after an update, it transfers the new version.
+#[test]
+fn a_knot_secondary_follows_an_update_by_notify() {
+    let Some(tools) = crate::peers::require("a_knot_secondary_follows_an_update_by_notify", &["knotd"]) else { return };
+    let (primary, state) = start_primary("");
+    let knot = crate::peers::knot_secondary(&tools[0], ORIGIN, primary.addr, None).unwrap_or_else(|e| panic!("{e}"));
+    // The primary learns where to send NOTIFY by a reload.
+    crate::support::primary_config(&state.0, primary.addr, &format!("notify = [\"{}\"]\n", knot.addr));
+    primary.settle_signals();
+    primary.signal("HUP");
+    primary.wait_log(Duration::from_secs(20), |log| log.contains("reloaded")).unwrap_or_else(|log| panic!("no reload:\n{log}"));
+    assert_eq!(send_tcp(primary.addr, &signed_add(2, "to-knot.dyn.test.", 44)), Some(0), "{}", primary.stderr());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lookup(knot.addr, "to-knot.dyn.test.", Rtype::A).1.is_empty() {
+        assert!(Instant::now() < deadline, "Knot did not follow within 5 s\nprimary:\n{}\nknot:\n{}", primary.stderr(), knot.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(serial(knot.addr), serial(primary.addr));
+}
