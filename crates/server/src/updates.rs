@@ -196,7 +196,7 @@ impl Updater {
 fn unsigned_next(parts: &Parts, zone: &ZoneSettings, current: &Zone, change: &ZoneChange) -> Option<Arc<Zone>> {
     let origin = zone.origin;
     {
-        let difference = zone_diff(&change, current.class());
+        let difference = zone_diff(change, current.class());
         let next = match portcullis_engine::auth::diff::apply(current, std::slice::from_ref(&difference)) {
             Ok(next) => next,
             Err(error) => {

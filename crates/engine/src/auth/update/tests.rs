@@ -27,8 +27,11 @@ fn a(owner: &str, last: u8) -> Rr {
     Rr { owner: name(owner), rtype: Rtype::A, ttl: 300, rdata: vec![192, 0, 2, last] }
 }
 
-/// An UPDATE message: zone section, then (section, owner, type, class, ttl, rdata) records.
-fn message(zone: &str, zone_type: Rtype, records: &[(Section, &str, Rtype, Class, u32, &[u8])]) -> Vec<u8> {
+/// One record of a test message: section, owner, type, class, TTL, rdata.
+type Spec<'a> = (Section, &'a str, Rtype, Class, u32, &'a [u8]);
+
+/// An UPDATE message: zone section, then the records.
+fn message(zone: &str, zone_type: Rtype, records: &[Spec<'_>]) -> Vec<u8> {
     let mut buf = vec![0u8; 4096];
     let mut writer = MessageWriter::new(&mut buf, 4096).unwrap();
     writer.set_header(7, Flags { opcode: Opcode::UPDATE.0, ..Flags::default() });
@@ -83,7 +86,7 @@ fn rfc2136_2_sections_are_read_into_prerequisites_and_changes() {
 #[test]
 fn rfc2136_3_malformed_sections_are_formerr_and_outside_names_notzone() {
     use Section::{Answer as Pre, Authority as Upd};
-    let cases: [(&str, Rtype, Vec<(Section, &str, Rtype, Class, u32, &[u8])>, Rcode); 8] = [
+    let cases: [(&str, Rtype, Vec<Spec<'_>>, Rcode); 8] = [
         ("example.", Rtype::A, vec![], Rcode::FORMERR),
         ("example.", Rtype::SOA, vec![(Pre, "www.example.", Rtype::A, Class::ANY, 5, &[])], Rcode::FORMERR),
         ("example.", Rtype::SOA, vec![(Pre, "www.example.", Rtype::A, Class::ANY, 0, &[1, 2, 3, 4])], Rcode::FORMERR),
