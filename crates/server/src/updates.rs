@@ -25,7 +25,7 @@ use crate::key_config::find_key;
 use crate::outgoing::unix_now;
 use crate::secondary::SecondaryZones;
 use portcullis_engine::auth::diff::ZoneDiff;
-use portcullis_engine::auth::update::{apply, parse_bytes, prerequisite, Applied, Rr, UpdateMessage, ZoneChange};
+use portcullis_engine::auth::update::{apply, parse_bytes, prerequisite, Applied, UpdateMessage};
 use portcullis_engine::auth::zone_text::zone_text;
 use portcullis_engine::auth::{Zone, ZoneSet};
 use portcullis_engine::engine::{UpdateZone, UpdateZones};
@@ -193,11 +193,10 @@ impl Updater {
 
 /// The next copy of an unsigned zone: `change` applied (as the journal's replay applies it) and
 /// appended to the journal (fsynced); `None` (logged) when either fails.
-fn unsigned_next(parts: &Parts, zone: &ZoneSettings, current: &Zone, change: &ZoneChange) -> Option<Arc<Zone>> {
+fn unsigned_next(parts: &Parts, zone: &ZoneSettings, current: &Zone, change: &ZoneDiff) -> Option<Arc<Zone>> {
     let origin = zone.origin;
     {
-        let difference = zone_diff(change, current.class());
-        let next = match portcullis_engine::auth::diff::apply(current, std::slice::from_ref(&difference)) {
+        let next = match portcullis_engine::auth::diff::apply(current, std::slice::from_ref(change)) {
             Ok(next) => next,
             Err(error) => {
                 tracing::error!(zone = %origin, %error, "update not applied: the zone after it would not be servable");
@@ -205,7 +204,7 @@ fn unsigned_next(parts: &Parts, zone: &ZoneSettings, current: &Zone, change: &Zo
             }
         };
         // Durable before served: appended to the journal and fsynced.
-        match parts.journals.record_diffs(zone, std::slice::from_ref(&difference), next, false) {
+        match parts.journals.record_diffs(zone, std::slice::from_ref(change), next, false) {
             Ok(next) => Some(Arc::new(next)),
             Err(unrecorded) => {
                 let error = unrecorded.error;
@@ -220,7 +219,7 @@ fn unsigned_next(parts: &Parts, zone: &ZoneSettings, current: &Zone, change: &Zo
 /// (durable), signed again from there by the reload's path, the difference of the signed
 /// versions appended to the journal; `None` (logged) when a step fails (the file then holds
 /// the change, which the next signing serves).
-fn signed_next(parts: &Parts, zone: &ZoneSettings, current: &Arc<Zone>, change: &ZoneChange) -> Option<Arc<Zone>> {
+fn signed_next(parts: &Parts, zone: &ZoneSettings, current: &Arc<Zone>, change: &ZoneDiff) -> Option<Arc<Zone>> {
     let origin = zone.origin;
     let unsigned = portcullis_engine::auth::update::rebuild(current, change);
     let records = unsigned_records(&unsigned);
@@ -247,12 +246,12 @@ fn signed_next(parts: &Parts, zone: &ZoneSettings, current: &Arc<Zone>, change: 
 }
 
 /// Every record of `zone` but those the signer makes.
-fn unsigned_records(zone: &Zone) -> Vec<Rr> {
+fn unsigned_records(zone: &Zone) -> Vec<ZoneRecord> {
     let mut out = Vec::new();
     for (part, node) in zone.all_nodes() {
         for rrset in part.rrsets(node).filter(|rrset| !signer_made(rrset.rtype)) {
             for rdata in part.rdatas(&rrset) {
-                out.push(Rr { owner: part.node_name(node), rtype: rrset.rtype, ttl: rrset.ttl, rdata: rdata.to_vec() });
+                out.push(ZoneRecord { owner: part.node_name(node), rtype: rrset.rtype, class: zone.class(), ttl: rrset.ttl, rdata: rdata.to_vec() });
             }
         }
     }
@@ -297,7 +296,7 @@ impl UpdateService for Updater {
 }
 
 /// The prerequisites, then the update: the rcode, and the difference when there is one.
-fn evaluate(current: &Zone, update: &UpdateMessage) -> (Rcode, Option<ZoneChange>) {
+fn evaluate(current: &Zone, update: &UpdateMessage) -> (Rcode, Option<ZoneDiff>) {
     let rcode = prerequisite::check(current, &update.prerequisites);
     if rcode != Rcode::NOERROR {
         return (rcode, None);
@@ -305,17 +304,6 @@ fn evaluate(current: &Zone, update: &UpdateMessage) -> (Rcode, Option<ZoneChange
     match apply(current, &update.changes) {
         Applied::Unchanged => (Rcode::NOERROR, None),
         Applied::Changed(change) => (Rcode::NOERROR, Some(*change)),
-    }
-}
-
-/// The update's difference in the journal's form.
-fn zone_diff(change: &ZoneChange, class: portcullis_wire::Class) -> ZoneDiff {
-    let record = |rr: &Rr| ZoneRecord { owner: rr.owner, rtype: rr.rtype, class, ttl: rr.ttl, rdata: rr.rdata.clone() };
-    ZoneDiff {
-        old_soa: record(&change.old_soa),
-        new_soa: record(&change.new_soa),
-        deleted: change.deleted.iter().map(record).collect(),
-        added: change.added.iter().map(record).collect(),
     }
 }
 

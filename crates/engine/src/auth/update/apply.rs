@@ -1,6 +1,6 @@
 //! The update section applied to a zone snapshot (RFC 2136 §3.4.2), in order, on an overlay of
 //! the RRsets it touches; the result is the difference between the snapshot and the overlay
-//! ([`ZoneChange`]: old SOA, deleted records, new SOA, added records, as IXFR and the journal
+//! ([`ZoneDiff`]: old SOA, deleted records, new SOA, added records, as IXFR and the journal
 //! carry it), or nothing when the update changes nothing (§3.4.2.7: NOERROR, the serial stays).
 //!
 //! The rules of §3.4.2.2-§3.4.2.4: an SOA is only replaced at the apex and by a greater serial
@@ -11,25 +11,11 @@
 //! RRset the record's TTL (as BIND does). Without an explicit SOA the serial goes up by one.
 
 use super::prerequisite::canonical;
-use super::{Change, Rr};
+use super::{Change, ZoneDiff, ZoneRecord};
 use crate::auth::zone::RecordData;
 use crate::auth::Zone;
 use portcullis_wire::{NameBuf, Rtype};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// A zone's difference (RFC 1995 §4's shape): the old SOA, the records deleted, the new SOA,
-/// the records added (neither list holds the SOA).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ZoneChange {
-    /// The SOA before.
-    pub old_soa: Rr,
-    /// Records removed (without the SOA).
-    pub deleted: Vec<Rr>,
-    /// The SOA after (serial increased).
-    pub new_soa: Rr,
-    /// Records added (without the SOA).
-    pub added: Vec<Rr>,
-}
 
 /// What an update did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +23,7 @@ pub enum Applied {
     /// Nothing to change (NOERROR, no new serial).
     Unchanged,
     /// The zone changes by this difference.
-    Changed(Box<ZoneChange>),
+    Changed(Box<ZoneDiff>),
 }
 
 /// An RRset of the overlay: its owner as given, TTL and rdatas.
@@ -64,10 +50,10 @@ pub fn apply(zone: &Zone, changes: &[Change]) -> Applied {
 /// The zone with `change` applied: its records without the deleted ones and the old SOA, with
 /// the added ones and the new SOA (RRSIGs and NSEC records are carried as they are: a signed
 /// zone is signed again by the server).
-pub fn rebuild(zone: &Zone, change: &ZoneChange) -> Zone {
+pub fn rebuild(zone: &Zone, change: &ZoneDiff) -> Zone {
     let deleted: BTreeSet<(Vec<u8>, u16, Vec<u8>)> =
         change.deleted.iter().map(|rr| (key(&rr.owner, rr.rtype).0, rr.rtype.0, canonical(rr.rtype, &rr.rdata))).collect();
-    let mut kept: Vec<Rr> = Vec::new();
+    let mut kept: Vec<ZoneRecord> = Vec::new();
     for (part, node) in zone.all_nodes() {
         let owner = part.node_name(node);
         let lower = owner.to_lowercase().as_wire().to_vec();
@@ -77,7 +63,7 @@ pub fn rebuild(zone: &Zone, change: &ZoneChange) -> Zone {
             }
             for rdata in part.rdatas(&rrset) {
                 if !deleted.contains(&(lower.clone(), rrset.rtype.0, canonical(rrset.rtype, rdata))) {
-                    kept.push(Rr { owner, rtype: rrset.rtype, ttl: rrset.ttl, rdata: rdata.to_vec() });
+                    kept.push(ZoneRecord { owner, rtype: rrset.rtype, class: zone.class(), ttl: rrset.ttl, rdata: rdata.to_vec() });
                 }
             }
         }
@@ -87,9 +73,9 @@ pub fn rebuild(zone: &Zone, change: &ZoneChange) -> Zone {
 }
 
 /// The zone's SOA as a record.
-pub fn soa_of(zone: &Zone) -> Option<Rr> {
+pub fn soa_of(zone: &Zone) -> Option<ZoneRecord> {
     let soa = zone.soa()?;
-    Some(Rr { owner: *zone.origin(), rtype: Rtype::SOA, ttl: soa.ttl, rdata: zone.first_rdata(&soa).to_vec() })
+    Some(ZoneRecord { owner: *zone.origin(), rtype: Rtype::SOA, class: zone.class(), ttl: soa.ttl, rdata: zone.first_rdata(&soa).to_vec() })
 }
 
 /// The serial of SOA rdata (its last 20 octets: serial, refresh, retry, expire, minimum).
@@ -149,7 +135,7 @@ impl Overlay<'_> {
         }
     }
 
-    fn add(&mut self, rr: &Rr, apex: bool) {
+    fn add(&mut self, rr: &ZoneRecord, apex: bool) {
         if signer_owned(rr.rtype) {
             return;
         }
@@ -224,7 +210,7 @@ impl Overlay<'_> {
     }
 
     /// The difference between the zone and the overlay, the SOA's serial raised.
-    fn difference(mut self, old_soa: Rr) -> Applied {
+    fn difference(mut self, old_soa: ZoneRecord) -> Applied {
         let soa_key = key(self.zone.origin(), Rtype::SOA);
         let explicit_soa = self.slots.remove(&soa_key).filter(|slot| slot.rdatas.first() != Some(&old_soa.rdata));
         let (mut deleted, mut added) = (Vec::new(), Vec::new());
@@ -232,18 +218,18 @@ impl Overlay<'_> {
             self.rrset_difference(Rtype(*rtype), slot, &mut deleted, &mut added);
         }
         let new_soa = match explicit_soa {
-            Some(slot) => Rr { owner: old_soa.owner, rtype: Rtype::SOA, ttl: slot.ttl, rdata: slot.rdatas[0].clone() },
+            Some(slot) => ZoneRecord { ttl: slot.ttl, rdata: slot.rdatas[0].clone(), ..old_soa.clone() },
             None if deleted.is_empty() && added.is_empty() => return Applied::Unchanged,
             None => {
                 let serial = soa_serial(&old_soa.rdata).unwrap_or(0).wrapping_add(1);
-                Rr { rdata: with_serial(&old_soa.rdata, serial), ..old_soa.clone() }
+                ZoneRecord { rdata: with_serial(&old_soa.rdata, serial), ..old_soa.clone() }
             }
         };
-        Applied::Changed(Box::new(ZoneChange { old_soa, deleted, new_soa, added }))
+        Applied::Changed(Box::new(ZoneDiff { old_soa, new_soa, deleted, added }))
     }
 
     /// One RRset's deleted and added records; a new TTL replaces every record of the RRset.
-    fn rrset_difference(&self, rtype: Rtype, slot: &Slot, deleted: &mut Vec<Rr>, added: &mut Vec<Rr>) {
+    fn rrset_difference(&self, rtype: Rtype, slot: &Slot, deleted: &mut Vec<ZoneRecord>, added: &mut Vec<ZoneRecord>) {
         let zone = self.zone;
         let (old_ttl, old): (u32, Vec<Vec<u8>>) = match zone.node(&slot.owner).and_then(|node| zone.rrset(node, rtype)) {
             Some(rrset) => (rrset.ttl, zone.rdatas(&rrset).map(<[u8]>::to_vec).collect()),
@@ -255,12 +241,12 @@ impl Overlay<'_> {
         let new_set: BTreeSet<Vec<u8>> = slot.rdatas.iter().map(|r| canonical(rtype, r)).collect();
         for rdata in &old {
             if ttl_changed || !new_set.contains(&canonical(rtype, rdata)) {
-                deleted.push(Rr { owner, rtype, ttl: old_ttl, rdata: rdata.clone() });
+                deleted.push(ZoneRecord { owner, rtype, class: zone.class(), ttl: old_ttl, rdata: rdata.clone() });
             }
         }
         for rdata in &slot.rdatas {
             if ttl_changed || !old_set.contains(&canonical(rtype, rdata)) {
-                added.push(Rr { owner: slot.owner, rtype, ttl: slot.ttl, rdata: rdata.clone() });
+                added.push(ZoneRecord { owner: slot.owner, rtype, class: zone.class(), ttl: slot.ttl, rdata: rdata.clone() });
             }
         }
     }

@@ -4,7 +4,8 @@
 //! snapshot ([`prerequisite::check`], §3.2.5's rcodes), the per-zone update policy
 //! ([`policy::UpdatePolicy`]: which TSIG key may change which names and types, as BIND's
 //! `update-policy`), and the updates applied to a snapshot ([`apply::apply`], §3.4.2) giving
-//! the difference (old SOA, deleted records, new SOA, added records) and the new snapshot.
+//! the difference (the journal's [`ZoneDiff`] of [`ZoneRecord`]s: old SOA, deleted records, new
+//! SOA, added records).
 //!
 //! The pipeline (`engine/update.rs`) checks TSIG, the `update` ACL and the policy, then hands
 //! the message to the server ([`crate::Outcome::Update`]): the server serialises the updates of
@@ -21,22 +22,11 @@ mod tests;
 
 use portcullis_wire::{Class, NameBuf, Rtype};
 
-pub use apply::{apply, rebuild, Applied, ZoneChange};
+pub use crate::auth::diff::ZoneDiff;
+pub use crate::zonefile::ZoneRecord;
+pub use apply::{apply, rebuild, Applied};
 pub use parse::{parse, parse_bytes};
 pub use policy::{Grant, GrantMatch, UpdatePolicy};
-
-/// One record with its rdata uncompressed: a record of a zone difference or of an update.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rr {
-    /// Owner.
-    pub owner: NameBuf,
-    /// Type.
-    pub rtype: Rtype,
-    /// TTL.
-    pub ttl: u32,
-    /// Uncompressed wire rdata.
-    pub rdata: Vec<u8>,
-}
 
 /// One prerequisite (RFC 2136 §2.4, §3.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +47,7 @@ pub enum Prerequisite {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// §2.5.1: add the record (class of the zone).
-    Add(Rr),
+    Add(ZoneRecord),
     /// §2.5.2: delete the RRset (class ANY, a type).
     DeleteRrset(NameBuf, Rtype),
     /// §2.5.3: delete every RRset of the name (class ANY, type ANY).

@@ -4,7 +4,7 @@
 //! nothing is evaluated against zone data here. Rdata is decompressed and must be well formed
 //! for its type. The additional section is ignored (OPT and TSIG were read by the pipeline).
 
-use super::{Change, Prerequisite, Rr, UpdateMessage};
+use super::{Change, Prerequisite, UpdateMessage, ZoneRecord};
 use portcullis_wire::message::{decompress_rdata, Message, Record, Section};
 use portcullis_wire::rdata::rdata_check;
 use portcullis_wire::{Class, NameBuf, Opcode, Rcode, Rtype};
@@ -83,7 +83,7 @@ fn change(message: &Message<'_>, record: &Record<'_>, zone: &NameBuf, class: Cla
             if rtype.is_meta() || record.ttl > i32::MAX as u32 {
                 return Err(Rcode::FORMERR);
             }
-            Ok(Change::Add(Rr { owner, rtype, ttl: record.ttl, rdata: rdata_of(message, record)? }))
+            Ok(Change::Add(ZoneRecord { owner, rtype, class, ttl: record.ttl, rdata: rdata_of(message, record)? }))
         }
         Class::ANY if record.ttl == 0 && empty => match rtype {
             Rtype::ANY => Ok(Change::DeleteName(owner)),

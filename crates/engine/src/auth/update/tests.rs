@@ -23,8 +23,8 @@ fn zone() -> Zone {
     load_zone_text(&name("example."), ZONE, "test", &NoIncludes).unwrap()
 }
 
-fn a(owner: &str, last: u8) -> Rr {
-    Rr { owner: name(owner), rtype: Rtype::A, ttl: 300, rdata: vec![192, 0, 2, last] }
+fn a(owner: &str, last: u8) -> ZoneRecord {
+    ZoneRecord { owner: name(owner), rtype: Rtype::A, class: Class::IN, ttl: 300, rdata: vec![192, 0, 2, last] }
 }
 
 /// One record of a test message: section, owner, type, class, TTL, rdata.
@@ -44,7 +44,7 @@ fn message(zone: &str, zone_type: Rtype, records: &[Spec<'_>]) -> Vec<u8> {
     buf
 }
 
-fn changed(applied: Applied) -> ZoneChange {
+fn changed(applied: Applied) -> ZoneDiff {
     match applied {
         Applied::Changed(change) => *change,
         Applied::Unchanged => panic!("expected a change"),
@@ -75,7 +75,7 @@ fn rfc2136_2_sections_are_read_into_prerequisites_and_changes() {
     assert_eq!(
         update.changes,
         [
-            Change::Add(Rr { ttl: 60, ..a("new.example.", 9) }),
+            Change::Add(ZoneRecord { ttl: 60, ..a("new.example.", 9) }),
             Change::DeleteRr(name("www.example."), Rtype::A, vec![192, 0, 2, 2]),
             Change::DeleteName(name("old.example.")),
             Change::DeleteRrset(name("old.example."), Rtype::TXT),
@@ -174,10 +174,10 @@ fn rfc2136_3_4_2_3_and_4_apex_soa_and_ns_survive_deletes() {
 #[test]
 fn rfc2136_3_4_2_2_cname_does_not_join_other_data() {
     let zone = zone();
-    let cname = Rr { owner: name("www.example."), rtype: Rtype::CNAME, ttl: 60, rdata: name("ns.example.").as_wire().to_vec() };
+    let cname = ZoneRecord { owner: name("www.example."), rtype: Rtype::CNAME, class: Class::IN, ttl: 60, rdata: name("ns.example.").as_wire().to_vec() };
     assert_eq!(apply(&zone, &[Change::Add(cname)]), Applied::Unchanged, "CNAME beside A is ignored");
     assert_eq!(apply(&zone, &[Change::Add(a("alias.example.", 7))]), Applied::Unchanged, "A beside CNAME is ignored");
-    let replace = Rr { owner: name("alias.example."), rtype: Rtype::CNAME, ttl: 300, rdata: name("ns.example.").as_wire().to_vec() };
+    let replace = ZoneRecord { owner: name("alias.example."), rtype: Rtype::CNAME, class: Class::IN, ttl: 300, rdata: name("ns.example.").as_wire().to_vec() };
     let change = changed(apply(&zone, &[Change::Add(replace.clone())]));
     assert_eq!((change.deleted.len(), change.added.clone()), (1, vec![replace]), "a CNAME replaces the CNAME");
 }
@@ -186,9 +186,9 @@ fn rfc2136_3_4_2_2_cname_does_not_join_other_data() {
 fn rfc2136_3_4_2_2_an_explicit_soa_needs_a_greater_serial() {
     let zone = zone();
     let soa = apply::soa_of(&zone).unwrap();
-    let lower = Rr { rdata: apply::with_serial(&soa.rdata, 40), ..soa.clone() };
+    let lower = ZoneRecord { rdata: apply::with_serial(&soa.rdata, 40), ..soa.clone() };
     assert_eq!(apply(&zone, &[Change::Add(lower)]), Applied::Unchanged);
-    let higher = Rr { rdata: apply::with_serial(&soa.rdata, 1000), ..soa };
+    let higher = ZoneRecord { rdata: apply::with_serial(&soa.rdata, 1000), ..soa };
     let change = changed(apply(&zone, &[Change::Add(higher), Change::Add(a("x.example.", 1))]));
     assert_eq!(apply::soa_serial(&change.new_soa.rdata), Some(1000));
 }
@@ -213,7 +213,7 @@ fn a_policy_grants_per_key_name_and_type() {
             grant(GrantMatch::OwnKeyName, ".", vec![Rtype::TXT]),
         ],
     };
-    let add = |owner: &str, rtype: Rtype| vec![Change::Add(Rr { owner: name(owner), rtype, ttl: 0, rdata: vec![] })];
+    let add = |owner: &str, rtype: Rtype| vec![Change::Add(ZoneRecord { owner: name(owner), rtype, class: Class::IN, ttl: 0, rdata: vec![] })];
     assert!(policy.allows(Some(&key), &zone, &add("h.dyn.example.", Rtype::A)));
     assert!(!policy.allows(Some(&key), &zone, &add("h.dyn.example.", Rtype::TXT)), "type not listed");
     assert!(!policy.allows(Some(&other), &zone, &add("h.dyn.example.", Rtype::A)), "other key");
