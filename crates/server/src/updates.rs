@@ -47,6 +47,9 @@ pub struct Updater {
     parts: Arc<OnceLock<Parts>>,
     /// The primary zones, by lower-cased origin.
     zones: Arc<Mutex<BTreeMap<Vec<u8>, Arc<UpdatedZone>>>>,
+    /// Read by every update applied, written by a reload ([`Updater::hold`]): a reload reads the
+    /// zone files and swaps the zones with no update in between, which it would undo.
+    gate: Arc<std::sync::RwLock<()>>,
 }
 
 impl std::fmt::Debug for Updater {
@@ -122,6 +125,14 @@ impl Updater {
         }
     }
 
+    /// Holds every update back until the guard is dropped, once the zone files hold every update
+    /// applied so far (a reload: it reads the files again).
+    pub fn hold(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        let guard = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        self.sync_all();
+        guard
+    }
+
     /// Rewrites the file of every zone with updates the file does not hold (reload, stop).
     pub fn sync_all(&self) {
         for zone in self.all() {
@@ -164,6 +175,7 @@ impl Updater {
             Err(rcode) => return rcode,
         };
         let Some(zone) = self.zone(&update.zone) else { return Rcode::REFUSED };
+        let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
         let mut unsynced = lock(&zone.unsynced);
         let _install = parts.secondaries.install.lock().unwrap_or_else(PoisonError::into_inner);
         let engine = parts.engine.load_full();
