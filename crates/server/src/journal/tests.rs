@@ -83,3 +83,24 @@ fn over_its_size_the_oldest_changes_the_file_holds_are_dropped() {
     assert_eq!(read.len(), journal.history().len());
     assert_eq!(read.last(), all.last());
 }
+
+#[test]
+fn a_restart_replays_what_the_file_lacks_and_clears_a_journal_the_file_does_not_lead_into() {
+    let path = scratch("replay");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = path.with_file_name("example.zone");
+    let settings = crate::zone_config::zone_settings("example.", &file.display().to_string(), None).unwrap();
+    assert_eq!(settings.journal, path.with_file_name("example.zone.jnl"));
+    let (one, two) = (zone(1, "a A 192.0.2.1\n"), zone(2, "a A 192.0.2.2\n"));
+    let journals = zones::Journals::default();
+    assert_eq!(journals.replay(&settings, one.clone()).serial(), Some(1), "no journal: the file as it is");
+    let recorded = journals.record(&settings, &one, two.clone(), false).unwrap();
+    assert_eq!(recorded.history().len(), 1);
+    // The file still at serial 1 (a change it does not hold): replayed to 2, with history.
+    let replayed = zones::Journals::default().replay(&settings, one.clone());
+    assert_eq!((replayed.serial(), replayed.history().len()), (Some(2), 1));
+    // A file edited to serial 5 while the server was down: served as it is, the journal cleared.
+    let edited = zones::Journals::default().replay(&settings, zone(5, ""));
+    assert_eq!((edited.serial(), edited.history().len()), (Some(5), 0));
+    assert!(!settings.journal.exists(), "the journal that no longer leads to the zone is removed");
+}
