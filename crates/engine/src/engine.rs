@@ -39,11 +39,13 @@ mod recurse;
 mod rpz;
 mod transfer;
 mod tsig;
+mod update;
 
 use tsig::{TsigUse, TsigVerdict};
 
 pub use crate::settings::EngineSettings;
 pub use notify::{NotifyHook, Secondaries};
+pub use update::{UpdateZone, UpdateZones};
 
 /// The policy units consulted by the pipeline.
 #[derive(Debug)]
@@ -89,6 +91,8 @@ pub struct Engine {
     policy: Arc<Policy>,
     recursion: Option<Recursion>,
     secondaries: Secondaries,
+    /// The zones that take dynamic updates, with their update policies.
+    updates: UpdateZones,
     /// Primary zones configured whose file did not load ([`Engine::with_unloaded`]).
     unloaded: Arc<[NameBuf]>,
     /// Something asks who the client is: RRL, the query limiter or recursion is on (when
@@ -161,7 +165,8 @@ impl Engine {
     pub fn with_policy(zones: ZoneSet, settings: EngineSettings, counters: Arc<EngineCounters>, policy: Policy) -> Self {
         let checks_client = policy.rrl.settings().enabled || policy.query_limit.settings().enabled;
         let (policy, secondaries, unloaded) = (Arc::new(policy), Secondaries::default(), missing::none());
-        Self { zones, settings, counters, policy, recursion: None, secondaries, unloaded, checks_client }
+        let updates = UpdateZones::default();
+        Self { zones, settings, counters, policy, recursion: None, secondaries, updates, unloaded, checks_client }
     }
 
     /// The same engine over `zones` (a secondary zone transferred anew): settings, policy,
@@ -174,6 +179,7 @@ impl Engine {
             counters: self.counters.clone(),
             policy: self.policy.clone(),
             secondaries: self.secondaries.clone(),
+            updates: self.updates.clone(),
             unloaded: self.unloaded.clone(),
             checks_client: self.checks_client,
         }
@@ -192,6 +198,12 @@ impl Engine {
     /// allows is answered and handed to `hook` ([`Secondaries`]).
     pub fn with_secondaries(mut self, secondaries: Secondaries) -> Self {
         self.secondaries = secondaries;
+        self
+    }
+
+    /// The same engine, taking dynamic updates for `updates` ([`UpdateZones`]).
+    pub fn with_updates(mut self, updates: UpdateZones) -> Self {
+        self.updates = updates;
         self
     }
 
@@ -278,6 +290,7 @@ impl Engine {
             Outcome::Transfer => {
                 self.counters.transfers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
+            Outcome::Update => {}
         }
         outcome
     }
@@ -398,7 +411,7 @@ impl Engine {
         match header.opcode() {
             Opcode::QUERY => {}
             Opcode::NOTIFY => return Some(self.notify_answer(query, request, out)),
-            Opcode::UPDATE => return Some(self.denied_or(query, request, Action::Update, Rcode::NOTIMP, out)),
+            Opcode::UPDATE => return Some(self.update_answer(query, request, out)),
             _ => return Some(self.error_reply(frame, Rcode::NOTIMP, out)),
         }
         if header.qdcount() == 0 && query.cookie_action != CookieAction::Ignore && self.policy.cookies.is_some() {
@@ -476,15 +489,6 @@ impl Engine {
         };
         let len = frame.finish(&mut writer, Rcode::NOERROR, &self.settings);
         Answered { outcome: Outcome::Reply(len), kind, name_hash }
-    }
-
-    /// Asks the ACL about `action`; denied gets REFUSED (or a drop), allowed gets `otherwise`.
-    fn denied_or(&self, query: &Query<'_>, request: &Request<'_>, action: Action, otherwise: Rcode, out: &mut [u8]) -> Answered {
-        let zone = query.frame.question().and_then(|q| self.zones.closest(&q.qname)).map(|z| z.origin());
-        match self.denial(query, request, action, zone, out) {
-            Some(denied) => denied,
-            None => self.error_reply(&query.frame, otherwise, out),
-        }
     }
 
     /// The ACL's answer when it denies `action` (within `zone`) to the request's client and key:

@@ -66,6 +66,21 @@ pub fn zone_file(data: &[u8]) {
     }
 }
 
+/// Reads `data` as an UPDATE message (RFC 2136); what reads is evaluated against
+/// [`FUZZ_ZONE`], applied, and the difference rebuilt into a zone that must pass the load
+/// checks. Hostile sections and counts end in an rcode, never a panic.
+pub fn update(data: &[u8]) {
+    use crate::auth::update::{apply, parse_bytes, prerequisite, rebuild, Applied};
+    let Ok(update) = parse_bytes(data) else { return };
+    let origin = NameBuf::from_text("example.", None).ok();
+    let Some(zone) = origin.and_then(|origin| load_zone_text(&origin, FUZZ_ZONE, "fuzz", &NoIncludes).ok()) else { return };
+    let _ = prerequisite::check(&zone, &update.prerequisites);
+    if let Applied::Changed(change) = apply(&zone, &update.changes) {
+        let next = rebuild(&zone, &change);
+        assert_eq!(next.serial(), crate::auth::update::apply::soa_serial(&change.new_soa.rdata), "the new SOA is served");
+    }
+}
+
 fn fuzz_engine() -> Engine {
     let origin = NameBuf::from_text("example.", None).unwrap_or(NameBuf::ROOT);
     let zones = load_zone_text(&origin, FUZZ_ZONE, "fuzz", &NoIncludes).map(|z| ZoneSet::new(vec![Arc::new(z)])).unwrap_or_default();

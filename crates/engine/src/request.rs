@@ -49,6 +49,11 @@ pub enum Outcome {
     /// [`crate::Engine::transfer`] for the same request, in order. Nothing was written to the
     /// output buffer.
     Transfer,
+    /// A dynamic update (RFC 2136) that passed TSIG, the `update` ACL and the zone's update
+    /// policy: hand the request to the server's update service, which applies it, makes it
+    /// durable and answers with [`crate::Engine::update_reply`]. Nothing was written to the
+    /// output buffer.
+    Update,
 }
 
 /// What identifies a question for coalescing identical resolutions in flight: the lower-cased

@@ -44,3 +44,11 @@ fn journal_corpus_replays_without_panic() {
         assert!(outcome.is_ok(), "{} panicked", path.display());
     }
 }
+
+#[test]
+fn update_corpus_replays_without_panic() {
+    for (path, data) in corpus("update") {
+        let outcome = std::panic::catch_unwind(|| portcullis_engine::fuzz::update(&data));
+        assert!(outcome.is_ok(), "{} panicked", path.display());
+    }
+}

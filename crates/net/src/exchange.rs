@@ -61,6 +61,28 @@ impl Client {
             Outcome::Drop(reason) => Answer::Dropped(reason),
             Outcome::Transfer => Answer::Transfer,
             Outcome::Resolve => self.resolve(query, &engine).await,
+            Outcome::Update => self.update(query).await,
+        }
+    }
+
+    /// Hands `query` (an UPDATE the engine let through) to the update service and waits for its
+    /// reply.
+    async fn update(&self, query: &[u8]) -> Answer {
+        let Some(updates) = &self.services.updates else { return Answer::Unavailable };
+        let Ok(Ok(permit)) = tokio::time::timeout(RESOLVE_WAIT, self.resolving.clone().acquire_owned()).await else {
+            return Answer::Unavailable;
+        };
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+        updates.submit(Waiter {
+            query: query.to_vec(),
+            peer: self.peer,
+            transport: self.transport,
+            listener: self.listener,
+            reply: ReplyTo::Tcp(sender, permit),
+        });
+        match tokio::time::timeout(RESOLVE_WAIT, receiver.recv()).await {
+            Ok(Some(reply)) => Answer::Reply(reply),
+            _ => Answer::Unavailable,
         }
     }
 

@@ -33,6 +33,7 @@ pub mod tcp;
 pub mod tcp_admit;
 pub mod tls;
 pub mod udp;
+pub mod updates;
 pub mod upstream;
 pub mod upstream_encrypted;
 pub mod upstream_tcp;

@@ -78,6 +78,8 @@ pub struct Services {
     pub counters: Arc<NetCounters>,
     /// dnstap's queue, when dnstap is on.
     pub tap: Option<Arc<crate::tap::Tap>>,
+    /// Takes the dynamic updates the engine lets through (none: they are dropped).
+    pub updates: Option<crate::updates::Updates>,
 }
 
 /// Accepts and serves connections until shutdown.
@@ -370,6 +372,15 @@ async fn answer(query: &[u8], reply: &mut [u8], context: &Context, sender: &mpsc
             if let Err(reason) = pool.submit(waiter) {
                 engine.counters().dropped(reason);
             }
+            Ok(())
+        }
+        Outcome::Update => {
+            let Some(updates) = &context.services.updates else { return Err(CloseReason::QueryDropped) };
+            let Ok(Ok(permit)) = tokio::time::timeout(idle_timeout(context), resolving.clone().acquire_owned()).await else {
+                return Err(CloseReason::ResolverUnavailable);
+            };
+            let reply = ReplyTo::Tcp(sender.clone(), permit);
+            updates.submit(Waiter { query: query.to_vec(), peer: context.peer, transport: context.transport, listener: context.listener, reply });
             Ok(())
         }
     }

@@ -48,8 +48,9 @@ pub fn spawn_workers(
     clock: Clock,
     pool: Option<Arc<ResolverPool>>,
     restarts: &Arc<AtomicU64>,
-    tap: Option<Arc<crate::tap::Tap>>,
+    services: UdpServices,
 ) -> io::Result<Vec<JoinHandle<()>>> {
+    let UdpServices { tap, updates } = services;
     let mut handles = Vec::new();
     for (index, (listener, socket)) in sockets.into_iter().enumerate() {
         socket.set_read_timeout(Some(POLL))?;
@@ -60,16 +61,31 @@ pub fn spawn_workers(
             None => None,
         };
         let (restarts, tap) = (restarts.clone(), tap.clone());
+        let updates = match &updates {
+            Some(updates) => Some((updates.clone(), Arc::new(socket.try_clone()?))),
+            None => None,
+        };
         let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || {
             run_restarting(&format!("udp-{index}"), &shutdown, &restarts, || {
                 let relay = relay.clone().map(|(pool, clone)| Relay::new(pool, clone));
                 let tap = tap.clone().map(|tap| (tap, socket.local_addr().ok()));
-                Worker::new(listener, index as u16, clock, relay, tap).serve(&socket, &engine, &shutdown);
+                let mut worker = Worker::new(listener, index as u16, clock, relay, tap);
+                worker.updates = updates.clone();
+                worker.serve(&socket, &engine, &shutdown);
             });
         })?;
         handles.push(handle);
     }
     Ok(handles)
+}
+
+/// What the UDP workers hand on besides recursion: dnstap's queue and the dynamic updates.
+#[derive(Clone, Debug, Default)]
+pub struct UdpServices {
+    /// dnstap's queue, when dnstap is on.
+    pub tap: Option<Arc<crate::tap::Tap>>,
+    /// Takes the dynamic updates the engine lets through (none: they are dropped).
+    pub updates: Option<crate::updates::Updates>,
 }
 
 /// Replies waiting to go out in one `sendmmsg`; buffers allocated once.
@@ -176,6 +192,8 @@ struct Worker {
     readable: Vec<bool>,
     /// dnstap's queue and this socket's address, when dnstap is on.
     tap: Option<(Arc<crate::tap::Tap>, Option<SocketAddr>)>,
+    /// The update service and a clone of the socket its replies go out on.
+    updates: Option<(crate::updates::Updates, Arc<UdpSocket>)>,
 }
 
 impl Worker {
@@ -191,6 +209,7 @@ impl Worker {
             relay,
             readable: Vec::new(),
             tap,
+            updates: None,
         }
     }
 
@@ -326,6 +345,14 @@ impl Worker {
                 Outcome::Resolve => match self.relay.as_mut() {
                     Some(relay) => relay.take(&request, &mut self.outbox),
                     None => engine.counters().dropped(DropReason::ResolverOverload),
+                },
+                Outcome::Update => match &self.updates {
+                    Some((updates, socket)) => {
+                        let reply = crate::resolver_pool::ReplyTo::Udp(socket.clone());
+                        let query = request.bytes.to_vec();
+                        updates.submit(crate::resolver_pool::Waiter { query, peer, transport: Transport::Udp, listener: self.listener, reply });
+                    }
+                    None => tracing::trace!(%peer, "update without an update service ignored"),
                 },
             }
         }

@@ -188,6 +188,10 @@ pub mod file {
         pub catalog_member: Option<String>,
         /// A consumer catalog zone: most member zones it may list.
         pub catalog_max_members: Option<u64>,
+        /// A primary zone: which TSIG key may update which names and types (`update_config`).
+        pub update_policy: Option<Vec<crate::update_config::GrantFile>>,
+        /// A primary zone: seconds after a dynamic update before the zone file is rewritten.
+        pub zonefile_sync: Option<u64>,
         /// The zone's journal file (default: beside its file, or in the state directory).
         pub journal: Option<String>,
         /// Octets the journal may take before its oldest differences are dropped.
@@ -204,6 +208,8 @@ pub mod file {
         /// `catalog-max-members`.
         pub const CATALOG_MAX_MEMBERS: Limit<usize> =
             Limit::new("catalog-max-members", portcullis_engine::auth::catalog::CatalogLimits::DEFAULT.max_members, 1, 1_000_000);
+        /// `zonefile-sync`, seconds (0: rewritten after every update).
+        pub const ZONEFILE_SYNC: Limit<u64> = Limit::new("zonefile-sync", 60, 0, 86_400);
         /// `max-journal-size`, octets (default 16 MiB; at most 64 GiB).
         pub const MAX_JOURNAL_SIZE: Limit<u64> = Limit::new("max-journal-size", crate::journal::JournalLimits::DEFAULT.max_bytes, 4096, 1 << 36);
     }
@@ -229,6 +235,8 @@ pub struct ZoneSettings {
     pub signing: Option<crate::dnssec_config::ZoneSigning>,
     /// Its part in catalog zones (RFC 9432), if any.
     pub catalog: crate::catalog_config::ZoneCatalog,
+    /// A primary zone: its dynamic update policy and zone file rewriting.
+    pub update: crate::update_config::ZoneUpdate,
     /// Its journal (`journal`; empty: none, as for the embedded zone).
     pub journal: PathBuf,
     /// How large the journal may grow (`max-journal-size`).

@@ -66,6 +66,7 @@ const NUMBERS: &[(&str, &str)] = &[
     ("zone", file::Zone::TRANSFER_MAX_RECORDS.key),
     ("zone", file::Zone::TRANSFER_MAX_BYTES.key),
     ("zone", file::Zone::TRANSFER_TIMEOUT.key),
+    ("zone", file::Zone::ZONEFILE_SYNC.key),
 ];
 
 /// Every text key.

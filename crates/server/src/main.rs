@@ -53,6 +53,8 @@ mod stats;
 mod tap_writer;
 mod tls_config;
 mod trust_state;
+mod update_config;
+mod updates;
 mod upgrade;
 mod zone_config;
 mod zone_files;

@@ -210,6 +210,8 @@ impl SecondaryZones {
             let refreshed = tokio::time::Instant::now();
             tokio::select! {
                 () = tokio::time::sleep(secs(wait.max(1))) => {}
+                // A NOTIFY that came during the refresh or the hold-off below left a permit in
+                // `waker` (`notify_one`): it is taken here at once, so it is deferred, never lost.
                 () = waker.notified() => {
                     tracing::info!(zone = %zone.origin, "secondary zone: NOTIFY received, refreshing");
                     // However many NOTIFY come, at most one refresh per MIN_REFRESH.

@@ -73,6 +73,7 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, signing: &Signing<'_>, sta
         settings.transfer = transfer(&path, zone, errors);
         journal(&mut settings, zone, base, state, &path, errors);
         let secondary = !settings.primaries.is_empty();
+        settings.update = crate::update_config::zone_update(&path, zone, &settings.origin, secondary, errors);
         settings.signing = crate::dnssec_config::zone_signing(&path, zone.dnssec_policy.as_deref(), secondary, signing.policies, signing.key_directory, errors);
         if settings.key.is_some() && settings.primaries.is_empty() && settings.notify.is_empty() {
             errors.push(format!("{path}.key: a key signs transfers from primaries and NOTIFY to secondaries; this zone has neither"));
@@ -150,6 +151,11 @@ pub fn check_zone_keys(zones: &[ZoneSettings], keys: &[TsigKey], errors: &mut Ve
             errors.push(format!("zone {}: key {name}: no [[key]] has that name", zone.origin));
         }
     }
+    for zone in zones {
+        if let Some(policy) = &zone.update.policy {
+            crate::update_config::check_policy_keys(policy, &zone.origin, keys, errors);
+        }
+    }
 }
 
 /// A zone served from `file` (resolved against `base`; empty for a secondary).
@@ -174,6 +180,7 @@ pub fn zone_settings(origin: &str, file: &str, base: Option<&Path>) -> Result<Zo
         catalog: Default::default(),
         journal,
         journal_limits: crate::journal::JournalLimits::DEFAULT,
+        update: crate::update_config::ZoneUpdate::DEFAULT,
     })
 }
 
@@ -218,6 +225,8 @@ mod tests {
             catalog_max_members: None,
             journal: None,
             max_journal_size: None,
+            update_policy: None,
+            zonefile_sync: None,
         }
     }
 

@@ -150,6 +150,10 @@ impl Rcode {
     pub const REFUSED: Self = Self(5);
     /// Name exists when it should not (RFC 2136).
     pub const YXDOMAIN: Self = Self(6);
+    /// An RRset exists when it should not (RFC 2136).
+    pub const YXRRSET: Self = Self(7);
+    /// An RRset that should exist does not (RFC 2136).
+    pub const NXRRSET: Self = Self(8);
     /// Not authoritative / not authorized (RFC 2136, RFC 8945).
     pub const NOTAUTH: Self = Self(9);
     /// Not in zone (RFC 2136).

@@ -12,6 +12,7 @@ pub mod receive;
 pub mod receive_ixfr;
 pub mod signed;
 pub mod transfer;
+pub mod update;
 pub mod warm;
 pub mod zone;
 pub mod zone_text;

@@ -27,7 +27,7 @@ impl Engine {
                 self.counters.resolved_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.count_rcode(request, &out[..len]);
             }
-            Outcome::Resolve | Outcome::Transfer => {}
+            Outcome::Resolve | Outcome::Transfer | Outcome::Update => {}
         }
         outcome
     }

@@ -268,7 +268,7 @@ pub fn exchange(engine: &Engine, bytes: &[u8], transport: Transport, peer: Socke
             out.truncate(len);
             (outcome, out)
         }
-        Outcome::Drop(_) | Outcome::Resolve | Outcome::Transfer => (outcome, Vec::new()),
+        Outcome::Drop(_) | Outcome::Resolve | Outcome::Transfer | Outcome::Update => (outcome, Vec::new()),
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Shared {
     pub(super) secondaries: Arc<SecondaryZones>,
     /// Catalog zones: the configuration as read, members, produced serials.
     pub(super) catalogs: Arc<crate::catalog::Catalogs>,
+    /// Dynamic updates of the primary zones (`crate::updates`).
+    pub(super) updates: crate::updates::Updater,
     /// Every zone's journal (shared with the secondaries' tasks).
     pub(super) journals: Arc<Journals>,
     /// UDP workers started again after a panic.
@@ -110,6 +112,7 @@ impl Shared {
             cache,
             pool: Arc::default(),
             catalogs: Arc::default(),
+            updates: crate::updates::Updater::default(),
             worker_restarts: Arc::default(),
             net_counters: Arc::default(),
             signing: Signing::new(settings),
@@ -142,7 +145,11 @@ impl Shared {
         let origins: Vec<NameBuf> = settings.zones.iter().filter(|zone| !zone.primaries.is_empty()).map(|zone| zone.origin).collect();
         let secondaries = Secondaries { origins: origins.into(), hook: Some(self.secondaries.hook()) };
         let unloaded = unloaded_primaries(&settings.zones, &zones);
-        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy).with_secondaries(secondaries).with_unloaded(unloaded);
+        let engine = Engine::with_policy(zones, settings.engine.clone(), self.counters.clone(), policy)
+            .with_secondaries(secondaries)
+            .with_unloaded(unloaded)
+            .with_updates(crate::updates::Updater::engine_zones(&settings.zones));
+        self.updates.configure(&settings.zones, &settings.keys);
         if !settings.resolves() {
             if !settings.rpz.is_empty() {
                 tracing::warn!("[[rpz]] and [[blocklist]] apply to recursion and forwarding, and neither is on: they have no effect");

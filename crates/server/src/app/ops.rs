@@ -169,6 +169,9 @@ impl Control for AppControl {
                 false => Err(format!("zone {origin}: its secondary task is not running (reload first)")),
             };
         }
+        // The file holds every dynamic update first, and none comes in until the zone is swapped.
+        let updates = self.shared.updates.clone();
+        let _updates = updates.hold();
         let mut loaded = load_one(zone).map_err(|error| format!("zone {origin}: {error}; the copy served is kept"))?;
         if zone.catalog.role == Some(crate::catalog_config::CatalogRole::Producer) {
             loaded =

@@ -29,6 +29,10 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     if settings.listen != listen {
         tracing::warn!("reload: listen addresses changed; they take effect on restart");
     }
+    // Zone files hold every dynamic update before they are read again, and no update comes in
+    // until the zones read are swapped in.
+    let updates = shared.updates.clone();
+    let _updates = updates.hold();
     let current = engine.load_full();
     let mut zones = shared.catalogs.produce(&settings.zones, load_zones(&settings.zones, Some(current.zones()), &shared.signing, &shared.journals));
     shared.apply_configured_secret(settings.cookies.secret);

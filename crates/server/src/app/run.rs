@@ -111,7 +111,8 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let mut addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
     addresses.extend(encrypted.as_ref().map(super::encrypted::Encrypted::addresses).unwrap_or_default());
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
-    let workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts, shared.tap.clone())
+    let udp_services = udp::UdpServices { tap: shared.tap.clone(), updates: Some(Arc::new(shared.updates.clone())) };
+    let workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts, udp_services)
         .map_err(|error| fail(format!("cannot start UDP workers: {error}")))?;
     log_ready(&settings, &engine, &addresses, threads);
     {
@@ -119,8 +120,10 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         notify_changed(&settings.zones, None, engine.load().zones(), &settings.keys);
         super::catalog::start(&shared, &engine);
         shared.secondaries.configure(&settings.zones, &settings.keys, &engine);
+        shared.updates.start(&engine, &shared.secondaries, &shared.journals, clock, resign(&shared.signing));
     }
-    let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone() };
+    let updates: Option<portcullis_net::updates::Updates> = Some(Arc::new(shared.updates.clone()));
+    let services = tcp::Services { clock, pool: Some(pool), counters: shared.net_counters.clone(), tap: shared.tap.clone(), updates };
     if let Some(encrypted) = encrypted {
         let _runtime = runtime.enter();
         encrypted.spawn(&engine, settings.tcp, &shutdown, &services).map_err(fail)?;
@@ -129,6 +132,16 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     inherited.ready();
     crate::sd_notify::ready();
     Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops, dnstap, handover })
+}
+
+/// How the update service signs an updated signed zone again: the reload's signing path, from
+/// the zone file, reusing the served copy's signatures.
+fn resign(signing: &super::signing::Signing) -> crate::updates::Resign {
+    let signing = signing.clone();
+    Arc::new(move |zone: &crate::config::ZoneSettings, served| {
+        let Some(policy) = &zone.signing else { return Err(format!("zone {} is not signed by policy", zone.origin)) };
+        signing.load(zone, policy, Some(served), signing.now()).map_err(|error| error.to_string())
+    })
 }
 
 /// The dnstap and query log outputs and their writer, when either is configured.
@@ -264,6 +277,8 @@ async fn run(
             }
             _ = summary.tick() => log_summary(shared, &mut last_summary),
             _ = holds.tick() => {
+                let updates = shared.updates.clone();
+                let _ = tokio::task::spawn_blocking(move || updates.sync_due()).await;
                 if let Some(pool) = shared.pool.get() {
                     crate::resolver_log::log_events(pool, &shared.alerts);
                 }
@@ -285,6 +300,8 @@ async fn run(
         }
     }
     crate::trust_state::save(&shared.cache, &shared.key_directory);
+    let updates = shared.updates.clone();
+    let _ = tokio::task::spawn_blocking(move || updates.sync_all()).await;
     if handover.upgraded().is_none() {
         crate::sd_notify::stopping();
     }
