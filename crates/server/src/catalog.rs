@@ -235,6 +235,14 @@ fn consumers(settings: &Settings) -> impl Iterator<Item = &ZoneSettings> {
 /// the catalog's members directory.
 fn member_zone(catalog: &ZoneSettings, member: &NameBuf) -> ZoneSettings {
     let file = ZoneCatalog::members_dir(&catalog.file).map(|dir| dir.join(file_name(member))).unwrap_or_default();
+    // Its journal beside its copy (`FILE.jnl`, as any zone's); none without a copy.
+    let journal = if file.as_os_str().is_empty() {
+        PathBuf::new()
+    } else {
+        let mut name = file.clone().into_os_string();
+        name.push(".jnl");
+        PathBuf::from(name)
+    };
     ZoneSettings {
         origin: *member,
         file,
@@ -244,6 +252,9 @@ fn member_zone(catalog: &ZoneSettings, member: &NameBuf) -> ZoneSettings {
         transfer: catalog.transfer,
         signing: None,
         catalog: ZoneCatalog::default(),
+        journal,
+        journal_limits: catalog.journal_limits,
+        update: crate::update_config::ZoneUpdate::DEFAULT,
     }
 }
 
