@@ -6,9 +6,10 @@
 //! a collector's socket, the bidirectional handshake first: `dnstap_sink`).
 //! `dnstap-ldns -r FILE` and BIND's `dnstap-read FILE` read it.
 //!
-//! The events come from `portcullis_net::tap::Tap`'s bounded queue (full: dropped and counted,
-//! never waited for) through the writer thread (`tap_writer.rs`). The few protobuf fields of
-//! dnstap.proto are encoded by hand.
+//! The events come from `portcullis_net::tap::Tap`'s bounded pool of batches (full: dropped and
+//! counted, never waited for) through the writer thread (`tap_writer.rs`). The few protobuf
+//! fields of dnstap.proto are encoded by hand into two buffers kept from one event to the next,
+//! and the frames go into the sink's large buffer: the writer allocates nothing per event.
 
 use crate::dnstap_sink::{FileSink, Sink, SocketSink};
 use crate::tap_writer::EventSink;
@@ -44,6 +45,9 @@ pub enum Output {
 pub struct DnstapOut {
     sink: Box<dyn Sink>,
     settings: DnstapSettings,
+    /// The encoded `Message`, then the whole `Dnstap` (reused).
+    message: Vec<u8>,
+    top: Vec<u8>,
 }
 
 impl DnstapOut {
@@ -53,13 +57,21 @@ impl DnstapOut {
             Output::File(path) => Box::new(FileSink::create(path).map_err(|error| format!("dnstap.file {}: {error}", path.display()))?),
             Output::Socket(path) => Box::new(SocketSink::new(path)),
         };
-        Ok(Self { sink, settings: settings.clone() })
+        Ok(Self { sink, settings: settings.clone(), message: Vec::with_capacity(1024), top: Vec::with_capacity(1024) })
     }
 }
 
 impl EventSink for DnstapOut {
-    fn event(&mut self, event: &TapEvent) -> std::io::Result<()> {
-        write_event(self.sink.as_mut(), event, &self.settings)
+    fn event(&mut self, event: &TapEvent<'_>) -> std::io::Result<()> {
+        if self.settings.queries {
+            encode(event, false, self.settings.auth, &mut self.message, &mut self.top);
+            self.sink.frame(&self.top)?;
+        }
+        if self.settings.responses && event.response.is_some() {
+            encode(event, true, self.settings.auth, &mut self.message, &mut self.top);
+            self.sink.frame(&self.top)?;
+        }
+        Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -71,55 +83,46 @@ impl EventSink for DnstapOut {
     }
 }
 
-fn write_event(sink: &mut dyn Sink, event: &TapEvent, settings: &DnstapSettings) -> std::io::Result<()> {
-    if settings.queries {
-        sink.frame(&dnstap(event, false, settings.auth))?;
-    }
-    if settings.responses && event.response.is_some() {
-        sink.frame(&dnstap(event, true, settings.auth))?;
-    }
-    Ok(())
-}
-
-/// One `dnstap.Dnstap` message: the query (`response` false) or the response of `event`.
-pub fn dnstap(event: &TapEvent, response: bool, auth: bool) -> Vec<u8> {
-    let mut message = Vec::with_capacity(64 + event.query.len() + event.response.as_ref().map_or(0, Vec::len));
+/// Encodes one `dnstap.Dnstap` message, the query (`response` false) or the response of
+/// `event`, into `top`, with `message` as scratch space.
+fn encode(event: &TapEvent<'_>, response: bool, auth: bool, message: &mut Vec<u8>, top: &mut Vec<u8>) {
+    message.clear();
+    top.clear();
     let kind = match (auth, response) {
         (true, false) => 1,
         (true, true) => 2,
         (false, false) => 5,
         (false, true) => 6,
     };
-    varint_field(&mut message, 1, kind);
-    varint_field(&mut message, 2, if event.peer.is_ipv4() { 1 } else { 2 });
-    varint_field(&mut message, 3, if event.transport == Transport::Udp { 1 } else { 2 });
-    bytes_field(&mut message, 4, &address(event.peer));
+    varint_field(message, 1, kind);
+    varint_field(message, 2, if event.peer.is_ipv4() { 1 } else { 2 });
+    varint_field(message, 3, if event.transport == Transport::Udp { 1 } else { 2 });
+    address_field(message, 4, event.peer);
     if let Some(local) = event.local {
-        bytes_field(&mut message, 5, &address(local));
-        varint_field(&mut message, 7, u64::from(local.port()));
+        address_field(message, 5, local);
+        varint_field(message, 7, u64::from(local.port()));
     }
-    varint_field(&mut message, 6, u64::from(event.peer.port()));
+    varint_field(message, 6, u64::from(event.peer.port()));
     let (seconds, nanos) = (event.time.as_secs(), event.time.subsec_nanos());
     if response {
-        varint_field(&mut message, 12, seconds);
-        fixed32_field(&mut message, 13, nanos);
-        bytes_field(&mut message, 14, event.response.as_deref().unwrap_or_default());
+        varint_field(message, 12, seconds);
+        fixed32_field(message, 13, nanos);
+        bytes_field(message, 14, event.response.unwrap_or_default());
     } else {
-        varint_field(&mut message, 8, seconds);
-        fixed32_field(&mut message, 9, nanos);
-        bytes_field(&mut message, 10, &event.query);
+        varint_field(message, 8, seconds);
+        fixed32_field(message, 9, nanos);
+        bytes_field(message, 10, event.query);
     }
-    let mut top = Vec::with_capacity(message.len() + 48);
-    bytes_field(&mut top, 2, concat!("portcullis ", env!("CARGO_PKG_VERSION")).as_bytes());
-    bytes_field(&mut top, 14, &message);
-    varint_field(&mut top, 15, 1);
-    top
+    bytes_field(top, 2, concat!("portcullis ", env!("CARGO_PKG_VERSION")).as_bytes());
+    bytes_field(top, 14, message);
+    varint_field(top, 15, 1);
 }
 
-fn address(addr: SocketAddr) -> Vec<u8> {
+/// A bytes field holding the address's octets (4 or 16).
+fn address_field(out: &mut Vec<u8>, field: u64, addr: SocketAddr) {
     match addr {
-        SocketAddr::V4(v4) => v4.ip().octets().to_vec(),
-        SocketAddr::V6(v6) => v6.ip().octets().to_vec(),
+        SocketAddr::V4(v4) => bytes_field(out, field, &v4.ip().octets()),
+        SocketAddr::V6(v6) => bytes_field(out, field, &v6.ip().octets()),
     }
 }
 

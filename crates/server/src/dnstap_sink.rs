@@ -44,11 +44,20 @@ pub fn control(kind: u32, typed: bool) -> Vec<u8> {
     out
 }
 
-/// One data frame: its length, then the payload, in one buffer.
+/// The buffer in front of a file or socket: frames are copied into it and written when it fills
+/// (and when the writer flushes), so a busy server's frames cost few system calls.
+const BUFFER: usize = 1 << 20;
+
+/// One data frame: its length, then the payload, into `out`.
+fn write_data(out: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
+    out.write_all(&(payload.len() as u32).to_be_bytes())?;
+    out.write_all(payload)
+}
+
+#[cfg(test)]
 fn data(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + payload.len());
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
+    let mut out = Vec::new();
+    let _ = write_data(&mut out, payload);
     out
 }
 
@@ -58,7 +67,7 @@ pub struct FileSink(BufWriter<std::fs::File>);
 impl FileSink {
     /// Creates (truncates) `path` and writes the START frame.
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        let mut out = BufWriter::new(std::fs::File::create(path)?);
+        let mut out = BufWriter::with_capacity(BUFFER, std::fs::File::create(path)?);
         out.write_all(&control(START, true))?;
         Ok(Self(out))
     }
@@ -66,7 +75,7 @@ impl FileSink {
 
 impl Sink for FileSink {
     fn frame(&mut self, payload: &[u8]) -> std::io::Result<()> {
-        self.0.write_all(&data(payload))
+        write_data(&mut self.0, payload)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -101,7 +110,7 @@ impl SocketSink {
         }
         self.next_try = Instant::now() + Duration::from_secs(1);
         match handshake(&self.path) {
-            Ok(stream) => self.stream = Some(BufWriter::new(stream)),
+            Ok(stream) => self.stream = Some(BufWriter::with_capacity(BUFFER, stream)),
             Err(error) => tracing::warn!(socket = %self.path.display(), %error, "dnstap: no collector; frames are lost until one accepts"),
         }
     }
@@ -143,7 +152,7 @@ impl Sink for SocketSink {
             self.lost += 1;
             return Ok(());
         };
-        if let Err(error) = stream.write_all(&data(payload)) {
+        if let Err(error) = write_data(stream, payload) {
             tracing::warn!(socket = %self.path.display(), %error, "dnstap: the collector went away");
             self.stream = None;
             self.lost += 1;
