@@ -74,7 +74,15 @@ impl TapBatch {
             }
             None => u32::MAX,
         };
-        let head = Head { transport: event.transport, peer: event.peer, local: event.local, start, query_len: event.query.len() as u32, response_len, time: event.time };
+        let head = Head {
+            transport: event.transport,
+            peer: event.peer,
+            local: event.local,
+            start,
+            query_len: event.query.len() as u32,
+            response_len,
+            time: event.time,
+        };
         self.heads.push(head);
         true
     }
@@ -84,7 +92,14 @@ impl TapBatch {
         self.heads.iter().map(|head| {
             let query_end = (head.start + head.query_len) as usize;
             let response = (head.response_len != u32::MAX).then(|| &self.bytes[query_end..query_end + head.response_len as usize]);
-            TapEvent { transport: head.transport, peer: head.peer, local: head.local, query: &self.bytes[head.start as usize..query_end], response, time: head.time }
+            TapEvent {
+                transport: head.transport,
+                peer: head.peer,
+                local: head.local,
+                query: &self.bytes[head.start as usize..query_end],
+                response,
+                time: head.time,
+            }
         })
     }
 

@@ -9,7 +9,9 @@
 //! - [`summary`]: the counters line in the log;
 //! - [`ops`]: the sampler, the HTTP listener and the control socket (`portcullis ctl`).
 
+mod blocks;
 mod build;
+mod control_place;
 mod encrypted;
 mod ops;
 mod reload;

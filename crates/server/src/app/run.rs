@@ -119,7 +119,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         let _runtime = runtime.enter();
         encrypted.spawn(&engine, settings.tcp, &shutdown, &services).map_err(fail)?;
     }
-    let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine, &mut inherited, &handover)).map_err(fail)?;
+    let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine, &mut inherited, &handover, clock)).map_err(fail)?;
     inherited.ready();
     crate::sd_notify::ready();
     Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops, dnstap, handover })
@@ -216,6 +216,7 @@ async fn run(
     ops: super::ops::Ops,
 ) -> ExitCode {
     let Signals { mut hangup, mut terminate, mut interrupt, mut upgrade } = signals;
+    let place = ops.place();
     let mut accepting = Vec::new();
     for (index, addr, listener) in tcp_listeners {
         let (engine, shutdown, limits, services) = (engine.clone(), shutdown.clone(), settings.tcp, services.clone());
@@ -239,8 +240,8 @@ async fn run(
             }
             _ = hangup.recv() => {
                 crate::sd_notify::reloading();
-                let (engine, args, listen, shared) = (engine.clone(), args.clone(), settings.listen.clone(), shared.clone());
-                let _ = tokio::task::spawn_blocking(move || reload(&engine, &args, &listen, &shared)).await;
+                let (engine, args, listen, shared, place) = (engine.clone(), args.clone(), settings.listen.clone(), shared.clone(), place.clone());
+                let _ = tokio::task::spawn_blocking(move || reload(&engine, &args, &listen, &shared).map(|new| super::ops::follow_control(&place, &new, &args))).await;
                 crate::sd_notify::ready();
             }
             _ = upgrade.recv() => {
