@@ -98,5 +98,5 @@ fn blocks_lists_a_tunnelling_hold_and_unblock_and_clear_blocks_lift_it() {
     let all = ctl_ok(config, &["clear-blocks"]);
     assert!(all.contains("0 tunnelling holds lifted") && all.contains("RRL accounts cleared"), "{all}");
     let (code, _, stderr) = ctl(&["--config", &config.to_string_lossy(), "clear-blocks", "--detector", "acl"]);
-    assert_eq!(code, 2, "clap refuses an unknown detector: {stderr}");
+    assert_ne!(code, 0, "an unknown detector is refused: {stderr}");
 }
