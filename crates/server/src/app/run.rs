@@ -93,9 +93,9 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     crate::rlimit::raise_for(&settings, threads);
     let mut inherited = crate::upgrade::Inherited::from_env().map_err(fail)?;
     let listeners = crate::upgrade::listeners(&settings.listen, threads, &mut inherited).map_err(|error| fail(error.to_string()))?;
-    let encrypted = super::encrypted::bind(&settings).map_err(fail)?;
     let handover = Arc::new(crate::upgrade::Handover::new());
     crate::upgrade::keep(&listeners, &mut handover.sockets());
+    let encrypted = super::encrypted::bind(&settings, &mut inherited, &mut handover.sockets()).map_err(fail)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("portcullis-io").build();
     let runtime = runtime.map_err(|error| fail(format!("cannot start the I/O runtime: {error}")))?;
     // Signal handlers exist before the first answer, so an early SIGHUP or SIGTERM is never
