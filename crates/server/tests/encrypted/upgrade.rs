@@ -99,9 +99,11 @@ fn an_upgrade_hands_over_the_encrypted_listeners_and_loses_no_query() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let runtime = runtime();
     let stop = Arc::new(AtomicBool::new(false));
-    let dot = runtime.spawn(dot_client(server.tls, server.pki.root.clone(), stop.clone()));
+    let dot = {
+        let (tls, root, stop) = (server.tls, server.pki.root.clone(), stop.clone());
+        std::thread::spawn(move || runtime().block_on(dot_client(tls, root, stop)))
+    };
     std::thread::sleep(Duration::from_millis(1500));
 
     let config = server.dir().join("portcullis.toml");
@@ -115,7 +117,7 @@ fn an_upgrade_hands_over_the_encrypted_listeners_and_loses_no_query() {
 
     let output = dnsperf.wait_with_output().unwrap();
     stop.store(true, Ordering::Relaxed);
-    let dot = runtime.block_on(dot).unwrap();
+    let dot = dot.join().unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     let sent = dnsperf_number(&text, "Queries sent:");
     assert!(sent > 2000, "dnsperf ran across the upgrade:\n{text}");
@@ -127,6 +129,6 @@ fn an_upgrade_hands_over_the_encrypted_listeners_and_loses_no_query() {
     assert_eq!(after, before, "the new process serves on the sockets handed over, not bound again");
     let query = padded_query("www.example.test.", Rtype::A, false);
     assert_eq!(curl_doh(&server, Method::Post, true, &query).status, 200, "DoH after the upgrade");
-    let doq = runtime.block_on(async { clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await?.query(&query).await });
+    let doq = runtime().block_on(async { clients::Doq::connect(server.quic, &server.pki.root, &[b"doq"]).await?.query(&query).await });
     assert!(doq.is_ok_and(|reply| reply.len() > 12), "DoQ after the upgrade");
 }
