@@ -26,6 +26,8 @@ pub(super) struct Ops {
     place: Arc<ControlPlace>,
     keep_socket_file: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The HTTP listener's stop signal and task (stopped gracefully, not aborted).
+    http: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Ops {
@@ -33,6 +35,14 @@ impl Ops {
     /// process serves on it).
     pub(super) fn keep_socket_file(&mut self) {
         self.keep_socket_file = true;
+    }
+
+    /// Tells the HTTP listener to stop accepting and close its connections once their requests
+    /// are answered; the task ends when they are closed (`http::serve`).
+    pub(super) fn stop_http(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        let (stop, task) = self.http.take()?;
+        let _ = stop.send(true);
+        Some(task)
     }
 
     /// Where the control socket is (a reload moves it).
@@ -43,7 +53,7 @@ impl Ops {
 
 impl Drop for Ops {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(self.http.as_ref().map(|(_, task)| task)) {
             task.abort();
         }
         self.place.close(!self.keep_socket_file);
@@ -91,7 +101,7 @@ pub(super) async fn start(
     clock: portcullis_net::Clock,
 ) -> Result<Ops, String> {
     let sources = sources(shared, engine);
-    let mut ops = Ops { place: ControlPlace::new(sources.clone(), handover.clone()), keep_socket_file: false, tasks: Vec::new() };
+    let mut ops = Ops { place: ControlPlace::new(sources.clone(), handover.clone()), keep_socket_file: false, tasks: Vec::new(), http: None };
     let sampled = sources.clone();
     ops.tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(SAMPLE_PERIOD);
@@ -109,7 +119,8 @@ pub(super) async fn start(
         let listener = listener.map_err(|error| format!("http.listen {addr}: {error}"))?;
         handover.sockets().http = listener.as_fd().try_clone_to_owned().ok().map(|fd| (addr, fd));
         let state = Arc::new(crate::http::HttpState::new(sources.clone(), token.as_deref()));
-        ops.tasks.push(tokio::spawn(crate::http::serve(listener, state)));
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        ops.http = Some((stop, tokio::spawn(crate::http::serve(listener, state, stopping))));
         tracing::info!(%addr, token = token.is_some(), "http listener ready: /metrics, /api/stats, /api/alerts, /");
     }
     if let Some(path) = crate::ops_config::control_socket(&settings.ops, args.config.as_deref()) {

@@ -284,7 +284,8 @@ async fn run(
 }
 
 /// Stops accepting (the HTTP and control listeners, then the TCP listeners, which close their
-/// connections cleanly), then waits, at most [`DRAIN`], for the questions still resolving, whose
+/// connections cleanly; the HTTP connections finish their requests and close gracefully), then
+/// waits, at most [`DRAIN`], for the questions still resolving, whose
 /// answers go out on the UDP sockets this process holds. After an upgrade the control socket's
 /// file is the new process's and stays.
 async fn stop(
@@ -297,6 +298,7 @@ async fn stop(
     if handover.upgraded().is_some() {
         ops.keep_socket_file();
     }
+    let http = ops.stop_http();
     drop(ops);
     shutdown.trigger();
     for task in accepting {
@@ -305,6 +307,10 @@ async fn stop(
     let deadline = tokio::time::Instant::now() + DRAIN;
     while shared.pool.get().is_some_and(|pool| pool.in_flight() > 0) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(http) = http {
+        // Its requests in flight answered, its connections closed (bounded: `http::DRAIN`).
+        let _ = http.await;
     }
 }
 
