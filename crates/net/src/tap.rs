@@ -3,10 +3,12 @@
 //! writer thread (the server's `tap_writer`) without waiting and, on the UDP workers' path,
 //! without allocating, locking or touching a shared counter per query.
 //!
-//! Each UDP worker owns a [`Recorder`]: it appends the raw events of a receive batch to its
-//! current [`TapBatch`] (bytes copied into a preallocated buffer) and, once per receive batch,
-//! hands the whole batch to the writer over a bounded channel, taking an empty one from the
-//! tap's pool of reusable batches (one lock and one channel send per batch, not per query). The
+//! Each UDP worker owns a [`Recorder`]: it appends the raw events of its receive batches to its
+//! current [`TapBatch`] (bytes copied into a preallocated buffer) and hands the whole batch to
+//! the writer over a bounded channel when it is full, when the worker is idle, or when its oldest
+//! event has waited a few milliseconds, taking an empty one from the tap's pool of reusable
+//! batches (one lock and one channel send per batch of up to 256 events, not per query). The
+//! writer polls the channel rather than sleeping in it, so a hand-over never wakes a thread. The
 //! pool is bounded ([`Tap::new`]'s `queue` events, in batches): when every batch waits for the
 //! writer, a worker keeps its current batch and, once that is full, drops new events and counts
 //! them; so a slow or absent reader never slows an answer and memory stays bounded.
@@ -138,8 +140,15 @@ impl Recorder {
         }
     }
 
-    /// Hands the batch (if it holds events) to the writer and adds the counts to the tap's:
-    /// once per receive batch.
+    /// [`flush`](Self::flush) when the batch's oldest event is `latency` older than `now` (the
+    /// time of the events being recorded): a busy producer hands over few, large batches.
+    pub fn flush_older(&mut self, tap: &Tap, now: Duration, latency: Duration) {
+        if self.batch.as_ref().and_then(TapBatch::oldest).is_some_and(|oldest| now.saturating_sub(oldest) >= latency) {
+            self.flush(tap);
+        }
+    }
+
+    /// Hands the batch (if it holds events) to the writer and adds the counts to the tap's.
     pub fn flush(&mut self, tap: &Tap) {
         self.hand_over(tap);
         if self.queued > 0 {
@@ -196,6 +205,17 @@ mod tests {
         recorder.flush(&tap);
         assert!(receiver.try_recv().is_err(), "an empty batch is not sent");
         assert_eq!(tap.allocated.load(Ordering::Relaxed), 1, "the batch was reused");
+    }
+
+    #[test]
+    fn a_busy_producer_hands_over_once_its_oldest_event_waited_long_enough() {
+        let (tap, receiver) = Tap::new(1);
+        let mut recorder = Recorder::new();
+        recorder.record(&tap, &event(b"one"));
+        recorder.flush_older(&tap, Duration::from_millis(19), Duration::from_millis(20));
+        assert!(receiver.try_recv().is_err(), "younger than the latency: kept");
+        recorder.flush_older(&tap, Duration::from_millis(20), Duration::from_millis(20));
+        assert_eq!(receiver.try_recv().map(|batch| batch.len()).ok(), Some(1));
     }
 
     #[test]

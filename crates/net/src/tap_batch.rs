@@ -103,6 +103,11 @@ impl TapBatch {
         })
     }
 
+    /// The time of the first event, when there is one.
+    pub fn oldest(&self) -> Option<Duration> {
+        self.heads.first().map(|head| head.time)
+    }
+
     /// Events held.
     pub fn len(&self) -> usize {
         self.heads.len()

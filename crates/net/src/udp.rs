@@ -38,6 +38,8 @@ const RELAY_DRAIN: Duration = Duration::from_secs(5);
 
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(200);
+/// How long at most a captured event waits in a busy worker's tap batch.
+const TAP_LATENCY: Duration = Duration::from_millis(20);
 
 /// Starts one worker thread per socket; `clock` is the server's shared clock and `pool` takes
 /// the queries to resolve (none: recursion never starts here). A worker that panics is started
@@ -216,7 +218,11 @@ impl Worker {
             }
             let count = match self.receive_batch(socket, flags) {
                 Ok(count) => count,
-                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {
+                    // Idle: what the tap holds goes to the writer now.
+                    self.flush_tap();
+                    continue;
+                }
                 Err(error) => {
                     tracing::debug!(%error, "udp receive failed");
                     continue;
@@ -233,7 +239,15 @@ impl Worker {
             counters.answered_in(self.worker, AnswerSource::Cache, micros, cache);
             counters.answered_in(self.worker, AnswerSource::Authoritative, micros, replies.saturating_sub(cache));
         }
+        self.flush_tap();
         self.finish_relay(socket, engine);
+    }
+
+    /// Hands the tap's batch (if any) to the writer.
+    fn flush_tap(&mut self) {
+        if let Some(tap) = self.tap.as_mut() {
+            tap.recorder.flush(&tap.tap);
+        }
     }
 
     /// At shutdown: the questions the relay is still forwarding get their answers (at most
@@ -340,7 +354,9 @@ impl Worker {
             }
         }
         if let Some(tap) = self.tap.as_mut() {
-            tap.recorder.flush(&tap.tap);
+            // Batches go to the writer when full, when the worker is idle, or once the oldest
+            // event waited TAP_LATENCY: few and large hand-overs under load.
+            tap.recorder.flush_older(&tap.tap, tap_time, TAP_LATENCY);
         }
         (replies, engine.counters().cache_answers_of(self.worker).saturating_sub(cache_before))
     }

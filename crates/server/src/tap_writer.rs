@@ -1,15 +1,16 @@
 //! The thread behind `portcullis_net::tap::Tap`: it takes the batches of queries and replies the
-//! workers hand over (one per receive batch, `net::tap`), gives each event to every output
+//! workers hand over (`net::tap`), gives each event to every output
 //! configured (dnstap: `dnstap.rs`; the query log: `querylog.rs`), which encode into large
 //! buffers written with few system calls, and gives the batch back for reuse. It collects the
-//! occasional producers' shared batch and flushes the outputs whenever it finds nothing waiting
-//! (and at least every [`COLLECT`]), so a reader sees each event within moments. The workers
+//! occasional producers' shared batch and flushes the outputs every [`COLLECT`], so a reader
+//! sees each event within moments. It polls the channel (every [`POLL`] when it is empty), so a
+//! producer's hand-over never wakes it. The workers
 //! never wait for it: the pool of batches is bounded and a producer that finds none free drops
 //! (and counts) new events.
 
 use portcullis_net::tap::{Tap, TapBatch, TapEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_QUEUE: usize = 8192;
 /// How often at least the shared batch (TCP, the resolver pool) is collected and outputs flushed.
 const COLLECT: Duration = Duration::from_millis(50);
+/// How long the writer sleeps when it found nothing to write.
+const POLL: Duration = Duration::from_millis(5);
 /// One output of the writer.
 pub trait EventSink: Send {
     /// Writes one event.
@@ -62,11 +65,15 @@ pub fn start(sinks: Vec<Box<dyn EventSink>>, queue: usize) -> Result<(Arc<Tap>, 
 
 fn write_all(mut sinks: Vec<Box<dyn EventSink>>, tap: &Tap, batches: &Receiver<TapBatch>, stop: &AtomicBool) {
     let mut collected = Instant::now();
-    loop {
-        match batches.recv_timeout(COLLECT) {
-            Ok(batch) => write_batch(&mut sinks, tap, batch),
-            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => {}
-            Err(_) => break,
+    while !stop.load(Ordering::Relaxed) {
+        // Polled, not waited on: a producer's hand-over never has to wake this thread.
+        let mut written = false;
+        while let Ok(batch) = batches.try_recv() {
+            write_batch(&mut sinks, tap, batch);
+            written = true;
+        }
+        if !written {
+            std::thread::sleep(POLL);
         }
         if collected.elapsed() >= COLLECT {
             collected = Instant::now();
