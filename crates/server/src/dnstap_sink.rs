@@ -23,6 +23,8 @@ const HANDSHAKE: Duration = Duration::from_secs(2);
 pub trait Sink: Send {
     /// Writes one data frame.
     fn frame(&mut self, payload: &[u8]) -> std::io::Result<()>;
+    /// Writes `count` data frames already framed (each its length, then its payload).
+    fn frames(&mut self, framed: &[u8], count: u64) -> std::io::Result<()>;
     /// Pushes what is buffered out.
     fn flush(&mut self) -> std::io::Result<()>;
     /// Ends the stream (STOP; on a socket, waits for FINISH).
@@ -76,6 +78,10 @@ impl FileSink {
 impl Sink for FileSink {
     fn frame(&mut self, payload: &[u8]) -> std::io::Result<()> {
         write_data(&mut self.0, payload)
+    }
+
+    fn frames(&mut self, framed: &[u8], _count: u64) -> std::io::Result<()> {
+        self.0.write_all(framed)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -156,6 +162,20 @@ impl Sink for SocketSink {
             tracing::warn!(socket = %self.path.display(), %error, "dnstap: the collector went away");
             self.stream = None;
             self.lost += 1;
+        }
+        Ok(())
+    }
+
+    fn frames(&mut self, framed: &[u8], count: u64) -> std::io::Result<()> {
+        self.connect();
+        let Some(stream) = self.stream.as_mut() else {
+            self.lost += count;
+            return Ok(());
+        };
+        if let Err(error) = stream.write_all(framed) {
+            tracing::warn!(socket = %self.path.display(), %error, "dnstap: the collector went away");
+            self.stream = None;
+            self.lost += count;
         }
         Ok(())
     }
