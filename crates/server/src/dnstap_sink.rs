@@ -21,8 +21,6 @@ const HANDSHAKE: Duration = Duration::from_secs(2);
 
 /// A destination of frames.
 pub trait Sink: Send {
-    /// Writes one data frame.
-    fn frame(&mut self, payload: &[u8]) -> std::io::Result<()>;
     /// Writes `count` data frames already framed (each its length, then its payload).
     fn frames(&mut self, framed: &[u8], count: u64) -> std::io::Result<()>;
     /// Pushes what is buffered out.
@@ -50,16 +48,11 @@ pub fn control(kind: u32, typed: bool) -> Vec<u8> {
 /// (and when the writer flushes), so a busy server's frames cost few system calls.
 const BUFFER: usize = 1 << 20;
 
-/// One data frame: its length, then the payload, into `out`.
-fn write_data(out: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
-    out.write_all(&(payload.len() as u32).to_be_bytes())?;
-    out.write_all(payload)
-}
-
+/// One data frame: its length, then the payload.
 #[cfg(test)]
 fn data(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let _ = write_data(&mut out, payload);
+    let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(payload);
     out
 }
 
@@ -76,10 +69,6 @@ impl FileSink {
 }
 
 impl Sink for FileSink {
-    fn frame(&mut self, payload: &[u8]) -> std::io::Result<()> {
-        write_data(&mut self.0, payload)
-    }
-
     fn frames(&mut self, framed: &[u8], _count: u64) -> std::io::Result<()> {
         self.0.write_all(framed)
     }
@@ -152,20 +141,6 @@ fn read_control(stream: &mut impl Read) -> std::io::Result<u32> {
 }
 
 impl Sink for SocketSink {
-    fn frame(&mut self, payload: &[u8]) -> std::io::Result<()> {
-        self.connect();
-        let Some(stream) = self.stream.as_mut() else {
-            self.lost += 1;
-            return Ok(());
-        };
-        if let Err(error) = write_data(stream, payload) {
-            tracing::warn!(socket = %self.path.display(), %error, "dnstap: the collector went away");
-            self.stream = None;
-            self.lost += 1;
-        }
-        Ok(())
-    }
-
     fn frames(&mut self, framed: &[u8], count: u64) -> std::io::Result<()> {
         self.connect();
         let Some(stream) = self.stream.as_mut() else {
@@ -216,7 +191,7 @@ mod tests {
         let mut sink = SocketSink::new(Path::new("/nonexistent/dnstap.sock"));
         let started = Instant::now();
         for _ in 0..100 {
-            let _ = sink.frame(b"payload");
+            let _ = sink.frames(&data(b"payload"), 1);
         }
         assert_eq!(sink.lost, 100);
         assert!(started.elapsed() < Duration::from_secs(1));
