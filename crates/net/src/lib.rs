@@ -29,6 +29,7 @@ pub mod relay;
 pub mod resolver_pool;
 pub mod supervise;
 pub mod tap;
+mod tap_batch;
 pub mod tcp;
 pub mod tcp_admit;
 pub mod tls;

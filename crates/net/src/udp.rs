@@ -13,6 +13,7 @@
 use crate::relay::Relay;
 use crate::resolver_pool::ResolverPool;
 use crate::supervise::run_restarting;
+use crate::tap::{Recorder, TapEvent};
 use crate::{Clock, EngineHandle, Shutdown};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
@@ -37,6 +38,8 @@ const RELAY_DRAIN: Duration = Duration::from_secs(5);
 
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(200);
+/// How long at most a captured event waits in a busy worker's tap batch.
+const TAP_LATENCY: Duration = Duration::from_millis(20);
 
 /// Starts one worker thread per socket; `clock` is the server's shared clock and `pool` takes
 /// the queries to resolve (none: recursion never starts here). A worker that panics is started
@@ -68,7 +71,7 @@ pub fn spawn_workers(
         let handle = std::thread::Builder::new().name(format!("udp-{index}")).spawn(move || {
             run_restarting(&format!("udp-{index}"), &shutdown, &restarts, || {
                 let relay = relay.clone().map(|(pool, clone)| Relay::new(pool, clone));
-                let tap = tap.clone().map(|tap| (tap, socket.local_addr().ok()));
+                let tap = tap.clone().map(|tap| WorkerTap { tap, local: socket.local_addr().ok(), recorder: Recorder::new() });
                 let mut worker = Worker::new(listener, index as u16, clock, relay, tap);
                 worker.updates = updates.clone();
                 worker.serve(&socket, &engine, &shutdown);
@@ -190,14 +193,22 @@ struct Worker {
     worker: u16,
     relay: Option<Relay>,
     readable: Vec<bool>,
-    /// dnstap's queue and this socket's address, when dnstap is on.
-    tap: Option<(Arc<crate::tap::Tap>, Option<SocketAddr>)>,
+    /// dnstap's tap, this socket's address and this worker's batch, when dnstap is on.
+    tap: Option<WorkerTap>,
     /// The update service and a clone of the socket its replies go out on.
     updates: Option<(crate::updates::Updates, Arc<UdpSocket>)>,
 }
 
+/// A worker's side of the tap: its events go into its own batch, handed over once per receive
+/// batch (`net::tap`).
+struct WorkerTap {
+    tap: Arc<crate::tap::Tap>,
+    local: Option<SocketAddr>,
+    recorder: Recorder,
+}
+
 impl Worker {
-    fn new(listener: u16, worker: u16, clock: Clock, relay: Option<Relay>, tap: Option<(Arc<crate::tap::Tap>, Option<SocketAddr>)>) -> Self {
+    fn new(listener: u16, worker: u16, clock: Clock, relay: Option<Relay>, tap: Option<WorkerTap>) -> Self {
         Self {
             receive: Box::new([[0; SLOT]; BATCH]),
             received: [(0, None); BATCH],
@@ -226,7 +237,11 @@ impl Worker {
             }
             let count = match self.receive_batch(socket, flags) {
                 Ok(count) => count,
-                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {
+                    // Idle: what the tap holds goes to the writer now.
+                    self.flush_tap();
+                    continue;
+                }
                 Err(error) => {
                     tracing::debug!(%error, "udp receive failed");
                     continue;
@@ -243,7 +258,15 @@ impl Worker {
             counters.answered_in(self.worker, AnswerSource::Cache, micros, cache);
             counters.answered_in(self.worker, AnswerSource::Authoritative, micros, replies.saturating_sub(cache));
         }
+        self.flush_tap();
         self.finish_relay(socket, engine);
+    }
+
+    /// Hands the tap's batch (if any) to the writer.
+    fn flush_tap(&mut self) {
+        if let Some(tap) = self.tap.as_mut() {
+            tap.recorder.flush(&tap.tap);
+        }
     }
 
     /// At shutdown: the questions the relay is still forwarding get their answers (at most
@@ -311,21 +334,22 @@ impl Worker {
             engine.warm(self.received[..count].iter().zip(self.receive.iter()).map(|(&(len, _), buffer)| &buffer[..len]));
         }
         let (now, unix_secs) = self.clock.now();
+        // One wall-clock read per batch for the captured events' time, when capturing.
+        let tap_time = self.tap.as_ref().map_or(std::time::Duration::ZERO, |_| crate::tap::unix_now());
         for index in 0..count {
             let (len, Some(peer)) = self.received[index] else { continue };
             let request =
                 Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp, now, unix_secs, listener: self.listener, worker: self.worker };
             let outcome = engine.handle(&request, self.outbox.buffer(socket));
-            if let Some((tap, local)) = &self.tap {
-                let reply = match outcome {
+            // A question handed to the relay or the pool is captured with its answer, when that
+            // is sent.
+            if let Some(tap) = self.tap.as_mut().filter(|_| !(matches!(outcome, Outcome::Resolve) && self.relay.is_some())) {
+                let response = match outcome {
                     Outcome::Reply(n) | Outcome::ReplyAndPrefetch(n) => Some(&self.outbox.buffer(socket)[..n]),
                     _ => None,
                 };
-                // A question handed to the relay or the pool is captured with its answer, when
-                // that is sent.
-                if !(matches!(outcome, Outcome::Resolve) && self.relay.is_some()) {
-                    tap.record(Transport::Udp, peer, *local, request.bytes, reply);
-                }
+                let event = TapEvent { transport: Transport::Udp, peer, local: tap.local, query: request.bytes, response, time: tap_time };
+                tap.recorder.record(&tap.tap, &event);
             }
             match outcome {
                 Outcome::Reply(n) => {
@@ -355,6 +379,11 @@ impl Worker {
                     None => tracing::trace!(%peer, "update without an update service ignored"),
                 },
             }
+        }
+        if let Some(tap) = self.tap.as_mut() {
+            // Batches go to the writer when full, when the worker is idle, or once the oldest
+            // event waited TAP_LATENCY: few and large hand-overs under load.
+            tap.recorder.flush_older(&tap.tap, tap_time, TAP_LATENCY);
         }
         (replies, engine.counters().cache_answers_of(self.worker).saturating_sub(cache_before))
     }

@@ -10,8 +10,10 @@
 //! - [`catalog`]: catalog zones' members added and removed at run time;
 //! - [`ops`]: the sampler, the HTTP listener and the control socket (`portcullis ctl`).
 
+mod blocks;
 mod build;
 mod catalog;
+mod control_place;
 mod encrypted;
 mod ops;
 mod reload;

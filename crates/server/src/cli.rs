@@ -84,9 +84,14 @@ pub struct KeyEventArgs {
     /// embedded default, as `serve`).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The running server's process id: it is sent SIGHUP to plan again at once.
+    /// The running server's process id: it is sent SIGHUP to plan again at once (without it,
+    /// the server is told over its control socket when one answers).
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
+    /// The running server's control socket (default: the configuration's `[control] socket`):
+    /// a reload is asked for over it, so the server plans again at once.
+    #[arg(long, short = 's', value_name = "PATH", conflicts_with = "pid")]
+    pub socket: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `keygen`.

@@ -2,7 +2,9 @@
 //! planner sees them ([`rollover::describe`]), and the two observations of the parent that a
 //! rollover waits for (RFC 7583 §3.3.1: the new DS is in the parent's DS RRset; the old one
 //! left it), recorded in the key's `.keystate` file (replaced atomically). The server acts on
-//! them when it plans again: at its next reload (SIGHUP, sent here with `--pid`) or key event.
+//! them when it plans again: at its next reload or key event. Here the server is told to reload
+//! at once: with `--pid`, by SIGHUP; else over its control socket (`--socket`, else the one of
+//! the configuration, as `portcullis ctl`) when one answers.
 //!
 //! The time is the system clock's, or the key clock test hook's (see `app::signing`). A server
 //! planning at the very moment the state file is replaced may store the state it read before;
@@ -122,13 +124,21 @@ fn record_event(args: &KeyEventArgs, observed: Observed) -> Result<Vec<String>, 
     if state != key.state {
         key_store::write_state(&key.base, &state)?;
     }
-    Ok(vec![message, tell_server(args.pid)])
+    Ok(vec![message, tell_server(args)])
 }
 
-/// Sends SIGHUP to the server so that it plans again, or says that a reload is needed.
-fn tell_server(pid: Option<u32>) -> String {
-    let Some(pid) = pid else {
-        return "reload the server (SIGHUP) to act on it now, else it is acted on at its next reload or key event".to_owned();
+/// Tells the server to plan again: SIGHUP to `--pid`, else a reload over the control socket
+/// when one answers; else says that a reload is needed.
+fn tell_server(args: &KeyEventArgs) -> String {
+    const LATER: &str = "reload the server (SIGHUP or `portcullis ctl reload`) to act on it now, else it is acted on at its next reload or key event";
+    let Some(pid) = args.pid else {
+        let Some(socket) = control_socket(args) else { return LATER.to_owned() };
+        return match crate::ctl::exchange(&socket, &serde_json::json!({"command": "reload"})) {
+            Ok(reply) if reply["ok"] == serde_json::json!(true) => format!("server told to plan again (reload over {})", socket.display()),
+            Ok(reply) => format!("the server's reload over {} failed ({}): {LATER}", socket.display(), reply["error"].as_str().unwrap_or("no reason given")),
+            Err(error) if args.socket.is_some() => format!("control socket {}: {error}: {LATER}", socket.display()),
+            Err(_) => LATER.to_owned(),
+        };
     };
     let target = i32::try_from(pid).map(nix::unistd::Pid::from_raw);
     match target.map(|target| nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGHUP)) {
@@ -136,4 +146,16 @@ fn tell_server(pid: Option<u32>) -> String {
         Ok(Err(error)) => format!("could not signal server {pid} ({error}): reload it (SIGHUP) to act on it now"),
         Err(_) => format!("{pid} is not a process id: reload the server (SIGHUP) to act on it now"),
     }
+}
+
+/// The control socket of `--socket`, else of the configuration (`[control] socket`, else beside
+/// the file), when there is one.
+fn control_socket(args: &KeyEventArgs) -> Option<std::path::PathBuf> {
+    if let Some(socket) = &args.socket {
+        return Some(socket.clone());
+    }
+    let config = args.config.as_deref()?;
+    let serve = crate::cli::ServeArgs { config: Some(config.to_path_buf()), ..crate::cli::ServeArgs::default() };
+    let settings = crate::config::load(&serve).ok()?;
+    crate::ops_config::control_socket(&settings.ops, Some(config))
 }

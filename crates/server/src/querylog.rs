@@ -38,12 +38,12 @@ impl QueryLog {
     pub fn open(settings: &QueryLogSettings) -> Result<Self, String> {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&settings.file);
         let file = file.map_err(|error| format!("querylog.file {}: {error}", settings.file.display()))?;
-        Ok(Self { out: BufWriter::new(file), json: settings.json })
+        Ok(Self { out: BufWriter::with_capacity(1 << 20, file), json: settings.json })
     }
 }
 
 impl EventSink for QueryLog {
-    fn event(&mut self, event: &TapEvent) -> std::io::Result<()> {
+    fn event(&mut self, event: &TapEvent<'_>) -> std::io::Result<()> {
         let line = line(event, self.json);
         self.out.write_all(line.as_bytes())
     }
@@ -58,10 +58,10 @@ impl EventSink for QueryLog {
 }
 
 /// One line (with its newline).
-pub fn line(event: &TapEvent, json: bool) -> String {
-    let question = Message::parse(&event.query).ok().and_then(|message| message.question());
-    let rcode = event.response.as_deref().and_then(|reply| reply.get(3)).map(|byte| Rcode(u16::from(byte & 0x0F)).to_string());
-    let size = event.response.as_ref().map(Vec::len);
+pub fn line(event: &TapEvent<'_>, json: bool) -> String {
+    let question = Message::parse(event.query).ok().and_then(|message| message.question());
+    let rcode = event.response.and_then(|reply| reply.get(3)).map(|byte| Rcode(u16::from(byte & 0x0F)).to_string());
+    let size = event.response.map(<[u8]>::len);
     let time = time(event.time);
     let transport = if event.transport == Transport::Udp { "udp" } else { "tcp" };
     let (ip, port) = (event.peer.ip(), event.peer.port());
@@ -100,15 +100,15 @@ mod tests {
     use portcullis_net::tap::TapEvent;
     use std::time::Duration;
 
-    fn event(response: Option<Vec<u8>>) -> TapEvent {
-        // www.example.test. IN A, id 1, RD.
-        let mut query = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        query.extend_from_slice(b"\x03www\x07example\x04test\x00\x00\x01\x00\x01");
+    /// www.example.test. IN A, id 1, RD.
+    const QUERY: &[u8] = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x04test\x00\x00\x01\x00\x01";
+
+    fn event(response: Option<&[u8]>) -> TapEvent<'_> {
         TapEvent {
             transport: Transport::Udp,
             peer: "192.0.2.7:4053".parse().unwrap_or_else(|_| unreachable!()),
             local: None,
-            query,
+            query: QUERY,
             response,
             time: Duration::new(1_796_649_664, 72_983_000),
         }
@@ -118,9 +118,9 @@ mod tests {
     fn text_and_json_lines_name_the_question_and_the_outcome() {
         let mut reply = vec![0, 1, 0x81, 0x83];
         reply.extend_from_slice(&[0; 8]);
-        assert_eq!(line(&event(Some(reply.clone())), false), "2026-12-07T13:21:04.072983Z 192.0.2.7#4053 udp www.example.test. IN A NXDOMAIN 12\n");
+        assert_eq!(line(&event(Some(&reply)), false), "2026-12-07T13:21:04.072983Z 192.0.2.7#4053 udp www.example.test. IN A NXDOMAIN 12\n");
         assert_eq!(line(&event(None), false), "2026-12-07T13:21:04.072983Z 192.0.2.7#4053 udp www.example.test. IN A - dropped\n");
-        let json: serde_json::Value = serde_json::from_str(&line(&event(Some(reply)), true)).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&line(&event(Some(&reply)), true)).unwrap_or_default();
         assert_eq!(json["name"], "www.example.test.");
         assert_eq!((json["type"].as_str(), json["rcode"].as_str(), json["size"].as_u64()), (Some("A"), Some("NXDOMAIN"), Some(12)));
         let dropped: serde_json::Value = serde_json::from_str(&line(&event(None), true)).unwrap_or_default();

@@ -1,21 +1,29 @@
-//! The thread behind `portcullis_net::tap::Tap`: it takes the queued queries and replies and hands
-//! each to every output configured (dnstap: `dnstap.rs`; the query log: `querylog.rs`), flushing
-//! them whenever the queue is empty, so a reader sees each event within moments. The workers
-//! never wait for it: the queue is bounded and a full one drops (and counts) new events.
+//! The thread behind `portcullis_net::tap::Tap`: it takes the batches of queries and replies the
+//! workers hand over (`net::tap`), gives each event to every output
+//! configured (dnstap: `dnstap.rs`; the query log: `querylog.rs`), which encode into large
+//! buffers written with few system calls, and gives the batch back for reuse. It collects the
+//! occasional producers' shared batch and flushes the outputs every [`COLLECT`], so a reader
+//! sees each event within moments. It polls the channel (every [`POLL`] when it is empty), so a
+//! producer's hand-over never wakes it. The workers
+//! never wait for it: the pool of batches is bounded and a producer that finds none free drops
+//! (and counts) new events.
 
-use portcullis_net::tap::{Tap, TapEvent};
+use portcullis_net::tap::{Tap, TapBatch, TapEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Events waiting for the writer at most, unless `[dnstap] queue` says otherwise.
 pub const DEFAULT_QUEUE: usize = 8192;
-
+/// How often at least the shared batch (TCP, the resolver pool) is collected and outputs flushed.
+const COLLECT: Duration = Duration::from_millis(50);
+/// How long the writer sleeps when it found nothing to write.
+const POLL: Duration = Duration::from_millis(5);
 /// One output of the writer.
 pub trait EventSink: Send {
     /// Writes one event.
-    fn event(&mut self, event: &TapEvent) -> std::io::Result<()>;
+    fn event(&mut self, event: &TapEvent<'_>) -> std::io::Result<()>;
     /// Pushes what is buffered out.
     fn flush(&mut self) -> std::io::Result<()>;
     /// Ends the output (the server stops).
@@ -42,27 +50,48 @@ impl Writer {
 /// and connections.
 pub fn start(sinks: Vec<Box<dyn EventSink>>, queue: usize) -> Result<(Arc<Tap>, Writer), String> {
     let (tap, events) = Tap::new(queue);
+    let tap = Arc::new(tap);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("tap-writer".into())
-        .spawn(move || write_all(sinks, &events, &flag))
+        .spawn({
+            let tap = tap.clone();
+            move || write_all(sinks, &tap, &events, &flag)
+        })
         .map_err(|error| format!("cannot start the dnstap and query log writer: {error}"))?;
-    Ok((Arc::new(tap), Writer { stop, thread: Some(thread) }))
+    Ok((tap, Writer { stop, thread: Some(thread) }))
 }
 
-fn write_all(mut sinks: Vec<Box<dyn EventSink>>, events: &Receiver<TapEvent>, stop: &AtomicBool) {
-    loop {
-        match events.recv_timeout(Duration::from_millis(100)) {
-            Ok(event) => each(&mut sinks, |sink| sink.event(&event)),
-            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => each(&mut sinks, |sink| sink.flush()),
-            Err(_) => break,
+fn write_all(mut sinks: Vec<Box<dyn EventSink>>, tap: &Tap, batches: &Receiver<TapBatch>, stop: &AtomicBool) {
+    let mut collected = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        // Polled, not waited on: a producer's hand-over never has to wake this thread.
+        let mut written = false;
+        while let Ok(batch) = batches.try_recv() {
+            write_batch(&mut sinks, tap, batch);
+            written = true;
+        }
+        if !written {
+            std::thread::sleep(POLL);
+        }
+        if collected.elapsed() >= COLLECT {
+            collected = Instant::now();
+            tap.collect_shared();
+            each(&mut sinks, |sink| sink.flush());
         }
     }
-    while let Ok(event) = events.try_recv() {
-        each(&mut sinks, |sink| sink.event(&event));
+    tap.collect_shared();
+    while let Ok(batch) = batches.try_recv() {
+        write_batch(&mut sinks, tap, batch);
     }
     each(&mut sinks, |sink| sink.close());
+}
+
+/// Hands every event of `batch` to the outputs, then the batch back to the pool.
+fn write_batch(sinks: &mut Vec<Box<dyn EventSink>>, tap: &Tap, batch: TapBatch) {
+    each(sinks, |sink| batch.events().try_for_each(|event| sink.event(&event)));
+    tap.give_back(batch);
 }
 
 /// Applies `action` to every sink; one that fails is logged and left out from then on.

@@ -1,7 +1,8 @@
 //! Upgrades without downtime (`portcullis ctl upgrade`, SIGUSR2): the running process starts
 //! the binary now at its path (captured at start, so an installed update takes over) with the
-//! same arguments, and hands it its listening sockets — every UDP socket, the TCP listeners,
-//! the HTTP listener and the control socket — over a private Unix socket (SCM_RIGHTS, `rustix`:
+//! same arguments, and hands it its listening sockets — every UDP socket, the TCP listeners, the
+//! encrypted listeners (DoT and DoH TCP listeners, DoQ UDP sockets), the HTTP listener and the
+//! control socket — over a private Unix socket (SCM_RIGHTS, `rustix`:
 //! owned descriptors, no unsafe code). The new process serves on the very same sockets (the
 //! datagrams queued in them are read by whichever process reads first, so none is lost), says
 //! `ready`, and the old one stops accepting, finishes its TCP connections and exits. A new
@@ -10,7 +11,8 @@
 //!
 //! The handover socket's path is given to the new process in [`UPGRADE_SOCKET`]; it lies in a
 //! directory of mode 0700 that only lives during the handover. The message is a 4-byte length,
-//! a JSON header (`{"udp":[ADDR...],"tcp":[ADDR...],"http":ADDR|null,"control":BOOL}`) and, on
+//! a JSON header (`{"udp":[ADDR...],"tcp":[ADDR...],"dot":[ADDR...],"doh":[ADDR...],"doq":[ADDR...],
+//! "http":ADDR|null,"control":BOOL}`, each address as configured) and, on
 //! its first byte, the descriptors in the header's order. The cache is not handed over.
 
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
@@ -40,6 +42,13 @@ const MAX_HEADER: usize = 1 << 20;
 struct Header {
     udp: Vec<SocketAddr>,
     tcp: Vec<SocketAddr>,
+    /// The encrypted listeners (absent in a header from a version without them).
+    #[serde(default)]
+    dot: Vec<SocketAddr>,
+    #[serde(default)]
+    doh: Vec<SocketAddr>,
+    #[serde(default)]
+    doq: Vec<SocketAddr>,
     http: Option<SocketAddr>,
     control: bool,
 }
@@ -51,6 +60,12 @@ pub struct Sockets {
     pub udp: Vec<(SocketAddr, OwnedFd)>,
     /// The DNS TCP listeners.
     pub tcp: Vec<(SocketAddr, OwnedFd)>,
+    /// The DoT listeners, by configured address.
+    pub dot: Vec<(SocketAddr, OwnedFd)>,
+    /// The DoH listeners, by configured address.
+    pub doh: Vec<(SocketAddr, OwnedFd)>,
+    /// The DoQ sockets, by configured address.
+    pub doq: Vec<(SocketAddr, OwnedFd)>,
     /// The HTTP listener.
     pub http: Option<(SocketAddr, OwnedFd)>,
     /// The control socket's listener.
@@ -182,11 +197,14 @@ fn send(stream: &UnixStream, sockets: &Sockets) -> std::io::Result<()> {
     let header = Header {
         udp: sockets.udp.iter().map(|(addr, _)| *addr).collect(),
         tcp: sockets.tcp.iter().map(|(addr, _)| *addr).collect(),
+        dot: sockets.dot.iter().map(|(addr, _)| *addr).collect(),
+        doh: sockets.doh.iter().map(|(addr, _)| *addr).collect(),
+        doq: sockets.doq.iter().map(|(addr, _)| *addr).collect(),
         http: sockets.http.as_ref().map(|(addr, _)| *addr),
         control: sockets.control.is_some(),
     };
-    let fds: Vec<BorrowedFd<'_>> =
-        sockets.udp.iter().chain(&sockets.tcp).chain(&sockets.http).map(|(_, fd)| fd.as_fd()).chain(sockets.control.as_ref().map(AsFd::as_fd)).collect();
+    let listening = sockets.udp.iter().chain(&sockets.tcp).chain(&sockets.dot).chain(&sockets.doh).chain(&sockets.doq).chain(&sockets.http);
+    let fds: Vec<BorrowedFd<'_>> = listening.map(|(_, fd)| fd.as_fd()).chain(sockets.control.as_ref().map(AsFd::as_fd)).collect();
     if fds.len() > MAX_FDS {
         return Err(std::io::Error::other(format!("{} sockets; at most {MAX_FDS} can be handed over", fds.len())));
     }
@@ -209,6 +227,9 @@ pub struct Inherited {
     stream: Option<UnixStream>,
     udp: Vec<(SocketAddr, UdpSocket)>,
     tcp: Vec<(SocketAddr, TcpListener)>,
+    dot: Vec<(SocketAddr, TcpListener)>,
+    doh: Vec<(SocketAddr, TcpListener)>,
+    doq: Vec<(SocketAddr, UdpSocket)>,
     http: Option<(SocketAddr, TcpListener)>,
     control: Option<UnixListener>,
 }
@@ -241,6 +262,21 @@ impl Inherited {
         Some(self.tcp.swap_remove(index).1)
     }
 
+    /// The DoT listener received for the configured `addr`.
+    pub fn take_dot(&mut self, addr: SocketAddr) -> Option<TcpListener> {
+        take(&mut self.dot, addr)
+    }
+
+    /// The DoH listener received for the configured `addr`.
+    pub fn take_doh(&mut self, addr: SocketAddr) -> Option<TcpListener> {
+        take(&mut self.doh, addr)
+    }
+
+    /// The DoQ socket received for the configured `addr`.
+    pub fn take_doq(&mut self, addr: SocketAddr) -> Option<UdpSocket> {
+        take(&mut self.doq, addr)
+    }
+
     /// The HTTP listener received, when it is on `addr`.
     pub fn take_http(&mut self, addr: SocketAddr) -> Option<TcpListener> {
         self.http.take_if(|(a, _)| *a == addr).map(|(_, listener)| listener)
@@ -260,6 +296,12 @@ impl Inherited {
             tracing::info!(unused_udp = self.udp.len(), unused_tcp = self.tcp.len(), "upgrade: took over the sockets of the old process");
         }
     }
+}
+
+/// The first socket of `list` received for `addr`, taken out.
+fn take<T>(list: &mut Vec<(SocketAddr, T)>, addr: SocketAddr) -> Option<T> {
+    let index = list.iter().position(|(a, _)| *a == addr)?;
+    Some(list.remove(index).1)
 }
 
 fn receive(path: &Path) -> std::io::Result<Inherited> {
@@ -298,7 +340,8 @@ fn header_len(message: &[u8]) -> std::io::Result<usize> {
 
 /// The descriptors, in the header's order, as the sockets it names.
 fn distribute(header: Header, fds: Vec<OwnedFd>, stream: UnixStream) -> std::io::Result<Inherited> {
-    let wanted = header.udp.len() + header.tcp.len() + usize::from(header.http.is_some()) + usize::from(header.control);
+    let encrypted = header.dot.len() + header.doh.len() + header.doq.len();
+    let wanted = header.udp.len() + header.tcp.len() + encrypted + usize::from(header.http.is_some()) + usize::from(header.control);
     if fds.len() != wanted {
         return Err(std::io::Error::other(format!("{} descriptors received, the header names {wanted}", fds.len())));
     }
@@ -310,6 +353,15 @@ fn distribute(header: Header, fds: Vec<OwnedFd>, stream: UnixStream) -> std::io:
     }
     for addr in header.tcp {
         inherited.tcp.push((addr, TcpListener::from(next()?)));
+    }
+    for addr in header.dot {
+        inherited.dot.push((addr, TcpListener::from(next()?)));
+    }
+    for addr in header.doh {
+        inherited.doh.push((addr, TcpListener::from(next()?)));
+    }
+    for addr in header.doq {
+        inherited.doq.push((addr, UdpSocket::from(next()?)));
     }
     if let Some(addr) = header.http {
         inherited.http = Some((addr, TcpListener::from(next()?)));
@@ -369,11 +421,14 @@ mod tests {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
         let (udp_addr, tcp_addr) = (udp.local_addr().unwrap(), tcp.local_addr().unwrap());
+        let (dot, doq) = (TcpListener::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap());
+        let (dot_addr, doq_addr) = (dot.local_addr().unwrap(), doq.local_addr().unwrap());
         let sockets = Sockets {
             udp: vec![(udp_addr, udp.as_fd().try_clone_to_owned().unwrap())],
             tcp: vec![(tcp_addr, tcp.as_fd().try_clone_to_owned().unwrap())],
-            http: None,
-            control: None,
+            dot: vec![(dot_addr, dot.as_fd().try_clone_to_owned().unwrap())],
+            doq: vec![(doq_addr, doq.as_fd().try_clone_to_owned().unwrap())],
+            ..Sockets::default()
         };
         send(&old, &sockets).unwrap();
         let mut data = vec![0u8; 4096];
@@ -391,5 +446,8 @@ mod tests {
         assert_eq!(taken[0].local_addr().unwrap(), udp_addr, "the very socket");
         assert_eq!(inherited.take_tcp(tcp_addr).unwrap().local_addr().unwrap(), tcp_addr);
         assert!(inherited.take_http("127.0.0.1:1".parse().unwrap()).is_none());
+        assert_eq!(inherited.take_dot(dot_addr).unwrap().local_addr().unwrap(), dot_addr, "the DoT listener");
+        assert_eq!(inherited.take_doq(doq_addr).unwrap().local_addr().unwrap(), doq_addr, "the DoQ socket");
+        assert!(inherited.take_doh(dot_addr).is_none(), "no DoH listener was sent");
     }
 }

@@ -36,6 +36,8 @@ mod forwarding;
 mod pki;
 #[path = "encrypted/support.rs"]
 mod support;
+#[path = "encrypted/upgrade.rs"]
+mod upgrade;
 
 use client::Query;
 use portcullis_wire::message::Message;

@@ -3,15 +3,20 @@
 //! (a task of its own listening for the signal beside the main loop): new handshakes get the
 //! new certificate, open connections keep theirs.
 //!
+//! After an upgrade (`crate::upgrade`) the listeners are those the old process handed over, by
+//! configured address; copies of every one are kept to hand over at the next upgrade.
+//!
 //! Each encrypted listener's index follows the cleartext ones (`listen`), so per-listener ACLs
 //! (`[[acl.listener]]`, which name cleartext addresses) do not apply to them: the global rules do.
 
 use crate::config::Settings;
 use crate::tls_config::EncryptedSettings;
+use crate::upgrade::{Inherited, Sockets};
 use portcullis_net::tcp::{Services, TcpLimits};
 use portcullis_net::tls::{Certificates, ALPN_DOT, ALPN_H2, ALPN_HTTP1};
 use portcullis_net::{bind, doh, doq, tcp, EngineHandle, Shutdown};
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 /// The bound encrypted listeners, not yet serving.
@@ -23,8 +28,9 @@ pub struct Encrypted {
     settings: EncryptedSettings,
 }
 
-/// Reads the certificate and binds every encrypted address; `None` when none is configured.
-pub fn bind(settings: &Settings) -> Result<Option<Encrypted>, String> {
+/// Reads the certificate and binds every encrypted address (or takes the listener `inherited`
+/// has for it), keeping copies in `kept`; `None` when none is configured.
+pub fn bind(settings: &Settings, inherited: &mut Inherited, kept: &mut Sockets) -> Result<Option<Encrypted>, String> {
     let encrypted = &settings.encrypted;
     let Some((cert, key)) = encrypted.files().filter(|_| encrypted.any()) else { return Ok(None) };
     let certificates = Certificates::load(cert, key).map_err(|error| format!("tls: {error}"))?;
@@ -33,22 +39,41 @@ pub fn bind(settings: &Settings) -> Result<Option<Encrypted>, String> {
         next += 1;
         u16::try_from(next - 1).unwrap_or(u16::MAX)
     };
-    let mut streams = |addrs: &[SocketAddr], protocol| -> Result<Vec<_>, String> {
-        addrs
-            .iter()
-            .map(|&addr| {
-                bind::bind_stream(addr, protocol).map(|listener| (index(), listener.local_addr().unwrap_or(addr), listener)).map_err(|e| e.to_string())
-            })
-            .collect()
-    };
-    let tls = streams(&encrypted.tls, "DoT")?;
-    let https = streams(&encrypted.https, "DoH")?;
-    let quic = encrypted
-        .quic
-        .iter()
-        .map(|&addr| bind::bind_quic(addr).map(|socket| (index(), socket.local_addr().unwrap_or(addr), socket)).map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
+    let mut tls = Vec::new();
+    for &addr in &encrypted.tls {
+        let listener = match inherited.take_dot(addr) {
+            Some(listener) => listener,
+            None => bind::bind_stream(addr, "DoT").map_err(|e| e.to_string())?,
+        };
+        keep(&mut kept.dot, addr, &listener);
+        tls.push((index(), listener.local_addr().unwrap_or(addr), listener));
+    }
+    let mut https = Vec::new();
+    for &addr in &encrypted.https {
+        let listener = match inherited.take_doh(addr) {
+            Some(listener) => listener,
+            None => bind::bind_stream(addr, "DoH").map_err(|e| e.to_string())?,
+        };
+        keep(&mut kept.doh, addr, &listener);
+        https.push((index(), listener.local_addr().unwrap_or(addr), listener));
+    }
+    let mut quic = Vec::new();
+    for &addr in &encrypted.quic {
+        let socket = match inherited.take_doq(addr) {
+            Some(socket) => socket.set_nonblocking(true).map(|()| socket).map_err(|e| format!("DoQ {addr}: {e}"))?,
+            None => bind::bind_quic(addr).map_err(|e| e.to_string())?,
+        };
+        keep(&mut kept.doq, addr, &socket);
+        quic.push((index(), socket.local_addr().unwrap_or(addr), socket));
+    }
     Ok(Some(Encrypted { certificates, tls, https, quic, settings: encrypted.clone() }))
+}
+
+/// A copy of `socket`'s descriptor, under its configured address, for the next upgrade.
+fn keep(list: &mut Vec<(SocketAddr, OwnedFd)>, addr: SocketAddr, socket: &impl AsFd) {
+    if let Ok(copy) = socket.as_fd().try_clone_to_owned() {
+        list.push((addr, copy));
+    }
 }
 
 impl Encrypted {

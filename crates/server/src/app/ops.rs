@@ -4,6 +4,7 @@
 //! what `ctl reload` and `ctl reload-zone` do to the application.
 
 use super::build::{load_one, Shared};
+use super::control_place::ControlPlace;
 use super::reload::{notify_changed, reload};
 use crate::cli::ServeArgs;
 use crate::config::{self, Settings};
@@ -14,7 +15,6 @@ use portcullis_engine::auth::ZoneSet;
 use portcullis_net::EngineHandle;
 use portcullis_wire::NameBuf;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,27 +23,47 @@ const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
 
 /// The running operations services; the control socket's file is removed when it is dropped.
 pub(super) struct Ops {
-    socket: Option<PathBuf>,
+    place: Arc<ControlPlace>,
+    keep_socket_file: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The HTTP listener's stop signal and task (stopped gracefully, not aborted).
+    http: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Ops {
     /// Leaves the control socket's file in place when this is dropped (an upgrade: the new
     /// process serves on it).
     pub(super) fn keep_socket_file(&mut self) {
-        self.socket = None;
+        self.keep_socket_file = true;
+    }
+
+    /// Tells the HTTP listener to stop accepting and close its connections once their requests
+    /// are answered; the task ends when they are closed (`http::serve`).
+    pub(super) fn stop_http(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        let (stop, task) = self.http.take()?;
+        let _ = stop.send(true);
+        Some(task)
+    }
+
+    /// Where the control socket is (a reload moves it).
+    pub(super) fn place(&self) -> Arc<ControlPlace> {
+        self.place.clone()
     }
 }
 
 impl Drop for Ops {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(self.http.as_ref().map(|(_, task)| task)) {
             task.abort();
         }
-        if let Some(path) = &self.socket {
-            let _ = std::fs::remove_file(path);
-        }
+        self.place.close(!self.keep_socket_file);
     }
+}
+
+/// Moves the control socket to where `settings` (read by a reload) put it; logged on failure.
+pub(super) fn follow_control(place: &ControlPlace, settings: &Settings, args: &ServeArgs) -> Result<(), String> {
+    let wanted = crate::ops_config::control_socket(&settings.ops, args.config.as_deref());
+    place.follow(wanted.as_deref()).inspect_err(|error| tracing::error!("reload: {error}; the control socket stays where it was"))
 }
 
 /// The numbers of `shared` and `engine`.
@@ -78,9 +98,10 @@ pub(super) async fn start(
     engine: &EngineHandle,
     inherited: &mut Inherited,
     handover: &Arc<Handover>,
+    clock: portcullis_net::Clock,
 ) -> Result<Ops, String> {
     let sources = sources(shared, engine);
-    let mut ops = Ops { socket: None, tasks: Vec::new() };
+    let mut ops = Ops { place: ControlPlace::new(sources.clone(), handover.clone()), keep_socket_file: false, tasks: Vec::new(), http: None };
     let sampled = sources.clone();
     ops.tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(SAMPLE_PERIOD);
@@ -98,7 +119,8 @@ pub(super) async fn start(
         let listener = listener.map_err(|error| format!("http.listen {addr}: {error}"))?;
         handover.sockets().http = listener.as_fd().try_clone_to_owned().ok().map(|fd| (addr, fd));
         let state = Arc::new(crate::http::HttpState::new(sources.clone(), token.as_deref()));
-        ops.tasks.push(tokio::spawn(crate::http::serve(listener, state)));
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        ops.http = Some((stop, tokio::spawn(crate::http::serve(listener, state, stopping))));
         tracing::info!(%addr, token = token.is_some(), "http listener ready: /metrics, /api/stats, /api/alerts, /");
     }
     if let Some(path) = crate::ops_config::control_socket(&settings.ops, args.config.as_deref()) {
@@ -108,17 +130,17 @@ pub(super) async fn start(
         };
         match bound {
             Ok(listener) => {
-                handover.sockets().control = listener.as_fd().try_clone_to_owned().ok();
                 let control: Arc<dyn Control> = Arc::new(AppControl {
                     engine: engine.clone(),
                     args: args.clone(),
                     listen: settings.listen.clone(),
                     shared: shared.clone(),
                     handover: handover.clone(),
+                    place: ops.place.clone(),
+                    clock,
                 });
-                ops.tasks.push(tokio::spawn(crate::ctl::server::serve(listener, sources.clone(), control)));
                 tracing::info!(socket = %path.display(), "control socket ready");
-                ops.socket = Some(path);
+                ops.place.serve(path, listener, control);
             }
             Err(error) if settings.ops.control == crate::ops_config::ControlSocket::Default => {
                 tracing::warn!("{error}; portcullis ctl cannot reach this server")
@@ -136,14 +158,28 @@ pub(super) struct AppControl {
     listen: Vec<std::net::SocketAddr>,
     shared: Shared,
     handover: Arc<Handover>,
+    place: Arc<ControlPlace>,
+    clock: portcullis_net::Clock,
 }
 
 impl Control for AppControl {
+    fn blocks(&self) -> serde_json::Value {
+        super::blocks::list(&self.shared, self.clock)
+    }
+
+    fn unblock(&self, client: &str, domain: &str) -> Result<String, String> {
+        super::blocks::unblock(&self.shared, self.clock, client, domain)
+    }
+
+    fn clear_tunnelling(&self) -> String {
+        super::blocks::clear_tunnelling(&self.shared, self.clock)
+    }
+
     fn reload(&self) -> Result<String, String> {
         crate::sd_notify::reloading();
         let result = reload(&self.engine, &self.args, &self.listen, &self.shared);
         crate::sd_notify::ready();
-        result?;
+        follow_control(&self.place, &result?, &self.args)?;
         Ok("reloaded".into())
     }
 

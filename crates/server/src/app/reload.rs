@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Re-reads the configuration and zones and swaps the engine; queries are never dropped. An
-/// error (a bad configuration) keeps the running one and is logged and returned.
-pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::SocketAddr], shared: &Shared) -> Result<(), String> {
+/// error (a bad configuration) keeps the running one and is logged and returned; on success, the
+/// settings read (the control socket follows them: `control_place.rs`).
+pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::SocketAddr], shared: &Shared) -> Result<config::Settings, String> {
     let started = Instant::now();
     let settings = match config::load(args) {
         Ok(settings) => settings,
@@ -74,7 +75,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
         tracing::warn!("reload: the cache size changes on restart");
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "reloaded");
-    Ok(())
+    Ok(settings)
 }
 
 /// Sends NOTIFY for every zone with secondaries whose serial is not the one in `previous` (all

@@ -98,9 +98,9 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     crate::rlimit::raise_for(&settings, threads);
     let mut inherited = crate::upgrade::Inherited::from_env().map_err(fail)?;
     let listeners = crate::upgrade::listeners(&settings.listen, threads, &mut inherited).map_err(|error| fail(error.to_string()))?;
-    let encrypted = super::encrypted::bind(&settings).map_err(fail)?;
     let handover = Arc::new(crate::upgrade::Handover::new());
     crate::upgrade::keep(&listeners, &mut handover.sockets());
+    let encrypted = super::encrypted::bind(&settings, &mut inherited, &mut handover.sockets()).map_err(fail)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("portcullis-io").build();
     let runtime = runtime.map_err(|error| fail(format!("cannot start the I/O runtime: {error}")))?;
     // Signal handlers exist before the first answer, so an early SIGHUP or SIGTERM is never
@@ -128,7 +128,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
         let _runtime = runtime.enter();
         encrypted.spawn(&engine, settings.tcp, &shutdown, &services).map_err(fail)?;
     }
-    let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine, &mut inherited, &handover)).map_err(fail)?;
+    let ops = runtime.block_on(super::ops::start(&settings, &args, &shared, &engine, &mut inherited, &handover, clock)).map_err(fail)?;
     inherited.ready();
     crate::sd_notify::ready();
     Ok(Started { args, settings, shared, engine, runtime, signals, tcp_listeners: listeners.tcp, workers, services, shutdown, ops, dnstap, handover })
@@ -235,6 +235,7 @@ async fn run(
     ops: super::ops::Ops,
 ) -> ExitCode {
     let Signals { mut hangup, mut terminate, mut interrupt, mut upgrade } = signals;
+    let place = ops.place();
     let mut accepting = Vec::new();
     for (index, addr, listener) in tcp_listeners {
         let (engine, shutdown, limits, services) = (engine.clone(), shutdown.clone(), settings.tcp, services.clone());
@@ -258,8 +259,8 @@ async fn run(
             }
             _ = hangup.recv() => {
                 crate::sd_notify::reloading();
-                let (engine, args, listen, shared) = (engine.clone(), args.clone(), settings.listen.clone(), shared.clone());
-                let _ = tokio::task::spawn_blocking(move || reload(&engine, &args, &listen, &shared)).await;
+                let (engine, args, listen, shared, place) = (engine.clone(), args.clone(), settings.listen.clone(), shared.clone(), place.clone());
+                let _ = tokio::task::spawn_blocking(move || reload(&engine, &args, &listen, &shared).map(|new| super::ops::follow_control(&place, &new, &args))).await;
                 crate::sd_notify::ready();
             }
             _ = upgrade.recv() => {
@@ -311,7 +312,8 @@ async fn run(
 }
 
 /// Stops accepting (the HTTP and control listeners, then the TCP listeners, which close their
-/// connections cleanly), then waits, at most [`DRAIN`], for the questions still resolving, whose
+/// connections cleanly; the HTTP connections finish their requests and close gracefully), then
+/// waits, at most [`DRAIN`], for the questions still resolving, whose
 /// answers go out on the UDP sockets this process holds. After an upgrade the control socket's
 /// file is the new process's and stays.
 async fn stop(
@@ -324,6 +326,7 @@ async fn stop(
     if handover.upgraded().is_some() {
         ops.keep_socket_file();
     }
+    let http = ops.stop_http();
     drop(ops);
     shutdown.trigger();
     for task in accepting {
@@ -332,6 +335,10 @@ async fn stop(
     let deadline = tokio::time::Instant::now() + DRAIN;
     while shared.pool.get().is_some_and(|pool| pool.in_flight() > 0) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(http) = http {
+        // Its requests in flight answered, its connections closed (bounded: `http::DRAIN`).
+        let _ = http.await;
     }
 }
 

@@ -88,6 +88,27 @@ pub enum CtlCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// The detectors' blocks in force: each tunnelling hold (client prefix, domain, until) and
+    /// what RRL limited; `--json` prints the JSON object alone.
+    Blocks {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift the tunnelling hold of one client prefix (or address) on one registered domain,
+    /// as `ctl blocks` lists them; the account is forgotten, so the client starts afresh.
+    Unblock {
+        /// The client prefix (e.g. 192.0.2.7/32) or address.
+        client: String,
+        /// The registered domain (e.g. tunnel.example.).
+        domain: String,
+    },
+    /// Lift every block: the tunnelling holds and RRL's accounts, or one detector's only.
+    ClearBlocks {
+        /// Only this detector's blocks.
+        #[arg(long, value_parser = ["tunnelling", "rrl"])]
+        detector: Option<String>,
+    },
     /// Start the binary now at the server's path (an installed update) and hand it the
     /// sockets; returns once the new process serves (the old one drains its TCP connections
     /// and exits), or fails with the old one still serving (as SIGUSR2).
@@ -108,6 +129,9 @@ impl CtlCommand {
             Self::Stats { .. } => json!({"command": "stats"}),
             Self::Alerts { clear, .. } => json!({"command": "alerts", "clear": clear}),
             Self::Upgrade => json!({"command": "upgrade"}),
+            Self::Blocks { .. } => json!({"command": "blocks"}),
+            Self::Unblock { client, domain } => json!({"command": "unblock", "client": client, "domain": domain}),
+            Self::ClearBlocks { detector } => json!({"command": "clear-blocks", "detector": detector}),
         }
     }
 }
@@ -166,7 +190,8 @@ fn render(command: &CtlCommand, result: &Value) -> String {
         other => other.to_string(),
     };
     match command {
-        CtlCommand::Stats { json: true } | CtlCommand::Alerts { json: true, .. } => result.to_string(),
+        CtlCommand::Stats { json: true } | CtlCommand::Alerts { json: true, .. } | CtlCommand::Blocks { json: true } => result.to_string(),
+        CtlCommand::Blocks { json: false } => blocks_lines(result),
         CtlCommand::Stats { json: false } => stats_lines(result),
         CtlCommand::Status => format!(
             "portcullis {} up {} s: {} queries ({:.1}/s), {} zones, {} alerts",
@@ -211,9 +236,32 @@ fn render(command: &CtlCommand, result: &Value) -> String {
                 field(a, "detail")
             )
         }),
-        CtlCommand::Reload | CtlCommand::ReloadZone { .. } | CtlCommand::Flush { .. } | CtlCommand::Upgrade => field(result, "message"),
+        CtlCommand::Reload
+        | CtlCommand::ReloadZone { .. }
+        | CtlCommand::Flush { .. }
+        | CtlCommand::Upgrade
+        | CtlCommand::Unblock { .. }
+        | CtlCommand::ClearBlocks { .. } => field(result, "message"),
         CtlCommand::Rrl { .. } => stats_lines(result),
     }
+}
+
+/// `tunnelling CLIENT DOMAIN until TIME (N s left)` per hold, the count of held accounts, and
+/// RRL's limits as `rrl.KIND.EVENT N` lines.
+fn blocks_lines(blocks: &Value) -> String {
+    let text = |value: &Value| value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+    let holds = blocks["tunnelling"].as_array().cloned().unwrap_or_default();
+    let mut out: Vec<String> = holds
+        .iter()
+        .map(|hold| format!("tunnelling {} {} until {} ({} s left)", text(&hold["client"]), text(&hold["domain"]), text(&hold["until"]), hold["seconds_left"]))
+        .collect();
+    out.push(format!("tunnelling held accounts {}", blocks["held"]));
+    if let Some(limited) = blocks["rrl"]["limited"].as_object() {
+        for (kind, events) in limited {
+            out.extend(events.as_object().into_iter().flatten().map(|(event, count)| format!("rrl.{kind}.{event} {count}")));
+        }
+    }
+    out.join("\n")
 }
 
 fn lines(list: &Value, line: impl Fn(&Value) -> String) -> String {

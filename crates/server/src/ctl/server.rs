@@ -34,6 +34,12 @@ pub trait Control: Send + Sync + 'static {
     /// Starts the binary at this process's path and hands it the sockets (`crate::upgrade`);
     /// returns once it serves (this process then drains and exits) or failed (this one goes on).
     fn upgrade(&self) -> Result<String, String>;
+    /// The detectors' holds in force (`app::blocks`).
+    fn blocks(&self) -> Value;
+    /// Lifts the tunnelling hold of `client` (prefix or address) on `domain`.
+    fn unblock(&self, client: &str, domain: &str) -> Result<String, String>;
+    /// Lifts every tunnelling hold; a message saying how many.
+    fn clear_tunnelling(&self) -> String;
 }
 
 /// Binds `path` with mode 0600 (see the module's documentation).
@@ -144,6 +150,16 @@ async fn run(command: &str, request: &Value, sources: &Arc<Sources>, control: &A
             }
             Ok(sources.rrl())
         }
+        "blocks" => {
+            let mut blocks = control.blocks();
+            blocks["rrl"] = sources.rrl();
+            Ok(blocks)
+        }
+        "unblock" => {
+            let (client, domain) = (request["client"].as_str().ok_or("unblock needs a client")?, request["domain"].as_str().ok_or("unblock needs a domain")?);
+            Ok(json!({"message": control.unblock(client, domain)?}))
+        }
+        "clear-blocks" => clear_blocks(request["detector"].as_str(), control).await,
         "alerts" => {
             let list = sources.alerts_json();
             if request["clear"] == json!(true) {
@@ -151,8 +167,27 @@ async fn run(command: &str, request: &Value, sources: &Arc<Sources>, control: &A
             }
             Ok(list)
         }
-        other => Err(format!("unknown command '{other}' (status, reload, reload-zone, flush, zone-status, upstreams, stats, alerts, rrl, upgrade)")),
+        other => Err(format!("unknown command '{other}' (status, reload, reload-zone, flush, zone-status, upstreams, stats, alerts, rrl, blocks, unblock, clear-blocks, upgrade)")),
     }
+}
+
+/// `clear-blocks`: the tunnelling holds, RRL's accounts, or both (no detector named).
+async fn clear_blocks(detector: Option<&str>, control: &Arc<dyn Control>) -> Result<Value, String> {
+    let (tunnelling, rrl) = match detector {
+        None => (true, true),
+        Some("tunnelling") => (true, false),
+        Some("rrl") => (false, true),
+        Some(other) => return Err(format!("unknown detector '{other}' (tunnelling, rrl)")),
+    };
+    let mut said = Vec::new();
+    if tunnelling {
+        said.push(control.clear_tunnelling());
+    }
+    if rrl {
+        let control = control.clone();
+        said.push(tokio::task::spawn_blocking(move || control.clear_rrl()).await.map_err(|_| "the reload failed".to_string())??);
+    }
+    Ok(json!({"message": said.join("; ")}))
 }
 
 /// A name argument: absent, or a domain name (made absolute).

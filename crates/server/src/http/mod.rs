@@ -25,7 +25,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 /// Connections served at once; more wait to be accepted.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -33,6 +33,8 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest life of one connection (a scraper that keeps its connection open reconnects).
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+/// How long a stopping listener waits for its connections to finish their requests.
+pub const DRAIN: Duration = Duration::from_secs(5);
 
 const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 const DASHBOARD_CSS: &str = include_str!("dashboard.css");
@@ -69,12 +71,24 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves `listener` until the task is aborted.
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
+/// Serves until `stopping` turns true (the server stops or an upgrade's new process took the
+/// listener over): then it stops accepting, lets every connection finish the request it is
+/// answering and closes it (hyper's graceful shutdown: no reset, no half answer; an idle
+/// keep-alive connection is closed at once), and returns once all are closed, at most
+/// [`DRAIN`] later.
+pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stopping: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
-        let (stream, _) = match listener.accept().await {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit,
+            _ = stopping.wait_for(|stop| *stop) => break,
+        };
+        let Ok(permit) = permit else { return };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopping.wait_for(|stop| *stop) => break,
+        };
+        let (stream, _) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
                 tracing::debug!(%error, "http accept failed");
@@ -82,24 +96,44 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>) {
                 continue;
             }
         };
-        let state = state.clone();
+        let (state, stopping) = (state.clone(), stopping.clone());
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(respond(&state, &request)) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
-                Ok(Err(error)) => tracing::debug!(%error, "http connection ended"),
-                Err(_) => tracing::debug!("http connection closed after its lifetime"),
-                Ok(Ok(())) => {}
-            }
+            connection(stream, state, stopping).await;
             drop(permit);
         });
+    }
+    drop(listener);
+    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN, slots.acquire_many(all)).await.is_err() {
+        tracing::warn!("http: connections still open after the drain time");
+    }
+}
+
+/// Serves one connection for at most [`CONNECTION_LIFETIME`], shut down gracefully once
+/// `stopping` turns true.
+async fn connection(stream: tokio::net::TcpStream, state: Arc<HttpState>, mut stopping: watch::Receiver<bool>) {
+    let service = hyper::service::service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(respond(&state, &request)) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    let served = tokio::time::timeout(CONNECTION_LIFETIME, async {
+        tokio::select! {
+            result = connection.as_mut() => return result,
+            _ = stopping.wait_for(|stop| *stop) => {}
+        }
+        connection.as_mut().graceful_shutdown();
+        connection.as_mut().await
+    });
+    match served.await {
+        Ok(Err(error)) => tracing::debug!(%error, "http connection ended"),
+        Err(_) => tracing::debug!("http connection closed after its lifetime"),
+        Ok(Ok(())) => {}
     }
 }
 

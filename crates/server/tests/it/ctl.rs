@@ -29,12 +29,12 @@ fn recursive(server: std::net::SocketAddr, name: &str) -> Result<(Rcode, u16), S
 }
 
 /// `portcullis ctl ARGS`: (exit code, stdout, stderr).
-fn ctl(args: &[&str]) -> (i32, String, String) {
+pub fn ctl(args: &[&str]) -> (i32, String, String) {
     let output: Output = Command::new(BINARY).arg("ctl").args(args).output().unwrap_or_else(|e| panic!("portcullis ctl: {e}"));
     (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
-fn ctl_ok(config: &Path, args: &[&str]) -> String {
+pub fn ctl_ok(config: &Path, args: &[&str]) -> String {
     let config = config.to_string_lossy();
     let mut all = vec!["--config", &config];
     all.extend_from_slice(args);

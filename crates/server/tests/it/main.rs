@@ -7,9 +7,12 @@
 mod answer;
 mod client;
 mod ctl;
+mod ctl_blocks;
+mod ctl_place;
 mod dashboard;
 mod differential;
 mod dnstap;
+mod ds_reload;
 mod harness;
 mod ixfr;
 mod ixfr_hostile;

@@ -18,7 +18,7 @@ use crate::transfers::{dig_axfr, records};
 const ZONE: &str = include_str!("../../../../testdata/zones/signing-example.zone");
 
 /// A named policy: Ed25519, a KSK and a ZSK, NSEC3 with opt-out.
-const ED25519_NSEC3: &str = "[[dnssec-policy]]\nname = \"optout\"\nalgorithm = \"ed25519\"\nkeys = \"ksk-zsk\"\nnsec3 = true\nnsec3-opt-out = true\n";
+pub const ED25519_NSEC3: &str = "[[dnssec-policy]]\nname = \"optout\"\nalgorithm = \"ed25519\"\nkeys = \"ksk-zsk\"\nnsec3 = true\nnsec3-opt-out = true\n";
 
 /// Writes the zone and a configuration signing it with `policy` (tables in `tables`), keys in
 /// `keys`; returns the server's directory, address and arguments.
@@ -36,7 +36,7 @@ fn setup(test: &str, policy: &str, tables: &str, keys: &Path) -> (PathBuf, Socke
     (dir, addr, vec!["serve".into(), "--config".into(), path.into_os_string()])
 }
 
-fn start(test: &str, policy: &str, tables: &str, keys: &Path) -> Server {
+pub fn start(test: &str, policy: &str, tables: &str, keys: &Path) -> Server {
     let (dir, addr, args) = setup(test, policy, tables, keys);
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     Server::start(dir, addr, &args, "example.").unwrap_or_else(|e| panic!("{e}"))

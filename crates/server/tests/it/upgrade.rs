@@ -2,7 +2,9 @@
 //! its directory, so the test can install a "new version" over it. `ctl upgrade` under a bounded
 //! dnsperf load loses no query (dnsperf reports 0 lost), a TCP client with an open connection is
 //! answered until its connection is closed cleanly (never reset) and goes on with the new
-//! process; the HTTP listener and the control socket are the new process's; a broken new binary
+//! process; an HTTP keep-alive client gets every response, its connection closed gracefully by
+//! the old process (hyper's graceful shutdown) and reopened to the new one; the HTTP listener and
+//! the control socket are the new process's; a broken new binary
 //! leaves the old one serving (`ctl upgrade` exits 1), and SIGUSR2 upgrades like `ctl upgrade`.
 
 use std::fs;
@@ -161,6 +163,69 @@ fn tcp_client(addr: SocketAddr, stop: &AtomicBool) -> TcpRun {
     run
 }
 
+/// Reads one HTTP/1.1 response (headers, then a `content-length` body); `Ok(false)` when the
+/// server closed the connection cleanly before the response began.
+fn read_response(stream: &mut TcpStream) -> Result<bool, String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(0) if head.is_empty() => return Ok(false),
+            Ok(0) => return Err(format!("a response cut in its headers: {}", String::from_utf8_lossy(&head))),
+            Ok(_) => head.push(byte[0]),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    if !text.starts_with("http/1.1 200") {
+        return Err(format!("not a 200: {text}"));
+    }
+    let length = text.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).ok_or("no content-length")?;
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).map_err(|e| format!("a body cut: {e}"))?;
+    Ok(true)
+}
+
+/// Asks GET /api/stats over one keep-alive HTTP connection after the other until `stop`; a
+/// connection the server closed cleanly between responses is reopened.
+fn http_client(addr: SocketAddr, stop: &AtomicBool) -> TcpRun {
+    let mut run = TcpRun::default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    'connections: while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let mut stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(stream) => stream,
+            Err(e) => {
+                run.errors.push(format!("connect: {e}"));
+                return run;
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap_or_default();
+        while !stop.load(Ordering::Relaxed) {
+            if let Err(e) = stream.write_all(b"GET /api/stats HTTP/1.1\r\nhost: portcullis\r\n\r\n") {
+                if e.kind() == ErrorKind::BrokenPipe {
+                    run.closed_cleanly += 1;
+                    continue 'connections;
+                }
+                run.errors.push(format!("write after {} responses: {e}", run.answered));
+                return run;
+            }
+            match read_response(&mut stream) {
+                Ok(true) => run.answered += 1,
+                Ok(false) => {
+                    run.closed_cleanly += 1;
+                    continue 'connections;
+                }
+                Err(e) => {
+                    run.errors.push(format!("after {} responses: {e}", run.answered));
+                    return run;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    run
+}
+
 /// dnsperf's "LABEL N" number.
 fn dnsperf_number(output: &str, label: &str) -> u64 {
     output
@@ -191,6 +256,10 @@ fn an_upgrade_under_load_loses_no_query_and_closes_tcp_cleanly() {
         let stop = stop.clone();
         std::thread::spawn(move || tcp_client(addr, &stop))
     };
+    let http = {
+        let (stop, http) = (stop.clone(), old.http);
+        std::thread::spawn(move || http_client(http, &stop))
+    };
     std::thread::sleep(Duration::from_millis(1500));
 
     let (code, stdout, stderr) = old.ctl_upgrade();
@@ -204,6 +273,7 @@ fn an_upgrade_under_load_loses_no_query_and_closes_tcp_cleanly() {
     let output = dnsperf.wait_with_output().unwrap_or_else(|e| panic!("dnsperf: {e}"));
     stop.store(true, Ordering::Relaxed);
     let tcp = client.join().unwrap_or_default();
+    let http = http.join().unwrap_or_default();
     let text = String::from_utf8_lossy(&output.stdout);
     let sent = dnsperf_number(&text, "Queries sent:");
     assert!(sent > 2000, "dnsperf ran across the upgrade:\n{text}");
@@ -213,6 +283,8 @@ fn an_upgrade_under_load_loses_no_query_and_closes_tcp_cleanly() {
     assert!(tcp.errors.is_empty(), "the TCP client saw {:?} ({tcp:?})", tcp.errors);
     assert!(tcp.closed_cleanly >= 1, "the old process closed its connection (cleanly): {tcp:?}");
     assert!(tcp.answered > 50, "{tcp:?}");
+    assert!(http.errors.is_empty(), "the HTTP keep-alive client saw {:?} ({http:?})", http.errors);
+    assert!(http.closed_cleanly >= 1 && http.answered > 20, "the old process closed its HTTP connection gracefully: {http:?}");
 
     // The new process has the listeners: UDP, TCP, the control socket and the HTTP listener.
     crate::harness::assert_answers(addr, "after the upgrade");

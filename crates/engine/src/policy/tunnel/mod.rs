@@ -20,6 +20,7 @@
 //! way), addressed by SipHash under a secret key so that clients cannot aim collisions.
 //! Observing a query allocates nothing; only a detection does (its event).
 
+mod holds;
 pub mod name;
 pub mod recent;
 pub mod window;
