@@ -45,6 +45,7 @@ mod sign_zone;
 mod stats;
 mod tap_writer;
 mod tls_config;
+mod trust_refresh;
 mod trust_state;
 mod upgrade;
 mod zone_config;
