@@ -117,7 +117,8 @@ mod tests {
         // Keys whose pairs are the same (32 pairs): found among the first few hundred names.
         let keys: Vec<u64> = (0..400u32).map(|n| recent.key(client, format!("\x04n{n:03}\x00").as_bytes())).collect();
         let pair_of = |key: u64| (key >> 16) % 32;
-        let (a, b) = keys.iter().enumerate().find_map(|(i, a)| keys[i + 1..].iter().find(|b| pair_of(**b) == pair_of(*a)).map(|b| (*a, *b))).expect("a shared pair");
+        let (a, b) =
+            keys.iter().enumerate().find_map(|(i, a)| keys[i + 1..].iter().find(|b| pair_of(**b) == pair_of(*a)).map(|b| (*a, *b))).expect("a shared pair");
         recent.remember(a, 1000);
         recent.remember(b, 1000);
         assert!(recent.is_repeat(a, 1000) && recent.is_repeat(b, 1000), "both ways used");

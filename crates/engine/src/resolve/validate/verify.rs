@@ -151,7 +151,15 @@ struct Tally {
 }
 
 /// One RRSIG against the keys; the EDE code of the failure.
-fn check_one(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], (rrsig, signature): (&Rrsig, &[u8]), now: u32, tally: &mut Tally, checks: &Checks<'_>) -> Result<(), u16> {
+fn check_one(
+    set: &Rrset,
+    zone: &NameBuf,
+    keys: &[Vec<u8>],
+    (rrsig, signature): (&Rrsig, &[u8]),
+    now: u32,
+    tally: &mut Tally,
+    checks: &Checks<'_>,
+) -> Result<(), u16> {
     if rrsig.type_covered != set.rtype || rrsig.signer != *zone || !set.owner.is_subdomain_of(zone) {
         return Err(Ede::RRSIGS_MISSING);
     }
