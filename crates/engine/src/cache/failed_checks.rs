@@ -52,7 +52,7 @@ impl FailedChecks {
 
     /// The fingerprint of checking the RRSIG `started` with DNSKEY rdata `key`.
     pub fn fingerprint(started: &SipHasher13, key: &[u8]) -> Fingerprint {
-        let mut hasher = started.clone();
+        let mut hasher = *started;
         hasher.write(key);
         // 0 marks an empty slot.
         Fingerprint(hasher.finish().max(1))

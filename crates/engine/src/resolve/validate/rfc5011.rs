@@ -45,7 +45,7 @@ pub const MAX_RETRY: u64 = 86_400;
 /// of the RRSIGs' original TTL fields and the RRset's TTL; the RRSIG expiring first counts.
 pub fn refresh_interval(dnskeys: &Rrset, unix: u64) -> u64 {
     let (ttl, expires) = ttl_and_expiry(dnskeys, unix);
-    (ttl / 2).min(expires / 2).min(MAX_REFRESH).max(MIN_REFRESH)
+    (ttl / 2).min(expires / 2).clamp(MIN_REFRESH, MAX_REFRESH)
 }
 
 /// Seconds until a failed refresh is tried again (RFC 5011 §2.3): MAX(1 hour, MIN(1 day, 1/10
@@ -54,7 +54,7 @@ pub fn refresh_interval(dnskeys: &Rrset, unix: u64) -> u64 {
 pub fn retry_interval(last_seen: Option<&Rrset>, unix: u64) -> u64 {
     let Some(dnskeys) = last_seen else { return MIN_REFRESH };
     let (ttl, expires) = ttl_and_expiry(dnskeys, unix);
-    (ttl / 10).min(expires / 10).min(MAX_RETRY).max(MIN_REFRESH)
+    (ttl / 10).min(expires / 10).clamp(MIN_REFRESH, MAX_RETRY)
 }
 
 /// The original TTL of `dnskeys` and the seconds left at `unix` before its first RRSIG expires
