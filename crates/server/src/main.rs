@@ -52,6 +52,7 @@ mod soa_tcp;
 mod stats;
 mod tap_writer;
 mod tls_config;
+mod trust_refresh;
 mod trust_state;
 mod update_config;
 mod updates;

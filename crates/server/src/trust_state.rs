@@ -1,8 +1,9 @@
 //! The RFC 5011 trust anchor state on disk: `trust-anchors.state` in the key directory
 //! (`[server] key-directory`). Read at start into the cache's trust points; written again
 //! (atomically, durably) whenever the engine changed them. The engine decides what the state is,
-//! this module only stores it. Without the directory nothing is kept, and the anchors' keys
-//! are followed for the life of the process only.
+//! this module only stores it. A key directory that does not exist yet is created (mode 0700,
+//! as the key store does) the first time there is a state to write; when it cannot be, the
+//! anchors' keys are followed for the life of the process only (a warning says so).
 
 use portcullis_engine::cache::Cache;
 use std::path::{Path, PathBuf};
@@ -29,11 +30,12 @@ pub fn load(cache: &Cache, key_directory: &Path) {
     }
 }
 
-/// Writes the state when the engine changed it; `key_directory` must exist.
+/// Writes the state when the engine changed it, creating `key_directory` (mode 0700) when it
+/// is missing.
 pub fn save(cache: &Cache, key_directory: &Path) {
     let Some(text) = cache.trust.take_changed() else { return };
-    if !key_directory.is_dir() {
-        tracing::debug!(directory = %key_directory.display(), "no key directory: trust anchor state not kept");
+    if let Err(error) = crate::key_store::ensure_directory(key_directory) {
+        tracing::warn!("{error}: trust anchor state (RFC 5011) not kept");
         return;
     }
     let path = path(key_directory);

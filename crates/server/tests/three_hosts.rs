@@ -336,7 +336,7 @@ fn knot_config(dir: &Path) -> String {
 fn update(net: &Net, dir: &Path, zone: &str, commands: &str) {
     let file = dir.join("update.txt");
     fs::write(&file, format!("server 10.53.0.1 53\nzone {zone}\n{commands}send\n")).unwrap();
-    let key = format!("hmac-sha256:{KEY}{SECRET}");
+    let key = format!("hmac-sha256:{KEY}:{SECRET}");
     let (ok, out) = run("ip", &["netns", "exec", &net.ns("c"), "nsupdate", "-y", &key, "-t", "5", &file.display().to_string()]);
     assert!(ok && !out.contains("failed"), "update of {zone} not acknowledged: {out}");
 }

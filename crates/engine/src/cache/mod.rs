@@ -28,6 +28,7 @@
 pub mod aggressive;
 mod aggressive_nsec3;
 mod entry;
+pub mod failed_checks;
 mod flush;
 mod key;
 pub mod keys;
@@ -208,6 +209,8 @@ pub struct Cache {
     pub keys: keys::KeyCache,
     /// Validated NSEC records for aggressive negative answers (RFC 8198).
     pub nsec: aggressive::NsecIndex,
+    /// Signature checks that failed lately (KeyTrap: the same failing RRSIG costs one check).
+    pub failed_checks: failed_checks::FailedChecks,
     /// The trust points RFC 5011 keeps (not emptied by [`Cache::clear`]: the server stores them).
     pub trust: crate::resolve::validate::rfc5011::TrustPoints,
 }
@@ -220,7 +223,8 @@ impl Cache {
         let (entries, bytes) = (settings.max_entries.div_ceil(count), settings.max_bytes / count);
         let shards = (0..count).map(|_| Mutex::new(Shard::new(state, entries, bytes))).collect();
         let (keys, nsec, trust) = (keys::KeyCache::default(), aggressive::NsecIndex::default(), Default::default());
-        Self { settings, state, shards, counters: CacheCounters::default(), keys, nsec, trust }
+        let failed_checks = failed_checks::FailedChecks::new(settings.hash_key);
+        Self { settings, state, shards, counters: CacheCounters::default(), keys, nsec, failed_checks, trust }
     }
 
     /// The settings in force.
@@ -247,6 +251,7 @@ impl Cache {
     pub fn clear(&self) {
         self.keys.clear();
         self.nsec.clear();
+        self.failed_checks.clear();
         for shard in self.shards.iter() {
             lock(shard).clear();
         }

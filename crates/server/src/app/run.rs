@@ -108,6 +108,10 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let signals = runtime.block_on(async { Signals::install() }).map_err(|error| fail(format!("cannot install signal handlers: {error}")))?;
     let (shutdown, clock) = (Shutdown::default(), Clock::default());
     let pool = start_pool(&settings, &shared, &engine, &runtime, clock);
+    if settings.resolver.enabled {
+        let _runtime = runtime.enter();
+        crate::trust_refresh::spawn(pool.clone(), shared.cache.clone());
+    }
     let mut addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
     addresses.extend(encrypted.as_ref().map(super::encrypted::Encrypted::addresses).unwrap_or_default());
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();

@@ -2,8 +2,9 @@
 //! holds its real key and [`KEYS`] more with the same key tag, and `www` and the wildcard
 //! `*.wild` carry [`SIGS`] signatures with that tag that all fail (the real ones removed). A
 //! validator trying every signature with every key of the tag would spend KEYS x SIGS ECDSA
-//! verifications per answer; portcullis' budgets (8 RRSIGs per RRset, 4 keys per tag) end it
-//! after a few.
+//! verifications per answer; portcullis' budgets (8 RRSIGs per RRset, 2 keys per tag, 2 failed
+//! checks per RRset) end it after two, and the cache's failed checks make every later answer
+//! carrying the same signatures fail without any.
 
 use super::hierarchy::resolvers::start_portcullis_with;
 use super::peers::temp_dir;
@@ -178,8 +179,8 @@ fn flood(listen: SocketAddr, zone: &'static str, rcode: u8, good: &dyn Fn(&str) 
 /// answer needs validating against 64 failing signatures and 65 keys of one tag); every one of
 /// their queries fails within a second, and a well-behaved client's cache misses in
 /// `secure.test.` are measured during that flood and during a flood of the same shape of
-/// honest, secure names (`nsec3.test.`'s wildcard): the KeyTrap flood costs them a bounded
-/// multiple of what an honest one does.
+/// honest, secure names (`nsec3.test.`'s wildcard): the KeyTrap flood costs them no more than
+/// the honest one (median within 1.5 times, plus 1.5 ms).
 #[test]
 fn a_keytrap_zone_fails_fast_and_other_clients_keep_their_latency() {
     let dir = temp_dir("validation-keytrap");
@@ -205,26 +206,29 @@ fn a_keytrap_zone_fails_fast_and_other_clients_keep_their_latency() {
     let (first_rcode, first) = timed_query(listen, "first.wild.trap.test.", 1).unwrap();
     assert_eq!(first_rcode, 2, "first.wild.trap.test.: expected SERVFAIL");
     // The honest zone is cold: its flooders' first questions learn its keys at the same time.
-    let (_, honest) = flood(listen, "nsec3", 0, &good);
+    let (honest_flood, honest) = flood(listen, "nsec3", 0, &good);
     let (attack, trapped) = flood(listen, "trap", 2, &good);
     let slowest = attack.iter().max().copied().unwrap_or_default().max(first);
     let p = |samples: &[Duration]| (percentile(samples, 50), percentile(samples, 90));
     let ((q50, q90), (h50, h90), (t50, t90)) = (p(&quiet), p(&honest), p(&trapped));
     println!(
-        "keytrap: {} attack queries, first {first:?}, slowest {slowest:?}, median {:?}; good client p50/p90: quiet {q50:?}/{q90:?}, \
+        "keytrap: {} honest flood queries, {} attack queries, first {first:?}, slowest {slowest:?}, median {:?}; good client p50/p90: quiet {q50:?}/{q90:?}, \
          honest flood {h50:?}/{h90:?}, KeyTrap flood {t50:?}/{t90:?}",
+        honest_flood.len(),
         attack.len(),
         percentile(&attack, 50)
     );
     assert!(attack.len() >= 20, "the attack hardly ran: {} queries", attack.len());
     assert!(slowest < Duration::from_secs(1), "a KeyTrap query took {slowest:?}\n{}", portcullis.logs());
-    // Bounded, not equal: each KeyTrap answer still costs up to 32 signature checks (8 RRSIGs x
-    // 4 keys of a tag) where an honest one costs two or three, and the flood keeps the two cores
-    // busy (measured here: 3 to 8 times the honest flood's latency). Without the budgets the
-    // flooders' queries time out (4160 checks each) and the good client's median is tens of
-    // milliseconds.
-    assert!(t50 <= h50 * 8 + Duration::from_millis(20), "median latency: honest flood {h50:?}, KeyTrap flood {t50:?}");
-    assert!(t90 <= h90 * 8 + Duration::from_millis(60), "p90 latency: honest flood {h90:?}, KeyTrap flood {t90:?}");
+    // Nothing measurable: a KeyTrap answer costs at most two signature checks, and none once
+    // its signatures are known to fail (the cache's failed checks), so the good client's median
+    // under the KeyTrap flood stays within 1.5 times its median under the honest flood, plus
+    // 1.5 ms for what differs in the flood's shape beyond validation (the attack's 64-RRSIG
+    // answers are truncated and asked again over TCP, and the cheaper failures let the flooders
+    // send more). Before the failed checks were remembered and the budgets lowered (8 RRSIGs x
+    // 4 keys of a tag per answer), this measured 3 to 5 times the honest median.
+    assert!(t50 <= h50 * 3 / 2 + Duration::from_micros(1500), "median latency: honest flood {h50:?}, KeyTrap flood {t50:?}");
+    assert!(t90 <= h90 * 4 + Duration::from_millis(10), "p90 latency: honest flood {h90:?}, KeyTrap flood {t90:?}");
 }
 
 #[test]

@@ -14,8 +14,17 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Starts portcullis resolving the hierarchy with `anchor` and the key directory `keys`.
+/// Starts portcullis resolving the hierarchy with `anchor` and the key directory `keys`, and
+/// waits until it answers.
 fn start(dir: &Path, listen: SocketAddr, anchor: &Path, keys: &Path) -> Process {
+    let mut process = spawn(dir, listen, anchor, keys, None);
+    process.wait_ready(listen, "secure.test.");
+    process
+}
+
+/// Starts portcullis as [`start`] does, without asking it anything; `refresh_secs` sets the
+/// trust anchor refresh test hook (`PORTCULLIS_TRUST_REFRESH_SECS`).
+fn spawn(dir: &Path, listen: SocketAddr, anchor: &Path, keys: &Path, refresh_secs: Option<u64>) -> Process {
     let run_dir = temp_dir("validation-5011-portcullis");
     let config = run_dir.join("portcullis.toml");
     let text = format!(
@@ -28,9 +37,10 @@ fn start(dir: &Path, listen: SocketAddr, anchor: &Path, keys: &Path) -> Process 
     fs::write(&config, text).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     command.arg("serve").arg("--config").arg(&config).env("RUST_LOG", "info");
-    let mut process = Process::spawn("portcullis", command, run_dir);
-    process.wait_ready(listen, "secure.test.");
-    process
+    if let Some(secs) = refresh_secs {
+        command.env("PORTCULLIS_TRUST_REFRESH_SECS", secs.to_string());
+    }
+    Process::spawn("portcullis", command, run_dir)
 }
 
 /// Waits (at most 10 s) until the state file says what `done` wants.
@@ -102,4 +112,37 @@ fn a_root_key_rollover_is_followed_through_the_state_in_the_key_directory() {
     let resolver = start(&dir, listen, &anchor, &empty);
     let got = dig(&dig_path, listen, "www.secure.test.", "A", DO);
     assert!(got.status == "SERVFAIL" && got.ede.is_some(), "without the state: expected SERVFAIL with an EDE\n{}\n{}", got.text, resolver.logs());
+}
+
+/// RFC 5011 §2.3: a resolver nobody asks anything still refreshes its anchors on a timer (here
+/// every second, through the test hook, instead of at least hourly): started idle with a key
+/// directory that does not exist yet, it creates it (mode 0700) and writes the state (the
+/// anchored KSK valid, the standby pending); restarted idle 31 days later (the state
+/// backdated), its refresh makes the standby valid; and the refreshes repeat.
+#[test]
+fn an_idle_resolver_refreshes_its_anchors_on_a_timer_and_creates_its_key_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("validation-5011-idle");
+    let _cleanup = super::peers::RemoveOnDrop(dir.clone());
+    let Some((net, _servers, _dig, signed)) = serve("validation-5011-idle", &dir) else { return };
+    let anchor = dir.join("anchor.ds");
+    fs::write(&anchor, &signed.anchor).unwrap();
+    let keys = dir.join("not-yet").join("resolver-keys");
+    let state = keys.join("trust-anchors.state");
+    let listen = net.addr(RESOLVER);
+
+    let resolver = spawn(&dir, listen, &anchor, &keys, Some(1));
+    let text = wait_state(&state, &resolver, |text| text.matches("; VALID").count() == 1 && text.matches("; ADDPEND").count() == 1);
+    let mode = fs::metadata(&keys).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the key directory's mode");
+    drop(resolver);
+
+    fs::write(&state, backdated(&text)).unwrap();
+    let resolver = spawn(&dir, listen, &anchor, &keys, Some(1));
+    wait_state(&state, &resolver, |text| text.matches("; VALID").count() == 2 && !text.contains("ADDPEND"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while resolver.logs().matches("trust anchor refreshed").count() < 3 {
+        assert!(Instant::now() < deadline, "the refresh did not repeat\n{}", resolver.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -38,6 +38,9 @@ pub const SHARDS: usize = 16;
 pub const WAYS: usize = 4;
 /// Events kept for the server at most between two drains.
 const EVENTS_KEPT: usize = 256;
+/// Slots of the repeated-name filter per account (`tunnelling-accounts` 4096: 262 144 slots,
+/// 2 MiB; at most 4 Mi slots).
+const RECENT_PER_ACCOUNT: usize = 64;
 /// Seconds between two events about the same account while it stays detected.
 const EVENT_EVERY_SECS: u64 = 10;
 
@@ -212,7 +215,7 @@ impl TunnelDetector {
         let sets = (settings.accounts as usize).div_ceil(SHARDS * WAYS).max(1);
         let shards = (0..SHARDS).map(|_| Mutex::new(vec![Account::EMPTY; sets * WAYS].into_boxed_slice())).collect();
         let seed = crate::base::hash::keyed_hash(&key, b"tunnel window seed");
-        let recent = recent::Recent::new(settings.accounts as usize * 16, seed.rotate_left(32));
+        let recent = recent::Recent::new((settings.accounts as usize * RECENT_PER_ACCOUNT).clamp(1 << 16, 1 << 22), seed.rotate_left(32));
         Self { settings, key, seed, recent, shards, sets, events: Mutex::new(Vec::new()), counters: TunnelCounters::default() }
     }
 

@@ -179,7 +179,7 @@ impl Validation {
             Walk::Known(keys, zone) => (keys, zone),
         };
         let (status, bogus, ttl) = match keys {
-            ZoneKeys::Secure(keys) => match verify_rrset_within(set, &zone, &keys, context.unix, &context.budget) {
+            ZoneKeys::Secure(keys) => match verify_rrset_within(set, &zone, &keys, context.unix, &context.checks()) {
                 Ok(verified) if usize::from(verified.labels) < set.owner.label_count() - usize::from(set.owner.is_wildcard()) => {
                     match prove_wildcard(&set.owner, verified.labels, &zone, &self.proofs, context.settings.max_nsec3_iterations) {
                         Proven::Secure => {
@@ -232,7 +232,7 @@ impl Validation {
     fn prove_denial(&self, end: &NameBuf, zone: &NameBuf, keys: &[Vec<u8>], rtype: Option<Rtype>, context: &Context<'_>) -> (Security, Option<Bogus>) {
         let signed = self.authority.iter().filter(|set| set.rtype == Rtype::SOA).chain(&self.proofs);
         for set in signed {
-            match verify_rrset_within(set, zone, keys, context.unix, &context.budget) {
+            match verify_rrset_within(set, zone, keys, context.unix, &context.checks()) {
                 Ok(_) => {}
                 Err(bogus) if bogus.ede == Ede::UNSUPPORTED_DNSKEY_ALGORITHM => return (Security::Insecure, None),
                 Err(bogus) => return (Security::Bogus, Some(bogus)),

@@ -55,6 +55,13 @@ pub struct Context<'a> {
     pub budget: verify::Budget,
 }
 
+impl Context<'_> {
+    /// The question's budget and the cache's failed checks, at `now`.
+    pub fn checks(&self) -> verify::Checks<'_> {
+        verify::Checks { budget: &self.budget, failed: Some((&self.cache.failed_checks, self.now)) }
+    }
+}
+
 /// Extended DNS Error codes of RFC 8914 §4 used by the validator.
 pub struct Ede;
 

@@ -32,6 +32,48 @@ pub const REMOVE_HOLD_DOWN: u64 = 30 * 86_400;
 /// Most keys kept per trust point (a zone publishing more is not followed further).
 pub const MAX_KEYS: usize = 16;
 
+/// The shortest active refresh and retry interval (RFC 5011 §2.3): 1 hour.
+pub const MIN_REFRESH: u64 = 3600;
+/// The longest active refresh interval (RFC 5011 §2.3): 15 days.
+pub const MAX_REFRESH: u64 = 15 * 86_400;
+/// The longest retry interval after a failed refresh (RFC 5011 §2.3): 1 day.
+pub const MAX_RETRY: u64 = 86_400;
+
+/// Seconds until the next active refresh of an anchored zone whose DNSKEY RRset `dnskeys` was
+/// just fetched and validated at `unix` (RFC 5011 §2.3): MAX(1 hour, MIN(15 days, 1/2 the
+/// original TTL, 1/2 the time left before its RRSIGs expire)). The original TTL is the largest
+/// of the RRSIGs' original TTL fields and the RRset's TTL; the RRSIG expiring first counts.
+pub fn refresh_interval(dnskeys: &Rrset, unix: u64) -> u64 {
+    let (ttl, expires) = ttl_and_expiry(dnskeys, unix);
+    (ttl / 2).min(expires / 2).clamp(MIN_REFRESH, MAX_REFRESH)
+}
+
+/// Seconds until a failed refresh is tried again (RFC 5011 §2.3): MAX(1 hour, MIN(1 day, 1/10
+/// the original TTL, 1/10 the time left before the RRSIGs expire)), from the DNSKEY RRset
+/// last seen (`None`: 1 hour).
+pub fn retry_interval(last_seen: Option<&Rrset>, unix: u64) -> u64 {
+    let Some(dnskeys) = last_seen else { return MIN_REFRESH };
+    let (ttl, expires) = ttl_and_expiry(dnskeys, unix);
+    (ttl / 10).min(expires / 10).clamp(MIN_REFRESH, MAX_RETRY)
+}
+
+/// The original TTL of `dnskeys` and the seconds left at `unix` before its first RRSIG expires
+/// (an RRset without RRSIGs: its TTL for both).
+fn ttl_and_expiry(dnskeys: &Rrset, unix: u64) -> (u64, u64) {
+    let sigs: Vec<Rrsig> = dnskeys.sigs.iter().filter_map(|sig| Rrsig::parse(sig).ok()).map(|(rrsig, _)| rrsig).collect();
+    let ttl = sigs.iter().map(|rrsig| u64::from(rrsig.original_ttl)).chain([u64::from(dnskeys.ttl)]).max().unwrap_or(0);
+    // RFC 1982 arithmetic: an expiration in the past is 0 seconds away.
+    let left = |rrsig: &Rrsig| {
+        let left = rrsig.expiration.wrapping_sub(unix as u32);
+        if left >= 0x8000_0000 {
+            0
+        } else {
+            u64::from(left)
+        }
+    };
+    (ttl, sigs.iter().map(left).min().unwrap_or(ttl))
+}
+
 /// Where one key stands (RFC 5011 §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyState {

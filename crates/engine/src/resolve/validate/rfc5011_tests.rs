@@ -149,3 +149,27 @@ fn another_configured_anchor_starts_the_trust_point_afresh() {
     assert_eq!(fingerprint(&anchor(vec![vec![1], vec![2]])), fingerprint(&anchor(vec![vec![2], vec![1]])));
     assert_ne!(fingerprint(&anchor(vec![vec![1]])), fingerprint(&anchor(vec![vec![2]])));
 }
+
+#[test]
+fn the_active_refresh_follows_the_timers_of_section_2_3() {
+    let ksk = key(1);
+    let rdata = dnskey(&ksk, 257);
+    // TTL 3600 and RRSIGs expiring in 10 days: half the TTL is below an hour, so an hour.
+    let set = rrset(&[rdata.clone()], &[(&ksk, &rdata)], T0);
+    assert_eq!(refresh_interval(&set, T0), MIN_REFRESH);
+    // TTL 2 days (the root's): one day, half the TTL.
+    let mut long = set.clone();
+    long.ttl = 2 * DAY as u32;
+    assert_eq!(refresh_interval(&long, T0), DAY);
+    // Nine days later the RRSIGs expire within a day: half of that.
+    assert_eq!(refresh_interval(&long, T0 + 9 * DAY), DAY / 2);
+    // Expired RRSIGs, or a TTL of a year: never below an hour, never above 15 days.
+    assert_eq!(refresh_interval(&long, T0 + 11 * DAY), MIN_REFRESH);
+    let mut year = rrset(&[rdata.clone()], &[], T0);
+    year.ttl = 365 * DAY as u32;
+    assert_eq!(refresh_interval(&year, T0), MAX_REFRESH);
+    // Retries: a tenth, between an hour and a day; an hour when nothing was seen.
+    assert_eq!(retry_interval(None, T0), MIN_REFRESH);
+    assert_eq!(retry_interval(Some(&long), T0), 2 * DAY / 10);
+    assert_eq!(retry_interval(Some(&year), T0), MAX_RETRY);
+}

@@ -251,14 +251,14 @@ fn proven_nsec_gaps_answer_later_questions_rfc8198() {
 
 #[test]
 fn signature_checks_are_bounded_per_question() {
-    use super::verify::{verify_rrset_within, Budget};
+    use super::verify::{verify_rrset_within, Budget, Checks};
     let sets = signed(1, Denial::Nsec);
     let www = find(&sets, "www.example.", Rtype::A);
     let budget = Budget::new(1);
-    assert!(verify_rrset_within(&www, &name("example."), &keys(&sets), NOW, &budget).is_ok());
+    assert!(verify_rrset_within(&www, &name("example."), &keys(&sets), NOW, &Checks::new(&budget)).is_ok());
     assert!(budget.spent());
     // A clone is the same question's budget.
-    let bogus = verify_rrset_within(&www, &name("example."), &keys(&sets), NOW, &budget.clone()).unwrap_err();
+    let bogus = verify_rrset_within(&www, &name("example."), &keys(&sets), NOW, &Checks::new(&budget.clone())).unwrap_err();
     assert_eq!(bogus.ede, Ede::BOGUS);
     assert!(bogus.why.contains("budget exhausted"), "{bogus:?}");
 }
@@ -280,4 +280,43 @@ fn a_zone_another_resolution_proved_secure_meanwhile_stays_secure() {
     learn(Lookup::Dnskey(zone), &Fetched::default(), &context);
     learn(Lookup::Ds(zone), &Fetched::default(), &context);
     assert_eq!(cache.keys.get(&zone, Instant::ZERO), Some(ZoneKeys::Secure(vec![vec![1, 2, 3]])));
+}
+
+#[test]
+fn a_keytrap_rrset_costs_two_checks_once_and_none_again_while_the_genuine_data_still_verifies() {
+    use super::verify::{verify_rrset_within, Budget, Checks, MAX_FAILURES_PER_RRSET, MAX_VERIFICATIONS};
+    use crate::base::Instant;
+    use crate::cache::failed_checks::FailedChecks;
+    let sets = signed(1, Denial::Nsec);
+    let (www, apex, keys) = (find(&sets, "www.example.", Rtype::A), name("example."), keys(&sets));
+    // Eight RRSIGs of the real key, each with a signature that fails.
+    let mut trap = www.clone();
+    trap.sigs = (0..8u8)
+        .map(|n| {
+            let mut sig = www.sigs[0].clone();
+            let last = sig.len() - 1;
+            sig[last] ^= n + 1;
+            sig
+        })
+        .collect();
+    let table = FailedChecks::new([9; 16]);
+    let now = Instant::from_secs(10);
+    let spent = |set: &Rrset| {
+        let budget = Budget::new(MAX_VERIFICATIONS);
+        let result = verify_rrset_within(set, &apex, &keys, NOW, &Checks { budget: &budget, failed: Some((&table, now)) });
+        (result, MAX_VERIFICATIONS - budget.left())
+    };
+    let (first, cost) = spent(&trap);
+    assert_eq!(first.unwrap_err().ede, Ede::BOGUS);
+    assert_eq!(cost as usize, MAX_FAILURES_PER_RRSET, "the first answer stops after {MAX_FAILURES_PER_RRSET} failed checks");
+    let (again, cost) = spent(&trap);
+    assert_eq!(again.unwrap_err().ede, Ede::BOGUS);
+    assert_eq!(cost, 0, "the same failing signatures fail again from the table");
+    // The tampered data signed by the genuine RRSIG fails; the genuine data is not held by it.
+    let mut tampered = www.clone();
+    tampered.rdatas = vec![vec![192, 0, 2, 66]];
+    assert!(spent(&tampered).0.is_err());
+    let (genuine, cost) = spent(&www);
+    assert!(genuine.is_ok(), "{genuine:?}");
+    assert_eq!(cost, 1);
 }

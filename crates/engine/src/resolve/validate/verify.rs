@@ -5,11 +5,16 @@
 //! is the zone and the owner lies inside it, its label count is not above the owner's (fewer
 //! labels: a wildcard expansion, RFC 4035 §5.3.2), the time lies in its validity window (RFC
 //! 1982 arithmetic), and a zone key of the zone with its algorithm and tag verifies it. At most
-//! [`MAX_SIGS_TRIED`] RRSIGs and [`MAX_KEYS_PER_TAG`] keys per RRSIG are tried (KeyTrap,
-//! SECURITY-REFERENCE §2.2). The TTL of a secure RRset is capped by the RRSIG's original TTL
+//! [`MAX_SIGS_TRIED`] RRSIGs and [`MAX_KEYS_PER_TAG`] keys per RRSIG are tried, at most
+//! [`MAX_FAILURES_PER_RRSET`] checks may fail, and a check that failed lately (the cache's
+//! [`FailedChecks`]) fails again without the cryptography (KeyTrap, SECURITY-REFERENCE §2.2,
+//! §3.12: a KeyTrap answer costs at most two verifications, and nothing when its signatures
+//! were seen before). The TTL of a secure RRset is capped by the RRSIG's original TTL
 //! and by the time left before it expires (RFC 4035 §5.3.3).
 
 use super::{Bogus, Ede};
+use crate::base::Instant;
+use crate::cache::failed_checks::FailedChecks;
 use crate::cache::Rrset;
 use portcullis_dnssec::rrsig::{signed_owner, signing_input};
 use portcullis_dnssec::{ds_digest, key_tag, verify, DigestType, Dnskey, Rrsig};
@@ -20,12 +25,17 @@ use std::sync::Arc;
 /// Most RRSIGs of one RRset tried before it is bogus.
 pub const MAX_SIGS_TRIED: usize = 8;
 
-/// Most keys with the same tag and algorithm tried for one RRSIG.
-pub const MAX_KEYS_PER_TAG: usize = 4;
+/// Most keys with the same tag and algorithm tried for one RRSIG (PowerDNS `max-dnskeys` 2).
+pub const MAX_KEYS_PER_TAG: usize = 2;
+
+/// Most checks of one RRset that may fail before it is bogus (BIND's
+/// `max-validation-failures-per-fetch` is 1; one more here for a second key of the same tag).
+/// A failure remembered by [`FailedChecks`] counts too.
+pub const MAX_FAILURES_PER_RRSET: usize = 2;
 
 /// Most signature checks (cryptographic verifications) for one client question, the chain of
-/// trust and bogus retries included (KeyTrap, SECURITY-REFERENCE §2.2).
-pub const MAX_VERIFICATIONS: u32 = 128;
+/// trust and bogus retries included (KeyTrap, SECURITY-REFERENCE §2.2 and §7).
+pub const MAX_VERIFICATIONS: u32 = 64;
 
 /// The signature checks one client question may still spend; shared by the clones of one
 /// question's contexts.
@@ -43,6 +53,11 @@ impl Budget {
         self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1)).is_ok()
     }
 
+    /// The checks left.
+    pub fn left(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
     /// True when every check is spent.
     pub fn spent(&self) -> bool {
         self.0.load(Ordering::Relaxed) == 0
@@ -52,6 +67,23 @@ impl Budget {
 impl Default for Budget {
     fn default() -> Self {
         Self::new(MAX_VERIFICATIONS)
+    }
+}
+
+/// What the signature checks of one question spend and consult: its [`Budget`], and the
+/// failures the cache remembers with the time (none where only the cryptography is tested).
+#[derive(Clone, Copy, Debug)]
+pub struct Checks<'a> {
+    /// The question's budget.
+    pub budget: &'a Budget,
+    /// The failed checks remembered, and now.
+    pub failed: Option<(&'a FailedChecks, Instant)>,
+}
+
+impl<'a> Checks<'a> {
+    /// Checks spending `budget` and remembering nothing.
+    pub fn new(budget: &'a Budget) -> Self {
+        Self { budget, failed: None }
     }
 }
 
@@ -67,17 +99,20 @@ pub struct Verified {
 
 /// Verifies `set` with the DNSKEY rdatas `keys` of `zone` at `unix` (seconds since the epoch).
 pub fn verify_rrset(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], unix: u64) -> Result<Verified, Bogus> {
-    verify_rrset_within(set, zone, keys, unix, &Budget::default())
+    verify_rrset_within(set, zone, keys, unix, &Checks::new(&Budget::default()))
 }
 
-/// [`verify_rrset`] spending the question's `budget`; an exhausted budget is bogus.
-pub fn verify_rrset_within(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], unix: u64, budget: &Budget) -> Result<Verified, Bogus> {
+/// [`verify_rrset`] spending the question's `checks`; an exhausted budget is bogus.
+pub fn verify_rrset_within(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], unix: u64, checks: &Checks<'_>) -> Result<Verified, Bogus> {
     let now = unix as u32;
     let mut worst = None;
-    let mut scratch = Vec::new();
+    let mut tally = Tally { scratch: Vec::new(), failures: 0 };
     for rdata in set.sigs.iter().take(MAX_SIGS_TRIED) {
+        if tally.failures >= MAX_FAILURES_PER_RRSET {
+            break;
+        }
         let Ok((rrsig, signature)) = Rrsig::parse(rdata) else { continue };
-        match check_one(set, zone, keys, &rrsig, signature, now, &mut scratch, budget) {
+        match check_one(set, zone, keys, (&rrsig, signature), now, &mut tally, checks) {
             Ok(()) => {
                 let left = rrsig.expiration.wrapping_sub(now);
                 let ttl = set.ttl.min(rrsig.original_ttl).min(left);
@@ -87,7 +122,7 @@ pub fn verify_rrset_within(set: &Rrset, zone: &NameBuf, keys: &[Vec<u8>], unix: 
         }
     }
     let ede = worst.unwrap_or(Ede::RRSIGS_MISSING);
-    if budget.spent() {
+    if checks.budget.spent() {
         let why = format!("{} {}: validation budget exhausted ({MAX_VERIFICATIONS} signature checks for one question)", set.owner, type_text(set.rtype));
         return Err(Bogus::new(Ede::BOGUS, why));
     }
@@ -109,17 +144,21 @@ fn pick(old: Option<u16>, new: u16) -> u16 {
     }
 }
 
+/// What the checks of one RRset share: the signing input's buffer and the failures so far.
+struct Tally {
+    scratch: Vec<u8>,
+    failures: usize,
+}
+
 /// One RRSIG against the keys; the EDE code of the failure.
-#[allow(clippy::too_many_arguments)]
 fn check_one(
     set: &Rrset,
     zone: &NameBuf,
     keys: &[Vec<u8>],
-    rrsig: &Rrsig,
-    signature: &[u8],
+    (rrsig, signature): (&Rrsig, &[u8]),
     now: u32,
-    scratch: &mut Vec<u8>,
-    budget: &Budget,
+    tally: &mut Tally,
+    checks: &Checks<'_>,
 ) -> Result<(), u16> {
     if rrsig.type_covered != set.rtype || rrsig.signer != *zone || !set.owner.is_subdomain_of(zone) {
         return Err(Ede::RRSIGS_MISSING);
@@ -136,18 +175,32 @@ fn check_one(
     }
     let candidates = keys.iter().filter(|key| zone_key(key).is_some_and(|k| k.algorithm == rrsig.algorithm) && key_tag(key) == rrsig.key_tag);
     let (mut tried, mut too_small) = (0, 0);
-    scratch.clear();
-    signing_input(rrsig, &set.owner, set.class, set.rdatas.iter().map(Vec::as_slice), scratch).map_err(|_| Ede::BOGUS)?;
+    tally.scratch.clear();
+    signing_input(rrsig, &set.owner, set.class, set.rdatas.iter().map(Vec::as_slice), &mut tally.scratch).map_err(|_| Ede::BOGUS)?;
+    let started = checks.failed.map(|(table, now)| (table, now, table.start(&tally.scratch, signature)));
     for key in candidates.take(MAX_KEYS_PER_TAG) {
+        if tally.failures >= MAX_FAILURES_PER_RRSET {
+            break;
+        }
         tried += 1;
         let Some(dnskey) = zone_key(key) else { continue };
-        if !budget.take() {
+        let remembered = started.as_ref().map(|(table, now, hasher)| (*table, *now, FailedChecks::fingerprint(hasher, key)));
+        if remembered.is_some_and(|(table, now, fingerprint)| table.failed(fingerprint, now)) {
+            tally.failures += 1;
+            continue;
+        }
+        if !checks.budget.take() {
             return Err(Ede::BOGUS);
         }
-        match verify(dnskey.algorithm, dnskey.public_key, scratch, signature) {
+        match verify(dnskey.algorithm, dnskey.public_key, &tally.scratch, signature) {
             Ok(()) => return Ok(()),
             Err(portcullis_dnssec::Error::UnsupportedKeySize) => too_small += 1,
-            Err(_) => {}
+            Err(_) => {
+                tally.failures += 1;
+                if let Some((table, now, fingerprint)) = remembered {
+                    table.record(fingerprint, now);
+                }
+            }
         }
     }
     Err(match tried {
@@ -186,11 +239,11 @@ pub fn ds_supported(ds: &[u8]) -> bool {
 /// Checks the DNSKEY RRset `dnskeys` of `zone` against the DS rdatas `ds` and the anchor keys
 /// `anchor_keys` (DNSKEY rdatas trusted as they are).
 pub fn verify_dnskeys(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_keys: &[Vec<u8>], unix: u64) -> KeyVerdict {
-    verify_dnskeys_within(dnskeys, zone, ds, anchor_keys, unix, &Budget::default())
+    verify_dnskeys_within(dnskeys, zone, ds, anchor_keys, unix, &Checks::new(&Budget::default()))
 }
 
-/// [`verify_dnskeys`] spending the question's `budget`.
-pub fn verify_dnskeys_within(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_keys: &[Vec<u8>], unix: u64, budget: &Budget) -> KeyVerdict {
+/// [`verify_dnskeys`] spending the question's `checks`.
+pub fn verify_dnskeys_within(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], anchor_keys: &[Vec<u8>], unix: u64, checks: &Checks<'_>) -> KeyVerdict {
     let usable: Vec<&Vec<u8>> = ds.iter().filter(|ds| ds_supported(ds)).collect();
     if usable.is_empty() && anchor_keys.is_empty() {
         let ede = if ds.iter().any(|ds| ds.get(2).is_some_and(|alg| !portcullis_dnssec::Algorithm(*alg).is_supported())) {
@@ -205,7 +258,7 @@ pub fn verify_dnskeys_within(dnskeys: &Rrset, zone: &NameBuf, ds: &[Vec<u8>], an
         let why = format!("{zone} DNSKEY: no key matches the DS RRset or trust anchor");
         return KeyVerdict::Bogus(Bogus::new(Ede::DNSKEY_MISSING, why));
     }
-    match verify_rrset_within(dnskeys, zone, &trusted, unix, budget) {
+    match verify_rrset_within(dnskeys, zone, &trusted, unix, checks) {
         Ok(verified) => KeyVerdict::Secure(dnskeys.rdatas.clone(), verified.ttl),
         Err(bogus) if bogus.ede == Ede::UNSUPPORTED_DNSKEY_ALGORITHM => KeyVerdict::Unsupported(bogus.ede),
         Err(bogus) => KeyVerdict::Bogus(bogus),

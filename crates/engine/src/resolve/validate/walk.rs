@@ -148,7 +148,7 @@ fn learn_dnskey(zone: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (Zo
     let Some(dnskeys) = fetched.chain.iter().find(|set| set.rtype == Rtype::DNSKEY && set.owner == *zone) else {
         return (ZoneKeys::Bogus(Ede::DNSKEY_MISSING, format!("{zone} DNSKEY: no DNSKEY RRset")), BOGUS_TTL);
     };
-    match verify_dnskeys_within(dnskeys, zone, &ds, &anchor_keys, context.unix, &context.budget) {
+    match verify_dnskeys_within(dnskeys, zone, &ds, &anchor_keys, context.unix, &context.checks()) {
         KeyVerdict::Secure(keys, ttl) => {
             if let Some(fingerprint) = managed {
                 context.cache.trust.observe(zone, fingerprint, dnskeys, &vouched_keys(dnskeys, zone, &ds, &anchor_keys), context.unix);
@@ -172,7 +172,7 @@ fn learn_ds(name: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (ZoneKe
         return (ZoneKeys::Bogus(Ede::BOGUS, format!("{name} DS: the lookup failed")), BOGUS_TTL);
     }
     if let Some(ds) = fetched.chain.iter().find(|set| set.rtype == Rtype::DS && set.owner == *name) {
-        return match verify_rrset_within(ds, &parent, &keys, context.unix, &context.budget) {
+        return match verify_rrset_within(ds, &parent, &keys, context.unix, &context.checks()) {
             Ok(_) if !ds.rdatas.iter().any(|ds| ds_supported(ds)) => {
                 let algorithm = ds.rdatas.iter().any(|ds| ds.get(2).is_some_and(|alg| !portcullis_dnssec::Algorithm(*alg).is_supported()));
                 (ZoneKeys::Insecure(if algorithm { Ede::UNSUPPORTED_DNSKEY_ALGORITHM } else { Ede::UNSUPPORTED_DS_DIGEST }), ds.ttl)
@@ -186,7 +186,7 @@ fn learn_ds(name: &NameBuf, fetched: &Fetched, context: &Context<'_>) -> (ZoneKe
         return (ZoneKeys::NotCut, 60);
     }
     for proof in &fetched.proofs {
-        match verify_rrset_within(proof, &parent, &keys, context.unix, &context.budget) {
+        match verify_rrset_within(proof, &parent, &keys, context.unix, &context.checks()) {
             Ok(_) => {}
             Err(Bogus { ede: Ede::UNSUPPORTED_DNSKEY_ALGORITHM, .. }) => return (ZoneKeys::Insecure(Ede::UNSUPPORTED_DNSKEY_ALGORITHM), 60),
             Err(Bogus { ede, why }) => return (ZoneKeys::Bogus(ede, why), BOGUS_TTL),
