@@ -158,7 +158,7 @@ only-second.test A 192.0.2.3
         match engine.handle(&request, &mut out) {
             Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => Some(reply_of(&out[..len])),
             Outcome::Resolve => panic!("{qname}: handed to the resolver"),
-            Outcome::Drop(_) | Outcome::Transfer => None,
+            Outcome::Drop(_) | Outcome::Transfer | Outcome::Update => None,
         }
     }
 

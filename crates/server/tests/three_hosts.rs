@@ -438,6 +438,8 @@ fn three_hosts_converge_within_two_seconds_and_a_killed_secondary_catches_up_by_
         update(&net, &scratch.0, "one.test.", &format!("update add b{n}.one.test. 300 A 192.0.2.{}\n", n + 10));
         if n == 7 {
             a.kill();
+            let a_ns = net.ns("a");
+            wait_until("no process is left in a's namespace", || run("ip", &["netns", "pids", &a_ns]).1.trim().is_empty());
         }
     }
     let last = 2 + u32::try_from(BURST).unwrap();
