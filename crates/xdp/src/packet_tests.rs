@@ -1,6 +1,9 @@
 use super::*;
 use proptest::prelude::*;
 
+/// A named way to spoil a good frame.
+type Spoil = (&'static str, fn(&mut Vec<u8>));
+
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc];
 const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x5];
 
@@ -79,7 +82,7 @@ fn reply_swaps_addresses_ports_and_macs() {
 #[test]
 fn anything_else_is_refused() {
     let good = frame(&v4(), b"x");
-    let cases: [(&str, fn(&mut Vec<u8>)); 7] = [
+    let cases: [Spoil; 7] = [
         ("VLAN tag", |f| f[12..14].copy_from_slice(&[0x81, 0x00])),
         ("IPv4 options", |f| f[14] = 0x46),
         ("more fragments", |f| f[20] |= 0x20),
@@ -109,10 +112,8 @@ fn reply_that_does_not_fit_is_refused() {
 }
 
 fn any_addresses() -> impl Strategy<Value = Addresses> {
-    let v4 = (any::<[u8; 4]>(), any::<u16>(), any::<[u8; 4]>(), any::<u16>())
-        .prop_map(|(a, p, b, q)| (SocketAddr::from((a, p)), SocketAddr::from((b, q))));
-    let v6 = (any::<[u8; 16]>(), any::<u16>(), any::<[u8; 16]>(), any::<u16>())
-        .prop_map(|(a, p, b, q)| (SocketAddr::from((a, p)), SocketAddr::from((b, q))));
+    let v4 = (any::<[u8; 4]>(), any::<u16>(), any::<[u8; 4]>(), any::<u16>()).prop_map(|(a, p, b, q)| (SocketAddr::from((a, p)), SocketAddr::from((b, q))));
+    let v6 = (any::<[u8; 16]>(), any::<u16>(), any::<[u8; 16]>(), any::<u16>()).prop_map(|(a, p, b, q)| (SocketAddr::from((a, p)), SocketAddr::from((b, q))));
     (any::<[u8; 6]>(), any::<[u8; 6]>(), prop_oneof![v4, v6]).prop_map(|(src_mac, dst_mac, (src, dst))| Addresses { src_mac, dst_mac, src, dst })
 }
 
