@@ -101,6 +101,8 @@ pub mod file {
         pub identity: Option<String>,
         /// Where the keys of signed zones are kept.
         pub key_directory: Option<String>,
+        /// Interfaces whose UDP queries take the AF_XDP path.
+        pub xdp: Option<Vec<String>>,
     }
 
     impl Server {
@@ -254,6 +256,8 @@ pub struct Settings {
     pub tunnelling: portcullis_engine::policy::tunnel::TunnelSettings,
     /// The shadowing detector (`[detection]`).
     pub shadowing: portcullis_engine::policy::shadow::ShadowSettings,
+    /// Interfaces whose UDP queries take the AF_XDP path (`[server] xdp`).
+    pub xdp: Vec<String>,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -321,6 +325,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         handshakes_per_second: 0,
     };
     let listen_text = raw.server.listen.clone().unwrap_or_else(|| vec!["0.0.0.0:53".into(), "[::]:53".into()]);
+    let xdp = crate::xdp_config::interfaces(server.xdp.as_deref(), &mut errors);
     let listen = listen_text
         .iter()
         .enumerate()
@@ -390,6 +395,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         encrypted,
         tunnelling,
         shadowing,
+        xdp,
     })
 }
 

@@ -47,6 +47,7 @@ mod tap_writer;
 mod tls_config;
 mod trust_state;
 mod upgrade;
+mod xdp_config;
 mod zone_config;
 mod zone_files;
 mod zone_signer;

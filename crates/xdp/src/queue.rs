@@ -93,11 +93,12 @@ impl QueueSocket {
     }
 
     /// Answers queries until `stop` is set (read at least every 100 ms): each UDP payload goes
-    /// to `handler(query, client, out)`, which writes a reply into `out` and returns its length,
-    /// or `None` for no reply. `out` is sized to what one frame can carry.
+    /// to `handler(query, client, local, out)` (`local`: the address and port it was sent to),
+    /// which writes a reply into `out` and returns its length, or `None` for no reply. `out` is
+    /// sized to what one frame can carry (the interface's MTU).
     pub fn serve<F>(&mut self, stop: &AtomicBool, mut handler: F) -> Result<QueueStats, Error>
     where
-        F: FnMut(&[u8], SocketAddr, &mut [u8]) -> Option<usize>,
+        F: FnMut(&[u8], SocketAddr, SocketAddr, &mut [u8]) -> Option<usize>,
     {
         let mut stats = QueueStats::default();
         while !stop.load(Ordering::Relaxed) {
@@ -115,7 +116,7 @@ impl QueueSocket {
     /// One batch: read received frames, answer them in place, transmit, refill.
     fn turn<F>(&mut self, handler: &mut F, stats: &mut QueueStats)
     where
-        F: FnMut(&[u8], SocketAddr, &mut [u8]) -> Option<usize>,
+        F: FnMut(&[u8], SocketAddr, SocketAddr, &mut [u8]) -> Option<usize>,
     {
         let mut replies = [XdpDesc::default(); BATCH as usize];
         let mut reply_count = 0;
@@ -193,7 +194,7 @@ impl QueueSocket {
 /// in the same frame; the reply's descriptor, or `None` (the frame goes back to the fill ring).
 fn answer<F>(area: &mut Area, scratch: &mut [u8], max_frame: usize, desc: XdpDesc, handler: &mut F, stats: &mut QueueStats) -> Option<XdpDesc>
 where
-    F: FnMut(&[u8], SocketAddr, &mut [u8]) -> Option<usize>,
+    F: FnMut(&[u8], SocketAddr, SocketAddr, &mut [u8]) -> Option<usize>,
 {
     let frame = area.frame_mut(desc.addr)?;
     let received = frame.get(..usize::try_from(desc.len).ok()?)?;
@@ -207,7 +208,7 @@ where
     let room = frame.len().min(max_frame);
     let out = frame.get_mut(addresses.header_len()..room)?;
     let room = out.len();
-    let Some(len) = handler(query, addresses.src, out).filter(|&len| len <= room) else {
+    let Some(len) = handler(query, addresses.src, addresses.dst, out).filter(|&len| len <= room) else {
         stats.unanswered += 1;
         return None;
     };

@@ -93,7 +93,7 @@ fn skip(why: &str) {
 }
 
 /// The test's handler: "re:" and the query.
-fn echo(query: &[u8], _peer: SocketAddr, out: &mut [u8]) -> Option<usize> {
+fn echo(query: &[u8], _peer: SocketAddr, _local: SocketAddr, out: &mut [u8]) -> Option<usize> {
     let reply = out.get_mut(..query.len() + 3)?;
     reply[..3].copy_from_slice(b"re:");
     reply[3..].copy_from_slice(query);
