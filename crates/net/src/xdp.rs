@@ -113,5 +113,7 @@ fn answer(services: &Services, worker: u16, query: &[u8], peer: SocketAddr, loca
 /// The listener bound to `local`, or to the unspecified address of its family and port.
 fn listener_for(listeners: &[Listener], local: SocketAddr) -> Option<&Listener> {
     let exact = listeners.iter().find(|(_, address, _)| *address == local);
-    exact.or_else(|| listeners.iter().find(|(_, address, _)| address.ip().is_unspecified() && address.port() == local.port() && address.is_ipv4() == local.is_ipv4()))
+    exact.or_else(|| {
+        listeners.iter().find(|(_, address, _)| address.ip().is_unspecified() && address.port() == local.port() && address.is_ipv4() == local.is_ipv4())
+    })
 }

@@ -43,7 +43,28 @@ impl Lab {
         let (s, c) = (lab.server.as_str(), lab.client.as_str());
         ip(&["netns", "add", s])?;
         ip(&["netns", "add", c])?;
-        ip(&["link", "add", "vethS", "netns", s, "numtxqueues", "1", "numrxqueues", "1", "type", "veth", "peer", "name", "vethC", "netns", c, "numtxqueues", "1", "numrxqueues", "1"])?;
+        ip(&[
+            "link",
+            "add",
+            "vethS",
+            "netns",
+            s,
+            "numtxqueues",
+            "1",
+            "numrxqueues",
+            "1",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "vethC",
+            "netns",
+            c,
+            "numtxqueues",
+            "1",
+            "numrxqueues",
+            "1",
+        ])?;
         for (ns, dev, v4) in [(s, "vethS", "192.0.2.1/24"), (c, "vethC", "192.0.2.2/24")] {
             ip(&["-n", ns, "addr", "add", v4, "dev", dev])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
@@ -122,10 +143,10 @@ fn ask_all(to: SocketAddr, wires: Vec<Vec<u8>>) -> Vec<Result<Vec<u8>, String>> 
         .collect()
 }
 
-/// UDP datagrams delivered to sockets in the calling namespace (`/proc/net/snmp` `Udp:
+/// UDP datagrams delivered to sockets in the calling thread's namespace (`/proc/net/snmp` `Udp:
 /// InDatagrams`).
 fn udp_in_datagrams() -> u64 {
-    let snmp = std::fs::read_to_string("/proc/self/net/snmp").unwrap();
+    let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap();
     let mut udp = snmp.lines().filter(|line| line.starts_with("Udp:"));
     let (names, values) = (udp.next().unwrap(), udp.next().unwrap());
     let at = names.split_whitespace().position(|name| name == "InDatagrams").unwrap();
@@ -192,6 +213,8 @@ fn xdp_answers_like_the_socket_path() {
         }
     }
     assert!(differences.is_empty(), "{} of {} answers differ:\n{}", differences.len(), queries.len(), differences.join("\n"));
-    assert_eq!(socket_datagrams, queries.len() as u64, "the loopback queries went through the UDP socket layer");
+    // Over loopback both the query (to the server) and the reply (to the client) are delivered
+    // to sockets of the server's namespace.
+    assert_eq!(socket_datagrams, 2 * queries.len() as u64, "the loopback queries went through the UDP socket layer");
     assert_eq!(xdp_datagrams, 0, "the veth queries skipped the UDP socket layer (AF_XDP)");
 }
