@@ -218,3 +218,26 @@ fn xdp_answers_like_the_socket_path() {
     assert_eq!(socket_datagrams, 2 * queries.len() as u64, "the loopback queries went through the UDP socket layer");
     assert_eq!(xdp_datagrams, 0, "the veth queries skipped the UDP socket layer (AF_XDP)");
 }
+
+/// An interface the AF_XDP path cannot attach to (none by that name; or no root) is logged with
+/// its reason, and the sockets answer as before.
+#[test]
+fn xdp_that_cannot_attach_falls_back_to_the_sockets() {
+    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let dir = std::env::temp_dir().join(format!("portcullis-xdp-fallback-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zone = queries::testdata().join("zones/example.test.zone");
+    let config = format!(
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\nxdp = [\"pcx-absent0\"]\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n",
+        zone.display()
+    );
+    std::fs::write(dir.join("portcullis.toml"), config).unwrap();
+    let child = Command::new(BINARY).args(["serve", "--config"]).arg(dir.join("portcullis.toml")).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut server = Server(child);
+    let log = server.stderr_until(Duration::from_secs(30), |text| text.contains("portcullis ready"));
+    assert!(log.contains("AF_XDP path not attached") && log.contains("pcx-absent0"), "the fallback is logged with the interface:\n{log}");
+    let query = client::Query::new("example.test.", portcullis_wire::Rtype::SOA);
+    let reply = client::udp(addr, &query).unwrap_or_else(|e| panic!("the sockets answer: {e}\n{log}"));
+    assert!(reply.len() > 12, "a reply");
+}

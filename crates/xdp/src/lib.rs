@@ -62,6 +62,9 @@ impl Attachment {
 /// a thread of its own; nothing is redirected to a queue before its socket is registered.
 pub fn attach(interface: &str, ports: &[u16]) -> Result<(Attachment, Vec<QueueSocket>), Error> {
     let sys = Path::new("/sys/class/net").join(interface);
+    if !sys.exists() {
+        return Err(Error::new(format!("AF_XDP on {interface}: no such interface in this network namespace")));
+    }
     let queues = rx_queues(&sys).map_err(|e| Error::new(format!("AF_XDP on {interface}: {}: {e}", sys.display())))?;
     let mtu = std::fs::read_to_string(sys.join("mtu")).ok().and_then(|text| text.trim().parse().ok()).unwrap_or(1500);
     attach_queues(interface, ports, queues, mtu)
