@@ -24,6 +24,8 @@ const FRAMES: u32 = 4096;
 const FRAME_SIZE: u32 = 2048;
 /// Frames handled per loop turn.
 const BATCH: u32 = 64;
+/// Transmit kicks per batch: the kernel sends up to 32 frames per kick in copy mode.
+const KICKS: u32 = BATCH / 32 + 2;
 /// How long one wait for frames lasts before the stop flag is read again.
 const WAIT_MS: u16 = 100;
 
@@ -102,6 +104,7 @@ impl QueueSocket {
     {
         let mut stats = QueueStats::default();
         while !stop.load(Ordering::Relaxed) {
+            self.kick();
             self.recycle_completed();
             if self.rx.available() == 0 {
                 let fd = self.raw_fd();
@@ -157,11 +160,19 @@ impl QueueSocket {
         let sent = writer.insert(replies.iter().copied());
         writer.commit();
         drop(writer);
-        // Copy mode sends only when asked (`sendto`); with need-wakeup the kernel says when.
-        if self.tx.needs_wakeup() {
+        self.kick();
+        usize::try_from(sent).unwrap_or(0)
+    }
+
+    /// Copy mode sends only when asked (`sendto`), at most 32 frames a call (the kernel's
+    /// per-call budget): asks until the ring is drained, at most [`KICKS`] times.
+    fn kick(&mut self) {
+        for _ in 0..KICKS {
+            if self.tx.pending() == 0 || !self.tx.needs_wakeup() {
+                break;
+            }
             self.tx.wake();
         }
-        usize::try_from(sent).unwrap_or(0)
     }
 
     /// Frames whose reply was sent go back to the fill ring.
