@@ -67,8 +67,9 @@ fn spawn_queues(attachment: Attachment, sockets: Vec<QueueSocket>, services: &Se
         let worker = first_worker.saturating_add(u16::try_from(index).unwrap_or(u16::MAX));
         let name = format!("portcullis-xdp-{}", socket.queue());
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            let stop = services.shutdown.flag();
-            let result = socket.serve(stop, |query, peer, local, out| answer(&services, worker, query, peer, local, out));
+            let shutdown = services.shutdown.clone();
+            let answerer = Answerer { engine: services.engine.load_full(), now: services.clock.now(), services, worker };
+            let result = socket.serve(shutdown.flag(), answerer);
             match result {
                 Ok(stats) => tracing::debug!(queue = socket.queue(), ?stats, "AF_XDP queue stopped"),
                 Err(error) => tracing::error!(%error, "AF_XDP queue stopped"),
@@ -84,29 +85,45 @@ fn spawn_queues(attachment: Attachment, sockets: Vec<QueueSocket>, services: &Se
     threads
 }
 
-/// Answers one query of the XDP path: the engine's reply length, or `None` (dropped, or handed
-/// to the resolver pool, which answers through the listener's socket).
-fn answer(services: &Services, worker: u16, query: &[u8], peer: SocketAddr, local: SocketAddr, out: &mut [u8]) -> Option<usize> {
-    let Some((listener, _, socket)) = listener_for(&services.listeners, local) else {
-        tracing::trace!(%peer, %local, "AF_XDP query to an address no listener has");
-        return None;
-    };
-    let engine = services.engine.load();
-    let (now, unix_secs) = services.clock.now();
-    let request = Request { bytes: query, peer, transport: Transport::Udp, now, unix_secs, listener: *listener, worker };
-    match engine.handle(&request, out) {
-        Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => Some(len),
-        Outcome::Resolve => {
-            let submitted = services.pool.as_ref().map(|pool| {
-                let waiter = Waiter { query: query.to_vec(), peer, transport: Transport::Udp, listener: *listener, reply: ReplyTo::Udp(Arc::clone(socket)) };
-                pool.submit(waiter)
-            });
-            if let Err(reason) = submitted.unwrap_or(Err(DropReason::ResolverOverload)) {
-                engine.counters().dropped(reason);
+/// Answers the queries of one queue: the engine snapshot and the clock are read once per batch,
+/// as the UDP workers do.
+struct Answerer {
+    services: Services,
+    worker: u16,
+    engine: Arc<portcullis_engine::Engine>,
+    now: (portcullis_engine::policy::Instant, u64),
+}
+
+impl portcullis_xdp::Handler for Answerer {
+    fn batch(&mut self) {
+        self.engine = self.services.engine.load_full();
+        self.now = self.services.clock.now();
+    }
+
+    /// The engine's reply length, or `None` (dropped, or handed to the resolver pool, which
+    /// answers through the listener's socket).
+    fn answer(&mut self, query: &[u8], peer: SocketAddr, local: SocketAddr, out: &mut [u8]) -> Option<usize> {
+        let Some((listener, _, socket)) = listener_for(&self.services.listeners, local) else {
+            tracing::trace!(%peer, %local, "AF_XDP query to an address no listener has");
+            return None;
+        };
+        let (now, unix_secs) = self.now;
+        let request = Request { bytes: query, peer, transport: Transport::Udp, now, unix_secs, listener: *listener, worker: self.worker };
+        match self.engine.handle(&request, out) {
+            Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => Some(len),
+            Outcome::Resolve => {
+                let submitted = self.services.pool.as_ref().map(|pool| {
+                    let waiter =
+                        Waiter { query: query.to_vec(), peer, transport: Transport::Udp, listener: *listener, reply: ReplyTo::Udp(Arc::clone(socket)) };
+                    pool.submit(waiter)
+                });
+                if let Err(reason) = submitted.unwrap_or(Err(DropReason::ResolverOverload)) {
+                    self.engine.counters().dropped(reason);
+                }
+                None
             }
-            None
+            Outcome::Drop(_) | Outcome::Transfer => None,
         }
-        Outcome::Drop(_) | Outcome::Transfer => None,
     }
 }
 

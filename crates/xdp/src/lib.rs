@@ -19,7 +19,7 @@ pub mod queue;
 mod umem;
 
 pub use program::Program;
-pub use queue::{QueueSocket, QueueStats};
+pub use queue::{Handler, QueueSocket, QueueStats};
 
 use std::path::Path;
 

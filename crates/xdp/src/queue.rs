@@ -29,6 +29,26 @@ const KICKS: u32 = BATCH / 32 + 2;
 /// How long one wait for frames lasts before the stop flag is read again.
 const WAIT_MS: u16 = 100;
 
+/// Answers the queries of a queue's loop.
+pub trait Handler {
+    /// Called once before each batch of queries (up to 64): where to read the clock or take a
+    /// snapshot once per batch rather than once per query.
+    fn batch(&mut self) {}
+
+    /// Writes the reply to `query` from `peer` (sent to `local`, our address and port) into
+    /// `out` and returns its length, or `None` for no reply.
+    fn answer(&mut self, query: &[u8], peer: SocketAddr, local: SocketAddr, out: &mut [u8]) -> Option<usize>;
+}
+
+impl<F> Handler for F
+where
+    F: FnMut(&[u8], SocketAddr, SocketAddr, &mut [u8]) -> Option<usize>,
+{
+    fn answer(&mut self, query: &[u8], peer: SocketAddr, local: SocketAddr, out: &mut [u8]) -> Option<usize> {
+        self(query, peer, local, out)
+    }
+}
+
 /// What a queue's loop did, returned when it stops.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueStats {
@@ -95,13 +115,9 @@ impl QueueSocket {
     }
 
     /// Answers queries until `stop` is set (read at least every 100 ms): each UDP payload goes
-    /// to `handler(query, client, local, out)` (`local`: the address and port it was sent to),
-    /// which writes a reply into `out` and returns its length, or `None` for no reply. `out` is
-    /// sized to what one frame can carry (the interface's MTU).
-    pub fn serve<F>(&mut self, stop: &AtomicBool, mut handler: F) -> Result<QueueStats, Error>
-    where
-        F: FnMut(&[u8], SocketAddr, SocketAddr, &mut [u8]) -> Option<usize>,
-    {
+    /// to [`Handler::answer`] (a closure `(query, client, local, out) -> Option<len>` is one),
+    /// `out` sized to what one frame can carry (the interface's MTU).
+    pub fn serve<H: Handler>(&mut self, stop: &AtomicBool, mut handler: H) -> Result<QueueStats, Error> {
         let mut stats = QueueStats::default();
         while !stop.load(Ordering::Relaxed) {
             self.kick();
@@ -117,10 +133,8 @@ impl QueueSocket {
     }
 
     /// One batch: read received frames, answer them in place, transmit, refill.
-    fn turn<F>(&mut self, handler: &mut F, stats: &mut QueueStats)
-    where
-        F: FnMut(&[u8], SocketAddr, SocketAddr, &mut [u8]) -> Option<usize>,
-    {
+    fn turn<H: Handler>(&mut self, handler: &mut H, stats: &mut QueueStats) {
+        handler.batch();
         let mut replies = [XdpDesc::default(); BATCH as usize];
         let mut reply_count = 0;
         let mut unused = [0u64; BATCH as usize];
@@ -203,10 +217,7 @@ impl QueueSocket {
 
 /// Reads the query in the frame at `desc`, asks `handler`, and writes the reply over the query
 /// in the same frame; the reply's descriptor, or `None` (the frame goes back to the fill ring).
-fn answer<F>(area: &mut Area, scratch: &mut [u8], max_frame: usize, desc: XdpDesc, handler: &mut F, stats: &mut QueueStats) -> Option<XdpDesc>
-where
-    F: FnMut(&[u8], SocketAddr, SocketAddr, &mut [u8]) -> Option<usize>,
-{
+fn answer<H: Handler>(area: &mut Area, scratch: &mut [u8], max_frame: usize, desc: XdpDesc, handler: &mut H, stats: &mut QueueStats) -> Option<XdpDesc> {
     let frame = area.frame_mut(desc.addr)?;
     let received = frame.get(..usize::try_from(desc.len).ok()?)?;
     let Some(datagram) = packet::parse(received) else {
@@ -219,7 +230,7 @@ where
     let room = frame.len().min(max_frame);
     let out = frame.get_mut(addresses.header_len()..room)?;
     let room = out.len();
-    let Some(len) = handler(query, addresses.src, addresses.dst, out).filter(|&len| len <= room) else {
+    let Some(len) = handler.answer(query, addresses.src, addresses.dst, out).filter(|&len| len <= room) else {
         stats.unanswered += 1;
         return None;
     };
