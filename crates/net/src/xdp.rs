@@ -110,7 +110,13 @@ impl portcullis_xdp::Handler for Answerer {
         let (now, unix_secs) = self.now;
         let request = Request { bytes: query, peer, transport: Transport::Udp, now, unix_secs, listener: *listener, worker: self.worker };
         match self.engine.handle(&request, out) {
-            Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => Some(len),
+            Outcome::Reply(len) => Some(len),
+            Outcome::ReplyAndPrefetch(len) => {
+                if let Some(pool) = &self.services.pool {
+                    pool.prefetch(query);
+                }
+                Some(len)
+            }
             Outcome::Resolve => {
                 let submitted = self.services.pool.as_ref().map(|pool| {
                     let waiter =
