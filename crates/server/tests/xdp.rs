@@ -90,19 +90,33 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// The server process, killed on drop; its standard error is read when it is asked for.
-struct Server(Child);
+/// The server process, killed on drop; its standard error is read by a thread of its own, so
+/// that waiting for a line is bounded even when the server prints nothing.
+struct Server(Child, std::sync::mpsc::Receiver<String>);
 
 impl Server {
+    fn start(command: &mut Command) -> Self {
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start portcullis");
+        let mut stderr = child.stderr.take().expect("piped");
+        let (lines, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                if lines.send(String::from_utf8_lossy(&chunk[..n]).into_owned()).is_err() {
+                    break;
+                }
+            }
+        });
+        Self(child, received)
+    }
+
     fn stderr_until(&mut self, within: Duration, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + within;
         let mut text = String::new();
-        let stderr = self.0.stderr.as_mut().expect("piped");
-        let mut chunk = [0u8; 4096];
-        while !done(&text) && Instant::now() < deadline {
-            match stderr.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => text.push_str(&String::from_utf8_lossy(&chunk[..n])),
+        while !done(&text) {
+            match self.1.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(chunk) => text.push_str(&chunk),
+                Err(_) => break,
             }
         }
         text
@@ -177,14 +191,7 @@ fn xdp_answers_like_the_socket_path() {
         zone.display()
     );
     std::fs::write(dir.join("portcullis.toml"), config).unwrap();
-    let child = Command::new("ip")
-        .args(["netns", "exec", &lab.server, BINARY, "serve", "--config"])
-        .arg(dir.join("portcullis.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start portcullis");
-    let mut server = Server(child);
+    let mut server = Server::start(Command::new("ip").args(["netns", "exec", &lab.server, BINARY, "serve", "--config"]).arg(dir.join("portcullis.toml")));
     let log = server.stderr_until(Duration::from_secs(30), |text| text.contains("portcullis ready"));
     if log.contains("AF_XDP path not attached") {
         return skip(&format!("the kernel refused XDP here:\n{log}"));
@@ -233,8 +240,7 @@ fn xdp_that_cannot_attach_falls_back_to_the_sockets() {
         zone.display()
     );
     std::fs::write(dir.join("portcullis.toml"), config).unwrap();
-    let child = Command::new(BINARY).args(["serve", "--config"]).arg(dir.join("portcullis.toml")).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut server = Server(child);
+    let mut server = Server::start(Command::new(BINARY).args(["serve", "--config"]).arg(dir.join("portcullis.toml")));
     let log = server.stderr_until(Duration::from_secs(30), |text| text.contains("portcullis ready"));
     assert!(log.contains("AF_XDP path not attached") && log.contains("pcx-absent0"), "the fallback is logged with the interface:\n{log}");
     let query = client::Query::new("example.test.", portcullis_wire::Rtype::SOA);
