@@ -11,6 +11,8 @@
 //! - [`resolver_pool`]: tokio tasks driving the sans-IO resolver, coalescing identical questions.
 //! - [`driver`]: the pool's one driver loop, for resolutions and forwardings alike.
 //! - [`upstream`]: the resolver's queries on the wire (a fresh UDP socket per query, TCP).
+//! - [`xdp`]: the AF_XDP path for UDP on chosen interfaces (`portcullis_xdp`), falling back to
+//!   the sockets where it cannot attach.
 //! - [`metrics`]: the I/O layer's counters (TCP connections closed, by [`metrics::CloseReason`]).
 
 pub mod bind;
@@ -38,6 +40,7 @@ pub mod updates;
 pub mod upstream;
 pub mod upstream_encrypted;
 pub mod upstream_tcp;
+pub mod xdp;
 
 use arc_swap::ArcSwap;
 use portcullis_engine::Engine;
@@ -92,5 +95,10 @@ impl Shutdown {
     /// True once stopping.
     pub fn is_triggered(&self) -> bool {
         self.0.load(Ordering::Acquire)
+    }
+
+    /// The flag itself, for loops that read it directly (the AF_XDP queues).
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
     }
 }

@@ -109,6 +109,8 @@ pub mod file {
         pub key_directory: Option<String>,
         /// Where journals and kept copies of zones without a file go.
         pub state_directory: Option<String>,
+        /// Interfaces whose UDP queries take the AF_XDP path.
+        pub xdp: Option<Vec<String>>,
     }
 
     impl Server {
@@ -293,6 +295,8 @@ pub struct Settings {
     pub shadowing: portcullis_engine::policy::shadow::ShadowSettings,
     /// Response policy zones and blocklists (`[[rpz]]`, `[[blocklist]]`).
     pub rpz: crate::rpz_config::RpzConfig,
+    /// Interfaces whose UDP queries take the AF_XDP path (`[server] xdp`).
+    pub xdp: Vec<String>,
 }
 
 /// Reads the configuration named by the flags (or the embedded default) and applies the flags.
@@ -360,6 +364,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         handshakes_per_second: 0,
     };
     let listen_text = raw.server.listen.clone().unwrap_or_else(|| vec!["0.0.0.0:53".into(), "[::]:53".into()]);
+    let xdp = crate::xdp_config::interfaces(server.xdp.as_deref(), &mut errors);
     let listen = listen_text
         .iter()
         .enumerate()
@@ -438,6 +443,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         tunnelling,
         shadowing,
         rpz,
+        xdp,
     })
 }
 

@@ -35,8 +35,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "http-body-util",
             "bytes",
             "quinn",
+            // The AF_XDP path's mechanics (issue 19).
+            "portcullis-xdp",
         ],
     ),
+    // AF_XDP sockets and the XDP program; no DNS, no engine.
+    ("xdp", &["xdpilone", "aya", "nix", "tracing"]),
     (
         "server",
         &[
@@ -101,6 +105,34 @@ fn every_crate_depends_only_on_what_its_layer_allows() {
         if !listed.contains(name.as_str()) {
             problems.push(format!("crates/{name} has no layer in this test's ALLOWED list"));
         }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// `unsafe` lives in one module of one crate: every crate but `crates/xdp` takes the workspace's
+/// lints (`unsafe_code = "forbid"`), and in `crates/xdp` the only `allow(unsafe_code)` is the one
+/// on `mod umem` in its `lib.rs`.
+#[test]
+fn unsafe_is_allowed_only_in_the_xdp_memory_module() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut problems = Vec::new();
+    for (dir, _) in ALLOWED.iter().filter(|(dir, _)| *dir != "xdp") {
+        let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(crates.join(dir).join("Cargo.toml")).unwrap()).unwrap();
+        if manifest.get("lints").and_then(|lints| lints.get("workspace")).and_then(toml::Value::as_bool) != Some(true) {
+            problems.push(format!("crates/{dir}/Cargo.toml: [lints] workspace = true is missing"));
+        }
+    }
+    let mut files = vec![crates.join("xdp/src")];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+        } else if std::fs::read_to_string(&path).unwrap().contains("allow(unsafe_code)") && !path.ends_with("xdp/src/lib.rs") {
+            problems.push(format!("{} allows unsafe code", path.display()));
+        }
+    }
+    let lib = std::fs::read_to_string(crates.join("xdp/src/lib.rs")).unwrap();
+    if lib.matches("allow(unsafe_code)").count() != 1 || !lib.contains("#[allow(unsafe_code)]\nmod umem;") {
+        problems.push("crates/xdp/src/lib.rs: allow(unsafe_code) only on `mod umem;`".into());
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

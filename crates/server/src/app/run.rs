@@ -10,7 +10,7 @@ use crate::config::{self, Settings};
 use crate::entropy;
 use arc_swap::ArcSwap;
 use portcullis_net::resolver_pool::{PoolParts, ResolverPool};
-use portcullis_net::{bind, tcp, udp, Clock, EngineHandle, Shutdown};
+use portcullis_net::{bind, tcp, udp, xdp, Clock, EngineHandle, Shutdown};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,10 +114,16 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     }
     let mut addresses: Vec<String> = listeners.tcp.iter().map(|(_, addr, _)| addr.to_string()).collect();
     addresses.extend(encrypted.as_ref().map(super::encrypted::Encrypted::addresses).unwrap_or_default());
+    let xdp_listeners = xdp_listeners(&settings, &listeners.udp).map_err(|error| fail(format!("cannot share a UDP socket with the AF_XDP path: {error}")))?;
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
     let udp_services = udp::UdpServices { tap: shared.tap.clone(), updates: Some(Arc::new(shared.updates.clone())) };
-    let workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts, udp_services)
+    let mut workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts, udp_services)
         .map_err(|error| fail(format!("cannot start UDP workers: {error}")))?;
+    if !settings.xdp.is_empty() {
+        let services = xdp::Services { engine: engine.clone(), clock, pool: Some(pool.clone()), shutdown: shutdown.clone(), listeners: xdp_listeners.into() };
+        let first_worker = u16::try_from(workers.len()).unwrap_or(u16::MAX);
+        workers.extend(xdp::spawn(&settings.xdp, &services, first_worker));
+    }
     log_ready(&settings, &engine, &addresses, threads);
     {
         let _runtime = runtime.enter();
@@ -372,4 +378,16 @@ fn init_logging(level: &str) {
     use std::io::IsTerminal;
     let colour = std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).with_target(false).try_init();
+}
+
+/// One socket of each UDP listen address, shared with the AF_XDP path (which sends the answers
+/// of resolved queries through it); none when `[server] xdp` is empty.
+fn xdp_listeners(settings: &Settings, udp: &[(u16, std::net::SocketAddr, std::net::UdpSocket)]) -> std::io::Result<Vec<xdp::Listener>> {
+    let mut shared: Vec<xdp::Listener> = Vec::new();
+    for (index, address, socket) in udp.iter().filter(|_| !settings.xdp.is_empty()) {
+        if !shared.iter().any(|(known, _, _)| known == index) {
+            shared.push((*index, *address, Arc::new(socket.try_clone()?)));
+        }
+    }
+    Ok(shared)
 }
