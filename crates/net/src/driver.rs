@@ -6,7 +6,8 @@
 //!   several can be in flight (a forwarding's hedged query beside the first); whichever has an
 //!   event first reports it. UDP: a fresh connected socket per query on a port the system picks
 //!   ([`send_udp`]), every datagram it receives handed to the machine (which does the
-//!   matching), an ICMP error a failure; datagrams land in one buffer per driver. TCP (after
+//!   matching), an ICMP error a failure; a datagram lands in a buffer leased from the pool's
+//!   [`MessageBuffers`] for as long as the machine reads it (no 64 KiB buffer per driver). TCP (after
 //!   TC=1, or to a TCP-only server): a forwarding's queries go over the upstream's shared,
 //!   pipelined connection ([`TcpConnections`]), a resolution's over a fresh connection to the
 //!   authoritative server ([`Exchange`]), closed after its one message.
@@ -19,8 +20,9 @@
 //!   server statistics for a resolution ([`Shared`]), plus the group's state for a forwarding,
 //!   locked around the one call only ([`Grouped`]), never across a wait.
 
+use crate::buffers::{Lease, MessageBuffers};
 use crate::forwarders::ForwardGroup;
-use crate::upstream::{send_udp, Event, Exchange, MAX_UDP};
+use crate::upstream::{send_udp, Event, Exchange};
 use crate::upstream_encrypted::EncryptedUpstream;
 use crate::upstream_tcp::TcpConnections;
 use crate::Clock;
@@ -80,11 +82,13 @@ pub struct Wire<'a> {
     pub sent: &'a AtomicU64,
     /// The connections of an encrypted forward group (DoT, DoH, DoQ); `None` otherwise.
     pub encrypted: Option<&'a EncryptedUpstream>,
+    /// Where datagrams are received.
+    pub buffers: &'a MessageBuffers,
 }
 
 /// Runs `machine` to its end and returns its result (see the module documentation).
 pub async fn drive<D: Driven>(machine: &mut D, lend: &impl Lend<D>, wire: &Wire<'_>) -> Resolved {
-    let mut flights = Flights::default();
+    let mut flights = Flights::new(wire.buffers);
     loop {
         let (now, _) = wire.clock.now();
         match lend.lend(|context| machine.poll(now, context)) {
@@ -105,6 +109,7 @@ pub async fn drive<D: Driven>(machine: &mut D, lend: &impl Lend<D>, wire: &Wire<
                     Ok((id, Received::Failed)) => lend.lend(|context| machine.on_timeout(id, now, context)),
                     Err(_) => lend.lend(|context| machine.on_wake(now, context)),
                 }
+                flights.release();
             }
             Step::Done(resolved) => return resolved,
         }
@@ -141,20 +146,24 @@ enum Flight<'a> {
 }
 
 impl Flight<'_> {
-    fn poll_next(&mut self, buf: &mut [u8], cx: &mut Context<'_>) -> Poll<Received> {
+    /// A flight waiting for `socket` to be readable (or to have an error).
+    fn waiting(socket: UdpSocket) -> Self {
+        Flight::UdpWaiting(Box::pin(async move {
+            let ready = socket.ready(Interest::READABLE | Interest::ERROR).await;
+            (socket, ready)
+        }))
+    }
+
+    /// The flight's next event; a datagram is received into `buf` (leased when first needed).
+    fn poll_next<'b>(&mut self, buf: &mut Option<Lease<'b>>, buffers: &'b MessageBuffers, cx: &mut Context<'_>) -> Poll<Received> {
         loop {
             match std::mem::replace(self, Flight::Over) {
-                Flight::Udp(socket) => match socket.try_recv_from(buf) {
+                Flight::Udp(socket) => match socket.try_recv_from(buf.get_or_insert_with(|| buffers.lease())) {
                     Ok((len, from)) => {
                         *self = Flight::Udp(socket);
                         return Poll::Ready(Received::Datagram(from, len));
                     }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        *self = Flight::UdpWaiting(Box::pin(async move {
-                            let ready = socket.ready(Interest::READABLE | Interest::ERROR).await;
-                            (socket, ready)
-                        }));
-                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => *self = Flight::waiting(socket),
                     Err(error) => {
                         tracing::trace!(%error, "upstream udp receive failed");
                         return Poll::Ready(Received::Failed);
@@ -190,26 +199,31 @@ impl Flight<'_> {
 }
 
 /// The queries in flight, each with its socket or connection; dropping one closes it.
-#[derive(Default)]
 struct Flights<'a> {
     flights: SmallVec<[(QueryId, Flight<'a>); 2]>,
-    /// Where datagrams are received (allocated with the first query).
-    buf: Vec<u8>,
+    /// Lends the receive buffer.
+    buffers: &'a MessageBuffers,
+    /// Where a datagram is received: leased when one is read, given back once the machine has
+    /// read it ([`Flights::release`]).
+    buf: Option<Lease<'a>>,
     /// The flight polled first next time, so that a busy socket does not starve the others.
     first: usize,
 }
 
 impl<'a> Flights<'a> {
+    /// No flight yet; datagrams will be received into buffers from `buffers`.
+    fn new(buffers: &'a MessageBuffers) -> Self {
+        Self { flights: SmallVec::new(), buffers, buf: None, first: 0 }
+    }
+
     /// Sends `outbound` (UDP at once; TCP when its exchange is first polled).
     fn start(&mut self, outbound: Outbound, now: Instant, tcp: Option<&'a Arc<TcpConnections>>, encrypted: Option<&'a EncryptedUpstream>) {
-        if self.buf.is_empty() {
-            self.buf = vec![0; MAX_UDP];
-        }
         let budget = Duration::from_millis(outbound.deadline.as_millis().saturating_sub(now.as_millis()).max(1));
         let id = outbound.id;
         let flight = match (outbound.transport, tcp) {
+            // Nothing can have arrived yet: wait for readiness first.
             (Transport::Udp, _) => match send_udp(&outbound) {
-                Ok(socket) => Flight::Udp(socket),
+                Ok(socket) => Flight::waiting(socket),
                 Err(error) => {
                     tracing::debug!(server = %outbound.server, %error, "upstream udp send failed");
                     Flight::Failed
@@ -237,7 +251,7 @@ impl<'a> Flights<'a> {
         for turn in 0..count {
             let index = (self.first + turn) % count;
             let (id, flight) = &mut self.flights[index];
-            if let Poll::Ready(received) = flight.poll_next(&mut self.buf, cx) {
+            if let Poll::Ready(received) = flight.poll_next(&mut self.buf, self.buffers, cx) {
                 self.first = index + 1;
                 return Poll::Ready((*id, received));
             }
@@ -245,9 +259,14 @@ impl<'a> Flights<'a> {
         Poll::Pending
     }
 
-    /// The first `len` bytes of the receive buffer.
+    /// The first `len` bytes of the receive buffer (empty when none is leased).
     fn datagram(&self, len: usize) -> &[u8] {
-        &self.buf[..len]
+        self.buf.as_deref().map_or(&[], |buf| &buf[..len])
+    }
+
+    /// Gives the receive buffer back (the machine has read the datagram).
+    fn release(&mut self) {
+        self.buf = None;
     }
 }
 

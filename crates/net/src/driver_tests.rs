@@ -120,7 +120,8 @@ fn closed(upstream: &UdpSocket, port: SocketAddr) -> bool {
 
 async fn run(script: &mut Script, tcp: Option<&Arc<TcpConnections>>) -> (Resolved, u64) {
     let sent = AtomicU64::new(0);
-    let wire = Wire { clock: Clock::default(), tcp, sent: &sent, encrypted: None };
+    let buffers = crate::buffers::MessageBuffers::default();
+    let wire = Wire { clock: Clock::default(), tcp, sent: &sent, encrypted: None, buffers: &buffers };
     let resolved = drive(script, &Nothing, &wire).await;
     (resolved, sent.load(Ordering::Relaxed))
 }

@@ -16,6 +16,7 @@
 //! - [`metrics`]: the I/O layer's counters (TCP connections closed, by [`metrics::CloseReason`]).
 
 pub mod bind;
+pub mod buffers;
 pub mod client;
 pub mod doh;
 pub mod doh_message;
@@ -27,6 +28,7 @@ mod exchange;
 pub mod forwarders;
 pub mod handshake_rate;
 pub mod metrics;
+pub mod random;
 pub mod relay;
 pub mod resolver_pool;
 pub mod supervise;

@@ -21,12 +21,13 @@
 
 use crate::driver::Lend;
 use crate::forwarders::ForwardGroup;
+use crate::random::BufferedRandom;
 use crate::resolver_pool::{ReplyTo, ResolverPool, Route, Waiter};
 use crate::udp::{receive_into, send_batch, Outbox, BATCH};
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage};
 use portcullis_engine::policy::Instant;
-use portcullis_engine::resolve::{Driven, ForwardMode, Forwarding, Outbound, QueryId, Random, Step};
+use portcullis_engine::resolve::{Driven, ForwardMode, Forwarding, Outbound, QueryId, Step};
 use portcullis_engine::{recursion_key, DropReason, Outcome, RecursionKey, Request, Transport};
 use smallvec::{smallvec, SmallVec};
 use std::collections::HashMap;
@@ -35,7 +36,7 @@ use std::io::IoSlice;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// Queries sent on one upstream socket before it is replaced.
 pub const ROTATE_AFTER: u32 = 256;
@@ -99,13 +100,13 @@ pub struct Relay {
     buffers: Box<[[u8; REPLY_MAX]; BATCH]>,
     receive_headers: MultiHeaders<SockaddrStorage>,
     send_headers: MultiHeaders<SockaddrStorage>,
-    random: SharedRandom,
+    random: BufferedRandom,
 }
 
 impl Relay {
     /// The relay of the worker listening on `socket` (its clone answers handed-off queries).
     pub fn new(pool: Arc<ResolverPool>, socket: Arc<UdpSocket>) -> Self {
-        let random = SharedRandom::new((pool.random)());
+        let random = BufferedRandom::new((pool.random)());
         Self {
             pool,
             socket,
@@ -460,39 +461,6 @@ impl Relay {
 #[cfg(test)]
 #[path = "relay_tests.rs"]
 mod tests;
-
-/// The worker's random source, read 4 KiB at a time (the pool's source: the operating system's
-/// CSPRNG in production) and shared by its forwardings (all on the worker's thread).
-#[derive(Clone)]
-struct SharedRandom(Arc<Mutex<Buffered>>);
-
-struct Buffered {
-    source: Box<dyn Random + Send>,
-    bytes: Box<[u8; 4096]>,
-    used: usize,
-}
-
-impl SharedRandom {
-    fn new(source: Box<dyn Random + Send>) -> Self {
-        Self(Arc::new(Mutex::new(Buffered { source, bytes: Box::new([0; 4096]), used: 4096 })))
-    }
-}
-
-impl Random for SharedRandom {
-    fn fill(&mut self, buf: &mut [u8]) {
-        let mut buffered = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let Buffered { source, bytes, used } = &mut *buffered;
-        if buf.len() > bytes.len() {
-            return source.fill(buf);
-        }
-        if *used + buf.len() > bytes.len() {
-            source.fill(&mut bytes[..]);
-            *used = 0;
-        }
-        buf.copy_from_slice(&bytes[*used..*used + buf.len()]);
-        *used += buf.len();
-    }
-}
 
 /// Sends `socket`'s queue (connected: no addresses), `BATCH` at a time; the queries the kernel
 /// refuses go to `failed`.

@@ -22,8 +22,10 @@
 //! [`Engine::respond_resolved`]: portcullis_engine::Engine::respond_resolved
 //! [`UpstreamGroup`]: portcullis_engine::resolve::upstreams::UpstreamGroup
 
+use crate::buffers::MessageBuffers;
 use crate::driver::{drive, Grouped, Wire};
 use crate::forwarders::{probe_loop, ForwardGroup, ForwardTable, ProbeOwner};
+use crate::random::BufferedRandom;
 use crate::upstream_tcp::TcpConnections;
 use crate::{Clock, EngineHandle};
 use arc_swap::ArcSwap;
@@ -134,12 +136,17 @@ pub struct ResolverPool {
     pub(crate) stats: Arc<ServerStats>,
     pub(crate) clock: Clock,
     pub(crate) random: RandomSource,
+    /// The random bytes of the pool's resolutions and forwardings, read from `random`'s source
+    /// 4 KiB at a time.
+    buffered_random: BufferedRandom,
     pub(crate) limits: PoolLimits,
     runtime: tokio::runtime::Handle,
     in_flight: Mutex<HashMap<RecursionKey, Vec<Waiter>>>,
     forward: ArcSwap<ForwardTable>,
     iterate: std::sync::atomic::AtomicBool,
     tcp: Arc<TcpConnections>,
+    /// Buffers for upstream datagrams and client replies, reused across resolutions.
+    buffers: MessageBuffers,
     /// dnstap's queue, when dnstap is on: the answers the pool and the relay write are captured
     /// there as they are sent.
     tap: std::sync::OnceLock<Arc<crate::tap::Tap>>,
@@ -188,6 +195,7 @@ impl ResolverPool {
             cache: parts.cache,
             stats: Arc::new(ServerStats::with_key(parts.hash_key)),
             clock: parts.clock,
+            buffered_random: BufferedRandom::new((parts.random)()),
             random: parts.random,
             limits: parts.limits,
             runtime: parts.runtime,
@@ -195,6 +203,7 @@ impl ResolverPool {
             forward,
             iterate: std::sync::atomic::AtomicBool::new(parts.iterate),
             tcp: Arc::default(),
+            buffers: MessageBuffers::default(),
             tap: std::sync::OnceLock::new(),
             counters: PoolCounters::default(),
         });
@@ -370,7 +379,7 @@ impl ResolverPool {
     pub async fn forward(&self, group: &ForwardGroup, question: Question, fail_open: bool) -> Resolved {
         let settings = self.settings.load_full();
         let (start, unix) = self.clock.now();
-        let mut forwarding = Forwarding::new(question, settings, start, (self.random)())
+        let mut forwarding = Forwarding::new(question, settings, start, Box::new(self.buffered_random.clone()))
             .with_fail_open(fail_open)
             .with_cache(group.caches())
             .with_validation(group.validates(), unix);
@@ -386,7 +395,7 @@ impl ResolverPool {
     async fn iterate_routed(&self, question: Question, refresh: bool) -> Resolved {
         let settings = self.settings.load_full();
         let (start, unix) = self.clock.now();
-        let mut resolution = Resolution::new(question, settings, start, (self.random)()).with_unix_secs(unix);
+        let mut resolution = Resolution::new(question, settings, start, Box::new(self.buffered_random.clone())).with_unix_secs(unix);
         if refresh {
             resolution = resolution.with_refresh();
         }
@@ -406,7 +415,7 @@ impl ResolverPool {
 
     /// How the pool's queries go out; `tcp`: the shared TCP connections, if used.
     fn wire<'a>(&'a self, tcp: Option<&'a Arc<TcpConnections>>) -> Wire<'a> {
-        Wire { clock: self.clock, tcp, sent: &self.counters.upstream_queries, encrypted: None }
+        Wire { clock: self.clock, tcp, sent: &self.counters.upstream_queries, encrypted: None, buffers: &self.buffers }
     }
 
     /// Captures the answers the pool and the UDP workers' relays write (dnstap, the query log);
@@ -423,7 +432,7 @@ impl ResolverPool {
     /// Writes and sends each waiting client's reply.
     async fn answer(&self, resolved: &Resolved, waiters: Vec<Waiter>) {
         let engine = self.engine.load_full();
-        let mut buf = vec![0u8; 65_535];
+        let mut buf = self.buffers.lease();
         for waiter in waiters {
             let (now, unix_secs) = self.clock.now();
             let request = Request {
@@ -507,7 +516,7 @@ impl ProbeOwner for ResolverPool {
     }
 
     fn random(&self) -> Box<dyn Random + Send> {
-        (self.random)()
+        Box::new(self.buffered_random.clone())
     }
 
     fn probes(&self) -> &AtomicU64 {

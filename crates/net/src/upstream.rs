@@ -1,7 +1,7 @@
 //! Executes the resolver's [`Outbound`] queries (DESIGN §4.4 "Recursion and forwarding").
 //!
-//! - UDP: one fresh socket per query, bound to port 0 so the operating system picks a random
-//!   source port, and connected to the server (SECURITY-REFERENCE §3.8: the kernel then drops
+//! - UDP: one fresh socket per query, on a random source port the operating system picks when it
+//!   is connected to the server (SECURITY-REFERENCE §3.8: the kernel then drops
 //!   datagrams from any other address or port). Every datagram received on the socket is handed
 //!   to the resolution, which does the matching (ID, question, 0x20 case); an ICMP
 //!   port-unreachable ends the query at once as a failure.
@@ -11,8 +11,9 @@
 
 use portcullis_engine::resolve::Outbound;
 use portcullis_engine::Transport;
+use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -95,13 +96,16 @@ impl Exchange {
 /// without waiting (a new socket's send buffer is empty); the socket then takes the replies
 /// (and an ICMP error, which a read with [`tokio::io::Interest::ERROR`] reports). Must be called
 /// within a tokio runtime.
+///
+/// Three system calls before the send: the socket is made non-blocking when it is created, and
+/// `connect` binds it to a random ephemeral port itself (the kernel's choice, as a bind to port 0
+/// would make: RFC 5452 §9.2's port randomisation).
 pub fn send_udp(outbound: &Outbound) -> io::Result<UdpSocket> {
-    let local: IpAddr = if outbound.server.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
-    let socket = std::net::UdpSocket::bind(SocketAddr::new(local, 0))?;
-    socket.connect(outbound.server)?;
-    socket.set_nonblocking(true)?;
+    let domain = if outbound.server.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let socket = Socket::new(domain, Type::DGRAM.nonblocking(), Some(Protocol::UDP))?;
+    socket.connect(&outbound.server.into())?;
     socket.send(&outbound.bytes)?;
-    UdpSocket::from_std(socket)
+    UdpSocket::from_std(socket.into())
 }
 
 async fn send_tcp(outbound: &Outbound) -> io::Result<TcpStream> {

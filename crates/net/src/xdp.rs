@@ -128,7 +128,8 @@ impl portcullis_xdp::Handler for Answerer {
                 }
                 None
             }
-            Outcome::Drop(_) | Outcome::Transfer => None,
+            // Dynamic updates are not taken on the AF_XDP path (README: over TCP they are).
+            Outcome::Drop(_) | Outcome::Transfer | Outcome::Update => None,
         }
     }
 }

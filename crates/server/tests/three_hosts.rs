@@ -362,93 +362,141 @@ fn assert_identical(net: &Net, primary: &Host, secondaries: &[&Host], burst: usi
     for host in secondaries {
         let skip = usize::from(host.name == "k");
         let expected = ask(&client, primary.addr, &refs(skip));
-        assert!(expected.iter().filter(|line| line.starts_with("status ")).count() == all.len() - skip, "the primary did not answer every question: {expected:?}");
+        assert!(
+            expected.iter().filter(|line| line.starts_with("status ")).count() == all.len() - skip,
+            "the primary did not answer every question: {expected:?}"
+        );
         assert_eq!(ask(&client, host.addr, &refs(skip)), expected, "{} answers differently from the primary", host.name);
     }
 }
 
-#[test]
-fn three_hosts_converge_within_two_seconds_and_a_killed_secondary_catches_up_by_ixfr() {
-    let test = "three_hosts_converge_within_two_seconds_and_a_killed_secondary_catches_up_by_ixfr";
-    if !run("id", &["-u"]).1.trim().eq("0") {
-        let message = format!("{test}: needs root (network namespaces)");
-        assert!(!in_ci(), "CI=true and {message}");
-        println!("SKIPPED {message}");
-        return;
-    }
-    let Some(tools) = require(test, &["ip", "dig", "nsupdate", "knotd"]) else { return };
-    let knotd = tools[3].display().to_string();
-    let net = Net::new(&[("p", "10.53.0.1"), ("a", "10.53.0.2"), ("b", "10.53.0.3"), ("k", "10.53.0.4"), ("c", "10.53.0.9")]);
-    let client = net.ns("c");
-    let scratch = RemoveOnDrop(temp_dir("three-hosts-client"));
+/// The five namespaces and the four servers (fields drop in order: the servers, then the net).
+struct Site {
+    primary: Host,
+    a: Host,
+    b: Host,
+    k: Host,
+    scratch: RemoveOnDrop,
+    client: String,
+    net: Net,
+}
 
-    let mut primary = Host::new(&net, "p", "10.53.0.1");
-    fs::write(primary.dir.join("catalog.zone"), CATALOG).unwrap();
-    fs::write(primary.dir.join("portcullis.toml"), primary_config(&primary.dir, &["one.test."])).unwrap();
-    primary.start_portcullis();
-    wait_until("the primary serves one.test.", || serial(&client, primary.addr, "one.test.").is_some());
-    let mut a = Host::new(&net, "a", "10.53.0.2");
-    let mut b = Host::new(&net, "b", "10.53.0.3");
-    for host in [&mut a, &mut b] {
-        fs::write(host.dir.join("portcullis.toml"), secondary_config(host.addr)).unwrap();
-        host.start_portcullis();
+impl Site {
+    /// Makes the namespaces, starts the primary (serving `one.test.`), the two portcullis
+    /// secondaries and Knot; returns once every secondary serves `one.test.` and the primary
+    /// takes signals.
+    fn start(knotd: &str) -> Self {
+        let net = Net::new(&[("p", "10.53.0.1"), ("a", "10.53.0.2"), ("b", "10.53.0.3"), ("k", "10.53.0.4"), ("c", "10.53.0.9")]);
+        let (primary, a, b, k) =
+            (Host::new(&net, "p", "10.53.0.1"), Host::new(&net, "a", "10.53.0.2"), Host::new(&net, "b", "10.53.0.3"), Host::new(&net, "k", "10.53.0.4"));
+        let mut site = Self { primary, a, b, k, scratch: RemoveOnDrop(temp_dir("three-hosts-client")), client: net.ns("c"), net };
+        let dir = site.primary.dir.clone();
+        fs::write(dir.join("catalog.zone"), CATALOG).unwrap();
+        fs::write(dir.join("portcullis.toml"), primary_config(&dir, &["one.test."])).unwrap();
+        site.primary.start_portcullis();
+        wait_until("the primary serves one.test.", || site.serial(&site.primary, "one.test.").is_some());
+        for host in [&mut site.a, &mut site.b] {
+            fs::write(host.dir.join("portcullis.toml"), secondary_config(host.addr)).unwrap();
+            host.start_portcullis();
+        }
+        fs::create_dir_all(site.k.dir.join("knotdb")).unwrap();
+        fs::write(site.k.dir.join("knot.conf"), knot_config(&site.k.dir)).unwrap();
+        let conf = site.k.dir.join("knot.conf").display().to_string();
+        site.k.start(knotd, &["-c", &conf]);
+        for host in site.secondaries() {
+            wait_until(&format!("{} serves one.test.\n{}", host.name, host.log()), || site.serial(host, "one.test.") == Some(1));
+        }
+        site.assert_identical(0);
+        wait_until("the primary's signal handlers are in place", || site.primary.log().contains("portcullis ready"));
+        std::thread::sleep(Duration::from_millis(300)); // as harness.rs settle_signals: no event to await
+        site
     }
-    let mut k = Host::new(&net, "k", "10.53.0.4");
-    fs::create_dir_all(k.dir.join("knotdb")).unwrap();
-    fs::write(k.dir.join("knot.conf"), knot_config(&k.dir)).unwrap();
-    let conf = k.dir.join("knot.conf").display().to_string();
-    k.start(&knotd, &["-c", &conf]);
-    for host in [&a, &b, &k] {
-        wait_until(&format!("{} serves one.test.\n{}", host.name, host.log()), || serial(&client, host.addr, "one.test.") == Some(1));
-    }
-    assert_identical(&net, &primary, &[&a, &b, &k], 0);
-    wait_until("the primary's signal handlers are in place", || primary.log().contains("portcullis ready"));
-    std::thread::sleep(Duration::from_millis(300)); // see harness.rs settle_signals: no event to await
-    let mut report = Vec::new();
 
-    // A zone added on the primary: in the catalog after a reload.
-    let config = primary.dir.join("portcullis.toml");
-    fs::write(&config, primary_config(&primary.dir, &["one.test.", "two.test."])).unwrap();
-    primary.signal("HUP");
+    fn secondaries(&self) -> [&Host; 3] {
+        [&self.a, &self.b, &self.k]
+    }
+
+    /// The serial `host` serves for `origin`, asked from the client.
+    fn serial(&self, host: &Host, origin: &str) -> Option<u32> {
+        serial(&self.client, host.addr, origin)
+    }
+
+    /// The rcode of `host`'s answer to an SOA query for `origin`, asked from the client.
+    fn status(&self, host: &Host, origin: &str) -> String {
+        status(&self.client, host.addr, origin)
+    }
+
+    /// Sends a signed update of `one.test.` and waits for its NOERROR.
+    fn update(&self, commands: &str) {
+        update(&self.net, &self.scratch.0, "one.test.", commands);
+    }
+
+    /// Writes the primary's configuration with `members` and reloads it (SIGHUP).
+    fn reload_with(&self, members: &[&str]) {
+        fs::write(self.primary.dir.join("portcullis.toml"), primary_config(&self.primary.dir, members)).unwrap();
+        self.primary.signal("HUP");
+    }
+
+    /// Measures how long every secondary takes, after `acknowledged`, to satisfy `converged`;
+    /// then checks that they all answer as the primary does (with `burst` names more).
+    fn converge(&self, change: &str, acknowledged: Instant, burst: usize, converged: &(dyn Fn(&Host) -> bool + Sync)) -> Vec<Duration> {
+        let times = converge(change, acknowledged, &self.secondaries(), converged);
+        self.assert_identical(burst);
+        times
+    }
+
+    fn assert_identical(&self, burst: usize) {
+        assert_identical(&self.net, &self.primary, &self.secondaries(), burst);
+    }
+}
+
+/// A zone added on the primary: listed in the catalog after a reload, served everywhere.
+fn add_zone(site: &Site) -> Vec<Duration> {
+    site.reload_with(&["one.test.", "two.test."]);
     wait_until("the primary serves two.test. and lists it", || {
-        serial(&client, primary.addr, "two.test.").is_some() && serial(&client, primary.addr, "catalog.") == Some(2)
+        site.serial(&site.primary, "two.test.").is_some() && site.serial(&site.primary, "catalog.") == Some(2)
     });
-    let acknowledged = Instant::now();
-    report.push(("zone added", converge("a zone added", acknowledged, &[&a, &b, &k], &|host| serial(&client, host.addr, "two.test.") == Some(1))));
-    assert_identical(&net, &primary, &[&a, &b, &k], 0);
+    site.converge("a zone added", Instant::now(), 0, &|host| site.serial(host, "two.test.") == Some(1))
+}
 
-    // Records changed by a signed update.
-    update(&net, &scratch.0, "one.test.", "update delete old.one.test. TXT\nupdate add new.one.test. 300 A 192.0.2.7\nupdate delete www.one.test. A\nupdate add www.one.test. 300 A 192.0.2.2\n");
+/// Records changed by one signed update (a TXT deleted, an A added, an A replaced).
+fn change_records(site: &Site) -> Vec<Duration> {
+    site.update(
+        "update delete old.one.test. TXT\nupdate add new.one.test. 300 A 192.0.2.7\nupdate delete www.one.test. A\nupdate add www.one.test. 300 A 192.0.2.2\n",
+    );
     let acknowledged = Instant::now();
-    assert_eq!(serial(&client, primary.addr, "one.test."), Some(2));
-    report.push(("update", converge("an update", acknowledged, &[&a, &b, &k], &|host| serial(&client, host.addr, "one.test.") == Some(2))));
-    assert_identical(&net, &primary, &[&a, &b, &k], 0);
+    assert_eq!(site.serial(&site.primary, "one.test."), Some(2));
+    site.converge("an update", acknowledged, 0, &|host| site.serial(host, "one.test.") == Some(2))
+}
 
-    // A zone deleted on the primary: gone from the catalog, REFUSED everywhere.
-    fs::write(&config, primary_config(&primary.dir, &["one.test."])).unwrap();
-    primary.signal("HUP");
-    wait_until("the primary drops two.test.", || status(&client, primary.addr, "two.test.") == "REFUSED" && serial(&client, primary.addr, "catalog.") == Some(3));
-    let acknowledged = Instant::now();
-    report.push(("zone deleted", converge("a zone deleted", acknowledged, &[&a, &b, &k], &|host| status(&client, host.addr, "two.test.") == "REFUSED")));
-    assert_identical(&net, &primary, &[&a, &b, &k], 0);
+/// A zone deleted on the primary: gone from the catalog, REFUSED everywhere.
+fn delete_zone(site: &Site) -> Vec<Duration> {
+    site.reload_with(&["one.test."]);
+    wait_until("the primary drops two.test.", || site.status(&site.primary, "two.test.") == "REFUSED" && site.serial(&site.primary, "catalog.") == Some(3));
+    site.converge("a zone deleted", Instant::now(), 0, &|host| site.status(host, "two.test.") == "REFUSED")
+}
 
-    // A burst of 20 updates; `a` is killed (SIGKILL) after the 8th.
-    const BURST: usize = 20;
+/// Updates in the burst; `a` is killed (SIGKILL) after the 8th is acknowledged.
+const BURST: usize = 20;
+
+/// The burst, `a` killed in it, then started again cut off from the primary (its port on the
+/// switch down): it serves its last copy at once. Connected again, one more update: every
+/// secondary converges, `a` by IXFR.
+fn kill_and_catch_up(site: &mut Site) -> Vec<Duration> {
     for n in 0..BURST {
-        update(&net, &scratch.0, "one.test.", &format!("update add b{n}.one.test. 300 A 192.0.2.{}\n", n + 10));
+        site.update(&format!("update add b{n}.one.test. 300 A 192.0.2.{}\n", n + 10));
         if n == 7 {
-            a.kill();
-            let a_ns = net.ns("a");
+            site.a.kill();
+            let a_ns = site.net.ns("a");
             wait_until("no process is left in a's namespace", || run("ip", &["netns", "pids", &a_ns]).1.trim().is_empty());
         }
     }
     let last = 2 + u32::try_from(BURST).unwrap();
-    assert_eq!(serial(&client, primary.addr, "one.test."), Some(last));
-    // `a` comes back cut off from the primary: it serves its last copy at once.
-    net.link("a", false);
+    assert_eq!(site.serial(&site.primary, "one.test."), Some(last));
+    site.net.link("a", false);
     let started = Instant::now();
-    a.start_portcullis();
-    let a_ns = net.ns("a");
+    site.a.start_portcullis();
+    let (a, a_ns) = (&site.a, site.net.ns("a"));
     wait_until(&format!("a serves its last copy of one.test. while cut off\n{}", a.log()), || {
         serial(&a_ns, a.addr, "one.test.").is_some_and(|kept| (2..=last).contains(&kept))
     });
@@ -458,18 +506,39 @@ fn three_hosts_converge_within_two_seconds_and_a_killed_secondary_catches_up_by_
     assert!(served <= CONVERGE_LIMIT, "a took {served:?} to serve its kept copy");
     assert_eq!(status(&a_ns, a.addr, "two.test."), "REFUSED", "the deleted zone stays gone on a");
     assert!(!a.log().contains("secondary zone transferred"), "a could not reach the primary\n{}", a.log());
-    // Connected again, one more update: every secondary converges, `a` by IXFR.
-    net.link("a", true);
-    update(&net, &scratch.0, "one.test.", "update add new.one.test. 300 A 192.0.2.8\n");
-    let acknowledged = Instant::now();
-    report.push(("after SIGKILL", converge("the burst and a restart", acknowledged, &[&a, &b, &k], &|host| serial(&client, host.addr, "one.test.") == Some(last + 1))));
-    assert_identical(&net, &primary, &[&a, &b, &k], BURST);
-    let log = a.log();
-    assert!(
-        log.lines().any(|line| line.contains("secondary zone transferred") && line.contains("zone=one.test.") && line.contains("method=\"IXFR\"")),
-        "a caught up without IXFR\n{log}"
-    );
-    assert!(!log.lines().any(|line| line.contains("zone=one.test.") && line.contains("method=\"AXFR\"")), "a fell back to AXFR\n{log}");
+    site.net.link("a", true);
+    site.update("update add new.one.test. 300 A 192.0.2.8\n");
+    let times = site.converge("the burst and a restart", Instant::now(), BURST, &|host| site.serial(host, "one.test.") == Some(last + 1));
+    let log = site.a.log();
+    let transferred =
+        |method: &str| log.lines().any(|line| line.contains("secondary zone transferred") && line.contains("zone=one.test.") && line.contains(method));
+    assert!(transferred("method=\"IXFR\""), "a caught up without IXFR\n{log}");
+    assert!(!transferred("method=\"AXFR\""), "a fell back to AXFR\n{log}");
+    times
+}
+
+/// Skips (prints why) when not root, or fails under `CI=true`; else the `knotd` path.
+fn prerequisites(test: &str) -> Option<String> {
+    if run("id", &["-u"]).1.trim() != "0" {
+        let message = format!("{test}: needs root (network namespaces)");
+        assert!(!in_ci(), "CI=true and {message}");
+        println!("SKIPPED {message}");
+        return None;
+    }
+    let tools = require(test, &["ip", "dig", "nsupdate", "knotd"])?;
+    Some(tools[3].display().to_string())
+}
+
+#[test]
+fn three_hosts_converge_within_two_seconds_and_a_killed_secondary_catches_up_by_ixfr() {
+    let Some(knotd) = prerequisites("three_hosts_converge_within_two_seconds_and_a_killed_secondary_catches_up_by_ixfr") else { return };
+    let mut site = Site::start(&knotd);
+    let report = [
+        ("zone added", add_zone(&site)),
+        ("update", change_records(&site)),
+        ("zone deleted", delete_zone(&site)),
+        ("after SIGKILL", kill_and_catch_up(&mut site)),
+    ];
     for (change, times) in &report {
         let times: Vec<String> = times.iter().map(|t| format!("{} ms", t.as_millis())).collect();
         println!("three hosts: {change}: a, b, k converged in {}", times.join(", "));

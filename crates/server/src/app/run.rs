@@ -101,7 +101,9 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let handover = Arc::new(crate::upgrade::Handover::new());
     crate::upgrade::keep(&listeners, &mut handover.sockets());
     let encrypted = super::encrypted::bind(&settings, &mut inherited, &mut handover.sockets()).map_err(fail)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("portcullis-io").build();
+    // As many I/O threads (TCP, resolutions) as UDP workers: a resolution's hand-off from a UDP
+    // worker then wakes one thread, not one of two that take turns on the same core (issue 19).
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().thread_name("portcullis-io").build();
     let runtime = runtime.map_err(|error| fail(format!("cannot start the I/O runtime: {error}")))?;
     // Signal handlers exist before the first answer, so an early SIGHUP or SIGTERM is never
     // taken by the default action (which would kill the process).
