@@ -71,7 +71,13 @@ impl RpzConfig {
 }
 
 /// Validates `[[rpz]]` and `[[blocklist]]`; the policy zones are returned as zones to serve too.
-pub fn rpz(zones: &[RpzFile], lists: &[BlocklistFile], base: Option<&Path>, state_directory: &Path, errors: &mut Vec<String>) -> (RpzConfig, Vec<ZoneSettings>) {
+pub fn rpz(
+    zones: &[RpzFile],
+    lists: &[BlocklistFile],
+    base: Option<&Path>,
+    state_directory: &Path,
+    errors: &mut Vec<String>,
+) -> (RpzConfig, Vec<ZoneSettings>) {
     let mut config = RpzConfig::default();
     let mut served = Vec::new();
     for (i, raw) in zones.iter().enumerate() {
@@ -92,13 +98,8 @@ pub fn rpz(zones: &[RpzFile], lists: &[BlocklistFile], base: Option<&Path>, stat
             errors.push(format!("{path}: a policy zone needs either file (served from it) or primaries (transferred), not both"));
             continue;
         }
-        let zone = file::Zone {
-            origin: raw.zone.clone(),
-            file: raw.file.clone(),
-            primaries: raw.primaries.clone(),
-            key: raw.key.clone(),
-            ..file::Zone::default()
-        };
+        let zone =
+            file::Zone { origin: raw.zone.clone(), file: raw.file.clone(), primaries: raw.primaries.clone(), key: raw.key.clone(), ..file::Zone::default() };
         let signing = crate::zone_config::Signing { policies: &[], key_directory: Path::new("") };
         let mut own = Vec::new();
         let settings = crate::zone_config::zones(std::slice::from_ref(&zone), base, &signing, state_directory, &mut own);

@@ -253,7 +253,7 @@ fn wait_until(what: &str, pred: impl Fn() -> bool) {
     }
 }
 
-/// Polls every secondary at once until `converged(address)` holds for it; returns the time each
+/// Polls every secondary at once until `converged(host)` holds for it; returns the time each
 /// took since `acknowledged`, printed under `change`, and asserts each is within
 /// [`CONVERGE_LIMIT`].
 fn converge(change: &str, acknowledged: Instant, secondaries: &[&Host], converged: &(dyn Fn(&Host) -> bool + Sync)) -> Vec<Duration> {
