@@ -159,7 +159,7 @@ impl Catalogs {
     }
 
     /// Deletes the files in every consumer catalog's members directory that are no member's
-    /// kept copy (left by a member removed while its copy was being written, say).
+    /// kept copy or journal (left by a member removed while its copy was being written, say).
     pub fn remove_strays(&self, settings: &Settings) {
         let members = lock(&self.members);
         for catalog in consumers(settings) {
@@ -169,7 +169,8 @@ impl Catalogs {
             let wanted: HashSet<String> = list.iter().map(|member| file_name(&member.zone)).collect();
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".zone") && !name.starts_with('.') && !wanted.contains(&name) {
+                let copy = name.strip_suffix(".jnl").unwrap_or(&name);
+                if copy.ends_with(".zone") && !name.starts_with('.') && !wanted.contains(copy) {
                     tracing::info!(catalog = %catalog.origin, file = %entry.path().display(), "catalog zone: deleting a copy of no member");
                     let _ = std::fs::remove_file(entry.path());
                 }
@@ -294,14 +295,18 @@ fn keep_copy(zone: &ZoneSettings, copy: &Zone) {
     }
 }
 
-/// Deletes the kept copy of `member` of the catalog `zone`.
+/// Deletes the kept copy of `member` of the catalog `zone`, and its journal (a member added
+/// again later starts from a fresh transfer, never from an old journal).
 fn forget(zone: &ZoneSettings, member: &NameBuf) {
     let Some(dir) = ZoneCatalog::members_dir(&zone.file) else { return };
-    let path = dir.join(file_name(member));
-    match std::fs::remove_file(&path) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => tracing::warn!(member = %member, file = %path.display(), %error, "catalog member: cannot delete its kept copy"),
+    let copy = dir.join(file_name(member));
+    let journal = dir.join(format!("{}.jnl", file_name(member)));
+    for path in [copy, journal] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(member = %member, file = %path.display(), %error, "catalog member: cannot delete its kept copy"),
+        }
     }
 }
 

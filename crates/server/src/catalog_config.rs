@@ -2,8 +2,9 @@
 //! whose file holds its SOA, NS and `version` record, `catalog-member = "CATALOG."` on the zones
 //! it lists, and `catalog = "consumer"` on a secondary catalog zone whose members the server then
 //! serves as secondaries of the same primaries (`catalog-max-members` bounds them). A consumer's
-//! copy is kept in its `file`, by default `<config directory>/<origin>catalog.zone`, and its
-//! members' copies in the directory [`ZoneCatalog::members_dir`] beside it.
+//! copy is kept in its `file`, by default `ORIGIN.zone` in the state directory (as any secondary
+//! zone without a file: `zone_config`), and its members' copies (and journals) in the directory
+//! [`ZoneCatalog::members_dir`] beside it.
 
 use crate::config::{file, ZoneSettings};
 use portcullis_engine::auth::catalog::CatalogLimits;
@@ -45,7 +46,7 @@ impl ZoneCatalog {
 
 /// The catalog part of the zone at `path` (`zone[2]`); a consumer without `file` gets the default
 /// one beside the configuration file (`base`).
-pub fn zone(path: &str, raw: &file::Zone, settings: &mut ZoneSettings, base: Option<&Path>, errors: &mut Vec<String>) -> ZoneCatalog {
+pub fn zone(path: &str, raw: &file::Zone, settings: &ZoneSettings, errors: &mut Vec<String>) -> ZoneCatalog {
     let mut catalog = ZoneCatalog::default();
     let secondary = !settings.primaries.is_empty();
     match raw.catalog.as_deref() {
@@ -56,11 +57,6 @@ pub fn zone(path: &str, raw: &file::Zone, settings: &mut ZoneSettings, base: Opt
         Some("consumer") if !secondary => errors.push(format!("{path}.catalog: a consumer catalog zone is a secondary zone: it needs primaries")),
         Some("consumer") => {
             catalog.role = Some(CatalogRole::Consumer);
-            if settings.file.as_os_str().is_empty() {
-                if let Some(base) = base {
-                    settings.file = base.join(format!("{}catalog.zone", settings.origin.to_string().to_lowercase()));
-                }
-            }
         }
         Some(other) => errors.push(format!("{path}.catalog: '{other}' is not \"producer\" or \"consumer\"")),
     }
@@ -111,8 +107,8 @@ mod tests {
         assert_eq!(settings.zones[1].catalog.member_of.map(|n| n.to_string()), Some("catalog.".into()));
         let consumer = &settings.zones[2];
         assert_eq!((consumer.catalog.role, consumer.catalog.limits.max_members), (Some(CatalogRole::Consumer), 5));
-        assert_eq!(consumer.file, PathBuf::from("/etc/p/other.catalog.zone"), "a consumer's copy is kept by default");
-        assert_eq!(ZoneCatalog::members_dir(&consumer.file), Some(PathBuf::from("/etc/p/other.catalog.zone.members")));
+        assert_eq!(consumer.file, PathBuf::from("/etc/p/state/other.zone"), "a consumer's copy is kept in the state directory by default");
+        assert_eq!(ZoneCatalog::members_dir(&consumer.file), Some(PathBuf::from("/etc/p/state/other.zone.members")));
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub fn zones(raw: &[file::Zone], base: Option<&Path>, signing: &Signing<'_>, sta
         if settings.key.is_some() && settings.primaries.is_empty() && settings.notify.is_empty() {
             errors.push(format!("{path}.key: a key signs transfers from primaries and NOTIFY to secondaries; this zone has neither"));
         }
-        settings.catalog = crate::catalog_config::zone(&path, zone, &mut settings, base, errors);
+        settings.catalog = crate::catalog_config::zone(&path, zone, &settings, errors);
         if zones.iter().any(|other: &ZoneSettings| other.origin == settings.origin) {
             errors.push(format!("{path}: zone {} is defined twice", settings.origin));
             continue;

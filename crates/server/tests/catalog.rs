@@ -184,7 +184,8 @@ fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts
         assert!(serves(consumer_addr, origin), "{origin} lost by a reload\n{}", consumer.logs());
     }
     // b.test. leaves the catalog: REFUSED at the consumer, its kept copy deleted.
-    let kept = state.0.join("catalog.catalog.zone.members");
+    // Its copy and the members' are kept in the state directory (`state` beside the config).
+    let kept = state.0.join("state/catalog.zone.members");
     assert!(kept.join("b.test.zone").is_file(), "the member's copy is kept");
     fs::write(&primary_config, producer_config(primary_addr, &zones.0, &[consumer_addr], &["a.test.", "c.test."])).unwrap();
     sighup(&primary);
@@ -192,7 +193,7 @@ fn portcullis_consumer_follows_a_portcullis_producer_across_changes_and_restarts
     assert!(!kept.join("b.test.zone").exists(), "the removed member's copy is deleted");
     assert_eq!(notify_status(&tools[0], consumer_addr, "b.test."), "NOTIMP", "a removed member takes no NOTIFY");
     wait_until(CONVERGE, "the remaining members' copies are kept", &logs, || kept.join("a.test.zone").is_file() && kept.join("c.test.zone").is_file());
-    let kept_catalog = state.0.join("catalog.catalog.zone");
+    let kept_catalog = state.0.join("state/catalog.zone");
     wait_until(CONVERGE, "the catalog's kept copy no longer lists b.test.", &logs, || {
         fs::read_to_string(&kept_catalog).is_ok_and(|text| text.contains("c.test.") && !text.contains("b.test."))
     });
