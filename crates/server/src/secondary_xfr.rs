@@ -170,7 +170,7 @@ async fn transfer(zone: &ZoneSettings, primary: SocketAddr, key: Option<&TsigKey
 
 /// Sends `query` over TCP (signed with `key`) and hands every message of the answer, verified,
 /// to `add` until it says the answer is complete.
-async fn exchange(
+pub(crate) async fn exchange(
     primary: SocketAddr,
     mut query: Vec<u8>,
     key: Option<&TsigKey>,
