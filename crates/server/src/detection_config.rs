@@ -1,7 +1,9 @@
-//! `[detection]`: the threat detectors of the resolver path (issue 16). Today the tunnelling
-//! detector (`portcullis_engine::policy::tunnel`): `tunnelling = "off" | "log" | "block"`
-//! (default `log`), its thresholds, hold time, table size, client prefix lengths and
-//! allow-lists, each bounded (the engine's `TunnelSettings` limits).
+//! `[detection]`: the threat detectors (issue 16). The tunnelling detector
+//! (`portcullis_engine::policy::tunnel`): `tunnelling = "off" | "log" | "block"` (default
+//! `log`), its thresholds, hold time, table size, client prefix lengths and allow-lists, each
+//! bounded (the engine's `TunnelSettings` limits); the shadowing detector
+//! (`policy::shadow`, `policy::shadow_zone`): `shadowing = "off" | "log"`, its burst, windows,
+//! table size and the zone side's threshold (the engine's `ShadowSettings` limits).
 
 use crate::config_limit::Limit;
 use portcullis_engine::policy::shadow::ShadowSettings;
@@ -40,6 +42,12 @@ pub struct DetectionFile {
     pub shadowing_burst: Option<u64>,
     /// Registered domains kept.
     pub shadowing_accounts: Option<u64>,
+    /// Seconds a burst of new names is counted over.
+    pub shadowing_burst_window: Option<u64>,
+    /// Seconds a domain is known before its new names are judged.
+    pub shadowing_establish: Option<u64>,
+    /// New names under one parent in one change of a served zone that make an alert.
+    pub shadowing_zone_names: Option<u64>,
 }
 
 impl DetectionFile {
@@ -61,6 +69,12 @@ impl DetectionFile {
     pub const SHADOW_BURST: Limit<u32> = Limit::engine("shadowing-burst", ShadowSettings::BURST);
     /// `shadowing-accounts`.
     pub const SHADOW_ACCOUNTS: Limit<u32> = Limit::engine("shadowing-accounts", ShadowSettings::ACCOUNTS);
+    /// `shadowing-burst-window`.
+    pub const SHADOW_BURST_WINDOW: Limit<u32> = Limit::engine("shadowing-burst-window", ShadowSettings::BURST_WINDOW);
+    /// `shadowing-establish`.
+    pub const SHADOW_ESTABLISH: Limit<u32> = Limit::engine("shadowing-establish", ShadowSettings::ESTABLISH);
+    /// `shadowing-zone-names`.
+    pub const SHADOW_ZONE_NAMES: Limit<u32> = Limit::engine("shadowing-zone-names", ShadowSettings::ZONE_NAMES);
 }
 
 /// The shadowing detector's settings from `[detection]`.
@@ -77,6 +91,9 @@ pub fn shadowing(file: &DetectionFile, errors: &mut Vec<String>) -> ShadowSettin
         enabled,
         burst: DetectionFile::SHADOW_BURST.get("detection", file.shadowing_burst, errors),
         accounts: DetectionFile::SHADOW_ACCOUNTS.get("detection", file.shadowing_accounts, errors),
+        burst_window: DetectionFile::SHADOW_BURST_WINDOW.get("detection", file.shadowing_burst_window, errors),
+        establish: DetectionFile::SHADOW_ESTABLISH.get("detection", file.shadowing_establish, errors),
+        zone_names: DetectionFile::SHADOW_ZONE_NAMES.get("detection", file.shadowing_zone_names, errors),
     }
 }
 
@@ -123,7 +140,7 @@ pub fn tunnelling(file: &DetectionFile, errors: &mut Vec<String>) -> TunnelSetti
 
 #[cfg(test)]
 mod tests {
-    use super::{tunnelling, DetectionFile};
+    use super::{shadowing, tunnelling, DetectionFile};
     use portcullis_engine::policy::tunnel::TunnelMode;
 
     #[test]
@@ -147,6 +164,34 @@ mod tests {
         let mut errors = Vec::new();
         tunnelling(&file, &mut errors);
         assert_eq!(errors, ["detection.tunnelling: 'on' is not one of off, log, block"]);
+    }
+
+    #[test]
+    fn shadowing_windows_and_zone_threshold_are_bounded_settings() {
+        let mut errors = Vec::new();
+        let settings = shadowing(&DetectionFile::default(), &mut errors);
+        assert_eq!((settings.enabled, settings.burst, settings.burst_window, settings.establish, settings.zone_names), (true, 20, 600, 3600, 50));
+        let file: DetectionFile =
+            toml::from_str("shadowing-burst-window = 3
+shadowing-establish = 2
+shadowing-zone-names = 10
+shadowing-burst = 5").expect("toml");
+        let settings = shadowing(&file, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((settings.burst, settings.burst_window, settings.establish, settings.zone_names), (5, 3, 2, 10));
+        let file: DetectionFile = toml::from_str("shadowing-burst-window = 0
+shadowing-establish = 2592001
+shadowing-zone-names = 1").expect("toml");
+        let settings = shadowing(&file, &mut errors);
+        assert_eq!(
+            errors,
+            [
+                "detection.shadowing-burst-window: 0 is outside 1..=86400 (default 600)",
+                "detection.shadowing-establish: 2592001 is outside 1..=2592000 (default 3600)",
+                "detection.shadowing-zone-names: 1 is outside 2..=1000000 (default 50)",
+            ]
+        );
+        assert_eq!((settings.burst_window, settings.establish, settings.zone_names), (600, 3600, 50));
     }
 
     #[test]

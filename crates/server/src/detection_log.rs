@@ -56,8 +56,10 @@ pub fn log_shadowing(detector: &ShadowDetector, alerts: &Alerts) {
     let now = crate::outgoing::unix_now();
     for event in detector.drain_events() {
         let detail = format!(
-            "{} names seen for the first time within ten minutes under an established domain, answered from networks it did not use (e.g. {})",
-            event.names, event.network
+            "{} names seen for the first time within {} s under an established domain, answered from networks it did not use (e.g. {})",
+            event.names,
+            detector.settings().burst_window,
+            event.network
         );
         tracing::warn!(detector = "shadowing", domain = %event.domain, names = event.names, network = %event.network, "domain shadowing suspected: {detail}");
         alerts.raise(Alert::new(AlertKind::Shadowing, AlertAction::Log, now, detail).domain(event.domain).score(f64::from(event.names)));

@@ -47,6 +47,7 @@ mod rpz_lists;
 mod sd_notify;
 mod secondary;
 mod secondary_xfr;
+mod shadow_zones;
 mod sign_zone;
 mod soa_tcp;
 mod stats;

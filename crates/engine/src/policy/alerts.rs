@@ -28,16 +28,19 @@ pub enum AlertKind {
     /// The resolver's zone query limit held a zone whose servers fail at a flood's rate
     /// (a random-subdomain flood, `resolve::zone_rate`).
     ZoneRate,
+    /// Domain shadowing, authoritative side: one change of a served zone (a reload, a transfer
+    /// in, a dynamic update) added names in bulk under one parent (`shadow_zone`).
+    ShadowingZone,
 }
 
 // Every variant is in `ALL`, at its own index.
-const _: () = assert!(AlertKind::ALL.len() == AlertKind::ZoneRate as usize + 1);
+const _: () = assert!(AlertKind::ALL.len() == AlertKind::ShadowingZone as usize + 1);
 
 impl AlertKind {
     /// Every kind, in declaration order (the order of the per-kind counters).
-    pub const ALL: [Self; 5] = [Self::Tunnelling, Self::Shadowing, Self::Blocklist, Self::Rrl, Self::ZoneRate];
+    pub const ALL: [Self; 6] = [Self::Tunnelling, Self::Shadowing, Self::Blocklist, Self::Rrl, Self::ZoneRate, Self::ShadowingZone];
 
-    /// The label: `tunnelling`, `shadowing`, `blocklist`, `rrl`, `zone_rate`.
+    /// The label: `tunnelling`, `shadowing`, `blocklist`, `rrl`, `zone_rate`, `shadowing_zone`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Tunnelling => "tunnelling",
@@ -45,6 +48,7 @@ impl AlertKind {
             Self::Blocklist => "blocklist",
             Self::Rrl => "rrl",
             Self::ZoneRate => "zone_rate",
+            Self::ShadowingZone => "shadowing_zone",
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`tunnel`]: the DNS tunnelling detector ([`tunnel::TunnelDetector::observe`]).
 //! - [`rpz`]: response policy zones and blocklists ([`rpz::Rpz::check_query`]).
 //! - [`shadow`]: the domain shadowing detector ([`shadow::ShadowDetector::answer`]).
+//! - [`shadow_zone`]: its authoritative side, names added in bulk by a zone change
+//!   ([`shadow_zone::bulk_additions`]).
 //! - [`alerts`]: the one shape of an alert and the bounded store the server shows ([`Alerts`]).
 //! - [`prefix`]: IPv4/IPv6 network prefixes, re-exported from [`crate::base`].
 //!
@@ -28,6 +30,7 @@ pub mod query_limit;
 pub mod rpz;
 pub mod rrl;
 pub mod shadow;
+pub mod shadow_zone;
 pub mod tsig;
 pub mod tsig_client;
 pub mod tsig_replay;

@@ -3,13 +3,15 @@
 //! servers, leaving the domain's records alone. Per registered domain (Public Suffix List, as
 //! the tunnelling detector) it keeps the names seen (a bitmap of keyed hashes) and the networks
 //! its answers point to (IPv4 /24, IPv6 /48, a few fingerprints). A name seen for the first time
-//! whose addresses are all outside the domain's networks counts towards a burst; [`BURST_SECS`]
-//! later the burst's networks are learned if it stayed below the threshold (ordinary growth),
-//! or an event is made (a burst of new names in new networks: shadowing suspected). A domain is
-//! watched once established: seen for [`ESTABLISH_SECS`] with at least one network.
+//! whose addresses are all outside the domain's networks counts towards a burst; a burst
+//! window ([`ShadowSettings::burst_window`]) later the burst's networks are learned if it stayed
+//! below the threshold (ordinary growth), or an event is made (a burst of new names in new
+//! networks: shadowing suspected). A domain is watched once established: seen for
+//! [`ShadowSettings::establish`] seconds with at least one network.
 //!
 //! Log only: answers are never changed. Sans-IO and bounded: a fixed table of accounts (the
-//! least recently used of a set gives way), times are arguments.
+//! least recently used of a set gives way), times are arguments. The authoritative side (a
+//! zone change adding names in bulk under one parent) is [`super::shadow_zone`].
 
 use super::tunnel::name::SplitName;
 use crate::base::hash::keyed_hash;
@@ -17,10 +19,6 @@ use crate::base::{Instant, Limit};
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
-/// Seconds a burst is counted over.
-pub const BURST_SECS: u64 = 600;
-/// Seconds a domain is known before its new names are judged.
-pub const ESTABLISH_SECS: u64 = 3600;
 /// Networks remembered per domain.
 const NETWORKS: usize = 16;
 /// Bitmap words of the names seen per domain.
@@ -35,10 +33,17 @@ const EVENTS_KEPT: usize = 64;
 pub struct ShadowSettings {
     /// Off (false) or log (true).
     pub enabled: bool,
-    /// New names in new networks within [`BURST_SECS`] that make an event.
+    /// New names in new networks within a burst window that make an event.
     pub burst: u32,
     /// Registered domains kept.
     pub accounts: u32,
+    /// Seconds a burst is counted over.
+    pub burst_window: u32,
+    /// Seconds a domain is known before its new names are judged.
+    pub establish: u32,
+    /// New names under one parent in one change of a served zone that make an event (the
+    /// authoritative side, [`super::shadow_zone`]).
+    pub zone_names: u32,
 }
 
 impl ShadowSettings {
@@ -46,11 +51,37 @@ impl ShadowSettings {
     pub const BURST: Limit<u32> = Limit { default: 20, min: 2, max: 100_000 };
     /// `shadowing-accounts`.
     pub const ACCOUNTS: Limit<u32> = Limit { default: 8192, min: 64, max: 1 << 20 };
+    /// `shadowing-burst-window`: ten minutes, from one second to a day.
+    pub const BURST_WINDOW: Limit<u32> = Limit { default: 600, min: 1, max: 86_400 };
+    /// `shadowing-establish`: an hour, from one second to thirty days.
+    pub const ESTABLISH: Limit<u32> = Limit { default: 3600, min: 1, max: 30 * 86_400 };
+    /// `shadowing-zone-names`.
+    pub const ZONE_NAMES: Limit<u32> = Limit { default: 50, min: 2, max: 1_000_000 };
+
+    /// The settings with every value brought within its bounds.
+    pub fn clamped(&self) -> Self {
+        let clamp = |value: u32, limit: Limit<u32>| value.clamp(limit.min, limit.max);
+        Self {
+            enabled: self.enabled,
+            burst: clamp(self.burst, Self::BURST),
+            accounts: clamp(self.accounts, Self::ACCOUNTS),
+            burst_window: clamp(self.burst_window, Self::BURST_WINDOW),
+            establish: clamp(self.establish, Self::ESTABLISH),
+            zone_names: clamp(self.zone_names, Self::ZONE_NAMES),
+        }
+    }
 }
 
 impl Default for ShadowSettings {
     fn default() -> Self {
-        Self { enabled: true, burst: Self::BURST.default, accounts: Self::ACCOUNTS.default }
+        Self {
+            enabled: true,
+            burst: Self::BURST.default,
+            accounts: Self::ACCOUNTS.default,
+            burst_window: Self::BURST_WINDOW.default,
+            establish: Self::ESTABLISH.default,
+            zone_names: Self::ZONE_NAMES.default,
+        }
     }
 }
 
@@ -110,11 +141,10 @@ impl std::fmt::Debug for ShadowDetector {
 impl ShadowDetector {
     /// A detector with `settings` (clamped) hashing under the secret `key`.
     pub fn new(settings: ShadowSettings, key: [u8; 16]) -> Self {
-        let burst = settings.burst.clamp(ShadowSettings::BURST.min, ShadowSettings::BURST.max);
-        let accounts = settings.accounts.clamp(ShadowSettings::ACCOUNTS.min, ShadowSettings::ACCOUNTS.max);
-        let sets = (accounts as usize).div_ceil(WAYS).max(1);
+        let settings = settings.clamped();
+        let sets = (settings.accounts as usize).div_ceil(WAYS).max(1);
         let sets = (0..sets).map(|_| Mutex::new([Account::EMPTY; WAYS])).collect();
-        Self { settings: ShadowSettings { burst, accounts, ..settings }, key, sets, events: Mutex::new(Vec::new()) }
+        Self { settings, key, sets, events: Mutex::new(Vec::new()) }
     }
 
     /// The settings in force.
@@ -154,13 +184,13 @@ impl ShadowDetector {
         let new_name = account.names[word] & bit == 0;
         account.names[word] |= bit;
         let networks: Vec<u32> = addresses.iter().map(|address| self.network(*address)).collect();
-        if account.burst_names > 0 && now >= account.burst_start + BURST_SECS {
+        if account.burst_names > 0 && now >= account.burst_start + u64::from(self.settings.burst_window) {
             // The burst ended below the threshold (or was reported): its networks are learned.
             let learned = account.burst_networks;
             learned.iter().filter(|&&n| n != 0).for_each(|&n| learn(account, n));
             (account.burst_names, account.burst_networks, account.reported) = (0, [0; 4], false);
         }
-        let established = now >= account.first + ESTABLISH_SECS && account.networks.iter().any(|&n| n != 0);
+        let established = now >= account.first + u64::from(self.settings.establish) && account.networks.iter().any(|&n| n != 0);
         let outside = networks.iter().all(|n| !account.networks.contains(n));
         if !established {
             networks.iter().for_each(|&n| learn(account, n));
@@ -237,7 +267,9 @@ fn network_text(_network: u32, addresses: &[IpAddr]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ShadowDetector, ShadowSettings, BURST_SECS, ESTABLISH_SECS};
+    use super::{ShadowDetector, ShadowSettings};
+    const BURST_SECS: u64 = ShadowSettings::BURST_WINDOW.default as u64;
+    const ESTABLISH_SECS: u64 = ShadowSettings::ESTABLISH.default as u64;
     use crate::base::Instant;
     use portcullis_wire::NameBuf;
     use std::net::IpAddr;
@@ -290,5 +322,41 @@ mod tests {
             ask(&fresh, 10 + i, &format!("n{i}.new.example.org."), "198.51.100.1");
         }
         assert!(ESTABLISH_SECS > 60 && fresh.drain_events().is_empty());
+    }
+
+    #[test]
+    fn the_windows_are_settings_and_are_bounded() {
+        let short = ShadowSettings { establish: 2, burst_window: 3, burst: 5, ..ShadowSettings::default() };
+        let detector = ShadowDetector::new(short, [4; 16]);
+        for (secs, host) in [(100, 0), (101, 1), (102, 2)] {
+            ask(&detector, secs, &format!("host{host}.shop.example.net."), "192.0.2.1");
+        }
+        // Four new names in a new network within 3 s, then the window ends: learned, no event.
+        for i in 0..4u64 {
+            ask(&detector, 103 + i / 2, &format!("a{i}.shop.example.net."), "203.0.113.1");
+        }
+        for i in 0..10u64 {
+            ask(&detector, 107 + i / 4, &format!("b{i}.shop.example.net."), "203.0.113.2");
+        }
+        assert!(detector.drain_events().is_empty(), "the burst's network was learned after its 3 s window");
+        // Five new names in another new network within the window: an event.
+        for i in 0..5u64 {
+            ask(&detector, 120, &format!("c{i}.shop.example.net."), "198.51.100.9");
+        }
+        let events = detector.drain_events();
+        assert_eq!((events.len(), events.first().map(|e| e.names)), (1, Some(5)), "{events:?}");
+        // Before `establish` seconds a domain is only learned.
+        let fresh = ShadowDetector::new(ShadowSettings { establish: 30, burst: 2, ..ShadowSettings::default() }, [4; 16]);
+        ask(&fresh, 10, "www.late.example.org.", "192.0.2.1");
+        for i in 0..10u64 {
+            ask(&fresh, 20 + i, &format!("n{i}.late.example.org."), "203.0.113.5");
+        }
+        assert!(fresh.drain_events().is_empty());
+        // Out-of-bounds values are clamped; the defaults are the old constants.
+        let wild = ShadowSettings { burst_window: 0, establish: u32::MAX, zone_names: 1, ..ShadowSettings::default() };
+        let settings = ShadowDetector::new(wild, [0; 16]).settings().clone();
+        assert_eq!((settings.burst_window, settings.establish, settings.zone_names), (1, 30 * 86_400, 2));
+        let defaults = ShadowSettings::default();
+        assert_eq!((defaults.burst_window, defaults.establish, defaults.zone_names), (600, 3600, 50));
     }
 }

@@ -98,7 +98,9 @@ impl Shared {
             Some(secret) => secret,
             None => entropy::bytes16()?,
         };
-        let journals = Arc::new(Journals::default());
+        let alerts = Arc::new(portcullis_engine::policy::Alerts::new(settings.ops.alerts_capacity));
+        let watch = crate::shadow_zones::ZoneWatch::new(alerts.clone(), &settings.shadowing);
+        let journals = Arc::new(Journals::watched(Arc::new(watch)));
         Ok(Self {
             secondaries: Arc::new(SecondaryZones::with_journals(journals.clone())),
             journals,
@@ -116,7 +118,7 @@ impl Shared {
             worker_restarts: Arc::default(),
             net_counters: Arc::default(),
             signing: Signing::new(settings),
-            alerts: Arc::new(portcullis_engine::policy::Alerts::new(settings.ops.alerts_capacity)),
+            alerts,
             rrl: Arc::default(),
             tap: None,
             key_directory: settings.key_directory.clone(),

@@ -35,6 +35,9 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     let updates = shared.updates.clone();
     let _updates = updates.hold();
     let current = engine.load_full();
+    if let Some(watch) = shared.journals.watch() {
+        watch.configure(&settings.shadowing);
+    }
     let mut zones = shared.catalogs.produce(&settings.zones, load_zones(&settings.zones, Some(current.zones()), &shared.signing, &shared.journals));
     shared.apply_configured_secret(settings.cookies.secret);
     {

@@ -1,7 +1,8 @@
 //! [`Journals`]: the open journal of every zone that has one, and the three things done with
 //! them: a zone loaded at start gets its journal replayed over it ([`Journals::replay`]), a zone
 //! that changed gets the change appended before it is served ([`Journals::record`]), and the
-//! zone served carries the journal's history for IXFR.
+//! zone served carries the journal's history for IXFR. Every recorded change also passes the
+//! shadowing detector's watch ([`crate::shadow_zones`]), when there is one.
 
 use super::Journal;
 use crate::config::ZoneSettings;
@@ -11,7 +12,8 @@ use portcullis_engine::auth::Zone;
 use portcullis_wire::NameBuf;
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Mutex, PoisonError};
+use crate::shadow_zones::ZoneWatch;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A change the journal could not record: why, and the new version (without history).
 #[derive(Debug)]
@@ -26,9 +28,21 @@ pub struct Unrecorded {
 #[derive(Debug, Default)]
 pub struct Journals {
     open: Mutex<HashMap<NameBuf, Journal>>,
+    /// The watch every recorded change passes (names added in bulk).
+    watch: Option<Arc<ZoneWatch>>,
 }
 
 impl Journals {
+    /// Journals whose recorded changes pass `watch` first.
+    pub fn watched(watch: Arc<ZoneWatch>) -> Self {
+        Self { open: Mutex::default(), watch: Some(watch) }
+    }
+
+    /// The watch, if any.
+    pub fn watch(&self) -> Option<&ZoneWatch> {
+        self.watch.as_deref()
+    }
+
     /// Runs `f` on `zone`'s journal, opened (at its `journal` path, with its limits) on first
     /// use; `None` for a zone without a journal (the embedded zone). An error when the journal
     /// cannot be opened.
@@ -93,6 +107,9 @@ impl Journals {
     /// [`Journals::record`] for differences already known (an IXFR received), in order.
     pub fn record_diffs(&self, zone: &ZoneSettings, diffs: &[ZoneDiff], new: Zone, durable: bool) -> Result<Zone, Unrecorded> {
         let origin = zone.origin;
+        if let Some(watch) = &self.watch {
+            watch.changed(&origin, diffs, &new);
+        }
         let recorded = self.with(zone, |journal| {
             for change in diffs {
                 let follows = journal.last_serial().is_none_or(|last| last == change.old_serial());
