@@ -171,17 +171,22 @@ mod tests {
         let mut errors = Vec::new();
         let settings = shadowing(&DetectionFile::default(), &mut errors);
         assert_eq!((settings.enabled, settings.burst, settings.burst_window, settings.establish, settings.zone_names), (true, 20, 600, 3600, 50));
-        let file: DetectionFile =
-            toml::from_str("shadowing-burst-window = 3
+        let file: DetectionFile = toml::from_str(
+            "shadowing-burst-window = 3
 shadowing-establish = 2
 shadowing-zone-names = 10
-shadowing-burst = 5").expect("toml");
+shadowing-burst = 5",
+        )
+        .expect("toml");
         let settings = shadowing(&file, &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!((settings.burst, settings.burst_window, settings.establish, settings.zone_names), (5, 3, 2, 10));
-        let file: DetectionFile = toml::from_str("shadowing-burst-window = 0
+        let file: DetectionFile = toml::from_str(
+            "shadowing-burst-window = 0
 shadowing-establish = 2592001
-shadowing-zone-names = 1").expect("toml");
+shadowing-zone-names = 1",
+        )
+        .expect("toml");
         let settings = shadowing(&file, &mut errors);
         assert_eq!(
             errors,

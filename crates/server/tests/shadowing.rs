@@ -11,7 +11,8 @@
 //! Authoritative: a portcullis primary whose zone file gains 60 names under one parent, reloaded
 //! by `ctl reload-zone`, then 60 under another, reloaded by SIGHUP, then an `nsupdate` adding 55
 //! under a third: three `shadowing_zone` alerts naming those parents; the first load (with 60
-//! names under one parent) and a reload adding three names make none.
+//! names under one parent) and a reload adding three names make none. A portcullis secondary
+//! following by NOTIFY and IXFR raises the same three (its first AXFR is a first load).
 //!
 //! The resolver test needs root (port 53 on 127.x addresses) and NSD; the authoritative one
 //! nsupdate; each is skipped without them (failed under CI=true). Every wait is bounded.
@@ -191,18 +192,18 @@ fn zone_text(serial: u32, parents: &[(&str, usize)]) -> String {
     text
 }
 
-/// The serial served.
-fn serial(addr: SocketAddr) -> u32 {
-    let reply = client::udp(addr, &Query::new(ORIGIN, Rtype::SOA)).unwrap();
-    let message = portcullis_wire::message::Message::parse(&reply).unwrap();
-    let soa = message.records(portcullis_wire::message::Section::Answer).find(|r| r.rtype == Rtype::SOA).expect("an SOA").rdata.to_vec();
-    u32::from_be_bytes(soa[soa.len() - 20..soa.len() - 16].try_into().unwrap())
+/// The serial served, if any (a secondary serves none before its first transfer).
+fn serial(addr: SocketAddr) -> Option<u32> {
+    let reply = client::udp(addr, &Query::new(ORIGIN, Rtype::SOA)).ok()?;
+    let message = portcullis_wire::message::Message::parse(&reply).ok()?;
+    let soa = message.records(portcullis_wire::message::Section::Answer).find(|r| r.rtype == Rtype::SOA)?.rdata.to_vec();
+    Some(u32::from_be_bytes(soa.get(soa.len().checked_sub(20)?..soa.len() - 16)?.try_into().ok()?))
 }
 
 /// Waits (at most 10 s) until the zone served is at `expected`.
 fn wait_serial(addr: SocketAddr, expected: u32, process: &Process) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while serial(addr) != expected {
+    while serial(addr) != Some(expected) {
         assert!(Instant::now() < deadline, "serial {expected} never served\n{}", process.logs());
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -224,11 +225,13 @@ fn zone_changes_adding_names_in_bulk_under_one_parent_are_alerts() {
     let zone = home.join("shadow.test.zone");
     fs::write(&zone, zone_text(1, &[])).unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let secondary_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let config = home.join("portcullis.toml");
     let text = format!(
-        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[acl]\nupdate = [\"key {KEY}\"]\n\n\
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[acl]\nupdate = [\"key {KEY}\"]\ntransfer = [\"127.0.0.0/8\"]\n\n\
          [[key]]\nname = \"{KEY}\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n\n\
-         [[zone]]\norigin = \"{ORIGIN}\"\nfile = \"{}\"\nupdate-policy = [{{ grant = \"{KEY}\", match = \"zonesub\" }}]\n",
+         [[zone]]\norigin = \"{ORIGIN}\"\nfile = \"{}\"\nnotify = [\"{secondary_addr}\"]\n\
+         update-policy = [{{ grant = \"{KEY}\", match = \"zonesub\" }}]\n",
         zone.display()
     );
     fs::write(&config, text).unwrap();
@@ -236,6 +239,19 @@ fn zone_changes_adding_names_in_bulk_under_one_parent_are_alerts() {
     command.arg("serve").arg("--config").arg(&config).env("RUST_LOG", "info");
     let mut portcullis = Process::spawn("portcullis", command, home.clone());
     portcullis.wait_ready(addr, ORIGIN);
+    // A portcullis secondary, following by NOTIFY and IXFR (its first copy, an AXFR, is a first load).
+    let secondary_home = dir.join("secondary");
+    fs::create_dir_all(&secondary_home).unwrap();
+    let secondary_config = secondary_home.join("portcullis.toml");
+    let text = format!(
+        "[server]\nlisten = [\"{secondary_addr}\"]\nthreads = 1\n\n[acl]\nnotify = [\"127.0.0.0/8\"]\n\n[[zone]]\norigin = \"{ORIGIN}\"\nprimaries = [\"{addr}\"]\n"
+    );
+    fs::write(&secondary_config, text).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command.arg("serve").arg("--config").arg(&secondary_config).env("RUST_LOG", "info");
+    let mut secondary = Process::spawn("secondary", command, secondary_home.clone());
+    secondary.wait_ready(secondary_addr, ORIGIN);
+    wait_serial(secondary_addr, 1, &secondary);
 
     // A few names: no alert. 60 under promo: an alert (ctl reload-zone).
     fs::write(&zone, zone_text(2, &[("few", 3)])).unwrap();
@@ -264,11 +280,23 @@ fn zone_changes_adding_names_in_bulk_under_one_parent_are_alerts() {
     assert!(out.trim().is_empty(), "nsupdate: {out}\n{}", portcullis.logs());
     wait_serial(addr, 5, &portcullis);
     wait_alert(&config, "shadowing_zone", "upd.shadow.test.").unwrap_or_else(|| panic!("no alert for the update\n{}", portcullis.logs()));
+    wait_serial(secondary_addr, 5, &secondary);
 
     // Nothing else: not the first load's 60 legacy names, not the three new ones.
-    let mut parents: Vec<String> =
-        alerts(&config).iter().filter(|alert| alert["kind"] == "shadowing_zone").map(|alert| alert["domain"].as_str().unwrap_or_default().to_string()).collect();
+    let mut parents: Vec<String> = alerts(&config)
+        .iter()
+        .filter(|alert| alert["kind"] == "shadowing_zone")
+        .map(|alert| alert["domain"].as_str().unwrap_or_default().to_string())
+        .collect();
     parents.sort();
     assert_eq!(parents, ["deals.shadow.test.", "promo.shadow.test.", "upd.shadow.test."]);
+    // The secondary judged each transfer in the same way.
+    let mut parents: Vec<String> = alerts(&secondary_config)
+        .iter()
+        .filter(|alert| alert["kind"] == "shadowing_zone")
+        .map(|alert| alert["domain"].as_str().unwrap_or_default().to_string())
+        .collect();
+    parents.sort();
+    assert_eq!(parents, ["deals.shadow.test.", "promo.shadow.test.", "upd.shadow.test."], "{}", secondary.logs());
     assert!(portcullis.stderr().contains("names added in bulk") || portcullis.logs().contains("names added in bulk"), "{}", portcullis.logs());
 }

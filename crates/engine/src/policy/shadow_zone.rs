@@ -20,8 +20,8 @@ use crate::auth::diff::{condense, ZoneDiff};
 use crate::auth::Zone;
 use crate::base::hash::Fnv;
 use crate::zonefile::ZoneRecord;
-use std::hash::Hasher;
 use portcullis_wire::{NameBuf, Rtype};
+use std::hash::Hasher;
 
 /// Parents reported at most for one change (the largest first).
 pub const PARENTS_REPORTED: usize = 16;

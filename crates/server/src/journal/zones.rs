@@ -6,13 +6,13 @@
 
 use super::Journal;
 use crate::config::ZoneSettings;
+use crate::shadow_zones::ZoneWatch;
 use portcullis_engine::auth::diff::{apply, diff, ZoneDiff};
 use portcullis_engine::auth::transfer::serial_greater;
 use portcullis_engine::auth::Zone;
 use portcullis_wire::NameBuf;
 use std::collections::HashMap;
 use std::io;
-use crate::shadow_zones::ZoneWatch;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// A change the journal could not record: why, and the new version (without history).
