@@ -6,8 +6,11 @@
 //! (`portcullis_engine::policy::shadow_zone`) makes a log line and an alert of kind
 //! `shadowing_zone` (its domain the parent, the zone, count and serials in its detail). The
 //! first load of a zone has no earlier version and is never judged; `shadowing = "off"` turns
-//! this side off too.
+//! this side off too. Zones whose names are not hosts are not judged: response policy zones
+//! (`[[rpz]]`: a feed adds triggers by the thousand) and catalog zones (RFC 9432: one entry per
+//! member zone).
 
+use crate::config::{Settings, ZoneSettings};
 use portcullis_engine::auth::diff::ZoneDiff;
 use portcullis_engine::auth::Zone;
 use portcullis_engine::policy::shadow::ShadowSettings;
@@ -20,24 +23,30 @@ use std::sync::{Arc, Mutex, PoisonError};
 #[derive(Debug)]
 pub struct ZoneWatch {
     alerts: Arc<Alerts>,
-    settings: Mutex<ShadowSettings>,
+    /// The settings, and the response policy zones (not judged).
+    settings: Mutex<(ShadowSettings, Vec<NameBuf>)>,
 }
 
 impl ZoneWatch {
-    /// A watch raising its alerts in `alerts`, with `settings` until [`ZoneWatch::configure`].
-    pub fn new(alerts: Arc<Alerts>, settings: &ShadowSettings) -> Self {
-        Self { alerts, settings: Mutex::new(settings.clone()) }
+    /// A watch raising its alerts in `alerts`, with the settings of `config` until
+    /// [`ZoneWatch::configure`].
+    pub fn new(alerts: Arc<Alerts>, config: &Settings) -> Self {
+        let watch = Self { alerts, settings: Mutex::default() };
+        watch.configure(config);
+        watch
     }
 
-    /// The settings of a reloaded configuration.
-    pub fn configure(&self, settings: &ShadowSettings) {
-        *self.settings.lock().unwrap_or_else(PoisonError::into_inner) = settings.clone();
+    /// The settings of a (reloaded) configuration.
+    pub fn configure(&self, config: &Settings) {
+        let policy_zones = config.rpz.zones.iter().map(|zone| zone.origin.to_lowercase()).collect();
+        *self.settings.lock().unwrap_or_else(PoisonError::into_inner) = (config.shadowing.clone(), policy_zones);
     }
 
-    /// Judges one change of `origin`: `diffs` (in order) leading to `new`.
-    pub fn changed(&self, origin: &NameBuf, diffs: &[ZoneDiff], new: &Zone) {
-        let settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        if !settings.enabled {
+    /// Judges one change of `zone`: `diffs` (in order) leading to `new`.
+    pub fn changed(&self, zone: &ZoneSettings, diffs: &[ZoneDiff], new: &Zone) {
+        let origin = &zone.origin;
+        let (settings, policy_zones) = self.settings.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if !settings.enabled || zone.catalog.role.is_some() || policy_zones.contains(&origin.to_lowercase()) {
             return;
         }
         let (Some(first), Some(last)) = (diffs.first(), diffs.last()) else { return };
@@ -73,11 +82,16 @@ mod tests {
     use crate::journal::zones::Journals;
     use portcullis_engine::auth::Zone;
     use portcullis_engine::load::load_zone_text;
-    use portcullis_engine::policy::shadow::ShadowSettings;
     use portcullis_engine::policy::{AlertKind, Alerts};
     use portcullis_engine::zonefile::NoIncludes;
     use portcullis_wire::NameBuf;
     use std::sync::Arc;
+
+    /// The settings of a configuration file's `text`.
+    fn config(text: &str) -> crate::config::Settings {
+        let raw: crate::config::file::Config = toml::from_str(text).unwrap();
+        crate::config::validate(&raw, None).unwrap()
+    }
 
     fn zone(serial: u32, names: usize) -> Zone {
         let mut text = format!("$ORIGIN shadow.test.\n$TTL 300\n@ SOA ns host {serial} 3600 900 604800 60\n@ NS ns\nns A 192.0.2.53\n");
@@ -91,7 +105,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let settings = crate::zone_config::zone_settings("shadow.test.", &dir.join("shadow.test.zone").display().to_string(), None).unwrap();
         let alerts = Arc::new(Alerts::default());
-        let watch = Arc::new(ZoneWatch::new(alerts.clone(), &ShadowSettings::default()));
+        let watch = Arc::new(ZoneWatch::new(alerts.clone(), &config("")));
         let journals = Journals::watched(watch.clone());
         // The first load (a replay) is not judged, even with many names.
         let first = journals.replay(&settings, zone(1, 80));
@@ -104,12 +118,24 @@ mod tests {
         assert_eq!(list.len(), 1, "{list:?}");
         assert_eq!((list[0].kind, list[0].domain.as_deref(), list[0].score), (AlertKind::ShadowingZone, Some("promo.shadow.test."), 60.0));
         assert!(list[0].detail.contains("zone shadow.test.: 60 new names under promo.shadow.test.") && list[0].detail.contains("2 -> 3"), "{}", list[0].detail);
-        // Off: nothing more; a higher threshold from a reload: nothing either.
-        watch.configure(&ShadowSettings { enabled: false, ..ShadowSettings::default() });
+        // Off: nothing more; a higher threshold from a reload, a policy zone, a catalog zone:
+        // nothing either.
+        watch.configure(&config("[detection]\nshadowing = \"off\"\n"));
         let fourth = journals.record(&settings, &third, zone(4, 205), true).unwrap();
-        watch.configure(&ShadowSettings { zone_names: 100, ..ShadowSettings::default() });
-        journals.record(&settings, &fourth, zone(5, 265), true).unwrap();
+        watch.configure(&config("[detection]\nshadowing-zone-names = 100\n"));
+        let fifth = journals.record(&settings, &fourth, zone(5, 265), true).unwrap();
+        watch.configure(&config("[[rpz]]\nzone = \"Shadow.Test\"\nfile = \"rpz.zone\"\n"));
+        let sixth = journals.record(&settings, &fifth, zone(6, 325), true).unwrap();
+        watch.configure(&config(""));
+        let catalog = crate::config::ZoneSettings {
+            catalog: crate::catalog_config::ZoneCatalog { role: Some(crate::catalog_config::CatalogRole::Producer), ..Default::default() },
+            ..settings.clone()
+        };
+        let seventh = journals.record(&catalog, &sixth, zone(7, 385), true).unwrap();
         assert_eq!(alerts.raised(AlertKind::ShadowingZone), 1);
+        // The same configuration again: judged.
+        journals.record(&settings, &seventh, zone(8, 445), true).unwrap();
+        assert_eq!(alerts.raised(AlertKind::ShadowingZone), 2);
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -99,7 +99,7 @@ impl Shared {
             None => entropy::bytes16()?,
         };
         let alerts = Arc::new(portcullis_engine::policy::Alerts::new(settings.ops.alerts_capacity));
-        let watch = crate::shadow_zones::ZoneWatch::new(alerts.clone(), &settings.shadowing);
+        let watch = crate::shadow_zones::ZoneWatch::new(alerts.clone(), settings);
         let journals = Arc::new(Journals::watched(Arc::new(watch)));
         Ok(Self {
             secondaries: Arc::new(SecondaryZones::with_journals(journals.clone())),

@@ -36,7 +36,7 @@ pub fn reload(engine: &EngineHandle, args: &ServeArgs, listen: &[std::net::Socke
     let _updates = updates.hold();
     let current = engine.load_full();
     if let Some(watch) = shared.journals.watch() {
-        watch.configure(&settings.shadowing);
+        watch.configure(&settings);
     }
     let mut zones = shared.catalogs.produce(&settings.zones, load_zones(&settings.zones, Some(current.zones()), &shared.signing, &shared.journals));
     shared.apply_configured_secret(settings.cookies.secret);

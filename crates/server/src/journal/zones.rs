@@ -108,7 +108,7 @@ impl Journals {
     pub fn record_diffs(&self, zone: &ZoneSettings, diffs: &[ZoneDiff], new: Zone, durable: bool) -> Result<Zone, Unrecorded> {
         let origin = zone.origin;
         if let Some(watch) = &self.watch {
-            watch.changed(&origin, diffs, &new);
+            watch.changed(zone, diffs, &new);
         }
         let recorded = self.with(zone, |journal| {
             for change in diffs {
