@@ -58,6 +58,12 @@ impl ShadowSettings {
     /// `shadowing-zone-names`.
     pub const ZONE_NAMES: Limit<u32> = Limit { default: 50, min: 2, max: 1_000_000 };
 
+    /// True when `other` builds the same resolver-side detector (the zone side's threshold
+    /// aside): a reload that changes only that keeps the detector and what it learned.
+    pub fn same_detector(&self, other: &Self) -> bool {
+        Self { zone_names: 0, ..self.clone() } == Self { zone_names: 0, ..other.clone() }
+    }
+
     /// The settings with every value brought within its bounds.
     pub fn clamped(&self) -> Self {
         let clamp = |value: u32, limit: Limit<u32>| value.clamp(limit.min, limit.max);
@@ -358,5 +364,7 @@ mod tests {
         assert_eq!((settings.burst_window, settings.establish, settings.zone_names), (1, 30 * 86_400, 2));
         let defaults = ShadowSettings::default();
         assert_eq!((defaults.burst_window, defaults.establish, defaults.zone_names), (600, 3600, 50));
+        assert!(defaults.same_detector(&ShadowSettings { zone_names: 7, ..defaults.clone() }));
+        assert!(!defaults.same_detector(&ShadowSettings { establish: 7, ..defaults.clone() }));
     }
 }

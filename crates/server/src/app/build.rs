@@ -179,7 +179,7 @@ impl Shared {
             return None;
         }
         match &*kept {
-            Some((built_with, detector)) if built_with == settings => Some(detector.clone()),
+            Some((built_with, detector)) if built_with.same_detector(settings) => Some(detector.clone()),
             _ => {
                 let detector = Arc::new(ShadowDetector::new(settings.clone(), self.tunnel_key));
                 *kept = Some((settings.clone(), detector.clone()));
