@@ -350,3 +350,26 @@ fn packed(owner: &Owner, record: &Record, now: Instant) -> Entry {
         }
     }
 }
+
+/// A well-formed stream around `data` for the fuzz target: `data` read as entry payloads each
+/// after a 2-byte length, framed with correct checks, then the end frame.
+#[doc(hidden)]
+pub fn fuzz_stream(data: &[u8]) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    let (mut rest, mut count) = (data, 0u64);
+    while let Some((len, body)) = rest.split_first_chunk::<2>() {
+        let len = usize::from(u16::from_be_bytes(*len)).min(body.len());
+        let (payload, tail) = body.split_at(len);
+        frame(&mut out, TAG_ENTRY, |out| {
+            out.extend_from_slice(payload);
+            true
+        });
+        (rest, count) = (tail, count + 1);
+    }
+    frame(&mut out, TAG_END, |out| {
+        out.extend_from_slice(&count.to_be_bytes());
+        true
+    });
+    out
+}

@@ -234,3 +234,63 @@ proptest! {
         }
     }
 }
+
+/// Each entry payload of `stream` behind its 2-byte length: what the fuzz body frames again.
+fn payloads(stream: &[u8]) -> Vec<u8> {
+    let (mut payloads, mut at) = (Vec::new(), MAGIC.len() + 2);
+    while at + 5 < stream.len() {
+        let len = u32::from_be_bytes(stream[at + 1..at + 5].try_into().unwrap()) as usize;
+        if stream[at] == 1 {
+            payloads.extend_from_slice(&(len as u16).to_be_bytes());
+            payloads.extend_from_slice(&stream[at + 5..at + 5 + len]);
+        }
+        at += 5 + len + 8;
+    }
+    payloads
+}
+
+/// Writes the seed corpus of the `cache_import` fuzz target (`fuzz/corpus/cache_import/`):
+/// `cargo test -p portcullis-engine --lib write_cache_import_seeds -- --ignored`.
+#[test]
+#[ignore = "writes files: run by hand when the format changes"]
+fn write_cache_import_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/cache_import");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stream = export(&filled(), Instant::ZERO);
+    let payloads = payloads(&stream);
+    let mut damaged = stream.clone();
+    damaged[40] ^= 1;
+    let mut version = stream.clone();
+    version[MAGIC.len() + 1] = 9;
+    let seeds: [(&str, Vec<u8>); 10] = [
+        ("stream", stream.clone()),
+        ("stream-cut", stream[..stream.len() / 2].to_vec()),
+        ("stream-no-end", stream[..stream.len() - 21].to_vec()),
+        ("damaged", damaged),
+        ("version", version),
+        ("magic-only", MAGIC.to_vec()),
+        ("empty", Vec::new()),
+        ("payloads", payloads.clone()),
+        ("payloads-cut", payloads[..payloads.len() / 3].to_vec()),
+        ("empty-cache", export(&small(1), Instant::ZERO)),
+    ];
+    for (file, bytes) in seeds {
+        std::fs::write(dir.join(file), bytes).unwrap();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The fuzz body on random bytes and on the seed payloads with random bytes changed.
+    #[test]
+    fn the_importer_takes_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6)) {
+        crate::fuzz::cache_import(&bytes);
+        let mut mutated = payloads(&export(&filled(), Instant::ZERO));
+        for (at, value) in flips {
+            let len = mutated.len();
+            mutated[at % len] = value;
+        }
+        crate::fuzz::cache_import(&mutated);
+    }
+}
