@@ -163,3 +163,64 @@ fn read_into(mut stream: &UnixStream, import: &mut Import, cache: &Cache, clock:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_engine::cache::{CacheSettings, Rrset, Trust};
+    use portcullis_wire::{Class, NameBuf, Rtype};
+
+    fn cache_with(names: usize, clock: Clock) -> Arc<Cache> {
+        let cache = Arc::new(Cache::new(CacheSettings { hash_key: [3; 16], ..CacheSettings::DEFAULT }));
+        for index in 0..names {
+            let owner = NameBuf::from_text(&format!("n{index}.example."), None).unwrap_or(NameBuf::ROOT);
+            let mut rrset = Rrset::new(owner, Rtype::A, Class::IN, 300);
+            rrset.push(300, &[192, 0, 2, index as u8]);
+            cache.insert_rrset(&rrset, Trust::Answer, clock.now().0);
+        }
+        cache
+    }
+
+    /// The old side reads the request and serves `source` (or refuses without one).
+    fn old_side(old: UnixStream, source: Option<CacheSource>) -> std::thread::JoinHandle<UnixStream> {
+        std::thread::spawn(move || {
+            let mut request = [0u8; REQUEST.len()];
+            (&old).read_exact(&mut request).unwrap_or_default();
+            assert_eq!(&request, REQUEST);
+            serve(&old, source.as_ref());
+            old
+        })
+    }
+
+    #[test]
+    fn the_cache_crosses_a_socket_pair_between_two_processes_sides() {
+        let (old, new) = UnixStream::pair().unwrap();
+        let clock = Clock::default();
+        let source = CacheSource { cache: cache_with(2000, clock), clock };
+        let server = old_side(old, Some(source));
+        let loaded = Cache::new(CacheSettings::DEFAULT);
+        load(&new, &loaded, Clock::default());
+        assert_eq!(loaded.len(), 2000);
+        drop(server.join());
+    }
+
+    #[test]
+    fn without_a_cache_to_give_the_new_side_goes_on_at_once() {
+        let (old, new) = UnixStream::pair().unwrap();
+        let server = old_side(old, None);
+        let started = Instant::now();
+        let loaded = Cache::new(CacheSettings::DEFAULT);
+        load(&new, &loaded, Clock::default());
+        assert!(loaded.is_empty() && started.elapsed() < LOAD_TIMEOUT, "{:?}", started.elapsed());
+        drop(server.join());
+    }
+
+    #[test]
+    fn a_silent_old_side_costs_at_most_the_load_timeout() {
+        let (_old, new) = UnixStream::pair().unwrap();
+        let started = Instant::now();
+        load(&new, &Cache::new(CacheSettings::DEFAULT), Clock::default());
+        let took = started.elapsed();
+        assert!(took >= LOAD_TIMEOUT && took < LOAD_TIMEOUT + Duration::from_secs(2), "{took:?}");
+    }
+}
