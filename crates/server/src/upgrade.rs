@@ -91,7 +91,14 @@ impl Handover {
     /// Captures the binary's path and the arguments now, before an update replaces the file.
     pub fn new() -> Self {
         let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from(std::env::args_os().next().unwrap_or_default()));
-        Self { exe, args: std::env::args_os().skip(1).collect(), sockets: Mutex::default(), upgraded: OnceLock::new(), done: tokio::sync::Notify::new(), cache: OnceLock::new() }
+        Self {
+            exe,
+            args: std::env::args_os().skip(1).collect(),
+            sockets: Mutex::default(),
+            upgraded: OnceLock::new(),
+            done: tokio::sync::Notify::new(),
+            cache: OnceLock::new(),
+        }
     }
 
     /// Offers `source` to the next process (set once, at start).

@@ -267,9 +267,11 @@ fn check_magic_prefix(bytes: &[u8]) -> Result<(), ImportError> {
     Ok(())
 }
 
-/// The complete frame at `at` of `bytes`, checked: (tag, payload, offset after it); `None` when
-/// it is not all there yet.
-fn next_frame(bytes: &[u8], at: usize) -> Result<Option<(u8, &[u8], usize)>, ImportError> {
+/// One checked frame: its tag, its payload, and the offset after it.
+type Frame<'a> = (u8, &'a [u8], usize);
+
+/// The complete frame at `at` of `bytes`, checked; `None` when it is not all there yet.
+fn next_frame(bytes: &[u8], at: usize) -> Result<Option<Frame<'_>>, ImportError> {
     let Some(head) = bytes.get(at..at + 5) else { return Ok(None) };
     let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
     if len > MAX_FRAME {
@@ -329,7 +331,8 @@ impl Cache {
 
 /// The cache entry of `record`, its TTL still to set.
 fn packed(owner: &Owner, record: &Record, now: Instant) -> Entry {
-    let set = |owner, rtype, rdatas: &[Vec<u8>], sigs: &[Vec<u8>]| Rrset { owner, rtype, class: record.class, ttl: 0, rdatas: rdatas.to_vec(), sigs: sigs.to_vec() };
+    let set =
+        |owner, rtype, rdatas: &[Vec<u8>], sigs: &[Vec<u8>]| Rrset { owner, rtype, class: record.class, ttl: 0, rdatas: rdatas.to_vec(), sigs: sigs.to_vec() };
     match &record.soa {
         None => {
             let entry = Entry::positive(owner.wire(), &set(record.owner, record.rtype, &record.rdatas, &record.sigs), 0, record.trust, now);

@@ -165,7 +165,13 @@ fn damage_anywhere_stops_the_import_without_a_panic() {
         };
         assert_eq!(error, expected, "damage at {at}");
         // A length made longer waits for bytes that never come: cut short.
-        assert!(matches!(error, ImportError::NotACacheStream | ImportError::Version(_) | ImportError::Checksum | ImportError::Malformed(_) | ImportError::Truncated), "at {at}: {error:?}");
+        assert!(
+            matches!(
+                error,
+                ImportError::NotACacheStream | ImportError::Version(_) | ImportError::Checksum | ImportError::Malformed(_) | ImportError::Truncated
+            ),
+            "at {at}: {error:?}"
+        );
         assert!(stats.loaded <= 6 && new.len() as u64 == stats.loaded && stats.announced.is_none(), "at {at}: {stats:?}");
     }
 }
