@@ -223,4 +223,30 @@ mod tests {
         let took = started.elapsed();
         assert!(took >= LOAD_TIMEOUT && took < LOAD_TIMEOUT + Duration::from_secs(2), "{took:?}");
     }
+
+    #[test]
+    fn a_stream_of_another_format_version_leaves_the_cache_empty_at_once() {
+        let (old, new) = UnixStream::pair().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut request = [0u8; REQUEST.len()];
+            (&old).read_exact(&mut request).unwrap_or_default();
+            let (mut ours, theirs) = UnixStream::pair().unwrap();
+            send_end(&old, Some(theirs.as_fd())).unwrap();
+            drop(theirs);
+            let mut stream = portcullis_engine::cache::handover::MAGIC.to_vec();
+            stream.extend_from_slice(&(portcullis_engine::cache::handover::FORMAT_VERSION + 1).to_be_bytes());
+            stream.extend_from_slice(&[1; 64]);
+            let _ = ours.write_all(&stream);
+            // Held open until the new side closes its end: it must stop on the version, not on
+            // the end of the stream.
+            let _ = ours.set_read_timeout(Some(LOAD_TIMEOUT));
+            let _ = ours.read(&mut [0u8; 1]);
+            (old, ours)
+        });
+        let started = Instant::now();
+        let loaded = Cache::new(CacheSettings::DEFAULT);
+        load(&new, &loaded, Clock::default());
+        assert!(loaded.is_empty() && started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        drop(server.join());
+    }
 }

@@ -110,7 +110,9 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     let signals = runtime.block_on(async { Signals::install() }).map_err(|error| fail(format!("cannot install signal handlers: {error}")))?;
     let (shutdown, clock) = (Shutdown::default(), Clock::default());
     // The old process's cache, loaded before the workers answer (bounded: upgrade_cache.rs).
-    inherited.load_cache(&shared.cache, clock);
+    if settings.resolves() {
+        inherited.load_cache(&shared.cache, clock);
+    }
     handover.offer_cache(crate::upgrade_cache::CacheSource { cache: shared.cache.clone(), clock });
     let pool = start_pool(&settings, &shared, &engine, &runtime, clock);
     if settings.resolver.enabled {
