@@ -117,10 +117,10 @@ pub fn load(handover: &UnixStream, cache: &Cache, clock: Clock) {
     let outcome = read_into(&stream, &mut import, cache, clock, started);
     let stats = import.stats();
     let millis = started.elapsed().as_millis() as u64;
-    let (loaded, expired, full, refused) = (stats.loaded, stats.expired, stats.full, stats.refused);
+    let (loaded, nsec, expired, full, refused) = (stats.loaded, stats.nsec, stats.expired, stats.full, stats.refused);
     match outcome.and_then(|()| import.finish().map_err(|error| error.to_string())) {
-        Ok(_) => tracing::info!(loaded, expired, full, refused, millis, "upgrade: cache taken over from the old process"),
-        Err(error) => tracing::warn!(%error, loaded, expired, full, refused, millis, "upgrade: cache handover stopped; going on with the entries loaded"),
+        Ok(_) => tracing::info!(loaded, nsec, expired, full, refused, millis, "upgrade: cache taken over from the old process"),
+        Err(error) => tracing::warn!(%error, loaded, nsec, expired, full, refused, millis, "upgrade: cache handover stopped; going on with the entries loaded"),
     }
 }
 

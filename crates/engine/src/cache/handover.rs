@@ -8,17 +8,18 @@
 //! ```
 //! `check` is SipHash-1-3 (a fixed key: it detects damage, not forgery; the stream runs over a
 //! private socket between two processes of the same user) over tag, len and payload. Tag 1 is one
-//! entry (`handover_record.rs`), tag 2 the end (payload: the entry count, u64). Each entry frame
-//! is loaded as soon as it is complete and checked, so a stream cut short, damaged, of another
-//! [`FORMAT_VERSION`] or malformed stops the import with an [`ImportError`] and leaves the cache
-//! with what was loaded so far — never a panic, never a guess.
+//! entry (`handover_record.rs`), tag 3 one NSEC/NSEC3 RRset of the RFC 8198 index (after every
+//! entry), tag 2 the end (payload: the entry count, u64). Each frame is loaded as soon as it is
+//! complete and checked, so a stream cut short, damaged, of another [`FORMAT_VERSION`] or
+//! malformed stops the import with an [`ImportError`] and leaves the cache with what was loaded
+//! so far — never a panic, never a guess.
 //!
 //! What is kept: positive RRsets with their RRSIGs and a wildcard expansion's proofs; NXDOMAIN
 //! and NODATA entries with their SOA, its RRSIGs and the NSEC/NSEC3 proofs; each with its
 //! credibility ([`Trust`]), validation status ([`Security`]: a bogus entry stays bogus, at most
-//! [`BOGUS_TTL`]) and EDE code. What is not: expired entries (serve-stale data), the RFC 9520
-//! failure hold-downs, the validator's key cache, failed-signature fingerprints and the RFC 8198
-//! NSEC index (rebuilt by the next secure denials: aggressive answers start cold).
+//! [`BOGUS_TTL`]) and EDE code; the proven NSEC/NSEC3 ranges of the RFC 8198 index, with their
+//! zone's SOA. What is not: expired entries (serve-stale data), the RFC 9520 failure
+//! hold-downs, the validator's key cache and the failed-signature fingerprints.
 //!
 //! Bounds: the importer honours its own cache's settings: TTLs are cut to its `max_ttl`
 //! (`max_negative_ttl` for negative entries), RRsets over `max_rrs_per_rrset` are refused, and an
@@ -31,7 +32,7 @@ use super::handover_record::{self as record, Record};
 use super::key::Owner;
 use super::{lock, Cache, InsertOutcome, Rrset, Security, BOGUS_TTL, NXDOMAIN_TYPE};
 use crate::base::Instant;
-use portcullis_wire::Rtype;
+use portcullis_wire::{NameBuf, Rtype};
 use std::hash::Hasher;
 
 /// The stream's first bytes.
@@ -45,6 +46,8 @@ pub const EXPORT_BATCH: usize = 512;
 
 const TAG_ENTRY: u8 = 1;
 const TAG_END: u8 = 2;
+/// A kept NSEC/NSEC3 RRset of the RFC 8198 index (after every entry).
+const TAG_NSEC: u8 = 3;
 const HEADER_LEN: usize = MAGIC.len() + 2;
 
 /// Why an import stopped before the end of the stream.
@@ -85,6 +88,8 @@ pub struct ImportStats {
     pub full: u64,
     /// Entries refused by this cache's limits or kept data.
     pub refused: u64,
+    /// NSEC/NSEC3 RRsets put in the RFC 8198 index.
+    pub nsec: u64,
     /// The entry count the end frame announced, once read.
     pub announced: Option<u64>,
 }
@@ -96,13 +101,15 @@ pub struct Export<'a> {
     shard: usize,
     slot: usize,
     written: u64,
+    /// The NSEC index's copy, once every shard is written.
+    nsec: Option<std::vec::IntoIter<(NameBuf, Rrset, Rrset, Instant)>>,
     finished: bool,
 }
 
 impl Cache {
     /// An exporter of this cache ([`Export::next_chunk`]).
     pub fn export(&self) -> Export<'_> {
-        Export { cache: self, started: false, shard: 0, slot: 0, written: 0, finished: false }
+        Export { cache: self, started: false, shard: 0, slot: 0, written: 0, nsec: None, finished: false }
     }
 }
 
@@ -121,13 +128,7 @@ impl Export<'_> {
             return true;
         }
         let Some(shard) = self.cache.shards.get(self.shard) else {
-            let written = self.written.to_be_bytes();
-            frame(out, TAG_END, |payload| {
-                payload.extend_from_slice(&written);
-                true
-            });
-            self.finished = true;
-            return true;
+            return self.next_nsec_chunk(now, out);
         };
         let shard = lock(shard);
         let end = (self.slot + EXPORT_BATCH).min(shard.slots());
@@ -144,6 +145,26 @@ impl Export<'_> {
     /// Entries written so far.
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// Up to [`EXPORT_BATCH`] kept NSEC/NSEC3 RRsets (the index copied once, under its lock),
+    /// then the end frame.
+    fn next_nsec_chunk(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        let nsec = self.nsec.get_or_insert_with(|| self.cache.nsec.snapshot().into_iter());
+        let mut batch = nsec.by_ref().take(EXPORT_BATCH).peekable();
+        if batch.peek().is_none() {
+            let written = self.written.to_be_bytes();
+            frame(out, TAG_END, |payload| {
+                payload.extend_from_slice(&written);
+                true
+            });
+            self.finished = true;
+            return true;
+        }
+        for kept in batch {
+            frame(out, TAG_NSEC, |payload| record::write_nsec(&kept, now, payload));
+        }
+        true
     }
 }
 
@@ -242,6 +263,10 @@ impl Import {
                     let record = record::read(payload).map_err(ImportError::Malformed)?;
                     cache.import_record(record, now, &mut self.stats);
                 }
+                TAG_NSEC => {
+                    let record = record::read_nsec(payload).map_err(ImportError::Malformed)?;
+                    cache.import_nsec(record, now, &mut self.stats);
+                }
                 TAG_END => {
                     let count = <[u8; 8]>::try_from(payload).map_err(|_| ImportError::Malformed("an end frame of the wrong size"))?;
                     self.stats.announced = Some(u64::from_be_bytes(count));
@@ -329,6 +354,22 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Puts one imported NSEC/NSEC3 RRset in the RFC 8198 index, its TTL cut to this cache's
+    /// `max_negative_ttl`; skipped when the index is full (it would empty itself).
+    fn import_nsec(&self, record: record::NsecRecord, now: Instant, stats: &mut ImportStats) {
+        let secs = (record.remaining_ms / 1000).min(self.settings.max_negative_ttl.max(self.settings.min_ttl));
+        if secs == 0 {
+            stats.expired += 1;
+        } else if self.nsec.len() + 1 >= super::aggressive::MAX_RECORDS {
+            stats.full += 1;
+        } else {
+            self.nsec.insert(&record.zone, &record.soa, std::slice::from_ref(&record.set), secs, now);
+            stats.nsec += 1;
+        }
+    }
+}
+
 /// The cache entry of `record`, its TTL still to set.
 fn packed(owner: &Owner, record: &Record, now: Instant) -> Entry {
     let set =
@@ -354,21 +395,23 @@ fn packed(owner: &Owner, record: &Record, now: Instant) -> Entry {
     }
 }
 
-/// A well-formed stream around `data` for the fuzz target: `data` read as entry payloads each
-/// after a 2-byte length, framed with correct checks, then the end frame.
+/// A well-formed stream around `data` for the fuzz target: `data` read as payloads, each after
+/// a kind byte (odd: a kept NSEC RRset, even: an entry) and a 2-byte length, framed with
+/// correct checks, then the end frame.
 #[doc(hidden)]
 pub fn fuzz_stream(data: &[u8]) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
     let (mut rest, mut count) = (data, 0u64);
-    while let Some((len, body)) = rest.split_first_chunk::<2>() {
-        let len = usize::from(u16::from_be_bytes(*len)).min(body.len());
+    while let Some(([kind, high, low], body)) = rest.split_first_chunk::<3>().map(|(head, body)| (*head, body)) {
+        let len = usize::from(u16::from_be_bytes([high, low])).min(body.len());
         let (payload, tail) = body.split_at(len);
-        frame(&mut out, TAG_ENTRY, |out| {
+        let tag = if kind % 2 == 1 { TAG_NSEC } else { TAG_ENTRY };
+        frame(&mut out, tag, |out| {
             out.extend_from_slice(payload);
             true
         });
-        (rest, count) = (tail, count + 1);
+        (rest, count) = (tail, count + u64::from(tag == TAG_ENTRY));
     }
     frame(&mut out, TAG_END, |out| {
         out.extend_from_slice(&count.to_be_bytes());

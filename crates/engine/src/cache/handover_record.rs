@@ -219,3 +219,50 @@ impl<'a> Reader<'a> {
         Ok(items)
     }
 }
+
+/// One kept NSEC or NSEC3 RRset of the RFC 8198 index, with its zone and the zone's SOA:
+/// `zone (wire name) | SOA rrset | rrset | remaining-ms u32`, each rrset as
+/// `owner | type u16 | class u16 | ttl u32 | list(rdatas) | list(RRSIGs)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct NsecRecord {
+    pub zone: NameBuf,
+    pub soa: Rrset,
+    pub set: Rrset,
+    pub remaining_ms: u32,
+}
+
+/// Appends one kept NSEC/NSEC3 RRset; false (nothing written) once it has expired.
+pub(super) fn write_nsec((zone, soa, set, until): &(NameBuf, Rrset, Rrset, Instant), now: Instant, out: &mut Vec<u8>) -> bool {
+    let remaining = until.as_millis().saturating_sub(now.as_millis());
+    if remaining == 0 {
+        return false;
+    }
+    out.extend_from_slice(zone.as_wire());
+    for rrset in [soa, set] {
+        out.extend_from_slice(rrset.owner.as_wire());
+        out.extend_from_slice(&rrset.rtype.0.to_be_bytes());
+        out.extend_from_slice(&rrset.class.0.to_be_bytes());
+        out.extend_from_slice(&rrset.ttl.to_be_bytes());
+        list(out, rrset.rdatas.iter().map(Vec::as_slice));
+        list(out, rrset.sigs.iter().map(Vec::as_slice));
+    }
+    out.extend_from_slice(&u32::try_from(remaining).unwrap_or(u32::MAX).to_be_bytes());
+    true
+}
+
+/// Reads one kept NSEC/NSEC3 RRset that fills `payload` exactly.
+pub(super) fn read_nsec(payload: &[u8]) -> Result<NsecRecord, &'static str> {
+    let mut reader = Reader { rest: payload };
+    let zone = reader.name()?;
+    let mut sets = [None, None];
+    for set in &mut sets {
+        let (owner, rtype, class, ttl) = (reader.name()?, Rtype(reader.u16()?), Class(reader.u16()?), reader.u32()?);
+        *set = Some(Rrset { owner, rtype, class, ttl, rdatas: reader.list()?, sigs: reader.list()? });
+    }
+    let remaining_ms = reader.u32()?;
+    let [Some(soa), Some(set)] = sets else { return Err("a kept NSEC record cut short") };
+    if !reader.rest.is_empty() || soa.rtype != Rtype::SOA || !matches!(set.rtype, Rtype::NSEC | Rtype::NSEC3) {
+        return Err("a malformed kept NSEC record");
+    }
+    Ok(NsecRecord { zone, soa, set, remaining_ms })
+}

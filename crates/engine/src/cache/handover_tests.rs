@@ -66,7 +66,17 @@ fn filled() -> Cache {
     cache.insert_denial(&owner, None, Class::IN, (Some(&example), std::slice::from_ref(&nsec)), Trust::AuthAuthority, (Security::Secure, 0), t0);
     cache.insert_denial(&name("www.example."), Some(Rtype::MX), Class::IN, (Some(&example), &[]), Trust::AuthAuthority, (Security::Insecure, 0), t0);
     cache.insert_rrset(&set("glue.example.", Rtype::A, 300, &[&[192, 0, 2, 53]], &[]), Trust::Glue, t0);
+    // The RFC 8198 index: example. -> b.example. covers a.example. and *.example.
+    let (apex, b) = (nsec_set("example.", "b.example.", &[Rtype::SOA, Rtype::NS]), nsec_set("b.example.", "example.", &[Rtype::A]));
+    cache.nsec.insert(&name("example."), &example, &[apex, b], 900, t0);
     cache
+}
+
+/// An NSEC RRset at `owner` pointing to `next`, listing `types` (and NSEC, RRSIG).
+fn nsec_set(owner: &str, next: &str, types: &[Rtype]) -> Rrset {
+    let mut rdata = name(next).as_wire().to_vec();
+    rdata.extend(portcullis_dnssec::bitmap::encode(types.iter().copied().chain([Rtype::NSEC, Rtype::RRSIG])));
+    set(owner, Rtype::NSEC, 900, &[&rdata], &[b"nsec-sig"])
 }
 
 const QUESTIONS: [(&str, Rtype); 6] = [
@@ -96,6 +106,19 @@ fn export_then_import_gives_the_same_answers_with_ttls_counting_on() {
     }
     let Some(Cached::Positive(rrset, hit)) = new.get(&name("www.example."), Rtype::A, Class::IN, Instant::from_secs(5), false) else { panic!("no www") };
     assert_eq!((rrset.ttl, hit.ttl, hit.security), (285, 285, Security::Secure), "300 s at 0, exported at 10 s, asked 5 s later: 285 s left, not reset");
+}
+
+#[test]
+fn the_proven_nsec_ranges_go_over_too() {
+    let old = filled();
+    let at_old = Instant::from_secs(100);
+    let denial = old.nsec.synthesise(&name("a.example."), Rtype::A, at_old);
+    assert_eq!(denial.as_ref().map(|d| d.rcode), Some(Rcode::NXDOMAIN), "{denial:?}");
+    let new = small(2);
+    let stats = import_all(&new, &export(&old, Instant::from_secs(90)), Instant::ZERO).unwrap();
+    assert_eq!((stats.nsec, new.nsec.len()), (2, 2), "{stats:?}");
+    assert_eq!(new.nsec.synthesise(&name("a.example."), Rtype::A, Instant::from_secs(10)), denial, "the same denial, the same TTLs");
+    assert!(new.nsec.synthesise(&name("a.example."), Rtype::A, Instant::from_secs(810)).is_none(), "900 s from 0, exported at 90 s: gone at 810 s");
 }
 
 #[test]
@@ -241,12 +264,14 @@ proptest! {
     }
 }
 
-/// Each entry payload of `stream` behind its 2-byte length: what the fuzz body frames again.
+/// Each entry (kind 0) and NSEC (kind 1) payload of `stream` behind its kind and 2-byte
+/// length: what the fuzz body frames again.
 fn payloads(stream: &[u8]) -> Vec<u8> {
     let (mut payloads, mut at) = (Vec::new(), MAGIC.len() + 2);
     while at + 5 < stream.len() {
         let len = u32::from_be_bytes(stream[at + 1..at + 5].try_into().unwrap()) as usize;
-        if stream[at] == 1 {
+        if stream[at] != 2 {
+            payloads.push(stream[at] / 3);
             payloads.extend_from_slice(&(len as u16).to_be_bytes());
             payloads.extend_from_slice(&stream[at + 5..at + 5 + len]);
         }

@@ -3,7 +3,8 @@
 //! signed hierarchy is stopped, SIGUSR2 upgrades the resolver, and the new process — which can
 //! only answer from the cache it was handed — answers the secure name with AD, the bogus one
 //! SERVFAIL with EDE 6 as before, and gives the bogus data to CD=1 without AD: the entry went
-//! over bogus and stayed bogus, never secure.
+//! over bogus and stayed bogus, never secure. The proven NSEC ranges go over too: a name never
+//! asked, in the gap an earlier NXDOMAIN proved, is NXDOMAIN with AD (RFC 8198).
 
 use super::hierarchy::resolvers::start_portcullis_with;
 use super::peers::temp_dir;
@@ -45,6 +46,8 @@ fn an_upgrade_keeps_bogus_entries_bogus_and_secure_ones_secure() {
     assert!(secure.status == "NOERROR" && secure.ad, "before: {}", secure.text);
     assert!(bogus.status == "SERVFAIL" && bogus.ede == Some(6), "before: {}", bogus.text);
     assert!(cd.status == "NOERROR" && !cd.ad && cd.answer.iter().any(|l| l.ends_with("A 192.0.2.66")), "before: {}", cd.text);
+    let denied = dig(&dig_path, listen, "nx.secure.test.", "A", DO);
+    assert!(denied.status == "NXDOMAIN" && denied.ad, "before: {}", denied.text);
 
     drop(servers);
     let status = Command::new("kill").args(["-USR2", &portcullis.child.id().to_string()]).status().unwrap();
@@ -58,6 +61,7 @@ fn an_upgrade_keeps_bogus_entries_bogus_and_secure_ones_secure() {
     let pid = new_pid(&log).unwrap_or_else(|| panic!("no new process in the log\n{log}"));
     let answers = (dig(&dig_path, listen, "www.secure.test.", "A", DO), dig(&dig_path, listen, "www.bogus.test.", "A", DO));
     let cd_after = dig(&dig_path, listen, "www.bogus.test.", "A", &["+cd", "+dnssec"]);
+    let aggressive = dig(&dig_path, listen, "nz.secure.test.", "A", DO);
     stop(pid);
     let (secure, bogus) = answers;
     let log = portcullis.logs();
@@ -68,5 +72,10 @@ fn an_upgrade_keeps_bogus_entries_bogus_and_secure_ones_secure() {
         cd_after.status == "NOERROR" && !cd_after.ad && cd_after.answer.iter().any(|l| l.ends_with("A 192.0.2.66")),
         "CD=1 after the upgrade: the bogus data from the handed-over cache, without AD: {}\n{log}",
         cd_after.text
+    );
+    assert!(
+        aggressive.status == "NXDOMAIN" && aggressive.ad,
+        "nz.secure.test. after the upgrade, servers stopped: NXDOMAIN with AD from the handed-over NSEC ranges: {}\n{log}",
+        aggressive.text
     );
 }
