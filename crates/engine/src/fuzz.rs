@@ -157,3 +157,27 @@ pub fn journal(data: &[u8]) {
         let _ = crate::auth::diff::apply(&zone, &diffs);
     }
 }
+
+/// Reads `data` as a cache handover stream (`cache/handover.rs`) into a small cache, and again
+/// wrapped in a valid header and frames with correct checks (so the entry decoder sees the
+/// bytes); whatever was loaded is exported and imported again, and must load alike.
+pub fn cache_import(data: &[u8]) {
+    use crate::cache::handover::{self, import_all};
+    use crate::cache::{Cache, CacheSettings};
+    use crate::policy::Instant;
+    let settings = CacheSettings { max_entries: 64, shards: 2, ..CacheSettings::DEFAULT };
+    let cache = Cache::new(settings);
+    let _ = import_all(&cache, data, Instant::from_secs(5));
+    let wrapped = handover::fuzz_stream(data);
+    let _ = import_all(&cache, &wrapped, Instant::from_secs(5));
+    let mut export = cache.export();
+    let mut stream = Vec::new();
+    for _ in 0..10_000 {
+        if !export.next_chunk(Instant::from_secs(6), &mut stream) {
+            break;
+        }
+    }
+    let again = Cache::new(settings);
+    let stats = import_all(&again, &stream, Instant::ZERO).unwrap_or_default();
+    assert_eq!(stats.loaded, export.written(), "a handover stream written by the exporter loads whole");
+}

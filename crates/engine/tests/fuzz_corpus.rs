@@ -52,3 +52,11 @@ fn update_corpus_replays_without_panic() {
         assert!(outcome.is_ok(), "{} panicked", path.display());
     }
 }
+
+#[test]
+fn cache_import_corpus_replays_without_panic() {
+    for (path, data) in corpus("cache_import") {
+        let outcome = std::panic::catch_unwind(|| portcullis_engine::fuzz::cache_import(&data));
+        assert!(outcome.is_ok(), "{} panicked", path.display());
+    }
+}

@@ -58,6 +58,7 @@ mod trust_state;
 mod update_config;
 mod updates;
 mod upgrade;
+mod upgrade_cache;
 mod xdp_config;
 mod zone_config;
 mod zone_files;

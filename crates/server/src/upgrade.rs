@@ -12,8 +12,9 @@
 //! The handover socket's path is given to the new process in [`UPGRADE_SOCKET`]; it lies in a
 //! directory of mode 0700 that only lives during the handover. The message is a 4-byte length,
 //! a JSON header (`{"udp":[ADDR...],"tcp":[ADDR...],"dot":[ADDR...],"doh":[ADDR...],"doq":[ADDR...],
-//! "http":ADDR|null,"control":BOOL}`, each address as configured) and, on
-//! its first byte, the descriptors in the header's order. The cache is not handed over.
+//! "http":ADDR|null,"control":BOOL,"cache":BOOL}`, each address as configured) and, on
+//! its first byte, the descriptors in the header's order. With `"cache":true` the new process
+//! may ask for the resolver cache before it serves (`upgrade_cache.rs`).
 
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,9 @@ struct Header {
     doq: Vec<SocketAddr>,
     http: Option<SocketAddr>,
     control: bool,
+    /// The old process offers its resolver cache (absent from a version without the handover).
+    #[serde(default)]
+    cache: bool,
 }
 
 /// Copies of this process's listening sockets, kept to hand over.
@@ -80,13 +84,26 @@ pub struct Handover {
     sockets: Mutex<Sockets>,
     upgraded: OnceLock<u32>,
     done: tokio::sync::Notify,
+    cache: OnceLock<crate::upgrade_cache::CacheSource>,
 }
 
 impl Handover {
     /// Captures the binary's path and the arguments now, before an update replaces the file.
     pub fn new() -> Self {
         let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from(std::env::args_os().next().unwrap_or_default()));
-        Self { exe, args: std::env::args_os().skip(1).collect(), sockets: Mutex::default(), upgraded: OnceLock::new(), done: tokio::sync::Notify::new() }
+        Self {
+            exe,
+            args: std::env::args_os().skip(1).collect(),
+            sockets: Mutex::default(),
+            upgraded: OnceLock::new(),
+            done: tokio::sync::Notify::new(),
+            cache: OnceLock::new(),
+        }
+    }
+
+    /// Offers `source` to the next process (set once, at start).
+    pub fn offer_cache(&self, source: crate::upgrade_cache::CacheSource) {
+        let _ = self.cache.set(source);
     }
 
     /// The sockets to hand over, to fill at start.
@@ -130,7 +147,7 @@ impl Handover {
         command.args(&self.args).env(UPGRADE_SOCKET, &path).stdin(Stdio::null());
         let mut child = command.spawn().map_err(|error| format!("cannot start {}: {error}", self.exe.display()))?;
         tracing::info!(pid = child.id(), binary = %self.exe.display(), "upgrade: new process started");
-        match hand_over(&listener, &mut child, sockets) {
+        match hand_over(&listener, &mut child, sockets, self.cache.get()) {
             Ok(()) => Ok(child.id()),
             Err(error) => {
                 let _ = child.kill();
@@ -151,7 +168,7 @@ fn private_dir() -> Result<PathBuf, String> {
 }
 
 /// Waits for the new process to connect, sends the sockets, waits for its `ready`.
-fn hand_over(listener: &UnixListener, child: &mut Child, sockets: &Sockets) -> Result<(), String> {
+fn hand_over(listener: &UnixListener, child: &mut Child, sockets: &Sockets, cache: Option<&crate::upgrade_cache::CacheSource>) -> Result<(), String> {
     let deadline = Instant::now() + START_TIMEOUT;
     let stream = loop {
         match listener.accept() {
@@ -163,7 +180,7 @@ fn hand_over(listener: &UnixListener, child: &mut Child, sockets: &Sockets) -> R
         std::thread::sleep(Duration::from_millis(20));
     };
     stream.set_nonblocking(false).map_err(|error| error.to_string())?;
-    send(&stream, sockets).map_err(|error| format!("cannot send the sockets: {error}"))?;
+    send(&stream, sockets, cache.is_some()).map_err(|error| format!("cannot send the sockets: {error}"))?;
     stream.set_read_timeout(Some(Duration::from_millis(100))).map_err(|error| error.to_string())?;
     let mut said = Vec::new();
     let mut buffer = [0u8; 64];
@@ -176,6 +193,11 @@ fn hand_over(listener: &UnixListener, child: &mut Child, sockets: &Sockets) -> R
             Ok(len) => said.extend_from_slice(&buffer[..len]),
             Err(error) if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Err(error) => return Err(format!("handover: {error}")),
+        }
+        // The new process asks for the cache (once, before it is ready).
+        if said.starts_with(crate::upgrade_cache::REQUEST) {
+            said.drain(..crate::upgrade_cache::REQUEST.len());
+            crate::upgrade_cache::serve(&stream, cache);
         }
         still_running(child, deadline, "was ready")?;
     }
@@ -193,7 +215,7 @@ fn still_running(child: &mut Child, deadline: Instant, what: &str) -> Result<(),
     Ok(())
 }
 
-fn send(stream: &UnixStream, sockets: &Sockets) -> std::io::Result<()> {
+fn send(stream: &UnixStream, sockets: &Sockets, cache: bool) -> std::io::Result<()> {
     let header = Header {
         udp: sockets.udp.iter().map(|(addr, _)| *addr).collect(),
         tcp: sockets.tcp.iter().map(|(addr, _)| *addr).collect(),
@@ -202,6 +224,7 @@ fn send(stream: &UnixStream, sockets: &Sockets) -> std::io::Result<()> {
         doq: sockets.doq.iter().map(|(addr, _)| *addr).collect(),
         http: sockets.http.as_ref().map(|(addr, _)| *addr),
         control: sockets.control.is_some(),
+        cache,
     };
     let listening = sockets.udp.iter().chain(&sockets.tcp).chain(&sockets.dot).chain(&sockets.doh).chain(&sockets.doq).chain(&sockets.http);
     let fds: Vec<BorrowedFd<'_>> = listening.map(|(_, fd)| fd.as_fd()).chain(sockets.control.as_ref().map(AsFd::as_fd)).collect();
@@ -225,6 +248,8 @@ fn send(stream: &UnixStream, sockets: &Sockets) -> std::io::Result<()> {
 #[derive(Debug, Default)]
 pub struct Inherited {
     stream: Option<UnixStream>,
+    /// The old process offers its resolver cache.
+    cache_offered: bool,
     udp: Vec<(SocketAddr, UdpSocket)>,
     tcp: Vec<(SocketAddr, TcpListener)>,
     dot: Vec<(SocketAddr, TcpListener)>,
@@ -287,6 +312,14 @@ impl Inherited {
         self.control.take()
     }
 
+    /// Asks the old process for its resolver cache and loads it into `cache` (bounded in time,
+    /// `upgrade_cache.rs`); nothing when this is no upgrade or the old process offers none.
+    pub fn load_cache(&mut self, cache: &portcullis_engine::cache::Cache, clock: portcullis_net::Clock) {
+        if let Some(stream) = self.stream.as_ref().filter(|_| std::mem::take(&mut self.cache_offered)) {
+            crate::upgrade_cache::load(stream, cache, clock);
+        }
+    }
+
     /// Tells the old process this one serves; it then stops accepting and drains.
     pub fn ready(&mut self) {
         if let Some(mut stream) = self.stream.take() {
@@ -347,7 +380,7 @@ fn distribute(header: Header, fds: Vec<OwnedFd>, stream: UnixStream) -> std::io:
     }
     let mut fds = fds.into_iter();
     let mut next = || fds.next().ok_or_else(|| std::io::Error::other("a descriptor is missing"));
-    let mut inherited = Inherited { stream: Some(stream), ..Inherited::default() };
+    let mut inherited = Inherited { stream: Some(stream), cache_offered: header.cache, ..Inherited::default() };
     for addr in header.udp {
         inherited.udp.push((addr, UdpSocket::from(next()?)));
     }
@@ -430,7 +463,7 @@ mod tests {
             doq: vec![(doq_addr, doq.as_fd().try_clone_to_owned().unwrap())],
             ..Sockets::default()
         };
-        send(&old, &sockets).unwrap();
+        send(&old, &sockets, false).unwrap();
         let mut data = vec![0u8; 4096];
         let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = RecvAncillaryBuffer::new(&mut space);

@@ -23,6 +23,8 @@
 mod aggressive;
 #[path = "it/client.rs"]
 mod client;
+#[path = "validation/handover.rs"]
+mod handover;
 mod hierarchy;
 #[path = "validation/keytrap.rs"]
 mod keytrap;

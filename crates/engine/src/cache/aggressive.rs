@@ -128,6 +128,31 @@ impl NsecIndex {
         Some(answer(Rcode::NXDOMAIN, soa, proofs, now, index))
     }
 
+    /// Every kept NSEC and NSEC3 RRset with its zone, the zone's SOA and its expiry: a copy for
+    /// the upgrade's cache handover (`handover.rs`).
+    pub(super) fn snapshot(&self) -> Vec<(NameBuf, Rrset, Rrset, Instant)> {
+        let zones = self.zones.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all = Vec::new();
+        for (zone, index) in zones.iter() {
+            let (Ok(zone), Some(soa)) = (NameBuf::from_wire(zone), index.soa.as_ref()) else { continue };
+            let nsec3 = index.nsec3.iter().map(Kept::parts);
+            for (set, until) in index.records.values().map(|(set, until)| (set, *until)).chain(nsec3) {
+                all.push((zone, soa.clone(), set.clone(), until));
+            }
+        }
+        all
+    }
+
+    /// NSEC and NSEC3 records kept in all.
+    pub fn len(&self) -> usize {
+        self.zones.lock().unwrap_or_else(PoisonError::into_inner).values().map(|zone| zone.records.len() + zone.nsec3.len()).sum()
+    }
+
+    /// True when no record is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Forgets everything.
     pub fn clear(&self) {
         self.zones.lock().unwrap_or_else(PoisonError::into_inner).clear();

@@ -31,6 +31,13 @@ pub(super) struct Kept {
     until: Instant,
 }
 
+impl Kept {
+    /// The RRset and its expiry (the upgrade's cache handover).
+    pub(super) fn parts(&self) -> (&Rrset, Instant) {
+        (&self.set, self.until)
+    }
+}
+
 /// The hash named by the first label of an NSEC3 owner directly below `zone`.
 pub(super) fn owner_hash(set: &Rrset, zone: &NameBuf) -> Option<Vec<u8>> {
     if set.rtype != Rtype::NSEC3 || set.rdatas.len() != 1 || set.owner.parent()? != *zone {

@@ -30,6 +30,10 @@ mod aggressive_nsec3;
 mod entry;
 pub mod failed_checks;
 mod flush;
+pub mod handover;
+mod handover_record;
+#[cfg(test)]
+mod handover_tests;
 mod key;
 pub mod keys;
 mod security;

@@ -87,6 +87,16 @@ impl Shard {
         self.bytes
     }
 
+    /// Slots in the slab, used or free (the handover's export walks them, `handover.rs`).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when an entry costing `cost` fits without evicting anything (the handover's import).
+    pub fn has_room(&self, cost: usize) -> bool {
+        self.len < self.max_entries && self.bytes + cost <= self.max_bytes
+    }
+
     /// Types cached at `owner`.
     pub fn types_at(&self, owner: &Owner) -> u16 {
         self.owners.get(&owner.hash).copied().unwrap_or(0)

@@ -109,6 +109,11 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     // taken by the default action (which would kill the process).
     let signals = runtime.block_on(async { Signals::install() }).map_err(|error| fail(format!("cannot install signal handlers: {error}")))?;
     let (shutdown, clock) = (Shutdown::default(), Clock::default());
+    // The old process's cache, loaded before the workers answer (bounded: upgrade_cache.rs).
+    if settings.resolves() {
+        inherited.load_cache(&shared.cache, clock);
+    }
+    handover.offer_cache(crate::upgrade_cache::CacheSource { cache: shared.cache.clone(), clock });
     let pool = start_pool(&settings, &shared, &engine, &runtime, clock);
     if settings.resolver.enabled {
         let _runtime = runtime.enter();

@@ -6,6 +6,8 @@
 //! the old process (hyper's graceful shutdown) and reopened to the new one; the HTTP listener and
 //! the control socket are the new process's; a broken new binary
 //! leaves the old one serving (`ctl upgrade` exits 1), and SIGUSR2 upgrades like `ctl upgrade`.
+//! The resolver cache goes over too: a forwarding server's names are answered by the new process
+//! with the upstream stopped, TTLs still counting down.
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
@@ -356,4 +358,74 @@ fn an_upgrade_while_forwarding_answers_every_forwarded_question() {
     assert!(sent > 1000, "dnsperf ran across the upgrade:\n{text}");
     assert_eq!(dnsperf_number(&text, "Queries lost:"), 0, "no forwarded question lost across the upgrade:\n{text}\n{}", old.server.stderr());
     drop(new);
+}
+
+/// The reply to an RD=1 A query for `name` over UDP (three tries).
+fn ask_recursive(addr: SocketAddr, name: &str) -> Result<Vec<u8>, String> {
+    let mut query = Query::new(name, Rtype::A).to_wire(0x4a17)?;
+    query[2] |= 0x01;
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    socket.set_read_timeout(Some(Duration::from_secs(1))).map_err(|e| e.to_string())?;
+    let mut reply = vec![0u8; 4096];
+    for _ in 0..3 {
+        socket.send_to(&query, addr).map_err(|e| e.to_string())?;
+        if let Ok((len, _)) = socket.recv_from(&mut reply) {
+            reply.truncate(len);
+            return Ok(reply);
+        }
+    }
+    Err(format!("{name}: no reply"))
+}
+
+/// (rcode, the first answer's TTL and rdata, or the authority SOA's TTL) of one RD=1 query.
+fn cached_answer(addr: SocketAddr, name: &str) -> Result<(String, u32, Vec<u8>), String> {
+    let reply = ask_recursive(addr, name)?;
+    let message = portcullis_wire::message::Message::parse(&reply).map_err(|e| format!("{e:?}"))?;
+    let rcode = message.rcode().to_string();
+    let first = message.records(portcullis_wire::message::Section::Answer).find(|r| r.rtype == Rtype::A);
+    let soa = || message.records(portcullis_wire::message::Section::Authority).find(|r| r.rtype == Rtype::SOA).map(|r| (r.ttl, Vec::new()));
+    let (ttl, rdata) = first.map(|r| (r.ttl, r.rdata.to_vec())).or_else(soa).ok_or_else(|| format!("{name}: {rcode} without an answer or a SOA"))?;
+    Ok((rcode, ttl, rdata))
+}
+
+#[test]
+fn an_upgrade_hands_the_resolver_cache_over() {
+    const NAMES: usize = 300;
+    let zone_dir = temp_dir("handover-zone");
+    let zone = zone_dir.join("handover.test.zone");
+    let mut text = "$ORIGIN handover.test.\n$TTL 3600\n@ SOA ns admin 1 3600 600 86400 900\n@ NS ns\nns A 198.51.100.1\n".to_string();
+    text.extend((0..NAMES).map(|i| format!("n{i} A 198.51.{}.{}\n", 100 + i / 250, i % 250)));
+    fs::write(&zone, text).unwrap_or_else(|e| panic!("write zone: {e}"));
+    let upstream = crate::ops::OpsServer::with_zone("", "handover.test.", &zone);
+    let mut old =
+        Upgradable::start(&format!("\n[[forward]]\nzone = \"handover.test.\"\ndnssec-validation = false\nprimaries = [\"{}\"]\n", upstream.server.addr));
+    let addr = old.server.addr;
+    // Warm: every name (and a few that do not exist) resolved once, then asked again from the cache.
+    let names: Vec<String> = (0..NAMES).map(|i| format!("n{i}.handover.test.")).chain((0..10).map(|i| format!("missing{i}.handover.test."))).collect();
+    for name in &names {
+        cached_answer(addr, name).unwrap_or_else(|e| panic!("warming {name}: {e}\n{}", old.server.stderr()));
+    }
+    let before: Vec<(String, u32, Vec<u8>)> = names.iter().map(|name| cached_answer(addr, name).unwrap_or_else(|e| panic!("{name}: {e}"))).collect();
+    assert!(before.iter().take(NAMES).all(|(rcode, _, rdata)| rcode == "NOERROR" && rdata.len() == 4), "{before:?}");
+    assert!(before.iter().skip(NAMES).all(|(rcode, ttl, _)| rcode == "NXDOMAIN" && *ttl <= 900), "{before:?}");
+    // The upstream gone: only the cache can answer now.
+    drop(upstream);
+    let (code, stdout, stderr) = old.ctl_upgrade();
+    assert_eq!(code, 0, "ctl upgrade failed: {stderr}\n{}", old.server.stderr());
+    let new = NewProcess::from_text(&stdout);
+    old.server.wait_exit(Duration::from_secs(20)).unwrap_or_else(|| panic!("the old process did not exit:\n{}", old.server.stderr()));
+    let log = old.server.stderr();
+    assert!(log.contains("upgrade: cache taken over from the old process"), "{log}");
+    for (name, (rcode, ttl, rdata)) in names.iter().zip(&before) {
+        let (now_rcode, now_ttl, now_rdata) = cached_answer(addr, name).unwrap_or_else(|e| panic!("{name} after the upgrade: {e}\n{log}"));
+        assert_eq!((&now_rcode, &now_rdata), (rcode, rdata), "{name}: answered alike by the new process from the handed-over cache");
+        assert!(now_ttl <= *ttl, "{name}: TTL {now_ttl} after the upgrade, {ttl} before: it counts down, never reset");
+    }
+    let (_, ttl, _) = cached_answer(addr, "n0.handover.test.").unwrap_or_default();
+    assert!(ttl < 3600, "n0: TTL {ttl}: the zone's 3600 s, less the time since it was resolved");
+    let (status, metrics) = crate::ops::http_get(old.http, "/metrics", None);
+    let entries: f64 = metrics.lines().find_map(|l| l.strip_prefix("portcullis_cache_entries ")?.trim().parse().ok()).unwrap_or(0.0);
+    assert!(status == 200 && entries >= NAMES as f64, "the new process's cache holds the names: {entries}\n{metrics}");
+    drop(new);
+    let _ = fs::remove_dir_all(zone_dir);
 }
