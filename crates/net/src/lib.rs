@@ -13,6 +13,7 @@
 //! - [`upstream`]: the resolver's queries on the wire (a fresh UDP socket per query, TCP).
 //! - [`xdp`]: the AF_XDP path for UDP on chosen interfaces (`portcullis_xdp`), falling back to
 //!   the sockets where it cannot attach.
+//! - [`log_gate`]: bounds log lines of one kind per second (hostile sources cannot flood the log).
 //! - [`metrics`]: the I/O layer's counters (TCP connections closed, by [`metrics::CloseReason`]).
 
 pub mod bind;
@@ -27,6 +28,7 @@ pub mod driver;
 mod exchange;
 pub mod forwarders;
 pub mod handshake_rate;
+pub mod log_gate;
 pub mod metrics;
 pub mod random;
 pub mod relay;

@@ -26,6 +26,7 @@ use crate::buffers::MessageBuffers;
 use crate::driver::{drive, Grouped, Wire};
 use crate::forwarders::{probe_loop, ForwardGroup, ForwardTable, ProbeOwner};
 use crate::random::BufferedRandom;
+use crate::log_gate::LogGate;
 use crate::upstream_tcp::TcpConnections;
 use crate::{Clock, EngineHandle};
 use arc_swap::ArcSwap;
@@ -128,8 +129,15 @@ pub struct PoolCounters {
     pub durations: crate::metrics::LatencyHistogram,
 }
 
+/// "DNSSEC validation failed" lines written per second at most; the rest are counted and the
+/// next line written says how many were suppressed.
+const BOGUS_LINES_PER_SECOND: u64 = 10;
+
 /// The pool; shared by the UDP workers and TCP connections.
 pub struct ResolverPool {
+    /// Bounds the "validation failed" log lines (a zone built to fail, asked under random
+    /// names, would otherwise write one per question); `counters.bogus` counts them all.
+    bogus_log: LogGate,
     pub(crate) engine: EngineHandle,
     pub(crate) settings: ArcSwap<ResolverSettings>,
     pub(crate) cache: Arc<Cache>,
@@ -206,6 +214,7 @@ impl ResolverPool {
             buffers: MessageBuffers::default(),
             tap: std::sync::OnceLock::new(),
             counters: PoolCounters::default(),
+            bogus_log: LogGate::new(BOGUS_LINES_PER_SECOND),
         });
         pool.start_probes(&ForwardTable::default());
         pool
@@ -344,7 +353,9 @@ impl ResolverPool {
             if let Some(bogus) = &resolved.bogus {
                 pool.counters.bogus.fetch_add(1, Ordering::Relaxed);
                 let (qname, qtype) = (key.question.qname, key.question.qtype);
-                tracing::warn!(%qname, qtype = qtype.0, ede = bogus.ede, reason = %bogus.why, "DNSSEC validation failed: {}", bogus.why);
+                if let Some(suppressed) = pool.bogus_log.admit() {
+                    tracing::warn!(%qname, qtype = qtype.0, ede = bogus.ede, reason = %bogus.why, suppressed, "DNSSEC validation failed: {}", bogus.why);
+                }
             }
             let waiters = guard.take();
             pool.answer(&resolved, waiters).await;
