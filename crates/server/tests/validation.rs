@@ -26,6 +26,8 @@ mod client;
 mod hierarchy;
 #[path = "validation/keytrap.rs"]
 mod keytrap;
+#[path = "validation/open_loop.rs"]
+mod open_loop;
 #[path = "validation/operator.rs"]
 mod operator;
 #[path = "it/peers.rs"]
