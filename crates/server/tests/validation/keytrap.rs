@@ -239,7 +239,14 @@ fn a_keytrap_zone_fails_fast_and_other_clients_keep_their_latency() {
         t50.as_secs_f64() / h50.as_secs_f64(),
     );
     assert!(slowest < Duration::from_secs(1), "a KeyTrap query took {slowest:?}\n{}", logs());
-    assert!(t50 <= h50 * 3 / 2 + Duration::from_micros(1500), "median latency: honest flood {h50:?}, KeyTrap flood {t50:?}");
+    // Nothing measurable: at the same offered rate a KeyTrap question costs the resolver about
+    // what an honest one does (at most two signature checks, none once its signatures are
+    // known to fail; what it costs beyond an honest one is its 64-RRSIG answer asked again over
+    // TCP), so the good client's median stays within 1.25 times its median under the honest
+    // flood plus 0.5 ms. Measured on a loaded 2-core machine (10 runs at 200/s): at most
+    // +0.31 ms; with the per-tag and per-RRset budgets and the failed-check memory off, the
+    // median was several times the honest one. The p99 bound only catches a collapse.
+    assert!(t50 <= h50 * 5 / 4 + Duration::from_micros(500), "median latency: honest flood {h50:?}, KeyTrap flood {t50:?}");
     assert!(t99 <= h99 * 4 + Duration::from_millis(10), "p99 latency: honest flood {h99:?}, KeyTrap flood {t99:?}");
 }
 
