@@ -58,7 +58,15 @@ pub fn cpu_time(pid: u32) -> Duration {
 /// to `server`, `rate` a second from one socket, while `during` runs in the calling thread
 /// (started once `warmup` queries have left); stops sending when `during` returns, and
 /// collects the answers for at most [`LINGER`] after the last query. `pid` is the resolver's.
-pub fn open_loop<T>(server: SocketAddr, pid: u32, rate: u32, most: usize, warmup: usize, query: &(dyn Fn(usize) -> Vec<u8> + Sync), during: impl FnOnce() -> T) -> (Flood, T) {
+pub fn open_loop<T>(
+    server: SocketAddr,
+    pid: u32,
+    rate: u32,
+    most: usize,
+    warmup: usize,
+    query: &(dyn Fn(usize) -> Vec<u8> + Sync),
+    during: impl FnOnce() -> T,
+) -> (Flood, T) {
     assert!(most <= 1 << 16, "query IDs must tell the queries apart");
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(server).unwrap();
