@@ -81,7 +81,7 @@ pub fn open_loop<T>(
     let interval = Duration::from_secs(1) / rate;
     std::thread::scope(|scope| {
         let sender = scope.spawn(|| {
-            for index in 0..most {
+            for (index, departure) in departures.iter().enumerate() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
@@ -90,7 +90,7 @@ pub fn open_loop<T>(
                     std::thread::sleep(wait);
                 }
                 let wire = query(index);
-                departures[index].store(start.elapsed().as_nanos() as u64 + 1, Ordering::Release);
+                departure.store(start.elapsed().as_nanos() as u64 + 1, Ordering::Release);
                 socket.send(&wire).unwrap();
                 sent.store(index as u64 + 1, Ordering::Release);
             }
