@@ -28,6 +28,8 @@ mod handover;
 mod hierarchy;
 #[path = "validation/keytrap.rs"]
 mod keytrap;
+#[path = "validation/open_loop.rs"]
+mod open_loop;
 #[path = "validation/operator.rs"]
 mod operator;
 #[path = "it/peers.rs"]

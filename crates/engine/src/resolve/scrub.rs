@@ -223,15 +223,21 @@ fn pick_glue(message: &Message<'_>, ns: &Rrset, zone: &NameBuf, class: Class) ->
 /// address length skipped, OPT/TSIG skipped; RRSIGs also attached to the RRset they cover.
 fn collect(message: &Message<'_>, section: Section, class: Class) -> Vec<Rrset> {
     let mut sets = collect_all(message, section, class);
-    let sigs: Vec<Rrset> = sets.iter().filter(|set| set.rtype == Rtype::RRSIG).cloned().collect();
-    // The RRSIG RRsets stay too (a question for type RRSIG is answered with them).
-    for sig in sigs {
-        for rdata in sig.rdatas {
+    // The RRSIG RRsets stay too (a question for type RRSIG is answered with them). At most
+    // [`MAX_SIGS`] of them are copied to the set they cover: an answer stuffed with RRSIGs
+    // (KeyTrap) costs no copy beyond those.
+    for index in 0..sets.len() {
+        if sets[index].rtype != Rtype::RRSIG {
+            continue;
+        }
+        for at in 0..sets[index].rdatas.len() {
+            let (owner, rdata) = (&sets[index].owner, &sets[index].rdatas[at]);
             let covered = rdata.get(..2).map(|bytes| Rtype(u16::from_be_bytes([bytes[0], bytes[1]])));
-            if let Some(set) = sets.iter_mut().find(|set| Some(set.rtype) == covered && set.owner == sig.owner) {
-                if set.sigs.len() < MAX_SIGS && !set.sigs.contains(&rdata) {
-                    set.sigs.push(rdata);
-                }
+            let wanted =
+                sets.iter().position(|set| Some(set.rtype) == covered && set.owner == *owner && set.sigs.len() < MAX_SIGS && !set.sigs.contains(rdata));
+            if let Some(target) = wanted {
+                let rdata = sets[index].rdatas[at].clone();
+                sets[target].sigs.push(rdata);
             }
         }
     }
