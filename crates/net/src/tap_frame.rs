@@ -94,7 +94,7 @@ fn message_head(event: &TapEvent<'_>, response: bool, auth: bool, payload: usize
     let (seconds, nanos) = (event.time.as_secs(), event.time.subsec_nanos());
     let (time_field, message_field) = if response { (12, 14) } else { (8, 10) };
     head.varint_field(time_field, seconds);
-    head.varint(u64::from(time_field + 1) << 3 | 5);
+    head.varint((time_field + 1) << 3 | 5);
     head.put(&nanos.to_le_bytes());
     head.varint(message_field << 3 | 2);
     head.varint(payload as u64);

@@ -98,8 +98,14 @@ fn frames_writes_the_kinds_asked_for_query_first() {
 
 #[test]
 fn a_frame_reads_back_with_its_fields() {
-    let event =
-        TapEvent { transport: Transport::Tcp, peer: addr("[::1]:40000"), local: Some(addr("127.0.0.1:53")), query: b"question", response: None, time: Duration::new(5, 6) };
+    let event = TapEvent {
+        transport: Transport::Tcp,
+        peer: addr("[::1]:40000"),
+        local: Some(addr("127.0.0.1:53")),
+        query: b"question",
+        response: None,
+        time: Duration::new(5, 6),
+    };
     let mut out = Vec::new();
     frame(&event, false, false, &mut out);
     let top = fields(&out[4..]);

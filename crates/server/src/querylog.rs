@@ -96,7 +96,7 @@ fn time(since_epoch: std::time::Duration) -> String {
 mod tests {
     use super::line;
     use portcullis_engine::Transport;
-    use portcullis_net::tap::{TapBatch, TapEvent};
+    use portcullis_net::tap::TapEvent;
     use std::time::Duration;
 
     /// www.example.test. IN A, id 1, RD.

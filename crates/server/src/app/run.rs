@@ -169,7 +169,8 @@ fn start_tap(settings: &Settings) -> Result<Option<(Arc<portcullis_net::tap::Tap
         return Ok(None);
     }
     let queue = settings.dnstap.as_ref().map_or(crate::tap_writer::DEFAULT_QUEUE, |dnstap| dnstap.queue);
-    let capture = portcullis_net::tap::Capture { events: settings.querylog.is_some(), dnstap: settings.dnstap.as_ref().map(crate::dnstap::DnstapSettings::kinds) };
+    let capture =
+        portcullis_net::tap::Capture { events: settings.querylog.is_some(), dnstap: settings.dnstap.as_ref().map(crate::dnstap::DnstapSettings::kinds) };
     crate::tap_writer::start(sinks, queue, capture).map(Some)
 }
 
