@@ -36,6 +36,7 @@ pub mod resolver_pool;
 pub mod supervise;
 pub mod tap;
 mod tap_batch;
+pub mod tap_frame;
 pub mod tcp;
 pub mod tcp_admit;
 pub mod tls;

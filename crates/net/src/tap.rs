@@ -3,8 +3,9 @@
 //! writer thread (the server's `tap_writer`) without waiting and, on the UDP workers' path,
 //! without allocating, locking or touching a shared counter per query.
 //!
-//! Each UDP worker owns a [`Recorder`]: it appends the raw events of its receive batches to its
-//! current [`TapBatch`] (bytes copied into a preallocated buffer) and hands the whole batch to
+//! Each UDP worker owns a [`Recorder`]: it appends the events of its receive batches to its
+//! current [`TapBatch`] (dnstap's frames encoded, and for the query log the raw bytes copied,
+//! into preallocated buffers: [`Capture`]) and hands the whole batch to
 //! the writer over a bounded channel when it is full, when the worker is idle, or when its oldest
 //! event has waited a few milliseconds, taking an empty one from the tap's pool of reusable
 //! batches (one lock and one channel send per batch of up to 256 events, not per query). The
@@ -23,7 +24,7 @@
 //! forwarding relay is captured with its answer when the pool or relay sends it
 //! ([`crate::resolver_pool::ResolverPool::set_tap`]).
 
-pub use crate::tap_batch::{TapBatch, TapEvent};
+pub use crate::tap_batch::{Capture, TapBatch, TapEvent};
 use portcullis_engine::Transport;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -45,6 +46,8 @@ pub struct Tap {
     /// Batches allocated so far (at most `max_batches`).
     allocated: AtomicUsize,
     max_batches: usize,
+    /// What the batches keep of each event.
+    capture: Capture,
     /// The occasional producers' batch.
     shared: Mutex<Recorder>,
     /// Events handed to the writer.
@@ -54,8 +57,9 @@ pub struct Tap {
 }
 
 impl Tap {
-    /// A tap holding about `queue` events at most (in batches), and the writer's end.
-    pub fn new(queue: usize) -> (Self, Receiver<TapBatch>) {
+    /// A tap holding about `queue` events at most (in batches) in the forms `capture` asks
+    /// for, and the writer's end.
+    pub fn new(queue: usize, capture: Capture) -> (Self, Receiver<TapBatch>) {
         let max_batches = queue.div_ceil(EVENTS_PER_BATCH).max(MIN_BATCHES);
         let (to_writer, receiver) = sync_channel(max_batches);
         let tap = Self {
@@ -63,6 +67,7 @@ impl Tap {
             free: Mutex::new(Vec::with_capacity(max_batches)),
             allocated: AtomicUsize::new(0),
             max_batches,
+            capture,
             shared: Mutex::new(Recorder::new()),
             queued: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -96,7 +101,7 @@ impl Tap {
             return Some(batch);
         }
         let grown = self.allocated.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| (count < self.max_batches).then_some(count + 1));
-        grown.is_ok().then(TapBatch::new)
+        grown.is_ok().then(|| TapBatch::new(self.capture))
     }
 }
 
@@ -191,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_batch_goes_to_the_writer_once_per_flush_and_comes_back_for_reuse() {
-        let (tap, receiver) = Tap::new(1);
+        let (tap, receiver) = Tap::new(1, Capture { events: true, dnstap: None });
         let mut recorder = Recorder::new();
         recorder.record(&tap, &event(b"one"));
         recorder.record(&tap, &event(b"two"));
@@ -209,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_busy_producer_hands_over_once_its_oldest_event_waited_long_enough() {
-        let (tap, receiver) = Tap::new(1);
+        let (tap, receiver) = Tap::new(1, Capture { events: true, dnstap: None });
         let mut recorder = Recorder::new();
         recorder.record(&tap, &event(b"one"));
         recorder.flush_older(&tap, Duration::from_millis(19), Duration::from_millis(20));
@@ -220,7 +225,7 @@ mod tests {
 
     #[test]
     fn when_every_batch_waits_for_the_writer_new_events_are_dropped_and_counted() {
-        let (tap, receiver) = Tap::new(1);
+        let (tap, receiver) = Tap::new(1, Capture { events: true, dnstap: None });
         let mut recorder = Recorder::new();
         for _ in 0..MIN_BATCHES {
             recorder.record(&tap, &event(b"q"));

@@ -1,17 +1,29 @@
-//! A batch of captured queries and replies (dnstap, the query log): the raw bytes of each, one
-//! after the other in one buffer, and a small fixed-size head per event saying where they are,
-//! who asked and when. A batch is filled by one producer (a UDP worker's [`crate::tap::Recorder`]),
-//! handed whole to the writer thread, read there as [`TapEvent`] views, cleared and given back
-//! for reuse: after the first few batches, capturing allocates nothing.
+//! A batch of captured queries and replies (dnstap, the query log), in the forms the outputs
+//! want ([`Capture`]): dnstap's data frames, encoded at capture (`tap_frame`) one after the
+//! other in one buffer that the writer thread writes as it is; and, for the query log, the raw
+//! bytes of each event in another buffer with a small fixed-size head per event saying where
+//! they are, who asked and when. A batch is filled by one producer (a UDP worker's
+//! [`crate::tap::Recorder`]), handed whole to the writer thread, read there, cleared and given
+//! back for reuse: after the first few batches, capturing allocates nothing.
 
+use crate::tap_frame::DnstapKinds;
 use portcullis_engine::Transport;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// What a batch keeps of each event: dnstap's frames, the raw event, or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capture {
+    /// The raw events, for the query log ([`TapBatch::events`]).
+    pub events: bool,
+    /// dnstap's frames of these kinds ([`TapBatch::frames`]).
+    pub dnstap: Option<DnstapKinds>,
+}
+
 /// Events a batch holds at most (a UDP worker's receive batch fits several times).
 pub const BATCH_EVENTS: usize = 256;
-/// Bytes of queries and replies a batch holds before it counts as full (one larger event still
-/// fits an empty batch, so a 64 KiB TCP reply is never refused for its size alone).
+/// Bytes (raw events and frames) a batch holds before it counts as full (one larger event
+/// still fits an empty batch, so a 64 KiB TCP reply is never refused for its size alone).
 pub const BATCH_BYTES: usize = 64 * 1024;
 
 /// One query seen, with its reply if one was sent: a view into a [`TapBatch`] (or into the
@@ -45,26 +57,58 @@ struct Head {
     time: Duration,
 }
 
-/// Up to [`BATCH_EVENTS`] events and their bytes.
+/// Up to [`BATCH_EVENTS`] events, as [`Capture`] says.
 #[derive(Debug)]
 pub struct TapBatch {
+    capture: Capture,
+    /// Events held.
+    count: usize,
+    /// The first event's time.
+    oldest: Duration,
     heads: Vec<Head>,
     bytes: Vec<u8>,
+    frames: Vec<u8>,
+    frame_count: u64,
 }
 
 impl TapBatch {
     /// An empty batch with room for a full one, allocated once.
-    pub fn new() -> Self {
-        Self { heads: Vec::with_capacity(BATCH_EVENTS), bytes: Vec::with_capacity(BATCH_BYTES) }
+    pub fn new(capture: Capture) -> Self {
+        let (events, frames) = (capture.events, capture.dnstap.is_some());
+        let space = |wanted: bool| if wanted { BATCH_BYTES + BATCH_BYTES / 4 } else { 0 };
+        Self {
+            capture,
+            count: 0,
+            oldest: Duration::ZERO,
+            heads: Vec::with_capacity(if events { BATCH_EVENTS } else { 0 }),
+            bytes: Vec::with_capacity(space(events)),
+            frames: Vec::with_capacity(space(frames)),
+            frame_count: 0,
+        }
     }
 
     /// Appends `event`; false (nothing appended) when the batch is full.
     pub fn push(&mut self, event: &TapEvent<'_>) -> bool {
         let size = event.query.len() + event.response.map_or(0, <[u8]>::len);
-        let full = self.heads.len() >= BATCH_EVENTS || (!self.heads.is_empty() && self.bytes.len() + size > BATCH_BYTES);
+        let full = self.count >= BATCH_EVENTS || (self.count > 0 && self.bytes.len() + self.frames.len() + size > BATCH_BYTES);
         if full || size >= u32::MAX as usize / 2 {
             return false;
         }
+        if self.count == 0 {
+            self.oldest = event.time;
+        }
+        self.count += 1;
+        if let Some(kinds) = self.capture.dnstap {
+            self.frame_count += crate::tap_frame::frames(event, kinds, &mut self.frames);
+        }
+        if self.capture.events {
+            self.push_event(event);
+        }
+        true
+    }
+
+    /// Keeps the raw `event`.
+    fn push_event(&mut self, event: &TapEvent<'_>) {
         let start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(event.query);
         let response_len = match event.response {
@@ -84,10 +128,15 @@ impl TapBatch {
             time: event.time,
         };
         self.heads.push(head);
-        true
     }
 
-    /// The events in the order they were pushed.
+    /// dnstap's data frames of the events, in the order they were pushed (each its length,
+    /// then its payload), and how many; empty unless the capture asked for them.
+    pub fn frames(&self) -> (&[u8], u64) {
+        (&self.frames, self.frame_count)
+    }
+
+    /// The events in the order they were pushed (none unless the capture asked for them).
     pub fn events(&self) -> impl Iterator<Item = TapEvent<'_>> + '_ {
         self.heads.iter().map(|head| {
             let query_end = (head.start + head.query_len) as usize;
@@ -105,29 +154,26 @@ impl TapBatch {
 
     /// The time of the first event, when there is one.
     pub fn oldest(&self) -> Option<Duration> {
-        self.heads.first().map(|head| head.time)
+        (self.count > 0).then_some(self.oldest)
     }
 
     /// Events held.
     pub fn len(&self) -> usize {
-        self.heads.len()
+        self.count
     }
 
     /// True when it holds no event.
     pub fn is_empty(&self) -> bool {
-        self.heads.is_empty()
+        self.count == 0
     }
 
     /// Forgets the events, keeping the space.
     pub fn clear(&mut self) {
+        self.count = 0;
         self.heads.clear();
         self.bytes.clear();
-    }
-}
-
-impl Default for TapBatch {
-    fn default() -> Self {
-        Self::new()
+        self.frames.clear();
+        self.frame_count = 0;
     }
 }
 
@@ -140,9 +186,11 @@ mod tests {
         TapEvent { transport: Transport::Udp, peer, local: None, query, response, time: Duration::from_secs(7) }
     }
 
+    const EVENTS: Capture = Capture { events: true, dnstap: None };
+
     #[test]
     fn events_read_back_as_pushed_and_space_is_kept_after_clear() {
-        let mut batch = TapBatch::new();
+        let mut batch = TapBatch::new(EVENTS);
         assert!(batch.push(&event(b"q1", Some(b"reply1"))));
         assert!(batch.push(&event(b"q2", None)));
         let read: Vec<_> = batch.events().map(|event| (event.query.to_vec(), event.response.map(<[u8]>::to_vec))).collect();
@@ -155,15 +203,32 @@ mod tests {
 
     #[test]
     fn a_full_batch_refuses_but_an_empty_one_takes_a_large_event() {
-        let mut batch = TapBatch::new();
+        let mut batch = TapBatch::new(EVENTS);
         for _ in 0..BATCH_EVENTS {
             assert!(batch.push(&event(b"q", None)));
         }
         assert!(!batch.push(&event(b"q", None)), "events bound");
         let large = vec![0u8; BATCH_BYTES + 10];
-        let mut batch = TapBatch::new();
+        let mut batch = TapBatch::new(EVENTS);
         assert!(batch.push(&event(&large, None)), "an empty batch takes one large event");
         assert!(!batch.push(&event(b"q", None)), "bytes bound");
         assert_eq!(batch.len(), 1);
+    }
+
+    #[test]
+    fn dnstap_frames_are_encoded_at_capture_and_raw_events_kept_only_when_asked() {
+        let kinds = DnstapKinds { queries: true, responses: true, auth: false };
+        let (answered, dropped) = (event(b"q1", Some(b"reply1")), event(b"q2", None));
+        let mut wanted = Vec::new();
+        let count = [answered, dropped].iter().map(|e| crate::tap_frame::frames(e, kinds, &mut wanted)).sum::<u64>();
+        let mut batch = TapBatch::new(Capture { events: false, dnstap: Some(kinds) });
+        assert!(batch.push(&answered) && batch.push(&dropped));
+        assert_eq!((batch.frames(), batch.len(), batch.events().count()), ((&wanted[..], count), 2, 0));
+        assert_eq!((count, batch.oldest()), (3, Some(Duration::from_secs(7))));
+        let mut both = TapBatch::new(Capture { events: true, dnstap: Some(kinds) });
+        assert!(both.push(&answered) && both.push(&dropped));
+        assert_eq!((both.frames(), both.events().count()), ((&wanted[..], count), 2));
+        both.clear();
+        assert_eq!((both.frames(), both.oldest()), ((&[][..], 0), None));
     }
 }

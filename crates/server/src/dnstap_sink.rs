@@ -44,9 +44,11 @@ pub fn control(kind: u32, typed: bool) -> Vec<u8> {
     out
 }
 
-/// The buffer in front of a file or socket: frames are copied into it and written when it fills
-/// (and when the writer flushes), so a busy server's frames cost few system calls.
-const BUFFER: usize = 1 << 20;
+/// The buffer in front of a file or socket: a small batch's frames are copied into it and
+/// written when it fills (and when the writer flushes), so an idle server's frames cost few
+/// system calls; a full batch's (`portcullis_net::tap::TapBatch`, 64 KiB) are larger than it and
+/// written as they are, without a copy.
+const BUFFER: usize = 32 * 1024;
 
 /// One data frame: its length, then the payload.
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 use crate::tap_writer::EventSink;
 use portcullis_engine::Transport;
-use portcullis_net::tap::TapEvent;
+use portcullis_net::tap::{TapBatch, TapEvent};
 use portcullis_wire::message::Message;
 use portcullis_wire::Rcode;
 use std::io::{BufWriter, Write};
@@ -43,9 +43,8 @@ impl QueryLog {
 }
 
 impl EventSink for QueryLog {
-    fn event(&mut self, event: &TapEvent<'_>) -> std::io::Result<()> {
-        let line = line(event, self.json);
-        self.out.write_all(line.as_bytes())
+    fn batch(&mut self, batch: &TapBatch) -> std::io::Result<()> {
+        batch.events().try_for_each(|event| self.out.write_all(line(&event, self.json).as_bytes()))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

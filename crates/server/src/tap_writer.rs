@@ -1,14 +1,14 @@
 //! The thread behind `portcullis_net::tap::Tap`: it takes the batches of queries and replies the
-//! workers hand over (`net::tap`), gives each event to every output
-//! configured (dnstap: `dnstap.rs`; the query log: `querylog.rs`), which encode into large
-//! buffers written with few system calls, and gives the batch back for reuse. It collects the
+//! workers hand over (`net::tap`), gives each batch to every output
+//! configured (dnstap: `dnstap.rs`, whose frames the capture encoded; the query log:
+//! `querylog.rs`), which write with few system calls, and gives the batch back for reuse. It collects the
 //! occasional producers' shared batch and flushes the outputs every [`COLLECT`], so a reader
 //! sees each event within moments. It polls the channel (every [`POLL`] when it is empty), so a
 //! producer's hand-over never wakes it. The workers
 //! never wait for it: the pool of batches is bounded and a producer that finds none free drops
 //! (and counts) new events.
 
-use portcullis_net::tap::{Tap, TapBatch, TapEvent};
+use portcullis_net::tap::{Capture, Tap, TapBatch};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -22,8 +22,8 @@ const COLLECT: Duration = Duration::from_millis(50);
 const POLL: Duration = Duration::from_millis(5);
 /// One output of the writer.
 pub trait EventSink: Send {
-    /// Writes one event.
-    fn event(&mut self, event: &TapEvent<'_>) -> std::io::Result<()>;
+    /// Writes the events of one batch.
+    fn batch(&mut self, batch: &TapBatch) -> std::io::Result<()>;
     /// Pushes what is buffered out.
     fn flush(&mut self) -> std::io::Result<()>;
     /// Ends the output (the server stops).
@@ -46,10 +46,10 @@ impl Writer {
     }
 }
 
-/// Starts the writer over `sinks` with a queue of `queue` events; the tap goes to the workers
-/// and connections.
-pub fn start(sinks: Vec<Box<dyn EventSink>>, queue: usize) -> Result<(Arc<Tap>, Writer), String> {
-    let (tap, events) = Tap::new(queue);
+/// Starts the writer over `sinks` with a queue of `queue` events captured as `capture` says
+/// (what the sinks read of a batch); the tap goes to the workers and connections.
+pub fn start(sinks: Vec<Box<dyn EventSink>>, queue: usize, capture: Capture) -> Result<(Arc<Tap>, Writer), String> {
+    let (tap, events) = Tap::new(queue, capture);
     let tap = Arc::new(tap);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -88,9 +88,9 @@ fn write_all(mut sinks: Vec<Box<dyn EventSink>>, tap: &Tap, batches: &Receiver<T
     each(&mut sinks, |sink| sink.close());
 }
 
-/// Hands every event of `batch` to the outputs, then the batch back to the pool.
+/// Hands `batch` to the outputs, then the batch back to the pool.
 fn write_batch(sinks: &mut Vec<Box<dyn EventSink>>, tap: &Tap, batch: TapBatch) {
-    each(sinks, |sink| batch.events().try_for_each(|event| sink.event(&event)));
+    each(sinks, |sink| sink.batch(&batch));
     tap.give_back(batch);
 }
 

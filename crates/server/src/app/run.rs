@@ -174,7 +174,9 @@ fn start_tap(settings: &Settings) -> Result<Option<(Arc<portcullis_net::tap::Tap
         return Ok(None);
     }
     let queue = settings.dnstap.as_ref().map_or(crate::tap_writer::DEFAULT_QUEUE, |dnstap| dnstap.queue);
-    crate::tap_writer::start(sinks, queue).map(Some)
+    let capture =
+        portcullis_net::tap::Capture { events: settings.querylog.is_some(), dnstap: settings.dnstap.as_ref().map(crate::dnstap::DnstapSettings::kinds) };
+    crate::tap_writer::start(sinks, queue, capture).map(Some)
 }
 
 /// Every signed zone's key directory exists (created, mode 0700) and can be written, or the
