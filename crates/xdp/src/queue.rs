@@ -62,6 +62,13 @@ pub struct QueueStats {
     pub unanswered: u64,
     /// Replies dropped because the transmit ring was full.
     pub tx_full: u64,
+    /// The kernel's count of frames it dropped for this socket (`XDP_STATISTICS`: no room in
+    /// the receive ring, no frame in the fill ring, or invalid), read when the loop stops.
+    pub kernel_dropped: u64,
+    /// Of those, the frames dropped because the receive ring was full (the loop fell behind).
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty.
+    pub fill_ring_empty: u64,
 }
 
 /// An AF_XDP socket bound to one receive queue of an interface.
@@ -74,6 +81,9 @@ pub struct QueueSocket {
     max_frame: usize,
     /// The query's payload, copied out of its frame (the reply is written over it).
     scratch: Box<[u8]>,
+    /// Addresses read from the completion ring, on their way to the fill ring (FRAMES entries,
+    /// allocated once).
+    completed: Box<[u64]>,
     /// Last field: dropped after the rings and socket (see `umem.rs`).
     area: Area,
 }
@@ -81,11 +91,11 @@ pub struct QueueSocket {
 impl QueueSocket {
     /// Opens and binds a socket on `interface` queue `queue`, with every frame in its fill ring.
     pub(crate) fn open(interface: &str, queue: u32, mtu: usize) -> Result<Self, Error> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| Error::new(format!("AF_XDP socket on {interface} queue {queue}: {what}: {e}"));
-        let area = Area::new(FRAMES, FRAME_SIZE).ok_or_else(|| fail("memory", &"allocation failed"))?;
+        let fail = |what: &str, e: &xdpilone::Errno| Error::from_os(format!("AF_XDP socket on {interface} queue {queue}: {what}: {e}"), Some(e.get_raw().abs()));
+        let area = Area::new(FRAMES, FRAME_SIZE).ok_or_else(|| Error::new(format!("AF_XDP socket on {interface} queue {queue}: memory: allocation failed")))?;
         let config = UmemConfig { fill_size: FRAMES, complete_size: FRAMES, frame_size: FRAME_SIZE, headroom: 0, flags: 0 };
         let umem = area.umem(config).map_err(|e| fail("UMEM", &e))?;
-        let name = CString::new(interface).map_err(|e| fail("name", &e))?;
+        let name = CString::new(interface).map_err(|e| Error::new(format!("AF_XDP socket on {interface}: name: {e}")))?;
         let mut info = IfInfo::invalid();
         info.from_name(&name).map_err(|e| fail("interface", &e))?;
         info.set_queue(queue);
@@ -101,7 +111,8 @@ impl QueueSocket {
         drop(writer);
         umem.bind(&user).map_err(|e| fail("bind", &e))?;
         let scratch = vec![0; FRAME_SIZE as usize].into_boxed_slice();
-        Ok(Self { fill, rx, tx, queue, max_frame: mtu + 14, scratch, area })
+        let completed = vec![0; FRAMES as usize].into_boxed_slice();
+        Ok(Self { fill, rx, tx, queue, max_frame: mtu + 14, scratch, completed, area })
     }
 
     /// The socket's descriptor, for the XDP program's socket map.
@@ -123,11 +134,20 @@ impl QueueSocket {
             self.kick();
             self.recycle_completed();
             if self.rx.available() == 0 {
+                // Sleep until frames arrive; only briefly while replies wait to be sent (the
+                // poll sends them in copy mode) or their frames to be completed, so that no
+                // frame stays away from the fill ring for long.
+                let in_flight = self.tx.pending() > 0 || self.fill.available() > 0;
                 let fd = self.raw_fd();
-                wait_readable(fd, WAIT_MS).map_err(|e| Error::new(format!("AF_XDP queue {}: poll: {e}", self.queue)))?;
+                wait_readable(fd, if in_flight { 1 } else { WAIT_MS }).map_err(|e| Error::new(format!("AF_XDP queue {}: poll: {e}", self.queue)))?;
                 continue;
             }
             self.turn(&mut handler, &mut stats);
+        }
+        if let Ok(kernel) = self.fill.statistics_v2() {
+            stats.kernel_dropped = kernel.rx_dropped;
+            stats.rx_ring_full = kernel.rx_ring_full;
+            stats.fill_ring_empty = kernel.rx_fill_ring_empty_descs;
         }
         Ok(stats)
     }
@@ -189,18 +209,23 @@ impl QueueSocket {
         }
     }
 
-    /// Frames whose reply was sent go back to the fill ring.
+    /// Frames whose reply was sent go back to the fill ring: all of them, so that a backlog of
+    /// completions never starves the fill ring (the kernel drops what it has no frame for).
     fn recycle_completed(&mut self) {
-        let mut done = [0u64; BATCH as usize];
+        let mut reader = self.fill.complete(FRAMES);
         let mut count = 0;
-        let mut reader = self.fill.complete(BATCH);
         while let Some(addr) = reader.read() {
-            done[count] = addr;
-            count += 1;
+            // The completion ring never holds more than FRAMES entries.
+            if let Some(slot) = self.completed.get_mut(count) {
+                *slot = addr;
+                count += 1;
+            }
         }
         reader.release();
         drop(reader);
-        self.refill(&done[..count]);
+        let done = std::mem::take(&mut self.completed);
+        self.refill(done.get(..count).unwrap_or(&[]));
+        self.completed = done;
     }
 
     /// Gives frames back to the kernel for receiving (the fill ring has room for every frame).
@@ -209,7 +234,7 @@ impl QueueSocket {
             return;
         }
         let area = &self.area;
-        let mut writer = self.fill.fill(u32::try_from(addrs.len()).unwrap_or(BATCH));
+        let mut writer = self.fill.fill(u32::try_from(addrs.len()).unwrap_or(FRAMES));
         writer.insert(addrs.iter().map(|&addr| area.frame_start(addr)));
         writer.commit();
     }

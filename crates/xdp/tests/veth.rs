@@ -2,8 +2,9 @@
 //! answered by the handler through the AF_XDP socket (IPv4 and IPv6), other UDP still reaches
 //! the kernel (port unreachable), and dropping the attachment detaches the program.
 //!
-//! Needs root and `ip`; prints SKIPPED (and passes) where the kernel refuses XDP or AF_XDP, or
-//! where it is not root outside CI. Under CI=true a namespace that cannot be set up fails.
+//! Needs root and `ip`; prints SKIPPED (and passes) where the kernel refuses XDP or AF_XDP
+//! ([`portcullis_xdp::Error::kernel_refused`]), or where it is not root outside CI; any other
+//! setup error fails. Under CI=true a namespace that cannot be set up fails.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -131,7 +132,7 @@ fn queries_over_af_xdp_are_answered_and_other_udp_passes() {
         enter(&server_ns);
         let (attachment, mut sockets) = match portcullis_xdp::attach_queues("vethS", &[53], 1, 1500) {
             Ok(attached) => attached,
-            Err(e) => return ready_tx.send(Err(e.to_string())).map(|()| None).unwrap_or(None),
+            Err(e) => return ready_tx.send(Err(e)).map(|()| None).unwrap_or(None),
         };
         ready_tx.send(Ok(())).expect("ready");
         let stats = sockets[0].serve(&server_stop, echo).expect("serve");
@@ -141,6 +142,8 @@ fn queries_over_af_xdp_are_answered_and_other_udp_passes() {
     });
     if let Err(e) = ready.recv_timeout(Duration::from_secs(30)).expect("server thread answers") {
         server.join().expect("server thread");
+        // Only a refusal by the kernel itself is skipped; our object, maps or sockets failing is a bug.
+        assert!(e.kernel_refused(), "AF_XDP setup failed: {e}");
         return skip(&format!("the kernel refused XDP here: {e}"));
     }
     assert!(lab.xdp_attached(), "program attached to vethS");
