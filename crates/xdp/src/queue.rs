@@ -26,6 +26,9 @@ const FRAME_SIZE: u32 = 2048;
 const BATCH: u32 = 64;
 /// Transmit kicks per batch: the kernel sends up to 32 frames per kick in copy mode.
 const KICKS: u32 = BATCH / 32 + 2;
+/// Reservations tried per ring write: xdpilone refreshes its view of the kernel's consumer only
+/// when the cached view shows no free slot, so the second try sees the real free count.
+const RESERVE_TRIES: usize = 3;
 /// How long one wait for frames lasts before the stop flag is read again.
 const WAIT_MS: u16 = 100;
 
@@ -187,15 +190,20 @@ impl QueueSocket {
 
     /// Puts replies in the transmit ring and kicks it; returns how many fitted.
     fn transmit(&mut self, replies: &[XdpDesc]) -> usize {
-        if replies.is_empty() {
-            return 0;
+        let mut sent = 0;
+        // Two reservations, as in `refill`: the first may see a stale, smaller free count.
+        for _ in 0..RESERVE_TRIES {
+            let Some(rest) = replies.get(sent..).filter(|rest| !rest.is_empty()) else { break };
+            let mut writer = self.tx.transmit(u32::try_from(rest.len()).unwrap_or(BATCH));
+            let inserted = writer.insert(rest.iter().copied());
+            writer.commit();
+            drop(writer);
+            sent += usize::try_from(inserted).unwrap_or(0);
         }
-        let mut writer = self.tx.transmit(u32::try_from(replies.len()).unwrap_or(BATCH));
-        let sent = writer.insert(replies.iter().copied());
-        writer.commit();
-        drop(writer);
-        self.kick();
-        usize::try_from(sent).unwrap_or(0)
+        if sent > 0 {
+            self.kick();
+        }
+        sent
     }
 
     /// Copy mode sends only when asked (`sendto`), at most 32 frames a call (the kernel's
@@ -229,14 +237,27 @@ impl QueueSocket {
     }
 
     /// Gives frames back to the kernel for receiving (the fill ring has room for every frame).
+    ///
+    /// A reservation is served from xdpilone's cached view of the kernel's consumer as long as
+    /// that shows one free slot, so it may get fewer slots than asked; the second reservation
+    /// (the cache now empty) reads the kernel's consumer and gets the rest. Inserting only the
+    /// first part lost frames for good, until the fill ring ran dry and every query was dropped.
     fn refill(&mut self, addrs: &[u64]) {
-        if addrs.is_empty() {
-            return;
-        }
         let area = &self.area;
-        let mut writer = self.fill.fill(u32::try_from(addrs.len()).unwrap_or(FRAMES));
-        writer.insert(addrs.iter().map(|&addr| area.frame_start(addr)));
-        writer.commit();
+        let mut rest = addrs;
+        for _ in 0..RESERVE_TRIES {
+            if rest.is_empty() {
+                return;
+            }
+            let mut writer = self.fill.fill(u32::try_from(rest.len()).unwrap_or(FRAMES));
+            let inserted = writer.insert(rest.iter().map(|&addr| area.frame_start(addr)));
+            writer.commit();
+            rest = rest.get(usize::try_from(inserted).unwrap_or(0)..).unwrap_or(&[]);
+        }
+        // Unreachable while the fill ring holds every frame; logged rather than lost silently.
+        if !rest.is_empty() {
+            tracing::error!(queue = self.queue, frames = rest.len(), "AF_XDP fill ring full: frames lost");
+        }
     }
 }
 
