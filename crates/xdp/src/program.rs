@@ -47,7 +47,8 @@ impl Program {
 
     /// Sends what arrives on receive queue `queue` to the AF_XDP socket `fd`.
     pub(crate) fn register(&mut self, queue: u32, fd: RawFd) -> Result<(), Error> {
-        let fail = |e: &(dyn std::error::Error + 'static)| Error::from_os(format!("XDP socket map of {}: queue {queue}: {e}", self.interface), crate::os_errno(e));
+        let fail =
+            |e: &(dyn std::error::Error + 'static)| Error::from_os(format!("XDP socket map of {}: queue {queue}: {e}", self.interface), crate::os_errno(e));
         let map = self.ebpf.map_mut("xsks").ok_or_else(|| Error::new(format!("XDP socket map of {}: no `xsks` map", self.interface)))?;
         let mut sockets: XskMap<_> = XskMap::try_from(map).map_err(|e| fail(&e))?;
         sockets.set(queue, Fd(fd), 0).map_err(|e| fail(&e))

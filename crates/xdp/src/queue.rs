@@ -94,7 +94,8 @@ pub struct QueueSocket {
 impl QueueSocket {
     /// Opens and binds a socket on `interface` queue `queue`, with every frame in its fill ring.
     pub(crate) fn open(interface: &str, queue: u32, mtu: usize) -> Result<Self, Error> {
-        let fail = |what: &str, e: &xdpilone::Errno| Error::from_os(format!("AF_XDP socket on {interface} queue {queue}: {what}: {e}"), Some(e.get_raw().abs()));
+        let fail =
+            |what: &str, e: &xdpilone::Errno| Error::from_os(format!("AF_XDP socket on {interface} queue {queue}: {what}: {e}"), Some(e.get_raw().abs()));
         let area = Area::new(FRAMES, FRAME_SIZE).ok_or_else(|| Error::new(format!("AF_XDP socket on {interface} queue {queue}: memory: allocation failed")))?;
         let config = UmemConfig { fill_size: FRAMES, complete_size: FRAMES, frame_size: FRAME_SIZE, headroom: 0, flags: 0 };
         let umem = area.umem(config).map_err(|e| fail("UMEM", &e))?;
