@@ -52,7 +52,11 @@ pub fn spawn(interfaces: &[String], services: &Services, first_worker: u16) -> V
                 let worker = first_worker.saturating_add(u16::try_from(threads.len()).unwrap_or(u16::MAX));
                 threads.extend(spawn_queues(attachment, sockets, services, worker));
             }
-            Err(error) => tracing::warn!(interface = %interface, %error, "AF_XDP path not attached; UDP on this interface is answered by the sockets"),
+            // A kernel without (permitted) XDP is a property of the host, anything else a fault.
+            Err(error) if error.kernel_refused() => {
+                tracing::warn!(interface = %interface, %error, "AF_XDP path not attached; UDP on this interface is answered by the sockets")
+            }
+            Err(error) => tracing::error!(interface = %interface, %error, "AF_XDP path not attached; UDP on this interface is answered by the sockets"),
         }
     }
     threads
@@ -71,7 +75,7 @@ fn spawn_queues(attachment: Attachment, sockets: Vec<QueueSocket>, services: &Se
             let answerer = Answerer { engine: services.engine.load_full(), now: services.clock.now(), services, worker };
             let result = socket.serve(shutdown.flag(), answerer);
             match result {
-                Ok(stats) => tracing::debug!(queue = socket.queue(), ?stats, "AF_XDP queue stopped"),
+                Ok(stats) => tracing::info!(queue = socket.queue(), ?stats, "AF_XDP queue stopped"),
                 Err(error) => tracing::error!(%error, "AF_XDP queue stopped"),
             }
             drop(socket);

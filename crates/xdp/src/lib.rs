@@ -28,17 +28,58 @@ pub const MAX_QUEUES: u32 = 64;
 
 /// Why the AF_XDP path could not be set up or stopped: what, where, and the system's reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(String);
+pub struct Error {
+    message: String,
+    refused: bool,
+}
 
 impl Error {
+    /// An error of ours or of the setup (no such interface, a bad object, a failed bind).
     fn new(message: String) -> Self {
-        Self(message)
+        Self { message, refused: false }
     }
+
+    /// An error the kernel returned: a refusal of XDP itself when its code says so.
+    fn from_os(message: String, errno: Option<i32>) -> Self {
+        Self { message, refused: errno.is_some_and(refuses_xdp) }
+    }
+
+    /// True where the kernel refuses XDP or AF_XDP as such (no BPF or AF_XDP support, not
+    /// permitted, no XDP in the driver); false for everything else, our bugs included, so that
+    /// tests skip only on the former.
+    pub fn kernel_refused(&self) -> bool {
+        self.refused
+    }
+}
+
+/// Error codes by which a kernel says it has no (permitted) XDP or AF_XDP: `ENOSYS` (no
+/// `bpf()`), `EPERM` (no capability, lockdown), `EOPNOTSUPP` (the driver has no XDP mode),
+/// `EAFNOSUPPORT` / `EPROTONOSUPPORT` (no AF_XDP). `EINVAL` and verifier rejections are not among
+/// them: those are bugs in what we asked.
+fn refuses_xdp(errno: i32) -> bool {
+    use nix::errno::Errno;
+    [Errno::ENOSYS, Errno::EPERM, Errno::EOPNOTSUPP, Errno::EAFNOSUPPORT, Errno::EPROTONOSUPPORT].iter().any(|&code| code as i32 == errno)
+}
+
+/// The first operating-system error code in `error`'s chain of sources.
+fn os_errno(error: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(code) = error.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error) {
+            return Some(code);
+        }
+        next = error.source();
+    }
+    None
 }
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)?;
+        if self.refused {
+            f.write_str(" (the kernel refuses XDP here)")?;
+        }
+        Ok(())
     }
 }
 

@@ -26,6 +26,9 @@ const FRAME_SIZE: u32 = 2048;
 const BATCH: u32 = 64;
 /// Transmit kicks per batch: the kernel sends up to 32 frames per kick in copy mode.
 const KICKS: u32 = BATCH / 32 + 2;
+/// Reservations tried per ring write: xdpilone refreshes its view of the kernel's consumer only
+/// when the cached view shows no free slot, so the second try sees the real free count.
+const RESERVE_TRIES: usize = 3;
 /// How long one wait for frames lasts before the stop flag is read again.
 const WAIT_MS: u16 = 100;
 
@@ -62,6 +65,13 @@ pub struct QueueStats {
     pub unanswered: u64,
     /// Replies dropped because the transmit ring was full.
     pub tx_full: u64,
+    /// The kernel's count of frames it dropped for this socket (`XDP_STATISTICS`: no room in
+    /// the receive ring, no frame in the fill ring, or invalid), read when the loop stops.
+    pub kernel_dropped: u64,
+    /// Of those, the frames dropped because the receive ring was full (the loop fell behind).
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty.
+    pub fill_ring_empty: u64,
 }
 
 /// An AF_XDP socket bound to one receive queue of an interface.
@@ -74,6 +84,9 @@ pub struct QueueSocket {
     max_frame: usize,
     /// The query's payload, copied out of its frame (the reply is written over it).
     scratch: Box<[u8]>,
+    /// Addresses read from the completion ring, on their way to the fill ring (FRAMES entries,
+    /// allocated once).
+    completed: Box<[u64]>,
     /// Last field: dropped after the rings and socket (see `umem.rs`).
     area: Area,
 }
@@ -81,11 +94,12 @@ pub struct QueueSocket {
 impl QueueSocket {
     /// Opens and binds a socket on `interface` queue `queue`, with every frame in its fill ring.
     pub(crate) fn open(interface: &str, queue: u32, mtu: usize) -> Result<Self, Error> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| Error::new(format!("AF_XDP socket on {interface} queue {queue}: {what}: {e}"));
-        let area = Area::new(FRAMES, FRAME_SIZE).ok_or_else(|| fail("memory", &"allocation failed"))?;
+        let fail =
+            |what: &str, e: &xdpilone::Errno| Error::from_os(format!("AF_XDP socket on {interface} queue {queue}: {what}: {e}"), Some(e.get_raw().abs()));
+        let area = Area::new(FRAMES, FRAME_SIZE).ok_or_else(|| Error::new(format!("AF_XDP socket on {interface} queue {queue}: memory: allocation failed")))?;
         let config = UmemConfig { fill_size: FRAMES, complete_size: FRAMES, frame_size: FRAME_SIZE, headroom: 0, flags: 0 };
         let umem = area.umem(config).map_err(|e| fail("UMEM", &e))?;
-        let name = CString::new(interface).map_err(|e| fail("name", &e))?;
+        let name = CString::new(interface).map_err(|e| Error::new(format!("AF_XDP socket on {interface}: name: {e}")))?;
         let mut info = IfInfo::invalid();
         info.from_name(&name).map_err(|e| fail("interface", &e))?;
         info.set_queue(queue);
@@ -101,7 +115,8 @@ impl QueueSocket {
         drop(writer);
         umem.bind(&user).map_err(|e| fail("bind", &e))?;
         let scratch = vec![0; FRAME_SIZE as usize].into_boxed_slice();
-        Ok(Self { fill, rx, tx, queue, max_frame: mtu + 14, scratch, area })
+        let completed = vec![0; FRAMES as usize].into_boxed_slice();
+        Ok(Self { fill, rx, tx, queue, max_frame: mtu + 14, scratch, completed, area })
     }
 
     /// The socket's descriptor, for the XDP program's socket map.
@@ -123,11 +138,20 @@ impl QueueSocket {
             self.kick();
             self.recycle_completed();
             if self.rx.available() == 0 {
+                // Sleep until frames arrive; only briefly while replies wait to be sent (the
+                // poll sends them in copy mode) or their frames to be completed, so that no
+                // frame stays away from the fill ring for long.
+                let in_flight = self.tx.pending() > 0 || self.fill.available() > 0;
                 let fd = self.raw_fd();
-                wait_readable(fd, WAIT_MS).map_err(|e| Error::new(format!("AF_XDP queue {}: poll: {e}", self.queue)))?;
+                wait_readable(fd, if in_flight { 1 } else { WAIT_MS }).map_err(|e| Error::new(format!("AF_XDP queue {}: poll: {e}", self.queue)))?;
                 continue;
             }
             self.turn(&mut handler, &mut stats);
+        }
+        if let Ok(kernel) = self.fill.statistics_v2() {
+            stats.kernel_dropped = kernel.rx_dropped;
+            stats.rx_ring_full = kernel.rx_ring_full;
+            stats.fill_ring_empty = kernel.rx_fill_ring_empty_descs;
         }
         Ok(stats)
     }
@@ -167,15 +191,20 @@ impl QueueSocket {
 
     /// Puts replies in the transmit ring and kicks it; returns how many fitted.
     fn transmit(&mut self, replies: &[XdpDesc]) -> usize {
-        if replies.is_empty() {
-            return 0;
+        let mut sent = 0;
+        // Two reservations, as in `refill`: the first may see a stale, smaller free count.
+        for _ in 0..RESERVE_TRIES {
+            let Some(rest) = replies.get(sent..).filter(|rest| !rest.is_empty()) else { break };
+            let mut writer = self.tx.transmit(u32::try_from(rest.len()).unwrap_or(BATCH));
+            let inserted = writer.insert(rest.iter().copied());
+            writer.commit();
+            drop(writer);
+            sent += usize::try_from(inserted).unwrap_or(0);
         }
-        let mut writer = self.tx.transmit(u32::try_from(replies.len()).unwrap_or(BATCH));
-        let sent = writer.insert(replies.iter().copied());
-        writer.commit();
-        drop(writer);
-        self.kick();
-        usize::try_from(sent).unwrap_or(0)
+        if sent > 0 {
+            self.kick();
+        }
+        sent
     }
 
     /// Copy mode sends only when asked (`sendto`), at most 32 frames a call (the kernel's
@@ -189,29 +218,47 @@ impl QueueSocket {
         }
     }
 
-    /// Frames whose reply was sent go back to the fill ring.
+    /// Frames whose reply was sent go back to the fill ring: all of them, so that a backlog of
+    /// completions never starves the fill ring (the kernel drops what it has no frame for).
     fn recycle_completed(&mut self) {
-        let mut done = [0u64; BATCH as usize];
+        let mut reader = self.fill.complete(FRAMES);
         let mut count = 0;
-        let mut reader = self.fill.complete(BATCH);
         while let Some(addr) = reader.read() {
-            done[count] = addr;
-            count += 1;
+            // The completion ring never holds more than FRAMES entries.
+            if let Some(slot) = self.completed.get_mut(count) {
+                *slot = addr;
+                count += 1;
+            }
         }
         reader.release();
         drop(reader);
-        self.refill(&done[..count]);
+        let done = std::mem::take(&mut self.completed);
+        self.refill(done.get(..count).unwrap_or(&[]));
+        self.completed = done;
     }
 
     /// Gives frames back to the kernel for receiving (the fill ring has room for every frame).
+    ///
+    /// A reservation is served from xdpilone's cached view of the kernel's consumer as long as
+    /// that shows one free slot, so it may get fewer slots than asked; the second reservation
+    /// (the cache now empty) reads the kernel's consumer and gets the rest. Inserting only the
+    /// first part lost frames for good, until the fill ring ran dry and every query was dropped.
     fn refill(&mut self, addrs: &[u64]) {
-        if addrs.is_empty() {
-            return;
-        }
         let area = &self.area;
-        let mut writer = self.fill.fill(u32::try_from(addrs.len()).unwrap_or(BATCH));
-        writer.insert(addrs.iter().map(|&addr| area.frame_start(addr)));
-        writer.commit();
+        let mut rest = addrs;
+        for _ in 0..RESERVE_TRIES {
+            if rest.is_empty() {
+                return;
+            }
+            let mut writer = self.fill.fill(u32::try_from(rest.len()).unwrap_or(FRAMES));
+            let inserted = writer.insert(rest.iter().map(|&addr| area.frame_start(addr)));
+            writer.commit();
+            rest = rest.get(usize::try_from(inserted).unwrap_or(0)..).unwrap_or(&[]);
+        }
+        // Unreachable while the fill ring holds every frame; logged rather than lost silently.
+        if !rest.is_empty() {
+            tracing::error!(queue = self.queue, frames = rest.len(), "AF_XDP fill ring full: frames lost");
+        }
     }
 }
 

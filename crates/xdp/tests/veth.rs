@@ -2,8 +2,9 @@
 //! answered by the handler through the AF_XDP socket (IPv4 and IPv6), other UDP still reaches
 //! the kernel (port unreachable), and dropping the attachment detaches the program.
 //!
-//! Needs root and `ip`; prints SKIPPED (and passes) where the kernel refuses XDP or AF_XDP, or
-//! where it is not root outside CI. Under CI=true a namespace that cannot be set up fails.
+//! Needs root and `ip`; prints SKIPPED (and passes) where the kernel refuses XDP or AF_XDP
+//! ([`portcullis_xdp::Error::kernel_refused`]), or where it is not root outside CI; any other
+//! setup error fails. Under CI=true a namespace that cannot be set up fails.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -131,7 +132,7 @@ fn queries_over_af_xdp_are_answered_and_other_udp_passes() {
         enter(&server_ns);
         let (attachment, mut sockets) = match portcullis_xdp::attach_queues("vethS", &[53], 1, 1500) {
             Ok(attached) => attached,
-            Err(e) => return ready_tx.send(Err(e.to_string())).map(|()| None).unwrap_or(None),
+            Err(e) => return ready_tx.send(Err(e)).map(|()| None).unwrap_or(None),
         };
         ready_tx.send(Ok(())).expect("ready");
         let stats = sockets[0].serve(&server_stop, echo).expect("serve");
@@ -141,6 +142,8 @@ fn queries_over_af_xdp_are_answered_and_other_udp_passes() {
     });
     if let Err(e) = ready.recv_timeout(Duration::from_secs(30)).expect("server thread answers") {
         server.join().expect("server thread");
+        // Only a refusal by the kernel itself is skipped; our object, maps or sockets failing is a bug.
+        assert!(e.kernel_refused(), "AF_XDP setup failed: {e}");
         return skip(&format!("the kernel refused XDP here: {e}"));
     }
     assert!(lab.xdp_attached(), "program attached to vethS");
@@ -161,4 +164,70 @@ fn queries_over_af_xdp_are_answered_and_other_udp_passes() {
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused, "the kernel answered port unreachable: {refused}");
     assert_eq!((stats.received, stats.answered), (2, 2), "{stats:?}");
     assert!(!lab.xdp_attached(), "program detached when the attachment was dropped");
+}
+
+/// A stream of queries, many times more than the queue has frames: every one is answered. Frames
+/// must cycle back to the fill ring without loss (a ring reservation that took fewer slots than
+/// asked once lost the rest, until the fill ring ran dry and every query was dropped).
+#[test]
+fn a_stream_far_beyond_the_frame_count_is_all_answered() {
+    const QUERIES: usize = 30_000;
+    const WINDOW: usize = 100;
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("procfs")) != 0 {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root");
+        return skip("not root");
+    }
+    let lab = match Lab::new("b") {
+        Ok(lab) => lab,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("{e}"),
+        Err(e) => return skip(&e),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready) = mpsc::channel();
+    let (server_ns, server_stop) = (lab.server.clone(), Arc::clone(&stop));
+    let server = std::thread::spawn(move || {
+        enter(&server_ns);
+        let (attachment, mut sockets) = match portcullis_xdp::attach_queues("vethS", &[53], 1, 1500) {
+            Ok(attached) => attached,
+            Err(e) => return ready_tx.send(Err(e)).map(|()| None).unwrap_or(None),
+        };
+        ready_tx.send(Ok(())).expect("ready");
+        let stats = sockets[0].serve(&server_stop, echo).expect("serve");
+        drop(sockets);
+        drop(attachment);
+        Some(stats)
+    });
+    if let Err(e) = ready.recv_timeout(Duration::from_secs(30)).expect("server thread answers") {
+        server.join().expect("server thread");
+        assert!(e.kernel_refused(), "AF_XDP setup failed: {e}");
+        return skip(&format!("the kernel refused XDP here: {e}"));
+    }
+    let client_ns = lab.client.clone();
+    let answered = std::thread::spawn(move || {
+        enter(&client_ns);
+        let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+        socket.connect("192.0.2.1:53").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        // A window of WINDOW queries in flight: the server's receive work runs ahead of the
+        // frames coming back from transmission, as under real load.
+        let (mut answered, mut sent) = (0, 0);
+        let mut buf = [0u8; 64];
+        while answered < QUERIES {
+            if sent < QUERIES && sent - answered < WINDOW {
+                socket.send(format!("q{sent}").as_bytes()).unwrap();
+                sent += 1;
+            } else if socket.recv(&mut buf).is_ok() {
+                answered += 1;
+            } else {
+                break;
+            }
+        }
+        answered
+    })
+    .join()
+    .expect("client thread");
+    stop.store(true, Ordering::Relaxed);
+    let stats = server.join().expect("server thread").expect("served");
+    assert_eq!(answered, QUERIES, "every query answered (the client saw {answered}): {stats:?}");
+    assert_eq!((stats.received, stats.answered, stats.kernel_dropped), (answered as u64, answered as u64, 0), "{stats:?}");
 }
