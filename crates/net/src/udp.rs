@@ -33,6 +33,25 @@ pub const BATCH: usize = 32;
 /// Largest datagram received or sent; longer queries are dropped as malformed (UDP answers are
 /// capped at `udp-payload`, at most 4096).
 pub const SLOT: usize = 4096;
+/// One datagram's buffer. Padded by a cache line so that consecutive buffers start in different
+/// cache sets: at a 4 KiB stride the heads of a batch's 32 queries and 32 replies (the only
+/// bytes a DNS answer touches) would all compete for the same set of the L1 cache.
+#[repr(C, align(64))]
+pub struct Datagram {
+    bytes: [u8; SLOT],
+    _pad: [u8; 64],
+}
+
+impl Datagram {
+    const EMPTY: Self = Self { bytes: [0; SLOT], _pad: [0; 64] };
+}
+
+impl AsMut<[u8]> for Datagram {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes
+    }
+}
+
 /// How long a stopping worker waits for the answers to the questions its relay forwards.
 const RELAY_DRAIN: Duration = Duration::from_secs(5);
 
@@ -93,7 +112,7 @@ pub struct UdpServices {
 
 /// Replies waiting to go out in one `sendmmsg`; buffers allocated once.
 pub struct Outbox {
-    buffers: Box<[[u8; SLOT]; BATCH]>,
+    buffers: Box<[Datagram; BATCH]>,
     lengths: [usize; BATCH],
     /// Kept in the form `sendmmsg` takes, so that a flush copies nothing.
     addresses: Box<[Option<SockaddrStorage>; BATCH]>,
@@ -107,7 +126,7 @@ impl Outbox {
     /// An empty outbox.
     pub(crate) fn new() -> Self {
         Self {
-            buffers: Box::new([[0; SLOT]; BATCH]),
+            buffers: Box::new([Datagram::EMPTY; BATCH]),
             lengths: [0; BATCH],
             addresses: Box::new([None; BATCH]),
             count: 0,
@@ -122,7 +141,7 @@ impl Outbox {
         if self.count == BATCH {
             self.flush(socket);
         }
-        &mut self.buffers[self.count]
+        &mut self.buffers[self.count].bytes
     }
 
     /// Queues the `len` bytes written to the last [`Outbox::buffer`] for `peer`.
@@ -138,7 +157,7 @@ impl Outbox {
         let queued = self.count;
         self.count = 0;
         let (buffers, lengths, refused) = (&self.buffers, &self.lengths, &mut self.refused);
-        let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&buffers[i][..lengths[i]])]);
+        let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&buffers[i].bytes[..lengths[i]])]);
         send_batch(socket.as_raw_fd(), &mut self.headers, &slices[..queued], &self.addresses[..queued], MsgFlags::empty(), |_, error| {
             *refused += 1;
             tracing::debug!(%error, "udp send failed");
@@ -183,7 +202,7 @@ pub(crate) fn send_batch(
 
 /// One worker's buffers, allocated once.
 struct Worker {
-    receive: Box<[[u8; SLOT]; BATCH]>,
+    receive: Box<[Datagram; BATCH]>,
     received: [(usize, Option<SocketAddr>); BATCH],
     receive_headers: MultiHeaders<SockaddrStorage>,
     outbox: Outbox,
@@ -210,7 +229,7 @@ struct WorkerTap {
 impl Worker {
     fn new(listener: u16, worker: u16, clock: Clock, relay: Option<Relay>, tap: Option<WorkerTap>) -> Self {
         Self {
-            receive: Box::new([[0; SLOT]; BATCH]),
+            receive: Box::new([Datagram::EMPTY; BATCH]),
             received: [(0, None); BATCH],
             receive_headers: MultiHeaders::preallocate(BATCH, None),
             outbox: Outbox::new(),
@@ -331,15 +350,22 @@ impl Worker {
         let cache_before = engine.counters().cache_answers_of(self.worker);
         let mut replies = 0;
         if count > 1 {
-            engine.warm(self.received[..count].iter().zip(self.receive.iter()).map(|(&(len, _), buffer)| &buffer[..len]));
+            engine.warm(self.received[..count].iter().zip(self.receive.iter()).map(|(&(len, _), buffer)| &buffer.bytes[..len]));
         }
         let (now, unix_secs) = self.clock.now();
         // One wall-clock read per batch for the captured events' time, when capturing.
         let tap_time = self.tap.as_ref().map_or(std::time::Duration::ZERO, |_| crate::tap::unix_now());
         for index in 0..count {
             let (len, Some(peer)) = self.received[index] else { continue };
-            let request =
-                Request { bytes: &self.receive[index][..len], peer, transport: Transport::Udp, now, unix_secs, listener: self.listener, worker: self.worker };
+            let request = Request {
+                bytes: &self.receive[index].bytes[..len],
+                peer,
+                transport: Transport::Udp,
+                now,
+                unix_secs,
+                listener: self.listener,
+                worker: self.worker,
+            };
             let outcome = engine.handle(&request, self.outbox.buffer(socket));
             // A question handed to the relay or the pool is captured with its answer, when that
             // is sent.
@@ -392,14 +418,14 @@ impl Worker {
 /// Receives up to `BATCH` datagrams into `buffers` with one `recvmmsg`; `each` gets every
 /// datagram's index, length (0 when it was truncated: longer than a buffer) and sender. Returns
 /// how many came.
-pub(crate) fn receive_into<const LEN: usize>(
+pub(crate) fn receive_into(
     fd: std::os::fd::RawFd,
     headers: &mut MultiHeaders<SockaddrStorage>,
-    buffers: &mut [[u8; LEN]; BATCH],
+    buffers: &mut [impl AsMut<[u8]>; BATCH],
     flags: MsgFlags,
     mut each: impl FnMut(usize, usize, Option<SocketAddr>),
 ) -> nix::Result<usize> {
-    let mut slices = buffers.each_mut().map(|buf| [IoSliceMut::new(buf)]);
+    let mut slices = buffers.each_mut().map(|buf| [IoSliceMut::new(buf.as_mut())]);
     let results = recvmmsg(fd, headers, slices.iter_mut(), flags, None)?;
     let mut count = 0;
     for message in results {

@@ -50,7 +50,7 @@ use portcullis_wire::message::{Question, Section};
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
 use shard::{Failure, Shard};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Most CNAME links followed when answering from the cache (SECURITY-REFERENCE §7).
@@ -217,6 +217,11 @@ pub struct Cache {
     pub failed_checks: failed_checks::FailedChecks,
     /// The trust points RFC 5011 keeps (not emptied by [`Cache::clear`]: the server stores them).
     pub trust: crate::resolve::validate::rfc5011::TrustPoints,
+    /// A DNAME was stored once (never reset): until then a cached CNAME cannot have been
+    /// synthesised from one, and a cache hit through a CNAME skips the walk up its owner's
+    /// ancestors ([`Cache::covering_dname`]). Set before the DNAME's shard is unlocked, so a
+    /// reader that sees a CNAME stored after it (under another shard's lock) sees it set.
+    dname_stored: AtomicBool,
 }
 
 impl Cache {
@@ -228,7 +233,8 @@ impl Cache {
         let shards = (0..count).map(|_| Mutex::new(Shard::new(state, entries, bytes))).collect();
         let (keys, nsec, trust) = (keys::KeyCache::default(), aggressive::NsecIndex::default(), Default::default());
         let failed_checks = failed_checks::FailedChecks::new(settings.hash_key);
-        Self { settings, state, shards, counters: CacheCounters::default(), keys, nsec, failed_checks, trust }
+        let dname_stored = AtomicBool::new(false);
+        Self { settings, state, shards, counters: CacheCounters::default(), keys, nsec, failed_checks, trust, dname_stored }
     }
 
     /// The settings in force.
@@ -412,6 +418,9 @@ impl Cache {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             return InsertOutcome::TooManyTypes;
         }
+        if entry.rtype == Rtype::DNAME {
+            self.dname_stored.store(true, Ordering::Relaxed);
+        }
         let evicted = shard.insert(owner, entry);
         self.counters.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
         InsertOutcome::Stored
@@ -443,6 +452,11 @@ impl Cache {
             // CNAME (NODATA for type CNAME says nothing about the type asked).
             let usable = |(entry, hit): &(&Entry, Hit)| if entry.kind == EntryKind::Positive { hit.trust >= Trust::Answer } else { !chain };
             let Some((entry, hit)) = found.filter(usable) else { continue };
+            if chain && !self.dname_stored.load(Ordering::Relaxed) {
+                // No DNAME was ever cached: the CNAME is written from the entry found.
+                state.note(&hit);
+                return write_entry(name, entry, hit.ttl, true, writer, state);
+            }
             if chain {
                 // A CNAME synthesised from a cached DNAME comes after that DNAME (RFC 6672 §3.4).
                 let target = entry.rdatas().next().and_then(|rdata| NameBuf::from_wire(rdata).ok());
@@ -561,13 +575,14 @@ fn write_entry(name: &NameBuf, entry: &Entry, ttl: u32, follow: bool, writer: &m
         return Step::Done;
     }
     let mark = writer.mark();
-    let sigs = entry.sigs().filter(|_| state.dnssec_ok).map(|rdata| (Rtype::RRSIG, rdata));
-    for (rtype, rdata) in entry.rdatas().map(|rdata| (entry.rtype, rdata)).chain(sigs) {
-        if writer.push(Section::Answer, name, rtype, entry.class, ttl, rdata).is_err() {
-            writer.rollback(mark);
-            state.truncated = true;
-            return Step::Done;
-        }
+    // The owner is compressed once for the whole RRset, then once for its RRSIGs.
+    let mut sigs = entry.sigs().filter(|_| state.dnssec_ok).peekable();
+    let written = writer.push_rrset(Section::Answer, name, entry.rtype, entry.class, ttl, entry.rdatas()).is_ok()
+        && (sigs.peek().is_none() || writer.push_rrset(Section::Answer, name, Rtype::RRSIG, entry.class, ttl, sigs).is_ok());
+    if !written {
+        writer.rollback(mark);
+        state.truncated = true;
+        return Step::Done;
     }
     if state.dnssec_ok && entry.proofs().next().is_some() {
         // One wildcard expansion's proofs per answer: a chain through two is resolved instead.

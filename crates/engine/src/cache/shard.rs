@@ -1,12 +1,15 @@
 //! One shard of the cache: an open-addressing table (linear probing, at most half full,
 //! backward-shift deletion) from the hash of (owner, type, class) to a slot in a slab, the slots
-//! threaded on a doubly linked least-recently-used list, a per-owner type count
-//! (SECURITY-REFERENCE §7: at most 100 types per owner) and the RFC 9520 failure table.
+//! threaded on a doubly linked list evicted from its tail with a second chance (CLOCK: an entry
+//! used since it was put at the front goes back to the front once instead of out), a per-owner
+//! type count (SECURITY-REFERENCE §7: at most 100 types per owner) and the RFC 9520 failure
+//! table.
 //!
 //! Each entry carries its own key (owner, type, class), so a probe compares a 32-bit hash tag
-//! first and the owner's bytes only on a tag match. Lookups only move a slot to the front of the
-//! list: they never allocate. Expired entries stay until they are replaced or evicted
-//! (serve-stale, RFC 8767, may still want them).
+//! first and the owner's bytes only on a tag match. A lookup only marks its slot used (one write
+//! to the line it has just read; moving it to the front at once would write its two neighbours
+//! on the list, two more cache misses per hit): lookups never allocate. Expired entries stay
+//! until they are replaced or evicted (serve-stale, RFC 8767, may still want them).
 
 use super::entry::Entry;
 use super::key::{mix, FailureKey, KeyedState, Owner};
@@ -41,6 +44,8 @@ struct Slot {
     owner_hash: u64,
     prev: u32,
     next: u32,
+    /// Used since it was last put at the front of the list (its second chance).
+    used: bool,
 }
 
 /// One shard; always used under its mutex.
@@ -129,12 +134,29 @@ impl Shard {
         self.slots.get_mut(slot as usize)?.as_mut().map(|slot| &mut slot.entry)
     }
 
-    /// Marks `slot` as most recently used.
+    /// Marks `slot` as used: the eviction passes over it once ([`Shard::evict_one`]).
     pub fn touch(&mut self, slot: u32) {
-        if self.head != slot {
-            self.unlink(slot);
-            self.push_front(slot);
+        if let Some(slot) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
+            slot.used = true;
         }
+    }
+
+    /// Evicts the entry at the tail of the list that was not used since it was put at the
+    /// front; the used ones before it go back to the front, unmarked. Bounded: after one pass
+    /// over the list every mark is cleared. False when nothing was evicted.
+    fn evict_one(&mut self) -> bool {
+        for _ in 0..=self.len {
+            let tail = self.tail;
+            let Some(slot) = self.slots.get_mut(tail as usize).and_then(Option::as_mut) else { return false };
+            if !std::mem::take(&mut slot.used) {
+                let before = self.len;
+                self.remove(tail);
+                return self.len != before;
+            }
+            self.unlink(tail);
+            self.push_front(tail);
+        }
+        false
     }
 
     /// Stores `entry` (keyed by its owner, type and class; `owner` is its owner), replacing what
@@ -147,9 +169,7 @@ impl Shard {
         let cost = entry.cost();
         let mut evicted = 0;
         while self.tail != NIL && (self.len + 1 > self.max_entries || self.bytes + cost > self.max_bytes) {
-            let before = self.len;
-            self.remove(self.tail);
-            if self.len == before {
+            if !self.evict_one() {
                 break;
             }
             evicted += 1;
@@ -160,7 +180,7 @@ impl Shard {
         *self.owners.entry(owner.hash).or_insert(0) += 1;
         self.bytes += cost;
         let hash = mix(owner.hash, entry.rtype, entry.class) as u32;
-        let slot = Slot { entry, owner_hash: owner.hash, prev: NIL, next: NIL };
+        let slot = Slot { entry, owner_hash: owner.hash, prev: NIL, next: NIL, used: false };
         let index = match self.free.pop() {
             Some(index) => {
                 self.slots[index as usize] = Some(slot);

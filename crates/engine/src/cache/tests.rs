@@ -144,6 +144,25 @@ fn least_recently_used_is_evicted_first() {
 }
 
 #[test]
+fn when_every_entry_was_used_the_oldest_goes_after_one_pass() {
+    let cache = Cache::new(CacheSettings { shards: 1, max_entries: 3, ..CacheSettings::DEFAULT });
+    for owner in ["a.example.", "b.example.", "c.example."] {
+        cache.insert_rrset(&a_set(owner, 300, 1), Trust::AuthAnswer, Instant::ZERO);
+    }
+    for owner in ["c.example.", "a.example.", "b.example."] {
+        assert!(cache.get(&name(owner), Rtype::A, Class::IN, Instant::ZERO, false).is_some(), "{owner}");
+    }
+    cache.insert_rrset(&a_set("d.example.", 300, 1), Trust::AuthAnswer, Instant::ZERO);
+    assert_eq!(cache.len(), 3);
+    assert_eq!(cache.counters.evictions.load(Ordering::Relaxed), 1);
+    assert!(cache.get(&name("a.example."), Rtype::A, Class::IN, Instant::ZERO, false).is_none(), "the first stored");
+    // The marks were cleared by that pass: the next eviction takes the tail at once.
+    cache.insert_rrset(&a_set("e.example.", 300, 1), Trust::AuthAnswer, Instant::ZERO);
+    assert!(cache.get(&name("b.example."), Rtype::A, Class::IN, Instant::ZERO, false).is_none());
+    assert_eq!(cache.counters.evictions.load(Ordering::Relaxed), 2);
+}
+
+#[test]
 fn byte_budget_is_kept() {
     let cache = Cache::new(CacheSettings { shards: 2, max_bytes: 64 << 10, ..CacheSettings::DEFAULT });
     for index in 0..2000 {
