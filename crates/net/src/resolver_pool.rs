@@ -505,9 +505,16 @@ impl Drop for InFlight {
         if !self.armed {
             return;
         }
-        let Some(waiters) = self.pool.lock().remove(&self.key) else { return };
-        if std::thread::panicking() {
+        let mut table = self.pool.lock();
+        let Some(waiters) = table.remove(&self.key) else { return };
+        // Counted before the question leaves the table's lock, so whoever sees it gone sees
+        // it counted too.
+        let panicked = std::thread::panicking();
+        if panicked {
             self.pool.counters.panicked.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(table);
+        if panicked {
             tracing::error!(qname = %self.key.question.qname, qtype = %self.key.question.qtype, waiters = waiters.len(), "a resolution panicked; its question is released");
         }
     }
