@@ -20,7 +20,9 @@ impl TunnelDetector {
     /// How many accounts are held at `now`.
     pub fn held(&self, now: Instant) -> usize {
         let now = now.as_secs();
-        let held_in = |table: &super::Table| table.accounts.iter().enumerate().filter(|(index, a)| table.sets[index / WAYS].tags[index % WAYS] != 0 && now < a.hold_until).count();
+        let held_in = |table: &super::Table| {
+            table.accounts.iter().enumerate().filter(|(index, a)| table.sets[index / WAYS].tags[index % WAYS] != 0 && now < a.hold_until).count()
+        };
         self.shards.iter().map(|shard| held_in(&shard.lock().unwrap_or_else(PoisonError::into_inner))).sum()
     }
 

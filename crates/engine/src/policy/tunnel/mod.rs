@@ -278,7 +278,8 @@ impl TunnelDetector {
         };
         let shards = (0..SHARDS).map(|_| Mutex::new(table())).collect();
         let secret = |purpose: &[u8]| crate::base::hash::keyed_hash(&key, purpose);
-        let seeds = Seeds { names: Seed::new(secret(b"tunnel names")), labels: Seed::new(secret(b"tunnel labels")), accounts: Seed::new(secret(b"tunnel accounts")) };
+        let seeds =
+            Seeds { names: Seed::new(secret(b"tunnel names")), labels: Seed::new(secret(b"tunnel labels")), accounts: Seed::new(secret(b"tunnel accounts")) };
         let recent = recent::Recent::new((settings.accounts as usize * RECENT_PER_ACCOUNT).clamp(1 << 16, 1 << 22), secret(b"tunnel recent"));
         Self { settings, seeds, recent, shards, sets, events: Mutex::new(Vec::new()), counters: TunnelCounters::default() }
     }
@@ -305,11 +306,11 @@ impl TunnelDetector {
         let now = now.as_secs();
         let name_hash = self.seeds.names.of(NAME_TWEAK, qname);
         let key = self.recent.key(client, name_hash);
-        let seen = self.recent.seen(key, now);
+        let (seen, way) = self.recent.seen(key, now);
         if seen == Seen::Repeat {
             return (TunnelVerdict::Pass, None);
         }
-        let mut query = Query { now, client, qtype, name_hash, key, seen };
+        let mut query = Query { now, client, qtype, name_hash, key, seen, way };
         if hash::has_upper(qname) {
             let mut lower = [0u8; 255];
             let lower = lowered(qname, &mut lower);
@@ -339,7 +340,7 @@ impl TunnelDetector {
         }
         match verdict {
             TunnelVerdict::Block => _ = self.counters.blocked.fetch_add(1, Ordering::Relaxed),
-            TunnelVerdict::Pass => self.recent.remember(query.key, query.now),
+            TunnelVerdict::Pass => self.recent.remember(query.key, query.now, query.way),
         }
         (verdict, Some(AccountRef(tag)))
     }
@@ -386,7 +387,9 @@ impl TunnelDetector {
     /// never 0 (an empty slot).
     fn tag(&self, prefix: &Prefix, domain: &[u8]) -> u64 {
         let bytes = prefix.to_key_bytes();
-        let word = |at: usize| u64::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+        let word = |at: usize| {
+            u64::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
+        };
         let kind = u64::from(u16::from_le_bytes([bytes[16], bytes[17]]));
         let domain = self.seeds.accounts.of(kind, domain);
         self.seeds.accounts.pair(domain ^ word(0), word(8)) | 1
@@ -479,6 +482,8 @@ struct Query {
     key: u64,
     /// What the filter said.
     seen: Seen,
+    /// The filter's slot for it.
+    way: usize,
 }
 
 /// `qname` lower-cased into `buffer`.

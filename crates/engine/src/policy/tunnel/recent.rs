@@ -79,48 +79,30 @@ impl Recent {
     }
 
     /// Whether `key` was remembered in the half window of `secs` or the one before, while no
-    /// account is held.
+    /// account is held; with the slot [`remember`](Self::remember) should take (read from the
+    /// same bucket now rather than again later).
     #[inline]
-    pub fn seen(&self, key: u64, secs: u64) -> Seen {
-        if secs < self.holds_until.load(Ordering::Relaxed) {
-            return Seen::Held;
-        }
-        let epoch = secs / HALF_SECS;
-        let (now, before) = (key | (epoch & EPOCH_BITS), key | (epoch.wrapping_sub(1) & EPOCH_BITS));
-        let mut found = Seen::Unknown;
-        for slot in self.bucket(key) {
-            let held = slot.load(Ordering::Relaxed);
-            if held == now || held == before {
-                return Seen::Repeat;
-            }
-            if held & !EPOCH_BITS == key {
-                found = Seen::Stale;
-            }
-        }
-        found
-    }
-
-    /// True when `key` is a repeat ([`seen`](Self::seen)).
-    pub fn is_repeat(&self, key: u64, secs: u64) -> bool {
-        self.seen(key, secs) == Seen::Repeat
-    }
-
-    /// Remembers `key` at `secs`: in the slot that holds it already, else in an empty or
-    /// expired one, else in one of the previous half window, else in the one the key's hash
-    /// picks.
-    pub fn remember(&self, key: u64, secs: u64) {
+    pub fn seen(&self, key: u64, secs: u64) -> (Seen, usize) {
         let epoch = secs / HALF_SECS;
         let (now, before) = (epoch & EPOCH_BITS, epoch.wrapping_sub(1) & EPOCH_BITS);
+        let held_now = secs < self.holds_until.load(Ordering::Relaxed);
         let bucket = self.bucket(key);
-        // Lower is a better slot to take: the key itself, expired, the previous half, current.
-        let (mut way, mut best) = ((key >> 16) as usize % WAYS, 3);
+        let (current, previous) = (key | now, key | before);
+        if !held_now && bucket.iter().any(|slot| matches!(slot.load(Ordering::Relaxed), held if held == current || held == previous)) {
+            return (Seen::Repeat, 0);
+        }
+        // The slot to take: the key's own, else an expired one, else one of the previous half,
+        // else the one the key's hash picks.
+        let (mut way, mut best, mut found) = ((key >> 16) as usize % WAYS, 3, Seen::Unknown);
         for (index, slot) in bucket.iter().enumerate() {
             let held = slot.load(Ordering::Relaxed);
+            let epoch = held & EPOCH_BITS;
             let rank = if held & !EPOCH_BITS == key {
+                found = Seen::Stale;
                 0
-            } else if held & EPOCH_BITS == now {
+            } else if epoch == now {
                 3
-            } else if held & EPOCH_BITS == before {
+            } else if epoch == before {
                 2
             } else {
                 1
@@ -129,7 +111,18 @@ impl Recent {
                 (way, best) = (index, rank);
             }
         }
-        bucket[way].store(key | now, Ordering::Relaxed);
+        (if held_now { Seen::Held } else { found }, way)
+    }
+
+    /// True when `key` is a repeat ([`seen`](Self::seen)).
+    pub fn is_repeat(&self, key: u64, secs: u64) -> bool {
+        self.seen(key, secs).0 == Seen::Repeat
+    }
+
+    /// Remembers `key` at `secs` in slot `way` of its bucket (from [`seen`](Self::seen)).
+    pub fn remember(&self, key: u64, secs: u64, way: usize) {
+        let epoch = (secs / HALF_SECS) & EPOCH_BITS;
+        self.bucket(key)[way % WAYS].store(key | epoch, Ordering::Relaxed);
     }
 
     /// Some account is held until `secs`: repeats take the full path until then.
@@ -143,6 +136,11 @@ mod tests {
     use super::{Recent, Seen};
     use crate::policy::tunnel::hash::Seed;
 
+    fn remember(recent: &Recent, key: u64, secs: u64) {
+        let (_, way) = recent.seen(key, secs);
+        recent.remember(key, secs, way);
+    }
+
     fn name(seed: &Seed, wire: &[u8]) -> u64 {
         seed.of(0, wire)
     }
@@ -154,12 +152,12 @@ mod tests {
         let client = "192.0.2.1".parse().expect("address");
         let key = recent.key(client, name(&seed, b"\x03www\x07example\x00"));
         assert_ne!(key, recent.key("192.0.2.2".parse().expect("address"), name(&seed, b"\x03www\x07example\x00")));
-        assert_eq!(recent.seen(key, 1000), Seen::Unknown);
-        recent.remember(key, 1000);
+        assert_eq!(recent.seen(key, 1000).0, Seen::Unknown);
+        remember(&recent, key, 1000);
         assert!(recent.is_repeat(key, 1000) && recent.is_repeat(key, 1035));
-        assert_eq!(recent.seen(key, 1000 + 90), Seen::Stale, "forgotten after a full window");
+        assert_eq!(recent.seen(key, 1000 + 90).0, Seen::Stale, "forgotten after a full window");
         recent.hold_until(1010);
-        assert_eq!(recent.seen(key, 1005), Seen::Held, "every query takes the full path while a hold lasts");
+        assert_eq!(recent.seen(key, 1005).0, Seen::Held, "every query takes the full path while a hold lasts");
         assert!(recent.is_repeat(key, 1011));
     }
 
@@ -174,11 +172,11 @@ mod tests {
         let same: Vec<u64> = keys.iter().copied().filter(|key| bucket_of(*key) == bucket_of(keys[0])).take(5).collect();
         assert_eq!(same.len(), 5);
         for key in &same[..4] {
-            recent.remember(*key, 1000);
+            remember(&recent, *key, 1000);
         }
         assert!(same[..4].iter().all(|key| recent.is_repeat(*key, 1000)), "every way used");
         // A fifth key of the bucket in a later half window takes a stale way: one older key gives way.
-        recent.remember(same[4], 1031);
+        remember(&recent, same[4], 1031);
         assert!(recent.is_repeat(same[4], 1031));
         assert_eq!(same[..4].iter().filter(|key| recent.is_repeat(**key, 1031)).count(), 3, "one of the older keys gave way");
     }
