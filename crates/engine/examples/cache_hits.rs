@@ -8,7 +8,8 @@
 //! tunnelling detector (log mode, default thresholds) on the path, to measure its cost; a third
 //! argument `replay` answers every query once before the measured pass (in `warm_up`, outside
 //! the collected function), as in a steady state where each client's names were seen before
-//! (the detector's repeated-name filter).
+//! (the detector's repeated-name filter). With the detector on it prints how many queries of the
+//! measured pass took the detector's full path, by what its repeated-name filter said.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis_engine::auth::ZoneSet;
@@ -173,19 +174,44 @@ fn main() {
         })
         .collect();
     let engine = Engine::new(ZoneSet::new(Vec::new()), EngineSettings::default(), Arc::default()).with_recursion(Arc::new(cache));
-    let engine = if std::env::args().nth(2).as_deref() == Some("tunnel") {
+    let detector = (std::env::args().nth(2).as_deref() == Some("tunnel")).then(|| {
         use portcullis_engine::policy::tunnel::{TunnelDetector, TunnelMode, TunnelSettings};
         println!("tunnelling detector on (log mode)");
-        engine.with_tunnel_detector(Arc::new(TunnelDetector::new(TunnelSettings::new(TunnelMode::Log), [7; 16])))
-    } else {
-        engine
+        Arc::new(TunnelDetector::new(TunnelSettings::new(TunnelMode::Log), [7; 16]))
+    });
+    let engine = match &detector {
+        Some(detector) => engine.with_tunnel_detector(detector.clone()),
+        None => engine,
     };
     let mut out = vec![0u8; 4096];
     if std::env::args().nth(3).as_deref() == Some("replay") {
         warm_up(&engine, &queries, &mut out);
     }
+    let before = detector.as_ref().map(|detector| detector.full_path());
     let started = std::time::Instant::now();
     let (replies, bytes) = answer_all(&engine, &queries, &mut out);
     let elapsed = started.elapsed();
     println!("{count} queries, {replies} answered from the cache, {} bytes per reply, {:?} per query", bytes / replies.max(1), elapsed / count.max(1) as u32);
+    if let (Some(detector), Some(before)) = (&detector, before) {
+        // The detector's full path in the measured pass, by what its repeated-name filter said;
+        // first sightings are the distinct (client, name) pairs not asked before it.
+        let after = detector.full_path();
+        let mut seen = std::collections::HashSet::new();
+        if std::env::args().nth(3).as_deref() == Some("replay") {
+            seen.extend(queries.iter().map(|query| query_name(query)));
+        }
+        let first = queries.iter().filter(|query| seen.insert(query_name(query))).count();
+        println!(
+            "full path: {} not in the filter ({first} first sightings), {} stale, {} while held",
+            after.unknown - before.unknown,
+            after.stale - before.stale,
+            after.held - before.held
+        );
+    }
+}
+
+/// The question name of a query built by [`query`], lower-cased.
+fn query_name(query: &[u8]) -> Vec<u8> {
+    let end = 12 + query[12..].iter().position(|&byte| byte == 0).unwrap_or(0) + 1;
+    query[12..end].to_ascii_lowercase()
 }

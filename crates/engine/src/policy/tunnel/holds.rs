@@ -20,20 +20,17 @@ impl TunnelDetector {
     /// How many accounts are held at `now`.
     pub fn held(&self, now: Instant) -> usize {
         let now = now.as_secs();
-        self.shards.iter().map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|a| a.tag != 0 && now < a.hold_until).count()).sum()
+        let held_in = |table: &super::Table| {
+            table.accounts.iter().enumerate().filter(|(index, a)| table.sets[index / WAYS].tags[index % WAYS] != 0 && now < a.hold_until).count()
+        };
+        self.shards.iter().map(|shard| held_in(&shard.lock().unwrap_or_else(PoisonError::into_inner))).sum()
     }
 
     /// Lifts the hold of `client`'s account for `domain` (forgets the account); true when it was
     /// held at `now`.
     pub fn release(&self, client: &Prefix, domain: &[u8], now: Instant) -> bool {
         let tag = self.tag(client, domain);
-        let now = now.as_secs();
-        self.find(tag, |account| {
-            let held = now < account.hold_until;
-            *account = Account::EMPTY;
-            held
-        })
-        .unwrap_or(false)
+        self.forget(tag, now.as_secs())
     }
 
     /// Lifts every hold (forgets the held accounts); how many were held at `now`.
@@ -42,9 +39,13 @@ impl TunnelDetector {
         let mut released = 0;
         for shard in self.shards.iter() {
             let mut table = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            for account in table.iter_mut().filter(|account| account.tag != 0 && now < account.hold_until) {
-                *account = Account::EMPTY;
-                released += 1;
+            let table = &mut *table;
+            for (index, account) in table.accounts.iter_mut().enumerate() {
+                let tag = &mut table.sets[index / WAYS].tags[index % WAYS];
+                if *tag != 0 && now < account.hold_until {
+                    (*tag, *account) = (0, Account::EMPTY);
+                    released += 1;
+                }
             }
         }
         released
@@ -52,10 +53,21 @@ impl TunnelDetector {
 
     /// Runs `f` on the account `tag` if the table has it (claiming nothing).
     fn find<R>(&self, tag: u64, f: impl FnOnce(&mut Account) -> R) -> Option<R> {
-        let shard = &self.shards[(tag as usize) % super::SHARDS];
-        let set = ((tag >> 32) as usize) % self.sets;
-        let mut table = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        table[set * WAYS..(set + 1) * WAYS].iter_mut().find(|account| account.tag == tag).map(f)
+        let (shard, set) = self.place(tag);
+        let mut table = self.shards[shard].lock().unwrap_or_else(PoisonError::into_inner);
+        let way = table.sets[set].tags.iter().position(|&held| held == tag)?;
+        Some(f(&mut table.accounts[set * WAYS + way]))
+    }
+
+    /// Forgets the account `tag`; true when it was held at `now`.
+    fn forget(&self, tag: u64, now: u64) -> bool {
+        let (shard, set) = self.place(tag);
+        let mut table = self.shards[shard].lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(way) = table.sets[set].tags.iter().position(|&held| held == tag) else { return false };
+        let held = now < table.accounts[set * WAYS + way].hold_until;
+        table.sets[set].tags[way] = 0;
+        table.accounts[set * WAYS + way] = Account::EMPTY;
+        held
     }
 }
 

@@ -17,16 +17,27 @@
 //!
 //! Memory is bounded: the table is allocated once ([`SHARDS`] shards behind a mutex, each a
 //! set-associative array of [`WAYS`]-way sets, the least recently used account of a set giving
-//! way), addressed by SipHash under a secret key so that clients cannot aim collisions.
-//! Observing a query allocates nothing; only a detection does (its event).
+//! way; a set's tags sit in one cache line apart from the accounts' windows), addressed by a
+//! keyed hash ([`hash`]) under a secret seed so that clients cannot aim collisions. Observing a
+//! query allocates nothing; only a detection does (its event).
+//!
+//! Cost on the cache-hit path (issue 16 item 5): every query's name is hashed once (a folded
+//! multiply per 16 octets); a repeat of a (client, name) pair seen in the window stops there
+//! ([`recent`]). Any other query splits the name with the Public Suffix List (borrowed; copied
+//! only when it holds upper-case letters), hashes the account, takes one shard's lock and
+//! updates the window, reusing the name's hash for the distinct-name bitmap.
+//! [`TunnelDetector::full_path`] counts those queries by why the filter sent them.
 
+pub mod hash;
 mod holds;
 pub mod name;
 pub mod recent;
 pub mod window;
 
 use crate::base::{Instant, Limit, Prefix};
-use name::SplitName;
+use hash::Seed;
+use name::Labels;
+use recent::Seen;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -172,10 +183,39 @@ pub struct TunnelCounters {
     pub allowed: AtomicU64,
 }
 
+/// Queries that took the full path, by what the repeated-name filter said
+/// ([`TunnelDetector::full_path`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FullPath {
+    /// Not in the filter: first sightings, and names pushed out of their bucket.
+    pub unknown: u64,
+    /// In the filter from more than a half window before.
+    pub stale: u64,
+    /// Taken while some account was held (block mode).
+    pub held: u64,
+}
+
+impl FullPath {
+    fn count(&mut self, seen: Seen) {
+        match seen {
+            Seen::Unknown => self.unknown += 1,
+            Seen::Stale => self.stale += 1,
+            Seen::Held => self.held += 1,
+            Seen::Repeat => {}
+        }
+    }
+}
+
+/// The tags of one set's accounts and when each was last used: one cache line, read on every
+/// full-path query before a window is touched.
+#[derive(Clone, Copy)]
+struct Set {
+    tags: [u64; WAYS],
+    last: [u64; WAYS],
+}
+
 #[derive(Clone, Copy)]
 struct Account {
-    tag: u64,
-    last: u64,
     /// Blocked until this second (0: not blocked).
     hold_until: u64,
     /// Last event made about it.
@@ -184,18 +224,33 @@ struct Account {
 }
 
 impl Account {
-    const EMPTY: Self = Self { tag: 0, last: 0, hold_until: 0, last_event: 0, window: Window::EMPTY };
+    const EMPTY: Self = Self { hold_until: 0, last_event: 0, window: Window::EMPTY };
+}
+
+/// One shard of the account table.
+struct Table {
+    sets: Box<[Set]>,
+    accounts: Box<[Account]>,
+    full_path: FullPath,
+}
+
+/// The secret seeds of the detector's hashes, one per purpose.
+struct Seeds {
+    /// Query names (the filter's key, the windows' name bitmaps).
+    names: Seed,
+    /// Labels, with their position (the windows' label bitmaps).
+    labels: Seed,
+    /// Accounts (client prefix and registered domain).
+    accounts: Seed,
 }
 
 /// The detector: settings, the account table, the events for the server and counters.
 pub struct TunnelDetector {
     settings: TunnelSettings,
-    key: [u8; 16],
-    /// The seed of the windows' bitmap hash (from the key).
-    seed: u64,
+    seeds: Seeds,
     /// Repeated names, answered without the table.
     recent: recent::Recent,
-    shards: Box<[Mutex<Box<[Account]>>]>,
+    shards: Box<[Mutex<Table>]>,
     sets: usize,
     events: Mutex<Vec<TunnelEvent>>,
     /// Counted by action.
@@ -208,15 +263,25 @@ impl std::fmt::Debug for TunnelDetector {
     }
 }
 
+/// The tweak of whole names' hashes.
+const NAME_TWEAK: u64 = 0xff;
+
 impl TunnelDetector {
     /// A detector with `settings` (clamped to their bounds) hashing under the secret `key`.
     pub fn new(settings: TunnelSettings, key: [u8; 16]) -> Self {
         let settings = clamped(settings);
         let sets = (settings.accounts as usize).div_ceil(SHARDS * WAYS).max(1);
-        let shards = (0..SHARDS).map(|_| Mutex::new(vec![Account::EMPTY; sets * WAYS].into_boxed_slice())).collect();
-        let seed = crate::base::hash::keyed_hash(&key, b"tunnel window seed");
-        let recent = recent::Recent::new((settings.accounts as usize * RECENT_PER_ACCOUNT).clamp(1 << 16, 1 << 22), seed.rotate_left(32));
-        Self { settings, key, seed, recent, shards, sets, events: Mutex::new(Vec::new()), counters: TunnelCounters::default() }
+        let table = || Table {
+            sets: vec![Set { tags: [0; WAYS], last: [0; WAYS] }; sets].into_boxed_slice(),
+            accounts: vec![Account::EMPTY; sets * WAYS].into_boxed_slice(),
+            full_path: FullPath::default(),
+        };
+        let shards = (0..SHARDS).map(|_| Mutex::new(table())).collect();
+        let secret = |purpose: &[u8]| crate::base::hash::keyed_hash(&key, purpose);
+        let seeds =
+            Seeds { names: Seed::new(secret(b"tunnel names")), labels: Seed::new(secret(b"tunnel labels")), accounts: Seed::new(secret(b"tunnel accounts")) };
+        let recent = recent::Recent::new((settings.accounts as usize * RECENT_PER_ACCOUNT).clamp(1 << 16, 1 << 22), secret(b"tunnel recent"));
+        Self { settings, seeds, recent, shards, sets, events: Mutex::new(Vec::new()), counters: TunnelCounters::default() }
     }
 
     /// The settings in force.
@@ -233,40 +298,64 @@ impl TunnelDetector {
     /// [`observe`](Self::observe), with the account the query went to (for
     /// [`nxdomain_in`](Self::nxdomain_in) once its answer is known, without splitting and hashing
     /// the name again); `None` when the query was not looked at.
+    #[inline]
     pub fn check(&self, now: Instant, client: IpAddr, qname: &[u8], qtype: u16) -> (TunnelVerdict, Option<AccountRef>) {
         if self.settings.mode == TunnelMode::Off {
             return (TunnelVerdict::Pass, None);
         }
         let now = now.as_secs();
-        let key = self.recent.key(client, qname);
-        if self.recent.is_repeat(key, now) {
+        let name_hash = self.seeds.names.of(NAME_TWEAK, qname);
+        let key = self.recent.key(client, name_hash);
+        let (seen, way) = self.recent.seen(key, now);
+        if seen == Seen::Repeat {
             return (TunnelVerdict::Pass, None);
         }
-        let mut name = SplitName::EMPTY;
-        let Some(prefix) = self.subject(client, qname, &mut name) else { return (TunnelVerdict::Pass, None) };
+        let mut query = Query { now, client, qtype, name_hash, key, seen, way };
+        if hash::has_upper(qname) {
+            let mut lower = [0u8; 255];
+            let lower = lowered(qname, &mut lower);
+            query.name_hash = self.seeds.names.of(NAME_TWEAK, lower);
+            self.full(&query, lower)
+        } else {
+            self.full(&query, qname)
+        }
+    }
+
+    /// Queries that took the full path so far, by what the repeated-name filter said.
+    pub fn full_path(&self) -> FullPath {
+        self.shards.iter().fold(FullPath::default(), |sum, shard| {
+            let counts = shard.lock().unwrap_or_else(PoisonError::into_inner).full_path;
+            FullPath { unknown: sum.unknown + counts.unknown, stale: sum.stale + counts.stale, held: sum.held + counts.held }
+        })
+    }
+
+    /// The full path of [`check`](Self::check): `qname` is lower-case.
+    #[inline(never)]
+    fn full(&self, query: &Query, qname: &[u8]) -> (TunnelVerdict, Option<AccountRef>) {
+        let Some((prefix, name)) = self.subject(query.client, qname) else { return (TunnelVerdict::Pass, None) };
         let tag = self.tag(&prefix, name.registered_wire());
-        let (verdict, detection) = self.with_account(tag, now, |account| self.update(account, &name, qtype, now));
+        let (verdict, detection) = self.with_account(tag, query.now, Some(query.seen), |account| self.update(account, &name, query));
         if let Some((score, features, blocked)) = detection {
-            self.push_event(TunnelEvent { client: prefix, domain: name.registered_text(), score, features, blocked, at: now });
+            self.push_event(TunnelEvent { client: prefix, domain: name.registered_text(), score, features, blocked, at: query.now });
         }
         match verdict {
             TunnelVerdict::Block => _ = self.counters.blocked.fetch_add(1, Ordering::Relaxed),
-            TunnelVerdict::Pass => self.recent.remember(key, now),
+            TunnelVerdict::Pass => self.recent.remember(query.key, query.now, query.way),
         }
         (verdict, Some(AccountRef(tag)))
     }
 
     /// Counts an NXDOMAIN answer in `account` (from [`check`](Self::check)).
     pub fn nxdomain_in(&self, now: Instant, account: AccountRef) {
-        self.with_account(account.0, now.as_secs(), |account| account.window.nxdomain());
+        self.with_account(account.0, now.as_secs(), None, |account| account.window.nxdomain());
     }
 
     /// Counts an NXDOMAIN answer to a query [`observe`](Self::observe) looked at.
     pub fn nxdomain(&self, now: Instant, client: IpAddr, qname: &[u8]) {
-        let mut name = SplitName::EMPTY;
-        let Some(prefix) = self.subject(client, qname, &mut name) else { return };
+        let mut lower = [0u8; 255];
+        let Some((prefix, name)) = self.subject(client, lowered(qname, &mut lower)) else { return };
         let tag = self.tag(&prefix, name.registered_wire());
-        self.with_account(tag, now.as_secs(), |account| account.window.nxdomain());
+        self.with_account(tag, now.as_secs(), None, |account| account.window.nxdomain());
     }
 
     /// The detections made since the last call, oldest first.
@@ -274,9 +363,10 @@ impl TunnelDetector {
         std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The account's prefix, with `qname` split into `name`; `None` when the query is not
+    /// The account's prefix, with the lower-case `qname` split; `None` when the query is not
     /// looked at.
-    fn subject(&self, client: IpAddr, qname: &[u8], name: &mut SplitName) -> Option<Prefix> {
+    #[inline]
+    fn subject<'a>(&self, client: IpAddr, qname: &'a [u8]) -> Option<(Prefix, Labels<'a>)> {
         if self.settings.mode == TunnelMode::Off {
             return None;
         }
@@ -284,57 +374,68 @@ impl TunnelDetector {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        if !name.split(qname) {
-            return None;
-        }
+        let name = Labels::split(qname)?;
         if self.settings.allow_domains.iter().any(|domain| is_at_or_below(name.registered_wire(), domain)) {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         let len = if client.is_ipv4() { self.settings.prefix_v4 } else { self.settings.prefix_v6 };
-        Some(Prefix::covering(crate::base::prefix::canonical(client), len))
+        Some((Prefix::covering(crate::base::prefix::canonical(client), len), name))
     }
 
-    /// The account's tag: SipHash under the secret key of the prefix and the domain, laid out
-    /// in one buffer (one call is cheaper than a streaming hash); never 0 (an empty slot).
+    /// The account's tag: a keyed hash of the prefix and the domain (lower-case wire form);
+    /// never 0 (an empty slot).
     fn tag(&self, prefix: &Prefix, domain: &[u8]) -> u64 {
-        let mut bytes = [0u8; 18 + 255];
-        bytes[..18].copy_from_slice(&prefix.to_key_bytes());
-        let len = domain.len().min(255);
-        bytes[18..18 + len].copy_from_slice(&domain[..len]);
-        crate::base::hash::keyed_hash(&self.key, &bytes[..18 + len]) | 1
+        let bytes = prefix.to_key_bytes();
+        let word = |at: usize| {
+            u64::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
+        };
+        let kind = u64::from(u16::from_le_bytes([bytes[16], bytes[17]]));
+        let domain = self.seeds.accounts.of(kind, domain);
+        self.seeds.accounts.pair(domain ^ word(0), word(8)) | 1
     }
 
-    /// Runs `f` on the account `tag`, claiming the least recently used of its set if needed.
-    fn with_account<R>(&self, tag: u64, now: u64, f: impl FnOnce(&mut Account) -> R) -> R {
-        let shard = &self.shards[(tag as usize) % SHARDS];
-        let set = ((tag >> 32) as usize) % self.sets;
-        let mut table = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        let ways = &mut table[set * WAYS..(set + 1) * WAYS];
-        let index = match ways.iter().position(|account| account.tag == tag) {
-            Some(index) => index,
+    /// The shard and the set of the account `tag`.
+    fn place(&self, tag: u64) -> (usize, usize) {
+        ((tag as usize) % SHARDS, ((tag >> 32) as usize) % self.sets)
+    }
+
+    /// Runs `f` on the account `tag`, claiming the least recently used of its set if needed;
+    /// counts `seen` in the shard's full-path counts.
+    fn with_account<R>(&self, tag: u64, now: u64, seen: Option<Seen>, f: impl FnOnce(&mut Account) -> R) -> R {
+        let (shard, set_index) = self.place(tag);
+        let mut table = self.shards[shard].lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(seen) = seen {
+            table.full_path.count(seen);
+        }
+        let set = &mut table.sets[set_index];
+        let way = match set.tags.iter().position(|&held| held == tag) {
+            Some(way) => way,
             None => {
-                let index = ways.iter().enumerate().min_by_key(|(_, account)| (account.tag != 0, account.last)).map_or(0, |(index, _)| index);
-                ways[index] = Account { tag, ..Account::EMPTY };
-                index
+                let way = (0..WAYS).min_by_key(|&way| (set.tags[way] != 0, set.last[way])).unwrap_or(0);
+                set.tags[way] = tag;
+                table.accounts[set_index * WAYS + way] = Account::EMPTY;
+                way
             }
         };
-        let account = &mut ways[index];
-        account.last = now;
+        table.sets[set_index].last[way] = now;
+        let account = &mut table.accounts[set_index * WAYS + way];
         account.window.advance(now);
         f(account)
     }
 
     /// Adds the query to the account; scores the window when the query brought a new label.
-    fn update(&self, account: &mut Account, name: &SplitName, qtype: u16, now: u64) -> (TunnelVerdict, Option<(f64, Features, bool)>) {
-        account.window.query(qtype);
+    fn update(&self, account: &mut Account, name: &Labels<'_>, query: &Query) -> (TunnelVerdict, Option<(f64, Features, bool)>) {
+        let now = query.now;
+        account.window.query(query.qtype);
         let mut fresh = false;
         if name.subdomain_labels() > 0 {
-            account.window.name(window::hash(self.seed, 0xff, name.subdomain_wire()));
+            // The whole name's hash: within one account the registered domain is the same.
+            account.window.name(query.name_hash);
             for index in 0..name.subdomain_labels() {
-                let position = (name.subdomain_labels() - index) as u8;
+                let position = (name.subdomain_labels() - index) as u64;
                 let label = name.label(index);
-                fresh |= account.window.label(window::hash(self.seed, position, label), label);
+                fresh |= account.window.label(self.seeds.labels.of(position, label), label);
             }
         }
         let blocking = self.settings.mode == TunnelMode::Block;
@@ -368,6 +469,30 @@ impl TunnelDetector {
             events.push(event);
         }
     }
+}
+
+/// What [`TunnelDetector::check`] learnt of a query before its full path.
+struct Query {
+    now: u64,
+    client: IpAddr,
+    qtype: u16,
+    /// The lower-case name's hash.
+    name_hash: u64,
+    /// Its key in the repeated-name filter.
+    key: u64,
+    /// What the filter said.
+    seen: Seen,
+    /// The filter's slot for it.
+    way: usize,
+}
+
+/// `qname` lower-cased into `buffer`.
+fn lowered<'a>(qname: &[u8], buffer: &'a mut [u8; 255]) -> &'a [u8] {
+    let len = qname.len().min(255);
+    for (to, from) in buffer.iter_mut().zip(&qname[..len]) {
+        *to = from.to_ascii_lowercase();
+    }
+    &buffer[..len]
 }
 
 /// True when `name` (wire) is `domain` (wire) or below it.

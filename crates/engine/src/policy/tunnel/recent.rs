@@ -1,88 +1,128 @@
-//! The detector's fast path for repeated names: a lock-free, direct-mapped filter of the
+//! The detector's fast path for repeated names: a lock-free, set-associative filter of the
 //! (client address, query name) pairs seen in the current or the previous half window. A repeat
 //! adds no new label, so it cannot raise an account's score: when no account is held, the
 //! detector answers it at once without splitting the name, hashing the account or taking a
 //! lock. That is most of a resolver's cache hits. While any account is held (block mode), every
 //! query takes the full path, so a held client's repeats are refused too.
 //!
-//! The filter is two-way set-associative (a key may sit in either slot of its pair; a new key
-//! takes the slot holding an older half window, or the one its hash picks), so that a busy
-//! resolver's working set of names stays in it: with one way and as many slots as names, a
-//! third of the repeats were pushed out by collisions and took the full path.
+//! The filter is four-way set-associative: a key may sit in any slot of its bucket (four words,
+//! one cache line's half); a new key takes the slot holding it already, else one holding an older
+//! half window, else the one its hash picks. With one way and as many slots as names, a third of
+//! the repeats were pushed out by collisions and took the full path; with two ways, about one in
+//! thirty still was (three keys of one pair in one half window evict each other in turn).
 //!
-//! The key is a fast keyed hash (secret seed) of the exact client address and the name as sent
-//! (case kept: a client that varies the case only takes the full path). A collision can only make
-//! a new name look repeated for one query; names are not counted twice either way.
+//! The key is a keyed hash ([`super::hash`]) of the name as sent (case kept: a client that varies
+//! the case, "0x20", takes the full path, where the name is lower-cased) and of the exact client
+//! address. A collision can only make a new name look repeated for one query; the hash leaves no
+//! difference that collides under every seed, so a client cannot aim them.
 
-use super::window::{hash, HALF_SECS};
+use super::hash::Seed;
+use super::window::HALF_SECS;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Low bits of a slot that hold the half-window epoch.
 const EPOCH_BITS: u64 = 0xffff;
+/// Slots per bucket.
+const WAYS: usize = 4;
+
+/// What the filter says about a query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Asked in this half window or the one before, and no account is held: skip it.
+    Repeat,
+    /// Not in the filter: a first sighting, or pushed out of its bucket.
+    Unknown,
+    /// In the filter from a half window older than the one before.
+    Stale,
+    /// Some account is held: every query takes the full path.
+    Held,
+}
 
 /// The filter.
 pub struct Recent {
     slots: Box<[AtomicU64]>,
-    seed: u64,
+    /// Buckets minus one (their number is a power of two).
+    mask: usize,
+    seed: Seed,
     /// No account is held after this second.
     holds_until: AtomicU64,
 }
 
 impl Recent {
-    /// A filter of `size` slots (at least 64, rounded up to an even number).
+    /// A filter of about `size` slots (a power of two, at least 64).
     pub fn new(size: usize, seed: u64) -> Self {
-        let slots = (0..size.max(64).next_multiple_of(2)).map(|_| AtomicU64::new(0)).collect();
-        Self { slots, seed, holds_until: AtomicU64::new(0) }
+        let buckets = (size.max(64) / WAYS).next_power_of_two();
+        let slots = (0..buckets * WAYS).map(|_| AtomicU64::new(0)).collect();
+        Self { slots, mask: buckets - 1, seed: Seed::new(seed), holds_until: AtomicU64::new(0) }
     }
 
-    /// The key of a query.
-    pub fn key(&self, client: IpAddr, qname: &[u8]) -> u64 {
-        let client = match client {
-            IpAddr::V4(v4) => u64::from(u32::from(v4)),
+    /// The key of a query from `client` for the name whose hash is `name` (a
+    /// [`Seed::of`] of the wire form).
+    #[inline]
+    pub fn key(&self, client: IpAddr, name: u64) -> u64 {
+        let (high, low) = match client {
+            IpAddr::V4(v4) => (0, u64::from(u32::from(v4))),
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6);
-                (bits as u64) ^ ((bits >> 64) as u64).rotate_left(7)
+                ((bits >> 64) as u64 | 1 << 63, bits as u64)
             }
         };
-        hash(self.seed ^ client, 0xfe, qname) & !EPOCH_BITS
+        self.seed.pair(low ^ name, high) & !EPOCH_BITS
     }
 
-    /// The two slots `key` may sit in.
-    fn pair(&self, key: u64) -> [&AtomicU64; 2] {
-        let first = ((key >> 16) as usize % (self.slots.len() / 2)) * 2;
-        [&self.slots[first], &self.slots[first + 1]]
+    /// The bucket of `key`.
+    #[inline]
+    fn bucket(&self, key: u64) -> &[AtomicU64] {
+        let first = ((key >> 40) as usize & self.mask) * WAYS;
+        &self.slots[first..first + WAYS]
     }
 
-    /// True when `key` was remembered in the half window of `secs` or the one before, and no
-    /// account is held.
-    pub fn is_repeat(&self, key: u64, secs: u64) -> bool {
-        if secs < self.holds_until.load(Ordering::Relaxed) {
-            return false;
+    /// Whether `key` was remembered in the half window of `secs` or the one before, while no
+    /// account is held; with the slot [`remember`](Self::remember) should take (read from the
+    /// same bucket now rather than again later).
+    #[inline]
+    pub fn seen(&self, key: u64, secs: u64) -> (Seen, usize) {
+        let epoch = secs / HALF_SECS;
+        let (now, before) = (epoch & EPOCH_BITS, epoch.wrapping_sub(1) & EPOCH_BITS);
+        let held_now = secs < self.holds_until.load(Ordering::Relaxed);
+        let bucket = self.bucket(key);
+        let (current, previous) = (key | now, key | before);
+        if !held_now && bucket.iter().any(|slot| matches!(slot.load(Ordering::Relaxed), held if held == current || held == previous)) {
+            return (Seen::Repeat, 0);
         }
-        let epoch = secs / HALF_SECS;
-        let (now, before) = (key | (epoch & EPOCH_BITS), key | (epoch.wrapping_sub(1) & EPOCH_BITS));
-        self.pair(key).iter().any(|slot| {
+        // The slot to take: the key's own, else an expired one, else one of the previous half,
+        // else the one the key's hash picks.
+        let (mut way, mut best, mut found) = ((key >> 16) as usize % WAYS, 3, Seen::Unknown);
+        for (index, slot) in bucket.iter().enumerate() {
             let held = slot.load(Ordering::Relaxed);
-            held == now || held == before
-        })
+            let epoch = held & EPOCH_BITS;
+            let rank = if held & !EPOCH_BITS == key {
+                found = Seen::Stale;
+                0
+            } else if epoch == now {
+                3
+            } else if epoch == before {
+                2
+            } else {
+                1
+            };
+            if rank < best {
+                (way, best) = (index, rank);
+            }
+        }
+        (if held_now { Seen::Held } else { found }, way)
     }
 
-    /// Remembers `key` at `secs`: in the slot that holds it already, else in one holding an
-    /// older half window, else in the one the key's hash picks.
-    pub fn remember(&self, key: u64, secs: u64) {
-        let epoch = secs / HALF_SECS;
-        let pair = self.pair(key);
-        let held = pair.map(|slot| slot.load(Ordering::Relaxed));
-        let stale = |value: u64| value & EPOCH_BITS != epoch & EPOCH_BITS;
-        let way = match held {
-            [first, _] if first & !EPOCH_BITS == key => 0,
-            [_, second] if second & !EPOCH_BITS == key => 1,
-            [first, _] if stale(first) => 0,
-            [_, second] if stale(second) => 1,
-            _ => ((key >> 15) & 1) as usize,
-        };
-        pair[way].store(key | (epoch & EPOCH_BITS), Ordering::Relaxed);
+    /// True when `key` is a repeat ([`seen`](Self::seen)).
+    pub fn is_repeat(&self, key: u64, secs: u64) -> bool {
+        self.seen(key, secs).0 == Seen::Repeat
+    }
+
+    /// Remembers `key` at `secs` in slot `way` of its bucket (from [`seen`](Self::seen)).
+    pub fn remember(&self, key: u64, secs: u64, way: usize) {
+        let epoch = (secs / HALF_SECS) & EPOCH_BITS;
+        self.bucket(key)[way % WAYS].store(key | epoch, Ordering::Relaxed);
     }
 
     /// Some account is held until `secs`: repeats take the full path until then.
@@ -93,41 +133,51 @@ impl Recent {
 
 #[cfg(test)]
 mod tests {
-    use super::Recent;
+    use super::{Recent, Seen};
+    use crate::policy::tunnel::hash::Seed;
+
+    fn remember(recent: &Recent, key: u64, secs: u64) {
+        let (_, way) = recent.seen(key, secs);
+        recent.remember(key, secs, way);
+    }
+
+    fn name(seed: &Seed, wire: &[u8]) -> u64 {
+        seed.of(0, wire)
+    }
 
     #[test]
     fn repeats_are_known_for_a_window_and_not_while_a_hold_lasts() {
         let recent = Recent::new(1024, 42);
+        let seed = Seed::new(1);
         let client = "192.0.2.1".parse().expect("address");
-        let key = recent.key(client, b"\x03www\x07example\x00");
-        assert_ne!(key, recent.key("192.0.2.2".parse().expect("address"), b"\x03www\x07example\x00"));
-        assert!(!recent.is_repeat(key, 1000));
-        recent.remember(key, 1000);
+        let key = recent.key(client, name(&seed, b"\x03www\x07example\x00"));
+        assert_ne!(key, recent.key("192.0.2.2".parse().expect("address"), name(&seed, b"\x03www\x07example\x00")));
+        assert_eq!(recent.seen(key, 1000).0, Seen::Unknown);
+        remember(&recent, key, 1000);
         assert!(recent.is_repeat(key, 1000) && recent.is_repeat(key, 1035));
-        assert!(!recent.is_repeat(key, 1000 + 90), "forgotten after a full window");
+        assert_eq!(recent.seen(key, 1000 + 90).0, Seen::Stale, "forgotten after a full window");
         recent.hold_until(1010);
-        assert!(!recent.is_repeat(key, 1005), "every query takes the full path while a hold lasts");
+        assert_eq!(recent.seen(key, 1005).0, Seen::Held, "every query takes the full path while a hold lasts");
         assert!(recent.is_repeat(key, 1011));
     }
 
     #[test]
-    fn two_keys_of_one_pair_are_both_kept() {
+    fn four_keys_of_one_bucket_are_all_kept() {
         let recent = Recent::new(64, 42);
+        let seed = Seed::new(1);
         let client = "192.0.2.1".parse().expect("address");
-        // Keys whose pairs are the same (32 pairs): found among the first few hundred names.
-        let keys: Vec<u64> = (0..400u32).map(|n| recent.key(client, format!("\x04n{n:03}\x00").as_bytes())).collect();
-        let pair_of = |key: u64| (key >> 16) % 32;
-        let (a, b) =
-            keys.iter().enumerate().find_map(|(i, a)| keys[i + 1..].iter().find(|b| pair_of(**b) == pair_of(*a)).map(|b| (*a, *b))).expect("a shared pair");
-        recent.remember(a, 1000);
-        recent.remember(b, 1000);
-        assert!(recent.is_repeat(a, 1000) && recent.is_repeat(b, 1000), "both ways used");
-        // A third key of the pair in a later half window takes a stale way, never both.
-        let c = keys.iter().copied().find(|c| *c != a && *c != b && pair_of(*c) == pair_of(a));
-        if let Some(c) = c {
-            recent.remember(c, 1031);
-            assert!(recent.is_repeat(c, 1031));
-            assert!(recent.is_repeat(a, 1031) != recent.is_repeat(b, 1031), "one of the older keys gave way");
+        // Keys whose buckets are the same (16 buckets): found among the first few hundred names.
+        let keys: Vec<u64> = (0..400u32).map(|n| recent.key(client, name(&seed, format!("\x04n{n:03}\x00").as_bytes()))).collect();
+        let bucket_of = |key: u64| (key >> 40) & 15;
+        let same: Vec<u64> = keys.iter().copied().filter(|key| bucket_of(*key) == bucket_of(keys[0])).take(5).collect();
+        assert_eq!(same.len(), 5);
+        for key in &same[..4] {
+            remember(&recent, *key, 1000);
         }
+        assert!(same[..4].iter().all(|key| recent.is_repeat(*key, 1000)), "every way used");
+        // A fifth key of the bucket in a later half window takes a stale way: one older key gives way.
+        remember(&recent, same[4], 1031);
+        assert!(recent.is_repeat(same[4], 1031));
+        assert_eq!(same[..4].iter().filter(|key| recent.is_repeat(**key, 1031)).count(), 3, "one of the older keys gave way");
     }
 }

@@ -68,3 +68,45 @@ fn log_mode_passes_and_allow_lists_skip() {
     assert!(run(&detector, "192.0.2.1", "tunnel.test.", 20).contains(&TunnelVerdict::Block));
     assert!(detector.counters.allowed.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
+
+/// Names under top-level domains the Public Suffix List does not hold (`lan.`, `internal.`):
+/// the list's default rule makes the top-level domain the suffix, so each registered domain
+/// below it is an account like any other.
+#[test]
+fn a_tunnel_under_a_tld_outside_the_public_suffix_list_is_caught_per_registered_domain() {
+    let detector = TunnelDetector::new(TunnelSettings::new(TunnelMode::Block), [5; 16]);
+    let verdicts = run(&detector, "192.0.2.1", "t.tunnel.lan.", 20);
+    let first = verdicts.iter().position(|v| *v == TunnelVerdict::Block).expect("blocked");
+    assert!(first < 50, "blocked after {first} queries");
+    let events = detector.drain_events();
+    assert_eq!((events[0].domain.as_str(), events[0].client.to_string().as_str()), ("tunnel.lan.", "192.0.2.1/32"));
+    let now = Instant::from_secs(1_000_010);
+    let client: IpAddr = "192.0.2.1".parse().expect("address");
+    // The same client's other names under the tunnel's domain are held; another domain under
+    // the same top-level domain, and another client, are not.
+    assert_eq!(detector.observe(now, client, wire("www.tunnel.lan.").as_wire(), 1), TunnelVerdict::Block);
+    assert_eq!(detector.observe(now, client, wire("www.printer.lan.").as_wire(), 1), TunnelVerdict::Pass);
+    assert_eq!(detector.observe(now, "192.0.2.2".parse().expect("address"), wire("www.tunnel.lan.").as_wire(), 1), TunnelVerdict::Pass);
+    // Deeper private names: the tunnel's registered domain is `corp.internal.`.
+    let detector = TunnelDetector::new(TunnelSettings::new(TunnelMode::Block), [5; 16]);
+    assert!(run(&detector, "2001:db8::7", "x.corp.internal.", 20).contains(&TunnelVerdict::Block));
+    assert_eq!(detector.drain_events()[0].domain, "corp.internal.");
+}
+
+#[test]
+fn benign_names_under_a_tld_outside_the_public_suffix_list_pass() {
+    let detector = TunnelDetector::new(TunnelSettings::new(TunnelMode::Block), [5; 16]);
+    let client: IpAddr = "192.0.2.3".parse().expect("address");
+    let words = ["printer", "nas", "router", "laptop", "phone", "tv", "camera", "build", "wiki", "git"];
+    // Two minutes of an office network's busiest client: sixty hosts, A and AAAA, SRV for
+    // services, ten queries a second.
+    for i in 0..1200u64 {
+        let host = format!("{}-{}.{}.corp.internal.", words[(i % 10) as usize], i % 60, ["eng", "ops", "hr"][(i % 3) as usize]);
+        let qtype = [1, 28, 33][(i % 3) as usize];
+        let verdict = detector.observe(Instant::from_millis(1_000_000_000 + i * 100), client, wire(&host).as_wire(), qtype);
+        assert_eq!(verdict, TunnelVerdict::Pass, "{host} blocked");
+        let lan = format!("{}{}.lan.", words[(i % 10) as usize], i % 50);
+        assert_eq!(detector.observe(Instant::from_millis(1_000_000_000 + i * 100), client, wire(&lan).as_wire(), 1), TunnelVerdict::Pass, "{lan}");
+    }
+    assert!(detector.drain_events().is_empty());
+}

@@ -1,7 +1,7 @@
 //! One account's features over a sliding window of about a minute: two halves of
 //! [`HALF_SECS`] each, the older dropped when a third begins, so the window covers the last 30
 //! to 60 seconds. Everything is fixed-size (no allocation): distinct labels and names are
-//! linear-counting bitmaps (Whang et al., 1990) of keyed hashes, the characters of new labels a
+//! linear-counting bitmaps (Whang et al., 1990) of keyed hashes ([`super::hash`]), the characters of new labels a
 //! histogram, the qtype mix and NXDOMAIN answers counters.
 //!
 //! The features (SECURITY-REFERENCE §4.1):
@@ -188,26 +188,6 @@ impl Window {
             queries,
         }
     }
-}
-
-/// A fast keyed hash of `position` and `bytes` for the window's bitmaps: multiply-xorshift
-/// over 8-octet words from a secret seed. Not SipHash (the account table's hash): a collision
-/// here only hides one label from one account's window, and the seed is secret, so a client
-/// cannot aim them; SipHash per label would double the detector's cost on the cache-hit path.
-pub fn hash(seed: u64, position: u8, bytes: &[u8]) -> u64 {
-    const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut state = (seed ^ u64::from(position) ^ ((bytes.len() as u64) << 8)).wrapping_mul(MUL);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
-        state = (state ^ word).wrapping_mul(MUL);
-        state ^= state >> 29;
-    }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    state = (state ^ u64::from_le_bytes(tail) ^ seed.rotate_left(17)).wrapping_mul(MUL);
-    state ^= state >> 32;
-    state.wrapping_mul(0xd6e8_feb8_6659_fd93) ^ (state >> 29)
 }
 
 /// Two for NULL, KEY and private-use types, one for TXT, CNAME, MX and SRV, else none.
