@@ -25,8 +25,8 @@
 use crate::buffers::MessageBuffers;
 use crate::driver::{drive, Grouped, Wire};
 use crate::forwarders::{probe_loop, ForwardGroup, ForwardTable, ProbeOwner};
-use crate::random::BufferedRandom;
 use crate::log_gate::LogGate;
+use crate::random::BufferedRandom;
 use crate::upstream_tcp::TcpConnections;
 use crate::{Clock, EngineHandle};
 use arc_swap::ArcSwap;

@@ -21,7 +21,7 @@ mod hierarchy;
 mod peers;
 
 use hierarchy::resolvers::{start_portcullis, start_unbound};
-use hierarchy::{pick_net, start_nsd, Net};
+use hierarchy::{net_for, start_nsd, Net};
 #[path = "recursion/data.rs"]
 mod data;
 use data::{query_list, zones};
@@ -241,13 +241,7 @@ fn write_hints(dir: &Path, net: Net) -> PathBuf {
 #[test]
 fn recursion_on_a_loopback_hierarchy() {
     let Some(tools) = require("recursion_on_a_loopback_hierarchy", &["nsd", "knotd"]) else { return };
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
-    let Some(net) = pick_net(SLOW).filter(|_| is_root) else {
-        let message = "recursion_on_a_loopback_hierarchy: needs root and a free 127.x.y.0/24 on port 53";
-        assert!(!in_ci(), "CI=true and {message}");
-        println!("SKIPPED {message}");
-        return;
-    };
+    let Some(net) = net_for("recursion_on_a_loopback_hierarchy", SLOW, None) else { return };
     let unbound_binary = find_binary("unbound");
     assert!(unbound_binary.is_some() || !in_ci(), "CI=true and unbound is missing (scripts/test installs it)");
 

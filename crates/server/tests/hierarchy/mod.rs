@@ -4,7 +4,7 @@
 #[allow(dead_code)] // not every test of the hierarchy starts a resolver
 pub mod resolvers;
 
-use crate::peers::{temp_dir, ServerProcess};
+use crate::peers::{in_ci, temp_dir, ServerProcess};
 use std::fmt::Write as _;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -42,6 +42,22 @@ pub fn pick_net(hosts: u8) -> Option<Net> {
         let free = (1..=hosts).all(|host| UdpSocket::bind(net.addr(host)).is_ok() && TcpListener::bind(net.addr(host)).is_ok());
         free.then_some(net)
     })
+}
+
+/// A free 127.B.C.0/24 with `hosts` hosts for `test`, which needs root (port 53 on 127.x
+/// addresses) and, when `more` is given, what it names (with whether it is there). Without them
+/// the test is skipped with a line saying why, or fails under CI=true, where they must be there.
+#[allow(dead_code)] // not every test of the hierarchy uses it
+pub fn net_for(test: &str, hosts: u8, more: Option<(&str, bool)>) -> Option<Net> {
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    let (also, present) = more.map_or((String::new(), true), |(what, present)| (format!(", {what}"), present));
+    let net = pick_net(hosts).filter(|_| is_root && present);
+    if net.is_none() {
+        let message = format!("{test}: needs root{also} and a free 127.x.y.0/24 on port 53");
+        assert!(!in_ci(), "CI=true and {message}");
+        println!("SKIPPED {message}");
+    }
+    net
 }
 
 /// Starts NSD on `addr` serving `zones` (origin, zone text); the first zone is the readiness probe.
