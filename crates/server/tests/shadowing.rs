@@ -26,7 +26,7 @@ mod hierarchy;
 mod peers;
 
 use client::Query;
-use hierarchy::resolvers::Process;
+use hierarchy::resolvers::{alerts, wait_alert, Process};
 use hierarchy::{net_for, start_nsd, Net};
 use peers::{free_port, require, run_tool, temp_dir, RemoveOnDrop};
 use portcullis_wire::Rtype;
@@ -93,26 +93,6 @@ fn wait_until(when: Instant) {
     }
 }
 
-/// `portcullis ctl alerts --json` (what `/api/alerts` serves).
-fn alerts(config: &Path) -> Vec<serde_json::Value> {
-    let output = Command::new(env!("CARGO_BIN_EXE_portcullis")).arg("ctl").arg("--config").arg(config).args(["alerts", "--json"]).output().unwrap();
-    let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
-    list.as_array().cloned().unwrap_or_default()
-}
-
-/// Polls the alerts (drained once a second) until one of `kind` about `domain` is listed, at
-/// most 10 s.
-fn wait_alert(config: &Path, kind: &str, domain: &str) -> Option<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(alert) = alerts(config).into_iter().find(|alert| alert["kind"] == kind && alert["domain"] == domain) {
-            return Some(alert);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
-}
-
 #[test]
 fn a_burst_of_new_names_in_a_new_network_is_an_alert_and_ordinary_growth_is_not() {
     let test = "a_burst_of_new_names_in_a_new_network_is_an_alert_and_ordinary_growth_is_not";
@@ -161,7 +141,7 @@ fn a_burst_of_new_names_in_a_new_network_is_an_alert_and_ordinary_growth_is_not(
     }
     println!("queries done {:?} after the first", first.elapsed());
 
-    let alert = wait_alert(&config, "shadowing", "bank-test.com.").unwrap_or_else(|| panic!("no shadowing alert\n{}", portcullis.logs()));
+    let alert = wait_alert(&config, "shadowing", Some("bank-test.com.")).unwrap_or_else(|| panic!("no shadowing alert\n{}", portcullis.logs()));
     assert_eq!(alert["action"], "log", "{alert}");
     assert!(alert["score"].as_f64().is_some_and(|score| score >= 20.0), "{alert}");
     assert!(alert["detail"].as_str().is_some_and(|detail| detail.contains("203.0.113.0/24") && detail.contains("within 3 s")), "{alert}");
@@ -254,7 +234,7 @@ fn zone_changes_adding_names_in_bulk_under_one_parent_are_alerts() {
     fs::write(&zone, zone_text(3, &[("few", 3), ("promo", 60)])).unwrap();
     let out = ctl(&config, &["reload-zone", ORIGIN]);
     assert!(out.contains("serial 3"), "{out}");
-    let promo = wait_alert(&config, "shadowing_zone", "promo.shadow.test.").unwrap_or_else(|| panic!("no alert for promo\n{}", portcullis.logs()));
+    let promo = wait_alert(&config, "shadowing_zone", Some("promo.shadow.test.")).unwrap_or_else(|| panic!("no alert for promo\n{}", portcullis.logs()));
     assert_eq!((promo["score"].as_f64(), promo["action"].as_str()), (Some(60.0), Some("log")), "{promo}");
     let detail = promo["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("zone shadow.test.: 60 new names under promo.shadow.test.") && detail.contains("serial 2 -> 3"), "{promo}");
@@ -264,7 +244,7 @@ fn zone_changes_adding_names_in_bulk_under_one_parent_are_alerts() {
     let pid = portcullis.child.id().to_string();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     wait_serial(addr, 4, &portcullis);
-    wait_alert(&config, "shadowing_zone", "deals.shadow.test.").unwrap_or_else(|| panic!("no alert for deals\n{}", portcullis.logs()));
+    wait_alert(&config, "shadowing_zone", Some("deals.shadow.test.")).unwrap_or_else(|| panic!("no alert for deals\n{}", portcullis.logs()));
 
     // 55 names under upd in one dynamic update (nsupdate over TCP, signed).
     let script = dir.join("nsupdate.txt");
@@ -274,7 +254,7 @@ fn zone_changes_adding_names_in_bulk_under_one_parent_are_alerts() {
     let out = run_tool(&tools[0], &args, Duration::from_secs(30));
     assert!(out.trim().is_empty(), "nsupdate: {out}\n{}", portcullis.logs());
     wait_serial(addr, 5, &portcullis);
-    wait_alert(&config, "shadowing_zone", "upd.shadow.test.").unwrap_or_else(|| panic!("no alert for the update\n{}", portcullis.logs()));
+    wait_alert(&config, "shadowing_zone", Some("upd.shadow.test.")).unwrap_or_else(|| panic!("no alert for the update\n{}", portcullis.logs()));
     wait_serial(secondary_addr, 5, &secondary);
 
     // Nothing else: not the first load's 60 legacy names, not the three new ones.

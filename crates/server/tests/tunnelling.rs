@@ -18,7 +18,7 @@ mod hierarchy;
 mod peers;
 
 use client::Query;
-use hierarchy::resolvers::Process;
+use hierarchy::resolvers::{wait_alert, Process};
 use hierarchy::{net_for, start_nsd, Net};
 use peers::{free_port, require, temp_dir, RemoveOnDrop};
 use portcullis_wire::Rtype;
@@ -105,20 +105,6 @@ fn start_portcullis(dir: &std::path::Path, hints: &std::path::Path, listen: Sock
     process
 }
 
-/// `ctl alerts --json` until it lists a `tunnelling` alert (drained once a second), at most 10 s.
-fn tunnelling_alert(config: &std::path::Path) -> Option<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let output = Command::new(env!("CARGO_BIN_EXE_portcullis")).arg("ctl").arg("--config").arg(config).args(["alerts", "--json"]).output().unwrap();
-        let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
-        if let Some(alert) = list.as_array().and_then(|list| list.iter().find(|alert| alert["kind"] == "tunnelling")) {
-            return Some(alert.clone());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
-}
-
 #[test]
 fn a_tunnel_is_refused_for_its_client_only_and_raises_an_alert() {
     let test = "a_tunnel_is_refused_for_its_client_only_and_raises_an_alert";
@@ -171,7 +157,7 @@ fn a_tunnel_is_refused_for_its_client_only_and_raises_an_alert() {
     assert_eq!((rcode(&txt), answers(&txt)), (0, 1));
 
     // The alert and the log line.
-    let alert = tunnelling_alert(&home.join("portcullis.toml")).unwrap_or_else(|| panic!("no tunnelling alert\n{}", portcullis.logs()));
+    let alert = wait_alert(&home.join("portcullis.toml"), "tunnelling", None).unwrap_or_else(|| panic!("no tunnelling alert\n{}", portcullis.logs()));
     assert_eq!(alert["domain"], "tunnel-test.com.", "{alert}");
     assert_eq!(alert["client"], "127.0.0.2/32", "{alert}");
     assert_eq!(alert["action"], "block", "{alert}");

@@ -168,3 +168,24 @@ pub fn start_kresd(binary: &Path, dir: &Path, root: std::net::IpAddr, listen: So
     process.wait_ready(listen, probe);
     process
 }
+
+/// `portcullis ctl alerts --json` (what `/api/alerts` serves) of the server run by `config`.
+pub fn alerts(config: &Path) -> Vec<serde_json::Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis")).arg("ctl").arg("--config").arg(config).args(["alerts", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    list.as_array().cloned().unwrap_or_default()
+}
+
+/// Polls the alerts (drained once a second) until one of `kind` (about `domain`, when given) is
+/// listed, at most 10 s.
+pub fn wait_alert(config: &Path, kind: &str, domain: Option<&str>) -> Option<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let found = alerts(config).into_iter().find(|alert| alert["kind"] == kind && domain.is_none_or(|domain| alert["domain"] == domain));
+        if found.is_some() {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
