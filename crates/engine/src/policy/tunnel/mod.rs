@@ -30,12 +30,14 @@
 
 pub mod hash;
 mod holds;
+pub mod memo;
 pub mod name;
 pub mod recent;
 pub mod window;
 
 use crate::base::{Instant, Limit, Prefix};
 use hash::Seed;
+use memo::{Memo, Memoed};
 use name::Labels;
 use recent::Seen;
 use std::net::IpAddr;
@@ -52,6 +54,8 @@ const EVENTS_KEPT: usize = 256;
 /// Slots of the repeated-name filter per account (`tunnelling-accounts` 4096: 262 144 slots,
 /// 2 MiB; at most 4 Mi slots).
 const RECENT_PER_ACCOUNT: usize = 64;
+/// Entries of the parent memo per account (`tunnelling-accounts` 4096: 8192 entries, 192 KiB).
+const MEMO_PER_ACCOUNT: usize = 2;
 /// Seconds between two events about the same account while it stays detected.
 const EVENT_EVERY_SECS: u64 = 10;
 
@@ -225,6 +229,12 @@ struct Account {
 
 impl Account {
     const EMPTY: Self = Self { hold_until: 0, last_event: 0, window: Window::EMPTY };
+
+    /// Empties the account in place for a new owner at `now` (seconds).
+    fn clear(&mut self, now: u64) {
+        (self.hold_until, self.last_event) = (0, 0);
+        self.window.clear(now);
+    }
 }
 
 /// One shard of the account table.
@@ -250,6 +260,8 @@ pub struct TunnelDetector {
     seeds: Seeds,
     /// Repeated names, answered without the table.
     recent: recent::Recent,
+    /// Parents' accounts and splits, for first sightings under a known parent.
+    memo: Memo,
     shards: Box<[Mutex<Table>]>,
     sets: usize,
     events: Mutex<Vec<TunnelEvent>>,
@@ -281,7 +293,8 @@ impl TunnelDetector {
         let seeds =
             Seeds { names: Seed::new(secret(b"tunnel names")), labels: Seed::new(secret(b"tunnel labels")), accounts: Seed::new(secret(b"tunnel accounts")) };
         let recent = recent::Recent::new((settings.accounts as usize * RECENT_PER_ACCOUNT).clamp(1 << 16, 1 << 22), secret(b"tunnel recent"));
-        Self { settings, seeds, recent, shards, sets, events: Mutex::new(Vec::new()), counters: TunnelCounters::default() }
+        let memo = Memo::new(settings.accounts as usize * MEMO_PER_ACCOUNT, secret(b"tunnel memo"));
+        Self { settings, seeds, recent, memo, shards, sets, events: Mutex::new(Vec::new()), counters: TunnelCounters::default() }
     }
 
     /// The settings in force.
@@ -332,8 +345,7 @@ impl TunnelDetector {
     /// The full path of [`check`](Self::check): `qname` is lower-case.
     #[inline(never)]
     fn full(&self, query: &Query, qname: &[u8]) -> (TunnelVerdict, Option<AccountRef>) {
-        let Some((prefix, name)) = self.subject(query.client, qname) else { return (TunnelVerdict::Pass, None) };
-        let tag = self.tag(&prefix, name.registered_wire());
+        let Some((prefix, name, tag)) = self.account_of(query.client, qname) else { return (TunnelVerdict::Pass, None) };
         let (verdict, detection) = self.with_account(tag, query.now, Some(query.seen), |account| self.update(account, &name, query));
         if let Some((score, features, blocked)) = detection {
             self.push_event(TunnelEvent { client: prefix, domain: name.registered_text(), score, features, blocked, at: query.now });
@@ -353,8 +365,7 @@ impl TunnelDetector {
     /// Counts an NXDOMAIN answer to a query [`observe`](Self::observe) looked at.
     pub fn nxdomain(&self, now: Instant, client: IpAddr, qname: &[u8]) {
         let mut lower = [0u8; 255];
-        let Some((prefix, name)) = self.subject(client, lowered(qname, &mut lower)) else { return };
-        let tag = self.tag(&prefix, name.registered_wire());
+        let Some((_, _, tag)) = self.account_of(client, lowered(qname, &mut lower)) else { return };
         self.with_account(tag, now.as_secs(), None, |account| account.window.nxdomain());
     }
 
@@ -363,10 +374,11 @@ impl TunnelDetector {
         std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The account's prefix, with the lower-case `qname` split; `None` when the query is not
-    /// looked at.
+    /// The account of a query for the lower-case `qname` from `client`: its prefix, the split
+    /// name and the account's tag; `None` when the query is not looked at. The split and the tag
+    /// come from the parent memo when it has the name's parent for this prefix ([`memo`]).
     #[inline]
-    fn subject<'a>(&self, client: IpAddr, qname: &'a [u8]) -> Option<(Prefix, Labels<'a>)> {
+    fn account_of<'a>(&self, client: IpAddr, qname: &'a [u8]) -> Option<(Prefix, Labels<'a>, u64)> {
         if self.settings.mode == TunnelMode::Off {
             return None;
         }
@@ -374,25 +386,39 @@ impl TunnelDetector {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let name = Labels::split(qname)?;
+        let len = if client.is_ipv4() { self.settings.prefix_v4 } else { self.settings.prefix_v6 };
+        let prefix = Prefix::covering(crate::base::prefix::canonical(client), len);
+        let words = prefix_words(&prefix);
+        let parent = qname.get(1 + usize::from(*qname.first()?)..).filter(|parent| parent.len() > 1);
+        let key = parent.map(|parent| self.memo.key(words, parent));
+        if let Some(hit) = key.and_then(|key| self.memo.get(key)) {
+            if let Some(name) = Labels::from_parent(qname, hit.split) {
+                return Some((prefix, name, hit.tag));
+            }
+        }
+        let (name, split) = Labels::split_with_parent(qname)?;
         if self.settings.allow_domains.iter().any(|domain| is_at_or_below(name.registered_wire(), domain)) {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let len = if client.is_ipv4() { self.settings.prefix_v4 } else { self.settings.prefix_v6 };
-        Some((Prefix::covering(crate::base::prefix::canonical(client), len), name))
+        let tag = self.tag_of(words, name.registered_wire());
+        if let (Some(key), Some(split)) = (key, split) {
+            self.memo.put(key, Memoed { tag, split });
+        }
+        Some((prefix, name, tag))
     }
 
     /// The account's tag: a keyed hash of the prefix and the domain (lower-case wire form);
     /// never 0 (an empty slot).
     fn tag(&self, prefix: &Prefix, domain: &[u8]) -> u64 {
-        let bytes = prefix.to_key_bytes();
-        let word = |at: usize| {
-            u64::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
-        };
-        let kind = u64::from(u16::from_le_bytes([bytes[16], bytes[17]]));
-        let domain = self.seeds.accounts.of(kind, domain);
-        self.seeds.accounts.pair(domain ^ word(0), word(8)) | 1
+        self.tag_of(prefix_words(prefix), domain)
+    }
+
+    /// [`tag`](Self::tag) from the prefix's key words.
+    #[inline]
+    fn tag_of(&self, prefix: [u64; 3], domain: &[u8]) -> u64 {
+        let domain = self.seeds.accounts.of(prefix[2], domain);
+        self.seeds.accounts.pair(domain ^ prefix[0], prefix[1]) | 1
     }
 
     /// The shard and the set of the account `tag`.
@@ -414,7 +440,7 @@ impl TunnelDetector {
             None => {
                 let way = (0..WAYS).min_by_key(|&way| (set.tags[way] != 0, set.last[way])).unwrap_or(0);
                 set.tags[way] = tag;
-                table.accounts[set_index * WAYS + way] = Account::EMPTY;
+                table.accounts[set_index * WAYS + way].clear(now);
                 way
             }
         };
@@ -432,9 +458,8 @@ impl TunnelDetector {
         if name.subdomain_labels() > 0 {
             // The whole name's hash: within one account the registered domain is the same.
             account.window.name(query.name_hash);
-            for index in 0..name.subdomain_labels() {
+            for (index, label) in name.subdomain().enumerate() {
                 let position = (name.subdomain_labels() - index) as u64;
-                let label = name.label(index);
                 fresh |= account.window.label(self.seeds.labels.of(position, label), label);
             }
         }
@@ -484,6 +509,16 @@ struct Query {
     seen: Seen,
     /// The filter's slot for it.
     way: usize,
+}
+
+/// A prefix's key bytes as three words: the address's first and last eight octets, then its
+/// family and length.
+#[inline]
+fn prefix_words(prefix: &Prefix) -> [u64; 3] {
+    let bytes = prefix.to_key_bytes();
+    let word =
+        |at: usize| u64::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+    [word(0), word(8), u64::from(u16::from_le_bytes([bytes[16], bytes[17]]))]
 }
 
 /// `qname` lower-cased into `buffer`.

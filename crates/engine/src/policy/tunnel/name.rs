@@ -9,13 +9,25 @@ use psl::{List, Psl};
 /// Labels a name holds at most (255 octets of wire form, each label at least two).
 const MAX_LABELS: usize = 128;
 
-/// A lower-case wire name split at its registered domain, borrowed: the labels indexed on the
-/// stack, no copy of the name (the detector's path; [`SplitName`] keeps a lower-cased copy).
+/// How every name one label below a parent splits, when the Public Suffix List's walk for one of
+/// them ended before its leftmost label ([`Labels::split_with_parent`]): a rule of the list that
+/// takes in the leftmost label (`s3.amazonaws.com`, a wildcard's exception `!www.ck`) makes the
+/// walk look at it, and then no parent split is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParentSplit {
+    /// Offset of the registered domain in the parent (the name without its leftmost label).
+    pub registered: u8,
+    /// Subdomain labels of the names below the parent (the leftmost included).
+    pub sub_labels: u8,
+}
+
+/// A lower-case wire name split at its registered domain, borrowed: two offsets, no copy of
+/// the name (the detector's path; [`SplitName`] keeps a lower-cased copy).
+#[derive(Clone, Copy)]
 pub struct Labels<'a> {
     wire: &'a [u8],
-    /// Start offset (of the length octet) of each label, leftmost first.
-    starts: [u8; MAX_LABELS],
-    labels: usize,
+    /// Offset of the registered domain's first length octet.
+    registered: usize,
     /// Labels that belong to the subdomain (left of the registered domain).
     sub_labels: usize,
 }
@@ -27,25 +39,68 @@ impl<'a> Labels<'a> {
     /// that domain as its suffix (the list's default rule `*`).
     #[inline]
     pub fn split(wire: &'a [u8]) -> Option<Self> {
+        Self::split_with_parent(wire).map(|(name, _)| name)
+    }
+
+    /// [`split`](Self::split), with the split every name one label below `wire`'s parent has
+    /// (the same labels but the leftmost) when it is sure to be this one's ([`ParentSplit`]).
+    #[inline]
+    pub fn split_with_parent(wire: &'a [u8]) -> Option<(Self, Option<ParentSplit>)> {
         let wire = &wire[..wire.len().min(255)];
-        let mut name = Self { wire, starts: [0; MAX_LABELS], labels: 0, sub_labels: 0 };
+        // Label starts, leftmost first: only for the list's right-to-left walk.
+        let mut starts = [0u8; MAX_LABELS];
+        let mut labels = 0usize;
         let mut at = 0usize;
-        while at < wire.len() && wire[at] != 0 && name.labels < MAX_LABELS {
-            name.starts[name.labels] = at as u8;
-            name.labels += 1;
+        while at < wire.len() && wire[at] != 0 && labels < MAX_LABELS {
+            starts[labels] = at as u8;
+            labels += 1;
             at += 1 + usize::from(wire[at]);
         }
-        let suffix = List.find((0..name.labels).rev().map(|index| name.label(index))).len;
-        let suffix_labels = name.labels_in_suffix(suffix).filter(|&labels| labels < name.labels)?;
-        name.sub_labels = name.labels - suffix_labels - 1;
-        Some(name)
+        let label = |index: usize| label_at(wire, usize::from(starts[index]));
+        // The list sees the labels through `from_fn` (no size hint), one at a time: what it
+        // answers depends on the labels it pulled and on nothing else.
+        let mut pulled = 0usize;
+        let mut next = labels;
+        let suffix = List
+            .find(std::iter::from_fn(|| {
+                next = next.checked_sub(1)?;
+                pulled += 1;
+                Some(label(next))
+            }))
+            .len;
+        // How many rightmost labels make up a suffix of `suffix` text octets (labels and dots).
+        let mut covered = 0usize;
+        let suffix_labels = (0..labels).rev().enumerate().find_map(|(count, index)| {
+            covered += label(index).len() + usize::from(count > 0);
+            (covered >= suffix).then_some(count + 1)
+        });
+        let suffix_labels = suffix_labels.filter(|&suffix_labels| suffix_labels < labels)?;
+        let sub_labels = labels - suffix_labels - 1;
+        let name = Self { wire, registered: usize::from(starts[sub_labels]), sub_labels };
+        // The list never looked at the leftmost label, and the registered domain lies below it:
+        // any other leftmost label gives the same answer, so the same registered domain.
+        let parent =
+            (sub_labels > 0 && pulled < labels).then(|| ParentSplit { registered: (name.registered - starts[1] as usize) as u8, sub_labels: sub_labels as u8 });
+        Some((name, parent))
+    }
+
+    /// The split of `wire` from its parent's ([`split_with_parent`](Self::split_with_parent)
+    /// of a name with the same parent); `None` when `wire` is too short for it.
+    #[inline]
+    pub fn from_parent(wire: &'a [u8], parent: ParentSplit) -> Option<Self> {
+        let wire = &wire[..wire.len().min(255)];
+        let registered = 1 + usize::from(*wire.first()?) + usize::from(parent.registered);
+        (registered < wire.len()).then_some(Self { wire, registered, sub_labels: usize::from(parent.sub_labels) })
     }
 
     /// Label `index` (0 is the leftmost).
     pub fn label(&self, index: usize) -> &'a [u8] {
-        let start = usize::from(self.starts[index]);
-        let len = usize::from(self.wire[start]);
-        self.wire.get(start + 1..start + 1 + len).unwrap_or_default()
+        self.labels_from(0).nth(index).unwrap_or_default()
+    }
+
+    /// The subdomain's labels, leftmost first.
+    pub fn subdomain(&self) -> impl Iterator<Item = &'a [u8]> {
+        self.labels_from(0).take(self.sub_labels)
     }
 
     /// Labels of the subdomain, leftmost first (none for the registered domain itself).
@@ -55,19 +110,19 @@ impl<'a> Labels<'a> {
 
     /// The subdomain's labels in wire form (no root label; empty for none).
     pub fn subdomain_wire(&self) -> &'a [u8] {
-        &self.wire[..usize::from(self.starts[self.sub_labels])]
+        &self.wire[..self.registered]
     }
 
     /// The registered domain in wire form (root label included).
     pub fn registered_wire(&self) -> &'a [u8] {
-        &self.wire[usize::from(self.starts[self.sub_labels])..]
+        &self.wire[self.registered..]
     }
 
     /// The registered domain as text with its final dot (`example.co.uk.`), for alerts.
     pub fn registered_text(&self) -> String {
         let mut text = String::new();
-        for index in self.sub_labels..self.labels {
-            for &byte in self.label(index) {
+        for label in self.labels_from(self.registered) {
+            for &byte in label {
                 match byte {
                     b'.' | b'\\' => text.push_str(&format!("\\{}", byte as char)),
                     0x21..=0x7e => text.push(byte as char),
@@ -79,17 +134,23 @@ impl<'a> Labels<'a> {
         text
     }
 
-    /// How many rightmost labels make up a suffix of `len` text octets (labels and dots).
-    fn labels_in_suffix(&self, len: usize) -> Option<usize> {
-        let mut covered = 0usize;
-        for (count, index) in (0..self.labels).rev().enumerate() {
-            covered += self.label(index).len() + usize::from(count > 0);
-            if covered >= len {
-                return Some(count + 1);
-            }
-        }
-        None
+    /// The labels from offset `at` to the root (excluded), leftmost first.
+    fn labels_from(&self, mut at: usize) -> impl Iterator<Item = &'a [u8]> {
+        let wire = self.wire;
+        std::iter::from_fn(move || {
+            let len = usize::from(*wire.get(at).filter(|&&len| len != 0)?);
+            let label = label_at(wire, at);
+            at += 1 + len;
+            Some(label)
+        })
     }
+}
+
+/// The label whose length octet is at `at` (empty when the name is cut short).
+#[inline]
+fn label_at(wire: &[u8], at: usize) -> &[u8] {
+    let len = wire.get(at).map_or(0, |&len| usize::from(len));
+    wire.get(at + 1..at + 1 + len).unwrap_or_default()
 }
 
 /// A query name, lower-cased into a copy, split at its registered domain ([`Labels`] over the
@@ -98,8 +159,7 @@ impl<'a> Labels<'a> {
 pub struct SplitName {
     wire: [u8; 255],
     len: usize,
-    starts: [u8; MAX_LABELS],
-    labels: usize,
+    registered: usize,
     sub_labels: usize,
 }
 
@@ -108,18 +168,18 @@ impl SplitName {
     /// has no registered domain.
     pub fn new(wire: &[u8]) -> Option<Self> {
         let len = wire.len().min(255);
-        let mut name = Self { wire: [0; 255], len, starts: [0; MAX_LABELS], labels: 0, sub_labels: 0 };
+        let mut name = Self { wire: [0; 255], len, registered: 0, sub_labels: 0 };
         for (to, from) in name.wire.iter_mut().zip(&wire[..len]) {
             *to = from.to_ascii_lowercase();
         }
         let split = Labels::split(&name.wire[..len])?;
-        (name.starts, name.labels, name.sub_labels) = (split.starts, split.labels, split.sub_labels);
+        (name.registered, name.sub_labels) = (split.registered, split.sub_labels);
         Some(name)
     }
 
     /// The split, borrowed.
     fn labels(&self) -> Labels<'_> {
-        Labels { wire: &self.wire[..self.len], starts: self.starts, labels: self.labels, sub_labels: self.sub_labels }
+        Labels { wire: &self.wire[..self.len], registered: self.registered, sub_labels: self.sub_labels }
     }
 
     /// Label `index` (0 is the leftmost), lower-cased.
@@ -150,7 +210,7 @@ impl SplitName {
 
 #[cfg(test)]
 mod tests {
-    use super::SplitName;
+    use super::{Labels, SplitName};
     use portcullis_wire::NameBuf;
 
     fn split(text: &str) -> Option<(String, usize)> {
@@ -175,5 +235,90 @@ mod tests {
         let split = SplitName::new(name.as_wire()).expect("split");
         assert_eq!(split.registered_wire(), b"\x07example\x03org\x00");
         assert_eq!(split.label(0), b"q");
+    }
+
+    fn wire(text: &str) -> Vec<u8> {
+        NameBuf::from_text(text, None).expect("name").as_wire().to_vec()
+    }
+
+    /// The split a memo would give `name` from its parent's, as `(registered text, subdomain labels)`.
+    fn from_parent_of(memo_from: &str, name: &str) -> Option<(String, usize)> {
+        let from = wire(memo_from);
+        let (_, split) = Labels::split_with_parent(&from)?;
+        let name = wire(name);
+        Labels::from_parent(&name, split?).map(|labels| (labels.registered_text(), labels.subdomain_labels()))
+    }
+
+    fn direct(name: &str) -> Option<(String, usize)> {
+        let name = wire(name);
+        Labels::split(&name).map(|labels| (labels.registered_text(), labels.subdomain_labels()))
+    }
+
+    /// Parents whose children the list treats alike, and parents below which it has rules of
+    /// its own (private and wildcard entries): a parent split is given for the first only, and
+    /// where given it is what splitting the child gives.
+    #[test]
+    fn a_parent_split_is_given_only_where_every_child_splits_alike() {
+        // `s3.amazonaws.com` is a public suffix (a private entry) while `www.amazonaws.com` is a
+        // registered domain's host: the list looks at the leftmost label, no parent split.
+        assert_eq!(direct("www.amazonaws.com."), Some(("amazonaws.com.".into(), 1)));
+        assert_eq!(direct("s3.amazonaws.com."), None);
+        assert_eq!(from_parent_of("www.amazonaws.com.", "s3.amazonaws.com."), None);
+        // `*.ck` with the exception `!www.ck`: `www.ck` is registered, any other `x.ck` a suffix.
+        assert_eq!(direct("www.ck."), Some(("www.ck.".into(), 0)));
+        assert_eq!(direct("foo.ck."), None);
+        assert_eq!(from_parent_of("x.www.ck.", "y.www.ck."), Some(("www.ck.".into(), 1)));
+        assert_eq!(from_parent_of("a.foo.ck.", "www.foo.ck."), None, "a name that is its registered domain gives none");
+        assert_eq!(from_parent_of("b.a.foo.ck.", "www.a.foo.ck."), Some(("a.foo.ck.".into(), 1)));
+        // `github.io` and `blogspot.com` are private suffixes: their children are registered.
+        assert_eq!(from_parent_of("a.x.github.io.", "www.x.github.io."), Some(("x.github.io.".into(), 1)));
+        assert_eq!(from_parent_of("a.b.x.blogspot.com.", "c.b.x.blogspot.com."), Some(("x.blogspot.com.".into(), 2)));
+        assert_eq!(from_parent_of("www.example.co.uk.", "mail.example.co.uk."), Some(("example.co.uk.".into(), 1)));
+        assert_eq!(from_parent_of("www.printer.lan.", "nas.printer.lan."), Some(("printer.lan.".into(), 1)));
+        // Exhaustively over parents with entries below them and labels those entries use.
+        let parents = [
+            "amazonaws.com.",
+            "s3.amazonaws.com.",
+            "us-east-1.amazonaws.com.",
+            "compute.amazonaws.com.",
+            "elasticbeanstalk.com.",
+            "github.io.",
+            "x.github.io.",
+            "blogspot.com.",
+            "x.blogspot.com.",
+            "ck.",
+            "www.ck.",
+            "foo.ck.",
+            "a.foo.ck.",
+            "kawasaki.jp.",
+            "city.kawasaki.jp.",
+            "x.kawasaki.jp.",
+            "co.uk.",
+            "example.co.uk.",
+            "example.com.",
+            "com.",
+            "appspot.com.",
+            "herokuapp.com.",
+            "lan.",
+            "printer.lan.",
+            "corp.internal.",
+            "in-addr.arpa.",
+            "127.in-addr.arpa.",
+        ];
+        let labels = ["www", "a", "s3", "github", "blogspot", "city", "foo", "compute", "us-east-1", "eu-west-1", "dualstack", "x", "co", "ck", "web", "1"];
+        let mut given = 0;
+        for parent in parents {
+            for first in labels {
+                let from = format!("{first}.{parent}");
+                for other in labels {
+                    let name = format!("{other}.{parent}");
+                    if let Some(split) = from_parent_of(&from, &name) {
+                        given += 1;
+                        assert_eq!(Some(split), direct(&name), "{name} from {from}");
+                    }
+                }
+            }
+        }
+        assert!(given > 1000, "{given} parent splits checked");
     }
 }

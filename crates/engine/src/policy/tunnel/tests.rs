@@ -110,3 +110,23 @@ fn benign_names_under_a_tld_outside_the_public_suffix_list_pass() {
     }
     assert!(detector.drain_events().is_empty());
 }
+
+/// A tunnel under a private suffix's customer domain (`x.github.io`): every name after the
+/// first takes its account from the parent memo; the account is the same as the full split's
+/// (the event names the registered domain), and a neighbour under the same suffix is untouched.
+#[test]
+fn accounts_from_the_parent_memo_are_the_split_s() {
+    let detector = TunnelDetector::new(TunnelSettings::new(TunnelMode::Block), [5; 16]);
+    let verdicts = run(&detector, "192.0.2.1", "t.x.github.io.", 20);
+    let first = verdicts.iter().position(|v| *v == TunnelVerdict::Block).expect("blocked");
+    assert!(first < 50, "blocked after {first} queries");
+    assert_eq!(detector.drain_events()[0].domain, "x.github.io.");
+    let client: IpAddr = "192.0.2.1".parse().expect("address");
+    let now = Instant::from_secs(1_000_010);
+    assert_eq!(detector.observe(now, client, wire("www.t.x.github.io.").as_wire(), 1), TunnelVerdict::Block);
+    assert_eq!(detector.observe(now, client, wire("www.x.github.io.").as_wire(), 1), TunnelVerdict::Block);
+    assert_eq!(detector.observe(now, client, wire("www.y.github.io.").as_wire(), 1), TunnelVerdict::Pass);
+    assert_eq!(detector.observe(now, client, wire("t.y.github.io.").as_wire(), 1), TunnelVerdict::Pass);
+    let prefix: Prefix = "192.0.2.1/32".parse().expect("prefix");
+    assert!(detector.hold_until(&prefix, wire("x.github.io.").as_wire(), now).is_some());
+}

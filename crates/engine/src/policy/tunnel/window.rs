@@ -115,12 +115,20 @@ impl Window {
         if current.start >= start {
             return;
         }
-        let keep_previous = current.start + HALF_SECS == start;
-        self.current ^= 1;
-        self.halves[self.current] = Half { start, ..Half::EMPTY };
-        if !keep_previous {
-            self.halves[self.current ^ 1] = Half::EMPTY;
+        if current.start + HALF_SECS != start {
+            return self.clear(now);
         }
+        self.current ^= 1;
+        let half = &mut self.halves[self.current];
+        *half = Half::EMPTY;
+        half.start = start;
+    }
+
+    /// Empties the window in place, its current half starting at `now`'s (seconds).
+    pub fn clear(&mut self, now: u64) {
+        self.halves = [Half::EMPTY; 2];
+        self.current = 0;
+        self.halves[0].start = now - now % HALF_SECS;
     }
 
     /// Counts one query of `qtype`.
