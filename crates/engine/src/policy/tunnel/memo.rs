@@ -1,4 +1,4 @@
-//! The parent memo: a lock-free, direct-mapped table from (client prefix, parent name) to the
+//! The parent memo: a lock-free, direct-mapped table from (client address, parent name) to the
 //! account its names go to and their split, so that a client's first query for a new host under
 //! a domain it already asked about skips the Public Suffix List and the account's hash.
 //!
@@ -16,6 +16,7 @@
 
 use super::hash::Seed;
 use super::name::ParentSplit;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the memo gives for a parent.
@@ -43,11 +44,18 @@ impl Memo {
         Self { words: (0..entries * 3).map(|_| AtomicU64::new(0)).collect(), mask: entries - 1, seed: Seed::new(seed) }
     }
 
-    /// The key of `parent` (lower-case wire form) for the client prefix whose key words are
-    /// `prefix` (as the account's tag takes them); never 0.
+    /// The key of `parent` (lower-case wire form) for `client` (its exact address: the account
+    /// is a function of it and the registered domain); never 0.
     #[inline]
-    pub fn key(&self, prefix: [u64; 3], parent: &[u8]) -> u64 {
-        self.seed.pair(self.seed.of(prefix[2], parent) ^ prefix[0], prefix[1]) | 1
+    pub fn key(&self, client: IpAddr, parent: &[u8]) -> u64 {
+        let (high, low) = match client {
+            IpAddr::V4(v4) => (0, u64::from(u32::from(v4))),
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                ((bits >> 64) as u64 | 1 << 63, bits as u64)
+            }
+        };
+        self.seed.pair(self.seed.of(0, parent) ^ low, high) | 1
     }
 
     /// The entry of `key`, if the memo has it.
@@ -87,16 +95,16 @@ mod tests {
     #[test]
     fn entries_are_found_by_their_key_only() {
         let memo = Memo::new(64, 9);
-        let prefix = [1, 2, 3];
-        let key = memo.key(prefix, b"\x07example\x03com\x00");
-        assert_ne!(key, memo.key([1, 2, 4], b"\x07example\x03com\x00"), "the prefix counts");
+        let client = "192.0.2.1".parse().expect("address");
+        let key = memo.key(client, b"\x07example\x03com\x00");
+        assert_ne!(key, memo.key("192.0.2.2".parse().expect("address"), b"\x07example\x03com\x00"), "the client counts");
         assert_eq!(memo.get(key), None, "an empty entry is no hit");
         let memoed = Memoed { tag: 0x1234_5678_9abc_def1, split: ParentSplit { registered: 0, sub_labels: 1 } };
         memo.put(key, memoed);
         assert_eq!(memo.get(key), Some(memoed));
         // Another key of the same entry takes it over; the first is then a miss.
         let other = (0..10_000u32)
-            .map(|n| memo.key(prefix, format!("\x05n{n:04}\x03com\x00").as_bytes()))
+            .map(|n| memo.key(client, format!("\x05n{n:04}\x03com\x00").as_bytes()))
             .find(|other| *other != key && (other >> 32) & 63 == (key >> 32) & 63)
             .expect("a key of the same entry");
         assert_eq!(memo.get(other), None);

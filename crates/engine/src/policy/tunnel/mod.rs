@@ -345,10 +345,10 @@ impl TunnelDetector {
     /// The full path of [`check`](Self::check): `qname` is lower-case.
     #[inline(never)]
     fn full(&self, query: &Query, qname: &[u8]) -> (TunnelVerdict, Option<AccountRef>) {
-        let Some((prefix, name, tag)) = self.account_of(query.client, qname) else { return (TunnelVerdict::Pass, None) };
+        let Some((name, tag)) = self.account_of(query.client, qname) else { return (TunnelVerdict::Pass, None) };
         let (verdict, detection) = self.with_account(tag, query.now, Some(query.seen), |account| self.update(account, &name, query));
         if let Some((score, features, blocked)) = detection {
-            self.push_event(TunnelEvent { client: prefix, domain: name.registered_text(), score, features, blocked, at: query.now });
+            self.push_event(TunnelEvent { client: self.prefix_of(query.client), domain: name.registered_text(), score, features, blocked, at: query.now });
         }
         match verdict {
             TunnelVerdict::Block => _ = self.counters.blocked.fetch_add(1, Ordering::Relaxed),
@@ -365,7 +365,7 @@ impl TunnelDetector {
     /// Counts an NXDOMAIN answer to a query [`observe`](Self::observe) looked at.
     pub fn nxdomain(&self, now: Instant, client: IpAddr, qname: &[u8]) {
         let mut lower = [0u8; 255];
-        let Some((_, _, tag)) = self.account_of(client, lowered(qname, &mut lower)) else { return };
+        let Some((_, tag)) = self.account_of(client, lowered(qname, &mut lower)) else { return };
         self.with_account(tag, now.as_secs(), None, |account| account.window.nxdomain());
     }
 
@@ -374,11 +374,11 @@ impl TunnelDetector {
         std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The account of a query for the lower-case `qname` from `client`: its prefix, the split
-    /// name and the account's tag; `None` when the query is not looked at. The split and the tag
-    /// come from the parent memo when it has the name's parent for this prefix ([`memo`]).
+    /// The account of a query for the lower-case `qname` from `client`: the split name and the
+    /// account's tag; `None` when the query is not looked at. The split and the tag come from
+    /// the parent memo when it has the name's parent for this client ([`memo`]).
     #[inline]
-    fn account_of<'a>(&self, client: IpAddr, qname: &'a [u8]) -> Option<(Prefix, Labels<'a>, u64)> {
+    fn account_of<'a>(&self, client: IpAddr, qname: &'a [u8]) -> Option<(Labels<'a>, u64)> {
         if self.settings.mode == TunnelMode::Off {
             return None;
         }
@@ -386,14 +386,11 @@ impl TunnelDetector {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let len = if client.is_ipv4() { self.settings.prefix_v4 } else { self.settings.prefix_v6 };
-        let prefix = Prefix::covering(crate::base::prefix::canonical(client), len);
-        let words = prefix_words(&prefix);
         let parent = qname.get(1 + usize::from(*qname.first()?)..).filter(|parent| parent.len() > 1);
-        let key = parent.map(|parent| self.memo.key(words, parent));
+        let key = parent.map(|parent| self.memo.key(client, parent));
         if let Some(hit) = key.and_then(|key| self.memo.get(key)) {
             if let Some(name) = Labels::from_parent(qname, hit.split) {
-                return Some((prefix, name, hit.tag));
+                return Some((name, hit.tag));
             }
         }
         let (name, split) = Labels::split_with_parent(qname)?;
@@ -401,29 +398,31 @@ impl TunnelDetector {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let tag = self.tag_of(words, name.registered_wire());
+        let tag = self.tag(&self.prefix_of(client), name.registered_wire());
         if let (Some(key), Some(split)) = (key, split) {
             self.memo.put(key, Memoed { tag, split });
         }
-        Some((prefix, name, tag))
+        Some((name, tag))
+    }
+
+    /// The prefix `client` is counted under.
+    fn prefix_of(&self, client: IpAddr) -> Prefix {
+        let len = if client.is_ipv4() { self.settings.prefix_v4 } else { self.settings.prefix_v6 };
+        Prefix::covering(crate::base::prefix::canonical(client), len)
     }
 
     /// The account's tag: a keyed hash of the prefix and the domain (lower-case wire form);
     /// never 0 (an empty slot).
     fn tag(&self, prefix: &Prefix, domain: &[u8]) -> u64 {
-        self.tag_of(prefix_words(prefix), domain)
-    }
-
-    /// [`tag`](Self::tag) from the prefix's key words.
-    #[inline]
-    fn tag_of(&self, prefix: [u64; 3], domain: &[u8]) -> u64 {
+        let prefix = prefix_words(prefix);
         let domain = self.seeds.accounts.of(prefix[2], domain);
         self.seeds.accounts.pair(domain ^ prefix[0], prefix[1]) | 1
     }
 
     /// The shard and the set of the account `tag`.
     fn place(&self, tag: u64) -> (usize, usize) {
-        ((tag as usize) % SHARDS, ((tag >> 32) as usize) % self.sets)
+        // The set by multiply-shift (no division): the high half of the tag scaled to `sets`.
+        ((tag as usize) % SHARDS, (((tag >> 32) * self.sets as u64) >> 32) as usize)
     }
 
     /// Runs `f` on the account `tag`, claiming the least recently used of its set if needed;

@@ -162,9 +162,17 @@ impl Window {
         if seen {
             return false;
         }
-        for &byte in label {
-            let bin = &mut half.chars[usize::from(byte & 0x7f)];
-            *bin = bin.saturating_add(1);
+        // No bin can exceed the half's new characters: below `u16::MAX` less a label, plain
+        // additions cannot overflow (one check a label rather than one a character).
+        if half.new_chars < u32::from(u16::MAX) - 255 {
+            for &byte in label {
+                half.chars[usize::from(byte & 0x7f)] += 1;
+            }
+        } else {
+            for &byte in label {
+                let bin = &mut half.chars[usize::from(byte & 0x7f)];
+                *bin = bin.saturating_add(1);
+            }
         }
         half.new_chars = half.new_chars.saturating_add(label.len() as u32);
         true
