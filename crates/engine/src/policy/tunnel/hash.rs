@@ -139,6 +139,15 @@ mod tests {
             assert!(has_upper(&upper), "{len}");
             assert_ne!(seed.of(0, &name), seed.of(0, &upper), "{len}");
         }
+        // Every octet counts at every length, the overlapping tail blocks included.
+        for len in 1..50usize {
+            let name: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            for at in 0..len {
+                let mut other = name.clone();
+                other[at] ^= 1;
+                assert_ne!(seed.of(3, &name), seed.of(3, &other), "octet {at} of {len}");
+            }
+        }
         assert_ne!(seed.of(1, b"abc"), seed.of(2, b"abc"));
         assert_ne!(seed.of(1, b"abc"), Seed::new(8).of(1, b"abc"));
         assert_ne!(seed.of(1, b"abc"), seed.of(1, b"abc\0"), "the length counts");

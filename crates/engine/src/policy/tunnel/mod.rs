@@ -54,8 +54,8 @@ const EVENTS_KEPT: usize = 256;
 /// Slots of the repeated-name filter per account (`tunnelling-accounts` 4096: 262 144 slots,
 /// 2 MiB; at most 4 Mi slots).
 const RECENT_PER_ACCOUNT: usize = 64;
-/// Entries of the parent memo per account (`tunnelling-accounts` 4096: 8192 entries, 192 KiB).
-const MEMO_PER_ACCOUNT: usize = 2;
+/// Entries of the parent memo per account (`tunnelling-accounts` 4096: 16 384 entries, 384 KiB).
+const MEMO_PER_ACCOUNT: usize = 4;
 /// Seconds between two events about the same account while it stays detected.
 const EVENT_EVERY_SECS: u64 = 10;
 
