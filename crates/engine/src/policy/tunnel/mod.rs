@@ -23,9 +23,11 @@
 //!
 //! Cost on the cache-hit path (issue 16 item 5): every query's name is hashed once (a folded
 //! multiply per 16 octets); a repeat of a (client, name) pair seen in the window stops there
-//! ([`recent`]). Any other query splits the name with the Public Suffix List (borrowed; copied
-//! only when it holds upper-case letters), hashes the account, takes one shard's lock and
-//! updates the window, reusing the name's hash for the distinct-name bitmap.
+//! ([`recent`]). Any other query finds its account: from the parent memo ([`memo`]) when the
+//! client asked about a name with the same parent before and that name's split holds for all the
+//! parent's children, else by splitting the name with the Public Suffix List (borrowed; copied
+//! only when it holds upper-case letters) and hashing the account. It then takes one shard's
+//! lock and updates the window, reusing the name's hash for the distinct-name bitmap.
 //! [`TunnelDetector::full_path`] counts those queries by why the filter sent them.
 
 pub mod hash;
