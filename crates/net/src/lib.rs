@@ -41,6 +41,7 @@ pub mod tcp;
 pub mod tcp_admit;
 pub mod tls;
 pub mod udp;
+mod udp_replies;
 pub mod updates;
 pub mod upstream;
 pub mod upstream_encrypted;
