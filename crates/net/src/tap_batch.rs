@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn dnstap_frames_are_encoded_at_capture_and_raw_events_kept_only_when_asked() {
-        let kinds = DnstapKinds { queries: true, responses: true, auth: false };
+        let kinds = DnstapKinds { queries: true, responses: true, auth: false, version: false };
         let (answered, dropped) = (event(b"q1", Some(b"reply1")), event(b"q2", None));
         let mut wanted = Vec::new();
         let count = [answered, dropped].iter().map(|e| crate::tap_frame::frames(e, kinds, &mut wanted)).sum::<u64>();

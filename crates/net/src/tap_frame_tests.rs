@@ -30,8 +30,9 @@ fn address(addr: SocketAddr) -> Vec<u8> {
     }
 }
 
-/// The `dnstap.Dnstap` message, field by field, the inner message encoded first.
-fn reference(event: &TapEvent<'_>, response: bool, auth: bool) -> Vec<u8> {
+/// The `dnstap.Dnstap` message, field by field (the type first), the inner message encoded first.
+fn reference(event: &TapEvent<'_>, response: bool, kinds: DnstapKinds) -> Vec<u8> {
+    let auth = kinds.auth;
     let mut message = Vec::new();
     varint_field(&mut message, 1, [[5, 6], [1, 2]][usize::from(auth)][usize::from(response)]);
     varint_field(&mut message, 2, if event.peer.is_ipv4() { 1 } else { 2 });
@@ -48,9 +49,11 @@ fn reference(event: &TapEvent<'_>, response: bool, auth: bool) -> Vec<u8> {
     message.extend_from_slice(&event.time.subsec_nanos().to_le_bytes());
     bytes_field(&mut message, time + 2, payload);
     let mut top = Vec::new();
-    bytes_field(&mut top, 2, IDENTITY);
-    bytes_field(&mut top, 14, &message);
     varint_field(&mut top, 15, 1);
+    if kinds.version {
+        bytes_field(&mut top, 2, VERSION);
+    }
+    bytes_field(&mut top, 14, &message);
     let mut framed = (top.len() as u32).to_be_bytes().to_vec();
     framed.extend_from_slice(&top);
     framed
@@ -68,10 +71,11 @@ fn one_pass_frames_are_the_length_and_the_field_by_field_message() {
         for (query, reply) in [(&b"q"[..], None), (&long[..300], Some(&long[..])), (&b"query"[..], Some(&b"r"[..]))] {
             for transport in [Transport::Udp, Transport::Tcp] {
                 let event = TapEvent { transport, peer, local, query, response: reply, time: Duration::new(1_796_649_664, 72_983_000) };
-                for (response, auth) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (response, auth, version) in [(false, false, true), (true, false, false), (false, true, false), (true, true, true)] {
+                    let kinds = DnstapKinds { queries: true, responses: true, auth, version };
                     let mut framed = b"before".to_vec();
-                    frame(&event, response, auth, &mut framed);
-                    assert_eq!(framed[6..], reference(&event, response, auth)[..], "{peer} {local:?} {response} {auth}");
+                    frame(&event, response, kinds, &mut framed);
+                    assert_eq!(framed[6..], reference(&event, response, kinds)[..], "{peer} {local:?} {response} {auth} {version}");
                 }
             }
         }
@@ -82,18 +86,18 @@ fn one_pass_frames_are_the_length_and_the_field_by_field_message() {
 #[test]
 fn frames_writes_the_kinds_asked_for_query_first() {
     let event = TapEvent { transport: Transport::Udp, peer: addr("127.0.0.1:5300"), local: None, query: b"Q", response: Some(b"R"), time: Duration::ZERO };
-    let both = DnstapKinds { queries: true, responses: true, auth: false };
+    let both = DnstapKinds { queries: true, responses: true, auth: false, version: false };
     let mut out = Vec::new();
     assert_eq!(frames(&event, both, &mut out), 2);
-    let mut wanted = reference(&event, false, false);
-    wanted.extend(reference(&event, true, false));
+    let mut wanted = reference(&event, false, both);
+    wanted.extend(reference(&event, true, both));
     assert_eq!(out, wanted);
     let dropped = TapEvent { response: None, ..event };
     out.clear();
     assert_eq!(frames(&dropped, both, &mut out), 1, "no response, no response frame");
     out.clear();
     assert_eq!(frames(&event, DnstapKinds { queries: false, ..both }, &mut out), 1);
-    assert_eq!(out, reference(&event, true, false));
+    assert_eq!(out, reference(&event, true, both));
 }
 
 #[test]
@@ -107,11 +111,11 @@ fn a_frame_reads_back_with_its_fields() {
         time: Duration::new(5, 6),
     };
     let mut out = Vec::new();
-    frame(&event, false, false, &mut out);
+    frame(&event, false, DnstapKinds { queries: true, responses: false, auth: false, version: true }, &mut out);
     let top = fields(&out[4..]);
     assert_eq!(u32::from_be_bytes([out[0], out[1], out[2], out[3]]) as usize, out.len() - 4);
-    assert_eq!(top, [(2, Field::Bytes(IDENTITY.to_vec())), (14, top[1].1.clone()), (15, Field::Int(1))]);
-    let Field::Bytes(message) = &top[1].1 else { unreachable!("field 14 is a message") };
+    assert_eq!(top, [(15, Field::Int(1)), (2, Field::Bytes(VERSION.to_vec())), (14, top[2].1.clone())]);
+    let Field::Bytes(message) = &top[2].1 else { unreachable!("field 14 is a message") };
     let message = fields(message);
     let wanted = [
         (1, Field::Int(5)),

@@ -12,7 +12,8 @@
 //! batch the bytes are copied to anyway), so this output only hands each batch's frames to the
 //! sink: one large write per batch, no copy, no per-event work on the writer thread.
 
-use crate::dnstap_sink::{FileSink, Sink, SocketSink};
+use crate::dnstap_file::FileSink;
+use crate::dnstap_sink::{Sink, SocketSink};
 use crate::tap_writer::EventSink;
 use portcullis_net::tap::TapBatch;
 use portcullis_net::tap_frame::DnstapKinds;
@@ -28,6 +29,8 @@ pub struct DnstapSettings {
     pub responses: bool,
     /// AUTH_QUERY/AUTH_RESPONSE instead of CLIENT_QUERY/CLIENT_RESPONSE.
     pub auth: bool,
+    /// `Dnstap.version` in every message.
+    pub version: bool,
     /// Events queued at most before new ones are dropped.
     pub queue: usize,
 }
@@ -60,7 +63,7 @@ impl DnstapOut {
 impl DnstapSettings {
     /// The messages the capture encodes (`portcullis_net::tap_frame`).
     pub fn kinds(&self) -> DnstapKinds {
-        DnstapKinds { queries: self.queries, responses: self.responses, auth: self.auth }
+        DnstapKinds { queries: self.queries, responses: self.responses, auth: self.auth, version: self.version }
     }
 }
 

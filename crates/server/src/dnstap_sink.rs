@@ -1,5 +1,5 @@
 //! Where dnstap's frames go (Frame Streams, the fstrm protocol): a file (unidirectional: START,
-//! data frames, STOP) or a Unix socket a collector listens on (bidirectional: READY, ACCEPT,
+//! data frames, STOP; `dnstap_file`) or a Unix socket a collector listens on (bidirectional: READY, ACCEPT,
 //! START, data frames, STOP, FINISH), as `fstrm_capture` or a dnstap collector expects. The
 //! socket is connected when the first frame comes and again at most once a second after it
 //! fails; frames that find no connection are counted as lost, never waited for.
@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 /// The Frame Streams content type of dnstap.
 pub const CONTENT_TYPE: &[u8] = b"protobuf:dnstap.Dnstap";
 const ACCEPT: u32 = 1;
-const START: u32 = 2;
-const STOP: u32 = 3;
+/// START: the stream begins.
+pub const START: u32 = 2;
+/// STOP: the stream ends.
+pub const STOP: u32 = 3;
 const READY: u32 = 4;
 const FINISH: u32 = 5;
 /// Time allowed for the collector's ACCEPT and FINISH.
@@ -44,10 +46,10 @@ pub fn control(kind: u32, typed: bool) -> Vec<u8> {
     out
 }
 
-/// The buffer in front of a file or socket: a small batch's frames are copied into it and
-/// written when it fills (and when the writer flushes), so an idle server's frames cost few
-/// system calls; a full batch's (`portcullis_net::tap::TapBatch`, 64 KiB) are larger than it and
-/// written as they are, without a copy.
+/// The buffer in front of a socket: a small batch's frames are copied into it and written when
+/// it fills (and when the writer flushes), so an idle server's frames cost few system calls; a
+/// full batch's (`portcullis_net::tap::TapBatch`, 64 KiB) are larger than it and written as they
+/// are, without a copy.
 const BUFFER: usize = 32 * 1024;
 
 /// One data frame: its length, then the payload.
@@ -56,33 +58,6 @@ fn data(payload: &[u8]) -> Vec<u8> {
     let mut out = (payload.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(payload);
     out
-}
-
-/// A Frame Streams file.
-pub struct FileSink(BufWriter<std::fs::File>);
-
-impl FileSink {
-    /// Creates (truncates) `path` and writes the START frame.
-    pub fn create(path: &Path) -> std::io::Result<Self> {
-        let mut out = BufWriter::with_capacity(BUFFER, std::fs::File::create(path)?);
-        out.write_all(&control(START, true))?;
-        Ok(Self(out))
-    }
-}
-
-impl Sink for FileSink {
-    fn frames(&mut self, framed: &[u8], _count: u64) -> std::io::Result<()> {
-        self.0.write_all(framed)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-
-    fn close(&mut self) -> std::io::Result<()> {
-        self.0.write_all(&control(STOP, false))?;
-        self.0.flush()
-    }
 }
 
 /// A collector's Unix socket.

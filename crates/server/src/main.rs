@@ -17,6 +17,7 @@ mod dnssec_config;
 mod dnssec_ds;
 mod dnssec_keys;
 mod dnstap;
+mod dnstap_file;
 mod dnstap_sink;
 mod durable;
 mod entropy;

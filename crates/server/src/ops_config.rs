@@ -53,6 +53,8 @@ pub struct DnstapFile {
     pub role: Option<String>,
     /// Events queued for the writer at most; more are dropped and counted.
     pub queue: Option<u64>,
+    /// `Dnstap.version` in every message (default false).
+    pub version: Option<bool>,
 }
 
 impl DnstapFile {
@@ -112,7 +114,8 @@ pub fn dnstap(raw: &DnstapFile, base: Option<&Path>, errors: &mut Vec<String>) -
             return None;
         }
     };
-    Some(crate::dnstap::DnstapSettings { output, queries: raw.queries.unwrap_or(true), responses: raw.responses.unwrap_or(true), auth, queue })
+    let (queries, responses, version) = (raw.queries.unwrap_or(true), raw.responses.unwrap_or(true), raw.version.unwrap_or(false));
+    Some(crate::dnstap::DnstapSettings { output, queries, responses, auth, version, queue })
 }
 
 /// Where the control socket is.

@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_QUEUE: usize = 8192;
 /// How often at least the shared batch (TCP, the resolver pool) is collected and outputs flushed.
 const COLLECT: Duration = Duration::from_millis(50);
-/// How long the writer sleeps when it found nothing to write.
-const POLL: Duration = Duration::from_millis(5);
+/// How long the writer sleeps when it found nothing to write: each wake-up takes the CPU from
+/// a worker (a context switch each way), so few; the default queue (128 batches) holds what
+/// 300 000 queries a second fill in 20 ms several times over.
+const POLL: Duration = Duration::from_millis(20);
 /// One output of the writer.
 pub trait EventSink: Send {
     /// Writes the events of one batch.

@@ -20,7 +20,7 @@ fn dnstap_ldns_reads_every_query_and_its_response() {
     let tap = dir.join("queries.dnstap");
     let config = dir.join("portcullis.toml");
     let text = format!(
-        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[dnstap]\nfile = \"{}\"\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n",
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[dnstap]\nfile = \"{}\"\nversion = true\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n",
         tap.display(),
         example_zone().display()
     );
@@ -47,6 +47,11 @@ fn dnstap_ldns_reads_every_query_and_its_response() {
     }
     // The readiness probes (SOA) came first; nothing else.
     assert!(text.lines().all(|line| line.contains(" IN A") || line.contains(" IN SOA")), "{text}");
+    // `version = true`: every message carries the version.
+    let yaml = Command::new(&tools[0]).arg("-y").arg("-r").arg(&tap).output().unwrap_or_else(|e| panic!("dnstap-ldns -y: {e}"));
+    let yaml = String::from_utf8_lossy(&yaml.stdout);
+    let (messages, versions) = (yaml.matches("type: MESSAGE").count(), yaml.matches("version: \"portcullis ").count());
+    assert!(messages >= 40 && versions == messages, "{messages} messages, {versions} with the version");
     let _ = fs::remove_dir_all(dir);
 }
 
