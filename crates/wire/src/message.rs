@@ -171,6 +171,20 @@ impl<'a> Message<'a> {
         self.questions().next()
     }
 
+    /// [`Message::question`] read into `slot` (the name copied once, straight from the message):
+    /// true when there is one; on false `slot` is unspecified.
+    #[inline(always)]
+    pub fn question_into(&self, slot: &mut Question) -> bool {
+        if self.header.qdcount() == 0 {
+            return false;
+        }
+        let Ok(pos) = slot.qname.parse_compressed_into(self.bytes, self.question_start) else { return false };
+        let Some(fixed) = self.bytes.get(pos..pos + 4) else { return false };
+        slot.qtype = Rtype(u16::from_be_bytes([fixed[0], fixed[1]]));
+        slot.qclass = Class(u16::from_be_bytes([fixed[2], fixed[3]]));
+        true
+    }
+
     /// The raw bytes of the question section.
     pub fn question_bytes(&self) -> &'a [u8] {
         &self.bytes[self.question_start..self.section_starts[0]]
@@ -550,10 +564,10 @@ mod tests {
 
     proptest::proptest! {
         /// The one-pass query parse accepts only what the section walk accepts, with the same
-        /// result, and `parse` answers as the walk does: queries with and without OPT (options,
-        /// counts and bytes mutated at random).
+        /// result, and `parse` answers as the walk does; `question_into` reads what `question`
+        /// returns: queries with and without OPT (options, counts and bytes mutated at random).
         #[test]
-        fn the_query_fast_path_agrees_with_the_section_walk(
+        fn the_query_fast_path_agrees_with_the_section_walk_and_question_into_with_question(
             labels in proptest::collection::vec(proptest::collection::vec(0u8..=255, 0..5), 0..4),
             opt in proptest::option::of(proptest::collection::vec(0u8..=255, 0..24)),
             arcount in 0u16..3,
@@ -587,6 +601,13 @@ mod tests {
                 proptest::prop_assert_eq!(Some(summary(&fast)), general.as_ref().ok().map(summary));
             }
             proptest::prop_assert_eq!(Message::parse(&bytes).ok().as_ref().map(summary), general.as_ref().ok().map(summary));
+            // The question read in place is the one `question` returns, octet for octet.
+            if let Ok(message) = &general {
+                let exact = |q: &Question| (q.qname.as_wire().to_vec(), q.qtype, q.qclass);
+                let mut slot = Question { qname: NameBuf::from_wire(b"\x03old\x00").unwrap(), qtype: Rtype(0), qclass: Class(0) };
+                let read = message.question_into(&mut slot).then(|| exact(&slot));
+                proptest::prop_assert_eq!(read, message.question().as_ref().map(exact));
+            }
         }
     }
 }

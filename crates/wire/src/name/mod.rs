@@ -100,6 +100,22 @@ impl NameBuf {
         Ok((name, end))
     }
 
+    /// [`Self::parse_compressed`] into `self` (its old contents replaced), so that a caller
+    /// reading into a slot it holds copies the name once: a name without pointers goes straight
+    /// from the message into the buffer. On error `self` is unspecified.
+    #[inline(always)]
+    pub fn parse_compressed_into(&mut self, message: &[u8], start: usize) -> Result<usize, ParseError> {
+        if let Some(end) = uncompressed_end(message, start) {
+            let wire = &message[start..end];
+            self.bytes[..wire.len()].copy_from_slice(wire);
+            self.len = wire.len() as u8;
+            return Ok(end);
+        }
+        let (name, end) = Self::parse_compressed(message, start)?;
+        *self = name;
+        Ok(end)
+    }
+
     /// The fast path of both parses: a valid name without pointers at `start` (labels of type
     /// 00 inside `data`, at most 255 octets, ending in the root label), copied in one piece;
     /// `None` for anything else, which the label-by-label walk then handles (or rejects).
