@@ -86,6 +86,7 @@ impl core::fmt::Debug for Message<'_> {
 
 impl<'a> Message<'a> {
     /// Checks `bytes` as a whole message.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
         let (header, _) = Header::split(bytes)?;
         if let Some(message) = Self::parse_query(bytes, header) {
