@@ -305,7 +305,7 @@ impl Engine {
         }
         let Ok(message) = Message::parse(request.bytes) else { return self.unparsed(request, header, out) };
         // Read into a slot held here: the name is copied once, not moved out through options.
-        let mut slot = Question { qname: NameBuf::ROOT, qtype: Rtype(0), qclass: Class(0) };
+        let mut slot = Question { qname: NameBuf::root(), qtype: Rtype(0), qclass: Class(0) };
         let question = message.question_into(&mut slot).then_some(&slot);
         let mut query = self.query(request, header, question, Some(&message), TsigUse::Arrived);
         if query.limited {

@@ -58,6 +58,13 @@ impl NameBuf {
         Self { len: 1, bytes }
     };
 
+    /// [`NameBuf::ROOT`] built in place: a slot to read a name into costs a few stores rather
+    /// than a copy of the constant's 256 bytes.
+    #[inline(always)]
+    pub fn root() -> Self {
+        Self { len: 1, bytes: [0; MAX_NAME_LEN] }
+    }
+
     /// Builds a name from uncompressed wire bytes, checking them.
     pub fn from_wire(wire: &[u8]) -> Result<Self, ParseError> {
         let (name, used) = Self::parse_uncompressed(wire, 0)?;
