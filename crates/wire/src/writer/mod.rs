@@ -338,6 +338,13 @@ impl<'b> MessageWriter<'b> {
     }
 
     fn write_opt(&mut self, udp_size: u16, ttl: u32, options: &[(u16, &[u8])]) -> Result<(), WriteError> {
+        if options.is_empty() {
+            // The usual OPT: root owner, type, payload size, TTL, no rdata; one piece.
+            let [s0, s1] = udp_size.to_be_bytes();
+            let [t0, t1, t2, t3] = ttl.to_be_bytes();
+            let [o0, o1] = Rtype::OPT.0.to_be_bytes();
+            return self.write_bytes(&[0, o0, o1, s0, s1, t0, t1, t2, t3, 0, 0]);
+        }
         self.write_bytes(&[0])?;
         self.write_fixed(&[Rtype::OPT.0, udp_size])?;
         self.write_bytes(&ttl.to_be_bytes())?;
