@@ -9,7 +9,9 @@
 //! argument `replay` answers every query once before the measured pass (in `warm_up`, outside
 //! the collected function), as in a steady state where each client's names were seen before
 //! (the detector's repeated-name filter). With the detector on it prints how many queries of the
-//! measured pass took the detector's full path, by what its repeated-name filter said.
+//! measured pass took the detector's full path, by what its repeated-name filter said. With
+//! `CACHE_HITS_REPLIES=FILE` every reply of a further pass is written to FILE (length-prefixed),
+//! to `cmp` before and after a change.
 //!
 //! The two workloads of the detector's cost (issue 16 item 5): `200000 tunnel replay` is the
 //! steady state (every name a repeat for its client), `200000 tunnel` the first sightings: the
@@ -149,6 +151,23 @@ fn answer_all(engine: &Engine, queries: &[Vec<u8>], out: &mut [u8]) -> (usize, u
     (replies, bytes)
 }
 
+/// Every query answered once more after the measured pass, each reply length-prefixed (u32 big
+/// endian) into `path`: `cmp` two runs' files to see that a change kept the replies.
+fn write_replies(engine: &Engine, queries: &[Vec<u8>], out: &mut [u8], path: &std::path::Path) {
+    let peer = SocketAddr::from(([127, 0, 0, 1], 5300));
+    let mut all = Vec::new();
+    for query in queries {
+        let request = Request { bytes: query, peer, transport: Transport::Udp, now: Instant::from_secs(100), unix_secs: 0, listener: 0, worker: 0 };
+        let len = match engine.handle(&request, out) {
+            Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => len,
+            _ => 0,
+        };
+        all.extend_from_slice(&(len as u32).to_be_bytes());
+        all.extend_from_slice(&out[..len]);
+    }
+    std::fs::write(path, all).expect("replies file written");
+}
+
 /// Every query answered once, outside the collected `answer_all`.
 #[inline(never)]
 fn warm_up(engine: &Engine, queries: &[Vec<u8>], out: &mut [u8]) {
@@ -198,6 +217,9 @@ fn main() {
     let (replies, bytes) = answer_all(&engine, &queries, &mut out);
     let elapsed = started.elapsed();
     println!("{count} queries, {replies} answered from the cache, {} bytes per reply, {:?} per query", bytes / replies.max(1), elapsed / count.max(1) as u32);
+    if let Some(path) = std::env::var_os("CACHE_HITS_REPLIES") {
+        write_replies(&engine, &queries, &mut out, std::path::Path::new(&path));
+    }
     if let (Some(detector), Some(before)) = (&detector, before) {
         // The detector's full path in the measured pass, by what its repeated-name filter said;
         // first sightings are the distinct (client, name) pairs not asked before it.

@@ -304,8 +304,10 @@ impl Engine {
             return Outcome::Drop(DropReason::ReflectionPort);
         }
         let Ok(message) = Message::parse(request.bytes) else { return self.unparsed(request, header, out) };
-        let question = message.question();
-        let mut query = self.query(request, header, question.as_ref(), Some(&message), TsigUse::Arrived);
+        // Read into a slot held here: the name is copied once, not moved out through options.
+        let mut slot = Question { qname: NameBuf::root(), qtype: Rtype(0), qclass: Class(0) };
+        let question = message.question_into(&mut slot).then_some(&slot);
+        let mut query = self.query(request, header, question, Some(&message), TsigUse::Arrived);
         if query.limited {
             if let Some(restricted) = self.limit_query(&query.frame, request, out) {
                 return restricted;

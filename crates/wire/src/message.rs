@@ -86,8 +86,40 @@ impl core::fmt::Debug for Message<'_> {
 
 impl<'a> Message<'a> {
     /// Checks `bytes` as a whole message.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
         let (header, _) = Header::split(bytes)?;
+        if let Some(message) = Self::parse_query(bytes, header) {
+            return Ok(message);
+        }
+        Self::parse_sections(bytes, header)
+    }
+
+    /// The usual query (one question, no answer or authority record, at most an OPT record in
+    /// the additional section) checked in one straight pass, by the same rules as
+    /// [`Self::parse_sections`]; `None` for any other shape and for any fault, which the general
+    /// walk then reports with its offset.
+    #[inline]
+    fn parse_query(bytes: &'a [u8], header: Header<'a>) -> Option<Self> {
+        if header.qdcount() != 1 || header.ancount() != 0 || header.nscount() != 0 || header.arcount() > 1 {
+            return None;
+        }
+        let (pos, _) = skip_question(bytes, HEADER_LEN).ok()?;
+        let mut message = Self { bytes, header, question_start: HEADER_LEN, section_starts: [pos; 3], edns: None, tsig_offset: None, opt_offset: None };
+        if header.arcount() == 0 {
+            return (pos == bytes.len()).then_some(message);
+        }
+        let record = read_raw_record(bytes, pos).ok()?;
+        if record.rtype != Rtype::OPT || !record.owner_is_root || record.rdata_offset + record.rdata.len() != bytes.len() {
+            return None;
+        }
+        message.edns = Some(Edns::parse(record.class.0, record.ttl, record.rdata, record.rdata_offset).ok()?);
+        message.opt_offset = Some(record.offset);
+        Some(message)
+    }
+
+    /// Every section walked record by record: the general case of [`Self::parse`].
+    fn parse_sections(bytes: &'a [u8], header: Header<'a>) -> Result<Self, ParseError> {
         let mut pos = HEADER_LEN;
         let mut qclass = None;
         for _ in 0..header.qdcount() {
@@ -138,6 +170,20 @@ impl<'a> Message<'a> {
     #[inline(always)]
     pub fn question(&self) -> Option<Question> {
         self.questions().next()
+    }
+
+    /// [`Message::question`] read into `slot` (the name copied once, straight from the message):
+    /// true when there is one; on false `slot` is unspecified.
+    #[inline(always)]
+    pub fn question_into(&self, slot: &mut Question) -> bool {
+        if self.header.qdcount() == 0 {
+            return false;
+        }
+        let Ok(pos) = slot.qname.parse_compressed_into(self.bytes, self.question_start) else { return false };
+        let Some(fixed) = self.bytes.get(pos..pos + 4) else { return false };
+        slot.qtype = Rtype(u16::from_be_bytes([fixed[0], fixed[1]]));
+        slot.qclass = Class(u16::from_be_bytes([fixed[2], fixed[3]]));
+        true
     }
 
     /// The raw bytes of the question section.
@@ -510,5 +556,59 @@ mod tests {
         let mut out = Vec::new();
         decompress_rdata(message.bytes(), &record, &mut out).unwrap();
         assert_eq!(NameBuf::from_wire(&out).unwrap().to_string(), "ftp.example.");
+    }
+
+    /// The fields a parse fills in, to compare the two walks.
+    fn summary<'a>(message: &Message<'a>) -> (usize, [usize; 3], Option<Edns<'a>>, Option<usize>, Option<usize>) {
+        (message.question_start, message.section_starts, message.edns, message.tsig_offset, message.opt_offset)
+    }
+
+    proptest::proptest! {
+        /// The one-pass query parse accepts only what the section walk accepts, with the same
+        /// result, and `parse` answers as the walk does; `question_into` reads what `question`
+        /// returns: queries with and without OPT (options, counts and bytes mutated at random).
+        #[test]
+        fn the_query_fast_path_agrees_with_the_section_walk_and_question_into_with_question(
+            labels in proptest::collection::vec(proptest::collection::vec(0u8..=255, 0..5), 0..4),
+            opt in proptest::option::of(proptest::collection::vec(0u8..=255, 0..24)),
+            arcount in 0u16..3,
+            owner_is_pointer in proptest::bool::ANY,
+            flips in proptest::collection::vec((0usize..64, 0u8..=255), 0..3),
+        ) {
+            let mut wire = Vec::new();
+            for label in &labels {
+                wire.push(label.len() as u8);
+                wire.extend_from_slice(label);
+            }
+            wire.push(0);
+            let mut bytes = query(&wire, 1);
+            if let Some(options) = &opt {
+                // The owner: the root, or a pointer to the question's name.
+                bytes.extend_from_slice(if owner_is_pointer { &[0xC0, 12] } else { &[0] });
+                bytes.extend_from_slice(&[0, 41, 0x04, 0xD0, 0, 0, 0x80, 0]);
+                bytes.extend_from_slice(&(options.len() as u16).to_be_bytes());
+                bytes.extend_from_slice(options);
+            }
+            set_count(&mut bytes, 3, arcount);
+            for (at, byte) in flips {
+                if let Some(target) = bytes.get_mut(at) {
+                    *target = byte;
+                }
+            }
+            let Ok((header, _)) = Header::split(&bytes) else { return Ok(()) };
+            let general = Message::parse_sections(&bytes, header);
+            // Anything else (a TSIG or TKEY record, another shape) is left to the section walk.
+            if let Some(fast) = Message::parse_query(&bytes, header) {
+                proptest::prop_assert_eq!(Some(summary(&fast)), general.as_ref().ok().map(summary));
+            }
+            proptest::prop_assert_eq!(Message::parse(&bytes).ok().as_ref().map(summary), general.as_ref().ok().map(summary));
+            // The question read in place is the one `question` returns, octet for octet.
+            if let Ok(message) = &general {
+                let exact = |q: &Question| (q.qname.as_wire().to_vec(), q.qtype, q.qclass);
+                let mut slot = Question { qname: NameBuf::from_wire(b"\x03old\x00").unwrap(), qtype: Rtype(0), qclass: Class(0) };
+                let read = message.question_into(&mut slot).then(|| exact(&slot));
+                proptest::prop_assert_eq!(read, message.question().as_ref().map(exact));
+            }
+        }
     }
 }

@@ -17,7 +17,9 @@ pub(super) struct Owner {
 }
 
 impl Owner {
-    /// Lower-cases and hashes `name`.
+    /// Lower-cases and hashes `name`. Inline, so that the 264 bytes are built in the caller's
+    /// slot rather than copied out.
+    #[inline]
     pub fn new(state: &KeyedState, name: &NameBuf) -> Self {
         let wire = name.as_wire();
         let len = wire.len().min(255);

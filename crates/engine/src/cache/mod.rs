@@ -358,7 +358,10 @@ impl Cache {
                         state.truncated |= !self.write_kept_proofs(&owner, rtype, question.qclass, now, writer);
                     }
                     self.count(true);
-                    return Some(state);
+                    // Field by field: `proved` is spent, and copying the whole state would copy
+                    // its name buffer too.
+                    let AnswerHit { rcode, prefetch, stale, truncated, security, ede, dnssec_ok, proved: _ } = state;
+                    return Some(AnswerHit { rcode, prefetch, stale, truncated, security, ede, dnssec_ok, proved: None });
                 }
                 Step::Follow(next) => {
                     target = next;

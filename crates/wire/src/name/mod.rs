@@ -58,6 +58,13 @@ impl NameBuf {
         Self { len: 1, bytes }
     };
 
+    /// [`NameBuf::ROOT`] built in place: a slot to read a name into costs a few stores rather
+    /// than a copy of the constant's 256 bytes.
+    #[inline(always)]
+    pub fn root() -> Self {
+        Self { len: 1, bytes: [0; MAX_NAME_LEN] }
+    }
+
     /// Builds a name from uncompressed wire bytes, checking them.
     pub fn from_wire(wire: &[u8]) -> Result<Self, ParseError> {
         let (name, used) = Self::parse_uncompressed(wire, 0)?;
@@ -98,6 +105,22 @@ impl NameBuf {
         let mut name = Self { len: 0, bytes: [0; MAX_NAME_LEN] };
         let end = walk_compressed(message, start, |label| name.push_label(label).map_err(|()| ParseErrorKind::NameTooLong))?;
         Ok((name, end))
+    }
+
+    /// [`Self::parse_compressed`] into `self` (its old contents replaced), so that a caller
+    /// reading into a slot it holds copies the name once: a name without pointers goes straight
+    /// from the message into the buffer. On error `self` is unspecified.
+    #[inline(always)]
+    pub fn parse_compressed_into(&mut self, message: &[u8], start: usize) -> Result<usize, ParseError> {
+        if let Some(end) = uncompressed_end(message, start) {
+            let wire = &message[start..end];
+            self.bytes[..wire.len()].copy_from_slice(wire);
+            self.len = wire.len() as u8;
+            return Ok(end);
+        }
+        let (name, end) = Self::parse_compressed(message, start)?;
+        *self = name;
+        Ok(end)
     }
 
     /// The fast path of both parses: a valid name without pointers at `start` (labels of type

@@ -124,12 +124,37 @@ impl<'b> MessageWriter<'b> {
         if self.section != 0 {
             return Err(WriteError::NoSpace);
         }
+        if self.pos == HEADER_LEN && self.table.len() == 0 {
+            return self.push_first_question(qname.as_wire(), qtype, qclass);
+        }
         let mark = self.mark();
         let result = self.write_name(qname.as_wire(), false).and_then(|()| self.write_fixed(&[qtype.0, qclass.0]));
         if result.is_ok() && mark.pos == HEADER_LEN && mark.entries == 0 && self.table.len() > 0 {
             self.question_len = qname.len();
         }
         self.commit(mark, result, 0)
+    }
+
+    /// The first question of a message (every reply's): what the general path writes and
+    /// remembers, with one bounds check for name, type and class; nothing changes when it does
+    /// not fit.
+    fn push_first_question(&mut self, wire: &[u8], qtype: Rtype, qclass: Class) -> Result<(), WriteError> {
+        let end = HEADER_LEN + wire.len() + 4;
+        if end > self.limit {
+            return Err(WriteError::NoSpace);
+        }
+        let out = &mut self.buf[HEADER_LEN..end];
+        let (name, fixed) = out.split_at_mut(wire.len());
+        name.copy_from_slice(wire);
+        fixed[..2].copy_from_slice(&qtype.0.to_be_bytes());
+        fixed[2..].copy_from_slice(&qclass.0.to_be_bytes());
+        self.pos = end;
+        self.table.remember(HEADER_LEN, wire, wire.len().saturating_sub(1));
+        if self.table.len() > 0 {
+            self.question_len = wire.len();
+        }
+        self.counts[0] = self.counts[0].saturating_add(1);
+        Ok(())
     }
 
     /// Forgets every name written so far for compression: later names point only at names
@@ -338,6 +363,13 @@ impl<'b> MessageWriter<'b> {
     }
 
     fn write_opt(&mut self, udp_size: u16, ttl: u32, options: &[(u16, &[u8])]) -> Result<(), WriteError> {
+        if options.is_empty() {
+            // The usual OPT: root owner, type, payload size, TTL, no rdata; one piece.
+            let [s0, s1] = udp_size.to_be_bytes();
+            let [t0, t1, t2, t3] = ttl.to_be_bytes();
+            let [o0, o1] = Rtype::OPT.0.to_be_bytes();
+            return self.write_bytes(&[0, o0, o1, s0, s1, t0, t1, t2, t3, 0, 0]);
+        }
         self.write_bytes(&[0])?;
         self.write_fixed(&[Rtype::OPT.0, udp_size])?;
         self.write_bytes(&ttl.to_be_bytes())?;

@@ -144,3 +144,22 @@ fn counts_written_in_place_are_those_finish_writes() {
     assert_eq!(in_place[..len], moved[..moved_len]);
     assert_eq!(Message::parse(&in_place[..len]).unwrap().records(Section::Answer).count(), 1);
 }
+
+#[test]
+fn a_first_question_that_does_not_fit_changes_nothing_and_a_second_takes_the_general_path() {
+    let question = name("www.example.");
+    let mut buf = [0u8; 64];
+    // 12 + 13 + 4 = 29 octets: one short of the limit fails and leaves the header alone.
+    let mut writer = MessageWriter::new(&mut buf, 28).unwrap();
+    assert!(writer.push_question(&question, Rtype::A, Class::IN).is_err());
+    assert_eq!((writer.len(), writer.counts[0], writer.table.len()), (12, 0, 0));
+    writer.set_limit(64);
+    writer.push_question(&question, Rtype::A, Class::IN).unwrap();
+    writer.push_question(&name("mail.EXAMPLE."), Rtype::MX, Class::IN).unwrap();
+    assert_eq!(writer.counts[0], 2);
+    let len = writer.finish();
+    // Questions are written as given (uncompressed), the second right after the first.
+    assert_eq!(&buf[12..29], b"\x03www\x07example\x00\x00\x01\x00\x01");
+    assert_eq!(&buf[29..47], b"\x04mail\x07EXAMPLE\x00\x00\x0f\x00\x01");
+    assert_eq!((len, buf[5]), (47, 2));
+}
