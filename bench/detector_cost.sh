@@ -14,13 +14,13 @@
 #   bench/detector_cost.sh [-r ROUNDS] [-n NAMES] [-c CLIENTS] [-S] BINARY...
 #   (needs dnsperf, dig, perf, taskset, python3; traffic stays on 127.0.0.0/8)
 set -euo pipefail
-rounds=3 names=30000 clients=10 steady=
+rounds=3 names=30000 clients=10 steady= workload=fresh
 while [ $# -gt 0 ]; do
     case "$1" in
         -r) rounds=$2; shift 2 ;;
         -n) names=$2; shift 2 ;;
         -c) clients=$2; shift 2 ;;
-        -S) steady=1; shift ;;
+        -S) steady=1 workload=steady; shift ;;
         *) break ;;
     esac
 done
@@ -84,7 +84,7 @@ run() {
     kill -INT $stat; wait $stat || true
     kill $pid; wait $pid 2>/dev/null || true
     ms=$(awk '/task-clock/{gsub(",","",$1); print $1}' "$dir/stat.txt")
-    python3 -c "print(f'{\"$(basename "$bin")\":24} {\"$mode\":4} {\"${steady:+steady}${steady:-fresh}\":7} queries {$q} cpu-us/query {$ms*1000/$q:.3f} kq/cpu-s {$q/$ms:.1f}')"
+    python3 -c "print(f'{\"$(basename "$bin")\":24} {\"$mode\":4} {\"$workload\":7} queries {$q} cpu-us/query {$ms*1000/$q:.3f} kq/cpu-s {$q/$ms:.1f}')"
 }
 for _ in $(seq 1 "$rounds"); do
     for bin in "$@"; do run "$bin" off; run "$bin" on; done
