@@ -31,10 +31,8 @@ done
 bin=$1
 dir=$(mktemp -d /tmp/portcullis-tap-count.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-python3 "$(dirname "$0")/gen_zone.py" "$dir/zone" -n 20000 -q 100000 >/dev/null
-printf '[control]\nsocket = ""\n' > "$dir/off.toml"
-if [ -n "$socket" ]; then output="socket = \"$dir/tap.sock\""; else output="file = \"$dir/run.dnstap\""; fi
-printf '[control]\nsocket = ""\n\n[http]\nlisten = "127.0.0.1:18053"\n\n[dnstap]\n%s\n' "$output" > "$dir/on.toml"
+. "$(dirname "$0")/tap_lib.sh"
+tap_prepare "$dir" "$socket"
 port=15998
 events=task-clock,user_time,system_time,context-switches
 for call in write writev pwrite64 sendmmsg recvmmsg clock_nanosleep futex accept4 sendto; do events+=",syscalls:sys_enter_$call"; done
@@ -48,22 +46,9 @@ threads() {
 }
 
 run() {
-    local mode=$1 round=$2 pid scrape stat q collector= prof=
-    rm -f "$dir/run.dnstap" "$dir/tap.sock"
-    if [ -n "$socket" ] && [ "$mode" = on ]; then
-        taskset -c 1 fstrm_capture -t protobuf:dnstap.Dnstap -u "$dir/tap.sock" -w "$dir/run.dnstap" 2>/dev/null &
-        collector=$!
-        for _ in $(seq 1 100); do [ -S "$dir/tap.sock" ] && break; sleep 0.05; done
-    fi
-    taskset -c 0 "$bin" serve --config "$dir/$mode.toml" --listen 127.0.0.1:$port --zone "bench.test.=$dir/zone/zone.db" \
-        --threads 1 --log-level warn 2>"$dir/server.log" &
-    pid=$!
-    for _ in $(seq 1 150); do dig +short +time=1 +tries=1 @127.0.0.1 -p $port ready-last.bench.test A >/dev/null 2>&1 && break; sleep 0.2; done
-    scrape=
-    if [ "$mode" = on ] && [ -n "$scrape_on" ]; then
-        (for _ in $(seq 1 300); do curl -s -o /dev/null http://127.0.0.1:18053/metrics || true; sleep 1; done) &
-        scrape=$!
-    fi
+    local mode=$1 round=$2 pid stat q prof=
+    tap_start "$bin" "$mode" "$dir" $port "$socket" "$scrape_on"
+    pid=$TAP_PID
     sleep 0.5
     threads $pid > "$dir/before.txt"
     perf stat -x, -e "$events" -p $pid -o "$dir/stat.txt" & stat=$!
@@ -75,9 +60,7 @@ run() {
     threads $pid > "$dir/after.txt"
     kill -INT $stat; wait $stat || true
     [ -n "$prof" ] && { kill -INT $prof; wait $prof || true; }
-    [ -n "$scrape" ] && { kill $scrape; wait $scrape 2>/dev/null || true; }
-    kill $pid; wait $pid 2>/dev/null || true
-    [ -n "$collector" ] && { kill $collector; wait $collector 2>/dev/null || true; }
+    tap_stop
     q=$(awk '/Queries completed:/{print $3}' "$dir/dnsperf.txt")
     python3 - "$mode${socket:+-socket}${scrape_on:-+noscrape}" "$q" "$dir" <<'EOF'
 import sys
