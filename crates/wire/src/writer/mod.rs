@@ -127,11 +127,9 @@ impl<'b> MessageWriter<'b> {
         if self.pos == HEADER_LEN && self.table.len() == 0 {
             return self.push_first_question(qname.as_wire(), qtype, qclass);
         }
+        // A later question (only the first one, above, can be the name `question_len` marks).
         let mark = self.mark();
         let result = self.write_name(qname.as_wire(), false).and_then(|()| self.write_fixed(&[qtype.0, qclass.0]));
-        if result.is_ok() && mark.pos == HEADER_LEN && mark.entries == 0 && self.table.len() > 0 {
-            self.question_len = qname.len();
-        }
         self.commit(mark, result, 0)
     }
 
