@@ -5,8 +5,10 @@
 //!   task itself (no task and no channel per query: no wake-up of another thread), so that
 //!   several can be in flight (a forwarding's hedged query beside the first); whichever has an
 //!   event first reports it. UDP: a fresh connected socket per query on a port the system picks
-//!   ([`send_udp`]), every datagram it receives handed to the machine (which does the
-//!   matching), an ICMP error a failure; a datagram lands in a buffer leased from the pool's
+//!   ([`send_std_udp`]), waiting in the pool's epoll set ([`UpstreamPoll`]: no reactor
+//!   registration and no `epoll_ctl` DEL per query; tokio's reactor when there is no set), every
+//!   datagram it receives handed to the machine (which does the matching), an ICMP error a
+//!   failure; a datagram lands in a buffer leased from the pool's
 //!   [`MessageBuffers`] for as long as the machine reads it (no 64 KiB buffer per driver). TCP (after
 //!   TC=1, or to a TCP-only server): a forwarding's queries go over the upstream's shared,
 //!   pipelined connection ([`TcpConnections`]), a resolution's over a fresh connection to the
@@ -22,8 +24,9 @@
 
 use crate::buffers::{Lease, MessageBuffers};
 use crate::forwarders::ForwardGroup;
-use crate::upstream::{send_udp, Event, Exchange};
+use crate::upstream::{send_std_udp, send_udp, Event, Exchange};
 use crate::upstream_encrypted::EncryptedUpstream;
+use crate::upstream_poll::{UpstreamPoll, Watched};
 use crate::upstream_tcp::TcpConnections;
 use crate::Clock;
 use portcullis_engine::policy::Instant;
@@ -84,6 +87,9 @@ pub struct Wire<'a> {
     pub encrypted: Option<&'a EncryptedUpstream>,
     /// Where datagrams are received.
     pub buffers: &'a MessageBuffers,
+    /// The epoll set UDP sockets wait in ([`crate::upstream_poll`]); `None`: tokio's reactor
+    /// (when the set could not be made).
+    pub poll: Option<&'a UpstreamPoll>,
 }
 
 /// Runs `machine` to its end and returns its result (see the module documentation).
@@ -94,7 +100,7 @@ pub async fn drive<D: Driven>(machine: &mut D, lend: &impl Lend<D>, wire: &Wire<
         match lend.lend(|context| machine.poll(now, context)) {
             Step::Send(outbound) => {
                 wire.sent.fetch_add(1, Ordering::Relaxed);
-                flights.start(outbound, now, wire.tcp, wire.encrypted);
+                flights.start(outbound, now, wire);
             }
             Step::Wait(at) => {
                 flights.keep(|id| machine.waits_for(id));
@@ -131,6 +137,9 @@ type Readiness = Pin<Box<dyn Future<Output = (UdpSocket, io::Result<Ready>)> + S
 
 /// One query on the wire, polled by the driver's own task.
 enum Flight<'a> {
+    /// A connected UDP socket in the pool's epoll set: every datagram it receives is reported,
+    /// until an error.
+    Watched(Watched<'a>),
     /// A connected UDP socket, to be read: every datagram it receives is reported, until an
     /// error.
     Udp(UdpSocket),
@@ -158,6 +167,23 @@ impl Flight<'_> {
     fn poll_next<'b>(&mut self, buf: &mut Option<Lease<'b>>, buffers: &'b MessageBuffers, cx: &mut Context<'_>) -> Poll<Received> {
         loop {
             match std::mem::replace(self, Flight::Over) {
+                Flight::Watched(mut socket) => {
+                    let received = socket.poll_recv(cx, |socket| socket.recv_from(buf.get_or_insert_with(|| buffers.lease())));
+                    match received {
+                        Poll::Ready(Ok((len, from))) => {
+                            *self = Flight::Watched(socket);
+                            return Poll::Ready(Received::Datagram(from, len));
+                        }
+                        Poll::Ready(Err(error)) => {
+                            tracing::trace!(%error, "upstream udp receive failed");
+                            return Poll::Ready(Received::Failed);
+                        }
+                        Poll::Pending => {
+                            *self = Flight::Watched(socket);
+                            return Poll::Pending;
+                        }
+                    }
+                }
                 Flight::Udp(socket) => match socket.try_recv_from(buf.get_or_insert_with(|| buffers.lease())) {
                     Ok((len, from)) => {
                         *self = Flight::Udp(socket);
@@ -198,6 +224,19 @@ impl Flight<'_> {
     }
 }
 
+/// Sends `outbound` from a fresh socket, which then waits in the pool's epoll set (or tokio's
+/// reactor, without one); nothing can have arrived yet, so it waits for readiness first.
+fn udp_flight<'a>(outbound: &Outbound, poll: Option<&'a UpstreamPoll>) -> Flight<'a> {
+    let flight = match poll {
+        Some(poll) => send_std_udp(outbound).and_then(|socket| poll.watch(socket)).map(Flight::Watched),
+        None => send_udp(outbound).map(Flight::waiting),
+    };
+    flight.unwrap_or_else(|error| {
+        tracing::debug!(server = %outbound.server, %error, "upstream udp send failed");
+        Flight::Failed
+    })
+}
+
 /// The queries in flight, each with its socket or connection; dropping one closes it.
 struct Flights<'a> {
     flights: SmallVec<[(QueryId, Flight<'a>); 2]>,
@@ -217,18 +256,12 @@ impl<'a> Flights<'a> {
     }
 
     /// Sends `outbound` (UDP at once; TCP when its exchange is first polled).
-    fn start(&mut self, outbound: Outbound, now: Instant, tcp: Option<&'a Arc<TcpConnections>>, encrypted: Option<&'a EncryptedUpstream>) {
+    fn start(&mut self, outbound: Outbound, now: Instant, wire: &Wire<'a>) {
         let budget = Duration::from_millis(outbound.deadline.as_millis().saturating_sub(now.as_millis()).max(1));
         let id = outbound.id;
+        let (tcp, encrypted) = (wire.tcp, wire.encrypted);
         let flight = match (outbound.transport, tcp) {
-            // Nothing can have arrived yet: wait for readiness first.
-            (Transport::Udp, _) => match send_udp(&outbound) {
-                Ok(socket) => Flight::waiting(socket),
-                Err(error) => {
-                    tracing::debug!(server = %outbound.server, %error, "upstream udp send failed");
-                    Flight::Failed
-                }
-            },
+            (Transport::Udp, _) => udp_flight(&outbound, wire.poll),
             (Transport::Tcp, Some(tcp)) => Flight::Tcp { exchange: Box::pin(tcp.query(outbound.server, outbound.bytes, budget)), fresh: false },
             (Transport::Tcp, None) => Flight::Tcp { exchange: Box::pin(async move { Exchange::start(&outbound, budget).await.next().await }), fresh: true },
             // An encrypted group's queries go over its own connections, or fail: never cleartext.

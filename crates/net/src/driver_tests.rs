@@ -118,44 +118,67 @@ fn closed(upstream: &UdpSocket, port: SocketAddr) -> bool {
     upstream.recv(&mut buf).is_err_and(|error| error.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
+/// Where the UDP sockets wait: the pool's epoll set (as in production) or tokio's reactor (the
+/// fallback when the set cannot be made).
+#[derive(Clone, Copy, Debug)]
+enum Reactor {
+    Epoll,
+    Tokio,
+}
+
 async fn run(script: &mut Script, tcp: Option<&Arc<TcpConnections>>) -> (Resolved, u64) {
+    run_on(Reactor::Epoll, script, tcp).await
+}
+
+async fn run_on(reactor: Reactor, script: &mut Script, tcp: Option<&Arc<TcpConnections>>) -> (Resolved, u64) {
     let sent = AtomicU64::new(0);
     let buffers = crate::buffers::MessageBuffers::default();
-    let wire = Wire { clock: Clock::default(), tcp, sent: &sent, encrypted: None, buffers: &buffers };
+    let poll = crate::upstream_poll::UpstreamPoll::new().unwrap();
+    let dispatch = tokio::spawn(poll.clone().dispatch_loop());
+    let poll = match reactor {
+        Reactor::Epoll => Some(&*poll),
+        Reactor::Tokio => None,
+    };
+    let wire = Wire { clock: Clock::default(), tcp, sent: &sent, encrypted: None, buffers: &buffers, poll };
     let resolved = drive(script, &Nothing, &wire).await;
+    dispatch.abort();
     (resolved, sent.load(Ordering::Relaxed))
 }
 
 #[tokio::test]
 async fn two_queries_in_flight_one_reply_one_failure() {
-    let (answering, upstream) = answering_upstream(b"the answer");
-    let unreachable = closed_port();
-    let mut script = Script::new(&[(answering, Transport::Udp), (unreachable, Transport::Udp)], None);
-    let (resolved, sent) = run(&mut script, None).await;
-    assert_eq!(resolved.upstream_queries, 2);
-    assert_eq!(sent, 2, "counted as upstream queries");
-    assert_eq!(upstream.join().unwrap().0, vec![1u8; 12], "the query's bytes went out");
-    // The port unreachable is the failure; the duplicate answer is not read: the query's socket
-    // is closed once the machine took one.
-    assert_eq!(script.sorted_calls(), vec![Call::Reply(0, answering, b"the answer".to_vec()), Call::Timeout(1)]);
+    for reactor in [Reactor::Epoll, Reactor::Tokio] {
+        let (answering, upstream) = answering_upstream(b"the answer");
+        let unreachable = closed_port();
+        let mut script = Script::new(&[(answering, Transport::Udp), (unreachable, Transport::Udp)], None);
+        let (resolved, sent) = run_on(reactor, &mut script, None).await;
+        assert_eq!(resolved.upstream_queries, 2, "{reactor:?}");
+        assert_eq!(sent, 2, "counted as upstream queries");
+        assert_eq!(upstream.join().unwrap().0, vec![1u8; 12], "the query's bytes went out");
+        // The port unreachable is the failure; the duplicate answer is not read: the query's
+        // socket is closed once the machine took one.
+        assert_eq!(script.sorted_calls(), vec![Call::Reply(0, answering, b"the answer".to_vec()), Call::Timeout(1)], "{reactor:?}");
+    }
 }
 
 #[tokio::test]
 async fn a_silent_upstream_wakes_the_machine_and_its_socket_is_closed_at_the_end() {
-    let (answering, upstream) = answering_upstream(b"the answer");
-    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut script = Script::new(&[(answering, Transport::Udp), (silent.local_addr().unwrap(), Transport::Udp)], Some(20));
-    let (resolved, sent) = run(&mut script, None).await;
-    assert_eq!((resolved.rcode, sent), (Rcode::NOERROR, 2));
-    let (_, answered_from) = upstream.join().unwrap();
-    // The duplicate came during the wait for the silent upstream: its query was over, unread.
-    assert_eq!(script.sorted_calls(), vec![Call::Reply(0, answering, b"the answer".to_vec()), Call::Wake]);
-    let mut buf = [0u8; 64];
-    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let (len, asked_from) = silent.recv_from(&mut buf).unwrap();
-    assert_eq!(len, 12, "the silent upstream was asked");
-    assert!(closed(&silent, asked_from), "the silent upstream's query socket outlived the driver");
-    assert!(closed(&UdpSocket::bind("127.0.0.1:0").unwrap(), answered_from));
+    for reactor in [Reactor::Epoll, Reactor::Tokio] {
+        let (answering, upstream) = answering_upstream(b"the answer");
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut script = Script::new(&[(answering, Transport::Udp), (silent.local_addr().unwrap(), Transport::Udp)], Some(20));
+        let (resolved, sent) = run_on(reactor, &mut script, None).await;
+        assert_eq!((resolved.rcode, sent), (Rcode::NOERROR, 2), "{reactor:?}");
+        let (_, answered_from) = upstream.join().unwrap();
+        // The duplicate came during the wait for the silent upstream: its query was over, unread.
+        assert_eq!(script.sorted_calls(), vec![Call::Reply(0, answering, b"the answer".to_vec()), Call::Wake], "{reactor:?}");
+        let mut buf = [0u8; 64];
+        silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (len, asked_from) = silent.recv_from(&mut buf).unwrap();
+        assert_eq!(len, 12, "the silent upstream was asked");
+        assert!(closed(&silent, asked_from), "the silent upstream's query socket outlived the driver ({reactor:?})");
+        assert!(closed(&UdpSocket::bind("127.0.0.1:0").unwrap(), answered_from));
+    }
 }
 
 /// A TCP upstream that answers one framed query on each of `connections` connections with

@@ -45,6 +45,7 @@ mod udp_replies;
 pub mod updates;
 pub mod upstream;
 pub mod upstream_encrypted;
+pub mod upstream_poll;
 pub mod upstream_tcp;
 pub mod xdp;
 

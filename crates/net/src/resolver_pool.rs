@@ -29,6 +29,7 @@ use crate::forwarders::{probe_loop, ForwardGroup, ForwardTable, ProbeOwner};
 use crate::log_gate::LogGate;
 use crate::random::BufferedRandom;
 use crate::udp_replies::UdpReplies;
+use crate::upstream_poll::UpstreamPoll;
 use crate::upstream_tcp::TcpConnections;
 use crate::{Clock, EngineHandle};
 use arc_swap::ArcSwap;
@@ -159,6 +160,9 @@ pub struct ResolverPool {
     buffers: MessageBuffers,
     /// Replies to UDP clients, sent in batches by a flusher task ([`crate::udp_replies`]).
     udp_replies: Arc<UdpReplies>,
+    /// The epoll set the upstream UDP sockets wait in, read by a task of its own
+    /// ([`crate::upstream_poll`]); `None` (tokio's reactor) when it could not be made.
+    upstream_poll: Option<Arc<UpstreamPoll>>,
     /// dnstap's queue, when dnstap is on: the answers the pool and the relay write are captured
     /// there as they are sent.
     tap: std::sync::OnceLock<Arc<crate::tap::Tap>>,
@@ -203,6 +207,7 @@ impl ResolverPool {
         let forward = ArcSwap::from_pointee(ForwardTable::new(&parts.forward));
         let udp_replies = Arc::new(UdpReplies::default());
         parts.runtime.spawn(udp_replies.clone().flush_loop(parts.engine.clone()));
+        let upstream_poll = start_upstream_poll(&parts.runtime);
         let pool = Arc::new(Self {
             engine: parts.engine,
             settings: ArcSwap::new(parts.settings),
@@ -219,6 +224,7 @@ impl ResolverPool {
             tcp: Arc::default(),
             buffers: MessageBuffers::default(),
             udp_replies,
+            upstream_poll,
             tap: std::sync::OnceLock::new(),
             counters: PoolCounters::default(),
             bogus_log: LogGate::new(BOGUS_LINES_PER_SECOND),
@@ -436,7 +442,7 @@ impl ResolverPool {
 
     /// How the pool's queries go out; `tcp`: the shared TCP connections, if used.
     fn wire<'a>(&'a self, tcp: Option<&'a Arc<TcpConnections>>) -> Wire<'a> {
-        Wire { clock: self.clock, tcp, sent: &self.counters.upstream_queries, encrypted: None, buffers: &self.buffers }
+        Wire { clock: self.clock, tcp, sent: &self.counters.upstream_queries, encrypted: None, buffers: &self.buffers, poll: self.upstream_poll.as_deref() }
     }
 
     /// Captures the answers the pool and the UDP workers' relays write (dnstap, the query log);
@@ -484,6 +490,22 @@ impl ResolverPool {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RecursionKey, Vec<Waiter>>> {
         self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The pool's epoll set of upstream UDP sockets, its task started on `runtime`; `None` (logged)
+/// when the system refuses one: the sockets then wait in tokio's reactor, as before.
+fn start_upstream_poll(runtime: &tokio::runtime::Handle) -> Option<Arc<UpstreamPoll>> {
+    let _entered = runtime.enter();
+    match UpstreamPoll::new() {
+        Ok(poll) => {
+            runtime.spawn(poll.clone().dispatch_loop());
+            Some(poll)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot make the upstream epoll set; upstream sockets use the runtime's reactor");
+            None
+        }
     }
 }
 

@@ -101,11 +101,17 @@ impl Exchange {
 /// `connect` binds it to a random ephemeral port itself (the kernel's choice, as a bind to port 0
 /// would make: RFC 5452 §9.2's port randomisation).
 pub fn send_udp(outbound: &Outbound) -> io::Result<UdpSocket> {
+    UdpSocket::from_std(send_std_udp(outbound)?)
+}
+
+/// [`send_udp`]'s socket before any reactor knows it (the resolver pool's epoll set takes it,
+/// [`crate::upstream_poll`]): non-blocking, connected, the query sent.
+pub fn send_std_udp(outbound: &Outbound) -> io::Result<std::net::UdpSocket> {
     let domain = if outbound.server.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
     let socket = Socket::new(domain, Type::DGRAM.nonblocking(), Some(Protocol::UDP))?;
     socket.connect(&outbound.server.into())?;
     socket.send(&outbound.bytes)?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 async fn send_tcp(outbound: &Outbound) -> io::Result<TcpStream> {
