@@ -156,7 +156,8 @@ impl Template {
             }
             time_at = out.at;
         }
-        let mut template = Self { transport: event.transport, ipv4: event.peer.is_ipv4(), local: event.local, time: event.time, heads, fixed: 0, time_at, message_at };
+        let mut template =
+            Self { transport: event.transport, ipv4: event.peer.is_ipv4(), local: event.local, time: event.time, heads, fixed: 0, time_at, message_at };
         template.set_time(event.time);
         template
     }

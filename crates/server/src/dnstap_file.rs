@@ -1,8 +1,6 @@
 //! A dnstap Frame Streams file (START, data frames, STOP) written past the page cache: whole
-//! 4 KiB blocks go to the file with direct I/O (`O_DIRECT`), from a 4 MiB buffer aligned for it,
-//! in one `pwrite` each. Each direct write is one request to the disk (a virtio disk's
-//! notification is a VM exit: `perf record` of the writer put it first, with the pinning of the
-//! pages), so the buffer is large: 4 MiB is one request where `max_sectors_kb` is 4096. A buffered write of the same bytes costs the writer thread a page-cache
+//! 4 KiB blocks go to the file with direct I/O (`O_DIRECT`), from a 1 MiB buffer aligned for it,
+//! in one `pwrite` each. A buffered write of the same bytes costs the writer thread a page-cache
 //! page to allocate, charge and dirty for every 4 KiB (and the kernel's writeback later):
 //! measured by `bench/tap_count.sh`, about twice the CPU of the direct write per byte.
 //!
@@ -20,8 +18,8 @@ use std::path::Path;
 
 /// The alignment of direct I/O's buffer, offsets and lengths (the largest logical block size).
 const ALIGN: usize = 4096;
-/// The buffer: what is written at once when the writer keeps up (about 12 000 queries' frames).
-const CAPACITY: usize = 4 * 1024 * 1024;
+/// The buffer: what is written at once when the writer keeps up (about 3000 queries' frames).
+const CAPACITY: usize = 1024 * 1024;
 
 /// A Frame Streams file.
 pub struct FileSink {
@@ -133,7 +131,7 @@ mod tests {
         let mut sink = FileSink::create(&path).unwrap_or_else(|error| panic!("{error}"));
         let mut wanted = control(START, true);
         // Small frames, a flush with a tail pending, then more than the buffer holds.
-        for (count, size, fill) in [(3, 100, 1u8), (1, 5000, 2), (80, 70_000, 3), (2, 333, 4)] {
+        for (count, size, fill) in [(3, 100, 1u8), (1, 5000, 2), (40, 70_000, 3), (2, 333, 4)] {
             for _ in 0..count {
                 let frame = data(size, fill);
                 assert!(sink.frames(&frame, 1).is_ok());

@@ -185,7 +185,8 @@ fn answers_the_relay_and_the_resolver_pool_send_are_captured_with_their_queries(
 /// value: the client's and the server's ports, the addresses, and each message whole (its size).
 #[test]
 fn dnstap_read_and_dnstap_ldns_read_the_fixed_width_varints_as_their_values() {
-    let Some(tools) = require("dnstap_read_and_dnstap_ldns_read_the_fixed_width_varints (Debian packages bind9-dnsutils, dnstap-ldns)", &["dnstap-read", "dnstap-ldns"])
+    let Some(tools) =
+        require("dnstap_read_and_dnstap_ldns_read_the_fixed_width_varints (Debian packages bind9-dnsutils, dnstap-ldns)", &["dnstap-read", "dnstap-ldns"])
     else {
         return;
     };
