@@ -7,18 +7,20 @@
 # per query of each thread (the UDP worker, the tap writer, ...) and in all; the dumps stay in
 # OUT (callgrind_annotate OUT/MODE.*-NN shows where they go).
 #
-#   bench/tap_callgrind.sh [-q QUERIES] [-o OUT] BINARY  (needs valgrind, dnsperf, dig, curl)
+#   bench/tap_callgrind.sh [-q QUERIES] [-o OUT] [-p PORT] BINARY  (needs valgrind, dnsperf, dig, curl)
 set -euo pipefail
 queries=20000
 out=
+port=15997
 while [ $# -gt 0 ]; do
     case "$1" in
         -q) queries=$2; shift 2 ;;
         -o) out=$2; shift 2 ;;
+        -p) port=$2; shift 2 ;;
         *) break ;;
     esac
 done
-[ $# -eq 1 ] || { echo "usage: $0 [-q QUERIES] [-o OUT] BINARY" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: $0 [-q QUERIES] [-o OUT] [-p PORT] BINARY" >&2; exit 2; }
 bin=$1
 dir=$(mktemp -d /tmp/portcullis-tap-callgrind.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
@@ -27,7 +29,6 @@ mkdir -p "$out"
 . "$(dirname "$0")/tap_lib.sh"
 tap_prepare "$dir" ""
 head -n "$queries" "$dir/zone/queries" > "$dir/measured"
-port=15997
 for mode in off on; do
     rm -f "$dir/run.dnstap"
     valgrind --tool=callgrind --separate-threads=yes --instr-atstart=no \

@@ -11,9 +11,10 @@
 //! whole, the client's address and port (encoded once for both frames), the lengths patched in,
 //! then the DNS message. So that every head of a template has the same layout, the lengths and
 //! the client's port are varints of a fixed width ([`WIDE`] bytes, padded with continuation
-//! bits: `0x85 0x80 0x00` is 5). Protobuf parsers read such varints as the value (protobuf-c,
-//! which `dnstap-ldns` and BIND's `dnstap-read` use; Google's and Go's protobuf too); the
-//! fields come in one order, which protobuf leaves free. (`bench/tap_callgrind.sh` counts the
+//! bits: `0x85 0x80 0x00` is 5). Protobuf's encoders never write such overlong varints, but
+//! its parsers read them as the value (protobuf-c, which `dnstap-ldns` and BIND's `dnstap-read`
+//! use; Google's and Go's protobuf take values of up to 10 bytes); the keys stay one byte each,
+//! and the fields come in one order, which protobuf leaves free. (`bench/tap_callgrind.sh` counts the
 //! instructions per query.)
 
 use crate::tap_batch::TapEvent;
