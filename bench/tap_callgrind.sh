@@ -11,7 +11,7 @@
 set -euo pipefail
 queries=20000
 out=
-port=15997
+port=15996
 while [ $# -gt 0 ]; do
     case "$1" in
         -q) queries=$2; shift 2 ;;
