@@ -6,7 +6,7 @@
 //! [`crate::tap::Recorder`]), handed whole to the writer thread, read there, cleared and given
 //! back for reuse: after the first few batches, capturing allocates nothing.
 
-use crate::tap_frame::DnstapKinds;
+use crate::tap_frame::{DnstapKinds, Encoder};
 use portcullis_engine::Transport;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -69,6 +69,8 @@ pub struct TapBatch {
     bytes: Vec<u8>,
     frames: Vec<u8>,
     frame_count: u64,
+    /// dnstap's encoder, when the capture asks for frames.
+    encoder: Option<Encoder>,
 }
 
 impl TapBatch {
@@ -84,6 +86,7 @@ impl TapBatch {
             bytes: Vec::with_capacity(space(events)),
             frames: Vec::with_capacity(space(frames)),
             frame_count: 0,
+            encoder: capture.dnstap.map(Encoder::new),
         }
     }
 
@@ -98,8 +101,8 @@ impl TapBatch {
             self.oldest = event.time;
         }
         self.count += 1;
-        if let Some(kinds) = self.capture.dnstap {
-            self.frame_count += crate::tap_frame::frames(event, kinds, &mut self.frames);
+        if let Some(encoder) = self.encoder.as_mut() {
+            self.frame_count += encoder.frames(event, &mut self.frames);
         }
         if self.capture.events {
             self.push_event(event);
@@ -220,7 +223,8 @@ mod tests {
         let kinds = DnstapKinds { queries: true, responses: true, auth: false, version: false };
         let (answered, dropped) = (event(b"q1", Some(b"reply1")), event(b"q2", None));
         let mut wanted = Vec::new();
-        let count = [answered, dropped].iter().map(|e| crate::tap_frame::frames(e, kinds, &mut wanted)).sum::<u64>();
+        let mut encoder = Encoder::new(kinds);
+        let count = [answered, dropped].iter().map(|e| encoder.frames(e, &mut wanted)).sum::<u64>();
         let mut batch = TapBatch::new(Capture { events: false, dnstap: Some(kinds) });
         assert!(batch.push(&answered) && batch.push(&dropped));
         assert_eq!((batch.frames(), batch.len(), batch.events().count()), ((&wanted[..], count), 2, 0));

@@ -179,3 +179,59 @@ fn answers_the_relay_and_the_resolver_pool_send_are_captured_with_their_queries(
     }
     let _ = fs::remove_dir_all(dir);
 }
+
+/// The frames' lengths and the client's port are fixed-width varints (`net/src/tap_frame.rs`):
+/// BIND's `dnstap-read` and `dnstap-ldns` (both protobuf-c) read every field of them as its
+/// value: the client's and the server's ports, the addresses, and each message whole (its size).
+#[test]
+fn dnstap_read_and_dnstap_ldns_read_the_fixed_width_varints_as_their_values() {
+    let Some(tools) =
+        require("dnstap_read_and_dnstap_ldns_read_the_fixed_width_varints (Debian packages bind9-dnsutils, dnstap-ldns)", &["dnstap-read", "dnstap-ldns"])
+    else {
+        return;
+    };
+    let dir = temp_dir("dnstap-wide");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let tap = dir.join("queries.dnstap");
+    let config = dir.join("portcullis.toml");
+    let text = format!(
+        "[server]\nlisten = [\"{addr}\"]\nthreads = 1\n\n[dnstap]\nfile = \"{}\"\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"{}\"\n",
+        tap.display(),
+        example_zone().display()
+    );
+    fs::write(&config, text).unwrap_or_default();
+    let mut server =
+        Server::start(dir.clone(), addr, &["serve".as_ref(), "--config".as_ref(), config.as_os_str()], "example.test.").unwrap_or_else(|e| panic!("{e}"));
+    // One client socket with a known port; names of several lengths (the sizes differ).
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap_or_default();
+    let port = socket.local_addr().map(|local| local.port()).unwrap_or_default();
+    let mut sizes = Vec::new();
+    for (i, name) in ["www.example.test.", "a-much-longer-label-than-the-others.example.test.", "nowhere.example.test."].iter().enumerate() {
+        let query = Query::new(name, Rtype::A).to_wire(0x4100 + i as u16).unwrap_or_else(|e| panic!("{e}"));
+        socket.send_to(&query, addr).unwrap_or_else(|e| panic!("send: {e}"));
+        let mut reply = [0u8; 4096];
+        let (len, _) = socket.recv_from(&mut reply).unwrap_or_else(|e| panic!("{name}: {e}"));
+        sizes.push((query.len(), len));
+    }
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(15)).is_some_and(|status| status.success()), "{}", server.stderr());
+    for (tool, args) in [(&tools[0], &["-y"][..]), (&tools[1], &["-y", "-r"][..])] {
+        let output = Command::new(tool).args(args).arg(&tap).output().unwrap_or_else(|e| panic!("{}: {e}", tool.display()));
+        let yaml = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{}: {}", tool.display(), String::from_utf8_lossy(&output.stderr));
+        // dnstap-read quotes the addresses, dnstap-ldns does not.
+        let count = |text: &str| yaml.lines().filter(|line| line.trim().replace('"', "") == text).count();
+        assert_eq!(count(&format!("query_port: {port}")), 6, "the client's port in each query and response of it:\n{yaml}");
+        assert_eq!(count(&format!("response_port: {}", addr.port())), count("type: MESSAGE"), "the server's port in every message:\n{yaml}");
+        assert_eq!(count("query_address: 127.0.0.1"), count("type: MESSAGE"), "{yaml}");
+        for (query, response) in &sizes {
+            // dnstap-read prints each message's size ("message_size: 35b").
+            if tool.ends_with("dnstap-read") {
+                assert!(count(&format!("message_size: {query}b")) >= 1, "a query of {query} bytes:\n{yaml}");
+                assert!(count(&format!("message_size: {response}b")) >= 1, "a response of {response} bytes:\n{yaml}");
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(dir);
+}
