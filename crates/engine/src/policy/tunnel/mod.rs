@@ -21,12 +21,13 @@
 //! keyed hash ([`hash`]) under a secret seed so that clients cannot aim collisions. Observing a
 //! query allocates nothing; only a detection does (its event).
 //!
-//! Cost on the cache-hit path (issue 16 item 5): every query's name is hashed once (a folded
-//! multiply per 16 octets); a repeat of a (client, name) pair seen in the window stops there
-//! ([`recent`]). Any other query finds its account: from the parent memo ([`memo`]) when the
+//! Cost on the cache-hit path (issue 16 item 5): the engine lends the cache's key of the
+//! question name (lower-cased, keyed hash: [`crate::cache::Owner`], made once for the lookup)
+//! to [`TunnelDetector::check_lowered`], so the detector hashes no name on that path; a repeat
+//! of a (client, name) pair seen in the window stops at the filter ([`recent`]). Any other query finds its account: from the parent memo ([`memo`]) when the
 //! client asked about a name with the same parent before and that name's split holds for all the
-//! parent's children, else by splitting the name with the Public Suffix List (borrowed; copied
-//! only when it holds upper-case letters) and hashing the account. It then takes one shard's
+//! parent's children, else by splitting the name with the Public Suffix List (borrowed) and
+//! hashing the account. It then takes one shard's
 //! lock and updates the window, reusing the name's hash for the distinct-name bitmap.
 //! [`TunnelDetector::full_path`] counts those queries by why the filter sent them.
 
@@ -318,22 +319,27 @@ impl TunnelDetector {
         if self.settings.mode == TunnelMode::Off {
             return (TunnelVerdict::Pass, None);
         }
+        let mut buffer = [0u8; 255];
+        let lower = if hash::has_upper(qname) { lowered(qname, &mut buffer) } else { qname };
+        self.check_lowered(now, client, lower, self.seeds.names.of(NAME_TWEAK, lower), qtype)
+    }
+
+    /// [`check`](Self::check) of a name lower-cased and hashed already: `qname` is lower-case
+    /// and `name_hash` a keyed hash of it (the engine lends the cache's owner key,
+    /// [`crate::cache::Owner`], made once for the lookup: the cache-hit path hashes the name
+    /// once, issue 16 item 5).
+    #[inline]
+    pub fn check_lowered(&self, now: Instant, client: IpAddr, qname: &[u8], name_hash: u64, qtype: u16) -> (TunnelVerdict, Option<AccountRef>) {
+        if self.settings.mode == TunnelMode::Off {
+            return (TunnelVerdict::Pass, None);
+        }
         let now = now.as_secs();
-        let name_hash = self.seeds.names.of(NAME_TWEAK, qname);
         let key = self.recent.key(client, name_hash);
         let (seen, way) = self.recent.seen(key, now);
         if seen == Seen::Repeat {
             return (TunnelVerdict::Pass, None);
         }
-        let mut query = Query { now, client, qtype, name_hash, key, seen, way };
-        if hash::has_upper(qname) {
-            let mut lower = [0u8; 255];
-            let lower = lowered(qname, &mut lower);
-            query.name_hash = self.seeds.names.of(NAME_TWEAK, lower);
-            self.full(&query, lower)
-        } else {
-            self.full(&query, qname)
-        }
+        self.full(&Query { now, client, qtype, name_hash, key, seen, way }, qname)
     }
 
     /// Queries that took the full path so far, by what the repeated-name filter said.

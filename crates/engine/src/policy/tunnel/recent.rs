@@ -6,14 +6,15 @@
 //! query takes the full path, so a held client's repeats are refused too.
 //!
 //! The filter is four-way set-associative: a key may sit in any slot of its bucket (four words,
-//! one cache line's half); a new key takes the slot holding it already, else one holding an older
-//! half window, else the one its hash picks. With one way and as many slots as names, a third of
+//! half a cache line, aligned: a probe reads one line); a new key takes the slot holding it
+//! already, else one holding an older half window, else the one its hash picks. With one way and as many slots as names, a third of
 //! the repeats were pushed out by collisions and took the full path; with two ways, about one in
 //! thirty still was (three keys of one pair in one half window evict each other in turn).
 //!
-//! The key is a keyed hash ([`super::hash`]) of the name as sent (case kept: a client that varies
-//! the case, "0x20", takes the full path, where the name is lower-cased) and of the exact client
-//! address. A collision can only make a new name look repeated for one query; the hash leaves no
+//! The key is a keyed hash ([`super::hash`]) of the exact client address and of the name's keyed
+//! hash, lower-cased (the cache's owner key on the engine's path, made once for the lookup and
+//! the detector): a name asked again in another case ("0x20") is a repeat too, as it brings no
+//! new label (the windows count lower-cased labels). A collision can only make a new name look repeated for one query; the hash leaves no
 //! difference that collides under every seed, so a client cannot aim them.
 
 use super::hash::Seed;
@@ -39,9 +40,13 @@ pub enum Seen {
     Held,
 }
 
+/// One bucket's slots: 32 octets aligned to 32, so that a probe reads one cache line.
+#[repr(align(32))]
+struct Bucket([AtomicU64; WAYS]);
+
 /// The filter.
 pub struct Recent {
-    slots: Box<[AtomicU64]>,
+    buckets: Box<[Bucket]>,
     /// Buckets minus one (their number is a power of two).
     mask: usize,
     seed: Seed,
@@ -53,8 +58,9 @@ impl Recent {
     /// A filter of about `size` slots (a power of two, at least 64).
     pub fn new(size: usize, seed: u64) -> Self {
         let buckets = (size.max(64) / WAYS).next_power_of_two();
-        let slots = (0..buckets * WAYS).map(|_| AtomicU64::new(0)).collect();
-        Self { slots, mask: buckets - 1, seed: Seed::new(seed), holds_until: AtomicU64::new(0) }
+        let mask = buckets - 1;
+        let buckets = (0..buckets).map(|_| Bucket(std::array::from_fn(|_| AtomicU64::new(0)))).collect();
+        Self { buckets, mask, seed: Seed::new(seed), holds_until: AtomicU64::new(0) }
     }
 
     /// The key of a query from `client` for the name whose hash is `name` (a
@@ -73,9 +79,8 @@ impl Recent {
 
     /// The bucket of `key`.
     #[inline]
-    fn bucket(&self, key: u64) -> &[AtomicU64] {
-        let first = ((key >> 40) as usize & self.mask) * WAYS;
-        &self.slots[first..first + WAYS]
+    fn bucket(&self, key: u64) -> &[AtomicU64; WAYS] {
+        &self.buckets[(key >> 40) as usize & self.mask].0
     }
 
     /// Whether `key` was remembered in the half window of `secs` or the one before, while no
