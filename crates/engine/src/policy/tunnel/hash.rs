@@ -79,6 +79,13 @@ impl Seed {
         fold(state ^ tweak, self.multiplier ^ 0x2d35_8dcc_aa6c_78a5)
     }
 
+    /// One word hashed: one folded multiply (a word that holds a secret hash already, such as
+    /// an IPv4 address xored with a name's keyed hash).
+    #[inline]
+    pub fn word(&self, a: u64) -> u64 {
+        fold(self.start ^ a, self.multiplier)
+    }
+
     /// Two words hashed together (a client address and a name's hash).
     #[inline]
     pub fn pair(&self, a: u64, b: u64) -> u64 {

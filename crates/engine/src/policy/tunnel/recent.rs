@@ -63,18 +63,20 @@ impl Recent {
         Self { buckets, mask, seed: Seed::new(seed), holds_until: AtomicU64::new(0) }
     }
 
-    /// The key of a query from `client` for the name whose hash is `name` (a
-    /// [`Seed::of`] of the wire form).
+    /// The key of a query from `client` for the name whose keyed hash is `name` (the cache's
+    /// owner hash, or a [`Seed::of`] of the lower-cased wire form). An IPv4 address takes one
+    /// folded multiply with the name's hash: that hash is secret, so no client can choose two
+    /// names whose hashes differ by two addresses' difference.
     #[inline]
     pub fn key(&self, client: IpAddr, name: u64) -> u64 {
-        let (high, low) = match client {
-            IpAddr::V4(v4) => (0, u64::from(u32::from(v4))),
+        let key = match client {
+            IpAddr::V4(v4) => self.seed.word(u64::from(u32::from(v4)) ^ name),
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6);
-                ((bits >> 64) as u64 | 1 << 63, bits as u64)
+                self.seed.pair(bits as u64 ^ name, (bits >> 64) as u64 | 1 << 63)
             }
         };
-        self.seed.pair(low ^ name, high) & !EPOCH_BITS
+        key & !EPOCH_BITS
     }
 
     /// The bucket of `key`.
@@ -96,27 +98,28 @@ impl Recent {
         if !held_now && bucket.iter().any(|slot| matches!(slot.load(Ordering::Relaxed), held if held == current || held == previous)) {
             return (Seen::Repeat, 0);
         }
-        // The slot to take: the key's own, else an expired one, else one of the previous half,
-        // else the one the key's hash picks.
-        let (mut way, mut best, mut found) = ((key >> 16) as usize % WAYS, 3, Seen::Unknown);
-        for (index, slot) in bucket.iter().enumerate() {
+        let (found, way) = Self::slot(bucket, key, now, before);
+        (if held_now { Seen::Held } else { found }, way)
+    }
+
+    /// The slot for `key` in `bucket` (not a repeat): the key's own, else an expired one, else
+    /// one of the previous half (`before`), else the one the key's hash picks; with what the
+    /// bucket said of it (`Stale` when it holds the key from an older half window). One pass,
+    /// without branches: each slot's rank (0 the key's own, 1 expired, 2 the previous half, 3
+    /// this half `now`) above its index, the least wins; the first of equals.
+    #[inline(never)]
+    fn slot(bucket: &[AtomicU64; WAYS], key: u64, now: u64, before: u64) -> (Seen, usize) {
+        let best = bucket.iter().enumerate().fold(u64::MAX, |best, (index, slot)| {
             let held = slot.load(Ordering::Relaxed);
             let epoch = held & EPOCH_BITS;
-            let rank = if held & !EPOCH_BITS == key {
-                found = Seen::Stale;
-                0
-            } else if epoch == now {
-                3
-            } else if epoch == before {
-                2
-            } else {
-                1
-            };
-            if rank < best {
-                (way, best) = (index, rank);
-            }
+            let rank = if held & !EPOCH_BITS == key { 0 } else { 1 + u64::from(epoch == before) + 2 * u64::from(epoch == now) };
+            best.min(rank << 2 | index as u64)
+        });
+        match best >> 2 {
+            0 => (Seen::Stale, (best & 3) as usize),
+            3 => (Seen::Unknown, (key >> 16) as usize % WAYS),
+            _ => (Seen::Unknown, (best & 3) as usize),
         }
-        (if held_now { Seen::Held } else { found }, way)
     }
 
     /// True when `key` is a repeat ([`seen`](Self::seen)).
