@@ -390,7 +390,7 @@ impl TunnelDetector {
         if self.settings.mode == TunnelMode::Off {
             return None;
         }
-        if self.settings.allow_clients.iter().any(|allowed| allowed.contains(client)) {
+        if !self.settings.allow_clients.is_empty() && self.allowed_client(client) {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -401,6 +401,22 @@ impl TunnelDetector {
                 return Some((name, hit.tag));
             }
         }
+        self.split_account(client, qname, key)
+    }
+
+    /// True when `client` is on the allow-list of clients (apart, as
+    /// [`prefix_of`](Self::prefix_of)).
+    #[inline(never)]
+    fn allowed_client(&self, client: IpAddr) -> bool {
+        self.settings.allow_clients.iter().any(|allowed| allowed.contains(client))
+    }
+
+    /// [`account_of`](Self::account_of) when the parent memo has nothing: the name split with
+    /// the Public Suffix List, the allow-list of domains, the account's hash; the split entered
+    /// in the memo under `key` when it holds for the parent's children. Apart (not inlined), so
+    /// that the memo's hits do not make room for it.
+    #[inline(never)]
+    fn split_account<'a>(&self, client: IpAddr, qname: &'a [u8], key: Option<u64>) -> Option<(Labels<'a>, u64)> {
         let (name, split) = Labels::split_with_parent(qname)?;
         if self.settings.allow_domains.iter().any(|domain| is_at_or_below(name.registered_wire(), domain)) {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
@@ -413,7 +429,9 @@ impl TunnelDetector {
         Some((name, tag))
     }
 
-    /// The prefix `client` is counted under.
+    /// The prefix `client` is counted under. Apart (not inlined): only a memo miss and a
+    /// detection need it, and inlined it made every full path unpack the address.
+    #[inline(never)]
     fn prefix_of(&self, client: IpAddr) -> Prefix {
         let len = if client.is_ipv4() { self.settings.prefix_v4 } else { self.settings.prefix_v6 };
         Prefix::covering(crate::base::prefix::canonical(client), len)
