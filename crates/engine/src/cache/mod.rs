@@ -45,8 +45,8 @@ pub use entry::{negative_ttl, Rrset, Security, Trust};
 
 use crate::base::Instant;
 use entry::{Entry, EntryKind};
-use key::{FailureKey, KeyedState};
 pub use key::Owner;
+use key::{FailureKey, KeyedState};
 use portcullis_wire::message::{Question, Section};
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
