@@ -6,8 +6,10 @@ pub(super) use crate::base::hash::KeyedState;
 use portcullis_wire::{Class, NameBuf, Rtype};
 
 /// An owner as the cache keys it: lower-cased wire form and its keyed hash, computed once per
-/// name looked up, in one pass over 8-byte words. Inline; does not allocate.
-pub(super) struct Owner {
+/// name looked up, in one pass over 8-byte words. Inline; does not allocate. The engine makes
+/// the question's once ([`super::Cache::owner`]) and lends it to the tunnelling detector (the
+/// lower-cased name and a keyed hash of it, issue 16 item 5) and to the lookup.
+pub struct Owner {
     len: u8,
     /// The lower-cased name, zero-padded to whole words.
     bytes: [u8; 256],

@@ -45,7 +45,8 @@ pub use entry::{negative_ttl, Rrset, Security, Trust};
 
 use crate::base::Instant;
 use entry::{Entry, EntryKind};
-use key::{FailureKey, KeyedState, Owner};
+pub use key::Owner;
+use key::{FailureKey, KeyedState};
 use portcullis_wire::message::{Question, Section};
 use portcullis_wire::writer::MessageWriter;
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
@@ -346,13 +347,37 @@ impl Cache {
         dnssec_ok: bool,
         writer: &mut MessageWriter<'_>,
     ) -> Option<AnswerHit> {
+        let owner = Owner::new(&self.state, &question.qname);
+        self.write_answer_owned(question, &owner, now, allow_stale, dnssec_ok, writer)
+    }
+
+    /// The key of `name` (lower-cased, hashed): made once for a question whose owner key the
+    /// caller needs too, then given to [`Cache::write_answer_owned`].
+    #[inline]
+    pub fn owner(&self, name: &NameBuf) -> Owner {
+        Owner::new(&self.state, name)
+    }
+
+    /// [`Cache::write_answer_dnssec`] with the question name's key made already
+    /// ([`Cache::owner`] of `question.qname`).
+    pub fn write_answer_owned(
+        &self,
+        question: &Question,
+        owner: &Owner,
+        now: Instant,
+        allow_stale: bool,
+        dnssec_ok: bool,
+        writer: &mut MessageWriter<'_>,
+    ) -> Option<AnswerHit> {
         let mark = writer.mark();
         let mut state =
             AnswerHit { rcode: Rcode::NOERROR, prefetch: false, stale: false, truncated: false, security: Security::Secure, ede: 0, dnssec_ok, proved: None };
         let mut target;
         let mut name = &question.qname;
+        let mut followed;
+        let mut key = owner;
         for _ in 0..=MAX_CHAIN {
-            match self.write_step(name, question, now, allow_stale, writer, &mut state) {
+            match self.write_step(name, key, question, now, allow_stale, writer, &mut state) {
                 Step::Done => {
                     if let Some((owner, rtype)) = state.proved.take() {
                         state.truncated |= !self.write_kept_proofs(&owner, rtype, question.qclass, now, writer);
@@ -366,6 +391,8 @@ impl Cache {
                 Step::Follow(next) => {
                     target = next;
                     name = &target;
+                    followed = Owner::new(&self.state, name);
+                    key = &followed;
                 }
                 Step::Miss => break,
             }
@@ -443,14 +470,23 @@ impl Cache {
     }
 
     /// One link of [`Self::write_answer`].
-    fn write_step(&self, name: &NameBuf, question: &Question, now: Instant, allow_stale: bool, writer: &mut MessageWriter<'_>, state: &mut AnswerHit) -> Step {
-        let owner = Owner::new(&self.state, name);
+    #[allow(clippy::too_many_arguments)]
+    fn write_step(
+        &self,
+        name: &NameBuf,
+        owner: &Owner,
+        question: &Question,
+        now: Instant,
+        allow_stale: bool,
+        writer: &mut MessageWriter<'_>,
+        state: &mut AnswerHit,
+    ) -> Step {
         let follow = question.qtype != Rtype::CNAME;
         let rtypes = [Some(question.qtype), follow.then_some(Rtype::CNAME), Some(NXDOMAIN_TYPE)];
-        let mut shard = self.shard(&owner);
+        let mut shard = self.shard(owner);
         for rtype in rtypes.into_iter().flatten() {
             let chain = follow && rtype == Rtype::CNAME;
-            let found = self.found(&mut shard, &owner, rtype, question.qclass, now, allow_stale);
+            let found = self.found(&mut shard, owner, rtype, question.qclass, now, allow_stale);
             // Data of rank Answer or better, or a negative entry; a link of the chain only as a
             // CNAME (NODATA for type CNAME says nothing about the type asked).
             let usable = |(entry, hit): &(&Entry, Hit)| if entry.kind == EntryKind::Positive { hit.trust >= Trust::Answer } else { !chain };

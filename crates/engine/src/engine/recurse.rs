@@ -114,8 +114,11 @@ impl Engine {
         if question.qclass != Class::IN || matches!(question.qtype, Rtype::AXFR | Rtype::IXFR | Rtype::MAILA | Rtype::MAILB) {
             return self.error_reply(frame, Rcode::REFUSED, out);
         }
+        // The question name's cache key (lower-cased, keyed hash) is made once: the tunnelling
+        // detector reads it, then the cache lookup.
+        let owner = recursion.cache.owner(&question.qname);
         let detector = recursion.tunnel.as_deref();
-        let checked = detector.map(|detector| detector.check(request.now, request.peer.ip(), question.qname.as_wire(), question.qtype.0));
+        let checked = detector.map(|detector| detector.check_lowered(request.now, request.peer.ip(), owner.wire(), owner.hash, question.qtype.0));
         if checked.is_some_and(|(verdict, _)| verdict == TunnelVerdict::Block) {
             return self.blocked_reply(frame, out);
         }
@@ -125,7 +128,7 @@ impl Engine {
         let Some(mut writer) = frame.writer(out) else { return dropped(DropReason::NoBuffer) };
         frame.begin(&mut writer, &self.settings);
         let (dnssec_ok, checking_disabled) = dnssec_flags(frame);
-        let hit = recursion.cache.write_answer_dnssec(question, request.now, false, dnssec_ok, &mut writer);
+        let hit = recursion.cache.write_answer_owned(question, &owner, request.now, false, dnssec_ok, &mut writer);
         // Bogus data in the cache: the resolver pool answers (SERVFAIL with its EDE, logged);
         // CD=1 gets the data (RFC 4035 §3.2.2).
         let hit = hit.filter(|hit| hit.security != Security::Bogus || checking_disabled);

@@ -1,10 +1,11 @@
 //! The detector's fast keyed hash: a folded multiply (the 128-bit product of two 64-bit words,
 //! its halves xored; the step of wyhash and foldhash) per 16 octets, from a secret seed; and the
 //! test for upper-case letters, eight octets at a time, that tells whether a name must be
-//! lower-cased before it is split. It keys the repeated-name filter, the
-//! windows' bitmaps and the account table: every query pays it, so it must cost a few
-//! instructions a word (SipHash, the engine's hash for other client-filled tables, costs about
-//! five times as much and was a third of the detector's cost per query).
+//! lower-cased before it is split. It keys the repeated-name filter, the windows' bitmaps, the
+//! parent memo and the account table, so it must cost a few instructions a word (SipHash, the
+//! engine's hash for other client-filled tables, costs about five times as much). On the
+//! engine's path the whole name's hash is the cache's owner key, made once for the lookup
+//! ([`super::TunnelDetector::check_lowered`]); [`super::TunnelDetector::check`] makes its own.
 //!
 //! Why a folded multiply and not a multiply-xorshift: in `state = (state ^ word) * odd; state ^=
 //! state >> 29` a flipped top bit stays one flipped top bit through the multiply, so two names
@@ -77,6 +78,13 @@ impl Seed {
         };
         state = fold(state ^ a, b ^ self.multiplier);
         fold(state ^ tweak, self.multiplier ^ 0x2d35_8dcc_aa6c_78a5)
+    }
+
+    /// One word hashed: one folded multiply (a word that holds a secret hash already, such as
+    /// an IPv4 address xored with a name's keyed hash).
+    #[inline]
+    pub fn word(&self, a: u64) -> u64 {
+        fold(self.start ^ a, self.multiplier)
     }
 
     /// Two words hashed together (a client address and a name's hash).

@@ -48,14 +48,15 @@ impl Memo {
     /// is a function of it and the registered domain); never 0.
     #[inline]
     pub fn key(&self, client: IpAddr, parent: &[u8]) -> u64 {
-        let (high, low) = match client {
-            IpAddr::V4(v4) => (0, u64::from(u32::from(v4))),
+        // The address is the hash's tweak (mixed in before the first block and again after the
+        // last, so no difference in it cancels one in the parent); IPv6's upper half after.
+        match client {
+            IpAddr::V4(v4) => self.seed.of(u64::from(u32::from(v4)), parent) | 1,
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6);
-                ((bits >> 64) as u64 | 1 << 63, bits as u64)
+                self.seed.pair(self.seed.of(bits as u64, parent), (bits >> 64) as u64 | 1 << 63) | 1
             }
-        };
-        self.seed.pair(self.seed.of(0, parent) ^ low, high) | 1
+        }
     }
 
     /// The entry of `key`, if the memo has it.

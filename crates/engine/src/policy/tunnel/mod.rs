@@ -21,12 +21,13 @@
 //! keyed hash ([`hash`]) under a secret seed so that clients cannot aim collisions. Observing a
 //! query allocates nothing; only a detection does (its event).
 //!
-//! Cost on the cache-hit path (issue 16 item 5): every query's name is hashed once (a folded
-//! multiply per 16 octets); a repeat of a (client, name) pair seen in the window stops there
-//! ([`recent`]). Any other query finds its account: from the parent memo ([`memo`]) when the
+//! Cost on the cache-hit path (issue 16 item 5): the engine lends the cache's key of the
+//! question name (lower-cased, keyed hash: [`crate::cache::Owner`], made once for the lookup)
+//! to [`TunnelDetector::check_lowered`], so the detector hashes no name on that path; a repeat
+//! of a (client, name) pair seen in the window stops at the filter ([`recent`]). Any other query finds its account: from the parent memo ([`memo`]) when the
 //! client asked about a name with the same parent before and that name's split holds for all the
-//! parent's children, else by splitting the name with the Public Suffix List (borrowed; copied
-//! only when it holds upper-case letters) and hashing the account. It then takes one shard's
+//! parent's children, else by splitting the name with the Public Suffix List (borrowed) and
+//! hashing the account. It then takes one shard's
 //! lock and updates the window, reusing the name's hash for the distinct-name bitmap.
 //! [`TunnelDetector::full_path`] counts those queries by why the filter sent them.
 
@@ -318,22 +319,27 @@ impl TunnelDetector {
         if self.settings.mode == TunnelMode::Off {
             return (TunnelVerdict::Pass, None);
         }
+        let mut buffer = [0u8; 255];
+        let lower = if hash::has_upper(qname) { lowered(qname, &mut buffer) } else { qname };
+        self.check_lowered(now, client, lower, self.seeds.names.of(NAME_TWEAK, lower), qtype)
+    }
+
+    /// [`check`](Self::check) of a name lower-cased and hashed already: `qname` is lower-case
+    /// and `name_hash` a keyed hash of it (the engine lends the cache's owner key,
+    /// [`crate::cache::Owner`], made once for the lookup: the cache-hit path hashes the name
+    /// once, issue 16 item 5).
+    #[inline]
+    pub fn check_lowered(&self, now: Instant, client: IpAddr, qname: &[u8], name_hash: u64, qtype: u16) -> (TunnelVerdict, Option<AccountRef>) {
+        if self.settings.mode == TunnelMode::Off {
+            return (TunnelVerdict::Pass, None);
+        }
         let now = now.as_secs();
-        let name_hash = self.seeds.names.of(NAME_TWEAK, qname);
         let key = self.recent.key(client, name_hash);
         let (seen, way) = self.recent.seen(key, now);
         if seen == Seen::Repeat {
             return (TunnelVerdict::Pass, None);
         }
-        let mut query = Query { now, client, qtype, name_hash, key, seen, way };
-        if hash::has_upper(qname) {
-            let mut lower = [0u8; 255];
-            let lower = lowered(qname, &mut lower);
-            query.name_hash = self.seeds.names.of(NAME_TWEAK, lower);
-            self.full(&query, lower)
-        } else {
-            self.full(&query, qname)
-        }
+        self.full(&Query { now, client, qtype, name_hash, key, seen, way }, qname)
     }
 
     /// Queries that took the full path so far, by what the repeated-name filter said.
@@ -384,7 +390,7 @@ impl TunnelDetector {
         if self.settings.mode == TunnelMode::Off {
             return None;
         }
-        if self.settings.allow_clients.iter().any(|allowed| allowed.contains(client)) {
+        if !self.settings.allow_clients.is_empty() && self.allowed_client(client) {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -395,6 +401,22 @@ impl TunnelDetector {
                 return Some((name, hit.tag));
             }
         }
+        self.split_account(client, qname, key)
+    }
+
+    /// True when `client` is on the allow-list of clients (apart, as
+    /// [`prefix_of`](Self::prefix_of)).
+    #[inline(never)]
+    fn allowed_client(&self, client: IpAddr) -> bool {
+        self.settings.allow_clients.iter().any(|allowed| allowed.contains(client))
+    }
+
+    /// [`account_of`](Self::account_of) when the parent memo has nothing: the name split with
+    /// the Public Suffix List, the allow-list of domains, the account's hash; the split entered
+    /// in the memo under `key` when it holds for the parent's children. Apart (not inlined), so
+    /// that the memo's hits do not make room for it.
+    #[inline(never)]
+    fn split_account<'a>(&self, client: IpAddr, qname: &'a [u8], key: Option<u64>) -> Option<(Labels<'a>, u64)> {
         let (name, split) = Labels::split_with_parent(qname)?;
         if self.settings.allow_domains.iter().any(|domain| is_at_or_below(name.registered_wire(), domain)) {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
@@ -407,7 +429,9 @@ impl TunnelDetector {
         Some((name, tag))
     }
 
-    /// The prefix `client` is counted under.
+    /// The prefix `client` is counted under. Apart (not inlined): only a memo miss and a
+    /// detection need it, and inlined it made every full path unpack the address.
+    #[inline(never)]
     fn prefix_of(&self, client: IpAddr) -> Prefix {
         let len = if client.is_ipv4() { self.settings.prefix_v4 } else { self.settings.prefix_v6 };
         Prefix::covering(crate::base::prefix::canonical(client), len)

@@ -6,14 +6,15 @@
 //! query takes the full path, so a held client's repeats are refused too.
 //!
 //! The filter is four-way set-associative: a key may sit in any slot of its bucket (four words,
-//! one cache line's half); a new key takes the slot holding it already, else one holding an older
-//! half window, else the one its hash picks. With one way and as many slots as names, a third of
+//! half a cache line, aligned: a probe reads one line); a new key takes the slot holding it
+//! already, else one holding an older half window, else the one its hash picks. With one way and as many slots as names, a third of
 //! the repeats were pushed out by collisions and took the full path; with two ways, about one in
 //! thirty still was (three keys of one pair in one half window evict each other in turn).
 //!
-//! The key is a keyed hash ([`super::hash`]) of the name as sent (case kept: a client that varies
-//! the case, "0x20", takes the full path, where the name is lower-cased) and of the exact client
-//! address. A collision can only make a new name look repeated for one query; the hash leaves no
+//! The key is a keyed hash ([`super::hash`]) of the exact client address and of the name's keyed
+//! hash, lower-cased (the cache's owner key on the engine's path, made once for the lookup and
+//! the detector): a name asked again in another case ("0x20") is a repeat too, as it brings no
+//! new label (the windows count lower-cased labels). A collision can only make a new name look repeated for one query; the hash leaves no
 //! difference that collides under every seed, so a client cannot aim them.
 
 use super::hash::Seed;
@@ -39,9 +40,13 @@ pub enum Seen {
     Held,
 }
 
+/// One bucket's slots: 32 octets aligned to 32, so that a probe reads one cache line.
+#[repr(align(32))]
+struct Bucket([AtomicU64; WAYS]);
+
 /// The filter.
 pub struct Recent {
-    slots: Box<[AtomicU64]>,
+    buckets: Box<[Bucket]>,
     /// Buckets minus one (their number is a power of two).
     mask: usize,
     seed: Seed,
@@ -53,29 +58,31 @@ impl Recent {
     /// A filter of about `size` slots (a power of two, at least 64).
     pub fn new(size: usize, seed: u64) -> Self {
         let buckets = (size.max(64) / WAYS).next_power_of_two();
-        let slots = (0..buckets * WAYS).map(|_| AtomicU64::new(0)).collect();
-        Self { slots, mask: buckets - 1, seed: Seed::new(seed), holds_until: AtomicU64::new(0) }
+        let mask = buckets - 1;
+        let buckets = (0..buckets).map(|_| Bucket(std::array::from_fn(|_| AtomicU64::new(0)))).collect();
+        Self { buckets, mask, seed: Seed::new(seed), holds_until: AtomicU64::new(0) }
     }
 
-    /// The key of a query from `client` for the name whose hash is `name` (a
-    /// [`Seed::of`] of the wire form).
+    /// The key of a query from `client` for the name whose keyed hash is `name` (the cache's
+    /// owner hash, or a [`Seed::of`] of the lower-cased wire form). An IPv4 address takes one
+    /// folded multiply with the name's hash: that hash is secret, so no client can choose two
+    /// names whose hashes differ by two addresses' difference.
     #[inline]
     pub fn key(&self, client: IpAddr, name: u64) -> u64 {
-        let (high, low) = match client {
-            IpAddr::V4(v4) => (0, u64::from(u32::from(v4))),
+        let key = match client {
+            IpAddr::V4(v4) => self.seed.word(u64::from(u32::from(v4)) ^ name),
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6);
-                ((bits >> 64) as u64 | 1 << 63, bits as u64)
+                self.seed.pair(bits as u64 ^ name, (bits >> 64) as u64 | 1 << 63)
             }
         };
-        self.seed.pair(low ^ name, high) & !EPOCH_BITS
+        key & !EPOCH_BITS
     }
 
     /// The bucket of `key`.
     #[inline]
-    fn bucket(&self, key: u64) -> &[AtomicU64] {
-        let first = ((key >> 40) as usize & self.mask) * WAYS;
-        &self.slots[first..first + WAYS]
+    fn bucket(&self, key: u64) -> &[AtomicU64; WAYS] {
+        &self.buckets[(key >> 40) as usize & self.mask].0
     }
 
     /// Whether `key` was remembered in the half window of `secs` or the one before, while no
@@ -91,27 +98,28 @@ impl Recent {
         if !held_now && bucket.iter().any(|slot| matches!(slot.load(Ordering::Relaxed), held if held == current || held == previous)) {
             return (Seen::Repeat, 0);
         }
-        // The slot to take: the key's own, else an expired one, else one of the previous half,
-        // else the one the key's hash picks.
-        let (mut way, mut best, mut found) = ((key >> 16) as usize % WAYS, 3, Seen::Unknown);
-        for (index, slot) in bucket.iter().enumerate() {
+        let (found, way) = Self::slot(bucket, key, now, before);
+        (if held_now { Seen::Held } else { found }, way)
+    }
+
+    /// The slot for `key` in `bucket` (not a repeat): the key's own, else an expired one, else
+    /// one of the previous half (`before`), else the one the key's hash picks; with what the
+    /// bucket said of it (`Stale` when it holds the key from an older half window). One pass,
+    /// without branches: each slot's rank (0 the key's own, 1 expired, 2 the previous half, 3
+    /// this half `now`) above its index, the least wins; the first of equals.
+    #[inline(never)]
+    fn slot(bucket: &[AtomicU64; WAYS], key: u64, now: u64, before: u64) -> (Seen, usize) {
+        let best = bucket.iter().enumerate().fold(u64::MAX, |best, (index, slot)| {
             let held = slot.load(Ordering::Relaxed);
             let epoch = held & EPOCH_BITS;
-            let rank = if held & !EPOCH_BITS == key {
-                found = Seen::Stale;
-                0
-            } else if epoch == now {
-                3
-            } else if epoch == before {
-                2
-            } else {
-                1
-            };
-            if rank < best {
-                (way, best) = (index, rank);
-            }
+            let rank = if held & !EPOCH_BITS == key { 0 } else { 1 + u64::from(epoch == before) + 2 * u64::from(epoch == now) };
+            best.min(rank << 2 | index as u64)
+        });
+        match best >> 2 {
+            0 => (Seen::Stale, (best & 3) as usize),
+            3 => (Seen::Unknown, (key >> 16) as usize % WAYS),
+            _ => (Seen::Unknown, (best & 3) as usize),
         }
-        (if held_now { Seen::Held } else { found }, way)
     }
 
     /// True when `key` is a repeat ([`seen`](Self::seen)).
