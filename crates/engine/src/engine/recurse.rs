@@ -3,7 +3,7 @@
 //! allocation) or handed back as [`Outcome::Resolve`]; the resolver pool answers it later through
 //! [`Engine::respond_resolved`], which sets up and finishes the reply as every other one.
 
-use super::{dropped, Answered, Engine, Query, TsigUse};
+use super::{dropped, Answered, Engine, Query, Trace, TsigUse};
 use crate::cache::Security;
 use crate::policy::tunnel::TunnelVerdict;
 use crate::policy::{Action, ResponseKind, Verdict};
@@ -97,6 +97,8 @@ impl Engine {
     pub(super) fn recurse(&self, query: &Query<'_>, question: &Question, request: &Request<'_>, out: &mut [u8]) -> Answered {
         let frame = &query.frame;
         let Some(recursion) = &self.recursion else { return self.error_reply(frame, Rcode::REFUSED, out) };
+        // Cache contents, detectors and policy zones change between identical queries.
+        query.trace.set(Trace::VOLATILE);
         // RA=1 already says the recursion ACL allows this client (`recursion_allowed`).
         let verdict = if frame.ra() {
             Verdict::Allow

@@ -1,0 +1,257 @@
+//! The reply cache (`engine/reply_cache.rs`) against the engine it stands in front of: for random
+//! query streams (names in and out of the served zones, mixed case, EDNS on and off, DO, buffer
+//! sizes, RD, several clients the ACL treats differently, RRL slipping and dropping, a filled
+//! resolver cache), every outcome and every reply byte through the cache is what
+//! `Engine::handle` gives, and so are the counters; across engine swaps and clock steps.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// Named after the file, so that `cargo test -p portcullis-engine reply_cache` selects these.
+#[cfg(test)]
+mod reply_cache {
+    use portcullis_engine::auth::ZoneSet;
+    use portcullis_engine::cache::{Cache, CacheSettings, Rrset, Trust};
+    use portcullis_engine::engine::Policy;
+    use portcullis_engine::load::load_zone_text;
+    use portcullis_engine::metrics::EngineCounters;
+    use portcullis_engine::policy::{Acl, AclSettings, ActionRules, Instant, QueryLimitSettings, QueryLimiter, Rrl, RrlSettings, ZoneRules};
+    use portcullis_engine::zonefile::NoIncludes;
+    use portcullis_engine::{DropReason, Engine, EngineSettings, Outcome, ReplyCache, Request, Transport};
+    use portcullis_wire::{Class, NameBuf, Rtype};
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    const ZONE: &str = "$TTL 300
+@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300
+@ IN NS ns1
+@ IN NS ns2.other.net.
+@ IN MX 10 mail
+@ IN TXT \"v=spf1 -all\"
+ns1 IN A 192.0.2.1
+www IN A 192.0.2.10
+www IN A 192.0.2.11
+www IN AAAA 2001:db8::10
+mail IN A 192.0.2.20
+alias IN CNAME www
+outside IN CNAME www.elsewhere.org.
+*.wild IN A 192.0.2.30
+sub IN NS ns.sub
+ns.sub IN A 192.0.2.40
+big IN TXT \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"
+big IN TXT \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"
+big IN TXT \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"
+";
+
+    const NAMES: &[&str] = &[
+        "example.com.",
+        "www.example.com.",
+        "mail.example.com.",
+        "alias.example.com.",
+        "outside.example.com.",
+        "x.wild.example.com.",
+        "deep.y.wild.example.com.",
+        "host.sub.example.com.",
+        "sub.example.com.",
+        "missing.example.com.",
+        "big.example.com.",
+        "ns1.example.com.",
+        "cached.example.net.",
+        "gone.example.net.",
+        "version.bind.",
+        "private.example.com.",
+    ];
+    const TYPES: &[u16] = &[1, 28, 15, 16, 2, 6, 255, 5, 99, 252, 0, 41];
+    const CLIENTS: &[&str] = &["192.0.2.100:5353", "198.51.100.7:40000", "127.0.0.1:1234", "[2001:db8::5]:999", "203.0.113.9:19", "10.1.2.3:53"];
+
+    fn name(text: &str) -> NameBuf {
+        NameBuf::from_text(text, None).unwrap()
+    }
+
+    /// The zones: example.com with `serial`, and private.example.com whose queries only
+    /// 10.0.0.0/8 may ask (others are refused).
+    fn zones(serial: u32) -> ZoneSet {
+        let text = ZONE.replace(" 1 7200", &format!(" {serial} 7200"));
+        let zone = load_zone_text(&name("example.com."), &text, "t", &NoIncludes).unwrap();
+        let private = "$TTL 60\n@ IN SOA ns1 h 1 1 1 1 1\n@ IN NS ns1\n@ IN A 192.0.2.99\nns1 IN A 192.0.2.1\n";
+        let private = load_zone_text(&name("private.example.com."), private, "p", &NoIncludes).unwrap();
+        ZoneSet::new(vec![Arc::new(zone), Arc::new(private)])
+    }
+
+    fn policy(rrl_rate: u32, limiter: bool) -> Policy {
+        let mut global = ActionRules::default();
+        global.recursion = Some(vec!["127.0.0.0/8".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]);
+        let mut private = ActionRules::default();
+        private.query = Some(vec!["10.0.0.0/8".parse().unwrap()]);
+        let zones = vec![ZoneRules { zone: name("private.example.com."), rules: private }];
+        let acl = Acl::new(&AclSettings { global, zones, ..AclSettings::default() }, None).unwrap();
+        let rrl = RrlSettings { responses_per_second: rrl_rate, nxdomains_per_second: rrl_rate, errors_per_second: rrl_rate, slip: 2, ..RrlSettings::DEFAULT };
+        let limit = QueryLimitSettings { enabled: limiter, ..QueryLimitSettings::DEFAULT };
+        Policy { acl, rrl: Arc::new(Rrl::new(&rrl, [7; 16], Arc::default())), query_limit: QueryLimiter::new(&limit, [9; 16]), ..Policy::defaults() }
+    }
+
+    fn rrset(owner: &str, rtype: Rtype, rdata: &[u8], ttl: u32) -> Rrset {
+        let mut rrset = Rrset::new(name(owner), rtype, Class::IN, ttl);
+        rrset.push(ttl, rdata);
+        rrset
+    }
+
+    /// An engine with recursion on over a cache holding `cached.example.net` (TTLs that cross
+    /// seconds) and a negative entry.
+    fn engine(serial: u32, rrl_rate: u32, limiter: bool) -> Arc<Engine> {
+        let cache = Arc::new(Cache::new(CacheSettings::DEFAULT));
+        cache.insert_rrset(&rrset("cached.example.net.", Rtype::A, &[192, 0, 2, 77], 3), Trust::AuthAnswer, Instant::from_millis(250));
+        let soa = rrset("example.net.", Rtype::SOA, &[&name("ns.example.net.").as_wire()[..], &name("h.example.net.").as_wire()[..], &[0; 20]].concat(), 30);
+        cache.insert_negative(&name("gone.example.net."), None, Class::IN, Some(&soa), Trust::AuthAuthority, Instant::ZERO);
+        let settings = EngineSettings { version: Some("test".into()), ..EngineSettings::default() };
+        let engine = Engine::with_policy(zones(serial), settings, Arc::new(EngineCounters::default()), policy(rrl_rate, limiter));
+        Arc::new(engine.with_recursion(cache))
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+            items[(self.next() % items.len() as u64) as usize]
+        }
+    }
+
+    /// A query of one of 400 random shapes (so that they repeat), with a random ID and its name
+    /// in random case.
+    fn random_query(rng: &mut Rng) -> Vec<u8> {
+        let mut query = query_shape(&mut Rng(0x9e37_79b9 + rng.next() % 400));
+        query[..2].copy_from_slice(&(rng.next() as u16).to_be_bytes());
+        let mut at = 12;
+        while query[at] != 0 && query[at] < 64 {
+            let len = usize::from(query[at]);
+            for byte in &mut query[at + 1..at + 1 + len] {
+                if rng.next() % 3 == 0 {
+                    byte.make_ascii_uppercase();
+                }
+            }
+            at += len + 1;
+        }
+        query
+    }
+
+    /// A random query shape: mostly the plain shape, EDNS or not, DO, sizes; now and then a
+    /// cookie, two questions, an opcode or a compression pointer.
+    fn query_shape(rng: &mut Rng) -> Vec<u8> {
+        rng.next();
+        let qname = rng.pick(NAMES);
+        let wire = name(qname).as_wire().to_vec();
+        let odd = rng.next() % 16;
+        let flags: u8 = match rng.next() % 4 {
+            0 => 0x00,
+            1 | 2 => 0x01,
+            _ => 0x01 | if rng.next() % 2 == 0 { 0x00 } else { 0x02 },
+        };
+        let opcode = if odd == 1 { 0x20 } else { 0 };
+        let cd_ad = (rng.next() % 4) as u8 * 0x10;
+        let edns = rng.next() % 3 != 0;
+        let mut query = vec![(rng.next() >> 8) as u8, rng.next() as u8, opcode | flags, cd_ad, 0, if odd == 2 { 2 } else { 1 }, 0, 0, 0, 0, 0, u8::from(edns)];
+        query.extend_from_slice(&wire);
+        let qtype = if rng.next() % 2 == 0 { 1 } else { rng.pick(TYPES) };
+        let qclass: u16 = if qname == "version.bind." { 3 } else { 1 };
+        query.extend_from_slice(&qtype.to_be_bytes());
+        query.extend_from_slice(&qclass.to_be_bytes());
+        if odd == 2 {
+            query.extend_from_slice(&[0xC0, 12, 0, 28, 0, 1]);
+        }
+        if edns {
+            let size: u16 = rng.pick(&[512, 1232, 4096, 600, 0, 1400]);
+            let do_bit = if rng.next() % 2 == 0 { 0x80 } else { 0 };
+            let version = if odd == 3 { 1 } else { 0 };
+            query.extend_from_slice(&[0, 0, 41]);
+            query.extend_from_slice(&size.to_be_bytes());
+            query.extend_from_slice(&[0, version, do_bit, 0]);
+            if odd == 4 {
+                query.extend_from_slice(&[0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+            } else {
+                query.extend_from_slice(&[0, 0]);
+            }
+        }
+        query
+    }
+
+    fn counters(engine: &Engine) -> Vec<u64> {
+        let counters = engine.counters();
+        let mut all = vec![counters.requests(), counters.cache_answers()];
+        all.extend((0..24).map(|rcode| counters.rcodes(rcode)));
+        all.extend((0..6).map(|kind| counters.answers(kind)));
+        all.extend(DropReason::ALL.iter().map(|&reason| counters.drops_of(reason)));
+        all
+    }
+
+    /// Runs `count` random queries through a plain engine and, identically built, one behind a
+    /// reply cache of `slots`; every outcome and reply must be the same. Swaps both engines every
+    /// 2000 queries (a new zone serial) and steps the clock. Returns the cache's hits.
+    fn differential(seed: u64, count: usize, slots: usize, rrl_rate: u32, limiter: bool) -> u64 {
+        let mut rng = Rng(seed);
+        let (mut plain, mut cached) = (engine(1, rrl_rate, limiter), engine(1, rrl_rate, limiter));
+        let mut cache = ReplyCache::new(slots);
+        let (mut out_plain, mut out_cached) = (vec![0u8; 4096], vec![0u8; 4096]);
+        let mut now_ms = 0u64;
+        let mut replies = 0;
+        for index in 0..count {
+            if index > 0 && index % 2000 == 0 {
+                let serial = 2 + (index / 2000) as u32;
+                (plain, cached) = (Arc::new(plain.with_zones(zones(serial))), Arc::new(cached.with_zones(zones(serial))));
+            }
+            now_ms += rng.next() % 40;
+            let query = random_query(&mut rng);
+            let peer: SocketAddr = rng.pick(CLIENTS).parse().unwrap();
+            let request = Request {
+                bytes: &query,
+                peer,
+                transport: Transport::Udp,
+                now: Instant::from_millis(now_ms),
+                unix_secs: 1_700_000_000 + now_ms / 1000,
+                listener: 0,
+                worker: 0,
+            };
+            let expected = plain.handle(&request, &mut out_plain);
+            let got = cache.answer(&cached, &request, &mut out_cached);
+            assert_eq!(got, expected, "query {index}: {query:02x?} from {peer}");
+            if let Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) = expected {
+                assert_eq!(out_cached[..len], out_plain[..len], "query {index}: {query:02x?} from {peer}");
+                replies += 1;
+            }
+        }
+        assert!(replies > count / 2, "{replies} replies");
+        assert_eq!(counters(&cached), counters(&plain));
+        cache.hits()
+    }
+
+    /// Mixed streams with RRL generous (most replies go out) and tight (slips and drops), the
+    /// query limiter off: identical, and the cache answers a good part.
+    #[test]
+    fn replies_through_the_cache_are_byte_identical_to_the_engines() {
+        for seed in [1, 0x5eed, 0xdead_beef] {
+            let hits = differential(seed, 6000, 4096, 100_000, false);
+            assert!(hits > 800, "seed {seed}: {hits} hits");
+            let hits = differential(seed, 6000, 4096, 5, false);
+            assert!(hits > 100, "seed {seed}: {hits} hits under tight RRL");
+        }
+    }
+
+    /// A tiny cache (slots shared by many keys: every store evicts) and the query limiter on
+    /// (its clients bypass the cache) keep the replies identical.
+    #[test]
+    fn a_crowded_cache_and_the_query_limiter_change_nothing() {
+        differential(77, 4000, 2, 100_000, true);
+        differential(78, 4000, 16, 3, true);
+    }
+
+    /// Off (0 slots): every query goes to the engine.
+    #[test]
+    fn zero_slots_is_off() {
+        assert_eq!(ReplyCache::new(0).slots(), 0);
+        assert_eq!(differential(5, 500, 0, 100_000, false), 0);
+    }
+}
