@@ -254,4 +254,165 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
         assert_eq!(ReplyCache::new(0).slots(), 0);
         assert_eq!(differential(5, 500, 0, 100_000, false), 0);
     }
+
+    /// `query` asked `times` times by `peer` through `cache`; every reply checked against a
+    /// plain engine built the same way. Returns the cache's hits.
+    fn repeats(query: &[u8], peer: &str, times: usize, rrl_rate: u32) -> (u64, Vec<Outcome>) {
+        let (plain, cached) = (engine(1, rrl_rate, false), engine(1, rrl_rate, false));
+        let mut cache = ReplyCache::new(64);
+        let (mut a, mut b) = (vec![0u8; 4096], vec![0u8; 4096]);
+        let peer: SocketAddr = peer.parse().unwrap();
+        let mut outcomes = Vec::new();
+        for i in 0..times {
+            let request = Request {
+                bytes: query,
+                peer,
+                transport: Transport::Udp,
+                now: Instant::from_millis(i as u64),
+                unix_secs: 1_700_000_000,
+                listener: 0,
+                worker: 0,
+            };
+            let (expected, got) = (plain.handle(&request, &mut a), cache.answer(&cached, &request, &mut b));
+            assert_eq!(got, expected);
+            if let Outcome::Reply(len) = got {
+                assert_eq!(a[..len], b[..len]);
+            }
+            outcomes.push(got);
+        }
+        (cache.hits(), outcomes)
+    }
+
+    /// A plain query: RD clear, `qtype`, an OPT of 1232 octets with `options` (or none).
+    fn plain(qname: &str, qtype: u16, opt: Option<&[u8]>) -> Vec<u8> {
+        let mut query = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, u8::from(opt.is_some())];
+        query.extend_from_slice(name(qname).as_wire());
+        query.extend_from_slice(&qtype.to_be_bytes());
+        query.extend_from_slice(&[0, 1]);
+        if let Some(options) = opt {
+            query.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0]);
+            query.extend_from_slice(&(options.len() as u16).to_be_bytes());
+            query.extend_from_slice(options);
+        }
+        query
+    }
+
+    /// An authoritative answer is stored and answered again from the cache (without OPT and
+    /// with an empty OPT alike).
+    #[test]
+    fn a_repeated_authoritative_query_is_a_hit() {
+        assert_eq!(repeats(&plain("www.example.com.", 1, None), "192.0.2.100:5353", 5, 100_000).0, 4);
+        assert_eq!(repeats(&plain("www.example.com.", 1, Some(&[])), "192.0.2.100:5353", 5, 100_000).0, 4);
+        assert_eq!(repeats(&plain("nothing.example.com.", 1, Some(&[])), "192.0.2.100:5353", 5, 100_000).0, 4, "NXDOMAIN");
+    }
+
+    /// Any EDNS option (a cookie, NSID, padding, client subnet) bypasses the cache.
+    #[test]
+    fn a_query_with_an_edns_option_bypasses() {
+        let cookie = [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(repeats(&plain("www.example.com.", 1, Some(&cookie)), "192.0.2.100:5353", 5, 100_000).0, 0);
+        assert_eq!(repeats(&plain("www.example.com.", 1, Some(&[0, 3, 0, 0])), "192.0.2.100:5353", 5, 100_000).0, 0, "NSID");
+    }
+
+    /// Other opcodes, other counts, compression pointers and records after the question bypass.
+    #[test]
+    fn queries_of_other_shapes_bypass() {
+        let mut notify = plain("example.com.", 6, None);
+        notify[2] = 0x20;
+        let mut two = plain("www.example.com.", 1, None);
+        two[5] = 2;
+        two.extend_from_slice(&[0xC0, 12, 0, 28, 0, 1]);
+        let mut trailing = plain("www.example.com.", 1, None);
+        trailing.push(0);
+        let mut response = plain("www.example.com.", 1, None);
+        response[2] = 0x80;
+        for (what, query) in [("notify", notify), ("two questions", two), ("trailing", trailing), ("response", response)] {
+            assert_eq!(repeats(&query, "192.0.2.100:5353", 4, 100_000).0, 0, "{what}");
+        }
+        // A reflection port is dropped by the engine, not looked up.
+        assert_eq!(repeats(&plain("www.example.com.", 1, None), "192.0.2.100:19", 3, 100_000).0, 0);
+    }
+
+    /// The resolver's path (cache hits whose TTLs fall, negative answers, recursion refused
+    /// or not) is never stored.
+    #[test]
+    fn recursive_answers_are_never_stored() {
+        for client in ["127.0.0.1:999", "10.9.9.9:999"] {
+            let mut query = plain("cached.example.net.", 1, Some(&[]));
+            query[2] = 0x01;
+            assert_eq!(repeats(&query, client, 5, 100_000).0, 0, "{client}");
+            let mut query = plain("gone.example.net.", 1, None);
+            query[2] = 0x01;
+            assert_eq!(repeats(&query, client, 5, 100_000).0, 0, "{client}");
+        }
+    }
+
+    /// Replies larger than a slot's room (here 3 long TXT strings, over TCP-less 4096 buffers)
+    /// are answered by the engine every time.
+    #[test]
+    fn a_reply_too_large_for_a_slot_is_not_stored() {
+        let query = [
+            &plain("big.example.com.", 16, None)[..2],
+            &[0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
+            &plain("big.example.com.", 16, None)[12..],
+            &[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0][..],
+        ]
+        .concat();
+        assert_eq!(repeats(&query, "192.0.2.100:5353", 4, 100_000).0, 0);
+    }
+
+    /// Clients are told apart: the zone ACL refuses 192.0.2.100 and answers 10.1.2.3, each from
+    /// its own entry.
+    #[test]
+    fn each_client_has_its_own_entry() {
+        let query = plain("private.example.com.", 1, None);
+        let (hits, outcomes) = repeats(&query, "192.0.2.100:5353", 3, 100_000);
+        assert_eq!(hits, 2);
+        assert!(matches!(outcomes[0], Outcome::Reply(_)));
+        let (plain_engine, cached) = (engine(1, 100_000, false), engine(1, 100_000, false));
+        let mut cache = ReplyCache::new(64);
+        let (mut a, mut b) = (vec![0u8; 4096], vec![0u8; 4096]);
+        for (i, client) in ["192.0.2.100:1", "10.1.2.3:1", "192.0.2.100:2", "10.1.2.3:2"].into_iter().enumerate() {
+            let request =
+                Request { bytes: &query, peer: client.parse().unwrap(), transport: Transport::Udp, now: Instant::ZERO, unix_secs: 0, listener: 0, worker: 0 };
+            let (expected, got) = (plain_engine.handle(&request, &mut a), cache.answer(&cached, &request, &mut b));
+            assert_eq!(got, expected);
+            let Outcome::Reply(len) = got else { panic!("no reply") };
+            assert_eq!(a[..len], b[..len]);
+            assert_eq!(b[3] & 0x0F, if client.starts_with("10.") { 0 } else { 5 }, "{client}");
+            assert_eq!(cache.hits(), if i < 2 { 0 } else { i as u64 - 1 });
+        }
+    }
+
+    /// RRL still accounts every replayed reply: under a rate of 1 the repeats slip (TC=1) and
+    /// drop as the engine's do.
+    #[test]
+    fn rate_limiting_applies_to_replayed_replies() {
+        let (hits, outcomes) = repeats(&plain("www.example.com.", 1, None), "192.0.2.100:5353", 12, 1);
+        assert!(hits >= 1, "{hits}");
+        assert!(outcomes.iter().any(|o| matches!(o, Outcome::Drop(DropReason::RrlDrop))), "{outcomes:?}");
+        assert!(outcomes.iter().filter(|o| matches!(o, Outcome::Reply(_))).count() >= 2, "{outcomes:?}");
+    }
+
+    /// A new engine (a reload, an update, a transfer) empties the cache: the next answer is the
+    /// new engine's.
+    #[test]
+    fn an_engine_swap_is_a_miss() {
+        let query = plain("example.com.", 6, None);
+        let mut cache = ReplyCache::new(64);
+        let mut out = vec![0u8; 4096];
+        let request = Request::at_zero(&query, "192.0.2.100:5353".parse().unwrap(), Transport::Udp);
+        let first = engine(1, 100_000, false);
+        cache.answer(&first, &request, &mut out);
+        let Outcome::Reply(old) = cache.answer(&first, &request, &mut out) else { panic!("no reply") };
+        assert_eq!(cache.hits(), 1);
+        let serial_at = old - 4 * 5;
+        assert_eq!(out[serial_at..serial_at + 4], 1u32.to_be_bytes());
+        let second = Arc::new(first.with_zones(zones(9)));
+        let Outcome::Reply(len) = cache.answer(&second, &request, &mut out) else { panic!("no reply") };
+        assert_eq!(cache.hits(), 1, "a miss");
+        assert_eq!(out[len - 20..len - 16], 9u32.to_be_bytes());
+        cache.answer(&second, &request, &mut out);
+        assert_eq!(cache.hits(), 2);
+    }
 }
