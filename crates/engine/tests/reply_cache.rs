@@ -77,10 +77,8 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
     }
 
     fn policy(rrl_rate: u32, limiter: bool) -> Policy {
-        let mut global = ActionRules::default();
-        global.recursion = Some(vec!["127.0.0.0/8".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]);
-        let mut private = ActionRules::default();
-        private.query = Some(vec!["10.0.0.0/8".parse().unwrap()]);
+        let global = ActionRules { recursion: Some(vec!["127.0.0.0/8".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]), ..ActionRules::default() };
+        let private = ActionRules { query: Some(vec!["10.0.0.0/8".parse().unwrap()]), ..ActionRules::default() };
         let zones = vec![ZoneRules { zone: name("private.example.com."), rules: private }];
         let acl = Acl::new(&AclSettings { global, zones, ..AclSettings::default() }, None).unwrap();
         let rrl = RrlSettings { responses_per_second: rrl_rate, nxdomains_per_second: rrl_rate, errors_per_second: rrl_rate, slip: 2, ..RrlSettings::DEFAULT };
@@ -99,7 +97,7 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
     fn engine(serial: u32, rrl_rate: u32, limiter: bool) -> Arc<Engine> {
         let cache = Arc::new(Cache::new(CacheSettings::DEFAULT));
         cache.insert_rrset(&rrset("cached.example.net.", Rtype::A, &[192, 0, 2, 77], 3), Trust::AuthAnswer, Instant::from_millis(250));
-        let soa = rrset("example.net.", Rtype::SOA, &[&name("ns.example.net.").as_wire()[..], &name("h.example.net.").as_wire()[..], &[0; 20]].concat(), 30);
+        let soa = rrset("example.net.", Rtype::SOA, &[name("ns.example.net.").as_wire(), name("h.example.net.").as_wire(), &[0; 20]].concat(), 30);
         cache.insert_negative(&name("gone.example.net."), None, Class::IN, Some(&soa), Trust::AuthAuthority, Instant::ZERO);
         let settings = EngineSettings { version: Some("test".into()), ..EngineSettings::default() };
         let engine = Engine::with_policy(zones(serial), settings, Arc::new(EngineCounters::default()), policy(rrl_rate, limiter));
@@ -130,7 +128,7 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
         while query[at] != 0 && query[at] < 64 {
             let len = usize::from(query[at]);
             for byte in &mut query[at + 1..at + 1 + len] {
-                if rng.next() % 3 == 0 {
+                if rng.next().is_multiple_of(3) {
                     byte.make_ascii_uppercase();
                 }
             }
@@ -149,14 +147,14 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
         let flags: u8 = match rng.next() % 4 {
             0 => 0x00,
             1 | 2 => 0x01,
-            _ => 0x01 | if rng.next() % 2 == 0 { 0x00 } else { 0x02 },
+            _ => 0x01 | if rng.next().is_multiple_of(2) { 0x00 } else { 0x02 },
         };
         let opcode = if odd == 1 { 0x20 } else { 0 };
         let cd_ad = (rng.next() % 4) as u8 * 0x10;
-        let edns = rng.next() % 3 != 0;
+        let edns = !rng.next().is_multiple_of(3);
         let mut query = vec![(rng.next() >> 8) as u8, rng.next() as u8, opcode | flags, cd_ad, 0, if odd == 2 { 2 } else { 1 }, 0, 0, 0, 0, 0, u8::from(edns)];
         query.extend_from_slice(&wire);
-        let qtype = if rng.next() % 2 == 0 { 1 } else { rng.pick(TYPES) };
+        let qtype = if rng.next().is_multiple_of(2) { 1 } else { rng.pick(TYPES) };
         let qclass: u16 = if qname == "version.bind." { 3 } else { 1 };
         query.extend_from_slice(&qtype.to_be_bytes());
         query.extend_from_slice(&qclass.to_be_bytes());
@@ -165,7 +163,7 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
         }
         if edns {
             let size: u16 = rng.pick(&[512, 1232, 4096, 600, 0, 1400]);
-            let do_bit = if rng.next() % 2 == 0 { 0x80 } else { 0 };
+            let do_bit = if rng.next().is_multiple_of(2) { 0x80 } else { 0 };
             let version = if odd == 3 { 1 } else { 0 };
             query.extend_from_slice(&[0, 0, 41]);
             query.extend_from_slice(&size.to_be_bytes());
