@@ -83,10 +83,10 @@ impl Engine {
     }
 
     /// The effects of answering `request` with the `len` bytes already in `out` (a stored
-    /// reply, its ID and question name patched): the counters [`Engine::handle`] counts and
-    /// response rate limiting, as `Engine::finish` applies it.
-    pub(super) fn replay(&self, request: &Request<'_>, stored: &Stored, rate_limited: bool, len: usize, out: &mut [u8]) -> Outcome {
-        if self.counters.request(request.worker, request.transport, crate::metrics::QueryType::of_request(request.bytes)) {
+    /// reply, its ID and question name patched; `qtype` the query's type): the counters
+    /// [`Engine::handle`] counts and response rate limiting, as `Engine::finish` applies it.
+    pub(super) fn replay(&self, request: &Request<'_>, qtype: u16, stored: &Stored, rate_limited: bool, len: usize, out: &mut [u8]) -> Outcome {
+        if self.counters.request(request.worker, request.transport, crate::metrics::QueryType::of(qtype)) {
             self.counters.sample(request.worker, request.bytes, request.peer.ip());
         }
         if let Some(kind) = stored.counted {

@@ -121,7 +121,9 @@ impl ReplyCache {
         }
         if let Some((stored, len)) = self.copy_hit(&probe, request.bytes, out) {
             self.hits += 1;
-            return engine.replay(request, &stored, rate_limited, len, out);
+            let at = 12 + probe.qname_len;
+            let qtype = u16::from_be_bytes([request.bytes[at], request.bytes[at + 1]]);
+            return engine.replay(request, qtype, &stored, rate_limited, len, out);
         }
         let (outcome, stored) = engine.handle_for_cache(request, out);
         if let (Some(stored), Outcome::Reply(len)) = (stored, outcome) {
@@ -144,12 +146,13 @@ impl ReplyCache {
         }
         let qname_len = plain_name_len(bytes.get(12..)?)?;
         let rest = bytes.get(12 + qname_len..)?;
+        let name_at = CLIENT_LEN + 10;
         let tail_len = if header[11] == 0 { 4 } else { 4 + 11 };
         // An OPT without options: root owner, type 41, class, TTL, RDLENGTH 0.
         if rest.len() != tail_len || (tail_len > 4 && (rest[4..7] != [0, 0, 41] || rest[13..15] != [0, 0])) {
             return None;
         }
-        let key_len = CLIENT_LEN + 10 + qname_len + tail_len;
+        let key_len = name_at + qname_len + tail_len;
         if key_len > KEY_MAX {
             return None;
         }
@@ -166,11 +169,10 @@ impl ReplyCache {
                 key[3..CLIENT_LEN].copy_from_slice(&v6.octets());
             }
         }
-        key[CLIENT_LEN..CLIENT_LEN + 10].copy_from_slice(&header[2..]);
-        let name = &mut key[CLIENT_LEN + 10..CLIENT_LEN + 10 + qname_len];
-        name.copy_from_slice(&bytes[12..12 + qname_len]);
-        name.make_ascii_lowercase();
-        key[CLIENT_LEN + 10 + qname_len..key_len].copy_from_slice(rest);
+        key[CLIENT_LEN..name_at].copy_from_slice(&header[2..]);
+        key[name_at..name_at + qname_len].copy_from_slice(&bytes[12..12 + qname_len]);
+        lowercase_name(&mut key[name_at..name_at + qname_len]);
+        key[name_at + qname_len..key_len].copy_from_slice(rest);
         let hash = hash(&key[..key_len]);
         let index = (hash ^ (hash >> 29)) as usize & (self.slots.len() - 1);
         Some(Probe { index, hash, key_len, qname_len })
@@ -230,6 +232,25 @@ fn plain_name_len(bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// Lower-cases a name in wire form in place, eight octets at a time: an octet between `A` and
+/// `Z` gains 0x20; length octets (below 64) and octets of 0x80 and above are left alone.
+#[inline]
+fn lowercase_name(name: &mut [u8]) {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = name.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
+        let low = word & LOW7;
+        // High bit of each octet: at least 'A' (0x41), and above 'Z' (0x5A).
+        let from_a = low + 0x3F3F_3F3F_3F3F_3F3F;
+        let past_z = low + 0x2525_2525_2525_2525;
+        let upper = from_a & !past_z & !word & HIGH;
+        chunk.copy_from_slice(&(word | (upper >> 2)).to_le_bytes());
+    }
+    chunks.into_remainder().make_ascii_lowercase();
+}
+
 /// A fast, unkeyed hash of a key (it only picks the slot; keys are compared whole).
 #[inline]
 fn hash(key: &[u8]) -> u64 {
@@ -243,4 +264,38 @@ fn hash(key: &[u8]) -> u64 {
     let mut last = [0u8; 8];
     last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
     (state.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{lowercase_name, plain_name_len};
+
+    /// The word-at-a-time lower-casing agrees with the byte-wise one on every octet value, in
+    /// every position of a word and in the tail.
+    #[test]
+    fn lowercase_name_agrees_with_ascii_lowercase() {
+        for byte in 0..=255u8 {
+            for len in [1, 7, 8, 9, 16, 23] {
+                for at in 0..len {
+                    let mut name: Vec<u8> = (0..len).map(|i| if i == at { byte } else { b'Q' - (i % 3) as u8 }).collect();
+                    let mut expected = name.clone();
+                    expected.make_ascii_lowercase();
+                    lowercase_name(&mut name);
+                    assert_eq!(name, expected, "octet {byte:#x} at {at} of {len}");
+                }
+            }
+        }
+    }
+
+    /// Plain names only: no pointers, labels of 63 at most, 255 in all, an end.
+    #[test]
+    fn plain_names() {
+        assert_eq!(plain_name_len(b"\x03www\x07example\x00rest"), Some(13));
+        assert_eq!(plain_name_len(b"\x00"), Some(1));
+        assert_eq!(plain_name_len(b"\x03www\xC0\x0C"), None);
+        assert_eq!(plain_name_len(b"\x03www"), None);
+        assert_eq!(plain_name_len(&[64; 70]), None);
+        let long: Vec<u8> = std::iter::repeat_n([63u8; 64], 4).flatten().chain([0]).collect();
+        assert_eq!(plain_name_len(&long), None, "over 255 octets");
+    }
 }
