@@ -47,7 +47,7 @@ use tsig::{TsigUse, TsigVerdict};
 
 pub use crate::settings::EngineSettings;
 pub use notify::{NotifyHook, Secondaries};
-use replay::Trace;
+use replay::{Trace, Tracer};
 pub use reply_cache::ReplyCache;
 pub use update::{UpdateZone, UpdateZones};
 
@@ -158,7 +158,7 @@ struct Query<'q> {
     /// The query limiter applies: UDP from outside the recursion ACL without a valid cookie.
     limited: bool,
     /// What the reply cache needs to know of how this reply was made (`replay.rs`).
-    trace: std::cell::Cell<Trace>,
+    trace: Tracer,
 }
 
 impl Engine {
@@ -323,6 +323,8 @@ impl Engine {
         let question = message.question_into(&mut slot).then_some(&slot);
         let mut query = self.query(request, header, question, Some(&message), TsigUse::Arrived);
         if query.limited {
+            // The limiter's state decides each query anew: its replies are not stored.
+            query.trace.volatile();
             if let Some(restricted) = self.limit_query(&query.frame, request, out) {
                 return untraced(restricted);
             }
@@ -331,7 +333,7 @@ impl Engine {
             Some(answered) => answered,
             None => engine.route(query, request, out),
         });
-        (outcome, query.trace.get())
+        (outcome, query.trace.trace())
     }
 
     /// FORMERR for a query that does not parse, with its question when that reads.
@@ -378,7 +380,7 @@ impl Engine {
             key: None,
             rate_limited,
             limited,
-            trace: std::cell::Cell::new(Trace::STABLE),
+            trace: Tracer::default(),
         }
     }
 
@@ -407,7 +409,7 @@ impl Engine {
     /// then the TSIG record of a signed request.
     #[inline(always)]
     fn finish(&self, request: &Request<'_>, query: &Query<'_>, answered: Answered, signer: Option<Box<Signer>>, out: &mut [u8]) -> Outcome {
-        query.trace.set(query.trace.get().answered(answered));
+        query.trace.answered(answered);
         // The flag is checked here so that a client RRL does not account costs no call.
         let outcome = if query.rate_limited { self.rate_limit(request, query, answered, out) } else { answered.outcome };
         self.sign_reply(signer, outcome, request, out)
@@ -499,7 +501,7 @@ impl Engine {
         };
         let (kind, wildcard) = write_answer_traced(zone, &question.qname, question.qtype, options, &mut writer);
         self.counters.answer(request.worker, kind);
-        query.trace.set(query.trace.get().counted(kind));
+        query.trace.counted(kind);
         let kind = response_kind(kind);
         // NXDOMAIN is accounted per zone, wildcard answers per wildcard (BIND's RRL).
         let name_hash = match (kind, wildcard) {

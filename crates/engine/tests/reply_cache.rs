@@ -413,4 +413,22 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
         cache.answer(&second, &request, &mut out);
         assert_eq!(cache.hits(), 2);
     }
+
+    /// A resolver serving no zone stores nothing (its REFUSED to strangers included): the
+    /// cache stays out of the way.
+    #[test]
+    fn a_pure_resolver_stores_nothing() {
+        let cache_data = Arc::new(Cache::new(CacheSettings::DEFAULT));
+        let engine = Engine::with_policy(ZoneSet::new(Vec::new()), EngineSettings::default(), Arc::default(), policy(100_000, false));
+        let engine = Arc::new(engine.with_recursion(cache_data));
+        let mut cache = ReplyCache::new(64);
+        let mut out = vec![0u8; 4096];
+        let query = plain("www.example.org.", 1, None);
+        let request = Request::at_zero(&query, "192.0.2.100:5353".parse().unwrap(), Transport::Udp);
+        for _ in 0..3 {
+            let Outcome::Reply(_) = cache.answer(&engine, &request, &mut out) else { panic!("no reply") };
+            assert_eq!(out[3] & 0x0F, 5, "REFUSED");
+        }
+        assert_eq!(cache.hits(), 0);
+    }
 }

@@ -3,7 +3,7 @@
 //! allocation) or handed back as [`Outcome::Resolve`]; the resolver pool answers it later through
 //! [`Engine::respond_resolved`], which sets up and finishes the reply as every other one.
 
-use super::{dropped, Answered, Engine, Query, Trace, TsigUse};
+use super::{dropped, Answered, Engine, Query, TsigUse};
 use crate::cache::Security;
 use crate::policy::tunnel::TunnelVerdict;
 use crate::policy::{Action, ResponseKind, Verdict};
@@ -98,7 +98,7 @@ impl Engine {
         let frame = &query.frame;
         let Some(recursion) = &self.recursion else { return self.error_reply(frame, Rcode::REFUSED, out) };
         // Cache contents, detectors and policy zones change between identical queries.
-        query.trace.set(Trace::VOLATILE);
+        query.trace.volatile();
         // RA=1 already says the recursion ACL allows this client (`recursion_allowed`).
         let verdict = if frame.ra() {
             Verdict::Allow

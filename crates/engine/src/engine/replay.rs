@@ -10,6 +10,7 @@ use crate::request::{DropReason, Outcome, Request};
 use portcullis_wire::header::Header;
 use portcullis_wire::message::{Message, Question};
 use portcullis_wire::{Class, NameBuf, Rcode, Rtype};
+use std::cell::Cell;
 
 /// How a reply was made, as far as the reply cache cares.
 #[derive(Clone, Copy)]
@@ -24,21 +25,41 @@ pub(super) struct Trace {
 }
 
 impl Trace {
-    /// A reply made from the query, the client and the snapshot alone (so far).
-    pub const STABLE: Self = Self { volatile: false, answered: None, counted: None };
     /// A reply that is not to be stored.
     pub const VOLATILE: Self = Self { volatile: true, answered: None, counted: None };
+}
 
-    /// This trace with the reply before rate limiting.
+/// A query's [`Trace`] as the pipeline writes it, one field at a time (each a plain store).
+#[derive(Default)]
+pub(super) struct Tracer {
+    volatile: Cell<bool>,
+    answered: Cell<Option<Answered>>,
+    counted: Cell<Option<AnswerKind>>,
+}
+
+impl Tracer {
+    /// The reply depends on more than the query, the client and the snapshot.
     #[inline(always)]
-    pub fn answered(self, answered: Answered) -> Self {
-        Self { answered: Some(answered), ..self }
+    pub fn volatile(&self) {
+        self.volatile.set(true);
     }
 
-    /// This trace with the answer counter counted.
+    /// The reply before rate limiting.
     #[inline(always)]
-    pub fn counted(self, kind: AnswerKind) -> Self {
-        Self { counted: Some(kind), ..self }
+    pub fn answered(&self, answered: Answered) {
+        self.answered.set(Some(answered));
+    }
+
+    /// The answer counter counted.
+    #[inline(always)]
+    pub fn counted(&self, kind: AnswerKind) {
+        self.counted.set(Some(kind));
+    }
+
+    /// What was written.
+    #[inline(always)]
+    pub fn trace(&self) -> Trace {
+        Trace { volatile: self.volatile.get(), answered: self.answered.get(), counted: self.counted.get() }
     }
 }
 
@@ -80,6 +101,13 @@ impl Engine {
     pub(super) fn client_limits(&self, request: &Request<'_>) -> (bool, bool) {
         let (_, rate_limited, limited) = self.client_flags(request, false);
         (rate_limited, limited)
+    }
+
+    /// False when this engine makes no reply worth storing: a resolver serving no zone (its
+    /// answers come from the resolver's path, never stored; the reply cache then stays out of
+    /// the way).
+    pub(super) fn stores_replies(&self) -> bool {
+        !self.zones.is_empty() || self.recursion.is_none()
     }
 
     /// The effects of answering `request` with the `len` bytes already in `out` (a stored

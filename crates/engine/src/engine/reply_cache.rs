@@ -15,7 +15,8 @@
 //! with every resolution; detectors and policy zones keep state) and nothing the query limiter
 //! applies to. An engine swapped in (zone reload, update, transfer, signing, configuration
 //! reload) empties the cache: the cache remembers which engine it was filled for (a `Weak`, so
-//! that its address is never reused while remembered).
+//! that its address is never reused while remembered). An engine that serves no zone and
+//! resolves (a pure resolver) stores nothing, so the cache is not even looked at then.
 //!
 //! Bounded: a fixed table of slots, each with room for a key of [`KEY_MAX`] and a reply of
 //! [`REPLY_MAX`] bytes, allocated once; nothing is allocated, locked or shared afterwards.
@@ -69,6 +70,8 @@ pub struct ReplyCache {
     key: [u8; KEY_MAX],
     /// Queries answered from the cache.
     hits: u64,
+    /// The current engine makes replies worth storing ([`Engine::stores_replies`]).
+    active: bool,
 }
 
 impl std::fmt::Debug for ReplyCache {
@@ -90,6 +93,7 @@ impl ReplyCache {
             engine: Weak::new(),
             key: [0; KEY_MAX],
             hits: 0,
+            active: false,
         }
     }
 
@@ -113,13 +117,19 @@ impl ReplyCache {
         if !std::ptr::eq(self.engine.as_ptr(), Arc::as_ptr(engine)) {
             self.engine = Arc::downgrade(engine);
             self.epoch += 1;
+            self.active = engine.stores_replies();
         }
-        let Some(probe) = self.probe(request) else { return engine.handle(request, out) };
-        let (rate_limited, limited) = engine.client_limits(request);
-        if limited {
+        if !self.active {
             return engine.handle(request, out);
         }
+        let Some(probe) = self.probe(request) else { return engine.handle(request, out) };
         if let Some((stored, len)) = self.copy_hit(&probe, request.bytes, out) {
+            let (rate_limited, limited) = engine.client_limits(request);
+            if limited {
+                // Never so for a stored key (its client was not limited when its reply was
+                // stored, under this engine); checked all the same.
+                return engine.handle(request, out);
+            }
             self.hits += 1;
             let at = 12 + probe.qname_len;
             let qtype = u16::from_be_bytes([request.bytes[at], request.bytes[at + 1]]);
