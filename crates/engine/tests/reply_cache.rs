@@ -35,6 +35,8 @@ alias IN CNAME www
 outside IN CNAME www.elsewhere.org.
 *.wild IN A 192.0.2.30
 sub IN NS ns.sub
+dn IN DNAME dtarget
+www.dtarget IN A 192.0.2.90
 ns.sub IN A 192.0.2.40
 big IN TXT \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"
 big IN TXT \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"
@@ -54,6 +56,8 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
         "missing.example.com.",
         "big.example.com.",
         "ns1.example.com.",
+        "www.dn.example.com.",
+        "a.b.dn.example.com.",
         "cached.example.net.",
         "gone.example.net.",
         "version.bind.",
@@ -119,13 +123,14 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
         }
     }
 
-    /// A query of one of 400 random shapes (so that they repeat), with a random ID and its name
-    /// in random case.
+    /// A query of one of 400 random shapes (so that they repeat), with a random ID and, now and
+    /// then, its name in random case.
     fn random_query(rng: &mut Rng) -> Vec<u8> {
         let mut query = query_shape(&mut Rng(0x9e37_79b9 + rng.next() % 400));
         query[..2].copy_from_slice(&(rng.next() as u16).to_be_bytes());
-        let mut at = 12;
-        while query[at] != 0 && query[at] < 64 {
+        // A quarter of the queries spell their name anew (0x20), the others as their shape did.
+        let mut at = if rng.next().is_multiple_of(4) { 12 } else { query.len() };
+        while at < query.len() && query[at] != 0 && query[at] < 64 {
             let len = usize::from(query[at]);
             for byte in &mut query[at + 1..at + 1 + len] {
                 if rng.next().is_multiple_of(3) {
@@ -142,7 +147,10 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
     fn query_shape(rng: &mut Rng) -> Vec<u8> {
         rng.next();
         let qname = rng.pick(NAMES);
-        let wire = name(qname).as_wire().to_vec();
+        let mut wire = name(qname).as_wire().to_vec();
+        if rng.next().is_multiple_of(3) {
+            wire.iter_mut().filter(|b| b.is_ascii_lowercase()).step_by(2).for_each(|b| b.make_ascii_uppercase());
+        }
         let odd = rng.next() % 16;
         let flags: u8 = match rng.next() % 4 {
             0 => 0x00,
@@ -232,7 +240,7 @@ big IN TXT \"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
     fn replies_through_the_cache_are_byte_identical_to_the_engines() {
         for seed in [1, 0x5eed, 0xdead_beef] {
             let hits = differential(seed, 6000, 4096, 100_000, false);
-            assert!(hits > 800, "seed {seed}: {hits} hits");
+            assert!(hits > 500, "seed {seed}: {hits} hits");
             let hits = differential(seed, 6000, 4096, 5, false);
             assert!(hits > 100, "seed {seed}: {hits} hits under tight RRL");
         }

@@ -9,8 +9,8 @@
 //! socket; the pool answers it later. A short receive timeout lets idle workers notice shutdown;
 //! while the relay has questions in flight the worker waits in `poll` on its socket and the
 //! relay's. Each worker answers plain repeated queries from its own [`ReplyCache`] (exact
-//! replies, `[server] reply-cache` slots; the engine decides what may be stored and replays the
-//! per-query effects).
+//! replies, `[server] reply-cache` slots, off by default; the engine decides what may be stored
+//! and replays the per-query effects).
 
 use crate::relay::Relay;
 use crate::resolver_pool::ResolverPool;

@@ -120,8 +120,9 @@ pub mod file {
         pub const THREADS: Limit<usize> = Limit::new("threads", 0, 0, 256);
         /// `udp-payload`.
         pub const UDP_PAYLOAD: Limit<u16> = Limit::new("udp-payload", 1232, 512, 4096);
-        /// `reply-cache`: slots per UDP worker (each up to 512 reply bytes; 0: off).
-        pub const REPLY_CACHE: Limit<usize> = Limit::new("reply-cache", 4096, 0, 65_536);
+        /// `reply-cache`: slots per UDP worker (each up to 512 reply bytes; 0: off, the default:
+        /// a workload that seldom repeats a query pays the look-up and gains nothing).
+        pub const REPLY_CACHE: Limit<usize> = Limit::new("reply-cache", 0, 0, 65_536);
     }
 
     /// `[tcp]`.

@@ -4,10 +4,11 @@
 //! Plain shape: opcode QUERY, QR=0, one question (a name without compression pointers), no
 //! answer or authority records, and at most an OPT record without options (so no cookie, no
 //! TSIG, no padding), over UDP. The key is the listener, the client's address and the query
-//! after its ID with the question name lower-cased; it is stored whole and compared exactly (a
-//! hash only picks the slot). A hit copies the stored reply, puts the query's ID and its question
-//! name, in its own case (resolvers' 0x20 bits), over the reply's, and replays the per-query
-//! effects (counters, response rate limiting) through the engine (`replay.rs`).
+//! after its ID, the question name in its own case (a DNAME's synthesised CNAME copies the
+//! query's spelling, so a reply is not the same for another case; resolvers that randomise
+//! the case, 0x20, get fewer hits); it is stored whole and compared exactly (a hash only picks
+//! the slot). A hit copies the stored reply, puts the query's ID over the reply's, and replays
+//! the per-query effects (counters, response rate limiting) through the engine (`replay.rs`).
 //!
 //! What may be stored: only replies made from the query, the client and the engine's snapshot
 //! alone (authoritative answers, referrals, NXDOMAIN and NODATA, errors, CHAOS), as written
@@ -180,9 +181,8 @@ impl ReplyCache {
             }
         }
         key[CLIENT_LEN..name_at].copy_from_slice(&header[2..]);
-        key[name_at..name_at + qname_len].copy_from_slice(&bytes[12..12 + qname_len]);
-        lowercase_name(&mut key[name_at..name_at + qname_len]);
-        key[name_at + qname_len..key_len].copy_from_slice(rest);
+        // The name as spelled: a DNAME's synthesised CNAME copies the query's own case.
+        key[name_at..key_len].copy_from_slice(&bytes[12..]);
         let hash = hash(&key[..key_len]);
         let index = (hash ^ (hash >> 29)) as usize & (self.slots.len() - 1);
         Some(Probe { index, hash, key_len, qname_len })
@@ -205,7 +205,6 @@ impl ReplyCache {
         let target = out.get_mut(..len)?;
         target.copy_from_slice(self.replies.get(start..start + len)?);
         target[..2].copy_from_slice(&query[..2]);
-        target[12..12 + probe.qname_len].copy_from_slice(&query[12..12 + probe.qname_len]);
         Some((stored, len))
     }
 
@@ -213,7 +212,7 @@ impl ReplyCache {
     /// question where a hit puts the next query's.
     fn store(&mut self, probe: &Probe, stored: Stored, query: &[u8], reply: &[u8]) {
         let question_end = 12 + probe.qname_len + 4;
-        let same_question = reply.len() >= question_end && reply[4..6] == [0, 1] && reply[12..question_end].eq_ignore_ascii_case(&query[12..question_end]);
+        let same_question = reply.len() >= question_end && reply[4..6] == [0, 1] && reply[12..question_end] == query[12..question_end];
         if !same_question || reply.len() > REPLY_MAX {
             return;
         }
@@ -242,25 +241,6 @@ fn plain_name_len(bytes: &[u8]) -> Option<usize> {
     }
 }
 
-/// Lower-cases a name in wire form in place, eight octets at a time: an octet between `A` and
-/// `Z` gains 0x20; length octets (below 64) and octets of 0x80 and above are left alone.
-#[inline]
-fn lowercase_name(name: &mut [u8]) {
-    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = name.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
-        let low = word & LOW7;
-        // High bit of each octet: at least 'A' (0x41), and above 'Z' (0x5A).
-        let from_a = low + 0x3F3F_3F3F_3F3F_3F3F;
-        let past_z = low + 0x2525_2525_2525_2525;
-        let upper = from_a & !past_z & !word & HIGH;
-        chunk.copy_from_slice(&(word | (upper >> 2)).to_le_bytes());
-    }
-    chunks.into_remainder().make_ascii_lowercase();
-}
-
 /// A fast, unkeyed hash of a key (it only picks the slot; keys are compared whole).
 #[inline]
 fn hash(key: &[u8]) -> u64 {
@@ -278,24 +258,7 @@ fn hash(key: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{lowercase_name, plain_name_len};
-
-    /// The word-at-a-time lower-casing agrees with the byte-wise one on every octet value, in
-    /// every position of a word and in the tail.
-    #[test]
-    fn lowercase_name_agrees_with_ascii_lowercase() {
-        for byte in 0..=255u8 {
-            for len in [1, 7, 8, 9, 16, 23] {
-                for at in 0..len {
-                    let mut name: Vec<u8> = (0..len).map(|i| if i == at { byte } else { b'Q' - (i % 3) as u8 }).collect();
-                    let mut expected = name.clone();
-                    expected.make_ascii_lowercase();
-                    lowercase_name(&mut name);
-                    assert_eq!(name, expected, "octet {byte:#x} at {at} of {len}");
-                }
-            }
-        }
-    }
+    use super::plain_name_len;
 
     /// Plain names only: no pointers, labels of 63 at most, 255 in all, an end.
     #[test]
