@@ -111,10 +111,17 @@ impl ReplyCache {
     /// Answers `request` with `engine` into `out`, as [`Engine::handle`] does, byte for byte and
     /// effect for effect: from the cache when it holds the reply, else through the engine
     /// (storing the reply when it may).
+    #[inline]
     pub fn answer(&mut self, engine: &Arc<Engine>, request: &Request<'_>, out: &mut [u8]) -> Outcome {
         if self.slots.is_empty() {
             return engine.handle(request, out);
         }
+        self.answer_cached(engine, request, out)
+    }
+
+    /// [`ReplyCache::answer`] with the cache on (out of line: off costs one test).
+    #[inline(never)]
+    fn answer_cached(&mut self, engine: &Arc<Engine>, request: &Request<'_>, out: &mut [u8]) -> Outcome {
         if !std::ptr::eq(self.engine.as_ptr(), Arc::as_ptr(engine)) {
             self.engine = Arc::downgrade(engine);
             self.epoch += 1;
@@ -188,7 +195,7 @@ impl ReplyCache {
         Some(Probe { index, hash, key_len, qname_len })
     }
 
-    /// Copies the stored reply for `probe`'s key into `out` with `query`'s ID and question name;
+    /// Copies the stored reply for `probe`'s key into `out` with `query`'s ID;
     /// `None` when the slot holds no such reply.
     #[inline]
     fn copy_hit(&self, probe: &Probe, query: &[u8], out: &mut [u8]) -> Option<(Stored, usize)> {
@@ -209,7 +216,8 @@ impl ReplyCache {
     }
 
     /// Stores `reply` (to `query`) in `probe`'s slot when it fits and carries the query's
-    /// question where a hit puts the next query's.
+    /// question, byte for byte, right after its header (so that only the ID differs for the
+    /// next identical query).
     fn store(&mut self, probe: &Probe, stored: Stored, query: &[u8], reply: &[u8]) {
         let question_end = 12 + probe.qname_len + 4;
         let same_question = reply.len() >= question_end && reply[4..6] == [0, 1] && reply[12..question_end] == query[12..question_end];
