@@ -36,6 +36,8 @@ mod limits;
 mod missing;
 mod notify;
 mod recurse;
+mod replay;
+mod reply_cache;
 mod rpz;
 mod transfer;
 mod tsig;
@@ -45,6 +47,8 @@ use tsig::{TsigUse, TsigVerdict};
 
 pub use crate::settings::EngineSettings;
 pub use notify::{NotifyHook, Secondaries};
+use replay::{Trace, Tracer};
+pub use reply_cache::ReplyCache;
 pub use update::{UpdateZone, UpdateZones};
 
 /// The policy units consulted by the pipeline.
@@ -153,6 +157,8 @@ struct Query<'q> {
     rate_limited: bool,
     /// The query limiter applies: UDP from outside the recursion ACL without a valid cookie.
     limited: bool,
+    /// What the reply cache needs to know of how this reply was made (`replay.rs`).
+    trace: Tracer,
 }
 
 impl Engine {
@@ -277,10 +283,16 @@ impl Engine {
 
     /// Answers one request into `out`. Never panics, never allocates for authoritative answers.
     pub fn handle(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
+        self.handle_traced(request, out).0
+    }
+
+    /// [`Engine::handle`], and how the reply was made (for the reply cache).
+    #[inline(always)]
+    fn handle_traced(&self, request: &Request<'_>, out: &mut [u8]) -> (Outcome, Trace) {
         if self.counters.request(request.worker, request.transport, crate::metrics::QueryType::of_request(request.bytes)) {
             self.counters.sample(request.worker, request.bytes, request.peer.ip());
         }
-        let outcome = self.process(request, out);
+        let (outcome, trace) = self.process(request, out);
         match outcome {
             Outcome::Drop(reason) => self.counters.dropped(reason),
             Outcome::Reply(len) | Outcome::ReplyAndPrefetch(len) => self.count_rcode(request, &out[..len]),
@@ -292,31 +304,36 @@ impl Engine {
             }
             Outcome::Update => {}
         }
-        outcome
+        (outcome, trace)
     }
 
-    fn process(&self, request: &Request<'_>, out: &mut [u8]) -> Outcome {
-        let Ok((header, _)) = Header::split(request.bytes) else { return Outcome::Drop(DropReason::Malformed) };
+    #[inline(always)]
+    fn process(&self, request: &Request<'_>, out: &mut [u8]) -> (Outcome, Trace) {
+        let untraced = |outcome| (outcome, Trace::VOLATILE);
+        let Ok((header, _)) = Header::split(request.bytes) else { return untraced(Outcome::Drop(DropReason::Malformed)) };
         if header.is_response() {
-            return Outcome::Drop(DropReason::IsResponse);
+            return untraced(Outcome::Drop(DropReason::IsResponse));
         }
         if request.transport == Transport::Udp && matches!(request.peer.port(), 7 | 13 | 19 | 37) {
-            return Outcome::Drop(DropReason::ReflectionPort);
+            return untraced(Outcome::Drop(DropReason::ReflectionPort));
         }
-        let Ok(message) = Message::parse(request.bytes) else { return self.unparsed(request, header, out) };
+        let Ok(message) = Message::parse(request.bytes) else { return untraced(self.unparsed(request, header, out)) };
         // Read into a slot held here: the name is copied once, not moved out through options.
         let mut slot = Question { qname: NameBuf::root(), qtype: Rtype(0), qclass: Class(0) };
         let question = message.question_into(&mut slot).then_some(&slot);
         let mut query = self.query(request, header, question, Some(&message), TsigUse::Arrived);
         if query.limited {
+            // The limiter's state decides each query anew: its replies are not stored.
+            query.trace.volatile();
             if let Some(restricted) = self.limit_query(&query.frame, request, out) {
-                return restricted;
+                return untraced(restricted);
             }
         }
-        self.respond(&message, &mut query, request, TsigUse::Arrived, out, |engine, query, out| match engine.check_query(query, request, out) {
+        let outcome = self.respond(&message, &mut query, request, TsigUse::Arrived, out, |engine, query, out| match engine.check_query(query, request, out) {
             Some(answered) => answered,
             None => engine.route(query, request, out),
-        })
+        });
+        (outcome, query.trace.trace())
     }
 
     /// FORMERR for a query that does not parse, with its question when that reads.
@@ -363,6 +380,7 @@ impl Engine {
             key: None,
             rate_limited,
             limited,
+            trace: Tracer::default(),
         }
     }
 
@@ -391,6 +409,7 @@ impl Engine {
     /// then the TSIG record of a signed request.
     #[inline(always)]
     fn finish(&self, request: &Request<'_>, query: &Query<'_>, answered: Answered, signer: Option<Box<Signer>>, out: &mut [u8]) -> Outcome {
+        query.trace.answered(answered);
         // The flag is checked here so that a client RRL does not account costs no call.
         let outcome = if query.rate_limited { self.rate_limit(request, query, answered, out) } else { answered.outcome };
         self.sign_reply(signer, outcome, request, out)
@@ -482,6 +501,7 @@ impl Engine {
         };
         let (kind, wildcard) = write_answer_traced(zone, &question.qname, question.qtype, options, &mut writer);
         self.counters.answer(request.worker, kind);
+        query.trace.counted(kind);
         let kind = response_kind(kind);
         // NXDOMAIN is accounted per zone, wildcard answers per wildcard (BIND's RRL).
         let name_hash = match (kind, wildcard) {

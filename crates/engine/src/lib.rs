@@ -29,5 +29,5 @@ pub mod settings;
 pub mod zonefile;
 
 pub use base::Transport;
-pub use engine::{Engine, EngineSettings, Recursion};
+pub use engine::{Engine, EngineSettings, Recursion, ReplyCache};
 pub use request::{recursion_key, DropReason, Outcome, RecursionKey, Request};

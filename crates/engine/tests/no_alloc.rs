@@ -141,3 +141,21 @@ fn the_counter_counts() {
     let count = allocations_during(|| drop(std::hint::black_box(vec![1u8; 64])));
     assert_eq!(count, 1);
 }
+
+/// The reply cache's paths allocate nothing either: a miss that stores the reply and the hits
+/// that replay it, with and without an OPT record.
+#[test]
+fn reply_cache_store_and_hit() {
+    let engine = std::sync::Arc::new(engine());
+    let mut cache = portcullis_engine::ReplyCache::new(64);
+    let mut out = vec![0u8; 65_535];
+    for query in [Query::new("www.tricky.test.", Rtype::A), Query::new("nothere.tricky.test.", Rtype::A), Query::new("host.sub.tricky.test.", Rtype::A)] {
+        for query in [query.clone(), query.edns(Opt::new(1232))] {
+            let bytes = query.build();
+            let request = Request::at_zero(&bytes, peer(), Transport::Udp);
+            let counts = [0, 1, 2].map(|_| allocations_during(|| assert!(matches!(cache.answer(&engine, &request, &mut out), Outcome::Reply(_)))));
+            assert_eq!(counts, [0, 0, 0], "allocations (store, hit, hit)");
+        }
+    }
+    assert_eq!(cache.hits(), 12, "the repeats were hits");
+}

@@ -8,7 +8,9 @@
 //! (forwarded from this thread), else it is copied to the [`ResolverPool`] with a clone of the
 //! socket; the pool answers it later. A short receive timeout lets idle workers notice shutdown;
 //! while the relay has questions in flight the worker waits in `poll` on its socket and the
-//! relay's.
+//! relay's. Each worker answers plain repeated queries from its own [`ReplyCache`] (exact
+//! replies, `[server] reply-cache` slots, off by default; the engine decides what may be stored
+//! and replays the per-query effects).
 
 use crate::relay::Relay;
 use crate::resolver_pool::ResolverPool;
@@ -18,7 +20,7 @@ use crate::{Clock, EngineHandle, Shutdown};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
 use portcullis_engine::metrics::AnswerSource;
-use portcullis_engine::{DropReason, Outcome, Request, Transport};
+use portcullis_engine::{DropReason, Outcome, ReplyCache, Request, Transport};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsFd;
@@ -72,7 +74,7 @@ pub fn spawn_workers(
     restarts: &Arc<AtomicU64>,
     services: UdpServices,
 ) -> io::Result<Vec<JoinHandle<()>>> {
-    let UdpServices { tap, updates } = services;
+    let UdpServices { tap, updates, reply_cache } = services;
     let mut handles = Vec::new();
     for (index, (listener, socket)) in sockets.into_iter().enumerate() {
         socket.set_read_timeout(Some(POLL))?;
@@ -93,6 +95,7 @@ pub fn spawn_workers(
                 let tap = tap.clone().map(|tap| WorkerTap { tap, local: socket.local_addr().ok(), recorder: Recorder::new() });
                 let mut worker = Worker::new(listener, index as u16, clock, relay, tap);
                 worker.updates = updates.clone();
+                worker.replies = ReplyCache::new(reply_cache);
                 worker.serve(&socket, &engine, &shutdown);
             });
         })?;
@@ -108,6 +111,8 @@ pub struct UdpServices {
     pub tap: Option<Arc<crate::tap::Tap>>,
     /// Takes the dynamic updates the engine lets through (none: they are dropped).
     pub updates: Option<crate::updates::Updates>,
+    /// Slots of each worker's reply cache (0: off).
+    pub reply_cache: usize,
 }
 
 /// Replies waiting to go out in one `sendmmsg`; buffers allocated once.
@@ -216,6 +221,8 @@ struct Worker {
     tap: Option<WorkerTap>,
     /// The update service and a clone of the socket its replies go out on.
     updates: Option<(crate::updates::Updates, Arc<UdpSocket>)>,
+    /// This worker's reply cache.
+    replies: ReplyCache,
 }
 
 /// A worker's side of the tap: its events go into its own batch, handed over once per receive
@@ -240,6 +247,7 @@ impl Worker {
             readable: Vec::new(),
             tap,
             updates: None,
+            replies: ReplyCache::new(0),
         }
     }
 
@@ -366,7 +374,7 @@ impl Worker {
                 listener: self.listener,
                 worker: self.worker,
             };
-            let outcome = engine.handle(&request, self.outbox.buffer(socket));
+            let outcome = self.replies.answer(&engine, &request, self.outbox.buffer(socket));
             // A question handed to the relay or the pool is captured with its answer, when that
             // is sent.
             if let Some(tap) = self.tap.as_mut().filter(|_| !(matches!(outcome, Outcome::Resolve) && self.relay.is_some())) {

@@ -111,6 +111,8 @@ pub mod file {
         pub state_directory: Option<String>,
         /// Interfaces whose UDP queries take the AF_XDP path.
         pub xdp: Option<Vec<String>>,
+        /// Slots of each UDP worker's reply cache (0: off).
+        pub reply_cache: Option<u64>,
     }
 
     impl Server {
@@ -118,6 +120,9 @@ pub mod file {
         pub const THREADS: Limit<usize> = Limit::new("threads", 0, 0, 256);
         /// `udp-payload`.
         pub const UDP_PAYLOAD: Limit<u16> = Limit::new("udp-payload", 1232, 512, 4096);
+        /// `reply-cache`: slots per UDP worker (each up to 512 reply bytes; 0: off, the default:
+        /// a workload that seldom repeats a query pays the look-up and gains nothing).
+        pub const REPLY_CACHE: Limit<usize> = Limit::new("reply-cache", 0, 0, 65_536);
     }
 
     /// `[tcp]`.
@@ -255,6 +260,8 @@ pub struct Settings {
     pub listen_defaulted: bool,
     /// UDP workers per address.
     pub threads: usize,
+    /// Slots of each UDP worker's reply cache (0: off).
+    pub reply_cache: usize,
     /// The engine's settings.
     pub engine: EngineSettings,
     /// TCP limits.
@@ -350,6 +357,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
     let (server, tcp) = (&raw.server, &raw.tcp);
     let threads = file::Server::THREADS.get("server", server.threads, &mut errors);
     let udp_payload = file::Server::UDP_PAYLOAD.get("server", server.udp_payload, &mut errors);
+    let reply_cache = file::Server::REPLY_CACHE.get("server", server.reply_cache, &mut errors);
     let millis = |limit: Limit<u64>, value: Option<u64>, errors: &mut Vec<String>| Duration::from_millis(limit.get("tcp", value, errors));
     let tcp = TcpLimits {
         max_connections: file::Tcp::MAX_CONNECTIONS.get("tcp", tcp.max_connections, &mut errors),
@@ -424,6 +432,7 @@ pub fn validate(raw: &file::Config, base: Option<&Path>) -> Result<Settings, Vec
         listen,
         listen_defaulted,
         threads,
+        reply_cache,
         engine,
         tcp,
         log_level,

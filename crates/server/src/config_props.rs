@@ -13,6 +13,7 @@ use proptest::prelude::*;
 const NUMBERS: &[(&str, &str)] = &[
     ("server", file::Server::THREADS.key),
     ("server", file::Server::UDP_PAYLOAD.key),
+    ("server", file::Server::REPLY_CACHE.key),
     ("tcp", file::Tcp::MAX_CONNECTIONS.key),
     ("tcp", file::Tcp::PER_CLIENT.key),
     ("tcp", file::Tcp::FIRST_MESSAGE_TIMEOUT_MS.key),

@@ -97,6 +97,8 @@ impl Engine {
     pub(super) fn recurse(&self, query: &Query<'_>, question: &Question, request: &Request<'_>, out: &mut [u8]) -> Answered {
         let frame = &query.frame;
         let Some(recursion) = &self.recursion else { return self.error_reply(frame, Rcode::REFUSED, out) };
+        // Cache contents, detectors and policy zones change between identical queries.
+        query.trace.volatile();
         // RA=1 already says the recursion ACL allows this client (`recursion_allowed`).
         let verdict = if frame.ra() {
             Verdict::Allow

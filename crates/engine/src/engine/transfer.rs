@@ -29,6 +29,7 @@ impl Engine {
     /// The answer to an AXFR or IXFR question for a name in `zone`.
     pub(super) fn transfer_answer(&self, query: &Query<'_>, request: &Request<'_>, zone: &Zone, question: &Question, out: &mut [u8]) -> Answered {
         let frame = &query.frame;
+        query.trace.volatile();
         if let Some(denied) = self.denial(query, request, Action::Transfer, Some(zone.origin()), out) {
             return denied;
         }

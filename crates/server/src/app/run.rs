@@ -123,7 +123,7 @@ fn start(args: ServeArgs) -> Result<Started, ExitCode> {
     addresses.extend(encrypted.as_ref().map(super::encrypted::Encrypted::addresses).unwrap_or_default());
     let xdp_listeners = xdp_listeners(&settings, &listeners.udp).map_err(|error| fail(format!("cannot share a UDP socket with the AF_XDP path: {error}")))?;
     let sockets = listeners.udp.into_iter().map(|(index, _, socket)| (index, socket)).collect();
-    let udp_services = udp::UdpServices { tap: shared.tap.clone(), updates: Some(Arc::new(shared.updates.clone())) };
+    let udp_services = udp::UdpServices { tap: shared.tap.clone(), updates: Some(Arc::new(shared.updates.clone())), reply_cache: settings.reply_cache };
     let mut workers = udp::spawn_workers(sockets, &engine, &shutdown, clock, Some(pool.clone()), &shared.worker_restarts, udp_services)
         .map_err(|error| fail(format!("cannot start UDP workers: {error}")))?;
     if !settings.xdp.is_empty() {

@@ -25,6 +25,7 @@ mod peers;
 mod portcullis;
 mod queries;
 mod query_cli;
+mod reply_cache;
 mod rules;
 mod secondary;
 mod signed;
