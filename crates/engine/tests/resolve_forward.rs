@@ -8,9 +8,11 @@ mod resolve_forward {
     use super::resolve_world::*;
     use portcullis_engine::auth::ZoneSet;
     use portcullis_engine::cache::Cached;
+    use portcullis_engine::cache::Security;
     use portcullis_engine::metrics::EngineCounters;
     use portcullis_engine::policy::Instant;
     use portcullis_engine::resolve::upstreams::{GroupSettings, Hedge, Policy, UpstreamGroup};
+    use portcullis_engine::resolve::validate::{anchors, ValidationSettings};
     use portcullis_engine::resolve::{Failure, ForwardMode, ForwardZones, Forwarding, Resolved, SeededRandom, Step};
     use portcullis_engine::{Engine, EngineSettings, Outcome, Request, Transport};
     use portcullis_wire::header::Flags;
@@ -53,6 +55,8 @@ mod resolve_forward {
         sent: Vec<(SocketAddr, Transport, bool)>,
         /// The zone's answers go to the cache (`cache = true`, the default).
         cache: bool,
+        /// Answers are validated (with `world.settings`' anchors).
+        validate: bool,
     }
 
     fn upstream(n: u8) -> SocketAddr {
@@ -65,17 +69,18 @@ mod resolve_forward {
             world.zone("127.0.0.1", "example.com.", ZONE);
             let primaries: Vec<SocketAddr> = (1..=upstreams.len() as u8).map(upstream).collect();
             let group = UpstreamGroup::new(GroupSettings { primaries: primaries.clone(), ..settings });
-            Self { group, upstreams: primaries.into_iter().zip(upstreams.iter().copied()).collect(), world, sent: Vec::new(), cache: true }
+            Self { group, upstreams: primaries.into_iter().zip(upstreams.iter().copied()).collect(), world, sent: Vec::new(), cache: true, validate: false }
         }
 
         fn forward(&mut self, qname: &str, qtype: Rtype) -> Resolved {
             self.world.seed += 1;
             let question = Question { qname: name(qname), qtype, qclass: Class::IN };
             let mut forwarding = Forwarding::new(question, Arc::new(self.world.settings.clone()), self.world.now, Box::new(SeededRandom::new(self.world.seed)))
-                .with_cache(self.cache);
+                .with_cache(self.cache)
+                .with_validation(self.validate, 1_700_000_000);
             let mut pending: Vec<(Instant, portcullis_engine::resolve::QueryId, SocketAddr, Vec<u8>)> = Vec::new();
             for _ in 0..1000 {
-                match forwarding.poll(self.world.now, &mut self.group, &self.world.stats) {
+                match forwarding.poll(self.world.now, &self.world.cache, &mut self.group, &self.world.stats) {
                     Step::Send(outbound) => {
                         let message = Message::parse(&outbound.bytes).unwrap();
                         assert!(message.header().rd(), "forwarded queries ask for recursion");
@@ -165,6 +170,40 @@ mod resolve_forward {
         assert_eq!((nx.rcode, nx.authority.len()), (Rcode::NXDOMAIN, 1), "NXDOMAIN with its SOA");
         let nodata = bench.forward("www.example.com.", Rtype::MX);
         assert_eq!((nodata.rcode, nodata.answer.len(), nodata.authority.len()), (Rcode::NOERROR, 0, 1));
+    }
+
+    /// An answer whose validation cannot finish (the upstream refuses the root's DNSKEY RRset,
+    /// as a server authoritative for other zones only does) is SERVFAIL, and its cache entry,
+    /// stored before validation, is bogus with EDE 5 (DNSSEC Indeterminate): no later cache hit
+    /// serves it as good. An entry validated before keeps its status.
+    #[test]
+    fn an_answer_whose_validation_is_given_up_is_cached_bogus_not_good() {
+        let mut bench = Bench::new(settings(Policy::Ordered), &[Upstream::Answers(1)]);
+        bench.world.settings.dnssec = ValidationSettings::default().with_anchors(anchors::builtin_root(), false);
+        bench.validate = true;
+        let resolved = bench.forward("www.example.com.", Rtype::A);
+        assert_eq!(resolved.rcode, Rcode::SERVFAIL);
+        let now = bench.world.now;
+        match bench.world.cache.get(&name("www.example.com."), Rtype::A, Class::IN, now, false) {
+            Some(Cached::Positive(_, hit)) => assert_eq!((hit.security, hit.ede), (Security::Bogus, 5)),
+            other => panic!("the unvalidated answer should be cached bogus: {other:?}"),
+        }
+        let nx = bench.forward("nope.example.com.", Rtype::A);
+        assert_eq!(nx.rcode, Rcode::SERVFAIL);
+        match bench.world.cache.get(&name("nope.example.com."), Rtype::A, Class::IN, bench.world.now, false) {
+            Some(Cached::NxDomain(_, hit)) => assert_eq!((hit.security, hit.ede), (Security::Bogus, 5)),
+            other => panic!("the unvalidated denial should be cached bogus: {other:?}"),
+        }
+        // Validated before: the status stands.
+        bench.validate = false;
+        bench.forward("ns.example.com.", Rtype::A);
+        let rdatas = [vec![192, 0, 2, 53]];
+        bench.world.cache.set_security(&name("ns.example.com."), Some(Rtype::A), Class::IN, Some(&rdatas), (Security::Insecure, 0), 300, bench.world.now);
+        bench.world.cache.abandon_unvalidated(&name("ns.example.com."), Some(Rtype::A), Class::IN, Some(&rdatas), 5, bench.world.now);
+        match bench.world.cache.get(&name("ns.example.com."), Rtype::A, Class::IN, bench.world.now, false) {
+            Some(Cached::Positive(_, hit)) => assert_eq!(hit.security, Security::Insecure),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -292,7 +331,7 @@ mod resolve_forward {
         let question = Question { qname: name("www.example.com."), qtype: Rtype::A, qclass: Class::IN };
         let mut forwarding =
             Forwarding::new(question, Arc::new(bench.world.settings.clone()), bench.world.now, Box::new(SeededRandom::new(9))).with_fail_open(false);
-        let step = forwarding.poll(bench.world.now, &mut bench.group, &bench.world.stats);
+        let step = forwarding.poll(bench.world.now, &bench.world.cache, &mut bench.group, &bench.world.stats);
         assert!(matches!(step, Step::Done(ref resolved) if resolved.failure == Some(Failure::NoServers) && resolved.upstream_queries == 0), "{step:?}");
         assert_eq!(bench.group.snapshot()[0].queries, 2, "nothing counted for the question that was not sent");
     }

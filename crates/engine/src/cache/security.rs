@@ -120,10 +120,35 @@ impl Cache {
         ttl: u32,
         now: Instant,
     ) {
+        self.settle(owner, (rtype, class), rdatas, (security, ede), ttl, now, false);
+    }
+
+    /// Marks the entry at (`owner`, `rtype`) bogus with `ede` for at most [`BOGUS_TTL`] when it
+    /// holds `rdatas` (or is negative and `rdatas` is `None`) and was never validated: the
+    /// validation that was to decide it was given up (no server answered a key lookup, or the
+    /// question ran out of time or queries). An entry validated before keeps its status.
+    pub fn abandon_unvalidated(&self, owner: &NameBuf, rtype: Option<Rtype>, class: Class, rdatas: Option<&[Vec<u8>]>, ede: u16, now: Instant) {
+        self.settle(owner, (rtype, class), rdatas, (Security::Bogus, ede), BOGUS_TTL, now, true);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &self,
+        owner: &NameBuf,
+        (rtype, class): (Option<Rtype>, Class),
+        rdatas: Option<&[Vec<u8>]>,
+        (security, ede): (Security, u16),
+        ttl: u32,
+        now: Instant,
+        only_unvalidated: bool,
+    ) {
         let owner = Owner::new(&self.state, owner);
         let mut shard = self.shard(&owner);
         let Some(slot) = shard.find(&owner, rtype.unwrap_or(NXDOMAIN_TYPE), class) else { return };
         let Some(entry) = shard.entry_mut(slot) else { return };
+        if only_unvalidated && entry.security != Security::Indeterminate {
+            return;
+        }
         let same = match rdatas {
             Some(rdatas) => entry.kind == EntryKind::Positive && entry.rdatas().eq(rdatas.iter().map(Vec::as_slice)),
             None => entry.kind != EntryKind::Positive,

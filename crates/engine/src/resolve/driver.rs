@@ -102,7 +102,7 @@ impl Driven for Forwarding {
     type Context<'a> = ForwardContext<'a>;
 
     fn poll(&mut self, now: Instant, context: ForwardContext<'_>) -> Step {
-        Forwarding::poll(self, now, context.group, context.shared.servers)
+        Forwarding::poll(self, now, context.shared.cache, context.group, context.shared.servers)
     }
 
     fn on_reply(&mut self, id: QueryId, from: SocketAddr, bytes: &[u8], now: Instant, context: ForwardContext<'_>) {

@@ -200,40 +200,40 @@ impl Forwarding {
     }
 
     /// Advances: a query to send, a deadline to wait for, or the result.
-    pub fn poll(&mut self, now: Instant, group: &mut UpstreamGroup, servers: &ServerStats) -> Step {
+    pub fn poll(&mut self, now: Instant, cache: &Cache, group: &mut UpstreamGroup, servers: &ServerStats) -> Step {
         if self.finished {
             // The result once; a poll after that (none of the drivers does) says SERVFAIL.
             return Step::Done(self.done.take().unwrap_or_else(|| Resolved::servfail(Failure::NoServers, self.queries)));
         }
         if now >= self.deadline {
-            return Step::Done(self.finish(Resolved::servfail(Failure::Deadline, self.queries), group));
+            return Step::Done(self.fail(Failure::Deadline, cache, now, group));
         }
         let expired: Vec<QueryId> = self.in_flight.iter().filter(|query| query.sent.deadline <= now).map(|query| query.sent.id).collect();
         for id in expired {
             self.on_failure(id, FailureKind::Timeout, now, group);
         }
         if let Some(resend) = self.resend.take() {
-            return self.send(resend.upstream, resend.transport, resend.edns, now, group, servers);
+            return self.send(resend.upstream, (resend.transport, resend.edns), now, (cache, group), servers);
         }
         if self.in_flight.is_empty() {
             if self.queries >= self.settings.max_upstream_queries {
-                return Step::Done(self.finish(Resolved::servfail(Failure::QueryLimit, self.queries), group));
+                return Step::Done(self.fail(Failure::QueryLimit, cache, now, group));
             }
             let allowed = self.fail_open || group.has_healthy(&self.tried);
             let Some(upstream) = allowed.then(|| group.pick(&self.tried, self.random.as_mut())).flatten() else {
-                return Step::Done(self.finish(Resolved::servfail(Failure::NoServers, self.queries), group));
+                return Step::Done(self.fail(Failure::NoServers, cache, now, group));
             };
             self.tried.push(upstream);
             self.hedge_at = group.hedge_delay_ms().map(|delay| now.plus_millis(delay));
             let transport = group.settings().transport;
-            return self.send(upstream, transport, true, now, group, servers);
+            return self.send(upstream, (transport, true), now, (cache, group), servers);
         }
         if !self.hedged && self.in_flight.len() == 1 && self.hedge_at.is_some_and(|at| at <= now) && self.queries < self.settings.max_upstream_queries {
             self.hedged = true;
             if let Some(upstream) = group.pick(&self.tried, self.random.as_mut()) {
                 self.tried.push(upstream);
                 let transport = group.settings().transport;
-                return self.send(upstream, transport, true, now, group, servers);
+                return self.send(upstream, (transport, true), now, (cache, group), servers);
             }
         }
         let mut wake = self.in_flight.iter().map(|query| query.sent.deadline).min().unwrap_or(self.deadline).min(self.deadline);
@@ -376,8 +376,15 @@ impl Forwarding {
     }
 
     /// Builds and records a query to `upstream`.
-    fn send(&mut self, upstream: usize, transport: Transport, allow_edns: bool, now: Instant, group: &mut UpstreamGroup, servers: &ServerStats) -> Step {
-        let Some(server) = group.addr(upstream) else { return Step::Done(self.finish(Resolved::servfail(Failure::NoServers, self.queries), group)) };
+    fn send(
+        &mut self,
+        upstream: usize,
+        (transport, allow_edns): (Transport, bool),
+        now: Instant,
+        (cache, group): (&Cache, &mut UpstreamGroup),
+        servers: &ServerStats,
+    ) -> Step {
+        let Some(server) = group.addr(upstream) else { return Step::Done(self.fail(Failure::NoServers, cache, now, group)) };
         let state = servers.get_at(server, now);
         // An encrypted transport is never traded for cleartext TCP (RFC 8310 §5: strict).
         let transport = if state.tcp_only && transport == Transport::Udp { Transport::Tcp } else { transport };
@@ -409,6 +416,14 @@ impl Forwarding {
             group.release(resend.upstream);
         }
         self.end(group);
+    }
+
+    /// Ends the forwarding in SERVFAIL for `failure`; a validation under way is given up
+    /// ([`Validation::abandon`](super::validate::Validation::abandon): the answer it was
+    /// validating, cached already, is not served as good).
+    fn fail(&mut self, failure: Failure, cache: &Cache, now: Instant, group: &mut UpstreamGroup) -> Resolved {
+        self.check.abandon(cache, now);
+        self.finish(Resolved::servfail(failure, self.queries), group)
     }
 
     /// Ends the forwarding; queries still in flight are abandoned.

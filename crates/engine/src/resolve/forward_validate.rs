@@ -37,6 +37,13 @@ impl Check {
     pub fn client(&self) -> Option<&Question> {
         self.client.as_ref()
     }
+
+    /// Gives up the validation under way, if any ([`Validation::abandon`]).
+    pub(super) fn abandon(&mut self, cache: &Cache, now: Instant) {
+        if let Some(validation) = self.validation.take() {
+            validation.abandon(cache, now);
+        }
+    }
 }
 
 impl Forwarding {

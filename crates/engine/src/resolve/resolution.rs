@@ -246,8 +246,12 @@ impl Resolution {
 
     /// Ends the resolution with SERVFAIL, caching the failure (RFC 9520) unless it was our own
     /// limit on the zone's query rate, which says nothing about the name.
+    /// A validation under way is given up ([`Validation::abandon`]).
     pub(super) fn abort(&mut self, failure: Failure, cache: &Cache, now: Instant) -> Resolved {
         self.pending = None;
+        if let Some(validation) = self.validation.take() {
+            validation.abandon(cache, now);
+        }
         if !matches!(failure, Failure::FailureCached | Failure::ZoneRateLimited) {
             cache.record_failure(&self.question.qname, self.question.qtype, self.question.qclass, now);
         }

@@ -12,6 +12,7 @@ use super::verify::verify_rrset_within;
 use super::walk::{keys_for, learn, Walk};
 pub use super::walk::{Fetched, Lookup};
 use super::{Bogus, Context, Ede, Security};
+use crate::base::Instant;
 use crate::cache::keys::ZoneKeys;
 use crate::cache::{negative_ttl, Cache, Cached, Rrset};
 use portcullis_dnssec::Rrsig;
@@ -98,6 +99,21 @@ impl Validation {
             None => context.cache.keys.remove(&name),
         }
         self.pending = Some(lookup);
+    }
+
+    /// Gives the validation up unfinished (no server answered a lookup, or the question ran out
+    /// of time or queries). The answer was cached before it was validated: what of it is still
+    /// unvalidated is marked bogus (EDE 5, DNSSEC Indeterminate) for the bogus TTL, so that no
+    /// cache hit serves it as if it had been checked (RFC 4035 §5: data that cannot be
+    /// validated is not answered as good).
+    pub fn abandon(&self, cache: &Cache, now: Instant) {
+        for set in self.answer.iter().skip(self.next) {
+            cache.abandon_unvalidated(&set.owner, Some(set.rtype), set.class, Some(&set.rdatas), Ede::INDETERMINATE, now);
+        }
+        if !self.denial_done && self.negative() {
+            let rtype = (self.rcode != Rcode::NXDOMAIN).then_some(self.qtype);
+            cache.abandon_unvalidated(&self.denied_name(), rtype, self.class, None, Ede::INDETERMINATE, now);
+        }
     }
 
     /// Advances as far as the key cache allows.

@@ -70,6 +70,8 @@ impl Ede {
     pub const UNSUPPORTED_DNSKEY_ALGORITHM: u16 = 1;
     /// 2: Unsupported DS Digest Type.
     pub const UNSUPPORTED_DS_DIGEST: u16 = 2;
+    /// 5: DNSSEC Indeterminate (validation was given up before it ended).
+    pub const INDETERMINATE: u16 = 5;
     /// 6: DNSSEC Bogus.
     pub const BOGUS: u16 = 6;
     /// 7: Signature Expired.
@@ -90,6 +92,7 @@ impl Ede {
         match code {
             Self::UNSUPPORTED_DNSKEY_ALGORITHM => "unsupported DNSKEY algorithm",
             Self::UNSUPPORTED_DS_DIGEST => "unsupported DS digest type",
+            Self::INDETERMINATE => "DNSSEC indeterminate",
             Self::BOGUS => "DNSSEC bogus",
             Self::SIGNATURE_EXPIRED => "signature expired",
             Self::SIGNATURE_NOT_YET_VALID => "signature not yet valid",

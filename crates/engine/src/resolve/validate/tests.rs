@@ -320,3 +320,33 @@ fn a_keytrap_rrset_costs_two_checks_once_and_none_again_while_the_genuine_data_s
     assert!(genuine.is_ok(), "{genuine:?}");
     assert_eq!(cost, 1);
 }
+
+#[test]
+fn a_validation_given_up_leaves_its_unvalidated_answer_bogus() {
+    use super::machine::{Progress, Validation};
+    use super::{anchors, Context, Security, ValidationSettings};
+    use crate::base::Instant;
+    use crate::cache::{Cache, CacheSettings, Cached, Trust};
+    use portcullis_wire::Rcode;
+    // The answer is cached before it is validated (as the resolver and the forwarder do); the
+    // root's keys are then needed and never come (no server answers, time runs out).
+    let cache = Cache::new(CacheSettings::DEFAULT);
+    let settings = ValidationSettings::default().with_anchors(anchors::builtin_root(), false);
+    let context = Context { cache: &cache, settings: &settings, anchors_apply: true, now: Instant::ZERO, unix: NOW, budget: Default::default() };
+    let www = find(&signed(1, Denial::Nsec), "www.example.", Rtype::A);
+    cache.insert_rrset(&www, Trust::Answer, Instant::ZERO);
+    let mut validation = Validation::new(Rcode::NOERROR, vec![www.clone()], Vec::new(), Vec::new(), www.owner, Rtype::A, Class::IN);
+    assert!(matches!(validation.step(&context), Progress::Need(_)), "the chain of trust is to be fetched");
+    let status = |cache: &Cache| match cache.get(&www.owner, Rtype::A, Class::IN, Instant::ZERO, false) {
+        Some(Cached::Positive(_, hit)) => (hit.security, hit.ede),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(status(&cache).0, Security::Indeterminate);
+    validation.abandon(&cache, Instant::ZERO);
+    assert_eq!(status(&cache), (Security::Bogus, Ede::INDETERMINATE));
+    // An entry some other resolution validated meanwhile keeps its status.
+    cache.insert_rrset(&www, Trust::Answer, Instant::ZERO);
+    cache.set_security(&www.owner, Some(Rtype::A), Class::IN, Some(&www.rdatas), (Security::Secure, 0), 600, Instant::ZERO);
+    validation.abandon(&cache, Instant::ZERO);
+    assert_eq!(status(&cache).0, Security::Secure);
+}
