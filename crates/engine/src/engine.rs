@@ -314,7 +314,7 @@ impl Engine {
         if header.is_response() {
             return untraced(Outcome::Drop(DropReason::IsResponse));
         }
-        if request.transport == Transport::Udp && matches!(request.peer.port(), 7 | 13 | 19 | 37) {
+        if request.from_reflection_port() {
             return untraced(Outcome::Drop(DropReason::ReflectionPort));
         }
         let Ok(message) = Message::parse(request.bytes) else { return untraced(self.unparsed(request, header, out)) };

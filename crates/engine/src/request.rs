@@ -28,6 +28,13 @@ impl<'a> Request<'a> {
     pub fn at_zero(bytes: &'a [u8], peer: SocketAddr, transport: Transport) -> Self {
         Self { bytes, peer, transport, now: Instant::ZERO, unix_secs: 0, listener: 0, worker: 0 }
     }
+
+    /// UDP from a port of a classic loop service (echo, daytime, chargen, time): never answered
+    /// ([`DropReason::ReflectionPort`]).
+    #[inline]
+    pub fn from_reflection_port(&self) -> bool {
+        self.transport == Transport::Udp && matches!(self.peer.port(), 7 | 13 | 19 | 37)
+    }
 }
 
 /// What to do with a request.

@@ -154,7 +154,8 @@ impl ReplyCache {
     #[inline]
     fn probe(&mut self, request: &Request<'_>) -> Option<Probe> {
         let bytes = request.bytes;
-        if request.transport != Transport::Udp || matches!(request.peer.port(), 7 | 13 | 19 | 37) {
+        // The key holds the client's address, not its port: a reflection port must not hit.
+        if request.transport != Transport::Udp || request.from_reflection_port() {
             return None;
         }
         let header = bytes.get(..12)?;
