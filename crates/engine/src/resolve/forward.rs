@@ -418,18 +418,13 @@ impl Forwarding {
         self.end(group);
     }
 
-    /// Ends the forwarding in SERVFAIL for `failure`; a validation under way is given up
-    /// ([`Validation::abandon`](super::validate::Validation::abandon): the answer it was
-    /// validating, cached already, is not served as good).
+    /// Ends the forwarding in SERVFAIL for `failure`, abandoning the queries still in flight; a
+    /// validation under way is given up ([`Validation::abandon`](super::validate::Validation::abandon):
+    /// the answer it was validating, cached already, is not served as good).
     fn fail(&mut self, failure: Failure, cache: &Cache, now: Instant, group: &mut UpstreamGroup) -> Resolved {
         self.check.abandon(cache, now);
-        self.finish(Resolved::servfail(failure, self.queries), group)
-    }
-
-    /// Ends the forwarding; queries still in flight are abandoned.
-    fn finish(&mut self, resolved: Resolved, group: &mut UpstreamGroup) -> Resolved {
         self.end(group);
-        resolved
+        Resolved::servfail(failure, self.queries)
     }
 
     /// Asks `question` next, from the start of the group (a DS or DNSKEY RRset validation
